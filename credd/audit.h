@@ -1,0 +1,47 @@
+/*
+ * audit.h - the audit log: one record per security decision.
+ *
+ * Written to syslog (LOG_AUTHPRIV | LOG_NOTICE) as fixed key=value
+ * fields, and optionally appended to a JSON-lines file (reopened on
+ * SIGHUP). Fields: time, node, event, uid, user, op, scope, outcome,
+ * class, oid, fp (8-hex SHA-256 fingerprint of a token), reason,
+ * trace_id, correlation_id. Never token material: callers pass
+ * fingerprints only. User-supplied strings are quoted and capped.
+ */
+#ifndef CREDD_AUDIT_H
+#define CREDD_AUDIT_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct secret;
+
+struct audit_event {
+	const char *event;   /* token_issued, token_refused, consent_started,
+				consent_completed, consent_rejected, refresh_ok,
+				refresh_failed, logout, revoke, session_open,
+				session_close, request_refused */
+	uid_t uid;	     /* peer uid, (uid_t)-1 if none */
+	const char *user;
+	const char *op;	     /* protocol op or NULL */
+	const char *scope;
+	const char *outcome; /* ok, refused, error, pending */
+	const char *cls;     /* error class, or NULL */
+	const char *oid;
+	const char *fp;	     /* token fingerprint or NULL */
+	const char *reason;  /* short, no secrets */
+	const char *trace_id;
+	const char *correlation_id;
+};
+
+/* node: shown on every line; file: JSON-lines path or NULL. 0 or -errno. */
+int audit_init(const char *node, const char *file);
+/* Reopen the file (SIGHUP, after logrotate). */
+int audit_reopen(void);
+void audit_close(void);
+void audit_log(const struct audit_event *ev);
+
+/* First 8 hex digits of SHA-256 of the token; out has 9 bytes. */
+void audit_fingerprint(const struct secret *tok, char out[9]);
+
+#endif

@@ -1,0 +1,94 @@
+/*
+ * config.h - /etc/credd/credd.conf (INI), as in DESIGN.md §7.
+ *
+ * Sections [entra] [scopes] [server] [limits] [audit] [store]. Each
+ * section has a sorted key table; unknown sections and keys are errors,
+ * and every error names "file:line: ...". Values are checked (numbers in
+ * range, URLs https://, paths absolute). Secret files named by the
+ * config (client_secret_file, key_file) are checked by their readers,
+ * not here. Comments start with ';' or '#', at line start or after
+ * whitespace.
+ */
+#ifndef CREDD_CONFIG_H
+#define CREDD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_SCOPES_MAX 64
+
+struct config_scope {
+	char *alias; /* "storage" */
+	char *scope; /* "https://storage.azure.com/.default" */
+};
+
+struct config {
+	char *path;
+
+	/* [entra] */
+	char *authority;	  /* https://login.microsoftonline.com (no trailing '/') */
+	char *tenant;		  /* required */
+	char *client_id;	  /* required */
+	char *client_secret_file; /* optional: confidential client */
+	char *ca_file;		  /* optional */
+	char *proxy;		  /* optional */
+	int timeout;		  /* seconds per IdP request, default 10, 1..300 */
+	char *account_match;	  /* optional, "%u@contoso.com" */
+
+	/* [scopes]; "default = ALIAS" names the default alias (required) */
+	struct config_scope scopes[CONFIG_SCOPES_MAX];
+	size_t nscopes;
+	char *default_alias;
+
+	/* [server] */
+	char *socket;		/* default ENTRA_SOCKET_PATH */
+	char *user;		/* run-as user when started as root, default "credd" */
+	char *node;		/* default: gethostname() */
+	char *admin_group;	/* optional; default "credd-admin" */
+	int max_conns_per_uid;	/* default 4096 */
+	int idle_timeout;	/* seconds, default 60 */
+	int max_conns;		/* total, default 65536 */
+
+	/* [limits] per uid */
+	int requests_per_sec;	    /* token-bucket rate per uid, default 20000 */
+	int request_burst;	    /* default 40000 */
+	int device_flows_per_hour;  /* default 10 */
+	int device_flow_cooldown;   /* seconds after an unused flow expires, default 300 */
+	int recent_use;		    /* seconds: a token used within this is refreshed proactively, default 3600 */
+
+	/* [audit] */
+	char *audit_file; /* optional JSON-lines file */
+
+	/* [store] */
+	char *backend;	/* "file" (default) or "postgres" */
+	char *store_path; /* default ENTRA_STATE_DIR */
+	char *dsn;	/* postgres only */
+	char *key_file; /* default ENTRA_KEY_FILE */
+};
+
+/*
+ * Parse path into a new config. Returns 0 and *out, or a negative errno
+ * with a "file:line: message" written to err (errsz bytes).
+ */
+int config_load(const char *path, struct config **out, char *err, size_t errsz);
+/* Same, from a buffer (for tests); name is used in messages. */
+int config_parse(const char *name, const char *buf, size_t len,
+    struct config **out, char *err, size_t errsz);
+void config_free(struct config *cf);
+
+/*
+ * Resolve a client's scope argument: an alias or one of the configured
+ * scope strings; NULL or "" means the default alias. Returns the
+ * configured scope string (owned by cf) or NULL if unknown.
+ */
+const char *config_scope_resolve(const struct config *cf, const char *arg);
+/* The default alias's scope string. */
+const char *config_default_scope(const struct config *cf);
+/*
+ * Expand account_match for user ("%u" -> user, "%%" -> "%") into dst.
+ * Returns 0, -ENOENT if account_match is unset, -ENAMETOOLONG.
+ */
+int config_account_match(const struct config *cf, const char *user,
+    char *dst, size_t dstsz);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * http.h - HTTPS POSTs to the IdP on libcurl's multi interface, driven
+ * by the event loop (CURLMOPT_SOCKETFUNCTION / TIMERFUNCTION), so the
+ * loop never waits on the network.
+ *
+ * HTTPS only (CURLOPT_PROTOCOLS_STR "https", redirects off), certificate
+ * and host checks always on (ca_file replaces the system bundle when
+ * set), proxy only from config (never the environment), a per-request
+ * timeout, and a response-body cap enforced in the write callback
+ * (Debian's libcurl 7.88 does not stop bodies of unknown length with
+ * CURLOPT_MAXFILESIZE). Bodies are kept in wiped buffers. CURLOPT_VERBOSE
+ * stays off. Nothing here logs request or response bodies.
+ */
+#ifndef CREDD_HTTP_H
+#define CREDD_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_loop;
+struct secret;
+struct http;
+struct http_req;
+
+#define HTTP_BODY_MAX (256 * 1024)
+
+struct http_options {
+	const char *ca_file; /* NULL: system bundle */
+	const char *proxy;   /* NULL: none (the environment is ignored) */
+	int timeout_sec;     /* whole request */
+	size_t max_body;     /* 0: HTTP_BODY_MAX */
+};
+
+struct http_response {
+	long status;		/* HTTP status; 0 if no response */
+	int error;		/* 0, or -errno: -ETIMEDOUT, -ECONNRESET, -EMSGSIZE (body over cap), -EPROTO (TLS), -EIO */
+	const char *error_msg;	/* static/curl text for logs, never a body */
+	struct secret *body;	/* may be NULL when error != 0; owned by http, valid during the callback */
+	int64_t retry_after;	/* Retry-After seconds, -1 if absent */
+};
+
+/* Called once on the loop thread, unless the request was cancelled. */
+typedef void http_done_cb(void *arg, const struct http_response *resp);
+
+/* 0 or -errno. Copies the options. */
+int http_new(struct event_loop *ev, const struct http_options *opt, struct http **out);
+/* Cancels every request in flight (their callbacks are not called). */
+void http_free(struct http *h);
+
+/*
+ * POST application/x-www-form-urlencoded body to url (https only, else
+ * -EPROTONOSUPPORT), with Accept: application/json and a fresh
+ * client-request-id. Returns 0 and a handle valid until the callback
+ * runs or http_cancel. The body is copied (and wiped after sending).
+ */
+int http_post_form(struct http *h, const char *url, const struct secret *body,
+    http_done_cb *cb, void *arg, struct http_req **out);
+/* Cancel; *r set to NULL; the callback will not run. NULL-safe. */
+void http_cancel(struct http *h, struct http_req **r);
+/* Requests in flight (stats). */
+size_t http_inflight(const struct http *h);
+
+/* Append k=v (both percent-encoded) to a form body, '&'-separated. 0 or -ENOMEM. */
+int http_form_add(struct secret **form, const char *k, const char *v);
+
+#endif

@@ -1,0 +1,68 @@
+/*
+ * record.h - a user's consent record: encode, seal, load and save
+ * through a store backend with compare-and-swap versions.
+ *
+ * Plain form (sealed before it reaches a backend) is JSON:
+ * {"v":1,"user":..,"uid":..,"oid":..,"tid":..,"username":..,
+ *  "refresh_token":..|null,"scopes":[..],"created":..,"updated":..,
+ *  "last_refresh":..}
+ * A record without a refresh token still pins the account (oid, tid)
+ * after a REAUTH or logout; only admin revoke deletes the record.
+ */
+#ifndef CREDD_RECORD_H
+#define CREDD_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct secret;
+struct seal;
+struct store;
+
+struct record {
+	char *user;
+	uid_t uid;		  /* uid at consent */
+	char *oid;		  /* pinned Entra account */
+	char *tid;
+	char *username;		  /* preferred_username at consent */
+	struct secret *refresh_token; /* NULL: consent dropped, pin kept */
+	char **scopes;		  /* granted scopes, NULL-terminated */
+	int64_t created, updated, last_refresh; /* unix seconds */
+	uint64_t version;	  /* store version it was loaded from / saved as */
+};
+
+struct record *record_new(const char *user, uid_t uid);
+void record_free(struct record *r);
+/* Deep copy (refresh token included); NULL on ENOMEM. */
+struct record *record_dup(const struct record *r);
+/* Replace scopes with a space-separated list. 0 or -ENOMEM. */
+int record_set_scopes(struct record *r, const char *space_list);
+
+/* Encode to plain JSON bytes in a secret / decode. -EBADMSG on bad input. */
+int record_encode(const struct record *r, struct secret **out);
+int record_decode(const struct secret *plain, uint64_t version, struct record **out);
+
+/*
+ * Load user's record: get, open, decode. -ENOENT if none; -EBADMSG or
+ * -ENOKEY if it cannot be opened; backend errors as store.h.
+ */
+int record_load(struct store *st, const struct seal *seal, const char *tenant,
+    const char *user, struct record **out);
+/*
+ * Seal and put_if(r->version). On success r->version is the new version.
+ * -ESTALE when another writer got there first (reload and retry).
+ */
+int record_save(struct store *st, const struct seal *seal, const char *tenant,
+    struct record *r);
+/* del_if(r->version). */
+int record_delete(struct store *st, const char *tenant, const struct record *r);
+
+/*
+ * Reseal every record of tenant under the active key (credd rekey).
+ * *count = records rewritten. 0 or -errno (stops at the first failure).
+ */
+int record_rekey_all(struct store *st, const struct seal *seal,
+    const char *tenant, size_t *count);
+
+#endif
