@@ -25,6 +25,7 @@ struct cache_entry {
 	int64_t expires_on;	  /* unix seconds */
 	int64_t refresh_at;	  /* unix seconds: proactive refresh due */
 	int64_t last_used;	  /* unix seconds */
+	int audited;		  /* token_issued already audited for this token */
 	struct event_timer *timer; /* owned by the broker (proactive refresh) */
 	struct cache_entry *next;  /* hash chain, private */
 };

@@ -1,0 +1,1151 @@
+/*
+ * broker.c - per-user state, the access-token cache and single-flight
+ * refreshes (DESIGN.md §5). Device-code flows live in flow.c.
+ *
+ * A token request is answered from the cache when fresh. Otherwise it
+ * joins the flight for (user, scope); a user's flights run one at a
+ * time, each with the newest refresh token, because the refresh token
+ * rotates. A rotated refresh token is written with compare-and-swap
+ * before the new access token is handed out; when the store fails the
+ * token is still handed out and the unwritten refresh token stays pinned
+ * in memory (u->dirty) while a timer retries the write.
+ *
+ * Must never: block (the IdP is reached through http.c), log or audit
+ * token material (fingerprints only), or hand one user's token to
+ * another: every lookup is keyed by the caller's own login name.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sodium.h>
+
+#include "entra/proto.h"
+#include "entra/secret.h"
+#include "entra/util.h"
+
+#include "audit.h"
+#include "broker.h"
+#include "broker_int.h"
+#include "cache.h"
+#include "config.h"
+#include "dispatch.h"
+#include "event.h"
+#include "http.h"
+#include "log.h"
+#include "oauth.h"
+#include "record.h"
+#include "refresh.h"
+#include "seal.h"
+#include "store.h"
+
+#define OIDC_SCOPES "openid profile offline_access"
+#define SAVE_RETRY_MAX 60
+
+static void flight_run_next(struct broker *b, struct user *u);
+/* Timer callbacks get the user or cache entry; one broker per process. */
+static struct broker *the_broker;
+static void proactive_arm(struct broker *b, struct cache_entry *e);
+
+/* ---- users ---- */
+
+static size_t
+hash_name(const char *s)
+{
+	size_t h = 1469598103934665603ULL;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static int
+users_grow(struct broker *b)
+{
+	size_t n = b->nbuckets ? b->nbuckets * 2 : 256, i;
+	struct user **nb, *u, *next;
+
+	nb = calloc(n, sizeof(*nb));
+	if (nb == NULL)
+		return -ENOMEM;
+	for (i = 0; i < b->nbuckets; i++)
+		for (u = b->users[i]; u != NULL; u = next) {
+			next = u->hnext;
+			u->hnext = nb[hash_name(u->name) % n];
+			nb[hash_name(u->name) % n] = u;
+		}
+	free(b->users);
+	b->users = nb;
+	b->nbuckets = n;
+	return 0;
+}
+
+static struct user *
+user_find(struct broker *b, const char *name)
+{
+	struct user *u;
+
+	if (b->nbuckets == 0)
+		return NULL;
+	for (u = b->users[hash_name(name) % b->nbuckets]; u != NULL; u = u->hnext)
+		if (strcmp(u->name, name) == 0)
+			return u;
+	return NULL;
+}
+
+/* (Re)load u's record from the store. */
+static int
+user_load(struct broker *b, struct user *u)
+{
+	struct record *rec = NULL;
+	int r;
+
+	r = record_load(b->st, b->seal, b->cf->tenant, u->name, &rec);
+	if (r == -ENOENT) {
+		rec = NULL;
+		r = 0;
+	}
+	if (r < 0) {
+		log_warnx("user \"%s\": cannot load the stored record: %s", u->name,
+		    strerror(-r));
+		return r;
+	}
+	record_free(u->rec);
+	u->rec = rec;
+	if (rec != NULL && rec->uid != u->uid) {
+		/* A reused login name: the consent belonged to another uid. */
+		log_info("user \"%s\": record was made for uid %u, now uid %u; "
+		    "starting clean", u->name, (unsigned)rec->uid, (unsigned)u->uid);
+		secret_free(rec->refresh_token);
+		rec->refresh_token = NULL;
+		free(rec->oid);
+		free(rec->tid);
+		free(rec->username);
+		rec->oid = rec->tid = rec->username = NULL;
+		rec->uid = u->uid;
+	}
+	if (rec != NULL)
+		u->last_refresh = rec->last_refresh;
+	u->loaded = 1;
+	return 0;
+}
+
+struct user *
+broker_user(struct broker *b, const char *name, uid_t uid, int *err)
+{
+	struct user *u;
+	size_t h;
+
+	*err = 0;
+	u = user_find(b, name);
+	if (u == NULL) {
+		if (b->nusers >= b->nbuckets && users_grow(b) < 0) {
+			*err = -ENOMEM;
+			return NULL;
+		}
+		u = calloc(1, sizeof(*u));
+		if (u == NULL || (u->name = strdup(name)) == NULL) {
+			free(u);
+			*err = -ENOMEM;
+			return NULL;
+		}
+		u->uid = uid;
+		TAILQ_INIT(&u->flights);
+		h = hash_name(name) % b->nbuckets;
+		u->hnext = b->users[h];
+		b->users[h] = u;
+		b->nusers++;
+	}
+	if (u->uid != uid) {
+		/* The name now maps to another uid: forget what we held. */
+		u->uid = uid;
+		u->loaded = 0;
+	}
+	if (!u->loaded && !u->dirty) {
+		*err = user_load(b, u);
+		if (*err < 0)
+			return NULL;
+	}
+	return u;
+}
+
+int
+broker_has_consent(const struct user *u)
+{
+	return u->rec != NULL && u->rec->refresh_token != NULL;
+}
+
+const char *
+broker_account(const struct user *u)
+{
+	if (u->rec == NULL)
+		return NULL;
+	return u->rec->username != NULL ? u->rec->username : u->rec->oid;
+}
+
+/* ---- parking waiters ---- */
+
+static void
+waiter_cancel(struct waiter *w)
+{
+	struct broker *b = w->parked_on;
+
+	broker_unpark(w);
+	(void)b;
+}
+
+void
+broker_park(struct broker *b, struct waiter_list *l, struct waiter *w)
+{
+	LIST_INSERT_HEAD(l, w, link);
+	w->linked = 1;
+	w->parked_on = b;
+	w->cancel = waiter_cancel;
+}
+
+void
+broker_unpark(struct waiter *w)
+{
+	struct broker *b = w->parked_on;
+
+	if (w->linked) {
+		LIST_REMOVE(w, link);
+		w->linked = 0;
+	}
+	if (b != NULL)
+		event_timer_cancel(b->ev, &w->timer);
+}
+
+/* ---- audit and errors ---- */
+
+void
+broker_audit(const char *event, const struct user *u, uid_t uid, const char *op,
+    const char *scope, const char *outcome, const char *cls, const char *fp,
+    const char *reason, const struct oauth_error *err)
+{
+	struct audit_event ev = {
+		.event = event,
+		.uid = uid,
+		.user = u != NULL ? u->name : NULL,
+		.op = op,
+		.scope = scope,
+		.outcome = outcome,
+		.cls = cls,
+		.oid = u != NULL && u->rec != NULL ? u->rec->oid : NULL,
+		.fp = fp,
+		.reason = reason,
+	};
+
+	if (err != NULL) {
+		ev.trace_id = err->trace_id[0] ? err->trace_id : NULL;
+		ev.correlation_id = err->correlation_id[0] ? err->correlation_id : NULL;
+		if (ev.cls == NULL)
+			ev.cls = oauth_class_name(err->cls);
+		if (ev.reason == NULL)
+			ev.reason = err->reason;
+	}
+	audit_log(&ev);
+}
+
+int
+broker_error_errno(const struct oauth_error *err)
+{
+	switch (err->cls) {
+	case OAUTH_REAUTH:
+		return -EKEYEXPIRED;
+	case OAUTH_CONSENT:
+		return -ENOKEY;
+	case OAUTH_POLICY:
+		return -EPERM;
+	case OAUTH_RETRY:
+		return err->is_throttled ? -EBUSY : -EHOSTUNREACH;
+	case OAUTH_DECLINED:
+		return -ECANCELED;
+	default:
+		return -EREMOTEIO;
+	}
+}
+
+/* An error reply for an IdP failure, with retry_after where useful. */
+json_t *
+broker_idp_error(struct broker *b, const struct oauth_error *err)
+{
+	char msg[192];
+	json_t *resp;
+	int e = broker_error_errno(err);
+
+	switch (err->cls) {
+	case OAUTH_POLICY:
+		snprintf(msg, sizeof(msg), "access blocked by a conditional-access "
+		    "policy (%s); no sign-in here can fix it", err->reason);
+		break;
+	case OAUTH_RETRY:
+		snprintf(msg, sizeof(msg), "Entra ID is unavailable (%s); try again "
+		    "later", err->reason);
+		break;
+	case OAUTH_REAUTH:
+		snprintf(msg, sizeof(msg), "your sign-in has expired or was revoked; "
+		    "run 'credctl login'");
+		break;
+	default:
+		snprintf(msg, sizeof(msg), "credd is misconfigured for Entra ID (%s); "
+		    "contact your administrator", err->reason);
+		break;
+	}
+	resp = dispatch_error(e, msg);
+	if (err->cls == OAUTH_RETRY) {
+		int64_t now = util_now(), ra = 5;
+
+		if (b->throttle_until > now)
+			ra = b->throttle_until - now;
+		if (err->retry_after > ra)
+			ra = err->retry_after;
+		json_object_set_new(proto_error_obj(resp), "retry_after", json_integer(ra));
+	}
+	if (err->cls == OAUTH_POLICY)
+		json_object_set_new(proto_error_obj(resp), "reason",
+		    json_string(err->reason));
+	if (err->trace_id[0])
+		json_object_set_new(proto_error_obj(resp), "trace_id",
+		    json_string(err->trace_id));
+	if (err->correlation_id[0])
+		json_object_set_new(proto_error_obj(resp), "correlation_id",
+		    json_string(err->correlation_id));
+	return resp;
+}
+
+/* ---- store ---- */
+
+static void save_retry_cb(struct event_loop *ev, void *arg);
+
+/*
+ * Write u->rec with compare-and-swap. On a lost race, reload and, if the
+ * stored record still belongs to the same account, write ours (we hold
+ * the newest refresh token) over the new version. On a storage failure,
+ * keep it pinned in memory and retry with backoff.
+ */
+void
+broker_user_save(struct broker *b, struct user *u)
+{
+	struct record *cur = NULL;
+	int r, tries;
+
+	if (u->rec == NULL)
+		return;
+	for (tries = 0; tries < 4; tries++) {
+		r = record_save(b->st, b->seal, b->cf->tenant, u->rec);
+		if (r != -ESTALE)
+			break;
+		b->n.store_conflicts++;
+		r = record_load(b->st, b->seal, b->cf->tenant, u->name, &cur);
+		if (r == -ENOENT) {
+			u->rec->version = 0;	/* deleted meanwhile: create */
+			continue;
+		}
+		if (r < 0)
+			break;
+		if (u->rec->oid != NULL && cur->oid != NULL &&
+		    strcmp(u->rec->oid, cur->oid) != 0) {
+			/* Another node pinned another account: theirs wins. */
+			record_free(u->rec);
+			u->rec = cur;
+			cur = NULL;
+			u->dirty = 0;
+			return;
+		}
+		u->rec->version = cur->version;
+		record_free(cur);
+		cur = NULL;
+	}
+	if (r == 0) {
+		if (u->dirty)
+			log_info("user \"%s\": pending refresh token written",
+			    u->name);
+		u->dirty = 0;
+		u->save_failures = 0;
+		event_timer_cancel(b->ev, &u->save_timer);
+		return;
+	}
+	b->n.store_errors++;
+	if (!u->dirty || u->save_failures == 0)
+		log_warnx("user \"%s\": cannot write the record (%s); keeping the "
+		    "refresh token in memory and retrying", u->name, strerror(-r));
+	u->dirty = 1;
+	u->save_failures++;
+	if (u->save_timer == NULL)
+		u->save_timer = event_timer_in(b->ev,
+		    refresh_backoff(u->save_failures, -1, randombytes_random()) * 1000,
+		    save_retry_cb, u);
+}
+
+
+static void
+save_retry_cb(struct event_loop *ev, void *arg)
+{
+	struct user *u = arg;
+
+	(void)ev;
+	u->save_timer = NULL;
+	if (u->dirty)
+		broker_user_save(the_broker, u);
+}
+
+/* ---- cache ---- */
+
+struct purge_arg {
+	struct broker *b;
+	const char *user;
+};
+
+static void
+purge_cb(struct cache_entry *e, void *arg)
+{
+	struct purge_arg *pa = arg;
+
+	if (strcmp(e->user, pa->user) != 0)
+		return;
+	event_timer_cancel(pa->b->ev, &e->timer);
+	cache_del(pa->b->cache, e);
+}
+
+/* O(cached tokens); logout, revoke and REAUTH are rare. */
+static void
+user_purge_cache(struct broker *b, struct user *u)
+{
+	struct purge_arg pa = { b, u->name };
+
+	cache_foreach(b->cache, purge_cb, &pa);
+}
+
+void
+broker_cache_token(struct broker *b, struct user *u, const char *scope,
+    struct oauth_token *tok)
+{
+	struct cache_entry *e;
+	int64_t now = util_now();
+	int64_t due;
+	char fp[9];
+
+	audit_fingerprint(tok->access_token, fp);
+	due = refresh_due(now, tok->expires_in, tok->refresh_in, randombytes_random());
+	e = cache_put(b->cache, u->name, scope, &tok->access_token,
+	    tok->token_type[0] ? tok->token_type : "Bearer", now,
+	    now + tok->expires_in, due);
+	if (e == NULL) {
+		log_warnx("user \"%s\": out of memory caching a token", u->name);
+		return;
+	}
+	memcpy(e->fp, fp, sizeof(fp));
+	e->audited = 0;
+	proactive_arm(b, e);
+}
+
+json_t *
+broker_token_reply(struct broker *b, struct user *u, struct waiter *w,
+    const char *scope)
+{
+	struct cache_entry *e = cache_get(b->cache, u->name, scope);
+	const char *account = broker_account(u);
+	json_t *resp;
+
+	if (e == NULL)
+		return dispatch_error(-EIO, "token vanished from the cache");
+	e->last_used = util_now();
+	resp = proto_ok();
+	json_object_set_new(resp, "access_token",
+	    json_stringn(e->access_token->ptr, e->access_token->len));
+	json_object_set_new(resp, "token_type", json_string(e->token_type));
+	json_object_set_new(resp, "expires_on", json_integer(e->expires_on));
+	json_object_set_new(resp, "scope", json_string(scope));
+	json_object_set_new(resp, "account", account ? json_string(account) : json_null());
+	if (!e->audited) {
+		/* Audited once per token handed to this user, not per cache hit. */
+		e->audited = 1;
+		broker_audit("token_issued", u, w != NULL ? w->caller->uid : u->uid,
+		    "token", scope, "ok", NULL, e->fp, NULL, NULL);
+	}
+	return resp;
+}
+
+/* ---- refresh flights ---- */
+
+static struct flight *
+flight_find(struct user *u, const char *scope)
+{
+	struct flight *f;
+
+	TAILQ_FOREACH(f, &u->flights, qlink)
+		if (strcmp(f->scope, scope) == 0)
+			return f;
+	return NULL;
+}
+
+static void
+flight_free(struct broker *b, struct flight *f)
+{
+	http_cancel(b->http, &f->req);
+	free(f->scope);
+	free(f);
+}
+
+/* Answer one waiter after a failed refresh: a still-valid token, or the error. */
+static void
+reply_after_failure(struct broker *b, struct user *u, struct waiter *w,
+    const char *scope, const struct oauth_error *err)
+{
+	struct cache_entry *e = cache_get(b->cache, u->name, scope);
+
+	if (err->cls == OAUTH_RETRY && e != NULL && e->expires_on > util_now()) {
+		b->n.stale_served++;
+		server_reply(w, broker_token_reply(b, u, w, scope));
+		return;
+	}
+	broker_audit("token_refused", u, w->caller->uid, "token", scope, "refused",
+	    NULL, NULL, NULL, err);
+	server_reply(w, broker_idp_error(b, err));
+}
+
+/* Answer every waiter of f with resp built per waiter. */
+static void
+flight_finish(struct broker *b, struct flight *f, const struct oauth_error *err)
+{
+	struct user *u = f->u;
+	struct waiter *w;
+
+	while ((w = LIST_FIRST(&f->waiters)) != NULL) {
+		broker_unpark(w);
+		if (err == NULL)
+			server_reply(w, broker_token_reply(b, u, w, f->scope));
+		else if (err->cls == OAUTH_CONSENT) {
+			/* The consent flow answers them (consent_required + fields). */
+			json_t *resp = flow_join(b, u, w);
+
+			if (resp != NULL)
+				server_reply(w, resp);
+		} else
+			reply_after_failure(b, u, w, f->scope, err);
+	}
+	TAILQ_REMOVE(&u->flights, f, qlink);
+	flight_free(b, f);
+	flight_run_next(b, u);
+}
+
+static void
+handle_refresh_error(struct broker *b, struct user *u, struct flight *f,
+    struct oauth_error *err)
+{
+	int64_t now = util_now();
+	int r;
+
+	b->n.idp_errors[err->cls]++;
+	broker_audit("refresh_failed", u, u->uid, NULL, f->scope, "error", NULL,
+	    NULL, NULL, err);
+	switch (err->cls) {
+	case OAUTH_RETRY:
+		u->failures++;
+		u->backoff_until = now + refresh_backoff(u->failures,
+		    err->retry_after, randombytes_random());
+		if (err->is_throttled) {
+			/* One client id serves the node: slow every user down. */
+			int64_t ra = err->retry_after > 0 ? err->retry_after : 5;
+
+			if (now + ra > b->throttle_until)
+				b->throttle_until = now + ra;
+		}
+		log_info("user \"%s\": refresh failed, retrying later (%s)", u->name,
+		    err->reason);
+		break;
+	case OAUTH_REAUTH:
+		log_info("user \"%s\": refresh token rejected (%s); sign-in required",
+		    u->name, err->reason);
+		secret_free(u->rec->refresh_token);
+		u->rec->refresh_token = NULL;
+		u->rec->updated = now;
+		user_purge_cache(b, u);
+		u->epoch++;
+		broker_user_save(b, u);
+		break;
+	case OAUTH_CONSENT:
+		r = flow_may_start(b, u, 0);
+		if (r == 0 && u->flow == NULL)
+			r = flow_start(b, u, f->scope);
+		if (r < 0 && u->flow == NULL) {
+			/* No flow possible now: answer with the error itself. */
+			err->cls = OAUTH_RETRY;
+			snprintf(err->reason, sizeof(err->reason),
+			    "consent required but no new sign-in can start yet");
+		}
+		break;
+	case OAUTH_ADMIN:
+		log_warnx("IdP rejected credd's configuration (%s): check tenant, "
+		    "client_id and client secret", err->reason);
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+refresh_done(void *arg, const struct http_response *hr)
+{
+	struct flight *f = arg;
+	struct user *u = f->u;
+	struct broker *b = the_broker;
+	struct oauth_token tok = { 0 };
+	struct oauth_error err = { 0 };
+	int r;
+
+	f->req = NULL;
+	r = oauth_parse_token(hr->status, hr->error ? NULL : hr->body,
+	    hr->retry_after, &tok, &err);
+	if (f->epoch != u->epoch || u->rec == NULL) {
+		/* Logged out or revoked meanwhile: drop what came back. */
+		oauth_token_clear(&tok);
+		err.cls = OAUTH_REAUTH;
+		snprintf(err.reason, sizeof(err.reason), "signed out meanwhile");
+		flight_finish(b, f, &err);
+		return;
+	}
+	if (r < 0) {
+		handle_refresh_error(b, u, f, &err);
+		flight_finish(b, f, &err);
+		return;
+	}
+	b->n.refresh_ok++;
+	u->failures = 0;
+	u->backoff_until = 0;
+	u->last_refresh = util_now();
+	if (tok.refresh_token != NULL) {
+		/* Rotation: store the new refresh token before handing out. */
+		secret_free(u->rec->refresh_token);
+		u->rec->refresh_token = tok.refresh_token;
+		tok.refresh_token = NULL; /* transferred */
+		u->rec->last_refresh = u->last_refresh;
+		u->rec->updated = u->last_refresh;
+		broker_user_save(b, u);
+	}
+	broker_cache_token(b, u, f->scope, &tok);
+	{
+		struct cache_entry *e = cache_get(b->cache, u->name, f->scope);
+
+		broker_audit("refresh_ok", u, u->uid, NULL, f->scope, "ok", NULL,
+		    e != NULL ? e->fp : NULL, NULL, NULL);
+	}
+	oauth_token_clear(&tok);
+	flight_finish(b, f, NULL);
+}
+
+static void
+flight_start(struct broker *b, struct flight *f)
+{
+	struct user *u = f->u;
+	struct oauth_error err = { 0 };
+	struct secret *form = NULL;
+	char scope[PROTO_STR_MAX + 64];
+	int64_t now = util_now();
+	int r;
+
+	f->running = 1;
+	f->epoch = u->epoch;
+	if (!broker_has_consent(u)) {
+		err.cls = OAUTH_REAUTH;
+		snprintf(err.reason, sizeof(err.reason), "no consent");
+		flight_finish(b, f, &err);
+		return;
+	}
+	if (b->throttle_until > now || u->backoff_until > now) {
+		err.cls = OAUTH_RETRY;
+		err.is_throttled = b->throttle_until > now;
+		err.retry_after = (b->throttle_until > u->backoff_until ?
+		    b->throttle_until : u->backoff_until) - now;
+		snprintf(err.reason, sizeof(err.reason), "backing off");
+		flight_finish(b, f, &err);
+		return;
+	}
+	snprintf(scope, sizeof(scope), "%s %s", f->scope, OIDC_SCOPES);
+	r = oauth_form_refresh(b->cf->client_id, u->rec->refresh_token, scope,
+	    b->client_secret, &form);
+	if (r == 0)
+		r = http_post_form(b->http, b->token_url, form, refresh_done, f, &f->req);
+	secret_free(form);
+	if (r < 0) {
+		err.cls = OAUTH_RETRY;
+		snprintf(err.reason, sizeof(err.reason), "cannot send: %s", strerror(-r));
+		flight_finish(b, f, &err);
+		return;
+	}
+	b->n.refreshes++;
+}
+
+static void
+flight_run_next(struct broker *b, struct user *u)
+{
+	struct flight *f = TAILQ_FIRST(&u->flights);
+
+	if (f != NULL && !f->running)
+		flight_start(b, f);
+}
+
+/* Queue a refresh of (u, scope), or join the one queued; w may be NULL. */
+static int
+flight_join(struct broker *b, struct user *u, const char *scope, struct waiter *w)
+{
+	struct flight *f = flight_find(u, scope);
+
+	if (f == NULL) {
+		f = calloc(1, sizeof(*f));
+		if (f == NULL || (f->scope = strdup(scope)) == NULL) {
+			free(f);
+			return -ENOMEM;
+		}
+		f->u = u;
+		LIST_INIT(&f->waiters);
+		TAILQ_INSERT_TAIL(&u->flights, f, qlink);
+	}
+	if (w != NULL)
+		broker_park(b, &f->waiters, w);
+	flight_run_next(b, u);	/* may finish at once and answer w */
+	return 0;
+}
+
+/* ---- proactive refresh ---- */
+
+/* The timer's arg is the entry itself: entries never move, and their
+ * timer is cancelled before they are deleted. */
+static void
+proactive_cb(struct event_loop *ev, void *arg)
+{
+	struct cache_entry *e = arg;
+	struct broker *b = the_broker;
+	struct user *u = user_find(b, e->user);
+	int64_t now = util_now();
+
+	(void)ev;
+	e->timer = NULL;
+	/* Only tokens someone used recently are worth a call to Entra. */
+	if (u != NULL && broker_has_consent(u) && e->last_used >= e->issued_at &&
+	    now - e->last_used <= b->cf->recent_use)
+		(void)flight_join(b, u, e->scope, NULL);
+}
+
+static void
+proactive_arm(struct broker *b, struct cache_entry *e)
+{
+	int64_t delay = e->refresh_at - util_now();
+
+	event_timer_cancel(b->ev, &e->timer);
+	e->timer = event_timer_in(b->ev, (delay > 0 ? delay : 0) * 1000,
+	    proactive_cb, e);
+}
+
+/* ---- ops ---- */
+
+json_t *
+broker_token(struct broker *b, struct waiter *w, const char *user, uid_t uid,
+    const char *scope, int64_t min_valid)
+{
+	struct cache_entry *e;
+	struct user *u;
+	int64_t now = util_now();
+	int r;
+
+	e = cache_get(b->cache, user, scope);
+	u = user_find(b, user);
+	if (e != NULL && u != NULL && u->uid == uid && u->loaded &&
+	    cache_is_fresh(e, now, min_valid)) {
+		b->n.cache_hits++;
+		return broker_token_reply(b, u, w, scope);
+	}
+	b->n.cache_misses++;
+	u = broker_user(b, user, uid, &r);
+	if (u == NULL)
+		return dispatch_error(r, "cannot read your stored consent");
+	if (u->outcome != NULL) {
+		/* Report the last sign-in's outcome once. */
+		const char *o = u->outcome;
+
+		u->outcome = NULL;
+		if (strcmp(o, "account_mismatch") == 0)
+			return dispatch_error(-EKEYREJECTED, "the sign-in used an Entra "
+			    "account that is not allowed for this user");
+		if (strcmp(o, "consent_declined") == 0)
+			return dispatch_error(-ECANCELED, "the sign-in was declined");
+	}
+	if (!broker_has_consent(u)) {
+		if (u->flow != NULL)
+			return flow_join(b, u, w);
+		r = flow_may_start(b, u, 0);
+		if (r == 0)
+			r = flow_start(b, u, NULL);
+		if (r < 0) {
+			if (u->rec != NULL && u->rec->oid != NULL && !u->logged_out)
+				return dispatch_error(-EKEYEXPIRED, "your sign-in has "
+				    "expired or was revoked; run 'credctl login'");
+			return dispatch_error(r == -EBUSY ? -EBUSY : -ENOKEY,
+			    "sign-in required, but no new sign-in can start yet; "
+			    "run 'credctl login'");
+		}
+		return flow_join(b, u, w);
+	}
+	w->scope = strdup(scope);
+	w->min_valid = min_valid;
+	r = flight_join(b, u, scope, w);
+	if (r < 0)
+		return dispatch_error(r, "out of memory");
+	return NULL;
+}
+
+static void
+status_scope(struct cache_entry *e, void *arg)
+{
+	json_t *arr = arg;
+	json_t *o = json_object();
+
+	json_object_set_new(o, "scope", json_string(e->scope));
+	json_object_set_new(o, "expires_on", json_integer(e->expires_on));
+	json_array_append_new(arr, o);
+}
+
+static const char *
+user_state(const struct user *u)
+{
+	if (u->flow != NULL)
+		return "pending";
+	if (broker_has_consent(u))
+		return "ready";
+	if (u->rec != NULL && u->rec->oid != NULL && !u->logged_out)
+		return "reauth_required";
+	return "none";
+}
+
+json_t *
+broker_status(struct broker *b, const char *user, uid_t uid)
+{
+	struct user *u;
+	json_t *resp, *scopes;
+	int r;
+
+	u = broker_user(b, user, uid, &r);
+	if (u == NULL)
+		return dispatch_error(r, "cannot read your stored consent");
+	resp = proto_ok();
+	json_object_set_new(resp, "user", json_string(user));
+	json_object_set_new(resp, "state", json_string(user_state(u)));
+	json_object_set_new(resp, "account", broker_account(u) ?
+	    json_string(broker_account(u)) : json_null());
+	scopes = json_array();
+	cache_foreach_user(b->cache, user, status_scope, scopes);
+	json_object_set_new(resp, "scopes", scopes);
+	json_object_set_new(resp, "last_refresh", u->last_refresh ?
+	    json_integer(u->last_refresh) : json_null());
+	json_object_set_new(resp, "store", json_string(u->dirty ?
+	    "refresh token not yet written" : "ok"));
+	if (u->flow != NULL)
+		flow_fields(u->flow, resp);
+	return resp;
+}
+
+/* Drop u's refresh token and tokens; keep=1 keeps the account pin. */
+static int
+user_forget(struct broker *b, struct user *u, int keep_pin)
+{
+	struct flight *f;
+	struct oauth_error err = { .cls = OAUTH_REAUTH };
+	int r = 0;
+
+	snprintf(err.reason, sizeof(err.reason), "signed out");
+	u->epoch++;
+	user_purge_cache(b, u);
+	flow_cancel(b, u, -EKEYREVOKED, "signed out");
+	/* Queued flights that are not running yet end now. */
+	while ((f = TAILQ_LAST(&u->flights, flight_queue)) != NULL && !f->running) {
+		struct waiter *w;
+
+		while ((w = LIST_FIRST(&f->waiters)) != NULL) {
+			broker_unpark(w);
+			server_reply(w, dispatch_error(-EKEYREVOKED, "signed out"));
+		}
+		TAILQ_REMOVE(&u->flights, f, qlink);
+		flight_free(b, f);
+	}
+	if (u->rec == NULL)
+		return 0;
+	if (keep_pin) {
+		secret_free(u->rec->refresh_token);
+		u->rec->refresh_token = NULL;
+		u->rec->updated = util_now();
+		broker_user_save(b, u);
+		u->logged_out = 1;
+	} else {
+		r = record_delete(b->st, b->cf->tenant, u->rec);
+		if (r == -ESTALE) {
+			/* Delete the newest version, whatever it is. */
+			if (user_load(b, u) == 0 && u->rec != NULL)
+				r = record_delete(b->st, b->cf->tenant, u->rec);
+		}
+		if (r == -ENOENT)
+			r = 0;
+		record_free(u->rec);
+		u->rec = NULL;
+		u->dirty = 0;
+		event_timer_cancel(b->ev, &u->save_timer);
+		u->logged_out = 0;
+	}
+	u->outcome = NULL;
+	return r;
+}
+
+json_t *
+broker_logout(struct broker *b, const char *user, uid_t uid)
+{
+	struct user *u;
+	int r;
+
+	u = broker_user(b, user, uid, &r);
+	if (u == NULL)
+		return dispatch_error(r, "cannot read your stored consent");
+	r = user_forget(b, u, 1);
+	broker_audit("logout", u, uid, "logout", NULL, r < 0 ? "error" : "ok", NULL,
+	    NULL, NULL, NULL);
+	if (r < 0)
+		return dispatch_error(r, "cannot update the store");
+	return proto_ok();
+}
+
+json_t *
+broker_revoke(struct broker *b, const char *user, uid_t by_uid)
+{
+	struct user *u;
+	uid_t uid;
+	int r;
+
+	u = user_find(b, user);
+	uid = u != NULL ? u->uid : (uid_t)-1;
+	if (u == NULL) {
+		/* Not seen on this node yet: load it under any uid. */
+		u = broker_user(b, user, (uid_t)-1, &r);
+		if (u == NULL)
+			return dispatch_error(r, "cannot read the stored consent");
+		if (u->rec != NULL)
+			uid = u->rec->uid;
+	}
+	r = user_forget(b, u, 0);
+	broker_audit("revoke", u, by_uid, "admin_revoke", NULL, r < 0 ? "error" : "ok",
+	    NULL, NULL, NULL, NULL);
+	(void)uid;
+	if (r < 0)
+		return dispatch_error(r, "cannot update the store");
+	return proto_ok();
+}
+
+json_t *
+broker_list(struct broker *b, const char *cursor, int64_t limit)
+{
+	struct store_entry *ents = NULL;
+	size_t n = 0, i;
+	char *next = NULL;
+	json_t *resp, *arr;
+	int r;
+
+	r = b->st->ops->list(b->st, b->cf->tenant, cursor, (size_t)limit, 1, &ents,
+	    &n, &next);
+	if (r < 0)
+		return dispatch_error(r, "cannot list the store");
+	arr = json_array();
+	for (i = 0; i < n; i++) {
+		struct secret *plain = NULL;
+		struct record *rec = NULL;
+		struct user *u = user_find(b, ents[i].user);
+		json_t *o = json_object();
+
+		json_object_set_new(o, "user", json_string(ents[i].user));
+		if (seal_open(b->seal, b->cf->tenant, ents[i].user, ents[i].blob.data,
+		    ents[i].blob.len, &plain) == 0 &&
+		    record_decode(plain, ents[i].version, &rec) == 0) {
+			json_object_set_new(o, "account", json_string(rec->username ?
+			    rec->username : (rec->oid ? rec->oid : "")));
+			json_object_set_new(o, "last_refresh",
+			    json_integer(rec->last_refresh));
+			json_object_set_new(o, "state", json_string(u != NULL ?
+			    user_state(u) : rec->refresh_token ? "ready" :
+			    "reauth_required"));
+		} else
+			json_object_set_new(o, "state", json_string("unreadable"));
+		if (u != NULL) {
+			json_t *scopes = json_array();
+
+			cache_foreach_user(b->cache, u->name, status_scope, scopes);
+			json_object_set_new(o, "scopes", scopes);
+		}
+		record_free(rec);
+		secret_free(plain);
+		json_array_append_new(arr, o);
+	}
+	store_entries_free(ents, n);
+	resp = proto_ok();
+	json_object_set_new(resp, "users", arr);
+	json_object_set_new(resp, "next_cursor", next ? json_string(next) : json_null());
+	free(next);
+	return resp;
+}
+
+void
+broker_stats(struct broker *b, json_t *o)
+{
+	json_t *idp = json_object();
+	uint64_t unsaved = 0;
+	size_t i;
+	struct user *u;
+
+	json_object_set_new(o, "cache_hits", json_integer((json_int_t)b->n.cache_hits));
+	json_object_set_new(o, "cache_misses", json_integer((json_int_t)b->n.cache_misses));
+	json_object_set_new(o, "cached_tokens", json_integer((json_int_t)cache_count(b->cache)));
+	json_object_set_new(o, "refreshes", json_integer((json_int_t)b->n.refreshes));
+	json_object_set_new(o, "refresh_ok", json_integer((json_int_t)b->n.refresh_ok));
+	json_object_set_new(o, "stale_served", json_integer((json_int_t)b->n.stale_served));
+	for (i = 1; i < OAUTH_CLASS_COUNT; i++)
+		json_object_set_new(idp, oauth_class_name((enum oauth_class)i),
+		    json_integer((json_int_t)b->n.idp_errors[i]));
+	json_object_set_new(o, "idp_errors", idp);
+	json_object_set_new(o, "device_flows_started", json_integer((json_int_t)b->n.flows_started));
+	json_object_set_new(o, "device_flows_completed", json_integer((json_int_t)b->n.flows_completed));
+	json_object_set_new(o, "device_flows_rejected", json_integer((json_int_t)b->n.flows_rejected));
+	json_object_set_new(o, "device_flows_expired", json_integer((json_int_t)b->n.flows_expired));
+	json_object_set_new(o, "idp_requests_in_flight", json_integer((json_int_t)http_inflight(b->http)));
+	json_object_set_new(o, "users", json_integer((json_int_t)b->nusers));
+	for (i = 0; i < b->nbuckets; i++)
+		for (u = b->users[i]; u != NULL; u = u->hnext)
+			unsaved += u->dirty != 0;
+	json_object_set_new(o, "store", json_string(unsaved ?
+	    "refresh tokens not yet written" : "ok"));
+	json_object_set_new(o, "store_unwritten_users", json_integer((json_int_t)unsaved));
+	json_object_set_new(o, "store_errors", json_integer((json_int_t)b->n.store_errors));
+	json_object_set_new(o, "store_conflicts", json_integer((json_int_t)b->n.store_conflicts));
+	json_object_set_new(o, "throttled_until", b->throttle_until > util_now() ?
+	    json_integer(b->throttle_until) : json_null());
+}
+
+/* ---- cluster change notifications ---- */
+
+static void
+notify_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
+{
+	struct broker *b = arg;
+	char *name = NULL;
+	struct user *u;
+
+	(void)ev;
+	(void)fd;
+	(void)revents;
+	while (b->st->ops->notify_next(b->st, &name) > 0) {
+		u = user_find(b, name);
+		if (u != NULL && !u->dirty) {
+			/* Another node changed this user: drop and reload lazily. */
+			u->epoch++;
+			user_purge_cache(b, u);
+			u->loaded = 0;
+		}
+		free(name);
+		name = NULL;
+	}
+}
+
+/* ---- life cycle ---- */
+
+int
+broker_new(const struct broker_deps *d, struct broker **out)
+{
+	struct broker *b;
+	int r;
+
+	*out = NULL;
+	b = calloc(1, sizeof(*b));
+	if (b == NULL)
+		return -ENOMEM;
+	b->ev = d->ev;
+	b->cf = d->cf;
+	b->st = d->st;
+	b->seal = d->seal;
+	b->http = d->http;
+	b->client_secret = d->client_secret;
+	b->cache = cache_new();
+	b->notify_fd = -1;
+	if (b->cache == NULL || users_grow(b) < 0) {
+		broker_free(b);
+		return -ENOMEM;
+	}
+	r = oauth_url_token(b->cf->authority, b->cf->tenant, b->token_url,
+	    sizeof(b->token_url));
+	if (r == 0)
+		r = oauth_url_devicecode(b->cf->authority, b->cf->tenant,
+		    b->device_url, sizeof(b->device_url));
+	if (r < 0) {
+		broker_free(b);
+		return r;
+	}
+	if (b->st->ops->notify_fd != NULL) {
+		b->notify_fd = b->st->ops->notify_fd(b->st);
+		if (b->notify_fd >= 0)
+			(void)event_add(b->ev, b->notify_fd, EPOLLIN, notify_cb, b);
+	}
+	the_broker = b;
+	*out = b;
+	return 0;
+}
+
+void
+broker_set_config(struct broker *b, const struct config *cf)
+{
+	b->cf = cf;
+}
+
+static void
+cache_drop_timer(struct cache_entry *e, void *arg)
+{
+	struct broker *b = arg;
+
+	event_timer_cancel(b->ev, &e->timer);
+}
+
+void
+broker_free(struct broker *b)
+{
+	struct user *u, *next;
+	struct flight *f;
+	size_t i;
+
+	if (b == NULL)
+		return;
+	for (i = 0; i < b->nbuckets; i++)
+		for (u = b->users[i]; u != NULL; u = next) {
+			next = u->hnext;
+			flow_cancel(b, u, -ECONNREFUSED, "credd is shutting down");
+			while ((f = TAILQ_FIRST(&u->flights)) != NULL) {
+				struct waiter *w;
+
+				while ((w = LIST_FIRST(&f->waiters)) != NULL)
+					broker_unpark(w);
+				TAILQ_REMOVE(&u->flights, f, qlink);
+				flight_free(b, f);
+			}
+			event_timer_cancel(b->ev, &u->save_timer);
+			if (u->dirty)
+				log_warnx("user \"%s\": exiting with an unwritten "
+				    "refresh token", u->name);
+			record_free(u->rec);
+			free(u->name);
+			free(u);
+		}
+	if (b->cache != NULL) {
+		cache_foreach(b->cache, cache_drop_timer, b);
+		cache_free(b->cache);
+	}
+	if (b->notify_fd >= 0)
+		event_del(b->ev, b->notify_fd);
+	free(b->users);
+	if (the_broker == b)
+		the_broker = NULL;
+	free(b);
+}

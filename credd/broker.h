@@ -1,0 +1,64 @@
+/*
+ * broker.h - the token life cycle (DESIGN.md §5): per-user state, the
+ * access-token cache, single-flight refreshes (one at a time per user,
+ * each with the newest refresh token), device-code flows, rotation
+ * stored by compare-and-swap before a token is handed out, error
+ * classes, backoff and the tenant-wide 429 breaker.
+ *
+ * Everything runs on the event loop; IdP calls go through http.c and
+ * never block. A call either answers at once (returns a response) or
+ * parks the waiter and answers through server_reply() later.
+ *
+ * Users are login names; uid is the caller's (or the session's) uid
+ * now, compared with the uid at consent (a reused name starts clean).
+ */
+#ifndef CREDD_BROKER_H
+#define CREDD_BROKER_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <jansson.h>
+
+struct event_loop;
+struct config;
+struct store;
+struct seal;
+struct http;
+struct secret;
+struct waiter;
+struct broker;
+
+struct broker_deps {
+	struct event_loop *ev;
+	const struct config *cf;
+	struct store *st;
+	const struct seal *seal;
+	struct http *http;
+	const struct secret *client_secret; /* NULL: public client */
+};
+
+int broker_new(const struct broker_deps *d, struct broker **out);
+/* Cancels flows, flights and timers; wipes every token. */
+void broker_free(struct broker *b);
+/* After SIGHUP: new scopes and limits (cf must outlive the broker or the next call). */
+void broker_set_config(struct broker *b, const struct config *cf);
+
+/* token op: scope is a configured scope string (resolved by dispatch). */
+json_t *broker_token(struct broker *b, struct waiter *w, const char *user,
+    uid_t uid, const char *scope, int64_t min_valid);
+json_t *broker_login(struct broker *b, struct waiter *w, const char *user,
+    uid_t uid, int64_t wait);
+json_t *broker_status(struct broker *b, const char *user, uid_t uid);
+json_t *broker_logout(struct broker *b, const char *user, uid_t uid);
+/*
+ * session_open: report the user's state; an interactive session starts a
+ * device flow when no consent exists. w->session holds the session id.
+ */
+json_t *broker_session_open(struct broker *b, struct waiter *w, const char *user,
+    uid_t uid, int interactive);
+json_t *broker_revoke(struct broker *b, const char *user, uid_t by_uid);
+json_t *broker_list(struct broker *b, const char *cursor, int64_t limit);
+/* Adds the broker's counters to obj. */
+void broker_stats(struct broker *b, json_t *obj);
+
+#endif

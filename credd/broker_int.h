@@ -1,0 +1,134 @@
+/*
+ * broker_int.h - state shared by broker.c (users, cache, refreshes) and
+ * flow.c (device-code flows). Private to those two files.
+ */
+#ifndef CREDD_BROKER_INT_H
+#define CREDD_BROKER_INT_H
+
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+#include <jansson.h>
+
+#include "broker.h"
+#include "oauth.h"
+#include "server.h"
+
+#define FLOW_RING 64 /* remembered device-flow start times per user */
+
+struct user;
+struct cache;
+struct http_req;
+struct event_timer;
+
+LIST_HEAD(waiter_list, waiter);
+
+/* One refresh of (user, scope); a user's flights run one at a time. */
+struct flight {
+	TAILQ_ENTRY(flight) qlink;
+	struct user *u;
+	char *scope;
+	struct waiter_list waiters;
+	struct http_req *req;
+	unsigned epoch;		/* user epoch at start: stale results are dropped */
+	int running;
+};
+TAILQ_HEAD(flight_queue, flight);
+
+enum flow_state { FLOW_STARTING, FLOW_POLLING };
+
+/* A device-code flow; at most one per user. */
+struct flow {
+	struct user *u;
+	enum flow_state state;
+	char *scope;		/* resource scope the consent asks for */
+	struct oauth_device dev;
+	int64_t expires_on;	/* unix s */
+	int64_t interval;	/* seconds; +5 on slow_down */
+	struct http_req *req;
+	struct event_timer *timer;
+	struct waiter_list start_waiters; /* want the device-code fields */
+	struct waiter_list done_waiters;  /* login wait: want the outcome */
+	unsigned epoch;
+};
+
+struct user {
+	char *name;
+	uid_t uid;
+	struct record *rec;	/* NULL: no record */
+	int loaded;
+	unsigned epoch;		/* bumped by logout/revoke/remote change */
+	int logged_out;		/* record kept for the account pin only */
+	struct flight_queue flights;
+	struct flow *flow;
+	int dirty;		/* rec holds a refresh token not yet stored */
+	unsigned save_failures;
+	struct event_timer *save_timer;
+	unsigned failures;	/* consecutive RETRY failures */
+	int64_t backoff_until;	/* unix s */
+	const char *outcome;	/* last flow outcome to report once, or NULL */
+	int64_t flow_unused_until; /* cooldown after an unused flow expired */
+	int64_t flow_starts[FLOW_RING];
+	unsigned nflow_starts;
+	int64_t last_refresh;
+	struct user *hnext;
+};
+
+struct broker_counters {
+	uint64_t cache_hits, cache_misses;
+	uint64_t refreshes, refresh_ok, stale_served;
+	uint64_t idp_errors[OAUTH_CLASS_COUNT];
+	uint64_t flows_started, flows_completed, flows_rejected, flows_expired;
+	uint64_t store_errors, store_conflicts;
+};
+
+struct broker {
+	struct event_loop *ev;
+	const struct config *cf;
+	struct store *st;
+	const struct seal *seal;
+	struct http *http;
+	const struct secret *client_secret;
+	struct user **users;
+	size_t nbuckets, nusers;
+	struct cache *cache;
+	int64_t throttle_until;	/* tenant-wide 429 breaker, unix s */
+	int notify_fd;
+	struct broker_counters n;
+	char token_url[512];
+	char device_url[512];
+};
+
+/* broker.c */
+struct user *broker_user(struct broker *b, const char *name, uid_t uid, int *err);
+int broker_has_consent(const struct user *u);
+void broker_user_save(struct broker *b, struct user *u);
+void broker_cache_token(struct broker *b, struct user *u, const char *scope,
+    struct oauth_token *tok);
+json_t *broker_token_reply(struct broker *b, struct user *u, struct waiter *w,
+    const char *scope);
+void broker_park(struct broker *b, struct waiter_list *l, struct waiter *w);
+void broker_unpark(struct waiter *w);
+const char *broker_account(const struct user *u);
+void broker_audit(const char *event, const struct user *u, uid_t uid, const char *op,
+    const char *scope, const char *outcome, const char *cls, const char *fp,
+    const char *reason, const struct oauth_error *err);
+int broker_error_errno(const struct oauth_error *err);
+json_t *broker_idp_error(struct broker *b, const struct oauth_error *err);
+
+/* flow.c */
+/*
+ * Start a device flow for u asking for scope (NULL: the default). 0,
+ * -EBUSY (over device_flows_per_hour), or -errno.
+ */
+int flow_start(struct broker *b, struct user *u, const char *scope);
+/* Attach w to u's flow: answered when the device-code fields are known. */
+json_t *flow_join(struct broker *b, struct user *u, struct waiter *w);
+/* Device-code fields as a JSON object (merged into errors and replies). */
+void flow_fields(const struct flow *f, json_t *obj);
+/* Cancel and free u's flow; waiters are answered with resp_code/err. */
+void flow_cancel(struct broker *b, struct user *u, int err, const char *msg);
+/* May a flow start automatically now (cooldown, per-hour limit)? 0 or -errno. */
+int flow_may_start(struct broker *b, struct user *u, int user_asked);
+
+#endif

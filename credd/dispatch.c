@@ -1,0 +1,276 @@
+/*
+ * dispatch.c - the method table. Each op has a policy: ANY caller acting
+ * on its own (SO_PEERCRED) identity, or ADMIN (uid 0 or admin_group).
+ * Names in requests are never trusted for identity: a plain caller's
+ * user is always the login name of its peer uid. No op returns another
+ * user's token, to anyone, root included.
+ *
+ * This file is the one place that maps negative errno values onto wire
+ * error names (see dispatch.h).
+ */
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "entra/proto.h"
+#include "entra/util.h"
+
+#include "audit.h"
+#include "broker.h"
+#include "config.h"
+#include "dispatch.h"
+#include "log.h"
+#include "server.h"
+#include "session.h"
+
+enum policy { POLICY_ANY, POLICY_ADMIN };
+
+typedef json_t *handler_fn(struct dispatch *d, struct waiter *w,
+    const struct proto_request *req);
+
+struct method {
+	enum proto_op op;
+	enum policy policy;
+	handler_fn *fn;
+};
+
+static const struct {
+	int err;
+	const char *code;
+} errmap[] = {
+	{ -EACCES, "forbidden" },
+	{ -EBADMSG, "bad_request" },
+	{ -EMSGSIZE, "too_large" },
+	{ -EPROTONOSUPPORT, "unsupported_version" },
+	{ -EDOM, "unknown_scope" },
+	{ -ENOKEY, "consent_required" },
+	{ -EINPROGRESS, "consent_pending" },
+	{ -ECANCELED, "consent_declined" },
+	{ -EKEYREJECTED, "account_mismatch" },
+	{ -EKEYEXPIRED, "reauth_required" },
+	{ -EKEYREVOKED, "reauth_required" },
+	{ -EPERM, "policy_blocked" },
+	{ -EBUSY, "rate_limited" },
+	{ -EHOSTUNREACH, "idp_unavailable" },
+	{ -EREMOTEIO, "idp_misconfigured" },
+	{ -ECONNREFUSED, "unavailable" },
+};
+
+const char *
+dispatch_error_code(int err)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(errmap) / sizeof(errmap[0]); i++)
+		if (errmap[i].err == err)
+			return errmap[i].code;
+	return "internal";
+}
+
+json_t *
+dispatch_error(int err, const char *msg)
+{
+	const char *code = dispatch_error_code(err);
+	char buf[256];
+
+	if (strcmp(code, "internal") == 0 && msg != NULL) {
+		/* Name the cause for support, never user data. */
+		snprintf(buf, sizeof(buf), "%s (%s)", msg, strerror(err < 0 ? -err : err));
+		msg = buf;
+	}
+	return proto_error(code, msg);
+}
+
+static uid_t
+uid_of(const char *user, int *found)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+
+	*found = 0;
+	if (getpwnam_r(user, &pw, buf, sizeof(buf), &res) != 0 || res == NULL)
+		return (uid_t)-1;
+	*found = 1;
+	return res->pw_uid;
+}
+
+static json_t *
+need_own_user(const struct waiter *w)
+{
+	if (w->caller->user == NULL)
+		return dispatch_error(-EACCES, "your uid has no user name on this node");
+	return NULL;
+}
+
+static json_t *
+op_token(struct dispatch *d, struct waiter *w, const struct proto_request *req)
+{
+	const char *scope;
+	json_t *err;
+
+	if ((err = need_own_user(w)) != NULL)
+		return err;
+	scope = config_scope_resolve(d->cf, req->scope);
+	if (scope == NULL)
+		return dispatch_error(-EDOM, "unknown scope; ask for a configured alias "
+		    "(see 'credctl status') or scope");
+	return broker_token(d->broker, w, w->caller->user, w->caller->uid, scope,
+	    req->min_valid);
+}
+
+static json_t *
+op_login(struct dispatch *d, struct waiter *w, const struct proto_request *req)
+{
+	json_t *err;
+
+	if ((err = need_own_user(w)) != NULL)
+		return err;
+	return broker_login(d->broker, w, w->caller->user, w->caller->uid, req->wait);
+}
+
+static json_t *
+op_status(struct dispatch *d, struct waiter *w, const struct proto_request *req)
+{
+	json_t *err;
+
+	(void)req;
+	if ((err = need_own_user(w)) != NULL)
+		return err;
+	return broker_status(d->broker, w->caller->user, w->caller->uid);
+}
+
+static json_t *
+op_logout(struct dispatch *d, struct waiter *w, const struct proto_request *req)
+{
+	json_t *err;
+
+	(void)req;
+	if ((err = need_own_user(w)) != NULL)
+		return err;
+	return broker_logout(d->broker, w->caller->user, w->caller->uid);
+}
+
+static json_t *
+op_session_open(struct dispatch *d, struct waiter *w, const struct proto_request *req)
+{
+	char id[SESSION_ID_LEN + 1];
+	struct audit_event ev = { 0 };
+	uid_t uid;
+	int found, r;
+
+	if (!util_valid_username(req->user))
+		return dispatch_error(-EBADMSG, "invalid user name");
+	uid = uid_of(req->user, &found);
+	if (!found)
+		return dispatch_error(-EBADMSG, "no such user on this node");
+	r = sessions_open(d->sessions, req->user, uid, req->service, req->tty,
+	    req->workload, id);
+	if (r < 0)
+		return dispatch_error(r, "cannot open a session");
+	w->session = strdup(id);
+	ev.event = "session_open";
+	ev.uid = w->caller->uid;
+	ev.user = req->user;
+	ev.op = "session_open";
+	ev.outcome = "ok";
+	ev.reason = req->service;
+	audit_log(&ev);
+	return broker_session_open(d->broker, w, req->user, uid, req->interactive);
+}
+
+static json_t *
+op_session_close(struct dispatch *d, struct waiter *w, const struct proto_request *req)
+{
+	int r;
+
+	r = sessions_close(d->sessions, req->user, req->session);
+	(void)w;
+	if (r < 0)
+		return dispatch_error(-EBADMSG, "no such session");
+	return proto_ok();
+}
+
+static json_t *
+op_admin_list(struct dispatch *d, struct waiter *w, const struct proto_request *req)
+{
+	(void)w;
+	return broker_list(d->broker, req->cursor, req->limit);
+}
+
+static json_t *
+op_admin_revoke(struct dispatch *d, struct waiter *w, const struct proto_request *req)
+{
+	if (!util_valid_username(req->user))
+		return dispatch_error(-EBADMSG, "invalid user name");
+	return broker_revoke(d->broker, req->user, w->caller->uid);
+}
+
+static json_t *
+op_stats(struct dispatch *d, struct waiter *w, const struct proto_request *req)
+{
+	const struct server_stats *ss = server_stats(d->server);
+	json_t *resp = proto_ok(), *ops = json_object();
+	int i;
+
+	(void)w;
+	(void)req;
+	for (i = 1; i < PROTO_OP_COUNT; i++)
+		json_object_set_new(ops, proto_op_name((enum proto_op)i),
+		    json_integer((json_int_t)d->by_op[i]));
+	json_object_set_new(resp, "requests", json_integer((json_int_t)ss->requests));
+	json_object_set_new(resp, "requests_by_op", ops);
+	json_object_set_new(resp, "connections", json_integer((json_int_t)ss->connections));
+	json_object_set_new(resp, "connections_open", json_integer((json_int_t)ss->open));
+	json_object_set_new(resp, "connections_refused", json_integer((json_int_t)ss->refused_conns));
+	json_object_set_new(resp, "rate_limited", json_integer((json_int_t)ss->rate_limited));
+	json_object_set_new(resp, "bad_requests", json_integer((json_int_t)ss->bad_requests));
+	json_object_set_new(resp, "forbidden", json_integer((json_int_t)d->forbidden));
+	json_object_set_new(resp, "sessions", json_integer((json_int_t)sessions_count(d->sessions)));
+	broker_stats(d->broker, resp);
+	return resp;
+}
+
+static const struct method methods[] = {
+	{ PROTO_OP_TOKEN, POLICY_ANY, op_token },
+	{ PROTO_OP_LOGIN, POLICY_ANY, op_login },
+	{ PROTO_OP_STATUS, POLICY_ANY, op_status },
+	{ PROTO_OP_LOGOUT, POLICY_ANY, op_logout },
+	{ PROTO_OP_SESSION_OPEN, POLICY_ADMIN, op_session_open },
+	{ PROTO_OP_SESSION_CLOSE, POLICY_ADMIN, op_session_close },
+	{ PROTO_OP_ADMIN_LIST, POLICY_ADMIN, op_admin_list },
+	{ PROTO_OP_ADMIN_REVOKE, POLICY_ADMIN, op_admin_revoke },
+	{ PROTO_OP_STATS, POLICY_ADMIN, op_stats },
+};
+
+json_t *
+dispatch_request(void *arg, struct waiter *w, const struct proto_request *req)
+{
+	struct dispatch *d = arg;
+	const struct method *m = NULL;
+	size_t i;
+
+	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (methods[i].op == req->op)
+			m = &methods[i];
+	if (m == NULL)
+		return dispatch_error(-EBADMSG, "unknown op");
+	d->by_op[req->op]++;
+	if (m->policy == POLICY_ADMIN && !w->caller->is_admin) {
+		struct audit_event ev = {
+			.event = "request_refused",
+			.uid = w->caller->uid,
+			.user = w->caller->user,
+			.op = proto_op_name(req->op),
+			.outcome = "refused",
+			.reason = "not root or admin_group",
+		};
+
+		d->forbidden++;
+		audit_log(&ev);
+		return dispatch_error(-EACCES, "this operation needs root or "
+		    "membership of admin_group");
+	}
+	return m->fn(d, w, req);
+}

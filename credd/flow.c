@@ -1,0 +1,543 @@
+/*
+ * flow.c - device-code consent flows (RFC 8628 against Entra), the login
+ * op and session_open.
+ *
+ * At most one flow per user. A flow starts on an interactive
+ * session_open, a login, or a token request without consent; a silent
+ * session only reports the state. credd polls at the IdP's interval,
+ * adds 5 s on slow_down, and stops on expired_token,
+ * authorization_declined or its own deadline. The first consent pins the
+ * Entra account (oid, tid); account_match is checked against the
+ * id_token's preferred_username. Rejections are audited.
+ *
+ * Must never: log or audit the device code or the user code, or accept a
+ * consent for an account other than the pinned one.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sodium.h>
+
+#include "entra/proto.h"
+#include "entra/secret.h"
+#include "entra/util.h"
+
+#include "broker_int.h"
+#include "config.h"
+#include "dispatch.h"
+#include "event.h"
+#include "http.h"
+#include "log.h"
+#include "oauth.h"
+#include "record.h"
+#include "refresh.h"
+
+#define OIDC_SCOPES "openid profile offline_access"
+
+static struct broker *flow_broker; /* timer callbacks; one broker per process */
+
+static void poll_cb(struct event_loop *ev, void *arg);
+
+void
+flow_fields(const struct flow *f, json_t *obj)
+{
+	char msg[768];
+
+	if (f->state != FLOW_POLLING)
+		return;
+	json_object_set_new(obj, "verification_uri",
+	    json_string(f->dev.verification_uri));
+	json_object_set_new(obj, "user_code", json_string(f->dev.user_code));
+	json_object_set_new(obj, "expires_on", json_integer(f->expires_on));
+	if (f->dev.message != NULL)
+		json_object_set_new(obj, "message", json_string(f->dev.message));
+	else {
+		snprintf(msg, sizeof(msg), "To sign in, use a web browser to open "
+		    "the page %s and enter the code %s to authenticate.",
+		    f->dev.verification_uri, f->dev.user_code);
+		json_object_set_new(obj, "message", json_string(msg));
+	}
+}
+
+static void
+flow_free(struct broker *b, struct flow *f)
+{
+	if (f == NULL)
+		return;
+	http_cancel(b->http, &f->req);
+	event_timer_cancel(b->ev, &f->timer);
+	oauth_device_clear(&f->dev);
+	free(f->scope);
+	free(f);
+}
+
+static json_t *
+session_reply(struct waiter *w, const struct user *u, const char *state)
+{
+	json_t *resp = proto_ok();
+	const char *account = broker_account(u);
+
+	json_object_set_new(resp, "session", json_string(w->session ? w->session : ""));
+	json_object_set_new(resp, "state", json_string(state));
+	json_object_set_new(resp, "account", account ? json_string(account) : json_null());
+	return resp;
+}
+
+static void
+login_deadline_cb(struct event_loop *ev, void *arg)
+{
+	struct waiter *w = arg;
+	struct user *u;
+	json_t *resp;
+
+	(void)ev;
+	w->timer = NULL;
+	broker_unpark(w);
+	resp = proto_ok();
+	json_object_set_new(resp, "state", json_string("pending"));
+	/* parked_on is the broker; the flow is still u->flow. */
+	u = broker_user(flow_broker, w->caller->user ? w->caller->user : "", w->caller->uid,
+	    &(int){ 0 });
+	if (u != NULL && u->flow != NULL)
+		flow_fields(u->flow, resp);
+	server_reply(w, resp);
+}
+
+/*
+ * Answer w for a flow whose fields are known. started: the flow was
+ * started for this request (consent_required) rather than joined
+ * (consent_pending).
+ */
+static json_t *
+flow_answer(struct broker *b, struct flow *f, struct waiter *w, int started)
+{
+	json_t *resp;
+
+	switch (w->op) {
+	case PROTO_OP_LOGIN:
+		if (w->deadline_ms > event_now_ms(b->ev)) {
+			broker_park(b, &f->done_waiters, w);
+			w->timer = event_timer_at(b->ev, w->deadline_ms,
+			    login_deadline_cb, w);
+			return NULL;
+		}
+		resp = proto_ok();
+		json_object_set_new(resp, "state", json_string("pending"));
+		flow_fields(f, resp);
+		return resp;
+	case PROTO_OP_SESSION_OPEN:
+		resp = session_reply(w, f->u, "pending");
+		flow_fields(f, resp);
+		return resp;
+	default:
+		resp = dispatch_error(started ? -ENOKEY : -EINPROGRESS, started ?
+		    "sign-in required: a consent was started" :
+		    "sign-in pending: finish the sign-in in your browser");
+		flow_fields(f, proto_error_obj(resp));
+		return resp;
+	}
+}
+
+json_t *
+flow_join(struct broker *b, struct user *u, struct waiter *w)
+{
+	struct flow *f = u->flow;
+
+	if (f == NULL)
+		return dispatch_error(-ENOKEY, "sign-in required; run 'credctl login'");
+	if (f->state == FLOW_STARTING) {
+		broker_park(b, &f->start_waiters, w);
+		return NULL;
+	}
+	return flow_answer(b, f, w, 0);
+}
+
+/* End u's flow: answer every waiter with resp_for(w) and free it. */
+static void
+flow_end(struct broker *b, struct user *u, int err, const char *msg,
+    const struct oauth_error *oerr)
+{
+	struct flow *f = u->flow;
+	struct waiter *w;
+	json_t *resp;
+
+	if (f == NULL)
+		return;
+	u->flow = NULL;
+	while ((w = LIST_FIRST(&f->start_waiters)) != NULL ||
+	    (w = LIST_FIRST(&f->done_waiters)) != NULL) {
+		broker_unpark(w);
+		if (err == 0) {
+			if (w->op == PROTO_OP_SESSION_OPEN)
+				resp = session_reply(w, u, "ready");
+			else {
+				const char *account = broker_account(u);
+
+				resp = proto_ok();
+				json_object_set_new(resp, "state", json_string("ready"));
+				json_object_set_new(resp, "account", account ?
+				    json_string(account) : json_null());
+			}
+		} else if (oerr != NULL)
+			resp = broker_idp_error(b, oerr);
+		else
+			resp = dispatch_error(err, msg);
+		server_reply(w, resp);
+	}
+	flow_free(b, f);
+}
+
+void
+flow_cancel(struct broker *b, struct user *u, int err, const char *msg)
+{
+	flow_end(b, u, err, msg, NULL);
+}
+
+int
+flow_may_start(struct broker *b, struct user *u, int user_asked)
+{
+	int64_t now = util_now();
+	unsigned i, recent = 0, n;
+
+	n = u->nflow_starts < FLOW_RING ? u->nflow_starts : FLOW_RING;
+	for (i = 0; i < n; i++)
+		if (now - u->flow_starts[i] < 3600)
+			recent++;
+	if (recent >= (unsigned)b->cf->device_flows_per_hour) {
+		log_info("user \"%s\": device_flows_per_hour reached", u->name);
+		return -EBUSY;
+	}
+	if (!user_asked && now < u->flow_unused_until)
+		return -EAGAIN;
+	return 0;
+}
+
+static void
+arm_poll(struct broker *b, struct flow *f, int64_t delay_s)
+{
+	int64_t now = util_now();
+
+	if (b->throttle_until > now && b->throttle_until - now > delay_s)
+		delay_s = b->throttle_until - now;
+	event_timer_cancel(b->ev, &f->timer);
+	f->timer = event_timer_in(b->ev, delay_s * 1000, poll_cb, f);
+}
+
+/* Check the new consent's account and store it. 0 or -EKEYREJECTED. */
+static int
+flow_accept(struct broker *b, struct user *u, struct flow *f, struct oauth_token *tok)
+{
+	struct oauth_account acct = { 0 };
+	char want[256];
+	int64_t now = util_now();
+	int r;
+
+	r = oauth_id_token_account(tok->id_token, b->cf->client_id, b->cf->tenant,
+	    &acct);
+	if (r < 0 || tok->refresh_token == NULL) {
+		broker_audit("consent_rejected", u, u->uid, NULL, f->scope, "refused",
+		    NULL, NULL, r < 0 ? "no usable id_token" : "no refresh token "
+		    "(offline_access not granted)", NULL);
+		oauth_account_clear(&acct);
+		return -EREMOTEIO;
+	}
+	if (config_account_match(b->cf, u->name, want, sizeof(want)) == 0 &&
+	    (acct.preferred_username == NULL ||
+	    strcasecmp(acct.preferred_username, want) != 0)) {
+		broker_audit("consent_rejected", u, u->uid, NULL, f->scope, "refused",
+		    NULL, NULL, "account_match: signed in as another account", NULL);
+		log_warnx("user \"%s\": consent by an account that does not match "
+		    "account_match was rejected", u->name);
+		oauth_account_clear(&acct);
+		return -EKEYREJECTED;
+	}
+	if (u->rec != NULL && u->rec->oid != NULL &&
+	    (strcmp(u->rec->oid, acct.oid) != 0 ||
+	    (u->rec->tid != NULL && strcmp(u->rec->tid, acct.tid) != 0))) {
+		broker_audit("consent_rejected", u, u->uid, NULL, f->scope, "refused",
+		    NULL, NULL, "account pinned to another oid; an admin must revoke "
+		    "first", NULL);
+		log_warnx("user \"%s\": consent by a different Entra account was "
+		    "rejected (account pinned)", u->name);
+		oauth_account_clear(&acct);
+		return -EKEYREJECTED;
+	}
+	if (u->rec == NULL) {
+		u->rec = record_new(u->name, u->uid);
+		if (u->rec == NULL) {
+			oauth_account_clear(&acct);
+			return -ENOMEM;
+		}
+		u->rec->created = now;
+	}
+	if (u->rec->oid == NULL) {
+		u->rec->oid = acct.oid;
+		u->rec->tid = acct.tid;
+		acct.oid = acct.tid = NULL; /* transferred */
+	}
+	free(u->rec->username);
+	u->rec->username = acct.preferred_username;
+	acct.preferred_username = NULL;	/* transferred */
+	oauth_account_clear(&acct);
+	secret_free(u->rec->refresh_token);
+	u->rec->refresh_token = tok->refresh_token;
+	tok->refresh_token = NULL; /* transferred */
+	if (tok->scope != NULL)
+		(void)record_set_scopes(u->rec, tok->scope);
+	u->rec->updated = u->rec->last_refresh = now;
+	u->last_refresh = now;
+	u->logged_out = 0;
+	u->failures = 0;
+	u->backoff_until = 0;
+	broker_user_save(b, u);
+	broker_cache_token(b, u, f->scope, tok);
+	return 0;
+}
+
+static void
+poll_done(void *arg, const struct http_response *hr)
+{
+	struct flow *f = arg;
+	struct user *u = f->u;
+	struct broker *b = flow_broker;
+	struct oauth_token tok = { 0 };
+	struct oauth_error err = { 0 };
+	int r;
+
+	f->req = NULL;
+	r = oauth_parse_token(hr->status, hr->error ? NULL : hr->body,
+	    hr->retry_after, &tok, &err);
+	if (r == 0) {
+		r = flow_accept(b, u, f, &tok);
+		oauth_token_clear(&tok);
+		if (r == 0) {
+			b->n.flows_completed++;
+			broker_audit("consent_completed", u, u->uid, NULL, f->scope, "ok",
+			    NULL, NULL, NULL, NULL);
+			u->outcome = NULL;
+			flow_end(b, u, 0, NULL, NULL);
+		} else {
+			b->n.flows_rejected++;
+			u->outcome = r == -EKEYREJECTED ? "account_mismatch" : NULL;
+			flow_end(b, u, r, r == -EKEYREJECTED ? "the sign-in used an "
+			    "Entra account that is not allowed for this user" :
+			    "the sign-in did not yield a usable consent", NULL);
+		}
+		return;
+	}
+	switch (err.cls) {
+	case OAUTH_PENDING:
+		arm_poll(b, f, f->interval);
+		return;
+	case OAUTH_SLOW_DOWN:
+		f->interval += 5;
+		arm_poll(b, f, f->interval);
+		return;
+	case OAUTH_RETRY:
+		b->n.idp_errors[err.cls]++;
+		if (err.is_throttled && err.retry_after > 0 &&
+		    util_now() + err.retry_after > b->throttle_until)
+			b->throttle_until = util_now() + err.retry_after;
+		arm_poll(b, f, err.retry_after > f->interval ? err.retry_after :
+		    f->interval);
+		return;
+	case OAUTH_EXPIRED:
+		b->n.flows_expired++;
+		u->flow_unused_until = util_now() + b->cf->device_flow_cooldown;
+		broker_audit("consent_expired", u, u->uid, NULL, f->scope, "error",
+		    NULL, NULL, NULL, &err);
+		flow_end(b, u, -ENOKEY, "the sign-in code expired; run 'credctl "
+		    "login' for a new one", NULL);
+		return;
+	case OAUTH_DECLINED:
+		broker_audit("consent_rejected", u, u->uid, NULL, f->scope, "refused",
+		    NULL, NULL, "declined by the user", &err);
+		u->outcome = "consent_declined";
+		flow_end(b, u, -ECANCELED, "the sign-in was declined", NULL);
+		return;
+	default:
+		b->n.idp_errors[err.cls]++;
+		broker_audit("consent_failed", u, u->uid, NULL, f->scope, "error",
+		    NULL, NULL, NULL, &err);
+		if (err.cls == OAUTH_ADMIN)
+			log_warnx("device flow rejected by the IdP (%s): check the "
+			    "app registration", err.reason);
+		flow_end(b, u, 0, NULL, &err);
+		return;
+	}
+}
+
+static void
+poll_cb(struct event_loop *ev, void *arg)
+{
+	struct flow *f = arg;
+	struct broker *b = flow_broker;
+	struct secret *form = NULL;
+	int64_t now = util_now();
+	int r;
+
+	(void)ev;
+	f->timer = NULL;
+	if (now >= f->expires_on) {
+		struct user *u = f->u;
+
+		b->n.flows_expired++;
+		u->flow_unused_until = now + b->cf->device_flow_cooldown;
+		broker_audit("consent_expired", u, u->uid, NULL, f->scope, "error",
+		    NULL, NULL, "device code expired unused", NULL);
+		flow_end(b, u, -ENOKEY, "the sign-in code expired; run 'credctl "
+		    "login' for a new one", NULL);
+		return;
+	}
+	if (b->throttle_until > now) {
+		arm_poll(b, f, b->throttle_until - now);
+		return;
+	}
+	r = oauth_form_device_poll(b->cf->client_id, f->dev.device_code,
+	    b->client_secret, &form);
+	if (r == 0)
+		r = http_post_form(b->http, b->token_url, form, poll_done, f, &f->req);
+	secret_free(form);
+	if (r < 0)
+		arm_poll(b, f, f->interval);
+}
+
+static void
+devicecode_done(void *arg, const struct http_response *hr)
+{
+	struct flow *f = arg;
+	struct user *u = f->u;
+	struct broker *b = flow_broker;
+	struct oauth_error err = { 0 };
+	struct waiter *w;
+	json_t *resp;
+	int r;
+
+	f->req = NULL;
+	r = oauth_parse_device(hr->status, hr->error ? NULL : hr->body,
+	    hr->retry_after, &f->dev, &err);
+	if (r < 0) {
+		b->n.idp_errors[err.cls]++;
+		if (err.is_throttled && err.retry_after > 0)
+			b->throttle_until = util_now() + err.retry_after;
+		broker_audit("consent_failed", u, u->uid, NULL, f->scope, "error", NULL,
+		    NULL, NULL, &err);
+		if (err.cls == OAUTH_ADMIN)
+			log_warnx("devicecode request rejected by the IdP (%s): check "
+			    "the app registration (public client flows allowed?)",
+			    err.reason);
+		flow_end(b, u, 0, NULL, &err);
+		return;
+	}
+	f->state = FLOW_POLLING;
+	f->expires_on = util_now() + f->dev.expires_in;
+	f->interval = f->dev.interval > 0 ? f->dev.interval : 5;
+	arm_poll(b, f, f->interval);
+	broker_audit("consent_started", u, u->uid, NULL, f->scope, "pending", NULL,
+	    NULL, NULL, NULL);
+	while ((w = LIST_FIRST(&f->start_waiters)) != NULL) {
+		broker_unpark(w);
+		resp = flow_answer(b, f, w, 1);
+		if (resp != NULL)
+			server_reply(w, resp);
+	}
+}
+
+int
+flow_start(struct broker *b, struct user *u, const char *scope)
+{
+	struct secret *form = NULL;
+	struct flow *f;
+	char full[PROTO_STR_MAX + 64];
+	int r;
+
+	flow_broker = b;
+	if (u->flow != NULL)
+		return 0;
+	if (scope == NULL)
+		scope = config_default_scope(b->cf);
+	f = calloc(1, sizeof(*f));
+	if (f == NULL || (f->scope = strdup(scope)) == NULL) {
+		free(f);
+		return -ENOMEM;
+	}
+	f->u = u;
+	f->state = FLOW_STARTING;
+	f->epoch = u->epoch;
+	LIST_INIT(&f->start_waiters);
+	LIST_INIT(&f->done_waiters);
+	snprintf(full, sizeof(full), "%s %s", OIDC_SCOPES, scope);
+	r = oauth_form_devicecode(b->cf->client_id, full, &form);
+	if (r == 0)
+		r = http_post_form(b->http, b->device_url, form, devicecode_done, f,
+		    &f->req);
+	secret_free(form);
+	if (r < 0) {
+		flow_free(b, f);
+		return r;
+	}
+	u->flow = f;
+	u->flow_starts[u->nflow_starts++ % FLOW_RING] = util_now();
+	u->flow_unused_until = 0;
+	b->n.flows_started++;
+	return 0;
+}
+
+json_t *
+broker_login(struct broker *b, struct waiter *w, const char *user, uid_t uid,
+    int64_t wait)
+{
+	struct user *u;
+	json_t *resp;
+	int r;
+
+	u = broker_user(b, user, uid, &r);
+	if (u == NULL)
+		return dispatch_error(r, "cannot read your stored consent");
+	u->outcome = NULL;	/* the user is asking again */
+	if (broker_has_consent(u)) {
+		const char *account = broker_account(u);
+
+		resp = proto_ok();
+		json_object_set_new(resp, "state", json_string("ready"));
+		json_object_set_new(resp, "account", account ? json_string(account) :
+		    json_null());
+		return resp;
+	}
+	w->deadline_ms = event_now_ms(b->ev) + wait * 1000;
+	if (u->flow == NULL) {
+		r = flow_may_start(b, u, 1);
+		if (r == 0)
+			r = flow_start(b, u, NULL);
+		if (r < 0)
+			return dispatch_error(r == -EBUSY ? -EBUSY : r, r == -EBUSY ?
+			    "too many sign-in attempts this hour; try again later" :
+			    "cannot start a sign-in");
+	}
+	return flow_join(b, u, w);
+}
+
+json_t *
+broker_session_open(struct broker *b, struct waiter *w, const char *user,
+    uid_t uid, int interactive)
+{
+	struct user *u;
+	int r;
+
+	u = broker_user(b, user, uid, &r);
+	if (u == NULL)
+		return dispatch_error(r, "cannot read the stored consent");
+	if (broker_has_consent(u))
+		return session_reply(w, u, "ready");
+	if (u->flow != NULL)
+		return flow_join(b, u, w);
+	if (!interactive || flow_may_start(b, u, 0) < 0 ||
+	    flow_start(b, u, NULL) < 0) {
+		/* Nobody would see a code (cron, batch), or none may start now. */
+		return session_reply(w, u, u->rec != NULL && u->rec->oid != NULL &&
+		    !u->logged_out ? "reauth_required" : "none");
+	}
+	return flow_join(b, u, w);
+}

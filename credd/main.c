@@ -1,0 +1,474 @@
+/*
+ * main.c - credd: argv, config, process hardening, modules built in
+ * order, the loop, and an orderly shutdown. The only file that knows
+ * every module.
+ *
+ * Start-up as root: read the key ring and the client secret, bind the
+ * socket, then drop to the configured user for good. Must never: run the
+ * loop as root, start with loose permissions on keys or state, or leave
+ * a core file (PR_SET_DUMPABLE 0, RLIMIT_CORE 0).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <malloc.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <sodium.h>
+#include <jansson.h>
+
+#include "entra/paths.h"
+#include "entra/secret.h"
+
+#include "audit.h"
+#include "broker.h"
+#include "config.h"
+#include "dispatch.h"
+#include "event.h"
+#include "http.h"
+#include "log.h"
+#include "record.h"
+#include "seal.h"
+#include "server.h"
+#include "session.h"
+#include "store.h"
+
+#define CLIENT_SECRET_MAX 4096
+
+struct credd {
+	const char *conf_path;
+	struct config *cf;
+	struct config *old_cf[8]; /* kept alive after SIGHUP: modules borrow them */
+	unsigned nold;
+	struct event_loop *ev;
+	struct seal *seal;
+	struct store *st;
+	struct http *http;
+	struct broker *broker;
+	struct sessions *sessions;
+	struct server *server;
+	struct dispatch dispatch;
+	struct secret *client_secret;
+	int sigfd;
+};
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: credd [-c FILE] [-f] [-d]      run the daemon\n"
+	    "       credd --check-config [-c FILE]  check a configuration\n"
+	    "       credd keygen [-k FILE] [--activate]\n"
+	    "                                       make a key file, or add a key\n"
+	    "       credd rekey [-c FILE]           reseal the store under the active key\n");
+	exit(2);
+}
+
+/* jansson may hold tokens: wipe every block it frees (credd only). */
+static void
+wipe_free(void *p)
+{
+	if (p != NULL) {
+		sodium_memzero(p, malloc_usable_size(p));
+		free(p);
+	}
+}
+
+static void
+harden(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	(void)setrlimit(RLIMIT_CORE, &rl);
+	umask(077);
+	json_set_alloc_funcs(malloc, wipe_free);
+	if (sodium_init() < 0)
+		fatalx("libsodium cannot initialise");
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* Read a secret file that must be owner-only. */
+static int
+read_secret_file(const char *path, struct secret **out)
+{
+	char buf[CLIENT_SECRET_MAX + 1];
+	struct stat st;
+	ssize_t n;
+	size_t len;
+	int fd, r = 0;
+
+	*out = NULL;
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	if ((st.st_mode & 077) != 0 || (st.st_uid != 0 && st.st_uid != geteuid())) {
+		close(fd);
+		return -EPERM;
+	}
+	n = read(fd, buf, sizeof(buf));
+	if (n < 0)
+		r = -errno;
+	close(fd);
+	if (r == 0 && (n == 0 || n > CLIENT_SECRET_MAX))
+		r = -EINVAL;
+	if (r == 0) {
+		len = (size_t)n;
+		while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+			len--;
+		*out = secret_new(buf, len);
+		if (*out == NULL)
+			r = -ENOMEM;
+	}
+	sodium_memzero(buf, sizeof(buf));
+	return r;
+}
+
+static struct config *
+load_config(const char *path)
+{
+	struct config *cf = NULL;
+	char err[512];
+
+	if (config_load(path, &cf, err, sizeof(err)) < 0)
+		fatalx("%s", err);
+	return cf;
+}
+
+static void
+check_state_dir(const char *dir)
+{
+	struct stat st;
+
+	if (lstat(dir, &st) < 0)
+		fatal("state directory %s", dir);
+	if (!S_ISDIR(st.st_mode))
+		fatalx("state directory %s is not a directory", dir);
+	if (st.st_uid != geteuid() || (st.st_mode & 077) != 0)
+		fatalx("state directory %s must be owned by uid %u and mode 0700 "
+		    "(is uid %u, mode %03o)", dir, (unsigned)geteuid(),
+		    (unsigned)st.st_uid, st.st_mode & 0777);
+}
+
+static void
+drop_privileges(const struct passwd *pw)
+{
+	if (setgroups(0, NULL) < 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0)
+		fatal("cannot drop privileges to %s", pw->pw_name);
+	if (setuid(0) == 0)
+		fatalx("privileges were not dropped");
+	/* setuid clears the dumpable flag's inheritance; set it again. */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+static void
+open_store(struct credd *c)
+{
+	int r;
+
+	if (strcmp(c->cf->backend, "file") != 0)
+		fatalx("%s: store backend \"%s\" is not built into this credd",
+		    c->conf_path, c->cf->backend);
+	check_state_dir(c->cf->store_path);
+	r = store_file_open(c->cf->store_path, &c->st);
+	if (r < 0)
+		fatalx("cannot open the store at %s: %s", c->cf->store_path,
+		    strerror(-r));
+}
+
+static void
+load_keys(struct credd *c)
+{
+	int r = seal_load(c->cf->key_file, &c->seal);
+
+	if (r == -EPERM)
+		fatalx("key file %s: must be a regular file owned by root or credd "
+		    "with mode 0400 or 0600", c->cf->key_file);
+	if (r < 0)
+		fatalx("key file %s: %s", c->cf->key_file, strerror(-r));
+}
+
+static void
+reload(struct credd *c)
+{
+	struct config *cf = NULL;
+	char err[512];
+
+	if (config_load(c->conf_path, &cf, err, sizeof(err)) < 0) {
+		log_warnx("SIGHUP: keeping the old configuration: %s", err);
+		return;
+	}
+	/* Scopes and limits change; the socket, store and IdP do not. */
+	if (c->nold == sizeof(c->old_cf) / sizeof(c->old_cf[0])) {
+		config_free(c->old_cf[0]);
+		memmove(c->old_cf, c->old_cf + 1, sizeof(c->old_cf) - sizeof(c->old_cf[0]));
+		c->nold--;
+	}
+	c->old_cf[c->nold++] = c->cf;
+	c->cf = cf;
+	c->dispatch.cf = cf;
+	server_set_config(c->server, cf);
+	broker_set_config(c->broker, cf);
+	if (audit_reopen() < 0)
+		log_warn("SIGHUP: cannot reopen the audit file");
+	log_info("configuration reloaded");
+}
+
+static void
+signal_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
+{
+	struct credd *c = arg;
+	struct signalfd_siginfo si;
+
+	(void)revents;
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGHUP)
+			reload(c);
+		else {
+			log_info("signal %u: shutting down", si.ssi_signo);
+			event_stop(ev);
+		}
+	}
+}
+
+static int
+run(const char *conf_path, int foreground, int debug)
+{
+	struct credd c = { .conf_path = conf_path, .sigfd = -1 };
+	struct http_options ho = { 0 };
+	struct broker_deps deps = { 0 };
+	struct passwd *pw = NULL;
+	sigset_t mask;
+	char err[512];
+	int lfd = -1, r;
+
+	harden();
+	c.cf = load_config(conf_path);
+	if (c.cf->account_match == NULL)
+		log_warnx("account_match is not set: a user could consent with "
+		    "someone else's Entra account (device-code phishing)");
+	if (geteuid() == 0) {
+		pw = getpwnam(c.cf->user);
+		if (pw == NULL)
+			fatalx("%s: run-as user \"%s\" does not exist", conf_path,
+			    c.cf->user);
+		if (pw->pw_uid == 0)
+			fatalx("%s: credd must not run as root", conf_path);
+	}
+	load_keys(&c);
+	if (c.cf->client_secret_file != NULL) {
+		r = read_secret_file(c.cf->client_secret_file, &c.client_secret);
+		if (r < 0)
+			fatalx("client_secret_file %s: %s", c.cf->client_secret_file,
+			    r == -EPERM ? "must be owner-only (0400/0600) and owned by "
+			    "root or credd" : strerror(-r));
+	}
+	r = server_listen(c.cf->socket, pw != NULL ? pw->pw_uid : geteuid(), &lfd,
+	    err, sizeof(err));
+	if (r < 0)
+		fatalx("%s", err);
+	if (pw != NULL)
+		drop_privileges(pw);
+	if (!foreground && daemon(0, 0) < 0)
+		fatal("daemon");
+	open_store(&c);
+	r = audit_init(c.cf->node, c.cf->audit_file);
+	if (r < 0)
+		fatalx("audit file %s: %s", c.cf->audit_file, strerror(-r));
+
+	c.ev = event_new();
+	if (c.ev == NULL)
+		fatal("event loop");
+	ho.ca_file = c.cf->ca_file;
+	ho.proxy = c.cf->proxy;
+	ho.timeout_sec = c.cf->timeout;
+	r = http_new(c.ev, &ho, &c.http);
+	if (r < 0)
+		fatalx("http: %s", strerror(-r));
+	deps.ev = c.ev;
+	deps.cf = c.cf;
+	deps.st = c.st;
+	deps.seal = c.seal;
+	deps.http = c.http;
+	deps.client_secret = c.client_secret;
+	r = broker_new(&deps, &c.broker);
+	if (r < 0)
+		fatalx("broker: %s", strerror(-r));
+	c.sessions = sessions_new();
+	if (c.sessions == NULL)
+		fatalx("out of memory");
+	c.dispatch.broker = c.broker;
+	c.dispatch.sessions = c.sessions;
+	c.dispatch.cf = c.cf;
+	r = server_new(c.ev, lfd, c.cf, dispatch_request, &c.dispatch, &c.server);
+	if (r < 0)
+		fatalx("server: %s", strerror(-r));
+	c.dispatch.server = c.server;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		fatal("sigprocmask");
+	c.sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (c.sigfd < 0 || event_add(c.ev, c.sigfd, EPOLLIN, signal_cb, &c) < 0)
+		fatal("signalfd");
+
+	log_info("credd %s on %s as uid %u (node %s, %s store)", "0.1.0",
+	    c.cf->socket, (unsigned)geteuid(), c.cf->node, c.cf->backend);
+	(void)debug;
+	r = event_run(c.ev);
+
+	/* Orderly shutdown: clients first, then what they used. */
+	server_free(c.server);
+	broker_free(c.broker);
+	sessions_free(c.sessions);
+	http_free(c.http);
+	event_del(c.ev, c.sigfd);
+	close(c.sigfd);
+	event_free(c.ev);
+	store_close(c.st);
+	seal_free(c.seal);
+	secret_free(c.client_secret);
+	audit_close();
+	(void)unlink(c.cf->socket);
+	while (c.nold > 0)
+		config_free(c.old_cf[--c.nold]);
+	config_free(c.cf);
+	log_info("stopped");
+#if defined(__SANITIZE_ADDRESS__)
+	/* LeakSanitizer inspects the process at exit, which needs it dumpable;
+	 * the setuid above cleared that. Sanitizer builds only. */
+	(void)prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+#endif
+	return r < 0 ? 1 : 0;
+}
+
+static int
+cmd_keygen(int argc, char **argv)
+{
+	const char *path = ENTRA_KEY_FILE;
+	int activate = 0, i, r;
+	uint32_t id = 0;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-k") == 0 && i + 1 < argc)
+			path = argv[++i];
+		else if (strcmp(argv[i], "--activate") == 0)
+			activate = 1;
+		else
+			usage();
+	}
+	umask(077);
+	if (sodium_init() < 0)
+		fatalx("libsodium cannot initialise");
+	r = seal_keygen(path, activate, &id);
+	if (r < 0)
+		fatalx("keygen %s: %s", path, strerror(-r));
+	printf("%s: key %u%s\n", path, id, activate || id == 1 ? " (active)" : "");
+	return 0;
+}
+
+static int
+cmd_rekey(const char *conf_path)
+{
+	struct credd c = { .conf_path = conf_path };
+	struct passwd *pw;
+	size_t n = 0;
+	int r;
+
+	harden();
+	c.cf = load_config(conf_path);
+	load_keys(&c);
+	if (geteuid() == 0) {
+		/* Write the store as its owner, as the daemon does. */
+		pw = getpwnam(c.cf->user);
+		if (pw == NULL)
+			fatalx("run-as user \"%s\" does not exist", c.cf->user);
+		drop_privileges(pw);
+	}
+	open_store(&c);
+	r = record_rekey_all(c.st, c.seal, c.cf->tenant, &n);
+	store_close(c.st);
+	seal_free(c.seal);
+	if (r < 0)
+		fatalx("rekey: %s (%zu records resealed before the error)",
+		    strerror(-r), n);
+	printf("resealed %zu records under key %u\n", n, 0u);
+	config_free(c.cf);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "check-config", no_argument, NULL, 'n' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *conf = ENTRA_CONFIG_PATH;
+	int foreground = 0, debug = 0, check = 0, ch;
+
+	if (argc > 1 && strcmp(argv[1], "keygen") == 0) {
+		log_init("credd", 1, 0);
+		return cmd_keygen(argc - 1, argv + 1);
+	}
+	if (argc > 1 && strcmp(argv[1], "rekey") == 0) {
+		log_init("credd", 1, 0);
+		optind = 2;
+		while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+			if (ch == 'c')
+				conf = optarg;
+			else
+				usage();
+		}
+		return cmd_rekey(conf);
+	}
+	while ((ch = getopt_long(argc, argv, "c:fdh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			conf = optarg;
+			break;
+		case 'f':
+			foreground = 1;
+			break;
+		case 'd':
+			debug = 1;
+			break;
+		case 'n':
+			check = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	log_init("credd", foreground || check, debug);
+	if (check) {
+		struct config *cf = load_config(conf);
+
+		printf("%s: ok\n", conf);
+		config_free(cf);
+		return 0;
+	}
+	return run(conf, foreground, debug);
+}

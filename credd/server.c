@@ -1,0 +1,642 @@
+/*
+ * server.c - the Unix socket server: listen, accept, peer credentials,
+ * per-uid caps, line framing and replies.
+ *
+ * Trust comes only from the kernel: SO_PEERCRED and SO_PEERGROUPS read
+ * once at accept. Nothing a client sends about itself is believed. The
+ * uid -> name lookup (getpwuid_r) runs at accept on the loop; with
+ * nscd/sssd in front of NSS it is a cache hit, and group membership for
+ * admin_group never needs NSS (the gid is resolved at start and SIGHUP).
+ *
+ * Must never: block on a client (all I/O is non-blocking), keep a reply
+ * buffer unwiped (replies carry access tokens), or process a second
+ * request of a connection while the first is still being answered.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "entra/proto.h"
+#include "entra/secret.h"
+#include "entra/util.h"
+
+#include "config.h"
+#include "event.h"
+#include "log.h"
+#include "server.h"
+
+#define OUT_HIGH_WATER (1024 * 1024) /* stop reading requests above this */
+#define GROUPS_MAX 1024
+
+struct uidstat {
+	uid_t uid;
+	unsigned conns;
+	double tokens;		/* rate-limit bucket */
+	int64_t refill_ms;
+	struct uidstat *next;
+};
+
+struct conn {
+	struct server *s;
+	int fd;
+	struct caller caller;
+	struct uidstat *us;
+	char *in;		/* PROTO_LINE_MAX bytes */
+	size_t inlen;
+	char *out;
+	size_t outlen, outoff, outcap;
+	struct waiter w;
+	int busy;		/* a request is being answered */
+	int closing;		/* close once the output is flushed */
+	int in_process;
+	int eof;		/* the peer shut its writing side */
+	int64_t last_active;
+	struct event_timer *idle;
+	LIST_ENTRY(conn) link;
+};
+
+struct server {
+	struct event_loop *ev;
+	int lfd;
+	const struct config *cf;
+	server_request_cb *cb;
+	void *cbarg;
+	gid_t admin_gid;
+	int has_admin_gid;
+	struct uidstat *uids[1024];
+	LIST_HEAD(, conn) conns;
+	struct server_stats stats;
+};
+
+static void conn_close(struct conn *c);
+static void conn_process(struct conn *c);
+static int conn_flush(struct conn *c);
+
+int
+server_listen(const char *path, uid_t owner_uid, int *fdp, char *err, size_t errsz)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char dir[PATH_MAX];
+	struct stat st;
+	char *slash;
+	mode_t old;
+	int fd = -1, r;
+
+	*fdp = -1;
+	if (strlen(path) >= sizeof(sun.sun_path) || strlen(path) >= sizeof(dir)) {
+		snprintf(err, errsz, "socket path too long: %s", path);
+		return -ENAMETOOLONG;
+	}
+	memcpy(dir, path, strlen(path) + 1);
+	slash = strrchr(dir, '/');
+	if (slash == NULL || slash == dir) {
+		snprintf(err, errsz, "socket path must be absolute, in a directory: %s", path);
+		return -EINVAL;
+	}
+	*slash = '\0';
+	if (mkdir(dir, 0755) == 0) {
+		if (chmod(dir, 0755) < 0 || chown(dir, 0, 0) < 0) {
+			r = -errno;
+			snprintf(err, errsz, "%s: %s", dir, strerror(errno));
+			return r;
+		}
+	} else if (errno != EEXIST) {
+		r = -errno;
+		snprintf(err, errsz, "mkdir %s: %s", dir, strerror(errno));
+		return r;
+	}
+	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errsz, "%s: not a directory", dir);
+		return -ENOTDIR;
+	}
+	if ((st.st_mode & 022) != 0 || (st.st_uid != 0 && st.st_uid != owner_uid)) {
+		snprintf(err, errsz,
+		    "%s: socket directory must be owned by root or the credd user "
+		    "and not writable by others (mode %03o)", dir, st.st_mode & 0777);
+		return -EPERM;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, errsz, "socket: %s", strerror(errno));
+		return r;
+	}
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(err, errsz, "%s exists and is not a socket", path);
+			close(fd);
+			return -EEXIST;
+		}
+		(void)unlink(path);	/* stale socket of an earlier run */
+	}
+	old = umask(0177);
+	r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old);
+	if (r < 0 || chmod(path, 0666) < 0 || listen(fd, SOMAXCONN) < 0) {
+		r = -errno;
+		snprintf(err, errsz, "%s: %s", path, strerror(errno));
+		close(fd);
+		return r;
+	}
+	*fdp = fd;
+	return 0;
+}
+
+static struct uidstat *
+uidstat_get(struct server *s, uid_t uid)
+{
+	size_t h = uid % (sizeof(s->uids) / sizeof(s->uids[0]));
+	struct uidstat *u;
+
+	for (u = s->uids[h]; u != NULL; u = u->next)
+		if (u->uid == uid)
+			return u;
+	u = calloc(1, sizeof(*u));
+	if (u == NULL)
+		return NULL;
+	u->uid = uid;
+	u->tokens = s->cf->request_burst;
+	u->refill_ms = event_now_ms(s->ev);
+	u->next = s->uids[h];
+	s->uids[h] = u;
+	return u;
+}
+
+/* Token bucket per uid: requests_per_sec, bursts up to request_burst. */
+static int
+uidstat_allow(struct server *s, struct uidstat *u)
+{
+	int64_t now = event_now_ms(s->ev);
+	double add = (double)(now - u->refill_ms) * s->cf->requests_per_sec / 1000.0;
+
+	u->refill_ms = now;
+	u->tokens += add;
+	if (u->tokens > s->cf->request_burst)
+		u->tokens = s->cf->request_burst;
+	if (u->tokens < 1.0)
+		return 0;
+	u->tokens -= 1.0;
+	return 1;
+}
+
+static char *
+lookup_user(uid_t uid)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	char *name = NULL;
+
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res != NULL)
+		name = strdup(res->pw_name);
+	return name;
+}
+
+static int
+peer_is_admin(struct server *s, int fd, uid_t uid, gid_t gid)
+{
+	gid_t groups[GROUPS_MAX];
+	socklen_t len = sizeof(groups);
+	size_t i, n;
+
+	if (uid == 0)
+		return 1;
+	if (!s->has_admin_gid)
+		return 0;
+	if (gid == s->admin_gid)
+		return 1;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+		return 0;	/* ERANGE: over GROUPS_MAX groups; deny */
+	n = len / sizeof(gid_t);
+	for (i = 0; i < n; i++)
+		if (groups[i] == s->admin_gid)
+			return 1;
+	return 0;
+}
+
+static void
+idle_cb(struct event_loop *ev, void *arg)
+{
+	struct conn *c = arg;
+	int64_t limit = (int64_t)c->s->cf->idle_timeout * 1000;
+	int64_t now = event_now_ms(ev);
+
+	c->idle = NULL;
+	if (!c->busy && now - c->last_active >= limit) {
+		conn_close(c);
+		return;
+	}
+	/* Lazy re-arm: activity only stamps last_active. */
+	c->idle = event_timer_at(ev, (c->busy ? now : c->last_active) + limit,
+	    idle_cb, c);
+}
+
+static int
+out_append(struct conn *c, const char *p, size_t len)
+{
+	size_t need = c->outlen + len, ncap;
+	char *n;
+
+	if (c->outoff > 0 && c->outoff == c->outlen) {
+		secret_wipe(c->out, c->outlen);
+		c->outoff = c->outlen = 0;
+		need = len;
+	}
+	if (need > c->outcap) {
+		ncap = c->outcap ? c->outcap : 4096;
+		while (ncap < need)
+			ncap *= 2;
+		n = malloc(ncap);
+		if (n == NULL)
+			return -ENOMEM;
+		if (c->out != NULL) {
+			memcpy(n, c->out, c->outlen);
+			secret_wipe(c->out, c->outcap);
+			free(c->out);
+		}
+		c->out = n;
+		c->outcap = ncap;
+	}
+	memcpy(c->out + c->outlen, p, len);
+	c->outlen += len;
+	return 0;
+}
+
+static void
+conn_send(struct conn *c, json_t *resp)
+{
+	char *line;
+	size_t len;
+
+	if (resp == NULL) {
+		c->closing = 1;
+		return;
+	}
+	line = proto_encode(resp, &len);
+	json_decref(resp);
+	if (line == NULL || out_append(c, line, len) < 0) {
+		log_warnx("uid %u: cannot encode or queue a reply", (unsigned)c->caller.uid);
+		c->closing = 1;
+	}
+	secret_wipe_str(line);
+}
+
+static void
+conn_update_events(struct conn *c)
+{
+	uint32_t evs = 0;
+
+	if (!c->closing && !c->eof && c->inlen < PROTO_LINE_MAX &&
+	    c->outlen - c->outoff < OUT_HIGH_WATER)
+		evs |= EPOLLIN;
+	if (c->outoff < c->outlen)
+		evs |= EPOLLOUT;
+	(void)event_mod(c->s->ev, c->fd, evs);
+}
+
+/* Write what is queued. Returns 1 if the connection was closed. */
+static int
+conn_flush(struct conn *c)
+{
+	ssize_t n;
+
+	while (c->outoff < c->outlen) {
+		n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				break;
+			c->closing = 1;
+			c->outoff = c->outlen;	/* peer is gone */
+			break;
+		}
+		c->outoff += (size_t)n;
+	}
+	if (c->outoff == c->outlen && c->outlen > 0) {
+		secret_wipe(c->out, c->outlen);
+		c->outoff = c->outlen = 0;
+	}
+	if (c->closing && c->outoff == c->outlen) {
+		conn_close(c);
+		return 1;
+	}
+	conn_update_events(c);
+	return 0;
+}
+
+static json_t *
+request_error(const char *code, const char *msg)
+{
+	return proto_error(code, msg);
+}
+
+/* Handle one complete line; returns 1 if the request was parked. */
+static int
+conn_handle_line(struct conn *c, const char *line, size_t len)
+{
+	struct server *s = c->s;
+	struct proto_request req;
+	const char *code = NULL, *msg = NULL;
+	json_t *resp;
+	int r;
+
+	s->stats.requests++;
+	if (c->us != NULL && !uidstat_allow(s, c->us)) {
+		s->stats.rate_limited++;
+		resp = request_error("rate_limited",
+		    "too many requests from this user; slow down");
+		json_object_set_new(proto_error_obj(resp), "retry_after", json_integer(1));
+		conn_send(c, resp);
+		return 0;
+	}
+	r = proto_request_decode(line, len, &req, &code, &msg);
+	if (r < 0) {
+		s->stats.bad_requests++;
+		resp = request_error(code, msg);
+		if (strcmp(code, "unsupported_version") == 0)
+			json_object_set_new(proto_error_obj(resp), "versions",
+			    proto_versions());
+		log_debug("uid %u: refused request: %s", (unsigned)c->caller.uid, msg);
+		conn_send(c, resp);
+		return 0;
+	}
+	memset(&c->w, 0, sizeof(c->w));
+	c->w.caller = &c->caller;
+	c->w.op = req.op;
+	c->busy = 1;
+	resp = s->cb(s->cbarg, &c->w, &req);
+	proto_request_clear(&req);
+	if (resp == NULL)
+		return c->busy;	/* parked (or already completed) */
+	c->busy = 0;
+	conn_send(c, resp);
+	return 0;
+}
+
+static void
+conn_process(struct conn *c)
+{
+	char *nl;
+	size_t len;
+
+	if (c->in_process)
+		return;
+	c->in_process = 1;
+	while (!c->busy && !c->closing && c->inlen > 0 &&
+	    c->outlen - c->outoff < OUT_HIGH_WATER) {
+		nl = memchr(c->in, '\n', c->inlen);
+		if (nl == NULL) {
+			if (c->inlen >= PROTO_LINE_MAX) {
+				c->s->stats.bad_requests++;
+				conn_send(c, request_error("too_large",
+				    "request line exceeds 65536 bytes"));
+				c->closing = 1;
+				c->inlen = 0;
+			}
+			break;
+		}
+		len = (size_t)(nl - c->in);
+		(void)conn_handle_line(c, c->in, len);
+		memmove(c->in, nl + 1, c->inlen - len - 1);
+		c->inlen -= len + 1;
+	}
+	/* Half-closed and nothing left to answer: close after the flush. */
+	if (c->eof && !c->busy && memchr(c->in, '\n', c->inlen) == NULL)
+		c->closing = 1;
+	c->in_process = 0;
+	(void)conn_flush(c);	/* may close c */
+}
+
+static void
+conn_read_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
+{
+	struct conn *c = arg;
+	ssize_t n;
+
+	if ((revents & EPOLLOUT) && conn_flush(c))
+		return;
+	if (revents & (EPOLLHUP | EPOLLERR)) {
+		/* Both directions are shut: nobody can read a reply. */
+		conn_close(c);
+		return;
+	}
+	if (!(revents & EPOLLIN))
+		return;
+	while (!c->eof && c->inlen < PROTO_LINE_MAX) {
+		n = recv(fd, c->in + c->inlen, PROTO_LINE_MAX - c->inlen, MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n < 0) {
+			conn_close(c);
+			return;
+		}
+		if (n == 0) {
+			c->eof = 1;	/* answer what was sent, then close */
+			break;
+		}
+		c->inlen += (size_t)n;
+	}
+	c->last_active = event_now_ms(ev);
+	conn_process(c);
+}
+
+static void
+accept_cb(struct event_loop *ev, int lfd, uint32_t revents, void *arg)
+{
+	struct server *s = arg;
+	struct ucred cred;
+	socklen_t len;
+	struct conn *c;
+	int fd, n;
+
+	for (n = 0; n < 64; n++) {
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				log_warn("accept");
+			return;
+		}
+		len = sizeof(cred);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+			log_warn("SO_PEERCRED");
+			close(fd);
+			continue;
+		}
+		if (s->stats.open >= (uint64_t)s->cf->max_conns) {
+			s->stats.refused_conns++;
+			close(fd);
+			continue;
+		}
+		c = calloc(1, sizeof(*c));
+		if (c == NULL || (c->in = malloc(PROTO_LINE_MAX)) == NULL) {
+			free(c);
+			close(fd);
+			continue;
+		}
+		c->s = s;
+		c->fd = fd;
+		c->caller.uid = cred.uid;
+		c->caller.gid = cred.gid;
+		c->caller.pid = cred.pid;
+		c->us = uidstat_get(s, cred.uid);
+		if (c->us == NULL || c->us->conns >= (unsigned)s->cf->max_conns_per_uid) {
+			s->stats.refused_conns++;
+			log_debug("uid %u: over max_conns_per_uid", (unsigned)cred.uid);
+			free(c->in);
+			free(c);
+			close(fd);
+			continue;
+		}
+		c->us->conns++;
+		c->caller.user = lookup_user(cred.uid);
+		c->caller.is_admin = peer_is_admin(s, fd, cred.uid, cred.gid);
+		c->last_active = event_now_ms(ev);
+		if (event_add(ev, fd, EPOLLIN, conn_read_cb, c) < 0) {
+			c->us->conns--;
+			free(c->caller.user);
+			free(c->in);
+			free(c);
+			close(fd);
+			continue;
+		}
+		c->idle = event_timer_in(ev, (int64_t)s->cf->idle_timeout * 1000,
+		    idle_cb, c);
+		LIST_INSERT_HEAD(&s->conns, c, link);
+		s->stats.connections++;
+		s->stats.open++;
+	}
+}
+
+static void
+conn_close(struct conn *c)
+{
+	struct server *s = c->s;
+
+	if (c->w.linked && c->w.cancel != NULL)
+		c->w.cancel(&c->w);
+	free(c->w.scope);
+	c->w.scope = NULL;
+	event_timer_cancel(s->ev, &c->idle);
+	event_del(s->ev, c->fd);
+	close(c->fd);
+	LIST_REMOVE(c, link);
+	if (c->us != NULL)
+		c->us->conns--;
+	s->stats.open--;
+	secret_wipe(c->in, PROTO_LINE_MAX);
+	free(c->in);
+	if (c->out != NULL) {
+		secret_wipe(c->out, c->outcap);
+		free(c->out);
+	}
+	free(c->caller.user);
+	free(c);
+}
+
+void
+server_reply(struct waiter *w, json_t *resp)
+{
+	struct conn *c = (struct conn *)((char *)w - offsetof(struct conn, w));
+
+	w->linked = 0;
+	free(w->scope);
+	w->scope = NULL;
+	c->busy = 0;
+	conn_send(c, resp);
+	if (c->in_process)
+		return;	/* the caller's loop sends and goes on */
+	conn_process(c);	/* sends, then handles the next buffered line */
+}
+
+static void
+resolve_admin_gid(struct server *s)
+{
+	struct group gr, *res = NULL;
+	char buf[8192];
+
+	s->has_admin_gid = 0;
+	if (s->cf->admin_group == NULL || s->cf->admin_group[0] == '\0')
+		return;
+	if (getgrnam_r(s->cf->admin_group, &gr, buf, sizeof(buf), &res) == 0 &&
+	    res != NULL) {
+		s->admin_gid = res->gr_gid;
+		s->has_admin_gid = 1;
+	} else
+		log_warnx("admin_group \"%s\" does not exist; only root may "
+		    "administer", s->cf->admin_group);
+}
+
+int
+server_new(struct event_loop *ev, int lfd, const struct config *cf,
+    server_request_cb *cb, void *arg, struct server **out)
+{
+	struct server *s;
+	int r;
+
+	*out = NULL;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -ENOMEM;
+	s->ev = ev;
+	s->lfd = lfd;
+	s->cf = cf;
+	s->cb = cb;
+	s->cbarg = arg;
+	LIST_INIT(&s->conns);
+	resolve_admin_gid(s);
+	r = event_add(ev, lfd, EPOLLIN, accept_cb, s);
+	if (r < 0) {
+		free(s);
+		return r;
+	}
+	*out = s;
+	return 0;
+}
+
+void
+server_set_config(struct server *s, const struct config *cf)
+{
+	s->cf = cf;
+	resolve_admin_gid(s);
+}
+
+void
+server_free(struct server *s)
+{
+	struct uidstat *u, *next;
+	size_t i;
+
+	if (s == NULL)
+		return;
+	while (!LIST_EMPTY(&s->conns))
+		conn_close(LIST_FIRST(&s->conns));
+	event_del(s->ev, s->lfd);
+	close(s->lfd);
+	for (i = 0; i < sizeof(s->uids) / sizeof(s->uids[0]); i++)
+		for (u = s->uids[i]; u != NULL; u = next) {
+			next = u->next;
+			free(u);
+		}
+	free(s);
+}
+
+const struct server_stats *
+server_stats(const struct server *s)
+{
+	return &s->stats;
+}

@@ -1,0 +1,90 @@
+/*
+ * server.h - the Unix socket server: listen, accept, peer credentials,
+ * per-uid caps, line framing and replies.
+ *
+ * The peer's uid, gid and supplementary groups are read once at accept
+ * (SO_PEERCRED, SO_PEERGROUPS) and never from anything the client says.
+ * A connection carries requests in turn: while one is being answered
+ * (a reply may be deferred until a refresh completes), further lines
+ * stay buffered. Replies are written non-blocking; buffers that held
+ * tokens are wiped.
+ */
+#ifndef CREDD_SERVER_H
+#define CREDD_SERVER_H
+
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+#include <jansson.h>
+
+#include "entra/proto.h"
+
+struct event_loop;
+struct event_timer;
+struct config;
+struct server;
+
+struct caller {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	char *user;	/* login name of uid, NULL if uid has no passwd entry */
+	int is_admin;	/* uid 0, or admin_group among the peer's groups */
+};
+
+/*
+ * A request whose reply is deferred. Owned by its connection; the
+ * broker parks it on a list and completes it with server_reply(). If
+ * the connection closes first, the server calls w->cancel(w) so the
+ * broker can unlink it; after that the waiter is gone.
+ */
+struct waiter {
+	LIST_ENTRY(waiter) link;
+	int linked;			/* on a broker list */
+	void (*cancel)(struct waiter *w); /* set by whoever parks it */
+	struct event_timer *timer;	/* optional deadline, owned by the parker */
+	void *parked_on;		/* opaque to the server */
+	const struct caller *caller;
+	enum proto_op op;
+	char *scope;			/* token: resolved scope (owned) */
+	char *session;			/* session_open: the new session id (owned) */
+	int64_t min_valid;
+	int64_t deadline_ms;		/* login wait */
+};
+
+/*
+ * Handler for one decoded request. Return a response to send now, or
+ * NULL after parking w (the reply comes later through server_reply).
+ */
+typedef json_t *server_request_cb(void *arg, struct waiter *w,
+    const struct proto_request *req);
+
+struct server_stats {
+	uint64_t connections;	/* accepted, total */
+	uint64_t open;		/* open now */
+	uint64_t requests;
+	uint64_t refused_conns; /* over a cap */
+	uint64_t rate_limited;
+	uint64_t bad_requests;
+};
+
+/*
+ * Bind and listen on cf->socket (call as root, before dropping
+ * privileges). The directory is created 0755 if missing; an existing one
+ * must not be writable by group or others and must be owned by root or
+ * owner_uid. The socket is made 0666 after bind. 0 or -errno, with a
+ * message in err.
+ */
+int server_listen(const char *path, uid_t owner_uid, int *fd, char *err, size_t errsz);
+
+int server_new(struct event_loop *ev, int listen_fd, const struct config *cf,
+    server_request_cb *cb, void *arg, struct server **out);
+/* Close every connection (cancelling their waiters) and the listener. */
+void server_free(struct server *s);
+/* Apply new limits after SIGHUP (cf must outlive the server or the next call). */
+void server_set_config(struct server *s, const struct config *cf);
+/* Complete a parked request. Takes ownership of resp. */
+void server_reply(struct waiter *w, json_t *resp);
+const struct server_stats *server_stats(const struct server *s);
+
+#endif
