@@ -41,6 +41,14 @@ int audit_reopen(void);
 void audit_close(void);
 void audit_log(const struct audit_event *ev);
 
+/*
+ * The syslog form of ev (without the "credd-audit: " prefix) into buf:
+ * key=value fields, strings quoted with '"' and '\\' escaped, control
+ * and non-ASCII bytes as '?', each capped. Absent fields are omitted.
+ * Returns the length, or -EMSGSIZE if bufsz is too small. For tests.
+ */
+int audit_format_kv(const struct audit_event *ev, char *buf, size_t bufsz);
+
 /* First 8 hex digits of SHA-256 of the token; out has 9 bytes. */
 void audit_fingerprint(const struct secret *tok, char out[9]);
 

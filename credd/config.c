@@ -1,0 +1,931 @@
+/*
+ * config.c - parse /etc/credd/credd.conf (INI) into struct config.
+ *
+ * Each section is a row in section_table: either a sorted key table
+ * (looked up with bsearch) or a handler for free-form keys ([scopes]).
+ * Each key names its type, where it lands in struct config, its range
+ * and its default; defaults go through the same checks as file values.
+ * Adding a section ([msi], ...) is one key table plus one row.
+ *
+ * Every error is "file:line: message" (or "file: message" for what is
+ * missing at the end). Values from the file are quoted and capped in
+ * messages, and values that may carry credentials (URLs, the DSN) are
+ * never echoed. This file never opens the secret files it names: their
+ * readers check them.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "entra/paths.h"
+#include "entra/util.h"
+
+#include "config.h"
+
+#define CONFIG_LINE_MAX 4096	      /* bytes per line, without '\n' */
+#define CONFIG_FILE_MAX (1024 * 1024) /* a config is never this big */
+#define CONFIG_QUOTE_MAX 64	      /* user strings echoed in errors */
+#define CONFIG_ALIAS_MAX 64
+#define CONFIG_SCOPE_MAX 512
+#define CONFIG_ID_MAX 253 /* a DNS name at most */
+#define CONFIG_NAME_MAX 256
+
+#define nitems(a) (sizeof(a) / sizeof((a)[0]))
+
+enum key_type {
+	KT_INT,	      /* int, util_strtonum in [min, max] */
+	KT_ID,	      /* tenant, client_id: GUID or [A-Za-z0-9.-] */
+	KT_AUTHORITY, /* https://host[...], one trailing '/' stripped */
+	KT_PROXY,     /* http:// or https:// */
+	KT_PATH,      /* absolute path */
+	KT_USER,      /* login name */
+	KT_GROUP,     /* group name */
+	KT_NODE,      /* host-like name */
+	KT_ACCOUNT,   /* account_match pattern: only %u and %% */
+	KT_BACKEND,   /* file | postgres */
+	KT_DSN,	      /* libpq connection string; never echoed */
+};
+
+struct key {
+	const char *name;
+	enum key_type type;
+	size_t off;	    /* into struct config */
+	long long min, max; /* KT_INT only */
+	const char *def;    /* default as it would appear in the file */
+	int is_required;
+};
+
+struct parser;
+
+struct section {
+	const char *name;
+	const struct key *keys; /* sorted by name; NULL when kv is set */
+	size_t nkeys;
+	/* Free-form sections: called for every key = value. */
+	int (*kv)(struct parser *, const char *, const char *);
+};
+
+struct parser {
+	struct config *cf;
+	const char *name; /* file name for messages */
+	unsigned line;
+	const struct section *sec;
+	uint64_t seen[8];      /* per section, one bit per key */
+	unsigned default_line; /* line of [scopes] default */
+	char *err;
+	size_t errsz;
+};
+
+#define OFF(f) offsetof(struct config, f)
+/* clang-format off */
+#define STR(n, t, f, d, req) { n, t, OFF(f), 0, 0, d, req }
+#define NUM(n, f, lo, hi, d) { n, KT_INT, OFF(f), lo, hi, d, 0 }
+/* clang-format on */
+
+/* Keep every table sorted by name (checked at parse time). */
+static const struct key entra_keys[] = {
+    STR("account_match", KT_ACCOUNT, account_match, NULL, 0),
+    STR("authority", KT_AUTHORITY, authority,
+	"https://login.microsoftonline.com", 0),
+    STR("ca_file", KT_PATH, ca_file, NULL, 0),
+    STR("client_id", KT_ID, client_id, NULL, 1),
+    STR("client_secret_file", KT_PATH, client_secret_file, NULL, 0),
+    STR("proxy", KT_PROXY, proxy, NULL, 0),
+    STR("tenant", KT_ID, tenant, NULL, 1),
+    NUM("timeout", timeout, 1, 300, "10"),
+};
+
+static const struct key server_keys[] = {
+    STR("admin_group", KT_GROUP, admin_group, "credd-admin", 0),
+    NUM("idle_timeout", idle_timeout, 1, 86400, "60"),
+    NUM("max_conns", max_conns, 1, 1000000, "65536"),
+    NUM("max_conns_per_uid", max_conns_per_uid, 1, 1000000, "4096"),
+    STR("node", KT_NODE, node, NULL, 0), /* default: gethostname() */
+    STR("socket", KT_PATH, socket, ENTRA_SOCKET_PATH, 0),
+    STR("user", KT_USER, user, ENTRA_CREDD_USER, 0),
+};
+
+static const struct key limits_keys[] = {
+    NUM("device_flow_cooldown", device_flow_cooldown, 0, 86400, "300"),
+    NUM("device_flows_per_hour", device_flows_per_hour, 1, 1000, "10"),
+    NUM("recent_use", recent_use, 1, 604800, "3600"),
+    NUM("request_burst", request_burst, 1, 10000000, "40000"),
+    NUM("requests_per_sec", requests_per_sec, 1, 10000000, "20000"),
+};
+
+static const struct key audit_keys[] = {
+    STR("file", KT_PATH, audit_file, NULL, 0),
+};
+
+static const struct key store_keys[] = {
+    STR("backend", KT_BACKEND, backend, "file", 0),
+    STR("dsn", KT_DSN, dsn, NULL, 0),
+    STR("key_file", KT_PATH, key_file, ENTRA_KEY_FILE, 0),
+    STR("path", KT_PATH, store_path, ENTRA_STATE_DIR, 0),
+};
+
+static int scopes_kv(struct parser *, const char *, const char *);
+
+/* Sorted by name too. */
+static const struct section section_table[] = {
+    {"audit", audit_keys, nitems(audit_keys), NULL},
+    {"entra", entra_keys, nitems(entra_keys), NULL},
+    {"limits", limits_keys, nitems(limits_keys), NULL},
+    {"scopes", NULL, 0, scopes_kv},
+    {"server", server_keys, nitems(server_keys), NULL},
+    {"store", store_keys, nitems(store_keys), NULL},
+};
+
+_Static_assert(nitems(section_table) <= 8, "grow parser.seen");
+
+static void __attribute__((format(printf, 2, 3)))
+perr(struct parser *p, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (p->err == NULL || p->errsz == 0)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (p->line > 0)
+		(void)snprintf(
+		    p->err, p->errsz, "%s:%u: %s", p->name, p->line, msg);
+	else
+		(void)snprintf(p->err, p->errsz, "%s: %s", p->name, msg);
+}
+
+/* A user string made safe and short for an error message. */
+static const char *
+q(char *buf, size_t bufsz, const char *s)
+{
+	return util_log_str(buf, bufsz, s, CONFIG_QUOTE_MAX);
+}
+
+static int
+key_cmp(const void *a, const void *b)
+{
+	const char *name = a;
+	const struct key *k = b;
+
+	return strcmp(name, k->name);
+}
+
+static int
+section_cmp(const void *a, const void *b)
+{
+	const char *name = a;
+	const struct section *s = b;
+
+	return strcmp(name, s->name);
+}
+
+/* The tables must stay sorted for bsearch; a mistake fails every parse. */
+static int
+tables_sorted(void)
+{
+	size_t i, j;
+
+	for (i = 0; i < nitems(section_table); i++) {
+		const struct section *s = &section_table[i];
+
+		if (i > 0 && strcmp(section_table[i - 1].name, s->name) >= 0)
+			return 0;
+		if (s->nkeys > 64)
+			return 0;
+		for (j = 1; j < s->nkeys; j++)
+			if (strcmp(s->keys[j - 1].name, s->keys[j].name) >= 0)
+				return 0;
+	}
+	return 1;
+}
+
+static char **
+str_field(struct config *cf, const struct key *k)
+{
+	return (char **)(void *)((char *)cf + k->off);
+}
+
+static int *
+int_field(struct config *cf, const struct key *k)
+{
+	return (int *)(void *)((char *)cf + k->off);
+}
+
+static int
+has_ctl_or_space(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s <= 0x20 || (unsigned char)*s == 0x7f)
+			return 1;
+	return 0;
+}
+
+static int
+has_ctl(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
+			return 1;
+	return 0;
+}
+
+static int
+is_id(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > CONFIG_ID_MAX)
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!isalnum((unsigned char)*s) && *s != '.' && *s != '-')
+			return 0;
+	return 1;
+}
+
+static int
+is_node(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 255)
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!isalnum((unsigned char)*s) && strchr("._-", *s) == NULL)
+			return 0;
+	return 1;
+}
+
+/* Group names are looser than login names (directory groups); no ':'. */
+static int
+is_group(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= CONFIG_NAME_MAX && s[0] != '-' &&
+	    !has_ctl_or_space(s) && strchr(s, ':') == NULL;
+}
+
+/* scheme://host...; the host part must not be empty. */
+static int
+is_url(const char *s, const char *scheme)
+{
+	size_t n = strlen(scheme);
+
+	if (strncmp(s, scheme, n) != 0 || has_ctl_or_space(s))
+		return 0;
+	return s[n] != '\0' && s[n] != '/';
+}
+
+static int
+is_account_pattern(const char *s)
+{
+	if (*s == '\0' || strlen(s) > CONFIG_NAME_MAX || has_ctl_or_space(s))
+		return 0;
+	for (; *s != '\0'; s++) {
+		if (*s != '%')
+			continue;
+		s++;
+		if (*s != 'u' && *s != '%')
+			return 0;
+	}
+	return 1;
+}
+
+/* Check val for key k; NULL when good, else why (never echoing val). */
+static const char *
+check_str(const struct key *k, const char *val)
+{
+	switch (k->type) {
+	case KT_ID:
+		return is_id(val)
+		    ? NULL
+		    : "must be a GUID or a domain name ([A-Za-z0-9.-])";
+	case KT_AUTHORITY:
+		return is_url(val, "https://") ? NULL
+					       : "must be an https:// URL";
+	case KT_PROXY:
+		return is_url(val, "http://") || is_url(val, "https://")
+		    ? NULL
+		    : "must be an http:// or https:// URL";
+	case KT_PATH:
+		if (val[0] != '/')
+			return "must be an absolute path";
+		if (strlen(val) >= PATH_MAX)
+			return "path too long";
+		return has_ctl_or_space(val) ? "path has spaces or control "
+					       "characters"
+					     : NULL;
+	case KT_USER:
+		return util_valid_username(val) ? NULL
+						: "is not a valid user name";
+	case KT_GROUP:
+		return is_group(val) ? NULL : "is not a valid group name";
+	case KT_NODE:
+		return is_node(val)
+		    ? NULL
+		    : "must be a host name ([A-Za-z0-9._-], at most 255)";
+	case KT_ACCOUNT:
+		return is_account_pattern(val)
+		    ? NULL
+		    : "must be a pattern without spaces; only %u and %% expand";
+	case KT_BACKEND:
+		return strcmp(val, "file") == 0 || strcmp(val, "postgres") == 0
+		    ? NULL
+		    : "must be 'file' or 'postgres'";
+	case KT_DSN:
+		return has_ctl(val) ? "has control characters" : NULL;
+	case KT_INT:
+		break;
+	}
+	return "internal: bad key type";
+}
+
+static int
+set_int(struct parser *p, const struct key *k, const char *val)
+{
+	char qb[CONFIG_QUOTE_MAX + 1];
+	long long n;
+	int r;
+
+	r = util_strtonum(val, k->min, k->max, &n);
+	if (r == -ERANGE) {
+		perr(p, "%s: '%s' is out of range %lld..%lld", k->name,
+		    q(qb, sizeof(qb), val), k->min, k->max);
+		return -ERANGE;
+	}
+	if (r < 0) {
+		perr(p, "%s: '%s' is not a number", k->name,
+		    q(qb, sizeof(qb), val));
+		return -EINVAL;
+	}
+	*int_field(p->cf, k) = (int)n;
+	return 0;
+}
+
+static int
+set_value(struct parser *p, const struct key *k, const char *val)
+{
+	const char *why;
+	char **dst;
+	char *copy;
+	size_t n;
+
+	if (k->type == KT_INT)
+		return set_int(p, k, val);
+	why = check_str(k, val);
+	if (why != NULL) {
+		perr(p, "%s %s", k->name, why);
+		return -EINVAL;
+	}
+	copy = strdup(val);
+	if (copy == NULL) {
+		perr(p, "out of memory");
+		return -ENOMEM;
+	}
+	n = strlen(copy);
+	if (k->type == KT_AUTHORITY && n > 0 && copy[n - 1] == '/')
+		copy[n - 1] = '\0';
+	dst = str_field(p->cf, k);
+	free(*dst);
+	*dst = copy;
+	return 0;
+}
+
+static int
+is_alias(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > CONFIG_ALIAS_MAX)
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!islower((unsigned char)*s) &&
+		    !isdigit((unsigned char)*s) && *s != '_' && *s != '-')
+			return 0;
+	return 1;
+}
+
+static int
+scopes_kv(struct parser *p, const char *key, const char *val)
+{
+	struct config *cf = p->cf;
+	struct config_scope *sc;
+	char qb[CONFIG_QUOTE_MAX + 1];
+	size_t i;
+
+	if (strcmp(key, "default") == 0) {
+		if (cf->default_alias != NULL) {
+			perr(p, "duplicate key 'default' in [scopes]");
+			return -EEXIST;
+		}
+		if (!is_alias(val)) {
+			perr(p, "default: '%s' is not an alias name",
+			    q(qb, sizeof(qb), val));
+			return -EINVAL;
+		}
+		cf->default_alias = strdup(val);
+		p->default_line = p->line;
+		return cf->default_alias != NULL ? 0 : -ENOMEM;
+	}
+	if (!is_alias(key)) {
+		perr(p, "scope alias '%s' must be [a-z0-9_-]+ (at most %d)",
+		    q(qb, sizeof(qb), key), CONFIG_ALIAS_MAX);
+		return -EINVAL;
+	}
+	for (i = 0; i < cf->nscopes; i++) {
+		if (strcmp(cf->scopes[i].alias, key) == 0) {
+			perr(p, "duplicate key '%s' in [scopes]", key);
+			return -EEXIST;
+		}
+	}
+	if (cf->nscopes >= CONFIG_SCOPES_MAX) {
+		perr(p, "too many scopes (at most %d)", CONFIG_SCOPES_MAX);
+		return -EMSGSIZE;
+	}
+	/* One scope per alias: a space would make it a scope list. */
+	if (strlen(val) > CONFIG_SCOPE_MAX || has_ctl_or_space(val)) {
+		perr(p,
+		    "%s: scope must be one scope string without spaces "
+		    "(at most %d bytes)",
+		    key, CONFIG_SCOPE_MAX);
+		return -EINVAL;
+	}
+	sc = &cf->scopes[cf->nscopes];
+	sc->alias = strdup(key);
+	sc->scope = strdup(val);
+	if (sc->alias == NULL || sc->scope == NULL) {
+		free(sc->alias);
+		free(sc->scope);
+		sc->alias = sc->scope = NULL;
+		perr(p, "out of memory");
+		return -ENOMEM;
+	}
+	cf->nscopes++;
+	return 0;
+}
+
+static int
+do_key(struct parser *p, const char *key, const char *val)
+{
+	const struct section *s = p->sec;
+	const struct key *k;
+	char qb[CONFIG_QUOTE_MAX + 1];
+	uint64_t *seen, bit;
+
+	if (s == NULL) {
+		perr(p, "key '%s' outside any [section]",
+		    q(qb, sizeof(qb), key));
+		return -EINVAL;
+	}
+	if (*val == '\0') {
+		perr(p, "%s: empty value", q(qb, sizeof(qb), key));
+		return -EINVAL;
+	}
+	if (s->kv != NULL)
+		return s->kv(p, key, val);
+	k = bsearch(key, s->keys, s->nkeys, sizeof(*k), key_cmp);
+	if (k == NULL) {
+		perr(p, "unknown key '%s' in [%s]", q(qb, sizeof(qb), key),
+		    s->name);
+		return -EINVAL;
+	}
+	seen = &p->seen[s - section_table];
+	bit = (uint64_t)1 << (k - s->keys);
+	if (*seen & bit) {
+		perr(p, "duplicate key '%s' in [%s]", k->name, s->name);
+		return -EEXIST;
+	}
+	*seen |= bit;
+	return set_value(p, k, val);
+}
+
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+/* Cut a comment: ';' or '#' at the start or after whitespace. */
+static void
+strip_comment(char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++) {
+		if ((s[i] == ';' || s[i] == '#') &&
+		    (i == 0 || isspace((unsigned char)s[i - 1]))) {
+			s[i] = '\0';
+			return;
+		}
+	}
+}
+
+static int
+do_section(struct parser *p, char *s)
+{
+	const struct section *sec;
+	char qb[CONFIG_QUOTE_MAX + 1];
+	char *end;
+
+	end = strchr(s, ']');
+	if (end == NULL || end[1] != '\0') {
+		perr(p, "malformed section header");
+		return -EINVAL;
+	}
+	*end = '\0';
+	s = trim(s + 1);
+	sec = bsearch(
+	    s, section_table, nitems(section_table), sizeof(*sec), section_cmp);
+	if (sec == NULL) {
+		perr(p, "unknown section [%s]", q(qb, sizeof(qb), s));
+		return -EINVAL;
+	}
+	p->sec = sec;
+	return 0;
+}
+
+static int
+do_line(struct parser *p, const char *line, size_t len)
+{
+	char buf[CONFIG_LINE_MAX + 1];
+	char *s, *eq;
+
+	if (len > CONFIG_LINE_MAX) {
+		perr(p, "line longer than %d bytes", CONFIG_LINE_MAX);
+		return -EMSGSIZE;
+	}
+	if (memchr(line, '\0', len) != NULL) {
+		perr(p, "NUL byte in line");
+		return -EINVAL;
+	}
+	memcpy(buf, line, len);
+	buf[len] = '\0';
+	strip_comment(buf);
+	s = trim(buf);
+	if (*s == '\0')
+		return 0;
+	if (*s == '[')
+		return do_section(p, s);
+	eq = strchr(s, '=');
+	if (eq == NULL) {
+		perr(p, "expected 'key = value' or '[section]'");
+		return -EINVAL;
+	}
+	*eq = '\0';
+	s = trim(s);
+	if (*s == '\0') {
+		perr(p, "missing key before '='");
+		return -EINVAL;
+	}
+	return do_key(p, s, trim(eq + 1));
+}
+
+static int
+set_node_default(struct parser *p)
+{
+	char host[256];
+
+	if (gethostname(host, sizeof(host)) < 0) {
+		perr(p, "gethostname: %s", strerror(errno));
+		return -errno;
+	}
+	host[sizeof(host) - 1] = '\0';
+	if (!is_node(host)) {
+		perr(p, "host name is not usable as node; set [server] node");
+		return -EINVAL;
+	}
+	p->cf->node = strdup(host);
+	return p->cf->node != NULL ? 0 : -ENOMEM;
+}
+
+/* Defaults for every key not in the file; required keys must be there. */
+static int
+apply_defaults(struct parser *p)
+{
+	size_t i, j;
+	int r;
+
+	for (i = 0; i < nitems(section_table); i++) {
+		const struct section *s = &section_table[i];
+
+		for (j = 0; j < s->nkeys; j++) {
+			const struct key *k = &s->keys[j];
+
+			if (p->seen[i] & ((uint64_t)1 << j))
+				continue;
+			if (k->is_required) {
+				perr(p, "missing '%s' in [%s]", k->name,
+				    s->name);
+				return -EINVAL;
+			}
+			if (k->def == NULL)
+				continue;
+			r = set_value(p, k, k->def);
+			if (r < 0)
+				return r;
+		}
+	}
+	if (p->cf->node == NULL)
+		return set_node_default(p);
+	return 0;
+}
+
+static int
+check_config(struct parser *p)
+{
+	struct config *cf = p->cf;
+	char qb[CONFIG_QUOTE_MAX + 1];
+	int is_pg;
+
+	if (cf->nscopes == 0) {
+		perr(p, "missing scopes: [scopes] needs at least one alias");
+		return -EINVAL;
+	}
+	if (cf->default_alias == NULL) {
+		perr(p, "missing 'default' in [scopes]");
+		return -EINVAL;
+	}
+	if (config_default_scope(cf) == NULL) {
+		p->line = p->default_line;
+		perr(p, "default names unknown alias '%s'",
+		    q(qb, sizeof(qb), cf->default_alias));
+		return -EINVAL;
+	}
+	is_pg = strcmp(cf->backend, "postgres") == 0;
+	if (is_pg && cf->dsn == NULL) {
+		perr(p, "missing 'dsn' in [store] (backend = postgres)");
+		return -EINVAL;
+	}
+	if (!is_pg && cf->dsn != NULL) {
+		perr(p, "[store] dsn is only for backend = postgres");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int
+config_parse(const char *name, const char *buf, size_t len, struct config **out,
+    char *err, size_t errsz)
+{
+	struct parser p = {0};
+	const char *line, *end, *nl;
+	int r;
+
+	*out = NULL;
+	if (err != NULL && errsz > 0)
+		err[0] = '\0';
+	p.name = name != NULL ? name : "(config)";
+	p.err = err;
+	p.errsz = errsz;
+	if (!tables_sorted()) {
+		perr(&p, "internal: config key tables are not sorted");
+		return -EINVAL;
+	}
+	p.cf = calloc(1, sizeof(*p.cf));
+	if (p.cf == NULL)
+		return -ENOMEM;
+	p.cf->path = strdup(p.name);
+	if (p.cf->path == NULL) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	line = buf;
+	end = buf + len;
+	while (line < end) {
+		nl = memchr(line, '\n', (size_t)(end - line));
+		if (nl == NULL)
+			nl = end;
+		p.line++;
+		r = do_line(&p, line, (size_t)(nl - line));
+		if (r < 0)
+			goto fail;
+		line = nl + 1;
+	}
+	p.line = 0;
+	r = apply_defaults(&p);
+	if (r < 0)
+		goto fail;
+	r = check_config(&p);
+	if (r < 0)
+		goto fail;
+	*out = p.cf;
+	return 0;
+fail:
+	if (r == -ENOMEM && err != NULL && errsz > 0 && err[0] == '\0')
+		(void)snprintf(err, errsz, "%s: out of memory", p.name);
+	config_free(p.cf);
+	return r;
+}
+
+/*
+ * Read the file: a regular file that neither group nor others can write,
+ * owned by root or by us (it decides where tokens go). Symlinks are
+ * followed: configuration management often links /etc files.
+ */
+static int
+read_file(const char *path, char **bufp, size_t *lenp, char *err, size_t errsz)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t got = 0;
+	ssize_t n;
+	int fd, r;
+
+	*bufp = NULL;
+	*lenp = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		r = -errno;
+		(void)snprintf(err, errsz, "%s: %s", path, strerror(-r));
+		return r;
+	}
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		(void)snprintf(err, errsz, "%s: %s", path, strerror(-r));
+		goto out;
+	}
+	r = -EPERM;
+	if (!S_ISREG(st.st_mode)) {
+		(void)snprintf(err, errsz, "%s: not a regular file", path);
+		goto out;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		(void)snprintf(err, errsz,
+		    "%s: writable by group or others "
+		    "(mode %04o); refusing",
+		    path, (unsigned)(st.st_mode & 07777));
+		goto out;
+	}
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		(void)snprintf(err, errsz,
+		    "%s: owned by uid %u, not root; "
+		    "refusing",
+		    path, (unsigned)st.st_uid);
+		goto out;
+	}
+	if (st.st_size > CONFIG_FILE_MAX) {
+		r = -EFBIG;
+		(void)snprintf(err, errsz, "%s: larger than %d bytes", path,
+		    CONFIG_FILE_MAX);
+		goto out;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (buf == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	while (got < (size_t)st.st_size) {
+		n = read(fd, buf + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			(void)snprintf(
+			    err, errsz, "%s: %s", path, strerror(-r));
+			goto out;
+		}
+		if (n == 0)
+			break; /* shrank under us; parse what is there */
+		got += (size_t)n;
+	}
+	*bufp = buf;
+	*lenp = got;
+	buf = NULL; /* transferred */
+	r = 0;
+out:
+	free(buf);
+	util_closep(&fd);
+	return r;
+}
+
+int
+config_load(const char *path, struct config **out, char *err, size_t errsz)
+{
+	char dummy[1];
+	char *buf;
+	size_t len;
+	int r;
+
+	*out = NULL;
+	if (err == NULL || errsz == 0) {
+		err = dummy;
+		errsz = sizeof(dummy);
+	}
+	err[0] = '\0';
+	if (path == NULL)
+		return -EINVAL;
+	r = read_file(path, &buf, &len, err, errsz);
+	if (r < 0)
+		return r;
+	r = config_parse(path, buf, len, out, err, errsz);
+	free(buf);
+	return r;
+}
+
+void
+config_free(struct config *cf)
+{
+	size_t i, j;
+
+	if (cf == NULL)
+		return;
+	for (i = 0; i < nitems(section_table); i++) {
+		const struct section *s = &section_table[i];
+
+		for (j = 0; j < s->nkeys; j++)
+			if (s->keys[j].type != KT_INT)
+				free(*str_field(cf, &s->keys[j]));
+	}
+	for (i = 0; i < cf->nscopes; i++) {
+		free(cf->scopes[i].alias);
+		free(cf->scopes[i].scope);
+	}
+	free(cf->default_alias);
+	free(cf->path);
+	free(cf);
+}
+
+const char *
+config_scope_resolve(const struct config *cf, const char *arg)
+{
+	size_t i;
+
+	if (cf == NULL)
+		return NULL;
+	if (arg == NULL || *arg == '\0')
+		return config_default_scope(cf);
+	for (i = 0; i < cf->nscopes; i++)
+		if (strcmp(cf->scopes[i].alias, arg) == 0)
+			return cf->scopes[i].scope;
+	for (i = 0; i < cf->nscopes; i++)
+		if (strcmp(cf->scopes[i].scope, arg) == 0)
+			return cf->scopes[i].scope;
+	return NULL;
+}
+
+const char *
+config_default_scope(const struct config *cf)
+{
+	size_t i;
+
+	if (cf == NULL || cf->default_alias == NULL)
+		return NULL;
+	for (i = 0; i < cf->nscopes; i++)
+		if (strcmp(cf->scopes[i].alias, cf->default_alias) == 0)
+			return cf->scopes[i].scope;
+	return NULL;
+}
+
+int
+config_account_match(
+    const struct config *cf, const char *user, char *dst, size_t dstsz)
+{
+	const char *s, *add;
+	size_t n = 0, addlen;
+	char pct[2] = "%";
+
+	if (dst != NULL && dstsz > 0)
+		dst[0] = '\0';
+	if (cf == NULL || cf->account_match == NULL)
+		return -ENOENT;
+	if (user == NULL || dst == NULL || dstsz == 0)
+		return -EINVAL;
+	for (s = cf->account_match; *s != '\0'; s++) {
+		add = s;
+		addlen = 1;
+		if (s[0] == '%' && s[1] == 'u') {
+			add = user;
+			addlen = strlen(user);
+			s++;
+		} else if (s[0] == '%' && s[1] == '%') {
+			add = pct;
+			s++;
+		}
+		if (addlen >= dstsz - n) {
+			dst[0] = '\0';
+			return -ENAMETOOLONG;
+		}
+		memcpy(dst + n, add, addlen);
+		n += addlen;
+	}
+	dst[n] = '\0';
+	return 0;
+}

@@ -1,0 +1,240 @@
+/*
+ * test_audit.c - the audit log: JSON-lines records with their fields,
+ * escaping of hostile user strings in both forms, reopen, and the token
+ * fingerprint. syslog() output goes wherever /dev/log leads (or nowhere).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "entra/secret.h"
+
+#include "audit.h"
+#include "test.h"
+
+static char dir[] = "/tmp/test_audit.XXXXXX";
+static char path[PATH_MAX];
+
+/* Read the file's lines (at most max) into lines[], as parsed JSON. */
+static int
+read_records(const char *p, json_t **recs, int max)
+{
+	char line[8192];
+	FILE *f;
+	int n = 0;
+
+	f = fopen(p, "re");
+	if (f == NULL)
+		return -errno;
+	while (n < max && fgets(line, sizeof(line), f) != NULL) {
+		json_error_t jerr;
+
+		if (strchr(line, '\n') == NULL) {
+			n = -EBADMSG; /* every record ends its line */
+			break;
+		}
+		recs[n] = json_loads(line, 0, &jerr);
+		if (recs[n] == NULL) {
+			n = -EBADMSG;
+			break;
+		}
+		n++;
+	}
+	(void)fclose(f);
+	return n;
+}
+
+static const char *
+jstr(json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+TEST(test_json_file)
+{
+	struct audit_event ev = {
+	    .event = "token_issued",
+	    .uid = 1000,
+	    .user = "alice",
+	    .op = "token",
+	    .scope = "https://storage.azure.com/.default",
+	    .outcome = "ok",
+	    .fp = "ba7816bf",
+	};
+	struct audit_event ev2 = {
+	    .event = "refresh_failed",
+	    .uid = (uid_t)-1,
+	    .user = "bob",
+	    .outcome = "error",
+	    .cls = "retry",
+	    .reason = "HTTP 503",
+	    .trace_id = "t-1",
+	    .correlation_id = "c-1",
+	    .oid = "oid-1",
+	};
+	json_t *recs[4] = {0};
+	struct stat st;
+	int n, i;
+
+	(void)snprintf(path, sizeof(path), "%s/audit.jsonl", dir);
+	ASSERT_EQ(audit_init("node-1", path), 0);
+	ASSERT_EQ(stat(path, &st), 0);
+	ASSERT_EQ(st.st_mode & 0777, 0600);
+	audit_log(&ev);
+	audit_log(&ev2);
+	n = read_records(path, recs, 4);
+	ASSERT_EQ(n, 2);
+
+	ASSERT_STREQ(jstr(recs[0], "event"), "token_issued");
+	ASSERT_STREQ(jstr(recs[0], "node"), "node-1");
+	ASSERT_EQ(json_integer_value(json_object_get(recs[0], "uid")), 1000);
+	ASSERT_STREQ(jstr(recs[0], "user"), "alice");
+	ASSERT_STREQ(jstr(recs[0], "op"), "token");
+	ASSERT_STREQ(
+	    jstr(recs[0], "scope"), "https://storage.azure.com/.default");
+	ASSERT_STREQ(jstr(recs[0], "outcome"), "ok");
+	ASSERT_STREQ(jstr(recs[0], "fp"), "ba7816bf");
+	/* ISO-8601 UTC and unix seconds. */
+	ASSERT_TRUE(jstr(recs[0], "time") != NULL);
+	ASSERT_EQ(strlen(jstr(recs[0], "time")), 20);
+	ASSERT_EQ(jstr(recs[0], "time")[19], 'Z');
+	ASSERT_TRUE(
+	    json_integer_value(json_object_get(recs[0], "ts")) > 1600000000);
+	/* Absent fields are omitted. */
+	ASSERT_TRUE(json_object_get(recs[0], "class") == NULL);
+	ASSERT_TRUE(json_object_get(recs[0], "reason") == NULL);
+
+	ASSERT_TRUE(json_object_get(recs[1], "uid") == NULL);
+	ASSERT_STREQ(jstr(recs[1], "class"), "retry");
+	ASSERT_STREQ(jstr(recs[1], "reason"), "HTTP 503");
+	ASSERT_STREQ(jstr(recs[1], "trace_id"), "t-1");
+	ASSERT_STREQ(jstr(recs[1], "correlation_id"), "c-1");
+	ASSERT_STREQ(jstr(recs[1], "oid"), "oid-1");
+	ASSERT_TRUE(json_object_get(recs[1], "op") == NULL);
+	for (i = 0; i < n; i++)
+		json_decref(recs[i]);
+}
+
+TEST(test_reopen)
+{
+	char rotated[PATH_MAX + 8];
+	struct audit_event ev = {.event = "logout", .uid = 7, .user = "u"};
+	json_t *recs[2] = {0};
+
+	(void)snprintf(rotated, sizeof(rotated), "%s.1", path);
+	ASSERT_EQ(rename(path, rotated), 0);
+	ASSERT_EQ(audit_reopen(), 0);
+	audit_log(&ev);
+	ASSERT_EQ(read_records(path, recs, 2), 1);
+	ASSERT_STREQ(jstr(recs[0], "event"), "logout");
+	json_decref(recs[0]);
+	ASSERT_EQ(unlink(rotated), 0);
+}
+
+TEST(test_escaping)
+{
+	struct audit_event ev = {
+	    .event = "token_refused",
+	    .uid = 1001,
+	    .user = "ev\"il\nuser=\"root\\",
+	    .reason = "bad\r\nevent=token_issued uid=0",
+	    .outcome = "refused",
+	};
+	char buf[4096], big[1000];
+	json_t *recs[4] = {0};
+	int n;
+
+	ASSERT_EQ(unlink(path), 0);
+	ASSERT_EQ(audit_reopen(), 0);
+	n = audit_format_kv(&ev, buf, sizeof(buf));
+	ASSERT_TRUE(n > 0);
+	ASSERT_EQ((size_t)n, strlen(buf));
+	ASSERT_STREQ(buf,
+	    "event=token_refused node=\"node-1\" uid=1001 "
+	    "user=\"ev\\\"il?user=\\\"root\\\\\" outcome=\"refused\" "
+	    "reason=\"bad??event=token_issued uid=0\"");
+	ASSERT_TRUE(strchr(buf, '\n') == NULL);
+
+	audit_log(&ev);
+	ASSERT_EQ(read_records(path, recs, 4), 1);
+	ASSERT_STREQ(jstr(recs[0], "user"), "ev\"il?user=\"root\\");
+	ASSERT_STREQ(jstr(recs[0], "reason"), "bad??event=token_issued uid=0");
+	json_decref(recs[0]);
+
+	/* Caps: a long user is cut and marked. */
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	ev.user = big;
+	ev.reason = NULL;
+	n = audit_format_kv(&ev, buf, sizeof(buf));
+	ASSERT_TRUE(n > 0 && n < 200);
+	ASSERT_TRUE(strstr(buf, "aaa...\"") != NULL);
+
+	/* Too small a buffer is an error, never a cut record. */
+	ASSERT_ERR(audit_format_kv(&ev, buf, 20), -EMSGSIZE);
+	ASSERT_STREQ(buf, "");
+
+	/* A hostile event name cannot add fields. */
+	ev.event = "x uid=0";
+	ASSERT_TRUE(audit_format_kv(&ev, buf, sizeof(buf)) > 0);
+	ASSERT_TRUE(strncmp(buf, "event=x?uid?0 ", 14) == 0);
+}
+
+TEST(test_fingerprint)
+{
+	struct secret *s;
+	char fp[9];
+
+	s = secret_from_str("abc");
+	ASSERT_TRUE(s != NULL);
+	audit_fingerprint(s, fp);
+	secret_free(s);
+	ASSERT_STREQ(fp, "ba7816bf"); /* printf %s abc | sha256sum */
+
+	s = secret_new("", 0);
+	ASSERT_TRUE(s != NULL);
+	audit_fingerprint(s, fp);
+	secret_free(s);
+	ASSERT_STREQ(fp, "e3b0c442");
+
+	audit_fingerprint(NULL, fp);
+	ASSERT_STREQ(fp, "");
+}
+
+TEST(test_symlink_refused)
+{
+	char link[PATH_MAX + 8];
+
+	audit_close();
+	(void)snprintf(link, sizeof(link), "%s/link.jsonl", dir);
+	ASSERT_EQ(symlink(path, link), 0);
+	ASSERT_ERR(audit_init("n", link), -ELOOP);
+	ASSERT_EQ(unlink(link), 0);
+	ASSERT_EQ(audit_init("n", NULL), 0);
+	ASSERT_EQ(audit_reopen(), 0);
+	audit_close();
+}
+
+int
+main(void)
+{
+	if (mkdtemp(dir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	RUN(test_json_file);
+	RUN(test_reopen);
+	RUN(test_escaping);
+	RUN(test_fingerprint);
+	RUN(test_symlink_refused);
+	(void)unlink(path);
+	(void)rmdir(dir);
+	TEST_MAIN_END();
+}

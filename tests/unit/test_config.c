@@ -1,0 +1,462 @@
+/*
+ * test_config.c - credd.conf parsing: a good file, every error class with
+ * its file:line, defaults, scope resolution, account_match expansion,
+ * file permission checks, and the shipped etc/credd.conf.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "entra/paths.h"
+
+#include "config.h"
+#include "test.h"
+
+#define BASE                                                                   \
+	"[entra]\n"                                                            \
+	"tenant = 11111111-2222-3333-4444-555555555555\n"                      \
+	"client_id = aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee\n"                   \
+	"[scopes]\n"                                                           \
+	"storage = https://storage.azure.com/.default\n"                       \
+	"default = storage\n"
+
+static char errbuf[1024];
+
+static int
+parse(const char *text, struct config **cf)
+{
+	errbuf[0] = '\0';
+	return config_parse(
+	    "t.conf", text, strlen(text), cf, errbuf, sizeof(errbuf));
+}
+
+/* Parse text, expect failure r, and an error starting with prefix. */
+static int
+parse_fails(const char *text, int r, const char *prefix)
+{
+	struct config *cf = (struct config *)1;
+	int got;
+
+	got = parse(text, &cf);
+	if (got != r || cf != NULL ||
+	    strncmp(errbuf, prefix, strlen(prefix)) != 0) {
+		fprintf(stderr,
+		    "  text: %s\n  got %d (want %d): '%s'\n"
+		    "  want prefix '%s'\n",
+		    text, got, r, errbuf, prefix);
+		return 0;
+	}
+	return 1;
+}
+
+TEST(test_good)
+{
+	struct config *cf = NULL;
+
+	ASSERT_EQ(
+	    parse(
+		"; a comment\n"
+		"# another\n"
+		"[entra]\n"
+		"authority = https://login.example.test/   ; trailing / goes\n"
+		"tenant = contoso.onmicrosoft.com\n"
+		"client_id = aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee\r\n"
+		"client_secret_file = /etc/credd/client-secret\n"
+		"ca_file = /etc/credd/ca.pem\n"
+		"proxy = http://user@proxy:3128/#frag\n"
+		"timeout = 30\n"
+		"account_match = %u@contoso.com\n"
+		"\n"
+		"  [ scopes ]  # spaces are fine\n"
+		"storage = https://storage.azure.com/.default\n"
+		"databricks=2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default\n"
+		"default = databricks\n"
+		"[server]\n"
+		"socket = /tmp/credd.sock\n"
+		"user = credd2\n"
+		"node = node-1.example\n"
+		"admin_group = Domain-Admins\n"
+		"max_conns_per_uid = 10\n"
+		"idle_timeout = 5\n"
+		"max_conns = 100\n"
+		"[limits]\n"
+		"requests_per_sec = 7\n"
+		"request_burst = 8\n"
+		"device_flows_per_hour = 9\n"
+		"device_flow_cooldown = 0\n"
+		"recent_use = 11\n"
+		"[audit]\n"
+		"file = /var/log/credd/audit.jsonl\n"
+		"[store]\n"
+		"backend = postgres\n"
+		"dsn = host=db dbname=credd user=credd\n"
+		"key_file = /etc/credd/keys\n"
+		"path = /srv/credd\n",
+		&cf),
+	    0);
+	ASSERT_TRUE(cf != NULL);
+	ASSERT_STREQ(cf->path, "t.conf");
+	ASSERT_STREQ(cf->authority, "https://login.example.test");
+	ASSERT_STREQ(cf->tenant, "contoso.onmicrosoft.com");
+	ASSERT_STREQ(cf->client_id, "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee");
+	ASSERT_STREQ(cf->client_secret_file, "/etc/credd/client-secret");
+	ASSERT_STREQ(cf->ca_file, "/etc/credd/ca.pem");
+	/* '#' not after whitespace is part of the value. */
+	ASSERT_STREQ(cf->proxy, "http://user@proxy:3128/#frag");
+	ASSERT_EQ(cf->timeout, 30);
+	ASSERT_STREQ(cf->account_match, "%u@contoso.com");
+	ASSERT_EQ(cf->nscopes, 2);
+	ASSERT_STREQ(cf->scopes[0].alias, "storage");
+	ASSERT_STREQ(cf->scopes[1].scope,
+	    "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default");
+	ASSERT_STREQ(cf->default_alias, "databricks");
+	ASSERT_STREQ(cf->socket, "/tmp/credd.sock");
+	ASSERT_STREQ(cf->user, "credd2");
+	ASSERT_STREQ(cf->node, "node-1.example");
+	ASSERT_STREQ(cf->admin_group, "Domain-Admins");
+	ASSERT_EQ(cf->max_conns_per_uid, 10);
+	ASSERT_EQ(cf->idle_timeout, 5);
+	ASSERT_EQ(cf->max_conns, 100);
+	ASSERT_EQ(cf->requests_per_sec, 7);
+	ASSERT_EQ(cf->request_burst, 8);
+	ASSERT_EQ(cf->device_flows_per_hour, 9);
+	ASSERT_EQ(cf->device_flow_cooldown, 0);
+	ASSERT_EQ(cf->recent_use, 11);
+	ASSERT_STREQ(cf->audit_file, "/var/log/credd/audit.jsonl");
+	ASSERT_STREQ(cf->backend, "postgres");
+	ASSERT_STREQ(cf->dsn, "host=db dbname=credd user=credd");
+	ASSERT_STREQ(cf->key_file, "/etc/credd/keys");
+	ASSERT_STREQ(cf->store_path, "/srv/credd");
+	config_free(cf);
+}
+
+TEST(test_defaults)
+{
+	struct config *cf = NULL;
+	char host[256] = "";
+
+	ASSERT_EQ(parse(BASE, &cf), 0);
+	ASSERT_STREQ(cf->authority, "https://login.microsoftonline.com");
+	ASSERT_EQ(cf->timeout, 10);
+	ASSERT_TRUE(cf->client_secret_file == NULL);
+	ASSERT_TRUE(cf->ca_file == NULL);
+	ASSERT_TRUE(cf->proxy == NULL);
+	ASSERT_TRUE(cf->account_match == NULL);
+	ASSERT_STREQ(cf->socket, ENTRA_SOCKET_PATH);
+	ASSERT_STREQ(cf->user, ENTRA_CREDD_USER);
+	ASSERT_EQ(gethostname(host, sizeof(host) - 1), 0);
+	ASSERT_STREQ(cf->node, host);
+	ASSERT_STREQ(cf->admin_group, "credd-admin");
+	ASSERT_EQ(cf->max_conns_per_uid, 4096);
+	ASSERT_EQ(cf->idle_timeout, 60);
+	ASSERT_EQ(cf->max_conns, 65536);
+	ASSERT_EQ(cf->requests_per_sec, 20000);
+	ASSERT_EQ(cf->request_burst, 40000);
+	ASSERT_EQ(cf->device_flows_per_hour, 10);
+	ASSERT_EQ(cf->device_flow_cooldown, 300);
+	ASSERT_EQ(cf->recent_use, 3600);
+	ASSERT_TRUE(cf->audit_file == NULL);
+	ASSERT_STREQ(cf->backend, "file");
+	ASSERT_STREQ(cf->store_path, ENTRA_STATE_DIR);
+	ASSERT_TRUE(cf->dsn == NULL);
+	ASSERT_STREQ(cf->key_file, ENTRA_KEY_FILE);
+	config_free(cf);
+}
+
+TEST(test_errors)
+{
+	char line[5000];
+
+	ASSERT_TRUE(parse_fails(BASE "[server]\nfoo = 1\n", -EINVAL,
+	    "t.conf:8: unknown key 'foo' in [server]"));
+	ASSERT_TRUE(parse_fails(BASE "[msi]\nport = 1\n", -EINVAL,
+	    "t.conf:7: unknown section [msi]"));
+	ASSERT_TRUE(parse_fails(BASE "[entra]\ntimeout = 5\ntimeout = 6\n",
+	    -EEXIST, "t.conf:9: duplicate key 'timeout' in [entra]"));
+	ASSERT_TRUE(parse_fails(BASE "[entra]\nsecret = x\n", -EINVAL,
+	    "t.conf:8: unknown key 'secret' in [entra]"));
+	ASSERT_TRUE(parse_fails(BASE "storage = x\n", -EEXIST,
+	    "t.conf:7: duplicate key 'storage' in [scopes]"));
+	ASSERT_TRUE(parse_fails(BASE "default = storage\n", -EEXIST,
+	    "t.conf:7: duplicate key 'default' in [scopes]"));
+	ASSERT_TRUE(parse_fails(BASE "[entra]\ntimeout = 1O\n", -EINVAL,
+	    "t.conf:8: timeout: '1O' is not a number"));
+	ASSERT_TRUE(parse_fails(BASE "[entra]\ntimeout = 301\n", -ERANGE,
+	    "t.conf:8: timeout: '301' is out of range 1..300"));
+	ASSERT_TRUE(parse_fails(BASE "[entra]\ntimeout = 0\n", -ERANGE,
+	    "t.conf:8: timeout: '0' is out of range"));
+	ASSERT_TRUE(parse_fails(BASE "[limits]\ndevice_flow_cooldown = -1\n",
+	    -ERANGE, "t.conf:8: device_flow_cooldown: '-1' is out of range"));
+	ASSERT_TRUE(
+	    parse_fails(BASE "[entra]\n"
+			     "authority = http://login.microsoftonline.com\n",
+		-EINVAL, "t.conf:8: authority must be an https:// URL"));
+	ASSERT_TRUE(parse_fails(BASE "[entra]\nauthority = https://\n", -EINVAL,
+	    "t.conf:8: authority must be an https:// URL"));
+	ASSERT_TRUE(parse_fails(BASE "[entra]\nproxy = socks5://p:1080\n",
+	    -EINVAL, "t.conf:8: proxy must be an http:// or https:// URL"));
+	ASSERT_TRUE(parse_fails(BASE "[entra]\nca_file = ca.pem\n", -EINVAL,
+	    "t.conf:8: ca_file must be an absolute path"));
+	ASSERT_TRUE(parse_fails(BASE "[store]\npath = var/lib\n", -EINVAL,
+	    "t.conf:8: path must be an absolute path"));
+	ASSERT_TRUE(parse_fails(BASE "[audit]\nfile = a.jsonl\n", -EINVAL,
+	    "t.conf:8: file must be an absolute path"));
+	ASSERT_TRUE(parse_fails(BASE "[store]\nbackend = sqlite\n", -EINVAL,
+	    "t.conf:8: backend must be 'file' or 'postgres'"));
+	ASSERT_TRUE(parse_fails(BASE "[entra]\naccount_match = %s@x\n", -EINVAL,
+	    "t.conf:8: account_match must be"));
+	ASSERT_TRUE(parse_fails(BASE "[server]\nuser = Bad User\n", -EINVAL,
+	    "t.conf:8: user is not a valid user name"));
+	ASSERT_TRUE(parse_fails(BASE "[entra]\nproxy =\n", -EINVAL,
+	    "t.conf:8: proxy: empty value"));
+	ASSERT_TRUE(parse_fails(BASE "[entra]\njunk\n", -EINVAL,
+	    "t.conf:8: expected 'key = value'"));
+	ASSERT_TRUE(parse_fails(
+	    BASE "[entra\n", -EINVAL, "t.conf:7: malformed section header"));
+	ASSERT_TRUE(parse_fails("timeout = 5\n" BASE, -EINVAL,
+	    "t.conf:1: key 'timeout' outside any [section]"));
+	ASSERT_TRUE(parse_fails(BASE "Bad Alias = x\n", -EINVAL,
+	    "t.conf:7: scope alias 'Bad Alias' must be"));
+	ASSERT_TRUE(parse_fails(BASE "two = a b\n", -EINVAL,
+	    "t.conf:7: two: scope must be one scope string"));
+	ASSERT_TRUE(parse_fails(BASE "[entra]\ntenant = x\n", -EEXIST,
+	    "t.conf:8: duplicate key 'tenant' in [entra]"));
+
+	/* Line too long, on line 7. */
+	memset(line, 'x', sizeof(line));
+	memcpy(line, BASE, strlen(BASE));
+	line[sizeof(line) - 2] = '\n';
+	line[sizeof(line) - 1] = '\0';
+	ASSERT_TRUE(parse_fails(
+	    line, -EMSGSIZE, "t.conf:7: line longer than 4096 bytes"));
+
+	/* User strings are quoted and capped: no newline, no 200 bytes. */
+	ASSERT_TRUE(parse_fails(BASE
+	    "[server]\n"
+	    "k\x1b["
+	    "31mxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx = 1\n",
+	    -EINVAL, "t.conf:8: unknown key 'k?[31mxxx"));
+	ASSERT_TRUE(strlen(errbuf) < 120);
+	ASSERT_TRUE(strstr(errbuf, "...' in [server]") != NULL);
+}
+
+TEST(test_missing)
+{
+	ASSERT_TRUE(parse_fails("[entra]\nclient_id = a\n"
+				"[scopes]\ns = x\ndefault = s\n",
+	    -EINVAL, "t.conf: missing 'tenant' in [entra]"));
+	ASSERT_TRUE(parse_fails("[entra]\ntenant = a\n"
+				"[scopes]\ns = x\ndefault = s\n",
+	    -EINVAL, "t.conf: missing 'client_id' in [entra]"));
+	ASSERT_TRUE(parse_fails("[entra]\ntenant = a\nclient_id = b\n", -EINVAL,
+	    "t.conf: missing scopes"));
+	ASSERT_TRUE(parse_fails("[entra]\ntenant = a\nclient_id = b\n"
+				"[scopes]\ns = x\n",
+	    -EINVAL, "t.conf: missing 'default' in [scopes]"));
+	ASSERT_TRUE(parse_fails("[entra]\ntenant = a\nclient_id = b\n"
+				"[scopes]\ndefault = nope\ns = x\n",
+	    -EINVAL, "t.conf:5: default names unknown alias 'nope'"));
+	ASSERT_TRUE(parse_fails(BASE "[store]\nbackend = postgres\n", -EINVAL,
+	    "t.conf: missing 'dsn' in [store]"));
+	ASSERT_TRUE(parse_fails(BASE "[store]\ndsn = host=x\n", -EINVAL,
+	    "t.conf: [store] dsn is only for backend = postgres"));
+	ASSERT_TRUE(parse_fails("", -EINVAL, "t.conf: missing 'client_id'"));
+}
+
+TEST(test_scope_resolve)
+{
+	struct config *cf = NULL;
+
+	ASSERT_EQ(parse("[entra]\ntenant = t\nclient_id = c\n[scopes]\n"
+			"storage = https://storage.azure.com/.default\n"
+			"vault = https://vault.azure.net/.default\n"
+			"default = vault\n",
+		      &cf),
+	    0);
+	ASSERT_STREQ(
+	    config_default_scope(cf), "https://vault.azure.net/.default");
+	ASSERT_STREQ(
+	    config_scope_resolve(cf, NULL), "https://vault.azure.net/.default");
+	ASSERT_STREQ(
+	    config_scope_resolve(cf, ""), "https://vault.azure.net/.default");
+	ASSERT_STREQ(config_scope_resolve(cf, "storage"),
+	    "https://storage.azure.com/.default");
+	ASSERT_STREQ(
+	    config_scope_resolve(cf, "https://storage.azure.com/.default"),
+	    "https://storage.azure.com/.default");
+	/* The pointer is the configured string, not the argument. */
+	ASSERT_TRUE(config_scope_resolve(cf, "storage") == cf->scopes[0].scope);
+	ASSERT_TRUE(config_scope_resolve(cf,
+			"https://graph.microsoft.com/"
+			".default") == NULL);
+	ASSERT_TRUE(config_scope_resolve(cf, "Storage") == NULL);
+	ASSERT_TRUE(config_scope_resolve(cf, "default") == NULL);
+	config_free(cf);
+}
+
+TEST(test_account_match)
+{
+	struct config *cf = NULL;
+	char buf[64];
+
+	ASSERT_EQ(parse(BASE, &cf), 0);
+	ASSERT_ERR(
+	    config_account_match(cf, "alice", buf, sizeof(buf)), -ENOENT);
+	config_free(cf);
+
+	ASSERT_EQ(
+	    parse(BASE "[entra]\naccount_match = %u.%%x%%@%u.com\n", &cf), 0);
+	ASSERT_EQ(config_account_match(cf, "alice", buf, sizeof(buf)), 0);
+	ASSERT_STREQ(buf, "alice.%x%@alice.com");
+	/* "alice.%x%@alice.com" is 19 bytes: 19 fail, 20 fit. */
+	ASSERT_ERR(config_account_match(cf, "alice", buf, 19), -ENAMETOOLONG);
+	ASSERT_STREQ(buf, "");
+	ASSERT_EQ(config_account_match(cf, "alice", buf, 20), 0);
+	ASSERT_STREQ(buf, "alice.%x%@alice.com");
+	config_free(cf);
+}
+
+static int
+write_file(const char *path, const char *text, mode_t mode)
+{
+	int fd;
+	ssize_t n;
+
+	(void)unlink(path);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, text, strlen(text));
+	if (fchmod(fd, mode) < 0 || n != (ssize_t)strlen(text)) {
+		(void)close(fd);
+		return -EIO;
+	}
+	return close(fd) < 0 ? -errno : 0;
+}
+
+TEST(test_load)
+{
+	char dir[] = "/tmp/test_config.XXXXXX", path[PATH_MAX];
+	char link[PATH_MAX];
+	struct config *cf = NULL;
+
+	ASSERT_TRUE(mkdtemp(dir) != NULL);
+	(void)snprintf(path, sizeof(path), "%s/credd.conf", dir);
+	(void)snprintf(link, sizeof(link), "%s/link.conf", dir);
+
+	ASSERT_EQ(write_file(path, BASE "[entra]\ntimeout = 0\n", 0644), 0);
+	ASSERT_ERR(config_load(path, &cf, errbuf, sizeof(errbuf)), -ERANGE);
+	ASSERT_TRUE(strncmp(errbuf, path, strlen(path)) == 0);
+	ASSERT_TRUE(strstr(errbuf, ":8: timeout") != NULL);
+
+	ASSERT_EQ(write_file(path, BASE, 0644), 0);
+	ASSERT_EQ(config_load(path, &cf, errbuf, sizeof(errbuf)), 0);
+	ASSERT_STREQ(cf->path, path);
+	config_free(cf);
+	cf = NULL;
+
+	/* Symlinks are followed: config management links /etc files. */
+	ASSERT_EQ(symlink(path, link), 0);
+	ASSERT_EQ(config_load(link, &cf, errbuf, sizeof(errbuf)), 0);
+	config_free(cf);
+	cf = NULL;
+
+	ASSERT_EQ(write_file(path, BASE, 0664), 0);
+	ASSERT_ERR(config_load(path, &cf, errbuf, sizeof(errbuf)), -EPERM);
+	ASSERT_TRUE(strstr(errbuf, "writable by group or others") != NULL);
+	ASSERT_EQ(write_file(path, BASE, 0646), 0);
+	ASSERT_ERR(config_load(path, &cf, errbuf, sizeof(errbuf)), -EPERM);
+	ASSERT_TRUE(cf == NULL);
+
+	ASSERT_ERR(config_load(dir, &cf, errbuf, sizeof(errbuf)), -EPERM);
+	ASSERT_TRUE(strstr(errbuf, "not a regular file") != NULL);
+
+	(void)unlink(link);
+	(void)unlink(path);
+	ASSERT_ERR(config_load(path, &cf, errbuf, sizeof(errbuf)), -ENOENT);
+	ASSERT_EQ(rmdir(dir), 0);
+}
+
+/* The shipped example, found from this file's path (or TEST_DATA_DIR). */
+static int
+example_path(char *dst, size_t dstsz)
+{
+	char src[PATH_MAX];
+	const char *data;
+
+	if (__FILE__[0] == '/') {
+		(void)snprintf(src, sizeof(src), "%s", __FILE__);
+		/* tests/unit/test_config.c -> the source root */
+		(void)snprintf(
+		    dst, dstsz, "%s/../../etc/credd.conf", dirname(src));
+		if (access(dst, R_OK) == 0)
+			return 0;
+	}
+	data = getenv("TEST_DATA_DIR"); /* tests/data */
+	if (data == NULL)
+		return -ENOENT;
+	(void)snprintf(dst, dstsz, "%s/../../etc/credd.conf", data);
+	return access(dst, R_OK) == 0 ? 0 : -ENOENT;
+}
+
+TEST(test_example_file)
+{
+	char path[PATH_MAX];
+	struct config *cf = NULL, *def = NULL;
+	static char text[65536];
+	size_t len;
+	FILE *f;
+
+	ASSERT_EQ(example_path(path, sizeof(path)), 0);
+	f = fopen(path, "re");
+	ASSERT_TRUE(f != NULL);
+	len = fread(text, 1, sizeof(text), f);
+	(void)fclose(f);
+	ASSERT_TRUE(len > 0 && len < sizeof(text));
+	/* config_parse: the checkout's file mode depends on the umask. */
+	errbuf[0] = '\0';
+	ASSERT_EQ(
+	    config_parse(path, text, len, &cf, errbuf, sizeof(errbuf)), 0);
+	ASSERT_STREQ(config_scope_resolve(cf, NULL),
+	    "https://storage.azure.com/.default");
+
+	/* "every keyword at its default": same values as an empty file. */
+	ASSERT_EQ(parse(BASE, &def), 0);
+	ASSERT_STREQ(cf->authority, def->authority);
+	ASSERT_EQ(cf->timeout, def->timeout);
+	ASSERT_STREQ(cf->user, def->user);
+	ASSERT_STREQ(cf->admin_group, def->admin_group);
+	ASSERT_EQ(cf->max_conns_per_uid, def->max_conns_per_uid);
+	ASSERT_EQ(cf->idle_timeout, def->idle_timeout);
+	ASSERT_EQ(cf->max_conns, def->max_conns);
+	ASSERT_EQ(cf->requests_per_sec, def->requests_per_sec);
+	ASSERT_EQ(cf->request_burst, def->request_burst);
+	ASSERT_EQ(cf->device_flows_per_hour, def->device_flows_per_hour);
+	ASSERT_EQ(cf->device_flow_cooldown, def->device_flow_cooldown);
+	ASSERT_EQ(cf->recent_use, def->recent_use);
+	ASSERT_STREQ(cf->backend, def->backend);
+	config_free(def);
+	config_free(cf);
+}
+
+int
+main(void)
+{
+	RUN(test_good);
+	RUN(test_defaults);
+	RUN(test_errors);
+	RUN(test_missing);
+	RUN(test_scope_resolve);
+	RUN(test_account_match);
+	RUN(test_load);
+	RUN(test_example_file);
+	TEST_MAIN_END();
+}
