@@ -22,7 +22,11 @@
 struct secret;
 struct seal;
 
-/* Load a keyring. -ENOENT, -EPERM (loose mode/owner), -EBADMSG (syntax), -ENOMEM. */
+/*
+ * Load a keyring. -ENOENT, -EPERM (loose mode/owner, not a regular file),
+ * -ELOOP (path is a symlink), -EBADMSG (syntax), -EMSGSIZE (over 64 KiB or
+ * 256 keys), -ENOMEM.
+ */
 int seal_load(const char *path, struct seal **out);
 /* From a buffer, skipping the permission check (tests). */
 int seal_load_buf(const char *buf, size_t len, struct seal **out);

@@ -1,0 +1,791 @@
+/*
+ * seal.c - the record keyring and XChaCha20-Poly1305-IETF sealing
+ * (libsodium), and `credd keygen`'s key file writer. See seal.h for the
+ * key file and blob formats.
+ *
+ * Must never: log, print or return key bytes; keep key bytes anywhere but
+ * the sodium_malloc region (left PROT_NONE between calls) or a temporary
+ * that is wiped before the function returns; follow a symlink at the key
+ * file; accept a key file that others can read or write.
+ *
+ * Not thread-safe: seal/open flip the key region's protection around each
+ * use. credd calls them from its one event loop.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "entra/secret.h"
+#include "entra/util.h"
+#include "seal.h"
+
+#define SEAL_MAGIC "CRS1"
+#define SEAL_MAGIC_LEN 4
+#define SEAL_KEY_LEN crypto_aead_xchacha20poly1305_ietf_KEYBYTES
+#define SEAL_NONCE_LEN crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define SEAL_TAG_LEN crypto_aead_xchacha20poly1305_ietf_ABYTES
+#define SEAL_HDR_LEN (SEAL_MAGIC_LEN + 4 + SEAL_NONCE_LEN)
+#define SEAL_AD_PREFIX "credd-record-v1"
+#define SEAL_FILE_MAX (64 * 1024) /* a key file is a few lines */
+#define SEAL_MAX_KEYS 256
+#define SEAL_TENANT_MAX 256
+#define SEAL_USER_MAX 256
+
+struct seal {
+	size_t n;
+	uint32_t *ids;	  /* ids[i] names keys + i * SEAL_KEY_LEN */
+	unsigned char *keys; /* sodium_malloc, PROT_NONE while idle */
+	uint32_t active;
+};
+
+/* One parsed line of a key file; b64 points into the caller's buffer. */
+struct keyline {
+	uint32_t id;
+	const char *b64;
+	size_t b64len;
+	int is_active;
+};
+
+static int
+sodium_ready(void)
+{
+	/* sodium_init() is idempotent: 0 first time, 1 afterwards. */
+	return sodium_init() < 0 ? -EIO : 0;
+}
+
+/* -errno after a failed libsodium call, never 0. */
+static int
+errno_or_eio(void)
+{
+	return errno > 0 ? -errno : -EIO;
+}
+
+static int
+is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r';
+}
+
+/* Next whitespace-separated token in [*p, end); 0 when none is left. */
+static size_t
+next_token(const char **p, const char *end, const char **tok)
+{
+	const char *s = *p, *e;
+
+	while (s < end && is_blank(*s))
+		s++;
+	e = s;
+	while (e < end && !is_blank(*e))
+		e++;
+	*tok = s;
+	*p = e;
+	return (size_t)(e - s);
+}
+
+static int
+parse_id(const char *s, size_t len, uint32_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (len == 0 || len > 10 || s[0] == '0')
+		return -EBADMSG;
+	for (i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -EBADMSG;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (v > UINT32_MAX)
+		return -EBADMSG;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/*
+ * Parse one line (without its '\n'). Returns 0 for a blank or comment
+ * line, 1 for a key line (*kl filled), -EBADMSG otherwise. A '#' starts
+ * a comment anywhere: base64 never contains one.
+ */
+static int
+parse_line(const char *line, size_t len, struct keyline *kl)
+{
+	const char *p = line, *end, *tok;
+	const char *hash;
+	size_t tlen;
+	int r;
+
+	memset(kl, 0, sizeof(*kl));
+	hash = memchr(line, '#', len);
+	end = hash != NULL ? hash : line + len;
+	if (memchr(line, '\0', (size_t)(end - line)) != NULL)
+		return -EBADMSG;
+	tlen = next_token(&p, end, &tok);
+	if (tlen == 0)
+		return 0;
+	if (tlen != 3 || memcmp(tok, "key", 3) != 0)
+		return -EBADMSG;
+	tlen = next_token(&p, end, &tok);
+	r = parse_id(tok, tlen, &kl->id);
+	if (r < 0)
+		return r;
+	kl->b64len = next_token(&p, end, &kl->b64);
+	if (kl->b64len == 0)
+		return -EBADMSG;
+	tlen = next_token(&p, end, &tok);
+	if (tlen > 0) {
+		if (tlen != 6 || memcmp(tok, "active", 6) != 0)
+			return -EBADMSG;
+		kl->is_active = 1;
+	}
+	if (next_token(&p, end, &tok) != 0)
+		return -EBADMSG;
+	return 1;
+}
+
+/* Decode a key line's base64 into dst (SEAL_KEY_LEN bytes). */
+static int
+decode_key(const struct keyline *kl, unsigned char *dst)
+{
+	const char *b64_end = NULL;
+	size_t binlen = 0;
+
+	if (sodium_base642bin(dst, SEAL_KEY_LEN, kl->b64, kl->b64len, NULL,
+	    &binlen, &b64_end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    b64_end != kl->b64 + kl->b64len || binlen != SEAL_KEY_LEN) {
+		sodium_memzero(dst, SEAL_KEY_LEN);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+/* Length of the line at p (up to, not including, '\n' or end). */
+static size_t
+line_len(const char *p, const char *end)
+{
+	const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+	return nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
+}
+
+static size_t
+count_lines(const char *buf, size_t len)
+{
+	size_t n = 1, i;
+
+	for (i = 0; i < len; i++)
+		if (buf[i] == '\n')
+			n++;
+	return n;
+}
+
+static int
+find_key(const struct seal *s, uint32_t id, size_t *idx)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++) {
+		if (s->ids[i] == id) {
+			*idx = i;
+			return 0;
+		}
+	}
+	return -ENOKEY;
+}
+
+/* Parse every line into s (ids/keys allocated for cap keys). */
+static int
+parse_ring(struct seal *s, const char *buf, size_t len, size_t cap)
+{
+	const char *p = buf, *end = buf + len;
+	struct keyline kl;
+	size_t ll, dummy;
+	int r, n_active = 0;
+
+	while (p < end) {
+		ll = line_len(p, end);
+		r = parse_line(p, ll, &kl);
+		p += ll + 1;
+		if (r < 0)
+			return r;
+		if (r == 0)
+			continue;
+		if (s->n == cap)
+			return -EMSGSIZE;
+		if (find_key(s, kl.id, &dummy) == 0)
+			return -EBADMSG; /* duplicate id */
+		r = decode_key(&kl, s->keys + s->n * SEAL_KEY_LEN);
+		if (r < 0)
+			return r;
+		s->ids[s->n++] = kl.id;
+		if (kl.is_active) {
+			s->active = kl.id;
+			n_active++;
+		}
+	}
+	if (s->n == 0 || n_active != 1)
+		return -EBADMSG;
+	return 0;
+}
+
+int
+seal_load_buf(const char *buf, size_t len, struct seal **out)
+{
+	struct seal *s = NULL;
+	size_t cap;
+	int r;
+
+	*out = NULL;
+	r = sodium_ready();
+	if (r < 0)
+		return r;
+	if (buf == NULL || len > SEAL_FILE_MAX)
+		return -EBADMSG;
+	cap = count_lines(buf, len);
+	if (cap > SEAL_MAX_KEYS)
+		cap = SEAL_MAX_KEYS;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -ENOMEM;
+	s->ids = calloc(cap, sizeof(*s->ids));
+	s->keys = sodium_malloc(cap * SEAL_KEY_LEN);
+	if (s->ids == NULL || s->keys == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = parse_ring(s, buf, len, cap);
+	if (r < 0)
+		goto out;
+	if (sodium_mprotect_noaccess(s->keys) != 0) {
+		r = errno_or_eio();
+		goto out;
+	}
+	*out = s;
+	s = NULL; /* transferred */
+out:
+	seal_free(s);
+	return r;
+}
+
+/*
+ * Open path without following a symlink, check that it is a regular file
+ * owned by euid or root with no group/other bits and no owner-exec bit,
+ * and read it into a malloc'd buffer (*buf, wiped by the caller).
+ * *st gets its stat.
+ */
+static int
+read_key_file(const char *path, char **buf, size_t *len, struct stat *st)
+{
+	char *b = NULL;
+	size_t got = 0;
+	ssize_t k;
+	int fd, r = 0;
+
+	*buf = NULL;
+	*len = 0;
+	fd = open(path,
+	    O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st->st_mode) ||
+	    (st->st_uid != geteuid() && st->st_uid != 0) ||
+	    (st->st_mode & 0177) != 0) {
+		r = -EPERM;
+		goto out;
+	}
+	if (st->st_size > SEAL_FILE_MAX) {
+		r = -EMSGSIZE;
+		goto out;
+	}
+	b = malloc((size_t)st->st_size + 1);
+	if (b == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	/* Read to EOF with a cap, in case the file grew since fstat. */
+	while (got <= (size_t)st->st_size) {
+		k = read(fd, b + got, (size_t)st->st_size + 1 - got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			r = -errno;
+			goto out;
+		}
+		if (k == 0)
+			break;
+		got += (size_t)k;
+	}
+	if (got > (size_t)st->st_size) {
+		r = -EMSGSIZE;
+		goto out;
+	}
+	*buf = b;
+	*len = got;
+	b = NULL; /* transferred */
+out:
+	if (b != NULL) {
+		sodium_memzero(b, (size_t)st->st_size + 1);
+		free(b);
+	}
+	(void)close(fd);
+	return r;
+}
+
+int
+seal_load(const char *path, struct seal **out)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	struct stat st;
+	int r;
+
+	*out = NULL;
+	r = read_key_file(path, &buf, &len, &st);
+	if (r < 0)
+		return r;
+	r = seal_load_buf(buf, len, out);
+	sodium_memzero(buf, len);
+	free(buf);
+	return r;
+}
+
+void
+seal_free(struct seal *s)
+{
+	if (s == NULL)
+		return;
+	if (s->keys != NULL) {
+		/* sodium_free zeroes the region; it must be writable first. */
+		(void)sodium_mprotect_readwrite(s->keys);
+		sodium_free(s->keys);
+	}
+	free(s->ids);
+	free(s);
+}
+
+uint32_t
+seal_active_id(const struct seal *s)
+{
+	return s != NULL ? s->active : 0;
+}
+
+static void
+put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint32_t
+get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+/* "credd-record-v1" NUL tenant NUL user, malloc'd. Not secret. */
+static int
+make_ad(const char *tenant, const char *user, uint8_t **ad, size_t *adlen)
+{
+	size_t pl = sizeof(SEAL_AD_PREFIX), tl, ul;
+	uint8_t *p;
+
+	*ad = NULL;
+	if (tenant == NULL || user == NULL)
+		return -EINVAL;
+	tl = strnlen(tenant, SEAL_TENANT_MAX + 1);
+	ul = strnlen(user, SEAL_USER_MAX + 1);
+	if (tl > SEAL_TENANT_MAX || ul > SEAL_USER_MAX)
+		return -EINVAL;
+	p = malloc(pl + tl + 1 + ul);
+	if (p == NULL)
+		return -ENOMEM;
+	memcpy(p, SEAL_AD_PREFIX, pl); /* includes the NUL */
+	memcpy(p + pl, tenant, tl + 1);
+	memcpy(p + pl + tl + 1, user, ul);
+	*ad = p;
+	*adlen = pl + tl + 1 + ul;
+	return 0;
+}
+
+int
+seal_seal(const struct seal *s, const char *tenant, const char *user,
+    const struct secret *plain, uint8_t **out, size_t *outlen)
+{
+	uint8_t *ad = NULL, *blob = NULL;
+	unsigned long long clen = 0;
+	size_t adlen = 0, idx = 0, len;
+	int r;
+
+	*out = NULL;
+	*outlen = 0;
+	if (s == NULL || plain == NULL)
+		return -EINVAL;
+	if (plain->len > SIZE_MAX - SEAL_HDR_LEN - SEAL_TAG_LEN)
+		return -EMSGSIZE;
+	r = find_key(s, s->active, &idx);
+	if (r < 0)
+		return r;
+	r = make_ad(tenant, user, &ad, &adlen);
+	if (r < 0)
+		return r;
+	len = SEAL_HDR_LEN + plain->len + SEAL_TAG_LEN;
+	blob = malloc(len);
+	if (blob == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	memcpy(blob, SEAL_MAGIC, SEAL_MAGIC_LEN);
+	put_be32(blob + SEAL_MAGIC_LEN, s->active);
+	randombytes_buf(blob + SEAL_MAGIC_LEN + 4, SEAL_NONCE_LEN);
+	if (sodium_mprotect_readonly(s->keys) != 0) {
+		r = errno_or_eio();
+		goto out;
+	}
+	r = crypto_aead_xchacha20poly1305_ietf_encrypt(blob + SEAL_HDR_LEN,
+	    &clen, (const unsigned char *)plain->ptr, plain->len, ad, adlen,
+	    NULL, blob + SEAL_MAGIC_LEN + 4, s->keys + idx * SEAL_KEY_LEN);
+	(void)sodium_mprotect_noaccess(s->keys);
+	if (r != 0 || clen != plain->len + SEAL_TAG_LEN) {
+		r = -EIO;
+		goto out;
+	}
+	*out = blob;
+	*outlen = len;
+	blob = NULL; /* transferred */
+	r = 0;
+out:
+	free(blob);
+	free(ad);
+	return r;
+}
+
+uint32_t
+seal_blob_key_id(const uint8_t *blob, size_t len)
+{
+	if (blob == NULL || len < SEAL_HDR_LEN + SEAL_TAG_LEN ||
+	    memcmp(blob, SEAL_MAGIC, SEAL_MAGIC_LEN) != 0)
+		return 0;
+	return get_be32(blob + SEAL_MAGIC_LEN);
+}
+
+int
+seal_open(const struct seal *s, const char *tenant, const char *user,
+    const uint8_t *blob, size_t len, struct secret **plain)
+{
+	struct secret *p = NULL;
+	uint8_t *ad = NULL;
+	unsigned long long mlen = 0;
+	size_t adlen = 0, idx = 0, plen;
+	uint32_t id;
+	char *zeros = NULL;
+	int r;
+
+	*plain = NULL;
+	if (s == NULL)
+		return -EINVAL;
+	id = seal_blob_key_id(blob, len);
+	if (id == 0)
+		return -EBADMSG;
+	r = find_key(s, id, &idx);
+	if (r < 0)
+		return r;
+	r = make_ad(tenant, user, &ad, &adlen);
+	if (r < 0)
+		return r;
+	/*
+	 * Decrypt straight into the secret's own buffer, so the plaintext is
+	 * never in a temporary: allocate it zero-filled first.
+	 */
+	plen = len - SEAL_HDR_LEN - SEAL_TAG_LEN;
+	zeros = calloc(1, plen + 1);
+	if (zeros == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	p = secret_new(zeros, plen);
+	if (p == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (sodium_mprotect_readonly(s->keys) != 0) {
+		r = errno_or_eio();
+		goto out;
+	}
+	r = crypto_aead_xchacha20poly1305_ietf_decrypt((unsigned char *)p->ptr,
+	    &mlen, NULL, blob + SEAL_HDR_LEN, len - SEAL_HDR_LEN, ad, adlen,
+	    blob + SEAL_MAGIC_LEN + 4, s->keys + idx * SEAL_KEY_LEN);
+	(void)sodium_mprotect_noaccess(s->keys);
+	if (r != 0 || mlen != plen) {
+		r = -EBADMSG;
+		goto out;
+	}
+	*plain = p;
+	p = NULL; /* transferred */
+	r = 0;
+out:
+	secret_free(p);
+	free(zeros);
+	free(ad);
+	return r;
+}
+
+/*
+ * keygen
+ */
+
+/* A fresh "key <id> <base64> [active]\n" line in a secret. */
+static int
+make_key_line(uint32_t id, int is_active, struct secret **out)
+{
+	unsigned char key[SEAL_KEY_LEN];
+	char b64[sodium_base64_ENCODED_LEN(SEAL_KEY_LEN,
+	    sodium_base64_VARIANT_ORIGINAL)];
+	char line[32 + sizeof(b64)];
+	int n;
+
+	*out = NULL;
+	randombytes_buf(key, sizeof(key));
+	sodium_bin2base64(b64, sizeof(b64), key, sizeof(key),
+	    sodium_base64_VARIANT_ORIGINAL);
+	n = snprintf(line, sizeof(line), "key %u %s%s\n", (unsigned)id, b64,
+	    is_active ? " active" : "");
+	if (n > 0 && (size_t)n < sizeof(line))
+		*out = secret_new(line, (size_t)n);
+	sodium_memzero(key, sizeof(key));
+	sodium_memzero(b64, sizeof(b64));
+	sodium_memzero(line, sizeof(line));
+	return *out != NULL ? 0 : -ENOMEM;
+}
+
+static int
+fsync_parent(const char *path)
+{
+	char *copy, *slash;
+	int fd, r = 0;
+
+	copy = strdup(path);
+	if (copy == NULL)
+		return -ENOMEM;
+	slash = strrchr(copy, '/');
+	if (slash == NULL)
+		fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	else {
+		slash[slash == copy ? 1 : 0] = '\0';
+		fd = open(copy, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (fd < 0 || fsync(fd) < 0)
+		r = -errno;
+	if (fd >= 0)
+		(void)close(fd);
+	free(copy);
+	return r;
+}
+
+static int
+keygen_create(const char *path, int fd)
+{
+	struct secret *line = NULL;
+	int r;
+
+	r = make_key_line(1, 1, &line);
+	if (r == 0)
+		r = util_write_all(fd, line->ptr, line->len);
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	secret_free(line);
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r < 0) {
+		(void)unlink(path);
+		return r;
+	}
+	return fsync_parent(path);
+}
+
+/*
+ * Build the new file text: the old lines verbatim (comments kept), except
+ * that the active key's line loses its "active" when make_active, plus a
+ * new key line. The result is a secret; *next_id gets the new id.
+ */
+static int
+keygen_text(const char *old, size_t len, int make_active, uint32_t *next_id,
+    struct secret **out)
+{
+	const char *p = old, *end = old + len;
+	struct secret *line = NULL;
+	struct keyline kl;
+	char *text = NULL;
+	size_t cap, used = 0, ll;
+	uint32_t max_id = 0;
+	int r, is_key;
+
+	*out = NULL;
+	/* Pass 1: the highest id. The ring itself was validated already. */
+	while (p < end) {
+		ll = line_len(p, end);
+		if (parse_line(p, ll, &kl) == 1 && kl.id > max_id)
+			max_id = kl.id;
+		p += ll + 1;
+	}
+	if (max_id == UINT32_MAX)
+		return -ERANGE;
+	*next_id = max_id + 1;
+	r = make_key_line(*next_id, make_active, &line);
+	if (r < 0)
+		return r;
+	cap = len + 1 + line->len + 1;
+	text = malloc(cap);
+	if (text == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (p = old; p < end; p += ll + 1) {
+		ll = line_len(p, end);
+		is_key = parse_line(p, ll, &kl) == 1;
+		if (is_key && kl.is_active && make_active) {
+			/* "key <id> <b64>": shorter than the old line. */
+			used += (size_t)snprintf(text + used, cap - used,
+			    "key %u %.*s\n", (unsigned)kl.id, (int)kl.b64len,
+			    kl.b64);
+		} else {
+			memcpy(text + used, p, ll);
+			used += ll;
+			text[used++] = '\n';
+		}
+	}
+	memcpy(text + used, line->ptr, line->len);
+	used += line->len;
+	*out = secret_new(text, used);
+	if (*out == NULL)
+		r = -ENOMEM;
+out:
+	if (text != NULL) {
+		sodium_memzero(text, cap);
+		free(text);
+	}
+	secret_free(line);
+	return r;
+}
+
+/* Write text to a temp file beside path, then rename it over path. */
+static int
+replace_file(const char *path, const struct secret *text,
+    const struct stat *old)
+{
+	char *tmp = NULL;
+	int fd = -1, r = 0;
+
+	if (asprintf(&tmp, "%s.tmpXXXXXX", path) < 0) {
+		tmp = NULL;
+		return -ENOMEM;
+	}
+	fd = mkostemp(tmp, O_CLOEXEC); /* O_EXCL, mode 0600 */
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	/* Keep the old owner (root writing a credd-owned key) and mode. */
+	if (old->st_uid != geteuid() &&
+	    fchown(fd, old->st_uid, old->st_gid) < 0) {
+		r = -errno;
+		goto out;
+	}
+	r = util_write_all(fd, text->ptr, text->len);
+	if (r < 0)
+		goto out;
+	if (fchmod(fd, old->st_mode & 0600) < 0 || fsync(fd) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		r = -errno;
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		r = -errno;
+		goto out;
+	}
+	free(tmp);
+	tmp = NULL;
+	r = fsync_parent(path);
+out:
+	if (fd >= 0)
+		(void)close(fd);
+	if (tmp != NULL) {
+		(void)unlink(tmp);
+		free(tmp);
+	}
+	return r;
+}
+
+static int
+keygen_append(const char *path, int make_active, uint32_t *new_id)
+{
+	struct secret *text = NULL;
+	struct seal *ring = NULL;
+	struct stat st;
+	char *old = NULL;
+	size_t len = 0;
+	uint32_t id = 0;
+	int r;
+
+	r = read_key_file(path, &old, &len, &st);
+	if (r < 0)
+		return r;
+	r = seal_load_buf(old, len, &ring); /* refuse to extend a bad ring */
+	seal_free(ring);
+	if (r < 0)
+		goto out;
+	r = keygen_text(old, len, make_active, &id, &text);
+	if (r < 0)
+		goto out;
+	r = replace_file(path, text, &st);
+	if (r == 0)
+		*new_id = id;
+out:
+	secret_free(text);
+	sodium_memzero(old, len);
+	free(old);
+	return r;
+}
+
+int
+seal_keygen(const char *path, int make_active, uint32_t *new_id)
+{
+	uint32_t id = 0;
+	int fd, r;
+
+	if (new_id != NULL)
+		*new_id = 0;
+	r = sodium_ready();
+	if (r < 0)
+		return r;
+	/* O_EXCL also refuses a symlink at path (EEXIST, then ELOOP below). */
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC |
+	    O_NOCTTY, 0600);
+	if (fd >= 0) {
+		r = keygen_create(path, fd);
+		id = 1;
+	} else if (errno == EEXIST)
+		r = keygen_append(path, make_active, &id);
+	else
+		r = -errno;
+	if (r == 0 && new_id != NULL)
+		*new_id = id;
+	return r;
+}
