@@ -169,7 +169,9 @@ flow_end(struct broker *b, struct user *u, int err, const char *msg,
 	while ((w = LIST_FIRST(&f->start_waiters)) != NULL ||
 	    (w = LIST_FIRST(&f->done_waiters)) != NULL) {
 		broker_unpark(w);
-		if (err == 0) {
+		if (oerr != NULL)
+			resp = broker_idp_error(b, oerr);
+		else if (err == 0) {
 			if (w->op == PROTO_OP_SESSION_OPEN)
 				resp = session_reply(w, u, "ready");
 			else {
@@ -180,9 +182,7 @@ flow_end(struct broker *b, struct user *u, int err, const char *msg,
 				json_object_set_new(resp, "account", account ?
 				    json_string(account) : json_null());
 			}
-		} else if (oerr != NULL)
-			resp = broker_idp_error(b, oerr);
-		else
+		} else
 			resp = dispatch_error(err, msg);
 		server_reply(w, resp);
 	}

@@ -1,0 +1,307 @@
+/*
+ * cache.c - the in-memory access-token table behind cache.h.
+ *
+ * A chained hash table keyed by FNV-1a over "user\0scope". The bucket
+ * count is a power of two and doubles when the entry count would pass
+ * it (load factor 1); if that allocation fails the table keeps working
+ * with longer chains. Tokens are held only in struct secret and wiped
+ * by secret_free whenever an entry's token is replaced or the entry is
+ * removed. This file never logs and never looks inside a token: every
+ * put leaves fp empty and audited 0 for the broker to fill in. A new
+ * entry starts with last_used 0 and no timer.
+ *
+ * Limits: cache_foreach_user walks the whole table (O(entries + buckets));
+ * it serves logout and purges, which are rare. The table never shrinks.
+ * FNV-1a is not keyed, so a peer who picks many colliding (user, scope)
+ * pairs can lengthen a chain; users are local accounts, and callers
+ * should accept only configured scopes, which bounds that.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "entra/secret.h"
+#include "cache.h"
+
+#define CACHE_BUCKETS_MIN 64
+
+struct cache {
+	struct cache_entry **b;
+	size_t nb; /* power of two */
+	size_t n;
+	unsigned iterating; /* >0 inside cache_foreach: no rehash */
+};
+
+static uint64_t
+fnv1a(uint64_t h, const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
+		h *= UINT64_C(0x100000001b3);
+	}
+	return h;
+}
+
+static uint64_t
+cache_hash(const char *user, const char *scope)
+{
+	uint64_t h = UINT64_C(0xcbf29ce484222325);
+
+	h = fnv1a(h, user, strlen(user) + 1); /* includes the '\0' */
+	return fnv1a(h, scope, strlen(scope));
+}
+
+static size_t
+bucket_of(const struct cache *c, const char *user, const char *scope)
+{
+	return (size_t)(cache_hash(user, scope) & (c->nb - 1));
+}
+
+static void
+entry_free(struct cache_entry *e)
+{
+	if (e == NULL)
+		return;
+	secret_free(e->access_token);
+	free(e->user);
+	free(e->scope);
+	free(e);
+}
+
+struct cache *
+cache_new(void)
+{
+	struct cache *c;
+
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return NULL;
+	c->b = calloc(CACHE_BUCKETS_MIN, sizeof(*c->b));
+	if (c->b == NULL) {
+		free(c);
+		errno = ENOMEM;
+		return NULL;
+	}
+	c->nb = CACHE_BUCKETS_MIN;
+	return c;
+}
+
+void
+cache_free(struct cache *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->nb; i++) {
+		struct cache_entry *e = c->b[i], *next;
+
+		for (; e != NULL; e = next) {
+			next = e->next;
+			entry_free(e);
+		}
+	}
+	free(c->b);
+	free(c);
+}
+
+struct cache_entry *
+cache_get(struct cache *c, const char *user, const char *scope)
+{
+	struct cache_entry *e;
+
+	if (c == NULL || user == NULL || scope == NULL)
+		return NULL;
+	for (e = c->b[bucket_of(c, user, scope)]; e != NULL; e = e->next)
+		if (strcmp(e->user, user) == 0 && strcmp(e->scope, scope) == 0)
+			return e;
+	return NULL;
+}
+
+/* Double the bucket array; on ENOMEM keep the old one (longer chains). */
+static void
+cache_grow(struct cache *c)
+{
+	size_t nnb = c->nb * 2, i;
+	struct cache_entry **nb;
+
+	if (nnb < c->nb || c->iterating > 0)
+		return;
+	nb = calloc(nnb, sizeof(*nb));
+	if (nb == NULL)
+		return;
+	for (i = 0; i < c->nb; i++) {
+		struct cache_entry *e = c->b[i], *next;
+
+		for (; e != NULL; e = next) {
+			size_t j =
+			    (size_t)(cache_hash(e->user, e->scope) & (nnb - 1));
+
+			next = e->next;
+			e->next = nb[j];
+			nb[j] = e;
+		}
+	}
+	free(c->b);
+	c->b = nb;
+	c->nb = nnb;
+}
+
+/* Copy at most sizeof(e->token_type) - 1 bytes; NULL becomes "". */
+static void
+set_token_type(struct cache_entry *e, const char *token_type)
+{
+	size_t n = 0;
+
+	if (token_type != NULL)
+		n = strnlen(token_type, sizeof(e->token_type) - 1);
+	if (n > 0)
+		memcpy(e->token_type, token_type, n);
+	e->token_type[n] = '\0';
+}
+
+/*
+ * Fill the token fields of e, taking *tok. Timer and last_used are not
+ * touched: a replaced entry keeps them.
+ */
+static void
+entry_set_token(struct cache_entry *e, struct secret **tok,
+    const char *token_type, int64_t issued_at, int64_t expires_on,
+    int64_t refresh_at)
+{
+	secret_free(e->access_token);
+	e->access_token = *tok;
+	*tok = NULL; /* transferred */
+	set_token_type(e, token_type);
+	e->fp[0] = '\0'; /* new token: the broker fingerprints it */
+	e->audited = 0;
+	e->issued_at = issued_at;
+	e->expires_on = expires_on;
+	e->refresh_at = refresh_at;
+}
+
+struct cache_entry *
+cache_put(struct cache *c, const char *user, const char *scope,
+    struct secret **tok, const char *token_type, int64_t issued_at,
+    int64_t expires_on, int64_t refresh_at)
+{
+	struct cache_entry *e;
+	size_t i;
+
+	if (c == NULL || user == NULL || scope == NULL || tok == NULL ||
+	    *tok == NULL) {
+		if (tok != NULL) {
+			secret_free(*tok);
+			*tok = NULL;
+		}
+		errno = EINVAL;
+		return NULL;
+	}
+	e = cache_get(c, user, scope);
+	if (e != NULL) {
+		entry_set_token(
+		    e, tok, token_type, issued_at, expires_on, refresh_at);
+		return e;
+	}
+	e = calloc(1, sizeof(*e));
+	if (e == NULL)
+		goto nomem;
+	e->user = strdup(user);
+	e->scope = strdup(scope);
+	if (e->user == NULL || e->scope == NULL)
+		goto nomem;
+	entry_set_token(e, tok, token_type, issued_at, expires_on, refresh_at);
+	if (c->n + 1 > c->nb)
+		cache_grow(c);
+	i = bucket_of(c, user, scope);
+	e->next = c->b[i];
+	c->b[i] = e;
+	c->n++;
+	return e;
+nomem:
+	entry_free(e);
+	secret_free(*tok);
+	*tok = NULL;
+	errno = ENOMEM;
+	return NULL;
+}
+
+void
+cache_del(struct cache *c, struct cache_entry *e)
+{
+	struct cache_entry **pp;
+
+	if (c == NULL || e == NULL)
+		return;
+	for (pp = &c->b[bucket_of(c, e->user, e->scope)]; *pp != NULL;
+	     pp = &(*pp)->next) {
+		if (*pp == e) {
+			*pp = e->next;
+			c->n--;
+			entry_free(e);
+			return;
+		}
+	}
+	/* Not ours: leave it alone rather than free a stranger. */
+}
+
+void
+cache_foreach_user(struct cache *c, const char *user,
+    void (*fn)(struct cache_entry *e, void *arg), void *arg)
+{
+	size_t i;
+
+	if (c == NULL || user == NULL)
+		return;
+	for (i = 0; i < c->nb; i++) {
+		struct cache_entry *e;
+
+		for (e = c->b[i]; e != NULL; e = e->next)
+			if (strcmp(e->user, user) == 0)
+				fn(e, arg);
+	}
+}
+
+void
+cache_foreach(
+    struct cache *c, void (*fn)(struct cache_entry *e, void *arg), void *arg)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	c->iterating++;
+	for (i = 0; i < c->nb; i++) {
+		struct cache_entry *e = c->b[i], *next;
+
+		for (; e != NULL; e = next) {
+			next = e->next; /* fn may delete e */
+			fn(e, arg);
+		}
+	}
+	c->iterating--;
+}
+
+size_t
+cache_count(const struct cache *c)
+{
+	return c == NULL ? 0 : c->n;
+}
+
+int
+cache_is_fresh(const struct cache_entry *e, int64_t now, int64_t min_valid)
+{
+	int64_t lifetime, want;
+
+	if (e == NULL || e->access_token == NULL || e->expires_on <= now)
+		return 0;
+	lifetime = e->expires_on - e->issued_at;
+	want = min_valid;
+	if (lifetime / 2 < want)
+		want = lifetime / 2;
+	return e->expires_on - now >= want;
+}

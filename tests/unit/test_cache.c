@@ -1,0 +1,243 @@
+/*
+ * test_cache.c - cache.c: put/get/replace, per-user walk, purge by user
+ * through cache_foreach with delete, growth past 10000 entries, and the
+ * freshness rule (min_valid capped at half the lifetime). ASan checks
+ * that replaced and deleted tokens are freed.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cache.h"
+#include "entra/secret.h"
+#include "test.h"
+
+static struct secret *
+tok(const char *s)
+{
+	return secret_from_str(s);
+}
+
+TEST(put_get_replace)
+{
+	struct cache *c = cache_new();
+	struct cache_entry *e, *e2;
+	struct secret *t;
+	struct event_timer *fake_timer = (struct event_timer *)&t;
+
+	ASSERT_TRUE(c != NULL);
+	ASSERT_TRUE(cache_get(c, "alice", "graph") == NULL);
+	t = tok("tok-1");
+	e = cache_put(c, "alice", "graph", &t, "Bearer", 1000, 4600, 4300);
+	ASSERT_TRUE(e != NULL);
+	ASSERT_TRUE(t == NULL); /* transferred */
+	ASSERT_EQ(cache_count(c), 1);
+	ASSERT_STREQ(e->user, "alice");
+	ASSERT_STREQ(e->scope, "graph");
+	ASSERT_STREQ(e->access_token->ptr, "tok-1");
+	ASSERT_STREQ(e->token_type, "Bearer");
+	ASSERT_STREQ(e->fp, "");
+	ASSERT_EQ(e->issued_at, 1000);
+	ASSERT_EQ(e->expires_on, 4600);
+	ASSERT_EQ(e->refresh_at, 4300);
+	ASSERT_EQ(e->last_used, 0);
+	ASSERT_TRUE(e->timer == NULL);
+	ASSERT_TRUE(cache_get(c, "alice", "graph") == e);
+	ASSERT_TRUE(cache_get(c, "alice", "other") == NULL);
+	ASSERT_TRUE(cache_get(c, "bob", "graph") == NULL);
+	/* "ab"+"c" and "a"+"bc" are different keys. */
+	ASSERT_TRUE(cache_get(c, "alicegraph", "") == NULL);
+
+	e->timer = fake_timer;
+	e->last_used = 2000;
+	memcpy(e->fp, "abcd1234", 9);
+	e->audited = 1;
+	t = tok("tok-2");
+	e2 = cache_put(c, "alice", "graph", &t,
+	    "a-token-type-longer-than-thirty-one-bytes", 3000, 9000, 6000);
+	ASSERT_TRUE(e2 == e);
+	ASSERT_TRUE(t == NULL);
+	ASSERT_EQ(cache_count(c), 1);
+	ASSERT_STREQ(e->access_token->ptr, "tok-2");
+	ASSERT_EQ(strlen(e->token_type), sizeof(e->token_type) - 1);
+	ASSERT_STREQ(e->fp, ""); /* new token: fingerprint reset */
+	ASSERT_EQ(e->audited, 0);
+	ASSERT_EQ(e->issued_at, 3000);
+	ASSERT_EQ(e->expires_on, 9000);
+	ASSERT_EQ(e->refresh_at, 6000);
+	ASSERT_EQ(e->last_used, 2000);	     /* kept */
+	ASSERT_TRUE(e->timer == fake_timer); /* kept */
+	e->timer = NULL;
+
+	t = tok("tok-3");
+	ASSERT_TRUE(
+	    cache_put(c, "alice", "storage", &t, NULL, 1, 2, 3) != NULL);
+	ASSERT_STREQ(cache_get(c, "alice", "storage")->token_type, "");
+	ASSERT_EQ(cache_count(c), 2);
+	cache_del(c, e);
+	ASSERT_EQ(cache_count(c), 1);
+	ASSERT_TRUE(cache_get(c, "alice", "graph") == NULL);
+	cache_free(c); /* wipes tok-3 */
+	cache_free(NULL);
+}
+
+static void
+fill(struct cache *c, const char *user, const char *scope)
+{
+	struct secret *t = tok("t");
+
+	(void)cache_put(c, user, scope, &t, "Bearer", 0, 3600, 3300);
+}
+
+static void
+count_fn(struct cache_entry *e, void *arg)
+{
+	(*(int *)arg)++;
+}
+
+struct purge {
+	struct cache *c;
+	const char *user;
+	int deleted;
+};
+
+static void
+purge_fn(struct cache_entry *e, void *arg)
+{
+	struct purge *p = arg;
+
+	if (strcmp(e->user, p->user) == 0) {
+		cache_del(p->c, e);
+		p->deleted++;
+	}
+}
+
+struct user_check {
+	const char *user;
+	int n;
+	int wrong;
+};
+
+static void
+user_fn(struct cache_entry *e, void *arg)
+{
+	struct user_check *u = arg;
+
+	u->n++;
+	if (strcmp(e->user, u->user) != 0)
+		u->wrong++;
+}
+
+TEST(foreach_user_and_purge)
+{
+	struct cache *c = cache_new();
+	struct user_check u = {.user = "bob"};
+	struct purge p;
+	char scope[32];
+	int i, n = 0;
+
+	ASSERT_TRUE(c != NULL);
+	for (i = 0; i < 200; i++) {
+		snprintf(scope, sizeof(scope), "scope%d", i);
+		fill(c, "alice", scope);
+		if (i % 2 == 0)
+			fill(c, "bob", scope);
+		if (i % 4 == 0)
+			fill(c, "carol", scope);
+	}
+	ASSERT_EQ(cache_count(c), 350);
+	cache_foreach_user(c, "bob", user_fn, &u);
+	ASSERT_EQ(u.n, 100);
+	ASSERT_EQ(u.wrong, 0);
+	u = (struct user_check){.user = "nobody"};
+	cache_foreach_user(c, "nobody", user_fn, &u);
+	ASSERT_EQ(u.n, 0);
+
+	p = (struct purge){.c = c, .user = "alice"};
+	cache_foreach(c, purge_fn, &p);
+	ASSERT_EQ(p.deleted, 200);
+	ASSERT_EQ(cache_count(c), 150);
+	ASSERT_TRUE(cache_get(c, "alice", "scope0") == NULL);
+	ASSERT_TRUE(cache_get(c, "bob", "scope0") != NULL);
+	ASSERT_TRUE(cache_get(c, "carol", "scope196") != NULL);
+	cache_foreach(c, count_fn, &n);
+	ASSERT_EQ(n, 150);
+	cache_free(c);
+}
+
+TEST(grows_past_10000)
+{
+	struct cache *c = cache_new();
+	char user[32], scope[32];
+	int i, n = 0, missing = 0;
+
+	ASSERT_TRUE(c != NULL);
+	for (i = 0; i < 20000; i++) {
+		snprintf(user, sizeof(user), "u%d", i % 1000);
+		snprintf(scope, sizeof(scope), "s%d", i);
+		fill(c, user, scope);
+	}
+	ASSERT_EQ(cache_count(c), 20000);
+	for (i = 0; i < 20000; i++) {
+		struct cache_entry *e;
+
+		snprintf(user, sizeof(user), "u%d", i % 1000);
+		snprintf(scope, sizeof(scope), "s%d", i);
+		e = cache_get(c, user, scope);
+		if (e == NULL || strcmp(e->scope, scope) != 0)
+			missing++;
+	}
+	ASSERT_EQ(missing, 0);
+	cache_foreach(c, count_fn, &n);
+	ASSERT_EQ(n, 20000);
+	cache_free(c);
+}
+
+static struct cache_entry
+entry(int64_t issued, int64_t expires)
+{
+	static char x[] = "x";
+	static struct secret s = {.ptr = x, .len = 1};
+
+	return (struct cache_entry){
+	    .access_token = &s, .issued_at = issued, .expires_on = expires};
+}
+
+TEST(freshness)
+{
+	struct cache_entry e;
+
+	/* One-hour token, min_valid 300: fresh while >= 300 s remain. */
+	e = entry(1000, 4600);
+	ASSERT_TRUE(cache_is_fresh(&e, 1000, 300));
+	ASSERT_TRUE(cache_is_fresh(&e, 4300, 300));
+	ASSERT_TRUE(!cache_is_fresh(&e, 4301, 300));
+	ASSERT_TRUE(cache_is_fresh(&e, 4599, 0));
+	ASSERT_TRUE(!cache_is_fresh(&e, 4600, 0));
+
+	/* 120-s token, min_valid 300: capped at 60, fresh until expiry-60. */
+	e = entry(1000, 1120);
+	ASSERT_TRUE(cache_is_fresh(&e, 1000, 300));
+	ASSERT_TRUE(cache_is_fresh(&e, 1060, 300));
+	ASSERT_TRUE(!cache_is_fresh(&e, 1061, 300));
+	/* Smaller min_valid than half-life wins. */
+	ASSERT_TRUE(cache_is_fresh(&e, 1110, 10));
+	ASSERT_TRUE(!cache_is_fresh(&e, 1111, 10));
+
+	/* Expired is never fresh, whatever min_valid says. */
+	ASSERT_TRUE(!cache_is_fresh(&e, 1120, 0));
+	ASSERT_TRUE(!cache_is_fresh(&e, 5000, -100));
+	e = entry(1000, 1000); /* zero lifetime */
+	ASSERT_TRUE(!cache_is_fresh(&e, 1000, 0));
+	ASSERT_TRUE(!cache_is_fresh(NULL, 0, 0));
+}
+
+int
+main(void)
+{
+	RUN(put_get_replace);
+	RUN(foreach_user_and_purge);
+	RUN(grows_past_10000);
+	RUN(freshness);
+	TEST_MAIN_END();
+}
