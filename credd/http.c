@@ -1,0 +1,757 @@
+/*
+ * http.c - HTTPS POSTs to the IdP on libcurl's multi interface, driven
+ * by event.c: curl tells us which sockets to watch (socket callback ->
+ * event_add/mod/del) and when to wake it (timer callback -> one event
+ * timer); fd events and the timer go back in via curl_multi_socket_action.
+ *
+ * Must never: follow redirects, speak anything but https, relax
+ * certificate or host checks, read a proxy from the environment, set
+ * CURLOPT_VERBOSE (it prints headers), or log or keep a body. Request and
+ * response bodies live in buffers that are wiped before they are freed.
+ *
+ * Re-entrancy: user callbacks never run inside curl. After each
+ * curl_multi_socket_action we drain curl_multi_info_read, remove the
+ * finished easy handle, and only then call the user, who may start or
+ * cancel requests. curl's own callbacks only touch the loop.
+ *
+ * credd is single-threaded on the loop; curl_global_init runs once, in
+ * the first http_new, and curl_global_cleanup never (process lifetime).
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "entra/secret.h"
+#include "event.h"
+#include "http.h"
+
+#define HTTP_USER_AGENT "credd/0.1"
+#define HTTP_RETRY_AFTER_MAX 3600
+/*
+ * Connections per host. Entra speaks HTTP/2, where curl multiplexes
+ * requests over one connection; this bounds HTTP/1.1 (and the test
+ * server). Queued requests wait for a free connection; their timeout
+ * counts from http_post_form, so a long queue shows up as timeouts.
+ */
+#define HTTP_MAX_HOST_CONNS 32
+
+struct http_sock {
+	int fd;
+	struct http_sock *prev, *next;
+};
+
+struct http_req {
+	struct http *h;
+	CURL *easy;
+	struct curl_slist *headers;
+	struct secret *body;	/* request body, wiped when done */
+	char *buf;		/* response body, NUL-terminated, wiped */
+	size_t len, cap;
+	bool is_over_cap;
+	int64_t retry_after;
+	http_done_cb *cb;
+	void *arg;
+	struct http_req *prev, *next;
+};
+
+struct http {
+	struct event_loop *ev;
+	CURLM *multi;
+	struct event_timer *timer;
+	char *ca_file;
+	char *proxy;
+	int timeout_sec;
+	size_t max_body;
+	struct http_req *reqs;
+	size_t ninflight;
+	struct http_sock *socks;	/* fds registered with the loop */
+	struct http_req *completing;	/* request whose callback runs */
+	bool is_closing;
+};
+
+static bool http_is_global_init;
+
+/* --- response buffer --------------------------------------------------- */
+
+static void
+buf_free(struct http_req *req)
+{
+	if (req->buf != NULL) {
+		secret_wipe(req->buf, req->cap);
+		free(req->buf);
+	}
+	req->buf = NULL;
+	req->len = req->cap = 0;
+}
+
+/* Grow without realloc, so no unwiped copy of the body is left behind. */
+static int
+buf_reserve(struct http_req *req, size_t need)
+{
+	size_t cap = req->cap > 0 ? req->cap : 1024;
+	size_t len = req->len;
+	char *nb;
+
+	if (need <= req->cap)
+		return 0;
+	while (cap < need)
+		cap *= 2;
+	nb = malloc(cap);
+	if (nb == NULL)
+		return -ENOMEM;
+	if (len > 0)
+		memcpy(nb, req->buf, len);
+	nb[len] = '\0';
+	buf_free(req);
+	req->buf = nb;
+	req->cap = cap;
+	req->len = len;
+	return 0;
+}
+
+static size_t
+on_write(char *data, size_t size, size_t nmemb, void *userp)
+{
+	struct http_req *req = userp;
+	size_t n = size * nmemb;
+
+	if (n > req->h->max_body || req->len > req->h->max_body - n) {
+		req->is_over_cap = true;
+		return 0;	/* CURLE_WRITE_ERROR, mapped to -EMSGSIZE */
+	}
+	if (buf_reserve(req, req->len + n + 1) < 0)
+		return 0;
+	memcpy(req->buf + req->len, data, n);
+	req->len += n;
+	req->buf[req->len] = '\0';
+	return n;
+}
+
+/* --- Retry-After ------------------------------------------------------- */
+
+static int64_t
+clamp_retry(int64_t s)
+{
+	if (s < 0)
+		return 0;
+	return s > HTTP_RETRY_AFTER_MAX ? HTTP_RETRY_AFTER_MAX : s;
+}
+
+/* "120" or an HTTP date (RFC 9110 10.2.3); -1 if neither. */
+static int64_t
+parse_retry_after(const char *v, size_t len)
+{
+	char tmp[128];
+	int64_t s = 0;
+	time_t t;
+	size_t i;
+
+	while (len > 0 && (*v == ' ' || *v == '\t'))
+		v++, len--;
+	while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t' ||
+			      v[len - 1] == '\r' || v[len - 1] == '\n'))
+		len--;
+	if (len == 0 || len >= sizeof(tmp))
+		return -1;
+	for (i = 0; i < len && v[i] >= '0' && v[i] <= '9'; i++)
+		if (s <= HTTP_RETRY_AFTER_MAX)
+			s = s * 10 + (v[i] - '0');
+	if (i == len)
+		return clamp_retry(s);
+	memcpy(tmp, v, len);
+	tmp[len] = '\0';
+	t = curl_getdate(tmp, NULL);
+	if (t == (time_t)-1)
+		return -1;
+	return clamp_retry((int64_t)t - (int64_t)time(NULL));
+}
+
+static size_t
+on_header(char *data, size_t size, size_t nitems, void *userp)
+{
+	static const char name[] = "retry-after:";
+	struct http_req *req = userp;
+	size_t n = size * nitems;
+
+	/* A new status line (after 100 Continue): forget the old headers. */
+	if (n >= 5 && strncmp(data, "HTTP/", 5) == 0)
+		req->retry_after = -1;
+	else if (n > sizeof(name) - 1 &&
+	    strncasecmp(data, name, sizeof(name) - 1) == 0)
+		req->retry_after = parse_retry_after(data + sizeof(name) - 1,
+		    n - (sizeof(name) - 1));
+	return n;
+}
+
+/* --- curl <-> loop ----------------------------------------------------- */
+
+static void complete_done(struct http *h);
+
+static void
+on_fd(struct event_loop *ev, int fd, uint32_t revents, void *arg)
+{
+	struct http *h = arg;
+	int flags = 0, running;
+
+	if (revents & (EPOLLIN | EPOLLHUP | EPOLLRDHUP))
+		flags |= CURL_CSELECT_IN;
+	if (revents & EPOLLOUT)
+		flags |= CURL_CSELECT_OUT;
+	if (revents & EPOLLERR)
+		flags |= CURL_CSELECT_ERR;
+	(void)curl_multi_socket_action(h->multi, fd, flags, &running);
+	complete_done(h);
+}
+
+static void
+on_timer(struct event_loop *ev, void *arg)
+{
+	struct http *h = arg;
+	int running;
+
+	h->timer = NULL;	/* fired: the handle is gone */
+	(void)curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0,
+	    &running);
+	complete_done(h);
+}
+
+/* CURLMOPT_TIMERFUNCTION: one timer; -1 cancels, 0 means "soon". */
+static int
+curl_timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct http *h = userp;
+
+	event_timer_cancel(h->ev, &h->timer);
+	if (timeout_ms < 0 || h->is_closing)
+		return 0;
+	/* Never call socket_action from here: curl is on the stack. */
+	h->timer = event_timer_in(h->ev, timeout_ms, on_timer, h);
+	return h->timer == NULL ? -1 : 0;
+}
+
+static void
+sock_forget(struct http *h, struct http_sock *s)
+{
+	event_del(h->ev, s->fd);
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		h->socks = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	free(s);
+}
+
+/* CURLMOPT_SOCKETFUNCTION: mirror curl's interest into the loop. */
+static int
+curl_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
+    void *socketp)
+{
+	struct http *h = userp;
+	struct http_sock *s = socketp;
+	uint32_t events = 0;
+	int r;
+
+	if (what == CURL_POLL_REMOVE) {
+		if (s != NULL) {
+			(void)curl_multi_assign(h->multi, fd, NULL);
+			sock_forget(h, s);
+		}
+		return 0;
+	}
+	if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
+		events |= EPOLLIN;
+	if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
+		events |= EPOLLOUT;
+	if (s != NULL)
+		return event_mod(h->ev, fd, events) < 0 ? -1 : 0;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -1;
+	s->fd = fd;
+	r = event_add(h->ev, fd, events, on_fd, h);
+	if (r == -EEXIST) {
+		/* A stale watcher on a reused fd number: replace it. */
+		event_del(h->ev, fd);
+		r = event_add(h->ev, fd, events, on_fd, h);
+	}
+	if (r < 0) {
+		free(s);
+		return -1;
+	}
+	s->next = h->socks;
+	if (h->socks != NULL)
+		h->socks->prev = s;
+	h->socks = s;
+	(void)curl_multi_assign(h->multi, fd, s);
+	return 0;
+}
+
+/* --- requests ---------------------------------------------------------- */
+
+static void
+req_unlink(struct http *h, struct http_req *req)
+{
+	if (req->prev != NULL)
+		req->prev->next = req->next;
+	else if (h->reqs == req)
+		h->reqs = req->next;
+	if (req->next != NULL)
+		req->next->prev = req->prev;
+	req->prev = req->next = NULL;
+	if (h->ninflight > 0)
+		h->ninflight--;
+}
+
+/* Free a request that is no longer in the multi handle. */
+static void
+req_free(struct http_req *req)
+{
+	if (req == NULL)
+		return;
+	if (req->easy != NULL)
+		curl_easy_cleanup(req->easy);
+	curl_slist_free_all(req->headers);
+	secret_free(req->body);
+	buf_free(req);
+	free(req);
+}
+
+static int
+map_curl_error(CURLcode rc, bool is_over_cap)
+{
+	switch (rc) {
+	case CURLE_OK:
+		return 0;
+	case CURLE_OPERATION_TIMEDOUT:
+		return -ETIMEDOUT;
+	case CURLE_COULDNT_CONNECT:
+		return -ECONNREFUSED;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		return -EHOSTUNREACH;
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+		return -ECONNRESET;
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_SSL_ENGINE_NOTFOUND:
+	case CURLE_SSL_ENGINE_SETFAILED:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_ENGINE_INITFAILED:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_SHUTDOWN_FAILED:
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+	case CURLE_SSL_CLIENTCERT:
+		return -EPROTO;
+	case CURLE_FILESIZE_EXCEEDED:
+		return -EMSGSIZE;
+	case CURLE_WRITE_ERROR:
+		return is_over_cap ? -EMSGSIZE : -EIO;
+	case CURLE_UNSUPPORTED_PROTOCOL:
+		return -EPROTONOSUPPORT;
+	case CURLE_OUT_OF_MEMORY:
+		return -ENOMEM;
+	default:
+		return -EIO;
+	}
+}
+
+/* Take one finished request out of curl and tell its owner. */
+static void
+complete_one(struct http *h, CURL *easy, CURLcode rc)
+{
+	struct http_response resp = { 0 };
+	struct http_req *req;
+	struct secret body;
+	char *priv = NULL;
+	char empty[1] = "";
+	long status = 0;
+
+	if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv) != CURLE_OK ||
+	    priv == NULL)
+		return;
+	req = (struct http_req *)(void *)priv;
+	(void)curl_multi_remove_handle(h->multi, easy);
+	req_unlink(h, req);
+	/* Nothing to send any more: wipe the request body now. */
+	secret_free(req->body);
+	req->body = NULL;
+
+	resp.retry_after = req->retry_after;
+	resp.error = map_curl_error(rc, req->is_over_cap);
+	resp.error_msg = rc == CURLE_OK ? NULL : curl_easy_strerror(rc);
+	if (resp.error == 0) {
+		(void)curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+		resp.status = status;
+		body.ptr = req->buf != NULL ? req->buf : empty;
+		body.len = req->len;
+		resp.body = &body;
+	}
+	/* status stays 0 on error: oauth treats that as a network failure. */
+	h->completing = req;
+	req->cb(req->arg, &resp);
+	h->completing = NULL;
+	req_free(req);
+}
+
+/*
+ * Drain finished transfers. The user callback may add or remove
+ * handles; curl_multi_remove_handle drops a cancelled handle's pending
+ * message, so info_read never returns a freed handle.
+ */
+static void
+complete_done(struct http *h)
+{
+	CURLMsg *msg;
+	CURLcode rc;
+	CURL *easy;
+	int left;
+
+	while (!h->is_closing &&
+	    (msg = curl_multi_info_read(h->multi, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		easy = msg->easy_handle;	/* msg is invalid after the next call */
+		rc = msg->data.result;
+		complete_one(h, easy, rc);
+	}
+}
+
+/* A random UUIDv4 (RFC 9562 5.4) from getrandom. */
+static int
+uuid4(char dst[37])
+{
+	unsigned char b[16];
+	ssize_t n;
+	int i, o = 0;
+
+	n = getrandom(b, sizeof(b), 0);
+	if (n != (ssize_t)sizeof(b))
+		return n < 0 ? -errno : -EIO;
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	for (i = 0; i < 16; i++) {
+		static const char hex[] = "0123456789abcdef";
+
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			dst[o++] = '-';
+		dst[o++] = hex[b[i] >> 4];
+		dst[o++] = hex[b[i] & 0x0f];
+	}
+	dst[o] = '\0';
+	return 0;
+}
+
+static int
+req_headers(struct http_req *req)
+{
+	char rid[37], line[64];
+	const char *fixed[] = {
+		"Content-Type: application/x-www-form-urlencoded",
+		"Accept: application/json",
+		"x-client-SKU: credd",
+		"Expect:",	/* no 100-continue round trip */
+	};
+	struct curl_slist *l;
+	size_t i;
+	int r;
+
+	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+		l = curl_slist_append(req->headers, fixed[i]);
+		if (l == NULL)
+			return -ENOMEM;
+		req->headers = l;
+	}
+	r = uuid4(rid);
+	if (r < 0)
+		return r;
+	r = snprintf(line, sizeof(line), "client-request-id: %s", rid);
+	if (r < 0 || (size_t)r >= sizeof(line))
+		return -EIO;
+	l = curl_slist_append(req->headers, line);
+	if (l == NULL)
+		return -ENOMEM;
+	req->headers = l;
+	return 0;
+}
+
+#define SETOPT(e, o, v)                                         \
+	do {                                                    \
+		if (curl_easy_setopt((e), (o), (v)) != CURLE_OK) \
+			return -EINVAL;                         \
+	} while (0)
+
+static int
+req_setup(struct http *h, struct http_req *req, const char *url)
+{
+	CURL *e = req->easy;
+	long tmo = h->timeout_sec > 0 ? h->timeout_sec : 10;
+
+	SETOPT(e, CURLOPT_URL, url);
+	SETOPT(e, CURLOPT_PROTOCOLS_STR, "https");
+	SETOPT(e, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+	SETOPT(e, CURLOPT_FOLLOWLOCATION, 0L);
+	SETOPT(e, CURLOPT_NOSIGNAL, 1L);
+	SETOPT(e, CURLOPT_TIMEOUT, tmo);
+	SETOPT(e, CURLOPT_CONNECTTIMEOUT, tmo);
+	SETOPT(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	/* SSL_VERIFYPEER and SSL_VERIFYHOST keep their secure defaults. */
+	if (h->ca_file != NULL)
+		SETOPT(e, CURLOPT_CAINFO, h->ca_file);
+	if (h->proxy != NULL) {
+		SETOPT(e, CURLOPT_PROXY, h->proxy);
+		SETOPT(e, CURLOPT_NOPROXY, "");	/* ignore $no_proxy */
+	} else {
+		/* "" turns off $https_proxy & co; "*" turns off $no_proxy. */
+		SETOPT(e, CURLOPT_PROXY, "");
+		SETOPT(e, CURLOPT_NOPROXY, "*");
+	}
+	SETOPT(e, CURLOPT_USERAGENT, HTTP_USER_AGENT);
+	SETOPT(e, CURLOPT_HTTPHEADER, req->headers);
+	SETOPT(e, CURLOPT_POST, 1L);
+	/* Not COPYPOSTFIELDS: curl's copy would not be wiped. */
+	SETOPT(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body->len);
+	SETOPT(e, CURLOPT_POSTFIELDS, req->body->ptr);
+	/* Refuses early when Content-Length is known; on_write caps the rest. */
+	SETOPT(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)h->max_body);
+	SETOPT(e, CURLOPT_WRITEFUNCTION, on_write);
+	SETOPT(e, CURLOPT_WRITEDATA, req);
+	SETOPT(e, CURLOPT_HEADERFUNCTION, on_header);
+	SETOPT(e, CURLOPT_HEADERDATA, req);
+	SETOPT(e, CURLOPT_PRIVATE, req);
+	return 0;
+}
+
+int
+http_post_form(struct http *h, const char *url, const struct secret *body,
+    http_done_cb *cb, void *arg, struct http_req **out)
+{
+	struct http_req *req;
+	int r;
+
+	*out = NULL;
+	if (h == NULL || url == NULL || body == NULL || cb == NULL ||
+	    h->is_closing)
+		return -EINVAL;
+	if (strncasecmp(url, "https://", 8) != 0)
+		return -EPROTONOSUPPORT;
+	req = calloc(1, sizeof(*req));
+	if (req == NULL)
+		return -ENOMEM;
+	req->h = h;
+	req->cb = cb;
+	req->arg = arg;
+	req->retry_after = -1;
+	req->body = secret_dup(body);
+	req->easy = curl_easy_init();
+	if (req->body == NULL || req->easy == NULL) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = req_headers(req);
+	if (r < 0)
+		goto fail;
+	r = req_setup(h, req, url);
+	if (r < 0)
+		goto fail;
+	if (curl_multi_add_handle(h->multi, req->easy) != CURLM_OK) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	req->next = h->reqs;
+	if (h->reqs != NULL)
+		h->reqs->prev = req;
+	h->reqs = req;
+	h->ninflight++;
+	*out = req;
+	return 0;
+fail:
+	req_free(req);
+	return r;
+}
+
+void
+http_cancel(struct http *h, struct http_req **rp)
+{
+	struct http_req *req;
+
+	if (h == NULL || rp == NULL || *rp == NULL)
+		return;
+	req = *rp;
+	*rp = NULL;
+	/* Inside its own callback the request is already out; freed after. */
+	if (req == h->completing)
+		return;
+	(void)curl_multi_remove_handle(h->multi, req->easy);
+	req_unlink(h, req);
+	req_free(req);
+}
+
+size_t
+http_inflight(const struct http *h)
+{
+	return h == NULL ? 0 : h->ninflight;
+}
+
+int
+http_new(struct event_loop *ev, const struct http_options *opt,
+    struct http **out)
+{
+	struct http *h;
+
+	*out = NULL;
+	if (ev == NULL || opt == NULL)
+		return -EINVAL;
+	if (!http_is_global_init) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+			return -EIO;
+		http_is_global_init = true;
+	}
+	h = calloc(1, sizeof(*h));
+	if (h == NULL)
+		return -ENOMEM;
+	h->ev = ev;
+	h->timeout_sec = opt->timeout_sec > 0 ? opt->timeout_sec : 10;
+	h->max_body = opt->max_body > 0 ? opt->max_body : HTTP_BODY_MAX;
+	if ((opt->ca_file != NULL &&
+		(h->ca_file = strdup(opt->ca_file)) == NULL) ||
+	    (opt->proxy != NULL && (h->proxy = strdup(opt->proxy)) == NULL))
+		goto nomem;
+	h->multi = curl_multi_init();
+	if (h->multi == NULL)
+		goto nomem;
+	if (curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION,
+		curl_socket_cb) != CURLM_OK ||
+	    curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h) != CURLM_OK ||
+	    curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION,
+		curl_timer_cb) != CURLM_OK ||
+	    curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h) != CURLM_OK ||
+	    curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+		(long)HTTP_MAX_HOST_CONNS) != CURLM_OK) {
+		http_free(h);
+		return -EINVAL;
+	}
+	*out = h;
+	return 0;
+nomem:
+	http_free(h);
+	return -ENOMEM;
+}
+
+/* Must not be called from an http callback; the loop must outlive h. */
+void
+http_free(struct http *h)
+{
+	struct http_req *req;
+
+	if (h == NULL)
+		return;
+	while ((req = h->reqs) != NULL) {
+		(void)curl_multi_remove_handle(h->multi, req->easy);
+		req_unlink(h, req);
+		req_free(req);
+	}
+	h->is_closing = true;
+	if (h->multi != NULL)
+		(void)curl_multi_cleanup(h->multi);
+	/* Sockets curl closed without telling us (cached connections). */
+	while (h->socks != NULL)
+		sock_forget(h, h->socks);
+	event_timer_cancel(h->ev, &h->timer);
+	free(h->ca_file);
+	free(h->proxy);
+	free(h);
+}
+
+/* --- forms ------------------------------------------------------------- */
+
+/* Bytes k or v take once percent-encoded (RFC 3986 unreserved stay). */
+static bool
+is_unreserved(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	    (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+	    c == '~';
+}
+
+static size_t
+enc_len(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++)
+		n += is_unreserved((unsigned char)*s) ? 1 : 3;
+	return n;
+}
+
+static size_t
+enc_put(char *dst, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = 0;
+
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (is_unreserved(c)) {
+			dst[n++] = (char)c;
+		} else {
+			dst[n++] = '%';
+			dst[n++] = hex[c >> 4];
+			dst[n++] = hex[c & 0x0f];
+		}
+	}
+	return n;
+}
+
+int
+http_form_add(struct secret **form, const char *k, const char *v)
+{
+	struct secret *old = *form, *nf;
+	size_t oldlen = old != NULL ? old->len : 0;
+	size_t klen, vlen, len, o = 0;
+	char *tmp;
+
+	if (k == NULL || v == NULL || *k == '\0')
+		return -EINVAL;
+	klen = enc_len(k);
+	vlen = enc_len(v);
+	if (vlen > SIZE_MAX / 4 || oldlen > SIZE_MAX / 4)
+		return -ENOMEM;
+	len = oldlen + (oldlen > 0) + klen + 1 + vlen;
+	tmp = malloc(len + 1);
+	if (tmp == NULL)
+		return -ENOMEM;
+	if (oldlen > 0) {
+		memcpy(tmp, old->ptr, oldlen);
+		o = oldlen;
+		tmp[o++] = '&';
+	}
+	o += enc_put(tmp + o, k);
+	tmp[o++] = '=';
+	o += enc_put(tmp + o, v);
+	tmp[o] = '\0';
+	nf = secret_new(tmp, o);
+	secret_wipe(tmp, len + 1);
+	free(tmp);
+	if (nf == NULL)
+		return -ENOMEM;
+	secret_free(old);
+	*form = nf;
+	return 0;
+}
