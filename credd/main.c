@@ -406,11 +406,11 @@ cmd_rekey(const char *conf_path)
 	open_store(&c);
 	r = record_rekey_all(c.st, c.seal, c.cf->tenant, &n);
 	store_close(c.st);
-	seal_free(c.seal);
 	if (r < 0)
 		fatalx("rekey: %s (%zu records resealed before the error)",
 		    strerror(-r), n);
-	printf("resealed %zu records under key %u\n", n, 0u);
+	printf("resealed %zu records under key %u\n", n, seal_active_id(c.seal));
+	seal_free(c.seal);
 	config_free(c.cf);
 	return 0;
 }
