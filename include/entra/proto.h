@@ -19,6 +19,7 @@
 #define PROTO_MIN_VALID_DEFAULT 300
 #define PROTO_MIN_VALID_MAX 86400
 #define PROTO_WAIT_MAX 900
+#define PROTO_LIST_LIMIT_DEFAULT 100
 #define PROTO_LIST_LIMIT_MAX 1000
 #define PROTO_STR_MAX 1024 /* longest accepted string field */
 

@@ -1,0 +1,1416 @@
+/*
+ * credctl.c - the user's and the administrator's command-line tool for
+ * credd (DESIGN.md §9): fetch an access token, sign in with the device
+ * code flow, show status, sign out, and the admin operations. It sees
+ * credd only through include/entra (proto.h, client.h).
+ *
+ * Must never: print token material anywhere but the requested token on
+ * stdout, take a token from argv or the environment, leave a token in
+ * freed memory (jansson gets a wiping allocator here, and only here, as
+ * lib/ must not touch process-wide state), or print more than one line
+ * per error on stderr.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <malloc.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#ifdef HAVE_QRENCODE
+#include <qrencode.h>
+#endif
+
+#include "entra/client.h"
+#include "entra/paths.h"
+#include "entra/proto.h"
+#include "entra/secret.h"
+#include "entra/util.h"
+
+#ifndef ENTRA_VERSION
+#define ENTRA_VERSION "unknown"
+#endif
+
+enum {
+	EXIT_OK = 0,
+	EXIT_ERR = 1,
+	EXIT_USAGE = 2,
+	EXIT_ACT = 3,		/* the user must sign in or consent */
+	EXIT_UNAVAIL = 4,	/* credd or the IdP unavailable */
+	EXIT_REFUSED = 5,
+	EXIT_MISCONF = 6
+};
+
+#define CREDCTL_DEADLINE_MS 30000	/* per request */
+#define CREDCTL_LOGIN_WAIT 5		/* seconds per login poll */
+#define CREDCTL_LOGIN_SLACK_MS 10000	/* client deadline beyond the wait */
+#define CREDCTL_MSG_MAX 512		/* longest server text we echo */
+#define CREDCTL_LIST_PAGE 100
+#define CREDCTL_LIST_PAGES_MAX 100000	/* a server that loops cursors */
+
+struct ctx {
+	const char *socket;
+	int fd;
+};
+
+struct cmd {
+	const char *name;
+	int (*run)(struct ctx *c, const struct cmd *cmd, int argc,
+	    char **argv);
+	const char *usage;
+};
+
+static const char *progname = "credctl";
+
+/* ---- jansson's wiping allocator (credctl only) ---- */
+
+static void *
+wipe_malloc(size_t n)
+{
+	return malloc(n);
+}
+
+/* Replies carry tokens: wipe every jansson buffer before it is freed. */
+static void
+wipe_free(void *p)
+{
+	if (p == NULL)
+		return;
+	explicit_bzero(p, malloc_usable_size(p));
+	free(p);
+}
+
+/* ---- output helpers ---- */
+
+static void countdown_stop(void);
+
+static void
+errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* One line on stderr, prefixed with the program name. */
+static void
+errorf(const char *fmt, ...)
+{
+	va_list ap;
+
+	countdown_stop();	/* never print over the countdown line */
+	fprintf(stderr, "%s: ", progname);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/*
+ * Copy server text for the terminal: control characters become '?' so a
+ * reply cannot move the cursor or forge lines; UTF-8 passes through.
+ */
+static const char *
+clean(char *dst, size_t dstsz, const char *src)
+{
+	size_t i;
+
+	if (src == NULL)
+		src = "";
+	for (i = 0; i + 1 < dstsz && src[i] != '\0'; i++) {
+		unsigned char ch = (unsigned char)src[i];
+
+		dst[i] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
+	}
+	dst[i] = '\0';
+	return dst;
+}
+
+static const char *
+jstr(const json_t *obj, const char *key)
+{
+	const json_t *v = json_object_get(obj, key);
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static int64_t
+jint(const json_t *obj, const char *key, int64_t dflt)
+{
+	const json_t *v = json_object_get(obj, key);
+
+	if (json_is_integer(v))
+		return json_integer_value(v);
+	if (json_is_real(v))
+		return (int64_t)json_real_value(v);
+	return dflt;
+}
+
+/* "52m", "1h05m", "40s", "3d04h". */
+static const char *
+fmt_span(char *buf, size_t sz, int64_t s)
+{
+	if (s < 0)
+		s = -s;
+	if (s < 60)
+		snprintf(buf, sz, "%llds", (long long)s);
+	else if (s < 3600)
+		snprintf(buf, sz, "%lldm", (long long)(s / 60));
+	else if (s < 86400)
+		snprintf(buf, sz, "%lldh%02lldm", (long long)(s / 3600),
+		    (long long)(s % 3600 / 60));
+	else
+		snprintf(buf, sz, "%lldd%02lldh", (long long)(s / 86400),
+		    (long long)(s % 86400 / 3600));
+	return buf;
+}
+
+/* "expires in 52m" / "expired 3m ago" relative to now. */
+static const char *
+fmt_expiry(char *buf, size_t sz, int64_t when)
+{
+	char span[32];
+	int64_t left = when - util_now();
+
+	if (left >= 0)
+		snprintf(buf, sz, "expires in %s", fmt_span(span, sizeof(span),
+		    left));
+	else
+		snprintf(buf, sz, "expired %s ago", fmt_span(span,
+		    sizeof(span), left));
+	return buf;
+}
+
+/* "2024-05-01 12:00:00 (3m ago)" in local time; "never" for 0. */
+static const char *
+fmt_when(char *buf, size_t sz, int64_t when)
+{
+	char stamp[32], span[32];
+	time_t t = (time_t)when;
+	struct tm tm;
+	int64_t ago;
+
+	if (when <= 0 || localtime_r(&t, &tm) == NULL) {
+		snprintf(buf, sz, "never");
+		return buf;
+	}
+	if (strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm) == 0)
+		stamp[0] = '\0';
+	ago = util_now() - when;
+	if (ago >= 0)
+		snprintf(buf, sz, "%s (%s ago)", stamp, fmt_span(span,
+		    sizeof(span), ago));
+	else
+		snprintf(buf, sz, "%s (in %s)", stamp, fmt_span(span,
+		    sizeof(span), ago));
+	return buf;
+}
+
+/* The account may be a name or an object; give the best name for it. */
+static const char *
+account_name(const json_t *acct)
+{
+	const char *s;
+
+	if (json_is_string(acct))
+		return json_string_value(acct);
+	if (!json_is_object(acct))
+		return NULL;
+	s = jstr(acct, "preferred_username");
+	if (s == NULL)
+		s = jstr(acct, "username");
+	if (s == NULL)
+		s = jstr(acct, "oid");
+	return s;
+}
+
+/* Print a JSON value on stdout: indented on a terminal, else one line. */
+static int
+print_json(const json_t *v)
+{
+	size_t flags = isatty(STDOUT_FILENO) ? JSON_INDENT(2) : JSON_COMPACT;
+	char *s;
+	int r;
+
+	/* Straight to fd 1, then wiped: no stdio buffer keeps a token. */
+	s = json_dumps(v, flags | JSON_ENCODE_ANY);
+	if (s == NULL) {
+		errorf("out of memory");
+		return EXIT_ERR;
+	}
+	r = fflush(stdout) == EOF ? -errno : 0;
+	if (r == 0)
+		r = util_write_all(STDOUT_FILENO, s, strlen(s));
+	if (r == 0)
+		r = util_write_all(STDOUT_FILENO, "\n", 1);
+	secret_wipe_str(s);
+	if (r < 0) {
+		errorf("cannot write to stdout: %s", strerror(-r));
+		return EXIT_ERR;
+	}
+	return EXIT_OK;
+}
+
+/* ---- talking to credd ---- */
+
+/* Connect once per run; a clear line and exit code when it fails. */
+static int
+ctx_connect(struct ctx *c)
+{
+	int fd;
+
+	if (c->fd >= 0)
+		return EXIT_OK;
+	fd = client_connect(c->socket, NULL,
+	    util_mono_ms() + CREDCTL_DEADLINE_MS);
+	if (fd >= 0) {
+		c->fd = fd;
+		return EXIT_OK;
+	}
+	switch (fd) {
+	case -ENOENT:
+	case -ECONNREFUSED:
+		errorf("credd is not running (socket %s): %s; start it "
+		    "(systemctl start credd) or ask your administrator",
+		    c->socket, strerror(-fd));
+		return EXIT_UNAVAIL;
+	case -ETIMEDOUT:
+	case -EAGAIN:
+		errorf("credd did not accept the connection within %d s "
+		    "(socket %s); try again later", CREDCTL_DEADLINE_MS / 1000,
+		    c->socket);
+		return EXIT_UNAVAIL;
+	case -EPERM:
+		errorf("refusing to talk to %s: it is not served by root or "
+		    "the %s user; check the socket path", c->socket,
+		    ENTRA_CREDD_USER);
+		return EXIT_ERR;
+	default:
+		errorf("cannot connect to credd (socket %s): %s", c->socket,
+		    strerror(-fd));
+		return EXIT_UNAVAIL;
+	}
+}
+
+/* Send req, get *resp. Transport failures print their line here. */
+static int
+ctx_call(struct ctx *c, const json_t *req, json_t **resp, int64_t extra_ms)
+{
+	int r;
+
+	*resp = NULL;
+	r = ctx_connect(c);
+	if (r != EXIT_OK)
+		return r;
+	r = client_call(c->fd, req, resp,
+	    util_mono_ms() + CREDCTL_DEADLINE_MS + extra_ms);
+	if (r == 0)
+		return EXIT_OK;
+	util_closep(&c->fd);
+	switch (r) {
+	case -ETIMEDOUT:
+		errorf("credd did not answer within %lld s; try again later",
+		    (long long)(CREDCTL_DEADLINE_MS + extra_ms) / 1000);
+		return EXIT_UNAVAIL;
+	case -ECONNRESET:
+		errorf("credd closed the connection (socket %s); try again, "
+		    "and check credd's log if it persists", c->socket);
+		return EXIT_UNAVAIL;
+	case -EBADMSG:
+		errorf("credd sent a malformed reply; check that credd and "
+		    "credctl are the same release");
+		return EXIT_ERR;
+	case -EMSGSIZE:
+		errorf("request too large");
+		return EXIT_USAGE;
+	default:
+		errorf("talking to credd failed: %s", strerror(-r));
+		return EXIT_UNAVAIL;
+	}
+}
+
+/* ---- wire errors -> one line and an exit code ---- */
+
+/* The "open URL and enter code CODE" clause, when the fields are there. */
+static int
+device_clause(char *buf, size_t sz, const json_t *o)
+{
+	char uri[CREDCTL_MSG_MAX], code[64];
+	const char *u = jstr(o, "verification_uri");
+	const char *k = jstr(o, "user_code");
+
+	if (u == NULL || k == NULL)
+		return 0;
+	snprintf(buf, sz, "open %s and enter code %s",
+	    clean(uri, sizeof(uri), u), clean(code, sizeof(code), k));
+	return 1;
+}
+
+static int
+report_act(const char *code, const json_t *e, const char *msg)
+{
+	char dev[2 * CREDCTL_MSG_MAX];
+	int has_dev = device_clause(dev, sizeof(dev), e);
+
+	if (strcmp(code, "consent_declined") == 0) {
+		errorf("the sign-in was declined (%s); run 'credctl login' to "
+		    "try again", msg);
+	} else if (strcmp(code, "reauth_required") == 0) {
+		if (has_dev)
+			errorf("your sign-in expired or was revoked: %s, then "
+			    "run the command again", dev);
+		else
+			errorf("your sign-in expired or was revoked (%s); run "
+			    "'credctl login' to sign in again", msg);
+	} else if (has_dev) {
+		errorf("%s: %s, then run the command again",
+		    strcmp(code, "consent_pending") == 0 ?
+			"sign-in pending" : "consent required", dev);
+	} else {
+		errorf("%s (%s); run 'credctl login' to sign in",
+		    strcmp(code, "consent_pending") == 0 ?
+			"sign-in pending" : "consent required", msg);
+	}
+	return EXIT_ACT;
+}
+
+/* Print the one line for an error reply and return its exit code. */
+static int
+report_error(const json_t *resp)
+{
+	const json_t *e = json_object_get(resp, "error");
+	const char *code = proto_response_error(resp);
+	char msg[CREDCTL_MSG_MAX], c[64];
+	int64_t retry;
+
+	clean(msg, sizeof(msg), jstr(e, "message"));
+	if (msg[0] == '\0')
+		snprintf(msg, sizeof(msg), "no details");
+	if (code == NULL)
+		return EXIT_OK;
+	retry = jint(e, "retry_after", -1);
+	if (strcmp(code, "consent_required") == 0 ||
+	    strcmp(code, "consent_pending") == 0 ||
+	    strcmp(code, "reauth_required") == 0 ||
+	    strcmp(code, "consent_declined") == 0)
+		return report_act(code, e, msg);
+	if (strcmp(code, "unavailable") == 0) {
+		errorf("credd is unavailable (%s); try again later", msg);
+		return EXIT_UNAVAIL;
+	}
+	if (strcmp(code, "idp_unavailable") == 0 ||
+	    strcmp(code, "rate_limited") == 0) {
+		if (retry > 0)
+			errorf("%s (%s); try again in %lld s",
+			    code[0] == 'i' ? "Entra ID is unavailable" :
+				"too many requests",
+			    msg, (long long)retry);
+		else
+			errorf("%s (%s); try again later",
+			    code[0] == 'i' ? "Entra ID is unavailable" :
+				"too many requests", msg);
+		return EXIT_UNAVAIL;
+	}
+	if (strcmp(code, "forbidden") == 0) {
+		errorf("not allowed (%s); admin commands need root or the "
+		    "admin group, ask your administrator for access", msg);
+		return EXIT_REFUSED;
+	}
+	if (strcmp(code, "policy_blocked") == 0) {
+		errorf("blocked by policy (%s); signing in again will not "
+		    "help, contact your administrator", msg);
+		return EXIT_REFUSED;
+	}
+	if (strcmp(code, "account_mismatch") == 0) {
+		errorf("wrong account (%s); sign in with the account already "
+		    "bound to this user, or ask an administrator to run "
+		    "'credctl admin revoke' first", msg);
+		return EXIT_REFUSED;
+	}
+	if (strcmp(code, "unknown_scope") == 0) {
+		errorf("unknown scope (%s); use an alias or scope configured "
+		    "in credd.conf, or ask your administrator to add it", msg);
+		return EXIT_REFUSED;
+	}
+	if (strcmp(code, "idp_misconfigured") == 0) {
+		errorf("credd's Entra ID configuration is broken (%s); "
+		    "contact your administrator", msg);
+		return EXIT_MISCONF;
+	}
+	errorf("credd refused the request: %s (%s)",
+	    clean(c, sizeof(c), code), msg);
+	return EXIT_ERR;
+}
+
+/* Build {"v":1,"op":op}; prints on ENOMEM. */
+static json_t *
+new_request(const char *op)
+{
+	json_t *req = client_request(op);
+
+	if (req == NULL)
+		errorf("out of memory");
+	return req;
+}
+
+/*
+ * One round trip: request -> ok reply in *resp, or the exit code with
+ * the error line already printed.
+ */
+static int
+roundtrip(struct ctx *c, json_t *req, json_t **resp, int64_t extra_ms)
+{
+	int r;
+
+	r = ctx_call(c, req, resp, extra_ms);
+	if (r != EXIT_OK)
+		return r;
+	if (proto_response_error(*resp) != NULL) {
+		r = report_error(*resp);
+		json_decref(*resp);
+		*resp = NULL;
+	}
+	return r;
+}
+
+/* ---- option parsing shared by the subcommands ---- */
+
+enum {
+	OPT_SOCKET = 256,
+	OPT_MIN_VALID,
+	OPT_JSON,
+	OPT_ENV,
+	OPT_HEADER,
+	OPT_NO_WAIT,
+	OPT_QR,
+	OPT_VERSION
+};
+
+static const struct option long_opts[] = {
+	{ "socket", required_argument, NULL, OPT_SOCKET },
+	{ "min-valid", required_argument, NULL, OPT_MIN_VALID },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "env", no_argument, NULL, OPT_ENV },
+	{ "header", no_argument, NULL, OPT_HEADER },
+	{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
+	{ "qr", no_argument, NULL, OPT_QR },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 }
+};
+
+struct opts {
+	int64_t min_valid;	/* -1: not given */
+	int is_json, is_env, is_header, is_no_wait, is_qr;
+	int npos;
+	char **pos;
+};
+
+/*
+ * Parse argv of a subcommand (argv[0] is its name). allowed lists the
+ * option ids it takes besides --socket and --help. Returns -1 to go on,
+ * or an exit code.
+ */
+static int
+parse_opts(struct ctx *c, const struct cmd *cmd, int argc, char **argv,
+    const int *allowed, struct opts *o)
+{
+	long long n;
+	int ch, i, is_ok;
+
+	memset(o, 0, sizeof(*o));
+	o->min_valid = -1;
+	optind = 0;	/* full reset: we parse several argv in one run */
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+		if (ch == 'h') {
+			printf("usage: credctl %s\n", cmd->usage);
+			return EXIT_OK;
+		}
+		if (ch == OPT_SOCKET) {
+			c->socket = optarg;
+			continue;
+		}
+		is_ok = 0;
+		for (i = 0; allowed[i] != 0; i++)
+			if (allowed[i] == ch)
+				is_ok = 1;
+		if (ch == '?' || !is_ok) {
+			errorf("%s: unknown or misplaced option '%s'; usage: "
+			    "credctl %s", cmd->name, argv[optind - 1],
+			    cmd->usage);
+			return EXIT_USAGE;
+		}
+		switch (ch) {
+		case OPT_MIN_VALID:
+			if (util_strtonum(optarg, 0, PROTO_MIN_VALID_MAX,
+			    &n) < 0) {
+				errorf("--min-valid wants seconds in 0..%d",
+				    PROTO_MIN_VALID_MAX);
+				return EXIT_USAGE;
+			}
+			o->min_valid = n;
+			break;
+		case OPT_JSON: o->is_json = 1; break;
+		case OPT_ENV: o->is_env = 1; break;
+		case OPT_HEADER: o->is_header = 1; break;
+		case OPT_NO_WAIT: o->is_no_wait = 1; break;
+		case OPT_QR: o->is_qr = 1; break;
+		default: break;
+		}
+	}
+	o->npos = argc - optind;
+	o->pos = argv + optind;
+	return -1;
+}
+
+static int
+too_many_args(const struct cmd *cmd, const struct opts *o, int max)
+{
+	if (o->npos <= max)
+		return 0;
+	errorf("%s: unexpected argument '%s'; usage: credctl %s", cmd->name,
+	    o->pos[max], cmd->usage);
+	return 1;
+}
+
+/* ---- token ---- */
+
+/* True when s can stand unquoted in a shell word. */
+static int
+is_shell_safe(const char *s)
+{
+	static const char extra[] = "._~+/=-:";
+
+	for (; *s != '\0'; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || strchr(extra, *s) != NULL))
+			return 0;
+	return 1;
+}
+
+/*
+ * Write the token line(s) straight to fd 1 from a buffer we wipe, so no
+ * stdio buffer keeps a copy.
+ */
+static int
+write_secret_out(const struct secret *line)
+{
+	int r;
+
+	if (fflush(stdout) == EOF)
+		return EXIT_ERR;
+	r = util_write_all(STDOUT_FILENO, line->ptr, line->len);
+	if (r < 0) {
+		errorf("cannot write to stdout: %s", strerror(-r));
+		return EXIT_ERR;
+	}
+	return EXIT_OK;
+}
+
+/* Format into a wiped buffer: line + token, assembled piecewise. */
+static struct secret *
+token_line(const struct opts *o, const struct secret *tok,
+    const char *type, int64_t expires_on)
+{
+	struct secret *out;
+	size_t cap, n = 0, i;
+	char *p;
+
+	cap = tok->len * 4 + 256;	/* quoting at most quadruples */
+	p = malloc(cap);
+	if (p == NULL)
+		return NULL;
+#define PUT(s, l) do { memcpy(p + n, (s), (l)); n += (l); } while (0)
+	if (o->is_env) {
+		PUT("AZURE_ACCESS_TOKEN=", 19);
+		if (is_shell_safe(tok->ptr)) {
+			PUT(tok->ptr, tok->len);
+		} else {
+			PUT("'", 1);
+			for (i = 0; i < tok->len; i++) {
+				if (tok->ptr[i] == '\'')
+					PUT("'\\''", 4);
+				else
+					PUT(tok->ptr + i, 1);
+			}
+			PUT("'", 1);
+		}
+		n += (size_t)snprintf(p + n, cap - n,
+		    "\nAZURE_ACCESS_TOKEN_EXPIRES_ON=%lld\n",
+		    (long long)expires_on);
+	} else if (o->is_header) {
+		n += (size_t)snprintf(p + n, cap - n, "Authorization: %s ",
+		    type != NULL && is_shell_safe(type) && strlen(type) < 32 ?
+			type : "Bearer");
+		PUT(tok->ptr, tok->len);
+		PUT("\n", 1);
+	} else {
+		PUT(tok->ptr, tok->len);
+		PUT("\n", 1);
+	}
+#undef PUT
+	out = secret_new(p, n);
+	secret_wipe(p, cap);
+	free(p);
+	return out;
+}
+
+static int
+token_print(const struct opts *o, json_t *resp)
+{
+	struct secret *tok, *line;
+	json_t *out, *v;
+	const char *keys[] = { "access_token", "token_type", "expires_on",
+	    "scope", "account" };
+	size_t i;
+	int r;
+
+	if (o->is_json) {
+		out = json_object();
+		if (out == NULL)
+			return EXIT_ERR;
+		for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+			v = json_object_get(resp, keys[i]);
+			if (v != NULL)
+				(void)json_object_set(out, keys[i], v);
+		}
+		r = print_json(out);
+		json_decref(out);	/* wiped by our allocator */
+		return r;
+	}
+	tok = secret_from_str(jstr(resp, "access_token"));
+	if (tok == NULL) {
+		errorf("credd's reply has no access token; check credd's log");
+		return EXIT_ERR;
+	}
+	line = token_line(o, tok, jstr(resp, "token_type"),
+	    jint(resp, "expires_on", 0));
+	secret_free(tok);
+	if (line == NULL) {
+		errorf("out of memory");
+		return EXIT_ERR;
+	}
+	r = write_secret_out(line);
+	secret_free(line);
+	return r;
+}
+
+static int
+cmd_token(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
+{
+	static const int allowed[] = { OPT_MIN_VALID, OPT_JSON, OPT_ENV,
+		OPT_HEADER, 0 };
+	json_t *req = NULL, *resp = NULL;
+	struct opts o;
+	int r;
+
+	r = parse_opts(c, cmd, argc, argv, allowed, &o);
+	if (r >= 0)
+		return r;
+	if (too_many_args(cmd, &o, 1))
+		return EXIT_USAGE;
+	if (o.is_json + o.is_env + o.is_header > 1) {
+		errorf("token: choose one of --json, --env and --header");
+		return EXIT_USAGE;
+	}
+	if (o.npos == 1 && (o.pos[0][0] == '\0' ||
+	    strlen(o.pos[0]) > PROTO_STR_MAX)) {
+		errorf("token: the scope must be 1..%d bytes", PROTO_STR_MAX);
+		return EXIT_USAGE;
+	}
+	req = new_request("token");
+	if (req == NULL)
+		return EXIT_ERR;
+	if ((o.npos == 1 && json_object_set_new(req, "scope",
+	    json_string(o.pos[0])) < 0) ||
+	    (o.min_valid >= 0 && json_object_set_new(req, "min_valid",
+	    json_integer(o.min_valid)) < 0)) {
+		json_decref(req);
+		errorf("out of memory");
+		return EXIT_ERR;
+	}
+	r = roundtrip(c, req, &resp, 0);
+	json_decref(req);
+	if (r == EXIT_OK)
+		r = token_print(&o, resp);
+	json_decref(resp);
+	return r;
+}
+
+/* ---- login ---- */
+
+#ifdef HAVE_QRENCODE
+/*
+ * Draw a QR code of text on stderr with Unicode half blocks: two module
+ * rows per line, light modules drawn (like qrencode -t UTF8), so it
+ * scans on the usual dark terminal.
+ */
+static void
+print_qr(const char *text)
+{
+	const int quiet = 2;
+	QRcode *qr;
+	int x, y, w, top, bot;
+
+	qr = QRcode_encodeString(text, 0, QR_ECLEVEL_L, QR_MODE_8, 1);
+	if (qr == NULL) {
+		errorf("cannot draw a QR code: %s", strerror(errno));
+		return;
+	}
+	w = qr->width;
+	for (y = -quiet; y < w + quiet; y += 2) {
+		for (x = -quiet; x < w + quiet; x++) {
+			top = y >= 0 && y < w && x >= 0 && x < w &&
+			    (qr->data[y * w + x] & 1);
+			bot = y + 1 >= 0 && y + 1 < w && x >= 0 && x < w &&
+			    (qr->data[(y + 1) * w + x] & 1);
+			fputs(!top && !bot ? "\u2588" : !top ? "\u2580" :
+			    !bot ? "\u2584" : " ", stderr);
+		}
+		fputc('\n', stderr);
+	}
+	QRcode_free(qr);
+}
+#endif
+
+/*
+ * Show the device-code prompt: our own line with the URL, the code and
+ * the time left, plus credd's (or Entra's) message when it says more.
+ */
+static void
+show_prompt(const json_t *r, int is_qr)
+{
+	char msg[CREDCTL_MSG_MAX], dev[2 * CREDCTL_MSG_MAX], when[64];
+	const char *uri = jstr(r, "verification_uri");
+	const char *code = jstr(r, "user_code");
+	const char *m = jstr(r, "message");
+	int64_t end = jint(r, "expires_on", 0);
+
+	if (device_clause(dev, sizeof(dev), r)) {
+		if (end > 0)
+			fprintf(stderr, "To sign in, %s (the code %s).\n", dev,
+			    fmt_expiry(when, sizeof(when), end));
+		else
+			fprintf(stderr, "To sign in, %s.\n", dev);
+	}
+	if (m != NULL && (code == NULL || strstr(m, code) == NULL ||
+	    uri == NULL))
+		fprintf(stderr, "%s\n", clean(msg, sizeof(msg), m));
+	if (is_qr && uri != NULL) {
+#ifdef HAVE_QRENCODE
+		print_qr(uri);
+#else
+		errorf("this credctl was built without QR code support");
+#endif
+	}
+}
+
+/*
+ * The countdown runs from SIGALRM while client_call waits in poll (it
+ * retries on EINTR), so the line stays live during each blocking call.
+ * Only async-signal-safe calls in the handler. The handler stays
+ * installed and does nothing while the countdown is off, so a late
+ * SIGALRM can never take the default action and kill us.
+ */
+static volatile sig_atomic_t countdown_is_on;
+static volatile int64_t countdown_end;	/* written only while off */
+
+static void
+countdown_tick(int sig)
+{
+	char line[64] = "\rWaiting for sign-in... ";
+	size_t n = strlen(line);
+	struct timespec ts;
+	int64_t left;
+	int saved = errno;
+
+	(void)sig;
+	if (!countdown_is_on)
+		return;
+	(void)clock_gettime(CLOCK_REALTIME, &ts);
+	left = countdown_end - (int64_t)ts.tv_sec;
+	if (left < 0)
+		left = 0;
+	if (left > 99 * 60 + 59)
+		left = 99 * 60 + 59;
+	line[n++] = (char)('0' + left / 600);
+	line[n++] = (char)('0' + left / 60 % 10);
+	line[n++] = ':';
+	line[n++] = (char)('0' + left % 60 / 10);
+	line[n++] = (char)('0' + left % 10);
+	memcpy(line + n, " left ", 6);
+	n += 6;
+	(void)!write(STDERR_FILENO, line, n);
+	errno = saved;
+}
+
+static void
+countdown_start(int64_t end)
+{
+	struct itimerval it;
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = countdown_tick;
+	(void)sigaction(SIGALRM, &sa, NULL);
+	countdown_end = end;
+	countdown_is_on = 1;
+	memset(&it, 0, sizeof(it));
+	it.it_interval.tv_sec = 1;
+	it.it_value.tv_sec = 1;
+	(void)setitimer(ITIMER_REAL, &it, NULL);
+	countdown_tick(SIGALRM);
+}
+
+/* Stop the countdown and clear its line; nothing when it is off. */
+static void
+countdown_stop(void)
+{
+	struct itimerval it;
+
+	if (!countdown_is_on)
+		return;
+	memset(&it, 0, sizeof(it));
+	(void)setitimer(ITIMER_REAL, &it, NULL);
+	countdown_is_on = 0;
+	fputs("\r\033[K", stderr);
+}
+
+/* Poll credd with login(wait) until ready, an error or expiry. */
+static int
+login_wait(struct ctx *c, json_t *pending, int is_qr)
+{
+	char code[64], acct[CREDCTL_MSG_MAX];
+	json_t *req = NULL, *resp = NULL;
+	int64_t end = jint(pending, "expires_on", 0);
+	int r = EXIT_ACT;
+
+	clean(code, sizeof(code), jstr(pending, "user_code"));
+	req = new_request("login");
+	if (req == NULL || json_object_set_new(req, "wait",
+	    json_integer(CREDCTL_LOGIN_WAIT)) < 0) {
+		json_decref(req);
+		return EXIT_ERR;
+	}
+	countdown_start(end);
+	for (;;) {
+		int64_t t0 = util_mono_ms();
+		const char *state, *uc;
+
+		r = roundtrip(c, req, &resp, CREDCTL_LOGIN_WAIT * 1000 +
+		    CREDCTL_LOGIN_SLACK_MS - CREDCTL_DEADLINE_MS);
+		if (r != EXIT_OK)
+			break;
+		state = jstr(resp, "state");
+		if (state != NULL && strcmp(state, "ready") == 0) {
+			countdown_stop();
+			printf("Signed in as %s\n", clean(acct, sizeof(acct),
+			    account_name(json_object_get(resp, "account"))));
+			json_decref(resp);
+			json_decref(req);
+			return EXIT_OK;
+		}
+		uc = jstr(resp, "user_code");
+		if (uc != NULL && strcmp(uc, code) != 0) {
+			/* credd started a new flow: show the new code. */
+			countdown_stop();
+			show_prompt(resp, is_qr);
+			clean(code, sizeof(code), uc);
+			end = jint(resp, "expires_on", end);
+			countdown_start(end);
+		}
+		json_decref(resp);
+		resp = NULL;
+		if (end > 0 && util_now() >= end) {
+			countdown_stop();
+			errorf("the sign-in code expired; run 'credctl login' "
+			    "to get a new one");
+			json_decref(req);
+			return EXIT_ACT;
+		}
+		/* Never spin, even against a credd that ignores "wait". */
+		t0 = util_mono_ms() - t0;
+		if (t0 < 1000)
+			(void)usleep((useconds_t)(1000 - t0) * 1000);
+	}
+	/* roundtrip printed the error on its own line; clear ours first. */
+	countdown_stop();
+	json_decref(req);
+	return r;
+}
+
+static int
+cmd_login(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
+{
+	static const int allowed[] = { OPT_NO_WAIT, OPT_QR, 0 };
+	char acct[CREDCTL_MSG_MAX];
+	json_t *req = NULL, *resp = NULL;
+	const char *state;
+	struct opts o;
+	int r;
+
+	r = parse_opts(c, cmd, argc, argv, allowed, &o);
+	if (r >= 0)
+		return r;
+	if (too_many_args(cmd, &o, 0))
+		return EXIT_USAGE;
+	req = new_request("login");
+	if (req == NULL || json_object_set_new(req, "wait",
+	    json_integer(0)) < 0) {
+		json_decref(req);
+		return EXIT_ERR;
+	}
+	r = roundtrip(c, req, &resp, 0);
+	json_decref(req);
+	if (r != EXIT_OK)
+		return r;
+	state = jstr(resp, "state");
+	if (state != NULL && strcmp(state, "ready") == 0) {
+		printf("already signed in as %s\n", clean(acct, sizeof(acct),
+		    account_name(json_object_get(resp, "account"))));
+		json_decref(resp);
+		return EXIT_OK;
+	}
+	show_prompt(resp, o.is_qr);
+	/* Off a terminal nobody watches a countdown: behave as --no-wait. */
+	if (o.is_no_wait || !isatty(STDERR_FILENO)) {
+		json_decref(resp);
+		return EXIT_ACT;
+	}
+	r = login_wait(c, resp, o.is_qr);
+	json_decref(resp);
+	return r;
+}
+
+/* ---- status ---- */
+
+/* Scopes: [{"scope":..,"expires_on":..}], ["..."] or {"scope":expiry}. */
+static void
+print_scope(const char *name, const json_t *v)
+{
+	char s[CREDCTL_MSG_MAX], when[64];
+	int64_t exp = -1;
+
+	if (json_is_integer(v))
+		exp = json_integer_value(v);
+	else if (json_is_object(v))
+		exp = jint(v, "expires_on", -1);
+	printf("  %-50s %s\n", clean(s, sizeof(s), name),
+	    exp >= 0 ? fmt_expiry(when, sizeof(when), exp) : "");
+}
+
+static void
+print_scopes(json_t *scopes)
+{
+	const char *key;
+	json_t *v;
+	size_t i;
+
+	if (json_array_size(scopes) == 0 && json_object_size(scopes) == 0) {
+		printf("Cached scopes: none\n");
+		return;
+	}
+	printf("Cached scopes:\n");
+	json_array_foreach(scopes, i, v) {
+		if (json_is_string(v))
+			print_scope(json_string_value(v), NULL);
+		else if (json_is_object(v) && jstr(v, "scope") != NULL)
+			print_scope(jstr(v, "scope"), v);
+	}
+	json_object_foreach(scopes, key, v)
+		print_scope(key, v);
+}
+
+/* "a.b: 3" for every scalar in a (nested) object. */
+static void
+print_tree(const char *prefix, json_t *obj)
+{
+	char name[256], val[CREDCTL_MSG_MAX];
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(obj, key, v) {
+		if (strcmp(key, "ok") == 0 && prefix[0] == '\0')
+			continue;
+		snprintf(name, sizeof(name), "%s%s%s", prefix,
+		    prefix[0] != '\0' ? "." : "", key);
+		if (json_is_object(v)) {
+			print_tree(name, v);
+		} else if (json_is_string(v)) {
+			printf("%-32s %s\n", name, clean(val, sizeof(val),
+			    json_string_value(v)));
+		} else if (json_is_integer(v)) {
+			printf("%-32s %lld\n", name,
+			    (long long)json_integer_value(v));
+		} else if (json_is_real(v)) {
+			printf("%-32s %g\n", name, json_real_value(v));
+		} else if (json_is_boolean(v)) {
+			printf("%-32s %s\n", name, json_is_true(v) ? "yes" :
+			    "no");
+		} else if (json_is_array(v)) {
+			printf("%-32s [%zu entries]\n", name,
+			    json_array_size(v));
+		}
+	}
+}
+
+static void
+print_status(json_t *r)
+{
+	static const char *const shown[] = { "ok", "state", "account",
+		"scopes", "last_refresh", "store", "verification_uri",
+		"user_code", "expires_on", "message", NULL };
+	char buf[CREDCTL_MSG_MAX], dev[2 * CREDCTL_MSG_MAX];
+	const char *state = jstr(r, "state");
+	json_t *store = json_object_get(r, "store");
+	json_t *rest;
+	int i;
+
+	printf("State:         %s\n", clean(buf, sizeof(buf),
+	    state != NULL ? state : "unknown"));
+	if (account_name(json_object_get(r, "account")) != NULL)
+		printf("Account:       %s\n", clean(buf, sizeof(buf),
+		    account_name(json_object_get(r, "account"))));
+	if (json_object_get(r, "last_refresh") != NULL)
+		printf("Last refresh:  %s\n", fmt_when(buf, sizeof(buf),
+		    jint(r, "last_refresh", 0)));
+	if (json_is_string(store))
+		printf("Store:         %s\n", clean(buf, sizeof(buf),
+		    json_string_value(store)));
+	else if (json_is_object(store))
+		print_tree("store", store);
+	if (device_clause(dev, sizeof(dev), r))
+		printf("Sign-in:       %s\n", dev);
+	print_scopes(json_object_get(r, "scopes"));
+	/* Anything newer than this credctl: show it rather than drop it. */
+	rest = json_deep_copy(r);
+	if (rest != NULL) {
+		for (i = 0; shown[i] != NULL; i++)
+			(void)json_object_del(rest, shown[i]);
+		print_tree("", rest);
+		json_decref(rest);
+	}
+	if (state != NULL && (strcmp(state, "none") == 0 ||
+	    strcmp(state, "reauth_required") == 0))
+		printf("Run 'credctl login' to sign in.\n");
+}
+
+static int
+cmd_status(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
+{
+	static const int allowed[] = { OPT_JSON, 0 };
+	json_t *req = NULL, *resp = NULL;
+	struct opts o;
+	int r;
+
+	r = parse_opts(c, cmd, argc, argv, allowed, &o);
+	if (r >= 0)
+		return r;
+	if (too_many_args(cmd, &o, 0))
+		return EXIT_USAGE;
+	req = new_request("status");
+	if (req == NULL)
+		return EXIT_ERR;
+	r = roundtrip(c, req, &resp, 0);
+	json_decref(req);
+	if (r != EXIT_OK)
+		return r;
+	if (o.is_json)
+		r = print_json(resp);
+	else
+		print_status(resp);
+	json_decref(resp);
+	return r;
+}
+
+/* ---- logout ---- */
+
+static int
+cmd_logout(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
+{
+	static const int allowed[] = { 0 };
+	json_t *req = NULL, *resp = NULL;
+	struct opts o;
+	int r;
+
+	r = parse_opts(c, cmd, argc, argv, allowed, &o);
+	if (r >= 0)
+		return r;
+	if (too_many_args(cmd, &o, 0))
+		return EXIT_USAGE;
+	req = new_request("logout");
+	if (req == NULL)
+		return EXIT_ERR;
+	r = roundtrip(c, req, &resp, 0);
+	json_decref(req);
+	if (r == EXIT_OK)
+		printf("Signed out: your refresh token and cached tokens are "
+		    "forgotten on every node.\n");
+	json_decref(resp);
+	return r;
+}
+
+/* ---- admin ---- */
+
+/* The list reply's entries, under whichever name this credd uses. */
+static json_t *
+list_entries(const json_t *resp)
+{
+	static const char *const names[] = { "users", "entries", "items",
+		NULL };
+	json_t *v;
+	int i;
+
+	for (i = 0; names[i] != NULL; i++) {
+		v = json_object_get(resp, names[i]);
+		if (json_is_array(v))
+			return v;
+	}
+	return NULL;
+}
+
+static void
+print_list_row(json_t *e)
+{
+	char user[64], state[32], acct[128], when[64], scope[CREDCTL_MSG_MAX];
+	json_t *scopes = json_object_get(e, "scopes");
+	const char *key;
+	json_t *v;
+	size_t i, n = 0, len;
+
+	scope[0] = '\0';
+	json_array_foreach(scopes, i, v) {
+		const char *s = json_is_string(v) ? json_string_value(v) :
+		    jstr(v, "scope");
+
+		if (s == NULL)
+			continue;
+		len = strlen(scope);
+		snprintf(scope + len, sizeof(scope) - len, "%s%s",
+		    n++ ? "," : "", s);
+	}
+	json_object_foreach(scopes, key, v) {
+		len = strlen(scope);
+		snprintf(scope + len, sizeof(scope) - len, "%s%s",
+		    n++ ? "," : "", key);
+	}
+	clean(user, sizeof(user), jstr(e, "user") != NULL ? jstr(e, "user") :
+	    jstr(e, "name"));
+	clean(state, sizeof(state), jstr(e, "state"));
+	clean(acct, sizeof(acct), account_name(json_object_get(e,
+	    "account")));
+	if (json_object_get(e, "last_refresh") != NULL)
+		fmt_when(when, sizeof(when), jint(e, "last_refresh", 0));
+	else
+		snprintf(when, sizeof(when), "-");
+	clean(scope, sizeof(scope), scope);
+	printf("%-16s %-16s %-32s %-32s %s\n", user, state[0] ? state : "-",
+	    acct[0] ? acct : "-", when, scope[0] ? scope : "-");
+}
+
+static int
+admin_list(struct ctx *c, int is_json)
+{
+	json_t *req = NULL, *resp = NULL, *all = NULL, *ents, *e;
+	char *cursor = NULL;
+	const char *next;
+	size_t i;
+	int r = EXIT_OK, page;
+
+	all = json_array();
+	if (all == NULL)
+		return EXIT_ERR;
+	if (!is_json)
+		printf("%-16s %-16s %-32s %-32s %s\n", "USER", "STATE",
+		    "ACCOUNT", "LAST REFRESH", "SCOPES");
+	for (page = 0; page < CREDCTL_LIST_PAGES_MAX; page++) {
+		req = new_request("admin_list");
+		if (req == NULL || json_object_set_new(req, "limit",
+		    json_integer(CREDCTL_LIST_PAGE)) < 0 || (cursor != NULL &&
+		    json_object_set_new(req, "cursor", json_string(cursor)) <
+		    0)) {
+			r = EXIT_ERR;
+			break;
+		}
+		r = roundtrip(c, req, &resp, 0);
+		json_decref(req);
+		req = NULL;
+		if (r != EXIT_OK)
+			break;
+		ents = list_entries(resp);
+		json_array_foreach(ents, i, e) {
+			if (is_json)
+				(void)json_array_append(all, e);
+			else
+				print_list_row(e);
+		}
+		next = jstr(resp, "next_cursor");
+		if (next == NULL || next[0] == '\0' || json_array_size(ents) ==
+		    0 || (cursor != NULL && strcmp(cursor, next) == 0))
+			break;
+		free(cursor);
+		cursor = strdup(next);
+		json_decref(resp);
+		resp = NULL;
+		if (cursor == NULL) {
+			r = EXIT_ERR;
+			break;
+		}
+	}
+	if (r == EXIT_OK && is_json)
+		r = print_json(all);
+	json_decref(req);
+	json_decref(resp);
+	json_decref(all);
+	free(cursor);
+	return r;
+}
+
+static int
+admin_simple(struct ctx *c, const char *op, const char *user, int is_json)
+{
+	json_t *req = NULL, *resp = NULL;
+	char u[128];
+	int r;
+
+	req = new_request(op);
+	if (req == NULL || (user != NULL && json_object_set_new(req, "user",
+	    json_string(user)) < 0)) {
+		json_decref(req);
+		return EXIT_ERR;
+	}
+	r = roundtrip(c, req, &resp, 0);
+	json_decref(req);
+	if (r != EXIT_OK)
+		return r;
+	if (user != NULL)
+		printf("Revoked %s: refresh token and cached tokens dropped on "
+		    "every node.\n", clean(u, sizeof(u), user));
+	else if (is_json)
+		r = print_json(resp);
+	else
+		print_tree("", resp);
+	json_decref(resp);
+	return r;
+}
+
+static int
+cmd_admin(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
+{
+	static const int allowed[] = { OPT_JSON, 0 };
+	const char *sub;
+	struct opts o;
+	int r;
+
+	r = parse_opts(c, cmd, argc, argv, allowed, &o);
+	if (r >= 0)
+		return r;
+	if (o.npos == 0) {
+		errorf("admin: which one? usage: credctl %s", cmd->usage);
+		return EXIT_USAGE;
+	}
+	sub = o.pos[0];
+	if (strcmp(sub, "list") == 0 && o.npos == 1)
+		return admin_list(c, o.is_json);
+	if (strcmp(sub, "stats") == 0 && o.npos == 1)
+		return admin_simple(c, "stats", NULL, o.is_json);
+	if (strcmp(sub, "revoke") == 0 && o.npos == 2 && !o.is_json) {
+		if (o.pos[1][0] == '\0' || strlen(o.pos[1]) > PROTO_STR_MAX) {
+			errorf("admin revoke: USER must be a login name");
+			return EXIT_USAGE;
+		}
+		return admin_simple(c, "admin_revoke", o.pos[1], 0);
+	}
+	errorf("admin: bad arguments; usage: credctl %s", cmd->usage);
+	return EXIT_USAGE;
+}
+
+/* ---- the subcommand table and main ---- */
+
+static const struct cmd cmds[] = {
+	{ "token", cmd_token,
+	    "token [SCOPE|ALIAS] [--min-valid S] [--json|--env|--header]" },
+	{ "login", cmd_login, "login [--no-wait] [--qr]" },
+	{ "status", cmd_status, "status [--json]" },
+	{ "logout", cmd_logout, "logout" },
+	{ "admin", cmd_admin, "admin list|revoke USER|stats [--json]" },
+	{ NULL, NULL, NULL }
+};
+
+static const struct cmd *
+find_cmd(const char *name)
+{
+	int i;
+
+	for (i = 0; cmds[i].name != NULL; i++)
+		if (strcmp(cmds[i].name, name) == 0)
+			return &cmds[i];
+	return NULL;
+}
+
+static void
+usage(FILE *f)
+{
+	int i;
+
+	fprintf(f, "usage: credctl [--socket PATH] COMMAND [ARGS]\n");
+	for (i = 0; cmds[i].name != NULL; i++)
+		fprintf(f, "       credctl %s\n", cmds[i].usage);
+	fprintf(f, "\nThe socket defaults to $CREDD_SOCKET, else %s.\n"
+	    "Exit status: 0 ok, 1 error, 2 usage, 3 sign-in needed, "
+	    "4 unavailable,\n5 refused, 6 misconfigured.\n",
+	    ENTRA_SOCKET_PATH);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct ctx c = { NULL, -1 };
+	const struct cmd *cmd;
+	const char *env;
+	int ch, r;
+
+	json_set_alloc_funcs(wipe_malloc, wipe_free);
+	env = getenv("CREDD_SOCKET");
+	c.socket = env != NULL && env[0] != '\0' ? env : ENTRA_SOCKET_PATH;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "+h", long_opts, NULL)) != -1) {
+		switch (ch) {
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		case OPT_VERSION:
+			printf("credctl %s (protocol v%d)\n", ENTRA_VERSION,
+			    PROTO_VERSION);
+			return EXIT_OK;
+		case OPT_SOCKET:
+			c.socket = optarg;
+			break;
+		default:
+			errorf("unknown or misplaced option '%s'; see "
+			    "'credctl --help'", argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	cmd = find_cmd(argv[optind]);
+	if (cmd == NULL) {
+		errorf("unknown command '%s'; see 'credctl --help'",
+		    argv[optind]);
+		return EXIT_USAGE;
+	}
+	r = cmd->run(&c, cmd, argc - optind, argv + optind);
+	util_closep(&c.fd);
+	if (fflush(stdout) == EOF && r == EXIT_OK) {
+		errorf("cannot write to stdout: %s", strerror(errno));
+		r = EXIT_ERR;
+	}
+	return r;
+}
