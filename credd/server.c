@@ -82,6 +82,7 @@ struct server {
 static void conn_close(struct conn *c);
 static void conn_process(struct conn *c);
 static int conn_flush(struct conn *c);
+static void conn_reply(struct waiter *w, json_t *resp);
 
 int
 server_listen(const char *path, uid_t owner_uid, int *fdp, char *err, size_t errsz)
@@ -374,6 +375,7 @@ conn_handle_line(struct conn *c, const char *line, size_t len)
 		return 0;
 	}
 	memset(&c->w, 0, sizeof(c->w));
+	c->w.reply = conn_reply;
 	c->w.caller = &c->caller;
 	c->w.op = req.op;
 	c->busy = 1;
@@ -550,6 +552,12 @@ conn_close(struct conn *c)
 
 void
 server_reply(struct waiter *w, json_t *resp)
+{
+	w->reply(w, resp);
+}
+
+static void
+conn_reply(struct waiter *w, json_t *resp)
 {
 	struct conn *c = (struct conn *)((char *)w - offsetof(struct conn, w));
 

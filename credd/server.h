@@ -33,13 +33,15 @@ struct caller {
 };
 
 /*
- * A request whose reply is deferred. Owned by its connection; the
- * broker parks it on a list and completes it with server_reply(). If
- * the connection closes first, the server calls w->cancel(w) so the
- * broker can unlink it; after that the waiter is gone.
+ * A request whose reply is deferred. Owned by whoever received the
+ * request (a socket connection here; the SDK endpoint has its own); the
+ * broker parks it on a list and completes it with server_reply(), which
+ * calls w->reply. If the requester goes away first, it calls
+ * w->cancel(w) so the broker can unlink it; after that the waiter is gone.
  */
 struct waiter {
 	LIST_ENTRY(waiter) link;
+	void (*reply)(struct waiter *w, json_t *resp); /* set by the owner */
 	int linked;			/* on a broker list */
 	void (*cancel)(struct waiter *w); /* set by whoever parks it */
 	struct event_timer *timer;	/* optional deadline, owned by the parker */
@@ -83,7 +85,7 @@ int server_new(struct event_loop *ev, int listen_fd, const struct config *cf,
 void server_free(struct server *s);
 /* Apply new limits after SIGHUP (cf must outlive the server or the next call). */
 void server_set_config(struct server *s, const struct config *cf);
-/* Complete a parked request. Takes ownership of resp. */
+/* Complete a parked request (calls w->reply). Takes ownership of resp. */
 void server_reply(struct waiter *w, json_t *resp);
 const struct server_stats *server_stats(const struct server *s);
 
