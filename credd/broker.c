@@ -45,6 +45,7 @@
 #define SAVE_RETRY_MAX 60
 
 static void flight_run_next(struct broker *b, struct user *u);
+static void user_purge_cache(struct broker *b, struct user *u);
 /* Timer callbacks get the user or cache entry; one broker per process. */
 static struct broker *the_broker;
 static void proactive_arm(struct broker *b, struct cache_entry *e);
@@ -114,7 +115,7 @@ user_load(struct broker *b, struct user *u)
 	}
 	record_free(u->rec);
 	u->rec = rec;
-	if (rec != NULL && rec->uid != u->uid) {
+	if (rec != NULL && rec->uid != u->uid && u->uid != (uid_t)-1) {
 		/* A reused login name: the consent belonged to another uid. */
 		log_info("user \"%s\": record was made for uid %u, now uid %u; "
 		    "starting clean", u->name, (unsigned)rec->uid, (unsigned)u->uid);
@@ -158,8 +159,11 @@ broker_user(struct broker *b, const char *name, uid_t uid, int *err)
 		b->users[h] = u;
 		b->nusers++;
 	}
-	if (u->uid != uid) {
-		/* The name now maps to another uid: forget what we held. */
+	if (u->uid != uid && uid != (uid_t)-1) {
+		/* The name now maps to another uid: forget what we held,
+		 * cached tokens first, so the new uid never sees them. */
+		user_purge_cache(b, u);
+		u->epoch++;
 		u->uid = uid;
 		u->loaded = 0;
 	}
@@ -507,6 +511,23 @@ reply_after_failure(struct broker *b, struct user *u, struct waiter *w,
 	server_reply(w, broker_idp_error(b, err));
 }
 
+/*
+ * After a transient failure, plan the next proactive attempt for a token
+ * that is still valid, once the backoff (or the tenant breaker) ends.
+ */
+static void
+retry_later(struct broker *b, struct user *u, const char *scope)
+{
+	struct cache_entry *e = cache_get(b->cache, u->name, scope);
+	int64_t at = u->backoff_until > b->throttle_until ? u->backoff_until :
+	    b->throttle_until;
+
+	if (e == NULL || e->timer != NULL || e->expires_on <= util_now())
+		return;
+	e->refresh_at = at > util_now() ? at : util_now() + REFRESH_BACKOFF_MIN;
+	proactive_arm(b, e);
+}
+
 /* Answer every waiter of f with resp built per waiter. */
 static void
 flight_finish(struct broker *b, struct flight *f, const struct oauth_error *err)
@@ -527,6 +548,8 @@ flight_finish(struct broker *b, struct flight *f, const struct oauth_error *err)
 		} else
 			reply_after_failure(b, u, w, f->scope, err);
 	}
+	if (err != NULL && err->cls == OAUTH_RETRY)
+		retry_later(b, u, f->scope);
 	TAILQ_REMOVE(&u->flights, f, qlink);
 	flight_free(b, f);
 	flight_run_next(b, u);
