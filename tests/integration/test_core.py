@@ -700,6 +700,109 @@ class MalformedTests(Base):
         self.assertStillServing()
 
 
+class ReloadLimitsTests(Base):
+    """SIGHUP reloads scopes and limits without dropping connections; the
+    per-uid connection cap, the rate limit and the idle timeout hold."""
+
+    LIFETIME = None
+    SQL = "https://database.windows.net/.default"
+
+    def root_conn(self):
+        import socket
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(15)
+        s.connect(self.stack.sock)
+        return s
+
+    @staticmethod
+    def call(s, obj):
+        s.sendall((json.dumps(obj) + "\n").encode())
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                return None
+            buf += chunk
+        return json.loads(buf)
+
+    def reload_with(self, extra_limits, extra=""):
+        conf = open(self.stack.conf).read()
+        conf = conf.replace("[limits]\n", "[limits]\n" + extra_limits)
+        conf = conf.replace("[scopes]\n", "[scopes]\n" + extra)
+        with open(self.stack.conf, "w") as f:
+            f.write(conf)
+        os.kill(self.stack.credd.pid, 1)  # SIGHUP
+        time.sleep(1.0)
+
+    def test_01_sighup_adds_scope_keeps_connection(self):
+        s = self.root_conn()
+        try:
+            r = self.call(s, tok_req("sql"))
+            self.assertErrorCode(r, "unknown_scope", "before reload")
+            self.reload_with("", "sql = %s\n" % self.SQL)
+            r = self.call(s, tok_req("sql"))
+            self.assertIsNotNone(r, "connection dropped by SIGHUP")
+            self.assertIn(r["error"]["code"], ("consent_required", "consent_pending"),
+                          "sql alias unknown after reload: %s" % r)
+            self.assertEqual(self.call(s, {"v": 1, "op": "status"}).get("ok"), True)
+        finally:
+            s.close()
+        self.assertTrue(self.stack.credd_alive())
+
+    def test_02_conn_cap_rate_limit_idle(self):
+        conf0 = open(self.stack.conf).read()
+        try:
+            self.reload_with("", "")
+            conf = open(self.stack.conf).read()
+            conf = conf.replace("max_conns_per_uid = 4096", "max_conns_per_uid = 8")
+            conf = conf.replace("idle_timeout = 60", "idle_timeout = 2")
+            conf = conf.replace("requests_per_sec = 100000", "requests_per_sec = 5")
+            conf = conf.replace("request_burst = 100000", "request_burst = 5")
+            with open(self.stack.conf, "w") as f:
+                f.write(conf)
+            os.kill(self.stack.credd.pid, 1)
+            time.sleep(1.0)
+            conns = [self.root_conn() for _ in range(10)]
+            replies = []
+            for c in conns:
+                try:
+                    r = self.call(c, {"v": 1, "op": "status"})
+                except OSError:
+                    r = None
+                if r is not None:
+                    replies.append(r)
+            self.assertEqual(len(replies), 8, "max_conns_per_uid = 8, yet %d of 10 "
+                             "connections answered" % len(replies))
+            limited = [r for r in replies if not r.get("ok")]
+            self.assertTrue(limited and all(r["error"]["code"] == "rate_limited"
+                                            for r in limited), replies)
+            for c in conns:
+                c.close()
+            # rate limit: a burst of 5, then rate_limited
+            time.sleep(1.5)
+            s = self.root_conn()
+            codes = []
+            for _ in range(12):
+                r = self.call(s, {"v": 1, "op": "status"})
+                codes.append("ok" if r.get("ok") else r["error"]["code"])
+            s.close()
+            self.assertIn("rate_limited", codes, codes)
+            self.assertIn("ok", codes, codes)
+            # idle timeout: an idle connection is closed after about 2 s
+            s = self.root_conn()
+            t0 = time.monotonic()
+            s.settimeout(20)
+            self.assertEqual(s.recv(1), b"", "idle connection not closed")
+            waited = time.monotonic() - t0
+            s.close()
+            self.assertGreaterEqual(waited, 1.5, "closed too early: %.1f s" % waited)
+        finally:
+            with open(self.stack.conf, "w") as f:
+                f.write(conf0)
+            os.kill(self.stack.credd.pid, 1)
+            time.sleep(1.0)
+
+
 # ==================================================================== main
 
 def main():
