@@ -157,6 +157,7 @@ op_session_open(struct dispatch *d, struct waiter *w, const struct proto_request
 {
 	char id[SESSION_ID_LEN + 1];
 	struct audit_event ev = { 0 };
+	json_t *resp;
 	uid_t uid;
 	int found, r;
 
@@ -177,7 +178,10 @@ op_session_open(struct dispatch *d, struct waiter *w, const struct proto_request
 	ev.outcome = "ok";
 	ev.reason = req->service;
 	audit_log(&ev);
-	return broker_session_open(d->broker, w, req->user, uid, req->interactive);
+	resp = broker_session_open(d->broker, w, req->user, uid, req->interactive);
+	if (resp != NULL && proto_response_error(resp) != NULL)
+		(void)sessions_close(d->sessions, req->user, id); /* nobody can close it */
+	return resp;
 }
 
 static json_t *

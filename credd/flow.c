@@ -85,6 +85,17 @@ session_reply(struct waiter *w, const struct user *u, const char *state)
 	return resp;
 }
 
+/* A session's state when no sign-in is running. */
+static const char *
+session_state(const struct user *u)
+{
+	if (broker_has_consent(u))
+		return "ready";
+	if (u->rec != NULL && u->rec->oid != NULL && !u->logged_out)
+		return "reauth_required";
+	return "none";
+}
+
 static void
 login_deadline_cb(struct event_loop *ev, void *arg)
 {
@@ -169,7 +180,13 @@ flow_end(struct broker *b, struct user *u, int err, const char *msg,
 	while ((w = LIST_FIRST(&f->start_waiters)) != NULL ||
 	    (w = LIST_FIRST(&f->done_waiters)) != NULL) {
 		broker_unpark(w);
-		if (oerr != NULL)
+		if (w->op == PROTO_OP_SESSION_OPEN && (oerr != NULL || err != 0)) {
+			/* The session is open whatever the sign-in did: say so,
+			 * with the reason, so the module can close it later. */
+			resp = session_reply(w, u, session_state(u));
+			json_object_set_new(resp, "warning", json_string(oerr != NULL ?
+			    oerr->reason : msg));
+		} else if (oerr != NULL)
 			resp = broker_idp_error(b, oerr);
 		else if (err == 0) {
 			if (w->op == PROTO_OP_SESSION_OPEN)
@@ -536,8 +553,7 @@ broker_session_open(struct broker *b, struct waiter *w, const char *user,
 	if (!interactive || flow_may_start(b, u, 0) < 0 ||
 	    flow_start(b, u, NULL) < 0) {
 		/* Nobody would see a code (cron, batch), or none may start now. */
-		return session_reply(w, u, u->rec != NULL && u->rec->oid != NULL &&
-		    !u->logged_out ? "reauth_required" : "none");
+		return session_reply(w, u, session_state(u));
 	}
 	return flow_join(b, u, w);
 }

@@ -803,6 +803,45 @@ class ReloadLimitsTests(Base):
             time.sleep(1.0)
 
 
+class SessionTests(Base):
+    """session_open/session_close as root: a session opens even when the
+    sign-in cannot start, and is closed by its id."""
+
+    LIFETIME = None
+
+    def test_01_session_survives_idp_failure(self):
+        st = self.stack
+        st.fault("503", count=1, endpoint="devicecode")
+        r = st.request("root", {"v": 1, "op": "session_open", "user": CAROL,
+                                "service": "sshd", "tty": "pts/1", "workload": "workspace",
+                                "interactive": True})
+        self.assertIs(r.get("ok"), True, "session_open failed outright: %s" % r)
+        self.assertTrue(r.get("session"), r)
+        self.assertEqual(r.get("state"), "none", r)
+        self.assertIn("warning", r)
+        st.clear()
+        c = st.request("root", {"v": 1, "op": "session_close", "user": CAROL,
+                                "session": r["session"]})
+        self.assertIs(c.get("ok"), True, c)
+        c = st.request("root", {"v": 1, "op": "session_close", "user": CAROL,
+                                "session": r["session"]})
+        self.assertErrorCode(c, "bad_request", "closing twice")
+
+    def test_02_interactive_session_starts_flow_silent_does_not(self):
+        st = self.stack
+        st.clear()
+        before = st.counters().get("devicecode", 0)
+        r = st.request("root", {"v": 1, "op": "session_open", "user": BOB, "service": "cron",
+                                "workload": "scheduled", "interactive": False})
+        self.assertIs(r.get("ok"), True, r)
+        self.assertNotIn("user_code", r)
+        self.assertEqual(st.counters().get("devicecode", 0), before, "silent session started a flow")
+        r = st.request("root", {"v": 1, "op": "session_open", "user": BOB, "service": "sshd",
+                                "workload": "workspace", "interactive": True})
+        self.assertEqual(r.get("state"), "pending", r)
+        self.assertDeviceFields(r, "interactive session_open")
+
+
 # ==================================================================== main
 
 def main():
