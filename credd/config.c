@@ -13,16 +13,19 @@
  * never echoed. This file never opens the secret files it names: their
  * readers check them.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -53,6 +56,9 @@ enum key_type {
 	KT_ACCOUNT,   /* account_match pattern: only %u and %% */
 	KT_BACKEND,   /* file | postgres */
 	KT_DSN,	      /* libpq connection string; never echoed */
+	KT_BOOL,      /* yes/no/true/false/1/0 into an int */
+	KT_LISTEN,    /* loopback literal and port: 127.0.0.1:PORT, [::1]:PORT */
+	KT_RESOURCES, /* space-separated resources (https:// URLs or GUIDs) */
 };
 
 struct key {
@@ -133,6 +139,18 @@ static const struct key store_keys[] = {
     STR("path", KT_PATH, store_path, ENTRA_STATE_DIR, 0),
 };
 
+/* [msi]: the SDK endpoint; off unless listen is set. */
+static const struct key msi_keys[] = {
+    NUM("connection_timeout", msi_conn_timeout, 1, 3600, "10"),
+    STR("imds", KT_BOOL, msi_imds, "yes", 0),
+    STR("listen", KT_LISTEN, msi_listen, NULL, 0),
+    NUM("max_connections", msi_max_conns, 1, 100000, "1024"),
+    NUM("request_timeout", msi_request_timeout, 1, 900, "30"),
+    STR("resources", KT_RESOURCES, msi_resources_text, NULL, 0),
+    NUM("secret_ttl", msi_secret_ttl, 60, 31536000, "86400"),
+    NUM("secrets_per_uid", msi_secrets_per_uid, 1, 100000, "64"),
+};
+
 static int scopes_kv(struct parser *, const char *, const char *);
 
 /* Sorted by name too. */
@@ -140,6 +158,7 @@ static const struct section section_table[] = {
     {"audit", audit_keys, nitems(audit_keys), NULL},
     {"entra", entra_keys, nitems(entra_keys), NULL},
     {"limits", limits_keys, nitems(limits_keys), NULL},
+    {"msi", msi_keys, nitems(msi_keys), NULL},
     {"scopes", NULL, 0, scopes_kv},
     {"server", server_keys, nitems(server_keys), NULL},
     {"store", store_keys, nitems(store_keys), NULL},
@@ -302,6 +321,65 @@ is_account_pattern(const char *s)
 	return 1;
 }
 
+static int
+parse_bool(const char *s)
+{
+	if (strcmp(s, "yes") == 0 || strcmp(s, "true") == 0 ||
+	    strcmp(s, "1") == 0)
+		return 1;
+	if (strcmp(s, "no") == 0 || strcmp(s, "false") == 0 ||
+	    strcmp(s, "0") == 0)
+		return 0;
+	return -1;
+}
+
+/* One resource: an https:// URL or an id (GUID), never a scope. */
+static int
+is_resource(const char *s, size_t n)
+{
+	static const char suffix[] = "/.default";
+	size_t i;
+
+	if (n == 0 || n > CONFIG_SCOPE_MAX - sizeof(suffix))
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+			return 0;
+	if (n >= sizeof(suffix) - 1 &&
+	    memcmp(s + n - (sizeof(suffix) - 1), suffix, sizeof(suffix) - 1) == 0)
+		return 0;
+	if (n > 8 && strncmp(s, "https://", 8) == 0 && s[8] != '/')
+		return 1;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '.')
+			return 0;
+	return 1;
+}
+
+static const char *
+check_resources(const char *val)
+{
+	const char *s = val, *e;
+	size_t n = 0;
+
+	for (;;) {
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (*s == '\0')
+			break;
+		e = s;
+		while (*e != '\0' && *e != ' ' && *e != '\t')
+			e++;
+		if (!is_resource(s, (size_t)(e - s)))
+			return "must be resources (https:// URLs or GUIDs, not "
+			       "scopes) separated by spaces";
+		if (++n > CONFIG_MSI_RESOURCES_MAX)
+			return "lists too many resources";
+		s = e;
+	}
+	return n > 0 ? NULL : "must list at least one resource";
+}
+
 /* Check val for key k; NULL when good, else why (never echoing val). */
 static const char *
 check_str(const struct key *k, const char *val)
@@ -345,6 +423,15 @@ check_str(const struct key *k, const char *val)
 		    : "must be 'file' or 'postgres'";
 	case KT_DSN:
 		return has_ctl(val) ? "has control characters" : NULL;
+	case KT_BOOL:
+		return parse_bool(val) >= 0 ? NULL : "must be yes or no";
+	case KT_LISTEN:
+		return config_msi_addr(val, NULL, NULL) == 0
+		    ? NULL
+		    : "must be a loopback address and port: 127.0.0.1:PORT "
+		      "or [::1]:PORT";
+	case KT_RESOURCES:
+		return check_resources(val);
 	case KT_INT:
 		break;
 	}
@@ -387,6 +474,10 @@ set_value(struct parser *p, const struct key *k, const char *val)
 	if (why != NULL) {
 		perr(p, "%s %s", k->name, why);
 		return -EINVAL;
+	}
+	if (k->type == KT_BOOL) {
+		*int_field(p->cf, k) = parse_bool(val);
+		return 0;
 	}
 	copy = strdup(val);
 	if (copy == NULL) {
@@ -649,6 +740,73 @@ apply_defaults(struct parser *p)
 }
 
 static int
+msi_resource_add(struct config *cf, const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < cf->msi_nresources; i++)
+		if (strlen(cf->msi_resources[i]) == n &&
+		    memcmp(cf->msi_resources[i], s, n) == 0)
+			return 0;
+	if (cf->msi_nresources >= CONFIG_MSI_RESOURCES_MAX)
+		return -EMSGSIZE;
+	cf->msi_resources[cf->msi_nresources] = strndup(s, n);
+	if (cf->msi_resources[cf->msi_nresources] == NULL)
+		return -ENOMEM;
+	cf->msi_nresources++;
+	return 0;
+}
+
+/*
+ * The allowed resources: as listed, or from [scopes]: "R/.default" gives
+ * R, and for URL resources also "R/" (a distinct resource to Entra: the
+ * token's aud keeps the slash; Hadoop ABFS asks for it).
+ */
+static int
+msi_resources_build(struct parser *p)
+{
+	static const char suffix[] = "/.default";
+	const size_t sl = sizeof(suffix) - 1;
+	struct config *cf = p->cf;
+	const char *s, *e;
+	char buf[CONFIG_SCOPE_MAX + 2];
+	size_t i, n;
+	int r = 0;
+
+	if (cf->msi_resources_text != NULL) {
+		for (s = cf->msi_resources_text; r == 0 && *s != '\0'; s = e) {
+			while (*s == ' ' || *s == '\t')
+				s++;
+			for (e = s; *e != '\0' && *e != ' ' && *e != '\t'; e++)
+				;
+			if (e > s)
+				r = msi_resource_add(cf, s, (size_t)(e - s));
+		}
+		return r;
+	}
+	for (i = 0; r == 0 && i < cf->nscopes; i++) {
+		s = cf->scopes[i].scope;
+		n = strlen(s);
+		if (n <= sl || strcmp(s + n - sl, suffix) != 0)
+			continue;	/* not a .default scope: no resource */
+		n -= sl;
+		if (!is_resource(s, n))
+			continue;
+		r = msi_resource_add(cf, s, n);
+		if (r == 0 && strncmp(s, "https://", 8) == 0 && s[n - 1] != '/' &&
+		    n + 1 < sizeof(buf)) {
+			memcpy(buf, s, n);
+			buf[n] = '/';
+			r = msi_resource_add(cf, buf, n + 1);
+		}
+	}
+	if (r == -EMSGSIZE)
+		perr(p, "[msi] too many resources (at most %d)",
+		    CONFIG_MSI_RESOURCES_MAX);
+	return r;
+}
+
+static int
 check_config(struct parser *p)
 {
 	struct config *cf = p->cf;
@@ -678,7 +836,7 @@ check_config(struct parser *p)
 		perr(p, "[store] dsn is only for backend = postgres");
 		return -EINVAL;
 	}
-	return 0;
+	return msi_resources_build(p);
 }
 
 int
@@ -851,13 +1009,16 @@ config_free(struct config *cf)
 		const struct section *s = &section_table[i];
 
 		for (j = 0; j < s->nkeys; j++)
-			if (s->keys[j].type != KT_INT)
+			if (s->keys[j].type != KT_INT &&
+			    s->keys[j].type != KT_BOOL)
 				free(*str_field(cf, &s->keys[j]));
 	}
 	for (i = 0; i < cf->nscopes; i++) {
 		free(cf->scopes[i].alias);
 		free(cf->scopes[i].scope);
 	}
+	for (i = 0; i < cf->msi_nresources; i++)
+		free(cf->msi_resources[i]);
 	free(cf->default_alias);
 	free(cf->path);
 	free(cf);
@@ -927,5 +1088,94 @@ config_account_match(
 		n += addlen;
 	}
 	dst[n] = '\0';
+	return 0;
+}
+
+int
+config_msi_addr(const char *listen, struct sockaddr_storage *ss,
+    unsigned *sslen)
+{
+	struct sockaddr_in6 sin6 = { 0 };
+	struct sockaddr_in sin = { 0 };
+	char host[64];
+	const char *colon;
+	long long port;
+	size_t n;
+
+	if (listen == NULL)
+		return -EINVAL;
+	if (listen[0] == '[') {
+		colon = strstr(listen, "]:");
+		if (colon == NULL)
+			return -EINVAL;
+		n = (size_t)(colon - listen - 1);
+		colon++;
+		listen++;
+	} else {
+		colon = strrchr(listen, ':');
+		if (colon == NULL)
+			return -EINVAL;
+		n = (size_t)(colon - listen);
+	}
+	if (n == 0 || n >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, listen, n);
+	host[n] = '\0';
+	if (util_strtonum(colon + 1, 1, 65535, &port) < 0)
+		return -EINVAL;
+	if (inet_pton(AF_INET, host, &sin.sin_addr) == 1) {
+		/* Loopback only: 127.0.0.0/8. */
+		if ((ntohl(sin.sin_addr.s_addr) >> 24) != 127)
+			return -EINVAL;
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons((uint16_t)port);
+		if (ss != NULL)
+			memcpy(ss, &sin, sizeof(sin));
+		if (sslen != NULL)
+			*sslen = sizeof(sin);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &sin6.sin6_addr) == 1) {
+		if (!IN6_IS_ADDR_LOOPBACK(&sin6.sin6_addr))
+			return -EINVAL;
+		sin6.sin6_family = AF_INET6;
+		sin6.sin6_port = htons((uint16_t)port);
+		if (ss != NULL)
+			memcpy(ss, &sin6, sizeof(sin6));
+		if (sslen != NULL)
+			*sslen = sizeof(sin6);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int
+config_msi_endpoint(const struct config *cf, char *dst, size_t dstsz)
+{
+	int n;
+
+	if (dst != NULL && dstsz > 0)
+		dst[0] = '\0';
+	if (cf == NULL || cf->msi_listen == NULL)
+		return -ENOENT;
+	n = snprintf(dst, dstsz, "http://%s/msi/token", cf->msi_listen);
+	if (n < 0 || (size_t)n >= dstsz) {
+		if (dstsz > 0)
+			dst[0] = '\0';
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+int
+config_msi_resource_allowed(const struct config *cf, const char *resource)
+{
+	size_t i;
+
+	if (cf == NULL || resource == NULL)
+		return 0;
+	for (i = 0; i < cf->msi_nresources; i++)
+		if (strcmp(cf->msi_resources[i], resource) == 0)
+			return 1;
 	return 0;
 }

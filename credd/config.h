@@ -1,7 +1,7 @@
 /*
  * config.h - /etc/credd/credd.conf (INI), as in DESIGN.md §7.
  *
- * Sections [entra] [scopes] [server] [limits] [audit] [store]. Each
+ * Sections [entra] [scopes] [server] [limits] [audit] [store] [msi]. Each
  * section has a sorted key table; unknown sections and keys are errors,
  * and every error names "file:line: ...". Values are checked (numbers in
  * range, URLs https://, paths absolute). Secret files named by the
@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #define CONFIG_SCOPES_MAX 64
+#define CONFIG_MSI_RESOURCES_MAX 128
 
 struct config_scope {
 	char *alias; /* "storage" */
@@ -64,6 +65,23 @@ struct config {
 	char *store_path; /* default ENTRA_STATE_DIR */
 	char *dsn;	/* postgres only */
 	char *key_file; /* default ENTRA_KEY_FILE */
+
+	/* [msi]: the managed-identity-compatible loopback endpoint (SDKs) */
+	char *msi_listen;	  /* "127.0.0.1:PORT" / "[::1]:PORT"; NULL: off */
+	int msi_secret_ttl;	  /* seconds a minted secret lives, default 86400 */
+	char *msi_resources_text; /* as written; NULL: from [scopes] */
+	int msi_imds;		  /* serve the IMDS shape (uid proof only), default 1 */
+	int msi_request_timeout;  /* seconds per request (own deadline), default 30 */
+	int msi_conn_timeout;	  /* seconds of inactivity (slowloris), default 10 */
+	int msi_max_conns;	  /* total connections, default 1024 */
+	int msi_secrets_per_uid;  /* live credctl-env secrets per uid, default 64 */
+	/*
+	 * Allowed resources, parsed: msi_resources_text split on spaces, or
+	 * by default every [scopes] scope "R/.default" as R, plus "R/" for
+	 * URL resources (Hadoop ABFS asks for "https://storage.azure.com/").
+	 */
+	char *msi_resources[CONFIG_MSI_RESOURCES_MAX];
+	size_t msi_nresources;
 };
 
 /*
@@ -90,5 +108,22 @@ const char *config_default_scope(const struct config *cf);
  */
 int config_account_match(const struct config *cf, const char *user,
     char *dst, size_t dstsz);
+
+/*
+ * Parse an [msi] listen value: a loopback literal and a port,
+ * "127.0.0.1:PORT" (any 127/8 address) or "[::1]:PORT". Fills *ss and
+ * *sslen when they are not NULL. 0 or -EINVAL.
+ */
+struct sockaddr_storage;
+int config_msi_addr(const char *listen, struct sockaddr_storage *ss,
+    unsigned *sslen);
+/*
+ * The App Service endpoint URL for cf's [msi] listen, e.g.
+ * "http://127.0.0.1:8391/msi/token". -ENOENT when the endpoint is off,
+ * -ENAMETOOLONG.
+ */
+int config_msi_endpoint(const struct config *cf, char *dst, size_t dstsz);
+/* 1 when resource is in the allowed list (exact, case-sensitive). */
+int config_msi_resource_allowed(const struct config *cf, const char *resource);
 
 #endif

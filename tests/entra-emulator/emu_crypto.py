@@ -49,7 +49,7 @@ def _pem(cert):
 class KeyMaterial:
     """Generates and holds the CA, the TLS server identity and the JWT signing key."""
 
-    def __init__(self):
+    def __init__(self, cert_mode="good"):
         now = datetime.datetime.now(datetime.timezone.utc)
         start, end = now - datetime.timedelta(hours=1), now + datetime.timedelta(days=30)
 
@@ -71,7 +71,7 @@ class KeyMaterial:
             .sign(self.ca_key, hashes.SHA256()))
         aki = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski)
 
-        def leaf(key, cn, san, eku):
+        def leaf(key, cn, san, eku, start=start, end=end):
             b = (x509.CertificateBuilder()
                  .subject_name(_name(cn)).issuer_name(ca_name)
                  .public_key(key.public_key())
@@ -95,10 +95,17 @@ class KeyMaterial:
 
         import ipaddress
         self.server_key = ec.generate_private_key(ec.SECP256R1())
-        self.server_cert = leaf(self.server_key, "localhost",
-                                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                                 x509.DNSName("localhost")],
-                                [ExtendedKeyUsageOID.SERVER_AUTH])
+        # cert_mode (TLS failure tests): "expired" ended a day ago;
+        # "wronghost" names only wrong.example.invalid.
+        san = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+        s_start, s_end = start, end
+        if cert_mode == "expired":
+            s_start, s_end = now - datetime.timedelta(days=3), now - datetime.timedelta(days=1)
+        elif cert_mode == "wronghost":
+            san = [x509.DNSName("wrong.example.invalid")]
+        self.server_cert = leaf(self.server_key,
+                                "wrong.example.invalid" if cert_mode == "wronghost" else "localhost",
+                                san, [ExtendedKeyUsageOID.SERVER_AUTH], s_start, s_end)
 
         self.sign_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.sign_cert = leaf(self.sign_key, "credd test token signing", None, None)

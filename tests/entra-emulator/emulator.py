@@ -36,7 +36,8 @@ GRANT_REFRESH = "refresh_token"
 VERIFICATION_URI = "https://microsoft.com/devicelogin"
 USER_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 FAULT_KINDS = ("429", "503", "500", "slow", "malformed", "oversized", "reset",
-               "invalid_client", "unauthorized")
+               "invalid_client", "unauthorized", "oversized_chunked", "huge", "truncated",
+               "garbage", "html", "stall")
 MAX_BODY = 1 << 20
 OVERSIZED = 4 * 1024 * 1024
 
@@ -351,6 +352,59 @@ class Handler(BaseHTTPRequestHandler):
             raise EntraError(400, "invalid_request", 90014, "The request body is too large.")
         return self.rfile.read(n) if n else b""
 
+    def send_stream(self, size, chunked):
+        """200 with a JSON-looking body of size bytes, in 64 KiB writes:
+        chunked (no length known in advance: the client must cap it
+        itself) or with a Content-Length. Stops when the client hangs up."""
+        self.close_connection = True
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(size))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        piece = b'{"pad":"' + b"A" * (65536 - 8)
+        sent = 0
+        try:
+            while sent < size:
+                d = piece[:min(len(piece), size - sent)]
+                if chunked:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(d), d))
+                else:
+                    self.wfile.write(d)
+                sent += len(d)
+            if chunked:
+                self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except OSError:
+            pass  # the client gave up: what a capped client should do
+
+    def send_truncated(self):
+        """A token reply cut off mid-body: Content-Length promises more."""
+        self.close_connection = True
+        body = b'{"token_type":"Bearer","expires_in":3599,"access_token":"eyJ0eXAiOiJKV1Qi'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body) + 500))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+        self.wfile.flush()
+
+    def send_stall(self, delay):
+        """Headers at once, then nothing for delay seconds (a read timeout,
+        where "slow" is a wait for the first byte)."""
+        self.close_connection = True
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", "100")
+        self.end_headers()
+        self.wfile.write(b'{"token_type":')
+        self.wfile.flush()
+        time.sleep(delay)
+
     def reset_connection(self):
         """Closes the TCP connection with RST and without any reply."""
         self.close_connection = True
@@ -536,6 +590,19 @@ class Handler(BaseHTTPRequestHandler):
             self.send(200, head + b"A" * (OVERSIZED - len(head) - len(tail)) + tail)
         elif kind == "reset":
             self.reset_connection()
+        elif kind == "oversized_chunked":
+            self.send_stream(f["size"], chunked=True)
+        elif kind == "huge":
+            self.send_stream(f["size"], chunked=False)
+        elif kind == "truncated":
+            self.send_truncated()
+        elif kind == "garbage":
+            self.send(200, os.urandom(4096))
+        elif kind == "html":
+            self.send(200, "<html><head><title>Proxy</title></head><body>Sign in to the "
+                      "network</body></html>\n", ctype="text/html; charset=utf-8")
+        elif kind == "stall":
+            self.send_stall(f["delay"])
         elif kind == "invalid_client":
             self.send_error_json(self.bad_secret())
         elif kind == "unauthorized":
@@ -844,7 +911,8 @@ def c_fault(st, body):
         raise ControlError("'count' must be a non-zero integer (negative: until clear)")
     st.faults.append({"kind": kind, "endpoint": endpoint, "grant": grant, "count": count,
                       "retry_after": _num(body, "retry_after", 2),
-                      "delay": _num(body, "delay", 5)})
+                      "delay": _num(body, "delay", 5),
+                      "size": int(_num(body, "size", 100 * 1024 * 1024))})
 
 
 def c_clear(st, body):
@@ -865,6 +933,20 @@ def c_issued(st, body):
     return {"secrets": list(st.issued)}
 
 
+def c_refresh_chain(st, body):
+    """Every refresh token issued, by account oid, in issue order, as
+    fingerprints (first 8 hex of SHA-256, as credd logs them) with their
+    used flag: the oracle for crash-consistency tests."""
+    chains = {}
+    with st.lock:
+        recs = sorted(st.rts.items(), key=lambda kv: kv[1]["seq"])
+        for rt, rec in recs:
+            chains.setdefault(rec["account"]["oid"], []).append(
+                {"fp": hashlib.sha256(rt.encode()).hexdigest()[:8], "seq": rec["seq"],
+                 "used": rec["used"]})
+    return {"accounts": chains}
+
+
 CONTROL = {
     ("GET", "flows"): c_flows,
     ("POST", "approve"): c_approve,
@@ -881,6 +963,7 @@ CONTROL = {
     ("GET", "counters"): c_counters,
     ("POST", "reset_counters"): c_reset_counters,
     ("GET", "issued"): c_issued,
+    ("GET", "refresh_chain"): c_refresh_chain,
 }
 
 
@@ -936,11 +1019,13 @@ def main():
     ap.add_argument("--upn", action="store_true")
     ap.add_argument("--strict-rotation", action="store_true")
     ap.add_argument("--verbose", action="store_true", help="log requests (never bodies) to stderr")
+    ap.add_argument("--cert-mode", choices=("good", "expired", "wronghost"), default="good",
+                    help="serve a valid, an expired or a wrong-host certificate (TLS tests)")
     args = ap.parse_args()
     VERBOSE = args.verbose
 
     os.makedirs(args.state_dir, mode=0o700, exist_ok=True)
-    keys = KeyMaterial()
+    keys = KeyMaterial(cert_mode=args.cert_mode)
     keys.write(args.state_dir)
     state = State(args, keys)
 
