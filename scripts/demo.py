@@ -3,8 +3,8 @@
 
 Run by scripts/demo (as root). It creates a demo user, starts the emulator
 and credd in a temp directory, then walks through what a user sees:
-  1. a session opens (pamtester + pam_entra, once the module is built) or
-     a first `credctl token` asks for consent with a URL and a code;
+  1. a session opens (pamtester + pam_entra) and shows the consent URL and
+     code; a `credctl token` in a job shows the same;
   2. the user signs in in a browser (here: the emulator's control API
      approves the code as entra_alice@contoso.com);
   3. `credctl token` prints the access token, and its decoded claims.
@@ -35,10 +35,11 @@ def claims(tok):
 
 
 def pam_session(stack, build):
-    """Open a session through pamtester and pam_entra, if both exist."""
-    module = os.path.join(build, "pam_entra", "pam_entra.so")
-    if not os.path.exists(module) or not os.path.exists("/usr/bin/pamtester"):
-        return None
+    """Open and close a session through pamtester and pam_entra."""
+    module = os.path.abspath(os.path.join(build, "pam_entra", "pam_entra.so"))
+    for need in (module, "/usr/bin/pamtester"):
+        if not os.path.exists(need):
+            sys.exit("demo: %s is missing (build the project, run scripts/install-deps)" % need)
     service = "entra-demo-%d" % os.getpid()
     path = os.path.join("/etc/pam.d", service)
     with open(path, "w") as f:
@@ -67,17 +68,15 @@ def main():
         print("credd is listening on %s, Entra emulator on https://127.0.0.1:%s"
               % (stack.sock, stack.port))
 
+        say("%s opens a session: pamtester -> pam_entra -> credd" % USER)
         out = pam_session(stack, build)
-        if out is not None:
-            say("%s opens a session: pamtester -> pam_entra -> credd" % USER)
-            print(out.strip())
-            code = stack.code_from_text(out)
-        else:
-            say("%s asks for a token before consenting: credctl token" % USER)
-            r, _, err = stack.credctl(USER, "token")
-            print(err.strip())
-            print("(exit code %d: the user must act)" % r)
-            code = stack.code_from_text(err)
+        print(out.strip())
+        code = stack.code_from_text(out)
+
+        say("a job of %s asks for a token before the consent: credctl token" % USER)
+        r, _, err = stack.credctl(USER, "token")
+        print(err.strip())
+        print("(exit code %d: the user must act; it is the same code)" % r)
 
         say("%s signs in in a browser and enters %s (simulated through the emulator)"
             % (USER, code))
