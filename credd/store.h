@@ -6,9 +6,10 @@
  * pairs passed separately. Versions start at 1 and grow by one on every
  * successful put; version 0 means "no record" for put_if (create only).
  *
- * The calls are blocking. The file backend touches only local disk and
- * runs on credd's loop; a network backend (postgres) must be driven from
- * a thread or be asynchronous behind the same ops (see docs/design.md).
+ * The calls are blocking and are made from credd's store thread
+ * (credd/storeq.c), never from the event loop; notify_fd is the one
+ * exception: it is polled by the loop. A backend is used by one thread at
+ * a time, except notify_fd/notify_next (loop thread only).
  *
  * Errors: -ENOENT no record; -ESTALE version mismatch (lost a CAS race);
  * -EIO/-ENOSPC/-EDQUOT/-EROFS storage failure; -ENOMEM.
@@ -62,6 +63,21 @@ struct store_ops {
 	 * (malloc'd) for a change, 0 when none is left, or -errno.
 	 */
 	int (*notify_next)(struct store *st, char **user);
+	/*
+	 * Cluster-wide exclusive lock on (tenant, user), taken around a
+	 * refresh so that N nodes rotate one user's refresh token one at a
+	 * time. Never waits: 0 when taken, -EAGAIN when another node holds
+	 * it (retry later), -errno on failure. NULL for single-node backends
+	 * (file): the caller treats that as always taken.
+	 */
+	int (*trylock)(struct store *st, const char *tenant, const char *user);
+	int (*unlock)(struct store *st, const char *tenant, const char *user);
+	/*
+	 * Tell the other nodes that user changed (consent, rotation, logout,
+	 * revoke); they receive it through notify_fd/notify_next. NULL when
+	 * the backend has no other nodes.
+	 */
+	int (*notify)(struct store *st, const char *tenant, const char *user);
 	void (*close)(struct store *st);
 };
 
@@ -78,6 +94,13 @@ struct store {
  * fsync(dir). A lock file serialises read-compare-write across processes.
  */
 int store_file_open(const char *dir, struct store **out);
+
+/*
+ * Open the PostgreSQL backend (credd/store_pg.c, built with ENTRA_PG).
+ * dsn is a libpq connection string (TLS from sslmode/sslrootcert); node
+ * names this credd in updated_by. Creates or migrates the schema.
+ */
+int store_pg_open(const char *dsn, const char *node, struct store **out);
 
 void store_close(struct store *st);
 void blob_clear(struct blob *b);
