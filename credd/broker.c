@@ -40,11 +40,14 @@
 #include "refresh.h"
 #include "seal.h"
 #include "store.h"
+#include "storeq.h"
 
 #define OIDC_SCOPES "openid profile offline_access"
 #define SAVE_RETRY_MAX 60
 
 static void flight_run_next(struct broker *b, struct user *u);
+static void flight_start(struct broker *b, struct flight *f);
+static void refresh_saved(struct broker *b, struct user *u, void *ctx, int result);
 static void user_purge_cache(struct broker *b, struct user *u);
 /* Timer callbacks get the user or cache entry; one broker per process. */
 static struct broker *the_broker;
@@ -96,23 +99,16 @@ user_find(struct broker *b, const char *name)
 	return NULL;
 }
 
-/* (Re)load u's record from the store. */
-static int
-user_load(struct broker *b, struct user *u)
+/* Apply a record loaded from the store (or NULL: none) to u. */
+static void
+user_apply(struct broker *b, struct user *u, struct record *rec)
 {
-	struct record *rec = NULL;
-	int r;
-
-	r = record_load(b->st, b->seal, b->cf->tenant, u->name, &rec);
-	if (r == -ENOENT) {
-		rec = NULL;
-		r = 0;
-	}
-	if (r < 0) {
-		log_warnx("user \"%s\": cannot load the stored record: %s", u->name,
-		    strerror(-r));
-		return r;
-	}
+	/* Logged out, revoked or consented again elsewhere: the cached
+	 * tokens go. A rotation elsewhere leaves them valid. */
+	if (rec == NULL || rec->refresh_token == NULL ||
+	    (u->rec != NULL && u->rec->oid != NULL &&
+	    (rec->oid == NULL || strcmp(rec->oid, u->rec->oid) != 0)))
+		user_purge_cache(b, u);
 	record_free(u->rec);
 	u->rec = rec;
 	if (rec != NULL && rec->uid != u->uid && u->uid != (uid_t)-1) {
@@ -130,7 +126,111 @@ user_load(struct broker *b, struct user *u)
 	if (rec != NULL)
 		u->last_refresh = rec->last_refresh;
 	u->loaded = 1;
+}
+
+/*
+ * A LOAD finished. force: apply it even over a loaded record (another
+ * node changed it) unless it is the version we hold already.
+ */
+static void
+load_finish(struct storeq_job *j, int force)
+{
+	struct user *u = j->arg;
+	struct broker *b = the_broker;
+	struct waiter *w;
+	json_t *resp;
+	int r = j->result;
+
+	u->loading = 0;
+	if (r == 0 || r == -ENOENT) {
+		if (!u->dirty && (!u->loaded || (force && (j->rec == NULL ||
+		    u->rec == NULL || j->rec->version != u->rec->version)))) {
+			user_apply(b, u, j->rec);
+			j->rec = NULL; /* transferred */
+		}
+	} else {
+		b->n.store_errors++;
+		log_warnx("user \"%s\": cannot load the stored record: %s", u->name,
+		    strerror(-r));
+		if (r == -EBADMSG || r == -ENOKEY)
+			broker_audit("record_unreadable", u, u->uid, NULL, NULL, "error",
+			    NULL, NULL, r == -ENOKEY ? "sealed with an unknown key" :
+			    "does not open for this user (tampered or moved)", NULL);
+	}
+	/* Run the parked requests again, now that the record is known. */
+	while ((w = LIST_FIRST(&u->load_waiters)) != NULL) {
+		broker_unpark(w);
+		if (!u->loaded)
+			resp = dispatch_error(r == -EBADMSG || r == -ENOKEY ? -EIO :
+			    -ECONNREFUSED, "cannot read your stored consent");
+		else
+			resp = broker_resume(b, w);
+		if (resp != NULL)
+			server_reply(w, resp);
+	}
+}
+
+static void
+load_done(struct storeq_job *j)
+{
+	load_finish(j, 0);
+}
+
+/*
+ * Is u's record in memory? If not, park w until the store thread has
+ * loaded it; the request is then run again (broker_resume). Returns 1
+ * when loaded, 0 when parked, -ENOMEM.
+ */
+static int
+user_ready(struct broker *b, struct user *u, struct waiter *w)
+{
+	struct storeq_job *j;
+
+	if (u->loaded || u->dirty)
+		return 1;
+	if (!u->loading) {
+		j = storeq_job_new(STOREQ_LOAD, u->name, load_done, u);
+		if (j == NULL)
+			return -ENOMEM;
+		u->loading = 1;
+		storeq_submit(b->q, j);
+	}
+	broker_park(b, &u->load_waiters, w);
 	return 0;
+}
+
+/* Keep the request in w so it can be run again after a load. */
+static int
+waiter_keep(struct waiter *w, const char *user, uid_t uid)
+{
+	if (w->user == NULL && (w->user = strdup(user)) == NULL)
+		return -ENOMEM;
+	w->uid = uid;
+	return 0;
+}
+
+/*
+ * The user and, if needed, a load: returns u when its record is in
+ * memory; NULL with *resp = NULL when w was parked, or with *resp an
+ * error reply.
+ */
+struct user *
+broker_user_ready(struct broker *b, struct waiter *w, const char *name, uid_t uid,
+    json_t **resp)
+{
+	struct user *u;
+	int r;
+
+	*resp = NULL;
+	u = broker_user(b, name, uid, &r);
+	if (u == NULL || (w != NULL && waiter_keep(w, name, uid) < 0)) {
+		*resp = dispatch_error(-ENOMEM, "out of memory");
+		return NULL;
+	}
+	r = w != NULL ? user_ready(b, u, w) : (u->loaded || u->dirty);
+	if (r < 0)
+		*resp = dispatch_error(r, "out of memory");
+	return r == 1 ? u : NULL;
 }
 
 struct user *
@@ -154,6 +254,8 @@ broker_user(struct broker *b, const char *name, uid_t uid, int *err)
 		}
 		u->uid = uid;
 		TAILQ_INIT(&u->flights);
+		LIST_INIT(&u->load_waiters);
+		LIST_INIT(&u->store_waiters);
 		h = hash_name(name) % b->nbuckets;
 		u->hnext = b->users[h];
 		b->users[h] = u;
@@ -166,11 +268,6 @@ broker_user(struct broker *b, const char *name, uid_t uid, int *err)
 		u->epoch++;
 		u->uid = uid;
 		u->loaded = 0;
-	}
-	if (!u->loaded && !u->dirty) {
-		*err = user_load(b, u);
-		if (*err < 0)
-			return NULL;
 	}
 	return u;
 }
@@ -324,66 +421,91 @@ broker_idp_error(struct broker *b, const struct oauth_error *err)
 
 static void save_retry_cb(struct event_loop *ev, void *arg);
 
-/*
- * Write u->rec with compare-and-swap. On a lost race, reload and, if the
- * stored record still belongs to the same account, write ours (we hold
- * the newest refresh token) over the new version. On a storage failure,
- * keep it pinned in memory and retry with backoff.
- */
-void
-broker_user_save(struct broker *b, struct user *u)
-{
-	struct record *cur = NULL;
-	int r, tries;
+struct save_ctx {
+	struct user *u;
+	broker_saved_fn *then;
+	void *ctx;
+};
 
-	if (u->rec == NULL)
-		return;
-	for (tries = 0; tries < 4; tries++) {
-		r = record_save(b->st, b->seal, b->cf->tenant, u->rec);
-		if (r != -ESTALE)
-			break;
-		b->n.store_conflicts++;
-		r = record_load(b->st, b->seal, b->cf->tenant, u->name, &cur);
-		if (r == -ENOENT) {
-			u->rec->version = 0;	/* deleted meanwhile: create */
-			continue;
-		}
-		if (r < 0)
-			break;
-		if (u->rec->oid != NULL && cur->oid != NULL &&
-		    strcmp(u->rec->oid, cur->oid) != 0) {
-			/* Another node pinned another account: theirs wins. */
-			record_free(u->rec);
-			u->rec = cur;
-			cur = NULL;
-			u->dirty = 0;
-			return;
-		}
-		u->rec->version = cur->version;
-		record_free(cur);
-		cur = NULL;
-	}
+static void
+save_done(struct storeq_job *j)
+{
+	struct save_ctx *sc = j->arg;
+	struct user *u = sc->u;
+	struct broker *b = the_broker;
+	int r = j->result;
+
+	u->saves--;
 	if (r == 0) {
-		if (u->dirty)
-			log_info("user \"%s\": pending refresh token written",
-			    u->name);
-		u->dirty = 0;
+		if (j->replaced) {
+			/* Another node pinned another account: theirs wins. */
+			log_warnx("user \"%s\": another node stored a consent by "
+			    "another account; keeping theirs", u->name);
+			record_free(u->rec);
+			u->rec = j->rec;
+			j->rec = NULL;	/* transferred */
+			u->epoch++;
+			user_purge_cache(b, u);
+		} else if (u->rec != NULL)
+			u->rec->version = j->rec->version;
+		if (u->dirty && u->saves == 0) {
+			log_info("user \"%s\": pending refresh token written", u->name);
+			u->dirty = 0;
+		}
 		u->save_failures = 0;
-		event_timer_cancel(b->ev, &u->save_timer);
-		return;
+		if (u->saves == 0)
+			event_timer_cancel(b->ev, &u->save_timer);
+	} else {
+		b->n.store_errors++;
+		if (!u->dirty)
+			log_warnx("user \"%s\": cannot write the record (%s); keeping "
+			    "the refresh token in memory and retrying", u->name,
+			    strerror(-r));
+		u->dirty = 1;
+		u->save_failures++;
+		if (u->save_timer == NULL && !b->closing)
+			u->save_timer = event_timer_in(b->ev,
+			    refresh_backoff(u->save_failures, -1,
+			    randombytes_random()) * 1000, save_retry_cb, u);
 	}
-	b->n.store_errors++;
-	if (!u->dirty || u->save_failures == 0)
-		log_warnx("user \"%s\": cannot write the record (%s); keeping the "
-		    "refresh token in memory and retrying", u->name, strerror(-r));
-	u->dirty = 1;
-	u->save_failures++;
-	if (u->save_timer == NULL)
-		u->save_timer = event_timer_in(b->ev,
-		    refresh_backoff(u->save_failures, -1, randombytes_random()) * 1000,
-		    save_retry_cb, u);
+	if (sc->then != NULL)
+		sc->then(b, u, sc->ctx, r);
+	free(sc);
 }
 
+/*
+ * Write a copy of u->rec on the store thread (CAS; a lost race for the
+ * same account is merged there). then(ctx, result) runs on the loop once
+ * it is written or has failed; on failure the record stays in memory
+ * (u->dirty) and a timer retries with backoff.
+ */
+void
+broker_user_save(struct broker *b, struct user *u, broker_saved_fn *then, void *ctx)
+{
+	struct storeq_job *j;
+	struct save_ctx *sc;
+
+	if (u->rec == NULL) {
+		if (then != NULL)
+			then(b, u, ctx, 0);
+		return;
+	}
+	sc = calloc(1, sizeof(*sc));
+	j = storeq_job_new(STOREQ_SAVE, u->name, save_done, sc);
+	if (sc == NULL || j == NULL || (j->rec = record_dup(u->rec)) == NULL) {
+		free(sc);
+		storeq_job_free(j);
+		u->dirty = 1;
+		if (then != NULL)
+			then(b, u, ctx, -ENOMEM);
+		return;
+	}
+	sc->u = u;
+	sc->then = then;
+	sc->ctx = ctx;
+	u->saves++;
+	storeq_submit(b->q, j);
+}
 
 static void
 save_retry_cb(struct event_loop *ev, void *arg)
@@ -393,7 +515,7 @@ save_retry_cb(struct event_loop *ev, void *arg)
 	(void)ev;
 	u->save_timer = NULL;
 	if (u->dirty)
-		broker_user_save(the_broker, u);
+		broker_user_save(the_broker, u, NULL, NULL);
 }
 
 /* ---- cache ---- */
@@ -490,6 +612,8 @@ static void
 flight_free(struct broker *b, struct flight *f)
 {
 	http_cancel(b->http, &f->req);
+	event_timer_cancel(b->ev, &f->lock_timer);
+	oauth_token_clear(&f->tok);
 	free(f->scope);
 	free(f);
 }
@@ -550,6 +674,13 @@ flight_finish(struct broker *b, struct flight *f, const struct oauth_error *err)
 	}
 	if (err != NULL && err->cls == OAUTH_RETRY)
 		retry_later(b, u, f->scope);
+	if (f->locked) {
+		struct storeq_job *j = storeq_job_new(STOREQ_UNLOCK, u->name, NULL, NULL);
+
+		if (j != NULL)
+			storeq_submit(b->q, j);
+		f->locked = 0;
+	}
 	TAILQ_REMOVE(&u->flights, f, qlink);
 	flight_free(b, f);
 	flight_run_next(b, u);
@@ -588,7 +719,7 @@ handle_refresh_error(struct broker *b, struct user *u, struct flight *f,
 		u->rec->updated = now;
 		user_purge_cache(b, u);
 		u->epoch++;
-		broker_user_save(b, u);
+		broker_user_save(b, u, NULL, NULL);
 		break;
 	case OAUTH_CONSENT:
 		r = flow_may_start(b, u, 0);
@@ -640,50 +771,53 @@ refresh_done(void *arg, const struct http_response *hr)
 	u->failures = 0;
 	u->backoff_until = 0;
 	u->last_refresh = util_now();
-	if (tok.refresh_token != NULL) {
+	f->tok = tok;	/* held until the rotation is stored */
+	memset(&tok, 0, sizeof(tok));
+	if (f->tok.refresh_token != NULL) {
 		/* Rotation: store the new refresh token before handing out. */
 		secret_free(u->rec->refresh_token);
-		u->rec->refresh_token = tok.refresh_token;
-		tok.refresh_token = NULL; /* transferred */
+		u->rec->refresh_token = f->tok.refresh_token;
+		f->tok.refresh_token = NULL; /* transferred */
 		u->rec->last_refresh = u->last_refresh;
 		u->rec->updated = u->last_refresh;
-		broker_user_save(b, u);
+		broker_user_save(b, u, refresh_saved, f);
+		return;
 	}
-	broker_cache_token(b, u, f->scope, &tok);
-	{
-		struct cache_entry *e = cache_get(b->cache, u->name, f->scope);
+	refresh_saved(b, u, f, 0);
+}
 
-		broker_audit("refresh_ok", u, u->uid, NULL, f->scope, "ok", NULL,
-		    e != NULL ? e->fp : NULL, NULL, NULL);
-	}
-	oauth_token_clear(&tok);
+/*
+ * The rotated refresh token is written (or pinned in memory when the
+ * store failed: the token is handed out anyway, DESIGN §5).
+ */
+static void
+refresh_saved(struct broker *b, struct user *u, void *ctx, int result)
+{
+	struct flight *f = ctx;
+	struct cache_entry *e;
+
+	(void)result;
+	broker_cache_token(b, u, f->scope, &f->tok);
+	e = cache_get(b->cache, u->name, f->scope);
+	broker_audit("refresh_ok", u, u->uid, NULL, f->scope, "ok", NULL,
+	    e != NULL ? e->fp : NULL, NULL, NULL);
+	oauth_token_clear(&f->tok);
 	flight_finish(b, f, NULL);
 }
 
+/* Send the refresh grant with the newest refresh token. */
 static void
-flight_start(struct broker *b, struct flight *f)
+flight_send(struct broker *b, struct flight *f)
 {
 	struct user *u = f->u;
 	struct oauth_error err = { 0 };
 	struct secret *form = NULL;
 	char scope[PROTO_STR_MAX + 64];
-	int64_t now = util_now();
 	int r;
 
-	f->running = 1;
-	f->epoch = u->epoch;
 	if (!broker_has_consent(u)) {
 		err.cls = OAUTH_REAUTH;
 		snprintf(err.reason, sizeof(err.reason), "no consent");
-		flight_finish(b, f, &err);
-		return;
-	}
-	if (b->throttle_until > now || u->backoff_until > now) {
-		err.cls = OAUTH_RETRY;
-		err.is_throttled = b->throttle_until > now;
-		err.retry_after = (b->throttle_until > u->backoff_until ?
-		    b->throttle_until : u->backoff_until) - now;
-		snprintf(err.reason, sizeof(err.reason), "backing off");
 		flight_finish(b, f, &err);
 		return;
 	}
@@ -700,6 +834,93 @@ flight_start(struct broker *b, struct flight *f)
 		return;
 	}
 	b->n.refreshes++;
+}
+
+static void
+lock_retry_cb(struct event_loop *ev, void *arg)
+{
+	struct flight *f = arg;
+
+	(void)ev;
+	f->lock_timer = NULL;
+	f->running = 0;
+	flight_start(the_broker, f);
+}
+
+/*
+ * Cluster backends: the user's lock is held (or busy on another node).
+ * Under the lock, adopt the stored record when another node rotated the
+ * refresh token since we last read it, so we never use a superseded one.
+ */
+static void
+lock_done(struct storeq_job *j)
+{
+	struct flight *f = j->arg;
+	struct user *u = f->u;
+	struct broker *b = the_broker;
+	struct oauth_error err = { 0 };
+
+	if (j->result == -EAGAIN) {
+		f->lock_timer = event_timer_in(b->ev, 100 + randombytes_uniform(200),
+		    lock_retry_cb, f);
+		return;
+	}
+	if (j->result < 0 && j->result != -ENOENT) {
+		err.cls = OAUTH_RETRY;
+		snprintf(err.reason, sizeof(err.reason), "store unavailable: %s",
+		    strerror(-j->result));
+		flight_finish(b, f, &err);
+		return;
+	}
+	f->locked = 1;
+	if (!u->dirty && (j->rec == NULL || u->rec == NULL ||
+	    j->rec->version > u->rec->version)) {
+		if (j->rec == NULL || j->rec->refresh_token == NULL)
+			user_purge_cache(b, u);
+		user_apply(b, u, j->rec);
+		j->rec = NULL; /* transferred */
+	}
+	flight_send(b, f);
+}
+
+static void
+flight_start(struct broker *b, struct flight *f)
+{
+	struct user *u = f->u;
+	struct oauth_error err = { 0 };
+	struct storeq_job *j;
+	int64_t now = util_now();
+
+	f->running = 1;
+	f->epoch = u->epoch;
+	if (b->closing || !broker_has_consent(u)) {
+		err.cls = b->closing ? OAUTH_RETRY : OAUTH_REAUTH;
+		snprintf(err.reason, sizeof(err.reason), b->closing ?
+		    "shutting down" : "no consent");
+		flight_finish(b, f, &err);
+		return;
+	}
+	if (b->throttle_until > now || u->backoff_until > now) {
+		err.cls = OAUTH_RETRY;
+		err.is_throttled = b->throttle_until > now;
+		err.retry_after = (b->throttle_until > u->backoff_until ?
+		    b->throttle_until : u->backoff_until) - now;
+		snprintf(err.reason, sizeof(err.reason), "backing off");
+		flight_finish(b, f, &err);
+		return;
+	}
+	if (!storeq_is_cluster(b->q)) {
+		flight_send(b, f);
+		return;
+	}
+	j = storeq_job_new(STOREQ_LOCK, u->name, lock_done, f);
+	if (j == NULL) {
+		err.cls = OAUTH_RETRY;
+		snprintf(err.reason, sizeof(err.reason), "out of memory");
+		flight_finish(b, f, &err);
+		return;
+	}
+	storeq_submit(b->q, j);
 }
 
 static void
@@ -771,6 +992,7 @@ broker_token(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 {
 	struct cache_entry *e;
 	struct user *u;
+	json_t *resp;
 	int64_t now = util_now();
 	int r;
 
@@ -782,9 +1004,12 @@ broker_token(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 		return broker_token_reply(b, u, w, scope);
 	}
 	b->n.cache_misses++;
-	u = broker_user(b, user, uid, &r);
+	if (w->scope == NULL && (w->scope = strdup(scope)) == NULL)
+		return dispatch_error(-ENOMEM, "out of memory");
+	w->min_valid = min_valid;
+	u = broker_user_ready(b, w, user, uid, &resp);
 	if (u == NULL)
-		return dispatch_error(r, "cannot read your stored consent");
+		return resp;
 	if (u->outcome != NULL) {
 		/* Report the last sign-in's outcome once. */
 		const char *o = u->outcome;
@@ -796,6 +1021,9 @@ broker_token(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 		if (strcmp(o, "consent_declined") == 0)
 			return dispatch_error(-ECANCELED, "the sign-in was declined");
 	}
+	e = cache_get(b->cache, user, scope);
+	if (e != NULL && broker_has_consent(u) && cache_is_fresh(e, now, min_valid))
+		return broker_token_reply(b, u, w, scope); /* e.g. after a reload */
 	if (!broker_has_consent(u)) {
 		if (u->flow != NULL)
 			return flow_join(b, u, w);
@@ -812,8 +1040,6 @@ broker_token(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 		}
 		return flow_join(b, u, w);
 	}
-	w->scope = strdup(scope);
-	w->min_valid = min_valid;
 	r = flight_join(b, u, scope, w);
 	if (r < 0)
 		return dispatch_error(r, "out of memory");
@@ -844,15 +1070,14 @@ user_state(const struct user *u)
 }
 
 json_t *
-broker_status(struct broker *b, const char *user, uid_t uid)
+broker_status(struct broker *b, struct waiter *w, const char *user, uid_t uid)
 {
 	struct user *u;
 	json_t *resp, *scopes;
-	int r;
 
-	u = broker_user(b, user, uid, &r);
+	u = broker_user_ready(b, w, user, uid, &resp);
 	if (u == NULL)
-		return dispatch_error(r, "cannot read your stored consent");
+		return resp;
 	resp = proto_ok();
 	json_object_set_new(resp, "user", json_string(user));
 	json_object_set_new(resp, "state", json_string(user_state(u)));
@@ -870,22 +1095,22 @@ broker_status(struct broker *b, const char *user, uid_t uid)
 	return resp;
 }
 
-/* Drop u's refresh token and tokens; keep=1 keeps the account pin. */
-static int
-user_forget(struct broker *b, struct user *u, int keep_pin)
+/* Drop u's tokens, flow and queued flights (not the record). */
+static void
+user_drop_state(struct broker *b, struct user *u)
 {
-	struct flight *f;
-	struct oauth_error err = { .cls = OAUTH_REAUTH };
-	int r = 0;
+	struct flight *f, *prev;
 
-	snprintf(err.reason, sizeof(err.reason), "signed out");
 	u->epoch++;
 	user_purge_cache(b, u);
 	flow_cancel(b, u, -EKEYREVOKED, "signed out");
 	/* Queued flights that are not running yet end now. */
-	while ((f = TAILQ_LAST(&u->flights, flight_queue)) != NULL && !f->running) {
+	for (f = TAILQ_LAST(&u->flights, flight_queue); f != NULL; f = prev) {
 		struct waiter *w;
 
+		prev = TAILQ_PREV(f, flight_queue, qlink);
+		if (f->running)
+			continue;
 		while ((w = LIST_FIRST(&f->waiters)) != NULL) {
 			broker_unpark(w);
 			server_reply(w, dispatch_error(-EKEYREVOKED, "signed out"));
@@ -893,107 +1118,136 @@ user_forget(struct broker *b, struct user *u, int keep_pin)
 		TAILQ_REMOVE(&u->flights, f, qlink);
 		flight_free(b, f);
 	}
-	if (u->rec == NULL)
-		return 0;
-	if (keep_pin) {
-		secret_free(u->rec->refresh_token);
-		u->rec->refresh_token = NULL;
-		u->rec->updated = util_now();
-		broker_user_save(b, u);
-		u->logged_out = 1;
-	} else {
-		r = record_delete(b->st, b->cf->tenant, u->rec);
-		if (r == -ESTALE) {
-			/* Delete the newest version, whatever it is. */
-			if (user_load(b, u) == 0 && u->rec != NULL)
-				r = record_delete(b->st, b->cf->tenant, u->rec);
-		}
-		if (r == -ENOENT)
-			r = 0;
-		record_free(u->rec);
-		u->rec = NULL;
-		u->dirty = 0;
-		event_timer_cancel(b->ev, &u->save_timer);
-		u->logged_out = 0;
-	}
 	u->outcome = NULL;
-	return r;
+}
+
+/* Answer the logout/revoke parked on u once the store has it. */
+static void
+forget_done(struct broker *b, struct user *u, int r)
+{
+	struct waiter *w;
+	json_t *resp;
+
+	while ((w = LIST_FIRST(&u->store_waiters)) != NULL) {
+		broker_unpark(w);
+		broker_audit(w->op == PROTO_OP_LOGOUT ? "logout" : "revoke", u,
+		    w->caller->uid, proto_op_name(w->op), NULL, r < 0 ? "error" : "ok",
+		    NULL, NULL, r < 0 ? "store not updated yet; retrying" : NULL, NULL);
+		/* On a store error the pin-only record stays dirty and is
+		 * retried; the tokens are already gone from this node. */
+		resp = r < 0 && w->op == PROTO_OP_ADMIN_REVOKE ?
+		    dispatch_error(r, "cannot update the store") : proto_ok();
+		server_reply(w, resp);
+	}
+}
+
+static void
+logout_saved(struct broker *b, struct user *u, void *ctx, int r)
+{
+	(void)ctx;
+	forget_done(b, u, r);
+}
+
+static void
+revoke_deleted(struct storeq_job *j)
+{
+	struct user *u = j->arg;
+
+	forget_done(the_broker, u, j->result);
 }
 
 json_t *
-broker_logout(struct broker *b, const char *user, uid_t uid)
+broker_logout(struct broker *b, struct waiter *w, const char *user, uid_t uid)
 {
 	struct user *u;
-	int r;
+	json_t *resp;
 
-	u = broker_user(b, user, uid, &r);
+	u = broker_user_ready(b, w, user, uid, &resp);
 	if (u == NULL)
-		return dispatch_error(r, "cannot read your stored consent");
-	r = user_forget(b, u, 1);
-	broker_audit("logout", u, uid, "logout", NULL, r < 0 ? "error" : "ok", NULL,
-	    NULL, NULL, NULL);
-	if (r < 0)
-		return dispatch_error(r, "cannot update the store");
-	return proto_ok();
+		return resp;
+	user_drop_state(b, u);
+	if (u->rec == NULL) {
+		broker_audit("logout", u, uid, "logout", NULL, "ok", NULL, NULL, NULL,
+		    NULL);
+		return proto_ok();
+	}
+	/* Keep the record for its account pin, without the refresh token. */
+	secret_free(u->rec->refresh_token);
+	u->rec->refresh_token = NULL;
+	u->rec->updated = util_now();
+	u->logged_out = 1;
+	broker_park(b, &u->store_waiters, w);
+	broker_user_save(b, u, logout_saved, NULL);
+	return NULL;
 }
 
 json_t *
-broker_revoke(struct broker *b, const char *user, uid_t by_uid)
+broker_revoke(struct broker *b, struct waiter *w, const char *user, uid_t by_uid)
 {
+	struct storeq_job *j;
 	struct user *u;
-	uid_t uid;
 	int r;
 
 	u = user_find(b, user);
-	uid = u != NULL ? u->uid : (uid_t)-1;
 	if (u == NULL) {
-		/* Not seen on this node yet: load it under any uid. */
+		/* Not seen on this node: the store is all there is. */
 		u = broker_user(b, user, (uid_t)-1, &r);
 		if (u == NULL)
-			return dispatch_error(r, "cannot read the stored consent");
-		if (u->rec != NULL)
-			uid = u->rec->uid;
+			return dispatch_error(r, "out of memory");
 	}
-	r = user_forget(b, u, 0);
-	broker_audit("revoke", u, by_uid, "admin_revoke", NULL, r < 0 ? "error" : "ok",
-	    NULL, NULL, NULL, NULL);
-	(void)uid;
-	if (r < 0)
-		return dispatch_error(r, "cannot update the store");
-	return proto_ok();
+	(void)by_uid;
+	if (waiter_keep(w, user, u->uid) < 0)
+		return dispatch_error(-ENOMEM, "out of memory");
+	user_drop_state(b, u);
+	record_free(u->rec);
+	u->rec = NULL;
+	u->dirty = 0;
+	u->logged_out = 0;
+	u->loaded = 1;	/* known now: nothing */
+	event_timer_cancel(b->ev, &u->save_timer);
+	j = storeq_job_new(STOREQ_DELETE, u->name, revoke_deleted, u);
+	if (j == NULL)
+		return dispatch_error(-ENOMEM, "out of memory");
+	broker_park(b, &u->store_waiters, w);
+	storeq_submit(b->q, j);
+	return NULL;
 }
 
-json_t *
-broker_list(struct broker *b, const char *cursor, int64_t limit)
+static void
+list_done(struct storeq_job *j)
 {
-	struct store_entry *ents = NULL;
-	size_t n = 0, i;
-	char *next = NULL;
+	struct broker *b = the_broker;
+	uint64_t ticket = (uint64_t)(uintptr_t)j->arg;
+	struct waiter *w;
 	json_t *resp, *arr;
-	int r;
+	size_t i;
 
-	r = b->st->ops->list(b->st, b->cf->tenant, cursor, (size_t)limit, 1, &ents,
-	    &n, &next);
-	if (r < 0)
-		return dispatch_error(r, "cannot list the store");
+	/* The job names its waiter by ticket: the admin may be gone. */
+	LIST_FOREACH(w, &b->list_waiters, link)
+		if (w->ticket == ticket)
+			break;
+	if (w == NULL)
+		return;
+	broker_unpark(w);
+	if (j->result < 0) {
+		server_reply(w, dispatch_error(j->result, "cannot list the store"));
+		return;
+	}
 	arr = json_array();
-	for (i = 0; i < n; i++) {
-		struct secret *plain = NULL;
-		struct record *rec = NULL;
-		struct user *u = user_find(b, ents[i].user);
+	for (i = 0; i < j->nitems; i++) {
+		const struct storeq_item *it = &j->items[i];
+		struct user *u = user_find(b, it->user);
 		json_t *o = json_object();
 
-		json_object_set_new(o, "user", json_string(ents[i].user));
-		if (seal_open(b->seal, b->cf->tenant, ents[i].user, ents[i].blob.data,
-		    ents[i].blob.len, &plain) == 0 &&
-		    record_decode(plain, ents[i].version, &rec) == 0) {
-			json_object_set_new(o, "account", json_string(rec->username ?
-			    rec->username : (rec->oid ? rec->oid : "")));
+		json_object_set_new(o, "user", json_string(it->user));
+		if (it->readable) {
+			json_object_set_new(o, "account", it->account ?
+			    json_string(it->account) : json_null());
 			json_object_set_new(o, "last_refresh",
-			    json_integer(rec->last_refresh));
-			json_object_set_new(o, "state", json_string(u != NULL ?
-			    user_state(u) : rec->refresh_token ? "ready" :
-			    "reauth_required"));
+			    json_integer(it->last_refresh));
+			json_object_set_new(o, "state", json_string(u != NULL &&
+			    u->loaded ? user_state(u) : it->has_refresh_token ?
+			    "ready" : "reauth_required"));
 		} else
 			json_object_set_new(o, "state", json_string("unreadable"));
 		if (u != NULL) {
@@ -1002,16 +1256,30 @@ broker_list(struct broker *b, const char *cursor, int64_t limit)
 			cache_foreach_user(b->cache, u->name, status_scope, scopes);
 			json_object_set_new(o, "scopes", scopes);
 		}
-		record_free(rec);
-		secret_free(plain);
 		json_array_append_new(arr, o);
 	}
-	store_entries_free(ents, n);
 	resp = proto_ok();
 	json_object_set_new(resp, "users", arr);
-	json_object_set_new(resp, "next_cursor", next ? json_string(next) : json_null());
-	free(next);
-	return resp;
+	json_object_set_new(resp, "next_cursor", j->next ? json_string(j->next) :
+	    json_null());
+	server_reply(w, resp);
+}
+
+json_t *
+broker_list(struct broker *b, struct waiter *w, const char *cursor, int64_t limit)
+{
+	struct storeq_job *j;
+
+	w->ticket = ++b->tickets;
+	j = storeq_job_new(STOREQ_LIST, NULL, list_done, (void *)(uintptr_t)w->ticket);
+	if (j == NULL || (cursor != NULL && (j->cursor = strdup(cursor)) == NULL)) {
+		storeq_job_free(j);
+		return dispatch_error(-ENOMEM, "out of memory");
+	}
+	j->limit = (size_t)limit;
+	broker_park(b, &b->list_waiters, w);
+	storeq_submit(b->q, j);
+	return NULL;
 }
 
 void
@@ -1050,7 +1318,49 @@ broker_stats(struct broker *b, json_t *o)
 	    json_integer(b->throttle_until) : json_null());
 }
 
+json_t *
+broker_resume(struct broker *b, struct waiter *w)
+{
+	switch (w->op) {
+	case PROTO_OP_TOKEN:
+		return broker_token(b, w, w->user, w->uid, w->scope, w->min_valid);
+	case PROTO_OP_LOGIN:
+		return broker_login(b, w, w->user, w->uid, w->wait);
+	case PROTO_OP_STATUS:
+		return broker_status(b, w, w->user, w->uid);
+	case PROTO_OP_LOGOUT:
+		return broker_logout(b, w, w->user, w->uid);
+	case PROTO_OP_SESSION_OPEN:
+		return broker_session_open(b, w, w->user, w->uid, w->interactive);
+	default:
+		return dispatch_error(-EIO, "cannot resume this request");
+	}
+}
+
 /* ---- cluster change notifications ---- */
+
+static void
+notify_loaded(struct storeq_job *j)
+{
+	load_finish(j, 1);
+}
+
+/*
+ * Another node changed u: reload now, so a logout or revoke there stops
+ * this node serving within a round trip, not at the next cache miss.
+ */
+static void
+notify_reload(struct broker *b, struct user *u)
+{
+	struct storeq_job *j = storeq_job_new(STOREQ_LOAD, u->name, notify_loaded, u);
+
+	if (j == NULL) {
+		u->loaded = 0;
+		return;
+	}
+	u->loading = 1;
+	storeq_submit(b->q, j);
+}
 
 static void
 notify_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
@@ -1063,13 +1373,19 @@ notify_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
 	(void)fd;
 	(void)revents;
 	while (b->st->ops->notify_next(b->st, &name) > 0) {
-		u = user_find(b, name);
-		if (u != NULL && !u->dirty) {
-			/* Another node changed this user: drop and reload lazily. */
-			u->epoch++;
-			user_purge_cache(b, u);
-			u->loaded = 0;
+		if (name == NULL) {
+			/* Reconnected: changes may have been missed. Resync all. */
+			size_t i;
+
+			for (i = 0; i < b->nbuckets; i++)
+				for (u = b->users[i]; u != NULL; u = u->hnext)
+					if (!u->dirty)
+						u->loaded = 0;
+			continue;
 		}
+		u = user_find(b, name);
+		if (u != NULL && !u->dirty && !u->loading)
+			notify_reload(b, u);
 		free(name);
 		name = NULL;
 	}
@@ -1095,6 +1411,8 @@ broker_new(const struct broker_deps *d, struct broker **out)
 	b->client_secret = d->client_secret;
 	b->cache = cache_new();
 	b->notify_fd = -1;
+	LIST_INIT(&b->list_waiters);
+	the_broker = b;
 	if (b->cache == NULL || users_grow(b) < 0) {
 		broker_free(b);
 		return -ENOMEM;
@@ -1104,6 +1422,11 @@ broker_new(const struct broker_deps *d, struct broker **out)
 	if (r == 0)
 		r = oauth_url_devicecode(b->cf->authority, b->cf->tenant,
 		    b->device_url, sizeof(b->device_url));
+	if (r < 0) {
+		broker_free(b);
+		return r;
+	}
+	r = storeq_new(b->ev, b->st, b->seal, b->cf->tenant, &b->q);
 	if (r < 0) {
 		broker_free(b);
 		return r;
@@ -1141,6 +1464,16 @@ broker_free(struct broker *b)
 
 	if (b == NULL)
 		return;
+	b->closing = 1;
+	if (b->q != NULL) {
+		/* A last try for refresh tokens the store has not taken yet. */
+		for (i = 0; i < b->nbuckets; i++)
+			for (u = b->users[i]; u != NULL; u = u->hnext)
+				if (u->dirty)
+					broker_user_save(b, u, NULL, NULL);
+		storeq_free(b->q);	/* runs every pending callback */
+		b->q = NULL;
+	}
 	for (i = 0; i < b->nbuckets; i++)
 		for (u = b->users[i]; u != NULL; u = next) {
 			next = u->hnext;

@@ -6,8 +6,11 @@
  * classes, backoff and the tenant-wide 429 breaker.
  *
  * Everything runs on the event loop; IdP calls go through http.c and
- * never block. A call either answers at once (returns a response) or
- * parks the waiter and answers through server_reply() later.
+ * store calls through the store thread (storeq.c), so nothing blocks. A
+ * call either answers at once (returns a response) or parks the waiter
+ * and answers through server_reply() later; a waiter parked until its
+ * user's record is loaded is run again from the parameters kept in it,
+ * so w->op must name the op (PROTO_OP_TOKEN for the SDK endpoint too).
  *
  * Users are login names; uid is the caller's (or the session's) uid
  * now, compared with the uid at consent (a reused name starts clean).
@@ -48,16 +51,16 @@ json_t *broker_token(struct broker *b, struct waiter *w, const char *user,
     uid_t uid, const char *scope, int64_t min_valid);
 json_t *broker_login(struct broker *b, struct waiter *w, const char *user,
     uid_t uid, int64_t wait);
-json_t *broker_status(struct broker *b, const char *user, uid_t uid);
-json_t *broker_logout(struct broker *b, const char *user, uid_t uid);
+json_t *broker_status(struct broker *b, struct waiter *w, const char *user, uid_t uid);
+json_t *broker_logout(struct broker *b, struct waiter *w, const char *user, uid_t uid);
 /*
  * session_open: report the user's state; an interactive session starts a
  * device flow when no consent exists. w->session holds the session id.
  */
 json_t *broker_session_open(struct broker *b, struct waiter *w, const char *user,
     uid_t uid, int interactive);
-json_t *broker_revoke(struct broker *b, const char *user, uid_t by_uid);
-json_t *broker_list(struct broker *b, const char *cursor, int64_t limit);
+json_t *broker_revoke(struct broker *b, struct waiter *w, const char *user, uid_t by_uid);
+json_t *broker_list(struct broker *b, struct waiter *w, const char *cursor, int64_t limit);
 /* Adds the broker's counters to obj. */
 void broker_stats(struct broker *b, json_t *obj);
 

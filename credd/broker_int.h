@@ -32,10 +32,13 @@ struct flight {
 	struct http_req *req;
 	unsigned epoch;		/* user epoch at start: stale results are dropped */
 	int running;
+	int locked;		/* holds the cluster lock for this user */
+	struct event_timer *lock_timer; /* lock busy elsewhere: try again */
+	struct oauth_token tok;	/* the reply, held while the rotation is stored */
 };
 TAILQ_HEAD(flight_queue, flight);
 
-enum flow_state { FLOW_STARTING, FLOW_POLLING };
+enum flow_state { FLOW_STARTING, FLOW_POLLING, FLOW_SAVING };
 
 /* A device-code flow; at most one per user. */
 struct flow {
@@ -50,6 +53,8 @@ struct flow {
 	struct waiter_list start_waiters; /* want the device-code fields */
 	struct waiter_list done_waiters;  /* login wait: want the outcome */
 	unsigned epoch;
+	uintptr_t seq;		/* names this flow to the store thread's callback */
+	struct oauth_token tok;	/* FLOW_SAVING: the first token, held until stored */
 };
 
 struct user {
@@ -57,6 +62,10 @@ struct user {
 	uid_t uid;
 	struct record *rec;	/* NULL: no record */
 	int loaded;
+	int loading;		/* a LOAD is queued on the store thread */
+	struct waiter_list load_waiters; /* requests run again once loaded */
+	struct waiter_list store_waiters; /* logout/revoke: answered once written */
+	unsigned saves;		/* SAVE jobs in flight */
 	unsigned epoch;		/* bumped by logout/revoke/remote change */
 	int logged_out;		/* record kept for the account pin only */
 	struct flight_queue flights;
@@ -84,6 +93,10 @@ struct broker_counters {
 
 struct broker {
 	struct event_loop *ev;
+	struct storeq *q;	/* the store thread: every store call goes there */
+	int closing;
+	struct waiter_list list_waiters; /* admin_list, answered by the store thread */
+	uint64_t tickets;
 	const struct config *cf;
 	struct store *st;
 	const struct seal *seal;
@@ -100,9 +113,22 @@ struct broker {
 };
 
 /* broker.c */
+typedef void broker_saved_fn(struct broker *b, struct user *u, void *ctx, int result);
+
+/* Find or create u (no store access). NULL on ENOMEM. */
 struct user *broker_user(struct broker *b, const char *name, uid_t uid, int *err);
+/*
+ * u with its record in memory; or NULL and *resp: NULL when w was parked
+ * until the store thread loads it (the op then runs again through
+ * broker_resume), else an error reply.
+ */
+struct user *broker_user_ready(struct broker *b, struct waiter *w, const char *name,
+    uid_t uid, json_t **resp);
+/* Run a parked request again (its parameters are kept in w). */
+json_t *broker_resume(struct broker *b, struct waiter *w);
 int broker_has_consent(const struct user *u);
-void broker_user_save(struct broker *b, struct user *u);
+/* Write u->rec on the store thread; then(ctx, result) when done (may be NULL). */
+void broker_user_save(struct broker *b, struct user *u, broker_saved_fn *then, void *ctx);
 void broker_cache_token(struct broker *b, struct user *u, const char *scope,
     struct oauth_token *tok);
 json_t *broker_token_reply(struct broker *b, struct user *u, struct waiter *w,

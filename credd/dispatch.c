@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "entra/proto.h"
+#include "entra/secret.h"
 #include "entra/util.h"
 
 #include "audit.h"
@@ -138,7 +139,7 @@ op_status(struct dispatch *d, struct waiter *w, const struct proto_request *req)
 	(void)req;
 	if ((err = need_own_user(w)) != NULL)
 		return err;
-	return broker_status(d->broker, w->caller->user, w->caller->uid);
+	return broker_status(d->broker, w, w->caller->user, w->caller->uid);
 }
 
 static json_t *
@@ -149,15 +150,59 @@ op_logout(struct dispatch *d, struct waiter *w, const struct proto_request *req)
 	(void)req;
 	if ((err = need_own_user(w)) != NULL)
 		return err;
-	return broker_logout(d->broker, w->caller->user, w->caller->uid);
+	return broker_logout(d->broker, w, w->caller->user, w->caller->uid);
+}
+
+/*
+ * SDK endpoint fields of a session_open reply: endpoint and the
+ * session's secret (when [msi] listen is set and the reply is ok).
+ */
+static void
+session_endpoint_fields(struct dispatch *d, const char *session, json_t *resp)
+{
+	char ep[256], sec[SESSION_SECRET_LEN + 1];
+	int64_t exp;
+
+	if (resp == NULL || !json_is_true(json_object_get(resp, "ok")) ||
+	    config_msi_endpoint(d->cf, ep, sizeof(ep)) < 0 ||
+	    sessions_secret_of(d->sessions, session, sec, &exp) < 0)
+		return;
+	json_object_set_new(resp, "endpoint", json_string(ep));
+	json_object_set_new(resp, "secret", json_string(sec));
+	json_object_set_new(resp, "secret_expires_on", json_integer(exp));
+	secret_wipe(sec, sizeof(sec));
+}
+
+/*
+ * A session_open the broker parked (a device flow starting) is answered
+ * later through w->reply; this wrapper adds the endpoint fields first.
+ * struct waiter has no room for our context, so it sits here: credd has
+ * one dispatch and one loop thread, and every socket waiter shares the
+ * same reply function (the server resets w->reply per request).
+ */
+static struct {
+	struct dispatch *d;
+	void (*next)(struct waiter *, json_t *);
+} session_hook;
+
+static void
+session_open_reply(struct waiter *w, json_t *resp)
+{
+	w->reply = session_hook.next;
+	if (session_hook.d != NULL)
+		session_endpoint_fields(session_hook.d, w->session, resp);
+	free(w->session);
+	w->session = NULL;
+	w->reply(w, resp);
 }
 
 static json_t *
 op_session_open(struct dispatch *d, struct waiter *w, const struct proto_request *req)
 {
-	char id[SESSION_ID_LEN + 1];
+	char id[SESSION_ID_LEN + 1], sec[SESSION_SECRET_LEN + 1];
 	struct audit_event ev = { 0 };
 	json_t *resp;
+	int64_t exp;
 	uid_t uid;
 	int found, r;
 
@@ -170,6 +215,16 @@ op_session_open(struct dispatch *d, struct waiter *w, const struct proto_request
 	    req->workload, id);
 	if (r < 0)
 		return dispatch_error(r, "cannot open a session");
+	if (d->cf->msi_listen != NULL) {
+		/* The session's IDENTITY_HEADER: ends at session_close or TTL. */
+		r = sessions_secret_mint(d->sessions, req->user, uid, id,
+		    util_now(), d->cf->msi_secret_ttl, 0, sec, &exp);
+		secret_wipe(sec, sizeof(sec));
+		if (r < 0) {
+			(void)sessions_close(d->sessions, req->user, id);
+			return dispatch_error(r, "cannot open a session");
+		}
+	}
 	w->session = strdup(id);
 	ev.event = "session_open";
 	ev.uid = w->caller->uid;
@@ -178,9 +233,60 @@ op_session_open(struct dispatch *d, struct waiter *w, const struct proto_request
 	ev.outcome = "ok";
 	ev.reason = req->service;
 	audit_log(&ev);
+	if (d->cf->msi_listen != NULL && w->reply != session_open_reply) {
+		session_hook.d = d;
+		session_hook.next = w->reply;
+		w->reply = session_open_reply;
+	}
 	resp = broker_session_open(d->broker, w, req->user, uid, req->interactive);
-	if (resp != NULL && proto_response_error(resp) != NULL)
+	if (resp == NULL)
+		return NULL;	/* parked: session_open_reply adds the fields */
+	if (w->reply == session_open_reply)
+		w->reply = session_hook.next;
+	if (proto_response_error(resp) != NULL)
 		(void)sessions_close(d->sessions, req->user, id); /* nobody can close it */
+	else
+		session_endpoint_fields(d, id, resp);
+	return resp;
+}
+
+/*
+ * sdk_env (credctl env): a fresh endpoint secret for the caller's own
+ * uid, for shells and jobs that start outside PAM. Not bound to a
+ * session: it ends after [msi] secret_ttl; a uid holds at most
+ * [msi] secrets_per_uid of them (the oldest goes).
+ */
+static json_t *
+op_sdk_env(struct dispatch *d, struct waiter *w, const struct proto_request *req)
+{
+	char ep[256], sec[SESSION_SECRET_LEN + 1];
+	struct audit_event ev = { 0 };
+	json_t *resp, *err;
+	int64_t exp;
+	int r;
+
+	(void)req;
+	if ((err = need_own_user(w)) != NULL)
+		return err;
+	if (config_msi_endpoint(d->cf, ep, sizeof(ep)) < 0)
+		return dispatch_error(-ECONNREFUSED, "the SDK endpoint is not "
+		    "enabled on this node ([msi] listen in credd.conf)");
+	r = sessions_secret_mint(d->sessions, w->caller->user, w->caller->uid,
+	    NULL, util_now(), d->cf->msi_secret_ttl,
+	    (size_t)d->cf->msi_secrets_per_uid, sec, &exp);
+	if (r < 0)
+		return dispatch_error(r, "cannot mint an endpoint secret");
+	resp = proto_ok();
+	json_object_set_new(resp, "endpoint", json_string(ep));
+	json_object_set_new(resp, "secret", json_string(sec));
+	json_object_set_new(resp, "expires_on", json_integer(exp));
+	secret_wipe(sec, sizeof(sec));
+	ev.event = "sdk_secret_issued";
+	ev.uid = w->caller->uid;
+	ev.user = w->caller->user;
+	ev.op = "sdk_env";
+	ev.outcome = "ok";
+	audit_log(&ev);
 	return resp;
 }
 
@@ -200,7 +306,7 @@ static json_t *
 op_admin_list(struct dispatch *d, struct waiter *w, const struct proto_request *req)
 {
 	(void)w;
-	return broker_list(d->broker, req->cursor, req->limit);
+	return broker_list(d->broker, w, req->cursor, req->limit);
 }
 
 static json_t *
@@ -208,7 +314,7 @@ op_admin_revoke(struct dispatch *d, struct waiter *w, const struct proto_request
 {
 	if (!util_valid_username(req->user))
 		return dispatch_error(-EBADMSG, "invalid user name");
-	return broker_revoke(d->broker, req->user, w->caller->uid);
+	return broker_revoke(d->broker, w, req->user, w->caller->uid);
 }
 
 static json_t *
@@ -232,6 +338,8 @@ op_stats(struct dispatch *d, struct waiter *w, const struct proto_request *req)
 	json_object_set_new(resp, "bad_requests", json_integer((json_int_t)ss->bad_requests));
 	json_object_set_new(resp, "forbidden", json_integer((json_int_t)d->forbidden));
 	json_object_set_new(resp, "sessions", json_integer((json_int_t)sessions_count(d->sessions)));
+	json_object_set_new(resp, "sdk_secrets",
+	    json_integer((json_int_t)sessions_secret_count(d->sessions)));
 	broker_stats(d->broker, resp);
 	return resp;
 }
@@ -246,6 +354,7 @@ static const struct method methods[] = {
 	{ PROTO_OP_ADMIN_LIST, POLICY_ADMIN, op_admin_list },
 	{ PROTO_OP_ADMIN_REVOKE, POLICY_ADMIN, op_admin_revoke },
 	{ PROTO_OP_STATS, POLICY_ADMIN, op_stats },
+	{ PROTO_OP_SDK_ENV, POLICY_ANY, op_sdk_env },
 };
 
 json_t *

@@ -37,6 +37,9 @@
 #define OIDC_SCOPES "openid profile offline_access"
 
 static struct broker *flow_broker; /* timer callbacks; one broker per process */
+static uintptr_t flow_seq;
+
+static void accept_saved(struct broker *b, struct user *u, void *ctx, int result);
 
 static void poll_cb(struct event_loop *ev, void *arg);
 
@@ -69,6 +72,7 @@ flow_free(struct broker *b, struct flow *f)
 	http_cancel(b->http, &f->req);
 	event_timer_cancel(b->ev, &f->timer);
 	oauth_device_clear(&f->dev);
+	oauth_token_clear(&f->tok);
 	free(f->scope);
 	free(f);
 }
@@ -308,9 +312,30 @@ flow_accept(struct broker *b, struct user *u, struct flow *f, struct oauth_token
 	u->logged_out = 0;
 	u->failures = 0;
 	u->backoff_until = 0;
-	broker_user_save(b, u);
-	broker_cache_token(b, u, f->scope, tok);
+	/* Stored before the first token is handed out; see accept_saved. */
+	f->tok = *tok;
+	memset(tok, 0, sizeof(*tok));
+	f->state = FLOW_SAVING;
+	broker_user_save(b, u, accept_saved, (void *)f->seq);
 	return 0;
+}
+
+/* The new consent is stored (or pinned in memory): the flow is done. */
+static void
+accept_saved(struct broker *b, struct user *u, void *ctx, int result)
+{
+	struct flow *f = u->flow;
+
+	(void)result;
+	if (f == NULL || f->seq != (uintptr_t)ctx || f->state != FLOW_SAVING)
+		return;	/* cancelled meanwhile (logout, revoke) */
+	broker_cache_token(b, u, f->scope, &f->tok);
+	oauth_token_clear(&f->tok);
+	b->n.flows_completed++;
+	broker_audit("consent_completed", u, u->uid, NULL, f->scope, "ok", NULL, NULL,
+	    NULL, NULL);
+	u->outcome = NULL;
+	flow_end(b, u, 0, NULL, NULL);
 }
 
 static void
@@ -329,13 +354,7 @@ poll_done(void *arg, const struct http_response *hr)
 	if (r == 0) {
 		r = flow_accept(b, u, f, &tok);
 		oauth_token_clear(&tok);
-		if (r == 0) {
-			b->n.flows_completed++;
-			broker_audit("consent_completed", u, u->uid, NULL, f->scope, "ok",
-			    NULL, NULL, NULL, NULL);
-			u->outcome = NULL;
-			flow_end(b, u, 0, NULL, NULL);
-		} else {
+		if (r < 0) {
 			b->n.flows_rejected++;
 			u->outcome = r == -EKEYREJECTED ? "account_mismatch" : NULL;
 			flow_end(b, u, r, r == -EKEYREJECTED ? "the sign-in used an "
@@ -483,6 +502,7 @@ flow_start(struct broker *b, struct user *u, const char *scope)
 	f->u = u;
 	f->state = FLOW_STARTING;
 	f->epoch = u->epoch;
+	f->seq = ++flow_seq;
 	LIST_INIT(&f->start_waiters);
 	LIST_INIT(&f->done_waiters);
 	snprintf(full, sizeof(full), "%s %s", OIDC_SCOPES, scope);
@@ -510,9 +530,10 @@ broker_login(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 	json_t *resp;
 	int r;
 
-	u = broker_user(b, user, uid, &r);
+	w->wait = wait;
+	u = broker_user_ready(b, w, user, uid, &resp);
 	if (u == NULL)
-		return dispatch_error(r, "cannot read your stored consent");
+		return resp;
 	u->outcome = NULL;	/* the user is asking again */
 	if (broker_has_consent(u)) {
 		const char *account = broker_account(u);
@@ -541,11 +562,12 @@ broker_session_open(struct broker *b, struct waiter *w, const char *user,
     uid_t uid, int interactive)
 {
 	struct user *u;
-	int r;
+	json_t *resp;
 
-	u = broker_user(b, user, uid, &r);
+	w->interactive = interactive;
+	u = broker_user_ready(b, w, user, uid, &resp);
 	if (u == NULL)
-		return dispatch_error(r, "cannot read the stored consent");
+		return resp;
 	if (broker_has_consent(u))
 		return session_reply(w, u, "ready");
 	if (u->flow != NULL)

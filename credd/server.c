@@ -384,6 +384,7 @@ conn_handle_line(struct conn *c, const char *line, size_t len)
 	if (resp == NULL)
 		return c->busy;	/* parked (or already completed) */
 	c->busy = 0;
+	server_waiter_release(&c->w);
 	conn_send(c, resp);
 	return 0;
 }
@@ -531,8 +532,7 @@ conn_close(struct conn *c)
 
 	if (c->w.linked && c->w.cancel != NULL)
 		c->w.cancel(&c->w);
-	free(c->w.scope);
-	c->w.scope = NULL;
+	server_waiter_release(&c->w);
 	event_timer_cancel(s->ev, &c->idle);
 	event_del(s->ev, c->fd);
 	close(c->fd);
@@ -551,8 +551,19 @@ conn_close(struct conn *c)
 }
 
 void
+server_waiter_release(struct waiter *w)
+{
+	free(w->scope);
+	free(w->session);
+	free(w->user);
+	w->scope = w->session = w->user = NULL;
+}
+
+void
 server_reply(struct waiter *w, json_t *resp)
 {
+	w->linked = 0;
+	server_waiter_release(w);
 	w->reply(w, resp);
 }
 
@@ -561,9 +572,6 @@ conn_reply(struct waiter *w, json_t *resp)
 {
 	struct conn *c = (struct conn *)((char *)w - offsetof(struct conn, w));
 
-	w->linked = 0;
-	free(w->scope);
-	w->scope = NULL;
 	c->busy = 0;
 	conn_send(c, resp);
 	if (c->in_process)

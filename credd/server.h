@@ -50,6 +50,13 @@ struct waiter {
 	enum proto_op op;
 	char *scope;			/* token: resolved scope (owned) */
 	char *session;			/* session_open: the new session id (owned) */
+	/* The request, kept so the broker can run it again once the user's
+	 * record is loaded (set by the broker; owned, see server_waiter_release). */
+	char *user;
+	uid_t uid;
+	int64_t wait;
+	int interactive;
+	uint64_t ticket;		/* matches a store job to its parked waiter */
 	int64_t min_valid;
 	int64_t deadline_ms;		/* login wait */
 };
@@ -87,6 +94,8 @@ void server_free(struct server *s);
 void server_set_config(struct server *s, const struct config *cf);
 /* Complete a parked request (calls w->reply). Takes ownership of resp. */
 void server_reply(struct waiter *w, json_t *resp);
+/* Free what a waiter owns (scope, session, user); idempotent. */
+void server_waiter_release(struct waiter *w);
 const struct server_stats *server_stats(const struct server *s);
 
 #endif

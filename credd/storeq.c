@@ -1,0 +1,386 @@
+/*
+ * storeq.c - the store thread (see storeq.h).
+ *
+ * One worker thread, one FIFO: jobs for one user run in the order they
+ * were submitted, so a save submitted after another always lands after
+ * it. The thread only calls record.c, seal.c and the backend; it never
+ * touches broker state. Completed jobs go on a done list and an eventfd
+ * wakes the loop, which runs their callbacks.
+ *
+ * Must never: run a callback off the loop, or block the loop (the loop
+ * only takes the mutex to move list heads).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "entra/secret.h"
+
+#include "event.h"
+#include "log.h"
+#include "record.h"
+#include "seal.h"
+#include "store.h"
+#include "storeq.h"
+
+struct storeq {
+	struct event_loop *ev;
+	struct store *st;
+	const struct seal *seal;
+	char *tenant;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct storeq_job *head, *tail;	/* to run */
+	struct storeq_job *done_head, *done_tail;
+	size_t pending;
+	int stopping;
+	int efd;
+};
+
+static void
+list_push(struct storeq_job **head, struct storeq_job **tail, struct storeq_job *j)
+{
+	j->qnext = NULL;
+	if (*tail != NULL)
+		(*tail)->qnext = j;
+	else
+		*head = j;
+	*tail = j;
+}
+
+/* SAVE: CAS, merging a lost race for the same account (see storeq.h). */
+static int
+job_save(struct storeq *q, struct storeq_job *j)
+{
+	struct record *cur = NULL;
+	int r = -ESTALE, tries;
+
+	for (tries = 0; tries < 8 && r == -ESTALE; tries++) {
+		r = record_save(q->st, q->seal, q->tenant, j->rec);
+		if (r != -ESTALE)
+			break;
+		r = record_load(q->st, q->seal, q->tenant, j->user, &cur);
+		if (r == -ENOENT) {
+			j->rec->version = 0;	/* deleted meanwhile: create */
+			r = -ESTALE;
+			continue;
+		}
+		if (r < 0)
+			break;
+		if (j->rec->oid != NULL && cur->oid != NULL &&
+		    strcmp(j->rec->oid, cur->oid) != 0) {
+			record_free(j->rec);
+			j->rec = cur;	/* another account's consent won */
+			j->replaced = 1;
+			return 0;
+		}
+		j->rec->version = cur->version;
+		record_free(cur);
+		cur = NULL;
+		r = -ESTALE;
+	}
+	return r;
+}
+
+/* DELETE: whatever the newest version is. */
+static int
+job_delete(struct storeq *q, struct storeq_job *j)
+{
+	struct blob b = { 0 };
+	int r, tries;
+
+	for (tries = 0; tries < 8; tries++) {
+		r = q->st->ops->get(q->st, q->tenant, j->user, &b);
+		if (r < 0)
+			return r == -ENOENT ? 0 : r;
+		r = q->st->ops->del_if(q->st, q->tenant, j->user, b.version);
+		blob_clear(&b);
+		if (r != -ESTALE)
+			return r == -ENOENT ? 0 : r;
+	}
+	return -ESTALE;
+}
+
+static int
+job_list(struct storeq *q, struct storeq_job *j)
+{
+	struct store_entry *ents = NULL;
+	size_t n = 0, i;
+	int r;
+
+	r = q->st->ops->list(q->st, q->tenant, j->cursor, j->limit, 1, &ents, &n,
+	    &j->next);
+	if (r < 0)
+		return r;
+	j->items = calloc(n ? n : 1, sizeof(*j->items));
+	if (j->items == NULL) {
+		store_entries_free(ents, n);
+		return -ENOMEM;
+	}
+	for (i = 0; i < n; i++) {
+		struct storeq_item *it = &j->items[i];
+		struct secret *plain = NULL;
+		struct record *rec = NULL;
+
+		it->user = strdup(ents[i].user);
+		if (seal_open(q->seal, q->tenant, ents[i].user, ents[i].blob.data,
+		    ents[i].blob.len, &plain) == 0 &&
+		    record_decode(plain, ents[i].version, &rec) == 0) {
+			const char *a = rec->username ? rec->username : rec->oid;
+
+			it->readable = 1;
+			it->account = a ? strdup(a) : NULL;
+			it->last_refresh = rec->last_refresh;
+			it->has_refresh_token = rec->refresh_token != NULL;
+		}
+		record_free(rec);
+		secret_free(plain);
+		j->nitems++;
+	}
+	store_entries_free(ents, n);
+	return 0;
+}
+
+static void
+job_run(struct storeq *q, struct storeq_job *j)
+{
+	const struct store_ops *ops = q->st->ops;
+
+	switch (j->op) {
+	case STOREQ_LOAD:
+		j->result = record_load(q->st, q->seal, q->tenant, j->user, &j->rec);
+		break;
+	case STOREQ_SAVE:
+		j->result = job_save(q, j);
+		break;
+	case STOREQ_DELETE:
+		j->result = job_delete(q, j);
+		break;
+	case STOREQ_LIST:
+		j->result = job_list(q, j);
+		break;
+	case STOREQ_LOCK:
+		j->result = ops->trylock != NULL ?
+		    ops->trylock(q->st, q->tenant, j->user) : 0;
+		if (j->result == 0)
+			j->result = record_load(q->st, q->seal, q->tenant, j->user,
+			    &j->rec);
+		break;
+	case STOREQ_UNLOCK:
+		j->result = ops->unlock != NULL ?
+		    ops->unlock(q->st, q->tenant, j->user) : 0;
+		break;
+	}
+	if ((j->op == STOREQ_SAVE || j->op == STOREQ_DELETE) && j->result == 0 &&
+	    ops->notify != NULL)
+		j->notified = ops->notify(q->st, q->tenant, j->user) == 0;
+}
+
+static void *
+worker(void *arg)
+{
+	struct storeq *q = arg;
+	struct storeq_job *j;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&q->mu);
+	for (;;) {
+		while (q->head == NULL && !q->stopping)
+			pthread_cond_wait(&q->cv, &q->mu);
+		if (q->head == NULL)
+			break;
+		j = q->head;
+		q->head = j->qnext;
+		if (q->head == NULL)
+			q->tail = NULL;
+		pthread_mutex_unlock(&q->mu);
+		job_run(q, j);
+		pthread_mutex_lock(&q->mu);
+		list_push(&q->done_head, &q->done_tail, j);
+		if (write(q->efd, &one, sizeof(one)) < 0) {
+			/* EAGAIN: the counter is already non-zero */
+		}
+	}
+	pthread_mutex_unlock(&q->mu);
+	return NULL;
+}
+
+/* Run the callbacks of finished jobs (loop thread). */
+static void
+drain(struct storeq *q)
+{
+	struct storeq_job *list, *j;
+	uint64_t v;
+
+	if (read(q->efd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: woken by storeq_free, not the thread */
+	}
+	pthread_mutex_lock(&q->mu);
+	list = q->done_head;
+	q->done_head = q->done_tail = NULL;
+	pthread_mutex_unlock(&q->mu);
+	while ((j = list) != NULL) {
+		list = j->qnext;
+		q->pending--;
+		if (j->done != NULL)
+			j->done(j);
+		storeq_job_free(j);
+	}
+}
+
+static void
+efd_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
+{
+	(void)ev;
+	(void)fd;
+	(void)revents;
+	drain(arg);
+}
+
+int
+storeq_new(struct event_loop *ev, struct store *st, const struct seal *seal,
+    const char *tenant, struct storeq **out)
+{
+	struct storeq *q;
+	int r;
+
+	*out = NULL;
+	q = calloc(1, sizeof(*q));
+	if (q == NULL || (q->tenant = strdup(tenant)) == NULL) {
+		free(q);
+		return -ENOMEM;
+	}
+	q->ev = ev;
+	q->st = st;
+	q->seal = seal;
+	pthread_mutex_init(&q->mu, NULL);
+	pthread_cond_init(&q->cv, NULL);
+	q->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (q->efd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	r = event_add(ev, q->efd, EPOLLIN, efd_cb, q);
+	if (r < 0)
+		goto fail;
+	{
+		/* The thread takes no signals: they belong to the loop's signalfd. */
+		sigset_t all, old;
+
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		r = -pthread_create(&q->thread, NULL, worker, q);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
+	if (r < 0) {
+		event_del(ev, q->efd);
+		goto fail;
+	}
+	*out = q;
+	return 0;
+fail:
+	if (q->efd >= 0)
+		close(q->efd);
+	free(q->tenant);
+	free(q);
+	return r;
+}
+
+void
+storeq_free(struct storeq *q)
+{
+	if (q == NULL)
+		return;
+	pthread_mutex_lock(&q->mu);
+	q->stopping = 1;
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+	pthread_join(q->thread, NULL);
+	/* The thread is gone: run what is left (callbacks may queue more,
+	 * such as an unlock) here, on the loop thread, until nothing is. */
+	for (;;) {
+		struct storeq_job *j = q->head;
+
+		if (j != NULL) {
+			q->head = j->qnext;
+			if (q->head == NULL)
+				q->tail = NULL;
+			job_run(q, j);
+			list_push(&q->done_head, &q->done_tail, j);
+			continue;
+		}
+		if (q->done_head == NULL)
+			break;
+		drain(q);
+	}
+	event_del(q->ev, q->efd);
+	close(q->efd);
+	pthread_mutex_destroy(&q->mu);
+	pthread_cond_destroy(&q->cv);
+	free(q->tenant);
+	free(q);
+}
+
+struct storeq_job *
+storeq_job_new(enum storeq_op op, const char *user, storeq_done_cb *done, void *arg)
+{
+	struct storeq_job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		return NULL;
+	j->op = op;
+	j->done = done;
+	j->arg = arg;
+	if (user != NULL && (j->user = strdup(user)) == NULL) {
+		free(j);
+		return NULL;
+	}
+	return j;
+}
+
+void
+storeq_submit(struct storeq *q, struct storeq_job *j)
+{
+	pthread_mutex_lock(&q->mu);
+	list_push(&q->head, &q->tail, j);
+	q->pending++;
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+void
+storeq_job_free(struct storeq_job *j)
+{
+	size_t i;
+
+	if (j == NULL)
+		return;
+	for (i = 0; i < j->nitems; i++) {
+		free(j->items[i].user);
+		free(j->items[i].account);
+	}
+	free(j->items);
+	free(j->next);
+	free(j->cursor);
+	record_free(j->rec);
+	free(j->user);
+	free(j);
+}
+
+size_t
+storeq_pending(const struct storeq *q)
+{
+	return q->pending;
+}
+
+int
+storeq_is_cluster(const struct storeq *q)
+{
+	return q->st->ops->trylock != NULL;
+}

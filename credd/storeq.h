@@ -1,0 +1,79 @@
+/*
+ * storeq.h - the store thread: every call into a store backend (and the
+ * sealing around it) runs on one worker thread, in submission order, so
+ * the event loop never waits on a disk flush or a database round trip.
+ * Completions come back to the loop through an eventfd and run there.
+ *
+ * Jobs own what they carry (a record copy in, a record out); the loop
+ * never touches a job between submit and its done callback.
+ */
+#ifndef CREDD_STOREQ_H
+#define CREDD_STOREQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_loop;
+struct record;
+struct seal;
+struct store;
+struct storeq;
+struct storeq_job;
+
+enum storeq_op {
+	STOREQ_LOAD,	/* -> rec (NULL + -ENOENT if none) */
+	STOREQ_SAVE,	/* rec (owned): CAS; on a lost race reload and, for the
+			   same account, write ours over the newer version; for
+			   another account theirs wins (replaced = 1, rec = theirs) */
+	STOREQ_DELETE,	/* delete whatever version is newest */
+	STOREQ_LIST,	/* cursor, limit -> items, next */
+	STOREQ_LOCK,	/* cluster trylock (-EAGAIN when held elsewhere),
+			   then LOAD under the lock */
+	STOREQ_UNLOCK,
+};
+
+struct storeq_item {
+	char *user;
+	char *account;		/* preferred_username or oid; NULL if unreadable */
+	int64_t last_refresh;
+	int has_refresh_token;
+	int readable;
+};
+
+typedef void storeq_done_cb(struct storeq_job *j);
+
+struct storeq_job {
+	enum storeq_op op;
+	char *user;		/* owned */
+	struct record *rec;	/* owned: SAVE in, LOAD/LOCK out */
+	int result;		/* 0 or -errno */
+	int replaced;		/* SAVE: another account's record won */
+	int notified;		/* SAVE/DELETE: other nodes were told */
+	char *cursor;		/* LIST in (owned) */
+	size_t limit;
+	struct storeq_item *items; /* LIST out */
+	size_t nitems;
+	char *next;		/* LIST out */
+	storeq_done_cb *done;
+	void *arg;
+	struct storeq_job *qnext; /* private */
+};
+
+/* Start the thread. tenant is copied. 0 or -errno. */
+int storeq_new(struct event_loop *ev, struct store *st, const struct seal *seal,
+    const char *tenant, struct storeq **out);
+/* Finish queued jobs (their callbacks run), then stop the thread. */
+void storeq_free(struct storeq *q);
+
+/* A new job for user (copied). NULL on ENOMEM. */
+struct storeq_job *storeq_job_new(enum storeq_op op, const char *user,
+    storeq_done_cb *done, void *arg);
+/* Queue a job; done(j) runs later on the loop, then the caller frees j. */
+void storeq_submit(struct storeq *q, struct storeq_job *j);
+void storeq_job_free(struct storeq_job *j);
+/* Jobs queued or running (stats). */
+size_t storeq_pending(const struct storeq *q);
+/* Does the backend lock across nodes (trylock implemented)? */
+int storeq_is_cluster(const struct storeq *q);
+
+#endif
