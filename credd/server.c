@@ -563,8 +563,7 @@ void
 server_reply(struct waiter *w, json_t *resp)
 {
 	w->linked = 0;
-	server_waiter_release(w);
-	w->reply(w, resp);
+	w->reply(w, resp);	/* the owner releases w (server_waiter_release) */
 }
 
 static void
@@ -572,6 +571,7 @@ conn_reply(struct waiter *w, json_t *resp)
 {
 	struct conn *c = (struct conn *)((char *)w - offsetof(struct conn, w));
 
+	server_waiter_release(w);
 	c->busy = 0;
 	conn_send(c, resp);
 	if (c->in_process)

@@ -92,7 +92,10 @@ int server_new(struct event_loop *ev, int listen_fd, const struct config *cf,
 void server_free(struct server *s);
 /* Apply new limits after SIGHUP (cf must outlive the server or the next call). */
 void server_set_config(struct server *s, const struct config *cf);
-/* Complete a parked request (calls w->reply). Takes ownership of resp. */
+/*
+ * Complete a parked request: calls w->reply, which takes ownership of resp
+ * and must release the waiter's strings (server_waiter_release).
+ */
 void server_reply(struct waiter *w, json_t *resp);
 /* Free what a waiter owns (scope, session, user); idempotent. */
 void server_waiter_release(struct waiter *w);
