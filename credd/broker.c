@@ -1362,17 +1362,44 @@ notify_reload(struct broker *b, struct user *u)
 	storeq_submit(b->q, j);
 }
 
+static void notify_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg);
+
+/* The notification connection was lost: reconnect without blocking. */
+static void
+notify_reconnect_cb(struct event_loop *ev, void *arg)
+{
+	struct broker *b = arg;
+	int r;
+
+	b->notify_timer = NULL;
+	r = b->st->ops->notify_reconnect(b->st);
+	if (r == 0) {
+		b->notify_fd = b->st->ops->notify_fd(b->st);
+		if (b->notify_fd >= 0 &&
+		    event_add(ev, b->notify_fd, EPOLLIN, notify_cb, b) == 0) {
+			b->notify_failures = 0;
+			log_info("store notifications reconnected");
+			return;
+		}
+		b->notify_fd = -1;
+	}
+	if (r != -EINPROGRESS)
+		b->notify_failures++;
+	b->notify_timer = event_timer_in(ev, r == -EINPROGRESS ? 50 :
+	    refresh_backoff(b->notify_failures, -1, randombytes_random()) * 1000,
+	    notify_reconnect_cb, b);
+}
+
 static void
 notify_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
 {
 	struct broker *b = arg;
 	char *name = NULL;
 	struct user *u;
+	int r;
 
-	(void)ev;
-	(void)fd;
 	(void)revents;
-	while (b->st->ops->notify_next(b->st, &name) > 0) {
+	while ((r = b->st->ops->notify_next(b->st, &name)) > 0) {
 		if (name == NULL) {
 			/* Reconnected: changes may have been missed. Resync all. */
 			size_t i;
@@ -1388,6 +1415,14 @@ notify_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
 			notify_reload(b, u);
 		free(name);
 		name = NULL;
+	}
+	if (r < 0 && b->st->ops->notify_reconnect != NULL) {
+		/* Unwatch before the reconnect closes the fd. */
+		log_warnx("store notifications lost (%s); reconnecting", strerror(-r));
+		event_del(ev, fd);
+		b->notify_fd = -1;
+		if (b->notify_timer == NULL)
+			b->notify_timer = event_timer_in(ev, 100, notify_reconnect_cb, b);
 	}
 }
 
@@ -1500,6 +1535,7 @@ broker_free(struct broker *b)
 	}
 	if (b->notify_fd >= 0)
 		event_del(b->ev, b->notify_fd);
+	event_timer_cancel(b->ev, &b->notify_timer);
 	free(b->users);
 	if (the_broker == b)
 		the_broker = NULL;

@@ -107,6 +107,8 @@ struct broker {
 	struct cache *cache;
 	int64_t throttle_until;	/* tenant-wide 429 breaker, unix s */
 	int notify_fd;
+	struct event_timer *notify_timer; /* reconnecting the notifications */
+	unsigned notify_failures;
 	struct broker_counters n;
 	char token_url[512];
 	char device_url[512];

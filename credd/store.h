@@ -60,7 +60,10 @@ struct store_ops {
 	int (*notify_fd)(struct store *st);
 	/*
 	 * After notify_fd is readable: fetch one change. Returns 1 and *user
-	 * (malloc'd) for a change, 0 when none is left, or -errno.
+	 * (malloc'd) for a change, or 1 and *user NULL after a reconnect
+	 * (changes may have been missed: resync everything), 0 when none is
+	 * left, or -errno. Backends announce their own writes to the other
+	 * nodes (postgres: NOTIFY in the writing statement) and skip ours.
 	 */
 	int (*notify_next)(struct store *st, char **user);
 	/*
@@ -78,6 +81,13 @@ struct store_ops {
 	 * the backend has no other nodes.
 	 */
 	int (*notify)(struct store *st, const char *tenant, const char *user);
+	/*
+	 * notify_next failed (-ENOTCONN): the loop stops watching notify_fd
+	 * and calls this on a timer until it returns 0 (then watches the new
+	 * notify_fd; a resync marker follows) or an error other than
+	 * -EINPROGRESS. Never blocks. NULL when there is nothing to reconnect.
+	 */
+	int (*notify_reconnect)(struct store *st);
 	void (*close)(struct store *st);
 };
 

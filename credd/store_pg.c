@@ -1200,5 +1200,6 @@ static const struct store_ops store_pg_ops = {
 	.trylock = pg_trylock,
 	.unlock = pg_unlock,
 	.notify = pg_notify,
+	.notify_reconnect = store_pg_notify_reconnect,
 	.close = pg_close,
 };

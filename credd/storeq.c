@@ -177,9 +177,7 @@ job_run(struct storeq *q, struct storeq_job *j)
 		    ops->unlock(q->st, q->tenant, j->user) : 0;
 		break;
 	}
-	if ((j->op == STOREQ_SAVE || j->op == STOREQ_DELETE) && j->result == 0 &&
-	    ops->notify != NULL)
-		j->notified = ops->notify(q->st, q->tenant, j->user) == 0;
+	/* Backends announce their own writes (store.h): no extra notify. */
 }
 
 static void *

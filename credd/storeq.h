@@ -48,7 +48,6 @@ struct storeq_job {
 	struct record *rec;	/* owned: SAVE in, LOAD/LOCK out */
 	int result;		/* 0 or -errno */
 	int replaced;		/* SAVE: another account's record won */
-	int notified;		/* SAVE/DELETE: other nodes were told */
 	char *cursor;		/* LIST in (owned) */
 	size_t limit;
 	struct storeq_item *items; /* LIST out */
