@@ -100,8 +100,8 @@ user_find(struct broker *b, const char *name)
 }
 
 /* Apply a record loaded from the store (or NULL: none) to u. */
-static void
-user_apply(struct broker *b, struct user *u, struct record *rec)
+void
+broker_user_apply(struct broker *b, struct user *u, struct record *rec)
 {
 	/* Logged out, revoked or consented again elsewhere: the cached
 	 * tokens go. A rotation elsewhere leaves them valid. */
@@ -126,6 +126,7 @@ user_apply(struct broker *b, struct user *u, struct record *rec)
 	if (rec != NULL)
 		u->last_refresh = rec->last_refresh;
 	u->loaded = 1;
+	flow_record_changed(b, u);
 }
 
 /*
@@ -145,7 +146,7 @@ load_finish(struct storeq_job *j, int force)
 	if (r == 0 || r == -ENOENT) {
 		if (!u->dirty && (!u->loaded || (force && (j->rec == NULL ||
 		    u->rec == NULL || j->rec->version != u->rec->version)))) {
-			user_apply(b, u, j->rec);
+			broker_user_apply(b, u, j->rec);
 			j->rec = NULL; /* transferred */
 		}
 	} else {
@@ -877,7 +878,7 @@ lock_done(struct storeq_job *j)
 	    j->rec->version > u->rec->version)) {
 		if (j->rec == NULL || j->rec->refresh_token == NULL)
 			user_purge_cache(b, u);
-		user_apply(b, u, j->rec);
+		broker_user_apply(b, u, j->rec);
 		j->rec = NULL; /* transferred */
 	}
 	flight_send(b, f);

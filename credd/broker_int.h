@@ -38,7 +38,7 @@ struct flight {
 };
 TAILQ_HEAD(flight_queue, flight);
 
-enum flow_state { FLOW_STARTING, FLOW_POLLING, FLOW_SAVING };
+enum flow_state { FLOW_STARTING, FLOW_CLAIMING, FLOW_POLLING, FLOW_SAVING };
 
 /* A device-code flow; at most one per user. */
 struct flow {
@@ -54,6 +54,7 @@ struct flow {
 	struct waiter_list done_waiters;  /* login wait: want the outcome */
 	unsigned epoch;
 	uintptr_t seq;		/* names this flow to the store thread's callback */
+	int remote;		/* another node's flow: shown here, polled there */
 	struct oauth_token tok;	/* FLOW_SAVING: the first token, held until stored */
 };
 
@@ -126,6 +127,8 @@ struct user *broker_user(struct broker *b, const char *name, uid_t uid, int *err
  */
 struct user *broker_user_ready(struct broker *b, struct waiter *w, const char *name,
     uid_t uid, json_t **resp);
+/* Apply a record read from the store (NULL: none) to u; takes rec. */
+void broker_user_apply(struct broker *b, struct user *u, struct record *rec);
 /* Run a parked request again (its parameters are kept in w). */
 json_t *broker_resume(struct broker *b, struct waiter *w);
 int broker_has_consent(const struct user *u);
@@ -158,5 +161,7 @@ void flow_fields(const struct flow *f, json_t *obj);
 void flow_cancel(struct broker *b, struct user *u, int err, const char *msg);
 /* May a flow start automatically now (cooldown, per-hour limit)? 0 or -errno. */
 int flow_may_start(struct broker *b, struct user *u, int user_asked);
+/* u's record changed (reload): end a remote flow that ended elsewhere. */
+void flow_record_changed(struct broker *b, struct user *u);
 
 #endif

@@ -33,6 +33,7 @@
 #include "oauth.h"
 #include "record.h"
 #include "refresh.h"
+#include "storeq.h"
 
 #define OIDC_SCOPES "openid profile offline_access"
 
@@ -40,6 +41,9 @@ static struct broker *flow_broker; /* timer callbacks; one broker per process */
 static uintptr_t flow_seq;
 
 static void accept_saved(struct broker *b, struct user *u, void *ctx, int result);
+static void flow_begin(struct broker *b, struct user *u, struct flow *f);
+static int flow_claim(struct broker *b, struct user *u, struct flow *f);
+static void remote_expired_cb(struct event_loop *ev, void *arg);
 
 static void poll_cb(struct event_loop *ev, void *arg);
 
@@ -162,7 +166,7 @@ flow_join(struct broker *b, struct user *u, struct waiter *w)
 
 	if (f == NULL)
 		return dispatch_error(-ENOKEY, "sign-in required; run 'credctl login'");
-	if (f->state == FLOW_STARTING) {
+	if (f->state == FLOW_STARTING || f->state == FLOW_CLAIMING) {
 		broker_park(b, &f->start_waiters, w);
 		return NULL;
 	}
@@ -181,6 +185,14 @@ flow_end(struct broker *b, struct user *u, int err, const char *msg,
 	if (f == NULL)
 		return;
 	u->flow = NULL;
+	if (!f->remote && !b->closing && u->rec != NULL && u->rec->flow != NULL &&
+	    f->dev.user_code != NULL &&
+	    strcmp(u->rec->flow->user_code, f->dev.user_code) == 0) {
+		/* Our shared flow ended: the other nodes stop showing it. */
+		record_flow_free(u->rec->flow);
+		u->rec->flow = NULL;
+		broker_user_save(b, u, NULL, NULL);
+	}
 	while ((w = LIST_FIRST(&f->start_waiters)) != NULL ||
 	    (w = LIST_FIRST(&f->done_waiters)) != NULL) {
 		broker_unpark(w);
@@ -312,6 +324,8 @@ flow_accept(struct broker *b, struct user *u, struct flow *f, struct oauth_token
 	u->logged_out = 0;
 	u->failures = 0;
 	u->backoff_until = 0;
+	record_flow_free(u->rec->flow);	/* the shared flow is over */
+	u->rec->flow = NULL;
 	/* Stored before the first token is handed out; see accept_saved. */
 	f->tok = *tok;
 	memset(tok, 0, sizeof(*tok));
@@ -447,8 +461,6 @@ devicecode_done(void *arg, const struct http_response *hr)
 	struct user *u = f->u;
 	struct broker *b = flow_broker;
 	struct oauth_error err = { 0 };
-	struct waiter *w;
-	json_t *resp;
 	int r;
 
 	f->req = NULL;
@@ -467,18 +479,166 @@ devicecode_done(void *arg, const struct http_response *hr)
 		flow_end(b, u, 0, NULL, &err);
 		return;
 	}
-	f->state = FLOW_POLLING;
 	f->expires_on = util_now() + f->dev.expires_in;
 	f->interval = f->dev.interval > 0 ? f->dev.interval : 5;
-	arm_poll(b, f, f->interval);
-	broker_audit("consent_started", u, u->uid, NULL, f->scope, "pending", NULL,
-	    NULL, NULL, NULL);
+	if (storeq_is_cluster(b->q) && flow_claim(b, u, f) == 0)
+		return;	/* claim_done goes on */
+	flow_begin(b, u, f);
+}
+
+/* The fields are known: poll (unless remote) and answer the starters. */
+static void
+flow_begin(struct broker *b, struct user *u, struct flow *f)
+{
+	struct waiter *w;
+	json_t *resp;
+
+	f->state = FLOW_POLLING;
+	if (f->remote) {
+		event_timer_cancel(b->ev, &f->timer);
+		f->timer = event_timer_in(b->ev, (f->expires_on - util_now()) * 1000,
+		    remote_expired_cb, f);
+	} else {
+		arm_poll(b, f, f->interval);
+		broker_audit("consent_started", u, u->uid, NULL, f->scope, "pending",
+		    NULL, NULL, NULL, NULL);
+	}
 	while ((w = LIST_FIRST(&f->start_waiters)) != NULL) {
 		broker_unpark(w);
-		resp = flow_answer(b, f, w, 1);
+		resp = flow_answer(b, f, w, !f->remote);
 		if (resp != NULL)
 			server_reply(w, resp);
 	}
+}
+
+/* Show another node's pending flow here (the fields from the record). */
+static int
+flow_adopt_fields(struct flow *f, const struct record_flow *rf)
+{
+	oauth_device_clear(&f->dev);
+	f->dev.user_code = strdup(rf->user_code);
+	f->dev.verification_uri = strdup(rf->verification_uri);
+	f->dev.message = rf->message != NULL ? strdup(rf->message) : NULL;
+	if (f->dev.user_code == NULL || f->dev.verification_uri == NULL)
+		return -ENOMEM;
+	f->expires_on = rf->expires_on;
+	f->interval = rf->interval;
+	f->remote = 1;
+	return 0;
+}
+
+static void
+claim_done(struct storeq_job *j)
+{
+	struct user *u = j->arg;
+	struct flow *f = u->flow;
+	struct broker *b = flow_broker;
+
+	if (f == NULL || f->state != FLOW_CLAIMING)
+		return;	/* cancelled meanwhile */
+	if (j->result < 0) {
+		/* The store is unavailable: this node's code still works. */
+		log_warnx("user \"%s\": cannot share the sign-in with other nodes "
+		    "(%s)", u->name, strerror(-j->result));
+		flow_begin(b, u, f);
+		return;
+	}
+	if (!j->claimed && flow_adopt_fields(f, j->rec->flow) < 0) {
+		flow_end(b, u, -ENOMEM, "out of memory", NULL);
+		return;
+	}
+	if (!u->dirty) {
+		broker_user_apply(b, u, j->rec);
+		j->rec = NULL;	/* transferred */
+	}
+	if (u->flow == f)
+		flow_begin(b, u, f);
+}
+
+/* Cluster: make ours the user's one flow, or learn the one pending. */
+static int
+flow_claim(struct broker *b, struct user *u, struct flow *f)
+{
+	struct record_flow *rf;
+	struct storeq_job *j;
+
+	rf = calloc(1, sizeof(*rf));
+	j = storeq_job_new(STOREQ_FLOW_CLAIM, u->name, claim_done, u);
+	if (rf == NULL || j == NULL)
+		goto fail;
+	j->flow = rf;
+	j->uid = u->uid;
+	rf->device_code = secret_dup(f->dev.device_code);
+	rf->user_code = strdup(f->dev.user_code);
+	rf->verification_uri = strdup(f->dev.verification_uri);
+	rf->message = f->dev.message ? strdup(f->dev.message) : NULL;
+	rf->scope = strdup(f->scope);
+	rf->node = strdup(b->cf->node);
+	rf->expires_on = f->expires_on;
+	rf->interval = f->interval;
+	if (rf->device_code == NULL || rf->user_code == NULL ||
+	    rf->verification_uri == NULL || rf->scope == NULL || rf->node == NULL)
+		goto fail;
+	f->state = FLOW_CLAIMING;
+	storeq_submit(b->q, j);
+	return 0;
+fail:
+	storeq_job_free(j);	/* frees rf through j->flow */
+	if (j == NULL)
+		record_flow_free(rf);
+	return -ENOMEM;
+}
+
+static void
+remote_expired_cb(struct event_loop *ev, void *arg)
+{
+	struct flow *f = arg;
+
+	(void)ev;
+	f->timer = NULL;
+	flow_end(flow_broker, f->u, -ENOKEY, "the sign-in code expired; run "
+	    "'credctl login' for a new one", NULL);
+}
+
+void
+flow_record_changed(struct broker *b, struct user *u)
+{
+	struct flow *f = u->flow;
+
+	if (f == NULL || !f->remote)
+		return;
+	if (u->rec != NULL && u->rec->flow != NULL &&
+	    strcmp(u->rec->flow->user_code, f->dev.user_code) == 0)
+		return;	/* still pending on the other node */
+	if (broker_has_consent(u))
+		flow_end(b, u, 0, NULL, NULL);
+	else
+		flow_end(b, u, -ENOKEY, "the sign-in ended on another node without "
+		    "a consent; run 'credctl login'", NULL);
+}
+
+/* The record names a flow another node is polling: show that one. */
+static int
+flow_adopt(struct broker *b, struct user *u, const char *scope)
+{
+	struct flow *f = calloc(1, sizeof(*f));
+
+	if (f == NULL || (f->scope = strdup(scope)) == NULL) {
+		free(f);
+		return -ENOMEM;
+	}
+	f->u = u;
+	f->epoch = u->epoch;
+	f->seq = ++flow_seq;
+	LIST_INIT(&f->start_waiters);
+	LIST_INIT(&f->done_waiters);
+	if (flow_adopt_fields(f, u->rec->flow) < 0) {
+		flow_free(b, f);
+		return -ENOMEM;
+	}
+	u->flow = f;
+	flow_begin(b, u, f);
+	return 0;
 }
 
 int
@@ -494,6 +654,10 @@ flow_start(struct broker *b, struct user *u, const char *scope)
 		return 0;
 	if (scope == NULL)
 		scope = config_default_scope(b->cf);
+	if (u->rec != NULL && u->rec->flow != NULL &&
+	    u->rec->flow->expires_on > util_now() + 5 &&
+	    strcmp(u->rec->flow->node, b->cf->node) != 0)
+		return flow_adopt(b, u, scope);
 	f = calloc(1, sizeof(*f));
 	if (f == NULL || (f->scope = strdup(scope)) == NULL) {
 		free(f);

@@ -57,10 +57,25 @@ free_scopes(char **v)
 }
 
 void
+record_flow_free(struct record_flow *f)
+{
+	if (f == NULL)
+		return;
+	secret_free(f->device_code);
+	free(f->user_code);
+	free(f->verification_uri);
+	free(f->message);
+	free(f->scope);
+	free(f->node);
+	free(f);
+}
+
+void
 record_free(struct record *r)
 {
 	if (r == NULL)
 		return;
+	record_flow_free(r->flow);
 	free(r->user);
 	free(r->oid);
 	free(r->tid);
@@ -91,6 +106,29 @@ count_scopes(char *const *v)
 	return n;
 }
 
+struct record_flow *
+record_flow_dup(const struct record_flow *f)
+{
+	struct record_flow *d;
+
+	if (f == NULL)
+		return NULL;
+	d = calloc(1, sizeof(*d));
+	if (d == NULL)
+		return NULL;
+	d->expires_on = f->expires_on;
+	d->interval = f->interval;
+	d->device_code = secret_dup(f->device_code);
+	if (d->device_code == NULL || dup_opt(f->user_code, &d->user_code) < 0 ||
+	    dup_opt(f->verification_uri, &d->verification_uri) < 0 ||
+	    dup_opt(f->message, &d->message) < 0 ||
+	    dup_opt(f->scope, &d->scope) < 0 || dup_opt(f->node, &d->node) < 0) {
+		record_flow_free(d);
+		return NULL;
+	}
+	return d;
+}
+
 struct record *
 record_dup(const struct record *r)
 {
@@ -114,6 +152,8 @@ record_dup(const struct record *r)
 		if (d->refresh_token == NULL)
 			goto fail;
 	}
+	if (r->flow != NULL && (d->flow = record_flow_dup(r->flow)) == NULL)
+		goto fail;
 	n = count_scopes(r->scopes);
 	d->scopes = calloc(n + 1, sizeof(*d->scopes));
 	if (d->scopes == NULL)
@@ -201,6 +241,23 @@ encode_obj(const struct record *r)
 	    "created", (json_int_t)r->created,
 	    "updated", (json_int_t)r->updated,
 	    "last_refresh", (json_int_t)r->last_refresh);
+	if (o != NULL && r->flow != NULL) {
+		const struct record_flow *f = r->flow;
+		json_t *fo = json_pack("{s:s%, s:s, s:s, s:o, s:s, s:s, s:I, s:I}",
+		    "device_code", f->device_code->ptr, f->device_code->len,
+		    "user_code", f->user_code,
+		    "verification_uri", f->verification_uri,
+		    "message", json_str_or_null(f->message),
+		    "scope", f->scope,
+		    "node", f->node,
+		    "expires_on", (json_int_t)f->expires_on,
+		    "interval", (json_int_t)f->interval);
+
+		if (fo == NULL || json_object_set_new(o, "flow", fo) < 0) {
+			json_decref(o);
+			return NULL;
+		}
+	}
 	return o;
 }
 
@@ -289,6 +346,48 @@ decode_scopes(json_t *a, char ***out)
 	return 0;
 }
 
+static int
+decode_flow(json_t *fo, struct record_flow **out)
+{
+	struct record_flow *f;
+	json_t *dc;
+	int e;
+
+	*out = NULL;
+	if (fo == NULL || json_is_null(fo))
+		return 0;
+	if (!json_is_object(fo))
+		return -EBADMSG;
+	f = calloc(1, sizeof(*f));
+	if (f == NULL)
+		return -ENOMEM;
+	dc = json_object_get(fo, "device_code");
+	e = json_is_string(dc) && json_string_length(dc) > 0 ? 0 : -EBADMSG;
+	if (e == 0 && (f->device_code = secret_new(json_string_value(dc),
+	    json_string_length(dc))) == NULL)
+		e = -ENOMEM;
+	if (e == 0)
+		e = get_str(fo, "user_code", 0, &f->user_code);
+	if (e == 0)
+		e = get_str(fo, "verification_uri", 0, &f->verification_uri);
+	if (e == 0)
+		e = get_str(fo, "message", 1, &f->message);
+	if (e == 0)
+		e = get_str(fo, "scope", 0, &f->scope);
+	if (e == 0)
+		e = get_str(fo, "node", 0, &f->node);
+	if (e == 0)
+		e = get_int(fo, "expires_on", 0, INT64_MAX, &f->expires_on);
+	if (e == 0)
+		e = get_int(fo, "interval", 1, 3600, &f->interval);
+	if (e < 0) {
+		record_flow_free(f);
+		return e;
+	}
+	*out = f;
+	return 0;
+}
+
 /* Fill r from the parsed object. Unknown members are ignored. */
 static int
 decode_obj(json_t *o, struct record *r)
@@ -324,6 +423,9 @@ decode_obj(json_t *o, struct record *r)
 	if (r->user[0] == '\0')
 		return -EBADMSG;
 	r->uid = (uid_t)uid;
+	e = decode_flow(json_object_get(o, "flow"), &r->flow);
+	if (e < 0)
+		return e;
 	rt = json_object_get(o, "refresh_token");
 	if (rt == NULL || json_is_null(rt))
 		return 0;

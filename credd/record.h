@@ -5,7 +5,7 @@
  * Plain form (sealed before it reaches a backend) is JSON:
  * {"v":1,"user":..,"uid":..,"oid":..,"tid":..,"username":..,
  *  "refresh_token":..|null,"scopes":[..],"created":..,"updated":..,
- *  "last_refresh":..}
+ *  "last_refresh":.., "flow":{..} (optional: a pending device flow)}
  * A record without a refresh token still pins the account (oid, tid)
  * after a REAUTH or logout; only admin revoke deletes the record.
  */
@@ -20,6 +20,22 @@ struct secret;
 struct seal;
 struct store;
 
+/*
+ * A device flow in progress, shared through the store so that every node
+ * of a cluster shows the same URL and code. Only the node that started
+ * it polls; the others show it and wait for the consent to appear.
+ */
+struct record_flow {
+	struct secret *device_code;
+	char *user_code;
+	char *verification_uri;
+	char *message;		/* may be NULL */
+	char *scope;
+	char *node;		/* the node that polls */
+	int64_t expires_on;	/* unix s */
+	int64_t interval;
+};
+
 struct record {
 	char *user;
 	uid_t uid;		  /* uid at consent */
@@ -30,7 +46,11 @@ struct record {
 	char **scopes;		  /* granted scopes, NULL-terminated */
 	int64_t created, updated, last_refresh; /* unix seconds */
 	uint64_t version;	  /* store version it was loaded from / saved as */
+	struct record_flow *flow; /* pending device flow (cluster), or NULL */
 };
+
+void record_flow_free(struct record_flow *f);
+struct record_flow *record_flow_dup(const struct record_flow *f);
 
 struct record *record_new(const char *user, uid_t uid);
 void record_free(struct record *r);

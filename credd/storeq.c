@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "entra/secret.h"
@@ -147,6 +148,44 @@ job_list(struct storeq *q, struct storeq_job *j)
 	return 0;
 }
 
+/* FLOW_CLAIM: one device flow per user across the cluster. */
+static int
+job_flow_claim(struct storeq *q, struct storeq_job *j)
+{
+	struct record *cur = NULL;
+	int r = -ESTALE, tries;
+
+	for (tries = 0; tries < 8 && r == -ESTALE; tries++) {
+		r = record_load(q->st, q->seal, q->tenant, j->user, &cur);
+		if (r == -ENOENT) {
+			cur = record_new(j->user, j->uid);
+			r = cur != NULL ? 0 : -ENOMEM;
+		}
+		if (r < 0)
+			return r;
+		if (cur->flow != NULL && cur->flow->expires_on > time(NULL)) {
+			j->rec = cur;	/* another node's code is the one shown */
+			j->claimed = 0;
+			return 0;
+		}
+		record_flow_free(cur->flow);
+		cur->flow = record_flow_dup(j->flow);
+		if (cur->flow == NULL) {
+			record_free(cur);
+			return -ENOMEM;
+		}
+		r = record_save(q->st, q->seal, q->tenant, cur);
+		if (r == 0) {
+			j->rec = cur;
+			j->claimed = 1;
+			return 0;
+		}
+		record_free(cur);
+		cur = NULL;
+	}
+	return r;
+}
+
 static void
 job_run(struct storeq *q, struct storeq_job *j)
 {
@@ -175,6 +214,9 @@ job_run(struct storeq *q, struct storeq_job *j)
 	case STOREQ_UNLOCK:
 		j->result = ops->unlock != NULL ?
 		    ops->unlock(q->st, q->tenant, j->user) : 0;
+		break;
+	case STOREQ_FLOW_CLAIM:
+		j->result = job_flow_claim(q, j);
 		break;
 	}
 	/* Backends announce their own writes (store.h): no extra notify. */
@@ -367,6 +409,7 @@ storeq_job_free(struct storeq_job *j)
 	free(j->next);
 	free(j->cursor);
 	record_free(j->rec);
+	record_flow_free(j->flow);
 	free(j->user);
 	free(j);
 }

@@ -12,9 +12,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct event_loop;
 struct record;
+struct record_flow;
 struct seal;
 struct store;
 struct storeq;
@@ -30,6 +32,9 @@ enum storeq_op {
 	STOREQ_LOCK,	/* cluster trylock (-EAGAIN when held elsewhere),
 			   then LOAD under the lock */
 	STOREQ_UNLOCK,
+	STOREQ_FLOW_CLAIM, /* flow (owned): store it in the user's record unless
+			      another node's flow is pending there; -> rec (the
+			      stored record), claimed (1: ours is the one) */
 };
 
 struct storeq_item {
@@ -48,6 +53,9 @@ struct storeq_job {
 	struct record *rec;	/* owned: SAVE in, LOAD/LOCK out */
 	int result;		/* 0 or -errno */
 	int replaced;		/* SAVE: another account's record won */
+	struct record_flow *flow; /* FLOW_CLAIM in (owned) */
+	uid_t uid;		/* FLOW_CLAIM: for a record made from scratch */
+	int claimed;		/* FLOW_CLAIM out */
 	char *cursor;		/* LIST in (owned) */
 	size_t limit;
 	struct storeq_item *items; /* LIST out */
