@@ -406,7 +406,7 @@ TEST(test_untrusted_cert)
 	ASSERT_TRUE(!res.has_body);
 	ctx_fini(&c);
 	/* The system bundle does not know the test CA. */
-	ASSERT_EQ(ctx_init(&c, NULL, 10, 0), 0);
+	ASSERT_EQ(ctx_init(&c, NULL, 60, 0), 0); /* slow under valgrind */
 	ASSERT_EQ(post(&c, port_ok, "/echo", "x=1", &res), 0);
 	ASSERT_EQ(res.error, -EPROTO);
 	ctx_fini(&c);

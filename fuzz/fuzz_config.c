@@ -1,0 +1,33 @@
+/*
+ * fuzz_config.c - libFuzzer target for credd/config.c: the INI parser
+ * (sections, sorted key tables, file:line errors) on arbitrary bytes,
+ * then the lookups credd makes on a config that parsed.
+ *
+ * Must never: touch the file system (config_parse reads the buffer only).
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "config.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct config *cf = NULL;
+	char err[256];
+
+	err[0] = '\0';
+	if (config_parse("fuzz.conf", (const char *)data, size, &cf, err,
+	    sizeof(err)) == 0) {
+		(void)config_default_scope(cf);
+		(void)config_scope_resolve(cf, "storage");
+		(void)config_scope_resolve(cf, "default");
+		config_free(cf);
+	} else if (strnlen(err, sizeof(err)) == sizeof(err)) {
+		__builtin_trap(); /* the message is always terminated */
+	}
+	return 0;
+}

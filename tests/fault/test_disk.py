@@ -1,0 +1,180 @@
+#!/usr/bin/python3
+"""Disk full and read-only state directory (a small tmpfs as the store).
+
+While the store cannot be written: tokens already cached keep being served;
+a refresh still hands out its access token, the rotated refresh token is
+held in memory and `status` says "refresh token not yet written"; the
+files on disk stay intact (store_peek opens every record, and the stored
+refresh token is the previous one). When space returns (or the file system
+is remounted read-write) credd writes the newest refresh token on its own
+(retry with backoff): the stored one becomes the newest the emulator
+issued, and status says "ok".
+"""
+
+import os
+import subprocess
+import sys
+import time
+
+import faultlib as F
+from faultlib import H
+
+ALICE, BOB = "entra_alice", "entra_bob"
+
+
+def setUpModule():
+    F.setup_module()
+
+
+def tearDownModule():
+    F.teardown_module()
+
+
+def sh(*cmd):
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=60)
+    if r.returncode != 0:
+        raise RuntimeError("%s: %s" % (" ".join(cmd), r.stdout))
+    return r.stdout
+
+
+class TmpfsStack(F.FaultStack):
+    SIZE = "512k"
+
+    def start(self):
+        os.makedirs(self.state_dir, exist_ok=True)
+        sh("mount", "-t", "tmpfs", "-o", "size=%s,mode=0700" % self.SIZE, "credd-fault",
+           self.state_dir)
+        self.mounted = True
+        super().start()
+
+    def stop(self):
+        try:
+            self.stop_credd()
+        finally:
+            if getattr(self, "mounted", False):
+                subprocess.run(["umount", "-l", self.state_dir], timeout=60)
+                self.mounted = False
+            super().stop()
+
+    def fill(self):
+        """Fill the tmpfs with a root-owned file until ENOSPC."""
+        path = os.path.join(self.state_dir, "filler")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            for size in (65536, 4096, 1):
+                try:
+                    while True:
+                        os.write(fd, b"\0" * size)
+                except OSError:
+                    pass
+        finally:
+            os.close(fd)
+        return path
+
+
+class DiskTests(H.StackTestCase):
+    LIFETIME = 40
+
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = TmpfsStack(cls.__name__, lifetime=cls.LIFETIME)
+        cls.addClassCleanup(cls.stack.stop)
+        cls.stack.start()
+
+    def status(self, user):
+        rc, out, err = self.stack.credctl(user, "status", "--json")
+        self.assertEqual(rc, 0, err)
+        import json
+        return json.loads(out)
+
+    def stored_position(self, user):
+        st = self.stack
+        rows, rc = st.peek(copy=True)
+        self.assertEqual(rc, 0, "a record does not open: %s" % rows)
+        fps = [c["fp"] for c in st.chain()[st.oid(user)]]
+        rt = rows[user]["rt"]
+        self.assertIn(rt, fps)
+        return len(fps) - 1 - fps.index(rt)
+
+    def wait_store_ok(self, user, deadline=90):
+        end = time.monotonic() + deadline
+        while time.monotonic() < end:
+            s = self.status(user)
+            if s.get("store") == "ok":
+                return s
+            time.sleep(0.5)
+        self.fail("store never became ok: %s" % s)
+
+    def check_files(self, allow=("filler",)):
+        odd = [f for f in self.stack.store_files() if f != ".lock" and f not in allow
+               and not (f.startswith("u-") and f.endswith(".rec"))]
+        self.assertEqual(odd, [], "stray files in the store: %s" % odd)
+
+    def condition(self, scope, make_bad, make_good, what):
+        st = self.stack
+        cached = st.wait_token(ALICE, "storage")
+        self.assertEqual(self.stored_position(ALICE), 0)
+        make_bad()
+        # cached tokens keep being served
+        for u, tok in ((ALICE, cached),):
+            rc, doc, err = st.token(u, "storage")
+            self.assertEqual(rc, 0, "%s: cached token not served: %s" % (what, err))
+            self.assertEqual(doc["access_token"], tok["access_token"])
+        # a refresh: token handed out, rotated RT held in memory
+        rc, doc, err = st.token(ALICE, scope)
+        self.assertEqual(rc, 0, "%s: refresh with the store unwritable: exit %d %s"
+                         % (what, rc, err))
+        s = self.status(ALICE)
+        self.assertEqual(s.get("store"), "refresh token not yet written", "%s: %s" % (what, s))
+        rc, out, err = st.credctl("root", "admin", "stats", "--json")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("not yet written", out)
+        self.assertEqual(self.stored_position(ALICE), 1,
+                         "%s: the store should still hold the previous RT" % what)
+        self.check_files()
+        # still serving while unwritten, and bob's cached token too
+        rc, _, err = st.token(BOB, "storage")
+        self.assertEqual(rc, 0, err)
+        make_good()
+        self.wait_store_ok(ALICE)
+        self.assertEqual(self.stored_position(ALICE), 0,
+                         "%s: the newest RT was not written once possible" % what)
+        self.check_files()
+
+    def test_01_disk_full(self):
+        st = self.stack
+        st.consent(ALICE)
+        st.consent(BOB)
+        state = {}
+
+        def bad():
+            state["filler"] = st.fill()
+            F.figure("disk_full_filler_bytes", os.path.getsize(state["filler"]))
+
+        def good():
+            os.unlink(state["filler"])
+        self.condition("vault", bad, good, "disk full")
+
+    def test_02_read_only(self):
+        st = self.stack
+        self.condition("graph",
+                       lambda: sh("mount", "-o", "remount,ro", st.state_dir),
+                       lambda: sh("mount", "-o", "remount,rw", st.state_dir),
+                       "read-only")
+
+    def test_03_restart_after_faults(self):
+        st = self.stack
+        st.restart_credd()
+        self.check_files(allow=("filler",))
+        rc, doc, err = st.token(ALICE, "databricks")
+        self.assertEqual(rc, 0, "no token after restart (no consent expected): %s" % err)
+
+    def test_zz_leak_sweep(self):
+        leaks, cores = F.leak_sweep([self.stack])
+        self.assertEqual(cores, [], "core files found")
+        self.assertEqual(leaks, [], "\n".join(leaks[:20]))
+
+
+if __name__ == "__main__":
+    sys.exit(F.main(__name__, __doc__))
