@@ -581,8 +581,9 @@ broker_token_reply(struct broker *b, struct user *u, struct waiter *w,
 		return dispatch_error(-EIO, "token vanished from the cache");
 	e->last_used = util_now();
 	resp = proto_ok();
+	/* The IdP's token was checked as UTF-8 when it was parsed. */
 	json_object_set_new(resp, "access_token",
-	    json_stringn(e->access_token->ptr, e->access_token->len));
+	    json_stringn_nocheck(e->access_token->ptr, e->access_token->len));
 	json_object_set_new(resp, "token_type", json_string(e->token_type));
 	json_object_set_new(resp, "expires_on", json_integer(e->expires_on));
 	json_object_set_new(resp, "scope", json_string(scope));
@@ -1527,6 +1528,7 @@ broker_free(struct broker *b)
 				log_warnx("user \"%s\": exiting with an unwritten "
 				    "refresh token", u->name);
 			record_free(u->rec);
+			free(u->flow_starts);
 			free(u->name);
 			free(u);
 		}

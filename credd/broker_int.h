@@ -78,7 +78,7 @@ struct user {
 	int64_t backoff_until;	/* unix s */
 	const char *outcome;	/* last flow outcome to report once, or NULL */
 	int64_t flow_unused_until; /* cooldown after an unused flow expired */
-	int64_t flow_starts[FLOW_RING];
+	int64_t *flow_starts;	/* FLOW_RING entries, allocated at the first flow */
 	unsigned nflow_starts;
 	int64_t last_refresh;
 	struct user *hnext;

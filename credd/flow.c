@@ -235,6 +235,8 @@ flow_may_start(struct broker *b, struct user *u, int user_asked)
 	unsigned i, recent = 0, n;
 
 	n = u->nflow_starts < FLOW_RING ? u->nflow_starts : FLOW_RING;
+	if (u->flow_starts == NULL)
+		n = 0;
 	for (i = 0; i < n; i++)
 		if (now - u->flow_starts[i] < 3600)
 			recent++;
@@ -680,7 +682,10 @@ flow_start(struct broker *b, struct user *u, const char *scope)
 		return r;
 	}
 	u->flow = f;
-	u->flow_starts[u->nflow_starts++ % FLOW_RING] = util_now();
+	if (u->flow_starts == NULL)
+		u->flow_starts = calloc(FLOW_RING, sizeof(*u->flow_starts));
+	if (u->flow_starts != NULL)	/* most users never start a second flow */
+		u->flow_starts[u->nflow_starts++ % FLOW_RING] = util_now();
 	u->flow_unused_until = 0;
 	b->n.flows_started++;
 	return 0;

@@ -37,6 +37,8 @@
 #include "server.h"
 
 #define OUT_HIGH_WATER (1024 * 1024) /* stop reading requests above this */
+#define IN_INITIAL 1024		/* input buffer grows to PROTO_LINE_MAX on demand */
+#define LINE_DEADLINE_MS 10000	/* a started line must end within this (slowloris) */
 #define GROUPS_MAX 1024
 
 struct uidstat {
@@ -52,8 +54,9 @@ struct conn {
 	int fd;
 	struct caller caller;
 	struct uidstat *us;
-	char *in;		/* PROTO_LINE_MAX bytes */
-	size_t inlen;
+	char *in;		/* requests only: no secrets, not wiped */
+	size_t inlen, incap;	/* incap grows up to PROTO_LINE_MAX */
+	int64_t line_start;	/* when the pending partial line began, or 0 */
 	char *out;
 	size_t outlen, outoff, outcap;
 	struct waiter w;
@@ -231,16 +234,24 @@ idle_cb(struct event_loop *ev, void *arg)
 {
 	struct conn *c = arg;
 	int64_t limit = (int64_t)c->s->cf->idle_timeout * 1000;
-	int64_t now = event_now_ms(ev);
+	int64_t now = event_now_ms(ev), due;
 
 	c->idle = NULL;
+	if (!c->busy && c->line_start != 0 && now - c->line_start >= LINE_DEADLINE_MS) {
+		log_debug("uid %u: request line not finished in time; closing",
+		    (unsigned)c->caller.uid);
+		conn_close(c);
+		return;
+	}
 	if (!c->busy && now - c->last_active >= limit) {
 		conn_close(c);
 		return;
 	}
 	/* Lazy re-arm: activity only stamps last_active. */
-	c->idle = event_timer_at(ev, (c->busy ? now : c->last_active) + limit,
-	    idle_cb, c);
+	due = (c->busy ? now : c->last_active) + limit;
+	if (c->line_start != 0 && c->line_start + LINE_DEADLINE_MS < due)
+		due = c->line_start + LINE_DEADLINE_MS;
+	c->idle = event_timer_at(ev, due, idle_cb, c);
 }
 
 static int
@@ -415,6 +426,17 @@ conn_process(struct conn *c)
 		(void)conn_handle_line(c, c->in, len);
 		memmove(c->in, nl + 1, c->inlen - len - 1);
 		c->inlen -= len + 1;
+		/* What is left, if anything, is a new line starting now. */
+		c->line_start = c->inlen > 0 ? event_now_ms(c->s->ev) : 0;
+	}
+	if (c->inlen == 0 && c->incap > 4 * IN_INITIAL) {
+		/* One large request must not pin 64 KiB per idle connection. */
+		char *n = realloc(c->in, IN_INITIAL);
+
+		if (n != NULL) {
+			c->in = n;
+			c->incap = IN_INITIAL;
+		}
 	}
 	/* Half-closed and nothing left to answer: close after the flush. */
 	if (c->eof && !c->busy && memchr(c->in, '\n', c->inlen) == NULL)
@@ -439,7 +461,19 @@ conn_read_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
 	if (!(revents & EPOLLIN))
 		return;
 	while (!c->eof && c->inlen < PROTO_LINE_MAX) {
-		n = recv(fd, c->in + c->inlen, PROTO_LINE_MAX - c->inlen, MSG_DONTWAIT);
+		if (c->inlen == c->incap) {
+			size_t ncap = c->incap * 2 < PROTO_LINE_MAX ? c->incap * 2 :
+			    PROTO_LINE_MAX;
+			char *nb = realloc(c->in, ncap);
+
+			if (nb == NULL) {
+				conn_close(c);
+				return;
+			}
+			c->in = nb;
+			c->incap = ncap;
+		}
+		n = recv(fd, c->in + c->inlen, c->incap - c->inlen, MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
@@ -455,6 +489,12 @@ conn_read_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
 		c->inlen += (size_t)n;
 	}
 	c->last_active = event_now_ms(ev);
+	if (c->inlen > 0 && c->line_start == 0) {
+		c->line_start = c->last_active;
+		event_timer_cancel(ev, &c->idle);
+		c->idle = event_timer_at(ev, c->line_start + LINE_DEADLINE_MS,
+		    idle_cb, c);
+	}
 	conn_process(c);
 }
 
@@ -486,13 +526,14 @@ accept_cb(struct event_loop *ev, int lfd, uint32_t revents, void *arg)
 			continue;
 		}
 		c = calloc(1, sizeof(*c));
-		if (c == NULL || (c->in = malloc(PROTO_LINE_MAX)) == NULL) {
+		if (c == NULL || (c->in = malloc(IN_INITIAL)) == NULL) {
 			free(c);
 			close(fd);
 			continue;
 		}
 		c->s = s;
 		c->fd = fd;
+		c->incap = IN_INITIAL;
 		c->caller.uid = cred.uid;
 		c->caller.gid = cred.gid;
 		c->caller.pid = cred.pid;
@@ -540,7 +581,6 @@ conn_close(struct conn *c)
 	if (c->us != NULL)
 		c->us->conns--;
 	s->stats.open--;
-	secret_wipe(c->in, PROTO_LINE_MAX);
 	free(c->in);
 	if (c->out != NULL) {
 		secret_wipe(c->out, c->outcap);

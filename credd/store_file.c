@@ -299,7 +299,7 @@ write_tmp(int fd, const char *tenant, const uint8_t *data, size_t len,
 		r = util_write_all(fd, tenant, tl);
 	if (r == 0 && len > 0)
 		r = util_write_all(fd, data, len);
-	if (r == 0 && fsync(fd) < 0)
+	if (r == 0 && fdatasync(fd) < 0)	/* data and size; the rename makes it visible */
 		r = -errno;
 	return r;
 }
