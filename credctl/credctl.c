@@ -34,40 +34,19 @@
 #include "entra/secret.h"
 #include "entra/util.h"
 
+#include "credctl.h"
+
 #ifndef ENTRA_VERSION
 #define ENTRA_VERSION "unknown"
 #endif
 
-enum {
-	EXIT_OK = 0,
-	EXIT_ERR = 1,
-	EXIT_USAGE = 2,
-	EXIT_ACT = 3,		/* the user must sign in or consent */
-	EXIT_UNAVAIL = 4,	/* credd or the IdP unavailable */
-	EXIT_REFUSED = 5,
-	EXIT_MISCONF = 6
-};
-
 #define CREDCTL_DEADLINE_MS 30000	/* per request */
 #define CREDCTL_LOGIN_WAIT 5		/* seconds per login poll */
 #define CREDCTL_LOGIN_SLACK_MS 10000	/* client deadline beyond the wait */
-#define CREDCTL_MSG_MAX 512		/* longest server text we echo */
 #define CREDCTL_LIST_PAGE 100
 #define CREDCTL_LIST_PAGES_MAX 100000	/* a server that loops cursors */
 
-struct ctx {
-	const char *socket;
-	int fd;
-};
-
-struct cmd {
-	const char *name;
-	int (*run)(struct ctx *c, const struct cmd *cmd, int argc,
-	    char **argv);
-	const char *usage;
-};
-
-static const char *progname = "credctl";
+const char *progname = "credctl";
 
 /* ---- jansson's wiping allocator (credctl only) ---- */
 
@@ -91,11 +70,8 @@ wipe_free(void *p)
 
 static void countdown_stop(void);
 
-static void
-errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
 /* One line on stderr, prefixed with the program name. */
-static void
+void
 errorf(const char *fmt, ...)
 {
 	va_list ap;
@@ -112,7 +88,7 @@ errorf(const char *fmt, ...)
  * Copy server text for the terminal: control characters become '?' so a
  * reply cannot move the cursor or forge lines; UTF-8 passes through.
  */
-static const char *
+const char *
 clean(char *dst, size_t dstsz, const char *src)
 {
 	size_t i;
@@ -128,7 +104,7 @@ clean(char *dst, size_t dstsz, const char *src)
 	return dst;
 }
 
-static const char *
+const char *
 jstr(const json_t *obj, const char *key)
 {
 	const json_t *v = json_object_get(obj, key);
@@ -136,7 +112,7 @@ jstr(const json_t *obj, const char *key)
 	return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-static int64_t
+int64_t
 jint(const json_t *obj, const char *key, int64_t dflt)
 {
 	const json_t *v = json_object_get(obj, key);
@@ -295,7 +271,7 @@ ctx_connect(struct ctx *c)
 }
 
 /* Send req, get *resp. Transport failures print their line here. */
-static int
+int
 ctx_call(struct ctx *c, const json_t *req, json_t **resp, int64_t extra_ms)
 {
 	int r;
@@ -334,7 +310,7 @@ ctx_call(struct ctx *c, const json_t *req, json_t **resp, int64_t extra_ms)
 /* ---- wire errors -> one line and an exit code ---- */
 
 /* The "open URL and enter code CODE" clause, when the fields are there. */
-static int
+int
 device_clause(char *buf, size_t sz, const json_t *o)
 {
 	char uri[CREDCTL_MSG_MAX], code[64];
@@ -377,7 +353,7 @@ report_act(const char *code, const json_t *e, const char *msg)
 }
 
 /* Print the one line for an error reply and return its exit code. */
-static int
+int
 report_error(const json_t *resp)
 {
 	const json_t *e = json_object_get(resp, "error");
@@ -445,7 +421,7 @@ report_error(const json_t *resp)
 }
 
 /* Build {"v":1,"op":op}; prints on ENOMEM. */
-static json_t *
+json_t *
 new_request(const char *op)
 {
 	json_t *req = client_request(op);
@@ -459,7 +435,7 @@ new_request(const char *op)
  * One round trip: request -> ok reply in *resp, or the exit code with
  * the error line already printed.
  */
-static int
+int
 roundtrip(struct ctx *c, json_t *req, json_t **resp, int64_t extra_ms)
 {
 	int r;
@@ -579,7 +555,7 @@ too_many_args(const struct cmd *cmd, const struct opts *o, int max)
 /* ---- token ---- */
 
 /* True when s can stand unquoted in a shell word. */
-static int
+int
 is_shell_safe(const char *s)
 {
 	static const char extra[] = "._~+/=-:";
@@ -595,7 +571,7 @@ is_shell_safe(const char *s)
  * Write the token line(s) straight to fd 1 from a buffer we wipe, so no
  * stdio buffer keeps a copy.
  */
-static int
+int
 write_secret_out(const struct secret *line)
 {
 	int r;
@@ -1338,6 +1314,10 @@ static const struct cmd cmds[] = {
 	{ "status", cmd_status, "status [--json]" },
 	{ "logout", cmd_logout, "logout" },
 	{ "admin", cmd_admin, "admin list|revoke USER|stats [--json]" },
+	{ "env", credctl_cmd_env, "env [--json]" },
+	{ "az", credctl_cmd_az, "az account get-access-token|show [...] "
+	    "(other subcommands run the real az)" },
+	{ "sink", credctl_cmd_sink, "sink --scope SCOPE --out FILE" },
 	{ NULL, NULL, NULL }
 };
 
@@ -1377,6 +1357,13 @@ main(int argc, char **argv)
 	json_set_alloc_funcs(wipe_malloc, wipe_free);
 	env = getenv("CREDD_SOCKET");
 	c.socket = env != NULL && env[0] != '\0' ? env : ENTRA_SOCKET_PATH;
+	/* Installed as "az" (a symlink): act as the az shim. */
+	if (argc > 0 && strcmp(credctl_basename(argv[0]), "az") == 0) {
+		progname = "az";
+		r = credctl_cmd_az(&c, find_cmd("az"), argc, argv);
+		util_closep(&c.fd);
+		return r;
+	}
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "+h", long_opts, NULL)) != -1) {
 		switch (ch) {

@@ -37,11 +37,16 @@
 #include "event.h"
 #include "http.h"
 #include "log.h"
+#include "msi.h"
+#include "migrate.h"
 #include "record.h"
 #include "seal.h"
 #include "server.h"
 #include "session.h"
 #include "store.h"
+#ifdef ENTRA_HAVE_PG
+#include "store_pg.h"
+#endif
 
 #define CLIENT_SECRET_MAX 4096
 
@@ -57,6 +62,7 @@ struct credd {
 	struct broker *broker;
 	struct sessions *sessions;
 	struct server *server;
+	struct msi *msi;	/* the SDK endpoint; NULL when [msi] listen is unset */
 	struct dispatch dispatch;
 	struct secret *client_secret;
 	int sigfd;
@@ -70,7 +76,9 @@ usage(void)
 	    "       credd --check-config [-c FILE]  check a configuration\n"
 	    "       credd keygen [-k FILE] [--activate]\n"
 	    "                                       make a key file, or add a key\n"
-	    "       credd rekey [-c FILE]           reseal the store under the active key\n");
+	    "       credd rekey [-c FILE]           reseal the store under the active key\n"
+	    "       credd db-init [-c FILE]         create or migrate the postgres schema\n"
+	    "       credd migrate -c FILE --from file|postgres --to file|postgres\n");
 	exit(2);
 }
 
@@ -90,6 +98,7 @@ harden(void)
 	struct rlimit rl = { 0, 0 };
 
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	(void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);	/* no setuid exec, ever */
 	(void)setrlimit(RLIMIT_CORE, &rl);
 	umask(077);
 	json_set_alloc_funcs(malloc, wipe_free);
@@ -181,6 +190,17 @@ open_store(struct credd *c)
 {
 	int r;
 
+	if (strcmp(c->cf->backend, "postgres") == 0) {
+#ifdef ENTRA_HAVE_PG
+		r = store_pg_open(c->cf->dsn, c->cf->node, &c->st);
+		if (r < 0)	/* never print the DSN: it may hold a password */
+			fatalx("cannot open the postgres store: %s", strerror(-r));
+		return;
+#else
+		fatalx("%s: store backend \"postgres\" is not built into this "
+		    "credd", c->conf_path);
+#endif
+	}
 	if (strcmp(c->cf->backend, "file") != 0)
 		fatalx("%s: store backend \"%s\" is not built into this credd",
 		    c->conf_path, c->cf->backend);
@@ -224,6 +244,7 @@ reload(struct credd *c)
 	c->dispatch.cf = cf;
 	server_set_config(c->server, cf);
 	broker_set_config(c->broker, cf);
+	msi_set_config(c->msi, cf);
 	if (audit_reopen() < 0)
 		log_warn("SIGHUP: cannot reopen the audit file");
 	log_info("configuration reloaded");
@@ -255,7 +276,7 @@ run(const char *conf_path, int foreground, int debug)
 	struct passwd *pw = NULL;
 	sigset_t mask;
 	char err[512];
-	int lfd = -1, r;
+	int lfd = -1, msi_fd = -1, r;
 
 	harden();
 	c.cf = load_config(conf_path);
@@ -280,6 +301,9 @@ run(const char *conf_path, int foreground, int debug)
 	}
 	r = server_listen(c.cf->socket, pw != NULL ? pw->pw_uid : geteuid(), &lfd,
 	    err, sizeof(err));
+	if (r < 0)
+		fatalx("%s", err);
+	r = msi_listen(c.cf, &msi_fd, err, sizeof(err));
 	if (r < 0)
 		fatalx("%s", err);
 	if (pw != NULL)
@@ -319,6 +343,12 @@ run(const char *conf_path, int foreground, int debug)
 	if (r < 0)
 		fatalx("server: %s", strerror(-r));
 	c.dispatch.server = c.server;
+	if (msi_fd >= 0) {
+		r = msi_new(c.ev, msi_fd, c.cf, c.broker, c.sessions, &c.msi);
+		if (r < 0)
+			fatalx("[msi] endpoint: %s", strerror(-r));
+		log_info("SDK endpoint on http://%s/msi/token", c.cf->msi_listen);
+	}
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -337,6 +367,7 @@ run(const char *conf_path, int foreground, int debug)
 
 	/* Orderly shutdown: clients first, then what they used. */
 	server_free(c.server);
+	msi_free(c.msi);
 	broker_free(c.broker);
 	sessions_free(c.sessions);
 	http_free(c.http);
@@ -415,6 +446,27 @@ cmd_rekey(const char *conf_path)
 	return 0;
 }
 
+/* credd db-init: create or migrate the postgres schema. */
+static int
+cmd_db_init(const char *conf_path)
+{
+	struct config *cf = load_config(conf_path);
+	int r;
+
+	if (strcmp(cf->backend, "postgres") != 0)
+		fatalx("%s: [store] backend is not postgres", conf_path);
+#ifdef ENTRA_HAVE_PG
+	r = store_pg_init(cf->dsn);
+#else
+	r = -EPROTONOSUPPORT;
+#endif
+	config_free(cf);
+	if (r < 0)
+		fatalx("db-init: %s", strerror(-r));
+	printf("schema ready\n");
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -430,6 +482,21 @@ main(int argc, char **argv)
 	if (argc > 1 && strcmp(argv[1], "keygen") == 0) {
 		log_init("credd", 1, 0);
 		return cmd_keygen(argc - 1, argv + 1);
+	}
+	if (argc > 1 && strcmp(argv[1], "migrate") == 0) {
+		log_init("credd", 1, 0);
+		return migrate_main(argc - 1, argv + 1);
+	}
+	if (argc > 1 && strcmp(argv[1], "db-init") == 0) {
+		log_init("credd", 1, 0);
+		optind = 2;
+		while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+			if (ch == 'c')
+				conf = optarg;
+			else
+				usage();
+		}
+		return cmd_db_init(conf);
 	}
 	if (argc > 1 && strcmp(argv[1], "rekey") == 0) {
 		log_init("credd", 1, 0);

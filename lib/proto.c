@@ -113,6 +113,7 @@ static const struct op_spec {
 	[PROTO_OP_ADMIN_REVOKE] = { "admin_revoke", ALLOW(F_USER),
 	    ALLOW(F_USER) },
 	[PROTO_OP_STATS] = { "stats", 0, 0 },
+	[PROTO_OP_SDK_ENV] = { "sdk_env", 0, 0 },
 };
 
 const char *

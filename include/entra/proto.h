@@ -34,6 +34,7 @@ enum proto_op {
 	PROTO_OP_ADMIN_LIST,
 	PROTO_OP_ADMIN_REVOKE,
 	PROTO_OP_STATS,
+	PROTO_OP_SDK_ENV,	/* mint an SDK endpoint secret for the caller */
 	PROTO_OP_COUNT
 };
 

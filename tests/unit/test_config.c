@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -175,8 +176,8 @@ TEST(test_errors)
 
 	ASSERT_TRUE(parse_fails(BASE "[server]\nfoo = 1\n", -EINVAL,
 	    "t.conf:8: unknown key 'foo' in [server]"));
-	ASSERT_TRUE(parse_fails(BASE "[msi]\nport = 1\n", -EINVAL,
-	    "t.conf:7: unknown section [msi]"));
+	ASSERT_TRUE(parse_fails(BASE "[nosuch]\nport = 1\n", -EINVAL,
+	    "t.conf:7: unknown section [nosuch]"));
 	ASSERT_TRUE(parse_fails(BASE "[entra]\ntimeout = 5\ntimeout = 6\n",
 	    -EEXIST, "t.conf:9: duplicate key 'timeout' in [entra]"));
 	ASSERT_TRUE(parse_fails(BASE "[entra]\nsecret = x\n", -EINVAL,
@@ -447,6 +448,83 @@ TEST(test_example_file)
 	config_free(cf);
 }
 
+/* [msi]: off by default; listen, TTL, resources (given or derived). */
+TEST(test_msi)
+{
+	struct sockaddr_storage ss;
+	struct config *cf = NULL;
+	char ep[128];
+	unsigned len;
+
+	ASSERT_EQ(parse(BASE, &cf), 0);
+	ASSERT_TRUE(cf->msi_listen == NULL);
+	ASSERT_EQ(cf->msi_secret_ttl, 86400);
+	ASSERT_EQ(cf->msi_imds, 1);
+	ASSERT_EQ(cf->msi_request_timeout, 30);
+	ASSERT_EQ(cf->msi_conn_timeout, 10);
+	ASSERT_ERR(config_msi_endpoint(cf, ep, sizeof(ep)), -ENOENT);
+	/* Default resources: each .default scope's resource, and R/ too. */
+	ASSERT_EQ(cf->msi_nresources, 2);
+	ASSERT_TRUE(config_msi_resource_allowed(cf, "https://storage.azure.com"));
+	ASSERT_TRUE(config_msi_resource_allowed(cf, "https://storage.azure.com/"));
+	ASSERT_TRUE(!config_msi_resource_allowed(cf, "https://vault.azure.net"));
+	ASSERT_TRUE(!config_msi_resource_allowed(cf, "https://storage.azure.com/.default"));
+	config_free(cf);
+
+	ASSERT_EQ(parse(BASE "databricks = 2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default\n"
+	    "graph = https://graph.microsoft.com/User.Read\n"
+	    "[msi]\nlisten = 127.0.0.1:8391\nsecret_ttl = 3600\nimds = no\n"
+	    "request_timeout = 5\n", &cf), 0);
+	ASSERT_STREQ(cf->msi_listen, "127.0.0.1:8391");
+	ASSERT_EQ(cf->msi_secret_ttl, 3600);
+	ASSERT_EQ(cf->msi_imds, 0);
+	ASSERT_EQ(cf->msi_request_timeout, 5);
+	ASSERT_EQ(config_msi_endpoint(cf, ep, sizeof(ep)), 0);
+	ASSERT_STREQ(ep, "http://127.0.0.1:8391/msi/token");
+	/* A GUID resource has no slash twin; a non-.default scope none. */
+	ASSERT_EQ(cf->msi_nresources, 3);
+	ASSERT_TRUE(config_msi_resource_allowed(cf, "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d"));
+	ASSERT_TRUE(!config_msi_resource_allowed(cf, "https://graph.microsoft.com"));
+	config_free(cf);
+
+	ASSERT_EQ(parse(BASE "[msi]\nlisten = [::1]:9000\n"
+	    "resources = https://vault.azure.net  https://storage.azure.com/ "
+	    "11111111-2222-3333-4444-555555555555\n", &cf), 0);
+	ASSERT_EQ(config_msi_endpoint(cf, ep, sizeof(ep)), 0);
+	ASSERT_STREQ(ep, "http://[::1]:9000/msi/token");
+	ASSERT_EQ(cf->msi_nresources, 3);
+	ASSERT_TRUE(config_msi_resource_allowed(cf, "https://vault.azure.net"));
+	ASSERT_TRUE(config_msi_resource_allowed(cf, "https://storage.azure.com/"));
+	ASSERT_TRUE(!config_msi_resource_allowed(cf, "https://storage.azure.com"));
+	config_free(cf);
+
+	ASSERT_EQ(config_msi_addr("127.0.0.1:8391", &ss, &len), 0);
+	ASSERT_EQ(ss.ss_family, AF_INET);
+	ASSERT_EQ(config_msi_addr("127.1.2.3:1", &ss, &len), 0);
+	ASSERT_EQ(config_msi_addr("[::1]:8391", &ss, &len), 0);
+	ASSERT_EQ(ss.ss_family, AF_INET6);
+	ASSERT_ERR(config_msi_addr("0.0.0.0:8391", &ss, &len), -EINVAL);
+	ASSERT_ERR(config_msi_addr("10.0.0.1:8391", &ss, &len), -EINVAL);
+	ASSERT_ERR(config_msi_addr("localhost:8391", &ss, &len), -EINVAL);
+	ASSERT_ERR(config_msi_addr("[::]:8391", &ss, &len), -EINVAL);
+	ASSERT_ERR(config_msi_addr("127.0.0.1", &ss, &len), -EINVAL);
+	ASSERT_ERR(config_msi_addr("127.0.0.1:0", &ss, &len), -EINVAL);
+	ASSERT_ERR(config_msi_addr("127.0.0.1:65536", &ss, &len), -EINVAL);
+
+	ASSERT_TRUE(parse_fails(BASE "[msi]\nlisten = 0.0.0.0:80\n", -EINVAL,
+	    "t.conf:8: listen must be a loopback address"));
+	ASSERT_TRUE(parse_fails(BASE "[msi]\nsecret_ttl = 10\n", -ERANGE,
+	    "t.conf:8: secret_ttl: '10' is out of range"));
+	ASSERT_TRUE(parse_fails(BASE "[msi]\nimds = maybe\n", -EINVAL,
+	    "t.conf:8: imds must be yes or no"));
+	ASSERT_TRUE(parse_fails(BASE "[msi]\nresources = https://storage.azure.com/.default\n",
+	    -EINVAL, "t.conf:8: resources must be resources"));
+	ASSERT_TRUE(parse_fails(BASE "[msi]\nresources = http://insecure\n",
+	    -EINVAL, "t.conf:8: resources must be resources"));
+	ASSERT_TRUE(parse_fails(BASE "[msi]\nlisten = 127.0.0.1:1\nlisten = 127.0.0.1:2\n",
+	    -EEXIST, "t.conf:9: duplicate key 'listen' in [msi]"));
+}
+
 int
 main(void)
 {
@@ -458,5 +536,6 @@ main(void)
 	RUN(test_account_match);
 	RUN(test_load);
 	RUN(test_example_file);
+	RUN(test_msi);
 	TEST_MAIN_END();
 }

@@ -1,0 +1,741 @@
+/*
+ * sdk.c - credctl's SDK commands: `env` (IDENTITY_ENDPOINT and
+ * IDENTITY_HEADER for eval), the az shim (`credctl az ...`, or credctl
+ * installed as `az`), and `sink` (keeps a token file fresh).
+ *
+ * Must never: export AZURE_CLIENT_ID, AZURE_TENANT_ID or
+ * AZURE_FEDERATED_TOKEN_FILE (they would make SDKs pick other
+ * credentials first), print a token anywhere but stdout or the sink file,
+ * write the sink file readable by anyone but its owner, or exec an az
+ * found through PATH (the real az is run by absolute path only).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <jansson.h>
+
+#include "entra/proto.h"
+#include "entra/secret.h"
+#include "entra/util.h"
+
+#include "credctl.h"
+
+#define AZ_REAL_DEFAULT "/usr/bin/az"
+#define SINK_RETRY_S 30		/* after an error */
+#define SINK_PROBE_S 30		/* session-end check */
+#define SINK_MIN_SLEEP_S 5
+#define SINK_MAX_SLEEP_S 3600
+
+const char *
+credctl_basename(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s != NULL ? s + 1 : path;
+}
+
+/* A value for a single-quoted shell word: no quote, no control bytes. */
+static int
+is_quotable(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s == '\'' || (unsigned char)*s < 0x20 || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* ---- env ---- */
+
+int
+credctl_cmd_env(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	json_t *req, *resp = NULL, *out;
+	struct secret *line;
+	const char *ep, *sec;
+	char *buf;
+	int ch, is_json = 0, r;
+	size_t cap;
+
+	optind = 0;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (ch == 'j')
+			is_json = 1;
+		else if (ch == 's')
+			c->socket = optarg;
+		else if (ch == 'h') {
+			printf("usage: credctl %s\n", cmd->usage);
+			return EXIT_OK;
+		} else {
+			errorf("env: unknown option; usage: credctl %s", cmd->usage);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		errorf("env: unexpected argument; usage: credctl %s", cmd->usage);
+		return EXIT_USAGE;
+	}
+	req = new_request("sdk_env");
+	if (req == NULL)
+		return EXIT_ERR;
+	r = roundtrip(c, req, &resp, 0);
+	json_decref(req);
+	if (r != EXIT_OK)
+		return r;
+	ep = jstr(resp, "endpoint");
+	sec = jstr(resp, "secret");
+	if (ep == NULL || sec == NULL || !is_quotable(ep) || !is_shell_safe(sec) ||
+	    strncmp(ep, "http://", 7) != 0) {
+		errorf("credd's sdk_env reply is unusable; check credd's log");
+		json_decref(resp);
+		return EXIT_ERR;
+	}
+	if (is_json) {
+		out = json_pack("{s:s, s:s, s:I}", "IDENTITY_ENDPOINT", ep,
+		    "IDENTITY_HEADER", sec, "expires_on",
+		    (json_int_t)jint(resp, "expires_on", 0));
+		buf = out != NULL ? json_dumps(out, JSON_COMPACT) : NULL;
+		json_decref(out);
+	} else {
+		/* Only these two: never AZURE_CLIENT_ID/TENANT_ID/FEDERATED_TOKEN_FILE. */
+		cap = strlen(ep) + strlen(sec) + 128;
+		buf = malloc(cap);
+		if (buf != NULL)
+			snprintf(buf, cap, "export IDENTITY_ENDPOINT='%s'\n"
+			    "export IDENTITY_HEADER=%s", ep, sec);
+	}
+	json_decref(resp);
+	if (buf == NULL) {
+		errorf("out of memory");
+		return EXIT_ERR;
+	}
+	line = secret_new(buf, strlen(buf) + 1);
+	if (line != NULL)
+		line->ptr[line->len - 1] = '\n';
+	secret_wipe_str(buf);
+	if (line == NULL) {
+		errorf("out of memory");
+		return EXIT_ERR;
+	}
+	r = write_secret_out(line);
+	secret_free(line);
+	return r;
+}
+
+/* ---- token helper shared by az and sink ---- */
+
+/*
+ * One token request. Returns EXIT_OK with *resp ok, or an exit code;
+ * error replies stay in *err_resp (for the caller to word) when it is
+ * not NULL, else they are printed.
+ */
+static int
+fetch_token(struct ctx *c, const char *scope, int64_t min_valid, json_t **resp,
+    json_t **err_resp)
+{
+	json_t *req;
+	int r;
+
+	*resp = NULL;
+	if (err_resp != NULL)
+		*err_resp = NULL;
+	req = new_request("token");
+	if (req == NULL)
+		return EXIT_ERR;
+	if ((scope != NULL && json_object_set_new(req, "scope",
+	    json_string(scope)) < 0) || json_object_set_new(req, "min_valid",
+	    json_integer(min_valid)) < 0) {
+		json_decref(req);
+		errorf("out of memory");
+		return EXIT_ERR;
+	}
+	if (err_resp == NULL) {
+		r = roundtrip(c, req, resp, 0);
+		json_decref(req);
+		return r;
+	}
+	r = ctx_call(c, req, resp, 0);
+	json_decref(req);
+	if (r != EXIT_OK)
+		return r;
+	if (proto_response_error(*resp) != NULL) {
+		*err_resp = *resp;
+		*resp = NULL;
+		return EXIT_ERR;
+	}
+	return EXIT_OK;
+}
+
+/* ---- az shim ---- */
+
+/* The "tid" claim of a JWT access token (unverified; only for display). */
+static char *
+jwt_tid(const char *tok)
+{
+	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	const char *p = strchr(tok, '.'), *e, *pos;
+	unsigned char *bin;
+	size_t n, i, o = 0;
+	uint32_t acc = 0;
+	int bits = 0;
+	json_t *claims;
+	char *tid = NULL;
+
+	if (p == NULL || (e = strchr(++p, '.')) == NULL)
+		return NULL;
+	n = (size_t)(e - p);
+	bin = malloc(n + 1);
+	if (bin == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		pos = memchr(tbl, p[i], 64);
+		if (pos == NULL)
+			break;
+		acc = acc << 6 | (uint32_t)(pos - tbl);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			bin[o++] = (unsigned char)(acc >> bits);
+		}
+	}
+	claims = json_loadb((const char *)bin, o, 0, NULL);
+	secret_wipe(bin, n + 1);
+	free(bin);
+	if (json_is_string(json_object_get(claims, "tid")))
+		tid = strdup(json_string_value(json_object_get(claims, "tid")));
+	json_decref(claims);
+	return tid;
+}
+
+/* az's wording for an error reply, on stderr; returns az's exit code 1. */
+static int
+az_error(const json_t *err_resp)
+{
+	const json_t *e = json_object_get(err_resp, "error");
+	const char *code = proto_response_error(err_resp);
+	char msg[CREDCTL_MSG_MAX], dev[2 * CREDCTL_MSG_MAX];
+
+	clean(msg, sizeof(msg), jstr(e, "message"));
+	if (strcmp(code, "consent_required") == 0 ||
+	    strcmp(code, "consent_pending") == 0 ||
+	    strcmp(code, "reauth_required") == 0 ||
+	    strcmp(code, "consent_declined") == 0) {
+		/* "az login" makes SDK credential chains move on. */
+		if (device_clause(dev, sizeof(dev), e))
+			fprintf(stderr, "ERROR: Please run 'az login' to setup "
+			    "account. credd: sign-in needed: %s, then run this "
+			    "again.\n", dev);
+		else
+			fprintf(stderr, "ERROR: Please run 'az login' to setup "
+			    "account. credd: %s (%s); run 'credctl login'.\n",
+			    code, msg);
+		return EXIT_ERR;
+	}
+	fprintf(stderr, "ERROR: credd: %s: %s\n", code, msg);
+	return EXIT_ERR;
+}
+
+struct az_opts {
+	const char *resource, *scope, *tenant, *subscription, *output, *query;
+};
+
+/* az-style options: --name value or --name=value; unknown ones refused. */
+static int
+az_parse(int argc, char **argv, struct az_opts *o)
+{
+	static const struct {
+		const char *name, *alias;
+		size_t off;
+	} names[] = {
+		{ "--resource", NULL, offsetof(struct az_opts, resource) },
+		{ "--scope", NULL, offsetof(struct az_opts, scope) },
+		{ "--tenant", "-t", offsetof(struct az_opts, tenant) },
+		{ "--subscription", NULL, offsetof(struct az_opts, subscription) },
+		{ "--output", "-o", offsetof(struct az_opts, output) },
+		{ "--query", NULL, offsetof(struct az_opts, query) },
+	};
+	const char *arg, *val, *eq;
+	size_t i, n;
+	int k;
+
+	memset(o, 0, sizeof(*o));
+	for (k = 0; k < argc; k++) {
+		arg = argv[k];
+		if (strcmp(arg, "--only-show-errors") == 0 ||
+		    strcmp(arg, "--verbose") == 0 || strcmp(arg, "--debug") == 0)
+			continue;
+		eq = strchr(arg, '=');
+		n = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
+		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if ((strlen(names[i].name) == n &&
+			    strncmp(arg, names[i].name, n) == 0) ||
+			    (names[i].alias != NULL && strlen(names[i].alias) == n &&
+			    strncmp(arg, names[i].alias, n) == 0))
+				break;
+		if (i == sizeof(names) / sizeof(names[0])) {
+			fprintf(stderr, "ERROR: credd's az shim does not support "
+			    "'%.64s' here\n", arg);
+			return EXIT_USAGE;
+		}
+		if (eq != NULL)
+			val = eq + 1;
+		else if (k + 1 < argc)
+			val = argv[++k];
+		else {
+			fprintf(stderr, "ERROR: argument %s: expected one "
+			    "argument\n", names[i].name);
+			return EXIT_USAGE;
+		}
+		*(const char **)(void *)((char *)o + names[i].off) = val;
+	}
+	if (o->output != NULL && strcmp(o->output, "json") != 0 &&
+	    strcmp(o->output, "jsonc") != 0 && strcmp(o->output, "tsv") != 0 &&
+	    strcmp(o->output, "none") != 0) {
+		fprintf(stderr, "ERROR: credd's az shim prints json or tsv\n");
+		return EXIT_USAGE;
+	}
+	return -1;
+}
+
+/* Print obj (or obj[query]) as az would: indented JSON, or a tsv value. */
+static int
+az_print(json_t *obj, const struct az_opts *o)
+{
+	struct secret *line;
+	json_t *v = obj;
+	char *s, num[32];
+	int r;
+
+	if (o->query != NULL) {
+		v = json_object_get(obj, o->query);
+		if (v == NULL) {
+			fprintf(stderr, "ERROR: credd's az shim supports --query "
+			    "with one top-level field name\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (o->output != NULL && strcmp(o->output, "none") == 0)
+		return EXIT_OK;
+	if (o->output != NULL && strcmp(o->output, "tsv") == 0 &&
+	    !json_is_object(v)) {
+		if (json_is_string(v))
+			s = strdup(json_string_value(v));
+		else {
+			snprintf(num, sizeof(num), "%lld",
+			    (long long)json_integer_value(v));
+			s = strdup(num);
+		}
+	} else
+		s = json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY);
+	if (s == NULL) {
+		fprintf(stderr, "ERROR: out of memory\n");
+		return EXIT_ERR;
+	}
+	line = secret_new(s, strlen(s) + 1);
+	if (line != NULL)
+		line->ptr[line->len - 1] = '\n';
+	secret_wipe_str(s);
+	if (line == NULL)
+		return EXIT_ERR;
+	r = write_secret_out(line);
+	secret_free(line);
+	return r;
+}
+
+static int
+az_get_token(struct ctx *c, int argc, char **argv, int is_show)
+{
+	char scope[PROTO_STR_MAX + 16], stamp[64], name[128];
+	json_t *resp = NULL, *err = NULL, *out = NULL;
+	const char *tok, *sub, *acct;
+	struct az_opts o;
+	struct tm tm;
+	time_t t;
+	int64_t exp;
+	char *tid;
+	int r;
+
+	r = az_parse(argc, argv, &o);
+	if (r >= 0)
+		return r;
+	if (o.scope != NULL && o.resource != NULL) {
+		fprintf(stderr, "ERROR: usage error: --resource and --scope are "
+		    "mutually exclusive\n");
+		return EXIT_USAGE;
+	}
+	if (is_show && (o.scope != NULL || o.resource != NULL)) {
+		fprintf(stderr, "ERROR: account show takes no resource\n");
+		return EXIT_USAGE;
+	}
+	if (o.resource != NULL) {
+		/* R + "/.default": "R/" keeps its slash, as az does. */
+		if (snprintf(scope, sizeof(scope), "%s/.default", o.resource) >=
+		    (int)sizeof(scope)) {
+			fprintf(stderr, "ERROR: resource too long\n");
+			return EXIT_USAGE;
+		}
+	} else if (o.scope != NULL)
+		snprintf(scope, sizeof(scope), "%s", o.scope);
+	r = fetch_token(c, o.resource != NULL || o.scope != NULL ? scope : NULL,
+	    PROTO_MIN_VALID_DEFAULT, &resp, &err);
+	if (err != NULL) {
+		r = az_error(err);
+		json_decref(err);
+		return r;
+	}
+	if (r != EXIT_OK)
+		return EXIT_ERR;
+	tok = jstr(resp, "access_token");
+	exp = jint(resp, "expires_on", 0);
+	tid = tok != NULL ? jwt_tid(tok) : NULL;
+	if (tid == NULL) {
+		fprintf(stderr, "ERROR: credd's token carries no tenant\n");
+		json_decref(resp);
+		return EXIT_ERR;
+	}
+	if (o.tenant != NULL && strcmp(o.tenant, tid) != 0 &&
+	    strcmp(o.tenant, "organizations") != 0 &&
+	    strcmp(o.tenant, "common") != 0) {
+		fprintf(stderr, "ERROR: credd serves tenant %s only\n", tid);
+		free(tid);
+		json_decref(resp);
+		return EXIT_ERR;
+	}
+	/* No subscriptions here: like az's tenant-level account. */
+	sub = o.subscription != NULL ? o.subscription : tid;
+	if (is_show) {
+		acct = jstr(resp, "account");
+		snprintf(name, sizeof(name), "N/A(tenant level account)");
+		out = json_pack("{s:s, s:s, s:s, s:b, s:[], s:s, s:s, s:s, "
+		    "s:{s:s, s:s}}", "environmentName", "AzureCloud",
+		    "homeTenantId", tid, "id", sub, "isDefault", 1,
+		    "managedByTenants", "name", name, "state", "Enabled",
+		    "tenantId", tid, "user", "name", acct != NULL ? acct : "",
+		    "type", "user");
+	} else {
+		t = (time_t)exp;
+		if (localtime_r(&t, &tm) == NULL ||
+		    strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S.000000",
+		    &tm) == 0)
+			stamp[0] = '\0';
+		out = json_pack("{s:O, s:s, s:I, s:s, s:s, s:s}", "accessToken",
+		    json_object_get(resp, "access_token"), "expiresOn", stamp,
+		    "expires_on", (json_int_t)exp, "subscription", sub,
+		    "tenant", tid, "tokenType", jstr(resp, "token_type") != NULL ?
+		    jstr(resp, "token_type") : "Bearer");
+	}
+	free(tid);
+	json_decref(resp);
+	if (out == NULL) {
+		fprintf(stderr, "ERROR: out of memory\n");
+		return EXIT_ERR;
+	}
+	r = az_print(out, &o);
+	json_decref(out);
+	return r;
+}
+
+/* Everything else: the real az, by absolute path, never ourselves. */
+static int
+az_exec_real(char **argv)
+{
+	const char *real = getenv("CREDCTL_REAL_AZ");
+	char a[PATH_MAX], b[PATH_MAX];
+
+	if (real == NULL || real[0] == '\0')
+		real = AZ_REAL_DEFAULT;
+	if (real[0] != '/') {
+		fprintf(stderr, "ERROR: CREDCTL_REAL_AZ must be an absolute "
+		    "path\n");
+		return 127;
+	}
+	if (realpath(real, a) == NULL) {
+		fprintf(stderr, "ERROR: the Azure CLI is not installed at %s "
+		    "(credd's az shim answers only 'account get-access-token' "
+		    "and 'account show'; set CREDCTL_REAL_AZ)\n", real);
+		return 127;
+	}
+	if (realpath("/proc/self/exe", b) != NULL && strcmp(a, b) == 0) {
+		fprintf(stderr, "ERROR: CREDCTL_REAL_AZ names this shim\n");
+		return 127;
+	}
+	argv[0] = (char *)(uintptr_t)"az";
+	execv(a, argv);
+	fprintf(stderr, "ERROR: cannot run %s: %s\n", a, strerror(errno));
+	return 127;
+}
+
+int
+credctl_cmd_az(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
+{
+	(void)cmd;
+	if (argc >= 3 && strcmp(argv[1], "account") == 0 &&
+	    strcmp(argv[2], "get-access-token") == 0)
+		return az_get_token(c, argc - 3, argv + 3, 0);
+	if (argc >= 3 && strcmp(argv[1], "account") == 0 &&
+	    strcmp(argv[2], "show") == 0)
+		return az_get_token(c, argc - 3, argv + 3, 1);
+	return az_exec_real(argv);
+}
+
+/* ---- sink ---- */
+
+static volatile sig_atomic_t sink_stop;
+
+static void
+sink_signal(int sig)
+{
+	sink_stop = sig;
+}
+
+/* Replace path with tok: temp file 0600 in the same directory, rename. */
+static int
+sink_write(const char *path, const struct secret *tok)
+{
+	char tmp[PATH_MAX];
+	int fd, r = 0;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = mkostemp(tmp, O_CLOEXEC);	/* mode 0600 */
+	if (fd < 0)
+		return -errno;
+	if (fchmod(fd, 0600) < 0 || util_write_all(fd, tok->ptr, tok->len) < 0 ||
+	    fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		(void)unlink(tmp);
+	return r;
+}
+
+/*
+ * Has the session ended? With IDENTITY_ENDPOINT and IDENTITY_HEADER set
+ * (a PAM session, or credctl env), ask the endpoint: a 401 means the
+ * secret ended (session closed, or expired). No endpoint, or credd not
+ * answering: not ended.
+ */
+static int
+sink_session_ended(void)
+{
+	const char *ep = getenv("IDENTITY_ENDPOINT");
+	const char *sec = getenv("IDENTITY_HEADER");
+	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6 };
+	struct sockaddr_in s4 = { .sin_family = AF_INET };
+	struct timeval tv = { 5, 0 };
+	char host[64], req[512], resp[64];
+	const char *h, *e, *colon;
+	long long port;
+	ssize_t n;
+	int fd, is6, ended = 0;
+	size_t got = 0;
+
+	if (ep == NULL || sec == NULL || strncmp(ep, "http://", 7) != 0 ||
+	    !is_shell_safe(sec) || strlen(sec) > 128)
+		return 0;
+	h = ep + 7;
+	e = strchr(h, '/');
+	if (e == NULL || (size_t)(e - h) >= sizeof(host))
+		return 0;
+	memcpy(host, h, (size_t)(e - h));
+	host[e - h] = '\0';
+	colon = strrchr(host, ':');
+	if (colon == NULL || util_strtonum(colon + 1, 1, 65535, &port) < 0)
+		return 0;
+	is6 = host[0] == '[';
+	if (is6) {
+		char a[64];
+
+		snprintf(a, sizeof(a), "%.*s", (int)(colon - host - 2), host + 1);
+		if (inet_pton(AF_INET6, a, &s6.sin6_addr) != 1)
+			return 0;
+		s6.sin6_port = htons((uint16_t)port);
+	} else {
+		char a[64];
+
+		snprintf(a, sizeof(a), "%.*s", (int)(colon - host), host);
+		if (inet_pton(AF_INET, a, &s4.sin_addr) != 1)
+			return 0;
+		s4.sin_port = htons((uint16_t)port);
+	}
+	fd = socket(is6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, is6 ? (struct sockaddr *)&s6 : (struct sockaddr *)&s4,
+	    is6 ? sizeof(s6) : sizeof(s4)) < 0)
+		goto out;
+	/* No resource: a live secret gets 400, an ended one 401. */
+	n = snprintf(req, sizeof(req), "GET /msi/token?api-version=2019-08-01 "
+	    "HTTP/1.1\r\nHost: %s\r\nX-IDENTITY-HEADER: %s\r\n"
+	    "Connection: close\r\n\r\n", host, sec);
+	if (n < 0 || (size_t)n >= sizeof(req) ||
+	    util_write_all(fd, req, (size_t)n) < 0)
+		goto out;
+	while (got < sizeof(resp) - 1) {
+		n = read(fd, resp + got, sizeof(resp) - 1 - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	resp[got] = '\0';
+	ended = strncmp(resp, "HTTP/1.1 401", 12) == 0;
+out:
+	secret_wipe(req, sizeof(req));
+	close(fd);
+	return ended;
+}
+
+/* Sleep up to s seconds; 1 when told to stop (signal or session end). */
+static int
+sink_sleep(int64_t s, int64_t *next_probe)
+{
+	int64_t end = util_mono_ms() + s * 1000;
+	struct timespec ts;
+
+	while (!sink_stop && util_mono_ms() < end) {
+		ts.tv_sec = 1;
+		ts.tv_nsec = 0;
+		(void)nanosleep(&ts, NULL);
+		if (util_mono_ms() >= *next_probe) {
+			*next_probe = util_mono_ms() + SINK_PROBE_S * 1000;
+			if (sink_session_ended())
+				return 1;
+		}
+	}
+	return sink_stop != 0;
+}
+
+int
+credctl_cmd_sink(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "scope", required_argument, NULL, 'S' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "once", no_argument, NULL, '1' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *scope = NULL, *out = NULL;
+	struct secret *last = NULL, *tok;
+	struct sigaction sa;
+	json_t *resp = NULL;
+	int64_t exp, left, wait, next_probe;
+	int ch, is_once = 0, r = EXIT_OK, is_first = 1;
+
+	optind = 0;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'S': scope = optarg; break;
+		case 'o': out = optarg; break;
+		case '1': is_once = 1; break;
+		case 's': c->socket = optarg; break;
+		case 'h':
+			printf("usage: credctl %s\n", cmd->usage);
+			return EXIT_OK;
+		default:
+			errorf("sink: unknown option; usage: credctl %s",
+			    cmd->usage);
+			return EXIT_USAGE;
+		}
+	}
+	if (scope == NULL || out == NULL || optind != argc || scope[0] == '\0' ||
+	    strlen(scope) > PROTO_STR_MAX) {
+		errorf("sink: usage: credctl %s", cmd->usage);
+		return EXIT_USAGE;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = sink_signal;	/* no SA_RESTART: sleeps end early */
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGTERM, &sa, NULL);
+	(void)sigaction(SIGINT, &sa, NULL);
+	(void)sigaction(SIGHUP, &sa, NULL);
+	next_probe = util_mono_ms() + SINK_PROBE_S * 1000;
+	if (sink_session_ended()) {
+		errorf("sink: the session's IDENTITY_HEADER is no longer valid");
+		return EXIT_REFUSED;
+	}
+	while (!sink_stop) {
+		r = fetch_token(c, scope, PROTO_MIN_VALID_DEFAULT, &resp, NULL);
+		if (r == EXIT_REFUSED || r == EXIT_USAGE || r == EXIT_MISCONF ||
+		    (is_once && r != EXIT_OK))
+			break;
+		if (r != EXIT_OK) {
+			/* Sign-in needed or credd away: said once, retried. */
+			util_closep(&c->fd);
+			if (sink_sleep(SINK_RETRY_S, &next_probe))
+				break;
+			continue;
+		}
+		tok = secret_from_str(jstr(resp, "access_token"));
+		exp = jint(resp, "expires_on", 0);
+		json_decref(resp);
+		resp = NULL;
+		if (tok == NULL) {
+			errorf("sink: credd's reply has no token");
+			r = EXIT_ERR;
+			break;
+		}
+		if (last == NULL || !secret_equal(last, tok)) {
+			int w = sink_write(out, tok);
+
+			if (w < 0) {
+				errorf("sink: cannot write %s: %s", out,
+				    strerror(-w));
+				secret_free(tok);
+				r = EXIT_ERR;
+				break;
+			}
+			if (is_first)
+				fprintf(stderr, "%s: sink: %s kept fresh "
+				    "(mode 0600)\n", progname, out);
+			is_first = 0;
+		}
+		secret_free(last);
+		last = tok;
+		if (is_once)
+			break;
+		/* Wake at half the time left; credd refreshes before expiry. */
+		left = exp - util_now();
+		wait = left / 2;
+		if (wait < SINK_MIN_SLEEP_S)
+			wait = SINK_MIN_SLEEP_S;
+		if (wait > SINK_MAX_SLEEP_S)
+			wait = SINK_MAX_SLEEP_S;
+		if (sink_sleep(wait, &next_probe)) {
+			if (!sink_stop)
+				fprintf(stderr, "%s: sink: the session ended; "
+				    "stopping\n", progname);
+			break;
+		}
+	}
+	secret_free(last);
+	return r;
+}

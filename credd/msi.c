@@ -1,0 +1,923 @@
+/*
+ * msi.c - the SDK endpoint (see msi.h): libmicrohttpd in external-epoll
+ * mode on credd's loop, caller proof, resource to scope, and the two
+ * managed-identity response shapes.
+ *
+ * Loop integration: MHD's epoll fd is watched with event_add; on
+ * readiness, and when the timer from MHD_get_timeout fires, MHD_run
+ * handles what is ready without blocking. A request whose token needs a
+ * refresh (or a device flow) is parked with the broker through the
+ * struct waiter embedded in struct msi_req, and its connection is
+ * suspended (MHD_ALLOW_SUSPEND_RESUME). The broker's answer, or our own
+ * per-request deadline (MHD's timeout only measures inactivity), builds
+ * the response and resumes the connection.
+ *
+ * Limits: MHD_OPTION_CONNECTION_MEMORY_LIMIT caps the request line and
+ * headers (MHD answers 431/414 past it), a request body is refused,
+ * MHD_OPTION_CONNECTION_TIMEOUT drops slow or idle clients (slowloris),
+ * MHD_OPTION_CONNECTION_LIMIT caps connections. Every caller is
+ * 127.0.0.1 on loopback, so MHD's per-IP limit is off; the caller's uid
+ * is known only after the sock_diag lookup.
+ *
+ * Secrets: the token goes into a response buffer that is wiped when MHD
+ * frees it. MHD copies headers (not the body) into its connection pool,
+ * which it does not wipe: the request's X-IDENTITY-HEADER stays there
+ * until the pool is reused. Nothing here logs a header value or a body.
+ */
+#include <errno.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "entra/proto.h"
+#include "entra/secret.h"
+#include "entra/util.h"
+
+#include "audit.h"
+#include "broker.h"
+#include "config.h"
+#include "event.h"
+#include "log.h"
+#include "msi.h"
+#include "server.h"
+#include "session.h"
+#include "sockdiag.h"
+
+#define MSI_MEMORY_LIMIT (32 * 1024)	/* request line + headers, per connection */
+#define MSI_BACKLOG 256
+#define MSI_RESOURCE_MAX 512
+#define MSI_DESC_MAX 1024
+#define MSI_APP_SERVICE_PATH "/msi/token"
+#define MSI_IMDS_PATH "/metadata/identity/oauth2/token"
+#define MSI_APP_SERVICE_API "2019-08-01"
+
+enum req_state {
+	REQ_NEW,	/* headers in, body (if any) being read */
+	REQ_PARKED,	/* suspended, waiting for the broker */
+	REQ_READY,	/* response built, connection resumed */
+	REQ_QUEUED	/* response queued with MHD */
+};
+
+struct msi;
+
+struct msi_req {
+	struct waiter w;	/* w.caller = &caller; the broker parks it */
+	struct caller caller;
+	struct msi *m;
+	struct MHD_Connection *conn;
+	LIST_ENTRY(msi_req) link;
+	enum req_state state;
+	int is_imds;
+	int has_body;
+	int is_parking;		/* inside broker_token */
+	char *resource;
+	struct event_timer *deadline;
+	unsigned status;	/* the response, once built */
+	char *body;		/* malloc'd JSON; wiped when freed */
+	size_t bodylen;
+	int retry_after;	/* seconds, 0: none */
+};
+
+LIST_HEAD(msi_req_list, msi_req);
+
+struct msi {
+	struct event_loop *ev;
+	const struct config *cf;
+	struct broker *broker;
+	struct sessions *sessions;
+	struct MHD_Daemon *d;
+	int listen_fd;
+	unsigned port;			/* bound at start; a reload cannot move it */
+	int epfd;
+	struct event_timer *timer;	/* MHD_get_timeout */
+	struct event_timer *kick;	/* run MHD soon (after a resume) */
+	struct msi_req_list reqs;	/* every live request */
+	int is_closing;
+};
+
+static void msi_run(struct msi *m);
+
+/* ---- responses ---- */
+
+static void
+body_free(void *p)
+{
+	secret_wipe_str(p);
+}
+
+/* Take over body; set the status. */
+static void
+req_set(struct msi_req *r, unsigned status, char *body)
+{
+	if (r->body != NULL)
+		secret_wipe_str(r->body);
+	r->status = status;
+	r->body = body;
+	r->bodylen = body != NULL ? strlen(body) : 0;
+}
+
+/* {"error": code, "error_description": desc} as the body. */
+static void
+req_error(struct msi_req *r, unsigned status, const char *code, const char *desc)
+{
+	json_t *o = json_pack("{s:s, s:s}", "error", code,
+	    "error_description", desc);
+	char *s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	json_decref(o);
+	req_set(r, s != NULL ? status : MHD_HTTP_INTERNAL_SERVER_ERROR, s);
+}
+
+/* Audit a refusal of the caller (not every 4xx: only proof failures). */
+static void
+audit_refused(const struct msi_req *r, uid_t uid, const char *user,
+    const char *reason)
+{
+	struct audit_event ev = {
+		.event = "request_refused",
+		.uid = uid,
+		.user = user,
+		.op = r->is_imds ? "msi_imds" : "msi",
+		.scope = r->resource,
+		.outcome = "refused",
+		.reason = reason,
+	};
+
+	audit_log(&ev);
+}
+
+static int
+queue_response(struct msi_req *r)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ok;
+	char ra[16];
+
+	if (r->body == NULL) {
+		r->body = strdup("{\"error\":\"internal\","
+		    "\"error_description\":\"out of memory\"}");
+		if (r->body == NULL)
+			return MHD_NO;
+		r->bodylen = strlen(r->body);
+		r->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+	}
+	resp = MHD_create_response_from_buffer_with_free_callback(r->bodylen,
+	    r->body, body_free);
+	if (resp == NULL)
+		return MHD_NO;
+	r->body = NULL;	/* transferred: wiped by body_free */
+	/* MHD adds Content-Length itself (never chunked for a buffer). */
+	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    "application/json; charset=utf-8");
+	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+	    "no-store");
+	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_PRAGMA, "no-cache");
+	(void)MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	if (r->status == MHD_HTTP_METHOD_NOT_ALLOWED)
+		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET");
+	if (r->retry_after > 0) {
+		snprintf(ra, sizeof(ra), "%d", r->retry_after);
+		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+	}
+	ok = MHD_queue_response(r->conn, r->status, resp);
+	MHD_destroy_response(resp);
+	r->state = REQ_QUEUED;
+	return ok;
+}
+
+/* ---- broker answer -> HTTP ---- */
+
+/* HTTP status for a wire error code. */
+static unsigned
+status_of(const char *code)
+{
+	static const struct {
+		const char *code;
+		unsigned status;
+	} map[] = {
+		{ "consent_required", MHD_HTTP_UNAUTHORIZED },
+		{ "consent_pending", MHD_HTTP_UNAUTHORIZED },
+		{ "consent_declined", MHD_HTTP_UNAUTHORIZED },
+		{ "reauth_required", MHD_HTTP_UNAUTHORIZED },
+		{ "forbidden", MHD_HTTP_FORBIDDEN },
+		{ "account_mismatch", MHD_HTTP_FORBIDDEN },
+		{ "policy_blocked", MHD_HTTP_FORBIDDEN },
+		{ "unknown_scope", MHD_HTTP_BAD_REQUEST },
+		{ "bad_request", MHD_HTTP_BAD_REQUEST },
+		{ "rate_limited", MHD_HTTP_TOO_MANY_REQUESTS },
+		{ "idp_unavailable", MHD_HTTP_SERVICE_UNAVAILABLE },
+		{ "unavailable", MHD_HTTP_SERVICE_UNAVAILABLE },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcmp(map[i].code, code) == 0)
+			return map[i].status;
+	return MHD_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+static const char *
+jstr(const json_t *o, const char *k)
+{
+	const json_t *v = json_object_get(o, k);
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/*
+ * The error description: credd's message and, when a sign-in is
+ * needed, the device-code message with the URL and the code, so the
+ * SDK's exception shows the user what to do.
+ */
+static void
+describe(char *buf, size_t sz, const char *code, const json_t *e)
+{
+	const char *msg = jstr(e, "message");
+	const char *uri = jstr(e, "verification_uri");
+	const char *uc = jstr(e, "user_code");
+
+	if (uri != NULL && uc != NULL)
+		snprintf(buf, sz, "credd: %s: to sign in, open %s and enter the "
+		    "code %s, then run this again (or run 'credctl login').",
+		    code, uri, uc);
+	else
+		snprintf(buf, sz, "credd: %s: %s", code,
+		    msg != NULL ? msg : "no details");
+}
+
+static void
+req_from_broker(struct msi_req *r, json_t *resp)
+{
+	const struct config *cf = r->m->cf;
+	const char *code = proto_response_error(resp);
+	char desc[MSI_DESC_MAX], n1[24], n2[24];
+	json_t *e, *o, *tok, *ra;
+	json_int_t exp, left;
+	char *s;
+
+	if (resp == NULL) {
+		req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+		    "credd: out of memory");
+		return;
+	}
+	if (code != NULL) {
+		e = json_object_get(resp, "error");
+		describe(desc, sizeof(desc), code, e);
+		ra = json_object_get(e, "retry_after");
+		if (json_is_integer(ra) && json_integer_value(ra) > 0 &&
+		    json_integer_value(ra) < 86400)
+			r->retry_after = (int)json_integer_value(ra);
+		req_error(r, status_of(code), code, desc);
+		return;
+	}
+	tok = json_object_get(resp, "access_token");
+	exp = json_integer_value(json_object_get(resp, "expires_on"));
+	if (!json_is_string(tok)) {
+		req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+		    "credd: no token in the broker's answer");
+		return;
+	}
+	left = exp - (json_int_t)util_now();
+	if (left < 0)
+		left = 0;
+	/* Numbers as strings, as App Service and IMDS send them. */
+	snprintf(n1, sizeof(n1), "%lld", (long long)exp);
+	snprintf(n2, sizeof(n2), "%lld", (long long)left);
+	o = json_object();
+	if (o == NULL) {
+		req_set(r, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL);
+		return;
+	}
+	json_object_set(o, "access_token", tok);
+	json_object_set_new(o, "client_id", json_string(cf->client_id));
+	json_object_set_new(o, "expires_in", json_string(n2));
+	json_object_set_new(o, "expires_on", json_string(n1));
+	if (r->is_imds)
+		json_object_set_new(o, "ext_expires_in", json_string(n2));
+	json_object_set_new(o, "resource", json_string(r->resource));
+	json_object_set_new(o, "token_type", json_string(jstr(resp,
+	    "token_type") != NULL ? jstr(resp, "token_type") : "Bearer"));
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);	/* credd's jansson allocator wipes what it frees */
+	req_set(r, s != NULL ? MHD_HTTP_OK : MHD_HTTP_INTERNAL_SERVER_ERROR, s);
+}
+
+/* ---- the parked request ---- */
+
+static void
+kick_cb(struct event_loop *ev, void *arg)
+{
+	struct msi *m = arg;
+
+	(void)ev;
+	m->kick = NULL;
+	msi_run(m);
+}
+
+static void
+kick(struct msi *m)
+{
+	if (m->kick == NULL && !m->is_closing)
+		m->kick = event_timer_in(m->ev, 0, kick_cb, m);
+}
+
+static void
+req_resume(struct msi_req *r)
+{
+	event_timer_cancel(r->m->ev, &r->deadline);
+	server_waiter_release(&r->w);
+	r->state = REQ_READY;
+	MHD_resume_connection(r->conn);
+	kick(r->m);
+}
+
+/* w->reply: the broker's answer for a parked request. */
+static void
+req_reply(struct waiter *w, json_t *resp)
+{
+	struct msi_req *r = (struct msi_req *)(void *)((char *)w -
+	    offsetof(struct msi_req, w));
+
+	w->linked = 0;
+	req_from_broker(r, resp);
+	json_decref(resp);
+	if (r->is_parking) {
+		r->state = REQ_READY;	/* not suspended yet: req_token goes on */
+		return;
+	}
+	if (r->state == REQ_PARKED)
+		req_resume(r);
+}
+
+static void
+deadline_cb(struct event_loop *ev, void *arg)
+{
+	struct msi_req *r = arg;
+
+	(void)ev;
+	r->deadline = NULL;
+	if (r->w.linked && r->w.cancel != NULL)
+		r->w.cancel(&r->w);
+	r->retry_after = 5;
+	req_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable",
+	    "credd: no token within the request deadline; try again");
+	req_resume(r);
+}
+
+static void
+req_free(struct msi_req *r)
+{
+	if (r == NULL)
+		return;
+	if (r->w.linked && r->w.cancel != NULL)
+		r->w.cancel(&r->w);
+	event_timer_cancel(r->m->ev, &r->deadline);
+	LIST_REMOVE(r, link);
+	server_waiter_release(&r->w);
+	free(r->caller.user);
+	free(r->resource);
+	if (r->body != NULL)
+		secret_wipe_str(r->body);
+	free(r);
+}
+
+/* ---- caller proof ---- */
+
+struct hdr_scan {
+	int is_proxied;
+	int is_dup;
+	unsigned resource_n, api_n;
+};
+
+static enum MHD_Result
+scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	static const char *const refused[] = { "Forwarded", "X-Forwarded-For",
+		"X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-IP", "Via",
+		"Origin", "Access-Control-Request-Method" };
+	struct hdr_scan *hs = cls;
+	size_t i;
+
+	(void)kind;
+	(void)value;
+	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+		if (strcasecmp(key, refused[i]) == 0)
+			hs->is_proxied = 1;
+	return MHD_YES;
+}
+
+static enum MHD_Result
+scan_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	struct hdr_scan *hs = cls;
+
+	(void)kind;
+	(void)value;
+	if (strcmp(key, "resource") == 0 && ++hs->resource_n > 1)
+		hs->is_dup = 1;
+	if (strcmp(key, "api-version") == 0 && ++hs->api_n > 1)
+		hs->is_dup = 1;
+	return MHD_YES;
+}
+
+/* Host: a loopback literal or localhost, with our port if any. */
+static int
+host_is_loopback(const char *host, unsigned port)
+{
+	char name[64];
+	const char *colon, *end;
+	struct in_addr a4;
+	long long p;
+	size_t n;
+
+	if (host == NULL)
+		return 0;
+	if (host[0] == '[') {
+		end = strchr(host, ']');
+		if (end == NULL)
+			return 0;
+		n = (size_t)(end - host - 1);
+		if (n >= sizeof(name))
+			return 0;
+		memcpy(name, host + 1, n);
+		name[n] = '\0';
+		if (strcmp(name, "::1") != 0)
+			return 0;
+		colon = end[1] == ':' ? end + 1 : NULL;
+		if (end[1] != '\0' && colon == NULL)
+			return 0;
+	} else {
+		colon = strchr(host, ':');
+		n = colon != NULL ? (size_t)(colon - host) : strlen(host);
+		if (n == 0 || n >= sizeof(name))
+			return 0;
+		memcpy(name, host, n);
+		name[n] = '\0';
+		if (strcasecmp(name, "localhost") != 0 &&
+		    (inet_pton(AF_INET, name, &a4) != 1 ||
+		    (ntohl(a4.s_addr) >> 24) != 127))
+			return 0;
+	}
+	if (colon == NULL)
+		return 1;
+	return util_strtonum(colon + 1, 1, 65535, &p) == 0 &&
+	    (unsigned)p == port;
+}
+
+static unsigned
+listen_port(const struct config *cf)
+{
+	struct sockaddr_storage ss;
+	unsigned len;
+
+	if (config_msi_addr(cf->msi_listen, &ss, &len) < 0)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)(void *)&ss)->sin_port);
+	return ntohs(((struct sockaddr_in6 *)(void *)&ss)->sin6_port);
+}
+
+/* The kernel's owner uid of the caller's socket. 0 or -errno. */
+static int
+peer_uid(struct MHD_Connection *conn, uid_t *uid)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct sockaddr_storage local, peer;
+	socklen_t ll = sizeof(local), pl = sizeof(peer);
+	int fd;
+
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci == NULL)
+		return -ENOTCONN;
+	fd = ci->connect_fd;
+	if (getsockname(fd, (struct sockaddr *)&local, &ll) < 0 ||
+	    getpeername(fd, (struct sockaddr *)&peer, &pl) < 0)
+		return -errno;
+	if (!sockdiag_is_loopback((struct sockaddr *)&peer))
+		return -EACCES;
+	return sockdiag_peer_uid((struct sockaddr *)&peer,
+	    (struct sockaddr *)&local, uid);
+}
+
+static char *
+name_of_uid(uid_t uid)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) != 0 || res == NULL)
+		return NULL;
+	return strdup(res->pw_name);
+}
+
+/*
+ * Check the request and prove the caller; on success the caller is
+ * set and 0 is returned, else the error response is set.
+ */
+static int
+req_check(struct msi_req *r, const char *url, const char *method)
+{
+	struct MHD_Connection *conn = r->conn;
+	const struct config *cf = r->m->cf;
+	struct hdr_scan hs = { 0 };
+	const char *v, *user = NULL, *res, *api;
+	uid_t suid = (uid_t)-1, puid = (uid_t)-1;
+	int rc;
+
+	if (strcmp(url, MSI_APP_SERVICE_PATH) == 0)
+		r->is_imds = 0;
+	else if (cf->msi_imds && (strcmp(url, MSI_IMDS_PATH) == 0 ||
+	    strcmp(url, MSI_IMDS_PATH "/") == 0))
+		r->is_imds = 1;
+	else {
+		req_error(r, MHD_HTTP_NOT_FOUND, "not_found", "credd: no such "
+		    "endpoint; use " MSI_APP_SERVICE_PATH);
+		return -1;
+	}
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0) {
+		req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "invalid_request",
+		    "credd: only GET is served");
+		return -1;
+	}
+	(void)MHD_get_connection_values(conn, MHD_HEADER_KIND, scan_header, &hs);
+	(void)MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, scan_arg,
+	    &hs);
+	if (hs.is_proxied) {
+		audit_refused(r, (uid_t)-1, NULL, "proxy or browser headers");
+		req_error(r, MHD_HTTP_FORBIDDEN, "forbidden", "credd: requests "
+		    "through a proxy or from a browser (Forwarded, "
+		    "X-Forwarded-*, Via, Origin) are refused");
+		return -1;
+	}
+	if (!host_is_loopback(MHD_lookup_connection_value(conn,
+	    MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST), r->m->port)) {
+		audit_refused(r, (uid_t)-1, NULL, "Host is not loopback");
+		req_error(r, MHD_HTTP_FORBIDDEN, "forbidden", "credd: the Host "
+		    "header must name this loopback endpoint");
+		return -1;
+	}
+	if (r->has_body) {
+		req_error(r, MHD_HTTP_BAD_REQUEST, "invalid_request",
+		    "credd: a token request has no body");
+		return -1;
+	}
+	if (hs.is_dup) {
+		req_error(r, MHD_HTTP_BAD_REQUEST, "invalid_request",
+		    "credd: resource and api-version may appear once");
+		return -1;
+	}
+	api = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
+	    "api-version");
+	if (r->is_imds) {
+		v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Metadata");
+		if (v == NULL || strcasecmp(v, "true") != 0) {
+			req_error(r, MHD_HTTP_BAD_REQUEST, "invalid_request",
+			    "Required metadata header not specified");
+			return -1;
+		}
+		if (api == NULL || api[0] == '\0') {
+			req_error(r, MHD_HTTP_BAD_REQUEST, "invalid_request",
+			    "Required query variable 'api-version' is missing");
+			return -1;
+		}
+	} else {
+		if (api == NULL || strcmp(api, MSI_APP_SERVICE_API) != 0) {
+			req_error(r, MHD_HTTP_BAD_REQUEST, "invalid_request",
+			    "credd: api-version must be " MSI_APP_SERVICE_API);
+			return -1;
+		}
+		v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		    "X-IDENTITY-HEADER");
+		if (v == NULL || v[0] == '\0') {
+			audit_refused(r, (uid_t)-1, NULL, "no X-IDENTITY-HEADER");
+			req_error(r, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+			    "credd: missing X-IDENTITY-HEADER; set IDENTITY_HEADER "
+			    "(eval \"$(credctl env)\")");
+			return -1;
+		}
+		rc = sessions_secret_check(r->m->sessions, v, strlen(v),
+		    util_now(), &suid, &user);
+		if (rc < 0) {
+			audit_refused(r, (uid_t)-1, NULL, rc == -EKEYEXPIRED ?
+			    "expired endpoint secret" : "unknown endpoint secret");
+			req_error(r, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+			    rc == -EKEYEXPIRED ? "credd: IDENTITY_HEADER has "
+			    "expired; run eval \"$(credctl env)\" or log in again" :
+			    "credd: IDENTITY_HEADER is not valid (ended with its "
+			    "session?); run eval \"$(credctl env)\"");
+			return -1;
+		}
+	}
+	rc = peer_uid(conn, &puid);
+	if (rc < 0) {
+		log_warnx("msi: cannot tell the caller's uid: %s", strerror(-rc));
+		audit_refused(r, (uid_t)-1, user, "caller uid unknown");
+		req_error(r, MHD_HTTP_FORBIDDEN, "forbidden",
+		    "credd: cannot tell which user is calling");
+		return -1;
+	}
+	if (!r->is_imds && puid != suid) {
+		audit_refused(r, puid, user, "IDENTITY_HEADER of another uid");
+		req_error(r, MHD_HTTP_FORBIDDEN, "forbidden", "credd: this "
+		    "IDENTITY_HEADER belongs to another user");
+		return -1;
+	}
+	r->caller.uid = puid;
+	r->caller.gid = (gid_t)-1;
+	r->caller.user = user != NULL ? strdup(user) : name_of_uid(puid);
+	if (r->caller.user == NULL) {
+		audit_refused(r, puid, NULL, "uid has no user name");
+		req_error(r, MHD_HTTP_FORBIDDEN, "forbidden",
+		    "credd: your uid has no user name on this node");
+		return -1;
+	}
+	res = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
+	    "resource");
+	if (res == NULL || res[0] == '\0' || strlen(res) > MSI_RESOURCE_MAX) {
+		req_error(r, MHD_HTTP_BAD_REQUEST, "invalid_request",
+		    "credd: the resource parameter is required");
+		return -1;
+	}
+	r->resource = strdup(res);
+	if (r->resource == NULL) {
+		req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+		    "credd: out of memory");
+		return -1;
+	}
+	if (!config_msi_resource_allowed(cf, res)) {
+		req_error(r, MHD_HTTP_BAD_REQUEST, "invalid_resource",
+		    "credd: this resource is not served here; ask your "
+		    "administrator to add it to [msi] resources");
+		return -1;
+	}
+	return 0;
+}
+
+/* Ask the broker: answer now, or park and suspend. */
+static void
+req_token(struct msi_req *r)
+{
+	char scope[MSI_RESOURCE_MAX + 16];
+	json_t *resp;
+
+	/* R + "/.default": "R/" keeps its slash, a GUID gives GUID/.default. */
+	snprintf(scope, sizeof(scope), "%s/.default", r->resource);
+	r->w.reply = req_reply;
+	r->w.caller = &r->caller;
+	r->w.op = PROTO_OP_TOKEN;
+	r->state = REQ_PARKED;
+	r->is_parking = 1;
+	resp = broker_token(r->m->broker, &r->w, r->caller.user, r->caller.uid,
+	    scope, PROTO_MIN_VALID_DEFAULT);
+	r->is_parking = 0;
+	if (resp != NULL) {
+		req_from_broker(r, resp);
+		json_decref(resp);
+		r->state = REQ_READY;
+	}
+	if (r->state != REQ_PARKED) {
+		server_waiter_release(&r->w);
+		return;
+	}
+	MHD_suspend_connection(r->conn);
+	r->deadline = event_timer_in(r->m->ev,
+	    (int64_t)r->m->cf->msi_request_timeout * 1000, deadline_cb, r);
+}
+
+/* ---- MHD callbacks ---- */
+
+static enum MHD_Result
+access_cb(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **con_cls)
+{
+	struct msi *m = cls;
+	struct msi_req *r = *con_cls;
+
+	(void)version;
+	(void)upload_data;
+	if (r == NULL) {
+		r = calloc(1, sizeof(*r));
+		if (r == NULL)
+			return MHD_NO;
+		r->m = m;
+		r->conn = conn;
+		LIST_INSERT_HEAD(&m->reqs, r, link);
+		*con_cls = r;
+		return MHD_YES;	/* called again for the body, then the end */
+	}
+	if (*upload_data_size > 0) {
+		r->has_body = 1;	/* refused at the end; never kept */
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	switch (r->state) {
+	case REQ_NEW:
+		if (req_check(r, url, method) == 0) {
+			req_token(r);
+			if (r->state == REQ_PARKED)
+				return MHD_YES;
+		}
+		log_debug("msi: uid %d %s %s -> %u", r->caller.user != NULL ?
+		    (int)r->caller.uid : -1, r->is_imds ? "imds" : "app-service",
+		    method, r->status);
+		return queue_response(r);
+	case REQ_READY:
+		log_debug("msi: uid %d %s -> %u", (int)r->caller.uid,
+		    r->is_imds ? "imds" : "app-service", r->status);
+		return queue_response(r);
+	case REQ_PARKED:
+	case REQ_QUEUED:
+		break;
+	}
+	return MHD_YES;
+}
+
+static void
+completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	req_free(*con_cls);
+	*con_cls = NULL;
+}
+
+/* ---- the loop ---- */
+
+static void
+timer_cb(struct event_loop *ev, void *arg)
+{
+	struct msi *m = arg;
+
+	(void)ev;
+	m->timer = NULL;
+	msi_run(m);
+}
+
+static void
+msi_run(struct msi *m)
+{
+	MHD_UNSIGNED_LONG_LONG t;
+
+	(void)MHD_run(m->d);
+	event_timer_cancel(m->ev, &m->timer);
+	if (MHD_get_timeout(m->d, &t) == MHD_YES)
+		m->timer = event_timer_in(m->ev, t > INT32_MAX ? INT32_MAX :
+		    (int64_t)t, timer_cb, m);
+}
+
+static void
+epoll_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
+{
+	(void)ev;
+	(void)fd;
+	(void)revents;
+	msi_run(arg);
+}
+
+int
+msi_listen(const struct config *cf, int *fd, char *err, size_t errsz)
+{
+	struct sockaddr_storage ss;
+	unsigned len;
+	int s, one = 1, r;
+
+	*fd = -1;
+	if (cf->msi_listen == NULL)
+		return 0;
+	if (config_msi_addr(cf->msi_listen, &ss, &len) < 0) {
+		snprintf(err, errsz, "[msi] listen: not a loopback address");
+		return -EINVAL;
+	}
+	s = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s < 0) {
+		r = -errno;
+		snprintf(err, errsz, "[msi] listen %s: %s", cf->msi_listen,
+		    strerror(-r));
+		return r;
+	}
+	(void)setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6)
+		(void)setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(s, (struct sockaddr *)&ss, len) < 0 || listen(s, MSI_BACKLOG) < 0) {
+		r = -errno;
+		snprintf(err, errsz, "[msi] listen %s: %s", cf->msi_listen,
+		    strerror(-r));
+		close(s);
+		return r;
+	}
+	*fd = s;
+	return 0;
+}
+
+int
+msi_new(struct event_loop *ev, int listen_fd, const struct config *cf,
+    struct broker *broker, struct sessions *sessions, struct msi **out)
+{
+	const union MHD_DaemonInfo *di;
+	struct msi *m;
+	int r;
+
+	*out = NULL;
+	m = calloc(1, sizeof(*m));
+	if (m == NULL)
+		return -ENOMEM;
+	m->ev = ev;
+	m->cf = cf;
+	m->broker = broker;
+	m->sessions = sessions;
+	m->listen_fd = listen_fd;
+	m->port = listen_port(cf);
+	m->epfd = -1;
+	LIST_INIT(&m->reqs);
+	m->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME,
+	    0, NULL, NULL, access_cb, m,
+	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)listen_fd,
+	    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, m,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cf->msi_conn_timeout,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MSI_MEMORY_LIMIT,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cf->msi_max_conns,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, 0u,
+	    MHD_OPTION_STRICT_FOR_CLIENT, 1,
+	    MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
+	    MHD_OPTION_END);
+	if (m->d == NULL) {
+		free(m);
+		return -EIO;
+	}
+	di = MHD_get_daemon_info(m->d, MHD_DAEMON_INFO_EPOLL_FD);
+	if (di == NULL) {
+		MHD_stop_daemon(m->d);
+		free(m);
+		return -EIO;
+	}
+	m->epfd = di->epoll_fd;
+	r = event_add(ev, m->epfd, EPOLLIN, epoll_cb, m);
+	if (r < 0) {
+		MHD_stop_daemon(m->d);
+		free(m);
+		return r;
+	}
+	msi_run(m);
+	*out = m;
+	return 0;
+}
+
+void
+msi_set_config(struct msi *m, const struct config *cf)
+{
+	if (m == NULL)
+		return;
+	/* Always take the new one: main frees old configs after a while. */
+	m->cf = cf;
+	if (cf->msi_listen == NULL || listen_port(cf) != m->port)
+		log_warnx("msi: [msi] listen changed; restart credd to move the "
+		    "endpoint (still on port %u)", m->port);
+}
+
+void
+msi_free(struct msi *m)
+{
+	struct msi_req *r;
+
+	if (m == NULL)
+		return;
+	m->is_closing = 1;
+	/* MHD cannot stop with suspended connections: answer them first. */
+	LIST_FOREACH(r, &m->reqs, link) {
+		if (r->state != REQ_PARKED)
+			continue;
+		if (r->w.linked && r->w.cancel != NULL)
+			r->w.cancel(&r->w);
+		r->w.linked = 0;
+		req_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+		    "credd is shutting down");
+		event_timer_cancel(m->ev, &r->deadline);
+		r->state = REQ_READY;
+		MHD_resume_connection(r->conn);
+	}
+	(void)MHD_run(m->d);
+	event_del(m->ev, m->epfd);
+	event_timer_cancel(m->ev, &m->timer);
+	event_timer_cancel(m->ev, &m->kick);
+	MHD_stop_daemon(m->d);	/* completes (frees) every request */
+	util_closep(&m->listen_fd);
+	free(m);
+}
