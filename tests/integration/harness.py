@@ -117,8 +117,14 @@ def resolve_binaries(credd=None, credctl=None, emulator=None):
 # ---------------------------------------------------------------- users
 
 def _run(cmd, check=True):
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       text=True, timeout=60)
+    # useradd/groupadd/usermod fail at once when another test holds the
+    # passwd lock (CTest runs suites in parallel): try again a few times.
+    for attempt in range(10):
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=60)
+        if r.returncode == 0 or cmd[0] not in ("useradd", "groupadd", "usermod"):
+            break
+        time.sleep(0.3 + attempt * 0.2)
     if check and r.returncode != 0:
         raise RuntimeError("%s failed (rc %d): %s" % (" ".join(cmd), r.returncode, r.stdout))
     return r
@@ -142,7 +148,15 @@ def _user_exists(name):
 
 def ensure_users():
     """Create (idempotently) the credd system user, the admin group and the
-    test users. entra_admin is a member of credd-admin."""
+    test users. entra_admin is a member of credd-admin. Serialised across
+    test processes with a lock file."""
+    import fcntl
+    with open("/tmp/.credd-test-users.lock", "a") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)
+        _ensure_users_locked()
+
+
+def _ensure_users_locked():
     if not _user_exists(CREDD_USER):
         _run(["useradd", "--system", "--no-create-home", "--shell",
               "/usr/sbin/nologin", CREDD_USER])
