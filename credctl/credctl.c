@@ -25,6 +25,7 @@
 
 #include <jansson.h>
 #ifdef HAVE_QRENCODE
+#include <dlfcn.h>
 #include <qrencode.h>
 #endif
 
@@ -728,12 +729,28 @@ static void
 print_qr(const char *text)
 {
 	const int quiet = 2;
+	QRcode *(*encode)(const char *, int, QRecLevel, QRencodeMode, int);
+	void (*qfree)(QRcode *);
 	QRcode *qr;
+	void *lib;
 	int x, y, w, top, bot;
 
-	qr = QRcode_encodeString(text, 0, QR_ECLEVEL_L, QR_MODE_8, 1);
+	/*
+	 * Loaded only for --qr: linking libqrencode made every `credctl
+	 * token` pay for loading it (a third of its start-up instructions).
+	 */
+	lib = dlopen("libqrencode.so.4", RTLD_NOW | RTLD_LOCAL);
+	if (lib == NULL) {
+		errorf("cannot draw a QR code: libqrencode is not installed");
+		return;
+	}
+	*(void **)&encode = dlsym(lib, "QRcode_encodeString");
+	*(void **)&qfree = dlsym(lib, "QRcode_free");
+	qr = encode != NULL && qfree != NULL ?
+	    encode(text, 0, QR_ECLEVEL_L, QR_MODE_8, 1) : NULL;
 	if (qr == NULL) {
 		errorf("cannot draw a QR code: %s", strerror(errno));
+		dlclose(lib);
 		return;
 	}
 	w = qr->width;
@@ -748,7 +765,8 @@ print_qr(const char *text)
 		}
 		fputc('\n', stderr);
 	}
-	QRcode_free(qr);
+	qfree(qr);
+	dlclose(lib);
 }
 #endif
 

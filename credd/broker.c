@@ -49,6 +49,7 @@ static void flight_run_next(struct broker *b, struct user *u);
 static void flight_start(struct broker *b, struct flight *f);
 static void refresh_saved(struct broker *b, struct user *u, void *ctx, int result);
 static void user_purge_cache(struct broker *b, struct user *u);
+static void notify_reload(struct broker *b, struct user *u);
 /* Timer callbacks get the user or cache entry; one broker per process. */
 static struct broker *the_broker;
 static void proactive_arm(struct broker *b, struct cache_entry *e);
@@ -143,6 +144,12 @@ load_finish(struct storeq_job *j, int force)
 	int r = j->result;
 
 	u->loading = 0;
+	if (u->reload_pending) {
+		/* A change was announced while this load ran: read it again. */
+		u->reload_pending = 0;
+		force = 1;
+		notify_reload(b, u);
+	}
 	if (r == 0 || r == -ENOENT) {
 		if (!u->dirty && (!u->loaded || (force && (j->rec == NULL ||
 		    u->rec == NULL || j->rec->version != u->rec->version)))) {
@@ -362,6 +369,8 @@ broker_error_errno(const struct oauth_error *err)
 	case OAUTH_POLICY:
 		return -EPERM;
 	case OAUTH_RETRY:
+		if (err->is_local)
+			return -ECONNREFUSED;	/* unavailable: credd's store */
 		return err->is_throttled ? -EBUSY : -EHOSTUNREACH;
 	case OAUTH_DECLINED:
 		return -ECANCELED;
@@ -384,8 +393,9 @@ broker_idp_error(struct broker *b, const struct oauth_error *err)
 		    "policy (%s); no sign-in here can fix it", err->reason);
 		break;
 	case OAUTH_RETRY:
-		snprintf(msg, sizeof(msg), "Entra ID is unavailable (%s); try again "
-		    "later", err->reason);
+		snprintf(msg, sizeof(msg), err->is_local ? "credd cannot reach its "
+		    "store (%s); try again later" : "Entra ID is unavailable (%s); "
+		    "try again later", err->reason);
 		break;
 	case OAUTH_REAUTH:
 		snprintf(msg, sizeof(msg), "your sign-in has expired or was revoked; "
@@ -869,6 +879,7 @@ lock_done(struct storeq_job *j)
 	}
 	if (j->result < 0 && j->result != -ENOENT) {
 		err.cls = OAUTH_RETRY;
+		err.is_local = 1;
 		snprintf(err.reason, sizeof(err.reason), "store unavailable: %s",
 		    strerror(-j->result));
 		flight_finish(b, f, &err);
@@ -1413,7 +1424,9 @@ notify_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
 			continue;
 		}
 		u = user_find(b, name);
-		if (u != NULL && !u->dirty && !u->loading)
+		if (u != NULL && u->loading)
+			u->reload_pending = 1;	/* the load in flight may predate it */
+		else if (u != NULL && !u->dirty)
 			notify_reload(b, u);
 		free(name);
 		name = NULL;

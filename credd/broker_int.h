@@ -64,6 +64,7 @@ struct user {
 	struct record *rec;	/* NULL: no record */
 	int loaded;
 	int loading;		/* a LOAD is queued on the store thread */
+	int reload_pending;	/* another node changed it during that LOAD */
 	struct waiter_list load_waiters; /* requests run again once loaded */
 	struct waiter_list store_waiters; /* logout/revoke: answered once written */
 	unsigned saves;		/* SAVE jobs in flight */

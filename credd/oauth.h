@@ -42,6 +42,7 @@ struct oauth_error {
 	char correlation_id[64];
 	int64_t retry_after;	/* seconds from Retry-After, -1 if none */
 	int is_throttled;	/* HTTP 429: tenant-wide slowdown */
+	int is_local;		/* RETRY caused by credd's side (the store), not the IdP */
 	char reason[96];	/* safe summary for logs/audit: "invalid_grant AADSTS50173" */
 };
 

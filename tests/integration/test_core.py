@@ -827,6 +827,12 @@ class SessionTests(Base):
                                 "session": r["session"]})
         self.assertErrorCode(c, "bad_request", "closing twice")
 
+    def test_03_login_qr(self):
+        rc, out, err = self.stack.credctl(CAROL, "login", "--no-wait", "--qr")
+        self.assertEqual(rc, EXIT_ACT, err)
+        self.assertIn("https://", err)
+        self.assertIn("\u2588", err, "no QR code drawn (libqrencode not loaded?)")
+
     def test_02_interactive_session_starts_flow_silent_does_not(self):
         st = self.stack
         st.clear()
