@@ -197,7 +197,8 @@ main(void)
 	RUN(migrate_command);
 	failed = test_total_failed;
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-	(void)system(cmd);
+	if (system(cmd) != 0)
+		fprintf(stderr, "note: could not remove %s\n", root);
 	test_total_failed = failed;
 	TEST_MAIN_END();
 }
