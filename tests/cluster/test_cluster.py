@@ -445,6 +445,55 @@ class ClusterCase(unittest.TestCase):
 
 # ==================================================================== tests
 
+class T0SharedDeviceFlow(ClusterCase):
+    """One device flow per user across the cluster: every node shows the
+    same URL and code, only one node asks Entra for it, and the consent
+    given for it serves every node."""
+
+    def codes_on_all(self, user):
+        codes = {}
+        for n in self.nodes:
+            rc, out, err = n.credctl(user, "token")
+            self.assertEqual(rc, H.EXIT_ACT, "%s: exit %d: %s" % (n.node, rc, err[:300]))
+            codes[n.node] = n.code_from_text(err)
+        return codes
+
+    def test_1_same_code_on_every_node(self):
+        n1, n2, n3 = self.nodes
+        c0 = n1.counters()["devicecode"]
+        first = n2.start_consent(CAROL)
+        codes = self.codes_on_all(CAROL)
+        self.assertEqual(set(codes.values()), {first}, "codes differ: %s" % codes)
+        self.assertEqual(n1.counters()["devicecode"] - c0, 1, "more than one device flow")
+        n1.approve(first, CAROL)
+        for n in self.nodes:
+            self.assertTokenOf(n.wait_token(CAROL, deadline=40), CAROL, n.node)
+
+    def test_2_simultaneous_starts_agree(self):
+        import threading
+        results = {}
+
+        def ask(n):
+            results[n.node] = n.credctl(ADMIN, "token")
+
+        threads = [threading.Thread(target=ask, args=(n,)) for n in self.nodes]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        for node, (rc, _, err) in results.items():
+            self.assertEqual(rc, H.EXIT_ACT, "%s: %s" % (node, err[:300]))
+        # Whatever each node asked Entra for, one claim won: from now on
+        # every node shows that code.
+        time.sleep(1.0)
+        codes = self.codes_on_all(ADMIN)
+        self.assertEqual(len(set(codes.values())), 1, "codes differ: %s" % codes)
+        code = list(codes.values())[0]
+        self.n1.approve(code, ADMIN)
+        for n in self.nodes:
+            self.assertTokenOf(n.wait_token(ADMIN, deadline=40), ADMIN, n.node)
+
+
 class T1ConsentAndStorm(ClusterCase):
     """Consent once on node 1, tokens on every node; refresh storms."""
 
