@@ -447,7 +447,20 @@ save_done(struct storeq_job *j)
 	int r = j->result;
 
 	u->saves--;
-	if (r == 0) {
+	if (r == -ENOENT) {
+		/* Deleted elsewhere (admin revoke): that wins over our write. */
+		log_info("user \"%s\": record was revoked meanwhile; not written",
+		    u->name);
+		if (u->rec != NULL) {
+			record_free(u->rec);
+			u->rec = NULL;
+			u->epoch++;
+			user_purge_cache(b, u);
+		}
+		u->dirty = 0;
+		u->save_failures = 0;
+		event_timer_cancel(b->ev, &u->save_timer);
+	} else if (r == 0) {
 		if (j->replaced) {
 			/* Another node pinned another account: theirs wins. */
 			log_warnx("user \"%s\": another node stored a consent by "
@@ -491,7 +504,8 @@ save_done(struct storeq_job *j)
  * (u->dirty) and a timer retries with backoff.
  */
 void
-broker_user_save(struct broker *b, struct user *u, broker_saved_fn *then, void *ctx)
+broker_user_save(struct broker *b, struct user *u, int may_create,
+    broker_saved_fn *then, void *ctx)
 {
 	struct storeq_job *j;
 	struct save_ctx *sc;
@@ -514,6 +528,7 @@ broker_user_save(struct broker *b, struct user *u, broker_saved_fn *then, void *
 	sc->u = u;
 	sc->then = then;
 	sc->ctx = ctx;
+	j->may_create = may_create;
 	u->saves++;
 	storeq_submit(b->q, j);
 }
@@ -526,7 +541,7 @@ save_retry_cb(struct event_loop *ev, void *arg)
 	(void)ev;
 	u->save_timer = NULL;
 	if (u->dirty)
-		broker_user_save(the_broker, u, NULL, NULL);
+		broker_user_save(the_broker, u, 0, NULL, NULL);
 }
 
 /* ---- cache ---- */
@@ -731,7 +746,7 @@ handle_refresh_error(struct broker *b, struct user *u, struct flight *f,
 		u->rec->updated = now;
 		user_purge_cache(b, u);
 		u->epoch++;
-		broker_user_save(b, u, NULL, NULL);
+		broker_user_save(b, u, 0, NULL, NULL);
 		break;
 	case OAUTH_CONSENT:
 		r = flow_may_start(b, u, 0);
@@ -792,7 +807,7 @@ refresh_done(void *arg, const struct http_response *hr)
 		f->tok.refresh_token = NULL; /* transferred */
 		u->rec->last_refresh = u->last_refresh;
 		u->rec->updated = u->last_refresh;
-		broker_user_save(b, u, refresh_saved, f);
+		broker_user_save(b, u, 0, refresh_saved, f);
 		return;
 	}
 	refresh_saved(b, u, f, 0);
@@ -808,7 +823,15 @@ refresh_saved(struct broker *b, struct user *u, void *ctx, int result)
 	struct flight *f = ctx;
 	struct cache_entry *e;
 
-	(void)result;
+	if (result == -ENOENT) {
+		/* Revoked on another node while we refreshed: hand out nothing. */
+		struct oauth_error err = { .cls = OAUTH_REAUTH };
+
+		snprintf(err.reason, sizeof(err.reason), "revoked meanwhile");
+		oauth_token_clear(&f->tok);
+		flight_finish(b, f, &err);
+		return;
+	}
 	broker_cache_token(b, u, f->scope, &f->tok);
 	e = cache_get(b->cache, u->name, f->scope);
 	broker_audit("refresh_ok", u, u->uid, NULL, f->scope, "ok", NULL,
@@ -1190,7 +1213,7 @@ broker_logout(struct broker *b, struct waiter *w, const char *user, uid_t uid)
 	u->rec->updated = util_now();
 	u->logged_out = 1;
 	broker_park(b, &u->store_waiters, w);
-	broker_user_save(b, u, logout_saved, NULL);
+	broker_user_save(b, u, 0, logout_saved, NULL);
 	return NULL;
 }
 
@@ -1520,7 +1543,7 @@ broker_free(struct broker *b)
 		for (i = 0; i < b->nbuckets; i++)
 			for (u = b->users[i]; u != NULL; u = u->hnext)
 				if (u->dirty)
-					broker_user_save(b, u, NULL, NULL);
+					broker_user_save(b, u, 0, NULL, NULL);
 		storeq_free(b->q);	/* runs every pending callback */
 		b->q = NULL;
 	}

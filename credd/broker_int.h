@@ -133,8 +133,14 @@ void broker_user_apply(struct broker *b, struct user *u, struct record *rec);
 /* Run a parked request again (its parameters are kept in w). */
 json_t *broker_resume(struct broker *b, struct waiter *w);
 int broker_has_consent(const struct user *u);
-/* Write u->rec on the store thread; then(ctx, result) when done (may be NULL). */
-void broker_user_save(struct broker *b, struct user *u, broker_saved_fn *then, void *ctx);
+/*
+ * Write u->rec on the store thread; then(ctx, result) when done (may be
+ * NULL). may_create: write it even if the stored record was deleted
+ * meanwhile (a new consent); otherwise a deletion elsewhere (admin revoke)
+ * wins and result is -ENOENT.
+ */
+void broker_user_save(struct broker *b, struct user *u, int may_create,
+    broker_saved_fn *then, void *ctx);
 void broker_cache_token(struct broker *b, struct user *u, const char *scope,
     struct oauth_token *tok);
 json_t *broker_token_reply(struct broker *b, struct user *u, struct waiter *w,

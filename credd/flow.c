@@ -191,7 +191,7 @@ flow_end(struct broker *b, struct user *u, int err, const char *msg,
 		/* Our shared flow ended: the other nodes stop showing it. */
 		record_flow_free(u->rec->flow);
 		u->rec->flow = NULL;
-		broker_user_save(b, u, NULL, NULL);
+		broker_user_save(b, u, 0, NULL, NULL);
 	}
 	while ((w = LIST_FIRST(&f->start_waiters)) != NULL ||
 	    (w = LIST_FIRST(&f->done_waiters)) != NULL) {
@@ -332,7 +332,7 @@ flow_accept(struct broker *b, struct user *u, struct flow *f, struct oauth_token
 	f->tok = *tok;
 	memset(tok, 0, sizeof(*tok));
 	f->state = FLOW_SAVING;
-	broker_user_save(b, u, accept_saved, (void *)f->seq);
+	broker_user_save(b, u, 1, accept_saved, (void *)f->seq);
 	return 0;
 }
 

@@ -68,7 +68,11 @@ job_save(struct storeq *q, struct storeq_job *j)
 			break;
 		r = record_load(q->st, q->seal, q->tenant, j->user, &cur);
 		if (r == -ENOENT) {
-			j->rec->version = 0;	/* deleted meanwhile: create */
+			/* Deleted meanwhile (an admin revoke): only a new consent
+			 * may bring the record back. */
+			if (!j->may_create)
+				return -ENOENT;
+			j->rec->version = 0;
 			r = -ESTALE;
 			continue;
 		}

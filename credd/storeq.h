@@ -26,7 +26,8 @@ enum storeq_op {
 	STOREQ_LOAD,	/* -> rec (NULL + -ENOENT if none) */
 	STOREQ_SAVE,	/* rec (owned): CAS; on a lost race reload and, for the
 			   same account, write ours over the newer version; for
-			   another account theirs wins (replaced = 1, rec = theirs) */
+			   another account theirs wins (replaced = 1, rec = theirs);
+			   deleted meanwhile: -ENOENT unless may_create */
 	STOREQ_DELETE,	/* delete whatever version is newest */
 	STOREQ_LIST,	/* cursor, limit -> items, next */
 	STOREQ_LOCK,	/* cluster trylock (-EAGAIN when held elsewhere),
@@ -53,6 +54,7 @@ struct storeq_job {
 	struct record *rec;	/* owned: SAVE in, LOAD/LOCK out */
 	int result;		/* 0 or -errno */
 	int replaced;		/* SAVE: another account's record won */
+	int may_create;		/* SAVE: recreate a record deleted meanwhile */
 	struct record_flow *flow; /* FLOW_CLAIM in (owned) */
 	uid_t uid;		/* FLOW_CLAIM: for a record made from scratch */
 	int claimed;		/* FLOW_CLAIM out */

@@ -43,14 +43,20 @@ done_cb(struct storeq_job *j)
 }
 
 static struct record *
-rec(const char *oid, const char *rt)
+rec_for(const char *user, const char *oid, const char *rt)
 {
-	struct record *r = record_new("alice", 1001);
+	struct record *r = record_new(user, 1001);
 
 	r->oid = strdup(oid);
 	r->tid = strdup(TENANT);
 	r->refresh_token = secret_from_str(rt);
 	return r;
+}
+
+static struct record *
+rec(const char *oid, const char *rt)
+{
+	return rec_for("alice", oid, rt);
 }
 
 static void
@@ -131,6 +137,42 @@ TEST(delete_then_load_is_enoent)
 	ASSERT_EQ(last_result, -ENOENT);
 }
 
+static void
+result_cb(struct storeq_job *j)
+{
+	last_result = j->result;
+	event_stop(ev);
+}
+
+TEST(save_after_delete_does_not_resurrect)
+{
+	struct storeq_job *j = storeq_job_new(STOREQ_SAVE, "carol", result_cb, NULL);
+
+	j->rec = rec_for("carol", "oid-c", "rt-1");
+	storeq_submit(q, j);
+	event_run(ev);
+	ASSERT_EQ(last_result, 0);
+	j = storeq_job_new(STOREQ_DELETE, "carol", result_cb, NULL);
+	storeq_submit(q, j);
+	event_run(ev);
+	ASSERT_EQ(last_result, 0);
+	/* A rotation written after an admin revoke must not bring it back. */
+	j = storeq_job_new(STOREQ_SAVE, "carol", result_cb, NULL);
+	j->rec = rec_for("carol", "oid-c", "rt-2");
+	j->rec->version = 1;
+	storeq_submit(q, j);
+	event_run(ev);
+	ASSERT_EQ(last_result, -ENOENT);
+	/* A new consent may. */
+	j = storeq_job_new(STOREQ_SAVE, "carol", result_cb, NULL);
+	j->rec = rec_for("carol", "oid-c", "rt-3");
+	j->rec->version = 1;
+	j->may_create = 1;
+	storeq_submit(q, j);
+	event_run(ev);
+	ASSERT_EQ(last_result, 0);
+}
+
 static int drained;
 
 static void
@@ -161,6 +203,7 @@ main(void)
 	RUN(saves_run_in_order_then_load_sees_the_last);
 	RUN(another_accounts_record_wins);
 	RUN(delete_then_load_is_enoent);
+	RUN(save_after_delete_does_not_resurrect);
 	RUN(free_drains_pending_jobs);
 	record_free(last_rec);
 	store_close(st);
