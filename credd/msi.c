@@ -32,7 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -52,17 +51,14 @@
 #include "event.h"
 #include "log.h"
 #include "msi.h"
+#include "msi_parse.h"
 #include "server.h"
 #include "session.h"
 #include "sockdiag.h"
 
 #define MSI_MEMORY_LIMIT (32 * 1024)	/* request line + headers, per connection */
 #define MSI_BACKLOG 256
-#define MSI_RESOURCE_MAX 512
 #define MSI_DESC_MAX 1024
-#define MSI_APP_SERVICE_PATH "/msi/token"
-#define MSI_IMDS_PATH "/metadata/identity/oauth2/token"
-#define MSI_APP_SERVICE_API "2019-08-01"
 
 enum req_state {
 	REQ_NEW,	/* headers in, body (if any) being read */
@@ -89,6 +85,7 @@ struct msi_req {
 	char *body;		/* malloc'd JSON; wiped when freed */
 	size_t bodylen;
 	int retry_after;	/* seconds, 0: none */
+	char scope[MSI_SCOPE_MAX];	/* resource + "/.default" */
 };
 
 LIST_HEAD(msi_req_list, msi_req);
@@ -396,27 +393,14 @@ req_free(struct msi_req *r)
 
 /* ---- caller proof ---- */
 
-struct hdr_scan {
-	int is_proxied;
-	int is_dup;
-	unsigned resource_n, api_n;
-};
-
+/* MHD's parse of the request, fed to msi_scan_header and msi_scan_arg. */
 static enum MHD_Result
 scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
     const char *value)
 {
-	static const char *const refused[] = { "Forwarded", "X-Forwarded-For",
-		"X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-IP", "Via",
-		"Origin", "Access-Control-Request-Method" };
-	struct hdr_scan *hs = cls;
-	size_t i;
-
 	(void)kind;
 	(void)value;
-	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
-		if (strcasecmp(key, refused[i]) == 0)
-			hs->is_proxied = 1;
+	msi_scan_header(cls, key);
 	return MHD_YES;
 }
 
@@ -424,59 +408,10 @@ static enum MHD_Result
 scan_arg(void *cls, enum MHD_ValueKind kind, const char *key,
     const char *value)
 {
-	struct hdr_scan *hs = cls;
-
 	(void)kind;
 	(void)value;
-	if (strcmp(key, "resource") == 0 && ++hs->resource_n > 1)
-		hs->is_dup = 1;
-	if (strcmp(key, "api-version") == 0 && ++hs->api_n > 1)
-		hs->is_dup = 1;
+	msi_scan_arg(cls, key);
 	return MHD_YES;
-}
-
-/* Host: a loopback literal or localhost, with our port if any. */
-static int
-host_is_loopback(const char *host, unsigned port)
-{
-	char name[64];
-	const char *colon, *end;
-	struct in_addr a4;
-	long long p;
-	size_t n;
-
-	if (host == NULL)
-		return 0;
-	if (host[0] == '[') {
-		end = strchr(host, ']');
-		if (end == NULL)
-			return 0;
-		n = (size_t)(end - host - 1);
-		if (n >= sizeof(name))
-			return 0;
-		memcpy(name, host + 1, n);
-		name[n] = '\0';
-		if (strcmp(name, "::1") != 0)
-			return 0;
-		colon = end[1] == ':' ? end + 1 : NULL;
-		if (end[1] != '\0' && colon == NULL)
-			return 0;
-	} else {
-		colon = strchr(host, ':');
-		n = colon != NULL ? (size_t)(colon - host) : strlen(host);
-		if (n == 0 || n >= sizeof(name))
-			return 0;
-		memcpy(name, host, n);
-		name[n] = '\0';
-		if (strcasecmp(name, "localhost") != 0 &&
-		    (inet_pton(AF_INET, name, &a4) != 1 ||
-		    (ntohl(a4.s_addr) >> 24) != 127))
-			return 0;
-	}
-	if (colon == NULL)
-		return 1;
-	return util_strtonum(colon + 1, 1, 65535, &p) == 0 &&
-	    (unsigned)p == port;
 }
 
 static unsigned
@@ -526,92 +461,50 @@ name_of_uid(uid_t uid)
 }
 
 /*
- * Check the request and prove the caller; on success the caller is
- * set and 0 is returned, else the error response is set.
+ * Check the request (msi_parse_request) and prove the caller; on success
+ * the caller, the resource and the scope are set and 0 is returned, else
+ * the error response is set.
  */
 static int
 req_check(struct msi_req *r, const char *url, const char *method)
 {
 	struct MHD_Connection *conn = r->conn;
 	const struct config *cf = r->m->cf;
-	struct hdr_scan hs = { 0 };
-	const char *v, *user = NULL, *res, *api;
+	struct msi_request in = { 0 };
+	struct msi_parsed p;
+	const char *user = NULL;
 	uid_t suid = (uid_t)-1, puid = (uid_t)-1;
 	int rc;
 
-	if (strcmp(url, MSI_APP_SERVICE_PATH) == 0)
-		r->is_imds = 0;
-	else if (cf->msi_imds && (strcmp(url, MSI_IMDS_PATH) == 0 ||
-	    strcmp(url, MSI_IMDS_PATH "/") == 0))
-		r->is_imds = 1;
-	else {
-		req_error(r, MHD_HTTP_NOT_FOUND, "not_found", "credd: no such "
-		    "endpoint; use " MSI_APP_SERVICE_PATH);
-		return -1;
-	}
-	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0) {
-		req_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "invalid_request",
-		    "credd: only GET is served");
-		return -1;
-	}
-	(void)MHD_get_connection_values(conn, MHD_HEADER_KIND, scan_header, &hs);
+	in.url = url;
+	in.method = method;
+	in.has_body = r->has_body;
+	in.port = r->m->port;
+	(void)MHD_get_connection_values(conn, MHD_HEADER_KIND, scan_header,
+	    &in.scan);
 	(void)MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, scan_arg,
-	    &hs);
-	if (hs.is_proxied) {
-		audit_refused(r, (uid_t)-1, NULL, "proxy or browser headers");
-		req_error(r, MHD_HTTP_FORBIDDEN, "forbidden", "credd: requests "
-		    "through a proxy or from a browser (Forwarded, "
-		    "X-Forwarded-*, Via, Origin) are refused");
+	    &in.scan);
+	in.host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_HOST);
+	in.metadata = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    "Metadata");
+	in.identity = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    "X-IDENTITY-HEADER");
+	in.api_version = MHD_lookup_connection_value(conn,
+	    MHD_GET_ARGUMENT_KIND, "api-version");
+	in.resource = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
+	    "resource");
+	(void)msi_parse_request(&in, cf, &p);
+	r->is_imds = p.is_imds;
+	if (p.pre.status != 0) {
+		if (p.pre.audit != NULL)
+			audit_refused(r, (uid_t)-1, NULL, p.pre.audit);
+		req_error(r, p.pre.status, p.pre.error, p.pre.desc);
 		return -1;
 	}
-	if (!host_is_loopback(MHD_lookup_connection_value(conn,
-	    MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST), r->m->port)) {
-		audit_refused(r, (uid_t)-1, NULL, "Host is not loopback");
-		req_error(r, MHD_HTTP_FORBIDDEN, "forbidden", "credd: the Host "
-		    "header must name this loopback endpoint");
-		return -1;
-	}
-	if (r->has_body) {
-		req_error(r, MHD_HTTP_BAD_REQUEST, "invalid_request",
-		    "credd: a token request has no body");
-		return -1;
-	}
-	if (hs.is_dup) {
-		req_error(r, MHD_HTTP_BAD_REQUEST, "invalid_request",
-		    "credd: resource and api-version may appear once");
-		return -1;
-	}
-	api = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
-	    "api-version");
-	if (r->is_imds) {
-		v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Metadata");
-		if (v == NULL || strcasecmp(v, "true") != 0) {
-			req_error(r, MHD_HTTP_BAD_REQUEST, "invalid_request",
-			    "Required metadata header not specified");
-			return -1;
-		}
-		if (api == NULL || api[0] == '\0') {
-			req_error(r, MHD_HTTP_BAD_REQUEST, "invalid_request",
-			    "Required query variable 'api-version' is missing");
-			return -1;
-		}
-	} else {
-		if (api == NULL || strcmp(api, MSI_APP_SERVICE_API) != 0) {
-			req_error(r, MHD_HTTP_BAD_REQUEST, "invalid_request",
-			    "credd: api-version must be " MSI_APP_SERVICE_API);
-			return -1;
-		}
-		v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-		    "X-IDENTITY-HEADER");
-		if (v == NULL || v[0] == '\0') {
-			audit_refused(r, (uid_t)-1, NULL, "no X-IDENTITY-HEADER");
-			req_error(r, MHD_HTTP_UNAUTHORIZED, "unauthorized",
-			    "credd: missing X-IDENTITY-HEADER; set IDENTITY_HEADER "
-			    "(eval \"$(credctl env)\")");
-			return -1;
-		}
-		rc = sessions_secret_check(r->m->sessions, v, strlen(v),
-		    util_now(), &suid, &user);
+	if (!r->is_imds) {
+		rc = sessions_secret_check(r->m->sessions, p.identity,
+		    strlen(p.identity), util_now(), &suid, &user);
 		if (rc < 0) {
 			audit_refused(r, (uid_t)-1, NULL, rc == -EKEYEXPIRED ?
 			    "expired endpoint secret" : "unknown endpoint secret");
@@ -646,25 +539,19 @@ req_check(struct msi_req *r, const char *url, const char *method)
 		    "credd: your uid has no user name on this node");
 		return -1;
 	}
-	res = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
-	    "resource");
-	if (res == NULL || res[0] == '\0' || strlen(res) > MSI_RESOURCE_MAX) {
-		req_error(r, MHD_HTTP_BAD_REQUEST, "invalid_request",
-		    "credd: the resource parameter is required");
+	if (p.resource != NULL) {
+		r->resource = strdup(p.resource);
+		if (r->resource == NULL) {
+			req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+			    "credd: out of memory");
+			return -1;
+		}
+	}
+	if (p.post.status != 0) {
+		req_error(r, p.post.status, p.post.error, p.post.desc);
 		return -1;
 	}
-	r->resource = strdup(res);
-	if (r->resource == NULL) {
-		req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
-		    "credd: out of memory");
-		return -1;
-	}
-	if (!config_msi_resource_allowed(cf, res)) {
-		req_error(r, MHD_HTTP_BAD_REQUEST, "invalid_resource",
-		    "credd: this resource is not served here; ask your "
-		    "administrator to add it to [msi] resources");
-		return -1;
-	}
+	memcpy(r->scope, p.scope, sizeof(r->scope));
 	return 0;
 }
 
@@ -672,18 +559,15 @@ req_check(struct msi_req *r, const char *url, const char *method)
 static void
 req_token(struct msi_req *r)
 {
-	char scope[MSI_RESOURCE_MAX + 16];
 	json_t *resp;
 
-	/* R + "/.default": "R/" keeps its slash, a GUID gives GUID/.default. */
-	snprintf(scope, sizeof(scope), "%s/.default", r->resource);
 	r->w.reply = req_reply;
 	r->w.caller = &r->caller;
 	r->w.op = PROTO_OP_TOKEN;
 	r->state = REQ_PARKED;
 	r->is_parking = 1;
 	resp = broker_token(r->m->broker, &r->w, r->caller.user, r->caller.uid,
-	    scope, PROTO_MIN_VALID_DEFAULT);
+	    r->scope, PROTO_MIN_VALID_DEFAULT);
 	r->is_parking = 0;
 	if (resp != NULL) {
 		req_from_broker(r, resp);

@@ -7,9 +7,13 @@
  * the emulator's chain without the token itself leaving this process.
  *
  *   store_peek STATE_DIR KEY_FILE TENANT RUN_AS_USER
+ *   store_peek --pg DSN KEY_FILE TENANT RUN_AS_USER
  *
  * The key is read first (root-only file), then the helper drops to
- * RUN_AS_USER (the store directory must be owned by the euid). Exit 0 if
+ * RUN_AS_USER (the store directory must be owned by the euid). With --pg
+ * the records are read from the postgres backend (store_pg_open, as
+ * credd opens it, node "store-peek"; a build without ENTRA_PG exits 2).
+ * Exit 0 if
  * every record opened, 1 if one did not (its line carries "error"), 2 on
  * usage or setup errors. Must never print a token, only fingerprints.
  */
@@ -77,6 +81,19 @@ peek_one(struct store *st, const struct seal *seal, const char *tenant,
 	return 0;
 }
 
+static int
+open_store(int is_pg, const char *where, struct store **st)
+{
+	if (!is_pg)
+		return store_file_open(where, st);
+#ifdef ENTRA_HAVE_PG
+	return store_pg_open(where, "store-peek", st);
+#else
+	fprintf(stderr, "store_peek: built without ENTRA_PG\n");
+	return -ENOTSUP;
+#endif
+}
+
 int
 main(int argc, char **argv)
 {
@@ -85,17 +102,24 @@ main(int argc, char **argv)
 	struct store_entry *ents = NULL;
 	char *next = NULL;
 	size_t n = 0, i;
-	int r, bad = 0;
+	int r, bad = 0, is_pg = 0;
 
+	if (argc == 6 && strcmp(argv[1], "--pg") == 0) {
+		is_pg = 1;
+		argc--;
+		argv++;
+	}
 	if (argc != 5) {
-		fprintf(stderr, "usage: store_peek DIR KEY_FILE TENANT USER\n");
+		fprintf(stderr, "usage: store_peek [--pg DSN | DIR] KEY_FILE "
+		    "TENANT USER\n");
 		return 2;
 	}
 	if ((r = seal_load(argv[2], &seal)) < 0) {
 		fprintf(stderr, "store_peek: key file: %s\n", strerror(-r));
 		return 2;
 	}
-	if ((r = drop_to(argv[4])) < 0 || (r = store_file_open(argv[1], &st)) < 0) {
+	if ((r = drop_to(argv[4])) < 0 || (r = open_store(is_pg, argv[1],
+	    &st)) < 0) {
 		fprintf(stderr, "store_peek: store: %s\n", strerror(-r));
 		seal_free(seal);
 		return 2;

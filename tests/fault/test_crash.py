@@ -23,11 +23,23 @@ Files: after each restart the state directory holds only u-*.rec and .lock
 opens (peek exit 0).
 
 Kills: 100 per mode in CI (200), FAULT_LONG=1: 500 per mode (1000).
+
+Postgres mode (CRASH_BACKEND=postgres, CTest fault.crash_pg on the
+cluster_pg fixture, whose DSN file CREDD_PG_DSN_FILE names): the same
+test with [store] backend = postgres. store_peek --pg reads the rows with
+credd's store_pg. A kill -9 leaves the server to finish or roll back what
+the dead credd had sent, so the peek waits until none of credd's database
+sessions is left (pg_stat_activity) before it looks. The test tenant's
+rows are deleted before each class; the "files" check becomes: exactly one
+row per user, each opens. Kills: 60 per mode in CI (120), FAULT_LONG=1:
+500 per mode (1000).
 """
 
+import json
 import os
 import random
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -38,7 +50,85 @@ from faultlib import H
 
 USERS = ("entra_alice", "entra_bob", "entra_carol", "entra_flt1", "entra_flt2", "entra_flt3")
 SCOPES = ("storage", "vault", "graph", "databricks")
-KILLS = int(os.environ.get("FAULT_KILLS") or (500 if F.LONG else 100))
+BACKEND = os.environ.get("CRASH_BACKEND") or "file"
+PG = BACKEND == "postgres"
+KILLS = int(os.environ.get("FAULT_KILLS") or (500 if F.LONG else 60 if PG else 100))
+DSN = {"dsn": None}
+
+
+def pg_dsn():
+    if DSN["dsn"] is None:
+        p = os.environ.get("CREDD_PG_DSN_FILE")
+        if not p:
+            raise RuntimeError("CRASH_BACKEND=postgres needs CREDD_PG_DSN_FILE (the cluster_pg "
+                               "fixture: sh tests/cluster/pg-fixture.sh start DIR)")
+        with open(p) as f:
+            DSN["dsn"] = f.read().strip()
+    return DSN["dsn"]
+
+
+def psql(sql, timeout=30):
+    """Rows of sql (psql with the fixture's DSN, the credd role)."""
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C", "PGCONNECT_TIMEOUT": "10"}
+    r = subprocess.run(["psql", pg_dsn(), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"],
+                       input=sql, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       timeout=timeout, env=env)
+    if r.returncode != 0:
+        raise RuntimeError("psql failed (rc %d): %s" % (r.returncode, r.stderr.strip()[:500]))
+    return [ln for ln in r.stdout.splitlines() if ln.strip()]
+
+
+class CrashStack(F.FaultStack):
+    """FaultStack on the postgres store in postgres mode."""
+
+    def write_conf(self, extra=""):
+        super().write_conf(extra)
+        if not PG:
+            return
+        with open(self.conf) as f:
+            txt = f.read()
+        txt = txt.replace("backend = file\n", "backend = postgres\ndsn = %s\n" % pg_dsn())
+        with open(self.conf, "w") as f:
+            f.write(txt)
+        # The DSN carries the role's password: readable by credd only.
+        os.chown(self.conf, 0, F.pwd.getpwnam(H.CREDD_USER).pw_gid)
+        os.chmod(self.conf, 0o640)
+
+    def peek(self, copy=False):
+        if not PG:
+            return super().peek(copy)
+        r = subprocess.run([F.PEEK["bin"], "--pg", pg_dsn(), self.key_file, H.TENANT,
+                            H.CREDD_USER], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=60)
+        if r.returncode == 2:
+            raise AssertionError("store_peek --pg failed: %s" % r.stderr.decode()[:500])
+        rows, n = {}, 0
+        for line in r.stdout.decode().splitlines():
+            d = json.loads(line)
+            rows[d["user"]] = d
+            n += 1
+        self.peek_lines = n
+        return rows, r.returncode
+
+    def settle(self, timeout=30.0):
+        """Wait until the killed credd's database sessions are gone: what
+        it had sent is then committed or rolled back for good."""
+        if not PG:
+            return
+        end = time.monotonic() + timeout
+        while True:
+            n = int(psql("SELECT count(*) FROM pg_stat_activity WHERE usename = current_user"
+                         " AND pid <> pg_backend_pid();\n")[0])
+            if n == 0:
+                return
+            if time.monotonic() > end:
+                raise AssertionError("%d database sessions left %.0f s after kill -9"
+                                     % (n, timeout))
+            time.sleep(0.05)
+
+    def wipe_tenant(self):
+        psql("DO $$ BEGIN IF to_regclass('credd_records') IS NOT NULL THEN"
+             " DELETE FROM credd_records WHERE tenant = '%s'; END IF; END $$;\n" % H.TENANT)
 
 
 def setUpModule():
@@ -84,10 +174,12 @@ class CrashBase(H.StackTestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.stack = F.FaultStack(cls.__name__, lifetime=cls.LIFETIME,
-                                 conf_set={"device_flows_per_hour": 1000,
-                                           "max_conns_per_uid": 4096})
+        cls.stack = CrashStack(cls.__name__, lifetime=cls.LIFETIME,
+                               conf_set={"device_flows_per_hour": 1000,
+                                         "max_conns_per_uid": 4096})
         cls.addClassCleanup(cls.stack.stop)
+        if PG:
+            cls.stack.wipe_tenant()  # each class starts with no rows
         cls.stack.start()
 
     def ensure_token(self, user, deadline=90.0):
@@ -188,6 +280,7 @@ class CrashBase(H.StackTestCase):
                 t.join()
             requests += sum(r["n"] for r in results)
             time.sleep(0.15)  # let the emulator finish what the dead credd had sent
+            st.settle()
             rows, rc = st.peek()
             self.assertEqual(rc, 0, "kill %d: a record does not open: %s" % (i, rows))
             pos = self.place(rows, st.chain())
@@ -198,13 +291,17 @@ class CrashBase(H.StackTestCase):
                     if self.STRICT and used:
                         expected.add(u)
             st.start_credd()
+            if PG:
+                self.assertEqual(st.peek_lines, len(USERS), "kill %d: %d rows for %d users"
+                                 % (i, st.peek_lines, len(USERS)))
+                continue
             files = st.store_files()
             odd = [f for f in files if f != ".lock" and not (f.startswith("u-") and
                                                               f.endswith(".rec"))]
             self.assertEqual(odd, [], "kill %d: stray files after restart: %s" % (i, odd))
         got = self.ensure_all()
         reconsents += sum(got.values())
-        mode = "strict" if self.STRICT else "entra"
+        mode = ("pg_" if PG else "") + ("strict" if self.STRICT else "entra")
         F.figure("crash_%s_kills" % mode, kills)
         F.figure("crash_%s_window_kills" % mode, window)
         F.figure("crash_%s_reconsents" % mode, reconsents)
