@@ -296,22 +296,13 @@ broker_account(const struct user *u)
 
 /* ---- parking waiters ---- */
 
-static void
-waiter_cancel(struct waiter *w)
-{
-	struct broker *b = w->parked_on;
-
-	broker_unpark(w);
-	(void)b;
-}
-
 void
 broker_park(struct broker *b, struct waiter_list *l, struct waiter *w)
 {
 	LIST_INSERT_HEAD(l, w, link);
 	w->linked = 1;
 	w->parked_on = b;
-	w->cancel = waiter_cancel;
+	w->cancel = broker_unpark;	/* the requester went away */
 }
 
 void
