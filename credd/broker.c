@@ -50,6 +50,9 @@ static void flight_start(struct broker *b, struct flight *f);
 static void refresh_saved(struct broker *b, struct user *u, void *ctx, int result);
 static void user_purge_cache(struct broker *b, struct user *u);
 static void notify_reload(struct broker *b, struct user *u);
+static int user_resident(const struct user *u);
+static void user_forget_evicted(struct user *u);
+static void user_maybe_evict(struct broker *b, struct user *u);
 /* Timer callbacks get the user or cache entry; one broker per process. */
 static struct broker *the_broker;
 static void proactive_arm(struct broker *b, struct cache_entry *e);
@@ -104,13 +107,15 @@ user_find(struct broker *b, const char *name)
 void
 broker_user_apply(struct broker *b, struct user *u, struct record *rec)
 {
+	const char *held = u->rec != NULL ? u->rec->oid : u->evicted;
+
 	/* Logged out, revoked or consented again elsewhere: the cached
 	 * tokens go. A rotation elsewhere leaves them valid. */
-	if (rec == NULL || rec->refresh_token == NULL ||
-	    (u->rec != NULL && u->rec->oid != NULL &&
-	    (rec->oid == NULL || strcmp(rec->oid, u->rec->oid) != 0)))
+	if (rec == NULL || rec->refresh_token == NULL || (held != NULL &&
+	    (rec->oid == NULL || strcmp(rec->oid, held) != 0)))
 		user_purge_cache(b, u);
 	record_free(u->rec);
+	user_forget_evicted(u);
 	u->rec = rec;
 	if (rec != NULL && rec->uid != u->uid && u->uid != (uid_t)-1) {
 		/* A reused login name: the consent belonged to another uid. */
@@ -151,7 +156,7 @@ load_finish(struct storeq_job *j, int force)
 		notify_reload(b, u);
 	}
 	if (r == 0 || r == -ENOENT) {
-		if (!u->dirty && (!u->loaded || (force && (j->rec == NULL ||
+		if (!u->dirty && (!user_resident(u) || (force && (j->rec == NULL ||
 		    u->rec == NULL || j->rec->version != u->rec->version)))) {
 			broker_user_apply(b, u, j->rec);
 			j->rec = NULL; /* transferred */
@@ -168,7 +173,7 @@ load_finish(struct storeq_job *j, int force)
 	/* Run the parked requests again, now that the record is known. */
 	while ((w = LIST_FIRST(&u->load_waiters)) != NULL) {
 		broker_unpark(w);
-		if (!u->loaded)
+		if (!user_resident(u))
 			resp = dispatch_error(r == -EBADMSG || r == -ENOKEY ? -EIO :
 			    -ECONNREFUSED, "cannot read your stored consent");
 		else
@@ -176,6 +181,7 @@ load_finish(struct storeq_job *j, int force)
 		if (resp != NULL)
 			server_reply(w, resp);
 	}
+	user_maybe_evict(b, u);
 }
 
 static void
@@ -194,7 +200,7 @@ user_ready(struct broker *b, struct user *u, struct waiter *w)
 {
 	struct storeq_job *j;
 
-	if (u->loaded || u->dirty)
+	if (user_resident(u))
 		return 1;
 	if (!u->loading) {
 		j = storeq_job_new(STOREQ_LOAD, u->name, load_done, u);
@@ -235,7 +241,7 @@ broker_user_ready(struct broker *b, struct waiter *w, const char *name, uid_t ui
 		*resp = dispatch_error(-ENOMEM, "out of memory");
 		return NULL;
 	}
-	r = w != NULL ? user_ready(b, u, w) : (u->loaded || u->dirty);
+	r = w != NULL ? user_ready(b, u, w) : user_resident(u);
 	if (r < 0)
 		*resp = dispatch_error(r, "out of memory");
 	return r == 1 ? u : NULL;
@@ -283,15 +289,74 @@ broker_user(struct broker *b, const char *name, uid_t uid, int *err)
 int
 broker_has_consent(const struct user *u)
 {
+	if (u->evicted != NULL)
+		return 1;	/* only consents are evicted */
 	return u->rec != NULL && u->rec->refresh_token != NULL;
 }
 
 const char *
 broker_account(const struct user *u)
 {
+	const char *name;
+
+	if (u->evicted != NULL) {
+		name = u->evicted + strlen(u->evicted) + 1;
+		return name[0] != '\0' ? name : u->evicted;
+	}
 	if (u->rec == NULL)
 		return NULL;
 	return u->rec->username != NULL ? u->rec->username : u->rec->oid;
+}
+
+/* ---- records out of memory ----
+ *
+ * With more users known than [store] records_in_memory, the record of a
+ * user with nothing in progress leaves memory once it is written: only
+ * the account pin stays (for replies and audit), and the next refresh,
+ * status or sign-in reads it from the store again. Cached tokens stay.
+ * An unwritten refresh token never leaves (DESIGN §5).
+ */
+
+/* Is u's record in memory and current (or held because unwritten)? */
+static int
+user_resident(const struct user *u)
+{
+	return (u->loaded && u->evicted == NULL) || u->dirty;
+}
+
+static void
+user_forget_evicted(struct user *u)
+{
+	free(u->evicted);
+	u->evicted = NULL;
+}
+
+static void
+user_maybe_evict(struct broker *b, struct user *u)
+{
+	const struct record *r = u->rec;
+	size_t lo, ln;
+	char *pin;
+
+	if (b->nusers <= (size_t)b->cf->records_in_memory || b->closing ||
+	    r == NULL || r->refresh_token == NULL || r->oid == NULL ||
+	    r->flow != NULL || r->uid != u->uid || !u->loaded || u->dirty ||
+	    u->saves > 0 || u->loading || u->reload_pending || u->logged_out ||
+	    u->flow != NULL || !TAILQ_EMPTY(&u->flights) ||
+	    !LIST_EMPTY(&u->load_waiters) || !LIST_EMPTY(&u->store_waiters))
+		return;
+	lo = strlen(r->oid);
+	ln = r->username != NULL ? strlen(r->username) : 0;
+	if ((pin = malloc(lo + ln + 2)) == NULL)
+		return;		/* keep it resident */
+	memcpy(pin, r->oid, lo + 1);
+	if (ln > 0)
+		memcpy(pin + lo + 1, r->username, ln);
+	pin[lo + 1 + ln] = '\0';
+	record_free(u->rec);
+	u->rec = NULL;
+	u->evicted = pin;
+	b->n.evictions++;
 }
 
 /* ---- parking waiters ---- */
@@ -333,7 +398,7 @@ broker_audit(const char *event, const struct user *u, uid_t uid, const char *op,
 		.scope = scope,
 		.outcome = outcome,
 		.cls = cls,
-		.oid = u != NULL && u->rec != NULL ? u->rec->oid : NULL,
+		.oid = u == NULL ? NULL : u->rec != NULL ? u->rec->oid : u->evicted,
 		.fp = fp,
 		.reason = reason,
 	};
@@ -486,6 +551,7 @@ save_done(struct storeq_job *j)
 	if (sc->then != NULL)
 		sc->then(b, u, sc->ctx, r);
 	free(sc);
+	user_maybe_evict(b, u);
 }
 
 /*
@@ -702,6 +768,7 @@ flight_finish(struct broker *b, struct flight *f, const struct oauth_error *err)
 	TAILQ_REMOVE(&u->flights, f, qlink);
 	flight_free(b, f);
 	flight_run_next(b, u);
+	user_maybe_evict(b, u);
 }
 
 static void
@@ -910,6 +977,31 @@ lock_done(struct storeq_job *j)
 	flight_send(b, f);
 }
 
+/* An evicted record, read again for this flight (file store). */
+static void
+flight_loaded(struct storeq_job *j)
+{
+	struct flight *f = j->arg;
+	struct user *u = f->u;
+	struct broker *b = the_broker;
+	struct oauth_error err = { 0 };
+
+	if (j->result < 0 && j->result != -ENOENT) {
+		b->n.store_errors++;
+		err.cls = OAUTH_RETRY;
+		err.is_local = 1;
+		snprintf(err.reason, sizeof(err.reason), "cannot read the stored "
+		    "consent: %s", strerror(-j->result));
+		flight_finish(b, f, &err);
+		return;
+	}
+	if (!u->dirty && u->evicted != NULL) {
+		broker_user_apply(b, u, j->rec);
+		j->rec = NULL; /* transferred */
+	}
+	flight_send(b, f);
+}
+
 static void
 flight_start(struct broker *b, struct flight *f)
 {
@@ -937,10 +1029,14 @@ flight_start(struct broker *b, struct flight *f)
 		return;
 	}
 	if (!storeq_is_cluster(b->q)) {
-		flight_send(b, f);
-		return;
-	}
-	j = storeq_job_new(STOREQ_LOCK, u->name, lock_done, f);
+		if (u->evicted == NULL) {
+			flight_send(b, f);
+			return;
+		}
+		/* The refresh token is in the store only: read it first. */
+		j = storeq_job_new(STOREQ_LOAD, u->name, flight_loaded, f);
+	} else
+		j = storeq_job_new(STOREQ_LOCK, u->name, lock_done, f);
 	if (j == NULL) {
 		err.cls = OAUTH_RETRY;
 		snprintf(err.reason, sizeof(err.reason), "out of memory");
@@ -1034,6 +1130,14 @@ broker_token(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 	if (w->scope == NULL && (w->scope = strdup(scope)) == NULL)
 		return dispatch_error(-ENOMEM, "out of memory");
 	w->min_valid = min_valid;
+	if (u != NULL && u->evicted != NULL && u->loaded && u->uid == uid &&
+	    u->outcome == NULL) {
+		/* Consented, record in the store: the refresh reads it. */
+		if (waiter_keep(w, user, uid) < 0 ||
+		    (r = flight_join(b, u, scope, w)) < 0)
+			return dispatch_error(-ENOMEM, "out of memory");
+		return NULL;
+	}
 	u = broker_user_ready(b, w, user, uid, &resp);
 	if (u == NULL)
 		return resp;
@@ -1228,6 +1332,7 @@ broker_revoke(struct broker *b, struct waiter *w, const char *user, uid_t by_uid
 	user_drop_state(b, u);
 	record_free(u->rec);
 	u->rec = NULL;
+	user_forget_evicted(u);
 	u->dirty = 0;
 	u->logged_out = 0;
 	u->loaded = 1;	/* known now: nothing */
@@ -1313,7 +1418,7 @@ void
 broker_stats(struct broker *b, json_t *o)
 {
 	json_t *idp = json_object();
-	uint64_t unsaved = 0;
+	uint64_t unsaved = 0, resident = 0;
 	size_t i;
 	struct user *u;
 
@@ -1323,6 +1428,7 @@ broker_stats(struct broker *b, json_t *o)
 	json_object_set_new(o, "refreshes", json_integer((json_int_t)b->n.refreshes));
 	json_object_set_new(o, "refresh_ok", json_integer((json_int_t)b->n.refresh_ok));
 	json_object_set_new(o, "stale_served", json_integer((json_int_t)b->n.stale_served));
+	json_object_set_new(o, "records_evicted", json_integer((json_int_t)b->n.evictions));
 	for (i = 1; i < OAUTH_CLASS_COUNT; i++)
 		json_object_set_new(idp, oauth_class_name((enum oauth_class)i),
 		    json_integer((json_int_t)b->n.idp_errors[i]));
@@ -1334,8 +1440,11 @@ broker_stats(struct broker *b, json_t *o)
 	json_object_set_new(o, "idp_requests_in_flight", json_integer((json_int_t)http_inflight(b->http)));
 	json_object_set_new(o, "users", json_integer((json_int_t)b->nusers));
 	for (i = 0; i < b->nbuckets; i++)
-		for (u = b->users[i]; u != NULL; u = u->hnext)
+		for (u = b->users[i]; u != NULL; u = u->hnext) {
 			unsaved += u->dirty != 0;
+			resident += u->rec != NULL;
+		}
+	json_object_set_new(o, "records_in_memory", json_integer((json_int_t)resident));
 	json_object_set_new(o, "store", json_string(unsaved ?
 	    "refresh tokens not yet written" : "ok"));
 	json_object_set_new(o, "store_unwritten_users", json_integer((json_int_t)unsaved));
@@ -1555,6 +1664,7 @@ broker_free(struct broker *b)
 				log_warnx("user \"%s\": exiting with an unwritten "
 				    "refresh token", u->name);
 			record_free(u->rec);
+			user_forget_evicted(u);
 			free(u->flow_starts);
 			free(u->name);
 			free(u);

@@ -61,7 +61,9 @@ struct flow {
 struct user {
 	char *name;
 	uid_t uid;
-	struct record *rec;	/* NULL: no record */
+	struct record *rec;	/* NULL: no record, or evicted */
+	char *evicted;		/* record left memory (idle, written, consented):
+				 * "oid\0username\0" kept for replies; NULL */
 	int loaded;
 	int loading;		/* a LOAD is queued on the store thread */
 	int reload_pending;	/* another node changed it during that LOAD */
@@ -87,7 +89,7 @@ struct user {
 
 struct broker_counters {
 	uint64_t cache_hits, cache_misses;
-	uint64_t refreshes, refresh_ok, stale_served;
+	uint64_t refreshes, refresh_ok, stale_served, evictions;
 	uint64_t idp_errors[OAUTH_CLASS_COUNT];
 	uint64_t flows_started, flows_completed, flows_rejected, flows_expired;
 	uint64_t store_errors, store_conflicts;

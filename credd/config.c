@@ -137,6 +137,7 @@ static const struct key store_keys[] = {
     STR("dsn", KT_DSN, dsn, NULL, 0),
     STR("key_file", KT_PATH, key_file, ENTRA_KEY_FILE, 0),
     STR("path", KT_PATH, store_path, ENTRA_STATE_DIR, 0),
+    NUM("records_in_memory", records_in_memory, 0, 100000000, "1000"),
 };
 
 /* [msi]: the SDK endpoint; off unless listen is set. */

@@ -505,11 +505,18 @@ class ControlError(Exception):
     pass
 
 
+_rim = os.environ.get("CREDD_RECORDS_IN_MEMORY")
+RECORDS_IN_MEMORY = int(_rim) if _rim else None
+
+
 class Stack:
     """One emulator and one credd in a fresh temp root."""
 
-    def __init__(self, name, lifetime=None, interval=1, account_match=None):
+    def __init__(self, name, lifetime=None, interval=1, account_match=None,
+                 records_in_memory=None):
         self.name = name
+        self.records_in_memory = (RECORDS_IN_MEMORY if records_in_memory is None
+                                  else records_in_memory)
         self.lifetime = lifetime
         self.interval = interval
         self.account_match = account_match
@@ -631,6 +638,10 @@ class Stack:
                   "backend = file",
                   "path = " + self.state_dir,
                   "key_file = " + self.key_file, ""]
+        if self.records_in_memory is not None:
+            # CREDD_RECORDS_IN_MEMORY=0: every idle record leaves memory
+            # (integration.core_evicted runs the whole suite that way).
+            lines.insert(-1, "records_in_memory = %d" % self.records_in_memory)
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + extra)
         os.chmod(self.conf, 0o644)
@@ -937,11 +948,13 @@ class StackTestCase(unittest.TestCase):
 
     LIFETIME = 120
     ACCOUNT_MATCH = None
+    RECORDS_IN_MEMORY = None    # None: the default (or CREDD_RECORDS_IN_MEMORY)
     stack = None
 
     @classmethod
     def setUpClass(cls):
-        cls.stack = Stack(cls.__name__, lifetime=cls.LIFETIME, account_match=cls.ACCOUNT_MATCH)
+        cls.stack = Stack(cls.__name__, lifetime=cls.LIFETIME, account_match=cls.ACCOUNT_MATCH,
+                          records_in_memory=cls.RECORDS_IN_MEMORY)
         cls.addClassCleanup(cls.stack.stop)
         cls.stack.start()
 

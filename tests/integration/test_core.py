@@ -848,6 +848,95 @@ class SessionTests(Base):
         self.assertDeviceFields(r, "interactive session_open")
 
 
+class EvictionTests(Base):
+    """[store] records_in_memory = 0: a record leaves memory once written and
+    idle (the 100k-user path); cache hits go on without it, and each
+    refresh, status or logout reads it back from the store."""
+
+    LIFETIME = 12
+    RECORDS_IN_MEMORY = 0
+
+    def stats(self):
+        return self.stack.request("root", {"v": 1, "op": "stats"})
+
+    def wait_evicted(self, deadline=10.0):
+        end = time.monotonic() + deadline
+        while True:
+            s = self.stats()
+            if s.get("records_in_memory") == 0 or time.monotonic() > end:
+                return s
+            time.sleep(0.05)
+
+    def record_file(self, user):
+        return os.path.join(self.stack.state_dir, "u-%s.rec" % user)
+
+    def test_01_hits_served_without_the_record(self):
+        st = self.stack
+        st.consent(ALICE, "storage")
+        rc, t1, err = st.token(ALICE, "storage")
+        self.assertExit((rc, err), EXIT_OK, "token after consent")
+        self.assertTokenDoc(t1, "storage", ALICE)
+        s = self.wait_evicted()
+        self.assertEqual(s.get("records_in_memory"), 0, "record still in memory: %s" % s)
+        self.assertGreaterEqual(s.get("records_evicted", 0), 1, s)
+        c0 = st.counters()
+        rc, t2, err = st.token(ALICE, "storage")
+        self.assertExit((rc, err), EXIT_OK, "cached token, record evicted")
+        self.assertEqual(t2["access_token"], t1["access_token"], "not served from the cache")
+        self.assertEqual(t2["account"], t1["account"], "account lost with the record")
+        self.assertEqual(st.counters()["refresh_token"], c0["refresh_token"])
+        doc, _ = self.status(ALICE)        # reads the record back
+        self.assertEqual(doc.get("state"), "ready", doc)
+        self.assertEqual(doc.get("account"), t1["account"], doc)
+        # a refresh reads the record from the store, then it leaves again
+        self.sleep_until_half_life(t2)
+        rc, t3, err = st.token(ALICE, "storage", "--min-valid", "3600")
+        self.assertExit((rc, err), EXIT_OK, "refresh of an evicted record")
+        self.assertNotEqual(t3["access_token"], t1["access_token"], "no refresh")
+        self.assertEqual(st.counters()["devicecode"], c0["devicecode"], "refresh asked for consent")
+        self.assertEqual(self.wait_evicted().get("records_in_memory"), 0)
+        rc, t4, err = st.token(ALICE, "vault")   # a second resource, same consent
+        self.assertExit((rc, err), EXIT_OK, "second resource from an evicted record")
+        self.assertTokenDoc(t4, "vault", ALICE)
+
+    def test_02_unreadable_store_keeps_the_valid_token(self):
+        st = self.stack
+        st.consent(BOB, "storage")
+        rc, t1, err = st.token(BOB, "storage")
+        self.assertExit((rc, err), EXIT_OK, "token")
+        self.wait_evicted()
+        path = self.record_file(BOB)
+        self.assertTrue(os.path.isfile(path), path)
+        os.chmod(path, 0)               # credd (not root) can no longer read it
+        try:
+            self.sleep_until_half_life(t1)
+            rc, t2, err = st.token(BOB, "storage", "--min-valid", "3600")
+            self.assertExit((rc, err), EXIT_OK, "still-valid token while the store fails")
+            self.assertEqual(t2["access_token"], t1["access_token"])
+        finally:
+            os.chmod(path, 0o600)
+        rc, t3, err = st.token(BOB, "storage", "--min-valid", "3600")
+        self.assertExit((rc, err), EXIT_OK, "refresh once the record reads again")
+        self.assertNotEqual(t3["access_token"], t1["access_token"])
+
+    def test_03_logout_and_revoke_of_evicted_records(self):
+        st = self.stack
+        st.consent(CAROL, "storage")
+        rc, _, err = st.token(CAROL, "storage")
+        self.assertExit((rc, err), EXIT_OK, "token")
+        self.wait_evicted()
+        self.assertExit(st.credctl(CAROL, "logout"), EXIT_OK, "logout")
+        rc, _, err = st.token(CAROL, "storage")
+        self.assertExit((rc, err), EXIT_ACT, "token after logout must ask for a sign-in")
+        rc, _, err = st.token(ALICE, "storage")
+        self.assertExit((rc, err), EXIT_OK, "alice")
+        self.wait_evicted()
+        self.assertExit(st.credctl("root", "admin", "revoke", ALICE), EXIT_OK, "admin revoke")
+        self.assertFalse(os.path.exists(self.record_file(ALICE)), "record not deleted")
+        rc, _, err = st.token(ALICE, "storage")
+        self.assertExit((rc, err), EXIT_ACT, "token after revoke must ask for a sign-in")
+
+
 # ==================================================================== main
 
 def main():
