@@ -59,32 +59,33 @@ struct flow {
 };
 
 struct user {
-	char *name;
+	struct user *hnext;
 	uid_t uid;
+	unsigned epoch;		/* bumped by logout/revoke/remote change */
 	struct record *rec;	/* NULL: no record, or evicted */
 	char *evicted;		/* record left memory (idle, written, consented):
 				 * "oid\0username\0" kept for replies; NULL */
-	int loaded;
-	int loading;		/* a LOAD is queued on the store thread */
-	int reload_pending;	/* another node changed it during that LOAD */
 	struct waiter_list load_waiters; /* requests run again once loaded */
 	struct waiter_list store_waiters; /* logout/revoke: answered once written */
-	unsigned saves;		/* SAVE jobs in flight */
-	unsigned epoch;		/* bumped by logout/revoke/remote change */
-	int logged_out;		/* record kept for the account pin only */
 	struct flight_queue flights;
 	struct flow *flow;
-	int dirty;		/* rec holds a refresh token not yet stored */
-	unsigned save_failures;
 	struct event_timer *save_timer;
-	unsigned failures;	/* consecutive RETRY failures */
-	int64_t backoff_until;	/* unix s */
 	const char *outcome;	/* last flow outcome to report once, or NULL */
+	int64_t backoff_until;	/* unix s */
 	int64_t flow_unused_until; /* cooldown after an unused flow expired */
 	int64_t *flow_starts;	/* FLOW_RING entries, allocated at the first flow */
-	unsigned nflow_starts;
 	int64_t last_refresh;
-	struct user *hnext;
+	unsigned saves;		/* SAVE jobs in flight */
+	unsigned save_failures;
+	unsigned failures;	/* consecutive RETRY failures */
+	unsigned nflow_starts;
+	/* Flags as bits: 100k users are worth a few bytes each. */
+	unsigned loaded : 1;
+	unsigned loading : 1;	/* a LOAD is queued on the store thread */
+	unsigned reload_pending : 1; /* another node changed it during that LOAD */
+	unsigned logged_out : 1; /* record kept for the account pin only */
+	unsigned dirty : 1;	/* rec holds a refresh token not yet stored */
+	char name[];		/* the login name, in the same allocation */
 };
 
 struct broker_counters {
@@ -109,9 +110,13 @@ struct broker {
 	struct user **users;
 	size_t nbuckets, nusers;
 	struct cache *cache;
+	char *tokbuf;		/* a token unpacked for a reply; wiped after */
+	size_t tokbuf_len;
 	int64_t throttle_until;	/* tenant-wide 429 breaker, unix s */
 	int notify_fd;
 	struct event_timer *notify_timer; /* reconnecting the notifications */
+	struct event_timer *trim_timer; /* hands freed heap pages back */
+	uint64_t churn;		/* tokens cached + records evicted since the last trim */
 	unsigned notify_failures;
 	struct broker_counters n;
 	char token_url[512];

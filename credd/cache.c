@@ -4,14 +4,19 @@
  * A chained hash table keyed by FNV-1a over "user\0scope". The bucket
  * count is a power of two and doubles when the entry count would pass
  * it (load factor 1); if that allocation fails the table keeps working
- * with longer chains. Tokens are held only in struct secret and wiped
- * by secret_free whenever an entry's token is replaced or the entry is
- * removed. This file never logs and never looks inside a token: every
+ * with longer chains. Tokens are held only as tokpack blobs (one
+ * tokpack context per cache), wiped whenever an entry's token is
+ * replaced or the entry is removed; the struct secret a put hands in is
+ * freed (wiped) at once. Scopes and token types are interned in a
+ * refcounted list (a node has a handful of each); user names are the
+ * caller's. This file never logs and never reads a token's claims: every
  * put leaves fp empty and audited 0 for the broker to fill in. A new
  * entry starts with last_used 0 and no timer.
  *
  * Limits: cache_foreach_user walks the whole table (O(entries + buckets));
  * it serves logout and purges, which are rare. The table never shrinks.
+ * Interning is a linear list: fine for configured scopes, slow if a node
+ * ever held thousands of distinct ones.
  * FNV-1a is not keyed, so a peer who picks many colliding (user, scope)
  * pairs can lengthen a chain; users are local accounts, and callers
  * should accept only configured scopes, which bounds that.
@@ -24,15 +29,64 @@
 
 #include "entra/secret.h"
 #include "cache.h"
+#include "tokpack.h"
 
 #define CACHE_BUCKETS_MIN 64
+
+/* An interned string: scopes and token types. */
+struct cache_str {
+	struct cache_str *next;
+	size_t refs;
+	char s[];
+};
 
 struct cache {
 	struct cache_entry **b;
 	size_t nb; /* power of two */
 	size_t n;
 	unsigned iterating; /* >0 inside cache_foreach: no rehash */
+	struct tokpack *tp;
+	struct cache_str *strs;
 };
+
+/* A reference to the interned copy of s[0..len); NULL on ENOMEM. */
+static const char *
+str_get(struct cache *c, const char *s, size_t len)
+{
+	struct cache_str *cs;
+
+	for (cs = c->strs; cs != NULL; cs = cs->next)
+		if (strncmp(cs->s, s, len) == 0 && cs->s[len] == '\0') {
+			cs->refs++;
+			return cs->s;
+		}
+	cs = malloc(sizeof(*cs) + len + 1);
+	if (cs == NULL)
+		return NULL;
+	memcpy(cs->s, s, len);
+	cs->s[len] = '\0';
+	cs->refs = 1;
+	cs->next = c->strs;
+	c->strs = cs;
+	return cs->s;
+}
+
+static void
+str_put(struct cache *c, const char *s)
+{
+	struct cache_str **pp, *cs;
+
+	if (s == NULL)
+		return;
+	for (pp = &c->strs; (cs = *pp) != NULL; pp = &cs->next)
+		if (cs->s == s) {
+			if (--cs->refs == 0) {
+				*pp = cs->next;
+				free(cs);
+			}
+			return;
+		}
+}
 
 static uint64_t
 fnv1a(uint64_t h, const char *s, size_t len)
@@ -62,13 +116,13 @@ bucket_of(const struct cache *c, const char *user, const char *scope)
 }
 
 static void
-entry_free(struct cache_entry *e)
+entry_free(struct cache *c, struct cache_entry *e)
 {
 	if (e == NULL)
 		return;
-	secret_free(e->access_token);
-	free(e->user);
-	free(e->scope);
+	tokpack_blob_free(c->tp, e->token);
+	str_put(c, e->scope);
+	str_put(c, e->token_type);
 	free(e);
 }
 
@@ -81,7 +135,10 @@ cache_new(void)
 	if (c == NULL)
 		return NULL;
 	c->b = calloc(CACHE_BUCKETS_MIN, sizeof(*c->b));
-	if (c->b == NULL) {
+	c->tp = tokpack_new();
+	if (c->b == NULL || c->tp == NULL) {
+		tokpack_free(c->tp);
+		free(c->b);
 		free(c);
 		errno = ENOMEM;
 		return NULL;
@@ -102,10 +159,11 @@ cache_free(struct cache *c)
 
 		for (; e != NULL; e = next) {
 			next = e->next;
-			entry_free(e);
+			entry_free(c, e);
 		}
 	}
 	free(c->b);
+	tokpack_free(c->tp);
 	free(c);
 }
 
@@ -151,37 +209,41 @@ cache_grow(struct cache *c)
 	c->nb = nnb;
 }
 
-/* Copy at most sizeof(e->token_type) - 1 bytes; NULL becomes "". */
-static void
-set_token_type(struct cache_entry *e, const char *token_type)
-{
-	size_t n = 0;
-
-	if (token_type != NULL)
-		n = strnlen(token_type, sizeof(e->token_type) - 1);
-	if (n > 0)
-		memcpy(e->token_type, token_type, n);
-	e->token_type[n] = '\0';
-}
-
 /*
- * Fill the token fields of e, taking *tok. Timer and last_used are not
- * touched: a replaced entry keeps them.
+ * Pack *tok for e (taking and wiping it) and fill the token fields. Timer
+ * and last_used are not touched: a replaced entry keeps them. On ENOMEM
+ * e is unchanged and -1 is returned.
  */
-static void
-entry_set_token(struct cache_entry *e, struct secret **tok,
+static int
+entry_set_token(struct cache *c, struct cache_entry *e, struct secret **tok,
     const char *token_type, int64_t issued_at, int64_t expires_on,
     int64_t refresh_at)
 {
-	secret_free(e->access_token);
-	e->access_token = *tok;
-	*tok = NULL; /* transferred */
-	set_token_type(e, token_type);
+	struct tokblob *blob;
+	const char *type;
+	size_t n = 0;
+
+	if (token_type != NULL)
+		n = strnlen(token_type, CACHE_TOKEN_TYPE_MAX);
+	blob = tokpack_pack(c->tp, e->scope, (*tok)->ptr, (*tok)->len);
+	secret_free(*tok);
+	*tok = NULL; /* taken */
+	type = blob != NULL ? str_get(c, n > 0 ? token_type : "", n) : NULL;
+	if (type == NULL) {
+		tokpack_blob_free(c->tp, blob);
+		errno = ENOMEM;
+		return -1;
+	}
+	tokpack_blob_free(c->tp, e->token);
+	str_put(c, e->token_type);
+	e->token = blob;
+	e->token_type = type;
 	e->fp[0] = '\0'; /* new token: the broker fingerprints it */
 	e->audited = 0;
 	e->issued_at = issued_at;
 	e->expires_on = expires_on;
 	e->refresh_at = refresh_at;
+	return 0;
 }
 
 struct cache_entry *
@@ -203,18 +265,23 @@ cache_put(struct cache *c, const char *user, const char *scope,
 	}
 	e = cache_get(c, user, scope);
 	if (e != NULL) {
-		entry_set_token(
-		    e, tok, token_type, issued_at, expires_on, refresh_at);
+		if (entry_set_token(c, e, tok, token_type, issued_at, expires_on,
+		    refresh_at) < 0)
+			return NULL;
 		return e;
 	}
 	e = calloc(1, sizeof(*e));
 	if (e == NULL)
 		goto nomem;
-	e->user = strdup(user);
-	e->scope = strdup(scope);
-	if (e->user == NULL || e->scope == NULL)
+	e->user = user;
+	e->scope = str_get(c, scope, strlen(scope));
+	if (e->scope == NULL)
 		goto nomem;
-	entry_set_token(e, tok, token_type, issued_at, expires_on, refresh_at);
+	if (entry_set_token(c, e, tok, token_type, issued_at, expires_on,
+	    refresh_at) < 0) {
+		entry_free(c, e);
+		return NULL;
+	}
 	if (c->n + 1 > c->nb)
 		cache_grow(c);
 	i = bucket_of(c, user, scope);
@@ -223,7 +290,7 @@ cache_put(struct cache *c, const char *user, const char *scope,
 	c->n++;
 	return e;
 nomem:
-	entry_free(e);
+	entry_free(c, e);
 	secret_free(*tok);
 	*tok = NULL;
 	errno = ENOMEM;
@@ -242,7 +309,7 @@ cache_del(struct cache *c, struct cache_entry *e)
 		if (*pp == e) {
 			*pp = e->next;
 			c->n--;
-			entry_free(e);
+			entry_free(c, e);
 			return;
 		}
 	}
@@ -297,11 +364,27 @@ cache_is_fresh(const struct cache_entry *e, int64_t now, int64_t min_valid)
 {
 	int64_t lifetime, want;
 
-	if (e == NULL || e->access_token == NULL || e->expires_on <= now)
+	if (e == NULL || e->token == NULL || e->expires_on <= now)
 		return 0;
 	lifetime = e->expires_on - e->issued_at;
 	want = min_valid;
 	if (lifetime / 2 < want)
 		want = lifetime / 2;
 	return e->expires_on - now >= want;
+}
+
+size_t
+cache_token_len(const struct cache_entry *e)
+{
+	return e == NULL || e->token == NULL ? 0 : tokpack_len(e->token);
+}
+
+ssize_t
+cache_token(struct cache *c, const struct cache_entry *e, char *out, size_t outsz)
+{
+	if (c == NULL || e == NULL || e->token == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	return tokpack_unpack(c->tp, e->token, out, outsz);
 }

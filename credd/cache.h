@@ -2,7 +2,10 @@
  * cache.h - in-memory access tokens keyed by (user, scope).
  *
  * A hash table (FNV-1a over "user\0scope", chained, grows at load 1).
- * Tokens live here only, in struct secret, wiped on replace and evict.
+ * Tokens live here only, packed by tokpack.h (a JWT in about a third of
+ * its text), wiped on replace and evict; scopes and token types are
+ * interned, user names borrowed, so an entry costs about 100 bytes
+ * besides its token.
  * Entries also carry the refresh plan (refresh_at) and last use, which
  * the broker reads to decide proactive refreshes. Nothing is persisted.
  */
@@ -11,23 +14,27 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct secret;
 struct event_timer;
+struct tokblob;
+
+#define CACHE_TOKEN_TYPE_MAX 31 /* longer token types are cut */
 
 struct cache_entry {
-	char *user;
-	char *scope;
-	struct secret *access_token;
-	char token_type[32];
-	char fp[9];		  /* fingerprint of access_token */
+	const char *user;	  /* the caller's string: outlives the entry */
+	const char *scope;	  /* interned by the cache */
+	const char *token_type;	  /* interned; "" if none */
+	struct tokblob *token;	  /* the access token, packed (tokpack.h) */
 	int64_t issued_at;	  /* unix seconds */
 	int64_t expires_on;	  /* unix seconds */
 	int64_t refresh_at;	  /* unix seconds: proactive refresh due */
 	int64_t last_used;	  /* unix seconds */
-	int audited;		  /* token_issued already audited for this token */
 	struct event_timer *timer; /* owned by the broker (proactive refresh) */
 	struct cache_entry *next;  /* hash chain, private */
+	char fp[9];		  /* fingerprint of the access token */
+	char audited;		  /* token_issued already audited for this token */
 };
 
 struct cache;
@@ -39,9 +46,11 @@ void cache_free(struct cache *c);
 /* Entry or NULL. */
 struct cache_entry *cache_get(struct cache *c, const char *user, const char *scope);
 /*
- * Insert or replace the token for (user, scope). tok is transferred
- * (caller's pointer is set to NULL). Returns the entry or NULL on ENOMEM
- * (tok is freed then). A replaced entry keeps its timer and last_used.
+ * Insert or replace the token for (user, scope). user is not copied: it
+ * must stay valid until the entry is deleted (the broker passes its
+ * users' names, which live as long as the broker). tok is packed and
+ * freed (wiped); the caller's pointer is set to NULL. Returns the entry
+ * or NULL on ENOMEM. A replaced entry keeps its timer and last_used.
  */
 struct cache_entry *cache_put(struct cache *c, const char *user, const char *scope,
     struct secret **tok, const char *token_type, int64_t issued_at,
@@ -55,6 +64,16 @@ void cache_foreach_user(struct cache *c, const char *user,
 /* Call fn for every entry; fn may cache_del the entry it is given. */
 void cache_foreach(struct cache *c, void (*fn)(struct cache_entry *e, void *arg), void *arg);
 size_t cache_count(const struct cache *c);
+
+/* Length of e's access token. */
+size_t cache_token_len(const struct cache_entry *e);
+/*
+ * Write e's access token into out[0..outsz) (no NUL); the caller wipes
+ * out after use. Returns its length, or -1 with errno (EMSGSIZE: outsz
+ * too small; EBADMSG: corrupt entry).
+ */
+ssize_t cache_token(struct cache *c, const struct cache_entry *e, char *out,
+    size_t outsz);
 
 /*
  * Is the entry good for a caller wanting min_valid seconds? The

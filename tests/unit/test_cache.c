@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
 
 #include "cache.h"
 #include "entra/secret.h"
@@ -16,6 +18,19 @@ static struct secret *
 tok(const char *s)
 {
 	return secret_from_str(s);
+}
+
+/* e's token, unpacked (NUL-terminated in a static buffer). */
+static const char *
+tokstr(struct cache *c, const struct cache_entry *e)
+{
+	static char buf[4096];
+	ssize_t n = cache_token(c, e, buf, sizeof(buf) - 1);
+
+	if (n < 0)
+		return "(does not unpack)";
+	buf[n] = '\0';
+	return buf;
 }
 
 TEST(put_get_replace)
@@ -34,7 +49,8 @@ TEST(put_get_replace)
 	ASSERT_EQ(cache_count(c), 1);
 	ASSERT_STREQ(e->user, "alice");
 	ASSERT_STREQ(e->scope, "graph");
-	ASSERT_STREQ(e->access_token->ptr, "tok-1");
+	ASSERT_STREQ(tokstr(c, e), "tok-1");
+	ASSERT_EQ(cache_token_len(e), 5);
 	ASSERT_STREQ(e->token_type, "Bearer");
 	ASSERT_STREQ(e->fp, "");
 	ASSERT_EQ(e->issued_at, 1000);
@@ -58,8 +74,8 @@ TEST(put_get_replace)
 	ASSERT_TRUE(e2 == e);
 	ASSERT_TRUE(t == NULL);
 	ASSERT_EQ(cache_count(c), 1);
-	ASSERT_STREQ(e->access_token->ptr, "tok-2");
-	ASSERT_EQ(strlen(e->token_type), sizeof(e->token_type) - 1);
+	ASSERT_STREQ(tokstr(c, e), "tok-2");
+	ASSERT_EQ(strlen(e->token_type), CACHE_TOKEN_TYPE_MAX);
 	ASSERT_STREQ(e->fp, ""); /* new token: fingerprint reset */
 	ASSERT_EQ(e->audited, 0);
 	ASSERT_EQ(e->issued_at, 3000);
@@ -167,15 +183,17 @@ TEST(foreach_user_and_purge)
 
 TEST(grows_past_10000)
 {
+	static char users[1000][8]; /* borrowed by the cache: must outlive it */
 	struct cache *c = cache_new();
 	char user[32], scope[32];
 	int i, n = 0, missing = 0;
 
 	ASSERT_TRUE(c != NULL);
+	for (i = 0; i < 1000; i++)
+		snprintf(users[i], sizeof(users[i]), "u%d", i);
 	for (i = 0; i < 20000; i++) {
-		snprintf(user, sizeof(user), "u%d", i % 1000);
 		snprintf(scope, sizeof(scope), "s%d", i);
-		fill(c, user, scope);
+		fill(c, users[i % 1000], scope);
 	}
 	ASSERT_EQ(cache_count(c), 20000);
 	for (i = 0; i < 20000; i++) {
@@ -193,14 +211,86 @@ TEST(grows_past_10000)
 	cache_free(c);
 }
 
+/* A JWT-shaped token: base64url JSON header and claims, 256 random bytes. */
+static char *
+jwt(const char *user, int n)
+{
+	unsigned char sig[256];
+	char claims[256], *out;
+	const char *head = "{\"typ\":\"JWT\",\"alg\":\"RS256\"}";
+	size_t hl, cl, len;
+
+	snprintf(claims, sizeof(claims), "{\"aud\":\"https://storage.azure.com\","
+	    "\"upn\":\"%s@contoso.com\",\"iat\":%d,\"uti\":\"x%d\"}", user, n, n);
+	randombytes_buf(sig, sizeof(sig));
+	hl = sodium_base64_ENCODED_LEN(strlen(head), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	cl = sodium_base64_ENCODED_LEN(strlen(claims), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	len = hl + cl + sodium_base64_ENCODED_LEN(sizeof(sig),
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING) + 2;
+	out = malloc(len);
+	sodium_bin2base64(out, hl, (const unsigned char *)head, strlen(head),
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	strcat(out, ".");
+	sodium_bin2base64(out + strlen(out), cl, (const unsigned char *)claims,
+	    strlen(claims), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	strcat(out, ".");
+	sodium_bin2base64(out + strlen(out), len - strlen(out), sig, sizeof(sig),
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	return out;
+}
+
+TEST(jwt_round_trip_and_interning)
+{
+	static const char *users[] = { "alice", "bob", "carol" };
+	struct cache *c = cache_new();
+	struct cache_entry *e[3];
+	struct secret *t;
+	char *want[3];
+	int i;
+
+	ASSERT_TRUE(c != NULL);
+	for (i = 0; i < 3; i++) {
+		want[i] = jwt(users[i], i);
+		t = tok(want[i]);
+		e[i] = cache_put(c, users[i], "storage", &t, "Bearer", 0, 3600, 3000);
+		ASSERT_TRUE(e[i] != NULL);
+	}
+	for (i = 0; i < 3; i++) {
+		ASSERT_STREQ(tokstr(c, e[i]), want[i]);
+		ASSERT_EQ(cache_token_len(e[i]), strlen(want[i]));
+	}
+	/* one copy of each scope and token type */
+	ASSERT_TRUE(e[0]->scope == e[1]->scope && e[1]->scope == e[2]->scope);
+	ASSERT_TRUE(e[0]->token_type == e[2]->token_type);
+	ASSERT_TRUE(e[0]->user == users[0]); /* borrowed */
+	{
+		char small[8];
+
+		ASSERT_EQ(cache_token(c, e[0], small, sizeof(small)), -1);
+	}
+	/* replacing bob's token keeps the others intact */
+	free(want[1]);
+	want[1] = jwt("bob", 7);
+	t = tok(want[1]);
+	ASSERT_TRUE(cache_put(c, "bob", "storage", &t, "pop", 0, 3600, 3000) == e[1]);
+	ASSERT_STREQ(tokstr(c, e[1]), want[1]);
+	ASSERT_STREQ(e[1]->token_type, "pop");
+	ASSERT_STREQ(e[0]->token_type, "Bearer");
+	cache_del(c, e[0]);
+	ASSERT_STREQ(tokstr(c, e[2]), want[2]);
+	ASSERT_STREQ(e[2]->scope, "storage");
+	for (i = 0; i < 3; i++)
+		free(want[i]);
+	cache_free(c);
+}
+
 static struct cache_entry
 entry(int64_t issued, int64_t expires)
 {
-	static char x[] = "x";
-	static struct secret s = {.ptr = x, .len = 1};
+	static char x[16];	/* never read: freshness only tests for a token */
 
-	return (struct cache_entry){
-	    .access_token = &s, .issued_at = issued, .expires_on = expires};
+	return (struct cache_entry){ .token = (struct tokblob *)(void *)x,
+	    .issued_at = issued, .expires_on = expires };
 }
 
 TEST(freshness)
@@ -235,9 +325,12 @@ TEST(freshness)
 int
 main(void)
 {
+	if (sodium_init() < 0)
+		return 1;
 	RUN(put_get_replace);
 	RUN(foreach_user_and_purge);
 	RUN(grows_past_10000);
+	RUN(jwt_round_trip_and_interning);
 	RUN(freshness);
 	TEST_MAIN_END();
 }
