@@ -178,9 +178,8 @@ uidstat_get(struct server *s, uid_t uid)
 	return u;
 }
 
-/* Token bucket per uid: requests_per_sec, bursts up to request_burst. */
-static int
-uidstat_allow(struct server *s, struct uidstat *u)
+static void
+uidstat_refill(struct server *s, struct uidstat *u)
 {
 	int64_t now = event_now_ms(s->ev);
 	double add = (double)(now - u->refill_ms) * s->cf->requests_per_sec / 1000.0;
@@ -189,6 +188,37 @@ uidstat_allow(struct server *s, struct uidstat *u)
 	u->tokens += add;
 	if (u->tokens > s->cf->request_burst)
 		u->tokens = s->cf->request_burst;
+}
+
+/*
+ * A connection of u closed. The last one frees u, unless its bucket is
+ * still short (it would come back full): a flooding uid keeps its debt
+ * across reconnects, and 100k users who each came once hold nothing.
+ */
+static void
+uidstat_release(struct server *s, struct uidstat *u)
+{
+	struct uidstat **pp;
+
+	if (--u->conns > 0)
+		return;
+	uidstat_refill(s, u);
+	if (u->tokens < s->cf->request_burst)
+		return;
+	for (pp = &s->uids[u->uid % (sizeof(s->uids) / sizeof(s->uids[0]))];
+	     *pp != NULL; pp = &(*pp)->next)
+		if (*pp == u) {
+			*pp = u->next;
+			free(u);
+			return;
+		}
+}
+
+/* Token bucket per uid: requests_per_sec, bursts up to request_burst. */
+static int
+uidstat_allow(struct server *s, struct uidstat *u)
+{
+	uidstat_refill(s, u);
 	if (u->tokens < 1.0)
 		return 0;
 	u->tokens -= 1.0;
@@ -551,7 +581,7 @@ accept_cb(struct event_loop *ev, int lfd, uint32_t revents, void *arg)
 		c->caller.is_admin = peer_is_admin(s, fd, cred.uid, cred.gid);
 		c->last_active = event_now_ms(ev);
 		if (event_add(ev, fd, EPOLLIN, conn_read_cb, c) < 0) {
-			c->us->conns--;
+			uidstat_release(s, c->us);
 			free(c->caller.user);
 			free(c->in);
 			free(c);
@@ -579,7 +609,7 @@ conn_close(struct conn *c)
 	close(c->fd);
 	LIST_REMOVE(c, link);
 	if (c->us != NULL)
-		c->us->conns--;
+		uidstat_release(s, c->us);
 	s->stats.open--;
 	free(c->in);
 	if (c->out != NULL) {
