@@ -661,9 +661,8 @@ broker_token_reply(struct broker *b, struct user *u, struct waiter *w,
 {
 	struct cache_entry *e = cache_get(b->cache, u->name, scope);
 	const char *account = broker_account(u);
-	json_t *resp;
-
 	size_t len = cache_token_len(e);
+	json_t *resp;
 	ssize_t n;
 
 	if (e == NULL)
@@ -1616,7 +1615,7 @@ trim_cb(struct event_loop *ev, void *arg)
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		(void)malloc_trim(0);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		log_debug("malloc_trim after %llu changes: %lld µs",
+		log_debug("malloc_trim after %llu changes: %lld us",
 		    (unsigned long long)b->churn,
 		    (long long)((t1.tv_sec - t0.tv_sec) * 1000000 +
 		    (t1.tv_nsec - t0.tv_nsec) / 1000));
