@@ -22,6 +22,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
@@ -192,6 +193,16 @@ run_seed(const struct seed_opts *o)
 	return 0;
 }
 
+/* One entry of a temp tree being removed (no shell). */
+static int
+rm_entry(const char *p, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)type;
+	(void)ftw;
+	return remove(p) == 0 || errno == ENOENT ? 0 : -1;
+}
+
 static int
 run_smoke(void)
 {
@@ -232,13 +243,8 @@ run_smoke(void)
 	seal_free(seal);
 	fprintf(stderr, "smoke: %s\n", e == 0 ? "ok" : strerror(-e));
 	/* The temp dir holds only sealed blobs and a test key: remove it. */
-	{
-		char cmd[PATH_MAX + 16];
-
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "smoke: cannot remove %s\n", dir);
-	}
+	if (nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+		fprintf(stderr, "smoke: cannot remove %s\n", dir);
 	return e == 0 ? 0 : 1;
 }
 

@@ -6,6 +6,7 @@
  * drives the same through a config file.
  */
 #include <errno.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,10 +181,19 @@ TEST(migrate_command)
 	store_close(pg);
 }
 
+/* One entry of a temp tree being removed (no shell). */
+static int
+rm_entry(const char *p, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)type;
+	(void)ftw;
+	return remove(p) == 0 || errno == ENOENT ? 0 : -1;
+}
+
 int
 main(void)
 {
-	char cmd[128];
 	int failed;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -196,8 +206,7 @@ main(void)
 	RUN(file_to_pg_to_file);
 	RUN(migrate_command);
 	failed = test_total_failed;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-	if (system(cmd) != 0)
+	if (nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
 		fprintf(stderr, "note: could not remove %s\n", root);
 	test_total_failed = failed;
 	TEST_MAIN_END();

@@ -212,30 +212,38 @@ TEST(grows_past_10000)
 }
 
 /* A JWT-shaped token: base64url JSON header and claims, 256 random bytes. */
+/* base64url of src[0..n) at out + *pos (room checked by the caller), then sep. */
+static void
+b64_part(char *out, size_t cap, size_t *pos, const void *src, size_t n, char sep)
+{
+	sodium_bin2base64(out + *pos, cap - *pos, src, n,
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	*pos += strlen(out + *pos);
+	if (sep != '\0' && *pos + 1 < cap) {
+		out[(*pos)++] = sep;
+		out[*pos] = '\0';
+	}
+}
+
 static char *
 jwt(const char *user, int n)
 {
 	unsigned char sig[256];
 	char claims[256], *out;
 	const char *head = "{\"typ\":\"JWT\",\"alg\":\"RS256\"}";
-	size_t hl, cl, len;
+	size_t len, pos = 0;
 
 	snprintf(claims, sizeof(claims), "{\"aud\":\"https://storage.azure.com\","
 	    "\"upn\":\"%s@contoso.com\",\"iat\":%d,\"uti\":\"x%d\"}", user, n, n);
 	randombytes_buf(sig, sizeof(sig));
-	hl = sodium_base64_ENCODED_LEN(strlen(head), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-	cl = sodium_base64_ENCODED_LEN(strlen(claims), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-	len = hl + cl + sodium_base64_ENCODED_LEN(sizeof(sig),
-	    sodium_base64_VARIANT_URLSAFE_NO_PADDING) + 2;
-	out = malloc(len);
-	sodium_bin2base64(out, hl, (const unsigned char *)head, strlen(head),
-	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-	strcat(out, ".");
-	sodium_bin2base64(out + strlen(out), cl, (const unsigned char *)claims,
-	    strlen(claims), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-	strcat(out, ".");
-	sodium_bin2base64(out + strlen(out), len - strlen(out), sig, sizeof(sig),
-	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	len = sodium_base64_ENCODED_LEN(strlen(head), sodium_base64_VARIANT_URLSAFE_NO_PADDING) +
+	    sodium_base64_ENCODED_LEN(strlen(claims), sodium_base64_VARIANT_URLSAFE_NO_PADDING) +
+	    sodium_base64_ENCODED_LEN(sizeof(sig), sodium_base64_VARIANT_URLSAFE_NO_PADDING) + 2;
+	if ((out = malloc(len)) == NULL)
+		abort();
+	b64_part(out, len, &pos, head, strlen(head), '.');
+	b64_part(out, len, &pos, claims, strlen(claims), '.');
+	b64_part(out, len, &pos, sig, sizeof(sig), '\0');
 	return out;
 }
 
