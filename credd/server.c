@@ -35,25 +35,18 @@
 #include "event.h"
 #include "log.h"
 #include "server.h"
+#include "uidlimit.h"
 
 #define OUT_HIGH_WATER (1024 * 1024) /* stop reading requests above this */
 #define IN_INITIAL 1024		/* input buffer grows to PROTO_LINE_MAX on demand */
 #define LINE_DEADLINE_MS 10000	/* a started line must end within this (slowloris) */
 #define GROUPS_MAX 1024
 
-struct uidstat {
-	uid_t uid;
-	unsigned conns;
-	double tokens;		/* rate-limit bucket */
-	int64_t refill_ms;
-	struct uidstat *next;
-};
-
 struct conn {
 	struct server *s;
 	int fd;
 	struct caller caller;
-	struct uidstat *us;
+	struct uidlimit_entry *us;
 	char *in;		/* requests only: no secrets, not wiped */
 	size_t inlen, incap;	/* incap grows up to PROTO_LINE_MAX */
 	int64_t line_start;	/* when the pending partial line began, or 0 */
@@ -77,7 +70,7 @@ struct server {
 	void *cbarg;
 	gid_t admin_gid;
 	int has_admin_gid;
-	struct uidstat *uids[1024];
+	struct uidlimit *limits;
 	LIST_HEAD(, conn) conns;
 	struct server_stats stats;
 };
@@ -156,73 +149,6 @@ server_listen(const char *path, uid_t owner_uid, int *fdp, char *err, size_t err
 	}
 	*fdp = fd;
 	return 0;
-}
-
-static struct uidstat *
-uidstat_get(struct server *s, uid_t uid)
-{
-	size_t h = uid % (sizeof(s->uids) / sizeof(s->uids[0]));
-	struct uidstat *u;
-
-	for (u = s->uids[h]; u != NULL; u = u->next)
-		if (u->uid == uid)
-			return u;
-	u = calloc(1, sizeof(*u));
-	if (u == NULL)
-		return NULL;
-	u->uid = uid;
-	u->tokens = s->cf->request_burst;
-	u->refill_ms = event_now_ms(s->ev);
-	u->next = s->uids[h];
-	s->uids[h] = u;
-	return u;
-}
-
-static void
-uidstat_refill(struct server *s, struct uidstat *u)
-{
-	int64_t now = event_now_ms(s->ev);
-	double add = (double)(now - u->refill_ms) * s->cf->requests_per_sec / 1000.0;
-
-	u->refill_ms = now;
-	u->tokens += add;
-	if (u->tokens > s->cf->request_burst)
-		u->tokens = s->cf->request_burst;
-}
-
-/*
- * A connection of u closed. The last one frees u, unless its bucket is
- * still short (it would come back full): a flooding uid keeps its debt
- * across reconnects, and 100k users who each came once hold nothing.
- */
-static void
-uidstat_release(struct server *s, struct uidstat *u)
-{
-	struct uidstat **pp;
-
-	if (--u->conns > 0)
-		return;
-	uidstat_refill(s, u);
-	if (u->tokens < s->cf->request_burst)
-		return;
-	for (pp = &s->uids[u->uid % (sizeof(s->uids) / sizeof(s->uids[0]))];
-	     *pp != NULL; pp = &(*pp)->next)
-		if (*pp == u) {
-			*pp = u->next;
-			free(u);
-			return;
-		}
-}
-
-/* Token bucket per uid: requests_per_sec, bursts up to request_burst. */
-static int
-uidstat_allow(struct server *s, struct uidstat *u)
-{
-	uidstat_refill(s, u);
-	if (u->tokens < 1.0)
-		return 0;
-	u->tokens -= 1.0;
-	return 1;
 }
 
 static char *
@@ -396,7 +322,7 @@ conn_handle_line(struct conn *c, const char *line, size_t len)
 	int r;
 
 	s->stats.requests++;
-	if (c->us != NULL && !uidstat_allow(s, c->us)) {
+	if (c->us != NULL && !uidlimit_allow(s->limits, c->us)) {
 		s->stats.rate_limited++;
 		resp = request_error("rate_limited",
 		    "too many requests from this user; slow down");
@@ -567,8 +493,7 @@ accept_cb(struct event_loop *ev, int lfd, uint32_t revents, void *arg)
 		c->caller.uid = cred.uid;
 		c->caller.gid = cred.gid;
 		c->caller.pid = cred.pid;
-		c->us = uidstat_get(s, cred.uid);
-		if (c->us == NULL || c->us->conns >= (unsigned)s->cf->max_conns_per_uid) {
+		if (uidlimit_open(s->limits, cred.uid, &c->us) < 0) {
 			s->stats.refused_conns++;
 			log_debug("uid %u: over max_conns_per_uid", (unsigned)cred.uid);
 			free(c->in);
@@ -576,12 +501,11 @@ accept_cb(struct event_loop *ev, int lfd, uint32_t revents, void *arg)
 			close(fd);
 			continue;
 		}
-		c->us->conns++;
 		c->caller.user = lookup_user(cred.uid);
 		c->caller.is_admin = peer_is_admin(s, fd, cred.uid, cred.gid);
 		c->last_active = event_now_ms(ev);
 		if (event_add(ev, fd, EPOLLIN, conn_read_cb, c) < 0) {
-			uidstat_release(s, c->us);
+			uidlimit_close(s->limits, c->us);
 			free(c->caller.user);
 			free(c->in);
 			free(c);
@@ -608,8 +532,7 @@ conn_close(struct conn *c)
 	event_del(s->ev, c->fd);
 	close(c->fd);
 	LIST_REMOVE(c, link);
-	if (c->us != NULL)
-		uidstat_release(s, c->us);
+	uidlimit_close(s->limits, c->us);
 	s->stats.open--;
 	free(c->in);
 	if (c->out != NULL) {
@@ -667,10 +590,20 @@ resolve_admin_gid(struct server *s)
 		    "administer", s->cf->admin_group);
 }
 
+/* The socket's per-uid caps from the config. */
+static void
+limits_of(const struct config *cf, struct uidlimit_cfg *lc)
+{
+	lc->max_conns_per_uid = (unsigned)cf->max_conns_per_uid;
+	lc->requests_per_sec = cf->requests_per_sec;
+	lc->request_burst = cf->request_burst;
+}
+
 int
 server_new(struct event_loop *ev, int lfd, const struct config *cf,
     server_request_cb *cb, void *arg, struct server **out)
 {
+	struct uidlimit_cfg lc;
 	struct server *s;
 	int r;
 
@@ -678,6 +611,12 @@ server_new(struct event_loop *ev, int lfd, const struct config *cf,
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return -ENOMEM;
+	limits_of(cf, &lc);
+	s->limits = uidlimit_new(ev, &lc);
+	if (s->limits == NULL) {
+		free(s);
+		return -ENOMEM;
+	}
 	s->ev = ev;
 	s->lfd = lfd;
 	s->cf = cf;
@@ -687,6 +626,7 @@ server_new(struct event_loop *ev, int lfd, const struct config *cf,
 	resolve_admin_gid(s);
 	r = event_add(ev, lfd, EPOLLIN, accept_cb, s);
 	if (r < 0) {
+		uidlimit_free(s->limits);
 		free(s);
 		return r;
 	}
@@ -697,27 +637,24 @@ server_new(struct event_loop *ev, int lfd, const struct config *cf,
 void
 server_set_config(struct server *s, const struct config *cf)
 {
+	struct uidlimit_cfg lc;
+
 	s->cf = cf;
+	limits_of(cf, &lc);
+	uidlimit_set_config(s->limits, &lc);
 	resolve_admin_gid(s);
 }
 
 void
 server_free(struct server *s)
 {
-	struct uidstat *u, *next;
-	size_t i;
-
 	if (s == NULL)
 		return;
 	while (!LIST_EMPTY(&s->conns))
 		conn_close(LIST_FIRST(&s->conns));
 	event_del(s->ev, s->lfd);
 	close(s->lfd);
-	for (i = 0; i < sizeof(s->uids) / sizeof(s->uids[0]); i++)
-		for (u = s->uids[i]; u != NULL; u = next) {
-			next = u->next;
-			free(u);
-		}
+	uidlimit_free(s->limits);
 	free(s);
 }
 
