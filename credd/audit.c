@@ -27,6 +27,7 @@
 #include "entra/util.h"
 
 #include "audit.h"
+#include "event.h"
 #include "log.h"
 
 #define AUDIT_LINE_MAX 4096
@@ -119,6 +120,7 @@ audit_reopen(void)
 void
 audit_close(void)
 {
+	(void)audit_refusal_flush(0, 1);	/* pending counts are not lost */
 	util_closep(&audit_state.fd);
 	free(audit_state.path);
 	audit_state.path = NULL;
@@ -215,6 +217,10 @@ audit_format_kv(const struct audit_event *ev, char *buf, size_t bufsz)
 		util_log_str(val, sizeof(val), v, f->cap);
 		r = kv_append(buf, bufsz, &n, f->name, val, 1);
 	}
+	if (r == 0 && ev->count > 0) {
+		(void)snprintf(num, sizeof(num), "%llu", ev->count);
+		r = kv_append(buf, bufsz, &n, "count", num, 0);
+	}
 	if (r < 0) {
 		buf[0] = '\0';
 		return r;
@@ -264,6 +270,9 @@ format_json(const struct audit_event *ev, time_t now)
 		if (v != NULL)
 			r |= json_put(o, f->name, v, f->cap);
 	}
+	if (ev->count > 0)
+		r |= json_object_set_new(o, "count",
+		    json_integer((json_int_t)ev->count));
 	if (r == 0)
 		line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
@@ -331,4 +340,177 @@ audit_fingerprint(const struct secret *tok, char out[9])
 	}
 	out[8] = '\0';
 	sodium_memzero(h, sizeof(h));
+}
+
+/* ---- coalesced refusals ---- */
+
+#define COALESCE_BUCKETS 256
+
+struct coalesce {
+	uid_t uid;
+	char event[AUDIT_EVENT_CAP + 1];
+	char op[33];
+	char reason[257];
+	char user[65];
+	int64_t window_end;
+	unsigned long long repeats;	/* refusals after the one written */
+	struct coalesce *next;
+};
+
+static struct {
+	struct coalesce *buckets[COALESCE_BUCKETS];
+	size_t n;
+	struct event_loop *ev;
+	struct event_timer *timer;
+} coalesce_state;
+
+static const char *
+str_or_empty(const char *s)
+{
+	return s != NULL ? s : "";
+}
+
+static size_t
+coalesce_hash(const struct audit_event *ev)
+{
+	const char *parts[3] = { ev->event, ev->op, ev->reason };
+	uint32_t h = 2166136261u ^ (uint32_t)ev->uid;
+	const char *p;
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		for (p = str_or_empty(parts[i]); *p != '\0'; p++)
+			h = (h ^ (unsigned char)*p) * 16777619u;
+		h = (h ^ 0xff) * 16777619u;
+	}
+	return h % COALESCE_BUCKETS;
+}
+
+/* Keys are compared on the same capped, printable copies that are kept. */
+static int
+coalesce_match(const struct coalesce *c, const struct audit_event *ev)
+{
+	char ev_[AUDIT_EVENT_CAP + 1], op[33], reason[257];
+
+	util_log_str(ev_, sizeof(ev_), str_or_empty(ev->event), AUDIT_EVENT_CAP);
+	util_log_str(op, sizeof(op), str_or_empty(ev->op), 32);
+	util_log_str(reason, sizeof(reason), str_or_empty(ev->reason), 256);
+	return c->uid == ev->uid && strcmp(c->event, ev_) == 0 &&
+	    strcmp(c->op, op) == 0 && strcmp(c->reason, reason) == 0;
+}
+
+/* The record for a window's repeats. */
+static void
+coalesce_write(const struct coalesce *c)
+{
+	struct audit_event ev = {
+		.event = c->event,
+		.uid = c->uid,
+		.user = c->user[0] != '\0' ? c->user : NULL,
+		.op = c->op[0] != '\0' ? c->op : NULL,
+		.outcome = "refused",
+		.reason = c->reason[0] != '\0' ? c->reason : NULL,
+		.count = c->repeats,
+	};
+
+	audit_log(&ev);
+}
+
+static void coalesce_arm(int64_t due);
+
+static void
+coalesce_timer_cb(struct event_loop *ev, void *arg)
+{
+	int64_t next;
+
+	(void)arg;
+	coalesce_state.timer = NULL;
+	next = audit_refusal_flush(event_now_ms(ev), 0);
+	if (next >= 0)
+		coalesce_arm(next);
+}
+
+static void
+coalesce_arm(int64_t due)
+{
+	if (coalesce_state.ev == NULL || coalesce_state.timer != NULL)
+		return;	/* windows are equally long: the armed one ends first */
+	coalesce_state.timer = event_timer_at(coalesce_state.ev, due,
+	    coalesce_timer_cb, NULL);
+}
+
+void
+audit_attach(struct event_loop *ev)
+{
+	if (coalesce_state.ev != NULL)
+		event_timer_cancel(coalesce_state.ev, &coalesce_state.timer);
+	coalesce_state.ev = ev;
+}
+
+int64_t
+audit_refusal_flush(int64_t now_ms, int is_all)
+{
+	struct coalesce **pp, *c;
+	int64_t next = -1;
+	size_t i;
+
+	for (i = 0; i < COALESCE_BUCKETS; i++)
+		for (pp = &coalesce_state.buckets[i]; (c = *pp) != NULL;) {
+			if (!is_all && c->window_end > now_ms) {
+				if (next < 0 || c->window_end < next)
+					next = c->window_end;
+				pp = &c->next;
+				continue;
+			}
+			if (c->repeats > 0)
+				coalesce_write(c);
+			*pp = c->next;
+			free(c);
+			coalesce_state.n--;
+		}
+	return next;
+}
+
+void
+audit_refusal(const struct audit_event *ev, int64_t now_ms)
+{
+	struct audit_event first;
+	struct coalesce *c;
+	size_t h;
+
+	if (ev == NULL)
+		return;
+	h = coalesce_hash(ev);
+	for (c = coalesce_state.buckets[h]; c != NULL; c = c->next)
+		if (coalesce_match(c, ev) && c->window_end > now_ms) {
+			c->repeats++;
+			return;
+		}
+	/* A new window: written now, counted from here. */
+	first = *ev;
+	first.count = 1;
+	audit_log(&first);
+	if (coalesce_state.n >= AUDIT_COALESCE_MAX)
+		(void)audit_refusal_flush(now_ms, 1);	/* rare: many uids at once */
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return;	/* the record is written; only the coalescing is lost */
+	c->uid = ev->uid;
+	util_log_str(c->event, sizeof(c->event), str_or_empty(ev->event),
+	    AUDIT_EVENT_CAP);
+	util_log_str(c->op, sizeof(c->op), str_or_empty(ev->op), 32);
+	util_log_str(c->reason, sizeof(c->reason), str_or_empty(ev->reason),
+	    256);
+	util_log_str(c->user, sizeof(c->user), str_or_empty(ev->user), 64);
+	c->window_end = now_ms + AUDIT_COALESCE_MS;
+	c->next = coalesce_state.buckets[h];
+	coalesce_state.buckets[h] = c;
+	coalesce_state.n++;
+	coalesce_arm(c->window_end);
+}
+
+size_t
+audit_refusal_pending(void)
+{
+	return coalesce_state.n;
 }

@@ -5,13 +5,21 @@
  * fields, and optionally appended to a JSON-lines file (reopened on
  * SIGHUP). Fields: time, node, event, uid, user, op, scope, outcome,
  * class, oid, fp (8-hex SHA-256 fingerprint of a token), reason,
- * trace_id, correlation_id. Never token material: callers pass
+ * trace_id, correlation_id, count. Never token material: callers pass
  * fingerprints only. User-supplied strings are quoted and capped.
+ *
+ * Refusals a peer can repeat at will (forbidden ops, bad endpoint
+ * secrets, caps) go through audit_refusal, which coalesces them per
+ * (uid, event, op, reason): the first of a window is written at once,
+ * the rest are counted and written as one record with count=N when the
+ * window ends. A flood costs a bounded number of records that still
+ * state the true count. Loop thread only.
  */
 #ifndef CREDD_AUDIT_H
 #define CREDD_AUDIT_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct secret;
@@ -32,6 +40,7 @@ struct audit_event {
 	const char *reason;  /* short, no secrets */
 	const char *trace_id;
 	const char *correlation_id;
+	unsigned long long count; /* coalesced refusals this record stands for; 0: omitted */
 };
 
 /* node: shown on every line; file: JSON-lines path or NULL. 0 or -errno. */
@@ -40,6 +49,29 @@ int audit_init(const char *node, const char *file);
 int audit_reopen(void);
 void audit_close(void);
 void audit_log(const struct audit_event *ev);
+
+#define AUDIT_COALESCE_MS 10000	/* window per (uid, event, op, reason) */
+#define AUDIT_COALESCE_MAX 4096	/* keys tracked at once */
+
+struct event_loop;
+/*
+ * Let audit_refusal arm its own flush timer on ev (credd's loop). Without
+ * a loop (tests), call audit_refusal_flush yourself. NULL detaches.
+ */
+void audit_attach(struct event_loop *ev);
+/*
+ * A refusal, coalesced as above; now_ms is monotonic (event_now_ms).
+ * ev->count is ignored. The strings are copied when they must be kept.
+ */
+void audit_refusal(const struct audit_event *ev, int64_t now_ms);
+/*
+ * Write one record for each key whose window ended by now_ms and that
+ * counted repeats; with is_all, every pending count (shutdown). Returns
+ * the monotonic ms when the next window ends, or -1 if none is open.
+ */
+int64_t audit_refusal_flush(int64_t now_ms, int is_all);
+/* Keys tracked now (tests). */
+size_t audit_refusal_pending(void);
 
 /*
  * The syslog form of ev (without the "credd-audit: " prefix) into buf:

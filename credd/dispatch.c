@@ -381,7 +381,7 @@ dispatch_request(void *arg, struct waiter *w, const struct proto_request *req)
 		};
 
 		d->forbidden++;
-		audit_log(&ev);
+		audit_refusal(&ev, util_mono_ms());	/* a peer can repeat it at will */
 		return dispatch_error(-EACCES, "this operation needs root or "
 		    "membership of admin_group");
 	}

@@ -318,6 +318,7 @@ run(const char *conf_path, int foreground, int debug)
 	c.ev = event_new();
 	if (c.ev == NULL)
 		fatal("event loop");
+	audit_attach(c.ev);
 	ho.ca_file = c.cf->ca_file;
 	ho.proxy = c.cf->proxy;
 	ho.timeout_sec = c.cf->timeout;
@@ -371,6 +372,7 @@ run(const char *conf_path, int foreground, int debug)
 	broker_free(c.broker);
 	sessions_free(c.sessions);
 	http_free(c.http);
+	audit_attach(NULL);
 	event_del(c.ev, c.sigfd);
 	close(c.sigfd);
 	event_free(c.ev);

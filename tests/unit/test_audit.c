@@ -1,7 +1,9 @@
 /*
  * test_audit.c - the audit log: JSON-lines records with their fields,
  * escaping of hostile user strings in both forms, reopen, and the token
- * fingerprint. syslog() output goes wherever /dev/log leads (or nowhere).
+ * fingerprint, and coalesced refusals (a bounded number of records whose
+ * counts add up to the true number). syslog() output goes wherever
+ * /dev/log leads (or nowhere).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -222,6 +224,106 @@ TEST(test_symlink_refused)
 	audit_close();
 }
 
+/* Sum of "count" over the records of one (uid, reason). */
+static long long
+count_sum(json_t **recs, int n, long long uid, const char *reason, int *nrec)
+{
+	long long sum = 0;
+	int i;
+
+	*nrec = 0;
+	for (i = 0; i < n; i++) {
+		if (json_integer_value(json_object_get(recs[i], "uid")) != uid ||
+		    strcmp(jstr(recs[i], "reason"), reason) != 0)
+			continue;
+		(*nrec)++;
+		sum += json_integer_value(json_object_get(recs[i], "count"));
+	}
+	return sum;
+}
+
+TEST(test_refusals_coalesced)
+{
+	struct audit_event ev = {
+	    .event = "request_refused",
+	    .uid = 1001,
+	    .user = "mallory",
+	    .op = "admin_list",
+	    .outcome = "refused",
+	    .reason = "not root or admin_group",
+	};
+	json_t *recs[64];
+	char p[PATH_MAX + 16];
+	int64_t now = 5000, next;
+	int i, n, nrec;
+
+	(void)snprintf(p, sizeof(p), "%s/coalesce.jsonl", dir);
+	ASSERT_EQ(audit_init("node1", p), 0);
+	/* 20 000 refusals within one window: one record now... */
+	for (i = 0; i < 20000; i++)
+		audit_refusal(&ev, now + i / 10);
+	ev.uid = 1002;	/* ...another uid is its own key... */
+	audit_refusal(&ev, now);
+	ev.uid = 1001;
+	ev.reason = "other reason";	/* ...and so is another reason */
+	audit_refusal(&ev, now);
+	audit_refusal(&ev, now + 1);
+	ev.reason = "not root or admin_group";
+	ASSERT_EQ(audit_refusal_pending(), 3);
+	n = read_records(p, recs, 64);
+	ASSERT_EQ(n, 3);
+	for (i = 0; i < n; i++)
+		json_decref(recs[i]);
+	/* Nothing is due before the window ends. */
+	next = audit_refusal_flush(now + 100, 0);
+	ASSERT_EQ(next, now + AUDIT_COALESCE_MS);
+	ASSERT_EQ(read_records(p, recs, 64), 3);
+	for (i = 0; i < 3; i++)
+		json_decref(recs[i]);
+	ASSERT_EQ(audit_refusal_flush(now + AUDIT_COALESCE_MS, 0), -1);
+	ASSERT_EQ(audit_refusal_pending(), 0);
+	/* A new window starts with a record of its own. */
+	audit_refusal(&ev, now + AUDIT_COALESCE_MS + 1);
+	audit_close();	/* flushes what is pending (nothing repeated here) */
+	n = read_records(p, recs, 64);
+	ASSERT_TRUE(n > 0);
+	/* Bounded records, true counts: 20 000 + 1 in 3 records. */
+	ASSERT_EQ(count_sum(recs, n, 1001, "not root or admin_group", &nrec),
+	    20001);
+	ASSERT_EQ(nrec, 3);
+	ASSERT_EQ(count_sum(recs, n, 1002, "not root or admin_group", &nrec), 1);
+	ASSERT_EQ(count_sum(recs, n, 1001, "other reason", &nrec), 2);
+	ASSERT_EQ(nrec, 2);
+	ASSERT_EQ(n, 6);
+	for (i = 0; i < n; i++)
+		json_decref(recs[i]);
+	(void)unlink(p);
+}
+
+TEST(test_refusals_flushed_at_close)
+{
+	struct audit_event ev = {
+	    .event = "request_refused", .uid = 7, .op = "stats",
+	    .outcome = "refused", .reason = "r",
+	};
+	json_t *recs[8];
+	char p[PATH_MAX + 16];
+	int i, n, nrec;
+
+	(void)snprintf(p, sizeof(p), "%s/close.jsonl", dir);
+	ASSERT_EQ(audit_init("n", p), 0);
+	for (i = 0; i < 50; i++)
+		audit_refusal(&ev, 100);
+	audit_close();
+	n = read_records(p, recs, 8);
+	ASSERT_EQ(n, 2);
+	ASSERT_EQ(count_sum(recs, n, 7, "r", &nrec), 50);
+	for (i = 0; i < n; i++)
+		json_decref(recs[i]);
+	ASSERT_EQ(audit_refusal_pending(), 0);
+	(void)unlink(p);
+}
+
 int
 main(void)
 {
@@ -234,6 +336,8 @@ main(void)
 	RUN(test_escaping);
 	RUN(test_fingerprint);
 	RUN(test_symlink_refused);
+	RUN(test_refusals_coalesced);
+	RUN(test_refusals_flushed_at_close);
 	(void)unlink(path);
 	(void)rmdir(dir);
 	TEST_MAIN_END();
