@@ -29,6 +29,7 @@
 
 #include "entra/paths.h"
 #include "entra/secret.h"
+#include "entra/version.h"
 
 #include "audit.h"
 #include "broker.h"
@@ -74,6 +75,7 @@ usage(void)
 	fprintf(stderr,
 	    "usage: credd [-c FILE] [-f] [-d]      run the daemon\n"
 	    "       credd --check-config [-c FILE]  check a configuration\n"
+	    "       credd --version                 print the version\n"
 	    "       credd keygen [-k FILE] [--activate]\n"
 	    "                                       make a key file, or add a key\n"
 	    "       credd rekey [-c FILE]           reseal the store under the active key\n"
@@ -361,7 +363,7 @@ run(const char *conf_path, int foreground, int debug)
 	if (c.sigfd < 0 || event_add(c.ev, c.sigfd, EPOLLIN, signal_cb, &c) < 0)
 		fatal("signalfd");
 
-	log_info("credd %s on %s as uid %u (node %s, %s store)", "0.1.0",
+	log_info("credd %s on %s as uid %u (node %s, %s store)", ENTRA_VERSION,
 	    c.cf->socket, (unsigned)geteuid(), c.cf->node, c.cf->backend);
 	(void)debug;
 	r = event_run(c.ev);
@@ -476,6 +478,7 @@ main(int argc, char **argv)
 		{ "check-config", no_argument, NULL, 'n' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *conf = ENTRA_CONFIG_PATH;
@@ -525,6 +528,9 @@ main(int argc, char **argv)
 		case 'n':
 			check = 1;
 			break;
+		case 'V':
+			printf("credd %s\n", ENTRA_VERSION);
+			return 0;
 		default:
 			usage();
 		}
