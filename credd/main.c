@@ -408,7 +408,8 @@ static int
 cmd_keygen(int argc, char **argv)
 {
 	const char *path = ENTRA_KEY_FILE;
-	int activate = 0, i, r;
+	int activate = 0, i, r, is_new;
+	struct stat st;
 	uint32_t id = 0;
 
 	for (i = 1; i < argc; i++) {
@@ -422,10 +423,11 @@ cmd_keygen(int argc, char **argv)
 	umask(077);
 	if (sodium_init() < 0)
 		fatalx("libsodium cannot initialise");
+	is_new = lstat(path, &st) < 0 && errno == ENOENT;	/* for the message */
 	r = seal_keygen(path, activate, &id);
 	if (r < 0)
 		fatalx("keygen %s: %s", path, strerror(-r));
-	printf("%s: key %u%s\n", path, id, activate || id == 1 ? " (active)" : "");
+	printf("%s: key %u%s\n", path, id, activate || is_new ? " (active)" : "");
 	return 0;
 }
 
