@@ -539,6 +539,32 @@ def demo(stack, version):
           "bash completion: %r" % lines)
 
 
+def key_ids(path):
+    return [int(m) for m in re.findall(r"(?m)^key ([0-9]+) ", read(path))]
+
+
+def wrong_ring(work, credd_log, ring):
+    """A node whose ring is not the one its records were sealed with (the
+    package made its own and the cluster's was never copied): credd names
+    the key id the record needs. Then the right ring goes back."""
+    d = os.path.join(work, "wrong")
+    os.makedirs(d, mode=0o700)
+    run(["cp", "-p", KEYS, os.path.join(d, "right.keys")])
+    run(["credd", "keygen", "-k", os.path.join(d, "other.keys")])
+    run(["install", "-o", "root", "-g", "root", "-m", "0600", os.path.join(d, "other.keys"), KEYS])
+    proc = start_as_unit(credd_log)
+    rc, out = credctl("token")
+    stop(proc, "credd")
+    want = ("cannot load the stored record: sealed with key %d, which this key ring does not "
+            "have (its keys: %d)" % (key_ids(os.path.join(d, "right.keys"))[0],
+                                     key_ids(os.path.join(d, "other.keys"))[0]))
+    check(rc != 0 and want in read(credd_log),
+          "another node's ring: credctl token fails (exit %d), credd logs '%s'" % (rc, want))
+    run(["install", "-o", "root", "-g", "root", "-m", "0600", os.path.join(d, "right.keys"), KEYS])
+    check(sha(KEYS) == ring, "the cluster's ring is back")
+    return start_as_unit(credd_log)
+
+
 def main_inner(work):
     pamdir = pam_dir()
     enter_overlays(work)
@@ -594,6 +620,8 @@ def main_inner(work):
                         pwd.getpwnam("credd").pw_uid), read(credd_log)) is not None,
               "credd's start line names the version and runs as credd")
         demo(stack, version)
+        stop(credd, "credd")
+        credd = wrong_ring(work, credd_log, ring)
         secrets = [x for x in stack.issued() if isinstance(x, str) and len(x) >= 16]
         logs = read(credd_log).encode() + syslog.data()
         leaked = [harness.fingerprint(x) for x in secrets if x.encode() in logs]
