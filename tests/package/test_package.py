@@ -18,21 +18,26 @@ Steps, each followed by checks of what it left:
      a new key ring (0600) and the postinst message, the module in the
      system's PAM directory, nothing enabled in PAM, versions;
   3. reinstall and an upgrade (the same package repacked with a higher
-     version): the key ring is never touched;
+     version): the key ring is never touched; then the README's cluster
+     step puts another ring (the "cluster's") in its place;
   4. the config from the packaged example, credd --check-config,
      pam-auth-update --enable entra, credd started as its installed unit
      would start it (systemd does not run here: the test does what
      LoadCredential=, RuntimeDirectory= and User= do, then runs
      ExecStart), then the README's demo against the installed paths:
-     pamtester on a service that includes common-session shows the
-     sign-in code, credctl shows the same, the emulator approves it,
+     pamtester on sshd (its session stack includes common-session) shows
+     the sign-in code, credctl shows the same, the emulator approves it,
      credctl token prints a token, credctl admin stats names the version;
+     then credd restarted with another node's ring names the key id the
+     record needs, and the right ring goes back;
   5. pam-auth-update --disable entra: common-session as it was;
   6. remove (enabled again first: prerm must take pam_entra out of
      common-*): consents, key ring, user kept; install again: same ring,
      same record;
   7. purge: state, logs and key ring gone, the admin's credd.conf and the
-     credd user stay (documented), no unit symlink left.
+     credd user stay (documented), no unit symlink left;
+  8. every command of the README's install section was run (parsed from
+     README.md; systemctl restart credd is the unit emulation of step 4).
 The parent process (outside the namespace) checks afterwards that the
 host's own files are as they were.
 
