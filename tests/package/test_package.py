@@ -97,7 +97,9 @@ def run(cmd, cwd=None, env=None, timeout=900, ok=(0,), shell=False, user=None):
         kw = {"user": pw.pw_uid, "group": pw.pw_gid,
               "extra_groups": os.getgrouplist(user, pw.pw_gid)}
     RAN.append(cmd if shell else " ".join(cmd))
-    e = dict(os.environ, LANG="C", DEBIAN_FRONTEND="noninteractive")
+    # The packaged programs, never a /usr/local one from a source install.
+    e = dict(os.environ, LANG="C", DEBIAN_FRONTEND="noninteractive",
+             PATH="/usr/sbin:/usr/bin:/sbin:/bin")
     if env:
         e.update(env)
     r = subprocess.run(cmd, cwd=cwd, env=e, shell=shell, stdout=subprocess.PIPE,
