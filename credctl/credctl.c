@@ -34,12 +34,9 @@
 #include "entra/proto.h"
 #include "entra/secret.h"
 #include "entra/util.h"
+#include "entra/version.h"
 
 #include "credctl.h"
-
-#ifndef ENTRA_VERSION
-#define ENTRA_VERSION "unknown"
-#endif
 
 #define CREDCTL_DEADLINE_MS 30000	/* per request */
 #define CREDCTL_LOGIN_WAIT 5		/* seconds per login poll */

@@ -165,11 +165,13 @@ load_finish(struct storeq_job *j, int force)
 		}
 	} else {
 		b->n.store_errors++;
+		/* j->why names the key id a record needs that the ring lacks. */
 		log_warnx("user \"%s\": cannot load the stored record: %s", u->name,
-		    strerror(-r));
+		    j->why[0] != '\0' ? j->why : strerror(-r));
 		if (r == -EBADMSG || r == -ENOKEY)
 			broker_audit("record_unreadable", u, u->uid, NULL, NULL, "error",
-			    NULL, NULL, r == -ENOKEY ? "sealed with an unknown key" :
+			    NULL, NULL, j->why[0] != '\0' ? j->why : r == -ENOKEY ?
+			    "sealed with an unknown key" :
 			    "does not open for this user (tampered or moved)", NULL);
 	}
 	/* Run the parked requests again, now that the record is known. */

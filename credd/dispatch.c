@@ -17,6 +17,7 @@
 #include "entra/proto.h"
 #include "entra/secret.h"
 #include "entra/util.h"
+#include "entra/version.h"
 
 #include "audit.h"
 #include "broker.h"
@@ -329,6 +330,7 @@ op_stats(struct dispatch *d, struct waiter *w, const struct proto_request *req)
 	for (i = 1; i < PROTO_OP_COUNT; i++)
 		json_object_set_new(ops, proto_op_name((enum proto_op)i),
 		    json_integer((json_int_t)d->by_op[i]));
+	json_object_set_new(resp, "version", json_string(ENTRA_VERSION));
 	json_object_set_new(resp, "requests", json_integer((json_int_t)ss->requests));
 	json_object_set_new(resp, "requests_by_op", ops);
 	json_object_set_new(resp, "connections", json_integer((json_int_t)ss->connections));

@@ -30,10 +30,11 @@
 #include <curl/curl.h>
 
 #include "entra/secret.h"
+#include "entra/version.h"
 #include "event.h"
 #include "http.h"
 
-#define HTTP_USER_AGENT "credd/0.1"
+#define HTTP_USER_AGENT "credd/" ENTRA_VERSION
 #define HTTP_RETRY_AFTER_MAX 3600
 /*
  * Connections per host. Entra speaks HTTP/2, where curl multiplexes

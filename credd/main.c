@@ -29,6 +29,7 @@
 
 #include "entra/paths.h"
 #include "entra/secret.h"
+#include "entra/version.h"
 
 #include "audit.h"
 #include "broker.h"
@@ -72,8 +73,10 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: credd [-c FILE] [-f] [-d]      run the daemon\n"
+	    "usage: credd [-c FILE] [-k KEYS] [-f] [-d]\n"
+	    "                                       run the daemon\n"
 	    "       credd --check-config [-c FILE]  check a configuration\n"
+	    "       credd --version                 print the version\n"
 	    "       credd keygen [-k FILE] [--activate]\n"
 	    "                                       make a key file, or add a key\n"
 	    "       credd rekey [-c FILE]           reseal the store under the active key\n"
@@ -212,15 +215,18 @@ open_store(struct credd *c)
 }
 
 static void
-load_keys(struct credd *c)
+load_keys(struct credd *c, const char *path)
 {
-	int r = seal_load(c->cf->key_file, &c->seal);
+	int r;
 
+	if (path == NULL)
+		path = c->cf->key_file;
+	r = seal_load(path, &c->seal);
 	if (r == -EPERM)
 		fatalx("key file %s: must be a regular file owned by root or credd "
-		    "with mode 0400 or 0600", c->cf->key_file);
+		    "with mode 0400 or 0600", path);
 	if (r < 0)
-		fatalx("key file %s: %s", c->cf->key_file, strerror(-r));
+		fatalx("key file %s: %s", path, strerror(-r));
 }
 
 static void
@@ -267,8 +273,13 @@ signal_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
 	}
 }
 
+/*
+ * keys: the key ring to read instead of [store] key_file, or NULL. The
+ * systemd unit passes -k %d/credd.keys: the copy LoadCredential= hands
+ * to the credd user, who cannot read the root-only original.
+ */
 static int
-run(const char *conf_path, int foreground, int debug)
+run(const char *conf_path, const char *keys, int foreground, int debug)
 {
 	struct credd c = { .conf_path = conf_path, .sigfd = -1 };
 	struct http_options ho = { 0 };
@@ -291,7 +302,7 @@ run(const char *conf_path, int foreground, int debug)
 		if (pw->pw_uid == 0)
 			fatalx("%s: credd must not run as root", conf_path);
 	}
-	load_keys(&c);
+	load_keys(&c, keys);
 	if (c.cf->client_secret_file != NULL) {
 		r = read_secret_file(c.cf->client_secret_file, &c.client_secret);
 		if (r < 0)
@@ -361,7 +372,7 @@ run(const char *conf_path, int foreground, int debug)
 	if (c.sigfd < 0 || event_add(c.ev, c.sigfd, EPOLLIN, signal_cb, &c) < 0)
 		fatal("signalfd");
 
-	log_info("credd %s on %s as uid %u (node %s, %s store)", "0.1.0",
+	log_info("credd %s on %s as uid %u (node %s, %s store)", ENTRA_VERSION,
 	    c.cf->socket, (unsigned)geteuid(), c.cf->node, c.cf->backend);
 	(void)debug;
 	r = event_run(c.ev);
@@ -397,7 +408,8 @@ static int
 cmd_keygen(int argc, char **argv)
 {
 	const char *path = ENTRA_KEY_FILE;
-	int activate = 0, i, r;
+	int activate = 0, i, r, is_new;
+	struct stat st;
 	uint32_t id = 0;
 
 	for (i = 1; i < argc; i++) {
@@ -411,10 +423,11 @@ cmd_keygen(int argc, char **argv)
 	umask(077);
 	if (sodium_init() < 0)
 		fatalx("libsodium cannot initialise");
+	is_new = lstat(path, &st) < 0 && errno == ENOENT;	/* for the message */
 	r = seal_keygen(path, activate, &id);
 	if (r < 0)
 		fatalx("keygen %s: %s", path, strerror(-r));
-	printf("%s: key %u%s\n", path, id, activate || id == 1 ? " (active)" : "");
+	printf("%s: key %u%s\n", path, id, activate || is_new ? " (active)" : "");
 	return 0;
 }
 
@@ -428,7 +441,7 @@ cmd_rekey(const char *conf_path)
 
 	harden();
 	c.cf = load_config(conf_path);
-	load_keys(&c);
+	load_keys(&c, NULL);
 	if (geteuid() == 0) {
 		/* Write the store as its owner, as the daemon does. */
 		pw = getpwnam(c.cf->user);
@@ -476,9 +489,11 @@ main(int argc, char **argv)
 		{ "check-config", no_argument, NULL, 'n' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "key-file", required_argument, NULL, 'k' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *conf = ENTRA_CONFIG_PATH;
+	const char *conf = ENTRA_CONFIG_PATH, *keys = NULL;
 	int foreground = 0, debug = 0, check = 0, ch;
 
 	if (argc > 1 && strcmp(argv[1], "keygen") == 0) {
@@ -511,7 +526,7 @@ main(int argc, char **argv)
 		}
 		return cmd_rekey(conf);
 	}
-	while ((ch = getopt_long(argc, argv, "c:fdh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:k:fdh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			conf = optarg;
@@ -525,6 +540,12 @@ main(int argc, char **argv)
 		case 'n':
 			check = 1;
 			break;
+		case 'k':
+			keys = optarg;
+			break;
+		case 'V':
+			printf("credd %s\n", ENTRA_VERSION);
+			return 0;
 		default:
 			usage();
 		}
@@ -539,5 +560,5 @@ main(int argc, char **argv)
 		config_free(cf);
 		return 0;
 	}
-	return run(conf, foreground, debug);
+	return run(conf, keys, foreground, debug);
 }

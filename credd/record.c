@@ -502,6 +502,31 @@ out:
 }
 
 int
+record_explain(struct store *st, const struct seal *seal, const char *tenant,
+    const char *user, char *buf, size_t n)
+{
+	struct secret *plain = NULL;
+	struct blob blob = { 0 };
+	int e;
+
+	if (n == 0)
+		return -EINVAL;
+	e = st->ops->get(st, tenant, user, &blob);
+	if (e < 0) {
+		snprintf(buf, n, "cannot read it again: %s", strerror(-e));
+		return e;
+	}
+	if (seal_open(seal, tenant, user, blob.data, blob.len, &plain) == 0)
+		snprintf(buf, n, "it opens, but is not a valid record of this "
+		    "user");
+	else
+		seal_explain(seal, blob.data, blob.len, buf, n);
+	secret_free(plain);
+	blob_clear(&blob);
+	return 0;
+}
+
+int
 record_save(struct store *st, const struct seal *seal, const char *tenant,
     struct record *r)
 {

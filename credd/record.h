@@ -70,6 +70,14 @@ int record_decode(const struct secret *plain, uint64_t version, struct record **
 int record_load(struct store *st, const struct seal *seal, const char *tenant,
     const char *user, struct record **out);
 /*
+ * After record_load said -ENOKEY or -EBADMSG: why user's stored record
+ * does not open, for an admin's log line (seal_explain's words, e.g. the
+ * id of the key it was sealed with that the ring lacks). Reads the blob
+ * again. Always fills buf (n > 0); 0, or the backend's -errno.
+ */
+int record_explain(struct store *st, const struct seal *seal,
+    const char *tenant, const char *user, char *buf, size_t n);
+/*
  * Seal and put_if(r->version). On success r->version is the new version.
  * -ESTALE when another writer got there first (reload and retry).
  */

@@ -37,6 +37,14 @@
 #define SEAL_MAX_KEYS 256
 #define SEAL_TENANT_MAX 256
 #define SEAL_USER_MAX 256
+/*
+ * A new ring's first key id is random in 1..2^31-1 (not 1), so that two
+ * rings made apart (one per node, where a cluster needed one shared ring)
+ * hold different ids: a record from the other ring is then "sealed with
+ * key N, which this ring does not have" instead of a failed decryption
+ * that looks like tampering. Appended keys count up from there.
+ */
+#define SEAL_FIRST_ID_MAX 0x7fffffffU
 
 struct seal {
 	size_t n;
@@ -472,6 +480,49 @@ out:
 	return r;
 }
 
+/* "3, 4" (the first 8 ids, then ", ..."), for messages. */
+static void
+format_ids(const struct seal *s, char *buf, size_t n)
+{
+	size_t i, used = 0;
+	int k;
+
+	buf[0] = '\0';
+	for (i = 0; i < s->n && i < 8; i++) {
+		k = snprintf(buf + used, n - used, "%s%u", i ? ", " : "",
+		    (unsigned)s->ids[i]);
+		if (k < 0 || (size_t)k >= n - used)
+			return;
+		used += (size_t)k;
+	}
+	if (s->n > 8)
+		(void)snprintf(buf + used, n - used, ", ...");
+}
+
+void
+seal_explain(const struct seal *s, const uint8_t *blob, size_t len,
+    char *buf, size_t n)
+{
+	uint32_t id = seal_blob_key_id(blob, len);
+	size_t idx;
+	char ids[128];
+
+	if (n == 0)
+		return;
+	if (s == NULL || id == 0) {
+		snprintf(buf, n, "not a sealed record (bad header)");
+		return;
+	}
+	format_ids(s, ids, sizeof(ids));
+	if (find_key(s, id, &idx) < 0)
+		snprintf(buf, n, "sealed with key %u, which this key ring does "
+		    "not have (its keys: %s)", (unsigned)id, ids);
+	else
+		snprintf(buf, n, "does not open with key %u (tampered, moved "
+		    "from another user, or sealed by another ring that also has "
+		    "a key %u)", (unsigned)id, (unsigned)id);
+}
+
 uint32_t
 seal_blob_key_id(const uint8_t *blob, size_t len)
 {
@@ -595,12 +646,12 @@ fsync_parent(const char *path)
 }
 
 static int
-keygen_create(const char *path, int fd)
+keygen_create(const char *path, int fd, uint32_t id)
 {
 	struct secret *line = NULL;
 	int r;
 
-	r = make_key_line(1, 1, &line);
+	r = make_key_line(id, 1, &line);
 	if (r == 0)
 		r = util_write_all(fd, line->ptr, line->len);
 	if (r == 0 && fsync(fd) < 0)
@@ -779,8 +830,8 @@ seal_keygen(const char *path, int make_active, uint32_t *new_id)
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC |
 	    O_NOCTTY, 0600);
 	if (fd >= 0) {
-		r = keygen_create(path, fd);
-		id = 1;
+		id = 1 + randombytes_uniform(SEAL_FIRST_ID_MAX);
+		r = keygen_create(path, fd, id);
 	} else if (errno == EEXIST)
 		r = keygen_append(path, make_active, &id);
 	else

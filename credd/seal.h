@@ -44,11 +44,21 @@ int seal_open(const struct seal *s, const char *tenant, const char *user,
     const uint8_t *blob, size_t len, struct secret **plain);
 /* Key id a blob was sealed with, or 0 if malformed. */
 uint32_t seal_blob_key_id(const uint8_t *blob, size_t len);
+/*
+ * Why blob does not open with s, as text for a log line or an audit
+ * reason (never key material): "sealed with key 7, which this key ring
+ * does not have (its keys: 3, 4)" when its key id is missing, else a
+ * "does not open with key N" that names the possible causes. Always
+ * NUL-terminates buf (n > 0).
+ */
+void seal_explain(const struct seal *s, const uint8_t *blob, size_t len,
+    char *buf, size_t n);
 
 /*
  * keygen: write a new key file at path (O_CREAT|O_EXCL|O_NOFOLLOW, 0600)
- * holding one active key with id 1. If path exists, append a new key with
- * the next id; when make_active, it becomes the active one (rewritten
+ * holding one active key with a random id in 1..2^31-1 (rings made apart
+ * then name different ids). If path exists, append a new key with the
+ * next id; when make_active, it becomes the active one (rewritten
  * atomically). 0 or -errno.
  */
 int seal_keygen(const char *path, int make_active, uint32_t *new_id);

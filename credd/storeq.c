@@ -223,6 +223,10 @@ job_run(struct storeq *q, struct storeq_job *j)
 		j->result = job_flow_claim(q, j);
 		break;
 	}
+	if ((j->op == STOREQ_LOAD || j->op == STOREQ_LOCK) &&
+	    (j->result == -ENOKEY || j->result == -EBADMSG))
+		(void)record_explain(q->st, q->seal, q->tenant, j->user, j->why,
+		    sizeof(j->why));
 	/* Backends announce their own writes (store.h): no extra notify. */
 }
 

@@ -63,6 +63,8 @@ struct storeq_job {
 	struct storeq_item *items; /* LIST out */
 	size_t nitems;
 	char *next;		/* LIST out */
+	char why[192];		/* LOAD, LOCK: when the record does not open
+				   (-ENOKEY, -EBADMSG), why (record_explain) */
 	storeq_done_cb *done;
 	void *arg;
 	struct storeq_job *qnext; /* private */

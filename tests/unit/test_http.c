@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "entra/secret.h"
+#include "entra/version.h"
 #include "event.h"
 #include "http.h"
 #include "test.h"
@@ -347,7 +348,7 @@ TEST(test_post_ok)
 	ASSERT_TRUE(strstr(res.body, "\"ct\": \"application/x-www-form-urlencoded\"") != NULL);
 	ASSERT_TRUE(strstr(res.body, "\"accept\": \"application/json\"") != NULL);
 	ASSERT_TRUE(strstr(res.body, "\"sku\": \"credd\"") != NULL);
-	ASSERT_TRUE(strstr(res.body, "\"ua\": \"credd/0.1\"") != NULL);
+	ASSERT_TRUE(strstr(res.body, "\"ua\": \"credd/" ENTRA_VERSION "\"") != NULL);
 	ASSERT_TRUE(strstr(res.body, "\"expect\": null") != NULL);
 	{
 		const char *p = strstr(res.body, "\"rid\": \"");

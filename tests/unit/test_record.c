@@ -356,7 +356,7 @@ TEST(test_rekey)
 	struct store *st = NULL;
 	struct record *r, *l = NULL;
 	struct store_entry *e = NULL;
-	char *next = NULL;
+	char *next = NULL, why[192];
 	size_t i, n = 0, count = 99;
 
 	add_key(k1, sizeof(k1), 1, 0x01, 1);
@@ -377,8 +377,17 @@ TEST(test_rekey)
 		ASSERT_EQ(record_save(st, i == 4 ? s12 : s1, "T", r), 0);
 		record_free(r);
 	}
-	/* Before the rekey, the new ring alone cannot open old records. */
+	/* Before the rekey, the new ring alone cannot open old records;
+	 * the explanation names the key the record needs. */
 	ASSERT_ERR(record_load(st, s2, "T", "u1", &l), -ENOKEY);
+	ASSERT_EQ(record_explain(st, s2, "T", "u1", why, sizeof(why)), 0);
+	ASSERT_STREQ(why, "sealed with key 1, which this key ring does not have "
+	    "(its keys: 2)");
+	/* (Asked of a record that does open: the wording for a bad writer.) */
+	ASSERT_EQ(record_explain(st, s12, "T", "u1", why, sizeof(why)), 0);
+	ASSERT_STREQ(why, "it opens, but is not a valid record of this user");
+	ASSERT_ERR(record_explain(st, s2, "T", "nobody", why, sizeof(why)),
+	    -ENOENT);
 	ASSERT_EQ(record_rekey_all(st, s12, "T", &count), 0);
 	ASSERT_EQ(count, 4);
 	ASSERT_EQ(st->ops->list(st, "T", NULL, 100, 1, &e, &n, &next), 0);

@@ -323,14 +323,17 @@ TEST(test_keygen)
 	char buf[1024];
 	FILE *f;
 	size_t n;
-	char target[128];
+	char target[128], line[64];
+	uint32_t first;
 
 	ASSERT_EQ(seal_keygen(path_in("kg"), 1, &id), 0);
-	ASSERT_EQ(id, 1);
+	/* A new ring's first id is random in 1..2^31-1. */
+	ASSERT_TRUE(id >= 1 && id <= 0x7fffffffU);
+	first = id;
 	ASSERT_EQ(stat(path_in("kg"), &st), 0);
 	ASSERT_EQ(st.st_mode & 07777, 0600);
 	ASSERT_EQ(seal_load(path_in("kg"), &s), 0);
-	ASSERT_EQ(seal_active_id(s), 1);
+	ASSERT_EQ(seal_active_id(s), first);
 	ASSERT_EQ(seal_seal(s, "t", "u", plain, &blob, &len), 0);
 
 	/* Add a comment by hand: keygen keeps it. Make the file 0400. */
@@ -341,18 +344,18 @@ TEST(test_keygen)
 	ASSERT_EQ(chmod(path_in("kg"), 0400), 0);
 
 	ASSERT_EQ(seal_keygen(path_in("kg"), 0, &id), 0); /* staged, inactive */
-	ASSERT_EQ(id, 2);
+	ASSERT_EQ(id, first + 1);
 	ASSERT_EQ(stat(path_in("kg"), &st), 0);
 	ASSERT_EQ(st.st_mode & 07777, 0400);
 	ASSERT_EQ(seal_load(path_in("kg"), &s2), 0);
-	ASSERT_EQ(seal_active_id(s2), 1);
+	ASSERT_EQ(seal_active_id(s2), first);
 	seal_free(s2);
 	s2 = NULL;
 
 	ASSERT_EQ(seal_keygen(path_in("kg"), 1, &id), 0); /* active */
-	ASSERT_EQ(id, 3);
+	ASSERT_EQ(id, first + 2);
 	ASSERT_EQ(seal_load(path_in("kg"), &s2), 0);
-	ASSERT_EQ(seal_active_id(s2), 3);
+	ASSERT_EQ(seal_active_id(s2), first + 2);
 	ASSERT_EQ(seal_open(s2, "t", "u", blob, len, &back), 0);
 	ASSERT_TRUE(secret_equal(back, plain));
 
@@ -362,10 +365,12 @@ TEST(test_keygen)
 	fclose(f);
 	buf[n] = '\0';
 	ASSERT_TRUE(strstr(buf, "# hand-written note\n") != NULL);
-	ASSERT_TRUE(strncmp(buf, "key 1 ", 6) == 0);
-	/* Only key 3's line says active now. */
-	ASSERT_TRUE(strstr(buf, "key 3 ") != NULL);
-	ASSERT_TRUE(strstr(buf, "active") > strstr(buf, "key 3 "));
+	snprintf(line, sizeof(line), "key %u ", (unsigned)first);
+	ASSERT_TRUE(strncmp(buf, line, strlen(line)) == 0);
+	/* Only the third key's line says active now. */
+	snprintf(line, sizeof(line), "key %u ", (unsigned)(first + 2));
+	ASSERT_TRUE(strstr(buf, line) != NULL);
+	ASSERT_TRUE(strstr(buf, "active") > strstr(buf, line));
 	ASSERT_TRUE(strstr(strstr(buf, "active") + 1, "active") == NULL);
 
 	/* No temp files left beside it. */
@@ -393,6 +398,53 @@ TEST(test_keygen)
 	seal_free(s2);
 }
 
+/*
+ * Two rings made apart (keygen on each node, where a cluster needed one
+ * shared ring) name different key ids, and a blob from the other ring is
+ * explained by the id it needs.
+ */
+TEST(test_rings_apart_explain)
+{
+	struct secret *plain = secret_from_str("rt"), *back = NULL;
+	struct seal *a = NULL, *b = NULL, *r2 = NULL;
+	uint8_t *blob = NULL;
+	size_t len = 0;
+	uint32_t ida = 0, idb = 0;
+	char why[192], want[64], t2[512] = "";
+
+	ASSERT_EQ(seal_keygen(path_in("node1.keys"), 0, &ida), 0);
+	ASSERT_EQ(seal_keygen(path_in("node2.keys"), 0, &idb), 0);
+	ASSERT_TRUE(ida != idb);	/* 1 in 2^31 to fail */
+	ASSERT_EQ(seal_load(path_in("node1.keys"), &a), 0);
+	ASSERT_EQ(seal_load(path_in("node2.keys"), &b), 0);
+	ASSERT_EQ(seal_seal(a, "t", "u", plain, &blob, &len), 0);
+	ASSERT_ERR(seal_open(b, "t", "u", blob, len, &back), -ENOKEY);
+	seal_explain(b, blob, len, why, sizeof(why));
+	snprintf(want, sizeof(want), "sealed with key %u, which", (unsigned)ida);
+	ASSERT_TRUE(strstr(why, want) != NULL);
+	snprintf(want, sizeof(want), "(its keys: %u)", (unsigned)idb);
+	ASSERT_TRUE(strstr(why, want) != NULL);
+	/* Same id, another key (two old rings both at id 1): named as such. */
+	add_key(t2, sizeof(t2), ida, 0x77, 1);
+	r2 = ring(t2);
+	ASSERT_TRUE(r2 != NULL);
+	ASSERT_ERR(seal_open(r2, "t", "u", blob, len, &back), -EBADMSG);
+	seal_explain(r2, blob, len, why, sizeof(why));
+	snprintf(want, sizeof(want), "does not open with key %u (", (unsigned)ida);
+	ASSERT_TRUE(strstr(why, want) != NULL);
+	ASSERT_TRUE(strstr(why, "another ring") != NULL);
+	/* Not a blob; a tiny buffer is still terminated. */
+	seal_explain(b, (const uint8_t *)"junk", 4, why, sizeof(why));
+	ASSERT_TRUE(strstr(why, "not a sealed record") != NULL);
+	seal_explain(b, blob, len, why, 8);
+	ASSERT_EQ(strlen(why), 7);
+	free(blob);
+	secret_free(plain);
+	seal_free(a);
+	seal_free(b);
+	seal_free(r2);
+}
+
 int
 main(void)
 {
@@ -410,6 +462,7 @@ main(void)
 	RUN(test_malformed);
 	RUN(test_key_file_perms);
 	RUN(test_keygen);
+	RUN(test_rings_apart_explain);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	rc = system(cmd);
 	(void)rc;
