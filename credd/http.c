@@ -14,6 +14,12 @@
  * finished easy handle, and only then call the user, who may start or
  * cancel requests. curl's own callbacks only touch the loop.
  *
+ * Name resolution never runs on, or waits on, the loop: http_new refuses a
+ * libcurl without an asynchronous resolver, and every transfer carries
+ * CURLOPT_QUICK_EXIT, so that a transfer ended during its lookup (cancel,
+ * timeout, http_free) leaves libcurl's resolver thread to finish on its
+ * own instead of joining it here (see req_setup).
+ *
  * credd is single-threaded on the loop; curl_global_init runs once, in
  * the first http_new, and curl_global_cleanup never (process lifetime).
  */
@@ -33,6 +39,12 @@
 #include "entra/version.h"
 #include "event.h"
 #include "http.h"
+#include "log.h"
+
+/* CURLOPT_QUICK_EXIT came in 7.87.0; Debian 12 has 7.88.1. */
+#if LIBCURL_VERSION_NUM < 0x075700
+#error "credd needs libcurl 7.87.0 or later (CURLOPT_QUICK_EXIT)"
+#endif
 
 #define HTTP_USER_AGENT "credd/" ENTRA_VERSION
 #define HTTP_RETRY_AFTER_MAX 3600
@@ -511,6 +523,17 @@ req_setup(struct http *h, struct http_req *req, const char *url)
 	SETOPT(e, CURLOPT_TIMEOUT, tmo);
 	SETOPT(e, CURLOPT_CONNECTTIMEOUT, tmo);
 	SETOPT(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	/*
+	 * A transfer that ends during its DNS lookup (http_cancel, a
+	 * timeout, http_free) goes through libcurl's multi_done ->
+	 * Curl_resolver_kill. With the threaded resolver (7.88,
+	 * lib/asyn-thread.c) that joins the getaddrinfo thread, which froze
+	 * the loop for the rest of a slow lookup; with QUICK_EXIT it takes
+	 * Curl_resolver_cancel instead: the thread is detached and frees its
+	 * own state when getaddrinfo returns (nothing leaks; the thread and
+	 * its socketpair end live until then). Its result is discarded.
+	 */
+	SETOPT(e, CURLOPT_QUICK_EXIT, 1L);
 	/* SSL_VERIFYPEER and SSL_VERIFYHOST keep their secure defaults. */
 	if (h->ca_file != NULL)
 		SETOPT(e, CURLOPT_CAINFO, h->ca_file);
@@ -609,11 +632,46 @@ http_inflight(const struct http *h)
 	return h == NULL ? 0 : h->ninflight;
 }
 
+/*
+ * The libcurl we run on (not the one we were built with) must resolve
+ * names off the loop and know CURLOPT_QUICK_EXIT: a synchronous resolver
+ * would block the loop for every lookup, and without QUICK_EXIT a
+ * cancelled lookup is joined on the loop. -ENOTSUP otherwise.
+ */
+static int
+check_resolver(void)
+{
+	const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
+	CURLcode rc;
+	CURL *e;
+
+	if (vi == NULL || !(vi->features & CURL_VERSION_ASYNCHDNS)) {
+		log_warnx("http: libcurl %s resolves host names synchronously, "
+		    "which would block credd's event loop; use a libcurl with "
+		    "the threaded resolver or c-ares", vi != NULL ? vi->version :
+		    "(unknown)");
+		return -ENOTSUP;
+	}
+	e = curl_easy_init();
+	if (e == NULL)
+		return -ENOMEM;
+	rc = curl_easy_setopt(e, CURLOPT_QUICK_EXIT, 1L);
+	curl_easy_cleanup(e);
+	if (rc != CURLE_OK) {
+		log_warnx("http: libcurl %s lacks CURLOPT_QUICK_EXIT (7.87.0 or "
+		    "later needed): a slow DNS server would block credd's event "
+		    "loop", vi->version);
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
 int
 http_new(struct event_loop *ev, const struct http_options *opt,
     struct http **out)
 {
 	struct http *h;
+	int r;
 
 	*out = NULL;
 	if (ev == NULL || opt == NULL)
@@ -623,6 +681,9 @@ http_new(struct event_loop *ev, const struct http_options *opt,
 			return -EIO;
 		http_is_global_init = true;
 	}
+	r = check_resolver();
+	if (r < 0)
+		return r;
 	h = calloc(1, sizeof(*h));
 	if (h == NULL)
 		return -ENOMEM;
@@ -654,7 +715,11 @@ nomem:
 	return -ENOMEM;
 }
 
-/* Must not be called from an http callback; the loop must outlive h. */
+/*
+ * Must not be called from an http callback; the loop must outlive h.
+ * Transfers still resolving leave their resolver threads detached
+ * (QUICK_EXIT): shutdown does not wait for DNS.
+ */
 void
 http_free(struct http *h)
 {

@@ -1,7 +1,9 @@
 /*
  * http.h - HTTPS POSTs to the IdP on libcurl's multi interface, driven
  * by the event loop (CURLMOPT_SOCKETFUNCTION / TIMERFUNCTION), so the
- * loop never waits on the network.
+ * loop never waits on the network, nor on DNS: libcurl resolves in its own
+ * threads, and a transfer ended mid-lookup detaches its resolver thread
+ * (CURLOPT_QUICK_EXIT) instead of joining it on the loop.
  *
  * HTTPS only (CURLOPT_PROTOCOLS_STR "https", redirects off), certificate
  * and host checks always on (ca_file replaces the system bundle when
@@ -42,7 +44,10 @@ struct http_response {
 /* Called once on the loop thread, unless the request was cancelled. */
 typedef void http_done_cb(void *arg, const struct http_response *resp);
 
-/* 0 or -errno. Copies the options. */
+/*
+ * 0 or -errno. Copies the options. -ENOTSUP (logged) when the libcurl
+ * loaded at run time has no asynchronous resolver or no CURLOPT_QUICK_EXIT.
+ */
 int http_new(struct event_loop *ev, const struct http_options *opt, struct http **out);
 /* Cancels every request in flight (their callbacks are not called). */
 void http_free(struct http *h);
