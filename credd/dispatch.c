@@ -339,6 +339,7 @@ op_stats(struct dispatch *d, struct waiter *w, const struct proto_request *req)
 	json_object_set_new(resp, "output_bytes", json_integer((json_int_t)ss->output_bytes));
 	json_object_set_new(resp, "output_bytes_peak", json_integer((json_int_t)ss->output_bytes_peak));
 	json_object_set_new(resp, "output_stalls", json_integer((json_int_t)ss->output_stalls));
+	json_object_set_new(resp, "accept_pauses", json_integer((json_int_t)ss->accept_pauses));
 	json_object_set_new(resp, "forbidden", json_integer((json_int_t)d->forbidden));
 	json_object_set_new(resp, "sessions", json_integer((json_int_t)sessions_count(d->sessions)));
 	json_object_set_new(resp, "sdk_secrets",

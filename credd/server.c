@@ -18,6 +18,11 @@
  * connection holds none. A connection that waits is on s->paused and is
  * looked at again when output is released.
  *
+ * When accept4 fails for want of descriptors or memory (EMFILE, ENFILE,
+ * ...), the listener leaves the epoll set and comes back on a backoff
+ * timer, or at once when a connection closes: no busy loop, and one
+ * warning per episode (at most one a minute) with the count of failures.
+ *
  * Must never: block on a client (all I/O is non-blocking), keep a reply
  * buffer unwiped (replies carry access tokens), process a second
  * request of a connection while the first is still being answered, or
@@ -58,6 +63,9 @@
  * net.core.wmem_default, ~208 KiB), credd's own buffer takes the rest. */
 #define CONN_SNDBUF (16 * 1024)
 #define RESUME_DELAY_MS 10	/* paused connections: looked at again after */
+#define ACCEPT_BACKOFF_MIN_MS 50	/* listener paused after EMFILE & co. */
+#define ACCEPT_BACKOFF_MAX_MS 1000
+#define ACCEPT_LOG_MS 60000	/* at most one accept warning per minute */
 #define IN_INITIAL 1024		/* input buffer grows to PROTO_LINE_MAX on demand */
 #define LINE_DEADLINE_MS 10000	/* a started line must end within this (slowloris) */
 #define GROUPS_MAX 1024
@@ -96,6 +104,12 @@ struct server {
 	LIST_HEAD(, conn) conns;
 	LIST_HEAD(, conn) paused;	/* waiting for output to drain or caps */
 	struct event_timer *resume;	/* looks at paused connections again */
+	struct event_timer *accept_timer; /* listener paused until it fires */
+	int64_t accept_backoff;		/* ms; 0: not backing off */
+	int64_t accept_since;		/* start of a failing episode, or 0 */
+	int64_t accept_warned;		/* last warning, or 0 */
+	int is_accept_warned;		/* this episode was reported */
+	uint64_t accept_fails;		/* failures not yet reported */
 	struct server_stats stats;
 };
 
@@ -586,6 +600,79 @@ conn_read_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
 }
 
 static void
+accept_resume(struct server *s)
+{
+	event_timer_cancel(s->ev, &s->accept_timer);
+	(void)event_mod(s->ev, s->lfd, EPOLLIN);
+}
+
+static void
+accept_timer_cb(struct event_loop *ev, void *arg)
+{
+	struct server *s = arg;
+
+	(void)ev;
+	s->accept_timer = NULL;
+	accept_resume(s);
+}
+
+/*
+ * accept4 failed for want of something that only time or a closing
+ * connection gives back (descriptors, memory). Take the listener out of
+ * the epoll set (it stays readable: level-triggered, it would spin) and
+ * try again after a backoff, or when a connection closes. Clients wait
+ * in the listen backlog meanwhile. One warning per episode, at most one
+ * a minute, with the count of failures since the last one.
+ */
+static void
+accept_pause(struct server *s, int err)
+{
+	int64_t now = event_now_ms(s->ev);
+
+	s->accept_fails++;
+	if (s->accept_since == 0) {
+		s->accept_since = now;
+		s->is_accept_warned = 0;
+		s->stats.accept_pauses++;
+	}
+	if (s->accept_warned == 0 || now - s->accept_warned >= ACCEPT_LOG_MS) {
+		log_warnx("accept: %s; listener paused, retried with backoff "
+		    "(%llu failures since the last report)", strerror(err),
+		    (unsigned long long)s->accept_fails);
+		s->accept_fails = 0;
+		s->accept_warned = now;
+		s->is_accept_warned = 1;
+	}
+	s->accept_backoff = s->accept_backoff == 0 ? ACCEPT_BACKOFF_MIN_MS :
+	    s->accept_backoff * 2;
+	if (s->accept_backoff > ACCEPT_BACKOFF_MAX_MS)
+		s->accept_backoff = ACCEPT_BACKOFF_MAX_MS;
+	event_timer_cancel(s->ev, &s->accept_timer);
+	s->accept_timer = event_timer_in(s->ev, s->accept_backoff,
+	    accept_timer_cb, s);
+	if (s->accept_timer != NULL)
+		(void)event_mod(s->ev, s->lfd, 0);
+	/* else (no memory for a timer) keep listening: a spin, not deaf */
+}
+
+/* The backlog is empty: a failing episode, if any, is over. */
+static void
+accept_drained(struct server *s)
+{
+	if (s->accept_since == 0)
+		return;
+	if (s->is_accept_warned) {
+		log_info("accept: accepting again after %lld ms (%llu more "
+		    "failures)",
+		    (long long)(event_now_ms(s->ev) - s->accept_since),
+		    (unsigned long long)s->accept_fails);
+		s->accept_fails = 0;
+	}
+	s->accept_since = 0;
+	s->accept_backoff = 0;
+}
+
+static void
 accept_cb(struct event_loop *ev, int lfd, uint32_t revents, void *arg)
 {
 	struct server *s = arg;
@@ -597,8 +684,12 @@ accept_cb(struct event_loop *ev, int lfd, uint32_t revents, void *arg)
 	for (n = 0; n < 64; n++) {
 		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR)
-				log_warn("accept");
+			if (errno == EAGAIN)
+				accept_drained(s);
+			else if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			else
+				accept_pause(s, errno);
 			return;
 		}
 		len = sizeof(cred);
@@ -674,6 +765,8 @@ conn_close(struct conn *c)
 	free(c->in);
 	free(c->caller.user);
 	free(c);
+	if (s->accept_timer != NULL)
+		accept_resume(s);	/* a descriptor is free again */
 }
 
 void
@@ -840,6 +933,7 @@ server_free(struct server *s)
 	while (!LIST_EMPTY(&s->conns))
 		conn_close(LIST_FIRST(&s->conns));
 	event_timer_cancel(s->ev, &s->resume);
+	event_timer_cancel(s->ev, &s->accept_timer);
 	event_del(s->ev, s->lfd);
 	close(s->lfd);
 	uidlimit_free(s->limits);

@@ -80,6 +80,7 @@ struct server_stats {
 	uint64_t output_bytes;	/* reply bytes queued for peers now (buffers) */
 	uint64_t output_bytes_peak;
 	uint64_t output_stalls;	/* a connection stopped being read: its output */
+	uint64_t accept_pauses;	/* accept4 failed (EMFILE...): listener paused */
 };
 
 /*

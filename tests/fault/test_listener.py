@@ -1,14 +1,19 @@
 #!/usr/bin/python3
-"""The Unix socket listener's bounds (issue 11, finding 4):
+"""The Unix socket listener's bounds (issue 11, findings 4 and 5):
 
 - OutputFloodTests: 1000 connections of one uid send thousands of token
   requests each and never read. credd's RSS must stay bounded (the
   figures are printed), the flooding uid's new connections must be
   refused while it holds queued output, and another user's `credctl
   token` keeps answering throughout.
+- EmfileTests: credd is restarted with an RLIMIT_NOFILE below what the
+  connections need; accept4 fails with EMFILE. Over 5 s credd's CPU time
+  (utime + stime from /proc/PID/stat) must stay low and its log short;
+  once the connections close, a new client is served.
 """
 
 import os
+import resource
 import select
 import socket
 import sys
@@ -172,6 +177,40 @@ def nonreading_flood(path, n, nlines, ready, stop, secs):
             "new_while_stalled": new}
 
 
+def hold(path, n, ready, stop, secs):
+    """(child) open n connections (they may wait in the backlog), touch
+    ready, hold them until stop appears, then close them all."""
+    socks = [connect(path) for _ in range(n)]
+    touch(ready)
+    end = time.monotonic() + secs
+    while time.monotonic() < end and not os.path.exists(stop):
+        time.sleep(0.1)
+    for s in socks:
+        s.close()
+    return {"held": len(socks)}
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # fields[0] is field 3 (state): utime is field 14, stime field 15
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def count_lines(path, needle, start=0):
+    n = 0
+    with open(path, "rb") as f:
+        f.seek(start)
+        for line in f:
+            if needle in line:
+                n += 1
+    return n
+
+
+def max_fd(pid):
+    return max(int(x) for x in os.listdir("/proc/%d/fd" % pid))
+
+
 class OutputFloodTests(H.StackTestCase):
     LIFETIME = 3600
 
@@ -258,6 +297,97 @@ class OutputFloodTests(H.StackTestCase):
         # and the flooder is served again once it closed its connections
         r = H.run_as(FLOOD_USER, try_new, st.sock, 1)
         self.assertEqual(r["answered"], 1, r)
+
+    def test_zz_leak_sweep(self):
+        leaks, cores = F.leak_sweep([self.stack])
+        self.assertEqual(cores, [], "core files found")
+        self.assertEqual(leaks, [], "\n".join(leaks[:20]))
+
+
+class EmfileTests(H.StackTestCase):
+    LIFETIME = 3600
+    NOFILE = 64         # credd's RLIMIT_NOFILE (soft): room for ~50 connections
+    HOLD = 300          # connections opened: several times what fits
+
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = F.FaultStack(cls.__name__, lifetime=cls.LIFETIME)
+        cls.addClassCleanup(cls.stack.stop)
+        cls.stack.start()
+
+    def test_01_emfile(self):
+        st = self.stack
+        # credd inherits the limit (the test has no CAP_SYS_RESOURCE for
+        # prlimit on another uid's process): restart it under a low one
+        st.stop_credd()
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.NOFILE, hard))
+        try:
+            st.start_credd()
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        pid = st.credd.pid
+        r = st.req(GOOD_USER, {"v": 1, "op": "status"})
+        self.assertIs(r.get("ok"), True, r)
+        limit = self.NOFILE
+        room = limit - 1 - max_fd(pid)
+        self.assertLess(room, self.HOLD // 2, "credd has room for %d connections" % room)
+        d = marker_dir()
+        ready, stop = os.path.join(d, "ready"), os.path.join(d, "stop")
+        out, errs = {}, []
+
+        def run():
+            try:
+                out["hold"] = H.run_as("entra_alice", hold, st.sock, self.HOLD, ready, stop,
+                                       120, timeout=180)
+            except BaseException as e:  # noqa: B902
+                errs.append(str(e))
+        t = threading.Thread(target=run)
+        log_start = os.path.getsize(st.credd_log)
+        try:
+            t.start()
+            wait_file(ready, 60)
+            time.sleep(1.0)
+            log0 = os.path.getsize(st.credd_log)
+            cpu0, t0 = cpu_seconds(pid), time.monotonic()
+            time.sleep(5.0)
+            cpu1, t1 = cpu_seconds(pid), time.monotonic()
+            lines = count_lines(st.credd_log, b"accept", log0)
+            all_lines = count_lines(st.credd_log, b"", log0)
+            open_fds = len(os.listdir("/proc/%d/fd" % pid))
+        finally:
+            touch(stop)
+            t.join(200)
+        time.sleep(1.0)
+        lines_all = count_lines(st.credd_log, b"accept", log_start)
+        # service resumes once the connections are gone
+        served, waited = None, time.monotonic()
+        while time.monotonic() - waited < 30:
+            r = st.req(GOOD_USER, {"v": 1, "op": "status"}, timeout=5)
+            if r.get("ok") is True:
+                served = round(time.monotonic() - waited, 2)
+                break
+            time.sleep(0.2)
+        stats = st.req("root", {"v": 1, "op": "stats"})
+        cpu = cpu1 - cpu0
+        F.figure("emfile", {"nofile": limit, "room": room, "held": out.get("hold"),
+                            "open_fds": open_fds,
+                            "cpu_s": round(cpu, 3), "window_s": round(t1 - t0, 2),
+                            "cpu_pct": round(100 * cpu / (t1 - t0), 1),
+                            "accept_log_lines": lines, "log_lines": all_lines,
+                            "accept_log_lines_whole_test": lines_all,
+                            "served_after_close_s": served,
+                            "accept_pauses": stats.get("accept_pauses")})
+        self.assertEqual(errs, [])
+        self.assertTrue(st.credd_alive(), "credd died")
+        self.assertGreaterEqual(open_fds, limit - 2, "EMFILE was never reached")
+        # a busy loop costs a whole core (5 s); a paused listener ~nothing
+        self.assertLess(cpu, 1.0, "credd used %.2f s of CPU in %.1f s" % (cpu, t1 - t0))
+        self.assertLessEqual(lines, 10, "%d log lines about accept in 5 s" % lines)
+        # one warning for the episode, one line when it ends
+        self.assertLessEqual(lines_all, 3, "%d log lines about accept" % lines_all)
+        self.assertLessEqual(all_lines, 50, "%d log lines in 5 s" % all_lines)
+        self.assertIsNotNone(served, "not served within 30 s of the connections closing")
 
     def test_zz_leak_sweep(self):
         leaks, cores = F.leak_sweep([self.stack])
