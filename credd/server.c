@@ -22,6 +22,8 @@
  * ...), the listener leaves the epoll set and comes back on a backoff
  * timer, or at once when a connection closes: no busy loop, and one
  * warning per episode (at most one a minute) with the count of failures.
+ * Refusals a peer can repeat (caps, the rate limit) are audited through
+ * audit_refusal, coalesced.
  *
  * Must never: block on a client (all I/O is non-blocking), keep a reply
  * buffer unwiped (replies carry access tokens), process a second
@@ -48,6 +50,7 @@
 #include "entra/secret.h"
 #include "entra/util.h"
 
+#include "audit.h"
 #include "config.h"
 #include "event.h"
 #include "log.h"
@@ -443,6 +446,22 @@ request_error(const char *code, const char *msg)
 	return proto_error(code, msg);
 }
 
+/* A refusal a peer can repeat at will: audited, coalesced per (uid, reason). */
+static void
+audit_refused(struct server *s, const char *event, uid_t uid, const char *user,
+    const char *reason)
+{
+	struct audit_event ev = {
+		.event = event,
+		.uid = uid,
+		.user = user,
+		.outcome = "refused",
+		.reason = reason,
+	};
+
+	audit_refusal(&ev, event_now_ms(s->ev));
+}
+
 /* Handle one complete line; returns 1 if the request was parked. */
 static int
 conn_handle_line(struct conn *c, const char *line, size_t len)
@@ -456,6 +475,8 @@ conn_handle_line(struct conn *c, const char *line, size_t len)
 	s->stats.requests++;
 	if (c->us != NULL && !uidlimit_allow(s->limits, c->us)) {
 		s->stats.rate_limited++;
+		audit_refused(s, "request_refused", c->caller.uid,
+		    c->caller.user, "rate limit ([limits] requests_per_sec)");
 		resp = request_error("rate_limited",
 		    "too many requests from this user; slow down");
 		json_object_set_new(proto_error_obj(resp), "retry_after", json_integer(1));
@@ -672,6 +693,15 @@ accept_drained(struct server *s)
 	s->accept_backoff = 0;
 }
 
+/* Refuse fd at accept: the peer sees the connection closed unanswered. */
+static void
+accept_refuse(struct server *s, int fd, uid_t uid, const char *reason)
+{
+	s->stats.refused_conns++;
+	audit_refused(s, "connection_refused", uid, NULL, reason);
+	close(fd);
+}
+
 static void
 accept_cb(struct event_loop *ev, int lfd, uint32_t revents, void *arg)
 {
@@ -679,7 +709,7 @@ accept_cb(struct event_loop *ev, int lfd, uint32_t revents, void *arg)
 	struct ucred cred;
 	socklen_t len;
 	struct conn *c;
-	int fd, n, sndbuf = CONN_SNDBUF;
+	int fd, n, r, sndbuf = CONN_SNDBUF;
 
 	for (n = 0; n < 64; n++) {
 		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -699,8 +729,7 @@ accept_cb(struct event_loop *ev, int lfd, uint32_t revents, void *arg)
 			continue;
 		}
 		if (s->stats.open >= (uint64_t)s->cf->max_conns) {
-			s->stats.refused_conns++;
-			close(fd);
+			accept_refuse(s, fd, cred.uid, "max_conns");
 			continue;
 		}
 		c = calloc(1, sizeof(*c));
@@ -715,13 +744,14 @@ accept_cb(struct event_loop *ev, int lfd, uint32_t revents, void *arg)
 		c->caller.uid = cred.uid;
 		c->caller.gid = cred.gid;
 		c->caller.pid = cred.pid;
-		if (uidlimit_open(s->limits, cred.uid, &c->us) < 0) {
-			s->stats.refused_conns++;
-			log_debug("uid %u: over max_conns_per_uid or the output "
-			    "caps", (unsigned)cred.uid);
+		r = uidlimit_open(s->limits, cred.uid, &c->us);
+		if (r < 0) {
 			free(c->in);
 			free(c);
-			close(fd);
+			accept_refuse(s, fd, cred.uid, r == -EUSERS ?
+			    "max_conns_per_uid" : r == -ENOBUFS ?
+			    "unsent output over max_output_per_uid/max_output" :
+			    "out of memory");
 			continue;
 		}
 		/* What a peer that does not read can pin in the kernel. */

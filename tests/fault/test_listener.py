@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""The Unix socket listener's bounds (issue 11, findings 4 and 5):
+"""The Unix socket listener's bounds (issue 11, findings 4, 5 and the
+socket half of 6):
 
 - OutputFloodTests: 1000 connections of one uid send thousands of token
   requests each and never read. credd's RSS must stay bounded (the
@@ -10,8 +11,14 @@
   connections need; accept4 fails with EMFILE. Over 5 s credd's CPU time
   (utime + stime from /proc/PID/stat) must stay low and its log short;
   once the connections close, a new client is served.
+- AuditFloodTests: one unprivileged connection sends 20,000 admin
+  requests, another uid floods past its rate limit, a third opens
+  connections past max_conns_per_uid. The audit file holds a bounded
+  number of records for each, and the sum of their `count` fields is the
+  true number of refusals.
 """
 
+import json
 import os
 import resource
 import select
@@ -30,6 +37,8 @@ FLOOD_CONNS = 1000
 FLOOD_LINES = 10000             # token requests per connection (~390 KB, more
                                 # than the kernel holds for a socket)
 TOKEN = b'{"v":1,"op":"token","scope":"storage"}\n'
+STATUS = b'{"v":1,"op":"status"}\n'
+ADMIN = b'{"v":1,"op":"admin_list"}\n'
 RSS_BOUND_KB = 96 * 1024        # growth allowed under the flood (ASan build included)
 RSS_ABORT_KB = 512 * 1024       # stop the flood early: the bound is long broken
 
@@ -188,6 +197,62 @@ def hold(path, n, ready, stop, secs):
     for s in socks:
         s.close()
     return {"held": len(socks)}
+
+
+def pipeline(path, line, n, timeout=180.0):
+    """(child) one connection: a writer sends line n times while this
+    thread reads the n replies; returns the count of each error code."""
+    s = connect(path)
+    s.settimeout(timeout)
+    err = []
+
+    def writer():
+        try:
+            s.sendall(line * n)
+        except OSError as e:
+            err.append(repr(e))
+    t = threading.Thread(target=writer)
+    t.start()
+    codes = {}
+    buf = b""
+    got = 0
+    try:
+        while got < n:
+            d = s.recv(1 << 16)
+            if not d:
+                break
+            buf += d
+            while b"\n" in buf:
+                one, buf = buf.split(b"\n", 1)
+                got += 1
+                r = json.loads(one)
+                k = "ok" if r.get("ok") else r.get("error", {}).get("code", "?")
+                codes[k] = codes.get(k, 0) + 1
+    finally:
+        t.join()
+        s.close()
+    return {"replies": got, "codes": codes, "send_errors": err}
+
+
+def over_cap(path, cap, extra):
+    """(child) hold cap connections (each proven accepted by an answer),
+    then try extra more: each must be closed unanswered."""
+    held = []
+    for _ in range(cap):
+        s = connect(path)
+        s.sendall(STATUS)
+        d = b""
+        while b"\n" not in d:
+            c = s.recv(65536)
+            if not c:
+                break
+            d += c
+        held.append((s, b"\n" in d))
+    r = try_new(path, extra)
+    for s, _ in held:
+        s.close()
+    r["held_answered"] = sum(1 for _, ok in held if ok)
+    return r
 
 
 def cpu_seconds(pid):
@@ -388,6 +453,76 @@ class EmfileTests(H.StackTestCase):
         self.assertLessEqual(lines_all, 3, "%d log lines about accept" % lines_all)
         self.assertLessEqual(all_lines, 50, "%d log lines in 5 s" % all_lines)
         self.assertIsNotNone(served, "not served within 30 s of the connections closing")
+
+    def test_zz_leak_sweep(self):
+        leaks, cores = F.leak_sweep([self.stack])
+        self.assertEqual(cores, [], "core files found")
+        self.assertEqual(leaks, [], "\n".join(leaks[:20]))
+
+
+class AuditFloodTests(H.StackTestCase):
+    LIFETIME = 3600
+    CAP = 50
+    ADMIN_N = 20000
+    RATE_N = 40000
+    EXTRA = 300
+
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = F.FaultStack(cls.__name__, lifetime=cls.LIFETIME,
+                                 conf_set={"max_conns_per_uid": cls.CAP,
+                                           "requests_per_sec": 1000,
+                                           "request_burst": 25000})
+        cls.addClassCleanup(cls.stack.stop)
+        cls.stack.start()
+
+    def test_01_refusal_floods(self):
+        st = self.stack
+        alice, bob, carol = "entra_alice", "entra_bob", "entra_carol"
+        t0 = time.monotonic()
+        adm = H.run_as(alice, pipeline, st.sock, ADMIN, self.ADMIN_N, timeout=300)
+        t_adm = time.monotonic() - t0
+        t0 = time.monotonic()
+        rate = H.run_as(bob, pipeline, st.sock, STATUS, self.RATE_N, timeout=300)
+        t_rate = time.monotonic() - t0
+        cap = H.run_as(carol, over_cap, st.sock, self.CAP, self.EXTRA, timeout=300)
+        # a clean stop writes the counts still pending in their windows
+        st.stop_credd()
+        recs = st.audit_records()
+        st.start_credd()
+
+        def pick(uid, event, pred=lambda r: True):
+            return [r for r in recs if r.get("uid") == uid and r.get("event") == event and
+                    pred(r)]
+        ra = pick(H.uid_of(alice), "request_refused", lambda r: r.get("op") == "admin_list")
+        rb = pick(H.uid_of(bob), "request_refused",
+                  lambda r: "rate" in str(r.get("reason", "")))
+        rc = pick(H.uid_of(carol), "connection_refused")
+        total = lambda rs: sum(int(r.get("count", 1)) for r in rs)  # noqa: E731
+        F.figure("audit_flood", {
+            "admin": {"refused": adm["codes"].get("forbidden", 0), "records": len(ra),
+                      "count_sum": total(ra), "seconds": round(t_adm, 1)},
+            "rate": {"refused": rate["codes"].get("rate_limited", 0), "records": len(rb),
+                     "count_sum": total(rb), "seconds": round(t_rate, 1)},
+            "conn_cap": {"refused": cap["refused"], "records": len(rc),
+                         "count_sum": total(rc)},
+            "audit_records_total": len(recs)})
+        self.assertEqual(adm["replies"], self.ADMIN_N, adm)
+        self.assertEqual(adm["codes"].get("forbidden"), self.ADMIN_N, adm)
+        self.assertEqual(total(ra), self.ADMIN_N, ra)
+        # one record opens each 10 s window, one closes it
+        self.assertLessEqual(len(ra), 2 * (int(t_adm // 10) + 2), ra)
+        refused = rate["codes"].get("rate_limited", 0)
+        self.assertEqual(rate["replies"], self.RATE_N, rate)
+        self.assertGreater(refused, 0, rate)
+        self.assertEqual(total(rb), refused, rb)
+        self.assertLessEqual(len(rb), 2 * (int(t_rate // 10) + 2), rb)
+        self.assertEqual(cap["held_answered"], self.CAP, cap)
+        self.assertEqual(cap["refused"], self.EXTRA, cap)
+        self.assertEqual(total(rc), self.EXTRA, rc)
+        self.assertLessEqual(len(rc), 6, rc)
+        for r in ra + rb + rc:
+            self.assertEqual(r.get("outcome"), "refused", r)
 
     def test_zz_leak_sweep(self):
         leaks, cores = F.leak_sweep([self.stack])
