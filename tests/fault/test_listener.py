@@ -22,6 +22,7 @@ import json
 import os
 import resource
 import select
+import shutil
 import socket
 import sys
 import tempfile
@@ -292,6 +293,7 @@ class OutputFloodTests(H.StackTestCase):
         pid = st.credd.pid
         base = F.rss_kb(pid)
         d = marker_dir()
+        self.addCleanup(shutil.rmtree, d, True)
         ready, stop = os.path.join(d, "ready"), os.path.join(d, "stop")
         out, errs = {}, []
 
@@ -398,6 +400,7 @@ class EmfileTests(H.StackTestCase):
         room = limit - 1 - max_fd(pid)
         self.assertLess(room, self.HOLD // 2, "credd has room for %d connections" % room)
         d = marker_dir()
+        self.addCleanup(shutil.rmtree, d, True)
         ready, stop = os.path.join(d, "ready"), os.path.join(d, "stop")
         out, errs = {}, []
 
