@@ -28,7 +28,8 @@ struct audit_event {
 	const char *event;   /* token_issued, token_refused, consent_started,
 				consent_completed, consent_rejected, refresh_ok,
 				refresh_failed, logout, revoke, session_open,
-				session_close, request_refused */
+				session_close, request_refused,
+				connection_refused */
 	uid_t uid;	     /* peer uid, (uid_t)-1 if none */
 	const char *user;
 	const char *op;	     /* protocol op or NULL */

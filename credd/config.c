@@ -115,6 +115,8 @@ static const struct key server_keys[] = {
     NUM("idle_timeout", idle_timeout, 1, 86400, "60"),
     NUM("max_conns", max_conns, 1, 1000000, "65536"),
     NUM("max_conns_per_uid", max_conns_per_uid, 1, 1000000, "4096"),
+    NUM("max_output", max_output, 65536, INT_MAX, "33554432"),
+    NUM("max_output_per_uid", max_output_per_uid, 65536, INT_MAX, "1048576"),
     STR("node", KT_NODE, node, NULL, 0), /* default: gethostname() */
     STR("socket", KT_PATH, socket, ENTRA_SOCKET_PATH, 0),
     STR("user", KT_USER, user, ENTRA_CREDD_USER, 0),

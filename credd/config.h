@@ -49,6 +49,8 @@ struct config {
 	int max_conns_per_uid;	/* default 4096 */
 	int idle_timeout;	/* seconds, default 60 */
 	int max_conns;		/* total, default 65536 */
+	int max_output_per_uid;	/* unsent replies held per uid, default 1 MiB */
+	int max_output;		/* the same in all, default 32 MiB */
 
 	/* [limits] per uid */
 	int requests_per_sec;	    /* token-bucket rate per uid, default 20000 */

@@ -338,6 +338,10 @@ op_stats(struct dispatch *d, struct waiter *w, const struct proto_request *req)
 	json_object_set_new(resp, "connections_refused", json_integer((json_int_t)ss->refused_conns));
 	json_object_set_new(resp, "rate_limited", json_integer((json_int_t)ss->rate_limited));
 	json_object_set_new(resp, "bad_requests", json_integer((json_int_t)ss->bad_requests));
+	json_object_set_new(resp, "output_bytes", json_integer((json_int_t)ss->output_bytes));
+	json_object_set_new(resp, "output_bytes_peak", json_integer((json_int_t)ss->output_bytes_peak));
+	json_object_set_new(resp, "output_stalls", json_integer((json_int_t)ss->output_stalls));
+	json_object_set_new(resp, "accept_pauses", json_integer((json_int_t)ss->accept_pauses));
 	json_object_set_new(resp, "forbidden", json_integer((json_int_t)d->forbidden));
 	json_object_set_new(resp, "sessions", json_integer((json_int_t)sessions_count(d->sessions)));
 	json_object_set_new(resp, "sdk_secrets",

@@ -8,9 +8,28 @@
  * nscd/sssd in front of NSS it is a cache hit, and group membership for
  * admin_group never needs NSS (the gid is resolved at start and SIGHUP).
  *
+ * Output is bounded three ways (issue 11): a connection whose unsent
+ * replies pass OUT_PENDING_MAX is not read from (backpressure: its
+ * requests wait in the kernel, on the client's side); a uid whose
+ * connections hold [server] max_output_per_uid of unsent replies waits,
+ * and its new connections are refused; at max_output in all, every uid
+ * holding output waits and the others are served (uidlimit.h). Reply
+ * buffers are freed (wiped) as soon as they are sent, so an idle
+ * connection holds none. A connection that waits is on s->paused and is
+ * looked at again when output is released.
+ *
+ * When accept4 fails for want of descriptors or memory (EMFILE, ENFILE,
+ * ...), the listener leaves the epoll set and comes back on a backoff
+ * timer, or at once when a connection closes: no busy loop, and one
+ * warning per episode (at most one a minute) with the count of failures.
+ * Refusals a peer can repeat (caps, the rate limit) are audited through
+ * audit_refusal, coalesced.
+ *
  * Must never: block on a client (all I/O is non-blocking), keep a reply
- * buffer unwiped (replies carry access tokens), or process a second
- * request of a connection while the first is still being answered.
+ * buffer unwiped (replies carry access tokens), process a second
+ * request of a connection while the first is still being answered, or
+ * refuse to queue a reply it has started to answer (a reply always fits:
+ * the caps are checked before a request is taken, not when it is answered).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,13 +50,25 @@
 #include "entra/secret.h"
 #include "entra/util.h"
 
+#include "audit.h"
 #include "config.h"
 #include "event.h"
 #include "log.h"
 #include "server.h"
 #include "uidlimit.h"
 
-#define OUT_HIGH_WATER (1024 * 1024) /* stop reading requests above this */
+/* Stop taking requests of a connection while this much is unsent; one
+ * reply (up to PROTO_LINE_MAX) is always queued whole. */
+#define OUT_PENDING_MAX (16 * 1024)
+#define OUT_CHUNK 4096		/* reply buffers grow in these steps */
+/* Requested SO_SNDBUF of a connection; the kernel doubles it, so a peer
+ * that does not read pins ~32 KiB of kernel memory (its default would be
+ * net.core.wmem_default, ~208 KiB), credd's own buffer takes the rest. */
+#define CONN_SNDBUF (16 * 1024)
+#define RESUME_DELAY_MS 10	/* paused connections: looked at again after */
+#define ACCEPT_BACKOFF_MIN_MS 50	/* listener paused after EMFILE & co. */
+#define ACCEPT_BACKOFF_MAX_MS 1000
+#define ACCEPT_LOG_MS 60000	/* at most one accept warning per minute */
 #define IN_INITIAL 1024		/* input buffer grows to PROTO_LINE_MAX on demand */
 #define LINE_DEADLINE_MS 10000	/* a started line must end within this (slowloris) */
 #define GROUPS_MAX 1024
@@ -53,6 +84,8 @@ struct conn {
 	char *out;
 	size_t outlen, outoff, outcap;
 	struct waiter w;
+	int is_paused;		/* on s->paused: may not take requests now */
+	LIST_ENTRY(conn) plink;
 	int busy;		/* a request is being answered */
 	int closing;		/* close once the output is flushed */
 	int in_process;
@@ -72,11 +105,21 @@ struct server {
 	int has_admin_gid;
 	struct uidlimit *limits;
 	LIST_HEAD(, conn) conns;
+	LIST_HEAD(, conn) paused;	/* waiting for output to drain or caps */
+	struct event_timer *resume;	/* looks at paused connections again */
+	struct event_timer *accept_timer; /* listener paused until it fires */
+	int64_t accept_backoff;		/* ms; 0: not backing off */
+	int64_t accept_since;		/* start of a failing episode, or 0 */
+	int64_t accept_warned;		/* last warning, or 0 */
+	int is_accept_warned;		/* this episode was reported */
+	uint64_t accept_fails;		/* failures not yet reported */
 	struct server_stats stats;
 };
 
 static void conn_close(struct conn *c);
 static void conn_process(struct conn *c);
+static void resume_soon(struct server *s);
+static int in_has_line(const struct conn *c);
 static int conn_flush(struct conn *c);
 static void conn_reply(struct waiter *w, json_t *resp);
 
@@ -191,9 +234,14 @@ idle_cb(struct event_loop *ev, void *arg)
 	struct conn *c = arg;
 	int64_t limit = (int64_t)c->s->cf->idle_timeout * 1000;
 	int64_t now = event_now_ms(ev), due;
+	/* Whole requests that wait (for their turn, or for output to drain)
+	 * are not a slow line; the idle timeout bounds how long they wait.
+	 * Nor is a line that came while the one before is answered (a due
+	 * time in the past would re-fire this timer until the answer). */
+	int is_partial = !c->busy && c->line_start != 0 && !in_has_line(c);
 
 	c->idle = NULL;
-	if (!c->busy && c->line_start != 0 && now - c->line_start >= LINE_DEADLINE_MS) {
+	if (is_partial && now - c->line_start >= LINE_DEADLINE_MS) {
 		log_debug("uid %u: request line not finished in time; closing",
 		    (unsigned)c->caller.uid);
 		conn_close(c);
@@ -205,26 +253,61 @@ idle_cb(struct event_loop *ev, void *arg)
 	}
 	/* Lazy re-arm: activity only stamps last_active. */
 	due = (c->busy ? now : c->last_active) + limit;
-	if (c->line_start != 0 && c->line_start + LINE_DEADLINE_MS < due)
+	if (is_partial && c->line_start + LINE_DEADLINE_MS < due)
 		due = c->line_start + LINE_DEADLINE_MS;
 	c->idle = event_timer_at(ev, due, idle_cb, c);
+}
+
+/* Account n more (or fewer) queued reply bytes to c's uid and the listener. */
+static void
+out_charge(struct conn *c, size_t n, int is_release)
+{
+	struct server *s = c->s;
+	size_t total;
+
+	if (is_release)
+		uidlimit_out_sub(s->limits, c->us, n);
+	else
+		uidlimit_out_add(s->limits, c->us, n);
+	total = uidlimit_out_total(s->limits);
+	s->stats.output_bytes = total;
+	if (total > s->stats.output_bytes_peak)
+		s->stats.output_bytes_peak = total;
+	if (is_release)
+		resume_soon(s);
+}
+
+/* Wipe and free the reply buffer: sent, or nobody will read it. */
+static void
+out_free(struct conn *c)
+{
+	if (c->out == NULL)
+		return;
+	secret_wipe(c->out, c->outcap);
+	free(c->out);
+	out_charge(c, c->outcap, 1);
+	c->out = NULL;
+	c->outcap = c->outlen = c->outoff = 0;
 }
 
 static int
 out_append(struct conn *c, const char *p, size_t len)
 {
-	size_t need = c->outlen + len, ncap;
+	size_t pending = c->outlen - c->outoff, need, ncap;
 	char *n;
 
-	if (c->outoff > 0 && c->outoff == c->outlen) {
-		secret_wipe(c->out, c->outlen);
-		c->outoff = c->outlen = 0;
-		need = len;
+	if (c->outoff > 0) {
+		/* The sent prefix is dead: move the rest down, wipe the tail. */
+		memmove(c->out, c->out + c->outoff, pending);
+		secret_wipe(c->out + pending, c->outlen - pending);
+		c->outoff = 0;
+		c->outlen = pending;
 	}
+	need = pending + len;
 	if (need > c->outcap) {
-		ncap = c->outcap ? c->outcap : 4096;
-		while (ncap < need)
-			ncap *= 2;
+		/* Sized to fit, not doubled: a connection queues a few replies
+		 * at most (OUT_PENDING_MAX), and every byte here is counted. */
+		ncap = (need + OUT_CHUNK - 1) / OUT_CHUNK * OUT_CHUNK;
 		n = malloc(ncap);
 		if (n == NULL)
 			return -ENOMEM;
@@ -233,6 +316,7 @@ out_append(struct conn *c, const char *p, size_t len)
 			secret_wipe(c->out, c->outcap);
 			free(c->out);
 		}
+		out_charge(c, ncap - c->outcap, 0);
 		c->out = n;
 		c->outcap = ncap;
 	}
@@ -260,22 +344,70 @@ conn_send(struct conn *c, json_t *resp)
 	secret_wipe_str(line);
 }
 
+/*
+ * May c take another request now? Not while its own unsent replies pass
+ * OUT_PENDING_MAX, nor while its uid may not queue more output (uidlimit).
+ */
+static int
+conn_may_take(const struct conn *c)
+{
+	if (c->outlen - c->outoff >= OUT_PENDING_MAX)
+		return 0;
+	return uidlimit_out_ok(c->s->limits, c->us);
+}
+
+static void
+conn_pause(struct conn *c)
+{
+	if (c->is_paused)
+		return;
+	c->is_paused = 1;
+	LIST_INSERT_HEAD(&c->s->paused, c, plink);
+	c->s->stats.output_stalls++;
+}
+
+static void
+conn_unpause(struct conn *c)
+{
+	if (!c->is_paused)
+		return;
+	LIST_REMOVE(c, plink);
+	c->is_paused = 0;
+}
+
+static int
+in_has_line(const struct conn *c)
+{
+	return c->inlen > 0 && memchr(c->in, '\n', c->inlen) != NULL;
+}
+
+/*
+ * Read only while c may take requests, and only while its buffer has
+ * room or no whole request waits in it (a burst of small requests is
+ * answered before more is read: input stays at IN_INITIAL, and the
+ * rest of a flood waits in the kernel, charged to its sender).
+ */
 static void
 conn_update_events(struct conn *c)
 {
 	uint32_t evs = 0;
+	int is_ok = conn_may_take(c);
 
-	if (!c->closing && !c->eof && c->inlen < PROTO_LINE_MAX &&
-	    c->outlen - c->outoff < OUT_HIGH_WATER)
+	if (!c->closing && !c->eof && c->inlen < PROTO_LINE_MAX && is_ok &&
+	    !(c->inlen == c->incap && in_has_line(c)))
 		evs |= EPOLLIN;
 	if (c->outoff < c->outlen)
 		evs |= EPOLLOUT;
+	if (!c->closing && !is_ok)
+		conn_pause(c);
+	else
+		conn_unpause(c);
 	(void)event_mod(c->s->ev, c->fd, evs);
 }
 
-/* Write what is queued. Returns 1 if the connection was closed. */
-static int
-conn_flush(struct conn *c)
+/* Send what the kernel takes; free the buffer once all is sent. */
+static void
+out_send(struct conn *c)
 {
 	ssize_t n;
 
@@ -286,17 +418,20 @@ conn_flush(struct conn *c)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN)
-				break;
-			c->closing = 1;
-			c->outoff = c->outlen;	/* peer is gone */
+				return;
+			c->closing = 1;	/* the peer is gone */
 			break;
 		}
 		c->outoff += (size_t)n;
 	}
-	if (c->outoff == c->outlen && c->outlen > 0) {
-		secret_wipe(c->out, c->outlen);
-		c->outoff = c->outlen = 0;
-	}
+	out_free(c);
+}
+
+/* Write what is queued. Returns 1 if the connection was closed. */
+static int
+conn_flush(struct conn *c)
+{
+	out_send(c);
 	if (c->closing && c->outoff == c->outlen) {
 		conn_close(c);
 		return 1;
@@ -309,6 +444,22 @@ static json_t *
 request_error(const char *code, const char *msg)
 {
 	return proto_error(code, msg);
+}
+
+/* A refusal a peer can repeat at will: audited, coalesced per (uid, reason). */
+static void
+audit_refused(struct server *s, const char *event, uid_t uid, const char *user,
+    const char *reason)
+{
+	struct audit_event ev = {
+		.event = event,
+		.uid = uid,
+		.user = user,
+		.outcome = "refused",
+		.reason = reason,
+	};
+
+	audit_refusal(&ev, event_now_ms(s->ev));
 }
 
 /* Handle one complete line; returns 1 if the request was parked. */
@@ -324,6 +475,8 @@ conn_handle_line(struct conn *c, const char *line, size_t len)
 	s->stats.requests++;
 	if (c->us != NULL && !uidlimit_allow(s->limits, c->us)) {
 		s->stats.rate_limited++;
+		audit_refused(s, "request_refused", c->caller.uid,
+		    c->caller.user, "rate limit ([limits] requests_per_sec)");
 		resp = request_error("rate_limited",
 		    "too many requests from this user; slow down");
 		json_object_set_new(proto_error_obj(resp), "retry_after", json_integer(1));
@@ -365,8 +518,12 @@ conn_process(struct conn *c)
 	if (c->in_process)
 		return;
 	c->in_process = 1;
-	while (!c->busy && !c->closing && c->inlen > 0 &&
-	    c->outlen - c->outoff < OUT_HIGH_WATER) {
+	while (!c->busy && !c->closing && c->inlen > 0) {
+		if (!conn_may_take(c)) {
+			out_send(c);	/* the kernel may take it now */
+			if (c->closing || !conn_may_take(c))
+				break;	/* paused by conn_update_events below */
+		}
 		nl = memchr(c->in, '\n', c->inlen);
 		if (nl == NULL) {
 			if (c->inlen >= PROTO_LINE_MAX) {
@@ -405,6 +562,7 @@ static void
 conn_read_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
 {
 	struct conn *c = arg;
+	char *nb;
 	ssize_t n;
 
 	if ((revents & EPOLLOUT) && conn_flush(c))
@@ -414,13 +572,21 @@ conn_read_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
 		conn_close(c);
 		return;
 	}
-	if (!(revents & EPOLLIN))
+	if (!(revents & EPOLLIN)) {
+		/* Output drained below the bound: answer what waits. */
+		if (!c->busy && in_has_line(c) && conn_may_take(c))
+			conn_process(c);
 		return;
+	}
 	while (!c->eof && c->inlen < PROTO_LINE_MAX) {
 		if (c->inlen == c->incap) {
-			size_t ncap = c->incap * 2 < PROTO_LINE_MAX ? c->incap * 2 :
+			size_t ncap;
+
+			if (in_has_line(c))
+				break;	/* answer what waits, then read */
+			ncap = c->incap * 2 < PROTO_LINE_MAX ? c->incap * 2 :
 			    PROTO_LINE_MAX;
-			char *nb = realloc(c->in, ncap);
+			nb = realloc(c->in, ncap);
 
 			if (nb == NULL) {
 				conn_close(c);
@@ -455,19 +621,105 @@ conn_read_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
 }
 
 static void
+accept_resume(struct server *s)
+{
+	event_timer_cancel(s->ev, &s->accept_timer);
+	(void)event_mod(s->ev, s->lfd, EPOLLIN);
+}
+
+static void
+accept_timer_cb(struct event_loop *ev, void *arg)
+{
+	struct server *s = arg;
+
+	(void)ev;
+	s->accept_timer = NULL;
+	accept_resume(s);
+}
+
+/*
+ * accept4 failed for want of something that only time or a closing
+ * connection gives back (descriptors, memory). Take the listener out of
+ * the epoll set (it stays readable: level-triggered, it would spin) and
+ * try again after a backoff, or when a connection closes. Clients wait
+ * in the listen backlog meanwhile. One warning per episode, at most one
+ * a minute, with the count of failures since the last one.
+ */
+static void
+accept_pause(struct server *s, int err)
+{
+	int64_t now = event_now_ms(s->ev);
+
+	s->accept_fails++;
+	if (s->accept_since == 0) {
+		s->accept_since = now;
+		s->is_accept_warned = 0;
+		s->stats.accept_pauses++;
+	}
+	if (s->accept_warned == 0 || now - s->accept_warned >= ACCEPT_LOG_MS) {
+		log_warnx("accept: %s; listener paused, retried with backoff "
+		    "(%llu failures since the last report)", strerror(err),
+		    (unsigned long long)s->accept_fails);
+		s->accept_fails = 0;
+		s->accept_warned = now;
+		s->is_accept_warned = 1;
+	}
+	s->accept_backoff = s->accept_backoff == 0 ? ACCEPT_BACKOFF_MIN_MS :
+	    s->accept_backoff * 2;
+	if (s->accept_backoff > ACCEPT_BACKOFF_MAX_MS)
+		s->accept_backoff = ACCEPT_BACKOFF_MAX_MS;
+	event_timer_cancel(s->ev, &s->accept_timer);
+	s->accept_timer = event_timer_in(s->ev, s->accept_backoff,
+	    accept_timer_cb, s);
+	if (s->accept_timer != NULL)
+		(void)event_mod(s->ev, s->lfd, 0);
+	/* else (no memory for a timer) keep listening: a spin, not deaf */
+}
+
+/* The backlog is empty: a failing episode, if any, is over. */
+static void
+accept_drained(struct server *s)
+{
+	if (s->accept_since == 0)
+		return;
+	if (s->is_accept_warned) {
+		log_info("accept: accepting again after %lld ms (%llu more "
+		    "failures)",
+		    (long long)(event_now_ms(s->ev) - s->accept_since),
+		    (unsigned long long)s->accept_fails);
+		s->accept_fails = 0;
+	}
+	s->accept_since = 0;
+	s->accept_backoff = 0;
+}
+
+/* Refuse fd at accept: the peer sees the connection closed unanswered. */
+static void
+accept_refuse(struct server *s, int fd, uid_t uid, const char *reason)
+{
+	s->stats.refused_conns++;
+	audit_refused(s, "connection_refused", uid, NULL, reason);
+	close(fd);
+}
+
+static void
 accept_cb(struct event_loop *ev, int lfd, uint32_t revents, void *arg)
 {
 	struct server *s = arg;
 	struct ucred cred;
 	socklen_t len;
 	struct conn *c;
-	int fd, n;
+	int fd, n, r, sndbuf = CONN_SNDBUF;
 
 	for (n = 0; n < 64; n++) {
 		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR)
-				log_warn("accept");
+			if (errno == EAGAIN)
+				accept_drained(s);
+			else if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			else
+				accept_pause(s, errno);
 			return;
 		}
 		len = sizeof(cred);
@@ -477,8 +729,7 @@ accept_cb(struct event_loop *ev, int lfd, uint32_t revents, void *arg)
 			continue;
 		}
 		if (s->stats.open >= (uint64_t)s->cf->max_conns) {
-			s->stats.refused_conns++;
-			close(fd);
+			accept_refuse(s, fd, cred.uid, "max_conns");
 			continue;
 		}
 		c = calloc(1, sizeof(*c));
@@ -493,14 +744,19 @@ accept_cb(struct event_loop *ev, int lfd, uint32_t revents, void *arg)
 		c->caller.uid = cred.uid;
 		c->caller.gid = cred.gid;
 		c->caller.pid = cred.pid;
-		if (uidlimit_open(s->limits, cred.uid, &c->us) < 0) {
-			s->stats.refused_conns++;
-			log_debug("uid %u: over max_conns_per_uid", (unsigned)cred.uid);
+		r = uidlimit_open(s->limits, cred.uid, &c->us);
+		if (r < 0) {
 			free(c->in);
 			free(c);
-			close(fd);
+			accept_refuse(s, fd, cred.uid, r == -EUSERS ?
+			    "max_conns_per_uid" : r == -ENOBUFS ?
+			    "unsent output over max_output_per_uid/max_output" :
+			    "out of memory");
 			continue;
 		}
+		/* What a peer that does not read can pin in the kernel. */
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf,
+		    sizeof(sndbuf));
 		c->caller.user = lookup_user(cred.uid);
 		c->caller.is_admin = peer_is_admin(s, fd, cred.uid, cred.gid);
 		c->last_active = event_now_ms(ev);
@@ -532,15 +788,15 @@ conn_close(struct conn *c)
 	event_del(s->ev, c->fd);
 	close(c->fd);
 	LIST_REMOVE(c, link);
+	conn_unpause(c);
+	out_free(c);	/* releases its share of the caps (resume_soon) */
 	uidlimit_close(s->limits, c->us);
 	s->stats.open--;
 	free(c->in);
-	if (c->out != NULL) {
-		secret_wipe(c->out, c->outcap);
-		free(c->out);
-	}
 	free(c->caller.user);
 	free(c);
+	if (s->accept_timer != NULL)
+		accept_resume(s);	/* a descriptor is free again */
 }
 
 void
@@ -572,6 +828,49 @@ conn_reply(struct waiter *w, json_t *resp)
 	conn_process(c);	/* sends, then handles the next buffered line */
 }
 
+/*
+ * Look at the paused connections again: each that may take requests
+ * now is processed (and paused again by conn_update_events if it must).
+ * They are moved to a list of their own first, since processing one may
+ * close others (a reply completes other waiters).
+ */
+static void
+resume_cb(struct event_loop *ev, void *arg)
+{
+	struct server *s = arg;
+	LIST_HEAD(, conn) todo = LIST_HEAD_INITIALIZER(todo);
+	struct conn *c;
+
+	(void)ev;
+	s->resume = NULL;
+	while ((c = LIST_FIRST(&s->paused)) != NULL) {
+		LIST_REMOVE(c, plink);
+		LIST_INSERT_HEAD(&todo, c, plink);	/* still is_paused */
+	}
+	while ((c = LIST_FIRST(&todo)) != NULL) {
+		LIST_REMOVE(c, plink);
+		if (conn_may_take(c)) {
+			c->is_paused = 0;
+			conn_process(c);	/* may close c */
+		} else
+			LIST_INSERT_HEAD(&s->paused, c, plink);	/* still waits */
+	}
+}
+
+/*
+ * Output was released (or the caps changed): soon, see whether paused
+ * connections may go on. A timer, so a release deep in a callback never
+ * re-enters request processing; one pass per RESUME_DELAY_MS at most,
+ * O(paused connections).
+ */
+static void
+resume_soon(struct server *s)
+{
+	if (LIST_EMPTY(&s->paused) || s->resume != NULL)
+		return;
+	s->resume = event_timer_in(s->ev, RESUME_DELAY_MS, resume_cb, s);
+}
+
 static void
 resolve_admin_gid(struct server *s)
 {
@@ -599,6 +898,13 @@ limits_of(const struct config *cf, struct uidlimit_cfg *lc)
 	lc->request_burst = cf->request_burst;
 }
 
+static void
+out_caps_of(struct server *s, const struct config *cf)
+{
+	uidlimit_set_out_caps(s->limits, (size_t)cf->max_output_per_uid,
+	    (size_t)cf->max_output);
+}
+
 int
 server_new(struct event_loop *ev, int lfd, const struct config *cf,
     server_request_cb *cb, void *arg, struct server **out)
@@ -623,6 +929,8 @@ server_new(struct event_loop *ev, int lfd, const struct config *cf,
 	s->cb = cb;
 	s->cbarg = arg;
 	LIST_INIT(&s->conns);
+	LIST_INIT(&s->paused);
+	out_caps_of(s, cf);
 	resolve_admin_gid(s);
 	r = event_add(ev, lfd, EPOLLIN, accept_cb, s);
 	if (r < 0) {
@@ -642,6 +950,8 @@ server_set_config(struct server *s, const struct config *cf)
 	s->cf = cf;
 	limits_of(cf, &lc);
 	uidlimit_set_config(s->limits, &lc);
+	out_caps_of(s, cf);
+	resume_soon(s);		/* the caps may have grown */
 	resolve_admin_gid(s);
 }
 
@@ -652,6 +962,8 @@ server_free(struct server *s)
 		return;
 	while (!LIST_EMPTY(&s->conns))
 		conn_close(LIST_FIRST(&s->conns));
+	event_timer_cancel(s->ev, &s->resume);
+	event_timer_cancel(s->ev, &s->accept_timer);
 	event_del(s->ev, s->lfd);
 	close(s->lfd);
 	uidlimit_free(s->limits);

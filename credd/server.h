@@ -7,7 +7,9 @@
  * A connection carries requests in turn: while one is being answered
  * (a reply may be deferred until a refresh completes), further lines
  * stay buffered. Replies are written non-blocking; buffers that held
- * tokens are wiped.
+ * tokens are wiped. Unsent output is bounded per connection, per uid
+ * ([server] max_output_per_uid) and in all ([server] max_output): a
+ * connection over a bound is not read from until its output drains.
  */
 #ifndef CREDD_SERVER_H
 #define CREDD_SERVER_H
@@ -75,6 +77,10 @@ struct server_stats {
 	uint64_t refused_conns; /* over a cap */
 	uint64_t rate_limited;
 	uint64_t bad_requests;
+	uint64_t output_bytes;	/* reply bytes queued for peers now (buffers) */
+	uint64_t output_bytes_peak;
+	uint64_t output_stalls;	/* a connection stopped being read: its output */
+	uint64_t accept_pauses;	/* accept4 failed (EMFILE...): listener paused */
 };
 
 /*

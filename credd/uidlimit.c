@@ -1,5 +1,6 @@
 /*
- * uidlimit.c - per-uid connection counts and token buckets (see uidlimit.h).
+ * uidlimit.c - per-uid connection counts, token buckets and queued output
+ * (see uidlimit.h).
  * A fixed array of hash chains: lookups are O(uids per chain), fine for
  * the uids that hold connections on one node at once.
  */
@@ -16,6 +17,8 @@ struct uidlimit {
 	struct uidlimit_cfg cfg;
 	struct uidlimit_entry *uids[UIDLIMIT_BUCKETS];
 	size_t n;
+	size_t max_out_per_uid, max_out;	/* 0: no cap */
+	size_t out;		/* sum of the entries' out */
 };
 
 struct uidlimit *
@@ -91,6 +94,8 @@ uidlimit_open(struct uidlimit *l, uid_t uid, struct uidlimit_entry **out)
 			uidlimit_close(l, u);	/* a cap of 0: nothing to keep */
 		return -EUSERS;
 	}
+	if (!uidlimit_out_ok(l, u))
+		return -ENOBUFS;	/* u->out > 0: it has connections */
 	u->conns++;
 	*out = u;
 	return 0;
@@ -111,7 +116,7 @@ uidlimit_close(struct uidlimit *l, struct uidlimit_entry *u)
 	if (u->conns > 0 && --u->conns > 0)
 		return;
 	refill(l, u);
-	if (u->tokens < l->cfg.request_burst)
+	if (u->tokens < l->cfg.request_burst || u->out > 0)
 		return;
 	for (pp = &l->uids[u->uid % UIDLIMIT_BUCKETS]; *pp != NULL;
 	     pp = &(*pp)->next)
@@ -131,6 +136,43 @@ uidlimit_allow(struct uidlimit *l, struct uidlimit_entry *u)
 		return 0;
 	u->tokens -= 1.0;
 	return 1;
+}
+
+void
+uidlimit_set_out_caps(struct uidlimit *l, size_t max_out_per_uid,
+    size_t max_out)
+{
+	l->max_out_per_uid = max_out_per_uid;
+	l->max_out = max_out;
+}
+
+void
+uidlimit_out_add(struct uidlimit *l, struct uidlimit_entry *u, size_t n)
+{
+	u->out += n;
+	l->out += n;
+}
+
+void
+uidlimit_out_sub(struct uidlimit *l, struct uidlimit_entry *u, size_t n)
+{
+	n = n < u->out ? n : u->out;	/* never below zero */
+	u->out -= n;
+	l->out -= n;
+}
+
+int
+uidlimit_out_ok(const struct uidlimit *l, const struct uidlimit_entry *u)
+{
+	if (l->max_out_per_uid > 0 && u->out >= l->max_out_per_uid)
+		return 0;
+	return l->max_out == 0 || l->out < l->max_out || u->out == 0;
+}
+
+size_t
+uidlimit_out_total(const struct uidlimit *l)
+{
+	return l->out;
 }
 
 size_t

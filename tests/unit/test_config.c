@@ -86,6 +86,8 @@ TEST(test_good)
 		"max_conns_per_uid = 10\n"
 		"idle_timeout = 5\n"
 		"max_conns = 100\n"
+		"max_output_per_uid = 65536\n"
+		"max_output = 2147483647\n"
 		"[limits]\n"
 		"requests_per_sec = 7\n"
 		"request_burst = 8\n"
@@ -124,6 +126,8 @@ TEST(test_good)
 	ASSERT_EQ(cf->max_conns_per_uid, 10);
 	ASSERT_EQ(cf->idle_timeout, 5);
 	ASSERT_EQ(cf->max_conns, 100);
+	ASSERT_EQ(cf->max_output_per_uid, 65536);
+	ASSERT_EQ(cf->max_output, 2147483647);
 	ASSERT_EQ(cf->requests_per_sec, 7);
 	ASSERT_EQ(cf->request_burst, 8);
 	ASSERT_EQ(cf->device_flows_per_hour, 9);
@@ -157,6 +161,8 @@ TEST(test_defaults)
 	ASSERT_EQ(cf->max_conns_per_uid, 4096);
 	ASSERT_EQ(cf->idle_timeout, 60);
 	ASSERT_EQ(cf->max_conns, 65536);
+	ASSERT_EQ(cf->max_output_per_uid, 1048576);
+	ASSERT_EQ(cf->max_output, 33554432);
 	ASSERT_EQ(cf->requests_per_sec, 20000);
 	ASSERT_EQ(cf->request_burst, 40000);
 	ASSERT_EQ(cf->device_flows_per_hour, 10);
@@ -194,6 +200,11 @@ TEST(test_errors)
 	    "t.conf:8: timeout: '0' is out of range"));
 	ASSERT_TRUE(parse_fails(BASE "[limits]\ndevice_flow_cooldown = -1\n",
 	    -ERANGE, "t.conf:8: device_flow_cooldown: '-1' is out of range"));
+	/* one reply (up to 64 KiB) must always fit a uid's output cap */
+	ASSERT_TRUE(parse_fails(BASE "[server]\nmax_output_per_uid = 65535\n",
+	    -ERANGE, "t.conf:8: max_output_per_uid: '65535' is out of range"));
+	ASSERT_TRUE(parse_fails(BASE "[server]\nmax_output = 2147483648\n",
+	    -ERANGE, "t.conf:8: max_output: '2147483648' is out of range"));
 	ASSERT_TRUE(
 	    parse_fails(BASE "[entra]\n"
 			     "authority = http://login.microsoftonline.com\n",
@@ -444,6 +455,8 @@ TEST(test_example_file)
 	ASSERT_EQ(cf->max_conns_per_uid, def->max_conns_per_uid);
 	ASSERT_EQ(cf->idle_timeout, def->idle_timeout);
 	ASSERT_EQ(cf->max_conns, def->max_conns);
+	ASSERT_EQ(cf->max_output_per_uid, def->max_output_per_uid);
+	ASSERT_EQ(cf->max_output, def->max_output);
 	ASSERT_EQ(cf->requests_per_sec, def->requests_per_sec);
 	ASSERT_EQ(cf->request_burst, def->request_burst);
 	ASSERT_EQ(cf->device_flows_per_hour, def->device_flows_per_hour);
