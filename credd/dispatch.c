@@ -212,7 +212,7 @@ op_session_open(struct dispatch *d, struct waiter *w, const struct proto_request
 	if (!found)
 		return dispatch_error(-EBADMSG, "no such user on this node");
 	r = sessions_open(d->sessions, req->user, uid, req->service, req->tty,
-	    req->workload, id);
+	    req->workload, util_now(), id);
 	if (r < 0)
 		return dispatch_error(r, "cannot open a session");
 	if (d->cf->msi_listen != NULL) {
