@@ -1,0 +1,209 @@
+#!/usr/bin/python3
+"""Sessions and their SDK endpoint secrets end (issue 11, item 9), through
+a real credd with the SDK endpoint on:
+
+- a session_open that ends in an error after it was parked (the user's
+  stored record does not open) leaves no session and no secret;
+- a session_open whose caller hangs up while it is parked (a slow device
+  code endpoint; the PAM module's timeout closes its connection) leaves
+  no session and no secret.
+"""
+
+import http.client
+import json
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+
+import faultlib as F
+from faultlib import H
+
+FAILUSER, GONEUSER, IDLEUSER, DEADUSER, LIVEUSER = F.EXTRA_USERS[:5]
+REUSE_OLD, REUSE_NEW = "entra_sreuse1", "entra_sreuse2"
+STORAGE = H.RESOURCES["storage"]
+
+
+def setUpModule():
+    F.setup_module()
+
+
+def tearDownModule():
+    F.teardown_module()
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def http_get(port, secret):
+    """(child, as some uid) The App Service shape with secret; status and body."""
+    path = "/msi/token?api-version=2019-08-01&resource=" + urllib.parse.quote(STORAGE, safe="")
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c.request("GET", path, headers={"X-IDENTITY-HEADER": secret})
+    r = c.getresponse()
+    body = r.read().decode("utf-8", "replace")
+    c.close()
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        doc = {"_raw": body[:300]}
+    return {"status": r.status, "doc": doc}
+
+
+def sleeper(user):
+    """A process of user that keeps its uid alive until killed."""
+    gid, groups = H.groups_of(user)
+    return subprocess.Popen(["sleep", "600"], user=H.uid_of(user), group=gid,
+                            extra_groups=groups, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def no_process_of(uid):
+    """Kill what runs as uid (leftovers of an earlier run); True when none."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/status" % pid) as f:
+                for line in f:
+                    if line.startswith("Uid:"):
+                        if int(line.split()[1]) == uid or int(line.split()[2]) == uid:
+                            os.kill(int(pid), signal.SIGKILL)
+                        break
+        except (OSError, ValueError):
+            pass
+    time.sleep(0.2)
+    return True
+
+
+class SessStack(F.FaultStack):
+    """A FaultStack with the SDK endpoint on."""
+
+    def __init__(self, name, **kw):
+        super().__init__(name, **kw)
+        self.msi_port = free_port()
+
+    def write_conf(self, extra=""):
+        super().write_conf("\n[msi]\nlisten = 127.0.0.1:%d\n" % self.msi_port + extra)
+
+
+class Base(H.StackTestCase):
+    SERVER = []
+    KEEP_ALIVE = ()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = SessStack(cls.__name__, conf_add={"server": cls.SERVER}, lifetime=3600)
+        cls.addClassCleanup(cls.stack.stop)
+        cls.stack.start()
+        cls.sleepers = [sleeper(u) for u in cls.KEEP_ALIVE]
+        cls.addClassCleanup(cls.stop_sleepers)
+
+    @classmethod
+    def stop_sleepers(cls):
+        for p in cls.sleepers:
+            p.kill()
+            p.wait(10)
+
+    def stats(self):
+        r = self.stack.request("root", {"v": 1, "op": "stats"})
+        self.assertIs(r.get("ok"), True, r)
+        return r
+
+    def open(self, user, interactive=False):
+        return self.stack.request("root", {"v": 1, "op": "session_open", "user": user,
+                                           "service": "sshd", "interactive": interactive})
+
+    def get(self, user, secret):
+        return H.run_as(user, http_get, self.stack.msi_port, secret)
+
+    def wait_stats(self, pred, deadline=20.0):
+        end = time.monotonic() + deadline
+        while True:
+            s = self.stats()
+            if pred(s) or time.monotonic() > end:
+                return s
+            time.sleep(0.2)
+
+
+class LeakTests(Base):
+    """session_open that fails or is abandoned while parked; no idle bound,
+    so only the fix (not expiry) can clear them."""
+
+    SERVER = []
+    KEEP_ALIVE = (FAILUSER, GONEUSER)
+
+    def test_01_failed_open_leaves_nothing(self):
+        st = self.stack
+        cu = pwd.getpwnam(H.CREDD_USER)
+        path = os.path.join(st.state_dir, "u-%s.rec" % FAILUSER)
+        # A record that does not open: the session_open is parked on the
+        # load, then answered with an error.
+        with open(path, "wb") as f:
+            f.write(b"not a sealed record" * 8)
+        os.chown(path, cu.pw_uid, cu.pw_gid)
+        os.chmod(path, 0o600)
+        try:
+            before = self.stats()
+            r = self.open(FAILUSER, interactive=True)
+            self.assertIsNot(r.get("ok"), True, "session_open of an unreadable record: %s" % r)
+            s = self.stats()
+        finally:
+            os.unlink(path)
+        F.figure("sessions_failed_open", {"reply": F.error_code(r),
+                                          "sessions": s.get("sessions"),
+                                          "sdk_secrets": s.get("sdk_secrets")})
+        self.assertEqual(s["sessions"], before["sessions"], "a failed session_open left "
+                         "its session: %s" % s)
+        self.assertEqual(s["sdk_secrets"], before["sdk_secrets"], "a failed session_open "
+                         "left its endpoint secret: %s" % s)
+        self.assertEqual(s.get("sessions_dropped"), before.get("sessions_dropped", 0) + 1, s)
+
+    def test_02_abandoned_open_leaves_nothing(self):
+        st = self.stack
+        st.fault("slow", count=1, endpoint="devicecode", delay=3)
+        before = self.stats()
+        line = json.dumps({"v": 1, "op": "session_open", "user": GONEUSER,
+                           "service": "sshd", "interactive": True}) + "\n"
+        t0 = time.monotonic()
+        # The PAM module's way: send, give up after its timeout, close.
+        res = H.run_as("root", H.raw_conversation, st.sock, line, 1, 0.5)
+        self.assertEqual(res["replies"], [], "answered before the device code came: %s" % res)
+        # The device code arrives ~3 s later: the parked reply has nobody to
+        # go to. A second, silent session_open then joins the pending flow.
+        time.sleep(4.0)
+        r2 = self.open(GONEUSER)
+        self.assertEqual(r2.get("state"), "pending", r2)
+        s = self.stats()
+        F.figure("sessions_abandoned_open", {"secs": round(time.monotonic() - t0, 1),
+                                             "sessions": s.get("sessions"),
+                                             "sdk_secrets": s.get("sdk_secrets")})
+        self.assertEqual(s["sessions"], before["sessions"] + 1, "an abandoned session_open "
+                         "left its session (want the second one only): %s" % s)
+        self.assertEqual(s["sdk_secrets"], before["sdk_secrets"] + 1, "an abandoned "
+                         "session_open left its endpoint secret: %s" % s)
+        c = st.request("root", {"v": 1, "op": "session_close", "user": GONEUSER,
+                                "session": r2["session"]})
+        self.assertIs(c.get("ok"), True, c)
+        s = self.stats()
+        self.assertEqual((s["sessions"], s["sdk_secrets"]),
+                         (before["sessions"], before["sdk_secrets"]), s)
+        ends = [a for a in st.audit_records() if a.get("event") == "session_end"
+                and a.get("user") == GONEUSER]
+        self.assertTrue(ends, "no session_end audit record for the abandoned session")
+        self.assertIn("went away", ends[-1].get("reason", ""), ends[-1])
+
+
+del Base  # a mixin of the classes above, not a test class of its own
+
+if __name__ == "__main__":
+    sys.exit(F.main(__name__, __doc__))
