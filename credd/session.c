@@ -392,20 +392,17 @@ sessions_snapshot_clear(struct sessions_snapshot *snap)
 	memset(snap, 0, sizeof(*snap));
 }
 
-static int
+/* Borrow the table's names while sorting; copy only the distinct ones. */
+static void
 snapshot_add(struct sessions_snapshot *snap, const char *user, uid_t uid,
     int has_session)
 {
-	struct sessions_binding *b = &snap->b[snap->n];
+	struct sessions_binding *b = &snap->b[snap->n++];
 
-	b->user = strdup(user);
-	if (b->user == NULL)
-		return -ENOMEM;
+	b->user = (char *)(uintptr_t)user;	/* borrowed until copied below */
 	b->uid = uid;
 	b->has_session = has_session;
 	b->account = b->alive = -1;
-	snap->n++;
-	return 0;
 }
 
 int
@@ -424,26 +421,27 @@ sessions_snapshot(const struct sessions *ss, int64_t now,
 	if (out->b == NULL)
 		return -ENOMEM;
 	LIST_FOREACH(s, &ss->head, link)
-		if (snapshot_add(out, s->user, s->uid, 1) < 0)
-			goto nomem;
+		snapshot_add(out, s->user, s->uid, 1);
 	LIST_FOREACH(e, &ss->secrets, link)
-		if (e->owner == NULL && snapshot_add(out, e->user, e->uid, 0) < 0)
-			goto nomem;
+		if (e->owner == NULL)
+			snapshot_add(out, e->user, e->uid, 0);
 	qsort(out->b, out->n, sizeof(*out->b), binding_cmp);
-	/* Fold duplicates into the first of each run. */
+	/* Fold duplicates into the first of each run, then own the names. */
 	for (i = 0, j = 0; i < out->n; i++) {
 		if (j > 0 && binding_cmp(&out->b[j - 1], &out->b[i]) == 0) {
 			out->b[j - 1].has_session |= out->b[i].has_session;
-			free(out->b[i].user);
 			continue;
 		}
 		out->b[j++] = out->b[i];
 	}
 	out->n = j;
+	for (i = 0; i < out->n; i++)
+		if ((out->b[i].user = strdup(out->b[i].user)) == NULL) {
+			out->n = i;	/* the rest are still borrowed */
+			sessions_snapshot_clear(out);
+			return -ENOMEM;
+		}
 	return 0;
-nomem:
-	sessions_snapshot_clear(out);
-	return -ENOMEM;
 }
 
 static const struct sessions_binding *
