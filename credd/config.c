@@ -116,6 +116,9 @@ static const struct key server_keys[] = {
     NUM("max_conns", max_conns, 1, 1000000, "65536"),
     NUM("max_conns_per_uid", max_conns_per_uid, 1, 1000000, "4096"),
     STR("node", KT_NODE, node, NULL, 0), /* default: gethostname() */
+    NUM("session_check", session_check, 1, 3600, "60"),
+    NUM("session_idle", session_idle, 0, 31536000, "86400"),
+    STR("session_liveness", KT_BOOL, session_liveness, "yes", 0),
     STR("socket", KT_PATH, socket, ENTRA_SOCKET_PATH, 0),
     STR("user", KT_USER, user, ENTRA_CREDD_USER, 0),
 };

@@ -49,6 +49,9 @@ struct config {
 	int max_conns_per_uid;	/* default 4096 */
 	int idle_timeout;	/* seconds, default 60 */
 	int max_conns;		/* total, default 65536 */
+	int session_check;	/* seconds between session checks, default 60 */
+	int session_idle;	/* seconds a session may go unused, default 86400; 0: no bound */
+	int session_liveness;	/* end sessions whose uid has no process, default 1 */
 
 	/* [limits] per uid */
 	int requests_per_sec;	    /* token-bucket rate per uid, default 20000 */

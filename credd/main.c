@@ -43,6 +43,7 @@
 #include "seal.h"
 #include "server.h"
 #include "session.h"
+#include "sessweep.h"
 #include "store.h"
 #ifdef ENTRA_HAVE_PG
 #include "store_pg.h"
@@ -61,6 +62,7 @@ struct credd {
 	struct http *http;
 	struct broker *broker;
 	struct sessions *sessions;
+	struct sessweep *sessweep;	/* idle, liveness and account checks */
 	struct server *server;
 	struct msi *msi;	/* the SDK endpoint; NULL when [msi] listen is unset */
 	struct dispatch dispatch;
@@ -223,9 +225,19 @@ load_keys(struct credd *c)
 		fatalx("key file %s: %s", c->cf->key_file, strerror(-r));
 }
 
+/* The session checks' settings from the config. */
+static void
+sessweep_cfg_of(const struct config *cf, struct sessweep_cfg *sc)
+{
+	sc->check_ms = (int64_t)cf->session_check * 1000;
+	sc->idle_s = cf->session_idle;
+	sc->liveness = cf->session_liveness;
+}
+
 static void
 reload(struct credd *c)
 {
+	struct sessweep_cfg sc;
 	struct config *cf = NULL;
 	char err[512];
 
@@ -245,6 +257,8 @@ reload(struct credd *c)
 	server_set_config(c->server, cf);
 	broker_set_config(c->broker, cf);
 	msi_set_config(c->msi, cf);
+	sessweep_cfg_of(cf, &sc);
+	sessweep_set_config(c->sessweep, &sc);
 	if (audit_reopen() < 0)
 		log_warn("SIGHUP: cannot reopen the audit file");
 	log_info("configuration reloaded");
@@ -273,6 +287,7 @@ run(const char *conf_path, int foreground, int debug)
 	struct credd c = { .conf_path = conf_path, .sigfd = -1 };
 	struct http_options ho = { 0 };
 	struct broker_deps deps = { 0 };
+	struct sessweep_cfg sc;
 	struct passwd *pw = NULL;
 	sigset_t mask;
 	char err[512];
@@ -336,6 +351,10 @@ run(const char *conf_path, int foreground, int debug)
 	c.sessions = sessions_new();
 	if (c.sessions == NULL)
 		fatalx("out of memory");
+	sessweep_cfg_of(c.cf, &sc);
+	r = sessweep_new(c.ev, c.sessions, &sessweep_system_ops, &sc, &c.sessweep);
+	if (r < 0)
+		fatalx("session checks: %s", strerror(-r));
 	c.dispatch.broker = c.broker;
 	c.dispatch.sessions = c.sessions;
 	c.dispatch.cf = c.cf;
@@ -369,6 +388,7 @@ run(const char *conf_path, int foreground, int debug)
 	server_free(c.server);
 	msi_free(c.msi);
 	broker_free(c.broker);
+	sessweep_free(c.sessweep);
 	sessions_free(c.sessions);
 	http_free(c.http);
 	event_del(c.ev, c.sigfd);

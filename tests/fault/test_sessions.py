@@ -6,7 +6,16 @@ a real credd with the SDK endpoint on:
   stored record does not open) leaves no session and no secret;
 - a session_open whose caller hangs up while it is parked (a slow device
   code endpoint; the PAM module's timeout closes its connection) leaves
-  no session and no secret.
+  no session and no secret;
+- an unused session ends after [server] session_idle; a used one lives;
+- a session whose uid has no live process left ends, and its secret no
+  longer opens the endpoint; a uid with a live process keeps its session;
+- a secret minted for a user whose account was then deleted, and whose
+  uid was given to a new account, is refused to that uid (session and
+  credctl env secrets alike).
+
+Each user whose sessions must not end by liveness keeps a sleep process
+running for the class. Checks run every second (session_check = 1).
 """
 
 import http.client
@@ -57,6 +66,15 @@ def http_get(port, secret):
     except ValueError:
         doc = {"_raw": body[:300]}
     return {"status": r.status, "doc": doc}
+
+
+def brief(g):
+    """A reply for a failure message: never the token itself."""
+    doc = dict(g.get("doc") or {})
+    if "access_token" in doc:
+        doc = {"access_token": "fp " + H.fingerprint(doc["access_token"]),
+               "sub_name": H.jwt_claims(g["doc"]["access_token"]).get("name")}
+    return {"status": g.get("status"), "doc": doc}
 
 
 def sleeper(user):
@@ -139,7 +157,7 @@ class LeakTests(Base):
     """session_open that fails or is abandoned while parked; no idle bound,
     so only the fix (not expiry) can clear them."""
 
-    SERVER = []
+    SERVER = ["session_check = 1", "session_idle = 0"]
     KEEP_ALIVE = (FAILUSER, GONEUSER)
 
     def test_01_failed_open_leaves_nothing(self):
@@ -201,6 +219,132 @@ class LeakTests(Base):
                 and a.get("user") == GONEUSER]
         self.assertTrue(ends, "no session_end audit record for the abandoned session")
         self.assertIn("went away", ends[-1].get("reason", ""), ends[-1])
+
+
+class IdleTests(Base):
+    """session_idle = 3: a session whose secret is not used ends; one in use lives."""
+
+    SERVER = ["session_check = 1", "session_idle = 3"]
+    KEEP_ALIVE = (IDLEUSER,)
+
+    def test_01_idle_session_ends_used_one_lives(self):
+        st = self.stack
+        st.consent(IDLEUSER)
+        used = self.open(IDLEUSER)
+        idle = self.open(IDLEUSER)
+        self.assertIs(used.get("ok"), True, used)
+        self.assertIs(idle.get("ok"), True, idle)
+        t0 = time.monotonic()
+        # Use one secret every second for 6 s (twice the idle bound).
+        while time.monotonic() - t0 < 6.0:
+            g = self.get(IDLEUSER, used["secret"])
+            self.assertEqual(g["status"], 200, brief(g))
+            time.sleep(1.0)
+        s = self.stats()
+        self.assertEqual(s["sessions"], 1, "want the used session only: %s" % s)
+        self.assertGreaterEqual(s.get("sessions_ended_idle", 0), 1, s)
+        g = self.get(IDLEUSER, idle["secret"])
+        self.assertEqual(g["status"], 401,
+                         "the idle session's secret still works: %s" % brief(g))
+        # Unused from now on: it ends too.
+        s = self.wait_stats(lambda s: s["sessions"] == 0, deadline=15.0)
+        F.figure("sessions_idle", {"idle": 3, "ended_idle": s.get("sessions_ended_idle"),
+                                   "after_s": round(time.monotonic() - t0, 1)})
+        self.assertEqual(s["sessions"], 0, s)
+        self.assertEqual(s["sdk_secrets"], 0, s)
+        g = self.get(IDLEUSER, used["secret"])
+        self.assertEqual(g["status"], 401, brief(g))
+        c = st.request("root", {"v": 1, "op": "session_close", "user": IDLEUSER,
+                                "session": used["session"]})
+        self.assertEqual(F.error_code(c), "bad_request", c)
+
+
+class LivenessTests(Base):
+    """A uid with no live process loses its sessions; a live uid keeps them;
+    an account deleted and its uid reused inherits no secret."""
+
+    SERVER = ["session_check = 1"]
+    KEEP_ALIVE = (LIVEUSER,)
+
+    def test_01_no_live_process_ends_session(self):
+        st = self.stack
+        st.consent(DEADUSER)
+        st.consent(LIVEUSER)
+        no_process_of(H.uid_of(DEADUSER))
+        dead = self.open(DEADUSER)
+        live = self.open(LIVEUSER)
+        self.assertIs(dead.get("ok"), True, dead)
+        g = self.get(DEADUSER, dead["secret"])   # a short-lived process of DEADUSER
+        self.assertEqual(g["status"], 200, brief(g))
+        t0 = time.monotonic()
+        s = self.wait_stats(lambda s: s.get("sessions_ended_no_process", 0) >= 1)
+        took = time.monotonic() - t0
+        F.figure("sessions_no_process", {"ended_after_s": round(took, 1),
+                                         "sessions": s.get("sessions")})
+        self.assertGreaterEqual(s.get("sessions_ended_no_process", 0), 1,
+                                "the session of a uid with no process did not end: %s" % s)
+        g = self.get(DEADUSER, dead["secret"])
+        self.assertEqual(g["status"], 401, "its secret still works: %s" % brief(g))
+        time.sleep(2.0)   # two more checks: the live uid keeps its session
+        g = self.get(LIVEUSER, live["secret"])
+        self.assertEqual(g["status"], 200, brief(g))
+        self.assertEqual(self.stats()["sessions"], 1)
+        ends = [a for a in st.audit_records() if a.get("event") == "session_end"
+                and a.get("user") == DEADUSER]
+        self.assertTrue(ends and ends[-1].get("reason") == "no_process", ends)
+
+    def test_02_reused_uid_inherits_no_secret(self):
+        st = self.stack
+        for u in (REUSE_OLD, REUSE_NEW):
+            subprocess.run(["userdel", "-f", u], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/sh", REUSE_OLD],
+                       check=True)
+        self.addCleanup(subprocess.run, ["userdel", "-f", REUSE_NEW],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(subprocess.run, ["userdel", "-f", REUSE_OLD],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        uid = H.uid_of(REUSE_OLD)
+        # The uid stays alive throughout: only the account check can end it.
+        keep = subprocess.Popen(["sleep", "600"], user=uid, group=uid,
+                                stdin=subprocess.DEVNULL)
+        self.addCleanup(keep.wait, 10)
+        self.addCleanup(keep.kill)
+        st.consent(REUSE_OLD)
+        sess = self.open(REUSE_OLD)
+        self.assertIs(sess.get("ok"), True, sess)
+        rc, out, err = st.credctl(REUSE_OLD, "env")
+        self.assertEqual(rc, 0, err)
+        env_secret = [ln.split("=", 1)[1].strip("'") for ln in out.splitlines()
+                      if ln.startswith("export IDENTITY_HEADER=")][0]
+        for sec in (sess["secret"], env_secret):
+            g = self.get(REUSE_OLD, sec)
+            self.assertEqual(g["status"], 200, brief(g))
+        before = self.stats()
+        # The account goes; a new one gets its uid.
+        subprocess.run(["userdel", "-f", REUSE_OLD], check=True,
+                       stderr=subprocess.DEVNULL)  # "currently used by process": meant
+        subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/sh", "-u", str(uid),
+                        REUSE_NEW], check=True)
+        self.assertEqual(H.uid_of(REUSE_NEW), uid)
+        t0 = time.monotonic()
+        s = self.wait_stats(lambda s: s.get("sessions_ended_account", 0) >
+                            before.get("sessions_ended_account", 0) and
+                            s.get("sdk_secrets_ended_account", 0) >
+                            before.get("sdk_secrets_ended_account", 0))
+        took = time.monotonic() - t0
+        got = [self.get(REUSE_NEW, sec) for sec in (sess["secret"], env_secret)]
+        F.figure("sessions_reused_uid", {"ended_after_s": round(took, 1),
+                                         "statuses": [g["status"] for g in got]})
+        for g in got:
+            self.assertEqual(g["status"], 401, "the new account of uid %d got the old "
+                             "account's endpoint: %s" % (uid, brief(g)))
+        self.assertEqual(s.get("sessions"), before["sessions"] - 1, s)
+
+    def test_zz_leak_sweep(self):
+        leaks, cores = F.leak_sweep([self.stack])
+        self.assertEqual(cores, [], "core files found")
+        self.assertEqual(leaks, [], "\n".join(leaks[:20]))
 
 
 del Base  # a mixin of the classes above, not a test class of its own
