@@ -487,6 +487,26 @@ cmd_db_init(const char *conf_path)
 	return 0;
 }
 
+/*
+ * credd --check-config without account_match: loud, on stderr, several
+ * lines. The exit status stays 0: the test harness, the README's install
+ * steps and sites' own scripts run --check-config on configs without it.
+ */
+static void
+warn_account_match(const char *conf)
+{
+	fprintf(stderr,
+	    "credd: WARNING: %s: [entra] account_match is not set.\n"
+	    "credd: WARNING: Any Entra account can then complete any user's "
+	    "sign-in: whoever\n"
+	    "credd: WARNING: sees a user's code (a phishing message, a shared "
+	    "screen, a session\n"
+	    "credd: WARNING: opened with sudo or su) can bind their own Entra "
+	    "account to that user.\n"
+	    "credd: WARNING: Set it, for example: account_match = "
+	    "%%u@contoso.com\n", conf);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -553,9 +573,11 @@ main(int argc, char **argv)
 	if (check) {
 		struct config *cf = load_config(conf);
 
+		if (cf->account_match == NULL)
+			warn_account_match(conf);
 		printf("%s: ok\n", conf);
 		config_free(cf);
-		return 0;
+		return 0;	/* a warning is not an error: scripts keep working */
 	}
 	return run(conf, foreground, debug);
 }

@@ -14,6 +14,8 @@ a real credd with the SDK endpoint on:
   uid was given to a new account, is refused to that uid (session and
   credctl env secrets alike).
 
+And (item 12) credd --check-config warns loudly without account_match.
+
 Each user whose sessions must not end by liveness keeps a sleep process
 running for the class. Checks run every second (session_check = 1).
 """
@@ -22,11 +24,14 @@ import http.client
 import json
 import os
 import pwd
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import unittest
 import urllib.parse
 
 import faultlib as F
@@ -345,6 +350,37 @@ class LivenessTests(Base):
         leaks, cores = F.leak_sweep([self.stack])
         self.assertEqual(cores, [], "core files found")
         self.assertEqual(leaks, [], "\n".join(leaks[:20]))
+
+
+class CheckConfigTests(unittest.TestCase):
+    """credd --check-config warns loudly (stderr) without account_match and
+    still exits 0 (issue 11, item 12); with it, no warning."""
+
+    def check(self, extra):
+        d = tempfile.mkdtemp(prefix="credd-cc-", dir="/tmp")
+        self.addCleanup(shutil.rmtree, d, True)
+        conf = os.path.join(d, "credd.conf")
+        with open(conf, "w") as f:
+            f.write("[entra]\ntenant = %s\nclient_id = %s\n%s[scopes]\n"
+                    "storage = https://storage.azure.com/.default\ndefault = storage\n"
+                    % (H.TENANT, H.CLIENT_ID, extra))
+        r = subprocess.run([H.BIN["credd"], "--check-config", "-c", conf],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+        return r.returncode, r.stdout, r.stderr
+
+    def test_01_warns_without_account_match(self):
+        rc, out, err = self.check("")
+        self.assertEqual(rc, 0, err)
+        self.assertIn(": ok", out)
+        warn = [ln for ln in err.splitlines() if ln.startswith("credd: WARNING:")]
+        self.assertGreaterEqual(len(warn), 3, "no loud warning: %r" % err)
+        self.assertIn("account_match", warn[0])
+        F.figure("check_config_warning_lines", len(warn))
+
+    def test_02_quiet_with_account_match(self):
+        rc, out, err = self.check("account_match = %u@contoso.com\n")
+        self.assertEqual(rc, 0, err)
+        self.assertNotIn("WARNING", err)
 
 
 del Base  # a mixin of the classes above, not a test class of its own
