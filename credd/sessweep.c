@@ -360,21 +360,26 @@ done_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
 	sw->checks++;
 }
 
-int
-sessweep_run(struct sessweep *sw)
+/* The loop's own part: idle sessions and expired secrets. */
+static void
+expire(struct sessweep *sw, int64_t now)
+{
+	size_t n = sessions_expire(sw->ss, now, sw->cfg.idle_s, audit_end, sw);
+
+	if (n > 0)
+		log_debug("sessions: %zu idle for %lld s ended", n,
+		    (long long)sw->cfg.idle_s);
+}
+
+/* Hand a snapshot to the check thread. 0, -EBUSY or -ENOMEM. */
+static int
+submit(struct sessweep *sw, int64_t now)
 {
 	struct sessions_snapshot snap;
-	int64_t now;
-	size_t n;
 	int r;
 
 	if (sw->in_flight)
 		return -EBUSY;
-	now = now_of(sw);
-	n = sessions_expire(sw->ss, now, sw->cfg.idle_s, audit_end, sw);
-	if (n > 0)
-		log_debug("sessions: %zu idle for %lld s ended", n,
-		    (long long)sw->cfg.idle_s);
 	r = sessions_snapshot(sw->ss, now, &snap);
 	if (r < 0)
 		return r;
@@ -389,13 +394,26 @@ sessweep_run(struct sessweep *sw)
 	return 0;
 }
 
+int
+sessweep_run(struct sessweep *sw)
+{
+	int64_t now = now_of(sw);
+
+	if (sw->in_flight)
+		return -EBUSY;
+	expire(sw, now);
+	return submit(sw, now);
+}
+
 static void
 tick_cb(struct event_loop *ev, void *arg)
 {
 	struct sessweep *sw = arg;
+	int64_t now = now_of(sw);
 
 	sw->timer = NULL;
-	(void)sessweep_run(sw);	/* -EBUSY: the last check is still running */
+	expire(sw, now);	/* even while a slow check is still running */
+	(void)submit(sw, now);	/* -EBUSY: the last check is not back yet */
 	sw->timer = event_timer_in(ev, sw->cfg.check_ms, tick_cb, sw);
 }
 
@@ -452,9 +470,13 @@ fail:
 void
 sessweep_set_config(struct sessweep *sw, const struct sessweep_cfg *cfg)
 {
+	int64_t old = sw->cfg.check_ms;
+
 	if (cfg->check_ms <= 0)
 		return;
 	sw->cfg = *cfg;
+	if (cfg->check_ms == old && sw->timer != NULL)
+		return;	/* a SIGHUP storm must not postpone the checks */
 	event_timer_cancel(sw->ev, &sw->timer);
 	sw->timer = event_timer_in(sw->ev, cfg->check_ms, tick_cb, sw);
 }

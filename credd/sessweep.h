@@ -61,14 +61,17 @@ struct sessweep_cfg {
 int sessweep_new(struct event_loop *ev, struct sessions *ss,
     const struct sessweep_ops *ops, const struct sessweep_cfg *cfg,
     struct sessweep **out);
-/* New settings (SIGHUP); the next check is re-armed. */
+/* New settings (SIGHUP); the timer is re-armed only if check_ms changed. */
 void sessweep_set_config(struct sessweep *sw, const struct sessweep_cfg *cfg);
 /*
  * Stop: waits for a check in progress (an NSS call cannot be
  * interrupted), drops its result. NULL does nothing.
  */
 void sessweep_free(struct sessweep *sw);
-/* Start a check now. 0, or -EBUSY while one is in flight. */
+/*
+ * Run a check now: idle sessions end at once, the lookups start on the
+ * thread. 0, or -EBUSY while a check is in flight.
+ */
 int sessweep_run(struct sessweep *sw);
 /* Checks completed since start. */
 uint64_t sessweep_checks(const struct sessweep *sw);

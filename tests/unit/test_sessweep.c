@@ -3,7 +3,8 @@
  * run on the check thread, never the loop; their answers end sessions
  * on the loop (a uid with no live process after the grace, a user that
  * no longer names its uid, idle ones) and unknown answers end nothing;
- * a check in flight is not started twice; and the /proc scan itself on
+ * a check in flight is not started twice, and a hanging one does not
+ * stop idle sessions from ending; and the /proc scan itself on
  * this machine's /proc (our own uid is alive, an unused one is not, a
  * directory without pid 1 is refused rather than read as "nobody").
  */
@@ -31,7 +32,11 @@ static struct {
 	uid_t dead_uid;		/* the fake scan's uid with no process */
 	const char *gone_user;	/* the fake directory's deleted account */
 	int64_t now;
+	int is_blocked;		/* the fake directory hangs until released */
 } fake;
+
+static pthread_mutex_t block_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t block_cv = PTHREAD_COND_INITIALIZER;
 
 static int
 fake_scan(void *arg, const uid_t *uids, size_t n, unsigned char *alive)
@@ -55,6 +60,10 @@ fake_account(void *arg, const char *user, uid_t uid)
 	fake.accounts++;
 	if (pthread_equal(pthread_self(), fake.loop_thread))
 		fake.off_loop = 0;
+	pthread_mutex_lock(&block_mu);
+	while (fake.is_blocked)
+		pthread_cond_wait(&block_cv, &block_mu);
+	pthread_mutex_unlock(&block_mu);
 	return fake.gone_user == NULL || strcmp(user, fake.gone_user) != 0;
 }
 
@@ -182,6 +191,62 @@ TEST(test_unknown_answers_end_nothing)
 	event_free(ev);
 }
 
+static struct sessions *watched;
+
+static void
+until_empty_cb(struct event_loop *ev, void *arg)
+{
+	int64_t *deadline = arg;
+
+	if (sessions_count(watched) == 0 || event_now_ms(ev) > *deadline) {
+		event_stop(ev);
+		return;
+	}
+	(void)event_timer_in(ev, 5, until_empty_cb, arg);
+}
+
+/*
+ * A directory that hangs holds the check thread, not the loop: the timer
+ * still ends idle sessions meanwhile, and no second check starts.
+ */
+TEST(test_idle_ends_while_a_check_hangs)
+{
+	struct event_loop *ev = event_new();
+	struct sessions *ss = sessions_new();
+	struct sessweep_cfg cfg = { .check_ms = 20, .idle_s = 100,
+	    .liveness = 1 };
+	struct sessweep *sw = NULL;
+	char id[SESSION_ID_LEN + 1];
+	int64_t deadline;
+
+	reset_fake();
+	fake.now = 9050;
+	fake.is_blocked = 1;
+	ASSERT_EQ(sessions_open(ss, "alice", 1001, "sshd", NULL, NULL, 9000, id), 0);
+	ASSERT_EQ(sessweep_new(ev, ss, &fake_ops, &cfg, &sw), 0);
+	ASSERT_EQ(sessweep_run(sw), 0);	/* the thread now hangs in NSS */
+	fake.now = 9200;		/* alice is idle from now on */
+	watched = ss;
+	deadline = event_now_ms(ev) + 5000;
+	(void)event_timer_in(ev, 5, until_empty_cb, &deadline);
+	(void)event_run(ev);
+	ASSERT_EQ(sessions_count(ss), 0);
+	ASSERT_EQ(sessions_counters(ss)->ended_idle, 1);
+	ASSERT_EQ(sessweep_checks(sw), 0);	/* still hanging */
+	ASSERT_ERR(sessweep_run(sw), -EBUSY);
+	pthread_mutex_lock(&block_mu);
+	fake.is_blocked = 0;
+	pthread_cond_broadcast(&block_cv);
+	pthread_mutex_unlock(&block_mu);
+	(void)event_timer_in(ev, 1, watch_cb, sw);
+	(void)event_run(ev);
+	ASSERT_TRUE(sessweep_checks(sw) >= 1);
+	ASSERT_EQ(fake.accounts, 1);	/* the snapshot held alice only */
+	sessweep_free(sw);
+	sessions_free(ss);
+	event_free(ev);
+}
+
 TEST(test_proc_scan_on_this_machine)
 {
 	uid_t uids[2];
@@ -223,6 +288,7 @@ main(void)
 		return 1;
 	RUN(test_check_ends_what_no_longer_holds);
 	RUN(test_unknown_answers_end_nothing);
+	RUN(test_idle_ends_while_a_check_hangs);
 	RUN(test_proc_scan_on_this_machine);
 	RUN(test_system_account);
 	TEST_MAIN_END();
