@@ -25,7 +25,6 @@ import json
 import os
 import pwd
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -37,13 +36,30 @@ import urllib.parse
 import faultlib as F
 from faultlib import H
 
-FAILUSER, GONEUSER, IDLEUSER, DEADUSER, LIVEUSER = F.EXTRA_USERS[:5]
+FAILUSER, GONEUSER, IDLEUSER, LIVEUSER = F.EXTRA_USERS[:4]
+# Users of this suite alone: other suites may run processes as the shared
+# test users, which would keep a uid alive behind this suite's back.
+DEADUSER = "entra_sdead"
 REUSE_OLD, REUSE_NEW = "entra_sreuse1", "entra_sreuse2"
 STORAGE = H.RESOURCES["storage"]
 
 
+def users(*cmds, check=True):
+    """Run useradd/userdel commands under the harness's user-database lock
+    (other suites add users at the same time)."""
+    import fcntl
+    with open("/tmp/.credd-test-users.lock", "a") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)
+        for cmd in cmds:
+            subprocess.run(cmd, check=check, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+
+
 def setUpModule():
     F.setup_module()
+    if subprocess.run(["id", DEADUSER], stdout=subprocess.DEVNULL,
+                      stderr=subprocess.DEVNULL).returncode != 0:
+        users(["useradd", "--no-create-home", "--shell", "/bin/sh", DEADUSER])
 
 
 def tearDownModule():
@@ -90,8 +106,9 @@ def sleeper(user):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def no_process_of(uid):
-    """Kill what runs as uid (leftovers of an earlier run); True when none."""
+def processes_of(uid):
+    """pids running with uid as their real or effective uid."""
+    found = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -99,13 +116,12 @@ def no_process_of(uid):
             with open("/proc/%s/status" % pid) as f:
                 for line in f:
                     if line.startswith("Uid:"):
-                        if int(line.split()[1]) == uid or int(line.split()[2]) == uid:
-                            os.kill(int(pid), signal.SIGKILL)
+                        if uid in (int(line.split()[1]), int(line.split()[2])):
+                            found.append(int(pid))
                         break
         except (OSError, ValueError):
             pass
-    time.sleep(0.2)
-    return True
+    return found
 
 
 class SessStack(F.FaultStack):
@@ -275,7 +291,8 @@ class LivenessTests(Base):
         st = self.stack
         st.consent(DEADUSER)
         st.consent(LIVEUSER)
-        no_process_of(H.uid_of(DEADUSER))
+        self.assertEqual(processes_of(H.uid_of(DEADUSER)), [],
+                         "%s has processes (a leftover?)" % DEADUSER)
         dead = self.open(DEADUSER)
         live = self.open(LIVEUSER)
         self.assertIs(dead.get("ok"), True, dead)
@@ -300,15 +317,10 @@ class LivenessTests(Base):
 
     def test_02_reused_uid_inherits_no_secret(self):
         st = self.stack
-        for u in (REUSE_OLD, REUSE_NEW):
-            subprocess.run(["userdel", "-f", u], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
-        subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/sh", REUSE_OLD],
-                       check=True)
-        self.addCleanup(subprocess.run, ["userdel", "-f", REUSE_NEW],
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.addCleanup(subprocess.run, ["userdel", "-f", REUSE_OLD],
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        users(["userdel", "-f", REUSE_OLD], ["userdel", "-f", REUSE_NEW], check=False)
+        users(["useradd", "--no-create-home", "--shell", "/bin/sh", REUSE_OLD])
+        self.addCleanup(users, ["userdel", "-f", REUSE_OLD], ["userdel", "-f", REUSE_NEW],
+                        check=False)
         uid = H.uid_of(REUSE_OLD)
         # The uid stays alive throughout: only the account check can end it.
         keep = subprocess.Popen(["sleep", "600"], user=uid, group=uid,
@@ -327,10 +339,8 @@ class LivenessTests(Base):
             self.assertEqual(g["status"], 200, brief(g))
         before = self.stats()
         # The account goes; a new one gets its uid.
-        subprocess.run(["userdel", "-f", REUSE_OLD], check=True,
-                       stderr=subprocess.DEVNULL)  # "currently used by process": meant
-        subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/sh", "-u", str(uid),
-                        REUSE_NEW], check=True)
+        users(["userdel", "-f", REUSE_OLD],  # "currently used by process": meant
+              ["useradd", "--no-create-home", "--shell", "/bin/sh", "-u", str(uid), REUSE_NEW])
         self.assertEqual(H.uid_of(REUSE_NEW), uid)
         t0 = time.monotonic()
         s = self.wait_stats(lambda s: s.get("sessions_ended_account", 0) >
