@@ -438,14 +438,14 @@ TEST(test_example_file)
 	ASSERT_EQ(cf->max_conns_per_uid, def->max_conns_per_uid);
 	ASSERT_EQ(cf->idle_timeout, def->idle_timeout);
 	ASSERT_EQ(cf->max_conns, def->max_conns);
-	ASSERT_EQ(cf->session_check, def->session_check);
-	ASSERT_EQ(cf->session_idle, def->session_idle);
-	ASSERT_EQ(cf->session_liveness, def->session_liveness);
 	ASSERT_EQ(cf->requests_per_sec, def->requests_per_sec);
 	ASSERT_EQ(cf->request_burst, def->request_burst);
 	ASSERT_EQ(cf->device_flows_per_hour, def->device_flows_per_hour);
 	ASSERT_EQ(cf->device_flow_cooldown, def->device_flow_cooldown);
 	ASSERT_EQ(cf->recent_use, def->recent_use);
+	ASSERT_EQ(cf->session_check, def->session_check);
+	ASSERT_EQ(cf->session_idle, def->session_idle);
+	ASSERT_EQ(cf->session_liveness, def->session_liveness);
 	ASSERT_STREQ(cf->backend, def->backend);
 	config_free(def);
 	config_free(cf);
