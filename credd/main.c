@@ -285,9 +285,9 @@ static int
 run(const char *conf_path, int foreground, int debug)
 {
 	struct credd c = { .conf_path = conf_path, .sigfd = -1 };
+	struct sessweep_cfg sc;
 	struct http_options ho = { 0 };
 	struct broker_deps deps = { 0 };
-	struct sessweep_cfg sc;
 	struct passwd *pw = NULL;
 	sigset_t mask;
 	char err[512];
