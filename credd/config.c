@@ -118,6 +118,9 @@ static const struct key server_keys[] = {
     NUM("max_output", max_output, 65536, INT_MAX, "33554432"),
     NUM("max_output_per_uid", max_output_per_uid, 65536, INT_MAX, "1048576"),
     STR("node", KT_NODE, node, NULL, 0), /* default: gethostname() */
+    NUM("session_check", session_check, 1, 3600, "60"),
+    NUM("session_idle", session_idle, 0, 31536000, "86400"),
+    STR("session_liveness", KT_BOOL, session_liveness, "yes", 0),
     STR("socket", KT_PATH, socket, ENTRA_SOCKET_PATH, 0),
     STR("user", KT_USER, user, ENTRA_CREDD_USER, 0),
 };

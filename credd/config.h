@@ -46,6 +46,9 @@ struct config {
 	char *user;		/* run-as user when started as root, default "credd" */
 	char *node;		/* default: gethostname() */
 	char *admin_group;	/* optional; default "credd-admin" */
+	int session_check;	/* seconds between session checks, default 60 */
+	int session_idle;	/* seconds a session may go unused, default 86400; 0: no bound */
+	int session_liveness;	/* end sessions whose uid has no process, default 1 */
 	int max_conns_per_uid;	/* default 4096 */
 	int idle_timeout;	/* seconds, default 60 */
 	int max_conns;		/* total, default 65536 */

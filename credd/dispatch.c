@@ -175,26 +175,61 @@ session_endpoint_fields(struct dispatch *d, const char *session, json_t *resp)
 }
 
 /*
- * A session_open the broker parked (a device flow starting) is answered
- * later through w->reply; this wrapper adds the endpoint fields first.
- * struct waiter has no room for our context, so it sits here: credd has
- * one dispatch and one loop thread, and every socket waiter shares the
- * same reply function (the server resets w->reply per request).
+ * A session_open the broker parked (a device flow starting, the user's
+ * record loading) is answered later through w->reply; this wrapper adds
+ * the endpoint fields first, or ends the session when the answer is an
+ * error (nobody will learn its id, so nobody could close it). If the
+ * caller goes away before the answer (the PAM module's timeout closes
+ * its connection), the server calls w->abandon, which ends the session
+ * too. struct waiter has no room for our context, so it sits here:
+ * credd has one dispatch and one loop thread, and every socket waiter
+ * shares the same reply function (the server resets w->reply per
+ * request).
  */
 static struct {
 	struct dispatch *d;
 	void (*next)(struct waiter *, json_t *);
 } session_hook;
 
+/* End a session whose opener will never hear of it, and say why. */
+static void
+session_open_undo(struct dispatch *d, struct waiter *w, const char *reason)
+{
+	struct audit_event ev = { 0 };
+
+	if (w->session == NULL || sessions_drop(d->sessions, w->session) < 0)
+		return;
+	ev.event = "session_end";
+	ev.uid = w->caller->uid;
+	ev.user = w->user;
+	ev.op = "session_open";
+	ev.outcome = "error";
+	ev.reason = reason;
+	audit_log(&ev);
+}
+
 static void
 session_open_reply(struct waiter *w, json_t *resp)
 {
+	struct dispatch *d = session_hook.d;
+
 	w->reply = session_hook.next;
-	if (session_hook.d != NULL)
-		session_endpoint_fields(session_hook.d, w->session, resp);
+	w->abandon = NULL;
+	if (proto_response_error(resp) != NULL)
+		session_open_undo(d, w, "session_open failed");
+	else
+		session_endpoint_fields(d, w->session, resp);
 	free(w->session);
 	w->session = NULL;
 	w->reply(w, resp);
+}
+
+static void
+session_open_abandon(struct waiter *w)
+{
+	w->abandon = NULL;
+	if (session_hook.d != NULL)
+		session_open_undo(session_hook.d, w, "caller went away");
 }
 
 static json_t *
@@ -213,11 +248,12 @@ op_session_open(struct dispatch *d, struct waiter *w, const struct proto_request
 	if (!found)
 		return dispatch_error(-EBADMSG, "no such user on this node");
 	r = sessions_open(d->sessions, req->user, uid, req->service, req->tty,
-	    req->workload, id);
+	    req->workload, util_now(), id);
 	if (r < 0)
 		return dispatch_error(r, "cannot open a session");
 	if (d->cf->msi_listen != NULL) {
-		/* The session's IDENTITY_HEADER: ends at session_close or TTL. */
+		/* The session's IDENTITY_HEADER: ends with the session, or at
+		 * its TTL. */
 		r = sessions_secret_mint(d->sessions, req->user, uid, id,
 		    util_now(), d->cf->msi_secret_ttl, 0, sec, &exp);
 		secret_wipe(sec, sizeof(sec));
@@ -227,6 +263,10 @@ op_session_open(struct dispatch *d, struct waiter *w, const struct proto_request
 		}
 	}
 	w->session = strdup(id);
+	if (w->session == NULL) {
+		(void)sessions_close(d->sessions, req->user, id);
+		return dispatch_error(-ENOMEM, "cannot open a session");
+	}
 	ev.event = "session_open";
 	ev.uid = w->caller->uid;
 	ev.user = req->user;
@@ -234,18 +274,19 @@ op_session_open(struct dispatch *d, struct waiter *w, const struct proto_request
 	ev.outcome = "ok";
 	ev.reason = req->service;
 	audit_log(&ev);
-	if (d->cf->msi_listen != NULL && w->reply != session_open_reply) {
+	if (w->reply != session_open_reply) {
 		session_hook.d = d;
 		session_hook.next = w->reply;
 		w->reply = session_open_reply;
 	}
+	w->abandon = session_open_abandon;
 	resp = broker_session_open(d->broker, w, req->user, uid, req->interactive);
 	if (resp == NULL)
-		return NULL;	/* parked: session_open_reply adds the fields */
-	if (w->reply == session_open_reply)
-		w->reply = session_hook.next;
+		return NULL;	/* parked: session_open_reply finishes it */
+	w->reply = session_hook.next;
+	w->abandon = NULL;
 	if (proto_response_error(resp) != NULL)
-		(void)sessions_close(d->sessions, req->user, id); /* nobody can close it */
+		session_open_undo(d, w, "session_open failed");
 	else
 		session_endpoint_fields(d, id, resp);
 	return resp;
@@ -318,6 +359,24 @@ op_admin_revoke(struct dispatch *d, struct waiter *w, const struct proto_request
 	return broker_revoke(d->broker, w, req->user, w->caller->uid);
 }
 
+/* Why credd ended sessions itself (docs/protocol.md, stats). */
+static void
+sessions_stats(const struct sessions *ss, json_t *o)
+{
+	const struct sessions_counters *n = sessions_counters(ss);
+
+	json_object_set_new(o, "sessions_ended_idle",
+	    json_integer((json_int_t)n->ended_idle));
+	json_object_set_new(o, "sessions_ended_no_process",
+	    json_integer((json_int_t)n->ended_no_process));
+	json_object_set_new(o, "sessions_ended_account",
+	    json_integer((json_int_t)n->ended_account));
+	json_object_set_new(o, "sessions_dropped",
+	    json_integer((json_int_t)n->dropped));
+	json_object_set_new(o, "sdk_secrets_ended_account",
+	    json_integer((json_int_t)n->secrets_ended_account));
+}
+
 static json_t *
 op_stats(struct dispatch *d, struct waiter *w, const struct proto_request *req)
 {
@@ -346,6 +405,7 @@ op_stats(struct dispatch *d, struct waiter *w, const struct proto_request *req)
 	json_object_set_new(resp, "sessions", json_integer((json_int_t)sessions_count(d->sessions)));
 	json_object_set_new(resp, "sdk_secrets",
 	    json_integer((json_int_t)sessions_secret_count(d->sessions)));
+	sessions_stats(d->sessions, resp);
 	broker_stats(d->broker, resp);
 	return resp;
 }

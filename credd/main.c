@@ -44,6 +44,7 @@
 #include "seal.h"
 #include "server.h"
 #include "session.h"
+#include "sessweep.h"
 #include "store.h"
 #ifdef ENTRA_HAVE_PG
 #include "store_pg.h"
@@ -62,6 +63,7 @@ struct credd {
 	struct http *http;
 	struct broker *broker;
 	struct sessions *sessions;
+	struct sessweep *sessweep;	/* idle, liveness and account checks */
 	struct server *server;
 	struct msi *msi;	/* the SDK endpoint; NULL when [msi] listen is unset */
 	struct dispatch dispatch;
@@ -229,9 +231,19 @@ load_keys(struct credd *c, const char *path)
 		fatalx("key file %s: %s", path, strerror(-r));
 }
 
+/* The session checks' settings from the config. */
+static void
+sessweep_cfg_of(const struct config *cf, struct sessweep_cfg *sc)
+{
+	sc->check_ms = (int64_t)cf->session_check * 1000;
+	sc->idle_s = cf->session_idle;
+	sc->liveness = cf->session_liveness;
+}
+
 static void
 reload(struct credd *c)
 {
+	struct sessweep_cfg sc;
 	struct config *cf = NULL;
 	char err[512];
 
@@ -251,6 +263,8 @@ reload(struct credd *c)
 	server_set_config(c->server, cf);
 	broker_set_config(c->broker, cf);
 	msi_set_config(c->msi, cf);
+	sessweep_cfg_of(cf, &sc);
+	sessweep_set_config(c->sessweep, &sc);
 	if (audit_reopen() < 0)
 		log_warn("SIGHUP: cannot reopen the audit file");
 	log_info("configuration reloaded");
@@ -282,6 +296,7 @@ static int
 run(const char *conf_path, const char *keys, int foreground, int debug)
 {
 	struct credd c = { .conf_path = conf_path, .sigfd = -1 };
+	struct sessweep_cfg sc;
 	struct http_options ho = { 0 };
 	struct broker_deps deps = { 0 };
 	struct passwd *pw = NULL;
@@ -348,6 +363,10 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	c.sessions = sessions_new();
 	if (c.sessions == NULL)
 		fatalx("out of memory");
+	sessweep_cfg_of(c.cf, &sc);
+	r = sessweep_new(c.ev, c.sessions, &sessweep_system_ops, &sc, &c.sessweep);
+	if (r < 0)
+		fatalx("session checks: %s", strerror(-r));
 	c.dispatch.broker = c.broker;
 	c.dispatch.sessions = c.sessions;
 	c.dispatch.cf = c.cf;
@@ -381,6 +400,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	server_free(c.server);
 	msi_free(c.msi);
 	broker_free(c.broker);
+	sessweep_free(c.sessweep);
 	sessions_free(c.sessions);
 	http_free(c.http);
 	audit_attach(NULL);
@@ -482,6 +502,26 @@ cmd_db_init(const char *conf_path)
 	return 0;
 }
 
+/*
+ * credd --check-config without account_match: loud, on stderr, several
+ * lines. The exit status stays 0: the test harness, the README's install
+ * steps and sites' own scripts run --check-config on configs without it.
+ */
+static void
+warn_account_match(const char *conf)
+{
+	fprintf(stderr,
+	    "credd: WARNING: %s: [entra] account_match is not set.\n"
+	    "credd: WARNING: Any Entra account can then complete any user's "
+	    "sign-in: whoever\n"
+	    "credd: WARNING: sees a user's code (a phishing message, a shared "
+	    "screen, a session\n"
+	    "credd: WARNING: opened with sudo or su) can bind their own Entra "
+	    "account to that user.\n"
+	    "credd: WARNING: Set it, for example: account_match = "
+	    "%%u@contoso.com\n", conf);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -556,9 +596,11 @@ main(int argc, char **argv)
 	if (check) {
 		struct config *cf = load_config(conf);
 
+		if (cf->account_match == NULL)
+			warn_account_match(conf);
 		printf("%s: ok\n", conf);
 		config_free(cf);
-		return 0;
+		return 0;	/* a warning is not an error: scripts keep working */
 	}
 	return run(conf, keys, foreground, debug);
 }

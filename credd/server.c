@@ -783,6 +783,8 @@ conn_close(struct conn *c)
 
 	if (c->w.linked && c->w.cancel != NULL)
 		c->w.cancel(&c->w);
+	if (c->busy && c->w.abandon != NULL)
+		c->w.abandon(&c->w);	/* its reply will never be read */
 	server_waiter_release(&c->w);
 	event_timer_cancel(s->ev, &c->idle);
 	event_del(s->ev, c->fd);

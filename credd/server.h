@@ -39,13 +39,16 @@ struct caller {
  * request (a socket connection here; the SDK endpoint has its own); the
  * broker parks it on a list and completes it with server_reply(), which
  * calls w->reply. If the requester goes away first, it calls
- * w->cancel(w) so the broker can unlink it; after that the waiter is gone.
+ * w->cancel(w) so the broker can unlink it, then w->abandon(w) when the
+ * handler set one (a session_open must not outlive a caller that never
+ * heard of it); after that the waiter is gone.
  */
 struct waiter {
 	LIST_ENTRY(waiter) link;
 	void (*reply)(struct waiter *w, json_t *resp); /* set by the owner */
 	int linked;			/* on a broker list */
 	void (*cancel)(struct waiter *w); /* set by whoever parks it */
+	void (*abandon)(struct waiter *w); /* set by the handler; optional */
 	struct event_timer *timer;	/* optional deadline, owned by the parker */
 	void *parked_on;		/* opaque to the server */
 	const struct caller *caller;

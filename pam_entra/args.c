@@ -41,6 +41,51 @@ value_of(const char *arg, const char *name)
 	return NULL;
 }
 
+/* A-Z a-z 0-9 _ . - : workload and service names. */
+static int
+is_name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+}
+
+/* NAME[,NAME...] or empty (no service counts as a switch by name). */
+static int
+is_valid_service_list(const char *s)
+{
+	size_t i;
+
+	if (strlen(s) > ARGS_SWITCH_MAX)
+		return 0;
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] == ',') {
+			if (i == 0 || s[i + 1] == '\0' || s[i + 1] == ',')
+				return 0;
+		} else if (!is_name_char(s[i]))
+			return 0;
+	}
+	return 1;
+}
+
+int
+args_is_switch_service(const struct pam_entra_args *a, const char *service)
+{
+	const char *p = a->switch_services, *end;
+	size_t n = strlen(service);
+
+	if (p == NULL || n == 0)
+		return 0;
+	while (*p != '\0') {
+		end = strchr(p, ',');
+		if (end == NULL)
+			end = p + strlen(p);
+		if ((size_t)(end - p) == n && strncmp(p, service, n) == 0)
+			return 1;
+		p = *end == ',' ? end + 1 : end;
+	}
+	return 0;
+}
+
 static int
 is_valid_workload(const char *s)
 {
@@ -48,14 +93,9 @@ is_valid_workload(const char *s)
 
 	if (s[0] == '\0' || strlen(s) > ARGS_WORKLOAD_MAX)
 		return 0;
-	for (i = 0; s[i] != '\0'; i++) {
-		char c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			(c >= '0' && c <= '9') || c == '_' || c == '-' ||
-			c == '.'))
+	for (i = 0; s[i] != '\0'; i++)
+		if (!is_name_char(s[i]))
 			return 0;
-	}
 	return 1;
 }
 
@@ -85,6 +125,11 @@ parse_valued(pam_handle_t *pamh, const char *arg, struct pam_entra_args *a)
 			return bad_value(
 			    pamh, arg, "need 1..64 of [A-Za-z0-9_.-]");
 		a->workload = v;
+	} else if ((v = value_of(arg, "switch_services")) != NULL) {
+		if (!is_valid_service_list(v))
+			return bad_value(pamh, arg,
+			    "need service names separated by commas");
+		a->switch_services = v;
 	} else if ((v = value_of(arg, "minimum_uid")) != NULL) {
 		if (util_strtonum(v, 0, (uid_t)-2, &n) < 0)
 			return bad_value(pamh, arg, "need a uid");
@@ -105,6 +150,7 @@ args_parse(
 	out->socket = ENTRA_SOCKET_PATH;
 	out->timeout_ms = ARGS_TIMEOUT_DEFAULT_MS;
 	out->minimum_uid = ARGS_MINIMUM_UID_DEFAULT;
+	out->switch_services = ARGS_SWITCH_DEFAULT;
 	for (i = 0; i < argc; i++) {
 		if (argv[i] == NULL)
 			continue;
@@ -114,6 +160,10 @@ args_parse(
 		}
 		if (strcmp(argv[i], "debug") == 0) {
 			out->is_debug = 1;
+			continue;
+		}
+		if (strcmp(argv[i], "switch_signin") == 0) {
+			out->is_switch_signin = 1;
 			continue;
 		}
 		r = parse_valued(pamh, argv[i], out);

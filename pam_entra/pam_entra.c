@@ -3,9 +3,14 @@
  * credd, over one short-lived connection, to open a session for the user
  * and prepare the user's tokens; when a consent is pending and the session
  * is interactive it shows the device-code URL and code in one
- * PAM_TEXT_INFO message. close_session tells credd the session ended.
+ * PAM_TEXT_INFO message. A session that one user opens for another (sudo
+ * -u, su, runuser: PAM_RUSER names someone else, or the service is in
+ * switch_services) is never interactive: its text reaches the invoking
+ * user, who must not see the target's code. close_session tells credd
+ * the session ended.
  *
- * Must never: block its host past timeout (+ wait), write the user code,
+ * Must never: show a user's code to another user, block its host past
+ * timeout (+ wait), write the user code,
  * a token or the endpoint secret to syslog, keep the credd connection open
  * after returning (the fd carries our SO_PEERCRED into forks), talk to a
  * server that is neither root nor the credd user, or change process-wide
@@ -453,6 +458,28 @@ get_user(pam_handle_t *pamh, const struct pam_entra_args *a, const char **out)
 	return PAM_SUCCESS;
 }
 
+/*
+ * Is this session opened by one user for another (sudo -u, su, runuser)?
+ * Its text then reaches the invoking user, who could complete the
+ * target's sign-in with their own Entra account when credd's
+ * account_match is unset. sudo and su set PAM_RUSER to the invoking
+ * user's name; a service in switch_services counts even without it.
+ */
+static int
+is_switch(pam_handle_t *pamh, const struct pam_entra_args *a, const char *user)
+{
+	const void *ruser = NULL, *service = NULL;
+
+	if (pam_get_item(pamh, PAM_RUSER, &ruser) == PAM_SUCCESS &&
+	    ruser != NULL && ((const char *)ruser)[0] != '\0' &&
+	    strcmp(ruser, user) != 0)
+		return 1;
+	if (pam_get_item(pamh, PAM_SERVICE, &service) != PAM_SUCCESS ||
+	    service == NULL)
+		return 0;
+	return args_is_switch_service(a, service);
+}
+
 /* After a ready/pending/none reply: message, wait, environment. */
 static void
 handle_state(struct call *c, const json_t *resp, int is_interactive,
@@ -498,6 +525,16 @@ pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	start = util_mono_ms();
 	c.deadline_ms = start + a.timeout_ms + a.wait_s * 1000;
 	is_interactive = conv_is_available(pamh) && !(flags & PAM_SILENT);
+	if (is_interactive && !a.is_switch_signin &&
+	    is_switch(pamh, &a, c.user)) {
+		/* No code for the invoker, and no sign-in nobody else sees. */
+		is_interactive = 0;
+		if (a.is_debug)
+			pam_syslog(pamh, LOG_DEBUG,
+			    "session for \"%s\" opened by another user "
+			    "(PAM_RUSER or switch_services): not interactive",
+			    c.user);
+	}
 
 	r = session_open(&c, is_interactive, &resp);
 	if (r == 0 && remember_session(&c, reply_str(resp, "session")) < 0) {

@@ -285,10 +285,14 @@ class PamtesterTests(H.StackTestCase):
 
 
 class SuRunuserTests(H.StackTestCase):
-    """su -l and runuser -l sessions with the module in su-l / runuser-l."""
+    """su -l and runuser -l sessions with the module in su-l / runuser-l.
+    Root switching to carol, who has not consented: the session opens, but
+    root never sees carol's sign-in code and no sign-in starts (issue 11,
+    item 12: the invoking user could complete it with their own account)."""
 
     def test_su_and_runuser(self):
         st, user = self.stack, "entra_carol"
+        before = st.counters().get("devicecode", 0)
         for svc, cmd in (("runuser-l", ["runuser", "-l", user, "-c", "echo SESSION-OK"]),
                          ("su-l", ["su", "-l", user, "-c", "echo SESSION-OK"])):
             path = os.path.join(PAM_D, svc)
@@ -304,6 +308,10 @@ class SuRunuserTests(H.StackTestCase):
                                                    secs * 1000, r.stdout.strip()[:300]))
             self.assertEqual(r.returncode, 0, r.stdout)
             self.assertIn("SESSION-OK", r.stdout)
+            self.assertIsNone(CODE_RE.search(r.stdout), "%s showed %s's sign-in code to "
+                              "the invoking user: %r" % (svc, user, r.stdout[:500]))
+            self.assertEqual(st.counters().get("devicecode", 0), before, "a session opened "
+                             "by root for %s (%s) started a sign-in" % (user, svc))
             opened = [a for a in st.audit_records() if a.get("event") == "session_open"
                       and a.get("user") == user and svc in str(a.get("reason", ""))]
             self.assertTrue(opened, "credd saw no session_open for %s via %s: %s"

@@ -76,7 +76,8 @@ static const char *module;
 static const char *bad_args[] = { "timeout=abc", "timeout=0", "timeout=-5",
 	"timeout=99999999", "timeout=20x", "wait=-1", "wait=901",
 	"minimum_uid=x", "minimum_uid=", "socket=relative.sock", "workload=",
-	"workload=a;b" };
+	"workload=a;b", "switch_services=su,,sudo", "switch_services=,su",
+	"switch_services=su,", "switch_services=su;id" };
 #define NBAD (sizeof(bad_args) / sizeof(bad_args[0]))
 static char tmpdir[] = "/tmp/pam-entra-test-XXXXXX";
 static char sock_path[100];
@@ -374,6 +375,27 @@ write_services(void)
 	    "session optional %s socket=%s/absent.sock\n", module, tmpdir);
 	snprintf(args, sizeof(args), "socket=%s timeout=1500", sock_path);
 	service_alone("hung", args);
+	/* Sessions one user opens for another (issue 11, item 12). */
+	snprintf(args, sizeof(args), "socket=%s debug", sock_path);
+	service_alone("su", args);
+	service_alone("sudo", args);
+	service_alone("sudo-i", args);
+	service_alone("runuser-l", args);
+	snprintf(args, sizeof(args), "socket=%s switch_signin", sock_path);
+	service_alone("su-l", args);	/* the override */
+	snprintf(args, sizeof(args), "socket=%s switch_services=", sock_path);
+	service_alone("runuser", args);	/* an empty list: no service by name */
+	snprintf(args, sizeof(args), "socket=%s switch_services=doas,pkexec",
+	    sock_path);
+	service_alone("doas", args);
+	service_alone("sshd-like", args);	/* not in that list */
+#ifdef PAM_SET_ITEMS_MODULE
+	/* PAM_RUSER from the environment (pam_set_items), then the module. */
+	service("ruser", "session required " PAM_SET_ITEMS_MODULE "\n"
+	    "session required %s socket=%s debug\n", module, sock_path);
+	service("ruser-signin", "session required " PAM_SET_ITEMS_MODULE "\n"
+	    "session required %s socket=%s switch_signin\n", module, sock_path);
+#endif
 }
 
 /* ---------------------------------------------------------------- cases */
@@ -578,6 +600,66 @@ test_credd_hung(void)
 	CHECK(ms >= 1400 && ms <= 2500, "hung: took %lld ms", ms);
 }
 
+/*
+ * One open_session against a fake credd with a pending consent: whether
+ * the message came and what "interactive" the module sent.
+ */
+static void
+switch_case(const char *svc, const char *ruser, int want_code)
+{
+	struct fake f;
+	struct seen s;
+	int r, is_interactive;
+
+	if (ruser != NULL)
+		setenv("PAM_RUSER", ruser, 1);
+	fake_start(&f, FAKE_PENDING);
+	r = run(svc, "nobody", 0, 0, &s, NULL, NULL);
+	fake_stop(&f);
+	unsetenv("PAM_RUSER");
+	is_interactive = f.nreq >= 1 &&
+	    strstr(f.reqs[0], "\"interactive\":true") != NULL;
+	printf("  %-12s PAM_RUSER=%-7s -> %s, interactive %s\n", svc,
+	    ruser ? ruser : "(unset)", s.ninfo ? "code shown" : "no message",
+	    is_interactive ? "true" : "false");
+	CHECK(r == PAM_SUCCESS, "%s: want PAM_SUCCESS, got %d", svc, r);
+	CHECK(f.nreq == 1, "%s: want one request, got %d", svc, f.nreq);
+	if (want_code) {
+		CHECK(s.ninfo == 1 && strstr(s.info, FAKE_CODE) != NULL,
+		    "%s: want the code shown (%d messages)", svc, s.ninfo);
+		CHECK(is_interactive, "%s: want interactive:true: %s", svc,
+		    f.reqs[0]);
+	} else {
+		CHECK(s.ninfo == 0 && s.nother == 0, "%s: the code was shown to "
+		    "the invoking user: %s", svc, s.info);
+		CHECK(!is_interactive, "%s: credd was asked for an interactive "
+		    "session (it would start a sign-in): %s", svc, f.reqs[0]);
+	}
+}
+
+static void
+test_switch_sessions(void)
+{
+	printf("# sessions opened for another user show no code, start no "
+	    "sign-in\n");
+	switch_case("su", NULL, 0);
+	switch_case("sudo", NULL, 0);
+	switch_case("sudo-i", NULL, 0);
+	switch_case("runuser-l", NULL, 0);
+	switch_case("su-l", NULL, 1);		/* switch_signin */
+	switch_case("runuser", NULL, 1);	/* switch_services= (empty) */
+	switch_case("doas", NULL, 0);		/* switch_services=doas,pkexec */
+	switch_case("sshd-like", NULL, 1);
+#ifdef PAM_SET_ITEMS_MODULE
+	switch_case("ruser", "bob", 0);		/* sudo -u nobody, by bob */
+	switch_case("ruser", "nobody", 1);	/* the user themself */
+	switch_case("ruser-signin", "bob", 1);
+#else
+	printf("SKIP: PAM_RUSER cases (pam_wrapper's pam_set_items.so not "
+	    "found at build time)\n");
+#endif
+}
+
 /* A server that is neither root nor credd: the module sends nothing. */
 static void
 test_wrong_server(void)
@@ -738,10 +820,12 @@ main(int argc, char **argv)
 		test_ready_env();
 		test_wait();
 		test_credd_hung();
+		test_switch_sessions();
 		test_wrong_server();
 	} else
 		printf("SKIP (not root): message, PAM_SILENT, quiet, endpoint, "
-		    "wait=, hung credd, wrong server -- the client accepts only "
+		    "wait=, hung credd, su/sudo/PAM_RUSER, wrong server -- the "
+		    "client accepts only "
 		    "a server running as root or credd\n");
 	fflush(stderr);
 	check_log(log_path);

@@ -462,9 +462,36 @@ TEST(test_example_file)
 	ASSERT_EQ(cf->device_flows_per_hour, def->device_flows_per_hour);
 	ASSERT_EQ(cf->device_flow_cooldown, def->device_flow_cooldown);
 	ASSERT_EQ(cf->recent_use, def->recent_use);
+	ASSERT_EQ(cf->session_check, def->session_check);
+	ASSERT_EQ(cf->session_idle, def->session_idle);
+	ASSERT_EQ(cf->session_liveness, def->session_liveness);
 	ASSERT_STREQ(cf->backend, def->backend);
 	config_free(def);
 	config_free(cf);
+}
+
+/* [server] session_*: how credd ends sessions nobody closed. */
+TEST(test_session_keys)
+{
+	struct config *cf = NULL;
+
+	ASSERT_EQ(parse(BASE, &cf), 0);
+	ASSERT_EQ(cf->session_check, 60);
+	ASSERT_EQ(cf->session_idle, 86400);
+	ASSERT_EQ(cf->session_liveness, 1);
+	config_free(cf);
+	ASSERT_EQ(parse(BASE "[server]\nsession_check = 1\nsession_idle = 0\n"
+	    "session_liveness = no\n", &cf), 0);
+	ASSERT_EQ(cf->session_check, 1);
+	ASSERT_EQ(cf->session_idle, 0);
+	ASSERT_EQ(cf->session_liveness, 0);
+	config_free(cf);
+	ASSERT_TRUE(parse_fails(BASE "[server]\nsession_check = 0\n", -ERANGE,
+	    "t.conf:8: session_check: '0' is out of range 1..3600"));
+	ASSERT_TRUE(parse_fails(BASE "[server]\nsession_idle = -1\n", -ERANGE,
+	    "t.conf:8: session_idle: '-1' is out of range"));
+	ASSERT_TRUE(parse_fails(BASE "[server]\nsession_liveness = maybe\n",
+	    -EINVAL, "t.conf:8: session_liveness must be yes or no"));
 }
 
 /* [msi]: off by default; listen, TTL, resources (given or derived). */
@@ -555,6 +582,7 @@ main(void)
 	RUN(test_account_match);
 	RUN(test_load);
 	RUN(test_example_file);
+	RUN(test_session_keys);
 	RUN(test_msi);
 	TEST_MAIN_END();
 }
