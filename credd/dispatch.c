@@ -23,6 +23,7 @@
 #include "config.h"
 #include "dispatch.h"
 #include "log.h"
+#include "msi.h"
 #include "server.h"
 #include "session.h"
 
@@ -341,6 +342,7 @@ op_stats(struct dispatch *d, struct waiter *w, const struct proto_request *req)
 	json_object_set_new(resp, "sdk_secrets",
 	    json_integer((json_int_t)sessions_secret_count(d->sessions)));
 	broker_stats(d->broker, resp);
+	msi_report(d->msi, resp, 1);
 	return resp;
 }
 

@@ -38,6 +38,7 @@
 #include "http.h"
 #include "log.h"
 #include "msi.h"
+#include "msi_listen.h"
 #include "migrate.h"
 #include "record.h"
 #include "seal.h"
@@ -273,10 +274,11 @@ run(const char *conf_path, int foreground, int debug)
 	struct credd c = { .conf_path = conf_path, .sigfd = -1 };
 	struct http_options ho = { 0 };
 	struct broker_deps deps = { 0 };
+	struct msi_listen_sock msi_sock = { .fd = -1 };
 	struct passwd *pw = NULL;
 	sigset_t mask;
 	char err[512];
-	int lfd = -1, msi_fd = -1, r;
+	int lfd = -1, r;
 
 	harden();
 	c.cf = load_config(conf_path);
@@ -303,7 +305,7 @@ run(const char *conf_path, int foreground, int debug)
 	    err, sizeof(err));
 	if (r < 0)
 		fatalx("%s", err);
-	r = msi_listen(c.cf, &msi_fd, err, sizeof(err));
+	r = msi_listen_open(c.cf, &msi_sock, err, sizeof(err));
 	if (r < 0)
 		fatalx("%s", err);
 	if (pw != NULL)
@@ -344,12 +346,12 @@ run(const char *conf_path, int foreground, int debug)
 	if (r < 0)
 		fatalx("server: %s", strerror(-r));
 	c.dispatch.server = c.server;
-	if (msi_fd >= 0) {
-		r = msi_new(c.ev, msi_fd, c.cf, c.broker, c.sessions, &c.msi);
+	if (msi_sock.fd >= 0) {
+		r = msi_new(c.ev, &msi_sock, c.cf, c.broker, c.sessions, &c.msi);
 		if (r < 0)
 			fatalx("[msi] endpoint: %s", strerror(-r));
-		log_info("SDK endpoint on http://%s/msi/token", c.cf->msi_listen);
 	}
+	c.dispatch.msi = c.msi;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
