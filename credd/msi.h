@@ -38,9 +38,10 @@ struct msi;
 
 /*
  * Serve the endpoint on sock (msi_listen.h: msi_listen_open before
- * privileges are dropped; sock->fd is taken over). cf, broker and
- * sessions are borrowed and must outlive the endpoint (or the next
- * msi_set_config). 0 or -errno.
+ * privileges are dropped; sock->fd is taken over, and -1 starts the
+ * endpoint down, binding again on a timer). cf, broker and sessions are
+ * borrowed and must outlive the endpoint (or the next msi_set_config).
+ * 0 or -errno.
  */
 int msi_new(struct event_loop *ev, const struct msi_listen_sock *sock,
     const struct config *cf, struct broker *broker, struct sessions *sessions,
@@ -53,7 +54,7 @@ void msi_set_config(struct msi *m, const struct config *cf);
  * The endpoint's state as o's "sdk_endpoint" object (docs/protocol.md):
  * msi_listen_report's fields; with is_stats also connections_open,
  * connections_refused, requests, refused, rate_limited, uids_tracked.
- * m NULL (no [msi] listen): {"state": "off"} in stats.
+ * m NULL (no [msi] listen): {"state": "off"} in stats, nothing in status.
  */
 void msi_report(const struct msi *m, json_t *o, int is_stats);
 

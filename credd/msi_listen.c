@@ -1,7 +1,7 @@
 /*
  * msi_listen.c - the SDK endpoint's listening socket and its accepts
- * (see msi_listen.h): bind, accept on the loop, prove the caller's uid
- * at accept.
+ * (see msi_listen.h): bind or take the passed socket, retry a failed
+ * bind, accept on the loop, prove the caller's uid at accept.
  *
  * Why accept here and not inside libmicrohttpd: the uid must be proven
  * once, before the request is read, and a connection over its uid's cap
@@ -10,9 +10,9 @@
  * callback); here the fd is ours until msi.c hands it to MHD with
  * MHD_add_connection, and EMFILE is ours to pause on.
  *
- * Must never: block (the listener is non-blocking), log more than once
- * per pause episode, or pass on a uid that sockdiag_peer_uid did not
- * prove.
+ * Must never: block (the listener is non-blocking; a bind is one local
+ * syscall), log more than once per episode (a failed bind, a pause), or
+ * pass on a uid that sockdiag_peer_uid did not prove.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <systemd/sd-daemon.h>
 
 #include "entra/util.h"
 
@@ -34,17 +35,27 @@
 
 #define MSI_BACKLOG 256
 #define ACCEPT_BATCH 64		/* accepts per wake-up: others get their turn */
+#define RETRY_FIRST_MS 1000	/* a failed bind: first retry ... */
+#define RETRY_MAX_MS 10000	/* ... doubling up to this (a squatter's window) */
 #define PAUSE_FIRST_MS 50	/* EMFILE: accepts paused this long ... */
 #define PAUSE_MAX_MS 1000	/* ... doubling up to this */
 
 struct msi_listen {
 	struct event_loop *ev;
+	struct sockaddr_storage addr;	/* [msi] listen at start */
+	unsigned addrlen;
 	char text[80];			/* as configured, for messages */
-	int fd;
-	int64_t since;			/* unix time it came up */
+	int fd;				/* -1 while down */
+	int is_activated;
+	int err;			/* last bind error while down */
+	int64_t since;			/* unix time of the last up/down change */
+	struct event_timer *retry;
+	int64_t retry_ms;
+	int64_t retry_due;		/* monotonic ms */
 	struct event_timer *pause;
 	int64_t pause_ms;		/* 0: not in a pause episode */
 	int sockdiag_err;		/* last unexpected sock_diag error logged */
+	uint64_t bind_failures;
 	uint64_t accept_pauses;
 	uint64_t accepted;
 	uint64_t unproven;
@@ -78,29 +89,179 @@ bind_addr(const struct sockaddr_storage *ss, unsigned len, int *fd)
 	return 0;
 }
 
+static unsigned
+port_of(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port);
+	return ntohs(((const struct sockaddr_in6 *)(const void *)sa)->sin6_port);
+}
+
+/* A hint for a bind error the operator can act on. */
+static const char *
+bind_hint(int err, unsigned port)
+{
+	if (err == -EADDRINUSE)
+		return "; another process holds the port (it could pose as the "
+		    "endpoint: hold it with credd-msi.socket, see docs/sdk.md)";
+	if ((err == -EACCES || err == -EPERM) && port < 1024)
+		return "; ports below 1024 need root, which credd gives up after "
+		    "start: use credd-msi.socket or a port of 1024 or more";
+	return "";
+}
+
 int
-msi_listen_open(const struct config *cf, struct msi_listen_sock *out,
-    char *err, size_t errsz)
+msi_listen_fd_matches(int fd, const struct sockaddr *want, char *why,
+    size_t whysz)
+{
+	struct sockaddr_storage got;
+	socklen_t gl = sizeof(got);
+	int proto = 0, same;
+	socklen_t pl = sizeof(proto);
+
+	if (sd_is_socket_inet(fd, want->sa_family, SOCK_STREAM, 1,
+	    (uint16_t)port_of(want)) <= 0) {
+		snprintf(why, whysz, "not a listening TCP socket of that "
+		    "address family and port");
+		return -EADDRNOTAVAIL;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &pl) < 0 ||
+	    proto != IPPROTO_TCP) {
+		snprintf(why, whysz, "not a TCP socket");
+		return -EPROTONOSUPPORT;
+	}
+	if (getsockname(fd, (struct sockaddr *)&got, &gl) < 0) {
+		snprintf(why, whysz, "getsockname: %s", strerror(errno));
+		return -errno;
+	}
+	if (want->sa_family == AF_INET)
+		same = memcmp(&((struct sockaddr_in *)(void *)&got)->sin_addr,
+		    &((const struct sockaddr_in *)(const void *)want)->sin_addr,
+		    sizeof(struct in_addr)) == 0;
+	else
+		same = memcmp(&((struct sockaddr_in6 *)(void *)&got)->sin6_addr,
+		    &((const struct sockaddr_in6 *)(const void *)want)->sin6_addr,
+		    sizeof(struct in6_addr)) == 0;
+	if (!same || !sockdiag_is_loopback((struct sockaddr *)&got)) {
+		snprintf(why, whysz, "bound to another address");
+		return -EADDRNOTAVAIL;
+	}
+	return 0;
+}
+
+/* The index of the passed fd for the endpoint, or -1. */
+static int
+pick_passed(const struct sockaddr *want, const int *fds, char *const *names,
+    size_t nfds, const char *listen)
+{
+	char why[128];
+	size_t i;
+
+	for (i = 0; names != NULL && i < nfds; i++) {
+		if (names[i] == NULL || strcmp(names[i], MSI_LISTEN_FDNAME) != 0)
+			continue;
+		if (msi_listen_fd_matches(fds[i], want, why, sizeof(why)) == 0)
+			return (int)i;
+		log_warnx("msi: the socket passed as \"%s\" is %s, not [msi] "
+		    "listen %s; binding %s instead", MSI_LISTEN_FDNAME, why,
+		    listen, listen);
+		return -1;
+	}
+	for (i = 0; i < nfds; i++)
+		if (msi_listen_fd_matches(fds[i], want, why, sizeof(why)) == 0)
+			return (int)i;
+	return -1;
+}
+
+int
+msi_listen_open(const struct config *cf, const int *fds, char *const *names,
+    size_t nfds, struct msi_listen_sock *out, int *used, char *err,
+    size_t errsz)
 {
 	struct sockaddr_storage ss;
 	unsigned len;
-	int fd, r;
+	int fd, i, r;
 
 	out->fd = -1;
+	out->is_activated = 0;
+	out->err = 0;
+	*used = -1;
 	if (cf->msi_listen == NULL)
 		return 0;
 	if (config_msi_addr(cf->msi_listen, &ss, &len) < 0) {
 		snprintf(err, errsz, "[msi] listen: not a loopback address");
+		out->err = -EINVAL;
 		return -EINVAL;
+	}
+	i = pick_passed((struct sockaddr *)&ss, fds, names, nfds,
+	    cf->msi_listen);
+	if (i >= 0) {
+		fd = fds[i];
+		if (util_set_nonblock(fd) == 0 &&
+		    util_set_cloexec(fd) == 0) {
+			out->fd = fd;
+			out->is_activated = 1;
+			*used = i;
+			return 0;
+		}
+		log_warn("msi: the passed socket for %s", cf->msi_listen);
 	}
 	r = bind_addr(&ss, len, &fd);
 	if (r < 0) {
-		snprintf(err, errsz, "[msi] listen %s: %s", cf->msi_listen,
-		    strerror(-r));
+		snprintf(err, errsz, "[msi] listen %s: %s%s", cf->msi_listen,
+		    strerror(-r), bind_hint(r, port_of((struct sockaddr *)&ss)));
+		out->err = r;
 		return r;
 	}
 	out->fd = fd;
 	return 0;
+}
+
+/* ---- up, down, retry ---- */
+
+static int
+go_up(struct msi_listen *l, int fd, int is_activated)
+{
+	int r;
+
+	r = event_add(l->ev, fd, EPOLLIN, accept_cb, l);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	l->fd = fd;
+	l->is_activated = is_activated;
+	l->err = 0;
+	l->since = util_now();
+	return 0;
+}
+
+static void
+retry_cb(struct event_loop *ev, void *arg)
+{
+	struct msi_listen *l = arg;
+	int fd, r;
+
+	l->retry = NULL;
+	r = bind_addr(&l->addr, l->addrlen, &fd);
+	if (r == 0)
+		r = go_up(l, fd, 0);
+	if (r == 0) {
+		log_info("msi: SDK endpoint on http://%s/msi/token (bound after "
+		    "%llu failed attempts)", l->text,
+		    (unsigned long long)l->bind_failures);
+		return;
+	}
+	l->bind_failures++;
+	if (r != l->err)	/* log once per reason, not once per retry */
+		log_warnx("msi: [msi] listen %s: %s%s; the SDK endpoint stays "
+		    "down and credd retries", l->text, strerror(-r),
+		    bind_hint(r, port_of((struct sockaddr *)&l->addr)));
+	l->err = r;
+	l->retry_ms = l->retry_ms * 2 < RETRY_MAX_MS ? l->retry_ms * 2 :
+	    RETRY_MAX_MS;
+	l->retry_due = event_now_ms(ev) + l->retry_ms;
+	l->retry = event_timer_at(ev, l->retry_due, retry_cb, l);
 }
 
 /* ---- accept ---- */
@@ -239,25 +400,48 @@ msi_listen_new(struct event_loop *ev, const struct config *cf,
 
 	*out = NULL;
 	l = calloc(1, sizeof(*l));
-	if (l == NULL || cf->msi_listen == NULL || sock->fd < 0) {
+	if (l == NULL) {
+		if (sock->fd >= 0)
+			close(sock->fd);
+		return -ENOMEM;
+	}
+	l->ev = ev;
+	l->fd = -1;
+	l->cb = cb;
+	l->cbarg = arg;
+	if (cf->msi_listen == NULL ||
+	    config_msi_addr(cf->msi_listen, &l->addr, &l->addrlen) < 0) {
 		if (sock->fd >= 0)
 			close(sock->fd);
 		free(l);
-		return l == NULL ? -ENOMEM : -EINVAL;
+		return -EINVAL;
 	}
-	l->ev = ev;
-	l->cb = cb;
-	l->cbarg = arg;
 	snprintf(l->text, sizeof(l->text), "%s", cf->msi_listen);
-	r = event_add(ev, sock->fd, EPOLLIN, accept_cb, l);
-	if (r < 0) {
-		close(sock->fd);
-		free(l);
-		return r;
+	if (sock->fd >= 0) {
+		r = go_up(l, sock->fd, sock->is_activated);
+		if (r < 0) {
+			free(l);
+			return r;
+		}
+		log_info("msi: SDK endpoint on http://%s/msi/token (%s)", l->text,
+		    sock->is_activated ? "socket passed in by the service "
+		    "manager" : "bound by credd");
+		*out = l;
+		return 0;
 	}
-	l->fd = sock->fd;
+	l->err = sock->err < 0 ? sock->err : -EADDRNOTAVAIL;
 	l->since = util_now();
-	log_info("msi: SDK endpoint on http://%s/msi/token", l->text);
+	l->bind_failures = 1;
+	log_warnx("msi: [msi] listen %s: %s%s; credd serves its socket without "
+	    "the SDK endpoint and retries", l->text, strerror(-l->err),
+	    bind_hint(l->err, port_of((struct sockaddr *)&l->addr)));
+	l->retry_ms = RETRY_FIRST_MS;
+	l->retry_due = event_now_ms(ev) + l->retry_ms;
+	l->retry = event_timer_at(ev, l->retry_due, retry_cb, l);
+	if (l->retry == NULL) {
+		free(l);
+		return -ENOMEM;
+	}
 	*out = l;
 	return 0;
 }
@@ -267,6 +451,7 @@ msi_listen_free(struct msi_listen *l)
 {
 	if (l == NULL)
 		return;
+	event_timer_cancel(l->ev, &l->retry);
 	event_timer_cancel(l->ev, &l->pause);
 	if (l->fd >= 0) {
 		event_del(l->ev, l->fd);
@@ -284,11 +469,26 @@ msi_listen_is_up(const struct msi_listen *l)
 void
 msi_listen_report(const struct msi_listen *l, json_t *o, int is_stats)
 {
-	(void)json_object_set_new(o, "state", json_string("up"));
+	int64_t in;
+
+	(void)json_object_set_new(o, "state", json_string(l->fd >= 0 ? "up" :
+	    "down"));
 	(void)json_object_set_new(o, "listen", json_string(l->text));
+	if (l->fd >= 0)
+		(void)json_object_set_new(o, "socket", json_string(
+		    l->is_activated ? "activated" : "bound"));
+	else {
+		(void)json_object_set_new(o, "error", json_string(
+		    strerror(-l->err)));
+		in = l->retry != NULL ? l->retry_due - event_now_ms(l->ev) : 0;
+		(void)json_object_set_new(o, "retry_in_ms",
+		    json_integer(in > 0 ? in : 0));
+	}
 	(void)json_object_set_new(o, "since", json_integer(l->since));
 	if (!is_stats)
 		return;
+	(void)json_object_set_new(o, "bind_failures",
+	    json_integer((json_int_t)l->bind_failures));
 	(void)json_object_set_new(o, "accept_pauses",
 	    json_integer((json_int_t)l->accept_pauses));
 	(void)json_object_set_new(o, "connections_accepted",

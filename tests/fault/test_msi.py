@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""The SDK endpoint ([msi]) against hostile local users (issue 11, item 1
-and the endpoint's half of 6). Label fault; root (users, credd dropping
+"""The SDK endpoint ([msi]) against hostile local users (issue 11, items 1,
+3 and the endpoint's half of 6). Label fault; root (users, credd dropping
 privileges, SIGSTOP); not root: exit 77.
 
 - CloseEarlyTests (item 1): an unprivileged user completes an IMDS request
@@ -12,6 +12,14 @@ privileges, SIGSTOP); not root: exit 77.
   but the attacker's own; every request on a connection closed before the
   accept is refused (403) and audited with the real reason; an honest IMDS
   request still gets 200.
+- SquatTests (item 3): another user holds the SDK port before credd starts.
+  credd serves its Unix socket, `status` and `stats` report the endpoint
+  down with the reason (logged once), and credd takes the port on a retry
+  once the squatter goes.
+- ActivationTests (item 3): systemd-socket-activate holds the port and
+  passes it (LISTEN_FDS, --fdname=credd-msi): credd serves the endpoint on
+  the passed socket and never binds; a passed socket on another port is
+  refused and credd binds [msi] listen itself.
 - FloodTests (item 6): a flood of refused requests from one uid gives a
   bounded number of audit records whose counts add up to the true number;
   one uid over the per-uid connection cap or rate limit ([server]
@@ -25,16 +33,20 @@ import json
 import math
 import os
 import resource
+import shutil
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
+import unittest
 from urllib.parse import quote
 
 import faultlib as F
 from faultlib import H
 
+ACTIVATE = "/usr/bin/systemd-socket-activate"
 STORAGE = H.RESOURCES["storage"]
 IMDS_PATH = ("/metadata/identity/oauth2/token?api-version=2018-02-01&resource=%s"
              % quote(STORAGE, safe=""))
@@ -205,15 +217,32 @@ def hold_quiet(port, n, marker, release, deadline=120):
     return len(socks)
 
 
+def squat(port, ready, release, deadline=300):
+    """(child) listen on the SDK port until release exists."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port))
+    s.listen(16)
+    with open(ready, "w") as f:
+        f.write("x")
+    end = time.monotonic() + deadline
+    while not os.path.exists(release) and time.monotonic() < end:
+        time.sleep(0.05)
+    s.close()
+    return True
+
+
 # ---------------------------------------------------------------- stack
 
 class MsiStack(F.FaultStack):
-    """A FaultStack with [msi]."""
+    """A FaultStack with [msi]; activate = (listen, fdname) starts credd under
+    systemd-socket-activate, which holds that address and passes it."""
 
-    def __init__(self, name, msi_extra="", nofile=None, **kw):
+    def __init__(self, name, msi_extra="", activate=None, nofile=None, **kw):
         super().__init__(name, **kw)
         self.msi_port = free_port()
         self.msi_extra = msi_extra
+        self.activate = activate
         self.nofile = nofile  # credd's RLIMIT_NOFILE (it is not dumpable: no prlimit later)
         self.sync = os.path.join(self.root, "sync")
         os.makedirs(self.sync, exist_ok=True)
@@ -231,7 +260,52 @@ class MsiStack(F.FaultStack):
                 return super().start_credd(timeout)
             finally:
                 resource.setrlimit(resource.RLIMIT_NOFILE, old)
-        return super().start_credd(timeout)
+        if not self.activate:
+            return super().start_credd(timeout)
+        listen, fdname = self.activate
+        self.credd_starts += 1
+        cmd = [ACTIVATE, "-l", listen, "--fdname=" + fdname]
+        for v in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+            if v in os.environ:
+                cmd += ["-E", v]
+        cmd += [H.BIN["credd"], "-c", self.conf, "-f", "-d"]
+        with open(self.credd_log, "ab") as logf:
+            logf.write(b"===== test: credd start #%d under systemd-socket-activate =====\n"
+                       % self.credd_starts)
+            logf.flush()
+            self.credd = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
+                                          stdin=subprocess.DEVNULL, start_new_session=True)
+        host, port = listen.rsplit(":", 1)
+        end = time.monotonic() + timeout
+        # systemd-socket-activate execs credd on the first connection.
+        while True:
+            if self.credd.poll() is not None:
+                raise RuntimeError("systemd-socket-activate exited:\n%s" % H.tail(self.credd_log))
+            try:
+                socket.create_connection((host, int(port)), timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > end:
+                    raise RuntimeError("nothing listens on %s:\n%s" % (listen,
+                                                                      H.tail(self.credd_log)))
+                time.sleep(0.05)
+        while True:
+            if self.credd.poll() is not None:
+                raise RuntimeError("credd exited (rc %s) during start-up:\n%s"
+                                   % (self.credd.returncode, H.tail(self.credd_log)))
+            if os.path.exists(self.sock):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                try:
+                    s.connect(self.sock)
+                    break
+                except OSError:
+                    pass
+                finally:
+                    s.close()
+            if time.monotonic() > end:
+                raise RuntimeError("credd socket not accepting:\n%s" % H.tail(self.credd_log))
+            time.sleep(0.05)
+        F.snapshot_proc("credd", self.credd.pid)
 
     def stats(self):
         r = self.request("root", {"v": 1, "op": "stats"})
@@ -281,11 +355,12 @@ class MsiCase(H.StackTestCase):
     LIFETIME = 3600
     MSI_EXTRA = "imds = yes\n"
     CONF_SET = {}
+    ACTIVATE = None
     NOFILE = None
 
     @classmethod
     def make_stack(cls):
-        return MsiStack(cls.__name__, msi_extra=cls.MSI_EXTRA,
+        return MsiStack(cls.__name__, msi_extra=cls.MSI_EXTRA, activate=cls.ACTIVATE,
                         nofile=cls.NOFILE, lifetime=cls.LIFETIME, conf_set=cls.CONF_SET)
 
     @classmethod
@@ -371,6 +446,103 @@ class CloseEarlyTests(MsiCase):
         r = st.get(ALICE, IMDS_PATH, {"Metadata": "true"})
         self.assertEqual(r["status"], 200, r)
         self.assertEqual(H.jwt_claims(r["doc"]["access_token"]).get("oid"), st.oid(ALICE))
+
+
+# ==================================================================== item 3
+
+class SquatTests(MsiCase):
+    """The port is taken before credd starts."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = cls.make_stack()
+        cls.addClassCleanup(cls.stack.stop)
+        st = cls.stack
+        cls.ready = os.path.join(st.sync, "squat.ready")
+        cls.release = os.path.join(st.sync, "squat.release")
+        cls.squatter = threading.Thread(target=H.run_as, args=(
+            ATTACKER, squat, st.msi_port, cls.ready, cls.release), kwargs={"timeout": 400})
+        cls.squatter.start()
+        cls.addClassCleanup(cls.squatter.join)
+        cls.addClassCleanup(lambda: open(cls.release, "w").close())
+        wait_for("the squatter", lambda: os.path.exists(cls.ready))
+        st.start()
+
+    def test_01_socket_served_endpoint_down(self):
+        st = self.stack
+        self.assertTrue(st.credd_alive())
+        # The Unix socket answers: a consent and a token work.
+        self.consent_once(ALICE)
+        ep = st.endpoint()
+        self.assertEqual(ep["state"], "down", ep)
+        self.assertIn("in use", ep["error"], ep)
+        self.assertEqual(ep["listen"], "127.0.0.1:%d" % st.msi_port)
+        self.assertGreaterEqual(ep["bind_failures"], 1, ep)
+        stat = st.request(ALICE, {"v": 1, "op": "status"})
+        self.assertIs(stat.get("ok"), True, stat)
+        self.assertEqual(stat["sdk_endpoint"]["state"], "down", stat)
+        # Several retries later, the reason is still logged once.
+        time.sleep(4)
+        self.assertGreaterEqual(st.endpoint()["bind_failures"], 2)
+        self.assertEqual(st.log_count("Address already in use"), 1)
+        F.figure("squat_endpoint_down", st.endpoint())
+
+    def test_02_port_taken_back_on_retry(self):
+        st = self.stack
+        open(self.release, "w").close()
+        self.squatter.join(30)
+        t0 = time.monotonic()
+        ep = wait_for("the endpoint up", lambda: (lambda e: e if e["state"] == "up" else None)(
+            st.endpoint()), deadline=40)
+        F.figure("squat_retake_s", round(time.monotonic() - t0, 1))
+        self.assertEqual(ep["socket"], "bound", ep)
+        self.consent_once(ALICE)
+        r = st.get(ALICE, IMDS_PATH, {"Metadata": "true"})
+        self.assertEqual(r["status"], 200, r)
+        stat = st.request(ALICE, {"v": 1, "op": "status"})
+        self.assertEqual(stat["sdk_endpoint"]["state"], "up", stat)
+
+
+class ActivationTests(MsiCase):
+    """systemd-socket-activate holds the port from before credd starts."""
+
+    @classmethod
+    def make_stack(cls):
+        st = super().make_stack()
+        st.activate = ("127.0.0.1:%d" % st.msi_port, "credd-msi")
+        return st
+
+    @classmethod
+    def setUpClass(cls):
+        if not os.access(ACTIVATE, os.X_OK):
+            raise unittest.SkipTest("%s not installed (package systemd)" % ACTIVATE)
+        super().setUpClass()
+
+    def test_01_serves_the_passed_socket(self):
+        st = self.stack
+        ep = st.endpoint()
+        self.assertEqual((ep["state"], ep["socket"]), ("up", "activated"), ep)
+        self.assertEqual(st.log_count("socket passed in by the service manager"), 1)
+        self.consent_once(ALICE)
+        r = st.get(ALICE, IMDS_PATH, {"Metadata": "true"})
+        self.assertEqual(r["status"], 200, r)
+        self.assertEqual(H.jwt_claims(r["doc"]["access_token"]).get("oid"), st.oid(ALICE))
+
+    def test_02_wrong_socket_refused(self):
+        # A socket passed as credd-msi on another port: refused (closed),
+        # and credd binds [msi] listen itself.
+        st = self.stack
+        st.stop_credd()
+        other = free_port()
+        st.activate = ("127.0.0.1:%d" % other, "credd-msi")
+        st.start_credd()
+        ep = st.endpoint()
+        self.assertEqual((ep["state"], ep["socket"]), ("up", "bound"), ep)
+        self.assertGreaterEqual(st.log_count("not [msi] listen"), 1)
+        with self.assertRaises(OSError):
+            socket.create_connection(("127.0.0.1", other), timeout=5).close()
+        r = st.get(ALICE, APP_PATH, {"X-IDENTITY-HEADER": "0" * 64})
+        self.assertEqual(r["status"], 401, r)
 
 
 # ==================================================================== item 6

@@ -377,6 +377,8 @@ class PythonSdkTests(SdkBase):
                      % quote(STORAGE, safe=""), {"Metadata": "true"})
         self.assertEqual(r["status"], 404, r)
         self.assertNotIn("access_token", r["doc"])
+        st = self.stack.request("root", {"v": 1, "op": "stats"})
+        self.assertEqual(st["sdk_endpoint"]["state"], "up", st.get("sdk_endpoint"))
 
 
 class NodeSdkTests(SdkBase):
