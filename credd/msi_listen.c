@@ -11,8 +11,9 @@
  * MHD_add_connection, and EMFILE is ours to pause on.
  *
  * Must never: block (the listener is non-blocking; a bind is one local
- * syscall), log more than once per episode (a failed bind, a pause), or
- * pass on a uid that sockdiag_peer_uid did not prove.
+ * syscall), log a failed bind more than once per reason or a pause more
+ * than once a minute, or pass on a uid that sockdiag_peer_uid did not
+ * prove.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -39,6 +40,7 @@
 #define RETRY_MAX_MS 10000	/* ... doubling up to this (a squatter's window) */
 #define PAUSE_FIRST_MS 50	/* EMFILE: accepts paused this long ... */
 #define PAUSE_MAX_MS 1000	/* ... doubling up to this */
+#define PAUSE_LOG_MS 60000	/* at most one pause message per minute */
 
 struct msi_listen {
 	struct event_loop *ev;
@@ -54,6 +56,8 @@ struct msi_listen {
 	int64_t retry_due;		/* monotonic ms */
 	struct event_timer *pause;
 	int64_t pause_ms;		/* 0: not in a pause episode */
+	int64_t pause_logged;		/* monotonic ms of the last message, 0 */
+	uint64_t pauses_unlogged;	/* since that message */
 	int sockdiag_err;		/* last unexpected sock_diag error logged */
 	uint64_t bind_failures;
 	uint64_t accept_pauses;
@@ -283,10 +287,22 @@ resume_cb(struct event_loop *ev, void *arg)
 static void
 pause_accepts(struct msi_listen *l, int err)
 {
-	if (l->pause_ms == 0)
+	int64_t now = event_now_ms(l->ev);
+
+	/*
+	 * Once per minute at most: a peer that closes and opens connections
+	 * at the limit ends and starts pause episodes at will.
+	 */
+	if (l->pause_logged == 0 || now - l->pause_logged >= PAUSE_LOG_MS) {
 		log_warnx("msi: accept: %s; the SDK endpoint pauses its accepts "
-		    "(%d ms, doubling up to %d ms, until one succeeds)",
-		    strerror(err), PAUSE_FIRST_MS, PAUSE_MAX_MS);
+		    "(%d ms, doubling up to %d ms, until one succeeds; %llu "
+		    "pauses since the last message)", strerror(err),
+		    PAUSE_FIRST_MS, PAUSE_MAX_MS,
+		    (unsigned long long)l->pauses_unlogged);
+		l->pause_logged = now;
+		l->pauses_unlogged = 0;
+	}
+	l->pauses_unlogged++;
 	l->pause_ms = l->pause_ms == 0 ? PAUSE_FIRST_MS :
 	    l->pause_ms * 2 < PAUSE_MAX_MS ? l->pause_ms * 2 : PAUSE_MAX_MS;
 	l->accept_pauses++;
