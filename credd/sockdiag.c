@@ -81,6 +81,13 @@ build_id(const struct sockaddr *peer, const struct sockaddr *local,
 	return r;
 }
 
+/* NLMSG_DATA without casting const away (clang's -Wcast-qual). */
+static const void *
+payload(const struct nlmsghdr *h)
+{
+	return (const char *)h + NLMSG_HDRLEN;
+}
+
 int
 sockdiag_check_reply(const void *buf, size_t len, const struct sockaddr *peer,
     const struct sockaddr *local, uid_t *uid)
@@ -104,7 +111,7 @@ sockdiag_check_reply(const void *buf, size_t len, const struct sockaddr *peer,
 		if (h->nlmsg_len < sizeof(*h) || h->nlmsg_len > len - off)
 			break;	/* truncated: nothing after it can be trusted */
 		if (h->nlmsg_type == NLMSG_ERROR) {
-			e = NLMSG_DATA(h);
+			e = payload(h);
 			if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(*e)) && e->error < 0)
 				r = e->error;
 			break;
@@ -112,7 +119,7 @@ sockdiag_check_reply(const void *buf, size_t len, const struct sockaddr *peer,
 		if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
 		    h->nlmsg_len < NLMSG_LENGTH(sizeof(*dm)))
 			continue;
-		dm = NLMSG_DATA(h);
+		dm = payload(h);
 		/* Exactly the socket we asked for, in that direction. */
 		if (dm->idiag_family != peer->sa_family ||
 		    dm->id.idiag_sport != id.idiag_sport ||
