@@ -148,7 +148,7 @@ static const struct key store_keys[] = {
 /* [msi]: the SDK endpoint; off unless listen is set. */
 static const struct key msi_keys[] = {
     NUM("connection_timeout", msi_conn_timeout, 1, 3600, "10"),
-    STR("imds", KT_BOOL, msi_imds, "yes", 0),
+    STR("imds", KT_BOOL, msi_imds, "no", 0),
     STR("listen", KT_LISTEN, msi_listen, NULL, 0),
     NUM("max_connections", msi_max_conns, 1, 100000, "1024"),
     NUM("request_timeout", msi_request_timeout, 1, 900, "30"),

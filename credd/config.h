@@ -76,7 +76,7 @@ struct config {
 	char *msi_listen;	  /* "127.0.0.1:PORT" / "[::1]:PORT"; NULL: off */
 	int msi_secret_ttl;	  /* seconds a minted secret lives, default 86400 */
 	char *msi_resources_text; /* as written; NULL: from [scopes] */
-	int msi_imds;		  /* serve the IMDS shape (uid proof only), default 1 */
+	int msi_imds;		  /* serve the IMDS shape (uid proof only), default 0 */
 	int msi_request_timeout;  /* seconds per request (own deadline), default 30 */
 	int msi_conn_timeout;	  /* seconds of inactivity (slowloris), default 10 */
 	int msi_max_conns;	  /* total connections, default 1024 */

@@ -24,6 +24,7 @@
 #include "config.h"
 #include "dispatch.h"
 #include "log.h"
+#include "msi.h"
 #include "server.h"
 #include "session.h"
 
@@ -132,15 +133,52 @@ op_login(struct dispatch *d, struct waiter *w, const struct proto_request *req)
 	return broker_login(d->broker, w, w->caller->user, w->caller->uid, req->wait);
 }
 
+/*
+ * A status the broker parked (the record loading) is answered later
+ * through w->reply; this wrapper adds the SDK endpoint's state first.
+ * One dispatch and one loop thread, as for session_hook below.
+ */
+static struct {
+	struct dispatch *d;
+	void (*next)(struct waiter *, json_t *);
+} status_hook;
+
+static void
+status_endpoint(struct dispatch *d, json_t *resp)
+{
+	if (resp != NULL && json_is_true(json_object_get(resp, "ok")))
+		msi_report(d->msi, resp, 0);
+}
+
+static void
+status_reply(struct waiter *w, json_t *resp)
+{
+	w->reply = status_hook.next;
+	if (status_hook.d != NULL)
+		status_endpoint(status_hook.d, resp);
+	w->reply(w, resp);
+}
+
 static json_t *
 op_status(struct dispatch *d, struct waiter *w, const struct proto_request *req)
 {
-	json_t *err;
+	json_t *err, *resp;
 
 	(void)req;
 	if ((err = need_own_user(w)) != NULL)
 		return err;
-	return broker_status(d->broker, w, w->caller->user, w->caller->uid);
+	if (d->msi != NULL && w->reply != status_reply) {
+		status_hook.d = d;
+		status_hook.next = w->reply;
+		w->reply = status_reply;
+	}
+	resp = broker_status(d->broker, w, w->caller->user, w->caller->uid);
+	if (resp == NULL)
+		return NULL;	/* parked: status_reply adds the endpoint */
+	if (w->reply == status_reply)
+		w->reply = status_hook.next;
+	status_endpoint(d, resp);
+	return resp;
 }
 
 static json_t *
@@ -407,6 +445,7 @@ op_stats(struct dispatch *d, struct waiter *w, const struct proto_request *req)
 	    json_integer((json_int_t)sessions_secret_count(d->sessions)));
 	sessions_stats(d->sessions, resp);
 	broker_stats(d->broker, resp);
+	msi_report(d->msi, resp, 1);
 	return resp;
 }
 

@@ -24,12 +24,14 @@
 struct broker;
 struct sessions;
 struct config;
+struct msi;
 
 struct dispatch {
 	struct broker *broker;
 	struct sessions *sessions;
 	const struct config *cf;
 	struct server *server;
+	struct msi *msi;	/* the SDK endpoint (status, stats); NULL: off */
 	uint64_t by_op[PROTO_OP_COUNT];
 	uint64_t forbidden;
 };

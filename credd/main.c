@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <sodium.h>
 #include <jansson.h>
+#include <systemd/sd-daemon.h>
 
 #include "entra/paths.h"
 #include "entra/secret.h"
@@ -39,6 +40,7 @@
 #include "http.h"
 #include "log.h"
 #include "msi.h"
+#include "msi_listen.h"
 #include "migrate.h"
 #include "record.h"
 #include "seal.h"
@@ -51,6 +53,7 @@
 #endif
 
 #define CLIENT_SECRET_MAX 4096
+#define PASSED_FDS_MAX 16	/* sockets the service manager may pass */
 
 struct credd {
 	const char *conf_path;
@@ -288,6 +291,54 @@ signal_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
 }
 
 /*
+ * The sockets the service manager passed (LISTEN_FDS, LISTEN_FDNAMES):
+ * read once, first thing, so nothing else can take those fds.
+ */
+static size_t
+passed_fds(int fds[PASSED_FDS_MAX], char ***names)
+{
+	int n, i;
+
+	*names = NULL;
+	n = sd_listen_fds_with_names(0, names);
+	if (n < 0) {
+		log_warnx("LISTEN_FDS: %s; ignoring the passed sockets",
+		    strerror(-n));
+		return 0;
+	}
+	if (n > PASSED_FDS_MAX) {
+		for (i = PASSED_FDS_MAX; i < n; i++)
+			(void)close(SD_LISTEN_FDS_START + i);
+		log_warnx("LISTEN_FDS: %d sockets; only %d are looked at", n,
+		    PASSED_FDS_MAX);
+		n = PASSED_FDS_MAX;
+	}
+	for (i = 0; i < n; i++)
+		fds[i] = SD_LISTEN_FDS_START + i;
+	return (size_t)n;
+}
+
+/* Close the passed sockets nobody took (used: the one the endpoint took). */
+static void
+passed_fds_done(int *fds, char **names, size_t n, int used)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if ((int)i != used) {
+			log_warnx("the socket passed as \"%s\" (fd %d) is not "
+			    "used: it is not the [msi] listen socket",
+			    names != NULL && names[i] != NULL ? names[i] :
+			    "unknown", fds[i]);
+			(void)close(fds[i]);
+		}
+		if (names != NULL)
+			free(names[i]);
+	}
+	free(names);
+}
+
+/*
  * keys: the key ring to read instead of [store] key_file, or NULL. The
  * systemd unit passes -k %d/credd.keys: the copy LoadCredential= hands
  * to the credd user, who cannot read the root-only original.
@@ -299,11 +350,16 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	struct sessweep_cfg sc;
 	struct http_options ho = { 0 };
 	struct broker_deps deps = { 0 };
+	struct msi_listen_sock msi_sock = { .fd = -1 };
 	struct passwd *pw = NULL;
+	int act_fds[PASSED_FDS_MAX];
+	char **act_names = NULL;
+	size_t nact;
 	sigset_t mask;
 	char err[512];
-	int lfd = -1, msi_fd = -1, r;
+	int lfd = -1, used = -1, r;
 
+	nact = passed_fds(act_fds, &act_names);	/* before anything else */
 	harden();
 	c.cf = load_config(conf_path);
 	if (c.cf->account_match == NULL)
@@ -329,9 +385,13 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	    err, sizeof(err));
 	if (r < 0)
 		fatalx("%s", err);
-	r = msi_listen(c.cf, &msi_fd, err, sizeof(err));
-	if (r < 0)
-		fatalx("%s", err);
+	/*
+	 * Not fatal (issue 11): a port another user holds must never keep
+	 * credd from serving its socket. msi_new reports it and retries.
+	 */
+	(void)msi_listen_open(c.cf, act_fds, act_names, nact, &msi_sock, &used,
+	    err, sizeof(err));
+	passed_fds_done(act_fds, act_names, nact, used);
 	if (pw != NULL)
 		drop_privileges(pw);
 	if (!foreground && daemon(0, 0) < 0)
@@ -374,12 +434,13 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	if (r < 0)
 		fatalx("server: %s", strerror(-r));
 	c.dispatch.server = c.server;
-	if (msi_fd >= 0) {
-		r = msi_new(c.ev, msi_fd, c.cf, c.broker, c.sessions, &c.msi);
+	if (c.cf->msi_listen != NULL) {
+		/* Fails only without memory or MHD: not a peer's doing. */
+		r = msi_new(c.ev, &msi_sock, c.cf, c.broker, c.sessions, &c.msi);
 		if (r < 0)
 			fatalx("[msi] endpoint: %s", strerror(-r));
-		log_info("SDK endpoint on http://%s/msi/token", c.cf->msi_listen);
 	}
+	c.dispatch.msi = c.msi;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);

@@ -5,7 +5,12 @@
  *
  * Loop integration: MHD's epoll fd is watched with event_add; on
  * readiness, and when the timer from MHD_get_timeout fires, MHD_run
- * handles what is ready without blocking. A request whose token needs a
+ * handles what is ready without blocking. MHD has no listening socket
+ * (MHD_USE_NO_LISTEN_SOCKET): msi_listen.c accepts on the loop and
+ * proves the caller's uid before a byte is read; conn_cb applies the
+ * per-uid connection cap and hands the fd to MHD (MHD_add_connection),
+ * whose connection-notify callback attaches that proof to the
+ * connection (its socket context) for every request it carries. A request whose token needs a
  * refresh (or a device flow) is parked with the broker through the
  * struct waiter embedded in struct msi_req, and its connection is
  * suspended (MHD_ALLOW_SUSPEND_RESUME). The broker's answer, or our own
@@ -15,9 +20,12 @@
  * Limits: MHD_OPTION_CONNECTION_MEMORY_LIMIT caps the request line and
  * headers (MHD answers 431/414 past it), a request body is refused,
  * MHD_OPTION_CONNECTION_TIMEOUT drops slow or idle clients (slowloris),
- * MHD_OPTION_CONNECTION_LIMIT caps connections. Every caller is
- * 127.0.0.1 on loopback, so MHD's per-IP limit is off; the caller's uid
- * is known only after the sock_diag lookup.
+ * MHD_OPTION_CONNECTION_LIMIT and conn_cb cap connections. Every caller
+ * is 127.0.0.1 on loopback, so MHD's per-IP limit is off; the per-uid
+ * limits of the Unix socket ([server] max_conns_per_uid, [limits]
+ * requests_per_sec and request_burst, uidlimit.h) apply here too, in a
+ * table of the endpoint's own. Refusals a caller can repeat are audited
+ * through audit_refusal (coalesced per uid and reason, true counts).
  *
  * Secrets: the token goes into a response buffer that is wiped when MHD
  * frees it. MHD copies headers (not the body) into its connection pool,
@@ -53,11 +61,11 @@
 #include "msi.h"
 #include "msi_parse.h"
 #include "server.h"
+#include "msi_listen.h"
 #include "session.h"
-#include "sockdiag.h"
+#include "uidlimit.h"
 
 #define MSI_MEMORY_LIMIT (32 * 1024)	/* request line + headers, per connection */
-#define MSI_BACKLOG 256
 #define MSI_DESC_MAX 1024
 
 enum req_state {
@@ -69,10 +77,18 @@ enum req_state {
 
 struct msi;
 
+/* One connection (MHD's socket context): its caller, proven at accept. */
+struct msi_conn {
+	uid_t uid;			/* (uid_t)-1: not proven */
+	const char *unproven;		/* why not (static), or NULL */
+	struct uidlimit_entry *ul;	/* the uid's caps; NULL when unproven */
+};
+
 struct msi_req {
 	struct waiter w;	/* w.caller = &caller; the broker parks it */
 	struct caller caller;
 	struct msi *m;
+	struct msi_conn *mc;	/* the connection's proof; NULL: none */
 	struct MHD_Connection *conn;
 	LIST_ENTRY(msi_req) link;
 	enum req_state state;
@@ -96,12 +112,21 @@ struct msi {
 	struct broker *broker;
 	struct sessions *sessions;
 	struct MHD_Daemon *d;
-	int listen_fd;
+	struct msi_listen *l;		/* the listening socket, up or down */
 	unsigned port;			/* bound at start; a reload cannot move it */
 	int epfd;
 	struct event_timer *timer;	/* MHD_get_timeout */
 	struct event_timer *kick;	/* run MHD soon (after a resume) */
 	struct msi_req_list reqs;	/* every live request */
+	struct uidlimit *limits;	/* per uid, the endpoint's own table */
+	struct msi_conn *adding;	/* inside MHD_add_connection */
+	unsigned nconns;		/* connections MHD holds */
+	struct {
+		uint64_t requests;
+		uint64_t refused;	/* audited refusals (coalesced records) */
+		uint64_t refused_conns;	/* closed at accept: over a cap */
+		uint64_t rate_limited;
+	} n;
 	int is_closing;
 };
 
@@ -138,9 +163,14 @@ req_error(struct msi_req *r, unsigned status, const char *code, const char *desc
 	req_set(r, s != NULL ? status : MHD_HTTP_INTERNAL_SERVER_ERROR, s);
 }
 
-/* Audit a refusal of the caller (not every 4xx: only proof failures). */
+/*
+ * Audit a refusal of the caller (not every 4xx: proof failures and
+ * limits). A caller can repeat these at will, so they are coalesced per
+ * (uid, op, reason) (audit_refusal). uid (uid_t)-1 means "the uid proven
+ * at accept", the only one there is.
+ */
 static void
-audit_refused(const struct msi_req *r, uid_t uid, const char *user,
+audit_refused(struct msi_req *r, uid_t uid, const char *user,
     const char *reason)
 {
 	struct audit_event ev = {
@@ -153,7 +183,10 @@ audit_refused(const struct msi_req *r, uid_t uid, const char *user,
 		.reason = reason,
 	};
 
-	audit_log(&ev);
+	if (uid == (uid_t)-1 && r->mc != NULL)
+		ev.uid = r->mc->uid;
+	r->m->n.refused++;
+	audit_refusal(&ev, event_now_ms(r->m->ev));
 }
 
 static int
@@ -427,28 +460,6 @@ listen_port(const struct config *cf)
 	return ntohs(((struct sockaddr_in6 *)(void *)&ss)->sin6_port);
 }
 
-/* The kernel's owner uid of the caller's socket. 0 or -errno. */
-static int
-peer_uid(struct MHD_Connection *conn, uid_t *uid)
-{
-	const union MHD_ConnectionInfo *ci;
-	struct sockaddr_storage local, peer;
-	socklen_t ll = sizeof(local), pl = sizeof(peer);
-	int fd;
-
-	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (ci == NULL)
-		return -ENOTCONN;
-	fd = ci->connect_fd;
-	if (getsockname(fd, (struct sockaddr *)&local, &ll) < 0 ||
-	    getpeername(fd, (struct sockaddr *)&peer, &pl) < 0)
-		return -errno;
-	if (!sockdiag_is_loopback((struct sockaddr *)&peer))
-		return -EACCES;
-	return sockdiag_peer_uid((struct sockaddr *)&peer,
-	    (struct sockaddr *)&local, uid);
-}
-
 static char *
 name_of_uid(uid_t uid)
 {
@@ -496,6 +507,16 @@ req_check(struct msi_req *r, const char *url, const char *method)
 	    "resource");
 	(void)msi_parse_request(&in, cf, &p);
 	r->is_imds = p.is_imds;
+	/* The Unix socket's rate limit, per uid, on every request. */
+	if (r->mc != NULL && r->mc->ul != NULL &&
+	    !uidlimit_allow(r->m->limits, r->mc->ul)) {
+		r->m->n.rate_limited++;
+		audit_refused(r, (uid_t)-1, NULL, "rate limited");
+		r->retry_after = 1;
+		req_error(r, MHD_HTTP_TOO_MANY_REQUESTS, "rate_limited",
+		    "credd: too many requests from this user; slow down");
+		return -1;
+	}
 	if (p.pre.status != 0) {
 		if (p.pre.audit != NULL)
 			audit_refused(r, (uid_t)-1, NULL, p.pre.audit);
@@ -516,14 +537,15 @@ req_check(struct msi_req *r, const char *url, const char *method)
 			return -1;
 		}
 	}
-	rc = peer_uid(conn, &puid);
-	if (rc < 0) {
-		log_warnx("msi: cannot tell the caller's uid: %s", strerror(-rc));
-		audit_refused(r, (uid_t)-1, user, "caller uid unknown");
+	/* Proven once, at accept (msi_listen.c); never from the request. */
+	if (r->mc == NULL || r->mc->unproven != NULL) {
+		audit_refused(r, (uid_t)-1, user, r->mc != NULL ?
+		    r->mc->unproven : "caller uid unknown");
 		req_error(r, MHD_HTTP_FORBIDDEN, "forbidden",
 		    "credd: cannot tell which user is calling");
 		return -1;
 	}
+	puid = r->mc->uid;
 	if (!r->is_imds && puid != suid) {
 		audit_refused(r, puid, user, "IDENTITY_HEADER of another uid");
 		req_error(r, MHD_HTTP_FORBIDDEN, "forbidden", "credd: this "
@@ -590,6 +612,7 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
     size_t *upload_data_size, void **con_cls)
 {
+	const union MHD_ConnectionInfo *ci;
 	struct msi *m = cls;
 	struct msi_req *r = *con_cls;
 
@@ -601,6 +624,10 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 			return MHD_NO;
 		r->m = m;
 		r->conn = conn;
+		ci = MHD_get_connection_info(conn,
+		    MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+		r->mc = ci != NULL ? ci->socket_context : NULL;
+		m->n.requests++;
 		LIST_INSERT_HEAD(&m->reqs, r, link);
 		*con_cls = r;
 		return MHD_YES;	/* called again for the body, then the end */
@@ -676,65 +703,136 @@ epoll_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
 	msi_run(arg);
 }
 
-int
-msi_listen(const struct config *cf, int *fd, char *err, size_t errsz)
-{
-	struct sockaddr_storage ss;
-	unsigned len;
-	int s, one = 1, r;
+/* ---- connections ---- */
 
-	*fd = -1;
-	if (cf->msi_listen == NULL)
-		return 0;
-	if (config_msi_addr(cf->msi_listen, &ss, &len) < 0) {
-		snprintf(err, errsz, "[msi] listen: not a loopback address");
-		return -EINVAL;
+static void
+conn_release(struct msi *m, struct msi_conn *mc)
+{
+	if (mc == NULL)
+		return;
+	uidlimit_close(m->limits, mc->ul);
+	free(mc);
+}
+
+/* A connection-level refusal (no request read): coalesced as well. */
+static void
+audit_conn_refused(struct msi *m, uid_t uid, const char *reason)
+{
+	struct audit_event ev = {
+		.event = "request_refused",
+		.uid = uid,
+		.op = "msi",
+		.outcome = "refused",
+		.reason = reason,
+	};
+
+	m->n.refused++;
+	audit_refusal(&ev, event_now_ms(m->ev));
+}
+
+/*
+ * msi_listen's accept: uid proven (or why not). Over its uid's cap or the
+ * endpoint's, the connection is closed before anything is read; else MHD
+ * takes it, and notify_cb attaches mc to it.
+ */
+static void
+conn_cb(void *arg, int fd, const struct sockaddr *peer, socklen_t peerlen,
+    uid_t uid, const char *unproven)
+{
+	struct msi *m = arg;
+	const char *refused = NULL;
+	struct msi_conn *mc;
+	int r;
+
+	mc = calloc(1, sizeof(*mc));
+	if (mc == NULL) {
+		close(fd);
+		return;
 	}
-	s = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (s < 0) {
-		r = -errno;
-		snprintf(err, errsz, "[msi] listen %s: %s", cf->msi_listen,
-		    strerror(-r));
-		return r;
+	mc->uid = unproven == NULL ? uid : (uid_t)-1;
+	mc->unproven = unproven;
+	if (unproven == NULL) {
+		r = uidlimit_open(m->limits, uid, &mc->ul);
+		if (r == -EUSERS)
+			refused = "over max_conns_per_uid";
+		else if (r < 0)
+			refused = "out of memory";
 	}
-	(void)setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (ss.ss_family == AF_INET6)
-		(void)setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(s, (struct sockaddr *)&ss, len) < 0 || listen(s, MSI_BACKLOG) < 0) {
-		r = -errno;
-		snprintf(err, errsz, "[msi] listen %s: %s", cf->msi_listen,
-		    strerror(-r));
-		close(s);
-		return r;
+	if (refused == NULL && m->nconns >= (unsigned)m->cf->msi_max_conns)
+		refused = "over [msi] max_connections";
+	if (refused != NULL) {
+		m->n.refused_conns++;
+		audit_conn_refused(m, mc->uid, refused);
+		conn_release(m, mc);
+		close(fd);
+		return;
 	}
-	*fd = s;
-	return 0;
+	m->adding = mc;
+	(void)MHD_add_connection(m->d, fd, peer, peerlen);	/* MHD owns fd */
+	if (m->adding != NULL) {	/* refused by MHD, which closed fd */
+		m->adding = NULL;
+		conn_release(m, mc);
+	}
+	kick(m);
+}
+
+/* MHD: a connection starts (inside MHD_add_connection) or ends. */
+static void
+notify_cb(void *cls, struct MHD_Connection *conn, void **socket_context,
+    enum MHD_ConnectionNotificationCode toe)
+{
+	struct msi *m = cls;
+
+	(void)conn;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		*socket_context = m->adding;	/* NULL: every request refused */
+		m->adding = NULL;
+		m->nconns++;
+		return;
+	}
+	m->nconns--;
+	conn_release(m, *socket_context);
+	*socket_context = NULL;
+}
+
+/* The socket's per-uid caps, from the same keys. */
+static void
+limits_of(const struct config *cf, struct uidlimit_cfg *lc)
+{
+	lc->max_conns_per_uid = (unsigned)cf->max_conns_per_uid;
+	lc->requests_per_sec = cf->requests_per_sec;
+	lc->request_burst = cf->request_burst;
 }
 
 int
-msi_new(struct event_loop *ev, int listen_fd, const struct config *cf,
-    struct broker *broker, struct sessions *sessions, struct msi **out)
+msi_new(struct event_loop *ev, const struct msi_listen_sock *sock,
+    const struct config *cf, struct broker *broker, struct sessions *sessions,
+    struct msi **out)
 {
 	const union MHD_DaemonInfo *di;
+	struct uidlimit_cfg lc;
 	struct msi *m;
-	int r;
+	int r = -ENOMEM;
 
 	*out = NULL;
 	m = calloc(1, sizeof(*m));
 	if (m == NULL)
-		return -ENOMEM;
+		goto fail;
 	m->ev = ev;
 	m->cf = cf;
 	m->broker = broker;
 	m->sessions = sessions;
-	m->listen_fd = listen_fd;
 	m->port = listen_port(cf);
 	m->epfd = -1;
 	LIST_INIT(&m->reqs);
-	m->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME,
-	    0, NULL, NULL, access_cb, m,
-	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)listen_fd,
+	limits_of(cf, &lc);
+	m->limits = uidlimit_new(ev, &lc);
+	if (m->limits == NULL)
+		goto fail;
+	m->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+	    MHD_USE_NO_LISTEN_SOCKET, 0, NULL, NULL, access_cb, m,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, m,
+	    MHD_OPTION_NOTIFY_CONNECTION, notify_cb, m,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cf->msi_conn_timeout,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MSI_MEMORY_LIMIT,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cf->msi_max_conns,
@@ -742,38 +840,86 @@ msi_new(struct event_loop *ev, int listen_fd, const struct config *cf,
 	    MHD_OPTION_STRICT_FOR_CLIENT, 1,
 	    MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
 	    MHD_OPTION_END);
-	if (m->d == NULL) {
-		free(m);
-		return -EIO;
-	}
+	r = -EIO;
+	if (m->d == NULL)
+		goto fail;
 	di = MHD_get_daemon_info(m->d, MHD_DAEMON_INFO_EPOLL_FD);
-	if (di == NULL) {
-		MHD_stop_daemon(m->d);
-		free(m);
-		return -EIO;
-	}
+	if (di == NULL)
+		goto fail;
 	m->epfd = di->epoll_fd;
 	r = event_add(ev, m->epfd, EPOLLIN, epoll_cb, m);
 	if (r < 0) {
-		MHD_stop_daemon(m->d);
-		free(m);
-		return r;
+		m->epfd = -1;
+		goto fail;
 	}
+	/* Last: it takes sock->fd (and closes it when it fails). */
+	r = msi_listen_new(ev, cf, sock, conn_cb, m, &m->l);
+	if (r < 0)
+		goto fail_listen;
 	msi_run(m);
 	*out = m;
 	return 0;
+fail:
+	if (sock->fd >= 0)
+		close(sock->fd);
+fail_listen:
+	if (m != NULL) {
+		if (m->epfd >= 0)
+			event_del(ev, m->epfd);
+		if (m->d != NULL)
+			MHD_stop_daemon(m->d);
+		uidlimit_free(m->limits);
+		free(m);
+	}
+	return r;
 }
 
 void
 msi_set_config(struct msi *m, const struct config *cf)
 {
+	struct uidlimit_cfg lc;
+
 	if (m == NULL)
 		return;
 	/* Always take the new one: main frees old configs after a while. */
 	m->cf = cf;
+	limits_of(cf, &lc);
+	uidlimit_set_config(m->limits, &lc);
 	if (cf->msi_listen == NULL || listen_port(cf) != m->port)
 		log_warnx("msi: [msi] listen changed; restart credd to move the "
 		    "endpoint (still on port %u)", m->port);
+}
+
+void
+msi_report(const struct msi *m, json_t *o, int is_stats)
+{
+	json_t *e;
+
+	if (m == NULL) {
+		if (is_stats)
+			(void)json_object_set_new(o, "sdk_endpoint",
+			    json_pack("{s:s}", "state", "off"));
+		return;
+	}
+	e = json_object();
+	if (e == NULL)
+		return;
+	msi_listen_report(m->l, e, is_stats);
+	if (is_stats) {
+		(void)json_object_set_new(e, "connections_open",
+		    json_integer((json_int_t)m->nconns));
+		(void)json_object_set_new(e, "connections_refused",
+		    json_integer((json_int_t)m->n.refused_conns));
+		(void)json_object_set_new(e, "requests",
+		    json_integer((json_int_t)m->n.requests));
+		(void)json_object_set_new(e, "refused",
+		    json_integer((json_int_t)m->n.refused));
+		(void)json_object_set_new(e, "rate_limited",
+		    json_integer((json_int_t)m->n.rate_limited));
+		(void)json_object_set_new(e, "uids_tracked",
+		    json_integer((json_int_t)uidlimit_count(m->limits)));
+	}
+	(void)json_object_set_new(o, "sdk_endpoint", e);
 }
 
 void
@@ -784,6 +930,7 @@ msi_free(struct msi *m)
 	if (m == NULL)
 		return;
 	m->is_closing = 1;
+	msi_listen_free(m->l);	/* no new connections from here */
 	/* MHD cannot stop with suspended connections: answer them first. */
 	LIST_FOREACH(r, &m->reqs, link) {
 		if (r->state != REQ_PARKED)
@@ -801,7 +948,8 @@ msi_free(struct msi *m)
 	event_del(m->ev, m->epfd);
 	event_timer_cancel(m->ev, &m->timer);
 	event_timer_cancel(m->ev, &m->kick);
-	MHD_stop_daemon(m->d);	/* completes (frees) every request */
-	util_closep(&m->listen_fd);
+	MHD_stop_daemon(m->d);	/* completes (frees) every request, closes
+				 * every connection (notify_cb frees its mc) */
+	uidlimit_free(m->limits);
 	free(m);
 }

@@ -13,39 +13,49 @@
  * Via or Origin, or a Host that is not loopback, are refused (no proxy,
  * no browser, no DNS rebinding); there is no CORS.
  *
+ * The caller's uid is proven once per connection, at accept, before the
+ * request is read (msi_listen.h); a connection whose uid cannot be proven
+ * gets 403 for every request. The Unix socket's per-uid connection cap
+ * and rate limit apply to the endpoint too.
+ *
  * HTTP parsing is libmicrohttpd's, driven from credd's loop through its
  * epoll fd; a request that waits for a refresh suspends its connection.
  * Must never: log a token or a secret, answer a uid with another uid's
- * token, or block the loop.
+ * token, act for a uid the kernel did not prove, or block the loop.
  */
 #ifndef CREDD_MSI_H
 #define CREDD_MSI_H
 
 #include <sys/types.h>
+#include <jansson.h>
 
 struct event_loop;
+struct msi_listen_sock;
 struct config;
 struct broker;
 struct sessions;
 struct msi;
 
 /*
- * Create the listening socket for cf->msi_listen (before dropping
- * privileges). *fd is -1 when the endpoint is off. 0 or -errno with a
- * message in err.
+ * Serve the endpoint on sock (msi_listen.h: msi_listen_open before
+ * privileges are dropped; sock->fd is taken over, and -1 starts the
+ * endpoint down, binding again on a timer). cf, broker and sessions are
+ * borrowed and must outlive the endpoint (or the next msi_set_config).
+ * 0 or -errno.
  */
-int msi_listen(const struct config *cf, int *fd, char *err, size_t errsz);
-
-/*
- * Serve on listen_fd (taken over; closed by msi_free). cf, broker and
- * sessions are borrowed and must outlive the endpoint (or the next
- * msi_set_config). 0 or -errno.
- */
-int msi_new(struct event_loop *ev, int listen_fd, const struct config *cf,
-    struct broker *broker, struct sessions *sessions, struct msi **out);
+int msi_new(struct event_loop *ev, const struct msi_listen_sock *sock,
+    const struct config *cf, struct broker *broker, struct sessions *sessions,
+    struct msi **out);
 /* Answer parked requests with 503, close every connection. NULL is fine. */
 void msi_free(struct msi *m);
-/* After SIGHUP: resources, TTLs and timeouts (not the address). */
+/* After SIGHUP: resources, TTLs, timeouts and limits (not the address). */
 void msi_set_config(struct msi *m, const struct config *cf);
+/*
+ * The endpoint's state as o's "sdk_endpoint" object (docs/protocol.md):
+ * msi_listen_report's fields; with is_stats also connections_open,
+ * connections_refused, requests, refused, rate_limited, uids_tracked.
+ * m NULL (no [msi] listen): {"state": "off"} in stats, nothing in status.
+ */
+void msi_report(const struct msi *m, json_t *o, int is_stats);
 
 #endif

@@ -63,6 +63,82 @@ fill_end(const struct sockaddr *sa, __be32 addr[4], __be16 *port)
 	return -EAFNOSUPPORT;
 }
 
+/* The request for the socket whose local end is peer, remote end local. */
+static int
+build_id(const struct sockaddr *peer, const struct sockaddr *local,
+    struct inet_diag_sockid *id)
+{
+	int r;
+
+	if (peer->sa_family != local->sa_family)
+		return -EAFNOSUPPORT;
+	memset(id, 0, sizeof(*id));
+	id->idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+	id->idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+	r = fill_end(peer, id->idiag_src, &id->idiag_sport);
+	if (r == 0)
+		r = fill_end(local, id->idiag_dst, &id->idiag_dport);
+	return r;
+}
+
+/* NLMSG_DATA without casting const away (clang's -Wcast-qual). */
+static const void *
+payload(const struct nlmsghdr *h)
+{
+	return (const char *)h + NLMSG_HDRLEN;
+}
+
+int
+sockdiag_check_reply(const void *buf, size_t len, const struct sockaddr *peer,
+    const struct sockaddr *local, uid_t *uid)
+{
+	const struct inet_diag_msg *dm;
+	const struct nlmsgerr *e;
+	const struct nlmsghdr *h;
+	struct inet_diag_sockid id;
+	size_t alen, off;
+	int r;
+
+	*uid = (uid_t)-1;
+	r = build_id(peer, local, &id);
+	if (r < 0)
+		return r;
+	alen = peer->sa_family == AF_INET ? 4 : 16;
+	r = -ENOENT;
+	for (off = 0; off < len && len - off >= sizeof(*h);
+	    off += NLMSG_ALIGN(h->nlmsg_len)) {
+		h = (const struct nlmsghdr *)(const void *)((const char *)buf + off);
+		if (h->nlmsg_len < sizeof(*h) || h->nlmsg_len > len - off)
+			break;	/* truncated: nothing after it can be trusted */
+		if (h->nlmsg_type == NLMSG_ERROR) {
+			e = payload(h);
+			if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(*e)) && e->error < 0)
+				r = e->error;
+			break;
+		}
+		if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+		    h->nlmsg_len < NLMSG_LENGTH(sizeof(*dm)))
+			continue;
+		dm = payload(h);
+		/* Exactly the socket we asked for, in that direction. */
+		if (dm->idiag_family != peer->sa_family ||
+		    dm->id.idiag_sport != id.idiag_sport ||
+		    dm->id.idiag_dport != id.idiag_dport ||
+		    memcmp(dm->id.idiag_src, id.idiag_src, alen) != 0 ||
+		    memcmp(dm->id.idiag_dst, id.idiag_dst, alen) != 0)
+			continue;
+		/* Closed early (time-wait, FIN_WAIT*, ...): no owner to tell. */
+		if (dm->idiag_state != TCP_ESTABLISHED)
+			return -ENOTCONN;
+		/* An orphan (its owner closed it): its uid proves nothing now. */
+		if (dm->idiag_inode == 0)
+			return -ESRCH;
+		*uid = (uid_t)dm->idiag_uid;
+		return 0;
+	}
+	return r;
+}
+
 int
 sockdiag_peer_uid(const struct sockaddr *peer, const struct sockaddr *local,
     uid_t *uid)
@@ -76,29 +152,22 @@ sockdiag_peer_uid(const struct sockaddr *peer, const struct sockaddr *local,
 		char buf[8192];
 		struct nlmsghdr align;
 	} rx;
-	struct inet_diag_msg *dm;
-	struct nlmsghdr *h;
 	ssize_t n;
 	int fd, r;
 
 	*uid = (uid_t)-1;
-	if (peer->sa_family != local->sa_family)
-		return -EAFNOSUPPORT;
 	memset(&msg, 0, sizeof(msg));
+	r = build_id(peer, local, &msg.req.id);
+	if (r < 0)
+		return r;
 	msg.nlh.nlmsg_len = sizeof(msg);
 	msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
 	msg.nlh.nlmsg_flags = NLM_F_REQUEST;
 	msg.nlh.nlmsg_seq = 1;
 	msg.req.sdiag_family = (__u8)peer->sa_family;
 	msg.req.sdiag_protocol = IPPROTO_TCP;
+	/* Every state: the answer's state says why a socket is refused. */
 	msg.req.idiag_states = ~0u;
-	msg.req.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
-	msg.req.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
-	r = fill_end(peer, msg.req.id.idiag_src, &msg.req.id.idiag_sport);
-	if (r == 0)
-		r = fill_end(local, msg.req.id.idiag_dst, &msg.req.id.idiag_dport);
-	if (r < 0)
-		return r;
 
 	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
 	if (fd < 0)
@@ -118,32 +187,7 @@ sockdiag_peer_uid(const struct sockaddr *peer, const struct sockaddr *local,
 		r = errno == EAGAIN ? -ETIMEDOUT : -errno;
 		goto out;
 	}
-	r = -ENOENT;
-	for (h = &rx.align; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
-		if (h->nlmsg_type == NLMSG_ERROR) {
-			const struct nlmsgerr *e = NLMSG_DATA(h);
-
-			if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(*e)) && e->error < 0)
-				r = e->error;
-			break;
-		}
-		if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
-		    h->nlmsg_len < NLMSG_LENGTH(sizeof(*dm)))
-			continue;
-		dm = NLMSG_DATA(h);
-		/* Exactly the socket we asked for, in that direction. */
-		if (dm->idiag_family != msg.req.sdiag_family ||
-		    dm->id.idiag_sport != msg.req.id.idiag_sport ||
-		    dm->id.idiag_dport != msg.req.id.idiag_dport ||
-		    memcmp(dm->id.idiag_src, msg.req.id.idiag_src,
-			peer->sa_family == AF_INET ? 4 : 16) != 0 ||
-		    memcmp(dm->id.idiag_dst, msg.req.id.idiag_dst,
-			peer->sa_family == AF_INET ? 4 : 16) != 0)
-			continue;
-		*uid = (uid_t)dm->idiag_uid;
-		r = 0;
-		break;
-	}
+	r = sockdiag_check_reply(rx.buf, (size_t)n, peer, local, uid);
 out:
 	util_closep(&fd);
 	return r;

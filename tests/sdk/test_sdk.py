@@ -369,6 +369,18 @@ class PythonSdkTests(SdkBase):
         self.assertEqual((rc, out.strip()), (0, "unavailable"), err[-800:])
 
 
+    def test_10_imds_off_by_default(self):
+        # Issue 11: the IMDS shape (socket uid proof only, no secret) is
+        # served only with [msi] imds = yes; the App Service shape still is.
+        from urllib.parse import quote
+        r = self.get(ALICE, "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=%s"
+                     % quote(STORAGE, safe=""), {"Metadata": "true"})
+        self.assertEqual(r["status"], 404, r)
+        self.assertNotIn("access_token", r["doc"])
+        st = self.stack.request("root", {"v": 1, "op": "stats"})
+        self.assertEqual(st["sdk_endpoint"]["state"], "up", st.get("sdk_endpoint"))
+
+
 class NodeSdkTests(SdkBase):
     """npm @azure/identity (pinned in tests/sdk/node), env from credctl env only."""
 
@@ -646,7 +658,8 @@ class EndpointTests(SdkBase):
             self.assertNotIn(sec, data, name)
 
 
-EndpointTests.MSI_EXTRA = "connection_timeout = 3\n"
+# imds: off by default since issue 11; these tests replay IMDS consumers.
+EndpointTests.MSI_EXTRA = "connection_timeout = 3\nimds = yes\n"
 
 
 # ==================================================================== sink, expiry

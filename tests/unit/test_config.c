@@ -505,7 +505,7 @@ TEST(test_msi)
 	ASSERT_EQ(parse(BASE, &cf), 0);
 	ASSERT_TRUE(cf->msi_listen == NULL);
 	ASSERT_EQ(cf->msi_secret_ttl, 86400);
-	ASSERT_EQ(cf->msi_imds, 1);
+	ASSERT_EQ(cf->msi_imds, 0);	/* off unless asked for (issue 11) */
 	ASSERT_EQ(cf->msi_request_timeout, 30);
 	ASSERT_EQ(cf->msi_conn_timeout, 10);
 	ASSERT_ERR(config_msi_endpoint(cf, ep, sizeof(ep)), -ENOENT);
@@ -519,11 +519,11 @@ TEST(test_msi)
 
 	ASSERT_EQ(parse(BASE "databricks = 2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default\n"
 	    "graph = https://graph.microsoft.com/User.Read\n"
-	    "[msi]\nlisten = 127.0.0.1:8391\nsecret_ttl = 3600\nimds = no\n"
+	    "[msi]\nlisten = 127.0.0.1:8391\nsecret_ttl = 3600\nimds = yes\n"
 	    "request_timeout = 5\n", &cf), 0);
 	ASSERT_STREQ(cf->msi_listen, "127.0.0.1:8391");
 	ASSERT_EQ(cf->msi_secret_ttl, 3600);
-	ASSERT_EQ(cf->msi_imds, 0);
+	ASSERT_EQ(cf->msi_imds, 1);
 	ASSERT_EQ(cf->msi_request_timeout, 5);
 	ASSERT_EQ(config_msi_endpoint(cf, ep, sizeof(ep)), 0);
 	ASSERT_STREQ(ep, "http://127.0.0.1:8391/msi/token");

@@ -1,0 +1,514 @@
+/*
+ * msi_listen.c - the SDK endpoint's listening socket and its accepts
+ * (see msi_listen.h): bind or take the passed socket, retry a failed
+ * bind, accept on the loop, prove the caller's uid at accept.
+ *
+ * Why accept here and not inside libmicrohttpd: the uid must be proven
+ * once, before the request is read, and a connection over its uid's cap
+ * must be closed before it costs anything. MHD accepts internally and
+ * offers only the peer's address before it reads (the accept policy
+ * callback); here the fd is ours until msi.c hands it to MHD with
+ * MHD_add_connection, and EMFILE is ours to pause on.
+ *
+ * Must never: block (the listener is non-blocking; a bind is one local
+ * syscall), log a failed bind more than once per reason or a pause more
+ * than once a minute, or pass on a uid that sockdiag_peer_uid did not
+ * prove.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <systemd/sd-daemon.h>
+
+#include "entra/util.h"
+
+#include "config.h"
+#include "event.h"
+#include "log.h"
+#include "msi_listen.h"
+#include "sockdiag.h"
+
+#define MSI_BACKLOG 256
+#define ACCEPT_BATCH 64		/* accepts per wake-up: others get their turn */
+#define RETRY_FIRST_MS 1000	/* a failed bind: first retry ... */
+#define RETRY_MAX_MS 10000	/* ... doubling up to this (a squatter's window) */
+#define PAUSE_FIRST_MS 50	/* EMFILE: accepts paused this long ... */
+#define PAUSE_MAX_MS 1000	/* ... doubling up to this */
+#define PAUSE_LOG_MS 60000	/* at most one pause message per minute */
+
+struct msi_listen {
+	struct event_loop *ev;
+	struct sockaddr_storage addr;	/* [msi] listen at start */
+	unsigned addrlen;
+	char text[80];			/* as configured, for messages */
+	int fd;				/* -1 while down */
+	int is_activated;
+	int err;			/* last bind error while down */
+	int64_t since;			/* unix time of the last up/down change */
+	struct event_timer *retry;
+	int64_t retry_ms;
+	int64_t retry_due;		/* monotonic ms */
+	struct event_timer *pause;
+	int64_t pause_ms;		/* 0: not in a pause episode */
+	int64_t pause_logged;		/* monotonic ms of the last message, 0 */
+	uint64_t pauses_unlogged;	/* since that message */
+	int sockdiag_err;		/* last unexpected sock_diag error logged */
+	uint64_t bind_failures;
+	uint64_t accept_pauses;
+	uint64_t accepted;
+	uint64_t unproven;
+	msi_listen_cb *cb;
+	void *cbarg;
+};
+
+static void accept_cb(struct event_loop *ev, int fd, uint32_t revents,
+    void *arg);
+
+/* socket + bind + listen on addr; 0 and *fd, or -errno. */
+static int
+bind_addr(const struct sockaddr_storage *ss, unsigned len, int *fd)
+{
+	int s, one = 1, r;
+
+	*fd = -1;
+	s = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s < 0)
+		return -errno;
+	(void)setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss->ss_family == AF_INET6)
+		(void)setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(s, (const struct sockaddr *)ss, len) < 0 ||
+	    listen(s, MSI_BACKLOG) < 0) {
+		r = -errno;
+		close(s);
+		return r;
+	}
+	*fd = s;
+	return 0;
+}
+
+static unsigned
+port_of(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port);
+	return ntohs(((const struct sockaddr_in6 *)(const void *)sa)->sin6_port);
+}
+
+/* A hint for a bind error the operator can act on. */
+static const char *
+bind_hint(int err, unsigned port)
+{
+	if (err == -EADDRINUSE)
+		return "; another process holds the port (it could pose as the "
+		    "endpoint: hold it with credd-msi.socket, see docs/sdk.md)";
+	if ((err == -EACCES || err == -EPERM) && port < 1024)
+		return "; ports below 1024 need root, which credd gives up after "
+		    "start: use credd-msi.socket or a port of 1024 or more";
+	return "";
+}
+
+int
+msi_listen_fd_matches(int fd, const struct sockaddr *want, char *why,
+    size_t whysz)
+{
+	struct sockaddr_storage got;
+	socklen_t gl = sizeof(got);
+	int proto = 0, same;
+	socklen_t pl = sizeof(proto);
+
+	if (sd_is_socket_inet(fd, want->sa_family, SOCK_STREAM, 1,
+	    (uint16_t)port_of(want)) <= 0) {
+		snprintf(why, whysz, "not a listening TCP socket of that "
+		    "address family and port");
+		return -EADDRNOTAVAIL;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &pl) < 0 ||
+	    proto != IPPROTO_TCP) {
+		snprintf(why, whysz, "not a TCP socket");
+		return -EPROTONOSUPPORT;
+	}
+	if (getsockname(fd, (struct sockaddr *)&got, &gl) < 0) {
+		snprintf(why, whysz, "getsockname: %s", strerror(errno));
+		return -errno;
+	}
+	if (want->sa_family == AF_INET)
+		same = memcmp(&((struct sockaddr_in *)(void *)&got)->sin_addr,
+		    &((const struct sockaddr_in *)(const void *)want)->sin_addr,
+		    sizeof(struct in_addr)) == 0;
+	else
+		same = memcmp(&((struct sockaddr_in6 *)(void *)&got)->sin6_addr,
+		    &((const struct sockaddr_in6 *)(const void *)want)->sin6_addr,
+		    sizeof(struct in6_addr)) == 0;
+	if (!same || !sockdiag_is_loopback((struct sockaddr *)&got)) {
+		snprintf(why, whysz, "bound to another address");
+		return -EADDRNOTAVAIL;
+	}
+	return 0;
+}
+
+/* The index of the passed fd for the endpoint, or -1. */
+static int
+pick_passed(const struct sockaddr *want, const int *fds, char *const *names,
+    size_t nfds, const char *listen)
+{
+	char why[128];
+	size_t i;
+
+	for (i = 0; names != NULL && i < nfds; i++) {
+		if (names[i] == NULL || strcmp(names[i], MSI_LISTEN_FDNAME) != 0)
+			continue;
+		if (msi_listen_fd_matches(fds[i], want, why, sizeof(why)) == 0)
+			return (int)i;
+		log_warnx("msi: the socket passed as \"%s\" is %s, not [msi] "
+		    "listen %s; binding %s instead", MSI_LISTEN_FDNAME, why,
+		    listen, listen);
+		return -1;
+	}
+	for (i = 0; i < nfds; i++)
+		if (msi_listen_fd_matches(fds[i], want, why, sizeof(why)) == 0)
+			return (int)i;
+	return -1;
+}
+
+int
+msi_listen_open(const struct config *cf, const int *fds, char *const *names,
+    size_t nfds, struct msi_listen_sock *out, int *used, char *err,
+    size_t errsz)
+{
+	struct sockaddr_storage ss;
+	unsigned len;
+	int fd, i, r;
+
+	out->fd = -1;
+	out->is_activated = 0;
+	out->err = 0;
+	*used = -1;
+	if (cf->msi_listen == NULL)
+		return 0;
+	if (config_msi_addr(cf->msi_listen, &ss, &len) < 0) {
+		snprintf(err, errsz, "[msi] listen: not a loopback address");
+		out->err = -EINVAL;
+		return -EINVAL;
+	}
+	i = pick_passed((struct sockaddr *)&ss, fds, names, nfds,
+	    cf->msi_listen);
+	if (i >= 0) {
+		fd = fds[i];
+		if (util_set_nonblock(fd) == 0 &&
+		    util_set_cloexec(fd) == 0) {
+			out->fd = fd;
+			out->is_activated = 1;
+			*used = i;
+			return 0;
+		}
+		log_warn("msi: the passed socket for %s", cf->msi_listen);
+	}
+	r = bind_addr(&ss, len, &fd);
+	if (r < 0) {
+		snprintf(err, errsz, "[msi] listen %s: %s%s", cf->msi_listen,
+		    strerror(-r), bind_hint(r, port_of((struct sockaddr *)&ss)));
+		out->err = r;
+		return r;
+	}
+	out->fd = fd;
+	return 0;
+}
+
+/* ---- up, down, retry ---- */
+
+static int
+go_up(struct msi_listen *l, int fd, int is_activated)
+{
+	int r;
+
+	r = event_add(l->ev, fd, EPOLLIN, accept_cb, l);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	l->fd = fd;
+	l->is_activated = is_activated;
+	l->err = 0;
+	l->since = util_now();
+	return 0;
+}
+
+static void
+retry_cb(struct event_loop *ev, void *arg)
+{
+	struct msi_listen *l = arg;
+	int fd, r;
+
+	l->retry = NULL;
+	r = bind_addr(&l->addr, l->addrlen, &fd);
+	if (r == 0)
+		r = go_up(l, fd, 0);
+	if (r == 0) {
+		log_info("msi: SDK endpoint on http://%s/msi/token (bound after "
+		    "%llu failed attempts)", l->text,
+		    (unsigned long long)l->bind_failures);
+		return;
+	}
+	l->bind_failures++;
+	if (r != l->err)	/* log once per reason, not once per retry */
+		log_warnx("msi: [msi] listen %s: %s%s; the SDK endpoint stays "
+		    "down and credd retries", l->text, strerror(-r),
+		    bind_hint(r, port_of((struct sockaddr *)&l->addr)));
+	l->err = r;
+	l->retry_ms = l->retry_ms * 2 < RETRY_MAX_MS ? l->retry_ms * 2 :
+	    RETRY_MAX_MS;
+	l->retry_due = event_now_ms(ev) + l->retry_ms;
+	l->retry = event_timer_at(ev, l->retry_due, retry_cb, l);
+}
+
+/* ---- accept ---- */
+
+static void
+resume_cb(struct event_loop *ev, void *arg)
+{
+	struct msi_listen *l = arg;
+
+	l->pause = NULL;
+	(void)event_mod(ev, l->fd, EPOLLIN);	/* level-triggered: tries again */
+}
+
+/*
+ * Out of fds or memory: a readable listener would wake the loop at once
+ * again. Stop watching it for a while; the pause doubles while accepts
+ * keep failing and ends with the first that succeeds.
+ */
+static void
+pause_accepts(struct msi_listen *l, int err)
+{
+	int64_t now = event_now_ms(l->ev);
+
+	/*
+	 * Once per minute at most: a peer that closes and opens connections
+	 * at the limit ends and starts pause episodes at will.
+	 */
+	if (l->pause_logged == 0 || now - l->pause_logged >= PAUSE_LOG_MS) {
+		log_warnx("msi: accept: %s; the SDK endpoint pauses its accepts "
+		    "(%d ms, doubling up to %d ms, until one succeeds; %llu "
+		    "pauses since the last message)", strerror(err),
+		    PAUSE_FIRST_MS, PAUSE_MAX_MS,
+		    (unsigned long long)l->pauses_unlogged);
+		l->pause_logged = now;
+		l->pauses_unlogged = 0;
+	}
+	l->pauses_unlogged++;
+	l->pause_ms = l->pause_ms == 0 ? PAUSE_FIRST_MS :
+	    l->pause_ms * 2 < PAUSE_MAX_MS ? l->pause_ms * 2 : PAUSE_MAX_MS;
+	l->accept_pauses++;
+	(void)event_mod(l->ev, l->fd, 0);
+	event_timer_cancel(l->ev, &l->pause);
+	l->pause = event_timer_in(l->ev, l->pause_ms, resume_cb, l);
+	if (l->pause == NULL)
+		(void)event_mod(l->ev, l->fd, EPOLLIN);	/* never stay deaf */
+}
+
+static int
+is_out_of_resources(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
+/*
+ * The caller's uid, once, now: 0 with *why NULL and *uid, or 0 with why
+ * not in *why (static, for the audit). Only the kernel's answer counts
+ * (sockdiag.h). -errno when credd itself is out of fds or memory for
+ * the lookup: the connection is shed like an accept that failed.
+ */
+static int
+prove(struct msi_listen *l, int fd, const struct sockaddr *peer, uid_t *uid,
+    const char **why)
+{
+	struct sockaddr_storage local;
+	socklen_t ll = sizeof(local);
+	int r;
+
+	*uid = (uid_t)-1;
+	*why = "caller uid unknown";
+	if (!sockdiag_is_loopback(peer)) {
+		*why = "caller not on loopback";
+		return 0;
+	}
+	if (getsockname(fd, (struct sockaddr *)&local, &ll) < 0)
+		return 0;
+	r = sockdiag_peer_uid(peer, (struct sockaddr *)&local, uid);
+	switch (r) {
+	case 0:
+		*why = NULL;
+		break;
+	case -ENOTCONN:
+		*why = "caller socket closed before accept";
+		break;
+	case -ESRCH:
+		*why = "caller socket held by no process";
+		break;
+	case -ENOENT:
+		*why = "caller socket not found";
+		break;
+	default:
+		if (is_out_of_resources(-r))
+			return r;
+		if (r != l->sockdiag_err)	/* the host's problem: say it once */
+			log_warnx("msi: sock_diag cannot tell callers' uids: %s",
+			    strerror(-r));
+		l->sockdiag_err = r;
+		break;
+	}
+	return 0;
+}
+
+static void
+accept_cb(struct event_loop *ev, int lfd, uint32_t revents, void *arg)
+{
+	struct msi_listen *l = arg;
+	struct sockaddr_storage peer;
+	const char *why;
+	socklen_t pl;
+	uid_t uid;
+	int fd, n, r;
+
+	(void)ev;
+	(void)revents;
+	for (n = 0; n < ACCEPT_BATCH; n++) {
+		pl = sizeof(peer);
+		fd = accept4(lfd, (struct sockaddr *)&peer, &pl,
+		    SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN)	/* EMFILE, ENFILE, ENOBUFS, ... */
+				pause_accepts(l, errno);
+			return;
+		}
+		r = prove(l, fd, (struct sockaddr *)&peer, &uid, &why);
+		if (r < 0) {	/* no fd left for the lookup: shed it */
+			close(fd);
+			pause_accepts(l, -r);
+			return;
+		}
+		l->pause_ms = 0;
+		l->accepted++;
+		if (why != NULL)
+			l->unproven++;
+		l->cb(l->cbarg, fd, (struct sockaddr *)&peer, pl, uid, why);
+	}
+}
+
+/* ---- life ---- */
+
+int
+msi_listen_new(struct event_loop *ev, const struct config *cf,
+    const struct msi_listen_sock *sock, msi_listen_cb *cb, void *arg,
+    struct msi_listen **out)
+{
+	struct msi_listen *l;
+	int r;
+
+	*out = NULL;
+	l = calloc(1, sizeof(*l));
+	if (l == NULL) {
+		if (sock->fd >= 0)
+			close(sock->fd);
+		return -ENOMEM;
+	}
+	l->ev = ev;
+	l->fd = -1;
+	l->cb = cb;
+	l->cbarg = arg;
+	if (cf->msi_listen == NULL ||
+	    config_msi_addr(cf->msi_listen, &l->addr, &l->addrlen) < 0) {
+		if (sock->fd >= 0)
+			close(sock->fd);
+		free(l);
+		return -EINVAL;
+	}
+	snprintf(l->text, sizeof(l->text), "%s", cf->msi_listen);
+	if (sock->fd >= 0) {
+		r = go_up(l, sock->fd, sock->is_activated);
+		if (r < 0) {
+			free(l);
+			return r;
+		}
+		log_info("msi: SDK endpoint on http://%s/msi/token (%s)", l->text,
+		    sock->is_activated ? "socket passed in by the service "
+		    "manager" : "bound by credd");
+		*out = l;
+		return 0;
+	}
+	l->err = sock->err < 0 ? sock->err : -EADDRNOTAVAIL;
+	l->since = util_now();
+	l->bind_failures = 1;
+	log_warnx("msi: [msi] listen %s: %s%s; credd serves its socket without "
+	    "the SDK endpoint and retries", l->text, strerror(-l->err),
+	    bind_hint(l->err, port_of((struct sockaddr *)&l->addr)));
+	l->retry_ms = RETRY_FIRST_MS;
+	l->retry_due = event_now_ms(ev) + l->retry_ms;
+	l->retry = event_timer_at(ev, l->retry_due, retry_cb, l);
+	if (l->retry == NULL) {
+		free(l);
+		return -ENOMEM;
+	}
+	*out = l;
+	return 0;
+}
+
+void
+msi_listen_free(struct msi_listen *l)
+{
+	if (l == NULL)
+		return;
+	event_timer_cancel(l->ev, &l->retry);
+	event_timer_cancel(l->ev, &l->pause);
+	if (l->fd >= 0) {
+		event_del(l->ev, l->fd);
+		util_closep(&l->fd);
+	}
+	free(l);
+}
+
+int
+msi_listen_is_up(const struct msi_listen *l)
+{
+	return l != NULL && l->fd >= 0;
+}
+
+void
+msi_listen_report(const struct msi_listen *l, json_t *o, int is_stats)
+{
+	int64_t in;
+
+	(void)json_object_set_new(o, "state", json_string(l->fd >= 0 ? "up" :
+	    "down"));
+	(void)json_object_set_new(o, "listen", json_string(l->text));
+	if (l->fd >= 0)
+		(void)json_object_set_new(o, "socket", json_string(
+		    l->is_activated ? "activated" : "bound"));
+	else {
+		(void)json_object_set_new(o, "error", json_string(
+		    strerror(-l->err)));
+		in = l->retry != NULL ? l->retry_due - event_now_ms(l->ev) : 0;
+		(void)json_object_set_new(o, "retry_in_ms",
+		    json_integer(in > 0 ? in : 0));
+	}
+	(void)json_object_set_new(o, "since", json_integer(l->since));
+	if (!is_stats)
+		return;
+	(void)json_object_set_new(o, "bind_failures",
+	    json_integer((json_int_t)l->bind_failures));
+	(void)json_object_set_new(o, "accept_pauses",
+	    json_integer((json_int_t)l->accept_pauses));
+	(void)json_object_set_new(o, "connections_accepted",
+	    json_integer((json_int_t)l->accepted));
+	(void)json_object_set_new(o, "connections_unproven",
+	    json_integer((json_int_t)l->unproven));
+}
