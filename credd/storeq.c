@@ -88,7 +88,7 @@ save_marked(struct storeq *q, struct storeq_job *j, struct record *rec,
 
 /* SAVE: CAS, merging a lost race for the same account (see storeq.h). */
 static int
-job_save(struct storeq *q, struct storeq_job *j)
+save_merging(struct storeq *q, struct storeq_job *j)
 {
 	struct record *cur = NULL;
 	int r = -ESTALE, tries;
@@ -136,6 +136,16 @@ job_save(struct storeq *q, struct storeq_job *j)
 		cur = NULL;
 		r = -ESTALE;
 	}
+	return r;
+}
+
+static int
+job_save(struct storeq *q, struct storeq_job *j)
+{
+	int r = save_merging(q, j);
+
+	if ((r != 0 || j->replaced) && j->rollback == 2)
+		j->rollback = 1;	/* refused, but ours was not written over it */
 	return r;
 }
 
