@@ -180,10 +180,10 @@ load_finish(struct storeq_job *j, int force)
 	while ((w = LIST_FIRST(&u->load_waiters)) != NULL) {
 		broker_unpark(w);
 		if (!user_resident(u) && r == RECORD_EROLLBACK)
-			resp = dispatch_error(-EIO, "the store holds an older copy "
-			    "of your consent than this node has seen; it was "
-			    "refused: ask an administrator to revoke it, then sign "
-			    "in again");
+			resp = dispatch_error(-EIO, "the store holds an older "
+			    "copy of your consent than this node has seen; it "
+			    "was refused: ask an administrator to revoke it, "
+			    "then sign in again");
 		else if (!user_resident(u))
 			resp = dispatch_error(r == -EBADMSG || r == -ENOKEY ? -EIO :
 			    -ECONNREFUSED, "cannot read your stored consent");
@@ -524,22 +524,22 @@ broker_store_note(struct broker *b, struct user *u, const struct storeq_job *j)
 		return;
 	b->n.store_rollbacks++;
 	if (j->rollback == 1 && u->rolled_back)
-		return;	/* audited when first seen; a user's retries add no lines */
+		return;	/* audited when first seen; retries add no lines */
 	if (rb->mark.deleted)
-		n = snprintf(reason, sizeof(reason), "stored epoch %llu gen %llu: "
-		    "this node saw epoch %llu deleted", (unsigned long long)rb->epoch,
-		    (unsigned long long)rb->gen,
+		n = snprintf(reason, sizeof(reason), "stored epoch %llu gen "
+		    "%llu: this node saw epoch %llu deleted",
+		    (unsigned long long)rb->epoch, (unsigned long long)rb->gen,
 		    (unsigned long long)rb->mark.epoch);
 	else
-		n = snprintf(reason, sizeof(reason), "stored epoch %llu gen %llu "
-		    "is older than this node's mark, epoch %llu gen %llu",
+		n = snprintf(reason, sizeof(reason), "stored epoch %llu gen "
+		    "%llu is older than this node's mark, epoch %llu gen %llu",
 		    (unsigned long long)rb->epoch, (unsigned long long)rb->gen,
 		    (unsigned long long)rb->mark.epoch,
 		    (unsigned long long)rb->mark.gen);
 	if (n > 0 && (size_t)n < sizeof(reason))
 		snprintf(reason + n, sizeof(reason) - (size_t)n, "; %s",
-		    j->rollback == 2 ? "overwritten by this node's newer record" :
-		    "refused");
+		    j->rollback == 2 ?
+		    "overwritten by this node's newer record" : "refused");
 	log_warnx("user \"%s\": rolled-back record in the store: %s", u->name,
 	    reason);
 	broker_audit("record_rollback", u, u->uid, NULL, NULL, "refused", NULL,
@@ -1047,7 +1047,7 @@ lock_done(struct storeq_job *j)
 		    lock_retry_cb, f);
 		return;
 	}
-	f->locked = j->locked;	/* unlocked by flight_finish, whatever follows */
+	f->locked = j->locked;	/* flight_finish unlocks, whatever follows */
 	broker_store_note(b, u, j);
 	if (j->result == RECORD_EROLLBACK && user_resident(u)) {
 		/* An older row was put back: refresh with the newer record we
@@ -1479,7 +1479,8 @@ list_done(struct storeq_job *j)
 		if (it->readable && it->rolled_back) {
 			json_object_set_new(o, "account", it->account ?
 			    json_string(it->account) : json_null());
-			json_object_set_new(o, "state", json_string("rolled_back"));
+			json_object_set_new(o, "state",
+			    json_string("rolled_back"));
 		} else if (it->readable) {
 			json_object_set_new(o, "account", it->account ?
 			    json_string(it->account) : json_null());

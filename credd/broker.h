@@ -39,7 +39,7 @@ struct broker_deps {
 	const struct seal *seal;
 	struct http *http;
 	const struct secret *client_secret; /* NULL: public client */
-	struct marks *marks;	/* high-water marks (store thread only); NULL: none */
+	struct marks *marks;	/* store thread only; NULL: no rollback check */
 };
 
 int broker_new(const struct broker_deps *d, struct broker **out);

@@ -721,7 +721,8 @@ set_marks_default(struct config *cf)
 
 	while (n > 1 && cf->store_path[n - 1] == '/')
 		n--;
-	if (asprintf(&cf->marks_path, "%.*s-marks", (int)n, cf->store_path) < 0) {
+	if (asprintf(&cf->marks_path, "%.*s-marks", (int)n,
+	    cf->store_path) < 0) {
 		cf->marks_path = NULL;
 		return -ENOMEM;
 	}

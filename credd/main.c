@@ -59,7 +59,7 @@ struct credd {
 	struct event_loop *ev;
 	struct seal *seal;
 	struct store *st;
-	struct marks *marks;	/* high-water marks against store rollback */
+	struct marks *marks;	/* high-water marks (store rollback) */
 	struct http *http;
 	struct broker *broker;
 	struct sessions *sessions;
@@ -326,7 +326,8 @@ run(const char *conf_path, int foreground, int debug)
 		/* Made here when missing; systemd makes it (StateDirectory). */
 		r = marks_prepare(c.cf->marks_path, pw->pw_uid, pw->pw_gid);
 		if (r < 0)
-			fatalx("[store] marks %s: %s", c.cf->marks_path, strerror(-r));
+			fatalx("[store] marks %s: %s", c.cf->marks_path,
+			    strerror(-r));
 		drop_privileges(pw);
 	}
 	if (!foreground && daemon(0, 0) < 0)

@@ -29,7 +29,7 @@
 #define MARKS_HDR_LEN 8				/* magic, count */
 #define MARKS_ENT_LEN (MARKS_KEY_LEN + 8 + 8 + 1)
 #define MARKS_SUM_LEN 16
-#define MARKS_SHARD_MAX (1u << 20)		/* entries per shard: 33 MiB */
+#define MARKS_SHARD_MAX (1u << 20)		/* entries/shard: 33 MiB */
 #define MARKS_TMP_PREFIX ".tmp-"
 #define MARKS_LOCK ".lock"
 #define MARKS_DELETED 1u
@@ -230,7 +230,8 @@ shard_load(struct marks *m, unsigned idx)
 		r = -errno;
 		goto out;
 	}
-	if (!S_ISREG(st.st_mode) || st.st_size < 0 || (size_t)st.st_size > max) {
+	if (!S_ISREG(st.st_mode) || st.st_size < 0 ||
+	    (size_t)st.st_size > max) {
 		r = S_ISREG(st.st_mode) ? -EBADMSG : -EPERM;
 		goto out;
 	}
@@ -265,7 +266,8 @@ shard_store(struct marks *m, unsigned idx)
 		return -ENOMEM;
 	memcpy(buf, MARKS_MAGIC, 4);
 	put_be(buf + 4, s->n, 4);
-	for (i = 0, p = buf + MARKS_HDR_LEN; i < s->n; i++, p += MARKS_ENT_LEN) {
+	p = buf + MARKS_HDR_LEN;
+	for (i = 0; i < s->n; i++, p += MARKS_ENT_LEN) {
 		memcpy(p, s->v[i].key, MARKS_KEY_LEN);
 		put_be(p + MARKS_KEY_LEN, s->v[i].epoch, 8);
 		put_be(p + MARKS_KEY_LEN + 8, s->v[i].gen, 8);
