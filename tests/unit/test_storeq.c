@@ -5,6 +5,8 @@
  * with high-water marks, a rolled-back row is refused by LOAD, LOCK and
  * LIST and written over by SAVE, and a DELETE keeps it from returning.
  */
+#include <ftw.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -251,6 +253,15 @@ restore(struct store *s2, const char *user, const struct blob *old)
 	return r;
 }
 
+static int
+rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(p);
+}
+
 TEST(marks_refuse_and_repair_rollbacks)
 {
 	char sdir[] = "/tmp/test-storeq-s-XXXXXX", mdir[] = "/tmp/test-storeq-m-XXXXXX";
@@ -337,6 +348,8 @@ TEST(marks_refuse_and_repair_rollbacks)
 	blob_clear(&old);
 	marks_close(mk);
 	store_close(s2);
+	(void)nftw(sdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	(void)nftw(mdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
 int
