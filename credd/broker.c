@@ -157,12 +157,16 @@ load_finish(struct storeq_job *j, int force)
 		force = 1;
 		notify_reload(b, u);
 	}
+	broker_store_note(b, u, j);
 	if (r == 0 || r == -ENOENT) {
+		u->rolled_back = 0;
 		if (!u->dirty && (!user_resident(u) || (force && (j->rec == NULL ||
 		    u->rec == NULL || j->rec->version != u->rec->version)))) {
 			broker_user_apply(b, u, j->rec);
 			j->rec = NULL; /* transferred */
 		}
+	} else if (r == RECORD_EROLLBACK) {
+		/* Audited by broker_store_note; what we hold stays. */
 	} else {
 		b->n.store_errors++;
 		/* j->why names the key id a record needs that the ring lacks. */
@@ -177,7 +181,12 @@ load_finish(struct storeq_job *j, int force)
 	/* Run the parked requests again, now that the record is known. */
 	while ((w = LIST_FIRST(&u->load_waiters)) != NULL) {
 		broker_unpark(w);
-		if (!user_resident(u))
+		if (!user_resident(u) && r == RECORD_EROLLBACK)
+			resp = dispatch_error(-EIO, "the store holds an older "
+			    "copy of your consent than this node has seen; it "
+			    "was refused: ask an administrator to revoke it, "
+			    "then sign in again");
+		else if (!user_resident(u))
 			resp = dispatch_error(r == -EBADMSG || r == -ENOKEY ? -EIO :
 			    -ECONNREFUSED, "cannot read your stored consent");
 		else
@@ -491,6 +500,56 @@ broker_idp_error(struct broker *b, const struct oauth_error *err)
 
 /* ---- store ---- */
 
+/* A store failure for messages; a rollback in words. */
+static const char *
+store_reason(int r)
+{
+	if (r == RECORD_EROLLBACK)
+		return "the stored record is older than this node has seen";
+	return strerror(-r);
+}
+
+void
+broker_store_note(struct broker *b, struct user *u, const struct storeq_job *j)
+{
+	const struct record_rollback *rb = &j->rb;
+	char reason[256];
+	int n;
+
+	if (j->marks_err < 0) {
+		b->n.marks_errors++;
+		log_warnx("user \"%s\": cannot write its high-water mark (%s); "
+		    "it holds in memory until the next write", u->name,
+		    strerror(-j->marks_err));
+	}
+	if (j->rollback == 0)
+		return;
+	b->n.store_rollbacks++;
+	if (j->rollback == 1 && u->rolled_back)
+		return;	/* audited when first seen; retries add no lines */
+	if (rb->mark.deleted)
+		n = snprintf(reason, sizeof(reason), "stored epoch %llu gen "
+		    "%llu: this node saw epoch %llu deleted",
+		    (unsigned long long)rb->epoch, (unsigned long long)rb->gen,
+		    (unsigned long long)rb->mark.epoch);
+	else
+		n = snprintf(reason, sizeof(reason), "stored epoch %llu gen "
+		    "%llu is older than this node's mark, epoch %llu gen %llu",
+		    (unsigned long long)rb->epoch, (unsigned long long)rb->gen,
+		    (unsigned long long)rb->mark.epoch,
+		    (unsigned long long)rb->mark.gen);
+	if (n > 0 && (size_t)n < sizeof(reason))
+		snprintf(reason + n, sizeof(reason) - (size_t)n, "; %s",
+		    j->rollback == 2 ?
+		    "overwritten by this node's newer record" : "refused");
+	log_warnx("user \"%s\": rolled-back record in the store: %s", u->name,
+	    reason);
+	broker_audit("record_rollback", u, u->uid, NULL, NULL, "refused", NULL,
+	    NULL, reason, NULL);
+	if (j->rollback == 1)
+		u->rolled_back = 1;
+}
+
 static void save_retry_cb(struct event_loop *ev, void *arg);
 
 struct save_ctx {
@@ -508,6 +567,7 @@ save_done(struct storeq_job *j)
 	int r = j->result;
 
 	u->saves--;
+	broker_store_note(b, u, j);
 	if (r == -ENOENT) {
 		/* Deleted elsewhere (admin revoke): that wins over our write. */
 		log_info("user \"%s\": record was revoked meanwhile; not written",
@@ -531,8 +591,12 @@ save_done(struct storeq_job *j)
 			j->rec = NULL;	/* transferred */
 			u->epoch++;
 			user_purge_cache(b, u);
-		} else if (u->rec != NULL)
+		} else if (u->rec != NULL) {
 			u->rec->version = j->rec->version;
+			u->rec->epoch = j->rec->epoch;
+			u->rec->gen = j->rec->gen;
+		}
+		u->rolled_back = 0;
 		if (u->dirty && u->saves == 0) {
 			log_info("user \"%s\": pending refresh token written", u->name);
 			u->dirty = 0;
@@ -985,15 +1049,23 @@ lock_done(struct storeq_job *j)
 		    lock_retry_cb, f);
 		return;
 	}
+	f->locked = j->locked;	/* flight_finish unlocks, whatever follows */
+	broker_store_note(b, u, j);
+	if (j->result == RECORD_EROLLBACK && user_resident(u)) {
+		/* An older row was put back: refresh with the newer record we
+		 * hold; the rotation is then written over that row. */
+		flight_send(b, f);
+		return;
+	}
 	if (j->result < 0 && j->result != -ENOENT) {
 		err.cls = OAUTH_RETRY;
 		err.is_local = 1;
 		snprintf(err.reason, sizeof(err.reason), "store unavailable: %s",
-		    strerror(-j->result));
+		    store_reason(j->result));
 		flight_finish(b, f, &err);
 		return;
 	}
-	f->locked = 1;
+	u->rolled_back = 0;
 	if (!u->dirty && (j->rec == NULL || u->rec == NULL ||
 	    j->rec->version > u->rec->version)) {
 		if (j->rec == NULL || j->rec->refresh_token == NULL)
@@ -1013,15 +1085,18 @@ flight_loaded(struct storeq_job *j)
 	struct broker *b = the_broker;
 	struct oauth_error err = { 0 };
 
+	broker_store_note(b, u, j);
 	if (j->result < 0 && j->result != -ENOENT) {
-		b->n.store_errors++;
+		if (j->result != RECORD_EROLLBACK)
+			b->n.store_errors++;
 		err.cls = OAUTH_RETRY;
 		err.is_local = 1;
 		snprintf(err.reason, sizeof(err.reason), "cannot read the stored "
-		    "consent: %s", strerror(-j->result));
+		    "consent: %s", store_reason(j->result));
 		flight_finish(b, f, &err);
 		return;
 	}
+	u->rolled_back = 0;
 	if (!u->dirty && u->evicted != NULL) {
 		broker_user_apply(b, u, j->rec);
 		j->rec = NULL; /* transferred */
@@ -1247,7 +1322,8 @@ broker_status(struct broker *b, struct waiter *w, const char *user, uid_t uid)
 	json_object_set_new(resp, "last_refresh", u->last_refresh ?
 	    json_integer(u->last_refresh) : json_null());
 	json_object_set_new(resp, "store", json_string(u->dirty ?
-	    "refresh token not yet written" : "ok"));
+	    "refresh token not yet written" : u->rolled_back ?
+	    "stored record rolled back (refused)" : "ok"));
 	if (u->flow != NULL)
 		flow_fields(u->flow, resp);
 	return resp;
@@ -1311,6 +1387,9 @@ revoke_deleted(struct storeq_job *j)
 {
 	struct user *u = j->arg;
 
+	broker_store_note(the_broker, u, j);
+	if (j->result == 0)
+		u->rolled_back = 0;
 	forget_done(the_broker, u, j->result);
 }
 
@@ -1399,7 +1478,12 @@ list_done(struct storeq_job *j)
 		json_t *o = json_object();
 
 		json_object_set_new(o, "user", json_string(it->user));
-		if (it->readable) {
+		if (it->readable && it->rolled_back) {
+			json_object_set_new(o, "account", it->account ?
+			    json_string(it->account) : json_null());
+			json_object_set_new(o, "state",
+			    json_string("rolled_back"));
+		} else if (it->readable) {
 			json_object_set_new(o, "account", it->account ?
 			    json_string(it->account) : json_null());
 			json_object_set_new(o, "last_refresh",
@@ -1445,7 +1529,7 @@ void
 broker_stats(struct broker *b, json_t *o)
 {
 	json_t *idp = json_object();
-	uint64_t unsaved = 0, resident = 0;
+	uint64_t unsaved = 0, resident = 0, rolled = 0;
 	size_t i;
 	struct user *u;
 
@@ -1470,6 +1554,7 @@ broker_stats(struct broker *b, json_t *o)
 		for (u = b->users[i]; u != NULL; u = u->hnext) {
 			unsaved += u->dirty != 0;
 			resident += u->rec != NULL;
+			rolled += u->rolled_back != 0;
 		}
 	json_object_set_new(o, "records_in_memory", json_integer((json_int_t)resident));
 	json_object_set_new(o, "store", json_string(unsaved ?
@@ -1477,6 +1562,9 @@ broker_stats(struct broker *b, json_t *o)
 	json_object_set_new(o, "store_unwritten_users", json_integer((json_int_t)unsaved));
 	json_object_set_new(o, "store_errors", json_integer((json_int_t)b->n.store_errors));
 	json_object_set_new(o, "store_conflicts", json_integer((json_int_t)b->n.store_conflicts));
+	json_object_set_new(o, "store_rollbacks", json_integer((json_int_t)b->n.store_rollbacks));
+	json_object_set_new(o, "store_rollback_users", json_integer((json_int_t)rolled));
+	json_object_set_new(o, "marks_errors", json_integer((json_int_t)b->n.marks_errors));
 	json_object_set_new(o, "throttled_until", b->throttle_until > util_now() ?
 	    json_integer(b->throttle_until) : json_null());
 }
@@ -1659,7 +1747,7 @@ broker_new(const struct broker_deps *d, struct broker **out)
 		broker_free(b);
 		return r;
 	}
-	r = storeq_new(b->ev, b->st, b->seal, b->cf->tenant, &b->q);
+	r = storeq_new(b->ev, b->st, b->seal, d->marks, b->cf->tenant, &b->q);
 	if (r < 0) {
 		broker_free(b);
 		return r;

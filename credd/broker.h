@@ -24,6 +24,7 @@
 
 struct event_loop;
 struct config;
+struct marks;
 struct store;
 struct seal;
 struct http;
@@ -38,6 +39,7 @@ struct broker_deps {
 	const struct seal *seal;
 	struct http *http;
 	const struct secret *client_secret; /* NULL: public client */
+	struct marks *marks;	/* store thread only; NULL: no rollback check */
 };
 
 int broker_new(const struct broker_deps *d, struct broker **out);

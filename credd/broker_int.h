@@ -18,6 +18,7 @@
 
 struct user;
 struct cache;
+struct storeq_job;
 struct http_req;
 struct event_timer;
 
@@ -85,6 +86,8 @@ struct user {
 	unsigned reload_pending : 1; /* another node changed it during that LOAD */
 	unsigned logged_out : 1; /* record kept for the account pin only */
 	unsigned dirty : 1;	/* rec holds a refresh token not yet stored */
+	unsigned rolled_back : 1; /* the stored row is older than this node's
+				   * mark and was refused (status, stats) */
 	char name[];		/* the login name, in the same allocation */
 };
 
@@ -94,6 +97,7 @@ struct broker_counters {
 	uint64_t idp_errors[OAUTH_CLASS_COUNT];
 	uint64_t flows_started, flows_completed, flows_rejected, flows_expired;
 	uint64_t store_errors, store_conflicts;
+	uint64_t store_rollbacks, marks_errors;
 };
 
 struct broker {
@@ -140,6 +144,13 @@ void broker_user_apply(struct broker *b, struct user *u, struct record *rec);
 /* Run a parked request again (its parameters are kept in w). */
 json_t *broker_resume(struct broker *b, struct waiter *w);
 int broker_has_consent(const struct user *u);
+/*
+ * After a store job for u: audit a row refused as rolled back (never
+ * adopted; once until u's store reads or writes cleanly again) and count
+ * a mark that could not be written. Loop only.
+ */
+void broker_store_note(struct broker *b, struct user *u,
+    const struct storeq_job *j);
 /*
  * Write u->rec on the store thread; then(ctx, result) when done (may be
  * NULL). may_create: write it even if the stored record was deleted

@@ -141,6 +141,7 @@ static const struct key store_keys[] = {
     STR("backend", KT_BACKEND, backend, "file", 0),
     STR("dsn", KT_DSN, dsn, NULL, 0),
     STR("key_file", KT_PATH, key_file, ENTRA_KEY_FILE, 0),
+    STR("marks", KT_PATH, marks_path, NULL, 0), /* default: path + "-marks" */
     STR("path", KT_PATH, store_path, ENTRA_STATE_DIR, 0),
     NUM("records_in_memory", records_in_memory, 0, 100000000, "1000"),
 };
@@ -713,6 +714,38 @@ set_node_default(struct parser *p)
 	return p->cf->node != NULL ? 0 : -ENOMEM;
 }
 
+/*
+ * [store] marks defaults to a sibling of path ("/var/lib/credd" ->
+ * "/var/lib/credd-marks"): outside the file store, so a restore of the
+ * store alone does not bring older marks back with it.
+ */
+static int
+set_marks_default(struct config *cf)
+{
+	size_t n = strlen(cf->store_path);
+
+	while (n > 1 && cf->store_path[n - 1] == '/')
+		n--;
+	if (asprintf(&cf->marks_path, "%.*s-marks", (int)n,
+	    cf->store_path) < 0) {
+		cf->marks_path = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Is path dir itself or below it (both absolute, as written)? */
+static int
+path_within(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	return strncmp(path, dir, n) == 0 &&
+	    (path[n] == '\0' || path[n] == '/' || (n == 1 && dir[0] == '/'));
+}
+
 /* Defaults for every key not in the file; required keys must be there. */
 static int
 apply_defaults(struct parser *p)
@@ -740,6 +773,8 @@ apply_defaults(struct parser *p)
 				return r;
 		}
 	}
+	if (p->cf->marks_path == NULL && set_marks_default(p->cf) < 0)
+		return -ENOMEM;
 	if (p->cf->node == NULL)
 		return set_node_default(p);
 	return 0;
@@ -840,6 +875,11 @@ check_config(struct parser *p)
 	}
 	if (!is_pg && cf->dsn != NULL) {
 		perr(p, "[store] dsn is only for backend = postgres");
+		return -EINVAL;
+	}
+	if (!is_pg && path_within(cf->marks_path, cf->store_path)) {
+		perr(p, "[store] marks must lie outside path (a restore of the "
+		    "file store would bring its marks back with it)");
 		return -EINVAL;
 	}
 	return msi_resources_build(p);

@@ -70,6 +70,7 @@ struct config {
 	char *store_path; /* default ENTRA_STATE_DIR */
 	char *dsn;	/* postgres only */
 	char *key_file; /* default ENTRA_KEY_FILE */
+	char *marks_path; /* high-water marks; default store_path + "-marks" */
 	int records_in_memory; /* users known before idle records leave memory, default 1000 */
 
 	/* [msi]: the managed-identity-compatible loopback endpoint (SDKs) */

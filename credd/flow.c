@@ -536,6 +536,7 @@ claim_done(struct storeq_job *j)
 	struct flow *f = u->flow;
 	struct broker *b = flow_broker;
 
+	broker_store_note(b, u, j);
 	if (f == NULL || f->state != FLOW_CLAIMING)
 		return;	/* cancelled meanwhile */
 	if (j->result < 0) {

@@ -39,6 +39,7 @@
 #include "event.h"
 #include "http.h"
 #include "log.h"
+#include "marks.h"
 #include "msi.h"
 #include "msi_listen.h"
 #include "migrate.h"
@@ -63,6 +64,7 @@ struct credd {
 	struct event_loop *ev;
 	struct seal *seal;
 	struct store *st;
+	struct marks *marks;	/* high-water marks (store rollback) */
 	struct http *http;
 	struct broker *broker;
 	struct sessions *sessions;
@@ -217,6 +219,20 @@ open_store(struct credd *c)
 	if (r < 0)
 		fatalx("cannot open the store at %s: %s", c->cf->store_path,
 		    strerror(-r));
+}
+
+/* The high-water marks ([store] marks), after the privilege drop. */
+static void
+open_marks(struct credd *c)
+{
+	char err[512];
+	int r;
+
+	/* Started as the credd user: make it if the parent lets us. */
+	(void)marks_prepare(c->cf->marks_path, geteuid(), getegid());
+	r = marks_open(c->cf->marks_path, &c->marks, err, sizeof(err));
+	if (r < 0)
+		fatalx("[store] marks: %s", err);
 }
 
 static void
@@ -392,11 +408,18 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	(void)msi_listen_open(c.cf, act_fds, act_names, nact, &msi_sock, &used,
 	    err, sizeof(err));
 	passed_fds_done(act_fds, act_names, nact, used);
-	if (pw != NULL)
+	if (pw != NULL) {
+		/* Made here when missing; systemd makes it (StateDirectory). */
+		r = marks_prepare(c.cf->marks_path, pw->pw_uid, pw->pw_gid);
+		if (r < 0)
+			fatalx("[store] marks %s: %s", c.cf->marks_path,
+			    strerror(-r));
 		drop_privileges(pw);
+	}
 	if (!foreground && daemon(0, 0) < 0)
 		fatal("daemon");
 	open_store(&c);
+	open_marks(&c);
 	r = audit_init(c.cf->node, c.cf->audit_file);
 	if (r < 0)
 		fatalx("audit file %s: %s", c.cf->audit_file, strerror(-r));
@@ -417,6 +440,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	deps.seal = c.seal;
 	deps.http = c.http;
 	deps.client_secret = c.client_secret;
+	deps.marks = c.marks;
 	r = broker_new(&deps, &c.broker);
 	if (r < 0)
 		fatalx("broker: %s", strerror(-r));
@@ -469,6 +493,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	close(c.sigfd);
 	event_free(c.ev);
 	store_close(c.st);
+	marks_close(c.marks);
 	seal_free(c.seal);
 	secret_free(c.client_secret);
 	audit_close();

@@ -1,7 +1,9 @@
 /*
  * record.c - a user's consent record: JSON encode/decode (jansson), seal
  * and open via seal.c, load/save/delete through a store backend with
- * compare-and-swap versions, and `credd rekey`.
+ * compare-and-swap versions, the sealed (epoch, generation) of every
+ * write and its check against this node's high-water marks (marks.h),
+ * and `credd rekey`.
  *
  * Must never: let the refresh token or the encoded plaintext sit in a
  * loose char * that outlives a function (they live in struct secret, and
@@ -12,10 +14,12 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
 #include "entra/secret.h"
+#include "marks.h"
 #include "record.h"
 #include "seal.h"
 #include "store.h"
@@ -142,7 +146,7 @@ record_dup(const struct record *r)
 		return NULL;
 	*d = (struct record){ .uid = r->uid, .created = r->created,
 		.updated = r->updated, .last_refresh = r->last_refresh,
-		.version = r->version };
+		.version = r->version, .epoch = r->epoch, .gen = r->gen };
 	if (dup_opt(r->user, &d->user) < 0 || dup_opt(r->oid, &d->oid) < 0 ||
 	    dup_opt(r->tid, &d->tid) < 0 ||
 	    dup_opt(r->username, &d->username) < 0)
@@ -229,7 +233,8 @@ encode_obj(const struct record *r)
 		return NULL;
 	}
 	/* "o" steals each reference, even when pack fails. */
-	o = json_pack("{s:i, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:I}",
+	o = json_pack("{s:i, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:I, "
+	    "s:I, s:I}",
 	    "v", RECORD_VERSION,
 	    "user", r->user,
 	    "uid", (json_int_t)r->uid,
@@ -240,7 +245,9 @@ encode_obj(const struct record *r)
 	    "scopes", scopes,
 	    "created", (json_int_t)r->created,
 	    "updated", (json_int_t)r->updated,
-	    "last_refresh", (json_int_t)r->last_refresh);
+	    "last_refresh", (json_int_t)r->last_refresh,
+	    "epoch", (json_int_t)r->epoch,
+	    "gen", (json_int_t)r->gen);
 	if (o != NULL && r->flow != NULL) {
 		const struct record_flow *f = r->flow;
 		json_t *fo = json_pack("{s:s%, s:s, s:s, s:o, s:s, s:s, s:I, s:I}",
@@ -314,6 +321,22 @@ get_int(json_t *o, const char *key, int64_t min, int64_t max, int64_t *out)
 		return -EBADMSG;
 	*out = (int64_t)i;
 	return 0;
+}
+
+/* An optional integer in 0..INT64_MAX; absent (sealed before) reads 0. */
+static int
+get_opt_u63(json_t *o, const char *key, uint64_t *out)
+{
+	int64_t v = 0;
+	int e;
+
+	*out = 0;
+	if (json_object_get(o, key) == NULL)
+		return 0;
+	e = get_int(o, key, 0, INT64_MAX, &v);
+	if (e == 0)
+		*out = (uint64_t)v;
+	return e;
 }
 
 static int
@@ -418,6 +441,10 @@ decode_obj(json_t *o, struct record *r)
 	if (e == 0)
 		e = get_int(o, "last_refresh", INT64_MIN, INT64_MAX,
 		    &r->last_refresh);
+	if (e == 0)
+		e = get_opt_u63(o, "epoch", &r->epoch);
+	if (e == 0)
+		e = get_opt_u63(o, "gen", &r->gen);
 	if (e < 0)
 		return e;
 	if (r->user[0] == '\0')
@@ -526,27 +553,122 @@ record_explain(struct store *st, const struct seal *seal, const char *tenant,
 	return 0;
 }
 
-int
-record_save(struct store *st, const struct seal *seal, const char *tenant,
-    struct record *r)
+/* Unix microseconds now (the epoch of a row created now). */
+static uint64_t
+now_us(void)
 {
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) < 0 || ts.tv_sec < 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/*
+ * Seal r numbered after (epoch, gen) and put_if(r->version): fresh, a
+ * new epoch above epoch (now, if that is later) at generation 1; else
+ * epoch at gen + 1. r keeps what was sealed on success, else is as it was.
+ */
+static int
+save_numbered(struct store *st, const struct seal *seal, const char *tenant,
+    struct record *r, int fresh, uint64_t epoch, uint64_t gen)
+{
+	const uint64_t e0 = r->epoch, g0 = r->gen, t = now_us();
 	struct secret *plain = NULL;
 	uint8_t *blob = NULL;
 	size_t len = 0;
 	uint64_t nv = 0;
 	int e;
 
+	if ((fresh ? epoch : gen) >= (uint64_t)INT64_MAX)
+		return -EOVERFLOW;	/* sealed as a JSON integer */
+	r->epoch = fresh ? (t > epoch ? t : epoch + 1) : epoch;
+	r->gen = fresh ? 1 : gen + 1;
 	e = record_encode(r, &plain);
-	if (e < 0)
+	if (e == 0) {
+		e = seal_seal(seal, tenant, r->user, plain, &blob, &len);
+		secret_free(plain);
+	}
+	if (e == 0) {
+		e = st->ops->put_if(st, tenant, r->user, blob, len, r->version,
+		    &nv);
+		free(blob);
+	}
+	if (e < 0) {
+		r->epoch = e0;
+		r->gen = g0;
 		return e;
-	e = seal_seal(seal, tenant, r->user, plain, &blob, &len);
-	secret_free(plain);
-	if (e < 0)
+	}
+	r->version = nv;
+	return 0;
+}
+
+int
+record_save(struct store *st, const struct seal *seal, const char *tenant,
+    struct record *r)
+{
+	return save_numbered(st, seal, tenant, r, r->version == 0, r->epoch,
+	    r->gen);
+}
+
+int
+record_load_marked(struct store *st, const struct seal *seal,
+    struct marks *mk, const char *tenant, const char *user,
+    struct record **out, struct record_rollback *rb, int *marks_err)
+{
+	struct marks_mark m;
+	int e, have;
+
+	memset(rb, 0, sizeof(*rb));
+	*marks_err = 0;
+	e = record_load(st, seal, tenant, user, out);
+	if (mk == NULL || (e < 0 && e != -ENOENT))
 		return e;
-	e = st->ops->put_if(st, tenant, r->user, blob, len, r->version, &nv);
-	free(blob);
-	if (e == 0)
-		r->version = nv;
+	have = marks_get(mk, tenant, user, &m) == 0;
+	if (e == -ENOENT) {
+		/* This node saw the row gone: no row of that epoch comes back. */
+		if (have && !m.deleted)
+			*marks_err = marks_deleted(mk, tenant, user, m.epoch);
+		return e;
+	}
+	if (have && !marks_admits(&m, (*out)->epoch, (*out)->gen)) {
+		*rb = (struct record_rollback){ .version = (*out)->version,
+			.epoch = (*out)->epoch, .gen = (*out)->gen, .mark = m };
+		record_free(*out);
+		*out = NULL;
+		return RECORD_EROLLBACK;
+	}
+	*marks_err = marks_raise(mk, tenant, user, (*out)->epoch, (*out)->gen);
+	return 0;
+}
+
+int
+record_save_marked(struct store *st, const struct seal *seal,
+    struct marks *mk, const char *tenant, struct record *r, int may_create,
+    int *marks_err)
+{
+	struct marks_mark m;
+	uint64_t epoch = r->epoch, gen = r->gen;
+	int e, fresh = r->version == 0;
+
+	*marks_err = 0;
+	if (mk != NULL && marks_get(mk, tenant, r->user, &m) == 0) {
+		if (m.deleted && r->epoch <= m.epoch && !fresh) {
+			/* Its epoch was deleted: only a new consent writes,
+			 * and as a new row (even over a refused one). */
+			if (!may_create)
+				return -ENOENT;
+			fresh = 1;
+		} else if (!fresh && r->epoch < m.epoch)
+			return -ESTALE;	/* a newer row exists: merge first */
+		if (fresh && m.epoch > epoch)
+			epoch = m.epoch;
+		else if (!fresh && r->epoch == m.epoch && m.gen > gen)
+			gen = m.gen;
+	}
+	e = save_numbered(st, seal, tenant, r, fresh, epoch, gen);
+	if (e == 0 && mk != NULL)
+		*marks_err = marks_raise(mk, tenant, r->user, r->epoch, r->gen);
 	return e;
 }
 

@@ -5,16 +5,29 @@
  * Plain form (sealed before it reaches a backend) is JSON:
  * {"v":1,"user":..,"uid":..,"oid":..,"tid":..,"username":..,
  *  "refresh_token":..|null,"scopes":[..],"created":..,"updated":..,
- *  "last_refresh":.., "flow":{..} (optional: a pending device flow)}
+ *  "last_refresh":.., "epoch":.., "gen":..,
+ *  "flow":{..} (optional: a pending device flow)}
  * A record without a refresh token still pins the account (oid, tid)
  * after a REAUTH or logout; only admin revoke deletes the record.
+ *
+ * epoch and gen order a user's rows for the rollback check (marks.h):
+ * they are sealed, so only a key holder can make a newer one. epoch is
+ * the time (unix microseconds) the row was created, new whenever it is
+ * created again; gen counts the writes within an epoch. Records sealed
+ * before they existed decode as 0 (and older credd ignores them).
  */
 #ifndef CREDD_RECORD_H
 #define CREDD_RECORD_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "marks.h"
+
+/* A stored row older than this node has seen (record_load_marked). */
+#define RECORD_EROLLBACK (-ENOTRECOVERABLE)
 
 struct secret;
 struct seal;
@@ -46,6 +59,8 @@ struct record {
 	char **scopes;		  /* granted scopes, NULL-terminated */
 	int64_t created, updated, last_refresh; /* unix seconds */
 	uint64_t version;	  /* store version it was loaded from / saved as */
+	uint64_t epoch;		  /* sealed: creation of its row, unix us */
+	uint64_t gen;		  /* sealed: writes within that epoch */
 	struct record_flow *flow; /* pending device flow (cluster), or NULL */
 };
 
@@ -78,11 +93,46 @@ int record_load(struct store *st, const struct seal *seal, const char *tenant,
 int record_explain(struct store *st, const struct seal *seal,
     const char *tenant, const char *user, char *buf, size_t n);
 /*
- * Seal and put_if(r->version). On success r->version is the new version.
+ * Seal and put_if(r->version). The sealed generation is r->gen + 1; a
+ * create (r->version 0) starts a new epoch (now, and above r->epoch)
+ * at generation 1. On success r->version is the new version and
+ * r->epoch, r->gen what was sealed; on failure r is unchanged.
  * -ESTALE when another writer got there first (reload and retry).
  */
 int record_save(struct store *st, const struct seal *seal, const char *tenant,
     struct record *r);
+
+/* What a refused row held, and the mark it was refused by. */
+struct record_rollback {
+	uint64_t version;	/* its store version (CAS: to write over it) */
+	uint64_t epoch, gen;	/* its sealed epoch and generation */
+	struct marks_mark mark;	/* this node's mark */
+};
+
+/*
+ * record_load, checked against this node's high-water mark (mk NULL: no
+ * check). A row the mark does not admit is refused: RECORD_EROLLBACK,
+ * *rb filled, *out NULL, the mark unchanged. An admitted row raises the
+ * mark; -ENOENT turns a live mark into a deletion (this node saw the row
+ * gone). *marks_err: 0, or -errno when a mark could not be written
+ * (the result stands; the mark in memory is right).
+ */
+int record_load_marked(struct store *st, const struct seal *seal,
+    struct marks *mk, const char *tenant, const char *user,
+    struct record **out, struct record_rollback *rb, int *marks_err);
+
+/*
+ * record_save numbered above this node's mark too, then the mark raised
+ * to what was sealed. may_create: a new consent, which may follow a
+ * deletion this node saw (it starts a new epoch, even over a refused
+ * row); otherwise a record of an epoch seen deleted is not written:
+ * -ENOENT (the deletion wins). -ESTALE also when the mark is of a newer
+ * epoch than r (reload, adopt the stored epoch, retry). *marks_err as
+ * record_load_marked.
+ */
+int record_save_marked(struct store *st, const struct seal *seal,
+    struct marks *mk, const char *tenant, struct record *r, int may_create,
+    int *marks_err);
 /* del_if(r->version). */
 int record_delete(struct store *st, const char *tenant, const struct record *r);
 

@@ -3,12 +3,13 @@
  *
  * One worker thread, one FIFO: jobs for one user run in the order they
  * were submitted, so a save submitted after another always lands after
- * it. The thread only calls record.c, seal.c and the backend; it never
- * touches broker state. Completed jobs go on a done list and an eventfd
- * wakes the loop, which runs their callbacks.
+ * it. The thread only calls record.c, seal.c, marks.c and the backend;
+ * it never touches broker state. Completed jobs go on a done list and an
+ * eventfd wakes the loop, which runs their callbacks.
  *
- * Must never: run a callback off the loop, or block the loop (the loop
- * only takes the mutex to move list heads).
+ * Must never: run a callback off the loop, block the loop (the loop only
+ * takes the mutex to move list heads), or adopt a row older than this
+ * node's high-water mark.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -24,6 +25,7 @@
 
 #include "event.h"
 #include "log.h"
+#include "marks.h"
 #include "record.h"
 #include "seal.h"
 #include "store.h"
@@ -33,6 +35,7 @@ struct storeq {
 	struct event_loop *ev;
 	struct store *st;
 	const struct seal *seal;
+	struct marks *marks;	/* NULL: no rollback check */
 	char *tenant;
 	pthread_t thread;
 	pthread_mutex_t mu;
@@ -55,18 +58,58 @@ list_push(struct storeq_job **head, struct storeq_job **tail, struct storeq_job 
 	*tail = j;
 }
 
+/* A LOAD checked against the mark; a mark write failure is kept in j. */
+static int
+load_marked(struct storeq *q, struct storeq_job *j, struct record **out)
+{
+	int me = 0, r;
+
+	r = record_load_marked(q->st, q->seal, q->marks, q->tenant, j->user, out,
+	    &j->rb, &me);
+	if (r == RECORD_EROLLBACK)
+		j->rollback = 1;
+	if (me < 0)
+		j->marks_err = me;
+	return r;
+}
+
+static int
+save_marked(struct storeq *q, struct storeq_job *j, struct record *rec,
+    int may_create)
+{
+	int me = 0, r;
+
+	r = record_save_marked(q->st, q->seal, q->marks, q->tenant, rec,
+	    may_create, &me);
+	if (me < 0)
+		j->marks_err = me;
+	return r;
+}
+
 /* SAVE: CAS, merging a lost race for the same account (see storeq.h). */
 static int
-job_save(struct storeq *q, struct storeq_job *j)
+save_merging(struct storeq *q, struct storeq_job *j)
 {
 	struct record *cur = NULL;
 	int r = -ESTALE, tries;
 
 	for (tries = 0; tries < 8 && r == -ESTALE; tries++) {
-		r = record_save(q->st, q->seal, q->tenant, j->rec);
+		r = save_marked(q, j, j->rec, j->may_create);
+		if (r == -ENOENT) {
+			/* The mark says this record's epoch was deleted. */
+			return r;
+		}
 		if (r != -ESTALE)
 			break;
-		r = record_load(q->st, q->seal, q->tenant, j->user, &cur);
+		r = load_marked(q, j, &cur);
+		if (r == RECORD_EROLLBACK) {
+			/* An older row was put back: ours is newer, write it
+			 * over that row (its version is the CAS). */
+			j->rollback = 2;
+			j->rec->version = j->rb.version;
+			r = -ESTALE;
+			continue;
+		}
 		if (r == -ENOENT) {
 			/* Deleted meanwhile (an admin revoke): only a new consent
 			 * may bring the record back. */
@@ -85,7 +128,10 @@ job_save(struct storeq *q, struct storeq_job *j)
 			j->replaced = 1;
 			return 0;
 		}
+		/* Ours goes after theirs: their version, epoch, generation. */
 		j->rec->version = cur->version;
+		j->rec->epoch = cur->epoch;
+		j->rec->gen = cur->gen;
 		record_free(cur);
 		cur = NULL;
 		r = -ESTALE;
@@ -93,23 +139,69 @@ job_save(struct storeq *q, struct storeq_job *j)
 	return r;
 }
 
-/* DELETE: whatever the newest version is. */
+static int
+job_save(struct storeq *q, struct storeq_job *j)
+{
+	int r = save_merging(q, j);
+
+	if ((r != 0 || j->replaced) && j->rollback == 2)
+		j->rollback = 1;	/* refused, but ours was not written over it */
+	return r;
+}
+
+/* The sealed epoch of a stored blob, if it opens; else *epoch unchanged. */
+static void
+blob_epoch(struct storeq *q, const char *user, const struct blob *b,
+    uint64_t *epoch, int *known)
+{
+	struct secret *plain = NULL;
+	struct record *rec = NULL;
+
+	if (seal_open(q->seal, q->tenant, user, b->data, b->len, &plain) == 0 &&
+	    record_decode(plain, b->version, &rec) == 0) {
+		if (!*known || rec->epoch > *epoch)
+			*epoch = rec->epoch;
+		*known = 1;
+	}
+	record_free(rec);
+	secret_free(plain);
+}
+
+/*
+ * DELETE: whatever the newest version is. Then no row of the deleted
+ * epoch (or an older one) is admitted again on this node.
+ */
 static int
 job_delete(struct storeq *q, struct storeq_job *j)
 {
+	struct marks_mark m;
 	struct blob b = { 0 };
-	int r, tries;
+	uint64_t epoch = 0;
+	int known = 0, r = -ESTALE, tries;
 
 	for (tries = 0; tries < 8; tries++) {
 		r = q->st->ops->get(q->st, q->tenant, j->user, &b);
 		if (r < 0)
-			return r == -ENOENT ? 0 : r;
+			break;
+		if (q->marks != NULL)
+			blob_epoch(q, j->user, &b, &epoch, &known);
 		r = q->st->ops->del_if(q->st, q->tenant, j->user, b.version);
 		blob_clear(&b);
 		if (r != -ESTALE)
-			return r == -ENOENT ? 0 : r;
+			break;
 	}
-	return -ESTALE;
+	if (r == -ENOENT)
+		r = 0;
+	if (r < 0 || q->marks == NULL)
+		return r;
+	if (marks_get(q->marks, q->tenant, j->user, &m) == 0) {
+		if (m.epoch > epoch || !known)
+			epoch = m.epoch;
+		known = 1;
+	}
+	if (known)
+		j->marks_err = marks_deleted(q->marks, q->tenant, j->user, epoch);
+	return 0;
 }
 
 static int
@@ -138,7 +230,12 @@ job_list(struct storeq *q, struct storeq_job *j)
 		    ents[i].blob.len, &plain) == 0 &&
 		    record_decode(plain, ents[i].version, &rec) == 0) {
 			const char *a = rec->username ? rec->username : rec->oid;
+			struct marks_mark m;
 
+			/* Looked at only: a listing never moves a mark. */
+			it->rolled_back = marks_get(q->marks, q->tenant,
+			    ents[i].user, &m) == 0 &&
+			    !marks_admits(&m, rec->epoch, rec->gen);
 			it->readable = 1;
 			it->account = a ? strdup(a) : NULL;
 			it->last_refresh = rec->last_refresh;
@@ -160,7 +257,7 @@ job_flow_claim(struct storeq *q, struct storeq_job *j)
 	int r = -ESTALE, tries;
 
 	for (tries = 0; tries < 8 && r == -ESTALE; tries++) {
-		r = record_load(q->st, q->seal, q->tenant, j->user, &cur);
+		r = load_marked(q, j, &cur);
 		if (r == -ENOENT) {
 			cur = record_new(j->user, j->uid);
 			r = cur != NULL ? 0 : -ENOMEM;
@@ -178,7 +275,7 @@ job_flow_claim(struct storeq *q, struct storeq_job *j)
 			record_free(cur);
 			return -ENOMEM;
 		}
-		r = record_save(q->st, q->seal, q->tenant, cur);
+		r = save_marked(q, j, cur, 0);
 		if (r == 0) {
 			j->rec = cur;
 			j->claimed = 1;
@@ -197,7 +294,7 @@ job_run(struct storeq *q, struct storeq_job *j)
 
 	switch (j->op) {
 	case STOREQ_LOAD:
-		j->result = record_load(q->st, q->seal, q->tenant, j->user, &j->rec);
+		j->result = load_marked(q, j, &j->rec);
 		break;
 	case STOREQ_SAVE:
 		j->result = job_save(q, j);
@@ -211,9 +308,9 @@ job_run(struct storeq *q, struct storeq_job *j)
 	case STOREQ_LOCK:
 		j->result = ops->trylock != NULL ?
 		    ops->trylock(q->st, q->tenant, j->user) : 0;
+		j->locked = j->result == 0;
 		if (j->result == 0)
-			j->result = record_load(q->st, q->seal, q->tenant, j->user,
-			    &j->rec);
+			j->result = load_marked(q, j, &j->rec);
 		break;
 	case STOREQ_UNLOCK:
 		j->result = ops->unlock != NULL ?
@@ -293,7 +390,7 @@ efd_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
 
 int
 storeq_new(struct event_loop *ev, struct store *st, const struct seal *seal,
-    const char *tenant, struct storeq **out)
+    struct marks *marks, const char *tenant, struct storeq **out)
 {
 	struct storeq *q;
 	int r;
@@ -307,6 +404,7 @@ storeq_new(struct event_loop *ev, struct store *st, const struct seal *seal,
 	q->ev = ev;
 	q->st = st;
 	q->seal = seal;
+	q->marks = marks;
 	pthread_mutex_init(&q->mu, NULL);
 	pthread_cond_init(&q->cv, NULL);
 	q->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

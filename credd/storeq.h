@@ -6,6 +6,13 @@
  *
  * Jobs own what they carry (a record copy in, a record out); the loop
  * never touches a job between submit and its done callback.
+ *
+ * With high-water marks (marks.h), every record read is checked against
+ * this node's mark and every write raises it (record_load_marked,
+ * record_save_marked): a row older than the node has seen comes back as
+ * RECORD_EROLLBACK with j->rb (LOAD, LOCK, FLOW_CLAIM), is written over
+ * by a newer record of ours (SAVE: j->rollback = 2), and is never
+ * adopted. The marks are touched by the store thread only.
  */
 #ifndef CREDD_STOREQ_H
 #define CREDD_STOREQ_H
@@ -14,7 +21,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "record.h"
+
 struct event_loop;
+struct marks;
 struct record;
 struct record_flow;
 struct seal;
@@ -27,11 +37,14 @@ enum storeq_op {
 	STOREQ_SAVE,	/* rec (owned): CAS; on a lost race reload and, for the
 			   same account, write ours over the newer version; for
 			   another account theirs wins (replaced = 1, rec = theirs);
-			   deleted meanwhile: -ENOENT unless may_create */
-	STOREQ_DELETE,	/* delete whatever version is newest */
+			   deleted meanwhile: -ENOENT unless may_create; a rolled
+			   back row is written over (rollback = 2) */
+	STOREQ_DELETE,	/* delete whatever version is newest; the mark
+			   becomes a deletion (no row of that epoch returns) */
 	STOREQ_LIST,	/* cursor, limit -> items, next */
 	STOREQ_LOCK,	/* cluster trylock (-EAGAIN when held elsewhere),
-			   then LOAD under the lock */
+			   then LOAD under the lock (locked = 1 once taken,
+			   whatever the LOAD gives) */
 	STOREQ_UNLOCK,
 	STOREQ_FLOW_CLAIM, /* flow (owned): store it in the user's record unless
 			      another node's flow is pending there; -> rec (the
@@ -44,6 +57,7 @@ struct storeq_item {
 	int64_t last_refresh;
 	int has_refresh_token;
 	int readable;
+	int rolled_back;	/* older than this node's mark */
 };
 
 typedef void storeq_done_cb(struct storeq_job *j);
@@ -58,6 +72,11 @@ struct storeq_job {
 	struct record_flow *flow; /* FLOW_CLAIM in (owned) */
 	uid_t uid;		/* FLOW_CLAIM: for a record made from scratch */
 	int claimed;		/* FLOW_CLAIM out */
+	int locked;		/* LOCK out: the cluster lock is held */
+	int rollback;		/* 1: a rolled-back row was refused, 2: written
+				   over (SAVE); details in rb */
+	struct record_rollback rb;
+	int marks_err;		/* 0, or -errno: a mark was not written */
 	char *cursor;		/* LIST in (owned) */
 	size_t limit;
 	struct storeq_item *items; /* LIST out */
@@ -70,9 +89,13 @@ struct storeq_job {
 	struct storeq_job *qnext; /* private */
 };
 
-/* Start the thread. tenant is copied. 0 or -errno. */
+/*
+ * Start the thread. tenant is copied. marks (may be NULL: no rollback
+ * check) is borrowed and used by the thread only; it must outlive q.
+ * 0 or -errno.
+ */
 int storeq_new(struct event_loop *ev, struct store *st, const struct seal *seal,
-    const char *tenant, struct storeq **out);
+    struct marks *marks, const char *tenant, struct storeq **out);
 /* Finish queued jobs (their callbacks run), then stop the thread. */
 void storeq_free(struct storeq *q);
 

@@ -2,22 +2,27 @@
  * test_store_pg.c - the postgres backend (credd/store_pg.c) against the
  * real PostgreSQL of the cluster.pg_start fixture: round trip, CAS on put
  * and delete, create-only races, list paging, advisory locks across two
- * stores, LISTEN/NOTIFY latency, a hung server, a restarted server, and
- * sealed blobs swapped between users in SQL.
+ * stores, LISTEN/NOTIFY latency, a hung server, a restarted server,
+ * sealed blobs swapped between users in SQL, and rollback by a writer
+ * with SQL rights but no key (issue 11, finding 8): two nodes, each with
+ * its own high-water marks, refuse older rows and adopt newer ones.
  *
  * Each case uses its own tenant, so runs never see each other's rows.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "marks.h"
 #include "pgtest.h"
 #include "record.h"
 #include "seal.h"
@@ -583,6 +588,154 @@ TEST(swapped_blobs_fail_to_open)
 	store_close(st);
 }
 
+/* ---- rollback by a writer without the key ---- */
+
+/* The writer's own tools: the blob as hex now, and putting one back. */
+static int
+row_hex(const char *t, const char *user, char *buf, size_t bufsz)
+{
+	const char *p[2] = { t, user };
+
+	return sql_value("SELECT encode(blob, 'hex') FROM credd_records"
+	    " WHERE tenant = $1 AND username = $2", 2, p, buf, bufsz);
+}
+
+/* Any version the writer likes: here one above the current one. */
+static int
+row_restore(const char *t, const char *user, const char *hex)
+{
+	const char *p[3] = { t, user, hex };
+
+	return pgtest_sql(dsn, "INSERT INTO credd_records"
+	    " (tenant, username, version, blob, updated_by)"
+	    " VALUES ($1, $2, 1, decode($3, 'hex'), 'restore')"
+	    " ON CONFLICT (tenant, username) DO UPDATE SET"
+	    " blob = EXCLUDED.blob, version = credd_records.version + 1,"
+	    " updated_by = 'restore'", 3, p);
+}
+
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+TEST(rollback_refused_by_marks)
+{
+	const char *t = pgtest_tenant("rollback");
+	struct store *a = open_pg("node-a"), *b = open_pg("node-b");
+	struct seal *seal = pgtest_ring();
+	struct marks *ma = NULL, *mb = NULL;
+	struct record *ra = pgtest_record("alice"), *l = NULL, *fresh = NULL;
+	struct record_rollback rb;
+	struct marks_mark m;
+	char da[] = "/tmp/test_store_pg-ma.XXXXXX", db[] = "/tmp/test_store_pg-mb.XXXXXX";
+	static char first[16384], cur[16384];
+	uint64_t e1;
+	int me = 0, i;
+
+	ASSERT_TRUE(a != NULL && b != NULL && seal != NULL && ra != NULL);
+	ASSERT_TRUE(mkdtemp(da) != NULL && mkdtemp(db) != NULL);
+	ASSERT_EQ(marks_open(da, &ma, NULL, 0), 0);
+	ASSERT_EQ(marks_open(db, &mb, NULL, 0), 0);
+
+	/* Node A: a consent (backed up by the writer), then rotations;
+	 * node B reads each newer row A writes, and admits it. */
+	ASSERT_EQ(record_save_marked(a, seal, ma, t, ra, 1, &me), 0);
+	e1 = ra->epoch;
+	ASSERT_EQ(row_hex(t, "alice", first, sizeof(first)), 0);
+	ASSERT_TRUE(strlen(first) > 0);
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(record_save_marked(a, seal, ma, t, ra, 0, &me), 0);
+		ASSERT_EQ(record_load_marked(b, seal, mb, t, "alice", &l, &rb,
+		    &me), 0);
+		ASSERT_EQ(l->gen, (uint64_t)i + 2);
+		record_free(l);
+		l = NULL;
+	}
+	ASSERT_EQ(marks_get(mb, t, "alice", &m), 0);
+	ASSERT_EQ(m.gen, 4);
+
+	/* The writer puts the consent's row back, version bumped: the
+	 * version says newer, the sealed generation says older. */
+	ASSERT_EQ(row_restore(t, "alice", first), 0);
+	ASSERT_EQ(record_load(a, seal, t, "alice", &l), 0);
+	ASSERT_EQ(l->version, 5);
+	ASSERT_EQ(l->gen, 1);
+	record_free(l);
+	l = NULL;
+	ASSERT_ERR(record_load_marked(a, seal, ma, t, "alice", &l, &rb, &me),
+	    RECORD_EROLLBACK);
+	ASSERT_EQ(rb.gen, 1);
+	ASSERT_EQ(rb.mark.gen, 4);
+	ASSERT_ERR(record_load_marked(b, seal, mb, t, "alice", &l, &rb, &me),
+	    RECORD_EROLLBACK);
+	ASSERT_TRUE(l == NULL);
+
+	/* A writes its newer record over that row; B admits it. */
+	ASSERT_ERR(record_save_marked(a, seal, ma, t, ra, 0, &me), -ESTALE);
+	ra->version = rb.version;
+	ASSERT_EQ(record_save_marked(a, seal, ma, t, ra, 0, &me), 0);
+	ASSERT_EQ(ra->gen, 5);
+	ASSERT_EQ(record_load_marked(b, seal, mb, t, "alice", &l, &rb, &me), 0);
+	ASSERT_EQ(l->gen, 5);
+	record_free(l);
+	l = NULL;
+
+	/* An admin revoke on A (the row goes); A sees it gone. */
+	ASSERT_EQ(row_hex(t, "alice", cur, sizeof(cur)), 0);
+	ASSERT_EQ(a->ops->del_if(a, t, "alice", ra->version), 0);
+	ASSERT_ERR(record_load_marked(a, seal, ma, t, "alice", &l, &rb, &me),
+	    -ENOENT);
+	ASSERT_EQ(marks_get(ma, t, "alice", &m), 0);
+	ASSERT_EQ(m.deleted, 1);
+	/* The writer restores the revoked row: neither node takes it. */
+	ASSERT_EQ(row_restore(t, "alice", cur), 0);
+	ASSERT_ERR(record_load_marked(a, seal, ma, t, "alice", &l, &rb, &me),
+	    RECORD_EROLLBACK);
+	ASSERT_EQ(rb.mark.deleted, 1);
+	/* B never saw the deletion: it admits the row it had seen last (a
+	 * limit, docs/threat-model.md), but nothing older. */
+	ASSERT_EQ(record_load_marked(b, seal, mb, t, "alice", &l, &rb, &me), 0);
+	record_free(l);
+	l = NULL;
+	ASSERT_EQ(row_restore(t, "alice", first), 0);
+	ASSERT_ERR(record_load_marked(b, seal, mb, t, "alice", &l, &rb, &me),
+	    RECORD_EROLLBACK);
+
+	/* A new consent on A after the revoke: a new epoch, over the row
+	 * the writer put there; both nodes admit it. */
+	fresh = pgtest_record("alice");
+	ASSERT_TRUE(fresh != NULL);
+	ASSERT_ERR(record_load_marked(a, seal, ma, t, "alice", &l, &rb, &me),
+	    RECORD_EROLLBACK);
+	fresh->version = rb.version;
+	ASSERT_EQ(record_save_marked(a, seal, ma, t, fresh, 1, &me), 0);
+	ASSERT_TRUE(fresh->epoch > e1);
+	ASSERT_EQ(fresh->gen, 1);
+	ASSERT_EQ(record_load_marked(b, seal, mb, t, "alice", &l, &rb, &me), 0);
+	ASSERT_EQ(l->epoch, fresh->epoch);
+	record_free(l);
+	l = NULL;
+	ASSERT_EQ(record_load_marked(a, seal, ma, t, "alice", &l, &rb, &me), 0);
+	record_free(l);
+	l = NULL;
+	ASSERT_EQ(me, 0);
+
+	record_free(fresh);
+	record_free(ra);
+	marks_close(ma);
+	marks_close(mb);
+	(void)nftw(da, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	(void)nftw(db, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	seal_free(seal);
+	store_close(a);
+	store_close(b);
+}
+
 int
 main(void)
 {
@@ -606,6 +759,7 @@ main(void)
 	RUN(trylock_exclusive);
 	RUN(notify_latency);
 	RUN(swapped_blobs_fail_to_open);
+	RUN(rollback_refused_by_marks);
 	RUN(hung_server_bounded);
 	RUN(reconnect_after_restart);
 	TEST_MAIN_END();

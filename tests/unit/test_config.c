@@ -171,6 +171,7 @@ TEST(test_defaults)
 	ASSERT_TRUE(cf->audit_file == NULL);
 	ASSERT_STREQ(cf->backend, "file");
 	ASSERT_STREQ(cf->store_path, ENTRA_STATE_DIR);
+	ASSERT_STREQ(cf->marks_path, ENTRA_STATE_DIR "-marks");
 	ASSERT_TRUE(cf->dsn == NULL);
 	ASSERT_STREQ(cf->key_file, ENTRA_KEY_FILE);
 	config_free(cf);
@@ -281,6 +282,36 @@ TEST(test_missing)
 	ASSERT_TRUE(parse_fails(BASE "[store]\ndsn = host=x\n", -EINVAL,
 	    "t.conf: [store] dsn is only for backend = postgres"));
 	ASSERT_TRUE(parse_fails("", -EINVAL, "t.conf: missing 'client_id'"));
+}
+
+/* [store] marks: beside the store by default, never inside a file store. */
+TEST(test_marks_path)
+{
+	struct config *cf = NULL;
+
+	ASSERT_EQ(parse(BASE "[store]\npath = /srv/credd/\n", &cf), 0);
+	ASSERT_STREQ(cf->marks_path, "/srv/credd-marks");
+	config_free(cf);
+	ASSERT_EQ(parse(BASE "[store]\npath = /srv/credd\n"
+	    "marks = /var/lib/credd-hw\n", &cf), 0);
+	ASSERT_STREQ(cf->marks_path, "/var/lib/credd-hw");
+	config_free(cf);
+	/* A sibling sharing the prefix is outside. */
+	ASSERT_EQ(parse(BASE "[store]\npath = /srv/credd\n"
+	    "marks = /srv/credd2\n", &cf), 0);
+	config_free(cf);
+	ASSERT_TRUE(parse_fails(BASE "[store]\npath = /srv/credd\n"
+	    "marks = /srv/credd/marks\n", -EINVAL,
+	    "t.conf: [store] marks must lie outside path"));
+	ASSERT_TRUE(parse_fails(BASE "[store]\npath = /srv/credd/\n"
+	    "marks = /srv/credd\n", -EINVAL,
+	    "t.conf: [store] marks must lie outside path"));
+	ASSERT_TRUE(parse_fails(BASE "[store]\nmarks = relative\n", -EINVAL,
+	    "t.conf:8: marks"));
+	/* The postgres store is not under path: marks may be. */
+	ASSERT_EQ(parse(BASE "[store]\nbackend = postgres\ndsn = host=x\n"
+	    "path = /var/lib/credd\nmarks = /var/lib/credd/marks\n", &cf), 0);
+	config_free(cf);
 }
 
 TEST(test_scope_resolve)
@@ -466,6 +497,7 @@ TEST(test_example_file)
 	ASSERT_EQ(cf->session_idle, def->session_idle);
 	ASSERT_EQ(cf->session_liveness, def->session_liveness);
 	ASSERT_STREQ(cf->backend, def->backend);
+	ASSERT_STREQ(cf->marks_path, def->marks_path);
 	config_free(def);
 	config_free(cf);
 }
@@ -578,6 +610,7 @@ main(void)
 	RUN(test_defaults);
 	RUN(test_errors);
 	RUN(test_missing);
+	RUN(test_marks_path);
 	RUN(test_scope_resolve);
 	RUN(test_account_match);
 	RUN(test_load);

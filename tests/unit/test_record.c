@@ -1,17 +1,23 @@
 /*
  * test_record.c - record.c: JSON encode/decode, load/save/delete through
- * the file store with sealing, versions, moved blobs, and rekey.
+ * the file store with sealing, versions, moved blobs, and rekey; the
+ * sealed (epoch, generation) and the rollback check against high-water
+ * marks (issue 11, finding 8): an older blob put back by a store writer
+ * is refused, a deleted record is not resurrected, a new consent after a
+ * deletion and a newer row from another node are admitted.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
 #include "entra/secret.h"
+#include "marks.h"
 #include "record.h"
 #include "seal.h"
 #include "store.h"
@@ -416,6 +422,398 @@ TEST(test_rekey)
 	seal_free(s2);
 }
 
+/* ---- sealed epoch and generation; the rollback check ---- */
+
+static uint64_t
+wall_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* A store writer without the key: put these bytes back, any version. */
+static int
+writer_restore(struct store *st, const char *user, const struct blob *old)
+{
+	struct blob cur = { 0 };
+	uint64_t nv = 0;
+	int r;
+
+	r = st->ops->get(st, "T", user, &cur);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	r = st->ops->put_if(st, "T", user, old->data, old->len,
+	    r == 0 ? cur.version : 0, &nv);
+	blob_clear(&cur);
+	return r;
+}
+
+static char last_marks_dir[128];
+
+/* Marks in a fresh directory (its path kept in last_marks_dir). */
+static struct marks *
+new_marks(void)
+{
+	struct marks *m = NULL;
+	const char *d = new_dir();
+
+	if (d == NULL)
+		return NULL;
+	snprintf(last_marks_dir, sizeof(last_marks_dir), "%s", d);
+	return marks_open(d, &m, NULL, 0) == 0 ? m : NULL;
+}
+
+static struct seal *
+one_key(void)
+{
+	char keys[256] = "";
+
+	add_key(keys, sizeof(keys), 1, 0x42, 1);
+	return ring(keys);
+}
+
+TEST(test_sealed_generation)
+{
+	const char *d = new_dir();
+	struct seal *s = one_key();
+	struct store *st = NULL;
+	struct record *r = sample("alice"), *l = NULL;
+	struct secret *p;
+	uint64_t t0 = wall_us(), e1;
+	size_t n = 0;
+
+	ASSERT_TRUE(s != NULL && r != NULL);
+	ASSERT_EQ(store_file_open(d, &st), 0);
+	/* A create starts an epoch (now) at generation 1. */
+	ASSERT_EQ(record_save(st, s, "T", r), 0);
+	ASSERT_TRUE(r->epoch >= t0 && r->epoch <= wall_us());
+	ASSERT_EQ(r->gen, 1);
+	e1 = r->epoch;
+	/* Every write after it: same epoch, generation + 1, sealed. */
+	ASSERT_EQ(record_save(st, s, "T", r), 0);
+	ASSERT_EQ(record_save(st, s, "T", r), 0);
+	ASSERT_EQ(r->gen, 3);
+	ASSERT_EQ(record_load(st, s, "T", "alice", &l), 0);
+	ASSERT_EQ(l->epoch, e1);
+	ASSERT_EQ(l->gen, 3);
+	record_free(l);
+	l = NULL;
+	/* A lost CAS leaves the record as it was. */
+	r->version = 1;
+	ASSERT_ERR(record_save(st, s, "T", r), -ESTALE);
+	ASSERT_EQ(r->gen, 3);
+	ASSERT_EQ(r->epoch, e1);
+	/* rekey reseals as is: the same epoch and generation. */
+	{
+		char k12[512] = "";
+		struct seal *s12;
+
+		add_key(k12, sizeof(k12), 1, 0x42, 0);
+		add_key(k12, sizeof(k12), 2, 0x43, 1);
+		s12 = ring(k12);
+		ASSERT_EQ(record_rekey_all(st, s12, "T", &n), 0);
+		ASSERT_EQ(n, 1);
+		ASSERT_EQ(record_load(st, s12, "T", "alice", &l), 0);
+		ASSERT_EQ(l->epoch, e1);
+		ASSERT_EQ(l->gen, 3);
+		ASSERT_EQ(l->version, 4);
+		/* Deleted and created again: a new, larger epoch. */
+		ASSERT_EQ(record_delete(st, "T", l), 0);
+		l->version = 0;
+		ASSERT_EQ(record_save(st, s12, "T", l), 0);
+		ASSERT_TRUE(l->epoch > e1);
+		ASSERT_EQ(l->gen, 1);
+		record_free(l);
+		l = NULL;
+		seal_free(s12);
+	}
+	/* Sealed before epoch and gen existed: both read as 0. */
+	p = secret_from_str("{\"v\":1,\"user\":\"a\",\"uid\":1,\"scopes\":[],"
+	    "\"created\":0,\"updated\":0,\"last_refresh\":0}");
+	ASSERT_EQ(record_decode(p, 1, &l), 0);
+	ASSERT_EQ(l->epoch, 0);
+	ASSERT_EQ(l->gen, 0);
+	record_free(l);
+	l = NULL;
+	secret_free(p);
+	p = secret_from_str("{\"v\":1,\"user\":\"a\",\"uid\":1,\"scopes\":[],"
+	    "\"created\":0,\"updated\":0,\"last_refresh\":0,\"gen\":-1}");
+	ASSERT_ERR(record_decode(p, 1, &l), -EBADMSG);
+	secret_free(p);
+	p = secret_from_str("{\"v\":1,\"user\":\"a\",\"uid\":1,\"scopes\":[],"
+	    "\"created\":0,\"updated\":0,\"last_refresh\":0,\"epoch\":\"9\"}");
+	ASSERT_ERR(record_decode(p, 1, &l), -EBADMSG);
+	secret_free(p);
+	record_free(r);
+	store_close(st);
+	seal_free(s);
+}
+
+TEST(test_rollback_refused)
+{
+	struct seal *s = one_key();
+	struct marks *mk = new_marks();
+	struct store *st = NULL;
+	struct record *r = sample("alice"), *l = NULL;
+	struct record_rollback rb;
+	struct marks_mark m;
+	struct blob old = { 0 };
+	char mdir[128];
+	int me = 0;
+
+	snprintf(mdir, sizeof(mdir), "%s", last_marks_dir);
+	ASSERT_TRUE(s != NULL && mk != NULL && r != NULL);
+	ASSERT_EQ(store_file_open(new_dir(), &st), 0);
+	ASSERT_EQ(record_save_marked(st, s, mk, "T", r, 1, &me), 0);
+	ASSERT_EQ(me, 0);
+	/* A backup taken now: the first refresh token. */
+	ASSERT_EQ(st->ops->get(st, "T", "alice", &old), 0);
+	/* Two rotations later the node's mark is generation 3. */
+	secret_free(r->refresh_token);
+	r->refresh_token = secret_from_str("rt-newest");
+	ASSERT_EQ(record_save_marked(st, s, mk, "T", r, 0, &me), 0);
+	ASSERT_EQ(record_save_marked(st, s, mk, "T", r, 0, &me), 0);
+	ASSERT_EQ(marks_get(mk, "T", "alice", &m), 0);
+	ASSERT_EQ(m.epoch, r->epoch);
+	ASSERT_EQ(m.gen, 3);
+	/* The same row read back is admitted. */
+	ASSERT_EQ(record_load_marked(st, s, mk, "T", "alice", &l, &rb, &me), 0);
+	ASSERT_STREQ(l->refresh_token->ptr, "rt-newest");
+	record_free(l);
+	l = NULL;
+
+	/* The writer puts the old blob back, under a newer version. */
+	ASSERT_EQ(writer_restore(st, "alice", &old), 0);
+	/* Without the mark it would be taken (the version is not sealed)... */
+	ASSERT_EQ(record_load(st, s, "T", "alice", &l), 0);
+	ASSERT_EQ(l->version, 4);
+	ASSERT_EQ(l->gen, 1);
+	record_free(l);
+	l = NULL;
+	/* ...with it, it is refused, and said why. */
+	ASSERT_ERR(record_load_marked(st, s, mk, "T", "alice", &l, &rb, &me),
+	    RECORD_EROLLBACK);
+	ASSERT_TRUE(l == NULL);
+	ASSERT_EQ(rb.version, 4);
+	ASSERT_EQ(rb.epoch, r->epoch);
+	ASSERT_EQ(rb.gen, 1);
+	ASSERT_EQ(rb.mark.gen, 3);
+	ASSERT_EQ(rb.mark.deleted, 0);
+	/* The mark is not lowered by what was refused. */
+	ASSERT_EQ(marks_get(mk, "T", "alice", &m), 0);
+	ASSERT_EQ(m.gen, 3);
+
+	/* A key holder's newer record goes over it (the store thread merges:
+	 * the refused row's version is the CAS). */
+	ASSERT_ERR(record_save_marked(st, s, mk, "T", r, 0, &me), -ESTALE);
+	r->version = rb.version;
+	ASSERT_EQ(record_save_marked(st, s, mk, "T", r, 0, &me), 0);
+	ASSERT_EQ(r->gen, 4);
+	ASSERT_EQ(record_load_marked(st, s, mk, "T", "alice", &l, &rb, &me), 0);
+	ASSERT_STREQ(l->refresh_token->ptr, "rt-newest");
+	ASSERT_EQ(l->gen, 4);
+	record_free(l);
+	l = NULL;
+
+	/* The marks outlive the process: a restarted credd refuses too. */
+	ASSERT_EQ(writer_restore(st, "alice", &old), 0);
+	marks_close(mk);
+	mk = NULL;
+	ASSERT_EQ(marks_open(mdir, &mk, NULL, 0), 0);
+	ASSERT_ERR(record_load_marked(st, s, mk, "T", "alice", &l, &rb, &me),
+	    RECORD_EROLLBACK);
+	ASSERT_EQ(rb.mark.gen, 4);
+	blob_clear(&old);
+	record_free(r);
+	marks_close(mk);
+	store_close(st);
+	seal_free(s);
+}
+
+TEST(test_deleted_not_resurrected)
+{
+	struct seal *s = one_key();
+	struct marks *mk = new_marks();
+	struct store *st = NULL;
+	struct record *r = sample("bob"), *l = NULL, *fresh;
+	struct record_rollback rb;
+	struct marks_mark m;
+	struct blob old = { 0 };
+	uint64_t e1;
+	int me = 0;
+
+	ASSERT_TRUE(s != NULL && mk != NULL && r != NULL);
+	ASSERT_EQ(store_file_open(new_dir(), &st), 0);
+	ASSERT_EQ(record_save_marked(st, s, mk, "T", r, 1, &me), 0);
+	e1 = r->epoch;
+	ASSERT_EQ(st->ops->get(st, "T", "bob", &old), 0);
+	/* An admin revoke deletes the row; this node sees it gone. */
+	ASSERT_EQ(record_delete(st, "T", r), 0);
+	ASSERT_ERR(record_load_marked(st, s, mk, "T", "bob", &l, &rb, &me),
+	    -ENOENT);
+	ASSERT_EQ(marks_get(mk, "T", "bob", &m), 0);
+	ASSERT_EQ(m.deleted, 1);
+	ASSERT_EQ(m.epoch, e1);
+	/* The writer restores the revoked row: not resurrected. */
+	ASSERT_EQ(writer_restore(st, "bob", &old), 0);
+	ASSERT_ERR(record_load_marked(st, s, mk, "T", "bob", &l, &rb, &me),
+	    RECORD_EROLLBACK);
+	ASSERT_EQ(rb.mark.deleted, 1);
+	ASSERT_EQ(rb.epoch, e1);
+	/* Nor written back by a late rotation of the revoked record. */
+	r->version = rb.version;
+	ASSERT_ERR(record_save_marked(st, s, mk, "T", r, 0, &me), -ENOENT);
+	/* A new consent after the revoke works, even over that row. */
+	fresh = sample("bob");
+	secret_free(fresh->refresh_token);
+	fresh->refresh_token = secret_from_str("rt-new-consent");
+	ASSERT_ERR(record_save_marked(st, s, mk, "T", fresh, 1, &me), -ESTALE);
+	fresh->version = rb.version;
+	ASSERT_EQ(record_save_marked(st, s, mk, "T", fresh, 1, &me), 0);
+	ASSERT_TRUE(fresh->epoch > e1);
+	ASSERT_EQ(fresh->gen, 1);
+	ASSERT_EQ(record_load_marked(st, s, mk, "T", "bob", &l, &rb, &me), 0);
+	ASSERT_STREQ(l->refresh_token->ptr, "rt-new-consent");
+	record_free(l);
+	l = NULL;
+	/* And the revoked row still cannot come back over it. */
+	ASSERT_EQ(writer_restore(st, "bob", &old), 0);
+	ASSERT_ERR(record_load_marked(st, s, mk, "T", "bob", &l, &rb, &me),
+	    RECORD_EROLLBACK);
+	ASSERT_EQ(rb.mark.deleted, 0);
+	ASSERT_EQ(rb.mark.epoch, fresh->epoch);
+	/* A new consent with no row at all (deleted again) is a create. */
+	ASSERT_EQ(st->ops->del_if(st, "T", "bob", rb.version), 0);
+	record_free(fresh);
+	fresh = sample("bob");
+	ASSERT_EQ(record_save_marked(st, s, mk, "T", fresh, 1, &me), 0);
+	ASSERT_EQ(fresh->version, 1);
+	blob_clear(&old);
+	record_free(fresh);
+	record_free(r);
+	marks_close(mk);
+	store_close(st);
+	seal_free(s);
+}
+
+TEST(test_other_node_newer_admitted)
+{
+	struct seal *s = one_key();
+	struct marks *ma = new_marks(), *mb = new_marks();
+	struct store *st = NULL;
+	struct record *ra = sample("carol"), *lb = NULL, *l = NULL;
+	struct record_rollback rb;
+	struct blob old = { 0 };
+	uint64_t e1;
+	int me = 0, i;
+
+	ASSERT_TRUE(s != NULL && ma != NULL && mb != NULL && ra != NULL);
+	ASSERT_EQ(store_file_open(new_dir(), &st), 0);
+	/* Node A consents; node B reads it. */
+	ASSERT_EQ(record_save_marked(st, s, ma, "T", ra, 1, &me), 0);
+	e1 = ra->epoch;
+	ASSERT_EQ(st->ops->get(st, "T", "carol", &old), 0);
+	ASSERT_EQ(record_load_marked(st, s, mb, "T", "carol", &lb, &rb, &me), 0);
+	/* A rotates three times; B adopts each newer row. */
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(record_save_marked(st, s, ma, "T", ra, 0, &me), 0);
+		ASSERT_EQ(record_load_marked(st, s, mb, "T", "carol", &l, &rb,
+		    &me), 0);
+		ASSERT_EQ(l->gen, (uint64_t)i + 2);
+		record_free(l);
+		l = NULL;
+	}
+	/* B writes with the record it held: merged onto A's newer row. */
+	ASSERT_ERR(record_save_marked(st, s, mb, "T", lb, 0, &me), -ESTALE);
+	ASSERT_EQ(record_load_marked(st, s, mb, "T", "carol", &l, &rb, &me), 0);
+	lb->version = l->version;
+	lb->epoch = l->epoch;
+	lb->gen = l->gen;
+	record_free(l);
+	l = NULL;
+	ASSERT_EQ(record_save_marked(st, s, mb, "T", lb, 0, &me), 0);
+	ASSERT_EQ(lb->gen, 5);
+	/* A admits B's newer write. */
+	ASSERT_EQ(record_load_marked(st, s, ma, "T", "carol", &l, &rb, &me), 0);
+	ASSERT_EQ(l->gen, 5);
+	record_free(l);
+	l = NULL;
+	/* A revokes and carol consents again on A: B, which never saw the
+	 * deletion, admits the new epoch... */
+	ASSERT_EQ(st->ops->del_if(st, "T", "carol", lb->version), 0);
+	record_free(ra);
+	ra = sample("carol");
+	ASSERT_EQ(record_save_marked(st, s, ma, "T", ra, 1, &me), 0);
+	ASSERT_TRUE(ra->epoch > e1);
+	ASSERT_EQ(record_load_marked(st, s, mb, "T", "carol", &l, &rb, &me), 0);
+	ASSERT_EQ(l->epoch, ra->epoch);
+	record_free(l);
+	l = NULL;
+	/* ...and from then on refuses the old epoch's rows. */
+	ASSERT_EQ(writer_restore(st, "carol", &old), 0);
+	ASSERT_ERR(record_load_marked(st, s, mb, "T", "carol", &l, &rb, &me),
+	    RECORD_EROLLBACK);
+	ASSERT_ERR(record_load_marked(st, s, ma, "T", "carol", &l, &rb, &me),
+	    RECORD_EROLLBACK);
+	blob_clear(&old);
+	record_free(lb);
+	record_free(ra);
+	marks_close(ma);
+	marks_close(mb);
+	store_close(st);
+	seal_free(s);
+}
+
+TEST(test_pre_upgrade_records)
+{
+	static const char plain_text[] = "{\"v\":1,\"user\":\"dave\","
+	    "\"uid\":1001,\"oid\":\"o\",\"tid\":\"t\",\"username\":null,"
+	    "\"refresh_token\":\"rt-legacy\",\"scopes\":[],\"created\":0,"
+	    "\"updated\":0,\"last_refresh\":0}";
+	struct seal *s = one_key();
+	struct marks *mk = new_marks();
+	struct store *st = NULL;
+	struct record *l = NULL;
+	struct record_rollback rb;
+	struct secret *plain = secret_from_str(plain_text);
+	struct blob old = { 0 };
+	uint8_t *blob = NULL;
+	size_t len = 0;
+	uint64_t nv = 0;
+	int me = 0;
+
+	ASSERT_TRUE(s != NULL && mk != NULL && plain != NULL);
+	ASSERT_EQ(store_file_open(new_dir(), &st), 0);
+	/* A record sealed by credd before this change (or migrated). */
+	ASSERT_EQ(seal_seal(s, "T", "dave", plain, &blob, &len), 0);
+	ASSERT_EQ(st->ops->put_if(st, "T", "dave", blob, len, 0, &nv), 0);
+	ASSERT_EQ(st->ops->get(st, "T", "dave", &old), 0);
+	ASSERT_EQ(record_load_marked(st, s, mk, "T", "dave", &l, &rb, &me), 0);
+	ASSERT_EQ(l->epoch, 0);
+	ASSERT_EQ(l->gen, 0);
+	/* Its first write by this credd: generation 1 in epoch 0. */
+	ASSERT_EQ(record_save_marked(st, s, mk, "T", l, 0, &me), 0);
+	ASSERT_EQ(l->epoch, 0);
+	ASSERT_EQ(l->gen, 1);
+	/* From then on the pre-upgrade copy is a rollback. */
+	ASSERT_EQ(writer_restore(st, "dave", &old), 0);
+	record_free(l);
+	l = NULL;
+	ASSERT_ERR(record_load_marked(st, s, mk, "T", "dave", &l, &rb, &me),
+	    RECORD_EROLLBACK);
+	/* Without marks nothing is checked (credd rekey, credd migrate). */
+	ASSERT_EQ(record_load_marked(st, s, NULL, "T", "dave", &l, &rb, &me), 0);
+	record_free(l);
+	free(blob);
+	blob_clear(&old);
+	secret_free(plain);
+	marks_close(mk);
+	store_close(st);
+	seal_free(s);
+}
+
 int
 main(void)
 {
@@ -430,6 +828,11 @@ main(void)
 	RUN(test_load_save);
 	RUN(test_rekey);
 	RUN(test_rekey_race);
+	RUN(test_sealed_generation);
+	RUN(test_rollback_refused);
+	RUN(test_deleted_not_resurrected);
+	RUN(test_other_node_newer_admitted);
+	RUN(test_pre_upgrade_records);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
 	rc = system(cmd);
 	(void)rc;

@@ -1,8 +1,12 @@
 /*
  * test_storeq.c - the store thread: jobs run in order off the loop, their
  * callbacks run on the loop, a lost CAS race for the same account is
- * merged, another account's record wins, and shutdown drains everything.
+ * merged, another account's record wins, and shutdown drains everything;
+ * with high-water marks, a rolled-back row is refused by LOAD, LOCK and
+ * LIST and written over by SAVE, and a DELETE keeps it from returning.
  */
+#include <ftw.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -11,6 +15,7 @@
 
 #include "entra/secret.h"
 #include "event.h"
+#include "marks.h"
 #include "record.h"
 #include "seal.h"
 #include "store.h"
@@ -71,7 +76,7 @@ setup(void)
 		abort();
 	ev = event_new();
 	if (store_file_open(dir, &st) < 0 || seal_load_buf(ring, strlen(ring), &sl) < 0 ||
-	    storeq_new(ev, st, sl, TENANT, &q) < 0)
+	    storeq_new(ev, st, sl, NULL, TENANT, &q) < 0)
 		abort();
 }
 
@@ -196,6 +201,157 @@ TEST(free_drains_pending_jobs)
 	ASSERT_EQ(drained, 20);
 }
 
+/* ---- with high-water marks ---- */
+
+static struct storeq_job *kept;
+
+static void
+keep_cb(struct storeq_job *j)
+{
+	/* Keep the job's outcome: copy what the test looks at. */
+	kept = calloc(1, sizeof(*kept));
+	*kept = *j;
+	kept->rec = j->rec;
+	j->rec = NULL;
+	kept->items = j->items;
+	kept->nitems = j->nitems;
+	j->items = NULL;
+	j->nitems = 0;
+	kept->user = kept->cursor = kept->next = NULL;
+	kept->flow = NULL;
+	event_stop(ev);
+}
+
+static struct storeq_job *
+run_job(struct storeq *mq, enum storeq_op op, const char *user,
+    struct record *rec, int may_create)
+{
+	struct storeq_job *j = storeq_job_new(op, user, keep_cb, NULL);
+
+	storeq_job_free(kept);
+	kept = NULL;
+	j->rec = rec;
+	j->may_create = may_create;
+	if (op == STOREQ_LIST)
+		j->limit = 10;
+	storeq_submit(mq, j);
+	event_run(ev);
+	return kept;
+}
+
+/* The store writer: put old back under whatever version is there. */
+static int
+restore(struct store *s2, const char *user, const struct blob *old)
+{
+	struct blob cur = { 0 };
+	uint64_t nv = 0;
+	int r = s2->ops->get(s2, TENANT, user, &cur);
+
+	r = s2->ops->put_if(s2, TENANT, user, old->data, old->len,
+	    r == 0 ? cur.version : 0, &nv);
+	blob_clear(&cur);
+	return r;
+}
+
+static int
+rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(p);
+}
+
+TEST(marks_refuse_and_repair_rollbacks)
+{
+	char sdir[] = "/tmp/test-storeq-s-XXXXXX", mdir[] = "/tmp/test-storeq-m-XXXXXX";
+	struct store *s2 = NULL;
+	struct marks *mk = NULL;
+	struct storeq *mq = NULL;
+	struct storeq_job *j;
+	struct blob old = { 0 };
+	struct marks_mark m;
+	struct record *mine;
+
+	ASSERT_TRUE(mkdtemp(sdir) != NULL && mkdtemp(mdir) != NULL);
+	ASSERT_EQ(store_file_open(sdir, &s2), 0);
+	ASSERT_EQ(marks_open(mdir, &mk, NULL, 0), 0);
+	ASSERT_EQ(storeq_new(ev, s2, sl, mk, TENANT, &mq), 0);
+	/* Consent, a backup of it, then two rotations. */
+	j = run_job(mq, STOREQ_SAVE, "alice", rec("oid-a", "rt-1"), 1);
+	ASSERT_EQ(j->result, 0);
+	ASSERT_EQ(s2->ops->get(s2, TENANT, "alice", &old), 0);
+	mine = record_dup(j->rec);
+	secret_free(mine->refresh_token);
+	mine->refresh_token = secret_from_str("rt-3");
+	j = run_job(mq, STOREQ_SAVE, "alice", record_dup(mine), 0);
+	ASSERT_EQ(j->result, 0);
+	mine->version = j->rec->version;
+	mine->gen = j->rec->gen;
+	j = run_job(mq, STOREQ_SAVE, "alice", record_dup(mine), 0);
+	ASSERT_EQ(j->result, 0);
+	ASSERT_EQ(j->rec->gen, 3);
+	ASSERT_EQ(j->rollback, 0);
+	mine->version = j->rec->version;
+	mine->gen = j->rec->gen;
+
+	/* The writer puts the consent's blob back: LOAD and LOCK refuse it. */
+	ASSERT_EQ(restore(s2, "alice", &old), 0);
+	j = run_job(mq, STOREQ_LOAD, "alice", NULL, 0);
+	ASSERT_ERR(j->result, RECORD_EROLLBACK);
+	ASSERT_TRUE(j->rec == NULL);
+	ASSERT_EQ(j->rollback, 1);
+	ASSERT_EQ(j->rb.gen, 1);
+	ASSERT_EQ(j->rb.mark.gen, 3);
+	j = run_job(mq, STOREQ_LOCK, "alice", NULL, 0);
+	ASSERT_ERR(j->result, RECORD_EROLLBACK);
+	ASSERT_EQ(j->locked, 1);	/* the (file: always) lock is held */
+	/* LIST shows it, and does not move the mark. */
+	j = run_job(mq, STOREQ_LIST, NULL, NULL, 0);
+	ASSERT_EQ(j->result, 0);
+	ASSERT_EQ(j->nitems, 1);
+	ASSERT_EQ(j->items[0].rolled_back, 1);
+	/* This node's newer record is written over the old row. */
+	j = run_job(mq, STOREQ_SAVE, "alice", record_dup(mine), 0);
+	ASSERT_EQ(j->result, 0);
+	ASSERT_EQ(j->rollback, 2);
+	ASSERT_EQ(j->rec->gen, 4);
+	j = run_job(mq, STOREQ_LOAD, "alice", NULL, 0);
+	ASSERT_EQ(j->result, 0);
+	ASSERT_STREQ(j->rec->refresh_token->ptr, "rt-3");
+	ASSERT_EQ(j->rollback, 0);
+
+	/* Revoked: the mark is a deletion; the old row does not come back,
+	 * a late rotation does not write it, a new consent does. */
+	j = run_job(mq, STOREQ_DELETE, "alice", NULL, 0);
+	ASSERT_EQ(j->result, 0);
+	ASSERT_EQ(marks_get(mk, TENANT, "alice", &m), 0);
+	ASSERT_EQ(m.deleted, 1);
+	ASSERT_EQ(restore(s2, "alice", &old), 0);
+	j = run_job(mq, STOREQ_LOAD, "alice", NULL, 0);
+	ASSERT_ERR(j->result, RECORD_EROLLBACK);
+	ASSERT_EQ(j->rb.mark.deleted, 1);
+	mine->gen = 4;
+	j = run_job(mq, STOREQ_SAVE, "alice", record_dup(mine), 0);
+	ASSERT_ERR(j->result, -ENOENT);
+	j = run_job(mq, STOREQ_SAVE, "alice", rec("oid-a", "rt-new"), 1);
+	ASSERT_EQ(j->result, 0);
+	ASSERT_TRUE(j->rec->epoch > mine->epoch);
+	j = run_job(mq, STOREQ_LOAD, "alice", NULL, 0);
+	ASSERT_EQ(j->result, 0);
+	ASSERT_STREQ(j->rec->refresh_token->ptr, "rt-new");
+
+	storeq_job_free(kept);
+	kept = NULL;
+	storeq_free(mq);
+	record_free(mine);
+	blob_clear(&old);
+	marks_close(mk);
+	store_close(s2);
+	(void)nftw(sdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	(void)nftw(mdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
 int
 main(void)
 {
@@ -204,6 +360,7 @@ main(void)
 	RUN(another_accounts_record_wins);
 	RUN(delete_then_load_is_enoent);
 	RUN(save_after_delete_does_not_resurrect);
+	RUN(marks_refuse_and_repair_rollbacks);
 	RUN(free_drains_pending_jobs);
 	record_free(last_rec);
 	store_close(st);
