@@ -424,7 +424,7 @@ def after_install(debs, out, pamdir):
     check(pw.pw_uid < 1000 and pw.pw_shell == "/usr/sbin/nologin" and pw.pw_dir == "/var/lib/credd",
           "credd is a system user (uid %d), nologin, home /var/lib/credd" % pw.pw_uid)
     check(group_exists("credd") and group_exists("credd-admin"), "groups credd and credd-admin")
-    for d in ("/var/lib/credd", "/var/log/credd"):
+    for d in ("/var/lib/credd", "/var/lib/credd-marks", "/var/log/credd"):
         st = os.stat(d)
         check(stat.S_ISDIR(st.st_mode) and st.st_uid == pw.pw_uid and stat.S_IMODE(st.st_mode) == 0o700,
               "%s: credd's, 0700" % d)
@@ -666,7 +666,7 @@ def main_inner(work):
     _, out = run(["apt-get", "purge", "-y", "credd", "credctl", "libpam-entra"])
     for pkg in debs:
         check(dpkg_status(pkg) in ("absent", "un", "pn"), "purge: %s gone (%s)" % (pkg, dpkg_status(pkg)))
-    for p in ("/var/lib/credd", "/var/log/credd", KEYS,
+    for p in ("/var/lib/credd", "/var/lib/credd-marks", "/var/log/credd", KEYS,
               "/etc/systemd/system/multi-user.target.wants/credd.service",
               "/usr/share/pam-configs/entra", UNIT):
         check(not exists(p), "purge: %s removed" % p)
