@@ -39,6 +39,7 @@
 #include "log.h"
 #include "msi.h"
 #include "migrate.h"
+#include "procenv.h"
 #include "record.h"
 #include "seal.h"
 #include "server.h"
@@ -479,6 +480,12 @@ main(int argc, char **argv)
 	const char *conf = ENTRA_CONFIG_PATH;
 	int foreground = 0, debug = 0, check = 0, ch;
 
+	/* Before anything can read it: libcurl, OpenSSL, libpq (procenv.h). */
+	if (procenv_capture() < 0) {
+		fprintf(stderr, "credd: cannot clear the environment: %s\n",
+		    strerror(ENOMEM));
+		return 1;
+	}
 	if (argc > 1 && strcmp(argv[1], "keygen") == 0) {
 		log_init("credd", 1, 0);
 		return cmd_keygen(argc - 1, argv + 1);
