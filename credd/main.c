@@ -35,6 +35,7 @@
 #include "config.h"
 #include "dispatch.h"
 #include "event.h"
+#include "fileperm.h"
 #include "http.h"
 #include "log.h"
 #include "msi.h"
@@ -108,7 +109,7 @@ harden(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-/* Read a secret file that must be owner-only. */
+/* Read a secret file that must be owner-only (fileperm.h). */
 static int
 read_secret_file(const char *path, struct secret **out)
 {
@@ -126,9 +127,10 @@ read_secret_file(const char *path, struct secret **out)
 		close(fd);
 		return -EINVAL;
 	}
-	if ((st.st_mode & 077) != 0 || (st.st_uid != 0 && st.st_uid != geteuid())) {
+	r = fileperm_private(fd, &st);	/* root or us; an ACL for us only */
+	if (r < 0) {
 		close(fd);
-		return -EPERM;
+		return r;
 	}
 	n = read(fd, buf, sizeof(buf));
 	if (n < 0)
@@ -212,14 +214,47 @@ open_store(struct credd *c)
 		    strerror(-r));
 }
 
+/*
+ * key_file or client_secret_file = %d/NAME: NAME in systemd's credentials
+ * directory, which must be as closed as the files in it (root's or ours,
+ * nobody else's; systemd makes it 0500 with the files 0400).
+ */
+static void
+resolve_credentials(struct credd *c)
+{
+	const char *dir;
+	struct stat st;
+	char err[512];
+	int fd, r;
+
+	r = config_expand_credentials(c->cf, procenv_credentials_directory(),
+	    err, sizeof(err));
+	if (r < 0)
+		fatalx("%s", err[0] != '\0' ? err : strerror(-r));
+	dir = c->cf->creds_dir;
+	if (dir == NULL)
+		return;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		fatal("credentials directory %s", dir);
+	r = fstat(fd, &st) < 0 ? -errno : fileperm_private(fd, &st);
+	(void)close(fd);
+	if (r == -EPERM)
+		fatalx("credentials directory %s must be owned by root or uid %u "
+		    "and closed to group and others (is uid %u, mode %03o)", dir,
+		    (unsigned)geteuid(), (unsigned)st.st_uid, st.st_mode & 0777);
+	if (r < 0)
+		fatalx("credentials directory %s: %s", dir, strerror(-r));
+}
+
 static void
 load_keys(struct credd *c)
 {
 	int r = seal_load(c->cf->key_file, &c->seal);
 
 	if (r == -EPERM)
-		fatalx("key file %s: must be a regular file owned by root or credd "
-		    "with mode 0400 or 0600", c->cf->key_file);
+		fatalx("key file %s: must be a regular file owned by root or uid %u "
+		    "with mode 0400 or 0600", c->cf->key_file, (unsigned)geteuid());
 	if (r < 0)
 		fatalx("key file %s: %s", c->cf->key_file, strerror(-r));
 }
@@ -292,13 +327,14 @@ run(const char *conf_path, int foreground, int debug)
 		if (pw->pw_uid == 0)
 			fatalx("%s: credd must not run as root", conf_path);
 	}
+	resolve_credentials(&c);
 	load_keys(&c);
 	if (c.cf->client_secret_file != NULL) {
 		r = read_secret_file(c.cf->client_secret_file, &c.client_secret);
 		if (r < 0)
 			fatalx("client_secret_file %s: %s", c.cf->client_secret_file,
 			    r == -EPERM ? "must be owner-only (0400/0600) and owned by "
-			    "root or credd" : strerror(-r));
+			    "root or the effective uid" : strerror(-r));
 	}
 	r = server_listen(c.cf->socket, pw != NULL ? pw->pw_uid : geteuid(), &lfd,
 	    err, sizeof(err));
@@ -427,6 +463,7 @@ cmd_rekey(const char *conf_path)
 
 	harden();
 	c.cf = load_config(conf_path);
+	resolve_credentials(&c);
 	load_keys(&c);
 	if (geteuid() == 0) {
 		/* Write the store as its owner, as the daemon does. */

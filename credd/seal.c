@@ -24,6 +24,7 @@
 
 #include "entra/secret.h"
 #include "entra/util.h"
+#include "fileperm.h"
 #include "seal.h"
 
 #define SEAL_MAGIC "CRS1"
@@ -275,7 +276,8 @@ out:
 
 /*
  * Open path without following a symlink, check that it is a regular file
- * owned by euid or root with no group/other bits and no owner-exec bit,
+ * owned by euid or root, closed to group and others (fileperm.h: an ACL
+ * that lets only our euid read is fine) and not executable,
  * and read it into a malloc'd buffer (*buf, wiped by the caller).
  * *st gets its stat.
  */
@@ -297,12 +299,13 @@ read_key_file(const char *path, char **buf, size_t *len, struct stat *st)
 		r = -errno;
 		goto out;
 	}
-	if (!S_ISREG(st->st_mode) ||
-	    (st->st_uid != geteuid() && st->st_uid != 0) ||
-	    (st->st_mode & 0177) != 0) {
+	if (!S_ISREG(st->st_mode) || (st->st_mode & S_IXUSR) != 0) {
 		r = -EPERM;
 		goto out;
 	}
+	r = fileperm_private(fd, st);	/* root or us; an ACL for us only */
+	if (r < 0)
+		goto out;
 	if (st->st_size > SEAL_FILE_MAX) {
 		r = -EMSGSIZE;
 		goto out;

@@ -6,7 +6,9 @@
  *     key <id> <base64 of 32 bytes> [active]
  * id is 1..2^32-1. Exactly one key is active: it seals; every key
  * opens. The file must be a regular file owned by the effective uid (or
- * root), mode 0400 or 0600; looser is refused (-EPERM).
+ * root), mode 0400 or 0600; looser is refused (-EPERM). A POSIX ACL that
+ * lets only the effective uid read is accepted too (fileperm.h: systemd's
+ * LoadCredential= files on tmpfs are root's, 0400, plus such an entry).
  *
  * Sealed blob: "CRS1" | key id (u32 BE) | nonce (24) | ciphertext+tag.
  * Associated data: "credd-record-v1" NUL tenant NUL user, so a blob

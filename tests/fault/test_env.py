@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The environment credd starts in (issue 11, item 10).
+"""The environment credd starts in (issue 11, items 10 and 11).
 
 EnvTests: credd started with an environment that changes TLS or proxies
 when honoured -- SSLKEYLOGFILE (libcurl writes the TLS secrets there),
@@ -9,12 +9,22 @@ at a config that leaves no cipher the IdP speaks -- still signs a user in
 and refreshes through the IdP, no key log appears, and /proc/PID/environ
 holds only the documented NSS_WRAPPER_* variables (a canary it was given
 is gone).
+
+CredentialsTests: key_file = %d/credd.keys with $CREDENTIALS_DIRECTORY laid
+out as systemd does it: on ramfs (directory 0500 and file 0400 owned by
+the service user; credd started as that user, as under User=), on tmpfs
+(root's, with an ACL entry for the service user; the mode reads 0440),
+and for a unit without User= (root's; credd started as root, then drops).
+Refused, each with its own message: %d without the variable, a loose
+directory, a directory of another user, a group-readable key file, an ACL
+that also names another user, a symlink.
 """
 
 import os
 import pwd
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -23,7 +33,7 @@ import uuid
 import faultlib as F
 from faultlib import H
 
-ALICE, BOB = "entra_alice", "entra_bob"
+ALICE, BOB, CAROL = "entra_alice", "entra_bob", "entra_carol"
 CANARY = "CANARY-env-" + uuid.uuid4().hex
 # credd must keep these and only these (procenv.h).
 KEPT_PREFIX = b"NSS_WRAPPER_"
@@ -212,6 +222,160 @@ class EnvTests(H.StackTestCase):
         self.refresh_through_idp(BOB, "graph")
         n = self.check_environ(pid)
         F.figure("env_openssl_ca", {"environ_entries_left": n})
+
+    def test_zz_leak_sweep(self):
+        leaks, cores = F.leak_sweep([self.stack])
+        self.assertEqual(cores, [], "core files found")
+        self.assertEqual(leaks, [], "\n".join(leaks[:20]))
+
+
+# ---------------------------------------------------------------- %d
+
+ACL_USER_OBJ, ACL_USER, ACL_GROUP_OBJ, ACL_GROUP, ACL_MASK, ACL_OTHER = (
+    0x01, 0x02, 0x04, 0x08, 0x10, 0x20)
+
+
+def set_acl(path, entries):
+    """Write an access ACL raw: [(tag, perm, id)] in the kernel's order."""
+    blob = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", t, p, i) for t, p, i in entries)
+    os.setxattr(path, "system.posix_acl_access", blob, follow_symlinks=False)
+
+
+def acl_for(uids, perm):
+    return ([(ACL_USER_OBJ, perm, 0)] + [(ACL_USER, perm, u) for u in sorted(uids)]
+            + [(ACL_GROUP_OBJ, 0, 0), (ACL_MASK, perm, 0), (ACL_OTHER, 0, 0)])
+
+
+class CredentialsTests(H.StackTestCase):
+    LIFETIME = 3600
+
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = EnvStack(cls.__name__, lifetime=cls.LIFETIME)
+        cls.addClassCleanup(cls.stack.stop)
+        cls.stack.start()
+        # systemd's RuntimeDirectory= belongs to the service user.
+        cu = pwd.getpwnam(H.CREDD_USER)
+        os.chown(cls.stack.run_dir, cu.pw_uid, cu.pw_gid)
+        cls.stack.conf_set["key_file"] = "%d/credd.keys"
+        cls.stack.write_conf()
+        cls.n = 0
+
+    def make_creds(self, layout):
+        """A credentials directory holding the stack's key ring as credd.keys."""
+        st = self.stack
+        type(self).n += 1
+        d = os.path.join(st.root, "creds-%d-%s" % (self.n, layout))
+        os.mkdir(d, 0o700)
+        key = os.path.join(d, "credd.keys")
+        shutil.copy(st.key_file, key)
+        cu = pwd.getpwnam(H.CREDD_USER)
+        if layout == "ramfs":     # no ACLs: systemd chowns to the service user
+            os.chown(key, cu.pw_uid, cu.pw_gid)
+            os.chown(d, cu.pw_uid, cu.pw_gid)
+            os.chmod(key, 0o400)
+            os.chmod(d, 0o500)
+        elif layout == "tmpfs":   # root's, plus ACL entries for the service user
+            os.chmod(key, 0o400)
+            os.chmod(d, 0o500)
+            try:
+                set_acl(key, acl_for([cu.pw_uid], 4))
+                set_acl(d, acl_for([cu.pw_uid], 5))
+            except OSError as e:
+                self.skipTest("no POSIX ACLs under %s: %s" % (st.root, e))
+        else:                     # a unit without User=: root's, credd starts as root
+            os.chmod(key, 0o400)
+            os.chmod(d, 0o500)
+        return d, key
+
+    def start(self, creds_dir, as_user):
+        st = self.stack
+        st.stop_credd()
+        env = base_env()
+        if creds_dir is not None:
+            env["CREDENTIALS_DIRECTORY"] = creds_dir
+        st.env = env
+        st.as_user = as_user
+        st.start_credd()
+        return st.credd.pid
+
+    def serves(self, user):
+        st = self.stack
+        rc, doc, err = st.token(user)
+        if rc == H.EXIT_ACT:
+            doc = st.consent(user)
+        else:
+            self.assertEqual(rc, 0, err)
+        self.assertTrue(doc["access_token"])
+        s = F.proc_status(st.credd.pid)
+        cu = pwd.getpwnam(H.CREDD_USER)
+        self.assertEqual(s["Uid"].split(), [str(cu.pw_uid)] * 4)
+        _, entries = environ_entries(st.credd.pid)
+        self.assertFalse([e for e in entries if e.startswith(b"CREDENTIALS_DIRECTORY")],
+                         "CREDENTIALS_DIRECTORY left in the environment")
+
+    def refused(self, what, creds_dir, as_user, expect):
+        st = self.stack
+        env = base_env()
+        if creds_dir is not None:
+            env["CREDENTIALS_DIRECTORY"] = creds_dir
+        st.env, st.as_user = env, as_user
+        rc, out = st.run_credd(what)
+        self.assertNotEqual(rc, 0, "credd started with %s:\n%s" % (what, out[-600:]))
+        self.assertIn(expect, out, "%s: unclear refusal:\n%s" % (what, out[-600:]))
+        return out
+
+    def test_10_ramfs_layout_as_service_user(self):
+        d, _ = self.make_creds("ramfs")
+        self.start(d, H.CREDD_USER)
+        self.serves(ALICE)
+
+    def test_11_tmpfs_acl_layout_as_service_user(self):
+        d, key = self.make_creds("tmpfs")
+        self.assertEqual(os.stat(key).st_mode & 0o777, 0o440, "the ACL mask shows as group r")
+        self.start(d, H.CREDD_USER)
+        self.serves(BOB)
+
+    def test_12_root_layout_started_as_root(self):
+        d, _ = self.make_creds("root")
+        self.start(d, None)
+        self.serves(CAROL)
+
+    def test_13_refusals(self):
+        st = self.stack
+        cu = pwd.getpwnam(H.CREDD_USER)
+        bob = pwd.getpwnam(BOB)
+        outs = {}
+        outs["unset"] = self.refused("%d without CREDENTIALS_DIRECTORY", None, H.CREDD_USER,
+                                     "CREDENTIALS_DIRECTORY, which is not set")
+        d, key = self.make_creds("ramfs")
+        os.chmod(d, 0o755)
+        outs["loose dir"] = self.refused("credentials directory 0755", d, H.CREDD_USER,
+                                         "credentials directory")
+        d, key = self.make_creds("root")  # root reads any directory: the owner decides
+        os.chown(d, bob.pw_uid, bob.pw_gid)
+        outs["dir of bob"] = self.refused("credentials directory owned by bob", d, None,
+                                          "credentials directory %s must be owned by root" % d)
+        d, key = self.make_creds("ramfs")
+        os.chmod(d, 0o700)
+        os.chmod(key, 0o440)
+        outs["group-readable key"] = self.refused("key file 0440 without an ACL", d,
+                                                  H.CREDD_USER, "key file")
+        d, key = self.make_creds("tmpfs")
+        set_acl(key, acl_for([cu.pw_uid, bob.pw_uid], 4))
+        outs["acl for bob too"] = self.refused("key file ACL naming bob", d, H.CREDD_USER,
+                                               "key file")
+        d, key = self.make_creds("ramfs")
+        os.chmod(d, 0o700)
+        os.rename(key, key + ".real")
+        os.symlink(key + ".real", key)
+        os.lchown(key, cu.pw_uid, cu.pw_gid)
+        outs["symlink"] = self.refused("key file a symlink", d, H.CREDD_USER, "key file")
+        F.figure("creds_refusals", {k: v.strip().splitlines()[-1][:160] for k, v in outs.items()})
+        # and it still starts with a good one
+        d, _ = self.make_creds("ramfs")
+        self.start(d, H.CREDD_USER)
+        self.serves(ALICE)
 
     def test_zz_leak_sweep(self):
         leaks, cores = F.leak_sweep([self.stack])

@@ -1,7 +1,8 @@
 /*
  * test_config.c - credd.conf parsing: a good file, every error class with
  * its file:line, defaults, scope resolution, account_match expansion,
- * file permission checks, and the shipped etc/credd.conf.
+ * file permission checks, %d (systemd's credentials directory) in the
+ * secret file paths, and the shipped etc/credd.conf.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -525,6 +526,92 @@ TEST(test_msi)
 	    -EEXIST, "t.conf:9: duplicate key 'listen' in [msi]"));
 }
 
+/* key_file / client_secret_file = %d/NAME: systemd's credentials. */
+TEST(test_credentials_directory)
+{
+	struct config *cf = NULL;
+	char big[PATH_MAX + 16];
+
+	/* Parsed as written; --check-config needs no environment. */
+	ASSERT_EQ(parse(BASE "[store]\nkey_file = %d/credd.keys\n"
+			     "[entra]\nclient_secret_file = %d/client-secret\n",
+	    &cf), 0);
+	ASSERT_STREQ(cf->key_file, "%d/credd.keys");
+	ASSERT_TRUE(cf->creds_dir == NULL);
+	ASSERT_EQ(config_expand_credentials(cf,
+	    "/run/credentials/credd.service", errbuf, sizeof(errbuf)), 0);
+	ASSERT_STREQ(cf->key_file, "/run/credentials/credd.service/credd.keys");
+	ASSERT_STREQ(cf->client_secret_file,
+	    "/run/credentials/credd.service/client-secret");
+	ASSERT_STREQ(cf->creds_dir, "/run/credentials/credd.service");
+	/* Idempotent: nothing left to expand. */
+	ASSERT_EQ(config_expand_credentials(cf, NULL, errbuf, sizeof(errbuf)), 0);
+	ASSERT_STREQ(cf->key_file, "/run/credentials/credd.service/credd.keys");
+	config_free(cf);
+
+	/* A trailing '/' on the directory is not doubled. */
+	ASSERT_EQ(parse(BASE "[store]\nkey_file = %d/k\n", &cf), 0);
+	ASSERT_EQ(config_expand_credentials(cf, "/run/c//", errbuf,
+	    sizeof(errbuf)), 0);
+	ASSERT_STREQ(cf->key_file, "/run/c/k");
+	config_free(cf);
+
+	/* No %d: the directory is neither needed nor recorded. */
+	ASSERT_EQ(parse(BASE "[store]\nkey_file = /etc/credd/keys\n", &cf), 0);
+	ASSERT_EQ(config_expand_credentials(cf, NULL, errbuf, sizeof(errbuf)), 0);
+	ASSERT_EQ(config_expand_credentials(cf, "relative", errbuf,
+	    sizeof(errbuf)), 0);
+	ASSERT_STREQ(cf->key_file, "/etc/credd/keys");
+	ASSERT_TRUE(cf->creds_dir == NULL);
+	config_free(cf);
+
+	/* %d without $CREDENTIALS_DIRECTORY: a clear error, file unchanged. */
+	ASSERT_EQ(parse(BASE "[store]\nkey_file = %d/credd.keys\n", &cf), 0);
+	ASSERT_ERR(config_expand_credentials(cf, NULL, errbuf, sizeof(errbuf)),
+	    -ENOENT);
+	ASSERT_TRUE(strstr(errbuf, "t.conf: key_file = %d/credd.keys needs "
+	    "$CREDENTIALS_DIRECTORY, which is not set") != NULL);
+	ASSERT_ERR(config_expand_credentials(cf, "", errbuf, sizeof(errbuf)),
+	    -ENOENT);
+	ASSERT_ERR(config_expand_credentials(cf, "run/creds", errbuf,
+	    sizeof(errbuf)), -EINVAL);
+	ASSERT_TRUE(strstr(errbuf, "not an absolute path") != NULL);
+	ASSERT_ERR(config_expand_credentials(cf, "/run/my creds", errbuf,
+	    sizeof(errbuf)), -EINVAL);
+	ASSERT_TRUE(strstr(errbuf, "spaces or control characters") != NULL);
+	memset(big, 'a', sizeof(big) - 1);
+	big[0] = '/';
+	big[sizeof(big) - 1] = '\0';
+	ASSERT_ERR(config_expand_credentials(cf, big, errbuf, sizeof(errbuf)),
+	    -EINVAL);
+	ASSERT_TRUE(strstr(errbuf, "too long") != NULL);
+	ASSERT_STREQ(cf->key_file, "%d/credd.keys");
+	ASSERT_TRUE(cf->creds_dir == NULL);
+	config_free(cf);
+	ASSERT_ERR(config_expand_credentials(NULL, "/x", NULL, 0), -EINVAL);
+
+	/* Only a leading %d/NAME, NAME one component; no other '%'. */
+	ASSERT_TRUE(parse_fails(BASE "[store]\nkey_file = %d/\n", -EINVAL,
+	    "t.conf:8: key_file must be %d/NAME"));
+	ASSERT_TRUE(parse_fails(BASE "[store]\nkey_file = %d/a/b\n", -EINVAL,
+	    "t.conf:8: key_file must be %d/NAME"));
+	ASSERT_TRUE(parse_fails(BASE "[store]\nkey_file = %d/..\n", -EINVAL,
+	    "t.conf:8: key_file must be %d/NAME"));
+	ASSERT_TRUE(parse_fails(BASE "[store]\nkey_file = %d/%d\n", -EINVAL,
+	    "t.conf:8: key_file must be %d/NAME"));
+	ASSERT_TRUE(parse_fails(BASE "[store]\nkey_file = /etc/%d/keys\n",
+	    -EINVAL, "t.conf:8: key_file may use '%' only as a leading %d/"));
+	ASSERT_TRUE(parse_fails(BASE "[store]\nkey_file = %D/keys\n",
+	    -EINVAL, "t.conf:8: key_file may use '%' only as a leading %d/"));
+	ASSERT_TRUE(parse_fails(BASE "[store]\nkey_file = keys\n", -EINVAL,
+	    "t.conf:8: key_file must be an absolute path"));
+	ASSERT_TRUE(parse_fails(BASE "[entra]\nclient_secret_file = %d\n",
+	    -EINVAL, "t.conf:8: client_secret_file may use '%' only"));
+	/* Other paths do not expand %d. */
+	ASSERT_TRUE(parse_fails(BASE "[entra]\nca_file = %d/ca.pem\n", -EINVAL,
+	    "t.conf:8: ca_file must be an absolute path"));
+}
+
 int
 main(void)
 {
@@ -537,5 +624,6 @@ main(void)
 	RUN(test_load);
 	RUN(test_example_file);
 	RUN(test_msi);
+	RUN(test_credentials_directory);
 	TEST_MAIN_END();
 }
