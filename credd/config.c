@@ -114,6 +114,7 @@ static const struct key entra_keys[] = {
 static const struct key server_keys[] = {
     STR("admin_group", KT_GROUP, admin_group, "credd-admin", 0),
     NUM("idle_timeout", idle_timeout, 1, 86400, "60"),
+    NUM("locked_memory_kib", locked_memory_kib, 0, 1048576, "4096"),
     NUM("max_conns", max_conns, 1, 1000000, "65536"),
     NUM("max_conns_per_uid", max_conns_per_uid, 1, 1000000, "4096"),
     STR("node", KT_NODE, node, NULL, 0), /* default: gethostname() */

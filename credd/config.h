@@ -50,6 +50,7 @@ struct config {
 	int max_conns_per_uid;	/* default 4096 */
 	int idle_timeout;	/* seconds, default 60 */
 	int max_conns;		/* total, default 65536 */
+	int locked_memory_kib;	/* secrets locked in RAM (secmem.h), default 4096; 0 off */
 
 	/* [limits] per uid */
 	int requests_per_sec;	    /* token-bucket rate per uid, default 20000 */

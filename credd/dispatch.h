@@ -24,12 +24,14 @@
 struct broker;
 struct sessions;
 struct config;
+struct secmem;
 
 struct dispatch {
 	struct broker *broker;
 	struct sessions *sessions;
 	const struct config *cf;
 	struct server *server;
+	struct secmem *secmem;	/* NULL when secrets are not locked */
 	uint64_t by_op[PROTO_OP_COUNT];
 	uint64_t forbidden;
 };

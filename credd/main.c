@@ -43,6 +43,7 @@
 #include "procenv.h"
 #include "record.h"
 #include "seal.h"
+#include "secmem.h"
 #include "server.h"
 #include "session.h"
 #include "store.h"
@@ -67,6 +68,7 @@ struct credd {
 	struct msi *msi;	/* the SDK endpoint; NULL when [msi] listen is unset */
 	struct dispatch dispatch;
 	struct secret *client_secret;
+	struct secmem *secmem;	/* locked secret memory; NULL when off */
 	int sigfd;
 };
 
@@ -259,6 +261,51 @@ load_keys(struct credd *c)
 		fatalx("key file %s: %s", c->cf->key_file, strerror(-r));
 }
 
+/*
+ * Keep secrets out of swap where the kernel lets us: lock the key ring
+ * again (daemon() forked, and locks do not survive fork) and give every
+ * later secret a locked arena ([server] locked_memory_kib). Past it,
+ * secrets go to ordinary memory: counted in stats, warned once (secmem.h).
+ */
+static void
+lock_secrets(struct credd *c)
+{
+	size_t want = (size_t)c->cf->locked_memory_kib * 1024;
+	struct secmem_stats ss;
+	struct secret *cs;
+	int clamped = 0, r;
+
+	r = seal_lock(c->seal);
+	if (r < 0)
+		log_warnx("the key ring cannot be locked in memory (%s): it may "
+		    "be swapped; raise the unit's LimitMEMLOCK", strerror(-r));
+	if (want == 0) {
+		log_info("secrets are not locked in memory "
+		    "([server] locked_memory_kib = 0)");
+		return;
+	}
+	r = secmem_new(want, &c->secmem, &clamped);
+	if (r < 0) {
+		log_warnx("secret memory: %s; secrets stay in ordinary memory",
+		    strerror(-r));
+		return;
+	}
+	secmem_stats(c->secmem, &ss);
+	if (clamped)
+		log_warnx("RLIMIT_MEMLOCK leaves room to lock %zu KiB of secrets, "
+		    "less than [server] locked_memory_kib = %d; raise the unit's "
+		    "LimitMEMLOCK", ss.limit / 1024, c->cf->locked_memory_kib);
+	secret_set_allocator(secmem_allocator(c->secmem));
+	/* Read before the arena existed: move it in. */
+	if (c->client_secret != NULL) {
+		cs = secret_dup(c->client_secret);
+		if (cs == NULL)
+			fatalx("out of memory");
+		secret_free(c->client_secret);
+		c->client_secret = cs;
+	}
+}
+
 static void
 reload(struct credd *c)
 {
@@ -313,6 +360,7 @@ run(const char *conf_path, int foreground, int debug)
 	sigset_t mask;
 	char err[512];
 	int lfd = -1, msi_fd = -1, r;
+	size_t n;
 
 	harden();
 	c.cf = load_config(conf_path);
@@ -347,6 +395,7 @@ run(const char *conf_path, int foreground, int debug)
 		drop_privileges(pw);
 	if (!foreground && daemon(0, 0) < 0)
 		fatal("daemon");
+	lock_secrets(&c);	/* after the fork, before the store thread */
 	open_store(&c);
 	r = audit_init(c.cf->node, c.cf->audit_file);
 	if (r < 0)
@@ -374,6 +423,7 @@ run(const char *conf_path, int foreground, int debug)
 	if (c.sessions == NULL)
 		fatalx("out of memory");
 	c.dispatch.broker = c.broker;
+	c.dispatch.secmem = c.secmem;
 	c.dispatch.sessions = c.sessions;
 	c.dispatch.cf = c.cf;
 	r = server_new(c.ev, lfd, c.cf, dispatch_request, &c.dispatch, &c.server);
@@ -414,6 +464,11 @@ run(const char *conf_path, int foreground, int debug)
 	store_close(c.st);
 	seal_free(c.seal);
 	secret_free(c.client_secret);
+	secret_set_allocator(NULL);	/* every secret is freed by now */
+	n = secmem_free(c.secmem);
+	if (n > 0)
+		log_warnx("secret memory: %zu secrets still allocated at exit "
+		    "(a leak)", n);
 	audit_close();
 	(void)unlink(c.cf->socket);
 	while (c.nold > 0)

@@ -26,6 +26,7 @@
 #include "entra/util.h"
 #include "fileperm.h"
 #include "seal.h"
+#include "secmem.h"
 
 #define SEAL_MAGIC "CRS1"
 #define SEAL_MAGIC_LEN 4
@@ -374,6 +375,23 @@ seal_free(struct seal *s)
 	}
 	free(s->ids);
 	free(s);
+}
+
+int
+seal_lock(struct seal *s)
+{
+	int r = 0;
+
+	if (s == NULL || s->keys == NULL || s->n == 0)
+		return -EINVAL;
+	/* Readable while the pages are locked in (PROT_NONE faults nothing). */
+	if (sodium_mprotect_readonly(s->keys) != 0)
+		return errno_or_eio();
+	/* Not sodium_mlock: sanitizers make mlock() a no-op (secmem.h). */
+	r = secmem_mlock(s->keys, s->n * SEAL_KEY_LEN);
+	if (sodium_mprotect_noaccess(s->keys) != 0 && r == 0)
+		r = errno_or_eio();
+	return r;
 }
 
 uint32_t

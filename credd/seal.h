@@ -34,6 +34,13 @@ int seal_load(const char *path, struct seal **out);
 int seal_load_buf(const char *buf, size_t len, struct seal **out);
 void seal_free(struct seal *s);
 uint32_t seal_active_id(const struct seal *s);
+/*
+ * Lock the key ring's pages in RAM again. sodium_malloc locks them when
+ * the ring is loaded, but silently gives up under RLIMIT_MEMLOCK, and a
+ * lock does not survive fork(): credd forks to go to the background after
+ * it read the keys. 0, or -errno from mlock (ENOMEM, EPERM, EAGAIN).
+ */
+int seal_lock(struct seal *s);
 
 /* Seal plain into a new malloc'd blob (*out, *outlen). 0 or -errno. */
 int seal_seal(const struct seal *s, const char *tenant, const char *user,

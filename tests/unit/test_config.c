@@ -87,6 +87,7 @@ TEST(test_good)
 		"max_conns_per_uid = 10\n"
 		"idle_timeout = 5\n"
 		"max_conns = 100\n"
+		"locked_memory_kib = 0\n"
 		"[limits]\n"
 		"requests_per_sec = 7\n"
 		"request_burst = 8\n"
@@ -125,6 +126,7 @@ TEST(test_good)
 	ASSERT_EQ(cf->max_conns_per_uid, 10);
 	ASSERT_EQ(cf->idle_timeout, 5);
 	ASSERT_EQ(cf->max_conns, 100);
+	ASSERT_EQ(cf->locked_memory_kib, 0);
 	ASSERT_EQ(cf->requests_per_sec, 7);
 	ASSERT_EQ(cf->request_burst, 8);
 	ASSERT_EQ(cf->device_flows_per_hour, 9);
@@ -158,6 +160,7 @@ TEST(test_defaults)
 	ASSERT_EQ(cf->max_conns_per_uid, 4096);
 	ASSERT_EQ(cf->idle_timeout, 60);
 	ASSERT_EQ(cf->max_conns, 65536);
+	ASSERT_EQ(cf->locked_memory_kib, 4096);
 	ASSERT_EQ(cf->requests_per_sec, 20000);
 	ASSERT_EQ(cf->request_burst, 40000);
 	ASSERT_EQ(cf->device_flows_per_hour, 10);
@@ -191,6 +194,9 @@ TEST(test_errors)
 	    "t.conf:8: timeout: '1O' is not a number"));
 	ASSERT_TRUE(parse_fails(BASE "[entra]\ntimeout = 301\n", -ERANGE,
 	    "t.conf:8: timeout: '301' is out of range 1..300"));
+	ASSERT_TRUE(parse_fails(BASE "[server]\nlocked_memory_kib = 1048577\n",
+	    -ERANGE, "t.conf:8: locked_memory_kib: '1048577' is out of range "
+	    "0..1048576"));
 	ASSERT_TRUE(parse_fails(BASE "[entra]\ntimeout = 0\n", -ERANGE,
 	    "t.conf:8: timeout: '0' is out of range"));
 	ASSERT_TRUE(parse_fails(BASE "[limits]\ndevice_flow_cooldown = -1\n",
@@ -439,6 +445,8 @@ TEST(test_example_file)
 	ASSERT_EQ(cf->max_conns_per_uid, def->max_conns_per_uid);
 	ASSERT_EQ(cf->idle_timeout, def->idle_timeout);
 	ASSERT_EQ(cf->max_conns, def->max_conns);
+	ASSERT_EQ(cf->locked_memory_kib, def->locked_memory_kib);
+	ASSERT_EQ(cf->locked_memory_kib, 4096);
 	ASSERT_EQ(cf->requests_per_sec, def->requests_per_sec);
 	ASSERT_EQ(cf->request_burst, def->request_burst);
 	ASSERT_EQ(cf->device_flows_per_hour, def->device_flows_per_hour);
