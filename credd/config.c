@@ -1226,8 +1226,8 @@ expand_cred_path(const struct config *cf, const char *key, char **field,
 	if (dir == NULL) {
 		(void)snprintf(err, errsz, "%s: %s = %s needs "
 		    "$CREDENTIALS_DIRECTORY, which is not set (systemd sets it "
-		    "for LoadCredential=; outside systemd, name the file itself)",
-		    cf->path, key, *field);
+		    "for LoadCredential=; outside systemd, name the file "
+		    "itself)", cf->path, key, *field);
 		return -ENOENT;
 	}
 	if (dir[0] != '/') {

@@ -7,8 +7,8 @@
  * range, URLs https://, paths absolute). Secret files named by the
  * config (client_secret_file, key_file) are checked by their readers,
  * not here; they may also be "%d/NAME", a systemd credential, which
- * config_expand_credentials() resolves where the keys are read. Comments start with ';' or '#', at line start or after
- * whitespace.
+ * config_expand_credentials() resolves where the keys are read.
+ * Comments start with ';' or '#', at line start or after whitespace.
  */
 #ifndef CREDD_CONFIG_H
 #define CREDD_CONFIG_H
@@ -31,7 +31,7 @@ struct config {
 	char *authority;	  /* https://login.microsoftonline.com (no trailing '/') */
 	char *tenant;		  /* required */
 	char *client_id;	  /* required */
-	char *client_secret_file; /* optional: confidential client; may be %d/NAME */
+	char *client_secret_file; /* optional: confidential client; %d/NAME ok */
 	char *ca_file;		  /* optional */
 	char *proxy;		  /* optional */
 	int timeout;		  /* seconds per IdP request, default 10, 1..300 */
@@ -50,7 +50,7 @@ struct config {
 	int max_conns_per_uid;	/* default 4096 */
 	int idle_timeout;	/* seconds, default 60 */
 	int max_conns;		/* total, default 65536 */
-	int locked_memory_kib;	/* secrets locked in RAM (secmem.h), default 4096; 0 off */
+	int locked_memory_kib;	/* locked secret RAM (secmem.h): 4096, 0 off */
 
 	/* [limits] per uid */
 	int requests_per_sec;	    /* token-bucket rate per uid, default 20000 */

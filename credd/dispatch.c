@@ -327,10 +327,14 @@ stats_secmem(struct dispatch *d, json_t *resp)
 
 	secmem_stats(d->secmem, &ms);
 	(void)secmem_vm_locked(&vm);
-	json_object_set_new(resp, "locked_memory_limit", json_integer((json_int_t)ms.limit));
-	json_object_set_new(resp, "locked_memory", json_integer((json_int_t)ms.locked));
-	json_object_set_new(resp, "locked_memory_in_use", json_integer((json_int_t)ms.in_use));
-	json_object_set_new(resp, "locked_secrets", json_integer((json_int_t)ms.live));
+	json_object_set_new(resp, "locked_memory_limit",
+	    json_integer((json_int_t)ms.limit));
+	json_object_set_new(resp, "locked_memory",
+	    json_integer((json_int_t)ms.locked));
+	json_object_set_new(resp, "locked_memory_in_use",
+	    json_integer((json_int_t)ms.in_use));
+	json_object_set_new(resp, "locked_secrets",
+	    json_integer((json_int_t)ms.live));
 	json_object_set_new(resp, "unlocked_secret_allocs",
 	    json_integer((json_int_t)ms.unlocked_allocs));
 	json_object_set_new(resp, "vm_locked", json_integer((json_int_t)vm));

@@ -88,7 +88,7 @@ fileperm_private(int fd, const struct stat *st)
 	if ((st->st_mode & S_IRWXO) != 0)
 		return -EPERM;
 	if ((st->st_mode & S_IRWXG) == 0)
-		return 0;	/* with or without an ACL: no group class access */
+		return 0;	/* ACL or not: the group class has nothing */
 	/* Group bits set: only an ACL that names nobody else excuses them. */
 	n = fgetxattr(fd, ACL_XATTR, buf, sizeof(buf));
 	if (n < 0)

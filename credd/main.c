@@ -242,9 +242,10 @@ resolve_credentials(struct credd *c)
 	r = fstat(fd, &st) < 0 ? -errno : fileperm_private(fd, &st);
 	(void)close(fd);
 	if (r == -EPERM)
-		fatalx("credentials directory %s must be owned by root or uid %u "
-		    "and closed to group and others (is uid %u, mode %03o)", dir,
-		    (unsigned)geteuid(), (unsigned)st.st_uid, st.st_mode & 0777);
+		fatalx("credentials directory %s must be owned by root or "
+		    "uid %u and closed to group and others (is uid %u, mode "
+		    "%03o)", dir, (unsigned)geteuid(), (unsigned)st.st_uid,
+		    st.st_mode & 0777);
 	if (r < 0)
 		fatalx("credentials directory %s: %s", dir, strerror(-r));
 }
@@ -255,8 +256,9 @@ load_keys(struct credd *c)
 	int r = seal_load(c->cf->key_file, &c->seal);
 
 	if (r == -EPERM)
-		fatalx("key file %s: must be a regular file owned by root or uid %u "
-		    "with mode 0400 or 0600", c->cf->key_file, (unsigned)geteuid());
+		fatalx("key file %s: must be a regular file owned by root or "
+		    "uid %u with mode 0400 or 0600", c->cf->key_file,
+		    (unsigned)geteuid());
 	if (r < 0)
 		fatalx("key file %s: %s", c->cf->key_file, strerror(-r));
 }
@@ -292,9 +294,10 @@ lock_secrets(struct credd *c)
 	}
 	secmem_stats(c->secmem, &ss);
 	if (clamped)
-		log_warnx("RLIMIT_MEMLOCK leaves room to lock %zu KiB of secrets, "
-		    "less than [server] locked_memory_kib = %d; raise the unit's "
-		    "LimitMEMLOCK", ss.limit / 1024, c->cf->locked_memory_kib);
+		log_warnx("RLIMIT_MEMLOCK leaves room to lock %zu KiB of "
+		    "secrets, less than [server] locked_memory_kib = %d; raise "
+		    "the unit's LimitMEMLOCK", ss.limit / 1024,
+		    c->cf->locked_memory_kib);
 	secret_set_allocator(secmem_allocator(c->secmem));
 	/* Read before the arena existed: move it in. */
 	if (c->client_secret != NULL) {

@@ -147,12 +147,13 @@ lock_upto(struct secmem *sm, size_t end)
 
 	if (end <= sm->locked)
 		return 0;
-	want = (end + SECMEM_LOCK_STEP - 1) / SECMEM_LOCK_STEP * SECMEM_LOCK_STEP;
+	want = (end + SECMEM_LOCK_STEP - 1) / SECMEM_LOCK_STEP *
+	    SECMEM_LOCK_STEP;
 	if (want > sm->size)
 		want = sm->size;
 	r = secmem_mlock(sm->base + sm->locked, want - sm->locked);
 	if (r < 0) {
-		/* Near the rlimit a whole step may not fit, the pages we need may. */
+		/* Near the rlimit: a whole step may not fit, our pages may. */
 		want = (end + page - 1) / page * page;
 		r = secmem_mlock(sm->base + sm->locked, want - sm->locked);
 	}
@@ -193,7 +194,8 @@ secmem_alloc(struct secmem *sm, size_t n)
 	k = n == 0 ? 1 : n / SECMEM_GRANULE + (n % SECMEM_GRANULE != 0);
 	(void)pthread_mutex_lock(&sm->mu);
 	if (n <= sm->size) {
-		lim = sm->lock_error != 0 ? sm->locked / SECMEM_GRANULE : sm->ngran;
+		lim = sm->lock_error != 0 ? sm->locked / SECMEM_GRANULE
+					  : sm->ngran;
 		i = find_run(sm, k, lim);
 		if (i != SM_NONE && lock_upto(sm, (i + k) * SECMEM_GRANULE) < 0)
 			i = find_run(sm, k, sm->locked / SECMEM_GRANULE);
@@ -351,7 +353,8 @@ secmem_new(size_t limit, struct secmem **out, int *clamped)
 		words = limit / SECMEM_GRANULE / 64 + 1;
 		sm->used = calloc(words, sizeof(*sm->used));
 		sm->start = calloc(words, sizeof(*sm->start));
-		if (base == MAP_FAILED || sm->used == NULL || sm->start == NULL) {
+		if (base == MAP_FAILED || sm->used == NULL ||
+		    sm->start == NULL) {
 			if (base != MAP_FAILED)
 				(void)munmap(base, limit);
 			free(sm->used);
@@ -360,7 +363,7 @@ secmem_new(size_t limit, struct secmem **out, int *clamped)
 			free(sm);
 			return -ENOMEM;
 		}
-		/* Never in a core file, and zeros in any child (none expected). */
+		/* Never in a core file; zeros in a child (none expected). */
 		(void)madvise(base, limit, MADV_DONTDUMP);
 		(void)madvise(base, limit, MADV_WIPEONFORK);
 		SM_POISON(base, limit);
@@ -383,10 +386,10 @@ secmem_free(struct secmem *sm)
 	live = sm->live;
 	(void)pthread_mutex_unlock(&sm->mu);
 	if (live > 0)
-		return live;	/* a leak: leave it mapped, a free may still come */
+		return live;	/* a leak: left mapped, a free may still come */
 	if (sm->base != NULL) {
 		SM_UNPOISON(sm->base, sm->size);
-		explicit_bzero(sm->base, sm->locked); /* freed granules are zero */
+		explicit_bzero(sm->base, sm->locked); /* belt and braces */
 		(void)munmap(sm->base, sm->size);
 	}
 	free(sm->used);
