@@ -50,6 +50,7 @@ enum key_type {
 	KT_AUTHORITY, /* https://host[...], one trailing '/' stripped */
 	KT_PROXY,     /* http:// or https:// */
 	KT_PATH,      /* absolute path */
+	KT_CRED_PATH, /* absolute path, or %d/NAME: a systemd credential */
 	KT_USER,      /* login name */
 	KT_GROUP,     /* group name */
 	KT_NODE,      /* host-like name */
@@ -104,7 +105,7 @@ static const struct key entra_keys[] = {
 	"https://login.microsoftonline.com", 0),
     STR("ca_file", KT_PATH, ca_file, NULL, 0),
     STR("client_id", KT_ID, client_id, NULL, 1),
-    STR("client_secret_file", KT_PATH, client_secret_file, NULL, 0),
+    STR("client_secret_file", KT_CRED_PATH, client_secret_file, NULL, 0),
     STR("proxy", KT_PROXY, proxy, NULL, 0),
     STR("tenant", KT_ID, tenant, NULL, 1),
     NUM("timeout", timeout, 1, 300, "10"),
@@ -113,6 +114,7 @@ static const struct key entra_keys[] = {
 static const struct key server_keys[] = {
     STR("admin_group", KT_GROUP, admin_group, "credd-admin", 0),
     NUM("idle_timeout", idle_timeout, 1, 86400, "60"),
+    NUM("locked_memory_kib", locked_memory_kib, 0, 1048576, "4096"),
     NUM("max_conns", max_conns, 1, 1000000, "65536"),
     NUM("max_conns_per_uid", max_conns_per_uid, 1, 1000000, "4096"),
     NUM("max_output", max_output, 65536, INT_MAX, "33554432"),
@@ -140,7 +142,7 @@ static const struct key audit_keys[] = {
 static const struct key store_keys[] = {
     STR("backend", KT_BACKEND, backend, "file", 0),
     STR("dsn", KT_DSN, dsn, NULL, 0),
-    STR("key_file", KT_PATH, key_file, ENTRA_KEY_FILE, 0),
+    STR("key_file", KT_CRED_PATH, key_file, ENTRA_KEY_FILE, 0),
     STR("marks", KT_PATH, marks_path, NULL, 0), /* default: path + "-marks" */
     STR("path", KT_PATH, store_path, ENTRA_STATE_DIR, 0),
     NUM("records_in_memory", records_in_memory, 0, 100000000, "1000"),
@@ -387,6 +389,39 @@ check_resources(const char *val)
 	return n > 0 ? NULL : "must list at least one resource";
 }
 
+static const char *
+check_path(const char *val)
+{
+	if (val[0] != '/')
+		return "must be an absolute path";
+	if (strlen(val) >= PATH_MAX)
+		return "path too long";
+	return has_ctl_or_space(val) ? "path has spaces or control characters"
+				     : NULL;
+}
+
+/*
+ * An absolute path without '%', or "%d/NAME": the credential NAME in
+ * $CREDENTIALS_DIRECTORY (systemd's credential names have no '/').
+ */
+static const char *
+check_cred_path(const char *val)
+{
+	const char *name = val + 3;
+
+	if (strncmp(val, "%d/", 3) != 0)
+		return strchr(val, '%') != NULL
+		    ? "may use '%' only as a leading %d/ (the credentials "
+		      "directory)"
+		    : check_path(val);
+	if (*name == '\0' || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
+	    strchr(name, '/') != NULL || strchr(name, '%') != NULL ||
+	    strlen(name) > CONFIG_NAME_MAX || has_ctl_or_space(name))
+		return "must be %d/NAME with a credential name (no '/', '%', "
+		       "spaces or control characters)";
+	return NULL;
+}
+
 /* Check val for key k; NULL when good, else why (never echoing val). */
 static const char *
 check_str(const struct key *k, const char *val)
@@ -404,13 +439,9 @@ check_str(const struct key *k, const char *val)
 		    ? NULL
 		    : "must be an http:// or https:// URL";
 	case KT_PATH:
-		if (val[0] != '/')
-			return "must be an absolute path";
-		if (strlen(val) >= PATH_MAX)
-			return "path too long";
-		return has_ctl_or_space(val) ? "path has spaces or control "
-					       "characters"
-					     : NULL;
+		return check_path(val);
+	case KT_CRED_PATH:
+		return check_cred_path(val);
 	case KT_USER:
 		return util_valid_username(val) ? NULL
 						: "is not a valid user name";
@@ -1066,6 +1097,7 @@ config_free(struct config *cf)
 	for (i = 0; i < cf->msi_nresources; i++)
 		free(cf->msi_resources[i]);
 	free(cf->default_alias);
+	free(cf->creds_dir);
 	free(cf->path);
 	free(cf);
 }
@@ -1223,5 +1255,83 @@ config_msi_resource_allowed(const struct config *cf, const char *resource)
 	for (i = 0; i < cf->msi_nresources; i++)
 		if (strcmp(cf->msi_resources[i], resource) == 0)
 			return 1;
+	return 0;
+}
+
+/* "%d/NAME" in *field becomes dir/NAME; 1 when it did, 0 when no %d. */
+static int
+expand_cred_path(const struct config *cf, const char *key, char **field,
+    const char *dir, size_t dirlen, char *err, size_t errsz)
+{
+	const char *why;
+	char *p;
+
+	if (*field == NULL || strncmp(*field, "%d/", 3) != 0)
+		return 0;
+	if (dir == NULL) {
+		(void)snprintf(err, errsz, "%s: %s = %s needs "
+		    "$CREDENTIALS_DIRECTORY, which is not set (systemd sets it "
+		    "for LoadCredential=; outside systemd, name the file "
+		    "itself)", cf->path, key, *field);
+		return -ENOENT;
+	}
+	if (dir[0] != '/') {
+		(void)snprintf(err, errsz, "%s: %s = %s: $CREDENTIALS_DIRECTORY "
+		    "is not an absolute path", cf->path, key, *field);
+		return -EINVAL;
+	}
+	if (asprintf(&p, "%.*s/%s", (int)dirlen, dir, *field + 3) < 0)
+		return -ENOMEM;
+	why = check_path(p);
+	if (why != NULL) {
+		(void)snprintf(err, errsz, "%s: %s = %s: $CREDENTIALS_DIRECTORY "
+		    "gives a path that %s", cf->path, key, *field,
+		    strlen(p) >= PATH_MAX ? "is too long" :
+		    "has spaces or control characters");
+		free(p);
+		return -EINVAL;
+	}
+	free(*field);
+	*field = p;
+	return 1;
+}
+
+int
+config_expand_credentials(struct config *cf, const char *creds_dir,
+    char *err, size_t errsz)
+{
+	char dummy[1];
+	size_t dirlen = 0;
+	int r, used = 0;
+
+	if (err == NULL || errsz == 0) {
+		err = dummy;
+		errsz = sizeof(dummy);
+	}
+	err[0] = '\0';
+	if (cf == NULL)
+		return -EINVAL;
+	if (creds_dir != NULL && *creds_dir == '\0')
+		creds_dir = NULL;
+	if (creds_dir != NULL) {
+		dirlen = strlen(creds_dir);
+		while (dirlen > 0 && creds_dir[dirlen - 1] == '/')
+			dirlen--;
+	}
+	r = expand_cred_path(cf, "key_file", &cf->key_file, creds_dir, dirlen,
+	    err, errsz);
+	if (r < 0)
+		return r;
+	used |= r;
+	r = expand_cred_path(cf, "client_secret_file", &cf->client_secret_file,
+	    creds_dir, dirlen, err, errsz);
+	if (r < 0)
+		return r;
+	used |= r;
+	if (used && cf->creds_dir == NULL) {
+		cf->creds_dir = strdup(creds_dir);
+		if (cf->creds_dir == NULL)
+			return -ENOMEM;
+	}
 	return 0;
 }

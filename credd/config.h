@@ -6,8 +6,9 @@
  * and every error names "file:line: ...". Values are checked (numbers in
  * range, URLs https://, paths absolute). Secret files named by the
  * config (client_secret_file, key_file) are checked by their readers,
- * not here. Comments start with ';' or '#', at line start or after
- * whitespace.
+ * not here; they may also be "%d/NAME", a systemd credential, which
+ * config_expand_credentials() resolves where the keys are read.
+ * Comments start with ';' or '#', at line start or after whitespace.
  */
 #ifndef CREDD_CONFIG_H
 #define CREDD_CONFIG_H
@@ -30,7 +31,7 @@ struct config {
 	char *authority;	  /* https://login.microsoftonline.com (no trailing '/') */
 	char *tenant;		  /* required */
 	char *client_id;	  /* required */
-	char *client_secret_file; /* optional: confidential client */
+	char *client_secret_file; /* optional: confidential client; %d/NAME ok */
 	char *ca_file;		  /* optional */
 	char *proxy;		  /* optional */
 	int timeout;		  /* seconds per IdP request, default 10, 1..300 */
@@ -54,6 +55,7 @@ struct config {
 	int max_conns;		/* total, default 65536 */
 	int max_output_per_uid;	/* unsent replies held per uid, default 1 MiB */
 	int max_output;		/* the same in all, default 32 MiB */
+	int locked_memory_kib;	/* locked secret RAM (secmem.h): 4096, 0 off */
 
 	/* [limits] per uid */
 	int requests_per_sec;	    /* token-bucket rate per uid, default 20000 */
@@ -69,7 +71,7 @@ struct config {
 	char *backend;	/* "file" (default) or "postgres" */
 	char *store_path; /* default ENTRA_STATE_DIR */
 	char *dsn;	/* postgres only */
-	char *key_file; /* default ENTRA_KEY_FILE */
+	char *key_file; /* default ENTRA_KEY_FILE; may be %d/NAME */
 	char *marks_path; /* high-water marks; default store_path + "-marks" */
 	int records_in_memory; /* users known before idle records leave memory, default 1000 */
 
@@ -89,6 +91,12 @@ struct config {
 	 */
 	char *msi_resources[CONFIG_MSI_RESOURCES_MAX];
 	size_t msi_nresources;
+
+	/*
+	 * Not a key: $CREDENTIALS_DIRECTORY as config_expand_credentials()
+	 * used it for a %d path, else NULL.
+	 */
+	char *creds_dir;
 };
 
 /*
@@ -100,6 +108,19 @@ int config_load(const char *path, struct config **out, char *err, size_t errsz);
 int config_parse(const char *name, const char *buf, size_t len,
     struct config **out, char *err, size_t errsz);
 void config_free(struct config *cf);
+
+/*
+ * Resolve "%d/NAME" in key_file and client_secret_file to
+ * creds_dir/NAME: creds_dir is $CREDENTIALS_DIRECTORY, where systemd puts
+ * LoadCredential= files (procenv.h). Not done by config_load, so that
+ * --check-config and SIGHUP work anywhere; call it where the files are
+ * read. On success cf->creds_dir is set when a path used %d. Returns 0;
+ * -ENOENT when a path uses %d and creds_dir is NULL or empty; -EINVAL
+ * when creds_dir is not absolute or the result is not a usable path;
+ * -ENOMEM. err gets "file: key: why".
+ */
+int config_expand_credentials(struct config *cf, const char *creds_dir,
+    char *err, size_t errsz);
 
 /*
  * Resolve a client's scope argument: an alias or one of the configured

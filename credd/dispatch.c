@@ -25,6 +25,7 @@
 #include "dispatch.h"
 #include "log.h"
 #include "msi.h"
+#include "secmem.h"
 #include "server.h"
 #include "session.h"
 
@@ -415,6 +416,28 @@ sessions_stats(const struct sessions *ss, json_t *o)
 	    json_integer((json_int_t)n->secrets_ended_account));
 }
 
+/* Locked secret memory (secmem.h) and the process's VmLck, in bytes. */
+static void
+stats_secmem(struct dispatch *d, json_t *resp)
+{
+	struct secmem_stats ms;
+	size_t vm = 0;
+
+	secmem_stats(d->secmem, &ms);
+	(void)secmem_vm_locked(&vm);
+	json_object_set_new(resp, "locked_memory_limit",
+	    json_integer((json_int_t)ms.limit));
+	json_object_set_new(resp, "locked_memory",
+	    json_integer((json_int_t)ms.locked));
+	json_object_set_new(resp, "locked_memory_in_use",
+	    json_integer((json_int_t)ms.in_use));
+	json_object_set_new(resp, "locked_secrets",
+	    json_integer((json_int_t)ms.live));
+	json_object_set_new(resp, "unlocked_secret_allocs",
+	    json_integer((json_int_t)ms.unlocked_allocs));
+	json_object_set_new(resp, "vm_locked", json_integer((json_int_t)vm));
+}
+
 static json_t *
 op_stats(struct dispatch *d, struct waiter *w, const struct proto_request *req)
 {
@@ -446,6 +469,7 @@ op_stats(struct dispatch *d, struct waiter *w, const struct proto_request *req)
 	sessions_stats(d->sessions, resp);
 	broker_stats(d->broker, resp);
 	msi_report(d->msi, resp, 1);
+	stats_secmem(d, resp);
 	return resp;
 }
 

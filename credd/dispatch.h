@@ -25,6 +25,7 @@ struct broker;
 struct sessions;
 struct config;
 struct msi;
+struct secmem;
 
 struct dispatch {
 	struct broker *broker;
@@ -32,6 +33,7 @@ struct dispatch {
 	const struct config *cf;
 	struct server *server;
 	struct msi *msi;	/* the SDK endpoint (status, stats); NULL: off */
+	struct secmem *secmem;	/* NULL when secrets are not locked */
 	uint64_t by_op[PROTO_OP_COUNT];
 	uint64_t forbidden;
 };

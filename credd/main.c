@@ -37,14 +37,17 @@
 #include "config.h"
 #include "dispatch.h"
 #include "event.h"
+#include "fileperm.h"
 #include "http.h"
 #include "log.h"
 #include "marks.h"
 #include "msi.h"
 #include "msi_listen.h"
 #include "migrate.h"
+#include "procenv.h"
 #include "record.h"
 #include "seal.h"
+#include "secmem.h"
 #include "server.h"
 #include "session.h"
 #include "sessweep.h"
@@ -73,6 +76,7 @@ struct credd {
 	struct msi *msi;	/* the SDK endpoint; NULL when [msi] listen is unset */
 	struct dispatch dispatch;
 	struct secret *client_secret;
+	struct secmem *secmem;	/* locked secret memory; NULL when off */
 	int sigfd;
 };
 
@@ -117,7 +121,7 @@ harden(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-/* Read a secret file that must be owner-only. */
+/* Read a secret file that must be owner-only (fileperm.h). */
 static int
 read_secret_file(const char *path, struct secret **out)
 {
@@ -135,9 +139,10 @@ read_secret_file(const char *path, struct secret **out)
 		close(fd);
 		return -EINVAL;
 	}
-	if ((st.st_mode & 077) != 0 || (st.st_uid != 0 && st.st_uid != geteuid())) {
+	r = fileperm_private(fd, &st);	/* root or us; an ACL for us only */
+	if (r < 0) {
 		close(fd);
-		return -EPERM;
+		return r;
 	}
 	n = read(fd, buf, sizeof(buf));
 	if (n < 0)
@@ -221,6 +226,40 @@ open_store(struct credd *c)
 		    strerror(-r));
 }
 
+/*
+ * key_file or client_secret_file = %d/NAME: NAME in systemd's credentials
+ * directory, which must be as closed as the files in it (root's or ours,
+ * nobody else's; systemd makes it 0500 with the files 0400).
+ */
+static void
+resolve_credentials(struct credd *c)
+{
+	const char *dir;
+	struct stat st;
+	char err[512];
+	int fd, r;
+
+	r = config_expand_credentials(c->cf, procenv_credentials_directory(),
+	    err, sizeof(err));
+	if (r < 0)
+		fatalx("%s", err[0] != '\0' ? err : strerror(-r));
+	dir = c->cf->creds_dir;
+	if (dir == NULL)
+		return;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		fatal("credentials directory %s", dir);
+	r = fstat(fd, &st) < 0 ? -errno : fileperm_private(fd, &st);
+	(void)close(fd);
+	if (r == -EPERM)
+		fatalx("credentials directory %s must be owned by root or "
+		    "uid %u and closed to group and others (is uid %u, mode "
+		    "%03o)", dir, (unsigned)geteuid(), (unsigned)st.st_uid,
+		    st.st_mode & 0777);
+	if (r < 0)
+		fatalx("credentials directory %s: %s", dir, strerror(-r));
+}
+
 /* The high-water marks ([store] marks), after the privilege drop. */
 static void
 open_marks(struct credd *c)
@@ -244,8 +283,8 @@ load_keys(struct credd *c, const char *path)
 		path = c->cf->key_file;
 	r = seal_load(path, &c->seal);
 	if (r == -EPERM)
-		fatalx("key file %s: must be a regular file owned by root or credd "
-		    "with mode 0400 or 0600", path);
+		fatalx("key file %s: must be a regular file owned by root or "
+		    "uid %u with mode 0400 or 0600", path, (unsigned)geteuid());
 	if (r < 0)
 		fatalx("key file %s: %s", path, strerror(-r));
 }
@@ -257,6 +296,52 @@ sessweep_cfg_of(const struct config *cf, struct sessweep_cfg *sc)
 	sc->check_ms = (int64_t)cf->session_check * 1000;
 	sc->idle_s = cf->session_idle;
 	sc->liveness = cf->session_liveness;
+}
+
+/*
+ * Keep secrets out of swap where the kernel lets us: lock the key ring
+ * again (daemon() forked, and locks do not survive fork) and give every
+ * later secret a locked arena ([server] locked_memory_kib). Past it,
+ * secrets go to ordinary memory: counted in stats, warned once (secmem.h).
+ */
+static void
+lock_secrets(struct credd *c)
+{
+	size_t want = (size_t)c->cf->locked_memory_kib * 1024;
+	struct secmem_stats ss;
+	struct secret *cs;
+	int clamped = 0, r;
+
+	r = seal_lock(c->seal);
+	if (r < 0)
+		log_warnx("the key ring cannot be locked in memory (%s): it may "
+		    "be swapped; raise the unit's LimitMEMLOCK", strerror(-r));
+	if (want == 0) {
+		log_info("secrets are not locked in memory "
+		    "([server] locked_memory_kib = 0)");
+		return;
+	}
+	r = secmem_new(want, &c->secmem, &clamped);
+	if (r < 0) {
+		log_warnx("secret memory: %s; secrets stay in ordinary memory",
+		    strerror(-r));
+		return;
+	}
+	secmem_stats(c->secmem, &ss);
+	if (clamped)
+		log_warnx("RLIMIT_MEMLOCK leaves room to lock %zu KiB of "
+		    "secrets, less than [server] locked_memory_kib = %d; raise "
+		    "the unit's LimitMEMLOCK", ss.limit / 1024,
+		    c->cf->locked_memory_kib);
+	secret_set_allocator(secmem_allocator(c->secmem));
+	/* Read before the arena existed: move it in. */
+	if (c->client_secret != NULL) {
+		cs = secret_dup(c->client_secret);
+		if (cs == NULL)
+			fatalx("out of memory");
+		secret_free(c->client_secret);
+		c->client_secret = cs;
+	}
 }
 
 static void
@@ -308,15 +393,26 @@ signal_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
 
 /*
  * The sockets the service manager passed (LISTEN_FDS, LISTEN_FDNAMES):
- * read once, first thing, so nothing else can take those fds.
+ * read once, first thing, so nothing else can take those fds. procenv
+ * took LISTEN_* out of the environment before any library could see it;
+ * they go back for this one call to libsystemd, which checks LISTEN_PID
+ * and unsets them again (unset_environment).
  */
 static size_t
 passed_fds(int fds[PASSED_FDS_MAX], char ***names)
 {
+	const char *v;
 	int n, i;
 
 	*names = NULL;
-	n = sd_listen_fds_with_names(0, names);
+	if (procenv_listen_fds() == NULL || procenv_listen_pid() == NULL)
+		return 0;
+	if (setenv("LISTEN_FDS", procenv_listen_fds(), 1) < 0 ||
+	    setenv("LISTEN_PID", procenv_listen_pid(), 1) < 0 ||
+	    ((v = procenv_listen_fdnames()) != NULL &&
+	    setenv("LISTEN_FDNAMES", v, 1) < 0))
+		fatal("LISTEN_FDS");
+	n = sd_listen_fds_with_names(1, names);
 	if (n < 0) {
 		log_warnx("LISTEN_FDS: %s; ignoring the passed sockets",
 		    strerror(-n));
@@ -374,6 +470,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	sigset_t mask;
 	char err[512];
 	int lfd = -1, used = -1, r;
+	size_t n;
 
 	nact = passed_fds(act_fds, &act_names);	/* before anything else */
 	harden();
@@ -389,13 +486,14 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 		if (pw->pw_uid == 0)
 			fatalx("%s: credd must not run as root", conf_path);
 	}
+	resolve_credentials(&c);
 	load_keys(&c, keys);
 	if (c.cf->client_secret_file != NULL) {
 		r = read_secret_file(c.cf->client_secret_file, &c.client_secret);
 		if (r < 0)
 			fatalx("client_secret_file %s: %s", c.cf->client_secret_file,
 			    r == -EPERM ? "must be owner-only (0400/0600) and owned by "
-			    "root or credd" : strerror(-r));
+			    "root or the effective uid" : strerror(-r));
 	}
 	r = server_listen(c.cf->socket, pw != NULL ? pw->pw_uid : geteuid(), &lfd,
 	    err, sizeof(err));
@@ -418,6 +516,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	}
 	if (!foreground && daemon(0, 0) < 0)
 		fatal("daemon");
+	lock_secrets(&c);	/* after the fork, before the store thread */
 	open_store(&c);
 	open_marks(&c);
 	r = audit_init(c.cf->node, c.cf->audit_file);
@@ -452,6 +551,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	if (r < 0)
 		fatalx("session checks: %s", strerror(-r));
 	c.dispatch.broker = c.broker;
+	c.dispatch.secmem = c.secmem;
 	c.dispatch.sessions = c.sessions;
 	c.dispatch.cf = c.cf;
 	r = server_new(c.ev, lfd, c.cf, dispatch_request, &c.dispatch, &c.server);
@@ -496,6 +596,11 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	marks_close(c.marks);
 	seal_free(c.seal);
 	secret_free(c.client_secret);
+	secret_set_allocator(NULL);	/* every secret is freed by now */
+	n = secmem_free(c.secmem);
+	if (n > 0)
+		log_warnx("secret memory: %zu secrets still allocated at exit "
+		    "(a leak)", n);
 	audit_close();
 	(void)unlink(c.cf->socket);
 	while (c.nold > 0)
@@ -547,6 +652,7 @@ cmd_rekey(const char *conf_path)
 
 	harden();
 	c.cf = load_config(conf_path);
+	resolve_credentials(&c);
 	load_keys(&c, NULL);
 	if (geteuid() == 0) {
 		/* Write the store as its owner, as the daemon does. */
@@ -622,6 +728,12 @@ main(int argc, char **argv)
 	const char *conf = ENTRA_CONFIG_PATH, *keys = NULL;
 	int foreground = 0, debug = 0, check = 0, ch;
 
+	/* Before anything can read it: libcurl, OpenSSL, libpq (procenv.h). */
+	if (procenv_capture() < 0) {
+		fprintf(stderr, "credd: cannot clear the environment: %s\n",
+		    strerror(ENOMEM));
+		return 1;
+	}
 	if (argc > 1 && strcmp(argv[1], "keygen") == 0) {
 		log_init("credd", 1, 0);
 		return cmd_keygen(argc - 1, argv + 1);

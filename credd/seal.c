@@ -24,7 +24,9 @@
 
 #include "entra/secret.h"
 #include "entra/util.h"
+#include "fileperm.h"
 #include "seal.h"
+#include "secmem.h"
 
 #define SEAL_MAGIC "CRS1"
 #define SEAL_MAGIC_LEN 4
@@ -283,7 +285,8 @@ out:
 
 /*
  * Open path without following a symlink, check that it is a regular file
- * owned by euid or root with no group/other bits and no owner-exec bit,
+ * owned by euid or root, closed to group and others (fileperm.h: an ACL
+ * that lets only our euid read is fine) and not executable,
  * and read it into a malloc'd buffer (*buf, wiped by the caller).
  * *st gets its stat.
  */
@@ -305,12 +308,13 @@ read_key_file(const char *path, char **buf, size_t *len, struct stat *st)
 		r = -errno;
 		goto out;
 	}
-	if (!S_ISREG(st->st_mode) ||
-	    (st->st_uid != geteuid() && st->st_uid != 0) ||
-	    (st->st_mode & 0177) != 0) {
+	if (!S_ISREG(st->st_mode) || (st->st_mode & S_IXUSR) != 0) {
 		r = -EPERM;
 		goto out;
 	}
+	r = fileperm_private(fd, st);	/* root or us; an ACL for us only */
+	if (r < 0)
+		goto out;
 	if (st->st_size > SEAL_FILE_MAX) {
 		r = -EMSGSIZE;
 		goto out;
@@ -379,6 +383,23 @@ seal_free(struct seal *s)
 	}
 	free(s->ids);
 	free(s);
+}
+
+int
+seal_lock(struct seal *s)
+{
+	int r = 0;
+
+	if (s == NULL || s->keys == NULL || s->n == 0)
+		return -EINVAL;
+	/* Readable while the pages are locked in (PROT_NONE faults nothing). */
+	if (sodium_mprotect_readonly(s->keys) != 0)
+		return errno_or_eio();
+	/* Not sodium_mlock: sanitizers make mlock() a no-op (secmem.h). */
+	r = secmem_mlock(s->keys, s->n * SEAL_KEY_LEN);
+	if (sodium_mprotect_noaccess(s->keys) != 0 && r == 0)
+		r = errno_or_eio();
+	return r;
 }
 
 uint32_t

@@ -6,7 +6,9 @@
  *     key <id> <base64 of 32 bytes> [active]
  * id is 1..2^32-1. Exactly one key is active: it seals; every key
  * opens. The file must be a regular file owned by the effective uid (or
- * root), mode 0400 or 0600; looser is refused (-EPERM).
+ * root), mode 0400 or 0600; looser is refused (-EPERM). A POSIX ACL that
+ * lets only the effective uid read is accepted too (fileperm.h: systemd's
+ * LoadCredential= files on tmpfs are root's, 0400, plus such an entry).
  *
  * Sealed blob: "CRS1" | key id (u32 BE) | nonce (24) | ciphertext+tag.
  * Associated data: "credd-record-v1" NUL tenant NUL user, so a blob
@@ -32,6 +34,13 @@ int seal_load(const char *path, struct seal **out);
 int seal_load_buf(const char *buf, size_t len, struct seal **out);
 void seal_free(struct seal *s);
 uint32_t seal_active_id(const struct seal *s);
+/*
+ * Lock the key ring's pages in RAM again. sodium_malloc locks them when
+ * the ring is loaded, but silently gives up under RLIMIT_MEMLOCK, and a
+ * lock does not survive fork(): credd forks to go to the background after
+ * it read the keys. 0, or -errno from mlock (ENOMEM, EPERM, EAGAIN).
+ */
+int seal_lock(struct seal *s);
 
 /* Seal plain into a new malloc'd blob (*out, *outlen). 0 or -errno. */
 int seal_seal(const struct seal *s, const char *tenant, const char *user,

@@ -33,6 +33,9 @@
  * windows keep recent payload bytes (claims) until tokpack_free, which
  * wipes them through our zlib allocator.
  *
+ * Blobs are secret memory (secret_mem_alloc): with credd's allocator
+ * installed they live in the locked arena (secmem.h).
+ *
  * Must never: return bytes other than those packed, free a blob or a
  * dictionary without wiping it, or log.
  */
@@ -47,6 +50,7 @@
 #define ZLIB_CONST
 #include <zlib.h>
 
+#include "entra/secret.h"
 #include "tokpack.h"
 
 #define TP_RAW 0x01	 /* data is the token as given */
@@ -474,7 +478,8 @@ jwt_blob(struct tokpack *tp, struct tp_hdr *h, uint8_t dict,
 	size_t hlen = h != NULL ? 0 : dl[0], plen;
 
 	plen = payload_deflate(tp, dict, dec[1], dl[1], comp);
-	b = malloc(sizeof(*b) + hlen + (plen > 0 ? plen : dl[1]) + dl[2]);
+	b = secret_mem_alloc(
+	    sizeof(*b) + hlen + (plen > 0 ? plen : dl[1]) + dl[2]);
 	if (b == NULL) {
 		hdr_put(tp, h);
 		return NULL;
@@ -557,7 +562,7 @@ pack_raw(const char *tok, size_t len)
 		errno = EMSGSIZE;
 		return NULL;
 	}
-	b = malloc(sizeof(*b) + len);
+	b = secret_mem_alloc(sizeof(*b) + len);
 	if (b == NULL) {
 		errno = ENOMEM;
 		return NULL;
@@ -682,6 +687,5 @@ tokpack_blob_free(struct tokpack *tp, struct tokblob *b)
 		return;
 	if (tp != NULL)
 		hdr_put(tp, b->hdr);
-	sodium_memzero(b, blob_size(b));
-	free(b);
+	secret_mem_free(b, blob_size(b));	/* wiped, then freed */
 }

@@ -4,6 +4,11 @@
  *
  * Must never: print or log contents, link libsodium (pam_entra links
  * this), or free a buffer that held a secret without wiping it first.
+ *
+ * One piece of process-wide state: the allocator credd installs for the
+ * bytes (secret_set_allocator). Nothing but credd sets it, so pam_entra
+ * (which has its own copy of this file, hidden in the module) and credctl
+ * always use malloc.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -11,6 +16,40 @@
 #include <string.h>
 
 #include "entra/secret.h"
+
+static const struct secret_allocator *secret_allocator;
+
+void
+secret_set_allocator(const struct secret_allocator *a)
+{
+	secret_allocator = a;
+}
+
+void *
+secret_mem_alloc(size_t n)
+{
+	const struct secret_allocator *a = secret_allocator;
+
+	if (a != NULL)
+		return a->alloc(a->arg, n);
+	return malloc(n > 0 ? n : 1);
+}
+
+void
+secret_mem_free(void *p, size_t n)
+{
+	const struct secret_allocator *a = secret_allocator;
+	int saved = errno;
+
+	if (p == NULL)
+		return;
+	explicit_bzero(p, n);
+	if (a != NULL)
+		a->free(a->arg, p, n);
+	else
+		free(p);
+	errno = saved;
+}
 
 struct secret *
 secret_new(const void *p, size_t len)
@@ -28,9 +67,10 @@ secret_new(const void *p, size_t len)
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return NULL;
-	s->ptr = malloc(len + 1);
+	s->ptr = secret_mem_alloc(len + 1);
 	if (s->ptr == NULL) {
 		free(s);
+		errno = ENOMEM;
 		return NULL;
 	}
 	if (len > 0)
@@ -65,10 +105,7 @@ secret_free(struct secret *s)
 
 	if (s == NULL)
 		return;
-	if (s->ptr != NULL) {
-		explicit_bzero(s->ptr, s->len + 1);
-		free(s->ptr);
-	}
+	secret_mem_free(s->ptr, s->len + 1);
 	explicit_bzero(s, sizeof(*s));
 	free(s);
 	errno = saved;

@@ -1,7 +1,8 @@
 /*
  * test_config.c - credd.conf parsing: a good file, every error class with
  * its file:line, defaults, scope resolution, account_match expansion,
- * file permission checks, and the shipped etc/credd.conf.
+ * file permission checks, %d (systemd's credentials directory) in the
+ * secret file paths, and the shipped etc/credd.conf.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -88,6 +89,7 @@ TEST(test_good)
 		"max_conns = 100\n"
 		"max_output_per_uid = 65536\n"
 		"max_output = 2147483647\n"
+		"locked_memory_kib = 0\n"
 		"[limits]\n"
 		"requests_per_sec = 7\n"
 		"request_burst = 8\n"
@@ -128,6 +130,7 @@ TEST(test_good)
 	ASSERT_EQ(cf->max_conns, 100);
 	ASSERT_EQ(cf->max_output_per_uid, 65536);
 	ASSERT_EQ(cf->max_output, 2147483647);
+	ASSERT_EQ(cf->locked_memory_kib, 0);
 	ASSERT_EQ(cf->requests_per_sec, 7);
 	ASSERT_EQ(cf->request_burst, 8);
 	ASSERT_EQ(cf->device_flows_per_hour, 9);
@@ -163,6 +166,7 @@ TEST(test_defaults)
 	ASSERT_EQ(cf->max_conns, 65536);
 	ASSERT_EQ(cf->max_output_per_uid, 1048576);
 	ASSERT_EQ(cf->max_output, 33554432);
+	ASSERT_EQ(cf->locked_memory_kib, 4096);
 	ASSERT_EQ(cf->requests_per_sec, 20000);
 	ASSERT_EQ(cf->request_burst, 40000);
 	ASSERT_EQ(cf->device_flows_per_hour, 10);
@@ -197,6 +201,9 @@ TEST(test_errors)
 	    "t.conf:8: timeout: '1O' is not a number"));
 	ASSERT_TRUE(parse_fails(BASE "[entra]\ntimeout = 301\n", -ERANGE,
 	    "t.conf:8: timeout: '301' is out of range 1..300"));
+	ASSERT_TRUE(parse_fails(BASE "[server]\nlocked_memory_kib = 1048577\n",
+	    -ERANGE, "t.conf:8: locked_memory_kib: '1048577' is out of range "
+	    "0..1048576"));
 	ASSERT_TRUE(parse_fails(BASE "[entra]\ntimeout = 0\n", -ERANGE,
 	    "t.conf:8: timeout: '0' is out of range"));
 	ASSERT_TRUE(parse_fails(BASE "[limits]\ndevice_flow_cooldown = -1\n",
@@ -488,6 +495,8 @@ TEST(test_example_file)
 	ASSERT_EQ(cf->max_conns, def->max_conns);
 	ASSERT_EQ(cf->max_output_per_uid, def->max_output_per_uid);
 	ASSERT_EQ(cf->max_output, def->max_output);
+	ASSERT_EQ(cf->locked_memory_kib, def->locked_memory_kib);
+	ASSERT_EQ(cf->locked_memory_kib, 4096);
 	ASSERT_EQ(cf->requests_per_sec, def->requests_per_sec);
 	ASSERT_EQ(cf->request_burst, def->request_burst);
 	ASSERT_EQ(cf->device_flows_per_hour, def->device_flows_per_hour);
@@ -603,6 +612,92 @@ TEST(test_msi)
 	    -EEXIST, "t.conf:9: duplicate key 'listen' in [msi]"));
 }
 
+/* key_file / client_secret_file = %d/NAME: systemd's credentials. */
+TEST(test_credentials_directory)
+{
+	struct config *cf = NULL;
+	char big[PATH_MAX + 16];
+
+	/* Parsed as written; --check-config needs no environment. */
+	ASSERT_EQ(parse(BASE "[store]\nkey_file = %d/credd.keys\n"
+			     "[entra]\nclient_secret_file = %d/client-secret\n",
+	    &cf), 0);
+	ASSERT_STREQ(cf->key_file, "%d/credd.keys");
+	ASSERT_TRUE(cf->creds_dir == NULL);
+	ASSERT_EQ(config_expand_credentials(cf,
+	    "/run/credentials/credd.service", errbuf, sizeof(errbuf)), 0);
+	ASSERT_STREQ(cf->key_file, "/run/credentials/credd.service/credd.keys");
+	ASSERT_STREQ(cf->client_secret_file,
+	    "/run/credentials/credd.service/client-secret");
+	ASSERT_STREQ(cf->creds_dir, "/run/credentials/credd.service");
+	/* Idempotent: nothing left to expand. */
+	ASSERT_EQ(config_expand_credentials(cf, NULL, errbuf, sizeof(errbuf)), 0);
+	ASSERT_STREQ(cf->key_file, "/run/credentials/credd.service/credd.keys");
+	config_free(cf);
+
+	/* A trailing '/' on the directory is not doubled. */
+	ASSERT_EQ(parse(BASE "[store]\nkey_file = %d/k\n", &cf), 0);
+	ASSERT_EQ(config_expand_credentials(cf, "/run/c//", errbuf,
+	    sizeof(errbuf)), 0);
+	ASSERT_STREQ(cf->key_file, "/run/c/k");
+	config_free(cf);
+
+	/* No %d: the directory is neither needed nor recorded. */
+	ASSERT_EQ(parse(BASE "[store]\nkey_file = /etc/credd/keys\n", &cf), 0);
+	ASSERT_EQ(config_expand_credentials(cf, NULL, errbuf, sizeof(errbuf)), 0);
+	ASSERT_EQ(config_expand_credentials(cf, "relative", errbuf,
+	    sizeof(errbuf)), 0);
+	ASSERT_STREQ(cf->key_file, "/etc/credd/keys");
+	ASSERT_TRUE(cf->creds_dir == NULL);
+	config_free(cf);
+
+	/* %d without $CREDENTIALS_DIRECTORY: a clear error, file unchanged. */
+	ASSERT_EQ(parse(BASE "[store]\nkey_file = %d/credd.keys\n", &cf), 0);
+	ASSERT_ERR(config_expand_credentials(cf, NULL, errbuf, sizeof(errbuf)),
+	    -ENOENT);
+	ASSERT_TRUE(strstr(errbuf, "t.conf: key_file = %d/credd.keys needs "
+	    "$CREDENTIALS_DIRECTORY, which is not set") != NULL);
+	ASSERT_ERR(config_expand_credentials(cf, "", errbuf, sizeof(errbuf)),
+	    -ENOENT);
+	ASSERT_ERR(config_expand_credentials(cf, "run/creds", errbuf,
+	    sizeof(errbuf)), -EINVAL);
+	ASSERT_TRUE(strstr(errbuf, "not an absolute path") != NULL);
+	ASSERT_ERR(config_expand_credentials(cf, "/run/my creds", errbuf,
+	    sizeof(errbuf)), -EINVAL);
+	ASSERT_TRUE(strstr(errbuf, "spaces or control characters") != NULL);
+	memset(big, 'a', sizeof(big) - 1);
+	big[0] = '/';
+	big[sizeof(big) - 1] = '\0';
+	ASSERT_ERR(config_expand_credentials(cf, big, errbuf, sizeof(errbuf)),
+	    -EINVAL);
+	ASSERT_TRUE(strstr(errbuf, "too long") != NULL);
+	ASSERT_STREQ(cf->key_file, "%d/credd.keys");
+	ASSERT_TRUE(cf->creds_dir == NULL);
+	config_free(cf);
+	ASSERT_ERR(config_expand_credentials(NULL, "/x", NULL, 0), -EINVAL);
+
+	/* Only a leading %d/NAME, NAME one component; no other '%'. */
+	ASSERT_TRUE(parse_fails(BASE "[store]\nkey_file = %d/\n", -EINVAL,
+	    "t.conf:8: key_file must be %d/NAME"));
+	ASSERT_TRUE(parse_fails(BASE "[store]\nkey_file = %d/a/b\n", -EINVAL,
+	    "t.conf:8: key_file must be %d/NAME"));
+	ASSERT_TRUE(parse_fails(BASE "[store]\nkey_file = %d/..\n", -EINVAL,
+	    "t.conf:8: key_file must be %d/NAME"));
+	ASSERT_TRUE(parse_fails(BASE "[store]\nkey_file = %d/%d\n", -EINVAL,
+	    "t.conf:8: key_file must be %d/NAME"));
+	ASSERT_TRUE(parse_fails(BASE "[store]\nkey_file = /etc/%d/keys\n",
+	    -EINVAL, "t.conf:8: key_file may use '%' only as a leading %d/"));
+	ASSERT_TRUE(parse_fails(BASE "[store]\nkey_file = %D/keys\n",
+	    -EINVAL, "t.conf:8: key_file may use '%' only as a leading %d/"));
+	ASSERT_TRUE(parse_fails(BASE "[store]\nkey_file = keys\n", -EINVAL,
+	    "t.conf:8: key_file must be an absolute path"));
+	ASSERT_TRUE(parse_fails(BASE "[entra]\nclient_secret_file = %d\n",
+	    -EINVAL, "t.conf:8: client_secret_file may use '%' only"));
+	/* Other paths do not expand %d. */
+	ASSERT_TRUE(parse_fails(BASE "[entra]\nca_file = %d/ca.pem\n", -EINVAL,
+	    "t.conf:8: ca_file must be an absolute path"));
+}
+
 int
 main(void)
 {
@@ -617,5 +712,6 @@ main(void)
 	RUN(test_example_file);
 	RUN(test_session_keys);
 	RUN(test_msi);
+	RUN(test_credentials_directory);
 	TEST_MAIN_END();
 }

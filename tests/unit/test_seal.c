@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -270,6 +271,35 @@ TEST(test_malformed)
 	}
 }
 
+/*
+ * The access ACL systemd puts on a LoadCredential= file on tmpfs,
+ * "user::r-- user:UID:r-- group::--- mask::r-- other::---", written raw.
+ * 0, or -errno (EOPNOTSUPP: no ACLs here).
+ */
+static int
+set_credential_acl(const char *path, uint32_t uid)
+{
+	static const uint16_t tags[5] = { 0x01, 0x02, 0x04, 0x10, 0x20 };
+	static const uint16_t perms[5] = { 4, 4, 0, 4, 0 };
+	unsigned char buf[4 + 5 * 8] = { 2, 0, 0, 0 };
+	unsigned char *e;
+	int i;
+
+	for (i = 0; i < 5; i++) {
+		e = buf + 4 + 8 * i;
+		e[0] = (unsigned char)tags[i];
+		e[2] = (unsigned char)perms[i];
+		if (tags[i] == 0x02) {
+			e[4] = (unsigned char)uid;
+			e[5] = (unsigned char)(uid >> 8);
+			e[6] = (unsigned char)(uid >> 16);
+			e[7] = (unsigned char)(uid >> 24);
+		}
+	}
+	return setxattr(path, "system.posix_acl_access", buf, sizeof(buf), 0) < 0
+	    ? -errno : 0;
+}
+
 TEST(test_key_file_perms)
 {
 	char text[256] = "";
@@ -293,6 +323,20 @@ TEST(test_key_file_perms)
 	ASSERT_EQ(write_file(path_in("k700"), text, 0700), 0);
 	ASSERT_ERR(seal_load(path_in("k700"), &s), -EPERM);
 	ASSERT_TRUE(s == NULL);
+	/*
+	 * systemd's credential on tmpfs: 0400 + an ACL entry letting us read
+	 * (the mode then reads 0440) is ours alone; one for another uid is not.
+	 */
+	ASSERT_EQ(write_file(path_in("kacl"), text, 0400), 0);
+	if (set_credential_acl(path_in("kacl"), (uint32_t)geteuid()) == 0) {
+		ASSERT_EQ(seal_load(path_in("kacl"), &s), 0);
+		seal_free(s);
+		s = NULL;
+		ASSERT_EQ(set_credential_acl(path_in("kacl"),
+		    (uint32_t)geteuid() + 1), 0);
+		ASSERT_ERR(seal_load(path_in("kacl"), &s), -EPERM);
+	} else
+		printf("(no POSIX ACLs here: the credential ACL case skipped)\n");
 	/* A symlink to a good key file is refused, not followed. */
 	snprintf(target, sizeof(target), "%s", path_in("k600"));
 	ASSERT_EQ(symlink(target, path_in("klink")), 0);

@@ -122,6 +122,66 @@ TEST(test_wipe)
 	secret_free(NULL);
 }
 
+/* A counting allocator over malloc, as credd's arena would be. */
+struct counting {
+	int allocs, frees, dirty;
+	size_t last_n;
+};
+
+static void *
+count_alloc(void *arg, size_t n)
+{
+	struct counting *c = arg;
+
+	c->allocs++;
+	c->last_n = n;
+	return malloc(n);
+}
+
+static void
+count_free(void *arg, void *p, size_t n)
+{
+	struct counting *c = arg;
+	const unsigned char *b = p;
+	size_t i;
+
+	c->frees++;
+	for (i = 0; i < n; i++)	/* secret.c wipes before it hands it back */
+		c->dirty += b[i] != 0;
+	free(p);
+}
+
+TEST(test_allocator_hook)
+{
+	struct counting c = { 0 };
+	const struct secret_allocator a = { count_alloc, count_free, &c };
+	struct secret *before, *s, *d;
+	void *raw;
+
+	before = secret_from_str("malloc'd before the hook");
+	secret_set_allocator(&a);
+	s = secret_from_str("token");
+	d = secret_dup(s);
+	ASSERT_EQ(c.allocs, 2);
+	ASSERT_EQ(c.last_n, 6);
+	raw = secret_mem_alloc(40);
+	ASSERT_TRUE(raw != NULL);
+	memset(raw, 0x77, 40);
+	secret_mem_free(raw, 40);
+	secret_free(s);
+	secret_free(d);
+	secret_free(before);	/* the hook must take malloc memory too */
+	ASSERT_EQ(c.frees, 4);
+	ASSERT_EQ(c.dirty, 0);
+	secret_set_allocator(NULL);
+	/* Without a hook: plain malloc and free, as in pam_entra. */
+	s = secret_from_str("again");
+	ASSERT_STREQ(s->ptr, "again");
+	secret_free(s);
+	ASSERT_EQ(c.allocs, 3);
+	secret_mem_free(NULL, 10);
+}
+
 int
 main(void)
 {
@@ -131,5 +191,6 @@ main(void)
 	RUN(test_equal);
 	RUN(test_memeq);
 	RUN(test_wipe);
+	RUN(test_allocator_hook);
 	TEST_MAIN_END();
 }
