@@ -102,6 +102,9 @@ uid_of(const char *user, int *found)
 static json_t *
 need_own_user(const struct waiter *w)
 {
+	if (w->caller->user == NULL && w->caller->user_err < 0)
+		return dispatch_error(-ECONNREFUSED, "the user directory (NSS) "
+		    "did not answer for your uid; try again");
 	if (w->caller->user == NULL)
 		return dispatch_error(-EACCES, "your uid has no user name on this node");
 	return NULL;
