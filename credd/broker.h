@@ -38,6 +38,7 @@ struct broker_deps {
 	const struct seal *seal;
 	struct http *http;
 	const struct secret *client_secret; /* NULL: public client */
+	struct userdb *db;	/* a sign-in re-checks the uid's name; NULL: no check */
 };
 
 int broker_new(const struct broker_deps *d, struct broker **out);

@@ -23,6 +23,7 @@
 
 struct broker;
 struct sessions;
+struct userdb;
 struct config;
 struct msi;
 
@@ -32,6 +33,7 @@ struct dispatch {
 	const struct config *cf;
 	struct server *server;
 	struct msi *msi;	/* the SDK endpoint (status, stats); NULL: off */
+	struct userdb *db;	/* NSS lookups, off the loop */
 	uint64_t by_op[PROTO_OP_COUNT];
 	uint64_t forbidden;
 };

@@ -421,19 +421,20 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	r = http_new(c.ev, &ho, &c.http);
 	if (r < 0)
 		fatalx("http: %s", strerror(-r));
+	r = userdb_new(c.ev, USERDB_THREADS, USERDB_TTL_MS, USERDB_CACHED_MAX,
+	    &c.userdb);
+	if (r < 0)
+		fatalx("user lookups: %s", strerror(-r));
 	deps.ev = c.ev;
 	deps.cf = c.cf;
 	deps.st = c.st;
 	deps.seal = c.seal;
 	deps.http = c.http;
 	deps.client_secret = c.client_secret;
+	deps.db = c.userdb;
 	r = broker_new(&deps, &c.broker);
 	if (r < 0)
 		fatalx("broker: %s", strerror(-r));
-	r = userdb_new(c.ev, USERDB_THREADS, USERDB_TTL_MS, USERDB_CACHED_MAX,
-	    &c.userdb);
-	if (r < 0)
-		fatalx("user lookups: %s", strerror(-r));
 	c.sessions = sessions_new();
 	if (c.sessions == NULL)
 		fatalx("out of memory");
@@ -443,6 +444,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 		fatalx("session checks: %s", strerror(-r));
 	c.dispatch.broker = c.broker;
 	c.dispatch.sessions = c.sessions;
+	c.dispatch.db = c.userdb;
 	c.dispatch.cf = c.cf;
 	r = server_new(c.ev, lfd, c.cf, c.userdb, dispatch_request, &c.dispatch,
 	    &c.server);
@@ -451,7 +453,8 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	c.dispatch.server = c.server;
 	if (c.cf->msi_listen != NULL) {
 		/* Fails only without memory or MHD: not a peer's doing. */
-		r = msi_new(c.ev, &msi_sock, c.cf, c.broker, c.sessions, &c.msi);
+		r = msi_new(c.ev, &msi_sock, c.cf, c.broker, c.sessions, c.userdb,
+		    &c.msi);
 		if (r < 0)
 			fatalx("[msi] endpoint: %s", strerror(-r));
 	}

@@ -197,13 +197,18 @@ class NssTests(H.StackTestCase):
     def test_04_reused_uid_is_looked_up_afresh(self):
         """entra_nssold is cached by a connection, then its passwd line
         becomes entra_nssnew (same uid: a deleted account's uid reused).
-        A login by that uid starts a consent for the new name only."""
+        A login on a connection still named from the cache is refused
+        (the sign-in looks the uid up afresh), and the next one starts a
+        consent for the new name. No consent ever starts for the old."""
         st = self.stack
         uid = free_uid()
         try:
             passwd_line("entra_nssold", uid)
             st.credctl("entra_nssold", "status")  # caches uid -> entra_nssold
             passwd_line("entra_nssnew", uid)
+            rc, out, err = st.credctl("entra_nssnew", "login", "--no-wait")
+            self.assertEqual(rc, H.EXIT_REFUSED, err)
+            self.assertIn("names another user", err)
             rc, out, err = st.credctl("entra_nssnew", "login", "--no-wait")
             self.assertIn(rc, (H.EXIT_OK, H.EXIT_ACT), err)
             recs = [r for r in st.audit_records() if r.get("uid") == uid]
