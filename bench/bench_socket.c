@@ -251,7 +251,7 @@ run_echo(const struct opts *o, int ready_fd)
 	ev = event_new();
 	if (ev == NULL)
 		fatal("event_new");
-	r = server_new(ev, lfd, cf, echo_cb, NULL, &srv);
+	r = server_new(ev, lfd, cf, NULL, echo_cb, NULL, &srv);
 	if (r < 0)
 		fatalx("server_new: %s", strerror(-r));
 	if (event_timer_in(ev, (int64_t)(o->duration * 1000), echo_stop_cb, NULL) == NULL)

@@ -1729,6 +1729,7 @@ broker_new(const struct broker_deps *d, struct broker **out)
 	b->st = d->st;
 	b->seal = d->seal;
 	b->http = d->http;
+	b->db = d->db;
 	b->client_secret = d->client_secret;
 	b->cache = cache_new();
 	b->notify_fd = -1;

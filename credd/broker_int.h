@@ -20,6 +20,7 @@ struct user;
 struct cache;
 struct storeq_job;
 struct http_req;
+struct userdb_req;
 struct event_timer;
 
 LIST_HEAD(waiter_list, waiter);
@@ -50,6 +51,7 @@ struct flow {
 	int64_t expires_on;	/* unix s */
 	int64_t interval;	/* seconds; +5 on slow_down */
 	struct http_req *req;
+	struct userdb_req *name_req;	/* FLOW_STARTING: the uid's name, afresh */
 	struct event_timer *timer;
 	struct waiter_list start_waiters; /* want the device-code fields */
 	struct waiter_list done_waiters;  /* login wait: want the outcome */
@@ -111,6 +113,7 @@ struct broker {
 	const struct seal *seal;
 	struct http *http;
 	const struct secret *client_secret;
+	struct userdb *db;
 	struct user **users;
 	size_t nbuckets, nusers;
 	struct cache *cache;

@@ -9,7 +9,6 @@
  * error names (see dispatch.h).
  */
 #include <errno.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +27,7 @@
 #include "secmem.h"
 #include "server.h"
 #include "session.h"
+#include "userdb.h"
 
 enum policy { POLICY_ANY, POLICY_ADMIN };
 
@@ -87,22 +87,12 @@ dispatch_error(int err, const char *msg)
 	return proto_error(code, msg);
 }
 
-static uid_t
-uid_of(const char *user, int *found)
-{
-	struct passwd pw, *res = NULL;
-	char buf[4096];
-
-	*found = 0;
-	if (getpwnam_r(user, &pw, buf, sizeof(buf), &res) != 0 || res == NULL)
-		return (uid_t)-1;
-	*found = 1;
-	return res->pw_uid;
-}
-
 static json_t *
 need_own_user(const struct waiter *w)
 {
+	if (w->caller->user == NULL && w->caller->user_err < 0)
+		return dispatch_error(-ECONNREFUSED, "the user directory (NSS) "
+		    "did not answer for your uid; try again");
 	if (w->caller->user == NULL)
 		return dispatch_error(-EACCES, "your uid has no user name on this node");
 	return NULL;
@@ -271,47 +261,65 @@ session_open_abandon(struct waiter *w)
 		session_open_undo(session_hook.d, w, "caller went away");
 }
 
+/* A session_open, kept while the user's uid is looked up (userdb.h). */
+struct session_open_job {
+	struct dispatch *d;
+	struct waiter *w;
+	struct userdb_req *req;
+	char *user, *service, *tty, *workload;
+	int interactive;
+};
+
+static void
+session_open_job_free(struct session_open_job *j)
+{
+	if (j == NULL)
+		return;
+	free(j->user);
+	free(j->service);
+	free(j->tty);
+	free(j->workload);
+	free(j);
+}
+
+/* The second half: user's uid is known. NULL when the broker parked w. */
 static json_t *
-op_session_open(struct dispatch *d, struct waiter *w, const struct proto_request *req)
+session_open_run(struct session_open_job *j, uid_t uid)
 {
 	char id[SESSION_ID_LEN + 1], sec[SESSION_SECRET_LEN + 1];
 	struct audit_event ev = { 0 };
+	struct dispatch *d = j->d;
+	struct waiter *w = j->w;
 	json_t *resp;
 	int64_t exp;
-	uid_t uid;
-	int found, r;
+	int r;
 
-	if (!util_valid_username(req->user))
-		return dispatch_error(-EBADMSG, "invalid user name");
-	uid = uid_of(req->user, &found);
-	if (!found)
-		return dispatch_error(-EBADMSG, "no such user on this node");
-	r = sessions_open(d->sessions, req->user, uid, req->service, req->tty,
-	    req->workload, util_now(), id);
+	r = sessions_open(d->sessions, j->user, uid, j->service, j->tty,
+	    j->workload, util_now(), id);
 	if (r < 0)
 		return dispatch_error(r, "cannot open a session");
 	if (d->cf->msi_listen != NULL) {
 		/* The session's IDENTITY_HEADER: ends with the session, or at
 		 * its TTL. */
-		r = sessions_secret_mint(d->sessions, req->user, uid, id,
+		r = sessions_secret_mint(d->sessions, j->user, uid, id,
 		    util_now(), d->cf->msi_secret_ttl, 0, sec, &exp);
 		secret_wipe(sec, sizeof(sec));
 		if (r < 0) {
-			(void)sessions_close(d->sessions, req->user, id);
+			(void)sessions_close(d->sessions, j->user, id);
 			return dispatch_error(r, "cannot open a session");
 		}
 	}
 	w->session = strdup(id);
 	if (w->session == NULL) {
-		(void)sessions_close(d->sessions, req->user, id);
+		(void)sessions_close(d->sessions, j->user, id);
 		return dispatch_error(-ENOMEM, "cannot open a session");
 	}
 	ev.event = "session_open";
 	ev.uid = w->caller->uid;
-	ev.user = req->user;
+	ev.user = j->user;
 	ev.op = "session_open";
 	ev.outcome = "ok";
-	ev.reason = req->service;
+	ev.reason = j->service;
 	audit_log(&ev);
 	if (w->reply != session_open_reply) {
 		session_hook.d = d;
@@ -319,7 +327,7 @@ op_session_open(struct dispatch *d, struct waiter *w, const struct proto_request
 		w->reply = session_open_reply;
 	}
 	w->abandon = session_open_abandon;
-	resp = broker_session_open(d->broker, w, req->user, uid, req->interactive);
+	resp = broker_session_open(d->broker, w, j->user, uid, j->interactive);
 	if (resp == NULL)
 		return NULL;	/* parked: session_open_reply finishes it */
 	w->reply = session_hook.next;
@@ -329,6 +337,79 @@ op_session_open(struct dispatch *d, struct waiter *w, const struct proto_request
 	else
 		session_endpoint_fields(d, id, resp);
 	return resp;
+}
+
+/* The caller went away while the uid was looked up. */
+static void
+session_open_cancel(struct waiter *w)
+{
+	struct session_open_job *j = w->parked_on;
+
+	w->linked = 0;
+	w->parked_on = NULL;
+	userdb_cancel(j->d->db, j->req);
+	session_open_job_free(j);
+}
+
+static void
+session_open_named(void *arg, int result, uid_t uid, gid_t gid,
+    const char *name)
+{
+	struct session_open_job *j = arg;
+	struct waiter *w = j->w;
+	json_t *resp;
+
+	(void)gid;
+	(void)name;
+	w->linked = 0;
+	w->parked_on = NULL;
+	w->cancel = NULL;
+	if (result == -ENOENT)
+		resp = dispatch_error(-EBADMSG, "no such user on this node");
+	else if (result < 0)
+		resp = dispatch_error(-ECONNREFUSED, "the user directory (NSS) "
+		    "did not answer; try again");
+	else
+		resp = session_open_run(j, uid);
+	session_open_job_free(j);
+	if (resp != NULL)
+		server_reply(w, resp);
+}
+
+/*
+ * session_open: the named user's uid comes from the resolver thread
+ * (never a blocking getpwnam on the loop; always a fresh lookup, since a
+ * session binds a user). w waits for it, then session_open_run goes on.
+ */
+static json_t *
+op_session_open(struct dispatch *d, struct waiter *w, const struct proto_request *req)
+{
+	struct session_open_job *j;
+
+	if (!util_valid_username(req->user))
+		return dispatch_error(-EBADMSG, "invalid user name");
+	j = calloc(1, sizeof(*j));
+	if (j == NULL)
+		return dispatch_error(-ENOMEM, "cannot open a session");
+	j->d = d;
+	j->w = w;
+	j->interactive = req->interactive;
+	j->user = strdup(req->user);
+	j->service = req->service != NULL ? strdup(req->service) : NULL;
+	j->tty = req->tty != NULL ? strdup(req->tty) : NULL;
+	j->workload = req->workload != NULL ? strdup(req->workload) : NULL;
+	if (j->user == NULL || (req->service != NULL && j->service == NULL) ||
+	    (req->tty != NULL && j->tty == NULL) ||
+	    (req->workload != NULL && j->workload == NULL) ||
+	    (j->req = userdb_lookup_name(d->db, j->user, session_open_named,
+	    j)) == NULL) {
+		session_open_job_free(j);
+		return dispatch_error(-ENOMEM, "cannot open a session");
+	}
+	w->parked_on = j;
+	w->cancel = session_open_cancel;
+	w->linked = 1;
+	return NULL;
 }
 
 /*

@@ -23,6 +23,7 @@
 
 struct broker;
 struct sessions;
+struct userdb;
 struct config;
 struct msi;
 struct secmem;
@@ -34,6 +35,7 @@ struct dispatch {
 	struct server *server;
 	struct msi *msi;	/* the SDK endpoint (status, stats); NULL: off */
 	struct secmem *secmem;	/* NULL when secrets are not locked */
+	struct userdb *db;	/* NSS lookups, off the loop */
 	uint64_t by_op[PROTO_OP_COUNT];
 	uint64_t forbidden;
 };

@@ -34,6 +34,7 @@
 #include "record.h"
 #include "refresh.h"
 #include "storeq.h"
+#include "userdb.h"
 
 #define OIDC_SCOPES "openid profile offline_access"
 
@@ -74,6 +75,8 @@ flow_free(struct broker *b, struct flow *f)
 	if (f == NULL)
 		return;
 	http_cancel(b->http, &f->req);
+	if (b->db != NULL)
+		userdb_cancel(b->db, f->name_req);
 	event_timer_cancel(b->ev, &f->timer);
 	oauth_device_clear(&f->dev);
 	oauth_token_clear(&f->tok);
@@ -644,12 +647,59 @@ flow_adopt(struct broker *b, struct user *u, const char *scope)
 	return 0;
 }
 
+/* Ask Entra for a device code (FLOW_STARTING goes on in devicecode_done). */
+static int
+flow_post(struct broker *b, struct flow *f)
+{
+	struct secret *form = NULL;
+	char full[PROTO_STR_MAX + 64];
+	int r;
+
+	snprintf(full, sizeof(full), "%s %s", OIDC_SCOPES, f->scope);
+	r = oauth_form_devicecode(b->cf->client_id, full, &form);
+	if (r == 0)
+		r = http_post_form(b->http, b->device_url, form, devicecode_done, f,
+		    &f->req);
+	secret_free(form);
+	return r;
+}
+
+/*
+ * The uid's name, looked up afresh: a sign-in binds an Entra account to
+ * this user, so the name must be the uid's now, not a cached one that a
+ * deleted account left behind (its uid reused by another).
+ */
+static void
+flow_named(void *arg, int result, uid_t uid, gid_t gid, const char *name)
+{
+	struct flow *f = arg;
+	struct user *u = f->u;
+	struct broker *b = flow_broker;
+	int r;
+
+	(void)uid;
+	(void)gid;
+	f->name_req = NULL;
+	if (result < 0 || strcmp(name, u->name) != 0) {
+		log_warnx("user \"%s\": uid %u %s; no sign-in started", u->name,
+		    (unsigned)u->uid, result == 0 ? "now belongs to another "
+		    "account" : result == -ENOENT ? "has no account any more" :
+		    "cannot be looked up");
+		flow_end(b, u, result < 0 && result != -ENOENT ? -ECONNREFUSED :
+		    -EACCES, result < 0 && result != -ENOENT ? "the user directory "
+		    "(NSS) did not answer; try again" : "your uid names another "
+		    "user now; run the command again", NULL);
+		return;
+	}
+	r = flow_post(b, f);
+	if (r < 0)
+		flow_end(b, u, r, "cannot start a sign-in", NULL);
+}
+
 int
 flow_start(struct broker *b, struct user *u, const char *scope)
 {
-	struct secret *form = NULL;
 	struct flow *f;
-	char full[PROTO_STR_MAX + 64];
 	int r;
 
 	flow_broker = b;
@@ -672,12 +722,11 @@ flow_start(struct broker *b, struct user *u, const char *scope)
 	f->seq = ++flow_seq;
 	LIST_INIT(&f->start_waiters);
 	LIST_INIT(&f->done_waiters);
-	snprintf(full, sizeof(full), "%s %s", OIDC_SCOPES, scope);
-	r = oauth_form_devicecode(b->cf->client_id, full, &form);
-	if (r == 0)
-		r = http_post_form(b->http, b->device_url, form, devicecode_done, f,
-		    &f->req);
-	secret_free(form);
+	if (b->db != NULL) {
+		f->name_req = userdb_lookup_uid(b->db, u->uid, flow_named, f);
+		r = f->name_req != NULL ? 0 : -ENOMEM;
+	} else
+		r = flow_post(b, f);
 	if (r < 0) {
 		flow_free(b, f);
 		return r;

@@ -52,12 +52,21 @@
 #include "session.h"
 #include "sessweep.h"
 #include "store.h"
+#include "userdb.h"
 #ifdef ENTRA_HAVE_PG
 #include "store_pg.h"
 #endif
 
 #define CLIENT_SECRET_MAX 4096
 #define PASSED_FDS_MAX 16	/* sockets the service manager may pass */
+/*
+ * NSS off the loop: a few threads (one slow lookup must not hold up the
+ * others), names cached 30 s (a deleted account's uid, reused, is seen
+ * under its new name within that; consents and sessions ask afresh).
+ */
+#define USERDB_THREADS 4
+#define USERDB_TTL_MS 30000
+#define USERDB_CACHED_MAX 65536
 
 struct credd {
 	const char *conf_path;
@@ -72,6 +81,7 @@ struct credd {
 	struct broker *broker;
 	struct sessions *sessions;
 	struct sessweep *sessweep;	/* idle, liveness and account checks */
+	struct userdb *userdb;	/* NSS lookups, off the loop */
 	struct server *server;
 	struct msi *msi;	/* the SDK endpoint; NULL when [msi] listen is unset */
 	struct dispatch dispatch;
@@ -533,6 +543,10 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	r = http_new(c.ev, &ho, &c.http);
 	if (r < 0)
 		fatalx("http: %s", strerror(-r));
+	r = userdb_new(c.ev, USERDB_THREADS, USERDB_TTL_MS, USERDB_CACHED_MAX,
+	    &c.userdb);
+	if (r < 0)
+		fatalx("user lookups: %s", strerror(-r));
 	deps.ev = c.ev;
 	deps.cf = c.cf;
 	deps.st = c.st;
@@ -540,6 +554,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	deps.http = c.http;
 	deps.client_secret = c.client_secret;
 	deps.marks = c.marks;
+	deps.db = c.userdb;
 	r = broker_new(&deps, &c.broker);
 	if (r < 0)
 		fatalx("broker: %s", strerror(-r));
@@ -553,14 +568,17 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	c.dispatch.broker = c.broker;
 	c.dispatch.secmem = c.secmem;
 	c.dispatch.sessions = c.sessions;
+	c.dispatch.db = c.userdb;
 	c.dispatch.cf = c.cf;
-	r = server_new(c.ev, lfd, c.cf, dispatch_request, &c.dispatch, &c.server);
+	r = server_new(c.ev, lfd, c.cf, c.userdb, dispatch_request, &c.dispatch,
+	    &c.server);
 	if (r < 0)
 		fatalx("server: %s", strerror(-r));
 	c.dispatch.server = c.server;
 	if (c.cf->msi_listen != NULL) {
 		/* Fails only without memory or MHD: not a peer's doing. */
-		r = msi_new(c.ev, &msi_sock, c.cf, c.broker, c.sessions, &c.msi);
+		r = msi_new(c.ev, &msi_sock, c.cf, c.broker, c.sessions, c.userdb,
+		    &c.msi);
 		if (r < 0)
 			fatalx("[msi] endpoint: %s", strerror(-r));
 	}
@@ -587,6 +605,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	broker_free(c.broker);
 	sessweep_free(c.sessweep);
 	sessions_free(c.sessions);
+	userdb_free(c.userdb);	/* after every user of it */
 	http_free(c.http);
 	audit_attach(NULL);
 	event_del(c.ev, c.sigfd);

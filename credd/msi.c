@@ -33,7 +33,6 @@
  * until the pool is reused. Nothing here logs a header value or a body.
  */
 #include <errno.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -64,6 +63,7 @@
 #include "msi_listen.h"
 #include "session.h"
 #include "uidlimit.h"
+#include "userdb.h"
 
 #define MSI_MEMORY_LIMIT (32 * 1024)	/* request line + headers, per connection */
 #define MSI_DESC_MAX 1024
@@ -82,6 +82,15 @@ struct msi_conn {
 	uid_t uid;			/* (uid_t)-1: not proven */
 	const char *unproven;		/* why not (static), or NULL */
 	struct uidlimit_entry *ul;	/* the uid's caps; NULL when unproven */
+	char *user;			/* the uid's login name now, or NULL */
+	int user_err;			/* with user NULL: -ENOENT or the lookup's -errno */
+	/* While the name is looked up (userdb.h), before MHD has the fd: */
+	struct msi *m;
+	struct userdb_req *name_req;
+	int fd;
+	struct sockaddr_storage peer;
+	socklen_t peerlen;
+	LIST_ENTRY(msi_conn) nlink;	/* on m->naming */
 };
 
 struct msi_req {
@@ -121,6 +130,9 @@ struct msi {
 	struct uidlimit *limits;	/* per uid, the endpoint's own table */
 	struct msi_conn *adding;	/* inside MHD_add_connection */
 	unsigned nconns;		/* connections MHD holds */
+	struct userdb *db;		/* uid -> name, off the loop */
+	LIST_HEAD(, msi_conn) naming;	/* accepted, name not known yet */
+	unsigned nnaming;
 	struct {
 		uint64_t requests;
 		uint64_t refused;	/* audited refusals (coalesced records) */
@@ -460,17 +472,6 @@ listen_port(const struct config *cf)
 	return ntohs(((struct sockaddr_in6 *)(void *)&ss)->sin6_port);
 }
 
-static char *
-name_of_uid(uid_t uid)
-{
-	struct passwd pw, *res = NULL;
-	char buf[4096];
-
-	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) != 0 || res == NULL)
-		return NULL;
-	return strdup(res->pw_name);
-}
-
 /*
  * Check the request (msi_parse_request) and prove the caller; on success
  * the caller, the resource and the scope are set and 0 is returned, else
@@ -552,13 +553,34 @@ req_check(struct msi_req *r, const char *url, const char *method)
 		    "IDENTITY_HEADER belongs to another user");
 		return -1;
 	}
-	r->caller.uid = puid;
-	r->caller.gid = (gid_t)-1;
-	r->caller.user = user != NULL ? strdup(user) : name_of_uid(puid);
-	if (r->caller.user == NULL) {
-		audit_refused(r, puid, NULL, "uid has no user name");
+	/* The uid's name now (looked up at accept, off the loop). */
+	if (r->mc->user == NULL && r->mc->user_err != -ENOENT) {
+		r->retry_after = 5;
+		req_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+		    "credd: the user directory did not answer for your uid; "
+		    "try again");
+		return -1;
+	}
+	if (r->mc->user == NULL) {
+		audit_refused(r, puid, user, "uid has no user name");
 		req_error(r, MHD_HTTP_FORBIDDEN, "forbidden",
 		    "credd: your uid has no user name on this node");
+		return -1;
+	}
+	/* A secret minted for an account whose uid now names another. */
+	if (user != NULL && strcmp(user, r->mc->user) != 0) {
+		audit_refused(r, puid, user, "IDENTITY_HEADER of another account "
+		    "of this uid");
+		req_error(r, MHD_HTTP_FORBIDDEN, "forbidden", "credd: this "
+		    "IDENTITY_HEADER belongs to another user");
+		return -1;
+	}
+	r->caller.uid = puid;
+	r->caller.gid = (gid_t)-1;
+	r->caller.user = strdup(r->mc->user);
+	if (r->caller.user == NULL) {
+		req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+		    "credd: out of memory");
 		return -1;
 	}
 	if (p.resource != NULL) {
@@ -711,6 +733,7 @@ conn_release(struct msi *m, struct msi_conn *mc)
 	if (mc == NULL)
 		return;
 	uidlimit_close(m->limits, mc->ul);
+	free(mc->user);
 	free(mc);
 }
 
@@ -728,6 +751,73 @@ audit_conn_refused(struct msi *m, uid_t uid, const char *reason)
 
 	m->n.refused++;
 	audit_refusal(&ev, event_now_ms(m->ev));
+}
+
+/* MHD takes the connection; notify_cb attaches mc to it. */
+static void
+conn_add(struct msi *m, struct msi_conn *mc, int fd,
+    const struct sockaddr *peer, socklen_t peerlen)
+{
+	m->adding = mc;
+	(void)MHD_add_connection(m->d, fd, peer, peerlen);	/* MHD owns fd */
+	if (m->adding != NULL) {	/* refused by MHD, which closed fd */
+		m->adding = NULL;
+		conn_release(m, mc);
+	}
+	kick(m);
+}
+
+/* The uid's name came back: MHD may read the request now. */
+static void
+naming_cb(void *arg, int result, uid_t uid, gid_t gid, const char *name)
+{
+	struct msi_conn *mc = arg;
+	struct msi *m = mc->m;
+
+	(void)uid;
+	(void)gid;
+	mc->name_req = NULL;
+	LIST_REMOVE(mc, nlink);
+	m->nnaming--;
+	if (result == 0 && (mc->user = strdup(name)) == NULL)
+		result = -ENOMEM;
+	mc->user_err = result;
+	conn_add(m, mc, mc->fd, (struct sockaddr *)&mc->peer, mc->peerlen);
+}
+
+/*
+ * The proven uid's login name, before MHD reads a byte: from the cache
+ * when fresh, else looked up off the loop while the request waits in
+ * the kernel (a slow directory delays this connection only). 0: known
+ * (or not needed), go on; 1: looking it up (naming_cb goes on).
+ */
+static int
+conn_name(struct msi *m, struct msi_conn *mc, int fd,
+    const struct sockaddr *peer, socklen_t peerlen)
+{
+	char name[USERDB_NAME_MAX];
+
+	mc->user_err = -ENOENT;
+	if (mc->unproven != NULL || m->db == NULL)
+		return 0;
+	if (userdb_cached_name(m->db, mc->uid, name, sizeof(name)) == 0) {
+		mc->user = strdup(name);
+		mc->user_err = mc->user != NULL ? 0 : -ENOMEM;
+		return 0;
+	}
+	mc->m = m;
+	mc->fd = fd;
+	memcpy(&mc->peer, peer, peerlen < sizeof(mc->peer) ? peerlen :
+	    sizeof(mc->peer));
+	mc->peerlen = peerlen;
+	mc->name_req = userdb_lookup_uid(m->db, mc->uid, naming_cb, mc);
+	if (mc->name_req == NULL) {
+		mc->user_err = -ENOMEM;
+		return 0;
+	}
+	LIST_INSERT_HEAD(&m->naming, mc, nlink);
+	m->nnaming++;
+	return 1;
 }
 
 /*
@@ -758,7 +848,8 @@ conn_cb(void *arg, int fd, const struct sockaddr *peer, socklen_t peerlen,
 		else if (r < 0)
 			refused = "out of memory";
 	}
-	if (refused == NULL && m->nconns >= (unsigned)m->cf->msi_max_conns)
+	if (refused == NULL &&
+	    m->nconns + m->nnaming >= (unsigned)m->cf->msi_max_conns)
 		refused = "over [msi] max_connections";
 	if (refused != NULL) {
 		m->n.refused_conns++;
@@ -767,13 +858,8 @@ conn_cb(void *arg, int fd, const struct sockaddr *peer, socklen_t peerlen,
 		close(fd);
 		return;
 	}
-	m->adding = mc;
-	(void)MHD_add_connection(m->d, fd, peer, peerlen);	/* MHD owns fd */
-	if (m->adding != NULL) {	/* refused by MHD, which closed fd */
-		m->adding = NULL;
-		conn_release(m, mc);
-	}
-	kick(m);
+	if (conn_name(m, mc, fd, peer, peerlen) == 0)
+		conn_add(m, mc, fd, peer, peerlen);
 }
 
 /* MHD: a connection starts (inside MHD_add_connection) or ends. */
@@ -807,7 +893,7 @@ limits_of(const struct config *cf, struct uidlimit_cfg *lc)
 int
 msi_new(struct event_loop *ev, const struct msi_listen_sock *sock,
     const struct config *cf, struct broker *broker, struct sessions *sessions,
-    struct msi **out)
+    struct userdb *db, struct msi **out)
 {
 	const union MHD_DaemonInfo *di;
 	struct uidlimit_cfg lc;
@@ -822,6 +908,8 @@ msi_new(struct event_loop *ev, const struct msi_listen_sock *sock,
 	m->cf = cf;
 	m->broker = broker;
 	m->sessions = sessions;
+	m->db = db;
+	LIST_INIT(&m->naming);
 	m->port = listen_port(cf);
 	m->epfd = -1;
 	LIST_INIT(&m->reqs);
@@ -925,12 +1013,20 @@ msi_report(const struct msi *m, json_t *o, int is_stats)
 void
 msi_free(struct msi *m)
 {
+	struct msi_conn *mc;
 	struct msi_req *r;
 
 	if (m == NULL)
 		return;
 	m->is_closing = 1;
 	msi_listen_free(m->l);	/* no new connections from here */
+	while ((mc = LIST_FIRST(&m->naming)) != NULL) {
+		LIST_REMOVE(mc, nlink);
+		userdb_cancel(m->db, mc->name_req);
+		close(mc->fd);
+		conn_release(m, mc);
+	}
+	m->nnaming = 0;
 	/* MHD cannot stop with suspended connections: answer them first. */
 	LIST_FOREACH(r, &m->reqs, link) {
 		if (r->state != REQ_PARKED)

@@ -39,13 +39,15 @@ struct msi;
 /*
  * Serve the endpoint on sock (msi_listen.h: msi_listen_open before
  * privileges are dropped; sock->fd is taken over, and -1 starts the
- * endpoint down, binding again on a timer). cf, broker and sessions are
- * borrowed and must outlive the endpoint (or the next msi_set_config).
+ * endpoint down, binding again on a timer). Each proven caller's login
+ * name comes from db (off the loop) before MHD reads its request. cf,
+ * broker, sessions and db are borrowed and must outlive the endpoint (or the next msi_set_config).
  * 0 or -errno.
  */
+struct userdb;
 int msi_new(struct event_loop *ev, const struct msi_listen_sock *sock,
     const struct config *cf, struct broker *broker, struct sessions *sessions,
-    struct msi **out);
+    struct userdb *db, struct msi **out);
 /* Answer parked requests with 503, close every connection. NULL is fine. */
 void msi_free(struct msi *m);
 /* After SIGHUP: resources, TTLs, timeouts and limits (not the address). */

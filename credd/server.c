@@ -4,9 +4,11 @@
  *
  * Trust comes only from the kernel: SO_PEERCRED and SO_PEERGROUPS read
  * once at accept. Nothing a client sends about itself is believed. The
- * uid -> name lookup (getpwuid_r) runs at accept on the loop; with
- * nscd/sssd in front of NSS it is a cache hit, and group membership for
- * admin_group never needs NSS (the gid is resolved at start and SIGHUP).
+ * uid -> name lookup never runs on the loop: a fresh cached name
+ * (userdb.h) or a lookup on the resolver thread, while the connection's
+ * requests wait in its buffer. Group membership for admin_group never
+ * needs NSS (SO_PEERGROUPS against a gid resolved at start and, off the
+ * loop, at SIGHUP).
  *
  * Output is bounded three ways (issue 11): a connection whose unsent
  * replies pass OUT_PENDING_MAX is not read from (backpressure: its
@@ -33,9 +35,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +56,7 @@
 #include "log.h"
 #include "server.h"
 #include "uidlimit.h"
+#include "userdb.h"
 
 /* Stop taking requests of a connection while this much is unsent; one
  * reply (up to PROTO_LINE_MAX) is always queued whole. */
@@ -78,6 +79,7 @@ struct conn {
 	int fd;
 	struct caller caller;
 	struct uidlimit_entry *us;
+	struct userdb_req *name_req;	/* uid -> name lookup in flight */
 	char *in;		/* requests only: no secrets, not wiped */
 	size_t inlen, incap;	/* incap grows up to PROTO_LINE_MAX */
 	int64_t line_start;	/* when the pending partial line began, or 0 */
@@ -103,6 +105,8 @@ struct server {
 	void *cbarg;
 	gid_t admin_gid;
 	int has_admin_gid;
+	struct userdb *db;		/* NSS, off the loop; NULL: no names */
+	struct userdb_req *group_req;	/* admin_group lookup after SIGHUP */
 	struct uidlimit *limits;
 	LIST_HEAD(, conn) conns;
 	LIST_HEAD(, conn) paused;	/* waiting for output to drain or caps */
@@ -194,24 +198,13 @@ server_listen(const char *path, uid_t owner_uid, int *fdp, char *err, size_t err
 	return 0;
 }
 
-static char *
-lookup_user(uid_t uid)
-{
-	struct passwd pw, *res = NULL;
-	char buf[4096];
-	char *name = NULL;
-
-	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res != NULL)
-		name = strdup(res->pw_name);
-	return name;
-}
-
 static int
 peer_is_admin(struct server *s, int fd, uid_t uid, gid_t gid)
 {
-	gid_t groups[GROUPS_MAX];
-	socklen_t len = sizeof(groups);
+	gid_t stack[GROUPS_MAX], *groups = stack;
+	socklen_t len = sizeof(stack);
 	size_t i, n;
+	int is_admin = 0;
 
 	if (uid == 0)
 		return 1;
@@ -219,13 +212,22 @@ peer_is_admin(struct server *s, int fd, uid_t uid, gid_t gid)
 		return 0;
 	if (gid == s->admin_gid)
 		return 1;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
-		return 0;	/* ERANGE: over GROUPS_MAX groups; deny */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0) {
+		/* ERANGE: more groups than fit; len says how many bytes. */
+		if (errno != ERANGE || len <= sizeof(stack) ||
+		    (groups = malloc(len)) == NULL)
+			return 0;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0) {
+			free(groups);
+			return 0;
+		}
+	}
 	n = len / sizeof(gid_t);
-	for (i = 0; i < n; i++)
-		if (groups[i] == s->admin_gid)
-			return 1;
-	return 0;
+	for (i = 0; i < n && !is_admin; i++)
+		is_admin = groups[i] == s->admin_gid;
+	if (groups != stack)
+		free(groups);
+	return is_admin;
 }
 
 static void
@@ -518,7 +520,7 @@ conn_process(struct conn *c)
 	if (c->in_process)
 		return;
 	c->in_process = 1;
-	while (!c->busy && !c->closing && c->inlen > 0) {
+	while (!c->busy && !c->closing && c->name_req == NULL && c->inlen > 0) {
 		if (!conn_may_take(c)) {
 			out_send(c);	/* the kernel may take it now */
 			if (c->closing || !conn_may_take(c))
@@ -702,6 +704,46 @@ accept_refuse(struct server *s, int fd, uid_t uid, const char *reason)
 	close(fd);
 }
 
+/* The uid's name came back from the resolver thread: run what waited. */
+static void
+name_cb(void *arg, int result, uid_t uid, gid_t gid, const char *name)
+{
+	struct conn *c = arg;
+
+	(void)uid;
+	(void)gid;
+	c->name_req = NULL;
+	if (result == 0 && (c->caller.user = strdup(name)) == NULL)
+		result = -ENOMEM;
+	if (result < 0 && result != -ENOENT) {
+		log_warnx("uid %u: cannot look up the user name: %s",
+		    (unsigned)c->caller.uid, strerror(-result));
+		c->caller.user_err = result;
+	}
+	conn_process(c);	/* the lines that arrived meanwhile */
+}
+
+/*
+ * c's login name: from the cache when it is fresh, otherwise looked up
+ * on the resolver thread (requests wait in c's buffer meanwhile: a slow
+ * directory delays this connection only). 0 or -ENOMEM.
+ */
+static int
+conn_name(struct conn *c)
+{
+	struct server *s = c->s;
+	char name[USERDB_NAME_MAX];
+
+	if (s->db == NULL)
+		return 0;
+	if (userdb_cached_name(s->db, c->caller.uid, name, sizeof(name)) == 0) {
+		c->caller.user = strdup(name);
+		return c->caller.user != NULL ? 0 : -ENOMEM;
+	}
+	c->name_req = userdb_lookup_uid(s->db, c->caller.uid, name_cb, c);
+	return c->name_req != NULL ? 0 : -ENOMEM;
+}
+
 static void
 accept_cb(struct event_loop *ev, int lfd, uint32_t revents, void *arg)
 {
@@ -757,11 +799,19 @@ accept_cb(struct event_loop *ev, int lfd, uint32_t revents, void *arg)
 		/* What a peer that does not read can pin in the kernel. */
 		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf,
 		    sizeof(sndbuf));
-		c->caller.user = lookup_user(cred.uid);
+		if (conn_name(c) < 0) {
+			uidlimit_close(s->limits, c->us);
+			free(c->in);
+			free(c);
+			close(fd);
+			continue;
+		}
 		c->caller.is_admin = peer_is_admin(s, fd, cred.uid, cred.gid);
 		c->last_active = event_now_ms(ev);
 		if (event_add(ev, fd, EPOLLIN, conn_read_cb, c) < 0) {
 			uidlimit_close(s->limits, c->us);
+			if (s->db != NULL)
+				userdb_cancel(s->db, c->name_req);
 			free(c->caller.user);
 			free(c->in);
 			free(c);
@@ -790,6 +840,8 @@ conn_close(struct conn *c)
 	event_del(s->ev, c->fd);
 	close(c->fd);
 	LIST_REMOVE(c, link);
+	if (s->db != NULL)
+		userdb_cancel(s->db, c->name_req);
 	conn_unpause(c);
 	out_free(c);	/* releases its share of the caps (resume_soon) */
 	uidlimit_close(s->limits, c->us);
@@ -874,21 +926,60 @@ resume_soon(struct server *s)
 }
 
 static void
-resolve_admin_gid(struct server *s)
+admin_gid_set(struct server *s, int r, gid_t gid)
 {
-	struct group gr, *res = NULL;
-	char buf[8192];
-
-	s->has_admin_gid = 0;
-	if (s->cf->admin_group == NULL || s->cf->admin_group[0] == '\0')
-		return;
-	if (getgrnam_r(s->cf->admin_group, &gr, buf, sizeof(buf), &res) == 0 &&
-	    res != NULL) {
-		s->admin_gid = res->gr_gid;
+	if (r == 0) {
+		s->admin_gid = gid;
 		s->has_admin_gid = 1;
-	} else
+		return;
+	}
+	s->has_admin_gid = 0;
+	if (r == -ENOENT)
 		log_warnx("admin_group \"%s\" does not exist; only root may "
 		    "administer", s->cf->admin_group);
+	else
+		log_warnx("admin_group \"%s\": cannot look it up (%s); only "
+		    "root may administer until it can", s->cf->admin_group,
+		    strerror(-r));
+}
+
+static void
+group_cb(void *arg, int result, uid_t uid, gid_t gid, const char *name)
+{
+	struct server *s = arg;
+
+	(void)uid;
+	(void)name;
+	s->group_req = NULL;
+	admin_gid_set(s, result, gid);
+}
+
+/*
+ * admin_group's gid. At start (is_now) in this thread, before the loop
+ * serves anyone; after SIGHUP on the resolver thread, the old gid
+ * staying in force until the answer.
+ */
+static void
+resolve_admin_gid(struct server *s, int is_now)
+{
+	gid_t gid = 0;
+	int r;
+
+	if (s->db != NULL)
+		userdb_cancel(s->db, s->group_req);
+	s->group_req = NULL;
+	if (s->cf->admin_group == NULL || s->cf->admin_group[0] == '\0') {
+		s->has_admin_gid = 0;
+		return;
+	}
+	if (is_now || s->db == NULL) {
+		r = userdb_group_now(s->cf->admin_group, &gid);
+		admin_gid_set(s, r, gid);
+		return;
+	}
+	s->group_req = userdb_lookup_group(s->db, s->cf->admin_group, group_cb, s);
+	if (s->group_req == NULL)
+		log_warnx("admin_group: out of memory; keeping the old gid");
 }
 
 /* The socket's per-uid caps from the config. */
@@ -909,7 +1000,7 @@ out_caps_of(struct server *s, const struct config *cf)
 
 int
 server_new(struct event_loop *ev, int lfd, const struct config *cf,
-    server_request_cb *cb, void *arg, struct server **out)
+    struct userdb *db, server_request_cb *cb, void *arg, struct server **out)
 {
 	struct uidlimit_cfg lc;
 	struct server *s;
@@ -933,7 +1024,8 @@ server_new(struct event_loop *ev, int lfd, const struct config *cf,
 	LIST_INIT(&s->conns);
 	LIST_INIT(&s->paused);
 	out_caps_of(s, cf);
-	resolve_admin_gid(s);
+	s->db = db;
+	resolve_admin_gid(s, 1);
 	r = event_add(ev, lfd, EPOLLIN, accept_cb, s);
 	if (r < 0) {
 		uidlimit_free(s->limits);
@@ -954,7 +1046,7 @@ server_set_config(struct server *s, const struct config *cf)
 	uidlimit_set_config(s->limits, &lc);
 	out_caps_of(s, cf);
 	resume_soon(s);		/* the caps may have grown */
-	resolve_admin_gid(s);
+	resolve_admin_gid(s, 0);
 }
 
 void
@@ -964,6 +1056,8 @@ server_free(struct server *s)
 		return;
 	while (!LIST_EMPTY(&s->conns))
 		conn_close(LIST_FIRST(&s->conns));
+	if (s->db != NULL)
+		userdb_cancel(s->db, s->group_req);
 	event_timer_cancel(s->ev, &s->resume);
 	event_timer_cancel(s->ev, &s->accept_timer);
 	event_del(s->ev, s->lfd);

@@ -31,6 +31,7 @@ struct caller {
 	gid_t gid;
 	pid_t pid;
 	char *user;	/* login name of uid, NULL if uid has no passwd entry */
+	int user_err;	/* with user NULL: 0 (no such user) or the lookup's -errno */
 	int is_admin;	/* uid 0, or admin_group among the peer's groups */
 };
 
@@ -95,8 +96,13 @@ struct server_stats {
  */
 int server_listen(const char *path, uid_t owner_uid, int *fd, char *err, size_t errsz);
 
+/*
+ * db resolves each peer uid's name off the loop (a connection's requests
+ * wait for it); NULL leaves every caller without a name (benchmarks).
+ */
+struct userdb;
 int server_new(struct event_loop *ev, int listen_fd, const struct config *cf,
-    server_request_cb *cb, void *arg, struct server **out);
+    struct userdb *db, server_request_cb *cb, void *arg, struct server **out);
 /* Close every connection (cancelling their waiters) and the listener. */
 void server_free(struct server *s);
 /* Apply new limits after SIGHUP (cf must outlive the server or the next call). */

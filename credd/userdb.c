@@ -168,6 +168,21 @@ job_run(struct job *j)
 	free(buf);
 }
 
+int
+userdb_group_now(const char *group, gid_t *gid)
+{
+	struct job j = { .kind = JOB_GROUP };
+	size_t n = strlen(group);
+
+	if (n >= sizeof(j.key))
+		return -ENAMETOOLONG;
+	memcpy(j.key, group, n + 1);
+	job_run(&j);
+	if (j.result == 0)
+		*gid = j.gid;
+	return j.result;
+}
+
 static void *
 worker(void *arg)
 {

@@ -75,6 +75,12 @@ struct userdb_req *userdb_lookup_name(struct userdb *db, const char *name,
 /* A group by name (getgrnam_r): gid in the answer, name = the group. */
 struct userdb_req *userdb_lookup_group(struct userdb *db, const char *group,
     userdb_cb *cb, void *arg);
+/*
+ * Start-up only (before the loop runs, or in a command): the gid of
+ * group, looked up in this thread with the same buffer growth. 0,
+ * -ENOENT, or -errno.
+ */
+int userdb_group_now(const char *group, gid_t *gid);
 /* Forget a request: its callback will not run. NULL does nothing. */
 void userdb_cancel(struct userdb *db, struct userdb_req *r);
 
