@@ -25,6 +25,7 @@
 struct event_loop;
 struct config;
 struct marks;
+struct userdb;
 struct store;
 struct seal;
 struct http;
