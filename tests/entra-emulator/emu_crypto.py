@@ -1,7 +1,8 @@
 # emu_crypto.py - key material and JWTs for the Entra emulator (tests only).
 #
 # Per run: a test CA (EC P-256, CA:TRUE, keyCertSign), a TLS server
-# certificate for 127.0.0.1 / localhost signed by it, and an RSA-2048 token
+# certificate for 127.0.0.1 / localhost / emulator.credd.test signed by it,
+# and an RSA-2048 token
 # signing key with a CA-signed certificate (kid = x5t = base64url SHA-1 of
 # the DER certificate, as Entra publishes it). JWTs are RS256.
 #
@@ -27,6 +28,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 # "...CanArY..." in base64url.
 _MARK_BYTES = "Bjp+`"
 JWT_MARKER = "CanArY"
+TEST_DNS_NAME = "emulator.credd.test"
 
 
 def b64url(data):
@@ -97,7 +99,10 @@ class KeyMaterial:
         self.server_key = ec.generate_private_key(ec.SECP256R1())
         # cert_mode (TLS failure tests): "expired" ended a day ago;
         # "wronghost" names only wrong.example.invalid.
-        san = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+        # emulator.credd.test: a name only a test's own DNS server answers
+        # (tests/fault/test_dns.py); ".test" is reserved (RFC 2606).
+        san = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost"),
+               x509.DNSName(TEST_DNS_NAME)]
         s_start, s_end = start, end
         if cert_mode == "expired":
             s_start, s_end = now - datetime.timedelta(days=3), now - datetime.timedelta(days=1)
