@@ -76,7 +76,8 @@ int resolve_new(struct event_loop *ev, const struct resolve_options *opt,
 /*
  * Cancels every query (no callbacks) and returns at once: idle workers
  * are joined, a worker inside a lookup is detached and frees what it
- * shares with r when the lookup returns. NULL-safe.
+ * shares with r when the lookup returns. NULL-safe. Not from a callback;
+ * the loop must outlive r.
  */
 void resolve_free(struct resolve *r);
 
