@@ -14,15 +14,18 @@
  * finished easy handle, and only then call the user, who may start or
  * cancel requests. curl's own callbacks only touch the loop.
  *
- * Name resolution never runs on, or waits on, the loop: http_new refuses a
- * libcurl without an asynchronous resolver, and every transfer carries
- * CURLOPT_QUICK_EXIT, so that a transfer ended during its lookup (cancel,
- * timeout, http_free) leaves libcurl's resolver thread to finish on its
- * own instead of joining it here (see req_setup).
+ * Names: libcurl never looks one up itself. resolve.c does, off the
+ * loop, and the answer goes to libcurl as a CURLOPT_RESOLVE entry before
+ * the transfer is added; a request waits (in h->reqs, not yet in curl)
+ * while the lookup runs, and cancelling it then only drops the query.
+ * libcurl 7.88's own threaded resolver joins its thread on the loop when
+ * a transfer is removed mid-lookup; CURLOPT_QUICK_EXIT makes it detach
+ * instead, should it ever run (on_resolver_start counts that).
  *
  * credd is single-threaded on the loop; curl_global_init runs once, in
  * the first http_new, and curl_global_cleanup never (process lifetime).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -36,10 +39,12 @@
 #include <curl/curl.h>
 
 #include "entra/secret.h"
+#include "entra/util.h"
 #include "entra/version.h"
 #include "event.h"
 #include "http.h"
 #include "log.h"
+#include "resolve.h"
 
 /* CURLOPT_QUICK_EXIT came in 7.87.0; Debian 12 has 7.88.1. */
 #if LIBCURL_VERSION_NUM < 0x075700
@@ -65,6 +70,13 @@ struct http_req {
 	struct http *h;
 	CURL *easy;
 	struct curl_slist *headers;
+	struct curl_slist *resolve;	/* CURLOPT_RESOLVE: the name's addresses */
+	struct resolve_query *rq;	/* waiting for a lookup, not in curl */
+	char *host;		/* what libcurl would look up, and its port */
+	int port;
+	bool is_literal;	/* an address: nothing to look up */
+	bool is_idn;		/* a non-ASCII name: libcurl's to look up */
+	int64_t deadline;	/* loop ms: http_post_form + timeout */
 	struct secret *body;	/* request body, wiped when done */
 	char *buf;		/* response body, NUL-terminated, wiped */
 	size_t len, cap;
@@ -78,6 +90,8 @@ struct http_req {
 struct http {
 	struct event_loop *ev;
 	CURLM *multi;
+	struct resolve *res;
+	uint64_t ncurl_resolves;	/* libcurl looked a name up itself */
 	struct event_timer *timer;
 	char *ca_file;
 	char *proxy;
@@ -333,6 +347,8 @@ req_free(struct http_req *req)
 	if (req->easy != NULL)
 		curl_easy_cleanup(req->easy);
 	curl_slist_free_all(req->headers);
+	curl_slist_free_all(req->resolve);
+	free(req->host);
 	secret_free(req->body);
 	buf_free(req);
 	free(req);
@@ -445,6 +461,184 @@ complete_done(struct http *h)
 	}
 }
 
+/* --- names (resolve.c) ------------------------------------------------ */
+
+/*
+ * What libcurl would look up for url, and on which port: the proxy's
+ * name when there is one (config.c allows http:// and https:// proxies,
+ * which look the IdP up themselves), else the URL's host. Parsed as
+ * lib/url.c in libcurl 7.88 does, so the CURLOPT_RESOLVE entry matches
+ * the key libcurl then looks for. -EBADMSG: libcurl will refuse the URL
+ * itself, before any lookup.
+ */
+static int
+req_target(const struct http *h, struct http_req *req, const char *url)
+{
+	char *host = NULL, *port = NULL, *scheme = NULL;
+	const char *p;
+	struct in_addr a4;
+	long long num = 0;
+	CURLU *u;
+	int r = -EBADMSG;
+
+	u = curl_url();
+	if (u == NULL)
+		return -ENOMEM;
+	if (h->proxy != NULL) {
+		if (curl_url_set(u, CURLUPART_URL, h->proxy,
+			CURLU_NON_SUPPORT_SCHEME | CURLU_GUESS_SCHEME) !=
+			CURLUE_OK ||
+		    curl_url_get(u, CURLUPART_HOST, &host, CURLU_URLDECODE) !=
+			CURLUE_OK ||
+		    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK)
+			goto out;
+		if (curl_url_get(u, CURLUPART_PORT, &port, 0) != CURLUE_OK)
+			/* CURL_DEFAULT_HTTPS_PROXY_PORT, CURL_DEFAULT_PROXY_PORT */
+			num = strcasecmp(scheme, "https") == 0 ? 443 : 1080;
+	} else {
+		if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+		    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+		    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) !=
+			CURLUE_OK)
+			goto out;
+	}
+	if (port != NULL && util_strtonum(port, 0, 65535, &num) < 0)
+		goto out;
+	req->port = (int)num;
+	/* libcurl looks no address up ([v6] or a normalised IPv4). */
+	req->is_literal = host[0] == '[' || inet_pton(AF_INET, host, &a4) == 1;
+	/* A non-ASCII (IDN) name: libcurl looks up its punycode form, which
+	 * we do not compute; it resolves that one itself (QUICK_EXIT). */
+	for (p = host; *p != '\0' && !req->is_idn; p++)
+		req->is_idn = (unsigned char)*p >= 0x80;
+	req->host = strdup(host);
+	r = req->host == NULL ? -ENOMEM : 0;
+out:
+	curl_free(host);
+	curl_free(port);
+	curl_free(scheme);
+	curl_url_cleanup(u);
+	return r;
+}
+
+/* Hand libcurl the addresses: "+host:port:a,b,[v6]" (not permanent). */
+static int
+req_set_addrs(struct http_req *req, const char *addrs)
+{
+	char entry[RESOLVE_HOST_MAX + 16 + RESOLVE_ADDRS_LEN];
+	struct curl_slist *l;
+	int n;
+
+	n = snprintf(entry, sizeof(entry), "+%s:%d:%s", req->host, req->port,
+	    addrs);
+	if (n < 0 || (size_t)n >= sizeof(entry))
+		return -EMSGSIZE;
+	l = curl_slist_append(NULL, entry);
+	if (l == NULL)
+		return -ENOMEM;
+	curl_slist_free_all(req->resolve);
+	req->resolve = l;
+	return curl_easy_setopt(req->easy, CURLOPT_RESOLVE, l) == CURLE_OK ?
+	    0 : -EINVAL;
+}
+
+/* A request that never reached curl ends here: tell its owner. */
+static void
+req_fail(struct http *h, struct http_req *req, int error)
+{
+	struct http_response resp = { 0 };
+
+	req_unlink(h, req);
+	secret_free(req->body);
+	req->body = NULL;
+	resp.retry_after = -1;
+	resp.error = error;
+	switch (error) {	/* the texts libcurl would have given */
+	case -ETIMEDOUT:
+		resp.error_msg = curl_easy_strerror(CURLE_OPERATION_TIMEDOUT);
+		break;
+	case -EHOSTUNREACH:
+		resp.error_msg = curl_easy_strerror(CURLE_COULDNT_RESOLVE_HOST);
+		break;
+	case -ENOMEM:
+		resp.error_msg = curl_easy_strerror(CURLE_OUT_OF_MEMORY);
+		break;
+	default:
+		resp.error_msg = curl_easy_strerror(CURLE_FAILED_INIT);
+	}
+	h->completing = req;
+	req->cb(req->arg, &resp);
+	h->completing = NULL;
+	req_free(req);
+}
+
+/* resolve.c answered (on the loop, never inside curl): now into curl. */
+static void
+on_resolved(void *arg, int error, const char *addrs)
+{
+	struct http_req *req = arg;
+	struct http *h = req->h;
+	int64_t left = req->deadline - event_now_ms(h->ev);
+
+	req->rq = NULL;
+	if (error == 0 && left <= 0)
+		error = -ETIMEDOUT;
+	if (error == 0)
+		error = req_set_addrs(req, addrs);
+	/* The timeout counts from http_post_form, the lookup included. */
+	if (error == 0 &&
+	    (curl_easy_setopt(req->easy, CURLOPT_TIMEOUT_MS, (long)left) !=
+		CURLE_OK ||
+		curl_easy_setopt(req->easy, CURLOPT_CONNECTTIMEOUT_MS,
+		    (long)left) != CURLE_OK))
+		error = -EINVAL;
+	if (error == 0 && curl_multi_add_handle(h->multi, req->easy) !=
+	    CURLM_OK)
+		error = -ENOMEM;
+	if (error < 0)
+		req_fail(h, req, error);
+}
+
+/*
+ * CURLOPT_RESOLVER_START_FUNCTION: libcurl is about to resolve a name
+ * itself, which it does for an address too (it checks for one after
+ * this call). For a name that means resolve.c was bypassed: counted, so
+ * tests see it; QUICK_EXIT still keeps that thread off the loop.
+ */
+static int
+on_resolver_start(void *resolver_state, void *reserved, void *userdata)
+{
+	struct http_req *req = userdata;
+
+	(void)resolver_state;
+	(void)reserved;
+	if (!req->is_literal)
+		req->h->ncurl_resolves++;
+	return 0;
+}
+
+/*
+ * Ready for curl (0), waiting for a lookup (-EINPROGRESS, req->rq set),
+ * or -errno.
+ */
+static int
+req_resolve(struct http *h, struct http_req *req, const char *url)
+{
+	char addrs[RESOLVE_ADDRS_LEN];
+	int r;
+
+	r = req_target(h, req, url);
+	if (r == -EBADMSG || (r == 0 && (req->is_literal || req->is_idn)))
+		return 0;
+	if (r < 0)
+		return r;
+	r = resolve_lookup(h->res, req->host, req->port, addrs, on_resolved,
+	    req, &req->rq);
+	if (r == 0)
+		r = req_set_addrs(req, addrs);
+	return r;
+}
+
 /* A random UUIDv4 (RFC 9562 5.4) from getrandom. */
 static int
 uuid4(char dst[37])
@@ -523,17 +717,13 @@ req_setup(struct http *h, struct http_req *req, const char *url)
 	SETOPT(e, CURLOPT_TIMEOUT, tmo);
 	SETOPT(e, CURLOPT_CONNECTTIMEOUT, tmo);
 	SETOPT(e, CURLOPT_TCP_KEEPALIVE, 1L);
-	/*
-	 * A transfer that ends during its DNS lookup (http_cancel, a
-	 * timeout, http_free) goes through libcurl's multi_done ->
-	 * Curl_resolver_kill. With the threaded resolver (7.88,
-	 * lib/asyn-thread.c) that joins the getaddrinfo thread, which froze
-	 * the loop for the rest of a slow lookup; with QUICK_EXIT it takes
-	 * Curl_resolver_cancel instead: the thread is detached and frees its
-	 * own state when getaddrinfo returns (nothing leaks; the thread and
-	 * its socketpair end live until then). Its result is discarded.
-	 */
+	/* Should libcurl resolve a name itself after all (see the top), a
+	 * removal mid-lookup detaches its thread instead of joining it. */
 	SETOPT(e, CURLOPT_QUICK_EXIT, 1L);
+	SETOPT(e, CURLOPT_RESOLVER_START_FUNCTION, on_resolver_start);
+	SETOPT(e, CURLOPT_RESOLVER_START_DATA, req);
+	/* Our CURLOPT_RESOLVE entry must not go stale during the transfer. */
+	SETOPT(e, CURLOPT_DNS_CACHE_TIMEOUT, tmo + 60);
 	/* SSL_VERIFYPEER and SSL_VERIFYHOST keep their secure defaults. */
 	if (h->ca_file != NULL)
 		SETOPT(e, CURLOPT_CAINFO, h->ca_file);
@@ -593,10 +783,12 @@ http_post_form(struct http *h, const char *url, const struct secret *body,
 	r = req_setup(h, req, url);
 	if (r < 0)
 		goto fail;
-	if (curl_multi_add_handle(h->multi, req->easy) != CURLM_OK) {
+	req->deadline = event_now_ms(h->ev) + (int64_t)h->timeout_sec * 1000;
+	r = req_resolve(h, req, url);
+	if (r == 0 && curl_multi_add_handle(h->multi, req->easy) != CURLM_OK)
 		r = -ENOMEM;
+	if (r < 0 && r != -EINPROGRESS)
 		goto fail;
-	}
 	req->next = h->reqs;
 	if (h->reqs != NULL)
 		h->reqs->prev = req;
@@ -621,7 +813,10 @@ http_cancel(struct http *h, struct http_req **rp)
 	/* Inside its own callback the request is already out; freed after. */
 	if (req == h->completing)
 		return;
-	(void)curl_multi_remove_handle(h->multi, req->easy);
+	if (req->rq != NULL)	/* not in curl yet: no resolver to stop */
+		resolve_cancel(h->res, &req->rq);
+	else
+		(void)curl_multi_remove_handle(h->multi, req->easy);
 	req_unlink(h, req);
 	req_free(req);
 }
@@ -666,10 +861,31 @@ check_resolver(void)
 	return 0;
 }
 
+void
+http_get_stats(const struct http *h, struct http_stats *st)
+{
+	struct resolve_stats rs;
+	const struct http_req *req;
+
+	memset(st, 0, sizeof(*st));
+	if (h == NULL)
+		return;
+	st->inflight = h->ninflight;
+	for (req = h->reqs; req != NULL; req = req->next)
+		if (req->rq != NULL)
+			st->resolving++;
+	st->curl_resolves = h->ncurl_resolves;
+	resolve_get_stats(h->res, &rs);
+	st->resolver_threads = rs.workers;
+	st->lookups = rs.lookups;
+	st->stale_answers = rs.stale;
+}
+
 int
 http_new(struct event_loop *ev, const struct http_options *opt,
     struct http **out)
 {
+	struct resolve_options ropt = { 0 };
 	struct http *h;
 	int r;
 
@@ -694,6 +910,13 @@ http_new(struct event_loop *ev, const struct http_options *opt,
 		(h->ca_file = strdup(opt->ca_file)) == NULL) ||
 	    (opt->proxy != NULL && (h->proxy = strdup(opt->proxy)) == NULL))
 		goto nomem;
+	ropt.ops = opt->resolver;
+	ropt.wait_ms = (int64_t)h->timeout_sec * 1000;
+	r = resolve_new(ev, &ropt, &h->res);
+	if (r < 0) {
+		http_free(h);
+		return r;
+	}
 	h->multi = curl_multi_init();
 	if (h->multi == NULL)
 		goto nomem;
@@ -728,11 +951,16 @@ http_free(struct http *h)
 	if (h == NULL)
 		return;
 	while ((req = h->reqs) != NULL) {
-		(void)curl_multi_remove_handle(h->multi, req->easy);
+		if (req->rq != NULL)
+			resolve_cancel(h->res, &req->rq);
+		else
+			(void)curl_multi_remove_handle(h->multi, req->easy);
 		req_unlink(h, req);
 		req_free(req);
 	}
 	h->is_closing = true;
+	/* Never waits for a lookup in progress (resolve.h). */
+	resolve_free(h->res);
 	if (h->multi != NULL)
 		(void)curl_multi_cleanup(h->multi);
 	/* Sockets curl closed without telling us (cached connections). */
@@ -742,82 +970,4 @@ http_free(struct http *h)
 	free(h->ca_file);
 	free(h->proxy);
 	free(h);
-}
-
-/* --- forms ------------------------------------------------------------- */
-
-/* Bytes k or v take once percent-encoded (RFC 3986 unreserved stay). */
-static bool
-is_unreserved(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-	    (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
-	    c == '~';
-}
-
-static size_t
-enc_len(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s != '\0'; s++)
-		n += is_unreserved((unsigned char)*s) ? 1 : 3;
-	return n;
-}
-
-static size_t
-enc_put(char *dst, const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t n = 0;
-
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (is_unreserved(c)) {
-			dst[n++] = (char)c;
-		} else {
-			dst[n++] = '%';
-			dst[n++] = hex[c >> 4];
-			dst[n++] = hex[c & 0x0f];
-		}
-	}
-	return n;
-}
-
-int
-http_form_add(struct secret **form, const char *k, const char *v)
-{
-	struct secret *old = *form, *nf;
-	size_t oldlen = old != NULL ? old->len : 0;
-	size_t klen, vlen, len, o = 0;
-	char *tmp;
-
-	if (k == NULL || v == NULL || *k == '\0')
-		return -EINVAL;
-	klen = enc_len(k);
-	vlen = enc_len(v);
-	if (vlen > SIZE_MAX / 4 || oldlen > SIZE_MAX / 4)
-		return -ENOMEM;
-	len = oldlen + (oldlen > 0) + klen + 1 + vlen;
-	tmp = malloc(len + 1);
-	if (tmp == NULL)
-		return -ENOMEM;
-	if (oldlen > 0) {
-		memcpy(tmp, old->ptr, oldlen);
-		o = oldlen;
-		tmp[o++] = '&';
-	}
-	o += enc_put(tmp + o, k);
-	tmp[o++] = '=';
-	o += enc_put(tmp + o, v);
-	tmp[o] = '\0';
-	nf = secret_new(tmp, o);
-	secret_wipe(tmp, len + 1);
-	free(tmp);
-	if (nf == NULL)
-		return -ENOMEM;
-	secret_free(old);
-	*form = nf;
-	return 0;
 }

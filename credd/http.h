@@ -12,6 +12,10 @@
  * (Debian's libcurl 7.88 does not stop bodies of unknown length with
  * CURLOPT_MAXFILESIZE). Bodies are kept in wiped buffers. CURLOPT_VERBOSE
  * stays off. Nothing here logs request or response bodies.
+ *
+ * Host names are looked up by resolve.c, off the loop, with a bounded
+ * number of threads; a request waits for its lookup outside libcurl, so
+ * http_cancel and http_free never wait for a DNS server.
  */
 #ifndef CREDD_HTTP_H
 #define CREDD_HTTP_H
@@ -20,6 +24,7 @@
 #include <stdint.h>
 
 struct event_loop;
+struct resolve_ops;
 struct secret;
 struct http;
 struct http_req;
@@ -29,13 +34,14 @@ struct http_req;
 struct http_options {
 	const char *ca_file; /* NULL: system bundle */
 	const char *proxy;   /* NULL: none (the environment is ignored) */
-	int timeout_sec;     /* whole request */
+	int timeout_sec;     /* whole request, the name lookup included */
 	size_t max_body;     /* 0: HTTP_BODY_MAX */
+	const struct resolve_ops *resolver; /* NULL: getaddrinfo; tests fake it */
 };
 
 struct http_response {
 	long status;		/* HTTP status; 0 if no response */
-	int error;		/* 0, or -errno: -ETIMEDOUT, -ECONNRESET, -EMSGSIZE (body over cap), -EPROTO (TLS), -EIO */
+	int error;		/* 0, or -errno: -ETIMEDOUT, -ECONNRESET, -EHOSTUNREACH (name lookup), -EMSGSIZE (body over cap), -EPROTO (TLS), -EIO */
 	const char *error_msg;	/* static/curl text for logs, never a body */
 	struct secret *body;	/* may be NULL when error != 0; owned by http, valid during the callback */
 	int64_t retry_after;	/* Retry-After seconds, -1 if absent */
@@ -64,6 +70,16 @@ int http_post_form(struct http *h, const char *url, const struct secret *body,
 void http_cancel(struct http *h, struct http_req **r);
 /* Requests in flight (stats). */
 size_t http_inflight(const struct http *h);
+
+struct http_stats {
+	size_t inflight;		/* as http_inflight */
+	size_t resolving;		/* of those, waiting for a name lookup */
+	uint64_t curl_resolves;		/* names libcurl looked up itself (0) */
+	unsigned resolver_threads;	/* lookup threads alive (bounded) */
+	uint64_t lookups;		/* name lookups started */
+	uint64_t stale_answers;		/* stale addresses served meanwhile */
+};
+void http_get_stats(const struct http *h, struct http_stats *st);
 
 /* Append k=v (both percent-encoded) to a form body, '&'-separated. 0 or -ENOMEM. */
 int http_form_add(struct secret **form, const char *k, const char *v);

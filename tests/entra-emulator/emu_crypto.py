@@ -1,7 +1,8 @@
 # emu_crypto.py - key material and JWTs for the Entra emulator (tests only).
 #
 # Per run: a test CA (EC P-256, CA:TRUE, keyCertSign), a TLS server
-# certificate for 127.0.0.1 / localhost / TEST_HOST signed by it, and an RSA-2048 token
+# certificate for 127.0.0.1 / localhost / emulator.credd.test signed by it,
+# and an RSA-2048 token
 # signing key with a CA-signed certificate (kid = x5t = base64url SHA-1 of
 # the DER certificate, as Entra publishes it). JWTs are RS256.
 #
@@ -27,11 +28,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 # "...CanArY..." in base64url.
 _MARK_BYTES = "Bjp+`"
 JWT_MARKER = "CanArY"
-
-# A host name in the server certificate besides localhost, under the
-# reserved .test domain (RFC 6761), so that a test can reach the emulator
-# by a name that only its own DNS server resolves (tests/fault/test_dns.py).
-TEST_HOST = "idp.credd.test"
+TEST_DNS_NAME = "emulator.credd.test"
 
 
 def b64url(data):
@@ -101,10 +98,11 @@ class KeyMaterial:
         import ipaddress
         self.server_key = ec.generate_private_key(ec.SECP256R1())
         # cert_mode (TLS failure tests): "expired" ended a day ago;
-        # "wronghost" names only wrong.example.invalid. TEST_HOST is for
-        # tests that reach the emulator by name through their own DNS.
+        # "wronghost" names only wrong.example.invalid.
+        # emulator.credd.test: a name only a test's own DNS server answers
+        # (tests/fault/test_dns.py); ".test" is reserved (RFC 2606).
         san = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost"),
-               x509.DNSName(TEST_HOST)]
+               x509.DNSName(TEST_DNS_NAME)]
         s_start, s_end = start, end
         if cert_mode == "expired":
             s_start, s_end = now - datetime.timedelta(days=3), now - datetime.timedelta(days=1)

@@ -304,7 +304,7 @@ def t_startup(emu):
     check("CA:TRUE keyCertSign", bc.ca and ku.key_cert_sign)
     san = srv.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     check("server SAN", [str(i) for i in san.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
-          and san.get_values_for_type(x509.DNSName) == ["localhost", "idp.credd.test"])
+          and san.get_values_for_type(x509.DNSName) == ["localhost", "emulator.credd.test"])
     eku = srv.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     check("server EKU", ExtendedKeyUsageOID.SERVER_AUTH in eku)
     ca.public_key().verify(srv.signature, srv.tbs_certificate_bytes,

@@ -4,7 +4,10 @@
  * by the openssl CLI in a temp dir, plus a second server whose
  * self-signed certificate the CA did not sign. Checks status and body,
  * the body cap, certificate checks, timeouts, https-only, Retry-After,
- * cancellation and 50 concurrent requests on one loop.
+ * cancellation and 50 concurrent requests on one loop. Host names go
+ * through a fake resolver (fake_resolve.h) whose lookups hang until the
+ * test lets them go: cancel, free and time out while a lookup hangs,
+ * libcurl never resolving a name itself, and the proxy's name looked up.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +24,9 @@
 
 #include "entra/secret.h"
 #include "entra/version.h"
+#include "entra/util.h"
 #include "event.h"
+#include "fake_resolve.h"
 #include "http.h"
 #include "test.h"
 
@@ -281,16 +286,22 @@ stop_when_done(struct event_loop *ev, void *arg)
 }
 
 static int
+ctx_init_opt(struct ctx *c, const struct http_options *opt)
+{
+	memset(c, 0, sizeof(*c));
+	c->ev = event_new();
+	if (c->ev == NULL)
+		return -1;
+	return http_new(c->ev, opt, &c->h);
+}
+
+static int
 ctx_init(struct ctx *c, const char *ca, int timeout_sec, size_t max_body)
 {
 	struct http_options opt = { .ca_file = ca, .timeout_sec = timeout_sec,
 		.max_body = max_body };
 
-	memset(c, 0, sizeof(*c));
-	c->ev = event_new();
-	if (c->ev == NULL)
-		return -1;
-	return http_new(c->ev, &opt, &c->h);
+	return ctx_init_opt(c, &opt);
 }
 
 static void
@@ -635,6 +646,180 @@ TEST(test_cancel_reentrant)
 	ASSERT_EQ(ch.nslow, 1);	/* the echo finished within 2 s; slow did not */
 }
 
+
+/* --- names: the resolver, never libcurl's own ------------------------- */
+
+static int
+post_url(struct ctx *c, const char *url, struct result *res,
+    struct http_req **reqp)
+{
+	struct secret *b = secret_from_str("x=1");
+	struct http_req *req = NULL;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	r = http_post_form(c->h, url, b, on_done, res, reqp != NULL ? reqp :
+	    &req);
+	secret_free(b);
+	return r;
+}
+
+TEST(test_name_lookup)
+{
+	struct fake_resolver f;
+	struct http_options opt = { .ca_file = ca_path, .timeout_sec = 10 };
+	struct http_stats st;
+	struct result res;
+	struct ctx c;
+	char url[128];
+
+	fake_init(&f, true, false);
+	opt.resolver = &f.ops;
+	ASSERT_EQ(ctx_init_opt(&c, &opt), 0);
+	/* The certificate names localhost: TLS checks the name as usual. */
+	snprintf(url, sizeof(url), "https://localhost:%d/echo", port_ok);
+	ASSERT_EQ(post_url(&c, url, &res, NULL), 0);
+	ASSERT_EQ(run_one(&c, &res), 0);
+	ASSERT_EQ(res.error, 0);
+	ASSERT_EQ(res.status, 200);
+	ASSERT_STREQ(f.last_host, "localhost");
+	ASSERT_EQ(f.last_port, port_ok);
+	/* Again: from the cache. An address: no lookup at all. */
+	ASSERT_EQ(post_url(&c, url, &res, NULL), 0);
+	ASSERT_EQ(run_one(&c, &res), 0);
+	ASSERT_EQ(res.status, 200);
+	ASSERT_EQ(post(&c, port_ok, "/echo", "x=1", &res), 0);
+	ASSERT_EQ(res.status, 200);
+	http_get_stats(c.h, &st);
+	ASSERT_EQ(fake_get(&f, &f.calls), 1);
+	ASSERT_EQ(st.lookups, 1);
+	ASSERT_EQ(st.curl_resolves, 0);	/* libcurl used our answer */
+	ASSERT_TRUE(st.resolver_threads >= 1 &&
+	    st.resolver_threads <= RESOLVE_WORKERS);
+	/* A wrong answer is a connection failure, not a trusted name. */
+	ctx_fini(&c);
+	fake_init(&f, true, false);
+	snprintf(f.addrs, sizeof(f.addrs), "127.0.0.2");
+	ASSERT_EQ(ctx_init_opt(&c, &opt), 0);
+	snprintf(url, sizeof(url), "https://localhost:%d/echo", port_rogue);
+	ASSERT_EQ(post_url(&c, url, &res, NULL), 0);
+	ASSERT_EQ(run_one(&c, &res), 0);
+	ASSERT_TRUE(res.error == -ECONNREFUSED || res.error == -EPROTO);
+	ctx_fini(&c);
+}
+
+TEST(test_cancel_while_lookup_hangs)
+{
+	struct fake_resolver f;
+	struct http_options opt = { .ca_file = ca_path, .timeout_sec = 10 };
+	struct http_req *req = NULL, *other = NULL;
+	struct http_stats st;
+	struct result res, res2;
+	struct ctx c;
+	char url[128];
+	int64_t t0;
+
+	fake_init(&f, false, false);
+	opt.resolver = &f.ops;
+	ASSERT_EQ(ctx_init_opt(&c, &opt), 0);
+	snprintf(url, sizeof(url), "https://localhost:%d/echo", port_ok);
+	ASSERT_EQ(post_url(&c, url, &res, &req), 0);
+	ASSERT_EQ(post_url(&c, url, &res2, &other), 0);
+	ASSERT_EQ(fake_wait(&f, &f.running, 1), 0);
+	http_get_stats(c.h, &st);
+	ASSERT_EQ(st.inflight, 2);
+	ASSERT_EQ(st.resolving, 2);
+	ASSERT_EQ(st.lookups, 1);	/* one lookup for both */
+	t0 = util_mono_ms();
+	http_cancel(c.h, &req);
+	ASSERT_TRUE(util_mono_ms() - t0 < 100);	/* waits for no DNS */
+	ASSERT_TRUE(req == NULL);
+	ASSERT_EQ(http_inflight(c.h), 1);
+	/* The other one goes on once the name is known. */
+	fake_open(&f);
+	ASSERT_EQ(run_one(&c, &res2), 0);
+	ASSERT_EQ(res2.status, 200);
+	ASSERT_EQ(res.is_done, 0);
+	/* http_free while a lookup hangs returns at once too. */
+	fake_close(&f);
+	snprintf(url, sizeof(url), "https://other.test:%d/echo", port_ok);
+	ASSERT_EQ(post_url(&c, url, &res, &req), 0);
+	ASSERT_EQ(fake_wait(&f, &f.running, 1), 0);
+	t0 = util_mono_ms();
+	ctx_fini(&c);
+	ASSERT_TRUE(util_mono_ms() - t0 < 500);
+	ASSERT_EQ(res.is_done, 0);
+	fake_open(&f);	/* the detached worker returns and exits */
+	ASSERT_EQ(fake_wait(&f, &f.finished, 2), 0);
+	(void)nanosleep(&(struct timespec){ .tv_nsec = 50 * 1000000 }, NULL);
+}
+
+TEST(test_lookup_timeout_and_failure)
+{
+	struct fake_resolver f;
+	struct http_options opt = { .ca_file = ca_path, .timeout_sec = 1 };
+	struct result res;
+	struct ctx c;
+	char url[128];
+	int64_t t0;
+
+	fake_init(&f, false, false);
+	opt.resolver = &f.ops;
+	ASSERT_EQ(ctx_init_opt(&c, &opt), 0);
+	snprintf(url, sizeof(url), "https://localhost:%d/echo", port_ok);
+	t0 = util_mono_ms();
+	ASSERT_EQ(post_url(&c, url, &res, NULL), 0);
+	ASSERT_EQ(run_one(&c, &res), 0);
+	ASSERT_EQ(res.error, -ETIMEDOUT);	/* the timeout covers the lookup */
+	ASSERT_EQ(res.status, 0);
+	ASSERT_TRUE(!res.has_body);
+	ASSERT_TRUE(util_mono_ms() - t0 >= 900);
+	ASSERT_EQ(http_inflight(c.h), 0);
+	fake_set(&f, -ENOENT);
+	fake_open(&f);
+	ASSERT_EQ(fake_wait(&f, &f.finished, 1), 0);
+	snprintf(url, sizeof(url), "https://nowhere.test:%d/echo", port_ok);
+	ASSERT_EQ(post_url(&c, url, &res, NULL), 0);
+	ASSERT_EQ(run_one(&c, &res), 0);
+	ASSERT_EQ(res.error, -EHOSTUNREACH);
+	ctx_fini(&c);
+}
+
+/* With a proxy, libcurl looks up the proxy's name: so do we. */
+TEST(test_proxy_name)
+{
+	static const struct {
+		const char *proxy, *host;
+		int port;
+	} cases[] = {
+		{ "http://proxy.test:3128", "proxy.test", 3128 },
+		{ "http://Proxy.Test", "Proxy.Test", 1080 },
+		{ "https://proxy.test", "proxy.test", 443 },
+	};
+	struct fake_resolver f;
+	struct http_options opt = { .ca_file = ca_path, .timeout_sec = 5 };
+	struct http_stats st;
+	struct result res;
+	struct ctx c;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		fake_init(&f, true, false);
+		fake_set(&f, -ENOENT);
+		opt.resolver = &f.ops;
+		opt.proxy = cases[i].proxy;
+		ASSERT_EQ(ctx_init_opt(&c, &opt), 0);
+		ASSERT_EQ(post_url(&c, "https://idp.test/x", &res, NULL), 0);
+		ASSERT_EQ(run_one(&c, &res), 0);
+		ASSERT_EQ(res.error, -EHOSTUNREACH);
+		ASSERT_STREQ(f.last_host, cases[i].host);
+		ASSERT_EQ(f.last_port, cases[i].port);
+		http_get_stats(c.h, &st);
+		ASSERT_EQ(st.curl_resolves, 0);
+		ctx_fini(&c);
+	}
+}
+
 int
 main(void)
 {
@@ -652,6 +837,10 @@ main(void)
 	RUN(test_retry_after);
 	RUN(test_concurrent);
 	RUN(test_cancel_reentrant);
+	RUN(test_name_lookup);
+	RUN(test_cancel_while_lookup_hangs);
+	RUN(test_lookup_timeout_and_failure);
+	RUN(test_proxy_name);
 	teardown();
 	TEST_MAIN_END();
 }
