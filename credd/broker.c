@@ -33,7 +33,7 @@
 #include "broker_int.h"
 #include "cache.h"
 #include "config.h"
-#include "dispatch.h"
+#include "errmap.h"
 #include "event.h"
 #include "http.h"
 #include "log.h"
@@ -182,12 +182,12 @@ load_finish(struct storeq_job *j, int force)
 	while ((w = LIST_FIRST(&u->load_waiters)) != NULL) {
 		broker_unpark(w);
 		if (!user_resident(u) && r == RECORD_EROLLBACK)
-			resp = dispatch_error(-EIO, "the store holds an older "
+			resp = errmap_error(-EIO, "the store holds an older "
 			    "copy of your consent than this node has seen; it "
 			    "was refused: ask an administrator to revoke it, "
 			    "then sign in again");
 		else if (!user_resident(u))
-			resp = dispatch_error(r == -EBADMSG || r == -ENOKEY ? -EIO :
+			resp = errmap_error(r == -EBADMSG || r == -ENOKEY ? -EIO :
 			    -ECONNREFUSED, "cannot read your stored consent");
 		else
 			resp = broker_resume(b, w);
@@ -251,12 +251,12 @@ broker_user_ready(struct broker *b, struct waiter *w, const char *name, uid_t ui
 	*resp = NULL;
 	u = broker_user(b, name, uid, &r);
 	if (u == NULL || (w != NULL && waiter_keep(w, name, uid) < 0)) {
-		*resp = dispatch_error(-ENOMEM, "out of memory");
+		*resp = errmap_error(-ENOMEM, "out of memory");
 		return NULL;
 	}
 	r = w != NULL ? user_ready(b, u, w) : user_resident(u);
 	if (r < 0)
-		*resp = dispatch_error(r, "out of memory");
+		*resp = errmap_error(r, "out of memory");
 	return r == 1 ? u : NULL;
 }
 
@@ -426,76 +426,6 @@ broker_audit(const char *event, const struct user *u, uid_t uid, const char *op,
 			ev.reason = err->reason;
 	}
 	audit_log(&ev);
-}
-
-int
-broker_error_errno(const struct oauth_error *err)
-{
-	switch (err->cls) {
-	case OAUTH_REAUTH:
-		return -EKEYEXPIRED;
-	case OAUTH_CONSENT:
-		return -ENOKEY;
-	case OAUTH_POLICY:
-		return -EPERM;
-	case OAUTH_RETRY:
-		if (err->is_local)
-			return -ECONNREFUSED;	/* unavailable: credd's store */
-		return err->is_throttled ? -EBUSY : -EHOSTUNREACH;
-	case OAUTH_DECLINED:
-		return -ECANCELED;
-	default:
-		return -EREMOTEIO;
-	}
-}
-
-/* An error reply for an IdP failure, with retry_after where useful. */
-json_t *
-broker_idp_error(struct broker *b, const struct oauth_error *err)
-{
-	char msg[192];
-	json_t *resp;
-	int e = broker_error_errno(err);
-
-	switch (err->cls) {
-	case OAUTH_POLICY:
-		snprintf(msg, sizeof(msg), "access blocked by a conditional-access "
-		    "policy (%s); no sign-in here can fix it", err->reason);
-		break;
-	case OAUTH_RETRY:
-		snprintf(msg, sizeof(msg), err->is_local ? "credd cannot reach its "
-		    "store (%s); try again later" : "Entra ID is unavailable (%s); "
-		    "try again later", err->reason);
-		break;
-	case OAUTH_REAUTH:
-		snprintf(msg, sizeof(msg), "your sign-in has expired or was revoked; "
-		    "run 'credctl login'");
-		break;
-	default:
-		snprintf(msg, sizeof(msg), "credd is misconfigured for Entra ID (%s); "
-		    "contact your administrator", err->reason);
-		break;
-	}
-	resp = dispatch_error(e, msg);
-	if (err->cls == OAUTH_RETRY) {
-		int64_t now = util_now(), ra = 5;
-
-		if (b->throttle_until > now)
-			ra = b->throttle_until - now;
-		if (err->retry_after > ra)
-			ra = err->retry_after;
-		json_object_set_new(proto_error_obj(resp), "retry_after", json_integer(ra));
-	}
-	if (err->cls == OAUTH_POLICY)
-		json_object_set_new(proto_error_obj(resp), "reason",
-		    json_string(err->reason));
-	if (err->trace_id[0])
-		json_object_set_new(proto_error_obj(resp), "trace_id",
-		    json_string(err->trace_id));
-	if (err->correlation_id[0])
-		json_object_set_new(proto_error_obj(resp), "correlation_id",
-		    json_string(err->correlation_id));
-	return resp;
 }
 
 /* ---- store ---- */
@@ -732,12 +662,12 @@ broker_token_reply(struct broker *b, struct user *u, struct waiter *w,
 	ssize_t n;
 
 	if (e == NULL)
-		return dispatch_error(-EIO, "token vanished from the cache");
+		return errmap_error(-EIO, "token vanished from the cache");
 	if (len > b->tokbuf_len) {
 		char *nb = malloc(len);
 
 		if (nb == NULL)
-			return dispatch_error(-ENOMEM, "out of memory");
+			return errmap_error(-ENOMEM, "out of memory");
 		free(b->tokbuf);	/* wiped after every use */
 		b->tokbuf = nb;
 		b->tokbuf_len = len;
@@ -748,7 +678,7 @@ broker_token_reply(struct broker *b, struct user *u, struct waiter *w,
 		    "dropping it", u->name, strerror(errno));
 		event_timer_cancel(b->ev, &e->timer);
 		cache_del(b->cache, e);
-		return dispatch_error(-EIO, "the cached token was damaged; "
+		return errmap_error(-EIO, "the cached token was damaged; "
 		    "ask again");
 	}
 	e->last_used = util_now();
@@ -807,7 +737,7 @@ reply_after_failure(struct broker *b, struct user *u, struct waiter *w,
 	}
 	broker_audit("token_refused", u, w->caller->uid, "token", scope, "refused",
 	    NULL, NULL, NULL, err);
-	server_reply(w, broker_idp_error(b, err));
+	server_reply(w, errmap_idp_error(err, b->throttle_until));
 }
 
 /*
@@ -1230,14 +1160,14 @@ broker_token(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 	}
 	b->n.cache_misses++;
 	if (w->scope == NULL && (w->scope = strdup(scope)) == NULL)
-		return dispatch_error(-ENOMEM, "out of memory");
+		return errmap_error(-ENOMEM, "out of memory");
 	w->min_valid = min_valid;
 	if (u != NULL && u->evicted != NULL && u->loaded && u->uid == uid &&
 	    u->outcome == NULL) {
 		/* Consented, record in the store: the refresh reads it. */
 		if (waiter_keep(w, user, uid) < 0 ||
 		    (r = flight_join(b, u, scope, w)) < 0)
-			return dispatch_error(-ENOMEM, "out of memory");
+			return errmap_error(-ENOMEM, "out of memory");
 		return NULL;
 	}
 	u = broker_user_ready(b, w, user, uid, &resp);
@@ -1249,10 +1179,10 @@ broker_token(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 
 		u->outcome = NULL;
 		if (strcmp(o, "account_mismatch") == 0)
-			return dispatch_error(-EKEYREJECTED, "the sign-in used an Entra "
+			return errmap_error(-EKEYREJECTED, "the sign-in used an Entra "
 			    "account that is not allowed for this user");
 		if (strcmp(o, "consent_declined") == 0)
-			return dispatch_error(-ECANCELED, "the sign-in was declined");
+			return errmap_error(-ECANCELED, "the sign-in was declined");
 	}
 	e = cache_get(b->cache, user, scope);
 	if (e != NULL && broker_has_consent(u) && cache_is_fresh(e, now, min_valid))
@@ -1265,9 +1195,9 @@ broker_token(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 			r = flow_start(b, u, NULL);
 		if (r < 0) {
 			if (u->rec != NULL && u->rec->oid != NULL && !u->logged_out)
-				return dispatch_error(-EKEYEXPIRED, "your sign-in has "
+				return errmap_error(-EKEYEXPIRED, "your sign-in has "
 				    "expired or was revoked; run 'credctl login'");
-			return dispatch_error(r == -EBUSY ? -EBUSY : -ENOKEY,
+			return errmap_error(r == -EBUSY ? -EBUSY : -ENOKEY,
 			    "sign-in required, but no new sign-in can start yet; "
 			    "run 'credctl login'");
 		}
@@ -1275,7 +1205,7 @@ broker_token(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 	}
 	r = flight_join(b, u, scope, w);
 	if (r < 0)
-		return dispatch_error(r, "out of memory");
+		return errmap_error(r, "out of memory");
 	return NULL;
 }
 
@@ -1347,7 +1277,7 @@ user_drop_state(struct broker *b, struct user *u)
 			continue;
 		while ((w = LIST_FIRST(&f->waiters)) != NULL) {
 			broker_unpark(w);
-			server_reply(w, dispatch_error(-EKEYREVOKED, "signed out"));
+			server_reply(w, errmap_error(-EKEYREVOKED, "signed out"));
 		}
 		TAILQ_REMOVE(&u->flights, f, qlink);
 		flight_free(b, f);
@@ -1370,7 +1300,7 @@ forget_done(struct broker *b, struct user *u, int r)
 		/* On a store error the pin-only record stays dirty and is
 		 * retried; the tokens are already gone from this node. */
 		resp = r < 0 && w->op == PROTO_OP_ADMIN_REVOKE ?
-		    dispatch_error(r, "cannot update the store") : proto_ok();
+		    errmap_error(r, "cannot update the store") : proto_ok();
 		server_reply(w, resp);
 	}
 }
@@ -1430,11 +1360,11 @@ broker_revoke(struct broker *b, struct waiter *w, const char *user, uid_t by_uid
 		/* Not seen on this node: the store is all there is. */
 		u = broker_user(b, user, (uid_t)-1, &r);
 		if (u == NULL)
-			return dispatch_error(r, "out of memory");
+			return errmap_error(r, "out of memory");
 	}
 	(void)by_uid;
 	if (waiter_keep(w, user, u->uid) < 0)
-		return dispatch_error(-ENOMEM, "out of memory");
+		return errmap_error(-ENOMEM, "out of memory");
 	user_drop_state(b, u);
 	record_free(u->rec);
 	u->rec = NULL;
@@ -1445,7 +1375,7 @@ broker_revoke(struct broker *b, struct waiter *w, const char *user, uid_t by_uid
 	event_timer_cancel(b->ev, &u->save_timer);
 	j = storeq_job_new(STOREQ_DELETE, u->name, revoke_deleted, u);
 	if (j == NULL)
-		return dispatch_error(-ENOMEM, "out of memory");
+		return errmap_error(-ENOMEM, "out of memory");
 	broker_park(b, &u->store_waiters, w);
 	storeq_submit(b->q, j);
 	return NULL;
@@ -1468,7 +1398,7 @@ list_done(struct storeq_job *j)
 		return;
 	broker_unpark(w);
 	if (j->result < 0) {
-		server_reply(w, dispatch_error(j->result, "cannot list the store"));
+		server_reply(w, errmap_error(j->result, "cannot list the store"));
 		return;
 	}
 	arr = json_array();
@@ -1517,7 +1447,7 @@ broker_list(struct broker *b, struct waiter *w, const char *cursor, int64_t limi
 	j = storeq_job_new(STOREQ_LIST, NULL, list_done, (void *)(uintptr_t)w->ticket);
 	if (j == NULL || (cursor != NULL && (j->cursor = strdup(cursor)) == NULL)) {
 		storeq_job_free(j);
-		return dispatch_error(-ENOMEM, "out of memory");
+		return errmap_error(-ENOMEM, "out of memory");
 	}
 	j->limit = (size_t)limit;
 	broker_park(b, &b->list_waiters, w);
@@ -1584,7 +1514,7 @@ broker_resume(struct broker *b, struct waiter *w)
 	case PROTO_OP_SESSION_OPEN:
 		return broker_session_open(b, w, w->user, w->uid, w->interactive);
 	default:
-		return dispatch_error(-EIO, "cannot resume this request");
+		return errmap_error(-EIO, "cannot resume this request");
 	}
 }
 

@@ -172,8 +172,6 @@ const char *broker_account(const struct user *u);
 void broker_audit(const char *event, const struct user *u, uid_t uid, const char *op,
     const char *scope, const char *outcome, const char *cls, const char *fp,
     const char *reason, const struct oauth_error *err);
-int broker_error_errno(const struct oauth_error *err);
-json_t *broker_idp_error(struct broker *b, const struct oauth_error *err);
 
 /* flow.c */
 /*

@@ -5,8 +5,7 @@
  * user is always the login name of its peer uid. No op returns another
  * user's token, to anyone, root included.
  *
- * This file is the one place that maps negative errno values onto wire
- * error names (see dispatch.h).
+ * Errors are named on the wire by errmap.c.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -22,6 +21,7 @@
 #include "broker.h"
 #include "config.h"
 #include "dispatch.h"
+#include "errmap.h"
 #include "log.h"
 #include "msi.h"
 #include "secmem.h"
@@ -40,61 +40,14 @@ struct method {
 	handler_fn *fn;
 };
 
-static const struct {
-	int err;
-	const char *code;
-} errmap[] = {
-	{ -EACCES, "forbidden" },
-	{ -EBADMSG, "bad_request" },
-	{ -EMSGSIZE, "too_large" },
-	{ -EPROTONOSUPPORT, "unsupported_version" },
-	{ -EDOM, "unknown_scope" },
-	{ -ENOKEY, "consent_required" },
-	{ -EINPROGRESS, "consent_pending" },
-	{ -ECANCELED, "consent_declined" },
-	{ -EKEYREJECTED, "account_mismatch" },
-	{ -EKEYEXPIRED, "reauth_required" },
-	{ -EKEYREVOKED, "reauth_required" },
-	{ -EPERM, "policy_blocked" },
-	{ -EBUSY, "rate_limited" },
-	{ -EHOSTUNREACH, "idp_unavailable" },
-	{ -EREMOTEIO, "idp_misconfigured" },
-	{ -ECONNREFUSED, "unavailable" },
-};
-
-const char *
-dispatch_error_code(int err)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(errmap) / sizeof(errmap[0]); i++)
-		if (errmap[i].err == err)
-			return errmap[i].code;
-	return "internal";
-}
-
-json_t *
-dispatch_error(int err, const char *msg)
-{
-	const char *code = dispatch_error_code(err);
-	char buf[256];
-
-	if (strcmp(code, "internal") == 0 && msg != NULL) {
-		/* Name the cause for support, never user data. */
-		snprintf(buf, sizeof(buf), "%s (%s)", msg, strerror(err < 0 ? -err : err));
-		msg = buf;
-	}
-	return proto_error(code, msg);
-}
-
 static json_t *
 need_own_user(const struct waiter *w)
 {
 	if (w->caller->user == NULL && w->caller->user_err < 0)
-		return dispatch_error(-ECONNREFUSED, "the user directory (NSS) "
+		return errmap_error(-ECONNREFUSED, "the user directory (NSS) "
 		    "did not answer for your uid; try again");
 	if (w->caller->user == NULL)
-		return dispatch_error(-EACCES, "your uid has no user name on this node");
+		return errmap_error(-EACCES, "your uid has no user name on this node");
 	return NULL;
 }
 
@@ -108,7 +61,7 @@ op_token(struct dispatch *d, struct waiter *w, const struct proto_request *req)
 		return err;
 	scope = config_scope_resolve(d->cf, req->scope);
 	if (scope == NULL)
-		return dispatch_error(-EDOM, "unknown scope; ask for a configured alias "
+		return errmap_error(-EDOM, "unknown scope; ask for a configured alias "
 		    "(see 'credctl status') or scope");
 	return broker_token(d->broker, w, w->caller->user, w->caller->uid, scope,
 	    req->min_valid);
@@ -297,7 +250,7 @@ session_open_run(struct session_open_job *j, uid_t uid)
 	r = sessions_open(d->sessions, j->user, uid, j->service, j->tty,
 	    j->workload, util_now(), id);
 	if (r < 0)
-		return dispatch_error(r, "cannot open a session");
+		return errmap_error(r, "cannot open a session");
 	if (d->cf->msi_listen != NULL) {
 		/* The session's IDENTITY_HEADER: ends with the session, or at
 		 * its TTL. */
@@ -306,13 +259,13 @@ session_open_run(struct session_open_job *j, uid_t uid)
 		secret_wipe(sec, sizeof(sec));
 		if (r < 0) {
 			(void)sessions_close(d->sessions, j->user, id);
-			return dispatch_error(r, "cannot open a session");
+			return errmap_error(r, "cannot open a session");
 		}
 	}
 	w->session = strdup(id);
 	if (w->session == NULL) {
 		(void)sessions_close(d->sessions, j->user, id);
-		return dispatch_error(-ENOMEM, "cannot open a session");
+		return errmap_error(-ENOMEM, "cannot open a session");
 	}
 	ev.event = "session_open";
 	ev.uid = w->caller->uid;
@@ -365,9 +318,9 @@ session_open_named(void *arg, int result, uid_t uid, gid_t gid,
 	w->parked_on = NULL;
 	w->cancel = NULL;
 	if (result == -ENOENT)
-		resp = dispatch_error(-EBADMSG, "no such user on this node");
+		resp = errmap_error(-EBADMSG, "no such user on this node");
 	else if (result < 0)
-		resp = dispatch_error(-ECONNREFUSED, "the user directory (NSS) "
+		resp = errmap_error(-ECONNREFUSED, "the user directory (NSS) "
 		    "did not answer; try again");
 	else
 		resp = session_open_run(j, uid);
@@ -387,10 +340,10 @@ op_session_open(struct dispatch *d, struct waiter *w, const struct proto_request
 	struct session_open_job *j;
 
 	if (!util_valid_username(req->user))
-		return dispatch_error(-EBADMSG, "invalid user name");
+		return errmap_error(-EBADMSG, "invalid user name");
 	j = calloc(1, sizeof(*j));
 	if (j == NULL)
-		return dispatch_error(-ENOMEM, "cannot open a session");
+		return errmap_error(-ENOMEM, "cannot open a session");
 	j->d = d;
 	j->w = w;
 	j->interactive = req->interactive;
@@ -404,7 +357,7 @@ op_session_open(struct dispatch *d, struct waiter *w, const struct proto_request
 	    (j->req = userdb_lookup_name(d->db, j->user, session_open_named,
 	    j)) == NULL) {
 		session_open_job_free(j);
-		return dispatch_error(-ENOMEM, "cannot open a session");
+		return errmap_error(-ENOMEM, "cannot open a session");
 	}
 	w->parked_on = j;
 	w->cancel = session_open_cancel;
@@ -431,13 +384,13 @@ op_sdk_env(struct dispatch *d, struct waiter *w, const struct proto_request *req
 	if ((err = need_own_user(w)) != NULL)
 		return err;
 	if (config_msi_endpoint(d->cf, ep, sizeof(ep)) < 0)
-		return dispatch_error(-ECONNREFUSED, "the SDK endpoint is not "
+		return errmap_error(-ECONNREFUSED, "the SDK endpoint is not "
 		    "enabled on this node ([msi] listen in credd.conf)");
 	r = sessions_secret_mint(d->sessions, w->caller->user, w->caller->uid,
 	    NULL, util_now(), d->cf->msi_secret_ttl,
 	    (size_t)d->cf->msi_secrets_per_uid, sec, &exp);
 	if (r < 0)
-		return dispatch_error(r, "cannot mint an endpoint secret");
+		return errmap_error(r, "cannot mint an endpoint secret");
 	resp = proto_ok();
 	json_object_set_new(resp, "endpoint", json_string(ep));
 	json_object_set_new(resp, "secret", json_string(sec));
@@ -460,7 +413,7 @@ op_session_close(struct dispatch *d, struct waiter *w, const struct proto_reques
 	r = sessions_close(d->sessions, req->user, req->session);
 	(void)w;
 	if (r < 0)
-		return dispatch_error(-EBADMSG, "no such session");
+		return errmap_error(-EBADMSG, "no such session");
 	return proto_ok();
 }
 
@@ -475,7 +428,7 @@ static json_t *
 op_admin_revoke(struct dispatch *d, struct waiter *w, const struct proto_request *req)
 {
 	if (!util_valid_username(req->user))
-		return dispatch_error(-EBADMSG, "invalid user name");
+		return errmap_error(-EBADMSG, "invalid user name");
 	return broker_revoke(d->broker, w, req->user, w->caller->uid);
 }
 
@@ -578,7 +531,7 @@ dispatch_request(void *arg, struct waiter *w, const struct proto_request *req)
 		if (methods[i].op == req->op)
 			m = &methods[i];
 	if (m == NULL)
-		return dispatch_error(-EBADMSG, "unknown op");
+		return errmap_error(-EBADMSG, "unknown op");
 	d->by_op[req->op]++;
 	if (m->policy == POLICY_ADMIN && !w->caller->is_admin) {
 		struct audit_event ev = {
@@ -592,7 +545,7 @@ dispatch_request(void *arg, struct waiter *w, const struct proto_request *req)
 
 		d->forbidden++;
 		audit_refusal(&ev, util_mono_ms());	/* a peer can repeat it at will */
-		return dispatch_error(-EACCES, "this operation needs root or "
+		return errmap_error(-EACCES, "this operation needs root or "
 		    "membership of admin_group");
 	}
 	return m->fn(d, w, req);

@@ -1,17 +1,7 @@
 /*
  * dispatch.h - the method table: which op, which caller may call it,
- * which handler answers. The one place that turns negative errno values
- * into wire error names (docs/protocol.md):
- *
- *   -EACCES forbidden            -EBADMSG bad_request
- *   -EMSGSIZE too_large          -EPROTONOSUPPORT unsupported_version
- *   -EDOM unknown_scope          -ENOKEY consent_required
- *   -EINPROGRESS consent_pending -ECANCELED consent_declined
- *   -EKEYREJECTED account_mismatch
- *   -EKEYEXPIRED / -EKEYREVOKED reauth_required
- *   -EPERM policy_blocked        -EBUSY rate_limited
- *   -EHOSTUNREACH idp_unavailable -EREMOTEIO idp_misconfigured
- *   -ECONNREFUSED unavailable    anything else: internal
+ * which handler answers. Negative errno values become wire error names
+ * in errmap.h.
  */
 #ifndef CREDD_DISPATCH_H
 #define CREDD_DISPATCH_H
@@ -42,10 +32,5 @@ struct dispatch {
 
 /* The server's request callback; arg is a struct dispatch. */
 json_t *dispatch_request(void *arg, struct waiter *w, const struct proto_request *req);
-
-/* Wire error name for a negative errno. */
-const char *dispatch_error_code(int err);
-/* {"ok":false,"error":{"code":dispatch_error_code(err),"message":msg}}. */
-json_t *dispatch_error(int err, const char *msg);
 
 #endif

@@ -26,7 +26,7 @@
 
 #include "broker_int.h"
 #include "config.h"
-#include "dispatch.h"
+#include "errmap.h"
 #include "event.h"
 #include "http.h"
 #include "log.h"
@@ -154,7 +154,7 @@ flow_answer(struct broker *b, struct flow *f, struct waiter *w, int started)
 		flow_fields(f, resp);
 		return resp;
 	default:
-		resp = dispatch_error(started ? -ENOKEY : -EINPROGRESS, started ?
+		resp = errmap_error(started ? -ENOKEY : -EINPROGRESS, started ?
 		    "sign-in required: a consent was started" :
 		    "sign-in pending: finish the sign-in in your browser");
 		flow_fields(f, proto_error_obj(resp));
@@ -168,7 +168,7 @@ flow_join(struct broker *b, struct user *u, struct waiter *w)
 	struct flow *f = u->flow;
 
 	if (f == NULL)
-		return dispatch_error(-ENOKEY, "sign-in required; run 'credctl login'");
+		return errmap_error(-ENOKEY, "sign-in required; run 'credctl login'");
 	if (f->state == FLOW_STARTING || f->state == FLOW_CLAIMING) {
 		broker_park(b, &f->start_waiters, w);
 		return NULL;
@@ -206,7 +206,7 @@ flow_end(struct broker *b, struct user *u, int err, const char *msg,
 			json_object_set_new(resp, "warning", json_string(oerr != NULL ?
 			    oerr->reason : msg));
 		} else if (oerr != NULL)
-			resp = broker_idp_error(b, oerr);
+			resp = errmap_idp_error(oerr, b->throttle_until);
 		else if (err == 0) {
 			if (w->op == PROTO_OP_SESSION_OPEN)
 				resp = session_reply(w, u, "ready");
@@ -219,7 +219,7 @@ flow_end(struct broker *b, struct user *u, int err, const char *msg,
 				    json_string(account) : json_null());
 			}
 		} else
-			resp = dispatch_error(err, msg);
+			resp = errmap_error(err, msg);
 		server_reply(w, resp);
 	}
 	flow_free(b, f);
@@ -769,7 +769,7 @@ broker_login(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 		if (r == 0)
 			r = flow_start(b, u, NULL);
 		if (r < 0)
-			return dispatch_error(r == -EBUSY ? -EBUSY : r, r == -EBUSY ?
+			return errmap_error(r == -EBUSY ? -EBUSY : r, r == -EBUSY ?
 			    "too many sign-in attempts this hour; try again later" :
 			    "cannot start a sign-in");
 	}

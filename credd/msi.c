@@ -55,6 +55,7 @@
 #include "audit.h"
 #include "broker.h"
 #include "config.h"
+#include "errmap.h"
 #include "event.h"
 #include "log.h"
 #include "msi.h"
@@ -175,6 +176,15 @@ req_error(struct msi_req *r, unsigned status, const char *code, const char *desc
 	req_set(r, s != NULL ? status : MHD_HTTP_INTERNAL_SERVER_ERROR, s);
 }
 
+/* A wire error (errmap.h) as the body, with its HTTP status. */
+static void
+req_wire_error(struct msi_req *r, int err, const char *desc)
+{
+	const char *code = errmap_code(err);
+
+	req_error(r, errmap_http_status(code), code, desc);
+}
+
 /*
  * Audit a refusal of the caller (not every 4xx: proof failures and
  * limits). A caller can repeat these at will, so they are coalesced per
@@ -242,35 +252,6 @@ queue_response(struct msi_req *r)
 
 /* ---- broker answer -> HTTP ---- */
 
-/* HTTP status for a wire error code. */
-static unsigned
-status_of(const char *code)
-{
-	static const struct {
-		const char *code;
-		unsigned status;
-	} map[] = {
-		{ "consent_required", MHD_HTTP_UNAUTHORIZED },
-		{ "consent_pending", MHD_HTTP_UNAUTHORIZED },
-		{ "consent_declined", MHD_HTTP_UNAUTHORIZED },
-		{ "reauth_required", MHD_HTTP_UNAUTHORIZED },
-		{ "forbidden", MHD_HTTP_FORBIDDEN },
-		{ "account_mismatch", MHD_HTTP_FORBIDDEN },
-		{ "policy_blocked", MHD_HTTP_FORBIDDEN },
-		{ "unknown_scope", MHD_HTTP_BAD_REQUEST },
-		{ "bad_request", MHD_HTTP_BAD_REQUEST },
-		{ "rate_limited", MHD_HTTP_TOO_MANY_REQUESTS },
-		{ "idp_unavailable", MHD_HTTP_SERVICE_UNAVAILABLE },
-		{ "unavailable", MHD_HTTP_SERVICE_UNAVAILABLE },
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-		if (strcmp(map[i].code, code) == 0)
-			return map[i].status;
-	return MHD_HTTP_INTERNAL_SERVER_ERROR;
-}
-
 static const char *
 jstr(const json_t *o, const char *k)
 {
@@ -311,8 +292,7 @@ req_from_broker(struct msi_req *r, json_t *resp)
 	char *s;
 
 	if (resp == NULL) {
-		req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
-		    "credd: out of memory");
+		req_wire_error(r, -ENOMEM, "credd: out of memory");
 		return;
 	}
 	if (code != NULL) {
@@ -322,13 +302,13 @@ req_from_broker(struct msi_req *r, json_t *resp)
 		if (json_is_integer(ra) && json_integer_value(ra) > 0 &&
 		    json_integer_value(ra) < 86400)
 			r->retry_after = (int)json_integer_value(ra);
-		req_error(r, status_of(code), code, desc);
+		req_error(r, errmap_http_status(code), code, desc);
 		return;
 	}
 	tok = json_object_get(resp, "access_token");
 	exp = json_integer_value(json_object_get(resp, "expires_on"));
 	if (!json_is_string(tok)) {
-		req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+		req_wire_error(r, -EIO,
 		    "credd: no token in the broker's answer");
 		return;
 	}
@@ -514,7 +494,7 @@ req_check(struct msi_req *r, const char *url, const char *method)
 		r->m->n.rate_limited++;
 		audit_refused(r, (uid_t)-1, NULL, "rate limited");
 		r->retry_after = 1;
-		req_error(r, MHD_HTTP_TOO_MANY_REQUESTS, "rate_limited",
+		req_wire_error(r, -EBUSY,
 		    "credd: too many requests from this user; slow down");
 		return -1;
 	}
@@ -542,28 +522,28 @@ req_check(struct msi_req *r, const char *url, const char *method)
 	if (r->mc == NULL || r->mc->unproven != NULL) {
 		audit_refused(r, (uid_t)-1, user, r->mc != NULL ?
 		    r->mc->unproven : "caller uid unknown");
-		req_error(r, MHD_HTTP_FORBIDDEN, "forbidden",
+		req_wire_error(r, -EACCES,
 		    "credd: cannot tell which user is calling");
 		return -1;
 	}
 	puid = r->mc->uid;
 	if (!r->is_imds && puid != suid) {
 		audit_refused(r, puid, user, "IDENTITY_HEADER of another uid");
-		req_error(r, MHD_HTTP_FORBIDDEN, "forbidden", "credd: this "
+		req_wire_error(r, -EACCES, "credd: this "
 		    "IDENTITY_HEADER belongs to another user");
 		return -1;
 	}
 	/* The uid's name now (looked up at accept, off the loop). */
 	if (r->mc->user == NULL && r->mc->user_err != -ENOENT) {
 		r->retry_after = 5;
-		req_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+		req_wire_error(r, -ECONNREFUSED,
 		    "credd: the user directory did not answer for your uid; "
 		    "try again");
 		return -1;
 	}
 	if (r->mc->user == NULL) {
 		audit_refused(r, puid, user, "uid has no user name");
-		req_error(r, MHD_HTTP_FORBIDDEN, "forbidden",
+		req_wire_error(r, -EACCES,
 		    "credd: your uid has no user name on this node");
 		return -1;
 	}
@@ -571,7 +551,7 @@ req_check(struct msi_req *r, const char *url, const char *method)
 	if (user != NULL && strcmp(user, r->mc->user) != 0) {
 		audit_refused(r, puid, user, "IDENTITY_HEADER of another account "
 		    "of this uid");
-		req_error(r, MHD_HTTP_FORBIDDEN, "forbidden", "credd: this "
+		req_wire_error(r, -EACCES, "credd: this "
 		    "IDENTITY_HEADER belongs to another user");
 		return -1;
 	}
@@ -579,15 +559,13 @@ req_check(struct msi_req *r, const char *url, const char *method)
 	r->caller.gid = (gid_t)-1;
 	r->caller.user = strdup(r->mc->user);
 	if (r->caller.user == NULL) {
-		req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
-		    "credd: out of memory");
+		req_wire_error(r, -ENOMEM, "credd: out of memory");
 		return -1;
 	}
 	if (p.resource != NULL) {
 		r->resource = strdup(p.resource);
 		if (r->resource == NULL) {
-			req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
-			    "credd: out of memory");
+			req_wire_error(r, -ENOMEM, "credd: out of memory");
 			return -1;
 		}
 	}
@@ -1034,8 +1012,7 @@ msi_free(struct msi *m)
 		if (r->w.linked && r->w.cancel != NULL)
 			r->w.cancel(&r->w);
 		r->w.linked = 0;
-		req_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
-		    "credd is shutting down");
+		req_wire_error(r, -ECONNREFUSED, "credd is shutting down");
 		event_timer_cancel(m->ev, &r->deadline);
 		r->state = REQ_READY;
 		MHD_resume_connection(r->conn);

@@ -52,6 +52,7 @@
 
 #include "audit.h"
 #include "config.h"
+#include "errmap.h"
 #include "event.h"
 #include "log.h"
 #include "server.h"
@@ -442,12 +443,6 @@ conn_flush(struct conn *c)
 	return 0;
 }
 
-static json_t *
-request_error(const char *code, const char *msg)
-{
-	return proto_error(code, msg);
-}
-
 /* A refusal a peer can repeat at will: audited, coalesced per (uid, reason). */
 static void
 audit_refused(struct server *s, const char *event, uid_t uid, const char *user,
@@ -479,7 +474,7 @@ conn_handle_line(struct conn *c, const char *line, size_t len)
 		s->stats.rate_limited++;
 		audit_refused(s, "request_refused", c->caller.uid,
 		    c->caller.user, "rate limit ([limits] requests_per_sec)");
-		resp = request_error("rate_limited",
+		resp = errmap_error(-EBUSY,
 		    "too many requests from this user; slow down");
 		json_object_set_new(proto_error_obj(resp), "retry_after", json_integer(1));
 		conn_send(c, resp);
@@ -488,8 +483,9 @@ conn_handle_line(struct conn *c, const char *line, size_t len)
 	r = proto_request_decode(line, len, &req, &code, &msg);
 	if (r < 0) {
 		s->stats.bad_requests++;
-		resp = request_error(code, msg);
-		if (strcmp(code, "unsupported_version") == 0)
+		/* The decoder's own message, without errmap_error's cause. */
+		resp = proto_error(errmap_code(r), msg);
+		if (r == -EPROTONOSUPPORT)
 			json_object_set_new(proto_error_obj(resp), "versions",
 			    proto_versions());
 		log_debug("uid %u: refused request: %s", (unsigned)c->caller.uid, msg);
@@ -530,7 +526,7 @@ conn_process(struct conn *c)
 		if (nl == NULL) {
 			if (c->inlen >= PROTO_LINE_MAX) {
 				c->s->stats.bad_requests++;
-				conn_send(c, request_error("too_large",
+				conn_send(c, errmap_error(-EMSGSIZE,
 				    "request line exceeds 65536 bytes"));
 				c->closing = 1;
 				c->inlen = 0;
