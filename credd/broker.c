@@ -675,7 +675,7 @@ broker_token_reply(struct broker *b, struct user *u, struct waiter *w,
 	n = cache_token(b->cache, e, b->tokbuf, b->tokbuf_len);
 	if (n < 0) {
 		log_warnx("user \"%s\": a cached token does not unpack (%s); "
-		    "dropping it", u->name, strerror(errno));
+		    "dropping it", u->name, strerror((int)-n));
 		event_timer_cancel(b->ev, &e->timer);
 		cache_del(b->cache, e);
 		return errmap_error(-EIO, "the cached token was damaged; "

@@ -382,9 +382,7 @@ cache_token_len(const struct cache_entry *e)
 ssize_t
 cache_token(struct cache *c, const struct cache_entry *e, char *out, size_t outsz)
 {
-	if (c == NULL || e == NULL || e->token == NULL) {
-		errno = EINVAL;
-		return -1;
-	}
+	if (c == NULL || e == NULL || e->token == NULL)
+		return -EINVAL;
 	return tokpack_unpack(c->tp, e->token, out, outsz);
 }

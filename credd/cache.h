@@ -69,8 +69,8 @@ size_t cache_count(const struct cache *c);
 size_t cache_token_len(const struct cache_entry *e);
 /*
  * Write e's access token into out[0..outsz) (no NUL); the caller wipes
- * out after use. Returns its length, or -1 with errno (EMSGSIZE: outsz
- * too small; EBADMSG: corrupt entry).
+ * out after use. Returns its length, or -EMSGSIZE (outsz too small),
+ * -EBADMSG (corrupt entry) or -EINVAL (no entry or token).
  */
 ssize_t cache_token(struct cache *c, const struct cache_entry *e, char *out,
     size_t outsz);
