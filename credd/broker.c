@@ -192,7 +192,7 @@ load_finish(struct storeq_job *j, int force)
 		else
 			resp = broker_resume(b, w);
 		if (resp != NULL)
-			server_reply(w, resp);
+			waiter_reply(w, resp);
 	}
 	user_maybe_evict(b, u);
 }
@@ -732,12 +732,12 @@ reply_after_failure(struct broker *b, struct user *u, struct waiter *w,
 
 	if (err->cls == OAUTH_RETRY && e != NULL && e->expires_on > util_now()) {
 		b->n.stale_served++;
-		server_reply(w, broker_token_reply(b, u, w, scope));
+		waiter_reply(w, broker_token_reply(b, u, w, scope));
 		return;
 	}
 	broker_audit("token_refused", u, w->caller->uid, "token", scope, "refused",
 	    NULL, NULL, NULL, err);
-	server_reply(w, errmap_idp_error(err, b->throttle_until));
+	waiter_reply(w, errmap_idp_error(err, b->throttle_until));
 }
 
 /*
@@ -767,13 +767,13 @@ flight_finish(struct broker *b, struct flight *f, const struct oauth_error *err)
 	while ((w = LIST_FIRST(&f->waiters)) != NULL) {
 		broker_unpark(w);
 		if (err == NULL)
-			server_reply(w, broker_token_reply(b, u, w, f->scope));
+			waiter_reply(w, broker_token_reply(b, u, w, f->scope));
 		else if (err->cls == OAUTH_CONSENT) {
 			/* The consent flow answers them (consent_required + fields). */
 			json_t *resp = flow_join(b, u, w);
 
 			if (resp != NULL)
-				server_reply(w, resp);
+				waiter_reply(w, resp);
 		} else
 			reply_after_failure(b, u, w, f->scope, err);
 	}
@@ -1277,7 +1277,7 @@ user_drop_state(struct broker *b, struct user *u)
 			continue;
 		while ((w = LIST_FIRST(&f->waiters)) != NULL) {
 			broker_unpark(w);
-			server_reply(w, errmap_error(-EKEYREVOKED, "signed out"));
+			waiter_reply(w, errmap_error(-EKEYREVOKED, "signed out"));
 		}
 		TAILQ_REMOVE(&u->flights, f, qlink);
 		flight_free(b, f);
@@ -1301,7 +1301,7 @@ forget_done(struct broker *b, struct user *u, int r)
 		 * retried; the tokens are already gone from this node. */
 		resp = r < 0 && w->op == PROTO_OP_ADMIN_REVOKE ?
 		    errmap_error(r, "cannot update the store") : proto_ok();
-		server_reply(w, resp);
+		waiter_reply(w, resp);
 	}
 }
 
@@ -1398,7 +1398,7 @@ list_done(struct storeq_job *j)
 		return;
 	broker_unpark(w);
 	if (j->result < 0) {
-		server_reply(w, errmap_error(j->result, "cannot list the store"));
+		waiter_reply(w, errmap_error(j->result, "cannot list the store"));
 		return;
 	}
 	arr = json_array();
@@ -1435,7 +1435,7 @@ list_done(struct storeq_job *j)
 	json_object_set_new(resp, "users", arr);
 	json_object_set_new(resp, "next_cursor", j->next ? json_string(j->next) :
 	    json_null());
-	server_reply(w, resp);
+	waiter_reply(w, resp);
 }
 
 json_t *

@@ -8,7 +8,7 @@
  * Everything runs on the event loop; IdP calls go through http.c and
  * store calls through the store thread (storeq.c), so nothing blocks. A
  * call either answers at once (returns a response) or parks the waiter
- * and answers through server_reply() later; a waiter parked until its
+ * and answers through waiter_reply() later; a waiter parked until its
  * user's record is loaded is run again from the parameters kept in it,
  * so w->op must name the op (PROTO_OP_TOKEN for the SDK endpoint too).
  *

@@ -12,7 +12,7 @@
 
 #include "broker.h"
 #include "oauth.h"
-#include "server.h"
+#include "waiter.h"
 
 #define FLOW_RING 64 /* remembered device-flow start times per user */
 
@@ -22,8 +22,6 @@ struct storeq_job;
 struct http_req;
 struct userdb_req;
 struct event_timer;
-
-LIST_HEAD(waiter_list, waiter);
 
 /* One refresh of (user, scope); a user's flights run one at a time. */
 struct flight {

@@ -326,7 +326,7 @@ session_open_named(void *arg, int result, uid_t uid, gid_t gid,
 		resp = session_open_run(j, uid);
 	session_open_job_free(j);
 	if (resp != NULL)
-		server_reply(w, resp);
+		waiter_reply(w, resp);
 }
 
 /*

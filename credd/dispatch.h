@@ -9,7 +9,7 @@
 #include <jansson.h>
 
 #include "entra/proto.h"
-#include "server.h"
+#include "waiter.h"
 
 struct broker;
 struct sessions;

@@ -124,7 +124,7 @@ login_deadline_cb(struct event_loop *ev, void *arg)
 	    &(int){ 0 });
 	if (u != NULL && u->flow != NULL)
 		flow_fields(u->flow, resp);
-	server_reply(w, resp);
+	waiter_reply(w, resp);
 }
 
 /*
@@ -220,7 +220,7 @@ flow_end(struct broker *b, struct user *u, int err, const char *msg,
 			}
 		} else
 			resp = errmap_error(err, msg);
-		server_reply(w, resp);
+		waiter_reply(w, resp);
 	}
 	flow_free(b, f);
 }
@@ -512,7 +512,7 @@ flow_begin(struct broker *b, struct user *u, struct flow *f)
 		broker_unpark(w);
 		resp = flow_answer(b, f, w, !f->remote);
 		if (resp != NULL)
-			server_reply(w, resp);
+			waiter_reply(w, resp);
 	}
 }
 

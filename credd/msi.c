@@ -60,11 +60,11 @@
 #include "log.h"
 #include "msi.h"
 #include "msi_parse.h"
-#include "server.h"
 #include "msi_listen.h"
 #include "session.h"
 #include "uidlimit.h"
 #include "userdb.h"
+#include "waiter.h"
 
 #define MSI_MEMORY_LIMIT (32 * 1024)	/* request line + headers, per connection */
 #define MSI_DESC_MAX 1024
@@ -360,7 +360,7 @@ static void
 req_resume(struct msi_req *r)
 {
 	event_timer_cancel(r->m->ev, &r->deadline);
-	server_waiter_release(&r->w);
+	waiter_release(&r->w);
 	r->state = REQ_READY;
 	MHD_resume_connection(r->conn);
 	kick(r->m);
@@ -408,7 +408,7 @@ req_free(struct msi_req *r)
 		r->w.cancel(&r->w);
 	event_timer_cancel(r->m->ev, &r->deadline);
 	LIST_REMOVE(r, link);
-	server_waiter_release(&r->w);
+	waiter_release(&r->w);
 	free(r->caller.user);
 	free(r->resource);
 	if (r->body != NULL)
@@ -597,7 +597,7 @@ req_token(struct msi_req *r)
 		r->state = REQ_READY;
 	}
 	if (r->state != REQ_PARKED) {
-		server_waiter_release(&r->w);
+		waiter_release(&r->w);
 		return;
 	}
 	MHD_suspend_connection(r->conn);

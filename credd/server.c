@@ -502,7 +502,7 @@ conn_handle_line(struct conn *c, const char *line, size_t len)
 	if (resp == NULL)
 		return c->busy;	/* parked (or already completed) */
 	c->busy = 0;
-	server_waiter_release(&c->w);
+	waiter_release(&c->w);
 	conn_send(c, resp);
 	return 0;
 }
@@ -831,7 +831,7 @@ conn_close(struct conn *c)
 		c->w.cancel(&c->w);
 	if (c->busy && c->w.abandon != NULL)
 		c->w.abandon(&c->w);	/* its reply will never be read */
-	server_waiter_release(&c->w);
+	waiter_release(&c->w);
 	event_timer_cancel(s->ev, &c->idle);
 	event_del(s->ev, c->fd);
 	close(c->fd);
@@ -849,28 +849,12 @@ conn_close(struct conn *c)
 		accept_resume(s);	/* a descriptor is free again */
 }
 
-void
-server_waiter_release(struct waiter *w)
-{
-	free(w->scope);
-	free(w->session);
-	free(w->user);
-	w->scope = w->session = w->user = NULL;
-}
-
-void
-server_reply(struct waiter *w, json_t *resp)
-{
-	w->linked = 0;
-	w->reply(w, resp);	/* the owner releases w (server_waiter_release) */
-}
-
 static void
 conn_reply(struct waiter *w, json_t *resp)
 {
 	struct conn *c = (struct conn *)((char *)w - offsetof(struct conn, w));
 
-	server_waiter_release(w);
+	waiter_release(w);
 	c->busy = 0;
 	conn_send(c, resp);
 	if (c->in_process)
