@@ -55,8 +55,6 @@ static void notify_reload(struct broker *b, struct user *u);
 static int user_resident(const struct user *u);
 static void user_forget_evicted(struct user *u);
 static void user_maybe_evict(struct broker *b, struct user *u);
-/* Timer callbacks get the user or cache entry; one broker per process. */
-static struct broker *the_broker;
 static void proactive_arm(struct broker *b, struct cache_entry *e);
 
 /* ---- users ---- */
@@ -145,7 +143,7 @@ static void
 load_finish(struct storeq_job *j, int force)
 {
 	struct user *u = j->arg;
-	struct broker *b = the_broker;
+	struct broker *b = u->b;
 	struct waiter *w;
 	json_t *resp;
 	int r = j->result;
@@ -279,6 +277,7 @@ broker_user(struct broker *b, const char *name, uid_t uid, int *err)
 			return NULL;
 		}
 		memcpy(u->name, name, strlen(name) + 1);
+		u->b = b;
 		u->uid = uid;
 		TAILQ_INIT(&u->flights);
 		LIST_INIT(&u->load_waiters);
@@ -493,7 +492,7 @@ save_done(struct storeq_job *j)
 {
 	struct save_ctx *sc = j->arg;
 	struct user *u = sc->u;
-	struct broker *b = the_broker;
+	struct broker *b = u->b;
 	int r = j->result;
 
 	u->saves--;
@@ -597,7 +596,7 @@ save_retry_cb(struct event_loop *ev, void *arg)
 	(void)ev;
 	u->save_timer = NULL;
 	if (u->dirty)
-		broker_user_save(the_broker, u, 0, NULL, NULL);
+		broker_user_save(u->b, u, 0, NULL, NULL);
 }
 
 /* ---- cache ---- */
@@ -647,6 +646,7 @@ broker_cache_token(struct broker *b, struct user *u, const char *scope,
 	}
 	memcpy(e->fp, fp, sizeof(fp));
 	e->audited = 0;
+	e->owner = u;	/* the proactive timer's way back */
 	b->churn++;
 	proactive_arm(b, e);
 }
@@ -852,7 +852,7 @@ refresh_done(void *arg, const struct http_response *hr)
 {
 	struct flight *f = arg;
 	struct user *u = f->u;
-	struct broker *b = the_broker;
+	struct broker *b = u->b;
 	struct oauth_token tok = { 0 };
 	struct oauth_error err = { 0 };
 	int r;
@@ -958,7 +958,7 @@ lock_retry_cb(struct event_loop *ev, void *arg)
 	(void)ev;
 	f->lock_timer = NULL;
 	f->running = 0;
-	flight_start(the_broker, f);
+	flight_start(f->u->b, f);
 }
 
 /*
@@ -971,7 +971,7 @@ lock_done(struct storeq_job *j)
 {
 	struct flight *f = j->arg;
 	struct user *u = f->u;
-	struct broker *b = the_broker;
+	struct broker *b = u->b;
 	struct oauth_error err = { 0 };
 
 	if (j->result == -EAGAIN) {
@@ -1012,7 +1012,7 @@ flight_loaded(struct storeq_job *j)
 {
 	struct flight *f = j->arg;
 	struct user *u = f->u;
-	struct broker *b = the_broker;
+	struct broker *b = u->b;
 	struct oauth_error err = { 0 };
 
 	broker_store_note(b, u, j);
@@ -1117,8 +1117,8 @@ static void
 proactive_cb(struct event_loop *ev, void *arg)
 {
 	struct cache_entry *e = arg;
-	struct broker *b = the_broker;
-	struct user *u = user_find(b, e->user);
+	struct user *u = e->owner;
+	struct broker *b = u->b;
 	int64_t now = util_now();
 
 	(void)ev;
@@ -1317,10 +1317,10 @@ revoke_deleted(struct storeq_job *j)
 {
 	struct user *u = j->arg;
 
-	broker_store_note(the_broker, u, j);
+	broker_store_note(u->b, u, j);
 	if (j->result == 0)
 		u->rolled_back = 0;
-	forget_done(the_broker, u, j->result);
+	forget_done(u->b, u, j->result);
 }
 
 json_t *
@@ -1381,15 +1381,23 @@ broker_revoke(struct broker *b, struct waiter *w, const char *user, uid_t by_uid
 	return NULL;
 }
 
+/* A LIST job names its admin by ticket: the admin may be gone by then. */
+struct list_ctx {
+	struct broker *b;
+	uint64_t ticket;
+};
+
 static void
 list_done(struct storeq_job *j)
 {
-	struct broker *b = the_broker;
-	uint64_t ticket = (uint64_t)(uintptr_t)j->arg;
+	struct list_ctx *lc = j->arg;
+	struct broker *b = lc->b;
+	uint64_t ticket = lc->ticket;
 	struct waiter *w;
 	json_t *resp, *arr;
 	size_t i;
 
+	free(lc);
 	/* The job names its waiter by ticket: the admin may be gone. */
 	LIST_FOREACH(w, &b->list_waiters, link)
 		if (w->ticket == ticket)
@@ -1441,12 +1449,19 @@ list_done(struct storeq_job *j)
 json_t *
 broker_list(struct broker *b, struct waiter *w, const char *cursor, int64_t limit)
 {
+	struct list_ctx *lc;
 	struct storeq_job *j;
 
 	w->ticket = ++b->tickets;
-	j = storeq_job_new(STOREQ_LIST, NULL, list_done, (void *)(uintptr_t)w->ticket);
+	lc = malloc(sizeof(*lc));
+	if (lc == NULL)
+		return errmap_error(-ENOMEM, "out of memory");
+	lc->b = b;
+	lc->ticket = w->ticket;
+	j = storeq_job_new(STOREQ_LIST, NULL, list_done, lc);
 	if (j == NULL || (cursor != NULL && (j->cursor = strdup(cursor)) == NULL)) {
-		storeq_job_free(j);
+		storeq_job_free(j);	/* its done never runs */
+		free(lc);
 		return errmap_error(-ENOMEM, "out of memory");
 	}
 	j->limit = (size_t)limit;
@@ -1664,7 +1679,6 @@ broker_new(const struct broker_deps *d, struct broker **out)
 	b->cache = cache_new();
 	b->notify_fd = -1;
 	LIST_INIT(&b->list_waiters);
-	the_broker = b;
 	if (b->cache == NULL || users_grow(b) < 0) {
 		broker_free(b);
 		return -ENOMEM;
@@ -1689,7 +1703,6 @@ broker_new(const struct broker_deps *d, struct broker **out)
 			(void)event_add(b->ev, b->notify_fd, EPOLLIN, notify_cb, b);
 	}
 	b->trim_timer = event_timer_in(b->ev, TRIM_EVERY_MS, trim_cb, b);
-	the_broker = b;
 	*out = b;
 	return 0;
 }
@@ -1758,7 +1771,5 @@ broker_free(struct broker *b)
 	event_timer_cancel(b->ev, &b->trim_timer);
 	free(b->users);
 	free(b->tokbuf);	/* wiped after every use */
-	if (the_broker == b)
-		the_broker = NULL;
 	free(b);
 }

@@ -61,6 +61,7 @@ struct flow {
 
 struct user {
 	struct user *hnext;
+	struct broker *b;	/* back-pointer for callbacks (timers, jobs) */
 	uid_t uid;
 	unsigned epoch;		/* bumped by logout/revoke/remote change */
 	struct record *rec;	/* NULL: no record, or evicted */
@@ -123,6 +124,7 @@ struct broker {
 	struct event_timer *trim_timer; /* hands freed heap pages back */
 	uint64_t churn;		/* tokens cached + records evicted since the last trim */
 	unsigned notify_failures;
+	uintptr_t flow_seq;	/* names flows to the store thread's callbacks */
 	struct broker_counters n;
 	char token_url[512];
 	char device_url[512];

@@ -32,6 +32,7 @@ struct cache_entry {
 	int64_t refresh_at;	  /* unix seconds: proactive refresh due */
 	int64_t last_used;	  /* unix seconds */
 	struct event_timer *timer; /* owned by the broker (proactive refresh) */
+	void *owner;		  /* the broker's, for that timer (set after a put) */
 	struct cache_entry *next;  /* hash chain, private */
 	char fp[9];		  /* fingerprint of the access token */
 	char audited;		  /* token_issued already audited for this token */

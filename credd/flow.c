@@ -38,8 +38,6 @@
 
 #define OIDC_SCOPES "openid profile offline_access"
 
-static struct broker *flow_broker; /* timer callbacks; one broker per process */
-static uintptr_t flow_seq;
 
 static void accept_saved(struct broker *b, struct user *u, void *ctx, int result);
 static void flow_begin(struct broker *b, struct user *u, struct flow *f);
@@ -111,6 +109,7 @@ static void
 login_deadline_cb(struct event_loop *ev, void *arg)
 {
 	struct waiter *w = arg;
+	struct broker *b = w->parked_on;	/* broker_park's */
 	struct user *u;
 	json_t *resp;
 
@@ -120,7 +119,7 @@ login_deadline_cb(struct event_loop *ev, void *arg)
 	resp = proto_ok();
 	json_object_set_new(resp, "state", json_string("pending"));
 	/* parked_on is the broker; the flow is still u->flow. */
-	u = broker_user(flow_broker, w->caller->user ? w->caller->user : "", w->caller->uid,
+	u = broker_user(b, w->caller->user ? w->caller->user : "", w->caller->uid,
 	    &(int){ 0 });
 	if (u != NULL && u->flow != NULL)
 		flow_fields(u->flow, resp);
@@ -362,7 +361,7 @@ poll_done(void *arg, const struct http_response *hr)
 {
 	struct flow *f = arg;
 	struct user *u = f->u;
-	struct broker *b = flow_broker;
+	struct broker *b = u->b;
 	struct oauth_token tok = { 0 };
 	struct oauth_error err = { 0 };
 	int r;
@@ -428,7 +427,7 @@ static void
 poll_cb(struct event_loop *ev, void *arg)
 {
 	struct flow *f = arg;
-	struct broker *b = flow_broker;
+	struct broker *b = f->u->b;
 	struct secret *form = NULL;
 	int64_t now = util_now();
 	int r;
@@ -464,7 +463,7 @@ devicecode_done(void *arg, const struct http_response *hr)
 {
 	struct flow *f = arg;
 	struct user *u = f->u;
-	struct broker *b = flow_broker;
+	struct broker *b = u->b;
 	struct oauth_error err = { 0 };
 	int r;
 
@@ -537,7 +536,7 @@ claim_done(struct storeq_job *j)
 {
 	struct user *u = j->arg;
 	struct flow *f = u->flow;
-	struct broker *b = flow_broker;
+	struct broker *b = u->b;
 
 	broker_store_note(b, u, j);
 	if (f == NULL || f->state != FLOW_CLAIMING)
@@ -602,7 +601,7 @@ remote_expired_cb(struct event_loop *ev, void *arg)
 
 	(void)ev;
 	f->timer = NULL;
-	flow_end(flow_broker, f->u, -ENOKEY, "the sign-in code expired; run "
+	flow_end(f->u->b, f->u, -ENOKEY, "the sign-in code expired; run "
 	    "'credctl login' for a new one", NULL);
 }
 
@@ -635,7 +634,7 @@ flow_adopt(struct broker *b, struct user *u, const char *scope)
 	}
 	f->u = u;
 	f->epoch = u->epoch;
-	f->seq = ++flow_seq;
+	f->seq = ++b->flow_seq;
 	LIST_INIT(&f->start_waiters);
 	LIST_INIT(&f->done_waiters);
 	if (flow_adopt_fields(f, u->rec->flow) < 0) {
@@ -674,7 +673,7 @@ flow_named(void *arg, int result, uid_t uid, gid_t gid, const char *name)
 {
 	struct flow *f = arg;
 	struct user *u = f->u;
-	struct broker *b = flow_broker;
+	struct broker *b = u->b;
 	int r;
 
 	(void)uid;
@@ -702,7 +701,6 @@ flow_start(struct broker *b, struct user *u, const char *scope)
 	struct flow *f;
 	int r;
 
-	flow_broker = b;
 	if (u->flow != NULL)
 		return 0;
 	if (scope == NULL)
@@ -719,7 +717,7 @@ flow_start(struct broker *b, struct user *u, const char *scope)
 	f->u = u;
 	f->state = FLOW_STARTING;
 	f->epoch = u->epoch;
-	f->seq = ++flow_seq;
+	f->seq = ++b->flow_seq;
 	LIST_INIT(&f->start_waiters);
 	LIST_INIT(&f->done_waiters);
 	if (b->db != NULL) {
