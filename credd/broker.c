@@ -15,13 +15,10 @@
  * another: every lookup is keyed by the caller's own login name.
  */
 #include <errno.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/epoll.h>
-#include <time.h>
 #include <sodium.h>
 
 #include "entra/proto.h"
@@ -37,6 +34,8 @@
 #include "event.h"
 #include "http.h"
 #include "log.h"
+#include "memtrim.h"
+#include "notify.h"
 #include "oauth.h"
 #include "record.h"
 #include "refresh.h"
@@ -51,7 +50,7 @@ static void flight_run_next(struct broker *b, struct user *u);
 static void flight_start(struct broker *b, struct flight *f);
 static void refresh_saved(struct broker *b, struct user *u, void *ctx, int result);
 static void user_purge_cache(struct broker *b, struct user *u);
-static void notify_reload(struct broker *b, struct user *u);
+static void reload(struct broker *b, struct user *u);
 static int user_resident(const struct user *u);
 static void user_forget_evicted(struct user *u);
 static void user_maybe_evict(struct broker *b, struct user *u);
@@ -153,7 +152,7 @@ load_finish(struct storeq_job *j, int force)
 		/* A change was announced while this load ran: read it again. */
 		u->reload_pending = 0;
 		force = 1;
-		notify_reload(b, u);
+		reload(b, u);
 	}
 	broker_store_note(b, u, j);
 	if (r == 0 || r == -ENOENT) {
@@ -369,7 +368,7 @@ user_maybe_evict(struct broker *b, struct user *u)
 	u->rec = NULL;
 	u->evicted = pin;
 	b->n.evictions++;
-	b->churn++;
+	memtrim_note(b->trim, 1);
 }
 
 /* ---- parking waiters ---- */
@@ -647,7 +646,7 @@ broker_cache_token(struct broker *b, struct user *u, const char *scope,
 	memcpy(e->fp, fp, sizeof(fp));
 	e->audited = 0;
 	e->owner = u;	/* the proactive timer's way back */
-	b->churn++;
+	memtrim_note(b->trim, 1);
 	proactive_arm(b, e);
 }
 
@@ -1536,7 +1535,7 @@ broker_resume(struct broker *b, struct waiter *w)
 /* ---- cluster change notifications ---- */
 
 static void
-notify_loaded(struct storeq_job *j)
+reload_done(struct storeq_job *j)
 {
 	load_finish(j, 1);
 }
@@ -1546,9 +1545,9 @@ notify_loaded(struct storeq_job *j)
  * this node serving within a round trip, not at the next cache miss.
  */
 static void
-notify_reload(struct broker *b, struct user *u)
+reload(struct broker *b, struct user *u)
 {
-	struct storeq_job *j = storeq_job_new(STOREQ_LOAD, u->name, notify_loaded, u);
+	struct storeq_job *j = storeq_job_new(STOREQ_LOAD, u->name, reload_done, u);
 
 	if (j == NULL) {
 		u->loaded = 0;
@@ -1558,106 +1557,31 @@ notify_reload(struct broker *b, struct user *u)
 	storeq_submit(b->q, j);
 }
 
-static void notify_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg);
-
-/* The notification connection was lost: reconnect without blocking. */
+/* notify.c: another node changed user name (NULL: we reconnected). */
 static void
-notify_reconnect_cb(struct event_loop *ev, void *arg)
+store_changed(void *arg, const char *name)
 {
 	struct broker *b = arg;
-	int r;
-
-	b->notify_timer = NULL;
-	r = b->st->ops->notify_reconnect(b->st);
-	if (r == 0) {
-		b->notify_fd = b->st->ops->notify_fd(b->st);
-		if (b->notify_fd >= 0 &&
-		    event_add(ev, b->notify_fd, EPOLLIN, notify_cb, b) == 0) {
-			b->notify_failures = 0;
-			log_info("store notifications reconnected");
-			return;
-		}
-		b->notify_fd = -1;
-	}
-	if (r != -EINPROGRESS)
-		b->notify_failures++;
-	b->notify_timer = event_timer_in(ev, r == -EINPROGRESS ? 50 :
-	    refresh_backoff(b->notify_failures, -1, randombytes_random()) * 1000,
-	    notify_reconnect_cb, b);
-}
-
-static void
-notify_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
-{
-	struct broker *b = arg;
-	char *name = NULL;
 	struct user *u;
-	int r;
 
-	(void)revents;
-	while ((r = b->st->ops->notify_next(b->st, &name)) > 0) {
-		if (name == NULL) {
-			/* Reconnected: changes may have been missed. Resync all. */
-			size_t i;
+	if (name == NULL) {
+		/* Reconnected: changes may have been missed. Resync all. */
+		size_t i;
 
-			for (i = 0; i < b->nbuckets; i++)
-				for (u = b->users[i]; u != NULL; u = u->hnext)
-					if (!u->dirty)
-						u->loaded = 0;
-			continue;
-		}
-		u = user_find(b, name);
-		if (u != NULL && u->loading)
-			u->reload_pending = 1;	/* the load in flight may predate it */
-		else if (u != NULL && !u->dirty)
-			notify_reload(b, u);
-		free(name);
-		name = NULL;
+		for (i = 0; i < b->nbuckets; i++)
+			for (u = b->users[i]; u != NULL; u = u->hnext)
+				if (!u->dirty)
+					u->loaded = 0;
+		return;
 	}
-	if (r < 0 && b->st->ops->notify_reconnect != NULL) {
-		/* Unwatch before the reconnect closes the fd. */
-		log_warnx("store notifications lost (%s); reconnecting", strerror(-r));
-		event_del(ev, fd);
-		b->notify_fd = -1;
-		if (b->notify_timer == NULL)
-			b->notify_timer = event_timer_in(ev, 100, notify_reconnect_cb, b);
-	}
+	u = user_find(b, name);
+	if (u != NULL && u->loading)
+		u->reload_pending = 1;	/* the load in flight may predate it */
+	else if (u != NULL && !u->dirty)
+		reload(b, u);
 }
 
 /* ---- life cycle ---- */
-
-/* ---- memory ----
- *
- * Refreshes allocate and free a few KiB each (the IdP's reply, its
- * parse, the record written) between the small objects that stay (cache
- * entries, packed tokens, timers). glibc keeps those holes: about 0.4 KB
- * per user after 10k users' first refreshes. Every 30 s, after enough
- * churn, malloc_trim(0) returns the free pages inside them to the
- * kernel (MADV_DONTNEED); it walks free chunks only (a few ms at 100k
- * users), so an idle or small node never pays for it.
- */
-#define TRIM_EVERY_MS 30000
-#define TRIM_CHURN 1000
-
-static void
-trim_cb(struct event_loop *ev, void *arg)
-{
-	struct broker *b = arg;
-	struct timespec t0, t1;
-
-	b->trim_timer = NULL;
-	if (b->churn >= TRIM_CHURN) {
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		(void)malloc_trim(0);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		log_debug("malloc_trim after %llu changes: %lld us",
-		    (unsigned long long)b->churn,
-		    (long long)((t1.tv_sec - t0.tv_sec) * 1000000 +
-		    (t1.tv_nsec - t0.tv_nsec) / 1000));
-		b->churn = 0;
-	}
-	b->trim_timer = event_timer_in(ev, TRIM_EVERY_MS, trim_cb, b);
-}
 
 int
 broker_new(const struct broker_deps *d, struct broker **out)
@@ -1677,7 +1601,6 @@ broker_new(const struct broker_deps *d, struct broker **out)
 	b->db = d->db;
 	b->client_secret = d->client_secret;
 	b->cache = cache_new();
-	b->notify_fd = -1;
 	LIST_INIT(&b->list_waiters);
 	if (b->cache == NULL || users_grow(b) < 0) {
 		broker_free(b);
@@ -1697,12 +1620,12 @@ broker_new(const struct broker_deps *d, struct broker **out)
 		broker_free(b);
 		return r;
 	}
-	if (b->st->ops->notify_fd != NULL) {
-		b->notify_fd = b->st->ops->notify_fd(b->st);
-		if (b->notify_fd >= 0)
-			(void)event_add(b->ev, b->notify_fd, EPOLLIN, notify_cb, b);
+	r = notify_new(b->ev, b->st, store_changed, b, &b->notify);
+	if (r < 0) {
+		broker_free(b);
+		return r;
 	}
-	b->trim_timer = event_timer_in(b->ev, TRIM_EVERY_MS, trim_cb, b);
+	b->trim = memtrim_new(b->ev);	/* NULL: no trimming, as before */
 	*out = b;
 	return 0;
 }
@@ -1765,10 +1688,8 @@ broker_free(struct broker *b)
 		cache_foreach(b->cache, cache_drop_timer, b);
 		cache_free(b->cache);
 	}
-	if (b->notify_fd >= 0)
-		event_del(b->ev, b->notify_fd);
-	event_timer_cancel(b->ev, &b->notify_timer);
-	event_timer_cancel(b->ev, &b->trim_timer);
+	notify_free(b->notify);
+	memtrim_free(b->trim);
 	free(b->users);
 	free(b->tokbuf);	/* wiped after every use */
 	free(b);

@@ -22,6 +22,8 @@ struct storeq_job;
 struct http_req;
 struct userdb_req;
 struct event_timer;
+struct notify;
+struct memtrim;
 
 /* One refresh of (user, scope); a user's flights run one at a time. */
 struct flight {
@@ -119,11 +121,8 @@ struct broker {
 	char *tokbuf;		/* a token unpacked for a reply; wiped after */
 	size_t tokbuf_len;
 	int64_t throttle_until;	/* tenant-wide 429 breaker, unix s */
-	int notify_fd;
-	struct event_timer *notify_timer; /* reconnecting the notifications */
-	struct event_timer *trim_timer; /* hands freed heap pages back */
-	uint64_t churn;		/* tokens cached + records evicted since the last trim */
-	unsigned notify_failures;
+	struct notify *notify;	/* the store's change notifications */
+	struct memtrim *trim;	/* malloc_trim after churn; NULL: none */
 	uintptr_t flow_seq;	/* names flows to the store thread's callbacks */
 	struct broker_counters n;
 	char token_url[512];
