@@ -44,95 +44,14 @@
 #include "storeq.h"
 
 #define OIDC_SCOPES "openid profile offline_access"
-#define SAVE_RETRY_MAX 60
 
 static void flight_run_next(struct broker *b, struct user *u);
 static void flight_start(struct broker *b, struct flight *f);
 static void refresh_saved(struct broker *b, struct user *u, void *ctx, int result);
-static void user_purge_cache(struct broker *b, struct user *u);
 static void reload(struct broker *b, struct user *u);
-static int user_resident(const struct user *u);
-static void user_forget_evicted(struct user *u);
-static void user_maybe_evict(struct broker *b, struct user *u);
 static void proactive_arm(struct broker *b, struct cache_entry *e);
 
-/* ---- users ---- */
-
-static size_t
-hash_name(const char *s)
-{
-	size_t h = 1469598103934665603ULL;
-
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
-
-static int
-users_grow(struct broker *b)
-{
-	size_t n = b->nbuckets ? b->nbuckets * 2 : 256, i;
-	struct user **nb, *u, *next;
-
-	nb = calloc(n, sizeof(*nb));
-	if (nb == NULL)
-		return -ENOMEM;
-	for (i = 0; i < b->nbuckets; i++)
-		for (u = b->users[i]; u != NULL; u = next) {
-			next = u->hnext;
-			u->hnext = nb[hash_name(u->name) % n];
-			nb[hash_name(u->name) % n] = u;
-		}
-	free(b->users);
-	b->users = nb;
-	b->nbuckets = n;
-	return 0;
-}
-
-static struct user *
-user_find(struct broker *b, const char *name)
-{
-	struct user *u;
-
-	if (b->nbuckets == 0)
-		return NULL;
-	for (u = b->users[hash_name(name) % b->nbuckets]; u != NULL; u = u->hnext)
-		if (strcmp(u->name, name) == 0)
-			return u;
-	return NULL;
-}
-
-/* Apply a record loaded from the store (or NULL: none) to u. */
-void
-broker_user_apply(struct broker *b, struct user *u, struct record *rec)
-{
-	const char *held = u->rec != NULL ? u->rec->oid : u->evicted;
-
-	/* Logged out, revoked or consented again elsewhere: the cached
-	 * tokens go. A rotation elsewhere leaves them valid. */
-	if (rec == NULL || rec->refresh_token == NULL || (held != NULL &&
-	    (rec->oid == NULL || strcmp(rec->oid, held) != 0)))
-		user_purge_cache(b, u);
-	record_free(u->rec);
-	user_forget_evicted(u);
-	u->rec = rec;
-	if (rec != NULL && rec->uid != u->uid && u->uid != (uid_t)-1) {
-		/* A reused login name: the consent belonged to another uid. */
-		log_info("user \"%s\": record was made for uid %u, now uid %u; "
-		    "starting clean", u->name, (unsigned)rec->uid, (unsigned)u->uid);
-		secret_free(rec->refresh_token);
-		rec->refresh_token = NULL;
-		free(rec->oid);
-		free(rec->tid);
-		free(rec->username);
-		rec->oid = rec->tid = rec->username = NULL;
-		rec->uid = u->uid;
-	}
-	if (rec != NULL)
-		u->last_refresh = rec->last_refresh;
-	u->loaded = 1;
-	flow_record_changed(b, u);
-}
+/* ---- loading a user's record ---- */
 
 /*
  * A LOAD finished. force: apply it even over a loaded record (another
@@ -154,30 +73,31 @@ load_finish(struct storeq_job *j, int force)
 		force = 1;
 		reload(b, u);
 	}
-	broker_store_note(b, u, j);
+	user_store_note(b, u, j);
 	if (r == 0 || r == -ENOENT) {
 		u->rolled_back = 0;
 		if (!u->dirty && (!user_resident(u) || (force && (j->rec == NULL ||
 		    u->rec == NULL || j->rec->version != u->rec->version)))) {
-			broker_user_apply(b, u, j->rec);
+			user_apply(b, u, j->rec);
 			j->rec = NULL; /* transferred */
+			flow_record_changed(b, u);
 		}
 	} else if (r == RECORD_EROLLBACK) {
-		/* Audited by broker_store_note; what we hold stays. */
+		/* Audited by user_store_note; what we hold stays. */
 	} else {
 		b->n.store_errors++;
 		/* j->why names the key id a record needs that the ring lacks. */
 		log_warnx("user \"%s\": cannot load the stored record: %s", u->name,
 		    j->why[0] != '\0' ? j->why : strerror(-r));
 		if (r == -EBADMSG || r == -ENOKEY)
-			broker_audit("record_unreadable", u, u->uid, NULL, NULL, "error",
+			user_audit("record_unreadable", u, u->uid, NULL, NULL, "error",
 			    NULL, NULL, j->why[0] != '\0' ? j->why : r == -ENOKEY ?
 			    "sealed with an unknown key" :
 			    "does not open for this user (tampered or moved)", NULL);
 	}
 	/* Run the parked requests again, now that the record is known. */
 	while ((w = LIST_FIRST(&u->load_waiters)) != NULL) {
-		broker_unpark(w);
+		user_unpark(w);
 		if (!user_resident(u) && r == RECORD_EROLLBACK)
 			resp = errmap_error(-EIO, "the store holds an older "
 			    "copy of your consent than this node has seen; it "
@@ -206,7 +126,7 @@ load_done(struct storeq_job *j)
  * when loaded, 0 when parked, -ENOMEM.
  */
 static int
-user_ready(struct broker *b, struct user *u, struct waiter *w)
+load_or_park(struct broker *b, struct user *u, struct waiter *w)
 {
 	struct storeq_job *j;
 
@@ -219,13 +139,13 @@ user_ready(struct broker *b, struct user *u, struct waiter *w)
 		u->loading = 1;
 		storeq_submit(b->q, j);
 	}
-	broker_park(b, &u->load_waiters, w);
+	user_park(b, &u->load_waiters, w);
 	return 0;
 }
 
 /* Keep the request in w so it can be run again after a load. */
 static int
-waiter_keep(struct waiter *w, const char *user, uid_t uid)
+keep_request(struct waiter *w, const char *user, uid_t uid)
 {
 	if (w->user == NULL && (w->user = strdup(user)) == NULL)
 		return -ENOMEM;
@@ -246,184 +166,15 @@ broker_user_ready(struct broker *b, struct waiter *w, const char *name, uid_t ui
 	int r;
 
 	*resp = NULL;
-	u = broker_user(b, name, uid, &r);
-	if (u == NULL || (w != NULL && waiter_keep(w, name, uid) < 0)) {
+	u = user_get(b, name, uid, &r);
+	if (u == NULL || (w != NULL && keep_request(w, name, uid) < 0)) {
 		*resp = errmap_error(-ENOMEM, "out of memory");
 		return NULL;
 	}
-	r = w != NULL ? user_ready(b, u, w) : user_resident(u);
+	r = w != NULL ? load_or_park(b, u, w) : user_resident(u);
 	if (r < 0)
 		*resp = errmap_error(r, "out of memory");
 	return r == 1 ? u : NULL;
-}
-
-struct user *
-broker_user(struct broker *b, const char *name, uid_t uid, int *err)
-{
-	struct user *u;
-	size_t h;
-
-	*err = 0;
-	u = user_find(b, name);
-	if (u == NULL) {
-		if (b->nusers >= b->nbuckets && users_grow(b) < 0) {
-			*err = -ENOMEM;
-			return NULL;
-		}
-		u = calloc(1, sizeof(*u) + strlen(name) + 1);
-		if (u == NULL) {
-			*err = -ENOMEM;
-			return NULL;
-		}
-		memcpy(u->name, name, strlen(name) + 1);
-		u->b = b;
-		u->uid = uid;
-		TAILQ_INIT(&u->flights);
-		LIST_INIT(&u->load_waiters);
-		LIST_INIT(&u->store_waiters);
-		h = hash_name(name) % b->nbuckets;
-		u->hnext = b->users[h];
-		b->users[h] = u;
-		b->nusers++;
-	}
-	if (u->uid != uid && uid != (uid_t)-1) {
-		/* The name now maps to another uid: forget what we held,
-		 * cached tokens first, so the new uid never sees them. */
-		user_purge_cache(b, u);
-		u->epoch++;
-		u->uid = uid;
-		u->loaded = 0;
-	}
-	return u;
-}
-
-int
-broker_has_consent(const struct user *u)
-{
-	if (u->evicted != NULL)
-		return 1;	/* only consents are evicted */
-	return u->rec != NULL && u->rec->refresh_token != NULL;
-}
-
-const char *
-broker_account(const struct user *u)
-{
-	const char *name;
-
-	if (u->evicted != NULL) {
-		name = u->evicted + strlen(u->evicted) + 1;
-		return name[0] != '\0' ? name : u->evicted;
-	}
-	if (u->rec == NULL)
-		return NULL;
-	return u->rec->username != NULL ? u->rec->username : u->rec->oid;
-}
-
-/* ---- records out of memory ----
- *
- * With more users known than [store] records_in_memory, the record of a
- * user with nothing in progress leaves memory once it is written: only
- * the account pin stays (for replies and audit), and the next refresh,
- * status or sign-in reads it from the store again. Cached tokens stay.
- * An unwritten refresh token never leaves (DESIGN §5).
- */
-
-/* Is u's record in memory and current (or held because unwritten)? */
-static int
-user_resident(const struct user *u)
-{
-	return (u->loaded && u->evicted == NULL) || u->dirty;
-}
-
-static void
-user_forget_evicted(struct user *u)
-{
-	free(u->evicted);
-	u->evicted = NULL;
-}
-
-static void
-user_maybe_evict(struct broker *b, struct user *u)
-{
-	const struct record *r = u->rec;
-	size_t lo, ln;
-	char *pin;
-
-	if (b->nusers <= (size_t)b->cf->records_in_memory || b->closing ||
-	    r == NULL || r->refresh_token == NULL || r->oid == NULL ||
-	    r->flow != NULL || r->uid != u->uid || !u->loaded || u->dirty ||
-	    u->saves > 0 || u->loading || u->reload_pending || u->logged_out ||
-	    u->flow != NULL || !TAILQ_EMPTY(&u->flights) ||
-	    !LIST_EMPTY(&u->load_waiters) || !LIST_EMPTY(&u->store_waiters))
-		return;
-	lo = strlen(r->oid);
-	ln = r->username != NULL ? strlen(r->username) : 0;
-	if ((pin = malloc(lo + ln + 2)) == NULL)
-		return;		/* keep it resident */
-	memcpy(pin, r->oid, lo + 1);
-	if (ln > 0)
-		memcpy(pin + lo + 1, r->username, ln);
-	pin[lo + 1 + ln] = '\0';
-	record_free(u->rec);
-	u->rec = NULL;
-	u->evicted = pin;
-	b->n.evictions++;
-	memtrim_note(b->trim, 1);
-}
-
-/* ---- parking waiters ---- */
-
-void
-broker_park(struct broker *b, struct waiter_list *l, struct waiter *w)
-{
-	LIST_INSERT_HEAD(l, w, link);
-	w->linked = 1;
-	w->parked_on = b;
-	w->cancel = broker_unpark;	/* the requester went away */
-}
-
-void
-broker_unpark(struct waiter *w)
-{
-	struct broker *b = w->parked_on;
-
-	if (w->linked) {
-		LIST_REMOVE(w, link);
-		w->linked = 0;
-	}
-	if (b != NULL)
-		event_timer_cancel(b->ev, &w->timer);
-}
-
-/* ---- audit and errors ---- */
-
-void
-broker_audit(const char *event, const struct user *u, uid_t uid, const char *op,
-    const char *scope, const char *outcome, const char *cls, const char *fp,
-    const char *reason, const struct oauth_error *err)
-{
-	struct audit_event ev = {
-		.event = event,
-		.uid = uid,
-		.user = u != NULL ? u->name : NULL,
-		.op = op,
-		.scope = scope,
-		.outcome = outcome,
-		.cls = cls,
-		.oid = u == NULL ? NULL : u->rec != NULL ? u->rec->oid : u->evicted,
-		.fp = fp,
-		.reason = reason,
-	};
-
-	if (err != NULL) {
-		ev.trace_id = err->trace_id[0] ? err->trace_id : NULL;
-		ev.correlation_id = err->correlation_id[0] ? err->correlation_id : NULL;
-		if (ev.cls == NULL)
-			ev.cls = oauth_class_name(err->cls);
-		if (ev.reason == NULL)
-			ev.reason = err->reason;
-	}
-	audit_log(&ev);
 }
 
 /* ---- store ---- */
@@ -435,194 +186,6 @@ store_reason(int r)
 	if (r == RECORD_EROLLBACK)
 		return "the stored record is older than this node has seen";
 	return strerror(-r);
-}
-
-void
-broker_store_note(struct broker *b, struct user *u, const struct storeq_job *j)
-{
-	const struct record_rollback *rb = &j->rb;
-	char reason[256];
-	int n;
-
-	if (j->marks_err < 0) {
-		b->n.marks_errors++;
-		log_warnx("user \"%s\": cannot write its high-water mark (%s); "
-		    "it holds in memory until the next write", u->name,
-		    strerror(-j->marks_err));
-	}
-	if (j->rollback == 0)
-		return;
-	b->n.store_rollbacks++;
-	if (j->rollback == 1 && u->rolled_back)
-		return;	/* audited when first seen; retries add no lines */
-	if (rb->mark.deleted)
-		n = snprintf(reason, sizeof(reason), "stored epoch %llu gen "
-		    "%llu: this node saw epoch %llu deleted",
-		    (unsigned long long)rb->epoch, (unsigned long long)rb->gen,
-		    (unsigned long long)rb->mark.epoch);
-	else
-		n = snprintf(reason, sizeof(reason), "stored epoch %llu gen "
-		    "%llu is older than this node's mark, epoch %llu gen %llu",
-		    (unsigned long long)rb->epoch, (unsigned long long)rb->gen,
-		    (unsigned long long)rb->mark.epoch,
-		    (unsigned long long)rb->mark.gen);
-	if (n > 0 && (size_t)n < sizeof(reason))
-		snprintf(reason + n, sizeof(reason) - (size_t)n, "; %s",
-		    j->rollback == 2 ?
-		    "overwritten by this node's newer record" : "refused");
-	log_warnx("user \"%s\": rolled-back record in the store: %s", u->name,
-	    reason);
-	broker_audit("record_rollback", u, u->uid, NULL, NULL, "refused", NULL,
-	    NULL, reason, NULL);
-	if (j->rollback == 1)
-		u->rolled_back = 1;
-}
-
-static void save_retry_cb(struct event_loop *ev, void *arg);
-
-struct save_ctx {
-	struct user *u;
-	broker_saved_fn *then;
-	void *ctx;
-};
-
-static void
-save_done(struct storeq_job *j)
-{
-	struct save_ctx *sc = j->arg;
-	struct user *u = sc->u;
-	struct broker *b = u->b;
-	int r = j->result;
-
-	u->saves--;
-	broker_store_note(b, u, j);
-	if (r == -ENOENT) {
-		/* Deleted elsewhere (admin revoke): that wins over our write. */
-		log_info("user \"%s\": record was revoked meanwhile; not written",
-		    u->name);
-		if (u->rec != NULL) {
-			record_free(u->rec);
-			u->rec = NULL;
-			u->epoch++;
-			user_purge_cache(b, u);
-		}
-		u->dirty = 0;
-		u->save_failures = 0;
-		event_timer_cancel(b->ev, &u->save_timer);
-	} else if (r == 0) {
-		if (j->replaced) {
-			/* Another node pinned another account: theirs wins. */
-			log_warnx("user \"%s\": another node stored a consent by "
-			    "another account; keeping theirs", u->name);
-			record_free(u->rec);
-			u->rec = j->rec;
-			j->rec = NULL;	/* transferred */
-			u->epoch++;
-			user_purge_cache(b, u);
-		} else if (u->rec != NULL) {
-			u->rec->version = j->rec->version;
-			u->rec->epoch = j->rec->epoch;
-			u->rec->gen = j->rec->gen;
-		}
-		u->rolled_back = 0;
-		if (u->dirty && u->saves == 0) {
-			log_info("user \"%s\": pending refresh token written", u->name);
-			u->dirty = 0;
-		}
-		u->save_failures = 0;
-		if (u->saves == 0)
-			event_timer_cancel(b->ev, &u->save_timer);
-	} else {
-		b->n.store_errors++;
-		if (!u->dirty)
-			log_warnx("user \"%s\": cannot write the record (%s); keeping "
-			    "the refresh token in memory and retrying", u->name,
-			    strerror(-r));
-		u->dirty = 1;
-		u->save_failures++;
-		if (u->save_timer == NULL && !b->closing)
-			u->save_timer = event_timer_in(b->ev,
-			    refresh_backoff(u->save_failures, -1,
-			    randombytes_random()) * 1000, save_retry_cb, u);
-	}
-	if (sc->then != NULL)
-		sc->then(b, u, sc->ctx, r);
-	free(sc);
-	user_maybe_evict(b, u);
-}
-
-/*
- * Write a copy of u->rec on the store thread (CAS; a lost race for the
- * same account is merged there). then(ctx, result) runs on the loop once
- * it is written or has failed; on failure the record stays in memory
- * (u->dirty) and a timer retries with backoff.
- */
-void
-broker_user_save(struct broker *b, struct user *u, int may_create,
-    broker_saved_fn *then, void *ctx)
-{
-	struct storeq_job *j;
-	struct save_ctx *sc;
-
-	if (u->rec == NULL) {
-		if (then != NULL)
-			then(b, u, ctx, 0);
-		return;
-	}
-	sc = calloc(1, sizeof(*sc));
-	j = storeq_job_new(STOREQ_SAVE, u->name, save_done, sc);
-	if (sc == NULL || j == NULL || (j->rec = record_dup(u->rec)) == NULL) {
-		free(sc);
-		storeq_job_free(j);
-		u->dirty = 1;
-		if (then != NULL)
-			then(b, u, ctx, -ENOMEM);
-		return;
-	}
-	sc->u = u;
-	sc->then = then;
-	sc->ctx = ctx;
-	j->may_create = may_create;
-	u->saves++;
-	storeq_submit(b->q, j);
-}
-
-static void
-save_retry_cb(struct event_loop *ev, void *arg)
-{
-	struct user *u = arg;
-
-	(void)ev;
-	u->save_timer = NULL;
-	if (u->dirty)
-		broker_user_save(u->b, u, 0, NULL, NULL);
-}
-
-/* ---- cache ---- */
-
-struct purge_arg {
-	struct broker *b;
-	const char *user;
-};
-
-static void
-purge_cb(struct cache_entry *e, void *arg)
-{
-	struct purge_arg *pa = arg;
-
-	if (strcmp(e->user, pa->user) != 0)
-		return;
-	event_timer_cancel(pa->b->ev, &e->timer);
-	cache_del(pa->b->cache, e);
-}
-
-/* O(cached tokens); logout, revoke and REAUTH are rare. */
-static void
-user_purge_cache(struct broker *b, struct user *u)
-{
-	struct purge_arg pa = { b, u->name };
-
-	cache_foreach(b->cache, purge_cb, &pa);
 }
 
 void
@@ -655,7 +218,7 @@ broker_token_reply(struct broker *b, struct user *u, struct waiter *w,
     const char *scope)
 {
 	struct cache_entry *e = cache_get(b->cache, u->name, scope);
-	const char *account = broker_account(u);
+	const char *account = user_account(u);
 	size_t len = cache_token_len(e);
 	json_t *resp;
 	ssize_t n;
@@ -693,7 +256,7 @@ broker_token_reply(struct broker *b, struct user *u, struct waiter *w,
 	if (!e->audited) {
 		/* Audited once per token handed to this user, not per cache hit. */
 		e->audited = 1;
-		broker_audit("token_issued", u, w != NULL ? w->caller->uid : u->uid,
+		user_audit("token_issued", u, w != NULL ? w->caller->uid : u->uid,
 		    "token", scope, "ok", NULL, e->fp, NULL, NULL);
 	}
 	return resp;
@@ -734,7 +297,7 @@ reply_after_failure(struct broker *b, struct user *u, struct waiter *w,
 		waiter_reply(w, broker_token_reply(b, u, w, scope));
 		return;
 	}
-	broker_audit("token_refused", u, w->caller->uid, "token", scope, "refused",
+	user_audit("token_refused", u, w->caller->uid, "token", scope, "refused",
 	    NULL, NULL, NULL, err);
 	waiter_reply(w, errmap_idp_error(err, b->throttle_until));
 }
@@ -764,7 +327,7 @@ flight_finish(struct broker *b, struct flight *f, const struct oauth_error *err)
 	struct waiter *w;
 
 	while ((w = LIST_FIRST(&f->waiters)) != NULL) {
-		broker_unpark(w);
+		user_unpark(w);
 		if (err == NULL)
 			waiter_reply(w, broker_token_reply(b, u, w, f->scope));
 		else if (err->cls == OAUTH_CONSENT) {
@@ -799,7 +362,7 @@ handle_refresh_error(struct broker *b, struct user *u, struct flight *f,
 	int r;
 
 	b->n.idp_errors[err->cls]++;
-	broker_audit("refresh_failed", u, u->uid, NULL, f->scope, "error", NULL,
+	user_audit("refresh_failed", u, u->uid, NULL, f->scope, "error", NULL,
 	    NULL, NULL, err);
 	switch (err->cls) {
 	case OAUTH_RETRY:
@@ -824,7 +387,7 @@ handle_refresh_error(struct broker *b, struct user *u, struct flight *f,
 		u->rec->updated = now;
 		user_purge_cache(b, u);
 		u->epoch++;
-		broker_user_save(b, u, 0, NULL, NULL);
+		user_save(b, u, 0, NULL, NULL);
 		break;
 	case OAUTH_CONSENT:
 		r = flow_may_start(b, u, 0);
@@ -885,7 +448,7 @@ refresh_done(void *arg, const struct http_response *hr)
 		f->tok.refresh_token = NULL; /* transferred */
 		u->rec->last_refresh = u->last_refresh;
 		u->rec->updated = u->last_refresh;
-		broker_user_save(b, u, 0, refresh_saved, f);
+		user_save(b, u, 0, refresh_saved, f);
 		return;
 	}
 	refresh_saved(b, u, f, 0);
@@ -912,7 +475,7 @@ refresh_saved(struct broker *b, struct user *u, void *ctx, int result)
 	}
 	broker_cache_token(b, u, f->scope, &f->tok);
 	e = cache_get(b->cache, u->name, f->scope);
-	broker_audit("refresh_ok", u, u->uid, NULL, f->scope, "ok", NULL,
+	user_audit("refresh_ok", u, u->uid, NULL, f->scope, "ok", NULL,
 	    e != NULL ? e->fp : NULL, NULL, NULL);
 	oauth_token_clear(&f->tok);
 	flight_finish(b, f, NULL);
@@ -928,7 +491,7 @@ flight_send(struct broker *b, struct flight *f)
 	char scope[PROTO_STR_MAX + 64];
 	int r;
 
-	if (!broker_has_consent(u)) {
+	if (!user_has_consent(u)) {
 		err.cls = OAUTH_REAUTH;
 		snprintf(err.reason, sizeof(err.reason), "no consent");
 		flight_finish(b, f, &err);
@@ -979,7 +542,7 @@ lock_done(struct storeq_job *j)
 		return;
 	}
 	f->locked = j->locked;	/* flight_finish unlocks, whatever follows */
-	broker_store_note(b, u, j);
+	user_store_note(b, u, j);
 	if (j->result == RECORD_EROLLBACK && user_resident(u)) {
 		/* An older row was put back: refresh with the newer record we
 		 * hold; the rotation is then written over that row. */
@@ -999,8 +562,9 @@ lock_done(struct storeq_job *j)
 	    j->rec->version > u->rec->version)) {
 		if (j->rec == NULL || j->rec->refresh_token == NULL)
 			user_purge_cache(b, u);
-		broker_user_apply(b, u, j->rec);
+		user_apply(b, u, j->rec);
 		j->rec = NULL; /* transferred */
+		flow_record_changed(b, u);
 	}
 	flight_send(b, f);
 }
@@ -1014,7 +578,7 @@ flight_loaded(struct storeq_job *j)
 	struct broker *b = u->b;
 	struct oauth_error err = { 0 };
 
-	broker_store_note(b, u, j);
+	user_store_note(b, u, j);
 	if (j->result < 0 && j->result != -ENOENT) {
 		if (j->result != RECORD_EROLLBACK)
 			b->n.store_errors++;
@@ -1027,8 +591,9 @@ flight_loaded(struct storeq_job *j)
 	}
 	u->rolled_back = 0;
 	if (!u->dirty && u->evicted != NULL) {
-		broker_user_apply(b, u, j->rec);
+		user_apply(b, u, j->rec);
 		j->rec = NULL; /* transferred */
+		flow_record_changed(b, u);
 	}
 	flight_send(b, f);
 }
@@ -1043,7 +608,7 @@ flight_start(struct broker *b, struct flight *f)
 
 	f->running = 1;
 	f->epoch = u->epoch;
-	if (b->closing || !broker_has_consent(u)) {
+	if (b->closing || !user_has_consent(u)) {
 		err.cls = b->closing ? OAUTH_RETRY : OAUTH_REAUTH;
 		snprintf(err.reason, sizeof(err.reason), b->closing ?
 		    "shutting down" : "no consent");
@@ -1103,7 +668,7 @@ flight_join(struct broker *b, struct user *u, const char *scope, struct waiter *
 		TAILQ_INSERT_TAIL(&u->flights, f, qlink);
 	}
 	if (w != NULL)
-		broker_park(b, &f->waiters, w);
+		user_park(b, &f->waiters, w);
 	flight_run_next(b, u);	/* may finish at once and answer w */
 	return 0;
 }
@@ -1123,7 +688,7 @@ proactive_cb(struct event_loop *ev, void *arg)
 	(void)ev;
 	e->timer = NULL;
 	/* Only tokens someone used recently are worth a call to Entra. */
-	if (u != NULL && broker_has_consent(u) && e->last_used >= e->issued_at &&
+	if (u != NULL && user_has_consent(u) && e->last_used >= e->issued_at &&
 	    now - e->last_used <= b->cf->recent_use)
 		(void)flight_join(b, u, e->scope, NULL);
 }
@@ -1164,7 +729,7 @@ broker_token(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 	if (u != NULL && u->evicted != NULL && u->loaded && u->uid == uid &&
 	    u->outcome == NULL) {
 		/* Consented, record in the store: the refresh reads it. */
-		if (waiter_keep(w, user, uid) < 0 ||
+		if (keep_request(w, user, uid) < 0 ||
 		    (r = flight_join(b, u, scope, w)) < 0)
 			return errmap_error(-ENOMEM, "out of memory");
 		return NULL;
@@ -1184,9 +749,9 @@ broker_token(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 			return errmap_error(-ECANCELED, "the sign-in was declined");
 	}
 	e = cache_get(b->cache, user, scope);
-	if (e != NULL && broker_has_consent(u) && cache_is_fresh(e, now, min_valid))
+	if (e != NULL && user_has_consent(u) && cache_is_fresh(e, now, min_valid))
 		return broker_token_reply(b, u, w, scope); /* e.g. after a reload */
-	if (!broker_has_consent(u)) {
+	if (!user_has_consent(u)) {
 		if (u->flow != NULL)
 			return flow_join(b, u, w);
 		r = flow_may_start(b, u, 0);
@@ -1219,18 +784,6 @@ status_scope(struct cache_entry *e, void *arg)
 	json_array_append_new(arr, o);
 }
 
-static const char *
-user_state(const struct user *u)
-{
-	if (u->flow != NULL)
-		return "pending";
-	if (broker_has_consent(u))
-		return "ready";
-	if (u->rec != NULL && u->rec->oid != NULL && !u->logged_out)
-		return "reauth_required";
-	return "none";
-}
-
 json_t *
 broker_status(struct broker *b, struct waiter *w, const char *user, uid_t uid)
 {
@@ -1243,8 +796,8 @@ broker_status(struct broker *b, struct waiter *w, const char *user, uid_t uid)
 	resp = proto_ok();
 	json_object_set_new(resp, "user", json_string(user));
 	json_object_set_new(resp, "state", json_string(user_state(u)));
-	json_object_set_new(resp, "account", broker_account(u) ?
-	    json_string(broker_account(u)) : json_null());
+	json_object_set_new(resp, "account", user_account(u) ?
+	    json_string(user_account(u)) : json_null());
 	scopes = json_array();
 	cache_foreach_user(b->cache, user, status_scope, scopes);
 	json_object_set_new(resp, "scopes", scopes);
@@ -1260,7 +813,7 @@ broker_status(struct broker *b, struct waiter *w, const char *user, uid_t uid)
 
 /* Drop u's tokens, flow and queued flights (not the record). */
 static void
-user_drop_state(struct broker *b, struct user *u)
+drop_user_state(struct broker *b, struct user *u)
 {
 	struct flight *f, *prev;
 
@@ -1275,7 +828,7 @@ user_drop_state(struct broker *b, struct user *u)
 		if (f->running)
 			continue;
 		while ((w = LIST_FIRST(&f->waiters)) != NULL) {
-			broker_unpark(w);
+			user_unpark(w);
 			waiter_reply(w, errmap_error(-EKEYREVOKED, "signed out"));
 		}
 		TAILQ_REMOVE(&u->flights, f, qlink);
@@ -1292,8 +845,8 @@ forget_done(struct broker *b, struct user *u, int r)
 	json_t *resp;
 
 	while ((w = LIST_FIRST(&u->store_waiters)) != NULL) {
-		broker_unpark(w);
-		broker_audit(w->op == PROTO_OP_LOGOUT ? "logout" : "revoke", u,
+		user_unpark(w);
+		user_audit(w->op == PROTO_OP_LOGOUT ? "logout" : "revoke", u,
 		    w->caller->uid, proto_op_name(w->op), NULL, r < 0 ? "error" : "ok",
 		    NULL, NULL, r < 0 ? "store not updated yet; retrying" : NULL, NULL);
 		/* On a store error the pin-only record stays dirty and is
@@ -1316,7 +869,7 @@ revoke_deleted(struct storeq_job *j)
 {
 	struct user *u = j->arg;
 
-	broker_store_note(u->b, u, j);
+	user_store_note(u->b, u, j);
 	if (j->result == 0)
 		u->rolled_back = 0;
 	forget_done(u->b, u, j->result);
@@ -1331,9 +884,9 @@ broker_logout(struct broker *b, struct waiter *w, const char *user, uid_t uid)
 	u = broker_user_ready(b, w, user, uid, &resp);
 	if (u == NULL)
 		return resp;
-	user_drop_state(b, u);
+	drop_user_state(b, u);
 	if (u->rec == NULL) {
-		broker_audit("logout", u, uid, "logout", NULL, "ok", NULL, NULL, NULL,
+		user_audit("logout", u, uid, "logout", NULL, "ok", NULL, NULL, NULL,
 		    NULL);
 		return proto_ok();
 	}
@@ -1342,8 +895,8 @@ broker_logout(struct broker *b, struct waiter *w, const char *user, uid_t uid)
 	u->rec->refresh_token = NULL;
 	u->rec->updated = util_now();
 	u->logged_out = 1;
-	broker_park(b, &u->store_waiters, w);
-	broker_user_save(b, u, 0, logout_saved, NULL);
+	user_park(b, &u->store_waiters, w);
+	user_save(b, u, 0, logout_saved, NULL);
 	return NULL;
 }
 
@@ -1357,14 +910,14 @@ broker_revoke(struct broker *b, struct waiter *w, const char *user, uid_t by_uid
 	u = user_find(b, user);
 	if (u == NULL) {
 		/* Not seen on this node: the store is all there is. */
-		u = broker_user(b, user, (uid_t)-1, &r);
+		u = user_get(b, user, (uid_t)-1, &r);
 		if (u == NULL)
 			return errmap_error(r, "out of memory");
 	}
 	(void)by_uid;
-	if (waiter_keep(w, user, u->uid) < 0)
+	if (keep_request(w, user, u->uid) < 0)
 		return errmap_error(-ENOMEM, "out of memory");
-	user_drop_state(b, u);
+	drop_user_state(b, u);
 	record_free(u->rec);
 	u->rec = NULL;
 	user_forget_evicted(u);
@@ -1375,7 +928,7 @@ broker_revoke(struct broker *b, struct waiter *w, const char *user, uid_t by_uid
 	j = storeq_job_new(STOREQ_DELETE, u->name, revoke_deleted, u);
 	if (j == NULL)
 		return errmap_error(-ENOMEM, "out of memory");
-	broker_park(b, &u->store_waiters, w);
+	user_park(b, &u->store_waiters, w);
 	storeq_submit(b->q, j);
 	return NULL;
 }
@@ -1403,7 +956,7 @@ list_done(struct storeq_job *j)
 			break;
 	if (w == NULL)
 		return;
-	broker_unpark(w);
+	user_unpark(w);
 	if (j->result < 0) {
 		waiter_reply(w, errmap_error(j->result, "cannot list the store"));
 		return;
@@ -1464,18 +1017,32 @@ broker_list(struct broker *b, struct waiter *w, const char *cursor, int64_t limi
 		return errmap_error(-ENOMEM, "out of memory");
 	}
 	j->limit = (size_t)limit;
-	broker_park(b, &b->list_waiters, w);
+	user_park(b, &b->list_waiters, w);
 	storeq_submit(b->q, j);
 	return NULL;
+}
+
+/* Users with an unwritten refresh token, a record in memory, a row refused. */
+struct user_tally {
+	uint64_t unsaved, resident, rolled;
+};
+
+static void
+tally_user(struct user *u, void *arg)
+{
+	struct user_tally *t = arg;
+
+	t->unsaved += u->dirty != 0;
+	t->resident += u->rec != NULL;
+	t->rolled += u->rolled_back != 0;
 }
 
 void
 broker_stats(struct broker *b, json_t *o)
 {
 	json_t *idp = json_object();
-	uint64_t unsaved = 0, resident = 0, rolled = 0;
+	struct user_tally t = { 0 };
 	size_t i;
-	struct user *u;
 
 	json_object_set_new(o, "cache_hits", json_integer((json_int_t)b->n.cache_hits));
 	json_object_set_new(o, "cache_misses", json_integer((json_int_t)b->n.cache_misses));
@@ -1493,21 +1060,16 @@ broker_stats(struct broker *b, json_t *o)
 	json_object_set_new(o, "device_flows_rejected", json_integer((json_int_t)b->n.flows_rejected));
 	json_object_set_new(o, "device_flows_expired", json_integer((json_int_t)b->n.flows_expired));
 	json_object_set_new(o, "idp_requests_in_flight", json_integer((json_int_t)http_inflight(b->http)));
-	json_object_set_new(o, "users", json_integer((json_int_t)b->nusers));
-	for (i = 0; i < b->nbuckets; i++)
-		for (u = b->users[i]; u != NULL; u = u->hnext) {
-			unsaved += u->dirty != 0;
-			resident += u->rec != NULL;
-			rolled += u->rolled_back != 0;
-		}
-	json_object_set_new(o, "records_in_memory", json_integer((json_int_t)resident));
-	json_object_set_new(o, "store", json_string(unsaved ?
+	json_object_set_new(o, "users", json_integer((json_int_t)user_count(b)));
+	user_foreach(b, tally_user, &t);
+	json_object_set_new(o, "records_in_memory", json_integer((json_int_t)t.resident));
+	json_object_set_new(o, "store", json_string(t.unsaved ?
 	    "refresh tokens not yet written" : "ok"));
-	json_object_set_new(o, "store_unwritten_users", json_integer((json_int_t)unsaved));
+	json_object_set_new(o, "store_unwritten_users", json_integer((json_int_t)t.unsaved));
 	json_object_set_new(o, "store_errors", json_integer((json_int_t)b->n.store_errors));
 	json_object_set_new(o, "store_conflicts", json_integer((json_int_t)b->n.store_conflicts));
 	json_object_set_new(o, "store_rollbacks", json_integer((json_int_t)b->n.store_rollbacks));
-	json_object_set_new(o, "store_rollback_users", json_integer((json_int_t)rolled));
+	json_object_set_new(o, "store_rollback_users", json_integer((json_int_t)t.rolled));
 	json_object_set_new(o, "marks_errors", json_integer((json_int_t)b->n.marks_errors));
 	json_object_set_new(o, "throttled_until", b->throttle_until > util_now() ?
 	    json_integer(b->throttle_until) : json_null());
@@ -1557,6 +1119,14 @@ reload(struct broker *b, struct user *u)
 	storeq_submit(b->q, j);
 }
 
+static void
+resync_user(struct user *u, void *arg)
+{
+	(void)arg;
+	if (!u->dirty)
+		u->loaded = 0;
+}
+
 /* notify.c: another node changed user name (NULL: we reconnected). */
 static void
 store_changed(void *arg, const char *name)
@@ -1566,12 +1136,7 @@ store_changed(void *arg, const char *name)
 
 	if (name == NULL) {
 		/* Reconnected: changes may have been missed. Resync all. */
-		size_t i;
-
-		for (i = 0; i < b->nbuckets; i++)
-			for (u = b->users[i]; u != NULL; u = u->hnext)
-				if (!u->dirty)
-					u->loaded = 0;
+		user_foreach(b, resync_user, NULL);
 		return;
 	}
 	u = user_find(b, name);
@@ -1602,7 +1167,7 @@ broker_new(const struct broker_deps *d, struct broker **out)
 	b->client_secret = d->client_secret;
 	b->cache = cache_new();
 	LIST_INIT(&b->list_waiters);
-	if (b->cache == NULL || users_grow(b) < 0) {
+	if (b->cache == NULL || user_table_init(b) < 0) {
 		broker_free(b);
 		return -ENOMEM;
 	}
@@ -1644,53 +1209,57 @@ cache_drop_timer(struct cache_entry *e, void *arg)
 	event_timer_cancel(b->ev, &e->timer);
 }
 
+static void
+save_unwritten(struct user *u, void *arg)
+{
+	(void)arg;
+	if (u->dirty)
+		user_save(u->b, u, 0, NULL, NULL);
+}
+
+/* Cancel u's flow and flights (waiters unparked, unanswered), timers. */
+static void
+shutdown_user(struct user *u, void *arg)
+{
+	struct broker *b = u->b;
+	struct flight *f;
+
+	(void)arg;
+	flow_cancel(b, u, -ECONNREFUSED, "credd is shutting down");
+	while ((f = TAILQ_FIRST(&u->flights)) != NULL) {
+		struct waiter *w;
+
+		while ((w = LIST_FIRST(&f->waiters)) != NULL)
+			user_unpark(w);
+		TAILQ_REMOVE(&u->flights, f, qlink);
+		flight_free(b, f);
+	}
+	event_timer_cancel(b->ev, &u->save_timer);
+	if (u->dirty)
+		log_warnx("user \"%s\": exiting with an unwritten "
+		    "refresh token", u->name);
+}
+
 void
 broker_free(struct broker *b)
 {
-	struct user *u, *next;
-	struct flight *f;
-	size_t i;
-
 	if (b == NULL)
 		return;
 	b->closing = 1;
 	if (b->q != NULL) {
 		/* A last try for refresh tokens the store has not taken yet. */
-		for (i = 0; i < b->nbuckets; i++)
-			for (u = b->users[i]; u != NULL; u = u->hnext)
-				if (u->dirty)
-					broker_user_save(b, u, 0, NULL, NULL);
+		user_foreach(b, save_unwritten, NULL);
 		storeq_free(b->q);	/* runs every pending callback */
 		b->q = NULL;
 	}
-	for (i = 0; i < b->nbuckets; i++)
-		for (u = b->users[i]; u != NULL; u = next) {
-			next = u->hnext;
-			flow_cancel(b, u, -ECONNREFUSED, "credd is shutting down");
-			while ((f = TAILQ_FIRST(&u->flights)) != NULL) {
-				struct waiter *w;
-
-				while ((w = LIST_FIRST(&f->waiters)) != NULL)
-					broker_unpark(w);
-				TAILQ_REMOVE(&u->flights, f, qlink);
-				flight_free(b, f);
-			}
-			event_timer_cancel(b->ev, &u->save_timer);
-			if (u->dirty)
-				log_warnx("user \"%s\": exiting with an unwritten "
-				    "refresh token", u->name);
-			record_free(u->rec);
-			user_forget_evicted(u);
-			free(u->flow_starts);
-			free(u);
-		}
+	user_foreach(b, shutdown_user, NULL);
+	user_table_free(b);
 	if (b->cache != NULL) {
 		cache_foreach(b->cache, cache_drop_timer, b);
 		cache_free(b->cache);
 	}
 	notify_free(b->notify);
 	memtrim_free(b->trim);
-	free(b->users);
 	free(b->tokbuf);	/* wiped after every use */
 	free(b);
 }

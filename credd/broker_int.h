@@ -12,6 +12,7 @@
 
 #include "broker.h"
 #include "oauth.h"
+#include "user.h"
 #include "waiter.h"
 
 #define FLOW_RING 64 /* remembered device-flow start times per user */
@@ -38,7 +39,6 @@ struct flight {
 	struct event_timer *lock_timer; /* lock busy elsewhere: try again */
 	struct oauth_token tok;	/* the reply, held while the rotation is stored */
 };
-TAILQ_HEAD(flight_queue, flight);
 
 enum flow_state { FLOW_STARTING, FLOW_CLAIMING, FLOW_POLLING, FLOW_SAVING };
 
@@ -61,38 +61,6 @@ struct flow {
 	struct oauth_token tok;	/* FLOW_SAVING: the first token, held until stored */
 };
 
-struct user {
-	struct user *hnext;
-	struct broker *b;	/* back-pointer for callbacks (timers, jobs) */
-	uid_t uid;
-	unsigned epoch;		/* bumped by logout/revoke/remote change */
-	struct record *rec;	/* NULL: no record, or evicted */
-	char *evicted;		/* record left memory (idle, written, consented):
-				 * "oid\0username\0" kept for replies; NULL */
-	struct waiter_list load_waiters; /* requests run again once loaded */
-	struct waiter_list store_waiters; /* logout/revoke: answered once written */
-	struct flight_queue flights;
-	struct flow *flow;
-	struct event_timer *save_timer;
-	const char *outcome;	/* last flow outcome to report once, or NULL */
-	int64_t backoff_until;	/* unix s */
-	int64_t flow_unused_until; /* cooldown after an unused flow expired */
-	int64_t *flow_starts;	/* FLOW_RING entries, allocated at the first flow */
-	int64_t last_refresh;
-	unsigned saves;		/* SAVE jobs in flight */
-	unsigned save_failures;
-	unsigned failures;	/* consecutive RETRY failures */
-	unsigned nflow_starts;
-	/* Flags as bits: 100k users are worth a few bytes each. */
-	unsigned loaded : 1;
-	unsigned loading : 1;	/* a LOAD is queued on the store thread */
-	unsigned reload_pending : 1; /* another node changed it during that LOAD */
-	unsigned logged_out : 1; /* record kept for the account pin only */
-	unsigned dirty : 1;	/* rec holds a refresh token not yet stored */
-	unsigned rolled_back : 1; /* the stored row is older than this node's
-				   * mark and was refused (status, stats) */
-	char name[];		/* the login name, in the same allocation */
-};
 
 struct broker_counters {
 	uint64_t cache_hits, cache_misses;
@@ -130,10 +98,6 @@ struct broker {
 };
 
 /* broker.c */
-typedef void broker_saved_fn(struct broker *b, struct user *u, void *ctx, int result);
-
-/* Find or create u (no store access). NULL on ENOMEM. */
-struct user *broker_user(struct broker *b, const char *name, uid_t uid, int *err);
 /*
  * u with its record in memory; or NULL and *resp: NULL when w was parked
  * until the store thread loads it (the op then runs again through
@@ -141,36 +105,12 @@ struct user *broker_user(struct broker *b, const char *name, uid_t uid, int *err
  */
 struct user *broker_user_ready(struct broker *b, struct waiter *w, const char *name,
     uid_t uid, json_t **resp);
-/* Apply a record read from the store (NULL: none) to u; takes rec. */
-void broker_user_apply(struct broker *b, struct user *u, struct record *rec);
 /* Run a parked request again (its parameters are kept in w). */
 json_t *broker_resume(struct broker *b, struct waiter *w);
-int broker_has_consent(const struct user *u);
-/*
- * After a store job for u: audit a row refused as rolled back (never
- * adopted; once until u's store reads or writes cleanly again) and count
- * a mark that could not be written. Loop only.
- */
-void broker_store_note(struct broker *b, struct user *u,
-    const struct storeq_job *j);
-/*
- * Write u->rec on the store thread; then(ctx, result) when done (may be
- * NULL). may_create: write it even if the stored record was deleted
- * meanwhile (a new consent); otherwise a deletion elsewhere (admin revoke)
- * wins and result is -ENOENT.
- */
-void broker_user_save(struct broker *b, struct user *u, int may_create,
-    broker_saved_fn *then, void *ctx);
 void broker_cache_token(struct broker *b, struct user *u, const char *scope,
     struct oauth_token *tok);
 json_t *broker_token_reply(struct broker *b, struct user *u, struct waiter *w,
     const char *scope);
-void broker_park(struct broker *b, struct waiter_list *l, struct waiter *w);
-void broker_unpark(struct waiter *w);
-const char *broker_account(const struct user *u);
-void broker_audit(const char *event, const struct user *u, uid_t uid, const char *op,
-    const char *scope, const char *outcome, const char *cls, const char *fp,
-    const char *reason, const struct oauth_error *err);
 
 /* flow.c */
 /*

@@ -86,7 +86,7 @@ static json_t *
 session_reply(struct waiter *w, const struct user *u, const char *state)
 {
 	json_t *resp = proto_ok();
-	const char *account = broker_account(u);
+	const char *account = user_account(u);
 
 	json_object_set_new(resp, "session", json_string(w->session ? w->session : ""));
 	json_object_set_new(resp, "state", json_string(state));
@@ -94,32 +94,21 @@ session_reply(struct waiter *w, const struct user *u, const char *state)
 	return resp;
 }
 
-/* A session's state when no sign-in is running. */
-static const char *
-session_state(const struct user *u)
-{
-	if (broker_has_consent(u))
-		return "ready";
-	if (u->rec != NULL && u->rec->oid != NULL && !u->logged_out)
-		return "reauth_required";
-	return "none";
-}
-
 static void
 login_deadline_cb(struct event_loop *ev, void *arg)
 {
 	struct waiter *w = arg;
-	struct broker *b = w->parked_on;	/* broker_park's */
+	struct broker *b = w->parked_on;	/* user_park sets it */
 	struct user *u;
 	json_t *resp;
 
 	(void)ev;
 	w->timer = NULL;
-	broker_unpark(w);
+	user_unpark(w);
 	resp = proto_ok();
 	json_object_set_new(resp, "state", json_string("pending"));
 	/* parked_on is the broker; the flow is still u->flow. */
-	u = broker_user(b, w->caller->user ? w->caller->user : "", w->caller->uid,
+	u = user_get(b, w->caller->user ? w->caller->user : "", w->caller->uid,
 	    &(int){ 0 });
 	if (u != NULL && u->flow != NULL)
 		flow_fields(u->flow, resp);
@@ -139,7 +128,7 @@ flow_answer(struct broker *b, struct flow *f, struct waiter *w, int started)
 	switch (w->op) {
 	case PROTO_OP_LOGIN:
 		if (w->deadline_ms > event_now_ms(b->ev)) {
-			broker_park(b, &f->done_waiters, w);
+			user_park(b, &f->done_waiters, w);
 			w->timer = event_timer_at(b->ev, w->deadline_ms,
 			    login_deadline_cb, w);
 			return NULL;
@@ -169,7 +158,7 @@ flow_join(struct broker *b, struct user *u, struct waiter *w)
 	if (f == NULL)
 		return errmap_error(-ENOKEY, "sign-in required; run 'credctl login'");
 	if (f->state == FLOW_STARTING || f->state == FLOW_CLAIMING) {
-		broker_park(b, &f->start_waiters, w);
+		user_park(b, &f->start_waiters, w);
 		return NULL;
 	}
 	return flow_answer(b, f, w, 0);
@@ -193,15 +182,15 @@ flow_end(struct broker *b, struct user *u, int err, const char *msg,
 		/* Our shared flow ended: the other nodes stop showing it. */
 		record_flow_free(u->rec->flow);
 		u->rec->flow = NULL;
-		broker_user_save(b, u, 0, NULL, NULL);
+		user_save(b, u, 0, NULL, NULL);
 	}
 	while ((w = LIST_FIRST(&f->start_waiters)) != NULL ||
 	    (w = LIST_FIRST(&f->done_waiters)) != NULL) {
-		broker_unpark(w);
+		user_unpark(w);
 		if (w->op == PROTO_OP_SESSION_OPEN && (oerr != NULL || err != 0)) {
 			/* The session is open whatever the sign-in did: say so,
 			 * with the reason, so the module can close it later. */
-			resp = session_reply(w, u, session_state(u));
+			resp = session_reply(w, u, user_session_state(u));
 			json_object_set_new(resp, "warning", json_string(oerr != NULL ?
 			    oerr->reason : msg));
 		} else if (oerr != NULL)
@@ -210,7 +199,7 @@ flow_end(struct broker *b, struct user *u, int err, const char *msg,
 			if (w->op == PROTO_OP_SESSION_OPEN)
 				resp = session_reply(w, u, "ready");
 			else {
-				const char *account = broker_account(u);
+				const char *account = user_account(u);
 
 				resp = proto_ok();
 				json_object_set_new(resp, "state", json_string("ready"));
@@ -274,7 +263,7 @@ flow_accept(struct broker *b, struct user *u, struct flow *f, struct oauth_token
 	r = oauth_id_token_account(tok->id_token, b->cf->client_id, b->cf->tenant,
 	    &acct);
 	if (r < 0 || tok->refresh_token == NULL) {
-		broker_audit("consent_rejected", u, u->uid, NULL, f->scope, "refused",
+		user_audit("consent_rejected", u, u->uid, NULL, f->scope, "refused",
 		    NULL, NULL, r < 0 ? "no usable id_token" : "no refresh token "
 		    "(offline_access not granted)", NULL);
 		oauth_account_clear(&acct);
@@ -283,7 +272,7 @@ flow_accept(struct broker *b, struct user *u, struct flow *f, struct oauth_token
 	if (config_account_match(b->cf, u->name, want, sizeof(want)) == 0 &&
 	    (acct.preferred_username == NULL ||
 	    strcasecmp(acct.preferred_username, want) != 0)) {
-		broker_audit("consent_rejected", u, u->uid, NULL, f->scope, "refused",
+		user_audit("consent_rejected", u, u->uid, NULL, f->scope, "refused",
 		    NULL, NULL, "account_match: signed in as another account", NULL);
 		log_warnx("user \"%s\": consent by an account that does not match "
 		    "account_match was rejected", u->name);
@@ -293,7 +282,7 @@ flow_accept(struct broker *b, struct user *u, struct flow *f, struct oauth_token
 	if (u->rec != NULL && u->rec->oid != NULL &&
 	    (strcmp(u->rec->oid, acct.oid) != 0 ||
 	    (u->rec->tid != NULL && strcmp(u->rec->tid, acct.tid) != 0))) {
-		broker_audit("consent_rejected", u, u->uid, NULL, f->scope, "refused",
+		user_audit("consent_rejected", u, u->uid, NULL, f->scope, "refused",
 		    NULL, NULL, "account pinned to another oid; an admin must revoke "
 		    "first", NULL);
 		log_warnx("user \"%s\": consent by a different Entra account was "
@@ -334,7 +323,7 @@ flow_accept(struct broker *b, struct user *u, struct flow *f, struct oauth_token
 	f->tok = *tok;
 	memset(tok, 0, sizeof(*tok));
 	f->state = FLOW_SAVING;
-	broker_user_save(b, u, 1, accept_saved, (void *)f->seq);
+	user_save(b, u, 1, accept_saved, (void *)f->seq);
 	return 0;
 }
 
@@ -350,7 +339,7 @@ accept_saved(struct broker *b, struct user *u, void *ctx, int result)
 	broker_cache_token(b, u, f->scope, &f->tok);
 	oauth_token_clear(&f->tok);
 	b->n.flows_completed++;
-	broker_audit("consent_completed", u, u->uid, NULL, f->scope, "ok", NULL, NULL,
+	user_audit("consent_completed", u, u->uid, NULL, f->scope, "ok", NULL, NULL,
 	    NULL, NULL);
 	u->outcome = NULL;
 	flow_end(b, u, 0, NULL, NULL);
@@ -400,20 +389,20 @@ poll_done(void *arg, const struct http_response *hr)
 	case OAUTH_EXPIRED:
 		b->n.flows_expired++;
 		u->flow_unused_until = util_now() + b->cf->device_flow_cooldown;
-		broker_audit("consent_expired", u, u->uid, NULL, f->scope, "error",
+		user_audit("consent_expired", u, u->uid, NULL, f->scope, "error",
 		    NULL, NULL, NULL, &err);
 		flow_end(b, u, -ENOKEY, "the sign-in code expired; run 'credctl "
 		    "login' for a new one", NULL);
 		return;
 	case OAUTH_DECLINED:
-		broker_audit("consent_rejected", u, u->uid, NULL, f->scope, "refused",
+		user_audit("consent_rejected", u, u->uid, NULL, f->scope, "refused",
 		    NULL, NULL, "declined by the user", &err);
 		u->outcome = "consent_declined";
 		flow_end(b, u, -ECANCELED, "the sign-in was declined", NULL);
 		return;
 	default:
 		b->n.idp_errors[err.cls]++;
-		broker_audit("consent_failed", u, u->uid, NULL, f->scope, "error",
+		user_audit("consent_failed", u, u->uid, NULL, f->scope, "error",
 		    NULL, NULL, NULL, &err);
 		if (err.cls == OAUTH_ADMIN)
 			log_warnx("device flow rejected by the IdP (%s): check the "
@@ -439,7 +428,7 @@ poll_cb(struct event_loop *ev, void *arg)
 
 		b->n.flows_expired++;
 		u->flow_unused_until = now + b->cf->device_flow_cooldown;
-		broker_audit("consent_expired", u, u->uid, NULL, f->scope, "error",
+		user_audit("consent_expired", u, u->uid, NULL, f->scope, "error",
 		    NULL, NULL, "device code expired unused", NULL);
 		flow_end(b, u, -ENOKEY, "the sign-in code expired; run 'credctl "
 		    "login' for a new one", NULL);
@@ -474,7 +463,7 @@ devicecode_done(void *arg, const struct http_response *hr)
 		b->n.idp_errors[err.cls]++;
 		if (err.is_throttled && err.retry_after > 0)
 			b->throttle_until = util_now() + err.retry_after;
-		broker_audit("consent_failed", u, u->uid, NULL, f->scope, "error", NULL,
+		user_audit("consent_failed", u, u->uid, NULL, f->scope, "error", NULL,
 		    NULL, NULL, &err);
 		if (err.cls == OAUTH_ADMIN)
 			log_warnx("devicecode request rejected by the IdP (%s): check "
@@ -504,11 +493,11 @@ flow_begin(struct broker *b, struct user *u, struct flow *f)
 		    remote_expired_cb, f);
 	} else {
 		arm_poll(b, f, f->interval);
-		broker_audit("consent_started", u, u->uid, NULL, f->scope, "pending",
+		user_audit("consent_started", u, u->uid, NULL, f->scope, "pending",
 		    NULL, NULL, NULL, NULL);
 	}
 	while ((w = LIST_FIRST(&f->start_waiters)) != NULL) {
-		broker_unpark(w);
+		user_unpark(w);
 		resp = flow_answer(b, f, w, !f->remote);
 		if (resp != NULL)
 			waiter_reply(w, resp);
@@ -538,7 +527,7 @@ claim_done(struct storeq_job *j)
 	struct flow *f = u->flow;
 	struct broker *b = u->b;
 
-	broker_store_note(b, u, j);
+	user_store_note(b, u, j);
 	if (f == NULL || f->state != FLOW_CLAIMING)
 		return;	/* cancelled meanwhile */
 	if (j->result < 0) {
@@ -553,8 +542,9 @@ claim_done(struct storeq_job *j)
 		return;
 	}
 	if (!u->dirty) {
-		broker_user_apply(b, u, j->rec);
+		user_apply(b, u, j->rec);
 		j->rec = NULL;	/* transferred */
+		flow_record_changed(b, u);
 	}
 	if (u->flow == f)
 		flow_begin(b, u, f);
@@ -615,7 +605,7 @@ flow_record_changed(struct broker *b, struct user *u)
 	if (u->rec != NULL && u->rec->flow != NULL &&
 	    strcmp(u->rec->flow->user_code, f->dev.user_code) == 0)
 		return;	/* still pending on the other node */
-	if (broker_has_consent(u))
+	if (user_has_consent(u))
 		flow_end(b, u, 0, NULL, NULL);
 	else
 		flow_end(b, u, -ENOKEY, "the sign-in ended on another node without "
@@ -752,8 +742,8 @@ broker_login(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 	if (u == NULL)
 		return resp;
 	u->outcome = NULL;	/* the user is asking again */
-	if (broker_has_consent(u)) {
-		const char *account = broker_account(u);
+	if (user_has_consent(u)) {
+		const char *account = user_account(u);
 
 		resp = proto_ok();
 		json_object_set_new(resp, "state", json_string("ready"));
@@ -785,14 +775,14 @@ broker_session_open(struct broker *b, struct waiter *w, const char *user,
 	u = broker_user_ready(b, w, user, uid, &resp);
 	if (u == NULL)
 		return resp;
-	if (broker_has_consent(u))
+	if (user_has_consent(u))
 		return session_reply(w, u, "ready");
 	if (u->flow != NULL)
 		return flow_join(b, u, w);
 	if (!interactive || flow_may_start(b, u, 0) < 0 ||
 	    flow_start(b, u, NULL) < 0) {
 		/* Nobody would see a code (cron, batch), or none may start now. */
-		return session_reply(w, u, session_state(u));
+		return session_reply(w, u, user_session_state(u));
 	}
 	return flow_join(b, u, w);
 }
