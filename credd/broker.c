@@ -42,6 +42,7 @@
 #include "seal.h"
 #include "store.h"
 #include "storeq.h"
+#include "tokens.h"
 
 #define OIDC_SCOPES "openid profile offline_access"
 
@@ -49,7 +50,6 @@ static void flight_run_next(struct broker *b, struct user *u);
 static void flight_start(struct broker *b, struct flight *f);
 static void refresh_saved(struct broker *b, struct user *u, void *ctx, int result);
 static void reload(struct broker *b, struct user *u);
-static void proactive_arm(struct broker *b, struct cache_entry *e);
 
 /* ---- loading a user's record ---- */
 
@@ -188,80 +188,6 @@ store_reason(int r)
 	return strerror(-r);
 }
 
-void
-broker_cache_token(struct broker *b, struct user *u, const char *scope,
-    struct oauth_token *tok)
-{
-	struct cache_entry *e;
-	int64_t now = util_now();
-	int64_t due;
-	char fp[9];
-
-	audit_fingerprint(tok->access_token, fp);
-	due = refresh_due(now, tok->expires_in, tok->refresh_in, randombytes_random());
-	e = cache_put(b->cache, u->name, scope, &tok->access_token,
-	    tok->token_type[0] ? tok->token_type : "Bearer", now,
-	    now + tok->expires_in, due);
-	if (e == NULL) {
-		log_warnx("user \"%s\": out of memory caching a token", u->name);
-		return;
-	}
-	memcpy(e->fp, fp, sizeof(fp));
-	e->audited = 0;
-	e->owner = u;	/* the proactive timer's way back */
-	memtrim_note(b->trim, 1);
-	proactive_arm(b, e);
-}
-
-json_t *
-broker_token_reply(struct broker *b, struct user *u, struct waiter *w,
-    const char *scope)
-{
-	struct cache_entry *e = cache_get(b->cache, u->name, scope);
-	const char *account = user_account(u);
-	size_t len = cache_token_len(e);
-	json_t *resp;
-	ssize_t n;
-
-	if (e == NULL)
-		return errmap_error(-EIO, "token vanished from the cache");
-	if (len > b->tokbuf_len) {
-		char *nb = malloc(len);
-
-		if (nb == NULL)
-			return errmap_error(-ENOMEM, "out of memory");
-		free(b->tokbuf);	/* wiped after every use */
-		b->tokbuf = nb;
-		b->tokbuf_len = len;
-	}
-	n = cache_token(b->cache, e, b->tokbuf, b->tokbuf_len);
-	if (n < 0) {
-		log_warnx("user \"%s\": a cached token does not unpack (%s); "
-		    "dropping it", u->name, strerror((int)-n));
-		event_timer_cancel(b->ev, &e->timer);
-		cache_del(b->cache, e);
-		return errmap_error(-EIO, "the cached token was damaged; "
-		    "ask again");
-	}
-	e->last_used = util_now();
-	resp = proto_ok();
-	/* The IdP's token was checked as UTF-8 when it was parsed. */
-	json_object_set_new(resp, "access_token",
-	    json_stringn_nocheck(b->tokbuf, (size_t)n));
-	sodium_memzero(b->tokbuf, (size_t)n);
-	json_object_set_new(resp, "token_type", json_string(e->token_type));
-	json_object_set_new(resp, "expires_on", json_integer(e->expires_on));
-	json_object_set_new(resp, "scope", json_string(scope));
-	json_object_set_new(resp, "account", account ? json_string(account) : json_null());
-	if (!e->audited) {
-		/* Audited once per token handed to this user, not per cache hit. */
-		e->audited = 1;
-		user_audit("token_issued", u, w != NULL ? w->caller->uid : u->uid,
-		    "token", scope, "ok", NULL, e->fp, NULL, NULL);
-	}
-	return resp;
-}
-
 /* ---- refresh flights ---- */
 
 static struct flight *
@@ -294,7 +220,7 @@ reply_after_failure(struct broker *b, struct user *u, struct waiter *w,
 
 	if (err->cls == OAUTH_RETRY && e != NULL && e->expires_on > util_now()) {
 		b->n.stale_served++;
-		waiter_reply(w, broker_token_reply(b, u, w, scope));
+		waiter_reply(w, tokens_reply(b, u, w, scope));
 		return;
 	}
 	user_audit("token_refused", u, w->caller->uid, "token", scope, "refused",
@@ -316,7 +242,7 @@ retry_later(struct broker *b, struct user *u, const char *scope)
 	if (e == NULL || e->timer != NULL || e->expires_on <= util_now())
 		return;
 	e->refresh_at = at > util_now() ? at : util_now() + REFRESH_BACKOFF_MIN;
-	proactive_arm(b, e);
+	tokens_arm(b, e);
 }
 
 /* Answer every waiter of f with resp built per waiter. */
@@ -329,7 +255,7 @@ flight_finish(struct broker *b, struct flight *f, const struct oauth_error *err)
 	while ((w = LIST_FIRST(&f->waiters)) != NULL) {
 		user_unpark(w);
 		if (err == NULL)
-			waiter_reply(w, broker_token_reply(b, u, w, f->scope));
+			waiter_reply(w, tokens_reply(b, u, w, f->scope));
 		else if (err->cls == OAUTH_CONSENT) {
 			/* The consent flow answers them (consent_required + fields). */
 			json_t *resp = flow_join(b, u, w);
@@ -473,7 +399,7 @@ refresh_saved(struct broker *b, struct user *u, void *ctx, int result)
 		flight_finish(b, f, &err);
 		return;
 	}
-	broker_cache_token(b, u, f->scope, &f->tok);
+	tokens_put(b, u, f->scope, &f->tok);
 	e = cache_get(b->cache, u->name, f->scope);
 	user_audit("refresh_ok", u, u->uid, NULL, f->scope, "ok", NULL,
 	    e != NULL ? e->fp : NULL, NULL, NULL);
@@ -673,36 +599,6 @@ flight_join(struct broker *b, struct user *u, const char *scope, struct waiter *
 	return 0;
 }
 
-/* ---- proactive refresh ---- */
-
-/* The timer's arg is the entry itself: entries never move, and their
- * timer is cancelled before they are deleted. */
-static void
-proactive_cb(struct event_loop *ev, void *arg)
-{
-	struct cache_entry *e = arg;
-	struct user *u = e->owner;
-	struct broker *b = u->b;
-	int64_t now = util_now();
-
-	(void)ev;
-	e->timer = NULL;
-	/* Only tokens someone used recently are worth a call to Entra. */
-	if (u != NULL && user_has_consent(u) && e->last_used >= e->issued_at &&
-	    now - e->last_used <= b->cf->recent_use)
-		(void)flight_join(b, u, e->scope, NULL);
-}
-
-static void
-proactive_arm(struct broker *b, struct cache_entry *e)
-{
-	int64_t delay = e->refresh_at - util_now();
-
-	event_timer_cancel(b->ev, &e->timer);
-	e->timer = event_timer_in(b->ev, (delay > 0 ? delay : 0) * 1000,
-	    proactive_cb, e);
-}
-
 /* ---- ops ---- */
 
 json_t *
@@ -720,7 +616,7 @@ broker_token(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 	if (e != NULL && u != NULL && u->uid == uid && u->loaded &&
 	    cache_is_fresh(e, now, min_valid)) {
 		b->n.cache_hits++;
-		return broker_token_reply(b, u, w, scope);
+		return tokens_reply(b, u, w, scope);
 	}
 	b->n.cache_misses++;
 	if (w->scope == NULL && (w->scope = strdup(scope)) == NULL)
@@ -750,7 +646,7 @@ broker_token(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 	}
 	e = cache_get(b->cache, user, scope);
 	if (e != NULL && user_has_consent(u) && cache_is_fresh(e, now, min_valid))
-		return broker_token_reply(b, u, w, scope); /* e.g. after a reload */
+		return tokens_reply(b, u, w, scope); /* e.g. after a reload */
 	if (!user_has_consent(u)) {
 		if (u->flow != NULL)
 			return flow_join(b, u, w);
@@ -1166,6 +1062,7 @@ broker_new(const struct broker_deps *d, struct broker **out)
 	b->db = d->db;
 	b->client_secret = d->client_secret;
 	b->cache = cache_new();
+	b->refresh = flight_join;	/* tokens.c's proactive timers */
 	LIST_INIT(&b->list_waiters);
 	if (b->cache == NULL || user_table_init(b) < 0) {
 		broker_free(b);

@@ -71,6 +71,13 @@ struct broker_counters {
 	uint64_t store_rollbacks, marks_errors;
 };
 
+/*
+ * Starts (or joins) a refresh of (u, scope); w may be NULL. 0 or
+ * -ENOMEM. flight_join, called through b->refresh by tokens.c.
+ */
+typedef int broker_refresh_fn(struct broker *b, struct user *u,
+    const char *scope, struct waiter *w);
+
 struct broker {
 	struct event_loop *ev;
 	struct storeq *q;	/* the store thread: every store call goes there */
@@ -86,6 +93,7 @@ struct broker {
 	struct user **users;
 	size_t nbuckets, nusers;
 	struct cache *cache;
+	broker_refresh_fn *refresh;	/* flight_join */
 	char *tokbuf;		/* a token unpacked for a reply; wiped after */
 	size_t tokbuf_len;
 	int64_t throttle_until;	/* tenant-wide 429 breaker, unix s */
@@ -107,10 +115,6 @@ struct user *broker_user_ready(struct broker *b, struct waiter *w, const char *n
     uid_t uid, json_t **resp);
 /* Run a parked request again (its parameters are kept in w). */
 json_t *broker_resume(struct broker *b, struct waiter *w);
-void broker_cache_token(struct broker *b, struct user *u, const char *scope,
-    struct oauth_token *tok);
-json_t *broker_token_reply(struct broker *b, struct user *u, struct waiter *w,
-    const char *scope);
 
 /* flow.c */
 /*

@@ -34,6 +34,7 @@
 #include "record.h"
 #include "refresh.h"
 #include "storeq.h"
+#include "tokens.h"
 #include "userdb.h"
 
 #define OIDC_SCOPES "openid profile offline_access"
@@ -336,7 +337,7 @@ accept_saved(struct broker *b, struct user *u, void *ctx, int result)
 	(void)result;
 	if (f == NULL || f->seq != (uintptr_t)ctx || f->state != FLOW_SAVING)
 		return;	/* cancelled meanwhile (logout, revoke) */
-	broker_cache_token(b, u, f->scope, &f->tok);
+	tokens_put(b, u, f->scope, &f->tok);
 	oauth_token_clear(&f->tok);
 	b->n.flows_completed++;
 	user_audit("consent_completed", u, u->uid, NULL, f->scope, "ok", NULL, NULL,
