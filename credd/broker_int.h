@@ -26,20 +26,6 @@ struct event_timer;
 struct notify;
 struct memtrim;
 
-/* One refresh of (user, scope); a user's flights run one at a time. */
-struct flight {
-	TAILQ_ENTRY(flight) qlink;
-	struct user *u;
-	char *scope;
-	struct waiter_list waiters;
-	struct http_req *req;
-	unsigned epoch;		/* user epoch at start: stale results are dropped */
-	int running;
-	int locked;		/* holds the cluster lock for this user */
-	struct event_timer *lock_timer; /* lock busy elsewhere: try again */
-	struct oauth_token tok;	/* the reply, held while the rotation is stored */
-};
-
 enum flow_state { FLOW_STARTING, FLOW_CLAIMING, FLOW_POLLING, FLOW_SAVING };
 
 /* A device-code flow; at most one per user. */
@@ -115,22 +101,5 @@ struct user *broker_user_ready(struct broker *b, struct waiter *w, const char *n
     uid_t uid, json_t **resp);
 /* Run a parked request again (its parameters are kept in w). */
 json_t *broker_resume(struct broker *b, struct waiter *w);
-
-/* flow.c */
-/*
- * Start a device flow for u asking for scope (NULL: the default). 0,
- * -EBUSY (over device_flows_per_hour), or -errno.
- */
-int flow_start(struct broker *b, struct user *u, const char *scope);
-/* Attach w to u's flow: answered when the device-code fields are known. */
-json_t *flow_join(struct broker *b, struct user *u, struct waiter *w);
-/* Device-code fields as a JSON object (merged into errors and replies). */
-void flow_fields(const struct flow *f, json_t *obj);
-/* Cancel and free u's flow; waiters are answered with resp_code/err. */
-void flow_cancel(struct broker *b, struct user *u, int err, const char *msg);
-/* May a flow start automatically now (cooldown, per-hour limit)? 0 or -errno. */
-int flow_may_start(struct broker *b, struct user *u, int user_asked);
-/* u's record changed (reload): end a remote flow that ended elsewhere. */
-void flow_record_changed(struct broker *b, struct user *u);
 
 #endif

@@ -28,6 +28,7 @@
 #include "config.h"
 #include "errmap.h"
 #include "event.h"
+#include "flow.h"
 #include "http.h"
 #include "log.h"
 #include "oauth.h"

@@ -1,0 +1,33 @@
+/*
+ * flow.h - device-code consent flows (RFC 8628; DESIGN.md §5): at most
+ * one per user (cluster-wide on a cluster store), started by a token
+ * request without consent, a login or an interactive session_open, or
+ * by a refresh that needs consent for one resource (flight.c).
+ */
+#ifndef CREDD_FLOW_H
+#define CREDD_FLOW_H
+
+#include <jansson.h>
+
+struct broker;
+struct user;
+struct waiter;
+struct flow;
+
+/*
+ * Start a device flow for u asking for scope (NULL: the default). 0,
+ * -EBUSY (over device_flows_per_hour), or -errno.
+ */
+int flow_start(struct broker *b, struct user *u, const char *scope);
+/* Attach w to u's flow: answered when the device-code fields are known. */
+json_t *flow_join(struct broker *b, struct user *u, struct waiter *w);
+/* Device-code fields as a JSON object (merged into errors and replies). */
+void flow_fields(const struct flow *f, json_t *obj);
+/* Cancel and free u's flow; waiters are answered with resp_code/err. */
+void flow_cancel(struct broker *b, struct user *u, int err, const char *msg);
+/* May a flow start automatically now (cooldown, per-hour limit)? 0 or -errno. */
+int flow_may_start(struct broker *b, struct user *u, int user_asked);
+/* u's record changed (reload): end a remote flow that ended elsewhere. */
+void flow_record_changed(struct broker *b, struct user *u);
+
+#endif
