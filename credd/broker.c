@@ -1,18 +1,23 @@
 /*
- * broker.c - per-user state, the access-token cache and single-flight
- * refreshes (DESIGN.md §5). Device-code flows live in flow.c.
+ * broker.c - the token life cycle's ops and the broker's life cycle
+ * (DESIGN.md §5; see broker.h). An op finds its user (user.c) and, when
+ * the user's record is not in memory, parks the request until the store
+ * thread has loaded it and runs it again. A token request is answered
+ * from the cache (tokens.c) when fresh; otherwise it joins the flight
+ * for (user, scope) (flight.c), or, without a consent, the user's
+ * device flow (flow.c). logout and admin_revoke drop what a user holds
+ * here and answer once the store has it; admin_list pages the store;
+ * stats adds the broker's counters. Another node's changes (notify.c)
+ * reload the user at once.
  *
- * A token request is answered from the cache when fresh. Otherwise it
- * joins the flight for (user, scope); a user's flights run one at a
- * time, each with the newest refresh token, because the refresh token
- * rotates. A rotated refresh token is written with compare-and-swap
- * before the new access token is handed out; when the store fails the
- * token is still handed out and the unwritten refresh token stays pinned
- * in memory (u->dirty) while a timer retries the write.
+ * The parts below it share one context (broker_int.h) and call nothing
+ * here: user.c <- tokens.c <- flow.c <- flight.c <- broker.c, with the
+ * proactive refresh reaching flight.c through the b->refresh hook.
  *
- * Must never: block (the IdP is reached through http.c), log or audit
- * token material (fingerprints only), or hand one user's token to
- * another: every lookup is keyed by the caller's own login name.
+ * Must never: block (the IdP is reached through http.c, the store
+ * through storeq.c), log or audit token material (fingerprints only),
+ * or hand one user's token to another: every lookup is keyed by the
+ * caller's own login name.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -25,28 +30,26 @@
 #include "entra/secret.h"
 #include "entra/util.h"
 
-#include "audit.h"
 #include "broker.h"
 #include "broker_int.h"
 #include "cache.h"
 #include "config.h"
 #include "errmap.h"
 #include "event.h"
-#include "flow.h"
 #include "flight.h"
+#include "flow.h"
 #include "http.h"
 #include "log.h"
 #include "memtrim.h"
 #include "notify.h"
 #include "oauth.h"
 #include "record.h"
-#include "refresh.h"
-#include "seal.h"
-#include "store.h"
 #include "storeq.h"
 #include "tokens.h"
+#include "user.h"
 
 static void reload(struct broker *b, struct user *u);
+static json_t *broker_resume(struct broker *b, struct waiter *w);
 
 /* ---- loading a user's record ---- */
 
@@ -155,7 +158,7 @@ keep_request(struct waiter *w, const char *user, uid_t uid)
  * memory; NULL with *resp = NULL when w was parked, or with *resp an
  * error reply.
  */
-struct user *
+static struct user *
 broker_user_ready(struct broker *b, struct waiter *w, const char *name, uid_t uid,
     json_t **resp)
 {
@@ -244,6 +247,64 @@ broker_token(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 	if (r < 0)
 		return errmap_error(r, "out of memory");
 	return NULL;
+}
+
+json_t *
+broker_login(struct broker *b, struct waiter *w, const char *user, uid_t uid,
+    int64_t wait)
+{
+	struct user *u;
+	json_t *resp;
+	int r;
+
+	w->wait = wait;
+	u = broker_user_ready(b, w, user, uid, &resp);
+	if (u == NULL)
+		return resp;
+	u->outcome = NULL;	/* the user is asking again */
+	if (user_has_consent(u)) {
+		const char *account = user_account(u);
+
+		resp = proto_ok();
+		json_object_set_new(resp, "state", json_string("ready"));
+		json_object_set_new(resp, "account", account ? json_string(account) :
+		    json_null());
+		return resp;
+	}
+	w->deadline_ms = event_now_ms(b->ev) + wait * 1000;
+	if (u->flow == NULL) {
+		r = flow_may_start(b, u, 1);
+		if (r == 0)
+			r = flow_start(b, u, NULL);
+		if (r < 0)
+			return errmap_error(r == -EBUSY ? -EBUSY : r, r == -EBUSY ?
+			    "too many sign-in attempts this hour; try again later" :
+			    "cannot start a sign-in");
+	}
+	return flow_join(b, u, w);
+}
+
+json_t *
+broker_session_open(struct broker *b, struct waiter *w, const char *user,
+    uid_t uid, int interactive)
+{
+	struct user *u;
+	json_t *resp;
+
+	w->interactive = interactive;
+	u = broker_user_ready(b, w, user, uid, &resp);
+	if (u == NULL)
+		return resp;
+	if (user_has_consent(u))
+		return flow_session_reply(w, u, "ready");
+	if (u->flow != NULL)
+		return flow_join(b, u, w);
+	if (!interactive || flow_may_start(b, u, 0) < 0 ||
+	    flow_start(b, u, NULL) < 0) {
+		/* Nobody would see a code (cron, batch), or none may start now. */
+		return flow_session_reply(w, u, user_session_state(u));
+	}
+	return flow_join(b, u, w);
 }
 
 static void
@@ -534,7 +595,7 @@ broker_stats(struct broker *b, json_t *o)
 	    json_integer(b->throttle_until) : json_null());
 }
 
-json_t *
+static json_t *
 broker_resume(struct broker *b, struct waiter *w)
 {
 	switch (w->op) {

@@ -1,6 +1,6 @@
 /*
- * flow.c - device-code consent flows (RFC 8628 against Entra), the login
- * op and session_open.
+ * flow.c - device-code consent flows (RFC 8628 against Entra; see
+ * flow.h), and how a request waiting on one is answered.
  *
  * At most one flow per user. A flow starts on an interactive
  * session_open, a login, or a token request without consent; a silent
@@ -33,13 +33,34 @@
 #include "log.h"
 #include "oauth.h"
 #include "record.h"
-#include "refresh.h"
 #include "storeq.h"
 #include "tokens.h"
+#include "user.h"
 #include "userdb.h"
 
 #define OIDC_SCOPES "openid profile offline_access"
+#define FLOW_RING 64 /* remembered device-flow start times per user */
 
+enum flow_state { FLOW_STARTING, FLOW_CLAIMING, FLOW_POLLING, FLOW_SAVING };
+
+/* A device-code flow; at most one per user. */
+struct flow {
+	struct user *u;
+	enum flow_state state;
+	char *scope;		/* resource scope the consent asks for */
+	struct oauth_device dev;
+	int64_t expires_on;	/* unix s */
+	int64_t interval;	/* seconds; +5 on slow_down */
+	struct http_req *req;
+	struct userdb_req *name_req;	/* FLOW_STARTING: the uid's name, afresh */
+	struct event_timer *timer;
+	struct waiter_list start_waiters; /* want the device-code fields */
+	struct waiter_list done_waiters;  /* login wait: want the outcome */
+	unsigned epoch;
+	uintptr_t seq;		/* names this flow to the store thread's callback */
+	int remote;		/* another node's flow: shown here, polled there */
+	struct oauth_token tok;	/* FLOW_SAVING: the first token, held until stored */
+};
 
 static void accept_saved(struct broker *b, struct user *u, void *ctx, int result);
 static void flow_begin(struct broker *b, struct user *u, struct flow *f);
@@ -84,8 +105,8 @@ flow_free(struct broker *b, struct flow *f)
 	free(f);
 }
 
-static json_t *
-session_reply(struct waiter *w, const struct user *u, const char *state)
+json_t *
+flow_session_reply(struct waiter *w, const struct user *u, const char *state)
 {
 	json_t *resp = proto_ok();
 	const char *account = user_account(u);
@@ -140,7 +161,7 @@ flow_answer(struct broker *b, struct flow *f, struct waiter *w, int started)
 		flow_fields(f, resp);
 		return resp;
 	case PROTO_OP_SESSION_OPEN:
-		resp = session_reply(w, f->u, "pending");
+		resp = flow_session_reply(w, f->u, "pending");
 		flow_fields(f, resp);
 		return resp;
 	default:
@@ -192,14 +213,14 @@ flow_end(struct broker *b, struct user *u, int err, const char *msg,
 		if (w->op == PROTO_OP_SESSION_OPEN && (oerr != NULL || err != 0)) {
 			/* The session is open whatever the sign-in did: say so,
 			 * with the reason, so the module can close it later. */
-			resp = session_reply(w, u, user_session_state(u));
+			resp = flow_session_reply(w, u, user_session_state(u));
 			json_object_set_new(resp, "warning", json_string(oerr != NULL ?
 			    oerr->reason : msg));
 		} else if (oerr != NULL)
 			resp = errmap_idp_error(oerr, b->throttle_until);
 		else if (err == 0) {
 			if (w->op == PROTO_OP_SESSION_OPEN)
-				resp = session_reply(w, u, "ready");
+				resp = flow_session_reply(w, u, "ready");
 			else {
 				const char *account = user_account(u);
 
@@ -729,62 +750,4 @@ flow_start(struct broker *b, struct user *u, const char *scope)
 	u->flow_unused_until = 0;
 	b->n.flows_started++;
 	return 0;
-}
-
-json_t *
-broker_login(struct broker *b, struct waiter *w, const char *user, uid_t uid,
-    int64_t wait)
-{
-	struct user *u;
-	json_t *resp;
-	int r;
-
-	w->wait = wait;
-	u = broker_user_ready(b, w, user, uid, &resp);
-	if (u == NULL)
-		return resp;
-	u->outcome = NULL;	/* the user is asking again */
-	if (user_has_consent(u)) {
-		const char *account = user_account(u);
-
-		resp = proto_ok();
-		json_object_set_new(resp, "state", json_string("ready"));
-		json_object_set_new(resp, "account", account ? json_string(account) :
-		    json_null());
-		return resp;
-	}
-	w->deadline_ms = event_now_ms(b->ev) + wait * 1000;
-	if (u->flow == NULL) {
-		r = flow_may_start(b, u, 1);
-		if (r == 0)
-			r = flow_start(b, u, NULL);
-		if (r < 0)
-			return errmap_error(r == -EBUSY ? -EBUSY : r, r == -EBUSY ?
-			    "too many sign-in attempts this hour; try again later" :
-			    "cannot start a sign-in");
-	}
-	return flow_join(b, u, w);
-}
-
-json_t *
-broker_session_open(struct broker *b, struct waiter *w, const char *user,
-    uid_t uid, int interactive)
-{
-	struct user *u;
-	json_t *resp;
-
-	w->interactive = interactive;
-	u = broker_user_ready(b, w, user, uid, &resp);
-	if (u == NULL)
-		return resp;
-	if (user_has_consent(u))
-		return session_reply(w, u, "ready");
-	if (u->flow != NULL)
-		return flow_join(b, u, w);
-	if (!interactive || flow_may_start(b, u, 0) < 0 ||
-	    flow_start(b, u, NULL) < 0) {
-		/* Nobody would see a code (cron, batch), or none may start now. */
-		return session_reply(w, u, user_session_state(u));
-	}
-	return flow_join(b, u, w);
 }

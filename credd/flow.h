@@ -27,6 +27,12 @@ void flow_fields(const struct flow *f, json_t *obj);
 void flow_cancel(struct broker *b, struct user *u, int err, const char *msg);
 /* May a flow start automatically now (cooldown, per-hour limit)? 0 or -errno. */
 int flow_may_start(struct broker *b, struct user *u, int user_asked);
+/*
+ * session_open's answer for u: session (w->session), state, account;
+ * with "pending", the caller adds flow_fields. NULL on ENOMEM.
+ */
+json_t *flow_session_reply(struct waiter *w, const struct user *u,
+    const char *state);
 /* u's record changed (reload): end a remote flow that ended elsewhere. */
 void flow_record_changed(struct broker *b, struct user *u);
 

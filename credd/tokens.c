@@ -15,7 +15,6 @@
 #include <sodium.h>
 
 #include "entra/proto.h"
-#include "entra/secret.h"
 #include "entra/util.h"
 
 #include "audit.h"

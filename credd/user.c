@@ -18,7 +18,6 @@
 #include <sodium.h>
 
 #include "entra/secret.h"
-#include "entra/util.h"
 
 #include "audit.h"
 #include "broker_int.h"
