@@ -44,12 +44,13 @@
 #include "notify.h"
 #include "oauth.h"
 #include "record.h"
+#include "reply.h"
 #include "storeq.h"
 #include "tokens.h"
 #include "user.h"
 
 static void reload(struct broker *b, struct user *u);
-static json_t *broker_resume(struct broker *b, struct waiter *w);
+static int broker_resume(struct broker *b, struct waiter *w, struct reply *out);
 
 /* ---- loading a user's record ---- */
 
@@ -63,7 +64,6 @@ load_finish(struct storeq_job *j, int force)
 	struct user *u = j->arg;
 	struct broker *b = u->b;
 	struct waiter *w;
-	json_t *resp;
 	int r = j->result;
 
 	u->loading = 0;
@@ -97,19 +97,21 @@ load_finish(struct storeq_job *j, int force)
 	}
 	/* Run the parked requests again, now that the record is known. */
 	while ((w = LIST_FIRST(&u->load_waiters)) != NULL) {
+		struct reply rep = { 0 };
+		int rr;
+
 		user_unpark(w);
 		if (!user_resident(u) && r == RECORD_EROLLBACK)
-			resp = errmap_error(-EIO, "the store holds an older "
+			rr = errmap_reply(&rep, -EIO, "the store holds an older "
 			    "copy of your consent than this node has seen; it "
 			    "was refused: ask an administrator to revoke it, "
 			    "then sign in again");
 		else if (!user_resident(u))
-			resp = errmap_error(r == -EBADMSG || r == -ENOKEY ? -EIO :
-			    -ECONNREFUSED, "cannot read your stored consent");
+			rr = errmap_reply(&rep, r == -EBADMSG || r == -ENOKEY ?
+			    -EIO : -ECONNREFUSED, "cannot read your stored consent");
 		else
-			resp = broker_resume(b, w);
-		if (resp != NULL)
-			waiter_reply(w, resp);
+			rr = broker_resume(b, w, &rep);
+		waiter_finish(w, rr, &rep);
 	}
 	user_maybe_evict(b, u);
 }
@@ -154,40 +156,37 @@ keep_request(struct waiter *w, const char *user, uid_t uid)
 }
 
 /*
- * The user and, if needed, a load: returns u when its record is in
- * memory; NULL with *resp = NULL when w was parked, or with *resp an
- * error reply.
+ * The user and, if needed, a load: 0 and *up when its record is in
+ * memory; WAITER_PARKED when w was parked until it is; -ENOMEM.
  */
-static struct user *
+static int
 broker_user_ready(struct broker *b, struct waiter *w, const char *name, uid_t uid,
-    json_t **resp)
+    struct user **up)
 {
 	struct user *u;
 	int r;
 
-	*resp = NULL;
+	*up = NULL;
 	u = user_get(b, name, uid, &r);
-	if (u == NULL || (w != NULL && keep_request(w, name, uid) < 0)) {
-		*resp = errmap_error(-ENOMEM, "out of memory");
-		return NULL;
-	}
+	if (u == NULL || (w != NULL && keep_request(w, name, uid) < 0))
+		return -ENOMEM;
 	r = w != NULL ? load_or_park(b, u, w) : user_resident(u);
 	if (r < 0)
-		*resp = errmap_error(r, "out of memory");
-	return r == 1 ? u : NULL;
+		return r;
+	if (r == 0)
+		return WAITER_PARKED;
+	*up = u;
+	return 0;
 }
-
-/* ---- store ---- */
 
 /* ---- ops ---- */
 
-json_t *
+int
 broker_token(struct broker *b, struct waiter *w, const char *user, uid_t uid,
-    const char *scope, int64_t min_valid)
+    const char *scope, int64_t min_valid, struct reply *out)
 {
 	struct cache_entry *e;
 	struct user *u;
-	json_t *resp;
 	int64_t now = util_now();
 	int r;
 
@@ -196,80 +195,85 @@ broker_token(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 	if (e != NULL && u != NULL && u->uid == uid && u->loaded &&
 	    cache_is_fresh(e, now, min_valid)) {
 		b->n.cache_hits++;
-		return tokens_reply(b, u, w, scope);
+		return tokens_reply(b, u, w, scope, out);
 	}
 	b->n.cache_misses++;
 	if (w->scope == NULL && (w->scope = strdup(scope)) == NULL)
-		return errmap_error(-ENOMEM, "out of memory");
+		return -ENOMEM;
 	w->min_valid = min_valid;
 	if (u != NULL && u->evicted != NULL && u->loaded && u->uid == uid &&
 	    u->outcome == NULL) {
 		/* Consented, record in the store: the refresh reads it. */
 		if (keep_request(w, user, uid) < 0 ||
 		    (r = flight_join(b, u, scope, w)) < 0)
-			return errmap_error(-ENOMEM, "out of memory");
-		return NULL;
+			return -ENOMEM;
+		return WAITER_PARKED;
 	}
-	u = broker_user_ready(b, w, user, uid, &resp);
-	if (u == NULL)
-		return resp;
+	r = broker_user_ready(b, w, user, uid, &u);
+	if (r != 0)
+		return r;
 	if (u->outcome != NULL) {
 		/* Report the last sign-in's outcome once. */
 		const char *o = u->outcome;
 
 		u->outcome = NULL;
 		if (strcmp(o, "account_mismatch") == 0)
-			return errmap_error(-EKEYREJECTED, "the sign-in used an Entra "
-			    "account that is not allowed for this user");
+			return errmap_reply(out, -EKEYREJECTED, "the sign-in used an "
+			    "Entra account that is not allowed for this user");
 		if (strcmp(o, "consent_declined") == 0)
-			return errmap_error(-ECANCELED, "the sign-in was declined");
+			return errmap_reply(out, -ECANCELED,
+			    "the sign-in was declined");
 	}
 	e = cache_get(b->cache, user, scope);
 	if (e != NULL && user_has_consent(u) && cache_is_fresh(e, now, min_valid))
-		return tokens_reply(b, u, w, scope); /* e.g. after a reload */
+		return tokens_reply(b, u, w, scope, out); /* e.g. after a reload */
 	if (!user_has_consent(u)) {
 		if (u->flow != NULL)
-			return flow_join(b, u, w);
+			return flow_join(b, u, w, out);
 		r = flow_may_start(b, u, 0);
 		if (r == 0)
 			r = flow_start(b, u, NULL);
 		if (r < 0) {
 			if (u->rec != NULL && u->rec->oid != NULL && !u->logged_out)
-				return errmap_error(-EKEYEXPIRED, "your sign-in has "
-				    "expired or was revoked; run 'credctl login'");
-			return errmap_error(r == -EBUSY ? -EBUSY : -ENOKEY,
+				return errmap_reply(out, -EKEYEXPIRED, "your sign-in "
+				    "has expired or was revoked; run 'credctl login'");
+			return errmap_reply(out, r == -EBUSY ? -EBUSY : -ENOKEY,
 			    "sign-in required, but no new sign-in can start yet; "
 			    "run 'credctl login'");
 		}
-		return flow_join(b, u, w);
+		return flow_join(b, u, w, out);
 	}
 	r = flight_join(b, u, scope, w);
 	if (r < 0)
-		return errmap_error(r, "out of memory");
-	return NULL;
+		return r;
+	return WAITER_PARKED;	/* answered by the flight, maybe already */
 }
 
-json_t *
+int
 broker_login(struct broker *b, struct waiter *w, const char *user, uid_t uid,
-    int64_t wait)
+    int64_t wait, struct reply *out)
 {
 	struct user *u;
 	json_t *resp;
-	int r;
+	int r, bad = 0;
 
 	w->wait = wait;
-	u = broker_user_ready(b, w, user, uid, &resp);
-	if (u == NULL)
-		return resp;
+	r = broker_user_ready(b, w, user, uid, &u);
+	if (r != 0)
+		return r;
 	u->outcome = NULL;	/* the user is asking again */
 	if (user_has_consent(u)) {
 		const char *account = user_account(u);
 
 		resp = proto_ok();
-		json_object_set_new(resp, "state", json_string("ready"));
-		json_object_set_new(resp, "account", account ? json_string(account) :
-		    json_null());
-		return resp;
+		reply_put(resp, "state", json_string("ready"), &bad);
+		reply_put(resp, "account", account ? json_string(account) :
+		    json_null(), &bad);
+		if (bad) {
+			json_decref(resp);
+			return -ENOMEM;
+		}
+		return reply_set_json(out, resp);
 	}
 	w->deadline_ms = event_now_ms(b->ev) + wait * 1000;
 	if (u->flow == NULL) {
@@ -277,72 +281,99 @@ broker_login(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 		if (r == 0)
 			r = flow_start(b, u, NULL);
 		if (r < 0)
-			return errmap_error(r == -EBUSY ? -EBUSY : r, r == -EBUSY ?
-			    "too many sign-in attempts this hour; try again later" :
-			    "cannot start a sign-in");
+			return errmap_reply(out, r == -EBUSY ? -EBUSY : r,
+			    r == -EBUSY ? "too many sign-in attempts this hour; "
+			    "try again later" : "cannot start a sign-in");
 	}
-	return flow_join(b, u, w);
+	return flow_join(b, u, w, out);
 }
 
-json_t *
+int
 broker_session_open(struct broker *b, struct waiter *w, const char *user,
-    uid_t uid, int interactive)
+    uid_t uid, int interactive, struct reply *out)
 {
 	struct user *u;
-	json_t *resp;
+	int r;
 
 	w->interactive = interactive;
-	u = broker_user_ready(b, w, user, uid, &resp);
-	if (u == NULL)
-		return resp;
+	r = broker_user_ready(b, w, user, uid, &u);
+	if (r != 0)
+		return r;
 	if (user_has_consent(u))
-		return flow_session_reply(w, u, "ready");
+		return reply_set_json(out, flow_session_reply(w, u, "ready"));
 	if (u->flow != NULL)
-		return flow_join(b, u, w);
+		return flow_join(b, u, w, out);
 	if (!interactive || flow_may_start(b, u, 0) < 0 ||
 	    flow_start(b, u, NULL) < 0) {
 		/* Nobody would see a code (cron, batch), or none may start now. */
-		return flow_session_reply(w, u, user_session_state(u));
+		return reply_set_json(out, flow_session_reply(w, u,
+		    user_session_state(u)));
 	}
-	return flow_join(b, u, w);
+	return flow_join(b, u, w, out);
 }
+
+/* A user's cached scopes (status, admin_list), failures remembered. */
+struct scope_list {
+	json_t *arr;
+	int bad;
+};
 
 static void
 status_scope(struct cache_entry *e, void *arg)
 {
-	json_t *arr = arg;
+	struct scope_list *sl = arg;
 	json_t *o = json_object();
 
-	json_object_set_new(o, "scope", json_string(e->scope));
-	json_object_set_new(o, "expires_on", json_integer(e->expires_on));
-	json_array_append_new(arr, o);
+	reply_put(o, "scope", json_string(e->scope), &sl->bad);
+	reply_put(o, "expires_on", json_integer(e->expires_on), &sl->bad);
+	reply_append(sl->arr, o, &sl->bad);
 }
 
-json_t *
-broker_status(struct broker *b, struct waiter *w, const char *user, uid_t uid)
+/* u's cached scopes as an array; NULL on ENOMEM. */
+static json_t *
+status_scopes(struct broker *b, const char *user)
+{
+	struct scope_list sl = { json_array(), 0 };
+
+	if (sl.arr == NULL)
+		return NULL;
+	cache_foreach_user(b->cache, user, status_scope, &sl);
+	if (sl.bad) {
+		json_decref(sl.arr);
+		return NULL;
+	}
+	return sl.arr;
+}
+
+int
+broker_status(struct broker *b, struct waiter *w, const char *user, uid_t uid,
+    struct reply *out)
 {
 	struct user *u;
-	json_t *resp, *scopes;
+	json_t *resp;
+	int r, bad = 0;
 
-	u = broker_user_ready(b, w, user, uid, &resp);
-	if (u == NULL)
-		return resp;
+	r = broker_user_ready(b, w, user, uid, &u);
+	if (r != 0)
+		return r;
 	resp = proto_ok();
-	json_object_set_new(resp, "user", json_string(user));
-	json_object_set_new(resp, "state", json_string(user_state(u)));
-	json_object_set_new(resp, "account", user_account(u) ?
-	    json_string(user_account(u)) : json_null());
-	scopes = json_array();
-	cache_foreach_user(b->cache, user, status_scope, scopes);
-	json_object_set_new(resp, "scopes", scopes);
-	json_object_set_new(resp, "last_refresh", u->last_refresh ?
-	    json_integer(u->last_refresh) : json_null());
-	json_object_set_new(resp, "store", json_string(u->dirty ?
+	reply_put(resp, "user", json_string(user), &bad);
+	reply_put(resp, "state", json_string(user_state(u)), &bad);
+	reply_put(resp, "account", user_account(u) ?
+	    json_string(user_account(u)) : json_null(), &bad);
+	reply_put(resp, "scopes", status_scopes(b, user), &bad);
+	reply_put(resp, "last_refresh", u->last_refresh ?
+	    json_integer(u->last_refresh) : json_null(), &bad);
+	reply_put(resp, "store", json_string(u->dirty ?
 	    "refresh token not yet written" : u->rolled_back ?
-	    "stored record rolled back (refused)" : "ok"));
-	if (u->flow != NULL)
-		flow_fields(u->flow, resp);
-	return resp;
+	    "stored record rolled back (refused)" : "ok"), &bad);
+	if (u->flow != NULL && flow_fields(u->flow, resp) < 0)
+		bad = 1;
+	if (bad) {
+		json_decref(resp);
+		return -ENOMEM;
+	}
+	return reply_set_json(out, resp);
 }
 
 /* Drop u's tokens, flow and queued flights (not the record). */
@@ -373,7 +404,7 @@ forget_done(struct broker *b, struct user *u, int r)
 		 * retried; the tokens are already gone from this node. */
 		resp = r < 0 && w->op == PROTO_OP_ADMIN_REVOKE ?
 		    errmap_error(r, "cannot update the store") : proto_ok();
-		waiter_reply(w, resp);
+		waiter_reply_json(w, resp);
 	}
 }
 
@@ -395,20 +426,21 @@ revoke_deleted(struct storeq_job *j)
 	forget_done(u->b, u, j->result);
 }
 
-json_t *
-broker_logout(struct broker *b, struct waiter *w, const char *user, uid_t uid)
+int
+broker_logout(struct broker *b, struct waiter *w, const char *user, uid_t uid,
+    struct reply *out)
 {
 	struct user *u;
-	json_t *resp;
+	int r;
 
-	u = broker_user_ready(b, w, user, uid, &resp);
-	if (u == NULL)
-		return resp;
+	r = broker_user_ready(b, w, user, uid, &u);
+	if (r != 0)
+		return r;
 	drop_user_state(b, u);
 	if (u->rec == NULL) {
 		user_audit("logout", u, uid, "logout", NULL, "ok", NULL, NULL, NULL,
 		    NULL);
-		return proto_ok();
+		return reply_set_json(out, proto_ok());
 	}
 	/* Keep the record for its account pin, without the refresh token. */
 	secret_free(u->rec->refresh_token);
@@ -417,11 +449,12 @@ broker_logout(struct broker *b, struct waiter *w, const char *user, uid_t uid)
 	u->logged_out = 1;
 	user_park(b, &u->store_waiters, w);
 	user_save(b, u, 0, logout_saved, NULL);
-	return NULL;
+	return WAITER_PARKED;	/* answered once written, maybe already */
 }
 
-json_t *
-broker_revoke(struct broker *b, struct waiter *w, const char *user, uid_t by_uid)
+int
+broker_revoke(struct broker *b, struct waiter *w, const char *user, uid_t by_uid,
+    struct reply *out)
 {
 	struct storeq_job *j;
 	struct user *u;
@@ -432,11 +465,12 @@ broker_revoke(struct broker *b, struct waiter *w, const char *user, uid_t by_uid
 		/* Not seen on this node: the store is all there is. */
 		u = user_get(b, user, (uid_t)-1, &r);
 		if (u == NULL)
-			return errmap_error(r, "out of memory");
+			return r;
 	}
 	(void)by_uid;
+	(void)out;	/* always parked: answered once the store has it */
 	if (keep_request(w, user, u->uid) < 0)
-		return errmap_error(-ENOMEM, "out of memory");
+		return -ENOMEM;
 	drop_user_state(b, u);
 	record_free(u->rec);
 	u->rec = NULL;
@@ -447,10 +481,10 @@ broker_revoke(struct broker *b, struct waiter *w, const char *user, uid_t by_uid
 	event_timer_cancel(b->ev, &u->save_timer);
 	j = storeq_job_new(STOREQ_DELETE, u->name, revoke_deleted, u);
 	if (j == NULL)
-		return errmap_error(-ENOMEM, "out of memory");
+		return -ENOMEM;
 	user_park(b, &u->store_waiters, w);
 	storeq_submit(b->q, j);
-	return NULL;
+	return WAITER_PARKED;
 }
 
 /* A LIST job names its admin by ticket: the admin may be gone by then. */
@@ -468,6 +502,7 @@ list_done(struct storeq_job *j)
 	struct waiter *w;
 	json_t *resp, *arr;
 	size_t i;
+	int bad = 0;
 
 	free(lc);
 	/* The job names its waiter by ticket: the admin may be gone. */
@@ -478,7 +513,7 @@ list_done(struct storeq_job *j)
 		return;
 	user_unpark(w);
 	if (j->result < 0) {
-		waiter_reply(w, errmap_error(j->result, "cannot list the store"));
+		waiter_reply_json(w, errmap_error(j->result, "cannot list the store"));
 		return;
 	}
 	arr = json_array();
@@ -487,59 +522,61 @@ list_done(struct storeq_job *j)
 		struct user *u = user_find(b, it->user);
 		json_t *o = json_object();
 
-		json_object_set_new(o, "user", json_string(it->user));
+		reply_put(o, "user", json_string(it->user), &bad);
 		if (it->readable && it->rolled_back) {
-			json_object_set_new(o, "account", it->account ?
-			    json_string(it->account) : json_null());
-			json_object_set_new(o, "state",
-			    json_string("rolled_back"));
+			reply_put(o, "account", it->account ?
+			    json_string(it->account) : json_null(), &bad);
+			reply_put(o, "state",
+			    json_string("rolled_back"), &bad);
 		} else if (it->readable) {
-			json_object_set_new(o, "account", it->account ?
-			    json_string(it->account) : json_null());
-			json_object_set_new(o, "last_refresh",
-			    json_integer(it->last_refresh));
-			json_object_set_new(o, "state", json_string(u != NULL &&
+			reply_put(o, "account", it->account ?
+			    json_string(it->account) : json_null(), &bad);
+			reply_put(o, "last_refresh",
+			    json_integer(it->last_refresh), &bad);
+			reply_put(o, "state", json_string(u != NULL &&
 			    u->loaded ? user_state(u) : it->has_refresh_token ?
-			    "ready" : "reauth_required"));
+			    "ready" : "reauth_required"), &bad);
 		} else
-			json_object_set_new(o, "state", json_string("unreadable"));
-		if (u != NULL) {
-			json_t *scopes = json_array();
-
-			cache_foreach_user(b->cache, u->name, status_scope, scopes);
-			json_object_set_new(o, "scopes", scopes);
-		}
-		json_array_append_new(arr, o);
+			reply_put(o, "state", json_string("unreadable"), &bad);
+		if (u != NULL)
+			reply_put(o, "scopes", status_scopes(b, u->name), &bad);
+		reply_append(arr, o, &bad);
 	}
 	resp = proto_ok();
-	json_object_set_new(resp, "users", arr);
-	json_object_set_new(resp, "next_cursor", j->next ? json_string(j->next) :
-	    json_null());
-	waiter_reply(w, resp);
+	reply_put(resp, "users", arr, &bad);
+	reply_put(resp, "next_cursor", j->next ? json_string(j->next) :
+	    json_null(), &bad);
+	if (bad) {
+		json_decref(resp);
+		resp = NULL;	/* answered "internal" */
+	}
+	waiter_reply_json(w, resp);
 }
 
-json_t *
-broker_list(struct broker *b, struct waiter *w, const char *cursor, int64_t limit)
+int
+broker_list(struct broker *b, struct waiter *w, const char *cursor, int64_t limit,
+    struct reply *out)
 {
 	struct list_ctx *lc;
 	struct storeq_job *j;
 
+	(void)out;	/* always parked: the store thread lists */
 	w->ticket = ++b->tickets;
 	lc = malloc(sizeof(*lc));
 	if (lc == NULL)
-		return errmap_error(-ENOMEM, "out of memory");
+		return -ENOMEM;
 	lc->b = b;
 	lc->ticket = w->ticket;
 	j = storeq_job_new(STOREQ_LIST, NULL, list_done, lc);
 	if (j == NULL || (cursor != NULL && (j->cursor = strdup(cursor)) == NULL)) {
 		storeq_job_free(j);	/* its done never runs */
 		free(lc);
-		return errmap_error(-ENOMEM, "out of memory");
+		return -ENOMEM;
 	}
 	j->limit = (size_t)limit;
 	user_park(b, &b->list_waiters, w);
 	storeq_submit(b->q, j);
-	return NULL;
+	return WAITER_PARKED;
 }
 
 /* Users with an unwritten refresh token, a record in memory, a row refused. */
@@ -557,60 +594,64 @@ tally_user(struct user *u, void *arg)
 	t->rolled += u->rolled_back != 0;
 }
 
-void
+int
 broker_stats(struct broker *b, json_t *o)
 {
 	json_t *idp = json_object();
 	struct user_tally t = { 0 };
 	size_t i;
+	int bad = 0;
 
-	json_object_set_new(o, "cache_hits", json_integer((json_int_t)b->n.cache_hits));
-	json_object_set_new(o, "cache_misses", json_integer((json_int_t)b->n.cache_misses));
-	json_object_set_new(o, "cached_tokens", json_integer((json_int_t)cache_count(b->cache)));
-	json_object_set_new(o, "refreshes", json_integer((json_int_t)b->n.refreshes));
-	json_object_set_new(o, "refresh_ok", json_integer((json_int_t)b->n.refresh_ok));
-	json_object_set_new(o, "stale_served", json_integer((json_int_t)b->n.stale_served));
-	json_object_set_new(o, "records_evicted", json_integer((json_int_t)b->n.evictions));
+	reply_put(o, "cache_hits", json_integer((json_int_t)b->n.cache_hits), &bad);
+	reply_put(o, "cache_misses", json_integer((json_int_t)b->n.cache_misses), &bad);
+	reply_put(o, "cached_tokens", json_integer((json_int_t)cache_count(b->cache)), &bad);
+	reply_put(o, "refreshes", json_integer((json_int_t)b->n.refreshes), &bad);
+	reply_put(o, "refresh_ok", json_integer((json_int_t)b->n.refresh_ok), &bad);
+	reply_put(o, "stale_served", json_integer((json_int_t)b->n.stale_served), &bad);
+	reply_put(o, "records_evicted", json_integer((json_int_t)b->n.evictions), &bad);
 	for (i = 1; i < OAUTH_CLASS_COUNT; i++)
-		json_object_set_new(idp, oauth_class_name((enum oauth_class)i),
-		    json_integer((json_int_t)b->n.idp_errors[i]));
-	json_object_set_new(o, "idp_errors", idp);
-	json_object_set_new(o, "device_flows_started", json_integer((json_int_t)b->n.flows_started));
-	json_object_set_new(o, "device_flows_completed", json_integer((json_int_t)b->n.flows_completed));
-	json_object_set_new(o, "device_flows_rejected", json_integer((json_int_t)b->n.flows_rejected));
-	json_object_set_new(o, "device_flows_expired", json_integer((json_int_t)b->n.flows_expired));
-	json_object_set_new(o, "idp_requests_in_flight", json_integer((json_int_t)http_inflight(b->http)));
-	json_object_set_new(o, "users", json_integer((json_int_t)user_count(b)));
+		reply_put(idp, oauth_class_name((enum oauth_class)i),
+		    json_integer((json_int_t)b->n.idp_errors[i]), &bad);
+	reply_put(o, "idp_errors", idp, &bad);
+	reply_put(o, "device_flows_started", json_integer((json_int_t)b->n.flows_started), &bad);
+	reply_put(o, "device_flows_completed", json_integer((json_int_t)b->n.flows_completed), &bad);
+	reply_put(o, "device_flows_rejected", json_integer((json_int_t)b->n.flows_rejected), &bad);
+	reply_put(o, "device_flows_expired", json_integer((json_int_t)b->n.flows_expired), &bad);
+	reply_put(o, "idp_requests_in_flight", json_integer((json_int_t)http_inflight(b->http)), &bad);
+	reply_put(o, "users", json_integer((json_int_t)user_count(b)), &bad);
 	user_foreach(b, tally_user, &t);
-	json_object_set_new(o, "records_in_memory", json_integer((json_int_t)t.resident));
-	json_object_set_new(o, "store", json_string(t.unsaved ?
-	    "refresh tokens not yet written" : "ok"));
-	json_object_set_new(o, "store_unwritten_users", json_integer((json_int_t)t.unsaved));
-	json_object_set_new(o, "store_errors", json_integer((json_int_t)b->n.store_errors));
-	json_object_set_new(o, "store_conflicts", json_integer((json_int_t)b->n.store_conflicts));
-	json_object_set_new(o, "store_rollbacks", json_integer((json_int_t)b->n.store_rollbacks));
-	json_object_set_new(o, "store_rollback_users", json_integer((json_int_t)t.rolled));
-	json_object_set_new(o, "marks_errors", json_integer((json_int_t)b->n.marks_errors));
-	json_object_set_new(o, "throttled_until", b->throttle_until > util_now() ?
-	    json_integer(b->throttle_until) : json_null());
+	reply_put(o, "records_in_memory", json_integer((json_int_t)t.resident), &bad);
+	reply_put(o, "store", json_string(t.unsaved ?
+	    "refresh tokens not yet written" : "ok"), &bad);
+	reply_put(o, "store_unwritten_users", json_integer((json_int_t)t.unsaved), &bad);
+	reply_put(o, "store_errors", json_integer((json_int_t)b->n.store_errors), &bad);
+	reply_put(o, "store_conflicts", json_integer((json_int_t)b->n.store_conflicts), &bad);
+	reply_put(o, "store_rollbacks", json_integer((json_int_t)b->n.store_rollbacks), &bad);
+	reply_put(o, "store_rollback_users", json_integer((json_int_t)t.rolled), &bad);
+	reply_put(o, "marks_errors", json_integer((json_int_t)b->n.marks_errors), &bad);
+	reply_put(o, "throttled_until", b->throttle_until > util_now() ?
+	    json_integer(b->throttle_until) : json_null(), &bad);
+	return bad ? -ENOMEM : 0;
 }
 
-static json_t *
-broker_resume(struct broker *b, struct waiter *w)
+static int
+broker_resume(struct broker *b, struct waiter *w, struct reply *out)
 {
 	switch (w->op) {
 	case PROTO_OP_TOKEN:
-		return broker_token(b, w, w->user, w->uid, w->scope, w->min_valid);
+		return broker_token(b, w, w->user, w->uid, w->scope, w->min_valid,
+		    out);
 	case PROTO_OP_LOGIN:
-		return broker_login(b, w, w->user, w->uid, w->wait);
+		return broker_login(b, w, w->user, w->uid, w->wait, out);
 	case PROTO_OP_STATUS:
-		return broker_status(b, w, w->user, w->uid);
+		return broker_status(b, w, w->user, w->uid, out);
 	case PROTO_OP_LOGOUT:
-		return broker_logout(b, w, w->user, w->uid);
+		return broker_logout(b, w, w->user, w->uid, out);
 	case PROTO_OP_SESSION_OPEN:
-		return broker_session_open(b, w, w->user, w->uid, w->interactive);
+		return broker_session_open(b, w, w->user, w->uid, w->interactive,
+		    out);
 	default:
-		return errmap_error(-EIO, "cannot resume this request");
+		return errmap_reply(out, -EIO, "cannot resume this request");
 	}
 }
 

@@ -17,6 +17,7 @@ struct userdb;
 struct config;
 struct msi;
 struct secmem;
+struct reply;
 
 struct dispatch {
 	struct broker *broker;
@@ -30,7 +31,11 @@ struct dispatch {
 	uint64_t forbidden;
 };
 
-/* The server's request callback; arg is a struct dispatch. */
-json_t *dispatch_request(void *arg, struct waiter *w, const struct proto_request *req);
+/*
+ * The server's request callback (server_request_cb); arg is a struct
+ * dispatch. 0 with *out filled in, WAITER_PARKED, or -errno (waiter.h).
+ */
+int dispatch_request(void *arg, struct waiter *w,
+    const struct proto_request *req, struct reply *out);
 
 #endif

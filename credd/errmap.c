@@ -17,6 +17,7 @@
 
 #include "errmap.h"
 #include "oauth.h"
+#include "reply.h"
 
 static const struct {
 	int err;
@@ -69,12 +70,30 @@ errmap_error(int err, const char *msg)
 	const char *code = errmap_code(err);
 	char buf[256];
 
-	if (strcmp(code, "internal") == 0 && msg != NULL) {
+	if (msg == NULL)
+		msg = err == -ENOMEM ? "out of memory" : "request failed";
+	if (strcmp(code, "internal") == 0) {
 		/* Name the cause for support, never user data. */
 		snprintf(buf, sizeof(buf), "%s (%s)", msg, strerror(err < 0 ? -err : err));
 		msg = buf;
 	}
 	return proto_error(code, msg);
+}
+
+int
+errmap_reply(struct reply *out, int err, const char *msg)
+{
+	return reply_set_json(out, errmap_error(err, msg));
+}
+
+const char *
+errmap_nomem_line(size_t *len)
+{
+	static const char line[] = "{\"ok\":false,\"error\":{\"code\":"
+	    "\"internal\",\"message\":\"out of memory\"}}\n";
+
+	*len = sizeof(line) - 1;
+	return line;
 }
 
 int
@@ -103,8 +122,8 @@ json_t *
 errmap_idp_error(const struct oauth_error *err, int64_t throttle_until)
 {
 	char msg[192];
-	json_t *resp;
-	int e = errmap_idp_errno(err);
+	json_t *resp, *eo;
+	int e = errmap_idp_errno(err), bad = 0;
 
 	switch (err->cls) {
 	case OAUTH_POLICY:
@@ -126,6 +145,7 @@ errmap_idp_error(const struct oauth_error *err, int64_t throttle_until)
 		break;
 	}
 	resp = errmap_error(e, msg);
+	eo = proto_error_obj(resp);
 	if (err->cls == OAUTH_RETRY) {
 		int64_t now = util_now(), ra = 5;
 
@@ -133,16 +153,18 @@ errmap_idp_error(const struct oauth_error *err, int64_t throttle_until)
 			ra = throttle_until - now;
 		if (err->retry_after > ra)
 			ra = err->retry_after;
-		json_object_set_new(proto_error_obj(resp), "retry_after", json_integer(ra));
+		reply_put(eo, "retry_after", json_integer(ra), &bad);
 	}
 	if (err->cls == OAUTH_POLICY)
-		json_object_set_new(proto_error_obj(resp), "reason",
-		    json_string(err->reason));
+		reply_put(eo, "reason", json_string(err->reason), &bad);
 	if (err->trace_id[0])
-		json_object_set_new(proto_error_obj(resp), "trace_id",
-		    json_string(err->trace_id));
+		reply_put(eo, "trace_id", json_string(err->trace_id), &bad);
 	if (err->correlation_id[0])
-		json_object_set_new(proto_error_obj(resp), "correlation_id",
-		    json_string(err->correlation_id));
+		reply_put(eo, "correlation_id", json_string(err->correlation_id),
+		    &bad);
+	if (bad || eo == NULL) {
+		json_decref(resp);
+		return NULL;
+	}
 	return resp;
 }

@@ -36,10 +36,12 @@
 #ifndef CREDD_ERRMAP_H
 #define CREDD_ERRMAP_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
 
 struct oauth_error;
+struct reply;
 
 /* Wire code for a negative errno ("internal" for any other value). */
 const char *errmap_code(int err);
@@ -48,9 +50,18 @@ unsigned errmap_http_status(const char *code);
 /*
  * {"ok":false,"error":{"code":errmap_code(err),"message":msg}}; for
  * "internal" the message names the cause, strerror(-err), for support.
- * NULL on ENOMEM.
+ * msg NULL: "out of memory" for -ENOMEM, else "request failed". NULL on
+ * ENOMEM.
  */
 json_t *errmap_error(int err, const char *msg);
+/* errmap_error as *out's answer: 0, or -ENOMEM (out left empty). */
+int errmap_reply(struct reply *out, int err, const char *msg);
+/*
+ * The "internal: out of memory" answer as one protocol line, in static
+ * memory, for a listener that could not build any reply: *len bytes,
+ * the newline included.
+ */
+const char *errmap_nomem_line(size_t *len);
 
 /* The errno of an IdP failure's class (REAUTH -EKEYEXPIRED, ...). */
 int errmap_idp_errno(const struct oauth_error *err);

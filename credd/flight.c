@@ -35,6 +35,7 @@
 #include "oauth.h"
 #include "record.h"
 #include "refresh.h"
+#include "reply.h"
 #include "storeq.h"
 #include "tokens.h"
 #include "user.h"
@@ -97,15 +98,16 @@ reply_after_failure(struct broker *b, struct user *u, struct waiter *w,
     const char *scope, const struct oauth_error *err)
 {
 	struct cache_entry *e = cache_get(b->cache, u->name, scope);
+	struct reply rep = { 0 };
 
 	if (err->cls == OAUTH_RETRY && e != NULL && e->expires_on > util_now()) {
 		b->n.stale_served++;
-		waiter_reply(w, tokens_reply(b, u, w, scope));
+		waiter_finish(w, tokens_reply(b, u, w, scope, &rep), &rep);
 		return;
 	}
 	user_audit("token_refused", u, w->caller->uid, "token", scope, "refused",
 	    NULL, NULL, NULL, err);
-	waiter_reply(w, errmap_idp_error(err, b->throttle_until));
+	waiter_reply_json(w, errmap_idp_error(err, b->throttle_until));
 }
 
 /*
@@ -133,15 +135,14 @@ flight_finish(struct broker *b, struct flight *f, const struct oauth_error *err)
 	struct waiter *w;
 
 	while ((w = LIST_FIRST(&f->waiters)) != NULL) {
+		struct reply rep = { 0 };
+
 		user_unpark(w);
 		if (err == NULL)
-			waiter_reply(w, tokens_reply(b, u, w, f->scope));
+			waiter_finish(w, tokens_reply(b, u, w, f->scope, &rep), &rep);
 		else if (err->cls == OAUTH_CONSENT) {
 			/* The consent flow answers them (consent_required + fields). */
-			json_t *resp = flow_join(b, u, w);
-
-			if (resp != NULL)
-				waiter_reply(w, resp);
+			waiter_finish(w, flow_join(b, u, w, &rep), &rep);
 		} else
 			reply_after_failure(b, u, w, f->scope, err);
 	}
@@ -497,7 +498,7 @@ flight_end_queued(struct broker *b, struct user *u, int err, const char *msg)
 			continue;
 		while ((w = LIST_FIRST(&f->waiters)) != NULL) {
 			user_unpark(w);
-			waiter_reply(w, errmap_error(err, msg));
+			waiter_reply_json(w, errmap_error(err, msg));
 		}
 		TAILQ_REMOVE(&u->flights, f, qlink);
 		flight_free(b, f);

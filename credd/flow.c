@@ -33,6 +33,7 @@
 #include "log.h"
 #include "oauth.h"
 #include "record.h"
+#include "reply.h"
 #include "storeq.h"
 #include "tokens.h"
 #include "user.h"
@@ -69,25 +70,27 @@ static void remote_expired_cb(struct event_loop *ev, void *arg);
 
 static void poll_cb(struct event_loop *ev, void *arg);
 
-void
+int
 flow_fields(const struct flow *f, json_t *obj)
 {
 	char msg[768];
+	int bad = 0;
 
 	if (f->state != FLOW_POLLING)
-		return;
-	json_object_set_new(obj, "verification_uri",
-	    json_string(f->dev.verification_uri));
-	json_object_set_new(obj, "user_code", json_string(f->dev.user_code));
-	json_object_set_new(obj, "expires_on", json_integer(f->expires_on));
+		return 0;
+	reply_put(obj, "verification_uri",
+	    json_string(f->dev.verification_uri), &bad);
+	reply_put(obj, "user_code", json_string(f->dev.user_code), &bad);
+	reply_put(obj, "expires_on", json_integer(f->expires_on), &bad);
 	if (f->dev.message != NULL)
-		json_object_set_new(obj, "message", json_string(f->dev.message));
+		reply_put(obj, "message", json_string(f->dev.message), &bad);
 	else {
 		snprintf(msg, sizeof(msg), "To sign in, use a web browser to open "
 		    "the page %s and enter the code %s to authenticate.",
 		    f->dev.verification_uri, f->dev.user_code);
-		json_object_set_new(obj, "message", json_string(msg));
+		reply_put(obj, "message", json_string(msg), &bad);
 	}
+	return bad ? -ENOMEM : 0;
 }
 
 static void
@@ -110,10 +113,15 @@ flow_session_reply(struct waiter *w, const struct user *u, const char *state)
 {
 	json_t *resp = proto_ok();
 	const char *account = user_account(u);
+	int bad = 0;
 
-	json_object_set_new(resp, "session", json_string(w->session ? w->session : ""));
-	json_object_set_new(resp, "state", json_string(state));
-	json_object_set_new(resp, "account", account ? json_string(account) : json_null());
+	reply_put(resp, "session", json_string(w->session ? w->session : ""), &bad);
+	reply_put(resp, "state", json_string(state), &bad);
+	reply_put(resp, "account", account ? json_string(account) : json_null(), &bad);
+	if (bad) {
+		json_decref(resp);
+		return NULL;
+	}
 	return resp;
 }
 
@@ -124,18 +132,23 @@ login_deadline_cb(struct event_loop *ev, void *arg)
 	struct broker *b = w->parked_on;	/* user_park sets it */
 	struct user *u;
 	json_t *resp;
+	int bad = 0;
 
 	(void)ev;
 	w->timer = NULL;
 	user_unpark(w);
 	resp = proto_ok();
-	json_object_set_new(resp, "state", json_string("pending"));
+	reply_put(resp, "state", json_string("pending"), &bad);
 	/* parked_on is the broker; the flow is still u->flow. */
 	u = user_get(b, w->caller->user ? w->caller->user : "", w->caller->uid,
 	    &(int){ 0 });
-	if (u != NULL && u->flow != NULL)
-		flow_fields(u->flow, resp);
-	waiter_reply(w, resp);
+	if (u != NULL && u->flow != NULL && flow_fields(u->flow, resp) < 0)
+		bad = 1;
+	if (bad) {
+		json_decref(resp);
+		resp = NULL;	/* answered "internal" */
+	}
+	waiter_reply_json(w, resp);
 }
 
 /*
@@ -143,10 +156,12 @@ login_deadline_cb(struct event_loop *ev, void *arg)
  * started for this request (consent_required) rather than joined
  * (consent_pending).
  */
-static json_t *
-flow_answer(struct broker *b, struct flow *f, struct waiter *w, int started)
+static int
+flow_answer(struct broker *b, struct flow *f, struct waiter *w, int started,
+    struct reply *out)
 {
 	json_t *resp;
+	int bad = 0;
 
 	switch (w->op) {
 	case PROTO_OP_LOGIN:
@@ -154,37 +169,42 @@ flow_answer(struct broker *b, struct flow *f, struct waiter *w, int started)
 			user_park(b, &f->done_waiters, w);
 			w->timer = event_timer_at(b->ev, w->deadline_ms,
 			    login_deadline_cb, w);
-			return NULL;
+			return WAITER_PARKED;
 		}
 		resp = proto_ok();
-		json_object_set_new(resp, "state", json_string("pending"));
-		flow_fields(f, resp);
-		return resp;
+		reply_put(resp, "state", json_string("pending"), &bad);
+		bad |= flow_fields(f, resp) < 0;
+		break;
 	case PROTO_OP_SESSION_OPEN:
 		resp = flow_session_reply(w, f->u, "pending");
-		flow_fields(f, resp);
-		return resp;
+		bad |= flow_fields(f, resp) < 0;
+		break;
 	default:
 		resp = errmap_error(started ? -ENOKEY : -EINPROGRESS, started ?
 		    "sign-in required: a consent was started" :
 		    "sign-in pending: finish the sign-in in your browser");
-		flow_fields(f, proto_error_obj(resp));
-		return resp;
+		bad |= flow_fields(f, proto_error_obj(resp)) < 0;
+		break;
 	}
+	if (bad) {
+		json_decref(resp);
+		return -ENOMEM;
+	}
+	return reply_set_json(out, resp);
 }
 
-json_t *
-flow_join(struct broker *b, struct user *u, struct waiter *w)
+int
+flow_join(struct broker *b, struct user *u, struct waiter *w, struct reply *out)
 {
 	struct flow *f = u->flow;
 
 	if (f == NULL)
-		return errmap_error(-ENOKEY, "sign-in required; run 'credctl login'");
+		return errmap_reply(out, -ENOKEY, "sign-in required; run 'credctl login'");
 	if (f->state == FLOW_STARTING || f->state == FLOW_CLAIMING) {
 		user_park(b, &f->start_waiters, w);
-		return NULL;
+		return WAITER_PARKED;
 	}
-	return flow_answer(b, f, w, 0);
+	return flow_answer(b, f, w, 0, out);
 }
 
 /* End u's flow: answer every waiter with resp_for(w) and free it. */
@@ -195,6 +215,7 @@ flow_end(struct broker *b, struct user *u, int err, const char *msg,
 	struct flow *f = u->flow;
 	struct waiter *w;
 	json_t *resp;
+	int bad;
 
 	if (f == NULL)
 		return;
@@ -210,12 +231,13 @@ flow_end(struct broker *b, struct user *u, int err, const char *msg,
 	while ((w = LIST_FIRST(&f->start_waiters)) != NULL ||
 	    (w = LIST_FIRST(&f->done_waiters)) != NULL) {
 		user_unpark(w);
+		bad = 0;
 		if (w->op == PROTO_OP_SESSION_OPEN && (oerr != NULL || err != 0)) {
 			/* The session is open whatever the sign-in did: say so,
 			 * with the reason, so the module can close it later. */
 			resp = flow_session_reply(w, u, user_session_state(u));
-			json_object_set_new(resp, "warning", json_string(oerr != NULL ?
-			    oerr->reason : msg));
+			reply_put(resp, "warning", json_string(oerr != NULL ?
+			    oerr->reason : msg), &bad);
 		} else if (oerr != NULL)
 			resp = errmap_idp_error(oerr, b->throttle_until);
 		else if (err == 0) {
@@ -225,13 +247,17 @@ flow_end(struct broker *b, struct user *u, int err, const char *msg,
 				const char *account = user_account(u);
 
 				resp = proto_ok();
-				json_object_set_new(resp, "state", json_string("ready"));
-				json_object_set_new(resp, "account", account ?
-				    json_string(account) : json_null());
+				reply_put(resp, "state", json_string("ready"), &bad);
+				reply_put(resp, "account", account ?
+				    json_string(account) : json_null(), &bad);
 			}
 		} else
 			resp = errmap_error(err, msg);
-		waiter_reply(w, resp);
+		if (bad) {
+			json_decref(resp);
+			resp = NULL;	/* answered "internal" */
+		}
+		waiter_reply_json(w, resp);
 	}
 	flow_free(b, f);
 }
@@ -507,7 +533,6 @@ static void
 flow_begin(struct broker *b, struct user *u, struct flow *f)
 {
 	struct waiter *w;
-	json_t *resp;
 
 	f->state = FLOW_POLLING;
 	if (f->remote) {
@@ -520,10 +545,10 @@ flow_begin(struct broker *b, struct user *u, struct flow *f)
 		    NULL, NULL, NULL, NULL);
 	}
 	while ((w = LIST_FIRST(&f->start_waiters)) != NULL) {
+		struct reply rep = { 0 };
+
 		user_unpark(w);
-		resp = flow_answer(b, f, w, !f->remote);
-		if (resp != NULL)
-			waiter_reply(w, resp);
+		waiter_finish(w, flow_answer(b, f, w, !f->remote, &rep), &rep);
 	}
 }
 

@@ -13,16 +13,23 @@ struct broker;
 struct user;
 struct waiter;
 struct flow;
+struct reply;
 
 /*
  * Start a device flow for u asking for scope (NULL: the default). 0,
  * -EBUSY (over device_flows_per_hour), or -errno.
  */
 int flow_start(struct broker *b, struct user *u, const char *scope);
-/* Attach w to u's flow: answered when the device-code fields are known. */
-json_t *flow_join(struct broker *b, struct user *u, struct waiter *w);
-/* Device-code fields as a JSON object (merged into errors and replies). */
-void flow_fields(const struct flow *f, json_t *obj);
+/*
+ * Attach w to u's flow: the answer (consent_required or _pending, a
+ * pending login or session_open, with the device-code fields) in *out,
+ * or WAITER_PARKED until the fields are known (or a login's wait ends).
+ * -ENOMEM.
+ */
+int flow_join(struct broker *b, struct user *u, struct waiter *w,
+    struct reply *out);
+/* Add the device-code fields to obj (errors and replies). 0 or -ENOMEM. */
+int flow_fields(const struct flow *f, json_t *obj);
 /* Cancel and free u's flow; waiters are answered with resp_code/err. */
 void flow_cancel(struct broker *b, struct user *u, int err, const char *msg);
 /* May a flow start automatically now (cooldown, per-hour limit)? 0 or -errno. */

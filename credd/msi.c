@@ -61,6 +61,7 @@
 #include "msi.h"
 #include "msi_parse.h"
 #include "msi_listen.h"
+#include "reply.h"
 #include "session.h"
 #include "uidlimit.h"
 #include "userdb.h"
@@ -282,15 +283,22 @@ describe(char *buf, size_t sz, const char *code, const json_t *e)
 }
 
 static void
-req_from_broker(struct msi_req *r, json_t *resp)
+req_from_broker(struct msi_req *r, const struct reply *rep)
 {
 	const struct config *cf = r->m->cf;
-	const char *code = proto_response_error(resp);
+	json_t *resp = rep->json, *own = NULL;
+	const char *code;
 	char desc[MSI_DESC_MAX], n1[24], n2[24];
 	json_t *e, *o, *tok, *ra;
 	json_int_t exp, left;
 	char *s;
+	int bad = 0;
 
+	/* Bytes are the same response as one protocol line. */
+	if (resp == NULL && rep->bytes != NULL &&
+	    proto_response_decode(rep->bytes, rep->len, &own) == 0)
+		resp = own;
+	code = proto_response_error(resp);
 	if (resp == NULL) {
 		req_wire_error(r, -ENOMEM, "credd: out of memory");
 		return;
@@ -303,14 +311,14 @@ req_from_broker(struct msi_req *r, json_t *resp)
 		    json_integer_value(ra) < 86400)
 			r->retry_after = (int)json_integer_value(ra);
 		req_error(r, errmap_http_status(code), code, desc);
-		return;
+		goto out;
 	}
 	tok = json_object_get(resp, "access_token");
 	exp = json_integer_value(json_object_get(resp, "expires_on"));
 	if (!json_is_string(tok)) {
 		req_wire_error(r, -EIO,
 		    "credd: no token in the broker's answer");
-		return;
+		goto out;
 	}
 	left = exp - (json_int_t)util_now();
 	if (left < 0)
@@ -321,20 +329,22 @@ req_from_broker(struct msi_req *r, json_t *resp)
 	o = json_object();
 	if (o == NULL) {
 		req_set(r, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL);
-		return;
+		goto out;
 	}
-	json_object_set(o, "access_token", tok);
-	json_object_set_new(o, "client_id", json_string(cf->client_id));
-	json_object_set_new(o, "expires_in", json_string(n2));
-	json_object_set_new(o, "expires_on", json_string(n1));
+	reply_put(o, "access_token", json_incref(tok), &bad);
+	reply_put(o, "client_id", json_string(cf->client_id), &bad);
+	reply_put(o, "expires_in", json_string(n2), &bad);
+	reply_put(o, "expires_on", json_string(n1), &bad);
 	if (r->is_imds)
-		json_object_set_new(o, "ext_expires_in", json_string(n2));
-	json_object_set_new(o, "resource", json_string(r->resource));
-	json_object_set_new(o, "token_type", json_string(jstr(resp,
-	    "token_type") != NULL ? jstr(resp, "token_type") : "Bearer"));
-	s = json_dumps(o, JSON_COMPACT);
+		reply_put(o, "ext_expires_in", json_string(n2), &bad);
+	reply_put(o, "resource", json_string(r->resource), &bad);
+	reply_put(o, "token_type", json_string(jstr(resp,
+	    "token_type") != NULL ? jstr(resp, "token_type") : "Bearer"), &bad);
+	s = bad ? NULL : json_dumps(o, JSON_COMPACT);
 	json_decref(o);	/* credd's jansson allocator wipes what it frees */
 	req_set(r, s != NULL ? MHD_HTTP_OK : MHD_HTTP_INTERNAL_SERVER_ERROR, s);
+out:
+	json_decref(own);
 }
 
 /* ---- the parked request ---- */
@@ -368,14 +378,14 @@ req_resume(struct msi_req *r)
 
 /* w->reply: the broker's answer for a parked request. */
 static void
-req_reply(struct waiter *w, json_t *resp)
+req_reply(struct waiter *w, struct reply *rep)
 {
 	struct msi_req *r = (struct msi_req *)(void *)((char *)w -
 	    offsetof(struct msi_req, w));
 
 	w->linked = 0;
-	req_from_broker(r, resp);
-	json_decref(resp);
+	req_from_broker(r, rep);
+	reply_clear(rep);
 	if (r->is_parking) {
 		r->state = REQ_READY;	/* not suspended yet: req_token goes on */
 		return;
@@ -581,19 +591,22 @@ req_check(struct msi_req *r, const char *url, const char *method)
 static void
 req_token(struct msi_req *r)
 {
-	json_t *resp;
+	struct reply rep = { 0 };
+	int rc;
 
 	r->w.reply = req_reply;
 	r->w.caller = &r->caller;
 	r->w.op = PROTO_OP_TOKEN;
 	r->state = REQ_PARKED;
 	r->is_parking = 1;
-	resp = broker_token(r->m->broker, &r->w, r->caller.user, r->caller.uid,
-	    r->scope, PROTO_MIN_VALID_DEFAULT);
+	rc = broker_token(r->m->broker, &r->w, r->caller.user, r->caller.uid,
+	    r->scope, PROTO_MIN_VALID_DEFAULT, &rep);
 	r->is_parking = 0;
-	if (resp != NULL) {
-		req_from_broker(r, resp);
-		json_decref(resp);
+	if (rc != WAITER_PARKED) {
+		if (rc < 0)
+			(void)errmap_reply(&rep, rc, NULL);	/* empty: 500 */
+		req_from_broker(r, &rep);
+		reply_clear(&rep);
 		r->state = REQ_READY;
 	}
 	if (r->state != REQ_PARKED) {
@@ -956,36 +969,39 @@ msi_set_config(struct msi *m, const struct config *cf)
 		    "endpoint (still on port %u)", m->port);
 }
 
-void
+int
 msi_report(const struct msi *m, json_t *o, int is_stats)
 {
 	json_t *e;
+	int bad = 0;
 
 	if (m == NULL) {
 		if (is_stats)
-			(void)json_object_set_new(o, "sdk_endpoint",
-			    json_pack("{s:s}", "state", "off"));
-		return;
+			reply_put(o, "sdk_endpoint", json_pack("{s:s}", "state",
+			    "off"), &bad);
+		return bad ? -ENOMEM : 0;
 	}
 	e = json_object();
 	if (e == NULL)
-		return;
-	msi_listen_report(m->l, e, is_stats);
+		return -ENOMEM;
+	if (msi_listen_report(m->l, e, is_stats) < 0)
+		bad = 1;
 	if (is_stats) {
-		(void)json_object_set_new(e, "connections_open",
-		    json_integer((json_int_t)m->nconns));
-		(void)json_object_set_new(e, "connections_refused",
-		    json_integer((json_int_t)m->n.refused_conns));
-		(void)json_object_set_new(e, "requests",
-		    json_integer((json_int_t)m->n.requests));
-		(void)json_object_set_new(e, "refused",
-		    json_integer((json_int_t)m->n.refused));
-		(void)json_object_set_new(e, "rate_limited",
-		    json_integer((json_int_t)m->n.rate_limited));
-		(void)json_object_set_new(e, "uids_tracked",
-		    json_integer((json_int_t)uidlimit_count(m->limits)));
+		reply_put(e, "connections_open",
+		    json_integer((json_int_t)m->nconns), &bad);
+		reply_put(e, "connections_refused",
+		    json_integer((json_int_t)m->n.refused_conns), &bad);
+		reply_put(e, "requests",
+		    json_integer((json_int_t)m->n.requests), &bad);
+		reply_put(e, "refused",
+		    json_integer((json_int_t)m->n.refused), &bad);
+		reply_put(e, "rate_limited",
+		    json_integer((json_int_t)m->n.rate_limited), &bad);
+		reply_put(e, "uids_tracked",
+		    json_integer((json_int_t)uidlimit_count(m->limits)), &bad);
 	}
-	(void)json_object_set_new(o, "sdk_endpoint", e);
+	reply_put(o, "sdk_endpoint", e, &bad);
+	return bad ? -ENOMEM : 0;
 }
 
 void

@@ -55,6 +55,7 @@
 #include "errmap.h"
 #include "event.h"
 #include "log.h"
+#include "reply.h"
 #include "server.h"
 #include "uidlimit.h"
 #include "userdb.h"
@@ -126,7 +127,7 @@ static void conn_process(struct conn *c);
 static void resume_soon(struct server *s);
 static int in_has_line(const struct conn *c);
 static int conn_flush(struct conn *c);
-static void conn_reply(struct waiter *w, json_t *resp);
+static void conn_reply(struct waiter *w, struct reply *rep);
 
 int
 server_listen(const char *path, uid_t owner_uid, int *fdp, char *err, size_t errsz)
@@ -328,23 +329,41 @@ out_append(struct conn *c, const char *p, size_t len)
 	return 0;
 }
 
+/*
+ * Queue rep (emptied): bytes as they are, JSON encoded as one line; an
+ * empty reply (nothing could be built) is answered "internal" from
+ * static memory. A reply that cannot be encoded or queued closes c.
+ */
 static void
-conn_send(struct conn *c, json_t *resp)
+conn_send(struct conn *c, struct reply *rep)
 {
-	char *line;
+	const char *line;
+	char *enc = NULL;
 	size_t len;
 
-	if (resp == NULL) {
-		c->closing = 1;
-		return;
-	}
-	line = proto_encode(resp, &len);
-	json_decref(resp);
+	if (rep->bytes != NULL) {
+		line = rep->bytes;
+		len = rep->len;
+	} else if (rep->json != NULL)
+		line = enc = proto_encode(rep->json, &len);
+	else
+		line = errmap_nomem_line(&len);
 	if (line == NULL || out_append(c, line, len) < 0) {
 		log_warnx("uid %u: cannot encode or queue a reply", (unsigned)c->caller.uid);
 		c->closing = 1;
 	}
-	secret_wipe_str(line);
+	secret_wipe_str(enc);
+	reply_clear(rep);
+}
+
+/* Queue resp (taken; NULL, a builder's failure, answers "internal"). */
+static void
+conn_send_json(struct conn *c, json_t *resp)
+{
+	struct reply rep = { 0 };
+
+	(void)reply_set_json(&rep, resp);	/* NULL: empty, "internal" */
+	conn_send(c, &rep);
 }
 
 /*
@@ -465,9 +484,10 @@ conn_handle_line(struct conn *c, const char *line, size_t len)
 {
 	struct server *s = c->s;
 	struct proto_request req;
+	struct reply rep = { 0 };
 	const char *code = NULL, *msg = NULL;
 	json_t *resp;
-	int r;
+	int r, bad = 0;
 
 	s->stats.requests++;
 	if (c->us != NULL && !uidlimit_allow(s->limits, c->us)) {
@@ -476,8 +496,12 @@ conn_handle_line(struct conn *c, const char *line, size_t len)
 		    c->caller.user, "rate limit ([limits] requests_per_sec)");
 		resp = errmap_error(-EBUSY,
 		    "too many requests from this user; slow down");
-		json_object_set_new(proto_error_obj(resp), "retry_after", json_integer(1));
-		conn_send(c, resp);
+		reply_put(proto_error_obj(resp), "retry_after", json_integer(1), &bad);
+		if (bad) {
+			json_decref(resp);
+			resp = NULL;	/* answered "internal" */
+		}
+		conn_send_json(c, resp);
 		return 0;
 	}
 	r = proto_request_decode(line, len, &req, &code, &msg);
@@ -486,10 +510,14 @@ conn_handle_line(struct conn *c, const char *line, size_t len)
 		/* The decoder's own message, without errmap_error's cause. */
 		resp = proto_error(errmap_code(r), msg);
 		if (r == -EPROTONOSUPPORT)
-			json_object_set_new(proto_error_obj(resp), "versions",
-			    proto_versions());
+			reply_put(proto_error_obj(resp), "versions",
+			    proto_versions(), &bad);
+		if (bad) {
+			json_decref(resp);
+			resp = NULL;	/* answered "internal" */
+		}
 		log_debug("uid %u: refused request: %s", (unsigned)c->caller.uid, msg);
-		conn_send(c, resp);
+		conn_send_json(c, resp);
 		return 0;
 	}
 	memset(&c->w, 0, sizeof(c->w));
@@ -497,13 +525,18 @@ conn_handle_line(struct conn *c, const char *line, size_t len)
 	c->w.caller = &c->caller;
 	c->w.op = req.op;
 	c->busy = 1;
-	resp = s->cb(s->cbarg, &c->w, &req);
+	r = s->cb(s->cbarg, &c->w, &req, &rep);
 	proto_request_clear(&req);
-	if (resp == NULL)
+	if (r == WAITER_PARKED) {
+		reply_clear(&rep);	/* nothing, by contract */
 		return c->busy;	/* parked (or already completed) */
+	}
 	c->busy = 0;
+	c->w.hook = NULL;
 	waiter_release(&c->w);
-	conn_send(c, resp);
+	if (r < 0)
+		(void)errmap_reply(&rep, r, NULL);	/* empty: "internal" */
+	conn_send(c, &rep);
 	return 0;
 }
 
@@ -526,7 +559,7 @@ conn_process(struct conn *c)
 		if (nl == NULL) {
 			if (c->inlen >= PROTO_LINE_MAX) {
 				c->s->stats.bad_requests++;
-				conn_send(c, errmap_error(-EMSGSIZE,
+				conn_send_json(c, errmap_error(-EMSGSIZE,
 				    "request line exceeds 65536 bytes"));
 				c->closing = 1;
 				c->inlen = 0;
@@ -850,13 +883,13 @@ conn_close(struct conn *c)
 }
 
 static void
-conn_reply(struct waiter *w, json_t *resp)
+conn_reply(struct waiter *w, struct reply *rep)
 {
 	struct conn *c = (struct conn *)((char *)w - offsetof(struct conn, w));
 
 	waiter_release(w);
 	c->busy = 0;
-	conn_send(c, resp);
+	conn_send(c, rep);
 	if (c->in_process)
 		return;	/* the caller's loop sends and goes on */
 	conn_process(c);	/* sends, then handles the next buffered line */

@@ -28,11 +28,13 @@ struct config;
 struct server;
 
 /*
- * Handler for one decoded request. Return a response to send now, or
- * NULL after parking w (the reply comes later through waiter_reply).
+ * Handler for one decoded request: 0 with *out filled in (sent now: JSON
+ * is encoded, bytes go as they are), WAITER_PARKED (the reply comes
+ * later, or already came, through waiter_reply), or -errno (answered
+ * with errmap_error: "internal" for -ENOMEM).
  */
-typedef json_t *server_request_cb(void *arg, struct waiter *w,
-    const struct proto_request *req);
+typedef int server_request_cb(void *arg, struct waiter *w,
+    const struct proto_request *req, struct reply *out);
 
 struct server_stats {
 	uint64_t connections;	/* accepted, total */

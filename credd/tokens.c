@@ -27,6 +27,7 @@
 #include "memtrim.h"
 #include "oauth.h"
 #include "refresh.h"
+#include "reply.h"
 #include "tokens.h"
 #include "user.h"
 
@@ -61,23 +62,24 @@ tokens_put(struct broker *b, struct user *u, const char *scope,
 
 /* ---- a token request answered from the cache ---- */
 
-json_t *
+int
 tokens_reply(struct broker *b, struct user *u, struct waiter *w,
-    const char *scope)
+    const char *scope, struct reply *out)
 {
 	struct cache_entry *e = cache_get(b->cache, u->name, scope);
 	const char *account = user_account(u);
 	size_t len = cache_token_len(e);
 	json_t *resp;
 	ssize_t n;
+	int bad = 0;
 
 	if (e == NULL)
-		return errmap_error(-EIO, "token vanished from the cache");
+		return errmap_reply(out, -EIO, "token vanished from the cache");
 	if (len > b->tokbuf_len) {
 		char *nb = malloc(len);
 
 		if (nb == NULL)
-			return errmap_error(-ENOMEM, "out of memory");
+			return -ENOMEM;
 		free(b->tokbuf);	/* wiped after every use */
 		b->tokbuf = nb;
 		b->tokbuf_len = len;
@@ -88,26 +90,30 @@ tokens_reply(struct broker *b, struct user *u, struct waiter *w,
 		    "dropping it", u->name, strerror((int)-n));
 		event_timer_cancel(b->ev, &e->timer);
 		cache_del(b->cache, e);
-		return errmap_error(-EIO, "the cached token was damaged; "
+		return errmap_reply(out, -EIO, "the cached token was damaged; "
 		    "ask again");
 	}
 	e->last_used = util_now();
 	resp = proto_ok();
 	/* The IdP's token was checked as UTF-8 when it was parsed. */
-	json_object_set_new(resp, "access_token",
-	    json_stringn_nocheck(b->tokbuf, (size_t)n));
+	reply_put(resp, "access_token",
+	    json_stringn_nocheck(b->tokbuf, (size_t)n), &bad);
 	sodium_memzero(b->tokbuf, (size_t)n);
-	json_object_set_new(resp, "token_type", json_string(e->token_type));
-	json_object_set_new(resp, "expires_on", json_integer(e->expires_on));
-	json_object_set_new(resp, "scope", json_string(scope));
-	json_object_set_new(resp, "account", account ? json_string(account) : json_null());
+	reply_put(resp, "token_type", json_string(e->token_type), &bad);
+	reply_put(resp, "expires_on", json_integer(e->expires_on), &bad);
+	reply_put(resp, "scope", json_string(scope), &bad);
+	reply_put(resp, "account", account ? json_string(account) : json_null(), &bad);
+	if (bad) {
+		json_decref(resp);
+		return -ENOMEM;
+	}
 	if (!e->audited) {
 		/* Audited once per token handed to this user, not per cache hit. */
 		e->audited = 1;
 		user_audit("token_issued", u, w != NULL ? w->caller->uid : u->uid,
 		    "token", scope, "ok", NULL, e->fp, NULL, NULL);
 	}
-	return resp;
+	return reply_set_json(out, resp);
 }
 
 /* ---- proactive refresh ---- */

@@ -12,13 +12,12 @@
 #ifndef CREDD_TOKENS_H
 #define CREDD_TOKENS_H
 
-#include <jansson.h>
-
 struct broker;
 struct user;
 struct waiter;
 struct cache_entry;
 struct oauth_token;
+struct reply;
 
 /*
  * Cache tok's access token for (u, scope) (taken from tok; the rest of
@@ -32,10 +31,10 @@ void tokens_put(struct broker *b, struct user *u, const char *scope,
  * token_type, expires_on, scope, account; audited once per token
  * (token_issued, with the fingerprint) for w's caller (u's uid when w is
  * NULL). An error reply when the entry vanished or does not unpack (it
- * is dropped). NULL on ENOMEM.
+ * is dropped). 0 with *out filled in, or -ENOMEM.
  */
-json_t *tokens_reply(struct broker *b, struct user *u, struct waiter *w,
-    const char *scope);
+int tokens_reply(struct broker *b, struct user *u, struct waiter *w,
+    const char *scope, struct reply *out);
 /* (Re)arm e's proactive refresh timer for e->refresh_at. */
 void tokens_arm(struct broker *b, struct cache_entry *e);
 

@@ -10,6 +10,14 @@
  * store thread), park it on a list of theirs and answer it later
  * through waiter_reply().
  *
+ * A handler or an op answers in one of three ways: 0 with a reply
+ * (reply.h) filled in, WAITER_PARKED (w was parked: its answer comes, or
+ * already came, through waiter_reply), or a negative errno when no
+ * answer could be built (the caller answers errmap_error(r, NULL),
+ * "internal" for -ENOMEM). "Parked" is that value, never a missing
+ * reply: an allocation failure is answered at once, never left to the
+ * idle timeout.
+ *
  * Must never: take identity from anything but the caller its owner
  * filled in, or be touched after its owner's cancel/abandon callbacks
  * ran (the requester is gone, and so is the waiter).
@@ -23,6 +31,11 @@
 #include <jansson.h>
 
 #include "entra/proto.h"
+
+#include "reply.h"
+
+/* A handler or op parked its waiter (see above). */
+#define WAITER_PARKED 1
 
 struct event_timer;
 
@@ -39,14 +52,19 @@ struct caller {
  * A request whose reply is deferred. Owned by whoever received the
  * request (a socket connection of server.c; the SDK endpoint has its own); the
  * broker parks it on a list and completes it with waiter_reply(), which
- * calls w->reply. If the requester goes away first, it calls
+ * calls w->hook (once, when a handler set one: it may amend the answer)
+ * and then w->reply. If the requester goes away first, it calls
  * w->cancel(w) so the broker can unlink it, then w->abandon(w) when the
  * handler set one (a session_open must not outlive a caller that never
  * heard of it); after that the waiter is gone.
  */
 struct waiter {
 	LIST_ENTRY(waiter) link;
-	void (*reply)(struct waiter *w, json_t *resp); /* set by the owner */
+	/* Set by the owner: takes what rep holds (rep is left empty). */
+	void (*reply)(struct waiter *w, struct reply *rep);
+	/* Set by a handler that must see a deferred answer first. */
+	void (*hook)(struct waiter *w, struct reply *rep);
+	void *hook_arg;
 	int linked;			/* on a broker list */
 	void (*cancel)(struct waiter *w); /* set by whoever parks it */
 	void (*abandon)(struct waiter *w); /* set by the handler; optional */
@@ -70,10 +88,18 @@ struct waiter {
 LIST_HEAD(waiter_list, waiter);
 
 /*
- * Complete a parked request: calls w->reply, which takes ownership of resp
- * and must release the waiter's strings (waiter_release).
+ * Complete a parked request with rep (emptied): calls w->hook, then
+ * w->reply, which must release the waiter's strings (waiter_release).
+ * An empty rep is answered "internal" (out of memory).
  */
-void waiter_reply(struct waiter *w, json_t *resp);
+void waiter_reply(struct waiter *w, struct reply *rep);
+/* The same with a response object (NULL: out of memory). */
+void waiter_reply_json(struct waiter *w, json_t *resp);
+/*
+ * Complete w with what an op that ran again returned: r WAITER_PARKED
+ * leaves it parked, r < 0 answers errmap_error(r, NULL), else rep.
+ */
+void waiter_finish(struct waiter *w, int r, struct reply *rep);
 /* Free what a waiter owns (scope, session, user); idempotent. */
 void waiter_release(struct waiter *w);
 
