@@ -1,6 +1,7 @@
 /*
  * server.h - the Unix socket server: listen, accept, peer credentials,
- * per-uid caps, line framing and replies.
+ * per-uid caps, line framing and replies. server.c is the listener,
+ * server_conn.c each connection.
  *
  * The peer's uid, gid and supplementary groups are read once at accept
  * (SO_PEERCRED, SO_PEERGROUPS) and never from anything the client says.
