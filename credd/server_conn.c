@@ -43,7 +43,6 @@
 #include "event.h"
 #include "log.h"
 #include "reply.h"
-#include "server.h"
 #include "server_conn.h"
 #include "server_int.h"
 #include "uidlimit.h"
