@@ -17,6 +17,10 @@
  *
  * Users are login names; uid is the caller's (or the session's) uid
  * now, compared with the uid at consent (a reused name starts clean).
+ *
+ * broker.c holds the ops and the life cycle; the parts below it are
+ * flight.c, flow.c, tokens.c and user.c, sharing broker_int.h (see
+ * docs/design.md, "Module map").
  */
 #ifndef CREDD_BROKER_H
 #define CREDD_BROKER_H
