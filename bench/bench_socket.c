@@ -164,13 +164,15 @@ clamp_inflight(struct opts *o)
 
 static json_t *canned;
 
-static json_t *
-echo_cb(void *arg, struct waiter *w, const struct proto_request *req)
+static int
+echo_cb(void *arg, struct waiter *w, const struct proto_request *req,
+    struct reply *out)
 {
 	(void)arg;
 	(void)w;
 	(void)req;
-	return json_incref(canned);	/* encoded per request, as credd does */
+	/* encoded per request, as credd does */
+	return reply_set_json(out, json_incref(canned));
 }
 
 static void

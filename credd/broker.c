@@ -1,141 +1,58 @@
 /*
- * broker.c - per-user state, the access-token cache and single-flight
- * refreshes (DESIGN.md §5). Device-code flows live in flow.c.
+ * broker.c - the token life cycle's ops and the broker's life cycle
+ * (DESIGN.md §5; see broker.h). An op finds its user (user.c) and, when
+ * the user's record is not in memory, parks the request until the store
+ * thread has loaded it and runs it again. A token request is answered
+ * from the cache (tokens.c) when fresh; otherwise it joins the flight
+ * for (user, scope) (flight.c), or, without a consent, the user's
+ * device flow (flow.c). logout and admin_revoke drop what a user holds
+ * here and answer once the store has it; admin_list pages the store;
+ * stats adds the broker's counters. Another node's changes (notify.c)
+ * reload the user at once.
  *
- * A token request is answered from the cache when fresh. Otherwise it
- * joins the flight for (user, scope); a user's flights run one at a
- * time, each with the newest refresh token, because the refresh token
- * rotates. A rotated refresh token is written with compare-and-swap
- * before the new access token is handed out; when the store fails the
- * token is still handed out and the unwritten refresh token stays pinned
- * in memory (u->dirty) while a timer retries the write.
+ * The parts below it share one context (broker_int.h) and call nothing
+ * here: user.c <- tokens.c <- flow.c <- flight.c <- broker.c, with the
+ * proactive refresh reaching flight.c through the b->refresh hook.
  *
- * Must never: block (the IdP is reached through http.c), log or audit
- * token material (fingerprints only), or hand one user's token to
- * another: every lookup is keyed by the caller's own login name.
+ * Must never: block (the IdP is reached through http.c, the store
+ * through storeq.c), log or audit token material (fingerprints only),
+ * or hand one user's token to another: every lookup is keyed by the
+ * caller's own login name.
  */
 #include <errno.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/epoll.h>
-#include <time.h>
 #include <sodium.h>
 
 #include "entra/proto.h"
 #include "entra/secret.h"
 #include "entra/util.h"
 
-#include "audit.h"
 #include "broker.h"
 #include "broker_int.h"
 #include "cache.h"
 #include "config.h"
-#include "dispatch.h"
+#include "errmap.h"
 #include "event.h"
+#include "flight.h"
+#include "flow.h"
 #include "http.h"
 #include "log.h"
+#include "memtrim.h"
+#include "notify.h"
 #include "oauth.h"
 #include "record.h"
-#include "refresh.h"
-#include "seal.h"
-#include "store.h"
+#include "reply.h"
 #include "storeq.h"
+#include "tokens.h"
+#include "user.h"
 
-#define OIDC_SCOPES "openid profile offline_access"
-#define SAVE_RETRY_MAX 60
+static void reload(struct broker *b, struct user *u);
+static int broker_resume(struct broker *b, struct waiter *w, struct reply *out);
 
-static void flight_run_next(struct broker *b, struct user *u);
-static void flight_start(struct broker *b, struct flight *f);
-static void refresh_saved(struct broker *b, struct user *u, void *ctx, int result);
-static void user_purge_cache(struct broker *b, struct user *u);
-static void notify_reload(struct broker *b, struct user *u);
-static int user_resident(const struct user *u);
-static void user_forget_evicted(struct user *u);
-static void user_maybe_evict(struct broker *b, struct user *u);
-/* Timer callbacks get the user or cache entry; one broker per process. */
-static struct broker *the_broker;
-static void proactive_arm(struct broker *b, struct cache_entry *e);
-
-/* ---- users ---- */
-
-static size_t
-hash_name(const char *s)
-{
-	size_t h = 1469598103934665603ULL;
-
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
-
-static int
-users_grow(struct broker *b)
-{
-	size_t n = b->nbuckets ? b->nbuckets * 2 : 256, i;
-	struct user **nb, *u, *next;
-
-	nb = calloc(n, sizeof(*nb));
-	if (nb == NULL)
-		return -ENOMEM;
-	for (i = 0; i < b->nbuckets; i++)
-		for (u = b->users[i]; u != NULL; u = next) {
-			next = u->hnext;
-			u->hnext = nb[hash_name(u->name) % n];
-			nb[hash_name(u->name) % n] = u;
-		}
-	free(b->users);
-	b->users = nb;
-	b->nbuckets = n;
-	return 0;
-}
-
-static struct user *
-user_find(struct broker *b, const char *name)
-{
-	struct user *u;
-
-	if (b->nbuckets == 0)
-		return NULL;
-	for (u = b->users[hash_name(name) % b->nbuckets]; u != NULL; u = u->hnext)
-		if (strcmp(u->name, name) == 0)
-			return u;
-	return NULL;
-}
-
-/* Apply a record loaded from the store (or NULL: none) to u. */
-void
-broker_user_apply(struct broker *b, struct user *u, struct record *rec)
-{
-	const char *held = u->rec != NULL ? u->rec->oid : u->evicted;
-
-	/* Logged out, revoked or consented again elsewhere: the cached
-	 * tokens go. A rotation elsewhere leaves them valid. */
-	if (rec == NULL || rec->refresh_token == NULL || (held != NULL &&
-	    (rec->oid == NULL || strcmp(rec->oid, held) != 0)))
-		user_purge_cache(b, u);
-	record_free(u->rec);
-	user_forget_evicted(u);
-	u->rec = rec;
-	if (rec != NULL && rec->uid != u->uid && u->uid != (uid_t)-1) {
-		/* A reused login name: the consent belonged to another uid. */
-		log_info("user \"%s\": record was made for uid %u, now uid %u; "
-		    "starting clean", u->name, (unsigned)rec->uid, (unsigned)u->uid);
-		secret_free(rec->refresh_token);
-		rec->refresh_token = NULL;
-		free(rec->oid);
-		free(rec->tid);
-		free(rec->username);
-		rec->oid = rec->tid = rec->username = NULL;
-		rec->uid = u->uid;
-	}
-	if (rec != NULL)
-		u->last_refresh = rec->last_refresh;
-	u->loaded = 1;
-	flow_record_changed(b, u);
-}
+/* ---- loading a user's record ---- */
 
 /*
  * A LOAD finished. force: apply it even over a loaded record (another
@@ -145,9 +62,8 @@ static void
 load_finish(struct storeq_job *j, int force)
 {
 	struct user *u = j->arg;
-	struct broker *b = the_broker;
+	struct broker *b = u->b;
 	struct waiter *w;
-	json_t *resp;
 	int r = j->result;
 
 	u->loading = 0;
@@ -155,44 +71,47 @@ load_finish(struct storeq_job *j, int force)
 		/* A change was announced while this load ran: read it again. */
 		u->reload_pending = 0;
 		force = 1;
-		notify_reload(b, u);
+		reload(b, u);
 	}
-	broker_store_note(b, u, j);
+	user_store_note(b, u, j);
 	if (r == 0 || r == -ENOENT) {
 		u->rolled_back = 0;
 		if (!u->dirty && (!user_resident(u) || (force && (j->rec == NULL ||
 		    u->rec == NULL || j->rec->version != u->rec->version)))) {
-			broker_user_apply(b, u, j->rec);
+			user_apply(b, u, j->rec);
 			j->rec = NULL; /* transferred */
+			flow_record_changed(b, u);
 		}
 	} else if (r == RECORD_EROLLBACK) {
-		/* Audited by broker_store_note; what we hold stays. */
+		/* Audited by user_store_note; what we hold stays. */
 	} else {
 		b->n.store_errors++;
 		/* j->why names the key id a record needs that the ring lacks. */
 		log_warnx("user \"%s\": cannot load the stored record: %s", u->name,
 		    j->why[0] != '\0' ? j->why : strerror(-r));
 		if (r == -EBADMSG || r == -ENOKEY)
-			broker_audit("record_unreadable", u, u->uid, NULL, NULL, "error",
+			user_audit("record_unreadable", u, u->uid, NULL, NULL, "error",
 			    NULL, NULL, j->why[0] != '\0' ? j->why : r == -ENOKEY ?
 			    "sealed with an unknown key" :
 			    "does not open for this user (tampered or moved)", NULL);
 	}
 	/* Run the parked requests again, now that the record is known. */
 	while ((w = LIST_FIRST(&u->load_waiters)) != NULL) {
-		broker_unpark(w);
+		struct reply rep = { 0 };
+		int rr;
+
+		user_unpark(w);
 		if (!user_resident(u) && r == RECORD_EROLLBACK)
-			resp = dispatch_error(-EIO, "the store holds an older "
+			rr = errmap_reply(&rep, -EIO, "the store holds an older "
 			    "copy of your consent than this node has seen; it "
 			    "was refused: ask an administrator to revoke it, "
 			    "then sign in again");
 		else if (!user_resident(u))
-			resp = dispatch_error(r == -EBADMSG || r == -ENOKEY ? -EIO :
-			    -ECONNREFUSED, "cannot read your stored consent");
+			rr = errmap_reply(&rep, r == -EBADMSG || r == -ENOKEY ?
+			    -EIO : -ECONNREFUSED, "cannot read your stored consent");
 		else
-			resp = broker_resume(b, w);
-		if (resp != NULL)
-			server_reply(w, resp);
+			rr = broker_resume(b, w, &rep);
+		waiter_finish(w, rr, &rep);
 	}
 	user_maybe_evict(b, u);
 }
@@ -209,7 +128,7 @@ load_done(struct storeq_job *j)
  * when loaded, 0 when parked, -ENOMEM.
  */
 static int
-user_ready(struct broker *b, struct user *u, struct waiter *w)
+load_or_park(struct broker *b, struct user *u, struct waiter *w)
 {
 	struct storeq_job *j;
 
@@ -222,13 +141,13 @@ user_ready(struct broker *b, struct user *u, struct waiter *w)
 		u->loading = 1;
 		storeq_submit(b->q, j);
 	}
-	broker_park(b, &u->load_waiters, w);
+	user_park(b, &u->load_waiters, w);
 	return 0;
 }
 
 /* Keep the request in w so it can be run again after a load. */
 static int
-waiter_keep(struct waiter *w, const char *user, uid_t uid)
+keep_request(struct waiter *w, const char *user, uid_t uid)
 {
 	if (w->user == NULL && (w->user = strdup(user)) == NULL)
 		return -ENOMEM;
@@ -237,987 +156,37 @@ waiter_keep(struct waiter *w, const char *user, uid_t uid)
 }
 
 /*
- * The user and, if needed, a load: returns u when its record is in
- * memory; NULL with *resp = NULL when w was parked, or with *resp an
- * error reply.
+ * The user and, if needed, a load: 0 and *up when its record is in
+ * memory; WAITER_PARKED when w was parked until it is; -ENOMEM.
  */
-struct user *
+static int
 broker_user_ready(struct broker *b, struct waiter *w, const char *name, uid_t uid,
-    json_t **resp)
+    struct user **up)
 {
 	struct user *u;
 	int r;
 
-	*resp = NULL;
-	u = broker_user(b, name, uid, &r);
-	if (u == NULL || (w != NULL && waiter_keep(w, name, uid) < 0)) {
-		*resp = dispatch_error(-ENOMEM, "out of memory");
-		return NULL;
-	}
-	r = w != NULL ? user_ready(b, u, w) : user_resident(u);
+	*up = NULL;
+	u = user_get(b, name, uid, &r);
+	if (u == NULL || (w != NULL && keep_request(w, name, uid) < 0))
+		return -ENOMEM;
+	r = w != NULL ? load_or_park(b, u, w) : user_resident(u);
 	if (r < 0)
-		*resp = dispatch_error(r, "out of memory");
-	return r == 1 ? u : NULL;
-}
-
-struct user *
-broker_user(struct broker *b, const char *name, uid_t uid, int *err)
-{
-	struct user *u;
-	size_t h;
-
-	*err = 0;
-	u = user_find(b, name);
-	if (u == NULL) {
-		if (b->nusers >= b->nbuckets && users_grow(b) < 0) {
-			*err = -ENOMEM;
-			return NULL;
-		}
-		u = calloc(1, sizeof(*u) + strlen(name) + 1);
-		if (u == NULL) {
-			*err = -ENOMEM;
-			return NULL;
-		}
-		memcpy(u->name, name, strlen(name) + 1);
-		u->uid = uid;
-		TAILQ_INIT(&u->flights);
-		LIST_INIT(&u->load_waiters);
-		LIST_INIT(&u->store_waiters);
-		h = hash_name(name) % b->nbuckets;
-		u->hnext = b->users[h];
-		b->users[h] = u;
-		b->nusers++;
-	}
-	if (u->uid != uid && uid != (uid_t)-1) {
-		/* The name now maps to another uid: forget what we held,
-		 * cached tokens first, so the new uid never sees them. */
-		user_purge_cache(b, u);
-		u->epoch++;
-		u->uid = uid;
-		u->loaded = 0;
-	}
-	return u;
-}
-
-int
-broker_has_consent(const struct user *u)
-{
-	if (u->evicted != NULL)
-		return 1;	/* only consents are evicted */
-	return u->rec != NULL && u->rec->refresh_token != NULL;
-}
-
-const char *
-broker_account(const struct user *u)
-{
-	const char *name;
-
-	if (u->evicted != NULL) {
-		name = u->evicted + strlen(u->evicted) + 1;
-		return name[0] != '\0' ? name : u->evicted;
-	}
-	if (u->rec == NULL)
-		return NULL;
-	return u->rec->username != NULL ? u->rec->username : u->rec->oid;
-}
-
-/* ---- records out of memory ----
- *
- * With more users known than [store] records_in_memory, the record of a
- * user with nothing in progress leaves memory once it is written: only
- * the account pin stays (for replies and audit), and the next refresh,
- * status or sign-in reads it from the store again. Cached tokens stay.
- * An unwritten refresh token never leaves (DESIGN §5).
- */
-
-/* Is u's record in memory and current (or held because unwritten)? */
-static int
-user_resident(const struct user *u)
-{
-	return (u->loaded && u->evicted == NULL) || u->dirty;
-}
-
-static void
-user_forget_evicted(struct user *u)
-{
-	free(u->evicted);
-	u->evicted = NULL;
-}
-
-static void
-user_maybe_evict(struct broker *b, struct user *u)
-{
-	const struct record *r = u->rec;
-	size_t lo, ln;
-	char *pin;
-
-	if (b->nusers <= (size_t)b->cf->records_in_memory || b->closing ||
-	    r == NULL || r->refresh_token == NULL || r->oid == NULL ||
-	    r->flow != NULL || r->uid != u->uid || !u->loaded || u->dirty ||
-	    u->saves > 0 || u->loading || u->reload_pending || u->logged_out ||
-	    u->flow != NULL || !TAILQ_EMPTY(&u->flights) ||
-	    !LIST_EMPTY(&u->load_waiters) || !LIST_EMPTY(&u->store_waiters))
-		return;
-	lo = strlen(r->oid);
-	ln = r->username != NULL ? strlen(r->username) : 0;
-	if ((pin = malloc(lo + ln + 2)) == NULL)
-		return;		/* keep it resident */
-	memcpy(pin, r->oid, lo + 1);
-	if (ln > 0)
-		memcpy(pin + lo + 1, r->username, ln);
-	pin[lo + 1 + ln] = '\0';
-	record_free(u->rec);
-	u->rec = NULL;
-	u->evicted = pin;
-	b->n.evictions++;
-	b->churn++;
-}
-
-/* ---- parking waiters ---- */
-
-void
-broker_park(struct broker *b, struct waiter_list *l, struct waiter *w)
-{
-	LIST_INSERT_HEAD(l, w, link);
-	w->linked = 1;
-	w->parked_on = b;
-	w->cancel = broker_unpark;	/* the requester went away */
-}
-
-void
-broker_unpark(struct waiter *w)
-{
-	struct broker *b = w->parked_on;
-
-	if (w->linked) {
-		LIST_REMOVE(w, link);
-		w->linked = 0;
-	}
-	if (b != NULL)
-		event_timer_cancel(b->ev, &w->timer);
-}
-
-/* ---- audit and errors ---- */
-
-void
-broker_audit(const char *event, const struct user *u, uid_t uid, const char *op,
-    const char *scope, const char *outcome, const char *cls, const char *fp,
-    const char *reason, const struct oauth_error *err)
-{
-	struct audit_event ev = {
-		.event = event,
-		.uid = uid,
-		.user = u != NULL ? u->name : NULL,
-		.op = op,
-		.scope = scope,
-		.outcome = outcome,
-		.cls = cls,
-		.oid = u == NULL ? NULL : u->rec != NULL ? u->rec->oid : u->evicted,
-		.fp = fp,
-		.reason = reason,
-	};
-
-	if (err != NULL) {
-		ev.trace_id = err->trace_id[0] ? err->trace_id : NULL;
-		ev.correlation_id = err->correlation_id[0] ? err->correlation_id : NULL;
-		if (ev.cls == NULL)
-			ev.cls = oauth_class_name(err->cls);
-		if (ev.reason == NULL)
-			ev.reason = err->reason;
-	}
-	audit_log(&ev);
-}
-
-int
-broker_error_errno(const struct oauth_error *err)
-{
-	switch (err->cls) {
-	case OAUTH_REAUTH:
-		return -EKEYEXPIRED;
-	case OAUTH_CONSENT:
-		return -ENOKEY;
-	case OAUTH_POLICY:
-		return -EPERM;
-	case OAUTH_RETRY:
-		if (err->is_local)
-			return -ECONNREFUSED;	/* unavailable: credd's store */
-		return err->is_throttled ? -EBUSY : -EHOSTUNREACH;
-	case OAUTH_DECLINED:
-		return -ECANCELED;
-	default:
-		return -EREMOTEIO;
-	}
-}
-
-/* An error reply for an IdP failure, with retry_after where useful. */
-json_t *
-broker_idp_error(struct broker *b, const struct oauth_error *err)
-{
-	char msg[192];
-	json_t *resp;
-	int e = broker_error_errno(err);
-
-	switch (err->cls) {
-	case OAUTH_POLICY:
-		snprintf(msg, sizeof(msg), "access blocked by a conditional-access "
-		    "policy (%s); no sign-in here can fix it", err->reason);
-		break;
-	case OAUTH_RETRY:
-		snprintf(msg, sizeof(msg), err->is_local ? "credd cannot reach its "
-		    "store (%s); try again later" : "Entra ID is unavailable (%s); "
-		    "try again later", err->reason);
-		break;
-	case OAUTH_REAUTH:
-		snprintf(msg, sizeof(msg), "your sign-in has expired or was revoked; "
-		    "run 'credctl login'");
-		break;
-	default:
-		snprintf(msg, sizeof(msg), "credd is misconfigured for Entra ID (%s); "
-		    "contact your administrator", err->reason);
-		break;
-	}
-	resp = dispatch_error(e, msg);
-	if (err->cls == OAUTH_RETRY) {
-		int64_t now = util_now(), ra = 5;
-
-		if (b->throttle_until > now)
-			ra = b->throttle_until - now;
-		if (err->retry_after > ra)
-			ra = err->retry_after;
-		json_object_set_new(proto_error_obj(resp), "retry_after", json_integer(ra));
-	}
-	if (err->cls == OAUTH_POLICY)
-		json_object_set_new(proto_error_obj(resp), "reason",
-		    json_string(err->reason));
-	if (err->trace_id[0])
-		json_object_set_new(proto_error_obj(resp), "trace_id",
-		    json_string(err->trace_id));
-	if (err->correlation_id[0])
-		json_object_set_new(proto_error_obj(resp), "correlation_id",
-		    json_string(err->correlation_id));
-	return resp;
-}
-
-/* ---- store ---- */
-
-/* A store failure for messages; a rollback in words. */
-static const char *
-store_reason(int r)
-{
-	if (r == RECORD_EROLLBACK)
-		return "the stored record is older than this node has seen";
-	return strerror(-r);
-}
-
-void
-broker_store_note(struct broker *b, struct user *u, const struct storeq_job *j)
-{
-	const struct record_rollback *rb = &j->rb;
-	char reason[256];
-	int n;
-
-	if (j->marks_err < 0) {
-		b->n.marks_errors++;
-		log_warnx("user \"%s\": cannot write its high-water mark (%s); "
-		    "it holds in memory until the next write", u->name,
-		    strerror(-j->marks_err));
-	}
-	if (j->rollback == 0)
-		return;
-	b->n.store_rollbacks++;
-	if (j->rollback == 1 && u->rolled_back)
-		return;	/* audited when first seen; retries add no lines */
-	if (rb->mark.deleted)
-		n = snprintf(reason, sizeof(reason), "stored epoch %llu gen "
-		    "%llu: this node saw epoch %llu deleted",
-		    (unsigned long long)rb->epoch, (unsigned long long)rb->gen,
-		    (unsigned long long)rb->mark.epoch);
-	else
-		n = snprintf(reason, sizeof(reason), "stored epoch %llu gen "
-		    "%llu is older than this node's mark, epoch %llu gen %llu",
-		    (unsigned long long)rb->epoch, (unsigned long long)rb->gen,
-		    (unsigned long long)rb->mark.epoch,
-		    (unsigned long long)rb->mark.gen);
-	if (n > 0 && (size_t)n < sizeof(reason))
-		snprintf(reason + n, sizeof(reason) - (size_t)n, "; %s",
-		    j->rollback == 2 ?
-		    "overwritten by this node's newer record" : "refused");
-	log_warnx("user \"%s\": rolled-back record in the store: %s", u->name,
-	    reason);
-	broker_audit("record_rollback", u, u->uid, NULL, NULL, "refused", NULL,
-	    NULL, reason, NULL);
-	if (j->rollback == 1)
-		u->rolled_back = 1;
-}
-
-static void save_retry_cb(struct event_loop *ev, void *arg);
-
-struct save_ctx {
-	struct user *u;
-	broker_saved_fn *then;
-	void *ctx;
-};
-
-static void
-save_done(struct storeq_job *j)
-{
-	struct save_ctx *sc = j->arg;
-	struct user *u = sc->u;
-	struct broker *b = the_broker;
-	int r = j->result;
-
-	u->saves--;
-	broker_store_note(b, u, j);
-	if (r == -ENOENT) {
-		/* Deleted elsewhere (admin revoke): that wins over our write. */
-		log_info("user \"%s\": record was revoked meanwhile; not written",
-		    u->name);
-		if (u->rec != NULL) {
-			record_free(u->rec);
-			u->rec = NULL;
-			u->epoch++;
-			user_purge_cache(b, u);
-		}
-		u->dirty = 0;
-		u->save_failures = 0;
-		event_timer_cancel(b->ev, &u->save_timer);
-	} else if (r == 0) {
-		if (j->replaced) {
-			/* Another node pinned another account: theirs wins. */
-			log_warnx("user \"%s\": another node stored a consent by "
-			    "another account; keeping theirs", u->name);
-			record_free(u->rec);
-			u->rec = j->rec;
-			j->rec = NULL;	/* transferred */
-			u->epoch++;
-			user_purge_cache(b, u);
-		} else if (u->rec != NULL) {
-			u->rec->version = j->rec->version;
-			u->rec->epoch = j->rec->epoch;
-			u->rec->gen = j->rec->gen;
-		}
-		u->rolled_back = 0;
-		if (u->dirty && u->saves == 0) {
-			log_info("user \"%s\": pending refresh token written", u->name);
-			u->dirty = 0;
-		}
-		u->save_failures = 0;
-		if (u->saves == 0)
-			event_timer_cancel(b->ev, &u->save_timer);
-	} else {
-		b->n.store_errors++;
-		if (!u->dirty)
-			log_warnx("user \"%s\": cannot write the record (%s); keeping "
-			    "the refresh token in memory and retrying", u->name,
-			    strerror(-r));
-		u->dirty = 1;
-		u->save_failures++;
-		if (u->save_timer == NULL && !b->closing)
-			u->save_timer = event_timer_in(b->ev,
-			    refresh_backoff(u->save_failures, -1,
-			    randombytes_random()) * 1000, save_retry_cb, u);
-	}
-	if (sc->then != NULL)
-		sc->then(b, u, sc->ctx, r);
-	free(sc);
-	user_maybe_evict(b, u);
-}
-
-/*
- * Write a copy of u->rec on the store thread (CAS; a lost race for the
- * same account is merged there). then(ctx, result) runs on the loop once
- * it is written or has failed; on failure the record stays in memory
- * (u->dirty) and a timer retries with backoff.
- */
-void
-broker_user_save(struct broker *b, struct user *u, int may_create,
-    broker_saved_fn *then, void *ctx)
-{
-	struct storeq_job *j;
-	struct save_ctx *sc;
-
-	if (u->rec == NULL) {
-		if (then != NULL)
-			then(b, u, ctx, 0);
-		return;
-	}
-	sc = calloc(1, sizeof(*sc));
-	j = storeq_job_new(STOREQ_SAVE, u->name, save_done, sc);
-	if (sc == NULL || j == NULL || (j->rec = record_dup(u->rec)) == NULL) {
-		free(sc);
-		storeq_job_free(j);
-		u->dirty = 1;
-		if (then != NULL)
-			then(b, u, ctx, -ENOMEM);
-		return;
-	}
-	sc->u = u;
-	sc->then = then;
-	sc->ctx = ctx;
-	j->may_create = may_create;
-	u->saves++;
-	storeq_submit(b->q, j);
-}
-
-static void
-save_retry_cb(struct event_loop *ev, void *arg)
-{
-	struct user *u = arg;
-
-	(void)ev;
-	u->save_timer = NULL;
-	if (u->dirty)
-		broker_user_save(the_broker, u, 0, NULL, NULL);
-}
-
-/* ---- cache ---- */
-
-struct purge_arg {
-	struct broker *b;
-	const char *user;
-};
-
-static void
-purge_cb(struct cache_entry *e, void *arg)
-{
-	struct purge_arg *pa = arg;
-
-	if (strcmp(e->user, pa->user) != 0)
-		return;
-	event_timer_cancel(pa->b->ev, &e->timer);
-	cache_del(pa->b->cache, e);
-}
-
-/* O(cached tokens); logout, revoke and REAUTH are rare. */
-static void
-user_purge_cache(struct broker *b, struct user *u)
-{
-	struct purge_arg pa = { b, u->name };
-
-	cache_foreach(b->cache, purge_cb, &pa);
-}
-
-void
-broker_cache_token(struct broker *b, struct user *u, const char *scope,
-    struct oauth_token *tok)
-{
-	struct cache_entry *e;
-	int64_t now = util_now();
-	int64_t due;
-	char fp[9];
-
-	audit_fingerprint(tok->access_token, fp);
-	due = refresh_due(now, tok->expires_in, tok->refresh_in, randombytes_random());
-	e = cache_put(b->cache, u->name, scope, &tok->access_token,
-	    tok->token_type[0] ? tok->token_type : "Bearer", now,
-	    now + tok->expires_in, due);
-	if (e == NULL) {
-		log_warnx("user \"%s\": out of memory caching a token", u->name);
-		return;
-	}
-	memcpy(e->fp, fp, sizeof(fp));
-	e->audited = 0;
-	b->churn++;
-	proactive_arm(b, e);
-}
-
-json_t *
-broker_token_reply(struct broker *b, struct user *u, struct waiter *w,
-    const char *scope)
-{
-	struct cache_entry *e = cache_get(b->cache, u->name, scope);
-	const char *account = broker_account(u);
-	size_t len = cache_token_len(e);
-	json_t *resp;
-	ssize_t n;
-
-	if (e == NULL)
-		return dispatch_error(-EIO, "token vanished from the cache");
-	if (len > b->tokbuf_len) {
-		char *nb = malloc(len);
-
-		if (nb == NULL)
-			return dispatch_error(-ENOMEM, "out of memory");
-		free(b->tokbuf);	/* wiped after every use */
-		b->tokbuf = nb;
-		b->tokbuf_len = len;
-	}
-	n = cache_token(b->cache, e, b->tokbuf, b->tokbuf_len);
-	if (n < 0) {
-		log_warnx("user \"%s\": a cached token does not unpack (%s); "
-		    "dropping it", u->name, strerror(errno));
-		event_timer_cancel(b->ev, &e->timer);
-		cache_del(b->cache, e);
-		return dispatch_error(-EIO, "the cached token was damaged; "
-		    "ask again");
-	}
-	e->last_used = util_now();
-	resp = proto_ok();
-	/* The IdP's token was checked as UTF-8 when it was parsed. */
-	json_object_set_new(resp, "access_token",
-	    json_stringn_nocheck(b->tokbuf, (size_t)n));
-	sodium_memzero(b->tokbuf, (size_t)n);
-	json_object_set_new(resp, "token_type", json_string(e->token_type));
-	json_object_set_new(resp, "expires_on", json_integer(e->expires_on));
-	json_object_set_new(resp, "scope", json_string(scope));
-	json_object_set_new(resp, "account", account ? json_string(account) : json_null());
-	if (!e->audited) {
-		/* Audited once per token handed to this user, not per cache hit. */
-		e->audited = 1;
-		broker_audit("token_issued", u, w != NULL ? w->caller->uid : u->uid,
-		    "token", scope, "ok", NULL, e->fp, NULL, NULL);
-	}
-	return resp;
-}
-
-/* ---- refresh flights ---- */
-
-static struct flight *
-flight_find(struct user *u, const char *scope)
-{
-	struct flight *f;
-
-	TAILQ_FOREACH(f, &u->flights, qlink)
-		if (strcmp(f->scope, scope) == 0)
-			return f;
-	return NULL;
-}
-
-static void
-flight_free(struct broker *b, struct flight *f)
-{
-	http_cancel(b->http, &f->req);
-	event_timer_cancel(b->ev, &f->lock_timer);
-	oauth_token_clear(&f->tok);
-	free(f->scope);
-	free(f);
-}
-
-/* Answer one waiter after a failed refresh: a still-valid token, or the error. */
-static void
-reply_after_failure(struct broker *b, struct user *u, struct waiter *w,
-    const char *scope, const struct oauth_error *err)
-{
-	struct cache_entry *e = cache_get(b->cache, u->name, scope);
-
-	if (err->cls == OAUTH_RETRY && e != NULL && e->expires_on > util_now()) {
-		b->n.stale_served++;
-		server_reply(w, broker_token_reply(b, u, w, scope));
-		return;
-	}
-	broker_audit("token_refused", u, w->caller->uid, "token", scope, "refused",
-	    NULL, NULL, NULL, err);
-	server_reply(w, broker_idp_error(b, err));
-}
-
-/*
- * After a transient failure, plan the next proactive attempt for a token
- * that is still valid, once the backoff (or the tenant breaker) ends.
- */
-static void
-retry_later(struct broker *b, struct user *u, const char *scope)
-{
-	struct cache_entry *e = cache_get(b->cache, u->name, scope);
-	int64_t at = u->backoff_until > b->throttle_until ? u->backoff_until :
-	    b->throttle_until;
-
-	if (e == NULL || e->timer != NULL || e->expires_on <= util_now())
-		return;
-	e->refresh_at = at > util_now() ? at : util_now() + REFRESH_BACKOFF_MIN;
-	proactive_arm(b, e);
-}
-
-/* Answer every waiter of f with resp built per waiter. */
-static void
-flight_finish(struct broker *b, struct flight *f, const struct oauth_error *err)
-{
-	struct user *u = f->u;
-	struct waiter *w;
-
-	while ((w = LIST_FIRST(&f->waiters)) != NULL) {
-		broker_unpark(w);
-		if (err == NULL)
-			server_reply(w, broker_token_reply(b, u, w, f->scope));
-		else if (err->cls == OAUTH_CONSENT) {
-			/* The consent flow answers them (consent_required + fields). */
-			json_t *resp = flow_join(b, u, w);
-
-			if (resp != NULL)
-				server_reply(w, resp);
-		} else
-			reply_after_failure(b, u, w, f->scope, err);
-	}
-	if (err != NULL && err->cls == OAUTH_RETRY)
-		retry_later(b, u, f->scope);
-	if (f->locked) {
-		struct storeq_job *j = storeq_job_new(STOREQ_UNLOCK, u->name, NULL, NULL);
-
-		if (j != NULL)
-			storeq_submit(b->q, j);
-		f->locked = 0;
-	}
-	TAILQ_REMOVE(&u->flights, f, qlink);
-	flight_free(b, f);
-	flight_run_next(b, u);
-	user_maybe_evict(b, u);
-}
-
-static void
-handle_refresh_error(struct broker *b, struct user *u, struct flight *f,
-    struct oauth_error *err)
-{
-	int64_t now = util_now();
-	int r;
-
-	b->n.idp_errors[err->cls]++;
-	broker_audit("refresh_failed", u, u->uid, NULL, f->scope, "error", NULL,
-	    NULL, NULL, err);
-	switch (err->cls) {
-	case OAUTH_RETRY:
-		u->failures++;
-		u->backoff_until = now + refresh_backoff(u->failures,
-		    err->retry_after, randombytes_random());
-		if (err->is_throttled) {
-			/* One client id serves the node: slow every user down. */
-			int64_t ra = err->retry_after > 0 ? err->retry_after : 5;
-
-			if (now + ra > b->throttle_until)
-				b->throttle_until = now + ra;
-		}
-		log_info("user \"%s\": refresh failed, retrying later (%s)", u->name,
-		    err->reason);
-		break;
-	case OAUTH_REAUTH:
-		log_info("user \"%s\": refresh token rejected (%s); sign-in required",
-		    u->name, err->reason);
-		secret_free(u->rec->refresh_token);
-		u->rec->refresh_token = NULL;
-		u->rec->updated = now;
-		user_purge_cache(b, u);
-		u->epoch++;
-		broker_user_save(b, u, 0, NULL, NULL);
-		break;
-	case OAUTH_CONSENT:
-		r = flow_may_start(b, u, 0);
-		if (r == 0 && u->flow == NULL)
-			r = flow_start(b, u, f->scope);
-		if (r < 0 && u->flow == NULL) {
-			/* No flow possible now: answer with the error itself. */
-			err->cls = OAUTH_RETRY;
-			snprintf(err->reason, sizeof(err->reason),
-			    "consent required but no new sign-in can start yet");
-		}
-		break;
-	case OAUTH_ADMIN:
-		log_warnx("IdP rejected credd's configuration (%s): check tenant, "
-		    "client_id and client secret", err->reason);
-		break;
-	default:
-		break;
-	}
-}
-
-static void
-refresh_done(void *arg, const struct http_response *hr)
-{
-	struct flight *f = arg;
-	struct user *u = f->u;
-	struct broker *b = the_broker;
-	struct oauth_token tok = { 0 };
-	struct oauth_error err = { 0 };
-	int r;
-
-	f->req = NULL;
-	r = oauth_parse_token(hr->status, hr->error ? NULL : hr->body,
-	    hr->retry_after, &tok, &err);
-	if (f->epoch != u->epoch || u->rec == NULL) {
-		/* Logged out or revoked meanwhile: drop what came back. */
-		oauth_token_clear(&tok);
-		err.cls = OAUTH_REAUTH;
-		snprintf(err.reason, sizeof(err.reason), "signed out meanwhile");
-		flight_finish(b, f, &err);
-		return;
-	}
-	if (r < 0) {
-		handle_refresh_error(b, u, f, &err);
-		flight_finish(b, f, &err);
-		return;
-	}
-	b->n.refresh_ok++;
-	u->failures = 0;
-	u->backoff_until = 0;
-	u->last_refresh = util_now();
-	f->tok = tok;	/* held until the rotation is stored */
-	memset(&tok, 0, sizeof(tok));
-	if (f->tok.refresh_token != NULL) {
-		/* Rotation: store the new refresh token before handing out. */
-		secret_free(u->rec->refresh_token);
-		u->rec->refresh_token = f->tok.refresh_token;
-		f->tok.refresh_token = NULL; /* transferred */
-		u->rec->last_refresh = u->last_refresh;
-		u->rec->updated = u->last_refresh;
-		broker_user_save(b, u, 0, refresh_saved, f);
-		return;
-	}
-	refresh_saved(b, u, f, 0);
-}
-
-/*
- * The rotated refresh token is written (or pinned in memory when the
- * store failed: the token is handed out anyway, DESIGN §5).
- */
-static void
-refresh_saved(struct broker *b, struct user *u, void *ctx, int result)
-{
-	struct flight *f = ctx;
-	struct cache_entry *e;
-
-	if (result == -ENOENT) {
-		/* Revoked on another node while we refreshed: hand out nothing. */
-		struct oauth_error err = { .cls = OAUTH_REAUTH };
-
-		snprintf(err.reason, sizeof(err.reason), "revoked meanwhile");
-		oauth_token_clear(&f->tok);
-		flight_finish(b, f, &err);
-		return;
-	}
-	broker_cache_token(b, u, f->scope, &f->tok);
-	e = cache_get(b->cache, u->name, f->scope);
-	broker_audit("refresh_ok", u, u->uid, NULL, f->scope, "ok", NULL,
-	    e != NULL ? e->fp : NULL, NULL, NULL);
-	oauth_token_clear(&f->tok);
-	flight_finish(b, f, NULL);
-}
-
-/* Send the refresh grant with the newest refresh token. */
-static void
-flight_send(struct broker *b, struct flight *f)
-{
-	struct user *u = f->u;
-	struct oauth_error err = { 0 };
-	struct secret *form = NULL;
-	char scope[PROTO_STR_MAX + 64];
-	int r;
-
-	if (!broker_has_consent(u)) {
-		err.cls = OAUTH_REAUTH;
-		snprintf(err.reason, sizeof(err.reason), "no consent");
-		flight_finish(b, f, &err);
-		return;
-	}
-	snprintf(scope, sizeof(scope), "%s %s", f->scope, OIDC_SCOPES);
-	r = oauth_form_refresh(b->cf->client_id, u->rec->refresh_token, scope,
-	    b->client_secret, &form);
+		return r;
 	if (r == 0)
-		r = http_post_form(b->http, b->token_url, form, refresh_done, f, &f->req);
-	secret_free(form);
-	if (r < 0) {
-		err.cls = OAUTH_RETRY;
-		snprintf(err.reason, sizeof(err.reason), "cannot send: %s", strerror(-r));
-		flight_finish(b, f, &err);
-		return;
-	}
-	b->n.refreshes++;
-}
-
-static void
-lock_retry_cb(struct event_loop *ev, void *arg)
-{
-	struct flight *f = arg;
-
-	(void)ev;
-	f->lock_timer = NULL;
-	f->running = 0;
-	flight_start(the_broker, f);
-}
-
-/*
- * Cluster backends: the user's lock is held (or busy on another node).
- * Under the lock, adopt the stored record when another node rotated the
- * refresh token since we last read it, so we never use a superseded one.
- */
-static void
-lock_done(struct storeq_job *j)
-{
-	struct flight *f = j->arg;
-	struct user *u = f->u;
-	struct broker *b = the_broker;
-	struct oauth_error err = { 0 };
-
-	if (j->result == -EAGAIN) {
-		f->lock_timer = event_timer_in(b->ev, 100 + randombytes_uniform(200),
-		    lock_retry_cb, f);
-		return;
-	}
-	f->locked = j->locked;	/* flight_finish unlocks, whatever follows */
-	broker_store_note(b, u, j);
-	if (j->result == RECORD_EROLLBACK && user_resident(u)) {
-		/* An older row was put back: refresh with the newer record we
-		 * hold; the rotation is then written over that row. */
-		flight_send(b, f);
-		return;
-	}
-	if (j->result < 0 && j->result != -ENOENT) {
-		err.cls = OAUTH_RETRY;
-		err.is_local = 1;
-		snprintf(err.reason, sizeof(err.reason), "store unavailable: %s",
-		    store_reason(j->result));
-		flight_finish(b, f, &err);
-		return;
-	}
-	u->rolled_back = 0;
-	if (!u->dirty && (j->rec == NULL || u->rec == NULL ||
-	    j->rec->version > u->rec->version)) {
-		if (j->rec == NULL || j->rec->refresh_token == NULL)
-			user_purge_cache(b, u);
-		broker_user_apply(b, u, j->rec);
-		j->rec = NULL; /* transferred */
-	}
-	flight_send(b, f);
-}
-
-/* An evicted record, read again for this flight (file store). */
-static void
-flight_loaded(struct storeq_job *j)
-{
-	struct flight *f = j->arg;
-	struct user *u = f->u;
-	struct broker *b = the_broker;
-	struct oauth_error err = { 0 };
-
-	broker_store_note(b, u, j);
-	if (j->result < 0 && j->result != -ENOENT) {
-		if (j->result != RECORD_EROLLBACK)
-			b->n.store_errors++;
-		err.cls = OAUTH_RETRY;
-		err.is_local = 1;
-		snprintf(err.reason, sizeof(err.reason), "cannot read the stored "
-		    "consent: %s", store_reason(j->result));
-		flight_finish(b, f, &err);
-		return;
-	}
-	u->rolled_back = 0;
-	if (!u->dirty && u->evicted != NULL) {
-		broker_user_apply(b, u, j->rec);
-		j->rec = NULL; /* transferred */
-	}
-	flight_send(b, f);
-}
-
-static void
-flight_start(struct broker *b, struct flight *f)
-{
-	struct user *u = f->u;
-	struct oauth_error err = { 0 };
-	struct storeq_job *j;
-	int64_t now = util_now();
-
-	f->running = 1;
-	f->epoch = u->epoch;
-	if (b->closing || !broker_has_consent(u)) {
-		err.cls = b->closing ? OAUTH_RETRY : OAUTH_REAUTH;
-		snprintf(err.reason, sizeof(err.reason), b->closing ?
-		    "shutting down" : "no consent");
-		flight_finish(b, f, &err);
-		return;
-	}
-	if (b->throttle_until > now || u->backoff_until > now) {
-		err.cls = OAUTH_RETRY;
-		err.is_throttled = b->throttle_until > now;
-		err.retry_after = (b->throttle_until > u->backoff_until ?
-		    b->throttle_until : u->backoff_until) - now;
-		snprintf(err.reason, sizeof(err.reason), "backing off");
-		flight_finish(b, f, &err);
-		return;
-	}
-	if (!storeq_is_cluster(b->q)) {
-		if (u->evicted == NULL) {
-			flight_send(b, f);
-			return;
-		}
-		/* The refresh token is in the store only: read it first. */
-		j = storeq_job_new(STOREQ_LOAD, u->name, flight_loaded, f);
-	} else
-		j = storeq_job_new(STOREQ_LOCK, u->name, lock_done, f);
-	if (j == NULL) {
-		err.cls = OAUTH_RETRY;
-		snprintf(err.reason, sizeof(err.reason), "out of memory");
-		flight_finish(b, f, &err);
-		return;
-	}
-	storeq_submit(b->q, j);
-}
-
-static void
-flight_run_next(struct broker *b, struct user *u)
-{
-	struct flight *f = TAILQ_FIRST(&u->flights);
-
-	if (f != NULL && !f->running)
-		flight_start(b, f);
-}
-
-/* Queue a refresh of (u, scope), or join the one queued; w may be NULL. */
-static int
-flight_join(struct broker *b, struct user *u, const char *scope, struct waiter *w)
-{
-	struct flight *f = flight_find(u, scope);
-
-	if (f == NULL) {
-		f = calloc(1, sizeof(*f));
-		if (f == NULL || (f->scope = strdup(scope)) == NULL) {
-			free(f);
-			return -ENOMEM;
-		}
-		f->u = u;
-		LIST_INIT(&f->waiters);
-		TAILQ_INSERT_TAIL(&u->flights, f, qlink);
-	}
-	if (w != NULL)
-		broker_park(b, &f->waiters, w);
-	flight_run_next(b, u);	/* may finish at once and answer w */
+		return WAITER_PARKED;
+	*up = u;
 	return 0;
-}
-
-/* ---- proactive refresh ---- */
-
-/* The timer's arg is the entry itself: entries never move, and their
- * timer is cancelled before they are deleted. */
-static void
-proactive_cb(struct event_loop *ev, void *arg)
-{
-	struct cache_entry *e = arg;
-	struct broker *b = the_broker;
-	struct user *u = user_find(b, e->user);
-	int64_t now = util_now();
-
-	(void)ev;
-	e->timer = NULL;
-	/* Only tokens someone used recently are worth a call to Entra. */
-	if (u != NULL && broker_has_consent(u) && e->last_used >= e->issued_at &&
-	    now - e->last_used <= b->cf->recent_use)
-		(void)flight_join(b, u, e->scope, NULL);
-}
-
-static void
-proactive_arm(struct broker *b, struct cache_entry *e)
-{
-	int64_t delay = e->refresh_at - util_now();
-
-	event_timer_cancel(b->ev, &e->timer);
-	e->timer = event_timer_in(b->ev, (delay > 0 ? delay : 0) * 1000,
-	    proactive_cb, e);
 }
 
 /* ---- ops ---- */
 
-json_t *
+int
 broker_token(struct broker *b, struct waiter *w, const char *user, uid_t uid,
-    const char *scope, int64_t min_valid)
+    const char *scope, int64_t min_valid, struct reply *out)
 {
 	struct cache_entry *e;
 	struct user *u;
-	json_t *resp;
 	int64_t now = util_now();
 	int r;
 
@@ -1226,132 +195,196 @@ broker_token(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 	if (e != NULL && u != NULL && u->uid == uid && u->loaded &&
 	    cache_is_fresh(e, now, min_valid)) {
 		b->n.cache_hits++;
-		return broker_token_reply(b, u, w, scope);
+		return tokens_reply(b, u, w, scope, out);
 	}
 	b->n.cache_misses++;
 	if (w->scope == NULL && (w->scope = strdup(scope)) == NULL)
-		return dispatch_error(-ENOMEM, "out of memory");
+		return -ENOMEM;
 	w->min_valid = min_valid;
 	if (u != NULL && u->evicted != NULL && u->loaded && u->uid == uid &&
 	    u->outcome == NULL) {
 		/* Consented, record in the store: the refresh reads it. */
-		if (waiter_keep(w, user, uid) < 0 ||
+		if (keep_request(w, user, uid) < 0 ||
 		    (r = flight_join(b, u, scope, w)) < 0)
-			return dispatch_error(-ENOMEM, "out of memory");
-		return NULL;
+			return -ENOMEM;
+		return WAITER_PARKED;
 	}
-	u = broker_user_ready(b, w, user, uid, &resp);
-	if (u == NULL)
-		return resp;
+	r = broker_user_ready(b, w, user, uid, &u);
+	if (r != 0)
+		return r;
 	if (u->outcome != NULL) {
 		/* Report the last sign-in's outcome once. */
 		const char *o = u->outcome;
 
 		u->outcome = NULL;
 		if (strcmp(o, "account_mismatch") == 0)
-			return dispatch_error(-EKEYREJECTED, "the sign-in used an Entra "
-			    "account that is not allowed for this user");
+			return errmap_reply(out, -EKEYREJECTED, "the sign-in used an "
+			    "Entra account that is not allowed for this user");
 		if (strcmp(o, "consent_declined") == 0)
-			return dispatch_error(-ECANCELED, "the sign-in was declined");
+			return errmap_reply(out, -ECANCELED,
+			    "the sign-in was declined");
 	}
 	e = cache_get(b->cache, user, scope);
-	if (e != NULL && broker_has_consent(u) && cache_is_fresh(e, now, min_valid))
-		return broker_token_reply(b, u, w, scope); /* e.g. after a reload */
-	if (!broker_has_consent(u)) {
+	if (e != NULL && user_has_consent(u) && cache_is_fresh(e, now, min_valid))
+		return tokens_reply(b, u, w, scope, out); /* e.g. after a reload */
+	if (!user_has_consent(u)) {
 		if (u->flow != NULL)
-			return flow_join(b, u, w);
+			return flow_join(b, u, w, out);
 		r = flow_may_start(b, u, 0);
 		if (r == 0)
 			r = flow_start(b, u, NULL);
 		if (r < 0) {
 			if (u->rec != NULL && u->rec->oid != NULL && !u->logged_out)
-				return dispatch_error(-EKEYEXPIRED, "your sign-in has "
-				    "expired or was revoked; run 'credctl login'");
-			return dispatch_error(r == -EBUSY ? -EBUSY : -ENOKEY,
+				return errmap_reply(out, -EKEYEXPIRED, "your sign-in "
+				    "has expired or was revoked; run 'credctl login'");
+			return errmap_reply(out, r == -EBUSY ? -EBUSY : -ENOKEY,
 			    "sign-in required, but no new sign-in can start yet; "
 			    "run 'credctl login'");
 		}
-		return flow_join(b, u, w);
+		return flow_join(b, u, w, out);
 	}
 	r = flight_join(b, u, scope, w);
 	if (r < 0)
-		return dispatch_error(r, "out of memory");
-	return NULL;
+		return r;
+	return WAITER_PARKED;	/* answered by the flight, maybe already */
 }
+
+int
+broker_login(struct broker *b, struct waiter *w, const char *user, uid_t uid,
+    int64_t wait, struct reply *out)
+{
+	struct user *u;
+	json_t *resp;
+	int r, bad = 0;
+
+	w->wait = wait;
+	r = broker_user_ready(b, w, user, uid, &u);
+	if (r != 0)
+		return r;
+	u->outcome = NULL;	/* the user is asking again */
+	if (user_has_consent(u)) {
+		const char *account = user_account(u);
+
+		resp = proto_ok();
+		reply_put(resp, "state", json_string("ready"), &bad);
+		reply_put(resp, "account", account ? json_string(account) :
+		    json_null(), &bad);
+		if (bad) {
+			json_decref(resp);
+			return -ENOMEM;
+		}
+		return reply_set_json(out, resp);
+	}
+	w->deadline_ms = event_now_ms(b->ev) + wait * 1000;
+	if (u->flow == NULL) {
+		r = flow_may_start(b, u, 1);
+		if (r == 0)
+			r = flow_start(b, u, NULL);
+		if (r < 0)
+			return errmap_reply(out, r == -EBUSY ? -EBUSY : r,
+			    r == -EBUSY ? "too many sign-in attempts this hour; "
+			    "try again later" : "cannot start a sign-in");
+	}
+	return flow_join(b, u, w, out);
+}
+
+int
+broker_session_open(struct broker *b, struct waiter *w, const char *user,
+    uid_t uid, int interactive, struct reply *out)
+{
+	struct user *u;
+	int r;
+
+	w->interactive = interactive;
+	r = broker_user_ready(b, w, user, uid, &u);
+	if (r != 0)
+		return r;
+	if (user_has_consent(u))
+		return reply_set_json(out, flow_session_reply(w, u, "ready"));
+	if (u->flow != NULL)
+		return flow_join(b, u, w, out);
+	if (!interactive || flow_may_start(b, u, 0) < 0 ||
+	    flow_start(b, u, NULL) < 0) {
+		/* Nobody would see a code (cron, batch), or none may start now. */
+		return reply_set_json(out, flow_session_reply(w, u,
+		    user_session_state(u)));
+	}
+	return flow_join(b, u, w, out);
+}
+
+/* A user's cached scopes (status, admin_list), failures remembered. */
+struct scope_list {
+	json_t *arr;
+	int bad;
+};
 
 static void
 status_scope(struct cache_entry *e, void *arg)
 {
-	json_t *arr = arg;
+	struct scope_list *sl = arg;
 	json_t *o = json_object();
 
-	json_object_set_new(o, "scope", json_string(e->scope));
-	json_object_set_new(o, "expires_on", json_integer(e->expires_on));
-	json_array_append_new(arr, o);
+	reply_put(o, "scope", json_string(e->scope), &sl->bad);
+	reply_put(o, "expires_on", json_integer(e->expires_on), &sl->bad);
+	reply_append(sl->arr, o, &sl->bad);
 }
 
-static const char *
-user_state(const struct user *u)
+/* u's cached scopes as an array; NULL on ENOMEM. */
+static json_t *
+status_scopes(struct broker *b, const char *user)
 {
-	if (u->flow != NULL)
-		return "pending";
-	if (broker_has_consent(u))
-		return "ready";
-	if (u->rec != NULL && u->rec->oid != NULL && !u->logged_out)
-		return "reauth_required";
-	return "none";
+	struct scope_list sl = { json_array(), 0 };
+
+	if (sl.arr == NULL)
+		return NULL;
+	cache_foreach_user(b->cache, user, status_scope, &sl);
+	if (sl.bad) {
+		json_decref(sl.arr);
+		return NULL;
+	}
+	return sl.arr;
 }
 
-json_t *
-broker_status(struct broker *b, struct waiter *w, const char *user, uid_t uid)
+int
+broker_status(struct broker *b, struct waiter *w, const char *user, uid_t uid,
+    struct reply *out)
 {
 	struct user *u;
-	json_t *resp, *scopes;
+	json_t *resp;
+	int r, bad = 0;
 
-	u = broker_user_ready(b, w, user, uid, &resp);
-	if (u == NULL)
-		return resp;
+	r = broker_user_ready(b, w, user, uid, &u);
+	if (r != 0)
+		return r;
 	resp = proto_ok();
-	json_object_set_new(resp, "user", json_string(user));
-	json_object_set_new(resp, "state", json_string(user_state(u)));
-	json_object_set_new(resp, "account", broker_account(u) ?
-	    json_string(broker_account(u)) : json_null());
-	scopes = json_array();
-	cache_foreach_user(b->cache, user, status_scope, scopes);
-	json_object_set_new(resp, "scopes", scopes);
-	json_object_set_new(resp, "last_refresh", u->last_refresh ?
-	    json_integer(u->last_refresh) : json_null());
-	json_object_set_new(resp, "store", json_string(u->dirty ?
+	reply_put(resp, "user", json_string(user), &bad);
+	reply_put(resp, "state", json_string(user_state(u)), &bad);
+	reply_put(resp, "account", user_account(u) ?
+	    json_string(user_account(u)) : json_null(), &bad);
+	reply_put(resp, "scopes", status_scopes(b, user), &bad);
+	reply_put(resp, "last_refresh", u->last_refresh ?
+	    json_integer(u->last_refresh) : json_null(), &bad);
+	reply_put(resp, "store", json_string(u->dirty ?
 	    "refresh token not yet written" : u->rolled_back ?
-	    "stored record rolled back (refused)" : "ok"));
-	if (u->flow != NULL)
-		flow_fields(u->flow, resp);
-	return resp;
+	    "stored record rolled back (refused)" : "ok"), &bad);
+	if (u->flow != NULL && flow_fields(u->flow, resp) < 0)
+		bad = 1;
+	if (bad) {
+		json_decref(resp);
+		return -ENOMEM;
+	}
+	return reply_set_json(out, resp);
 }
 
 /* Drop u's tokens, flow and queued flights (not the record). */
 static void
-user_drop_state(struct broker *b, struct user *u)
+drop_user_state(struct broker *b, struct user *u)
 {
-	struct flight *f, *prev;
-
 	u->epoch++;
 	user_purge_cache(b, u);
 	flow_cancel(b, u, -EKEYREVOKED, "signed out");
 	/* Queued flights that are not running yet end now. */
-	for (f = TAILQ_LAST(&u->flights, flight_queue); f != NULL; f = prev) {
-		struct waiter *w;
-
-		prev = TAILQ_PREV(f, flight_queue, qlink);
-		if (f->running)
-			continue;
-		while ((w = LIST_FIRST(&f->waiters)) != NULL) {
-			broker_unpark(w);
-			server_reply(w, dispatch_error(-EKEYREVOKED, "signed out"));
-		}
-		TAILQ_REMOVE(&u->flights, f, qlink);
-		flight_free(b, f);
-	}
+	flight_end_queued(b, u, -EKEYREVOKED, "signed out");
 	u->outcome = NULL;
 }
 
@@ -1363,15 +396,15 @@ forget_done(struct broker *b, struct user *u, int r)
 	json_t *resp;
 
 	while ((w = LIST_FIRST(&u->store_waiters)) != NULL) {
-		broker_unpark(w);
-		broker_audit(w->op == PROTO_OP_LOGOUT ? "logout" : "revoke", u,
+		user_unpark(w);
+		user_audit(w->op == PROTO_OP_LOGOUT ? "logout" : "revoke", u,
 		    w->caller->uid, proto_op_name(w->op), NULL, r < 0 ? "error" : "ok",
 		    NULL, NULL, r < 0 ? "store not updated yet; retrying" : NULL, NULL);
 		/* On a store error the pin-only record stays dirty and is
 		 * retried; the tokens are already gone from this node. */
 		resp = r < 0 && w->op == PROTO_OP_ADMIN_REVOKE ?
-		    dispatch_error(r, "cannot update the store") : proto_ok();
-		server_reply(w, resp);
+		    errmap_error(r, "cannot update the store") : proto_ok();
+		waiter_reply_json(w, resp);
 	}
 }
 
@@ -1387,39 +420,41 @@ revoke_deleted(struct storeq_job *j)
 {
 	struct user *u = j->arg;
 
-	broker_store_note(the_broker, u, j);
+	user_store_note(u->b, u, j);
 	if (j->result == 0)
 		u->rolled_back = 0;
-	forget_done(the_broker, u, j->result);
+	forget_done(u->b, u, j->result);
 }
 
-json_t *
-broker_logout(struct broker *b, struct waiter *w, const char *user, uid_t uid)
+int
+broker_logout(struct broker *b, struct waiter *w, const char *user, uid_t uid,
+    struct reply *out)
 {
 	struct user *u;
-	json_t *resp;
+	int r;
 
-	u = broker_user_ready(b, w, user, uid, &resp);
-	if (u == NULL)
-		return resp;
-	user_drop_state(b, u);
+	r = broker_user_ready(b, w, user, uid, &u);
+	if (r != 0)
+		return r;
+	drop_user_state(b, u);
 	if (u->rec == NULL) {
-		broker_audit("logout", u, uid, "logout", NULL, "ok", NULL, NULL, NULL,
+		user_audit("logout", u, uid, "logout", NULL, "ok", NULL, NULL, NULL,
 		    NULL);
-		return proto_ok();
+		return reply_set_json(out, proto_ok());
 	}
 	/* Keep the record for its account pin, without the refresh token. */
 	secret_free(u->rec->refresh_token);
 	u->rec->refresh_token = NULL;
 	u->rec->updated = util_now();
 	u->logged_out = 1;
-	broker_park(b, &u->store_waiters, w);
-	broker_user_save(b, u, 0, logout_saved, NULL);
-	return NULL;
+	user_park(b, &u->store_waiters, w);
+	user_save(b, u, 0, logout_saved, NULL);
+	return WAITER_PARKED;	/* answered once written, maybe already */
 }
 
-json_t *
-broker_revoke(struct broker *b, struct waiter *w, const char *user, uid_t by_uid)
+int
+broker_revoke(struct broker *b, struct waiter *w, const char *user, uid_t by_uid,
+    struct reply *out)
 {
 	struct storeq_job *j;
 	struct user *u;
@@ -1428,14 +463,15 @@ broker_revoke(struct broker *b, struct waiter *w, const char *user, uid_t by_uid
 	u = user_find(b, user);
 	if (u == NULL) {
 		/* Not seen on this node: the store is all there is. */
-		u = broker_user(b, user, (uid_t)-1, &r);
+		u = user_get(b, user, (uid_t)-1, &r);
 		if (u == NULL)
-			return dispatch_error(r, "out of memory");
+			return r;
 	}
 	(void)by_uid;
-	if (waiter_keep(w, user, u->uid) < 0)
-		return dispatch_error(-ENOMEM, "out of memory");
-	user_drop_state(b, u);
+	(void)out;	/* always parked: answered once the store has it */
+	if (keep_request(w, user, u->uid) < 0)
+		return -ENOMEM;
+	drop_user_state(b, u);
 	record_free(u->rec);
 	u->rec = NULL;
 	user_forget_evicted(u);
@@ -1445,30 +481,39 @@ broker_revoke(struct broker *b, struct waiter *w, const char *user, uid_t by_uid
 	event_timer_cancel(b->ev, &u->save_timer);
 	j = storeq_job_new(STOREQ_DELETE, u->name, revoke_deleted, u);
 	if (j == NULL)
-		return dispatch_error(-ENOMEM, "out of memory");
-	broker_park(b, &u->store_waiters, w);
+		return -ENOMEM;
+	user_park(b, &u->store_waiters, w);
 	storeq_submit(b->q, j);
-	return NULL;
+	return WAITER_PARKED;
 }
+
+/* A LIST job names its admin by ticket: the admin may be gone by then. */
+struct list_ctx {
+	struct broker *b;
+	uint64_t ticket;
+};
 
 static void
 list_done(struct storeq_job *j)
 {
-	struct broker *b = the_broker;
-	uint64_t ticket = (uint64_t)(uintptr_t)j->arg;
+	struct list_ctx *lc = j->arg;
+	struct broker *b = lc->b;
+	uint64_t ticket = lc->ticket;
 	struct waiter *w;
 	json_t *resp, *arr;
 	size_t i;
+	int bad = 0;
 
+	free(lc);
 	/* The job names its waiter by ticket: the admin may be gone. */
 	LIST_FOREACH(w, &b->list_waiters, link)
 		if (w->ticket == ticket)
 			break;
 	if (w == NULL)
 		return;
-	broker_unpark(w);
+	user_unpark(w);
 	if (j->result < 0) {
-		server_reply(w, dispatch_error(j->result, "cannot list the store"));
+		waiter_reply_json(w, errmap_error(j->result, "cannot list the store"));
 		return;
 	}
 	arr = json_array();
@@ -1477,121 +522,143 @@ list_done(struct storeq_job *j)
 		struct user *u = user_find(b, it->user);
 		json_t *o = json_object();
 
-		json_object_set_new(o, "user", json_string(it->user));
+		reply_put(o, "user", json_string(it->user), &bad);
 		if (it->readable && it->rolled_back) {
-			json_object_set_new(o, "account", it->account ?
-			    json_string(it->account) : json_null());
-			json_object_set_new(o, "state",
-			    json_string("rolled_back"));
+			reply_put(o, "account", it->account ?
+			    json_string(it->account) : json_null(), &bad);
+			reply_put(o, "state",
+			    json_string("rolled_back"), &bad);
 		} else if (it->readable) {
-			json_object_set_new(o, "account", it->account ?
-			    json_string(it->account) : json_null());
-			json_object_set_new(o, "last_refresh",
-			    json_integer(it->last_refresh));
-			json_object_set_new(o, "state", json_string(u != NULL &&
+			reply_put(o, "account", it->account ?
+			    json_string(it->account) : json_null(), &bad);
+			reply_put(o, "last_refresh",
+			    json_integer(it->last_refresh), &bad);
+			reply_put(o, "state", json_string(u != NULL &&
 			    u->loaded ? user_state(u) : it->has_refresh_token ?
-			    "ready" : "reauth_required"));
+			    "ready" : "reauth_required"), &bad);
 		} else
-			json_object_set_new(o, "state", json_string("unreadable"));
-		if (u != NULL) {
-			json_t *scopes = json_array();
-
-			cache_foreach_user(b->cache, u->name, status_scope, scopes);
-			json_object_set_new(o, "scopes", scopes);
-		}
-		json_array_append_new(arr, o);
+			reply_put(o, "state", json_string("unreadable"), &bad);
+		if (u != NULL)
+			reply_put(o, "scopes", status_scopes(b, u->name), &bad);
+		reply_append(arr, o, &bad);
 	}
 	resp = proto_ok();
-	json_object_set_new(resp, "users", arr);
-	json_object_set_new(resp, "next_cursor", j->next ? json_string(j->next) :
-	    json_null());
-	server_reply(w, resp);
+	reply_put(resp, "users", arr, &bad);
+	reply_put(resp, "next_cursor", j->next ? json_string(j->next) :
+	    json_null(), &bad);
+	if (bad) {
+		json_decref(resp);
+		resp = NULL;	/* answered "internal" */
+	}
+	waiter_reply_json(w, resp);
 }
 
-json_t *
-broker_list(struct broker *b, struct waiter *w, const char *cursor, int64_t limit)
+int
+broker_list(struct broker *b, struct waiter *w, const char *cursor, int64_t limit,
+    struct reply *out)
 {
+	struct list_ctx *lc;
 	struct storeq_job *j;
 
+	(void)out;	/* always parked: the store thread lists */
 	w->ticket = ++b->tickets;
-	j = storeq_job_new(STOREQ_LIST, NULL, list_done, (void *)(uintptr_t)w->ticket);
+	lc = malloc(sizeof(*lc));
+	if (lc == NULL)
+		return -ENOMEM;
+	lc->b = b;
+	lc->ticket = w->ticket;
+	j = storeq_job_new(STOREQ_LIST, NULL, list_done, lc);
 	if (j == NULL || (cursor != NULL && (j->cursor = strdup(cursor)) == NULL)) {
-		storeq_job_free(j);
-		return dispatch_error(-ENOMEM, "out of memory");
+		storeq_job_free(j);	/* its done never runs */
+		free(lc);
+		return -ENOMEM;
 	}
 	j->limit = (size_t)limit;
-	broker_park(b, &b->list_waiters, w);
+	user_park(b, &b->list_waiters, w);
 	storeq_submit(b->q, j);
-	return NULL;
+	return WAITER_PARKED;
 }
 
-void
+/* Users with an unwritten refresh token, a record in memory, a row refused. */
+struct user_tally {
+	uint64_t unsaved, resident, rolled;
+};
+
+static void
+tally_user(struct user *u, void *arg)
+{
+	struct user_tally *t = arg;
+
+	t->unsaved += u->dirty != 0;
+	t->resident += u->rec != NULL;
+	t->rolled += u->rolled_back != 0;
+}
+
+int
 broker_stats(struct broker *b, json_t *o)
 {
 	json_t *idp = json_object();
-	uint64_t unsaved = 0, resident = 0, rolled = 0;
+	struct user_tally t = { 0 };
 	size_t i;
-	struct user *u;
+	int bad = 0;
 
-	json_object_set_new(o, "cache_hits", json_integer((json_int_t)b->n.cache_hits));
-	json_object_set_new(o, "cache_misses", json_integer((json_int_t)b->n.cache_misses));
-	json_object_set_new(o, "cached_tokens", json_integer((json_int_t)cache_count(b->cache)));
-	json_object_set_new(o, "refreshes", json_integer((json_int_t)b->n.refreshes));
-	json_object_set_new(o, "refresh_ok", json_integer((json_int_t)b->n.refresh_ok));
-	json_object_set_new(o, "stale_served", json_integer((json_int_t)b->n.stale_served));
-	json_object_set_new(o, "records_evicted", json_integer((json_int_t)b->n.evictions));
+	reply_put(o, "cache_hits", json_integer((json_int_t)b->n.cache_hits), &bad);
+	reply_put(o, "cache_misses", json_integer((json_int_t)b->n.cache_misses), &bad);
+	reply_put(o, "cached_tokens", json_integer((json_int_t)cache_count(b->cache)), &bad);
+	reply_put(o, "refreshes", json_integer((json_int_t)b->n.refreshes), &bad);
+	reply_put(o, "refresh_ok", json_integer((json_int_t)b->n.refresh_ok), &bad);
+	reply_put(o, "stale_served", json_integer((json_int_t)b->n.stale_served), &bad);
+	reply_put(o, "records_evicted", json_integer((json_int_t)b->n.evictions), &bad);
 	for (i = 1; i < OAUTH_CLASS_COUNT; i++)
-		json_object_set_new(idp, oauth_class_name((enum oauth_class)i),
-		    json_integer((json_int_t)b->n.idp_errors[i]));
-	json_object_set_new(o, "idp_errors", idp);
-	json_object_set_new(o, "device_flows_started", json_integer((json_int_t)b->n.flows_started));
-	json_object_set_new(o, "device_flows_completed", json_integer((json_int_t)b->n.flows_completed));
-	json_object_set_new(o, "device_flows_rejected", json_integer((json_int_t)b->n.flows_rejected));
-	json_object_set_new(o, "device_flows_expired", json_integer((json_int_t)b->n.flows_expired));
-	json_object_set_new(o, "idp_requests_in_flight", json_integer((json_int_t)http_inflight(b->http)));
-	json_object_set_new(o, "users", json_integer((json_int_t)b->nusers));
-	for (i = 0; i < b->nbuckets; i++)
-		for (u = b->users[i]; u != NULL; u = u->hnext) {
-			unsaved += u->dirty != 0;
-			resident += u->rec != NULL;
-			rolled += u->rolled_back != 0;
-		}
-	json_object_set_new(o, "records_in_memory", json_integer((json_int_t)resident));
-	json_object_set_new(o, "store", json_string(unsaved ?
-	    "refresh tokens not yet written" : "ok"));
-	json_object_set_new(o, "store_unwritten_users", json_integer((json_int_t)unsaved));
-	json_object_set_new(o, "store_errors", json_integer((json_int_t)b->n.store_errors));
-	json_object_set_new(o, "store_conflicts", json_integer((json_int_t)b->n.store_conflicts));
-	json_object_set_new(o, "store_rollbacks", json_integer((json_int_t)b->n.store_rollbacks));
-	json_object_set_new(o, "store_rollback_users", json_integer((json_int_t)rolled));
-	json_object_set_new(o, "marks_errors", json_integer((json_int_t)b->n.marks_errors));
-	json_object_set_new(o, "throttled_until", b->throttle_until > util_now() ?
-	    json_integer(b->throttle_until) : json_null());
+		reply_put(idp, oauth_class_name((enum oauth_class)i),
+		    json_integer((json_int_t)b->n.idp_errors[i]), &bad);
+	reply_put(o, "idp_errors", idp, &bad);
+	reply_put(o, "device_flows_started", json_integer((json_int_t)b->n.flows_started), &bad);
+	reply_put(o, "device_flows_completed", json_integer((json_int_t)b->n.flows_completed), &bad);
+	reply_put(o, "device_flows_rejected", json_integer((json_int_t)b->n.flows_rejected), &bad);
+	reply_put(o, "device_flows_expired", json_integer((json_int_t)b->n.flows_expired), &bad);
+	reply_put(o, "idp_requests_in_flight", json_integer((json_int_t)http_inflight(b->http)), &bad);
+	reply_put(o, "users", json_integer((json_int_t)user_count(b)), &bad);
+	user_foreach(b, tally_user, &t);
+	reply_put(o, "records_in_memory", json_integer((json_int_t)t.resident), &bad);
+	reply_put(o, "store", json_string(t.unsaved ?
+	    "refresh tokens not yet written" : "ok"), &bad);
+	reply_put(o, "store_unwritten_users", json_integer((json_int_t)t.unsaved), &bad);
+	reply_put(o, "store_errors", json_integer((json_int_t)b->n.store_errors), &bad);
+	reply_put(o, "store_conflicts", json_integer((json_int_t)b->n.store_conflicts), &bad);
+	reply_put(o, "store_rollbacks", json_integer((json_int_t)b->n.store_rollbacks), &bad);
+	reply_put(o, "store_rollback_users", json_integer((json_int_t)t.rolled), &bad);
+	reply_put(o, "marks_errors", json_integer((json_int_t)b->n.marks_errors), &bad);
+	reply_put(o, "throttled_until", b->throttle_until > util_now() ?
+	    json_integer(b->throttle_until) : json_null(), &bad);
+	return bad ? -ENOMEM : 0;
 }
 
-json_t *
-broker_resume(struct broker *b, struct waiter *w)
+static int
+broker_resume(struct broker *b, struct waiter *w, struct reply *out)
 {
 	switch (w->op) {
 	case PROTO_OP_TOKEN:
-		return broker_token(b, w, w->user, w->uid, w->scope, w->min_valid);
+		return broker_token(b, w, w->user, w->uid, w->scope, w->min_valid,
+		    out);
 	case PROTO_OP_LOGIN:
-		return broker_login(b, w, w->user, w->uid, w->wait);
+		return broker_login(b, w, w->user, w->uid, w->wait, out);
 	case PROTO_OP_STATUS:
-		return broker_status(b, w, w->user, w->uid);
+		return broker_status(b, w, w->user, w->uid, out);
 	case PROTO_OP_LOGOUT:
-		return broker_logout(b, w, w->user, w->uid);
+		return broker_logout(b, w, w->user, w->uid, out);
 	case PROTO_OP_SESSION_OPEN:
-		return broker_session_open(b, w, w->user, w->uid, w->interactive);
+		return broker_session_open(b, w, w->user, w->uid, w->interactive,
+		    out);
 	default:
-		return dispatch_error(-EIO, "cannot resume this request");
+		return errmap_reply(out, -EIO, "cannot resume this request");
 	}
 }
 
 /* ---- cluster change notifications ---- */
 
 static void
-notify_loaded(struct storeq_job *j)
+reload_done(struct storeq_job *j)
 {
 	load_finish(j, 1);
 }
@@ -1601,9 +668,9 @@ notify_loaded(struct storeq_job *j)
  * this node serving within a round trip, not at the next cache miss.
  */
 static void
-notify_reload(struct broker *b, struct user *u)
+reload(struct broker *b, struct user *u)
 {
-	struct storeq_job *j = storeq_job_new(STOREQ_LOAD, u->name, notify_loaded, u);
+	struct storeq_job *j = storeq_job_new(STOREQ_LOAD, u->name, reload_done, u);
 
 	if (j == NULL) {
 		u->loaded = 0;
@@ -1613,106 +680,34 @@ notify_reload(struct broker *b, struct user *u)
 	storeq_submit(b->q, j);
 }
 
-static void notify_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg);
-
-/* The notification connection was lost: reconnect without blocking. */
 static void
-notify_reconnect_cb(struct event_loop *ev, void *arg)
+resync_user(struct user *u, void *arg)
 {
-	struct broker *b = arg;
-	int r;
-
-	b->notify_timer = NULL;
-	r = b->st->ops->notify_reconnect(b->st);
-	if (r == 0) {
-		b->notify_fd = b->st->ops->notify_fd(b->st);
-		if (b->notify_fd >= 0 &&
-		    event_add(ev, b->notify_fd, EPOLLIN, notify_cb, b) == 0) {
-			b->notify_failures = 0;
-			log_info("store notifications reconnected");
-			return;
-		}
-		b->notify_fd = -1;
-	}
-	if (r != -EINPROGRESS)
-		b->notify_failures++;
-	b->notify_timer = event_timer_in(ev, r == -EINPROGRESS ? 50 :
-	    refresh_backoff(b->notify_failures, -1, randombytes_random()) * 1000,
-	    notify_reconnect_cb, b);
+	(void)arg;
+	if (!u->dirty)
+		u->loaded = 0;
 }
 
+/* notify.c: another node changed user name (NULL: we reconnected). */
 static void
-notify_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
+store_changed(void *arg, const char *name)
 {
 	struct broker *b = arg;
-	char *name = NULL;
 	struct user *u;
-	int r;
 
-	(void)revents;
-	while ((r = b->st->ops->notify_next(b->st, &name)) > 0) {
-		if (name == NULL) {
-			/* Reconnected: changes may have been missed. Resync all. */
-			size_t i;
-
-			for (i = 0; i < b->nbuckets; i++)
-				for (u = b->users[i]; u != NULL; u = u->hnext)
-					if (!u->dirty)
-						u->loaded = 0;
-			continue;
-		}
-		u = user_find(b, name);
-		if (u != NULL && u->loading)
-			u->reload_pending = 1;	/* the load in flight may predate it */
-		else if (u != NULL && !u->dirty)
-			notify_reload(b, u);
-		free(name);
-		name = NULL;
+	if (name == NULL) {
+		/* Reconnected: changes may have been missed. Resync all. */
+		user_foreach(b, resync_user, NULL);
+		return;
 	}
-	if (r < 0 && b->st->ops->notify_reconnect != NULL) {
-		/* Unwatch before the reconnect closes the fd. */
-		log_warnx("store notifications lost (%s); reconnecting", strerror(-r));
-		event_del(ev, fd);
-		b->notify_fd = -1;
-		if (b->notify_timer == NULL)
-			b->notify_timer = event_timer_in(ev, 100, notify_reconnect_cb, b);
-	}
+	u = user_find(b, name);
+	if (u != NULL && u->loading)
+		u->reload_pending = 1;	/* the load in flight may predate it */
+	else if (u != NULL && !u->dirty)
+		reload(b, u);
 }
 
 /* ---- life cycle ---- */
-
-/* ---- memory ----
- *
- * Refreshes allocate and free a few KiB each (the IdP's reply, its
- * parse, the record written) between the small objects that stay (cache
- * entries, packed tokens, timers). glibc keeps those holes: about 0.4 KB
- * per user after 10k users' first refreshes. Every 30 s, after enough
- * churn, malloc_trim(0) returns the free pages inside them to the
- * kernel (MADV_DONTNEED); it walks free chunks only (a few ms at 100k
- * users), so an idle or small node never pays for it.
- */
-#define TRIM_EVERY_MS 30000
-#define TRIM_CHURN 1000
-
-static void
-trim_cb(struct event_loop *ev, void *arg)
-{
-	struct broker *b = arg;
-	struct timespec t0, t1;
-
-	b->trim_timer = NULL;
-	if (b->churn >= TRIM_CHURN) {
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		(void)malloc_trim(0);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		log_debug("malloc_trim after %llu changes: %lld us",
-		    (unsigned long long)b->churn,
-		    (long long)((t1.tv_sec - t0.tv_sec) * 1000000 +
-		    (t1.tv_nsec - t0.tv_nsec) / 1000));
-		b->churn = 0;
-	}
-	b->trim_timer = event_timer_in(ev, TRIM_EVERY_MS, trim_cb, b);
-}
 
 int
 broker_new(const struct broker_deps *d, struct broker **out)
@@ -1732,10 +727,9 @@ broker_new(const struct broker_deps *d, struct broker **out)
 	b->db = d->db;
 	b->client_secret = d->client_secret;
 	b->cache = cache_new();
-	b->notify_fd = -1;
+	b->refresh = flight_join;	/* tokens.c's proactive timers */
 	LIST_INIT(&b->list_waiters);
-	the_broker = b;
-	if (b->cache == NULL || users_grow(b) < 0) {
+	if (b->cache == NULL || user_table_init(b) < 0) {
 		broker_free(b);
 		return -ENOMEM;
 	}
@@ -1753,13 +747,12 @@ broker_new(const struct broker_deps *d, struct broker **out)
 		broker_free(b);
 		return r;
 	}
-	if (b->st->ops->notify_fd != NULL) {
-		b->notify_fd = b->st->ops->notify_fd(b->st);
-		if (b->notify_fd >= 0)
-			(void)event_add(b->ev, b->notify_fd, EPOLLIN, notify_cb, b);
+	r = notify_new(b->ev, b->st, store_changed, b, &b->notify);
+	if (r < 0) {
+		broker_free(b);
+		return r;
 	}
-	b->trim_timer = event_timer_in(b->ev, TRIM_EVERY_MS, trim_cb, b);
-	the_broker = b;
+	b->trim = memtrim_new(b->ev);	/* NULL: no trimming, as before */
 	*out = b;
 	return 0;
 }
@@ -1778,57 +771,49 @@ cache_drop_timer(struct cache_entry *e, void *arg)
 	event_timer_cancel(b->ev, &e->timer);
 }
 
+static void
+save_unwritten(struct user *u, void *arg)
+{
+	(void)arg;
+	if (u->dirty)
+		user_save(u->b, u, 0, NULL, NULL);
+}
+
+/* Cancel u's flow and flights (waiters unparked, unanswered), timers. */
+static void
+shutdown_user(struct user *u, void *arg)
+{
+	struct broker *b = u->b;
+
+	(void)arg;
+	flow_cancel(b, u, -ECONNREFUSED, "credd is shutting down");
+	flight_free_all(b, u);
+	event_timer_cancel(b->ev, &u->save_timer);
+	if (u->dirty)
+		log_warnx("user \"%s\": exiting with an unwritten "
+		    "refresh token", u->name);
+}
+
 void
 broker_free(struct broker *b)
 {
-	struct user *u, *next;
-	struct flight *f;
-	size_t i;
-
 	if (b == NULL)
 		return;
 	b->closing = 1;
 	if (b->q != NULL) {
 		/* A last try for refresh tokens the store has not taken yet. */
-		for (i = 0; i < b->nbuckets; i++)
-			for (u = b->users[i]; u != NULL; u = u->hnext)
-				if (u->dirty)
-					broker_user_save(b, u, 0, NULL, NULL);
+		user_foreach(b, save_unwritten, NULL);
 		storeq_free(b->q);	/* runs every pending callback */
 		b->q = NULL;
 	}
-	for (i = 0; i < b->nbuckets; i++)
-		for (u = b->users[i]; u != NULL; u = next) {
-			next = u->hnext;
-			flow_cancel(b, u, -ECONNREFUSED, "credd is shutting down");
-			while ((f = TAILQ_FIRST(&u->flights)) != NULL) {
-				struct waiter *w;
-
-				while ((w = LIST_FIRST(&f->waiters)) != NULL)
-					broker_unpark(w);
-				TAILQ_REMOVE(&u->flights, f, qlink);
-				flight_free(b, f);
-			}
-			event_timer_cancel(b->ev, &u->save_timer);
-			if (u->dirty)
-				log_warnx("user \"%s\": exiting with an unwritten "
-				    "refresh token", u->name);
-			record_free(u->rec);
-			user_forget_evicted(u);
-			free(u->flow_starts);
-			free(u);
-		}
+	user_foreach(b, shutdown_user, NULL);
+	user_table_free(b);
 	if (b->cache != NULL) {
 		cache_foreach(b->cache, cache_drop_timer, b);
 		cache_free(b->cache);
 	}
-	if (b->notify_fd >= 0)
-		event_del(b->ev, b->notify_fd);
-	event_timer_cancel(b->ev, &b->notify_timer);
-	event_timer_cancel(b->ev, &b->trim_timer);
-	free(b->users);
+	notify_free(b->notify);
+	memtrim_free(b->trim);
 	free(b->tokbuf);	/* wiped after every use */
-	if (the_broker == b)
-		the_broker = NULL;
 	free(b);
 }

@@ -6,14 +6,21 @@
  * classes, backoff and the tenant-wide 429 breaker.
  *
  * Everything runs on the event loop; IdP calls go through http.c and
- * store calls through the store thread (storeq.c), so nothing blocks. A
- * call either answers at once (returns a response) or parks the waiter
- * and answers through server_reply() later; a waiter parked until its
- * user's record is loaded is run again from the parameters kept in it,
- * so w->op must name the op (PROTO_OP_TOKEN for the SDK endpoint too).
+ * store calls through the store thread (storeq.c), so nothing blocks.
+ * Every op answers as waiter.h says: 0 with *out filled in (a success
+ * or an error reply), WAITER_PARKED (w is parked and answered through
+ * waiter_reply() later), or a negative errno when no answer could be
+ * built (-ENOMEM; the caller answers "internal" through errmap.h). *out
+ * must be empty. A waiter parked until its user's record is loaded is
+ * run again from the parameters kept in it, so w->op must name the op
+ * (PROTO_OP_TOKEN for the SDK endpoint too).
  *
  * Users are login names; uid is the caller's (or the session's) uid
  * now, compared with the uid at consent (a reused name starts clean).
+ *
+ * broker.c holds the ops and the life cycle; the parts below it are
+ * flight.c, flow.c, tokens.c and user.c, sharing broker_int.h (see
+ * docs/design.md, "Module map").
  */
 #ifndef CREDD_BROKER_H
 #define CREDD_BROKER_H
@@ -31,6 +38,7 @@ struct seal;
 struct http;
 struct secret;
 struct waiter;
+struct reply;
 struct broker;
 
 struct broker_deps {
@@ -51,21 +59,25 @@ void broker_free(struct broker *b);
 void broker_set_config(struct broker *b, const struct config *cf);
 
 /* token op: scope is a configured scope string (resolved by dispatch). */
-json_t *broker_token(struct broker *b, struct waiter *w, const char *user,
-    uid_t uid, const char *scope, int64_t min_valid);
-json_t *broker_login(struct broker *b, struct waiter *w, const char *user,
-    uid_t uid, int64_t wait);
-json_t *broker_status(struct broker *b, struct waiter *w, const char *user, uid_t uid);
-json_t *broker_logout(struct broker *b, struct waiter *w, const char *user, uid_t uid);
+int broker_token(struct broker *b, struct waiter *w, const char *user,
+    uid_t uid, const char *scope, int64_t min_valid, struct reply *out);
+int broker_login(struct broker *b, struct waiter *w, const char *user,
+    uid_t uid, int64_t wait, struct reply *out);
+int broker_status(struct broker *b, struct waiter *w, const char *user,
+    uid_t uid, struct reply *out);
+int broker_logout(struct broker *b, struct waiter *w, const char *user,
+    uid_t uid, struct reply *out);
 /*
  * session_open: report the user's state; an interactive session starts a
  * device flow when no consent exists. w->session holds the session id.
  */
-json_t *broker_session_open(struct broker *b, struct waiter *w, const char *user,
-    uid_t uid, int interactive);
-json_t *broker_revoke(struct broker *b, struct waiter *w, const char *user, uid_t by_uid);
-json_t *broker_list(struct broker *b, struct waiter *w, const char *cursor, int64_t limit);
-/* Adds the broker's counters to obj. */
-void broker_stats(struct broker *b, json_t *obj);
+int broker_session_open(struct broker *b, struct waiter *w, const char *user,
+    uid_t uid, int interactive, struct reply *out);
+int broker_revoke(struct broker *b, struct waiter *w, const char *user,
+    uid_t by_uid, struct reply *out);
+int broker_list(struct broker *b, struct waiter *w, const char *cursor,
+    int64_t limit, struct reply *out);
+/* Adds the broker's counters to obj. 0 or -ENOMEM (some may be missing). */
+int broker_stats(struct broker *b, json_t *obj);
 
 #endif

@@ -1,97 +1,29 @@
 /*
- * broker_int.h - state shared by broker.c (users, cache, refreshes) and
- * flow.c (device-code flows). Private to those two files.
+ * broker_int.h - the context the broker's parts share: broker.c (the
+ * ops and the life cycle), user.c, tokens.c, flight.c and flow.c. It
+ * holds what they all reach through a struct broker (the loop, the
+ * store thread, the IdP's client, the cache, the tenant-wide breaker,
+ * the counters). Each part's own state stays in its file (struct
+ * flight, struct flow) or in user.h (struct user); callbacks find the
+ * context through their argument (u->b, f->u->b), never a global.
+ *
+ * Nothing outside those five files includes this: dispatch.c, msi.c and
+ * main.c see the broker only through broker.h.
  */
 #ifndef CREDD_BROKER_INT_H
 #define CREDD_BROKER_INT_H
 
 #include <stdint.h>
-#include <sys/queue.h>
 #include <sys/types.h>
-#include <jansson.h>
 
-#include "broker.h"
 #include "oauth.h"
-#include "server.h"
+#include "waiter.h"
 
-#define FLOW_RING 64 /* remembered device-flow start times per user */
-
+struct broker;
 struct user;
 struct cache;
-struct storeq_job;
-struct http_req;
-struct userdb_req;
-struct event_timer;
-
-LIST_HEAD(waiter_list, waiter);
-
-/* One refresh of (user, scope); a user's flights run one at a time. */
-struct flight {
-	TAILQ_ENTRY(flight) qlink;
-	struct user *u;
-	char *scope;
-	struct waiter_list waiters;
-	struct http_req *req;
-	unsigned epoch;		/* user epoch at start: stale results are dropped */
-	int running;
-	int locked;		/* holds the cluster lock for this user */
-	struct event_timer *lock_timer; /* lock busy elsewhere: try again */
-	struct oauth_token tok;	/* the reply, held while the rotation is stored */
-};
-TAILQ_HEAD(flight_queue, flight);
-
-enum flow_state { FLOW_STARTING, FLOW_CLAIMING, FLOW_POLLING, FLOW_SAVING };
-
-/* A device-code flow; at most one per user. */
-struct flow {
-	struct user *u;
-	enum flow_state state;
-	char *scope;		/* resource scope the consent asks for */
-	struct oauth_device dev;
-	int64_t expires_on;	/* unix s */
-	int64_t interval;	/* seconds; +5 on slow_down */
-	struct http_req *req;
-	struct userdb_req *name_req;	/* FLOW_STARTING: the uid's name, afresh */
-	struct event_timer *timer;
-	struct waiter_list start_waiters; /* want the device-code fields */
-	struct waiter_list done_waiters;  /* login wait: want the outcome */
-	unsigned epoch;
-	uintptr_t seq;		/* names this flow to the store thread's callback */
-	int remote;		/* another node's flow: shown here, polled there */
-	struct oauth_token tok;	/* FLOW_SAVING: the first token, held until stored */
-};
-
-struct user {
-	struct user *hnext;
-	uid_t uid;
-	unsigned epoch;		/* bumped by logout/revoke/remote change */
-	struct record *rec;	/* NULL: no record, or evicted */
-	char *evicted;		/* record left memory (idle, written, consented):
-				 * "oid\0username\0" kept for replies; NULL */
-	struct waiter_list load_waiters; /* requests run again once loaded */
-	struct waiter_list store_waiters; /* logout/revoke: answered once written */
-	struct flight_queue flights;
-	struct flow *flow;
-	struct event_timer *save_timer;
-	const char *outcome;	/* last flow outcome to report once, or NULL */
-	int64_t backoff_until;	/* unix s */
-	int64_t flow_unused_until; /* cooldown after an unused flow expired */
-	int64_t *flow_starts;	/* FLOW_RING entries, allocated at the first flow */
-	int64_t last_refresh;
-	unsigned saves;		/* SAVE jobs in flight */
-	unsigned save_failures;
-	unsigned failures;	/* consecutive RETRY failures */
-	unsigned nflow_starts;
-	/* Flags as bits: 100k users are worth a few bytes each. */
-	unsigned loaded : 1;
-	unsigned loading : 1;	/* a LOAD is queued on the store thread */
-	unsigned reload_pending : 1; /* another node changed it during that LOAD */
-	unsigned logged_out : 1; /* record kept for the account pin only */
-	unsigned dirty : 1;	/* rec holds a refresh token not yet stored */
-	unsigned rolled_back : 1; /* the stored row is older than this node's
-				   * mark and was refused (status, stats) */
-	char name[];		/* the login name, in the same allocation */
-};
+struct notify;
+struct memtrim;
 
 struct broker_counters {
 	uint64_t cache_hits, cache_misses;
@@ -102,94 +34,42 @@ struct broker_counters {
 	uint64_t store_rollbacks, marks_errors;
 };
 
+/*
+ * Starts (or joins) a refresh of (u, scope); w may be NULL. 0 or
+ * -ENOMEM. flight_join, called through b->refresh by tokens.c (which
+ * sits below flight.c).
+ */
+typedef int broker_refresh_fn(struct broker *b, struct user *u,
+    const char *scope, struct waiter *w);
+
 struct broker {
+	/* Borrowed (broker_deps), all parts. */
 	struct event_loop *ev;
+	const struct config *cf;
+	struct store *st;	/* broker.c: the store thread, notifications */
+	const struct seal *seal;
+	struct http *http;	/* flight.c, flow.c */
+	const struct secret *client_secret;
+	struct userdb *db;	/* flow.c: a sign-in re-checks the uid's name */
+	/* Owned. */
 	struct storeq *q;	/* the store thread: every store call goes there */
 	int closing;
-	struct waiter_list list_waiters; /* admin_list, answered by the store thread */
-	uint64_t tickets;
-	const struct config *cf;
-	struct store *st;
-	const struct seal *seal;
-	struct http *http;
-	const struct secret *client_secret;
-	struct userdb *db;
-	struct user **users;
+	struct user **users;	/* user.c's table */
 	size_t nbuckets, nusers;
 	struct cache *cache;
-	char *tokbuf;		/* a token unpacked for a reply; wiped after */
+	broker_refresh_fn *refresh;	/* flight_join */
+	char *tokbuf;		/* tokens.c: a token unpacked for a reply; wiped after */
 	size_t tokbuf_len;
 	int64_t throttle_until;	/* tenant-wide 429 breaker, unix s */
-	int notify_fd;
-	struct event_timer *notify_timer; /* reconnecting the notifications */
-	struct event_timer *trim_timer; /* hands freed heap pages back */
-	uint64_t churn;		/* tokens cached + records evicted since the last trim */
-	unsigned notify_failures;
+	uintptr_t flow_seq;	/* names flows to the store thread's callbacks */
+	struct memtrim *trim;	/* malloc_trim after churn; NULL: none */
 	struct broker_counters n;
 	char token_url[512];
 	char device_url[512];
+	/* broker.c's own. */
+	struct waiter_list list_waiters; /* admin_list, answered by the store thread */
+	uint64_t tickets;
+	struct notify *notify;	/* the store's change notifications */
 };
-
-/* broker.c */
-typedef void broker_saved_fn(struct broker *b, struct user *u, void *ctx, int result);
-
-/* Find or create u (no store access). NULL on ENOMEM. */
-struct user *broker_user(struct broker *b, const char *name, uid_t uid, int *err);
-/*
- * u with its record in memory; or NULL and *resp: NULL when w was parked
- * until the store thread loads it (the op then runs again through
- * broker_resume), else an error reply.
- */
-struct user *broker_user_ready(struct broker *b, struct waiter *w, const char *name,
-    uid_t uid, json_t **resp);
-/* Apply a record read from the store (NULL: none) to u; takes rec. */
-void broker_user_apply(struct broker *b, struct user *u, struct record *rec);
-/* Run a parked request again (its parameters are kept in w). */
-json_t *broker_resume(struct broker *b, struct waiter *w);
-int broker_has_consent(const struct user *u);
-/*
- * After a store job for u: audit a row refused as rolled back (never
- * adopted; once until u's store reads or writes cleanly again) and count
- * a mark that could not be written. Loop only.
- */
-void broker_store_note(struct broker *b, struct user *u,
-    const struct storeq_job *j);
-/*
- * Write u->rec on the store thread; then(ctx, result) when done (may be
- * NULL). may_create: write it even if the stored record was deleted
- * meanwhile (a new consent); otherwise a deletion elsewhere (admin revoke)
- * wins and result is -ENOENT.
- */
-void broker_user_save(struct broker *b, struct user *u, int may_create,
-    broker_saved_fn *then, void *ctx);
-void broker_cache_token(struct broker *b, struct user *u, const char *scope,
-    struct oauth_token *tok);
-json_t *broker_token_reply(struct broker *b, struct user *u, struct waiter *w,
-    const char *scope);
-void broker_park(struct broker *b, struct waiter_list *l, struct waiter *w);
-void broker_unpark(struct waiter *w);
-const char *broker_account(const struct user *u);
-void broker_audit(const char *event, const struct user *u, uid_t uid, const char *op,
-    const char *scope, const char *outcome, const char *cls, const char *fp,
-    const char *reason, const struct oauth_error *err);
-int broker_error_errno(const struct oauth_error *err);
-json_t *broker_idp_error(struct broker *b, const struct oauth_error *err);
-
-/* flow.c */
-/*
- * Start a device flow for u asking for scope (NULL: the default). 0,
- * -EBUSY (over device_flows_per_hour), or -errno.
- */
-int flow_start(struct broker *b, struct user *u, const char *scope);
-/* Attach w to u's flow: answered when the device-code fields are known. */
-json_t *flow_join(struct broker *b, struct user *u, struct waiter *w);
-/* Device-code fields as a JSON object (merged into errors and replies). */
-void flow_fields(const struct flow *f, json_t *obj);
-/* Cancel and free u's flow; waiters are answered with resp_code/err. */
-void flow_cancel(struct broker *b, struct user *u, int err, const char *msg);
-/* May a flow start automatically now (cooldown, per-hour limit)? 0 or -errno. */
-int flow_may_start(struct broker *b, struct user *u, int user_asked);
-/* u's record changed (reload): end a remote flow that ended elsewhere. */
-void flow_record_changed(struct broker *b, struct user *u);
 
 #endif

@@ -211,8 +211,8 @@ cache_grow(struct cache *c)
 
 /*
  * Pack *tok for e (taking and wiping it) and fill the token fields. Timer
- * and last_used are not touched: a replaced entry keeps them. On ENOMEM
- * e is unchanged and -1 is returned.
+ * and last_used are not touched: a replaced entry keeps them. 0, or
+ * -ENOMEM with e unchanged.
  */
 static int
 entry_set_token(struct cache *c, struct cache_entry *e, struct secret **tok,
@@ -231,8 +231,7 @@ entry_set_token(struct cache *c, struct cache_entry *e, struct secret **tok,
 	type = blob != NULL ? str_get(c, n > 0 ? token_type : "", n) : NULL;
 	if (type == NULL) {
 		tokpack_blob_free(c->tp, blob);
-		errno = ENOMEM;
-		return -1;
+		return -ENOMEM;
 	}
 	tokpack_blob_free(c->tp, e->token);
 	str_put(c, e->token_type);
@@ -266,8 +265,10 @@ cache_put(struct cache *c, const char *user, const char *scope,
 	e = cache_get(c, user, scope);
 	if (e != NULL) {
 		if (entry_set_token(c, e, tok, token_type, issued_at, expires_on,
-		    refresh_at) < 0)
+		    refresh_at) < 0) {
+			errno = ENOMEM;
 			return NULL;
+		}
 		return e;
 	}
 	e = calloc(1, sizeof(*e));
@@ -280,6 +281,7 @@ cache_put(struct cache *c, const char *user, const char *scope,
 	if (entry_set_token(c, e, tok, token_type, issued_at, expires_on,
 	    refresh_at) < 0) {
 		entry_free(c, e);
+		errno = ENOMEM;
 		return NULL;
 	}
 	if (c->n + 1 > c->nb)
@@ -382,9 +384,7 @@ cache_token_len(const struct cache_entry *e)
 ssize_t
 cache_token(struct cache *c, const struct cache_entry *e, char *out, size_t outsz)
 {
-	if (c == NULL || e == NULL || e->token == NULL) {
-		errno = EINVAL;
-		return -1;
-	}
+	if (c == NULL || e == NULL || e->token == NULL)
+		return -EINVAL;
 	return tokpack_unpack(c->tp, e->token, out, outsz);
 }

@@ -32,6 +32,7 @@ struct cache_entry {
 	int64_t refresh_at;	  /* unix seconds: proactive refresh due */
 	int64_t last_used;	  /* unix seconds */
 	struct event_timer *timer; /* owned by the broker (proactive refresh) */
+	void *owner;		  /* the broker's, for that timer (set after a put) */
 	struct cache_entry *next;  /* hash chain, private */
 	char fp[9];		  /* fingerprint of the access token */
 	char audited;		  /* token_issued already audited for this token */
@@ -69,8 +70,8 @@ size_t cache_count(const struct cache *c);
 size_t cache_token_len(const struct cache_entry *e);
 /*
  * Write e's access token into out[0..outsz) (no NUL); the caller wipes
- * out after use. Returns its length, or -1 with errno (EMSGSIZE: outsz
- * too small; EBADMSG: corrupt entry).
+ * out after use. Returns its length, or -EMSGSIZE (outsz too small),
+ * -EBADMSG (corrupt entry) or -EINVAL (no entry or token).
  */
 ssize_t cache_token(struct cache *c, const struct cache_entry *e, char *out,
     size_t outsz);

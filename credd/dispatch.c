@@ -5,8 +5,7 @@
  * user is always the login name of its peer uid. No op returns another
  * user's token, to anyone, root included.
  *
- * This file is the one place that maps negative errno values onto wire
- * error names (see dispatch.h).
+ * Errors are named on the wire by errmap.c.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -22,8 +21,10 @@
 #include "broker.h"
 #include "config.h"
 #include "dispatch.h"
+#include "errmap.h"
 #include "log.h"
 #include "msi.h"
+#include "reply.h"
 #include "secmem.h"
 #include "server.h"
 #include "session.h"
@@ -31,8 +32,9 @@
 
 enum policy { POLICY_ANY, POLICY_ADMIN };
 
-typedef json_t *handler_fn(struct dispatch *d, struct waiter *w,
-    const struct proto_request *req);
+/* As every op (waiter.h): 0 with *out filled in, WAITER_PARKED, -errno. */
+typedef int handler_fn(struct dispatch *d, struct waiter *w,
+    const struct proto_request *req, struct reply *out);
 
 struct method {
 	enum proto_op op;
@@ -40,185 +42,119 @@ struct method {
 	handler_fn *fn;
 };
 
-static const struct {
-	int err;
-	const char *code;
-} errmap[] = {
-	{ -EACCES, "forbidden" },
-	{ -EBADMSG, "bad_request" },
-	{ -EMSGSIZE, "too_large" },
-	{ -EPROTONOSUPPORT, "unsupported_version" },
-	{ -EDOM, "unknown_scope" },
-	{ -ENOKEY, "consent_required" },
-	{ -EINPROGRESS, "consent_pending" },
-	{ -ECANCELED, "consent_declined" },
-	{ -EKEYREJECTED, "account_mismatch" },
-	{ -EKEYEXPIRED, "reauth_required" },
-	{ -EKEYREVOKED, "reauth_required" },
-	{ -EPERM, "policy_blocked" },
-	{ -EBUSY, "rate_limited" },
-	{ -EHOSTUNREACH, "idp_unavailable" },
-	{ -EREMOTEIO, "idp_misconfigured" },
-	{ -ECONNREFUSED, "unavailable" },
-};
-
-const char *
-dispatch_error_code(int err)
+/* The answer when the caller's uid has no name (w->caller->user NULL). */
+static int
+no_own_user(const struct waiter *w, struct reply *out)
 {
-	size_t i;
-
-	for (i = 0; i < sizeof(errmap) / sizeof(errmap[0]); i++)
-		if (errmap[i].err == err)
-			return errmap[i].code;
-	return "internal";
-}
-
-json_t *
-dispatch_error(int err, const char *msg)
-{
-	const char *code = dispatch_error_code(err);
-	char buf[256];
-
-	if (strcmp(code, "internal") == 0 && msg != NULL) {
-		/* Name the cause for support, never user data. */
-		snprintf(buf, sizeof(buf), "%s (%s)", msg, strerror(err < 0 ? -err : err));
-		msg = buf;
-	}
-	return proto_error(code, msg);
-}
-
-static json_t *
-need_own_user(const struct waiter *w)
-{
-	if (w->caller->user == NULL && w->caller->user_err < 0)
-		return dispatch_error(-ECONNREFUSED, "the user directory (NSS) "
+	if (w->caller->user_err < 0)
+		return errmap_reply(out, -ECONNREFUSED, "the user directory (NSS) "
 		    "did not answer for your uid; try again");
-	if (w->caller->user == NULL)
-		return dispatch_error(-EACCES, "your uid has no user name on this node");
-	return NULL;
+	return errmap_reply(out, -EACCES, "your uid has no user name on this node");
 }
 
-static json_t *
-op_token(struct dispatch *d, struct waiter *w, const struct proto_request *req)
+static int
+op_token(struct dispatch *d, struct waiter *w, const struct proto_request *req,
+    struct reply *out)
 {
 	const char *scope;
-	json_t *err;
 
-	if ((err = need_own_user(w)) != NULL)
-		return err;
+	if (w->caller->user == NULL)
+		return no_own_user(w, out);
 	scope = config_scope_resolve(d->cf, req->scope);
 	if (scope == NULL)
-		return dispatch_error(-EDOM, "unknown scope; ask for a configured alias "
-		    "(see 'credctl status') or scope");
+		return errmap_reply(out, -EDOM, "unknown scope; ask for a configured "
+		    "alias (see 'credctl status') or scope");
 	return broker_token(d->broker, w, w->caller->user, w->caller->uid, scope,
-	    req->min_valid);
+	    req->min_valid, out);
 }
 
-static json_t *
-op_login(struct dispatch *d, struct waiter *w, const struct proto_request *req)
+static int
+op_login(struct dispatch *d, struct waiter *w, const struct proto_request *req,
+    struct reply *out)
 {
-	json_t *err;
-
-	if ((err = need_own_user(w)) != NULL)
-		return err;
-	return broker_login(d->broker, w, w->caller->user, w->caller->uid, req->wait);
+	if (w->caller->user == NULL)
+		return no_own_user(w, out);
+	return broker_login(d->broker, w, w->caller->user, w->caller->uid,
+	    req->wait, out);
 }
 
 /*
- * A status the broker parked (the record loading) is answered later
- * through w->reply; this wrapper adds the SDK endpoint's state first.
- * One dispatch and one loop thread, as for session_hook below.
+ * An ok status reply carries the SDK endpoint's state. 0, or -ENOMEM
+ * (rep emptied: answered "internal").
  */
-static struct {
-	struct dispatch *d;
-	void (*next)(struct waiter *, json_t *);
-} status_hook;
-
-static void
-status_endpoint(struct dispatch *d, json_t *resp)
+static int
+status_endpoint(struct dispatch *d, struct reply *rep)
 {
-	if (resp != NULL && json_is_true(json_object_get(resp, "ok")))
-		msi_report(d->msi, resp, 0);
+	json_t *resp = rep->json;
+
+	if (resp == NULL || !json_is_true(json_object_get(resp, "ok")) ||
+	    msi_report(d->msi, resp, 0) == 0)
+		return 0;
+	reply_clear(rep);
+	return -ENOMEM;
 }
 
+/* A status the broker parked (the record loading) gets it here. */
 static void
-status_reply(struct waiter *w, json_t *resp)
+status_hook(struct waiter *w, struct reply *rep)
 {
-	w->reply = status_hook.next;
-	if (status_hook.d != NULL)
-		status_endpoint(status_hook.d, resp);
-	w->reply(w, resp);
+	(void)status_endpoint(w->hook_arg, rep);
 }
 
-static json_t *
-op_status(struct dispatch *d, struct waiter *w, const struct proto_request *req)
+static int
+op_status(struct dispatch *d, struct waiter *w, const struct proto_request *req,
+    struct reply *out)
 {
-	json_t *err, *resp;
+	int r;
 
 	(void)req;
-	if ((err = need_own_user(w)) != NULL)
-		return err;
-	if (d->msi != NULL && w->reply != status_reply) {
-		status_hook.d = d;
-		status_hook.next = w->reply;
-		w->reply = status_reply;
+	if (w->caller->user == NULL)
+		return no_own_user(w, out);
+	if (d->msi != NULL) {
+		w->hook = status_hook;
+		w->hook_arg = d;
 	}
-	resp = broker_status(d->broker, w, w->caller->user, w->caller->uid);
-	if (resp == NULL)
-		return NULL;	/* parked: status_reply adds the endpoint */
-	if (w->reply == status_reply)
-		w->reply = status_hook.next;
-	status_endpoint(d, resp);
-	return resp;
+	r = broker_status(d->broker, w, w->caller->user, w->caller->uid, out);
+	if (r == WAITER_PARKED)
+		return r;	/* status_hook adds the endpoint */
+	w->hook = NULL;
+	if (r == 0)
+		r = status_endpoint(d, out);
+	return r;
 }
 
-static json_t *
-op_logout(struct dispatch *d, struct waiter *w, const struct proto_request *req)
+static int
+op_logout(struct dispatch *d, struct waiter *w, const struct proto_request *req,
+    struct reply *out)
 {
-	json_t *err;
-
 	(void)req;
-	if ((err = need_own_user(w)) != NULL)
-		return err;
-	return broker_logout(d->broker, w, w->caller->user, w->caller->uid);
+	if (w->caller->user == NULL)
+		return no_own_user(w, out);
+	return broker_logout(d->broker, w, w->caller->user, w->caller->uid, out);
 }
 
 /*
  * SDK endpoint fields of a session_open reply: endpoint and the
  * session's secret (when [msi] listen is set and the reply is ok).
+ * 0 or -ENOMEM.
  */
-static void
+static int
 session_endpoint_fields(struct dispatch *d, const char *session, json_t *resp)
 {
 	char ep[256], sec[SESSION_SECRET_LEN + 1];
 	int64_t exp;
+	int bad = 0;
 
 	if (resp == NULL || !json_is_true(json_object_get(resp, "ok")) ||
 	    config_msi_endpoint(d->cf, ep, sizeof(ep)) < 0 ||
 	    sessions_secret_of(d->sessions, session, sec, &exp) < 0)
-		return;
-	json_object_set_new(resp, "endpoint", json_string(ep));
-	json_object_set_new(resp, "secret", json_string(sec));
-	json_object_set_new(resp, "secret_expires_on", json_integer(exp));
+		return 0;
+	reply_put(resp, "endpoint", json_string(ep), &bad);
+	reply_put(resp, "secret", json_string(sec), &bad);
+	reply_put(resp, "secret_expires_on", json_integer(exp), &bad);
 	secret_wipe(sec, sizeof(sec));
+	return bad ? -ENOMEM : 0;
 }
-
-/*
- * A session_open the broker parked (a device flow starting, the user's
- * record loading) is answered later through w->reply; this wrapper adds
- * the endpoint fields first, or ends the session when the answer is an
- * error (nobody will learn its id, so nobody could close it). If the
- * caller goes away before the answer (the PAM module's timeout closes
- * its connection), the server calls w->abandon, which ends the session
- * too. struct waiter has no room for our context, so it sits here:
- * credd has one dispatch and one loop thread, and every socket waiter
- * shares the same reply function (the server resets w->reply per
- * request).
- */
-static struct {
-	struct dispatch *d;
-	void (*next)(struct waiter *, json_t *);
-} session_hook;
 
 /* End a session whose opener will never hear of it, and say why. */
 static void
@@ -237,28 +173,43 @@ session_open_undo(struct dispatch *d, struct waiter *w, const char *reason)
 	audit_log(&ev);
 }
 
+/*
+ * The broker's answer to a session_open, now or after it was parked (a
+ * device flow starting, the user's record loading): add the endpoint
+ * fields, or end the session when the answer is an error or cannot be
+ * built (nobody will learn its id, so nobody could close it).
+ */
 static void
-session_open_reply(struct waiter *w, json_t *resp)
+session_open_finish(struct dispatch *d, struct waiter *w, struct reply *rep)
 {
-	struct dispatch *d = session_hook.d;
-
-	w->reply = session_hook.next;
 	w->abandon = NULL;
-	if (proto_response_error(resp) != NULL)
+	if (rep->json == NULL || proto_response_error(rep->json) != NULL)
 		session_open_undo(d, w, "session_open failed");
-	else
-		session_endpoint_fields(d, w->session, resp);
+	else if (session_endpoint_fields(d, w->session, rep->json) < 0) {
+		session_open_undo(d, w, "session_open failed");
+		reply_clear(rep);	/* answered "internal" */
+	}
 	free(w->session);
 	w->session = NULL;
-	w->reply(w, resp);
 }
 
+static void
+session_open_hook(struct waiter *w, struct reply *rep)
+{
+	session_open_finish(w->hook_arg, w, rep);
+}
+
+/*
+ * The caller went away before the answer (the PAM module's timeout
+ * closes its connection): the server calls w->abandon, which ends the
+ * session too.
+ */
 static void
 session_open_abandon(struct waiter *w)
 {
 	w->abandon = NULL;
-	if (session_hook.d != NULL)
-		session_open_undo(session_hook.d, w, "caller went away");
+	if (w->hook_arg != NULL)
+		session_open_undo(w->hook_arg, w, "caller went away");
 }
 
 /* A session_open, kept while the user's uid is looked up (userdb.h). */
@@ -282,22 +233,21 @@ session_open_job_free(struct session_open_job *j)
 	free(j);
 }
 
-/* The second half: user's uid is known. NULL when the broker parked w. */
-static json_t *
-session_open_run(struct session_open_job *j, uid_t uid)
+/* The second half: user's uid is known. WAITER_PARKED when the broker parked w. */
+static int
+session_open_run(struct session_open_job *j, uid_t uid, struct reply *out)
 {
 	char id[SESSION_ID_LEN + 1], sec[SESSION_SECRET_LEN + 1];
 	struct audit_event ev = { 0 };
 	struct dispatch *d = j->d;
 	struct waiter *w = j->w;
-	json_t *resp;
 	int64_t exp;
 	int r;
 
 	r = sessions_open(d->sessions, j->user, uid, j->service, j->tty,
 	    j->workload, util_now(), id);
 	if (r < 0)
-		return dispatch_error(r, "cannot open a session");
+		return errmap_reply(out, r, "cannot open a session");
 	if (d->cf->msi_listen != NULL) {
 		/* The session's IDENTITY_HEADER: ends with the session, or at
 		 * its TTL. */
@@ -306,13 +256,13 @@ session_open_run(struct session_open_job *j, uid_t uid)
 		secret_wipe(sec, sizeof(sec));
 		if (r < 0) {
 			(void)sessions_close(d->sessions, j->user, id);
-			return dispatch_error(r, "cannot open a session");
+			return errmap_reply(out, r, "cannot open a session");
 		}
 	}
 	w->session = strdup(id);
 	if (w->session == NULL) {
 		(void)sessions_close(d->sessions, j->user, id);
-		return dispatch_error(-ENOMEM, "cannot open a session");
+		return errmap_reply(out, -ENOMEM, "cannot open a session");
 	}
 	ev.event = "session_open";
 	ev.uid = w->caller->uid;
@@ -321,22 +271,17 @@ session_open_run(struct session_open_job *j, uid_t uid)
 	ev.outcome = "ok";
 	ev.reason = j->service;
 	audit_log(&ev);
-	if (w->reply != session_open_reply) {
-		session_hook.d = d;
-		session_hook.next = w->reply;
-		w->reply = session_open_reply;
-	}
+	w->hook = session_open_hook;
+	w->hook_arg = d;
 	w->abandon = session_open_abandon;
-	resp = broker_session_open(d->broker, w, j->user, uid, j->interactive);
-	if (resp == NULL)
-		return NULL;	/* parked: session_open_reply finishes it */
-	w->reply = session_hook.next;
-	w->abandon = NULL;
-	if (proto_response_error(resp) != NULL)
-		session_open_undo(d, w, "session_open failed");
-	else
-		session_endpoint_fields(d, id, resp);
-	return resp;
+	r = broker_session_open(d->broker, w, j->user, uid, j->interactive, out);
+	if (r == WAITER_PARKED)
+		return r;	/* session_open_hook finishes it */
+	w->hook = NULL;
+	if (r < 0)
+		r = errmap_reply(out, r, NULL);
+	session_open_finish(d, w, out);
+	return r;
 }
 
 /* The caller went away while the uid was looked up. */
@@ -357,7 +302,8 @@ session_open_named(void *arg, int result, uid_t uid, gid_t gid,
 {
 	struct session_open_job *j = arg;
 	struct waiter *w = j->w;
-	json_t *resp;
+	struct reply rep = { 0 };
+	int r;
 
 	(void)gid;
 	(void)name;
@@ -365,15 +311,14 @@ session_open_named(void *arg, int result, uid_t uid, gid_t gid,
 	w->parked_on = NULL;
 	w->cancel = NULL;
 	if (result == -ENOENT)
-		resp = dispatch_error(-EBADMSG, "no such user on this node");
+		r = errmap_reply(&rep, -EBADMSG, "no such user on this node");
 	else if (result < 0)
-		resp = dispatch_error(-ECONNREFUSED, "the user directory (NSS) "
+		r = errmap_reply(&rep, -ECONNREFUSED, "the user directory (NSS) "
 		    "did not answer; try again");
 	else
-		resp = session_open_run(j, uid);
+		r = session_open_run(j, uid, &rep);
 	session_open_job_free(j);
-	if (resp != NULL)
-		server_reply(w, resp);
+	waiter_finish(w, r, &rep);
 }
 
 /*
@@ -381,16 +326,17 @@ session_open_named(void *arg, int result, uid_t uid, gid_t gid,
  * (never a blocking getpwnam on the loop; always a fresh lookup, since a
  * session binds a user). w waits for it, then session_open_run goes on.
  */
-static json_t *
-op_session_open(struct dispatch *d, struct waiter *w, const struct proto_request *req)
+static int
+op_session_open(struct dispatch *d, struct waiter *w, const struct proto_request *req,
+    struct reply *out)
 {
 	struct session_open_job *j;
 
 	if (!util_valid_username(req->user))
-		return dispatch_error(-EBADMSG, "invalid user name");
+		return errmap_reply(out, -EBADMSG, "invalid user name");
 	j = calloc(1, sizeof(*j));
 	if (j == NULL)
-		return dispatch_error(-ENOMEM, "cannot open a session");
+		return errmap_reply(out, -ENOMEM, "cannot open a session");
 	j->d = d;
 	j->w = w;
 	j->interactive = req->interactive;
@@ -404,12 +350,12 @@ op_session_open(struct dispatch *d, struct waiter *w, const struct proto_request
 	    (j->req = userdb_lookup_name(d->db, j->user, session_open_named,
 	    j)) == NULL) {
 		session_open_job_free(j);
-		return dispatch_error(-ENOMEM, "cannot open a session");
+		return errmap_reply(out, -ENOMEM, "cannot open a session");
 	}
 	w->parked_on = j;
 	w->cancel = session_open_cancel;
 	w->linked = 1;
-	return NULL;
+	return WAITER_PARKED;
 }
 
 /*
@@ -418,140 +364,152 @@ op_session_open(struct dispatch *d, struct waiter *w, const struct proto_request
  * session: it ends after [msi] secret_ttl; a uid holds at most
  * [msi] secrets_per_uid of them (the oldest goes).
  */
-static json_t *
-op_sdk_env(struct dispatch *d, struct waiter *w, const struct proto_request *req)
+static int
+op_sdk_env(struct dispatch *d, struct waiter *w, const struct proto_request *req,
+    struct reply *out)
 {
 	char ep[256], sec[SESSION_SECRET_LEN + 1];
 	struct audit_event ev = { 0 };
-	json_t *resp, *err;
+	json_t *resp;
 	int64_t exp;
-	int r;
+	int r, bad = 0;
 
 	(void)req;
-	if ((err = need_own_user(w)) != NULL)
-		return err;
+	if (w->caller->user == NULL)
+		return no_own_user(w, out);
 	if (config_msi_endpoint(d->cf, ep, sizeof(ep)) < 0)
-		return dispatch_error(-ECONNREFUSED, "the SDK endpoint is not "
+		return errmap_reply(out, -ECONNREFUSED, "the SDK endpoint is not "
 		    "enabled on this node ([msi] listen in credd.conf)");
 	r = sessions_secret_mint(d->sessions, w->caller->user, w->caller->uid,
 	    NULL, util_now(), d->cf->msi_secret_ttl,
 	    (size_t)d->cf->msi_secrets_per_uid, sec, &exp);
 	if (r < 0)
-		return dispatch_error(r, "cannot mint an endpoint secret");
+		return errmap_reply(out, r, "cannot mint an endpoint secret");
 	resp = proto_ok();
-	json_object_set_new(resp, "endpoint", json_string(ep));
-	json_object_set_new(resp, "secret", json_string(sec));
-	json_object_set_new(resp, "expires_on", json_integer(exp));
+	reply_put(resp, "endpoint", json_string(ep), &bad);
+	reply_put(resp, "secret", json_string(sec), &bad);
+	reply_put(resp, "expires_on", json_integer(exp), &bad);
 	secret_wipe(sec, sizeof(sec));
+	if (bad) {
+		json_decref(resp);
+		return -ENOMEM;	/* the secret stays until its TTL, unused */
+	}
 	ev.event = "sdk_secret_issued";
 	ev.uid = w->caller->uid;
 	ev.user = w->caller->user;
 	ev.op = "sdk_env";
 	ev.outcome = "ok";
 	audit_log(&ev);
-	return resp;
+	return reply_set_json(out, resp);
 }
 
-static json_t *
-op_session_close(struct dispatch *d, struct waiter *w, const struct proto_request *req)
+static int
+op_session_close(struct dispatch *d, struct waiter *w, const struct proto_request *req,
+    struct reply *out)
 {
 	int r;
 
 	r = sessions_close(d->sessions, req->user, req->session);
 	(void)w;
 	if (r < 0)
-		return dispatch_error(-EBADMSG, "no such session");
-	return proto_ok();
+		return errmap_reply(out, -EBADMSG, "no such session");
+	return reply_set_json(out, proto_ok());
 }
 
-static json_t *
-op_admin_list(struct dispatch *d, struct waiter *w, const struct proto_request *req)
+static int
+op_admin_list(struct dispatch *d, struct waiter *w, const struct proto_request *req,
+    struct reply *out)
 {
-	(void)w;
-	return broker_list(d->broker, w, req->cursor, req->limit);
+	return broker_list(d->broker, w, req->cursor, req->limit, out);
 }
 
-static json_t *
-op_admin_revoke(struct dispatch *d, struct waiter *w, const struct proto_request *req)
+static int
+op_admin_revoke(struct dispatch *d, struct waiter *w, const struct proto_request *req,
+    struct reply *out)
 {
 	if (!util_valid_username(req->user))
-		return dispatch_error(-EBADMSG, "invalid user name");
-	return broker_revoke(d->broker, w, req->user, w->caller->uid);
+		return errmap_reply(out, -EBADMSG, "invalid user name");
+	return broker_revoke(d->broker, w, req->user, w->caller->uid, out);
 }
 
 /* Why credd ended sessions itself (docs/protocol.md, stats). */
 static void
-sessions_stats(const struct sessions *ss, json_t *o)
+sessions_stats(const struct sessions *ss, json_t *o, int *bad)
 {
 	const struct sessions_counters *n = sessions_counters(ss);
 
-	json_object_set_new(o, "sessions_ended_idle",
-	    json_integer((json_int_t)n->ended_idle));
-	json_object_set_new(o, "sessions_ended_no_process",
-	    json_integer((json_int_t)n->ended_no_process));
-	json_object_set_new(o, "sessions_ended_account",
-	    json_integer((json_int_t)n->ended_account));
-	json_object_set_new(o, "sessions_dropped",
-	    json_integer((json_int_t)n->dropped));
-	json_object_set_new(o, "sdk_secrets_ended_account",
-	    json_integer((json_int_t)n->secrets_ended_account));
+	reply_put(o, "sessions_ended_idle",
+	    json_integer((json_int_t)n->ended_idle), bad);
+	reply_put(o, "sessions_ended_no_process",
+	    json_integer((json_int_t)n->ended_no_process), bad);
+	reply_put(o, "sessions_ended_account",
+	    json_integer((json_int_t)n->ended_account), bad);
+	reply_put(o, "sessions_dropped",
+	    json_integer((json_int_t)n->dropped), bad);
+	reply_put(o, "sdk_secrets_ended_account",
+	    json_integer((json_int_t)n->secrets_ended_account), bad);
 }
 
 /* Locked secret memory (secmem.h) and the process's VmLck, in bytes. */
 static void
-stats_secmem(struct dispatch *d, json_t *resp)
+stats_secmem(struct dispatch *d, json_t *resp, int *bad)
 {
 	struct secmem_stats ms;
 	size_t vm = 0;
 
 	secmem_stats(d->secmem, &ms);
 	(void)secmem_vm_locked(&vm);
-	json_object_set_new(resp, "locked_memory_limit",
-	    json_integer((json_int_t)ms.limit));
-	json_object_set_new(resp, "locked_memory",
-	    json_integer((json_int_t)ms.locked));
-	json_object_set_new(resp, "locked_memory_in_use",
-	    json_integer((json_int_t)ms.in_use));
-	json_object_set_new(resp, "locked_secrets",
-	    json_integer((json_int_t)ms.live));
-	json_object_set_new(resp, "unlocked_secret_allocs",
-	    json_integer((json_int_t)ms.unlocked_allocs));
-	json_object_set_new(resp, "vm_locked", json_integer((json_int_t)vm));
+	reply_put(resp, "locked_memory_limit",
+	    json_integer((json_int_t)ms.limit), bad);
+	reply_put(resp, "locked_memory",
+	    json_integer((json_int_t)ms.locked), bad);
+	reply_put(resp, "locked_memory_in_use",
+	    json_integer((json_int_t)ms.in_use), bad);
+	reply_put(resp, "locked_secrets",
+	    json_integer((json_int_t)ms.live), bad);
+	reply_put(resp, "unlocked_secret_allocs",
+	    json_integer((json_int_t)ms.unlocked_allocs), bad);
+	reply_put(resp, "vm_locked", json_integer((json_int_t)vm), bad);
 }
 
-static json_t *
-op_stats(struct dispatch *d, struct waiter *w, const struct proto_request *req)
+static int
+op_stats(struct dispatch *d, struct waiter *w, const struct proto_request *req,
+    struct reply *out)
 {
 	const struct server_stats *ss = server_stats(d->server);
 	json_t *resp = proto_ok(), *ops = json_object();
-	int i;
+	int i, bad = 0;
 
 	(void)w;
 	(void)req;
 	for (i = 1; i < PROTO_OP_COUNT; i++)
-		json_object_set_new(ops, proto_op_name((enum proto_op)i),
-		    json_integer((json_int_t)d->by_op[i]));
-	json_object_set_new(resp, "version", json_string(ENTRA_VERSION));
-	json_object_set_new(resp, "requests", json_integer((json_int_t)ss->requests));
-	json_object_set_new(resp, "requests_by_op", ops);
-	json_object_set_new(resp, "connections", json_integer((json_int_t)ss->connections));
-	json_object_set_new(resp, "connections_open", json_integer((json_int_t)ss->open));
-	json_object_set_new(resp, "connections_refused", json_integer((json_int_t)ss->refused_conns));
-	json_object_set_new(resp, "rate_limited", json_integer((json_int_t)ss->rate_limited));
-	json_object_set_new(resp, "bad_requests", json_integer((json_int_t)ss->bad_requests));
-	json_object_set_new(resp, "output_bytes", json_integer((json_int_t)ss->output_bytes));
-	json_object_set_new(resp, "output_bytes_peak", json_integer((json_int_t)ss->output_bytes_peak));
-	json_object_set_new(resp, "output_stalls", json_integer((json_int_t)ss->output_stalls));
-	json_object_set_new(resp, "accept_pauses", json_integer((json_int_t)ss->accept_pauses));
-	json_object_set_new(resp, "forbidden", json_integer((json_int_t)d->forbidden));
-	json_object_set_new(resp, "sessions", json_integer((json_int_t)sessions_count(d->sessions)));
-	json_object_set_new(resp, "sdk_secrets",
-	    json_integer((json_int_t)sessions_secret_count(d->sessions)));
-	sessions_stats(d->sessions, resp);
-	broker_stats(d->broker, resp);
-	msi_report(d->msi, resp, 1);
-	stats_secmem(d, resp);
-	return resp;
+		reply_put(ops, proto_op_name((enum proto_op)i),
+		    json_integer((json_int_t)d->by_op[i]), &bad);
+	reply_put(resp, "version", json_string(ENTRA_VERSION), &bad);
+	reply_put(resp, "requests", json_integer((json_int_t)ss->requests), &bad);
+	reply_put(resp, "requests_by_op", ops, &bad);
+	reply_put(resp, "connections", json_integer((json_int_t)ss->connections), &bad);
+	reply_put(resp, "connections_open", json_integer((json_int_t)ss->open), &bad);
+	reply_put(resp, "connections_refused", json_integer((json_int_t)ss->refused_conns), &bad);
+	reply_put(resp, "rate_limited", json_integer((json_int_t)ss->rate_limited), &bad);
+	reply_put(resp, "bad_requests", json_integer((json_int_t)ss->bad_requests), &bad);
+	reply_put(resp, "output_bytes", json_integer((json_int_t)ss->output_bytes), &bad);
+	reply_put(resp, "output_bytes_peak", json_integer((json_int_t)ss->output_bytes_peak), &bad);
+	reply_put(resp, "output_stalls", json_integer((json_int_t)ss->output_stalls), &bad);
+	reply_put(resp, "accept_pauses", json_integer((json_int_t)ss->accept_pauses), &bad);
+	reply_put(resp, "forbidden", json_integer((json_int_t)d->forbidden), &bad);
+	reply_put(resp, "sessions", json_integer((json_int_t)sessions_count(d->sessions)), &bad);
+	reply_put(resp, "sdk_secrets",
+	    json_integer((json_int_t)sessions_secret_count(d->sessions)), &bad);
+	sessions_stats(d->sessions, resp, &bad);
+	if (broker_stats(d->broker, resp) < 0 || msi_report(d->msi, resp, 1) < 0)
+		bad = 1;
+	stats_secmem(d, resp, &bad);
+	if (bad) {
+		json_decref(resp);
+		return -ENOMEM;
+	}
+	return reply_set_json(out, resp);
 }
 
 static const struct method methods[] = {
@@ -567,8 +525,9 @@ static const struct method methods[] = {
 	{ PROTO_OP_SDK_ENV, POLICY_ANY, op_sdk_env },
 };
 
-json_t *
-dispatch_request(void *arg, struct waiter *w, const struct proto_request *req)
+int
+dispatch_request(void *arg, struct waiter *w, const struct proto_request *req,
+    struct reply *out)
 {
 	struct dispatch *d = arg;
 	const struct method *m = NULL;
@@ -578,7 +537,7 @@ dispatch_request(void *arg, struct waiter *w, const struct proto_request *req)
 		if (methods[i].op == req->op)
 			m = &methods[i];
 	if (m == NULL)
-		return dispatch_error(-EBADMSG, "unknown op");
+		return errmap_reply(out, -EBADMSG, "unknown op");
 	d->by_op[req->op]++;
 	if (m->policy == POLICY_ADMIN && !w->caller->is_admin) {
 		struct audit_event ev = {
@@ -592,8 +551,8 @@ dispatch_request(void *arg, struct waiter *w, const struct proto_request *req)
 
 		d->forbidden++;
 		audit_refusal(&ev, util_mono_ms());	/* a peer can repeat it at will */
-		return dispatch_error(-EACCES, "this operation needs root or "
+		return errmap_reply(out, -EACCES, "this operation needs root or "
 		    "membership of admin_group");
 	}
-	return m->fn(d, w, req);
+	return m->fn(d, w, req, out);
 }

@@ -1,17 +1,7 @@
 /*
  * dispatch.h - the method table: which op, which caller may call it,
- * which handler answers. The one place that turns negative errno values
- * into wire error names (docs/protocol.md):
- *
- *   -EACCES forbidden            -EBADMSG bad_request
- *   -EMSGSIZE too_large          -EPROTONOSUPPORT unsupported_version
- *   -EDOM unknown_scope          -ENOKEY consent_required
- *   -EINPROGRESS consent_pending -ECANCELED consent_declined
- *   -EKEYREJECTED account_mismatch
- *   -EKEYEXPIRED / -EKEYREVOKED reauth_required
- *   -EPERM policy_blocked        -EBUSY rate_limited
- *   -EHOSTUNREACH idp_unavailable -EREMOTEIO idp_misconfigured
- *   -ECONNREFUSED unavailable    anything else: internal
+ * which handler answers. Negative errno values become wire error names
+ * in errmap.h.
  */
 #ifndef CREDD_DISPATCH_H
 #define CREDD_DISPATCH_H
@@ -19,7 +9,7 @@
 #include <jansson.h>
 
 #include "entra/proto.h"
-#include "server.h"
+#include "waiter.h"
 
 struct broker;
 struct sessions;
@@ -27,6 +17,7 @@ struct userdb;
 struct config;
 struct msi;
 struct secmem;
+struct reply;
 
 struct dispatch {
 	struct broker *broker;
@@ -40,12 +31,11 @@ struct dispatch {
 	uint64_t forbidden;
 };
 
-/* The server's request callback; arg is a struct dispatch. */
-json_t *dispatch_request(void *arg, struct waiter *w, const struct proto_request *req);
-
-/* Wire error name for a negative errno. */
-const char *dispatch_error_code(int err);
-/* {"ok":false,"error":{"code":dispatch_error_code(err),"message":msg}}. */
-json_t *dispatch_error(int err, const char *msg);
+/*
+ * The server's request callback (server_request_cb); arg is a struct
+ * dispatch. 0 with *out filled in, WAITER_PARKED, or -errno (waiter.h).
+ */
+int dispatch_request(void *arg, struct waiter *w,
+    const struct proto_request *req, struct reply *out);
 
 #endif

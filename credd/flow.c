@@ -1,6 +1,6 @@
 /*
- * flow.c - device-code consent flows (RFC 8628 against Entra), the login
- * op and session_open.
+ * flow.c - device-code consent flows (RFC 8628 against Entra; see
+ * flow.h), and how a request waiting on one is answered.
  *
  * At most one flow per user. A flow starts on an interactive
  * session_open, a login, or a token request without consent; a silent
@@ -26,20 +26,42 @@
 
 #include "broker_int.h"
 #include "config.h"
-#include "dispatch.h"
+#include "errmap.h"
 #include "event.h"
+#include "flow.h"
 #include "http.h"
 #include "log.h"
 #include "oauth.h"
 #include "record.h"
-#include "refresh.h"
+#include "reply.h"
 #include "storeq.h"
+#include "tokens.h"
+#include "user.h"
 #include "userdb.h"
 
 #define OIDC_SCOPES "openid profile offline_access"
+#define FLOW_RING 64 /* remembered device-flow start times per user */
 
-static struct broker *flow_broker; /* timer callbacks; one broker per process */
-static uintptr_t flow_seq;
+enum flow_state { FLOW_STARTING, FLOW_CLAIMING, FLOW_POLLING, FLOW_SAVING };
+
+/* A device-code flow; at most one per user. */
+struct flow {
+	struct user *u;
+	enum flow_state state;
+	char *scope;		/* resource scope the consent asks for */
+	struct oauth_device dev;
+	int64_t expires_on;	/* unix s */
+	int64_t interval;	/* seconds; +5 on slow_down */
+	struct http_req *req;
+	struct userdb_req *name_req;	/* FLOW_STARTING: the uid's name, afresh */
+	struct event_timer *timer;
+	struct waiter_list start_waiters; /* want the device-code fields */
+	struct waiter_list done_waiters;  /* login wait: want the outcome */
+	unsigned epoch;
+	uintptr_t seq;		/* names this flow to the store thread's callback */
+	int remote;		/* another node's flow: shown here, polled there */
+	struct oauth_token tok;	/* FLOW_SAVING: the first token, held until stored */
+};
 
 static void accept_saved(struct broker *b, struct user *u, void *ctx, int result);
 static void flow_begin(struct broker *b, struct user *u, struct flow *f);
@@ -48,25 +70,27 @@ static void remote_expired_cb(struct event_loop *ev, void *arg);
 
 static void poll_cb(struct event_loop *ev, void *arg);
 
-void
+int
 flow_fields(const struct flow *f, json_t *obj)
 {
 	char msg[768];
+	int bad = 0;
 
 	if (f->state != FLOW_POLLING)
-		return;
-	json_object_set_new(obj, "verification_uri",
-	    json_string(f->dev.verification_uri));
-	json_object_set_new(obj, "user_code", json_string(f->dev.user_code));
-	json_object_set_new(obj, "expires_on", json_integer(f->expires_on));
+		return 0;
+	reply_put(obj, "verification_uri",
+	    json_string(f->dev.verification_uri), &bad);
+	reply_put(obj, "user_code", json_string(f->dev.user_code), &bad);
+	reply_put(obj, "expires_on", json_integer(f->expires_on), &bad);
 	if (f->dev.message != NULL)
-		json_object_set_new(obj, "message", json_string(f->dev.message));
+		reply_put(obj, "message", json_string(f->dev.message), &bad);
 	else {
 		snprintf(msg, sizeof(msg), "To sign in, use a web browser to open "
 		    "the page %s and enter the code %s to authenticate.",
 		    f->dev.verification_uri, f->dev.user_code);
-		json_object_set_new(obj, "message", json_string(msg));
+		reply_put(obj, "message", json_string(msg), &bad);
 	}
+	return bad ? -ENOMEM : 0;
 }
 
 static void
@@ -84,47 +108,47 @@ flow_free(struct broker *b, struct flow *f)
 	free(f);
 }
 
-static json_t *
-session_reply(struct waiter *w, const struct user *u, const char *state)
+json_t *
+flow_session_reply(struct waiter *w, const struct user *u, const char *state)
 {
 	json_t *resp = proto_ok();
-	const char *account = broker_account(u);
+	const char *account = user_account(u);
+	int bad = 0;
 
-	json_object_set_new(resp, "session", json_string(w->session ? w->session : ""));
-	json_object_set_new(resp, "state", json_string(state));
-	json_object_set_new(resp, "account", account ? json_string(account) : json_null());
+	reply_put(resp, "session", json_string(w->session ? w->session : ""), &bad);
+	reply_put(resp, "state", json_string(state), &bad);
+	reply_put(resp, "account", account ? json_string(account) : json_null(), &bad);
+	if (bad) {
+		json_decref(resp);
+		return NULL;
+	}
 	return resp;
-}
-
-/* A session's state when no sign-in is running. */
-static const char *
-session_state(const struct user *u)
-{
-	if (broker_has_consent(u))
-		return "ready";
-	if (u->rec != NULL && u->rec->oid != NULL && !u->logged_out)
-		return "reauth_required";
-	return "none";
 }
 
 static void
 login_deadline_cb(struct event_loop *ev, void *arg)
 {
 	struct waiter *w = arg;
+	struct broker *b = w->parked_on;	/* user_park sets it */
 	struct user *u;
 	json_t *resp;
+	int bad = 0;
 
 	(void)ev;
 	w->timer = NULL;
-	broker_unpark(w);
+	user_unpark(w);
 	resp = proto_ok();
-	json_object_set_new(resp, "state", json_string("pending"));
+	reply_put(resp, "state", json_string("pending"), &bad);
 	/* parked_on is the broker; the flow is still u->flow. */
-	u = broker_user(flow_broker, w->caller->user ? w->caller->user : "", w->caller->uid,
+	u = user_get(b, w->caller->user ? w->caller->user : "", w->caller->uid,
 	    &(int){ 0 });
-	if (u != NULL && u->flow != NULL)
-		flow_fields(u->flow, resp);
-	server_reply(w, resp);
+	if (u != NULL && u->flow != NULL && flow_fields(u->flow, resp) < 0)
+		bad = 1;
+	if (bad) {
+		json_decref(resp);
+		resp = NULL;	/* answered "internal" */
+	}
+	waiter_reply_json(w, resp);
 }
 
 /*
@@ -132,48 +156,55 @@ login_deadline_cb(struct event_loop *ev, void *arg)
  * started for this request (consent_required) rather than joined
  * (consent_pending).
  */
-static json_t *
-flow_answer(struct broker *b, struct flow *f, struct waiter *w, int started)
+static int
+flow_answer(struct broker *b, struct flow *f, struct waiter *w, int started,
+    struct reply *out)
 {
 	json_t *resp;
+	int bad = 0;
 
 	switch (w->op) {
 	case PROTO_OP_LOGIN:
 		if (w->deadline_ms > event_now_ms(b->ev)) {
-			broker_park(b, &f->done_waiters, w);
+			user_park(b, &f->done_waiters, w);
 			w->timer = event_timer_at(b->ev, w->deadline_ms,
 			    login_deadline_cb, w);
-			return NULL;
+			return WAITER_PARKED;
 		}
 		resp = proto_ok();
-		json_object_set_new(resp, "state", json_string("pending"));
-		flow_fields(f, resp);
-		return resp;
+		reply_put(resp, "state", json_string("pending"), &bad);
+		bad |= flow_fields(f, resp) < 0;
+		break;
 	case PROTO_OP_SESSION_OPEN:
-		resp = session_reply(w, f->u, "pending");
-		flow_fields(f, resp);
-		return resp;
+		resp = flow_session_reply(w, f->u, "pending");
+		bad |= flow_fields(f, resp) < 0;
+		break;
 	default:
-		resp = dispatch_error(started ? -ENOKEY : -EINPROGRESS, started ?
+		resp = errmap_error(started ? -ENOKEY : -EINPROGRESS, started ?
 		    "sign-in required: a consent was started" :
 		    "sign-in pending: finish the sign-in in your browser");
-		flow_fields(f, proto_error_obj(resp));
-		return resp;
+		bad |= flow_fields(f, proto_error_obj(resp)) < 0;
+		break;
 	}
+	if (bad) {
+		json_decref(resp);
+		return -ENOMEM;
+	}
+	return reply_set_json(out, resp);
 }
 
-json_t *
-flow_join(struct broker *b, struct user *u, struct waiter *w)
+int
+flow_join(struct broker *b, struct user *u, struct waiter *w, struct reply *out)
 {
 	struct flow *f = u->flow;
 
 	if (f == NULL)
-		return dispatch_error(-ENOKEY, "sign-in required; run 'credctl login'");
+		return errmap_reply(out, -ENOKEY, "sign-in required; run 'credctl login'");
 	if (f->state == FLOW_STARTING || f->state == FLOW_CLAIMING) {
-		broker_park(b, &f->start_waiters, w);
-		return NULL;
+		user_park(b, &f->start_waiters, w);
+		return WAITER_PARKED;
 	}
-	return flow_answer(b, f, w, 0);
+	return flow_answer(b, f, w, 0, out);
 }
 
 /* End u's flow: answer every waiter with resp_for(w) and free it. */
@@ -184,6 +215,7 @@ flow_end(struct broker *b, struct user *u, int err, const char *msg,
 	struct flow *f = u->flow;
 	struct waiter *w;
 	json_t *resp;
+	int bad;
 
 	if (f == NULL)
 		return;
@@ -194,33 +226,38 @@ flow_end(struct broker *b, struct user *u, int err, const char *msg,
 		/* Our shared flow ended: the other nodes stop showing it. */
 		record_flow_free(u->rec->flow);
 		u->rec->flow = NULL;
-		broker_user_save(b, u, 0, NULL, NULL);
+		user_save(b, u, 0, NULL, NULL);
 	}
 	while ((w = LIST_FIRST(&f->start_waiters)) != NULL ||
 	    (w = LIST_FIRST(&f->done_waiters)) != NULL) {
-		broker_unpark(w);
+		user_unpark(w);
+		bad = 0;
 		if (w->op == PROTO_OP_SESSION_OPEN && (oerr != NULL || err != 0)) {
 			/* The session is open whatever the sign-in did: say so,
 			 * with the reason, so the module can close it later. */
-			resp = session_reply(w, u, session_state(u));
-			json_object_set_new(resp, "warning", json_string(oerr != NULL ?
-			    oerr->reason : msg));
+			resp = flow_session_reply(w, u, user_session_state(u));
+			reply_put(resp, "warning", json_string(oerr != NULL ?
+			    oerr->reason : msg), &bad);
 		} else if (oerr != NULL)
-			resp = broker_idp_error(b, oerr);
+			resp = errmap_idp_error(oerr, b->throttle_until);
 		else if (err == 0) {
 			if (w->op == PROTO_OP_SESSION_OPEN)
-				resp = session_reply(w, u, "ready");
+				resp = flow_session_reply(w, u, "ready");
 			else {
-				const char *account = broker_account(u);
+				const char *account = user_account(u);
 
 				resp = proto_ok();
-				json_object_set_new(resp, "state", json_string("ready"));
-				json_object_set_new(resp, "account", account ?
-				    json_string(account) : json_null());
+				reply_put(resp, "state", json_string("ready"), &bad);
+				reply_put(resp, "account", account ?
+				    json_string(account) : json_null(), &bad);
 			}
 		} else
-			resp = dispatch_error(err, msg);
-		server_reply(w, resp);
+			resp = errmap_error(err, msg);
+		if (bad) {
+			json_decref(resp);
+			resp = NULL;	/* answered "internal" */
+		}
+		waiter_reply_json(w, resp);
 	}
 	flow_free(b, f);
 }
@@ -275,7 +312,7 @@ flow_accept(struct broker *b, struct user *u, struct flow *f, struct oauth_token
 	r = oauth_id_token_account(tok->id_token, b->cf->client_id, b->cf->tenant,
 	    &acct);
 	if (r < 0 || tok->refresh_token == NULL) {
-		broker_audit("consent_rejected", u, u->uid, NULL, f->scope, "refused",
+		user_audit("consent_rejected", u, u->uid, NULL, f->scope, "refused",
 		    NULL, NULL, r < 0 ? "no usable id_token" : "no refresh token "
 		    "(offline_access not granted)", NULL);
 		oauth_account_clear(&acct);
@@ -284,7 +321,7 @@ flow_accept(struct broker *b, struct user *u, struct flow *f, struct oauth_token
 	if (config_account_match(b->cf, u->name, want, sizeof(want)) == 0 &&
 	    (acct.preferred_username == NULL ||
 	    strcasecmp(acct.preferred_username, want) != 0)) {
-		broker_audit("consent_rejected", u, u->uid, NULL, f->scope, "refused",
+		user_audit("consent_rejected", u, u->uid, NULL, f->scope, "refused",
 		    NULL, NULL, "account_match: signed in as another account", NULL);
 		log_warnx("user \"%s\": consent by an account that does not match "
 		    "account_match was rejected", u->name);
@@ -294,7 +331,7 @@ flow_accept(struct broker *b, struct user *u, struct flow *f, struct oauth_token
 	if (u->rec != NULL && u->rec->oid != NULL &&
 	    (strcmp(u->rec->oid, acct.oid) != 0 ||
 	    (u->rec->tid != NULL && strcmp(u->rec->tid, acct.tid) != 0))) {
-		broker_audit("consent_rejected", u, u->uid, NULL, f->scope, "refused",
+		user_audit("consent_rejected", u, u->uid, NULL, f->scope, "refused",
 		    NULL, NULL, "account pinned to another oid; an admin must revoke "
 		    "first", NULL);
 		log_warnx("user \"%s\": consent by a different Entra account was "
@@ -335,7 +372,7 @@ flow_accept(struct broker *b, struct user *u, struct flow *f, struct oauth_token
 	f->tok = *tok;
 	memset(tok, 0, sizeof(*tok));
 	f->state = FLOW_SAVING;
-	broker_user_save(b, u, 1, accept_saved, (void *)f->seq);
+	user_save(b, u, 1, accept_saved, (void *)f->seq);
 	return 0;
 }
 
@@ -348,10 +385,10 @@ accept_saved(struct broker *b, struct user *u, void *ctx, int result)
 	(void)result;
 	if (f == NULL || f->seq != (uintptr_t)ctx || f->state != FLOW_SAVING)
 		return;	/* cancelled meanwhile (logout, revoke) */
-	broker_cache_token(b, u, f->scope, &f->tok);
+	tokens_put(b, u, f->scope, &f->tok);
 	oauth_token_clear(&f->tok);
 	b->n.flows_completed++;
-	broker_audit("consent_completed", u, u->uid, NULL, f->scope, "ok", NULL, NULL,
+	user_audit("consent_completed", u, u->uid, NULL, f->scope, "ok", NULL, NULL,
 	    NULL, NULL);
 	u->outcome = NULL;
 	flow_end(b, u, 0, NULL, NULL);
@@ -362,7 +399,7 @@ poll_done(void *arg, const struct http_response *hr)
 {
 	struct flow *f = arg;
 	struct user *u = f->u;
-	struct broker *b = flow_broker;
+	struct broker *b = u->b;
 	struct oauth_token tok = { 0 };
 	struct oauth_error err = { 0 };
 	int r;
@@ -401,20 +438,20 @@ poll_done(void *arg, const struct http_response *hr)
 	case OAUTH_EXPIRED:
 		b->n.flows_expired++;
 		u->flow_unused_until = util_now() + b->cf->device_flow_cooldown;
-		broker_audit("consent_expired", u, u->uid, NULL, f->scope, "error",
+		user_audit("consent_expired", u, u->uid, NULL, f->scope, "error",
 		    NULL, NULL, NULL, &err);
 		flow_end(b, u, -ENOKEY, "the sign-in code expired; run 'credctl "
 		    "login' for a new one", NULL);
 		return;
 	case OAUTH_DECLINED:
-		broker_audit("consent_rejected", u, u->uid, NULL, f->scope, "refused",
+		user_audit("consent_rejected", u, u->uid, NULL, f->scope, "refused",
 		    NULL, NULL, "declined by the user", &err);
 		u->outcome = "consent_declined";
 		flow_end(b, u, -ECANCELED, "the sign-in was declined", NULL);
 		return;
 	default:
 		b->n.idp_errors[err.cls]++;
-		broker_audit("consent_failed", u, u->uid, NULL, f->scope, "error",
+		user_audit("consent_failed", u, u->uid, NULL, f->scope, "error",
 		    NULL, NULL, NULL, &err);
 		if (err.cls == OAUTH_ADMIN)
 			log_warnx("device flow rejected by the IdP (%s): check the "
@@ -428,7 +465,7 @@ static void
 poll_cb(struct event_loop *ev, void *arg)
 {
 	struct flow *f = arg;
-	struct broker *b = flow_broker;
+	struct broker *b = f->u->b;
 	struct secret *form = NULL;
 	int64_t now = util_now();
 	int r;
@@ -440,7 +477,7 @@ poll_cb(struct event_loop *ev, void *arg)
 
 		b->n.flows_expired++;
 		u->flow_unused_until = now + b->cf->device_flow_cooldown;
-		broker_audit("consent_expired", u, u->uid, NULL, f->scope, "error",
+		user_audit("consent_expired", u, u->uid, NULL, f->scope, "error",
 		    NULL, NULL, "device code expired unused", NULL);
 		flow_end(b, u, -ENOKEY, "the sign-in code expired; run 'credctl "
 		    "login' for a new one", NULL);
@@ -464,7 +501,7 @@ devicecode_done(void *arg, const struct http_response *hr)
 {
 	struct flow *f = arg;
 	struct user *u = f->u;
-	struct broker *b = flow_broker;
+	struct broker *b = u->b;
 	struct oauth_error err = { 0 };
 	int r;
 
@@ -475,7 +512,7 @@ devicecode_done(void *arg, const struct http_response *hr)
 		b->n.idp_errors[err.cls]++;
 		if (err.is_throttled && err.retry_after > 0)
 			b->throttle_until = util_now() + err.retry_after;
-		broker_audit("consent_failed", u, u->uid, NULL, f->scope, "error", NULL,
+		user_audit("consent_failed", u, u->uid, NULL, f->scope, "error", NULL,
 		    NULL, NULL, &err);
 		if (err.cls == OAUTH_ADMIN)
 			log_warnx("devicecode request rejected by the IdP (%s): check "
@@ -496,7 +533,6 @@ static void
 flow_begin(struct broker *b, struct user *u, struct flow *f)
 {
 	struct waiter *w;
-	json_t *resp;
 
 	f->state = FLOW_POLLING;
 	if (f->remote) {
@@ -505,14 +541,14 @@ flow_begin(struct broker *b, struct user *u, struct flow *f)
 		    remote_expired_cb, f);
 	} else {
 		arm_poll(b, f, f->interval);
-		broker_audit("consent_started", u, u->uid, NULL, f->scope, "pending",
+		user_audit("consent_started", u, u->uid, NULL, f->scope, "pending",
 		    NULL, NULL, NULL, NULL);
 	}
 	while ((w = LIST_FIRST(&f->start_waiters)) != NULL) {
-		broker_unpark(w);
-		resp = flow_answer(b, f, w, !f->remote);
-		if (resp != NULL)
-			server_reply(w, resp);
+		struct reply rep = { 0 };
+
+		user_unpark(w);
+		waiter_finish(w, flow_answer(b, f, w, !f->remote, &rep), &rep);
 	}
 }
 
@@ -537,9 +573,9 @@ claim_done(struct storeq_job *j)
 {
 	struct user *u = j->arg;
 	struct flow *f = u->flow;
-	struct broker *b = flow_broker;
+	struct broker *b = u->b;
 
-	broker_store_note(b, u, j);
+	user_store_note(b, u, j);
 	if (f == NULL || f->state != FLOW_CLAIMING)
 		return;	/* cancelled meanwhile */
 	if (j->result < 0) {
@@ -554,8 +590,9 @@ claim_done(struct storeq_job *j)
 		return;
 	}
 	if (!u->dirty) {
-		broker_user_apply(b, u, j->rec);
+		user_apply(b, u, j->rec);
 		j->rec = NULL;	/* transferred */
+		flow_record_changed(b, u);
 	}
 	if (u->flow == f)
 		flow_begin(b, u, f);
@@ -602,7 +639,7 @@ remote_expired_cb(struct event_loop *ev, void *arg)
 
 	(void)ev;
 	f->timer = NULL;
-	flow_end(flow_broker, f->u, -ENOKEY, "the sign-in code expired; run "
+	flow_end(f->u->b, f->u, -ENOKEY, "the sign-in code expired; run "
 	    "'credctl login' for a new one", NULL);
 }
 
@@ -616,7 +653,7 @@ flow_record_changed(struct broker *b, struct user *u)
 	if (u->rec != NULL && u->rec->flow != NULL &&
 	    strcmp(u->rec->flow->user_code, f->dev.user_code) == 0)
 		return;	/* still pending on the other node */
-	if (broker_has_consent(u))
+	if (user_has_consent(u))
 		flow_end(b, u, 0, NULL, NULL);
 	else
 		flow_end(b, u, -ENOKEY, "the sign-in ended on another node without "
@@ -635,7 +672,7 @@ flow_adopt(struct broker *b, struct user *u, const char *scope)
 	}
 	f->u = u;
 	f->epoch = u->epoch;
-	f->seq = ++flow_seq;
+	f->seq = ++b->flow_seq;
 	LIST_INIT(&f->start_waiters);
 	LIST_INIT(&f->done_waiters);
 	if (flow_adopt_fields(f, u->rec->flow) < 0) {
@@ -674,7 +711,7 @@ flow_named(void *arg, int result, uid_t uid, gid_t gid, const char *name)
 {
 	struct flow *f = arg;
 	struct user *u = f->u;
-	struct broker *b = flow_broker;
+	struct broker *b = u->b;
 	int r;
 
 	(void)uid;
@@ -702,7 +739,6 @@ flow_start(struct broker *b, struct user *u, const char *scope)
 	struct flow *f;
 	int r;
 
-	flow_broker = b;
 	if (u->flow != NULL)
 		return 0;
 	if (scope == NULL)
@@ -719,7 +755,7 @@ flow_start(struct broker *b, struct user *u, const char *scope)
 	f->u = u;
 	f->state = FLOW_STARTING;
 	f->epoch = u->epoch;
-	f->seq = ++flow_seq;
+	f->seq = ++b->flow_seq;
 	LIST_INIT(&f->start_waiters);
 	LIST_INIT(&f->done_waiters);
 	if (b->db != NULL) {
@@ -739,62 +775,4 @@ flow_start(struct broker *b, struct user *u, const char *scope)
 	u->flow_unused_until = 0;
 	b->n.flows_started++;
 	return 0;
-}
-
-json_t *
-broker_login(struct broker *b, struct waiter *w, const char *user, uid_t uid,
-    int64_t wait)
-{
-	struct user *u;
-	json_t *resp;
-	int r;
-
-	w->wait = wait;
-	u = broker_user_ready(b, w, user, uid, &resp);
-	if (u == NULL)
-		return resp;
-	u->outcome = NULL;	/* the user is asking again */
-	if (broker_has_consent(u)) {
-		const char *account = broker_account(u);
-
-		resp = proto_ok();
-		json_object_set_new(resp, "state", json_string("ready"));
-		json_object_set_new(resp, "account", account ? json_string(account) :
-		    json_null());
-		return resp;
-	}
-	w->deadline_ms = event_now_ms(b->ev) + wait * 1000;
-	if (u->flow == NULL) {
-		r = flow_may_start(b, u, 1);
-		if (r == 0)
-			r = flow_start(b, u, NULL);
-		if (r < 0)
-			return dispatch_error(r == -EBUSY ? -EBUSY : r, r == -EBUSY ?
-			    "too many sign-in attempts this hour; try again later" :
-			    "cannot start a sign-in");
-	}
-	return flow_join(b, u, w);
-}
-
-json_t *
-broker_session_open(struct broker *b, struct waiter *w, const char *user,
-    uid_t uid, int interactive)
-{
-	struct user *u;
-	json_t *resp;
-
-	w->interactive = interactive;
-	u = broker_user_ready(b, w, user, uid, &resp);
-	if (u == NULL)
-		return resp;
-	if (broker_has_consent(u))
-		return session_reply(w, u, "ready");
-	if (u->flow != NULL)
-		return flow_join(b, u, w);
-	if (!interactive || flow_may_start(b, u, 0) < 0 ||
-	    flow_start(b, u, NULL) < 0) {
-		/* Nobody would see a code (cron, batch), or none may start now. */
-		return session_reply(w, u, session_state(u));
-	}
-	return flow_join(b, u, w);
 }

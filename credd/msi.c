@@ -1,7 +1,8 @@
 /*
  * msi.c - the SDK endpoint (see msi.h): libmicrohttpd in external-epoll
- * mode on credd's loop, caller proof, resource to scope, and the two
- * managed-identity response shapes.
+ * mode on credd's loop, its connections, the parked request and the
+ * life cycle. The request checks, the caller proof and the two
+ * managed-identity response shapes are msi_req.c's.
  *
  * Loop integration: MHD's epoll fd is watched with event_add; on
  * readiness, and when the timer from MHD_get_timeout fires, MHD_run
@@ -33,7 +34,6 @@
  * until the pool is reused. Nothing here logs a header value or a body.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -50,312 +50,25 @@
 
 #include "entra/proto.h"
 #include "entra/secret.h"
-#include "entra/util.h"
 
 #include "audit.h"
 #include "broker.h"
 #include "config.h"
+#include "errmap.h"
 #include "event.h"
 #include "log.h"
 #include "msi.h"
-#include "msi_parse.h"
-#include "server.h"
+#include "msi_int.h"
+#include "msi_req.h"
 #include "msi_listen.h"
-#include "session.h"
+#include "reply.h"
 #include "uidlimit.h"
 #include "userdb.h"
+#include "waiter.h"
 
 #define MSI_MEMORY_LIMIT (32 * 1024)	/* request line + headers, per connection */
-#define MSI_DESC_MAX 1024
-
-enum req_state {
-	REQ_NEW,	/* headers in, body (if any) being read */
-	REQ_PARKED,	/* suspended, waiting for the broker */
-	REQ_READY,	/* response built, connection resumed */
-	REQ_QUEUED	/* response queued with MHD */
-};
-
-struct msi;
-
-/* One connection (MHD's socket context): its caller, proven at accept. */
-struct msi_conn {
-	uid_t uid;			/* (uid_t)-1: not proven */
-	const char *unproven;		/* why not (static), or NULL */
-	struct uidlimit_entry *ul;	/* the uid's caps; NULL when unproven */
-	char *user;			/* the uid's login name now, or NULL */
-	int user_err;			/* with user NULL: -ENOENT or the lookup's -errno */
-	/* While the name is looked up (userdb.h), before MHD has the fd: */
-	struct msi *m;
-	struct userdb_req *name_req;
-	int fd;
-	struct sockaddr_storage peer;
-	socklen_t peerlen;
-	LIST_ENTRY(msi_conn) nlink;	/* on m->naming */
-};
-
-struct msi_req {
-	struct waiter w;	/* w.caller = &caller; the broker parks it */
-	struct caller caller;
-	struct msi *m;
-	struct msi_conn *mc;	/* the connection's proof; NULL: none */
-	struct MHD_Connection *conn;
-	LIST_ENTRY(msi_req) link;
-	enum req_state state;
-	int is_imds;
-	int has_body;
-	int is_parking;		/* inside broker_token */
-	char *resource;
-	struct event_timer *deadline;
-	unsigned status;	/* the response, once built */
-	char *body;		/* malloc'd JSON; wiped when freed */
-	size_t bodylen;
-	int retry_after;	/* seconds, 0: none */
-	char scope[MSI_SCOPE_MAX];	/* resource + "/.default" */
-};
-
-LIST_HEAD(msi_req_list, msi_req);
-
-struct msi {
-	struct event_loop *ev;
-	const struct config *cf;
-	struct broker *broker;
-	struct sessions *sessions;
-	struct MHD_Daemon *d;
-	struct msi_listen *l;		/* the listening socket, up or down */
-	unsigned port;			/* bound at start; a reload cannot move it */
-	int epfd;
-	struct event_timer *timer;	/* MHD_get_timeout */
-	struct event_timer *kick;	/* run MHD soon (after a resume) */
-	struct msi_req_list reqs;	/* every live request */
-	struct uidlimit *limits;	/* per uid, the endpoint's own table */
-	struct msi_conn *adding;	/* inside MHD_add_connection */
-	unsigned nconns;		/* connections MHD holds */
-	struct userdb *db;		/* uid -> name, off the loop */
-	LIST_HEAD(, msi_conn) naming;	/* accepted, name not known yet */
-	unsigned nnaming;
-	struct {
-		uint64_t requests;
-		uint64_t refused;	/* audited refusals (coalesced records) */
-		uint64_t refused_conns;	/* closed at accept: over a cap */
-		uint64_t rate_limited;
-	} n;
-	int is_closing;
-};
 
 static void msi_run(struct msi *m);
-
-/* ---- responses ---- */
-
-static void
-body_free(void *p)
-{
-	secret_wipe_str(p);
-}
-
-/* Take over body; set the status. */
-static void
-req_set(struct msi_req *r, unsigned status, char *body)
-{
-	if (r->body != NULL)
-		secret_wipe_str(r->body);
-	r->status = status;
-	r->body = body;
-	r->bodylen = body != NULL ? strlen(body) : 0;
-}
-
-/* {"error": code, "error_description": desc} as the body. */
-static void
-req_error(struct msi_req *r, unsigned status, const char *code, const char *desc)
-{
-	json_t *o = json_pack("{s:s, s:s}", "error", code,
-	    "error_description", desc);
-	char *s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-
-	json_decref(o);
-	req_set(r, s != NULL ? status : MHD_HTTP_INTERNAL_SERVER_ERROR, s);
-}
-
-/*
- * Audit a refusal of the caller (not every 4xx: proof failures and
- * limits). A caller can repeat these at will, so they are coalesced per
- * (uid, op, reason) (audit_refusal). uid (uid_t)-1 means "the uid proven
- * at accept", the only one there is.
- */
-static void
-audit_refused(struct msi_req *r, uid_t uid, const char *user,
-    const char *reason)
-{
-	struct audit_event ev = {
-		.event = "request_refused",
-		.uid = uid,
-		.user = user,
-		.op = r->is_imds ? "msi_imds" : "msi",
-		.scope = r->resource,
-		.outcome = "refused",
-		.reason = reason,
-	};
-
-	if (uid == (uid_t)-1 && r->mc != NULL)
-		ev.uid = r->mc->uid;
-	r->m->n.refused++;
-	audit_refusal(&ev, event_now_ms(r->m->ev));
-}
-
-static int
-queue_response(struct msi_req *r)
-{
-	struct MHD_Response *resp;
-	enum MHD_Result ok;
-	char ra[16];
-
-	if (r->body == NULL) {
-		r->body = strdup("{\"error\":\"internal\","
-		    "\"error_description\":\"out of memory\"}");
-		if (r->body == NULL)
-			return MHD_NO;
-		r->bodylen = strlen(r->body);
-		r->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-	}
-	resp = MHD_create_response_from_buffer_with_free_callback(r->bodylen,
-	    r->body, body_free);
-	if (resp == NULL)
-		return MHD_NO;
-	r->body = NULL;	/* transferred: wiped by body_free */
-	/* MHD adds Content-Length itself (never chunked for a buffer). */
-	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-	    "application/json; charset=utf-8");
-	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
-	    "no-store");
-	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_PRAGMA, "no-cache");
-	(void)MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-	if (r->status == MHD_HTTP_METHOD_NOT_ALLOWED)
-		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET");
-	if (r->retry_after > 0) {
-		snprintf(ra, sizeof(ra), "%d", r->retry_after);
-		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
-	}
-	ok = MHD_queue_response(r->conn, r->status, resp);
-	MHD_destroy_response(resp);
-	r->state = REQ_QUEUED;
-	return ok;
-}
-
-/* ---- broker answer -> HTTP ---- */
-
-/* HTTP status for a wire error code. */
-static unsigned
-status_of(const char *code)
-{
-	static const struct {
-		const char *code;
-		unsigned status;
-	} map[] = {
-		{ "consent_required", MHD_HTTP_UNAUTHORIZED },
-		{ "consent_pending", MHD_HTTP_UNAUTHORIZED },
-		{ "consent_declined", MHD_HTTP_UNAUTHORIZED },
-		{ "reauth_required", MHD_HTTP_UNAUTHORIZED },
-		{ "forbidden", MHD_HTTP_FORBIDDEN },
-		{ "account_mismatch", MHD_HTTP_FORBIDDEN },
-		{ "policy_blocked", MHD_HTTP_FORBIDDEN },
-		{ "unknown_scope", MHD_HTTP_BAD_REQUEST },
-		{ "bad_request", MHD_HTTP_BAD_REQUEST },
-		{ "rate_limited", MHD_HTTP_TOO_MANY_REQUESTS },
-		{ "idp_unavailable", MHD_HTTP_SERVICE_UNAVAILABLE },
-		{ "unavailable", MHD_HTTP_SERVICE_UNAVAILABLE },
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-		if (strcmp(map[i].code, code) == 0)
-			return map[i].status;
-	return MHD_HTTP_INTERNAL_SERVER_ERROR;
-}
-
-static const char *
-jstr(const json_t *o, const char *k)
-{
-	const json_t *v = json_object_get(o, k);
-
-	return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-/*
- * The error description: credd's message and, when a sign-in is
- * needed, the device-code message with the URL and the code, so the
- * SDK's exception shows the user what to do.
- */
-static void
-describe(char *buf, size_t sz, const char *code, const json_t *e)
-{
-	const char *msg = jstr(e, "message");
-	const char *uri = jstr(e, "verification_uri");
-	const char *uc = jstr(e, "user_code");
-
-	if (uri != NULL && uc != NULL)
-		snprintf(buf, sz, "credd: %s: to sign in, open %s and enter the "
-		    "code %s, then run this again (or run 'credctl login').",
-		    code, uri, uc);
-	else
-		snprintf(buf, sz, "credd: %s: %s", code,
-		    msg != NULL ? msg : "no details");
-}
-
-static void
-req_from_broker(struct msi_req *r, json_t *resp)
-{
-	const struct config *cf = r->m->cf;
-	const char *code = proto_response_error(resp);
-	char desc[MSI_DESC_MAX], n1[24], n2[24];
-	json_t *e, *o, *tok, *ra;
-	json_int_t exp, left;
-	char *s;
-
-	if (resp == NULL) {
-		req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
-		    "credd: out of memory");
-		return;
-	}
-	if (code != NULL) {
-		e = json_object_get(resp, "error");
-		describe(desc, sizeof(desc), code, e);
-		ra = json_object_get(e, "retry_after");
-		if (json_is_integer(ra) && json_integer_value(ra) > 0 &&
-		    json_integer_value(ra) < 86400)
-			r->retry_after = (int)json_integer_value(ra);
-		req_error(r, status_of(code), code, desc);
-		return;
-	}
-	tok = json_object_get(resp, "access_token");
-	exp = json_integer_value(json_object_get(resp, "expires_on"));
-	if (!json_is_string(tok)) {
-		req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
-		    "credd: no token in the broker's answer");
-		return;
-	}
-	left = exp - (json_int_t)util_now();
-	if (left < 0)
-		left = 0;
-	/* Numbers as strings, as App Service and IMDS send them. */
-	snprintf(n1, sizeof(n1), "%lld", (long long)exp);
-	snprintf(n2, sizeof(n2), "%lld", (long long)left);
-	o = json_object();
-	if (o == NULL) {
-		req_set(r, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL);
-		return;
-	}
-	json_object_set(o, "access_token", tok);
-	json_object_set_new(o, "client_id", json_string(cf->client_id));
-	json_object_set_new(o, "expires_in", json_string(n2));
-	json_object_set_new(o, "expires_on", json_string(n1));
-	if (r->is_imds)
-		json_object_set_new(o, "ext_expires_in", json_string(n2));
-	json_object_set_new(o, "resource", json_string(r->resource));
-	json_object_set_new(o, "token_type", json_string(jstr(resp,
-	    "token_type") != NULL ? jstr(resp, "token_type") : "Bearer"));
-	s = json_dumps(o, JSON_COMPACT);
-	json_decref(o);	/* credd's jansson allocator wipes what it frees */
-	req_set(r, s != NULL ? MHD_HTTP_OK : MHD_HTTP_INTERNAL_SERVER_ERROR, s);
-}
 
 /* ---- the parked request ---- */
 
@@ -380,7 +93,7 @@ static void
 req_resume(struct msi_req *r)
 {
 	event_timer_cancel(r->m->ev, &r->deadline);
-	server_waiter_release(&r->w);
+	waiter_release(&r->w);
 	r->state = REQ_READY;
 	MHD_resume_connection(r->conn);
 	kick(r->m);
@@ -388,14 +101,14 @@ req_resume(struct msi_req *r)
 
 /* w->reply: the broker's answer for a parked request. */
 static void
-req_reply(struct waiter *w, json_t *resp)
+req_reply(struct waiter *w, struct reply *rep)
 {
 	struct msi_req *r = (struct msi_req *)(void *)((char *)w -
 	    offsetof(struct msi_req, w));
 
 	w->linked = 0;
-	req_from_broker(r, resp);
-	json_decref(resp);
+	msi_req_from_broker(r, rep);
+	reply_clear(rep);
 	if (r->is_parking) {
 		r->state = REQ_READY;	/* not suspended yet: req_token goes on */
 		return;
@@ -414,7 +127,7 @@ deadline_cb(struct event_loop *ev, void *arg)
 	if (r->w.linked && r->w.cancel != NULL)
 		r->w.cancel(&r->w);
 	r->retry_after = 5;
-	req_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable",
+	msi_req_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable",
 	    "credd: no token within the request deadline; try again");
 	req_resume(r);
 }
@@ -428,35 +141,12 @@ req_free(struct msi_req *r)
 		r->w.cancel(&r->w);
 	event_timer_cancel(r->m->ev, &r->deadline);
 	LIST_REMOVE(r, link);
-	server_waiter_release(&r->w);
+	waiter_release(&r->w);
 	free(r->caller.user);
 	free(r->resource);
 	if (r->body != NULL)
 		secret_wipe_str(r->body);
 	free(r);
-}
-
-/* ---- caller proof ---- */
-
-/* MHD's parse of the request, fed to msi_scan_header and msi_scan_arg. */
-static enum MHD_Result
-scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
-    const char *value)
-{
-	(void)kind;
-	(void)value;
-	msi_scan_header(cls, key);
-	return MHD_YES;
-}
-
-static enum MHD_Result
-scan_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-    const char *value)
-{
-	(void)kind;
-	(void)value;
-	msi_scan_arg(cls, key);
-	return MHD_YES;
 }
 
 static unsigned
@@ -472,154 +162,30 @@ listen_port(const struct config *cf)
 	return ntohs(((struct sockaddr_in6 *)(void *)&ss)->sin6_port);
 }
 
-/*
- * Check the request (msi_parse_request) and prove the caller; on success
- * the caller, the resource and the scope are set and 0 is returned, else
- * the error response is set.
- */
-static int
-req_check(struct msi_req *r, const char *url, const char *method)
-{
-	struct MHD_Connection *conn = r->conn;
-	const struct config *cf = r->m->cf;
-	struct msi_request in = { 0 };
-	struct msi_parsed p;
-	const char *user = NULL;
-	uid_t suid = (uid_t)-1, puid = (uid_t)-1;
-	int rc;
-
-	in.url = url;
-	in.method = method;
-	in.has_body = r->has_body;
-	in.port = r->m->port;
-	(void)MHD_get_connection_values(conn, MHD_HEADER_KIND, scan_header,
-	    &in.scan);
-	(void)MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, scan_arg,
-	    &in.scan);
-	in.host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_HOST);
-	in.metadata = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-	    "Metadata");
-	in.identity = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-	    "X-IDENTITY-HEADER");
-	in.api_version = MHD_lookup_connection_value(conn,
-	    MHD_GET_ARGUMENT_KIND, "api-version");
-	in.resource = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
-	    "resource");
-	(void)msi_parse_request(&in, cf, &p);
-	r->is_imds = p.is_imds;
-	/* The Unix socket's rate limit, per uid, on every request. */
-	if (r->mc != NULL && r->mc->ul != NULL &&
-	    !uidlimit_allow(r->m->limits, r->mc->ul)) {
-		r->m->n.rate_limited++;
-		audit_refused(r, (uid_t)-1, NULL, "rate limited");
-		r->retry_after = 1;
-		req_error(r, MHD_HTTP_TOO_MANY_REQUESTS, "rate_limited",
-		    "credd: too many requests from this user; slow down");
-		return -1;
-	}
-	if (p.pre.status != 0) {
-		if (p.pre.audit != NULL)
-			audit_refused(r, (uid_t)-1, NULL, p.pre.audit);
-		req_error(r, p.pre.status, p.pre.error, p.pre.desc);
-		return -1;
-	}
-	if (!r->is_imds) {
-		rc = sessions_secret_check(r->m->sessions, p.identity,
-		    strlen(p.identity), util_now(), &suid, &user);
-		if (rc < 0) {
-			audit_refused(r, (uid_t)-1, NULL, rc == -EKEYEXPIRED ?
-			    "expired endpoint secret" : "unknown endpoint secret");
-			req_error(r, MHD_HTTP_UNAUTHORIZED, "unauthorized",
-			    rc == -EKEYEXPIRED ? "credd: IDENTITY_HEADER has "
-			    "expired; run eval \"$(credctl env)\" or log in again" :
-			    "credd: IDENTITY_HEADER is not valid (ended with its "
-			    "session?); run eval \"$(credctl env)\"");
-			return -1;
-		}
-	}
-	/* Proven once, at accept (msi_listen.c); never from the request. */
-	if (r->mc == NULL || r->mc->unproven != NULL) {
-		audit_refused(r, (uid_t)-1, user, r->mc != NULL ?
-		    r->mc->unproven : "caller uid unknown");
-		req_error(r, MHD_HTTP_FORBIDDEN, "forbidden",
-		    "credd: cannot tell which user is calling");
-		return -1;
-	}
-	puid = r->mc->uid;
-	if (!r->is_imds && puid != suid) {
-		audit_refused(r, puid, user, "IDENTITY_HEADER of another uid");
-		req_error(r, MHD_HTTP_FORBIDDEN, "forbidden", "credd: this "
-		    "IDENTITY_HEADER belongs to another user");
-		return -1;
-	}
-	/* The uid's name now (looked up at accept, off the loop). */
-	if (r->mc->user == NULL && r->mc->user_err != -ENOENT) {
-		r->retry_after = 5;
-		req_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
-		    "credd: the user directory did not answer for your uid; "
-		    "try again");
-		return -1;
-	}
-	if (r->mc->user == NULL) {
-		audit_refused(r, puid, user, "uid has no user name");
-		req_error(r, MHD_HTTP_FORBIDDEN, "forbidden",
-		    "credd: your uid has no user name on this node");
-		return -1;
-	}
-	/* A secret minted for an account whose uid now names another. */
-	if (user != NULL && strcmp(user, r->mc->user) != 0) {
-		audit_refused(r, puid, user, "IDENTITY_HEADER of another account "
-		    "of this uid");
-		req_error(r, MHD_HTTP_FORBIDDEN, "forbidden", "credd: this "
-		    "IDENTITY_HEADER belongs to another user");
-		return -1;
-	}
-	r->caller.uid = puid;
-	r->caller.gid = (gid_t)-1;
-	r->caller.user = strdup(r->mc->user);
-	if (r->caller.user == NULL) {
-		req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
-		    "credd: out of memory");
-		return -1;
-	}
-	if (p.resource != NULL) {
-		r->resource = strdup(p.resource);
-		if (r->resource == NULL) {
-			req_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
-			    "credd: out of memory");
-			return -1;
-		}
-	}
-	if (p.post.status != 0) {
-		req_error(r, p.post.status, p.post.error, p.post.desc);
-		return -1;
-	}
-	memcpy(r->scope, p.scope, sizeof(r->scope));
-	return 0;
-}
-
 /* Ask the broker: answer now, or park and suspend. */
 static void
 req_token(struct msi_req *r)
 {
-	json_t *resp;
+	struct reply rep = { 0 };
+	int rc;
 
 	r->w.reply = req_reply;
 	r->w.caller = &r->caller;
 	r->w.op = PROTO_OP_TOKEN;
 	r->state = REQ_PARKED;
 	r->is_parking = 1;
-	resp = broker_token(r->m->broker, &r->w, r->caller.user, r->caller.uid,
-	    r->scope, PROTO_MIN_VALID_DEFAULT);
+	rc = broker_token(r->m->broker, &r->w, r->caller.user, r->caller.uid,
+	    r->scope, PROTO_MIN_VALID_DEFAULT, &rep);
 	r->is_parking = 0;
-	if (resp != NULL) {
-		req_from_broker(r, resp);
-		json_decref(resp);
+	if (rc != WAITER_PARKED) {
+		if (rc < 0)
+			(void)errmap_reply(&rep, rc, NULL);	/* empty: 500 */
+		msi_req_from_broker(r, &rep);
+		reply_clear(&rep);
 		r->state = REQ_READY;
 	}
 	if (r->state != REQ_PARKED) {
-		server_waiter_release(&r->w);
+		waiter_release(&r->w);
 		return;
 	}
 	MHD_suspend_connection(r->conn);
@@ -661,7 +227,7 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 	}
 	switch (r->state) {
 	case REQ_NEW:
-		if (req_check(r, url, method) == 0) {
+		if (msi_req_check(r, url, method) == 0) {
 			req_token(r);
 			if (r->state == REQ_PARKED)
 				return MHD_YES;
@@ -669,11 +235,11 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 		log_debug("msi: uid %d %s %s -> %u", r->caller.user != NULL ?
 		    (int)r->caller.uid : -1, r->is_imds ? "imds" : "app-service",
 		    method, r->status);
-		return queue_response(r);
+		return msi_req_queue(r);
 	case REQ_READY:
 		log_debug("msi: uid %d %s -> %u", (int)r->caller.uid,
 		    r->is_imds ? "imds" : "app-service", r->status);
-		return queue_response(r);
+		return msi_req_queue(r);
 	case REQ_PARKED:
 	case REQ_QUEUED:
 		break;
@@ -978,36 +544,39 @@ msi_set_config(struct msi *m, const struct config *cf)
 		    "endpoint (still on port %u)", m->port);
 }
 
-void
+int
 msi_report(const struct msi *m, json_t *o, int is_stats)
 {
 	json_t *e;
+	int bad = 0;
 
 	if (m == NULL) {
 		if (is_stats)
-			(void)json_object_set_new(o, "sdk_endpoint",
-			    json_pack("{s:s}", "state", "off"));
-		return;
+			reply_put(o, "sdk_endpoint", json_pack("{s:s}", "state",
+			    "off"), &bad);
+		return bad ? -ENOMEM : 0;
 	}
 	e = json_object();
 	if (e == NULL)
-		return;
-	msi_listen_report(m->l, e, is_stats);
+		return -ENOMEM;
+	if (msi_listen_report(m->l, e, is_stats) < 0)
+		bad = 1;
 	if (is_stats) {
-		(void)json_object_set_new(e, "connections_open",
-		    json_integer((json_int_t)m->nconns));
-		(void)json_object_set_new(e, "connections_refused",
-		    json_integer((json_int_t)m->n.refused_conns));
-		(void)json_object_set_new(e, "requests",
-		    json_integer((json_int_t)m->n.requests));
-		(void)json_object_set_new(e, "refused",
-		    json_integer((json_int_t)m->n.refused));
-		(void)json_object_set_new(e, "rate_limited",
-		    json_integer((json_int_t)m->n.rate_limited));
-		(void)json_object_set_new(e, "uids_tracked",
-		    json_integer((json_int_t)uidlimit_count(m->limits)));
+		reply_put(e, "connections_open",
+		    json_integer((json_int_t)m->nconns), &bad);
+		reply_put(e, "connections_refused",
+		    json_integer((json_int_t)m->n.refused_conns), &bad);
+		reply_put(e, "requests",
+		    json_integer((json_int_t)m->n.requests), &bad);
+		reply_put(e, "refused",
+		    json_integer((json_int_t)m->n.refused), &bad);
+		reply_put(e, "rate_limited",
+		    json_integer((json_int_t)m->n.rate_limited), &bad);
+		reply_put(e, "uids_tracked",
+		    json_integer((json_int_t)uidlimit_count(m->limits)), &bad);
 	}
-	(void)json_object_set_new(o, "sdk_endpoint", e);
+	reply_put(o, "sdk_endpoint", e, &bad);
+	return bad ? -ENOMEM : 0;
 }
 
 void
@@ -1034,8 +603,7 @@ msi_free(struct msi *m)
 		if (r->w.linked && r->w.cancel != NULL)
 			r->w.cancel(&r->w);
 		r->w.linked = 0;
-		req_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
-		    "credd is shutting down");
+		msi_req_wire_error(r, -ECONNREFUSED, "credd is shutting down");
 		event_timer_cancel(m->ev, &r->deadline);
 		r->state = REQ_READY;
 		MHD_resume_connection(r->conn);

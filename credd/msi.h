@@ -57,7 +57,8 @@ void msi_set_config(struct msi *m, const struct config *cf);
  * msi_listen_report's fields; with is_stats also connections_open,
  * connections_refused, requests, refused, rate_limited, uids_tracked.
  * m NULL (no [msi] listen): {"state": "off"} in stats, nothing in status.
+ * 0, or -ENOMEM (o may lack some of it).
  */
-void msi_report(const struct msi *m, json_t *o, int is_stats);
+int msi_report(const struct msi *m, json_t *o, int is_stats);
 
 #endif

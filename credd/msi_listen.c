@@ -32,6 +32,7 @@
 #include "event.h"
 #include "log.h"
 #include "msi_listen.h"
+#include "reply.h"
 #include "sockdiag.h"
 
 #define MSI_BACKLOG 256
@@ -482,33 +483,35 @@ msi_listen_is_up(const struct msi_listen *l)
 	return l != NULL && l->fd >= 0;
 }
 
-void
+int
 msi_listen_report(const struct msi_listen *l, json_t *o, int is_stats)
 {
 	int64_t in;
+	int bad = 0;
 
-	(void)json_object_set_new(o, "state", json_string(l->fd >= 0 ? "up" :
-	    "down"));
-	(void)json_object_set_new(o, "listen", json_string(l->text));
+	reply_put(o, "state", json_string(l->fd >= 0 ? "up" :
+	    "down"), &bad);
+	reply_put(o, "listen", json_string(l->text), &bad);
 	if (l->fd >= 0)
-		(void)json_object_set_new(o, "socket", json_string(
-		    l->is_activated ? "activated" : "bound"));
+		reply_put(o, "socket", json_string(
+		    l->is_activated ? "activated" : "bound"), &bad);
 	else {
-		(void)json_object_set_new(o, "error", json_string(
-		    strerror(-l->err)));
+		reply_put(o, "error", json_string(
+		    strerror(-l->err)), &bad);
 		in = l->retry != NULL ? l->retry_due - event_now_ms(l->ev) : 0;
-		(void)json_object_set_new(o, "retry_in_ms",
-		    json_integer(in > 0 ? in : 0));
+		reply_put(o, "retry_in_ms",
+		    json_integer(in > 0 ? in : 0), &bad);
 	}
-	(void)json_object_set_new(o, "since", json_integer(l->since));
+	reply_put(o, "since", json_integer(l->since), &bad);
 	if (!is_stats)
-		return;
-	(void)json_object_set_new(o, "bind_failures",
-	    json_integer((json_int_t)l->bind_failures));
-	(void)json_object_set_new(o, "accept_pauses",
-	    json_integer((json_int_t)l->accept_pauses));
-	(void)json_object_set_new(o, "connections_accepted",
-	    json_integer((json_int_t)l->accepted));
-	(void)json_object_set_new(o, "connections_unproven",
-	    json_integer((json_int_t)l->unproven));
+		return bad ? -ENOMEM : 0;
+	reply_put(o, "bind_failures",
+	    json_integer((json_int_t)l->bind_failures), &bad);
+	reply_put(o, "accept_pauses",
+	    json_integer((json_int_t)l->accept_pauses), &bad);
+	reply_put(o, "connections_accepted",
+	    json_integer((json_int_t)l->accepted), &bad);
+	reply_put(o, "connections_unproven",
+	    json_integer((json_int_t)l->unproven), &bad);
+	return bad ? -ENOMEM : 0;
 }

@@ -90,8 +90,8 @@ int msi_listen_is_up(const struct msi_listen *l);
  * "down"), listen, socket ("bound" or "activated") when up, error and
  * retry_in_ms when down, since (unix time of the last change); with
  * is_stats also bind_failures, accept_pauses, connections_accepted and
- * connections_unproven.
+ * connections_unproven. 0, or -ENOMEM (o may lack some of them).
  */
-void msi_listen_report(const struct msi_listen *l, json_t *o, int is_stats);
+int msi_listen_report(const struct msi_listen *l, json_t *o, int is_stats);
 
 #endif

@@ -1,6 +1,9 @@
 /*
- * server.c - the Unix socket server: listen, accept, peer credentials,
- * per-uid caps, line framing and replies.
+ * server.c - the Unix socket server (server.h): listen (in a directory
+ * only root or credd can write; 0666 after bind), accept, the
+ * connection caps at accept, admin_group's gid, the caps from the
+ * config, and the server's life cycle. Each accepted connection is
+ * server_conn.c's.
  *
  * Trust comes only from the kernel: SO_PEERCRED and SO_PEERGROUPS read
  * once at accept. Nothing a client sends about itself is believed. The
@@ -10,33 +13,16 @@
  * needs NSS (SO_PEERGROUPS against a gid resolved at start and, off the
  * loop, at SIGHUP).
  *
- * Output is bounded three ways (issue 11): a connection whose unsent
- * replies pass OUT_PENDING_MAX is not read from (backpressure: its
- * requests wait in the kernel, on the client's side); a uid whose
- * connections hold [server] max_output_per_uid of unsent replies waits,
- * and its new connections are refused; at max_output in all, every uid
- * holding output waits and the others are served (uidlimit.h). Reply
- * buffers are freed (wiped) as soon as they are sent, so an idle
- * connection holds none. A connection that waits is on s->paused and is
- * looked at again when output is released.
- *
  * When accept4 fails for want of descriptors or memory (EMFILE, ENFILE,
  * ...), the listener leaves the epoll set and comes back on a backoff
  * timer, or at once when a connection closes: no busy loop, and one
  * warning per episode (at most one a minute) with the count of failures.
- * Refusals a peer can repeat (caps, the rate limit) are audited through
- * audit_refusal, coalesced.
  *
- * Must never: block on a client (all I/O is non-blocking), keep a reply
- * buffer unwiped (replies carry access tokens), process a second
- * request of a connection while the first is still being answered, or
- * refuse to queue a reply it has started to answer (a reply always fits:
- * the caps are checked before a request is taken, not when it is answered).
+ * Must never: block (the listener is non-blocking; NSS runs off the
+ * loop), or spin on a listener that cannot accept.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,86 +32,19 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "entra/proto.h"
-#include "entra/secret.h"
-#include "entra/util.h"
 
-#include "audit.h"
 #include "config.h"
 #include "event.h"
 #include "log.h"
 #include "server.h"
+#include "server_conn.h"
+#include "server_int.h"
 #include "uidlimit.h"
 #include "userdb.h"
 
-/* Stop taking requests of a connection while this much is unsent; one
- * reply (up to PROTO_LINE_MAX) is always queued whole. */
-#define OUT_PENDING_MAX (16 * 1024)
-#define OUT_CHUNK 4096		/* reply buffers grow in these steps */
-/* Requested SO_SNDBUF of a connection; the kernel doubles it, so a peer
- * that does not read pins ~32 KiB of kernel memory (its default would be
- * net.core.wmem_default, ~208 KiB), credd's own buffer takes the rest. */
-#define CONN_SNDBUF (16 * 1024)
-#define RESUME_DELAY_MS 10	/* paused connections: looked at again after */
 #define ACCEPT_BACKOFF_MIN_MS 50	/* listener paused after EMFILE & co. */
 #define ACCEPT_BACKOFF_MAX_MS 1000
 #define ACCEPT_LOG_MS 60000	/* at most one accept warning per minute */
-#define IN_INITIAL 1024		/* input buffer grows to PROTO_LINE_MAX on demand */
-#define LINE_DEADLINE_MS 10000	/* a started line must end within this (slowloris) */
-#define GROUPS_MAX 1024
-
-struct conn {
-	struct server *s;
-	int fd;
-	struct caller caller;
-	struct uidlimit_entry *us;
-	struct userdb_req *name_req;	/* uid -> name lookup in flight */
-	char *in;		/* requests only: no secrets, not wiped */
-	size_t inlen, incap;	/* incap grows up to PROTO_LINE_MAX */
-	int64_t line_start;	/* when the pending partial line began, or 0 */
-	char *out;
-	size_t outlen, outoff, outcap;
-	struct waiter w;
-	int is_paused;		/* on s->paused: may not take requests now */
-	LIST_ENTRY(conn) plink;
-	int busy;		/* a request is being answered */
-	int closing;		/* close once the output is flushed */
-	int in_process;
-	int eof;		/* the peer shut its writing side */
-	int64_t last_active;
-	struct event_timer *idle;
-	LIST_ENTRY(conn) link;
-};
-
-struct server {
-	struct event_loop *ev;
-	int lfd;
-	const struct config *cf;
-	server_request_cb *cb;
-	void *cbarg;
-	gid_t admin_gid;
-	int has_admin_gid;
-	struct userdb *db;		/* NSS, off the loop; NULL: no names */
-	struct userdb_req *group_req;	/* admin_group lookup after SIGHUP */
-	struct uidlimit *limits;
-	LIST_HEAD(, conn) conns;
-	LIST_HEAD(, conn) paused;	/* waiting for output to drain or caps */
-	struct event_timer *resume;	/* looks at paused connections again */
-	struct event_timer *accept_timer; /* listener paused until it fires */
-	int64_t accept_backoff;		/* ms; 0: not backing off */
-	int64_t accept_since;		/* start of a failing episode, or 0 */
-	int64_t accept_warned;		/* last warning, or 0 */
-	int is_accept_warned;		/* this episode was reported */
-	uint64_t accept_fails;		/* failures not yet reported */
-	struct server_stats stats;
-};
-
-static void conn_close(struct conn *c);
-static void conn_process(struct conn *c);
-static void resume_soon(struct server *s);
-static int in_has_line(const struct conn *c);
-static int conn_flush(struct conn *c);
-static void conn_reply(struct waiter *w, json_t *resp);
 
 int
 server_listen(const char *path, uid_t owner_uid, int *fdp, char *err, size_t errsz)
@@ -198,437 +117,6 @@ server_listen(const char *path, uid_t owner_uid, int *fdp, char *err, size_t err
 	return 0;
 }
 
-static int
-peer_is_admin(struct server *s, int fd, uid_t uid, gid_t gid)
-{
-	gid_t stack[GROUPS_MAX], *groups = stack;
-	socklen_t len = sizeof(stack);
-	size_t i, n;
-	int is_admin = 0;
-
-	if (uid == 0)
-		return 1;
-	if (!s->has_admin_gid)
-		return 0;
-	if (gid == s->admin_gid)
-		return 1;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0) {
-		/* ERANGE: more groups than fit; len says how many bytes. */
-		if (errno != ERANGE || len <= sizeof(stack) ||
-		    (groups = malloc(len)) == NULL)
-			return 0;
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0) {
-			free(groups);
-			return 0;
-		}
-	}
-	n = len / sizeof(gid_t);
-	for (i = 0; i < n && !is_admin; i++)
-		is_admin = groups[i] == s->admin_gid;
-	if (groups != stack)
-		free(groups);
-	return is_admin;
-}
-
-static void
-idle_cb(struct event_loop *ev, void *arg)
-{
-	struct conn *c = arg;
-	int64_t limit = (int64_t)c->s->cf->idle_timeout * 1000;
-	int64_t now = event_now_ms(ev), due;
-	/* Whole requests that wait (for their turn, or for output to drain)
-	 * are not a slow line; the idle timeout bounds how long they wait.
-	 * Nor is a line that came while the one before is answered (a due
-	 * time in the past would re-fire this timer until the answer). */
-	int is_partial = !c->busy && c->line_start != 0 && !in_has_line(c);
-
-	c->idle = NULL;
-	if (is_partial && now - c->line_start >= LINE_DEADLINE_MS) {
-		log_debug("uid %u: request line not finished in time; closing",
-		    (unsigned)c->caller.uid);
-		conn_close(c);
-		return;
-	}
-	if (!c->busy && now - c->last_active >= limit) {
-		conn_close(c);
-		return;
-	}
-	/* Lazy re-arm: activity only stamps last_active. */
-	due = (c->busy ? now : c->last_active) + limit;
-	if (is_partial && c->line_start + LINE_DEADLINE_MS < due)
-		due = c->line_start + LINE_DEADLINE_MS;
-	c->idle = event_timer_at(ev, due, idle_cb, c);
-}
-
-/* Account n more (or fewer) queued reply bytes to c's uid and the listener. */
-static void
-out_charge(struct conn *c, size_t n, int is_release)
-{
-	struct server *s = c->s;
-	size_t total;
-
-	if (is_release)
-		uidlimit_out_sub(s->limits, c->us, n);
-	else
-		uidlimit_out_add(s->limits, c->us, n);
-	total = uidlimit_out_total(s->limits);
-	s->stats.output_bytes = total;
-	if (total > s->stats.output_bytes_peak)
-		s->stats.output_bytes_peak = total;
-	if (is_release)
-		resume_soon(s);
-}
-
-/* Wipe and free the reply buffer: sent, or nobody will read it. */
-static void
-out_free(struct conn *c)
-{
-	if (c->out == NULL)
-		return;
-	secret_wipe(c->out, c->outcap);
-	free(c->out);
-	out_charge(c, c->outcap, 1);
-	c->out = NULL;
-	c->outcap = c->outlen = c->outoff = 0;
-}
-
-static int
-out_append(struct conn *c, const char *p, size_t len)
-{
-	size_t pending = c->outlen - c->outoff, need, ncap;
-	char *n;
-
-	if (c->outoff > 0) {
-		/* The sent prefix is dead: move the rest down, wipe the tail. */
-		memmove(c->out, c->out + c->outoff, pending);
-		secret_wipe(c->out + pending, c->outlen - pending);
-		c->outoff = 0;
-		c->outlen = pending;
-	}
-	need = pending + len;
-	if (need > c->outcap) {
-		/* Sized to fit, not doubled: a connection queues a few replies
-		 * at most (OUT_PENDING_MAX), and every byte here is counted. */
-		ncap = (need + OUT_CHUNK - 1) / OUT_CHUNK * OUT_CHUNK;
-		n = malloc(ncap);
-		if (n == NULL)
-			return -ENOMEM;
-		if (c->out != NULL) {
-			memcpy(n, c->out, c->outlen);
-			secret_wipe(c->out, c->outcap);
-			free(c->out);
-		}
-		out_charge(c, ncap - c->outcap, 0);
-		c->out = n;
-		c->outcap = ncap;
-	}
-	memcpy(c->out + c->outlen, p, len);
-	c->outlen += len;
-	return 0;
-}
-
-static void
-conn_send(struct conn *c, json_t *resp)
-{
-	char *line;
-	size_t len;
-
-	if (resp == NULL) {
-		c->closing = 1;
-		return;
-	}
-	line = proto_encode(resp, &len);
-	json_decref(resp);
-	if (line == NULL || out_append(c, line, len) < 0) {
-		log_warnx("uid %u: cannot encode or queue a reply", (unsigned)c->caller.uid);
-		c->closing = 1;
-	}
-	secret_wipe_str(line);
-}
-
-/*
- * May c take another request now? Not while its own unsent replies pass
- * OUT_PENDING_MAX, nor while its uid may not queue more output (uidlimit).
- */
-static int
-conn_may_take(const struct conn *c)
-{
-	if (c->outlen - c->outoff >= OUT_PENDING_MAX)
-		return 0;
-	return uidlimit_out_ok(c->s->limits, c->us);
-}
-
-static void
-conn_pause(struct conn *c)
-{
-	if (c->is_paused)
-		return;
-	c->is_paused = 1;
-	LIST_INSERT_HEAD(&c->s->paused, c, plink);
-	c->s->stats.output_stalls++;
-}
-
-static void
-conn_unpause(struct conn *c)
-{
-	if (!c->is_paused)
-		return;
-	LIST_REMOVE(c, plink);
-	c->is_paused = 0;
-}
-
-static int
-in_has_line(const struct conn *c)
-{
-	return c->inlen > 0 && memchr(c->in, '\n', c->inlen) != NULL;
-}
-
-/*
- * Read only while c may take requests, and only while its buffer has
- * room or no whole request waits in it (a burst of small requests is
- * answered before more is read: input stays at IN_INITIAL, and the
- * rest of a flood waits in the kernel, charged to its sender).
- */
-static void
-conn_update_events(struct conn *c)
-{
-	uint32_t evs = 0;
-	int is_ok = conn_may_take(c);
-
-	if (!c->closing && !c->eof && c->inlen < PROTO_LINE_MAX && is_ok &&
-	    !(c->inlen == c->incap && in_has_line(c)))
-		evs |= EPOLLIN;
-	if (c->outoff < c->outlen)
-		evs |= EPOLLOUT;
-	if (!c->closing && !is_ok)
-		conn_pause(c);
-	else
-		conn_unpause(c);
-	(void)event_mod(c->s->ev, c->fd, evs);
-}
-
-/* Send what the kernel takes; free the buffer once all is sent. */
-static void
-out_send(struct conn *c)
-{
-	ssize_t n;
-
-	while (c->outoff < c->outlen) {
-		n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff,
-		    MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				return;
-			c->closing = 1;	/* the peer is gone */
-			break;
-		}
-		c->outoff += (size_t)n;
-	}
-	out_free(c);
-}
-
-/* Write what is queued. Returns 1 if the connection was closed. */
-static int
-conn_flush(struct conn *c)
-{
-	out_send(c);
-	if (c->closing && c->outoff == c->outlen) {
-		conn_close(c);
-		return 1;
-	}
-	conn_update_events(c);
-	return 0;
-}
-
-static json_t *
-request_error(const char *code, const char *msg)
-{
-	return proto_error(code, msg);
-}
-
-/* A refusal a peer can repeat at will: audited, coalesced per (uid, reason). */
-static void
-audit_refused(struct server *s, const char *event, uid_t uid, const char *user,
-    const char *reason)
-{
-	struct audit_event ev = {
-		.event = event,
-		.uid = uid,
-		.user = user,
-		.outcome = "refused",
-		.reason = reason,
-	};
-
-	audit_refusal(&ev, event_now_ms(s->ev));
-}
-
-/* Handle one complete line; returns 1 if the request was parked. */
-static int
-conn_handle_line(struct conn *c, const char *line, size_t len)
-{
-	struct server *s = c->s;
-	struct proto_request req;
-	const char *code = NULL, *msg = NULL;
-	json_t *resp;
-	int r;
-
-	s->stats.requests++;
-	if (c->us != NULL && !uidlimit_allow(s->limits, c->us)) {
-		s->stats.rate_limited++;
-		audit_refused(s, "request_refused", c->caller.uid,
-		    c->caller.user, "rate limit ([limits] requests_per_sec)");
-		resp = request_error("rate_limited",
-		    "too many requests from this user; slow down");
-		json_object_set_new(proto_error_obj(resp), "retry_after", json_integer(1));
-		conn_send(c, resp);
-		return 0;
-	}
-	r = proto_request_decode(line, len, &req, &code, &msg);
-	if (r < 0) {
-		s->stats.bad_requests++;
-		resp = request_error(code, msg);
-		if (strcmp(code, "unsupported_version") == 0)
-			json_object_set_new(proto_error_obj(resp), "versions",
-			    proto_versions());
-		log_debug("uid %u: refused request: %s", (unsigned)c->caller.uid, msg);
-		conn_send(c, resp);
-		return 0;
-	}
-	memset(&c->w, 0, sizeof(c->w));
-	c->w.reply = conn_reply;
-	c->w.caller = &c->caller;
-	c->w.op = req.op;
-	c->busy = 1;
-	resp = s->cb(s->cbarg, &c->w, &req);
-	proto_request_clear(&req);
-	if (resp == NULL)
-		return c->busy;	/* parked (or already completed) */
-	c->busy = 0;
-	server_waiter_release(&c->w);
-	conn_send(c, resp);
-	return 0;
-}
-
-static void
-conn_process(struct conn *c)
-{
-	char *nl;
-	size_t len;
-
-	if (c->in_process)
-		return;
-	c->in_process = 1;
-	while (!c->busy && !c->closing && c->name_req == NULL && c->inlen > 0) {
-		if (!conn_may_take(c)) {
-			out_send(c);	/* the kernel may take it now */
-			if (c->closing || !conn_may_take(c))
-				break;	/* paused by conn_update_events below */
-		}
-		nl = memchr(c->in, '\n', c->inlen);
-		if (nl == NULL) {
-			if (c->inlen >= PROTO_LINE_MAX) {
-				c->s->stats.bad_requests++;
-				conn_send(c, request_error("too_large",
-				    "request line exceeds 65536 bytes"));
-				c->closing = 1;
-				c->inlen = 0;
-			}
-			break;
-		}
-		len = (size_t)(nl - c->in);
-		(void)conn_handle_line(c, c->in, len);
-		memmove(c->in, nl + 1, c->inlen - len - 1);
-		c->inlen -= len + 1;
-		/* What is left, if anything, is a new line starting now. */
-		c->line_start = c->inlen > 0 ? event_now_ms(c->s->ev) : 0;
-	}
-	if (c->inlen == 0 && c->incap > 4 * IN_INITIAL) {
-		/* One large request must not pin 64 KiB per idle connection. */
-		char *n = realloc(c->in, IN_INITIAL);
-
-		if (n != NULL) {
-			c->in = n;
-			c->incap = IN_INITIAL;
-		}
-	}
-	/* Half-closed and nothing left to answer: close after the flush. */
-	if (c->eof && !c->busy && memchr(c->in, '\n', c->inlen) == NULL)
-		c->closing = 1;
-	c->in_process = 0;
-	(void)conn_flush(c);	/* may close c */
-}
-
-static void
-conn_read_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
-{
-	struct conn *c = arg;
-	char *nb;
-	ssize_t n;
-
-	if ((revents & EPOLLOUT) && conn_flush(c))
-		return;
-	if (revents & (EPOLLHUP | EPOLLERR)) {
-		/* Both directions are shut: nobody can read a reply. */
-		conn_close(c);
-		return;
-	}
-	if (!(revents & EPOLLIN)) {
-		/* Output drained below the bound: answer what waits. */
-		if (!c->busy && in_has_line(c) && conn_may_take(c))
-			conn_process(c);
-		return;
-	}
-	while (!c->eof && c->inlen < PROTO_LINE_MAX) {
-		if (c->inlen == c->incap) {
-			size_t ncap;
-
-			if (in_has_line(c))
-				break;	/* answer what waits, then read */
-			ncap = c->incap * 2 < PROTO_LINE_MAX ? c->incap * 2 :
-			    PROTO_LINE_MAX;
-			nb = realloc(c->in, ncap);
-
-			if (nb == NULL) {
-				conn_close(c);
-				return;
-			}
-			c->in = nb;
-			c->incap = ncap;
-		}
-		n = recv(fd, c->in + c->inlen, c->incap - c->inlen, MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			break;
-		if (n < 0) {
-			conn_close(c);
-			return;
-		}
-		if (n == 0) {
-			c->eof = 1;	/* answer what was sent, then close */
-			break;
-		}
-		c->inlen += (size_t)n;
-	}
-	c->last_active = event_now_ms(ev);
-	if (c->inlen > 0 && c->line_start == 0) {
-		c->line_start = c->last_active;
-		event_timer_cancel(ev, &c->idle);
-		c->idle = event_timer_at(ev, c->line_start + LINE_DEADLINE_MS,
-		    idle_cb, c);
-	}
-	conn_process(c);
-}
-
-static void
-accept_resume(struct server *s)
-{
-	event_timer_cancel(s->ev, &s->accept_timer);
-	(void)event_mod(s->ev, s->lfd, EPOLLIN);
-}
-
 static void
 accept_timer_cb(struct event_loop *ev, void *arg)
 {
@@ -636,7 +124,7 @@ accept_timer_cb(struct event_loop *ev, void *arg)
 
 	(void)ev;
 	s->accept_timer = NULL;
-	accept_resume(s);
+	server_accept_resume(s);
 }
 
 /*
@@ -695,63 +183,13 @@ accept_drained(struct server *s)
 	s->accept_backoff = 0;
 }
 
-/* Refuse fd at accept: the peer sees the connection closed unanswered. */
-static void
-accept_refuse(struct server *s, int fd, uid_t uid, const char *reason)
-{
-	s->stats.refused_conns++;
-	audit_refused(s, "connection_refused", uid, NULL, reason);
-	close(fd);
-}
-
-/* The uid's name came back from the resolver thread: run what waited. */
-static void
-name_cb(void *arg, int result, uid_t uid, gid_t gid, const char *name)
-{
-	struct conn *c = arg;
-
-	(void)uid;
-	(void)gid;
-	c->name_req = NULL;
-	if (result == 0 && (c->caller.user = strdup(name)) == NULL)
-		result = -ENOMEM;
-	if (result < 0 && result != -ENOENT) {
-		log_warnx("uid %u: cannot look up the user name: %s",
-		    (unsigned)c->caller.uid, strerror(-result));
-		c->caller.user_err = result;
-	}
-	conn_process(c);	/* the lines that arrived meanwhile */
-}
-
-/*
- * c's login name: from the cache when it is fresh, otherwise looked up
- * on the resolver thread (requests wait in c's buffer meanwhile: a slow
- * directory delays this connection only). 0 or -ENOMEM.
- */
-static int
-conn_name(struct conn *c)
-{
-	struct server *s = c->s;
-	char name[USERDB_NAME_MAX];
-
-	if (s->db == NULL)
-		return 0;
-	if (userdb_cached_name(s->db, c->caller.uid, name, sizeof(name)) == 0) {
-		c->caller.user = strdup(name);
-		return c->caller.user != NULL ? 0 : -ENOMEM;
-	}
-	c->name_req = userdb_lookup_uid(s->db, c->caller.uid, name_cb, c);
-	return c->name_req != NULL ? 0 : -ENOMEM;
-}
-
 static void
 accept_cb(struct event_loop *ev, int lfd, uint32_t revents, void *arg)
 {
 	struct server *s = arg;
 	struct ucred cred;
 	socklen_t len;
-	struct conn *c;
-	int fd, n, r, sndbuf = CONN_SNDBUF;
+	int fd, n;
 
 	for (n = 0; n < 64; n++) {
 		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -771,158 +209,11 @@ accept_cb(struct event_loop *ev, int lfd, uint32_t revents, void *arg)
 			continue;
 		}
 		if (s->stats.open >= (uint64_t)s->cf->max_conns) {
-			accept_refuse(s, fd, cred.uid, "max_conns");
+			server_conn_refuse(s, fd, cred.uid, "max_conns");
 			continue;
 		}
-		c = calloc(1, sizeof(*c));
-		if (c == NULL || (c->in = malloc(IN_INITIAL)) == NULL) {
-			free(c);
-			close(fd);
-			continue;
-		}
-		c->s = s;
-		c->fd = fd;
-		c->incap = IN_INITIAL;
-		c->caller.uid = cred.uid;
-		c->caller.gid = cred.gid;
-		c->caller.pid = cred.pid;
-		r = uidlimit_open(s->limits, cred.uid, &c->us);
-		if (r < 0) {
-			free(c->in);
-			free(c);
-			accept_refuse(s, fd, cred.uid, r == -EUSERS ?
-			    "max_conns_per_uid" : r == -ENOBUFS ?
-			    "unsent output over max_output_per_uid/max_output" :
-			    "out of memory");
-			continue;
-		}
-		/* What a peer that does not read can pin in the kernel. */
-		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf,
-		    sizeof(sndbuf));
-		if (conn_name(c) < 0) {
-			uidlimit_close(s->limits, c->us);
-			free(c->in);
-			free(c);
-			close(fd);
-			continue;
-		}
-		c->caller.is_admin = peer_is_admin(s, fd, cred.uid, cred.gid);
-		c->last_active = event_now_ms(ev);
-		if (event_add(ev, fd, EPOLLIN, conn_read_cb, c) < 0) {
-			uidlimit_close(s->limits, c->us);
-			if (s->db != NULL)
-				userdb_cancel(s->db, c->name_req);
-			free(c->caller.user);
-			free(c->in);
-			free(c);
-			close(fd);
-			continue;
-		}
-		c->idle = event_timer_in(ev, (int64_t)s->cf->idle_timeout * 1000,
-		    idle_cb, c);
-		LIST_INSERT_HEAD(&s->conns, c, link);
-		s->stats.connections++;
-		s->stats.open++;
+		server_conn_open(s, fd, &cred);
 	}
-}
-
-static void
-conn_close(struct conn *c)
-{
-	struct server *s = c->s;
-
-	if (c->w.linked && c->w.cancel != NULL)
-		c->w.cancel(&c->w);
-	if (c->busy && c->w.abandon != NULL)
-		c->w.abandon(&c->w);	/* its reply will never be read */
-	server_waiter_release(&c->w);
-	event_timer_cancel(s->ev, &c->idle);
-	event_del(s->ev, c->fd);
-	close(c->fd);
-	LIST_REMOVE(c, link);
-	if (s->db != NULL)
-		userdb_cancel(s->db, c->name_req);
-	conn_unpause(c);
-	out_free(c);	/* releases its share of the caps (resume_soon) */
-	uidlimit_close(s->limits, c->us);
-	s->stats.open--;
-	free(c->in);
-	free(c->caller.user);
-	free(c);
-	if (s->accept_timer != NULL)
-		accept_resume(s);	/* a descriptor is free again */
-}
-
-void
-server_waiter_release(struct waiter *w)
-{
-	free(w->scope);
-	free(w->session);
-	free(w->user);
-	w->scope = w->session = w->user = NULL;
-}
-
-void
-server_reply(struct waiter *w, json_t *resp)
-{
-	w->linked = 0;
-	w->reply(w, resp);	/* the owner releases w (server_waiter_release) */
-}
-
-static void
-conn_reply(struct waiter *w, json_t *resp)
-{
-	struct conn *c = (struct conn *)((char *)w - offsetof(struct conn, w));
-
-	server_waiter_release(w);
-	c->busy = 0;
-	conn_send(c, resp);
-	if (c->in_process)
-		return;	/* the caller's loop sends and goes on */
-	conn_process(c);	/* sends, then handles the next buffered line */
-}
-
-/*
- * Look at the paused connections again: each that may take requests
- * now is processed (and paused again by conn_update_events if it must).
- * They are moved to a list of their own first, since processing one may
- * close others (a reply completes other waiters).
- */
-static void
-resume_cb(struct event_loop *ev, void *arg)
-{
-	struct server *s = arg;
-	LIST_HEAD(, conn) todo = LIST_HEAD_INITIALIZER(todo);
-	struct conn *c;
-
-	(void)ev;
-	s->resume = NULL;
-	while ((c = LIST_FIRST(&s->paused)) != NULL) {
-		LIST_REMOVE(c, plink);
-		LIST_INSERT_HEAD(&todo, c, plink);	/* still is_paused */
-	}
-	while ((c = LIST_FIRST(&todo)) != NULL) {
-		LIST_REMOVE(c, plink);
-		if (conn_may_take(c)) {
-			c->is_paused = 0;
-			conn_process(c);	/* may close c */
-		} else
-			LIST_INSERT_HEAD(&s->paused, c, plink);	/* still waits */
-	}
-}
-
-/*
- * Output was released (or the caps changed): soon, see whether paused
- * connections may go on. A timer, so a release deep in a callback never
- * re-enters request processing; one pass per RESUME_DELAY_MS at most,
- * O(paused connections).
- */
-static void
-resume_soon(struct server *s)
-{
-	if (LIST_EMPTY(&s->paused) || s->resume != NULL)
-		return;
-	s->resume = event_timer_in(s->ev, RESUME_DELAY_MS, resume_cb, s);
 }
 
 static void
@@ -1045,7 +336,7 @@ server_set_config(struct server *s, const struct config *cf)
 	limits_of(cf, &lc);
 	uidlimit_set_config(s->limits, &lc);
 	out_caps_of(s, cf);
-	resume_soon(s);		/* the caps may have grown */
+	server_conn_resume_soon(s);	/* the caps may have grown */
 	resolve_admin_gid(s, 0);
 }
 
@@ -1054,8 +345,7 @@ server_free(struct server *s)
 {
 	if (s == NULL)
 		return;
-	while (!LIST_EMPTY(&s->conns))
-		conn_close(LIST_FIRST(&s->conns));
+	server_conn_close_all(s);
 	if (s->db != NULL)
 		userdb_cancel(s->db, s->group_req);
 	event_timer_cancel(s->ev, &s->resume);

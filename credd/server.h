@@ -1,6 +1,7 @@
 /*
  * server.h - the Unix socket server: listen, accept, peer credentials,
- * per-uid caps, line framing and replies.
+ * per-uid caps, line framing and replies. server.c is the listener,
+ * server_conn.c each connection.
  *
  * The peer's uid, gid and supplementary groups are read once at accept
  * (SO_PEERCRED, SO_PEERGROUPS) and never from anything the client says.
@@ -15,64 +16,26 @@
 #define CREDD_SERVER_H
 
 #include <stdint.h>
-#include <sys/queue.h>
 #include <sys/types.h>
 #include <jansson.h>
 
 #include "entra/proto.h"
+
+#include "waiter.h"
 
 struct event_loop;
 struct event_timer;
 struct config;
 struct server;
 
-struct caller {
-	uid_t uid;
-	gid_t gid;
-	pid_t pid;
-	char *user;	/* login name of uid, NULL if uid has no passwd entry */
-	int user_err;	/* with user NULL: 0 (no such user) or the lookup's -errno */
-	int is_admin;	/* uid 0, or admin_group among the peer's groups */
-};
-
 /*
- * A request whose reply is deferred. Owned by whoever received the
- * request (a socket connection here; the SDK endpoint has its own); the
- * broker parks it on a list and completes it with server_reply(), which
- * calls w->reply. If the requester goes away first, it calls
- * w->cancel(w) so the broker can unlink it, then w->abandon(w) when the
- * handler set one (a session_open must not outlive a caller that never
- * heard of it); after that the waiter is gone.
+ * Handler for one decoded request: 0 with *out filled in (sent now: JSON
+ * is encoded, bytes go as they are), WAITER_PARKED (the reply comes
+ * later, or already came, through waiter_reply), or -errno (answered
+ * with errmap_error: "internal" for -ENOMEM).
  */
-struct waiter {
-	LIST_ENTRY(waiter) link;
-	void (*reply)(struct waiter *w, json_t *resp); /* set by the owner */
-	int linked;			/* on a broker list */
-	void (*cancel)(struct waiter *w); /* set by whoever parks it */
-	void (*abandon)(struct waiter *w); /* set by the handler; optional */
-	struct event_timer *timer;	/* optional deadline, owned by the parker */
-	void *parked_on;		/* opaque to the server */
-	const struct caller *caller;
-	enum proto_op op;
-	char *scope;			/* token: resolved scope (owned) */
-	char *session;			/* session_open: the new session id (owned) */
-	/* The request, kept so the broker can run it again once the user's
-	 * record is loaded (set by the broker; owned, see server_waiter_release). */
-	char *user;
-	uid_t uid;
-	int64_t wait;
-	int interactive;
-	uint64_t ticket;		/* matches a store job to its parked waiter */
-	int64_t min_valid;
-	int64_t deadline_ms;		/* login wait */
-};
-
-/*
- * Handler for one decoded request. Return a response to send now, or
- * NULL after parking w (the reply comes later through server_reply).
- */
-typedef json_t *server_request_cb(void *arg, struct waiter *w,
-    const struct proto_request *req);
+typedef int server_request_cb(void *arg, struct waiter *w,
+    const struct proto_request *req, struct reply *out);
 
 struct server_stats {
 	uint64_t connections;	/* accepted, total */
@@ -107,13 +70,6 @@ int server_new(struct event_loop *ev, int listen_fd, const struct config *cf,
 void server_free(struct server *s);
 /* Apply new limits after SIGHUP (cf must outlive the server or the next call). */
 void server_set_config(struct server *s, const struct config *cf);
-/*
- * Complete a parked request: calls w->reply, which takes ownership of resp
- * and must release the waiter's strings (server_waiter_release).
- */
-void server_reply(struct waiter *w, json_t *resp);
-/* Free what a waiter owns (scope, session, user); idempotent. */
-void server_waiter_release(struct waiter *w);
 const struct server_stats *server_stats(const struct server *s);
 
 #endif

@@ -636,14 +636,10 @@ ssize_t
 tokpack_unpack(struct tokpack *tp, const struct tokblob *b, char *out,
     size_t outsz)
 {
-	if (tp == NULL || b == NULL || (out == NULL && outsz > 0)) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (outsz < b->len) {
-		errno = EMSGSIZE;
-		return -1;
-	}
+	if (tp == NULL || b == NULL || (out == NULL && outsz > 0))
+		return -EINVAL;
+	if (outsz < b->len)
+		return -EMSGSIZE;
 	if (b->flags & TP_RAW) {
 		if (b->len > 0)
 			memcpy(out, b->data, b->len);
@@ -651,8 +647,7 @@ tokpack_unpack(struct tokpack *tp, const struct tokblob *b, char *out,
 	}
 	if (unpack_jwt(tp, b, out) < 0) {
 		sodium_memzero(out, b->len);
-		errno = EBADMSG;
-		return -1;
+		return -EBADMSG;
 	}
 	return (ssize_t)b->len;
 }

@@ -51,8 +51,9 @@ size_t tokpack_len(const struct tokblob *b);
 /*
  * Write the token of b into out[0..outsz) (no NUL added); out is also
  * the scratch space, so nothing else holds the token afterwards. b must
- * come from tp. Returns tokpack_len(b), or -1 with errno EMSGSIZE (outsz
- * too small) or EBADMSG (corrupt blob; out is wiped). Allocates nothing.
+ * come from tp. Returns tokpack_len(b), or -EMSGSIZE (outsz too small),
+ * -EBADMSG (corrupt blob; out is wiped) or -EINVAL (NULL tp, b or out).
+ * Allocates nothing; errno is left alone.
  */
 ssize_t tokpack_unpack(struct tokpack *tp, const struct tokblob *b,
     char *out, size_t outsz);

@@ -274,7 +274,8 @@ TEST(jwt_round_trip_and_interning)
 	{
 		char small[8];
 
-		ASSERT_EQ(cache_token(c, e[0], small, sizeof(small)), -1);
+		ASSERT_ERR(cache_token(c, e[0], small, sizeof(small)), -EMSGSIZE);
+		ASSERT_ERR(cache_token(c, NULL, small, sizeof(small)), -EINVAL);
 	}
 	/* replacing bob's token keeps the others intact */
 	free(want[1]);

@@ -783,13 +783,10 @@ TEST(errors)
 	b = tokpack_pack(tp, "storage", tok_storage, len);
 	r = tokpack_pack(tp, "storage", "opaque", 6);
 	ASSERT_TRUE(b != NULL && r != NULL);
-	ASSERT_EQ(tokpack_unpack(tp, b, out, len - 1), -1);
-	ASSERT_EQ(errno, EMSGSIZE);
-	ASSERT_EQ(tokpack_unpack(tp, r, out, 5), -1);
-	ASSERT_EQ(errno, EMSGSIZE);
+	ASSERT_ERR(tokpack_unpack(tp, b, out, len - 1), -EMSGSIZE);
+	ASSERT_ERR(tokpack_unpack(tp, r, out, 5), -EMSGSIZE);
 	ASSERT_EQ(tokpack_unpack(tp, b, out, len), len); /* exact fit */
-	ASSERT_EQ(tokpack_unpack(NULL, b, out, len), -1);
-	ASSERT_EQ(errno, EINVAL);
+	ASSERT_ERR(tokpack_unpack(NULL, b, out, len), -EINVAL);
 	ASSERT_EQ(tokpack_len(NULL), 0);
 	ASSERT_EQ(tokpack_blob_bytes(NULL), 0);
 	tokpack_blob_free(tp, NULL);
