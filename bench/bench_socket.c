@@ -112,7 +112,7 @@ parse_opts(int argc, char **argv, struct opts *o)
 	*o = (struct opts){ .reply_bytes = 1400, .conns = 1, .inflight = 0,
 		.count = 1, .uids = 1, .stride = 1, .uid_first = -1, .duration = 3.0,
 		.warmup = 0.5, .timeout = 60.0 };
-	for (i = 0; i < argc; i++) {
+	for (i = 0; i < argc; i += 2) {	/* --key value pairs */
 		const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
 		if (v == NULL)
@@ -143,7 +143,6 @@ parse_opts(int argc, char **argv, struct opts *o)
 			o->timeout = atof(v);
 		else
 			usage();
-		i++;
 	}
 	if (o->socket == NULL || o->conns < 1 || o->conns > BENCH_CONNS_MAX ||
 	    o->uids < 1 || o->stride < 1 || o->count < 1 || o->duration <= 0 ||

@@ -83,6 +83,8 @@ static char tmpdir[] = "/tmp/pam-entra-test-XXXXXX";
 static char sock_path[100];
 static int failures, is_root;
 
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 static void
 fail(const char *fmt, ...)
 {
@@ -267,6 +269,9 @@ conv_fn(int n, const struct pam_message **msg, struct pam_response **resp,
 }
 
 /* Write service file "name" with the given session lines. */
+static void service(const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 static void
 service(const char *name, const char *fmt, ...)
 {
