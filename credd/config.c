@@ -4,7 +4,8 @@
  * Each section is a row in section_table: either a sorted key table
  * (looked up with bsearch) or a handler for free-form keys ([scopes]).
  * Each key names its type, where it lands in struct config, its range
- * and its default; defaults go through the same checks as file values.
+ * and its default; defaults go through the same checks as file values
+ * (config_check.c checks a value by its key's type).
  * Adding a section ([msi], ...) is one key table plus one row.
  *
  * Every error is "file:line: message" (or "file: message" for what is
@@ -13,19 +14,16 @@
  * never echoed. This file never opens the secret files it names: their
  * readers check them.
  */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,43 +31,13 @@
 #include "entra/util.h"
 
 #include "config.h"
+#include "config_int.h"
 
 #define CONFIG_LINE_MAX 4096	      /* bytes per line, without '\n' */
 #define CONFIG_FILE_MAX (1024 * 1024) /* a config is never this big */
 #define CONFIG_QUOTE_MAX 64	      /* user strings echoed in errors */
-#define CONFIG_ALIAS_MAX 64
-#define CONFIG_SCOPE_MAX 512
-#define CONFIG_ID_MAX 253 /* a DNS name at most */
-#define CONFIG_NAME_MAX 256
 
 #define nitems(a) (sizeof(a) / sizeof((a)[0]))
-
-enum key_type {
-	KT_INT,	      /* int, util_strtonum in [min, max] */
-	KT_ID,	      /* tenant, client_id: GUID or [A-Za-z0-9.-] */
-	KT_AUTHORITY, /* https://host[...], one trailing '/' stripped */
-	KT_PROXY,     /* http:// or https:// */
-	KT_PATH,      /* absolute path */
-	KT_CRED_PATH, /* absolute path, or %d/NAME: a systemd credential */
-	KT_USER,      /* login name */
-	KT_GROUP,     /* group name */
-	KT_NODE,      /* host-like name */
-	KT_ACCOUNT,   /* account_match pattern: only %u and %% */
-	KT_BACKEND,   /* file | postgres */
-	KT_DSN,	      /* libpq connection string; never echoed */
-	KT_BOOL,      /* yes/no/true/false/1/0 into an int */
-	KT_LISTEN,    /* loopback literal and port: 127.0.0.1:PORT, [::1]:PORT */
-	KT_RESOURCES, /* space-separated resources (https:// URLs or GUIDs) */
-};
-
-struct key {
-	const char *name;
-	enum key_type type;
-	size_t off;	    /* into struct config */
-	long long min, max; /* KT_INT only */
-	const char *def;    /* default as it would appear in the file */
-	int is_required;
-};
 
 struct parser;
 
@@ -251,232 +219,6 @@ int_field(struct config *cf, const struct key *k)
 }
 
 static int
-has_ctl_or_space(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s <= 0x20 || (unsigned char)*s == 0x7f)
-			return 1;
-	return 0;
-}
-
-static int
-has_ctl(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
-			return 1;
-	return 0;
-}
-
-static int
-is_id(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > CONFIG_ID_MAX)
-		return 0;
-	for (; *s != '\0'; s++)
-		if (!isalnum((unsigned char)*s) && *s != '.' && *s != '-')
-			return 0;
-	return 1;
-}
-
-static int
-is_node(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 255)
-		return 0;
-	for (; *s != '\0'; s++)
-		if (!isalnum((unsigned char)*s) && strchr("._-", *s) == NULL)
-			return 0;
-	return 1;
-}
-
-/* Group names are looser than login names (directory groups); no ':'. */
-static int
-is_group(const char *s)
-{
-	size_t n = strlen(s);
-
-	return n > 0 && n <= CONFIG_NAME_MAX && s[0] != '-' &&
-	    !has_ctl_or_space(s) && strchr(s, ':') == NULL;
-}
-
-/* scheme://host...; the host part must not be empty. */
-static int
-is_url(const char *s, const char *scheme)
-{
-	size_t n = strlen(scheme);
-
-	if (strncmp(s, scheme, n) != 0 || has_ctl_or_space(s))
-		return 0;
-	return s[n] != '\0' && s[n] != '/';
-}
-
-static int
-is_account_pattern(const char *s)
-{
-	if (*s == '\0' || strlen(s) > CONFIG_NAME_MAX || has_ctl_or_space(s))
-		return 0;
-	for (; *s != '\0'; s++) {
-		if (*s != '%')
-			continue;
-		s++;
-		if (*s != 'u' && *s != '%')
-			return 0;
-	}
-	return 1;
-}
-
-static int
-parse_bool(const char *s)
-{
-	if (strcmp(s, "yes") == 0 || strcmp(s, "true") == 0 ||
-	    strcmp(s, "1") == 0)
-		return 1;
-	if (strcmp(s, "no") == 0 || strcmp(s, "false") == 0 ||
-	    strcmp(s, "0") == 0)
-		return 0;
-	return -1;
-}
-
-/* One resource: an https:// URL or an id (GUID), never a scope. */
-static int
-is_resource(const char *s, size_t n)
-{
-	static const char suffix[] = "/.default";
-	size_t i;
-
-	if (n == 0 || n > CONFIG_SCOPE_MAX - sizeof(suffix))
-		return 0;
-	for (i = 0; i < n; i++)
-		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
-			return 0;
-	if (n >= sizeof(suffix) - 1 &&
-	    memcmp(s + n - (sizeof(suffix) - 1), suffix, sizeof(suffix) - 1) == 0)
-		return 0;
-	if (n > 8 && strncmp(s, "https://", 8) == 0 && s[8] != '/')
-		return 1;
-	for (i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '.')
-			return 0;
-	return 1;
-}
-
-static const char *
-check_resources(const char *val)
-{
-	const char *s = val, *e;
-	size_t n = 0;
-
-	for (;;) {
-		while (*s == ' ' || *s == '\t')
-			s++;
-		if (*s == '\0')
-			break;
-		e = s;
-		while (*e != '\0' && *e != ' ' && *e != '\t')
-			e++;
-		if (!is_resource(s, (size_t)(e - s)))
-			return "must be resources (https:// URLs or GUIDs, not "
-			       "scopes) separated by spaces";
-		if (++n > CONFIG_MSI_RESOURCES_MAX)
-			return "lists too many resources";
-		s = e;
-	}
-	return n > 0 ? NULL : "must list at least one resource";
-}
-
-static const char *
-check_path(const char *val)
-{
-	if (val[0] != '/')
-		return "must be an absolute path";
-	if (strlen(val) >= PATH_MAX)
-		return "path too long";
-	return has_ctl_or_space(val) ? "path has spaces or control characters"
-				     : NULL;
-}
-
-/*
- * An absolute path without '%', or "%d/NAME": the credential NAME in
- * $CREDENTIALS_DIRECTORY (systemd's credential names have no '/').
- */
-static const char *
-check_cred_path(const char *val)
-{
-	const char *name = val + 3;
-
-	if (strncmp(val, "%d/", 3) != 0)
-		return strchr(val, '%') != NULL
-		    ? "may use '%' only as a leading %d/ (the credentials "
-		      "directory)"
-		    : check_path(val);
-	if (*name == '\0' || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
-	    strchr(name, '/') != NULL || strchr(name, '%') != NULL ||
-	    strlen(name) > CONFIG_NAME_MAX || has_ctl_or_space(name))
-		return "must be %d/NAME with a credential name (no '/', '%', "
-		       "spaces or control characters)";
-	return NULL;
-}
-
-/* Check val for key k; NULL when good, else why (never echoing val). */
-static const char *
-check_str(const struct key *k, const char *val)
-{
-	switch (k->type) {
-	case KT_ID:
-		return is_id(val)
-		    ? NULL
-		    : "must be a GUID or a domain name ([A-Za-z0-9.-])";
-	case KT_AUTHORITY:
-		return is_url(val, "https://") ? NULL
-					       : "must be an https:// URL";
-	case KT_PROXY:
-		return is_url(val, "http://") || is_url(val, "https://")
-		    ? NULL
-		    : "must be an http:// or https:// URL";
-	case KT_PATH:
-		return check_path(val);
-	case KT_CRED_PATH:
-		return check_cred_path(val);
-	case KT_USER:
-		return util_valid_username(val) ? NULL
-						: "is not a valid user name";
-	case KT_GROUP:
-		return is_group(val) ? NULL : "is not a valid group name";
-	case KT_NODE:
-		return is_node(val)
-		    ? NULL
-		    : "must be a host name ([A-Za-z0-9._-], at most 255)";
-	case KT_ACCOUNT:
-		return is_account_pattern(val)
-		    ? NULL
-		    : "must be a pattern without spaces; only %u and %% expand";
-	case KT_BACKEND:
-		return strcmp(val, "file") == 0 || strcmp(val, "postgres") == 0
-		    ? NULL
-		    : "must be 'file' or 'postgres'";
-	case KT_DSN:
-		return has_ctl(val) ? "has control characters" : NULL;
-	case KT_BOOL:
-		return parse_bool(val) >= 0 ? NULL : "must be yes or no";
-	case KT_LISTEN:
-		return config_msi_addr(val, NULL, NULL) == 0
-		    ? NULL
-		    : "must be a loopback address and port: 127.0.0.1:PORT "
-		      "or [::1]:PORT";
-	case KT_RESOURCES:
-		return check_resources(val);
-	case KT_INT:
-		break;
-	}
-	return "internal: bad key type";
-}
-
-static int
 set_int(struct parser *p, const struct key *k, const char *val)
 {
 	char qb[CONFIG_QUOTE_MAX + 1];
@@ -508,13 +250,13 @@ set_value(struct parser *p, const struct key *k, const char *val)
 
 	if (k->type == KT_INT)
 		return set_int(p, k, val);
-	why = check_str(k, val);
+	why = config_check_str(k, val);
 	if (why != NULL) {
 		perr(p, "%s %s", k->name, why);
 		return -EINVAL;
 	}
 	if (k->type == KT_BOOL) {
-		*int_field(p->cf, k) = parse_bool(val);
+		*int_field(p->cf, k) = config_check_parse_bool(val);
 		return 0;
 	}
 	copy = strdup(val);
@@ -532,20 +274,6 @@ set_value(struct parser *p, const struct key *k, const char *val)
 }
 
 static int
-is_alias(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > CONFIG_ALIAS_MAX)
-		return 0;
-	for (; *s != '\0'; s++)
-		if (!islower((unsigned char)*s) &&
-		    !isdigit((unsigned char)*s) && *s != '_' && *s != '-')
-			return 0;
-	return 1;
-}
-
-static int
 scopes_kv(struct parser *p, const char *key, const char *val)
 {
 	struct config *cf = p->cf;
@@ -558,7 +286,7 @@ scopes_kv(struct parser *p, const char *key, const char *val)
 			perr(p, "duplicate key 'default' in [scopes]");
 			return -EEXIST;
 		}
-		if (!is_alias(val)) {
+		if (!config_check_is_alias(val)) {
 			perr(p, "default: '%s' is not an alias name",
 			    q(qb, sizeof(qb), val));
 			return -EINVAL;
@@ -567,7 +295,7 @@ scopes_kv(struct parser *p, const char *key, const char *val)
 		p->default_line = p->line;
 		return cf->default_alias != NULL ? 0 : -ENOMEM;
 	}
-	if (!is_alias(key)) {
+	if (!config_check_is_alias(key)) {
 		perr(p, "scope alias '%s' must be [a-z0-9_-]+ (at most %d)",
 		    q(qb, sizeof(qb), key), CONFIG_ALIAS_MAX);
 		return -EINVAL;
@@ -583,7 +311,8 @@ scopes_kv(struct parser *p, const char *key, const char *val)
 		return -EMSGSIZE;
 	}
 	/* One scope per alias: a space would make it a scope list. */
-	if (strlen(val) > CONFIG_SCOPE_MAX || has_ctl_or_space(val)) {
+	if (strlen(val) > CONFIG_SCOPE_MAX ||
+	    config_check_has_ctl_or_space(val)) {
 		perr(p,
 		    "%s: scope must be one scope string without spaces "
 		    "(at most %d bytes)",
@@ -737,7 +466,7 @@ set_node_default(struct parser *p)
 		return -errno;
 	}
 	host[sizeof(host) - 1] = '\0';
-	if (!is_node(host)) {
+	if (!config_check_is_node(host)) {
 		perr(p, "host name is not usable as node; set [server] node");
 		return -EINVAL;
 	}
@@ -862,7 +591,7 @@ msi_resources_build(struct parser *p)
 		if (n <= sl || strcmp(s + n - sl, suffix) != 0)
 			continue;	/* not a .default scope: no resource */
 		n -= sl;
-		if (!is_resource(s, n))
+		if (!config_check_is_resource(s, n))
 			continue;
 		r = msi_resource_add(cf, s, n);
 		if (r == 0 && strncmp(s, "https://", 8) == 0 && s[n - 1] != '/' &&
@@ -1170,64 +899,6 @@ config_account_match(
 }
 
 int
-config_msi_addr(const char *listen, struct sockaddr_storage *ss,
-    unsigned *sslen)
-{
-	struct sockaddr_in6 sin6 = { 0 };
-	struct sockaddr_in sin = { 0 };
-	char host[64];
-	const char *colon;
-	long long port;
-	size_t n;
-
-	if (listen == NULL)
-		return -EINVAL;
-	if (listen[0] == '[') {
-		colon = strstr(listen, "]:");
-		if (colon == NULL)
-			return -EINVAL;
-		n = (size_t)(colon - listen - 1);
-		colon++;
-		listen++;
-	} else {
-		colon = strrchr(listen, ':');
-		if (colon == NULL)
-			return -EINVAL;
-		n = (size_t)(colon - listen);
-	}
-	if (n == 0 || n >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, listen, n);
-	host[n] = '\0';
-	if (util_strtonum(colon + 1, 1, 65535, &port) < 0)
-		return -EINVAL;
-	if (inet_pton(AF_INET, host, &sin.sin_addr) == 1) {
-		/* Loopback only: 127.0.0.0/8. */
-		if ((ntohl(sin.sin_addr.s_addr) >> 24) != 127)
-			return -EINVAL;
-		sin.sin_family = AF_INET;
-		sin.sin_port = htons((uint16_t)port);
-		if (ss != NULL)
-			memcpy(ss, &sin, sizeof(sin));
-		if (sslen != NULL)
-			*sslen = sizeof(sin);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, host, &sin6.sin6_addr) == 1) {
-		if (!IN6_IS_ADDR_LOOPBACK(&sin6.sin6_addr))
-			return -EINVAL;
-		sin6.sin6_family = AF_INET6;
-		sin6.sin6_port = htons((uint16_t)port);
-		if (ss != NULL)
-			memcpy(ss, &sin6, sizeof(sin6));
-		if (sslen != NULL)
-			*sslen = sizeof(sin6);
-		return 0;
-	}
-	return -EINVAL;
-}
-
-int
 config_msi_endpoint(const struct config *cf, char *dst, size_t dstsz)
 {
 	int n;
@@ -1282,7 +953,7 @@ expand_cred_path(const struct config *cf, const char *key, char **field,
 	}
 	if (asprintf(&p, "%.*s/%s", (int)dirlen, dir, *field + 3) < 0)
 		return -ENOMEM;
-	why = check_path(p);
+	why = config_check_path(p);
 	if (why != NULL) {
 		(void)snprintf(err, errsz, "%s: %s = %s: $CREDENTIALS_DIRECTORY "
 		    "gives a path that %s", cf->path, key, *field,
