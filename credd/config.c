@@ -35,30 +35,8 @@
 
 #define CONFIG_LINE_MAX 4096	      /* bytes per line, without '\n' */
 #define CONFIG_FILE_MAX (1024 * 1024) /* a config is never this big */
-#define CONFIG_QUOTE_MAX 64	      /* user strings echoed in errors */
 
 #define nitems(a) (sizeof(a) / sizeof((a)[0]))
-
-struct parser;
-
-struct section {
-	const char *name;
-	const struct key *keys; /* sorted by name; NULL when kv is set */
-	size_t nkeys;
-	/* Free-form sections: called for every key = value. */
-	int (*kv)(struct parser *, const char *, const char *);
-};
-
-struct parser {
-	struct config *cf;
-	const char *name; /* file name for messages */
-	unsigned line;
-	const struct section *sec;
-	uint64_t seen[8];      /* per section, one bit per key */
-	unsigned default_line; /* line of [scopes] default */
-	char *err;
-	size_t errsz;
-};
 
 #define OFF(f) offsetof(struct config, f)
 /* clang-format off */
@@ -143,31 +121,6 @@ static const struct section section_table[] = {
 
 _Static_assert(nitems(section_table) <= 8, "grow parser.seen");
 
-static void __attribute__((format(printf, 2, 3)))
-perr(struct parser *p, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	if (p->err == NULL || p->errsz == 0)
-		return;
-	va_start(ap, fmt);
-	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (p->line > 0)
-		(void)snprintf(
-		    p->err, p->errsz, "%s:%u: %s", p->name, p->line, msg);
-	else
-		(void)snprintf(p->err, p->errsz, "%s: %s", p->name, msg);
-}
-
-/* A user string made safe and short for an error message. */
-static const char *
-q(char *buf, size_t bufsz, const char *s)
-{
-	return util_log_str(buf, bufsz, s, CONFIG_QUOTE_MAX);
-}
-
 static int
 key_cmp(const void *a, const void *b)
 {
@@ -227,13 +180,13 @@ set_int(struct parser *p, const struct key *k, const char *val)
 
 	r = util_strtonum(val, k->min, k->max, &n);
 	if (r == -ERANGE) {
-		perr(p, "%s: '%s' is out of range %lld..%lld", k->name,
-		    q(qb, sizeof(qb), val), k->min, k->max);
+		config_err(p, "%s: '%s' is out of range %lld..%lld", k->name,
+		    config_err_quote(qb, sizeof(qb), val), k->min, k->max);
 		return -ERANGE;
 	}
 	if (r < 0) {
-		perr(p, "%s: '%s' is not a number", k->name,
-		    q(qb, sizeof(qb), val));
+		config_err(p, "%s: '%s' is not a number", k->name,
+		    config_err_quote(qb, sizeof(qb), val));
 		return -EINVAL;
 	}
 	*int_field(p->cf, k) = (int)n;
@@ -252,7 +205,7 @@ set_value(struct parser *p, const struct key *k, const char *val)
 		return set_int(p, k, val);
 	why = config_check_str(k, val);
 	if (why != NULL) {
-		perr(p, "%s %s", k->name, why);
+		config_err(p, "%s %s", k->name, why);
 		return -EINVAL;
 	}
 	if (k->type == KT_BOOL) {
@@ -261,7 +214,7 @@ set_value(struct parser *p, const struct key *k, const char *val)
 	}
 	copy = strdup(val);
 	if (copy == NULL) {
-		perr(p, "out of memory");
+		config_err(p, "out of memory");
 		return -ENOMEM;
 	}
 	n = strlen(copy);
@@ -283,12 +236,12 @@ scopes_kv(struct parser *p, const char *key, const char *val)
 
 	if (strcmp(key, "default") == 0) {
 		if (cf->default_alias != NULL) {
-			perr(p, "duplicate key 'default' in [scopes]");
+			config_err(p, "duplicate key 'default' in [scopes]");
 			return -EEXIST;
 		}
 		if (!config_check_is_alias(val)) {
-			perr(p, "default: '%s' is not an alias name",
-			    q(qb, sizeof(qb), val));
+			config_err(p, "default: '%s' is not an alias name",
+			    config_err_quote(qb, sizeof(qb), val));
 			return -EINVAL;
 		}
 		cf->default_alias = strdup(val);
@@ -296,24 +249,24 @@ scopes_kv(struct parser *p, const char *key, const char *val)
 		return cf->default_alias != NULL ? 0 : -ENOMEM;
 	}
 	if (!config_check_is_alias(key)) {
-		perr(p, "scope alias '%s' must be [a-z0-9_-]+ (at most %d)",
-		    q(qb, sizeof(qb), key), CONFIG_ALIAS_MAX);
+		config_err(p, "scope alias '%s' must be [a-z0-9_-]+ (at most %d)",
+		    config_err_quote(qb, sizeof(qb), key), CONFIG_ALIAS_MAX);
 		return -EINVAL;
 	}
 	for (i = 0; i < cf->nscopes; i++) {
 		if (strcmp(cf->scopes[i].alias, key) == 0) {
-			perr(p, "duplicate key '%s' in [scopes]", key);
+			config_err(p, "duplicate key '%s' in [scopes]", key);
 			return -EEXIST;
 		}
 	}
 	if (cf->nscopes >= CONFIG_SCOPES_MAX) {
-		perr(p, "too many scopes (at most %d)", CONFIG_SCOPES_MAX);
+		config_err(p, "too many scopes (at most %d)", CONFIG_SCOPES_MAX);
 		return -EMSGSIZE;
 	}
 	/* One scope per alias: a space would make it a scope list. */
 	if (strlen(val) > CONFIG_SCOPE_MAX ||
 	    config_check_has_ctl_or_space(val)) {
-		perr(p,
+		config_err(p,
 		    "%s: scope must be one scope string without spaces "
 		    "(at most %d bytes)",
 		    key, CONFIG_SCOPE_MAX);
@@ -326,7 +279,7 @@ scopes_kv(struct parser *p, const char *key, const char *val)
 		free(sc->alias);
 		free(sc->scope);
 		sc->alias = sc->scope = NULL;
-		perr(p, "out of memory");
+		config_err(p, "out of memory");
 		return -ENOMEM;
 	}
 	cf->nscopes++;
@@ -342,26 +295,27 @@ do_key(struct parser *p, const char *key, const char *val)
 	uint64_t *seen, bit;
 
 	if (s == NULL) {
-		perr(p, "key '%s' outside any [section]",
-		    q(qb, sizeof(qb), key));
+		config_err(p, "key '%s' outside any [section]",
+		    config_err_quote(qb, sizeof(qb), key));
 		return -EINVAL;
 	}
 	if (*val == '\0') {
-		perr(p, "%s: empty value", q(qb, sizeof(qb), key));
+		config_err(p, "%s: empty value",
+		    config_err_quote(qb, sizeof(qb), key));
 		return -EINVAL;
 	}
 	if (s->kv != NULL)
 		return s->kv(p, key, val);
 	k = bsearch(key, s->keys, s->nkeys, sizeof(*k), key_cmp);
 	if (k == NULL) {
-		perr(p, "unknown key '%s' in [%s]", q(qb, sizeof(qb), key),
-		    s->name);
+		config_err(p, "unknown key '%s' in [%s]",
+		    config_err_quote(qb, sizeof(qb), key), s->name);
 		return -EINVAL;
 	}
 	seen = &p->seen[s - section_table];
 	bit = (uint64_t)1 << (k - s->keys);
 	if (*seen & bit) {
-		perr(p, "duplicate key '%s' in [%s]", k->name, s->name);
+		config_err(p, "duplicate key '%s' in [%s]", k->name, s->name);
 		return -EEXIST;
 	}
 	*seen |= bit;
@@ -405,7 +359,7 @@ do_section(struct parser *p, char *s)
 
 	end = strchr(s, ']');
 	if (end == NULL || end[1] != '\0') {
-		perr(p, "malformed section header");
+		config_err(p, "malformed section header");
 		return -EINVAL;
 	}
 	*end = '\0';
@@ -413,7 +367,8 @@ do_section(struct parser *p, char *s)
 	sec = bsearch(
 	    s, section_table, nitems(section_table), sizeof(*sec), section_cmp);
 	if (sec == NULL) {
-		perr(p, "unknown section [%s]", q(qb, sizeof(qb), s));
+		config_err(p, "unknown section [%s]",
+		    config_err_quote(qb, sizeof(qb), s));
 		return -EINVAL;
 	}
 	p->sec = sec;
@@ -427,11 +382,11 @@ do_line(struct parser *p, const char *line, size_t len)
 	char *s, *eq;
 
 	if (len > CONFIG_LINE_MAX) {
-		perr(p, "line longer than %d bytes", CONFIG_LINE_MAX);
+		config_err(p, "line longer than %d bytes", CONFIG_LINE_MAX);
 		return -EMSGSIZE;
 	}
 	if (memchr(line, '\0', len) != NULL) {
-		perr(p, "NUL byte in line");
+		config_err(p, "NUL byte in line");
 		return -EINVAL;
 	}
 	memcpy(buf, line, len);
@@ -444,13 +399,13 @@ do_line(struct parser *p, const char *line, size_t len)
 		return do_section(p, s);
 	eq = strchr(s, '=');
 	if (eq == NULL) {
-		perr(p, "expected 'key = value' or '[section]'");
+		config_err(p, "expected 'key = value' or '[section]'");
 		return -EINVAL;
 	}
 	*eq = '\0';
 	s = trim(s);
 	if (*s == '\0') {
-		perr(p, "missing key before '='");
+		config_err(p, "missing key before '='");
 		return -EINVAL;
 	}
 	return do_key(p, s, trim(eq + 1));
@@ -462,12 +417,12 @@ set_node_default(struct parser *p)
 	char host[256];
 
 	if (gethostname(host, sizeof(host)) < 0) {
-		perr(p, "gethostname: %s", strerror(errno));
+		config_err(p, "gethostname: %s", strerror(errno));
 		return -errno;
 	}
 	host[sizeof(host) - 1] = '\0';
 	if (!config_check_is_node(host)) {
-		perr(p, "host name is not usable as node; set [server] node");
+		config_err(p, "host name is not usable as node; set [server] node");
 		return -EINVAL;
 	}
 	p->cf->node = strdup(host);
@@ -522,7 +477,7 @@ apply_defaults(struct parser *p)
 			if (p->seen[i] & ((uint64_t)1 << j))
 				continue;
 			if (k->is_required) {
-				perr(p, "missing '%s' in [%s]", k->name,
+				config_err(p, "missing '%s' in [%s]", k->name,
 				    s->name);
 				return -EINVAL;
 			}
@@ -602,7 +557,7 @@ msi_resources_build(struct parser *p)
 		}
 	}
 	if (r == -EMSGSIZE)
-		perr(p, "[msi] too many resources (at most %d)",
+		config_err(p, "[msi] too many resources (at most %d)",
 		    CONFIG_MSI_RESOURCES_MAX);
 	return r;
 }
@@ -615,30 +570,30 @@ check_config(struct parser *p)
 	int is_pg;
 
 	if (cf->nscopes == 0) {
-		perr(p, "missing scopes: [scopes] needs at least one alias");
+		config_err(p, "missing scopes: [scopes] needs at least one alias");
 		return -EINVAL;
 	}
 	if (cf->default_alias == NULL) {
-		perr(p, "missing 'default' in [scopes]");
+		config_err(p, "missing 'default' in [scopes]");
 		return -EINVAL;
 	}
 	if (config_default_scope(cf) == NULL) {
 		p->line = p->default_line;
-		perr(p, "default names unknown alias '%s'",
-		    q(qb, sizeof(qb), cf->default_alias));
+		config_err(p, "default names unknown alias '%s'",
+		    config_err_quote(qb, sizeof(qb), cf->default_alias));
 		return -EINVAL;
 	}
 	is_pg = strcmp(cf->backend, "postgres") == 0;
 	if (is_pg && cf->dsn == NULL) {
-		perr(p, "missing 'dsn' in [store] (backend = postgres)");
+		config_err(p, "missing 'dsn' in [store] (backend = postgres)");
 		return -EINVAL;
 	}
 	if (!is_pg && cf->dsn != NULL) {
-		perr(p, "[store] dsn is only for backend = postgres");
+		config_err(p, "[store] dsn is only for backend = postgres");
 		return -EINVAL;
 	}
 	if (!is_pg && path_within(cf->marks_path, cf->store_path)) {
-		perr(p, "[store] marks must lie outside path (a restore of the "
+		config_err(p, "[store] marks must lie outside path (a restore of the "
 		    "file store would bring its marks back with it)");
 		return -EINVAL;
 	}
@@ -660,7 +615,7 @@ config_parse(const char *name, const char *buf, size_t len, struct config **out,
 	p.err = err;
 	p.errsz = errsz;
 	if (!tables_sorted()) {
-		perr(&p, "internal: config key tables are not sorted");
+		config_err(&p, "internal: config key tables are not sorted");
 		return -EINVAL;
 	}
 	p.cf = calloc(1, sizeof(*p.cf));

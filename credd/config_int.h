@@ -1,13 +1,16 @@
 /*
  * config_int.h - what the files of credd.conf's parser share: the key
- * types and table rows, and the value checks (config_check.c). Private to
+ * types and table rows, the parse state and its error message
+ * (config_err.c), and the value checks (config_check.c). Private to
  * credd/config*.c.
  */
 #ifndef CREDD_CONFIG_INT_H
 #define CREDD_CONFIG_INT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
+#define CONFIG_QUOTE_MAX 64 /* user strings echoed in errors */
 #define CONFIG_ALIAS_MAX 64
 #define CONFIG_SCOPE_MAX 512
 
@@ -37,6 +40,36 @@ struct key {
 	const char *def;    /* default as it would appear in the file */
 	int is_required;
 };
+
+struct parser;
+
+struct section {
+	const char *name;
+	const struct key *keys; /* sorted by name; NULL when kv is set */
+	size_t nkeys;
+	/* Free-form sections: called for every key = value. */
+	int (*kv)(struct parser *, const char *, const char *);
+};
+
+struct parser {
+	struct config *cf;
+	const char *name; /* file name for messages */
+	unsigned line;
+	const struct section *sec;
+	uint64_t seen[8];      /* per section, one bit per key */
+	unsigned default_line; /* line of [scopes] default */
+	char *err;
+	size_t errsz;
+};
+
+/*
+ * config_err.c. Write "p->name:p->line: message" (without the line when
+ * p->line is 0) to p->err, cut to p->errsz; nothing when p->err is NULL.
+ */
+void config_err(struct parser *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* s made printable and cut to CONFIG_QUOTE_MAX bytes in buf. Returns buf. */
+const char *config_err_quote(char *buf, size_t bufsz, const char *s);
 
 /*
  * config_check.c. The checks of a value return NULL when it is good, else
