@@ -1,6 +1,6 @@
 /*
  * config_int.h - what the files of credd.conf's parser share: the key
- * types and table rows, the parse state and its error message
+ * types and table rows (config_keys.c), the parse state and its error message
  * (config_err.c), and the value checks (config_check.c). Private to
  * credd/config*.c.
  */
@@ -61,6 +61,23 @@ struct parser {
 	char *err;
 	size_t errsz;
 };
+
+/*
+ * config_keys.c: the section and key tables. The tables are sorted by
+ * name (bsearch): config_keys_sorted() is 1 when they are.
+ */
+int config_keys_sorted(void);
+/* The section called name, or NULL. */
+const struct section *config_keys_section(const char *name);
+/*
+ * key = val in p->sec: looked up, refused when unknown or seen before,
+ * checked and set. 0 or -errno, with the error in p->err.
+ */
+int config_keys_set(struct parser *p, const char *key, const char *val);
+/* After the last line: defaults for the keys not set, required keys. */
+int config_keys_defaults(struct parser *p);
+/* Then the checks across keys, and the [msi] resource list built. */
+int config_keys_check(struct parser *p);
 
 /*
  * config_err.c. Write "p->name:p->line: message" (without the line when
