@@ -2,7 +2,8 @@
  * oauth.c - Entra v2.0 OAuth without the network: endpoint URLs, form
  * bodies for the device-code and refresh grants, parsing of token and
  * devicecode replies and of error replies (which oauth_class.c then
- * classifies), and id_token account claims.
+ * classifies), and the resource a scope names. The id_token's account
+ * claims are read in oauth_id_token.c.
  *
  * Must never: log, or copy a token, code or body into an error message
  * or an oauth_error field. Token strings are copied out of jansson into
@@ -25,13 +26,13 @@
 #include "entra/util.h"
 #include "http.h"
 #include "oauth.h"
+#include "oauth_int.h"
 
 #define OAUTH_GRAPH_RESOURCE "https://graph.microsoft.com"
 #define OAUTH_I64_MAX 2147483647LL	/* lifetimes beyond 68 years are malformed */
 #define OAUTH_USER_CODE_MAX 64
 #define OAUTH_URI_MAX 2048
 #define OAUTH_MESSAGE_MAX 1024
-#define OAUTH_CLAIM_MAX 256
 #define OAUTH_SCOPE_MAX 4096
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -73,8 +74,8 @@ json_get_i64(const json_t *o, const char *key, int64_t def, int64_t min,
 }
 
 /* A string field: *out NULL when absent or null; -EBADMSG if not a string. */
-static int
-json_get_str(const json_t *o, const char *key, const char **out)
+int
+oauth_json_get_str(const json_t *o, const char *key, const char **out)
 {
 	const json_t *v = json_object_get(o, key);
 
@@ -87,8 +88,8 @@ json_get_str(const json_t *o, const char *key, const char **out)
 	return 0;
 }
 
-static bool
-has_ctl(const char *s)
+bool
+oauth_has_ctl(const char *s)
 {
 	for (; *s != '\0'; s++)
 		if ((unsigned char)*s < 0x20 || *s == 0x7f)
@@ -200,7 +201,7 @@ build_url(const char *authority, const char *tenant, const char *suffix,
 		dst[0] = '\0';
 	if (authority == NULL || tenant == NULL || *authority == '\0' ||
 	    *tenant == '\0' || strpbrk(tenant, "/?#%@ \t\r\n") != NULL ||
-	    has_ctl(authority))
+	    oauth_has_ctl(authority))
 		return -EINVAL;
 	alen = strlen(authority);
 	while (alen > 0 && authority[alen - 1] == '/')
@@ -351,13 +352,14 @@ parse_error(long status, const struct secret *body, struct oauth_error *err)
 
 	root = parse_object(body);
 	if (root != NULL) {
-		if (json_get_str(root, "error", &s) == 0 && s != NULL)
+		if (oauth_json_get_str(root, "error", &s) == 0 && s != NULL)
 			copy_ident(err->error, sizeof(err->error), s);
-		if (json_get_str(root, "suberror", &s) == 0 && s != NULL)
+		if (oauth_json_get_str(root, "suberror", &s) == 0 && s != NULL)
 			copy_ident(err->suberror, sizeof(err->suberror), s);
-		if (json_get_str(root, "trace_id", &s) == 0 && s != NULL)
+		if (oauth_json_get_str(root, "trace_id", &s) == 0 && s != NULL)
 			copy_ident(err->trace_id, sizeof(err->trace_id), s);
-		if (json_get_str(root, "correlation_id", &s) == 0 && s != NULL)
+		if (oauth_json_get_str(root, "correlation_id", &s) == 0 &&
+		    s != NULL)
 			copy_ident(err->correlation_id,
 			    sizeof(err->correlation_id), s);
 		parse_error_codes(json_object_get(root, "error_codes"), err);
@@ -389,7 +391,7 @@ take_secret(const json_t *o, const char *key, bool is_required,
 	const char *s;
 
 	*out = NULL;
-	if (json_get_str(o, key, &s) < 0)
+	if (oauth_json_get_str(o, key, &s) < 0)
 		return -EBADMSG;
 	if (s == NULL || *s == '\0')
 		return is_required ? -EBADMSG : 0;
@@ -412,11 +414,11 @@ token_fields(const json_t *root, struct oauth_token *tok)
 	r = take_secret(root, "id_token", false, &tok->id_token);
 	if (r < 0)
 		return r;
-	if (json_get_str(root, "token_type", &s) < 0)
+	if (oauth_json_get_str(root, "token_type", &s) < 0)
 		return -EBADMSG;
 	if (s == NULL || *s == '\0')
 		s = "Bearer";
-	if (strlen(s) >= sizeof(tok->token_type) || has_ctl(s))
+	if (strlen(s) >= sizeof(tok->token_type) || oauth_has_ctl(s))
 		return -EBADMSG;
 	memcpy(tok->token_type, s, strlen(s) + 1);
 	if (json_get_i64(root, "expires_in", 600, 0, OAUTH_I64_MAX,
@@ -426,10 +428,10 @@ token_fields(const json_t *root, struct oauth_token *tok)
 	    json_get_i64(root, "refresh_in", -1, 0, OAUTH_I64_MAX,
 		&tok->refresh_in) < 0)
 		return -EBADMSG;
-	if (json_get_str(root, "scope", &s) < 0)
+	if (oauth_json_get_str(root, "scope", &s) < 0)
 		return -EBADMSG;
 	if (s != NULL) {
-		if (strlen(s) > OAUTH_SCOPE_MAX || has_ctl(s))
+		if (strlen(s) > OAUTH_SCOPE_MAX || oauth_has_ctl(s))
 			return -EBADMSG;
 		tok->scope = strdup(s);
 		if (tok->scope == NULL)
@@ -479,11 +481,11 @@ take_display(const json_t *o, const char *key, size_t max, char **out)
 	const char *s;
 
 	*out = NULL;
-	if (json_get_str(o, key, &s) < 0)
+	if (oauth_json_get_str(o, key, &s) < 0)
 		return -EBADMSG;
 	if (s == NULL || *s == '\0')
 		return 0;
-	if (strlen(s) > max || has_ctl(s))
+	if (strlen(s) > max || oauth_has_ctl(s))
 		return -EBADMSG;
 	*out = strdup(s);
 	return *out == NULL ? -ENOMEM : 0;
@@ -551,170 +553,6 @@ oauth_parse_device(long status, const struct secret *body, int64_t retry_after,
 		return fail_malformed(err);
 	}
 	return 0;
-}
-
-/* --- id_token ---------------------------------------------------------- */
-
-static int
-b64url_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
-
-/*
- * Decode unpadded base64url (trailing '=' tolerated) into dst, which has
- * room for len * 3 / 4 + 1 bytes. Returns the decoded length or -EBADMSG.
- */
-static ssize_t
-b64url_decode(const char *src, size_t len, unsigned char *dst)
-{
-	uint32_t acc = 0;
-	size_t i, bits = 0, n = 0;
-	int v;
-
-	while (len > 0 && src[len - 1] == '=')
-		len--;
-	if (len % 4 == 1)
-		return -EBADMSG;
-	for (i = 0; i < len; i++) {
-		v = b64url_value((unsigned char)src[i]);
-		if (v < 0)
-			return -EBADMSG;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			dst[n++] = (unsigned char)(acc >> bits);
-			acc &= (1U << bits) - 1;
-		}
-	}
-	return (ssize_t)n;
-}
-
-/* A claim string for the account: printable, bounded. */
-static int
-take_claim(const json_t *o, const char *key, bool is_required, char **out)
-{
-	const char *s;
-
-	*out = NULL;
-	if (json_get_str(o, key, &s) < 0)
-		return -EBADMSG;
-	if (s == NULL || *s == '\0')
-		return is_required ? -EBADMSG : 0;
-	if (strlen(s) > OAUTH_CLAIM_MAX || has_ctl(s))
-		return -EBADMSG;
-	*out = strdup(s);
-	return *out == NULL ? -ENOMEM : 0;
-}
-
-/* aud is a string or (OIDC Core 2) an array that must hold client_id. */
-static bool
-aud_matches(const json_t *aud, const char *client_id)
-{
-	const json_t *v;
-	size_t i;
-
-	if (json_is_string(aud))
-		return strcasecmp(json_string_value(aud), client_id) == 0;
-	if (!json_is_array(aud))
-		return false;
-	json_array_foreach(aud, i, v)
-		if (json_is_string(v) &&
-		    strcasecmp(json_string_value(v), client_id) == 0)
-			return true;
-	return false;
-}
-
-static int
-account_claims(const json_t *root, const char *client_id, const char *tenant,
-    struct oauth_account *a)
-{
-	int r;
-
-	/* GUIDs: Entra prints them lower-case, config may not. */
-	if (!aud_matches(json_object_get(root, "aud"), client_id))
-		return -EBADMSG;
-	r = take_claim(root, "tid", true, &a->tid);
-	if (r < 0)
-		return r;
-	if (strcasecmp(a->tid, tenant) != 0)
-		return -EBADMSG;
-	r = take_claim(root, "oid", true, &a->oid);
-	if (r < 0)
-		return r;
-	r = take_claim(root, "preferred_username", false,
-	    &a->preferred_username);
-	if (r < 0)
-		return r;
-	r = take_claim(root, "upn", false, &a->upn);
-	if (r < 0)
-		return r;
-	return 0;
-}
-
-int
-oauth_id_token_account(const struct secret *id_token, const char *client_id,
-    const char *tenant, struct oauth_account *out)
-{
-	struct oauth_account a = { 0 };
-	const char *p, *dot1, *dot2;
-	unsigned char *buf = NULL;
-	size_t plen, bufsz = 0;
-	json_error_t jerr;
-	json_t *root = NULL;
-	ssize_t n;
-	int r = -EBADMSG;
-
-	memset(out, 0, sizeof(*out));
-	if (id_token == NULL || id_token->ptr == NULL || client_id == NULL ||
-	    tenant == NULL)
-		return -EINVAL;
-	/* header.payload.signature; the signature is not checked (see oauth.h). */
-	p = id_token->ptr;
-	dot1 = memchr(p, '.', id_token->len);
-	if (dot1 == NULL)
-		return -EBADMSG;
-	dot2 = memchr(dot1 + 1, '.', id_token->len - (size_t)(dot1 + 1 - p));
-	if (dot2 == NULL || memchr(dot2 + 1, '.',
-				id_token->len - (size_t)(dot2 + 1 - p)) != NULL)
-		return -EBADMSG;
-	plen = (size_t)(dot2 - (dot1 + 1));
-	if (plen == 0 || plen > 64 * 1024)
-		return -EBADMSG;
-	bufsz = plen * 3 / 4 + 1;
-	buf = malloc(bufsz);
-	if (buf == NULL)
-		return -ENOMEM;
-	n = b64url_decode(dot1 + 1, plen, buf);
-	if (n <= 0)
-		goto out;
-	root = json_loadb((const char *)buf, (size_t)n, JSON_REJECT_DUPLICATES,
-	    &jerr);
-	secret_wipe(&jerr, sizeof(jerr));
-	if (root == NULL || !json_is_object(root))
-		goto out;
-	r = account_claims(root, client_id, tenant, &a);
-	if (r < 0)
-		goto out;
-	*out = a;
-	memset(&a, 0, sizeof(a));	/* transferred */
-out:
-	oauth_account_clear(&a);
-	json_decref(root);
-	secret_wipe(buf, bufsz);
-	free(buf);
-	return r;
 }
 
 /* --- scopes ------------------------------------------------------------ */
