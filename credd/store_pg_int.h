@@ -1,7 +1,8 @@
 /*
  * store_pg_int.h - what the files of the PostgreSQL backend share: the
- * backend's state and the connection helpers (store_pg_conn.c). Private
- * to credd/store_pg*.c; built only with ENTRA_PG.
+ * backend's state, the connection helpers (store_pg_conn.c) and the
+ * LISTEN connection (store_pg_notify.c). Private to credd/store_pg*.c;
+ * built only with ENTRA_PG.
  */
 #ifndef CREDD_STORE_PG_INT_H
 #define CREDD_STORE_PG_INT_H
@@ -13,6 +14,8 @@
 
 #include "store.h"
 
+#define PG_CHANNEL "credd"
+#define PG_SEP '\x1f'
 #define PG_INSTANCE_LEN 16
 
 /* Internal: the connection broke during the statement (retry if idempotent). */
@@ -59,5 +62,19 @@ PGconn *store_pg_conn_connect(const char *dsn);
 int store_pg_conn_run(struct store_pg *sp, const char *sql, int nparams,
     const Oid *types, const char *const *vals, const int *lens,
     const int *fmts, PGresult **out);
+
+/*
+ * store_pg_notify.c: the LISTEN connection (loop thread). The store ops
+ * notify_fd and notify_next (store.h).
+ */
+int store_pg_notify_fd(struct store *st);
+int store_pg_notify_next(struct store *st, char **user);
+/*
+ * One step of bringing the LISTEN connection back, never blocking: what
+ * store_pg_notify_reconnect (store_pg.h) returns, for sp.
+ */
+int store_pg_notify_connect(struct store_pg *sp);
+/* At open: connect and LISTEN, blocking (start-up). 0 or -errno. */
+int store_pg_notify_open(struct store_pg *sp);
 
 #endif
