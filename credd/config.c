@@ -1,643 +1,36 @@
 /*
- * config.c - parse /etc/credd/credd.conf (INI) into struct config.
- *
- * Each section is a row in section_table: either a sorted key table
- * (looked up with bsearch) or a handler for free-form keys ([scopes]).
- * Each key names its type, where it lands in struct config, its range
- * and its default; defaults go through the same checks as file values.
- * Adding a section ([msi], ...) is one key table plus one row.
+ * config.c - read /etc/credd/credd.conf and parse its INI syntax into
+ * struct config: the file (a regular file root or we own, not writable
+ * by others), its lines, comments, [section] headers and key = value
+ * pairs, each handed to the key tables (config_keys.c); then the
+ * defaults and the checks across keys. Also config_expand_credentials(),
+ * which turns %d/NAME into a path where the keys are read.
  *
  * Every error is "file:line: message" (or "file: message" for what is
- * missing at the end). Values from the file are quoted and capped in
- * messages, and values that may carry credentials (URLs, the DSN) are
- * never echoed. This file never opens the secret files it names: their
- * readers check them.
+ * missing at the end; config_err.c). Values from the file are quoted and
+ * capped in messages, and values that may carry credentials (URLs, the
+ * DSN) are never echoed. This file never opens the secret files it
+ * names: their readers check them.
  */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <netinet/in.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "entra/paths.h"
 #include "entra/util.h"
 
 #include "config.h"
+#include "config_int.h"
 
 #define CONFIG_LINE_MAX 4096	      /* bytes per line, without '\n' */
 #define CONFIG_FILE_MAX (1024 * 1024) /* a config is never this big */
-#define CONFIG_QUOTE_MAX 64	      /* user strings echoed in errors */
-#define CONFIG_ALIAS_MAX 64
-#define CONFIG_SCOPE_MAX 512
-#define CONFIG_ID_MAX 253 /* a DNS name at most */
-#define CONFIG_NAME_MAX 256
-
-#define nitems(a) (sizeof(a) / sizeof((a)[0]))
-
-enum key_type {
-	KT_INT,	      /* int, util_strtonum in [min, max] */
-	KT_ID,	      /* tenant, client_id: GUID or [A-Za-z0-9.-] */
-	KT_AUTHORITY, /* https://host[...], one trailing '/' stripped */
-	KT_PROXY,     /* http:// or https:// */
-	KT_PATH,      /* absolute path */
-	KT_CRED_PATH, /* absolute path, or %d/NAME: a systemd credential */
-	KT_USER,      /* login name */
-	KT_GROUP,     /* group name */
-	KT_NODE,      /* host-like name */
-	KT_ACCOUNT,   /* account_match pattern: only %u and %% */
-	KT_BACKEND,   /* file | postgres */
-	KT_DSN,	      /* libpq connection string; never echoed */
-	KT_BOOL,      /* yes/no/true/false/1/0 into an int */
-	KT_LISTEN,    /* loopback literal and port: 127.0.0.1:PORT, [::1]:PORT */
-	KT_RESOURCES, /* space-separated resources (https:// URLs or GUIDs) */
-};
-
-struct key {
-	const char *name;
-	enum key_type type;
-	size_t off;	    /* into struct config */
-	long long min, max; /* KT_INT only */
-	const char *def;    /* default as it would appear in the file */
-	int is_required;
-};
-
-struct parser;
-
-struct section {
-	const char *name;
-	const struct key *keys; /* sorted by name; NULL when kv is set */
-	size_t nkeys;
-	/* Free-form sections: called for every key = value. */
-	int (*kv)(struct parser *, const char *, const char *);
-};
-
-struct parser {
-	struct config *cf;
-	const char *name; /* file name for messages */
-	unsigned line;
-	const struct section *sec;
-	uint64_t seen[8];      /* per section, one bit per key */
-	unsigned default_line; /* line of [scopes] default */
-	char *err;
-	size_t errsz;
-};
-
-#define OFF(f) offsetof(struct config, f)
-/* clang-format off */
-#define STR(n, t, f, d, req) { n, t, OFF(f), 0, 0, d, req }
-#define NUM(n, f, lo, hi, d) { n, KT_INT, OFF(f), lo, hi, d, 0 }
-/* clang-format on */
-
-/* Keep every table sorted by name (checked at parse time). */
-static const struct key entra_keys[] = {
-    STR("account_match", KT_ACCOUNT, account_match, NULL, 0),
-    STR("authority", KT_AUTHORITY, authority,
-	"https://login.microsoftonline.com", 0),
-    STR("ca_file", KT_PATH, ca_file, NULL, 0),
-    STR("client_id", KT_ID, client_id, NULL, 1),
-    STR("client_secret_file", KT_CRED_PATH, client_secret_file, NULL, 0),
-    STR("proxy", KT_PROXY, proxy, NULL, 0),
-    STR("tenant", KT_ID, tenant, NULL, 1),
-    NUM("timeout", timeout, 1, 300, "10"),
-};
-
-static const struct key server_keys[] = {
-    STR("admin_group", KT_GROUP, admin_group, "credd-admin", 0),
-    NUM("idle_timeout", idle_timeout, 1, 86400, "60"),
-    NUM("locked_memory_kib", locked_memory_kib, 0, 1048576, "4096"),
-    NUM("max_conns", max_conns, 1, 1000000, "65536"),
-    NUM("max_conns_per_uid", max_conns_per_uid, 1, 1000000, "4096"),
-    NUM("max_output", max_output, 65536, INT_MAX, "33554432"),
-    NUM("max_output_per_uid", max_output_per_uid, 65536, INT_MAX, "1048576"),
-    STR("node", KT_NODE, node, NULL, 0), /* default: gethostname() */
-    NUM("session_check", session_check, 1, 3600, "60"),
-    NUM("session_idle", session_idle, 0, 31536000, "86400"),
-    STR("session_liveness", KT_BOOL, session_liveness, "yes", 0),
-    STR("socket", KT_PATH, socket, ENTRA_SOCKET_PATH, 0),
-    STR("user", KT_USER, user, ENTRA_CREDD_USER, 0),
-};
-
-static const struct key limits_keys[] = {
-    NUM("device_flow_cooldown", device_flow_cooldown, 0, 86400, "300"),
-    NUM("device_flows_per_hour", device_flows_per_hour, 1, 1000, "10"),
-    NUM("recent_use", recent_use, 1, 604800, "3600"),
-    NUM("request_burst", request_burst, 1, 10000000, "40000"),
-    NUM("requests_per_sec", requests_per_sec, 1, 10000000, "20000"),
-};
-
-static const struct key audit_keys[] = {
-    STR("file", KT_PATH, audit_file, NULL, 0),
-};
-
-static const struct key store_keys[] = {
-    STR("backend", KT_BACKEND, backend, "file", 0),
-    STR("dsn", KT_DSN, dsn, NULL, 0),
-    STR("key_file", KT_CRED_PATH, key_file, ENTRA_KEY_FILE, 0),
-    STR("marks", KT_PATH, marks_path, NULL, 0), /* default: path + "-marks" */
-    STR("path", KT_PATH, store_path, ENTRA_STATE_DIR, 0),
-    NUM("records_in_memory", records_in_memory, 0, 100000000, "1000"),
-};
-
-/* [msi]: the SDK endpoint; off unless listen is set. */
-static const struct key msi_keys[] = {
-    NUM("connection_timeout", msi_conn_timeout, 1, 3600, "10"),
-    STR("imds", KT_BOOL, msi_imds, "no", 0),
-    STR("listen", KT_LISTEN, msi_listen, NULL, 0),
-    NUM("max_connections", msi_max_conns, 1, 100000, "1024"),
-    NUM("request_timeout", msi_request_timeout, 1, 900, "30"),
-    STR("resources", KT_RESOURCES, msi_resources_text, NULL, 0),
-    NUM("secret_ttl", msi_secret_ttl, 60, 31536000, "86400"),
-    NUM("secrets_per_uid", msi_secrets_per_uid, 1, 100000, "64"),
-};
-
-static int scopes_kv(struct parser *, const char *, const char *);
-
-/* Sorted by name too. */
-static const struct section section_table[] = {
-    {"audit", audit_keys, nitems(audit_keys), NULL},
-    {"entra", entra_keys, nitems(entra_keys), NULL},
-    {"limits", limits_keys, nitems(limits_keys), NULL},
-    {"msi", msi_keys, nitems(msi_keys), NULL},
-    {"scopes", NULL, 0, scopes_kv},
-    {"server", server_keys, nitems(server_keys), NULL},
-    {"store", store_keys, nitems(store_keys), NULL},
-};
-
-_Static_assert(nitems(section_table) <= 8, "grow parser.seen");
-
-static void __attribute__((format(printf, 2, 3)))
-perr(struct parser *p, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	if (p->err == NULL || p->errsz == 0)
-		return;
-	va_start(ap, fmt);
-	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (p->line > 0)
-		(void)snprintf(
-		    p->err, p->errsz, "%s:%u: %s", p->name, p->line, msg);
-	else
-		(void)snprintf(p->err, p->errsz, "%s: %s", p->name, msg);
-}
-
-/* A user string made safe and short for an error message. */
-static const char *
-q(char *buf, size_t bufsz, const char *s)
-{
-	return util_log_str(buf, bufsz, s, CONFIG_QUOTE_MAX);
-}
-
-static int
-key_cmp(const void *a, const void *b)
-{
-	const char *name = a;
-	const struct key *k = b;
-
-	return strcmp(name, k->name);
-}
-
-static int
-section_cmp(const void *a, const void *b)
-{
-	const char *name = a;
-	const struct section *s = b;
-
-	return strcmp(name, s->name);
-}
-
-/* The tables must stay sorted for bsearch; a mistake fails every parse. */
-static int
-tables_sorted(void)
-{
-	size_t i, j;
-
-	for (i = 0; i < nitems(section_table); i++) {
-		const struct section *s = &section_table[i];
-
-		if (i > 0 && strcmp(section_table[i - 1].name, s->name) >= 0)
-			return 0;
-		if (s->nkeys > 64)
-			return 0;
-		for (j = 1; j < s->nkeys; j++)
-			if (strcmp(s->keys[j - 1].name, s->keys[j].name) >= 0)
-				return 0;
-	}
-	return 1;
-}
-
-static char **
-str_field(struct config *cf, const struct key *k)
-{
-	return (char **)(void *)((char *)cf + k->off);
-}
-
-static int *
-int_field(struct config *cf, const struct key *k)
-{
-	return (int *)(void *)((char *)cf + k->off);
-}
-
-static int
-has_ctl_or_space(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s <= 0x20 || (unsigned char)*s == 0x7f)
-			return 1;
-	return 0;
-}
-
-static int
-has_ctl(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
-			return 1;
-	return 0;
-}
-
-static int
-is_id(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > CONFIG_ID_MAX)
-		return 0;
-	for (; *s != '\0'; s++)
-		if (!isalnum((unsigned char)*s) && *s != '.' && *s != '-')
-			return 0;
-	return 1;
-}
-
-static int
-is_node(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 255)
-		return 0;
-	for (; *s != '\0'; s++)
-		if (!isalnum((unsigned char)*s) && strchr("._-", *s) == NULL)
-			return 0;
-	return 1;
-}
-
-/* Group names are looser than login names (directory groups); no ':'. */
-static int
-is_group(const char *s)
-{
-	size_t n = strlen(s);
-
-	return n > 0 && n <= CONFIG_NAME_MAX && s[0] != '-' &&
-	    !has_ctl_or_space(s) && strchr(s, ':') == NULL;
-}
-
-/* scheme://host...; the host part must not be empty. */
-static int
-is_url(const char *s, const char *scheme)
-{
-	size_t n = strlen(scheme);
-
-	if (strncmp(s, scheme, n) != 0 || has_ctl_or_space(s))
-		return 0;
-	return s[n] != '\0' && s[n] != '/';
-}
-
-static int
-is_account_pattern(const char *s)
-{
-	if (*s == '\0' || strlen(s) > CONFIG_NAME_MAX || has_ctl_or_space(s))
-		return 0;
-	for (; *s != '\0'; s++) {
-		if (*s != '%')
-			continue;
-		s++;
-		if (*s != 'u' && *s != '%')
-			return 0;
-	}
-	return 1;
-}
-
-static int
-parse_bool(const char *s)
-{
-	if (strcmp(s, "yes") == 0 || strcmp(s, "true") == 0 ||
-	    strcmp(s, "1") == 0)
-		return 1;
-	if (strcmp(s, "no") == 0 || strcmp(s, "false") == 0 ||
-	    strcmp(s, "0") == 0)
-		return 0;
-	return -1;
-}
-
-/* One resource: an https:// URL or an id (GUID), never a scope. */
-static int
-is_resource(const char *s, size_t n)
-{
-	static const char suffix[] = "/.default";
-	size_t i;
-
-	if (n == 0 || n > CONFIG_SCOPE_MAX - sizeof(suffix))
-		return 0;
-	for (i = 0; i < n; i++)
-		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
-			return 0;
-	if (n >= sizeof(suffix) - 1 &&
-	    memcmp(s + n - (sizeof(suffix) - 1), suffix, sizeof(suffix) - 1) == 0)
-		return 0;
-	if (n > 8 && strncmp(s, "https://", 8) == 0 && s[8] != '/')
-		return 1;
-	for (i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '.')
-			return 0;
-	return 1;
-}
-
-static const char *
-check_resources(const char *val)
-{
-	const char *s = val, *e;
-	size_t n = 0;
-
-	for (;;) {
-		while (*s == ' ' || *s == '\t')
-			s++;
-		if (*s == '\0')
-			break;
-		e = s;
-		while (*e != '\0' && *e != ' ' && *e != '\t')
-			e++;
-		if (!is_resource(s, (size_t)(e - s)))
-			return "must be resources (https:// URLs or GUIDs, not "
-			       "scopes) separated by spaces";
-		if (++n > CONFIG_MSI_RESOURCES_MAX)
-			return "lists too many resources";
-		s = e;
-	}
-	return n > 0 ? NULL : "must list at least one resource";
-}
-
-static const char *
-check_path(const char *val)
-{
-	if (val[0] != '/')
-		return "must be an absolute path";
-	if (strlen(val) >= PATH_MAX)
-		return "path too long";
-	return has_ctl_or_space(val) ? "path has spaces or control characters"
-				     : NULL;
-}
-
-/*
- * An absolute path without '%', or "%d/NAME": the credential NAME in
- * $CREDENTIALS_DIRECTORY (systemd's credential names have no '/').
- */
-static const char *
-check_cred_path(const char *val)
-{
-	const char *name = val + 3;
-
-	if (strncmp(val, "%d/", 3) != 0)
-		return strchr(val, '%') != NULL
-		    ? "may use '%' only as a leading %d/ (the credentials "
-		      "directory)"
-		    : check_path(val);
-	if (*name == '\0' || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
-	    strchr(name, '/') != NULL || strchr(name, '%') != NULL ||
-	    strlen(name) > CONFIG_NAME_MAX || has_ctl_or_space(name))
-		return "must be %d/NAME with a credential name (no '/', '%', "
-		       "spaces or control characters)";
-	return NULL;
-}
-
-/* Check val for key k; NULL when good, else why (never echoing val). */
-static const char *
-check_str(const struct key *k, const char *val)
-{
-	switch (k->type) {
-	case KT_ID:
-		return is_id(val)
-		    ? NULL
-		    : "must be a GUID or a domain name ([A-Za-z0-9.-])";
-	case KT_AUTHORITY:
-		return is_url(val, "https://") ? NULL
-					       : "must be an https:// URL";
-	case KT_PROXY:
-		return is_url(val, "http://") || is_url(val, "https://")
-		    ? NULL
-		    : "must be an http:// or https:// URL";
-	case KT_PATH:
-		return check_path(val);
-	case KT_CRED_PATH:
-		return check_cred_path(val);
-	case KT_USER:
-		return util_valid_username(val) ? NULL
-						: "is not a valid user name";
-	case KT_GROUP:
-		return is_group(val) ? NULL : "is not a valid group name";
-	case KT_NODE:
-		return is_node(val)
-		    ? NULL
-		    : "must be a host name ([A-Za-z0-9._-], at most 255)";
-	case KT_ACCOUNT:
-		return is_account_pattern(val)
-		    ? NULL
-		    : "must be a pattern without spaces; only %u and %% expand";
-	case KT_BACKEND:
-		return strcmp(val, "file") == 0 || strcmp(val, "postgres") == 0
-		    ? NULL
-		    : "must be 'file' or 'postgres'";
-	case KT_DSN:
-		return has_ctl(val) ? "has control characters" : NULL;
-	case KT_BOOL:
-		return parse_bool(val) >= 0 ? NULL : "must be yes or no";
-	case KT_LISTEN:
-		return config_msi_addr(val, NULL, NULL) == 0
-		    ? NULL
-		    : "must be a loopback address and port: 127.0.0.1:PORT "
-		      "or [::1]:PORT";
-	case KT_RESOURCES:
-		return check_resources(val);
-	case KT_INT:
-		break;
-	}
-	return "internal: bad key type";
-}
-
-static int
-set_int(struct parser *p, const struct key *k, const char *val)
-{
-	char qb[CONFIG_QUOTE_MAX + 1];
-	long long n;
-	int r;
-
-	r = util_strtonum(val, k->min, k->max, &n);
-	if (r == -ERANGE) {
-		perr(p, "%s: '%s' is out of range %lld..%lld", k->name,
-		    q(qb, sizeof(qb), val), k->min, k->max);
-		return -ERANGE;
-	}
-	if (r < 0) {
-		perr(p, "%s: '%s' is not a number", k->name,
-		    q(qb, sizeof(qb), val));
-		return -EINVAL;
-	}
-	*int_field(p->cf, k) = (int)n;
-	return 0;
-}
-
-static int
-set_value(struct parser *p, const struct key *k, const char *val)
-{
-	const char *why;
-	char **dst;
-	char *copy;
-	size_t n;
-
-	if (k->type == KT_INT)
-		return set_int(p, k, val);
-	why = check_str(k, val);
-	if (why != NULL) {
-		perr(p, "%s %s", k->name, why);
-		return -EINVAL;
-	}
-	if (k->type == KT_BOOL) {
-		*int_field(p->cf, k) = parse_bool(val);
-		return 0;
-	}
-	copy = strdup(val);
-	if (copy == NULL) {
-		perr(p, "out of memory");
-		return -ENOMEM;
-	}
-	n = strlen(copy);
-	if (k->type == KT_AUTHORITY && n > 0 && copy[n - 1] == '/')
-		copy[n - 1] = '\0';
-	dst = str_field(p->cf, k);
-	free(*dst);
-	*dst = copy;
-	return 0;
-}
-
-static int
-is_alias(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > CONFIG_ALIAS_MAX)
-		return 0;
-	for (; *s != '\0'; s++)
-		if (!islower((unsigned char)*s) &&
-		    !isdigit((unsigned char)*s) && *s != '_' && *s != '-')
-			return 0;
-	return 1;
-}
-
-static int
-scopes_kv(struct parser *p, const char *key, const char *val)
-{
-	struct config *cf = p->cf;
-	struct config_scope *sc;
-	char qb[CONFIG_QUOTE_MAX + 1];
-	size_t i;
-
-	if (strcmp(key, "default") == 0) {
-		if (cf->default_alias != NULL) {
-			perr(p, "duplicate key 'default' in [scopes]");
-			return -EEXIST;
-		}
-		if (!is_alias(val)) {
-			perr(p, "default: '%s' is not an alias name",
-			    q(qb, sizeof(qb), val));
-			return -EINVAL;
-		}
-		cf->default_alias = strdup(val);
-		p->default_line = p->line;
-		return cf->default_alias != NULL ? 0 : -ENOMEM;
-	}
-	if (!is_alias(key)) {
-		perr(p, "scope alias '%s' must be [a-z0-9_-]+ (at most %d)",
-		    q(qb, sizeof(qb), key), CONFIG_ALIAS_MAX);
-		return -EINVAL;
-	}
-	for (i = 0; i < cf->nscopes; i++) {
-		if (strcmp(cf->scopes[i].alias, key) == 0) {
-			perr(p, "duplicate key '%s' in [scopes]", key);
-			return -EEXIST;
-		}
-	}
-	if (cf->nscopes >= CONFIG_SCOPES_MAX) {
-		perr(p, "too many scopes (at most %d)", CONFIG_SCOPES_MAX);
-		return -EMSGSIZE;
-	}
-	/* One scope per alias: a space would make it a scope list. */
-	if (strlen(val) > CONFIG_SCOPE_MAX || has_ctl_or_space(val)) {
-		perr(p,
-		    "%s: scope must be one scope string without spaces "
-		    "(at most %d bytes)",
-		    key, CONFIG_SCOPE_MAX);
-		return -EINVAL;
-	}
-	sc = &cf->scopes[cf->nscopes];
-	sc->alias = strdup(key);
-	sc->scope = strdup(val);
-	if (sc->alias == NULL || sc->scope == NULL) {
-		free(sc->alias);
-		free(sc->scope);
-		sc->alias = sc->scope = NULL;
-		perr(p, "out of memory");
-		return -ENOMEM;
-	}
-	cf->nscopes++;
-	return 0;
-}
-
-static int
-do_key(struct parser *p, const char *key, const char *val)
-{
-	const struct section *s = p->sec;
-	const struct key *k;
-	char qb[CONFIG_QUOTE_MAX + 1];
-	uint64_t *seen, bit;
-
-	if (s == NULL) {
-		perr(p, "key '%s' outside any [section]",
-		    q(qb, sizeof(qb), key));
-		return -EINVAL;
-	}
-	if (*val == '\0') {
-		perr(p, "%s: empty value", q(qb, sizeof(qb), key));
-		return -EINVAL;
-	}
-	if (s->kv != NULL)
-		return s->kv(p, key, val);
-	k = bsearch(key, s->keys, s->nkeys, sizeof(*k), key_cmp);
-	if (k == NULL) {
-		perr(p, "unknown key '%s' in [%s]", q(qb, sizeof(qb), key),
-		    s->name);
-		return -EINVAL;
-	}
-	seen = &p->seen[s - section_table];
-	bit = (uint64_t)1 << (k - s->keys);
-	if (*seen & bit) {
-		perr(p, "duplicate key '%s' in [%s]", k->name, s->name);
-		return -EEXIST;
-	}
-	*seen |= bit;
-	return set_value(p, k, val);
-}
 
 static char *
 trim(char *s)
@@ -676,15 +69,15 @@ do_section(struct parser *p, char *s)
 
 	end = strchr(s, ']');
 	if (end == NULL || end[1] != '\0') {
-		perr(p, "malformed section header");
+		config_err(p, "malformed section header");
 		return -EINVAL;
 	}
 	*end = '\0';
 	s = trim(s + 1);
-	sec = bsearch(
-	    s, section_table, nitems(section_table), sizeof(*sec), section_cmp);
+	sec = config_keys_section(s);
 	if (sec == NULL) {
-		perr(p, "unknown section [%s]", q(qb, sizeof(qb), s));
+		config_err(p, "unknown section [%s]",
+		    config_err_quote(qb, sizeof(qb), s));
 		return -EINVAL;
 	}
 	p->sec = sec;
@@ -698,11 +91,11 @@ do_line(struct parser *p, const char *line, size_t len)
 	char *s, *eq;
 
 	if (len > CONFIG_LINE_MAX) {
-		perr(p, "line longer than %d bytes", CONFIG_LINE_MAX);
+		config_err(p, "line longer than %d bytes", CONFIG_LINE_MAX);
 		return -EMSGSIZE;
 	}
 	if (memchr(line, '\0', len) != NULL) {
-		perr(p, "NUL byte in line");
+		config_err(p, "NUL byte in line");
 		return -EINVAL;
 	}
 	memcpy(buf, line, len);
@@ -715,205 +108,16 @@ do_line(struct parser *p, const char *line, size_t len)
 		return do_section(p, s);
 	eq = strchr(s, '=');
 	if (eq == NULL) {
-		perr(p, "expected 'key = value' or '[section]'");
+		config_err(p, "expected 'key = value' or '[section]'");
 		return -EINVAL;
 	}
 	*eq = '\0';
 	s = trim(s);
 	if (*s == '\0') {
-		perr(p, "missing key before '='");
+		config_err(p, "missing key before '='");
 		return -EINVAL;
 	}
-	return do_key(p, s, trim(eq + 1));
-}
-
-static int
-set_node_default(struct parser *p)
-{
-	char host[256];
-
-	if (gethostname(host, sizeof(host)) < 0) {
-		perr(p, "gethostname: %s", strerror(errno));
-		return -errno;
-	}
-	host[sizeof(host) - 1] = '\0';
-	if (!is_node(host)) {
-		perr(p, "host name is not usable as node; set [server] node");
-		return -EINVAL;
-	}
-	p->cf->node = strdup(host);
-	return p->cf->node != NULL ? 0 : -ENOMEM;
-}
-
-/*
- * [store] marks defaults to a sibling of path ("/var/lib/credd" ->
- * "/var/lib/credd-marks"): outside the file store, so a restore of the
- * store alone does not bring older marks back with it.
- */
-static int
-set_marks_default(struct config *cf)
-{
-	size_t n = strlen(cf->store_path);
-
-	while (n > 1 && cf->store_path[n - 1] == '/')
-		n--;
-	if (asprintf(&cf->marks_path, "%.*s-marks", (int)n,
-	    cf->store_path) < 0) {
-		cf->marks_path = NULL;
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-/* Is path dir itself or below it (both absolute, as written)? */
-static int
-path_within(const char *path, const char *dir)
-{
-	size_t n = strlen(dir);
-
-	while (n > 1 && dir[n - 1] == '/')
-		n--;
-	return strncmp(path, dir, n) == 0 &&
-	    (path[n] == '\0' || path[n] == '/' || (n == 1 && dir[0] == '/'));
-}
-
-/* Defaults for every key not in the file; required keys must be there. */
-static int
-apply_defaults(struct parser *p)
-{
-	size_t i, j;
-	int r;
-
-	for (i = 0; i < nitems(section_table); i++) {
-		const struct section *s = &section_table[i];
-
-		for (j = 0; j < s->nkeys; j++) {
-			const struct key *k = &s->keys[j];
-
-			if (p->seen[i] & ((uint64_t)1 << j))
-				continue;
-			if (k->is_required) {
-				perr(p, "missing '%s' in [%s]", k->name,
-				    s->name);
-				return -EINVAL;
-			}
-			if (k->def == NULL)
-				continue;
-			r = set_value(p, k, k->def);
-			if (r < 0)
-				return r;
-		}
-	}
-	if (p->cf->marks_path == NULL && set_marks_default(p->cf) < 0)
-		return -ENOMEM;
-	if (p->cf->node == NULL)
-		return set_node_default(p);
-	return 0;
-}
-
-static int
-msi_resource_add(struct config *cf, const char *s, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < cf->msi_nresources; i++)
-		if (strlen(cf->msi_resources[i]) == n &&
-		    memcmp(cf->msi_resources[i], s, n) == 0)
-			return 0;
-	if (cf->msi_nresources >= CONFIG_MSI_RESOURCES_MAX)
-		return -EMSGSIZE;
-	cf->msi_resources[cf->msi_nresources] = strndup(s, n);
-	if (cf->msi_resources[cf->msi_nresources] == NULL)
-		return -ENOMEM;
-	cf->msi_nresources++;
-	return 0;
-}
-
-/*
- * The allowed resources: as listed, or from [scopes]: "R/.default" gives
- * R, and for URL resources also "R/" (a distinct resource to Entra: the
- * token's aud keeps the slash; Hadoop ABFS asks for it).
- */
-static int
-msi_resources_build(struct parser *p)
-{
-	static const char suffix[] = "/.default";
-	const size_t sl = sizeof(suffix) - 1;
-	struct config *cf = p->cf;
-	const char *s, *e;
-	char buf[CONFIG_SCOPE_MAX + 2];
-	size_t i, n;
-	int r = 0;
-
-	if (cf->msi_resources_text != NULL) {
-		for (s = cf->msi_resources_text; r == 0 && *s != '\0'; s = e) {
-			while (*s == ' ' || *s == '\t')
-				s++;
-			for (e = s; *e != '\0' && *e != ' ' && *e != '\t'; e++)
-				;
-			if (e > s)
-				r = msi_resource_add(cf, s, (size_t)(e - s));
-		}
-		return r;
-	}
-	for (i = 0; r == 0 && i < cf->nscopes; i++) {
-		s = cf->scopes[i].scope;
-		n = strlen(s);
-		if (n <= sl || strcmp(s + n - sl, suffix) != 0)
-			continue;	/* not a .default scope: no resource */
-		n -= sl;
-		if (!is_resource(s, n))
-			continue;
-		r = msi_resource_add(cf, s, n);
-		if (r == 0 && strncmp(s, "https://", 8) == 0 && s[n - 1] != '/' &&
-		    n + 1 < sizeof(buf)) {
-			memcpy(buf, s, n);
-			buf[n] = '/';
-			r = msi_resource_add(cf, buf, n + 1);
-		}
-	}
-	if (r == -EMSGSIZE)
-		perr(p, "[msi] too many resources (at most %d)",
-		    CONFIG_MSI_RESOURCES_MAX);
-	return r;
-}
-
-static int
-check_config(struct parser *p)
-{
-	struct config *cf = p->cf;
-	char qb[CONFIG_QUOTE_MAX + 1];
-	int is_pg;
-
-	if (cf->nscopes == 0) {
-		perr(p, "missing scopes: [scopes] needs at least one alias");
-		return -EINVAL;
-	}
-	if (cf->default_alias == NULL) {
-		perr(p, "missing 'default' in [scopes]");
-		return -EINVAL;
-	}
-	if (config_default_scope(cf) == NULL) {
-		p->line = p->default_line;
-		perr(p, "default names unknown alias '%s'",
-		    q(qb, sizeof(qb), cf->default_alias));
-		return -EINVAL;
-	}
-	is_pg = strcmp(cf->backend, "postgres") == 0;
-	if (is_pg && cf->dsn == NULL) {
-		perr(p, "missing 'dsn' in [store] (backend = postgres)");
-		return -EINVAL;
-	}
-	if (!is_pg && cf->dsn != NULL) {
-		perr(p, "[store] dsn is only for backend = postgres");
-		return -EINVAL;
-	}
-	if (!is_pg && path_within(cf->marks_path, cf->store_path)) {
-		perr(p, "[store] marks must lie outside path (a restore of the "
-		    "file store would bring its marks back with it)");
-		return -EINVAL;
-	}
-	return msi_resources_build(p);
+	return config_keys_set(p, s, trim(eq + 1));
 }
 
 int
@@ -930,8 +134,8 @@ config_parse(const char *name, const char *buf, size_t len, struct config **out,
 	p.name = name != NULL ? name : "(config)";
 	p.err = err;
 	p.errsz = errsz;
-	if (!tables_sorted()) {
-		perr(&p, "internal: config key tables are not sorted");
+	if (!config_keys_sorted()) {
+		config_err(&p, "internal: config key tables are not sorted");
 		return -EINVAL;
 	}
 	p.cf = calloc(1, sizeof(*p.cf));
@@ -955,10 +159,10 @@ config_parse(const char *name, const char *buf, size_t len, struct config **out,
 		line = nl + 1;
 	}
 	p.line = 0;
-	r = apply_defaults(&p);
+	r = config_keys_defaults(&p);
 	if (r < 0)
 		goto fail;
-	r = check_config(&p);
+	r = config_keys_check(&p);
 	if (r < 0)
 		goto fail;
 	*out = p.cf;
@@ -1075,189 +279,6 @@ config_load(const char *path, struct config **out, char *err, size_t errsz)
 	return r;
 }
 
-void
-config_free(struct config *cf)
-{
-	size_t i, j;
-
-	if (cf == NULL)
-		return;
-	for (i = 0; i < nitems(section_table); i++) {
-		const struct section *s = &section_table[i];
-
-		for (j = 0; j < s->nkeys; j++)
-			if (s->keys[j].type != KT_INT &&
-			    s->keys[j].type != KT_BOOL)
-				free(*str_field(cf, &s->keys[j]));
-	}
-	for (i = 0; i < cf->nscopes; i++) {
-		free(cf->scopes[i].alias);
-		free(cf->scopes[i].scope);
-	}
-	for (i = 0; i < cf->msi_nresources; i++)
-		free(cf->msi_resources[i]);
-	free(cf->default_alias);
-	free(cf->creds_dir);
-	free(cf->path);
-	free(cf);
-}
-
-const char *
-config_scope_resolve(const struct config *cf, const char *arg)
-{
-	size_t i;
-
-	if (cf == NULL)
-		return NULL;
-	if (arg == NULL || *arg == '\0')
-		return config_default_scope(cf);
-	for (i = 0; i < cf->nscopes; i++)
-		if (strcmp(cf->scopes[i].alias, arg) == 0)
-			return cf->scopes[i].scope;
-	for (i = 0; i < cf->nscopes; i++)
-		if (strcmp(cf->scopes[i].scope, arg) == 0)
-			return cf->scopes[i].scope;
-	return NULL;
-}
-
-const char *
-config_default_scope(const struct config *cf)
-{
-	size_t i;
-
-	if (cf == NULL || cf->default_alias == NULL)
-		return NULL;
-	for (i = 0; i < cf->nscopes; i++)
-		if (strcmp(cf->scopes[i].alias, cf->default_alias) == 0)
-			return cf->scopes[i].scope;
-	return NULL;
-}
-
-int
-config_account_match(
-    const struct config *cf, const char *user, char *dst, size_t dstsz)
-{
-	const char *s, *add;
-	size_t n = 0, addlen;
-	char pct[2] = "%";
-
-	if (dst != NULL && dstsz > 0)
-		dst[0] = '\0';
-	if (cf == NULL || cf->account_match == NULL)
-		return -ENOENT;
-	if (user == NULL || dst == NULL || dstsz == 0)
-		return -EINVAL;
-	for (s = cf->account_match; *s != '\0'; s++) {
-		add = s;
-		addlen = 1;
-		if (s[0] == '%' && s[1] == 'u') {
-			add = user;
-			addlen = strlen(user);
-			s++;
-		} else if (s[0] == '%' && s[1] == '%') {
-			add = pct;
-			s++;
-		}
-		if (addlen >= dstsz - n) {
-			dst[0] = '\0';
-			return -ENAMETOOLONG;
-		}
-		memcpy(dst + n, add, addlen);
-		n += addlen;
-	}
-	dst[n] = '\0';
-	return 0;
-}
-
-int
-config_msi_addr(const char *listen, struct sockaddr_storage *ss,
-    unsigned *sslen)
-{
-	struct sockaddr_in6 sin6 = { 0 };
-	struct sockaddr_in sin = { 0 };
-	char host[64];
-	const char *colon;
-	long long port;
-	size_t n;
-
-	if (listen == NULL)
-		return -EINVAL;
-	if (listen[0] == '[') {
-		colon = strstr(listen, "]:");
-		if (colon == NULL)
-			return -EINVAL;
-		n = (size_t)(colon - listen - 1);
-		colon++;
-		listen++;
-	} else {
-		colon = strrchr(listen, ':');
-		if (colon == NULL)
-			return -EINVAL;
-		n = (size_t)(colon - listen);
-	}
-	if (n == 0 || n >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, listen, n);
-	host[n] = '\0';
-	if (util_strtonum(colon + 1, 1, 65535, &port) < 0)
-		return -EINVAL;
-	if (inet_pton(AF_INET, host, &sin.sin_addr) == 1) {
-		/* Loopback only: 127.0.0.0/8. */
-		if ((ntohl(sin.sin_addr.s_addr) >> 24) != 127)
-			return -EINVAL;
-		sin.sin_family = AF_INET;
-		sin.sin_port = htons((uint16_t)port);
-		if (ss != NULL)
-			memcpy(ss, &sin, sizeof(sin));
-		if (sslen != NULL)
-			*sslen = sizeof(sin);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, host, &sin6.sin6_addr) == 1) {
-		if (!IN6_IS_ADDR_LOOPBACK(&sin6.sin6_addr))
-			return -EINVAL;
-		sin6.sin6_family = AF_INET6;
-		sin6.sin6_port = htons((uint16_t)port);
-		if (ss != NULL)
-			memcpy(ss, &sin6, sizeof(sin6));
-		if (sslen != NULL)
-			*sslen = sizeof(sin6);
-		return 0;
-	}
-	return -EINVAL;
-}
-
-int
-config_msi_endpoint(const struct config *cf, char *dst, size_t dstsz)
-{
-	int n;
-
-	if (dst != NULL && dstsz > 0)
-		dst[0] = '\0';
-	if (cf == NULL || cf->msi_listen == NULL)
-		return -ENOENT;
-	n = snprintf(dst, dstsz, "http://%s/msi/token", cf->msi_listen);
-	if (n < 0 || (size_t)n >= dstsz) {
-		if (dstsz > 0)
-			dst[0] = '\0';
-		return -ENAMETOOLONG;
-	}
-	return 0;
-}
-
-int
-config_msi_resource_allowed(const struct config *cf, const char *resource)
-{
-	size_t i;
-
-	if (cf == NULL || resource == NULL)
-		return 0;
-	for (i = 0; i < cf->msi_nresources; i++)
-		if (strcmp(cf->msi_resources[i], resource) == 0)
-			return 1;
-	return 0;
-}
-
 /* "%d/NAME" in *field becomes dir/NAME; 1 when it did, 0 when no %d. */
 static int
 expand_cred_path(const struct config *cf, const char *key, char **field,
@@ -1282,7 +303,7 @@ expand_cred_path(const struct config *cf, const char *key, char **field,
 	}
 	if (asprintf(&p, "%.*s/%s", (int)dirlen, dir, *field + 3) < 0)
 		return -ENOMEM;
-	why = check_path(p);
+	why = config_check_path(p);
 	if (why != NULL) {
 		(void)snprintf(err, errsz, "%s: %s = %s: $CREDENTIALS_DIRECTORY "
 		    "gives a path that %s", cf->path, key, *field,

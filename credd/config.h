@@ -9,6 +9,10 @@
  * not here; they may also be "%d/NAME", a systemd credential, which
  * config_expand_credentials() resolves where the keys are read.
  * Comments start with ';' or '#', at line start or after whitespace.
+ *
+ * config.c reads the file and its INI syntax, config_keys.c holds the
+ * section and key tables, config_check.c the value checks, config_err.c
+ * the file:line message, config_lookup.c what credd asks at run time.
  */
 #ifndef CREDD_CONFIG_H
 #define CREDD_CONFIG_H

@@ -20,7 +20,12 @@
  * while the lookup runs, and cancelling it then only drops the query.
  * libcurl 7.88's own threaded resolver joins its thread on the loop when
  * a transfer is removed mid-lookup; CURLOPT_QUICK_EXIT makes it detach
- * instead, should it ever run (on_resolver_start counts that).
+ * instead, should it ever run (on_resolver_start in http_req.c counts
+ * that).
+ *
+ * http_req.c sets up each request's easy handle: its options, headers,
+ * response buffer and Retry-After; this file drives the multi handle,
+ * looks names up, completes and cancels requests.
  *
  * credd is single-threaded on the loop; curl_global_init runs once, in
  * the first http_new, and curl_global_cleanup never (process lifetime).
@@ -33,26 +38,17 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
-#include <sys/random.h>
-#include <time.h>
 
 #include <curl/curl.h>
 
 #include "entra/secret.h"
 #include "entra/util.h"
-#include "entra/version.h"
 #include "event.h"
 #include "http.h"
+#include "http_int.h"
 #include "log.h"
 #include "resolve.h"
 
-/* CURLOPT_QUICK_EXIT came in 7.87.0; Debian 12 has 7.88.1. */
-#if LIBCURL_VERSION_NUM < 0x075700
-#error "credd needs libcurl 7.87.0 or later (CURLOPT_QUICK_EXIT)"
-#endif
-
-#define HTTP_USER_AGENT "credd/" ENTRA_VERSION
-#define HTTP_RETRY_AFTER_MAX 3600
 /*
  * Connections per host. Entra speaks HTTP/2, where curl multiplexes
  * requests over one connection; this bounds HTTP/1.1 (and the test
@@ -66,157 +62,7 @@ struct http_sock {
 	struct http_sock *prev, *next;
 };
 
-struct http_req {
-	struct http *h;
-	CURL *easy;
-	struct curl_slist *headers;
-	struct curl_slist *resolve;	/* CURLOPT_RESOLVE: the name's addresses */
-	struct resolve_query *rq;	/* waiting for a lookup, not in curl */
-	char *host;		/* what libcurl would look up, and its port */
-	int port;
-	bool is_literal;	/* an address: nothing to look up */
-	bool is_idn;		/* a non-ASCII name: libcurl's to look up */
-	int64_t deadline;	/* loop ms: http_post_form + timeout */
-	struct secret *body;	/* request body, wiped when done */
-	char *buf;		/* response body, NUL-terminated, wiped */
-	size_t len, cap;
-	bool is_over_cap;
-	int64_t retry_after;
-	http_done_cb *cb;
-	void *arg;
-	struct http_req *prev, *next;
-};
-
-struct http {
-	struct event_loop *ev;
-	CURLM *multi;
-	struct resolve *res;
-	uint64_t ncurl_resolves;	/* libcurl looked a name up itself */
-	struct event_timer *timer;
-	char *ca_file;
-	char *proxy;
-	int timeout_sec;
-	size_t max_body;
-	struct http_req *reqs;
-	size_t ninflight;
-	struct http_sock *socks;	/* fds registered with the loop */
-	struct http_req *completing;	/* request whose callback runs */
-	bool is_closing;
-};
-
 static bool http_is_global_init;
-
-/* --- response buffer --------------------------------------------------- */
-
-static void
-buf_free(struct http_req *req)
-{
-	if (req->buf != NULL) {
-		secret_wipe(req->buf, req->cap);
-		free(req->buf);
-	}
-	req->buf = NULL;
-	req->len = req->cap = 0;
-}
-
-/* Grow without realloc, so no unwiped copy of the body is left behind. */
-static int
-buf_reserve(struct http_req *req, size_t need)
-{
-	size_t cap = req->cap > 0 ? req->cap : 1024;
-	size_t len = req->len;
-	char *nb;
-
-	if (need <= req->cap)
-		return 0;
-	while (cap < need)
-		cap *= 2;
-	nb = malloc(cap);
-	if (nb == NULL)
-		return -ENOMEM;
-	if (len > 0)
-		memcpy(nb, req->buf, len);
-	nb[len] = '\0';
-	buf_free(req);
-	req->buf = nb;
-	req->cap = cap;
-	req->len = len;
-	return 0;
-}
-
-static size_t
-on_write(char *data, size_t size, size_t nmemb, void *userp)
-{
-	struct http_req *req = userp;
-	size_t n = size * nmemb;
-
-	if (n > req->h->max_body || req->len > req->h->max_body - n) {
-		req->is_over_cap = true;
-		return 0;	/* CURLE_WRITE_ERROR, mapped to -EMSGSIZE */
-	}
-	if (buf_reserve(req, req->len + n + 1) < 0)
-		return 0;
-	memcpy(req->buf + req->len, data, n);
-	req->len += n;
-	req->buf[req->len] = '\0';
-	return n;
-}
-
-/* --- Retry-After ------------------------------------------------------- */
-
-static int64_t
-clamp_retry(int64_t s)
-{
-	if (s < 0)
-		return 0;
-	return s > HTTP_RETRY_AFTER_MAX ? HTTP_RETRY_AFTER_MAX : s;
-}
-
-/* "120" or an HTTP date (RFC 9110 10.2.3); -1 if neither. */
-static int64_t
-parse_retry_after(const char *v, size_t len)
-{
-	char tmp[128];
-	int64_t s = 0;
-	time_t t;
-	size_t i;
-
-	while (len > 0 && (*v == ' ' || *v == '\t'))
-		v++, len--;
-	while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t' ||
-			      v[len - 1] == '\r' || v[len - 1] == '\n'))
-		len--;
-	if (len == 0 || len >= sizeof(tmp))
-		return -1;
-	for (i = 0; i < len && v[i] >= '0' && v[i] <= '9'; i++)
-		if (s <= HTTP_RETRY_AFTER_MAX)
-			s = s * 10 + (v[i] - '0');
-	if (i == len)
-		return clamp_retry(s);
-	memcpy(tmp, v, len);
-	tmp[len] = '\0';
-	t = curl_getdate(tmp, NULL);
-	if (t == (time_t)-1)
-		return -1;
-	return clamp_retry((int64_t)t - (int64_t)time(NULL));
-}
-
-static size_t
-on_header(char *data, size_t size, size_t nitems, void *userp)
-{
-	static const char name[] = "retry-after:";
-	struct http_req *req = userp;
-	size_t n = size * nitems;
-
-	/* A new status line (after 100 Continue): forget the old headers. */
-	if (n >= 5 && strncmp(data, "HTTP/", 5) == 0)
-		req->retry_after = -1;
-	else if (n > sizeof(name) - 1 &&
-	    strncasecmp(data, name, sizeof(name) - 1) == 0)
-		req->retry_after = parse_retry_after(data + sizeof(name) - 1,
-		    n - (sizeof(name) - 1));
-	return n;
-}
 
 /* --- curl <-> loop ----------------------------------------------------- */
 
@@ -350,7 +196,7 @@ req_free(struct http_req *req)
 	curl_slist_free_all(req->resolve);
 	free(req->host);
 	secret_free(req->body);
-	buf_free(req);
+	http_req_buf_free(req);
 	free(req);
 }
 
@@ -600,24 +446,6 @@ on_resolved(void *arg, int error, const char *addrs)
 }
 
 /*
- * CURLOPT_RESOLVER_START_FUNCTION: libcurl is about to resolve a name
- * itself, which it does for an address too (it checks for one after
- * this call). For a name that means resolve.c was bypassed: counted, so
- * tests see it; QUICK_EXIT still keeps that thread off the loop.
- */
-static int
-on_resolver_start(void *resolver_state, void *reserved, void *userdata)
-{
-	struct http_req *req = userdata;
-
-	(void)resolver_state;
-	(void)reserved;
-	if (!req->is_literal)
-		req->h->ncurl_resolves++;
-	return 0;
-}
-
-/*
  * Ready for curl (0), waiting for a lookup (-EINPROGRESS, req->rq set),
  * or -errno.
  */
@@ -637,118 +465,6 @@ req_resolve(struct http *h, struct http_req *req, const char *url)
 	if (r == 0)
 		r = req_set_addrs(req, addrs);
 	return r;
-}
-
-/* A random UUIDv4 (RFC 9562 5.4) from getrandom. */
-static int
-uuid4(char dst[37])
-{
-	unsigned char b[16];
-	ssize_t n;
-	int i, o = 0;
-
-	n = getrandom(b, sizeof(b), 0);
-	if (n != (ssize_t)sizeof(b))
-		return n < 0 ? -errno : -EIO;
-	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-	for (i = 0; i < 16; i++) {
-		static const char hex[] = "0123456789abcdef";
-
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			dst[o++] = '-';
-		dst[o++] = hex[b[i] >> 4];
-		dst[o++] = hex[b[i] & 0x0f];
-	}
-	dst[o] = '\0';
-	return 0;
-}
-
-static int
-req_headers(struct http_req *req)
-{
-	char rid[37], line[64];
-	const char *fixed[] = {
-		"Content-Type: application/x-www-form-urlencoded",
-		"Accept: application/json",
-		"x-client-SKU: credd",
-		"Expect:",	/* no 100-continue round trip */
-	};
-	struct curl_slist *l;
-	size_t i;
-	int r;
-
-	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
-		l = curl_slist_append(req->headers, fixed[i]);
-		if (l == NULL)
-			return -ENOMEM;
-		req->headers = l;
-	}
-	r = uuid4(rid);
-	if (r < 0)
-		return r;
-	r = snprintf(line, sizeof(line), "client-request-id: %s", rid);
-	if (r < 0 || (size_t)r >= sizeof(line))
-		return -EIO;
-	l = curl_slist_append(req->headers, line);
-	if (l == NULL)
-		return -ENOMEM;
-	req->headers = l;
-	return 0;
-}
-
-#define SETOPT(e, o, v)                                         \
-	do {                                                    \
-		if (curl_easy_setopt((e), (o), (v)) != CURLE_OK) \
-			return -EINVAL;                         \
-	} while (0)
-
-static int
-req_setup(struct http *h, struct http_req *req, const char *url)
-{
-	CURL *e = req->easy;
-	long tmo = h->timeout_sec > 0 ? h->timeout_sec : 10;
-
-	SETOPT(e, CURLOPT_URL, url);
-	SETOPT(e, CURLOPT_PROTOCOLS_STR, "https");
-	SETOPT(e, CURLOPT_REDIR_PROTOCOLS_STR, "https");
-	SETOPT(e, CURLOPT_FOLLOWLOCATION, 0L);
-	SETOPT(e, CURLOPT_NOSIGNAL, 1L);
-	SETOPT(e, CURLOPT_TIMEOUT, tmo);
-	SETOPT(e, CURLOPT_CONNECTTIMEOUT, tmo);
-	SETOPT(e, CURLOPT_TCP_KEEPALIVE, 1L);
-	/* Should libcurl resolve a name itself after all (see the top), a
-	 * removal mid-lookup detaches its thread instead of joining it. */
-	SETOPT(e, CURLOPT_QUICK_EXIT, 1L);
-	SETOPT(e, CURLOPT_RESOLVER_START_FUNCTION, on_resolver_start);
-	SETOPT(e, CURLOPT_RESOLVER_START_DATA, req);
-	/* Our CURLOPT_RESOLVE entry must not go stale during the transfer. */
-	SETOPT(e, CURLOPT_DNS_CACHE_TIMEOUT, tmo + 60);
-	/* SSL_VERIFYPEER and SSL_VERIFYHOST keep their secure defaults. */
-	if (h->ca_file != NULL)
-		SETOPT(e, CURLOPT_CAINFO, h->ca_file);
-	if (h->proxy != NULL) {
-		SETOPT(e, CURLOPT_PROXY, h->proxy);
-		SETOPT(e, CURLOPT_NOPROXY, "");	/* ignore $no_proxy */
-	} else {
-		/* "" turns off $https_proxy & co; "*" turns off $no_proxy. */
-		SETOPT(e, CURLOPT_PROXY, "");
-		SETOPT(e, CURLOPT_NOPROXY, "*");
-	}
-	SETOPT(e, CURLOPT_USERAGENT, HTTP_USER_AGENT);
-	SETOPT(e, CURLOPT_HTTPHEADER, req->headers);
-	SETOPT(e, CURLOPT_POST, 1L);
-	/* Not COPYPOSTFIELDS: curl's copy would not be wiped. */
-	SETOPT(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body->len);
-	SETOPT(e, CURLOPT_POSTFIELDS, req->body->ptr);
-	/* Refuses early when Content-Length is known; on_write caps the rest. */
-	SETOPT(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)h->max_body);
-	SETOPT(e, CURLOPT_WRITEFUNCTION, on_write);
-	SETOPT(e, CURLOPT_WRITEDATA, req);
-	SETOPT(e, CURLOPT_HEADERFUNCTION, on_header);
-	SETOPT(e, CURLOPT_HEADERDATA, req);
-	SETOPT(e, CURLOPT_PRIVATE, req);
-	return 0;
 }
 
 int
@@ -777,10 +493,10 @@ http_post_form(struct http *h, const char *url, const struct secret *body,
 		r = -ENOMEM;
 		goto fail;
 	}
-	r = req_headers(req);
+	r = http_req_headers(req);
 	if (r < 0)
 		goto fail;
-	r = req_setup(h, req, url);
+	r = http_req_setup(h, req, url);
 	if (r < 0)
 		goto fail;
 	req->deadline = event_now_ms(h->ev) + (int64_t)h->timeout_sec * 1000;

@@ -16,6 +16,9 @@
  * Host names are looked up by resolve.c, off the loop, with a bounded
  * number of threads; a request waits for its lookup outside libcurl, so
  * http_cancel and http_free never wait for a DNS server.
+ *
+ * http.c drives the transfers, http_req.c sets up each request's easy
+ * handle, http_form.c builds form bodies.
  */
 #ifndef CREDD_HTTP_H
 #define CREDD_HTTP_H

@@ -1,14 +1,16 @@
 /*
  * oauth.c - Entra v2.0 OAuth without the network: endpoint URLs, form
  * bodies for the device-code and refresh grants, parsing of token and
- * devicecode replies, the error classifier and id_token account claims.
+ * devicecode replies and of error replies (which oauth_class.c then
+ * classifies), and the resource a scope names. The id_token's account
+ * claims are read in oauth_id_token.c.
  *
  * Must never: log, or copy a token, code or body into an error message
  * or an oauth_error field. Token strings are copied out of jansson into
  * struct secret at once and the JSON tree is released before returning
- * (credd installs a wiping allocator for jansson). Classification looks
- * at error, suberror, error_codes and the HTTP status only, never at
- * error_description, which is free text and can name the user.
+ * (credd installs a wiping allocator for jansson). An error reply's
+ * error_description is never read: it is free text and can name the
+ * user.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -24,14 +26,16 @@
 #include "entra/util.h"
 #include "http.h"
 #include "oauth.h"
+#include "oauth_int.h"
 
 #define OAUTH_GRAPH_RESOURCE "https://graph.microsoft.com"
 #define OAUTH_I64_MAX 2147483647LL	/* lifetimes beyond 68 years are malformed */
 #define OAUTH_USER_CODE_MAX 64
 #define OAUTH_URI_MAX 2048
 #define OAUTH_MESSAGE_MAX 1024
-#define OAUTH_CLAIM_MAX 256
 #define OAUTH_SCOPE_MAX 4096
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 /* --- small JSON helpers ------------------------------------------------ */
 
@@ -70,8 +74,8 @@ json_get_i64(const json_t *o, const char *key, int64_t def, int64_t min,
 }
 
 /* A string field: *out NULL when absent or null; -EBADMSG if not a string. */
-static int
-json_get_str(const json_t *o, const char *key, const char **out)
+int
+oauth_json_get_str(const json_t *o, const char *key, const char **out)
 {
 	const json_t *v = json_object_get(o, key);
 
@@ -84,8 +88,8 @@ json_get_str(const json_t *o, const char *key, const char **out)
 	return 0;
 }
 
-static bool
-has_ctl(const char *s)
+bool
+oauth_has_ctl(const char *s)
 {
 	for (; *s != '\0'; s++)
 		if ((unsigned char)*s < 0x20 || *s == 0x7f)
@@ -197,7 +201,7 @@ build_url(const char *authority, const char *tenant, const char *suffix,
 		dst[0] = '\0';
 	if (authority == NULL || tenant == NULL || *authority == '\0' ||
 	    *tenant == '\0' || strpbrk(tenant, "/?#%@ \t\r\n") != NULL ||
-	    has_ctl(authority))
+	    oauth_has_ctl(authority))
 		return -EINVAL;
 	alen = strlen(authority);
 	while (alen > 0 && authority[alen - 1] == '/')
@@ -314,247 +318,6 @@ oauth_form_refresh(const char *client_id, const struct secret *refresh_token,
 	return form_build(kv, sizeof(kv) / sizeof(kv[0]), out);
 }
 
-/* --- classification ---------------------------------------------------- */
-
-static const char *const class_names[OAUTH_CLASS_COUNT] = {
-	[OAUTH_OK] = "ok",
-	[OAUTH_PENDING] = "pending",
-	[OAUTH_SLOW_DOWN] = "slow_down",
-	[OAUTH_EXPIRED] = "expired",
-	[OAUTH_DECLINED] = "declined",
-	[OAUTH_BAD_CODE] = "bad_code",
-	[OAUTH_REAUTH] = "reauth",
-	[OAUTH_CONSENT] = "consent",
-	[OAUTH_POLICY] = "policy",
-	[OAUTH_RETRY] = "retry",
-	[OAUTH_ADMIN] = "admin",
-};
-
-const char *
-oauth_class_name(enum oauth_class cls)
-{
-	if ((unsigned)cls >= OAUTH_CLASS_COUNT)
-		return "unknown";
-	return class_names[cls];
-}
-
-struct name_class {
-	const char *name;
-	enum oauth_class cls;
-};
-
-/*
- * Error names that decide the class whatever codes come with them:
- * the device-flow states (RFC 8628 3.5), transient and client errors.
- */
-static const struct name_class error_first[] = {
-	{ "authorization_pending", OAUTH_PENDING },
-	{ "slow_down", OAUTH_SLOW_DOWN },
-	{ "expired_token", OAUTH_EXPIRED },
-	{ "authorization_declined", OAUTH_DECLINED },
-	{ "access_denied", OAUTH_DECLINED },
-	{ "bad_verification_code", OAUTH_BAD_CODE },
-	{ "temporarily_unavailable", OAUTH_RETRY },
-	{ "invalid_client", OAUTH_ADMIN },
-	{ "unauthorized_client", OAUTH_ADMIN },
-};
-
-/*
- * Suberrors that mean "app protection policy" (MSAL.NET does not treat
- * them as UI-required). They are checked before the codes, so a code
- * that would drop the refresh token cannot override them: POLICY keeps it.
- */
-static const struct name_class suberror_policy[] = {
-	{ "protection_policy_required", OAUTH_POLICY },
-	{ "client_mismatch", OAUTH_POLICY },
-};
-
-/* AADSTS codes (reference section 3; DESIGN section 5 wins where they differ). */
-static const struct {
-	long code;
-	enum oauth_class cls;
-} code_table[] = {
-	/* The refresh token is dead: drop it, new device flow. */
-	{ 70008, OAUTH_REAUTH },	/* expired or revoked grant */
-	{ 700082, OAUTH_REAUTH },	/* inactive for 90 days */
-	{ 700084, OAUTH_REAUTH },	/* SPA refresh token 24 h limit */
-	{ 50173, OAUTH_REAUTH },	/* revoked (password reset, revokeSignInSessions) */
-	{ 50132, OAUTH_REAUTH },	/* SSO artifact invalid or expired */
-	{ 50133, OAUTH_REAUTH },	/* SSO artifact revoked */
-	{ 70043, OAUTH_REAUTH },	/* CA sign-in frequency */
-	/* This resource needs consent or MFA: keep the refresh token. */
-	{ 65001, OAUTH_CONSENT },
-	{ 50076, OAUTH_CONSENT },
-	{ 50078, OAUTH_CONSENT },
-	/* Conditional access: no sign-in here fixes it; keep the token. */
-	{ 53003, OAUTH_POLICY },
-	{ 50079, OAUTH_POLICY },
-	/* Misconfiguration: no user action helps. */
-	{ 700016, OAUTH_ADMIN },	/* app not found in tenant */
-	{ 7000215, OAUTH_ADMIN },	/* invalid client secret */
-	{ 7000222, OAUTH_ADMIN },	/* client secret expired */
-	{ 7000218, OAUTH_ADMIN },	/* confidential app without credential */
-	{ 700025, OAUTH_ADMIN },	/* public client sent a credential */
-	{ 700027, OAUTH_ADMIN },	/* assertion signature invalid */
-	{ 50012, OAUTH_ADMIN },		/* assertion/certificate not authorised */
-	{ 500011, OAUTH_ADMIN },	/* resource not in tenant */
-	{ 28000, OAUTH_ADMIN },		/* scopes span resources: our bug */
-	{ 700022, OAUTH_ADMIN },	/* same, documented name */
-	{ 70011, OAUTH_ADMIN },		/* invalid scope */
-	/* Transient. */
-	{ 90055, OAUTH_RETRY },		/* tenant throttling */
-	{ 50196, OAUTH_RETRY },		/* loop detected: back off */
-};
-
-/* Suberrors that, with invalid_grant, ask for an interactive sign-in. */
-static const char *const suberror_consent[] = {
-	"consent_required",
-	"basic_action",
-	"additional_action",
-};
-
-/* Error names checked after the codes and suberrors. */
-static const struct name_class error_last[] = {
-	{ "interaction_required", OAUTH_CONSENT },
-	{ "invalid_scope", OAUTH_ADMIN },
-	{ "invalid_resource", OAUTH_ADMIN },
-	{ "invalid_request", OAUTH_ADMIN },
-	{ "unsupported_grant_type", OAUTH_ADMIN },
-};
-
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
-
-static bool
-lookup_name(const struct name_class *t, size_t n, const char *name,
-    enum oauth_class *cls)
-{
-	size_t i;
-
-	if (name[0] == '\0')
-		return false;
-	for (i = 0; i < n; i++)
-		if (strcmp(t[i].name, name) == 0) {
-			*cls = t[i].cls;
-			return true;
-		}
-	return false;
-}
-
-/* The first code of error_codes that the table knows. */
-static bool
-lookup_codes(const struct oauth_error *err, enum oauth_class *cls)
-{
-	size_t i, j;
-
-	for (i = 0; i < err->ncodes && i < OAUTH_CODES_MAX; i++)
-		for (j = 0; j < NELEM(code_table); j++)
-			if (code_table[j].code == err->codes[i]) {
-				*cls = code_table[j].cls;
-				return true;
-			}
-	return false;
-}
-
-static enum oauth_class
-classify_class(struct oauth_error *err)
-{
-	enum oauth_class cls;
-	size_t i;
-
-	/* Transport first: the body of a 429 or 5xx proves nothing. */
-	if (err->http_status == 0)
-		return OAUTH_RETRY;
-	if (err->http_status == 429) {
-		err->is_throttled = 1;
-		return OAUTH_RETRY;
-	}
-	if (err->http_status >= 500 || err->http_status == 408)
-		return OAUTH_RETRY;
-	/* A 2xx that did not parse as a token: the reply was mangled. */
-	if (err->http_status >= 200 && err->http_status < 300 &&
-	    err->error[0] == '\0')
-		return OAUTH_RETRY;
-
-	if (lookup_name(error_first, NELEM(error_first), err->error, &cls))
-		return cls;
-	if (lookup_name(suberror_policy, NELEM(suberror_policy), err->suberror,
-		&cls))
-		return cls;
-	if (lookup_codes(err, &cls))
-		return cls;
-	if (strcmp(err->error, "invalid_grant") == 0) {
-		for (i = 0; i < NELEM(suberror_consent); i++)
-			if (strcmp(err->suberror, suberror_consent[i]) == 0)
-				return OAUTH_CONSENT;
-		/*
-		 * invalid_grant without error_codes comes from a generic
-		 * OpenID provider: its refresh token is dead (RFC 6749 5.2),
-		 * so REAUTH. With a code we do not know, Entra is speaking:
-		 * it uses invalid_grant for "dead token" and for "this
-		 * resource wants more" alike, and the dead-token codes are
-		 * all in the table. CONSENT keeps the refresh token and a new
-		 * sign-in fixes either case; REAUTH would throw away a token
-		 * that may still work for the other resources.
-		 */
-		return err->ncodes == 0 ? OAUTH_REAUTH : OAUTH_CONSENT;
-	}
-	if (lookup_name(error_last, NELEM(error_last), err->error, &cls))
-		return cls;
-	/*
-	 * Anything else (an unknown 4xx error, a 3xx since redirects are
-	 * off, a 4xx without a JSON body): ADMIN. RETRY would loop on a
-	 * reply that will not change by itself, and REAUTH would drop a
-	 * refresh token over a reply we do not understand.
-	 */
-	return OAUTH_ADMIN;
-}
-
-/* Append to reason; returns false when it had to be cut. */
-static bool
-reason_add(char *dst, size_t dstsz, const char *s)
-{
-	size_t len = strlen(dst);
-	int n;
-
-	n = snprintf(dst + len, dstsz - len, "%s%s", len > 0 ? " " : "", s);
-	return n >= 0 && (size_t)n < dstsz - len;
-}
-
-void
-oauth_classify(struct oauth_error *err)
-{
-	char code[24];
-	int n;
-
-	err->is_throttled = 0;
-	err->cls = classify_class(err);
-	err->reason[0] = '\0';
-	if (err->error[0] != '\0') {
-		/* "error [suberror] AADSTSnnnnn": never the description. */
-		(void)reason_add(err->reason, sizeof(err->reason), err->error);
-		if (err->suberror[0] != '\0')
-			(void)reason_add(err->reason, sizeof(err->reason),
-			    err->suberror);
-		if (err->ncodes > 0) {
-			n = snprintf(code, sizeof(code), "AADSTS%ld",
-			    err->codes[0]);
-			if (n > 0 && (size_t)n < sizeof(code))
-				(void)reason_add(err->reason,
-				    sizeof(err->reason), code);
-		}
-	} else if (err->http_status == 0) {
-		(void)reason_add(err->reason, sizeof(err->reason),
-		    "network error");
-	} else if (err->http_status >= 200 && err->http_status < 300) {
-		(void)reason_add(err->reason, sizeof(err->reason),
-		    "malformed response");
-	} else {
-		n = snprintf(code, sizeof(code), "HTTP %ld", err->http_status);
-		if (n > 0 && (size_t)n < sizeof(code))
-			(void)reason_add(err->reason, sizeof(err->reason), code);
-	}
-}
-
 /* --- error replies ----------------------------------------------------- */
 
 static void
@@ -589,13 +352,14 @@ parse_error(long status, const struct secret *body, struct oauth_error *err)
 
 	root = parse_object(body);
 	if (root != NULL) {
-		if (json_get_str(root, "error", &s) == 0 && s != NULL)
+		if (oauth_json_get_str(root, "error", &s) == 0 && s != NULL)
 			copy_ident(err->error, sizeof(err->error), s);
-		if (json_get_str(root, "suberror", &s) == 0 && s != NULL)
+		if (oauth_json_get_str(root, "suberror", &s) == 0 && s != NULL)
 			copy_ident(err->suberror, sizeof(err->suberror), s);
-		if (json_get_str(root, "trace_id", &s) == 0 && s != NULL)
+		if (oauth_json_get_str(root, "trace_id", &s) == 0 && s != NULL)
 			copy_ident(err->trace_id, sizeof(err->trace_id), s);
-		if (json_get_str(root, "correlation_id", &s) == 0 && s != NULL)
+		if (oauth_json_get_str(root, "correlation_id", &s) == 0 &&
+		    s != NULL)
 			copy_ident(err->correlation_id,
 			    sizeof(err->correlation_id), s);
 		parse_error_codes(json_object_get(root, "error_codes"), err);
@@ -627,7 +391,7 @@ take_secret(const json_t *o, const char *key, bool is_required,
 	const char *s;
 
 	*out = NULL;
-	if (json_get_str(o, key, &s) < 0)
+	if (oauth_json_get_str(o, key, &s) < 0)
 		return -EBADMSG;
 	if (s == NULL || *s == '\0')
 		return is_required ? -EBADMSG : 0;
@@ -650,11 +414,11 @@ token_fields(const json_t *root, struct oauth_token *tok)
 	r = take_secret(root, "id_token", false, &tok->id_token);
 	if (r < 0)
 		return r;
-	if (json_get_str(root, "token_type", &s) < 0)
+	if (oauth_json_get_str(root, "token_type", &s) < 0)
 		return -EBADMSG;
 	if (s == NULL || *s == '\0')
 		s = "Bearer";
-	if (strlen(s) >= sizeof(tok->token_type) || has_ctl(s))
+	if (strlen(s) >= sizeof(tok->token_type) || oauth_has_ctl(s))
 		return -EBADMSG;
 	memcpy(tok->token_type, s, strlen(s) + 1);
 	if (json_get_i64(root, "expires_in", 600, 0, OAUTH_I64_MAX,
@@ -664,10 +428,10 @@ token_fields(const json_t *root, struct oauth_token *tok)
 	    json_get_i64(root, "refresh_in", -1, 0, OAUTH_I64_MAX,
 		&tok->refresh_in) < 0)
 		return -EBADMSG;
-	if (json_get_str(root, "scope", &s) < 0)
+	if (oauth_json_get_str(root, "scope", &s) < 0)
 		return -EBADMSG;
 	if (s != NULL) {
-		if (strlen(s) > OAUTH_SCOPE_MAX || has_ctl(s))
+		if (strlen(s) > OAUTH_SCOPE_MAX || oauth_has_ctl(s))
 			return -EBADMSG;
 		tok->scope = strdup(s);
 		if (tok->scope == NULL)
@@ -717,11 +481,11 @@ take_display(const json_t *o, const char *key, size_t max, char **out)
 	const char *s;
 
 	*out = NULL;
-	if (json_get_str(o, key, &s) < 0)
+	if (oauth_json_get_str(o, key, &s) < 0)
 		return -EBADMSG;
 	if (s == NULL || *s == '\0')
 		return 0;
-	if (strlen(s) > max || has_ctl(s))
+	if (strlen(s) > max || oauth_has_ctl(s))
 		return -EBADMSG;
 	*out = strdup(s);
 	return *out == NULL ? -ENOMEM : 0;
@@ -789,170 +553,6 @@ oauth_parse_device(long status, const struct secret *body, int64_t retry_after,
 		return fail_malformed(err);
 	}
 	return 0;
-}
-
-/* --- id_token ---------------------------------------------------------- */
-
-static int
-b64url_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
-
-/*
- * Decode unpadded base64url (trailing '=' tolerated) into dst, which has
- * room for len * 3 / 4 + 1 bytes. Returns the decoded length or -EBADMSG.
- */
-static ssize_t
-b64url_decode(const char *src, size_t len, unsigned char *dst)
-{
-	uint32_t acc = 0;
-	size_t i, bits = 0, n = 0;
-	int v;
-
-	while (len > 0 && src[len - 1] == '=')
-		len--;
-	if (len % 4 == 1)
-		return -EBADMSG;
-	for (i = 0; i < len; i++) {
-		v = b64url_value((unsigned char)src[i]);
-		if (v < 0)
-			return -EBADMSG;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			dst[n++] = (unsigned char)(acc >> bits);
-			acc &= (1U << bits) - 1;
-		}
-	}
-	return (ssize_t)n;
-}
-
-/* A claim string for the account: printable, bounded. */
-static int
-take_claim(const json_t *o, const char *key, bool is_required, char **out)
-{
-	const char *s;
-
-	*out = NULL;
-	if (json_get_str(o, key, &s) < 0)
-		return -EBADMSG;
-	if (s == NULL || *s == '\0')
-		return is_required ? -EBADMSG : 0;
-	if (strlen(s) > OAUTH_CLAIM_MAX || has_ctl(s))
-		return -EBADMSG;
-	*out = strdup(s);
-	return *out == NULL ? -ENOMEM : 0;
-}
-
-/* aud is a string or (OIDC Core 2) an array that must hold client_id. */
-static bool
-aud_matches(const json_t *aud, const char *client_id)
-{
-	const json_t *v;
-	size_t i;
-
-	if (json_is_string(aud))
-		return strcasecmp(json_string_value(aud), client_id) == 0;
-	if (!json_is_array(aud))
-		return false;
-	json_array_foreach(aud, i, v)
-		if (json_is_string(v) &&
-		    strcasecmp(json_string_value(v), client_id) == 0)
-			return true;
-	return false;
-}
-
-static int
-account_claims(const json_t *root, const char *client_id, const char *tenant,
-    struct oauth_account *a)
-{
-	int r;
-
-	/* GUIDs: Entra prints them lower-case, config may not. */
-	if (!aud_matches(json_object_get(root, "aud"), client_id))
-		return -EBADMSG;
-	r = take_claim(root, "tid", true, &a->tid);
-	if (r < 0)
-		return r;
-	if (strcasecmp(a->tid, tenant) != 0)
-		return -EBADMSG;
-	r = take_claim(root, "oid", true, &a->oid);
-	if (r < 0)
-		return r;
-	r = take_claim(root, "preferred_username", false,
-	    &a->preferred_username);
-	if (r < 0)
-		return r;
-	r = take_claim(root, "upn", false, &a->upn);
-	if (r < 0)
-		return r;
-	return 0;
-}
-
-int
-oauth_id_token_account(const struct secret *id_token, const char *client_id,
-    const char *tenant, struct oauth_account *out)
-{
-	struct oauth_account a = { 0 };
-	const char *p, *dot1, *dot2;
-	unsigned char *buf = NULL;
-	size_t plen, bufsz = 0;
-	json_error_t jerr;
-	json_t *root = NULL;
-	ssize_t n;
-	int r = -EBADMSG;
-
-	memset(out, 0, sizeof(*out));
-	if (id_token == NULL || id_token->ptr == NULL || client_id == NULL ||
-	    tenant == NULL)
-		return -EINVAL;
-	/* header.payload.signature; the signature is not checked (see oauth.h). */
-	p = id_token->ptr;
-	dot1 = memchr(p, '.', id_token->len);
-	if (dot1 == NULL)
-		return -EBADMSG;
-	dot2 = memchr(dot1 + 1, '.', id_token->len - (size_t)(dot1 + 1 - p));
-	if (dot2 == NULL || memchr(dot2 + 1, '.',
-				id_token->len - (size_t)(dot2 + 1 - p)) != NULL)
-		return -EBADMSG;
-	plen = (size_t)(dot2 - (dot1 + 1));
-	if (plen == 0 || plen > 64 * 1024)
-		return -EBADMSG;
-	bufsz = plen * 3 / 4 + 1;
-	buf = malloc(bufsz);
-	if (buf == NULL)
-		return -ENOMEM;
-	n = b64url_decode(dot1 + 1, plen, buf);
-	if (n <= 0)
-		goto out;
-	root = json_loadb((const char *)buf, (size_t)n, JSON_REJECT_DUPLICATES,
-	    &jerr);
-	secret_wipe(&jerr, sizeof(jerr));
-	if (root == NULL || !json_is_object(root))
-		goto out;
-	r = account_claims(root, client_id, tenant, &a);
-	if (r < 0)
-		goto out;
-	*out = a;
-	memset(&a, 0, sizeof(a));	/* transferred */
-out:
-	oauth_account_clear(&a);
-	json_decref(root);
-	secret_wipe(buf, bufsz);
-	free(buf);
-	return r;
 }
 
 /* --- scopes ------------------------------------------------------------ */

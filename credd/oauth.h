@@ -4,7 +4,8 @@
  * bodies. Parsing follows ../shared/reference/entra-protocol.md:
  * numbers may arrive as strings, error_codes is an array of ints,
  * classification uses error, suberror and error_codes, never the
- * description text.
+ * description text. oauth.c builds and parses, oauth_class.c classifies,
+ * oauth_id_token.c reads the id_token's account.
  */
 #ifndef CREDD_OAUTH_H
 #define CREDD_OAUTH_H

@@ -1,6 +1,7 @@
 /*
  * seal.c - the record keyring and XChaCha20-Poly1305-IETF sealing
- * (libsodium), and `credd keygen`'s key file writer. See seal.h for the
+ * (libsodium): reading and parsing the key file, sealing and opening.
+ * `credd keygen`'s key file writer is seal_keygen.c. See seal.h for the
  * key file and blob formats.
  *
  * Must never: log, print or return key bytes; keep key bytes anywhere but
@@ -26,11 +27,11 @@
 #include "entra/util.h"
 #include "fileperm.h"
 #include "seal.h"
+#include "seal_int.h"
 #include "secmem.h"
 
 #define SEAL_MAGIC "CRS1"
 #define SEAL_MAGIC_LEN 4
-#define SEAL_KEY_LEN crypto_aead_xchacha20poly1305_ietf_KEYBYTES
 #define SEAL_NONCE_LEN crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define SEAL_TAG_LEN crypto_aead_xchacha20poly1305_ietf_ABYTES
 #define SEAL_HDR_LEN (SEAL_MAGIC_LEN + 4 + SEAL_NONCE_LEN)
@@ -39,14 +40,6 @@
 #define SEAL_MAX_KEYS 256
 #define SEAL_TENANT_MAX 256
 #define SEAL_USER_MAX 256
-/*
- * A new ring's first key id is random in 1..2^31-1 (not 1), so that two
- * rings made apart (one per node, where a cluster needed one shared ring)
- * hold different ids: a record from the other ring is then "sealed with
- * key N, which this ring does not have" instead of a failed decryption
- * that looks like tampering. Appended keys count up from there.
- */
-#define SEAL_FIRST_ID_MAX 0x7fffffffU
 
 struct seal {
 	size_t n;
@@ -55,16 +48,8 @@ struct seal {
 	uint32_t active;
 };
 
-/* One parsed line of a key file; b64 points into the caller's buffer. */
-struct keyline {
-	uint32_t id;
-	const char *b64;
-	size_t b64len;
-	int is_active;
-};
-
-static int
-sodium_ready(void)
+int
+seal_sodium_ready(void)
 {
 	/* sodium_init() is idempotent: 0 first time, 1 afterwards. */
 	return sodium_init() < 0 ? -EIO : 0;
@@ -123,8 +108,8 @@ parse_id(const char *s, size_t len, uint32_t *out)
  * line, 1 for a key line (*kl filled), -EBADMSG otherwise. A '#' starts
  * a comment anywhere: base64 never contains one.
  */
-static int
-parse_line(const char *line, size_t len, struct keyline *kl)
+int
+seal_parse_line(const char *line, size_t len, struct keyline *kl)
 {
 	const char *p = line, *end, *tok;
 	const char *hash;
@@ -176,8 +161,8 @@ decode_key(const struct keyline *kl, unsigned char *dst)
 }
 
 /* Length of the line at p (up to, not including, '\n' or end). */
-static size_t
-line_len(const char *p, const char *end)
+size_t
+seal_line_len(const char *p, const char *end)
 {
 	const char *nl = memchr(p, '\n', (size_t)(end - p));
 
@@ -219,8 +204,8 @@ parse_ring(struct seal *s, const char *buf, size_t len, size_t cap)
 	int r, n_active = 0;
 
 	while (p < end) {
-		ll = line_len(p, end);
-		r = parse_line(p, ll, &kl);
+		ll = seal_line_len(p, end);
+		r = seal_parse_line(p, ll, &kl);
 		p += ll + 1;
 		if (r < 0)
 			return r;
@@ -252,7 +237,7 @@ seal_load_buf(const char *buf, size_t len, struct seal **out)
 	int r;
 
 	*out = NULL;
-	r = sodium_ready();
+	r = seal_sodium_ready();
 	if (r < 0)
 		return r;
 	if (buf == NULL || len > SEAL_FILE_MAX)
@@ -290,8 +275,8 @@ out:
  * and read it into a malloc'd buffer (*buf, wiped by the caller).
  * *st gets its stat.
  */
-static int
-read_key_file(const char *path, char **buf, size_t *len, struct stat *st)
+int
+seal_read_key_file(const char *path, char **buf, size_t *len, struct stat *st)
 {
 	char *b = NULL;
 	size_t got = 0;
@@ -362,7 +347,7 @@ seal_load(const char *path, struct seal **out)
 	int r;
 
 	*out = NULL;
-	r = read_key_file(path, &buf, &len, &st);
+	r = seal_read_key_file(path, &buf, &len, &st);
 	if (r < 0)
 		return r;
 	r = seal_load_buf(buf, len, out);
@@ -611,253 +596,5 @@ out:
 	secret_free(p);
 	free(zeros);
 	free(ad);
-	return r;
-}
-
-/*
- * keygen
- */
-
-/* A fresh "key <id> <base64> [active]\n" line in a secret. */
-static int
-make_key_line(uint32_t id, int is_active, struct secret **out)
-{
-	unsigned char key[SEAL_KEY_LEN];
-	char b64[sodium_base64_ENCODED_LEN(SEAL_KEY_LEN,
-	    sodium_base64_VARIANT_ORIGINAL)];
-	char line[32 + sizeof(b64)];
-	int n;
-
-	*out = NULL;
-	randombytes_buf(key, sizeof(key));
-	sodium_bin2base64(b64, sizeof(b64), key, sizeof(key),
-	    sodium_base64_VARIANT_ORIGINAL);
-	n = snprintf(line, sizeof(line), "key %u %s%s\n", (unsigned)id, b64,
-	    is_active ? " active" : "");
-	if (n > 0 && (size_t)n < sizeof(line))
-		*out = secret_new(line, (size_t)n);
-	sodium_memzero(key, sizeof(key));
-	sodium_memzero(b64, sizeof(b64));
-	sodium_memzero(line, sizeof(line));
-	return *out != NULL ? 0 : -ENOMEM;
-}
-
-static int
-fsync_parent(const char *path)
-{
-	char *copy, *slash;
-	int fd, r = 0;
-
-	copy = strdup(path);
-	if (copy == NULL)
-		return -ENOMEM;
-	slash = strrchr(copy, '/');
-	if (slash == NULL)
-		fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	else {
-		slash[slash == copy ? 1 : 0] = '\0';
-		fd = open(copy, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	}
-	if (fd < 0 || fsync(fd) < 0)
-		r = -errno;
-	if (fd >= 0)
-		(void)close(fd);
-	free(copy);
-	return r;
-}
-
-static int
-keygen_create(const char *path, int fd, uint32_t id)
-{
-	struct secret *line = NULL;
-	int r;
-
-	r = make_key_line(id, 1, &line);
-	if (r == 0)
-		r = util_write_all(fd, line->ptr, line->len);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	secret_free(line);
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r < 0) {
-		(void)unlink(path);
-		return r;
-	}
-	return fsync_parent(path);
-}
-
-/*
- * Build the new file text: the old lines verbatim (comments kept), except
- * that the active key's line loses its "active" when make_active, plus a
- * new key line. The result is a secret; *next_id gets the new id.
- */
-static int
-keygen_text(const char *old, size_t len, int make_active, uint32_t *next_id,
-    struct secret **out)
-{
-	const char *p = old, *end = old + len;
-	struct secret *line = NULL;
-	struct keyline kl;
-	char *text = NULL;
-	size_t cap, used = 0, ll;
-	uint32_t max_id = 0;
-	int r, is_key;
-
-	*out = NULL;
-	/* Pass 1: the highest id. The ring itself was validated already. */
-	while (p < end) {
-		ll = line_len(p, end);
-		if (parse_line(p, ll, &kl) == 1 && kl.id > max_id)
-			max_id = kl.id;
-		p += ll + 1;
-	}
-	if (max_id == UINT32_MAX)
-		return -ERANGE;
-	*next_id = max_id + 1;
-	r = make_key_line(*next_id, make_active, &line);
-	if (r < 0)
-		return r;
-	cap = len + 1 + line->len + 1;
-	text = malloc(cap);
-	if (text == NULL) {
-		r = -ENOMEM;
-		goto out;
-	}
-	for (p = old; p < end; p += ll + 1) {
-		ll = line_len(p, end);
-		is_key = parse_line(p, ll, &kl) == 1;
-		if (is_key && kl.is_active && make_active) {
-			/* "key <id> <b64>": shorter than the old line. */
-			used += (size_t)snprintf(text + used, cap - used,
-			    "key %u %.*s\n", (unsigned)kl.id, (int)kl.b64len,
-			    kl.b64);
-		} else {
-			memcpy(text + used, p, ll);
-			used += ll;
-			text[used++] = '\n';
-		}
-	}
-	memcpy(text + used, line->ptr, line->len);
-	used += line->len;
-	*out = secret_new(text, used);
-	if (*out == NULL)
-		r = -ENOMEM;
-out:
-	if (text != NULL) {
-		sodium_memzero(text, cap);
-		free(text);
-	}
-	secret_free(line);
-	return r;
-}
-
-/* Write text to a temp file beside path, then rename it over path. */
-static int
-replace_file(const char *path, const struct secret *text,
-    const struct stat *old)
-{
-	char *tmp = NULL;
-	int fd = -1, r = 0;
-
-	if (asprintf(&tmp, "%s.tmpXXXXXX", path) < 0) {
-		tmp = NULL;
-		return -ENOMEM;
-	}
-	fd = mkostemp(tmp, O_CLOEXEC); /* O_EXCL, mode 0600 */
-	if (fd < 0) {
-		r = -errno;
-		goto out;
-	}
-	/* Keep the old owner (root writing a credd-owned key) and mode. */
-	if (old->st_uid != geteuid() &&
-	    fchown(fd, old->st_uid, old->st_gid) < 0) {
-		r = -errno;
-		goto out;
-	}
-	r = util_write_all(fd, text->ptr, text->len);
-	if (r < 0)
-		goto out;
-	if (fchmod(fd, old->st_mode & 0600) < 0 || fsync(fd) < 0) {
-		r = -errno;
-		goto out;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		r = -errno;
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0) {
-		r = -errno;
-		goto out;
-	}
-	free(tmp);
-	tmp = NULL;
-	r = fsync_parent(path);
-out:
-	if (fd >= 0)
-		(void)close(fd);
-	if (tmp != NULL) {
-		(void)unlink(tmp);
-		free(tmp);
-	}
-	return r;
-}
-
-static int
-keygen_append(const char *path, int make_active, uint32_t *new_id)
-{
-	struct secret *text = NULL;
-	struct seal *ring = NULL;
-	struct stat st;
-	char *old = NULL;
-	size_t len = 0;
-	uint32_t id = 0;
-	int r;
-
-	r = read_key_file(path, &old, &len, &st);
-	if (r < 0)
-		return r;
-	r = seal_load_buf(old, len, &ring); /* refuse to extend a bad ring */
-	seal_free(ring);
-	if (r < 0)
-		goto out;
-	r = keygen_text(old, len, make_active, &id, &text);
-	if (r < 0)
-		goto out;
-	r = replace_file(path, text, &st);
-	if (r == 0)
-		*new_id = id;
-out:
-	secret_free(text);
-	sodium_memzero(old, len);
-	free(old);
-	return r;
-}
-
-int
-seal_keygen(const char *path, int make_active, uint32_t *new_id)
-{
-	uint32_t id = 0;
-	int fd, r;
-
-	if (new_id != NULL)
-		*new_id = 0;
-	r = sodium_ready();
-	if (r < 0)
-		return r;
-	/* O_EXCL also refuses a symlink at path (EEXIST, then ELOOP below). */
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC |
-	    O_NOCTTY, 0600);
-	if (fd >= 0) {
-		id = 1 + randombytes_uniform(SEAL_FIRST_ID_MAX);
-		r = keygen_create(path, fd, id);
-	} else if (errno == EEXIST)
-		r = keygen_append(path, make_active, &id);
-	else
-		r = -errno;
-	if (r == 0 && new_id != NULL)
-		*new_id = id;
 	return r;
 }

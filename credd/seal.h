@@ -14,6 +14,7 @@
  * Associated data: "credd-record-v1" NUL tenant NUL user, so a blob
  * moved to another (tenant, user) fails to open (-EBADMSG).
  * Keys live in sodium_malloc memory, sodium_mprotect_noaccess while idle.
+ * seal.c reads rings and seals; seal_keygen.c writes key files.
  */
 #ifndef CREDD_SEAL_H
 #define CREDD_SEAL_H

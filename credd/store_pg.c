@@ -28,13 +28,16 @@
  * come from the DSN; ours (connect_timeout, keepalives,
  * statement_timeout) are defaults the DSN may override.
  *
+ * store_pg_conn.c makes the connections and runs a statement within its
+ * deadline, store_pg_notify.c keeps the LISTEN connection; this file has
+ * the SQL of each store operation, the schema, and open and close.
+ *
  * Must never: build SQL from input, look inside a blob, put a blob or a
  * DSN (it may hold a password) in an error string, or log (libpq's
  * notices are silenced; errors go back as -errno).
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,20 +50,14 @@
 #include "entra/util.h"
 #include "store.h"
 #include "store_pg.h"
+#include "store_pg_int.h"
 
 #define PG_SCHEMA_VERSION 1
-#define PG_CHANNEL "credd"
-#define PG_SEP '\x1f'
 #define PG_TENANT_MAX 255
 #define PG_USER_MAX 255
 #define PG_NODE_MAX 255
 #define PG_BLOB_MAX (1024 * 1024)  /* a sealed record is a few KiB */
 #define PG_LIST_MAX 100000	    /* rows per list page at most */
-#define PG_OP_TIMEOUT_MS 8000	    /* client side; the server's is 5 s */
-/* LISTEN reconnect: the async connect ignores connect_timeout. */
-#define PG_CONNECT_TIMEOUT_MS 5000
-#define PG_CONNECT_TRIES 2
-#define PG_INSTANCE_LEN 16
 #define PG_PAYLOAD_MAX (PG_INSTANCE_LEN + 2 + PG_TENANT_MAX + PG_USER_MAX + 1)
 /* Serialises schema creation across nodes starting together ("credd_sc"). */
 #define PG_SCHEMA_LOCK "7165340450458248035"
@@ -68,29 +65,6 @@
 #define OID_BYTEA 17
 #define OID_INT8 20
 #define OID_TEXT 25
-
-/* Internal: the connection broke during the statement (retry if idempotent). */
-#define PG_LOST (-ECONNRESET)
-
-enum listen_state {
-	LISTEN_DOWN,	   /* no connection: notify_next says -ENOTCONN */
-	LISTEN_CONNECTING, /* PQconnectPoll in progress */
-	LISTEN_SENT,	   /* LISTEN sent, waiting for its result */
-	LISTEN_READY,
-};
-
-struct store_pg {
-	struct store st; /* first: st.priv points back here */
-	char *dsn;	 /* immutable after open */
-	char *node;
-	char instance[PG_INSTANCE_LEN + 1];
-	PGconn *conn;	 /* store thread */
-	PGconn *lconn;	 /* loop thread */
-	enum listen_state lstate;
-	PostgresPollingStatusType lpoll; /* what PQconnectPoll waits for */
-	int64_t lstarted;		 /* mono ms of the connect attempt */
-	int resync;			 /* report the resync marker once */
-};
 
 static const struct store_ops store_pg_ops;
 
@@ -110,210 +84,10 @@ static const char *const pg_migrations[PG_SCHEMA_VERSION] = {
 	" PRIMARY KEY (tenant, username))",
 };
 
-static void
-pg_quiet(void *arg, const char *msg)
-{
-	/* Notices (e.g. "you don't own a lock") are not ours to print. */
-	(void)arg;
-	(void)msg;
-}
-
 /*
- * Connection parameters: our defaults first, then the DSN (expanded from
- * dbname), so that anything the DSN sets wins (libpq keeps the last).
+ * store_pg_conn_run, once more on a fresh connection if it broke: reads
+ * only.
  */
-static const char *const pg_keys[] = {
-	"connect_timeout", "keepalives", "keepalives_idle",
-	"keepalives_interval", "keepalives_count", "tcp_user_timeout",
-	"application_name", "options", "dbname", NULL,
-};
-
-static void
-pg_values(const char *dsn, const char **vals)
-{
-	vals[0] = "5";
-	vals[1] = "1";
-	vals[2] = "10";
-	vals[3] = "5";
-	vals[4] = "3";
-	vals[5] = "10000";
-	vals[6] = "credd";
-	vals[7] = "-c statement_timeout=5000 -c lock_timeout=3000 "
-	    "-c idle_in_transaction_session_timeout=10000";
-	vals[8] = dsn;
-	vals[9] = NULL;
-}
-
-/* Nonblocking I/O and no notice printing on a fresh connection. */
-static int
-pg_setup(PGconn *c)
-{
-	(void)PQsetNoticeProcessor(c, pg_quiet, NULL);
-	return PQsetnonblocking(c, 1) == 0 ? 0 : -EIO;
-}
-
-/* A blocking connect bounded by connect_timeout. NULL on failure. */
-static PGconn *
-pg_connect(const char *dsn)
-{
-	const char *vals[10];
-	PGconn *c;
-
-	pg_values(dsn, vals);
-	c = PQconnectdbParams(pg_keys, vals, 1);
-	if (c == NULL)
-		return NULL;
-	if (PQstatus(c) != CONNECTION_OK || pg_setup(c) < 0) {
-		PQfinish(c);
-		return NULL;
-	}
-	return c;
-}
-
-/* SQLSTATE of a failed result -> -errno. */
-static int
-pg_errno(const PGresult *res)
-{
-	const char *s = res != NULL ?
-	    PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-
-	if (s == NULL || strlen(s) != 5)
-		return -EIO;
-	if (strcmp(s, "57014") == 0 || strcmp(s, "55P03") == 0)
-		return -ETIMEDOUT; /* statement_timeout, lock_timeout */
-	if (strcmp(s, "53100") == 0)
-		return -ENOSPC;
-	if (strcmp(s, "25006") == 0)
-		return -EROFS;	   /* read-only transaction: a standby */
-	if (strcmp(s, "42501") == 0 || strncmp(s, "28", 2) == 0)
-		return -EACCES;
-	if (strcmp(s, "54000") == 0)
-		return -EMSGSIZE;
-	if (strncmp(s, "22", 2) == 0)
-		return -EINVAL;	   /* data exception: e.g. bad encoding */
-	return -EIO;
-}
-
-/* Wait until c has no pending output and a whole result, or deadline. */
-static int
-pg_wait(PGconn *c, int64_t deadline)
-{
-	struct pollfd pfd;
-	int64_t left;
-	int f;
-
-	for (;;) {
-		f = PQflush(c);
-		if (f < 0)
-			return PG_LOST;
-		if (f == 0 && !PQisBusy(c))
-			return 0;
-		left = deadline - util_mono_ms();
-		if (left <= 0)
-			return -ETIMEDOUT;
-		pfd.fd = PQsocket(c);
-		pfd.events = POLLIN | (f == 1 ? POLLOUT : 0);
-		pfd.revents = 0;
-		if (pfd.fd < 0)
-			return PG_LOST;
-		if (poll(&pfd, 1, (int)(left > 1000 ? 1000 : left)) < 0 &&
-		    errno != EINTR)
-			return -errno;
-		if ((pfd.revents & (POLLIN | POLLERR | POLLHUP)) != 0 &&
-		    !PQconsumeInput(c))
-			return PG_LOST;
-	}
-}
-
-static void
-pg_drop(struct store_pg *sp)
-{
-	PQfinish(sp->conn);
-	sp->conn = NULL;
-}
-
-/*
- * Make sure the main connection is up: notice one the server closed
- * while we were idle (a restart), and re-make it (bounded attempts).
- */
-static int
-pg_ready(struct store_pg *sp)
-{
-	int i;
-
-	if (sp->conn != NULL && PQstatus(sp->conn) == CONNECTION_OK &&
-	    PQconsumeInput(sp->conn) && PQstatus(sp->conn) == CONNECTION_OK)
-		return 0;
-	pg_drop(sp);
-	for (i = 0; i < PG_CONNECT_TRIES && sp->conn == NULL; i++)
-		sp->conn = pg_connect(sp->dsn);
-	return sp->conn != NULL ? 0 : -ECONNREFUSED;
-}
-
-/*
- * Run one statement on the main connection within PG_OP_TIMEOUT_MS.
- * nparams < 0: a parameterless simple query. Results are binary. Returns
- * 0 and the result (*out, PGRES_TUPLES_OK or PGRES_COMMAND_OK; the caller
- * clears it), PG_LOST when the connection broke, -ECONNREFUSED when it
- * could not be made, -ETIMEDOUT, or the statement's error.
- */
-static int
-pg_run(struct store_pg *sp, const char *sql, int nparams, const Oid *types,
-    const char *const *vals, const int *lens, const int *fmts,
-    PGresult **out)
-{
-	PGresult *res, *last = NULL;
-	int64_t deadline;
-	int r, sent, broken = 0;
-
-	*out = NULL;
-	r = pg_ready(sp);
-	if (r < 0)
-		return r;
-	if (nparams < 0)
-		sent = PQsendQueryParams(sp->conn, sql, 0, NULL, NULL, NULL,
-		    NULL, 1);
-	else
-		sent = PQsendQueryParams(sp->conn, sql, nparams, types, vals,
-		    lens, fmts, 1);
-	if (!sent) {
-		r = PQstatus(sp->conn) == CONNECTION_BAD ? PG_LOST : -EIO;
-		pg_drop(sp);
-		return r;
-	}
-	deadline = util_mono_ms() + PG_OP_TIMEOUT_MS;
-	for (;;) {
-		r = pg_wait(sp->conn, deadline);
-		if (r < 0) {
-			broken = 1; /* a statement may still be running */
-			break;
-		}
-		res = PQgetResult(sp->conn);
-		if (res == NULL)
-			break;
-		PQclear(last);
-		last = res;
-	}
-	if (r == 0 && PQstatus(sp->conn) == CONNECTION_BAD)
-		r = PG_LOST;
-	if (r == 0 && last == NULL)
-		r = -EIO;
-	if (r == 0 && PQresultStatus(last) != PGRES_TUPLES_OK &&
-	    PQresultStatus(last) != PGRES_COMMAND_OK)
-		r = PQstatus(sp->conn) == CONNECTION_BAD ? PG_LOST :
-		    pg_errno(last);
-	if (r < 0) {
-		PQclear(last);
-		/* A timed-out or broken connection is in an unknown state. */
-		if (broken || r == PG_LOST)
-			pg_drop(sp);
-		return r;
-	}
-	*out = last;
-	return 0;
-}
-
-/* pg_run, once more on a fresh connection if it broke: reads only. */
 static int
 pg_read(struct store_pg *sp, const char *sql, int nparams, const Oid *types,
     const char *const *vals, const int *lens, const int *fmts,
@@ -321,9 +95,10 @@ pg_read(struct store_pg *sp, const char *sql, int nparams, const Oid *types,
 {
 	int r;
 
-	r = pg_run(sp, sql, nparams, types, vals, lens, fmts, out);
+	r = store_pg_conn_run(sp, sql, nparams, types, vals, lens, fmts, out);
 	if (r == PG_LOST)
-		r = pg_run(sp, sql, nparams, types, vals, lens, fmts, out);
+		r = store_pg_conn_run(sp, sql, nparams, types, vals, lens, fmts,
+		    out);
 	return r == PG_LOST ? -EIO : r;
 }
 
@@ -335,7 +110,7 @@ pg_write(struct store_pg *sp, const char *sql, int nparams, const Oid *types,
 {
 	int r;
 
-	r = pg_run(sp, sql, nparams, types, vals, lens, fmts, out);
+	r = store_pg_conn_run(sp, sql, nparams, types, vals, lens, fmts, out);
 	return r == PG_LOST ? -EIO : r;
 }
 
@@ -753,196 +528,6 @@ pg_notify(struct store *st, const char *tenant, const char *user)
 	return r;
 }
 
-/* ---- the LISTEN connection (loop thread) ---- */
-
-static int
-pg_notify_fd(struct store *st)
-{
-	struct store_pg *sp = st->priv;
-
-	if (sp->lconn == NULL ||
-	    (sp->lstate != LISTEN_SENT && sp->lstate != LISTEN_READY))
-		return -1;
-	return PQsocket(sp->lconn);
-}
-
-/*
- * The LISTEN connection broke: keep the PGconn (and so its fd) until
- * the loop has stopped watching it, which it does on -ENOTCONN; the next
- * store_pg_notify_reconnect closes it.
- */
-static int
-listen_lost(struct store_pg *sp)
-{
-	sp->lstate = LISTEN_DOWN;
-	return -ENOTCONN;
-}
-
-/* Collect finished results (the LISTEN's) without blocking. */
-static int
-listen_results(struct store_pg *sp)
-{
-	PGresult *res;
-	int ok;
-
-	while (!PQisBusy(sp->lconn)) {
-		res = PQgetResult(sp->lconn);
-		if (res == NULL)
-			break;
-		ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-		PQclear(res);
-		if (!ok)
-			return listen_lost(sp);
-		if (sp->lstate == LISTEN_SENT) {
-			sp->lstate = LISTEN_READY;
-			sp->resync = 1; /* we may have missed changes */
-		}
-	}
-	return 0;
-}
-
-/*
- * Parse a payload. 1 and *user for another instance's change, 0 for our
- * own or a malformed one (skipped), -ENOMEM.
- */
-static int
-parse_payload(const struct store_pg *sp, const char *p, char **user)
-{
-	const char *t, *u;
-
-	if (strlen(p) < PG_INSTANCE_LEN + 2 || p[PG_INSTANCE_LEN] != PG_SEP)
-		return 0;
-	if (memcmp(p, sp->instance, PG_INSTANCE_LEN) == 0)
-		return 0;
-	t = p + PG_INSTANCE_LEN + 1;
-	u = strchr(t, PG_SEP);
-	if (u == NULL || u == t || u[1] == '\0')
-		return 0;
-	/*
-	 * Every tenant's users are reported: the store does not know which
-	 * tenant its caller serves, and a spurious reload is harmless.
-	 */
-	*user = strdup(u + 1);
-	return *user != NULL ? 1 : -ENOMEM;
-}
-
-static int
-pg_notify_next(struct store *st, char **user)
-{
-	struct store_pg *sp = st->priv;
-	PGnotify *nf;
-	int r;
-
-	*user = NULL;
-	if (sp->lconn == NULL || sp->lstate == LISTEN_DOWN ||
-	    sp->lstate == LISTEN_CONNECTING)
-		return -ENOTCONN;
-	if (PQflush(sp->lconn) < 0 || !PQconsumeInput(sp->lconn) ||
-	    PQstatus(sp->lconn) != CONNECTION_OK)
-		return listen_lost(sp);
-	r = listen_results(sp);
-	if (r < 0)
-		return r;
-	if (sp->resync) {
-		sp->resync = 0;
-		return 1; /* *user == NULL: drop everything, reload */
-	}
-	while ((nf = PQnotifies(sp->lconn)) != NULL) {
-		r = strcmp(nf->relname, PG_CHANNEL) == 0 ?
-		    parse_payload(sp, nf->extra, user) : 0;
-		PQfreemem(nf);
-		if (r != 0)
-			return r;
-	}
-	return 0;
-}
-
-/* Connected: send LISTEN without waiting for its answer. */
-static int
-listen_send(struct store_pg *sp)
-{
-	if (pg_setup(sp->lconn) < 0 ||
-	    !PQsendQuery(sp->lconn, "LISTEN " PG_CHANNEL) ||
-	    PQflush(sp->lconn) < 0) {
-		PQfinish(sp->lconn);
-		sp->lconn = NULL;
-		sp->lstate = LISTEN_DOWN;
-		return -ECONNREFUSED;
-	}
-	sp->lstate = LISTEN_SENT;
-	return 0;
-}
-
-/* Start an asynchronous connect. */
-static int
-listen_start(struct store_pg *sp)
-{
-	const char *vals[10];
-
-	PQfinish(sp->lconn);
-	sp->lconn = NULL;
-	pg_values(sp->dsn, vals);
-	sp->lconn = PQconnectStartParams(pg_keys, vals, 1);
-	if (sp->lconn == NULL)
-		return -ENOMEM;
-	if (PQstatus(sp->lconn) == CONNECTION_BAD) {
-		PQfinish(sp->lconn);
-		sp->lconn = NULL;
-		return -ECONNREFUSED;
-	}
-	sp->lstate = LISTEN_CONNECTING;
-	sp->lpoll = PGRES_POLLING_WRITING; /* as the libpq manual says */
-	sp->lstarted = util_mono_ms();
-	return 0;
-}
-
-int
-store_pg_notify_reconnect(struct store *st)
-{
-	struct store_pg *sp;
-	struct pollfd pfd;
-	int r, steps;
-
-	if (st == NULL || st->ops != &store_pg_ops)
-		return -EINVAL;
-	sp = st->priv;
-	if (sp->lstate == LISTEN_SENT || sp->lstate == LISTEN_READY)
-		return 0;
-	if (sp->lstate == LISTEN_DOWN) {
-		r = listen_start(sp);
-		if (r < 0)
-			return r;
-	}
-	/* Step PQconnectPoll while its socket is ready; never wait. */
-	for (steps = 0; steps < 16; steps++) {
-		if (sp->lpoll == PGRES_POLLING_OK)
-			return listen_send(sp);
-		if (sp->lpoll == PGRES_POLLING_FAILED)
-			break;
-		if (util_mono_ms() - sp->lstarted > PG_CONNECT_TIMEOUT_MS) {
-			PQfinish(sp->lconn);
-			sp->lconn = NULL;
-			sp->lstate = LISTEN_DOWN;
-			return -ETIMEDOUT;
-		}
-		pfd.fd = PQsocket(sp->lconn);
-		pfd.events = sp->lpoll == PGRES_POLLING_READING ? POLLIN :
-		    POLLOUT;
-		pfd.revents = 0;
-		if (pfd.fd < 0 || poll(&pfd, 1, 0) < 0)
-			break;
-		if (pfd.revents == 0)
-			return -EINPROGRESS;
-		sp->lpoll = PQconnectPoll(sp->lconn);
-	}
-	if (steps == 16)
-		return -EINPROGRESS;
-	PQfinish(sp->lconn);
-	sp->lconn = NULL;
-	sp->lstate = LISTEN_DOWN;
-	return -ECONNREFUSED;
-}
-
 /* ---- schema, open, close ---- */
 
 /* Run a parameterless statement on a private connection. */
@@ -952,7 +537,7 @@ schema_exec(struct store_pg *sp, const char *sql, PGresult **out)
 	PGresult *res = NULL;
 	int r;
 
-	r = pg_run(sp, sql, -1, NULL, NULL, NULL, NULL, &res);
+	r = store_pg_conn_run(sp, sql, -1, NULL, NULL, NULL, NULL, &res);
 	if (r == PG_LOST)
 		r = -EIO;
 	if (r == 0 && out != NULL) {
@@ -1147,27 +732,6 @@ store_pg_init(const char *dsn)
 	return r;
 }
 
-/* At open the LISTEN connection is made synchronously (start-up). */
-static int
-listen_open(struct store_pg *sp)
-{
-	PGresult *res;
-	int ok;
-
-	sp->lconn = pg_connect(sp->dsn);
-	if (sp->lconn == NULL)
-		return -ECONNREFUSED;
-	/* Blocking is fine here: start-up, and bounded by statement_timeout. */
-	(void)PQsetnonblocking(sp->lconn, 0);
-	res = PQexec(sp->lconn, "LISTEN " PG_CHANNEL);
-	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-	PQclear(res);
-	if (!ok || PQsetnonblocking(sp->lconn, 1) != 0)
-		return -EIO;
-	sp->lstate = LISTEN_READY;
-	return 0;
-}
-
 int
 store_pg_open(const char *dsn, const char *node, struct store **out)
 {
@@ -1180,7 +744,7 @@ store_pg_open(const char *dsn, const char *node, struct store **out)
 		return r;
 	r = schema_ensure(sp);
 	if (r == 0)
-		r = listen_open(sp);
+		r = store_pg_notify_open(sp);
 	if (r < 0) {
 		pg_close(&sp->st);
 		return r;
@@ -1189,14 +753,22 @@ store_pg_open(const char *dsn, const char *node, struct store **out)
 	return 0;
 }
 
+int
+store_pg_notify_reconnect(struct store *st)
+{
+	if (st == NULL || st->ops != &store_pg_ops)
+		return -EINVAL;
+	return store_pg_notify_connect(st->priv);
+}
+
 static const struct store_ops store_pg_ops = {
 	.name = "postgres",
 	.get = pg_get,
 	.put_if = pg_put_if,
 	.del_if = pg_del_if,
 	.list = pg_list,
-	.notify_fd = pg_notify_fd,
-	.notify_next = pg_notify_next,
+	.notify_fd = store_pg_notify_fd,
+	.notify_next = store_pg_notify_next,
 	.trylock = pg_trylock,
 	.unlock = pg_unlock,
 	.notify = pg_notify,

@@ -1,7 +1,7 @@
 /*
- * fuzz_config.c - libFuzzer target for credd/config.c: the INI parser
- * (sections, sorted key tables, file:line errors) on arbitrary bytes,
- * then the lookups credd makes on a config that parsed.
+ * fuzz_config.c - libFuzzer target for credd/config*.c: the INI parser
+ * (sections, sorted key tables, value checks, file:line errors) on
+ * arbitrary bytes, then the lookups credd makes on a config that parsed.
  *
  * Must never: touch the file system (config_parse reads the buffer only).
  */

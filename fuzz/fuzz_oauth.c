@@ -1,6 +1,7 @@
 /*
- * fuzz_oauth.c - libFuzzer target for credd/oauth.c: token, devicecode
- * and error bodies from the IdP (any HTTP status), and id_token payloads.
+ * fuzz_oauth.c - libFuzzer target for credd/oauth*.c: token, devicecode
+ * and error bodies from the IdP (any HTTP status, classified by
+ * oauth_class.c), and id_token payloads (oauth_id_token.c).
  *
  * Input: byte 0 picks the parser (bits 0-1) and the HTTP status (bits
  * 2-5, from a table of the statuses Entra sends, plus odd ones); the rest

@@ -1,5 +1,5 @@
 /*
- * test_store_pg.c - the postgres backend (credd/store_pg.c) against the
+ * test_store_pg.c - the postgres backend (credd/store_pg*.c) against the
  * real PostgreSQL of the cluster.pg_start fixture: round trip, CAS on put
  * and delete, create-only races, list paging, advisory locks across two
  * stores, LISTEN/NOTIFY latency, a hung server, a restarted server,

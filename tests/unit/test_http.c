@@ -1,5 +1,5 @@
 /*
- * test_http.c - http.c against a real TLS server on loopback: a small
+ * test_http.c - http*.c against a real TLS server on loopback: a small
  * Python http.server behind ssl, with a certificate from a test CA made
  * by the openssl CLI in a temp dir, plus a second server whose
  * self-signed certificate the CA did not sign. Checks status and body,

@@ -1,5 +1,5 @@
 /*
- * test_oauth.c - oauth.c against canned replies: the error catalogue of
+ * test_oauth.c - oauth*.c against canned replies: the error catalogue of
  * the reference (section 3) and the device-flow errors, token and
  * devicecode parsing, id_token claims, scope resources, form encoding.
  * No network.

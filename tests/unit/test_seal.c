@@ -1,6 +1,7 @@
 /*
  * test_seal.c - seal.c: roundtrip, tampering, wrong key and wrong
- * associated data, key rotation, key file permissions and syntax, keygen.
+ * associated data, key rotation, key file permissions and syntax; and
+ * seal_keygen.c: keygen.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,0 +1,332 @@
+/*
+ * config_check.c - the value checks of credd.conf: what a tenant or
+ * client id, a URL, a path, a %d/NAME credential, a user, group or node
+ * name, an account_match pattern, a boolean, an [msi] listen address and
+ * an [msi] resource list must look like, by key type (config_check_str),
+ * plus the checks the [scopes] section, the defaults and the %d expansion
+ * use on their own.
+ *
+ * Must never: echo a value in a reason (they are fixed strings: a URL or
+ * a DSN may carry credentials), report file:line (the parser does), or
+ * touch the file system.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "entra/util.h"
+
+#include "config.h"
+#include "config_int.h"
+
+#define CONFIG_ID_MAX 253 /* a DNS name at most */
+#define CONFIG_NAME_MAX 256
+
+int
+config_check_has_ctl_or_space(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s <= 0x20 || (unsigned char)*s == 0x7f)
+			return 1;
+	return 0;
+}
+
+static int
+has_ctl(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
+			return 1;
+	return 0;
+}
+
+static int
+is_id(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > CONFIG_ID_MAX)
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!isalnum((unsigned char)*s) && *s != '.' && *s != '-')
+			return 0;
+	return 1;
+}
+
+int
+config_check_is_node(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 255)
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!isalnum((unsigned char)*s) && strchr("._-", *s) == NULL)
+			return 0;
+	return 1;
+}
+
+/* Group names are looser than login names (directory groups); no ':'. */
+static int
+is_group(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= CONFIG_NAME_MAX && s[0] != '-' &&
+	    !config_check_has_ctl_or_space(s) && strchr(s, ':') == NULL;
+}
+
+/* scheme://host...; the host part must not be empty. */
+static int
+is_url(const char *s, const char *scheme)
+{
+	size_t n = strlen(scheme);
+
+	if (strncmp(s, scheme, n) != 0 || config_check_has_ctl_or_space(s))
+		return 0;
+	return s[n] != '\0' && s[n] != '/';
+}
+
+static int
+is_account_pattern(const char *s)
+{
+	if (*s == '\0' || strlen(s) > CONFIG_NAME_MAX ||
+	    config_check_has_ctl_or_space(s))
+		return 0;
+	for (; *s != '\0'; s++) {
+		if (*s != '%')
+			continue;
+		s++;
+		if (*s != 'u' && *s != '%')
+			return 0;
+	}
+	return 1;
+}
+
+int
+config_check_parse_bool(const char *s)
+{
+	if (strcmp(s, "yes") == 0 || strcmp(s, "true") == 0 ||
+	    strcmp(s, "1") == 0)
+		return 1;
+	if (strcmp(s, "no") == 0 || strcmp(s, "false") == 0 ||
+	    strcmp(s, "0") == 0)
+		return 0;
+	return -1;
+}
+
+/* One resource: an https:// URL or an id (GUID), never a scope. */
+int
+config_check_is_resource(const char *s, size_t n)
+{
+	static const char suffix[] = "/.default";
+	size_t i;
+
+	if (n == 0 || n > CONFIG_SCOPE_MAX - sizeof(suffix))
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+			return 0;
+	if (n >= sizeof(suffix) - 1 &&
+	    memcmp(s + n - (sizeof(suffix) - 1), suffix, sizeof(suffix) - 1) == 0)
+		return 0;
+	if (n > 8 && strncmp(s, "https://", 8) == 0 && s[8] != '/')
+		return 1;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '.')
+			return 0;
+	return 1;
+}
+
+static const char *
+check_resources(const char *val)
+{
+	const char *s = val, *e;
+	size_t n = 0;
+
+	for (;;) {
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (*s == '\0')
+			break;
+		e = s;
+		while (*e != '\0' && *e != ' ' && *e != '\t')
+			e++;
+		if (!config_check_is_resource(s, (size_t)(e - s)))
+			return "must be resources (https:// URLs or GUIDs, not "
+			       "scopes) separated by spaces";
+		if (++n > CONFIG_MSI_RESOURCES_MAX)
+			return "lists too many resources";
+		s = e;
+	}
+	return n > 0 ? NULL : "must list at least one resource";
+}
+
+const char *
+config_check_path(const char *val)
+{
+	if (val[0] != '/')
+		return "must be an absolute path";
+	if (strlen(val) >= PATH_MAX)
+		return "path too long";
+	return config_check_has_ctl_or_space(val)
+	    ? "path has spaces or control characters"
+	    : NULL;
+}
+
+/*
+ * An absolute path without '%', or "%d/NAME": the credential NAME in
+ * $CREDENTIALS_DIRECTORY (systemd's credential names have no '/').
+ */
+static const char *
+check_cred_path(const char *val)
+{
+	const char *name = val + 3;
+
+	if (strncmp(val, "%d/", 3) != 0)
+		return strchr(val, '%') != NULL
+		    ? "may use '%' only as a leading %d/ (the credentials "
+		      "directory)"
+		    : config_check_path(val);
+	if (*name == '\0' || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
+	    strchr(name, '/') != NULL || strchr(name, '%') != NULL ||
+	    strlen(name) > CONFIG_NAME_MAX ||
+	    config_check_has_ctl_or_space(name))
+		return "must be %d/NAME with a credential name (no '/', '%', "
+		       "spaces or control characters)";
+	return NULL;
+}
+
+/* Check val for key k; NULL when good, else why (never echoing val). */
+const char *
+config_check_str(const struct key *k, const char *val)
+{
+	switch (k->type) {
+	case KT_ID:
+		return is_id(val)
+		    ? NULL
+		    : "must be a GUID or a domain name ([A-Za-z0-9.-])";
+	case KT_AUTHORITY:
+		return is_url(val, "https://") ? NULL
+					       : "must be an https:// URL";
+	case KT_PROXY:
+		return is_url(val, "http://") || is_url(val, "https://")
+		    ? NULL
+		    : "must be an http:// or https:// URL";
+	case KT_PATH:
+		return config_check_path(val);
+	case KT_CRED_PATH:
+		return check_cred_path(val);
+	case KT_USER:
+		return util_valid_username(val) ? NULL
+						: "is not a valid user name";
+	case KT_GROUP:
+		return is_group(val) ? NULL : "is not a valid group name";
+	case KT_NODE:
+		return config_check_is_node(val)
+		    ? NULL
+		    : "must be a host name ([A-Za-z0-9._-], at most 255)";
+	case KT_ACCOUNT:
+		return is_account_pattern(val)
+		    ? NULL
+		    : "must be a pattern without spaces; only %u and %% expand";
+	case KT_BACKEND:
+		return strcmp(val, "file") == 0 || strcmp(val, "postgres") == 0
+		    ? NULL
+		    : "must be 'file' or 'postgres'";
+	case KT_DSN:
+		return has_ctl(val) ? "has control characters" : NULL;
+	case KT_BOOL:
+		return config_check_parse_bool(val) >= 0
+		    ? NULL
+		    : "must be yes or no";
+	case KT_LISTEN:
+		return config_msi_addr(val, NULL, NULL) == 0
+		    ? NULL
+		    : "must be a loopback address and port: 127.0.0.1:PORT "
+		      "or [::1]:PORT";
+	case KT_RESOURCES:
+		return check_resources(val);
+	case KT_INT:
+		break;
+	}
+	return "internal: bad key type";
+}
+
+int
+config_check_is_alias(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > CONFIG_ALIAS_MAX)
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!islower((unsigned char)*s) &&
+		    !isdigit((unsigned char)*s) && *s != '_' && *s != '-')
+			return 0;
+	return 1;
+}
+
+int
+config_msi_addr(const char *listen, struct sockaddr_storage *ss,
+    unsigned *sslen)
+{
+	struct sockaddr_in6 sin6 = { 0 };
+	struct sockaddr_in sin = { 0 };
+	char host[64];
+	const char *colon;
+	long long port;
+	size_t n;
+
+	if (listen == NULL)
+		return -EINVAL;
+	if (listen[0] == '[') {
+		colon = strstr(listen, "]:");
+		if (colon == NULL)
+			return -EINVAL;
+		n = (size_t)(colon - listen - 1);
+		colon++;
+		listen++;
+	} else {
+		colon = strrchr(listen, ':');
+		if (colon == NULL)
+			return -EINVAL;
+		n = (size_t)(colon - listen);
+	}
+	if (n == 0 || n >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, listen, n);
+	host[n] = '\0';
+	if (util_strtonum(colon + 1, 1, 65535, &port) < 0)
+		return -EINVAL;
+	if (inet_pton(AF_INET, host, &sin.sin_addr) == 1) {
+		/* Loopback only: 127.0.0.0/8. */
+		if ((ntohl(sin.sin_addr.s_addr) >> 24) != 127)
+			return -EINVAL;
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons((uint16_t)port);
+		if (ss != NULL)
+			memcpy(ss, &sin, sizeof(sin));
+		if (sslen != NULL)
+			*sslen = sizeof(sin);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &sin6.sin6_addr) == 1) {
+		if (!IN6_IS_ADDR_LOOPBACK(&sin6.sin6_addr))
+			return -EINVAL;
+		sin6.sin6_family = AF_INET6;
+		sin6.sin6_port = htons((uint16_t)port);
+		if (ss != NULL)
+			memcpy(ss, &sin6, sizeof(sin6));
+		if (sslen != NULL)
+			*sslen = sizeof(sin6);
+		return 0;
+	}
+	return -EINVAL;
+}

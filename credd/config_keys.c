@@ -1,0 +1,539 @@
+/*
+ * config_keys.c - the sections and keys of credd.conf, and what setting
+ * a key does.
+ *
+ * Each section is a row in section_table: either a sorted key table
+ * (looked up with bsearch) or a handler for free-form keys ([scopes]).
+ * Each key names its type, where it lands in struct config, its range
+ * and its default; defaults go through the same checks as file values
+ * (config_check.c checks a value by its key's type).
+ * Adding a section ([msi], ...) is one key table plus one row.
+ * Also here: the checks across keys once the file is read, and
+ * config_free(), which frees what the tables say is a string.
+ *
+ * Must never: echo a value that may carry credentials (URLs, the DSN) in
+ * an error, or open the files the keys name (their readers check them).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "entra/paths.h"
+#include "entra/util.h"
+
+#include "config.h"
+#include "config_int.h"
+
+#define nitems(a) (sizeof(a) / sizeof((a)[0]))
+
+#define OFF(f) offsetof(struct config, f)
+/* clang-format off */
+#define STR(n, t, f, d, req) { n, t, OFF(f), 0, 0, d, req }
+#define NUM(n, f, lo, hi, d) { n, KT_INT, OFF(f), lo, hi, d, 0 }
+/* clang-format on */
+
+/* Keep every table sorted by name (checked at parse time). */
+static const struct key entra_keys[] = {
+    STR("account_match", KT_ACCOUNT, account_match, NULL, 0),
+    STR("authority", KT_AUTHORITY, authority,
+	"https://login.microsoftonline.com", 0),
+    STR("ca_file", KT_PATH, ca_file, NULL, 0),
+    STR("client_id", KT_ID, client_id, NULL, 1),
+    STR("client_secret_file", KT_CRED_PATH, client_secret_file, NULL, 0),
+    STR("proxy", KT_PROXY, proxy, NULL, 0),
+    STR("tenant", KT_ID, tenant, NULL, 1),
+    NUM("timeout", timeout, 1, 300, "10"),
+};
+
+static const struct key server_keys[] = {
+    STR("admin_group", KT_GROUP, admin_group, "credd-admin", 0),
+    NUM("idle_timeout", idle_timeout, 1, 86400, "60"),
+    NUM("locked_memory_kib", locked_memory_kib, 0, 1048576, "4096"),
+    NUM("max_conns", max_conns, 1, 1000000, "65536"),
+    NUM("max_conns_per_uid", max_conns_per_uid, 1, 1000000, "4096"),
+    NUM("max_output", max_output, 65536, INT_MAX, "33554432"),
+    NUM("max_output_per_uid", max_output_per_uid, 65536, INT_MAX, "1048576"),
+    STR("node", KT_NODE, node, NULL, 0), /* default: gethostname() */
+    NUM("session_check", session_check, 1, 3600, "60"),
+    NUM("session_idle", session_idle, 0, 31536000, "86400"),
+    STR("session_liveness", KT_BOOL, session_liveness, "yes", 0),
+    STR("socket", KT_PATH, socket, ENTRA_SOCKET_PATH, 0),
+    STR("user", KT_USER, user, ENTRA_CREDD_USER, 0),
+};
+
+static const struct key limits_keys[] = {
+    NUM("device_flow_cooldown", device_flow_cooldown, 0, 86400, "300"),
+    NUM("device_flows_per_hour", device_flows_per_hour, 1, 1000, "10"),
+    NUM("recent_use", recent_use, 1, 604800, "3600"),
+    NUM("request_burst", request_burst, 1, 10000000, "40000"),
+    NUM("requests_per_sec", requests_per_sec, 1, 10000000, "20000"),
+};
+
+static const struct key audit_keys[] = {
+    STR("file", KT_PATH, audit_file, NULL, 0),
+};
+
+static const struct key store_keys[] = {
+    STR("backend", KT_BACKEND, backend, "file", 0),
+    STR("dsn", KT_DSN, dsn, NULL, 0),
+    STR("key_file", KT_CRED_PATH, key_file, ENTRA_KEY_FILE, 0),
+    STR("marks", KT_PATH, marks_path, NULL, 0), /* default: path + "-marks" */
+    STR("path", KT_PATH, store_path, ENTRA_STATE_DIR, 0),
+    NUM("records_in_memory", records_in_memory, 0, 100000000, "1000"),
+};
+
+/* [msi]: the SDK endpoint; off unless listen is set. */
+static const struct key msi_keys[] = {
+    NUM("connection_timeout", msi_conn_timeout, 1, 3600, "10"),
+    STR("imds", KT_BOOL, msi_imds, "no", 0),
+    STR("listen", KT_LISTEN, msi_listen, NULL, 0),
+    NUM("max_connections", msi_max_conns, 1, 100000, "1024"),
+    NUM("request_timeout", msi_request_timeout, 1, 900, "30"),
+    STR("resources", KT_RESOURCES, msi_resources_text, NULL, 0),
+    NUM("secret_ttl", msi_secret_ttl, 60, 31536000, "86400"),
+    NUM("secrets_per_uid", msi_secrets_per_uid, 1, 100000, "64"),
+};
+
+static int scopes_kv(struct parser *, const char *, const char *);
+
+/* Sorted by name too. */
+static const struct section section_table[] = {
+    {"audit", audit_keys, nitems(audit_keys), NULL},
+    {"entra", entra_keys, nitems(entra_keys), NULL},
+    {"limits", limits_keys, nitems(limits_keys), NULL},
+    {"msi", msi_keys, nitems(msi_keys), NULL},
+    {"scopes", NULL, 0, scopes_kv},
+    {"server", server_keys, nitems(server_keys), NULL},
+    {"store", store_keys, nitems(store_keys), NULL},
+};
+
+_Static_assert(nitems(section_table) <= 8, "grow parser.seen");
+
+static int
+key_cmp(const void *a, const void *b)
+{
+	const char *name = a;
+	const struct key *k = b;
+
+	return strcmp(name, k->name);
+}
+
+static int
+section_cmp(const void *a, const void *b)
+{
+	const char *name = a;
+	const struct section *s = b;
+
+	return strcmp(name, s->name);
+}
+
+/* The tables must stay sorted for bsearch; a mistake fails every parse. */
+int
+config_keys_sorted(void)
+{
+	size_t i, j;
+
+	for (i = 0; i < nitems(section_table); i++) {
+		const struct section *s = &section_table[i];
+
+		if (i > 0 && strcmp(section_table[i - 1].name, s->name) >= 0)
+			return 0;
+		if (s->nkeys > 64)
+			return 0;
+		for (j = 1; j < s->nkeys; j++)
+			if (strcmp(s->keys[j - 1].name, s->keys[j].name) >= 0)
+				return 0;
+	}
+	return 1;
+}
+
+const struct section *
+config_keys_section(const char *name)
+{
+	return bsearch(name, section_table, nitems(section_table),
+	    sizeof(section_table[0]), section_cmp);
+}
+
+static char **
+str_field(struct config *cf, const struct key *k)
+{
+	return (char **)(void *)((char *)cf + k->off);
+}
+
+static int *
+int_field(struct config *cf, const struct key *k)
+{
+	return (int *)(void *)((char *)cf + k->off);
+}
+
+static int
+set_int(struct parser *p, const struct key *k, const char *val)
+{
+	char qb[CONFIG_QUOTE_MAX + 1];
+	long long n;
+	int r;
+
+	r = util_strtonum(val, k->min, k->max, &n);
+	if (r == -ERANGE) {
+		config_err(p, "%s: '%s' is out of range %lld..%lld", k->name,
+		    config_err_quote(qb, sizeof(qb), val), k->min, k->max);
+		return -ERANGE;
+	}
+	if (r < 0) {
+		config_err(p, "%s: '%s' is not a number", k->name,
+		    config_err_quote(qb, sizeof(qb), val));
+		return -EINVAL;
+	}
+	*int_field(p->cf, k) = (int)n;
+	return 0;
+}
+
+static int
+set_value(struct parser *p, const struct key *k, const char *val)
+{
+	const char *why;
+	char **dst;
+	char *copy;
+	size_t n;
+
+	if (k->type == KT_INT)
+		return set_int(p, k, val);
+	why = config_check_str(k, val);
+	if (why != NULL) {
+		config_err(p, "%s %s", k->name, why);
+		return -EINVAL;
+	}
+	if (k->type == KT_BOOL) {
+		*int_field(p->cf, k) = config_check_parse_bool(val);
+		return 0;
+	}
+	copy = strdup(val);
+	if (copy == NULL) {
+		config_err(p, "out of memory");
+		return -ENOMEM;
+	}
+	n = strlen(copy);
+	if (k->type == KT_AUTHORITY && n > 0 && copy[n - 1] == '/')
+		copy[n - 1] = '\0';
+	dst = str_field(p->cf, k);
+	free(*dst);
+	*dst = copy;
+	return 0;
+}
+
+static int
+scopes_kv(struct parser *p, const char *key, const char *val)
+{
+	struct config *cf = p->cf;
+	struct config_scope *sc;
+	char qb[CONFIG_QUOTE_MAX + 1];
+	size_t i;
+
+	if (strcmp(key, "default") == 0) {
+		if (cf->default_alias != NULL) {
+			config_err(p, "duplicate key 'default' in [scopes]");
+			return -EEXIST;
+		}
+		if (!config_check_is_alias(val)) {
+			config_err(p, "default: '%s' is not an alias name",
+			    config_err_quote(qb, sizeof(qb), val));
+			return -EINVAL;
+		}
+		cf->default_alias = strdup(val);
+		p->default_line = p->line;
+		return cf->default_alias != NULL ? 0 : -ENOMEM;
+	}
+	if (!config_check_is_alias(key)) {
+		config_err(p, "scope alias '%s' must be [a-z0-9_-]+ (at most %d)",
+		    config_err_quote(qb, sizeof(qb), key), CONFIG_ALIAS_MAX);
+		return -EINVAL;
+	}
+	for (i = 0; i < cf->nscopes; i++) {
+		if (strcmp(cf->scopes[i].alias, key) == 0) {
+			config_err(p, "duplicate key '%s' in [scopes]", key);
+			return -EEXIST;
+		}
+	}
+	if (cf->nscopes >= CONFIG_SCOPES_MAX) {
+		config_err(p, "too many scopes (at most %d)", CONFIG_SCOPES_MAX);
+		return -EMSGSIZE;
+	}
+	/* One scope per alias: a space would make it a scope list. */
+	if (strlen(val) > CONFIG_SCOPE_MAX ||
+	    config_check_has_ctl_or_space(val)) {
+		config_err(p,
+		    "%s: scope must be one scope string without spaces "
+		    "(at most %d bytes)",
+		    key, CONFIG_SCOPE_MAX);
+		return -EINVAL;
+	}
+	sc = &cf->scopes[cf->nscopes];
+	sc->alias = strdup(key);
+	sc->scope = strdup(val);
+	if (sc->alias == NULL || sc->scope == NULL) {
+		free(sc->alias);
+		free(sc->scope);
+		sc->alias = sc->scope = NULL;
+		config_err(p, "out of memory");
+		return -ENOMEM;
+	}
+	cf->nscopes++;
+	return 0;
+}
+
+int
+config_keys_set(struct parser *p, const char *key, const char *val)
+{
+	const struct section *s = p->sec;
+	const struct key *k;
+	char qb[CONFIG_QUOTE_MAX + 1];
+	uint64_t *seen, bit;
+
+	if (s == NULL) {
+		config_err(p, "key '%s' outside any [section]",
+		    config_err_quote(qb, sizeof(qb), key));
+		return -EINVAL;
+	}
+	if (*val == '\0') {
+		config_err(p, "%s: empty value",
+		    config_err_quote(qb, sizeof(qb), key));
+		return -EINVAL;
+	}
+	if (s->kv != NULL)
+		return s->kv(p, key, val);
+	k = bsearch(key, s->keys, s->nkeys, sizeof(*k), key_cmp);
+	if (k == NULL) {
+		config_err(p, "unknown key '%s' in [%s]",
+		    config_err_quote(qb, sizeof(qb), key), s->name);
+		return -EINVAL;
+	}
+	seen = &p->seen[s - section_table];
+	bit = (uint64_t)1 << (k - s->keys);
+	if (*seen & bit) {
+		config_err(p, "duplicate key '%s' in [%s]", k->name, s->name);
+		return -EEXIST;
+	}
+	*seen |= bit;
+	return set_value(p, k, val);
+}
+
+static int
+set_node_default(struct parser *p)
+{
+	char host[256];
+
+	if (gethostname(host, sizeof(host)) < 0) {
+		config_err(p, "gethostname: %s", strerror(errno));
+		return -errno;
+	}
+	host[sizeof(host) - 1] = '\0';
+	if (!config_check_is_node(host)) {
+		config_err(p, "host name is not usable as node; set [server] node");
+		return -EINVAL;
+	}
+	p->cf->node = strdup(host);
+	return p->cf->node != NULL ? 0 : -ENOMEM;
+}
+
+/*
+ * [store] marks defaults to a sibling of path ("/var/lib/credd" ->
+ * "/var/lib/credd-marks"): outside the file store, so a restore of the
+ * store alone does not bring older marks back with it.
+ */
+static int
+set_marks_default(struct config *cf)
+{
+	size_t n = strlen(cf->store_path);
+
+	while (n > 1 && cf->store_path[n - 1] == '/')
+		n--;
+	if (asprintf(&cf->marks_path, "%.*s-marks", (int)n,
+	    cf->store_path) < 0) {
+		cf->marks_path = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Is path dir itself or below it (both absolute, as written)? */
+static int
+path_within(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	return strncmp(path, dir, n) == 0 &&
+	    (path[n] == '\0' || path[n] == '/' || (n == 1 && dir[0] == '/'));
+}
+
+/* Defaults for every key not in the file; required keys must be there. */
+int
+config_keys_defaults(struct parser *p)
+{
+	size_t i, j;
+	int r;
+
+	for (i = 0; i < nitems(section_table); i++) {
+		const struct section *s = &section_table[i];
+
+		for (j = 0; j < s->nkeys; j++) {
+			const struct key *k = &s->keys[j];
+
+			if (p->seen[i] & ((uint64_t)1 << j))
+				continue;
+			if (k->is_required) {
+				config_err(p, "missing '%s' in [%s]", k->name,
+				    s->name);
+				return -EINVAL;
+			}
+			if (k->def == NULL)
+				continue;
+			r = set_value(p, k, k->def);
+			if (r < 0)
+				return r;
+		}
+	}
+	if (p->cf->marks_path == NULL && set_marks_default(p->cf) < 0)
+		return -ENOMEM;
+	if (p->cf->node == NULL)
+		return set_node_default(p);
+	return 0;
+}
+
+static int
+msi_resource_add(struct config *cf, const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < cf->msi_nresources; i++)
+		if (strlen(cf->msi_resources[i]) == n &&
+		    memcmp(cf->msi_resources[i], s, n) == 0)
+			return 0;
+	if (cf->msi_nresources >= CONFIG_MSI_RESOURCES_MAX)
+		return -EMSGSIZE;
+	cf->msi_resources[cf->msi_nresources] = strndup(s, n);
+	if (cf->msi_resources[cf->msi_nresources] == NULL)
+		return -ENOMEM;
+	cf->msi_nresources++;
+	return 0;
+}
+
+/*
+ * The allowed resources: as listed, or from [scopes]: "R/.default" gives
+ * R, and for URL resources also "R/" (a distinct resource to Entra: the
+ * token's aud keeps the slash; Hadoop ABFS asks for it).
+ */
+static int
+msi_resources_build(struct parser *p)
+{
+	static const char suffix[] = "/.default";
+	const size_t sl = sizeof(suffix) - 1;
+	struct config *cf = p->cf;
+	const char *s, *e;
+	char buf[CONFIG_SCOPE_MAX + 2];
+	size_t i, n;
+	int r = 0;
+
+	if (cf->msi_resources_text != NULL) {
+		for (s = cf->msi_resources_text; r == 0 && *s != '\0'; s = e) {
+			while (*s == ' ' || *s == '\t')
+				s++;
+			for (e = s; *e != '\0' && *e != ' ' && *e != '\t'; e++)
+				;
+			if (e > s)
+				r = msi_resource_add(cf, s, (size_t)(e - s));
+		}
+		return r;
+	}
+	for (i = 0; r == 0 && i < cf->nscopes; i++) {
+		s = cf->scopes[i].scope;
+		n = strlen(s);
+		if (n <= sl || strcmp(s + n - sl, suffix) != 0)
+			continue;	/* not a .default scope: no resource */
+		n -= sl;
+		if (!config_check_is_resource(s, n))
+			continue;
+		r = msi_resource_add(cf, s, n);
+		if (r == 0 && strncmp(s, "https://", 8) == 0 && s[n - 1] != '/' &&
+		    n + 1 < sizeof(buf)) {
+			memcpy(buf, s, n);
+			buf[n] = '/';
+			r = msi_resource_add(cf, buf, n + 1);
+		}
+	}
+	if (r == -EMSGSIZE)
+		config_err(p, "[msi] too many resources (at most %d)",
+		    CONFIG_MSI_RESOURCES_MAX);
+	return r;
+}
+
+int
+config_keys_check(struct parser *p)
+{
+	struct config *cf = p->cf;
+	char qb[CONFIG_QUOTE_MAX + 1];
+	int is_pg;
+
+	if (cf->nscopes == 0) {
+		config_err(p, "missing scopes: [scopes] needs at least one alias");
+		return -EINVAL;
+	}
+	if (cf->default_alias == NULL) {
+		config_err(p, "missing 'default' in [scopes]");
+		return -EINVAL;
+	}
+	if (config_default_scope(cf) == NULL) {
+		p->line = p->default_line;
+		config_err(p, "default names unknown alias '%s'",
+		    config_err_quote(qb, sizeof(qb), cf->default_alias));
+		return -EINVAL;
+	}
+	is_pg = strcmp(cf->backend, "postgres") == 0;
+	if (is_pg && cf->dsn == NULL) {
+		config_err(p, "missing 'dsn' in [store] (backend = postgres)");
+		return -EINVAL;
+	}
+	if (!is_pg && cf->dsn != NULL) {
+		config_err(p, "[store] dsn is only for backend = postgres");
+		return -EINVAL;
+	}
+	if (!is_pg && path_within(cf->marks_path, cf->store_path)) {
+		config_err(p, "[store] marks must lie outside path (a restore of the "
+		    "file store would bring its marks back with it)");
+		return -EINVAL;
+	}
+	return msi_resources_build(p);
+}
+
+void
+config_free(struct config *cf)
+{
+	size_t i, j;
+
+	if (cf == NULL)
+		return;
+	for (i = 0; i < nitems(section_table); i++) {
+		const struct section *s = &section_table[i];
+
+		for (j = 0; j < s->nkeys; j++)
+			if (s->keys[j].type != KT_INT &&
+			    s->keys[j].type != KT_BOOL)
+				free(*str_field(cf, &s->keys[j]));
+	}
+	for (i = 0; i < cf->nscopes; i++) {
+		free(cf->scopes[i].alias);
+		free(cf->scopes[i].scope);
+	}
+	for (i = 0; i < cf->msi_nresources; i++)
+		free(cf->msi_resources[i]);
+	free(cf->default_alias);
+	free(cf->creds_dir);
+	free(cf->path);
+	free(cf);
+}
