@@ -13,13 +13,11 @@
 #include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,6 +34,7 @@
 #include "entra/util.h"
 #include "entra/version.h"
 
+#include "countdown.h"
 #include "credctl.h"
 
 #define CREDCTL_DEADLINE_MS 30000	/* per request */
@@ -65,8 +64,6 @@ wipe_free(void *p)
 }
 
 /* ---- output helpers ---- */
-
-static void countdown_stop(void);
 
 /* One line on stderr, prefixed with the program name. */
 void
@@ -797,78 +794,6 @@ show_prompt(const json_t *r, int is_qr)
 		errorf("this credctl was built without QR code support");
 #endif
 	}
-}
-
-/*
- * The countdown runs from SIGALRM while client_call waits in poll (it
- * retries on EINTR), so the line stays live during each blocking call.
- * Only async-signal-safe calls in the handler. The handler stays
- * installed and does nothing while the countdown is off, so a late
- * SIGALRM can never take the default action and kill us.
- */
-static volatile sig_atomic_t countdown_is_on;
-static volatile int64_t countdown_end;	/* written only while off */
-
-static void
-countdown_tick(int sig)
-{
-	char line[64] = "\rWaiting for sign-in... ";
-	size_t n = strlen(line);
-	struct timespec ts;
-	int64_t left;
-	int saved = errno;
-
-	(void)sig;
-	if (!countdown_is_on)
-		return;
-	(void)clock_gettime(CLOCK_REALTIME, &ts);
-	left = countdown_end - (int64_t)ts.tv_sec;
-	if (left < 0)
-		left = 0;
-	if (left > 99 * 60 + 59)
-		left = 99 * 60 + 59;
-	line[n++] = (char)('0' + left / 600);
-	line[n++] = (char)('0' + left / 60 % 10);
-	line[n++] = ':';
-	line[n++] = (char)('0' + left % 60 / 10);
-	line[n++] = (char)('0' + left % 10);
-	memcpy(line + n, " left ", 6);
-	n += 6;
-	(void)!write(STDERR_FILENO, line, n);
-	errno = saved;
-}
-
-static void
-countdown_start(int64_t end)
-{
-	struct itimerval it;
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = countdown_tick;
-	(void)sigaction(SIGALRM, &sa, NULL);
-	countdown_end = end;
-	countdown_is_on = 1;
-	memset(&it, 0, sizeof(it));
-	it.it_interval.tv_sec = 1;
-	it.it_value.tv_sec = 1;
-	(void)setitimer(ITIMER_REAL, &it, NULL);
-	countdown_tick(SIGALRM);
-}
-
-/* Stop the countdown and clear its line; nothing when it is off. */
-static void
-countdown_stop(void)
-{
-	struct itimerval it;
-
-	if (!countdown_is_on)
-		return;
-	memset(&it, 0, sizeof(it));
-	(void)setitimer(ITIMER_REAL, &it, NULL);
-	countdown_is_on = 0;
-	fputs("\r\033[K", stderr);
 }
 
 /* Poll credd with login(wait) until ready, an error or expiry. */
