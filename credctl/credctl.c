@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,14 +35,13 @@
 
 #include "countdown.h"
 #include "credctl.h"
+#include "out.h"
 
 #define CREDCTL_DEADLINE_MS 30000	/* per request */
 #define CREDCTL_LOGIN_WAIT 5		/* seconds per login poll */
 #define CREDCTL_LOGIN_SLACK_MS 10000	/* client deadline beyond the wait */
 #define CREDCTL_LIST_PAGE 100
 #define CREDCTL_LIST_PAGES_MAX 100000	/* a server that loops cursors */
-
-const char *progname = "credctl";
 
 /* ---- jansson's wiping allocator (credctl only) ---- */
 
@@ -61,167 +59,6 @@ wipe_free(void *p)
 		return;
 	explicit_bzero(p, malloc_usable_size(p));
 	free(p);
-}
-
-/* ---- output helpers ---- */
-
-/* One line on stderr, prefixed with the program name. */
-void
-errorf(const char *fmt, ...)
-{
-	va_list ap;
-
-	countdown_stop();	/* never print over the countdown line */
-	fprintf(stderr, "%s: ", progname);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-/*
- * Copy server text for the terminal: control characters become '?' so a
- * reply cannot move the cursor or forge lines; UTF-8 passes through.
- */
-const char *
-clean(char *dst, size_t dstsz, const char *src)
-{
-	size_t i;
-
-	if (src == NULL)
-		src = "";
-	for (i = 0; i + 1 < dstsz && src[i] != '\0'; i++) {
-		unsigned char ch = (unsigned char)src[i];
-
-		dst[i] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
-	}
-	dst[i] = '\0';
-	return dst;
-}
-
-const char *
-jstr(const json_t *obj, const char *key)
-{
-	const json_t *v = json_object_get(obj, key);
-
-	return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-int64_t
-jint(const json_t *obj, const char *key, int64_t dflt)
-{
-	const json_t *v = json_object_get(obj, key);
-
-	if (json_is_integer(v))
-		return json_integer_value(v);
-	if (json_is_real(v))
-		return (int64_t)json_real_value(v);
-	return dflt;
-}
-
-/* "52m", "1h05m", "40s", "3d04h". */
-static const char *
-fmt_span(char *buf, size_t sz, int64_t s)
-{
-	if (s < 0)
-		s = -s;
-	if (s < 60)
-		snprintf(buf, sz, "%llds", (long long)s);
-	else if (s < 3600)
-		snprintf(buf, sz, "%lldm", (long long)(s / 60));
-	else if (s < 86400)
-		snprintf(buf, sz, "%lldh%02lldm", (long long)(s / 3600),
-		    (long long)(s % 3600 / 60));
-	else
-		snprintf(buf, sz, "%lldd%02lldh", (long long)(s / 86400),
-		    (long long)(s % 86400 / 3600));
-	return buf;
-}
-
-/* "expires in 52m" / "expired 3m ago" relative to now. */
-static const char *
-fmt_expiry(char *buf, size_t sz, int64_t when)
-{
-	char span[32];
-	int64_t left = when - util_now();
-
-	if (left >= 0)
-		snprintf(buf, sz, "expires in %s", fmt_span(span, sizeof(span),
-		    left));
-	else
-		snprintf(buf, sz, "expired %s ago", fmt_span(span,
-		    sizeof(span), left));
-	return buf;
-}
-
-/* "2024-05-01 12:00:00 (3m ago)" in local time; "never" for 0. */
-static const char *
-fmt_when(char *buf, size_t sz, int64_t when)
-{
-	char stamp[32], span[32];
-	time_t t = (time_t)when;
-	struct tm tm;
-	int64_t ago;
-
-	if (when <= 0 || localtime_r(&t, &tm) == NULL) {
-		snprintf(buf, sz, "never");
-		return buf;
-	}
-	if (strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm) == 0)
-		stamp[0] = '\0';
-	ago = util_now() - when;
-	if (ago >= 0)
-		snprintf(buf, sz, "%s (%s ago)", stamp, fmt_span(span,
-		    sizeof(span), ago));
-	else
-		snprintf(buf, sz, "%s (in %s)", stamp, fmt_span(span,
-		    sizeof(span), ago));
-	return buf;
-}
-
-/* The account may be a name or an object; give the best name for it. */
-static const char *
-account_name(const json_t *acct)
-{
-	const char *s;
-
-	if (json_is_string(acct))
-		return json_string_value(acct);
-	if (!json_is_object(acct))
-		return NULL;
-	s = jstr(acct, "preferred_username");
-	if (s == NULL)
-		s = jstr(acct, "username");
-	if (s == NULL)
-		s = jstr(acct, "oid");
-	return s;
-}
-
-/* Print a JSON value on stdout: indented on a terminal, else one line. */
-static int
-print_json(const json_t *v)
-{
-	size_t flags = isatty(STDOUT_FILENO) ? JSON_INDENT(2) : JSON_COMPACT;
-	char *s;
-	int r;
-
-	/* Straight to fd 1, then wiped: no stdio buffer keeps a token. */
-	s = json_dumps(v, flags | JSON_ENCODE_ANY);
-	if (s == NULL) {
-		errorf("out of memory");
-		return EXIT_ERR;
-	}
-	r = fflush(stdout) == EOF ? -errno : 0;
-	if (r == 0)
-		r = util_write_all(STDOUT_FILENO, s, strlen(s));
-	if (r == 0)
-		r = util_write_all(STDOUT_FILENO, "\n", 1);
-	secret_wipe_str(s);
-	if (r < 0) {
-		errorf("cannot write to stdout: %s", strerror(-r));
-		return EXIT_ERR;
-	}
-	return EXIT_OK;
 }
 
 /* ---- talking to credd ---- */
@@ -243,23 +80,23 @@ ctx_connect(struct ctx *c)
 	switch (fd) {
 	case -ENOENT:
 	case -ECONNREFUSED:
-		errorf("credd is not running (socket %s): %s; start it "
+		out_errorf("credd is not running (socket %s): %s; start it "
 		    "(systemctl start credd) or ask your administrator",
 		    c->socket, strerror(-fd));
 		return EXIT_UNAVAIL;
 	case -ETIMEDOUT:
 	case -EAGAIN:
-		errorf("credd did not accept the connection within %d s "
+		out_errorf("credd did not accept the connection within %d s "
 		    "(socket %s); try again later", CREDCTL_DEADLINE_MS / 1000,
 		    c->socket);
 		return EXIT_UNAVAIL;
 	case -EPERM:
-		errorf("refusing to talk to %s: it is not served by root or "
+		out_errorf("refusing to talk to %s: it is not served by root or "
 		    "the %s user; check the socket path", c->socket,
 		    ENTRA_CREDD_USER);
 		return EXIT_ERR;
 	default:
-		errorf("cannot connect to credd (socket %s): %s", c->socket,
+		out_errorf("cannot connect to credd (socket %s): %s", c->socket,
 		    strerror(-fd));
 		return EXIT_UNAVAIL;
 	}
@@ -282,65 +119,50 @@ ctx_call(struct ctx *c, const json_t *req, json_t **resp, int64_t extra_ms)
 	util_closep(&c->fd);
 	switch (r) {
 	case -ETIMEDOUT:
-		errorf("credd did not answer within %lld s; try again later",
+		out_errorf("credd did not answer within %lld s; try again later",
 		    (long long)(CREDCTL_DEADLINE_MS + extra_ms) / 1000);
 		return EXIT_UNAVAIL;
 	case -ECONNRESET:
-		errorf("credd closed the connection (socket %s); try again, "
+		out_errorf("credd closed the connection (socket %s); try again, "
 		    "and check credd's log if it persists", c->socket);
 		return EXIT_UNAVAIL;
 	case -EBADMSG:
-		errorf("credd sent a malformed reply; check that credd and "
+		out_errorf("credd sent a malformed reply; check that credd and "
 		    "credctl are the same release");
 		return EXIT_ERR;
 	case -EMSGSIZE:
-		errorf("request too large");
+		out_errorf("request too large");
 		return EXIT_USAGE;
 	default:
-		errorf("talking to credd failed: %s", strerror(-r));
+		out_errorf("talking to credd failed: %s", strerror(-r));
 		return EXIT_UNAVAIL;
 	}
 }
 
 /* ---- wire errors -> one line and an exit code ---- */
 
-/* The "open URL and enter code CODE" clause, when the fields are there. */
-int
-device_clause(char *buf, size_t sz, const json_t *o)
-{
-	char uri[CREDCTL_MSG_MAX], code[64];
-	const char *u = jstr(o, "verification_uri");
-	const char *k = jstr(o, "user_code");
-
-	if (u == NULL || k == NULL)
-		return 0;
-	snprintf(buf, sz, "open %s and enter code %s",
-	    clean(uri, sizeof(uri), u), clean(code, sizeof(code), k));
-	return 1;
-}
-
 static int
 report_act(const char *code, const json_t *e, const char *msg)
 {
-	char dev[2 * CREDCTL_MSG_MAX];
-	int has_dev = device_clause(dev, sizeof(dev), e);
+	char dev[2 * OUT_MSG_MAX];
+	int has_dev = out_device_clause(dev, sizeof(dev), e);
 
 	if (strcmp(code, "consent_declined") == 0) {
-		errorf("the sign-in was declined (%s); run 'credctl login' to "
+		out_errorf("the sign-in was declined (%s); run 'credctl login' to "
 		    "try again", msg);
 	} else if (strcmp(code, "reauth_required") == 0) {
 		if (has_dev)
-			errorf("your sign-in expired or was revoked: %s, then "
+			out_errorf("your sign-in expired or was revoked: %s, then "
 			    "run the command again", dev);
 		else
-			errorf("your sign-in expired or was revoked (%s); run "
+			out_errorf("your sign-in expired or was revoked (%s); run "
 			    "'credctl login' to sign in again", msg);
 	} else if (has_dev) {
-		errorf("%s: %s, then run the command again",
+		out_errorf("%s: %s, then run the command again",
 		    strcmp(code, "consent_pending") == 0 ?
 			"sign-in pending" : "consent required", dev);
 	} else {
-		errorf("%s (%s); run 'credctl login' to sign in",
+		out_errorf("%s (%s); run 'credctl login' to sign in",
 		    strcmp(code, "consent_pending") == 0 ?
 			"sign-in pending" : "consent required", msg);
 	}
@@ -353,65 +175,65 @@ report_error(const json_t *resp)
 {
 	const json_t *e = json_object_get(resp, "error");
 	const char *code = proto_response_error(resp);
-	char msg[CREDCTL_MSG_MAX], c[64];
+	char msg[OUT_MSG_MAX], c[64];
 	int64_t retry;
 
-	clean(msg, sizeof(msg), jstr(e, "message"));
+	out_clean(msg, sizeof(msg), out_jstr(e, "message"));
 	if (msg[0] == '\0')
 		snprintf(msg, sizeof(msg), "no details");
 	if (code == NULL)
 		return EXIT_OK;
-	retry = jint(e, "retry_after", -1);
+	retry = out_jint(e, "retry_after", -1);
 	if (strcmp(code, "consent_required") == 0 ||
 	    strcmp(code, "consent_pending") == 0 ||
 	    strcmp(code, "reauth_required") == 0 ||
 	    strcmp(code, "consent_declined") == 0)
 		return report_act(code, e, msg);
 	if (strcmp(code, "unavailable") == 0) {
-		errorf("credd is unavailable (%s); try again later", msg);
+		out_errorf("credd is unavailable (%s); try again later", msg);
 		return EXIT_UNAVAIL;
 	}
 	if (strcmp(code, "idp_unavailable") == 0 ||
 	    strcmp(code, "rate_limited") == 0) {
 		if (retry > 0)
-			errorf("%s (%s); try again in %lld s",
+			out_errorf("%s (%s); try again in %lld s",
 			    code[0] == 'i' ? "Entra ID is unavailable" :
 				"too many requests",
 			    msg, (long long)retry);
 		else
-			errorf("%s (%s); try again later",
+			out_errorf("%s (%s); try again later",
 			    code[0] == 'i' ? "Entra ID is unavailable" :
 				"too many requests", msg);
 		return EXIT_UNAVAIL;
 	}
 	if (strcmp(code, "forbidden") == 0) {
-		errorf("not allowed (%s); admin commands need root or the "
+		out_errorf("not allowed (%s); admin commands need root or the "
 		    "admin group, ask your administrator for access", msg);
 		return EXIT_REFUSED;
 	}
 	if (strcmp(code, "policy_blocked") == 0) {
-		errorf("blocked by policy (%s); signing in again will not "
+		out_errorf("blocked by policy (%s); signing in again will not "
 		    "help, contact your administrator", msg);
 		return EXIT_REFUSED;
 	}
 	if (strcmp(code, "account_mismatch") == 0) {
-		errorf("wrong account (%s); sign in with the account already "
+		out_errorf("wrong account (%s); sign in with the account already "
 		    "bound to this user, or ask an administrator to run "
 		    "'credctl admin revoke' first", msg);
 		return EXIT_REFUSED;
 	}
 	if (strcmp(code, "unknown_scope") == 0) {
-		errorf("unknown scope (%s); use an alias or scope configured "
+		out_errorf("unknown scope (%s); use an alias or scope configured "
 		    "in credd.conf, or ask your administrator to add it", msg);
 		return EXIT_REFUSED;
 	}
 	if (strcmp(code, "idp_misconfigured") == 0) {
-		errorf("credd's Entra ID configuration is broken (%s); "
+		out_errorf("credd's Entra ID configuration is broken (%s); "
 		    "contact your administrator", msg);
 		return EXIT_MISCONF;
 	}
-	errorf("credd refused the request: %s (%s)",
-	    clean(c, sizeof(c), code), msg);
+	out_errorf("credd refused the request: %s (%s)",
+	    out_clean(c, sizeof(c), code), msg);
 	return EXIT_ERR;
 }
 
@@ -422,7 +244,7 @@ new_request(const char *op)
 	json_t *req = client_request(op);
 
 	if (req == NULL)
-		errorf("out of memory");
+		out_errorf("out of memory");
 	return req;
 }
 
@@ -509,7 +331,7 @@ parse_opts(struct ctx *c, const struct cmd *cmd, int argc, char **argv,
 			if (allowed[i] == ch)
 				is_ok = 1;
 		if (ch == '?' || !is_ok) {
-			errorf("%s: unknown or misplaced option '%s'; usage: "
+			out_errorf("%s: unknown or misplaced option '%s'; usage: "
 			    "credctl %s", cmd->name, argv[optind - 1],
 			    cmd->usage);
 			return EXIT_USAGE;
@@ -518,7 +340,7 @@ parse_opts(struct ctx *c, const struct cmd *cmd, int argc, char **argv,
 		case OPT_MIN_VALID:
 			if (util_strtonum(optarg, 0, PROTO_MIN_VALID_MAX,
 			    &n) < 0) {
-				errorf("--min-valid wants seconds in 0..%d",
+				out_errorf("--min-valid wants seconds in 0..%d",
 				    PROTO_MIN_VALID_MAX);
 				return EXIT_USAGE;
 			}
@@ -542,44 +364,12 @@ too_many_args(const struct cmd *cmd, const struct opts *o, int max)
 {
 	if (o->npos <= max)
 		return 0;
-	errorf("%s: unexpected argument '%s'; usage: credctl %s", cmd->name,
+	out_errorf("%s: unexpected argument '%s'; usage: credctl %s", cmd->name,
 	    o->pos[max], cmd->usage);
 	return 1;
 }
 
 /* ---- token ---- */
-
-/* True when s can stand unquoted in a shell word. */
-int
-is_shell_safe(const char *s)
-{
-	static const char extra[] = "._~+/=-:";
-
-	for (; *s != '\0'; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		    (*s >= '0' && *s <= '9') || strchr(extra, *s) != NULL))
-			return 0;
-	return 1;
-}
-
-/*
- * Write the token line(s) straight to fd 1 from a buffer we wipe, so no
- * stdio buffer keeps a copy.
- */
-int
-write_secret_out(const struct secret *line)
-{
-	int r;
-
-	if (fflush(stdout) == EOF)
-		return EXIT_ERR;
-	r = util_write_all(STDOUT_FILENO, line->ptr, line->len);
-	if (r < 0) {
-		errorf("cannot write to stdout: %s", strerror(-r));
-		return EXIT_ERR;
-	}
-	return EXIT_OK;
-}
 
 /* Format into a wiped buffer: line + token, assembled piecewise. */
 static struct secret *
@@ -597,7 +387,7 @@ token_line(const struct opts *o, const struct secret *tok,
 #define PUT(s, l) do { memcpy(p + n, (s), (l)); n += (l); } while (0)
 	if (o->is_env) {
 		PUT("AZURE_ACCESS_TOKEN=", 19);
-		if (is_shell_safe(tok->ptr)) {
+		if (out_is_shell_safe(tok->ptr)) {
 			PUT(tok->ptr, tok->len);
 		} else {
 			PUT("'", 1);
@@ -614,7 +404,7 @@ token_line(const struct opts *o, const struct secret *tok,
 		    (long long)expires_on);
 	} else if (o->is_header) {
 		n += (size_t)snprintf(p + n, cap - n, "Authorization: %s ",
-		    type != NULL && is_shell_safe(type) && strlen(type) < 32 ?
+		    type != NULL && out_is_shell_safe(type) && strlen(type) < 32 ?
 			type : "Bearer");
 		PUT(tok->ptr, tok->len);
 		PUT("\n", 1);
@@ -648,23 +438,23 @@ token_print(const struct opts *o, json_t *resp)
 			if (v != NULL)
 				(void)json_object_set(out, keys[i], v);
 		}
-		r = print_json(out);
+		r = out_json(out);
 		json_decref(out);	/* wiped by our allocator */
 		return r;
 	}
-	tok = secret_from_str(jstr(resp, "access_token"));
+	tok = secret_from_str(out_jstr(resp, "access_token"));
 	if (tok == NULL) {
-		errorf("credd's reply has no access token; check credd's log");
+		out_errorf("credd's reply has no access token; check credd's log");
 		return EXIT_ERR;
 	}
-	line = token_line(o, tok, jstr(resp, "token_type"),
-	    jint(resp, "expires_on", 0));
+	line = token_line(o, tok, out_jstr(resp, "token_type"),
+	    out_jint(resp, "expires_on", 0));
 	secret_free(tok);
 	if (line == NULL) {
-		errorf("out of memory");
+		out_errorf("out of memory");
 		return EXIT_ERR;
 	}
-	r = write_secret_out(line);
+	r = out_secret(line);
 	secret_free(line);
 	return r;
 }
@@ -684,12 +474,12 @@ cmd_token(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 	if (too_many_args(cmd, &o, 1))
 		return EXIT_USAGE;
 	if (o.is_json + o.is_env + o.is_header > 1) {
-		errorf("token: choose one of --json, --env and --header");
+		out_errorf("token: choose one of --json, --env and --header");
 		return EXIT_USAGE;
 	}
 	if (o.npos == 1 && (o.pos[0][0] == '\0' ||
 	    strlen(o.pos[0]) > PROTO_STR_MAX)) {
-		errorf("token: the scope must be 1..%d bytes", PROTO_STR_MAX);
+		out_errorf("token: the scope must be 1..%d bytes", PROTO_STR_MAX);
 		return EXIT_USAGE;
 	}
 	req = new_request("token");
@@ -700,7 +490,7 @@ cmd_token(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 	    (o.min_valid >= 0 && json_object_set_new(req, "min_valid",
 	    json_integer(o.min_valid)) < 0)) {
 		json_decref(req);
-		errorf("out of memory");
+		out_errorf("out of memory");
 		return EXIT_ERR;
 	}
 	r = roundtrip(c, req, &resp, 0);
@@ -735,7 +525,7 @@ print_qr(const char *text)
 	 */
 	lib = dlopen("libqrencode.so.4", RTLD_NOW | RTLD_LOCAL);
 	if (lib == NULL) {
-		errorf("cannot draw a QR code: libqrencode is not installed");
+		out_errorf("cannot draw a QR code: libqrencode is not installed");
 		return;
 	}
 	*(void **)&encode = dlsym(lib, "QRcode_encodeString");
@@ -743,7 +533,7 @@ print_qr(const char *text)
 	qr = encode != NULL && qfree != NULL ?
 	    encode(text, 0, QR_ECLEVEL_L, QR_MODE_8, 1) : NULL;
 	if (qr == NULL) {
-		errorf("cannot draw a QR code: %s", strerror(errno));
+		out_errorf("cannot draw a QR code: %s", strerror(errno));
 		dlclose(lib);
 		return;
 	}
@@ -771,27 +561,27 @@ print_qr(const char *text)
 static void
 show_prompt(const json_t *r, int is_qr)
 {
-	char msg[CREDCTL_MSG_MAX], dev[2 * CREDCTL_MSG_MAX], when[64];
-	const char *uri = jstr(r, "verification_uri");
-	const char *code = jstr(r, "user_code");
-	const char *m = jstr(r, "message");
-	int64_t end = jint(r, "expires_on", 0);
+	char msg[OUT_MSG_MAX], dev[2 * OUT_MSG_MAX], when[64];
+	const char *uri = out_jstr(r, "verification_uri");
+	const char *code = out_jstr(r, "user_code");
+	const char *m = out_jstr(r, "message");
+	int64_t end = out_jint(r, "expires_on", 0);
 
-	if (device_clause(dev, sizeof(dev), r)) {
+	if (out_device_clause(dev, sizeof(dev), r)) {
 		if (end > 0)
 			fprintf(stderr, "To sign in, %s (the code %s).\n", dev,
-			    fmt_expiry(when, sizeof(when), end));
+			    out_expiry(when, sizeof(when), end));
 		else
 			fprintf(stderr, "To sign in, %s.\n", dev);
 	}
 	if (m != NULL && (code == NULL || strstr(m, code) == NULL ||
 	    uri == NULL))
-		fprintf(stderr, "%s\n", clean(msg, sizeof(msg), m));
+		fprintf(stderr, "%s\n", out_clean(msg, sizeof(msg), m));
 	if (is_qr && uri != NULL) {
 #ifdef HAVE_QRENCODE
 		print_qr(uri);
 #else
-		errorf("this credctl was built without QR code support");
+		out_errorf("this credctl was built without QR code support");
 #endif
 	}
 }
@@ -800,12 +590,12 @@ show_prompt(const json_t *r, int is_qr)
 static int
 login_wait(struct ctx *c, json_t *pending, int is_qr)
 {
-	char code[64], acct[CREDCTL_MSG_MAX];
+	char code[64], acct[OUT_MSG_MAX];
 	json_t *req = NULL, *resp = NULL;
-	int64_t end = jint(pending, "expires_on", 0);
+	int64_t end = out_jint(pending, "expires_on", 0);
 	int r = EXIT_ACT;
 
-	clean(code, sizeof(code), jstr(pending, "user_code"));
+	out_clean(code, sizeof(code), out_jstr(pending, "user_code"));
 	req = new_request("login");
 	if (req == NULL || json_object_set_new(req, "wait",
 	    json_integer(CREDCTL_LOGIN_WAIT)) < 0) {
@@ -821,29 +611,29 @@ login_wait(struct ctx *c, json_t *pending, int is_qr)
 		    CREDCTL_LOGIN_SLACK_MS - CREDCTL_DEADLINE_MS);
 		if (r != EXIT_OK)
 			break;
-		state = jstr(resp, "state");
+		state = out_jstr(resp, "state");
 		if (state != NULL && strcmp(state, "ready") == 0) {
 			countdown_stop();
-			printf("Signed in as %s\n", clean(acct, sizeof(acct),
-			    account_name(json_object_get(resp, "account"))));
+			printf("Signed in as %s\n", out_clean(acct, sizeof(acct),
+			    out_account(json_object_get(resp, "account"))));
 			json_decref(resp);
 			json_decref(req);
 			return EXIT_OK;
 		}
-		uc = jstr(resp, "user_code");
+		uc = out_jstr(resp, "user_code");
 		if (uc != NULL && strcmp(uc, code) != 0) {
 			/* credd started a new flow: show the new code. */
 			countdown_stop();
 			show_prompt(resp, is_qr);
-			clean(code, sizeof(code), uc);
-			end = jint(resp, "expires_on", end);
+			out_clean(code, sizeof(code), uc);
+			end = out_jint(resp, "expires_on", end);
 			countdown_start(end);
 		}
 		json_decref(resp);
 		resp = NULL;
 		if (end > 0 && util_now() >= end) {
 			countdown_stop();
-			errorf("the sign-in code expired; run 'credctl login' "
+			out_errorf("the sign-in code expired; run 'credctl login' "
 			    "to get a new one");
 			json_decref(req);
 			return EXIT_ACT;
@@ -863,7 +653,7 @@ static int
 cmd_login(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 {
 	static const int allowed[] = { OPT_NO_WAIT, OPT_QR, 0 };
-	char acct[CREDCTL_MSG_MAX];
+	char acct[OUT_MSG_MAX];
 	json_t *req = NULL, *resp = NULL;
 	const char *state;
 	struct opts o;
@@ -884,10 +674,10 @@ cmd_login(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 	json_decref(req);
 	if (r != EXIT_OK)
 		return r;
-	state = jstr(resp, "state");
+	state = out_jstr(resp, "state");
 	if (state != NULL && strcmp(state, "ready") == 0) {
-		printf("already signed in as %s\n", clean(acct, sizeof(acct),
-		    account_name(json_object_get(resp, "account"))));
+		printf("already signed in as %s\n", out_clean(acct, sizeof(acct),
+		    out_account(json_object_get(resp, "account"))));
 		json_decref(resp);
 		return EXIT_OK;
 	}
@@ -908,15 +698,15 @@ cmd_login(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 static void
 print_scope(const char *name, const json_t *v)
 {
-	char s[CREDCTL_MSG_MAX], when[64];
+	char s[OUT_MSG_MAX], when[64];
 	int64_t exp = -1;
 
 	if (json_is_integer(v))
 		exp = json_integer_value(v);
 	else if (json_is_object(v))
-		exp = jint(v, "expires_on", -1);
-	printf("  %-50s %s\n", clean(s, sizeof(s), name),
-	    exp >= 0 ? fmt_expiry(when, sizeof(when), exp) : "");
+		exp = out_jint(v, "expires_on", -1);
+	printf("  %-50s %s\n", out_clean(s, sizeof(s), name),
+	    exp >= 0 ? out_expiry(when, sizeof(when), exp) : "");
 }
 
 static void
@@ -934,44 +724,11 @@ print_scopes(json_t *scopes)
 	json_array_foreach(scopes, i, v) {
 		if (json_is_string(v))
 			print_scope(json_string_value(v), NULL);
-		else if (json_is_object(v) && jstr(v, "scope") != NULL)
-			print_scope(jstr(v, "scope"), v);
+		else if (json_is_object(v) && out_jstr(v, "scope") != NULL)
+			print_scope(out_jstr(v, "scope"), v);
 	}
 	json_object_foreach(scopes, key, v)
 		print_scope(key, v);
-}
-
-/* "a.b: 3" for every scalar in a (nested) object. */
-static void
-print_tree(const char *prefix, json_t *obj)
-{
-	char name[256], val[CREDCTL_MSG_MAX];
-	const char *key;
-	json_t *v;
-
-	json_object_foreach(obj, key, v) {
-		if (strcmp(key, "ok") == 0 && prefix[0] == '\0')
-			continue;
-		snprintf(name, sizeof(name), "%s%s%s", prefix,
-		    prefix[0] != '\0' ? "." : "", key);
-		if (json_is_object(v)) {
-			print_tree(name, v);
-		} else if (json_is_string(v)) {
-			printf("%-32s %s\n", name, clean(val, sizeof(val),
-			    json_string_value(v)));
-		} else if (json_is_integer(v)) {
-			printf("%-32s %lld\n", name,
-			    (long long)json_integer_value(v));
-		} else if (json_is_real(v)) {
-			printf("%-32s %g\n", name, json_real_value(v));
-		} else if (json_is_boolean(v)) {
-			printf("%-32s %s\n", name, json_is_true(v) ? "yes" :
-			    "no");
-		} else if (json_is_array(v)) {
-			printf("%-32s [%zu entries]\n", name,
-			    json_array_size(v));
-		}
-	}
 }
 
 static void
@@ -980,26 +737,26 @@ print_status(json_t *r)
 	static const char *const shown[] = { "ok", "state", "account",
 		"scopes", "last_refresh", "store", "verification_uri",
 		"user_code", "expires_on", "message", NULL };
-	char buf[CREDCTL_MSG_MAX], dev[2 * CREDCTL_MSG_MAX];
-	const char *state = jstr(r, "state");
+	char buf[OUT_MSG_MAX], dev[2 * OUT_MSG_MAX];
+	const char *state = out_jstr(r, "state");
 	json_t *store = json_object_get(r, "store");
 	json_t *rest;
 	int i;
 
-	printf("State:         %s\n", clean(buf, sizeof(buf),
+	printf("State:         %s\n", out_clean(buf, sizeof(buf),
 	    state != NULL ? state : "unknown"));
-	if (account_name(json_object_get(r, "account")) != NULL)
-		printf("Account:       %s\n", clean(buf, sizeof(buf),
-		    account_name(json_object_get(r, "account"))));
+	if (out_account(json_object_get(r, "account")) != NULL)
+		printf("Account:       %s\n", out_clean(buf, sizeof(buf),
+		    out_account(json_object_get(r, "account"))));
 	if (json_object_get(r, "last_refresh") != NULL)
-		printf("Last refresh:  %s\n", fmt_when(buf, sizeof(buf),
-		    jint(r, "last_refresh", 0)));
+		printf("Last refresh:  %s\n", out_when(buf, sizeof(buf),
+		    out_jint(r, "last_refresh", 0)));
 	if (json_is_string(store))
-		printf("Store:         %s\n", clean(buf, sizeof(buf),
+		printf("Store:         %s\n", out_clean(buf, sizeof(buf),
 		    json_string_value(store)));
 	else if (json_is_object(store))
-		print_tree("store", store);
-	if (device_clause(dev, sizeof(dev), r))
+		out_tree("store", store);
+	if (out_device_clause(dev, sizeof(dev), r))
 		printf("Sign-in:       %s\n", dev);
 	print_scopes(json_object_get(r, "scopes"));
 	/* Anything newer than this credctl: show it rather than drop it. */
@@ -1007,7 +764,7 @@ print_status(json_t *r)
 	if (rest != NULL) {
 		for (i = 0; shown[i] != NULL; i++)
 			(void)json_object_del(rest, shown[i]);
-		print_tree("", rest);
+		out_tree("", rest);
 		json_decref(rest);
 	}
 	if (state != NULL && (strcmp(state, "none") == 0 ||
@@ -1036,7 +793,7 @@ cmd_status(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 	if (r != EXIT_OK)
 		return r;
 	if (o.is_json)
-		r = print_json(resp);
+		r = out_json(resp);
 	else
 		print_status(resp);
 	json_decref(resp);
@@ -1092,7 +849,7 @@ list_entries(const json_t *resp)
 static void
 print_list_row(json_t *e)
 {
-	char user[64], state[32], acct[128], when[64], scope[CREDCTL_MSG_MAX];
+	char user[64], state[32], acct[128], when[64], scope[OUT_MSG_MAX];
 	json_t *scopes = json_object_get(e, "scopes");
 	const char *key;
 	json_t *v;
@@ -1101,7 +858,7 @@ print_list_row(json_t *e)
 	scope[0] = '\0';
 	json_array_foreach(scopes, i, v) {
 		const char *s = json_is_string(v) ? json_string_value(v) :
-		    jstr(v, "scope");
+		    out_jstr(v, "scope");
 
 		if (s == NULL)
 			continue;
@@ -1114,16 +871,16 @@ print_list_row(json_t *e)
 		snprintf(scope + len, sizeof(scope) - len, "%s%s",
 		    n++ ? "," : "", key);
 	}
-	clean(user, sizeof(user), jstr(e, "user") != NULL ? jstr(e, "user") :
-	    jstr(e, "name"));
-	clean(state, sizeof(state), jstr(e, "state"));
-	clean(acct, sizeof(acct), account_name(json_object_get(e,
+	out_clean(user, sizeof(user), out_jstr(e, "user") != NULL ? out_jstr(e, "user") :
+	    out_jstr(e, "name"));
+	out_clean(state, sizeof(state), out_jstr(e, "state"));
+	out_clean(acct, sizeof(acct), out_account(json_object_get(e,
 	    "account")));
 	if (json_object_get(e, "last_refresh") != NULL)
-		fmt_when(when, sizeof(when), jint(e, "last_refresh", 0));
+		out_when(when, sizeof(when), out_jint(e, "last_refresh", 0));
 	else
 		snprintf(when, sizeof(when), "-");
-	clean(scope, sizeof(scope), scope);
+	out_clean(scope, sizeof(scope), scope);
 	printf("%-16s %-16s %-32s %-32s %s\n", user, state[0] ? state : "-",
 	    acct[0] ? acct : "-", when, scope[0] ? scope : "-");
 }
@@ -1164,7 +921,7 @@ admin_list(struct ctx *c, int is_json)
 			else
 				print_list_row(e);
 		}
-		next = jstr(resp, "next_cursor");
+		next = out_jstr(resp, "next_cursor");
 		if (next == NULL || next[0] == '\0' || json_array_size(ents) ==
 		    0 || (cursor != NULL && strcmp(cursor, next) == 0))
 			break;
@@ -1178,7 +935,7 @@ admin_list(struct ctx *c, int is_json)
 		}
 	}
 	if (r == EXIT_OK && is_json)
-		r = print_json(all);
+		r = out_json(all);
 	json_decref(req);
 	json_decref(resp);
 	json_decref(all);
@@ -1205,11 +962,11 @@ admin_simple(struct ctx *c, const char *op, const char *user, int is_json)
 		return r;
 	if (user != NULL)
 		printf("Revoked %s: refresh token and cached tokens dropped on "
-		    "every node.\n", clean(u, sizeof(u), user));
+		    "every node.\n", out_clean(u, sizeof(u), user));
 	else if (is_json)
-		r = print_json(resp);
+		r = out_json(resp);
 	else
-		print_tree("", resp);
+		out_tree("", resp);
 	json_decref(resp);
 	return r;
 }
@@ -1226,7 +983,7 @@ cmd_admin(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 	if (r >= 0)
 		return r;
 	if (o.npos == 0) {
-		errorf("admin: which one? usage: credctl %s", cmd->usage);
+		out_errorf("admin: which one? usage: credctl %s", cmd->usage);
 		return EXIT_USAGE;
 	}
 	sub = o.pos[0];
@@ -1236,12 +993,12 @@ cmd_admin(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 		return admin_simple(c, "stats", NULL, o.is_json);
 	if (strcmp(sub, "revoke") == 0 && o.npos == 2 && !o.is_json) {
 		if (o.pos[1][0] == '\0' || strlen(o.pos[1]) > PROTO_STR_MAX) {
-			errorf("admin revoke: USER must be a login name");
+			out_errorf("admin revoke: USER must be a login name");
 			return EXIT_USAGE;
 		}
 		return admin_simple(c, "admin_revoke", o.pos[1], 0);
 	}
-	errorf("admin: bad arguments; usage: credctl %s", cmd->usage);
+	out_errorf("admin: bad arguments; usage: credctl %s", cmd->usage);
 	return EXIT_USAGE;
 }
 
@@ -1299,7 +1056,7 @@ main(int argc, char **argv)
 	c.socket = env != NULL && env[0] != '\0' ? env : ENTRA_SOCKET_PATH;
 	/* Installed as "az" (a symlink): act as the az shim. */
 	if (argc > 0 && strcmp(credctl_basename(argv[0]), "az") == 0) {
-		progname = "az";
+		out_set_progname("az");
 		r = credctl_cmd_az(&c, find_cmd("az"), argc, argv);
 		util_closep(&c.fd);
 		return r;
@@ -1318,7 +1075,7 @@ main(int argc, char **argv)
 			c.socket = optarg;
 			break;
 		default:
-			errorf("unknown or misplaced option '%s'; see "
+			out_errorf("unknown or misplaced option '%s'; see "
 			    "'credctl --help'", argv[optind - 1]);
 			return EXIT_USAGE;
 		}
@@ -1329,14 +1086,14 @@ main(int argc, char **argv)
 	}
 	cmd = find_cmd(argv[optind]);
 	if (cmd == NULL) {
-		errorf("unknown command '%s'; see 'credctl --help'",
+		out_errorf("unknown command '%s'; see 'credctl --help'",
 		    argv[optind]);
 		return EXIT_USAGE;
 	}
 	r = cmd->run(&c, cmd, argc - optind, argv + optind);
 	util_closep(&c.fd);
 	if (fflush(stdout) == EOF && r == EXIT_OK) {
-		errorf("cannot write to stdout: %s", strerror(errno));
+		out_errorf("cannot write to stdout: %s", strerror(errno));
 		r = EXIT_ERR;
 	}
 	return r;

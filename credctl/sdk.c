@@ -34,6 +34,7 @@
 #include "entra/util.h"
 
 #include "credctl.h"
+#include "out.h"
 
 #define AZ_REAL_DEFAULT "/usr/bin/az"
 #define SINK_RETRY_S 30		/* after an error */
@@ -88,12 +89,12 @@ credctl_cmd_env(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 			printf("usage: credctl %s\n", cmd->usage);
 			return EXIT_OK;
 		} else {
-			errorf("env: unknown option; usage: credctl %s", cmd->usage);
+			out_errorf("env: unknown option; usage: credctl %s", cmd->usage);
 			return EXIT_USAGE;
 		}
 	}
 	if (optind != argc) {
-		errorf("env: unexpected argument; usage: credctl %s", cmd->usage);
+		out_errorf("env: unexpected argument; usage: credctl %s", cmd->usage);
 		return EXIT_USAGE;
 	}
 	req = new_request("sdk_env");
@@ -103,18 +104,18 @@ credctl_cmd_env(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 	json_decref(req);
 	if (r != EXIT_OK)
 		return r;
-	ep = jstr(resp, "endpoint");
-	sec = jstr(resp, "secret");
-	if (ep == NULL || sec == NULL || !is_quotable(ep) || !is_shell_safe(sec) ||
+	ep = out_jstr(resp, "endpoint");
+	sec = out_jstr(resp, "secret");
+	if (ep == NULL || sec == NULL || !is_quotable(ep) || !out_is_shell_safe(sec) ||
 	    strncmp(ep, "http://", 7) != 0) {
-		errorf("credd's sdk_env reply is unusable; check credd's log");
+		out_errorf("credd's sdk_env reply is unusable; check credd's log");
 		json_decref(resp);
 		return EXIT_ERR;
 	}
 	if (is_json) {
 		out = json_pack("{s:s, s:s, s:I}", "IDENTITY_ENDPOINT", ep,
 		    "IDENTITY_HEADER", sec, "expires_on",
-		    (json_int_t)jint(resp, "expires_on", 0));
+		    (json_int_t)out_jint(resp, "expires_on", 0));
 		buf = out != NULL ? json_dumps(out, JSON_COMPACT) : NULL;
 		json_decref(out);
 	} else {
@@ -127,7 +128,7 @@ credctl_cmd_env(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 	}
 	json_decref(resp);
 	if (buf == NULL) {
-		errorf("out of memory");
+		out_errorf("out of memory");
 		return EXIT_ERR;
 	}
 	line = secret_new(buf, strlen(buf) + 1);
@@ -135,10 +136,10 @@ credctl_cmd_env(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 		line->ptr[line->len - 1] = '\n';
 	secret_wipe_str(buf);
 	if (line == NULL) {
-		errorf("out of memory");
+		out_errorf("out of memory");
 		return EXIT_ERR;
 	}
-	r = write_secret_out(line);
+	r = out_secret(line);
 	secret_free(line);
 	return r;
 }
@@ -167,7 +168,7 @@ fetch_token(struct ctx *c, const char *scope, int64_t min_valid, json_t **resp,
 	    json_string(scope)) < 0) || json_object_set_new(req, "min_valid",
 	    json_integer(min_valid)) < 0) {
 		json_decref(req);
-		errorf("out of memory");
+		out_errorf("out of memory");
 		return EXIT_ERR;
 	}
 	if (err_resp == NULL) {
@@ -234,15 +235,15 @@ az_error(const json_t *err_resp)
 {
 	const json_t *e = json_object_get(err_resp, "error");
 	const char *code = proto_response_error(err_resp);
-	char msg[CREDCTL_MSG_MAX], dev[2 * CREDCTL_MSG_MAX];
+	char msg[OUT_MSG_MAX], dev[2 * OUT_MSG_MAX];
 
-	clean(msg, sizeof(msg), jstr(e, "message"));
+	out_clean(msg, sizeof(msg), out_jstr(e, "message"));
 	if (strcmp(code, "consent_required") == 0 ||
 	    strcmp(code, "consent_pending") == 0 ||
 	    strcmp(code, "reauth_required") == 0 ||
 	    strcmp(code, "consent_declined") == 0) {
 		/* "az login" makes SDK credential chains move on. */
-		if (device_clause(dev, sizeof(dev), e))
+		if (out_device_clause(dev, sizeof(dev), e))
 			fprintf(stderr, "ERROR: Please run 'az login' to setup "
 			    "account. credd: sign-in needed: %s, then run this "
 			    "again.\n", dev);
@@ -358,7 +359,7 @@ az_print(json_t *obj, const struct az_opts *o)
 	secret_wipe_str(s);
 	if (line == NULL)
 		return EXIT_ERR;
-	r = write_secret_out(line);
+	r = out_secret(line);
 	secret_free(line);
 	return r;
 }
@@ -406,8 +407,8 @@ az_get_token(struct ctx *c, int argc, char **argv, int is_show)
 	}
 	if (r != EXIT_OK)
 		return EXIT_ERR;
-	tok = jstr(resp, "access_token");
-	exp = jint(resp, "expires_on", 0);
+	tok = out_jstr(resp, "access_token");
+	exp = out_jint(resp, "expires_on", 0);
 	tid = tok != NULL ? jwt_tid(tok) : NULL;
 	if (tid == NULL) {
 		fprintf(stderr, "ERROR: credd's token carries no tenant\n");
@@ -425,7 +426,7 @@ az_get_token(struct ctx *c, int argc, char **argv, int is_show)
 	/* No subscriptions here: like az's tenant-level account. */
 	sub = o.subscription != NULL ? o.subscription : tid;
 	if (is_show) {
-		acct = jstr(resp, "account");
+		acct = out_jstr(resp, "account");
 		snprintf(name, sizeof(name), "N/A(tenant level account)");
 		out = json_pack("{s:s, s:s, s:s, s:b, s:[], s:s, s:s, s:s, "
 		    "s:{s:s, s:s}}", "environmentName", "AzureCloud",
@@ -442,8 +443,8 @@ az_get_token(struct ctx *c, int argc, char **argv, int is_show)
 		out = json_pack("{s:O, s:s, s:I, s:s, s:s, s:s}", "accessToken",
 		    json_object_get(resp, "access_token"), "expiresOn", stamp,
 		    "expires_on", (json_int_t)exp, "subscription", sub,
-		    "tenant", tid, "tokenType", jstr(resp, "token_type") != NULL ?
-		    jstr(resp, "token_type") : "Bearer");
+		    "tenant", tid, "tokenType", out_jstr(resp, "token_type") != NULL ?
+		    out_jstr(resp, "token_type") : "Bearer");
 	}
 	free(tid);
 	json_decref(resp);
@@ -555,7 +556,7 @@ sink_session_ended(void)
 	size_t got = 0;
 
 	if (ep == NULL || sec == NULL || strncmp(ep, "http://", 7) != 0 ||
-	    !is_shell_safe(sec) || strlen(sec) > 128)
+	    !out_is_shell_safe(sec) || strlen(sec) > 128)
 		return 0;
 	h = ep + 7;
 	e = strchr(h, '/');
@@ -661,14 +662,14 @@ credctl_cmd_sink(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 			printf("usage: credctl %s\n", cmd->usage);
 			return EXIT_OK;
 		default:
-			errorf("sink: unknown option; usage: credctl %s",
+			out_errorf("sink: unknown option; usage: credctl %s",
 			    cmd->usage);
 			return EXIT_USAGE;
 		}
 	}
 	if (scope == NULL || out == NULL || optind != argc || scope[0] == '\0' ||
 	    strlen(scope) > PROTO_STR_MAX) {
-		errorf("sink: usage: credctl %s", cmd->usage);
+		out_errorf("sink: usage: credctl %s", cmd->usage);
 		return EXIT_USAGE;
 	}
 	memset(&sa, 0, sizeof(sa));
@@ -679,7 +680,7 @@ credctl_cmd_sink(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 	(void)sigaction(SIGHUP, &sa, NULL);
 	next_probe = util_mono_ms() + SINK_PROBE_S * 1000;
 	if (sink_session_ended()) {
-		errorf("sink: the session's IDENTITY_HEADER is no longer valid");
+		out_errorf("sink: the session's IDENTITY_HEADER is no longer valid");
 		return EXIT_REFUSED;
 	}
 	while (!sink_stop) {
@@ -694,12 +695,12 @@ credctl_cmd_sink(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 				break;
 			continue;
 		}
-		tok = secret_from_str(jstr(resp, "access_token"));
-		exp = jint(resp, "expires_on", 0);
+		tok = secret_from_str(out_jstr(resp, "access_token"));
+		exp = out_jint(resp, "expires_on", 0);
 		json_decref(resp);
 		resp = NULL;
 		if (tok == NULL) {
-			errorf("sink: credd's reply has no token");
+			out_errorf("sink: credd's reply has no token");
 			r = EXIT_ERR;
 			break;
 		}
@@ -707,7 +708,7 @@ credctl_cmd_sink(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 			int w = sink_write(out, tok);
 
 			if (w < 0) {
-				errorf("sink: cannot write %s: %s", out,
+				out_errorf("sink: cannot write %s: %s", out,
 				    strerror(-w));
 				secret_free(tok);
 				r = EXIT_ERR;
@@ -715,7 +716,7 @@ credctl_cmd_sink(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 			}
 			if (is_first)
 				fprintf(stderr, "%s: sink: %s kept fresh "
-				    "(mode 0600)\n", progname, out);
+				    "(mode 0600)\n", out_progname(), out);
 			is_first = 0;
 		}
 		secret_free(last);
@@ -732,7 +733,7 @@ credctl_cmd_sink(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 		if (sink_sleep(wait, &next_probe)) {
 			if (!sink_stop)
 				fprintf(stderr, "%s: sink: the session ended; "
-				    "stopping\n", progname);
+				    "stopping\n", out_progname());
 			break;
 		}
 	}
