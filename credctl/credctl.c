@@ -26,7 +26,6 @@
 #include <qrencode.h>
 #endif
 
-#include "entra/client.h"
 #include "entra/paths.h"
 #include "entra/proto.h"
 #include "entra/secret.h"
@@ -34,10 +33,10 @@
 #include "entra/version.h"
 
 #include "countdown.h"
+#include "call.h"
 #include "credctl.h"
 #include "out.h"
 
-#define CREDCTL_DEADLINE_MS 30000	/* per request */
 #define CREDCTL_LOGIN_WAIT 5		/* seconds per login poll */
 #define CREDCTL_LOGIN_SLACK_MS 10000	/* client deadline beyond the wait */
 #define CREDCTL_LIST_PAGE 100
@@ -59,213 +58,6 @@ wipe_free(void *p)
 		return;
 	explicit_bzero(p, malloc_usable_size(p));
 	free(p);
-}
-
-/* ---- talking to credd ---- */
-
-/* Connect once per run; a clear line and exit code when it fails. */
-static int
-ctx_connect(struct ctx *c)
-{
-	int fd;
-
-	if (c->fd >= 0)
-		return EXIT_OK;
-	fd = client_connect(c->socket, NULL,
-	    util_mono_ms() + CREDCTL_DEADLINE_MS);
-	if (fd >= 0) {
-		c->fd = fd;
-		return EXIT_OK;
-	}
-	switch (fd) {
-	case -ENOENT:
-	case -ECONNREFUSED:
-		out_errorf("credd is not running (socket %s): %s; start it "
-		    "(systemctl start credd) or ask your administrator",
-		    c->socket, strerror(-fd));
-		return EXIT_UNAVAIL;
-	case -ETIMEDOUT:
-	case -EAGAIN:
-		out_errorf("credd did not accept the connection within %d s "
-		    "(socket %s); try again later", CREDCTL_DEADLINE_MS / 1000,
-		    c->socket);
-		return EXIT_UNAVAIL;
-	case -EPERM:
-		out_errorf("refusing to talk to %s: it is not served by root or "
-		    "the %s user; check the socket path", c->socket,
-		    ENTRA_CREDD_USER);
-		return EXIT_ERR;
-	default:
-		out_errorf("cannot connect to credd (socket %s): %s", c->socket,
-		    strerror(-fd));
-		return EXIT_UNAVAIL;
-	}
-}
-
-/* Send req, get *resp. Transport failures print their line here. */
-int
-ctx_call(struct ctx *c, const json_t *req, json_t **resp, int64_t extra_ms)
-{
-	int r;
-
-	*resp = NULL;
-	r = ctx_connect(c);
-	if (r != EXIT_OK)
-		return r;
-	r = client_call(c->fd, req, resp,
-	    util_mono_ms() + CREDCTL_DEADLINE_MS + extra_ms);
-	if (r == 0)
-		return EXIT_OK;
-	util_closep(&c->fd);
-	switch (r) {
-	case -ETIMEDOUT:
-		out_errorf("credd did not answer within %lld s; try again later",
-		    (long long)(CREDCTL_DEADLINE_MS + extra_ms) / 1000);
-		return EXIT_UNAVAIL;
-	case -ECONNRESET:
-		out_errorf("credd closed the connection (socket %s); try again, "
-		    "and check credd's log if it persists", c->socket);
-		return EXIT_UNAVAIL;
-	case -EBADMSG:
-		out_errorf("credd sent a malformed reply; check that credd and "
-		    "credctl are the same release");
-		return EXIT_ERR;
-	case -EMSGSIZE:
-		out_errorf("request too large");
-		return EXIT_USAGE;
-	default:
-		out_errorf("talking to credd failed: %s", strerror(-r));
-		return EXIT_UNAVAIL;
-	}
-}
-
-/* ---- wire errors -> one line and an exit code ---- */
-
-static int
-report_act(const char *code, const json_t *e, const char *msg)
-{
-	char dev[2 * OUT_MSG_MAX];
-	int has_dev = out_device_clause(dev, sizeof(dev), e);
-
-	if (strcmp(code, "consent_declined") == 0) {
-		out_errorf("the sign-in was declined (%s); run 'credctl login' to "
-		    "try again", msg);
-	} else if (strcmp(code, "reauth_required") == 0) {
-		if (has_dev)
-			out_errorf("your sign-in expired or was revoked: %s, then "
-			    "run the command again", dev);
-		else
-			out_errorf("your sign-in expired or was revoked (%s); run "
-			    "'credctl login' to sign in again", msg);
-	} else if (has_dev) {
-		out_errorf("%s: %s, then run the command again",
-		    strcmp(code, "consent_pending") == 0 ?
-			"sign-in pending" : "consent required", dev);
-	} else {
-		out_errorf("%s (%s); run 'credctl login' to sign in",
-		    strcmp(code, "consent_pending") == 0 ?
-			"sign-in pending" : "consent required", msg);
-	}
-	return EXIT_ACT;
-}
-
-/* Print the one line for an error reply and return its exit code. */
-int
-report_error(const json_t *resp)
-{
-	const json_t *e = json_object_get(resp, "error");
-	const char *code = proto_response_error(resp);
-	char msg[OUT_MSG_MAX], c[64];
-	int64_t retry;
-
-	out_clean(msg, sizeof(msg), out_jstr(e, "message"));
-	if (msg[0] == '\0')
-		snprintf(msg, sizeof(msg), "no details");
-	if (code == NULL)
-		return EXIT_OK;
-	retry = out_jint(e, "retry_after", -1);
-	if (strcmp(code, "consent_required") == 0 ||
-	    strcmp(code, "consent_pending") == 0 ||
-	    strcmp(code, "reauth_required") == 0 ||
-	    strcmp(code, "consent_declined") == 0)
-		return report_act(code, e, msg);
-	if (strcmp(code, "unavailable") == 0) {
-		out_errorf("credd is unavailable (%s); try again later", msg);
-		return EXIT_UNAVAIL;
-	}
-	if (strcmp(code, "idp_unavailable") == 0 ||
-	    strcmp(code, "rate_limited") == 0) {
-		if (retry > 0)
-			out_errorf("%s (%s); try again in %lld s",
-			    code[0] == 'i' ? "Entra ID is unavailable" :
-				"too many requests",
-			    msg, (long long)retry);
-		else
-			out_errorf("%s (%s); try again later",
-			    code[0] == 'i' ? "Entra ID is unavailable" :
-				"too many requests", msg);
-		return EXIT_UNAVAIL;
-	}
-	if (strcmp(code, "forbidden") == 0) {
-		out_errorf("not allowed (%s); admin commands need root or the "
-		    "admin group, ask your administrator for access", msg);
-		return EXIT_REFUSED;
-	}
-	if (strcmp(code, "policy_blocked") == 0) {
-		out_errorf("blocked by policy (%s); signing in again will not "
-		    "help, contact your administrator", msg);
-		return EXIT_REFUSED;
-	}
-	if (strcmp(code, "account_mismatch") == 0) {
-		out_errorf("wrong account (%s); sign in with the account already "
-		    "bound to this user, or ask an administrator to run "
-		    "'credctl admin revoke' first", msg);
-		return EXIT_REFUSED;
-	}
-	if (strcmp(code, "unknown_scope") == 0) {
-		out_errorf("unknown scope (%s); use an alias or scope configured "
-		    "in credd.conf, or ask your administrator to add it", msg);
-		return EXIT_REFUSED;
-	}
-	if (strcmp(code, "idp_misconfigured") == 0) {
-		out_errorf("credd's Entra ID configuration is broken (%s); "
-		    "contact your administrator", msg);
-		return EXIT_MISCONF;
-	}
-	out_errorf("credd refused the request: %s (%s)",
-	    out_clean(c, sizeof(c), code), msg);
-	return EXIT_ERR;
-}
-
-/* Build {"v":1,"op":op}; prints on ENOMEM. */
-json_t *
-new_request(const char *op)
-{
-	json_t *req = client_request(op);
-
-	if (req == NULL)
-		out_errorf("out of memory");
-	return req;
-}
-
-/*
- * One round trip: request -> ok reply in *resp, or the exit code with
- * the error line already printed.
- */
-int
-roundtrip(struct ctx *c, json_t *req, json_t **resp, int64_t extra_ms)
-{
-	int r;
-
-	r = ctx_call(c, req, resp, extra_ms);
-	if (r != EXIT_OK)
-		return r;
-	if (proto_response_error(*resp) != NULL) {
-		r = report_error(*resp);
-		json_decref(*resp);
-		*resp = NULL;
-	}
-	return r;
 }
 
 /* ---- option parsing shared by the subcommands ---- */
@@ -482,7 +274,7 @@ cmd_token(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 		out_errorf("token: the scope must be 1..%d bytes", PROTO_STR_MAX);
 		return EXIT_USAGE;
 	}
-	req = new_request("token");
+	req = call_new_request("token");
 	if (req == NULL)
 		return EXIT_ERR;
 	if ((o.npos == 1 && json_object_set_new(req, "scope",
@@ -493,7 +285,7 @@ cmd_token(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 		out_errorf("out of memory");
 		return EXIT_ERR;
 	}
-	r = roundtrip(c, req, &resp, 0);
+	r = call_roundtrip(c, req, &resp, 0);
 	json_decref(req);
 	if (r == EXIT_OK)
 		r = token_print(&o, resp);
@@ -596,7 +388,7 @@ login_wait(struct ctx *c, json_t *pending, int is_qr)
 	int r = EXIT_ACT;
 
 	out_clean(code, sizeof(code), out_jstr(pending, "user_code"));
-	req = new_request("login");
+	req = call_new_request("login");
 	if (req == NULL || json_object_set_new(req, "wait",
 	    json_integer(CREDCTL_LOGIN_WAIT)) < 0) {
 		json_decref(req);
@@ -607,8 +399,8 @@ login_wait(struct ctx *c, json_t *pending, int is_qr)
 		int64_t t0 = util_mono_ms();
 		const char *state, *uc;
 
-		r = roundtrip(c, req, &resp, CREDCTL_LOGIN_WAIT * 1000 +
-		    CREDCTL_LOGIN_SLACK_MS - CREDCTL_DEADLINE_MS);
+		r = call_roundtrip(c, req, &resp, CREDCTL_LOGIN_WAIT * 1000 +
+		    CREDCTL_LOGIN_SLACK_MS - CALL_DEADLINE_MS);
 		if (r != EXIT_OK)
 			break;
 		state = out_jstr(resp, "state");
@@ -643,7 +435,7 @@ login_wait(struct ctx *c, json_t *pending, int is_qr)
 		if (t0 < 1000)
 			(void)usleep((useconds_t)(1000 - t0) * 1000);
 	}
-	/* roundtrip printed the error on its own line; clear ours first. */
+	/* call_roundtrip printed the error on its own line; clear ours first. */
 	countdown_stop();
 	json_decref(req);
 	return r;
@@ -664,13 +456,13 @@ cmd_login(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 		return r;
 	if (too_many_args(cmd, &o, 0))
 		return EXIT_USAGE;
-	req = new_request("login");
+	req = call_new_request("login");
 	if (req == NULL || json_object_set_new(req, "wait",
 	    json_integer(0)) < 0) {
 		json_decref(req);
 		return EXIT_ERR;
 	}
-	r = roundtrip(c, req, &resp, 0);
+	r = call_roundtrip(c, req, &resp, 0);
 	json_decref(req);
 	if (r != EXIT_OK)
 		return r;
@@ -785,10 +577,10 @@ cmd_status(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 		return r;
 	if (too_many_args(cmd, &o, 0))
 		return EXIT_USAGE;
-	req = new_request("status");
+	req = call_new_request("status");
 	if (req == NULL)
 		return EXIT_ERR;
-	r = roundtrip(c, req, &resp, 0);
+	r = call_roundtrip(c, req, &resp, 0);
 	json_decref(req);
 	if (r != EXIT_OK)
 		return r;
@@ -815,10 +607,10 @@ cmd_logout(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 		return r;
 	if (too_many_args(cmd, &o, 0))
 		return EXIT_USAGE;
-	req = new_request("logout");
+	req = call_new_request("logout");
 	if (req == NULL)
 		return EXIT_ERR;
-	r = roundtrip(c, req, &resp, 0);
+	r = call_roundtrip(c, req, &resp, 0);
 	json_decref(req);
 	if (r == EXIT_OK)
 		printf("Signed out: your refresh token and cached tokens are "
@@ -901,7 +693,7 @@ admin_list(struct ctx *c, int is_json)
 		printf("%-16s %-16s %-32s %-32s %s\n", "USER", "STATE",
 		    "ACCOUNT", "LAST REFRESH", "SCOPES");
 	for (page = 0; page < CREDCTL_LIST_PAGES_MAX; page++) {
-		req = new_request("admin_list");
+		req = call_new_request("admin_list");
 		if (req == NULL || json_object_set_new(req, "limit",
 		    json_integer(CREDCTL_LIST_PAGE)) < 0 || (cursor != NULL &&
 		    json_object_set_new(req, "cursor", json_string(cursor)) <
@@ -909,7 +701,7 @@ admin_list(struct ctx *c, int is_json)
 			r = EXIT_ERR;
 			break;
 		}
-		r = roundtrip(c, req, &resp, 0);
+		r = call_roundtrip(c, req, &resp, 0);
 		json_decref(req);
 		req = NULL;
 		if (r != EXIT_OK)
@@ -950,13 +742,13 @@ admin_simple(struct ctx *c, const char *op, const char *user, int is_json)
 	char u[128];
 	int r;
 
-	req = new_request(op);
+	req = call_new_request(op);
 	if (req == NULL || (user != NULL && json_object_set_new(req, "user",
 	    json_string(user)) < 0)) {
 		json_decref(req);
 		return EXIT_ERR;
 	}
-	r = roundtrip(c, req, &resp, 0);
+	r = call_roundtrip(c, req, &resp, 0);
 	json_decref(req);
 	if (r != EXIT_OK)
 		return r;

@@ -33,6 +33,7 @@
 #include "entra/secret.h"
 #include "entra/util.h"
 
+#include "call.h"
 #include "credctl.h"
 #include "out.h"
 
@@ -97,10 +98,10 @@ credctl_cmd_env(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 		out_errorf("env: unexpected argument; usage: credctl %s", cmd->usage);
 		return EXIT_USAGE;
 	}
-	req = new_request("sdk_env");
+	req = call_new_request("sdk_env");
 	if (req == NULL)
 		return EXIT_ERR;
-	r = roundtrip(c, req, &resp, 0);
+	r = call_roundtrip(c, req, &resp, 0);
 	json_decref(req);
 	if (r != EXIT_OK)
 		return r;
@@ -142,50 +143,6 @@ credctl_cmd_env(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 	r = out_secret(line);
 	secret_free(line);
 	return r;
-}
-
-/* ---- token helper shared by az and sink ---- */
-
-/*
- * One token request. Returns EXIT_OK with *resp ok, or an exit code;
- * error replies stay in *err_resp (for the caller to word) when it is
- * not NULL, else they are printed.
- */
-static int
-fetch_token(struct ctx *c, const char *scope, int64_t min_valid, json_t **resp,
-    json_t **err_resp)
-{
-	json_t *req;
-	int r;
-
-	*resp = NULL;
-	if (err_resp != NULL)
-		*err_resp = NULL;
-	req = new_request("token");
-	if (req == NULL)
-		return EXIT_ERR;
-	if ((scope != NULL && json_object_set_new(req, "scope",
-	    json_string(scope)) < 0) || json_object_set_new(req, "min_valid",
-	    json_integer(min_valid)) < 0) {
-		json_decref(req);
-		out_errorf("out of memory");
-		return EXIT_ERR;
-	}
-	if (err_resp == NULL) {
-		r = roundtrip(c, req, resp, 0);
-		json_decref(req);
-		return r;
-	}
-	r = ctx_call(c, req, resp, 0);
-	json_decref(req);
-	if (r != EXIT_OK)
-		return r;
-	if (proto_response_error(*resp) != NULL) {
-		*err_resp = *resp;
-		*resp = NULL;
-		return EXIT_ERR;
-	}
-	return EXIT_OK;
 }
 
 /* ---- az shim ---- */
@@ -398,7 +355,7 @@ az_get_token(struct ctx *c, int argc, char **argv, int is_show)
 		}
 	} else if (o.scope != NULL)
 		snprintf(scope, sizeof(scope), "%s", o.scope);
-	r = fetch_token(c, o.resource != NULL || o.scope != NULL ? scope : NULL,
+	r = call_token(c, o.resource != NULL || o.scope != NULL ? scope : NULL,
 	    PROTO_MIN_VALID_DEFAULT, &resp, &err);
 	if (err != NULL) {
 		r = az_error(err);
@@ -684,7 +641,7 @@ credctl_cmd_sink(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 		return EXIT_REFUSED;
 	}
 	while (!sink_stop) {
-		r = fetch_token(c, scope, PROTO_MIN_VALID_DEFAULT, &resp, NULL);
+		r = call_token(c, scope, PROTO_MIN_VALID_DEFAULT, &resp, NULL);
 		if (r == EXIT_REFUSED || r == EXIT_USAGE || r == EXIT_MISCONF ||
 		    (is_once && r != EXIT_OK))
 			break;
