@@ -35,6 +35,7 @@
 #include "countdown.h"
 #include "call.h"
 #include "credctl.h"
+#include "opts.h"
 #include "out.h"
 
 #define CREDCTL_LOGIN_WAIT 5		/* seconds per login poll */
@@ -58,107 +59,6 @@ wipe_free(void *p)
 		return;
 	explicit_bzero(p, malloc_usable_size(p));
 	free(p);
-}
-
-/* ---- option parsing shared by the subcommands ---- */
-
-enum {
-	OPT_SOCKET = 256,
-	OPT_MIN_VALID,
-	OPT_JSON,
-	OPT_ENV,
-	OPT_HEADER,
-	OPT_NO_WAIT,
-	OPT_QR,
-	OPT_VERSION
-};
-
-static const struct option long_opts[] = {
-	{ "socket", required_argument, NULL, OPT_SOCKET },
-	{ "min-valid", required_argument, NULL, OPT_MIN_VALID },
-	{ "json", no_argument, NULL, OPT_JSON },
-	{ "env", no_argument, NULL, OPT_ENV },
-	{ "header", no_argument, NULL, OPT_HEADER },
-	{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
-	{ "qr", no_argument, NULL, OPT_QR },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, OPT_VERSION },
-	{ NULL, 0, NULL, 0 }
-};
-
-struct opts {
-	int64_t min_valid;	/* -1: not given */
-	int is_json, is_env, is_header, is_no_wait, is_qr;
-	int npos;
-	char **pos;
-};
-
-/*
- * Parse argv of a subcommand (argv[0] is its name). allowed lists the
- * option ids it takes besides --socket and --help. Returns -1 to go on,
- * or an exit code.
- */
-static int
-parse_opts(struct ctx *c, const struct cmd *cmd, int argc, char **argv,
-    const int *allowed, struct opts *o)
-{
-	long long n;
-	int ch, i, is_ok;
-
-	memset(o, 0, sizeof(*o));
-	o->min_valid = -1;
-	optind = 0;	/* full reset: we parse several argv in one run */
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
-		if (ch == 'h') {
-			printf("usage: credctl %s\n", cmd->usage);
-			return EXIT_OK;
-		}
-		if (ch == OPT_SOCKET) {
-			c->socket = optarg;
-			continue;
-		}
-		is_ok = 0;
-		for (i = 0; allowed[i] != 0; i++)
-			if (allowed[i] == ch)
-				is_ok = 1;
-		if (ch == '?' || !is_ok) {
-			out_errorf("%s: unknown or misplaced option '%s'; usage: "
-			    "credctl %s", cmd->name, argv[optind - 1],
-			    cmd->usage);
-			return EXIT_USAGE;
-		}
-		switch (ch) {
-		case OPT_MIN_VALID:
-			if (util_strtonum(optarg, 0, PROTO_MIN_VALID_MAX,
-			    &n) < 0) {
-				out_errorf("--min-valid wants seconds in 0..%d",
-				    PROTO_MIN_VALID_MAX);
-				return EXIT_USAGE;
-			}
-			o->min_valid = n;
-			break;
-		case OPT_JSON: o->is_json = 1; break;
-		case OPT_ENV: o->is_env = 1; break;
-		case OPT_HEADER: o->is_header = 1; break;
-		case OPT_NO_WAIT: o->is_no_wait = 1; break;
-		case OPT_QR: o->is_qr = 1; break;
-		default: break;
-		}
-	}
-	o->npos = argc - optind;
-	o->pos = argv + optind;
-	return -1;
-}
-
-static int
-too_many_args(const struct cmd *cmd, const struct opts *o, int max)
-{
-	if (o->npos <= max)
-		return 0;
-	out_errorf("%s: unexpected argument '%s'; usage: credctl %s", cmd->name,
-	    o->pos[max], cmd->usage);
-	return 1;
 }
 
 /* ---- token ---- */
@@ -260,10 +160,10 @@ cmd_token(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 	struct opts o;
 	int r;
 
-	r = parse_opts(c, cmd, argc, argv, allowed, &o);
+	r = opts_parse(c, cmd, argc, argv, allowed, &o);
 	if (r >= 0)
 		return r;
-	if (too_many_args(cmd, &o, 1))
+	if (opts_too_many(cmd, &o, 1))
 		return EXIT_USAGE;
 	if (o.is_json + o.is_env + o.is_header > 1) {
 		out_errorf("token: choose one of --json, --env and --header");
@@ -451,10 +351,10 @@ cmd_login(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 	struct opts o;
 	int r;
 
-	r = parse_opts(c, cmd, argc, argv, allowed, &o);
+	r = opts_parse(c, cmd, argc, argv, allowed, &o);
 	if (r >= 0)
 		return r;
-	if (too_many_args(cmd, &o, 0))
+	if (opts_too_many(cmd, &o, 0))
 		return EXIT_USAGE;
 	req = call_new_request("login");
 	if (req == NULL || json_object_set_new(req, "wait",
@@ -572,10 +472,10 @@ cmd_status(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 	struct opts o;
 	int r;
 
-	r = parse_opts(c, cmd, argc, argv, allowed, &o);
+	r = opts_parse(c, cmd, argc, argv, allowed, &o);
 	if (r >= 0)
 		return r;
-	if (too_many_args(cmd, &o, 0))
+	if (opts_too_many(cmd, &o, 0))
 		return EXIT_USAGE;
 	req = call_new_request("status");
 	if (req == NULL)
@@ -602,10 +502,10 @@ cmd_logout(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 	struct opts o;
 	int r;
 
-	r = parse_opts(c, cmd, argc, argv, allowed, &o);
+	r = opts_parse(c, cmd, argc, argv, allowed, &o);
 	if (r >= 0)
 		return r;
-	if (too_many_args(cmd, &o, 0))
+	if (opts_too_many(cmd, &o, 0))
 		return EXIT_USAGE;
 	req = call_new_request("logout");
 	if (req == NULL)
@@ -771,7 +671,7 @@ cmd_admin(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 	struct opts o;
 	int r;
 
-	r = parse_opts(c, cmd, argc, argv, allowed, &o);
+	r = opts_parse(c, cmd, argc, argv, allowed, &o);
 	if (r >= 0)
 		return r;
 	if (o.npos == 0) {
@@ -854,7 +754,7 @@ main(int argc, char **argv)
 		return r;
 	}
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+h", long_opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+h", opts_long, NULL)) != -1) {
 		switch (ch) {
 		case 'h':
 			usage(stdout);
