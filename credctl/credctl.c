@@ -704,7 +704,7 @@ static const struct cmd cmds[] = {
 	{ "logout", cmd_logout, "logout" },
 	{ "admin", cmd_admin, "admin list|revoke USER|stats [--json]" },
 	{ "env", credctl_cmd_env, "env [--json]" },
-	{ "az", credctl_cmd_az, "az account get-access-token|show [...] "
+	{ "az", az_cmd, "az account get-access-token|show [...] "
 	    "(other subcommands run the real az)" },
 	{ "sink", credctl_cmd_sink, "sink --scope SCOPE --out FILE" },
 	{ NULL, NULL, NULL }
@@ -749,7 +749,7 @@ main(int argc, char **argv)
 	/* Installed as "az" (a symlink): act as the az shim. */
 	if (argc > 0 && strcmp(credctl_basename(argv[0]), "az") == 0) {
 		out_set_progname("az");
-		r = credctl_cmd_az(&c, find_cmd("az"), argc, argv);
+		r = az_cmd(&c, find_cmd("az"), argc, argv);
 		util_closep(&c.fd);
 		return r;
 	}
