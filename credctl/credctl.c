@@ -703,7 +703,7 @@ static const struct cmd cmds[] = {
 	{ "status", cmd_status, "status [--json]" },
 	{ "logout", cmd_logout, "logout" },
 	{ "admin", cmd_admin, "admin list|revoke USER|stats [--json]" },
-	{ "env", credctl_cmd_env, "env [--json]" },
+	{ "env", env_cmd, "env [--json]" },
 	{ "az", az_cmd, "az account get-access-token|show [...] "
 	    "(other subcommands run the real az)" },
 	{ "sink", credctl_cmd_sink, "sink --scope SCOPE --out FILE" },

@@ -25,11 +25,13 @@ struct cmd {
 	const char *usage;
 };
 
+/* env.c: IDENTITY_ENDPOINT and IDENTITY_HEADER for eval. */
+int env_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv);
+
 /* az.c: the az shim. */
 int az_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv);
 
 /* sdk.c: the SDK commands. */
-int credctl_cmd_env(struct ctx *c, const struct cmd *cmd, int argc, char **argv);
 int credctl_cmd_sink(struct ctx *c, const struct cmd *cmd, int argc, char **argv);
 /* The last component of path. */
 const char *credctl_basename(const char *path);

@@ -1,12 +1,9 @@
 /*
- * sdk.c - credctl's SDK commands: `env` (IDENTITY_ENDPOINT and
- * IDENTITY_HEADER for eval) and `sink` (keeps a token file fresh). The
- * az shim is in az.c.
+ * sdk.c - credctl's `sink` (keeps a token file fresh). `env` is in
+ * env.c, the az shim in az.c.
  *
- * Must never: export AZURE_CLIENT_ID, AZURE_TENANT_ID or
- * AZURE_FEDERATED_TOKEN_FILE (they would make SDKs pick other
- * credentials first), print a token anywhere but stdout or the sink file,
- * or write the sink file readable by anyone but its owner.
+ * Must never: write a token anywhere but the sink file, or write the
+ * sink file readable by anyone but its owner.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -46,100 +43,6 @@ credctl_basename(const char *path)
 	const char *s = strrchr(path, '/');
 
 	return s != NULL ? s + 1 : path;
-}
-
-/* A value for a single-quoted shell word: no quote, no control bytes. */
-static int
-is_quotable(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if (*s == '\'' || (unsigned char)*s < 0x20 || *s == 0x7f)
-			return 0;
-	return 1;
-}
-
-/* ---- env ---- */
-
-int
-credctl_cmd_env(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "socket", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	json_t *req, *resp = NULL, *out;
-	struct secret *line;
-	const char *ep, *sec;
-	char *buf;
-	int ch, is_json = 0, r;
-	size_t cap;
-
-	optind = 0;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (ch == 'j')
-			is_json = 1;
-		else if (ch == 's')
-			c->socket = optarg;
-		else if (ch == 'h') {
-			printf("usage: credctl %s\n", cmd->usage);
-			return EXIT_OK;
-		} else {
-			out_errorf("env: unknown option; usage: credctl %s", cmd->usage);
-			return EXIT_USAGE;
-		}
-	}
-	if (optind != argc) {
-		out_errorf("env: unexpected argument; usage: credctl %s", cmd->usage);
-		return EXIT_USAGE;
-	}
-	req = call_new_request("sdk_env");
-	if (req == NULL)
-		return EXIT_ERR;
-	r = call_roundtrip(c, req, &resp, 0);
-	json_decref(req);
-	if (r != EXIT_OK)
-		return r;
-	ep = out_jstr(resp, "endpoint");
-	sec = out_jstr(resp, "secret");
-	if (ep == NULL || sec == NULL || !is_quotable(ep) || !out_is_shell_safe(sec) ||
-	    strncmp(ep, "http://", 7) != 0) {
-		out_errorf("credd's sdk_env reply is unusable; check credd's log");
-		json_decref(resp);
-		return EXIT_ERR;
-	}
-	if (is_json) {
-		out = json_pack("{s:s, s:s, s:I}", "IDENTITY_ENDPOINT", ep,
-		    "IDENTITY_HEADER", sec, "expires_on",
-		    (json_int_t)out_jint(resp, "expires_on", 0));
-		buf = out != NULL ? json_dumps(out, JSON_COMPACT) : NULL;
-		json_decref(out);
-	} else {
-		/* Only these two: never AZURE_CLIENT_ID/TENANT_ID/FEDERATED_TOKEN_FILE. */
-		cap = strlen(ep) + strlen(sec) + 128;
-		buf = malloc(cap);
-		if (buf != NULL)
-			snprintf(buf, cap, "export IDENTITY_ENDPOINT='%s'\n"
-			    "export IDENTITY_HEADER=%s", ep, sec);
-	}
-	json_decref(resp);
-	if (buf == NULL) {
-		out_errorf("out of memory");
-		return EXIT_ERR;
-	}
-	line = secret_new(buf, strlen(buf) + 1);
-	if (line != NULL)
-		line->ptr[line->len - 1] = '\n';
-	secret_wipe_str(buf);
-	if (line == NULL) {
-		out_errorf("out of memory");
-		return EXIT_ERR;
-	}
-	r = out_secret(line);
-	secret_free(line);
-	return r;
 }
 
 /* ---- sink ---- */
