@@ -696,6 +696,14 @@ cmd_admin(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 
 /* ---- the subcommand table and main ---- */
 
+static const char *
+credctl_basename(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s != NULL ? s + 1 : path;
+}
+
 static const struct cmd cmds[] = {
 	{ "token", cmd_token,
 	    "token [SCOPE|ALIAS] [--min-valid S] [--json|--env|--header]" },
@@ -706,7 +714,7 @@ static const struct cmd cmds[] = {
 	{ "env", env_cmd, "env [--json]" },
 	{ "az", az_cmd, "az account get-access-token|show [...] "
 	    "(other subcommands run the real az)" },
-	{ "sink", credctl_cmd_sink, "sink --scope SCOPE --out FILE" },
+	{ "sink", sink_cmd, "sink --scope SCOPE --out FILE" },
 	{ NULL, NULL, NULL }
 };
 

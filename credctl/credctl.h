@@ -1,7 +1,7 @@
 /*
  * credctl.h - what credctl's files share: the subcommand table's entry
- * type. The SDK commands (env, az, sink) live in sdk.c, the output
- * helpers in out.c, the calls to credd in call.c.
+ * type, and the SDK commands in env.c, az.c and sink.c. The output
+ * helpers live in out.c, the calls to credd in call.c.
  *
  * Must never: print token material anywhere but the requested output
  * on stdout (or the sink file), or print more than one line per error.
@@ -31,9 +31,7 @@ int env_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv);
 /* az.c: the az shim. */
 int az_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv);
 
-/* sdk.c: the SDK commands. */
-int credctl_cmd_sink(struct ctx *c, const struct cmd *cmd, int argc, char **argv);
-/* The last component of path. */
-const char *credctl_basename(const char *path);
+/* sink.c: a token file kept fresh. */
+int sink_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv);
 
 #endif

@@ -1,9 +1,15 @@
 /*
- * sdk.c - credctl's `sink` (keeps a token file fresh). `env` is in
- * env.c, the az shim in az.c.
+ * sink.c - `credctl sink --scope S --out FILE`: keeps FILE holding a
+ * fresh access token for tools that read a bearer token from a file.
+ * It wakes at half the token's time left, replaces the file atomically
+ * when the token changed, and stops on SIGTERM, SIGINT or SIGHUP, or
+ * when its session's endpoint secret (IDENTITY_HEADER) is refused.
  *
- * Must never: write a token anywhere but the sink file, or write the
- * sink file readable by anyone but its owner.
+ * Must never: write the token anywhere but FILE (never stdout or a log
+ * line), leave FILE or its temporary readable by anyone but its owner,
+ * leave a partly written FILE in place, or hammer credd (it sleeps at
+ * least SINK_MIN_SLEEP_S between requests, SINK_RETRY_S after an
+ * error).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,22 +36,13 @@
 
 #include "call.h"
 #include "credctl.h"
+#include "exit.h"
 #include "out.h"
 
 #define SINK_RETRY_S 30		/* after an error */
 #define SINK_PROBE_S 30		/* session-end check */
 #define SINK_MIN_SLEEP_S 5
 #define SINK_MAX_SLEEP_S 3600
-
-const char *
-credctl_basename(const char *path)
-{
-	const char *s = strrchr(path, '/');
-
-	return s != NULL ? s + 1 : path;
-}
-
-/* ---- sink ---- */
 
 static volatile sig_atomic_t sink_stop;
 
@@ -178,7 +175,7 @@ sink_sleep(int64_t s, int64_t *next_probe)
 }
 
 int
-credctl_cmd_sink(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
+sink_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "scope", required_argument, NULL, 'S' },
