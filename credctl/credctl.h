@@ -25,6 +25,9 @@ struct cmd {
 	const char *usage;
 };
 
+/* token.c: an access token on stdout. */
+int token_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv);
+
 /* env.c: IDENTITY_ENDPOINT and IDENTITY_HEADER for eval. */
 int env_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv);
 
