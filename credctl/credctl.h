@@ -28,6 +28,9 @@ struct cmd {
 /* token.c: an access token on stdout. */
 int token_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv);
 
+/* login.c: the device-code sign-in. */
+int login_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv);
+
 /* env.c: IDENTITY_ENDPOINT and IDENTITY_HEADER for eval. */
 int env_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv);
 
