@@ -54,33 +54,6 @@ wipe_free(void *p)
 	free(p);
 }
 
-/* ---- logout ---- */
-
-static int
-cmd_logout(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
-{
-	static const int allowed[] = { 0 };
-	json_t *req = NULL, *resp = NULL;
-	struct opts o;
-	int r;
-
-	r = opts_parse(c, cmd, argc, argv, allowed, &o);
-	if (r >= 0)
-		return r;
-	if (opts_too_many(cmd, &o, 0))
-		return EXIT_USAGE;
-	req = call_new_request("logout");
-	if (req == NULL)
-		return EXIT_ERR;
-	r = call_roundtrip(c, req, &resp, 0);
-	json_decref(req);
-	if (r == EXIT_OK)
-		printf("Signed out: your refresh token and cached tokens are "
-		    "forgotten on every node.\n");
-	json_decref(resp);
-	return r;
-}
-
 /* ---- admin ---- */
 
 /* The list reply's entries, under whichever name this credd uses. */
@@ -271,7 +244,7 @@ static const struct cmd cmds[] = {
 	    "token [SCOPE|ALIAS] [--min-valid S] [--json|--env|--header]" },
 	{ "login", login_cmd, "login [--no-wait] [--qr]" },
 	{ "status", status_cmd, "status [--json]" },
-	{ "logout", cmd_logout, "logout" },
+	{ "logout", logout_cmd, "logout" },
 	{ "admin", cmd_admin, "admin list|revoke USER|stats [--json]" },
 	{ "env", env_cmd, "env [--json]" },
 	{ "az", az_cmd, "az account get-access-token|show [...] "

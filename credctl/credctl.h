@@ -31,6 +31,9 @@ int token_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv);
 /* login.c: the device-code sign-in. */
 int login_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv);
 
+/* logout.c: forget the caller's consent everywhere. */
+int logout_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv);
+
 /* status.c: what credd knows about the caller. */
 int status_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv);
 
