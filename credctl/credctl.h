@@ -37,6 +37,9 @@ int logout_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv);
 /* status.c: what credd knows about the caller. */
 int status_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv);
 
+/* admin.c: list, revoke and stats for root and the admin group. */
+int admin_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv);
+
 /* env.c: IDENTITY_ENDPOINT and IDENTITY_HEADER for eval. */
 int env_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv);
 
