@@ -18,7 +18,7 @@
 #include "entra/proto.h"
 
 #include "call.h"
-#include "credctl.h"
+#include "cmd.h"
 #include "exit.h"
 #include "opts.h"
 #include "out.h"

@@ -26,7 +26,7 @@
 #include "entra/secret.h"
 
 #include "call.h"
-#include "credctl.h"
+#include "cmd.h"
 #include "exit.h"
 #include "out.h"
 

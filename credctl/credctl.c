@@ -1,8 +1,20 @@
 /*
  * credctl.c - the user's and the administrator's command-line tool for
  * credd (DESIGN.md §9): fetch an access token, sign in with the device
- * code flow, show status, sign out, and the admin operations. It sees
- * credd only through include/entra (proto.h, client.h).
+ * code flow, show status, sign out, the admin operations and the SDK
+ * helpers. This file is main: the wiping allocator, credctl's own
+ * options, the command table and the az shim's entry by name. credctl
+ * sees credd only through include/entra (proto.h, client.h).
+ *
+ * Its files, each calling only the ones below it (no circle):
+ *   credctl.c    main and the command table (cmd.h)
+ *   token.c login.c logout.c status.c admin.c env.c az.c sink.c
+ *                one command each, exporting only NAME_cmd
+ *   opts.c       the options token, login, logout, status, admin share
+ *   call.c       connect, one request and its reply, error replies
+ *   out.c        the error line, safe server text, renderers, stdout
+ *   countdown.c  the sign-in countdown line (SIGALRM)
+ * exit.h holds the exit codes.
  *
  * Must never: print token material anywhere but the requested token on
  * stdout, take a token from argv or the environment, leave a token in
@@ -13,26 +25,22 @@
 #include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
 #include "entra/paths.h"
 #include "entra/proto.h"
-#include "entra/secret.h"
 #include "entra/util.h"
 #include "entra/version.h"
 
 #include "call.h"
-#include "credctl.h"
+#include "cmd.h"
+#include "exit.h"
 #include "opts.h"
 #include "out.h"
-
 
 /* ---- jansson's wiping allocator (credctl only) ---- */
 

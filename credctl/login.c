@@ -24,8 +24,8 @@
 #include "entra/util.h"
 
 #include "call.h"
+#include "cmd.h"
 #include "countdown.h"
-#include "credctl.h"
 #include "exit.h"
 #include "opts.h"
 #include "out.h"

@@ -10,7 +10,7 @@
 #include <jansson.h>
 
 #include "call.h"
-#include "credctl.h"
+#include "cmd.h"
 #include "exit.h"
 #include "opts.h"
 

@@ -17,7 +17,7 @@
 #include "entra/util.h"
 
 #include "call.h"
-#include "credctl.h"
+#include "cmd.h"
 #include "exit.h"
 #include "opts.h"
 #include "out.h"

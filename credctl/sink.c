@@ -35,7 +35,7 @@
 #include "entra/util.h"
 
 #include "call.h"
-#include "credctl.h"
+#include "cmd.h"
 #include "exit.h"
 #include "out.h"
 

@@ -18,7 +18,7 @@
 #include "entra/secret.h"
 
 #include "call.h"
-#include "credctl.h"
+#include "cmd.h"
 #include "exit.h"
 #include "opts.h"
 #include "out.h"

@@ -1,22 +1,16 @@
 /*
- * credctl.h - what credctl's files share: the subcommand table's entry
- * type, and the SDK commands in env.c, az.c and sink.c. The output
- * helpers live in out.c, the calls to credd in call.c.
+ * cmd.h - the contract between credctl's command table (credctl.c) and
+ * its commands: the table's entry, and each command's entry point. A
+ * command lives in the file named after it and exports only NAME_cmd.
  *
- * Must never: print token material anywhere but the requested output
- * on stdout (or the sink file), or print more than one line per error.
+ * Must never: declare anything but the table's entry and the commands'
+ * entry points; what the commands share lives in opts.h, call.h and
+ * out.h, below them.
  */
-#ifndef CREDCTL_H
-#define CREDCTL_H
+#ifndef CREDCTL_CMD_H
+#define CREDCTL_CMD_H
 
-#include <stddef.h>
-#include <stdint.h>
-#include <jansson.h>
-
-#include "entra/secret.h"
-
-#include "call.h"
-#include "exit.h"
+struct ctx;
 
 struct cmd {
 	const char *name;
@@ -24,6 +18,13 @@ struct cmd {
 	    char **argv);
 	const char *usage;
 };
+
+/*
+ * Every entry point: argv[0] is the command's name (the program's path
+ * when credctl runs as `az`), cmd its table entry (for its usage line),
+ * c the run's connection (opened on first use; main closes it). Returns
+ * an exit code (exit.h), its error line already printed.
+ */
 
 /* token.c: an access token on stdout. */
 int token_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv);
