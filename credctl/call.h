@@ -1,0 +1,44 @@
+/*
+ * call.h - credctl's connection to credd and its requests (call.c).
+ *
+ * Must never: declare anything that prints a reply or runs a command.
+ */
+#ifndef CREDCTL_CALL_H
+#define CREDCTL_CALL_H
+
+#include <stdint.h>
+#include <jansson.h>
+
+#define CALL_DEADLINE_MS 30000	/* per request */
+
+/*
+ * One run's connection to credd: opened by the first call, closed after
+ * a transport failure (the next call reconnects) and by main.
+ */
+struct ctx {
+	const char *socket;	/* borrowed: argv or the environment */
+	int fd;			/* -1 until the first call */
+};
+
+/* {"v":1,"op":op}, owned by the caller; NULL (printed) on ENOMEM. */
+json_t *call_new_request(const char *op);
+/*
+ * Send req, get *resp (an ok or an error reply, owned by the caller) and
+ * EXIT_OK, or an exit code with the transport failure printed. extra_ms
+ * extends the deadline (a login's wait).
+ */
+int call_raw(struct ctx *c, const json_t *req, json_t **resp,
+    int64_t extra_ms);
+/* Request -> ok reply in *resp and EXIT_OK, or an exit code (printed). */
+int call_roundtrip(struct ctx *c, json_t *req, json_t **resp,
+    int64_t extra_ms);
+/*
+ * A token request for scope (NULL: credd's default) valid for min_valid
+ * seconds: EXIT_OK and the ok reply in *resp, or an exit code. An error
+ * reply is left in *err_resp (EXIT_ERR) for the caller to word when
+ * err_resp is not NULL, else printed.
+ */
+int call_token(struct ctx *c, const char *scope, int64_t min_valid,
+    json_t **resp, json_t **err_resp);
+
+#endif

@@ -1,0 +1,49 @@
+/*
+ * opts.h - the options the subcommands share (opts.c).
+ *
+ * Must never: reuse an OPT_ value: main and every subcommand parse
+ * with the one table, opts_long.
+ */
+#ifndef CREDCTL_OPTS_H
+#define CREDCTL_OPTS_H
+
+#include <getopt.h>
+#include <stdint.h>
+
+struct cmd;
+struct ctx;
+
+enum {
+	OPT_SOCKET = 256,
+	OPT_MIN_VALID,
+	OPT_JSON,
+	OPT_ENV,
+	OPT_HEADER,
+	OPT_NO_WAIT,
+	OPT_QR,
+	OPT_VERSION
+};
+
+/* Every long option credctl knows; main parses its own with it too. */
+extern const struct option opts_long[];
+
+struct opts {
+	int64_t min_valid;	/* -1: not given */
+	int is_json, is_env, is_header, is_no_wait, is_qr;
+	int npos;
+	char **pos;
+};
+
+/*
+ * Parse argv of a subcommand (argv[0] is its name) into *o; allowed
+ * lists the OPT_ ids it takes besides --socket (which sets c->socket)
+ * and --help, ending in 0. Returns -1 to go on, or an exit code (usage
+ * printed for --help, a line on stderr for a bad option). o->pos points
+ * into argv.
+ */
+int opts_parse(struct ctx *c, const struct cmd *cmd, int argc, char **argv,
+    const int *allowed, struct opts *o);
+/* More than max positional arguments: prints the line and returns 1. */
+int opts_too_many(const struct cmd *cmd, const struct opts *o, int max);
+
+#endif

@@ -1,0 +1,154 @@
+/*
+ * token.c - `credctl token [SCOPE|ALIAS]`: an access token for the
+ * caller, printed bare, with its details as JSON (--json), as shell
+ * assignments (--env) or as an HTTP Authorization header (--header).
+ *
+ * Must never: print the token anywhere but stdout, leave a copy in a
+ * stdio buffer or in memory that is freed unwiped, or print an --env
+ * value that a shell could split or expand.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "entra/proto.h"
+#include "entra/secret.h"
+
+#include "call.h"
+#include "cmd.h"
+#include "exit.h"
+#include "opts.h"
+#include "out.h"
+
+/* Format into a wiped buffer: line + token, assembled piecewise. */
+static struct secret *
+token_line(const struct opts *o, const struct secret *tok,
+    const char *type, int64_t expires_on)
+{
+	struct secret *out;
+	size_t cap, n = 0, i;
+	char *p;
+
+	cap = tok->len * 4 + 256;	/* quoting at most quadruples */
+	p = malloc(cap);
+	if (p == NULL)
+		return NULL;
+#define PUT(s, l) do { memcpy(p + n, (s), (l)); n += (l); } while (0)
+	if (o->is_env) {
+		PUT("AZURE_ACCESS_TOKEN=", 19);
+		if (out_is_shell_safe(tok->ptr)) {
+			PUT(tok->ptr, tok->len);
+		} else {
+			PUT("'", 1);
+			for (i = 0; i < tok->len; i++) {
+				if (tok->ptr[i] == '\'')
+					PUT("'\\''", 4);
+				else
+					PUT(tok->ptr + i, 1);
+			}
+			PUT("'", 1);
+		}
+		n += (size_t)snprintf(p + n, cap - n,
+		    "\nAZURE_ACCESS_TOKEN_EXPIRES_ON=%lld\n",
+		    (long long)expires_on);
+	} else if (o->is_header) {
+		n += (size_t)snprintf(p + n, cap - n, "Authorization: %s ",
+		    type != NULL && out_is_shell_safe(type) && strlen(type) < 32 ?
+			type : "Bearer");
+		PUT(tok->ptr, tok->len);
+		PUT("\n", 1);
+	} else {
+		PUT(tok->ptr, tok->len);
+		PUT("\n", 1);
+	}
+#undef PUT
+	out = secret_new(p, n);
+	secret_wipe(p, cap);
+	free(p);
+	return out;
+}
+
+static int
+token_print(const struct opts *o, json_t *resp)
+{
+	struct secret *tok, *line;
+	json_t *out, *v;
+	const char *keys[] = { "access_token", "token_type", "expires_on",
+	    "scope", "account" };
+	size_t i;
+	int r;
+
+	if (o->is_json) {
+		out = json_object();
+		if (out == NULL)
+			return EXIT_ERR;
+		for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+			v = json_object_get(resp, keys[i]);
+			if (v != NULL)
+				(void)json_object_set(out, keys[i], v);
+		}
+		r = out_json(out);
+		json_decref(out);	/* wiped by our allocator */
+		return r;
+	}
+	tok = secret_from_str(out_jstr(resp, "access_token"));
+	if (tok == NULL) {
+		out_errorf("credd's reply has no access token; check credd's log");
+		return EXIT_ERR;
+	}
+	line = token_line(o, tok, out_jstr(resp, "token_type"),
+	    out_jint(resp, "expires_on", 0));
+	secret_free(tok);
+	if (line == NULL) {
+		out_errorf("out of memory");
+		return EXIT_ERR;
+	}
+	r = out_secret(line);
+	secret_free(line);
+	return r;
+}
+
+int
+token_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
+{
+	static const int allowed[] = { OPT_MIN_VALID, OPT_JSON, OPT_ENV,
+		OPT_HEADER, 0 };
+	json_t *req = NULL, *resp = NULL;
+	struct opts o;
+	int r;
+
+	r = opts_parse(c, cmd, argc, argv, allowed, &o);
+	if (r >= 0)
+		return r;
+	if (opts_too_many(cmd, &o, 1))
+		return EXIT_USAGE;
+	if (o.is_json + o.is_env + o.is_header > 1) {
+		out_errorf("token: choose one of --json, --env and --header");
+		return EXIT_USAGE;
+	}
+	if (o.npos == 1 && (o.pos[0][0] == '\0' ||
+	    strlen(o.pos[0]) > PROTO_STR_MAX)) {
+		out_errorf("token: the scope must be 1..%d bytes", PROTO_STR_MAX);
+		return EXIT_USAGE;
+	}
+	req = call_new_request("token");
+	if (req == NULL)
+		return EXIT_ERR;
+	if ((o.npos == 1 && json_object_set_new(req, "scope",
+	    json_string(o.pos[0])) < 0) ||
+	    (o.min_valid >= 0 && json_object_set_new(req, "min_valid",
+	    json_integer(o.min_valid)) < 0)) {
+		json_decref(req);
+		out_errorf("out of memory");
+		return EXIT_ERR;
+	}
+	r = call_roundtrip(c, req, &resp, 0);
+	json_decref(req);
+	if (r == EXIT_OK)
+		r = token_print(&o, resp);
+	json_decref(resp);
+	return r;
+}
