@@ -33,7 +33,7 @@ enum mode {
 	M_TRICKLE	/* one reply a byte at a time */
 };
 
-static char dir[] = "/tmp/test_client.XXXXXX";
+static const char *dir;
 static char sock_path[128];
 static char my_name[256];
 
@@ -119,45 +119,23 @@ serve(int lfd, enum mode m)
 	_exit(0);
 }
 
+static void
+serve_mode(int lfd, void *arg)
+{
+	serve(lfd, *(const enum mode *)arg);
+}
+
 /* Listen at sock_path and fork a server; uid > 0 drops to it first. */
 static pid_t
 start_server(enum mode m, uid_t uid)
 {
-	struct sockaddr_un sun;
-	pid_t pid;
-	int lfd;
-
-	(void)unlink(sock_path);
-	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (lfd < 0)
-		return -1;
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, sock_path, strlen(sock_path) + 1);
-	if (bind(lfd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		close(lfd);
-		return -1;
-	}
-	pid = fork();
-	if (pid == 0) {
-		/* SO_PEERCRED of a listener is taken at listen(). */
-		if (uid > 0 && setresuid(uid, uid, uid) < 0)
-			_exit(1);
-		if (listen(lfd, 8) < 0)
-			_exit(1);
-		serve(lfd, m);
-	}
-	close(lfd);
-	return pid;
+	return fixture_unix_server(sock_path, uid, serve_mode, &m);
 }
 
 static void
 stop_server(pid_t pid)
 {
-	if (pid <= 0)
-		return;
-	(void)kill(pid, SIGKILL);
-	(void)waitpid(pid, NULL, 0);
+	fixture_kill(pid, SIGKILL);
 }
 
 /* Connect to our own server: as root, uid 0 passes; else name ourselves. */
@@ -505,7 +483,8 @@ main(void)
 	struct passwd *pw;
 
 	signal(SIGPIPE, SIG_DFL);	/* the client must not need SIG_IGN */
-	if (mkdtemp(dir) == NULL) {
+	dir = fixture_tmpdir("client");
+	if (dir == NULL) {
 		perror("mkdtemp");
 		return 1;
 	}
@@ -528,14 +507,5 @@ main(void)
 	RUN(test_pipelined_replies);
 	RUN(test_trickled_reply);
 	RUN(test_socketpair_blocking_fd);
-
-	(void)unlink(sock_path);
-	{
-		char dead[160];
-
-		snprintf(dead, sizeof(dead), "%s/dead.sock", dir);
-		(void)unlink(dead);
-	}
-	(void)rmdir(dir);
 	TEST_MAIN_END();
 }
