@@ -39,20 +39,8 @@ CANARY = "CANARY-env-" + uuid.uuid4().hex
 KEPT_PREFIX = b"NSS_WRAPPER_"
 
 
-def setUpModule():
-    F.setup_module()
-
-
-def tearDownModule():
-    F.teardown_module()
-
-
-def dead_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+setUpModule = F.setup_module          # users, /dev/log capture
+tearDownModule = F.teardown_module
 
 
 def environ_entries(pid):
@@ -131,14 +119,9 @@ def base_env():
     return env
 
 
-class EnvTests(H.StackTestCase):
+class EnvTests(F.FaultTestCase):
     LIFETIME = 3600
-
-    @classmethod
-    def setUpClass(cls):
-        cls.stack = EnvStack(cls.__name__, lifetime=cls.LIFETIME)
-        cls.addClassCleanup(cls.stack.stop)
-        cls.stack.start()
+    STACK = EnvStack
 
     def restart_with(self, extra):
         st = self.stack
@@ -176,7 +159,7 @@ class EnvTests(H.StackTestCase):
         os.chown(keydir, cu.pw_uid, cu.pw_gid)  # credd could write it, if it wanted
         os.chmod(keydir, 0o700)
         keylog = os.path.join(keydir, "sslkeys.log")
-        proxy = "http://127.0.0.1:%d" % dead_port()
+        proxy = "http://127.0.0.1:%d" % H.free_port()
         pid = self.restart_with({
             "SSLKEYLOGFILE": keylog,
             "http_proxy": proxy, "https_proxy": proxy, "HTTPS_PROXY": proxy,
@@ -223,11 +206,6 @@ class EnvTests(H.StackTestCase):
         n = self.check_environ(pid)
         F.figure("env_openssl_ca", {"environ_entries_left": n})
 
-    def test_zz_leak_sweep(self):
-        leaks, cores = F.leak_sweep([self.stack])
-        self.assertEqual(cores, [], "core files found")
-        self.assertEqual(leaks, [], "\n".join(leaks[:20]))
-
 
 # ---------------------------------------------------------------- %d
 
@@ -246,14 +224,13 @@ def acl_for(uids, perm):
             + [(ACL_GROUP_OBJ, 0, 0), (ACL_MASK, perm, 0), (ACL_OTHER, 0, 0)])
 
 
-class CredentialsTests(H.StackTestCase):
+class CredentialsTests(F.FaultTestCase):
     LIFETIME = 3600
+    STACK = EnvStack
 
     @classmethod
     def setUpClass(cls):
-        cls.stack = EnvStack(cls.__name__, lifetime=cls.LIFETIME)
-        cls.addClassCleanup(cls.stack.stop)
-        cls.stack.start()
+        super().setUpClass()
         # systemd's RuntimeDirectory= belongs to the service user.
         cu = pwd.getpwnam(H.CREDD_USER)
         os.chown(cls.stack.run_dir, cu.pw_uid, cu.pw_gid)
@@ -376,11 +353,6 @@ class CredentialsTests(H.StackTestCase):
         d, _ = self.make_creds("ramfs")
         self.start(d, H.CREDD_USER)
         self.serves(ALICE)
-
-    def test_zz_leak_sweep(self):
-        leaks, cores = F.leak_sweep([self.stack])
-        self.assertEqual(cores, [], "core files found")
-        self.assertEqual(leaks, [], "\n".join(leaks[:20]))
 
 
 if __name__ == "__main__":
