@@ -23,11 +23,9 @@ that also names another user, a symlink.
 import os
 import pwd
 import shutil
-import socket
 import struct
 import subprocess
 import sys
-import time
 import uuid
 
 import faultlib as F
@@ -58,7 +56,7 @@ class EnvStack(F.FaultStack):
         self.env = None       # None: the harness's (inherited) environment
         self.as_user = None   # e.g. "credd"
 
-    def popen_kw(self):
+    def credd_popen_kw(self):
         kw = {}
         if self.env is not None:
             kw["env"] = self.env
@@ -67,43 +65,12 @@ class EnvStack(F.FaultStack):
             kw.update(user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
         return kw
 
-    def start_credd(self, timeout=30):
-        if self.env is None and self.as_user is None:
-            return super().start_credd(timeout)
-        self.credd_starts += 1
-        with open(self.credd_log, "ab") as logf:
-            logf.write(b"===== test_env: credd start #%d (%s) =====\n"
-                       % (self.credd_starts, (self.as_user or "root").encode()))
-            logf.flush()
-            self.credd = subprocess.Popen([H.BIN["credd"], "-c", self.conf, "-f", "-d"],
-                                          stdout=logf, stderr=subprocess.STDOUT,
-                                          stdin=subprocess.DEVNULL, start_new_session=True,
-                                          **self.popen_kw())
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.credd.poll() is not None:
-                raise RuntimeError("credd exited (rc %s) during start-up:\n%s"
-                                   % (self.credd.returncode, H.tail(self.credd_log)))
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                s.connect(self.sock)
-                break
-            except OSError:
-                pass
-            finally:
-                s.close()
-            if time.monotonic() > deadline:
-                raise RuntimeError("credd not accepting after %d s:\n%s"
-                                   % (timeout, H.tail(self.credd_log)))
-            time.sleep(0.05)
-        F.snapshot_proc("credd", self.credd.pid)
-
     def run_credd(self, what):
         """Start credd expecting it to refuse; returns (rc, output)."""
         self.stop_credd()
         p = subprocess.run([H.BIN["credd"], "-c", self.conf, "-f", "-d"],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           stdin=subprocess.DEVNULL, timeout=60, **self.popen_kw())
+                           stdin=subprocess.DEVNULL, timeout=60, **self.credd_popen_kw())
         with open(self.credd_log, "ab") as f:
             f.write(("===== test_env: expected refusal (%s) =====\n" % what).encode() + p.stdout)
         return p.returncode, p.stdout.decode("utf-8", "replace")

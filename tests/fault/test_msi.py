@@ -277,22 +277,7 @@ class MsiStack(F.FaultStack):
                     raise RuntimeError("nothing listens on %s:\n%s" % (listen,
                                                                       H.tail(self.credd_log)))
                 time.sleep(0.05)
-        while True:
-            if self.credd.poll() is not None:
-                raise RuntimeError("credd exited (rc %s) during start-up:\n%s"
-                                   % (self.credd.returncode, H.tail(self.credd_log)))
-            if os.path.exists(self.sock):
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                try:
-                    s.connect(self.sock)
-                    break
-                except OSError:
-                    pass
-                finally:
-                    s.close()
-            if time.monotonic() > end:
-                raise RuntimeError("credd socket not accepting:\n%s" % H.tail(self.credd_log))
-            time.sleep(0.05)
+        self.wait_credd(end, timeout)
         F.snapshot_proc("credd", self.credd.pid)
 
     def stats(self):

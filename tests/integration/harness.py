@@ -699,6 +699,10 @@ class Stack:
             raise RuntimeError("credd --check-config rejected the test config (rc %d): %s\n%s"
                                % (r.returncode, r.stdout, conf))
 
+    def credd_popen_kw(self):
+        """More subprocess.Popen arguments for credd (a test's env or user)."""
+        return {}
+
     def start_credd(self, timeout=20):
         if not BIN["credd"] or not os.access(BIN["credd"], os.X_OK):
             raise RuntimeError("credd binary not found/executable: %r (set CREDD_BIN)" % BIN["credd"])
@@ -709,8 +713,13 @@ class Stack:
             logf.flush()
             self.credd = subprocess.Popen([BIN["credd"], "-c", self.conf, "-f", "-d"],
                                           stdout=logf, stderr=subprocess.STDOUT,
-                                          stdin=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + timeout
+                                          stdin=subprocess.DEVNULL, start_new_session=True,
+                                          **self.credd_popen_kw())
+        self.wait_credd(time.monotonic() + timeout, timeout)
+
+    def wait_credd(self, deadline, timeout):
+        """Until the credd just started accepts on its socket; RuntimeError
+        when it exits first or deadline (monotonic) passes."""
         while True:
             if self.credd.poll() is not None:
                 raise RuntimeError("credd exited (rc %s) during start-up:\n%s"

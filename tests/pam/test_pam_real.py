@@ -129,14 +129,6 @@ print("open=%d close=%d open_ms=%d" % (ro, rc, (t1 - t0) * 1000))
 """
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def ensure_ssh_user():
     try:
         pwd.getpwnam(SSH_USER)
@@ -339,7 +331,7 @@ class SshdTests(H.StackTestCase):
         shutil.copy(H.BIN["credctl"], cls.credctl)
         os.chmod(cls.credctl, 0o755)
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # privsep dir
-        cls.port = free_port()
+        cls.port = H.free_port()
         conf = os.path.join(d, "sshd_config")
         with open(conf, "w") as f:
             f.write("\n".join([
