@@ -168,6 +168,35 @@ call(int fd, json_t **resp, int64_t ms)
 	return r;
 }
 
+/*
+ * One call to a fresh server in mode m with a deadline of ms from now;
+ * the server is stopped before this returns. *is_connected says whether
+ * the connection was made (else the result is connect's error); *took,
+ * when given, is the call's duration in ms.
+ */
+static int
+call_server(enum mode m, int64_t ms, json_t **resp, int *is_connected,
+    int64_t *took)
+{
+	pid_t pid = start_server(m, 0);
+	int64_t t0;
+	int fd, r;
+
+	fd = connect_own(2000);
+	*is_connected = fd >= 0;
+	if (fd < 0) {
+		stop_server(pid);
+		return fd;
+	}
+	t0 = util_mono_ms();
+	r = call(fd, resp, ms);
+	if (took != NULL)
+		*took = util_mono_ms() - t0;
+	close(fd);
+	stop_server(pid);
+	return r;
+}
+
 TEST(test_request)
 {
 	json_t *r = client_request("token");
@@ -278,18 +307,11 @@ TEST(test_peer_uid_check)
 TEST(test_silent_server_times_out)
 {
 	json_t *resp = NULL;
-	int64_t t0, dt;
-	pid_t pid;
-	int fd, r;
+	int64_t dt = 0;
+	int ok, r;
 
-	pid = start_server(M_SILENT, 0);
-	fd = connect_own(2000);
-	ASSERT_TRUE(fd >= 0);
-	t0 = util_mono_ms();
-	r = call(fd, &resp, 300);
-	dt = util_mono_ms() - t0;
-	close(fd);
-	stop_server(pid);
+	r = call_server(M_SILENT, 300, &resp, &ok, &dt);
+	ASSERT_TRUE(ok);
 	ASSERT_ERR(r, -ETIMEDOUT);
 	ASSERT_TRUE(resp == NULL);
 	ASSERT_TRUE(dt >= 250 && dt < 2000);
@@ -298,15 +320,10 @@ TEST(test_silent_server_times_out)
 TEST(test_deadline_already_passed)
 {
 	json_t *resp = NULL;
-	pid_t pid;
-	int fd, r;
+	int ok, r;
 
-	pid = start_server(M_SILENT, 0);
-	fd = connect_own(2000);
-	ASSERT_TRUE(fd >= 0);
-	r = call(fd, &resp, -1);
-	close(fd);
-	stop_server(pid);
+	r = call_server(M_SILENT, -1, &resp, &ok, NULL);
+	ASSERT_TRUE(ok);
 	/* The line fits the socket buffer; the read cannot finish. */
 	ASSERT_ERR(r, -ETIMEDOUT);
 }
@@ -360,39 +377,25 @@ TEST(test_closing_server)
 TEST(test_oversized_reply)
 {
 	json_t *resp = NULL;
-	pid_t pid;
-	int fd, r;
+	int ok, r;
 
-	pid = start_server(M_HUGE, 0);
-	fd = connect_own(2000);
-	ASSERT_TRUE(fd >= 0);
-	r = call(fd, &resp, 5000);
-	close(fd);
-	stop_server(pid);
+	r = call_server(M_HUGE, 5000, &resp, &ok, NULL);
+	ASSERT_TRUE(ok);
 	ASSERT_ERR(r, -EBADMSG);
 	ASSERT_TRUE(resp == NULL);
 
-	pid = start_server(M_OVER_BY_ONE, 0);
-	fd = connect_own(2000);
-	ASSERT_TRUE(fd >= 0);
-	r = call(fd, &resp, 5000);
-	close(fd);
-	stop_server(pid);
+	r = call_server(M_OVER_BY_ONE, 5000, &resp, &ok, NULL);
+	ASSERT_TRUE(ok);
 	ASSERT_ERR(r, -EBADMSG);
 }
 
 TEST(test_exact_limit_reply)
 {
 	json_t *resp = NULL;
-	pid_t pid;
-	int fd, r;
+	int ok, r;
 
-	pid = start_server(M_EXACT, 0);
-	fd = connect_own(2000);
-	ASSERT_TRUE(fd >= 0);
-	r = call(fd, &resp, 5000);
-	close(fd);
-	stop_server(pid);
+	r = call_server(M_EXACT, 5000, &resp, &ok, NULL);
+	ASSERT_TRUE(ok);
 	ASSERT_EQ(r, 0);
 	ASSERT_EQ(strlen(json_string_value(json_object_get(resp, "x"))),
 	    PROTO_LINE_MAX - 16 - 3);
@@ -402,15 +405,10 @@ TEST(test_exact_limit_reply)
 TEST(test_garbage_reply)
 {
 	json_t *resp = NULL;
-	pid_t pid;
-	int fd, r;
+	int ok, r;
 
-	pid = start_server(M_GARBAGE, 0);
-	fd = connect_own(2000);
-	ASSERT_TRUE(fd >= 0);
-	r = call(fd, &resp, 2000);
-	close(fd);
-	stop_server(pid);
+	r = call_server(M_GARBAGE, 2000, &resp, &ok, NULL);
+	ASSERT_TRUE(ok);
 	ASSERT_ERR(r, -EBADMSG);
 	ASSERT_TRUE(resp == NULL);
 }
