@@ -275,6 +275,20 @@ class PgFaultStack(FaultStack):
              % sql_str(H.TENANT))
 
 
+def recv_line(s, buf=b"", eof_ok=True):
+    """(runs in a child too) Read from socket s until buf holds a newline;
+    returns buf. At EOF, what came so far (no newline) when eof_ok, else
+    ConnectionResetError; socket errors and timeouts propagate."""
+    while b"\n" not in buf:
+        d = s.recv(65536)
+        if not d:
+            if eof_ok:
+                return buf
+            raise ConnectionResetError()
+        buf += d
+    return buf
+
+
 def token_req(scope=None, min_valid=None):
     r = {"v": 1, "op": "token"}
     if scope:

@@ -93,11 +93,7 @@ def load_loop(path, scopes, dur):
                     % scopes[i % len(scopes)]).encode()
             i += 1
             s.sendall(line)
-            while b"\n" not in buf:
-                d = s.recv(65536)
-                if not d:
-                    raise ConnectionResetError()
-                buf += d
+            buf = F.recv_line(s, buf, eof_ok=False)
             reply, buf = buf.split(b"\n", 1)
             n += 1
             c = "ok" if b'"ok":true' in reply else "err"

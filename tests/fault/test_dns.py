@@ -145,11 +145,7 @@ def timed_client(path, line, secs, every=0.02):
         t0 = time.monotonic()
         try:
             s.sendall(line)
-            while b"\n" not in buf:
-                d = s.recv(65536)
-                if not d:
-                    raise ConnectionResetError()
-                buf += d
+            buf = F.recv_line(s, buf, eof_ok=False)
         except OSError as e:
             errors += 1
             other.append(repr(e)[:100])

@@ -219,12 +219,7 @@ def over_cap(path, cap, extra):
     for _ in range(cap):
         s = F.connect(path)
         s.sendall(STATUS)
-        d = b""
-        while b"\n" not in d:
-            c = s.recv(65536)
-            if not c:
-                break
-            d += c
+        d = F.recv_line(s)
         held.append((s, b"\n" in d))
     r = try_new(path, extra)
     for s, _ in held:

@@ -75,12 +75,7 @@ def timed_tokens(path, secs):
             s.settimeout(30)
             s.connect(path)
             s.sendall(line)
-            d = b""
-            while b"\n" not in d:
-                c = s.recv(65536)
-                if not c:
-                    break
-                d += c
+            d = F.recv_line(s)
             s.close()
             if not json.loads(d).get("ok"):
                 errors += 1

@@ -48,12 +48,7 @@ def hold(path, n, secs):
             pass
     for s in socks:
         try:
-            d = b""
-            while b"\n" not in d:
-                c = s.recv(65536)
-                if not c:
-                    break
-                d += c
+            d = F.recv_line(s)
             if b'"ok":true' in d:
                 ok += 1
             elif not d:
@@ -110,11 +105,9 @@ def flood(path, conns, secs):
         while time.monotonic() < end:
             try:
                 s.sendall(STATUS)
-                while b"\n" not in buf:
-                    d = s.recv(65536)
-                    if not d:
-                        return
-                    buf += d
+                buf = F.recv_line(s, buf)
+                if b"\n" not in buf:
+                    return
             except OSError:
                 return
             line, buf = buf.split(b"\n", 1)
@@ -145,11 +138,7 @@ def good_client(path, secs):
         t0 = time.monotonic()
         try:
             s.sendall(req)
-            while b"\n" not in buf:
-                d = s.recv(65536)
-                if not d:
-                    raise ConnectionResetError()
-                buf += d
+            buf = F.recv_line(s, buf, eof_ok=False)
         except OSError:
             errors += 1
             s = F.connect(path)
