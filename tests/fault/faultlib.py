@@ -13,6 +13,7 @@ fault suite's classes (one FaultStack per class, and the leak sweep).
 """
 
 import glob
+import http.client
 import json
 import os
 import pwd
@@ -287,6 +288,23 @@ def recv_line(s, buf=b"", eof_ok=True):
             raise ConnectionResetError()
         buf += d
     return buf
+
+
+def http_get(port, path, headers):
+    """(runs in a child too) One GET of the SDK endpoint on a fresh
+    connection; its status and JSON body ({"_raw": text} if not JSON)."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    h = {"Host": "127.0.0.1:%d" % port}
+    h.update(headers)
+    c.request("GET", path, headers=h)
+    r = c.getresponse()
+    body = r.read().decode("utf-8", "replace")
+    c.close()
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        doc = {"_raw": body[:300]}
+    return {"status": r.status, "doc": doc}
 
 
 def token_req(scope=None, min_valid=None):

@@ -29,7 +29,6 @@ privileges, SIGSTOP); not root: exit 77.
 """
 
 import http.client
-import json
 import math
 import os
 import resource
@@ -62,22 +61,6 @@ tearDownModule = F.teardown_module
 
 
 # ---------------------------------------------------------------- children
-
-def http_get(port, path, headers):
-    """(child) One GET on a fresh connection: status and JSON body."""
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    h = {"Host": "127.0.0.1:%d" % port}
-    h.update(headers)
-    c.request("GET", path, headers=h)
-    r = c.getresponse()
-    body = r.read().decode("utf-8", "replace")
-    c.close()
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        doc = {"_raw": body[:300]}
-    return {"status": r.status, "doc": doc}
-
 
 def close_early(port, n, path):
     """(child) n times: connect, send a complete IMDS request, close at once
@@ -290,7 +273,7 @@ class MsiStack(F.FaultStack):
         return self.stats().get("sdk_endpoint")
 
     def get(self, user, path, headers):
-        return H.run_as(user, http_get, self.msi_port, path, headers)
+        return H.run_as(user, F.http_get, self.msi_port, path, headers)
 
     def refusals(self, uid=None):
         """request_refused records of the endpoint (op msi, msi_imds)."""

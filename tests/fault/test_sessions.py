@@ -20,7 +20,6 @@ Each user whose sessions must not end by liveness keeps a sleep process
 running for the class. Checks run every second (session_check = 1).
 """
 
-import http.client
 import json
 import os
 import pwd
@@ -68,16 +67,7 @@ def tearDownModule():
 def http_get(port, secret):
     """(child, as some uid) The App Service shape with secret; status and body."""
     path = "/msi/token?api-version=2019-08-01&resource=" + urllib.parse.quote(STORAGE, safe="")
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    c.request("GET", path, headers={"X-IDENTITY-HEADER": secret})
-    r = c.getresponse()
-    body = r.read().decode("utf-8", "replace")
-    c.close()
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        doc = {"_raw": body[:300]}
-    return {"status": r.status, "doc": doc}
+    return F.http_get(port, path, {"X-IDENTITY-HEADER": secret})
 
 
 def brief(g):
