@@ -22,7 +22,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
@@ -36,6 +35,7 @@
 #include <sodium.h>
 
 #include "entra/secret.h"
+#include "fixture.h"
 
 #include "record.h"
 #include "seal.h"
@@ -193,20 +193,11 @@ run_seed(const struct seed_opts *o)
 	return 0;
 }
 
-/* One entry of a temp tree being removed (no shell). */
-static int
-rm_entry(const char *p, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)type;
-	(void)ftw;
-	return remove(p) == 0 || errno == ENOENT ? 0 : -1;
-}
-
 static int
 run_smoke(void)
 {
-	char dir[] = "/tmp/bench-seed-XXXXXX", key[PATH_MAX], store[PATH_MAX];
+	const char *dir = fixture_tmpdir("bench_seed");
+	char key[PATH_MAX], store[PATH_MAX];
 	struct seed_opts o = { .tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47",
 		.tmpl = "template", .prefix = "sm", .first_uid = 300000, .count = 20 };
 	struct seal *seal = NULL;
@@ -215,7 +206,7 @@ run_smoke(void)
 	uint32_t id;
 	int e;
 
-	if (mkdtemp(dir) == NULL)
+	if (dir == NULL)
 		return 1;
 	snprintf(key, sizeof(key), "%s/keys", dir);
 	snprintf(store, sizeof(store), "%s/state", dir);
@@ -243,7 +234,7 @@ run_smoke(void)
 	seal_free(seal);
 	fprintf(stderr, "smoke: %s\n", e == 0 ? "ok" : strerror(-e));
 	/* The temp dir holds only sealed blobs and a test key: remove it. */
-	if (nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+	if (fixture_rmtree(dir) != 0)
 		fprintf(stderr, "smoke: cannot remove %s\n", dir);
 	return e == 0 ? 0 : 1;
 }

@@ -1,6 +1,6 @@
 /*
  * pgtest.h - helpers shared by the cluster tests: the fixture's DSN and
- * server directory, a test key ring, sample records, raw SQL.
+ * server directory, the test key ring (fixture.h), sample records, raw SQL.
  */
 #ifndef PGTEST_H
 #define PGTEST_H
@@ -12,9 +12,9 @@
 #include <unistd.h>
 
 #include <libpq-fe.h>
-#include <sodium.h>
 
 #include "entra/secret.h"
+#include "fixture.h"
 #include "record.h"
 #include "seal.h"
 
@@ -65,20 +65,11 @@ pgtest_tenant(const char *tag)
 	return buf;
 }
 
+/* The cluster tests' key ring: one active key (fixture.h). */
 PGTEST_UNUSED static struct seal *
 pgtest_ring(void)
 {
-	unsigned char k[32];
-	char b64[64], text[128];
-	struct seal *s = NULL;
-
-	memset(k, 0x5a, sizeof(k));
-	sodium_bin2base64(b64, sizeof(b64), k, sizeof(k),
-	    sodium_base64_VARIANT_ORIGINAL);
-	snprintf(text, sizeof(text), "key 7 %s active\n", b64);
-	if (seal_load_buf(text, strlen(text), &s) < 0)
-		return NULL;
-	return s;
+	return fixture_ring(7, 0x5a);
 }
 
 PGTEST_UNUSED static struct record *

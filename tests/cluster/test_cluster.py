@@ -6,7 +6,8 @@ cluster_pg, tests/cluster/pg-fixture.sh).
 Run as root (CTest passes CREDD_BIN, CREDCTL_BIN, EMULATOR and the
 fixture's CREDD_PG_DSN_FILE / CREDD_PG_DIR_FILE / CREDD_PG_PORT_FILE /
 CREDD_SCRIPTS):
-    /usr/bin/python3 tests/cluster/test_cluster.py [--keep] [unittest args]
+    PYTHONPATH=tests/integration /usr/bin/python3 tests/cluster/test_cluster.py \
+        [--keep] [unittest args]
 By hand: sh tests/cluster/pg-fixture.sh start /tmp/pgstate, then point the
 CREDD_PG_*_FILE variables at /tmp/pgstate/pg.{dsn,dir,port}.
 Not root: exits 77 (skipped).
@@ -22,7 +23,6 @@ Load generators run as the test users in child processes
 sockets directly, so that a storm is not limited by process start-up.
 """
 
-import argparse
 import json
 import os
 import random
@@ -35,9 +35,7 @@ import time
 import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
-import harness as H  # noqa: E402
+import harness as H  # noqa: E402 (PYTHONPATH=tests/integration)
 from harness import EXIT_ACT, EXIT_OK, EXIT_UNAVAIL, SCOPES  # noqa: E402
 
 ALICE, BOB, CAROL, ADMIN = "entra_alice", "entra_bob", "entra_carol", "entra_admin"
@@ -427,19 +425,13 @@ class ClusterCase(unittest.TestCase):
 
     # every class: no secret in any log, the audit, or the database
     def test_zz_canary_no_secret_in_logs(self):
-        secrets = [s for s in self.n1.issued() if isinstance(s, str) and len(s) >= 16]
+        secrets = self.n1.issued_secrets()
         sources = {}
         for n in self.nodes:
             for k, v in n.leak_sources().items():
                 sources["%s %s" % (n.node, k)] = v
         sources["database rows"] = b"".join(b for _, b, _ in pg_rows().values())
-        leaks = []
-        for name, data in sources.items():
-            if b"canary" in data.lower():
-                leaks.append("%s contains the canary marker" % name)
-            for s in secrets:
-                if s.encode() in data:
-                    leaks.append("%s contains an issued secret (fp %s)" % (name, H.fingerprint(s)))
+        leaks = H.find_leaks(sources, secrets)
         self.assertEqual(leaks, [], "secret material leaked:\n" + "\n".join(leaks[:20]))
 
 
@@ -1043,44 +1035,26 @@ class T6Migration(ClusterCase):
 
 # ==================================================================== main
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--credd")
-    ap.add_argument("--credctl")
-    ap.add_argument("--emulator")
-    ap.add_argument("--keep", action="store_true", help="keep temp roots")
-    args, rest = ap.parse_known_args()
-    if os.geteuid() != 0:
-        print("SKIP: cluster tests need root (users, credd as root, PostgreSQL as postgres)")
-        return 77
-    problems = H.resolve_binaries(args.credd, args.credctl, args.emulator)
-    try:
-        pg_load()
-    except (RuntimeError, OSError) as e:
-        problems.append(str(e))
-    if problems:
-        for p in problems:
-            print("ERROR: " + p)
-        print("0 passed, 1 failed (setup)")
-        return 1
-    if args.keep:
-        H.KEEP_TMP = True
-    print("credd=%s credctl=%s emulator=%s postgres port %s"
-          % (H.BIN["credd"], H.BIN["credctl"], H.BIN["emulator"], PG["port"]))
-    sys.stdout.flush()
+def setUpModule():
     H.global_setup()
-    try:
-        runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2, resultclass=ClusterResult)
-        t0 = time.monotonic()
-        prog = unittest.main(module=__name__, argv=[sys.argv[0]] + rest, testRunner=runner, exit=False)
-        r = prog.result
-    finally:
-        H.global_teardown(keep=any(s.failed for s in H.ALL_STACKS))
-    failed = len(r.failures) + len(r.errors) + len(r.unexpectedSuccesses)
-    skipped = len(r.skipped)
-    passed = max(r.testsRun - len(r.failures) - len(r.errors) - skipped, 0)
-    print("%d passed, %d failed, %d skipped (%.0f s)" % (passed, failed, skipped, time.monotonic() - t0))
-    return 0 if failed == 0 and r.testsRun > 0 else 1
+
+
+def tearDownModule():
+    H.global_teardown(keep=any(s.failed for s in H.ALL_STACKS))
+
+
+def main():
+    def check(args):
+        try:
+            pg_load()
+        except (RuntimeError, OSError) as e:
+            return [str(e)]
+        return []
+
+    return H.run_suite(__name__, __doc__,
+                       "cluster tests need root (users, credd as root, PostgreSQL as postgres)",
+                       check=check, banner=lambda: "postgres port %s" % PG["port"],
+                       result_class=ClusterResult)
 
 
 if __name__ == "__main__":

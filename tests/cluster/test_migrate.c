@@ -6,12 +6,13 @@
  * drives the same through a config file.
  */
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 #include "migrate.h"
 #include "pgtest.h"
@@ -23,7 +24,7 @@
 #define NREC 70 /* more than one page (64) */
 
 static const char *dsn;
-static char root[64];
+static const char *root;
 
 static struct store *
 open_file(const char *name)
@@ -181,33 +182,17 @@ TEST(migrate_command)
 	store_close(pg);
 }
 
-/* One entry of a temp tree being removed (no shell). */
-static int
-rm_entry(const char *p, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)type;
-	(void)ftw;
-	return remove(p) == 0 || errno == ENOENT ? 0 : -1;
-}
-
 int
 main(void)
 {
-	int failed;
-
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (sodium_init() < 0)
 		return 1;
 	dsn = pgtest_env_file("CREDD_PG_DSN_FILE");
-	snprintf(root, sizeof(root), "/tmp/test_migrate.XXXXXX");
-	if (mkdtemp(root) == NULL)
+	root = fixture_tmpdir("migrate");
+	if (root == NULL)
 		return 1;
 	RUN(file_to_pg_to_file);
 	RUN(migrate_command);
-	failed = test_total_failed;
-	if (nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
-		fprintf(stderr, "note: could not remove %s\n", root);
-	test_total_failed = failed;
 	TEST_MAIN_END();
 }

@@ -11,7 +11,6 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -21,6 +20,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 #include "marks.h"
 #include "pgtest.h"
@@ -614,15 +615,6 @@ row_restore(const char *t, const char *user, const char *hex)
 	    " updated_by = 'restore'", 3, p);
 }
 
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 TEST(rollback_refused_by_marks)
 {
 	const char *t = pgtest_tenant("rollback");
@@ -632,13 +624,13 @@ TEST(rollback_refused_by_marks)
 	struct record *ra = pgtest_record("alice"), *l = NULL, *fresh = NULL;
 	struct record_rollback rb;
 	struct marks_mark m;
-	char da[] = "/tmp/test_store_pg-ma.XXXXXX", db[] = "/tmp/test_store_pg-mb.XXXXXX";
+	const char *da = fixture_tmpdir("store_pg-ma"), *db = fixture_tmpdir("store_pg-mb");
 	static char first[16384], cur[16384];
 	uint64_t e1;
 	int me = 0, i;
 
 	ASSERT_TRUE(a != NULL && b != NULL && seal != NULL && ra != NULL);
-	ASSERT_TRUE(mkdtemp(da) != NULL && mkdtemp(db) != NULL);
+	ASSERT_TRUE(da != NULL && db != NULL);
 	ASSERT_EQ(marks_open(da, &ma, NULL, 0), 0);
 	ASSERT_EQ(marks_open(db, &mb, NULL, 0), 0);
 
@@ -729,8 +721,8 @@ TEST(rollback_refused_by_marks)
 	record_free(ra);
 	marks_close(ma);
 	marks_close(mb);
-	(void)nftw(da, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-	(void)nftw(db, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	(void)fixture_rmtree(da);
+	(void)fixture_rmtree(db);
 	seal_free(seal);
 	store_close(a);
 	store_close(b);

@@ -24,8 +24,7 @@ import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from emu_crypto import KeyMaterial, b64url  # noqa: E402
+from emu_crypto import KeyMaterial, b64url  # beside this file (run as a script)
 
 DEFAULT_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 DEFAULT_CLIENT = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"

@@ -1,17 +1,19 @@
 """Helpers shared by the fault tests (tests/fault/test_*.py).
 
-Builds on tests/integration/harness.py (imported, never edited): the same
-Stack (emulator + credd in a temp root), run_as, users and /dev/log
-capture. Adds what fault tests need: config overrides, kill -9, RSS and
-/proc snapshots, a direct look into the file store (store_peek, which
-prints refresh-token fingerprints only), the emulator's refresh-token
-chain, extra users, and a case-insensitive leak sweep over everything the
-suite produced (syslog, audit, stderr, /proc cmdline and environ of every
-spawned process, core files).
+Builds on tests/integration/harness.py (imported by name: CTest puts
+tests/integration on PYTHONPATH, by hand `PYTHONPATH=tests/integration`):
+the same Stack (emulator + credd in a temp root), run_as, users, /dev/log
+capture, find_leaks and run_suite. Adds what fault tests need: config
+overrides, kill -9, RSS and /proc snapshots, a direct look into the file
+store (store_peek, which prints refresh-token fingerprints only), the
+emulator's refresh-token chain, extra users, a leak sweep over everything
+the suite produced (syslog, audit, stderr, /proc cmdline and environ of
+every spawned process, core files), and FaultTestCase, the base of every
+fault suite's classes (one FaultStack per class, and the leak sweep).
 """
 
 import glob
-import hashlib
+import http.client
 import json
 import os
 import pwd
@@ -22,11 +24,8 @@ import socket
 import subprocess
 import sys
 import time
-import unittest
 
 sys.dont_write_bytecode = True
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 import harness as H  # noqa: E402
 
 LONG = os.environ.get("FAULT_LONG") == "1"
@@ -182,6 +181,132 @@ class FaultStack(H.Stack):
             return {"_io": str(e)[:300]}
 
 
+def connect(path, deadline=60.0):
+    """(runs in a child too) Connect to a Unix socket, retrying while the
+    listen backlog is full (EAGAIN), as lib/client.c does."""
+    end = time.monotonic() + deadline
+    while True:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        s.settimeout(30)
+        try:
+            s.connect(path)
+            return s
+        except BlockingIOError:
+            s.close()
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.01)
+        except OSError:
+            s.close()
+            raise
+
+
+# ---------------------------------------------------------------- postgres
+
+PG_DSN = {"dsn": None}
+
+
+def pg_dsn():
+    """The DSN of the cluster suite's PostgreSQL fixture (CREDD_PG_DSN_FILE),
+    for the fault suites' postgres mode (CRASH_BACKEND, ROLLBACK_BACKEND)."""
+    if PG_DSN["dsn"] is None:
+        p = os.environ.get("CREDD_PG_DSN_FILE")
+        if not p:
+            raise RuntimeError("the postgres mode needs CREDD_PG_DSN_FILE (the cluster_pg "
+                               "fixture: sh tests/cluster/pg-fixture.sh start DIR)")
+        with open(p) as f:
+            PG_DSN["dsn"] = f.read().strip()
+    return PG_DSN["dsn"]
+
+
+def psql(sql, timeout=30):
+    """Rows of sql (psql with the fixture's DSN, the credd role)."""
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C", "PGCONNECT_TIMEOUT": "10"}
+    r = subprocess.run(["psql", pg_dsn(), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"],
+                       input=sql, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       timeout=timeout, env=env)
+    if r.returncode != 0:
+        raise RuntimeError("psql failed (rc %d): %s" % (r.returncode, r.stderr.strip()[:500]))
+    return [ln for ln in r.stdout.splitlines() if ln.strip()]
+
+
+def sql_str(s):
+    return "'" + s.replace("'", "''") + "'"
+
+
+class PgFaultStack(FaultStack):
+    """A FaultStack on the postgres store when PG is true (a suite sets it
+    from CRASH_BACKEND or ROLLBACK_BACKEND), on the file store otherwise:
+    the config names the fixture's database, peek() reads the rows with
+    store_peek --pg, wipe_tenant() deletes the test tenant's rows."""
+
+    PG = False
+
+    def write_conf(self, extra=""):
+        super().write_conf(extra)
+        if not self.PG:
+            return
+        with open(self.conf) as f:
+            txt = f.read()
+        txt = txt.replace("backend = file\n", "backend = postgres\ndsn = %s\n" % pg_dsn())
+        with open(self.conf, "w") as f:
+            f.write(txt)
+        # The DSN carries the role's password: readable by credd only.
+        os.chown(self.conf, 0, pwd.getpwnam(H.CREDD_USER).pw_gid)
+        os.chmod(self.conf, 0o640)
+
+    def peek(self, copy=False):
+        if not self.PG:
+            return super().peek(copy)
+        r = subprocess.run([PEEK["bin"], "--pg", pg_dsn(), self.key_file, H.TENANT,
+                            H.CREDD_USER], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=60)
+        if r.returncode == 2:
+            raise AssertionError("store_peek --pg failed: %s" % r.stderr.decode()[:500])
+        rows = {}
+        for line in r.stdout.decode().splitlines():
+            d = json.loads(line)
+            rows[d["user"]] = d
+        self.peek_lines = len(r.stdout.decode().splitlines())
+        return rows, r.returncode
+
+    def wipe_tenant(self):
+        psql("DO $$ BEGIN IF to_regclass('credd_records') IS NOT NULL THEN"
+             " DELETE FROM credd_records WHERE tenant = %s; END IF; END $$;\n"
+             % sql_str(H.TENANT))
+
+
+def recv_line(s, buf=b"", eof_ok=True):
+    """(runs in a child too) Read from socket s until buf holds a newline;
+    returns buf. At EOF, what came so far (no newline) when eof_ok, else
+    ConnectionResetError; socket errors and timeouts propagate."""
+    while b"\n" not in buf:
+        d = s.recv(65536)
+        if not d:
+            if eof_ok:
+                return buf
+            raise ConnectionResetError()
+        buf += d
+    return buf
+
+
+def http_get(port, path, headers):
+    """(runs in a child too) One GET of the SDK endpoint on a fresh
+    connection; its status and JSON body ({"_raw": text} if not JSON)."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    h = {"Host": "127.0.0.1:%d" % port}
+    h.update(headers)
+    c.request("GET", path, headers=h)
+    r = c.getresponse()
+    body = r.read().decode("utf-8", "replace")
+    c.close()
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        doc = {"_raw": body[:300]}
+    return {"status": r.status, "doc": doc}
+
+
 def token_req(scope=None, min_valid=None):
     r = {"v": 1, "op": "token"}
     if scope:
@@ -227,7 +352,7 @@ def leak_sweep(stacks, extra=None):
     sources = {}
     for st in stacks:
         try:
-            secrets.update(s for s in st.issued() if isinstance(s, str) and len(s) >= 16)
+            secrets.update(st.issued_secrets())
         except Exception as e:  # emulator already stopped: the issued list was saved
             secrets.update(getattr(st, "saved_issued", []))
             H.log("leak sweep: %s: issued() failed (%s)" % (st.name, e))
@@ -246,55 +371,66 @@ def leak_sweep(stacks, extra=None):
         sources["core file " + c] = H.read_bytes(c)
     for k, v in (extra or {}).items():
         sources[k] = v
-    leaks = []
-    for name, data in sources.items():
-        if b"canary" in data.lower():
-            leaks.append("%s contains the canary marker" % name)
-        for s in secrets:
-            if s.encode() in data:
-                leaks.append("%s contains an issued secret (fp %s)" % (name, H.fingerprint(s)))
-                break
+    leaks = H.find_leaks(sources, secrets)
     figure("leak_sweep_sources", len(sources))
     figure("leak_sweep_secrets", len(secrets))
     figure("canary_hits", len(leaks))
     return leaks, cores
 
 
+# ---------------------------------------------------------------- base class
+
+class FaultTestCase(H.StackTestCase):
+    """The base of a fault suite's classes: one STACK (a FaultStack class)
+    per class, made by make_stack() from LIFETIME, CONF_SET, CONF_ADD and
+    RECORDS_IN_MEMORY and stopped by a class cleanup; prepare_stack() runs
+    between the two (wipe rows, start a squatter). Besides the harness's
+    canary test, every class gets the leak sweep over its stack, with
+    leak_sweep_extra() as more sources. Reached as F.FaultTestCase, never
+    imported by name: unittest would run it as a class of its own."""
+
+    STACK = FaultStack
+    CONF_SET = None
+    CONF_ADD = None
+
+    @classmethod
+    def make_stack(cls):
+        return cls.STACK(cls.__name__, lifetime=cls.LIFETIME, conf_set=cls.CONF_SET,
+                         conf_add=cls.CONF_ADD, records_in_memory=cls.RECORDS_IN_MEMORY)
+
+    @classmethod
+    def prepare_stack(cls):
+        """Before the stack starts; its stop is already a class cleanup."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = cls.make_stack()
+        cls.addClassCleanup(cls.stack.stop)
+        cls.prepare_stack()
+        cls.stack.start()
+
+    def leak_sweep_extra(self):
+        """More {name: bytes} for the leak sweep (a second node's logs)."""
+        return None
+
+    def test_zz_leak_sweep(self):
+        leaks, cores = leak_sweep([self.stack], self.leak_sweep_extra())
+        self.assertEqual(cores, [], "core files found")
+        self.assertEqual(leaks, [], "\n".join(leaks[:20]))
+
+
 # ---------------------------------------------------------------- runner
 
 def main(module_name, doc):
-    import argparse
-    ap = argparse.ArgumentParser(description=doc)
-    ap.add_argument("--keep", action="store_true")
-    args, rest = ap.parse_known_args()
-    if os.geteuid() != 0:
-        print("SKIP: fault tests need root (users, mounts, credd dropping privileges).")
-        return 77
-    problems = H.resolve_binaries()
-    p = resolve_peek()
-    if p:
-        problems.append(p)
-    if problems:
-        for p in problems:
-            print("ERROR: " + p)
-        return 1
-    if args.keep:
-        H.KEEP_TMP = True
-    print("credd=%s credctl=%s emulator=%s long=%s" % (H.BIN["credd"], H.BIN["credctl"],
-                                                     H.BIN["emulator"], LONG))
-    sys.stdout.flush()
-    runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2, resultclass=H.DebugResult)
-    t0 = time.monotonic()
-    prog = unittest.main(module=module_name, argv=[sys.argv[0]] + rest, testRunner=runner,
-                         exit=False)
-    r = prog.result
-    failed = len(r.failures) + len(r.errors) + len(r.unexpectedSuccesses)
-    skipped = len(r.skipped)
-    passed = max(r.testsRun - len(r.failures) - len(r.errors) - skipped, 0)
-    print("FIGURES " + json.dumps(FIGURES, sort_keys=True))
-    print("%d passed, %d failed, %d skipped (%.0f s)" % (passed, failed, skipped,
-                                                         time.monotonic() - t0))
-    return 0 if failed == 0 and r.testsRun > 0 else 1
+    """A fault suite's main: harness.run_suite with store_peek, FAULT_LONG
+    in the first line and the FIGURES line."""
+    def check(args):
+        p = resolve_peek()
+        return [p] if p else []
+
+    return H.run_suite(module_name, doc,
+                       "fault tests need root (users, mounts, credd dropping privileges).",
+                       check=check, banner=lambda: "long=%s" % LONG, figures=FIGURES)
 
 
 def setup_module():

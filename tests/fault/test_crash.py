@@ -35,11 +35,9 @@ row per user, each opens. Kills: 60 per mode in CI (120), FAULT_LONG=1:
 500 per mode (1000).
 """
 
-import json
 import os
 import random
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -53,62 +51,11 @@ SCOPES = ("storage", "vault", "graph", "databricks")
 BACKEND = os.environ.get("CRASH_BACKEND") or "file"
 PG = BACKEND == "postgres"
 KILLS = int(os.environ.get("FAULT_KILLS") or (500 if F.LONG else 60 if PG else 100))
-DSN = {"dsn": None}
 
-
-def pg_dsn():
-    if DSN["dsn"] is None:
-        p = os.environ.get("CREDD_PG_DSN_FILE")
-        if not p:
-            raise RuntimeError("CRASH_BACKEND=postgres needs CREDD_PG_DSN_FILE (the cluster_pg "
-                               "fixture: sh tests/cluster/pg-fixture.sh start DIR)")
-        with open(p) as f:
-            DSN["dsn"] = f.read().strip()
-    return DSN["dsn"]
-
-
-def psql(sql, timeout=30):
-    """Rows of sql (psql with the fixture's DSN, the credd role)."""
-    env = {"PATH": "/usr/bin:/bin", "LANG": "C", "PGCONNECT_TIMEOUT": "10"}
-    r = subprocess.run(["psql", pg_dsn(), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"],
-                       input=sql, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                       timeout=timeout, env=env)
-    if r.returncode != 0:
-        raise RuntimeError("psql failed (rc %d): %s" % (r.returncode, r.stderr.strip()[:500]))
-    return [ln for ln in r.stdout.splitlines() if ln.strip()]
-
-
-class CrashStack(F.FaultStack):
+class CrashStack(F.PgFaultStack):
     """FaultStack on the postgres store in postgres mode."""
 
-    def write_conf(self, extra=""):
-        super().write_conf(extra)
-        if not PG:
-            return
-        with open(self.conf) as f:
-            txt = f.read()
-        txt = txt.replace("backend = file\n", "backend = postgres\ndsn = %s\n" % pg_dsn())
-        with open(self.conf, "w") as f:
-            f.write(txt)
-        # The DSN carries the role's password: readable by credd only.
-        os.chown(self.conf, 0, F.pwd.getpwnam(H.CREDD_USER).pw_gid)
-        os.chmod(self.conf, 0o640)
-
-    def peek(self, copy=False):
-        if not PG:
-            return super().peek(copy)
-        r = subprocess.run([F.PEEK["bin"], "--pg", pg_dsn(), self.key_file, H.TENANT,
-                            H.CREDD_USER], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           timeout=60)
-        if r.returncode == 2:
-            raise AssertionError("store_peek --pg failed: %s" % r.stderr.decode()[:500])
-        rows, n = {}, 0
-        for line in r.stdout.decode().splitlines():
-            d = json.loads(line)
-            rows[d["user"]] = d
-            n += 1
-        self.peek_lines = n
-        return rows, r.returncode
+    PG = PG
 
     def settle(self, timeout=30.0):
         """Wait until the killed credd's database sessions are gone: what
@@ -117,8 +64,8 @@ class CrashStack(F.FaultStack):
             return
         end = time.monotonic() + timeout
         while True:
-            n = int(psql("SELECT count(*) FROM pg_stat_activity WHERE usename = current_user"
-                         " AND pid <> pg_backend_pid();\n")[0])
+            n = int(F.psql("SELECT count(*) FROM pg_stat_activity WHERE usename = current_user"
+                           " AND pid <> pg_backend_pid();\n")[0])
             if n == 0:
                 return
             if time.monotonic() > end:
@@ -126,17 +73,9 @@ class CrashStack(F.FaultStack):
                                      % (n, timeout))
             time.sleep(0.05)
 
-    def wipe_tenant(self):
-        psql("DO $$ BEGIN IF to_regclass('credd_records') IS NOT NULL THEN"
-             " DELETE FROM credd_records WHERE tenant = '%s'; END IF; END $$;\n" % H.TENANT)
 
-
-def setUpModule():
-    F.setup_module()
-
-
-def tearDownModule():
-    F.teardown_module()
+setUpModule = F.setup_module          # users, /dev/log capture
+tearDownModule = F.teardown_module
 
 
 def load_loop(path, scopes, dur):
@@ -154,11 +93,7 @@ def load_loop(path, scopes, dur):
                     % scopes[i % len(scopes)]).encode()
             i += 1
             s.sendall(line)
-            while b"\n" not in buf:
-                d = s.recv(65536)
-                if not d:
-                    raise ConnectionResetError()
-                buf += d
+            buf = F.recv_line(s, buf, eof_ok=False)
             reply, buf = buf.split(b"\n", 1)
             n += 1
             c = "ok" if b'"ok":true' in reply else "err"
@@ -168,19 +103,16 @@ def load_loop(path, scopes, dur):
     return {"n": n, "codes": codes}
 
 
-class CrashBase(H.StackTestCase):
+class CrashBase(F.FaultTestCase):
     STRICT = False
     LIFETIME = 2  # min_valid is capped at 1 s: a refresh per scope per second
+    STACK = CrashStack
+    CONF_SET = {"device_flows_per_hour": 1000, "max_conns_per_uid": 4096}
 
     @classmethod
-    def setUpClass(cls):
-        cls.stack = CrashStack(cls.__name__, lifetime=cls.LIFETIME,
-                               conf_set={"device_flows_per_hour": 1000,
-                                         "max_conns_per_uid": 4096})
-        cls.addClassCleanup(cls.stack.stop)
+    def prepare_stack(cls):
         if PG:
             cls.stack.wipe_tenant()  # each class starts with no rows
-        cls.stack.start()
 
     def ensure_token(self, user, deadline=90.0):
         """A token for user, approving any device flow credd starts.
@@ -310,11 +242,6 @@ class CrashBase(H.StackTestCase):
         F.figure("crash_%s_seconds" % mode, round(time.monotonic() - t0))
         if not self.STRICT:
             self.assertEqual(reconsents, 0)
-
-    def test_zz_leak_sweep(self):
-        leaks, cores = F.leak_sweep([self.stack])
-        self.assertEqual(cores, [], "core files found")
-        self.assertEqual(leaks, [], "\n".join(leaks[:20]))
 
 
 class CrashEntraLikeTests(CrashBase):

@@ -17,17 +17,12 @@ import sys
 import time
 
 import faultlib as F
-from faultlib import H
 
 ALICE, BOB = "entra_alice", "entra_bob"
 
 
-def setUpModule():
-    F.setup_module()
-
-
-def tearDownModule():
-    F.teardown_module()
+setUpModule = F.setup_module          # users, /dev/log capture
+tearDownModule = F.teardown_module
 
 
 def sh(*cmd):
@@ -73,14 +68,9 @@ class TmpfsStack(F.FaultStack):
         return path
 
 
-class DiskTests(H.StackTestCase):
+class DiskTests(F.FaultTestCase):
     LIFETIME = 40
-
-    @classmethod
-    def setUpClass(cls):
-        cls.stack = TmpfsStack(cls.__name__, lifetime=cls.LIFETIME)
-        cls.addClassCleanup(cls.stack.stop)
-        cls.stack.start()
+    STACK = TmpfsStack
 
     def status(self, user):
         rc, out, err = self.stack.credctl(user, "status", "--json")
@@ -169,11 +159,6 @@ class DiskTests(H.StackTestCase):
         self.check_files(allow=("filler",))
         rc, doc, err = st.token(ALICE, "databricks")
         self.assertEqual(rc, 0, "no token after restart (no consent expected): %s" % err)
-
-    def test_zz_leak_sweep(self):
-        leaks, cores = F.leak_sweep([self.stack])
-        self.assertEqual(cores, [], "core files found")
-        self.assertEqual(leaks, [], "\n".join(leaks[:20]))
 
 
 if __name__ == "__main__":

@@ -36,10 +36,8 @@ import tempfile
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import faultlib as F  # noqa: E402
-from faultlib import H  # noqa: E402
+import faultlib as F
+from faultlib import H
 
 NAME = "emulator.credd.test"   # also in the emulator's certificate (emu_crypto.py)
 SLOW = 6.0                     # seconds the stub holds an answer
@@ -147,11 +145,7 @@ def timed_client(path, line, secs, every=0.02):
         t0 = time.monotonic()
         try:
             s.sendall(line)
-            while b"\n" not in buf:
-                d = s.recv(65536)
-                if not d:
-                    raise ConnectionResetError()
-                buf += d
+            buf = F.recv_line(s, buf, eof_ok=False)
         except OSError as e:
             errors += 1
             other.append(repr(e)[:100])
@@ -198,12 +192,8 @@ def threads_of(pid):
 
 # ---------------------------------------------------------------- tests
 
-def setUpModule():
-    F.setup_module()
-
-
-def tearDownModule():
-    F.teardown_module()
+setUpModule = F.setup_module          # users, /dev/log capture
+tearDownModule = F.teardown_module
 
 
 class DnsStack(F.FaultStack):
@@ -216,15 +206,13 @@ class DnsStack(F.FaultStack):
         super().write_conf(extra)
 
 
-class SlowDnsTests(H.StackTestCase):
+class SlowDnsTests(F.FaultTestCase):
     LIFETIME = 3600
+    STACK = DnsStack
 
     @classmethod
-    def setUpClass(cls):
+    def prepare_stack(cls):
         STUB.delay = 0.0
-        cls.stack = DnsStack(cls.__name__, lifetime=cls.LIFETIME)
-        cls.addClassCleanup(cls.stack.stop)
-        cls.stack.start()
 
     def measure(self, user, line, secs):
         return in_background(H.run_as, user, timed_client, self.stack.sock, line, secs,
@@ -341,11 +329,6 @@ class SlowDnsTests(H.StackTestCase):
         st.start_credd()
         self.assertEqual(rc, 0, "credd exit status %s" % rc)
         self.assertLess(dt, 3.0, "credd took %.1f s to stop while a lookup hung" % dt)
-
-    def test_zz_leak_sweep(self):
-        leaks, cores = F.leak_sweep([self.stack])
-        self.assertEqual(cores, [], "core files found")
-        self.assertEqual(leaks, [], "\n".join(leaks[:20]))
 
 
 # ---------------------------------------------------------------- namespace

@@ -23,11 +23,9 @@ that also names another user, a symlink.
 import os
 import pwd
 import shutil
-import socket
 import struct
 import subprocess
 import sys
-import time
 import uuid
 
 import faultlib as F
@@ -39,20 +37,8 @@ CANARY = "CANARY-env-" + uuid.uuid4().hex
 KEPT_PREFIX = b"NSS_WRAPPER_"
 
 
-def setUpModule():
-    F.setup_module()
-
-
-def tearDownModule():
-    F.teardown_module()
-
-
-def dead_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+setUpModule = F.setup_module          # users, /dev/log capture
+tearDownModule = F.teardown_module
 
 
 def environ_entries(pid):
@@ -70,7 +56,7 @@ class EnvStack(F.FaultStack):
         self.env = None       # None: the harness's (inherited) environment
         self.as_user = None   # e.g. "credd"
 
-    def popen_kw(self):
+    def credd_popen_kw(self):
         kw = {}
         if self.env is not None:
             kw["env"] = self.env
@@ -79,43 +65,12 @@ class EnvStack(F.FaultStack):
             kw.update(user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
         return kw
 
-    def start_credd(self, timeout=30):
-        if self.env is None and self.as_user is None:
-            return super().start_credd(timeout)
-        self.credd_starts += 1
-        with open(self.credd_log, "ab") as logf:
-            logf.write(b"===== test_env: credd start #%d (%s) =====\n"
-                       % (self.credd_starts, (self.as_user or "root").encode()))
-            logf.flush()
-            self.credd = subprocess.Popen([H.BIN["credd"], "-c", self.conf, "-f", "-d"],
-                                          stdout=logf, stderr=subprocess.STDOUT,
-                                          stdin=subprocess.DEVNULL, start_new_session=True,
-                                          **self.popen_kw())
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.credd.poll() is not None:
-                raise RuntimeError("credd exited (rc %s) during start-up:\n%s"
-                                   % (self.credd.returncode, H.tail(self.credd_log)))
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                s.connect(self.sock)
-                break
-            except OSError:
-                pass
-            finally:
-                s.close()
-            if time.monotonic() > deadline:
-                raise RuntimeError("credd not accepting after %d s:\n%s"
-                                   % (timeout, H.tail(self.credd_log)))
-            time.sleep(0.05)
-        F.snapshot_proc("credd", self.credd.pid)
-
     def run_credd(self, what):
         """Start credd expecting it to refuse; returns (rc, output)."""
         self.stop_credd()
         p = subprocess.run([H.BIN["credd"], "-c", self.conf, "-f", "-d"],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           stdin=subprocess.DEVNULL, timeout=60, **self.popen_kw())
+                           stdin=subprocess.DEVNULL, timeout=60, **self.credd_popen_kw())
         with open(self.credd_log, "ab") as f:
             f.write(("===== test_env: expected refusal (%s) =====\n" % what).encode() + p.stdout)
         return p.returncode, p.stdout.decode("utf-8", "replace")
@@ -131,14 +86,9 @@ def base_env():
     return env
 
 
-class EnvTests(H.StackTestCase):
+class EnvTests(F.FaultTestCase):
     LIFETIME = 3600
-
-    @classmethod
-    def setUpClass(cls):
-        cls.stack = EnvStack(cls.__name__, lifetime=cls.LIFETIME)
-        cls.addClassCleanup(cls.stack.stop)
-        cls.stack.start()
+    STACK = EnvStack
 
     def restart_with(self, extra):
         st = self.stack
@@ -176,7 +126,7 @@ class EnvTests(H.StackTestCase):
         os.chown(keydir, cu.pw_uid, cu.pw_gid)  # credd could write it, if it wanted
         os.chmod(keydir, 0o700)
         keylog = os.path.join(keydir, "sslkeys.log")
-        proxy = "http://127.0.0.1:%d" % dead_port()
+        proxy = "http://127.0.0.1:%d" % H.free_port()
         pid = self.restart_with({
             "SSLKEYLOGFILE": keylog,
             "http_proxy": proxy, "https_proxy": proxy, "HTTPS_PROXY": proxy,
@@ -223,11 +173,6 @@ class EnvTests(H.StackTestCase):
         n = self.check_environ(pid)
         F.figure("env_openssl_ca", {"environ_entries_left": n})
 
-    def test_zz_leak_sweep(self):
-        leaks, cores = F.leak_sweep([self.stack])
-        self.assertEqual(cores, [], "core files found")
-        self.assertEqual(leaks, [], "\n".join(leaks[:20]))
-
 
 # ---------------------------------------------------------------- %d
 
@@ -246,14 +191,13 @@ def acl_for(uids, perm):
             + [(ACL_GROUP_OBJ, 0, 0), (ACL_MASK, perm, 0), (ACL_OTHER, 0, 0)])
 
 
-class CredentialsTests(H.StackTestCase):
+class CredentialsTests(F.FaultTestCase):
     LIFETIME = 3600
+    STACK = EnvStack
 
     @classmethod
     def setUpClass(cls):
-        cls.stack = EnvStack(cls.__name__, lifetime=cls.LIFETIME)
-        cls.addClassCleanup(cls.stack.stop)
-        cls.stack.start()
+        super().setUpClass()
         # systemd's RuntimeDirectory= belongs to the service user.
         cu = pwd.getpwnam(H.CREDD_USER)
         os.chown(cls.stack.run_dir, cu.pw_uid, cu.pw_gid)
@@ -376,11 +320,6 @@ class CredentialsTests(H.StackTestCase):
         d, _ = self.make_creds("ramfs")
         self.start(d, H.CREDD_USER)
         self.serves(ALICE)
-
-    def test_zz_leak_sweep(self):
-        leaks, cores = F.leak_sweep([self.stack])
-        self.assertEqual(cores, [], "core files found")
-        self.assertEqual(leaks, [], "\n".join(leaks[:20]))
 
 
 if __name__ == "__main__":

@@ -44,31 +44,8 @@ RSS_BOUND_KB = 96 * 1024        # growth allowed under the flood (ASan build inc
 RSS_ABORT_KB = 512 * 1024       # stop the flood early: the bound is long broken
 
 
-def setUpModule():
-    F.setup_module()
-
-
-def tearDownModule():
-    F.teardown_module()
-
-
-def connect(path, deadline=60.0):
-    """Connect, retrying while the listen backlog is full (EAGAIN)."""
-    end = time.monotonic() + deadline
-    while True:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        s.settimeout(30)
-        try:
-            s.connect(path)
-            return s
-        except BlockingIOError:
-            s.close()
-            if time.monotonic() > end:
-                raise
-            time.sleep(0.01)
-        except OSError:
-            s.close()
-            raise
+setUpModule = F.setup_module          # users, /dev/log capture
+tearDownModule = F.teardown_module
 
 
 def touch(path):
@@ -97,7 +74,7 @@ def try_new(path, n, timeout=10.0):
     answered = refused = silent = 0
     for _ in range(n):
         try:
-            s = connect(path, 10)
+            s = F.connect(path, 10)
         except OSError:
             refused += 1
             continue
@@ -133,7 +110,7 @@ def nonreading_flood(path, n, nlines, ready, stop, secs):
     blob = TOKEN * nlines
     socks = []
     for _ in range(n):
-        s = connect(path)
+        s = F.connect(path)
         s.setblocking(False)
         socks.append(s)
     touch(ready)
@@ -190,7 +167,7 @@ def nonreading_flood(path, n, nlines, ready, stop, secs):
 def hold(path, n, ready, stop, secs):
     """(child) open n connections (they may wait in the backlog), touch
     ready, hold them until stop appears, then close them all."""
-    socks = [connect(path) for _ in range(n)]
+    socks = [F.connect(path) for _ in range(n)]
     touch(ready)
     end = time.monotonic() + secs
     while time.monotonic() < end and not os.path.exists(stop):
@@ -203,7 +180,7 @@ def hold(path, n, ready, stop, secs):
 def pipeline(path, line, n, timeout=180.0):
     """(child) one connection: a writer sends line n times while this
     thread reads the n replies; returns the count of each error code."""
-    s = connect(path)
+    s = F.connect(path)
     s.settimeout(timeout)
     err = []
 
@@ -240,14 +217,9 @@ def over_cap(path, cap, extra):
     then try extra more: each must be closed unanswered."""
     held = []
     for _ in range(cap):
-        s = connect(path)
+        s = F.connect(path)
         s.sendall(STATUS)
-        d = b""
-        while b"\n" not in d:
-            c = s.recv(65536)
-            if not c:
-                break
-            d += c
+        d = F.recv_line(s)
         held.append((s, b"\n" in d))
     r = try_new(path, extra)
     for s, _ in held:
@@ -277,14 +249,8 @@ def max_fd(pid):
     return max(int(x) for x in os.listdir("/proc/%d/fd" % pid))
 
 
-class OutputFloodTests(H.StackTestCase):
+class OutputFloodTests(F.FaultTestCase):
     LIFETIME = 3600
-
-    @classmethod
-    def setUpClass(cls):
-        cls.stack = F.FaultStack(cls.__name__, lifetime=cls.LIFETIME)
-        cls.addClassCleanup(cls.stack.stop)
-        cls.stack.start()
 
     def test_01_nonreading_flood(self):
         st = self.stack
@@ -365,22 +331,11 @@ class OutputFloodTests(H.StackTestCase):
         r = H.run_as(FLOOD_USER, try_new, st.sock, 1)
         self.assertEqual(r["answered"], 1, r)
 
-    def test_zz_leak_sweep(self):
-        leaks, cores = F.leak_sweep([self.stack])
-        self.assertEqual(cores, [], "core files found")
-        self.assertEqual(leaks, [], "\n".join(leaks[:20]))
 
-
-class EmfileTests(H.StackTestCase):
+class EmfileTests(F.FaultTestCase):
     LIFETIME = 3600
     NOFILE = 64         # credd's RLIMIT_NOFILE (soft): room for ~50 connections
     HOLD = 300          # connections opened: several times what fits
-
-    @classmethod
-    def setUpClass(cls):
-        cls.stack = F.FaultStack(cls.__name__, lifetime=cls.LIFETIME)
-        cls.addClassCleanup(cls.stack.stop)
-        cls.stack.start()
 
     def test_01_emfile(self):
         st = self.stack
@@ -457,27 +412,14 @@ class EmfileTests(H.StackTestCase):
         self.assertLessEqual(all_lines, 50, "%d log lines in 5 s" % all_lines)
         self.assertIsNotNone(served, "not served within 30 s of the connections closing")
 
-    def test_zz_leak_sweep(self):
-        leaks, cores = F.leak_sweep([self.stack])
-        self.assertEqual(cores, [], "core files found")
-        self.assertEqual(leaks, [], "\n".join(leaks[:20]))
 
-
-class AuditFloodTests(H.StackTestCase):
+class AuditFloodTests(F.FaultTestCase):
     LIFETIME = 3600
     CAP = 50
     ADMIN_N = 20000
     RATE_N = 40000
     EXTRA = 300
-
-    @classmethod
-    def setUpClass(cls):
-        cls.stack = F.FaultStack(cls.__name__, lifetime=cls.LIFETIME,
-                                 conf_set={"max_conns_per_uid": cls.CAP,
-                                           "requests_per_sec": 1000,
-                                           "request_burst": 25000})
-        cls.addClassCleanup(cls.stack.stop)
-        cls.stack.start()
+    CONF_SET = {"max_conns_per_uid": CAP, "requests_per_sec": 1000, "request_burst": 25000}
 
     def test_01_refusal_floods(self):
         st = self.stack
@@ -526,11 +468,6 @@ class AuditFloodTests(H.StackTestCase):
         self.assertLessEqual(len(rc), 6, rc)
         for r in ra + rb + rc:
             self.assertEqual(r.get("outcome"), "refused", r)
-
-    def test_zz_leak_sweep(self):
-        leaks, cores = F.leak_sweep([self.stack])
-        self.assertEqual(cores, [], "core files found")
-        self.assertEqual(leaks, [], "\n".join(leaks[:20]))
 
 
 if __name__ == "__main__":

@@ -30,12 +30,8 @@ KEY_PAGE = 4096
 FULL_WARNING = "the locked arena (8 KiB) is full"
 
 
-def setUpModule():
-    F.setup_module()
-
-
-def tearDownModule():
-    F.teardown_module()
+setUpModule = F.setup_module          # users, /dev/log capture
+tearDownModule = F.teardown_module
 
 
 def vm_locked(pid):
@@ -105,14 +101,9 @@ class MemlockStack(F.FaultStack):
         F.snapshot_proc("credd", self.credd.pid)
 
 
-class MemlockTests(H.StackTestCase):
+class MemlockTests(F.FaultTestCase):
     LIFETIME = 3600
-
-    @classmethod
-    def setUpClass(cls):
-        cls.stack = MemlockStack(cls.__name__, lifetime=cls.LIFETIME)
-        cls.addClassCleanup(cls.stack.stop)
-        cls.stack.start()
+    STACK = MemlockStack
 
     def stats(self):
         r = self.stack.request("root", {"v": 1, "op": "stats"})
@@ -269,11 +260,6 @@ class MemlockTests(H.StackTestCase):
         log = H.read_bytes(st.credd_log).decode("utf-8", "replace")
         self.assertNotIn("still allocated at exit", log)
         st.start_credd()
-
-    def test_zz_leak_sweep(self):
-        leaks, cores = F.leak_sweep([self.stack])
-        self.assertEqual(cores, [], "core files found")
-        self.assertEqual(leaks, [], "\n".join(leaks[:20]))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ privileges, SIGSTOP); not root: exit 77.
 """
 
 import http.client
-import json
 import math
 import os
 import resource
@@ -57,39 +56,11 @@ UNPROVEN = ("caller socket closed before accept", "caller socket held by no proc
             "caller socket not found", "caller uid unknown")
 
 
-def setUpModule():
-    F.setup_module()
-
-
-def tearDownModule():
-    F.teardown_module()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+setUpModule = F.setup_module          # users, /dev/log capture
+tearDownModule = F.teardown_module
 
 
 # ---------------------------------------------------------------- children
-
-def http_get(port, path, headers):
-    """(child) One GET on a fresh connection: status and JSON body."""
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    h = {"Host": "127.0.0.1:%d" % port}
-    h.update(headers)
-    c.request("GET", path, headers=h)
-    r = c.getresponse()
-    body = r.read().decode("utf-8", "replace")
-    c.close()
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        doc = {"_raw": body[:300]}
-    return {"status": r.status, "doc": doc}
-
 
 def close_early(port, n, path):
     """(child) n times: connect, send a complete IMDS request, close at once
@@ -240,7 +211,7 @@ class MsiStack(F.FaultStack):
 
     def __init__(self, name, msi_extra="", activate=None, nofile=None, **kw):
         super().__init__(name, **kw)
-        self.msi_port = free_port()
+        self.msi_port = H.free_port()
         self.msi_extra = msi_extra
         self.activate = activate
         self.nofile = nofile  # credd's RLIMIT_NOFILE (it is not dumpable: no prlimit later)
@@ -289,22 +260,7 @@ class MsiStack(F.FaultStack):
                     raise RuntimeError("nothing listens on %s:\n%s" % (listen,
                                                                       H.tail(self.credd_log)))
                 time.sleep(0.05)
-        while True:
-            if self.credd.poll() is not None:
-                raise RuntimeError("credd exited (rc %s) during start-up:\n%s"
-                                   % (self.credd.returncode, H.tail(self.credd_log)))
-            if os.path.exists(self.sock):
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                try:
-                    s.connect(self.sock)
-                    break
-                except OSError:
-                    pass
-                finally:
-                    s.close()
-            if time.monotonic() > end:
-                raise RuntimeError("credd socket not accepting:\n%s" % H.tail(self.credd_log))
-            time.sleep(0.05)
+        self.wait_credd(end, timeout)
         F.snapshot_proc("credd", self.credd.pid)
 
     def stats(self):
@@ -317,7 +273,7 @@ class MsiStack(F.FaultStack):
         return self.stats().get("sdk_endpoint")
 
     def get(self, user, path, headers):
-        return H.run_as(user, http_get, self.msi_port, path, headers)
+        return H.run_as(user, F.http_get, self.msi_port, path, headers)
 
     def refusals(self, uid=None):
         """request_refused records of the endpoint (op msi, msi_imds)."""
@@ -351,7 +307,7 @@ def wait_for(what, fn, deadline=30.0, step=0.2):
         time.sleep(step)
 
 
-class MsiCase(H.StackTestCase):
+class MsiCase(F.FaultTestCase):
     LIFETIME = 3600
     MSI_EXTRA = "imds = yes\n"
     CONF_SET = {}
@@ -363,12 +319,6 @@ class MsiCase(H.StackTestCase):
         return MsiStack(cls.__name__, msi_extra=cls.MSI_EXTRA, activate=cls.ACTIVATE,
                         nofile=cls.NOFILE, lifetime=cls.LIFETIME, conf_set=cls.CONF_SET)
 
-    @classmethod
-    def setUpClass(cls):
-        cls.stack = cls.make_stack()
-        cls.addClassCleanup(cls.stack.stop)
-        cls.stack.start()
-
     def setUp(self):
         self.assertTrue(self.stack.credd_alive(), "credd is not running (crashed earlier?)")
 
@@ -377,11 +327,6 @@ class MsiCase(H.StackTestCase):
         if user not in done:
             self.stack.consent(user)
             done.add(user)
-
-    def test_zz_leak_sweep(self):
-        leaks, cores = F.leak_sweep([self.stack])
-        self.assertEqual(cores, [], "core files found")
-        self.assertEqual(leaks, [], "\n".join(leaks[:20]))
 
 
 # ==================================================================== item 1
@@ -454,9 +399,7 @@ class SquatTests(MsiCase):
     """The port is taken before credd starts."""
 
     @classmethod
-    def setUpClass(cls):
-        cls.stack = cls.make_stack()
-        cls.addClassCleanup(cls.stack.stop)
+    def prepare_stack(cls):
         st = cls.stack
         cls.ready = os.path.join(st.sync, "squat.ready")
         cls.release = os.path.join(st.sync, "squat.release")
@@ -466,7 +409,6 @@ class SquatTests(MsiCase):
         cls.addClassCleanup(cls.squatter.join)
         cls.addClassCleanup(lambda: open(cls.release, "w").close())
         wait_for("the squatter", lambda: os.path.exists(cls.ready))
-        st.start()
 
     def test_01_socket_served_endpoint_down(self):
         st = self.stack
@@ -533,7 +475,7 @@ class ActivationTests(MsiCase):
         # and credd binds [msi] listen itself.
         st = self.stack
         st.stop_credd()
-        other = free_port()
+        other = H.free_port()
         st.activate = ("127.0.0.1:%d" % other, "credd-msi")
         st.start_credd()
         ep = st.endpoint()

@@ -75,12 +75,7 @@ def timed_tokens(path, secs):
             s.settimeout(30)
             s.connect(path)
             s.sendall(line)
-            d = b""
-            while b"\n" not in d:
-                c = s.recv(65536)
-                if not c:
-                    break
-                d += c
+            d = F.recv_line(s)
             s.close()
             if not json.loads(d).get("ok"):
                 errors += 1
@@ -118,15 +113,12 @@ def pct(xs, p):
     return s[min(len(s) - 1, int(len(s) * p / 100.0))] if s else -1
 
 
-class NssTests(H.StackTestCase):
+class NssTests(F.FaultTestCase):
     LIFETIME = 3600
 
     @classmethod
-    def setUpClass(cls):
-        cls.stack = F.FaultStack(cls.__name__, lifetime=cls.LIFETIME)
-        cls.addClassCleanup(cls.stack.stop)
+    def prepare_stack(cls):
         set_slow([])
-        cls.stack.start()
 
     def test_01_large_admin_group(self):
         st = self.stack
@@ -216,11 +208,6 @@ class NssTests(H.StackTestCase):
             self.assertEqual(users, {"entra_nssnew"}, recs)
         finally:
             passwd_line(None, uid)
-
-    def test_zz_leak_sweep(self):
-        leaks, cores = F.leak_sweep([self.stack])
-        self.assertEqual(cores, [], "core files found")
-        self.assertEqual(leaks, [], "\n".join(leaks[:20]))
 
 
 def outer():

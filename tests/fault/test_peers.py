@@ -9,7 +9,6 @@ every one of its requests must be answered. credd's RSS is sampled.
 """
 
 import json
-import socket
 import sys
 import threading
 import time
@@ -28,32 +27,8 @@ HOSTILE_USER = "entra_alice"
 STATUS = b'{"v":1,"op":"status"}\n'
 
 
-def setUpModule():
-    F.setup_module()
-
-
-def tearDownModule():
-    F.teardown_module()
-
-
-def connect(path, deadline=60.0):
-    """Connect, retrying while the listen backlog is full (EAGAIN), as
-    lib/client.c does."""
-    end = time.monotonic() + deadline
-    while True:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        s.settimeout(30)
-        try:
-            s.connect(path)
-            return s
-        except BlockingIOError:
-            s.close()
-            if time.monotonic() > end:
-                raise
-            time.sleep(0.01)
-        except OSError:
-            s.close()
-            raise
+setUpModule = F.setup_module          # users, /dev/log capture
+tearDownModule = F.teardown_module
 
 
 def hold(path, n, secs):
@@ -61,7 +36,7 @@ def hold(path, n, secs):
     socks, refused = [], 0
     for _ in range(n):
         try:
-            socks.append(connect(path))
+            socks.append(F.connect(path))
         except OSError:
             refused += 1
     time.sleep(secs)
@@ -73,12 +48,7 @@ def hold(path, n, secs):
             pass
     for s in socks:
         try:
-            d = b""
-            while b"\n" not in d:
-                c = s.recv(65536)
-                if not c:
-                    break
-                d += c
+            d = F.recv_line(s)
             if b'"ok":true' in d:
                 ok += 1
             elif not d:
@@ -97,7 +67,7 @@ def slowloris(path, n, secs):
     second (a new byte on every connection each second)."""
     socks = []
     for _ in range(n):
-        socks.append(connect(path))
+        socks.append(F.connect(path))
     line = STATUS
     i = 0
     end = time.monotonic() + secs
@@ -129,17 +99,15 @@ def flood(path, conns, secs):
     lock = threading.Lock()
 
     def one():
-        s = connect(path)
+        s = F.connect(path)
         buf = b""
         end = time.monotonic() + secs
         while time.monotonic() < end:
             try:
                 s.sendall(STATUS)
-                while b"\n" not in buf:
-                    d = s.recv(65536)
-                    if not d:
-                        return
-                    buf += d
+                buf = F.recv_line(s, buf)
+                if b"\n" not in buf:
+                    return
             except OSError:
                 return
             line, buf = buf.split(b"\n", 1)
@@ -160,7 +128,7 @@ def flood(path, conns, secs):
 def good_client(path, secs):
     """(child) one request every 20 ms on a persistent connection: latencies."""
     lat, errors = [], 0
-    s = connect(path)
+    s = F.connect(path)
     end = time.monotonic() + secs
     buf = b""
     i = 0
@@ -170,14 +138,10 @@ def good_client(path, secs):
         t0 = time.monotonic()
         try:
             s.sendall(req)
-            while b"\n" not in buf:
-                d = s.recv(65536)
-                if not d:
-                    raise ConnectionResetError()
-                buf += d
+            buf = F.recv_line(s, buf, eof_ok=False)
         except OSError:
             errors += 1
-            s = connect(path)
+            s = F.connect(path)
             buf = b""
             continue
         line, buf = buf.split(b"\n", 1)
@@ -192,16 +156,9 @@ def good_client(path, secs):
             "max_ms": round(lat[-1] * 1000, 2)}
 
 
-class PeerTests(H.StackTestCase):
+class PeerTests(F.FaultTestCase):
     LIFETIME = 3600
-
-    @classmethod
-    def setUpClass(cls):
-        cls.stack = F.FaultStack(cls.__name__, lifetime=cls.LIFETIME,
-                                 conf_set={"max_conns_per_uid": CAP, "requests_per_sec": 3000,
-                                           "request_burst": 3000})
-        cls.addClassCleanup(cls.stack.stop)
-        cls.stack.start()
+    CONF_SET = {"max_conns_per_uid": CAP, "requests_per_sec": 3000, "request_burst": 3000}
 
     def test_01_hostile_peers(self):
         st = self.stack
@@ -279,11 +236,6 @@ class PeerTests(H.StackTestCase):
         self.assertLess(peak - base, 1536 * 1024, "RSS grew by %d kB" % (peak - base))
         rc, _, err = st.token(GOOD_USER, "storage")
         self.assertEqual(rc, 0, err)
-
-    def test_zz_leak_sweep(self):
-        leaks, cores = F.leak_sweep([self.stack])
-        self.assertEqual(cores, [], "core files found")
-        self.assertEqual(leaks, [], "\n".join(leaks[:20]))
 
 
 if __name__ == "__main__":

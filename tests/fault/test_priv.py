@@ -20,12 +20,8 @@ from faultlib import H
 ALICE, BOB = "entra_alice", "entra_bob"
 
 
-def setUpModule():
-    F.setup_module()
-
-
-def tearDownModule():
-    F.teardown_module()
+setUpModule = F.setup_module          # users, /dev/log capture
+tearDownModule = F.teardown_module
 
 
 def fake_server(path, secs):
@@ -62,14 +58,8 @@ def fake_server(path, secs):
     return {"conns": conns, "bytes": got}
 
 
-class PrivTests(H.StackTestCase):
+class PrivTests(F.FaultTestCase):
     LIFETIME = 3600
-
-    @classmethod
-    def setUpClass(cls):
-        cls.stack = F.FaultStack(cls.__name__, lifetime=cls.LIFETIME)
-        cls.addClassCleanup(cls.stack.stop)
-        cls.stack.start()
 
     def start_expect_refusal(self, what):
         st = self.stack
@@ -149,11 +139,6 @@ class PrivTests(H.StackTestCase):
         self.assertGreaterEqual(res["conns"], 1, "credctl never connected: %s" % res)
         self.assertEqual(res["bytes"], 0, "credctl sent a request to a fake server: %s" % res)
         F.figure("priv_fake_server", {"credctl_exits": outs, "server_saw": res})
-
-    def test_zz_leak_sweep(self):
-        leaks, cores = F.leak_sweep([self.stack])
-        self.assertEqual(cores, [], "core files found")
-        self.assertEqual(leaks, [], "\n".join(leaks[:20]))
 
 
 if __name__ == "__main__":

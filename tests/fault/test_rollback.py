@@ -51,53 +51,11 @@ ALICE, BOB = "entra_alice", "entra_bob"
 BACKEND = os.environ.get("ROLLBACK_BACKEND") or "file"
 PG = BACKEND == "postgres"
 EXTRA_SCOPES = ["r%d = https://r%d.rollback.example/.default" % (i, i) for i in range(1, 13)]
-DSN = {"dsn": None}
 
-
-def pg_dsn():
-    if DSN["dsn"] is None:
-        p = os.environ.get("CREDD_PG_DSN_FILE")
-        if not p:
-            raise RuntimeError("ROLLBACK_BACKEND=postgres needs CREDD_PG_DSN_FILE (the "
-                               "cluster_pg fixture: sh tests/cluster/pg-fixture.sh start DIR)")
-        with open(p) as f:
-            DSN["dsn"] = f.read().strip()
-    return DSN["dsn"]
-
-
-def psql(sql, timeout=30):
-    env = {"PATH": "/usr/bin:/bin", "LANG": "C", "PGCONNECT_TIMEOUT": "10"}
-    r = subprocess.run(["psql", pg_dsn(), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"],
-                       input=sql, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                       timeout=timeout, env=env)
-    if r.returncode != 0:
-        raise RuntimeError("psql failed (rc %d): %s" % (r.returncode, r.stderr.strip()[:500]))
-    return [ln for ln in r.stdout.splitlines() if ln.strip()]
-
-
-def sql_str(s):
-    return "'" + s.replace("'", "''") + "'"
-
-
-class RollbackStack(F.FaultStack):
+class RollbackStack(F.PgFaultStack):
     """A FaultStack with the store writer's tools, on either backend."""
 
-    def write_conf(self, extra=""):
-        super().write_conf(extra)
-        if not PG:
-            return
-        with open(self.conf) as f:
-            txt = f.read()
-        txt = txt.replace("backend = file\n", "backend = postgres\ndsn = %s\n" % pg_dsn())
-        with open(self.conf, "w") as f:
-            f.write(txt)
-        os.chown(self.conf, 0, pwd.getpwnam(H.CREDD_USER).pw_gid)
-        os.chmod(self.conf, 0o640)
-
-    def wipe_tenant(self):
-        psql("DO $$ BEGIN IF to_regclass('credd_records') IS NOT NULL THEN"
-             " DELETE FROM credd_records WHERE tenant = %s; END IF; END $$;\n"
-             % sql_str(H.TENANT))
+    PG = PG
 
     def rec_path(self, user):
         return os.path.join(self.state_dir, "u-%s.rec" % user)
@@ -106,8 +64,8 @@ class RollbackStack(F.FaultStack):
     def save_row(self, user):
         """The sealed bytes of user's row as they are now (a backup)."""
         if PG:
-            rows = psql("SELECT encode(blob, 'hex') FROM credd_records WHERE tenant = %s"
-                        " AND username = %s;\n" % (sql_str(H.TENANT), sql_str(user)))
+            rows = F.psql("SELECT encode(blob, 'hex') FROM credd_records WHERE tenant = %s"
+                          " AND username = %s;\n" % (F.sql_str(H.TENANT), F.sql_str(user)))
             if len(rows) != 1:
                 raise AssertionError("no row for %s: %s" % (user, rows))
             return rows[0]
@@ -116,8 +74,8 @@ class RollbackStack(F.FaultStack):
 
     def stored_version(self, user):
         if PG:
-            rows = psql("SELECT version FROM credd_records WHERE tenant = %s AND username = %s;\n"
-                        % (sql_str(H.TENANT), sql_str(user)))
+            rows = F.psql("SELECT version FROM credd_records WHERE tenant = %s AND username = %s;\n"
+                          % (F.sql_str(H.TENANT), F.sql_str(user)))
             return int(rows[0]) if rows else 0
         try:
             with open(self.rec_path(user), "rb") as f:
@@ -130,11 +88,11 @@ class RollbackStack(F.FaultStack):
         version is not sealed: a writer sets what it likes)."""
         v = self.stored_version(user) + 1
         if PG:
-            psql("INSERT INTO credd_records (tenant, username, version, blob, updated_by)"
-                 " VALUES (%s, %s, %d, decode(%s, 'hex'), 'restore')"
-                 " ON CONFLICT (tenant, username) DO UPDATE SET blob = EXCLUDED.blob,"
-                 " version = EXCLUDED.version, updated_by = 'restore';\n"
-                 % (sql_str(H.TENANT), sql_str(user), v, sql_str(saved)))
+            F.psql("INSERT INTO credd_records (tenant, username, version, blob, updated_by)"
+                   " VALUES (%s, %s, %d, decode(%s, 'hex'), 'restore')"
+                   " ON CONFLICT (tenant, username) DO UPDATE SET blob = EXCLUDED.blob,"
+                   " version = EXCLUDED.version, updated_by = 'restore';\n"
+                   % (F.sql_str(H.TENANT), F.sql_str(user), v, F.sql_str(saved)))
             return v
         data = saved[:4] + struct.pack(">Q", v) + saved[12:]
         tmp = os.path.join(self.root, "restore.tmp")   # same file system
@@ -147,20 +105,6 @@ class RollbackStack(F.FaultStack):
         os.chmod(tmp, 0o600)
         os.rename(tmp, self.rec_path(user))
         return v
-
-    def peek(self, copy=False):
-        if not PG:
-            return super().peek(copy)
-        r = subprocess.run([F.PEEK["bin"], "--pg", pg_dsn(), self.key_file, H.TENANT,
-                            H.CREDD_USER], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           timeout=60)
-        if r.returncode == 2:
-            raise AssertionError("store_peek --pg failed: %s" % r.stderr.decode()[:500])
-        rows = {}
-        for line in r.stdout.decode().splitlines():
-            d = json.loads(line)
-            rows[d["user"]] = d
-        return rows, r.returncode
 
     def marks_dir(self):
         return self.state_dir.rstrip("/") + "-marks"
@@ -242,29 +186,27 @@ class Node2:
         return recs
 
 
-def setUpModule():
-    F.setup_module()
-
-
-def tearDownModule():
-    F.teardown_module()
+setUpModule = F.setup_module          # users, /dev/log capture
+tearDownModule = F.teardown_module
 
 
 class Base:
-    """Shared by the test classes (a mixin: not collected by itself)."""
+    """Shared by the test classes (a mixin before F.FaultTestCase: not
+    collected by itself)."""
     LIFETIME = 3600
     RECORDS_IN_MEMORY = None
+    STACK = RollbackStack
+    CONF_SET = {"device_flows_per_hour": 1000}
+    CONF_ADD = {"scopes": EXTRA_SCOPES}
+
+    @classmethod
+    def prepare_stack(cls):
+        if PG:
+            cls.stack.wipe_tenant()
 
     @classmethod
     def setUpClass(cls):
-        conf_set = {"device_flows_per_hour": 1000}
-        cls.stack = RollbackStack(cls.__name__, lifetime=cls.LIFETIME, conf_set=conf_set,
-                                  conf_add={"scopes": EXTRA_SCOPES},
-                                  records_in_memory=cls.RECORDS_IN_MEMORY)
-        cls.addClassCleanup(cls.stack.stop)
-        if PG:
-            cls.stack.wipe_tenant()
-        cls.stack.start()
+        super().setUpClass()
         cls.stack.ctl("POST", "rotation", {"strict": True})
         cls.next_scope = 1
 
@@ -303,21 +245,22 @@ class Base:
         self.assertEqual(rc, 0, err)
         return json.loads(out)
 
-    def test_zz_leak_sweep(self):
+    def leak_sweep_extra(self):
         extra = self.stack.marks_sources()
         node2 = getattr(type(self), "node2", None)
         if node2 is not None:
             extra["node2 stderr"] = H.read_bytes(node2.log)
             extra["node2 audit"] = H.read_bytes(node2.audit_file)
-        leaks, cores = F.leak_sweep([self.stack], extra)
-        self.assertEqual(cores, [], "core files found")
-        self.assertEqual(leaks, [], "\n".join(leaks[:20]))
+        return extra
+
+    def test_zz_leak_sweep(self):
+        super().test_zz_leak_sweep()
         # The marks hold hashes and numbers only: no user name either.
         for name, data in self.stack.marks_sources().items():
             self.assertNotIn(b"entra_", data, "%s holds a user name" % name)
 
 
-class RollbackTests(Base, H.StackTestCase):
+class RollbackTests(Base, F.FaultTestCase):
 
     def test_01_resident_node_writes_over_an_older_row(self):
         st = self.stack
@@ -423,7 +366,7 @@ class RollbackTests(Base, H.StackTestCase):
         self.assertEqual(rc, H.EXIT_OTHER, "old row over the new consent: %s" % err)
 
 
-class NodesTests(Base, H.StackTestCase):
+class NodesTests(Base, F.FaultTestCase):
     RECORDS_IN_MEMORY = 0
 
     @classmethod

@@ -12,9 +12,17 @@ Pieces:
     user (setgroups/setgid/setuid); the JSON-able result comes back on a pipe
   - StackTestCase: unittest base; one Stack per TestCase class; every class
     also gets the canary test (no issued secret in any log)
+  - find_leaks(sources, secrets): the one leak check (the canary marker and
+    exact secrets in named byte strings), for every suite
   - DebugResult: prints credd's and the emulator's log tails on failure
+  - run_suite(): the one runner of every Python suite (options, the root
+    and binary checks, unittest, the summary line CTest logs show)
+
+Suites import this module by name: CTest puts tests/integration on their
+PYTHONPATH; by hand, `PYTHONPATH=tests/integration` (docs/testing.md).
 """
 
+import argparse
 import base64
 import grp
 import hashlib
@@ -402,8 +410,35 @@ def raw_conversation(path, payload, nreplies=1, timeout=15.0, expect_eof=False):
             "rest": buf.decode("utf-8", "replace")[:200]}
 
 
+def free_port():
+    """A loopback TCP port nothing listens on (now)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def fingerprint(tok):
     return hashlib.sha256(tok.encode()).hexdigest()[:8]
+
+
+def find_leaks(sources, secrets=(), canary=True):
+    """Findings (empty: none) over sources, {name: bytes}: the canary
+    marker in any case (refresh tokens and device codes carry "CANARY",
+    JWTs "CanArY" in their base64 text, see the emulator README, so even
+    part of a token is caught; canary=False skips it), and any of secrets
+    (str) to the letter, named by fingerprint, at most one per source."""
+    secrets = [s.encode() for s in secrets]
+    leaks = []
+    for name, data in sources.items():
+        if canary and b"canary" in data.lower():
+            leaks.append("%s contains the canary marker" % name)
+        for s in secrets:
+            if s in data:
+                leaks.append("%s contains a secret (fp %s)" % (name, fingerprint(s.decode())))
+                break
+    return leaks
 
 
 def flood(path, n, line, timeout=90.0):
@@ -664,6 +699,10 @@ class Stack:
             raise RuntimeError("credd --check-config rejected the test config (rc %d): %s\n%s"
                                % (r.returncode, r.stdout, conf))
 
+    def credd_popen_kw(self):
+        """More subprocess.Popen arguments for credd (a test's env or user)."""
+        return {}
+
     def start_credd(self, timeout=20):
         if not BIN["credd"] or not os.access(BIN["credd"], os.X_OK):
             raise RuntimeError("credd binary not found/executable: %r (set CREDD_BIN)" % BIN["credd"])
@@ -674,8 +713,13 @@ class Stack:
             logf.flush()
             self.credd = subprocess.Popen([BIN["credd"], "-c", self.conf, "-f", "-d"],
                                           stdout=logf, stderr=subprocess.STDOUT,
-                                          stdin=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + timeout
+                                          stdin=subprocess.DEVNULL, start_new_session=True,
+                                          **self.credd_popen_kw())
+        self.wait_credd(time.monotonic() + timeout, timeout)
+
+    def wait_credd(self, deadline, timeout):
+        """Until the credd just started accepts on its socket; RuntimeError
+        when it exits first or deadline (monotonic) passes."""
         while True:
             if self.credd.poll() is not None:
                 raise RuntimeError("credd exited (rc %s) during start-up:\n%s"
@@ -784,6 +828,10 @@ class Stack:
 
     def issued(self):
         return self.ctl("GET", "issued").get("secrets", [])
+
+    def issued_secrets(self):
+        """The secrets the emulator issued that a leak check looks for."""
+        return [s for s in self.issued() if isinstance(s, str) and len(s) >= 16]
 
     def oid(self, user):
         return self.oids.setdefault(user, str(uuid.uuid4()))
@@ -999,20 +1047,11 @@ class StackTestCase(unittest.TestCase):
         # credd's stderr, the audit file, syslog, credctl's stderr or, in
         # clear, the sealed store.
         st = self.stack
-        secrets = [s for s in st.issued() if isinstance(s, str) and len(s) >= 16]
+        secrets = st.issued_secrets()
         sources = st.leak_sources()
         if secrets:
             self.assertTrue(sources["audit file"], "secrets were issued but the audit file is empty")
-        leaks = []
-        for name, data in sources.items():
-            # Refresh tokens and device codes carry "CANARY"; JWTs carry
-            # "CanArY" in their base64 text (see the emulator README), so
-            # even part of a token is caught.
-            if b"canary" in data.lower():
-                leaks.append("%s contains the canary marker" % name)
-            for s in secrets:
-                if s.encode() in data:
-                    leaks.append("%s contains an issued secret (fp %s)" % (name, fingerprint(s)))
+        leaks = find_leaks(sources, secrets)
         self.assertEqual(leaks, [], "secret material leaked:\n" + "\n".join(leaks[:20]))
 
 
@@ -1044,3 +1083,65 @@ class DebugResult(unittest.TextTestResult):
         super().addSubTest(test, subtest, err)
         if err is not None:
             self._dump(test)
+
+
+# ---------------------------------------------------------------- runner
+
+def run_suite(module_name, doc, needs_root, options=None, check=None, banner=None,
+              result_class=DebugResult, figures=None, finish=None):
+    """Run the unittest classes of module_name; returns the exit status.
+
+    Every suite's main() is this: the options --credd, --credctl,
+    --emulator and --keep (plus the suite's own, added by options(ap));
+    not root: "SKIP: needs_root" and 77 (CTest's SKIP_RETURN_CODE);
+    binaries missing, or check(args) naming problems: ERROR lines and 1.
+    Then one line of what runs (banner() adds to it), the tests with
+    result_class, the FIGURES {json} line when figures (a dict) is given,
+    and the summary "N passed, M failed, K skipped (T s)" that CTest logs,
+    scripts/valgrind-integration and people read. finish() runs after
+    the tests even when the run raised (pam.real restores /etc/pam.d).
+    Anything after the options goes to unittest (a class or test name)."""
+    global KEEP_TMP
+    ap = argparse.ArgumentParser(description=doc,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--credd")
+    ap.add_argument("--credctl")
+    ap.add_argument("--emulator")
+    ap.add_argument("--keep", action="store_true", help="keep temp roots")
+    if options:
+        options(ap)
+    args, rest = ap.parse_known_args()
+    if os.geteuid() != 0:
+        print("SKIP: " + needs_root)
+        print("0 passed, 0 failed (skipped: not root)")
+        return 77
+    problems = resolve_binaries(args.credd, args.credctl, args.emulator)
+    if check:
+        problems += check(args)
+    if problems:
+        for p in problems:
+            print("ERROR: " + p)
+        print("0 passed, 1 failed (setup)")
+        return 1
+    if args.keep:
+        KEEP_TMP = True
+    line = "credd=%s credctl=%s emulator=%s" % (BIN["credd"], BIN["credctl"], BIN["emulator"])
+    print(line + (" " + banner() if banner else ""))
+    sys.stdout.flush()
+    runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2, resultclass=result_class)
+    t0 = time.monotonic()
+    try:
+        prog = unittest.main(module=module_name, argv=[sys.argv[0]] + rest, testRunner=runner,
+                             exit=False)
+    finally:
+        if finish:
+            finish()
+    r = prog.result
+    failed = len(r.failures) + len(r.errors) + len(r.unexpectedSuccesses)
+    skipped = len(r.skipped)
+    passed = max(r.testsRun - len(r.failures) - len(r.errors) - skipped, 0)
+    if figures is not None:
+        print("FIGURES " + json.dumps(figures, sort_keys=True))
+    print("%d passed, %d failed, %d skipped (%.0f s)" % (passed, failed, skipped,
+                                                         time.monotonic() - t0))
+    return 0 if failed == 0 and r.testsRun > 0 else 1

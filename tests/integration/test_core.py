@@ -13,18 +13,15 @@ leak into another. Every class also runs the canary test
 (test_zz_canary_no_secret_in_logs, from harness.StackTestCase).
 """
 
-import argparse
 import json
 import os
 import re
 import sys
 import time
-import unittest
 import uuid
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import harness as H  # noqa: E402
+import harness as H  # noqa: E402 (found next to this file)
 from harness import (EXIT_ACT, EXIT_MISCONF, EXIT_OK, EXIT_REFUSED,  # noqa: E402
                      EXIT_UNAVAIL, EXIT_USAGE, RESOURCES, SCOPES)
 
@@ -940,36 +937,9 @@ class EvictionTests(Base):
 # ==================================================================== main
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--credd")
-    ap.add_argument("--credctl")
-    ap.add_argument("--emulator")
-    ap.add_argument("--keep", action="store_true", help="keep temp roots")
-    args, rest = ap.parse_known_args()
-    if os.geteuid() != 0:
-        print("SKIP: integration tests need root (they create Unix users and start credd as "
-              "root, which drops to the credd user). Run as root.")
-        print("0 passed, 0 failed (skipped: not root)")
-        return 77
-    problems = H.resolve_binaries(args.credd, args.credctl, args.emulator)
-    if problems:
-        for p in problems:
-            print("ERROR: " + p)
-        print("0 passed, 1 failed (missing binaries)")
-        return 1
-    if args.keep:
-        H.KEEP_TMP = True
-    print("credd=%s credctl=%s emulator=%s" % (H.BIN["credd"], H.BIN["credctl"], H.BIN["emulator"]))
-    sys.stdout.flush()
-    runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2, resultclass=H.DebugResult)
-    t0 = time.monotonic()
-    prog = unittest.main(module=__name__, argv=[sys.argv[0]] + rest, testRunner=runner, exit=False)
-    r = prog.result
-    failed = len(r.failures) + len(r.errors) + len(r.unexpectedSuccesses)
-    skipped = len(r.skipped)
-    passed = max(r.testsRun - len(r.failures) - len(r.errors) - skipped, 0)
-    print("%d passed, %d failed, %d skipped (%.0f s)" % (passed, failed, skipped, time.monotonic() - t0))
-    return 0 if failed == 0 and r.testsRun > 0 else 1
+    return H.run_suite(__name__, __doc__,
+                       "integration tests need root (they create Unix users and start credd "
+                       "as root, which drops to the credd user). Run as root.")
 
 
 if __name__ == "__main__":

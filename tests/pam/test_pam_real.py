@@ -4,7 +4,8 @@ cron-style PAM_SILENT session, against a real credd and the Entra emulator
 (tests/integration/harness.py). Run as root with the PLAIN (unsanitized)
 module: a sanitized module cannot load into these hosts.
 
-    /usr/bin/python3 tests/pam/test_pam_real.py [--module pam_entra.so]
+    PYTHONPATH=tests/integration /usr/bin/python3 tests/pam/test_pam_real.py \
+        [--module pam_entra.so]
         [--credd BIN] [--credctl BIN] [--emulator emulator.py] [--keep]
 
 CTest passes PAM_ENTRA_MODULE, CREDD_BIN, CREDCTL_BIN and EMULATOR.
@@ -15,7 +16,6 @@ edits (sshd, su-l, runuser-l) is restored byte for byte, in finally
 blocks and at exit; every sshd it starts is killed.
 """
 
-import argparse
 import atexit
 import ctypes
 import os
@@ -33,9 +33,7 @@ import unittest
 import uuid
 
 sys.dont_write_bytecode = True
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
-import harness as H  # noqa: E402
+import harness as H  # noqa: E402 (PYTHONPATH=tests/integration)
 
 MODULE = None
 PAMTESTER = "/usr/bin/pamtester"
@@ -129,14 +127,6 @@ rc = pam.pam_close_session(h, PAM_SILENT)
 pam.pam_end(h, 0)
 print("open=%d close=%d open_ms=%d" % (ro, rc, (t1 - t0) * 1000))
 """
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def ensure_ssh_user():
@@ -341,7 +331,7 @@ class SshdTests(H.StackTestCase):
         shutil.copy(H.BIN["credctl"], cls.credctl)
         os.chmod(cls.credctl, 0o755)
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # privsep dir
-        cls.port = free_port()
+        cls.port = H.free_port()
         conf = os.path.join(d, "sshd_config")
         with open(conf, "w") as f:
             f.write("\n".join([
@@ -447,42 +437,24 @@ class SshdTests(H.StackTestCase):
 
 
 def main():
-    global MODULE
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--module", default=os.environ.get("PAM_ENTRA_MODULE"))
-    ap.add_argument("--credd")
-    ap.add_argument("--credctl")
-    ap.add_argument("--emulator")
-    ap.add_argument("--keep", action="store_true")
-    args, rest = ap.parse_known_args()
-    if os.geteuid() != 0:
-        print("SKIP: needs root (real users, /etc/pam.d, sshd)")
-        return 77
-    problems = H.resolve_binaries(args.credd, args.credctl, args.emulator)
-    if not args.module or not os.path.isfile(args.module):
-        problems.append("pam_entra.so not found (--module or PAM_ENTRA_MODULE)")
-    for b in (PAMTESTER, SSHD):
-        if not os.access(b, os.X_OK):
-            problems.append("%s missing (Debian: pamtester, openssh-server)" % b)
-    if problems:
-        for p in problems:
-            print("ERROR: " + p)
-        return 1
-    MODULE = os.path.abspath(args.module)
-    if args.keep:
-        H.KEEP_TMP = True
-    print("module=%s credd=%s" % (MODULE, H.BIN["credd"]))
-    sys.stdout.flush()
-    runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2, resultclass=H.DebugResult)
-    try:
-        prog = unittest.main(module=__name__, argv=[sys.argv[0]] + rest, testRunner=runner,
-                             exit=False)
-    finally:
-        restore_all()
-    r = prog.result
-    failed = len(r.failures) + len(r.errors) + len(r.unexpectedSuccesses)
-    return 0 if failed == 0 and r.testsRun > 0 else 1
+    def options(ap):
+        ap.add_argument("--module", default=os.environ.get("PAM_ENTRA_MODULE"))
+
+    def check(args):
+        global MODULE
+        problems = []
+        if not args.module or not os.path.isfile(args.module):
+            problems.append("pam_entra.so not found (--module or PAM_ENTRA_MODULE)")
+        for b in (PAMTESTER, SSHD):
+            if not os.access(b, os.X_OK):
+                problems.append("%s missing (Debian: pamtester, openssh-server)" % b)
+        if not problems:
+            MODULE = os.path.abspath(args.module)
+        return problems
+
+    return H.run_suite(__name__, __doc__, "needs root (real users, /etc/pam.d, sshd)",
+                       options=options, check=check, banner=lambda: "module=%s" % MODULE,
+                       finish=restore_all)
 
 
 if __name__ == "__main__":

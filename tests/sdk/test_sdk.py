@@ -4,7 +4,8 @@ credd's loopback endpoint ([msi]) with no code change, the az shim, the
 token-file sink, and the endpoint's refusals.
 
 Run as root (CTest passes CREDD_BIN, CREDCTL_BIN and EMULATOR):
-    /usr/bin/python3 tests/sdk/test_sdk.py [--credd BIN] [--credctl BIN]
+    PYTHONPATH=tests/integration /usr/bin/python3 tests/sdk/test_sdk.py \
+        [--credd BIN] [--credctl BIN]
         [--emulator emulator.py] [--pam-module pam_entra.so] [--keep] [unittest args]
 Not root: exits 77 (skipped).
 
@@ -17,7 +18,6 @@ installed here: their requests are replayed exactly as their sources send
 them (documented, not proven).
 """
 
-import argparse
 import ctypes
 import http.client
 import json
@@ -32,14 +32,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import unittest
 
 sys.dont_write_bytecode = True
-HERE = os.path.dirname(os.path.abspath(__file__))
-PROJECT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(PROJECT, "tests", "integration"))
-import harness as H  # noqa: E402
+import harness as H  # noqa: E402 (PYTHONPATH=tests/integration)
 from harness import EXIT_OK, RESOURCES  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 ALICE, BOB, CAROL = "entra_alice", "entra_bob", "entra_carol"
 NODE_DIR = os.path.join(HERE, "node")
@@ -57,20 +55,12 @@ def tearDownModule():
     H.global_teardown(keep=any(s.failed for s in H.ALL_STACKS))
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 class MsiStack(H.Stack):
     """A Stack whose credd.conf has an [msi] section."""
 
     def __init__(self, name, msi_extra="", **kw):
         super().__init__(name, **kw)
-        self.msi_port = free_port()
+        self.msi_port = H.free_port()
         self.msi_extra = msi_extra
 
     def write_conf(self, extra=""):
@@ -646,16 +636,13 @@ class EndpointTests(SdkBase):
         self.assertEqual(g["status"], 401, g)
 
     def test_14_no_secret_or_token_in_logs(self):
-        srcs = self.stack.leak_sources()
-        for name, data in srcs.items():
-            self.assertNotIn(b"canary", data.lower(), name)
+        self.assertEqual(H.find_leaks(self.stack.leak_sources()), [])
         # Endpoint secrets minted in this class: none in any log.
         rc, out, err = self.stack.credctl(ALICE, "env")
-        sec = parse_exports(out)["IDENTITY_HEADER"].encode()
-        self.get(ALICE, self.app_path(), {"X-IDENTITY-HEADER": sec.decode()})
+        sec = parse_exports(out)["IDENTITY_HEADER"]
+        self.get(ALICE, self.app_path(), {"X-IDENTITY-HEADER": sec})
         time.sleep(0.5)
-        for name, data in self.stack.leak_sources().items():
-            self.assertNotIn(sec, data, name)
+        self.assertEqual(H.find_leaks(self.stack.leak_sources(), [sec], canary=False), [])
 
 
 # imds: off by default since issue 11; these tests replay IMDS consumers.
@@ -826,39 +813,17 @@ def pam_session_env(module, sock, user, tmp):
 # ==================================================================== main
 
 def main():
-    global PAM_MODULE
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--credd")
-    ap.add_argument("--credctl")
-    ap.add_argument("--emulator")
-    ap.add_argument("--pam-module", default=os.environ.get("PAM_ENTRA_PLAIN"))
-    ap.add_argument("--keep", action="store_true", help="keep temp roots")
-    args, rest = ap.parse_known_args()
-    if os.geteuid() != 0:
-        print("SKIP: sdk tests need root (real users, credd started as root).")
-        print("0 passed, 0 failed (skipped: not root)")
-        return 77
-    problems = H.resolve_binaries(args.credd, args.credctl, args.emulator)
-    if problems:
-        for p in problems:
-            print("ERROR: " + p)
-        print("0 passed, 1 failed (missing binaries)")
-        return 1
-    PAM_MODULE = os.path.abspath(args.pam_module) if args.pam_module else None
-    if args.keep:
-        H.KEEP_TMP = True
-    print("credd=%s credctl=%s emulator=%s pam=%s" % (H.BIN["credd"], H.BIN["credctl"],
-                                                    H.BIN["emulator"], PAM_MODULE))
-    sys.stdout.flush()
-    runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2, resultclass=H.DebugResult)
-    t0 = time.monotonic()
-    prog = unittest.main(module=__name__, argv=[sys.argv[0]] + rest, testRunner=runner, exit=False)
-    r = prog.result
-    failed = len(r.failures) + len(r.errors) + len(r.unexpectedSuccesses)
-    skipped = len(r.skipped)
-    passed = max(r.testsRun - len(r.failures) - len(r.errors) - skipped, 0)
-    print("%d passed, %d failed, %d skipped (%.0f s)" % (passed, failed, skipped, time.monotonic() - t0))
-    return 0 if failed == 0 and r.testsRun > 0 else 1
+    def options(ap):
+        ap.add_argument("--pam-module", default=os.environ.get("PAM_ENTRA_PLAIN"))
+
+    def check(args):
+        global PAM_MODULE
+        PAM_MODULE = os.path.abspath(args.pam_module) if args.pam_module else None
+        return []
+
+    return H.run_suite(__name__, __doc__,
+                       "sdk tests need root (real users, credd started as root).",
+                       options=options, check=check, banner=lambda: "pam=%s" % PAM_MODULE)
 
 
 if __name__ == "__main__":

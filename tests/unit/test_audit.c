@@ -21,7 +21,7 @@
 #include "audit.h"
 #include "test.h"
 
-static char dir[] = "/tmp/test_audit.XXXXXX";
+static const char *dir;
 static char path[PATH_MAX];
 
 /* Read the file's lines (at most max) into lines[], as parsed JSON. */
@@ -327,7 +327,8 @@ TEST(test_refusals_flushed_at_close)
 int
 main(void)
 {
-	if (mkdtemp(dir) == NULL) {
+	dir = fixture_tmpdir("audit");
+	if (dir == NULL) {
 		perror("mkdtemp");
 		return 1;
 	}
@@ -338,7 +339,5 @@ main(void)
 	RUN(test_symlink_refused);
 	RUN(test_refusals_coalesced);
 	RUN(test_refusals_flushed_at_close);
-	(void)unlink(path);
-	(void)rmdir(dir);
 	TEST_MAIN_END();
 }

@@ -33,7 +33,7 @@ enum mode {
 	M_TRICKLE	/* one reply a byte at a time */
 };
 
-static char dir[] = "/tmp/test_client.XXXXXX";
+static const char *dir;
 static char sock_path[128];
 static char my_name[256];
 
@@ -119,45 +119,23 @@ serve(int lfd, enum mode m)
 	_exit(0);
 }
 
+static void
+serve_mode(int lfd, void *arg)
+{
+	serve(lfd, *(const enum mode *)arg);
+}
+
 /* Listen at sock_path and fork a server; uid > 0 drops to it first. */
 static pid_t
 start_server(enum mode m, uid_t uid)
 {
-	struct sockaddr_un sun;
-	pid_t pid;
-	int lfd;
-
-	(void)unlink(sock_path);
-	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (lfd < 0)
-		return -1;
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, sock_path, strlen(sock_path) + 1);
-	if (bind(lfd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		close(lfd);
-		return -1;
-	}
-	pid = fork();
-	if (pid == 0) {
-		/* SO_PEERCRED of a listener is taken at listen(). */
-		if (uid > 0 && setresuid(uid, uid, uid) < 0)
-			_exit(1);
-		if (listen(lfd, 8) < 0)
-			_exit(1);
-		serve(lfd, m);
-	}
-	close(lfd);
-	return pid;
+	return fixture_unix_server(sock_path, uid, serve_mode, &m);
 }
 
 static void
 stop_server(pid_t pid)
 {
-	if (pid <= 0)
-		return;
-	(void)kill(pid, SIGKILL);
-	(void)waitpid(pid, NULL, 0);
+	fixture_kill(pid, SIGKILL);
 }
 
 /* Connect to our own server: as root, uid 0 passes; else name ourselves. */
@@ -187,6 +165,35 @@ call(int fd, json_t **resp, int64_t ms)
 		return -ENOMEM;
 	r = client_call(fd, req, resp, util_mono_ms() + ms);
 	json_decref(req);
+	return r;
+}
+
+/*
+ * One call to a fresh server in mode m with a deadline of ms from now;
+ * the server is stopped before this returns. *is_connected says whether
+ * the connection was made (else the result is connect's error); *took,
+ * when given, is the call's duration in ms.
+ */
+static int
+call_server(enum mode m, int64_t ms, json_t **resp, int *is_connected,
+    int64_t *took)
+{
+	pid_t pid = start_server(m, 0);
+	int64_t t0;
+	int fd, r;
+
+	fd = connect_own(2000);
+	*is_connected = fd >= 0;
+	if (fd < 0) {
+		stop_server(pid);
+		return fd;
+	}
+	t0 = util_mono_ms();
+	r = call(fd, resp, ms);
+	if (took != NULL)
+		*took = util_mono_ms() - t0;
+	close(fd);
+	stop_server(pid);
 	return r;
 }
 
@@ -300,18 +307,11 @@ TEST(test_peer_uid_check)
 TEST(test_silent_server_times_out)
 {
 	json_t *resp = NULL;
-	int64_t t0, dt;
-	pid_t pid;
-	int fd, r;
+	int64_t dt = 0;
+	int ok, r;
 
-	pid = start_server(M_SILENT, 0);
-	fd = connect_own(2000);
-	ASSERT_TRUE(fd >= 0);
-	t0 = util_mono_ms();
-	r = call(fd, &resp, 300);
-	dt = util_mono_ms() - t0;
-	close(fd);
-	stop_server(pid);
+	r = call_server(M_SILENT, 300, &resp, &ok, &dt);
+	ASSERT_TRUE(ok);
 	ASSERT_ERR(r, -ETIMEDOUT);
 	ASSERT_TRUE(resp == NULL);
 	ASSERT_TRUE(dt >= 250 && dt < 2000);
@@ -320,15 +320,10 @@ TEST(test_silent_server_times_out)
 TEST(test_deadline_already_passed)
 {
 	json_t *resp = NULL;
-	pid_t pid;
-	int fd, r;
+	int ok, r;
 
-	pid = start_server(M_SILENT, 0);
-	fd = connect_own(2000);
-	ASSERT_TRUE(fd >= 0);
-	r = call(fd, &resp, -1);
-	close(fd);
-	stop_server(pid);
+	r = call_server(M_SILENT, -1, &resp, &ok, NULL);
+	ASSERT_TRUE(ok);
 	/* The line fits the socket buffer; the read cannot finish. */
 	ASSERT_ERR(r, -ETIMEDOUT);
 }
@@ -382,39 +377,25 @@ TEST(test_closing_server)
 TEST(test_oversized_reply)
 {
 	json_t *resp = NULL;
-	pid_t pid;
-	int fd, r;
+	int ok, r;
 
-	pid = start_server(M_HUGE, 0);
-	fd = connect_own(2000);
-	ASSERT_TRUE(fd >= 0);
-	r = call(fd, &resp, 5000);
-	close(fd);
-	stop_server(pid);
+	r = call_server(M_HUGE, 5000, &resp, &ok, NULL);
+	ASSERT_TRUE(ok);
 	ASSERT_ERR(r, -EBADMSG);
 	ASSERT_TRUE(resp == NULL);
 
-	pid = start_server(M_OVER_BY_ONE, 0);
-	fd = connect_own(2000);
-	ASSERT_TRUE(fd >= 0);
-	r = call(fd, &resp, 5000);
-	close(fd);
-	stop_server(pid);
+	r = call_server(M_OVER_BY_ONE, 5000, &resp, &ok, NULL);
+	ASSERT_TRUE(ok);
 	ASSERT_ERR(r, -EBADMSG);
 }
 
 TEST(test_exact_limit_reply)
 {
 	json_t *resp = NULL;
-	pid_t pid;
-	int fd, r;
+	int ok, r;
 
-	pid = start_server(M_EXACT, 0);
-	fd = connect_own(2000);
-	ASSERT_TRUE(fd >= 0);
-	r = call(fd, &resp, 5000);
-	close(fd);
-	stop_server(pid);
+	r = call_server(M_EXACT, 5000, &resp, &ok, NULL);
+	ASSERT_TRUE(ok);
 	ASSERT_EQ(r, 0);
 	ASSERT_EQ(strlen(json_string_value(json_object_get(resp, "x"))),
 	    PROTO_LINE_MAX - 16 - 3);
@@ -424,15 +405,10 @@ TEST(test_exact_limit_reply)
 TEST(test_garbage_reply)
 {
 	json_t *resp = NULL;
-	pid_t pid;
-	int fd, r;
+	int ok, r;
 
-	pid = start_server(M_GARBAGE, 0);
-	fd = connect_own(2000);
-	ASSERT_TRUE(fd >= 0);
-	r = call(fd, &resp, 2000);
-	close(fd);
-	stop_server(pid);
+	r = call_server(M_GARBAGE, 2000, &resp, &ok, NULL);
+	ASSERT_TRUE(ok);
 	ASSERT_ERR(r, -EBADMSG);
 	ASSERT_TRUE(resp == NULL);
 }
@@ -505,7 +481,8 @@ main(void)
 	struct passwd *pw;
 
 	signal(SIGPIPE, SIG_DFL);	/* the client must not need SIG_IGN */
-	if (mkdtemp(dir) == NULL) {
+	dir = fixture_tmpdir("client");
+	if (dir == NULL) {
 		perror("mkdtemp");
 		return 1;
 	}
@@ -528,14 +505,5 @@ main(void)
 	RUN(test_pipelined_replies);
 	RUN(test_trickled_reply);
 	RUN(test_socketpair_blocking_fd);
-
-	(void)unlink(sock_path);
-	{
-		char dead[160];
-
-		snprintf(dead, sizeof(dead), "%s/dead.sock", dir);
-		(void)unlink(dead);
-	}
-	(void)rmdir(dir);
 	TEST_MAIN_END();
 }

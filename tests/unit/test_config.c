@@ -394,11 +394,12 @@ write_file(const char *path, const char *text, mode_t mode)
 
 TEST(test_load)
 {
-	char dir[] = "/tmp/test_config.XXXXXX", path[PATH_MAX];
+	const char *dir = fixture_tmpdir("config");
+	char path[PATH_MAX];
 	char link[PATH_MAX];
 	struct config *cf = NULL;
 
-	ASSERT_TRUE(mkdtemp(dir) != NULL);
+	ASSERT_TRUE(dir != NULL);
 	(void)snprintf(path, sizeof(path), "%s/credd.conf", dir);
 	(void)snprintf(link, sizeof(link), "%s/link.conf", dir);
 

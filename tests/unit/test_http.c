@@ -111,7 +111,7 @@ static const char certs_sh[] =
     "openssl req -x509 $EC -keyout rogue.key -out rogue.pem -days 2 "
     "-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1\n";
 
-static char tmpdir[] = "/tmp/credd-http-XXXXXX";
+static const char *tmpdir;
 static char ca_path[128];
 static pid_t srv_pid = -1;
 static int srv_stdin = -1;
@@ -170,12 +170,13 @@ server_start(void)
 	posix_spawn_file_actions_adddup2(&fa, devnull, 2);
 	argv[0] = (char *)(uintptr_t)"python3";
 	argv[1] = script;
-	argv[2] = tmpdir;
+	argv[2] = (char *)(uintptr_t)tmpdir;
 	argv[3] = NULL;
 	if (posix_spawn(&srv_pid, "/usr/bin/python3", &fa, NULL, argv,
 		environ) != 0)
 		srv_pid = -1;
 	posix_spawn_file_actions_destroy(&fa);
+	fixture_child_add(srv_pid);	/* killed at exit if teardown is not reached */
 	close(in[0]);
 	close(out[1]);
 	close(devnull);
@@ -200,7 +201,8 @@ server_start(void)
 static int
 setup(void)
 {
-	if (mkdtemp(tmpdir) == NULL)
+	tmpdir = fixture_tmpdir("http");
+	if (tmpdir == NULL)
 		return -1;
 	snprintf(ca_path, sizeof(ca_path), "%s/ca.pem", tmpdir);
 	if (run_sh(certs_sh) < 0) {
@@ -217,16 +219,12 @@ setup(void)
 static void
 teardown(void)
 {
-	int st;
-
 	if (srv_stdin >= 0)
 		close(srv_stdin);	/* the server exits at EOF */
-	if (srv_pid > 0) {
-		(void)kill(srv_pid, SIGTERM);
-		(void)waitpid(srv_pid, &st, 0);
-	}
-	(void)run_sh("rm -f ca.* srv.* rogue.* ext.cnf server.py;");
-	(void)rmdir(tmpdir);
+	fixture_kill(srv_pid, SIGTERM);
+	srv_pid = -1;
+	if (tmpdir != NULL)
+		(void)fixture_rmtree(tmpdir);
 }
 
 /* --- one request at a time ------------------------------------------- */

@@ -7,7 +7,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,28 +23,7 @@
 
 #define T "72f988bf-86f1-41af-91ab-2d7cd011db47"
 
-static char root[64];
-static int dir_seq;
-
-static const char *
-new_dir(void)
-{
-	static char p[128];
-
-	snprintf(p, sizeof(p), "%s/d%d", root, dir_seq++);
-	if (mkdir(p, 0700) < 0)
-		return NULL;
-	return p;
-}
-
-static const char *
-path2(const char *dir, const char *name)
-{
-	static char p[256];
-
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	return p;
-}
+static const char *root;
 
 static double
 now_ms(void)
@@ -75,7 +53,7 @@ TEST(admits)
 
 TEST(raise_only_and_durable)
 {
-	const char *d = new_dir();
+	const char *d = fixture_subdir(root);
 	struct marks *m = NULL;
 	struct marks_mark k;
 	struct stat sb;
@@ -99,7 +77,7 @@ TEST(raise_only_and_durable)
 	marks_close(m);
 	m = NULL;
 	/* No temp file left; the directory holds shards and the lock only. */
-	ASSERT_EQ(stat(path2(d, ".lock"), &sb), 0);
+	ASSERT_EQ(stat(fixture_path(d, ".lock"), &sb), 0);
 	ASSERT_EQ(marks_open(d, &m, err, sizeof(err)), 0);
 	ASSERT_EQ(marks_count(m), 2);
 	ASSERT_EQ(marks_get(m, T, "alice", &k), 0);
@@ -113,7 +91,7 @@ TEST(raise_only_and_durable)
 
 TEST(deletions)
 {
-	const char *d = new_dir();
+	const char *d = fixture_subdir(root);
 	struct marks *m = NULL;
 	struct marks_mark k;
 
@@ -165,7 +143,7 @@ damage_shards(const char *d, off_t at)
 
 	for (i = 0; i < 256; i++) {
 		snprintf(name, sizeof(name), "m-%02x", i);
-		fd = open(path2(d, name), O_RDWR);
+		fd = open(fixture_path(d, name), O_RDWR);
 		if (fd < 0)
 			continue;
 		if (pread(fd, &c, 1, at) == 1) {
@@ -186,7 +164,7 @@ TEST(damaged_shard_refused)
 	size_t i;
 
 	for (i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
-		const char *d = new_dir();
+		const char *d = fixture_subdir(root);
 
 		ASSERT_EQ(marks_open(d, &m, NULL, 0), 0);
 		ASSERT_EQ(marks_raise(m, T, "alice", 100, 3), 0);
@@ -203,7 +181,7 @@ TEST(damaged_shard_refused)
 
 TEST(modes_lock_and_leftovers)
 {
-	const char *d = new_dir();
+	const char *d = fixture_subdir(root);
 	struct marks *m = NULL, *m2 = NULL;
 	struct stat sb;
 	char err[256], dir[128];
@@ -214,26 +192,26 @@ TEST(modes_lock_and_leftovers)
 	ASSERT_ERR(marks_open(dir, &m, err, sizeof(err)), -EPERM);
 	ASSERT_TRUE(strstr(err, "0700") != NULL);
 	ASSERT_EQ(chmod(dir, 0700), 0);
-	ASSERT_ERR(marks_open(path2(dir, "missing"), &m, NULL, 0), -ENOENT);
+	ASSERT_ERR(marks_open(fixture_path(dir, "missing"), &m, NULL, 0), -ENOENT);
 	/* A symlink is not followed. */
-	ASSERT_EQ(symlink(dir, path2(root, "link")), 0);
-	ASSERT_ERR(marks_open(path2(root, "link"), &m, NULL, 0), -ENOTDIR);
+	ASSERT_EQ(symlink(dir, fixture_path(root, "link")), 0);
+	ASSERT_ERR(marks_open(fixture_path(root, "link"), &m, NULL, 0), -ENOTDIR);
 	/* A crashed writer's temp file goes at open. */
-	fd = open(path2(dir, ".tmp-m-00-7"), O_WRONLY | O_CREAT, 0600);
+	fd = open(fixture_path(dir, ".tmp-m-00-7"), O_WRONLY | O_CREAT, 0600);
 	ASSERT_TRUE(fd >= 0);
 	close(fd);
 	ASSERT_EQ(marks_open(dir, &m, NULL, 0), 0);
-	ASSERT_ERR(stat(path2(dir, ".tmp-m-00-7"), &sb), -1);
+	ASSERT_ERR(stat(fixture_path(dir, ".tmp-m-00-7"), &sb), -1);
 	/* One process (one credd) per directory. */
 	ASSERT_ERR(marks_open(dir, &m2, err, sizeof(err)), -EBUSY);
 	marks_close(m);
 	ASSERT_EQ(marks_open(dir, &m2, NULL, 0), 0);
 	marks_close(m2);
 	/* prepare: made when missing, left alone when present. */
-	ASSERT_EQ(marks_prepare(path2(dir, "new"), getuid(), getgid()), 0);
-	ASSERT_EQ(stat(path2(dir, "new"), &sb), 0);
+	ASSERT_EQ(marks_prepare(fixture_path(dir, "new"), getuid(), getgid()), 0);
+	ASSERT_EQ(stat(fixture_path(dir, "new"), &sb), 0);
 	ASSERT_EQ(sb.st_mode & 0777, 0700);
-	ASSERT_EQ(marks_prepare(path2(dir, "new"), getuid(), getgid()), 0);
+	ASSERT_EQ(marks_prepare(fixture_path(dir, "new"), getuid(), getgid()), 0);
 }
 
 /* ---- 100k users ---- */
@@ -301,7 +279,7 @@ write_shards(const char *d, unsigned nusers)
 		}
 		crypto_generichash(p, 16, buf, len - 16, NULL, 0);
 		snprintf(name, sizeof(name), "m-%02x", s);
-		f = fopen(path2(d, name), "w");
+		f = fopen(fixture_path(d, name), "w");
 		if (f == NULL || fwrite(buf, 1, len, f) != len) {
 			free(buf);
 			return -1;
@@ -324,7 +302,7 @@ dir_bytes(const char *d)
 
 	for (i = 0; i < 256; i++) {
 		snprintf(name, sizeof(name), "m-%02x", i);
-		if (stat(path2(d, name), &sb) == 0)
+		if (stat(fixture_path(d, name), &sb) == 0)
 			sum += (long)sb.st_size;
 	}
 	return sum;
@@ -342,7 +320,7 @@ heap_bytes(void)
 TEST(hundred_thousand_users)
 {
 	const unsigned nusers = 100000, nraise = 200;
-	const char *d = new_dir();
+	const char *d = fixture_subdir(root);
 	struct marks *m = NULL;
 	struct marks_mark k;
 	char user[32], err[256];
@@ -387,26 +365,15 @@ TEST(hundred_thousand_users)
 	marks_close(m);
 }
 
-static int
-rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 int
 main(void)
 {
-	int failed;
-
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (sodium_init() < 0)
 		return 1;
 	umask(077);
-	snprintf(root, sizeof(root), "/tmp/test_marks.XXXXXX");
-	if (mkdtemp(root) == NULL)
+	root = fixture_tmpdir("marks");
+	if (root == NULL)
 		return 1;
 	RUN(admits);
 	RUN(raise_only_and_durable);
@@ -414,9 +381,5 @@ main(void)
 	RUN(damaged_shard_refused);
 	RUN(modes_lock_and_leftovers);
 	RUN(hundred_thousand_users);
-	failed = test_total_failed;
-	if (nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
-		fprintf(stderr, "note: could not remove %s\n", root);
-	test_total_failed = failed;
 	TEST_MAIN_END();
 }

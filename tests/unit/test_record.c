@@ -23,43 +23,7 @@
 #include "store.h"
 #include "test.h"
 
-static char root[64];
-static int dir_seq;
-
-static const char *
-new_dir(void)
-{
-	static char p[128];
-
-	snprintf(p, sizeof(p), "%s/d%d", root, dir_seq++);
-	if (mkdir(p, 0700) < 0)
-		return NULL;
-	return p;
-}
-
-static void
-add_key(char *buf, size_t cap, unsigned id, unsigned char fill, int active)
-{
-	unsigned char k[32];
-	char b64[64];
-	size_t n = strlen(buf);
-
-	memset(k, fill, sizeof(k));
-	sodium_bin2base64(b64, sizeof(b64), k, sizeof(k),
-	    sodium_base64_VARIANT_ORIGINAL);
-	snprintf(buf + n, cap - n, "key %u %s%s\n", id, b64,
-	    active ? " active" : "");
-}
-
-static struct seal *
-ring(const char *text)
-{
-	struct seal *s = NULL;
-
-	if (seal_load_buf(text, strlen(text), &s) < 0)
-		return NULL;
-	return s;
-}
+static const char *root;
 
 static struct record *
 sample(const char *user)
@@ -182,7 +146,7 @@ TEST(test_decode_malformed)
 
 TEST(test_load_save)
 {
-	const char *d = new_dir();
+	const char *d = fixture_subdir(root);
 	char keys[256] = "";
 	struct seal *s;
 	struct store *st = NULL;
@@ -190,8 +154,8 @@ TEST(test_load_save)
 	struct blob b = { 0 };
 	uint64_t v = 0;
 
-	add_key(keys, sizeof(keys), 1, 0x42, 1);
-	s = ring(keys);
+	fixture_ring_key(keys, sizeof(keys), 1, 0x42, 1);
+	s = fixture_ring_text(keys);
 	ASSERT_TRUE(s != NULL && r != NULL);
 	ASSERT_EQ(store_file_open(d, &st), 0);
 	ASSERT_ERR(record_load(st, s, "T", "alice", &l), -ENOENT);
@@ -315,7 +279,7 @@ static const struct store_ops race_ops = {
 
 TEST(test_rekey_race)
 {
-	const char *d = new_dir();
+	const char *d = fixture_subdir(root);
 	char k1[256] = "", k12[512] = "";
 	struct seal *s1, *s12;
 	struct race_store rs = { 0 };
@@ -323,11 +287,11 @@ TEST(test_rekey_race)
 	size_t i, count = 0;
 	char user[8];
 
-	add_key(k1, sizeof(k1), 1, 0x01, 1);
-	add_key(k12, sizeof(k12), 1, 0x01, 0);
-	add_key(k12, sizeof(k12), 2, 0x02, 1);
-	s1 = ring(k1);
-	s12 = ring(k12);
+	fixture_ring_key(k1, sizeof(k1), 1, 0x01, 1);
+	fixture_ring_key(k12, sizeof(k12), 1, 0x01, 0);
+	fixture_ring_key(k12, sizeof(k12), 2, 0x02, 1);
+	s1 = fixture_ring_text(k1);
+	s12 = fixture_ring_text(k12);
 	ASSERT_TRUE(s1 && s12);
 	ASSERT_EQ(store_file_open(d, &rs.inner), 0);
 	rs.st.ops = &race_ops;
@@ -356,7 +320,7 @@ TEST(test_rekey_race)
 TEST(test_rekey)
 {
 	static const char *const users[] = { "u1", "u2", "u3", "u4", "u5" };
-	const char *d = new_dir();
+	const char *d = fixture_subdir(root);
 	char k1[256] = "", k12[512] = "", k2[256] = "";
 	struct seal *s1, *s12, *s2;
 	struct store *st = NULL;
@@ -365,13 +329,13 @@ TEST(test_rekey)
 	char *next = NULL, why[192];
 	size_t i, n = 0, count = 99;
 
-	add_key(k1, sizeof(k1), 1, 0x01, 1);
-	add_key(k12, sizeof(k12), 1, 0x01, 0);
-	add_key(k12, sizeof(k12), 2, 0x02, 1);
-	add_key(k2, sizeof(k2), 2, 0x02, 1);
-	s1 = ring(k1);
-	s12 = ring(k12);
-	s2 = ring(k2);
+	fixture_ring_key(k1, sizeof(k1), 1, 0x01, 1);
+	fixture_ring_key(k12, sizeof(k12), 1, 0x01, 0);
+	fixture_ring_key(k12, sizeof(k12), 2, 0x02, 1);
+	fixture_ring_key(k2, sizeof(k2), 2, 0x02, 1);
+	s1 = fixture_ring_text(k1);
+	s12 = fixture_ring_text(k12);
+	s2 = fixture_ring_text(k2);
 	ASSERT_TRUE(s1 && s12 && s2);
 	ASSERT_EQ(store_file_open(d, &st), 0);
 	ASSERT_EQ(record_rekey_all(st, s12, "T", &count), 0);
@@ -457,7 +421,7 @@ static struct marks *
 new_marks(void)
 {
 	struct marks *m = NULL;
-	const char *d = new_dir();
+	const char *d = fixture_subdir(root);
 
 	if (d == NULL)
 		return NULL;
@@ -470,13 +434,13 @@ one_key(void)
 {
 	char keys[256] = "";
 
-	add_key(keys, sizeof(keys), 1, 0x42, 1);
-	return ring(keys);
+	fixture_ring_key(keys, sizeof(keys), 1, 0x42, 1);
+	return fixture_ring_text(keys);
 }
 
 TEST(test_sealed_generation)
 {
-	const char *d = new_dir();
+	const char *d = fixture_subdir(root);
 	struct seal *s = one_key();
 	struct store *st = NULL;
 	struct record *r = sample("alice"), *l = NULL;
@@ -510,9 +474,9 @@ TEST(test_sealed_generation)
 		char k12[512] = "";
 		struct seal *s12;
 
-		add_key(k12, sizeof(k12), 1, 0x42, 0);
-		add_key(k12, sizeof(k12), 2, 0x43, 1);
-		s12 = ring(k12);
+		fixture_ring_key(k12, sizeof(k12), 1, 0x42, 0);
+		fixture_ring_key(k12, sizeof(k12), 2, 0x43, 1);
+		s12 = fixture_ring_text(k12);
 		ASSERT_EQ(record_rekey_all(st, s12, "T", &n), 0);
 		ASSERT_EQ(n, 1);
 		ASSERT_EQ(record_load(st, s12, "T", "alice", &l), 0);
@@ -565,7 +529,7 @@ TEST(test_rollback_refused)
 
 	snprintf(mdir, sizeof(mdir), "%s", last_marks_dir);
 	ASSERT_TRUE(s != NULL && mk != NULL && r != NULL);
-	ASSERT_EQ(store_file_open(new_dir(), &st), 0);
+	ASSERT_EQ(store_file_open(fixture_subdir(root), &st), 0);
 	ASSERT_EQ(record_save_marked(st, s, mk, "T", r, 1, &me), 0);
 	ASSERT_EQ(me, 0);
 	/* A backup taken now: the first refresh token. */
@@ -645,7 +609,7 @@ TEST(test_deleted_not_resurrected)
 	int me = 0;
 
 	ASSERT_TRUE(s != NULL && mk != NULL && r != NULL);
-	ASSERT_EQ(store_file_open(new_dir(), &st), 0);
+	ASSERT_EQ(store_file_open(fixture_subdir(root), &st), 0);
 	ASSERT_EQ(record_save_marked(st, s, mk, "T", r, 1, &me), 0);
 	e1 = r->epoch;
 	ASSERT_EQ(st->ops->get(st, "T", "bob", &old), 0);
@@ -710,7 +674,7 @@ TEST(test_other_node_newer_admitted)
 	int me = 0, i;
 
 	ASSERT_TRUE(s != NULL && ma != NULL && mb != NULL && ra != NULL);
-	ASSERT_EQ(store_file_open(new_dir(), &st), 0);
+	ASSERT_EQ(store_file_open(fixture_subdir(root), &st), 0);
 	/* Node A consents; node B reads it. */
 	ASSERT_EQ(record_save_marked(st, s, ma, "T", ra, 1, &me), 0);
 	e1 = ra->epoch;
@@ -785,7 +749,7 @@ TEST(test_pre_upgrade_records)
 	int me = 0;
 
 	ASSERT_TRUE(s != NULL && mk != NULL && plain != NULL);
-	ASSERT_EQ(store_file_open(new_dir(), &st), 0);
+	ASSERT_EQ(store_file_open(fixture_subdir(root), &st), 0);
 	/* A record sealed by credd before this change (or migrated). */
 	ASSERT_EQ(seal_seal(s, "T", "dave", plain, &blob, &len), 0);
 	ASSERT_EQ(st->ops->put_if(st, "T", "dave", blob, len, 0, &nv), 0);
@@ -817,11 +781,8 @@ TEST(test_pre_upgrade_records)
 int
 main(void)
 {
-	char cmd[128];
-	int rc;
-
-	snprintf(root, sizeof(root), "/tmp/test_record.XXXXXX");
-	if (mkdtemp(root) == NULL)
+	root = fixture_tmpdir("record");
+	if (root == NULL)
 		return 1;
 	RUN(test_encode_decode);
 	RUN(test_decode_malformed);
@@ -833,8 +794,5 @@ main(void)
 	RUN(test_deleted_not_resurrected);
 	RUN(test_other_node_newer_admitted);
 	RUN(test_pre_upgrade_records);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-	rc = system(cmd);
-	(void)rc;
 	TEST_MAIN_END();
 }

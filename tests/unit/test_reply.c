@@ -220,7 +220,8 @@ static const char conf[] =
 
 TEST(test_server_sends_replies)
 {
-	char dir[] = "/tmp/test_reply.XXXXXX", path[256], err[256];
+	const char *dir = fixture_tmpdir("reply");
+	char path[256], err[256];
 	struct config *cf = NULL;
 	struct server *srv = NULL;
 	const char *nomem;
@@ -228,7 +229,7 @@ TEST(test_server_sends_replies)
 	size_t len;
 	int lfd = -1;
 
-	ASSERT_TRUE(mkdtemp(dir) != NULL);
+	ASSERT_TRUE(dir != NULL);
 	snprintf(path, sizeof(path), "%s/s.sock", dir);
 	ASSERT_EQ(config_parse("test.conf", conf, sizeof(conf) - 1, &cf, err,
 	    sizeof(err)), 0);
@@ -271,8 +272,6 @@ TEST(test_server_sends_replies)
 	server_free(srv);
 	event_free(test_ev);
 	config_free(cf);
-	(void)unlink(path);
-	(void)rmdir(dir);
 }
 
 int

@@ -93,11 +93,9 @@ TEST(test_locked_in_ram)
 	p = secmem_alloc(sm, 100);
 	secmem_stats(sm, &st);
 	if (st.lock_error != 0) {
-		printf("skip test_locked_in_ram: mlock refused (%s)\n",
-		    strerror(st.lock_error));
 		secmem_dealloc(sm, p, 100);
 		(void)secmem_free(sm);
-		return;
+		SKIP("mlock refused (%s)", strerror(st.lock_error));
 	}
 	ASSERT_EQ(st.locked, 64 * KIB);	/* one lock step */
 	after = vm_locked();
@@ -221,8 +219,7 @@ TEST(test_rlimit)
 	low = old;
 	low.rlim_cur = vm_locked() + 8 * KIB;
 	if (old.rlim_cur != RLIM_INFINITY && low.rlim_cur > old.rlim_cur) {
-		printf("skip test_rlimit: RLIMIT_MEMLOCK already below VmLck + 8 KiB\n");
-		return;
+		SKIP("RLIMIT_MEMLOCK already below VmLck + 8 KiB");
 	}
 	ASSERT_EQ(setrlimit(RLIMIT_MEMLOCK, &low), 0);
 	ASSERT_EQ(secmem_new(1024 * KIB, &sm, &clamped), 0);
@@ -237,8 +234,7 @@ TEST(test_rlimit)
 		return;
 	}
 	/* As root, in a child that drops to nobody (CAP_IPC_LOCK goes). */
-	(void)fflush(stdout);
-	pid = fork();
+	pid = fixture_fork();	/* flushes stdout first */
 	ASSERT_TRUE(pid >= 0);
 	if (pid == 0) {
 		quiet_stderr();
@@ -247,7 +243,7 @@ TEST(test_rlimit)
 			_exit(4);
 		_exit(refusal_falls_back());
 	}
-	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT_EQ(fixture_wait(pid, &status), pid);
 	ASSERT_TRUE(WIFEXITED(status));
 	ASSERT_EQ(WEXITSTATUS(status), 0);
 }
@@ -326,8 +322,7 @@ child_status(void (*fn)(struct secmem *))
 	pid_t pid;
 	int status = 0;
 
-	(void)fflush(stdout);	/* or the child prints it again */
-	pid = fork();
+	pid = fixture_fork();	/* flushes stdout: or the child prints it again */
 	if (pid == 0) {
 		quiet_stderr();
 		if (secmem_new(64 * KIB, &sm, NULL) < 0)
@@ -335,7 +330,7 @@ child_status(void (*fn)(struct secmem *))
 		fn(sm);
 		_exit(0);
 	}
-	(void)waitpid(pid, &status, 0);
+	(void)fixture_wait(pid, &status);
 	return status;
 }
 

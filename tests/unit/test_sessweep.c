@@ -251,7 +251,7 @@ TEST(test_proc_scan_on_this_machine)
 {
 	uid_t uids[2];
 	unsigned char alive[2] = { 9, 9 };
-	char dir[] = "/tmp/test-sessweep-XXXXXX";
+	const char *dir = fixture_tmpdir("sessweep");
 	struct timespec t0, t1;
 
 	uids[0] = getuid();
@@ -267,9 +267,8 @@ TEST(test_proc_scan_on_this_machine)
 	    (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
 	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 	/* No pid 1 visible (hidepid, or not a procfs): refused, not "dead". */
-	ASSERT_TRUE(mkdtemp(dir) != NULL);
+	ASSERT_TRUE(dir != NULL);
 	ASSERT_ERR(sessweep_proc_scan(dir, uids, 2, alive), -EPERM);
-	(void)rmdir(dir);
 	ASSERT_EQ(sessweep_proc_scan("/proc", uids, 0, alive), 0);
 }
 

@@ -15,29 +15,7 @@
 #include "store.h"
 #include "test.h"
 
-static char root[64];
-static int dir_seq;
-
-/* A fresh 0700 directory under root; returns a static path. */
-static const char *
-new_dir(void)
-{
-	static char p[128];
-
-	snprintf(p, sizeof(p), "%s/d%d", root, dir_seq++);
-	if (mkdir(p, 0700) < 0)
-		return NULL;
-	return p;
-}
-
-static const char *
-path2(const char *dir, const char *name)
-{
-	static char p[256];
-
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	return p;
-}
+static const char *root;
 
 static int
 put_str(struct store *st, const char *tenant, const char *user,
@@ -71,7 +49,7 @@ read_file(const char *path, char *buf, size_t cap)
 
 TEST(test_roundtrip)
 {
-	const char *d = new_dir();
+	const char *d = fixture_subdir(root);
 	struct store *st = NULL;
 	struct blob b = { 0 };
 	uint64_t v = 0;
@@ -104,9 +82,9 @@ TEST(test_roundtrip)
 	blob_clear(&b);
 	/* Names outside [a-z0-9_.-] are escaped, not refused. */
 	ASSERT_EQ(put_str(st, "t", "Bob@EXAMPLE.com", "x", 0, &v), 0);
-	ASSERT_EQ(stat(path2(d, "u-%42ob%40%45%58%41%4D%50%4C%45.com.rec"), &sb), 0);
+	ASSERT_EQ(stat(fixture_path(d, "u-%42ob%40%45%58%41%4D%50%4C%45.com.rec"), &sb), 0);
 	ASSERT_EQ(put_str(st, "t", "../etc", "x", 0, &v), 0);
-	ASSERT_EQ(stat(path2(d, "u-..%2Fetc.rec"), &sb), 0);
+	ASSERT_EQ(stat(fixture_path(d, "u-..%2Fetc.rec"), &sb), 0);
 	ASSERT_ERR(put_str(st, "t", "", "x", 0, &v), -EINVAL);
 	ASSERT_ERR(put_str(st, "", "u", "x", 0, &v), -EINVAL);
 	ASSERT_ERR(st->ops->get(st, "t", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
@@ -130,7 +108,7 @@ TEST(test_roundtrip)
 
 TEST(test_cas)
 {
-	const char *d = new_dir();
+	const char *d = fixture_subdir(root);
 	struct store *st = NULL;
 	struct blob b = { 0 };
 	uint64_t v = 99;
@@ -157,7 +135,7 @@ TEST(test_cas)
 
 TEST(test_tenants)
 {
-	const char *d = new_dir();
+	const char *d = fixture_subdir(root);
 	struct store *st = NULL;
 	struct blob b = { 0 };
 	uint64_t v = 0;
@@ -177,7 +155,7 @@ TEST(test_tenants)
 
 TEST(test_modes)
 {
-	const char *d = new_dir();
+	const char *d = fixture_subdir(root);
 	struct store *st = NULL;
 	struct stat sb;
 	uint64_t v = 0;
@@ -185,10 +163,10 @@ TEST(test_modes)
 
 	ASSERT_EQ(store_file_open(d, &st), 0);
 	ASSERT_EQ(put_str(st, "t", "alice", "x", 0, &v), 0);
-	ASSERT_EQ(lstat(path2(d, "u-alice.rec"), &sb), 0);
+	ASSERT_EQ(lstat(fixture_path(d, "u-alice.rec"), &sb), 0);
 	ASSERT_TRUE(S_ISREG(sb.st_mode));
 	ASSERT_EQ(sb.st_mode & 07777, 0600);
-	ASSERT_EQ(lstat(path2(d, ".lock"), &sb), 0);
+	ASSERT_EQ(lstat(fixture_path(d, ".lock"), &sb), 0);
 	ASSERT_EQ(sb.st_mode & 07777, 0600);
 	store_close(st);
 	st = NULL;
@@ -207,15 +185,15 @@ TEST(test_modes)
 		ASSERT_ERR(store_file_open(dd, &st), -EPERM);
 		ASSERT_EQ(chown(dd, 0, 0), 0);
 	}
-	ASSERT_ERR(store_file_open(path2(dd, "u-alice.rec"), &st), -ENOTDIR);
-	ASSERT_ERR(store_file_open(path2(dd, "nope"), &st), -ENOENT);
+	ASSERT_ERR(store_file_open(fixture_path(dd, "u-alice.rec"), &st), -ENOTDIR);
+	ASSERT_ERR(store_file_open(fixture_path(dd, "nope"), &st), -ENOENT);
 	ASSERT_EQ(store_file_open(dd, &st), 0);
 	store_close(st);
 }
 
 TEST(test_symlink)
 {
-	const char *d = new_dir();
+	const char *d = fixture_subdir(root);
 	struct store *st = NULL;
 	struct blob b = { 0 };
 	struct store_entry *e = NULL;
@@ -234,7 +212,7 @@ TEST(test_symlink)
 		fputs("precious", f);
 		fclose(f);
 	}
-	ASSERT_EQ(symlink(target, path2(dd, "u-mallory.rec")), 0);
+	ASSERT_EQ(symlink(target, fixture_path(dd, "u-mallory.rec")), 0);
 	ASSERT_EQ(store_file_open(dd, &st), 0);
 	ASSERT_ERR(st->ops->get(st, "t", "mallory", &b), -ELOOP);
 	ASSERT_ERR(put_str(st, "t", "mallory", "x", 0, &v), -ELOOP);
@@ -243,20 +221,20 @@ TEST(test_symlink)
 	ASSERT_ERR(st->ops->list(st, "t", NULL, 10, 0, &e, &n, &next), -ELOOP);
 	ASSERT_EQ(read_file(target, buf, sizeof(buf)), 8);
 	ASSERT_STREQ(buf, "precious");
-	ASSERT_EQ(lstat(path2(dd, "u-mallory.rec"), &sb), 0);
+	ASSERT_EQ(lstat(fixture_path(dd, "u-mallory.rec"), &sb), 0);
 	ASSERT_TRUE(S_ISLNK(sb.st_mode)); /* not replaced either */
 	/* A symlinked lock file is refused too. */
-	ASSERT_EQ(unlink(path2(dd, "u-mallory.rec")), 0);
-	ASSERT_EQ(unlink(path2(dd, ".lock")), 0);
-	ASSERT_EQ(symlink(target, path2(dd, ".lock")), 0);
+	ASSERT_EQ(unlink(fixture_path(dd, "u-mallory.rec")), 0);
+	ASSERT_EQ(unlink(fixture_path(dd, ".lock")), 0);
+	ASSERT_EQ(symlink(target, fixture_path(dd, ".lock")), 0);
 	ASSERT_ERR(put_str(st, "t", "bob", "x", 0, &v), -ELOOP);
 	ASSERT_EQ(read_file(target, buf, sizeof(buf)), 8);
 	store_close(st);
 	st = NULL;
 	ASSERT_ERR(store_file_open(dd, &st), -ELOOP);
 	/* A FIFO at a record path does not hang and is refused. */
-	ASSERT_EQ(unlink(path2(dd, ".lock")), 0);
-	ASSERT_EQ(mkfifo(path2(dd, "u-fifo.rec"), 0600), 0);
+	ASSERT_EQ(unlink(fixture_path(dd, ".lock")), 0);
+	ASSERT_EQ(mkfifo(fixture_path(dd, "u-fifo.rec"), 0600), 0);
 	ASSERT_EQ(store_file_open(dd, &st), 0);
 	ASSERT_ERR(st->ops->get(st, "t", "fifo", &b), -EPERM);
 	store_close(st);
@@ -264,7 +242,7 @@ TEST(test_symlink)
 
 TEST(test_crash_leftovers)
 {
-	const char *d = new_dir();
+	const char *d = fixture_subdir(root);
 	struct store *st = NULL;
 	struct blob b = { 0 };
 	uint64_t v = 0;
@@ -280,7 +258,7 @@ TEST(test_crash_leftovers)
 	 * died right after creating it (named as ours would be, so the next
 	 * write collides with it).
 	 */
-	fd = open(path2(dd, ".tmp-99999-0"), O_WRONLY | O_CREAT | O_EXCL, 0600);
+	fd = open(fixture_path(dd, ".tmp-99999-0"), O_WRONLY | O_CREAT | O_EXCL, 0600);
 	ASSERT_TRUE(fd >= 0);
 	ASSERT_EQ(write(fd, "CRF1\0\0", 6), 6);
 	close(fd);
@@ -288,7 +266,7 @@ TEST(test_crash_leftovers)
 		char name[64];
 
 		snprintf(name, sizeof(name), ".tmp-%ld-1", (long)getpid());
-		fd = open(path2(dd, name), O_WRONLY | O_CREAT | O_EXCL, 0600);
+		fd = open(fixture_path(dd, name), O_WRONLY | O_CREAT | O_EXCL, 0600);
 		ASSERT_TRUE(fd >= 0);
 		close(fd);
 	}
@@ -304,16 +282,16 @@ TEST(test_crash_leftovers)
 	store_close(st);
 	st = NULL;
 	/* Reopening removes the rest. */
-	ASSERT_EQ(stat(path2(dd, ".tmp-99999-0"), &sb), 0);
+	ASSERT_EQ(stat(fixture_path(dd, ".tmp-99999-0"), &sb), 0);
 	ASSERT_EQ(store_file_open(dd, &st), 0);
-	ASSERT_ERR(stat(path2(dd, ".tmp-99999-0"), &sb), -1);
+	ASSERT_ERR(stat(fixture_path(dd, ".tmp-99999-0"), &sb), -1);
 	ASSERT_EQ(st->ops->get(st, "t", "alice", &b), 0);
 	ASSERT_TRUE(blob_is(&b, "new"));
 	ASSERT_EQ(b.version, 2);
 	blob_clear(&b);
 
 	/* A record file damaged behind our back reads as -EBADMSG. */
-	ASSERT_EQ(truncate(path2(dd, "u-alice.rec"), 10), 0);
+	ASSERT_EQ(truncate(fixture_path(dd, "u-alice.rec"), 10), 0);
 	ASSERT_ERR(st->ops->get(st, "t", "alice", &b), -EBADMSG);
 	ASSERT_ERR(put_str(st, "t", "alice", "x", 2, &v), -EBADMSG);
 	store_close(st);
@@ -323,7 +301,7 @@ TEST(test_list)
 {
 	static const char *const users[] = { "erin", "alice", "dave", "carol",
 		"bob", "frank", "gina" };
-	const char *d = new_dir();
+	const char *d = fixture_subdir(root);
 	struct store *st = NULL;
 	struct store_entry *e = NULL;
 	char *cursor = NULL, *next = NULL;
@@ -421,7 +399,7 @@ increment_child(const char *dir, int open_before, struct store *inherited)
 static void
 run_concurrency(int open_before)
 {
-	const char *d = new_dir();
+	const char *d = fixture_subdir(root);
 	struct store *st = NULL;
 	struct blob b = { 0 };
 	uint64_t v = 0;
@@ -433,13 +411,13 @@ run_concurrency(int open_before)
 	ASSERT_EQ(store_file_open(dd, &st), 0);
 	ASSERT_EQ(put_str(st, "t", "ctr", "0", 0, &v), 0);
 	for (i = 0; i < 2; i++) {
-		pid[i] = fork();
+		pid[i] = fixture_fork();
 		ASSERT_TRUE(pid[i] >= 0);
 		if (pid[i] == 0)
 			_exit(increment_child(dd, open_before, st));
 	}
 	for (i = 0; i < 2; i++) {
-		ASSERT_EQ(waitpid(pid[i], &status, 0), pid[i]);
+		ASSERT_EQ(fixture_wait(pid[i], &status), pid[i]);
 		ASSERT_TRUE(WIFEXITED(status));
 		ASSERT_EQ(WEXITSTATUS(status), 0);
 	}
@@ -464,12 +442,9 @@ TEST(test_two_processes_shared_open)
 int
 main(void)
 {
-	char cmd[128];
-	int rc;
-
 	umask(022);
-	snprintf(root, sizeof(root), "/tmp/test_store_file.XXXXXX");
-	if (mkdtemp(root) == NULL)
+	root = fixture_tmpdir("store_file");
+	if (root == NULL)
 		return 1;
 	RUN(test_roundtrip);
 	RUN(test_cas);
@@ -480,8 +455,5 @@ main(void)
 	RUN(test_list);
 	RUN(test_two_processes);
 	RUN(test_two_processes_shared_open);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-	rc = system(cmd);
-	(void)rc;
 	TEST_MAIN_END();
 }

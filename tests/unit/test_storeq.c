@@ -5,7 +5,6 @@
  * with high-water marks, a rolled-back row is refused by LOAD, LOCK and
  * LIST and written over by SAVE, and a DELETE keeps it from returning.
  */
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,15 +66,17 @@ rec(const char *oid, const char *rt)
 static void
 setup(void)
 {
-	char dir[] = "/tmp/test-storeq-XXXXXX";
 	const char *ring = "key 1 AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8= active\n";
+	const char *dir;
 
 	if (sodium_init() < 0)
 		abort();
-	if (mkdtemp(dir) == NULL || chmod(dir, 0700) < 0)
+	dir = fixture_tmpdir("storeq");	/* removed at TEST_MAIN_END */
+	if (dir == NULL)
 		abort();
 	ev = event_new();
-	if (store_file_open(dir, &st) < 0 || seal_load_buf(ring, strlen(ring), &sl) < 0 ||
+	sl = fixture_ring_text(ring);
+	if (store_file_open(dir, &st) < 0 || sl == NULL ||
 	    storeq_new(ev, st, sl, NULL, TENANT, &q) < 0)
 		abort();
 }
@@ -253,18 +254,9 @@ restore(struct store *s2, const char *user, const struct blob *old)
 	return r;
 }
 
-static int
-rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 TEST(marks_refuse_and_repair_rollbacks)
 {
-	char sdir[] = "/tmp/test-storeq-s-XXXXXX", mdir[] = "/tmp/test-storeq-m-XXXXXX";
+	const char *sdir = fixture_tmpdir("storeq-s"), *mdir = fixture_tmpdir("storeq-m");
 	struct store *s2 = NULL;
 	struct marks *mk = NULL;
 	struct storeq *mq = NULL;
@@ -273,7 +265,7 @@ TEST(marks_refuse_and_repair_rollbacks)
 	struct marks_mark m;
 	struct record *mine;
 
-	ASSERT_TRUE(mkdtemp(sdir) != NULL && mkdtemp(mdir) != NULL);
+	ASSERT_TRUE(sdir != NULL && mdir != NULL);
 	ASSERT_EQ(store_file_open(sdir, &s2), 0);
 	ASSERT_EQ(marks_open(mdir, &mk, NULL, 0), 0);
 	ASSERT_EQ(storeq_new(ev, s2, sl, mk, TENANT, &mq), 0);
@@ -348,8 +340,8 @@ TEST(marks_refuse_and_repair_rollbacks)
 	blob_clear(&old);
 	marks_close(mk);
 	store_close(s2);
-	(void)nftw(sdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-	(void)nftw(mdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	(void)fixture_rmtree(sdir);
+	(void)fixture_rmtree(mdir);
 }
 
 int
