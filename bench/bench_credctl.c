@@ -82,10 +82,12 @@ spawn_once(char *const *argv, long uid, long gid, int *failed)
 			(void)dup2(fd, 1);
 			(void)dup2(fd, 2);
 		}
-		if (gid >= 0 && (setgroups(0, NULL) < 0 ||
-		    setresgid((gid_t)gid, (gid_t)gid, (gid_t)gid) < 0))
+		if (gid >= 0 &&
+		    (setgroups(0, NULL) < 0 ||
+			setresgid((gid_t)gid, (gid_t)gid, (gid_t)gid) < 0))
 			_exit(126);
-		if (uid >= 0 && setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid) < 0)
+		if (uid >= 0 &&
+		    setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid) < 0)
 			_exit(126);
 		execv(argv[0], argv);
 		_exit(127);
@@ -137,7 +139,8 @@ run_spawn(int argc, char **argv)
 		sum += t[i];
 	}
 	qsort(t, (size_t)count, sizeof(*t), cmp_i64);
-	printf("{\"mode\":\"spawn\",\"count\":%ld,\"failed\":%ld,\"p50_us\":%.1f,"
+	printf(
+	    "{\"mode\":\"spawn\",\"count\":%ld,\"failed\":%ld,\"p50_us\":%.1f,"
 	    "\"p90_us\":%.1f,\"p99_us\":%.1f,\"mean_us\":%.1f,\"min_us\":%.1f}\n",
 	    count, nfail, t[count / 2] / 1e3, t[(count * 9) / 10] / 1e3,
 	    t[(count * 99) / 100] / 1e3, (double)sum / (double)count / 1e3,
@@ -205,7 +208,7 @@ run_smoke(void)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	char dir[] = "/tmp/bench-credctl-XXXXXX", self[PATH_MAX];
-	char *true_argv[] = { (char *)(uintptr_t)"/bin/true", NULL };
+	char *true_argv[] = { (char *)(uintptr_t) "/bin/true", NULL };
 	int64_t t;
 	int lfd, failed = 1, rc = 0, i;
 	ssize_t n;
@@ -216,7 +219,8 @@ run_smoke(void)
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/s.sock", dir);
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (n <= 0 || lfd < 0 || bind(lfd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	if (n <= 0 || lfd < 0 ||
+	    bind(lfd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
 	    listen(lfd, 16) < 0) {
 		perror("smoke setup");
 		return 1;
@@ -227,10 +231,11 @@ run_smoke(void)
 		line_server(lfd, 5);
 	close(lfd);
 	for (i = 0; i < 5; i++) {
-		char *rtt_argv[] = { self, (char *)(uintptr_t)"rtt",
-			(char *)(uintptr_t)"--socket", sun.sun_path,
-			(char *)(uintptr_t)"--request",
-			(char *)(uintptr_t)"{\"v\":1,\"op\":\"token\"}", NULL };
+		char *rtt_argv[] = { self, (char *)(uintptr_t) "rtt",
+			(char *)(uintptr_t) "--socket", sun.sun_path,
+			(char *)(uintptr_t) "--request",
+			(char *)(uintptr_t) "{\"v\":1,\"op\":\"token\"}",
+			NULL };
 
 		t = spawn_once(rtt_argv, -1, -1, &failed);
 		if (t < 0 || failed)

@@ -86,8 +86,9 @@ write_form(int fd, const struct seed_opts *o, const struct record *tmpl)
 	cid = curl_easy_escape(NULL, o->client_id, 0);
 	sc = curl_easy_escape(NULL, o->scope, 0);
 	if (rt == NULL || cid == NULL || sc == NULL ||
-	    dprintf(fd, "grant_type=refresh_token&client_id=%s&scope=%s&refresh_token=%s",
-	    cid, sc, rt) < 0)
+	    dprintf(fd,
+		"grant_type=refresh_token&client_id=%s&scope=%s&refresh_token=%s",
+		cid, sc, rt) < 0)
 		r = -EIO;
 	if (rt != NULL) {
 		secret_wipe(rt, strlen(rt));
@@ -135,7 +136,8 @@ seed(struct store *st, const struct seal *seal, const struct seed_opts *o,
 		}
 		record_free(r);
 		if (e < 0) {
-			fprintf(stderr, "bench_seed: %s: %s\n", name, strerror(-e));
+			fprintf(stderr, "bench_seed: %s: %s\n", name,
+			    strerror(-e));
 			return e;
 		}
 	}
@@ -152,12 +154,14 @@ run_seed(const struct seed_opts *o)
 
 	e = seal_load(o->key, &seal);
 	if (e < 0) {
-		fprintf(stderr, "bench_seed: key %s: %s\n", o->key, strerror(-e));
+		fprintf(stderr, "bench_seed: key %s: %s\n", o->key,
+		    strerror(-e));
 		return 1;
 	}
 	if (o->form_out != NULL) {
-		form_fd = open(o->form_out, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
-		    O_CLOEXEC, 0600);
+		form_fd = open(o->form_out,
+		    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		    0600);
 		if (form_fd < 0) {
 			perror(o->form_out);
 			return 1;
@@ -199,7 +203,10 @@ run_smoke(void)
 	const char *dir = fixture_tmpdir("bench_seed");
 	char key[PATH_MAX], store[PATH_MAX];
 	struct seed_opts o = { .tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47",
-		.tmpl = "template", .prefix = "sm", .first_uid = 300000, .count = 20 };
+		.tmpl = "template",
+		.prefix = "sm",
+		.first_uid = 300000,
+		.count = 20 };
 	struct seal *seal = NULL;
 	struct store *st = NULL;
 	struct record *t, *back = NULL;

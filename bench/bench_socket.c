@@ -53,7 +53,7 @@
 #include "log.h"
 #include "server.h"
 
-#define BENCH_SAMPLES_MAX (8u * 1024 * 1024)	/* latency samples kept */
+#define BENCH_SAMPLES_MAX (8u * 1024 * 1024) /* latency samples kept */
 #define BENCH_REPLY_MAX 65536
 #define BENCH_CONNS_MAX 20000
 
@@ -62,7 +62,7 @@ struct opts {
 	const char *request;
 	long reply_bytes;
 	long conns, inflight, count, uids, stride;
-	long uid_first;		/* -1: do not switch uid */
+	long uid_first; /* -1: do not switch uid */
 	double duration, warmup, timeout;
 };
 
@@ -109,10 +109,17 @@ parse_opts(int argc, char **argv, struct opts *o)
 {
 	int i;
 
-	*o = (struct opts){ .reply_bytes = 1400, .conns = 1, .inflight = 0,
-		.count = 1, .uids = 1, .stride = 1, .uid_first = -1, .duration = 3.0,
-		.warmup = 0.5, .timeout = 60.0 };
-	for (i = 0; i < argc; i += 2) {	/* --key value pairs */
+	*o = (struct opts){ .reply_bytes = 1400,
+		.conns = 1,
+		.inflight = 0,
+		.count = 1,
+		.uids = 1,
+		.stride = 1,
+		.uid_first = -1,
+		.duration = 3.0,
+		.warmup = 0.5,
+		.timeout = 60.0 };
+	for (i = 0; i < argc; i += 2) { /* --key value pairs */
 		const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
 		if (v == NULL)
@@ -203,15 +210,14 @@ make_canned(long total)
 	char *tok, *enc;
 	size_t base, len;
 
-	o = json_pack("{s:b, s:s, s:s, s:I, s:s, s:s}", "ok", 1,
-	    "access_token", "", "token_type", "Bearer",
-	    "expires_on", (json_int_t)1900000000,
-	    "scope", "https://storage.azure.com/.default",
-	    "account", "bench@contoso.com");
+	o = json_pack("{s:b, s:s, s:s, s:I, s:s, s:s}", "ok", 1, "access_token",
+	    "", "token_type", "Bearer", "expires_on", (json_int_t)1900000000,
+	    "scope", "https://storage.azure.com/.default", "account",
+	    "bench@contoso.com");
 	if (o == NULL)
 		return NULL;
 	enc = json_dumps(o, JSON_COMPACT);
-	base = enc != NULL ? strlen(enc) + 1 : 0;	/* + newline */
+	base = enc != NULL ? strlen(enc) + 1 : 0; /* + newline */
 	free(enc);
 	len = total > (long)base ? (size_t)total - base : 1;
 	if (len >= BENCH_REPLY_MAX)
@@ -239,8 +245,8 @@ run_echo(const struct opts *o, int ready_fd)
 
 	log_init("bench_socket", 1, 0);
 	signal(SIGPIPE, SIG_IGN);
-	r = config_parse("bench-echo.conf", echo_conf, sizeof(echo_conf) - 1, &cf,
-	    err, sizeof(err));
+	r = config_parse("bench-echo.conf", echo_conf, sizeof(echo_conf) - 1,
+	    &cf, err, sizeof(err));
 	if (r < 0)
 		fatalx("echo config: %s", err);
 	canned = make_canned(o->reply_bytes);
@@ -255,7 +261,8 @@ run_echo(const struct opts *o, int ready_fd)
 	r = server_new(ev, lfd, cf, NULL, echo_cb, NULL, &srv);
 	if (r < 0)
 		fatalx("server_new: %s", strerror(-r));
-	if (event_timer_in(ev, (int64_t)(o->duration * 1000), echo_stop_cb, NULL) == NULL)
+	if (event_timer_in(ev, (int64_t)(o->duration * 1000), echo_stop_cb,
+		NULL) == NULL)
 		fatal("timer");
 	if (ready_fd >= 0) {
 		if (write(ready_fd, "R", 1) != 1)
@@ -294,7 +301,7 @@ connect_as(const char *path, long uid)
 		r = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
 		if (r == 0 || errno != EAGAIN)
 			break;
-		usleep(1000);	/* full backlog: retry (bounded by the caller) */
+		usleep(1000); /* full backlog: retry (bounded by the caller) */
 	}
 	saved = r < 0 ? -errno : 0;
 	if (uid >= 0 && setresuid((uid_t)-1, 0, (uid_t)-1) < 0) {
@@ -329,7 +336,7 @@ send_req(struct bconn *c, const char *line, size_t len)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return -errno;	/* a 100-byte line never fills the buffer */
+			return -errno; /* a 100-byte line never fills the buffer */
 		off += (size_t)n;
 	}
 	c->busy = 1;
@@ -347,7 +354,8 @@ recv_reply(struct bconn *c, char *err, size_t errsz)
 	char *nl;
 
 	for (;;) {
-		n = recv(c->fd, c->in + c->inlen, BENCH_REPLY_MAX - c->inlen, 0);
+		n = recv(c->fd, c->in + c->inlen, BENCH_REPLY_MAX - c->inlen,
+		    0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
@@ -358,10 +366,11 @@ recv_reply(struct bconn *c, char *err, size_t errsz)
 		nl = memchr(c->in, '\n', c->inlen);
 		if (nl != NULL) {
 			*nl = '\0';
-			c->inlen = 0;	/* one reply per request: nothing follows */
+			c->inlen =
+			    0; /* one reply per request: nothing follows */
 			if (strstr(c->in, "\"ok\":true") != NULL)
 				return 1;
-			if (err[0] == '\0')	/* error replies carry no token */
+			if (err[0] == '\0') /* error replies carry no token */
 				snprintf(err, errsz, "%.150s", c->in);
 			return 2;
 		}
@@ -404,16 +413,18 @@ pct_us(const struct stats *st, double p)
 }
 
 static void
-print_json(const char *mode, const struct opts *o, struct stats *st, double secs)
+print_json(const char *mode, const struct opts *o, struct stats *st,
+    double secs)
 {
 	qsort(st->lat_ns, st->nlat, sizeof(st->lat_ns[0]), cmp_u64);
-	printf("{\"mode\":\"%s\",\"conns\":%ld,\"inflight\":%ld,\"requests\":%zu,"
+	printf(
+	    "{\"mode\":\"%s\",\"conns\":%ld,\"inflight\":%ld,\"requests\":%zu,"
 	    "\"ok\":%llu,\"errors\":%llu,\"io_errors\":%llu,\"seconds\":%.3f,"
 	    "\"rps\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,"
-	    "\"max_us\":%.1f,\"first_error\":", mode, o->conns, o->inflight,
-	    st->nlat, (unsigned long long)st->ok, (unsigned long long)st->errors,
-	    (unsigned long long)st->io_errors, secs,
-	    secs > 0 ? (double)st->nlat / secs : 0.0, pct_us(st, 0.50),
+	    "\"max_us\":%.1f,\"first_error\":",
+	    mode, o->conns, o->inflight, st->nlat, (unsigned long long)st->ok,
+	    (unsigned long long)st->errors, (unsigned long long)st->io_errors,
+	    secs, secs > 0 ? (double)st->nlat / secs : 0.0, pct_us(st, 0.50),
 	    pct_us(st, 0.99), pct_us(st, 0.999),
 	    st->nlat ? (double)st->lat_ns[st->nlat - 1] / 1000.0 : 0.0);
 	{
@@ -439,7 +450,7 @@ conns_new(size_t n)
 		cs[i].fd = -1;
 		cs[i].in = malloc(BENCH_REPLY_MAX);
 		if (cs[i].in == NULL)
-			return NULL;	/* exits right after; no cleanup */
+			return NULL; /* exits right after; no cleanup */
 	}
 	return cs;
 }
@@ -488,7 +499,8 @@ prime(int ep, struct bconn *cs, size_t n, const char *line, size_t len,
 		}
 	}
 	if (left > 0)
-		fprintf(stderr, "prime: %zu connections never answered\n", left);
+		fprintf(stderr, "prime: %zu connections never answered\n",
+		    left);
 	return left > 0 ? -1 : 0;
 }
 
@@ -517,7 +529,8 @@ run_load(const struct opts *o)
 
 		cs[i].fd = connect_as(o->socket, uid_for(o, (long)i));
 		if (cs[i].fd < 0) {
-			fprintf(stderr, "connect %s: %s\n", o->socket, strerror(-cs[i].fd));
+			fprintf(stderr, "connect %s: %s\n", o->socket,
+			    strerror(-cs[i].fd));
 			return 1;
 		}
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &e) < 0) {
@@ -556,7 +569,8 @@ run_load(const struct opts *o)
 			int64_t t;
 			long nx;
 
-			r = recv_reply(c, st.first_error, sizeof(st.first_error));
+			r = recv_reply(c, st.first_error,
+			    sizeof(st.first_error));
 			if (r == 0)
 				continue;
 			if (r < 0) {
@@ -574,10 +588,12 @@ run_load(const struct opts *o)
 			if (nidle > 0) {
 				nx = idle[head];
 				head = (head + 1) % o->conns;
-				idle[(head + nidle - 1) % o->conns] = (long)(c - cs);
+				idle[(head + nidle - 1) % o->conns] =
+				    (long)(c - cs);
 			} else
 				nx = (long)(c - cs);
-			if (cs[nx].fd >= 0 && send_req(&cs[nx], o->request, len) < 0)
+			if (cs[nx].fd >= 0 &&
+			    send_req(&cs[nx], o->request, len) < 0)
 				st.io_errors++;
 		}
 	}
@@ -614,7 +630,8 @@ run_sweep(const struct opts *o)
 	deadline = t0 + (int64_t)(o->timeout * 1e9);
 	/* Start: connect and send on every slot. */
 	for (i = 0; i < nslots; i++) {
-		struct epoll_event e = { .events = EPOLLIN, .data.u64 = (uint64_t)i };
+		struct epoll_event e = { .events = EPOLLIN,
+			.data.u64 = (uint64_t)i };
 
 		cs[i].fd = connect_as(o->socket, uid_for(o, started++));
 		if (cs[i].fd < 0 || send_req(&cs[i], o->request, len) < 0 ||
@@ -635,24 +652,30 @@ run_sweep(const struct opts *o)
 		for (k = 0; k < n; k++) {
 			long s = (long)evs[k].data.u64;
 			struct bconn *c = &cs[s];
-			struct epoll_event e = { .events = EPOLLIN, .data.u64 = (uint64_t)s };
+			struct epoll_event e = { .events = EPOLLIN,
+				.data.u64 = (uint64_t)s };
 
-			r = recv_reply(c, st.first_error, sizeof(st.first_error));
+			r = recv_reply(c, st.first_error,
+			    sizeof(st.first_error));
 			if (r == 0)
 				continue;
 			if (r < 0)
 				st.io_errors++;
 			else
-				account(&st, r, 1, (uint64_t)(now_ns() - c->sent_ns));
+				account(&st, r, 1,
+				    (uint64_t)(now_ns() - c->sent_ns));
 			done++;
 			(void)epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
 			close(c->fd);
 			c->fd = -1;
 			c->inlen = 0;
 			while (started < o->count && c->fd < 0) {
-				c->fd = connect_as(o->socket, uid_for(o, started++));
-				if (c->fd < 0 || send_req(c, o->request, len) < 0 ||
-				    epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &e) < 0) {
+				c->fd = connect_as(o->socket,
+				    uid_for(o, started++));
+				if (c->fd < 0 ||
+				    send_req(c, o->request, len) < 0 ||
+				    epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &e) <
+					0) {
 					st.io_errors++;
 					done++;
 					if (c->fd >= 0)
@@ -687,7 +710,9 @@ run_smoke(void)
 	snprintf(path, sizeof(path), "%s/echo.sock", dir);
 	srv = fork();
 	if (srv == 0) {
-		struct opts o = { .socket = path, .reply_bytes = 1400, .duration = 10 };
+		struct opts o = { .socket = path,
+			.reply_bytes = 1400,
+			.duration = 10 };
 
 		close(p[0]);
 		_exit(run_echo(&o, p[1]));
@@ -700,14 +725,21 @@ run_smoke(void)
 	close(p[0]);
 	cli = fork();
 	if (cli == 0) {
-		struct opts o = { .socket = path, .conns = 4, .inflight = 4,
-			.duration = 1.0, .warmup = 0.1, .uids = 1, .uid_first = -1,
+		struct opts o = { .socket = path,
+			.conns = 4,
+			.inflight = 4,
+			.duration = 1.0,
+			.warmup = 0.1,
+			.uids = 1,
+			.uid_first = -1,
 			.request = "{\"v\":1,\"op\":\"token\"}\n" };
 
 		_exit(run_load(&o));
 	}
 	rc = cli > 0 && waitpid(cli, &status, 0) == cli && WIFEXITED(status) &&
-	    WEXITSTATUS(status) == 0 ? 0 : 1;
+		WEXITSTATUS(status) == 0 ?
+	    0 :
+	    1;
 	kill(srv, SIGTERM);
 	(void)waitpid(srv, NULL, 0);
 	(void)unlink(path);
@@ -739,7 +771,7 @@ main(int argc, char **argv)
 			return 1;
 		memcpy(line, o.request, n);
 		memcpy(line + n, "\n", 2);
-		o.request = line;	/* lives until exit */
+		o.request = line; /* lives until exit */
 	}
 	if (o.uid_first >= 0 && geteuid() != 0) {
 		fprintf(stderr, "--uid-first needs root\n");
@@ -752,7 +784,7 @@ main(int argc, char **argv)
 	if (strcmp(argv[1], "sweep") == 0) {
 		if (o.inflight <= 0)
 			o.inflight = 1;
-		o.conns = o.inflight;	/* reported as such */
+		o.conns = o.inflight; /* reported as such */
 		return run_sweep(&o);
 	}
 	usage();

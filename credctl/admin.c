@@ -24,7 +24,7 @@
 #include "out.h"
 
 #define ADMIN_LIST_PAGE 100
-#define ADMIN_LIST_PAGES_MAX 100000	/* a server that loops cursors */
+#define ADMIN_LIST_PAGES_MAX 100000 /* a server that loops cursors */
 
 /* The list reply's entries, under whichever name this credd uses. */
 static json_t *
@@ -53,9 +53,10 @@ print_list_row(json_t *e)
 	size_t i, n = 0, len;
 
 	scope[0] = '\0';
-	json_array_foreach(scopes, i, v) {
+	json_array_foreach(scopes, i, v)
+	{
 		const char *s = json_is_string(v) ? json_string_value(v) :
-		    out_jstr(v, "scope");
+						    out_jstr(v, "scope");
 
 		if (s == NULL)
 			continue;
@@ -63,16 +64,18 @@ print_list_row(json_t *e)
 		snprintf(scope + len, sizeof(scope) - len, "%s%s",
 		    n++ ? "," : "", s);
 	}
-	json_object_foreach(scopes, key, v) {
+	json_object_foreach(scopes, key, v)
+	{
 		len = strlen(scope);
 		snprintf(scope + len, sizeof(scope) - len, "%s%s",
 		    n++ ? "," : "", key);
 	}
-	out_clean(user, sizeof(user), out_jstr(e, "user") != NULL ? out_jstr(e, "user") :
-	    out_jstr(e, "name"));
+	out_clean(user, sizeof(user),
+	    out_jstr(e, "user") != NULL ? out_jstr(e, "user") :
+					  out_jstr(e, "name"));
 	out_clean(state, sizeof(state), out_jstr(e, "state"));
-	out_clean(acct, sizeof(acct), out_account(json_object_get(e,
-	    "account")));
+	out_clean(acct, sizeof(acct),
+	    out_account(json_object_get(e, "account")));
 	if (json_object_get(e, "last_refresh") != NULL)
 		out_when(when, sizeof(when), out_jint(e, "last_refresh", 0));
 	else
@@ -99,10 +102,12 @@ admin_list(struct ctx *c, int is_json)
 		    "ACCOUNT", "LAST REFRESH", "SCOPES");
 	for (page = 0; page < ADMIN_LIST_PAGES_MAX; page++) {
 		req = call_new_request("admin_list");
-		if (req == NULL || json_object_set_new(req, "limit",
-		    json_integer(ADMIN_LIST_PAGE)) < 0 || (cursor != NULL &&
-		    json_object_set_new(req, "cursor", json_string(cursor)) <
-		    0)) {
+		if (req == NULL ||
+		    json_object_set_new(req, "limit",
+			json_integer(ADMIN_LIST_PAGE)) < 0 ||
+		    (cursor != NULL &&
+			json_object_set_new(req, "cursor",
+			    json_string(cursor)) < 0)) {
 			r = EXIT_ERR;
 			break;
 		}
@@ -112,15 +117,17 @@ admin_list(struct ctx *c, int is_json)
 		if (r != EXIT_OK)
 			break;
 		ents = list_entries(resp);
-		json_array_foreach(ents, i, e) {
+		json_array_foreach(ents, i, e)
+		{
 			if (is_json)
 				(void)json_array_append(all, e);
 			else
 				print_list_row(e);
 		}
 		next = out_jstr(resp, "next_cursor");
-		if (next == NULL || next[0] == '\0' || json_array_size(ents) ==
-		    0 || (cursor != NULL && strcmp(cursor, next) == 0))
+		if (next == NULL || next[0] == '\0' ||
+		    json_array_size(ents) == 0 ||
+		    (cursor != NULL && strcmp(cursor, next) == 0))
 			break;
 		free(cursor);
 		cursor = strdup(next);
@@ -148,8 +155,9 @@ admin_simple(struct ctx *c, const char *op, const char *user, int is_json)
 	int r;
 
 	req = call_new_request(op);
-	if (req == NULL || (user != NULL && json_object_set_new(req, "user",
-	    json_string(user)) < 0)) {
+	if (req == NULL ||
+	    (user != NULL &&
+		json_object_set_new(req, "user", json_string(user)) < 0)) {
 		json_decref(req);
 		return EXIT_ERR;
 	}
@@ -159,7 +167,8 @@ admin_simple(struct ctx *c, const char *op, const char *user, int is_json)
 		return r;
 	if (user != NULL)
 		printf("Revoked %s: refresh token and cached tokens dropped on "
-		    "every node.\n", out_clean(u, sizeof(u), user));
+		       "every node.\n",
+		    out_clean(u, sizeof(u), user));
 	else if (is_json)
 		r = out_json(resp);
 	else

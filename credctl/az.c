@@ -36,7 +36,8 @@
 static char *
 jwt_tid(const char *tok)
 {
-	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	static const char tbl[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 	const char *p = strchr(tok, '.'), *e, *pos;
 	unsigned char *bin;
 	size_t n, i, o = 0;
@@ -86,11 +87,14 @@ az_error(const json_t *err_resp)
 	    strcmp(code, "consent_declined") == 0) {
 		/* "az login" makes SDK credential chains move on. */
 		if (out_device_clause(dev, sizeof(dev), e))
-			fprintf(stderr, "ERROR: Please run 'az login' to setup "
+			fprintf(stderr,
+			    "ERROR: Please run 'az login' to setup "
 			    "account. credd: sign-in needed: %s, then run this "
-			    "again.\n", dev);
+			    "again.\n",
+			    dev);
 		else
-			fprintf(stderr, "ERROR: Please run 'az login' to setup "
+			fprintf(stderr,
+			    "ERROR: Please run 'az login' to setup "
 			    "account. credd: %s (%s); run 'credctl login'.\n",
 			    code, msg);
 		return EXIT_ERR;
@@ -114,7 +118,8 @@ az_parse(int argc, char **argv, struct az_opts *o)
 		{ "--resource", NULL, offsetof(struct az_opts, resource) },
 		{ "--scope", NULL, offsetof(struct az_opts, scope) },
 		{ "--tenant", "-t", offsetof(struct az_opts, tenant) },
-		{ "--subscription", NULL, offsetof(struct az_opts, subscription) },
+		{ "--subscription", NULL,
+		    offsetof(struct az_opts, subscription) },
 		{ "--output", "-o", offsetof(struct az_opts, output) },
 		{ "--query", NULL, offsetof(struct az_opts, query) },
 	};
@@ -126,19 +131,23 @@ az_parse(int argc, char **argv, struct az_opts *o)
 	for (k = 0; k < argc; k++) {
 		arg = argv[k];
 		if (strcmp(arg, "--only-show-errors") == 0 ||
-		    strcmp(arg, "--verbose") == 0 || strcmp(arg, "--debug") == 0)
+		    strcmp(arg, "--verbose") == 0 ||
+		    strcmp(arg, "--debug") == 0)
 			continue;
 		eq = strchr(arg, '=');
 		n = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
 		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 			if ((strlen(names[i].name) == n &&
-			    strncmp(arg, names[i].name, n) == 0) ||
-			    (names[i].alias != NULL && strlen(names[i].alias) == n &&
-			    strncmp(arg, names[i].alias, n) == 0))
+				strncmp(arg, names[i].name, n) == 0) ||
+			    (names[i].alias != NULL &&
+				strlen(names[i].alias) == n &&
+				strncmp(arg, names[i].alias, n) == 0))
 				break;
 		if (i == sizeof(names) / sizeof(names[0])) {
-			fprintf(stderr, "ERROR: credd's az shim does not support "
-			    "'%.64s' here\n", arg);
+			fprintf(stderr,
+			    "ERROR: credd's az shim does not support "
+			    "'%.64s' here\n",
+			    arg);
 			return EXIT_USAGE;
 		}
 		if (eq != NULL)
@@ -146,8 +155,10 @@ az_parse(int argc, char **argv, struct az_opts *o)
 		else if (k + 1 < argc)
 			val = argv[++k];
 		else {
-			fprintf(stderr, "ERROR: argument %s: expected one "
-			    "argument\n", names[i].name);
+			fprintf(stderr,
+			    "ERROR: argument %s: expected one "
+			    "argument\n",
+			    names[i].name);
 			return EXIT_USAGE;
 		}
 		*(const char **)(void *)((char *)o + names[i].off) = val;
@@ -173,7 +184,8 @@ az_print(json_t *obj, const struct az_opts *o)
 	if (o->query != NULL) {
 		v = json_object_get(obj, o->query);
 		if (v == NULL) {
-			fprintf(stderr, "ERROR: credd's az shim supports --query "
+			fprintf(stderr,
+			    "ERROR: credd's az shim supports --query "
 			    "with one top-level field name\n");
 			return EXIT_USAGE;
 		}
@@ -223,7 +235,8 @@ az_get_token(struct ctx *c, int argc, char **argv, int is_show)
 	if (r >= 0)
 		return r;
 	if (o.scope != NULL && o.resource != NULL) {
-		fprintf(stderr, "ERROR: usage error: --resource and --scope are "
+		fprintf(stderr,
+		    "ERROR: usage error: --resource and --scope are "
 		    "mutually exclusive\n");
 		return EXIT_USAGE;
 	}
@@ -271,22 +284,24 @@ az_get_token(struct ctx *c, int argc, char **argv, int is_show)
 		acct = out_jstr(resp, "account");
 		snprintf(name, sizeof(name), "N/A(tenant level account)");
 		out = json_pack("{s:s, s:s, s:s, s:b, s:[], s:s, s:s, s:s, "
-		    "s:{s:s, s:s}}", "environmentName", "AzureCloud",
-		    "homeTenantId", tid, "id", sub, "isDefault", 1,
-		    "managedByTenants", "name", name, "state", "Enabled",
-		    "tenantId", tid, "user", "name", acct != NULL ? acct : "",
-		    "type", "user");
+				"s:{s:s, s:s}}",
+		    "environmentName", "AzureCloud", "homeTenantId", tid, "id",
+		    sub, "isDefault", 1, "managedByTenants", "name", name,
+		    "state", "Enabled", "tenantId", tid, "user", "name",
+		    acct != NULL ? acct : "", "type", "user");
 	} else {
 		t = (time_t)exp;
 		if (localtime_r(&t, &tm) == NULL ||
 		    strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S.000000",
-		    &tm) == 0)
+			&tm) == 0)
 			stamp[0] = '\0';
 		out = json_pack("{s:O, s:s, s:I, s:s, s:s, s:s}", "accessToken",
 		    json_object_get(resp, "access_token"), "expiresOn", stamp,
 		    "expires_on", (json_int_t)exp, "subscription", sub,
-		    "tenant", tid, "tokenType", out_jstr(resp, "token_type") != NULL ?
-		    out_jstr(resp, "token_type") : "Bearer");
+		    "tenant", tid, "tokenType",
+		    out_jstr(resp, "token_type") != NULL ?
+			out_jstr(resp, "token_type") :
+			"Bearer");
 	}
 	free(tid);
 	json_decref(resp);
@@ -309,21 +324,24 @@ az_exec_real(char **argv)
 	if (real == NULL || real[0] == '\0')
 		real = AZ_REAL_DEFAULT;
 	if (real[0] != '/') {
-		fprintf(stderr, "ERROR: CREDCTL_REAL_AZ must be an absolute "
+		fprintf(stderr,
+		    "ERROR: CREDCTL_REAL_AZ must be an absolute "
 		    "path\n");
 		return 127;
 	}
 	if (realpath(real, a) == NULL) {
-		fprintf(stderr, "ERROR: the Azure CLI is not installed at %s "
+		fprintf(stderr,
+		    "ERROR: the Azure CLI is not installed at %s "
 		    "(credd's az shim answers only 'account get-access-token' "
-		    "and 'account show'; set CREDCTL_REAL_AZ)\n", real);
+		    "and 'account show'; set CREDCTL_REAL_AZ)\n",
+		    real);
 		return 127;
 	}
 	if (realpath("/proc/self/exe", b) != NULL && strcmp(a, b) == 0) {
 		fprintf(stderr, "ERROR: CREDCTL_REAL_AZ names this shim\n");
 		return 127;
 	}
-	argv[0] = (char *)(uintptr_t)"az";
+	argv[0] = (char *)(uintptr_t) "az";
 	execv(a, argv);
 	fprintf(stderr, "ERROR: cannot run %s: %s\n", a, strerror(errno));
 	return 127;

@@ -32,8 +32,7 @@ ctx_connect(struct ctx *c)
 
 	if (c->fd >= 0)
 		return EXIT_OK;
-	fd = client_connect(c->socket, NULL,
-	    util_mono_ms() + CALL_DEADLINE_MS);
+	fd = client_connect(c->socket, NULL, util_mono_ms() + CALL_DEADLINE_MS);
 	if (fd >= 0) {
 		c->fd = fd;
 		return EXIT_OK;
@@ -42,19 +41,20 @@ ctx_connect(struct ctx *c)
 	case -ENOENT:
 	case -ECONNREFUSED:
 		out_errorf("credd is not running (socket %s): %s; start it "
-		    "(systemctl start credd) or ask your administrator",
+			   "(systemctl start credd) or ask your administrator",
 		    c->socket, strerror(-fd));
 		return EXIT_UNAVAIL;
 	case -ETIMEDOUT:
 	case -EAGAIN:
 		out_errorf("credd did not accept the connection within %d s "
-		    "(socket %s); try again later", CALL_DEADLINE_MS / 1000,
-		    c->socket);
+			   "(socket %s); try again later",
+		    CALL_DEADLINE_MS / 1000, c->socket);
 		return EXIT_UNAVAIL;
 	case -EPERM:
-		out_errorf("refusing to talk to %s: it is not served by root or "
-		    "the %s user; check the socket path", c->socket,
-		    ENTRA_CREDD_USER);
+		out_errorf(
+		    "refusing to talk to %s: it is not served by root or "
+		    "the %s user; check the socket path",
+		    c->socket, ENTRA_CREDD_USER);
 		return EXIT_ERR;
 	default:
 		out_errorf("cannot connect to credd (socket %s): %s", c->socket,
@@ -80,16 +80,19 @@ call_raw(struct ctx *c, const json_t *req, json_t **resp, int64_t extra_ms)
 	util_closep(&c->fd);
 	switch (r) {
 	case -ETIMEDOUT:
-		out_errorf("credd did not answer within %lld s; try again later",
+		out_errorf(
+		    "credd did not answer within %lld s; try again later",
 		    (long long)(CALL_DEADLINE_MS + extra_ms) / 1000);
 		return EXIT_UNAVAIL;
 	case -ECONNRESET:
-		out_errorf("credd closed the connection (socket %s); try again, "
-		    "and check credd's log if it persists", c->socket);
+		out_errorf(
+		    "credd closed the connection (socket %s); try again, "
+		    "and check credd's log if it persists",
+		    c->socket);
 		return EXIT_UNAVAIL;
 	case -EBADMSG:
 		out_errorf("credd sent a malformed reply; check that credd and "
-		    "credctl are the same release");
+			   "credctl are the same release");
 		return EXIT_ERR;
 	case -EMSGSIZE:
 		out_errorf("request too large");
@@ -109,23 +112,31 @@ report_act(const char *code, const json_t *e, const char *msg)
 	int has_dev = out_device_clause(dev, sizeof(dev), e);
 
 	if (strcmp(code, "consent_declined") == 0) {
-		out_errorf("the sign-in was declined (%s); run 'credctl login' to "
-		    "try again", msg);
+		out_errorf(
+		    "the sign-in was declined (%s); run 'credctl login' to "
+		    "try again",
+		    msg);
 	} else if (strcmp(code, "reauth_required") == 0) {
 		if (has_dev)
-			out_errorf("your sign-in expired or was revoked: %s, then "
-			    "run the command again", dev);
+			out_errorf(
+			    "your sign-in expired or was revoked: %s, then "
+			    "run the command again",
+			    dev);
 		else
-			out_errorf("your sign-in expired or was revoked (%s); run "
-			    "'credctl login' to sign in again", msg);
+			out_errorf(
+			    "your sign-in expired or was revoked (%s); run "
+			    "'credctl login' to sign in again",
+			    msg);
 	} else if (has_dev) {
 		out_errorf("%s: %s, then run the command again",
-		    strcmp(code, "consent_pending") == 0 ?
-			"sign-in pending" : "consent required", dev);
+		    strcmp(code, "consent_pending") == 0 ? "sign-in pending" :
+							   "consent required",
+		    dev);
 	} else {
 		out_errorf("%s (%s); run 'credctl login' to sign in",
-		    strcmp(code, "consent_pending") == 0 ?
-			"sign-in pending" : "consent required", msg);
+		    strcmp(code, "consent_pending") == 0 ? "sign-in pending" :
+							   "consent required",
+		    msg);
 	}
 	return EXIT_ACT;
 }
@@ -159,38 +170,46 @@ report_error(const json_t *resp)
 		if (retry > 0)
 			out_errorf("%s (%s); try again in %lld s",
 			    code[0] == 'i' ? "Entra ID is unavailable" :
-				"too many requests",
+					     "too many requests",
 			    msg, (long long)retry);
 		else
 			out_errorf("%s (%s); try again later",
 			    code[0] == 'i' ? "Entra ID is unavailable" :
-				"too many requests", msg);
+					     "too many requests",
+			    msg);
 		return EXIT_UNAVAIL;
 	}
 	if (strcmp(code, "forbidden") == 0) {
 		out_errorf("not allowed (%s); admin commands need root or the "
-		    "admin group, ask your administrator for access", msg);
+			   "admin group, ask your administrator for access",
+		    msg);
 		return EXIT_REFUSED;
 	}
 	if (strcmp(code, "policy_blocked") == 0) {
 		out_errorf("blocked by policy (%s); signing in again will not "
-		    "help, contact your administrator", msg);
+			   "help, contact your administrator",
+		    msg);
 		return EXIT_REFUSED;
 	}
 	if (strcmp(code, "account_mismatch") == 0) {
-		out_errorf("wrong account (%s); sign in with the account already "
+		out_errorf(
+		    "wrong account (%s); sign in with the account already "
 		    "bound to this user, or ask an administrator to run "
-		    "'credctl admin revoke' first", msg);
+		    "'credctl admin revoke' first",
+		    msg);
 		return EXIT_REFUSED;
 	}
 	if (strcmp(code, "unknown_scope") == 0) {
-		out_errorf("unknown scope (%s); use an alias or scope configured "
-		    "in credd.conf, or ask your administrator to add it", msg);
+		out_errorf(
+		    "unknown scope (%s); use an alias or scope configured "
+		    "in credd.conf, or ask your administrator to add it",
+		    msg);
 		return EXIT_REFUSED;
 	}
 	if (strcmp(code, "idp_misconfigured") == 0) {
 		out_errorf("credd's Entra ID configuration is broken (%s); "
-		    "contact your administrator", msg);
+			   "contact your administrator",
+		    msg);
 		return EXIT_MISCONF;
 	}
 	out_errorf("credd refused the request: %s (%s)",
@@ -247,9 +266,10 @@ call_token(struct ctx *c, const char *scope, int64_t min_valid, json_t **resp,
 	req = call_new_request("token");
 	if (req == NULL)
 		return EXIT_ERR;
-	if ((scope != NULL && json_object_set_new(req, "scope",
-	    json_string(scope)) < 0) || json_object_set_new(req, "min_valid",
-	    json_integer(min_valid)) < 0) {
+	if ((scope != NULL &&
+		json_object_set_new(req, "scope", json_string(scope)) < 0) ||
+	    json_object_set_new(req, "min_valid", json_integer(min_valid)) <
+		0) {
 		json_decref(req);
 		out_errorf("out of memory");
 		return EXIT_ERR;

@@ -9,15 +9,15 @@
 #include <stdint.h>
 #include <jansson.h>
 
-#define CALL_DEADLINE_MS 30000	/* per request */
+#define CALL_DEADLINE_MS 30000 /* per request */
 
 /*
  * One run's connection to credd: opened by the first call, closed after
  * a transport failure (the next call reconnects) and by main.
  */
 struct ctx {
-	const char *socket;	/* borrowed: argv or the environment */
-	int fd;			/* -1 until the first call */
+	const char *socket; /* borrowed: argv or the environment */
+	int fd;		    /* -1 until the first call */
 };
 
 /* {"v":1,"op":op}, owned by the caller; NULL (printed) on ENOMEM. */
@@ -27,11 +27,9 @@ json_t *call_new_request(const char *op);
  * EXIT_OK, or an exit code with the transport failure printed. extra_ms
  * extends the deadline (a login's wait).
  */
-int call_raw(struct ctx *c, const json_t *req, json_t **resp,
-    int64_t extra_ms);
+int call_raw(struct ctx *c, const json_t *req, json_t **resp, int64_t extra_ms);
 /* Request -> ok reply in *resp and EXIT_OK, or an exit code (printed). */
-int call_roundtrip(struct ctx *c, json_t *req, json_t **resp,
-    int64_t extra_ms);
+int call_roundtrip(struct ctx *c, json_t *req, json_t **resp, int64_t extra_ms);
 /*
  * A token request for scope (NULL: credd's default) valid for min_valid
  * seconds: EXIT_OK and the ok reply in *resp, or an exit code. An error

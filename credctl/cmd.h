@@ -14,8 +14,7 @@ struct ctx;
 
 struct cmd {
 	const char *name;
-	int (*run)(struct ctx *c, const struct cmd *cmd, int argc,
-	    char **argv);
+	int (*run)(struct ctx *c, const struct cmd *cmd, int argc, char **argv);
 	const char *usage;
 };
 

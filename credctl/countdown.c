@@ -28,7 +28,7 @@
  * SIGALRM can never take the default action and kill us.
  */
 static volatile sig_atomic_t countdown_is_on;
-static volatile int64_t countdown_end;	/* written only while off */
+static volatile int64_t countdown_end; /* written only while off */
 
 static void
 countdown_tick(int sig)

@@ -78,7 +78,8 @@ static const struct cmd cmds[] = {
 	{ "logout", logout_cmd, "logout" },
 	{ "admin", admin_cmd, "admin list|revoke USER|stats [--json]" },
 	{ "env", env_cmd, "env [--json]" },
-	{ "az", az_cmd, "az account get-access-token|show [...] "
+	{ "az", az_cmd,
+	    "az account get-access-token|show [...] "
 	    "(other subcommands run the real az)" },
 	{ "sink", sink_cmd, "sink --scope SCOPE --out FILE" },
 	{ NULL, NULL, NULL }
@@ -103,7 +104,8 @@ usage(FILE *f)
 	fprintf(f, "usage: credctl [--socket PATH] COMMAND [ARGS]\n");
 	for (i = 0; cmds[i].name != NULL; i++)
 		fprintf(f, "       credctl %s\n", cmds[i].usage);
-	fprintf(f, "\nThe socket defaults to $CREDD_SOCKET, else %s.\n"
+	fprintf(f,
+	    "\nThe socket defaults to $CREDD_SOCKET, else %s.\n"
 	    "Exit status: 0 ok, 1 error, 2 usage, 3 sign-in needed, "
 	    "4 unavailable,\n5 refused, 6 misconfigured.\n",
 	    ENTRA_SOCKET_PATH);
@@ -142,7 +144,8 @@ main(int argc, char **argv)
 			break;
 		default:
 			out_errorf("unknown or misplaced option '%s'; see "
-			    "'credctl --help'", argv[optind - 1]);
+				   "'credctl --help'",
+			    argv[optind - 1]);
 			return EXIT_USAGE;
 		}
 	}

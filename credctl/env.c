@@ -38,12 +38,10 @@ is_quotable(const char *s)
 int
 env_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
+	static const struct option opts[] = { { "json", no_argument, NULL,
+						  'j' },
 		{ "socket", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
 	json_t *req, *resp = NULL, *out;
 	struct secret *line;
 	const char *ep, *sec;
@@ -62,12 +60,14 @@ env_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 			printf("usage: credctl %s\n", cmd->usage);
 			return EXIT_OK;
 		} else {
-			out_errorf("env: unknown option; usage: credctl %s", cmd->usage);
+			out_errorf("env: unknown option; usage: credctl %s",
+			    cmd->usage);
 			return EXIT_USAGE;
 		}
 	}
 	if (optind != argc) {
-		out_errorf("env: unexpected argument; usage: credctl %s", cmd->usage);
+		out_errorf("env: unexpected argument; usage: credctl %s",
+		    cmd->usage);
 		return EXIT_USAGE;
 	}
 	req = call_new_request("sdk_env");
@@ -79,9 +79,10 @@ env_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 		return r;
 	ep = out_jstr(resp, "endpoint");
 	sec = out_jstr(resp, "secret");
-	if (ep == NULL || sec == NULL || !is_quotable(ep) || !out_is_shell_safe(sec) ||
-	    strncmp(ep, "http://", 7) != 0) {
-		out_errorf("credd's sdk_env reply is unusable; check credd's log");
+	if (ep == NULL || sec == NULL || !is_quotable(ep) ||
+	    !out_is_shell_safe(sec) || strncmp(ep, "http://", 7) != 0) {
+		out_errorf(
+		    "credd's sdk_env reply is unusable; check credd's log");
 		json_decref(resp);
 		return EXIT_ERR;
 	}
@@ -96,8 +97,10 @@ env_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 		cap = strlen(ep) + strlen(sec) + 128;
 		buf = malloc(cap);
 		if (buf != NULL)
-			snprintf(buf, cap, "export IDENTITY_ENDPOINT='%s'\n"
-			    "export IDENTITY_HEADER=%s", ep, sec);
+			snprintf(buf, cap,
+			    "export IDENTITY_ENDPOINT='%s'\n"
+			    "export IDENTITY_HEADER=%s",
+			    ep, sec);
 	}
 	json_decref(resp);
 	if (buf == NULL) {

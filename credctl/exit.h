@@ -13,8 +13,8 @@ enum {
 	EXIT_OK = 0,
 	EXIT_ERR = 1,
 	EXIT_USAGE = 2,
-	EXIT_ACT = 3,		/* the user must sign in or consent */
-	EXIT_UNAVAIL = 4,	/* credd or the IdP unavailable */
+	EXIT_ACT = 3,	  /* the user must sign in or consent */
+	EXIT_UNAVAIL = 4, /* credd or the IdP unavailable */
 	EXIT_REFUSED = 5,
 	EXIT_MISCONF = 6
 };

@@ -30,8 +30,8 @@
 #include "opts.h"
 #include "out.h"
 
-#define LOGIN_WAIT 5		/* seconds per login poll */
-#define LOGIN_SLACK_MS 10000	/* client deadline beyond the wait */
+#define LOGIN_WAIT 5	     /* seconds per login poll */
+#define LOGIN_SLACK_MS 10000 /* client deadline beyond the wait */
 
 #ifdef HAVE_QRENCODE
 /*
@@ -55,13 +55,15 @@ print_qr(const char *text)
 	 */
 	lib = dlopen("libqrencode.so.4", RTLD_NOW | RTLD_LOCAL);
 	if (lib == NULL) {
-		out_errorf("cannot draw a QR code: libqrencode is not installed");
+		out_errorf(
+		    "cannot draw a QR code: libqrencode is not installed");
 		return;
 	}
 	*(void **)&encode = dlsym(lib, "QRcode_encodeString");
 	*(void **)&qfree = dlsym(lib, "QRcode_free");
 	qr = encode != NULL && qfree != NULL ?
-	    encode(text, 0, QR_ECLEVEL_L, QR_MODE_8, 1) : NULL;
+	    encode(text, 0, QR_ECLEVEL_L, QR_MODE_8, 1) :
+	    NULL;
 	if (qr == NULL) {
 		out_errorf("cannot draw a QR code: %s", strerror(errno));
 		dlclose(lib);
@@ -74,8 +76,11 @@ print_qr(const char *text)
 			    (qr->data[y * w + x] & 1);
 			bot = y + 1 >= 0 && y + 1 < w && x >= 0 && x < w &&
 			    (qr->data[(y + 1) * w + x] & 1);
-			fputs(!top && !bot ? "\u2588" : !top ? "\u2580" :
-			    !bot ? "\u2584" : " ", stderr);
+			fputs(!top && !bot ? "\u2588" :
+				!top	   ? "\u2580" :
+				!bot	   ? "\u2584" :
+					     " ",
+			    stderr);
 		}
 		fputc('\n', stderr);
 	}
@@ -104,8 +109,8 @@ show_prompt(const json_t *r, int is_qr)
 		else
 			fprintf(stderr, "To sign in, %s.\n", dev);
 	}
-	if (m != NULL && (code == NULL || strstr(m, code) == NULL ||
-	    uri == NULL))
+	if (m != NULL &&
+	    (code == NULL || strstr(m, code) == NULL || uri == NULL))
 		fprintf(stderr, "%s\n", out_clean(msg, sizeof(msg), m));
 	if (is_qr && uri != NULL) {
 #ifdef HAVE_QRENCODE
@@ -127,8 +132,8 @@ login_wait(struct ctx *c, json_t *pending, int is_qr)
 
 	out_clean(code, sizeof(code), out_jstr(pending, "user_code"));
 	req = call_new_request("login");
-	if (req == NULL || json_object_set_new(req, "wait",
-	    json_integer(LOGIN_WAIT)) < 0) {
+	if (req == NULL ||
+	    json_object_set_new(req, "wait", json_integer(LOGIN_WAIT)) < 0) {
 		json_decref(req);
 		return EXIT_ERR;
 	}
@@ -137,15 +142,16 @@ login_wait(struct ctx *c, json_t *pending, int is_qr)
 		int64_t t0 = util_mono_ms();
 		const char *state, *uc;
 
-		r = call_roundtrip(c, req, &resp, LOGIN_WAIT * 1000 +
-		    LOGIN_SLACK_MS - CALL_DEADLINE_MS);
+		r = call_roundtrip(c, req, &resp,
+		    LOGIN_WAIT * 1000 + LOGIN_SLACK_MS - CALL_DEADLINE_MS);
 		if (r != EXIT_OK)
 			break;
 		state = out_jstr(resp, "state");
 		if (state != NULL && strcmp(state, "ready") == 0) {
 			countdown_stop();
-			printf("Signed in as %s\n", out_clean(acct, sizeof(acct),
-			    out_account(json_object_get(resp, "account"))));
+			printf("Signed in as %s\n",
+			    out_clean(acct, sizeof(acct),
+				out_account(json_object_get(resp, "account"))));
 			json_decref(resp);
 			json_decref(req);
 			return EXIT_OK;
@@ -163,7 +169,8 @@ login_wait(struct ctx *c, json_t *pending, int is_qr)
 		resp = NULL;
 		if (end > 0 && util_now() >= end) {
 			countdown_stop();
-			out_errorf("the sign-in code expired; run 'credctl login' "
+			out_errorf(
+			    "the sign-in code expired; run 'credctl login' "
 			    "to get a new one");
 			json_decref(req);
 			return EXIT_ACT;
@@ -195,8 +202,8 @@ login_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 	if (opts_too_many(cmd, &o, 0))
 		return EXIT_USAGE;
 	req = call_new_request("login");
-	if (req == NULL || json_object_set_new(req, "wait",
-	    json_integer(0)) < 0) {
+	if (req == NULL ||
+	    json_object_set_new(req, "wait", json_integer(0)) < 0) {
 		json_decref(req);
 		return EXIT_ERR;
 	}
@@ -206,8 +213,9 @@ login_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 		return r;
 	state = out_jstr(resp, "state");
 	if (state != NULL && strcmp(state, "ready") == 0) {
-		printf("already signed in as %s\n", out_clean(acct, sizeof(acct),
-		    out_account(json_object_get(resp, "account"))));
+		printf("already signed in as %s\n",
+		    out_clean(acct, sizeof(acct),
+			out_account(json_object_get(resp, "account"))));
 		json_decref(resp);
 		return EXIT_OK;
 	}

@@ -34,7 +34,7 @@ logout_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 	json_decref(req);
 	if (r == EXIT_OK)
 		printf("Signed out: your refresh token and cached tokens are "
-		    "forgotten on every node.\n");
+		       "forgotten on every node.\n");
 	json_decref(resp);
 	return r;
 }

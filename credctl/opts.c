@@ -22,18 +22,15 @@
 #include "opts.h"
 #include "out.h"
 
-const struct option opts_long[] = {
-	{ "socket", required_argument, NULL, OPT_SOCKET },
+const struct option opts_long[] = { { "socket", required_argument, NULL,
+					OPT_SOCKET },
 	{ "min-valid", required_argument, NULL, OPT_MIN_VALID },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "env", no_argument, NULL, OPT_ENV },
 	{ "header", no_argument, NULL, OPT_HEADER },
 	{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
-	{ "qr", no_argument, NULL, OPT_QR },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, OPT_VERSION },
-	{ NULL, 0, NULL, 0 }
-};
+	{ "qr", no_argument, NULL, OPT_QR }, { "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION }, { NULL, 0, NULL, 0 } };
 
 /*
  * Parse argv of a subcommand (argv[0] is its name). allowed lists the
@@ -49,7 +46,7 @@ opts_parse(struct ctx *c, const struct cmd *cmd, int argc, char **argv,
 
 	memset(o, 0, sizeof(*o));
 	o->min_valid = -1;
-	optind = 0;	/* full reset: we parse several argv in one run */
+	optind = 0; /* full reset: we parse several argv in one run */
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "h", opts_long, NULL)) != -1) {
 		if (ch == 'h') {
@@ -65,27 +62,39 @@ opts_parse(struct ctx *c, const struct cmd *cmd, int argc, char **argv,
 			if (allowed[i] == ch)
 				is_ok = 1;
 		if (ch == '?' || !is_ok) {
-			out_errorf("%s: unknown or misplaced option '%s'; usage: "
-			    "credctl %s", cmd->name, argv[optind - 1],
-			    cmd->usage);
+			out_errorf(
+			    "%s: unknown or misplaced option '%s'; usage: "
+			    "credctl %s",
+			    cmd->name, argv[optind - 1], cmd->usage);
 			return EXIT_USAGE;
 		}
 		switch (ch) {
 		case OPT_MIN_VALID:
-			if (util_strtonum(optarg, 0, PROTO_MIN_VALID_MAX,
-			    &n) < 0) {
+			if (util_strtonum(optarg, 0, PROTO_MIN_VALID_MAX, &n) <
+			    0) {
 				out_errorf("--min-valid wants seconds in 0..%d",
 				    PROTO_MIN_VALID_MAX);
 				return EXIT_USAGE;
 			}
 			o->min_valid = n;
 			break;
-		case OPT_JSON: o->is_json = 1; break;
-		case OPT_ENV: o->is_env = 1; break;
-		case OPT_HEADER: o->is_header = 1; break;
-		case OPT_NO_WAIT: o->is_no_wait = 1; break;
-		case OPT_QR: o->is_qr = 1; break;
-		default: break;
+		case OPT_JSON:
+			o->is_json = 1;
+			break;
+		case OPT_ENV:
+			o->is_env = 1;
+			break;
+		case OPT_HEADER:
+			o->is_header = 1;
+			break;
+		case OPT_NO_WAIT:
+			o->is_no_wait = 1;
+			break;
+		case OPT_QR:
+			o->is_qr = 1;
+			break;
+		default:
+			break;
 		}
 	}
 	o->npos = argc - optind;

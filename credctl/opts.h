@@ -28,7 +28,7 @@ enum {
 extern const struct option opts_long[];
 
 struct opts {
-	int64_t min_valid;	/* -1: not given */
+	int64_t min_valid; /* -1: not given */
 	int is_json, is_env, is_header, is_no_wait, is_qr;
 	int npos;
 	char **pos;

@@ -53,7 +53,7 @@ out_errorf(const char *fmt, ...)
 {
 	va_list ap;
 
-	countdown_stop();	/* never print over the countdown line */
+	countdown_stop(); /* never print over the countdown line */
 	fprintf(stderr, "%s: ", progname);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -128,11 +128,11 @@ out_expiry(char *buf, size_t sz, int64_t when)
 	int64_t left = when - util_now();
 
 	if (left >= 0)
-		snprintf(buf, sz, "expires in %s", fmt_span(span, sizeof(span),
-		    left));
+		snprintf(buf, sz, "expires in %s",
+		    fmt_span(span, sizeof(span), left));
 	else
-		snprintf(buf, sz, "expired %s ago", fmt_span(span,
-		    sizeof(span), left));
+		snprintf(buf, sz, "expired %s ago",
+		    fmt_span(span, sizeof(span), left));
 	return buf;
 }
 
@@ -153,11 +153,11 @@ out_when(char *buf, size_t sz, int64_t when)
 		stamp[0] = '\0';
 	ago = util_now() - when;
 	if (ago >= 0)
-		snprintf(buf, sz, "%s (%s ago)", stamp, fmt_span(span,
-		    sizeof(span), ago));
+		snprintf(buf, sz, "%s (%s ago)", stamp,
+		    fmt_span(span, sizeof(span), ago));
 	else
-		snprintf(buf, sz, "%s (in %s)", stamp, fmt_span(span,
-		    sizeof(span), ago));
+		snprintf(buf, sz, "%s (in %s)", stamp,
+		    fmt_span(span, sizeof(span), ago));
 	return buf;
 }
 
@@ -229,7 +229,7 @@ out_is_shell_safe(const char *s)
 
 	for (; *s != '\0'; s++)
 		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		    (*s >= '0' && *s <= '9') || strchr(extra, *s) != NULL))
+			(*s >= '0' && *s <= '9') || strchr(extra, *s) != NULL))
 			return 0;
 	return 1;
 }
@@ -261,7 +261,8 @@ out_tree(const char *prefix, json_t *obj)
 	const char *key;
 	json_t *v;
 
-	json_object_foreach(obj, key, v) {
+	json_object_foreach(obj, key, v)
+	{
 		if (strcmp(key, "ok") == 0 && prefix[0] == '\0')
 			continue;
 		snprintf(name, sizeof(name), "%s%s%s", prefix,
@@ -269,16 +270,16 @@ out_tree(const char *prefix, json_t *obj)
 		if (json_is_object(v)) {
 			out_tree(name, v);
 		} else if (json_is_string(v)) {
-			printf("%-32s %s\n", name, out_clean(val, sizeof(val),
-			    json_string_value(v)));
+			printf("%-32s %s\n", name,
+			    out_clean(val, sizeof(val), json_string_value(v)));
 		} else if (json_is_integer(v)) {
 			printf("%-32s %lld\n", name,
 			    (long long)json_integer_value(v));
 		} else if (json_is_real(v)) {
 			printf("%-32s %g\n", name, json_real_value(v));
 		} else if (json_is_boolean(v)) {
-			printf("%-32s %s\n", name, json_is_true(v) ? "yes" :
-			    "no");
+			printf("%-32s %s\n", name,
+			    json_is_true(v) ? "yes" : "no");
 		} else if (json_is_array(v)) {
 			printf("%-32s [%zu entries]\n", name,
 			    json_array_size(v));

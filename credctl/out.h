@@ -13,7 +13,7 @@
 
 #include "entra/secret.h"
 
-#define OUT_MSG_MAX 512	/* longest server text we echo */
+#define OUT_MSG_MAX 512 /* longest server text we echo */
 
 /* Set the name out_errorf prints: "credctl", or "az" for the az shim. */
 void out_set_progname(const char *name);

@@ -39,8 +39,8 @@
 #include "exit.h"
 #include "out.h"
 
-#define SINK_RETRY_S 30		/* after an error */
-#define SINK_PROBE_S 30		/* session-end check */
+#define SINK_RETRY_S 30 /* after an error */
+#define SINK_PROBE_S 30 /* session-end check */
 #define SINK_MIN_SLEEP_S 5
 #define SINK_MAX_SLEEP_S 3600
 
@@ -61,11 +61,11 @@ sink_write(const char *path, const struct secret *tok)
 
 	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
-	fd = mkostemp(tmp, O_CLOEXEC);	/* mode 0600 */
+	fd = mkostemp(tmp, O_CLOEXEC); /* mode 0600 */
 	if (fd < 0)
 		return -errno;
-	if (fchmod(fd, 0600) < 0 || util_write_all(fd, tok->ptr, tok->len) < 0 ||
-	    fsync(fd) < 0)
+	if (fchmod(fd, 0600) < 0 ||
+	    util_write_all(fd, tok->ptr, tok->len) < 0 || fsync(fd) < 0)
 		r = -errno;
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
@@ -113,7 +113,8 @@ sink_session_ended(void)
 	if (is6) {
 		char a[64];
 
-		snprintf(a, sizeof(a), "%.*s", (int)(colon - host - 2), host + 1);
+		snprintf(a, sizeof(a), "%.*s", (int)(colon - host - 2),
+		    host + 1);
 		if (inet_pton(AF_INET6, a, &s6.sin6_addr) != 1)
 			return 0;
 		s6.sin6_port = htons((uint16_t)port);
@@ -131,12 +132,14 @@ sink_session_ended(void)
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (connect(fd, is6 ? (struct sockaddr *)&s6 : (struct sockaddr *)&s4,
-	    is6 ? sizeof(s6) : sizeof(s4)) < 0)
+		is6 ? sizeof(s6) : sizeof(s4)) < 0)
 		goto out;
 	/* No resource: a live secret gets 400, an ended one 401. */
-	n = snprintf(req, sizeof(req), "GET /msi/token?api-version=2019-08-01 "
+	n = snprintf(req, sizeof(req),
+	    "GET /msi/token?api-version=2019-08-01 "
 	    "HTTP/1.1\r\nHost: %s\r\nX-IDENTITY-HEADER: %s\r\n"
-	    "Connection: close\r\n\r\n", host, sec);
+	    "Connection: close\r\n\r\n",
+	    host, sec);
 	if (n < 0 || (size_t)n >= sizeof(req) ||
 	    util_write_all(fd, req, (size_t)n) < 0)
 		goto out;
@@ -177,14 +180,12 @@ sink_sleep(int64_t s, int64_t *next_probe)
 int
 sink_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "scope", required_argument, NULL, 'S' },
+	static const struct option opts[] = { { "scope", required_argument,
+						  NULL, 'S' },
 		{ "out", required_argument, NULL, 'o' },
 		{ "once", no_argument, NULL, '1' },
 		{ "socket", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
 	const char *scope = NULL, *out = NULL;
 	struct secret *last = NULL, *tok;
 	struct sigaction sa;
@@ -196,10 +197,18 @@ sink_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'S': scope = optarg; break;
-		case 'o': out = optarg; break;
-		case '1': is_once = 1; break;
-		case 's': c->socket = optarg; break;
+		case 'S':
+			scope = optarg;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case '1':
+			is_once = 1;
+			break;
+		case 's':
+			c->socket = optarg;
+			break;
 		case 'h':
 			printf("usage: credctl %s\n", cmd->usage);
 			return EXIT_OK;
@@ -209,20 +218,21 @@ sink_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (scope == NULL || out == NULL || optind != argc || scope[0] == '\0' ||
-	    strlen(scope) > PROTO_STR_MAX) {
+	if (scope == NULL || out == NULL || optind != argc ||
+	    scope[0] == '\0' || strlen(scope) > PROTO_STR_MAX) {
 		out_errorf("sink: usage: credctl %s", cmd->usage);
 		return EXIT_USAGE;
 	}
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = sink_signal;	/* no SA_RESTART: sleeps end early */
+	sa.sa_handler = sink_signal; /* no SA_RESTART: sleeps end early */
 	sigemptyset(&sa.sa_mask);
 	(void)sigaction(SIGTERM, &sa, NULL);
 	(void)sigaction(SIGINT, &sa, NULL);
 	(void)sigaction(SIGHUP, &sa, NULL);
 	next_probe = util_mono_ms() + SINK_PROBE_S * 1000;
 	if (sink_session_ended()) {
-		out_errorf("sink: the session's IDENTITY_HEADER is no longer valid");
+		out_errorf(
+		    "sink: the session's IDENTITY_HEADER is no longer valid");
 		return EXIT_REFUSED;
 	}
 	while (!sink_stop) {
@@ -257,8 +267,10 @@ sink_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 				break;
 			}
 			if (is_first)
-				fprintf(stderr, "%s: sink: %s kept fresh "
-				    "(mode 0600)\n", out_progname(), out);
+				fprintf(stderr,
+				    "%s: sink: %s kept fresh "
+				    "(mode 0600)\n",
+				    out_progname(), out);
 			is_first = 0;
 		}
 		secret_free(last);
@@ -274,8 +286,10 @@ sink_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 			wait = SINK_MAX_SLEEP_S;
 		if (sink_sleep(wait, &next_probe)) {
 			if (!sink_stop)
-				fprintf(stderr, "%s: sink: the session ended; "
-				    "stopping\n", out_progname());
+				fprintf(stderr,
+				    "%s: sink: the session ended; "
+				    "stopping\n",
+				    out_progname());
 			break;
 		}
 	}

@@ -47,39 +47,40 @@ print_scopes(json_t *scopes)
 		return;
 	}
 	printf("Cached scopes:\n");
-	json_array_foreach(scopes, i, v) {
+	json_array_foreach(scopes, i, v)
+	{
 		if (json_is_string(v))
 			print_scope(json_string_value(v), NULL);
 		else if (json_is_object(v) && out_jstr(v, "scope") != NULL)
 			print_scope(out_jstr(v, "scope"), v);
 	}
-	json_object_foreach(scopes, key, v)
-		print_scope(key, v);
+	json_object_foreach(scopes, key, v) print_scope(key, v);
 }
 
 static void
 print_status(json_t *r)
 {
-	static const char *const shown[] = { "ok", "state", "account",
-		"scopes", "last_refresh", "store", "verification_uri",
-		"user_code", "expires_on", "message", NULL };
+	static const char *const shown[] = { "ok", "state", "account", "scopes",
+		"last_refresh", "store", "verification_uri", "user_code",
+		"expires_on", "message", NULL };
 	char buf[OUT_MSG_MAX], dev[2 * OUT_MSG_MAX];
 	const char *state = out_jstr(r, "state");
 	json_t *store = json_object_get(r, "store");
 	json_t *rest;
 	int i;
 
-	printf("State:         %s\n", out_clean(buf, sizeof(buf),
-	    state != NULL ? state : "unknown"));
+	printf("State:         %s\n",
+	    out_clean(buf, sizeof(buf), state != NULL ? state : "unknown"));
 	if (out_account(json_object_get(r, "account")) != NULL)
-		printf("Account:       %s\n", out_clean(buf, sizeof(buf),
-		    out_account(json_object_get(r, "account"))));
+		printf("Account:       %s\n",
+		    out_clean(buf, sizeof(buf),
+			out_account(json_object_get(r, "account"))));
 	if (json_object_get(r, "last_refresh") != NULL)
-		printf("Last refresh:  %s\n", out_when(buf, sizeof(buf),
-		    out_jint(r, "last_refresh", 0)));
+		printf("Last refresh:  %s\n",
+		    out_when(buf, sizeof(buf), out_jint(r, "last_refresh", 0)));
 	if (json_is_string(store))
-		printf("Store:         %s\n", out_clean(buf, sizeof(buf),
-		    json_string_value(store)));
+		printf("Store:         %s\n",
+		    out_clean(buf, sizeof(buf), json_string_value(store)));
 	else if (json_is_object(store))
 		out_tree("store", store);
 	if (out_device_clause(dev, sizeof(dev), r))
@@ -93,8 +94,9 @@ print_status(json_t *r)
 		out_tree("", rest);
 		json_decref(rest);
 	}
-	if (state != NULL && (strcmp(state, "none") == 0 ||
-	    strcmp(state, "reauth_required") == 0))
+	if (state != NULL &&
+	    (strcmp(state, "none") == 0 ||
+		strcmp(state, "reauth_required") == 0))
 		printf("Run 'credctl login' to sign in.\n");
 }
 

@@ -25,18 +25,22 @@
 
 /* Format into a wiped buffer: line + token, assembled piecewise. */
 static struct secret *
-token_line(const struct opts *o, const struct secret *tok,
-    const char *type, int64_t expires_on)
+token_line(const struct opts *o, const struct secret *tok, const char *type,
+    int64_t expires_on)
 {
 	struct secret *out;
 	size_t cap, n = 0, i;
 	char *p;
 
-	cap = tok->len * 4 + 256;	/* quoting at most quadruples */
+	cap = tok->len * 4 + 256; /* quoting at most quadruples */
 	p = malloc(cap);
 	if (p == NULL)
 		return NULL;
-#define PUT(s, l) do { memcpy(p + n, (s), (l)); n += (l); } while (0)
+#define PUT(s, l)                                                              \
+	do {                                                                   \
+		memcpy(p + n, (s), (l));                                       \
+		n += (l);                                                      \
+	} while (0)
 	if (o->is_env) {
 		PUT("AZURE_ACCESS_TOKEN=", 19);
 		if (out_is_shell_safe(tok->ptr)) {
@@ -56,8 +60,10 @@ token_line(const struct opts *o, const struct secret *tok,
 		    (long long)expires_on);
 	} else if (o->is_header) {
 		n += (size_t)snprintf(p + n, cap - n, "Authorization: %s ",
-		    type != NULL && out_is_shell_safe(type) && strlen(type) < 32 ?
-			type : "Bearer");
+		    type != NULL && out_is_shell_safe(type) &&
+			    strlen(type) < 32 ?
+			type :
+			"Bearer");
 		PUT(tok->ptr, tok->len);
 		PUT("\n", 1);
 	} else {
@@ -77,7 +83,7 @@ token_print(const struct opts *o, json_t *resp)
 	struct secret *tok, *line;
 	json_t *out, *v;
 	const char *keys[] = { "access_token", "token_type", "expires_on",
-	    "scope", "account" };
+		"scope", "account" };
 	size_t i;
 	int r;
 
@@ -91,12 +97,13 @@ token_print(const struct opts *o, json_t *resp)
 				(void)json_object_set(out, keys[i], v);
 		}
 		r = out_json(out);
-		json_decref(out);	/* wiped by our allocator */
+		json_decref(out); /* wiped by our allocator */
 		return r;
 	}
 	tok = secret_from_str(out_jstr(resp, "access_token"));
 	if (tok == NULL) {
-		out_errorf("credd's reply has no access token; check credd's log");
+		out_errorf(
+		    "credd's reply has no access token; check credd's log");
 		return EXIT_ERR;
 	}
 	line = token_line(o, tok, out_jstr(resp, "token_type"),
@@ -129,18 +136,20 @@ token_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 		out_errorf("token: choose one of --json, --env and --header");
 		return EXIT_USAGE;
 	}
-	if (o.npos == 1 && (o.pos[0][0] == '\0' ||
-	    strlen(o.pos[0]) > PROTO_STR_MAX)) {
-		out_errorf("token: the scope must be 1..%d bytes", PROTO_STR_MAX);
+	if (o.npos == 1 &&
+	    (o.pos[0][0] == '\0' || strlen(o.pos[0]) > PROTO_STR_MAX)) {
+		out_errorf("token: the scope must be 1..%d bytes",
+		    PROTO_STR_MAX);
 		return EXIT_USAGE;
 	}
 	req = call_new_request("token");
 	if (req == NULL)
 		return EXIT_ERR;
-	if ((o.npos == 1 && json_object_set_new(req, "scope",
-	    json_string(o.pos[0])) < 0) ||
-	    (o.min_valid >= 0 && json_object_set_new(req, "min_valid",
-	    json_integer(o.min_valid)) < 0)) {
+	if ((o.npos == 1 &&
+		json_object_set_new(req, "scope", json_string(o.pos[0])) < 0) ||
+	    (o.min_valid >= 0 &&
+		json_object_set_new(req, "min_valid",
+		    json_integer(o.min_valid)) < 0)) {
 		json_decref(req);
 		out_errorf("out of memory");
 		return EXIT_ERR;

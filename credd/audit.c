@@ -39,16 +39,16 @@ static const struct audit_field {
 	size_t off;
 	size_t cap;
 } audit_fields[] = {
-    {"user", offsetof(struct audit_event, user), 64},
-    {"op", offsetof(struct audit_event, op), 32},
-    {"scope", offsetof(struct audit_event, scope), 256},
-    {"outcome", offsetof(struct audit_event, outcome), 32},
-    {"class", offsetof(struct audit_event, cls), 32},
-    {"oid", offsetof(struct audit_event, oid), 64},
-    {"fp", offsetof(struct audit_event, fp), 16},
-    {"reason", offsetof(struct audit_event, reason), 256},
-    {"trace_id", offsetof(struct audit_event, trace_id), 64},
-    {"correlation_id", offsetof(struct audit_event, correlation_id), 64},
+	{ "user", offsetof(struct audit_event, user), 64 },
+	{ "op", offsetof(struct audit_event, op), 32 },
+	{ "scope", offsetof(struct audit_event, scope), 256 },
+	{ "outcome", offsetof(struct audit_event, outcome), 32 },
+	{ "class", offsetof(struct audit_event, cls), 32 },
+	{ "oid", offsetof(struct audit_event, oid), 64 },
+	{ "fp", offsetof(struct audit_event, fp), 16 },
+	{ "reason", offsetof(struct audit_event, reason), 256 },
+	{ "trace_id", offsetof(struct audit_event, trace_id), 64 },
+	{ "correlation_id", offsetof(struct audit_event, correlation_id), 64 },
 };
 
 #define AUDIT_EVENT_CAP 64
@@ -58,7 +58,7 @@ static struct {
 	char *path;
 	int fd;
 	int is_failing; /* warned about a failed write; quiet until fixed */
-} audit_state = {"", NULL, -1, 0};
+} audit_state = { "", NULL, -1, 0 };
 
 static const char *
 field_value(const struct audit_event *ev, const struct audit_field *f)
@@ -120,7 +120,7 @@ audit_reopen(void)
 void
 audit_close(void)
 {
-	(void)audit_refusal_flush(0, 1);	/* pending counts are not lost */
+	(void)audit_refusal_flush(0, 1); /* pending counts are not lost */
 	util_closep(&audit_state.fd);
 	free(audit_state.path);
 	audit_state.path = NULL;
@@ -258,11 +258,11 @@ format_json(const struct audit_event *ev, time_t now)
 	r |= json_object_set_new(o, "ts", json_integer((json_int_t)now));
 	if (audit_state.node[0] != '\0')
 		r |= json_put(o, "node", audit_state.node, AUDIT_NODE_MAX);
-	r |= json_put(
-	    o, "event", ev->event != NULL ? ev->event : "", AUDIT_EVENT_CAP);
+	r |= json_put(o, "event", ev->event != NULL ? ev->event : "",
+	    AUDIT_EVENT_CAP);
 	if (ev->uid != (uid_t)-1)
-		r |= json_object_set_new(
-		    o, "uid", json_integer((json_int_t)ev->uid));
+		r |= json_object_set_new(o, "uid",
+		    json_integer((json_int_t)ev->uid));
 	for (i = 0; i < sizeof(audit_fields) / sizeof(audit_fields[0]); i++) {
 		const struct audit_field *f = &audit_fields[i];
 		const char *v = field_value(ev, f);
@@ -353,7 +353,7 @@ struct coalesce {
 	char reason[257];
 	char user[65];
 	int64_t window_end;
-	unsigned long long repeats;	/* refusals after the one written */
+	unsigned long long repeats; /* refusals after the one written */
 	struct coalesce *next;
 };
 
@@ -392,7 +392,8 @@ coalesce_match(const struct coalesce *c, const struct audit_event *ev)
 {
 	char ev_[AUDIT_EVENT_CAP + 1], op[33], reason[257];
 
-	util_log_str(ev_, sizeof(ev_), str_or_empty(ev->event), AUDIT_EVENT_CAP);
+	util_log_str(ev_, sizeof(ev_), str_or_empty(ev->event),
+	    AUDIT_EVENT_CAP);
 	util_log_str(op, sizeof(op), str_or_empty(ev->op), 32);
 	util_log_str(reason, sizeof(reason), str_or_empty(ev->reason), 256);
 	return c->uid == ev->uid && strcmp(c->event, ev_) == 0 &&
@@ -434,9 +435,9 @@ static void
 coalesce_arm(int64_t due)
 {
 	if (coalesce_state.ev == NULL || coalesce_state.timer != NULL)
-		return;	/* windows are equally long: the armed one ends first */
-	coalesce_state.timer = event_timer_at(coalesce_state.ev, due,
-	    coalesce_timer_cb, NULL);
+		return; /* windows are equally long: the armed one ends first */
+	coalesce_state.timer =
+	    event_timer_at(coalesce_state.ev, due, coalesce_timer_cb, NULL);
 }
 
 void
@@ -491,10 +492,11 @@ audit_refusal(const struct audit_event *ev, int64_t now_ms)
 	first.count = 1;
 	audit_log(&first);
 	if (coalesce_state.n >= AUDIT_COALESCE_MAX)
-		(void)audit_refusal_flush(now_ms, 1);	/* rare: many uids at once */
+		(void)audit_refusal_flush(now_ms,
+		    1); /* rare: many uids at once */
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
-		return;	/* the record is written; only the coalescing is lost */
+		return; /* the record is written; only the coalescing is lost */
 	c->uid = ev->uid;
 	util_log_str(c->event, sizeof(c->event), str_or_empty(ev->event),
 	    AUDIT_EVENT_CAP);

@@ -25,23 +25,24 @@
 struct secret;
 
 struct audit_event {
-	const char *event;   /* token_issued, token_refused, consent_started,
+	const char *event; /* token_issued, token_refused, consent_started,
 				consent_completed, consent_rejected, refresh_ok,
 				refresh_failed, logout, revoke, session_open,
 				session_close, request_refused,
 				connection_refused */
-	uid_t uid;	     /* peer uid, (uid_t)-1 if none */
+	uid_t uid;	   /* peer uid, (uid_t)-1 if none */
 	const char *user;
-	const char *op;	     /* protocol op or NULL */
+	const char *op; /* protocol op or NULL */
 	const char *scope;
 	const char *outcome; /* ok, refused, error, pending */
 	const char *cls;     /* error class, or NULL */
 	const char *oid;
-	const char *fp;	     /* token fingerprint or NULL */
-	const char *reason;  /* short, no secrets */
+	const char *fp;	    /* token fingerprint or NULL */
+	const char *reason; /* short, no secrets */
 	const char *trace_id;
 	const char *correlation_id;
-	unsigned long long count; /* coalesced refusals this record stands for; 0: omitted */
+	unsigned long long
+	    count; /* coalesced refusals this record stands for; 0: omitted */
 };
 
 /* node: shown on every line; file: JSON-lines path or NULL. 0 or -errno. */
@@ -51,8 +52,8 @@ int audit_reopen(void);
 void audit_close(void);
 void audit_log(const struct audit_event *ev);
 
-#define AUDIT_COALESCE_MS 10000	/* window per (uid, event, op, reason) */
-#define AUDIT_COALESCE_MAX 4096	/* keys tracked at once */
+#define AUDIT_COALESCE_MS 10000 /* window per (uid, event, op, reason) */
+#define AUDIT_COALESCE_MAX 4096 /* keys tracked at once */
 
 struct event_loop;
 /*

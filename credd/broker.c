@@ -76,8 +76,11 @@ load_finish(struct storeq_job *j, int force)
 	user_store_note(b, u, j);
 	if (r == 0 || r == -ENOENT) {
 		u->rolled_back = 0;
-		if (!u->dirty && (!user_resident(u) || (force && (j->rec == NULL ||
-		    u->rec == NULL || j->rec->version != u->rec->version)))) {
+		if (!u->dirty &&
+		    (!user_resident(u) ||
+			(force &&
+			    (j->rec == NULL || u->rec == NULL ||
+				j->rec->version != u->rec->version)))) {
 			user_apply(b, u, j->rec);
 			j->rec = NULL; /* transferred */
 			flow_record_changed(b, u);
@@ -87,13 +90,17 @@ load_finish(struct storeq_job *j, int force)
 	} else {
 		b->n.store_errors++;
 		/* j->why names the key id a record needs that the ring lacks. */
-		log_warnx("user \"%s\": cannot load the stored record: %s", u->name,
-		    j->why[0] != '\0' ? j->why : strerror(-r));
+		log_warnx("user \"%s\": cannot load the stored record: %s",
+		    u->name, j->why[0] != '\0' ? j->why : strerror(-r));
 		if (r == -EBADMSG || r == -ENOKEY)
-			user_audit("record_unreadable", u, u->uid, NULL, NULL, "error",
-			    NULL, NULL, j->why[0] != '\0' ? j->why : r == -ENOKEY ?
-			    "sealed with an unknown key" :
-			    "does not open for this user (tampered or moved)", NULL);
+			user_audit("record_unreadable", u, u->uid, NULL, NULL,
+			    "error", NULL, NULL,
+			    j->why[0] != '\0' ?
+				j->why :
+				r == -ENOKEY ?
+				"sealed with an unknown key" :
+				"does not open for this user (tampered or moved)",
+			    NULL);
 	}
 	/* Run the parked requests again, now that the record is known. */
 	while ((w = LIST_FIRST(&u->load_waiters)) != NULL) {
@@ -102,13 +109,16 @@ load_finish(struct storeq_job *j, int force)
 
 		user_unpark(w);
 		if (!user_resident(u) && r == RECORD_EROLLBACK)
-			rr = errmap_reply(&rep, -EIO, "the store holds an older "
+			rr = errmap_reply(&rep, -EIO,
+			    "the store holds an older "
 			    "copy of your consent than this node has seen; it "
 			    "was refused: ask an administrator to revoke it, "
 			    "then sign in again");
 		else if (!user_resident(u))
-			rr = errmap_reply(&rep, r == -EBADMSG || r == -ENOKEY ?
-			    -EIO : -ECONNREFUSED, "cannot read your stored consent");
+			rr = errmap_reply(&rep,
+			    r == -EBADMSG || r == -ENOKEY ? -EIO :
+							    -ECONNREFUSED,
+			    "cannot read your stored consent");
 		else
 			rr = broker_resume(b, w, &rep);
 		waiter_finish(w, rr, &rep);
@@ -160,8 +170,8 @@ keep_request(struct waiter *w, const char *user, uid_t uid)
  * memory; WAITER_PARKED when w was parked until it is; -ENOMEM.
  */
 static int
-broker_user_ready(struct broker *b, struct waiter *w, const char *name, uid_t uid,
-    struct user **up)
+broker_user_ready(struct broker *b, struct waiter *w, const char *name,
+    uid_t uid, struct user **up)
 {
 	struct user *u;
 	int r;
@@ -218,15 +228,18 @@ broker_token(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 
 		u->outcome = NULL;
 		if (strcmp(o, "account_mismatch") == 0)
-			return errmap_reply(out, -EKEYREJECTED, "the sign-in used an "
+			return errmap_reply(out, -EKEYREJECTED,
+			    "the sign-in used an "
 			    "Entra account that is not allowed for this user");
 		if (strcmp(o, "consent_declined") == 0)
 			return errmap_reply(out, -ECANCELED,
 			    "the sign-in was declined");
 	}
 	e = cache_get(b->cache, user, scope);
-	if (e != NULL && user_has_consent(u) && cache_is_fresh(e, now, min_valid))
-		return tokens_reply(b, u, w, scope, out); /* e.g. after a reload */
+	if (e != NULL && user_has_consent(u) &&
+	    cache_is_fresh(e, now, min_valid))
+		return tokens_reply(b, u, w, scope,
+		    out); /* e.g. after a reload */
 	if (!user_has_consent(u)) {
 		if (u->flow != NULL)
 			return flow_join(b, u, w, out);
@@ -234,8 +247,10 @@ broker_token(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 		if (r == 0)
 			r = flow_start(b, u, NULL);
 		if (r < 0) {
-			if (u->rec != NULL && u->rec->oid != NULL && !u->logged_out)
-				return errmap_reply(out, -EKEYEXPIRED, "your sign-in "
+			if (u->rec != NULL && u->rec->oid != NULL &&
+			    !u->logged_out)
+				return errmap_reply(out, -EKEYEXPIRED,
+				    "your sign-in "
 				    "has expired or was revoked; run 'credctl login'");
 			return errmap_reply(out, r == -EBUSY ? -EBUSY : -ENOKEY,
 			    "sign-in required, but no new sign-in can start yet; "
@@ -246,7 +261,7 @@ broker_token(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 	r = flight_join(b, u, scope, w);
 	if (r < 0)
 		return r;
-	return WAITER_PARKED;	/* answered by the flight, maybe already */
+	return WAITER_PARKED; /* answered by the flight, maybe already */
 }
 
 int
@@ -261,14 +276,14 @@ broker_login(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 	r = broker_user_ready(b, w, user, uid, &u);
 	if (r != 0)
 		return r;
-	u->outcome = NULL;	/* the user is asking again */
+	u->outcome = NULL; /* the user is asking again */
 	if (user_has_consent(u)) {
 		const char *account = user_account(u);
 
 		resp = proto_ok();
 		reply_put(resp, "state", json_string("ready"), &bad);
-		reply_put(resp, "account", account ? json_string(account) :
-		    json_null(), &bad);
+		reply_put(resp, "account",
+		    account ? json_string(account) : json_null(), &bad);
 		if (bad) {
 			json_decref(resp);
 			return -ENOMEM;
@@ -282,8 +297,10 @@ broker_login(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 			r = flow_start(b, u, NULL);
 		if (r < 0)
 			return errmap_reply(out, r == -EBUSY ? -EBUSY : r,
-			    r == -EBUSY ? "too many sign-in attempts this hour; "
-			    "try again later" : "cannot start a sign-in");
+			    r == -EBUSY ?
+				"too many sign-in attempts this hour; "
+				"try again later" :
+				"cannot start a sign-in");
 	}
 	return flow_join(b, u, w, out);
 }
@@ -306,8 +323,8 @@ broker_session_open(struct broker *b, struct waiter *w, const char *user,
 	if (!interactive || flow_may_start(b, u, 0) < 0 ||
 	    flow_start(b, u, NULL) < 0) {
 		/* Nobody would see a code (cron, batch), or none may start now. */
-		return reply_set_json(out, flow_session_reply(w, u,
-		    user_session_state(u)));
+		return reply_set_json(out,
+		    flow_session_reply(w, u, user_session_state(u)));
 	}
 	return flow_join(b, u, w, out);
 }
@@ -359,14 +376,17 @@ broker_status(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 	resp = proto_ok();
 	reply_put(resp, "user", json_string(user), &bad);
 	reply_put(resp, "state", json_string(user_state(u)), &bad);
-	reply_put(resp, "account", user_account(u) ?
-	    json_string(user_account(u)) : json_null(), &bad);
+	reply_put(resp, "account",
+	    user_account(u) ? json_string(user_account(u)) : json_null(), &bad);
 	reply_put(resp, "scopes", status_scopes(b, user), &bad);
-	reply_put(resp, "last_refresh", u->last_refresh ?
-	    json_integer(u->last_refresh) : json_null(), &bad);
-	reply_put(resp, "store", json_string(u->dirty ?
-	    "refresh token not yet written" : u->rolled_back ?
-	    "stored record rolled back (refused)" : "ok"), &bad);
+	reply_put(resp, "last_refresh",
+	    u->last_refresh ? json_integer(u->last_refresh) : json_null(),
+	    &bad);
+	reply_put(resp, "store",
+	    json_string(u->dirty   ? "refresh token not yet written" :
+		    u->rolled_back ? "stored record rolled back (refused)" :
+				     "ok"),
+	    &bad);
 	if (u->flow != NULL && flow_fields(u->flow, resp) < 0)
 		bad = 1;
 	if (bad) {
@@ -398,12 +418,14 @@ forget_done(struct broker *b, struct user *u, int r)
 	while ((w = LIST_FIRST(&u->store_waiters)) != NULL) {
 		user_unpark(w);
 		user_audit(w->op == PROTO_OP_LOGOUT ? "logout" : "revoke", u,
-		    w->caller->uid, proto_op_name(w->op), NULL, r < 0 ? "error" : "ok",
-		    NULL, NULL, r < 0 ? "store not updated yet; retrying" : NULL, NULL);
+		    w->caller->uid, proto_op_name(w->op), NULL,
+		    r < 0 ? "error" : "ok", NULL, NULL,
+		    r < 0 ? "store not updated yet; retrying" : NULL, NULL);
 		/* On a store error the pin-only record stays dirty and is
 		 * retried; the tokens are already gone from this node. */
 		resp = r < 0 && w->op == PROTO_OP_ADMIN_REVOKE ?
-		    errmap_error(r, "cannot update the store") : proto_ok();
+		    errmap_error(r, "cannot update the store") :
+		    proto_ok();
 		waiter_reply_json(w, resp);
 	}
 }
@@ -438,8 +460,8 @@ broker_logout(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 		return r;
 	drop_user_state(b, u);
 	if (u->rec == NULL) {
-		user_audit("logout", u, uid, "logout", NULL, "ok", NULL, NULL, NULL,
-		    NULL);
+		user_audit("logout", u, uid, "logout", NULL, "ok", NULL, NULL,
+		    NULL, NULL);
 		return reply_set_json(out, proto_ok());
 	}
 	/* Keep the record for its account pin, without the refresh token. */
@@ -449,12 +471,12 @@ broker_logout(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 	u->logged_out = 1;
 	user_park(b, &u->store_waiters, w);
 	user_save(b, u, 0, logout_saved, NULL);
-	return WAITER_PARKED;	/* answered once written, maybe already */
+	return WAITER_PARKED; /* answered once written, maybe already */
 }
 
 int
-broker_revoke(struct broker *b, struct waiter *w, const char *user, uid_t by_uid,
-    struct reply *out)
+broker_revoke(struct broker *b, struct waiter *w, const char *user,
+    uid_t by_uid, struct reply *out)
 {
 	struct storeq_job *j;
 	struct user *u;
@@ -468,7 +490,7 @@ broker_revoke(struct broker *b, struct waiter *w, const char *user, uid_t by_uid
 			return r;
 	}
 	(void)by_uid;
-	(void)out;	/* always parked: answered once the store has it */
+	(void)out; /* always parked: answered once the store has it */
 	if (keep_request(w, user, u->uid) < 0)
 		return -ENOMEM;
 	drop_user_state(b, u);
@@ -477,7 +499,7 @@ broker_revoke(struct broker *b, struct waiter *w, const char *user, uid_t by_uid
 	user_forget_evicted(u);
 	u->dirty = 0;
 	u->logged_out = 0;
-	u->loaded = 1;	/* known now: nothing */
+	u->loaded = 1; /* known now: nothing */
 	event_timer_cancel(b->ev, &u->save_timer);
 	j = storeq_job_new(STOREQ_DELETE, u->name, revoke_deleted, u);
 	if (j == NULL)
@@ -507,13 +529,14 @@ list_done(struct storeq_job *j)
 	free(lc);
 	/* The job names its waiter by ticket: the admin may be gone. */
 	LIST_FOREACH(w, &b->list_waiters, link)
-		if (w->ticket == ticket)
-			break;
+	if (w->ticket == ticket)
+		break;
 	if (w == NULL)
 		return;
 	user_unpark(w);
 	if (j->result < 0) {
-		waiter_reply_json(w, errmap_error(j->result, "cannot list the store"));
+		waiter_reply_json(w,
+		    errmap_error(j->result, "cannot list the store"));
 		return;
 	}
 	arr = json_array();
@@ -524,18 +547,23 @@ list_done(struct storeq_job *j)
 
 		reply_put(o, "user", json_string(it->user), &bad);
 		if (it->readable && it->rolled_back) {
-			reply_put(o, "account", it->account ?
-			    json_string(it->account) : json_null(), &bad);
-			reply_put(o, "state",
-			    json_string("rolled_back"), &bad);
+			reply_put(o, "account",
+			    it->account ? json_string(it->account) :
+					  json_null(),
+			    &bad);
+			reply_put(o, "state", json_string("rolled_back"), &bad);
 		} else if (it->readable) {
-			reply_put(o, "account", it->account ?
-			    json_string(it->account) : json_null(), &bad);
+			reply_put(o, "account",
+			    it->account ? json_string(it->account) :
+					  json_null(),
+			    &bad);
 			reply_put(o, "last_refresh",
 			    json_integer(it->last_refresh), &bad);
-			reply_put(o, "state", json_string(u != NULL &&
-			    u->loaded ? user_state(u) : it->has_refresh_token ?
-			    "ready" : "reauth_required"), &bad);
+			reply_put(o, "state",
+			    json_string(u != NULL && u->loaded ? user_state(u) :
+				    it->has_refresh_token      ? "ready" :
+							    "reauth_required"),
+			    &bad);
 		} else
 			reply_put(o, "state", json_string("unreadable"), &bad);
 		if (u != NULL)
@@ -544,23 +572,23 @@ list_done(struct storeq_job *j)
 	}
 	resp = proto_ok();
 	reply_put(resp, "users", arr, &bad);
-	reply_put(resp, "next_cursor", j->next ? json_string(j->next) :
-	    json_null(), &bad);
+	reply_put(resp, "next_cursor",
+	    j->next ? json_string(j->next) : json_null(), &bad);
 	if (bad) {
 		json_decref(resp);
-		resp = NULL;	/* answered "internal" */
+		resp = NULL; /* answered "internal" */
 	}
 	waiter_reply_json(w, resp);
 }
 
 int
-broker_list(struct broker *b, struct waiter *w, const char *cursor, int64_t limit,
-    struct reply *out)
+broker_list(struct broker *b, struct waiter *w, const char *cursor,
+    int64_t limit, struct reply *out)
 {
 	struct list_ctx *lc;
 	struct storeq_job *j;
 
-	(void)out;	/* always parked: the store thread lists */
+	(void)out; /* always parked: the store thread lists */
 	w->ticket = ++b->tickets;
 	lc = malloc(sizeof(*lc));
 	if (lc == NULL)
@@ -568,8 +596,9 @@ broker_list(struct broker *b, struct waiter *w, const char *cursor, int64_t limi
 	lc->b = b;
 	lc->ticket = w->ticket;
 	j = storeq_job_new(STOREQ_LIST, NULL, list_done, lc);
-	if (j == NULL || (cursor != NULL && (j->cursor = strdup(cursor)) == NULL)) {
-		storeq_job_free(j);	/* its done never runs */
+	if (j == NULL ||
+	    (cursor != NULL && (j->cursor = strdup(cursor)) == NULL)) {
+		storeq_job_free(j); /* its done never runs */
 		free(lc);
 		return -ENOMEM;
 	}
@@ -602,35 +631,57 @@ broker_stats(struct broker *b, json_t *o)
 	size_t i;
 	int bad = 0;
 
-	reply_put(o, "cache_hits", json_integer((json_int_t)b->n.cache_hits), &bad);
-	reply_put(o, "cache_misses", json_integer((json_int_t)b->n.cache_misses), &bad);
-	reply_put(o, "cached_tokens", json_integer((json_int_t)cache_count(b->cache)), &bad);
-	reply_put(o, "refreshes", json_integer((json_int_t)b->n.refreshes), &bad);
-	reply_put(o, "refresh_ok", json_integer((json_int_t)b->n.refresh_ok), &bad);
-	reply_put(o, "stale_served", json_integer((json_int_t)b->n.stale_served), &bad);
-	reply_put(o, "records_evicted", json_integer((json_int_t)b->n.evictions), &bad);
+	reply_put(o, "cache_hits", json_integer((json_int_t)b->n.cache_hits),
+	    &bad);
+	reply_put(o, "cache_misses",
+	    json_integer((json_int_t)b->n.cache_misses), &bad);
+	reply_put(o, "cached_tokens",
+	    json_integer((json_int_t)cache_count(b->cache)), &bad);
+	reply_put(o, "refreshes", json_integer((json_int_t)b->n.refreshes),
+	    &bad);
+	reply_put(o, "refresh_ok", json_integer((json_int_t)b->n.refresh_ok),
+	    &bad);
+	reply_put(o, "stale_served",
+	    json_integer((json_int_t)b->n.stale_served), &bad);
+	reply_put(o, "records_evicted",
+	    json_integer((json_int_t)b->n.evictions), &bad);
 	for (i = 1; i < OAUTH_CLASS_COUNT; i++)
 		reply_put(idp, oauth_class_name((enum oauth_class)i),
 		    json_integer((json_int_t)b->n.idp_errors[i]), &bad);
 	reply_put(o, "idp_errors", idp, &bad);
-	reply_put(o, "device_flows_started", json_integer((json_int_t)b->n.flows_started), &bad);
-	reply_put(o, "device_flows_completed", json_integer((json_int_t)b->n.flows_completed), &bad);
-	reply_put(o, "device_flows_rejected", json_integer((json_int_t)b->n.flows_rejected), &bad);
-	reply_put(o, "device_flows_expired", json_integer((json_int_t)b->n.flows_expired), &bad);
-	reply_put(o, "idp_requests_in_flight", json_integer((json_int_t)http_inflight(b->http)), &bad);
+	reply_put(o, "device_flows_started",
+	    json_integer((json_int_t)b->n.flows_started), &bad);
+	reply_put(o, "device_flows_completed",
+	    json_integer((json_int_t)b->n.flows_completed), &bad);
+	reply_put(o, "device_flows_rejected",
+	    json_integer((json_int_t)b->n.flows_rejected), &bad);
+	reply_put(o, "device_flows_expired",
+	    json_integer((json_int_t)b->n.flows_expired), &bad);
+	reply_put(o, "idp_requests_in_flight",
+	    json_integer((json_int_t)http_inflight(b->http)), &bad);
 	reply_put(o, "users", json_integer((json_int_t)user_count(b)), &bad);
 	user_foreach(b, tally_user, &t);
-	reply_put(o, "records_in_memory", json_integer((json_int_t)t.resident), &bad);
-	reply_put(o, "store", json_string(t.unsaved ?
-	    "refresh tokens not yet written" : "ok"), &bad);
-	reply_put(o, "store_unwritten_users", json_integer((json_int_t)t.unsaved), &bad);
-	reply_put(o, "store_errors", json_integer((json_int_t)b->n.store_errors), &bad);
-	reply_put(o, "store_conflicts", json_integer((json_int_t)b->n.store_conflicts), &bad);
-	reply_put(o, "store_rollbacks", json_integer((json_int_t)b->n.store_rollbacks), &bad);
-	reply_put(o, "store_rollback_users", json_integer((json_int_t)t.rolled), &bad);
-	reply_put(o, "marks_errors", json_integer((json_int_t)b->n.marks_errors), &bad);
-	reply_put(o, "throttled_until", b->throttle_until > util_now() ?
-	    json_integer(b->throttle_until) : json_null(), &bad);
+	reply_put(o, "records_in_memory", json_integer((json_int_t)t.resident),
+	    &bad);
+	reply_put(o, "store",
+	    json_string(t.unsaved ? "refresh tokens not yet written" : "ok"),
+	    &bad);
+	reply_put(o, "store_unwritten_users",
+	    json_integer((json_int_t)t.unsaved), &bad);
+	reply_put(o, "store_errors",
+	    json_integer((json_int_t)b->n.store_errors), &bad);
+	reply_put(o, "store_conflicts",
+	    json_integer((json_int_t)b->n.store_conflicts), &bad);
+	reply_put(o, "store_rollbacks",
+	    json_integer((json_int_t)b->n.store_rollbacks), &bad);
+	reply_put(o, "store_rollback_users", json_integer((json_int_t)t.rolled),
+	    &bad);
+	reply_put(o, "marks_errors",
+	    json_integer((json_int_t)b->n.marks_errors), &bad);
+	reply_put(o, "throttled_until",
+	    b->throttle_until > util_now() ? json_integer(b->throttle_until) :
+					     json_null(),
+	    &bad);
 	return bad ? -ENOMEM : 0;
 }
 
@@ -639,8 +690,8 @@ broker_resume(struct broker *b, struct waiter *w, struct reply *out)
 {
 	switch (w->op) {
 	case PROTO_OP_TOKEN:
-		return broker_token(b, w, w->user, w->uid, w->scope, w->min_valid,
-		    out);
+		return broker_token(b, w, w->user, w->uid, w->scope,
+		    w->min_valid, out);
 	case PROTO_OP_LOGIN:
 		return broker_login(b, w, w->user, w->uid, w->wait, out);
 	case PROTO_OP_STATUS:
@@ -648,8 +699,8 @@ broker_resume(struct broker *b, struct waiter *w, struct reply *out)
 	case PROTO_OP_LOGOUT:
 		return broker_logout(b, w, w->user, w->uid, out);
 	case PROTO_OP_SESSION_OPEN:
-		return broker_session_open(b, w, w->user, w->uid, w->interactive,
-		    out);
+		return broker_session_open(b, w, w->user, w->uid,
+		    w->interactive, out);
 	default:
 		return errmap_reply(out, -EIO, "cannot resume this request");
 	}
@@ -670,7 +721,8 @@ reload_done(struct storeq_job *j)
 static void
 reload(struct broker *b, struct user *u)
 {
-	struct storeq_job *j = storeq_job_new(STOREQ_LOAD, u->name, reload_done, u);
+	struct storeq_job *j =
+	    storeq_job_new(STOREQ_LOAD, u->name, reload_done, u);
 
 	if (j == NULL) {
 		u->loaded = 0;
@@ -702,7 +754,7 @@ store_changed(void *arg, const char *name)
 	}
 	u = user_find(b, name);
 	if (u != NULL && u->loading)
-		u->reload_pending = 1;	/* the load in flight may predate it */
+		u->reload_pending = 1; /* the load in flight may predate it */
 	else if (u != NULL && !u->dirty)
 		reload(b, u);
 }
@@ -727,7 +779,7 @@ broker_new(const struct broker_deps *d, struct broker **out)
 	b->db = d->db;
 	b->client_secret = d->client_secret;
 	b->cache = cache_new();
-	b->refresh = flight_join;	/* tokens.c's proactive timers */
+	b->refresh = flight_join; /* tokens.c's proactive timers */
 	LIST_INIT(&b->list_waiters);
 	if (b->cache == NULL || user_table_init(b) < 0) {
 		broker_free(b);
@@ -752,7 +804,7 @@ broker_new(const struct broker_deps *d, struct broker **out)
 		broker_free(b);
 		return r;
 	}
-	b->trim = memtrim_new(b->ev);	/* NULL: no trimming, as before */
+	b->trim = memtrim_new(b->ev); /* NULL: no trimming, as before */
 	*out = b;
 	return 0;
 }
@@ -791,7 +843,8 @@ shutdown_user(struct user *u, void *arg)
 	event_timer_cancel(b->ev, &u->save_timer);
 	if (u->dirty)
 		log_warnx("user \"%s\": exiting with an unwritten "
-		    "refresh token", u->name);
+			  "refresh token",
+		    u->name);
 }
 
 void
@@ -803,7 +856,7 @@ broker_free(struct broker *b)
 	if (b->q != NULL) {
 		/* A last try for refresh tokens the store has not taken yet. */
 		user_foreach(b, save_unwritten, NULL);
-		storeq_free(b->q);	/* runs every pending callback */
+		storeq_free(b->q); /* runs every pending callback */
 		b->q = NULL;
 	}
 	user_foreach(b, shutdown_user, NULL);
@@ -814,6 +867,6 @@ broker_free(struct broker *b)
 	}
 	notify_free(b->notify);
 	memtrim_free(b->trim);
-	free(b->tokbuf);	/* wiped after every use */
+	free(b->tokbuf); /* wiped after every use */
 	free(b);
 }

@@ -48,8 +48,9 @@ struct broker_deps {
 	const struct seal *seal;
 	struct http *http;
 	const struct secret *client_secret; /* NULL: public client */
-	struct marks *marks;	/* store thread only; NULL: no rollback check */
-	struct userdb *db;	/* a sign-in re-checks the uid's name; NULL: no check */
+	struct marks *marks; /* store thread only; NULL: no rollback check */
+	struct userdb
+	    *db; /* a sign-in re-checks the uid's name; NULL: no check */
 };
 
 int broker_new(const struct broker_deps *d, struct broker **out);

@@ -46,30 +46,31 @@ struct broker {
 	/* Borrowed (broker_deps), all parts. */
 	struct event_loop *ev;
 	const struct config *cf;
-	struct store *st;	/* broker.c: the store thread, notifications */
+	struct store *st; /* broker.c: the store thread, notifications */
 	const struct seal *seal;
-	struct http *http;	/* flight.c, flow.c */
+	struct http *http; /* flight.c, flow.c */
 	const struct secret *client_secret;
-	struct userdb *db;	/* flow.c: a sign-in re-checks the uid's name */
+	struct userdb *db; /* flow.c: a sign-in re-checks the uid's name */
 	/* Owned. */
-	struct storeq *q;	/* the store thread: every store call goes there */
+	struct storeq *q; /* the store thread: every store call goes there */
 	int closing;
-	struct user **users;	/* user.c's table */
+	struct user **users; /* user.c's table */
 	size_t nbuckets, nusers;
 	struct cache *cache;
-	broker_refresh_fn *refresh;	/* flight_join */
-	char *tokbuf;		/* tokens.c: a token unpacked for a reply; wiped after */
+	broker_refresh_fn *refresh; /* flight_join */
+	char *tokbuf; /* tokens.c: a token unpacked for a reply; wiped after */
 	size_t tokbuf_len;
-	int64_t throttle_until;	/* tenant-wide 429 breaker, unix s */
-	uintptr_t flow_seq;	/* names flows to the store thread's callbacks */
-	struct memtrim *trim;	/* malloc_trim after churn; NULL: none */
+	int64_t throttle_until; /* tenant-wide 429 breaker, unix s */
+	uintptr_t flow_seq;   /* names flows to the store thread's callbacks */
+	struct memtrim *trim; /* malloc_trim after churn; NULL: none */
 	struct broker_counters n;
 	char token_url[512];
 	char device_url[512];
 	/* broker.c's own. */
-	struct waiter_list list_waiters; /* admin_list, answered by the store thread */
+	struct waiter_list
+	    list_waiters; /* admin_list, answered by the store thread */
 	uint64_t tickets;
-	struct notify *notify;	/* the store's change notifications */
+	struct notify *notify; /* the store's change notifications */
 };
 
 #endif

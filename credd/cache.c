@@ -264,8 +264,8 @@ cache_put(struct cache *c, const char *user, const char *scope,
 	}
 	e = cache_get(c, user, scope);
 	if (e != NULL) {
-		if (entry_set_token(c, e, tok, token_type, issued_at, expires_on,
-		    refresh_at) < 0) {
+		if (entry_set_token(c, e, tok, token_type, issued_at,
+			expires_on, refresh_at) < 0) {
 			errno = ENOMEM;
 			return NULL;
 		}
@@ -279,7 +279,7 @@ cache_put(struct cache *c, const char *user, const char *scope,
 	if (e->scope == NULL)
 		goto nomem;
 	if (entry_set_token(c, e, tok, token_type, issued_at, expires_on,
-	    refresh_at) < 0) {
+		refresh_at) < 0) {
 		entry_free(c, e);
 		errno = ENOMEM;
 		return NULL;
@@ -336,8 +336,8 @@ cache_foreach_user(struct cache *c, const char *user,
 }
 
 void
-cache_foreach(
-    struct cache *c, void (*fn)(struct cache_entry *e, void *arg), void *arg)
+cache_foreach(struct cache *c, void (*fn)(struct cache_entry *e, void *arg),
+    void *arg)
 {
 	size_t i;
 
@@ -382,7 +382,8 @@ cache_token_len(const struct cache_entry *e)
 }
 
 ssize_t
-cache_token(struct cache *c, const struct cache_entry *e, char *out, size_t outsz)
+cache_token(struct cache *c, const struct cache_entry *e, char *out,
+    size_t outsz)
 {
 	if (c == NULL || e == NULL || e->token == NULL)
 		return -EINVAL;

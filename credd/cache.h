@@ -23,19 +23,19 @@ struct tokblob;
 #define CACHE_TOKEN_TYPE_MAX 31 /* longer token types are cut */
 
 struct cache_entry {
-	const char *user;	  /* the caller's string: outlives the entry */
-	const char *scope;	  /* interned by the cache */
-	const char *token_type;	  /* interned; "" if none */
-	struct tokblob *token;	  /* the access token, packed (tokpack.h) */
-	int64_t issued_at;	  /* unix seconds */
-	int64_t expires_on;	  /* unix seconds */
-	int64_t refresh_at;	  /* unix seconds: proactive refresh due */
-	int64_t last_used;	  /* unix seconds */
+	const char *user;	   /* the caller's string: outlives the entry */
+	const char *scope;	   /* interned by the cache */
+	const char *token_type;	   /* interned; "" if none */
+	struct tokblob *token;	   /* the access token, packed (tokpack.h) */
+	int64_t issued_at;	   /* unix seconds */
+	int64_t expires_on;	   /* unix seconds */
+	int64_t refresh_at;	   /* unix seconds: proactive refresh due */
+	int64_t last_used;	   /* unix seconds */
 	struct event_timer *timer; /* owned by the broker (proactive refresh) */
-	void *owner;		  /* the broker's, for that timer (set after a put) */
-	struct cache_entry *next;  /* hash chain, private */
+	void *owner; /* the broker's, for that timer (set after a put) */
+	struct cache_entry *next; /* hash chain, private */
 	char fp[9];		  /* fingerprint of the access token */
-	char audited;		  /* token_issued already audited for this token */
+	char audited; /* token_issued already audited for this token */
 };
 
 struct cache;
@@ -45,7 +45,8 @@ struct cache *cache_new(void);
 void cache_free(struct cache *c);
 
 /* Entry or NULL. */
-struct cache_entry *cache_get(struct cache *c, const char *user, const char *scope);
+struct cache_entry *cache_get(struct cache *c, const char *user,
+    const char *scope);
 /*
  * Insert or replace the token for (user, scope). user is not copied: it
  * must stay valid until the entry is deleted (the broker passes its
@@ -53,9 +54,9 @@ struct cache_entry *cache_get(struct cache *c, const char *user, const char *sco
  * freed (wiped); the caller's pointer is set to NULL. Returns the entry
  * or NULL on ENOMEM. A replaced entry keeps its timer and last_used.
  */
-struct cache_entry *cache_put(struct cache *c, const char *user, const char *scope,
-    struct secret **tok, const char *token_type, int64_t issued_at,
-    int64_t expires_on, int64_t refresh_at);
+struct cache_entry *cache_put(struct cache *c, const char *user,
+    const char *scope, struct secret **tok, const char *token_type,
+    int64_t issued_at, int64_t expires_on, int64_t refresh_at);
 /* Remove one entry (its timer must already be cancelled). */
 void cache_del(struct cache *c, struct cache_entry *e);
 
@@ -63,7 +64,8 @@ void cache_del(struct cache *c, struct cache_entry *e);
 void cache_foreach_user(struct cache *c, const char *user,
     void (*fn)(struct cache_entry *e, void *arg), void *arg);
 /* Call fn for every entry; fn may cache_del the entry it is given. */
-void cache_foreach(struct cache *c, void (*fn)(struct cache_entry *e, void *arg), void *arg);
+void cache_foreach(struct cache *c,
+    void (*fn)(struct cache_entry *e, void *arg), void *arg);
 size_t cache_count(const struct cache *c);
 
 /* Length of e's access token. */

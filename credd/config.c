@@ -124,7 +124,7 @@ int
 config_parse(const char *name, const char *buf, size_t len, struct config **out,
     char *err, size_t errsz)
 {
-	struct parser p = {0};
+	struct parser p = { 0 };
 	const char *line, *end, *nl;
 	int r;
 
@@ -237,8 +237,8 @@ read_file(const char *path, char **bufp, size_t *lenp, char *err, size_t errsz)
 			continue;
 		if (n < 0) {
 			r = -errno;
-			(void)snprintf(
-			    err, errsz, "%s: %s", path, strerror(-r));
+			(void)snprintf(err, errsz, "%s: %s", path,
+			    strerror(-r));
 			goto out;
 		}
 		if (n == 0)
@@ -290,25 +290,31 @@ expand_cred_path(const struct config *cf, const char *key, char **field,
 	if (*field == NULL || strncmp(*field, "%d/", 3) != 0)
 		return 0;
 	if (dir == NULL) {
-		(void)snprintf(err, errsz, "%s: %s = %s needs "
+		(void)snprintf(err, errsz,
+		    "%s: %s = %s needs "
 		    "$CREDENTIALS_DIRECTORY, which is not set (systemd sets it "
 		    "for LoadCredential=; outside systemd, name the file "
-		    "itself)", cf->path, key, *field);
+		    "itself)",
+		    cf->path, key, *field);
 		return -ENOENT;
 	}
 	if (dir[0] != '/') {
-		(void)snprintf(err, errsz, "%s: %s = %s: $CREDENTIALS_DIRECTORY "
-		    "is not an absolute path", cf->path, key, *field);
+		(void)snprintf(err, errsz,
+		    "%s: %s = %s: $CREDENTIALS_DIRECTORY "
+		    "is not an absolute path",
+		    cf->path, key, *field);
 		return -EINVAL;
 	}
 	if (asprintf(&p, "%.*s/%s", (int)dirlen, dir, *field + 3) < 0)
 		return -ENOMEM;
 	why = config_check_path(p);
 	if (why != NULL) {
-		(void)snprintf(err, errsz, "%s: %s = %s: $CREDENTIALS_DIRECTORY "
-		    "gives a path that %s", cf->path, key, *field,
+		(void)snprintf(err, errsz,
+		    "%s: %s = %s: $CREDENTIALS_DIRECTORY "
+		    "gives a path that %s",
+		    cf->path, key, *field,
 		    strlen(p) >= PATH_MAX ? "is too long" :
-		    "has spaces or control characters");
+					    "has spaces or control characters");
 		free(p);
 		return -EINVAL;
 	}
@@ -318,8 +324,8 @@ expand_cred_path(const struct config *cf, const char *key, char **field,
 }
 
 int
-config_expand_credentials(struct config *cf, const char *creds_dir,
-    char *err, size_t errsz)
+config_expand_credentials(struct config *cf, const char *creds_dir, char *err,
+    size_t errsz)
 {
 	char dummy[1];
 	size_t dirlen = 0;

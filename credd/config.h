@@ -32,14 +32,16 @@ struct config {
 	char *path;
 
 	/* [entra] */
-	char *authority;	  /* https://login.microsoftonline.com (no trailing '/') */
-	char *tenant;		  /* required */
-	char *client_id;	  /* required */
-	char *client_secret_file; /* optional: confidential client; %d/NAME ok */
-	char *ca_file;		  /* optional */
-	char *proxy;		  /* optional */
-	int timeout;		  /* seconds per IdP request, default 10, 1..300 */
-	char *account_match;	  /* optional, "%u@contoso.com" */
+	char *
+	    authority; /* https://login.microsoftonline.com (no trailing '/') */
+	char *tenant;  /* required */
+	char *client_id; /* required */
+	char
+	    *client_secret_file; /* optional: confidential client; %d/NAME ok */
+	char *ca_file;		 /* optional */
+	char *proxy;		 /* optional */
+	int timeout;	     /* seconds per IdP request, default 10, 1..300 */
+	char *account_match; /* optional, "%u@contoso.com" */
 
 	/* [scopes]; "default = ALIAS" names the default alias (required) */
 	struct config_scope scopes[CONFIG_SCOPES_MAX];
@@ -47,47 +49,47 @@ struct config {
 	char *default_alias;
 
 	/* [server] */
-	char *socket;		/* default ENTRA_SOCKET_PATH */
-	char *user;		/* run-as user when started as root, default "credd" */
-	char *node;		/* default: gethostname() */
-	char *admin_group;	/* optional; default "credd-admin" */
-	int session_check;	/* seconds between session checks, default 60 */
-	int session_idle;	/* seconds a session may go unused, default 86400; 0: no bound */
-	int session_liveness;	/* end sessions whose uid has no process, default 1 */
+	char *socket; /* default ENTRA_SOCKET_PATH */
+	char *user;   /* run-as user when started as root, default "credd" */
+	char *node;   /* default: gethostname() */
+	char *admin_group; /* optional; default "credd-admin" */
+	int session_check; /* seconds between session checks, default 60 */
+	int session_idle; /* seconds a session may go unused, default 86400; 0: no bound */
+	int session_liveness; /* end sessions whose uid has no process, default 1 */
 	int max_conns_per_uid;	/* default 4096 */
 	int idle_timeout;	/* seconds, default 60 */
 	int max_conns;		/* total, default 65536 */
-	int max_output_per_uid;	/* unsent replies held per uid, default 1 MiB */
+	int max_output_per_uid; /* unsent replies held per uid, default 1 MiB */
 	int max_output;		/* the same in all, default 32 MiB */
 	int locked_memory_kib;	/* locked secret RAM (secmem.h): 4096, 0 off */
 
 	/* [limits] per uid */
-	int requests_per_sec;	    /* token-bucket rate per uid, default 20000 */
-	int request_burst;	    /* default 40000 */
-	int device_flows_per_hour;  /* default 10 */
-	int device_flow_cooldown;   /* seconds after an unused flow expires, default 300 */
-	int recent_use;		    /* seconds: a token used within this is refreshed proactively, default 3600 */
+	int requests_per_sec; /* token-bucket rate per uid, default 20000 */
+	int request_burst;    /* default 40000 */
+	int device_flows_per_hour; /* default 10 */
+	int device_flow_cooldown; /* seconds after an unused flow expires, default 300 */
+	int recent_use; /* seconds: a token used within this is refreshed proactively, default 3600 */
 
 	/* [audit] */
 	char *audit_file; /* optional JSON-lines file */
 
 	/* [store] */
-	char *backend;	/* "file" (default) or "postgres" */
+	char *backend;	  /* "file" (default) or "postgres" */
 	char *store_path; /* default ENTRA_STATE_DIR */
-	char *dsn;	/* postgres only */
-	char *key_file; /* default ENTRA_KEY_FILE; may be %d/NAME */
+	char *dsn;	  /* postgres only */
+	char *key_file;	  /* default ENTRA_KEY_FILE; may be %d/NAME */
 	char *marks_path; /* high-water marks; default store_path + "-marks" */
 	int records_in_memory; /* users known before idle records leave memory, default 1000 */
 
 	/* [msi]: the managed-identity-compatible loopback endpoint (SDKs) */
-	char *msi_listen;	  /* "127.0.0.1:PORT" / "[::1]:PORT"; NULL: off */
-	int msi_secret_ttl;	  /* seconds a minted secret lives, default 86400 */
+	char *msi_listen;   /* "127.0.0.1:PORT" / "[::1]:PORT"; NULL: off */
+	int msi_secret_ttl; /* seconds a minted secret lives, default 86400 */
 	char *msi_resources_text; /* as written; NULL: from [scopes] */
-	int msi_imds;		  /* serve the IMDS shape (uid proof only), default 0 */
-	int msi_request_timeout;  /* seconds per request (own deadline), default 30 */
-	int msi_conn_timeout;	  /* seconds of inactivity (slowloris), default 10 */
-	int msi_max_conns;	  /* total connections, default 1024 */
-	int msi_secrets_per_uid;  /* live credctl-env secrets per uid, default 64 */
+	int msi_imds; /* serve the IMDS shape (uid proof only), default 0 */
+	int msi_request_timeout; /* seconds per request (own deadline), default 30 */
+	int msi_conn_timeout; /* seconds of inactivity (slowloris), default 10 */
+	int msi_max_conns;    /* total connections, default 1024 */
+	int msi_secrets_per_uid; /* live credctl-env secrets per uid, default 64 */
 	/*
 	 * Allowed resources, parsed: msi_resources_text split on spaces, or
 	 * by default every [scopes] scope "R/.default" as R, plus "R/" for
@@ -138,8 +140,8 @@ const char *config_default_scope(const struct config *cf);
  * Expand account_match for user ("%u" -> user, "%%" -> "%") into dst.
  * Returns 0, -ENOENT if account_match is unset, -ENAMETOOLONG.
  */
-int config_account_match(const struct config *cf, const char *user,
-    char *dst, size_t dstsz);
+int config_account_match(const struct config *cf, const char *user, char *dst,
+    size_t dstsz);
 
 /*
  * Parse an [msi] listen value: a loopback literal and a port,

@@ -134,7 +134,8 @@ config_check_is_resource(const char *s, size_t n)
 		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
 			return 0;
 	if (n >= sizeof(suffix) - 1 &&
-	    memcmp(s + n - (sizeof(suffix) - 1), suffix, sizeof(suffix) - 1) == 0)
+	    memcmp(s + n - (sizeof(suffix) - 1), suffix, sizeof(suffix) - 1) ==
+		0)
 		return 0;
 	if (n > 8 && strncmp(s, "https://", 8) == 0 && s[8] != '/')
 		return 1;
@@ -175,9 +176,9 @@ config_check_path(const char *val)
 		return "must be an absolute path";
 	if (strlen(val) >= PATH_MAX)
 		return "path too long";
-	return config_check_has_ctl_or_space(val)
-	    ? "path has spaces or control characters"
-	    : NULL;
+	return config_check_has_ctl_or_space(val) ?
+	    "path has spaces or control characters" :
+	    NULL;
 }
 
 /*
@@ -190,13 +191,13 @@ check_cred_path(const char *val)
 	const char *name = val + 3;
 
 	if (strncmp(val, "%d/", 3) != 0)
-		return strchr(val, '%') != NULL
-		    ? "may use '%' only as a leading %d/ (the credentials "
-		      "directory)"
-		    : config_check_path(val);
-	if (*name == '\0' || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
-	    strchr(name, '/') != NULL || strchr(name, '%') != NULL ||
-	    strlen(name) > CONFIG_NAME_MAX ||
+		return strchr(val, '%') != NULL ?
+		    "may use '%' only as a leading %d/ (the credentials "
+		    "directory)" :
+		    config_check_path(val);
+	if (*name == '\0' || strcmp(name, ".") == 0 ||
+	    strcmp(name, "..") == 0 || strchr(name, '/') != NULL ||
+	    strchr(name, '%') != NULL || strlen(name) > CONFIG_NAME_MAX ||
 	    config_check_has_ctl_or_space(name))
 		return "must be %d/NAME with a credential name (no '/', '%', "
 		       "spaces or control characters)";
@@ -209,48 +210,48 @@ config_check_str(const struct key *k, const char *val)
 {
 	switch (k->type) {
 	case KT_ID:
-		return is_id(val)
-		    ? NULL
-		    : "must be a GUID or a domain name ([A-Za-z0-9.-])";
+		return is_id(val) ?
+		    NULL :
+		    "must be a GUID or a domain name ([A-Za-z0-9.-])";
 	case KT_AUTHORITY:
-		return is_url(val, "https://") ? NULL
-					       : "must be an https:// URL";
+		return is_url(val, "https://") ? NULL :
+						 "must be an https:// URL";
 	case KT_PROXY:
-		return is_url(val, "http://") || is_url(val, "https://")
-		    ? NULL
-		    : "must be an http:// or https:// URL";
+		return is_url(val, "http://") || is_url(val, "https://") ?
+		    NULL :
+		    "must be an http:// or https:// URL";
 	case KT_PATH:
 		return config_check_path(val);
 	case KT_CRED_PATH:
 		return check_cred_path(val);
 	case KT_USER:
-		return util_valid_username(val) ? NULL
-						: "is not a valid user name";
+		return util_valid_username(val) ? NULL :
+						  "is not a valid user name";
 	case KT_GROUP:
 		return is_group(val) ? NULL : "is not a valid group name";
 	case KT_NODE:
-		return config_check_is_node(val)
-		    ? NULL
-		    : "must be a host name ([A-Za-z0-9._-], at most 255)";
+		return config_check_is_node(val) ?
+		    NULL :
+		    "must be a host name ([A-Za-z0-9._-], at most 255)";
 	case KT_ACCOUNT:
-		return is_account_pattern(val)
-		    ? NULL
-		    : "must be a pattern without spaces; only %u and %% expand";
+		return is_account_pattern(val) ?
+		    NULL :
+		    "must be a pattern without spaces; only %u and %% expand";
 	case KT_BACKEND:
-		return strcmp(val, "file") == 0 || strcmp(val, "postgres") == 0
-		    ? NULL
-		    : "must be 'file' or 'postgres'";
+		return strcmp(val, "file") == 0 ||
+			strcmp(val, "postgres") == 0 ?
+		    NULL :
+		    "must be 'file' or 'postgres'";
 	case KT_DSN:
 		return has_ctl(val) ? "has control characters" : NULL;
 	case KT_BOOL:
-		return config_check_parse_bool(val) >= 0
-		    ? NULL
-		    : "must be yes or no";
+		return config_check_parse_bool(val) >= 0 ? NULL :
+							   "must be yes or no";
 	case KT_LISTEN:
-		return config_msi_addr(val, NULL, NULL) == 0
-		    ? NULL
-		    : "must be a loopback address and port: 127.0.0.1:PORT "
-		      "or [::1]:PORT";
+		return config_msi_addr(val, NULL, NULL) == 0 ?
+		    NULL :
+		    "must be a loopback address and port: 127.0.0.1:PORT "
+		    "or [::1]:PORT";
 	case KT_RESOURCES:
 		return check_resources(val);
 	case KT_INT:

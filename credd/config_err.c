@@ -28,8 +28,8 @@ config_err(struct parser *p, const char *fmt, ...)
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (p->line > 0)
-		(void)snprintf(
-		    p->err, p->errsz, "%s:%u: %s", p->name, p->line, msg);
+		(void)snprintf(p->err, p->errsz, "%s:%u: %s", p->name, p->line,
+		    msg);
 	else
 		(void)snprintf(p->err, p->errsz, "%s: %s", p->name, msg);
 }

@@ -28,7 +28,7 @@ enum key_type {
 	KT_BACKEND,   /* file | postgres */
 	KT_DSN,	      /* libpq connection string; never echoed */
 	KT_BOOL,      /* yes/no/true/false/1/0 into an int */
-	KT_LISTEN,    /* loopback literal and port: 127.0.0.1:PORT, [::1]:PORT */
+	KT_LISTEN, /* loopback literal and port: 127.0.0.1:PORT, [::1]:PORT */
 	KT_RESOURCES, /* space-separated resources (https:// URLs or GUIDs) */
 };
 

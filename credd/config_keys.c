@@ -39,77 +39,79 @@
 
 /* Keep every table sorted by name (checked at parse time). */
 static const struct key entra_keys[] = {
-    STR("account_match", KT_ACCOUNT, account_match, NULL, 0),
-    STR("authority", KT_AUTHORITY, authority,
-	"https://login.microsoftonline.com", 0),
-    STR("ca_file", KT_PATH, ca_file, NULL, 0),
-    STR("client_id", KT_ID, client_id, NULL, 1),
-    STR("client_secret_file", KT_CRED_PATH, client_secret_file, NULL, 0),
-    STR("proxy", KT_PROXY, proxy, NULL, 0),
-    STR("tenant", KT_ID, tenant, NULL, 1),
-    NUM("timeout", timeout, 1, 300, "10"),
+	STR("account_match", KT_ACCOUNT, account_match, NULL, 0),
+	STR("authority", KT_AUTHORITY, authority,
+	    "https://login.microsoftonline.com", 0),
+	STR("ca_file", KT_PATH, ca_file, NULL, 0),
+	STR("client_id", KT_ID, client_id, NULL, 1),
+	STR("client_secret_file", KT_CRED_PATH, client_secret_file, NULL, 0),
+	STR("proxy", KT_PROXY, proxy, NULL, 0),
+	STR("tenant", KT_ID, tenant, NULL, 1),
+	NUM("timeout", timeout, 1, 300, "10"),
 };
 
 static const struct key server_keys[] = {
-    STR("admin_group", KT_GROUP, admin_group, "credd-admin", 0),
-    NUM("idle_timeout", idle_timeout, 1, 86400, "60"),
-    NUM("locked_memory_kib", locked_memory_kib, 0, 1048576, "4096"),
-    NUM("max_conns", max_conns, 1, 1000000, "65536"),
-    NUM("max_conns_per_uid", max_conns_per_uid, 1, 1000000, "4096"),
-    NUM("max_output", max_output, 65536, INT_MAX, "33554432"),
-    NUM("max_output_per_uid", max_output_per_uid, 65536, INT_MAX, "1048576"),
-    STR("node", KT_NODE, node, NULL, 0), /* default: gethostname() */
-    NUM("session_check", session_check, 1, 3600, "60"),
-    NUM("session_idle", session_idle, 0, 31536000, "86400"),
-    STR("session_liveness", KT_BOOL, session_liveness, "yes", 0),
-    STR("socket", KT_PATH, socket, ENTRA_SOCKET_PATH, 0),
-    STR("user", KT_USER, user, ENTRA_CREDD_USER, 0),
+	STR("admin_group", KT_GROUP, admin_group, "credd-admin", 0),
+	NUM("idle_timeout", idle_timeout, 1, 86400, "60"),
+	NUM("locked_memory_kib", locked_memory_kib, 0, 1048576, "4096"),
+	NUM("max_conns", max_conns, 1, 1000000, "65536"),
+	NUM("max_conns_per_uid", max_conns_per_uid, 1, 1000000, "4096"),
+	NUM("max_output", max_output, 65536, INT_MAX, "33554432"),
+	NUM("max_output_per_uid", max_output_per_uid, 65536, INT_MAX,
+	    "1048576"),
+	STR("node", KT_NODE, node, NULL, 0), /* default: gethostname() */
+	NUM("session_check", session_check, 1, 3600, "60"),
+	NUM("session_idle", session_idle, 0, 31536000, "86400"),
+	STR("session_liveness", KT_BOOL, session_liveness, "yes", 0),
+	STR("socket", KT_PATH, socket, ENTRA_SOCKET_PATH, 0),
+	STR("user", KT_USER, user, ENTRA_CREDD_USER, 0),
 };
 
 static const struct key limits_keys[] = {
-    NUM("device_flow_cooldown", device_flow_cooldown, 0, 86400, "300"),
-    NUM("device_flows_per_hour", device_flows_per_hour, 1, 1000, "10"),
-    NUM("recent_use", recent_use, 1, 604800, "3600"),
-    NUM("request_burst", request_burst, 1, 10000000, "40000"),
-    NUM("requests_per_sec", requests_per_sec, 1, 10000000, "20000"),
+	NUM("device_flow_cooldown", device_flow_cooldown, 0, 86400, "300"),
+	NUM("device_flows_per_hour", device_flows_per_hour, 1, 1000, "10"),
+	NUM("recent_use", recent_use, 1, 604800, "3600"),
+	NUM("request_burst", request_burst, 1, 10000000, "40000"),
+	NUM("requests_per_sec", requests_per_sec, 1, 10000000, "20000"),
 };
 
 static const struct key audit_keys[] = {
-    STR("file", KT_PATH, audit_file, NULL, 0),
+	STR("file", KT_PATH, audit_file, NULL, 0),
 };
 
 static const struct key store_keys[] = {
-    STR("backend", KT_BACKEND, backend, "file", 0),
-    STR("dsn", KT_DSN, dsn, NULL, 0),
-    STR("key_file", KT_CRED_PATH, key_file, ENTRA_KEY_FILE, 0),
-    STR("marks", KT_PATH, marks_path, NULL, 0), /* default: path + "-marks" */
-    STR("path", KT_PATH, store_path, ENTRA_STATE_DIR, 0),
-    NUM("records_in_memory", records_in_memory, 0, 100000000, "1000"),
+	STR("backend", KT_BACKEND, backend, "file", 0),
+	STR("dsn", KT_DSN, dsn, NULL, 0),
+	STR("key_file", KT_CRED_PATH, key_file, ENTRA_KEY_FILE, 0),
+	STR("marks", KT_PATH, marks_path, NULL,
+	    0), /* default: path + "-marks" */
+	STR("path", KT_PATH, store_path, ENTRA_STATE_DIR, 0),
+	NUM("records_in_memory", records_in_memory, 0, 100000000, "1000"),
 };
 
 /* [msi]: the SDK endpoint; off unless listen is set. */
 static const struct key msi_keys[] = {
-    NUM("connection_timeout", msi_conn_timeout, 1, 3600, "10"),
-    STR("imds", KT_BOOL, msi_imds, "no", 0),
-    STR("listen", KT_LISTEN, msi_listen, NULL, 0),
-    NUM("max_connections", msi_max_conns, 1, 100000, "1024"),
-    NUM("request_timeout", msi_request_timeout, 1, 900, "30"),
-    STR("resources", KT_RESOURCES, msi_resources_text, NULL, 0),
-    NUM("secret_ttl", msi_secret_ttl, 60, 31536000, "86400"),
-    NUM("secrets_per_uid", msi_secrets_per_uid, 1, 100000, "64"),
+	NUM("connection_timeout", msi_conn_timeout, 1, 3600, "10"),
+	STR("imds", KT_BOOL, msi_imds, "no", 0),
+	STR("listen", KT_LISTEN, msi_listen, NULL, 0),
+	NUM("max_connections", msi_max_conns, 1, 100000, "1024"),
+	NUM("request_timeout", msi_request_timeout, 1, 900, "30"),
+	STR("resources", KT_RESOURCES, msi_resources_text, NULL, 0),
+	NUM("secret_ttl", msi_secret_ttl, 60, 31536000, "86400"),
+	NUM("secrets_per_uid", msi_secrets_per_uid, 1, 100000, "64"),
 };
 
 static int scopes_kv(struct parser *, const char *, const char *);
 
 /* Sorted by name too. */
 static const struct section section_table[] = {
-    {"audit", audit_keys, nitems(audit_keys), NULL},
-    {"entra", entra_keys, nitems(entra_keys), NULL},
-    {"limits", limits_keys, nitems(limits_keys), NULL},
-    {"msi", msi_keys, nitems(msi_keys), NULL},
-    {"scopes", NULL, 0, scopes_kv},
-    {"server", server_keys, nitems(server_keys), NULL},
-    {"store", store_keys, nitems(store_keys), NULL},
+	{ "audit", audit_keys, nitems(audit_keys), NULL },
+	{ "entra", entra_keys, nitems(entra_keys), NULL },
+	{ "limits", limits_keys, nitems(limits_keys), NULL },
+	{ "msi", msi_keys, nitems(msi_keys), NULL },
+	{ "scopes", NULL, 0, scopes_kv },
+	{ "server", server_keys, nitems(server_keys), NULL },
+	{ "store", store_keys, nitems(store_keys), NULL },
 };
 
 _Static_assert(nitems(section_table) <= 8, "grow parser.seen");
@@ -249,7 +251,8 @@ scopes_kv(struct parser *p, const char *key, const char *val)
 		return cf->default_alias != NULL ? 0 : -ENOMEM;
 	}
 	if (!config_check_is_alias(key)) {
-		config_err(p, "scope alias '%s' must be [a-z0-9_-]+ (at most %d)",
+		config_err(p,
+		    "scope alias '%s' must be [a-z0-9_-]+ (at most %d)",
 		    config_err_quote(qb, sizeof(qb), key), CONFIG_ALIAS_MAX);
 		return -EINVAL;
 	}
@@ -260,7 +263,8 @@ scopes_kv(struct parser *p, const char *key, const char *val)
 		}
 	}
 	if (cf->nscopes >= CONFIG_SCOPES_MAX) {
-		config_err(p, "too many scopes (at most %d)", CONFIG_SCOPES_MAX);
+		config_err(p, "too many scopes (at most %d)",
+		    CONFIG_SCOPES_MAX);
 		return -EMSGSIZE;
 	}
 	/* One scope per alias: a space would make it a scope list. */
@@ -333,7 +337,8 @@ set_node_default(struct parser *p)
 	}
 	host[sizeof(host) - 1] = '\0';
 	if (!config_check_is_node(host)) {
-		config_err(p, "host name is not usable as node; set [server] node");
+		config_err(p,
+		    "host name is not usable as node; set [server] node");
 		return -EINVAL;
 	}
 	p->cf->node = strdup(host);
@@ -352,8 +357,8 @@ set_marks_default(struct config *cf)
 
 	while (n > 1 && cf->store_path[n - 1] == '/')
 		n--;
-	if (asprintf(&cf->marks_path, "%.*s-marks", (int)n,
-	    cf->store_path) < 0) {
+	if (asprintf(&cf->marks_path, "%.*s-marks", (int)n, cf->store_path) <
+	    0) {
 		cf->marks_path = NULL;
 		return -ENOMEM;
 	}
@@ -455,13 +460,13 @@ msi_resources_build(struct parser *p)
 		s = cf->scopes[i].scope;
 		n = strlen(s);
 		if (n <= sl || strcmp(s + n - sl, suffix) != 0)
-			continue;	/* not a .default scope: no resource */
+			continue; /* not a .default scope: no resource */
 		n -= sl;
 		if (!config_check_is_resource(s, n))
 			continue;
 		r = msi_resource_add(cf, s, n);
-		if (r == 0 && strncmp(s, "https://", 8) == 0 && s[n - 1] != '/' &&
-		    n + 1 < sizeof(buf)) {
+		if (r == 0 && strncmp(s, "https://", 8) == 0 &&
+		    s[n - 1] != '/' && n + 1 < sizeof(buf)) {
 			memcpy(buf, s, n);
 			buf[n] = '/';
 			r = msi_resource_add(cf, buf, n + 1);
@@ -481,7 +486,8 @@ config_keys_check(struct parser *p)
 	int is_pg;
 
 	if (cf->nscopes == 0) {
-		config_err(p, "missing scopes: [scopes] needs at least one alias");
+		config_err(p,
+		    "missing scopes: [scopes] needs at least one alias");
 		return -EINVAL;
 	}
 	if (cf->default_alias == NULL) {
@@ -504,7 +510,8 @@ config_keys_check(struct parser *p)
 		return -EINVAL;
 	}
 	if (!is_pg && path_within(cf->marks_path, cf->store_path)) {
-		config_err(p, "[store] marks must lie outside path (a restore of the "
+		config_err(p,
+		    "[store] marks must lie outside path (a restore of the "
 		    "file store would bring its marks back with it)");
 		return -EINVAL;
 	}

@@ -45,8 +45,8 @@ config_default_scope(const struct config *cf)
 }
 
 int
-config_account_match(
-    const struct config *cf, const char *user, char *dst, size_t dstsz)
+config_account_match(const struct config *cf, const char *user, char *dst,
+    size_t dstsz)
 {
 	const char *s, *add;
 	size_t n = 0, addlen;

@@ -47,9 +47,11 @@ static int
 no_own_user(const struct waiter *w, struct reply *out)
 {
 	if (w->caller->user_err < 0)
-		return errmap_reply(out, -ECONNREFUSED, "the user directory (NSS) "
+		return errmap_reply(out, -ECONNREFUSED,
+		    "the user directory (NSS) "
 		    "did not answer for your uid; try again");
-	return errmap_reply(out, -EACCES, "your uid has no user name on this node");
+	return errmap_reply(out, -EACCES,
+	    "your uid has no user name on this node");
 }
 
 static int
@@ -62,10 +64,11 @@ op_token(struct dispatch *d, struct waiter *w, const struct proto_request *req,
 		return no_own_user(w, out);
 	scope = config_scope_resolve(d->cf, req->scope);
 	if (scope == NULL)
-		return errmap_reply(out, -EDOM, "unknown scope; ask for a configured "
+		return errmap_reply(out, -EDOM,
+		    "unknown scope; ask for a configured "
 		    "alias (see 'credctl status') or scope");
-	return broker_token(d->broker, w, w->caller->user, w->caller->uid, scope,
-	    req->min_valid, out);
+	return broker_token(d->broker, w, w->caller->user, w->caller->uid,
+	    scope, req->min_valid, out);
 }
 
 static int
@@ -116,7 +119,7 @@ op_status(struct dispatch *d, struct waiter *w, const struct proto_request *req,
 	}
 	r = broker_status(d->broker, w, w->caller->user, w->caller->uid, out);
 	if (r == WAITER_PARKED)
-		return r;	/* status_hook adds the endpoint */
+		return r; /* status_hook adds the endpoint */
 	w->hook = NULL;
 	if (r == 0)
 		r = status_endpoint(d, out);
@@ -130,7 +133,8 @@ op_logout(struct dispatch *d, struct waiter *w, const struct proto_request *req,
 	(void)req;
 	if (w->caller->user == NULL)
 		return no_own_user(w, out);
-	return broker_logout(d->broker, w, w->caller->user, w->caller->uid, out);
+	return broker_logout(d->broker, w, w->caller->user, w->caller->uid,
+	    out);
 }
 
 /*
@@ -187,7 +191,7 @@ session_open_finish(struct dispatch *d, struct waiter *w, struct reply *rep)
 		session_open_undo(d, w, "session_open failed");
 	else if (session_endpoint_fields(d, w->session, rep->json) < 0) {
 		session_open_undo(d, w, "session_open failed");
-		reply_clear(rep);	/* answered "internal" */
+		reply_clear(rep); /* answered "internal" */
 	}
 	free(w->session);
 	w->session = NULL;
@@ -274,9 +278,10 @@ session_open_run(struct session_open_job *j, uid_t uid, struct reply *out)
 	w->hook = session_open_hook;
 	w->hook_arg = d;
 	w->abandon = session_open_abandon;
-	r = broker_session_open(d->broker, w, j->user, uid, j->interactive, out);
+	r = broker_session_open(d->broker, w, j->user, uid, j->interactive,
+	    out);
 	if (r == WAITER_PARKED)
-		return r;	/* session_open_hook finishes it */
+		return r; /* session_open_hook finishes it */
 	w->hook = NULL;
 	if (r < 0)
 		r = errmap_reply(out, r, NULL);
@@ -313,7 +318,8 @@ session_open_named(void *arg, int result, uid_t uid, gid_t gid,
 	if (result == -ENOENT)
 		r = errmap_reply(&rep, -EBADMSG, "no such user on this node");
 	else if (result < 0)
-		r = errmap_reply(&rep, -ECONNREFUSED, "the user directory (NSS) "
+		r = errmap_reply(&rep, -ECONNREFUSED,
+		    "the user directory (NSS) "
 		    "did not answer; try again");
 	else
 		r = session_open_run(j, uid, &rep);
@@ -327,8 +333,8 @@ session_open_named(void *arg, int result, uid_t uid, gid_t gid,
  * session binds a user). w waits for it, then session_open_run goes on.
  */
 static int
-op_session_open(struct dispatch *d, struct waiter *w, const struct proto_request *req,
-    struct reply *out)
+op_session_open(struct dispatch *d, struct waiter *w,
+    const struct proto_request *req, struct reply *out)
 {
 	struct session_open_job *j;
 
@@ -348,7 +354,7 @@ op_session_open(struct dispatch *d, struct waiter *w, const struct proto_request
 	    (req->tty != NULL && j->tty == NULL) ||
 	    (req->workload != NULL && j->workload == NULL) ||
 	    (j->req = userdb_lookup_name(d->db, j->user, session_open_named,
-	    j)) == NULL) {
+		 j)) == NULL) {
 		session_open_job_free(j);
 		return errmap_reply(out, -ENOMEM, "cannot open a session");
 	}
@@ -365,8 +371,8 @@ op_session_open(struct dispatch *d, struct waiter *w, const struct proto_request
  * [msi] secrets_per_uid of them (the oldest goes).
  */
 static int
-op_sdk_env(struct dispatch *d, struct waiter *w, const struct proto_request *req,
-    struct reply *out)
+op_sdk_env(struct dispatch *d, struct waiter *w,
+    const struct proto_request *req, struct reply *out)
 {
 	char ep[256], sec[SESSION_SECRET_LEN + 1];
 	struct audit_event ev = { 0 };
@@ -378,7 +384,8 @@ op_sdk_env(struct dispatch *d, struct waiter *w, const struct proto_request *req
 	if (w->caller->user == NULL)
 		return no_own_user(w, out);
 	if (config_msi_endpoint(d->cf, ep, sizeof(ep)) < 0)
-		return errmap_reply(out, -ECONNREFUSED, "the SDK endpoint is not "
+		return errmap_reply(out, -ECONNREFUSED,
+		    "the SDK endpoint is not "
 		    "enabled on this node ([msi] listen in credd.conf)");
 	r = sessions_secret_mint(d->sessions, w->caller->user, w->caller->uid,
 	    NULL, util_now(), d->cf->msi_secret_ttl,
@@ -392,7 +399,7 @@ op_sdk_env(struct dispatch *d, struct waiter *w, const struct proto_request *req
 	secret_wipe(sec, sizeof(sec));
 	if (bad) {
 		json_decref(resp);
-		return -ENOMEM;	/* the secret stays until its TTL, unused */
+		return -ENOMEM; /* the secret stays until its TTL, unused */
 	}
 	ev.event = "sdk_secret_issued";
 	ev.uid = w->caller->uid;
@@ -404,8 +411,8 @@ op_sdk_env(struct dispatch *d, struct waiter *w, const struct proto_request *req
 }
 
 static int
-op_session_close(struct dispatch *d, struct waiter *w, const struct proto_request *req,
-    struct reply *out)
+op_session_close(struct dispatch *d, struct waiter *w,
+    const struct proto_request *req, struct reply *out)
 {
 	int r;
 
@@ -417,15 +424,15 @@ op_session_close(struct dispatch *d, struct waiter *w, const struct proto_reques
 }
 
 static int
-op_admin_list(struct dispatch *d, struct waiter *w, const struct proto_request *req,
-    struct reply *out)
+op_admin_list(struct dispatch *d, struct waiter *w,
+    const struct proto_request *req, struct reply *out)
 {
 	return broker_list(d->broker, w, req->cursor, req->limit, out);
 }
 
 static int
-op_admin_revoke(struct dispatch *d, struct waiter *w, const struct proto_request *req,
-    struct reply *out)
+op_admin_revoke(struct dispatch *d, struct waiter *w,
+    const struct proto_request *req, struct reply *out)
 {
 	if (!util_valid_username(req->user))
 		return errmap_reply(out, -EBADMSG, "invalid user name");
@@ -444,8 +451,8 @@ sessions_stats(const struct sessions *ss, json_t *o, int *bad)
 	    json_integer((json_int_t)n->ended_no_process), bad);
 	reply_put(o, "sessions_ended_account",
 	    json_integer((json_int_t)n->ended_account), bad);
-	reply_put(o, "sessions_dropped",
-	    json_integer((json_int_t)n->dropped), bad);
+	reply_put(o, "sessions_dropped", json_integer((json_int_t)n->dropped),
+	    bad);
 	reply_put(o, "sdk_secrets_ended_account",
 	    json_integer((json_int_t)n->secrets_ended_account), bad);
 }
@@ -461,12 +468,12 @@ stats_secmem(struct dispatch *d, json_t *resp, int *bad)
 	(void)secmem_vm_locked(&vm);
 	reply_put(resp, "locked_memory_limit",
 	    json_integer((json_int_t)ms.limit), bad);
-	reply_put(resp, "locked_memory",
-	    json_integer((json_int_t)ms.locked), bad);
+	reply_put(resp, "locked_memory", json_integer((json_int_t)ms.locked),
+	    bad);
 	reply_put(resp, "locked_memory_in_use",
 	    json_integer((json_int_t)ms.in_use), bad);
-	reply_put(resp, "locked_secrets",
-	    json_integer((json_int_t)ms.live), bad);
+	reply_put(resp, "locked_secrets", json_integer((json_int_t)ms.live),
+	    bad);
 	reply_put(resp, "unlocked_secret_allocs",
 	    json_integer((json_int_t)ms.unlocked_allocs), bad);
 	reply_put(resp, "vm_locked", json_integer((json_int_t)vm), bad);
@@ -486,23 +493,36 @@ op_stats(struct dispatch *d, struct waiter *w, const struct proto_request *req,
 		reply_put(ops, proto_op_name((enum proto_op)i),
 		    json_integer((json_int_t)d->by_op[i]), &bad);
 	reply_put(resp, "version", json_string(ENTRA_VERSION), &bad);
-	reply_put(resp, "requests", json_integer((json_int_t)ss->requests), &bad);
+	reply_put(resp, "requests", json_integer((json_int_t)ss->requests),
+	    &bad);
 	reply_put(resp, "requests_by_op", ops, &bad);
-	reply_put(resp, "connections", json_integer((json_int_t)ss->connections), &bad);
-	reply_put(resp, "connections_open", json_integer((json_int_t)ss->open), &bad);
-	reply_put(resp, "connections_refused", json_integer((json_int_t)ss->refused_conns), &bad);
-	reply_put(resp, "rate_limited", json_integer((json_int_t)ss->rate_limited), &bad);
-	reply_put(resp, "bad_requests", json_integer((json_int_t)ss->bad_requests), &bad);
-	reply_put(resp, "output_bytes", json_integer((json_int_t)ss->output_bytes), &bad);
-	reply_put(resp, "output_bytes_peak", json_integer((json_int_t)ss->output_bytes_peak), &bad);
-	reply_put(resp, "output_stalls", json_integer((json_int_t)ss->output_stalls), &bad);
-	reply_put(resp, "accept_pauses", json_integer((json_int_t)ss->accept_pauses), &bad);
-	reply_put(resp, "forbidden", json_integer((json_int_t)d->forbidden), &bad);
-	reply_put(resp, "sessions", json_integer((json_int_t)sessions_count(d->sessions)), &bad);
+	reply_put(resp, "connections",
+	    json_integer((json_int_t)ss->connections), &bad);
+	reply_put(resp, "connections_open", json_integer((json_int_t)ss->open),
+	    &bad);
+	reply_put(resp, "connections_refused",
+	    json_integer((json_int_t)ss->refused_conns), &bad);
+	reply_put(resp, "rate_limited",
+	    json_integer((json_int_t)ss->rate_limited), &bad);
+	reply_put(resp, "bad_requests",
+	    json_integer((json_int_t)ss->bad_requests), &bad);
+	reply_put(resp, "output_bytes",
+	    json_integer((json_int_t)ss->output_bytes), &bad);
+	reply_put(resp, "output_bytes_peak",
+	    json_integer((json_int_t)ss->output_bytes_peak), &bad);
+	reply_put(resp, "output_stalls",
+	    json_integer((json_int_t)ss->output_stalls), &bad);
+	reply_put(resp, "accept_pauses",
+	    json_integer((json_int_t)ss->accept_pauses), &bad);
+	reply_put(resp, "forbidden", json_integer((json_int_t)d->forbidden),
+	    &bad);
+	reply_put(resp, "sessions",
+	    json_integer((json_int_t)sessions_count(d->sessions)), &bad);
 	reply_put(resp, "sdk_secrets",
 	    json_integer((json_int_t)sessions_secret_count(d->sessions)), &bad);
 	sessions_stats(d->sessions, resp, &bad);
-	if (broker_stats(d->broker, resp) < 0 || msi_report(d->msi, resp, 1) < 0)
+	if (broker_stats(d->broker, resp) < 0 ||
+	    msi_report(d->msi, resp, 1) < 0)
 		bad = 1;
 	stats_secmem(d, resp, &bad);
 	if (bad) {
@@ -550,8 +570,10 @@ dispatch_request(void *arg, struct waiter *w, const struct proto_request *req,
 		};
 
 		d->forbidden++;
-		audit_refusal(&ev, util_mono_ms());	/* a peer can repeat it at will */
-		return errmap_reply(out, -EACCES, "this operation needs root or "
+		audit_refusal(&ev,
+		    util_mono_ms()); /* a peer can repeat it at will */
+		return errmap_reply(out, -EACCES,
+		    "this operation needs root or "
 		    "membership of admin_group");
 	}
 	return m->fn(d, w, req, out);

@@ -24,9 +24,9 @@ struct dispatch {
 	struct sessions *sessions;
 	const struct config *cf;
 	struct server *server;
-	struct msi *msi;	/* the SDK endpoint (status, stats); NULL: off */
-	struct secmem *secmem;	/* NULL when secrets are not locked */
-	struct userdb *db;	/* NSS lookups, off the loop */
+	struct msi *msi;       /* the SDK endpoint (status, stats); NULL: off */
+	struct secmem *secmem; /* NULL when secrets are not locked */
+	struct userdb *db;     /* NSS lookups, off the loop */
 	uint64_t by_op[PROTO_OP_COUNT];
 	uint64_t forbidden;
 };

@@ -22,7 +22,7 @@
 static const struct {
 	int err;
 	const char *code;
-	unsigned status;	/* over HTTP (the SDK endpoint) */
+	unsigned status; /* over HTTP (the SDK endpoint) */
 } errmap[] = {
 	{ -EACCES, "forbidden", 403 },
 	{ -EBADMSG, "bad_request", 400 },
@@ -74,7 +74,8 @@ errmap_error(int err, const char *msg)
 		msg = err == -ENOMEM ? "out of memory" : "request failed";
 	if (strcmp(code, "internal") == 0) {
 		/* Name the cause for support, never user data. */
-		snprintf(buf, sizeof(buf), "%s (%s)", msg, strerror(err < 0 ? -err : err));
+		snprintf(buf, sizeof(buf), "%s (%s)", msg,
+		    strerror(err < 0 ? -err : err));
 		msg = buf;
 	}
 	return proto_error(code, msg);
@@ -89,7 +90,8 @@ errmap_reply(struct reply *out, int err, const char *msg)
 const char *
 errmap_nomem_line(size_t *len)
 {
-	static const char line[] = "{\"ok\":false,\"error\":{\"code\":"
+	static const char line[] =
+	    "{\"ok\":false,\"error\":{\"code\":"
 	    "\"internal\",\"message\":\"out of memory\"}}\n";
 
 	*len = sizeof(line) - 1;
@@ -108,7 +110,7 @@ errmap_idp_errno(const struct oauth_error *err)
 		return -EPERM;
 	case OAUTH_RETRY:
 		if (err->is_local)
-			return -ECONNREFUSED;	/* unavailable: credd's store */
+			return -ECONNREFUSED; /* unavailable: credd's store */
 		return err->is_throttled ? -EBUSY : -EHOSTUNREACH;
 	case OAUTH_DECLINED:
 		return -ECANCELED;
@@ -127,21 +129,29 @@ errmap_idp_error(const struct oauth_error *err, int64_t throttle_until)
 
 	switch (err->cls) {
 	case OAUTH_POLICY:
-		snprintf(msg, sizeof(msg), "access blocked by a conditional-access "
-		    "policy (%s); no sign-in here can fix it", err->reason);
+		snprintf(msg, sizeof(msg),
+		    "access blocked by a conditional-access "
+		    "policy (%s); no sign-in here can fix it",
+		    err->reason);
 		break;
 	case OAUTH_RETRY:
-		snprintf(msg, sizeof(msg), err->is_local ? "credd cannot reach its "
-		    "store (%s); try again later" : "Entra ID is unavailable (%s); "
-		    "try again later", err->reason);
+		snprintf(msg, sizeof(msg),
+		    err->is_local ? "credd cannot reach its "
+				    "store (%s); try again later" :
+				    "Entra ID is unavailable (%s); "
+				    "try again later",
+		    err->reason);
 		break;
 	case OAUTH_REAUTH:
-		snprintf(msg, sizeof(msg), "your sign-in has expired or was revoked; "
+		snprintf(msg, sizeof(msg),
+		    "your sign-in has expired or was revoked; "
 		    "run 'credctl login'");
 		break;
 	default:
-		snprintf(msg, sizeof(msg), "credd is misconfigured for Entra ID (%s); "
-		    "contact your administrator", err->reason);
+		snprintf(msg, sizeof(msg),
+		    "credd is misconfigured for Entra ID (%s); "
+		    "contact your administrator",
+		    err->reason);
 		break;
 	}
 	resp = errmap_error(e, msg);
@@ -160,8 +170,8 @@ errmap_idp_error(const struct oauth_error *err, int64_t throttle_until)
 	if (err->trace_id[0])
 		reply_put(eo, "trace_id", json_string(err->trace_id), &bad);
 	if (err->correlation_id[0])
-		reply_put(eo, "correlation_id", json_string(err->correlation_id),
-		    &bad);
+		reply_put(eo, "correlation_id",
+		    json_string(err->correlation_id), &bad);
 	if (bad || eo == NULL) {
 		json_decref(resp);
 		return NULL;

@@ -108,9 +108,9 @@ heap_sift_down(struct event_loop *ev, size_t i)
 
 		if (l >= ev->nheap)
 			break;
-		m = (r < ev->nheap && timer_before(ev->heap[r], ev->heap[l]))
-		    ? r
-		    : l;
+		m = (r < ev->nheap && timer_before(ev->heap[r], ev->heap[l])) ?
+		    r :
+		    l;
 		if (!timer_before(ev->heap[m], t))
 			break;
 		heap_set(ev, i, ev->heap[m]);
@@ -220,10 +220,10 @@ watcher_tag(int fd, uint32_t gen)
 }
 
 int
-event_add(
-    struct event_loop *ev, int fd, uint32_t events, event_fd_cb *cb, void *arg)
+event_add(struct event_loop *ev, int fd, uint32_t events, event_fd_cb *cb,
+    void *arg)
 {
-	struct epoll_event ee = {0};
+	struct epoll_event ee = { 0 };
 	struct watcher *w;
 	int r;
 
@@ -250,7 +250,7 @@ event_add(
 int
 event_mod(struct event_loop *ev, int fd, uint32_t events)
 {
-	struct epoll_event ee = {0};
+	struct epoll_event ee = { 0 };
 	struct watcher *w;
 
 	if (fd < 0 || (size_t)fd >= ev->nw || !ev->w[fd].is_active)
@@ -283,8 +283,8 @@ event_del(struct event_loop *ev, int fd)
 }
 
 struct event_timer *
-event_timer_at(
-    struct event_loop *ev, int64_t due_ms, event_timer_cb *cb, void *arg)
+event_timer_at(struct event_loop *ev, int64_t due_ms, event_timer_cb *cb,
+    void *arg)
 {
 	struct event_timer *t;
 
@@ -308,8 +308,8 @@ event_timer_at(
 }
 
 struct event_timer *
-event_timer_in(
-    struct event_loop *ev, int64_t delay_ms, event_timer_cb *cb, void *arg)
+event_timer_in(struct event_loop *ev, int64_t delay_ms, event_timer_cb *cb,
+    void *arg)
 {
 	int64_t due;
 

@@ -16,7 +16,8 @@ struct event_loop;
 struct event_timer;
 
 /* events: EPOLLIN / EPOLLOUT bits (sys/epoll.h); revents as returned. */
-typedef void event_fd_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg);
+typedef void event_fd_cb(struct event_loop *ev, int fd, uint32_t revents,
+    void *arg);
 typedef void event_timer_cb(struct event_loop *ev, void *arg);
 
 /* NULL on failure (errno set). */
@@ -24,7 +25,8 @@ struct event_loop *event_new(void);
 void event_free(struct event_loop *ev);
 
 /* Watch fd for events. One watcher per fd. 0 or -errno. */
-int event_add(struct event_loop *ev, int fd, uint32_t events, event_fd_cb *cb, void *arg);
+int event_add(struct event_loop *ev, int fd, uint32_t events, event_fd_cb *cb,
+    void *arg);
 int event_mod(struct event_loop *ev, int fd, uint32_t events);
 /* Stop watching (call before close(fd)). Unknown fd is not an error. */
 void event_del(struct event_loop *ev, int fd);

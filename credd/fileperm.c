@@ -18,7 +18,7 @@
 
 #define ACL_XATTR "system.posix_acl_access"
 #define ACL_XATTR_VERSION 2
-#define ACL_XATTR_MAX 4096	/* ~500 entries; systemd writes 4 or 5 */
+#define ACL_XATTR_MAX 4096 /* ~500 entries; systemd writes 4 or 5 */
 
 /* Entry tags, as in <linux/posix_acl.h>. */
 #define ACL_TAG_USER_OBJ 0x01
@@ -48,7 +48,7 @@ acl_private(const unsigned char *buf, size_t len)
 	size_t off;
 
 	if (len < 4 || (len - 4) % 8 != 0 || le32(buf) != ACL_XATTR_VERSION)
-		return -EPERM;	/* a format we do not know: not private */
+		return -EPERM; /* a format we do not know: not private */
 	for (off = 4; off < len; off += 8)
 		if (le16(buf + off) == ACL_TAG_MASK)
 			mask = le16(buf + off + 2) & 7;
@@ -88,11 +88,12 @@ fileperm_private(int fd, const struct stat *st)
 	if ((st->st_mode & S_IRWXO) != 0)
 		return -EPERM;
 	if ((st->st_mode & S_IRWXG) == 0)
-		return 0;	/* ACL or not: the group class has nothing */
+		return 0; /* ACL or not: the group class has nothing */
 	/* Group bits set: only an ACL that names nobody else excuses them. */
 	n = fgetxattr(fd, ACL_XATTR, buf, sizeof(buf));
 	if (n < 0)
-		return errno == ENODATA || errno == ENOTSUP ||
-		    errno == ERANGE ? -EPERM : -errno;
+		return errno == ENODATA || errno == ENOTSUP || errno == ERANGE ?
+		    -EPERM :
+		    -errno;
 	return acl_private(buf, (size_t)n);
 }

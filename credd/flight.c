@@ -49,16 +49,18 @@ struct flight {
 	char *scope;
 	struct waiter_list waiters;
 	struct http_req *req;
-	unsigned epoch;		/* user epoch at start: stale results are dropped */
+	unsigned epoch; /* user epoch at start: stale results are dropped */
 	int running;
-	int locked;		/* holds the cluster lock for this user */
+	int locked; /* holds the cluster lock for this user */
 	struct event_timer *lock_timer; /* lock busy elsewhere: try again */
-	struct oauth_token tok;	/* the reply, held while the rotation is stored */
+	struct oauth_token
+	    tok; /* the reply, held while the rotation is stored */
 };
 
 static void flight_run_next(struct broker *b, struct user *u);
 static void flight_start(struct broker *b, struct flight *f);
-static void refresh_saved(struct broker *b, struct user *u, void *ctx, int result);
+static void refresh_saved(struct broker *b, struct user *u, void *ctx,
+    int result);
 
 /* A store failure for messages; a rollback in words. */
 static const char *
@@ -77,8 +79,8 @@ flight_find(struct user *u, const char *scope)
 	struct flight *f;
 
 	TAILQ_FOREACH(f, &u->flights, qlink)
-		if (strcmp(f->scope, scope) == 0)
-			return f;
+	if (strcmp(f->scope, scope) == 0)
+		return f;
 	return NULL;
 }
 
@@ -100,13 +102,14 @@ reply_after_failure(struct broker *b, struct user *u, struct waiter *w,
 	struct cache_entry *e = cache_get(b->cache, u->name, scope);
 	struct reply rep = { 0 };
 
-	if (err->cls == OAUTH_RETRY && e != NULL && e->expires_on > util_now()) {
+	if (err->cls == OAUTH_RETRY && e != NULL &&
+	    e->expires_on > util_now()) {
 		b->n.stale_served++;
 		waiter_finish(w, tokens_reply(b, u, w, scope, &rep), &rep);
 		return;
 	}
-	user_audit("token_refused", u, w->caller->uid, "token", scope, "refused",
-	    NULL, NULL, NULL, err);
+	user_audit("token_refused", u, w->caller->uid, "token", scope,
+	    "refused", NULL, NULL, NULL, err);
 	waiter_reply_json(w, errmap_idp_error(err, b->throttle_until));
 }
 
@@ -119,7 +122,7 @@ retry_later(struct broker *b, struct user *u, const char *scope)
 {
 	struct cache_entry *e = cache_get(b->cache, u->name, scope);
 	int64_t at = u->backoff_until > b->throttle_until ? u->backoff_until :
-	    b->throttle_until;
+							    b->throttle_until;
 
 	if (e == NULL || e->timer != NULL || e->expires_on <= util_now())
 		return;
@@ -139,7 +142,8 @@ flight_finish(struct broker *b, struct flight *f, const struct oauth_error *err)
 
 		user_unpark(w);
 		if (err == NULL)
-			waiter_finish(w, tokens_reply(b, u, w, f->scope, &rep), &rep);
+			waiter_finish(w, tokens_reply(b, u, w, f->scope, &rep),
+			    &rep);
 		else if (err->cls == OAUTH_CONSENT) {
 			/* The consent flow answers them (consent_required + fields). */
 			waiter_finish(w, flow_join(b, u, w, &rep), &rep);
@@ -149,7 +153,8 @@ flight_finish(struct broker *b, struct flight *f, const struct oauth_error *err)
 	if (err != NULL && err->cls == OAUTH_RETRY)
 		retry_later(b, u, f->scope);
 	if (f->locked) {
-		struct storeq_job *j = storeq_job_new(STOREQ_UNLOCK, u->name, NULL, NULL);
+		struct storeq_job *j =
+		    storeq_job_new(STOREQ_UNLOCK, u->name, NULL, NULL);
 
 		if (j != NULL)
 			storeq_submit(b->q, j);
@@ -174,20 +179,23 @@ handle_refresh_error(struct broker *b, struct user *u, struct flight *f,
 	switch (err->cls) {
 	case OAUTH_RETRY:
 		u->failures++;
-		u->backoff_until = now + refresh_backoff(u->failures,
-		    err->retry_after, randombytes_random());
+		u->backoff_until = now +
+		    refresh_backoff(u->failures, err->retry_after,
+			randombytes_random());
 		if (err->is_throttled) {
 			/* One client id serves the node: slow every user down. */
-			int64_t ra = err->retry_after > 0 ? err->retry_after : 5;
+			int64_t ra =
+			    err->retry_after > 0 ? err->retry_after : 5;
 
 			if (now + ra > b->throttle_until)
 				b->throttle_until = now + ra;
 		}
-		log_info("user \"%s\": refresh failed, retrying later (%s)", u->name,
-		    err->reason);
+		log_info("user \"%s\": refresh failed, retrying later (%s)",
+		    u->name, err->reason);
 		break;
 	case OAUTH_REAUTH:
-		log_info("user \"%s\": refresh token rejected (%s); sign-in required",
+		log_info(
+		    "user \"%s\": refresh token rejected (%s); sign-in required",
 		    u->name, err->reason);
 		secret_free(u->rec->refresh_token);
 		u->rec->refresh_token = NULL;
@@ -208,8 +216,10 @@ handle_refresh_error(struct broker *b, struct user *u, struct flight *f,
 		}
 		break;
 	case OAUTH_ADMIN:
-		log_warnx("IdP rejected credd's configuration (%s): check tenant, "
-		    "client_id and client secret", err->reason);
+		log_warnx(
+		    "IdP rejected credd's configuration (%s): check tenant, "
+		    "client_id and client secret",
+		    err->reason);
 		break;
 	default:
 		break;
@@ -233,7 +243,8 @@ refresh_done(void *arg, const struct http_response *hr)
 		/* Logged out or revoked meanwhile: drop what came back. */
 		oauth_token_clear(&tok);
 		err.cls = OAUTH_REAUTH;
-		snprintf(err.reason, sizeof(err.reason), "signed out meanwhile");
+		snprintf(err.reason, sizeof(err.reason),
+		    "signed out meanwhile");
 		flight_finish(b, f, &err);
 		return;
 	}
@@ -246,7 +257,7 @@ refresh_done(void *arg, const struct http_response *hr)
 	u->failures = 0;
 	u->backoff_until = 0;
 	u->last_refresh = util_now();
-	f->tok = tok;	/* held until the rotation is stored */
+	f->tok = tok; /* held until the rotation is stored */
 	memset(&tok, 0, sizeof(tok));
 	if (f->tok.refresh_token != NULL) {
 		/* Rotation: store the new refresh token before handing out. */
@@ -308,11 +319,13 @@ flight_send(struct broker *b, struct flight *f)
 	r = oauth_form_refresh(b->cf->client_id, u->rec->refresh_token, scope,
 	    b->client_secret, &form);
 	if (r == 0)
-		r = http_post_form(b->http, b->token_url, form, refresh_done, f, &f->req);
+		r = http_post_form(b->http, b->token_url, form, refresh_done, f,
+		    &f->req);
 	secret_free(form);
 	if (r < 0) {
 		err.cls = OAUTH_RETRY;
-		snprintf(err.reason, sizeof(err.reason), "cannot send: %s", strerror(-r));
+		snprintf(err.reason, sizeof(err.reason), "cannot send: %s",
+		    strerror(-r));
 		flight_finish(b, f, &err);
 		return;
 	}
@@ -344,11 +357,11 @@ lock_done(struct storeq_job *j)
 	struct oauth_error err = { 0 };
 
 	if (j->result == -EAGAIN) {
-		f->lock_timer = event_timer_in(b->ev, 100 + randombytes_uniform(200),
-		    lock_retry_cb, f);
+		f->lock_timer = event_timer_in(b->ev,
+		    100 + randombytes_uniform(200), lock_retry_cb, f);
 		return;
 	}
-	f->locked = j->locked;	/* flight_finish unlocks, whatever follows */
+	f->locked = j->locked; /* flight_finish unlocks, whatever follows */
 	user_store_note(b, u, j);
 	if (j->result == RECORD_EROLLBACK && user_resident(u)) {
 		/* An older row was put back: refresh with the newer record we
@@ -359,14 +372,15 @@ lock_done(struct storeq_job *j)
 	if (j->result < 0 && j->result != -ENOENT) {
 		err.cls = OAUTH_RETRY;
 		err.is_local = 1;
-		snprintf(err.reason, sizeof(err.reason), "store unavailable: %s",
-		    store_reason(j->result));
+		snprintf(err.reason, sizeof(err.reason),
+		    "store unavailable: %s", store_reason(j->result));
 		flight_finish(b, f, &err);
 		return;
 	}
 	u->rolled_back = 0;
-	if (!u->dirty && (j->rec == NULL || u->rec == NULL ||
-	    j->rec->version > u->rec->version)) {
+	if (!u->dirty &&
+	    (j->rec == NULL || u->rec == NULL ||
+		j->rec->version > u->rec->version)) {
 		if (j->rec == NULL || j->rec->refresh_token == NULL)
 			user_purge_cache(b, u);
 		user_apply(b, u, j->rec);
@@ -391,8 +405,10 @@ flight_loaded(struct storeq_job *j)
 			b->n.store_errors++;
 		err.cls = OAUTH_RETRY;
 		err.is_local = 1;
-		snprintf(err.reason, sizeof(err.reason), "cannot read the stored "
-		    "consent: %s", store_reason(j->result));
+		snprintf(err.reason, sizeof(err.reason),
+		    "cannot read the stored "
+		    "consent: %s",
+		    store_reason(j->result));
 		flight_finish(b, f, &err);
 		return;
 	}
@@ -417,16 +433,18 @@ flight_start(struct broker *b, struct flight *f)
 	f->epoch = u->epoch;
 	if (b->closing || !user_has_consent(u)) {
 		err.cls = b->closing ? OAUTH_RETRY : OAUTH_REAUTH;
-		snprintf(err.reason, sizeof(err.reason), b->closing ?
-		    "shutting down" : "no consent");
+		snprintf(err.reason, sizeof(err.reason),
+		    b->closing ? "shutting down" : "no consent");
 		flight_finish(b, f, &err);
 		return;
 	}
 	if (b->throttle_until > now || u->backoff_until > now) {
 		err.cls = OAUTH_RETRY;
 		err.is_throttled = b->throttle_until > now;
-		err.retry_after = (b->throttle_until > u->backoff_until ?
-		    b->throttle_until : u->backoff_until) - now;
+		err.retry_after =
+		    (b->throttle_until > u->backoff_until ? b->throttle_until :
+							    u->backoff_until) -
+		    now;
 		snprintf(err.reason, sizeof(err.reason), "backing off");
 		flight_finish(b, f, &err);
 		return;
@@ -460,7 +478,8 @@ flight_run_next(struct broker *b, struct user *u)
 
 /* Queue a refresh of (u, scope), or join the one queued; w may be NULL. */
 int
-flight_join(struct broker *b, struct user *u, const char *scope, struct waiter *w)
+flight_join(struct broker *b, struct user *u, const char *scope,
+    struct waiter *w)
 {
 	struct flight *f = flight_find(u, scope);
 
@@ -476,7 +495,7 @@ flight_join(struct broker *b, struct user *u, const char *scope, struct waiter *
 	}
 	if (w != NULL)
 		user_park(b, &f->waiters, w);
-	flight_run_next(b, u);	/* may finish at once and answer w */
+	flight_run_next(b, u); /* may finish at once and answer w */
 	return 0;
 }
 

@@ -48,22 +48,24 @@ enum flow_state { FLOW_STARTING, FLOW_CLAIMING, FLOW_POLLING, FLOW_SAVING };
 struct flow {
 	struct user *u;
 	enum flow_state state;
-	char *scope;		/* resource scope the consent asks for */
+	char *scope; /* resource scope the consent asks for */
 	struct oauth_device dev;
-	int64_t expires_on;	/* unix s */
-	int64_t interval;	/* seconds; +5 on slow_down */
+	int64_t expires_on; /* unix s */
+	int64_t interval;   /* seconds; +5 on slow_down */
 	struct http_req *req;
-	struct userdb_req *name_req;	/* FLOW_STARTING: the uid's name, afresh */
+	struct userdb_req *name_req; /* FLOW_STARTING: the uid's name, afresh */
 	struct event_timer *timer;
 	struct waiter_list start_waiters; /* want the device-code fields */
 	struct waiter_list done_waiters;  /* login wait: want the outcome */
 	unsigned epoch;
-	uintptr_t seq;		/* names this flow to the store thread's callback */
-	int remote;		/* another node's flow: shown here, polled there */
-	struct oauth_token tok;	/* FLOW_SAVING: the first token, held until stored */
+	uintptr_t seq; /* names this flow to the store thread's callback */
+	int remote;    /* another node's flow: shown here, polled there */
+	struct oauth_token
+	    tok; /* FLOW_SAVING: the first token, held until stored */
 };
 
-static void accept_saved(struct broker *b, struct user *u, void *ctx, int result);
+static void accept_saved(struct broker *b, struct user *u, void *ctx,
+    int result);
 static void flow_begin(struct broker *b, struct user *u, struct flow *f);
 static int flow_claim(struct broker *b, struct user *u, struct flow *f);
 static void remote_expired_cb(struct event_loop *ev, void *arg);
@@ -78,14 +80,15 @@ flow_fields(const struct flow *f, json_t *obj)
 
 	if (f->state != FLOW_POLLING)
 		return 0;
-	reply_put(obj, "verification_uri",
-	    json_string(f->dev.verification_uri), &bad);
+	reply_put(obj, "verification_uri", json_string(f->dev.verification_uri),
+	    &bad);
 	reply_put(obj, "user_code", json_string(f->dev.user_code), &bad);
 	reply_put(obj, "expires_on", json_integer(f->expires_on), &bad);
 	if (f->dev.message != NULL)
 		reply_put(obj, "message", json_string(f->dev.message), &bad);
 	else {
-		snprintf(msg, sizeof(msg), "To sign in, use a web browser to open "
+		snprintf(msg, sizeof(msg),
+		    "To sign in, use a web browser to open "
 		    "the page %s and enter the code %s to authenticate.",
 		    f->dev.verification_uri, f->dev.user_code);
 		reply_put(obj, "message", json_string(msg), &bad);
@@ -115,9 +118,11 @@ flow_session_reply(struct waiter *w, const struct user *u, const char *state)
 	const char *account = user_account(u);
 	int bad = 0;
 
-	reply_put(resp, "session", json_string(w->session ? w->session : ""), &bad);
+	reply_put(resp, "session", json_string(w->session ? w->session : ""),
+	    &bad);
 	reply_put(resp, "state", json_string(state), &bad);
-	reply_put(resp, "account", account ? json_string(account) : json_null(), &bad);
+	reply_put(resp, "account", account ? json_string(account) : json_null(),
+	    &bad);
 	if (bad) {
 		json_decref(resp);
 		return NULL;
@@ -129,7 +134,7 @@ static void
 login_deadline_cb(struct event_loop *ev, void *arg)
 {
 	struct waiter *w = arg;
-	struct broker *b = w->parked_on;	/* user_park sets it */
+	struct broker *b = w->parked_on; /* user_park sets it */
 	struct user *u;
 	json_t *resp;
 	int bad = 0;
@@ -146,7 +151,7 @@ login_deadline_cb(struct event_loop *ev, void *arg)
 		bad = 1;
 	if (bad) {
 		json_decref(resp);
-		resp = NULL;	/* answered "internal" */
+		resp = NULL; /* answered "internal" */
 	}
 	waiter_reply_json(w, resp);
 }
@@ -180,9 +185,10 @@ flow_answer(struct broker *b, struct flow *f, struct waiter *w, int started,
 		bad |= flow_fields(f, resp) < 0;
 		break;
 	default:
-		resp = errmap_error(started ? -ENOKEY : -EINPROGRESS, started ?
-		    "sign-in required: a consent was started" :
-		    "sign-in pending: finish the sign-in in your browser");
+		resp = errmap_error(started ? -ENOKEY : -EINPROGRESS,
+		    started ?
+			"sign-in required: a consent was started" :
+			"sign-in pending: finish the sign-in in your browser");
 		bad |= flow_fields(f, proto_error_obj(resp)) < 0;
 		break;
 	}
@@ -199,7 +205,8 @@ flow_join(struct broker *b, struct user *u, struct waiter *w, struct reply *out)
 	struct flow *f = u->flow;
 
 	if (f == NULL)
-		return errmap_reply(out, -ENOKEY, "sign-in required; run 'credctl login'");
+		return errmap_reply(out, -ENOKEY,
+		    "sign-in required; run 'credctl login'");
 	if (f->state == FLOW_STARTING || f->state == FLOW_CLAIMING) {
 		user_park(b, &f->start_waiters, w);
 		return WAITER_PARKED;
@@ -220,8 +227,8 @@ flow_end(struct broker *b, struct user *u, int err, const char *msg,
 	if (f == NULL)
 		return;
 	u->flow = NULL;
-	if (!f->remote && !b->closing && u->rec != NULL && u->rec->flow != NULL &&
-	    f->dev.user_code != NULL &&
+	if (!f->remote && !b->closing && u->rec != NULL &&
+	    u->rec->flow != NULL && f->dev.user_code != NULL &&
 	    strcmp(u->rec->flow->user_code, f->dev.user_code) == 0) {
 		/* Our shared flow ended: the other nodes stop showing it. */
 		record_flow_free(u->rec->flow);
@@ -232,12 +239,14 @@ flow_end(struct broker *b, struct user *u, int err, const char *msg,
 	    (w = LIST_FIRST(&f->done_waiters)) != NULL) {
 		user_unpark(w);
 		bad = 0;
-		if (w->op == PROTO_OP_SESSION_OPEN && (oerr != NULL || err != 0)) {
+		if (w->op == PROTO_OP_SESSION_OPEN &&
+		    (oerr != NULL || err != 0)) {
 			/* The session is open whatever the sign-in did: say so,
 			 * with the reason, so the module can close it later. */
 			resp = flow_session_reply(w, u, user_session_state(u));
-			reply_put(resp, "warning", json_string(oerr != NULL ?
-			    oerr->reason : msg), &bad);
+			reply_put(resp, "warning",
+			    json_string(oerr != NULL ? oerr->reason : msg),
+			    &bad);
 		} else if (oerr != NULL)
 			resp = errmap_idp_error(oerr, b->throttle_until);
 		else if (err == 0) {
@@ -247,15 +256,18 @@ flow_end(struct broker *b, struct user *u, int err, const char *msg,
 				const char *account = user_account(u);
 
 				resp = proto_ok();
-				reply_put(resp, "state", json_string("ready"), &bad);
-				reply_put(resp, "account", account ?
-				    json_string(account) : json_null(), &bad);
+				reply_put(resp, "state", json_string("ready"),
+				    &bad);
+				reply_put(resp, "account",
+				    account ? json_string(account) :
+					      json_null(),
+				    &bad);
 			}
 		} else
 			resp = errmap_error(err, msg);
 		if (bad) {
 			json_decref(resp);
-			resp = NULL;	/* answered "internal" */
+			resp = NULL; /* answered "internal" */
 		}
 		waiter_reply_json(w, resp);
 	}
@@ -302,40 +314,51 @@ arm_poll(struct broker *b, struct flow *f, int64_t delay_s)
 
 /* Check the new consent's account and store it. 0 or -EKEYREJECTED. */
 static int
-flow_accept(struct broker *b, struct user *u, struct flow *f, struct oauth_token *tok)
+flow_accept(struct broker *b, struct user *u, struct flow *f,
+    struct oauth_token *tok)
 {
 	struct oauth_account acct = { 0 };
 	char want[256];
 	int64_t now = util_now();
 	int r;
 
-	r = oauth_id_token_account(tok->id_token, b->cf->client_id, b->cf->tenant,
-	    &acct);
+	r = oauth_id_token_account(tok->id_token, b->cf->client_id,
+	    b->cf->tenant, &acct);
 	if (r < 0 || tok->refresh_token == NULL) {
-		user_audit("consent_rejected", u, u->uid, NULL, f->scope, "refused",
-		    NULL, NULL, r < 0 ? "no usable id_token" : "no refresh token "
-		    "(offline_access not granted)", NULL);
+		user_audit("consent_rejected", u, u->uid, NULL, f->scope,
+		    "refused", NULL, NULL,
+		    r < 0 ? "no usable id_token" :
+			    "no refresh token "
+			    "(offline_access not granted)",
+		    NULL);
 		oauth_account_clear(&acct);
 		return -EREMOTEIO;
 	}
 	if (config_account_match(b->cf, u->name, want, sizeof(want)) == 0 &&
 	    (acct.preferred_username == NULL ||
-	    strcasecmp(acct.preferred_username, want) != 0)) {
-		user_audit("consent_rejected", u, u->uid, NULL, f->scope, "refused",
-		    NULL, NULL, "account_match: signed in as another account", NULL);
-		log_warnx("user \"%s\": consent by an account that does not match "
-		    "account_match was rejected", u->name);
+		strcasecmp(acct.preferred_username, want) != 0)) {
+		user_audit("consent_rejected", u, u->uid, NULL, f->scope,
+		    "refused", NULL, NULL,
+		    "account_match: signed in as another account", NULL);
+		log_warnx(
+		    "user \"%s\": consent by an account that does not match "
+		    "account_match was rejected",
+		    u->name);
 		oauth_account_clear(&acct);
 		return -EKEYREJECTED;
 	}
 	if (u->rec != NULL && u->rec->oid != NULL &&
 	    (strcmp(u->rec->oid, acct.oid) != 0 ||
-	    (u->rec->tid != NULL && strcmp(u->rec->tid, acct.tid) != 0))) {
-		user_audit("consent_rejected", u, u->uid, NULL, f->scope, "refused",
-		    NULL, NULL, "account pinned to another oid; an admin must revoke "
-		    "first", NULL);
-		log_warnx("user \"%s\": consent by a different Entra account was "
-		    "rejected (account pinned)", u->name);
+		(u->rec->tid != NULL && strcmp(u->rec->tid, acct.tid) != 0))) {
+		user_audit("consent_rejected", u, u->uid, NULL, f->scope,
+		    "refused", NULL, NULL,
+		    "account pinned to another oid; an admin must revoke "
+		    "first",
+		    NULL);
+		log_warnx(
+		    "user \"%s\": consent by a different Entra account was "
+		    "rejected (account pinned)",
+		    u->name);
 		oauth_account_clear(&acct);
 		return -EKEYREJECTED;
 	}
@@ -354,7 +377,7 @@ flow_accept(struct broker *b, struct user *u, struct flow *f, struct oauth_token
 	}
 	free(u->rec->username);
 	u->rec->username = acct.preferred_username;
-	acct.preferred_username = NULL;	/* transferred */
+	acct.preferred_username = NULL; /* transferred */
 	oauth_account_clear(&acct);
 	secret_free(u->rec->refresh_token);
 	u->rec->refresh_token = tok->refresh_token;
@@ -366,7 +389,7 @@ flow_accept(struct broker *b, struct user *u, struct flow *f, struct oauth_token
 	u->logged_out = 0;
 	u->failures = 0;
 	u->backoff_until = 0;
-	record_flow_free(u->rec->flow);	/* the shared flow is over */
+	record_flow_free(u->rec->flow); /* the shared flow is over */
 	u->rec->flow = NULL;
 	/* Stored before the first token is handed out; see accept_saved. */
 	f->tok = *tok;
@@ -384,12 +407,12 @@ accept_saved(struct broker *b, struct user *u, void *ctx, int result)
 
 	(void)result;
 	if (f == NULL || f->seq != (uintptr_t)ctx || f->state != FLOW_SAVING)
-		return;	/* cancelled meanwhile (logout, revoke) */
+		return; /* cancelled meanwhile (logout, revoke) */
 	tokens_put(b, u, f->scope, &f->tok);
 	oauth_token_clear(&f->tok);
 	b->n.flows_completed++;
-	user_audit("consent_completed", u, u->uid, NULL, f->scope, "ok", NULL, NULL,
-	    NULL, NULL);
+	user_audit("consent_completed", u, u->uid, NULL, f->scope, "ok", NULL,
+	    NULL, NULL, NULL);
 	u->outcome = NULL;
 	flow_end(b, u, 0, NULL, NULL);
 }
@@ -412,10 +435,14 @@ poll_done(void *arg, const struct http_response *hr)
 		oauth_token_clear(&tok);
 		if (r < 0) {
 			b->n.flows_rejected++;
-			u->outcome = r == -EKEYREJECTED ? "account_mismatch" : NULL;
-			flow_end(b, u, r, r == -EKEYREJECTED ? "the sign-in used an "
-			    "Entra account that is not allowed for this user" :
-			    "the sign-in did not yield a usable consent", NULL);
+			u->outcome =
+			    r == -EKEYREJECTED ? "account_mismatch" : NULL;
+			flow_end(b, u, r,
+			    r == -EKEYREJECTED ?
+				"the sign-in used an "
+				"Entra account that is not allowed for this user" :
+				"the sign-in did not yield a usable consent",
+			    NULL);
 		}
 		return;
 	}
@@ -432,20 +459,23 @@ poll_done(void *arg, const struct http_response *hr)
 		if (err.is_throttled && err.retry_after > 0 &&
 		    util_now() + err.retry_after > b->throttle_until)
 			b->throttle_until = util_now() + err.retry_after;
-		arm_poll(b, f, err.retry_after > f->interval ? err.retry_after :
-		    f->interval);
+		arm_poll(b, f,
+		    err.retry_after > f->interval ? err.retry_after :
+						    f->interval);
 		return;
 	case OAUTH_EXPIRED:
 		b->n.flows_expired++;
 		u->flow_unused_until = util_now() + b->cf->device_flow_cooldown;
-		user_audit("consent_expired", u, u->uid, NULL, f->scope, "error",
-		    NULL, NULL, NULL, &err);
-		flow_end(b, u, -ENOKEY, "the sign-in code expired; run 'credctl "
-		    "login' for a new one", NULL);
+		user_audit("consent_expired", u, u->uid, NULL, f->scope,
+		    "error", NULL, NULL, NULL, &err);
+		flow_end(b, u, -ENOKEY,
+		    "the sign-in code expired; run 'credctl "
+		    "login' for a new one",
+		    NULL);
 		return;
 	case OAUTH_DECLINED:
-		user_audit("consent_rejected", u, u->uid, NULL, f->scope, "refused",
-		    NULL, NULL, "declined by the user", &err);
+		user_audit("consent_rejected", u, u->uid, NULL, f->scope,
+		    "refused", NULL, NULL, "declined by the user", &err);
 		u->outcome = "consent_declined";
 		flow_end(b, u, -ECANCELED, "the sign-in was declined", NULL);
 		return;
@@ -454,8 +484,10 @@ poll_done(void *arg, const struct http_response *hr)
 		user_audit("consent_failed", u, u->uid, NULL, f->scope, "error",
 		    NULL, NULL, NULL, &err);
 		if (err.cls == OAUTH_ADMIN)
-			log_warnx("device flow rejected by the IdP (%s): check the "
-			    "app registration", err.reason);
+			log_warnx(
+			    "device flow rejected by the IdP (%s): check the "
+			    "app registration",
+			    err.reason);
 		flow_end(b, u, 0, NULL, &err);
 		return;
 	}
@@ -477,10 +509,12 @@ poll_cb(struct event_loop *ev, void *arg)
 
 		b->n.flows_expired++;
 		u->flow_unused_until = now + b->cf->device_flow_cooldown;
-		user_audit("consent_expired", u, u->uid, NULL, f->scope, "error",
-		    NULL, NULL, "device code expired unused", NULL);
-		flow_end(b, u, -ENOKEY, "the sign-in code expired; run 'credctl "
-		    "login' for a new one", NULL);
+		user_audit("consent_expired", u, u->uid, NULL, f->scope,
+		    "error", NULL, NULL, "device code expired unused", NULL);
+		flow_end(b, u, -ENOKEY,
+		    "the sign-in code expired; run 'credctl "
+		    "login' for a new one",
+		    NULL);
 		return;
 	}
 	if (b->throttle_until > now) {
@@ -490,7 +524,8 @@ poll_cb(struct event_loop *ev, void *arg)
 	r = oauth_form_device_poll(b->cf->client_id, f->dev.device_code,
 	    b->client_secret, &form);
 	if (r == 0)
-		r = http_post_form(b->http, b->token_url, form, poll_done, f, &f->req);
+		r = http_post_form(b->http, b->token_url, form, poll_done, f,
+		    &f->req);
 	secret_free(form);
 	if (r < 0)
 		arm_poll(b, f, f->interval);
@@ -512,10 +547,11 @@ devicecode_done(void *arg, const struct http_response *hr)
 		b->n.idp_errors[err.cls]++;
 		if (err.is_throttled && err.retry_after > 0)
 			b->throttle_until = util_now() + err.retry_after;
-		user_audit("consent_failed", u, u->uid, NULL, f->scope, "error", NULL,
-		    NULL, NULL, &err);
+		user_audit("consent_failed", u, u->uid, NULL, f->scope, "error",
+		    NULL, NULL, NULL, &err);
 		if (err.cls == OAUTH_ADMIN)
-			log_warnx("devicecode request rejected by the IdP (%s): check "
+			log_warnx(
+			    "devicecode request rejected by the IdP (%s): check "
 			    "the app registration (public client flows allowed?)",
 			    err.reason);
 		flow_end(b, u, 0, NULL, &err);
@@ -524,7 +560,7 @@ devicecode_done(void *arg, const struct http_response *hr)
 	f->expires_on = util_now() + f->dev.expires_in;
 	f->interval = f->dev.interval > 0 ? f->dev.interval : 5;
 	if (storeq_is_cluster(b->q) && flow_claim(b, u, f) == 0)
-		return;	/* claim_done goes on */
+		return; /* claim_done goes on */
 	flow_begin(b, u, f);
 }
 
@@ -537,12 +573,12 @@ flow_begin(struct broker *b, struct user *u, struct flow *f)
 	f->state = FLOW_POLLING;
 	if (f->remote) {
 		event_timer_cancel(b->ev, &f->timer);
-		f->timer = event_timer_in(b->ev, (f->expires_on - util_now()) * 1000,
-		    remote_expired_cb, f);
+		f->timer = event_timer_in(b->ev,
+		    (f->expires_on - util_now()) * 1000, remote_expired_cb, f);
 	} else {
 		arm_poll(b, f, f->interval);
-		user_audit("consent_started", u, u->uid, NULL, f->scope, "pending",
-		    NULL, NULL, NULL, NULL);
+		user_audit("consent_started", u, u->uid, NULL, f->scope,
+		    "pending", NULL, NULL, NULL, NULL);
 	}
 	while ((w = LIST_FIRST(&f->start_waiters)) != NULL) {
 		struct reply rep = { 0 };
@@ -577,11 +613,13 @@ claim_done(struct storeq_job *j)
 
 	user_store_note(b, u, j);
 	if (f == NULL || f->state != FLOW_CLAIMING)
-		return;	/* cancelled meanwhile */
+		return; /* cancelled meanwhile */
 	if (j->result < 0) {
 		/* The store is unavailable: this node's code still works. */
-		log_warnx("user \"%s\": cannot share the sign-in with other nodes "
-		    "(%s)", u->name, strerror(-j->result));
+		log_warnx(
+		    "user \"%s\": cannot share the sign-in with other nodes "
+		    "(%s)",
+		    u->name, strerror(-j->result));
 		flow_begin(b, u, f);
 		return;
 	}
@@ -591,7 +629,7 @@ claim_done(struct storeq_job *j)
 	}
 	if (!u->dirty) {
 		user_apply(b, u, j->rec);
-		j->rec = NULL;	/* transferred */
+		j->rec = NULL; /* transferred */
 		flow_record_changed(b, u);
 	}
 	if (u->flow == f)
@@ -620,13 +658,14 @@ flow_claim(struct broker *b, struct user *u, struct flow *f)
 	rf->expires_on = f->expires_on;
 	rf->interval = f->interval;
 	if (rf->device_code == NULL || rf->user_code == NULL ||
-	    rf->verification_uri == NULL || rf->scope == NULL || rf->node == NULL)
+	    rf->verification_uri == NULL || rf->scope == NULL ||
+	    rf->node == NULL)
 		goto fail;
 	f->state = FLOW_CLAIMING;
 	storeq_submit(b->q, j);
 	return 0;
 fail:
-	storeq_job_free(j);	/* frees rf through j->flow */
+	storeq_job_free(j); /* frees rf through j->flow */
 	if (j == NULL)
 		record_flow_free(rf);
 	return -ENOMEM;
@@ -639,8 +678,10 @@ remote_expired_cb(struct event_loop *ev, void *arg)
 
 	(void)ev;
 	f->timer = NULL;
-	flow_end(f->u->b, f->u, -ENOKEY, "the sign-in code expired; run "
-	    "'credctl login' for a new one", NULL);
+	flow_end(f->u->b, f->u, -ENOKEY,
+	    "the sign-in code expired; run "
+	    "'credctl login' for a new one",
+	    NULL);
 }
 
 void
@@ -652,12 +693,14 @@ flow_record_changed(struct broker *b, struct user *u)
 		return;
 	if (u->rec != NULL && u->rec->flow != NULL &&
 	    strcmp(u->rec->flow->user_code, f->dev.user_code) == 0)
-		return;	/* still pending on the other node */
+		return; /* still pending on the other node */
 	if (user_has_consent(u))
 		flow_end(b, u, 0, NULL, NULL);
 	else
-		flow_end(b, u, -ENOKEY, "the sign-in ended on another node without "
-		    "a consent; run 'credctl login'", NULL);
+		flow_end(b, u, -ENOKEY,
+		    "the sign-in ended on another node without "
+		    "a consent; run 'credctl login'",
+		    NULL);
 }
 
 /* The record names a flow another node is polling: show that one. */
@@ -695,8 +738,8 @@ flow_post(struct broker *b, struct flow *f)
 	snprintf(full, sizeof(full), "%s %s", OIDC_SCOPES, f->scope);
 	r = oauth_form_devicecode(b->cf->client_id, full, &form);
 	if (r == 0)
-		r = http_post_form(b->http, b->device_url, form, devicecode_done, f,
-		    &f->req);
+		r = http_post_form(b->http, b->device_url, form,
+		    devicecode_done, f, &f->req);
 	secret_free(form);
 	return r;
 }
@@ -719,13 +762,19 @@ flow_named(void *arg, int result, uid_t uid, gid_t gid, const char *name)
 	f->name_req = NULL;
 	if (result < 0 || strcmp(name, u->name) != 0) {
 		log_warnx("user \"%s\": uid %u %s; no sign-in started", u->name,
-		    (unsigned)u->uid, result == 0 ? "now belongs to another "
-		    "account" : result == -ENOENT ? "has no account any more" :
-		    "cannot be looked up");
-		flow_end(b, u, result < 0 && result != -ENOENT ? -ECONNREFUSED :
-		    -EACCES, result < 0 && result != -ENOENT ? "the user directory "
-		    "(NSS) did not answer; try again" : "your uid names another "
-		    "user now; run the command again", NULL);
+		    (unsigned)u->uid,
+		    result == 0		  ? "now belongs to another "
+					    "account" :
+			result == -ENOENT ? "has no account any more" :
+					    "cannot be looked up");
+		flow_end(b, u,
+		    result < 0 && result != -ENOENT ? -ECONNREFUSED : -EACCES,
+		    result < 0 && result != -ENOENT ?
+			"the user directory "
+			"(NSS) did not answer; try again" :
+			"your uid names another "
+			"user now; run the command again",
+		    NULL);
 		return;
 	}
 	r = flow_post(b, f);
@@ -770,7 +819,7 @@ flow_start(struct broker *b, struct user *u, const char *scope)
 	u->flow = f;
 	if (u->flow_starts == NULL)
 		u->flow_starts = calloc(FLOW_RING, sizeof(*u->flow_starts));
-	if (u->flow_starts != NULL)	/* most users never start a second flow */
+	if (u->flow_starts != NULL) /* most users never start a second flow */
 		u->flow_starts[u->nflow_starts++ % FLOW_RING] = util_now();
 	u->flow_unused_until = 0;
 	b->n.flows_started++;

@@ -90,7 +90,7 @@ on_timer(struct event_loop *ev, void *arg)
 	struct http *h = arg;
 	int running;
 
-	h->timer = NULL;	/* fired: the handle is gone */
+	h->timer = NULL; /* fired: the handle is gone */
 	(void)curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0,
 	    &running);
 	complete_done(h);
@@ -301,7 +301,8 @@ complete_done(struct http *h)
 	    (msg = curl_multi_info_read(h->multi, &left)) != NULL) {
 		if (msg->msg != CURLMSG_DONE)
 			continue;
-		easy = msg->easy_handle;	/* msg is invalid after the next call */
+		easy =
+		    msg->easy_handle; /* msg is invalid after the next call */
 		rc = msg->data.result;
 		complete_one(h, easy, rc);
 	}
@@ -344,8 +345,8 @@ req_target(const struct http *h, struct http_req *req, const char *url)
 	} else {
 		if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
 		    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-		    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) !=
-			CURLUE_OK)
+		    curl_url_get(u, CURLUPART_PORT, &port,
+			CURLU_DEFAULT_PORT) != CURLUE_OK)
 			goto out;
 	}
 	if (port != NULL && util_strtonum(port, 0, 65535, &num) < 0)
@@ -385,7 +386,8 @@ req_set_addrs(struct http_req *req, const char *addrs)
 	curl_slist_free_all(req->resolve);
 	req->resolve = l;
 	return curl_easy_setopt(req->easy, CURLOPT_RESOLVE, l) == CURLE_OK ?
-	    0 : -EINVAL;
+	    0 :
+	    -EINVAL;
 }
 
 /* A request that never reached curl ends here: tell its owner. */
@@ -399,7 +401,7 @@ req_fail(struct http *h, struct http_req *req, int error)
 	req->body = NULL;
 	resp.retry_after = -1;
 	resp.error = error;
-	switch (error) {	/* the texts libcurl would have given */
+	switch (error) { /* the texts libcurl would have given */
 	case -ETIMEDOUT:
 		resp.error_msg = curl_easy_strerror(CURLE_OPERATION_TIMEDOUT);
 		break;
@@ -434,12 +436,12 @@ on_resolved(void *arg, int error, const char *addrs)
 	/* The timeout counts from http_post_form, the lookup included. */
 	if (error == 0 &&
 	    (curl_easy_setopt(req->easy, CURLOPT_TIMEOUT_MS, (long)left) !=
-		CURLE_OK ||
+		    CURLE_OK ||
 		curl_easy_setopt(req->easy, CURLOPT_CONNECTTIMEOUT_MS,
 		    (long)left) != CURLE_OK))
 		error = -EINVAL;
-	if (error == 0 && curl_multi_add_handle(h->multi, req->easy) !=
-	    CURLM_OK)
+	if (error == 0 &&
+	    curl_multi_add_handle(h->multi, req->easy) != CURLM_OK)
 		error = -ENOMEM;
 	if (error < 0)
 		req_fail(h, req, error);
@@ -529,7 +531,7 @@ http_cancel(struct http *h, struct http_req **rp)
 	/* Inside its own callback the request is already out; freed after. */
 	if (req == h->completing)
 		return;
-	if (req->rq != NULL)	/* not in curl yet: no resolver to stop */
+	if (req->rq != NULL) /* not in curl yet: no resolver to stop */
 		resolve_cancel(h->res, &req->rq);
 	else
 		(void)curl_multi_remove_handle(h->multi, req->easy);
@@ -557,10 +559,11 @@ check_resolver(void)
 	CURL *e;
 
 	if (vi == NULL || !(vi->features & CURL_VERSION_ASYNCHDNS)) {
-		log_warnx("http: libcurl %s resolves host names synchronously, "
+		log_warnx(
+		    "http: libcurl %s resolves host names synchronously, "
 		    "which would block credd's event loop; use a libcurl with "
-		    "the threaded resolver or c-ares", vi != NULL ? vi->version :
-		    "(unknown)");
+		    "the threaded resolver or c-ares",
+		    vi != NULL ? vi->version : "(unknown)");
 		return -ENOTSUP;
 	}
 	e = curl_easy_init();
@@ -569,9 +572,11 @@ check_resolver(void)
 	rc = curl_easy_setopt(e, CURLOPT_QUICK_EXIT, 1L);
 	curl_easy_cleanup(e);
 	if (rc != CURLE_OK) {
-		log_warnx("http: libcurl %s lacks CURLOPT_QUICK_EXIT (7.87.0 or "
+		log_warnx(
+		    "http: libcurl %s lacks CURLOPT_QUICK_EXIT (7.87.0 or "
 		    "later needed): a slow DNS server would block credd's event "
-		    "loop", vi->version);
+		    "loop",
+		    vi->version);
 		return -ENOTSUP;
 	}
 	return 0;

@@ -39,15 +39,17 @@ struct http_options {
 	const char *proxy;   /* NULL: none (the environment is ignored) */
 	int timeout_sec;     /* whole request, the name lookup included */
 	size_t max_body;     /* 0: HTTP_BODY_MAX */
-	const struct resolve_ops *resolver; /* NULL: getaddrinfo; tests fake it */
+	const struct resolve_ops
+	    *resolver; /* NULL: getaddrinfo; tests fake it */
 };
 
 struct http_response {
-	long status;		/* HTTP status; 0 if no response */
-	int error;		/* 0, or -errno: -ETIMEDOUT, -ECONNRESET, -EHOSTUNREACH (name lookup), -EMSGSIZE (body over cap), -EPROTO (TLS), -EIO */
-	const char *error_msg;	/* static/curl text for logs, never a body */
-	struct secret *body;	/* may be NULL when error != 0; owned by http, valid during the callback */
-	int64_t retry_after;	/* Retry-After seconds, -1 if absent */
+	long status; /* HTTP status; 0 if no response */
+	int error; /* 0, or -errno: -ETIMEDOUT, -ECONNRESET, -EHOSTUNREACH (name lookup), -EMSGSIZE (body over cap), -EPROTO (TLS), -EIO */
+	const char *error_msg; /* static/curl text for logs, never a body */
+	struct secret *
+	    body; /* may be NULL when error != 0; owned by http, valid during the callback */
+	int64_t retry_after; /* Retry-After seconds, -1 if absent */
 };
 
 /* Called once on the loop thread, unless the request was cancelled. */
@@ -57,7 +59,8 @@ typedef void http_done_cb(void *arg, const struct http_response *resp);
  * 0 or -errno. Copies the options. -ENOTSUP (logged) when the libcurl
  * loaded at run time has no asynchronous resolver or no CURLOPT_QUICK_EXIT.
  */
-int http_new(struct event_loop *ev, const struct http_options *opt, struct http **out);
+int http_new(struct event_loop *ev, const struct http_options *opt,
+    struct http **out);
 /* Cancels every request in flight (their callbacks are not called). */
 void http_free(struct http *h);
 
@@ -75,12 +78,12 @@ void http_cancel(struct http *h, struct http_req **r);
 size_t http_inflight(const struct http *h);
 
 struct http_stats {
-	size_t inflight;		/* as http_inflight */
-	size_t resolving;		/* of those, waiting for a name lookup */
-	uint64_t curl_resolves;		/* names libcurl looked up itself (0) */
-	unsigned resolver_threads;	/* lookup threads alive (bounded) */
-	uint64_t lookups;		/* name lookups started */
-	uint64_t stale_answers;		/* stale addresses served meanwhile */
+	size_t inflight;	   /* as http_inflight */
+	size_t resolving;	   /* of those, waiting for a name lookup */
+	uint64_t curl_resolves;	   /* names libcurl looked up itself (0) */
+	unsigned resolver_threads; /* lookup threads alive (bounded) */
+	uint64_t lookups;	   /* name lookups started */
+	uint64_t stale_answers;	   /* stale addresses served meanwhile */
 };
 void http_get_stats(const struct http *h, struct http_stats *st);
 

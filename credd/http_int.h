@@ -29,15 +29,15 @@ struct http_req {
 	struct http *h;
 	CURL *easy;
 	struct curl_slist *headers;
-	struct curl_slist *resolve;	/* CURLOPT_RESOLVE: the name's addresses */
-	struct resolve_query *rq;	/* waiting for a lookup, not in curl */
-	char *host;		/* what libcurl would look up, and its port */
+	struct curl_slist *resolve; /* CURLOPT_RESOLVE: the name's addresses */
+	struct resolve_query *rq;   /* waiting for a lookup, not in curl */
+	char *host; /* what libcurl would look up, and its port */
 	int port;
-	bool is_literal;	/* an address: nothing to look up */
-	bool is_idn;		/* a non-ASCII name: libcurl's to look up */
-	int64_t deadline;	/* loop ms: http_post_form + timeout */
-	struct secret *body;	/* request body, wiped when done */
-	char *buf;		/* response body, NUL-terminated, wiped */
+	bool is_literal;     /* an address: nothing to look up */
+	bool is_idn;	     /* a non-ASCII name: libcurl's to look up */
+	int64_t deadline;    /* loop ms: http_post_form + timeout */
+	struct secret *body; /* request body, wiped when done */
+	char *buf;	     /* response body, NUL-terminated, wiped */
 	size_t len, cap;
 	bool is_over_cap;
 	int64_t retry_after;
@@ -50,7 +50,7 @@ struct http {
 	struct event_loop *ev;
 	CURLM *multi;
 	struct resolve *res;
-	uint64_t ncurl_resolves;	/* libcurl looked a name up itself */
+	uint64_t ncurl_resolves; /* libcurl looked a name up itself */
 	struct event_timer *timer;
 	char *ca_file;
 	char *proxy;
@@ -58,8 +58,8 @@ struct http {
 	size_t max_body;
 	struct http_req *reqs;
 	size_t ninflight;
-	struct http_sock *socks;	/* fds registered with the loop */
-	struct http_req *completing;	/* request whose callback runs */
+	struct http_sock *socks;     /* fds registered with the loop */
+	struct http_req *completing; /* request whose callback runs */
 	bool is_closing;
 };
 

@@ -76,7 +76,7 @@ on_write(char *data, size_t size, size_t nmemb, void *userp)
 
 	if (n > req->h->max_body || req->len > req->h->max_body - n) {
 		req->is_over_cap = true;
-		return 0;	/* CURLE_WRITE_ERROR, mapped to -EMSGSIZE */
+		return 0; /* CURLE_WRITE_ERROR, mapped to -EMSGSIZE */
 	}
 	if (buf_reserve(req, req->len + n + 1) < 0)
 		return 0;
@@ -107,8 +107,9 @@ parse_retry_after(const char *v, size_t len)
 
 	while (len > 0 && (*v == ' ' || *v == '\t'))
 		v++, len--;
-	while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t' ||
-			      v[len - 1] == '\r' || v[len - 1] == '\n'))
+	while (len > 0 &&
+	    (v[len - 1] == ' ' || v[len - 1] == '\t' || v[len - 1] == '\r' ||
+		v[len - 1] == '\n'))
 		len--;
 	if (len == 0 || len >= sizeof(tmp))
 		return -1;
@@ -191,9 +192,8 @@ http_req_headers(struct http_req *req)
 	char rid[37], line[64];
 	const char *fixed[] = {
 		"Content-Type: application/x-www-form-urlencoded",
-		"Accept: application/json",
-		"x-client-SKU: credd",
-		"Expect:",	/* no 100-continue round trip */
+		"Accept: application/json", "x-client-SKU: credd",
+		"Expect:", /* no 100-continue round trip */
 	};
 	struct curl_slist *l;
 	size_t i;
@@ -218,10 +218,10 @@ http_req_headers(struct http_req *req)
 	return 0;
 }
 
-#define SETOPT(e, o, v)                                         \
-	do {                                                    \
-		if (curl_easy_setopt((e), (o), (v)) != CURLE_OK) \
-			return -EINVAL;                         \
+#define SETOPT(e, o, v)                                                        \
+	do {                                                                   \
+		if (curl_easy_setopt((e), (o), (v)) != CURLE_OK)               \
+			return -EINVAL;                                        \
 	} while (0)
 
 int
@@ -250,7 +250,7 @@ http_req_setup(struct http *h, struct http_req *req, const char *url)
 		SETOPT(e, CURLOPT_CAINFO, h->ca_file);
 	if (h->proxy != NULL) {
 		SETOPT(e, CURLOPT_PROXY, h->proxy);
-		SETOPT(e, CURLOPT_NOPROXY, "");	/* ignore $no_proxy */
+		SETOPT(e, CURLOPT_NOPROXY, ""); /* ignore $no_proxy */
 	} else {
 		/* "" turns off $https_proxy & co; "*" turns off $no_proxy. */
 		SETOPT(e, CURLOPT_PROXY, "");

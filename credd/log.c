@@ -24,7 +24,7 @@ static struct {
 	char ident[64];
 	int is_stderr;
 	int is_debug;
-} log_state = {"credd", 1, 0};
+} log_state = { "credd", 1, 0 };
 
 void
 log_init(const char *ident, int to_stderr, int debug)
@@ -32,8 +32,8 @@ log_init(const char *ident, int to_stderr, int debug)
 	int saved = errno;
 
 	if (ident != NULL && *ident != '\0')
-		(void)snprintf(
-		    log_state.ident, sizeof(log_state.ident), "%s", ident);
+		(void)snprintf(log_state.ident, sizeof(log_state.ident), "%s",
+		    ident);
 	log_state.is_stderr = to_stderr;
 	log_state.is_debug = debug;
 	/* openlog keeps the pointer: log_state.ident lives forever. */

@@ -16,6 +16,7 @@ void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 noreturn void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-noreturn void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+noreturn void fatalx(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 
 #endif

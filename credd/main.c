@@ -58,7 +58,7 @@
 #endif
 
 #define CLIENT_SECRET_MAX 4096
-#define PASSED_FDS_MAX 16	/* sockets the service manager may pass */
+#define PASSED_FDS_MAX 16 /* sockets the service manager may pass */
 /*
  * NSS off the loop: a few threads (one slow lookup must not hold up the
  * others), names cached 30 s (a deleted account's uid, reused, is seen
@@ -71,22 +71,23 @@
 struct credd {
 	const char *conf_path;
 	struct config *cf;
-	struct config *old_cf[8]; /* kept alive after SIGHUP: modules borrow them */
+	struct config
+	    *old_cf[8]; /* kept alive after SIGHUP: modules borrow them */
 	unsigned nold;
 	struct event_loop *ev;
 	struct seal *seal;
 	struct store *st;
-	struct marks *marks;	/* high-water marks (store rollback) */
+	struct marks *marks; /* high-water marks (store rollback) */
 	struct http *http;
 	struct broker *broker;
 	struct sessions *sessions;
-	struct sessweep *sessweep;	/* idle, liveness and account checks */
-	struct userdb *userdb;	/* NSS lookups, off the loop */
+	struct sessweep *sessweep; /* idle, liveness and account checks */
+	struct userdb *userdb;	   /* NSS lookups, off the loop */
 	struct server *server;
-	struct msi *msi;	/* the SDK endpoint; NULL when [msi] listen is unset */
+	struct msi *msi; /* the SDK endpoint; NULL when [msi] listen is unset */
 	struct dispatch dispatch;
 	struct secret *client_secret;
-	struct secmem *secmem;	/* locked secret memory; NULL when off */
+	struct secmem *secmem; /* locked secret memory; NULL when off */
 	int sigfd;
 };
 
@@ -122,7 +123,7 @@ harden(void)
 	struct rlimit rl = { 0, 0 };
 
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	(void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);	/* no setuid exec, ever */
+	(void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); /* no setuid exec, ever */
 	(void)setrlimit(RLIMIT_CORE, &rl);
 	umask(077);
 	json_set_alloc_funcs(malloc, wipe_free);
@@ -149,7 +150,7 @@ read_secret_file(const char *path, struct secret **out)
 		close(fd);
 		return -EINVAL;
 	}
-	r = fileperm_private(fd, &st);	/* root or us; an ACL for us only */
+	r = fileperm_private(fd, &st); /* root or us; an ACL for us only */
 	if (r < 0) {
 		close(fd);
 		return r;
@@ -162,7 +163,8 @@ read_secret_file(const char *path, struct secret **out)
 		r = -EINVAL;
 	if (r == 0) {
 		len = (size_t)n;
-		while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		while (
+		    len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
 			len--;
 		*out = secret_new(buf, len);
 		if (*out == NULL)
@@ -193,15 +195,18 @@ check_state_dir(const char *dir)
 	if (!S_ISDIR(st.st_mode))
 		fatalx("state directory %s is not a directory", dir);
 	if (st.st_uid != geteuid() || (st.st_mode & 077) != 0)
-		fatalx("state directory %s must be owned by uid %u and mode 0700 "
-		    "(is uid %u, mode %03o)", dir, (unsigned)geteuid(),
-		    (unsigned)st.st_uid, st.st_mode & 0777);
+		fatalx(
+		    "state directory %s must be owned by uid %u and mode 0700 "
+		    "(is uid %u, mode %03o)",
+		    dir, (unsigned)geteuid(), (unsigned)st.st_uid,
+		    st.st_mode & 0777);
 }
 
 static void
 drop_privileges(const struct passwd *pw)
 {
-	if (setgroups(0, NULL) < 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
+	if (setgroups(0, NULL) < 0 ||
+	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
 	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0)
 		fatal("cannot drop privileges to %s", pw->pw_name);
 	if (setuid(0) == 0)
@@ -218,12 +223,14 @@ open_store(struct credd *c)
 	if (strcmp(c->cf->backend, "postgres") == 0) {
 #ifdef ENTRA_HAVE_PG
 		r = store_pg_open(c->cf->dsn, c->cf->node, &c->st);
-		if (r < 0)	/* never print the DSN: it may hold a password */
-			fatalx("cannot open the postgres store: %s", strerror(-r));
+		if (r < 0) /* never print the DSN: it may hold a password */
+			fatalx("cannot open the postgres store: %s",
+			    strerror(-r));
 		return;
 #else
 		fatalx("%s: store backend \"postgres\" is not built into this "
-		    "credd", c->conf_path);
+		       "credd",
+		    c->conf_path);
 #endif
 	}
 	if (strcmp(c->cf->backend, "file") != 0)
@@ -263,8 +270,9 @@ resolve_credentials(struct credd *c)
 	(void)close(fd);
 	if (r == -EPERM)
 		fatalx("credentials directory %s must be owned by root or "
-		    "uid %u and closed to group and others (is uid %u, mode "
-		    "%03o)", dir, (unsigned)geteuid(), (unsigned)st.st_uid,
+		       "uid %u and closed to group and others (is uid %u, mode "
+		       "%03o)",
+		    dir, (unsigned)geteuid(), (unsigned)st.st_uid,
 		    st.st_mode & 0777);
 	if (r < 0)
 		fatalx("credentials directory %s: %s", dir, strerror(-r));
@@ -294,7 +302,8 @@ load_keys(struct credd *c, const char *path)
 	r = seal_load(path, &c->seal);
 	if (r == -EPERM)
 		fatalx("key file %s: must be a regular file owned by root or "
-		    "uid %u with mode 0400 or 0600", path, (unsigned)geteuid());
+		       "uid %u with mode 0400 or 0600",
+		    path, (unsigned)geteuid());
 	if (r < 0)
 		fatalx("key file %s: %s", path, strerror(-r));
 }
@@ -324,11 +333,13 @@ lock_secrets(struct credd *c)
 
 	r = seal_lock(c->seal);
 	if (r < 0)
-		log_warnx("the key ring cannot be locked in memory (%s): it may "
-		    "be swapped; raise the unit's LimitMEMLOCK", strerror(-r));
+		log_warnx(
+		    "the key ring cannot be locked in memory (%s): it may "
+		    "be swapped; raise the unit's LimitMEMLOCK",
+		    strerror(-r));
 	if (want == 0) {
 		log_info("secrets are not locked in memory "
-		    "([server] locked_memory_kib = 0)");
+			 "([server] locked_memory_kib = 0)");
 		return;
 	}
 	r = secmem_new(want, &c->secmem, &clamped);
@@ -339,10 +350,11 @@ lock_secrets(struct credd *c)
 	}
 	secmem_stats(c->secmem, &ss);
 	if (clamped)
-		log_warnx("RLIMIT_MEMLOCK leaves room to lock %zu KiB of "
+		log_warnx(
+		    "RLIMIT_MEMLOCK leaves room to lock %zu KiB of "
 		    "secrets, less than [server] locked_memory_kib = %d; raise "
-		    "the unit's LimitMEMLOCK", ss.limit / 1024,
-		    c->cf->locked_memory_kib);
+		    "the unit's LimitMEMLOCK",
+		    ss.limit / 1024, c->cf->locked_memory_kib);
 	secret_set_allocator(secmem_allocator(c->secmem));
 	/* Read before the arena existed: move it in. */
 	if (c->client_secret != NULL) {
@@ -368,7 +380,8 @@ reload(struct credd *c)
 	/* Scopes and limits change; the socket, store and IdP do not. */
 	if (c->nold == sizeof(c->old_cf) / sizeof(c->old_cf[0])) {
 		config_free(c->old_cf[0]);
-		memmove(c->old_cf, c->old_cf + 1, sizeof(c->old_cf) - sizeof(c->old_cf[0]));
+		memmove(c->old_cf, c->old_cf + 1,
+		    sizeof(c->old_cf) - sizeof(c->old_cf[0]));
 		c->nold--;
 	}
 	c->old_cf[c->nold++] = c->cf;
@@ -420,7 +433,7 @@ passed_fds(int fds[PASSED_FDS_MAX], char ***names)
 	if (setenv("LISTEN_FDS", procenv_listen_fds(), 1) < 0 ||
 	    setenv("LISTEN_PID", procenv_listen_pid(), 1) < 0 ||
 	    ((v = procenv_listen_fdnames()) != NULL &&
-	    setenv("LISTEN_FDNAMES", v, 1) < 0))
+		setenv("LISTEN_FDNAMES", v, 1) < 0))
 		fatal("LISTEN_FDS");
 	n = sd_listen_fds_with_names(1, names);
 	if (n < 0) {
@@ -449,9 +462,10 @@ passed_fds_done(int *fds, char **names, size_t n, int used)
 	for (i = 0; i < n; i++) {
 		if ((int)i != used) {
 			log_warnx("the socket passed as \"%s\" (fd %d) is not "
-			    "used: it is not the [msi] listen socket",
+				  "used: it is not the [msi] listen socket",
 			    names != NULL && names[i] != NULL ? names[i] :
-			    "unknown", fds[i]);
+								"unknown",
+			    fds[i]);
 			(void)close(fds[i]);
 		}
 		if (names != NULL)
@@ -482,31 +496,36 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	int lfd = -1, used = -1, r;
 	size_t n;
 
-	nact = passed_fds(act_fds, &act_names);	/* before anything else */
+	nact = passed_fds(act_fds, &act_names); /* before anything else */
 	harden();
 	c.cf = load_config(conf_path);
 	if (c.cf->account_match == NULL)
-		log_warnx("account_match is not set: a user could consent with "
+		log_warnx(
+		    "account_match is not set: a user could consent with "
 		    "someone else's Entra account (device-code phishing)");
 	if (geteuid() == 0) {
 		pw = getpwnam(c.cf->user);
 		if (pw == NULL)
-			fatalx("%s: run-as user \"%s\" does not exist", conf_path,
-			    c.cf->user);
+			fatalx("%s: run-as user \"%s\" does not exist",
+			    conf_path, c.cf->user);
 		if (pw->pw_uid == 0)
 			fatalx("%s: credd must not run as root", conf_path);
 	}
 	resolve_credentials(&c);
 	load_keys(&c, keys);
 	if (c.cf->client_secret_file != NULL) {
-		r = read_secret_file(c.cf->client_secret_file, &c.client_secret);
+		r = read_secret_file(c.cf->client_secret_file,
+		    &c.client_secret);
 		if (r < 0)
-			fatalx("client_secret_file %s: %s", c.cf->client_secret_file,
-			    r == -EPERM ? "must be owner-only (0400/0600) and owned by "
-			    "root or the effective uid" : strerror(-r));
+			fatalx("client_secret_file %s: %s",
+			    c.cf->client_secret_file,
+			    r == -EPERM ?
+				"must be owner-only (0400/0600) and owned by "
+				"root or the effective uid" :
+				strerror(-r));
 	}
-	r = server_listen(c.cf->socket, pw != NULL ? pw->pw_uid : geteuid(), &lfd,
-	    err, sizeof(err));
+	r = server_listen(c.cf->socket, pw != NULL ? pw->pw_uid : geteuid(),
+	    &lfd, err, sizeof(err));
 	if (r < 0)
 		fatalx("%s", err);
 	/*
@@ -526,7 +545,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	}
 	if (!foreground && daemon(0, 0) < 0)
 		fatal("daemon");
-	lock_secrets(&c);	/* after the fork, before the store thread */
+	lock_secrets(&c); /* after the fork, before the store thread */
 	open_store(&c);
 	open_marks(&c);
 	r = audit_init(c.cf->node, c.cf->audit_file);
@@ -562,7 +581,8 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	if (c.sessions == NULL)
 		fatalx("out of memory");
 	sessweep_cfg_of(c.cf, &sc);
-	r = sessweep_new(c.ev, c.sessions, &sessweep_system_ops, &sc, &c.sessweep);
+	r = sessweep_new(c.ev, c.sessions, &sessweep_system_ops, &sc,
+	    &c.sessweep);
 	if (r < 0)
 		fatalx("session checks: %s", strerror(-r));
 	c.dispatch.broker = c.broker;
@@ -577,8 +597,8 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	c.dispatch.server = c.server;
 	if (c.cf->msi_listen != NULL) {
 		/* Fails only without memory or MHD: not a peer's doing. */
-		r = msi_new(c.ev, &msi_sock, c.cf, c.broker, c.sessions, c.userdb,
-		    &c.msi);
+		r = msi_new(c.ev, &msi_sock, c.cf, c.broker, c.sessions,
+		    c.userdb, &c.msi);
 		if (r < 0)
 			fatalx("[msi] endpoint: %s", strerror(-r));
 	}
@@ -605,7 +625,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	broker_free(c.broker);
 	sessweep_free(c.sessweep);
 	sessions_free(c.sessions);
-	userdb_free(c.userdb);	/* after every user of it */
+	userdb_free(c.userdb); /* after every user of it */
 	http_free(c.http);
 	audit_attach(NULL);
 	event_del(c.ev, c.sigfd);
@@ -615,11 +635,12 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	marks_close(c.marks);
 	seal_free(c.seal);
 	secret_free(c.client_secret);
-	secret_set_allocator(NULL);	/* every secret is freed by now */
+	secret_set_allocator(NULL); /* every secret is freed by now */
 	n = secmem_free(c.secmem);
 	if (n > 0)
 		log_warnx("secret memory: %zu secrets still allocated at exit "
-		    "(a leak)", n);
+			  "(a leak)",
+		    n);
 	audit_close();
 	(void)unlink(c.cf->socket);
 	while (c.nold > 0)
@@ -653,11 +674,12 @@ cmd_keygen(int argc, char **argv)
 	umask(077);
 	if (sodium_init() < 0)
 		fatalx("libsodium cannot initialise");
-	is_new = lstat(path, &st) < 0 && errno == ENOENT;	/* for the message */
+	is_new = lstat(path, &st) < 0 && errno == ENOENT; /* for the message */
 	r = seal_keygen(path, activate, &id);
 	if (r < 0)
 		fatalx("keygen %s: %s", path, strerror(-r));
-	printf("%s: key %u%s\n", path, id, activate || is_new ? " (active)" : "");
+	printf("%s: key %u%s\n", path, id,
+	    activate || is_new ? " (active)" : "");
 	return 0;
 }
 
@@ -686,7 +708,8 @@ cmd_rekey(const char *conf_path)
 	if (r < 0)
 		fatalx("rekey: %s (%zu records resealed before the error)",
 		    strerror(-r), n);
-	printf("resealed %zu records under key %u\n", n, seal_active_id(c.seal));
+	printf("resealed %zu records under key %u\n", n,
+	    seal_active_id(c.seal));
 	seal_free(c.seal);
 	config_free(c.cf);
 	return 0;
@@ -730,7 +753,8 @@ warn_account_match(const char *conf)
 	    "credd: WARNING: opened with sudo or su) can bind their own Entra "
 	    "account to that user.\n"
 	    "credd: WARNING: Set it, for example: account_match = "
-	    "%%u@contoso.com\n", conf);
+	    "%%u@contoso.com\n",
+	    conf);
 }
 
 int
@@ -817,7 +841,7 @@ main(int argc, char **argv)
 			warn_account_match(conf);
 		printf("%s: ok\n", conf);
 		config_free(cf);
-		return 0;	/* a warning is not an error: scripts keep working */
+		return 0; /* a warning is not an error: scripts keep working */
 	}
 	return run(conf, keys, foreground, debug);
 }

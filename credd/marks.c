@@ -26,10 +26,10 @@
 #define MARKS_SHARDS 256
 #define MARKS_KEY_LEN 16
 #define MARKS_MAGIC "CHM1"
-#define MARKS_HDR_LEN 8				/* magic, count */
+#define MARKS_HDR_LEN 8 /* magic, count */
 #define MARKS_ENT_LEN (MARKS_KEY_LEN + 8 + 8 + 1)
 #define MARKS_SUM_LEN 16
-#define MARKS_SHARD_MAX (1u << 20)		/* entries/shard: 33 MiB */
+#define MARKS_SHARD_MAX (1u << 20) /* entries/shard: 33 MiB */
 #define MARKS_TMP_PREFIX ".tmp-"
 #define MARKS_LOCK ".lock"
 #define MARKS_DELETED 1u
@@ -41,13 +41,13 @@ struct mark_ent {
 };
 
 struct shard {
-	struct mark_ent *v;	/* sorted by key */
+	struct mark_ent *v; /* sorted by key */
 	size_t n, cap;
 };
 
 struct marks {
 	int dirfd;
-	int lockfd;		/* flock held while open */
+	int lockfd; /* flock held while open */
 	unsigned tmp_seq;
 	size_t count;
 	struct shard shards[MARKS_SHARDS];
@@ -183,8 +183,8 @@ shard_parse(const uint8_t *buf, size_t size, unsigned idx, struct shard *s)
 		e->flags = p[MARKS_KEY_LEN + 16];
 		/* Sorted, unique, in the right shard, known flags only. */
 		if (e->key[0] != idx || (e->flags & ~MARKS_DELETED) != 0 ||
-		    (i > 0 && memcmp(s->v[i - 1].key, e->key,
-		    MARKS_KEY_LEN) >= 0))
+		    (i > 0 &&
+			memcmp(s->v[i - 1].key, e->key, MARKS_KEY_LEN) >= 0))
 			return -EBADMSG;
 		s->n++;
 	}
@@ -278,8 +278,9 @@ shard_store(struct marks *m, unsigned idx)
 	shard_name(idx, name);
 	(void)snprintf(tmp, sizeof(tmp), MARKS_TMP_PREFIX "%s-%u", name,
 	    m->tmp_seq++);
-	fd = openat(m->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
-	    O_CLOEXEC | O_NOCTTY, 0600);
+	fd = openat(m->dirfd, tmp,
+	    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
+	    0600);
 	if (fd < 0) {
 		r = -errno;
 		free(buf);
@@ -319,7 +320,7 @@ clean_tmp(struct marks *m)
 	}
 	while ((de = readdir(d)) != NULL)
 		if (strncmp(de->d_name, MARKS_TMP_PREFIX,
-		    strlen(MARKS_TMP_PREFIX)) == 0 &&
+			strlen(MARKS_TMP_PREFIX)) == 0 &&
 		    unlinkat(m->dirfd, de->d_name, 0) < 0 && errno != ENOENT) {
 			r = -errno;
 			break;
@@ -372,12 +373,14 @@ marks_open(const char *dir, struct marks **out, char *err, size_t errsz)
 	if (fstat(m->dirfd, &st) < 0 || st.st_uid != geteuid() ||
 	    (st.st_mode & 077) != 0) {
 		r = -EPERM;
-		seterr(err, errsz, "%s must be a directory owned by uid %u with "
-		    "mode 0700", dir, (unsigned)geteuid());
+		seterr(err, errsz,
+		    "%s must be a directory owned by uid %u with "
+		    "mode 0700",
+		    dir, (unsigned)geteuid());
 		goto fail;
 	}
-	m->lockfd = openat(m->dirfd, MARKS_LOCK, O_RDWR | O_CREAT | O_NOFOLLOW |
-	    O_CLOEXEC | O_NOCTTY, 0600);
+	m->lockfd = openat(m->dirfd, MARKS_LOCK,
+	    O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
 	if (m->lockfd < 0) {
 		r = -errno;
 		seterr(err, errsz, "%s/%s: %s", dir, MARKS_LOCK, strerror(-r));
@@ -400,7 +403,8 @@ marks_open(const char *dir, struct marks **out, char *err, size_t errsz)
 			shard_name(i, name);
 			seterr(err, errsz, "%s/%s: %s", dir, name,
 			    r == -EBADMSG ? "damaged (bad header, size, order "
-			    "or checksum)" : strerror(-r));
+					    "or checksum)" :
+					    strerror(-r));
 			goto fail;
 		}
 	}
@@ -420,7 +424,7 @@ marks_close(struct marks *m)
 		return;
 	for (i = 0; i < MARKS_SHARDS; i++)
 		free(m->shards[i].v);
-	util_closep(&m->lockfd);	/* releases the flock */
+	util_closep(&m->lockfd); /* releases the flock */
 	if (m->dirfd >= 0)
 		(void)close(m->dirfd);
 	free(m);
@@ -479,7 +483,8 @@ marks_change(struct marks *m, const char *tenant, const char *user,
 				(e->flags & MARKS_DELETED) != 0 };
 			/* Raise only: a deleted epoch wants a newer epoch. */
 			if (!marks_admits(&cur, epoch, gen) ||
-			    (!cur.deleted && cur.epoch == epoch && cur.gen == gen))
+			    (!cur.deleted && cur.epoch == epoch &&
+				cur.gen == gen))
 				return 0;
 		}
 		memcpy(ne.key, key, sizeof(key));

@@ -42,7 +42,7 @@
 struct marks;
 
 struct marks_mark {
-	uint64_t epoch;	/* sealed epoch of the newest row seen */
+	uint64_t epoch; /* sealed epoch of the newest row seen */
 	uint64_t gen;	/* its sealed generation */
 	int deleted;	/* this node saw the rows of that epoch deleted */
 };

@@ -19,7 +19,8 @@
 struct memtrim {
 	struct event_loop *ev;
 	struct event_timer *trim_timer; /* hands freed heap pages back */
-	uint64_t churn;		/* tokens cached + records evicted since the last trim */
+	uint64_t
+	    churn; /* tokens cached + records evicted since the last trim */
 };
 
 static void
@@ -36,7 +37,7 @@ trim_cb(struct event_loop *ev, void *arg)
 		log_debug("malloc_trim after %llu changes: %lld us",
 		    (unsigned long long)b->churn,
 		    (long long)((t1.tv_sec - t0.tv_sec) * 1000000 +
-		    (t1.tv_nsec - t0.tv_nsec) / 1000));
+			(t1.tv_nsec - t0.tv_nsec) / 1000));
 		b->churn = 0;
 	}
 	b->trim_timer = event_timer_in(ev, TRIM_EVERY_MS, trim_cb, b);

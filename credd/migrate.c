@@ -36,8 +36,9 @@ same_in_target(struct store *to, const char *tenant, const char *user,
 	if (r < 0)
 		return r;
 	r = cur.len == b->len &&
-	    (b->len == 0 || memcmp(cur.data, b->data, b->len) == 0) ?
-	    0 : -EEXIST;
+		(b->len == 0 || memcmp(cur.data, b->data, b->len) == 0) ?
+	    0 :
+	    -EEXIST;
 	blob_clear(&cur);
 	return r;
 }
@@ -99,7 +100,8 @@ store_migrate(struct store *from, struct store *to, const char *tenant,
 static void
 migrate_usage(void)
 {
-	fprintf(stderr, "usage: credd migrate -c CONFIG --from file|postgres "
+	fprintf(stderr,
+	    "usage: credd migrate -c CONFIG --from file|postgres "
 	    "--to file|postgres\n");
 }
 
@@ -184,19 +186,24 @@ migrate_main(int argc, char **argv)
 	if (r < 0) {
 		fprintf(stderr,
 		    "credd migrate: cannot open the %s store: %s%s\n", what,
-		    strerror(-r), r == -EDESTADDRREQ ?
-		    " (no [store] dsn in the config)" : "");
+		    strerror(-r),
+		    r == -EDESTADDRREQ ? " (no [store] dsn in the config)" :
+					 "");
 		goto out;
 	}
 	r = store_migrate(src, dst, cf->tenant, &count);
 	if (r < 0) {
-		fprintf(stderr, "credd migrate: stopped after %zu records: "
-		    "%s%s\n", count, strerror(-r), r == -EEXIST ?
-		    " (the target holds a different record for a user)" : "");
+		fprintf(stderr,
+		    "credd migrate: stopped after %zu records: "
+		    "%s%s\n",
+		    count, strerror(-r),
+		    r == -EEXIST ?
+			" (the target holds a different record for a user)" :
+			"");
 		goto out;
 	}
-	printf("credd migrate: %zu records copied from %s to %s\n", count,
-	    from, to);
+	printf("credd migrate: %zu records copied from %s to %s\n", count, from,
+	    to);
 	status = 0;
 out:
 	store_close(src);

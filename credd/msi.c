@@ -66,7 +66,8 @@
 #include "userdb.h"
 #include "waiter.h"
 
-#define MSI_MEMORY_LIMIT (32 * 1024)	/* request line + headers, per connection */
+#define MSI_MEMORY_LIMIT                                                       \
+	(32 * 1024) /* request line + headers, per connection */
 
 static void msi_run(struct msi *m);
 
@@ -103,14 +104,14 @@ req_resume(struct msi_req *r)
 static void
 req_reply(struct waiter *w, struct reply *rep)
 {
-	struct msi_req *r = (struct msi_req *)(void *)((char *)w -
-	    offsetof(struct msi_req, w));
+	struct msi_req *r =
+	    (struct msi_req *)(void *)((char *)w - offsetof(struct msi_req, w));
 
 	w->linked = 0;
 	msi_req_from_broker(r, rep);
 	reply_clear(rep);
 	if (r->is_parking) {
-		r->state = REQ_READY;	/* not suspended yet: req_token goes on */
+		r->state = REQ_READY; /* not suspended yet: req_token goes on */
 		return;
 	}
 	if (r->state == REQ_PARKED)
@@ -127,7 +128,8 @@ deadline_cb(struct event_loop *ev, void *arg)
 	if (r->w.linked && r->w.cancel != NULL)
 		r->w.cancel(&r->w);
 	r->retry_after = 5;
-	msi_req_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable",
+	msi_req_error(r, MHD_HTTP_SERVICE_UNAVAILABLE,
+	    "temporarily_unavailable",
 	    "credd: no token within the request deadline; try again");
 	req_resume(r);
 }
@@ -179,7 +181,7 @@ req_token(struct msi_req *r)
 	r->is_parking = 0;
 	if (rc != WAITER_PARKED) {
 		if (rc < 0)
-			(void)errmap_reply(&rep, rc, NULL);	/* empty: 500 */
+			(void)errmap_reply(&rep, rc, NULL); /* empty: 500 */
 		msi_req_from_broker(r, &rep);
 		reply_clear(&rep);
 		r->state = REQ_READY;
@@ -218,10 +220,10 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 		m->n.requests++;
 		LIST_INSERT_HEAD(&m->reqs, r, link);
 		*con_cls = r;
-		return MHD_YES;	/* called again for the body, then the end */
+		return MHD_YES; /* called again for the body, then the end */
 	}
 	if (*upload_data_size > 0) {
-		r->has_body = 1;	/* refused at the end; never kept */
+		r->has_body = 1; /* refused at the end; never kept */
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
@@ -232,9 +234,9 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 			if (r->state == REQ_PARKED)
 				return MHD_YES;
 		}
-		log_debug("msi: uid %d %s %s -> %u", r->caller.user != NULL ?
-		    (int)r->caller.uid : -1, r->is_imds ? "imds" : "app-service",
-		    method, r->status);
+		log_debug("msi: uid %d %s %s -> %u",
+		    r->caller.user != NULL ? (int)r->caller.uid : -1,
+		    r->is_imds ? "imds" : "app-service", method, r->status);
 		return msi_req_queue(r);
 	case REQ_READY:
 		log_debug("msi: uid %d %s -> %u", (int)r->caller.uid,
@@ -278,8 +280,8 @@ msi_run(struct msi *m)
 	(void)MHD_run(m->d);
 	event_timer_cancel(m->ev, &m->timer);
 	if (MHD_get_timeout(m->d, &t) == MHD_YES)
-		m->timer = event_timer_in(m->ev, t > INT32_MAX ? INT32_MAX :
-		    (int64_t)t, timer_cb, m);
+		m->timer = event_timer_in(m->ev,
+		    t > INT32_MAX ? INT32_MAX : (int64_t)t, timer_cb, m);
 }
 
 static void
@@ -325,8 +327,8 @@ conn_add(struct msi *m, struct msi_conn *mc, int fd,
     const struct sockaddr *peer, socklen_t peerlen)
 {
 	m->adding = mc;
-	(void)MHD_add_connection(m->d, fd, peer, peerlen);	/* MHD owns fd */
-	if (m->adding != NULL) {	/* refused by MHD, which closed fd */
+	(void)MHD_add_connection(m->d, fd, peer, peerlen); /* MHD owns fd */
+	if (m->adding != NULL) { /* refused by MHD, which closed fd */
 		m->adding = NULL;
 		conn_release(m, mc);
 	}
@@ -373,8 +375,8 @@ conn_name(struct msi *m, struct msi_conn *mc, int fd,
 	}
 	mc->m = m;
 	mc->fd = fd;
-	memcpy(&mc->peer, peer, peerlen < sizeof(mc->peer) ? peerlen :
-	    sizeof(mc->peer));
+	memcpy(&mc->peer, peer,
+	    peerlen < sizeof(mc->peer) ? peerlen : sizeof(mc->peer));
 	mc->peerlen = peerlen;
 	mc->name_req = userdb_lookup_uid(m->db, mc->uid, naming_cb, mc);
 	if (mc->name_req == NULL) {
@@ -437,7 +439,7 @@ notify_cb(void *cls, struct MHD_Connection *conn, void **socket_context,
 
 	(void)conn;
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-		*socket_context = m->adding;	/* NULL: every request refused */
+		*socket_context = m->adding; /* NULL: every request refused */
 		m->adding = NULL;
 		m->nconns++;
 		return;
@@ -484,16 +486,15 @@ msi_new(struct event_loop *ev, const struct msi_listen_sock *sock,
 	if (m->limits == NULL)
 		goto fail;
 	m->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-	    MHD_USE_NO_LISTEN_SOCKET, 0, NULL, NULL, access_cb, m,
-	    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, m,
-	    MHD_OPTION_NOTIFY_CONNECTION, notify_cb, m,
+		MHD_USE_NO_LISTEN_SOCKET,
+	    0, NULL, NULL, access_cb, m, MHD_OPTION_NOTIFY_COMPLETED,
+	    completed_cb, m, MHD_OPTION_NOTIFY_CONNECTION, notify_cb, m,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cf->msi_conn_timeout,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MSI_MEMORY_LIMIT,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cf->msi_max_conns,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, 0u,
-	    MHD_OPTION_STRICT_FOR_CLIENT, 1,
-	    MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
-	    MHD_OPTION_END);
+	    MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_SIGPIPE_HANDLED_BY_APP,
+	    1, MHD_OPTION_END);
 	r = -EIO;
 	if (m->d == NULL)
 		goto fail;
@@ -540,8 +541,10 @@ msi_set_config(struct msi *m, const struct config *cf)
 	limits_of(cf, &lc);
 	uidlimit_set_config(m->limits, &lc);
 	if (cf->msi_listen == NULL || listen_port(cf) != m->port)
-		log_warnx("msi: [msi] listen changed; restart credd to move the "
-		    "endpoint (still on port %u)", m->port);
+		log_warnx(
+		    "msi: [msi] listen changed; restart credd to move the "
+		    "endpoint (still on port %u)",
+		    m->port);
 }
 
 int
@@ -552,8 +555,8 @@ msi_report(const struct msi *m, json_t *o, int is_stats)
 
 	if (m == NULL) {
 		if (is_stats)
-			reply_put(o, "sdk_endpoint", json_pack("{s:s}", "state",
-			    "off"), &bad);
+			reply_put(o, "sdk_endpoint",
+			    json_pack("{s:s}", "state", "off"), &bad);
 		return bad ? -ENOMEM : 0;
 	}
 	e = json_object();
@@ -568,8 +571,8 @@ msi_report(const struct msi *m, json_t *o, int is_stats)
 		    json_integer((json_int_t)m->n.refused_conns), &bad);
 		reply_put(e, "requests",
 		    json_integer((json_int_t)m->n.requests), &bad);
-		reply_put(e, "refused",
-		    json_integer((json_int_t)m->n.refused), &bad);
+		reply_put(e, "refused", json_integer((json_int_t)m->n.refused),
+		    &bad);
 		reply_put(e, "rate_limited",
 		    json_integer((json_int_t)m->n.rate_limited), &bad);
 		reply_put(e, "uids_tracked",
@@ -588,7 +591,7 @@ msi_free(struct msi *m)
 	if (m == NULL)
 		return;
 	m->is_closing = 1;
-	msi_listen_free(m->l);	/* no new connections from here */
+	msi_listen_free(m->l); /* no new connections from here */
 	while ((mc = LIST_FIRST(&m->naming)) != NULL) {
 		LIST_REMOVE(mc, nlink);
 		userdb_cancel(m->db, mc->name_req);
@@ -597,7 +600,8 @@ msi_free(struct msi *m)
 	}
 	m->nnaming = 0;
 	/* MHD cannot stop with suspended connections: answer them first. */
-	LIST_FOREACH(r, &m->reqs, link) {
+	LIST_FOREACH(r, &m->reqs, link)
+	{
 		if (r->state != REQ_PARKED)
 			continue;
 		if (r->w.linked && r->w.cancel != NULL)
@@ -612,7 +616,7 @@ msi_free(struct msi *m)
 	event_del(m->ev, m->epfd);
 	event_timer_cancel(m->ev, &m->timer);
 	event_timer_cancel(m->ev, &m->kick);
-	MHD_stop_daemon(m->d);	/* completes (frees) every request, closes
+	MHD_stop_daemon(m->d); /* completes (frees) every request, closes
 				 * every connection (notify_cb frees its mc) */
 	uidlimit_free(m->limits);
 	free(m);

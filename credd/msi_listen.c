@@ -36,30 +36,30 @@
 #include "sockdiag.h"
 
 #define MSI_BACKLOG 256
-#define ACCEPT_BATCH 64		/* accepts per wake-up: others get their turn */
-#define RETRY_FIRST_MS 1000	/* a failed bind: first retry ... */
-#define RETRY_MAX_MS 10000	/* ... doubling up to this (a squatter's window) */
-#define PAUSE_FIRST_MS 50	/* EMFILE: accepts paused this long ... */
-#define PAUSE_MAX_MS 1000	/* ... doubling up to this */
-#define PAUSE_LOG_MS 60000	/* at most one pause message per minute */
+#define ACCEPT_BATCH 64	    /* accepts per wake-up: others get their turn */
+#define RETRY_FIRST_MS 1000 /* a failed bind: first retry ... */
+#define RETRY_MAX_MS 10000  /* ... doubling up to this (a squatter's window) */
+#define PAUSE_FIRST_MS 50   /* EMFILE: accepts paused this long ... */
+#define PAUSE_MAX_MS 1000   /* ... doubling up to this */
+#define PAUSE_LOG_MS 60000  /* at most one pause message per minute */
 
 struct msi_listen {
 	struct event_loop *ev;
-	struct sockaddr_storage addr;	/* [msi] listen at start */
+	struct sockaddr_storage addr; /* [msi] listen at start */
 	unsigned addrlen;
-	char text[80];			/* as configured, for messages */
-	int fd;				/* -1 while down */
+	char text[80]; /* as configured, for messages */
+	int fd;	       /* -1 while down */
 	int is_activated;
-	int err;			/* last bind error while down */
-	int64_t since;			/* unix time of the last up/down change */
+	int err;       /* last bind error while down */
+	int64_t since; /* unix time of the last up/down change */
 	struct event_timer *retry;
 	int64_t retry_ms;
-	int64_t retry_due;		/* monotonic ms */
+	int64_t retry_due; /* monotonic ms */
 	struct event_timer *pause;
-	int64_t pause_ms;		/* 0: not in a pause episode */
-	int64_t pause_logged;		/* monotonic ms of the last message, 0 */
-	uint64_t pauses_unlogged;	/* since that message */
-	int sockdiag_err;		/* last unexpected sock_diag error logged */
+	int64_t pause_ms;	  /* 0: not in a pause episode */
+	int64_t pause_logged;	  /* monotonic ms of the last message, 0 */
+	uint64_t pauses_unlogged; /* since that message */
+	int sockdiag_err;	  /* last unexpected sock_diag error logged */
 	uint64_t bind_failures;
 	uint64_t accept_pauses;
 	uint64_t accepted;
@@ -78,12 +78,14 @@ bind_addr(const struct sockaddr_storage *ss, unsigned len, int *fd)
 	int s, one = 1, r;
 
 	*fd = -1;
-	s = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	s = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0);
 	if (s < 0)
 		return -errno;
 	(void)setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (ss->ss_family == AF_INET6)
-		(void)setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		(void)setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one,
+		    sizeof(one));
 	if (bind(s, (const struct sockaddr *)ss, len) < 0 ||
 	    listen(s, MSI_BACKLOG) < 0) {
 		r = -errno;
@@ -98,8 +100,10 @@ static unsigned
 port_of(const struct sockaddr *sa)
 {
 	if (sa->sa_family == AF_INET)
-		return ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port);
-	return ntohs(((const struct sockaddr_in6 *)(const void *)sa)->sin6_port);
+		return ntohs(
+		    ((const struct sockaddr_in *)(const void *)sa)->sin_port);
+	return ntohs(
+	    ((const struct sockaddr_in6 *)(const void *)sa)->sin6_port);
 }
 
 /* A hint for a bind error the operator can act on. */
@@ -108,10 +112,10 @@ bind_hint(int err, unsigned port)
 {
 	if (err == -EADDRINUSE)
 		return "; another process holds the port (it could pose as the "
-		    "endpoint: hold it with credd-msi.socket, see docs/sdk.md)";
+		       "endpoint: hold it with credd-msi.socket, see docs/sdk.md)";
 	if ((err == -EACCES || err == -EPERM) && port < 1024)
 		return "; ports below 1024 need root, which credd gives up after "
-		    "start: use credd-msi.socket or a port of 1024 or more";
+		       "start: use credd-msi.socket or a port of 1024 or more";
 	return "";
 }
 
@@ -125,8 +129,9 @@ msi_listen_fd_matches(int fd, const struct sockaddr *want, char *why,
 	socklen_t pl = sizeof(proto);
 
 	if (sd_is_socket_inet(fd, want->sa_family, SOCK_STREAM, 1,
-	    (uint16_t)port_of(want)) <= 0) {
-		snprintf(why, whysz, "not a listening TCP socket of that "
+		(uint16_t)port_of(want)) <= 0) {
+		snprintf(why, whysz,
+		    "not a listening TCP socket of that "
 		    "address family and port");
 		return -EADDRNOTAVAIL;
 	}
@@ -141,12 +146,14 @@ msi_listen_fd_matches(int fd, const struct sockaddr *want, char *why,
 	}
 	if (want->sa_family == AF_INET)
 		same = memcmp(&((struct sockaddr_in *)(void *)&got)->sin_addr,
-		    &((const struct sockaddr_in *)(const void *)want)->sin_addr,
-		    sizeof(struct in_addr)) == 0;
+			   &((const struct sockaddr_in *)(const void *)want)
+				->sin_addr,
+			   sizeof(struct in_addr)) == 0;
 	else
 		same = memcmp(&((struct sockaddr_in6 *)(void *)&got)->sin6_addr,
-		    &((const struct sockaddr_in6 *)(const void *)want)->sin6_addr,
-		    sizeof(struct in6_addr)) == 0;
+			   &((const struct sockaddr_in6 *)(const void *)want)
+				->sin6_addr,
+			   sizeof(struct in6_addr)) == 0;
 	if (!same || !sockdiag_is_loopback((struct sockaddr *)&got)) {
 		snprintf(why, whysz, "bound to another address");
 		return -EADDRNOTAVAIL;
@@ -163,13 +170,14 @@ pick_passed(const struct sockaddr *want, const int *fds, char *const *names,
 	size_t i;
 
 	for (i = 0; names != NULL && i < nfds; i++) {
-		if (names[i] == NULL || strcmp(names[i], MSI_LISTEN_FDNAME) != 0)
+		if (names[i] == NULL ||
+		    strcmp(names[i], MSI_LISTEN_FDNAME) != 0)
 			continue;
 		if (msi_listen_fd_matches(fds[i], want, why, sizeof(why)) == 0)
 			return (int)i;
 		log_warnx("msi: the socket passed as \"%s\" is %s, not [msi] "
-		    "listen %s; binding %s instead", MSI_LISTEN_FDNAME, why,
-		    listen, listen);
+			  "listen %s; binding %s instead",
+		    MSI_LISTEN_FDNAME, why, listen, listen);
 		return -1;
 	}
 	for (i = 0; i < nfds; i++)
@@ -202,8 +210,7 @@ msi_listen_open(const struct config *cf, const int *fds, char *const *names,
 	    cf->msi_listen);
 	if (i >= 0) {
 		fd = fds[i];
-		if (util_set_nonblock(fd) == 0 &&
-		    util_set_cloexec(fd) == 0) {
+		if (util_set_nonblock(fd) == 0 && util_set_cloexec(fd) == 0) {
 			out->fd = fd;
 			out->is_activated = 1;
 			*used = i;
@@ -214,7 +221,8 @@ msi_listen_open(const struct config *cf, const int *fds, char *const *names,
 	r = bind_addr(&ss, len, &fd);
 	if (r < 0) {
 		snprintf(err, errsz, "[msi] listen %s: %s%s", cf->msi_listen,
-		    strerror(-r), bind_hint(r, port_of((struct sockaddr *)&ss)));
+		    strerror(-r),
+		    bind_hint(r, port_of((struct sockaddr *)&ss)));
 		out->err = r;
 		return r;
 	}
@@ -252,19 +260,21 @@ retry_cb(struct event_loop *ev, void *arg)
 	if (r == 0)
 		r = go_up(l, fd, 0);
 	if (r == 0) {
-		log_info("msi: SDK endpoint on http://%s/msi/token (bound after "
-		    "%llu failed attempts)", l->text,
-		    (unsigned long long)l->bind_failures);
+		log_info(
+		    "msi: SDK endpoint on http://%s/msi/token (bound after "
+		    "%llu failed attempts)",
+		    l->text, (unsigned long long)l->bind_failures);
 		return;
 	}
 	l->bind_failures++;
-	if (r != l->err)	/* log once per reason, not once per retry */
+	if (r != l->err) /* log once per reason, not once per retry */
 		log_warnx("msi: [msi] listen %s: %s%s; the SDK endpoint stays "
-		    "down and credd retries", l->text, strerror(-r),
+			  "down and credd retries",
+		    l->text, strerror(-r),
 		    bind_hint(r, port_of((struct sockaddr *)&l->addr)));
 	l->err = r;
-	l->retry_ms = l->retry_ms * 2 < RETRY_MAX_MS ? l->retry_ms * 2 :
-	    RETRY_MAX_MS;
+	l->retry_ms =
+	    l->retry_ms * 2 < RETRY_MAX_MS ? l->retry_ms * 2 : RETRY_MAX_MS;
 	l->retry_due = event_now_ms(ev) + l->retry_ms;
 	l->retry = event_timer_at(ev, l->retry_due, retry_cb, l);
 }
@@ -277,7 +287,7 @@ resume_cb(struct event_loop *ev, void *arg)
 	struct msi_listen *l = arg;
 
 	l->pause = NULL;
-	(void)event_mod(ev, l->fd, EPOLLIN);	/* level-triggered: tries again */
+	(void)event_mod(ev, l->fd, EPOLLIN); /* level-triggered: tries again */
 }
 
 /*
@@ -295,29 +305,32 @@ pause_accepts(struct msi_listen *l, int err)
 	 * at the limit ends and starts pause episodes at will.
 	 */
 	if (l->pause_logged == 0 || now - l->pause_logged >= PAUSE_LOG_MS) {
-		log_warnx("msi: accept: %s; the SDK endpoint pauses its accepts "
+		log_warnx(
+		    "msi: accept: %s; the SDK endpoint pauses its accepts "
 		    "(%d ms, doubling up to %d ms, until one succeeds; %llu "
-		    "pauses since the last message)", strerror(err),
-		    PAUSE_FIRST_MS, PAUSE_MAX_MS,
+		    "pauses since the last message)",
+		    strerror(err), PAUSE_FIRST_MS, PAUSE_MAX_MS,
 		    (unsigned long long)l->pauses_unlogged);
 		l->pause_logged = now;
 		l->pauses_unlogged = 0;
 	}
 	l->pauses_unlogged++;
-	l->pause_ms = l->pause_ms == 0 ? PAUSE_FIRST_MS :
-	    l->pause_ms * 2 < PAUSE_MAX_MS ? l->pause_ms * 2 : PAUSE_MAX_MS;
+	l->pause_ms = l->pause_ms == 0	   ? PAUSE_FIRST_MS :
+	    l->pause_ms * 2 < PAUSE_MAX_MS ? l->pause_ms * 2 :
+					     PAUSE_MAX_MS;
 	l->accept_pauses++;
 	(void)event_mod(l->ev, l->fd, 0);
 	event_timer_cancel(l->ev, &l->pause);
 	l->pause = event_timer_in(l->ev, l->pause_ms, resume_cb, l);
 	if (l->pause == NULL)
-		(void)event_mod(l->ev, l->fd, EPOLLIN);	/* never stay deaf */
+		(void)event_mod(l->ev, l->fd, EPOLLIN); /* never stay deaf */
 }
 
 static int
 is_out_of_resources(int err)
 {
-	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+	return err == EMFILE || err == ENFILE || err == ENOBUFS ||
+	    err == ENOMEM;
 }
 
 /*
@@ -359,8 +372,9 @@ prove(struct msi_listen *l, int fd, const struct sockaddr *peer, uid_t *uid,
 	default:
 		if (is_out_of_resources(-r))
 			return r;
-		if (r != l->sockdiag_err)	/* the host's problem: say it once */
-			log_warnx("msi: sock_diag cannot tell callers' uids: %s",
+		if (r != l->sockdiag_err) /* the host's problem: say it once */
+			log_warnx(
+			    "msi: sock_diag cannot tell callers' uids: %s",
 			    strerror(-r));
 		l->sockdiag_err = r;
 		break;
@@ -387,12 +401,12 @@ accept_cb(struct event_loop *ev, int lfd, uint32_t revents, void *arg)
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			if (errno != EAGAIN)	/* EMFILE, ENFILE, ENOBUFS, ... */
+			if (errno != EAGAIN) /* EMFILE, ENFILE, ENOBUFS, ... */
 				pause_accepts(l, errno);
 			return;
 		}
 		r = prove(l, fd, (struct sockaddr *)&peer, &uid, &why);
-		if (r < 0) {	/* no fd left for the lookup: shed it */
+		if (r < 0) { /* no fd left for the lookup: shed it */
 			close(fd);
 			pause_accepts(l, -r);
 			return;
@@ -440,9 +454,11 @@ msi_listen_new(struct event_loop *ev, const struct config *cf,
 			free(l);
 			return r;
 		}
-		log_info("msi: SDK endpoint on http://%s/msi/token (%s)", l->text,
+		log_info("msi: SDK endpoint on http://%s/msi/token (%s)",
+		    l->text,
 		    sock->is_activated ? "socket passed in by the service "
-		    "manager" : "bound by credd");
+					 "manager" :
+					 "bound by credd");
 		*out = l;
 		return 0;
 	}
@@ -450,7 +466,8 @@ msi_listen_new(struct event_loop *ev, const struct config *cf,
 	l->since = util_now();
 	l->bind_failures = 1;
 	log_warnx("msi: [msi] listen %s: %s%s; credd serves its socket without "
-	    "the SDK endpoint and retries", l->text, strerror(-l->err),
+		  "the SDK endpoint and retries",
+	    l->text, strerror(-l->err),
 	    bind_hint(l->err, port_of((struct sockaddr *)&l->addr)));
 	l->retry_ms = RETRY_FIRST_MS;
 	l->retry_due = event_now_ms(ev) + l->retry_ms;
@@ -489,18 +506,16 @@ msi_listen_report(const struct msi_listen *l, json_t *o, int is_stats)
 	int64_t in;
 	int bad = 0;
 
-	reply_put(o, "state", json_string(l->fd >= 0 ? "up" :
-	    "down"), &bad);
+	reply_put(o, "state", json_string(l->fd >= 0 ? "up" : "down"), &bad);
 	reply_put(o, "listen", json_string(l->text), &bad);
 	if (l->fd >= 0)
-		reply_put(o, "socket", json_string(
-		    l->is_activated ? "activated" : "bound"), &bad);
+		reply_put(o, "socket",
+		    json_string(l->is_activated ? "activated" : "bound"), &bad);
 	else {
-		reply_put(o, "error", json_string(
-		    strerror(-l->err)), &bad);
+		reply_put(o, "error", json_string(strerror(-l->err)), &bad);
 		in = l->retry != NULL ? l->retry_due - event_now_ms(l->ev) : 0;
-		reply_put(o, "retry_in_ms",
-		    json_integer(in > 0 ? in : 0), &bad);
+		reply_put(o, "retry_in_ms", json_integer(in > 0 ? in : 0),
+		    &bad);
 	}
 	reply_put(o, "since", json_integer(l->since), &bad);
 	if (!is_stats)

@@ -35,9 +35,9 @@ struct msi_listen;
 
 /* The endpoint's socket as found at start (msi_listen_open). */
 struct msi_listen_sock {
-	int fd;			/* listening, non-blocking, CLOEXEC; -1: none */
-	int is_activated;	/* passed in by the service manager */
-	int err;		/* -errno of the failed bind when fd is -1 */
+	int fd;		  /* listening, non-blocking, CLOEXEC; -1: none */
+	int is_activated; /* passed in by the service manager */
+	int err;	  /* -errno of the failed bind when fd is -1 */
 };
 
 /*

@@ -80,7 +80,7 @@ msi_host_is_loopback(const char *host, unsigned port)
 		name[n] = '\0';
 		if (strcasecmp(name, "localhost") != 0 &&
 		    (inet_pton(AF_INET, name, &a4) != 1 ||
-		    (ntohl(a4.s_addr) >> 24) != 127))
+			(ntohl(a4.s_addr) >> 24) != 127))
 			return 0;
 	}
 	if (colon == NULL)
@@ -122,21 +122,27 @@ check_pre(const struct msi_request *in, const struct config *cf,
 		out->is_imds = 0;
 	else if (in->url != NULL && cf->msi_imds &&
 	    (strcmp(in->url, MSI_IMDS_PATH) == 0 ||
-	    strcmp(in->url, MSI_IMDS_PATH "/") == 0))
+		strcmp(in->url, MSI_IMDS_PATH "/") == 0))
 		out->is_imds = 1;
 	else
-		return verdict(v, 404, "not_found", "credd: no such endpoint; "
-		    "use " MSI_APP_SERVICE_PATH, NULL);
+		return verdict(v, 404, "not_found",
+		    "credd: no such endpoint; "
+		    "use " MSI_APP_SERVICE_PATH,
+		    NULL);
 	if (in->method == NULL || strcmp(in->method, "GET") != 0)
 		return verdict(v, 405, "invalid_request",
 		    "credd: only GET is served", NULL);
 	if (in->scan.is_proxied)
-		return verdict(v, 403, "forbidden", "credd: requests through a "
+		return verdict(v, 403, "forbidden",
+		    "credd: requests through a "
 		    "proxy or from a browser (Forwarded, X-Forwarded-*, Via, "
-		    "Origin) are refused", "proxy or browser headers");
+		    "Origin) are refused",
+		    "proxy or browser headers");
 	if (!msi_host_is_loopback(in->host, in->port))
-		return verdict(v, 403, "forbidden", "credd: the Host header "
-		    "must name this loopback endpoint", "Host is not loopback");
+		return verdict(v, 403, "forbidden",
+		    "credd: the Host header "
+		    "must name this loopback endpoint",
+		    "Host is not loopback");
 	if (in->has_body)
 		return verdict(v, 400, "invalid_request",
 		    "credd: a token request has no body", NULL);
@@ -144,21 +150,26 @@ check_pre(const struct msi_request *in, const struct config *cf,
 		return verdict(v, 400, "invalid_request",
 		    "credd: resource and api-version may appear once", NULL);
 	if (out->is_imds) {
-		if (in->metadata == NULL || strcasecmp(in->metadata, "true") != 0)
+		if (in->metadata == NULL ||
+		    strcasecmp(in->metadata, "true") != 0)
 			return verdict(v, 400, "invalid_request",
 			    "Required metadata header not specified", NULL);
 		if (api == NULL || api[0] == '\0')
-			return verdict(v, 400, "invalid_request", "Required "
-			    "query variable 'api-version' is missing", NULL);
+			return verdict(v, 400, "invalid_request",
+			    "Required "
+			    "query variable 'api-version' is missing",
+			    NULL);
 		return 0;
 	}
 	if (api == NULL || strcmp(api, MSI_APP_SERVICE_API) != 0)
 		return verdict(v, 400, "invalid_request",
 		    "credd: api-version must be " MSI_APP_SERVICE_API, NULL);
 	if (in->identity == NULL || in->identity[0] == '\0')
-		return verdict(v, 401, "unauthorized", "credd: missing "
+		return verdict(v, 401, "unauthorized",
+		    "credd: missing "
 		    "X-IDENTITY-HEADER; set IDENTITY_HEADER "
-		    "(eval \"$(credctl env)\")", "no X-IDENTITY-HEADER");
+		    "(eval \"$(credctl env)\")",
+		    "no X-IDENTITY-HEADER");
 	out->identity = in->identity;
 	return 0;
 }
@@ -176,9 +187,11 @@ check_post(const struct msi_request *in, const struct config *cf,
 		    "credd: the resource parameter is required", NULL);
 	out->resource = res;
 	if (!config_msi_resource_allowed(cf, res))
-		return verdict(v, 400, "invalid_resource", "credd: this "
+		return verdict(v, 400, "invalid_resource",
+		    "credd: this "
 		    "resource is not served here; ask your administrator to "
-		    "add it to [msi] resources", NULL);
+		    "add it to [msi] resources",
+		    NULL);
 	if (msi_scope_of(res, out->scope, sizeof(out->scope)) < 0)
 		return verdict(v, 400, "invalid_request",
 		    "credd: the resource parameter is required", NULL);

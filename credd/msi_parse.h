@@ -27,35 +27,35 @@ struct config;
 #define MSI_APP_SERVICE_API "2019-08-01"
 
 struct msi_scan {
-	int is_proxied;		/* Forwarded, X-Forwarded-*, Via, Origin, ... */
-	int is_dup;		/* resource or api-version more than once */
+	int is_proxied; /* Forwarded, X-Forwarded-*, Via, Origin, ... */
+	int is_dup;	/* resource or api-version more than once */
 	unsigned resource_n, api_n;
 };
 
 /* What MHD parsed out of one request (values NULL when absent). */
 struct msi_request {
-	const char *url;	/* path, without the query */
+	const char *url; /* path, without the query */
 	const char *method;
 	int has_body;
-	unsigned port;		/* the endpoint's port (for Host) */
+	unsigned port; /* the endpoint's port (for Host) */
 	struct msi_scan scan;
-	const char *host;	/* Host */
-	const char *metadata;	/* Metadata */
-	const char *identity;	/* X-IDENTITY-HEADER */
+	const char *host;     /* Host */
+	const char *metadata; /* Metadata */
+	const char *identity; /* X-IDENTITY-HEADER */
 	const char *api_version;
 	const char *resource;
 };
 
 /* One verdict: status 0 is "go on"; else the error response to send. */
 struct msi_verdict {
-	unsigned status;	/* HTTP status, 0: none */
-	const char *error;	/* "error" of the body (a static string) */
-	const char *desc;	/* "error_description" (static) */
-	const char *audit;	/* refusal reason to audit, or NULL */
+	unsigned status;   /* HTTP status, 0: none */
+	const char *error; /* "error" of the body (a static string) */
+	const char *desc;  /* "error_description" (static) */
+	const char *audit; /* refusal reason to audit, or NULL */
 };
 
 struct msi_parsed {
-	int is_imds;		/* IMDS shape (else App Service) */
+	int is_imds; /* IMDS shape (else App Service) */
 	/* Before the caller proof. */
 	struct msi_verdict pre;
 	/* App Service: the secret to check (in->identity); NULL for IMDS. */

@@ -59,10 +59,11 @@ req_set(struct msi_req *r, unsigned status, char *body)
 
 /* {"error": code, "error_description": desc} as the body. */
 void
-msi_req_error(struct msi_req *r, unsigned status, const char *code, const char *desc)
+msi_req_error(struct msi_req *r, unsigned status, const char *code,
+    const char *desc)
 {
-	json_t *o = json_pack("{s:s, s:s}", "error", code,
-	    "error_description", desc);
+	json_t *o =
+	    json_pack("{s:s, s:s}", "error", code, "error_description", desc);
 	char *s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
 
 	json_decref(o);
@@ -113,7 +114,7 @@ msi_req_queue(struct msi_req *r)
 
 	if (r->body == NULL) {
 		r->body = strdup("{\"error\":\"internal\","
-		    "\"error_description\":\"out of memory\"}");
+				 "\"error_description\":\"out of memory\"}");
 		if (r->body == NULL)
 			return MHD_NO;
 		r->bodylen = strlen(r->body);
@@ -123,19 +124,22 @@ msi_req_queue(struct msi_req *r)
 	    r->body, body_free);
 	if (resp == NULL)
 		return MHD_NO;
-	r->body = NULL;	/* transferred: wiped by body_free */
+	r->body = NULL; /* transferred: wiped by body_free */
 	/* MHD adds Content-Length itself (never chunked for a buffer). */
 	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 	    "application/json; charset=utf-8");
 	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
 	    "no-store");
 	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_PRAGMA, "no-cache");
-	(void)MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	(void)MHD_add_response_header(resp, "X-Content-Type-Options",
+	    "nosniff");
 	if (r->status == MHD_HTTP_METHOD_NOT_ALLOWED)
-		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET");
+		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
+		    "GET");
 	if (r->retry_after > 0) {
 		snprintf(ra, sizeof(ra), "%d", r->retry_after);
-		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER,
+		    ra);
 	}
 	ok = MHD_queue_response(r->conn, r->status, resp);
 	MHD_destroy_response(resp);
@@ -166,7 +170,8 @@ describe(char *buf, size_t sz, const char *code, const json_t *e)
 	const char *uc = jstr(e, "user_code");
 
 	if (uri != NULL && uc != NULL)
-		snprintf(buf, sz, "credd: %s: to sign in, open %s and enter the "
+		snprintf(buf, sz,
+		    "credd: %s: to sign in, open %s and enter the "
 		    "code %s, then run this again (or run 'credctl login').",
 		    code, uri, uc);
 	else
@@ -230,10 +235,13 @@ msi_req_from_broker(struct msi_req *r, const struct reply *rep)
 	if (r->is_imds)
 		reply_put(o, "ext_expires_in", json_string(n2), &bad);
 	reply_put(o, "resource", json_string(r->resource), &bad);
-	reply_put(o, "token_type", json_string(jstr(resp,
-	    "token_type") != NULL ? jstr(resp, "token_type") : "Bearer"), &bad);
+	reply_put(o, "token_type",
+	    json_string(jstr(resp, "token_type") != NULL ?
+		    jstr(resp, "token_type") :
+		    "Bearer"),
+	    &bad);
 	s = bad ? NULL : json_dumps(o, JSON_COMPACT);
-	json_decref(o);	/* credd's jansson allocator wipes what it frees */
+	json_decref(o); /* credd's jansson allocator wipes what it frees */
 	req_set(r, s != NULL ? MHD_HTTP_OK : MHD_HTTP_INTERNAL_SERVER_ERROR, s);
 out:
 	json_decref(own);
@@ -253,8 +261,7 @@ scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
 }
 
 static enum MHD_Result
-scan_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-    const char *value)
+scan_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
 	(void)kind;
 	(void)value;
@@ -288,8 +295,8 @@ msi_req_check(struct msi_req *r, const char *url, const char *method)
 	    &in.scan);
 	in.host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_HOST);
-	in.metadata = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-	    "Metadata");
+	in.metadata =
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Metadata");
 	in.identity = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	    "X-IDENTITY-HEADER");
 	in.api_version = MHD_lookup_connection_value(conn,
@@ -318,20 +325,22 @@ msi_req_check(struct msi_req *r, const char *url, const char *method)
 		rc = sessions_secret_check(r->m->sessions, p.identity,
 		    strlen(p.identity), util_now(), &suid, &user);
 		if (rc < 0) {
-			audit_refused(r, (uid_t)-1, NULL, rc == -EKEYEXPIRED ?
-			    "expired endpoint secret" : "unknown endpoint secret");
+			audit_refused(r, (uid_t)-1, NULL,
+			    rc == -EKEYEXPIRED ? "expired endpoint secret" :
+						 "unknown endpoint secret");
 			msi_req_error(r, MHD_HTTP_UNAUTHORIZED, "unauthorized",
-			    rc == -EKEYEXPIRED ? "credd: IDENTITY_HEADER has "
-			    "expired; run eval \"$(credctl env)\" or log in again" :
-			    "credd: IDENTITY_HEADER is not valid (ended with its "
-			    "session?); run eval \"$(credctl env)\"");
+			    rc == -EKEYEXPIRED ?
+				"credd: IDENTITY_HEADER has "
+				"expired; run eval \"$(credctl env)\" or log in again" :
+				"credd: IDENTITY_HEADER is not valid (ended with its "
+				"session?); run eval \"$(credctl env)\"");
 			return -1;
 		}
 	}
 	/* Proven once, at accept (msi_listen.c); never from the request. */
 	if (r->mc == NULL || r->mc->unproven != NULL) {
-		audit_refused(r, (uid_t)-1, user, r->mc != NULL ?
-		    r->mc->unproven : "caller uid unknown");
+		audit_refused(r, (uid_t)-1, user,
+		    r->mc != NULL ? r->mc->unproven : "caller uid unknown");
 		msi_req_wire_error(r, -EACCES,
 		    "credd: cannot tell which user is calling");
 		return -1;
@@ -339,7 +348,8 @@ msi_req_check(struct msi_req *r, const char *url, const char *method)
 	puid = r->mc->uid;
 	if (!r->is_imds && puid != suid) {
 		audit_refused(r, puid, user, "IDENTITY_HEADER of another uid");
-		msi_req_wire_error(r, -EACCES, "credd: this "
+		msi_req_wire_error(r, -EACCES,
+		    "credd: this "
 		    "IDENTITY_HEADER belongs to another user");
 		return -1;
 	}
@@ -359,9 +369,11 @@ msi_req_check(struct msi_req *r, const char *url, const char *method)
 	}
 	/* A secret minted for an account whose uid now names another. */
 	if (user != NULL && strcmp(user, r->mc->user) != 0) {
-		audit_refused(r, puid, user, "IDENTITY_HEADER of another account "
+		audit_refused(r, puid, user,
+		    "IDENTITY_HEADER of another account "
 		    "of this uid");
-		msi_req_wire_error(r, -EACCES, "credd: this "
+		msi_req_wire_error(r, -EACCES,
+		    "credd: this "
 		    "IDENTITY_HEADER belongs to another user");
 		return -1;
 	}

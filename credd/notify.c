@@ -29,7 +29,8 @@ struct notify {
 	unsigned notify_failures;
 };
 
-static void notify_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg);
+static void notify_cb(struct event_loop *ev, int fd, uint32_t revents,
+    void *arg);
 
 /* The notification connection was lost: reconnect without blocking. */
 static void
@@ -52,8 +53,11 @@ notify_reconnect_cb(struct event_loop *ev, void *arg)
 	}
 	if (r != -EINPROGRESS)
 		b->notify_failures++;
-	b->notify_timer = event_timer_in(ev, r == -EINPROGRESS ? 50 :
-	    refresh_backoff(b->notify_failures, -1, randombytes_random()) * 1000,
+	b->notify_timer = event_timer_in(ev,
+	    r == -EINPROGRESS ?
+		50 :
+		refresh_backoff(b->notify_failures, -1, randombytes_random()) *
+		    1000,
 	    notify_reconnect_cb, b);
 }
 
@@ -73,11 +77,13 @@ notify_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
 	}
 	if (r < 0 && b->st->ops->notify_reconnect != NULL) {
 		/* Unwatch before the reconnect closes the fd. */
-		log_warnx("store notifications lost (%s); reconnecting", strerror(-r));
+		log_warnx("store notifications lost (%s); reconnecting",
+		    strerror(-r));
 		event_del(ev, fd);
 		b->notify_fd = -1;
 		if (b->notify_timer == NULL)
-			b->notify_timer = event_timer_in(ev, 100, notify_reconnect_cb, b);
+			b->notify_timer =
+			    event_timer_in(ev, 100, notify_reconnect_cb, b);
 	}
 }
 
@@ -99,7 +105,8 @@ notify_new(struct event_loop *ev, struct store *st, notify_fn *fn, void *arg,
 	if (st->ops->notify_fd != NULL) {
 		b->notify_fd = st->ops->notify_fd(st);
 		if (b->notify_fd >= 0)
-			(void)event_add(ev, b->notify_fd, EPOLLIN, notify_cb, b);
+			(void)event_add(ev, b->notify_fd, EPOLLIN, notify_cb,
+			    b);
 	}
 	*out = b;
 	return 0;

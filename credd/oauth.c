@@ -29,7 +29,7 @@
 #include "oauth_int.h"
 
 #define OAUTH_GRAPH_RESOURCE "https://graph.microsoft.com"
-#define OAUTH_I64_MAX 2147483647LL	/* lifetimes beyond 68 years are malformed */
+#define OAUTH_I64_MAX 2147483647LL /* lifetimes beyond 68 years are malformed */
 #define OAUTH_USER_CODE_MAX 64
 #define OAUTH_URI_MAX 2048
 #define OAUTH_MESSAGE_MAX 1024
@@ -59,7 +59,8 @@ json_get_i64(const json_t *o, const char *key, int64_t def, int64_t min,
 		n = json_integer_value(v);
 	} else if (json_is_real(v)) {
 		d = json_real_value(v);
-		if (!(d >= (double)min && d <= (double)max) || d != (double)(long long)d)
+		if (!(d >= (double)min && d <= (double)max) ||
+		    d != (double)(long long)d)
 			return -EBADMSG;
 		n = (long long)d;
 	} else if (json_is_string(v)) {
@@ -205,7 +206,7 @@ build_url(const char *authority, const char *tenant, const char *suffix,
 		return -EINVAL;
 	alen = strlen(authority);
 	while (alen > 0 && authority[alen - 1] == '/')
-		alen--;		/* "https://host/" and "https://host" alike */
+		alen--; /* "https://host/" and "https://host" alike */
 	if (alen == 0 || alen > 1024)
 		return -EINVAL;
 	n = snprintf(dst, dstsz, "%.*s/%s%s", (int)alen, authority, tenant,
@@ -235,7 +236,7 @@ oauth_url_token(const char *authority, const char *tenant, char *dst,
 
 struct form_kv {
 	const char *k;
-	const char *v;		/* NULL: leave the pair out */
+	const char *v; /* NULL: leave the pair out */
 };
 
 /* Build a form from pairs; the partial form is wiped on failure. */
@@ -285,7 +286,8 @@ oauth_form_device_poll(const char *client_id, const struct secret *device_code,
     const struct secret *client_secret, struct secret **out)
 {
 	const struct form_kv kv[] = {
-		{ "grant_type", "urn:ietf:params:oauth:grant-type:device_code" },
+		{ "grant_type",
+		    "urn:ietf:params:oauth:grant-type:device_code" },
 		{ "client_id", client_id },
 		{ "device_code", secret_str(device_code) },
 		{ "client_info", "1" },
@@ -329,14 +331,15 @@ parse_error_codes(const json_t *arr, struct oauth_error *err)
 
 	if (!json_is_array(arr))
 		return;
-	json_array_foreach(arr, i, v) {
+	json_array_foreach(arr, i, v)
+	{
 		if (err->ncodes >= OAUTH_CODES_MAX)
 			break;
 		if (json_is_integer(v))
 			n = json_integer_value(v);
 		else if (!json_is_string(v) ||
 		    util_strtonum(json_string_value(v), 0, 999999999, &n) < 0)
-			continue;	/* tolerate junk, keep the rest */
+			continue; /* tolerate junk, keep the rest */
 		if (n < 0 || n > 999999999)
 			continue;
 		err->codes[err->ncodes++] = (long)n;
@@ -524,7 +527,7 @@ device_fields(const json_t *root, struct oauth_device *dev)
 	    json_get_i64(root, "interval", 5, 0, 3600, &dev->interval) < 0)
 		return -EBADMSG;
 	if (dev->interval == 0)
-		dev->interval = 5;	/* 0 would poll in a tight loop */
+		dev->interval = 5; /* 0 would poll in a tight loop */
 	return 0;
 }
 
@@ -604,7 +607,7 @@ oauth_scope_resource(const char *scope, char *dst, size_t dstsz)
 			len = strlen(s);
 		} else if (slash - s >= 2 && slash[-1] == '/' &&
 		    slash[-2] == ':') {
-			len = (size_t)(e - s);	/* "https://host": a bare URL */
+			len = (size_t)(e - s); /* "https://host": a bare URL */
 		} else {
 			/* "https://management.azure.com//.default" keeps one '/'. */
 			len = (size_t)(slash - s);

@@ -17,16 +17,16 @@ struct secret;
 
 enum oauth_class {
 	OAUTH_OK = 0,
-	OAUTH_PENDING,	  /* authorization_pending: poll again */
-	OAUTH_SLOW_DOWN,  /* slow_down: interval += 5 */
-	OAUTH_EXPIRED,	  /* expired_token: device code expired */
-	OAUTH_DECLINED,	  /* authorization_declined / access_denied */
-	OAUTH_BAD_CODE,	  /* bad_verification_code */
-	OAUTH_REAUTH,	  /* refresh token dead: drop it */
-	OAUTH_CONSENT,	  /* consent or MFA needed for this resource */
-	OAUTH_POLICY,	  /* conditional access blocks; keep RT */
-	OAUTH_RETRY,	  /* transient: 429, 5xx, network, malformed body */
-	OAUTH_ADMIN,	  /* misconfiguration */
+	OAUTH_PENDING,	 /* authorization_pending: poll again */
+	OAUTH_SLOW_DOWN, /* slow_down: interval += 5 */
+	OAUTH_EXPIRED,	 /* expired_token: device code expired */
+	OAUTH_DECLINED,	 /* authorization_declined / access_denied */
+	OAUTH_BAD_CODE,	 /* bad_verification_code */
+	OAUTH_REAUTH,	 /* refresh token dead: drop it */
+	OAUTH_CONSENT,	 /* consent or MFA needed for this resource */
+	OAUTH_POLICY,	 /* conditional access blocks; keep RT */
+	OAUTH_RETRY,	 /* transient: 429, 5xx, network, malformed body */
+	OAUTH_ADMIN,	 /* misconfiguration */
 	OAUTH_CLASS_COUNT
 };
 
@@ -34,17 +34,18 @@ enum oauth_class {
 
 struct oauth_error {
 	enum oauth_class cls;
-	long http_status;	/* 0 for network errors */
-	char error[64];		/* "invalid_grant", or "" */
+	long http_status; /* 0 for network errors */
+	char error[64];	  /* "invalid_grant", or "" */
 	char suberror[64];
 	long codes[OAUTH_CODES_MAX];
 	size_t ncodes;
 	char trace_id[64];
 	char correlation_id[64];
-	int64_t retry_after;	/* seconds from Retry-After, -1 if none */
-	int is_throttled;	/* HTTP 429: tenant-wide slowdown */
-	int is_local;		/* RETRY caused by credd's side (the store), not the IdP */
-	char reason[96];	/* safe summary for logs/audit: "invalid_grant AADSTS50173" */
+	int64_t retry_after; /* seconds from Retry-After, -1 if none */
+	int is_throttled;    /* HTTP 429: tenant-wide slowdown */
+	int is_local; /* RETRY caused by credd's side (the store), not the IdP */
+	char reason
+	    [96]; /* safe summary for logs/audit: "invalid_grant AADSTS50173" */
 };
 
 struct oauth_token {
@@ -79,18 +80,23 @@ void oauth_device_clear(struct oauth_device *d);
 void oauth_account_clear(struct oauth_account *a);
 
 /* Endpoint URLs: authority "/" tenant "/oauth2/v2.0/devicecode" | "/oauth2/v2.0/token". */
-int oauth_url_devicecode(const char *authority, const char *tenant, char *dst, size_t dstsz);
-int oauth_url_token(const char *authority, const char *tenant, char *dst, size_t dstsz);
+int oauth_url_devicecode(const char *authority, const char *tenant, char *dst,
+    size_t dstsz);
+int oauth_url_token(const char *authority, const char *tenant, char *dst,
+    size_t dstsz);
 
 /*
  * Form bodies (new secrets). client_secret may be NULL (public client).
  * scope is the full space-separated scope string to send.
  */
-int oauth_form_devicecode(const char *client_id, const char *scope, struct secret **out);
-int oauth_form_device_poll(const char *client_id, const struct secret *device_code,
+int oauth_form_devicecode(const char *client_id, const char *scope,
+    struct secret **out);
+int oauth_form_device_poll(const char *client_id,
+    const struct secret *device_code, const struct secret *client_secret,
+    struct secret **out);
+int oauth_form_refresh(const char *client_id,
+    const struct secret *refresh_token, const char *scope,
     const struct secret *client_secret, struct secret **out);
-int oauth_form_refresh(const char *client_id, const struct secret *refresh_token,
-    const char *scope, const struct secret *client_secret, struct secret **out);
 
 /*
  * Parse a token-endpoint reply. Returns 0 and fills *tok on a 200 with an
@@ -98,11 +104,11 @@ int oauth_form_refresh(const char *client_id, const struct secret *refresh_token
  * A network failure is passed as status 0 / body NULL and is RETRY.
  * retry_after: from the Retry-After header, -1 if none.
  */
-int oauth_parse_token(long status, const struct secret *body, int64_t retry_after,
-    struct oauth_token *tok, struct oauth_error *err);
+int oauth_parse_token(long status, const struct secret *body,
+    int64_t retry_after, struct oauth_token *tok, struct oauth_error *err);
 /* Same for the devicecode endpoint. */
-int oauth_parse_device(long status, const struct secret *body, int64_t retry_after,
-    struct oauth_device *dev, struct oauth_error *err);
+int oauth_parse_device(long status, const struct secret *body,
+    int64_t retry_after, struct oauth_device *dev, struct oauth_error *err);
 
 /*
  * Classify an error from its fields (table over the reference catalogue).

@@ -76,35 +76,34 @@ static const struct {
 	enum oauth_class cls;
 } code_table[] = {
 	/* The refresh token is dead: drop it, new device flow. */
-	{ 70008, OAUTH_REAUTH },	/* expired or revoked grant */
-	{ 700082, OAUTH_REAUTH },	/* inactive for 90 days */
-	{ 700084, OAUTH_REAUTH },	/* SPA refresh token 24 h limit */
-	{ 50173, OAUTH_REAUTH },	/* revoked (password reset, revokeSignInSessions) */
-	{ 50132, OAUTH_REAUTH },	/* SSO artifact invalid or expired */
-	{ 50133, OAUTH_REAUTH },	/* SSO artifact revoked */
-	{ 70043, OAUTH_REAUTH },	/* CA sign-in frequency */
+	{ 70008, OAUTH_REAUTH },  /* expired or revoked grant */
+	{ 700082, OAUTH_REAUTH }, /* inactive for 90 days */
+	{ 700084, OAUTH_REAUTH }, /* SPA refresh token 24 h limit */
+	{ 50173,
+	    OAUTH_REAUTH }, /* revoked (password reset, revokeSignInSessions) */
+	{ 50132, OAUTH_REAUTH }, /* SSO artifact invalid or expired */
+	{ 50133, OAUTH_REAUTH }, /* SSO artifact revoked */
+	{ 70043, OAUTH_REAUTH }, /* CA sign-in frequency */
 	/* This resource needs consent or MFA: keep the refresh token. */
-	{ 65001, OAUTH_CONSENT },
-	{ 50076, OAUTH_CONSENT },
+	{ 65001, OAUTH_CONSENT }, { 50076, OAUTH_CONSENT },
 	{ 50078, OAUTH_CONSENT },
 	/* Conditional access: no sign-in here fixes it; keep the token. */
-	{ 53003, OAUTH_POLICY },
-	{ 50079, OAUTH_POLICY },
+	{ 53003, OAUTH_POLICY }, { 50079, OAUTH_POLICY },
 	/* Misconfiguration: no user action helps. */
-	{ 700016, OAUTH_ADMIN },	/* app not found in tenant */
-	{ 7000215, OAUTH_ADMIN },	/* invalid client secret */
-	{ 7000222, OAUTH_ADMIN },	/* client secret expired */
-	{ 7000218, OAUTH_ADMIN },	/* confidential app without credential */
-	{ 700025, OAUTH_ADMIN },	/* public client sent a credential */
-	{ 700027, OAUTH_ADMIN },	/* assertion signature invalid */
-	{ 50012, OAUTH_ADMIN },		/* assertion/certificate not authorised */
-	{ 500011, OAUTH_ADMIN },	/* resource not in tenant */
-	{ 28000, OAUTH_ADMIN },		/* scopes span resources: our bug */
-	{ 700022, OAUTH_ADMIN },	/* same, documented name */
-	{ 70011, OAUTH_ADMIN },		/* invalid scope */
+	{ 700016, OAUTH_ADMIN },  /* app not found in tenant */
+	{ 7000215, OAUTH_ADMIN }, /* invalid client secret */
+	{ 7000222, OAUTH_ADMIN }, /* client secret expired */
+	{ 7000218, OAUTH_ADMIN }, /* confidential app without credential */
+	{ 700025, OAUTH_ADMIN },  /* public client sent a credential */
+	{ 700027, OAUTH_ADMIN },  /* assertion signature invalid */
+	{ 50012, OAUTH_ADMIN },	  /* assertion/certificate not authorised */
+	{ 500011, OAUTH_ADMIN },  /* resource not in tenant */
+	{ 28000, OAUTH_ADMIN },	  /* scopes span resources: our bug */
+	{ 700022, OAUTH_ADMIN },  /* same, documented name */
+	{ 70011, OAUTH_ADMIN },	  /* invalid scope */
 	/* Transient. */
-	{ 90055, OAUTH_RETRY },		/* tenant throttling */
-	{ 50196, OAUTH_RETRY },		/* loop detected: back off */
+	{ 90055, OAUTH_RETRY }, /* tenant throttling */
+	{ 50196, OAUTH_RETRY }, /* loop detected: back off */
 };
 
 /* Suberrors that, with invalid_grant, ask for an interactive sign-in. */
@@ -252,6 +251,7 @@ oauth_classify(struct oauth_error *err)
 	} else {
 		n = snprintf(code, sizeof(code), "HTTP %ld", err->http_status);
 		if (n > 0 && (size_t)n < sizeof(code))
-			(void)reason_add(err->reason, sizeof(err->reason), code);
+			(void)reason_add(err->reason, sizeof(err->reason),
+			    code);
 	}
 }

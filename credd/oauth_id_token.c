@@ -98,10 +98,8 @@ aud_matches(const json_t *aud, const char *client_id)
 		return strcasecmp(json_string_value(aud), client_id) == 0;
 	if (!json_is_array(aud))
 		return false;
-	json_array_foreach(aud, i, v)
-		if (json_is_string(v) &&
-		    strcasecmp(json_string_value(v), client_id) == 0)
-			return true;
+	json_array_foreach(aud, i, v) if (json_is_string(v) &&
+	    strcasecmp(json_string_value(v), client_id) == 0) return true;
 	return false;
 }
 
@@ -155,8 +153,9 @@ oauth_id_token_account(const struct secret *id_token, const char *client_id,
 	if (dot1 == NULL)
 		return -EBADMSG;
 	dot2 = memchr(dot1 + 1, '.', id_token->len - (size_t)(dot1 + 1 - p));
-	if (dot2 == NULL || memchr(dot2 + 1, '.',
-				id_token->len - (size_t)(dot2 + 1 - p)) != NULL)
+	if (dot2 == NULL ||
+	    memchr(dot2 + 1, '.', id_token->len - (size_t)(dot2 + 1 - p)) !=
+		NULL)
 		return -EBADMSG;
 	plen = (size_t)(dot2 - (dot1 + 1));
 	if (plen == 0 || plen > 64 * 1024)
@@ -177,7 +176,7 @@ oauth_id_token_account(const struct secret *id_token, const char *client_id,
 	if (r < 0)
 		goto out;
 	*out = a;
-	memset(&a, 0, sizeof(a));	/* transferred */
+	memset(&a, 0, sizeof(a)); /* transferred */
 out:
 	oauth_account_clear(&a);
 	json_decref(root);

@@ -41,7 +41,8 @@ static int
 is_kept(const char *entry)
 {
 	return strncmp(entry, PROCENV_KEEP_PREFIX,
-	    sizeof(PROCENV_KEEP_PREFIX) - 1) == 0 && strchr(entry, '=') != NULL;
+		   sizeof(PROCENV_KEEP_PREFIX) - 1) == 0 &&
+	    strchr(entry, '=') != NULL;
 }
 
 /* The value of entry when it is "name=value", else NULL. */
@@ -95,7 +96,7 @@ procenv_capture(void)
 			r = -ENOMEM;
 		if (keep != NULL && is_kept(env[i]))
 			keep[nkeep++] = env[i];
-		else	/* the kernel's copy is what /proc/PID/environ shows */
+		else /* the kernel's copy is what /proc/PID/environ shows */
 			explicit_bzero(env[i], strlen(env[i]));
 	}
 	(void)clearenv();

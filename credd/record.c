@@ -123,10 +123,12 @@ record_flow_dup(const struct record_flow *f)
 	d->expires_on = f->expires_on;
 	d->interval = f->interval;
 	d->device_code = secret_dup(f->device_code);
-	if (d->device_code == NULL || dup_opt(f->user_code, &d->user_code) < 0 ||
+	if (d->device_code == NULL ||
+	    dup_opt(f->user_code, &d->user_code) < 0 ||
 	    dup_opt(f->verification_uri, &d->verification_uri) < 0 ||
 	    dup_opt(f->message, &d->message) < 0 ||
-	    dup_opt(f->scope, &d->scope) < 0 || dup_opt(f->node, &d->node) < 0) {
+	    dup_opt(f->scope, &d->scope) < 0 ||
+	    dup_opt(f->node, &d->node) < 0) {
 		record_flow_free(d);
 		return NULL;
 	}
@@ -144,9 +146,13 @@ record_dup(const struct record *r)
 	d = calloc(1, sizeof(*d));
 	if (d == NULL)
 		return NULL;
-	*d = (struct record){ .uid = r->uid, .created = r->created,
-		.updated = r->updated, .last_refresh = r->last_refresh,
-		.version = r->version, .epoch = r->epoch, .gen = r->gen };
+	*d = (struct record){ .uid = r->uid,
+		.created = r->created,
+		.updated = r->updated,
+		.last_refresh = r->last_refresh,
+		.version = r->version,
+		.epoch = r->epoch,
+		.gen = r->gen };
 	if (dup_opt(r->user, &d->user) < 0 || dup_opt(r->oid, &d->oid) < 0 ||
 	    dup_opt(r->tid, &d->tid) < 0 ||
 	    dup_opt(r->username, &d->username) < 0)
@@ -220,9 +226,9 @@ encode_obj(const struct record *r)
 	    json_stringn(r->refresh_token->ptr, r->refresh_token->len) :
 	    json_null();
 	for (i = 0; scopes != NULL && r->scopes != NULL && r->scopes[i] != NULL;
-	    i++) {
-		if (json_array_append_new(scopes,
-		    json_string(r->scopes[i])) < 0) {
+	     i++) {
+		if (json_array_append_new(scopes, json_string(r->scopes[i])) <
+		    0) {
 			json_decref(scopes);
 			scopes = NULL;
 		}
@@ -234,31 +240,23 @@ encode_obj(const struct record *r)
 	}
 	/* "o" steals each reference, even when pack fails. */
 	o = json_pack("{s:i, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:I, "
-	    "s:I, s:I}",
-	    "v", RECORD_VERSION,
-	    "user", r->user,
-	    "uid", (json_int_t)r->uid,
-	    "oid", json_str_or_null(r->oid),
-	    "tid", json_str_or_null(r->tid),
-	    "username", json_str_or_null(r->username),
-	    "refresh_token", rt,
-	    "scopes", scopes,
-	    "created", (json_int_t)r->created,
-	    "updated", (json_int_t)r->updated,
-	    "last_refresh", (json_int_t)r->last_refresh,
-	    "epoch", (json_int_t)r->epoch,
-	    "gen", (json_int_t)r->gen);
+		      "s:I, s:I}",
+	    "v", RECORD_VERSION, "user", r->user, "uid", (json_int_t)r->uid,
+	    "oid", json_str_or_null(r->oid), "tid", json_str_or_null(r->tid),
+	    "username", json_str_or_null(r->username), "refresh_token", rt,
+	    "scopes", scopes, "created", (json_int_t)r->created, "updated",
+	    (json_int_t)r->updated, "last_refresh", (json_int_t)r->last_refresh,
+	    "epoch", (json_int_t)r->epoch, "gen", (json_int_t)r->gen);
 	if (o != NULL && r->flow != NULL) {
 		const struct record_flow *f = r->flow;
-		json_t *fo = json_pack("{s:s%, s:s, s:s, s:o, s:s, s:s, s:I, s:I}",
-		    "device_code", f->device_code->ptr, f->device_code->len,
-		    "user_code", f->user_code,
-		    "verification_uri", f->verification_uri,
-		    "message", json_str_or_null(f->message),
-		    "scope", f->scope,
-		    "node", f->node,
-		    "expires_on", (json_int_t)f->expires_on,
-		    "interval", (json_int_t)f->interval);
+		json_t *fo =
+		    json_pack("{s:s%, s:s, s:s, s:o, s:s, s:s, s:I, s:I}",
+			"device_code", f->device_code->ptr, f->device_code->len,
+			"user_code", f->user_code, "verification_uri",
+			f->verification_uri, "message",
+			json_str_or_null(f->message), "scope", f->scope, "node",
+			f->node, "expires_on", (json_int_t)f->expires_on,
+			"interval", (json_int_t)f->interval);
 
 		if (fo == NULL || json_object_set_new(o, "flow", fo) < 0) {
 			json_decref(o);
@@ -353,7 +351,8 @@ decode_scopes(json_t *a, char ***out)
 	v = calloc(n + 1, sizeof(*v));
 	if (v == NULL)
 		return -ENOMEM;
-	json_array_foreach(a, i, e) {
+	json_array_foreach(a, i, e)
+	{
 		if (!json_is_string(e) ||
 		    strlen(json_string_value(e)) != json_string_length(e)) {
 			free_scopes(v);
@@ -386,8 +385,9 @@ decode_flow(json_t *fo, struct record_flow **out)
 		return -ENOMEM;
 	dc = json_object_get(fo, "device_code");
 	e = json_is_string(dc) && json_string_length(dc) > 0 ? 0 : -EBADMSG;
-	if (e == 0 && (f->device_code = secret_new(json_string_value(dc),
-	    json_string_length(dc))) == NULL)
+	if (e == 0 &&
+	    (f->device_code = secret_new(json_string_value(dc),
+		 json_string_length(dc))) == NULL)
 		e = -ENOMEM;
 	if (e == 0)
 		e = get_str(fo, "user_code", 0, &f->user_code);
@@ -458,8 +458,8 @@ decode_obj(json_t *o, struct record *r)
 		return 0;
 	if (!json_is_string(rt) || json_string_length(rt) == 0)
 		return -EBADMSG;
-	r->refresh_token = secret_new(json_string_value(rt),
-	    json_string_length(rt));
+	r->refresh_token =
+	    secret_new(json_string_value(rt), json_string_length(rt));
 	return r->refresh_token != NULL ? 0 : -ENOMEM;
 }
 
@@ -544,7 +544,8 @@ record_explain(struct store *st, const struct seal *seal, const char *tenant,
 		return e;
 	}
 	if (seal_open(seal, tenant, user, blob.data, blob.len, &plain) == 0)
-		snprintf(buf, n, "it opens, but is not a valid record of this "
+		snprintf(buf, n,
+		    "it opens, but is not a valid record of this "
 		    "user");
 	else
 		seal_explain(seal, blob.data, blob.len, buf, n);
@@ -581,7 +582,7 @@ save_numbered(struct store *st, const struct seal *seal, const char *tenant,
 	int e;
 
 	if ((fresh ? epoch : gen) >= (uint64_t)INT64_MAX)
-		return -EOVERFLOW;	/* sealed as a JSON integer */
+		return -EOVERFLOW; /* sealed as a JSON integer */
 	r->epoch = fresh ? (t > epoch ? t : epoch + 1) : epoch;
 	r->gen = fresh ? 1 : gen + 1;
 	e = record_encode(r, &plain);
@@ -612,9 +613,9 @@ record_save(struct store *st, const struct seal *seal, const char *tenant,
 }
 
 int
-record_load_marked(struct store *st, const struct seal *seal,
-    struct marks *mk, const char *tenant, const char *user,
-    struct record **out, struct record_rollback *rb, int *marks_err)
+record_load_marked(struct store *st, const struct seal *seal, struct marks *mk,
+    const char *tenant, const char *user, struct record **out,
+    struct record_rollback *rb, int *marks_err)
 {
 	struct marks_mark m;
 	int e, have;
@@ -633,7 +634,9 @@ record_load_marked(struct store *st, const struct seal *seal,
 	}
 	if (have && !marks_admits(&m, (*out)->epoch, (*out)->gen)) {
 		*rb = (struct record_rollback){ .version = (*out)->version,
-			.epoch = (*out)->epoch, .gen = (*out)->gen, .mark = m };
+			.epoch = (*out)->epoch,
+			.gen = (*out)->gen,
+			.mark = m };
 		record_free(*out);
 		*out = NULL;
 		return RECORD_EROLLBACK;
@@ -643,9 +646,8 @@ record_load_marked(struct store *st, const struct seal *seal,
 }
 
 int
-record_save_marked(struct store *st, const struct seal *seal,
-    struct marks *mk, const char *tenant, struct record *r, int may_create,
-    int *marks_err)
+record_save_marked(struct store *st, const struct seal *seal, struct marks *mk,
+    const char *tenant, struct record *r, int may_create, int *marks_err)
 {
 	struct marks_mark m;
 	uint64_t epoch = r->epoch, gen = r->gen;
@@ -660,7 +662,7 @@ record_save_marked(struct store *st, const struct seal *seal,
 				return -ENOENT;
 			fresh = 1;
 		} else if (!fresh && r->epoch < m.epoch)
-			return -ESTALE;	/* a newer row exists: merge first */
+			return -ESTALE; /* a newer row exists: merge first */
 		if (fresh && m.epoch > epoch)
 			epoch = m.epoch;
 		else if (!fresh && r->epoch == m.epoch && m.gen > gen)
@@ -732,8 +734,8 @@ rekey_one(struct store *st, const struct seal *seal, const char *tenant,
 }
 
 int
-record_rekey_all(struct store *st, const struct seal *seal,
-    const char *tenant, size_t *count)
+record_rekey_all(struct store *st, const struct seal *seal, const char *tenant,
+    size_t *count)
 {
 	struct store_entry *ents = NULL;
 	char *cursor = NULL, *next = NULL;

@@ -42,25 +42,25 @@ struct record_flow {
 	struct secret *device_code;
 	char *user_code;
 	char *verification_uri;
-	char *message;		/* may be NULL */
+	char *message; /* may be NULL */
 	char *scope;
-	char *node;		/* the node that polls */
-	int64_t expires_on;	/* unix s */
+	char *node;	    /* the node that polls */
+	int64_t expires_on; /* unix s */
 	int64_t interval;
 };
 
 struct record {
 	char *user;
-	uid_t uid;		  /* uid at consent */
-	char *oid;		  /* pinned Entra account */
+	uid_t uid; /* uid at consent */
+	char *oid; /* pinned Entra account */
 	char *tid;
-	char *username;		  /* preferred_username at consent */
+	char *username;		      /* preferred_username at consent */
 	struct secret *refresh_token; /* NULL: consent dropped, pin kept */
-	char **scopes;		  /* granted scopes, NULL-terminated */
+	char **scopes;		      /* granted scopes, NULL-terminated */
 	int64_t created, updated, last_refresh; /* unix seconds */
-	uint64_t version;	  /* store version it was loaded from / saved as */
-	uint64_t epoch;		  /* sealed: creation of its row, unix us */
-	uint64_t gen;		  /* sealed: writes within that epoch */
+	uint64_t version; /* store version it was loaded from / saved as */
+	uint64_t epoch;	  /* sealed: creation of its row, unix us */
+	uint64_t gen;	  /* sealed: writes within that epoch */
 	struct record_flow *flow; /* pending device flow (cluster), or NULL */
 };
 
@@ -76,7 +76,8 @@ int record_set_scopes(struct record *r, const char *space_list);
 
 /* Encode to plain JSON bytes in a secret / decode. -EBADMSG on bad input. */
 int record_encode(const struct record *r, struct secret **out);
-int record_decode(const struct secret *plain, uint64_t version, struct record **out);
+int record_decode(const struct secret *plain, uint64_t version,
+    struct record **out);
 
 /*
  * Load user's record: get, open, decode. -ENOENT if none; -EBADMSG or
@@ -106,7 +107,7 @@ int record_save(struct store *st, const struct seal *seal, const char *tenant,
 struct record_rollback {
 	uint64_t version;	/* its store version (CAS: to write over it) */
 	uint64_t epoch, gen;	/* its sealed epoch and generation */
-	struct marks_mark mark;	/* this node's mark */
+	struct marks_mark mark; /* this node's mark */
 };
 
 /*
@@ -118,8 +119,8 @@ struct record_rollback {
  * (the result stands; the mark in memory is right).
  */
 int record_load_marked(struct store *st, const struct seal *seal,
-    struct marks *mk, const char *tenant, const char *user,
-    struct record **out, struct record_rollback *rb, int *marks_err);
+    struct marks *mk, const char *tenant, const char *user, struct record **out,
+    struct record_rollback *rb, int *marks_err);
 
 /*
  * record_save numbered above this node's mark too, then the mark raised

@@ -22,8 +22,8 @@ clamp(int64_t v, int64_t lo, int64_t hi)
 }
 
 int64_t
-refresh_due(
-    int64_t issued, int64_t expires_in, int64_t refresh_in, uint32_t rnd)
+refresh_due(int64_t issued, int64_t expires_in, int64_t refresh_in,
+    uint32_t rnd)
 {
 	int64_t plan, jitter_max, due;
 

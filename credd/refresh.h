@@ -8,9 +8,9 @@
 
 #include <stdint.h>
 
-#define REFRESH_MIN_AGE 30	      /* never sooner than 30 s after issue */
-#define REFRESH_BEFORE_EXPIRY 300     /* short tokens: 5 minutes before expiry */
-#define REFRESH_HALF_LIFE_MIN 7200    /* lifetimes >= 2 h refresh at half-life */
+#define REFRESH_MIN_AGE 30	   /* never sooner than 30 s after issue */
+#define REFRESH_BEFORE_EXPIRY 300  /* short tokens: 5 minutes before expiry */
+#define REFRESH_HALF_LIFE_MIN 7200 /* lifetimes >= 2 h refresh at half-life */
 #define REFRESH_BACKOFF_MIN 1
 #define REFRESH_BACKOFF_MAX 300
 
@@ -24,7 +24,8 @@
  * planned delay, at most 300 s. Clamped to >= issued + 30 (and to
  * <= expiry when the lifetime is shorter than 30 s).
  */
-int64_t refresh_due(int64_t issued, int64_t expires_in, int64_t refresh_in, uint32_t rnd);
+int64_t refresh_due(int64_t issued, int64_t expires_in, int64_t refresh_in,
+    uint32_t rnd);
 
 /*
  * Backoff after `failures` consecutive RETRY failures (1, 2, ...):

@@ -39,7 +39,7 @@ reply_clear(struct reply *r)
 {
 	if (r == NULL)
 		return;
-	json_decref(r->json);	/* credd's jansson allocator wipes */
+	json_decref(r->json); /* credd's jansson allocator wipes */
 	if (r->bytes != NULL) {
 		secret_wipe(r->bytes, r->len);
 		free(r->bytes);

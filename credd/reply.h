@@ -19,8 +19,8 @@
 #include <jansson.h>
 
 struct reply {
-	json_t *json;	/* a response object (owned), or NULL */
-	char *bytes;	/* or the response as one protocol line, its newline
+	json_t *json; /* a response object (owned), or NULL */
+	char *bytes;  /* or the response as one protocol line, its newline
 			 * included (owned, malloc'd; wiped when let go) */
 	size_t len;
 };

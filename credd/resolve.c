@@ -34,36 +34,36 @@
 struct rs_job {
 	char host[RESOLVE_HOST_MAX + 1];
 	int port;
-	int error;			/* written by the worker */
-	char addrs[RESOLVE_ADDRS_LEN];	/* written by the worker */
-	bool is_taken;			/* a worker has it (under mu) */
-	bool is_done;			/* on the done list (under mu) */
-	bool is_orphan;			/* resolve is gone: the worker frees it */
-	struct rs_job *qnext;		/* todo or done list (under mu) */
-	struct rs_job *prev, *next;	/* r->jobs (loop) */
-	struct resolve_query *wq_head, *wq_tail;	/* waiting (loop) */
+	int error;		       /* written by the worker */
+	char addrs[RESOLVE_ADDRS_LEN]; /* written by the worker */
+	bool is_taken;		       /* a worker has it (under mu) */
+	bool is_done;		       /* on the done list (under mu) */
+	bool is_orphan;		    /* resolve is gone: the worker frees it */
+	struct rs_job *qnext;	    /* todo or done list (under mu) */
+	struct rs_job *prev, *next; /* r->jobs (loop) */
+	struct resolve_query *wq_head, *wq_tail; /* waiting (loop) */
 };
 
 struct resolve_query {
 	struct rs_job *job;
 	resolve_done_cb *cb;
 	void *arg;
-	int64_t deadline;		/* loop clock */
-	struct resolve_query *jprev, *jnext;	/* job->wq */
-	struct resolve_query *dprev, *dnext;	/* r->dl, by deadline */
+	int64_t deadline;		     /* loop clock */
+	struct resolve_query *jprev, *jnext; /* job->wq */
+	struct resolve_query *dprev, *dnext; /* r->dl, by deadline */
 };
 
 struct rs_worker {
 	struct rs_shared *sh;
 	pthread_t tid;
 	bool is_started;
-	bool is_busy;			/* inside ops.lookup (under mu) */
+	bool is_busy; /* inside ops.lookup (under mu) */
 };
 
 struct rs_shared {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	unsigned refs;			/* the loop's, plus one per worker */
+	unsigned refs; /* the loop's, plus one per worker */
 	bool is_closing;
 	struct rs_job *todo_head, *todo_tail;
 	struct rs_job *done_head, *done_tail;
@@ -77,7 +77,7 @@ struct rs_entry {
 	char host[RESOLVE_HOST_MAX + 1];
 	int port;
 	char addrs[RESOLVE_ADDRS_LEN];
-	int64_t at;			/* ops clock */
+	int64_t at; /* ops clock */
 	struct rs_entry *next;
 };
 
@@ -112,8 +112,7 @@ addrs_append(char addrs[RESOLVE_ADDRS_LEN], size_t *o, const char *a,
 }
 
 static int
-sys_lookup(void *arg, const char *host, int port,
-    char addrs[RESOLVE_ADDRS_LEN])
+sys_lookup(void *arg, const char *host, int port, char addrs[RESOLVE_ADDRS_LEN])
 {
 	struct addrinfo hints = { 0 }, *res = NULL, *ai;
 	char serv[8], seen[RESOLVE_ADDRS_MAX][INET6_ADDRSTRLEN];
@@ -138,17 +137,19 @@ sys_lookup(void *arg, const char *host, int port,
 	case EAI_MEMORY:
 		return -ENOMEM;
 	default:
-		return -EHOSTUNREACH;	/* EAI_AGAIN, EAI_FAIL, EAI_SYSTEM */
+		return -EHOSTUNREACH; /* EAI_AGAIN, EAI_FAIL, EAI_SYSTEM */
 	}
 	for (ai = res; ai != NULL && n < RESOLVE_ADDRS_MAX; ai = ai->ai_next) {
 		const void *p;
 
 		if (ai->ai_family == AF_INET)
 			p = &((const struct sockaddr_in *)(const void *)
-			    ai->ai_addr)->sin_addr;
+				  ai->ai_addr)
+				 ->sin_addr;
 		else if (ai->ai_family == AF_INET6)
 			p = &((const struct sockaddr_in6 *)(const void *)
-			    ai->ai_addr)->sin6_addr;
+				  ai->ai_addr)
+				 ->sin6_addr;
 		else
 			continue;
 		if (inet_ntop(ai->ai_family, p, seen[n], sizeof(seen[n])) ==
@@ -157,9 +158,9 @@ sys_lookup(void *arg, const char *host, int port,
 		for (i = 0; i < n && strcmp(seen[i], seen[n]) != 0; i++)
 			;
 		if (i < n)
-			continue;	/* listed twice (/etc/hosts) */
-		if (addrs_append(addrs, &o, seen[n], ai->ai_family == AF_INET6)
-		    < 0)
+			continue; /* listed twice (/etc/hosts) */
+		if (addrs_append(addrs, &o, seen[n],
+			ai->ai_family == AF_INET6) < 0)
 			break;
 		n++;
 	}
@@ -228,13 +229,13 @@ worker_main(void *arg)
 		sh->nbusy++;
 		pthread_mutex_unlock(&sh->mu);
 		/* May take as long as the DNS likes; the loop does not wait. */
-		j->error = sh->ops.lookup(sh->ops.arg, j->host, j->port,
-		    j->addrs);
+		j->error =
+		    sh->ops.lookup(sh->ops.arg, j->host, j->port, j->addrs);
 		pthread_mutex_lock(&sh->mu);
 		w->is_busy = false;
 		sh->nbusy--;
 		if (j->is_orphan) {
-			free(j);	/* resolve_free left it to us */
+			free(j); /* resolve_free left it to us */
 			continue;
 		}
 		j->is_done = true;
@@ -294,7 +295,7 @@ cache_find(const struct resolve *r, const char *host, int port)
 {
 	struct rs_entry *e;
 
-	for (e = r->cache; e != NULL; e = e->next)	/* a few names */
+	for (e = r->cache; e != NULL; e = e->next) /* a few names */
 		if (e->port == port && strcasecmp(e->host, host) == 0)
 			return e;
 	return NULL;
@@ -328,7 +329,7 @@ cache_put(struct resolve *r, const struct rs_job *j)
 		}
 		e = calloc(1, sizeof(*e));
 		if (e == NULL)
-			return;		/* answered, just not cached */
+			return; /* answered, just not cached */
 		memcpy(e->host, j->host, sizeof(e->host));
 		e->port = j->port;
 		e->next = r->cache;
@@ -350,8 +351,8 @@ arm(struct resolve *r)
 {
 	event_timer_cancel(r->ev, &r->timer);
 	if (r->dl_head != NULL)
-		r->timer = event_timer_at(r->ev, r->dl_head->deadline,
-		    on_deadline, r);
+		r->timer =
+		    event_timer_at(r->ev, r->dl_head->deadline, on_deadline, r);
 }
 
 static void
@@ -389,7 +390,7 @@ on_deadline(struct event_loop *ev, void *arg)
 	resolve_done_cb *cb;
 	void *cbarg;
 
-	r->timer = NULL;	/* fired: the handle is gone */
+	r->timer = NULL; /* fired: the handle is gone */
 	while ((q = r->dl_head) != NULL && q->deadline <= event_now_ms(ev)) {
 		cb = q->cb;
 		cbarg = q->arg;
@@ -476,11 +477,11 @@ job_finish(struct resolve *r, struct rs_job *j)
 	void *cbarg;
 	int err;
 
-	job_unlink(r, j);	/* from now on a lookup starts afresh */
+	job_unlink(r, j); /* from now on a lookup starts afresh */
 	if (j->error == 0)
 		cache_put(r, j);
 	else if (j->error == -ENOENT && e != NULL)
-		cache_drop(r, e);	/* the name is gone */
+		cache_drop(r, e); /* the name is gone */
 	/* else: a failure that may pass; a stale answer stays usable */
 	err = j->error == 0 ? 0 : j->error == -ENOMEM ? -ENOMEM : -EHOSTUNREACH;
 	/* One at a time: a callback may cancel the next waiter. */
@@ -539,10 +540,10 @@ resolve_new(struct event_loop *ev, const struct resolve_options *opt,
 	r->ev = ev;
 	r->sh = sh;
 	r->wait_ms = opt != NULL && opt->wait_ms > 0 ? opt->wait_ms : 10000;
-	r->fresh_ms = opt != NULL && opt->fresh_ms > 0 ? opt->fresh_ms :
-	    RESOLVE_FRESH_MS;
-	r->stale_ms = opt != NULL && opt->stale_ms > 0 ? opt->stale_ms :
-	    RESOLVE_STALE_MS;
+	r->fresh_ms =
+	    opt != NULL && opt->fresh_ms > 0 ? opt->fresh_ms : RESOLVE_FRESH_MS;
+	r->stale_ms =
+	    opt != NULL && opt->stale_ms > 0 ? opt->stale_ms : RESOLVE_STALE_MS;
 	sh->ops = opt != NULL && opt->ops != NULL ? *opt->ops : sys_ops;
 	if (sh->ops.lookup == NULL)
 		sh->ops.lookup = sys_lookup;
@@ -586,13 +587,13 @@ resolve_free(struct resolve *r)
 	event_del(r->ev, sh->efd);
 	pthread_mutex_lock(&sh->mu);
 	sh->is_closing = true;
-	sh->todo_head = sh->todo_tail = NULL;	/* r->jobs still has them */
-	sh->done_head = sh->done_tail = NULL;	/* likewise */
+	sh->todo_head = sh->todo_tail = NULL; /* r->jobs still has them */
+	sh->done_head = sh->done_tail = NULL; /* likewise */
 	sh->ntodo = 0;
 	for (j = r->jobs; j != NULL; j = next) {
 		next = j->next;
 		if (j->is_taken && !j->is_done)
-			j->is_orphan = true;	/* its worker frees it */
+			j->is_orphan = true; /* its worker frees it */
 		else
 			free(j);
 	}
@@ -652,13 +653,13 @@ resolve_lookup(struct resolve *r, const char *host, int port,
 		return 0;
 	}
 	if (e != NULL)
-		cache_drop(r, e);	/* too old to serve */
+		cache_drop(r, e); /* too old to serve */
 	err = job_get(r, host, port, &j);
 	if (err < 0)
 		return err;
 	q = calloc(1, sizeof(*q));
 	if (q == NULL)
-		return -ENOMEM;	/* the job runs on; its answer is cached */
+		return -ENOMEM; /* the job runs on; its answer is cached */
 	q->job = j;
 	q->cb = cb;
 	q->arg = arg;

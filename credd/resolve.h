@@ -34,14 +34,14 @@ struct event_loop;
 struct resolve;
 struct resolve_query;
 
-#define RESOLVE_WORKERS 2		/* lookup threads, at most */
-#define RESOLVE_FRESH_MS (60 * 1000)	/* libcurl's DNS cache default */
+#define RESOLVE_WORKERS 2	     /* lookup threads, at most */
+#define RESOLVE_FRESH_MS (60 * 1000) /* libcurl's DNS cache default */
 #define RESOLVE_STALE_MS (60 * 60 * 1000)
-#define RESOLVE_ADDRS_MAX 8		/* addresses kept per name */
+#define RESOLVE_ADDRS_MAX 8 /* addresses kept per name */
 /* "a,b,[v6]" for RESOLVE_ADDRS_MAX bracketed IPv6 addresses, NUL. */
 #define RESOLVE_ADDRS_LEN (RESOLVE_ADDRS_MAX * 48)
-#define RESOLVE_HOST_MAX 253		/* a DNS name */
-#define RESOLVE_CACHE_MAX 16		/* names (the authority, a proxy) */
+#define RESOLVE_HOST_MAX 253 /* a DNS name */
+#define RESOLVE_CACHE_MAX 16 /* names (the authority, a proxy) */
 
 /*
  * The outside world, for tests. lookup runs on a worker thread and may
@@ -59,10 +59,10 @@ struct resolve_ops {
 };
 
 struct resolve_options {
-	const struct resolve_ops *ops;	/* NULL: getaddrinfo */
-	int64_t wait_ms;	/* how long a query waits; 0: 10 s */
-	int64_t fresh_ms;	/* 0: RESOLVE_FRESH_MS */
-	int64_t stale_ms;	/* 0: RESOLVE_STALE_MS */
+	const struct resolve_ops *ops; /* NULL: getaddrinfo */
+	int64_t wait_ms;	       /* how long a query waits; 0: 10 s */
+	int64_t fresh_ms;	       /* 0: RESOLVE_FRESH_MS */
+	int64_t stale_ms;	       /* 0: RESOLVE_STALE_MS */
 };
 
 /* error 0: addrs as in struct resolve_ops (valid during the call);
@@ -95,10 +95,10 @@ int resolve_lookup(struct resolve *r, const char *host, int port,
 void resolve_cancel(struct resolve *r, struct resolve_query **q);
 
 struct resolve_stats {
-	unsigned workers;	/* threads started and not yet gone */
-	unsigned running;	/* lookups in a worker now */
-	uint64_t lookups;	/* lookups started, in total */
-	uint64_t stale;		/* stale answers served */
+	unsigned workers; /* threads started and not yet gone */
+	unsigned running; /* lookups in a worker now */
+	uint64_t lookups; /* lookups started, in total */
+	uint64_t stale;	  /* stale answers served */
 };
 void resolve_get_stats(const struct resolve *r, struct resolve_stats *st);
 

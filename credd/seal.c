@@ -43,7 +43,7 @@
 
 struct seal {
 	size_t n;
-	uint32_t *ids;	  /* ids[i] names keys + i * SEAL_KEY_LEN */
+	uint32_t *ids;	     /* ids[i] names keys + i * SEAL_KEY_LEN */
 	unsigned char *keys; /* sodium_malloc, PROT_NONE while idle */
 	uint32_t active;
 };
@@ -152,7 +152,7 @@ decode_key(const struct keyline *kl, unsigned char *dst)
 	size_t binlen = 0;
 
 	if (sodium_base642bin(dst, SEAL_KEY_LEN, kl->b64, kl->b64len, NULL,
-	    &binlen, &b64_end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+		&binlen, &b64_end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
 	    b64_end != kl->b64 + kl->b64len || binlen != SEAL_KEY_LEN) {
 		sodium_memzero(dst, SEAL_KEY_LEN);
 		return -EBADMSG;
@@ -297,7 +297,7 @@ seal_read_key_file(const char *path, char **buf, size_t *len, struct stat *st)
 		r = -EPERM;
 		goto out;
 	}
-	r = fileperm_private(fd, st);	/* root or us; an ACL for us only */
+	r = fileperm_private(fd, st); /* root or us; an ACL for us only */
 	if (r < 0)
 		goto out;
 	if (st->st_size > SEAL_FILE_MAX) {
@@ -506,8 +506,8 @@ format_ids(const struct seal *s, char *buf, size_t n)
 }
 
 void
-seal_explain(const struct seal *s, const uint8_t *blob, size_t len,
-    char *buf, size_t n)
+seal_explain(const struct seal *s, const uint8_t *blob, size_t len, char *buf,
+    size_t n)
 {
 	uint32_t id = seal_blob_key_id(blob, len);
 	size_t idx;
@@ -521,12 +521,16 @@ seal_explain(const struct seal *s, const uint8_t *blob, size_t len,
 	}
 	format_ids(s, ids, sizeof(ids));
 	if (find_key(s, id, &idx) < 0)
-		snprintf(buf, n, "sealed with key %u, which this key ring does "
-		    "not have (its keys: %s)", (unsigned)id, ids);
+		snprintf(buf, n,
+		    "sealed with key %u, which this key ring does "
+		    "not have (its keys: %s)",
+		    (unsigned)id, ids);
 	else
-		snprintf(buf, n, "does not open with key %u (tampered, moved "
+		snprintf(buf, n,
+		    "does not open with key %u (tampered, moved "
 		    "from another user, or sealed by another ring that also has "
-		    "a key %u)", (unsigned)id, (unsigned)id);
+		    "a key %u)",
+		    (unsigned)id, (unsigned)id);
 }
 
 uint32_t

@@ -263,8 +263,9 @@ seal_keygen(const char *path, int make_active, uint32_t *new_id)
 	if (r < 0)
 		return r;
 	/* O_EXCL also refuses a symlink at path (EEXIST, then ELOOP below). */
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC |
-	    O_NOCTTY, 0600);
+	fd = open(path,
+	    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
+	    0600);
 	if (fd >= 0) {
 		id = 1 + randombytes_uniform(SEAL_FIRST_ID_MAX);
 		r = keygen_create(path, fd, id);

@@ -54,17 +54,17 @@
 struct secmem {
 	pthread_mutex_t mu;
 	struct secret_allocator hook;
-	unsigned char *base;	/* NULL when the arena is empty */
-	size_t size;		/* bytes reserved, a multiple of the page size */
-	size_t ngran;		/* size / SECMEM_GRANULE */
-	uint64_t *used;		/* a bit per granule: handed out */
-	uint64_t *start;	/* a bit per granule: first of an allocation */
-	size_t hint;		/* no granule below this one is free */
-	size_t locked;		/* bytes locked, from base */
+	unsigned char *base; /* NULL when the arena is empty */
+	size_t size;	     /* bytes reserved, a multiple of the page size */
+	size_t ngran;	     /* size / SECMEM_GRANULE */
+	uint64_t *used;	     /* a bit per granule: handed out */
+	uint64_t *start;     /* a bit per granule: first of an allocation */
+	size_t hint;	     /* no granule below this one is free */
+	size_t locked;	     /* bytes locked, from base */
 	size_t in_use;
 	size_t live;
 	uint64_t unlocked_allocs;
-	int lock_error;		/* once set, the arena stops growing */
+	int lock_error; /* once set, the arena stops growing */
 	bool is_warned;
 };
 
@@ -114,7 +114,7 @@ find_run(struct secmem *sm, size_t k, size_t lim)
 	while (i < lim) {
 		i = bit_next(sm->used, i, lim, 0);
 		if (is_first) {
-			sm->hint = i;	/* everything below i is in use */
+			sm->hint = i; /* everything below i is in use */
 			is_first = false;
 		}
 		if (i >= lim || k > lim - i)
@@ -147,8 +147,8 @@ lock_upto(struct secmem *sm, size_t end)
 
 	if (end <= sm->locked)
 		return 0;
-	want = (end + SECMEM_LOCK_STEP - 1) / SECMEM_LOCK_STEP *
-	    SECMEM_LOCK_STEP;
+	want =
+	    (end + SECMEM_LOCK_STEP - 1) / SECMEM_LOCK_STEP * SECMEM_LOCK_STEP;
 	if (want > sm->size)
 		want = sm->size;
 	r = secmem_mlock(sm->base + sm->locked, want - sm->locked);
@@ -169,16 +169,19 @@ static void
 warn_unlocked(const struct secmem *sm, int lock_error)
 {
 	if (lock_error != 0)
-		log_warnx("secret memory: the kernel refused to lock more than "
+		log_warnx(
+		    "secret memory: the kernel refused to lock more than "
 		    "%zu KiB (%s); further secrets are kept in ordinary memory, "
 		    "which can be swapped. Raise the unit's LimitMEMLOCK "
 		    "(RLIMIT_MEMLOCK) or lower [server] locked_memory_kib",
 		    sm->locked / 1024, strerror(lock_error));
 	else
-		log_warnx("secret memory: the locked arena (%zu KiB) is full; "
+		log_warnx(
+		    "secret memory: the locked arena (%zu KiB) is full; "
 		    "further secrets are kept in ordinary memory, which can be "
 		    "swapped. Raise [server] locked_memory_kib and the unit's "
-		    "LimitMEMLOCK", sm->size / 1024);
+		    "LimitMEMLOCK",
+		    sm->size / 1024);
 }
 
 void *
@@ -194,8 +197,8 @@ secmem_alloc(struct secmem *sm, size_t n)
 	k = n == 0 ? 1 : n / SECMEM_GRANULE + (n % SECMEM_GRANULE != 0);
 	(void)pthread_mutex_lock(&sm->mu);
 	if (n <= sm->size) {
-		lim = sm->lock_error != 0 ? sm->locked / SECMEM_GRANULE
-					  : sm->ngran;
+		lim = sm->lock_error != 0 ? sm->locked / SECMEM_GRANULE :
+					    sm->ngran;
 		i = find_run(sm, k, lim);
 		if (i != SM_NONE && lock_upto(sm, (i + k) * SECMEM_GRANULE) < 0)
 			i = find_run(sm, k, sm->locked / SECMEM_GRANULE);
@@ -235,7 +238,7 @@ secmem_dealloc(struct secmem *sm, void *p, size_t n)
 	if (sm == NULL || sm->base == NULL || a < (b = (uintptr_t)sm->base) ||
 	    a - b >= sm->size) {
 		explicit_bzero(p, n);
-		free(p);	/* malloc'd: before the hook, or a fallback */
+		free(p); /* malloc'd: before the hook, or a fallback */
 		return;
 	}
 	(void)pthread_mutex_lock(&sm->mu);
@@ -243,7 +246,8 @@ secmem_dealloc(struct secmem *sm, void *p, size_t n)
 	if ((a - b) % SECMEM_GRANULE != 0 || !bit_get(sm->used, first) ||
 	    !bit_get(sm->start, first))
 		fatalx("secret memory: free of %p, which is not an allocation "
-		    "(double free or a stray pointer)", p);
+		       "(double free or a stray pointer)",
+		    p);
 	end = first + 1;
 	while (end < sm->ngran && bit_get(sm->used, end) &&
 	    !bit_get(sm->start, end))
@@ -315,8 +319,9 @@ rlimit_room(void)
 	(void)secmem_vm_locked(&locked);
 	if ((uint64_t)rl.rlim_cur <= (uint64_t)locked)
 		return 0;
-	return (uint64_t)rl.rlim_cur - locked > SIZE_MAX ? SIZE_MAX
-	    : (size_t)(rl.rlim_cur - locked);
+	return (uint64_t)rl.rlim_cur - locked > SIZE_MAX ?
+	    SIZE_MAX :
+	    (size_t)(rl.rlim_cur - locked);
 }
 
 int
@@ -386,7 +391,7 @@ secmem_free(struct secmem *sm)
 	live = sm->live;
 	(void)pthread_mutex_unlock(&sm->mu);
 	if (live > 0)
-		return live;	/* a leak: left mapped, a free may still come */
+		return live; /* a leak: left mapped, a free may still come */
 	if (sm->base != NULL) {
 		SM_UNPOISON(sm->base, sm->size);
 		explicit_bzero(sm->base, sm->locked); /* belt and braces */

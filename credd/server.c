@@ -32,7 +32,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-
 #include "config.h"
 #include "event.h"
 #include "log.h"
@@ -42,12 +41,13 @@
 #include "uidlimit.h"
 #include "userdb.h"
 
-#define ACCEPT_BACKOFF_MIN_MS 50	/* listener paused after EMFILE & co. */
+#define ACCEPT_BACKOFF_MIN_MS 50 /* listener paused after EMFILE & co. */
 #define ACCEPT_BACKOFF_MAX_MS 1000
-#define ACCEPT_LOG_MS 60000	/* at most one accept warning per minute */
+#define ACCEPT_LOG_MS 60000 /* at most one accept warning per minute */
 
 int
-server_listen(const char *path, uid_t owner_uid, int *fdp, char *err, size_t errsz)
+server_listen(const char *path, uid_t owner_uid, int *fdp, char *err,
+    size_t errsz)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	char dir[PATH_MAX];
@@ -57,14 +57,16 @@ server_listen(const char *path, uid_t owner_uid, int *fdp, char *err, size_t err
 	int fd = -1, r;
 
 	*fdp = -1;
-	if (strlen(path) >= sizeof(sun.sun_path) || strlen(path) >= sizeof(dir)) {
+	if (strlen(path) >= sizeof(sun.sun_path) ||
+	    strlen(path) >= sizeof(dir)) {
 		snprintf(err, errsz, "socket path too long: %s", path);
 		return -ENAMETOOLONG;
 	}
 	memcpy(dir, path, strlen(path) + 1);
 	slash = strrchr(dir, '/');
 	if (slash == NULL || slash == dir) {
-		snprintf(err, errsz, "socket path must be absolute, in a directory: %s", path);
+		snprintf(err, errsz,
+		    "socket path must be absolute, in a directory: %s", path);
 		return -EINVAL;
 	}
 	*slash = '\0';
@@ -83,10 +85,12 @@ server_listen(const char *path, uid_t owner_uid, int *fdp, char *err, size_t err
 		snprintf(err, errsz, "%s: not a directory", dir);
 		return -ENOTDIR;
 	}
-	if ((st.st_mode & 022) != 0 || (st.st_uid != 0 && st.st_uid != owner_uid)) {
+	if ((st.st_mode & 022) != 0 ||
+	    (st.st_uid != 0 && st.st_uid != owner_uid)) {
 		snprintf(err, errsz,
 		    "%s: socket directory must be owned by root or the credd user "
-		    "and not writable by others (mode %03o)", dir, st.st_mode & 0777);
+		    "and not writable by others (mode %03o)",
+		    dir, st.st_mode & 0777);
 		return -EPERM;
 	}
 	memcpy(sun.sun_path, path, strlen(path) + 1);
@@ -98,11 +102,12 @@ server_listen(const char *path, uid_t owner_uid, int *fdp, char *err, size_t err
 	}
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
-			snprintf(err, errsz, "%s exists and is not a socket", path);
+			snprintf(err, errsz, "%s exists and is not a socket",
+			    path);
 			close(fd);
 			return -EEXIST;
 		}
-		(void)unlink(path);	/* stale socket of an earlier run */
+		(void)unlink(path); /* stale socket of an earlier run */
 	}
 	old = umask(0177);
 	r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
@@ -148,19 +153,19 @@ accept_pause(struct server *s, int err)
 	}
 	if (s->accept_warned == 0 || now - s->accept_warned >= ACCEPT_LOG_MS) {
 		log_warnx("accept: %s; listener paused, retried with backoff "
-		    "(%llu failures since the last report)", strerror(err),
-		    (unsigned long long)s->accept_fails);
+			  "(%llu failures since the last report)",
+		    strerror(err), (unsigned long long)s->accept_fails);
 		s->accept_fails = 0;
 		s->accept_warned = now;
 		s->is_accept_warned = 1;
 	}
 	s->accept_backoff = s->accept_backoff == 0 ? ACCEPT_BACKOFF_MIN_MS :
-	    s->accept_backoff * 2;
+						     s->accept_backoff * 2;
 	if (s->accept_backoff > ACCEPT_BACKOFF_MAX_MS)
 		s->accept_backoff = ACCEPT_BACKOFF_MAX_MS;
 	event_timer_cancel(s->ev, &s->accept_timer);
-	s->accept_timer = event_timer_in(s->ev, s->accept_backoff,
-	    accept_timer_cb, s);
+	s->accept_timer =
+	    event_timer_in(s->ev, s->accept_backoff, accept_timer_cb, s);
 	if (s->accept_timer != NULL)
 		(void)event_mod(s->ev, s->lfd, 0);
 	/* else (no memory for a timer) keep listening: a spin, not deaf */
@@ -174,7 +179,7 @@ accept_drained(struct server *s)
 		return;
 	if (s->is_accept_warned) {
 		log_info("accept: accepting again after %lld ms (%llu more "
-		    "failures)",
+			 "failures)",
 		    (long long)(event_now_ms(s->ev) - s->accept_since),
 		    (unsigned long long)s->accept_fails);
 		s->accept_fails = 0;
@@ -227,11 +232,12 @@ admin_gid_set(struct server *s, int r, gid_t gid)
 	s->has_admin_gid = 0;
 	if (r == -ENOENT)
 		log_warnx("admin_group \"%s\" does not exist; only root may "
-		    "administer", s->cf->admin_group);
+			  "administer",
+		    s->cf->admin_group);
 	else
 		log_warnx("admin_group \"%s\": cannot look it up (%s); only "
-		    "root may administer until it can", s->cf->admin_group,
-		    strerror(-r));
+			  "root may administer until it can",
+		    s->cf->admin_group, strerror(-r));
 }
 
 static void
@@ -268,7 +274,8 @@ resolve_admin_gid(struct server *s, int is_now)
 		admin_gid_set(s, r, gid);
 		return;
 	}
-	s->group_req = userdb_lookup_group(s->db, s->cf->admin_group, group_cb, s);
+	s->group_req =
+	    userdb_lookup_group(s->db, s->cf->admin_group, group_cb, s);
 	if (s->group_req == NULL)
 		log_warnx("admin_group: out of memory; keeping the old gid");
 }
@@ -336,7 +343,7 @@ server_set_config(struct server *s, const struct config *cf)
 	limits_of(cf, &lc);
 	uidlimit_set_config(s->limits, &lc);
 	out_caps_of(s, cf);
-	server_conn_resume_soon(s);	/* the caps may have grown */
+	server_conn_resume_soon(s); /* the caps may have grown */
 	resolve_admin_gid(s, 0);
 }
 

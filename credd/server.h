@@ -38,16 +38,18 @@ typedef int server_request_cb(void *arg, struct waiter *w,
     const struct proto_request *req, struct reply *out);
 
 struct server_stats {
-	uint64_t connections;	/* accepted, total */
-	uint64_t open;		/* open now */
+	uint64_t connections; /* accepted, total */
+	uint64_t open;	      /* open now */
 	uint64_t requests;
 	uint64_t refused_conns; /* over a cap */
 	uint64_t rate_limited;
 	uint64_t bad_requests;
-	uint64_t output_bytes;	/* reply bytes queued for peers now (buffers) */
+	uint64_t output_bytes; /* reply bytes queued for peers now (buffers) */
 	uint64_t output_bytes_peak;
-	uint64_t output_stalls;	/* a connection stopped being read: its output */
-	uint64_t accept_pauses;	/* accept4 failed (EMFILE...): listener paused */
+	uint64_t
+	    output_stalls; /* a connection stopped being read: its output */
+	uint64_t
+	    accept_pauses; /* accept4 failed (EMFILE...): listener paused */
 };
 
 /*
@@ -57,7 +59,8 @@ struct server_stats {
  * owner_uid. The socket is made 0666 after bind. 0 or -errno, with a
  * message in err.
  */
-int server_listen(const char *path, uid_t owner_uid, int *fd, char *err, size_t errsz);
+int server_listen(const char *path, uid_t owner_uid, int *fd, char *err,
+    size_t errsz);
 
 /*
  * db resolves each peer uid's name off the loop (a connection's requests

@@ -51,14 +51,15 @@
 /* Stop taking requests of a connection while this much is unsent; one
  * reply (up to PROTO_LINE_MAX) is always queued whole. */
 #define OUT_PENDING_MAX (16 * 1024)
-#define OUT_CHUNK 4096		/* reply buffers grow in these steps */
+#define OUT_CHUNK 4096 /* reply buffers grow in these steps */
 /* Requested SO_SNDBUF of a connection; the kernel doubles it, so a peer
  * that does not read pins ~32 KiB of kernel memory (its default would be
  * net.core.wmem_default, ~208 KiB), credd's own buffer takes the rest. */
 #define CONN_SNDBUF (16 * 1024)
-#define RESUME_DELAY_MS 10	/* paused connections: looked at again after */
-#define IN_INITIAL 1024		/* input buffer grows to PROTO_LINE_MAX on demand */
-#define LINE_DEADLINE_MS 10000	/* a started line must end within this (slowloris) */
+#define RESUME_DELAY_MS 10 /* paused connections: looked at again after */
+#define IN_INITIAL 1024	   /* input buffer grows to PROTO_LINE_MAX on demand */
+#define LINE_DEADLINE_MS                                                       \
+	10000 /* a started line must end within this (slowloris) */
 #define GROUPS_MAX 1024
 
 struct conn {
@@ -66,19 +67,19 @@ struct conn {
 	int fd;
 	struct caller caller;
 	struct uidlimit_entry *us;
-	struct userdb_req *name_req;	/* uid -> name lookup in flight */
-	char *in;		/* requests only: no secrets, not wiped */
-	size_t inlen, incap;	/* incap grows up to PROTO_LINE_MAX */
-	int64_t line_start;	/* when the pending partial line began, or 0 */
+	struct userdb_req *name_req; /* uid -> name lookup in flight */
+	char *in;		     /* requests only: no secrets, not wiped */
+	size_t inlen, incap;	     /* incap grows up to PROTO_LINE_MAX */
+	int64_t line_start; /* when the pending partial line began, or 0 */
 	char *out;
 	size_t outlen, outoff, outcap;
 	struct waiter w;
-	int is_paused;		/* on s->paused: may not take requests now */
+	int is_paused; /* on s->paused: may not take requests now */
 	LIST_ENTRY(conn) plink;
-	int busy;		/* a request is being answered */
-	int closing;		/* close once the output is flushed */
+	int busy;    /* a request is being answered */
+	int closing; /* close once the output is flushed */
 	int in_process;
-	int eof;		/* the peer shut its writing side */
+	int eof; /* the peer shut its writing side */
 	int64_t last_active;
 	struct event_timer *idle;
 	LIST_ENTRY(conn) link;
@@ -109,7 +110,8 @@ peer_is_admin(struct server *s, int fd, uid_t uid, gid_t gid)
 		if (errno != ERANGE || len <= sizeof(stack) ||
 		    (groups = malloc(len)) == NULL)
 			return 0;
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0) {
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) <
+		    0) {
 			free(groups);
 			return 0;
 		}
@@ -239,7 +241,8 @@ conn_send(struct conn *c, struct reply *rep)
 	else
 		line = errmap_nomem_line(&len);
 	if (line == NULL || out_append(c, line, len) < 0) {
-		log_warnx("uid %u: cannot encode or queue a reply", (unsigned)c->caller.uid);
+		log_warnx("uid %u: cannot encode or queue a reply",
+		    (unsigned)c->caller.uid);
 		c->closing = 1;
 	}
 	secret_wipe_str(enc);
@@ -252,7 +255,7 @@ conn_send_json(struct conn *c, json_t *resp)
 {
 	struct reply rep = { 0 };
 
-	(void)reply_set_json(&rep, resp);	/* NULL: empty, "internal" */
+	(void)reply_set_json(&rep, resp); /* NULL: empty, "internal" */
 	conn_send(c, &rep);
 }
 
@@ -331,7 +334,7 @@ out_send(struct conn *c)
 				continue;
 			if (errno == EAGAIN)
 				return;
-			c->closing = 1;	/* the peer is gone */
+			c->closing = 1; /* the peer is gone */
 			break;
 		}
 		c->outoff += (size_t)n;
@@ -386,10 +389,11 @@ conn_handle_line(struct conn *c, const char *line, size_t len)
 		    c->caller.user, "rate limit ([limits] requests_per_sec)");
 		resp = errmap_error(-EBUSY,
 		    "too many requests from this user; slow down");
-		reply_put(proto_error_obj(resp), "retry_after", json_integer(1), &bad);
+		reply_put(proto_error_obj(resp), "retry_after", json_integer(1),
+		    &bad);
 		if (bad) {
 			json_decref(resp);
-			resp = NULL;	/* answered "internal" */
+			resp = NULL; /* answered "internal" */
 		}
 		conn_send_json(c, resp);
 		return 0;
@@ -404,9 +408,10 @@ conn_handle_line(struct conn *c, const char *line, size_t len)
 			    proto_versions(), &bad);
 		if (bad) {
 			json_decref(resp);
-			resp = NULL;	/* answered "internal" */
+			resp = NULL; /* answered "internal" */
 		}
-		log_debug("uid %u: refused request: %s", (unsigned)c->caller.uid, msg);
+		log_debug("uid %u: refused request: %s",
+		    (unsigned)c->caller.uid, msg);
 		conn_send_json(c, resp);
 		return 0;
 	}
@@ -418,14 +423,14 @@ conn_handle_line(struct conn *c, const char *line, size_t len)
 	r = s->cb(s->cbarg, &c->w, &req, &rep);
 	proto_request_clear(&req);
 	if (r == WAITER_PARKED) {
-		reply_clear(&rep);	/* nothing, by contract */
-		return c->busy;	/* parked (or already completed) */
+		reply_clear(&rep); /* nothing, by contract */
+		return c->busy;	   /* parked (or already completed) */
 	}
 	c->busy = 0;
 	c->w.hook = NULL;
 	waiter_release(&c->w);
 	if (r < 0)
-		(void)errmap_reply(&rep, r, NULL);	/* empty: "internal" */
+		(void)errmap_reply(&rep, r, NULL); /* empty: "internal" */
 	conn_send(c, &rep);
 	return 0;
 }
@@ -441,16 +446,17 @@ conn_process(struct conn *c)
 	c->in_process = 1;
 	while (!c->busy && !c->closing && c->name_req == NULL && c->inlen > 0) {
 		if (!conn_may_take(c)) {
-			out_send(c);	/* the kernel may take it now */
+			out_send(c); /* the kernel may take it now */
 			if (c->closing || !conn_may_take(c))
-				break;	/* paused by conn_update_events below */
+				break; /* paused by conn_update_events below */
 		}
 		nl = memchr(c->in, '\n', c->inlen);
 		if (nl == NULL) {
 			if (c->inlen >= PROTO_LINE_MAX) {
 				c->s->stats.bad_requests++;
-				conn_send_json(c, errmap_error(-EMSGSIZE,
-				    "request line exceeds 65536 bytes"));
+				conn_send_json(c,
+				    errmap_error(-EMSGSIZE,
+					"request line exceeds 65536 bytes"));
 				c->closing = 1;
 				c->inlen = 0;
 			}
@@ -476,7 +482,7 @@ conn_process(struct conn *c)
 	if (c->eof && !c->busy && memchr(c->in, '\n', c->inlen) == NULL)
 		c->closing = 1;
 	c->in_process = 0;
-	(void)conn_flush(c);	/* may close c */
+	(void)conn_flush(c); /* may close c */
 }
 
 static void
@@ -504,9 +510,9 @@ conn_read_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
 			size_t ncap;
 
 			if (in_has_line(c))
-				break;	/* answer what waits, then read */
+				break; /* answer what waits, then read */
 			ncap = c->incap * 2 < PROTO_LINE_MAX ? c->incap * 2 :
-			    PROTO_LINE_MAX;
+							       PROTO_LINE_MAX;
 			nb = realloc(c->in, ncap);
 
 			if (nb == NULL) {
@@ -516,7 +522,8 @@ conn_read_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
 			c->in = nb;
 			c->incap = ncap;
 		}
-		n = recv(fd, c->in + c->inlen, c->incap - c->inlen, MSG_DONTWAIT);
+		n = recv(fd, c->in + c->inlen, c->incap - c->inlen,
+		    MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
@@ -526,7 +533,7 @@ conn_read_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
 			return;
 		}
 		if (n == 0) {
-			c->eof = 1;	/* answer what was sent, then close */
+			c->eof = 1; /* answer what was sent, then close */
 			break;
 		}
 		c->inlen += (size_t)n;
@@ -566,7 +573,7 @@ name_cb(void *arg, int result, uid_t uid, gid_t gid, const char *name)
 		    (unsigned)c->caller.uid, strerror(-result));
 		c->caller.user_err = result;
 	}
-	conn_process(c);	/* the lines that arrived meanwhile */
+	conn_process(c); /* the lines that arrived meanwhile */
 }
 
 /*
@@ -612,15 +619,16 @@ server_conn_open(struct server *s, int fd, const struct ucred *cred)
 	if (r < 0) {
 		free(c->in);
 		free(c);
-		server_conn_refuse(s, fd, cred->uid, r == -EUSERS ?
-		    "max_conns_per_uid" : r == -ENOBUFS ?
-		    "unsent output over max_output_per_uid/max_output" :
-		    "out of memory");
+		server_conn_refuse(s, fd, cred->uid,
+		    r == -EUSERS ?
+			"max_conns_per_uid" :
+			r == -ENOBUFS ?
+			"unsent output over max_output_per_uid/max_output" :
+			"out of memory");
 		return;
 	}
 	/* What a peer that does not read can pin in the kernel. */
-	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf,
-	    sizeof(sndbuf));
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	if (conn_name(c) < 0) {
 		uidlimit_close(s->limits, c->us);
 		free(c->in);
@@ -655,7 +663,7 @@ conn_close(struct conn *c)
 	if (c->w.linked && c->w.cancel != NULL)
 		c->w.cancel(&c->w);
 	if (c->busy && c->w.abandon != NULL)
-		c->w.abandon(&c->w);	/* its reply will never be read */
+		c->w.abandon(&c->w); /* its reply will never be read */
 	waiter_release(&c->w);
 	event_timer_cancel(s->ev, &c->idle);
 	event_del(s->ev, c->fd);
@@ -664,14 +672,14 @@ conn_close(struct conn *c)
 	if (s->db != NULL)
 		userdb_cancel(s->db, c->name_req);
 	conn_unpause(c);
-	out_free(c);	/* releases its share of the caps (resume_soon) */
+	out_free(c); /* releases its share of the caps (resume_soon) */
 	uidlimit_close(s->limits, c->us);
 	s->stats.open--;
 	free(c->in);
 	free(c->caller.user);
 	free(c);
 	if (s->accept_timer != NULL)
-		server_accept_resume(s);	/* a descriptor is free again */
+		server_accept_resume(s); /* a descriptor is free again */
 }
 
 static void
@@ -683,8 +691,8 @@ conn_reply(struct waiter *w, struct reply *rep)
 	c->busy = 0;
 	conn_send(c, rep);
 	if (c->in_process)
-		return;	/* the caller's loop sends and goes on */
-	conn_process(c);	/* sends, then handles the next buffered line */
+		return;	 /* the caller's loop sends and goes on */
+	conn_process(c); /* sends, then handles the next buffered line */
 }
 
 /*
@@ -704,15 +712,16 @@ resume_cb(struct event_loop *ev, void *arg)
 	s->resume = NULL;
 	while ((c = LIST_FIRST(&s->paused)) != NULL) {
 		LIST_REMOVE(c, plink);
-		LIST_INSERT_HEAD(&todo, c, plink);	/* still is_paused */
+		LIST_INSERT_HEAD(&todo, c, plink); /* still is_paused */
 	}
 	while ((c = LIST_FIRST(&todo)) != NULL) {
 		LIST_REMOVE(c, plink);
 		if (conn_may_take(c)) {
 			c->is_paused = 0;
-			conn_process(c);	/* may close c */
+			conn_process(c); /* may close c */
 		} else
-			LIST_INSERT_HEAD(&s->paused, c, plink);	/* still waits */
+			LIST_INSERT_HEAD(&s->paused, c,
+			    plink); /* still waits */
 	}
 }
 

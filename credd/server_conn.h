@@ -20,7 +20,8 @@ struct server;
  */
 void server_conn_open(struct server *s, int fd, const struct ucred *cred);
 /* Refuse fd at accept: counted, audited (coalesced), closed unanswered. */
-void server_conn_refuse(struct server *s, int fd, uid_t uid, const char *reason);
+void server_conn_refuse(struct server *s, int fd, uid_t uid,
+    const char *reason);
 /* Close every connection (their waiters cancelled or abandoned). */
 void server_conn_close_all(struct server *s);
 /*

@@ -26,18 +26,18 @@ struct server {
 	void *cbarg;
 	gid_t admin_gid;
 	int has_admin_gid;
-	struct userdb *db;		/* NSS, off the loop; NULL: no names */
-	struct userdb_req *group_req;	/* admin_group lookup after SIGHUP */
+	struct userdb *db;	      /* NSS, off the loop; NULL: no names */
+	struct userdb_req *group_req; /* admin_group lookup after SIGHUP */
 	struct uidlimit *limits;
 	LIST_HEAD(, conn) conns;
-	LIST_HEAD(, conn) paused;	/* waiting for output to drain or caps */
-	struct event_timer *resume;	/* looks at paused connections again */
+	LIST_HEAD(, conn) paused;   /* waiting for output to drain or caps */
+	struct event_timer *resume; /* looks at paused connections again */
 	struct event_timer *accept_timer; /* listener paused until it fires */
-	int64_t accept_backoff;		/* ms; 0: not backing off */
-	int64_t accept_since;		/* start of a failing episode, or 0 */
-	int64_t accept_warned;		/* last warning, or 0 */
-	int is_accept_warned;		/* this episode was reported */
-	uint64_t accept_fails;		/* failures not yet reported */
+	int64_t accept_backoff;		  /* ms; 0: not backing off */
+	int64_t accept_since;		  /* start of a failing episode, or 0 */
+	int64_t accept_warned;		  /* last warning, or 0 */
+	int is_accept_warned;		  /* this episode was reported */
+	uint64_t accept_fails;		  /* failures not yet reported */
 	struct server_stats stats;
 };
 

@@ -35,23 +35,23 @@ struct session {
 	uid_t uid;
 	char *service, *tty, *workload;
 	int64_t opened;
-	int64_t last_used;	/* opened, or its secret presented */
+	int64_t last_used;	  /* opened, or its secret presented */
 	struct ep_secret *secret; /* NULL: none (endpoint off, or expired) */
 };
 
 struct ep_secret {
 	LIST_ENTRY(ep_secret) link;
-	struct secret *value;	/* SESSION_SECRET_LEN hex digits */
+	struct secret *value; /* SESSION_SECRET_LEN hex digits */
 	char *user;
 	uid_t uid;
-	struct session *owner;	/* NULL for an sdk_env secret */
+	struct session *owner; /* NULL for an sdk_env secret */
 	int64_t minted, expires_on;
 };
 
 struct sessions {
-	LIST_HEAD(, session) head;	/* newest first */
+	LIST_HEAD(, session) head; /* newest first */
 	size_t n;
-	LIST_HEAD(, ep_secret) secrets;	/* newest first */
+	LIST_HEAD(, ep_secret) secrets; /* newest first */
 	size_t nsecrets;
 	struct sessions_counters count;
 };
@@ -164,8 +164,8 @@ session_find(const struct sessions *ss, const char *id)
 	if (id == NULL || id[0] == '\0')
 		return NULL;
 	LIST_FOREACH(s, &ss->head, link)
-		if (strcmp(s->id, id) == 0)
-			return s;
+	if (strcmp(s->id, id) == 0)
+		return s;
 	return NULL;
 }
 
@@ -247,7 +247,7 @@ sessions_secret_mint(struct sessions *ss, const char *user, uid_t uid,
 		owner = session_find(ss, session);
 		if (owner == NULL)
 			return -ENOENT;
-		user = owner->user;	/* the session's binding */
+		user = owner->user; /* the session's binding */
 		uid = owner->uid;
 	}
 	n = secrets_prune(ss, now, uid, &oldest);
@@ -273,7 +273,7 @@ sessions_secret_mint(struct sessions *ss, const char *user, uid_t uid,
 	e->minted = now;
 	e->expires_on = now + ttl;
 	if (owner != NULL) {
-		if (owner->secret != NULL)	/* one secret per session */
+		if (owner->secret != NULL) /* one secret per session */
 			ep_secret_drop(ss, owner->secret);
 		owner->secret = e;
 		e->owner = owner;
@@ -287,20 +287,20 @@ sessions_secret_mint(struct sessions *ss, const char *user, uid_t uid,
 }
 
 int
-sessions_secret_check(struct sessions *ss, const char *presented,
-    size_t len, int64_t now, uid_t *uid, const char **user)
+sessions_secret_check(struct sessions *ss, const char *presented, size_t len,
+    int64_t now, uid_t *uid, const char **user)
 {
 	struct ep_secret *e, *hit = NULL;
 
 	*uid = (uid_t)-1;
 	*user = NULL;
 	if (presented == NULL || len != SESSION_SECRET_LEN)
-		return -ENOENT;	/* the length is not secret */
+		return -ENOENT; /* the length is not secret */
 	/* Compare with every entry: the time does not tell which matched. */
 	LIST_FOREACH(e, &ss->secrets, link)
-		if (secret_memeq(e->value->ptr, presented, SESSION_SECRET_LEN) &&
-		    hit == NULL)
-			hit = e;
+	if (secret_memeq(e->value->ptr, presented, SESSION_SECRET_LEN) &&
+	    hit == NULL)
+		hit = e;
 	if (hit == NULL)
 		return -ENOENT;
 	if (hit->expires_on <= now) {
@@ -308,7 +308,7 @@ sessions_secret_check(struct sessions *ss, const char *presented,
 		return -EKEYEXPIRED;
 	}
 	if (hit->owner != NULL && hit->owner->last_used < now)
-		hit->owner->last_used = now;	/* the session is in use */
+		hit->owner->last_used = now; /* the session is in use */
 	*uid = hit->uid;
 	*user = hit->user;
 	return 0;
@@ -399,7 +399,7 @@ snapshot_add(struct sessions_snapshot *snap, const char *user, uid_t uid,
 {
 	struct sessions_binding *b = &snap->b[snap->n++];
 
-	b->user = (char *)(uintptr_t)user;	/* borrowed until copied below */
+	b->user = (char *)(uintptr_t)user; /* borrowed until copied below */
 	b->uid = uid;
 	b->has_session = has_session;
 	b->account = b->alive = -1;
@@ -421,10 +421,10 @@ sessions_snapshot(const struct sessions *ss, int64_t now,
 	if (out->b == NULL)
 		return -ENOMEM;
 	LIST_FOREACH(s, &ss->head, link)
-		snapshot_add(out, s->user, s->uid, 1);
+	snapshot_add(out, s->user, s->uid, 1);
 	LIST_FOREACH(e, &ss->secrets, link)
-		if (e->owner == NULL)
-			snapshot_add(out, e->user, e->uid, 0);
+	if (e->owner == NULL)
+		snapshot_add(out, e->user, e->uid, 0);
 	qsort(out->b, out->n, sizeof(*out->b), binding_cmp);
 	/* Fold duplicates into the first of each run, then own the names. */
 	for (i = 0, j = 0; i < out->n; i++) {
@@ -437,7 +437,7 @@ sessions_snapshot(const struct sessions *ss, int64_t now,
 	out->n = j;
 	for (i = 0; i < out->n; i++)
 		if ((out->b[i].user = strdup(out->b[i].user)) == NULL) {
-			out->n = i;	/* the rest are still borrowed */
+			out->n = i; /* the rest are still borrowed */
 			sessions_snapshot_clear(out);
 			return -ENOMEM;
 		}
@@ -447,7 +447,8 @@ sessions_snapshot(const struct sessions *ss, int64_t now,
 static const struct sessions_binding *
 binding_find(const struct sessions_snapshot *snap, const char *user, uid_t uid)
 {
-	struct sessions_binding key = { .user = (char *)(uintptr_t)user, .uid = uid };
+	struct sessions_binding key = { .user = (char *)(uintptr_t)user,
+		.uid = uid };
 
 	if (snap->n == 0)
 		return NULL;
@@ -467,7 +468,7 @@ sessions_apply(struct sessions *ss, const struct sessions_snapshot *snap,
 		snext = LIST_NEXT(s, link);
 		if (s->opened > snap->taken ||
 		    (b = binding_find(snap, s->user, s->uid)) == NULL)
-			continue;	/* opened after the snapshot */
+			continue; /* opened after the snapshot */
 		if (b->account == 0) {
 			session_end_for(ss, s, "account_gone", fn, arg);
 			ss->count.ended_account++;

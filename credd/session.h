@@ -33,17 +33,17 @@
 #include <sys/types.h>
 
 #define SESSION_ID_LEN 32
-#define SESSION_SECRET_LEN 64	/* hex digits: 256 random bits */
+#define SESSION_SECRET_LEN 64 /* hex digits: 256 random bits */
 
 struct sessions;
 
 /* Why credd ended sessions, counted for stats. */
 struct sessions_counters {
-	uint64_t ended_idle;		/* session_idle passed without use */
-	uint64_t ended_no_process;	/* their uid had no live process left */
-	uint64_t ended_account;		/* the user no longer names that uid */
-	uint64_t dropped;		/* a session_open that failed or was abandoned */
-	uint64_t secrets_ended_account;	/* sdk_env secrets of such bindings */
+	uint64_t ended_idle;	   /* session_idle passed without use */
+	uint64_t ended_no_process; /* their uid had no live process left */
+	uint64_t ended_account;	   /* the user no longer names that uid */
+	uint64_t dropped; /* a session_open that failed or was abandoned */
+	uint64_t secrets_ended_account; /* sdk_env secrets of such bindings */
 };
 
 /*
@@ -117,17 +117,17 @@ size_t sessions_expire(struct sessions *ss, int64_t now, int64_t idle,
 
 /* One distinct (user, uid) binding of a snapshot, and what a check found. */
 struct sessions_binding {
-	char *user;		/* owned by the snapshot */
+	char *user; /* owned by the snapshot */
 	uid_t uid;
-	int has_session;	/* a session (not only sdk_env secrets) uses it */
-	int account;		/* 1 user still names uid, 0 no longer, <0 unknown */
-	int alive;		/* 1 uid has a live process, 0 none, <0 unknown */
+	int has_session; /* a session (not only sdk_env secrets) uses it */
+	int account;	 /* 1 user still names uid, 0 no longer, <0 unknown */
+	int alive;	 /* 1 uid has a live process, 0 none, <0 unknown */
 };
 
 struct sessions_snapshot {
-	struct sessions_binding *b;	/* sorted by (uid, user), distinct */
+	struct sessions_binding *b; /* sorted by (uid, user), distinct */
 	size_t n;
-	int64_t taken;			/* the now it was taken at */
+	int64_t taken; /* the now it was taken at */
 };
 
 /*

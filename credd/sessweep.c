@@ -39,7 +39,7 @@
 #include "sessweep.h"
 
 #define SESSWEEP_PW_BUF_MAX (1024 * 1024)
-#define SESSWEEP_STATUS_READ 2048	/* the Uid: line is in the first ~300 bytes */
+#define SESSWEEP_STATUS_READ 2048 /* the Uid: line is in the first ~300 bytes */
 
 struct sessweep {
 	struct event_loop *ev;
@@ -53,8 +53,8 @@ struct sessweep {
 	int efd;
 	/* Under mu: the check handed to the thread, and its state. */
 	struct sessions_snapshot snap;
-	int liveness;		/* for this check */
-	int scan_result;	/* ops.scan's return, 0 when not run */
+	int liveness;	 /* for this check */
+	int scan_result; /* ops.scan's return, 0 when not run */
 	int has_job, is_done, is_stopping;
 	/* Loop only. */
 	int in_flight;
@@ -140,7 +140,7 @@ sessweep_proc_scan(const char *proc_dir, const uid_t *uids, size_t n,
 		if (!isdigit((unsigned char)de->d_name[0]))
 			continue;
 		if (fstatat(dfd, de->d_name, &st, 0) < 0)
-			continue;	/* exited meanwhile */
+			continue; /* exited meanwhile */
 		mark(uids, n, alive, st.st_uid, &left);
 		if (st.st_uid != 0)
 			continue;
@@ -180,9 +180,9 @@ system_account(void *arg, const char *user, uid_t uid)
 		sz *= 2;
 	}
 	if (r != 0)
-		r = -r;		/* the directory failed: unknown */
+		r = -r; /* the directory failed: unknown */
 	else if (res == NULL)
-		r = 0;		/* no such user */
+		r = 0; /* no such user */
 	else
 		r = res->pw_uid == uid;
 	free(buf);
@@ -215,8 +215,8 @@ check_run(const struct sessweep_ops *ops, struct sessions_snapshot *snap,
 	int r = 0;
 
 	for (i = 0; i < snap->n; i++)
-		snap->b[i].account = ops->account(ops->arg, snap->b[i].user,
-		    snap->b[i].uid);
+		snap->b[i].account =
+		    ops->account(ops->arg, snap->b[i].user, snap->b[i].uid);
 	if (!liveness || snap->n == 0)
 		return 0;
 	uids = calloc(snap->n, sizeof(*uids));
@@ -274,7 +274,7 @@ worker(void *arg)
 			pthread_cond_wait(&sw->cv, &sw->mu);
 		if (sw->is_stopping)
 			break;
-		snap = sw->snap;	/* the thread's while has_job is set */
+		snap = sw->snap; /* the thread's while has_job is set */
 		liveness = sw->liveness;
 		pthread_mutex_unlock(&sw->mu);
 		r = check_run(&sw->ops, &snap, liveness);
@@ -344,9 +344,11 @@ done_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
 	sw->in_flight = 0;
 	if (r < 0 && !sw->scan_warned) {
 		log_warnx("sessions: cannot tell which uids have processes "
-		    "(%s); sessions end only when idle, closed, or their "
-		    "account is gone", r == -EPERM ? "/proc hides other users' "
-		    "processes" : strerror(-r));
+			  "(%s); sessions end only when idle, closed, or their "
+			  "account is gone",
+		    r == -EPERM ? "/proc hides other users' "
+				  "processes" :
+				  strerror(-r));
 		sw->scan_warned = 1;
 	}
 	grace = sw->cfg.check_ms / 1000;
@@ -354,8 +356,10 @@ done_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
 		grace = 1;
 	n = sessions_apply(sw->ss, &snap, grace, audit_end, sw);
 	if (n > 0)
-		log_debug("sessions: %zu ended (no process left, or the account "
-		    "is gone)", n);
+		log_debug(
+		    "sessions: %zu ended (no process left, or the account "
+		    "is gone)",
+		    n);
 	sessions_snapshot_clear(&snap);
 	sw->checks++;
 }
@@ -412,8 +416,8 @@ tick_cb(struct event_loop *ev, void *arg)
 	int64_t now = now_of(sw);
 
 	sw->timer = NULL;
-	expire(sw, now);	/* even while a slow check is still running */
-	(void)submit(sw, now);	/* -EBUSY: the last check is not back yet */
+	expire(sw, now);       /* even while a slow check is still running */
+	(void)submit(sw, now); /* -EBUSY: the last check is not back yet */
 	sw->timer = event_timer_in(ev, sw->cfg.check_ms, tick_cb, sw);
 }
 
@@ -476,7 +480,7 @@ sessweep_set_config(struct sessweep *sw, const struct sessweep_cfg *cfg)
 		return;
 	sw->cfg = *cfg;
 	if (cfg->check_ms == old && sw->timer != NULL)
-		return;	/* a SIGHUP storm must not postpone the checks */
+		return; /* a SIGHUP storm must not postpone the checks */
 	event_timer_cancel(sw->ev, &sw->timer);
 	sw->timer = event_timer_in(sw->ev, cfg->check_ms, tick_cb, sw);
 }
@@ -492,7 +496,8 @@ sessweep_free(struct sessweep *sw)
 	pthread_cond_signal(&sw->cv);
 	pthread_mutex_unlock(&sw->mu);
 	pthread_join(sw->thread, NULL);
-	sessions_snapshot_clear(&sw->snap);	/* a check not picked up, or not applied */
+	sessions_snapshot_clear(
+	    &sw->snap); /* a check not picked up, or not applied */
 	event_del(sw->ev, sw->efd);
 	(void)close(sw->efd);
 	pthread_mutex_destroy(&sw->mu);

@@ -33,7 +33,8 @@ struct sessweep_ops {
 	 * 0, or -errno when no conclusion can be drawn (for example /proc
 	 * hides other users' processes): then no session ends for it.
 	 */
-	int (*scan)(void *arg, const uid_t *uids, size_t n, unsigned char *alive);
+	int (*scan)(void *arg, const uid_t *uids, size_t n,
+	    unsigned char *alive);
 	/*
 	 * Check thread. 1 when user still names uid, 0 when it no longer
 	 * does (no such user, or another uid), -errno when the lookup failed
@@ -49,9 +50,9 @@ struct sessweep_ops {
 extern const struct sessweep_ops sessweep_system_ops;
 
 struct sessweep_cfg {
-	int64_t check_ms;	/* between checks, > 0; also a new session's grace */
-	int64_t idle_s;		/* idle bound; 0: none */
-	int liveness;		/* end sessions whose uid has no live process */
+	int64_t check_ms; /* between checks, > 0; also a new session's grace */
+	int64_t idle_s;	  /* idle bound; 0: none */
+	int liveness;	  /* end sessions whose uid has no live process */
 };
 
 /*

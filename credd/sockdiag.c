@@ -106,13 +106,15 @@ sockdiag_check_reply(const void *buf, size_t len, const struct sockaddr *peer,
 	alen = peer->sa_family == AF_INET ? 4 : 16;
 	r = -ENOENT;
 	for (off = 0; off < len && len - off >= sizeof(*h);
-	    off += NLMSG_ALIGN(h->nlmsg_len)) {
-		h = (const struct nlmsghdr *)(const void *)((const char *)buf + off);
+	     off += NLMSG_ALIGN(h->nlmsg_len)) {
+		h = (const struct nlmsghdr *)(const void *)((const char *)buf +
+		    off);
 		if (h->nlmsg_len < sizeof(*h) || h->nlmsg_len > len - off)
-			break;	/* truncated: nothing after it can be trusted */
+			break; /* truncated: nothing after it can be trusted */
 		if (h->nlmsg_type == NLMSG_ERROR) {
 			e = payload(h);
-			if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(*e)) && e->error < 0)
+			if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(*e)) &&
+			    e->error < 0)
 				r = e->error;
 			break;
 		}

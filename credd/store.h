@@ -37,22 +37,26 @@ struct store_entry {
 struct store_ops {
 	const char *name;
 	/* Read the current blob and version. */
-	int (*get)(struct store *st, const char *tenant, const char *user, struct blob *out);
+	int (*get)(struct store *st, const char *tenant, const char *user,
+	    struct blob *out);
 	/*
 	 * Write data if the stored version equals expect (0: only if absent).
 	 * On success *new_version = expect + 1.
 	 */
 	int (*put_if)(struct store *st, const char *tenant, const char *user,
-	    const uint8_t *data, size_t len, uint64_t expect, uint64_t *new_version);
+	    const uint8_t *data, size_t len, uint64_t expect,
+	    uint64_t *new_version);
 	/* Delete if the stored version equals expect. */
-	int (*del_if)(struct store *st, const char *tenant, const char *user, uint64_t expect);
+	int (*del_if)(struct store *st, const char *tenant, const char *user,
+	    uint64_t expect);
 	/*
 	 * List users in name order after cursor (NULL/"" = from the start), at
 	 * most limit. *out is an array of *n entries (free with
 	 * store_entries_free); *next is a malloc'd cursor, or NULL at the end.
 	 */
-	int (*list)(struct store *st, const char *tenant, const char *cursor, size_t limit,
-	    int want_blobs, struct store_entry **out, size_t *n, char **next);
+	int (*list)(struct store *st, const char *tenant, const char *cursor,
+	    size_t limit, int want_blobs, struct store_entry **out, size_t *n,
+	    char **next);
 	/*
 	 * An fd that becomes readable when another node changed a record, or
 	 * -1 when the backend has no notifications (file).

@@ -34,16 +34,16 @@
 
 #define SF_MAGIC "CRF1"
 #define SF_HDR_LEN (4 + 8 + 2 + 4)
-#define SF_BLOB_MAX (1024 * 1024)  /* a sealed record is a few KiB */
+#define SF_BLOB_MAX (1024 * 1024) /* a sealed record is a few KiB */
 #define SF_TENANT_MAX 255
-#define SF_USER_MAX 80		   /* 2 + 3 * 80 + 4 < NAME_MAX */
+#define SF_USER_MAX 80 /* 2 + 3 * 80 + 4 < NAME_MAX */
 #define SF_NAME_MAX (2 + 3 * SF_USER_MAX + 4 + 1)
 #define SF_TMP_PREFIX ".tmp-"
 #define SF_LOCK ".lock"
-#define SF_OTHER_TENANT (-EXDEV)  /* internal: file belongs to another tenant */
+#define SF_OTHER_TENANT (-EXDEV) /* internal: file belongs to another tenant */
 
 struct store_file {
-	struct store st;	/* first: st.priv points back here */
+	struct store st; /* first: st.priv points back here */
 	int dirfd;
 	unsigned tmp_seq;
 };
@@ -186,8 +186,8 @@ read_all(int fd, uint8_t *buf, size_t len)
 
 /* Check a whole file image and fill *out (blob data copied if want_data). */
 static int
-parse_record(const uint8_t *buf, size_t size, const char *tenant,
-    int want_data, struct blob *out)
+parse_record(const uint8_t *buf, size_t size, const char *tenant, int want_data,
+    struct blob *out)
 {
 	uint64_t version;
 	size_t tl, bl;
@@ -299,7 +299,8 @@ write_tmp(int fd, const char *tenant, const uint8_t *data, size_t len,
 		r = util_write_all(fd, tenant, tl);
 	if (r == 0 && len > 0)
 		r = util_write_all(fd, data, len);
-	if (r == 0 && fdatasync(fd) < 0)	/* data and size; the rename makes it visible */
+	if (r == 0 &&
+	    fdatasync(fd) < 0) /* data and size; the rename makes it visible */
 		r = -errno;
 	return r;
 }
@@ -315,8 +316,10 @@ write_record(struct store_file *sf, const char *name, const char *tenant,
 	for (tries = 0;; tries++) {
 		(void)snprintf(tmp, sizeof(tmp), SF_TMP_PREFIX "%ld-%u",
 		    (long)getpid(), sf->tmp_seq++);
-		fd = openat(sf->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL |
-		    O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+		fd = openat(sf->dirfd, tmp,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC |
+			O_NOCTTY,
+		    0600);
 		if (fd >= 0)
 			break;
 		/* Under the lock a temp file can only be a crash leftover. */
@@ -532,7 +535,7 @@ sf_list(struct store *st, const char *tenant, const char *cursor, size_t limit,
 			continue;
 		r = read_record(sf, name, tenant, want_blobs, &e[cnt].blob);
 		if (r == -ENOENT || r == SF_OTHER_TENANT) {
-			r = 0;	/* deleted meanwhile, or another tenant's */
+			r = 0; /* deleted meanwhile, or another tenant's */
 			continue;
 		}
 		if (r < 0)
@@ -601,8 +604,8 @@ clean_tmp(struct store_file *sf)
 		return r;
 	}
 	while ((de = readdir(d)) != NULL) {
-		if (strncmp(de->d_name, SF_TMP_PREFIX,
-		    strlen(SF_TMP_PREFIX)) == 0 &&
+		if (strncmp(de->d_name, SF_TMP_PREFIX, strlen(SF_TMP_PREFIX)) ==
+			0 &&
 		    unlinkat(sf->dirfd, de->d_name, 0) < 0 && errno != ENOENT) {
 			r = -errno;
 			break;

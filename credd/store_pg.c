@@ -56,8 +56,8 @@
 #define PG_TENANT_MAX 255
 #define PG_USER_MAX 255
 #define PG_NODE_MAX 255
-#define PG_BLOB_MAX (1024 * 1024)  /* a sealed record is a few KiB */
-#define PG_LIST_MAX 100000	    /* rows per list page at most */
+#define PG_BLOB_MAX (1024 * 1024) /* a sealed record is a few KiB */
+#define PG_LIST_MAX 100000	  /* rows per list page at most */
 #define PG_PAYLOAD_MAX (PG_INSTANCE_LEN + 2 + PG_TENANT_MAX + PG_USER_MAX + 1)
 /* Serialises schema creation across nodes starting together ("credd_sc"). */
 #define PG_SCHEMA_LOCK "7165340450458248035"
@@ -90,8 +90,7 @@ static const char *const pg_migrations[PG_SCHEMA_VERSION] = {
  */
 static int
 pg_read(struct store_pg *sp, const char *sql, int nparams, const Oid *types,
-    const char *const *vals, const int *lens, const int *fmts,
-    PGresult **out)
+    const char *const *vals, const int *lens, const int *fmts, PGresult **out)
 {
 	int r;
 
@@ -105,8 +104,7 @@ pg_read(struct store_pg *sp, const char *sql, int nparams, const Oid *types,
 /* Writes are not retried: the caller reloads and retries (CAS). */
 static int
 pg_write(struct store_pg *sp, const char *sql, int nparams, const Oid *types,
-    const char *const *vals, const int *lens, const int *fmts,
-    PGresult **out)
+    const char *const *vals, const int *lens, const int *fmts, PGresult **out)
 {
 	int r;
 
@@ -134,8 +132,8 @@ static void
 make_payload(const struct store_pg *sp, const char *tenant, const char *user,
     char *buf)
 {
-	(void)snprintf(buf, PG_PAYLOAD_MAX, "%s%c%s%c%s", sp->instance,
-	    PG_SEP, tenant, PG_SEP, user);
+	(void)snprintf(buf, PG_PAYLOAD_MAX, "%s%c%s%c%s", sp->instance, PG_SEP,
+	    tenant, PG_SEP, user);
 }
 
 /* A version column (binary int8, > 0). */
@@ -177,11 +175,10 @@ get_blob(const PGresult *res, int row, int col, struct blob *out)
 }
 
 static int
-pg_get(struct store *st, const char *tenant, const char *user,
-    struct blob *out)
+pg_get(struct store *st, const char *tenant, const char *user, struct blob *out)
 {
 	static const char sql[] = "SELECT version, blob FROM credd_records"
-	    " WHERE tenant = $1 AND username = $2";
+				  " WHERE tenant = $1 AND username = $2";
 	static const Oid types[] = { OID_TEXT, OID_TEXT };
 	struct store_pg *sp = st->priv;
 	const char *vals[2] = { tenant, user };
@@ -295,7 +292,7 @@ pg_del_if(struct store *st, const char *tenant, const char *user,
 	static const Oid types_del[] = { OID_TEXT, OID_TEXT, OID_INT8,
 		OID_TEXT };
 	static const char sql_exists[] = "SELECT version FROM credd_records"
-	    " WHERE tenant = $1 AND username = $2";
+					 " WHERE tenant = $1 AND username = $2";
 	static const Oid types_exists[] = { OID_TEXT, OID_TEXT };
 	struct store_pg *sp = st->priv;
 	char payload[PG_PAYLOAD_MAX], ver[24];
@@ -348,20 +345,21 @@ list_row(const PGresult *res, int i, int want_blobs, struct store_entry *e)
 			return r;
 	}
 	/* Binary text is the bytes, NUL-terminated by libpq. */
-	e->user = strndup(PQgetvalue(res, i, 0),
-	    (size_t)PQgetlength(res, i, 0));
+	e->user =
+	    strndup(PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0));
 	return e->user != NULL ? 0 : -ENOMEM;
 }
 
 static int
-pg_list(struct store *st, const char *tenant, const char *cursor,
-    size_t limit, int want_blobs, struct store_entry **out, size_t *n,
-    char **next)
+pg_list(struct store *st, const char *tenant, const char *cursor, size_t limit,
+    int want_blobs, struct store_entry **out, size_t *n, char **next)
 {
-	static const char sql_blobs[] = "SELECT username, version, blob"
+	static const char sql_blobs[] =
+	    "SELECT username, version, blob"
 	    " FROM credd_records WHERE tenant = $1 AND username > $2"
 	    " ORDER BY username LIMIT $3";
-	static const char sql_plain[] = "SELECT username, version"
+	static const char sql_plain[] =
+	    "SELECT username, version"
 	    " FROM credd_records WHERE tenant = $1 AND username > $2"
 	    " ORDER BY username LIMIT $3";
 	static const Oid types[] = { OID_TEXT, OID_TEXT, OID_INT8 };
@@ -440,7 +438,7 @@ lock_key(const char *tenant, const char *user, char *buf, size_t bufsz)
 
 	for (i = 0; i < 3; i++) {
 		p = (const unsigned char *)parts[i];
-		do {	/* each part with its NUL */
+		do { /* each part with its NUL */
 			h ^= *p;
 			h *= UINT64_C(1099511628211);
 		} while (*p++ != '\0');
@@ -467,7 +465,7 @@ lock_stmt(struct store_pg *sp, const char *sql, const char *tenant,
 	lock_key(tenant, user, key, sizeof(key));
 	vals[0] = key;
 	r = retry ? pg_read(sp, sql, 1, types, vals, NULL, NULL, &res) :
-	    pg_write(sp, sql, 1, types, vals, NULL, NULL, &res);
+		    pg_write(sp, sql, 1, types, vals, NULL, NULL, &res);
 	if (r < 0)
 		return r;
 	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0) ||
@@ -485,8 +483,8 @@ pg_trylock(struct store *st, const char *tenant, const char *user)
 	int r;
 
 	/* Safe to retry: a broken connection held no locks any more. */
-	r = lock_stmt(st->priv, "SELECT pg_try_advisory_lock($1)", tenant,
-	    user, 1);
+	r = lock_stmt(st->priv, "SELECT pg_try_advisory_lock($1)", tenant, user,
+	    1);
 	if (r < 0)
 		return r;
 	return r == 1 ? 0 : -EAGAIN;
@@ -501,8 +499,8 @@ pg_unlock(struct store *st, const char *tenant, const char *user)
 {
 	int r;
 
-	r = lock_stmt(st->priv, "SELECT pg_advisory_unlock($1)", tenant,
-	    user, 0);
+	r = lock_stmt(st->priv, "SELECT pg_advisory_unlock($1)", tenant, user,
+	    0);
 	if (r < 0)
 		return r;
 	return r == 1 ? 0 : -ENOLCK;
@@ -565,8 +563,10 @@ schema_version(struct store_pg *sp)
 	PQclear(res);
 	if (!v)
 		return 0;
-	r = schema_exec(sp, "SELECT coalesce(max(version), 0)"
-	    " FROM credd_schema", &res);
+	r = schema_exec(sp,
+	    "SELECT coalesce(max(version), 0)"
+	    " FROM credd_schema",
+	    &res);
 	if (r < 0)
 		return r;
 	if (PQntuples(res) != 1 || PQgetlength(res, 0, 0) != 4) {
@@ -594,8 +594,10 @@ schema_migrate(struct store_pg *sp)
 	r = schema_exec(sp, "SELECT pg_advisory_xact_lock(" PG_SCHEMA_LOCK ")",
 	    NULL);
 	if (r == 0)
-		r = schema_exec(sp, "CREATE TABLE IF NOT EXISTS credd_schema"
-		    " (version integer NOT NULL)", NULL);
+		r = schema_exec(sp,
+		    "CREATE TABLE IF NOT EXISTS credd_schema"
+		    " (version integer NOT NULL)",
+		    NULL);
 	v = r == 0 ? schema_version(sp) : r;
 	r = v < 0 ? v : 0;
 	if (v > PG_SCHEMA_VERSION)

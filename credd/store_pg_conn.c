@@ -21,7 +21,7 @@
 #include "store.h"
 #include "store_pg_int.h"
 
-#define PG_OP_TIMEOUT_MS 8000	    /* client side; the server's is 5 s */
+#define PG_OP_TIMEOUT_MS 8000 /* client side; the server's is 5 s */
 #define PG_CONNECT_TRIES 2
 
 static void
@@ -37,9 +37,16 @@ pg_quiet(void *arg, const char *msg)
  * dbname), so that anything the DSN sets wins (libpq keeps the last).
  */
 const char *const store_pg_conn_keys[] = {
-	"connect_timeout", "keepalives", "keepalives_idle",
-	"keepalives_interval", "keepalives_count", "tcp_user_timeout",
-	"application_name", "options", "dbname", NULL,
+	"connect_timeout",
+	"keepalives",
+	"keepalives_idle",
+	"keepalives_interval",
+	"keepalives_count",
+	"tcp_user_timeout",
+	"application_name",
+	"options",
+	"dbname",
+	NULL,
 };
 
 void
@@ -53,7 +60,7 @@ store_pg_conn_values(const char *dsn, const char **vals)
 	vals[5] = "10000";
 	vals[6] = "credd";
 	vals[7] = "-c statement_timeout=5000 -c lock_timeout=3000 "
-	    "-c idle_in_transaction_session_timeout=10000";
+		  "-c idle_in_transaction_session_timeout=10000";
 	vals[8] = dsn;
 	vals[9] = NULL;
 }
@@ -88,8 +95,8 @@ store_pg_conn_connect(const char *dsn)
 static int
 pg_errno(const PGresult *res)
 {
-	const char *s = res != NULL ?
-	    PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *s =
+	    res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 
 	if (s == NULL || strlen(s) != 5)
 		return -EIO;
@@ -98,13 +105,13 @@ pg_errno(const PGresult *res)
 	if (strcmp(s, "53100") == 0)
 		return -ENOSPC;
 	if (strcmp(s, "25006") == 0)
-		return -EROFS;	   /* read-only transaction: a standby */
+		return -EROFS; /* read-only transaction: a standby */
 	if (strcmp(s, "42501") == 0 || strncmp(s, "28", 2) == 0)
 		return -EACCES;
 	if (strcmp(s, "54000") == 0)
 		return -EMSGSIZE;
 	if (strncmp(s, "22", 2) == 0)
-		return -EINVAL;	   /* data exception: e.g. bad encoding */
+		return -EINVAL; /* data exception: e.g. bad encoding */
 	return -EIO;
 }
 
@@ -173,8 +180,8 @@ pg_ready(struct store_pg *sp)
  */
 int
 store_pg_conn_run(struct store_pg *sp, const char *sql, int nparams,
-    const Oid *types, const char *const *vals, const int *lens,
-    const int *fmts, PGresult **out)
+    const Oid *types, const char *const *vals, const int *lens, const int *fmts,
+    PGresult **out)
 {
 	PGresult *res, *last = NULL;
 	int64_t deadline;
@@ -215,7 +222,7 @@ store_pg_conn_run(struct store_pg *sp, const char *sql, int nparams,
 	if (r == 0 && PQresultStatus(last) != PGRES_TUPLES_OK &&
 	    PQresultStatus(last) != PGRES_COMMAND_OK)
 		r = PQstatus(sp->conn) == CONNECTION_BAD ? PG_LOST :
-		    pg_errno(last);
+							   pg_errno(last);
 	if (r < 0) {
 		PQclear(last);
 		/* A timed-out or broken connection is in an unknown state. */

@@ -33,8 +33,8 @@ struct store_pg {
 	char *dsn;	 /* immutable after open */
 	char *node;
 	char instance[PG_INSTANCE_LEN + 1];
-	PGconn *conn;	 /* store thread */
-	PGconn *lconn;	 /* loop thread */
+	PGconn *conn;  /* store thread */
+	PGconn *lconn; /* loop thread */
 	enum listen_state lstate;
 	PostgresPollingStatusType lpoll; /* what PQconnectPoll waits for */
 	int64_t lstarted;		 /* mono ms of the connect attempt */
@@ -60,8 +60,8 @@ PGconn *store_pg_conn_connect(const char *dsn);
  * could not be made, -ETIMEDOUT, or the statement's error.
  */
 int store_pg_conn_run(struct store_pg *sp, const char *sql, int nparams,
-    const Oid *types, const char *const *vals, const int *lens,
-    const int *fmts, PGresult **out);
+    const Oid *types, const char *const *vals, const int *lens, const int *fmts,
+    PGresult **out);
 
 /*
  * store_pg_notify.c: the LISTEN connection (loop thread). The store ops

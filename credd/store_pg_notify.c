@@ -119,7 +119,8 @@ store_pg_notify_next(struct store *st, char **user)
 	}
 	while ((nf = PQnotifies(sp->lconn)) != NULL) {
 		r = strcmp(nf->relname, PG_CHANNEL) == 0 ?
-		    parse_payload(sp, nf->extra, user) : 0;
+		    parse_payload(sp, nf->extra, user) :
+		    0;
 		PQfreemem(nf);
 		if (r != 0)
 			return r;
@@ -192,8 +193,8 @@ store_pg_notify_connect(struct store_pg *sp)
 			return -ETIMEDOUT;
 		}
 		pfd.fd = PQsocket(sp->lconn);
-		pfd.events = sp->lpoll == PGRES_POLLING_READING ? POLLIN :
-		    POLLOUT;
+		pfd.events =
+		    sp->lpoll == PGRES_POLLING_READING ? POLLIN : POLLOUT;
 		pfd.revents = 0;
 		if (pfd.fd < 0 || poll(&pfd, 1, 0) < 0)
 			break;

@@ -35,12 +35,12 @@ struct storeq {
 	struct event_loop *ev;
 	struct store *st;
 	const struct seal *seal;
-	struct marks *marks;	/* NULL: no rollback check */
+	struct marks *marks; /* NULL: no rollback check */
 	char *tenant;
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct storeq_job *head, *tail;	/* to run */
+	struct storeq_job *head, *tail; /* to run */
 	struct storeq_job *done_head, *done_tail;
 	size_t pending;
 	int stopping;
@@ -48,7 +48,8 @@ struct storeq {
 };
 
 static void
-list_push(struct storeq_job **head, struct storeq_job **tail, struct storeq_job *j)
+list_push(struct storeq_job **head, struct storeq_job **tail,
+    struct storeq_job *j)
 {
 	j->qnext = NULL;
 	if (*tail != NULL)
@@ -64,8 +65,8 @@ load_marked(struct storeq *q, struct storeq_job *j, struct record **out)
 {
 	int me = 0, r;
 
-	r = record_load_marked(q->st, q->seal, q->marks, q->tenant, j->user, out,
-	    &j->rb, &me);
+	r = record_load_marked(q->st, q->seal, q->marks, q->tenant, j->user,
+	    out, &j->rb, &me);
 	if (r == RECORD_EROLLBACK)
 		j->rollback = 1;
 	if (me < 0)
@@ -124,7 +125,7 @@ save_merging(struct storeq *q, struct storeq_job *j)
 		if (j->rec->oid != NULL && cur->oid != NULL &&
 		    strcmp(j->rec->oid, cur->oid) != 0) {
 			record_free(j->rec);
-			j->rec = cur;	/* another account's consent won */
+			j->rec = cur; /* another account's consent won */
 			j->replaced = 1;
 			return 0;
 		}
@@ -145,7 +146,7 @@ job_save(struct storeq *q, struct storeq_job *j)
 	int r = save_merging(q, j);
 
 	if ((r != 0 || j->replaced) && j->rollback == 2)
-		j->rollback = 1;	/* refused, but ours was not written over it */
+		j->rollback = 1; /* refused, but ours was not written over it */
 	return r;
 }
 
@@ -200,7 +201,8 @@ job_delete(struct storeq *q, struct storeq_job *j)
 		known = 1;
 	}
 	if (known)
-		j->marks_err = marks_deleted(q->marks, q->tenant, j->user, epoch);
+		j->marks_err =
+		    marks_deleted(q->marks, q->tenant, j->user, epoch);
 	return 0;
 }
 
@@ -211,8 +213,8 @@ job_list(struct storeq *q, struct storeq_job *j)
 	size_t n = 0, i;
 	int r;
 
-	r = q->st->ops->list(q->st, q->tenant, j->cursor, j->limit, 1, &ents, &n,
-	    &j->next);
+	r = q->st->ops->list(q->st, q->tenant, j->cursor, j->limit, 1, &ents,
+	    &n, &j->next);
 	if (r < 0)
 		return r;
 	j->items = calloc(n ? n : 1, sizeof(*j->items));
@@ -226,15 +228,16 @@ job_list(struct storeq *q, struct storeq_job *j)
 		struct record *rec = NULL;
 
 		it->user = strdup(ents[i].user);
-		if (seal_open(q->seal, q->tenant, ents[i].user, ents[i].blob.data,
-		    ents[i].blob.len, &plain) == 0 &&
+		if (seal_open(q->seal, q->tenant, ents[i].user,
+			ents[i].blob.data, ents[i].blob.len, &plain) == 0 &&
 		    record_decode(plain, ents[i].version, &rec) == 0) {
-			const char *a = rec->username ? rec->username : rec->oid;
+			const char *a =
+			    rec->username ? rec->username : rec->oid;
 			struct marks_mark m;
 
 			/* Looked at only: a listing never moves a mark. */
 			it->rolled_back = marks_get(q->marks, q->tenant,
-			    ents[i].user, &m) == 0 &&
+					      ents[i].user, &m) == 0 &&
 			    !marks_admits(&m, rec->epoch, rec->gen);
 			it->readable = 1;
 			it->account = a ? strdup(a) : NULL;
@@ -265,7 +268,7 @@ job_flow_claim(struct storeq *q, struct storeq_job *j)
 		if (r < 0)
 			return r;
 		if (cur->flow != NULL && cur->flow->expires_on > time(NULL)) {
-			j->rec = cur;	/* another node's code is the one shown */
+			j->rec = cur; /* another node's code is the one shown */
 			j->claimed = 0;
 			return 0;
 		}
@@ -307,14 +310,16 @@ job_run(struct storeq *q, struct storeq_job *j)
 		break;
 	case STOREQ_LOCK:
 		j->result = ops->trylock != NULL ?
-		    ops->trylock(q->st, q->tenant, j->user) : 0;
+		    ops->trylock(q->st, q->tenant, j->user) :
+		    0;
 		j->locked = j->result == 0;
 		if (j->result == 0)
 			j->result = load_marked(q, j, &j->rec);
 		break;
 	case STOREQ_UNLOCK:
 		j->result = ops->unlock != NULL ?
-		    ops->unlock(q->st, q->tenant, j->user) : 0;
+		    ops->unlock(q->st, q->tenant, j->user) :
+		    0;
 		break;
 	case STOREQ_FLOW_CLAIM:
 		j->result = job_flow_claim(q, j);
@@ -474,7 +479,8 @@ storeq_free(struct storeq *q)
 }
 
 struct storeq_job *
-storeq_job_new(enum storeq_op op, const char *user, storeq_done_cb *done, void *arg)
+storeq_job_new(enum storeq_op op, const char *user, storeq_done_cb *done,
+    void *arg)
 {
 	struct storeq_job *j = calloc(1, sizeof(*j));
 

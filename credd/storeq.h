@@ -33,16 +33,16 @@ struct storeq;
 struct storeq_job;
 
 enum storeq_op {
-	STOREQ_LOAD,	/* -> rec (NULL + -ENOENT if none) */
-	STOREQ_SAVE,	/* rec (owned): CAS; on a lost race reload and, for the
+	STOREQ_LOAD,   /* -> rec (NULL + -ENOENT if none) */
+	STOREQ_SAVE,   /* rec (owned): CAS; on a lost race reload and, for the
 			   same account, write ours over the newer version; for
 			   another account theirs wins (replaced = 1, rec = theirs);
 			   deleted meanwhile: -ENOENT unless may_create; a rolled
 			   back row is written over (rollback = 2) */
-	STOREQ_DELETE,	/* delete whatever version is newest; the mark
+	STOREQ_DELETE, /* delete whatever version is newest; the mark
 			   becomes a deletion (no row of that epoch returns) */
-	STOREQ_LIST,	/* cursor, limit -> items, next */
-	STOREQ_LOCK,	/* cluster trylock (-EAGAIN when held elsewhere),
+	STOREQ_LIST,   /* cursor, limit -> items, next */
+	STOREQ_LOCK,   /* cluster trylock (-EAGAIN when held elsewhere),
 			   then LOAD under the lock (locked = 1 once taken,
 			   whatever the LOAD gives) */
 	STOREQ_UNLOCK,
@@ -53,36 +53,36 @@ enum storeq_op {
 
 struct storeq_item {
 	char *user;
-	char *account;		/* preferred_username or oid; NULL if unreadable */
+	char *account; /* preferred_username or oid; NULL if unreadable */
 	int64_t last_refresh;
 	int has_refresh_token;
 	int readable;
-	int rolled_back;	/* older than this node's mark */
+	int rolled_back; /* older than this node's mark */
 };
 
 typedef void storeq_done_cb(struct storeq_job *j);
 
 struct storeq_job {
 	enum storeq_op op;
-	char *user;		/* owned */
-	struct record *rec;	/* owned: SAVE in, LOAD/LOCK out */
-	int result;		/* 0 or -errno */
-	int replaced;		/* SAVE: another account's record won */
-	int may_create;		/* SAVE: recreate a record deleted meanwhile */
+	char *user;	    /* owned */
+	struct record *rec; /* owned: SAVE in, LOAD/LOCK out */
+	int result;	    /* 0 or -errno */
+	int replaced;	    /* SAVE: another account's record won */
+	int may_create;	    /* SAVE: recreate a record deleted meanwhile */
 	struct record_flow *flow; /* FLOW_CLAIM in (owned) */
-	uid_t uid;		/* FLOW_CLAIM: for a record made from scratch */
-	int claimed;		/* FLOW_CLAIM out */
-	int locked;		/* LOCK out: the cluster lock is held */
-	int rollback;		/* 1: a rolled-back row was refused, 2: written
+	uid_t uid;    /* FLOW_CLAIM: for a record made from scratch */
+	int claimed;  /* FLOW_CLAIM out */
+	int locked;   /* LOCK out: the cluster lock is held */
+	int rollback; /* 1: a rolled-back row was refused, 2: written
 				   over (SAVE); details in rb */
 	struct record_rollback rb;
-	int marks_err;		/* 0, or -errno: a mark was not written */
-	char *cursor;		/* LIST in (owned) */
+	int marks_err; /* 0, or -errno: a mark was not written */
+	char *cursor;  /* LIST in (owned) */
 	size_t limit;
 	struct storeq_item *items; /* LIST out */
 	size_t nitems;
-	char *next;		/* LIST out */
-	char why[192];		/* LOAD, LOCK: when the record does not open
+	char *next;    /* LIST out */
+	char why[192]; /* LOAD, LOCK: when the record does not open
 				   (-ENOKEY, -EBADMSG), why (record_explain) */
 	storeq_done_cb *done;
 	void *arg;

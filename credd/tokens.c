@@ -45,17 +45,19 @@ tokens_put(struct broker *b, struct user *u, const char *scope,
 	char fp[9];
 
 	audit_fingerprint(tok->access_token, fp);
-	due = refresh_due(now, tok->expires_in, tok->refresh_in, randombytes_random());
+	due = refresh_due(now, tok->expires_in, tok->refresh_in,
+	    randombytes_random());
 	e = cache_put(b->cache, u->name, scope, &tok->access_token,
 	    tok->token_type[0] ? tok->token_type : "Bearer", now,
 	    now + tok->expires_in, due);
 	if (e == NULL) {
-		log_warnx("user \"%s\": out of memory caching a token", u->name);
+		log_warnx("user \"%s\": out of memory caching a token",
+		    u->name);
 		return;
 	}
 	memcpy(e->fp, fp, sizeof(fp));
 	e->audited = 0;
-	e->owner = u;	/* the proactive timer's way back */
+	e->owner = u; /* the proactive timer's way back */
 	memtrim_note(b->trim, 1);
 	tokens_arm(b, e);
 }
@@ -80,17 +82,19 @@ tokens_reply(struct broker *b, struct user *u, struct waiter *w,
 
 		if (nb == NULL)
 			return -ENOMEM;
-		free(b->tokbuf);	/* wiped after every use */
+		free(b->tokbuf); /* wiped after every use */
 		b->tokbuf = nb;
 		b->tokbuf_len = len;
 	}
 	n = cache_token(b->cache, e, b->tokbuf, b->tokbuf_len);
 	if (n < 0) {
 		log_warnx("user \"%s\": a cached token does not unpack (%s); "
-		    "dropping it", u->name, strerror((int)-n));
+			  "dropping it",
+		    u->name, strerror((int)-n));
 		event_timer_cancel(b->ev, &e->timer);
 		cache_del(b->cache, e);
-		return errmap_reply(out, -EIO, "the cached token was damaged; "
+		return errmap_reply(out, -EIO,
+		    "the cached token was damaged; "
 		    "ask again");
 	}
 	e->last_used = util_now();
@@ -102,7 +106,8 @@ tokens_reply(struct broker *b, struct user *u, struct waiter *w,
 	reply_put(resp, "token_type", json_string(e->token_type), &bad);
 	reply_put(resp, "expires_on", json_integer(e->expires_on), &bad);
 	reply_put(resp, "scope", json_string(scope), &bad);
-	reply_put(resp, "account", account ? json_string(account) : json_null(), &bad);
+	reply_put(resp, "account", account ? json_string(account) : json_null(),
+	    &bad);
 	if (bad) {
 		json_decref(resp);
 		return -ENOMEM;
@@ -110,8 +115,9 @@ tokens_reply(struct broker *b, struct user *u, struct waiter *w,
 	if (!e->audited) {
 		/* Audited once per token handed to this user, not per cache hit. */
 		e->audited = 1;
-		user_audit("token_issued", u, w != NULL ? w->caller->uid : u->uid,
-		    "token", scope, "ok", NULL, e->fp, NULL, NULL);
+		user_audit("token_issued", u,
+		    w != NULL ? w->caller->uid : u->uid, "token", scope, "ok",
+		    NULL, e->fp, NULL, NULL);
 	}
 	return reply_set_json(out, resp);
 }
@@ -133,7 +139,7 @@ proactive_cb(struct event_loop *ev, void *arg)
 	/* Only tokens someone used recently are worth a call to Entra. */
 	if (user_has_consent(u) && e->last_used >= e->issued_at &&
 	    now - e->last_used <= b->cf->recent_use)
-		(void)b->refresh(b, u, e->scope, NULL);	/* flight_join */
+		(void)b->refresh(b, u, e->scope, NULL); /* flight_join */
 }
 
 void

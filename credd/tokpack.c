@@ -237,7 +237,7 @@ tokpack_new(void)
 	tp->def.zalloc = tp->inf.zalloc = tp_zalloc;
 	tp->def.zfree = tp->inf.zfree = tp_zfree;
 	if (deflateInit2(&tp->def, TP_ZLEVEL, Z_DEFLATED, -15, 8,
-	    Z_DEFAULT_STRATEGY) != Z_OK)
+		Z_DEFAULT_STRATEGY) != Z_OK)
 		goto fail;
 	tp->def_ok = 1;
 	if (inflateInit2(&tp->inf, -15) != Z_OK)
@@ -360,8 +360,9 @@ payload_deflate(struct tokpack *tp, uint8_t dict, const unsigned char *in,
 
 	if (n < 2 || deflateReset(z) != Z_OK)
 		return 0;
-	if (dict != TP_NODICT && deflateSetDictionary(z, tp->dict[dict].data,
-	    (uInt)tp->dict[dict].len) != Z_OK)
+	if (dict != TP_NODICT &&
+	    deflateSetDictionary(z, tp->dict[dict].data,
+		(uInt)tp->dict[dict].len) != Z_OK)
 		return 0;
 	z->next_in = in;
 	z->avail_in = (uInt)n;
@@ -374,8 +375,7 @@ payload_deflate(struct tokpack *tp, uint8_t dict, const unsigned char *in,
 
 /* Inflate b's payload into dst (b->praw bytes): 0, or -1 if corrupt. */
 static int
-payload_inflate(struct tokpack *tp, const struct tokblob *b,
-    unsigned char *dst)
+payload_inflate(struct tokpack *tp, const struct tokblob *b, unsigned char *dst)
 {
 	z_stream *z = &tp->inf;
 	int r;
@@ -385,7 +385,7 @@ payload_inflate(struct tokpack *tp, const struct tokblob *b,
 	if (b->dict != TP_NODICT) {
 		if (b->dict >= tp->ndict ||
 		    inflateSetDictionary(z, tp->dict[b->dict].data,
-		    (uInt)tp->dict[b->dict].len) != Z_OK)
+			(uInt)tp->dict[b->dict].len) != Z_OK)
 			return -1;
 	}
 	z->next_in = b->data + b->hlen;
@@ -682,5 +682,5 @@ tokpack_blob_free(struct tokpack *tp, struct tokblob *b)
 		return;
 	if (tp != NULL)
 		hdr_put(tp, b->hdr);
-	secret_mem_free(b, blob_size(b));	/* wiped, then freed */
+	secret_mem_free(b, blob_size(b)); /* wiped, then freed */
 }

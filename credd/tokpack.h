@@ -23,11 +23,11 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define TOKPACK_HDR_MAX 64	/* interned headers; then headers go inline */
-#define TOKPACK_DICT_MAX 64	/* dictionary keys; then no dictionary */
+#define TOKPACK_HDR_MAX 64  /* interned headers; then headers go inline */
+#define TOKPACK_DICT_MAX 64 /* dictionary keys; then no dictionary */
 
-struct tokpack;	/* interned headers, dictionaries, zlib streams */
-struct tokblob;	/* one packed token (opaque, one allocation) */
+struct tokpack; /* interned headers, dictionaries, zlib streams */
+struct tokblob; /* one packed token (opaque, one allocation) */
 
 /* A new, empty context. NULL on ENOMEM (errno set). */
 struct tokpack *tokpack_new(void);
@@ -55,8 +55,8 @@ size_t tokpack_len(const struct tokblob *b);
  * -EBADMSG (corrupt blob; out is wiped) or -EINVAL (NULL tp, b or out).
  * Allocates nothing; errno is left alone.
  */
-ssize_t tokpack_unpack(struct tokpack *tp, const struct tokblob *b,
-    char *out, size_t outsz);
+ssize_t tokpack_unpack(struct tokpack *tp, const struct tokblob *b, char *out,
+    size_t outsz);
 /*
  * Bytes b accounts for, for statistics: its own allocation plus its
  * share of an interned header (the header's allocation divided by the

@@ -17,8 +17,8 @@ struct uidlimit {
 	struct uidlimit_cfg cfg;
 	struct uidlimit_entry *uids[UIDLIMIT_BUCKETS];
 	size_t n;
-	size_t max_out_per_uid, max_out;	/* 0: no cap */
-	size_t out;		/* sum of the entries' out */
+	size_t max_out_per_uid, max_out; /* 0: no cap */
+	size_t out;			 /* sum of the entries' out */
 };
 
 struct uidlimit *
@@ -59,8 +59,8 @@ static void
 refill(struct uidlimit *l, struct uidlimit_entry *u)
 {
 	int64_t now = event_now_ms(l->ev);
-	double add = (double)(now - u->refill_ms) * l->cfg.requests_per_sec /
-	    1000.0;
+	double add =
+	    (double)(now - u->refill_ms) * l->cfg.requests_per_sec / 1000.0;
 
 	u->refill_ms = now;
 	u->tokens += add;
@@ -91,11 +91,11 @@ uidlimit_open(struct uidlimit *l, uid_t uid, struct uidlimit_entry **out)
 	}
 	if (u->conns >= l->cfg.max_conns_per_uid) {
 		if (u->conns == 0)
-			uidlimit_close(l, u);	/* a cap of 0: nothing to keep */
+			uidlimit_close(l, u); /* a cap of 0: nothing to keep */
 		return -EUSERS;
 	}
 	if (!uidlimit_out_ok(l, u))
-		return -ENOBUFS;	/* u->out > 0: it has connections */
+		return -ENOBUFS; /* u->out > 0: it has connections */
 	u->conns++;
 	*out = u;
 	return 0;
@@ -156,7 +156,7 @@ uidlimit_out_add(struct uidlimit *l, struct uidlimit_entry *u, size_t n)
 void
 uidlimit_out_sub(struct uidlimit *l, struct uidlimit_entry *u, size_t n)
 {
-	n = n < u->out ? n : u->out;	/* never below zero */
+	n = n < u->out ? n : u->out; /* never below zero */
 	u->out -= n;
 	l->out -= n;
 }

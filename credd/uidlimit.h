@@ -28,21 +28,22 @@ struct uidlimit;
 
 struct uidlimit_cfg {
 	unsigned max_conns_per_uid;
-	double requests_per_sec;	/* bucket refill rate */
-	double request_burst;		/* bucket size */
+	double requests_per_sec; /* bucket refill rate */
+	double request_burst;	 /* bucket size */
 };
 
 /* One uid's entry; borrowed by a connection between open and close. */
 struct uidlimit_entry {
 	uid_t uid;
 	unsigned conns;
-	double tokens;		/* rate-limit bucket */
+	double tokens; /* rate-limit bucket */
 	int64_t refill_ms;
-	size_t out;		/* output bytes queued for its connections */
+	size_t out; /* output bytes queued for its connections */
 	struct uidlimit_entry *next;
 };
 
-struct uidlimit *uidlimit_new(struct event_loop *ev, const struct uidlimit_cfg *cfg);
+struct uidlimit *uidlimit_new(struct event_loop *ev,
+    const struct uidlimit_cfg *cfg);
 void uidlimit_free(struct uidlimit *l);
 /* New caps (SIGHUP); entries keep their counts and buckets. */
 void uidlimit_set_config(struct uidlimit *l, const struct uidlimit_cfg *cfg);

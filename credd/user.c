@@ -72,7 +72,8 @@ user_find(struct broker *b, const char *name)
 
 	if (b->nbuckets == 0)
 		return NULL;
-	for (u = b->users[hash_name(name) % b->nbuckets]; u != NULL; u = u->hnext)
+	for (u = b->users[hash_name(name) % b->nbuckets]; u != NULL;
+	     u = u->hnext)
 		if (strcmp(u->name, name) == 0)
 			return u;
 	return NULL;
@@ -134,8 +135,8 @@ user_apply(struct broker *b, struct user *u, struct record *rec)
 
 	/* Logged out, revoked or consented again elsewhere: the cached
 	 * tokens go. A rotation elsewhere leaves them valid. */
-	if (rec == NULL || rec->refresh_token == NULL || (held != NULL &&
-	    (rec->oid == NULL || strcmp(rec->oid, held) != 0)))
+	if (rec == NULL || rec->refresh_token == NULL ||
+	    (held != NULL && (rec->oid == NULL || strcmp(rec->oid, held) != 0)))
 		user_purge_cache(b, u);
 	record_free(u->rec);
 	user_forget_evicted(u);
@@ -143,7 +144,8 @@ user_apply(struct broker *b, struct user *u, struct record *rec)
 	if (rec != NULL && rec->uid != u->uid && u->uid != (uid_t)-1) {
 		/* A reused login name: the consent belonged to another uid. */
 		log_info("user \"%s\": record was made for uid %u, now uid %u; "
-		    "starting clean", u->name, (unsigned)rec->uid, (unsigned)u->uid);
+			 "starting clean",
+		    u->name, (unsigned)rec->uid, (unsigned)u->uid);
 		secret_free(rec->refresh_token);
 		rec->refresh_token = NULL;
 		free(rec->oid);
@@ -201,7 +203,7 @@ int
 user_has_consent(const struct user *u)
 {
 	if (u->evicted != NULL)
-		return 1;	/* only consents are evicted */
+		return 1; /* only consents are evicted */
 	return u->rec != NULL && u->rec->refresh_token != NULL;
 }
 
@@ -259,7 +261,7 @@ user_maybe_evict(struct broker *b, struct user *u)
 	lo = strlen(r->oid);
 	ln = r->username != NULL ? strlen(r->username) : 0;
 	if ((pin = malloc(lo + ln + 2)) == NULL)
-		return;		/* keep it resident */
+		return; /* keep it resident */
 	memcpy(pin, r->oid, lo + 1);
 	if (ln > 0)
 		memcpy(pin + lo + 1, r->username, ln);
@@ -279,7 +281,7 @@ user_park(struct broker *b, struct waiter_list *l, struct waiter *w)
 	LIST_INSERT_HEAD(l, w, link);
 	w->linked = 1;
 	w->parked_on = b;
-	w->cancel = user_unpark;	/* the requester went away */
+	w->cancel = user_unpark; /* the requester went away */
 }
 
 void
@@ -310,14 +312,17 @@ user_audit(const char *event, const struct user *u, uid_t uid, const char *op,
 		.scope = scope,
 		.outcome = outcome,
 		.cls = cls,
-		.oid = u == NULL ? NULL : u->rec != NULL ? u->rec->oid : u->evicted,
+		.oid = u == NULL   ? NULL :
+		    u->rec != NULL ? u->rec->oid :
+				     u->evicted,
 		.fp = fp,
 		.reason = reason,
 	};
 
 	if (err != NULL) {
 		ev.trace_id = err->trace_id[0] ? err->trace_id : NULL;
-		ev.correlation_id = err->correlation_id[0] ? err->correlation_id : NULL;
+		ev.correlation_id =
+		    err->correlation_id[0] ? err->correlation_id : NULL;
 		if (ev.cls == NULL)
 			ev.cls = oauth_class_name(err->cls);
 		if (ev.reason == NULL)
@@ -338,21 +343,23 @@ user_store_note(struct broker *b, struct user *u, const struct storeq_job *j)
 	if (j->marks_err < 0) {
 		b->n.marks_errors++;
 		log_warnx("user \"%s\": cannot write its high-water mark (%s); "
-		    "it holds in memory until the next write", u->name,
-		    strerror(-j->marks_err));
+			  "it holds in memory until the next write",
+		    u->name, strerror(-j->marks_err));
 	}
 	if (j->rollback == 0)
 		return;
 	b->n.store_rollbacks++;
 	if (j->rollback == 1 && u->rolled_back)
-		return;	/* audited when first seen; retries add no lines */
+		return; /* audited when first seen; retries add no lines */
 	if (rb->mark.deleted)
-		n = snprintf(reason, sizeof(reason), "stored epoch %llu gen "
+		n = snprintf(reason, sizeof(reason),
+		    "stored epoch %llu gen "
 		    "%llu: this node saw epoch %llu deleted",
 		    (unsigned long long)rb->epoch, (unsigned long long)rb->gen,
 		    (unsigned long long)rb->mark.epoch);
 	else
-		n = snprintf(reason, sizeof(reason), "stored epoch %llu gen "
+		n = snprintf(reason, sizeof(reason),
+		    "stored epoch %llu gen "
 		    "%llu is older than this node's mark, epoch %llu gen %llu",
 		    (unsigned long long)rb->epoch, (unsigned long long)rb->gen,
 		    (unsigned long long)rb->mark.epoch,
@@ -360,7 +367,8 @@ user_store_note(struct broker *b, struct user *u, const struct storeq_job *j)
 	if (n > 0 && (size_t)n < sizeof(reason))
 		snprintf(reason + n, sizeof(reason) - (size_t)n, "; %s",
 		    j->rollback == 2 ?
-		    "overwritten by this node's newer record" : "refused");
+			"overwritten by this node's newer record" :
+			"refused");
 	log_warnx("user \"%s\": rolled-back record in the store: %s", u->name,
 	    reason);
 	user_audit("record_rollback", u, u->uid, NULL, NULL, "refused", NULL,
@@ -389,7 +397,8 @@ save_done(struct storeq_job *j)
 	user_store_note(b, u, j);
 	if (r == -ENOENT) {
 		/* Deleted elsewhere (admin revoke): that wins over our write. */
-		log_info("user \"%s\": record was revoked meanwhile; not written",
+		log_info(
+		    "user \"%s\": record was revoked meanwhile; not written",
 		    u->name);
 		if (u->rec != NULL) {
 			record_free(u->rec);
@@ -403,11 +412,13 @@ save_done(struct storeq_job *j)
 	} else if (r == 0) {
 		if (j->replaced) {
 			/* Another node pinned another account: theirs wins. */
-			log_warnx("user \"%s\": another node stored a consent by "
-			    "another account; keeping theirs", u->name);
+			log_warnx(
+			    "user \"%s\": another node stored a consent by "
+			    "another account; keeping theirs",
+			    u->name);
 			record_free(u->rec);
 			u->rec = j->rec;
-			j->rec = NULL;	/* transferred */
+			j->rec = NULL; /* transferred */
 			u->epoch++;
 			user_purge_cache(b, u);
 		} else if (u->rec != NULL) {
@@ -417,7 +428,8 @@ save_done(struct storeq_job *j)
 		}
 		u->rolled_back = 0;
 		if (u->dirty && u->saves == 0) {
-			log_info("user \"%s\": pending refresh token written", u->name);
+			log_info("user \"%s\": pending refresh token written",
+			    u->name);
 			u->dirty = 0;
 		}
 		u->save_failures = 0;
@@ -426,15 +438,18 @@ save_done(struct storeq_job *j)
 	} else {
 		b->n.store_errors++;
 		if (!u->dirty)
-			log_warnx("user \"%s\": cannot write the record (%s); keeping "
-			    "the refresh token in memory and retrying", u->name,
-			    strerror(-r));
+			log_warnx(
+			    "user \"%s\": cannot write the record (%s); keeping "
+			    "the refresh token in memory and retrying",
+			    u->name, strerror(-r));
 		u->dirty = 1;
 		u->save_failures++;
 		if (u->save_timer == NULL && !b->closing)
 			u->save_timer = event_timer_in(b->ev,
 			    refresh_backoff(u->save_failures, -1,
-			    randombytes_random()) * 1000, save_retry_cb, u);
+				randombytes_random()) *
+				1000,
+			    save_retry_cb, u);
 	}
 	if (sc->then != NULL)
 		sc->then(b, u, sc->ctx, r);
@@ -449,8 +464,8 @@ save_done(struct storeq_job *j)
  * (u->dirty) and a timer retries with backoff.
  */
 void
-user_save(struct broker *b, struct user *u, int may_create,
-    user_saved_fn *then, void *ctx)
+user_save(struct broker *b, struct user *u, int may_create, user_saved_fn *then,
+    void *ctx)
 {
 	struct storeq_job *j;
 	struct save_ctx *sc;
@@ -541,4 +556,3 @@ user_session_state(const struct user *u)
 		return "reauth_required";
 	return "none";
 }
-

@@ -30,35 +30,38 @@ TAILQ_HEAD(flight_queue, flight);
 
 struct user {
 	struct user *hnext;
-	struct broker *b;	/* back-pointer for callbacks (timers, jobs) */
+	struct broker *b; /* back-pointer for callbacks (timers, jobs) */
 	uid_t uid;
-	unsigned epoch;		/* bumped by logout/revoke/remote change */
-	struct record *rec;	/* NULL: no record, or evicted */
-	char *evicted;		/* record left memory (idle, written, consented):
+	unsigned epoch;	    /* bumped by logout/revoke/remote change */
+	struct record *rec; /* NULL: no record, or evicted */
+	char *evicted;	    /* record left memory (idle, written, consented):
 				 * "oid\0username\0" kept for replies; NULL */
 	struct waiter_list load_waiters; /* requests run again once loaded */
-	struct waiter_list store_waiters; /* logout/revoke: answered once written */
+	struct waiter_list
+	    store_waiters; /* logout/revoke: answered once written */
 	struct flight_queue flights;
 	struct flow *flow;
 	struct event_timer *save_timer;
-	const char *outcome;	/* last flow outcome to report once, or NULL */
-	int64_t backoff_until;	/* unix s */
+	const char *outcome;   /* last flow outcome to report once, or NULL */
+	int64_t backoff_until; /* unix s */
 	int64_t flow_unused_until; /* cooldown after an unused flow expired */
-	int64_t *flow_starts;	/* flow.c's ring of start times, allocated at the first flow */
+	int64_t *
+	    flow_starts; /* flow.c's ring of start times, allocated at the first flow */
 	int64_t last_refresh;
-	unsigned saves;		/* SAVE jobs in flight */
+	unsigned saves; /* SAVE jobs in flight */
 	unsigned save_failures;
-	unsigned failures;	/* consecutive RETRY failures */
+	unsigned failures; /* consecutive RETRY failures */
 	unsigned nflow_starts;
 	/* Flags as bits: 100k users are worth a few bytes each. */
 	unsigned loaded : 1;
-	unsigned loading : 1;	/* a LOAD is queued on the store thread */
-	unsigned reload_pending : 1; /* another node changed it during that LOAD */
-	unsigned logged_out : 1; /* record kept for the account pin only */
-	unsigned dirty : 1;	/* rec holds a refresh token not yet stored */
+	unsigned loading : 1; /* a LOAD is queued on the store thread */
+	unsigned
+	    reload_pending : 1;	  /* another node changed it during that LOAD */
+	unsigned logged_out : 1;  /* record kept for the account pin only */
+	unsigned dirty : 1;	  /* rec holds a refresh token not yet stored */
 	unsigned rolled_back : 1; /* the stored row is older than this node's
 				   * mark and was refused (status, stats) */
-	char name[];		/* the login name, in the same allocation */
+	char name[];		  /* the login name, in the same allocation */
 };
 
 /* ---- the table (struct broker's users, nbuckets, nusers) ---- */
@@ -106,7 +109,8 @@ const char *user_session_state(const struct user *u);
 
 /* ---- the store ---- */
 
-typedef void user_saved_fn(struct broker *b, struct user *u, void *ctx, int result);
+typedef void user_saved_fn(struct broker *b, struct user *u, void *ctx,
+    int result);
 /*
  * After a store job for u: audit a row refused as rolled back (never
  * adopted; once until u's store reads or writes cleanly again) and count
@@ -132,8 +136,8 @@ void user_park(struct broker *b, struct waiter_list *l, struct waiter *w);
 /* Off its list, its deadline timer cancelled. */
 void user_unpark(struct waiter *w);
 /* One audit line about u (audit.h); err adds Entra's ids and class. */
-void user_audit(const char *event, const struct user *u, uid_t uid, const char *op,
-    const char *scope, const char *outcome, const char *cls, const char *fp,
-    const char *reason, const struct oauth_error *err);
+void user_audit(const char *event, const struct user *u, uid_t uid,
+    const char *op, const char *scope, const char *outcome, const char *cls,
+    const char *fp, const char *reason, const struct oauth_error *err);
 
 #endif

@@ -24,7 +24,7 @@
 
 #define USERDB_THREADS_MAX 16
 #define USERDB_BUF_START 4096
-#define USERDB_BUF_MAX (4 * 1024 * 1024)	/* a group of ~100k members */
+#define USERDB_BUF_MAX (4 * 1024 * 1024) /* a group of ~100k members */
 #define USERDB_CACHE_BUCKETS 4096
 #define USERDB_FLIGHT_BUCKETS 1024
 #define USERDB_SWEEP_MS 1000
@@ -40,14 +40,14 @@ struct userdb_req {
 
 struct job {
 	enum job_kind kind;
-	uid_t uid;			/* JOB_UID in; JOB_NAME out */
-	gid_t gid;			/* out */
-	char key[USERDB_NAME_MAX];	/* JOB_NAME, JOB_GROUP in */
-	char name[USERDB_NAME_MAX];	/* out */
+	uid_t uid;		    /* JOB_UID in; JOB_NAME out */
+	gid_t gid;		    /* out */
+	char key[USERDB_NAME_MAX];  /* JOB_NAME, JOB_GROUP in */
+	char name[USERDB_NAME_MAX]; /* out */
 	int result;
-	struct userdb_req *reqs;	/* loop only */
-	struct job *fnext;		/* in-flight hash chain, loop only */
-	struct job *qnext;		/* queue or done list, under mu */
+	struct userdb_req *reqs; /* loop only */
+	struct job *fnext;	 /* in-flight hash chain, loop only */
+	struct job *qnext;	 /* queue or done list, under mu */
 };
 
 struct cached {
@@ -70,8 +70,8 @@ struct userdb {
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct job *qhead, *qtail;	/* to run */
-	struct job *dhead, *dtail;	/* answered */
+	struct job *qhead, *qtail; /* to run */
+	struct job *dhead, *dtail; /* answered */
 	int stopping;
 	int efd;
 	unsigned nthreads;
@@ -153,10 +153,10 @@ job_run(struct job *j)
 		if (err != ERANGE || sz >= USERDB_BUF_MAX)
 			break;
 		free(buf);
-		sz *= 2;	/* a large group (or a long gecos): grow */
+		sz *= 2; /* a large group (or a long gecos): grow */
 	}
-	j->result = nss_result(err, j->kind == JOB_GROUP ? (void *)gres :
-	    (void *)pres);
+	j->result =
+	    nss_result(err, j->kind == JOB_GROUP ? (void *)gres : (void *)pres);
 	if (j->result == 0 && j->kind == JOB_GROUP) {
 		j->gid = gres->gr_gid;
 		j->result = copy_name(j->name, gres->gr_name);
@@ -260,7 +260,7 @@ cache_put(struct userdb *db, uid_t uid, const char *name)
 		pp = cache_slot(db, uid);
 	}
 	if (c == NULL && db->ncached >= db->max_cached)
-		return;	/* full of live entries: answer without caching */
+		return; /* full of live entries: answer without caching */
 	dup = strdup(name);
 	if (dup == NULL)
 		return;
@@ -319,7 +319,8 @@ flight_hash(enum job_kind kind, uid_t uid, const char *key)
 	const char *p;
 
 	if (kind == JOB_UID)
-		return ((uint32_t)uid * 2654435761u ^ h) % USERDB_FLIGHT_BUCKETS;
+		return ((uint32_t)uid * 2654435761u ^ h) %
+		    USERDB_FLIGHT_BUCKETS;
 	for (p = key; *p != '\0'; p++)
 		h = (h ^ (unsigned char)*p) * 16777619u;
 	return h % USERDB_FLIGHT_BUCKETS;
@@ -341,8 +342,9 @@ request(struct userdb *db, enum job_kind kind, uid_t uid, const char *key,
 	r->cb = cb;
 	r->arg = arg;
 	for (j = db->flight[h]; j != NULL; j = j->fnext)
-		if (j->kind == kind && (kind == JOB_UID ? j->uid == uid :
-		    strcmp(j->key, key) == 0))
+		if (j->kind == kind &&
+		    (kind == JOB_UID ? j->uid == uid :
+				       strcmp(j->key, key) == 0))
 			break;
 	if (j != NULL) {
 		db->st.coalesced++;
@@ -404,7 +406,7 @@ userdb_cancel(struct userdb *db, struct userdb_req *r)
 			*pp = r->next;
 			break;
 		}
-	free(r);	/* the job runs on; its answer still fills the cache */
+	free(r); /* the job runs on; its answer still fills the cache */
 }
 
 static void

@@ -85,12 +85,12 @@ int userdb_group_now(const char *group, gid_t *gid);
 void userdb_cancel(struct userdb *db, struct userdb_req *r);
 
 struct userdb_stats {
-	uint64_t lookups;	/* NSS calls made */
+	uint64_t lookups; /* NSS calls made */
 	uint64_t cache_hits;
-	uint64_t coalesced;	/* requests that shared a call in flight */
-	uint64_t failures;	/* lookups that failed (not "no such") */
-	size_t cached;		/* entries now */
-	size_t in_flight;	/* calls queued or running */
+	uint64_t coalesced; /* requests that shared a call in flight */
+	uint64_t failures;  /* lookups that failed (not "no such") */
+	size_t cached;	    /* entries now */
+	size_t in_flight;   /* calls queued or running */
 };
 void userdb_stats(const struct userdb *db, struct userdb_stats *st);
 

@@ -29,7 +29,7 @@ waiter_reply(struct waiter *w, struct reply *rep)
 		w->hook = NULL;
 		hook(w, rep);
 	}
-	w->reply(w, rep);	/* the owner releases w (waiter_release) */
+	w->reply(w, rep); /* the owner releases w (waiter_release) */
 }
 
 void
@@ -37,7 +37,7 @@ waiter_reply_json(struct waiter *w, json_t *resp)
 {
 	struct reply rep = { 0 };
 
-	(void)reply_set_json(&rep, resp);	/* NULL: empty, "internal" */
+	(void)reply_set_json(&rep, resp); /* NULL: empty, "internal" */
 	waiter_reply(w, &rep);
 }
 
@@ -47,6 +47,6 @@ waiter_finish(struct waiter *w, int r, struct reply *rep)
 	if (r == WAITER_PARKED)
 		return;
 	if (r < 0)
-		(void)errmap_reply(rep, r, NULL);	/* empty on failure */
+		(void)errmap_reply(rep, r, NULL); /* empty on failure */
 	waiter_reply(w, rep);
 }

@@ -43,9 +43,9 @@ struct caller {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
-	char *user;	/* login name of uid, NULL if uid has no passwd entry */
-	int user_err;	/* with user NULL: 0 (no such user) or the lookup's -errno */
-	int is_admin;	/* uid 0, or admin_group among the peer's groups */
+	char *user; /* login name of uid, NULL if uid has no passwd entry */
+	int user_err; /* with user NULL: 0 (no such user) or the lookup's -errno */
+	int is_admin; /* uid 0, or admin_group among the peer's groups */
 };
 
 /*
@@ -65,24 +65,24 @@ struct waiter {
 	/* Set by a handler that must see a deferred answer first. */
 	void (*hook)(struct waiter *w, struct reply *rep);
 	void *hook_arg;
-	int linked;			/* on a broker list */
-	void (*cancel)(struct waiter *w); /* set by whoever parks it */
+	int linked;			   /* on a broker list */
+	void (*cancel)(struct waiter *w);  /* set by whoever parks it */
 	void (*abandon)(struct waiter *w); /* set by the handler; optional */
-	struct event_timer *timer;	/* optional deadline, owned by the parker */
-	void *parked_on;		/* opaque to the owner */
+	struct event_timer *timer; /* optional deadline, owned by the parker */
+	void *parked_on;	   /* opaque to the owner */
 	const struct caller *caller;
 	enum proto_op op;
-	char *scope;			/* token: resolved scope (owned) */
-	char *session;			/* session_open: the new session id (owned) */
+	char *scope;   /* token: resolved scope (owned) */
+	char *session; /* session_open: the new session id (owned) */
 	/* The request, kept so the broker can run it again once the user's
 	 * record is loaded (set by the broker; owned, see waiter_release). */
 	char *user;
 	uid_t uid;
 	int64_t wait;
 	int interactive;
-	uint64_t ticket;		/* matches a store job to its parked waiter */
+	uint64_t ticket; /* matches a store job to its parked waiter */
 	int64_t min_valid;
-	int64_t deadline_ms;		/* login wait */
+	int64_t deadline_ms; /* login wait */
 };
 
 LIST_HEAD(waiter_list, waiter);

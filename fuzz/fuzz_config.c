@@ -21,7 +21,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	err[0] = '\0';
 	if (config_parse("fuzz.conf", (const char *)data, size, &cf, err,
-	    sizeof(err)) == 0) {
+		sizeof(err)) == 0) {
 		(void)config_default_scope(cf);
 		(void)config_scope_resolve(cf, "storage");
 		(void)config_scope_resolve(cf, "default");

@@ -98,7 +98,8 @@ unescape(char *s, int plus)
 	for (; *s != '\0'; s++) {
 		if (plus && *s == '+') {
 			*w++ = ' ';
-		} else if (*s == '%' && (h = hexval((unsigned char)s[1])) >= 0 &&
+		} else if (*s == '%' &&
+		    (h = hexval((unsigned char)s[1])) >= 0 &&
 		    (l = hexval((unsigned char)s[2])) >= 0) {
 			*w++ = (char)(h * 16 + l);
 			s += 2;
@@ -191,7 +192,11 @@ check_verdict(const struct msi_verdict *v)
 	if (v->error == NULL || v->desc == NULL)
 		__builtin_trap();
 	switch (v->status) {
-	case 400: case 401: case 403: case 404: case 405:
+	case 400:
+	case 401:
+	case 403:
+	case 404:
+	case 405:
 		break;
 	default:
 		__builtin_trap();
@@ -263,16 +268,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((rc == 0) != (out.pre.status == 0 && out.post.status == 0))
 		__builtin_trap();
 	if (out.pre.status != 0 && out.post.status != 0)
-		__builtin_trap();	/* post is decided only after pre passed */
+		__builtin_trap(); /* post is decided only after pre passed */
 	if (rc == 0) {
 		/* Everything a served request must have passed. */
 		if (strcmp(in.method, "GET") != 0 || in.has_body ||
 		    in.scan.is_proxied || in.scan.is_dup ||
 		    !msi_host_is_loopback(in.host, in.port))
 			__builtin_trap();
-		if (out.is_imds ? (!cf->msi_imds || in.metadata == NULL) :
-		    (strcmp(in.url, MSI_APP_SERVICE_PATH) != 0 ||
-		    out.identity == NULL || out.identity[0] == '\0'))
+		if (out.is_imds ?
+			(!cf->msi_imds || in.metadata == NULL) :
+			(strcmp(in.url, MSI_APP_SERVICE_PATH) != 0 ||
+			    out.identity == NULL || out.identity[0] == '\0'))
 			__builtin_trap();
 		/* Once: in any case, as the lookup matches in any case. */
 		if (count(args, na, "resource") != 1 ||

@@ -24,8 +24,22 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const long statuses[16] = {
-	200, 400, 401, 403, 404, 429, 500, 502,
-	503, 504, 0, 201, 204, 302, 999, -1,
+	200,
+	400,
+	401,
+	403,
+	404,
+	429,
+	500,
+	502,
+	503,
+	504,
+	0,
+	201,
+	204,
+	302,
+	999,
+	-1,
 };
 
 static void
@@ -33,8 +47,9 @@ account(const struct secret *id_token)
 {
 	struct oauth_account acct = { 0 };
 
-	if (oauth_id_token_account(id_token, FUZZ_CLIENT, FUZZ_TENANT,
-	    &acct) == 0 && acct.oid == NULL)
+	if (oauth_id_token_account(id_token, FUZZ_CLIENT, FUZZ_TENANT, &acct) ==
+		0 &&
+	    acct.oid == NULL)
 		__builtin_trap(); /* success promises an oid */
 	oauth_account_clear(&acct);
 }
@@ -63,8 +78,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	switch (sel & 3) {
 	case 0:
 	case 1:
-		if (oauth_parse_token(status, body, retry_after, &tok,
-		    &err) == 0) {
+		if (oauth_parse_token(status, body, retry_after, &tok, &err) ==
+		    0) {
 			if (tok.access_token == NULL)
 				__builtin_trap();
 			if (tok.id_token != NULL)
@@ -72,14 +87,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (tok.scope != NULL)
 				(void)oauth_scope_resource(tok.scope, res,
 				    sizeof(res));
-		} else if (err.cls == OAUTH_OK || err.cls >= OAUTH_CLASS_COUNT) {
+		} else if (err.cls == OAUTH_OK ||
+		    err.cls >= OAUTH_CLASS_COUNT) {
 			__builtin_trap(); /* a failure is always classified */
 		}
 		oauth_token_clear(&tok);
 		break;
 	case 2:
-		if (oauth_parse_device(status, body, retry_after, &dev,
-		    &err) == 0) {
+		if (oauth_parse_device(status, body, retry_after, &dev, &err) ==
+		    0) {
 			if (dev.device_code == NULL || dev.user_code == NULL)
 				__builtin_trap();
 		}

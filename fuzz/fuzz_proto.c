@@ -23,8 +23,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *line;
 	size_t len;
 
-	if (proto_request_decode((const char *)data, size, &req, &code,
-	    &msg) == 0)
+	if (proto_request_decode((const char *)data, size, &req, &code, &msg) ==
+	    0)
 		(void)proto_op_name(req.op);
 	else if (code == NULL || msg == NULL)
 		__builtin_trap(); /* contract: a failure names a wire error */

@@ -55,7 +55,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((data[0] & 1) == 0) {
 		(void)seal_blob_key_id(data + 1, size - 1);
 		if (seal_open(ring, FUZZ_TENANT, user, data + 1, size - 1,
-		    &plain) == 0)
+			&plain) == 0)
 			decode(plain);
 	} else {
 		plain = secret_new(data + 1, size - 1);

@@ -96,8 +96,7 @@ pack(struct tokpack *tp, const char *key, const char *tok, size_t len)
 }
 
 static void
-check(struct tokpack *tp, const struct tokblob *b, const char *tok,
-    size_t len)
+check(struct tokpack *tp, const struct tokblob *b, const char *tok, size_t len)
 {
 	char *out;
 

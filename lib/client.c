@@ -24,7 +24,7 @@
 #include "entra/secret.h"
 #include "entra/util.h"
 
-#define CLIENT_CONNECT_RETRY_MS 10	/* backlog full: retry this often */
+#define CLIENT_CONNECT_RETRY_MS 10 /* backlog full: retry this often */
 #define CLIENT_PW_BUF_MAX (1 << 20)
 
 /* Milliseconds left before deadline_ms, clamped to int; 0 when passed. */
@@ -61,7 +61,7 @@ wait_fd(int fd, short events, int64_t deadline_ms)
 			return -errno;
 		}
 		if (r == 0)
-			continue;	/* re-check the deadline */
+			continue; /* re-check the deadline */
 		if (pfd.revents & POLLNVAL)
 			return -EBADF;
 		/* POLLERR and POLLHUP surface through the next send/recv. */
@@ -99,12 +99,12 @@ connect_deadline(int fd, const struct sockaddr_un *sun, int64_t deadline_ms)
 			ms = remaining_ms(deadline_ms);
 			if (ms == 0)
 				return -ETIMEDOUT;
-			(void)sleep_ms(ms < CLIENT_CONNECT_RETRY_MS ? ms :
-			    CLIENT_CONNECT_RETRY_MS);
+			(void)sleep_ms(ms < CLIENT_CONNECT_RETRY_MS ?
+				ms :
+				CLIENT_CONNECT_RETRY_MS);
 			continue;
 		}
-		if (errno != EINPROGRESS && errno != EINTR &&
-		    errno != EALREADY)
+		if (errno != EINPROGRESS && errno != EINTR && errno != EALREADY)
 			return -errno;
 		r = wait_fd(fd, POLLOUT, deadline_ms);
 		if (r < 0)

@@ -23,11 +23,7 @@
 #define PROTO_E_LARGE "too_large"
 #define PROTO_E_VERSION "unsupported_version"
 
-enum field_type {
-	FT_STRING,
-	FT_INT,
-	FT_BOOL
-};
+enum field_type { FT_STRING, FT_INT, FT_BOOL };
 
 /* Every field a request may carry besides "v" and "op". */
 enum field_id {
@@ -48,42 +44,43 @@ enum field_id {
 struct field_spec {
 	const char *name;
 	enum field_type type;
-	long long min, max;	/* FT_INT: inclusive range */
-	int is_nonempty;	/* FT_STRING: "" is refused */
-	const char *bad_msg;	/* static: wrong type, range or length */
+	long long min, max;  /* FT_INT: inclusive range */
+	int is_nonempty;     /* FT_STRING: "" is refused */
+	const char *bad_msg; /* static: wrong type, range or length */
 	const char *missing_msg;
 };
 
 /* Static messages only: a peer's bytes never reach an error message. */
-#define MSG_STR(f) "\"" f "\" must be a string of at most " \
-	XSTR(PROTO_STR_MAX) " bytes"
-#define MSG_NESTR(f) "\"" f "\" must be a non-empty string of at most " \
-	XSTR(PROTO_STR_MAX) " bytes"
+#define MSG_STR(f)                                                             \
+	"\"" f "\" must be a string of at most " XSTR(PROTO_STR_MAX) " bytes"
+#define MSG_NESTR(f)                                                           \
+	"\"" f "\" must be a non-empty string of at most " XSTR(               \
+	    PROTO_STR_MAX) " bytes"
 #define MSG_INT(f, lo, hi) "\"" f "\" must be an integer in " #lo ".." XSTR(hi)
 #define MSG_MISSING(f) "missing \"" f "\""
 
 static const struct field_spec fields[F_COUNT] = {
-	[F_SCOPE] = { "scope", FT_STRING, 0, 0, 1,
-	    MSG_NESTR("scope"), MSG_MISSING("scope") },
+	[F_SCOPE] = { "scope", FT_STRING, 0, 0, 1, MSG_NESTR("scope"),
+	    MSG_MISSING("scope") },
 	[F_MIN_VALID] = { "min_valid", FT_INT, 0, PROTO_MIN_VALID_MAX, 0,
 	    MSG_INT("min_valid", 0, PROTO_MIN_VALID_MAX),
 	    MSG_MISSING("min_valid") },
 	[F_WAIT] = { "wait", FT_INT, 0, PROTO_WAIT_MAX, 0,
 	    MSG_INT("wait", 0, PROTO_WAIT_MAX), MSG_MISSING("wait") },
-	[F_USER] = { "user", FT_STRING, 0, 0, 1,
-	    MSG_NESTR("user"), MSG_MISSING("user") },
-	[F_SERVICE] = { "service", FT_STRING, 0, 0, 0,
-	    MSG_STR("service"), MSG_MISSING("service") },
-	[F_TTY] = { "tty", FT_STRING, 0, 0, 0,
-	    MSG_STR("tty"), MSG_MISSING("tty") },
-	[F_WORKLOAD] = { "workload", FT_STRING, 0, 0, 1,
-	    MSG_NESTR("workload"), MSG_MISSING("workload") },
+	[F_USER] = { "user", FT_STRING, 0, 0, 1, MSG_NESTR("user"),
+	    MSG_MISSING("user") },
+	[F_SERVICE] = { "service", FT_STRING, 0, 0, 0, MSG_STR("service"),
+	    MSG_MISSING("service") },
+	[F_TTY] = { "tty", FT_STRING, 0, 0, 0, MSG_STR("tty"),
+	    MSG_MISSING("tty") },
+	[F_WORKLOAD] = { "workload", FT_STRING, 0, 0, 1, MSG_NESTR("workload"),
+	    MSG_MISSING("workload") },
 	[F_INTERACTIVE] = { "interactive", FT_BOOL, 0, 0, 0,
 	    "\"interactive\" must be a boolean", MSG_MISSING("interactive") },
-	[F_SESSION] = { "session", FT_STRING, 0, 0, 1,
-	    MSG_NESTR("session"), MSG_MISSING("session") },
-	[F_CURSOR] = { "cursor", FT_STRING, 0, 0, 0,
-	    MSG_STR("cursor"), MSG_MISSING("cursor") },
+	[F_SESSION] = { "session", FT_STRING, 0, 0, 1, MSG_NESTR("session"),
+	    MSG_MISSING("session") },
+	[F_CURSOR] = { "cursor", FT_STRING, 0, 0, 0, MSG_STR("cursor"),
+	    MSG_MISSING("cursor") },
 	[F_LIMIT] = { "limit", FT_INT, 1, PROTO_LIST_LIMIT_MAX, 0,
 	    MSG_INT("limit", 1, PROTO_LIST_LIMIT_MAX), MSG_MISSING("limit") },
 };
@@ -197,18 +194,41 @@ field_store(struct proto_request *req, int id, json_t *val)
 		break;
 	}
 	switch (id) {
-	case F_SCOPE: req->scope = s; break;
-	case F_MIN_VALID: req->min_valid = n; break;
-	case F_WAIT: req->wait = n; break;
-	case F_USER: req->user = s; break;
-	case F_SERVICE: req->service = s; break;
-	case F_TTY: req->tty = s; break;
-	case F_WORKLOAD: req->workload = s; break;
-	case F_INTERACTIVE: req->interactive = json_is_true(val); break;
-	case F_SESSION: req->session = s; break;
-	case F_CURSOR: req->cursor = s; break;
-	case F_LIMIT: req->limit = n; break;
-	default: return -EBADMSG;
+	case F_SCOPE:
+		req->scope = s;
+		break;
+	case F_MIN_VALID:
+		req->min_valid = n;
+		break;
+	case F_WAIT:
+		req->wait = n;
+		break;
+	case F_USER:
+		req->user = s;
+		break;
+	case F_SERVICE:
+		req->service = s;
+		break;
+	case F_TTY:
+		req->tty = s;
+		break;
+	case F_WORKLOAD:
+		req->workload = s;
+		break;
+	case F_INTERACTIVE:
+		req->interactive = json_is_true(val);
+		break;
+	case F_SESSION:
+		req->session = s;
+		break;
+	case F_CURSOR:
+		req->cursor = s;
+		break;
+	case F_LIMIT:
+		req->limit = n;
+		break;
+	default:
+		return -EBADMSG;
 	}
 	return 0;
 }
@@ -285,7 +305,8 @@ decode_fields(struct proto_request *req, const char **msg)
 	json_t *val;
 	int id, i;
 
-	json_object_foreach(req->root, key, val) {
+	json_object_foreach(req->root, key, val)
+	{
 		if (strcmp(key, "v") == 0 || strcmp(key, "op") == 0)
 			continue;
 		id = field_lookup(key);
@@ -333,9 +354,10 @@ proto_request_decode(const char *line, size_t len, struct proto_request *req,
 		enum proto_op op = req->op;
 
 		proto_request_clear(req);
-		req->op = op;	/* the header promises it on failure too */
+		req->op = op; /* the header promises it on failure too */
 		*code = r == -EPROTONOSUPPORT ? PROTO_E_VERSION :
-		    r == -ENOMEM ? "internal" : PROTO_E_BAD;
+		    r == -ENOMEM	      ? "internal" :
+						PROTO_E_BAD;
 		*msg = m;
 		return r;
 	}
@@ -429,7 +451,8 @@ proto_response_decode(const char *line, size_t len, json_t **out)
 	root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &err);
 	if (root == NULL)
 		return json_error_code(&err) == json_error_out_of_memory ?
-		    -ENOMEM : -EBADMSG;
+		    -ENOMEM :
+		    -EBADMSG;
 	ok = json_object_get(root, "ok");
 	if (!json_is_object(root) || !json_is_boolean(ok))
 		goto bad;

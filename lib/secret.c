@@ -131,7 +131,7 @@ secret_equal(const struct secret *a, const struct secret *b)
 	if (a == NULL || b == NULL)
 		return a == b;
 	if (a->len != b->len)
-		return 0;	/* the length may leak; the contents do not */
+		return 0; /* the length may leak; the contents do not */
 	return secret_memeq(a->ptr, b->ptr, a->len);
 }
 

@@ -156,7 +156,7 @@ util_valid_username(const char *s)
 		if (i >= 32)
 			return 0;
 		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    c == '_' || c == '.' || c == '-'))
+			c == '_' || c == '.' || c == '-'))
 			return 0;
 	}
 	return 1;

@@ -113,8 +113,8 @@ parse_valued(pam_handle_t *pamh, const char *arg, struct pam_entra_args *a)
 		a->socket = v;
 	} else if ((v = value_of(arg, "timeout")) != NULL) {
 		if (util_strtonum(v, 1, ARGS_TIMEOUT_MAX_MS, &n) < 0)
-			return bad_value(
-			    pamh, arg, "need milliseconds, 1..60000");
+			return bad_value(pamh, arg,
+			    "need milliseconds, 1..60000");
 		a->timeout_ms = n;
 	} else if ((v = value_of(arg, "wait")) != NULL) {
 		if (util_strtonum(v, 0, ARGS_WAIT_MAX_S, &n) < 0)
@@ -122,8 +122,8 @@ parse_valued(pam_handle_t *pamh, const char *arg, struct pam_entra_args *a)
 		a->wait_s = n;
 	} else if ((v = value_of(arg, "workload")) != NULL) {
 		if (!is_valid_workload(v))
-			return bad_value(
-			    pamh, arg, "need 1..64 of [A-Za-z0-9_.-]");
+			return bad_value(pamh, arg,
+			    "need 1..64 of [A-Za-z0-9_.-]");
 		a->workload = v;
 	} else if ((v = value_of(arg, "switch_services")) != NULL) {
 		if (!is_valid_service_list(v))
@@ -140,8 +140,8 @@ parse_valued(pam_handle_t *pamh, const char *arg, struct pam_entra_args *a)
 }
 
 int
-args_parse(
-    pam_handle_t *pamh, int argc, const char **argv, struct pam_entra_args *out)
+args_parse(pam_handle_t *pamh, int argc, const char **argv,
+    struct pam_entra_args *out)
 {
 	char q[ARGS_LOG_CAP + 1];
 	int i, r;

@@ -32,7 +32,7 @@ struct pam_entra_args {
 	uid_t minimum_uid;
 	int is_quiet;
 	int is_debug;
-	int is_switch_signin;	/* switch sessions may show a code anyway */
+	int is_switch_signin; /* switch sessions may show a code anyway */
 };
 
 /*

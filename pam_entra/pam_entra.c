@@ -140,8 +140,8 @@ log_reply_error(const struct call *c, const char *op, const json_t *resp)
 	pam_syslog(c->pamh, LOG_ERR, "%s for \"%s\": credd answered %s: %s", op,
 	    util_log_str(qu, sizeof(qu), c->user, 40),
 	    util_log_str(qc, sizeof(qc), proto_response_error(resp), 40),
-	    util_log_str(
-		qm, sizeof(qm), reply_str(err, "message"), PAM_ENTRA_LOG_CAP));
+	    util_log_str(qm, sizeof(qm), reply_str(err, "message"),
+		PAM_ENTRA_LOG_CAP));
 }
 
 /*
@@ -195,8 +195,8 @@ open_request(const struct call *c, int is_interactive)
 	    add_str(req, "service", service) < 0 ||
 	    add_str(req, "tty", tty) < 0 ||
 	    add_str(req, "workload", c->a->workload) < 0 ||
-	    json_object_set_new(
-		req, "interactive", json_boolean(is_interactive)) < 0) {
+	    json_object_set_new(req, "interactive",
+		json_boolean(is_interactive)) < 0) {
 		json_decref(req);
 		return NULL;
 	}
@@ -404,8 +404,8 @@ wait_consent(struct call *c, int64_t wait_until_ms)
 			return r;
 		state = reply_str(resp, "state");
 		is_ready = strcmp(state, "ready") == 0;
-		r = strcmp(state, "pending") == 0 || is_ready ? 0
-							      : -EKEYREJECTED;
+		r = strcmp(state, "pending") == 0 || is_ready ? 0 :
+								-EKEYREJECTED;
 		(void)session_close(c, reply_str(resp, "session"));
 		reply_free(resp);
 		resp = NULL;
@@ -503,16 +503,16 @@ handle_state(struct call *c, const json_t *resp, int is_interactive,
 	if (c->a->is_debug || r < 0)
 		pam_syslog(c->pamh, r < 0 ? LOG_WARNING : LOG_DEBUG,
 		    "waited for the consent of \"%s\": %s", c->user,
-		    r > 0	 ? "ready"
-			: r == 0 ? "still pending"
-				 : "gave up");
+		    r > 0      ? "ready" :
+			r == 0 ? "still pending" :
+				 "gave up");
 }
 
 PAM_ENTRA_EXPORT int
 pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	struct pam_entra_args a;
-	struct call c = {.pamh = pamh, .a = &a, .fd = -1};
+	struct call c = { .pamh = pamh, .a = &a, .fd = -1 };
 	json_t *resp = NULL;
 	int64_t start;
 	int is_interactive, r;
@@ -553,7 +553,7 @@ PAM_ENTRA_EXPORT int
 pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	struct pam_entra_args a;
-	struct call c = {.pamh = pamh, .a = &a, .fd = -1};
+	struct call c = { .pamh = pamh, .a = &a, .fd = -1 };
 	const void *data = NULL;
 	const struct session_data *sd;
 	int r;
@@ -572,8 +572,8 @@ pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	if (r < 0)
 		return PAM_SESSION_ERR;
 	if (a.is_debug)
-		pam_syslog(
-		    pamh, LOG_DEBUG, "session closed for \"%s\"", c.user);
+		pam_syslog(pamh, LOG_DEBUG, "session closed for \"%s\"",
+		    c.user);
 	/* Closed once: a second close_session on this handle does nothing. */
 	(void)pam_set_data(pamh, PAM_ENTRA_DATA, NULL, NULL);
 	return PAM_SUCCESS;

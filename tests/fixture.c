@@ -29,7 +29,7 @@
 
 struct fixture_child {
 	pid_t pid;
-	unsigned test;	/* the RUN() it was started in; 0: main */
+	unsigned test; /* the RUN() it was started in; 0: main */
 };
 
 static struct fixture_child children[FIXTURE_CHILDREN_MAX];
@@ -37,7 +37,7 @@ static size_t nchildren;
 static char dirs[FIXTURE_DIRS_MAX][256];
 static size_t ndirs;
 static unsigned test_seq, current_test;
-static pid_t owner;	/* the process that registered; children never clean */
+static pid_t owner; /* the process that registered; children never clean */
 static int rm_errno;
 
 static void
@@ -84,7 +84,7 @@ rm_entry(const char *p, const struct stat *sb, int type, struct FTW *ftw)
 	(void)ftw;
 	if (remove(p) < 0 && errno != ENOENT && rm_errno == 0)
 		rm_errno = errno;
-	return 0;	/* remove what can be removed */
+	return 0; /* remove what can be removed */
 }
 
 int
@@ -102,8 +102,8 @@ fixture_rmtree(const char *path)
 	}
 	rm_errno = 0;
 	(void)nftw(path, open_entry, 8, FTW_PHYS);
-	if (nftw(path, rm_entry, 8, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT &&
-	    rm_errno == 0)
+	if (nftw(path, rm_entry, 8, FTW_DEPTH | FTW_PHYS) < 0 &&
+	    errno != ENOENT && rm_errno == 0)
 		rm_errno = errno;
 	if (rm_errno != 0) {
 		errno = rm_errno;
@@ -183,7 +183,7 @@ fixture_fork(void)
 {
 	pid_t pid;
 
-	(void)fflush(NULL);	/* or the child prints our buffers again */
+	(void)fflush(NULL); /* or the child prints our buffers again */
 	pid = fork();
 	if (pid > 0)
 		fixture_child_add(pid);
@@ -232,9 +232,10 @@ kill_children(unsigned test)
 
 	while (i < nchildren) {
 		if (test == 0 || children[i].test == test) {
-			fprintf(stderr, "fixture: killing child %ld left behind\n",
+			fprintf(stderr,
+			    "fixture: killing child %ld left behind\n",
 			    (long)children[i].pid);
-			fixture_kill(children[i].pid, SIGKILL);	/* forgets it */
+			fixture_kill(children[i].pid, SIGKILL); /* forgets it */
 		} else {
 			i++;
 		}
@@ -343,7 +344,7 @@ fixture_end(void)
 		if (keep != NULL && strcmp(keep, "1") == 0) {
 			fprintf(stderr, "fixture: kept %s (KEEP_TMP=1)\n", d);
 			ndirs--;
-		} else if (fixture_rmtree(d) < 0) {	/* unregisters it */
+		} else if (fixture_rmtree(d) < 0) { /* unregisters it */
 			fprintf(stderr, "fixture: cannot remove %s: %s\n", d,
 			    strerror(errno));
 		}

@@ -34,7 +34,7 @@ enum proto_op {
 	PROTO_OP_ADMIN_LIST,
 	PROTO_OP_ADMIN_REVOKE,
 	PROTO_OP_STATS,
-	PROTO_OP_SDK_ENV,	/* mint an SDK endpoint secret for the caller */
+	PROTO_OP_SDK_ENV, /* mint an SDK endpoint secret for the caller */
 	PROTO_OP_COUNT
 };
 
@@ -46,17 +46,17 @@ enum proto_op {
 struct proto_request {
 	json_t *root;
 	enum proto_op op;
-	const char *scope;	  /* token */
-	int64_t min_valid;	  /* token; default PROTO_MIN_VALID_DEFAULT */
-	int64_t wait;		  /* login, default 0 */
-	const char *user;	  /* session_open/close, admin_revoke */
-	const char *service;	  /* session_open */
-	const char *tty;	  /* session_open */
-	const char *workload;	  /* session_open */
-	int interactive;	  /* session_open, default 0 */
-	const char *session;	  /* session_close */
-	const char *cursor;	  /* admin_list */
-	int64_t limit;		  /* admin_list, default 100 */
+	const char *scope;    /* token */
+	int64_t min_valid;    /* token; default PROTO_MIN_VALID_DEFAULT */
+	int64_t wait;	      /* login, default 0 */
+	const char *user;     /* session_open/close, admin_revoke */
+	const char *service;  /* session_open */
+	const char *tty;      /* session_open */
+	const char *workload; /* session_open */
+	int interactive;      /* session_open, default 0 */
+	const char *session;  /* session_close */
+	const char *cursor;   /* admin_list */
+	int64_t limit;	      /* admin_list, default 100 */
 };
 
 /*

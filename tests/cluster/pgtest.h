@@ -32,8 +32,10 @@ pgtest_env_file(const char *var)
 	FILE *f;
 
 	if (path == NULL || (f = fopen(path, "r")) == NULL) {
-		fprintf(stderr, "%s: not set or unreadable: run through ctest "
-		    "(the cluster.pg_start fixture)\n", var);
+		fprintf(stderr,
+		    "%s: not set or unreadable: run through ctest "
+		    "(the cluster.pg_start fixture)\n",
+		    var);
 		exit(1);
 	}
 	if (fgets(buf, sizeof(bufs[0]), f) == NULL)

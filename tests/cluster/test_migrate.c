@@ -102,8 +102,9 @@ TEST(file_to_pg_to_file)
 	r = pgtest_record("zoe");
 	ASSERT_EQ(record_save(f1, seal, t, r), 0);
 	record_free(r);
-	ASSERT_EQ(pg->ops->put_if(pg, t, "user005", (const uint8_t *)"other",
-	    5, 1, &nv), 0);
+	ASSERT_EQ(pg->ops->put_if(pg, t, "user005", (const uint8_t *)"other", 5,
+		      1, &nv),
+	    0);
 	ASSERT_ERR(store_migrate(f1, pg, t, &count), -EEXIST);
 	ASSERT_ERR(store_migrate(f1, f1, t, &count), -EINVAL);
 	seal_free(seal);
@@ -119,7 +120,8 @@ write_config(const char *path, const char *tenant, const char *store_dir)
 
 	if (f == NULL)
 		return -1;
-	fprintf(f, "[entra]\ntenant = %s\nclient_id = "
+	fprintf(f,
+	    "[entra]\ntenant = %s\nclient_id = "
 	    "22222222-2222-2222-2222-222222222222\n"
 	    "[scopes]\nstorage = https://storage.azure.com/.default\n"
 	    "default = storage\n"

@@ -112,11 +112,13 @@ TEST(schema_init)
 
 	ASSERT_EQ(store_pg_init(dsn), 0);
 	ASSERT_EQ(store_pg_init(dsn), 0); /* idempotent */
-	ASSERT_EQ(sql_value("SELECT max(version) FROM credd_schema", 0, NULL,
-	    v, sizeof(v)), 0);
+	ASSERT_EQ(sql_value("SELECT max(version) FROM credd_schema", 0, NULL, v,
+		      sizeof(v)),
+	    0);
 	ASSERT_STREQ(v, "1");
 	ASSERT_EQ(sql_value("SELECT count(*) FROM credd_schema", 0, NULL, v,
-	    sizeof(v)), 0);
+		      sizeof(v)),
+	    0);
 	ASSERT_STREQ(v, "1");
 	ASSERT_ERR(store_pg_init("host=127.0.0.1 port=1 connect_timeout=2"),
 	    -ECONNREFUSED);
@@ -128,11 +130,13 @@ TEST(schema_newer_refused)
 	struct store *st = NULL;
 
 	ASSERT_EQ(pgtest_sql(dsn, "UPDATE credd_schema SET version = 99", 0,
-	    NULL), 0);
+		      NULL),
+	    0);
 	ASSERT_ERR(store_pg_open(dsn, "n1", &st), -EPROTONOSUPPORT);
 	ASSERT_TRUE(st == NULL);
 	ASSERT_EQ(pgtest_sql(dsn, "UPDATE credd_schema SET version = 1", 0,
-	    NULL), 0);
+		      NULL),
+	    0);
 }
 
 TEST(roundtrip)
@@ -168,22 +172,30 @@ TEST(roundtrip)
 	blob_clear(&b);
 	/* Rows carry the node name; other tenants do not see them. */
 	ASSERT_EQ(sql_value("SELECT updated_by FROM credd_records"
-	    " WHERE tenant = $1 AND username = $2", 2, p, v, sizeof(v)), 0);
+			    " WHERE tenant = $1 AND username = $2",
+		      2, p, v, sizeof(v)),
+	    0);
 	ASSERT_STREQ(v, "node-a");
 	ASSERT_ERR(st->ops->get(st, pgtest_tenant("other"), "alice", &b),
 	    -ENOENT);
 	/* Bad input. */
 	ASSERT_ERR(st->ops->get(st, t, "", &b), -EINVAL);
 	ASSERT_ERR(st->ops->get(st, "", "alice", &b), -EINVAL);
-	ASSERT_ERR(put(st, "a\x1f" "b", "alice", "x", 0, &nv), -EINVAL);
+	ASSERT_ERR(put(st,
+		       "a\x1f"
+		       "b",
+		       "alice", "x", 0, &nv),
+	    -EINVAL);
 	ASSERT_ERR(st->ops->put_if(st, t, "bob", bin, 2 * 1024 * 1024, 0, &nv),
 	    -EMSGSIZE);
 	ASSERT_ERR(put(st, t, "bob", "x", UINT64_MAX, &nv), -EOVERFLOW);
 	/* A user name with odd bytes is just a key. */
 	ASSERT_EQ(put(st, t, "o'brien; DROP TABLE credd_records;--", "x", 0,
-	    &nv), 0);
+		      &nv),
+	    0);
 	ASSERT_EQ(st->ops->get(st, t, "o'brien; DROP TABLE credd_records;--",
-	    &b), 0);
+		      &b),
+	    0);
 	blob_clear(&b);
 	store_close(st);
 }
@@ -208,8 +220,8 @@ TEST(cas_conflicts)
 	ASSERT_ERR(put(b, t, "u", "v2-b", 1, &nv), -ESTALE);
 	ASSERT_ERR(put(b, t, "u", "v9", 9, &nv), -ESTALE);
 	ASSERT_EQ(b->ops->get(b, t, "u", &bl), 0);
-	ASSERT_TRUE(bl.version == 2 && bl.len == 4 &&
-	    memcmp(bl.data, "v2-a", 4) == 0);
+	ASSERT_TRUE(
+	    bl.version == 2 && bl.len == 4 && memcmp(bl.data, "v2-a", 4) == 0);
 	blob_clear(&bl);
 	/* delete-if-version */
 	ASSERT_ERR(b->ops->del_if(b, t, "u", 1), -ESTALE);
@@ -278,7 +290,7 @@ TEST(list_paging)
 			ASSERT_EQ(e[i].blob.version, e[i].version);
 			ASSERT_TRUE(e[i].blob.len >= strlen(e[i].user));
 			ASSERT_TRUE(memcmp(e[i].blob.data, e[i].user,
-			    strlen(e[i].user)) == 0);
+					strlen(e[i].user)) == 0);
 		}
 		store_entries_free(e, n);
 		e = NULL;
@@ -299,8 +311,9 @@ TEST(list_paging)
 	ASSERT_EQ(n, 10);
 	ASSERT_TRUE(next == NULL);
 	store_entries_free(e, n);
-	ASSERT_EQ(st->ops->list(st, pgtest_tenant("empty"), NULL, 5, 1, &e,
-	    &n, &next), 0);
+	ASSERT_EQ(st->ops->list(st, pgtest_tenant("empty"), NULL, 5, 1, &e, &n,
+		      &next),
+	    0);
 	ASSERT_EQ(n, 0);
 	ASSERT_TRUE(next == NULL);
 	store_entries_free(e, n);
@@ -330,7 +343,7 @@ TEST(trylock_exclusive)
 	/* closing a store releases its locks (once its backend has exited) */
 	store_close(b);
 	for (i = 0; i < 200 && (r = a->ops->trylock(a, t, "alice")) == -EAGAIN;
-	    i++)
+	     i++)
 		usleep(10000);
 	ASSERT_EQ(r, 0);
 	ASSERT_EQ(a->ops->trylock(a, t, "bob"), 0);
@@ -372,8 +385,8 @@ TEST(notify_latency)
 	}
 	qsort(lat, 20, sizeof(lat[0]), cmp_i64);
 	printf("notify latency (put_if on A -> notify_next on B), 20 writes: "
-	    "min %lld ms, median %lld ms, max %lld ms\n", (long long)lat[0],
-	    (long long)lat[10], (long long)lat[19]);
+	       "min %lld ms, median %lld ms, max %lld ms\n",
+	    (long long)lat[0], (long long)lat[10], (long long)lat[19]);
 	ASSERT_TRUE(lat[19] < 1000);
 	/* an update, a delete and an explicit notify tell B too */
 	ASSERT_EQ(put(a, t, "user00", "y", 1, &nv), 0);
@@ -598,7 +611,8 @@ row_hex(const char *t, const char *user, char *buf, size_t bufsz)
 	const char *p[2] = { t, user };
 
 	return sql_value("SELECT encode(blob, 'hex') FROM credd_records"
-	    " WHERE tenant = $1 AND username = $2", 2, p, buf, bufsz);
+			 " WHERE tenant = $1 AND username = $2",
+	    2, p, buf, bufsz);
 }
 
 /* Any version the writer likes: here one above the current one. */
@@ -607,12 +621,14 @@ row_restore(const char *t, const char *user, const char *hex)
 {
 	const char *p[3] = { t, user, hex };
 
-	return pgtest_sql(dsn, "INSERT INTO credd_records"
+	return pgtest_sql(dsn,
+	    "INSERT INTO credd_records"
 	    " (tenant, username, version, blob, updated_by)"
 	    " VALUES ($1, $2, 1, decode($3, 'hex'), 'restore')"
 	    " ON CONFLICT (tenant, username) DO UPDATE SET"
 	    " blob = EXCLUDED.blob, version = credd_records.version + 1,"
-	    " updated_by = 'restore'", 3, p);
+	    " updated_by = 'restore'",
+	    3, p);
 }
 
 TEST(rollback_refused_by_marks)
@@ -624,7 +640,8 @@ TEST(rollback_refused_by_marks)
 	struct record *ra = pgtest_record("alice"), *l = NULL, *fresh = NULL;
 	struct record_rollback rb;
 	struct marks_mark m;
-	const char *da = fixture_tmpdir("store_pg-ma"), *db = fixture_tmpdir("store_pg-mb");
+	const char *da = fixture_tmpdir("store_pg-ma"),
+		   *db = fixture_tmpdir("store_pg-mb");
 	static char first[16384], cur[16384];
 	uint64_t e1;
 	int me = 0, i;
@@ -643,7 +660,8 @@ TEST(rollback_refused_by_marks)
 	for (i = 0; i < 3; i++) {
 		ASSERT_EQ(record_save_marked(a, seal, ma, t, ra, 0, &me), 0);
 		ASSERT_EQ(record_load_marked(b, seal, mb, t, "alice", &l, &rb,
-		    &me), 0);
+			      &me),
+		    0);
 		ASSERT_EQ(l->gen, (uint64_t)i + 2);
 		record_free(l);
 		l = NULL;

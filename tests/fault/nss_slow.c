@@ -27,8 +27,8 @@
 
 enum nss_status _nss_credd_slow_getpwuid_r(uid_t uid, struct passwd *pw,
     char *buf, size_t len, int *errnop);
-enum nss_status _nss_credd_slow_getpwnam_r(const char *name,
-    struct passwd *pw, char *buf, size_t len, int *errnop);
+enum nss_status _nss_credd_slow_getpwnam_r(const char *name, struct passwd *pw,
+    char *buf, size_t len, int *errnop);
 enum nss_status _nss_credd_slow_getgrnam_r(const char *name, struct group *gr,
     char *buf, size_t len, int *errnop);
 
@@ -57,8 +57,8 @@ delay_for(const char *kind, const char *key)
 }
 
 enum nss_status
-_nss_credd_slow_getpwuid_r(uid_t uid, struct passwd *pw, char *buf,
-    size_t len, int *errnop)
+_nss_credd_slow_getpwuid_r(uid_t uid, struct passwd *pw, char *buf, size_t len,
+    int *errnop)
 {
 	char key[32];
 

@@ -74,9 +74,10 @@ peek_one(struct store *st, const struct seal *seal, const char *tenant,
 	if (rec->refresh_token != NULL)
 		fingerprint(rec->refresh_token, fp);
 	printf("{\"user\":\"%s\",\"version\":%llu,\"oid\":\"%s\","
-	    "\"rt\":%s%s%s}\n", e->user, (unsigned long long)rec->version,
-	    rec->oid ? rec->oid : "", rec->refresh_token ? "\"" : "",
-	    rec->refresh_token ? fp : "null", rec->refresh_token ? "\"" : "");
+	       "\"rt\":%s%s%s}\n",
+	    e->user, (unsigned long long)rec->version, rec->oid ? rec->oid : "",
+	    rec->refresh_token ? "\"" : "", rec->refresh_token ? fp : "null",
+	    rec->refresh_token ? "\"" : "");
 	record_free(rec);
 	return 0;
 }
@@ -110,7 +111,8 @@ main(int argc, char **argv)
 		argv++;
 	}
 	if (argc != 5) {
-		fprintf(stderr, "usage: store_peek [--pg DSN | DIR] KEY_FILE "
+		fprintf(stderr,
+		    "usage: store_peek [--pg DSN | DIR] KEY_FILE "
 		    "TENANT USER\n");
 		return 2;
 	}
@@ -118,8 +120,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "store_peek: key file: %s\n", strerror(-r));
 		return 2;
 	}
-	if ((r = drop_to(argv[4])) < 0 || (r = open_store(is_pg, argv[1],
-	    &st)) < 0) {
+	if ((r = drop_to(argv[4])) < 0 ||
+	    (r = open_store(is_pg, argv[1], &st)) < 0) {
 		fprintf(stderr, "store_peek: store: %s\n", strerror(-r));
 		seal_free(seal);
 		return 2;

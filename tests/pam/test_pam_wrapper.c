@@ -75,9 +75,9 @@ struct seen {
 static const char *module;
 static const char *bad_args[] = { "timeout=abc", "timeout=0", "timeout=-5",
 	"timeout=99999999", "timeout=20x", "wait=-1", "wait=901",
-	"minimum_uid=x", "minimum_uid=", "socket=relative.sock", "workload=",
-	"workload=a;b", "switch_services=su,,sudo", "switch_services=,su",
-	"switch_services=su,", "switch_services=su;id" };
+	"minimum_uid=x", "minimum_uid=", "socket=relative.sock",
+	"workload=", "workload=a;b", "switch_services=su,,sudo",
+	"switch_services=,su", "switch_services=su,", "switch_services=su;id" };
 #define NBAD (sizeof(bad_args) / sizeof(bad_args[0]))
 static char tmpdir[] = "/tmp/pam-entra-test-XXXXXX";
 static char sock_path[100];
@@ -98,7 +98,11 @@ fail(const char *fmt, ...)
 	failures++;
 }
 
-#define CHECK(cond, ...) do { if (!(cond)) fail(__VA_ARGS__); } while (0)
+#define CHECK(cond, ...)                                                       \
+	do {                                                                   \
+		if (!(cond))                                                   \
+			fail(__VA_ARGS__);                                     \
+	} while (0)
 
 static long long
 now_ms(void)
@@ -129,17 +133,21 @@ fake_answer(struct fake *f, int fd, const char *line)
 	if (!is_open)
 		snprintf(out, sizeof(out), "{\"ok\":true}\n");
 	else if (is_ready)
-		snprintf(out, sizeof(out), "{\"ok\":true,\"session\":\"sess-%d\","
+		snprintf(out, sizeof(out),
+		    "{\"ok\":true,\"session\":\"sess-%d\","
 		    "\"state\":\"ready\",\"account\":\"a@contoso.com\","
 		    "\"endpoint\":\"http://127.0.0.1:40342/msi/token\","
-		    "\"secret\":\"" FAKE_SECRET "\"}\n", f->nopen);
+		    "\"secret\":\"" FAKE_SECRET "\"}\n",
+		    f->nopen);
 	else
-		snprintf(out, sizeof(out), "{\"ok\":true,\"session\":\"sess-%d\","
+		snprintf(out, sizeof(out),
+		    "{\"ok\":true,\"session\":\"sess-%d\","
 		    "\"state\":\"pending\",\"account\":null,"
-		    "\"verification_uri\":\"" FAKE_URI "\",\"user_code\":\""
-		    FAKE_CODE "\",\"expires_on\":%lld,\"message\":\"To sign in, "
-		    "use a web browser\"}\n", f->nopen,
-		    (long long)time(NULL) + 900);
+		    "\"verification_uri\":\"" FAKE_URI
+		    "\",\"user_code\":\"" FAKE_CODE
+		    "\",\"expires_on\":%lld,\"message\":\"To sign in, "
+		    "use a web browser\"}\n",
+		    f->nopen, (long long)time(NULL) + 900);
 	(void)!write(fd, out, strlen(out));
 }
 
@@ -175,9 +183,10 @@ fake_loop(void *arg)
 
 	for (;;) {
 		p[0] = (struct pollfd){ .fd = f->stop[0], .events = POLLIN };
-		p[1] = (struct pollfd){ .fd = cfd < 0 ? f->lfd : -1, .events = POLLIN };
+		p[1] = (struct pollfd){ .fd = cfd < 0 ? f->lfd : -1,
+			.events = POLLIN };
 		p[2] = (struct pollfd){ .fd = f->mode == FAKE_HUNG ? -1 : cfd,
-		    .events = POLLIN };
+			.events = POLLIN };
 		if (poll(p, 3, -1) < 0 && errno != EINTR)
 			break;
 		/* Serve what is ready before honouring a stop. */
@@ -264,7 +273,7 @@ conv_fn(int n, const struct pam_message **msg, struct pam_response **resp,
 		} else
 			s->nother++;
 	}
-	*resp = r;	/* the module must wipe and free it */
+	*resp = r; /* the module must wipe and free it */
 	return PAM_SUCCESS;
 }
 
@@ -354,12 +363,15 @@ write_services(void)
 		    bad_args[i]);
 		service_alone(name, args);
 	}
-	snprintf(args, sizeof(args), "frobnicate socket=%s/none.sock "
+	snprintf(args, sizeof(args),
+	    "frobnicate socket=%s/none.sock "
 	    "timeout=1500 wait=0 minimum_uid=1000 workload=job quiet debug",
 	    tmpdir);
 	service_alone("args-good", args);
-	service("skip", "session [ignore=ignore default=bad] %s socket=%s\n"
-	    "session required pam_permit.so\n", module, sock_path);
+	service("skip",
+	    "session [ignore=ignore default=bad] %s socket=%s\n"
+	    "session required pam_permit.so\n",
+	    module, sock_path);
 	service("other", "session required pam_deny.so\n");
 	snprintf(args, sizeof(args), "socket=%s workload=job debug", sock_path);
 	service_alone("msg", args);
@@ -376,8 +388,10 @@ write_services(void)
 	service_alone("down", args);
 	snprintf(args, sizeof(args), "socket=%s/stale.sock", tmpdir);
 	service_alone("stale", args);
-	service("down-optional", "session required pam_permit.so\n"
-	    "session optional %s socket=%s/absent.sock\n", module, tmpdir);
+	service("down-optional",
+	    "session required pam_permit.so\n"
+	    "session optional %s socket=%s/absent.sock\n",
+	    module, tmpdir);
 	snprintf(args, sizeof(args), "socket=%s timeout=1500", sock_path);
 	service_alone("hung", args);
 	/* Sessions one user opens for another (issue 11, item 12). */
@@ -387,19 +401,23 @@ write_services(void)
 	service_alone("sudo-i", args);
 	service_alone("runuser-l", args);
 	snprintf(args, sizeof(args), "socket=%s switch_signin", sock_path);
-	service_alone("su-l", args);	/* the override */
+	service_alone("su-l", args); /* the override */
 	snprintf(args, sizeof(args), "socket=%s switch_services=", sock_path);
-	service_alone("runuser", args);	/* an empty list: no service by name */
+	service_alone("runuser", args); /* an empty list: no service by name */
 	snprintf(args, sizeof(args), "socket=%s switch_services=doas,pkexec",
 	    sock_path);
 	service_alone("doas", args);
-	service_alone("sshd-like", args);	/* not in that list */
+	service_alone("sshd-like", args); /* not in that list */
 #ifdef PAM_SET_ITEMS_MODULE
 	/* PAM_RUSER from the environment (pam_set_items), then the module. */
-	service("ruser", "session required " PAM_SET_ITEMS_MODULE "\n"
-	    "session required %s socket=%s debug\n", module, sock_path);
-	service("ruser-signin", "session required " PAM_SET_ITEMS_MODULE "\n"
-	    "session required %s socket=%s switch_signin\n", module, sock_path);
+	service("ruser",
+	    "session required " PAM_SET_ITEMS_MODULE "\n"
+	    "session required %s socket=%s debug\n",
+	    module, sock_path);
+	service("ruser-signin",
+	    "session required " PAM_SET_ITEMS_MODULE "\n"
+	    "session required %s socket=%s switch_signin\n",
+	    module, sock_path);
 #endif
 }
 
@@ -422,8 +440,10 @@ test_args(void)
 	}
 	/* Good values and an unknown argument: parsing goes on to connect. */
 	r = run("args-good", "nobody", 0, 0, &s, NULL, NULL);
-	CHECK(r == PAM_SESSION_ERR, "good args + unknown one: want "
-	    "PAM_SESSION_ERR (credd down), got %d", r);
+	CHECK(r == PAM_SESSION_ERR,
+	    "good args + unknown one: want "
+	    "PAM_SESSION_ERR (credd down), got %d",
+	    r);
 	CHECK(s.ninfo == 0, "credd down: no message expected");
 }
 
@@ -441,16 +461,20 @@ test_skipped_users(void)
 	fake_start(&f, FAKE_PENDING);
 	for (i = 0; i < sizeof(users) / sizeof(users[0]); i++) {
 		r = run("skip", users[i], 0, 1, &s, NULL, NULL);
-		CHECK(r == PAM_SUCCESS, "%s: the module did not return "
-		    "PAM_IGNORE (stack gave %d)", users[i], r);
+		CHECK(r == PAM_SUCCESS,
+		    "%s: the module did not return "
+		    "PAM_IGNORE (stack gave %d)",
+		    users[i], r);
 		CHECK(s.ninfo == 0, "%s: unexpected message", users[i]);
 	}
 	/* A regular user is not skipped: the same stack then fails. */
 	r = run("skip", "nobody", PAM_SILENT, 0, &s, NULL, NULL);
 	CHECK(r != PAM_SUCCESS, "nobody: expected not to be skipped");
 	fake_stop(&f);
-	CHECK(f.nconn == 1, "skipped users must not connect; "
-	    "connections %d (want 1, for nobody)", f.nconn);
+	CHECK(f.nconn == 1,
+	    "skipped users must not connect; "
+	    "connections %d (want 1, for nobody)",
+	    f.nconn);
 }
 
 static void
@@ -461,14 +485,17 @@ test_message(void)
 	char host[256];
 	int r;
 
-	printf("# interactive + pending: one PAM_TEXT_INFO with URL and code\n");
+	printf(
+	    "# interactive + pending: one PAM_TEXT_INFO with URL and code\n");
 	fake_start(&f, FAKE_PENDING);
 	r = run("msg", "nobody", 0, 1, &s, NULL, NULL);
 	fake_stop(&f);
 	gethostname(host, sizeof(host));
 	CHECK(r == PAM_SUCCESS, "pending: want PAM_SUCCESS, got %d", r);
-	CHECK(s.ninfo == 1 && s.nother == 0, "want one info message, got %d "
-	    "info + %d other", s.ninfo, s.nother);
+	CHECK(s.ninfo == 1 && s.nother == 0,
+	    "want one info message, got %d "
+	    "info + %d other",
+	    s.ninfo, s.nother);
 	CHECK(strstr(s.info, FAKE_URI) != NULL, "no URL in: %s", s.info);
 	CHECK(strstr(s.info, FAKE_CODE) != NULL, "no code in: %s", s.info);
 	CHECK(strstr(s.info, "nobody") != NULL, "no user in: %s", s.info);
@@ -479,13 +506,15 @@ test_message(void)
 	    f.nconn);
 	CHECK(f.nreq == 2, "want 2 requests, got %d", f.nreq);
 	CHECK(strstr(f.reqs[0], "\"user\":\"nobody\"") &&
-	    strstr(f.reqs[0], "\"interactive\":true") &&
-	    strstr(f.reqs[0], "\"workload\":\"job\"") &&
-	    strstr(f.reqs[0], "\"service\":\"msg\""), "session_open request: %s",
-	    f.reqs[0]);
+		strstr(f.reqs[0], "\"interactive\":true") &&
+		strstr(f.reqs[0], "\"workload\":\"job\"") &&
+		strstr(f.reqs[0], "\"service\":\"msg\""),
+	    "session_open request: %s", f.reqs[0]);
 	CHECK(strstr(f.reqs[1], "\"op\":\"session_close\"") &&
-	    strstr(f.reqs[1], "\"session\":\"sess-1\""), "session_close "
-	    "request: %s", f.reqs[1]);
+		strstr(f.reqs[1], "\"session\":\"sess-1\""),
+	    "session_close "
+	    "request: %s",
+	    f.reqs[1]);
 }
 
 static void
@@ -526,11 +555,11 @@ test_ready_env(void)
 	CHECK(r == PAM_SUCCESS, "ready: want PAM_SUCCESS, got %d", r);
 	CHECK(s.ninfo == 0, "ready: %d messages", s.ninfo);
 	CHECK(env_get(env, "IDENTITY_ENDPOINT") != NULL &&
-	    strcmp(env_get(env, "IDENTITY_ENDPOINT"),
-		"http://127.0.0.1:40342/msi/token") == 0,
+		strcmp(env_get(env, "IDENTITY_ENDPOINT"),
+		    "http://127.0.0.1:40342/msi/token") == 0,
 	    "IDENTITY_ENDPOINT not exported");
 	CHECK(env_get(env, "IDENTITY_HEADER") != NULL &&
-	    strcmp(env_get(env, "IDENTITY_HEADER"), FAKE_SECRET) == 0,
+		strcmp(env_get(env, "IDENTITY_HEADER"), FAKE_SECRET) == 0,
 	    "IDENTITY_HEADER not exported");
 	pamtest_free_env(env);
 }
@@ -552,7 +581,7 @@ test_wait(void)
 	CHECK(s.ninfo == 1, "wait: want the message before waiting");
 	CHECK(f.nconn == 1, "wait: want one connection, got %d", f.nconn);
 	CHECK(f.nreq == 3 && strstr(f.reqs[1], "\"interactive\":false") &&
-	    strstr(f.reqs[2], "\"session\":\"sess-2\""),
+		strstr(f.reqs[2], "\"session\":\"sess-2\""),
 	    "wait: want open, open(non-interactive), close(sess-2); got %d",
 	    f.nreq);
 	CHECK(ms >= 1500 && ms < 3000 + 2000 + 1000, "wait: %lld ms", ms);
@@ -569,7 +598,8 @@ test_credd_down(void)
 	printf("# credd down: PAM_SESSION_ERR well inside the timeout\n");
 	r = run("down", "nobody", 0, 0, &s, &ms, NULL);
 	printf("  no socket: %lld ms (timeout 2000)\n", ms);
-	CHECK(r == PAM_SESSION_ERR, "no socket: want PAM_SESSION_ERR, got %d", r);
+	CHECK(r == PAM_SESSION_ERR, "no socket: want PAM_SESSION_ERR, got %d",
+	    r);
 	CHECK(ms < 500, "no socket: took %lld ms", ms);
 
 	/* A socket file nobody listens on: ECONNREFUSED. */
@@ -622,8 +652,8 @@ switch_case(const char *svc, const char *ruser, int want_code)
 	r = run(svc, "nobody", 0, 0, &s, NULL, NULL);
 	fake_stop(&f);
 	unsetenv("PAM_RUSER");
-	is_interactive = f.nreq >= 1 &&
-	    strstr(f.reqs[0], "\"interactive\":true") != NULL;
+	is_interactive =
+	    f.nreq >= 1 && strstr(f.reqs[0], "\"interactive\":true") != NULL;
 	printf("  %-12s PAM_RUSER=%-7s -> %s, interactive %s\n", svc,
 	    ruser ? ruser : "(unset)", s.ninfo ? "code shown" : "no message",
 	    is_interactive ? "true" : "false");
@@ -635,10 +665,14 @@ switch_case(const char *svc, const char *ruser, int want_code)
 		CHECK(is_interactive, "%s: want interactive:true: %s", svc,
 		    f.reqs[0]);
 	} else {
-		CHECK(s.ninfo == 0 && s.nother == 0, "%s: the code was shown to "
-		    "the invoking user: %s", svc, s.info);
-		CHECK(!is_interactive, "%s: credd was asked for an interactive "
-		    "session (it would start a sign-in): %s", svc, f.reqs[0]);
+		CHECK(s.ninfo == 0 && s.nother == 0,
+		    "%s: the code was shown to "
+		    "the invoking user: %s",
+		    svc, s.info);
+		CHECK(!is_interactive,
+		    "%s: credd was asked for an interactive "
+		    "session (it would start a sign-in): %s",
+		    svc, f.reqs[0]);
 	}
 }
 
@@ -646,22 +680,22 @@ static void
 test_switch_sessions(void)
 {
 	printf("# sessions opened for another user show no code, start no "
-	    "sign-in\n");
+	       "sign-in\n");
 	switch_case("su", NULL, 0);
 	switch_case("sudo", NULL, 0);
 	switch_case("sudo-i", NULL, 0);
 	switch_case("runuser-l", NULL, 0);
-	switch_case("su-l", NULL, 1);		/* switch_signin */
-	switch_case("runuser", NULL, 1);	/* switch_services= (empty) */
-	switch_case("doas", NULL, 0);		/* switch_services=doas,pkexec */
+	switch_case("su-l", NULL, 1);	 /* switch_signin */
+	switch_case("runuser", NULL, 1); /* switch_services= (empty) */
+	switch_case("doas", NULL, 0);	 /* switch_services=doas,pkexec */
 	switch_case("sshd-like", NULL, 1);
 #ifdef PAM_SET_ITEMS_MODULE
-	switch_case("ruser", "bob", 0);		/* sudo -u nobody, by bob */
-	switch_case("ruser", "nobody", 1);	/* the user themself */
+	switch_case("ruser", "bob", 0);	   /* sudo -u nobody, by bob */
+	switch_case("ruser", "nobody", 1); /* the user themself */
 	switch_case("ruser-signin", "bob", 1);
 #else
 	printf("SKIP: PAM_RUSER cases (pam_wrapper's pam_set_items.so not "
-	    "found at build time)\n");
+	       "found at build time)\n");
 #endif
 }
 
@@ -684,9 +718,10 @@ test_wrong_server(void)
 	}
 	pid = fork();
 	if (pid == 0) {
-		alarm(10);	/* never outlive a broken run */
+		alarm(10); /* never outlive a broken run */
 		fd = socket(AF_UNIX, SOCK_STREAM, 0);
-		if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+		if (fd < 0 ||
+		    bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
 		    chmod(sock_path, 0666) < 0 || setgid(65534) < 0 ||
 		    setuid(65534) < 0 || listen(fd, 4) < 0)
 			_exit(2);
@@ -700,10 +735,13 @@ test_wrong_server(void)
 	(void)!read(pfd[0], buf, 1);
 	close(pfd[0]);
 	r = run("wrong", "nobody", 0, 0, &s, NULL, NULL);
-	CHECK(r == PAM_SESSION_ERR, "wrong server: want PAM_SESSION_ERR, got %d", r);
+	CHECK(r == PAM_SESSION_ERR,
+	    "wrong server: want PAM_SESSION_ERR, got %d", r);
 	waitpid(pid, &st, 0);
-	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "wrong server received a "
-	    "request (status %d)", st);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "wrong server received a "
+	    "request (status %d)",
+	    st);
 	unlink(sock_path);
 }
 
@@ -727,8 +765,10 @@ check_log(const char *path)
 	n = fread(buf, 1, sizeof(buf) - 1, fp);
 	buf[n] = '\0';
 	fclose(fp);
-	CHECK(strstr(buf, "bad module argument") != NULL, "log capture "
-	    "is not working: no module line in %s", path);
+	CHECK(strstr(buf, "bad module argument") != NULL,
+	    "log capture "
+	    "is not working: no module line in %s",
+	    path);
 	CHECK(strstr(buf, FAKE_CODE) == NULL, "the user code was logged");
 	CHECK(strstr(buf, FAKE_SECRET) == NULL, "the secret was logged");
 	if (failures)
@@ -770,7 +810,7 @@ reexec(char **argv)
 	setenv("PAM_ENTRA_TEST_DIR", tmpdir, 1);
 	setenv("PAM_WRAPPER", "1", 1);
 	setenv("PAM_WRAPPER_SERVICE_DIR", tmpdir, 1);
-	setenv("PAM_WRAPPER_CONFDIR", tmpdir, 1);	/* older releases */
+	setenv("PAM_WRAPPER_CONFDIR", tmpdir, 1); /* older releases */
 	/* pam_syslog lines, debug included, go to our stderr log. */
 	setenv("PAM_WRAPPER_DEBUGLEVEL", "2", 1);
 	/* Deep binding and sanitizers do not mix (pam_wrapper(1)). */
@@ -828,7 +868,8 @@ main(int argc, char **argv)
 		test_switch_sessions();
 		test_wrong_server();
 	} else
-		printf("SKIP (not root): message, PAM_SILENT, quiet, endpoint, "
+		printf(
+		    "SKIP (not root): message, PAM_SILENT, quiet, endpoint, "
 		    "wait=, hung credd, su/sudo/PAM_RUSER, wrong server -- the "
 		    "client accepts only "
 		    "a server running as root or credd\n");

@@ -18,13 +18,13 @@
 struct fake_resolver {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	bool is_open;		/* lookups return only when open */
-	int result;		/* what they return */
+	bool is_open; /* lookups return only when open */
+	int result;   /* what they return */
 	char addrs[RESOLVE_ADDRS_LEN];
 	unsigned calls, running, max_running, finished;
 	char last_host[RESOLVE_HOST_MAX + 1];
 	int last_port;
-	int64_t now;		/* the clock (loop thread only) */
+	int64_t now; /* the clock (loop thread only) */
 	struct resolve_ops ops;
 };
 

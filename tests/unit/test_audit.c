@@ -62,26 +62,26 @@ jstr(json_t *o, const char *key)
 TEST(test_json_file)
 {
 	struct audit_event ev = {
-	    .event = "token_issued",
-	    .uid = 1000,
-	    .user = "alice",
-	    .op = "token",
-	    .scope = "https://storage.azure.com/.default",
-	    .outcome = "ok",
-	    .fp = "ba7816bf",
+		.event = "token_issued",
+		.uid = 1000,
+		.user = "alice",
+		.op = "token",
+		.scope = "https://storage.azure.com/.default",
+		.outcome = "ok",
+		.fp = "ba7816bf",
 	};
 	struct audit_event ev2 = {
-	    .event = "refresh_failed",
-	    .uid = (uid_t)-1,
-	    .user = "bob",
-	    .outcome = "error",
-	    .cls = "retry",
-	    .reason = "HTTP 503",
-	    .trace_id = "t-1",
-	    .correlation_id = "c-1",
-	    .oid = "oid-1",
+		.event = "refresh_failed",
+		.uid = (uid_t)-1,
+		.user = "bob",
+		.outcome = "error",
+		.cls = "retry",
+		.reason = "HTTP 503",
+		.trace_id = "t-1",
+		.correlation_id = "c-1",
+		.oid = "oid-1",
 	};
-	json_t *recs[4] = {0};
+	json_t *recs[4] = { 0 };
 	struct stat st;
 	int n, i;
 
@@ -99,8 +99,8 @@ TEST(test_json_file)
 	ASSERT_EQ(json_integer_value(json_object_get(recs[0], "uid")), 1000);
 	ASSERT_STREQ(jstr(recs[0], "user"), "alice");
 	ASSERT_STREQ(jstr(recs[0], "op"), "token");
-	ASSERT_STREQ(
-	    jstr(recs[0], "scope"), "https://storage.azure.com/.default");
+	ASSERT_STREQ(jstr(recs[0], "scope"),
+	    "https://storage.azure.com/.default");
 	ASSERT_STREQ(jstr(recs[0], "outcome"), "ok");
 	ASSERT_STREQ(jstr(recs[0], "fp"), "ba7816bf");
 	/* ISO-8601 UTC and unix seconds. */
@@ -127,8 +127,8 @@ TEST(test_json_file)
 TEST(test_reopen)
 {
 	char rotated[PATH_MAX + 8];
-	struct audit_event ev = {.event = "logout", .uid = 7, .user = "u"};
-	json_t *recs[2] = {0};
+	struct audit_event ev = { .event = "logout", .uid = 7, .user = "u" };
+	json_t *recs[2] = { 0 };
 
 	(void)snprintf(rotated, sizeof(rotated), "%s.1", path);
 	ASSERT_EQ(rename(path, rotated), 0);
@@ -143,14 +143,14 @@ TEST(test_reopen)
 TEST(test_escaping)
 {
 	struct audit_event ev = {
-	    .event = "token_refused",
-	    .uid = 1001,
-	    .user = "ev\"il\nuser=\"root\\",
-	    .reason = "bad\r\nevent=token_issued uid=0",
-	    .outcome = "refused",
+		.event = "token_refused",
+		.uid = 1001,
+		.user = "ev\"il\nuser=\"root\\",
+		.reason = "bad\r\nevent=token_issued uid=0",
+		.outcome = "refused",
 	};
 	char buf[4096], big[1000];
-	json_t *recs[4] = {0};
+	json_t *recs[4] = { 0 };
 	int n;
 
 	ASSERT_EQ(unlink(path), 0);
@@ -233,7 +233,8 @@ count_sum(json_t **recs, int n, long long uid, const char *reason, int *nrec)
 
 	*nrec = 0;
 	for (i = 0; i < n; i++) {
-		if (json_integer_value(json_object_get(recs[i], "uid")) != uid ||
+		if (json_integer_value(json_object_get(recs[i], "uid")) !=
+			uid ||
 		    strcmp(jstr(recs[i], "reason"), reason) != 0)
 			continue;
 		(*nrec)++;
@@ -245,12 +246,12 @@ count_sum(json_t **recs, int n, long long uid, const char *reason, int *nrec)
 TEST(test_refusals_coalesced)
 {
 	struct audit_event ev = {
-	    .event = "request_refused",
-	    .uid = 1001,
-	    .user = "mallory",
-	    .op = "admin_list",
-	    .outcome = "refused",
-	    .reason = "not root or admin_group",
+		.event = "request_refused",
+		.uid = 1001,
+		.user = "mallory",
+		.op = "admin_list",
+		.outcome = "refused",
+		.reason = "not root or admin_group",
 	};
 	json_t *recs[64];
 	char p[PATH_MAX + 16];
@@ -262,10 +263,10 @@ TEST(test_refusals_coalesced)
 	/* 20 000 refusals within one window: one record now... */
 	for (i = 0; i < 20000; i++)
 		audit_refusal(&ev, now + i / 10);
-	ev.uid = 1002;	/* ...another uid is its own key... */
+	ev.uid = 1002; /* ...another uid is its own key... */
 	audit_refusal(&ev, now);
 	ev.uid = 1001;
-	ev.reason = "other reason";	/* ...and so is another reason */
+	ev.reason = "other reason"; /* ...and so is another reason */
 	audit_refusal(&ev, now);
 	audit_refusal(&ev, now + 1);
 	ev.reason = "not root or admin_group";
@@ -284,14 +285,15 @@ TEST(test_refusals_coalesced)
 	ASSERT_EQ(audit_refusal_pending(), 0);
 	/* A new window starts with a record of its own. */
 	audit_refusal(&ev, now + AUDIT_COALESCE_MS + 1);
-	audit_close();	/* flushes what is pending (nothing repeated here) */
+	audit_close(); /* flushes what is pending (nothing repeated here) */
 	n = read_records(p, recs, 64);
 	ASSERT_TRUE(n > 0);
 	/* Bounded records, true counts: 20 000 + 1 in 3 records. */
 	ASSERT_EQ(count_sum(recs, n, 1001, "not root or admin_group", &nrec),
 	    20001);
 	ASSERT_EQ(nrec, 3);
-	ASSERT_EQ(count_sum(recs, n, 1002, "not root or admin_group", &nrec), 1);
+	ASSERT_EQ(count_sum(recs, n, 1002, "not root or admin_group", &nrec),
+	    1);
 	ASSERT_EQ(count_sum(recs, n, 1001, "other reason", &nrec), 2);
 	ASSERT_EQ(nrec, 2);
 	ASSERT_EQ(n, 6);
@@ -303,8 +305,11 @@ TEST(test_refusals_coalesced)
 TEST(test_refusals_flushed_at_close)
 {
 	struct audit_event ev = {
-	    .event = "request_refused", .uid = 7, .op = "stats",
-	    .outcome = "refused", .reason = "r",
+		.event = "request_refused",
+		.uid = 7,
+		.op = "stats",
+		.outcome = "refused",
+		.reason = "r",
 	};
 	json_t *recs[8];
 	char p[PATH_MAX + 16];

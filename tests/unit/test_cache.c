@@ -147,7 +147,7 @@ user_fn(struct cache_entry *e, void *arg)
 TEST(foreach_user_and_purge)
 {
 	struct cache *c = cache_new();
-	struct user_check u = {.user = "bob"};
+	struct user_check u = { .user = "bob" };
 	struct purge p;
 	char scope[32];
 	int i, n = 0;
@@ -165,11 +165,11 @@ TEST(foreach_user_and_purge)
 	cache_foreach_user(c, "bob", user_fn, &u);
 	ASSERT_EQ(u.n, 100);
 	ASSERT_EQ(u.wrong, 0);
-	u = (struct user_check){.user = "nobody"};
+	u = (struct user_check){ .user = "nobody" };
 	cache_foreach_user(c, "nobody", user_fn, &u);
 	ASSERT_EQ(u.n, 0);
 
-	p = (struct purge){.c = c, .user = "alice"};
+	p = (struct purge){ .c = c, .user = "alice" };
 	cache_foreach(c, purge_fn, &p);
 	ASSERT_EQ(p.deleted, 200);
 	ASSERT_EQ(cache_count(c), 150);
@@ -214,7 +214,8 @@ TEST(grows_past_10000)
 /* A JWT-shaped token: base64url JSON header and claims, 256 random bytes. */
 /* base64url of src[0..n) at out + *pos (room checked by the caller), then sep. */
 static void
-b64_part(char *out, size_t cap, size_t *pos, const void *src, size_t n, char sep)
+b64_part(char *out, size_t cap, size_t *pos, const void *src, size_t n,
+    char sep)
 {
 	sodium_bin2base64(out + *pos, cap - *pos, src, n,
 	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
@@ -233,12 +234,18 @@ jwt(const char *user, int n)
 	const char *head = "{\"typ\":\"JWT\",\"alg\":\"RS256\"}";
 	size_t len, pos = 0;
 
-	snprintf(claims, sizeof(claims), "{\"aud\":\"https://storage.azure.com\","
-	    "\"upn\":\"%s@contoso.com\",\"iat\":%d,\"uti\":\"x%d\"}", user, n, n);
+	snprintf(claims, sizeof(claims),
+	    "{\"aud\":\"https://storage.azure.com\","
+	    "\"upn\":\"%s@contoso.com\",\"iat\":%d,\"uti\":\"x%d\"}",
+	    user, n, n);
 	randombytes_buf(sig, sizeof(sig));
-	len = sodium_base64_ENCODED_LEN(strlen(head), sodium_base64_VARIANT_URLSAFE_NO_PADDING) +
-	    sodium_base64_ENCODED_LEN(strlen(claims), sodium_base64_VARIANT_URLSAFE_NO_PADDING) +
-	    sodium_base64_ENCODED_LEN(sizeof(sig), sodium_base64_VARIANT_URLSAFE_NO_PADDING) + 2;
+	len = sodium_base64_ENCODED_LEN(strlen(head),
+		  sodium_base64_VARIANT_URLSAFE_NO_PADDING) +
+	    sodium_base64_ENCODED_LEN(strlen(claims),
+		sodium_base64_VARIANT_URLSAFE_NO_PADDING) +
+	    sodium_base64_ENCODED_LEN(sizeof(sig),
+		sodium_base64_VARIANT_URLSAFE_NO_PADDING) +
+	    2;
 	if ((out = malloc(len)) == NULL)
 		abort();
 	b64_part(out, len, &pos, head, strlen(head), '.');
@@ -260,7 +267,8 @@ TEST(jwt_round_trip_and_interning)
 	for (i = 0; i < 3; i++) {
 		want[i] = jwt(users[i], i);
 		t = tok(want[i]);
-		e[i] = cache_put(c, users[i], "storage", &t, "Bearer", 0, 3600, 3000);
+		e[i] = cache_put(c, users[i], "storage", &t, "Bearer", 0, 3600,
+		    3000);
 		ASSERT_TRUE(e[i] != NULL);
 	}
 	for (i = 0; i < 3; i++) {
@@ -274,14 +282,16 @@ TEST(jwt_round_trip_and_interning)
 	{
 		char small[8];
 
-		ASSERT_ERR(cache_token(c, e[0], small, sizeof(small)), -EMSGSIZE);
+		ASSERT_ERR(cache_token(c, e[0], small, sizeof(small)),
+		    -EMSGSIZE);
 		ASSERT_ERR(cache_token(c, NULL, small, sizeof(small)), -EINVAL);
 	}
 	/* replacing bob's token keeps the others intact */
 	free(want[1]);
 	want[1] = jwt("bob", 7);
 	t = tok(want[1]);
-	ASSERT_TRUE(cache_put(c, "bob", "storage", &t, "pop", 0, 3600, 3000) == e[1]);
+	ASSERT_TRUE(
+	    cache_put(c, "bob", "storage", &t, "pop", 0, 3600, 3000) == e[1]);
 	ASSERT_STREQ(tokstr(c, e[1]), want[1]);
 	ASSERT_STREQ(e[1]->token_type, "pop");
 	ASSERT_STREQ(e[0]->token_type, "Bearer");
@@ -296,10 +306,11 @@ TEST(jwt_round_trip_and_interning)
 static struct cache_entry
 entry(int64_t issued, int64_t expires)
 {
-	static char x[16];	/* never read: freshness only tests for a token */
+	static char x[16]; /* never read: freshness only tests for a token */
 
 	return (struct cache_entry){ .token = (struct tokblob *)(void *)x,
-	    .issued_at = issued, .expires_on = expires };
+		.issued_at = issued,
+		.expires_on = expires };
 }
 
 TEST(freshness)

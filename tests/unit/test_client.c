@@ -22,15 +22,15 @@
 #include "test.h"
 
 enum mode {
-	M_ECHO_OK,	/* {"ok":true,"n":N} per request */
-	M_SILENT,	/* read, never answer */
-	M_CLOSE,	/* read the request, close */
-	M_HUGE,		/* PROTO_LINE_MAX bytes, no newline */
-	M_EXACT,	/* a reply of exactly PROTO_LINE_MAX bytes */
-	M_OVER_BY_ONE,	/* PROTO_LINE_MAX + 1 bytes with the newline */
-	M_GARBAGE,	/* "not json\n" */
-	M_PIPELINED,	/* two replies at once after the first request */
-	M_TRICKLE	/* one reply a byte at a time */
+	M_ECHO_OK,     /* {"ok":true,"n":N} per request */
+	M_SILENT,      /* read, never answer */
+	M_CLOSE,       /* read the request, close */
+	M_HUGE,	       /* PROTO_LINE_MAX bytes, no newline */
+	M_EXACT,       /* a reply of exactly PROTO_LINE_MAX bytes */
+	M_OVER_BY_ONE, /* PROTO_LINE_MAX + 1 bytes with the newline */
+	M_GARBAGE,     /* "not json\n" */
+	M_PIPELINED,   /* two replies at once after the first request */
+	M_TRICKLE      /* one reply a byte at a time */
 };
 
 static const char *dir;
@@ -84,7 +84,8 @@ serve(int lfd, enum mode m)
 		case M_OVER_BY_ONE:
 			/* {"ok":true,"x":"aaa..."}\n of the chosen size */
 			len = m == M_HUGE ? PROTO_LINE_MAX + 100 :
-			    m == M_EXACT ? PROTO_LINE_MAX : PROTO_LINE_MAX + 1;
+			    m == M_EXACT  ? PROTO_LINE_MAX :
+					    PROTO_LINE_MAX + 1;
 			big = malloc(len);
 			if (big == NULL)
 				_exit(1);
@@ -102,7 +103,8 @@ serve(int lfd, enum mode m)
 			if (n == 1)
 				(void)util_write_all(fd,
 				    "{\"ok\":true,\"n\":1}\n"
-				    "{\"ok\":true,\"n\":2}\n", 36);
+				    "{\"ok\":true,\"n\":2}\n",
+				    36);
 			break;
 		case M_TRICKLE: {
 			const char *r = "{\"ok\":true,\"n\":7}\n";
@@ -215,7 +217,8 @@ TEST(test_not_running)
 	int fd;
 
 	ASSERT_ERR(client_connect("/nonexistent/credd.sock", NULL,
-	    util_mono_ms() + 1000), -ENOENT);
+		       util_mono_ms() + 1000),
+	    -ENOENT);
 	/* A socket file nobody listens on. */
 	snprintf(path, sizeof(path), "%s/dead.sock", dir);
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -274,8 +277,7 @@ TEST(test_peer_uid_check)
 		/* ...unless it is the named server user. */
 		pid = start_server(M_ECHO_OK, 65534);
 		usleep(50000);
-		fd = client_connect(sock_path, "nobody",
-		    util_mono_ms() + 2000);
+		fd = client_connect(sock_path, "nobody", util_mono_ms() + 2000);
 		stop_server(pid);
 		if (getpwnam("nobody") != NULL && fd < 0)
 			FAILF("nobody refused: %s", strerror(-fd));
@@ -341,7 +343,7 @@ TEST(test_backlog_full_times_out)
 	sun.sun_family = AF_UNIX;
 	memcpy(sun.sun_path, sock_path, strlen(sock_path) + 1);
 	ASSERT_EQ(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
-	ASSERT_EQ(listen(lfd, 0), 0);	/* never accepts */
+	ASSERT_EQ(listen(lfd, 0), 0); /* never accepts */
 	t0 = util_mono_ms();
 	while (n < 64) {
 		r = client_connect(sock_path, my_name, util_mono_ms() + 100);
@@ -480,7 +482,7 @@ main(void)
 {
 	struct passwd *pw;
 
-	signal(SIGPIPE, SIG_DFL);	/* the client must not need SIG_IGN */
+	signal(SIGPIPE, SIG_DFL); /* the client must not need SIG_IGN */
 	dir = fixture_tmpdir("client");
 	if (dir == NULL) {
 		perror("mkdtemp");

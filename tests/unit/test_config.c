@@ -34,8 +34,8 @@ static int
 parse(const char *text, struct config **cf)
 {
 	errbuf[0] = '\0';
-	return config_parse(
-	    "t.conf", text, strlen(text), cf, errbuf, sizeof(errbuf));
+	return config_parse("t.conf", text, strlen(text), cf, errbuf,
+	    sizeof(errbuf));
 }
 
 /* Parse text, expect failure r, and an error starting with prefix. */
@@ -201,9 +201,10 @@ TEST(test_errors)
 	    "t.conf:8: timeout: '1O' is not a number"));
 	ASSERT_TRUE(parse_fails(BASE "[entra]\ntimeout = 301\n", -ERANGE,
 	    "t.conf:8: timeout: '301' is out of range 1..300"));
-	ASSERT_TRUE(parse_fails(BASE "[server]\nlocked_memory_kib = 1048577\n",
-	    -ERANGE, "t.conf:8: locked_memory_kib: '1048577' is out of range "
-	    "0..1048576"));
+	ASSERT_TRUE(
+	    parse_fails(BASE "[server]\nlocked_memory_kib = 1048577\n", -ERANGE,
+		"t.conf:8: locked_memory_kib: '1048577' is out of range "
+		"0..1048576"));
 	ASSERT_TRUE(parse_fails(BASE "[entra]\ntimeout = 0\n", -ERANGE,
 	    "t.conf:8: timeout: '0' is out of range"));
 	ASSERT_TRUE(parse_fails(BASE "[limits]\ndevice_flow_cooldown = -1\n",
@@ -237,8 +238,8 @@ TEST(test_errors)
 	    "t.conf:8: proxy: empty value"));
 	ASSERT_TRUE(parse_fails(BASE "[entra]\njunk\n", -EINVAL,
 	    "t.conf:8: expected 'key = value'"));
-	ASSERT_TRUE(parse_fails(
-	    BASE "[entra\n", -EINVAL, "t.conf:7: malformed section header"));
+	ASSERT_TRUE(parse_fails(BASE "[entra\n", -EINVAL,
+	    "t.conf:7: malformed section header"));
 	ASSERT_TRUE(parse_fails("timeout = 5\n" BASE, -EINVAL,
 	    "t.conf:1: key 'timeout' outside any [section]"));
 	ASSERT_TRUE(parse_fails(BASE "Bad Alias = x\n", -EINVAL,
@@ -253,8 +254,8 @@ TEST(test_errors)
 	memcpy(line, BASE, strlen(BASE));
 	line[sizeof(line) - 2] = '\n';
 	line[sizeof(line) - 1] = '\0';
-	ASSERT_TRUE(parse_fails(
-	    line, -EMSGSIZE, "t.conf:7: line longer than 4096 bytes"));
+	ASSERT_TRUE(parse_fails(line, -EMSGSIZE,
+	    "t.conf:7: line longer than 4096 bytes"));
 
 	/* User strings are quoted and capped: no newline, no 200 bytes. */
 	ASSERT_TRUE(parse_fails(BASE
@@ -300,24 +301,31 @@ TEST(test_marks_path)
 	ASSERT_STREQ(cf->marks_path, "/srv/credd-marks");
 	config_free(cf);
 	ASSERT_EQ(parse(BASE "[store]\npath = /srv/credd\n"
-	    "marks = /var/lib/credd-hw\n", &cf), 0);
+			     "marks = /var/lib/credd-hw\n",
+		      &cf),
+	    0);
 	ASSERT_STREQ(cf->marks_path, "/var/lib/credd-hw");
 	config_free(cf);
 	/* A sibling sharing the prefix is outside. */
 	ASSERT_EQ(parse(BASE "[store]\npath = /srv/credd\n"
-	    "marks = /srv/credd2\n", &cf), 0);
+			     "marks = /srv/credd2\n",
+		      &cf),
+	    0);
 	config_free(cf);
 	ASSERT_TRUE(parse_fails(BASE "[store]\npath = /srv/credd\n"
-	    "marks = /srv/credd/marks\n", -EINVAL,
-	    "t.conf: [store] marks must lie outside path"));
+				     "marks = /srv/credd/marks\n",
+	    -EINVAL, "t.conf: [store] marks must lie outside path"));
 	ASSERT_TRUE(parse_fails(BASE "[store]\npath = /srv/credd/\n"
-	    "marks = /srv/credd\n", -EINVAL,
-	    "t.conf: [store] marks must lie outside path"));
+				     "marks = /srv/credd\n",
+	    -EINVAL, "t.conf: [store] marks must lie outside path"));
 	ASSERT_TRUE(parse_fails(BASE "[store]\nmarks = relative\n", -EINVAL,
 	    "t.conf:8: marks"));
 	/* The postgres store is not under path: marks may be. */
-	ASSERT_EQ(parse(BASE "[store]\nbackend = postgres\ndsn = host=x\n"
-	    "path = /var/lib/credd\nmarks = /var/lib/credd/marks\n", &cf), 0);
+	ASSERT_EQ(parse(BASE
+		      "[store]\nbackend = postgres\ndsn = host=x\n"
+		      "path = /var/lib/credd\nmarks = /var/lib/credd/marks\n",
+		      &cf),
+	    0);
 	config_free(cf);
 }
 
@@ -331,16 +339,16 @@ TEST(test_scope_resolve)
 			"default = vault\n",
 		      &cf),
 	    0);
-	ASSERT_STREQ(
-	    config_default_scope(cf), "https://vault.azure.net/.default");
-	ASSERT_STREQ(
-	    config_scope_resolve(cf, NULL), "https://vault.azure.net/.default");
-	ASSERT_STREQ(
-	    config_scope_resolve(cf, ""), "https://vault.azure.net/.default");
+	ASSERT_STREQ(config_default_scope(cf),
+	    "https://vault.azure.net/.default");
+	ASSERT_STREQ(config_scope_resolve(cf, NULL),
+	    "https://vault.azure.net/.default");
+	ASSERT_STREQ(config_scope_resolve(cf, ""),
+	    "https://vault.azure.net/.default");
 	ASSERT_STREQ(config_scope_resolve(cf, "storage"),
 	    "https://storage.azure.com/.default");
-	ASSERT_STREQ(
-	    config_scope_resolve(cf, "https://storage.azure.com/.default"),
+	ASSERT_STREQ(config_scope_resolve(cf,
+			 "https://storage.azure.com/.default"),
 	    "https://storage.azure.com/.default");
 	/* The pointer is the configured string, not the argument. */
 	ASSERT_TRUE(config_scope_resolve(cf, "storage") == cf->scopes[0].scope);
@@ -358,12 +366,12 @@ TEST(test_account_match)
 	char buf[64];
 
 	ASSERT_EQ(parse(BASE, &cf), 0);
-	ASSERT_ERR(
-	    config_account_match(cf, "alice", buf, sizeof(buf)), -ENOENT);
+	ASSERT_ERR(config_account_match(cf, "alice", buf, sizeof(buf)),
+	    -ENOENT);
 	config_free(cf);
 
-	ASSERT_EQ(
-	    parse(BASE "[entra]\naccount_match = %u.%%x%%@%u.com\n", &cf), 0);
+	ASSERT_EQ(parse(BASE "[entra]\naccount_match = %u.%%x%%@%u.com\n", &cf),
+	    0);
 	ASSERT_EQ(config_account_match(cf, "alice", buf, sizeof(buf)), 0);
 	ASSERT_STREQ(buf, "alice.%x%@alice.com");
 	/* "alice.%x%@alice.com" is 19 bytes: 19 fail, 20 fit. */
@@ -446,8 +454,8 @@ example_path(char *dst, size_t dstsz)
 	if (__FILE__[0] == '/') {
 		(void)snprintf(src, sizeof(src), "%s", __FILE__);
 		/* tests/unit/test_config.c -> the source root */
-		(void)snprintf(
-		    dst, dstsz, "%s/../../etc/credd.conf", dirname(src));
+		(void)snprintf(dst, dstsz, "%s/../../etc/credd.conf",
+		    dirname(src));
 		if (access(dst, R_OK) == 0)
 			return 0;
 	}
@@ -480,8 +488,8 @@ TEST(test_example_file)
 	ASSERT_TRUE(len > 0 && len < sizeof(text));
 	/* config_parse: the checkout's file mode depends on the umask. */
 	errbuf[0] = '\0';
-	ASSERT_EQ(
-	    config_parse(path, text, len, &cf, errbuf, sizeof(errbuf)), 0);
+	ASSERT_EQ(config_parse(path, text, len, &cf, errbuf, sizeof(errbuf)),
+	    0);
 	ASSERT_STREQ(config_scope_resolve(cf, NULL),
 	    "https://storage.azure.com/.default");
 
@@ -523,7 +531,9 @@ TEST(test_session_keys)
 	ASSERT_EQ(cf->session_liveness, 1);
 	config_free(cf);
 	ASSERT_EQ(parse(BASE "[server]\nsession_check = 1\nsession_idle = 0\n"
-	    "session_liveness = no\n", &cf), 0);
+			     "session_liveness = no\n",
+		      &cf),
+	    0);
 	ASSERT_EQ(cf->session_check, 1);
 	ASSERT_EQ(cf->session_idle, 0);
 	ASSERT_EQ(cf->session_liveness, 0);
@@ -547,22 +557,30 @@ TEST(test_msi)
 	ASSERT_EQ(parse(BASE, &cf), 0);
 	ASSERT_TRUE(cf->msi_listen == NULL);
 	ASSERT_EQ(cf->msi_secret_ttl, 86400);
-	ASSERT_EQ(cf->msi_imds, 0);	/* off unless asked for (issue 11) */
+	ASSERT_EQ(cf->msi_imds, 0); /* off unless asked for (issue 11) */
 	ASSERT_EQ(cf->msi_request_timeout, 30);
 	ASSERT_EQ(cf->msi_conn_timeout, 10);
 	ASSERT_ERR(config_msi_endpoint(cf, ep, sizeof(ep)), -ENOENT);
 	/* Default resources: each .default scope's resource, and R/ too. */
 	ASSERT_EQ(cf->msi_nresources, 2);
-	ASSERT_TRUE(config_msi_resource_allowed(cf, "https://storage.azure.com"));
-	ASSERT_TRUE(config_msi_resource_allowed(cf, "https://storage.azure.com/"));
-	ASSERT_TRUE(!config_msi_resource_allowed(cf, "https://vault.azure.net"));
-	ASSERT_TRUE(!config_msi_resource_allowed(cf, "https://storage.azure.com/.default"));
+	ASSERT_TRUE(
+	    config_msi_resource_allowed(cf, "https://storage.azure.com"));
+	ASSERT_TRUE(
+	    config_msi_resource_allowed(cf, "https://storage.azure.com/"));
+	ASSERT_TRUE(
+	    !config_msi_resource_allowed(cf, "https://vault.azure.net"));
+	ASSERT_TRUE(!config_msi_resource_allowed(cf,
+	    "https://storage.azure.com/.default"));
 	config_free(cf);
 
-	ASSERT_EQ(parse(BASE "databricks = 2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default\n"
-	    "graph = https://graph.microsoft.com/User.Read\n"
-	    "[msi]\nlisten = 127.0.0.1:8391\nsecret_ttl = 3600\nimds = yes\n"
-	    "request_timeout = 5\n", &cf), 0);
+	ASSERT_EQ(
+	    parse(BASE
+		"databricks = 2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default\n"
+		"graph = https://graph.microsoft.com/User.Read\n"
+		"[msi]\nlisten = 127.0.0.1:8391\nsecret_ttl = 3600\nimds = yes\n"
+		"request_timeout = 5\n",
+		&cf),
+	    0);
 	ASSERT_STREQ(cf->msi_listen, "127.0.0.1:8391");
 	ASSERT_EQ(cf->msi_secret_ttl, 3600);
 	ASSERT_EQ(cf->msi_imds, 1);
@@ -571,19 +589,27 @@ TEST(test_msi)
 	ASSERT_STREQ(ep, "http://127.0.0.1:8391/msi/token");
 	/* A GUID resource has no slash twin; a non-.default scope none. */
 	ASSERT_EQ(cf->msi_nresources, 3);
-	ASSERT_TRUE(config_msi_resource_allowed(cf, "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d"));
-	ASSERT_TRUE(!config_msi_resource_allowed(cf, "https://graph.microsoft.com"));
+	ASSERT_TRUE(config_msi_resource_allowed(cf,
+	    "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d"));
+	ASSERT_TRUE(
+	    !config_msi_resource_allowed(cf, "https://graph.microsoft.com"));
 	config_free(cf);
 
-	ASSERT_EQ(parse(BASE "[msi]\nlisten = [::1]:9000\n"
-	    "resources = https://vault.azure.net  https://storage.azure.com/ "
-	    "11111111-2222-3333-4444-555555555555\n", &cf), 0);
+	ASSERT_EQ(
+	    parse(BASE
+		"[msi]\nlisten = [::1]:9000\n"
+		"resources = https://vault.azure.net  https://storage.azure.com/ "
+		"11111111-2222-3333-4444-555555555555\n",
+		&cf),
+	    0);
 	ASSERT_EQ(config_msi_endpoint(cf, ep, sizeof(ep)), 0);
 	ASSERT_STREQ(ep, "http://[::1]:9000/msi/token");
 	ASSERT_EQ(cf->msi_nresources, 3);
 	ASSERT_TRUE(config_msi_resource_allowed(cf, "https://vault.azure.net"));
-	ASSERT_TRUE(config_msi_resource_allowed(cf, "https://storage.azure.com/"));
-	ASSERT_TRUE(!config_msi_resource_allowed(cf, "https://storage.azure.com"));
+	ASSERT_TRUE(
+	    config_msi_resource_allowed(cf, "https://storage.azure.com/"));
+	ASSERT_TRUE(
+	    !config_msi_resource_allowed(cf, "https://storage.azure.com"));
 	config_free(cf);
 
 	ASSERT_EQ(config_msi_addr("127.0.0.1:8391", &ss, &len), 0);
@@ -605,11 +631,13 @@ TEST(test_msi)
 	    "t.conf:8: secret_ttl: '10' is out of range"));
 	ASSERT_TRUE(parse_fails(BASE "[msi]\nimds = maybe\n", -EINVAL,
 	    "t.conf:8: imds must be yes or no"));
-	ASSERT_TRUE(parse_fails(BASE "[msi]\nresources = https://storage.azure.com/.default\n",
+	ASSERT_TRUE(parse_fails(BASE
+	    "[msi]\nresources = https://storage.azure.com/.default\n",
 	    -EINVAL, "t.conf:8: resources must be resources"));
 	ASSERT_TRUE(parse_fails(BASE "[msi]\nresources = http://insecure\n",
 	    -EINVAL, "t.conf:8: resources must be resources"));
-	ASSERT_TRUE(parse_fails(BASE "[msi]\nlisten = 127.0.0.1:1\nlisten = 127.0.0.1:2\n",
+	ASSERT_TRUE(parse_fails(BASE
+	    "[msi]\nlisten = 127.0.0.1:1\nlisten = 127.0.0.1:2\n",
 	    -EEXIST, "t.conf:9: duplicate key 'listen' in [msi]"));
 }
 
@@ -622,32 +650,38 @@ TEST(test_credentials_directory)
 	/* Parsed as written; --check-config needs no environment. */
 	ASSERT_EQ(parse(BASE "[store]\nkey_file = %d/credd.keys\n"
 			     "[entra]\nclient_secret_file = %d/client-secret\n",
-	    &cf), 0);
+		      &cf),
+	    0);
 	ASSERT_STREQ(cf->key_file, "%d/credd.keys");
 	ASSERT_TRUE(cf->creds_dir == NULL);
 	ASSERT_EQ(config_expand_credentials(cf,
-	    "/run/credentials/credd.service", errbuf, sizeof(errbuf)), 0);
+		      "/run/credentials/credd.service", errbuf, sizeof(errbuf)),
+	    0);
 	ASSERT_STREQ(cf->key_file, "/run/credentials/credd.service/credd.keys");
 	ASSERT_STREQ(cf->client_secret_file,
 	    "/run/credentials/credd.service/client-secret");
 	ASSERT_STREQ(cf->creds_dir, "/run/credentials/credd.service");
 	/* Idempotent: nothing left to expand. */
-	ASSERT_EQ(config_expand_credentials(cf, NULL, errbuf, sizeof(errbuf)), 0);
+	ASSERT_EQ(config_expand_credentials(cf, NULL, errbuf, sizeof(errbuf)),
+	    0);
 	ASSERT_STREQ(cf->key_file, "/run/credentials/credd.service/credd.keys");
 	config_free(cf);
 
 	/* A trailing '/' on the directory is not doubled. */
 	ASSERT_EQ(parse(BASE "[store]\nkey_file = %d/k\n", &cf), 0);
 	ASSERT_EQ(config_expand_credentials(cf, "/run/c//", errbuf,
-	    sizeof(errbuf)), 0);
+		      sizeof(errbuf)),
+	    0);
 	ASSERT_STREQ(cf->key_file, "/run/c/k");
 	config_free(cf);
 
 	/* No %d: the directory is neither needed nor recorded. */
 	ASSERT_EQ(parse(BASE "[store]\nkey_file = /etc/credd/keys\n", &cf), 0);
-	ASSERT_EQ(config_expand_credentials(cf, NULL, errbuf, sizeof(errbuf)), 0);
+	ASSERT_EQ(config_expand_credentials(cf, NULL, errbuf, sizeof(errbuf)),
+	    0);
 	ASSERT_EQ(config_expand_credentials(cf, "relative", errbuf,
-	    sizeof(errbuf)), 0);
+		      sizeof(errbuf)),
+	    0);
 	ASSERT_STREQ(cf->key_file, "/etc/credd/keys");
 	ASSERT_TRUE(cf->creds_dir == NULL);
 	config_free(cf);
@@ -656,15 +690,18 @@ TEST(test_credentials_directory)
 	ASSERT_EQ(parse(BASE "[store]\nkey_file = %d/credd.keys\n", &cf), 0);
 	ASSERT_ERR(config_expand_credentials(cf, NULL, errbuf, sizeof(errbuf)),
 	    -ENOENT);
-	ASSERT_TRUE(strstr(errbuf, "t.conf: key_file = %d/credd.keys needs "
-	    "$CREDENTIALS_DIRECTORY, which is not set") != NULL);
+	ASSERT_TRUE(strstr(errbuf,
+			"t.conf: key_file = %d/credd.keys needs "
+			"$CREDENTIALS_DIRECTORY, which is not set") != NULL);
 	ASSERT_ERR(config_expand_credentials(cf, "", errbuf, sizeof(errbuf)),
 	    -ENOENT);
 	ASSERT_ERR(config_expand_credentials(cf, "run/creds", errbuf,
-	    sizeof(errbuf)), -EINVAL);
+		       sizeof(errbuf)),
+	    -EINVAL);
 	ASSERT_TRUE(strstr(errbuf, "not an absolute path") != NULL);
 	ASSERT_ERR(config_expand_credentials(cf, "/run/my creds", errbuf,
-	    sizeof(errbuf)), -EINVAL);
+		       sizeof(errbuf)),
+	    -EINVAL);
 	ASSERT_TRUE(strstr(errbuf, "spaces or control characters") != NULL);
 	memset(big, 'a', sizeof(big) - 1);
 	big[0] = '/';
@@ -688,8 +725,8 @@ TEST(test_credentials_directory)
 	    "t.conf:8: key_file must be %d/NAME"));
 	ASSERT_TRUE(parse_fails(BASE "[store]\nkey_file = /etc/%d/keys\n",
 	    -EINVAL, "t.conf:8: key_file may use '%' only as a leading %d/"));
-	ASSERT_TRUE(parse_fails(BASE "[store]\nkey_file = %D/keys\n",
-	    -EINVAL, "t.conf:8: key_file may use '%' only as a leading %d/"));
+	ASSERT_TRUE(parse_fails(BASE "[store]\nkey_file = %D/keys\n", -EINVAL,
+	    "t.conf:8: key_file may use '%' only as a leading %d/"));
 	ASSERT_TRUE(parse_fails(BASE "[store]\nkey_file = keys\n", -EINVAL,
 	    "t.conf:8: key_file must be an absolute path"));
 	ASSERT_TRUE(parse_fails(BASE "[entra]\nclient_secret_file = %d\n",

@@ -84,7 +84,8 @@ TEST(test_codes_documented)
 	ASSERT_EQ(fread(doc, 1, (size_t)n, f), (size_t)n);
 	fclose(f);
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-		snprintf(row, sizeof(row), "| `%s` |", errmap_code(want[i].err));
+		snprintf(row, sizeof(row), "| `%s` |",
+		    errmap_code(want[i].err));
 		if (strstr(doc, row) == NULL) {
 			free(doc);
 			FAILF("%s is not in docs/protocol.md", row);
@@ -150,18 +151,21 @@ TEST(test_idp_error_reply)
 	obj = proto_error_obj(o);
 	ASSERT_STREQ(proto_response_error(o), "idp_unavailable");
 	ASSERT_EQ(json_integer_value(json_object_get(obj, "retry_after")), 5);
-	ASSERT_STREQ(json_string_value(json_object_get(obj, "trace_id")), "t-1");
+	ASSERT_STREQ(json_string_value(json_object_get(obj, "trace_id")),
+	    "t-1");
 	ASSERT_TRUE(json_object_get(obj, "correlation_id") == NULL);
 	json_decref(o);
 	/* The tenant breaker, or Retry-After, when longer. */
 	o = errmap_idp_error(&e, util_now() + 100);
 	obj = proto_error_obj(o);
-	ASSERT_TRUE(json_integer_value(json_object_get(obj, "retry_after")) >= 99);
+	ASSERT_TRUE(
+	    json_integer_value(json_object_get(obj, "retry_after")) >= 99);
 	json_decref(o);
 	e.retry_after = 1000;
 	o = errmap_idp_error(&e, util_now() + 100);
 	obj = proto_error_obj(o);
-	ASSERT_EQ(json_integer_value(json_object_get(obj, "retry_after")), 1000);
+	ASSERT_EQ(json_integer_value(json_object_get(obj, "retry_after")),
+	    1000);
 	json_decref(o);
 	memset(&e, 0, sizeof(e));
 	e.cls = OAUTH_POLICY;

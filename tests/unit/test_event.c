@@ -46,7 +46,7 @@ on_timer(struct event_loop *ev, void *arg)
 TEST(timers_fire_in_due_order_fifo_ties)
 {
 	struct event_loop *ev = event_new();
-	struct rec rec = {0};
+	struct rec rec = { 0 };
 	struct targ a[5];
 	int64_t now;
 	int i;
@@ -54,7 +54,7 @@ TEST(timers_fire_in_due_order_fifo_ties)
 	ASSERT_TRUE(ev != NULL);
 	now = event_now_ms(ev);
 	for (i = 0; i < 5; i++)
-		a[i] = (struct targ){.rec = &rec, .id = i};
+		a[i] = (struct targ){ .rec = &rec, .id = i };
 	a[4].is_last = 1;
 	/* due order: 3 (now-30), then 0, 1, 2 tied at now-20, then 4. */
 	ASSERT_TRUE(event_timer_at(ev, now - 20, on_timer, &a[0]) != NULL);
@@ -75,11 +75,11 @@ TEST(timers_fire_in_due_order_fifo_ties)
 TEST(cancel_from_another_timer)
 {
 	struct event_loop *ev = event_new();
-	struct rec rec = {0};
+	struct rec rec = { 0 };
 	struct event_timer *tb, *tnull = NULL;
-	struct targ a = {.rec = &rec, .id = 1};
-	struct targ b = {.rec = &rec, .id = 2};
-	struct targ c = {.rec = &rec, .id = 3, .is_last = 1};
+	struct targ a = { .rec = &rec, .id = 1 };
+	struct targ b = { .rec = &rec, .id = 2 };
+	struct targ c = { .rec = &rec, .id = 3, .is_last = 1 };
 	int64_t now;
 
 	ASSERT_TRUE(ev != NULL);
@@ -117,7 +117,7 @@ on_self_cancel(struct event_loop *ev, void *arg)
 TEST(timer_cancels_itself)
 {
 	struct event_loop *ev = event_new();
-	struct self_cancel s = {0};
+	struct self_cancel s = { 0 };
 
 	ASSERT_TRUE(ev != NULL);
 	s.t = event_timer_in(ev, 0, on_self_cancel, &s);
@@ -131,9 +131,9 @@ TEST(timer_cancels_itself)
 TEST(timer_added_due_now_fires_in_same_run)
 {
 	struct event_loop *ev = event_new();
-	struct rec rec = {0};
-	struct targ child = {.rec = &rec, .id = 2, .is_last = 1};
-	struct targ parent = {.rec = &rec, .id = 1, .child = &child};
+	struct rec rec = { 0 };
+	struct targ child = { .rec = &rec, .id = 2, .is_last = 1 };
+	struct targ parent = { .rec = &rec, .id = 1, .child = &child };
 
 	ASSERT_TRUE(ev != NULL);
 	ASSERT_TRUE(event_timer_in(ev, 0, on_timer, &parent) != NULL);
@@ -167,7 +167,7 @@ on_readable(struct event_loop *ev, int fd, uint32_t revents, void *arg)
 TEST(fd_watcher_on_pipe)
 {
 	struct event_loop *ev = event_new();
-	struct pipe_ctx p = {0};
+	struct pipe_ctx p = { 0 };
 	int fds[2];
 
 	ASSERT_TRUE(ev != NULL);
@@ -245,7 +245,7 @@ on_first(struct event_loop *ev, int fd, uint32_t revents, void *arg)
 TEST(deleted_watcher_gets_no_stale_event)
 {
 	struct event_loop *ev = event_new();
-	struct stale_ctx s = {.extra_w = -1};
+	struct stale_ctx s = { .extra_w = -1 };
 	int i, fds[2];
 
 	ASSERT_TRUE(ev != NULL);
@@ -306,7 +306,7 @@ on_rearm(struct event_loop *ev, void *arg)
 TEST(rearming_timer_does_not_starve_fds)
 {
 	struct event_loop *ev = event_new();
-	struct pipe_ctx p = {0};
+	struct pipe_ctx p = { 0 };
 	int fds[2], spins = 0;
 
 	ASSERT_TRUE(ev != NULL);

@@ -136,31 +136,49 @@ TEST(test_acls)
 	uint32_t me = (uint32_t)geteuid(), other = me + 4242;
 	uint32_t grp = (uint32_t)getegid() + 4242;
 	const struct ace systemd[] = {
-		{ TAG_USER_OBJ, 4, 0 }, { TAG_USER, 4, me },
-		{ TAG_GROUP_OBJ, 0, 0 }, { TAG_MASK, 4, 0 }, { TAG_OTHER, 0, 0 },
+		{ TAG_USER_OBJ, 4, 0 },
+		{ TAG_USER, 4, me },
+		{ TAG_GROUP_OBJ, 0, 0 },
+		{ TAG_MASK, 4, 0 },
+		{ TAG_OTHER, 0, 0 },
 	};
 	const struct ace stranger[] = {
-		{ TAG_USER_OBJ, 4, 0 }, { TAG_USER, 4, other },
-		{ TAG_GROUP_OBJ, 0, 0 }, { TAG_MASK, 4, 0 }, { TAG_OTHER, 0, 0 },
+		{ TAG_USER_OBJ, 4, 0 },
+		{ TAG_USER, 4, other },
+		{ TAG_GROUP_OBJ, 0, 0 },
+		{ TAG_MASK, 4, 0 },
+		{ TAG_OTHER, 0, 0 },
 	};
 	const struct ace both[] = {
-		{ TAG_USER_OBJ, 4, 0 }, { TAG_USER, 4, me < other ? me : other },
+		{ TAG_USER_OBJ, 4, 0 },
+		{ TAG_USER, 4, me < other ? me : other },
 		{ TAG_USER, 4, me < other ? other : me },
-		{ TAG_GROUP_OBJ, 0, 0 }, { TAG_MASK, 4, 0 }, { TAG_OTHER, 0, 0 },
+		{ TAG_GROUP_OBJ, 0, 0 },
+		{ TAG_MASK, 4, 0 },
+		{ TAG_OTHER, 0, 0 },
 	};
 	const struct ace group_obj[] = {
-		{ TAG_USER_OBJ, 4, 0 }, { TAG_USER, 4, me },
-		{ TAG_GROUP_OBJ, 4, 0 }, { TAG_MASK, 4, 0 }, { TAG_OTHER, 0, 0 },
+		{ TAG_USER_OBJ, 4, 0 },
+		{ TAG_USER, 4, me },
+		{ TAG_GROUP_OBJ, 4, 0 },
+		{ TAG_MASK, 4, 0 },
+		{ TAG_OTHER, 0, 0 },
 	};
 	const struct ace named_group[] = {
-		{ TAG_USER_OBJ, 4, 0 }, { TAG_USER, 4, me },
-		{ TAG_GROUP_OBJ, 0, 0 }, { TAG_GROUP, 4, grp },
-		{ TAG_MASK, 4, 0 }, { TAG_OTHER, 0, 0 },
+		{ TAG_USER_OBJ, 4, 0 },
+		{ TAG_USER, 4, me },
+		{ TAG_GROUP_OBJ, 0, 0 },
+		{ TAG_GROUP, 4, grp },
+		{ TAG_MASK, 4, 0 },
+		{ TAG_OTHER, 0, 0 },
 	};
 	/* A stranger's entry with a mask of nothing grants nothing. */
 	const struct ace masked[] = {
-		{ TAG_USER_OBJ, 6, 0 }, { TAG_USER, 4, other },
-		{ TAG_GROUP_OBJ, 4, 0 }, { TAG_MASK, 0, 0 }, { TAG_OTHER, 0, 0 },
+		{ TAG_USER_OBJ, 6, 0 },
+		{ TAG_USER, 4, other },
+		{ TAG_GROUP_OBJ, 4, 0 },
+		{ TAG_MASK, 0, 0 },
+		{ TAG_OTHER, 0, 0 },
 	};
 	int r;
 

@@ -168,7 +168,7 @@ server_start(void)
 	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
 	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, devnull, 2);
-	argv[0] = (char *)(uintptr_t)"python3";
+	argv[0] = (char *)(uintptr_t) "python3";
 	argv[1] = script;
 	argv[2] = (char *)(uintptr_t)tmpdir;
 	argv[3] = NULL;
@@ -176,7 +176,8 @@ server_start(void)
 		environ) != 0)
 		srv_pid = -1;
 	posix_spawn_file_actions_destroy(&fa);
-	fixture_child_add(srv_pid);	/* killed at exit if teardown is not reached */
+	fixture_child_add(
+	    srv_pid); /* killed at exit if teardown is not reached */
 	close(in[0]);
 	close(out[1]);
 	close(devnull);
@@ -220,7 +221,7 @@ static void
 teardown(void)
 {
 	if (srv_stdin >= 0)
-		close(srv_stdin);	/* the server exits at EOF */
+		close(srv_stdin); /* the server exits at EOF */
 	fixture_kill(srv_pid, SIGTERM);
 	srv_pid = -1;
 	if (tmpdir != NULL)
@@ -296,7 +297,8 @@ ctx_init_opt(struct ctx *c, const struct http_options *opt)
 static int
 ctx_init(struct ctx *c, const char *ca, int timeout_sec, size_t max_body)
 {
-	struct http_options opt = { .ca_file = ca, .timeout_sec = timeout_sec,
+	struct http_options opt = { .ca_file = ca,
+		.timeout_sec = timeout_sec,
 		.max_body = max_body };
 
 	return ctx_init_opt(c, &opt);
@@ -354,10 +356,14 @@ TEST(test_post_ok)
 	ASSERT_TRUE(res.has_body);
 	ASSERT_EQ(res.body_len, strlen(res.body));
 	ASSERT_TRUE(strstr(res.body, "\"body\": \"a=1&b=x%20y\"") != NULL);
-	ASSERT_TRUE(strstr(res.body, "\"ct\": \"application/x-www-form-urlencoded\"") != NULL);
-	ASSERT_TRUE(strstr(res.body, "\"accept\": \"application/json\"") != NULL);
+	ASSERT_TRUE(
+	    strstr(res.body, "\"ct\": \"application/x-www-form-urlencoded\"") !=
+	    NULL);
+	ASSERT_TRUE(
+	    strstr(res.body, "\"accept\": \"application/json\"") != NULL);
 	ASSERT_TRUE(strstr(res.body, "\"sku\": \"credd\"") != NULL);
-	ASSERT_TRUE(strstr(res.body, "\"ua\": \"credd/" ENTRA_VERSION "\"") != NULL);
+	ASSERT_TRUE(
+	    strstr(res.body, "\"ua\": \"credd/" ENTRA_VERSION "\"") != NULL);
 	ASSERT_TRUE(strstr(res.body, "\"expect\": null") != NULL);
 	{
 		const char *p = strstr(res.body, "\"rid\": \"");
@@ -461,10 +467,12 @@ TEST(test_refused)
 	ASSERT_EQ(ctx_init(&c, ca_path, 5, 0), 0);
 	/* https only, refused before anything is sent. */
 	ASSERT_ERR(http_post_form(c.h, "http://127.0.0.1:1/", b, on_done, &res,
-		       &req), -EPROTONOSUPPORT);
+		       &req),
+	    -EPROTONOSUPPORT);
 	ASSERT_TRUE(req == NULL);
 	ASSERT_ERR(http_post_form(c.h, "ftp://127.0.0.1/", b, on_done, &res,
-		       &req), -EPROTONOSUPPORT);
+		       &req),
+	    -EPROTONOSUPPORT);
 	ASSERT_EQ(http_inflight(c.h), 0);
 	secret_free(b);
 	/* A closed port. */
@@ -547,7 +555,8 @@ TEST(test_concurrent)
 		ones[i].i = i;
 		snprintf(body, sizeof(body), "n=%d&pad=%d", i, i * 7);
 		b = secret_from_str(body);
-		ASSERT_EQ(http_post_form(c.h, url, b, on_many, &ones[i], &req), 0);
+		ASSERT_EQ(http_post_form(c.h, url, b, on_many, &ones[i], &req),
+		    0);
 		secret_free(b);
 	}
 	ASSERT_EQ(http_inflight(c.h), NCONC);
@@ -623,7 +632,7 @@ TEST(test_cancel_reentrant)
 	/* Cancelled before the loop ever ran. */
 	http_cancel(c.h, &doomed);
 	ASSERT_TRUE(doomed == NULL);
-	http_cancel(c.h, &doomed);	/* NULL-safe */
+	http_cancel(c.h, &doomed); /* NULL-safe */
 	ASSERT_EQ(http_inflight(c.h), 2);
 	c.watchdog = event_timer_in(c.ev, 20000, on_watchdog, &c);
 	(void)event_run(c.ev);
@@ -641,9 +650,8 @@ TEST(test_cancel_reentrant)
 	(void)event_run(c.ev);
 	secret_free(b);
 	ctx_fini(&c);
-	ASSERT_EQ(ch.nslow, 1);	/* the echo finished within 2 s; slow did not */
+	ASSERT_EQ(ch.nslow, 1); /* the echo finished within 2 s; slow did not */
 }
-
 
 /* --- names: the resolver, never libcurl's own ------------------------- */
 
@@ -656,8 +664,8 @@ post_url(struct ctx *c, const char *url, struct result *res,
 	int r;
 
 	memset(res, 0, sizeof(*res));
-	r = http_post_form(c->h, url, b, on_done, res, reqp != NULL ? reqp :
-	    &req);
+	r = http_post_form(c->h, url, b, on_done, res,
+	    reqp != NULL ? reqp : &req);
 	secret_free(b);
 	return r;
 }
@@ -691,9 +699,9 @@ TEST(test_name_lookup)
 	http_get_stats(c.h, &st);
 	ASSERT_EQ(fake_get(&f, &f.calls), 1);
 	ASSERT_EQ(st.lookups, 1);
-	ASSERT_EQ(st.curl_resolves, 0);	/* libcurl used our answer */
-	ASSERT_TRUE(st.resolver_threads >= 1 &&
-	    st.resolver_threads <= RESOLVE_WORKERS);
+	ASSERT_EQ(st.curl_resolves, 0); /* libcurl used our answer */
+	ASSERT_TRUE(
+	    st.resolver_threads >= 1 && st.resolver_threads <= RESOLVE_WORKERS);
 	/* A wrong answer is a connection failure, not a trusted name. */
 	ctx_fini(&c);
 	fake_init(&f, true, false);
@@ -727,10 +735,10 @@ TEST(test_cancel_while_lookup_hangs)
 	http_get_stats(c.h, &st);
 	ASSERT_EQ(st.inflight, 2);
 	ASSERT_EQ(st.resolving, 2);
-	ASSERT_EQ(st.lookups, 1);	/* one lookup for both */
+	ASSERT_EQ(st.lookups, 1); /* one lookup for both */
 	t0 = util_mono_ms();
 	http_cancel(c.h, &req);
-	ASSERT_TRUE(util_mono_ms() - t0 < 100);	/* waits for no DNS */
+	ASSERT_TRUE(util_mono_ms() - t0 < 100); /* waits for no DNS */
 	ASSERT_TRUE(req == NULL);
 	ASSERT_EQ(http_inflight(c.h), 1);
 	/* The other one goes on once the name is known. */
@@ -747,7 +755,7 @@ TEST(test_cancel_while_lookup_hangs)
 	ctx_fini(&c);
 	ASSERT_TRUE(util_mono_ms() - t0 < 500);
 	ASSERT_EQ(res.is_done, 0);
-	fake_open(&f);	/* the detached worker returns and exits */
+	fake_open(&f); /* the detached worker returns and exits */
 	ASSERT_EQ(fake_wait(&f, &f.finished, 2), 0);
 	(void)nanosleep(&(struct timespec){ .tv_nsec = 50 * 1000000 }, NULL);
 }
@@ -768,7 +776,7 @@ TEST(test_lookup_timeout_and_failure)
 	t0 = util_mono_ms();
 	ASSERT_EQ(post_url(&c, url, &res, NULL), 0);
 	ASSERT_EQ(run_one(&c, &res), 0);
-	ASSERT_EQ(res.error, -ETIMEDOUT);	/* the timeout covers the lookup */
+	ASSERT_EQ(res.error, -ETIMEDOUT); /* the timeout covers the lookup */
 	ASSERT_EQ(res.status, 0);
 	ASSERT_TRUE(!res.has_body);
 	ASSERT_TRUE(util_mono_ms() - t0 >= 900);

@@ -40,15 +40,15 @@ TEST(admits)
 	struct marks_mark gone = { .epoch = 100, .gen = 5, .deleted = 1 };
 
 	ASSERT_EQ(marks_admits(NULL, 0, 0), 1);
-	ASSERT_EQ(marks_admits(&live, 100, 5), 1);	/* the same row again */
-	ASSERT_EQ(marks_admits(&live, 100, 6), 1);	/* a newer write */
-	ASSERT_EQ(marks_admits(&live, 101, 1), 1);	/* a newer epoch */
-	ASSERT_EQ(marks_admits(&live, 100, 4), 0);	/* an older write */
-	ASSERT_EQ(marks_admits(&live, 99, 1000), 0);	/* an older epoch */
-	ASSERT_EQ(marks_admits(&live, 0, 0), 0);	/* a pre-upgrade row */
-	ASSERT_EQ(marks_admits(&gone, 100, 5), 0);	/* the deleted row */
-	ASSERT_EQ(marks_admits(&gone, 100, 9), 0);	/* its epoch, any gen */
-	ASSERT_EQ(marks_admits(&gone, 101, 1), 1);	/* a new consent */
+	ASSERT_EQ(marks_admits(&live, 100, 5), 1);   /* the same row again */
+	ASSERT_EQ(marks_admits(&live, 100, 6), 1);   /* a newer write */
+	ASSERT_EQ(marks_admits(&live, 101, 1), 1);   /* a newer epoch */
+	ASSERT_EQ(marks_admits(&live, 100, 4), 0);   /* an older write */
+	ASSERT_EQ(marks_admits(&live, 99, 1000), 0); /* an older epoch */
+	ASSERT_EQ(marks_admits(&live, 0, 0), 0);     /* a pre-upgrade row */
+	ASSERT_EQ(marks_admits(&gone, 100, 5), 0);   /* the deleted row */
+	ASSERT_EQ(marks_admits(&gone, 100, 9), 0);   /* its epoch, any gen */
+	ASSERT_EQ(marks_admits(&gone, 101, 1), 1);   /* a new consent */
 }
 
 TEST(raise_only_and_durable)
@@ -63,7 +63,7 @@ TEST(raise_only_and_durable)
 	ASSERT_EQ(marks_count(m), 0);
 	ASSERT_ERR(marks_get(m, T, "alice", &k), -ENOENT);
 	ASSERT_EQ(marks_raise(m, T, "alice", 100, 3), 0);
-	ASSERT_EQ(marks_raise(m, T, "alice", 100, 2), 0);	/* never lowered */
+	ASSERT_EQ(marks_raise(m, T, "alice", 100, 2), 0); /* never lowered */
 	ASSERT_EQ(marks_raise(m, T, "alice", 99, 50), 0);
 	ASSERT_EQ(marks_get(m, T, "alice", &k), 0);
 	ASSERT_EQ(k.epoch, 100);
@@ -192,10 +192,12 @@ TEST(modes_lock_and_leftovers)
 	ASSERT_ERR(marks_open(dir, &m, err, sizeof(err)), -EPERM);
 	ASSERT_TRUE(strstr(err, "0700") != NULL);
 	ASSERT_EQ(chmod(dir, 0700), 0);
-	ASSERT_ERR(marks_open(fixture_path(dir, "missing"), &m, NULL, 0), -ENOENT);
+	ASSERT_ERR(marks_open(fixture_path(dir, "missing"), &m, NULL, 0),
+	    -ENOENT);
 	/* A symlink is not followed. */
 	ASSERT_EQ(symlink(dir, fixture_path(root, "link")), 0);
-	ASSERT_ERR(marks_open(fixture_path(root, "link"), &m, NULL, 0), -ENOTDIR);
+	ASSERT_ERR(marks_open(fixture_path(root, "link"), &m, NULL, 0),
+	    -ENOTDIR);
 	/* A crashed writer's temp file goes at open. */
 	fd = open(fixture_path(dir, ".tmp-m-00-7"), O_WRONLY | O_CREAT, 0600);
 	ASSERT_TRUE(fd >= 0);
@@ -208,10 +210,12 @@ TEST(modes_lock_and_leftovers)
 	ASSERT_EQ(marks_open(dir, &m2, NULL, 0), 0);
 	marks_close(m2);
 	/* prepare: made when missing, left alone when present. */
-	ASSERT_EQ(marks_prepare(fixture_path(dir, "new"), getuid(), getgid()), 0);
+	ASSERT_EQ(marks_prepare(fixture_path(dir, "new"), getuid(), getgid()),
+	    0);
 	ASSERT_EQ(stat(fixture_path(dir, "new"), &sb), 0);
 	ASSERT_EQ(sb.st_mode & 0777, 0700);
-	ASSERT_EQ(marks_prepare(fixture_path(dir, "new"), getuid(), getgid()), 0);
+	ASSERT_EQ(marks_prepare(fixture_path(dir, "new"), getuid(), getgid()),
+	    0);
 }
 
 /* ---- 100k users ---- */
@@ -347,12 +351,13 @@ TEST(hundred_thousand_users)
 	t0 = now_ms();
 	for (i = 0; i < nraise; i++) {
 		snprintf(user, sizeof(user), "user%06u", i * 97);
-		ASSERT_EQ(marks_raise(m, T, user, 1800000000000000ULL, i + 1), 0);
+		ASSERT_EQ(marks_raise(m, T, user, 1800000000000000ULL, i + 1),
+		    0);
 	}
 	t_raise = now_ms() - t0;
 	printf("MEASURED marks at %u users: %ld bytes in 256 shards "
-	    "(%.1f bytes/user), open %.1f ms, heap +%ld KiB, get %.2f us, "
-	    "raise (shard rewrite + fdatasync + rename + fsync) %.2f ms\n",
+	       "(%.1f bytes/user), open %.1f ms, heap +%ld KiB, get %.2f us, "
+	       "raise (shard rewrite + fdatasync + rename + fsync) %.2f ms\n",
 	    nusers, dir_bytes(d), (double)dir_bytes(d) / nusers, t_open,
 	    (heap_bytes() - heap0) / 1024, t_get * 1e3 / nusers,
 	    t_raise / nraise);

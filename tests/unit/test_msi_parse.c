@@ -45,7 +45,8 @@ conf(int imds)
 
 	n = snprintf(text, sizeof(text), "%simds = %s\n", conf_text,
 	    imds ? "yes" : "no");
-	if (config_parse("t.conf", text, (size_t)n, &cf, err, sizeof(err)) < 0) {
+	if (config_parse("t.conf", text, (size_t)n, &cf, err, sizeof(err)) <
+	    0) {
 		fprintf(stderr, "config: %s\n", err);
 		return NULL;
 	}
@@ -107,17 +108,18 @@ TEST(test_accepted)
 	config_free(cf);
 }
 
-#define REFUSED(in, cf, v, st, code, aud) do {				\
-	struct msi_parsed p_;						\
-	ASSERT_EQ(msi_parse_request(&(in), (cf), &p_), -1);		\
-	ASSERT_EQ(p_.v.status, (st));					\
-	ASSERT_STREQ(p_.v.error, (code));				\
-	ASSERT_TRUE(p_.v.desc != NULL);					\
-	if ((aud) == NULL)						\
-		ASSERT_TRUE(p_.v.audit == NULL);			\
-	else								\
-		ASSERT_STREQ(p_.v.audit, (aud));			\
-} while (0)
+#define REFUSED(in, cf, v, st, code, aud)                                      \
+	do {                                                                   \
+		struct msi_parsed p_;                                          \
+		ASSERT_EQ(msi_parse_request(&(in), (cf), &p_), -1);            \
+		ASSERT_EQ(p_.v.status, (st));                                  \
+		ASSERT_STREQ(p_.v.error, (code));                              \
+		ASSERT_TRUE(p_.v.desc != NULL);                                \
+		if ((aud) == NULL)                                             \
+			ASSERT_TRUE(p_.v.audit == NULL);                       \
+		else                                                           \
+			ASSERT_STREQ(p_.v.audit, (aud));                       \
+	} while (0)
 
 TEST(test_refusals_before_proof)
 {
@@ -208,12 +210,12 @@ TEST(test_host)
 	static const char *const good[] = { "127.0.0.1", "127.0.0.1:50342",
 		"127.1.2.3:50342", "localhost", "LocalHost:50342", "[::1]",
 		"[::1]:50342" };
-	static const char *const bad[] = { "", ":50342", "127.0.0.1:",
-		"127.0.0.1:50343", "127.0.0.1:0", "127.0.0.1:65536",
-		"127.0.0.1:50342x", "10.0.0.1", "169.254.169.254",
-		"localhost.evil.example", "[::1", "[::1]x", "[::2]:50342",
-		"[::ffff:127.0.0.1]", "0x7f.0.0.1", "2130706433", "127.0.0.1 ",
-		"[]:50342" };
+	static const char *const bad[] = { "", ":50342",
+		"127.0.0.1:", "127.0.0.1:50343", "127.0.0.1:0",
+		"127.0.0.1:65536", "127.0.0.1:50342x", "10.0.0.1",
+		"169.254.169.254", "localhost.evil.example", "[::1", "[::1]x",
+		"[::2]:50342", "[::ffff:127.0.0.1]", "0x7f.0.0.1", "2130706433",
+		"127.0.0.1 ", "[]:50342" };
 	size_t i;
 
 	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)

@@ -21,19 +21,19 @@
 struct err_case {
 	const char *what;
 	long status;
-	const char *body;	/* NULL: network failure */
+	const char *body; /* NULL: network failure */
 	int64_t retry_after;
 	enum oauth_class cls;
 	int is_throttled;
 };
 
-#define E400(err, code) \
-	"{\"error\":\"" err "\",\"error_description\":\"AADSTS" #code \
-	": text about user@contoso.com\",\"error_codes\":[" #code "]," \
+#define E400(err, code)                                                        \
+	"{\"error\":\"" err "\",\"error_description\":\"AADSTS" #code          \
+	": text about user@contoso.com\",\"error_codes\":[" #code "],"         \
 	"\"trace_id\":\"t-1\",\"correlation_id\":\"c-1\"}"
-#define E400S(err, sub, code) \
-	"{\"error\":\"" err "\",\"suberror\":\"" sub "\",\"error_codes\":[" \
-	#code "]}"
+#define E400S(err, sub, code)                                                  \
+	"{\"error\":\"" err "\",\"suberror\":\"" sub                           \
+	"\",\"error_codes\":[" #code "]}"
 
 static const struct err_case err_cases[] = {
 	/* REAUTH: the refresh token is dead. */
@@ -118,14 +118,14 @@ static const struct err_case err_cases[] = {
 	    "{\"access_token\":\"x\",\"access_token\":\"y\"}", -1, OAUTH_RETRY,
 	    0 },
 	/* Device flow. */
-	{ "authorization_pending", 400, E400("authorization_pending", 70016), -1,
-	    OAUTH_PENDING, 0 },
+	{ "authorization_pending", 400, E400("authorization_pending", 70016),
+	    -1, OAUTH_PENDING, 0 },
 	{ "slow_down", 400, "{\"error\":\"slow_down\"}", -1, OAUTH_SLOW_DOWN,
 	    0 },
-	{ "expired_token", 400, E400("expired_token", 70019), -1,
-	    OAUTH_EXPIRED, 0 },
-	{ "authorization_declined", 400, "{\"error\":\"authorization_declined\"}",
-	    -1, OAUTH_DECLINED, 0 },
+	{ "expired_token", 400, E400("expired_token", 70019), -1, OAUTH_EXPIRED,
+	    0 },
+	{ "authorization_declined", 400,
+	    "{\"error\":\"authorization_declined\"}", -1, OAUTH_DECLINED, 0 },
 	{ "access_denied", 400, "{\"error\":\"access_denied\"}", -1,
 	    OAUTH_DECLINED, 0 },
 	{ "bad_verification_code", 400, E400("bad_verification_code", 70018),
@@ -161,7 +161,8 @@ TEST(test_error_catalogue)
 			FAILF("%s: token filled", c->what);
 		if (err.cls != c->cls)
 			FAILF("%s: class %s, want %s", c->what,
-			    oauth_class_name(err.cls), oauth_class_name(c->cls));
+			    oauth_class_name(err.cls),
+			    oauth_class_name(c->cls));
 		if (err.is_throttled != c->is_throttled)
 			FAILF("%s: is_throttled %d", c->what, err.is_throttled);
 		if (err.retry_after != c->retry_after)
@@ -177,12 +178,13 @@ TEST(test_error_catalogue)
 
 TEST(test_error_fields)
 {
-	struct secret *b = S("{\"error\":\"invalid_grant\","
-			     "\"suberror\":\"basic_action\","
-			     "\"error_description\":\"AADSTS50076: alice@contoso.com must MFA\","
-			     "\"error_codes\":[50076, 50079],"
-			     "\"trace_id\":\"0aaa7d90-0000-4000-8000-000000000001\","
-			     "\"correlation_id\":\"eb217b32-0000-4000-8000-000000000002\"}");
+	struct secret *b = S(
+	    "{\"error\":\"invalid_grant\","
+	    "\"suberror\":\"basic_action\","
+	    "\"error_description\":\"AADSTS50076: alice@contoso.com must MFA\","
+	    "\"error_codes\":[50076, 50079],"
+	    "\"trace_id\":\"0aaa7d90-0000-4000-8000-000000000001\","
+	    "\"correlation_id\":\"eb217b32-0000-4000-8000-000000000002\"}");
 	struct oauth_token tok;
 	struct oauth_error err;
 
@@ -196,7 +198,8 @@ TEST(test_error_fields)
 	ASSERT_EQ(err.codes[0], 50076);
 	ASSERT_EQ(err.codes[1], 50079);
 	ASSERT_STREQ(err.trace_id, "0aaa7d90-0000-4000-8000-000000000001");
-	ASSERT_STREQ(err.correlation_id, "eb217b32-0000-4000-8000-000000000002");
+	ASSERT_STREQ(err.correlation_id,
+	    "eb217b32-0000-4000-8000-000000000002");
 	ASSERT_STREQ(err.reason, "invalid_grant basic_action AADSTS50076");
 }
 
@@ -244,10 +247,11 @@ TEST(test_classify_direct)
 
 TEST(test_token_full)
 {
-	struct secret *b = S("{\"token_type\":\"Bearer\",\"scope\":\"https://storage.azure.com/user_impersonation\","
-			     "\"expires_in\":3599,\"ext_expires_in\":3599,\"refresh_in\":1800,"
-			     "\"access_token\":\"eyJ0eXAi.AT\",\"refresh_token\":\"0.ARwA-RT\","
-			     "\"id_token\":\"h.p.s\",\"client_info\":\"eyJ1aWQiOiJ4In0\"}");
+	struct secret *b = S(
+	    "{\"token_type\":\"Bearer\",\"scope\":\"https://storage.azure.com/user_impersonation\","
+	    "\"expires_in\":3599,\"ext_expires_in\":3599,\"refresh_in\":1800,"
+	    "\"access_token\":\"eyJ0eXAi.AT\",\"refresh_token\":\"0.ARwA-RT\","
+	    "\"id_token\":\"h.p.s\",\"client_info\":\"eyJ1aWQiOiJ4In0\"}");
 	struct oauth_token tok;
 	struct oauth_error err;
 
@@ -266,7 +270,7 @@ TEST(test_token_full)
 	ASSERT_STREQ(tok.scope, "https://storage.azure.com/user_impersonation");
 	oauth_token_clear(&tok);
 	ASSERT_TRUE(tok.access_token == NULL);
-	oauth_token_clear(&tok);	/* twice is fine */
+	oauth_token_clear(&tok); /* twice is fine */
 }
 
 TEST(test_token_minimal)
@@ -291,9 +295,10 @@ TEST(test_token_minimal)
 TEST(test_token_strings)
 {
 	/* v1-like endpoints send numbers as strings. */
-	struct secret *b = S("{\"access_token\":\"AT\",\"token_type\":\"bearer\","
-			     "\"expires_in\":\"3599\",\"ext_expires_in\":\"5144\","
-			     "\"refresh_in\":\"1799\",\"refresh_token\":null}");
+	struct secret *b =
+	    S("{\"access_token\":\"AT\",\"token_type\":\"bearer\","
+	      "\"expires_in\":\"3599\",\"ext_expires_in\":\"5144\","
+	      "\"refresh_in\":\"1799\",\"refresh_token\":null}");
 	struct oauth_token tok;
 	struct oauth_error err;
 
@@ -315,11 +320,12 @@ TEST(test_token_strings)
 
 TEST(test_device)
 {
-	struct secret *b = S("{\"device_code\":\"HAQABAAEAAAD--DLA3VO7Qrdd\","
-			     "\"user_code\":\"YZMYLD4K\","
-			     "\"verification_uri\":\"https://www.microsoft.com/link\","
-			     "\"expires_in\":900,\"interval\":5,"
-			     "\"message\":\"To sign in, use a web browser.\"}");
+	struct secret *b =
+	    S("{\"device_code\":\"HAQABAAEAAAD--DLA3VO7Qrdd\","
+	      "\"user_code\":\"YZMYLD4K\","
+	      "\"verification_uri\":\"https://www.microsoft.com/link\","
+	      "\"expires_in\":900,\"interval\":5,"
+	      "\"message\":\"To sign in, use a web browser.\"}");
 	struct oauth_device dev;
 	struct oauth_error err;
 
@@ -433,9 +439,12 @@ TEST(test_id_token)
 	struct oauth_account a;
 	struct secret *t;
 
-	t = make_jwt("{\"aud\":\"" CLIENT "\",\"iss\":\"https://login.microsoftonline.com/" TENANT "/v2.0\","
-		     "\"tid\":\"" TENANT "\",\"oid\":\"00000000-0000-0000-0000-0000000000aa\","
-		     "\"preferred_username\":\"alice@contoso.com\",\"name\":\"Alice\"}");
+	t = make_jwt(
+	    "{\"aud\":\"" CLIENT
+	    "\",\"iss\":\"https://login.microsoftonline.com/" TENANT "/v2.0\","
+	    "\"tid\":\"" TENANT
+	    "\",\"oid\":\"00000000-0000-0000-0000-0000000000aa\","
+	    "\"preferred_username\":\"alice@contoso.com\",\"name\":\"Alice\"}");
 	ASSERT_EQ(oauth_id_token_account(t, CLIENT, TENANT, &a), 0);
 	secret_free(t);
 	ASSERT_STREQ(a.oid, "00000000-0000-0000-0000-0000000000aa");
@@ -447,8 +456,10 @@ TEST(test_id_token)
 	/* upn, aud as an array, upper-case config GUIDs; payload lengths vary padding. */
 	t = make_jwt("{\"aud\":[\"x\",\"" CLIENT "\"],\"tid\":\"" TENANT "\","
 		     "\"oid\":\"o1\",\"upn\":\"bob@contoso.com\"}");
-	ASSERT_EQ(oauth_id_token_account(t, "11111111-2222-3333-4444-555555555555",
-		      "AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE", &a), 0);
+	ASSERT_EQ(oauth_id_token_account(t,
+		      "11111111-2222-3333-4444-555555555555",
+		      "AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE", &a),
+	    0);
 	secret_free(t);
 	ASSERT_STREQ(a.upn, "bob@contoso.com");
 	ASSERT_TRUE(a.preferred_username == NULL);
@@ -459,9 +470,11 @@ TEST(test_id_token_rejects)
 {
 	static const char *const bad[] = {
 		/* wrong audience */
-		"{\"aud\":\"99999999-2222-3333-4444-555555555555\",\"tid\":\"" TENANT "\",\"oid\":\"o\"}",
+		"{\"aud\":\"99999999-2222-3333-4444-555555555555\",\"tid\":\"" TENANT
+		"\",\"oid\":\"o\"}",
 		/* wrong tenant */
-		"{\"aud\":\"" CLIENT "\",\"tid\":\"ffffffff-bbbb-cccc-dddd-eeeeeeeeeeee\",\"oid\":\"o\"}",
+		"{\"aud\":\"" CLIENT
+		"\",\"tid\":\"ffffffff-bbbb-cccc-dddd-eeeeeeeeeeee\",\"oid\":\"o\"}",
 		/* no oid */
 		"{\"aud\":\"" CLIENT "\",\"tid\":\"" TENANT "\"}",
 		/* no aud */
@@ -472,7 +485,12 @@ TEST(test_id_token_rejects)
 		"[\"" CLIENT "\"]",
 	};
 	static const char *const junk[] = {
-		"", "abc", "a.b", "a.b.c.d", "a.!!!.c", "a..c",
+		"",
+		"abc",
+		"a.b",
+		"a.b.c.d",
+		"a.!!!.c",
+		"a..c",
 	};
 	struct oauth_account a;
 	struct secret *t;
@@ -500,26 +518,36 @@ TEST(test_scope_resource)
 	static const struct {
 		const char *scope, *res;
 	} cases[] = {
-		{ "https://storage.azure.com/.default", "https://storage.azure.com" },
-		{ "https://management.azure.com//.default", "https://management.azure.com/" },
-		{ "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default", "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d" },
+		{ "https://storage.azure.com/.default",
+		    "https://storage.azure.com" },
+		{ "https://management.azure.com//.default",
+		    "https://management.azure.com/" },
+		{ "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default",
+		    "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d" },
 		{ "User.Read", "https://graph.microsoft.com" },
-		{ "https://storage.azure.com/user_impersonation", "https://storage.azure.com" },
-		{ "openid profile offline_access https://vault.azure.net/.default", "https://vault.azure.net" },
+		{ "https://storage.azure.com/user_impersonation",
+		    "https://storage.azure.com" },
+		{ "openid profile offline_access https://vault.azure.net/.default",
+		    "https://vault.azure.net" },
 		{ "openid profile", "https://graph.microsoft.com" },
 		{ "api://my-api/access", "api://my-api" },
-		{ "https://database.windows.net", "https://database.windows.net" },
+		{ "https://database.windows.net",
+		    "https://database.windows.net" },
 	};
 	char dst[128];
 	size_t i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		ASSERT_EQ(oauth_scope_resource(cases[i].scope, dst, sizeof(dst)), 0);
+		ASSERT_EQ(oauth_scope_resource(cases[i].scope, dst,
+			      sizeof(dst)),
+		    0);
 		ASSERT_STREQ(dst, cases[i].res);
 	}
-	ASSERT_ERR(oauth_scope_resource("/.default", dst, sizeof(dst)), -EINVAL);
+	ASSERT_ERR(oauth_scope_resource("/.default", dst, sizeof(dst)),
+	    -EINVAL);
 	ASSERT_ERR(oauth_scope_resource("https://storage.azure.com/.default",
-		       dst, 10), -ENAMETOOLONG);
+		       dst, 10),
+	    -ENAMETOOLONG);
 	ASSERT_STREQ(dst, "");
 }
 
@@ -528,16 +556,21 @@ TEST(test_urls)
 	char u[256];
 
 	ASSERT_EQ(oauth_url_token("https://login.microsoftonline.com", TENANT,
-		      u, sizeof(u)), 0);
-	ASSERT_STREQ(u, "https://login.microsoftonline.com/" TENANT "/oauth2/v2.0/token");
+		      u, sizeof(u)),
+	    0);
+	ASSERT_STREQ(u,
+	    "https://login.microsoftonline.com/" TENANT "/oauth2/v2.0/token");
 	ASSERT_EQ(oauth_url_devicecode("https://127.0.0.1:8443/", TENANT, u,
-		      sizeof(u)), 0);
-	ASSERT_STREQ(u, "https://127.0.0.1:8443/" TENANT "/oauth2/v2.0/devicecode");
+		      sizeof(u)),
+	    0);
+	ASSERT_STREQ(u,
+	    "https://127.0.0.1:8443/" TENANT "/oauth2/v2.0/devicecode");
 	ASSERT_ERR(oauth_url_token("https://h", "a/b", u, sizeof(u)), -EINVAL);
 	ASSERT_ERR(oauth_url_token("https://h", "a?b", u, sizeof(u)), -EINVAL);
 	ASSERT_ERR(oauth_url_token("https://h", "", u, sizeof(u)), -EINVAL);
 	ASSERT_ERR(oauth_url_token("https://login.microsoftonline.com", TENANT,
-		       u, 20), -ENAMETOOLONG);
+		       u, 20),
+	    -ENAMETOOLONG);
 }
 
 TEST(test_form_encoding)
@@ -547,7 +580,8 @@ TEST(test_form_encoding)
 	ASSERT_EQ(http_form_add(&f, "a", "x y&z=1+2/3?%#~-._"), 0);
 	ASSERT_STREQ(f->ptr, "a=x%20y%26z%3D1%2B2%2F3%3F%25%23~-._");
 	ASSERT_EQ(http_form_add(&f, "k e", "\xc3\xa9"), 0);
-	ASSERT_STREQ(f->ptr, "a=x%20y%26z%3D1%2B2%2F3%3F%25%23~-._&k%20e=%C3%A9");
+	ASSERT_STREQ(f->ptr,
+	    "a=x%20y%26z%3D1%2B2%2F3%3F%25%23~-._&k%20e=%C3%A9");
 	ASSERT_EQ(f->len, strlen(f->ptr));
 	ASSERT_EQ(http_form_add(&f, "empty", ""), 0);
 	ASSERT_STREQ(strrchr(f->ptr, '&'), "&empty=");
@@ -562,23 +596,34 @@ TEST(test_forms)
 	struct secret *cs = S("s3cr~t=");
 	struct secret *f;
 
-	ASSERT_EQ(oauth_form_devicecode(CLIENT, "openid profile offline_access https://storage.azure.com/.default", &f), 0);
-	ASSERT_STREQ(f->ptr, "client_id=" CLIENT "&scope=openid%20profile%20offline_access%20https%3A%2F%2Fstorage.azure.com%2F.default");
+	ASSERT_EQ(
+	    oauth_form_devicecode(CLIENT,
+		"openid profile offline_access https://storage.azure.com/.default",
+		&f),
+	    0);
+	ASSERT_STREQ(f->ptr,
+	    "client_id=" CLIENT
+	    "&scope=openid%20profile%20offline_access%20https%3A%2F%2Fstorage.azure.com%2F.default");
 	secret_free(f);
 
 	ASSERT_EQ(oauth_form_device_poll(CLIENT, dc, NULL, &f), 0);
-	ASSERT_STREQ(f->ptr, "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code"
-			     "&client_id=" CLIENT "&device_code=DC%2B%2F%3Dcode&client_info=1");
+	ASSERT_STREQ(f->ptr,
+	    "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code"
+	    "&client_id=" CLIENT "&device_code=DC%2B%2F%3Dcode&client_info=1");
 	secret_free(f);
 	ASSERT_EQ(oauth_form_device_poll(CLIENT, dc, cs, &f), 0);
 	ASSERT_TRUE(strstr(f->ptr, "&client_secret=s3cr~t%3D") != NULL);
 	secret_free(f);
 
-	ASSERT_EQ(oauth_form_refresh(CLIENT, rt, "https://storage.azure.com/.default offline_access", NULL, &f), 0);
-	ASSERT_STREQ(f->ptr, "grant_type=refresh_token&client_id=" CLIENT
-			     "&refresh_token=0.RT%26x%3Dy"
-			     "&scope=https%3A%2F%2Fstorage.azure.com%2F.default%20offline_access"
-			     "&client_info=1");
+	ASSERT_EQ(oauth_form_refresh(CLIENT, rt,
+		      "https://storage.azure.com/.default offline_access", NULL,
+		      &f),
+	    0);
+	ASSERT_STREQ(f->ptr,
+	    "grant_type=refresh_token&client_id=" CLIENT
+	    "&refresh_token=0.RT%26x%3Dy"
+	    "&scope=https%3A%2F%2Fstorage.azure.com%2F.default%20offline_access"
+	    "&client_info=1");
 	secret_free(f);
 	ASSERT_EQ(oauth_form_refresh(CLIENT, rt, "s", cs, &f), 0);
 	ASSERT_TRUE(strstr(f->ptr, "&client_secret=s3cr~t%3D") != NULL);

@@ -32,7 +32,7 @@ static const char *const fake_env[] = {
 	"NSS_WRAPPER_PASSWD=/tmp/passwd",
 	"NSS_WRAPPER_GROUP=/tmp/group",
 	"NSS_WRAPPER_NOEQUALS",
-	"LISTEN_FDS=99",	/* a duplicate: the first one wins, as getenv */
+	"LISTEN_FDS=99", /* a duplicate: the first one wins, as getenv */
 	"SECRET_TOKEN=CANARY-must-not-stay",
 	"EMPTY=",
 };

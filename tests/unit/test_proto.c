@@ -21,22 +21,22 @@ dec(const char *s, struct proto_request *req)
 }
 
 /* Expect a failure with a given wire code. */
-#define EXPECT_FAIL(line, want_code)                                      \
-	do {                                                              \
-		struct proto_request r_;                                  \
-		int e_ = dec((line), &r_);                                \
-		if (e_ >= 0)                                              \
-			FAILF("accepted: %s", (line));                    \
-		ASSERT_STREQ(code_, (want_code));                         \
-		ASSERT_TRUE(msg_ != NULL && msg_[0] != '\0');             \
-		ASSERT_TRUE(r_.root == NULL);                             \
+#define EXPECT_FAIL(line, want_code)                                           \
+	do {                                                                   \
+		struct proto_request r_;                                       \
+		int e_ = dec((line), &r_);                                     \
+		if (e_ >= 0)                                                   \
+			FAILF("accepted: %s", (line));                         \
+		ASSERT_STREQ(code_, (want_code));                              \
+		ASSERT_TRUE(msg_ != NULL && msg_[0] != '\0');                  \
+		ASSERT_TRUE(r_.root == NULL);                                  \
 	} while (0)
 
-#define EXPECT_OK(line, req)                                              \
-	do {                                                              \
-		int e_ = dec((line), (req));                              \
-		if (e_ < 0)                                               \
-			FAILF("refused (%s: %s): %s", code_, msg_, (line)); \
+#define EXPECT_OK(line, req)                                                   \
+	do {                                                                   \
+		int e_ = dec((line), (req));                                   \
+		if (e_ < 0)                                                    \
+			FAILF("refused (%s: %s): %s", code_, msg_, (line));    \
 	} while (0)
 
 TEST(test_every_op)
@@ -50,7 +50,8 @@ TEST(test_every_op)
 	proto_request_clear(&r);
 
 	EXPECT_OK("{\"op\":\"token\",\"v\":1,\"scope\":\"storage\","
-	    "\"min_valid\":60}", &r);
+		  "\"min_valid\":60}",
+	    &r);
 	ASSERT_STREQ(r.scope, "storage");
 	ASSERT_EQ(r.min_valid, 60);
 	proto_request_clear(&r);
@@ -80,8 +81,9 @@ TEST(test_every_op)
 	ASSERT_EQ(r.interactive, 0);
 	proto_request_clear(&r);
 	EXPECT_OK("{\"v\":1,\"op\":\"session_open\",\"user\":\"alice\","
-	    "\"service\":\"sshd\",\"tty\":\"\",\"workload\":\"job\","
-	    "\"interactive\":true}", &r);
+		  "\"service\":\"sshd\",\"tty\":\"\",\"workload\":\"job\","
+		  "\"interactive\":true}",
+	    &r);
 	ASSERT_STREQ(r.service, "sshd");
 	ASSERT_STREQ(r.tty, "");
 	ASSERT_STREQ(r.workload, "job");
@@ -89,7 +91,8 @@ TEST(test_every_op)
 	proto_request_clear(&r);
 
 	EXPECT_OK("{\"v\":1,\"op\":\"session_close\",\"user\":\"bob\","
-	    "\"session\":\"s-1\"}", &r);
+		  "\"session\":\"s-1\"}",
+	    &r);
 	ASSERT_EQ(r.op, PROTO_OP_SESSION_CLOSE);
 	ASSERT_STREQ(r.user, "bob");
 	ASSERT_STREQ(r.session, "s-1");
@@ -101,7 +104,8 @@ TEST(test_every_op)
 	ASSERT_EQ(r.limit, PROTO_LIST_LIMIT_DEFAULT);
 	proto_request_clear(&r);
 	EXPECT_OK("{\"v\":1,\"op\":\"admin_list\",\"cursor\":\"bob\","
-	    "\"limit\":1000}", &r);
+		  "\"limit\":1000}",
+	    &r);
 	ASSERT_STREQ(r.cursor, "bob");
 	ASSERT_EQ(r.limit, 1000);
 	proto_request_clear(&r);
@@ -110,7 +114,7 @@ TEST(test_every_op)
 	ASSERT_EQ(r.op, PROTO_OP_ADMIN_REVOKE);
 	ASSERT_STREQ(r.user, "carol");
 	proto_request_clear(&r);
-	proto_request_clear(&r);	/* twice is harmless */
+	proto_request_clear(&r); /* twice is harmless */
 	proto_request_clear(NULL);
 }
 
@@ -171,12 +175,13 @@ TEST(test_not_nul_terminated)
 	const char buf[] = "{\"v\":1,\"op\":\"status\"}XXXX";
 	struct proto_request r;
 
-	ASSERT_EQ(proto_request_decode(buf, sizeof(buf) - 5, &r, &code_,
-	    &msg_), 0);
+	ASSERT_EQ(proto_request_decode(buf, sizeof(buf) - 5, &r, &code_, &msg_),
+	    0);
 	proto_request_clear(&r);
 	/* An embedded NUL byte inside the line is refused. */
-	ASSERT_ERR(proto_request_decode("{\"v\":1,\0\"op\":\"status\"}", 23,
-	    &r, &code_, &msg_), -EBADMSG);
+	ASSERT_ERR(proto_request_decode("{\"v\":1,\0\"op\":\"status\"}", 23, &r,
+		       &code_, &msg_),
+	    -EBADMSG);
 }
 
 TEST(test_malformed)
@@ -201,7 +206,8 @@ TEST(test_duplicates)
 	    "bad_request");
 	EXPECT_FAIL("{\"v\":1,\"v\":1,\"op\":\"status\"}", "bad_request");
 	EXPECT_FAIL("{\"v\":1,\"op\":\"token\",\"scope\":\"a\","
-	    "\"scope\":\"b\"}", "bad_request");
+		    "\"scope\":\"b\"}",
+	    "bad_request");
 	ASSERT_STREQ(msg_, "duplicate key");
 }
 
@@ -213,12 +219,12 @@ TEST(test_unknown_fields)
 	    "bad_request");
 	EXPECT_FAIL("{\"v\":1,\"op\":\"token\",\"wait\":1}", "bad_request");
 	EXPECT_FAIL("{\"v\":1,\"op\":\"admin_revoke\",\"user\":\"a\","
-	    "\"session\":\"s\"}", "bad_request");
+		    "\"session\":\"s\"}",
+	    "bad_request");
 	EXPECT_FAIL("{\"v\":1,\"op\":\"logout\",\"user\":\"root\"}",
 	    "bad_request");
 	/* The message is static: nothing of the peer's bytes in it. */
-	EXPECT_FAIL("{\"v\":1,\"op\":\"status\",\"SECRET\":1}",
-	    "bad_request");
+	EXPECT_FAIL("{\"v\":1,\"op\":\"status\",\"SECRET\":1}", "bad_request");
 	ASSERT_TRUE(strstr(msg_, "SECRET") == NULL);
 }
 
@@ -237,7 +243,7 @@ TEST(test_version)
 	EXPECT_FAIL("{\"v\":2,\"op\":\"frobnicate\",\"x\":1}",
 	    "unsupported_version");
 	ASSERT_ERR(dec("{\"v\":2,\"op\":\"status\"}", &r), -EPROTONOSUPPORT);
-	ASSERT_EQ(r.op, PROTO_OP_STATUS);	/* recognised op kept */
+	ASSERT_EQ(r.op, PROTO_OP_STATUS); /* recognised op kept */
 }
 
 TEST(test_op)
@@ -272,18 +278,16 @@ TEST(test_types_and_ranges)
 	EXPECT_FAIL("{\"v\":1,\"op\":\"token\",\"min_valid\":300.5}",
 	    "bad_request");
 	EXPECT_FAIL("{\"v\":1,\"op\":\"token\",\"min_valid\":"
-	    "99999999999999999999999}", "bad_request");
+		    "99999999999999999999999}",
+	    "bad_request");
 	EXPECT_FAIL("{\"v\":1,\"op\":\"token\",\"scope\":5}", "bad_request");
-	EXPECT_FAIL("{\"v\":1,\"op\":\"token\",\"scope\":\"\"}",
-	    "bad_request");
-	EXPECT_FAIL("{\"v\":1,\"op\":\"token\",\"scope\":null}",
-	    "bad_request");
+	EXPECT_FAIL("{\"v\":1,\"op\":\"token\",\"scope\":\"\"}", "bad_request");
+	EXPECT_FAIL("{\"v\":1,\"op\":\"token\",\"scope\":null}", "bad_request");
 	EXPECT_FAIL("{\"v\":1,\"op\":\"token\",\"scope\":[\"a\"]}",
 	    "bad_request");
 	EXPECT_FAIL("{\"v\":1,\"op\":\"login\",\"wait\":901}", "bad_request");
 	EXPECT_FAIL("{\"v\":1,\"op\":\"login\",\"wait\":-1}", "bad_request");
-	EXPECT_FAIL("{\"v\":1,\"op\":\"login\",\"wait\":false}",
-	    "bad_request");
+	EXPECT_FAIL("{\"v\":1,\"op\":\"login\",\"wait\":false}", "bad_request");
 	EXPECT_FAIL("{\"v\":1,\"op\":\"admin_list\",\"limit\":0}",
 	    "bad_request");
 	EXPECT_FAIL("{\"v\":1,\"op\":\"admin_list\",\"limit\":1001}",
@@ -291,28 +295,35 @@ TEST(test_types_and_ranges)
 	EXPECT_FAIL("{\"v\":1,\"op\":\"admin_list\",\"cursor\":1}",
 	    "bad_request");
 	EXPECT_FAIL("{\"v\":1,\"op\":\"session_open\",\"user\":\"a\","
-	    "\"interactive\":1}", "bad_request");
+		    "\"interactive\":1}",
+	    "bad_request");
 	EXPECT_FAIL("{\"v\":1,\"op\":\"session_open\",\"user\":\"a\","
-	    "\"interactive\":\"yes\"}", "bad_request");
+		    "\"interactive\":\"yes\"}",
+	    "bad_request");
 	EXPECT_FAIL("{\"v\":1,\"op\":\"session_open\",\"user\":{}}",
 	    "bad_request");
 	EXPECT_FAIL("{\"v\":1,\"op\":\"session_open\",\"user\":\"a\\u0000b\"}",
 	    "bad_request");
 	EXPECT_FAIL("{\"v\":1,\"op\":\"session_open\",\"user\":\"a\","
-	    "\"workload\":\"\"}", "bad_request");
+		    "\"workload\":\"\"}",
+	    "bad_request");
 
 	/* Strings: PROTO_STR_MAX bytes pass, one more does not. */
 	memset(big, 'a', sizeof(big));
 	big[PROTO_STR_MAX] = '\0';
-	snprintf(line, sizeof(line), "{\"v\":1,\"op\":\"token\","
-	    "\"scope\":\"%s\"}", big);
+	snprintf(line, sizeof(line),
+	    "{\"v\":1,\"op\":\"token\","
+	    "\"scope\":\"%s\"}",
+	    big);
 	EXPECT_OK(line, &r);
 	ASSERT_EQ(strlen(r.scope), PROTO_STR_MAX);
 	proto_request_clear(&r);
 	big[PROTO_STR_MAX] = 'a';
 	big[PROTO_STR_MAX + 1] = '\0';
-	snprintf(line, sizeof(line), "{\"v\":1,\"op\":\"token\","
-	    "\"scope\":\"%s\"}", big);
+	snprintf(line, sizeof(line),
+	    "{\"v\":1,\"op\":\"token\","
+	    "\"scope\":\"%s\"}",
+	    big);
 	EXPECT_FAIL(line, "bad_request");
 
 	/* Range ends are inclusive. */
@@ -326,7 +337,8 @@ TEST(test_types_and_ranges)
 	ASSERT_EQ(r.limit, 1);
 	proto_request_clear(&r);
 	EXPECT_OK("{\"v\":1,\"op\":\"session_open\",\"user\":\"a\","
-	    "\"interactive\":false}", &r);
+		  "\"interactive\":false}",
+	    &r);
 	ASSERT_EQ(r.interactive, 0);
 	proto_request_clear(&r);
 	/* Unicode escapes are fine; UTF-8 stays UTF-8. */
@@ -373,7 +385,8 @@ TEST(test_builders_and_encode)
 	ASSERT_TRUE(e != NULL);
 	ASSERT_EQ(json_object_set_new(e, "retry_after", json_integer(5)), 0);
 	s = proto_encode(v, &len);
-	ASSERT_STREQ(s, "{\"ok\":false,\"error\":{\"code\":\"forbidden\","
+	ASSERT_STREQ(s,
+	    "{\"ok\":false,\"error\":{\"code\":\"forbidden\","
 	    "\"message\":\"not yours\",\"retry_after\":5}}\n");
 	free(s);
 	ASSERT_STREQ(proto_response_error(v), "forbidden");
@@ -437,7 +450,9 @@ TEST(test_response_decode)
 	ASSERT_TRUE(proto_response_error(v) == NULL);
 	json_decref(v);
 	ASSERT_EQ(rdec("{\"ok\":false,\"error\":{\"code\":\"rate_limited\","
-	    "\"message\":\"slow\"}}", &v), 0);
+		       "\"message\":\"slow\"}}",
+		      &v),
+	    0);
 	ASSERT_STREQ(proto_response_error(v), "rate_limited");
 	json_decref(v);
 
@@ -451,8 +466,7 @@ TEST(test_response_decode)
 	ASSERT_ERR(rdec("{\"ok\":true,\"ok\":false}", &v), -EBADMSG);
 	ASSERT_ERR(rdec("{\"ok\":false}", &v), -EBADMSG);
 	ASSERT_ERR(rdec("{\"ok\":false,\"error\":\"x\"}", &v), -EBADMSG);
-	ASSERT_ERR(rdec("{\"ok\":false,\"error\":{\"code\":1}}", &v),
-	    -EBADMSG);
+	ASSERT_ERR(rdec("{\"ok\":false,\"error\":{\"code\":1}}", &v), -EBADMSG);
 	ASSERT_TRUE(v == NULL);
 	ASSERT_ERR(proto_response_decode("{\"ok\":true}", PROTO_LINE_MAX, &v),
 	    -EBADMSG);

@@ -35,7 +35,8 @@ sample(const char *user)
 	r->oid = strdup("00000000-0000-0000-0000-0000000000aa");
 	r->tid = strdup("11111111-1111-1111-1111-111111111111");
 	r->username = strdup("alice@contoso.com");
-	r->refresh_token = secret_from_str("0.AAAA-refresh\"token\\with/quotes");
+	r->refresh_token =
+	    secret_from_str("0.AAAA-refresh\"token\\with/quotes");
 	r->created = 1700000000;
 	r->updated = 1700000100;
 	r->last_refresh = 1700000200;
@@ -124,8 +125,9 @@ TEST(test_decode_malformed)
 		"{\"v\":1,\"user\":\"a\\u0000b\",\"uid\":1,\"scopes\":[],\"created\":0,\"updated\":0,\"last_refresh\":0}",
 		"{\"v\":1,\"v\":1,\"user\":\"a\",\"uid\":1,\"scopes\":[],\"created\":0,\"updated\":0,\"last_refresh\":0}",
 	};
-	const char *ok = "{\"v\":1,\"user\":\"a\",\"uid\":1,\"scopes\":[],"
-			 "\"created\":0,\"updated\":0,\"last_refresh\":0,\"future\":true}";
+	const char *ok =
+	    "{\"v\":1,\"user\":\"a\",\"uid\":1,\"scopes\":[],"
+	    "\"created\":0,\"updated\":0,\"last_refresh\":0,\"future\":true}";
 	struct secret *p;
 	struct record *r = NULL;
 	size_t i;
@@ -241,11 +243,12 @@ race_put_if(struct store *st, const char *t, const char *u, const uint8_t *data,
 		if (strcmp(rs->raced[i], u) == 0)
 			break;
 	if (i == rs->nraced && rs->nraced < 8) {
-		snprintf(rs->raced[rs->nraced++], sizeof(rs->raced[0]), "%s", u);
+		snprintf(rs->raced[rs->nraced++], sizeof(rs->raced[0]), "%s",
+		    u);
 		/* The other writer rewrites the same bytes: version + 1. */
 		if (rs->inner->ops->get(rs->inner, t, u, &b) == 0)
-			(void)rs->inner->ops->put_if(rs->inner, t, u, b.data, b.len,
-			    b.version, &v);
+			(void)rs->inner->ops->put_if(rs->inner, t, u, b.data,
+			    b.len, b.version, &v);
 		blob_clear(&b);
 	}
 	return rs->inner->ops->put_if(rs->inner, t, u, data, len, expect, nv);
@@ -351,7 +354,8 @@ TEST(test_rekey)
 	 * the explanation names the key the record needs. */
 	ASSERT_ERR(record_load(st, s2, "T", "u1", &l), -ENOKEY);
 	ASSERT_EQ(record_explain(st, s2, "T", "u1", why, sizeof(why)), 0);
-	ASSERT_STREQ(why, "sealed with key 1, which this key ring does not have "
+	ASSERT_STREQ(why,
+	    "sealed with key 1, which this key ring does not have "
 	    "(its keys: 2)");
 	/* (Asked of a record that does open: the wording for a bad writer.) */
 	ASSERT_EQ(record_explain(st, s12, "T", "u1", why, sizeof(why)), 0);
@@ -371,7 +375,8 @@ TEST(test_rekey)
 	for (i = 0; i < 5; i++) {
 		ASSERT_EQ(record_load(st, s2, "T", users[i], &l), 0);
 		ASSERT_STREQ(l->user, users[i]);
-		ASSERT_STREQ(l->refresh_token->ptr, "0.AAAA-refresh\"token\\with/quotes");
+		ASSERT_STREQ(l->refresh_token->ptr,
+		    "0.AAAA-refresh\"token\\with/quotes");
 		record_free(l);
 		l = NULL;
 	}
@@ -495,18 +500,20 @@ TEST(test_sealed_generation)
 	}
 	/* Sealed before epoch and gen existed: both read as 0. */
 	p = secret_from_str("{\"v\":1,\"user\":\"a\",\"uid\":1,\"scopes\":[],"
-	    "\"created\":0,\"updated\":0,\"last_refresh\":0}");
+			    "\"created\":0,\"updated\":0,\"last_refresh\":0}");
 	ASSERT_EQ(record_decode(p, 1, &l), 0);
 	ASSERT_EQ(l->epoch, 0);
 	ASSERT_EQ(l->gen, 0);
 	record_free(l);
 	l = NULL;
 	secret_free(p);
-	p = secret_from_str("{\"v\":1,\"user\":\"a\",\"uid\":1,\"scopes\":[],"
+	p = secret_from_str(
+	    "{\"v\":1,\"user\":\"a\",\"uid\":1,\"scopes\":[],"
 	    "\"created\":0,\"updated\":0,\"last_refresh\":0,\"gen\":-1}");
 	ASSERT_ERR(record_decode(p, 1, &l), -EBADMSG);
 	secret_free(p);
-	p = secret_from_str("{\"v\":1,\"user\":\"a\",\"uid\":1,\"scopes\":[],"
+	p = secret_from_str(
+	    "{\"v\":1,\"user\":\"a\",\"uid\":1,\"scopes\":[],"
 	    "\"created\":0,\"updated\":0,\"last_refresh\":0,\"epoch\":\"9\"}");
 	ASSERT_ERR(record_decode(p, 1, &l), -EBADMSG);
 	secret_free(p);
@@ -679,12 +686,14 @@ TEST(test_other_node_newer_admitted)
 	ASSERT_EQ(record_save_marked(st, s, ma, "T", ra, 1, &me), 0);
 	e1 = ra->epoch;
 	ASSERT_EQ(st->ops->get(st, "T", "carol", &old), 0);
-	ASSERT_EQ(record_load_marked(st, s, mb, "T", "carol", &lb, &rb, &me), 0);
+	ASSERT_EQ(record_load_marked(st, s, mb, "T", "carol", &lb, &rb, &me),
+	    0);
 	/* A rotates three times; B adopts each newer row. */
 	for (i = 0; i < 3; i++) {
 		ASSERT_EQ(record_save_marked(st, s, ma, "T", ra, 0, &me), 0);
 		ASSERT_EQ(record_load_marked(st, s, mb, "T", "carol", &l, &rb,
-		    &me), 0);
+			      &me),
+		    0);
 		ASSERT_EQ(l->gen, (uint64_t)i + 2);
 		record_free(l);
 		l = NULL;
@@ -732,7 +741,8 @@ TEST(test_other_node_newer_admitted)
 
 TEST(test_pre_upgrade_records)
 {
-	static const char plain_text[] = "{\"v\":1,\"user\":\"dave\","
+	static const char plain_text[] =
+	    "{\"v\":1,\"user\":\"dave\","
 	    "\"uid\":1001,\"oid\":\"o\",\"tid\":\"t\",\"username\":null,"
 	    "\"refresh_token\":\"rt-legacy\",\"scopes\":[],\"created\":0,"
 	    "\"updated\":0,\"last_refresh\":0}";
@@ -768,7 +778,8 @@ TEST(test_pre_upgrade_records)
 	ASSERT_ERR(record_load_marked(st, s, mk, "T", "dave", &l, &rb, &me),
 	    RECORD_EROLLBACK);
 	/* Without marks nothing is checked (credd rekey, credd migrate). */
-	ASSERT_EQ(record_load_marked(st, s, NULL, "T", "dave", &l, &rb, &me), 0);
+	ASSERT_EQ(record_load_marked(st, s, NULL, "T", "dave", &l, &rb, &me),
+	    0);
 	record_free(l);
 	free(blob);
 	blob_clear(&old);

@@ -73,10 +73,10 @@ planned(int64_t expires_in, int64_t refresh_in)
 	return expires_in - 300;
 }
 
-static const int64_t lifetimes[] = {0, 20, 29, 30, 60, 301, 330, 331, 400, 1000,
-    3599, 3600, 4000, 5000, 7199, 7200, 7201, 86400, 1000000};
-static const int64_t refresh_ins[] = {
-    -1, 0, 29, 30, 31, 100, 1800, 3000, 100000};
+static const int64_t lifetimes[] = { 0, 20, 29, 30, 60, 301, 330, 331, 400,
+	1000, 3599, 3600, 4000, 5000, 7199, 7200, 7201, 86400, 1000000 };
+static const int64_t refresh_ins[] = { -1, 0, 29, 30, 31, 100, 1800, 3000,
+	100000 };
 
 /* Check one (lifetime, refresh_in, rnd); 0 ok, else a failure. */
 static int
@@ -156,8 +156,8 @@ TEST(jitter_bounds_over_rnd)
 TEST(backoff_doubles_and_caps)
 {
 	/* rnd 0 gives the low end (ceil(d/2)); rnd = d - ceil(d/2) the top. */
-	static const int64_t d[] = {
-	    1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300};
+	static const int64_t d[] = { 1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300,
+		300 };
 	unsigned f;
 
 	for (f = 1; f <= sizeof(d) / sizeof(d[0]); f++) {

@@ -38,8 +38,9 @@ TEST(test_reply_values)
 	ASSERT_TRUE(reply_is_empty(&r));
 	ASSERT_EQ(reply_set_json(&r, proto_ok()), 0);
 	ASSERT_TRUE(!reply_is_empty(&r));
-	ASSERT_EQ(reply_set_bytes(&r, b, strlen(b)), 0);	/* drops the JSON */
-	ASSERT_TRUE(r.json == NULL && r.bytes == b && r.len == strlen(odd_line));
+	ASSERT_EQ(reply_set_bytes(&r, b, strlen(b)), 0); /* drops the JSON */
+	ASSERT_TRUE(
+	    r.json == NULL && r.bytes == b && r.len == strlen(odd_line));
 	reply_clear(&r);
 	ASSERT_TRUE(reply_is_empty(&r) && r.len == 0);
 	ASSERT_ERR(reply_set_bytes(&r, NULL, 3), -ENOMEM);
@@ -56,7 +57,7 @@ TEST(test_checked_setters)
 	reply_append(a, json_integer(2), &bad);
 	ASSERT_EQ(bad, 0);
 	ASSERT_EQ(json_integer_value(json_object_get(o, "k")), 1);
-	reply_put(o, "n", NULL, &bad);	/* a constructor failed */
+	reply_put(o, "n", NULL, &bad); /* a constructor failed */
 	ASSERT_EQ(bad, 1);
 	bad = 0;
 	reply_put(NULL, "k", json_string("taken and released"), &bad);
@@ -65,7 +66,7 @@ TEST(test_checked_setters)
 	reply_append(a, NULL, &bad);
 	ASSERT_EQ(bad, 1);
 	bad = 0;
-	reply_append(o, json_integer(3), &bad);	/* not an array */
+	reply_append(o, json_integer(3), &bad); /* not an array */
 	ASSERT_EQ(bad, 1);
 	json_decref(o);
 	json_decref(a);
@@ -77,9 +78,9 @@ static void
 count_hook(struct waiter *w, struct reply *rep)
 {
 	(void)w;
-	ASSERT_EQ(reply_calls, 0);	/* before the owner's reply */
+	ASSERT_EQ(reply_calls, 0); /* before the owner's reply */
 	hook_calls++;
-	reply_clear(rep);	/* a hook may empty it: "internal" */
+	reply_clear(rep); /* a hook may empty it: "internal" */
 }
 
 static void
@@ -102,8 +103,8 @@ TEST(test_waiter_hook_and_finish)
 	waiter_reply_json(&w, proto_ok());
 	ASSERT_EQ(hook_calls, 1);
 	ASSERT_EQ(reply_calls, 1);
-	ASSERT_TRUE(w.hook == NULL && !w.linked);	/* once */
-	waiter_finish(&w, WAITER_PARKED, &rep);	/* still parked: nothing */
+	ASSERT_TRUE(w.hook == NULL && !w.linked); /* once */
+	waiter_finish(&w, WAITER_PARKED, &rep);	  /* still parked: nothing */
 	ASSERT_EQ(reply_calls, 1);
 	w.reply = count_reply;
 	hook_calls = reply_calls = 0;
@@ -130,7 +131,7 @@ answer_later(struct event_loop *ev, void *arg)
 	(void)arg;
 	if (T.mode == M_PARK_BYTES)
 		(void)reply_set_bytes(&rep, strdup(odd_line), strlen(odd_line));
-	waiter_reply(T.parked, &rep);	/* M_PARK_EMPTY: empty */
+	waiter_reply(T.parked, &rep); /* M_PARK_EMPTY: empty */
 	T.parked = NULL;
 }
 
@@ -209,14 +210,13 @@ roundtrip(struct event_loop *ev, const char *path)
 	return 0;
 }
 
-static const char conf[] =
-    "[entra]\n"
-    "authority = https://127.0.0.1:1\n"
-    "tenant = 72f988bf-86f1-41af-91ab-2d7cd011db47\n"
-    "client_id = 04b07795-8ddb-461a-bbee-02f9e1bf7b46\n"
-    "[scopes]\n"
-    "storage = https://storage.azure.com/.default\n"
-    "default = storage\n";
+static const char conf[] = "[entra]\n"
+			   "authority = https://127.0.0.1:1\n"
+			   "tenant = 72f988bf-86f1-41af-91ab-2d7cd011db47\n"
+			   "client_id = 04b07795-8ddb-461a-bbee-02f9e1bf7b46\n"
+			   "[scopes]\n"
+			   "storage = https://storage.azure.com/.default\n"
+			   "default = storage\n";
 
 TEST(test_server_sends_replies)
 {
@@ -232,7 +232,8 @@ TEST(test_server_sends_replies)
 	ASSERT_TRUE(dir != NULL);
 	snprintf(path, sizeof(path), "%s/s.sock", dir);
 	ASSERT_EQ(config_parse("test.conf", conf, sizeof(conf) - 1, &cf, err,
-	    sizeof(err)), 0);
+		      sizeof(err)),
+	    0);
 	ASSERT_EQ(server_listen(path, geteuid(), &lfd, err, sizeof(err)), 0);
 	test_ev = event_new();
 	ASSERT_TRUE(test_ev != NULL);

@@ -35,11 +35,11 @@ spin(struct event_loop *ev, int ms)
 }
 
 /* Run the loop until cond holds (at most ~5 s). */
-#define RUN_UNTIL(ev, cond)                                       \
-	do {                                                      \
-		int i_;                                           \
-		for (i_ = 0; i_ < 1000 && !(cond); i_++)          \
-			spin((ev), 5);                            \
+#define RUN_UNTIL(ev, cond)                                                    \
+	do {                                                                   \
+		int i_;                                                        \
+		for (i_ = 0; i_ < 1000 && !(cond); i_++)                       \
+			spin((ev), 5);                                         \
 	} while (0)
 
 struct answer {
@@ -92,7 +92,7 @@ fx_init(struct fixture *x, bool is_open, const struct resolve_options *o)
 static void
 fx_fini(struct fixture *x)
 {
-	fake_open(&x->f);	/* no worker stays stuck */
+	fake_open(&x->f); /* no worker stays stuck */
 	resolve_free(x->r);
 	event_free(x->ev);
 }
@@ -108,9 +108,10 @@ TEST(test_lookup_and_cache)
 	ASSERT_EQ(fx_init(&x, true, NULL), 0);
 	snprintf(x.f.addrs, sizeof(x.f.addrs), "192.0.2.1,[2001:db8::1]");
 	ASSERT_EQ(resolve_lookup(x.r, "idp.test", 443, addrs, on_answer, &a,
-	    &q), -EINPROGRESS);
+		      &q),
+	    -EINPROGRESS);
 	ASSERT_TRUE(q != NULL);
-	ASSERT_EQ(a.ncalls, 0);	/* never inside resolve_lookup */
+	ASSERT_EQ(a.ncalls, 0); /* never inside resolve_lookup */
 	RUN_UNTIL(x.ev, a.ncalls > 0);
 	ASSERT_EQ(a.ncalls, 1);
 	ASSERT_EQ(a.error, 0);
@@ -120,12 +121,14 @@ TEST(test_lookup_and_cache)
 	/* Cached: answered at once, in any case, no second lookup. */
 	q = NULL;
 	ASSERT_EQ(resolve_lookup(x.r, "IDP.test", 443, addrs, on_answer, &a,
-	    &q), 0);
+		      &q),
+	    0);
 	ASSERT_TRUE(q == NULL);
 	ASSERT_STREQ(addrs, "192.0.2.1,[2001:db8::1]");
 	/* Another port is another name for libcurl. */
 	ASSERT_EQ(resolve_lookup(x.r, "idp.test", 8443, addrs, on_answer, &a,
-	    &q), -EINPROGRESS);
+		      &q),
+	    -EINPROGRESS);
 	RUN_UNTIL(x.ev, a.ncalls > 1);
 	ASSERT_EQ(fake_get(&x.f, &x.f.calls), 2);
 	resolve_get_stats(x.r, &st);
@@ -152,7 +155,8 @@ TEST(test_single_flight)
 	ASSERT_EQ(fx_init(&x, false, NULL), 0);
 	for (i = 0; i < 100; i++)
 		ASSERT_EQ(resolve_lookup(x.r, i % 2 ? "Idp.Test" : "idp.test",
-		    443, addrs, on_answer, &a[i], &q[i]), -EINPROGRESS);
+			      443, addrs, on_answer, &a[i], &q[i]),
+		    -EINPROGRESS);
 	ASSERT_EQ(fake_wait(&x.f, &x.f.calls, 1), 0);
 	spin(x.ev, 20);
 	ASSERT_EQ(fake_get(&x.f, &x.f.calls), 1);
@@ -175,22 +179,25 @@ TEST(test_cancel_while_lookup_hangs)
 
 	ASSERT_EQ(fx_init(&x, false, NULL), 0);
 	ASSERT_EQ(resolve_lookup(x.r, "idp.test", 443, addrs, on_answer, &a,
-	    &q), -EINPROGRESS);
+		      &q),
+	    -EINPROGRESS);
 	ASSERT_EQ(resolve_lookup(x.r, "idp.test", 443, addrs, on_answer, &b,
-	    &q2), -EINPROGRESS);
+		      &q2),
+	    -EINPROGRESS);
 	ASSERT_EQ(fake_wait(&x.f, &x.f.running, 1), 0);
 	t0 = util_mono_ms();
 	resolve_cancel(x.r, &q);
-	ASSERT_TRUE(util_mono_ms() - t0 < 100);	/* waits for nothing */
+	ASSERT_TRUE(util_mono_ms() - t0 < 100); /* waits for nothing */
 	ASSERT_TRUE(q == NULL);
-	resolve_cancel(x.r, &q);		/* NULL-safe */
+	resolve_cancel(x.r, &q); /* NULL-safe */
 	fake_open(&x.f);
 	RUN_UNTIL(x.ev, b.ncalls > 0);
 	ASSERT_EQ(a.ncalls, 0);
 	ASSERT_EQ(b.ncalls, 1);
 	/* The lookup went on and its answer is cached. */
 	ASSERT_EQ(resolve_lookup(x.r, "idp.test", 443, addrs, on_answer, &a,
-	    &q), 0);
+		      &q),
+	    0);
 	ASSERT_EQ(fake_get(&x.f, &x.f.calls), 1);
 	fx_fini(&x);
 }
@@ -205,14 +212,16 @@ TEST(test_wait_times_out)
 
 	ASSERT_EQ(fx_init(&x, false, &o), 0);
 	ASSERT_EQ(resolve_lookup(x.r, "idp.test", 443, addrs, on_answer, &a,
-	    &q), -EINPROGRESS);
+		      &q),
+	    -EINPROGRESS);
 	RUN_UNTIL(x.ev, a.ncalls > 0);
 	ASSERT_EQ(a.ncalls, 1);
 	ASSERT_EQ(a.error, -ETIMEDOUT);
-	ASSERT_EQ(fake_get(&x.f, &x.f.running), 1);	/* still hanging */
+	ASSERT_EQ(fake_get(&x.f, &x.f.running), 1); /* still hanging */
 	/* A new query joins the lookup that hangs, not a second one. */
 	ASSERT_EQ(resolve_lookup(x.r, "idp.test", 443, addrs, on_answer, &a,
-	    &q), -EINPROGRESS);
+		      &q),
+	    -EINPROGRESS);
 	fake_open(&x.f);
 	RUN_UNTIL(x.ev, a.ncalls > 1);
 	ASSERT_EQ(a.error, 0);
@@ -234,7 +243,8 @@ TEST(test_worker_bound)
 	for (i = 0; i < 10; i++) {
 		snprintf(host, sizeof(host), "host%d.test", i);
 		ASSERT_EQ(resolve_lookup(x.r, host, 443, addrs, on_answer,
-		    &a[i], &q[i]), -EINPROGRESS);
+			      &a[i], &q[i]),
+		    -EINPROGRESS);
 	}
 	ASSERT_EQ(fake_wait(&x.f, &x.f.running, RESOLVE_WORKERS), 0);
 	spin(x.ev, 50);
@@ -247,7 +257,7 @@ TEST(test_worker_bound)
 	ASSERT_EQ(n, 10);
 	ASSERT_EQ(x.f.max_running, RESOLVE_WORKERS);
 	resolve_get_stats(x.r, &st);
-	ASSERT_EQ(st.workers, RESOLVE_WORKERS);	/* never more */
+	ASSERT_EQ(st.workers, RESOLVE_WORKERS); /* never more */
 	fx_fini(&x);
 }
 
@@ -263,31 +273,36 @@ TEST(test_stale_answers)
 	ASSERT_EQ(fx_init(&x, true, &o), 0);
 	x.f.now = 10000;
 	ASSERT_EQ(resolve_lookup(x.r, "idp.test", 443, addrs, on_answer, &a,
-	    &q), -EINPROGRESS);
+		      &q),
+	    -EINPROGRESS);
 	RUN_UNTIL(x.ev, a.ncalls > 0);
-	x.f.now = 10500;	/* fresh */
+	x.f.now = 10500; /* fresh */
 	ASSERT_EQ(resolve_lookup(x.r, "idp.test", 443, addrs, on_answer, &a,
-	    &q), 0);
+		      &q),
+	    0);
 	ASSERT_EQ(fake_get(&x.f, &x.f.calls), 1);
 	/* Stale: served at once, refreshed behind it. */
 	fake_close(&x.f);
 	snprintf(x.f.addrs, sizeof(x.f.addrs), "192.0.2.2");
 	x.f.now = 11500;
 	ASSERT_EQ(resolve_lookup(x.r, "idp.test", 443, addrs, on_answer, &a,
-	    &q), 0);
+		      &q),
+	    0);
 	ASSERT_TRUE(q == NULL);
 	ASSERT_STREQ(addrs, "127.0.0.1");
 	ASSERT_EQ(fake_wait(&x.f, &x.f.calls, 2), 0);
 	/* While the refresh hangs, the stale answer is still served. */
 	ASSERT_EQ(resolve_lookup(x.r, "idp.test", 443, addrs, on_answer, &a,
-	    &q), 0);
-	ASSERT_EQ(fake_get(&x.f, &x.f.calls), 2);	/* one refresh */
+		      &q),
+	    0);
+	ASSERT_EQ(fake_get(&x.f, &x.f.calls), 2); /* one refresh */
 	fake_open(&x.f);
 	RUN_UNTIL(x.ev, fake_get(&x.f, &x.f.finished) == 2);
 	spin(x.ev, 20);
 	ASSERT_EQ(resolve_lookup(x.r, "idp.test", 443, addrs, on_answer, &a,
-	    &q), 0);
-	ASSERT_STREQ(addrs, "192.0.2.2");	/* refreshed, fresh again */
+		      &q),
+	    0);
+	ASSERT_STREQ(addrs, "192.0.2.2"); /* refreshed, fresh again */
 	resolve_get_stats(x.r, &st);
 	ASSERT_EQ(st.stale, 2);
 	ASSERT_EQ(fake_get(&x.f, &x.f.calls), 2);
@@ -295,17 +310,20 @@ TEST(test_stale_answers)
 	fake_set(&x.f, -EHOSTUNREACH);
 	x.f.now = 13000;
 	ASSERT_EQ(resolve_lookup(x.r, "idp.test", 443, addrs, on_answer, &a,
-	    &q), 0);
+		      &q),
+	    0);
 	RUN_UNTIL(x.ev, fake_get(&x.f, &x.f.finished) == 3);
 	spin(x.ev, 20);
 	ASSERT_EQ(resolve_lookup(x.r, "idp.test", 443, addrs, on_answer, &a,
-	    &q), 0);
+		      &q),
+	    0);
 	ASSERT_STREQ(addrs, "192.0.2.2");
 	/* ... until it is too old to serve: then the query waits. */
 	fake_set(&x.f, 0);
 	x.f.now = 11500 + 5000;
 	ASSERT_EQ(resolve_lookup(x.r, "idp.test", 443, addrs, on_answer, &a,
-	    &q), -EINPROGRESS);
+		      &q),
+	    -EINPROGRESS);
 	fx_fini(&x);
 }
 
@@ -319,17 +337,20 @@ TEST(test_name_gone)
 
 	ASSERT_EQ(fx_init(&x, true, &o), 0);
 	ASSERT_EQ(resolve_lookup(x.r, "idp.test", 443, addrs, on_answer, &a,
-	    &q), -EINPROGRESS);
+		      &q),
+	    -EINPROGRESS);
 	RUN_UNTIL(x.ev, a.ncalls > 0);
 	/* The DNS now says the name does not exist: the stale answer goes. */
 	fake_set(&x.f, -ENOENT);
 	x.f.now += 2000;
 	ASSERT_EQ(resolve_lookup(x.r, "idp.test", 443, addrs, on_answer, &a,
-	    &q), 0);
+		      &q),
+	    0);
 	RUN_UNTIL(x.ev, fake_get(&x.f, &x.f.finished) == 2);
 	spin(x.ev, 20);
 	ASSERT_EQ(resolve_lookup(x.r, "idp.test", 443, addrs, on_answer, &a,
-	    &q), -EINPROGRESS);
+		      &q),
+	    -EINPROGRESS);
 	RUN_UNTIL(x.ev, a.ncalls > 1);
 	ASSERT_EQ(a.ncalls, 2);
 	ASSERT_EQ(a.error, -EHOSTUNREACH);
@@ -376,17 +397,18 @@ TEST(test_reentrant_callbacks)
 
 	ASSERT_EQ(fx_init(&x, false, NULL), 0);
 	c.r = x.r;
-	ASSERT_EQ(resolve_lookup(x.r, "idp.test", 443, addrs, on_first, &c,
-	    &q), -EINPROGRESS);
+	ASSERT_EQ(resolve_lookup(x.r, "idp.test", 443, addrs, on_first, &c, &q),
+	    -EINPROGRESS);
 	ASSERT_EQ(resolve_lookup(x.r, "idp.test", 443, addrs, on_sibling, &c,
-	    &c.sibling), -EINPROGRESS);
+		      &c.sibling),
+	    -EINPROGRESS);
 	fake_open(&x.f);
 	RUN_UNTIL(x.ev, c.nfirst > 0);
 	spin(x.ev, 20);
 	ASSERT_EQ(c.nfirst, 1);
 	ASSERT_EQ(c.nsibling, 0);
 	ASSERT_TRUE(c.sibling == NULL);
-	ASSERT_EQ(c.again_rc, 0);	/* cached before the callbacks ran */
+	ASSERT_EQ(c.again_rc, 0); /* cached before the callbacks ran */
 	ASSERT_EQ(c.again.ncalls, 0);
 	fx_fini(&x);
 }
@@ -401,14 +423,17 @@ TEST(test_free_while_lookup_hangs)
 
 	ASSERT_EQ(fx_init(&x, false, NULL), 0);
 	ASSERT_EQ(resolve_lookup(x.r, "idp.test", 443, addrs, on_answer, &a,
-	    &q), -EINPROGRESS);
+		      &q),
+	    -EINPROGRESS);
 	ASSERT_EQ(resolve_lookup(x.r, "other.test", 443, addrs, on_answer, &a,
-	    &q), -EINPROGRESS);
+		      &q),
+	    -EINPROGRESS);
 	ASSERT_EQ(resolve_lookup(x.r, "third.test", 443, addrs, on_answer, &a,
-	    &q), -EINPROGRESS);	/* queued: both workers hang */
+		      &q),
+	    -EINPROGRESS); /* queued: both workers hang */
 	ASSERT_EQ(fake_wait(&x.f, &x.f.running, 2), 0);
 	t0 = util_mono_ms();
-	resolve_free(x.r);	/* detaches the stuck workers */
+	resolve_free(x.r); /* detaches the stuck workers */
 	ASSERT_TRUE(util_mono_ms() - t0 < 500);
 	ASSERT_EQ(a.ncalls, 0);
 	/* The workers return later, free what they hold and exit (ASan
@@ -416,7 +441,7 @@ TEST(test_free_while_lookup_hangs)
 	fake_open(&x.f);
 	ASSERT_EQ(fake_wait(&x.f, &x.f.finished, 2), 0);
 	(void)nanosleep(&(struct timespec){ .tv_nsec = 50 * 1000000 }, NULL);
-	ASSERT_EQ(fake_get(&x.f, &x.f.calls), 2);	/* third never ran */
+	ASSERT_EQ(fake_get(&x.f, &x.f.calls), 2); /* third never ran */
 	event_free(x.ev);
 }
 

@@ -159,10 +159,13 @@ TEST(test_wrong_ad)
 
 	ASSERT_EQ(seal_seal(s, "tenant-a", "alice", plain, &blob, &len), 0);
 	ASSERT_ERR(seal_open(s, "tenant-a", "bob", blob, len, &back), -EBADMSG);
-	ASSERT_ERR(seal_open(s, "tenant-b", "alice", blob, len, &back), -EBADMSG);
+	ASSERT_ERR(seal_open(s, "tenant-b", "alice", blob, len, &back),
+	    -EBADMSG);
 	/* The NUL separator keeps ("tenant-a","alice") apart from shifted splits. */
-	ASSERT_ERR(seal_open(s, "tenant-aa", "lice", blob, len, &back), -EBADMSG);
-	ASSERT_ERR(seal_open(s, "tenant-", "aalice", blob, len, &back), -EBADMSG);
+	ASSERT_ERR(seal_open(s, "tenant-aa", "lice", blob, len, &back),
+	    -EBADMSG);
+	ASSERT_ERR(seal_open(s, "tenant-", "aalice", blob, len, &back),
+	    -EBADMSG);
 	ASSERT_ERR(seal_open(s, "", "alice", blob, len, &back), -EBADMSG);
 	ASSERT_EQ(seal_open(s, "tenant-a", "alice", blob, len, &back), 0);
 	secret_free(back);
@@ -214,15 +217,14 @@ TEST(test_rotation)
 TEST(test_malformed)
 {
 	static const char *const bad[] = {
-		"",
-		"# only a comment\n\n",
+		"", "# only a comment\n\n",
 		"key 1 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n", /* no active */
 		"key 0 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= active\n",
 		"key 4294967296 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= active\n",
 		"key -1 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= active\n",
 		"key 01 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= active\n",
 		"key x AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= active\n",
-		"key 1 AAAA active\n",					/* short key */
+		"key 1 AAAA active\n", /* short key */
 		"key 1 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA active\n", /* long */
 		"key 1 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA active\n", /* no pad */
 		"key 1 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA_= active\n", /* url b64 */
@@ -247,9 +249,10 @@ TEST(test_malformed)
 	ASSERT_ERR(seal_load_buf("key 1 A\0AA active\n", 18, &s), -EBADMSG);
 	/* Comments, blank lines, tabs, CRLF and a trailing comment are fine. */
 	{
-		const char *ok = "# keyring\n\n\tkey  3\tAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n"
-				 "key 4294967295 AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE= active # new\n"
-				 "key 9 AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
+		const char *ok =
+		    "# keyring\n\n\tkey  3\tAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n"
+		    "key 4294967295 AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE= active # new\n"
+		    "key 9 AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
 
 		ASSERT_EQ(seal_load_buf(ok, strlen(ok), &s), 0);
 		ASSERT_EQ(seal_active_id(s), 4294967295u);
@@ -282,8 +285,10 @@ set_credential_acl(const char *path, uint32_t uid)
 			e[7] = (unsigned char)(uid >> 24);
 		}
 	}
-	return setxattr(path, "system.posix_acl_access", buf, sizeof(buf), 0) < 0
-	    ? -errno : 0;
+	return setxattr(path, "system.posix_acl_access", buf, sizeof(buf), 0) <
+		0 ?
+	    -errno :
+	    0;
 }
 
 TEST(test_key_file_perms)
@@ -319,10 +324,12 @@ TEST(test_key_file_perms)
 		seal_free(s);
 		s = NULL;
 		ASSERT_EQ(set_credential_acl(path_in("kacl"),
-		    (uint32_t)geteuid() + 1), 0);
+			      (uint32_t)geteuid() + 1),
+		    0);
 		ASSERT_ERR(seal_load(path_in("kacl"), &s), -EPERM);
 	} else
-		printf("(no POSIX ACLs here: the credential ACL case skipped)\n");
+		printf(
+		    "(no POSIX ACLs here: the credential ACL case skipped)\n");
 	/* A symlink to a good key file is refused, not followed. */
 	snprintf(target, sizeof(target), "%s", path_in("k600"));
 	ASSERT_EQ(symlink(target, path_in("klink")), 0);
@@ -439,13 +446,14 @@ TEST(test_rings_apart_explain)
 
 	ASSERT_EQ(seal_keygen(path_in("node1.keys"), 0, &ida), 0);
 	ASSERT_EQ(seal_keygen(path_in("node2.keys"), 0, &idb), 0);
-	ASSERT_TRUE(ida != idb);	/* 1 in 2^31 to fail */
+	ASSERT_TRUE(ida != idb); /* 1 in 2^31 to fail */
 	ASSERT_EQ(seal_load(path_in("node1.keys"), &a), 0);
 	ASSERT_EQ(seal_load(path_in("node2.keys"), &b), 0);
 	ASSERT_EQ(seal_seal(a, "t", "u", plain, &blob, &len), 0);
 	ASSERT_ERR(seal_open(b, "t", "u", blob, len, &back), -ENOKEY);
 	seal_explain(b, blob, len, why, sizeof(why));
-	snprintf(want, sizeof(want), "sealed with key %u, which", (unsigned)ida);
+	snprintf(want, sizeof(want), "sealed with key %u, which",
+	    (unsigned)ida);
 	ASSERT_TRUE(strstr(why, want) != NULL);
 	snprintf(want, sizeof(want), "(its keys: %u)", (unsigned)idb);
 	ASSERT_TRUE(strstr(why, want) != NULL);
@@ -455,7 +463,8 @@ TEST(test_rings_apart_explain)
 	ASSERT_TRUE(r2 != NULL);
 	ASSERT_ERR(seal_open(r2, "t", "u", blob, len, &back), -EBADMSG);
 	seal_explain(r2, blob, len, why, sizeof(why));
-	snprintf(want, sizeof(want), "does not open with key %u (", (unsigned)ida);
+	snprintf(want, sizeof(want), "does not open with key %u (",
+	    (unsigned)ida);
 	ASSERT_TRUE(strstr(why, want) != NULL);
 	ASSERT_TRUE(strstr(why, "another ring") != NULL);
 	/* Not a blob; a tiny buffer is still terminated. */

@@ -35,7 +35,8 @@ vm_locked(void)
 
 TEST(test_alloc_free_reuse)
 {
-	static const size_t sizes[] = { 0, 1, 31, 32, 33, 100, 449, 2000, 5000 };
+	static const size_t sizes[] = { 0, 1, 31, 32, 33, 100, 449, 2000,
+		5000 };
 	unsigned char *p[sizeof(sizes) / sizeof(sizes[0])];
 	struct secmem *sm = NULL;
 	struct secmem_stats st;
@@ -59,7 +60,8 @@ TEST(test_alloc_free_reuse)
 	for (i = 0; i < n; i++)
 		for (j = 0; j < sizes[i]; j++)
 			if (p[i][j] != (unsigned char)(i + 1))
-				FAILF("allocation %zu byte %zu overwritten", i, j);
+				FAILF("allocation %zu byte %zu overwritten", i,
+				    j);
 	/* First fit: a freed slot is the next one handed out, wiped. */
 	secmem_dealloc(sm, p[5], sizes[5]);
 	again = secmem_alloc(sm, sizes[5]);
@@ -89,7 +91,7 @@ TEST(test_locked_in_ram)
 	before = vm_locked();
 	ASSERT_EQ(secmem_new(1024 * KIB, &sm, NULL), 0);
 	secmem_stats(sm, &st);
-	ASSERT_EQ(st.locked, 0);	/* nothing until it is used */
+	ASSERT_EQ(st.locked, 0); /* nothing until it is used */
 	p = secmem_alloc(sm, 100);
 	secmem_stats(sm, &st);
 	if (st.lock_error != 0) {
@@ -97,7 +99,7 @@ TEST(test_locked_in_ram)
 		(void)secmem_free(sm);
 		SKIP("mlock refused (%s)", strerror(st.lock_error));
 	}
-	ASSERT_EQ(st.locked, 64 * KIB);	/* one lock step */
+	ASSERT_EQ(st.locked, 64 * KIB); /* one lock step */
 	after = vm_locked();
 	ASSERT_TRUE(after >= before + st.locked);
 	secmem_dealloc(sm, p, 100);
@@ -121,7 +123,7 @@ TEST(test_past_the_limit)
 	secmem_stats(sm, &st);
 	inside = st.live;
 	if (st.lock_error == 0) {
-		ASSERT_EQ(inside, 64);		/* 4 KiB / 64 bytes */
+		ASSERT_EQ(inside, 64); /* 4 KiB / 64 bytes */
 		ASSERT_EQ(st.unlocked_allocs, 136);
 	} else
 		ASSERT_EQ(inside + st.unlocked_allocs, 200);
@@ -234,11 +236,12 @@ TEST(test_rlimit)
 		return;
 	}
 	/* As root, in a child that drops to nobody (CAP_IPC_LOCK goes). */
-	pid = fixture_fork();	/* flushes stdout first */
+	pid = fixture_fork(); /* flushes stdout first */
 	ASSERT_TRUE(pid >= 0);
 	if (pid == 0) {
 		quiet_stderr();
-		if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+		if (setgroups(0, NULL) < 0 ||
+		    setresgid(65534, 65534, 65534) < 0 ||
 		    setresuid(65534, 65534, 65534) < 0)
 			_exit(4);
 		_exit(refusal_falls_back());
@@ -322,7 +325,7 @@ child_status(void (*fn)(struct secmem *))
 	pid_t pid;
 	int status = 0;
 
-	pid = fixture_fork();	/* flushes stdout: or the child prints it again */
+	pid = fixture_fork(); /* flushes stdout: or the child prints it again */
 	if (pid == 0) {
 		quiet_stderr();
 		if (secmem_new(64 * KIB, &sm, NULL) < 0)
@@ -348,7 +351,7 @@ inner_free(struct secmem *sm)
 {
 	unsigned char *p = secmem_alloc(sm, 100);
 
-	secmem_dealloc(sm, p + 64, 36);	/* inside, not the start */
+	secmem_dealloc(sm, p + 64, 36); /* inside, not the start */
 }
 
 static void
@@ -378,7 +381,7 @@ TEST(test_live_at_free)
 
 	ASSERT_EQ(secmem_new(64 * KIB, &sm, NULL), 0);
 	p = secmem_alloc(sm, 10);
-	ASSERT_EQ(secmem_free(sm), 1);	/* reported, left alone */
+	ASSERT_EQ(secmem_free(sm), 1); /* reported, left alone */
 	secmem_dealloc(sm, p, 10);
 	ASSERT_EQ(secmem_free(sm), 0);
 }
@@ -410,13 +413,14 @@ TEST(test_secret_hook)
 	ASSERT_TRUE(b != NULL);
 	secmem_stats(sm, &st);
 	ASSERT_EQ(st.live, 3);
-	ASSERT_EQ(tokpack_unpack(tp, b, out, sizeof(out)), (ssize_t)sizeof(jwt) - 1);
+	ASSERT_EQ(tokpack_unpack(tp, b, out, sizeof(out)),
+	    (ssize_t)sizeof(jwt) - 1);
 	ASSERT_TRUE(memcmp(out, jwt, sizeof(jwt) - 1) == 0);
 	tokpack_blob_free(tp, b);
 	tokpack_free(tp);
 	secret_free(s);
 	secret_free(d);
-	secret_free(before);	/* malloc'd before the hook: goes to free() */
+	secret_free(before); /* malloc'd before the hook: goes to free() */
 	secmem_stats(sm, &st);
 	ASSERT_EQ(st.live, 0);
 	secret_set_allocator(NULL);

@@ -114,7 +114,7 @@ TEST(test_wipe)
 	secret_wipe(buf, sizeof(buf));
 	for (i = 0; i < sizeof(buf); i++)
 		ASSERT_EQ(buf[i], 0);
-	secret_wipe(NULL, 10);	/* harmless */
+	secret_wipe(NULL, 10); /* harmless */
 	s = strdup("wipe me");
 	ASSERT_TRUE(s != NULL);
 	secret_wipe_str(s);
@@ -146,7 +146,7 @@ count_free(void *arg, void *p, size_t n)
 	size_t i;
 
 	c->frees++;
-	for (i = 0; i < n; i++)	/* secret.c wipes before it hands it back */
+	for (i = 0; i < n; i++) /* secret.c wipes before it hands it back */
 		c->dirty += b[i] != 0;
 	free(p);
 }
@@ -170,7 +170,7 @@ TEST(test_allocator_hook)
 	secret_mem_free(raw, 40);
 	secret_free(s);
 	secret_free(d);
-	secret_free(before);	/* the hook must take malloc memory too */
+	secret_free(before); /* the hook must take malloc memory too */
 	ASSERT_EQ(c.frees, 4);
 	ASSERT_EQ(c.dirty, 0);
 	secret_set_allocator(NULL);

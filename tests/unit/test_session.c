@@ -30,22 +30,28 @@ TEST(test_mint_and_check)
 
 	ASSERT_TRUE(ss != NULL);
 	ASSERT_EQ(sessions_secret_mint(ss, "alice", 1001, NULL, 1000, 60, 0, a,
-	    &exp), 0);
+		      &exp),
+	    0);
 	ASSERT_EQ(exp, 1060);
 	ASSERT_EQ(strlen(a), SESSION_SECRET_LEN);
 	for (i = 0; i < SESSION_SECRET_LEN; i++)
 		ASSERT_TRUE(strchr("0123456789abcdef", a[i]) != NULL);
 	ASSERT_EQ(sessions_secret_mint(ss, "bob", 1002, NULL, 1000, 60, 0, b,
-	    &exp), 0);
+		      &exp),
+	    0);
 	ASSERT_TRUE(strcmp(a, b) != 0);
-	ASSERT_EQ(sessions_secret_check(ss, a, strlen(a), 1001, &uid, &user), 0);
+	ASSERT_EQ(sessions_secret_check(ss, a, strlen(a), 1001, &uid, &user),
+	    0);
 	ASSERT_EQ(uid, 1001);
 	ASSERT_STREQ(user, "alice");
-	ASSERT_EQ(sessions_secret_check(ss, b, strlen(b), 1001, &uid, &user), 0);
+	ASSERT_EQ(sessions_secret_check(ss, b, strlen(b), 1001, &uid, &user),
+	    0);
 	ASSERT_EQ(uid, 1002);
 	/* A prefix, a longer string, one changed digit: unknown. */
-	ASSERT_ERR(sessions_secret_check(ss, a, 32, 1001, &uid, &user), -ENOENT);
-	ASSERT_ERR(sessions_secret_check(ss, "", 0, 1001, &uid, &user), -ENOENT);
+	ASSERT_ERR(sessions_secret_check(ss, a, 32, 1001, &uid, &user),
+	    -ENOENT);
+	ASSERT_ERR(sessions_secret_check(ss, "", 0, 1001, &uid, &user),
+	    -ENOENT);
 	a[10] = a[10] == '0' ? '1' : '0';
 	ASSERT_ERR(sessions_secret_check(ss, a, strlen(a), 1001, &uid, &user),
 	    -ENOENT);
@@ -68,13 +74,17 @@ TEST(test_session_close_ends_secret)
 	int64_t exp;
 	uid_t uid;
 
-	ASSERT_EQ(sessions_open(ss, "alice", 1001, "sshd", NULL, "job", 1000, id), 0);
+	ASSERT_EQ(sessions_open(ss, "alice", 1001, "sshd", NULL, "job", 1000,
+		      id),
+	    0);
 	ASSERT_EQ(sessions_secret_mint(ss, "alice", 1001, id, 1000, 600, 0, s,
-	    &exp), 0);
+		      &exp),
+	    0);
 	ASSERT_EQ(sessions_secret_of(ss, id, got, &exp), 0);
 	ASSERT_STREQ(got, s);
 	ASSERT_EQ(exp, 1600);
-	ASSERT_EQ(sessions_secret_check(ss, s, strlen(s), 1100, &uid, &user), 0);
+	ASSERT_EQ(sessions_secret_check(ss, s, strlen(s), 1100, &uid, &user),
+	    0);
 	ASSERT_EQ(sessions_secret_count(ss), 1);
 	ASSERT_EQ(sessions_close(ss, "alice", id), 0);
 	ASSERT_EQ(sessions_secret_count(ss), 0);
@@ -94,23 +104,28 @@ TEST(test_per_uid_cap)
 	int i;
 
 	ASSERT_EQ(sessions_secret_mint(ss, "alice", 1001, NULL, 1000, 600, 3,
-	    first, &exp), 0);
+		      first, &exp),
+	    0);
 	for (i = 0; i < 2; i++)
-		ASSERT_EQ(sessions_secret_mint(ss, "alice", 1001, NULL, 1001 + i,
-		    600, 3, s, &exp), 0);
+		ASSERT_EQ(sessions_secret_mint(ss, "alice", 1001, NULL,
+			      1001 + i, 600, 3, s, &exp),
+		    0);
 	ASSERT_EQ(sessions_secret_check(ss, first, strlen(first), 1010, &uid,
-	    &user), 0);
+		      &user),
+	    0);
 	/* A fourth drops the oldest; other uids are not affected. */
 	ASSERT_EQ(sessions_secret_mint(ss, "bob", 1002, NULL, 1005, 600, 3, s,
-	    &exp), 0);
+		      &exp),
+	    0);
 	ASSERT_EQ(sessions_secret_mint(ss, "alice", 1001, NULL, 1006, 600, 3, s,
-	    &exp), 0);
+		      &exp),
+	    0);
 	ASSERT_ERR(sessions_secret_check(ss, first, strlen(first), 1010, &uid,
-	    &user), -ENOENT);
+		       &user),
+	    -ENOENT);
 	ASSERT_EQ(sessions_secret_count(ss), 4);
 	sessions_free(ss);
 }
-
 
 /* What the end hook heard. */
 static struct {
@@ -140,7 +155,7 @@ open_with_secret(struct sessions *ss, const char *user, uid_t uid, int64_t t,
 
 	if (sessions_open(ss, user, uid, "sshd", "pts/0", NULL, t, id) < 0 ||
 	    sessions_secret_mint(ss, "ignored", 0, id, t, 100000, 0, sec,
-	    &exp) < 0)
+		&exp) < 0)
 		abort();
 }
 
@@ -153,7 +168,8 @@ TEST(test_drop_ends_session_and_secret)
 
 	open_with_secret(ss, "alice", 1001, 1000, id, s);
 	/* A session's secret takes the session's binding, not the caller's. */
-	ASSERT_EQ(sessions_secret_check(ss, s, strlen(s), 1001, &uid, &user), 0);
+	ASSERT_EQ(sessions_secret_check(ss, s, strlen(s), 1001, &uid, &user),
+	    0);
 	ASSERT_EQ(uid, 1001);
 	ASSERT_STREQ(user, "alice");
 	ASSERT_EQ(sessions_drop(ss, id), 0);
@@ -165,7 +181,8 @@ TEST(test_drop_ends_session_and_secret)
 	ASSERT_ERR(sessions_drop(ss, id), -ENOENT);
 	/* A secret for a session that does not exist is refused. */
 	ASSERT_ERR(sessions_secret_mint(ss, "alice", 1001, id, 1000, 60, 0, s,
-	    &(int64_t){ 0 }), -ENOENT);
+		       &(int64_t){ 0 }),
+	    -ENOENT);
 	ASSERT_EQ(sessions_secret_count(ss), 0);
 	sessions_free(ss);
 }
@@ -182,7 +199,8 @@ TEST(test_idle_bound_and_use)
 	open_with_secret(ss, "bob", 1002, 1000, b, sb);
 	memset(&ended, 0, sizeof(ended));
 	/* alice uses her secret at 1500: her session is idle from then on. */
-	ASSERT_EQ(sessions_secret_check(ss, sa, strlen(sa), 1500, &uid, &user), 0);
+	ASSERT_EQ(sessions_secret_check(ss, sa, strlen(sa), 1500, &uid, &user),
+	    0);
 	ASSERT_EQ(sessions_expire(ss, 1599, 600, end_hook, NULL), 0);
 	ASSERT_EQ(sessions_expire(ss, 1600, 600, end_hook, NULL), 1);
 	ASSERT_EQ(ended.n, 1);
@@ -198,7 +216,8 @@ TEST(test_idle_bound_and_use)
 	/* idle 0: no bound; expired secrets still go. */
 	open_with_secret(ss, "carol", 1003, 1000, a, sa);
 	ASSERT_EQ(sessions_secret_mint(ss, "dave", 1004, NULL, 1000, 60, 0, sb,
-	    &(int64_t){ 0 }), 0);
+		      &(int64_t){ 0 }),
+	    0);
 	ASSERT_EQ(sessions_expire(ss, 1000000, 0, NULL, NULL), 0);
 	ASSERT_EQ(sessions_count(ss), 1);
 	ASSERT_EQ(sessions_secret_count(ss), 0); /* both past their TTL */
@@ -219,9 +238,11 @@ TEST(test_snapshot_bindings)
 	open_with_secret(ss, "alice", 1001, 1000, id, s);
 	open_with_secret(ss, "alice", 1001, 1001, id, s);
 	ASSERT_EQ(sessions_secret_mint(ss, "alice", 1001, NULL, 1000, 60, 0, s,
-	    &exp), 0);
+		      &exp),
+	    0);
 	ASSERT_EQ(sessions_secret_mint(ss, "carol", 1003, NULL, 1000, 60, 0, s,
-	    &exp), 0);
+		      &exp),
+	    0);
 	ASSERT_EQ(sessions_snapshot(ss, 1005, &snap), 0);
 	ASSERT_EQ(snap.taken, 1005);
 	ASSERT_EQ(snap.n, 3);
@@ -260,17 +281,19 @@ TEST(test_apply_account_gone)
 
 	open_with_secret(ss, "alice", 1500, 1000, id, s1);
 	ASSERT_EQ(sessions_secret_mint(ss, "alice", 1500, NULL, 1000, 6000, 0,
-	    s2, &exp), 0);
+		      s2, &exp),
+	    0);
 	open_with_secret(ss, "bob", 1501, 1000, late, s3);
 	ASSERT_EQ(sessions_snapshot(ss, 1010, &snap), 0);
 	ASSERT_EQ(snap.n, 2);
-	snap.b[0].account = 0;	/* alice no longer names 1500 */
-	snap.b[0].alive = 1;	/* the new account's processes run as 1500 */
+	snap.b[0].account = 0; /* alice no longer names 1500 */
+	snap.b[0].alive = 1;   /* the new account's processes run as 1500 */
 	snap.b[1].account = 1;
 	snap.b[1].alive = 1;
 	/* Bound after the snapshot: judged by the next check, not this one. */
 	ASSERT_EQ(sessions_open(ss, "alice", 1500, "sshd", NULL, NULL, 1011,
-	    late), 0);
+		      late),
+	    0);
 	memset(&ended, 0, sizeof(ended));
 	ASSERT_EQ(sessions_apply(ss, &snap, 60, end_hook, NULL), 1);
 	ASSERT_STREQ(ended.reason, "account_gone");
@@ -279,8 +302,9 @@ TEST(test_apply_account_gone)
 	    -ENOENT);
 	ASSERT_ERR(sessions_secret_check(ss, s2, strlen(s2), 1012, &uid, &user),
 	    -ENOENT);
-	ASSERT_EQ(sessions_secret_check(ss, s3, strlen(s3), 1012, &uid, &user), 0);
-	ASSERT_EQ(sessions_count(ss), 2);	/* bob's, and the late one */
+	ASSERT_EQ(sessions_secret_check(ss, s3, strlen(s3), 1012, &uid, &user),
+	    0);
+	ASSERT_EQ(sessions_count(ss), 2); /* bob's, and the late one */
 	ASSERT_EQ(sessions_counters(ss)->ended_account, 1);
 	ASSERT_EQ(sessions_counters(ss)->secrets_ended_account, 1);
 	sessions_snapshot_clear(&snap);
@@ -302,7 +326,8 @@ TEST(test_apply_no_process_after_grace)
 	open_with_secret(ss, "bob", 1002, 1000, b, sb);
 	/* An sdk_env secret does not depend on processes. */
 	ASSERT_EQ(sessions_secret_mint(ss, "alice", 1001, NULL, 1000, 6000, 0,
-	    se, &exp), 0);
+		      se, &exp),
+	    0);
 	/* Within the grace: a new session's processes may not run yet. */
 	ASSERT_EQ(sessions_snapshot(ss, 1005, &snap), 0);
 	snap.b[0].account = snap.b[1].account = 1;
@@ -313,15 +338,17 @@ TEST(test_apply_no_process_after_grace)
 	ASSERT_EQ(sessions_snapshot(ss, 1010, &snap), 0);
 	snap.b[0].account = snap.b[1].account = 1;
 	snap.b[0].alive = 0;
-	snap.b[1].alive = -1;	/* the scan failed: unknown */
+	snap.b[1].alive = -1; /* the scan failed: unknown */
 	memset(&ended, 0, sizeof(ended));
 	ASSERT_EQ(sessions_apply(ss, &snap, 10, end_hook, NULL), 1);
 	ASSERT_STREQ(ended.reason, "no_process");
 	ASSERT_STREQ(ended.user, "alice");
 	ASSERT_ERR(sessions_secret_check(ss, sa, strlen(sa), 1011, &uid, &user),
 	    -ENOENT);
-	ASSERT_EQ(sessions_secret_check(ss, se, strlen(se), 1011, &uid, &user), 0);
-	ASSERT_EQ(sessions_secret_check(ss, sb, strlen(sb), 1011, &uid, &user), 0);
+	ASSERT_EQ(sessions_secret_check(ss, se, strlen(se), 1011, &uid, &user),
+	    0);
+	ASSERT_EQ(sessions_secret_check(ss, sb, strlen(sb), 1011, &uid, &user),
+	    0);
 	ASSERT_EQ(sessions_counters(ss)->ended_no_process, 1);
 	sessions_snapshot_clear(&snap);
 	sessions_free(ss);
@@ -354,12 +381,14 @@ TEST(test_loop_share_at_scale)
 
 	for (i = 0; i < 10000; i++) {
 		snprintf(user, sizeof(user), "user%zu", i % 2000);
-		open_with_secret(ss, user, (uid_t)(10000 + i % 2000), 1000, id, s);
+		open_with_secret(ss, user, (uid_t)(10000 + i % 2000), 1000, id,
+		    s);
 	}
 	for (i = 0; i < 2000; i++) {
 		snprintf(user, sizeof(user), "user%zu", i);
-		ASSERT_EQ(sessions_secret_mint(ss, user, (uid_t)(10000 + i), NULL,
-		    1000, 6000, 0, s, &exp), 0);
+		ASSERT_EQ(sessions_secret_mint(ss, user, (uid_t)(10000 + i),
+			      NULL, 1000, 6000, 0, s, &exp),
+		    0);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ASSERT_EQ(sessions_expire(ss, 2000, 86400, NULL, NULL), 0);
@@ -370,17 +399,18 @@ TEST(test_loop_share_at_scale)
 	ASSERT_EQ(snap.n, 2000);
 	for (i = 0; i < snap.n; i++) {
 		snap.b[i].account = 1;
-		snap.b[i].alive = i % 10 != 0;	/* 200 users have no process */
+		snap.b[i].alive = i % 10 != 0; /* 200 users have no process */
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	n = sessions_apply(ss, &snap, 60, NULL, NULL);
 	t_apply = ms_since(&t0);
-	ASSERT_EQ(n, 1000);	/* 5 sessions each */
+	ASSERT_EQ(n, 1000); /* 5 sessions each */
 	ASSERT_EQ(sessions_count(ss), 9000);
 	ASSERT_EQ(sessions_secret_count(ss), 11000);
-	printf("  10000 sessions, 12000 secrets, 2000 bindings: expire %.2f ms, "
-	    "snapshot %.2f ms, apply %.2f ms (loop thread)\n", t_exp, t_snap,
-	    t_apply);
+	printf(
+	    "  10000 sessions, 12000 secrets, 2000 bindings: expire %.2f ms, "
+	    "snapshot %.2f ms, apply %.2f ms (loop thread)\n",
+	    t_exp, t_snap, t_apply);
 	sessions_snapshot_clear(&snap);
 	sessions_free(ss);
 }

@@ -26,13 +26,13 @@
 
 static struct {
 	pthread_t loop_thread;
-	int off_loop;		/* every lookup ran off the loop thread */
+	int off_loop; /* every lookup ran off the loop thread */
 	int scans, accounts;
-	int scan_result;	/* what the fake scan returns */
-	uid_t dead_uid;		/* the fake scan's uid with no process */
-	const char *gone_user;	/* the fake directory's deleted account */
+	int scan_result;       /* what the fake scan returns */
+	uid_t dead_uid;	       /* the fake scan's uid with no process */
+	const char *gone_user; /* the fake directory's deleted account */
 	int64_t now;
-	int is_blocked;		/* the fake directory hangs until released */
+	int is_blocked; /* the fake directory hangs until released */
 } fake;
 
 static pthread_mutex_t block_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -107,7 +107,7 @@ run_check(struct event_loop *ev, struct sessweep **sw, struct sessions *ss,
 		abort();
 	if (sessweep_run(*sw) < 0)
 		abort();
-	if (sessweep_run(*sw) != -EBUSY)	/* one check at a time */
+	if (sessweep_run(*sw) != -EBUSY) /* one check at a time */
 		return 0;
 	(void)event_timer_in(ev, 1, watch_cb, *sw);
 	(void)event_run(ev);
@@ -131,8 +131,9 @@ TEST(test_check_ends_what_no_longer_holds)
 {
 	struct event_loop *ev = event_new();
 	struct sessions *ss = sessions_new();
-	struct sessweep_cfg cfg = { .check_ms = 60000, .idle_s = 3600,
-	    .liveness = 1 };
+	struct sessweep_cfg cfg = { .check_ms = 60000,
+		.idle_s = 3600,
+		.liveness = 1 };
 	struct sessweep *sw = NULL;
 	char id[SESSION_ID_LEN + 1], s[SESSION_SECRET_LEN + 1];
 	int64_t exp;
@@ -143,18 +144,26 @@ TEST(test_check_ends_what_no_longer_holds)
 	/* alice: alive, account fine. bob: no process. carol: deleted.
 	 * dave: opened 10 s ago, no process yet (within the grace). erin:
 	 * idle for more than session_idle. */
-	ASSERT_EQ(sessions_open(ss, "alice", 1001, "sshd", NULL, NULL, 9000, id), 0);
-	ASSERT_EQ(sessions_open(ss, "bob", 1002, "sshd", NULL, NULL, 9000, id), 0);
-	ASSERT_EQ(sessions_open(ss, "carol", 1003, "sshd", NULL, NULL, 9000, id), 0);
-	ASSERT_EQ(sessions_secret_mint(ss, "carol", 1003, NULL, 9000, 6000, 0, s,
-	    &exp), 0);
-	ASSERT_EQ(sessions_open(ss, "dave", 1002, "sshd", NULL, NULL, 9990, id), 0);
-	ASSERT_EQ(sessions_open(ss, "erin", 1005, "sshd", NULL, NULL, 6000, id), 0);
+	ASSERT_EQ(sessions_open(ss, "alice", 1001, "sshd", NULL, NULL, 9000,
+		      id),
+	    0);
+	ASSERT_EQ(sessions_open(ss, "bob", 1002, "sshd", NULL, NULL, 9000, id),
+	    0);
+	ASSERT_EQ(sessions_open(ss, "carol", 1003, "sshd", NULL, NULL, 9000,
+		      id),
+	    0);
+	ASSERT_EQ(sessions_secret_mint(ss, "carol", 1003, NULL, 9000, 6000, 0,
+		      s, &exp),
+	    0);
+	ASSERT_EQ(sessions_open(ss, "dave", 1002, "sshd", NULL, NULL, 9990, id),
+	    0);
+	ASSERT_EQ(sessions_open(ss, "erin", 1005, "sshd", NULL, NULL, 6000, id),
+	    0);
 	ASSERT_EQ(run_check(ev, &sw, ss, &cfg), 1);
 	ASSERT_TRUE(fake.off_loop);
 	ASSERT_EQ(fake.scans, 1);
-	ASSERT_EQ(fake.accounts, 4);	/* erin had ended before the snapshot */
-	ASSERT_EQ(sessions_count(ss), 2);	/* alice, dave */
+	ASSERT_EQ(fake.accounts, 4); /* erin had ended before the snapshot */
+	ASSERT_EQ(sessions_count(ss), 2); /* alice, dave */
 	ASSERT_EQ(sessions_secret_count(ss), 0);
 	ASSERT_EQ(sessions_counters(ss)->ended_idle, 1);
 	ASSERT_EQ(sessions_counters(ss)->ended_no_process, 1);
@@ -168,15 +177,17 @@ TEST(test_unknown_answers_end_nothing)
 {
 	struct event_loop *ev = event_new();
 	struct sessions *ss = sessions_new();
-	struct sessweep_cfg cfg = { .check_ms = 60000, .idle_s = 0,
-	    .liveness = 1 };
+	struct sessweep_cfg cfg = { .check_ms = 60000,
+		.idle_s = 0,
+		.liveness = 1 };
 	struct sessweep *sw = NULL;
 	char id[SESSION_ID_LEN + 1];
 
 	reset_fake();
 	fake.dead_uid = 1001;
-	fake.scan_result = -EPERM;	/* hidepid: absence proves nothing */
-	ASSERT_EQ(sessions_open(ss, "alice", 1001, "sshd", NULL, NULL, 1, id), 0);
+	fake.scan_result = -EPERM; /* hidepid: absence proves nothing */
+	ASSERT_EQ(sessions_open(ss, "alice", 1001, "sshd", NULL, NULL, 1, id),
+	    0);
 	ASSERT_EQ(run_check(ev, &sw, ss, &cfg), 1);
 	ASSERT_EQ(sessions_count(ss), 1);
 	/* Liveness off: the scan does not even run. */
@@ -213,8 +224,9 @@ TEST(test_idle_ends_while_a_check_hangs)
 {
 	struct event_loop *ev = event_new();
 	struct sessions *ss = sessions_new();
-	struct sessweep_cfg cfg = { .check_ms = 20, .idle_s = 100,
-	    .liveness = 1 };
+	struct sessweep_cfg cfg = { .check_ms = 20,
+		.idle_s = 100,
+		.liveness = 1 };
 	struct sessweep *sw = NULL;
 	char id[SESSION_ID_LEN + 1];
 	int64_t deadline;
@@ -222,9 +234,11 @@ TEST(test_idle_ends_while_a_check_hangs)
 	reset_fake();
 	fake.now = 9050;
 	fake.is_blocked = 1;
-	ASSERT_EQ(sessions_open(ss, "alice", 1001, "sshd", NULL, NULL, 9000, id), 0);
+	ASSERT_EQ(sessions_open(ss, "alice", 1001, "sshd", NULL, NULL, 9000,
+		      id),
+	    0);
 	ASSERT_EQ(sessweep_new(ev, ss, &fake_ops, &cfg, &sw), 0);
-	ASSERT_EQ(sessweep_run(sw), 0);	/* the thread now hangs in NSS */
+	ASSERT_EQ(sessweep_run(sw), 0); /* the thread now hangs in NSS */
 	fake.now = 9200;		/* alice is idle from now on */
 	watched = ss;
 	deadline = event_now_ms(ev) + 5000;
@@ -232,7 +246,7 @@ TEST(test_idle_ends_while_a_check_hangs)
 	(void)event_run(ev);
 	ASSERT_EQ(sessions_count(ss), 0);
 	ASSERT_EQ(sessions_counters(ss)->ended_idle, 1);
-	ASSERT_EQ(sessweep_checks(sw), 0);	/* still hanging */
+	ASSERT_EQ(sessweep_checks(sw), 0); /* still hanging */
 	ASSERT_ERR(sessweep_run(sw), -EBUSY);
 	pthread_mutex_lock(&block_mu);
 	fake.is_blocked = 0;
@@ -241,7 +255,7 @@ TEST(test_idle_ends_while_a_check_hangs)
 	(void)event_timer_in(ev, 1, watch_cb, sw);
 	(void)event_run(ev);
 	ASSERT_TRUE(sessweep_checks(sw) >= 1);
-	ASSERT_EQ(fake.accounts, 1);	/* the snapshot held alice only */
+	ASSERT_EQ(fake.accounts, 1); /* the snapshot held alice only */
 	sessweep_free(sw);
 	sessions_free(ss);
 	event_free(ev);
@@ -262,10 +276,10 @@ TEST(test_proc_scan_on_this_machine)
 	ASSERT_EQ(sessweep_proc_scan("/proc", uids, 2, alive), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ASSERT_EQ(alive[0], 1);
-	ASSERT_EQ(alive[1], 0);	/* a full scan: nobody runs as it */
+	ASSERT_EQ(alive[1], 0); /* a full scan: nobody runs as it */
 	printf("  full /proc scan (no match for one uid): %.2f ms\n",
 	    (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
-	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+		(double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 	/* No pid 1 visible (hidepid, or not a procfs): refused, not "dead". */
 	ASSERT_TRUE(dir != NULL);
 	ASSERT_ERR(sessweep_proc_scan(dir, uids, 2, alive), -EPERM);
@@ -277,7 +291,8 @@ TEST(test_system_account)
 {
 	ASSERT_EQ(sessweep_system_ops.account(NULL, "root", 0), 1);
 	ASSERT_EQ(sessweep_system_ops.account(NULL, "root", 4321), 0);
-	ASSERT_EQ(sessweep_system_ops.account(NULL, "no-such-user-e11", 4321), 0);
+	ASSERT_EQ(sessweep_system_ops.account(NULL, "no-such-user-e11", 4321),
+	    0);
 }
 
 int

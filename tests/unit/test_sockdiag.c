@@ -62,7 +62,8 @@ fail:
 
 /* Accept one connection; the peer's and our own address. */
 static int
-accept_one(int lfd, struct sockaddr_storage *peer, struct sockaddr_storage *local)
+accept_one(int lfd, struct sockaddr_storage *peer,
+    struct sockaddr_storage *local)
 {
 	socklen_t pl = sizeof(*peer), ll = sizeof(*local);
 	int fd;
@@ -97,11 +98,13 @@ self_case(int af)
 	ASSERT_TRUE(afd >= 0);
 	ASSERT_TRUE(sockdiag_is_loopback((struct sockaddr *)&peer));
 	ASSERT_EQ(sockdiag_peer_uid((struct sockaddr *)&peer,
-	    (struct sockaddr *)&local, &uid), 0);
+		      (struct sockaddr *)&local, &uid),
+	    0);
 	ASSERT_EQ(uid, geteuid());
 	/* Reversed: our accepted socket, also ours (the direction is kept). */
 	ASSERT_EQ(sockdiag_peer_uid((struct sockaddr *)&local,
-	    (struct sockaddr *)&peer, &uid), 0);
+		      (struct sockaddr *)&peer, &uid),
+	    0);
 	ASSERT_EQ(uid, geteuid());
 	/* A tuple nobody has. */
 	if (af == AF_INET)
@@ -109,7 +112,8 @@ self_case(int af)
 	else
 		((struct sockaddr_in6 *)&peer)->sin6_port = htons(1);
 	ASSERT_ERR(sockdiag_peer_uid((struct sockaddr *)&peer,
-	    (struct sockaddr *)&local, &uid), -ENOENT);
+		       (struct sockaddr *)&local, &uid),
+	    -ENOENT);
 	close(afd);
 	close(cfd);
 	close(lfd);
@@ -143,7 +147,8 @@ enum early { EARLY_CLOSE, EARLY_RESET, EARLY_SHUTDOWN };
 static void
 early_case(int af, enum early how)
 {
-	static const char req[] = "GET /metadata/identity/oauth2/token HTTP/1.1"
+	static const char req[] =
+	    "GET /metadata/identity/oauth2/token HTTP/1.1"
 	    "\r\nHost: 127.0.0.1\r\nMetadata: true\r\n\r\n";
 	struct linger lg = { 1, 0 };
 	struct sockaddr_storage la, peer, local;
@@ -159,9 +164,12 @@ early_case(int af, enum early how)
 	cfd = socket(af, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	ASSERT_TRUE(cfd >= 0);
 	ASSERT_EQ(connect(cfd, (struct sockaddr *)&la, ll), 0);
-	ASSERT_EQ(send(cfd, req, sizeof(req) - 1, 0), (long long)sizeof(req) - 1);
+	ASSERT_EQ(send(cfd, req, sizeof(req) - 1, 0),
+	    (long long)sizeof(req) - 1);
 	if (how == EARLY_RESET)
-		ASSERT_EQ(setsockopt(cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+		ASSERT_EQ(setsockopt(cfd, SOL_SOCKET, SO_LINGER, &lg,
+			      sizeof(lg)),
+		    0);
 	if (how == EARLY_SHUTDOWN)
 		ASSERT_EQ(shutdown(cfd, SHUT_WR), 0);
 	else {
@@ -179,7 +187,8 @@ early_case(int af, enum early how)
 		sleep_ms(5);
 	}
 	if (rc == 0)
-		FAILF("a peer that closed early was read as uid %u", (unsigned)uid);
+		FAILF("a peer that closed early was read as uid %u",
+		    (unsigned)uid);
 	ASSERT_TRUE(rc == -ENOTCONN || rc == -ESRCH || rc == -ENOENT);
 	ASSERT_EQ(uid, (uid_t)-1);
 	close(afd);
@@ -222,8 +231,8 @@ answer_init(struct answer *a, uint8_t state, uint32_t uid, uint32_t inode)
 	a->dm.idiag_state = state;
 	a->dm.idiag_uid = uid;
 	a->dm.idiag_inode = inode;
-	a->dm.id.idiag_sport = htons(40000);	/* the peer's end */
-	a->dm.id.idiag_dport = htons(50342);	/* ours */
+	a->dm.id.idiag_sport = htons(40000); /* the peer's end */
+	a->dm.id.idiag_dport = htons(50342); /* ours */
 	a->dm.id.idiag_src[0] = htonl(0x7f000001);
 	a->dm.id.idiag_dst[0] = htonl(0x7f000001);
 }
@@ -282,11 +291,12 @@ TEST(test_check_reply)
 	ASSERT_EQ(uid, 1001);
 	/* Truncated answers: a short buffer, a length past the end. */
 	answer_init(&a, TCP_ESTABLISHED, 1000, 4242);
-	ASSERT_ERR(sockdiag_check_reply(&a, sizeof(a) - 1, p, l, &uid), -ENOENT);
+	ASSERT_ERR(sockdiag_check_reply(&a, sizeof(a) - 1, p, l, &uid),
+	    -ENOENT);
 	ASSERT_ERR(sockdiag_check_reply(&a, 3, p, l, &uid), -ENOENT);
 	a.nlh.nlmsg_len = sizeof(a) + 64;
 	ASSERT_ERR(sockdiag_check_reply(&a, sizeof(a), p, l, &uid), -ENOENT);
-	a.nlh.nlmsg_len = NLMSG_LENGTH(4);	/* too short for the message */
+	a.nlh.nlmsg_len = NLMSG_LENGTH(4); /* too short for the message */
 	ASSERT_ERR(sockdiag_check_reply(&a, sizeof(a), p, l, &uid), -ENOENT);
 	/* The kernel's "no such socket". */
 	memset(&e, 0, sizeof(e));
@@ -296,7 +306,8 @@ TEST(test_check_reply)
 	ASSERT_ERR(sockdiag_check_reply(&e, sizeof(e), p, l, &uid), -ENOENT);
 	/* Families must agree. */
 	ASSERT_ERR(sockdiag_check_reply(&a, sizeof(a), p,
-	    (struct sockaddr *)&v6, &uid), -EAFNOSUPPORT);
+		       (struct sockaddr *)&v6, &uid),
+	    -EAFNOSUPPORT);
 }
 
 TEST(test_loopback)
@@ -344,18 +355,20 @@ other_case(int af)
 		fd = socket(af, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0 || connect(fd, (struct sockaddr *)&la, ll) < 0)
 			_exit(3);
-		(void)!read(pfd[0], &c, 1);	/* hold it open until told */
+		(void)!read(pfd[0], &c, 1); /* hold it open until told */
 		_exit(0);
 	}
 	close(pfd[0]);
 	afd = accept_one(lfd, &peer, &local);
 	ASSERT_TRUE(afd >= 0);
 	ASSERT_EQ(sockdiag_peer_uid((struct sockaddr *)&peer,
-	    (struct sockaddr *)&local, &uid), 0);
+		      (struct sockaddr *)&local, &uid),
+	    0);
 	ASSERT_EQ(uid, OTHER_UID);
 	/* Our end of the same connection is ours: the direction matters. */
 	ASSERT_EQ(sockdiag_peer_uid((struct sockaddr *)&local,
-	    (struct sockaddr *)&peer, &uid), 0);
+		      (struct sockaddr *)&peer, &uid),
+	    0);
 	ASSERT_EQ(uid, geteuid());
 	(void)!write(pfd[1], "x", 1);
 	close(pfd[1]);

@@ -18,8 +18,8 @@
 static const char *root;
 
 static int
-put_str(struct store *st, const char *tenant, const char *user,
-    const char *s, uint64_t expect, uint64_t *nv)
+put_str(struct store *st, const char *tenant, const char *user, const char *s,
+    uint64_t expect, uint64_t *nv)
 {
 	return st->ops->put_if(st, tenant, user, (const uint8_t *)s, strlen(s),
 	    expect, nv);
@@ -82,13 +82,19 @@ TEST(test_roundtrip)
 	blob_clear(&b);
 	/* Names outside [a-z0-9_.-] are escaped, not refused. */
 	ASSERT_EQ(put_str(st, "t", "Bob@EXAMPLE.com", "x", 0, &v), 0);
-	ASSERT_EQ(stat(fixture_path(d, "u-%42ob%40%45%58%41%4D%50%4C%45.com.rec"), &sb), 0);
+	ASSERT_EQ(stat(fixture_path(d,
+			   "u-%42ob%40%45%58%41%4D%50%4C%45.com.rec"),
+		      &sb),
+	    0);
 	ASSERT_EQ(put_str(st, "t", "../etc", "x", 0, &v), 0);
 	ASSERT_EQ(stat(fixture_path(d, "u-..%2Fetc.rec"), &sb), 0);
 	ASSERT_ERR(put_str(st, "t", "", "x", 0, &v), -EINVAL);
 	ASSERT_ERR(put_str(st, "", "u", "x", 0, &v), -EINVAL);
-	ASSERT_ERR(st->ops->get(st, "t", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-	    &b), -EINVAL);
+	ASSERT_ERR(
+	    st->ops->get(st, "t",
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+		&b),
+	    -EINVAL);
 	/* Delete. */
 	ASSERT_EQ(st->ops->del_if(st, "t", "alice", 2), 0);
 	ASSERT_ERR(st->ops->get(st, "t", "alice", &b), -ENOENT);
@@ -117,7 +123,8 @@ TEST(test_cas)
 	ASSERT_ERR(put_str(st, "t", "u", "x", 1, &v), -ESTALE); /* absent */
 	ASSERT_EQ(v, 0);
 	ASSERT_EQ(put_str(st, "t", "u", "one", 0, &v), 0);
-	ASSERT_ERR(put_str(st, "t", "u", "x", 0, &v), -ESTALE); /* create-only */
+	ASSERT_ERR(put_str(st, "t", "u", "x", 0, &v),
+	    -ESTALE); /* create-only */
 	ASSERT_EQ(put_str(st, "t", "u", "two", 1, &v), 0);
 	ASSERT_ERR(put_str(st, "t", "u", "x", 1, &v), -ESTALE); /* stale */
 	ASSERT_ERR(put_str(st, "t", "u", "x", 3, &v), -ESTALE); /* future */
@@ -185,7 +192,8 @@ TEST(test_modes)
 		ASSERT_ERR(store_file_open(dd, &st), -EPERM);
 		ASSERT_EQ(chown(dd, 0, 0), 0);
 	}
-	ASSERT_ERR(store_file_open(fixture_path(dd, "u-alice.rec"), &st), -ENOTDIR);
+	ASSERT_ERR(store_file_open(fixture_path(dd, "u-alice.rec"), &st),
+	    -ENOTDIR);
 	ASSERT_ERR(store_file_open(fixture_path(dd, "nope"), &st), -ENOENT);
 	ASSERT_EQ(store_file_open(dd, &st), 0);
 	store_close(st);
@@ -258,7 +266,8 @@ TEST(test_crash_leftovers)
 	 * died right after creating it (named as ours would be, so the next
 	 * write collides with it).
 	 */
-	fd = open(fixture_path(dd, ".tmp-99999-0"), O_WRONLY | O_CREAT | O_EXCL, 0600);
+	fd = open(fixture_path(dd, ".tmp-99999-0"), O_WRONLY | O_CREAT | O_EXCL,
+	    0600);
 	ASSERT_TRUE(fd >= 0);
 	ASSERT_EQ(write(fd, "CRF1\0\0", 6), 6);
 	close(fd);
@@ -266,7 +275,8 @@ TEST(test_crash_leftovers)
 		char name[64];
 
 		snprintf(name, sizeof(name), ".tmp-%ld-1", (long)getpid());
-		fd = open(fixture_path(dd, name), O_WRONLY | O_CREAT | O_EXCL, 0600);
+		fd = open(fixture_path(dd, name), O_WRONLY | O_CREAT | O_EXCL,
+		    0600);
 		ASSERT_TRUE(fd >= 0);
 		close(fd);
 	}
@@ -320,10 +330,12 @@ TEST(test_list)
 	ASSERT_EQ(put_str(st, "other", "carl", "x", 0, &v), 0); /* skipped */
 	ASSERT_ERR(st->ops->list(st, "t", NULL, 0, 0, &e, &n, &next), -EINVAL);
 	do {
-		ASSERT_EQ(st->ops->list(st, "t", cursor, 2, 1, &e, &n, &next), 0);
+		ASSERT_EQ(st->ops->list(st, "t", cursor, 2, 1, &e, &n, &next),
+		    0);
 		ASSERT_TRUE(n <= 2);
 		for (i = 0; i < n; i++) {
-			strncat(seen, e[i].user, sizeof(seen) - strlen(seen) - 2);
+			strncat(seen, e[i].user,
+			    sizeof(seen) - strlen(seen) - 2);
 			strncat(seen, " ", sizeof(seen) - strlen(seen) - 1);
 			ASSERT_EQ(e[i].version, e[i].blob.version);
 			if (strcmp(e[i].user, "bob") == 0) {
@@ -383,8 +395,8 @@ increment_child(const char *dir, int open_before, struct store *inherited)
 			num[b.len] = '\0';
 			count = atoi(num);
 			snprintf(num, sizeof(num), "%d", count + 1);
-			r = st->ops->put_if(st, "t", "ctr", (const uint8_t *)num,
-			    strlen(num), b.version, &v);
+			r = st->ops->put_if(st, "t", "ctr",
+			    (const uint8_t *)num, strlen(num), b.version, &v);
 			blob_clear(&b);
 			if (r == 0)
 				break;

@@ -66,12 +66,13 @@ rec(const char *oid, const char *rt)
 static void
 setup(void)
 {
-	const char *ring = "key 1 AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8= active\n";
+	const char *ring =
+	    "key 1 AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8= active\n";
 	const char *dir;
 
 	if (sodium_init() < 0)
 		abort();
-	dir = fixture_tmpdir("storeq");	/* removed at TEST_MAIN_END */
+	dir = fixture_tmpdir("storeq"); /* removed at TEST_MAIN_END */
 	if (dir == NULL)
 		abort();
 	ev = event_new();
@@ -91,8 +92,9 @@ TEST(saves_run_in_order_then_load_sees_the_last)
 		char rt[32];
 
 		snprintf(rt, sizeof(rt), "rt-%d", i);
-		j = storeq_job_new(STOREQ_SAVE, "alice", done_cb, (void *)(intptr_t)i);
-		j->rec = rec("oid-a", rt);	/* every copy claims version 0 */
+		j = storeq_job_new(STOREQ_SAVE, "alice", done_cb,
+		    (void *)(intptr_t)i);
+		j->rec = rec("oid-a", rt); /* every copy claims version 0 */
 		storeq_submit(q, j);
 	}
 	event_run(ev);
@@ -120,9 +122,10 @@ replaced_cb(struct storeq_job *j)
 
 TEST(another_accounts_record_wins)
 {
-	struct storeq_job *j = storeq_job_new(STOREQ_SAVE, "alice", replaced_cb, NULL);
+	struct storeq_job *j =
+	    storeq_job_new(STOREQ_SAVE, "alice", replaced_cb, NULL);
 
-	j->rec = rec("oid-other", "rt-x");	/* stale version 0, other oid */
+	j->rec = rec("oid-other", "rt-x"); /* stale version 0, other oid */
 	storeq_submit(q, j);
 	event_run(ev);
 	ASSERT_EQ(last_result, 0);
@@ -131,9 +134,10 @@ TEST(another_accounts_record_wins)
 
 TEST(delete_then_load_is_enoent)
 {
-	struct storeq_job *j = storeq_job_new(STOREQ_DELETE, "alice", done_cb, NULL);
+	struct storeq_job *j =
+	    storeq_job_new(STOREQ_DELETE, "alice", done_cb, NULL);
 
-	norder = 2;	/* stop after this one */
+	norder = 2; /* stop after this one */
 	storeq_submit(q, j);
 	event_run(ev);
 	ASSERT_EQ(last_result, 0);
@@ -152,7 +156,8 @@ result_cb(struct storeq_job *j)
 
 TEST(save_after_delete_does_not_resurrect)
 {
-	struct storeq_job *j = storeq_job_new(STOREQ_SAVE, "carol", result_cb, NULL);
+	struct storeq_job *j =
+	    storeq_job_new(STOREQ_SAVE, "carol", result_cb, NULL);
 
 	j->rec = rec_for("carol", "oid-c", "rt-1");
 	storeq_submit(q, j);
@@ -193,11 +198,12 @@ TEST(free_drains_pending_jobs)
 	int i;
 
 	for (i = 0; i < 20; i++) {
-		struct storeq_job *j = storeq_job_new(STOREQ_LOAD, "bob", drain_cb, NULL);
+		struct storeq_job *j =
+		    storeq_job_new(STOREQ_LOAD, "bob", drain_cb, NULL);
 
 		storeq_submit(q, j);
 	}
-	storeq_free(q);	/* every callback runs before it returns */
+	storeq_free(q); /* every callback runs before it returns */
 	q = NULL;
 	ASSERT_EQ(drained, 20);
 }
@@ -256,7 +262,8 @@ restore(struct store *s2, const char *user, const struct blob *old)
 
 TEST(marks_refuse_and_repair_rollbacks)
 {
-	const char *sdir = fixture_tmpdir("storeq-s"), *mdir = fixture_tmpdir("storeq-m");
+	const char *sdir = fixture_tmpdir("storeq-s"),
+		   *mdir = fixture_tmpdir("storeq-m");
 	struct store *s2 = NULL;
 	struct marks *mk = NULL;
 	struct storeq *mq = NULL;
@@ -297,7 +304,7 @@ TEST(marks_refuse_and_repair_rollbacks)
 	ASSERT_EQ(j->rb.mark.gen, 3);
 	j = run_job(mq, STOREQ_LOCK, "alice", NULL, 0);
 	ASSERT_ERR(j->result, RECORD_EROLLBACK);
-	ASSERT_EQ(j->locked, 1);	/* the (file: always) lock is held */
+	ASSERT_EQ(j->locked, 1); /* the (file: always) lock is held */
 	/* LIST shows it, and does not move the mark. */
 	j = run_job(mq, STOREQ_LIST, NULL, NULL, 0);
 	ASSERT_EQ(j->result, 0);

@@ -98,8 +98,8 @@ rnd(void *p, size_t n)
 static size_t
 b64(char *dst, const void *p, size_t n)
 {
-	(void)sodium_bin2base64(dst, sodium_base64_ENCODED_LEN(n, B64V),
-	    p, n, B64V);
+	(void)sodium_bin2base64(dst, sodium_base64_ENCODED_LEN(n, B64V), p, n,
+	    B64V);
 	return strlen(dst);
 }
 
@@ -135,7 +135,7 @@ seg_decode(unsigned char *dst, size_t dstsz, const char *tok, int i)
 	if (e == NULL)
 		e = p + strlen(p);
 	if (sodium_base642bin(dst, dstsz, p, (size_t)(e - p), NULL, &n, NULL,
-	    B64V) != 0)
+		B64V) != 0)
 		abort();
 	return n;
 }
@@ -162,8 +162,8 @@ rt(struct tokpack *tp, const char *key, const char *tok, size_t len)
 	n = tokpack_unpack(tp, b, out, len);
 	if (n != (ssize_t)len || tokpack_len(b) != len ||
 	    memcmp(out, tok, len) != 0) {
-		fprintf(stderr, "round trip differs (len %zu, got %zd)\n",
-		    len, n);
+		fprintf(stderr, "round trip differs (len %zu, got %zd)\n", len,
+		    n);
 		tokpack_blob_free(tp, b);
 		b = NULL;
 	}
@@ -205,7 +205,8 @@ uuid(char out[37])
 	unsigned char r[16];
 
 	rnd(r, sizeof(r));
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+	snprintf(out, 37,
+	    "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
 	    "%02x%02x%02x%02x%02x%02x",
 	    r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
 	    r[11], r[12], r[13], r[14], r[15]);
@@ -272,8 +273,9 @@ TEST(encoder_matches_sodium)
 			ASSERT_EQ(got[t], '#'); /* nothing past the end */
 			/* in place: the input in the tail of the output */
 			memcpy(buf + t - n, in, n);
-			ASSERT_EQ(tokpack_b64encode(buf, (unsigned char *)buf +
-			    t - n, n), t);
+			ASSERT_EQ(tokpack_b64encode(buf,
+				      (unsigned char *)buf + t - n, n),
+			    t);
 			ASSERT_TRUE(memcmp(buf, want, t) == 0);
 		}
 	}
@@ -658,8 +660,10 @@ kid_token(const char *kid)
 	char hdr[128];
 	size_t pl;
 
-	snprintf(hdr, sizeof(hdr), "{\"alg\":\"RS256\",\"kid\":\"%s\","
-	    "\"typ\":\"JWT\"}", kid);
+	snprintf(hdr, sizeof(hdr),
+	    "{\"alg\":\"RS256\",\"kid\":\"%s\","
+	    "\"typ\":\"JWT\"}",
+	    kid);
 	pl = seg_decode(pay, sizeof(pay), tok_storage, 1);
 	rnd(sig, sizeof(sig));
 	return jwt3(hdr, strlen(hdr), pay, pl, sig, sizeof(sig));

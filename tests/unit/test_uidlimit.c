@@ -25,14 +25,15 @@ TEST(test_conn_cap_per_uid)
 	ASSERT_TRUE(a1 == a2);
 	ASSERT_ERR(uidlimit_open(l, 1001, &a3), -EUSERS);
 	ASSERT_TRUE(a3 == NULL);
-	ASSERT_EQ(uidlimit_open(l, 1002, &b1), 0);	/* another uid: its own cap */
+	ASSERT_EQ(uidlimit_open(l, 1002, &b1),
+	    0); /* another uid: its own cap */
 	ASSERT_EQ(uidlimit_count(l), 2);
 	uidlimit_close(l, a1);
 	ASSERT_EQ(uidlimit_open(l, 1001, &a3), 0);
 	uidlimit_close(l, a2);
 	uidlimit_close(l, a3);
 	uidlimit_close(l, b1);
-	ASSERT_EQ(uidlimit_count(l), 0);	/* full buckets: nothing kept */
+	ASSERT_EQ(uidlimit_count(l), 0); /* full buckets: nothing kept */
 	uidlimit_close(l, NULL);
 	uidlimit_free(l);
 	event_free(ev);
@@ -40,7 +41,7 @@ TEST(test_conn_cap_per_uid)
 
 TEST(test_bucket_debt_survives_reconnect)
 {
-	struct uidlimit_cfg cfg = { 10, 0.001, 3 };	/* ~no refill */
+	struct uidlimit_cfg cfg = { 10, 0.001, 3 }; /* ~no refill */
 	struct event_loop *ev = event_new();
 	struct uidlimit *l = uidlimit_new(ev, &cfg);
 	struct uidlimit_entry *u;
@@ -51,11 +52,11 @@ TEST(test_bucket_debt_survives_reconnect)
 		allowed += uidlimit_allow(l, u);
 	ASSERT_EQ(allowed, 3);
 	uidlimit_close(l, u);
-	ASSERT_EQ(uidlimit_count(l), 1);	/* short bucket: kept */
+	ASSERT_EQ(uidlimit_count(l), 1); /* short bucket: kept */
 	ASSERT_EQ(uidlimit_open(l, 7, &u), 0);
-	ASSERT_EQ(uidlimit_allow(l, u), 0);	/* still in debt */
+	ASSERT_EQ(uidlimit_allow(l, u), 0); /* still in debt */
 	uidlimit_close(l, u);
-	uidlimit_free(l);	/* frees the kept entry too */
+	uidlimit_free(l); /* frees the kept entry too */
 	event_free(ev);
 }
 
@@ -86,11 +87,12 @@ TEST(test_output_cap_per_uid)
 	ASSERT_EQ(uidlimit_open(l, 1002, &b1), 0);
 	uidlimit_out_add(l, a1, 3000);
 	ASSERT_TRUE(uidlimit_out_ok(l, a1));
-	uidlimit_out_add(l, a2, 1096);	/* 4096: at the cap */
+	uidlimit_out_add(l, a2, 1096); /* 4096: at the cap */
 	ASSERT_TRUE(!uidlimit_out_ok(l, a1));
-	ASSERT_ERR(uidlimit_open(l, 1001, &a3), -ENOBUFS);	/* new ones fail first */
+	ASSERT_ERR(uidlimit_open(l, 1001, &a3),
+	    -ENOBUFS); /* new ones fail first */
 	ASSERT_TRUE(a3 == NULL);
-	ASSERT_TRUE(uidlimit_out_ok(l, b1));	/* another uid is served */
+	ASSERT_TRUE(uidlimit_out_ok(l, b1)); /* another uid is served */
 	ASSERT_EQ(uidlimit_open(l, 1002, &b2), 0);
 	ASSERT_EQ(uidlimit_out_total(l), 4096);
 	uidlimit_out_sub(l, a2, 1096);
@@ -98,7 +100,7 @@ TEST(test_output_cap_per_uid)
 	ASSERT_EQ(uidlimit_open(l, 1001, &a3), 0);
 	uidlimit_out_sub(l, a1, 3000);
 	ASSERT_EQ(uidlimit_out_total(l), 0);
-	uidlimit_out_sub(l, a1, 10);	/* never below zero */
+	uidlimit_out_sub(l, a1, 10); /* never below zero */
 	ASSERT_EQ(uidlimit_out_total(l), 0);
 	uidlimit_close(l, a1);
 	uidlimit_close(l, a2);
@@ -122,11 +124,12 @@ TEST(test_output_cap_total)
 	ASSERT_EQ(uidlimit_open(l, 2, &b), 0);
 	ASSERT_EQ(uidlimit_open(l, 3, &c), 0);
 	uidlimit_out_add(l, a, 6000);
-	uidlimit_out_add(l, b, 4000);	/* 10000: the listener's cap */
-	ASSERT_TRUE(!uidlimit_out_ok(l, a));	/* holders wait */
+	uidlimit_out_add(l, b, 4000);	     /* 10000: the listener's cap */
+	ASSERT_TRUE(!uidlimit_out_ok(l, a)); /* holders wait */
 	ASSERT_TRUE(!uidlimit_out_ok(l, b));
 	ASSERT_ERR(uidlimit_open(l, 1, &a2), -ENOBUFS);
-	ASSERT_TRUE(uidlimit_out_ok(l, c));	/* a uid holding nothing is served */
+	ASSERT_TRUE(
+	    uidlimit_out_ok(l, c)); /* a uid holding nothing is served */
 	ASSERT_EQ(uidlimit_open(l, 3, &c2), 0);
 	uidlimit_out_sub(l, b, 4000);
 	ASSERT_TRUE(uidlimit_out_ok(l, a));

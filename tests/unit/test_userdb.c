@@ -45,7 +45,7 @@ static void
 deadline_cb(struct event_loop *e, void *arg)
 {
 	(void)arg;
-	event_stop(e);	/* a hang fails the test instead of blocking CI */
+	event_stop(e); /* a hang fails the test instead of blocking CI */
 }
 
 /* Run the loop until every expected callback ran (or 10 s passed). */
@@ -72,7 +72,7 @@ TEST(test_by_uid_name_group)
 	ASSERT_TRUE(userdb_lookup_uid(db, 0, on_answer, &a) != NULL);
 	ASSERT_TRUE(userdb_lookup_name(db, "root", on_answer, &b) != NULL);
 	ASSERT_TRUE(userdb_lookup_group(db, "root", on_answer, &g) != NULL);
-	ASSERT_EQ(a.calls, 0);	/* never answered from inside the call */
+	ASSERT_EQ(a.calls, 0); /* never answered from inside the call */
 	run(3);
 	ASSERT_EQ(a.calls, 1);
 	ASSERT_EQ(a.result, 0);
@@ -101,8 +101,8 @@ TEST(test_no_such_user_not_cached)
 
 	ASSERT_EQ(userdb_new(ev, 1, 60000, 100, &db), 0);
 	ASSERT_TRUE(userdb_lookup_uid(db, NO_SUCH_UID, on_answer, &a) != NULL);
-	ASSERT_TRUE(userdb_lookup_name(db, "no-such-user-xq", on_answer, &b) !=
-	    NULL);
+	ASSERT_TRUE(
+	    userdb_lookup_name(db, "no-such-user-xq", on_answer, &b) != NULL);
 	run(2);
 	ASSERT_ERR(a.result, -ENOENT);
 	ASSERT_ERR(b.result, -ENOENT);
@@ -115,8 +115,8 @@ TEST(test_no_such_user_not_cached)
 
 		memset(longname, 'x', sizeof(longname) - 1);
 		longname[sizeof(longname) - 1] = '\0';
-		ASSERT_TRUE(userdb_lookup_name(db, longname, on_answer, &b) ==
-		    NULL);
+		ASSERT_TRUE(
+		    userdb_lookup_name(db, longname, on_answer, &b) == NULL);
 	}
 	userdb_free(db);
 }
@@ -127,7 +127,7 @@ TEST(test_ttl_expires)
 	struct answer a = { 0 };
 	char buf[64];
 
-	ASSERT_EQ(userdb_new(ev, 1, 0, 100, &db), 0);	/* TTL 0 */
+	ASSERT_EQ(userdb_new(ev, 1, 0, 100, &db), 0); /* TTL 0 */
 	ASSERT_TRUE(userdb_lookup_uid(db, 0, on_answer, &a) != NULL);
 	run(1);
 	ASSERT_EQ(a.result, 0);
@@ -176,9 +176,9 @@ TEST(test_free_with_requests_queued)
 	memset(a, 0, sizeof(a));
 	ASSERT_EQ(userdb_new(ev, 2, 60000, 100, &db), 0);
 	for (i = 0; i < 50; i++)
-		ASSERT_TRUE(userdb_lookup_uid(db, (uid_t)i, on_answer, &a[i]) !=
-		    NULL);
-	userdb_free(db);	/* no callback runs, nothing leaks (ASan) */
+		ASSERT_TRUE(
+		    userdb_lookup_uid(db, (uid_t)i, on_answer, &a[i]) != NULL);
+	userdb_free(db); /* no callback runs, nothing leaks (ASan) */
 	for (i = 0; i < 50; i++)
 		ASSERT_EQ(a[i].calls, 0);
 }
@@ -196,7 +196,7 @@ TEST(test_cache_bounded)
 	ASSERT_TRUE(userdb_lookup_name(db, "daemon", on_answer, &b) != NULL);
 	run(1);
 	userdb_stats(db, &st);
-	ASSERT_EQ(st.cached, 1);	/* full of a live entry: not cached */
+	ASSERT_EQ(st.cached, 1); /* full of a live entry: not cached */
 	ASSERT_EQ(userdb_cached_name(db, 0, buf, sizeof(buf)), 0);
 	userdb_free(db);
 }

@@ -29,7 +29,7 @@ TEST(test_strtonum)
 	ASSERT_ERR(util_strtonum("-1", 0, 10, &v), -ERANGE);
 	ASSERT_ERR(util_strtonum("99999999999999999999", 0, LLONG_MAX, &v),
 	    -ERANGE);
-	ASSERT_EQ(v, 42);	/* untouched on failure */
+	ASSERT_EQ(v, 42); /* untouched on failure */
 	ASSERT_ERR(util_strtonum("", 0, 10, &v), -EINVAL);
 	ASSERT_ERR(util_strtonum("-", 0, 10, &v), -EINVAL);
 	ASSERT_ERR(util_strtonum(" 5", 0, 10, &v), -EINVAL);
@@ -49,19 +49,19 @@ TEST(test_fd_flags)
 	ASSERT_EQ(fcntl(p[0], F_GETFL) & O_NONBLOCK, 0);
 	ASSERT_EQ(util_set_nonblock(p[0]), 0);
 	ASSERT_TRUE(fcntl(p[0], F_GETFL) & O_NONBLOCK);
-	ASSERT_EQ(util_set_nonblock(p[0]), 0);	/* idempotent */
+	ASSERT_EQ(util_set_nonblock(p[0]), 0); /* idempotent */
 	ASSERT_EQ(util_set_cloexec(p[1]), 0);
 	ASSERT_TRUE(fcntl(p[1], F_GETFD) & FD_CLOEXEC);
 	fd = p[0];
 	util_closep(&fd);
 	ASSERT_EQ(fd, -1);
-	util_closep(&fd);	/* -1: nothing */
+	util_closep(&fd); /* -1: nothing */
 	ASSERT_EQ(fd, -1);
 	ASSERT_ERR(util_set_nonblock(p[0]), -EBADF);
 	ASSERT_ERR(util_set_cloexec(p[0]), -EBADF);
 	errno = 1234;
 	util_closep(&p[1]);
-	ASSERT_EQ(errno, 1234);	/* keeps errno */
+	ASSERT_EQ(errno, 1234); /* keeps errno */
 }
 
 TEST(test_clocks)
@@ -72,7 +72,7 @@ TEST(test_clocks)
 	b = util_mono_ms();
 	ASSERT_TRUE(a > 0);
 	ASSERT_TRUE(b >= a);
-	ASSERT_TRUE(util_now() > 1600000000);	/* after 2020 */
+	ASSERT_TRUE(util_now() > 1600000000); /* after 2020 */
 }
 
 TEST(test_log_str)
@@ -86,13 +86,12 @@ TEST(test_log_str)
 	ASSERT_STREQ(util_log_str(buf, sizeof(buf), "abcdefghij", 8),
 	    "abcde...");
 	/* Exactly the cap: no marker. */
-	ASSERT_STREQ(util_log_str(buf, sizeof(buf), "abcdefgh", 8),
-	    "abcdefgh");
+	ASSERT_STREQ(util_log_str(buf, sizeof(buf), "abcdefgh", 8), "abcdefgh");
 	/* Cut by the buffer. */
-	ASSERT_STREQ(util_log_str(buf, sizeof(buf),
-	    "0123456789abcdefghijkl", 100), "0123456789ab...");
-	ASSERT_STREQ(util_log_str(small, sizeof(small), "abcdef", 100),
-	    "...");
+	ASSERT_STREQ(util_log_str(buf, sizeof(buf), "0123456789abcdefghijkl",
+			 100),
+	    "0123456789ab...");
+	ASSERT_STREQ(util_log_str(small, sizeof(small), "abcdef", 100), "...");
 	ASSERT_STREQ(util_log_str(small, sizeof(small), "abc", 100), "abc");
 	ASSERT_STREQ(util_log_str(buf, sizeof(buf), NULL, 10), "");
 }
