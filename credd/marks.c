@@ -7,7 +7,6 @@
  * "tenant\0user\0"), write a shard in place, follow a symlink in the
  * directory, or log.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -78,28 +77,6 @@ key_of(const char *tenant, const char *user, uint8_t key[MARKS_KEY_LEN])
 	(void)crypto_generichash_final(&h, key, MARKS_KEY_LEN);
 }
 
-static uint64_t
-get_be(const uint8_t *p, size_t n)
-{
-	uint64_t v = 0;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static void
-put_be(uint8_t *p, uint64_t v, size_t n)
-{
-	size_t i;
-
-	for (i = n; i > 0; i--) {
-		p[i - 1] = (uint8_t)v;
-		v >>= 8;
-	}
-}
-
 /* Index of key in s, or where it would go (*found 0). O(log n). */
 static size_t
 shard_find(const struct shard *s, const uint8_t *key, int *found)
@@ -162,7 +139,7 @@ shard_parse(const uint8_t *buf, size_t size, unsigned idx, struct shard *s)
 	if (size < MARKS_HDR_LEN + MARKS_SUM_LEN ||
 	    memcmp(buf, MARKS_MAGIC, 4) != 0)
 		return -EBADMSG;
-	n = (size_t)get_be(buf + 4, 4);
+	n = (size_t)util_get_be(buf + 4, 4);
 	if (n > MARKS_SHARD_MAX ||
 	    size != MARKS_HDR_LEN + n * MARKS_ENT_LEN + MARKS_SUM_LEN)
 		return -EBADMSG;
@@ -178,8 +155,8 @@ shard_parse(const uint8_t *buf, size_t size, unsigned idx, struct shard *s)
 		struct mark_ent *e = &s->v[i];
 
 		memcpy(e->key, p, MARKS_KEY_LEN);
-		e->epoch = get_be(p + MARKS_KEY_LEN, 8);
-		e->gen = get_be(p + MARKS_KEY_LEN + 8, 8);
+		e->epoch = util_get_be(p + MARKS_KEY_LEN, 8);
+		e->gen = util_get_be(p + MARKS_KEY_LEN + 8, 8);
 		e->flags = p[MARKS_KEY_LEN + 16];
 		/* Sorted, unique, in the right shard, known flags only. */
 		if (e->key[0] != idx || (e->flags & ~MARKS_DELETED) != 0 ||
@@ -187,25 +164,6 @@ shard_parse(const uint8_t *buf, size_t size, unsigned idx, struct shard *s)
 			memcmp(s->v[i - 1].key, e->key, MARKS_KEY_LEN) >= 0))
 			return -EBADMSG;
 		s->n++;
-	}
-	return 0;
-}
-
-static int
-read_all(int fd, uint8_t *buf, size_t len)
-{
-	size_t got = 0;
-	ssize_t k;
-
-	while (got < len) {
-		k = read(fd, buf + got, len - got);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		if (k == 0)
-			return -EBADMSG;
-		got += (size_t)k;
 	}
 	return 0;
 }
@@ -240,7 +198,7 @@ shard_load(struct marks *m, unsigned idx)
 		r = -ENOMEM;
 		goto out;
 	}
-	r = read_all(fd, buf, (size_t)st.st_size);
+	r = util_read_all(fd, buf, (size_t)st.st_size);
 	if (r == 0)
 		r = shard_parse(buf, (size_t)st.st_size, idx, &m->shards[idx]);
 	if (r == 0)
@@ -265,12 +223,12 @@ shard_store(struct marks *m, unsigned idx)
 	if (buf == NULL)
 		return -ENOMEM;
 	memcpy(buf, MARKS_MAGIC, 4);
-	put_be(buf + 4, s->n, 4);
+	util_put_be(buf + 4, s->n, 4);
 	p = buf + MARKS_HDR_LEN;
 	for (i = 0; i < s->n; i++, p += MARKS_ENT_LEN) {
 		memcpy(p, s->v[i].key, MARKS_KEY_LEN);
-		put_be(p + MARKS_KEY_LEN, s->v[i].epoch, 8);
-		put_be(p + MARKS_KEY_LEN + 8, s->v[i].gen, 8);
+		util_put_be(p + MARKS_KEY_LEN, s->v[i].epoch, 8);
+		util_put_be(p + MARKS_KEY_LEN + 8, s->v[i].gen, 8);
 		p[MARKS_KEY_LEN + 16] = s->v[i].flags;
 	}
 	(void)crypto_generichash(p, MARKS_SUM_LEN, buf, len - MARKS_SUM_LEN,
@@ -299,34 +257,6 @@ shard_store(struct marks *m, unsigned idx)
 		return r;
 	}
 	return fsync(m->dirfd) < 0 ? -errno : 0;
-}
-
-/* Remove temp files a crashed writer left (the lock is held). */
-static int
-clean_tmp(struct marks *m)
-{
-	struct dirent *de;
-	DIR *d;
-	int fd, r = 0;
-
-	fd = openat(m->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (d == NULL) {
-		r = -errno;
-		(void)close(fd);
-		return r;
-	}
-	while ((de = readdir(d)) != NULL)
-		if (strncmp(de->d_name, MARKS_TMP_PREFIX,
-			strlen(MARKS_TMP_PREFIX)) == 0 &&
-		    unlinkat(m->dirfd, de->d_name, 0) < 0 && errno != ENOENT) {
-			r = -errno;
-			break;
-		}
-	(void)closedir(d);
-	return r;
 }
 
 /* ---- API ---- */
@@ -391,7 +321,7 @@ marks_open(const char *dir, struct marks **out, char *err, size_t errsz)
 		seterr(err, errsz, "%s is in use by another process", dir);
 		goto fail;
 	}
-	r = clean_tmp(m);
+	r = util_unlink_prefixed(m->dirfd, MARKS_TMP_PREFIX);
 	if (r < 0) {
 		seterr(err, errsz, "%s: removing temp files: %s", dir,
 		    strerror(-r));

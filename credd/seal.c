@@ -393,22 +393,6 @@ seal_active_id(const struct seal *s)
 	return s != NULL ? s->active : 0;
 }
 
-static void
-put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t
-get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
 /* "credd-record-v1" NUL tenant NUL user, malloc'd. Not secret. */
 static int
 make_ad(const char *tenant, const char *user, uint8_t **ad, size_t *adlen)
@@ -462,7 +446,7 @@ seal_seal(const struct seal *s, const char *tenant, const char *user,
 		goto out;
 	}
 	memcpy(blob, SEAL_MAGIC, SEAL_MAGIC_LEN);
-	put_be32(blob + SEAL_MAGIC_LEN, s->active);
+	util_put_be(blob + SEAL_MAGIC_LEN, s->active, 4);
 	randombytes_buf(blob + SEAL_MAGIC_LEN + 4, SEAL_NONCE_LEN);
 	if (sodium_mprotect_readonly(s->keys) != 0) {
 		r = errno_or_eio();
@@ -539,7 +523,7 @@ seal_blob_key_id(const uint8_t *blob, size_t len)
 	if (blob == NULL || len < SEAL_HDR_LEN + SEAL_TAG_LEN ||
 	    memcmp(blob, SEAL_MAGIC, SEAL_MAGIC_LEN) != 0)
 		return 0;
-	return get_be32(blob + SEAL_MAGIC_LEN);
+	return (uint32_t)util_get_be(blob + SEAL_MAGIC_LEN, 4);
 }
 
 int

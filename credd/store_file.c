@@ -143,47 +143,6 @@ check_tenant(const char *tenant)
 	return tl == 0 || tl > SF_TENANT_MAX ? -EINVAL : 0;
 }
 
-static uint64_t
-get_be(const uint8_t *p, size_t n)
-{
-	uint64_t v = 0;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static void
-put_be(uint8_t *p, uint64_t v, size_t n)
-{
-	size_t i;
-
-	for (i = n; i > 0; i--) {
-		p[i - 1] = (uint8_t)v;
-		v >>= 8;
-	}
-}
-
-static int
-read_all(int fd, uint8_t *buf, size_t len)
-{
-	size_t got = 0;
-	ssize_t k;
-
-	while (got < len) {
-		k = read(fd, buf + got, len - got);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		if (k == 0)
-			return -EBADMSG; /* shorter than fstat said */
-		got += (size_t)k;
-	}
-	return 0;
-}
-
 /* Check a whole file image and fill *out (blob data copied if want_data). */
 static int
 parse_record(const uint8_t *buf, size_t size, const char *tenant, int want_data,
@@ -194,9 +153,9 @@ parse_record(const uint8_t *buf, size_t size, const char *tenant, int want_data,
 
 	if (size < SF_HDR_LEN || memcmp(buf, SF_MAGIC, 4) != 0)
 		return -EBADMSG;
-	version = get_be(buf + 4, 8);
-	tl = (size_t)get_be(buf + 12, 2);
-	bl = (size_t)get_be(buf + 14, 4);
+	version = util_get_be(buf + 4, 8);
+	tl = (size_t)util_get_be(buf + 12, 2);
+	bl = (size_t)util_get_be(buf + 14, 4);
 	if (version == 0 || tl == 0 || tl > SF_TENANT_MAX || bl > SF_BLOB_MAX ||
 	    size != SF_HDR_LEN + tl + bl)
 		return -EBADMSG;
@@ -249,7 +208,7 @@ read_record(struct store_file *sf, const char *name, const char *tenant,
 		r = -ENOMEM;
 		goto out;
 	}
-	r = read_all(fd, buf, (size_t)st.st_size);
+	r = util_read_all(fd, buf, (size_t)st.st_size);
 	if (r < 0)
 		goto out;
 	r = parse_record(buf, (size_t)st.st_size, tenant, want_data, out);
@@ -291,9 +250,9 @@ write_tmp(int fd, const char *tenant, const uint8_t *data, size_t len,
 	int r;
 
 	memcpy(hdr, SF_MAGIC, 4);
-	put_be(hdr + 4, version, 8);
-	put_be(hdr + 12, tl, 2);
-	put_be(hdr + 14, len, 4);
+	util_put_be(hdr + 4, version, 8);
+	util_put_be(hdr + 12, tl, 2);
+	util_put_be(hdr + 14, len, 4);
 	r = util_write_all(fd, hdr, sizeof(hdr));
 	if (r == 0)
 		r = util_write_all(fd, tenant, tl);
@@ -586,35 +545,6 @@ sf_close(struct store *st)
 	free(sf);
 }
 
-/* Remove temp files a crashed writer left. Called with the lock held. */
-static int
-clean_tmp(struct store_file *sf)
-{
-	struct dirent *de;
-	DIR *d;
-	int fd, r = 0;
-
-	fd = openat(sf->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (d == NULL) {
-		r = -errno;
-		(void)close(fd);
-		return r;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (strncmp(de->d_name, SF_TMP_PREFIX, strlen(SF_TMP_PREFIX)) ==
-			0 &&
-		    unlinkat(sf->dirfd, de->d_name, 0) < 0 && errno != ENOENT) {
-			r = -errno;
-			break;
-		}
-	}
-	(void)closedir(d);
-	return r;
-}
-
 int
 store_file_open(const char *dir, struct store **out)
 {
@@ -647,7 +577,7 @@ store_file_open(const char *dir, struct store **out)
 	r = lock_dir(sf, &lockfd);
 	if (r < 0)
 		goto out;
-	r = clean_tmp(sf);
+	r = util_unlink_prefixed(sf->dirfd, SF_TMP_PREFIX);
 	util_closep(&lockfd);
 	if (r < 0)
 		goto out;

@@ -7,6 +7,7 @@
  * the fd or buffer it is handed.
  */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -181,4 +182,74 @@ util_write_all(int fd, const void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+int
+util_read_all(int fd, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+	size_t got = 0;
+	ssize_t k;
+
+	while (got < len) {
+		k = read(fd, p + got, len - got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		if (k == 0)
+			return -EBADMSG;
+		got += (size_t)k;
+	}
+	return 0;
+}
+
+uint64_t
+util_get_be(const uint8_t *p, size_t n)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+void
+util_put_be(uint8_t *p, uint64_t v, size_t n)
+{
+	size_t i;
+
+	for (i = n; i > 0; i--) {
+		p[i - 1] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+int
+util_unlink_prefixed(int dirfd, const char *prefix)
+{
+	size_t plen = strlen(prefix);
+	struct dirent *de;
+	DIR *d;
+	int fd, r = 0;
+
+	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		r = -errno;
+		(void)close(fd);
+		return r;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, prefix, plen) == 0 &&
+		    unlinkat(dirfd, de->d_name, 0) < 0 && errno != ENOENT) {
+			r = -errno;
+			break;
+		}
+	}
+	(void)closedir(d);
+	return r;
 }

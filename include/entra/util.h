@@ -33,5 +33,20 @@ char *util_log_str(char *dst, size_t dstsz, const char *src, size_t cap);
 int util_valid_username(const char *s);
 /* Write all of buf to a blocking fd, retrying EINTR. 0 or -errno. */
 int util_write_all(int fd, const void *buf, size_t len);
+/*
+ * Read exactly len bytes from a blocking fd, retrying EINTR. 0, -EBADMSG
+ * when the file ends first (shorter than its header or fstat said), or
+ * -errno.
+ */
+int util_read_all(int fd, void *buf, size_t len);
+/* An n-byte (n <= 8) big-endian unsigned field: read, write. */
+uint64_t util_get_be(const uint8_t *p, size_t n);
+void util_put_be(uint8_t *p, uint64_t v, size_t n);
+/*
+ * Remove the entries of the directory dirfd whose names begin with prefix
+ * (temp files a crashed writer left). 0 or the first -errno (ENOENT is
+ * not an error).
+ */
+int util_unlink_prefixed(int dirfd, const char *prefix);
 
 #endif

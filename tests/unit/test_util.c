@@ -135,6 +135,64 @@ TEST(test_write_all)
 	ASSERT_EQ(util_write_all(p[1], out, 0), 0);
 }
 
+TEST(test_read_all)
+{
+	char in[4];
+	int p[2];
+
+	ASSERT_EQ(pipe(p), 0);
+	ASSERT_EQ(util_write_all(p[1], "abcdef", 6), 0);
+	ASSERT_EQ(util_read_all(p[0], in, 4), 0);
+	ASSERT_TRUE(memcmp(in, "abcd", 4) == 0);
+	close(p[1]);
+	/* Two bytes left, four asked: the file ended first. */
+	ASSERT_ERR(util_read_all(p[0], in, 4), -EBADMSG);
+	close(p[0]);
+	ASSERT_ERR(util_read_all(p[0], in, 1), -EBADF);
+}
+
+TEST(test_be)
+{
+	uint8_t b[8];
+
+	util_put_be(b, 0x0102030405060708ULL, 8);
+	ASSERT_TRUE(b[0] == 1 && b[7] == 8);
+	ASSERT_EQ(util_get_be(b, 8), 0x0102030405060708ULL);
+	util_put_be(b, 0xA1B2C3D4E5ULL, 4); /* keeps the low bytes */
+	ASSERT_TRUE(b[0] == 0xB2 && b[3] == 0xE5);
+	ASSERT_EQ(util_get_be(b, 4), 0xB2C3D4E5ULL);
+	util_put_be(b, 0x1234, 2);
+	ASSERT_EQ(util_get_be(b, 2), 0x1234);
+	ASSERT_EQ(util_get_be(b, 0), 0);
+}
+
+TEST(test_unlink_prefixed)
+{
+	char dir[] = "/tmp/test_util.XXXXXX";
+	int dfd, fd;
+
+	ASSERT_TRUE(mkdtemp(dir) != NULL);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_TRUE(dfd >= 0);
+	fd = openat(dfd, ".tmp-1", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	ASSERT_TRUE(fd >= 0);
+	close(fd);
+	fd = openat(dfd, ".tmp-2", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	ASSERT_TRUE(fd >= 0);
+	close(fd);
+	fd = openat(dfd, "keep", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	ASSERT_TRUE(fd >= 0);
+	close(fd);
+	ASSERT_EQ(util_unlink_prefixed(dfd, ".tmp-"), 0);
+	ASSERT_TRUE(faccessat(dfd, ".tmp-1", F_OK, 0) < 0 && errno == ENOENT);
+	ASSERT_TRUE(faccessat(dfd, ".tmp-2", F_OK, 0) < 0 && errno == ENOENT);
+	ASSERT_EQ(faccessat(dfd, "keep", F_OK, 0), 0);
+	ASSERT_EQ(unlinkat(dfd, "keep", 0), 0);
+	close(dfd);
+	ASSERT_EQ(rmdir(dir), 0);
+	ASSERT_ERR(util_unlink_prefixed(-1, ".tmp-"), -EBADF);
+}
+
 int
 main(void)
 {
@@ -144,5 +202,8 @@ main(void)
 	RUN(test_log_str);
 	RUN(test_valid_username);
 	RUN(test_write_all);
+	RUN(test_read_all);
+	RUN(test_be);
+	RUN(test_unlink_prefixed);
 	TEST_MAIN_END();
 }
