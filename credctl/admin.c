@@ -185,7 +185,7 @@ admin_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 	struct opts o;
 	int r;
 
-	r = opts_parse(c, cmd, argc, argv, allowed, &o);
+	r = opts_parse(c, cmd, argc, argv, allowed, -1, &o);
 	if (r >= 0)
 		return r;
 	if (o.npos == 0) {

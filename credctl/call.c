@@ -248,6 +248,21 @@ call_roundtrip(struct ctx *c, json_t *req, json_t **resp, int64_t extra_ms)
 	return r;
 }
 
+int
+call_op(struct ctx *c, const char *op, json_t **resp)
+{
+	json_t *req;
+	int r;
+
+	*resp = NULL;
+	req = call_new_request(op);
+	if (req == NULL)
+		return EXIT_ERR;
+	r = call_roundtrip(c, req, resp, 0);
+	json_decref(req);
+	return r;
+}
+
 /*
  * One token request. Returns EXIT_OK with *resp ok, or an exit code;
  * error replies stay in *err_resp (for the caller to word) when it is

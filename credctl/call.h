@@ -30,6 +30,8 @@ json_t *call_new_request(const char *op);
 int call_raw(struct ctx *c, const json_t *req, json_t **resp, int64_t extra_ms);
 /* Request -> ok reply in *resp and EXIT_OK, or an exit code (printed). */
 int call_roundtrip(struct ctx *c, json_t *req, json_t **resp, int64_t extra_ms);
+/* call_roundtrip of a request with no fields but op ({"v":1,"op":op}). */
+int call_op(struct ctx *c, const char *op, json_t **resp);
 /*
  * A token request for scope (NULL: credd's default) valid for min_valid
  * seconds: EXIT_OK and the ok reply in *resp, or an exit code. An error

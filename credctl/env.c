@@ -42,7 +42,7 @@ env_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 						  'j' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
-	json_t *req, *resp = NULL, *out;
+	json_t *resp = NULL, *out;
 	struct secret *line;
 	const char *ep, *sec;
 	char *buf;
@@ -70,11 +70,7 @@ env_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 		    cmd->usage);
 		return EXIT_USAGE;
 	}
-	req = call_new_request("sdk_env");
-	if (req == NULL)
-		return EXIT_ERR;
-	r = call_roundtrip(c, req, &resp, 0);
-	json_decref(req);
+	r = call_op(c, "sdk_env", &resp);
 	if (r != EXIT_OK)
 		return r;
 	ep = out_jstr(resp, "endpoint");

@@ -196,11 +196,9 @@ login_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 	struct opts o;
 	int r;
 
-	r = opts_parse(c, cmd, argc, argv, allowed, &o);
+	r = opts_parse(c, cmd, argc, argv, allowed, 0, &o);
 	if (r >= 0)
 		return r;
-	if (opts_too_many(cmd, &o, 0))
-		return EXIT_USAGE;
 	req = call_new_request("login");
 	if (req == NULL ||
 	    json_object_set_new(req, "wait", json_integer(0)) < 0) {

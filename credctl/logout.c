@@ -18,20 +18,14 @@ int
 logout_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 {
 	static const int allowed[] = { 0 };
-	json_t *req = NULL, *resp = NULL;
+	json_t *resp = NULL;
 	struct opts o;
 	int r;
 
-	r = opts_parse(c, cmd, argc, argv, allowed, &o);
+	r = opts_parse(c, cmd, argc, argv, allowed, 0, &o);
 	if (r >= 0)
 		return r;
-	if (opts_too_many(cmd, &o, 0))
-		return EXIT_USAGE;
-	req = call_new_request("logout");
-	if (req == NULL)
-		return EXIT_ERR;
-	r = call_roundtrip(c, req, &resp, 0);
-	json_decref(req);
+	r = call_op(c, "logout", &resp);
 	if (r == EXIT_OK)
 		printf("Signed out: your refresh token and cached tokens are "
 		       "forgotten on every node.\n");

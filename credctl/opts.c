@@ -39,7 +39,7 @@ const struct option opts_long[] = { { "socket", required_argument, NULL,
  */
 int
 opts_parse(struct ctx *c, const struct cmd *cmd, int argc, char **argv,
-    const int *allowed, struct opts *o)
+    const int *allowed, int maxpos, struct opts *o)
 {
 	long long n;
 	int ch, i, is_ok;
@@ -99,15 +99,10 @@ opts_parse(struct ctx *c, const struct cmd *cmd, int argc, char **argv,
 	}
 	o->npos = argc - optind;
 	o->pos = argv + optind;
+	if (maxpos >= 0 && o->npos > maxpos) {
+		out_errorf("%s: unexpected argument '%s'; usage: credctl %s",
+		    cmd->name, o->pos[maxpos], cmd->usage);
+		return EXIT_USAGE;
+	}
 	return -1;
-}
-
-int
-opts_too_many(const struct cmd *cmd, const struct opts *o, int max)
-{
-	if (o->npos <= max)
-		return 0;
-	out_errorf("%s: unexpected argument '%s'; usage: credctl %s", cmd->name,
-	    o->pos[max], cmd->usage);
-	return 1;
 }

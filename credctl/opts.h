@@ -37,13 +37,12 @@ struct opts {
 /*
  * Parse argv of a subcommand (argv[0] is its name) into *o; allowed
  * lists the OPT_ ids it takes besides --socket (which sets c->socket)
- * and --help, ending in 0. Returns -1 to go on, or an exit code (usage
- * printed for --help, a line on stderr for a bad option). o->pos points
- * into argv.
+ * and --help, ending in 0; maxpos is how many positional arguments it
+ * takes (-1: any). Returns -1 to go on, or an exit code (usage printed
+ * for --help, a line on stderr for a bad option or one argument too
+ * many). o->pos points into argv.
  */
 int opts_parse(struct ctx *c, const struct cmd *cmd, int argc, char **argv,
-    const int *allowed, struct opts *o);
-/* More than max positional arguments: prints the line and returns 1. */
-int opts_too_many(const struct cmd *cmd, const struct opts *o, int max);
+    const int *allowed, int maxpos, struct opts *o);
 
 #endif

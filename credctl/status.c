@@ -104,20 +104,14 @@ int
 status_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 {
 	static const int allowed[] = { OPT_JSON, 0 };
-	json_t *req = NULL, *resp = NULL;
+	json_t *resp = NULL;
 	struct opts o;
 	int r;
 
-	r = opts_parse(c, cmd, argc, argv, allowed, &o);
+	r = opts_parse(c, cmd, argc, argv, allowed, 0, &o);
 	if (r >= 0)
 		return r;
-	if (opts_too_many(cmd, &o, 0))
-		return EXIT_USAGE;
-	req = call_new_request("status");
-	if (req == NULL)
-		return EXIT_ERR;
-	r = call_roundtrip(c, req, &resp, 0);
-	json_decref(req);
+	r = call_op(c, "status", &resp);
 	if (r != EXIT_OK)
 		return r;
 	if (o.is_json)

@@ -127,11 +127,9 @@ token_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 	struct opts o;
 	int r;
 
-	r = opts_parse(c, cmd, argc, argv, allowed, &o);
+	r = opts_parse(c, cmd, argc, argv, allowed, 1, &o);
 	if (r >= 0)
 		return r;
-	if (opts_too_many(cmd, &o, 1))
-		return EXIT_USAGE;
 	if (o.is_json + o.is_env + o.is_header > 1) {
 		out_errorf("token: choose one of --json, --env and --header");
 		return EXIT_USAGE;
