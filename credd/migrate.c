@@ -65,36 +65,29 @@ copy_one(struct store *to, const char *tenant, const struct store_entry *e)
 	return -EEXIST;
 }
 
+struct copy_to {
+	struct store *to;
+	const char *tenant;
+};
+
+static int
+copy_cb(void *arg, const struct store_entry *e)
+{
+	const struct copy_to *c = arg;
+
+	return copy_one(c->to, c->tenant, e);
+}
+
 int
 store_migrate(struct store *from, struct store *to, const char *tenant,
     size_t *count)
 {
-	struct store_entry *ents = NULL;
-	char *cursor = NULL, *next = NULL;
-	size_t n = 0, i;
-	int r;
+	struct copy_to c = { to, tenant };
 
 	*count = 0;
 	if (from == NULL || to == NULL || tenant == NULL || from == to)
 		return -EINVAL;
-	do {
-		r = from->ops->list(from, tenant, cursor, MIGRATE_PAGE, 1,
-		    &ents, &n, &next);
-		if (r < 0)
-			break;
-		for (i = 0; i < n && r >= 0; i++) {
-			r = copy_one(to, tenant, &ents[i]);
-			if (r > 0)
-				(*count)++;
-		}
-		store_entries_free(ents, n);
-		ents = NULL;
-		free(cursor);
-		cursor = next;
-		next = NULL;
-	} while (r >= 0 && cursor != NULL);
-	free(cursor);
-	return r < 0 ? r : 0;
+	return store_each(from, tenant, MIGRATE_PAGE, copy_cb, &c, count);
 }
 
 static void

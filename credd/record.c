@@ -733,32 +733,25 @@ rekey_one(struct store *st, const struct seal *seal, const char *tenant,
 	return e;
 }
 
+struct rekey_in {
+	struct store *st;
+	const struct seal *seal;
+	const char *tenant;
+};
+
+static int
+rekey_cb(void *arg, const struct store_entry *e)
+{
+	const struct rekey_in *k = arg;
+
+	return rekey_one(k->st, k->seal, k->tenant, e);
+}
+
 int
 record_rekey_all(struct store *st, const struct seal *seal, const char *tenant,
     size_t *count)
 {
-	struct store_entry *ents = NULL;
-	char *cursor = NULL, *next = NULL;
-	size_t n = 0, i;
-	int e;
+	struct rekey_in k = { st, seal, tenant };
 
-	*count = 0;
-	do {
-		e = st->ops->list(st, tenant, cursor, RECORD_REKEY_PAGE, 1,
-		    &ents, &n, &next);
-		if (e < 0)
-			break;
-		for (i = 0; i < n && e >= 0; i++) {
-			e = rekey_one(st, seal, tenant, &ents[i]);
-			if (e > 0)
-				(*count)++;
-		}
-		store_entries_free(ents, n);
-		ents = NULL;
-		free(cursor);
-		cursor = next;
-		next = NULL;
-	} while (e >= 0 && cursor != NULL);
-	free(cursor);
-	return e < 0 ? e : 0;
+	return store_each(st, tenant, RECORD_REKEY_PAGE, rekey_cb, &k, count);
 }

@@ -31,6 +31,36 @@ blob_clear(struct blob *b)
 	b->version = 0;
 }
 
+int
+store_each(struct store *st, const char *tenant, size_t page,
+    int (*fn)(void *arg, const struct store_entry *e), void *arg, size_t *count)
+{
+	struct store_entry *ents = NULL;
+	char *cursor = NULL, *next = NULL;
+	size_t n = 0, i;
+	int r;
+
+	*count = 0;
+	do {
+		r = st->ops->list(st, tenant, cursor, page, 1, &ents, &n,
+		    &next);
+		if (r < 0)
+			break;
+		for (i = 0; i < n && r >= 0; i++) {
+			r = fn(arg, &ents[i]);
+			if (r > 0)
+				(*count)++;
+		}
+		store_entries_free(ents, n);
+		ents = NULL;
+		free(cursor);
+		cursor = next;
+		next = NULL;
+	} while (r >= 0 && cursor != NULL);
+	free(cursor);
+	return r < 0 ? r : 0;
+}
+
 void
 store_entries_free(struct store_entry *e, size_t n)
 {

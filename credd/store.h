@@ -119,5 +119,14 @@ int store_pg_open(const char *dsn, const char *node, struct store **out);
 void store_close(struct store *st);
 void blob_clear(struct blob *b);
 void store_entries_free(struct store_entry *e, size_t n);
+/*
+ * Call fn(arg, entry) for every record of tenant, page records at a
+ * time, blobs included. fn returns < 0 to stop with that error, > 0 to
+ * count the entry, 0 to skip it. *count is the number counted. 0 or the
+ * first error (of the list or of fn).
+ */
+int store_each(struct store *st, const char *tenant, size_t page,
+    int (*fn)(void *arg, const struct store_entry *e), void *arg,
+    size_t *count);
 
 #endif
