@@ -757,6 +757,22 @@ warn_account_match(const char *conf)
 	    conf);
 }
 
+/* A subcommand's only option, -c CONFIG (argv[1] is the subcommand). */
+static const char *
+sub_config(int argc, char **argv, const struct option *opts, const char *conf)
+{
+	int ch;
+
+	optind = 2;
+	while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+		if (ch == 'c')
+			conf = optarg;
+		else
+			usage();
+	}
+	return conf;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -787,25 +803,11 @@ main(int argc, char **argv)
 	}
 	if (argc > 1 && strcmp(argv[1], "db-init") == 0) {
 		log_init("credd", 1, 0);
-		optind = 2;
-		while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
-			if (ch == 'c')
-				conf = optarg;
-			else
-				usage();
-		}
-		return cmd_db_init(conf);
+		return cmd_db_init(sub_config(argc, argv, opts, conf));
 	}
 	if (argc > 1 && strcmp(argv[1], "rekey") == 0) {
 		log_init("credd", 1, 0);
-		optind = 2;
-		while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
-			if (ch == 'c')
-				conf = optarg;
-			else
-				usage();
-		}
-		return cmd_rekey(conf);
+		return cmd_rekey(sub_config(argc, argv, opts, conf));
 	}
 	while ((ch = getopt_long(argc, argv, "c:k:fdh", opts, NULL)) != -1) {
 		switch (ch) {
