@@ -107,11 +107,5 @@ env_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 	if (line != NULL)
 		line->ptr[line->len - 1] = '\n';
 	secret_wipe_str(buf);
-	if (line == NULL) {
-		out_errorf("out of memory");
-		return EXIT_ERR;
-	}
-	r = out_secret(line);
-	secret_free(line);
-	return r;
+	return out_secret_take(line);
 }

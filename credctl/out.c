@@ -253,6 +253,20 @@ out_secret(const struct secret *line)
 	return EXIT_OK;
 }
 
+int
+out_secret_take(struct secret *line)
+{
+	int r;
+
+	if (line == NULL) {
+		out_errorf("out of memory");
+		return EXIT_ERR;
+	}
+	r = out_secret(line);
+	secret_free(line);
+	return r;
+}
+
 /* "a.b: 3" for every scalar in a (nested) object. */
 void
 out_tree(const char *prefix, json_t *obj)

@@ -42,6 +42,8 @@ int out_device_clause(char *buf, size_t sz, const json_t *o);
 int out_is_shell_safe(const char *s);
 /* Write line to fd 1 without stdio buffering; an exit code. */
 int out_secret(const struct secret *line);
+/* out_secret, then free line; NULL (a failed allocation) says so. */
+int out_secret_take(struct secret *line);
 /* "prefix.key  value" on stdout for every scalar in obj (nested), "ok" aside. */
 void out_tree(const char *prefix, json_t *obj);
 

@@ -109,13 +109,7 @@ token_print(const struct opts *o, json_t *resp)
 	line = token_line(o, tok, out_jstr(resp, "token_type"),
 	    out_jint(resp, "expires_on", 0));
 	secret_free(tok);
-	if (line == NULL) {
-		out_errorf("out of memory");
-		return EXIT_ERR;
-	}
-	r = out_secret(line);
-	secret_free(line);
-	return r;
+	return out_secret_take(line);
 }
 
 int
