@@ -111,7 +111,8 @@ reply_after_failure(struct broker *b, struct user *u, struct waiter *w,
 	}
 	user_audit("token_refused", u, w->caller->uid, "token", scope,
 	    "refused", NULL, NULL, NULL, err);
-	waiter_reply_json(w, errmap_idp_error(err, b->throttle_until));
+	waiter_reply_json(w,
+	    errmap_idp_error(err, b->throttle_until, clock_now(b->clk)));
 }
 
 /*

@@ -249,7 +249,8 @@ flow_end(struct broker *b, struct user *u, int err, const char *msg,
 			    json_string(oerr != NULL ? oerr->reason : msg),
 			    &bad);
 		} else if (oerr != NULL)
-			resp = errmap_idp_error(oerr, b->throttle_until);
+			resp = errmap_idp_error(oerr, b->throttle_until,
+			    clock_now(b->clk));
 		else if (err == 0) {
 			if (w->op == PROTO_OP_SESSION_OPEN)
 				resp = flow_session_reply(w, u, "ready");
