@@ -687,14 +687,22 @@ call_returned(struct fake_call *c, int r, struct reply *out)
 }
 
 void
-fake_token(struct fake_core *fc, struct fake_call *c, const char *user,
-    uid_t uid)
+fake_token_valid(struct fake_core *fc, struct fake_call *c, const char *user,
+    uid_t uid, int64_t min_valid)
 {
 	struct reply out = { 0 };
 
 	call_init(fc, c, PROTO_OP_TOKEN, user, uid);
 	call_returned(c,
-	    broker_token(fc->b, &c->w, user, uid, FAKE_SCOPE, 0, &out), &out);
+	    broker_token(fc->b, &c->w, user, uid, FAKE_SCOPE, min_valid, &out),
+	    &out);
+}
+
+void
+fake_token(struct fake_core *fc, struct fake_call *c, const char *user,
+    uid_t uid)
+{
+	fake_token_valid(fc, c, user, uid, 0);
 }
 
 void
@@ -874,11 +882,14 @@ fake_token_body(struct fake_core *fc, const char *access, const char *refresh,
 }
 
 const char *
-fake_device_body(void)
+fake_device_body(struct fake_core *fc, int64_t expires_in, int64_t interval)
 {
-	return "{\"device_code\":\"DC-secret\",\"user_code\":\"ABCD-EFGH\","
-	       "\"verification_uri\":\"https://microsoft.com/devicelogin\","
-	       "\"expires_in\":900,\"interval\":5}";
+	snprintf(fc->body, sizeof(fc->body),
+	    "{\"device_code\":\"DC-secret\",\"user_code\":\"ABCD-EFGH\","
+	    "\"verification_uri\":\"https://microsoft.com/devicelogin\","
+	    "\"expires_in\":%lld,\"interval\":%lld}",
+	    (long long)expires_in, (long long)interval);
+	return fc->body;
 }
 
 int
@@ -890,7 +901,8 @@ fake_sign_in(struct fake_core *fc, const char *user, uid_t uid, const char *oid,
 
 	fake_login(fc, &c, user, uid, 0);
 	fake_settle(fc);
-	if (fake_idp_answer(fc, FAKE_DEVICE, 200, fake_device_body(), -1) < 0) {
+	if (fake_idp_answer(fc, FAKE_DEVICE, 200, fake_device_body(fc, 900, 5),
+		-1) < 0) {
 		fprintf(stderr, "fake_sign_in: no device code request\n");
 		fake_call_done(&c);
 		return -1;
@@ -945,4 +957,19 @@ fake_store_has(const struct fake_core *fc, const char *user)
 	has = mem_find(m, FAKE_TENANT, user) != NULL;
 	pthread_mutex_unlock(&m->mu);
 	return has;
+}
+
+int64_t
+fake_stat(struct fake_core *fc, const char *key)
+{
+	json_t *o = json_object(), *v;
+	int64_t n = -1;
+
+	if (o != NULL && broker_stats(fc->b, o) == 0) {
+		v = json_object_get(o, key);
+		if (json_is_integer(v))
+			n = json_integer_value(v);
+	}
+	json_decref(o);
+	return n;
 }

@@ -58,6 +58,9 @@ struct broker *fake_broker(struct fake_core *fc);
 /* Start op for user/uid on c (zeroed first). The op's return is c->r. */
 void fake_token(struct fake_core *fc, struct fake_call *c, const char *user,
     uid_t uid);
+/* The same, wanting the token valid for min_valid s more. */
+void fake_token_valid(struct fake_core *fc, struct fake_call *c,
+    const char *user, uid_t uid, int64_t min_valid);
 void fake_login(struct fake_core *fc, struct fake_call *c, const char *user,
     uid_t uid, int64_t wait);
 void fake_status(struct fake_core *fc, struct fake_call *c, const char *user,
@@ -71,6 +74,8 @@ const char *fake_code(const struct fake_call *c);
 /* A string field of the answer (of its error object for an error). */
 const char *fake_field(const struct fake_call *c, const char *key);
 int64_t fake_int(const struct fake_call *c, const char *key);
+/* A counter of broker_stats (-1: none). */
+int64_t fake_stat(struct fake_core *fc, const char *key);
 
 /* ---- the loop and the clock ---- */
 
@@ -98,8 +103,9 @@ int fake_idp_answer(struct fake_core *fc, enum fake_grant kind, long status,
 const char *fake_token_body(struct fake_core *fc, const char *access,
     const char *refresh, int64_t expires_in, const char *oid,
     const char *username);
-/* A device code endpoint success body (interval 5 s, expiry 900 s). */
-const char *fake_device_body(void);
+/* A device code endpoint success body (user code ABCD-EFGH). */
+const char *fake_device_body(struct fake_core *fc, int64_t expires_in,
+    int64_t interval);
 
 /*
  * Sign user in through a device flow (login, device code, one poll

@@ -160,7 +160,8 @@ TEST(invalid_grant_drops_consent_next_request_signs_in)
 	fake_token(fc, &c, ALICE, ALICE_UID);
 	fake_settle(fc);
 	ASSERT_EQ(fake_idp_waiting(fc, FAKE_DEVICE), 1);
-	ASSERT_EQ(fake_idp_answer(fc, FAKE_DEVICE, 200, fake_device_body(), -1),
+	ASSERT_EQ(fake_idp_answer(fc, FAKE_DEVICE, 200,
+		      fake_device_body(fc, 900, 5), -1),
 	    0);
 	ASSERT_STREQ(fake_code(&c), "consent_required");
 	ASSERT_STREQ(fake_field(&c, "user_code"), "ABCD-EFGH");
