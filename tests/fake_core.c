@@ -1,12 +1,12 @@
 /*
  * fake_core.c - the broker on a bench (see fake_core.h): a scripted
- * IdP, an in-memory store, a fixed clock and dispatch-like requests.
+ * IdP, the in-memory store (store_mem.c), a fixed clock and
+ * dispatch-like requests.
  *
  * Must never: keep process-wide state, reach the network, or sleep
  * longer than one 1 ms slice of the loop.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,26 +29,10 @@
 #include "reply.h"
 #include "seal.h"
 #include "store.h"
+#include "store_mem.h"
 #include "storeq.h"
 
-#define MEM_ROWS 64
 #define FAKE_MS0 INT64_C(5000000) /* the loop clock's start, ms */
-
-/* ---- the in-memory store (called from the store thread) ---- */
-
-struct mem_row {
-	char *tenant, *user;
-	struct blob blob;
-};
-
-struct mem_store {
-	struct store st;
-	pthread_mutex_t mu;
-	struct mem_row rows[MEM_ROWS];
-	struct fake_core *fc;
-	unsigned puts, dels;
-	uint64_t last_put;
-};
 
 /* ---- the scripted IdP ---- */
 
@@ -74,7 +58,7 @@ struct fake_core {
 	struct event_loop *ev;
 	struct config *cf;
 	struct seal *seal;
-	struct mem_store *mem;
+	struct store *st; /* store_mem.c */
 	struct idp idp;
 	struct fake_req *reqs; /* oldest first */
 	unsigned sent[FAKE_NGRANTS];
@@ -84,211 +68,6 @@ struct fake_core {
 	struct broker *b;
 	atomic_uint_fast64_t seq; /* orders store writes and replies */
 	char body[4096];
-};
-
-/* ---- store ops ---- */
-
-static struct mem_row *
-mem_find(struct mem_store *m, const char *tenant, const char *user)
-{
-	size_t i;
-
-	for (i = 0; i < MEM_ROWS; i++)
-		if (m->rows[i].user != NULL &&
-		    strcmp(m->rows[i].tenant, tenant) == 0 &&
-		    strcmp(m->rows[i].user, user) == 0)
-			return &m->rows[i];
-	return NULL;
-}
-
-static int
-blob_copy(const uint8_t *data, size_t len, uint64_t version, struct blob *out)
-{
-	out->data = malloc(len > 0 ? len : 1);
-	if (out->data == NULL)
-		return -ENOMEM;
-	memcpy(out->data, data, len);
-	out->len = len;
-	out->version = version;
-	return 0;
-}
-
-static int
-mem_get(struct store *st, const char *tenant, const char *user,
-    struct blob *out)
-{
-	struct mem_store *m = st->priv;
-	struct mem_row *row;
-	int r = -ENOENT;
-
-	memset(out, 0, sizeof(*out));
-	pthread_mutex_lock(&m->mu);
-	row = mem_find(m, tenant, user);
-	if (row != NULL)
-		r = blob_copy(row->blob.data, row->blob.len, row->blob.version,
-		    out);
-	pthread_mutex_unlock(&m->mu);
-	return r;
-}
-
-static int
-mem_put_if(struct store *st, const char *tenant, const char *user,
-    const uint8_t *data, size_t len, uint64_t expect, uint64_t *new_version)
-{
-	struct mem_store *m = st->priv;
-	struct mem_row *row;
-	struct blob nb = { 0 };
-	size_t i;
-	int r = 0;
-
-	pthread_mutex_lock(&m->mu);
-	row = mem_find(m, tenant, user);
-	if ((row == NULL && expect != 0) ||
-	    (row != NULL && row->blob.version != expect)) {
-		r = -ESTALE;
-		goto out;
-	}
-	for (i = 0; row == NULL && i < MEM_ROWS; i++)
-		if (m->rows[i].user == NULL) {
-			row = &m->rows[i];
-			row->tenant = strdup(tenant);
-			row->user = strdup(user);
-			if (row->tenant == NULL || row->user == NULL)
-				abort();
-		}
-	if (row == NULL) {
-		r = -ENOSPC;
-		goto out;
-	}
-	r = blob_copy(data, len, expect + 1, &nb);
-	if (r < 0)
-		goto out;
-	blob_clear(&row->blob);
-	row->blob = nb;
-	*new_version = expect + 1;
-	m->puts++;
-	m->last_put = atomic_fetch_add(&m->fc->seq, 1) + 1;
-out:
-	pthread_mutex_unlock(&m->mu);
-	return r;
-}
-
-static void
-row_clear(struct mem_row *row)
-{
-	free(row->tenant);
-	free(row->user);
-	blob_clear(&row->blob);
-	memset(row, 0, sizeof(*row));
-}
-
-static int
-mem_del_if(struct store *st, const char *tenant, const char *user,
-    uint64_t expect)
-{
-	struct mem_store *m = st->priv;
-	struct mem_row *row;
-	int r = 0;
-
-	pthread_mutex_lock(&m->mu);
-	row = mem_find(m, tenant, user);
-	if (row == NULL)
-		r = -ENOENT;
-	else if (row->blob.version != expect)
-		r = -ESTALE;
-	else {
-		row_clear(row);
-		m->dels++;
-	}
-	pthread_mutex_unlock(&m->mu);
-	return r;
-}
-
-static int
-entry_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct store_entry *)a)->user,
-	    ((const struct store_entry *)b)->user);
-}
-
-static int
-mem_list(struct store *st, const char *tenant, const char *cursor, size_t limit,
-    int want_blobs, struct store_entry **out, size_t *n, char **next)
-{
-	struct mem_store *m = st->priv;
-	struct store_entry *e;
-	size_t i, k = 0;
-
-	*out = NULL;
-	*n = 0;
-	*next = NULL;
-	e = calloc(MEM_ROWS, sizeof(*e));
-	if (e == NULL)
-		return -ENOMEM;
-	pthread_mutex_lock(&m->mu);
-	for (i = 0; i < MEM_ROWS; i++) {
-		struct mem_row *row = &m->rows[i];
-
-		if (row->user == NULL || strcmp(row->tenant, tenant) != 0 ||
-		    (cursor != NULL && strcmp(row->user, cursor) <= 0))
-			continue;
-		e[k].user = strdup(row->user);
-		e[k].version = row->blob.version;
-		if (e[k].user == NULL ||
-		    (want_blobs &&
-			blob_copy(row->blob.data, row->blob.len,
-			    row->blob.version, &e[k].blob) < 0))
-			abort();
-		k++;
-	}
-	pthread_mutex_unlock(&m->mu);
-	qsort(e, k, sizeof(*e), entry_cmp);
-	if (k > limit) {
-		*next = strdup(e[limit - 1].user);
-		store_entries_free(e + limit, k - limit);
-		k = limit;
-	}
-	*out = e;
-	*n = k;
-	return 0;
-}
-
-static int
-mem_notify_fd(struct store *st)
-{
-	(void)st;
-	return -1;
-}
-
-static int
-mem_notify_next(struct store *st, char **user)
-{
-	(void)st;
-	*user = NULL;
-	return 0;
-}
-
-static void
-mem_close(struct store *st)
-{
-	struct mem_store *m = st->priv;
-	size_t i;
-
-	for (i = 0; i < MEM_ROWS; i++)
-		row_clear(&m->rows[i]);
-	pthread_mutex_destroy(&m->mu);
-	free(m);
-}
-
-static const struct store_ops mem_ops = {
-	.name = "memory",
-	.get = mem_get,
-	.put_if = mem_put_if,
-	.del_if = mem_del_if,
-	.list = mem_list,
-	.notify_fd = mem_notify_fd,
-	.notify_next = mem_notify_next,
-	.close = mem_close,
 };
 
 /* ---- IdP ops ---- */
@@ -565,13 +344,9 @@ fake_core_new(const char *extra)
 	}
 	fc->ev = event_new();
 	fc->seal = fixture_ring_text(ring);
-	fc->mem = calloc(1, sizeof(*fc->mem));
-	if (fc->ev == NULL || fc->seal == NULL || fc->mem == NULL)
+	if (fc->ev == NULL || fc->seal == NULL ||
+	    store_mem_open(&fc->seq, &fc->st) < 0)
 		goto fail;
-	pthread_mutex_init(&fc->mem->mu, NULL);
-	fc->mem->fc = fc;
-	fc->mem->st.ops = &mem_ops;
-	fc->mem->st.priv = fc->mem;
 	fc->idp.ops = &fake_idp_ops;
 	fc->idp.priv = fc;
 	fc->clk.ops = &fake_clock_ops;
@@ -581,7 +356,7 @@ fake_core_new(const char *extra)
 	fc->now_ms = FAKE_MS0;
 	d.ev = fc->ev;
 	d.cf = fc->cf;
-	d.st = &fc->mem->st;
+	d.st = fc->st;
 	d.seal = fc->seal;
 	d.idp = &fc->idp;
 	d.clock = &fc->clk;
@@ -614,8 +389,7 @@ fake_core_free(struct fake_core *fc)
 		fc->timers = t->next;
 		free(t);
 	}
-	if (fc->mem != NULL)
-		store_close(&fc->mem->st);
+	store_close(fc->st);
 	seal_free(fc->seal);
 	config_free(fc->cf);
 	event_free(fc->ev);
@@ -927,38 +701,6 @@ fake_sign_in(struct fake_core *fc, const char *user, uid_t uid, const char *oid,
 	return ok ? 0 : -1;
 }
 
-/* ---- the store's counters ---- */
-
-unsigned
-fake_store_puts(const struct fake_core *fc)
-{
-	return fc->mem->puts;
-}
-
-unsigned
-fake_store_dels(const struct fake_core *fc)
-{
-	return fc->mem->dels;
-}
-
-uint64_t
-fake_store_last_put(const struct fake_core *fc)
-{
-	return fc->mem->last_put;
-}
-
-int
-fake_store_has(const struct fake_core *fc, const char *user)
-{
-	struct mem_store *m = fc->mem;
-	int has;
-
-	pthread_mutex_lock(&m->mu);
-	has = mem_find(m, FAKE_TENANT, user) != NULL;
-	pthread_mutex_unlock(&m->mu);
-	return has;
-}
-
 int64_t
 fake_stat(struct fake_core *fc, const char *key)
 {
@@ -972,4 +714,30 @@ fake_stat(struct fake_core *fc, const char *key)
 	}
 	json_decref(o);
 	return n;
+}
+
+/* ---- the store's counters ---- */
+
+unsigned
+fake_store_puts(const struct fake_core *fc)
+{
+	return store_mem_puts(fc->st);
+}
+
+unsigned
+fake_store_dels(const struct fake_core *fc)
+{
+	return store_mem_dels(fc->st);
+}
+
+uint64_t
+fake_store_last_put(const struct fake_core *fc)
+{
+	return store_mem_last_put(fc->st);
+}
+
+int
+fake_store_has(const struct fake_core *fc, const char *user)
+{
+	return store_mem_has(fc->st, FAKE_TENANT, user);
 }

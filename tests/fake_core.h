@@ -2,7 +2,7 @@
  * fake_core.h - the broker on a bench, for unit tests: a scripted IdP
  * (idp.h) whose requests wait until the test answers them with a canned
  * HTTP status and body (parsed by oauth.c, as the real one does), an
- * in-memory store (store.h) that counts its writes, a fixed clock
+ * in-memory store (store_mem.h) that counts its writes, a fixed clock
  * (clock.h) that fires the broker's timers only when the test advances
  * it, and requests made the way dispatch.c makes them (a waiter whose
  * reply is kept). A sequence number orders store writes and replies, so
