@@ -17,7 +17,7 @@
 #include "entra/secret.h"
 
 #include "broker.h"
-#include "broker_int.h" /* the store thread's queue, for fake_settle */
+#include "broker_int.h" /* the store thread's queue, for fake_core_settle */
 #include "clock.h"
 #include "config.h"
 #include "errmap.h"
@@ -257,7 +257,7 @@ run_slice(struct fake_core *fc)
 }
 
 void
-fake_settle(struct fake_core *fc)
+fake_core_settle(struct fake_core *fc)
 {
 	int i;
 
@@ -278,7 +278,7 @@ clock_set(struct fake_core *fc, int64_t ms)
 }
 
 void
-fake_advance(struct fake_core *fc, int64_t secs)
+fake_core_advance(struct fake_core *fc, int64_t secs)
 {
 	int64_t target = fc->now_ms + secs * 1000;
 	struct fake_timer *t, *first;
@@ -294,14 +294,14 @@ fake_advance(struct fake_core *fc, int64_t secs)
 			break;
 		clock_set(fc, first->due_ms);
 		while (fire_one(fc))
-			fake_settle(fc);
+			fake_core_settle(fc);
 	}
 	clock_set(fc, target);
-	fake_settle(fc);
+	fake_core_settle(fc);
 }
 
 int64_t
-fake_now(const struct fake_core *fc)
+fake_core_now(const struct fake_core *fc)
 {
 	return fc->now_s;
 }
@@ -309,7 +309,7 @@ fake_now(const struct fake_core *fc)
 /* ---- life cycle ---- */
 
 struct broker *
-fake_broker(struct fake_core *fc)
+fake_core_broker(struct fake_core *fc)
 {
 	return fc->b;
 }
@@ -461,8 +461,8 @@ call_returned(struct fake_call *c, int r, struct reply *out)
 }
 
 void
-fake_token_valid(struct fake_core *fc, struct fake_call *c, const char *user,
-    uid_t uid, int64_t min_valid)
+fake_core_token_valid(struct fake_core *fc, struct fake_call *c,
+    const char *user, uid_t uid, int64_t min_valid)
 {
 	struct reply out = { 0 };
 
@@ -473,14 +473,14 @@ fake_token_valid(struct fake_core *fc, struct fake_call *c, const char *user,
 }
 
 void
-fake_token(struct fake_core *fc, struct fake_call *c, const char *user,
+fake_core_token(struct fake_core *fc, struct fake_call *c, const char *user,
     uid_t uid)
 {
-	fake_token_valid(fc, c, user, uid, 0);
+	fake_core_token_valid(fc, c, user, uid, 0);
 }
 
 void
-fake_login(struct fake_core *fc, struct fake_call *c, const char *user,
+fake_core_login(struct fake_core *fc, struct fake_call *c, const char *user,
     uid_t uid, int64_t wait)
 {
 	struct reply out = { 0 };
@@ -491,7 +491,7 @@ fake_login(struct fake_core *fc, struct fake_call *c, const char *user,
 }
 
 void
-fake_status(struct fake_core *fc, struct fake_call *c, const char *user,
+fake_core_status(struct fake_core *fc, struct fake_call *c, const char *user,
     uid_t uid)
 {
 	struct reply out = { 0 };
@@ -501,7 +501,7 @@ fake_status(struct fake_core *fc, struct fake_call *c, const char *user,
 }
 
 void
-fake_logout(struct fake_core *fc, struct fake_call *c, const char *user,
+fake_core_logout(struct fake_core *fc, struct fake_call *c, const char *user,
     uid_t uid)
 {
 	struct reply out = { 0 };
@@ -511,7 +511,7 @@ fake_logout(struct fake_core *fc, struct fake_call *c, const char *user,
 }
 
 void
-fake_call_done(struct fake_call *c)
+fake_core_call_done(struct fake_call *c)
 {
 	if (c->w.linked && c->w.cancel != NULL)
 		c->w.cancel(&c->w); /* the requester went away */
@@ -521,7 +521,7 @@ fake_call_done(struct fake_call *c)
 }
 
 const char *
-fake_code(const struct fake_call *c)
+fake_core_code(const struct fake_call *c)
 {
 	if (c->resp == NULL)
 		return NULL;
@@ -540,7 +540,7 @@ answer_obj(const struct fake_call *c)
 }
 
 const char *
-fake_field(const struct fake_call *c, const char *key)
+fake_core_field(const struct fake_call *c, const char *key)
 {
 	if (c->resp == NULL)
 		return NULL;
@@ -548,7 +548,7 @@ fake_field(const struct fake_call *c, const char *key)
 }
 
 int64_t
-fake_int(const struct fake_call *c, const char *key)
+fake_core_int(const struct fake_call *c, const char *key)
 {
 	if (c->resp == NULL)
 		return -1;
@@ -558,7 +558,7 @@ fake_int(const struct fake_call *c, const char *key)
 /* ---- the IdP's answers ---- */
 
 unsigned
-fake_idp_waiting(const struct fake_core *fc, enum fake_grant kind)
+fake_core_idp_waiting(const struct fake_core *fc, enum fake_grant kind)
 {
 	const struct fake_req *q;
 	unsigned n = 0;
@@ -569,13 +569,13 @@ fake_idp_waiting(const struct fake_core *fc, enum fake_grant kind)
 }
 
 unsigned
-fake_idp_sent(const struct fake_core *fc, enum fake_grant kind)
+fake_core_idp_sent(const struct fake_core *fc, enum fake_grant kind)
 {
 	return fc->sent[kind];
 }
 
 const char *
-fake_idp_refresh_token(const struct fake_core *fc)
+fake_core_idp_refresh_token(const struct fake_core *fc)
 {
 	const struct fake_req *q;
 
@@ -586,7 +586,7 @@ fake_idp_refresh_token(const struct fake_core *fc)
 }
 
 int
-fake_idp_answer(struct fake_core *fc, enum fake_grant kind, long status,
+fake_core_idp_answer(struct fake_core *fc, enum fake_grant kind, long status,
     const char *body, int64_t retry_after)
 {
 	struct fake_req *q;
@@ -618,7 +618,7 @@ fake_idp_answer(struct fake_core *fc, enum fake_grant kind, long status,
 	}
 	secret_free(sb);
 	free(q);
-	fake_settle(fc);
+	fake_core_settle(fc);
 	return 0;
 }
 
@@ -631,8 +631,9 @@ b64url(const char *in, char *out, size_t cap)
 }
 
 const char *
-fake_token_body(struct fake_core *fc, const char *access, const char *refresh,
-    int64_t expires_in, const char *oid, const char *username)
+fake_core_token_body(struct fake_core *fc, const char *access,
+    const char *refresh, int64_t expires_in, const char *oid,
+    const char *username)
 {
 	char claims[512], payload[1024], rt[300] = "", idt[1200] = "";
 
@@ -656,7 +657,8 @@ fake_token_body(struct fake_core *fc, const char *access, const char *refresh,
 }
 
 const char *
-fake_device_body(struct fake_core *fc, int64_t expires_in, int64_t interval)
+fake_core_device_body(struct fake_core *fc, int64_t expires_in,
+    int64_t interval)
 {
 	snprintf(fc->body, sizeof(fc->body),
 	    "{\"device_code\":\"DC-secret\",\"user_code\":\"ABCD-EFGH\","
@@ -667,42 +669,42 @@ fake_device_body(struct fake_core *fc, int64_t expires_in, int64_t interval)
 }
 
 int
-fake_sign_in(struct fake_core *fc, const char *user, uid_t uid, const char *oid,
-    const char *username, const char *rt)
+fake_core_sign_in(struct fake_core *fc, const char *user, uid_t uid,
+    const char *oid, const char *username, const char *rt)
 {
 	struct fake_call c;
 	int ok;
 
-	fake_login(fc, &c, user, uid, 0);
-	fake_settle(fc);
-	if (fake_idp_answer(fc, FAKE_DEVICE, 200, fake_device_body(fc, 900, 5),
-		-1) < 0) {
+	fake_core_login(fc, &c, user, uid, 0);
+	fake_core_settle(fc);
+	if (fake_core_idp_answer(fc, FAKE_DEVICE, 200,
+		fake_core_device_body(fc, 900, 5), -1) < 0) {
 		fprintf(stderr, "fake_sign_in: no device code request\n");
-		fake_call_done(&c);
+		fake_core_call_done(&c);
 		return -1;
 	}
-	fake_advance(fc, 5); /* the first poll */
-	if (fake_idp_answer(fc, FAKE_POLL, 200,
-		fake_token_body(fc, "AT-first", rt, 3600, oid, username),
+	fake_core_advance(fc, 5); /* the first poll */
+	if (fake_core_idp_answer(fc, FAKE_POLL, 200,
+		fake_core_token_body(fc, "AT-first", rt, 3600, oid, username),
 		-1) < 0) {
 		fprintf(stderr, "fake_sign_in: no poll\n");
-		fake_call_done(&c);
+		fake_core_call_done(&c);
 		return -1;
 	}
-	fake_call_done(&c);
-	fake_status(fc, &c, user, uid);
-	fake_settle(fc);
-	ok = c.resp != NULL && fake_field(&c, "state") != NULL &&
-	    strcmp(fake_field(&c, "state"), "ready") == 0;
+	fake_core_call_done(&c);
+	fake_core_status(fc, &c, user, uid);
+	fake_core_settle(fc);
+	ok = c.resp != NULL && fake_core_field(&c, "state") != NULL &&
+	    strcmp(fake_core_field(&c, "state"), "ready") == 0;
 	if (!ok)
 		fprintf(stderr, "fake_sign_in: state %s\n",
-		    c.resp ? fake_field(&c, "state") : "(no answer)");
-	fake_call_done(&c);
+		    c.resp ? fake_core_field(&c, "state") : "(no answer)");
+	fake_core_call_done(&c);
 	return ok ? 0 : -1;
 }
 
 int64_t
-fake_stat(struct fake_core *fc, const char *key)
+fake_core_stat(struct fake_core *fc, const char *key)
 {
 	json_t *o = json_object(), *v;
 	int64_t n = -1;
@@ -719,25 +721,25 @@ fake_stat(struct fake_core *fc, const char *key)
 /* ---- the store's counters ---- */
 
 unsigned
-fake_store_puts(const struct fake_core *fc)
+fake_core_store_puts(const struct fake_core *fc)
 {
 	return store_mem_puts(fc->st);
 }
 
 unsigned
-fake_store_dels(const struct fake_core *fc)
+fake_core_store_dels(const struct fake_core *fc)
 {
 	return store_mem_dels(fc->st);
 }
 
 uint64_t
-fake_store_last_put(const struct fake_core *fc)
+fake_core_store_last_put(const struct fake_core *fc)
 {
 	return store_mem_last_put(fc->st);
 }
 
 int
-fake_store_has(const struct fake_core *fc, const char *user)
+fake_core_store_has(const struct fake_core *fc, const char *user)
 {
 	return store_mem_has(fc->st, FAKE_TENANT, user);
 }

@@ -25,8 +25,8 @@ bench(void)
 
 	if (fc == NULL)
 		return NULL;
-	if (fake_sign_in(fc, ALICE, ALICE_UID, ALICE_OID, "alice@contoso.com",
-		"RT-1") < 0) {
+	if (fake_core_sign_in(fc, ALICE, ALICE_UID, ALICE_OID,
+		"alice@contoso.com", "RT-1") < 0) {
 		fake_core_free(fc);
 		return NULL;
 	}
@@ -70,27 +70,30 @@ TEST(idp_error_classes_as_wire_codes)
 		struct fake_call c;
 
 		ASSERT_TRUE(fc != NULL);
-		fake_advance(fc, 3601);
-		fake_token(fc, &c, ALICE, ALICE_UID);
-		fake_settle(fc);
-		ASSERT_EQ(fake_idp_answer(fc, FAKE_REFRESH, classes[i].status,
-			      classes[i].body, classes[i].retry_after),
+		fake_core_advance(fc, 3601);
+		fake_core_token(fc, &c, ALICE, ALICE_UID);
+		fake_core_settle(fc);
+		ASSERT_EQ(fake_core_idp_answer(fc, FAKE_REFRESH,
+			      classes[i].status, classes[i].body,
+			      classes[i].retry_after),
 		    0);
 		if (strcmp(classes[i].code, "consent_required") == 0) {
 			/* The consent flow answers it, with its fields. */
 			ASSERT_TRUE(c.resp == NULL);
-			ASSERT_EQ(fake_idp_answer(fc, FAKE_DEVICE, 200,
-				      fake_device_body(fc, 900, 5), -1),
+			ASSERT_EQ(fake_core_idp_answer(fc, FAKE_DEVICE, 200,
+				      fake_core_device_body(fc, 900, 5), -1),
 			    0);
-			ASSERT_STREQ(fake_field(&c, "user_code"), "ABCD-EFGH");
+			ASSERT_STREQ(fake_core_field(&c, "user_code"),
+			    "ABCD-EFGH");
 		}
-		if (fake_code(&c) == NULL ||
-		    strcmp(fake_code(&c), classes[i].code) != 0)
+		if (fake_core_code(&c) == NULL ||
+		    strcmp(fake_core_code(&c), classes[i].code) != 0)
 			FAILF("case %zu (HTTP %ld %s): got %s, want %s", i,
 			    classes[i].status, classes[i].body,
-			    fake_code(&c) ? fake_code(&c) : "(no answer)",
+			    fake_core_code(&c) ? fake_core_code(&c) :
+						 "(no answer)",
 			    classes[i].code);
-		fake_call_done(&c);
+		fake_core_call_done(&c);
 		fake_core_free(fc);
 	}
 }
@@ -102,36 +105,37 @@ TEST(transient_failure_serves_valid_token_and_backs_off)
 
 	ASSERT_TRUE(fc != NULL);
 	/* Half the lifetime left: a request wanting more forces a refresh. */
-	fake_advance(fc, 2000);
-	fake_token_valid(fc, &c, ALICE, ALICE_UID, 3000);
-	fake_settle(fc);
-	ASSERT_EQ(fake_idp_sent(fc, FAKE_REFRESH), 1);
-	ASSERT_EQ(fake_idp_answer(fc, FAKE_REFRESH, 503, "", -1), 0);
-	ASSERT_STREQ(fake_code(&c), "");
-	ASSERT_STREQ(fake_field(&c, "access_token"), "AT-first");
-	ASSERT_EQ(fake_stat(fc, "stale_served"), 1);
-	fake_call_done(&c);
+	fake_core_advance(fc, 2000);
+	fake_core_token_valid(fc, &c, ALICE, ALICE_UID, 3000);
+	fake_core_settle(fc);
+	ASSERT_EQ(fake_core_idp_sent(fc, FAKE_REFRESH), 1);
+	ASSERT_EQ(fake_core_idp_answer(fc, FAKE_REFRESH, 503, "", -1), 0);
+	ASSERT_STREQ(fake_core_code(&c), "");
+	ASSERT_STREQ(fake_core_field(&c, "access_token"), "AT-first");
+	ASSERT_EQ(fake_core_stat(fc, "stale_served"), 1);
+	fake_core_call_done(&c);
 	/* Backing off: the next request does not reach Entra. */
-	fake_token_valid(fc, &c, ALICE, ALICE_UID, 3000);
-	fake_settle(fc);
-	ASSERT_STREQ(fake_field(&c, "access_token"), "AT-first");
-	ASSERT_EQ(fake_idp_sent(fc, FAKE_REFRESH), 1);
-	fake_call_done(&c);
+	fake_core_token_valid(fc, &c, ALICE, ALICE_UID, 3000);
+	fake_core_settle(fc);
+	ASSERT_STREQ(fake_core_field(&c, "access_token"), "AT-first");
+	ASSERT_EQ(fake_core_idp_sent(fc, FAKE_REFRESH), 1);
+	fake_core_call_done(&c);
 	/* The proactive refresh planned at issue (due 3000..3300 s) still
 	 * runs by itself, the backoff long over: the token was used. */
-	fake_advance(fc, 900);
-	ASSERT_EQ(fake_idp_sent(fc, FAKE_REFRESH), 1);
-	fake_advance(fc, 400);
-	ASSERT_EQ(fake_idp_sent(fc, FAKE_REFRESH), 2);
-	ASSERT_EQ(fake_idp_answer(fc, FAKE_REFRESH, 200,
-		      fake_token_body(fc, "AT-2", "RT-2", 3600, NULL, NULL),
+	fake_core_advance(fc, 900);
+	ASSERT_EQ(fake_core_idp_sent(fc, FAKE_REFRESH), 1);
+	fake_core_advance(fc, 400);
+	ASSERT_EQ(fake_core_idp_sent(fc, FAKE_REFRESH), 2);
+	ASSERT_EQ(fake_core_idp_answer(fc, FAKE_REFRESH, 200,
+		      fake_core_token_body(fc, "AT-2", "RT-2", 3600, NULL,
+			  NULL),
 		      -1),
 	    0);
-	fake_token_valid(fc, &c, ALICE, ALICE_UID, 3000);
-	fake_settle(fc);
-	ASSERT_STREQ(fake_field(&c, "access_token"), "AT-2");
-	ASSERT_EQ(fake_idp_sent(fc, FAKE_REFRESH), 2);
-	fake_call_done(&c);
+	fake_core_token_valid(fc, &c, ALICE, ALICE_UID, 3000);
+	fake_core_settle(fc);
+	ASSERT_STREQ(fake_core_field(&c, "access_token"), "AT-2");
+	ASSERT_EQ(fake_core_idp_sent(fc, FAKE_REFRESH), 2);
+	fake_core_call_done(&c);
 	fake_core_free(fc);
 }
 
@@ -141,21 +145,21 @@ TEST(logout_drops_the_consent)
 	struct fake_call c;
 
 	ASSERT_TRUE(fc != NULL);
-	ASSERT_TRUE(fake_store_has(fc, ALICE));
-	fake_logout(fc, &c, ALICE, ALICE_UID);
-	fake_settle(fc);
-	ASSERT_STREQ(fake_code(&c), "");
-	fake_call_done(&c);
-	fake_status(fc, &c, ALICE, ALICE_UID);
-	fake_settle(fc);
-	ASSERT_TRUE(strcmp(fake_field(&c, "state"), "ready") != 0);
-	fake_call_done(&c);
+	ASSERT_TRUE(fake_core_store_has(fc, ALICE));
+	fake_core_logout(fc, &c, ALICE, ALICE_UID);
+	fake_core_settle(fc);
+	ASSERT_STREQ(fake_core_code(&c), "");
+	fake_core_call_done(&c);
+	fake_core_status(fc, &c, ALICE, ALICE_UID);
+	fake_core_settle(fc);
+	ASSERT_TRUE(strcmp(fake_core_field(&c, "state"), "ready") != 0);
+	fake_core_call_done(&c);
 	/* No cached token is served after a logout; a sign-in starts. */
-	fake_token(fc, &c, ALICE, ALICE_UID);
-	fake_settle(fc);
-	ASSERT_EQ(fake_idp_sent(fc, FAKE_REFRESH), 0);
-	ASSERT_EQ(fake_idp_waiting(fc, FAKE_DEVICE), 1);
-	fake_call_done(&c);
+	fake_core_token(fc, &c, ALICE, ALICE_UID);
+	fake_core_settle(fc);
+	ASSERT_EQ(fake_core_idp_sent(fc, FAKE_REFRESH), 0);
+	ASSERT_EQ(fake_core_idp_waiting(fc, FAKE_DEVICE), 1);
+	fake_core_call_done(&c);
 	fake_core_free(fc);
 }
 
@@ -166,15 +170,15 @@ TEST(reused_name_with_another_uid_starts_clean)
 
 	ASSERT_TRUE(fc != NULL);
 	/* The same login name, now another uid: the old consent is not its. */
-	fake_token(fc, &c, ALICE, 2001);
-	fake_settle(fc);
-	ASSERT_EQ(fake_idp_sent(fc, FAKE_REFRESH), 0);
-	ASSERT_EQ(fake_idp_waiting(fc, FAKE_DEVICE), 1);
-	ASSERT_EQ(fake_idp_answer(fc, FAKE_DEVICE, 200,
-		      fake_device_body(fc, 900, 5), -1),
+	fake_core_token(fc, &c, ALICE, 2001);
+	fake_core_settle(fc);
+	ASSERT_EQ(fake_core_idp_sent(fc, FAKE_REFRESH), 0);
+	ASSERT_EQ(fake_core_idp_waiting(fc, FAKE_DEVICE), 1);
+	ASSERT_EQ(fake_core_idp_answer(fc, FAKE_DEVICE, 200,
+		      fake_core_device_body(fc, 900, 5), -1),
 	    0);
-	ASSERT_STREQ(fake_code(&c), "consent_required");
-	fake_call_done(&c);
+	ASSERT_STREQ(fake_core_code(&c), "consent_required");
+	fake_core_call_done(&c);
 	fake_core_free(fc);
 }
 

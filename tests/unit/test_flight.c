@@ -28,8 +28,8 @@ bench(void)
 
 	if (fc == NULL)
 		return NULL;
-	if (fake_sign_in(fc, ALICE, ALICE_UID, ALICE_OID, "alice@contoso.com",
-		"RT-1") < 0) {
+	if (fake_core_sign_in(fc, ALICE, ALICE_UID, ALICE_OID,
+		"alice@contoso.com", "RT-1") < 0) {
 		fake_core_free(fc);
 		return NULL;
 	}
@@ -43,12 +43,12 @@ TEST(sign_in_then_cache_hit)
 
 	ASSERT_TRUE(fc != NULL);
 	/* The consent's first token is cached: no grant. */
-	fake_token(fc, &c, ALICE, ALICE_UID);
-	fake_settle(fc);
-	ASSERT_STREQ(fake_code(&c), "");
-	ASSERT_STREQ(fake_field(&c, "access_token"), "AT-first");
-	ASSERT_EQ(fake_idp_sent(fc, FAKE_REFRESH), 0);
-	fake_call_done(&c);
+	fake_core_token(fc, &c, ALICE, ALICE_UID);
+	fake_core_settle(fc);
+	ASSERT_STREQ(fake_core_code(&c), "");
+	ASSERT_STREQ(fake_core_field(&c, "access_token"), "AT-first");
+	ASSERT_EQ(fake_core_idp_sent(fc, FAKE_REFRESH), 0);
+	fake_core_call_done(&c);
 	fake_core_free(fc);
 }
 
@@ -58,7 +58,7 @@ TEST(sign_in_then_cache_hit)
 static void
 expire(struct fake_core *fc)
 {
-	fake_advance(fc, 3601);
+	fake_core_advance(fc, 3601);
 }
 
 TEST(single_flight_one_grant_answers_all)
@@ -70,25 +70,27 @@ TEST(single_flight_one_grant_answers_all)
 	ASSERT_TRUE(fc != NULL);
 	expire(fc);
 	for (i = 0; i < N; i++)
-		fake_token(fc, &c[i], ALICE, ALICE_UID);
-	fake_settle(fc);
-	ASSERT_EQ(fake_idp_sent(fc, FAKE_REFRESH), 1);
-	ASSERT_EQ(fake_idp_waiting(fc, FAKE_REFRESH), 1);
-	ASSERT_STREQ(fake_idp_refresh_token(fc), "RT-1");
+		fake_core_token(fc, &c[i], ALICE, ALICE_UID);
+	fake_core_settle(fc);
+	ASSERT_EQ(fake_core_idp_sent(fc, FAKE_REFRESH), 1);
+	ASSERT_EQ(fake_core_idp_waiting(fc, FAKE_REFRESH), 1);
+	ASSERT_STREQ(fake_core_idp_refresh_token(fc), "RT-1");
 	for (i = 0; i < N; i++)
 		ASSERT_TRUE(c[i].resp == NULL); /* all parked on the flight */
-	ASSERT_EQ(fake_idp_answer(fc, FAKE_REFRESH, 200,
-		      fake_token_body(fc, "AT-2", "RT-2", 3600, NULL, NULL),
+	ASSERT_EQ(fake_core_idp_answer(fc, FAKE_REFRESH, 200,
+		      fake_core_token_body(fc, "AT-2", "RT-2", 3600, NULL,
+			  NULL),
 		      -1),
 	    0);
 	for (i = 0; i < N; i++) {
-		ASSERT_STREQ(fake_code(&c[i]), "");
-		ASSERT_STREQ(fake_field(&c[i], "access_token"), "AT-2");
-		ASSERT_EQ(fake_int(&c[i], "expires_on"), fake_now(fc) + 3600);
+		ASSERT_STREQ(fake_core_code(&c[i]), "");
+		ASSERT_STREQ(fake_core_field(&c[i], "access_token"), "AT-2");
+		ASSERT_EQ(fake_core_int(&c[i], "expires_on"),
+		    fake_core_now(fc) + 3600);
 	}
-	ASSERT_EQ(fake_idp_sent(fc, FAKE_REFRESH), 1);
+	ASSERT_EQ(fake_core_idp_sent(fc, FAKE_REFRESH), 1);
 	for (i = 0; i < N; i++)
-		fake_call_done(&c[i]);
+		fake_core_call_done(&c[i]);
 	fake_core_free(fc);
 }
 
@@ -100,38 +102,40 @@ TEST(rotation_stored_before_reply_and_used_next)
 
 	ASSERT_TRUE(fc != NULL);
 	expire(fc);
-	puts = fake_store_puts(fc);
-	fake_token(fc, &c, ALICE, ALICE_UID);
-	fake_settle(fc);
-	ASSERT_EQ(fake_idp_answer(fc, FAKE_REFRESH, 200,
-		      fake_token_body(fc, "AT-2", "RT-2", 3600, NULL, NULL),
+	puts = fake_core_store_puts(fc);
+	fake_core_token(fc, &c, ALICE, ALICE_UID);
+	fake_core_settle(fc);
+	ASSERT_EQ(fake_core_idp_answer(fc, FAKE_REFRESH, 200,
+		      fake_core_token_body(fc, "AT-2", "RT-2", 3600, NULL,
+			  NULL),
 		      -1),
 	    0);
-	ASSERT_STREQ(fake_code(&c), "");
+	ASSERT_STREQ(fake_core_code(&c), "");
 	/* The rotated refresh token was written, and before the answer. */
-	ASSERT_EQ(fake_store_puts(fc), puts + 1);
-	ASSERT_TRUE(fake_store_last_put(fc) > 0);
-	ASSERT_TRUE(c.answered > fake_store_last_put(fc));
-	fake_call_done(&c);
+	ASSERT_EQ(fake_core_store_puts(fc), puts + 1);
+	ASSERT_TRUE(fake_core_store_last_put(fc) > 0);
+	ASSERT_TRUE(c.answered > fake_core_store_last_put(fc));
+	fake_core_call_done(&c);
 
 	/* The next grant sends the rotated one. */
 	expire(fc);
-	fake_token(fc, &c, ALICE, ALICE_UID);
-	fake_settle(fc);
-	ASSERT_STREQ(fake_idp_refresh_token(fc), "RT-2");
+	fake_core_token(fc, &c, ALICE, ALICE_UID);
+	fake_core_settle(fc);
+	ASSERT_STREQ(fake_core_idp_refresh_token(fc), "RT-2");
 	/* No rotation in the reply: nothing to write, the old RT stays. */
-	puts = fake_store_puts(fc);
-	ASSERT_EQ(fake_idp_answer(fc, FAKE_REFRESH, 200,
-		      fake_token_body(fc, "AT-3", NULL, 3600, NULL, NULL), -1),
+	puts = fake_core_store_puts(fc);
+	ASSERT_EQ(fake_core_idp_answer(fc, FAKE_REFRESH, 200,
+		      fake_core_token_body(fc, "AT-3", NULL, 3600, NULL, NULL),
+		      -1),
 	    0);
-	ASSERT_STREQ(fake_field(&c, "access_token"), "AT-3");
-	ASSERT_EQ(fake_store_puts(fc), puts);
-	fake_call_done(&c);
+	ASSERT_STREQ(fake_core_field(&c, "access_token"), "AT-3");
+	ASSERT_EQ(fake_core_store_puts(fc), puts);
+	fake_core_call_done(&c);
 	expire(fc);
-	fake_token(fc, &c, ALICE, ALICE_UID);
-	fake_settle(fc);
-	ASSERT_STREQ(fake_idp_refresh_token(fc), "RT-2");
-	fake_call_done(&c);
+	fake_core_token(fc, &c, ALICE, ALICE_UID);
+	fake_core_settle(fc);
+	ASSERT_STREQ(fake_core_idp_refresh_token(fc), "RT-2");
+	fake_core_call_done(&c);
 	fake_core_free(fc);
 }
 
@@ -142,31 +146,31 @@ TEST(invalid_grant_drops_consent_next_request_signs_in)
 
 	ASSERT_TRUE(fc != NULL);
 	expire(fc);
-	fake_token(fc, &c, ALICE, ALICE_UID);
-	fake_settle(fc);
-	ASSERT_EQ(fake_idp_answer(fc, FAKE_REFRESH, 400,
+	fake_core_token(fc, &c, ALICE, ALICE_UID);
+	fake_core_settle(fc);
+	ASSERT_EQ(fake_core_idp_answer(fc, FAKE_REFRESH, 400,
 		      "{\"error\":\"invalid_grant\",\"error_codes\":[70008]}",
 		      -1),
 	    0);
-	ASSERT_STREQ(fake_code(&c), "reauth_required");
-	fake_call_done(&c);
+	ASSERT_STREQ(fake_core_code(&c), "reauth_required");
+	fake_core_call_done(&c);
 	/* The dead refresh token is gone from the store too. */
-	fake_status(fc, &c, ALICE, ALICE_UID);
-	fake_settle(fc);
-	ASSERT_STREQ(fake_field(&c, "state"), "reauth_required");
-	fake_call_done(&c);
+	fake_core_status(fc, &c, ALICE, ALICE_UID);
+	fake_core_settle(fc);
+	ASSERT_STREQ(fake_core_field(&c, "state"), "reauth_required");
+	fake_core_call_done(&c);
 
 	/* The next request starts a sign-in instead of a grant. */
-	fake_token(fc, &c, ALICE, ALICE_UID);
-	fake_settle(fc);
-	ASSERT_EQ(fake_idp_waiting(fc, FAKE_DEVICE), 1);
-	ASSERT_EQ(fake_idp_answer(fc, FAKE_DEVICE, 200,
-		      fake_device_body(fc, 900, 5), -1),
+	fake_core_token(fc, &c, ALICE, ALICE_UID);
+	fake_core_settle(fc);
+	ASSERT_EQ(fake_core_idp_waiting(fc, FAKE_DEVICE), 1);
+	ASSERT_EQ(fake_core_idp_answer(fc, FAKE_DEVICE, 200,
+		      fake_core_device_body(fc, 900, 5), -1),
 	    0);
-	ASSERT_STREQ(fake_code(&c), "consent_required");
-	ASSERT_STREQ(fake_field(&c, "user_code"), "ABCD-EFGH");
-	ASSERT_EQ(fake_idp_sent(fc, FAKE_REFRESH), 1);
-	fake_call_done(&c);
+	ASSERT_STREQ(fake_core_code(&c), "consent_required");
+	ASSERT_STREQ(fake_core_field(&c, "user_code"), "ABCD-EFGH");
+	ASSERT_EQ(fake_core_idp_sent(fc, FAKE_REFRESH), 1);
+	fake_core_call_done(&c);
 	fake_core_free(fc);
 }
 
@@ -177,41 +181,41 @@ TEST(breaker_429_opens_refuses_without_idp_then_closes)
 	unsigned sent;
 
 	ASSERT_TRUE(fc != NULL);
-	ASSERT_EQ(fake_sign_in(fc, "bob", 1002,
+	ASSERT_EQ(fake_core_sign_in(fc, "bob", 1002,
 		      "0b0b0b0b-0000-0000-0000-00000000000b", "bob@contoso.com",
 		      "RT-bob"),
 	    0);
 	expire(fc);
-	fake_token(fc, &c, ALICE, ALICE_UID);
-	fake_settle(fc);
-	ASSERT_EQ(fake_idp_answer(fc, FAKE_REFRESH, 429, "", 60), 0);
-	ASSERT_STREQ(fake_code(&c), "rate_limited");
-	ASSERT_EQ(fake_int(&c, "retry_after"), 60);
-	fake_call_done(&c);
-	sent = fake_idp_sent(fc, FAKE_REFRESH);
+	fake_core_token(fc, &c, ALICE, ALICE_UID);
+	fake_core_settle(fc);
+	ASSERT_EQ(fake_core_idp_answer(fc, FAKE_REFRESH, 429, "", 60), 0);
+	ASSERT_STREQ(fake_core_code(&c), "rate_limited");
+	ASSERT_EQ(fake_core_int(&c, "retry_after"), 60);
+	fake_core_call_done(&c);
+	sent = fake_core_idp_sent(fc, FAKE_REFRESH);
 
 	/* Open: another user is refused at once, Entra is not called. */
-	fake_advance(fc, 30);
-	fake_token(fc, &c, "bob", 1002);
-	fake_settle(fc);
-	ASSERT_STREQ(fake_code(&c), "rate_limited");
-	ASSERT_EQ(fake_int(&c, "retry_after"), 30);
-	ASSERT_EQ(fake_idp_sent(fc, FAKE_REFRESH), sent);
-	fake_call_done(&c);
+	fake_core_advance(fc, 30);
+	fake_core_token(fc, &c, "bob", 1002);
+	fake_core_settle(fc);
+	ASSERT_STREQ(fake_core_code(&c), "rate_limited");
+	ASSERT_EQ(fake_core_int(&c, "retry_after"), 30);
+	ASSERT_EQ(fake_core_idp_sent(fc, FAKE_REFRESH), sent);
+	fake_core_call_done(&c);
 
 	/* Closed once the window has passed on the clock. */
-	fake_advance(fc, 31);
-	fake_token(fc, &c, "bob", 1002);
-	fake_settle(fc);
-	ASSERT_EQ(fake_idp_sent(fc, FAKE_REFRESH), sent + 1);
-	ASSERT_STREQ(fake_idp_refresh_token(fc), "RT-bob");
-	ASSERT_EQ(fake_idp_answer(fc, FAKE_REFRESH, 200,
-		      fake_token_body(fc, "AT-bob", "RT-bob2", 3600, NULL,
+	fake_core_advance(fc, 31);
+	fake_core_token(fc, &c, "bob", 1002);
+	fake_core_settle(fc);
+	ASSERT_EQ(fake_core_idp_sent(fc, FAKE_REFRESH), sent + 1);
+	ASSERT_STREQ(fake_core_idp_refresh_token(fc), "RT-bob");
+	ASSERT_EQ(fake_core_idp_answer(fc, FAKE_REFRESH, 200,
+		      fake_core_token_body(fc, "AT-bob", "RT-bob2", 3600, NULL,
 			  NULL),
 		      -1),
 	    0);
-	ASSERT_STREQ(fake_field(&c, "access_token"), "AT-bob");
-	fake_call_done(&c);
+	ASSERT_STREQ(fake_core_field(&c, "access_token"), "AT-bob");
+	fake_core_call_done(&c);
 	fake_core_free(fc);
 }
 
@@ -222,25 +226,26 @@ TEST(proactive_refresh_when_the_clock_passes_the_refresh_point)
 
 	ASSERT_TRUE(fc != NULL);
 	/* Used once: worth refreshing before it expires. */
-	fake_token(fc, &c, ALICE, ALICE_UID);
-	fake_settle(fc);
-	ASSERT_STREQ(fake_field(&c, "access_token"), "AT-first");
-	fake_call_done(&c);
+	fake_core_token(fc, &c, ALICE, ALICE_UID);
+	fake_core_settle(fc);
+	ASSERT_STREQ(fake_core_field(&c, "access_token"), "AT-first");
+	fake_core_call_done(&c);
 	/* 3600 s: due 300 s before expiry, up to 300 s earlier (jitter). */
-	fake_advance(fc, 2990);
-	ASSERT_EQ(fake_idp_sent(fc, FAKE_REFRESH), 0);
-	fake_advance(fc, 310);
-	ASSERT_EQ(fake_idp_sent(fc, FAKE_REFRESH), 1);
-	ASSERT_EQ(fake_idp_answer(fc, FAKE_REFRESH, 200,
-		      fake_token_body(fc, "AT-2", "RT-2", 3600, NULL, NULL),
+	fake_core_advance(fc, 2990);
+	ASSERT_EQ(fake_core_idp_sent(fc, FAKE_REFRESH), 0);
+	fake_core_advance(fc, 310);
+	ASSERT_EQ(fake_core_idp_sent(fc, FAKE_REFRESH), 1);
+	ASSERT_EQ(fake_core_idp_answer(fc, FAKE_REFRESH, 200,
+		      fake_core_token_body(fc, "AT-2", "RT-2", 3600, NULL,
+			  NULL),
 		      -1),
 	    0);
 	/* The next request is a cache hit on the new token. */
-	fake_token(fc, &c, ALICE, ALICE_UID);
-	fake_settle(fc);
-	ASSERT_STREQ(fake_field(&c, "access_token"), "AT-2");
-	ASSERT_EQ(fake_idp_sent(fc, FAKE_REFRESH), 1);
-	fake_call_done(&c);
+	fake_core_token(fc, &c, ALICE, ALICE_UID);
+	fake_core_settle(fc);
+	ASSERT_STREQ(fake_core_field(&c, "access_token"), "AT-2");
+	ASSERT_EQ(fake_core_idp_sent(fc, FAKE_REFRESH), 1);
+	fake_core_call_done(&c);
 	fake_core_free(fc);
 }
 
@@ -250,8 +255,8 @@ TEST(unused_token_is_not_refreshed_proactively)
 
 	ASSERT_TRUE(fc != NULL);
 	/* Never handed out since it was issued: no call to Entra. */
-	fake_advance(fc, 3700);
-	ASSERT_EQ(fake_idp_sent(fc, FAKE_REFRESH), 0);
+	fake_core_advance(fc, 3700);
+	ASSERT_EQ(fake_core_idp_sent(fc, FAKE_REFRESH), 0);
 	fake_core_free(fc);
 }
 

@@ -26,11 +26,12 @@ state_of(struct fake_core *fc)
 	static char state[32];
 	struct fake_call c;
 
-	fake_status(fc, &c, ALICE, ALICE_UID);
-	fake_settle(fc);
+	fake_core_status(fc, &c, ALICE, ALICE_UID);
+	fake_core_settle(fc);
 	snprintf(state, sizeof(state), "%s",
-	    fake_field(&c, "state") ? fake_field(&c, "state") : "(none)");
-	fake_call_done(&c);
+	    fake_core_field(&c, "state") ? fake_core_field(&c, "state") :
+					   "(none)");
+	fake_core_call_done(&c);
 	return state;
 }
 
@@ -39,10 +40,10 @@ static int
 login_started(struct fake_core *fc, struct fake_call *c, int64_t wait,
     int64_t expires_in)
 {
-	fake_login(fc, c, ALICE, ALICE_UID, wait);
-	fake_settle(fc);
-	return fake_idp_answer(fc, FAKE_DEVICE, 200,
-	    fake_device_body(fc, expires_in, 5), -1);
+	fake_core_login(fc, c, ALICE, ALICE_UID, wait);
+	fake_core_settle(fc);
+	return fake_core_idp_answer(fc, FAKE_DEVICE, 200,
+	    fake_core_device_body(fc, expires_in, 5), -1);
 }
 
 TEST(pending_then_ready)
@@ -56,34 +57,34 @@ TEST(pending_then_ready)
 	ASSERT_TRUE(c.resp == NULL); /* waits for the outcome */
 	ASSERT_STREQ(state_of(fc), "pending");
 	/* Polled at the IdP's interval, and again while it says pending. */
-	fake_advance(fc, 4);
-	ASSERT_EQ(fake_idp_sent(fc, FAKE_POLL), 0);
-	fake_advance(fc, 1);
-	ASSERT_EQ(fake_idp_sent(fc, FAKE_POLL), 1);
-	ASSERT_EQ(fake_idp_answer(fc, FAKE_POLL, 400,
+	fake_core_advance(fc, 4);
+	ASSERT_EQ(fake_core_idp_sent(fc, FAKE_POLL), 0);
+	fake_core_advance(fc, 1);
+	ASSERT_EQ(fake_core_idp_sent(fc, FAKE_POLL), 1);
+	ASSERT_EQ(fake_core_idp_answer(fc, FAKE_POLL, 400,
 		      "{\"error\":\"authorization_pending\"}", -1),
 	    0);
 	/* A token request meanwhile joins the flow. */
-	fake_token(fc, &t, ALICE, ALICE_UID);
-	fake_settle(fc);
-	ASSERT_STREQ(fake_code(&t), "consent_pending");
-	ASSERT_STREQ(fake_field(&t, "user_code"), "ABCD-EFGH");
-	fake_call_done(&t);
-	fake_advance(fc, 5);
-	ASSERT_EQ(fake_idp_sent(fc, FAKE_POLL), 2);
-	ASSERT_EQ(fake_idp_answer(fc, FAKE_POLL, 200,
-		      fake_token_body(fc, "AT-first", "RT-1", 3600, ALICE_OID,
-			  "alice@contoso.com"),
+	fake_core_token(fc, &t, ALICE, ALICE_UID);
+	fake_core_settle(fc);
+	ASSERT_STREQ(fake_core_code(&t), "consent_pending");
+	ASSERT_STREQ(fake_core_field(&t, "user_code"), "ABCD-EFGH");
+	fake_core_call_done(&t);
+	fake_core_advance(fc, 5);
+	ASSERT_EQ(fake_core_idp_sent(fc, FAKE_POLL), 2);
+	ASSERT_EQ(fake_core_idp_answer(fc, FAKE_POLL, 200,
+		      fake_core_token_body(fc, "AT-first", "RT-1", 3600,
+			  ALICE_OID, "alice@contoso.com"),
 		      -1),
 	    0);
-	ASSERT_STREQ(fake_code(&c), "");
-	ASSERT_STREQ(fake_field(&c, "state"), "ready");
-	ASSERT_STREQ(fake_field(&c, "account"), "alice@contoso.com");
-	ASSERT_TRUE(fake_store_has(fc, ALICE));
-	ASSERT_TRUE(c.answered > fake_store_last_put(fc));
+	ASSERT_STREQ(fake_core_code(&c), "");
+	ASSERT_STREQ(fake_core_field(&c, "state"), "ready");
+	ASSERT_STREQ(fake_core_field(&c, "account"), "alice@contoso.com");
+	ASSERT_TRUE(fake_core_store_has(fc, ALICE));
+	ASSERT_TRUE(c.answered > fake_core_store_last_put(fc));
 	ASSERT_STREQ(state_of(fc), "ready");
-	ASSERT_EQ(fake_stat(fc, "device_flows_completed"), 1);
-	fake_call_done(&c);
+	ASSERT_EQ(fake_core_stat(fc, "device_flows_completed"), 1);
+	fake_core_call_done(&c);
 	fake_core_free(fc);
 }
 
@@ -94,16 +95,16 @@ TEST(slow_down_adds_five_seconds)
 
 	ASSERT_TRUE(fc != NULL);
 	ASSERT_EQ(login_started(fc, &c, 0, 900), 0);
-	ASSERT_STREQ(fake_field(&c, "state"), "pending"); /* no wait */
-	fake_call_done(&c);
-	fake_advance(fc, 5);
-	ASSERT_EQ(fake_idp_answer(fc, FAKE_POLL, 400,
+	ASSERT_STREQ(fake_core_field(&c, "state"), "pending"); /* no wait */
+	fake_core_call_done(&c);
+	fake_core_advance(fc, 5);
+	ASSERT_EQ(fake_core_idp_answer(fc, FAKE_POLL, 400,
 		      "{\"error\":\"slow_down\"}", -1),
 	    0);
-	fake_advance(fc, 9);
-	ASSERT_EQ(fake_idp_sent(fc, FAKE_POLL), 1);
-	fake_advance(fc, 1);
-	ASSERT_EQ(fake_idp_sent(fc, FAKE_POLL), 2);
+	fake_core_advance(fc, 9);
+	ASSERT_EQ(fake_core_idp_sent(fc, FAKE_POLL), 1);
+	fake_core_advance(fc, 1);
+	ASSERT_EQ(fake_core_idp_sent(fc, FAKE_POLL), 2);
 	fake_core_free(fc);
 }
 
@@ -114,19 +115,19 @@ TEST(declined)
 
 	ASSERT_TRUE(fc != NULL);
 	ASSERT_EQ(login_started(fc, &c, 600, 900), 0);
-	fake_advance(fc, 5);
-	ASSERT_EQ(fake_idp_answer(fc, FAKE_POLL, 400,
+	fake_core_advance(fc, 5);
+	ASSERT_EQ(fake_core_idp_answer(fc, FAKE_POLL, 400,
 		      "{\"error\":\"authorization_declined\"}", -1),
 	    0);
-	ASSERT_STREQ(fake_code(&c), "consent_declined");
-	fake_call_done(&c);
-	ASSERT_EQ(fake_idp_waiting(fc, FAKE_POLL), 0);
+	ASSERT_STREQ(fake_core_code(&c), "consent_declined");
+	fake_core_call_done(&c);
+	ASSERT_EQ(fake_core_idp_waiting(fc, FAKE_POLL), 0);
 	/* The next token request hears it once. */
-	fake_token(fc, &c, ALICE, ALICE_UID);
-	fake_settle(fc);
-	ASSERT_STREQ(fake_code(&c), "consent_declined");
-	fake_call_done(&c);
-	ASSERT_TRUE(!fake_store_has(fc, ALICE));
+	fake_core_token(fc, &c, ALICE, ALICE_UID);
+	fake_core_settle(fc);
+	ASSERT_STREQ(fake_core_code(&c), "consent_declined");
+	fake_core_call_done(&c);
+	ASSERT_TRUE(!fake_core_store_has(fc, ALICE));
 	fake_core_free(fc);
 }
 
@@ -137,23 +138,23 @@ TEST(code_runs_out)
 
 	ASSERT_TRUE(fc != NULL);
 	ASSERT_EQ(login_started(fc, &c, 600, 12), 0);
-	fake_advance(fc, 5);
-	ASSERT_EQ(fake_idp_answer(fc, FAKE_POLL, 400,
+	fake_core_advance(fc, 5);
+	ASSERT_EQ(fake_core_idp_answer(fc, FAKE_POLL, 400,
 		      "{\"error\":\"authorization_pending\"}", -1),
 	    0);
-	fake_advance(fc, 5);
-	ASSERT_EQ(fake_idp_answer(fc, FAKE_POLL, 400,
+	fake_core_advance(fc, 5);
+	ASSERT_EQ(fake_core_idp_answer(fc, FAKE_POLL, 400,
 		      "{\"error\":\"authorization_pending\"}", -1),
 	    0);
 	ASSERT_TRUE(c.resp == NULL);
 	/* The third poll is due after the code's expiry: no poll, the end. */
-	fake_advance(fc, 5);
-	ASSERT_EQ(fake_idp_sent(fc, FAKE_POLL), 2);
-	ASSERT_STREQ(fake_code(&c), "consent_required");
-	ASSERT_TRUE(strstr(fake_field(&c, "message"), "expired") != NULL);
-	ASSERT_EQ(fake_stat(fc, "device_flows_expired"), 1);
+	fake_core_advance(fc, 5);
+	ASSERT_EQ(fake_core_idp_sent(fc, FAKE_POLL), 2);
+	ASSERT_STREQ(fake_core_code(&c), "consent_required");
+	ASSERT_TRUE(strstr(fake_core_field(&c, "message"), "expired") != NULL);
+	ASSERT_EQ(fake_core_stat(fc, "device_flows_expired"), 1);
 	ASSERT_STREQ(state_of(fc), "none");
-	fake_call_done(&c);
+	fake_core_call_done(&c);
 	fake_core_free(fc);
 }
 
@@ -164,13 +165,13 @@ TEST(idp_says_expired_token)
 
 	ASSERT_TRUE(fc != NULL);
 	ASSERT_EQ(login_started(fc, &c, 600, 900), 0);
-	fake_advance(fc, 5);
-	ASSERT_EQ(fake_idp_answer(fc, FAKE_POLL, 400,
+	fake_core_advance(fc, 5);
+	ASSERT_EQ(fake_core_idp_answer(fc, FAKE_POLL, 400,
 		      "{\"error\":\"expired_token\"}", -1),
 	    0);
-	ASSERT_STREQ(fake_code(&c), "consent_required");
-	ASSERT_EQ(fake_stat(fc, "device_flows_expired"), 1);
-	fake_call_done(&c);
+	ASSERT_STREQ(fake_core_code(&c), "consent_required");
+	ASSERT_EQ(fake_core_stat(fc, "device_flows_expired"), 1);
+	fake_core_call_done(&c);
 	fake_core_free(fc);
 }
 
@@ -182,11 +183,11 @@ TEST(login_wait_ends_pending)
 	ASSERT_TRUE(fc != NULL);
 	ASSERT_EQ(login_started(fc, &c, 3, 900), 0);
 	ASSERT_TRUE(c.resp == NULL);
-	fake_advance(fc, 3); /* the wait ends before the first poll */
-	ASSERT_STREQ(fake_code(&c), "");
-	ASSERT_STREQ(fake_field(&c, "state"), "pending");
-	ASSERT_STREQ(fake_field(&c, "user_code"), "ABCD-EFGH");
-	fake_call_done(&c);
+	fake_core_advance(fc, 3); /* the wait ends before the first poll */
+	ASSERT_STREQ(fake_core_code(&c), "");
+	ASSERT_STREQ(fake_core_field(&c, "state"), "pending");
+	ASSERT_STREQ(fake_core_field(&c, "user_code"), "ABCD-EFGH");
+	fake_core_call_done(&c);
 	fake_core_free(fc);
 }
 
@@ -196,53 +197,53 @@ TEST(account_pin_after_reauth)
 	struct fake_call c;
 
 	ASSERT_TRUE(fc != NULL);
-	ASSERT_EQ(fake_sign_in(fc, ALICE, ALICE_UID, ALICE_OID,
+	ASSERT_EQ(fake_core_sign_in(fc, ALICE, ALICE_UID, ALICE_OID,
 		      "alice@contoso.com", "RT-1"),
 	    0);
 	/* The refresh token dies (REAUTH): the account pin stays. */
-	fake_advance(fc, 3601);
-	fake_token(fc, &c, ALICE, ALICE_UID);
-	fake_settle(fc);
-	ASSERT_EQ(fake_idp_answer(fc, FAKE_REFRESH, 400,
+	fake_core_advance(fc, 3601);
+	fake_core_token(fc, &c, ALICE, ALICE_UID);
+	fake_core_settle(fc);
+	ASSERT_EQ(fake_core_idp_answer(fc, FAKE_REFRESH, 400,
 		      "{\"error\":\"invalid_grant\",\"error_codes\":[50173]}",
 		      -1),
 	    0);
-	ASSERT_STREQ(fake_code(&c), "reauth_required");
-	fake_call_done(&c);
+	ASSERT_STREQ(fake_core_code(&c), "reauth_required");
+	fake_core_call_done(&c);
 	ASSERT_STREQ(state_of(fc), "reauth_required");
 
 	/* Another Entra account signs in: refused. */
 	ASSERT_EQ(login_started(fc, &c, 600, 900), 0);
-	fake_advance(fc, 5);
-	ASSERT_EQ(fake_idp_answer(fc, FAKE_POLL, 200,
-		      fake_token_body(fc, "AT-x", "RT-x", 3600, OTHER_OID,
+	fake_core_advance(fc, 5);
+	ASSERT_EQ(fake_core_idp_answer(fc, FAKE_POLL, 200,
+		      fake_core_token_body(fc, "AT-x", "RT-x", 3600, OTHER_OID,
 			  "mallory@contoso.com"),
 		      -1),
 	    0);
-	ASSERT_STREQ(fake_code(&c), "account_mismatch");
-	fake_call_done(&c);
-	ASSERT_EQ(fake_stat(fc, "device_flows_rejected"), 1);
+	ASSERT_STREQ(fake_core_code(&c), "account_mismatch");
+	fake_core_call_done(&c);
+	ASSERT_EQ(fake_core_stat(fc, "device_flows_rejected"), 1);
 	ASSERT_STREQ(state_of(fc), "reauth_required");
 	/* Its token is not handed out; the next request hears why, once. */
-	fake_token(fc, &c, ALICE, ALICE_UID);
-	fake_settle(fc);
-	ASSERT_STREQ(fake_code(&c), "account_mismatch");
-	fake_call_done(&c);
+	fake_core_token(fc, &c, ALICE, ALICE_UID);
+	fake_core_settle(fc);
+	ASSERT_STREQ(fake_core_code(&c), "account_mismatch");
+	fake_core_call_done(&c);
 
 	/* The pinned account signs in again: accepted. */
 	ASSERT_EQ(login_started(fc, &c, 600, 900), 0);
-	fake_advance(fc, 5);
-	ASSERT_EQ(fake_idp_answer(fc, FAKE_POLL, 200,
-		      fake_token_body(fc, "AT-2", "RT-2", 3600, ALICE_OID,
+	fake_core_advance(fc, 5);
+	ASSERT_EQ(fake_core_idp_answer(fc, FAKE_POLL, 200,
+		      fake_core_token_body(fc, "AT-2", "RT-2", 3600, ALICE_OID,
 			  "alice@contoso.com"),
 		      -1),
 	    0);
-	ASSERT_STREQ(fake_field(&c, "state"), "ready");
-	fake_call_done(&c);
-	fake_token(fc, &c, ALICE, ALICE_UID);
-	fake_settle(fc);
-	ASSERT_STREQ(fake_field(&c, "access_token"), "AT-2");
-	fake_call_done(&c);
+	ASSERT_STREQ(fake_core_field(&c, "state"), "ready");
+	fake_core_call_done(&c);
+	fake_core_token(fc, &c, ALICE, ALICE_UID);
+	fake_core_settle(fc);
+	ASSERT_STREQ(fake_core_field(&c, "access_token"), "AT-2");
+	fake_core_call_done(&c);
 	fake_core_free(fc);
 }
 
