@@ -314,6 +314,12 @@ fake_core_broker(struct fake_core *fc)
 	return fc->b;
 }
 
+const struct config *
+fake_core_config(const struct fake_core *fc)
+{
+	return fc->cf;
+}
+
 struct fake_core *
 fake_core_new(const char *extra)
 {
@@ -431,24 +437,26 @@ call_reply(struct waiter *w, struct reply *rep)
 	waiter_release(w);
 }
 
-static void
-call_init(struct fake_core *fc, struct fake_call *c, enum proto_op op,
+void
+fake_core_call_init(struct fake_core *fc, struct fake_call *c, enum proto_op op,
     const char *user, uid_t uid)
 {
 	memset(c, 0, sizeof(*c));
 	c->fc = fc;
 	c->caller.uid = uid;
 	c->caller.gid = uid;
-	snprintf(c->user, sizeof(c->user), "%s", user);
-	c->caller.user = c->user;
+	if (user != NULL) {
+		snprintf(c->user, sizeof(c->user), "%s", user);
+		c->caller.user = c->user;
+	}
 	c->w.caller = &c->caller;
 	c->w.reply = call_reply;
 	c->w.op = op;
 }
 
 /* What an op returned, as dispatch.c handles it. */
-static void
-call_returned(struct fake_call *c, int r, struct reply *out)
+void
+fake_core_call_returned(struct fake_call *c, int r, struct reply *out)
 {
 	c->r = r;
 	if (r == WAITER_PARKED)
@@ -466,8 +474,8 @@ fake_core_token_valid(struct fake_core *fc, struct fake_call *c,
 {
 	struct reply out = { 0 };
 
-	call_init(fc, c, PROTO_OP_TOKEN, user, uid);
-	call_returned(c,
+	fake_core_call_init(fc, c, PROTO_OP_TOKEN, user, uid);
+	fake_core_call_returned(c,
 	    broker_token(fc->b, &c->w, user, uid, FAKE_SCOPE, min_valid, &out),
 	    &out);
 }
@@ -485,9 +493,9 @@ fake_core_login(struct fake_core *fc, struct fake_call *c, const char *user,
 {
 	struct reply out = { 0 };
 
-	call_init(fc, c, PROTO_OP_LOGIN, user, uid);
-	call_returned(c, broker_login(fc->b, &c->w, user, uid, wait, &out),
-	    &out);
+	fake_core_call_init(fc, c, PROTO_OP_LOGIN, user, uid);
+	fake_core_call_returned(c,
+	    broker_login(fc->b, &c->w, user, uid, wait, &out), &out);
 }
 
 void
@@ -496,8 +504,9 @@ fake_core_status(struct fake_core *fc, struct fake_call *c, const char *user,
 {
 	struct reply out = { 0 };
 
-	call_init(fc, c, PROTO_OP_STATUS, user, uid);
-	call_returned(c, broker_status(fc->b, &c->w, user, uid, &out), &out);
+	fake_core_call_init(fc, c, PROTO_OP_STATUS, user, uid);
+	fake_core_call_returned(c, broker_status(fc->b, &c->w, user, uid, &out),
+	    &out);
 }
 
 void
@@ -506,8 +515,9 @@ fake_core_logout(struct fake_core *fc, struct fake_call *c, const char *user,
 {
 	struct reply out = { 0 };
 
-	call_init(fc, c, PROTO_OP_LOGOUT, user, uid);
-	call_returned(c, broker_logout(fc->b, &c->w, user, uid, &out), &out);
+	fake_core_call_init(fc, c, PROTO_OP_LOGOUT, user, uid);
+	fake_core_call_returned(c, broker_logout(fc->b, &c->w, user, uid, &out),
+	    &out);
 }
 
 void

@@ -31,6 +31,7 @@
 #define FAKE_T0 INT64_C(1900000000) /* the fixed clock's start, unix s */
 
 struct fake_core;
+struct config;
 
 enum fake_grant { FAKE_DEVICE, FAKE_POLL, FAKE_REFRESH, FAKE_NGRANTS };
 
@@ -52,8 +53,18 @@ struct fake_call {
 struct fake_core *fake_core_new(const char *extra);
 void fake_core_free(struct fake_core *fc);
 struct broker *fake_core_broker(struct fake_core *fc);
+const struct config *fake_core_config(const struct fake_core *fc);
 
 /* ---- requests ---- */
+
+/*
+ * For a request made another way (test_dispatch): c zeroed, its caller
+ * uid/user (NULL: no name), its waiter answering into c. Then pass what
+ * the op returned to fake_core_call_returned.
+ */
+void fake_core_call_init(struct fake_core *fc, struct fake_call *c,
+    enum proto_op op, const char *user, uid_t uid);
+void fake_core_call_returned(struct fake_call *c, int r, struct reply *out);
 
 /* Start op for user/uid on c (zeroed first). The op's return is c->r. */
 void fake_core_token(struct fake_core *fc, struct fake_call *c,
