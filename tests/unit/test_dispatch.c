@@ -75,8 +75,7 @@ TEST(admin_ops_refused_to_plain_callers)
 		"{\"v\":1,\"op\":\"admin_list\"}",
 		"{\"v\":1,\"op\":\"admin_revoke\",\"user\":\"alice\"}",
 		"{\"v\":1,\"op\":\"session_open\",\"user\":\"alice\"}",
-		"{\"v\":1,\"op\":\"session_close\",\"user\":\"alice\","
-		"\"session\":\"s\"}",
+		"{\"v\":1,\"op\":\"session_close\",\"user\":\"alice\",\"session\":\"s\"}",
 	};
 	struct bench bn;
 	struct fake_call c;
