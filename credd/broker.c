@@ -14,7 +14,7 @@
  * here: user.c <- tokens.c <- flow.c <- flight.c <- broker.c, with the
  * proactive refresh reaching flight.c through the b->refresh hook.
  *
- * Must never: block (the IdP is reached through http.c, the store
+ * Must never: block (the IdP is reached through idp.h, the store
  * through storeq.c), log or audit token material (fingerprints only),
  * or hand one user's token to another: every lookup is keyed by the
  * caller's own login name.
@@ -33,12 +33,13 @@
 #include "broker.h"
 #include "broker_int.h"
 #include "cache.h"
+#include "clock.h"
 #include "config.h"
 #include "errmap.h"
 #include "event.h"
 #include "flight.h"
 #include "flow.h"
-#include "http.h"
+#include "idp.h"
 #include "log.h"
 #include "memtrim.h"
 #include "notify.h"
@@ -197,7 +198,7 @@ broker_token(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 {
 	struct cache_entry *e;
 	struct user *u;
-	int64_t now = util_now();
+	int64_t now = clock_now(b->clk);
 	int r;
 
 	e = cache_get(b->cache, user, scope);
@@ -290,7 +291,7 @@ broker_login(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 		}
 		return reply_set_json(out, resp);
 	}
-	w->deadline_ms = event_now_ms(b->ev) + wait * 1000;
+	w->deadline_ms = clock_now_ms(b->clk) + wait * 1000;
 	if (u->flow == NULL) {
 		r = flow_may_start(b, u, 1);
 		if (r == 0)
@@ -467,7 +468,7 @@ broker_logout(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 	/* Keep the record for its account pin, without the refresh token. */
 	secret_free(u->rec->refresh_token);
 	u->rec->refresh_token = NULL;
-	u->rec->updated = util_now();
+	u->rec->updated = clock_now(b->clk);
 	u->logged_out = 1;
 	user_park(b, &u->store_waiters, w);
 	user_save(b, u, 0, logout_saved, NULL);
@@ -500,7 +501,7 @@ broker_revoke(struct broker *b, struct waiter *w, const char *user,
 	u->dirty = 0;
 	u->logged_out = 0;
 	u->loaded = 1; /* known now: nothing */
-	event_timer_cancel(b->ev, &u->save_timer);
+	clock_timer_cancel(b->clk, &u->save_timer);
 	j = storeq_job_new(STOREQ_DELETE, u->name, revoke_deleted, u);
 	if (j == NULL)
 		return -ENOMEM;
@@ -658,7 +659,7 @@ broker_stats(struct broker *b, json_t *o)
 	reply_put(o, "device_flows_expired",
 	    json_integer((json_int_t)b->n.flows_expired), &bad);
 	reply_put(o, "idp_requests_in_flight",
-	    json_integer((json_int_t)http_inflight(b->http)), &bad);
+	    json_integer((json_int_t)b->idp->ops->inflight(b->idp)), &bad);
 	reply_put(o, "users", json_integer((json_int_t)user_count(b)), &bad);
 	user_foreach(b, tally_user, &t);
 	reply_put(o, "records_in_memory", json_integer((json_int_t)t.resident),
@@ -679,8 +680,9 @@ broker_stats(struct broker *b, json_t *o)
 	reply_put(o, "marks_errors",
 	    json_integer((json_int_t)b->n.marks_errors), &bad);
 	reply_put(o, "throttled_until",
-	    b->throttle_until > util_now() ? json_integer(b->throttle_until) :
-					     json_null(),
+	    b->throttle_until > clock_now(b->clk) ?
+		json_integer(b->throttle_until) :
+		json_null(),
 	    &bad);
 	return bad ? -ENOMEM : 0;
 }
@@ -775,9 +777,14 @@ broker_new(const struct broker_deps *d, struct broker **out)
 	b->cf = d->cf;
 	b->st = d->st;
 	b->seal = d->seal;
-	b->http = d->http;
 	b->db = d->db;
 	b->client_secret = d->client_secret;
+	if (d->clock != NULL)
+		b->clk = d->clock;
+	else {
+		clock_init_real(&b->real_clock, b->ev);
+		b->clk = &b->real_clock;
+	}
 	b->cache = cache_new();
 	b->refresh = flight_join; /* tokens.c's proactive timers */
 	LIST_INIT(&b->list_waiters);
@@ -785,14 +792,14 @@ broker_new(const struct broker_deps *d, struct broker **out)
 		broker_free(b);
 		return -ENOMEM;
 	}
-	r = oauth_url_token(b->cf->authority, b->cf->tenant, b->token_url,
-	    sizeof(b->token_url));
-	if (r == 0)
-		r = oauth_url_devicecode(b->cf->authority, b->cf->tenant,
-		    b->device_url, sizeof(b->device_url));
-	if (r < 0) {
-		broker_free(b);
-		return r;
+	b->idp = d->idp;
+	if (b->idp == NULL) {
+		r = idp_http_new(d->http, b->cf, b->client_secret, &b->own_idp);
+		if (r < 0) {
+			broker_free(b);
+			return r;
+		}
+		b->idp = b->own_idp;
 	}
 	r = storeq_new(b->ev, b->st, b->seal, d->marks, b->cf->tenant, &b->q);
 	if (r < 0) {
@@ -813,6 +820,8 @@ void
 broker_set_config(struct broker *b, const struct config *cf)
 {
 	b->cf = cf;
+	if (b->own_idp != NULL)
+		idp_http_set_config(b->own_idp, cf);
 }
 
 static void
@@ -820,7 +829,7 @@ cache_drop_timer(struct cache_entry *e, void *arg)
 {
 	struct broker *b = arg;
 
-	event_timer_cancel(b->ev, &e->timer);
+	clock_timer_cancel(b->clk, &e->timer);
 }
 
 static void
@@ -840,7 +849,7 @@ shutdown_user(struct user *u, void *arg)
 	(void)arg;
 	flow_cancel(b, u, -ECONNREFUSED, "credd is shutting down");
 	flight_free_all(b, u);
-	event_timer_cancel(b->ev, &u->save_timer);
+	clock_timer_cancel(b->clk, &u->save_timer);
 	if (u->dirty)
 		log_warnx("user \"%s\": exiting with an unwritten "
 			  "refresh token",
@@ -867,6 +876,7 @@ broker_free(struct broker *b)
 	}
 	notify_free(b->notify);
 	memtrim_free(b->trim);
-	free(b->tokbuf); /* wiped after every use */
+	idp_http_free(b->own_idp); /* the flows and flights cancelled theirs */
+	free(b->tokbuf);	   /* wiped after every use */
 	free(b);
 }

@@ -5,8 +5,9 @@
  * stored by compare-and-swap before a token is handed out, error
  * classes, backoff and the tenant-wide 429 breaker.
  *
- * Everything runs on the event loop; IdP calls go through http.c and
- * store calls through the store thread (storeq.c), so nothing blocks.
+ * Everything runs on the event loop; IdP calls go through the IdP's ops
+ * (idp.h; Entra over http.c unless a test plugs in another), time comes
+ * from a clock (clock.h), and store calls through the store thread (storeq.c), so nothing blocks.
  * Every op answers as waiter.h says: 0 with *out filled in (a success
  * or an error reply), WAITER_PARKED (w is parked and answered through
  * waiter_reply() later), or a negative errno when no answer could be
@@ -36,6 +37,8 @@ struct userdb;
 struct store;
 struct seal;
 struct http;
+struct idp;
+struct clock;
 struct secret;
 struct waiter;
 struct reply;
@@ -51,6 +54,13 @@ struct broker_deps {
 	struct marks *marks; /* store thread only; NULL: no rollback check */
 	struct userdb
 	    *db; /* a sign-in re-checks the uid's name; NULL: no check */
+	/*
+	 * The IdP's grants (idp.h); NULL: Entra over http with cf's
+	 * endpoints and client_secret (idp_http.c), as credd runs. Borrowed.
+	 */
+	struct idp *idp;
+	/* The time (clock.h); NULL: the real clock over ev. Borrowed. */
+	const struct clock *clock;
 };
 
 int broker_new(const struct broker_deps *d, struct broker **out);

@@ -2,7 +2,7 @@
  * broker_int.h - the context the broker's parts share: broker.c (the
  * ops and the life cycle), user.c, tokens.c, flight.c and flow.c. It
  * holds what they all reach through a struct broker (the loop, the
- * store thread, the IdP's client, the cache, the tenant-wide breaker,
+ * store thread, the IdP (idp.h) and the clock (clock.h), the cache, the tenant-wide breaker,
  * the counters). Each part's own state stays in its file (struct
  * flight, struct flow) or in user.h (struct user); callbacks find the
  * context through their argument (u->b, f->u->b), never a global.
@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "clock.h"
 #include "oauth.h"
 #include "waiter.h"
 
@@ -24,6 +25,7 @@ struct user;
 struct cache;
 struct notify;
 struct memtrim;
+struct idp;
 
 struct broker_counters {
 	uint64_t cache_hits, cache_misses;
@@ -48,7 +50,8 @@ struct broker {
 	const struct config *cf;
 	struct store *st; /* broker.c: the store thread, notifications */
 	const struct seal *seal;
-	struct http *http; /* flight.c, flow.c */
+	struct idp *idp;	 /* flight.c, flow.c: the grants (idp.h) */
+	const struct clock *clk; /* every part: the time and its timers */
 	const struct secret *client_secret;
 	struct userdb *db; /* flow.c: a sign-in re-checks the uid's name */
 	/* Owned. */
@@ -64,8 +67,8 @@ struct broker {
 	uintptr_t flow_seq;   /* names flows to the store thread's callbacks */
 	struct memtrim *trim; /* malloc_trim after churn; NULL: none */
 	struct broker_counters n;
-	char token_url[512];
-	char device_url[512];
+	struct idp *own_idp; /* broker.c: the real one, when deps gave none */
+	struct clock real_clock; /* broker.c: the clock, when deps gave none */
 	/* broker.c's own. */
 	struct waiter_list
 	    list_waiters; /* admin_list, answered by the store thread */

@@ -121,7 +121,8 @@ errmap_idp_errno(const struct oauth_error *err)
 
 /* An error reply for an IdP failure, with retry_after where useful. */
 json_t *
-errmap_idp_error(const struct oauth_error *err, int64_t throttle_until)
+errmap_idp_error(const struct oauth_error *err, int64_t throttle_until,
+    int64_t now)
 {
 	char msg[192];
 	json_t *resp, *eo;
@@ -157,7 +158,7 @@ errmap_idp_error(const struct oauth_error *err, int64_t throttle_until)
 	resp = errmap_error(e, msg);
 	eo = proto_error_obj(resp);
 	if (err->cls == OAUTH_RETRY) {
-		int64_t now = util_now(), ra = 5;
+		int64_t ra = 5;
 
 		if (throttle_until > now)
 			ra = throttle_until - now;

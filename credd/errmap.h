@@ -68,9 +68,10 @@ int errmap_idp_errno(const struct oauth_error *err);
 /*
  * The error reply for an IdP failure: a message by class, retry_after
  * for RETRY (the longer of Retry-After and the tenant-wide breaker
- * throttle_until, unix s; at least 5), reason for POLICY, Entra's
+ * throttle_until, unix s, against now; at least 5), reason for POLICY, Entra's
  * trace_id and correlation_id when known. NULL on ENOMEM.
  */
-json_t *errmap_idp_error(const struct oauth_error *err, int64_t throttle_until);
+json_t *errmap_idp_error(const struct oauth_error *err, int64_t throttle_until,
+    int64_t now);
 
 #endif

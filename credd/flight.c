@@ -25,12 +25,13 @@
 
 #include "broker_int.h"
 #include "cache.h"
+#include "clock.h"
 #include "config.h"
 #include "errmap.h"
 #include "event.h"
 #include "flight.h"
 #include "flow.h"
-#include "http.h"
+#include "idp.h"
 #include "log.h"
 #include "oauth.h"
 #include "record.h"
@@ -48,7 +49,7 @@ struct flight {
 	struct user *u;
 	char *scope;
 	struct waiter_list waiters;
-	struct http_req *req;
+	struct idp_req *req;
 	unsigned epoch; /* user epoch at start: stale results are dropped */
 	int running;
 	int locked; /* holds the cluster lock for this user */
@@ -87,8 +88,8 @@ flight_find(struct user *u, const char *scope)
 static void
 flight_free(struct broker *b, struct flight *f)
 {
-	http_cancel(b->http, &f->req);
-	event_timer_cancel(b->ev, &f->lock_timer);
+	b->idp->ops->cancel(b->idp, &f->req);
+	clock_timer_cancel(b->clk, &f->lock_timer);
 	oauth_token_clear(&f->tok);
 	free(f->scope);
 	free(f);
@@ -103,14 +104,15 @@ reply_after_failure(struct broker *b, struct user *u, struct waiter *w,
 	struct reply rep = { 0 };
 
 	if (err->cls == OAUTH_RETRY && e != NULL &&
-	    e->expires_on > util_now()) {
+	    e->expires_on > clock_now(b->clk)) {
 		b->n.stale_served++;
 		waiter_finish(w, tokens_reply(b, u, w, scope, &rep), &rep);
 		return;
 	}
 	user_audit("token_refused", u, w->caller->uid, "token", scope,
 	    "refused", NULL, NULL, NULL, err);
-	waiter_reply_json(w, errmap_idp_error(err, b->throttle_until));
+	waiter_reply_json(w,
+	    errmap_idp_error(err, b->throttle_until, clock_now(b->clk)));
 }
 
 /*
@@ -124,9 +126,11 @@ retry_later(struct broker *b, struct user *u, const char *scope)
 	int64_t at = u->backoff_until > b->throttle_until ? u->backoff_until :
 							    b->throttle_until;
 
-	if (e == NULL || e->timer != NULL || e->expires_on <= util_now())
+	if (e == NULL || e->timer != NULL || e->expires_on <= clock_now(b->clk))
 		return;
-	e->refresh_at = at > util_now() ? at : util_now() + REFRESH_BACKOFF_MIN;
+	e->refresh_at = at > clock_now(b->clk) ?
+	    at :
+	    clock_now(b->clk) + REFRESH_BACKOFF_MIN;
 	tokens_arm(b, e);
 }
 
@@ -170,7 +174,7 @@ static void
 handle_refresh_error(struct broker *b, struct user *u, struct flight *f,
     struct oauth_error *err)
 {
-	int64_t now = util_now();
+	int64_t now = clock_now(b->clk);
 	int r;
 
 	b->n.idp_errors[err->cls]++;
@@ -227,18 +231,17 @@ handle_refresh_error(struct broker *b, struct user *u, struct flight *f,
 }
 
 static void
-refresh_done(void *arg, const struct http_response *hr)
+refresh_done(void *arg, int r, struct oauth_token *got,
+    const struct oauth_error *got_err)
 {
 	struct flight *f = arg;
 	struct user *u = f->u;
 	struct broker *b = u->b;
-	struct oauth_token tok = { 0 };
-	struct oauth_error err = { 0 };
-	int r;
+	struct oauth_token tok = *got;
+	struct oauth_error err = *got_err;
 
 	f->req = NULL;
-	r = oauth_parse_token(hr->status, hr->error ? NULL : hr->body,
-	    hr->retry_after, &tok, &err);
+	memset(got, 0, sizeof(*got)); /* taken */
 	if (f->epoch != u->epoch || u->rec == NULL) {
 		/* Logged out or revoked meanwhile: drop what came back. */
 		oauth_token_clear(&tok);
@@ -256,7 +259,7 @@ refresh_done(void *arg, const struct http_response *hr)
 	b->n.refresh_ok++;
 	u->failures = 0;
 	u->backoff_until = 0;
-	u->last_refresh = util_now();
+	u->last_refresh = clock_now(b->clk);
 	f->tok = tok; /* held until the rotation is stored */
 	memset(&tok, 0, sizeof(tok));
 	if (f->tok.refresh_token != NULL) {
@@ -305,7 +308,6 @@ flight_send(struct broker *b, struct flight *f)
 {
 	struct user *u = f->u;
 	struct oauth_error err = { 0 };
-	struct secret *form = NULL;
 	char scope[PROTO_STR_MAX + 64];
 	int r;
 
@@ -316,12 +318,8 @@ flight_send(struct broker *b, struct flight *f)
 		return;
 	}
 	snprintf(scope, sizeof(scope), "%s %s", f->scope, OIDC_SCOPES);
-	r = oauth_form_refresh(b->cf->client_id, u->rec->refresh_token, scope,
-	    b->client_secret, &form);
-	if (r == 0)
-		r = http_post_form(b->http, b->token_url, form, refresh_done, f,
-		    &f->req);
-	secret_free(form);
+	r = b->idp->ops->refresh(b->idp, u->rec->refresh_token, scope,
+	    refresh_done, f, &f->req);
 	if (r < 0) {
 		err.cls = OAUTH_RETRY;
 		snprintf(err.reason, sizeof(err.reason), "cannot send: %s",
@@ -357,7 +355,7 @@ lock_done(struct storeq_job *j)
 	struct oauth_error err = { 0 };
 
 	if (j->result == -EAGAIN) {
-		f->lock_timer = event_timer_in(b->ev,
+		f->lock_timer = clock_timer_in(b->clk,
 		    100 + randombytes_uniform(200), lock_retry_cb, f);
 		return;
 	}
@@ -427,7 +425,7 @@ flight_start(struct broker *b, struct flight *f)
 	struct user *u = f->u;
 	struct oauth_error err = { 0 };
 	struct storeq_job *j;
-	int64_t now = util_now();
+	int64_t now = clock_now(b->clk);
 
 	f->running = 1;
 	f->epoch = u->epoch;

@@ -25,11 +25,12 @@
 #include "entra/util.h"
 
 #include "broker_int.h"
+#include "clock.h"
 #include "config.h"
 #include "errmap.h"
 #include "event.h"
 #include "flow.h"
-#include "http.h"
+#include "idp.h"
 #include "log.h"
 #include "oauth.h"
 #include "record.h"
@@ -52,7 +53,7 @@ struct flow {
 	struct oauth_device dev;
 	int64_t expires_on; /* unix s */
 	int64_t interval;   /* seconds; +5 on slow_down */
-	struct http_req *req;
+	struct idp_req *req;
 	struct userdb_req *name_req; /* FLOW_STARTING: the uid's name, afresh */
 	struct event_timer *timer;
 	struct waiter_list start_waiters; /* want the device-code fields */
@@ -101,10 +102,10 @@ flow_free(struct broker *b, struct flow *f)
 {
 	if (f == NULL)
 		return;
-	http_cancel(b->http, &f->req);
+	b->idp->ops->cancel(b->idp, &f->req);
 	if (b->db != NULL)
 		userdb_cancel(b->db, f->name_req);
-	event_timer_cancel(b->ev, &f->timer);
+	clock_timer_cancel(b->clk, &f->timer);
 	oauth_device_clear(&f->dev);
 	oauth_token_clear(&f->tok);
 	free(f->scope);
@@ -170,9 +171,9 @@ flow_answer(struct broker *b, struct flow *f, struct waiter *w, int started,
 
 	switch (w->op) {
 	case PROTO_OP_LOGIN:
-		if (w->deadline_ms > event_now_ms(b->ev)) {
+		if (w->deadline_ms > clock_now_ms(b->clk)) {
 			user_park(b, &f->done_waiters, w);
-			w->timer = event_timer_at(b->ev, w->deadline_ms,
+			w->timer = clock_timer_at(b->clk, w->deadline_ms,
 			    login_deadline_cb, w);
 			return WAITER_PARKED;
 		}
@@ -248,7 +249,8 @@ flow_end(struct broker *b, struct user *u, int err, const char *msg,
 			    json_string(oerr != NULL ? oerr->reason : msg),
 			    &bad);
 		} else if (oerr != NULL)
-			resp = errmap_idp_error(oerr, b->throttle_until);
+			resp = errmap_idp_error(oerr, b->throttle_until,
+			    clock_now(b->clk));
 		else if (err == 0) {
 			if (w->op == PROTO_OP_SESSION_OPEN)
 				resp = flow_session_reply(w, u, "ready");
@@ -283,7 +285,7 @@ flow_cancel(struct broker *b, struct user *u, int err, const char *msg)
 int
 flow_may_start(struct broker *b, struct user *u, int user_asked)
 {
-	int64_t now = util_now();
+	int64_t now = clock_now(b->clk);
 	unsigned i, recent = 0, n;
 
 	n = u->nflow_starts < FLOW_RING ? u->nflow_starts : FLOW_RING;
@@ -304,12 +306,12 @@ flow_may_start(struct broker *b, struct user *u, int user_asked)
 static void
 arm_poll(struct broker *b, struct flow *f, int64_t delay_s)
 {
-	int64_t now = util_now();
+	int64_t now = clock_now(b->clk);
 
 	if (b->throttle_until > now && b->throttle_until - now > delay_s)
 		delay_s = b->throttle_until - now;
-	event_timer_cancel(b->ev, &f->timer);
-	f->timer = event_timer_in(b->ev, delay_s * 1000, poll_cb, f);
+	clock_timer_cancel(b->clk, &f->timer);
+	f->timer = clock_timer_in(b->clk, delay_s * 1000, poll_cb, f);
 }
 
 /* Check the new consent's account and store it. 0 or -EKEYREJECTED. */
@@ -319,7 +321,7 @@ flow_accept(struct broker *b, struct user *u, struct flow *f,
 {
 	struct oauth_account acct = { 0 };
 	char want[256];
-	int64_t now = util_now();
+	int64_t now = clock_now(b->clk);
 	int r;
 
 	r = oauth_id_token_account(tok->id_token, b->cf->client_id,
@@ -418,18 +420,17 @@ accept_saved(struct broker *b, struct user *u, void *ctx, int result)
 }
 
 static void
-poll_done(void *arg, const struct http_response *hr)
+poll_done(void *arg, int r, struct oauth_token *got,
+    const struct oauth_error *got_err)
 {
 	struct flow *f = arg;
 	struct user *u = f->u;
 	struct broker *b = u->b;
-	struct oauth_token tok = { 0 };
-	struct oauth_error err = { 0 };
-	int r;
+	struct oauth_token tok = *got;
+	struct oauth_error err = *got_err;
 
 	f->req = NULL;
-	r = oauth_parse_token(hr->status, hr->error ? NULL : hr->body,
-	    hr->retry_after, &tok, &err);
+	memset(got, 0, sizeof(*got)); /* taken */
 	if (r == 0) {
 		r = flow_accept(b, u, f, &tok);
 		oauth_token_clear(&tok);
@@ -457,15 +458,16 @@ poll_done(void *arg, const struct http_response *hr)
 	case OAUTH_RETRY:
 		b->n.idp_errors[err.cls]++;
 		if (err.is_throttled && err.retry_after > 0 &&
-		    util_now() + err.retry_after > b->throttle_until)
-			b->throttle_until = util_now() + err.retry_after;
+		    clock_now(b->clk) + err.retry_after > b->throttle_until)
+			b->throttle_until = clock_now(b->clk) + err.retry_after;
 		arm_poll(b, f,
 		    err.retry_after > f->interval ? err.retry_after :
 						    f->interval);
 		return;
 	case OAUTH_EXPIRED:
 		b->n.flows_expired++;
-		u->flow_unused_until = util_now() + b->cf->device_flow_cooldown;
+		u->flow_unused_until =
+		    clock_now(b->clk) + b->cf->device_flow_cooldown;
 		user_audit("consent_expired", u, u->uid, NULL, f->scope,
 		    "error", NULL, NULL, NULL, &err);
 		flow_end(b, u, -ENOKEY,
@@ -498,8 +500,7 @@ poll_cb(struct event_loop *ev, void *arg)
 {
 	struct flow *f = arg;
 	struct broker *b = f->u->b;
-	struct secret *form = NULL;
-	int64_t now = util_now();
+	int64_t now = clock_now(b->clk);
 	int r;
 
 	(void)ev;
@@ -521,32 +522,29 @@ poll_cb(struct event_loop *ev, void *arg)
 		arm_poll(b, f, b->throttle_until - now);
 		return;
 	}
-	r = oauth_form_device_poll(b->cf->client_id, f->dev.device_code,
-	    b->client_secret, &form);
-	if (r == 0)
-		r = http_post_form(b->http, b->token_url, form, poll_done, f,
-		    &f->req);
-	secret_free(form);
+	r = b->idp->ops->device_poll(b->idp, f->dev.device_code, poll_done, f,
+	    &f->req);
 	if (r < 0)
 		arm_poll(b, f, f->interval);
 }
 
 static void
-devicecode_done(void *arg, const struct http_response *hr)
+devicecode_done(void *arg, int r, struct oauth_device *dev,
+    const struct oauth_error *got_err)
 {
 	struct flow *f = arg;
 	struct user *u = f->u;
 	struct broker *b = u->b;
-	struct oauth_error err = { 0 };
-	int r;
+	struct oauth_error err = *got_err;
 
 	f->req = NULL;
-	r = oauth_parse_device(hr->status, hr->error ? NULL : hr->body,
-	    hr->retry_after, &f->dev, &err);
+	oauth_device_clear(&f->dev);
+	f->dev = *dev;
+	memset(dev, 0, sizeof(*dev)); /* taken */
 	if (r < 0) {
 		b->n.idp_errors[err.cls]++;
 		if (err.is_throttled && err.retry_after > 0)
-			b->throttle_until = util_now() + err.retry_after;
+			b->throttle_until = clock_now(b->clk) + err.retry_after;
 		user_audit("consent_failed", u, u->uid, NULL, f->scope, "error",
 		    NULL, NULL, NULL, &err);
 		if (err.cls == OAUTH_ADMIN)
@@ -557,7 +555,7 @@ devicecode_done(void *arg, const struct http_response *hr)
 		flow_end(b, u, 0, NULL, &err);
 		return;
 	}
-	f->expires_on = util_now() + f->dev.expires_in;
+	f->expires_on = clock_now(b->clk) + f->dev.expires_in;
 	f->interval = f->dev.interval > 0 ? f->dev.interval : 5;
 	if (storeq_is_cluster(b->q) && flow_claim(b, u, f) == 0)
 		return; /* claim_done goes on */
@@ -572,9 +570,10 @@ flow_begin(struct broker *b, struct user *u, struct flow *f)
 
 	f->state = FLOW_POLLING;
 	if (f->remote) {
-		event_timer_cancel(b->ev, &f->timer);
-		f->timer = event_timer_in(b->ev,
-		    (f->expires_on - util_now()) * 1000, remote_expired_cb, f);
+		clock_timer_cancel(b->clk, &f->timer);
+		f->timer = clock_timer_in(b->clk,
+		    (f->expires_on - clock_now(b->clk)) * 1000,
+		    remote_expired_cb, f);
 	} else {
 		arm_poll(b, f, f->interval);
 		user_audit("consent_started", u, u->uid, NULL, f->scope,
@@ -731,17 +730,11 @@ flow_adopt(struct broker *b, struct user *u, const char *scope)
 static int
 flow_post(struct broker *b, struct flow *f)
 {
-	struct secret *form = NULL;
 	char full[PROTO_STR_MAX + 64];
-	int r;
 
 	snprintf(full, sizeof(full), "%s %s", OIDC_SCOPES, f->scope);
-	r = oauth_form_devicecode(b->cf->client_id, full, &form);
-	if (r == 0)
-		r = http_post_form(b->http, b->device_url, form,
-		    devicecode_done, f, &f->req);
-	secret_free(form);
-	return r;
+	return b->idp->ops->device_start(b->idp, full, devicecode_done, f,
+	    &f->req);
 }
 
 /*
@@ -793,7 +786,7 @@ flow_start(struct broker *b, struct user *u, const char *scope)
 	if (scope == NULL)
 		scope = config_default_scope(b->cf);
 	if (u->rec != NULL && u->rec->flow != NULL &&
-	    u->rec->flow->expires_on > util_now() + 5 &&
+	    u->rec->flow->expires_on > clock_now(b->clk) + 5 &&
 	    strcmp(u->rec->flow->node, b->cf->node) != 0)
 		return flow_adopt(b, u, scope);
 	f = calloc(1, sizeof(*f));
@@ -820,7 +813,8 @@ flow_start(struct broker *b, struct user *u, const char *scope)
 	if (u->flow_starts == NULL)
 		u->flow_starts = calloc(FLOW_RING, sizeof(*u->flow_starts));
 	if (u->flow_starts != NULL) /* most users never start a second flow */
-		u->flow_starts[u->nflow_starts++ % FLOW_RING] = util_now();
+		u->flow_starts[u->nflow_starts++ % FLOW_RING] =
+		    clock_now(b->clk);
 	u->flow_unused_until = 0;
 	b->n.flows_started++;
 	return 0;

@@ -20,6 +20,7 @@
 #include "audit.h"
 #include "broker_int.h"
 #include "cache.h"
+#include "clock.h"
 #include "config.h"
 #include "errmap.h"
 #include "event.h"
@@ -40,7 +41,7 @@ tokens_put(struct broker *b, struct user *u, const char *scope,
     struct oauth_token *tok)
 {
 	struct cache_entry *e;
-	int64_t now = util_now();
+	int64_t now = clock_now(b->clk);
 	int64_t due;
 	char fp[9];
 
@@ -91,13 +92,13 @@ tokens_reply(struct broker *b, struct user *u, struct waiter *w,
 		log_warnx("user \"%s\": a cached token does not unpack (%s); "
 			  "dropping it",
 		    u->name, strerror((int)-n));
-		event_timer_cancel(b->ev, &e->timer);
+		clock_timer_cancel(b->clk, &e->timer);
 		cache_del(b->cache, e);
 		return errmap_reply(out, -EIO,
 		    "the cached token was damaged; "
 		    "ask again");
 	}
-	e->last_used = util_now();
+	e->last_used = clock_now(b->clk);
 	resp = proto_ok();
 	/* The IdP's token was checked as UTF-8 when it was parsed. */
 	reply_put(resp, "access_token",
@@ -132,7 +133,7 @@ proactive_cb(struct event_loop *ev, void *arg)
 	struct cache_entry *e = arg;
 	struct user *u = e->owner;
 	struct broker *b = u->b;
-	int64_t now = util_now();
+	int64_t now = clock_now(b->clk);
 
 	(void)ev;
 	e->timer = NULL;
@@ -145,9 +146,9 @@ proactive_cb(struct event_loop *ev, void *arg)
 void
 tokens_arm(struct broker *b, struct cache_entry *e)
 {
-	int64_t delay = e->refresh_at - util_now();
+	int64_t delay = e->refresh_at - clock_now(b->clk);
 
-	event_timer_cancel(b->ev, &e->timer);
-	e->timer = event_timer_in(b->ev, (delay > 0 ? delay : 0) * 1000,
+	clock_timer_cancel(b->clk, &e->timer);
+	e->timer = clock_timer_in(b->clk, (delay > 0 ? delay : 0) * 1000,
 	    proactive_cb, e);
 }

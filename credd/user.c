@@ -21,6 +21,7 @@
 
 #include "audit.h"
 #include "broker_int.h"
+#include "clock.h"
 #include "cache.h"
 #include "config.h"
 #include "event.h"
@@ -294,7 +295,7 @@ user_unpark(struct waiter *w)
 		w->linked = 0;
 	}
 	if (b != NULL)
-		event_timer_cancel(b->ev, &w->timer);
+		clock_timer_cancel(b->clk, &w->timer);
 }
 
 /* ---- audit ---- */
@@ -408,7 +409,7 @@ save_done(struct storeq_job *j)
 		}
 		u->dirty = 0;
 		u->save_failures = 0;
-		event_timer_cancel(b->ev, &u->save_timer);
+		clock_timer_cancel(b->clk, &u->save_timer);
 	} else if (r == 0) {
 		if (j->replaced) {
 			/* Another node pinned another account: theirs wins. */
@@ -434,7 +435,7 @@ save_done(struct storeq_job *j)
 		}
 		u->save_failures = 0;
 		if (u->saves == 0)
-			event_timer_cancel(b->ev, &u->save_timer);
+			clock_timer_cancel(b->clk, &u->save_timer);
 	} else {
 		b->n.store_errors++;
 		if (!u->dirty)
@@ -445,7 +446,7 @@ save_done(struct storeq_job *j)
 		u->dirty = 1;
 		u->save_failures++;
 		if (u->save_timer == NULL && !b->closing)
-			u->save_timer = event_timer_in(b->ev,
+			u->save_timer = clock_timer_in(b->clk,
 			    refresh_backoff(u->save_failures, -1,
 				randombytes_random()) *
 				1000,
@@ -518,7 +519,7 @@ purge_cb(struct cache_entry *e, void *arg)
 
 	if (strcmp(e->user, pa->user) != 0)
 		return;
-	event_timer_cancel(pa->b->ev, &e->timer);
+	clock_timer_cancel(pa->b->clk, &e->timer);
 	cache_del(pa->b->cache, e);
 }
 

@@ -147,7 +147,7 @@ TEST(test_idp_error_reply)
 	e.cls = OAUTH_RETRY;
 	e.retry_after = -1;
 	snprintf(e.trace_id, sizeof(e.trace_id), "t-1");
-	o = errmap_idp_error(&e, 0);
+	o = errmap_idp_error(&e, 0, util_now());
 	obj = proto_error_obj(o);
 	ASSERT_STREQ(proto_response_error(o), "idp_unavailable");
 	ASSERT_EQ(json_integer_value(json_object_get(obj, "retry_after")), 5);
@@ -156,13 +156,13 @@ TEST(test_idp_error_reply)
 	ASSERT_TRUE(json_object_get(obj, "correlation_id") == NULL);
 	json_decref(o);
 	/* The tenant breaker, or Retry-After, when longer. */
-	o = errmap_idp_error(&e, util_now() + 100);
+	o = errmap_idp_error(&e, util_now() + 100, util_now());
 	obj = proto_error_obj(o);
 	ASSERT_TRUE(
 	    json_integer_value(json_object_get(obj, "retry_after")) >= 99);
 	json_decref(o);
 	e.retry_after = 1000;
-	o = errmap_idp_error(&e, util_now() + 100);
+	o = errmap_idp_error(&e, util_now() + 100, util_now());
 	obj = proto_error_obj(o);
 	ASSERT_EQ(json_integer_value(json_object_get(obj, "retry_after")),
 	    1000);
@@ -170,7 +170,7 @@ TEST(test_idp_error_reply)
 	memset(&e, 0, sizeof(e));
 	e.cls = OAUTH_POLICY;
 	snprintf(e.reason, sizeof(e.reason), "AADSTS53003");
-	o = errmap_idp_error(&e, 0);
+	o = errmap_idp_error(&e, 0, util_now());
 	obj = proto_error_obj(o);
 	ASSERT_STREQ(proto_response_error(o), "policy_blocked");
 	ASSERT_STREQ(json_string_value(json_object_get(obj, "reason")),

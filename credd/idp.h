@@ -1,0 +1,78 @@
+/*
+ * idp.h - the identity provider as the broker sees it: the few grants
+ * it sends (a device code and its polls, a refresh token grant), each
+ * asynchronous, answered once on the loop thread with the reply already
+ * parsed and classified (oauth.h). The real one (idp_http.c) is Entra
+ * over http.c and oauth.c; unit tests plug in a scripted one. Further
+ * sign-in methods (auth code + PKCE, client assertions) are new ops
+ * here, not new HTTP code in the broker.
+ *
+ * Must never: call a completion before the op that started it returned,
+ * or after cancel; log a form body, a token or a device code.
+ */
+#ifndef CREDD_IDP_H
+#define CREDD_IDP_H
+
+#include <stddef.h>
+
+struct idp;
+struct idp_req;
+struct http;
+struct config;
+struct secret;
+struct oauth_token;
+struct oauth_device;
+struct oauth_error;
+
+/*
+ * A grant's answer: r 0 with *tok filled, or r < 0 with *err classified
+ * (*tok empty). The callee may take what it keeps from *tok (leaving
+ * NULL behind); the rest is wiped after it returns. The request handle
+ * is gone once this runs.
+ */
+typedef void idp_token_cb(void *arg, int r, struct oauth_token *tok,
+    const struct oauth_error *err);
+/* The same for a device code: *dev filled (take what you keep), or *err. */
+typedef void idp_device_cb(void *arg, int r, struct oauth_device *dev,
+    const struct oauth_error *err);
+
+struct idp_ops {
+	const char *name;
+	/*
+	 * Ask for a device code for scope (the full string to send). 0 with
+	 * *out the request, or -errno (cb never runs).
+	 */
+	int (*device_start)(struct idp *idp, const char *scope,
+	    idp_device_cb *cb, void *arg, struct idp_req **out);
+	/* Poll the token endpoint with a device code. As device_start. */
+	int (*device_poll)(struct idp *idp, const struct secret *device_code,
+	    idp_token_cb *cb, void *arg, struct idp_req **out);
+	/* Redeem refresh_token for scope (the full string). As device_start. */
+	int (*refresh)(struct idp *idp, const struct secret *refresh_token,
+	    const char *scope, idp_token_cb *cb, void *arg,
+	    struct idp_req **out);
+	/* Cancel; *req set to NULL; its callback will not run. NULL-safe. */
+	void (*cancel)(struct idp *idp, struct idp_req **req);
+	/* Requests in flight (stats). */
+	size_t (*inflight)(const struct idp *idp);
+};
+
+struct idp {
+	const struct idp_ops *ops;
+	void *priv;
+};
+
+/*
+ * The real IdP: Entra's v2.0 endpoints for cf's authority and tenant,
+ * sent through h; client_id (and client_secret, NULL for a public
+ * client) are read from cf at each request. cf and client_secret are
+ * borrowed. 0 or -errno (-ENAMETOOLONG for an over-long URL, -ENOMEM).
+ */
+int idp_http_new(struct http *h, const struct config *cf,
+    const struct secret *client_secret, struct idp **out);
+/* After SIGHUP (the endpoints stay those of the first config). */
+void idp_http_set_config(struct idp *idp, const struct config *cf);
+/* Cancels nothing (the broker cancels its requests first). NULL-safe. */
+void idp_http_free(struct idp *idp);
+
+#endif

@@ -1,0 +1,236 @@
+/*
+ * idp_http.c - the real IdP (idp.h): Entra's v2.0 device code and token
+ * endpoints, the form bodies from oauth.c, sent through http.c, the
+ * replies parsed and classified by oauth.c before the caller sees them.
+ * One small allocation per request ties http's answer to the caller's
+ * callback.
+ *
+ * Must never: log or keep a form body, a reply body or a token (the
+ * forms are wiped once http.c has copied them; parsed tokens go to the
+ * caller, what it leaves is wiped).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "entra/secret.h"
+
+#include "config.h"
+#include "http.h"
+#include "idp.h"
+#include "oauth.h"
+
+struct idp_http {
+	struct idp idp;
+	struct http *http;
+	const struct config *cf;
+	const struct secret *client_secret;
+	char token_url[512];
+	char device_url[512];
+};
+
+struct idp_req {
+	struct http_req *req;
+	idp_token_cb *token_cb; /* or */
+	idp_device_cb *device_cb;
+	void *arg;
+};
+
+static struct idp_http *
+to_http(struct idp *idp)
+{
+	return idp->priv;
+}
+
+static void
+token_done(void *arg, const struct http_response *hr)
+{
+	struct idp_req *q = arg;
+	idp_token_cb *cb = q->token_cb;
+	void *cb_arg = q->arg;
+	struct oauth_token tok = { 0 };
+	struct oauth_error err = { 0 };
+	int r;
+
+	free(q); /* the handle is gone once the callback runs */
+	r = oauth_parse_token(hr->status, hr->error ? NULL : hr->body,
+	    hr->retry_after, &tok, &err);
+	cb(cb_arg, r, &tok, &err);
+	oauth_token_clear(&tok);
+}
+
+static void
+device_done(void *arg, const struct http_response *hr)
+{
+	struct idp_req *q = arg;
+	idp_device_cb *cb = q->device_cb;
+	void *cb_arg = q->arg;
+	struct oauth_device dev = { 0 };
+	struct oauth_error err = { 0 };
+	int r;
+
+	free(q);
+	r = oauth_parse_device(hr->status, hr->error ? NULL : hr->body,
+	    hr->retry_after, &dev, &err);
+	cb(cb_arg, r, &dev, &err);
+	oauth_device_clear(&dev);
+}
+
+/* Post form (wiped here) to url; q is freed on failure. */
+static int
+post(struct idp_http *h, const char *url, struct secret *form,
+    struct idp_req *q, struct idp_req **out)
+{
+	int r;
+
+	r = http_post_form(h->http, url, form,
+	    q->token_cb != NULL ? token_done : device_done, q, &q->req);
+	secret_free(form);
+	if (r < 0) {
+		free(q);
+		return r;
+	}
+	*out = q;
+	return 0;
+}
+
+static int
+http_device_start(struct idp *idp, const char *scope, idp_device_cb *cb,
+    void *arg, struct idp_req **out)
+{
+	struct idp_http *h = to_http(idp);
+	struct secret *form = NULL;
+	struct idp_req *q;
+	int r;
+
+	*out = NULL;
+	r = oauth_form_devicecode(h->cf->client_id, scope, &form);
+	if (r < 0)
+		return r;
+	q = calloc(1, sizeof(*q));
+	if (q == NULL) {
+		secret_free(form);
+		return -ENOMEM;
+	}
+	q->device_cb = cb;
+	q->arg = arg;
+	return post(h, h->device_url, form, q, out);
+}
+
+static int
+http_device_poll(struct idp *idp, const struct secret *device_code,
+    idp_token_cb *cb, void *arg, struct idp_req **out)
+{
+	struct idp_http *h = to_http(idp);
+	struct secret *form = NULL;
+	struct idp_req *q;
+	int r;
+
+	*out = NULL;
+	r = oauth_form_device_poll(h->cf->client_id, device_code,
+	    h->client_secret, &form);
+	if (r < 0)
+		return r;
+	q = calloc(1, sizeof(*q));
+	if (q == NULL) {
+		secret_free(form);
+		return -ENOMEM;
+	}
+	q->token_cb = cb;
+	q->arg = arg;
+	return post(h, h->token_url, form, q, out);
+}
+
+static int
+http_refresh(struct idp *idp, const struct secret *refresh_token,
+    const char *scope, idp_token_cb *cb, void *arg, struct idp_req **out)
+{
+	struct idp_http *h = to_http(idp);
+	struct secret *form = NULL;
+	struct idp_req *q;
+	int r;
+
+	*out = NULL;
+	r = oauth_form_refresh(h->cf->client_id, refresh_token, scope,
+	    h->client_secret, &form);
+	if (r < 0)
+		return r;
+	q = calloc(1, sizeof(*q));
+	if (q == NULL) {
+		secret_free(form);
+		return -ENOMEM;
+	}
+	q->token_cb = cb;
+	q->arg = arg;
+	return post(h, h->token_url, form, q, out);
+}
+
+static void
+http_cancel_req(struct idp *idp, struct idp_req **req)
+{
+	if (req == NULL || *req == NULL)
+		return;
+	http_cancel(to_http(idp)->http, &(*req)->req);
+	free(*req);
+	*req = NULL;
+}
+
+static size_t
+http_inflight_reqs(const struct idp *idp)
+{
+	const struct idp_http *h = idp->priv;
+
+	return http_inflight(h->http);
+}
+
+static const struct idp_ops idp_http_ops = {
+	.name = "entra",
+	.device_start = http_device_start,
+	.device_poll = http_device_poll,
+	.refresh = http_refresh,
+	.cancel = http_cancel_req,
+	.inflight = http_inflight_reqs,
+};
+
+int
+idp_http_new(struct http *http, const struct config *cf,
+    const struct secret *client_secret, struct idp **out)
+{
+	struct idp_http *h;
+	int r;
+
+	*out = NULL;
+	h = calloc(1, sizeof(*h));
+	if (h == NULL)
+		return -ENOMEM;
+	h->http = http;
+	h->cf = cf;
+	h->client_secret = client_secret;
+	r = oauth_url_token(cf->authority, cf->tenant, h->token_url,
+	    sizeof(h->token_url));
+	if (r == 0)
+		r = oauth_url_devicecode(cf->authority, cf->tenant,
+		    h->device_url, sizeof(h->device_url));
+	if (r < 0) {
+		free(h);
+		return r;
+	}
+	h->idp.ops = &idp_http_ops;
+	h->idp.priv = h;
+	*out = &h->idp;
+	return 0;
+}
+
+void
+idp_http_set_config(struct idp *idp, const struct config *cf)
+{
+	to_http(idp)->cf = cf;
+}
+
+void
+idp_http_free(struct idp *idp)
+{
+	if (idp == NULL)
+		return;
+	free(to_http(idp));
+}
