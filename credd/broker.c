@@ -880,3 +880,9 @@ broker_free(struct broker *b)
 	free(b->tokbuf);	   /* wiped after every use */
 	free(b);
 }
+
+size_t
+broker_store_pending(const struct broker *b)
+{
+	return storeq_pending(b->q);
+}

@@ -17,7 +17,6 @@
 #include "entra/secret.h"
 
 #include "broker.h"
-#include "broker_int.h" /* the store thread's queue, for fake_core_settle */
 #include "clock.h"
 #include "config.h"
 #include "errmap.h"
@@ -262,7 +261,7 @@ fake_core_settle(struct fake_core *fc)
 	int i;
 
 	run_slice(fc);
-	for (i = 0; i < 5000 && storeq_pending(fc->b->q) > 0; i++)
+	for (i = 0; i < 5000 && broker_store_pending(fc->b) > 0; i++)
 		run_slice(fc);
 	while (fire_one(fc)) /* due timers (a save retried, a poll) */
 		run_slice(fc);
