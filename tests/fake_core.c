@@ -29,7 +29,6 @@
 #include "seal.h"
 #include "store.h"
 #include "store_mem.h"
-#include "storeq.h"
 
 #define FAKE_MS0 INT64_C(5000000) /* the loop clock's start, ms */
 
