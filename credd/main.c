@@ -36,6 +36,7 @@
 #include "broker.h"
 #include "config.h"
 #include "dispatch.h"
+#include "doctor.h"
 #include "event.h"
 #include "fileperm.h"
 #include "http.h"
@@ -103,6 +104,7 @@ usage(void)
 	    "                                       make a key file, or add a key\n"
 	    "       credd rekey [-c FILE]           reseal the store under the active key\n"
 	    "       credd db-init [-c FILE]         create or migrate the postgres schema\n"
+	    "       credd doctor [-c FILE] [-k KEYS] check this node, with fixes\n"
 	    "       credd migrate -c FILE --from file|postgres --to file|postgres\n");
 	exit(2);
 }
@@ -780,6 +782,10 @@ main(int argc, char **argv)
 	if (argc > 1 && strcmp(argv[1], "keygen") == 0) {
 		log_init("credd", 1, 0);
 		return cmd_keygen(argc - 1, argv + 1);
+	}
+	if (argc > 1 && strcmp(argv[1], "doctor") == 0) {
+		log_init("credd", 1, 0);
+		return doctor_main(argc - 1, argv + 1);
 	}
 	if (argc > 1 && strcmp(argv[1], "migrate") == 0) {
 		log_init("credd", 1, 0);
