@@ -1,7 +1,7 @@
 /*
  * doctor_files.c - `credd doctor`'s file checks: the configuration and
  * its run-as user, the key ring and the client secret file (owner root or
- * the run-as user, closed to group and others, and the ring parses), and
+ * the effective uid, closed to group and others, and the ring parses), and
  * the state directory, high-water marks and audit file (owned by the
  * run-as user, closed to others).
  *
@@ -79,8 +79,9 @@ doctor_check_config(struct doctor *d)
 }
 
 /*
- * A secret file: a regular file (not a symlink), owned by root or the
- * run-as user, closed to group and others (fileperm.h, ACLs understood).
+ * A secret file: a regular file (not a symlink), owned by root (or by us
+ * when not root: the rule of fileperm.h and seal_load), closed to group
+ * and others (ACLs understood).
  * 0 when so (the ok line is the caller's), -1 after a FAIL line.
  */
 static int
@@ -104,9 +105,12 @@ check_secret_file(struct doctor *d, const char *check, const char *path,
 		doctor_fix(d, "replace %s with the file itself", path);
 		return -1;
 	}
-	if (st.st_uid != 0 && st.st_uid != d->run_uid) {
-		doctor_say(d, DOCTOR_FAIL, check, "%s: owned by %s", path,
-		    owner_name(st.st_uid, who, sizeof(who)));
+	/* credd reads it before dropping root: root's (or ours, not root). */
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		doctor_say(d, DOCTOR_FAIL, check,
+		    "%s: owned by %s (credd reads it as root: it must be "
+		    "root's)",
+		    path, owner_name(st.st_uid, who, sizeof(who)));
 		doctor_fix(d, "chown root:root %s", path);
 		return -1;
 	}
