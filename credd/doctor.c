@@ -165,5 +165,9 @@ doctor_main(int argc, char **argv)
 	doctor_check_pam(&d);
 	config_free(d.cf);
 	fprintf(d.out, "%u failed, %u warnings\n", d.nfail, d.nwarn);
+#if defined(__SANITIZE_ADDRESS__)
+	/* LeakSanitizer needs the process dumpable at exit (as main.c). */
+	(void)prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+#endif
 	return d.nfail > 0 ? 1 : 0;
 }
