@@ -307,12 +307,11 @@ open_marks(struct credd *c)
 static void
 load_keys(struct credd *c, const char *path)
 {
+	char q[LOG_VALUE_MAX], f[LOG_VALUE_MAX + 96];
 	int r;
 
 	if (path == NULL)
 		path = c->cf->key_file;
-	char q[LOG_VALUE_MAX], f[LOG_VALUE_MAX + 96];
-
 	r = seal_load(path, &c->seal);
 	if (r < 0)
 		(void)snprintf(f, sizeof(f),
@@ -455,12 +454,10 @@ signal_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
 		else if (si.ssi_signo == SIGUSR1)
 			reopen_audit("SIGUSR1");
 		else {
-			char f[64];
-
-			(void)snprintf(f, sizeof(f), "event=shutdown signal=%u",
-			    si.ssi_signo);
-			log_event_info(f, "signal %u: shutting down",
-			    si.ssi_signo);
+			log_event_info(si.ssi_signo == SIGTERM ?
+				"event=shutdown signal=SIGTERM" :
+				"event=shutdown signal=SIGINT",
+			    "signal %u: shutting down", si.ssi_signo);
 			event_stop(ev);
 		}
 	}
