@@ -3,7 +3,7 @@
  *
  * Written to syslog (LOG_AUTHPRIV | LOG_NOTICE) as fixed key=value
  * fields, and optionally appended to a JSON-lines file (reopened on
- * SIGHUP). Fields: time, node, event, uid, user, op, scope, outcome,
+ * SIGHUP and SIGUSR1: debian/credd.logrotate). Fields: time, node, event, uid, user, op, scope, outcome,
  * class, oid, fp (8-hex SHA-256 fingerprint of a token), reason,
  * trace_id, correlation_id, count. Never token material: callers pass
  * fingerprints only. User-supplied strings are quoted and capped.

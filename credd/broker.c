@@ -91,8 +91,14 @@ load_finish(struct storeq_job *j, int force)
 	} else {
 		b->n.store_errors++;
 		/* j->why names the key id a record needs that the ring lacks. */
-		log_warnx("user \"%s\": cannot load the stored record: %s",
-		    u->name, j->why[0] != '\0' ? j->why : strerror(-r));
+		char q[LOG_VALUE_MAX], f[LOG_VALUE_MAX + 128];
+
+		(void)snprintf(f, sizeof(f),
+		    "event=store_read_failed user=%s error=%s",
+		    log_value(q, u->name), log_errno_name(-r));
+		log_event_warn(f,
+		    "user \"%s\": cannot load the stored record: %s", u->name,
+		    j->why[0] != '\0' ? j->why : strerror(-r));
 		if (r == -EBADMSG || r == -ENOKEY)
 			user_audit("record_unreadable", u, u->uid, NULL, NULL,
 			    "error", NULL, NULL,

@@ -174,9 +174,15 @@ static void
 handle_refresh_error(struct broker *b, struct user *u, struct flight *f,
     struct oauth_error *err)
 {
+	char q1[LOG_VALUE_MAX], q2[LOG_VALUE_MAX], kv[2 * LOG_VALUE_MAX + 96];
+	char line[sizeof(kv) + 32];
 	int64_t now = clock_now(b->clk);
 	int r;
 
+	/* The fields of the log lines below (docs/operations.md). */
+	(void)snprintf(kv, sizeof(kv), "user=%s class=%s http=%ld reason=%s",
+	    log_value(q1, u->name), oauth_class_name(err->cls),
+	    err->http_status, log_value(q2, err->reason));
 	b->n.idp_errors[err->cls]++;
 	user_audit("refresh_failed", u, u->uid, NULL, f->scope, "error", NULL,
 	    NULL, NULL, err);
@@ -194,11 +200,16 @@ handle_refresh_error(struct broker *b, struct user *u, struct flight *f,
 			if (now + ra > b->throttle_until)
 				b->throttle_until = now + ra;
 		}
-		log_info("user \"%s\": refresh failed, retrying later (%s)",
-		    u->name, err->reason);
+		(void)snprintf(line, sizeof(line), "event=refresh_failed %s",
+		    kv);
+		log_event_info(line,
+		    "user \"%s\": refresh failed, retrying later (%s)", u->name,
+		    err->reason);
 		break;
 	case OAUTH_REAUTH:
-		log_info(
+		(void)snprintf(line, sizeof(line), "event=refresh_rejected %s",
+		    kv);
+		log_event_info(line,
 		    "user \"%s\": refresh token rejected (%s); sign-in required",
 		    u->name, err->reason);
 		secret_free(u->rec->refresh_token);
@@ -220,7 +231,9 @@ handle_refresh_error(struct broker *b, struct user *u, struct flight *f,
 		}
 		break;
 	case OAUTH_ADMIN:
-		log_warnx(
+		(void)snprintf(line, sizeof(line),
+		    "event=idp_config_rejected %s", kv);
+		log_event_warn(line,
 		    "IdP rejected credd's configuration (%s): check tenant, "
 		    "client_id and client secret",
 		    err->reason);

@@ -5,7 +5,8 @@
  * Every function preserves errno, so a caller can log and then return
  * -errno. Messages are capped at LOG_MSG_MAX bytes, and control
  * characters become '?' so that one call is one line. Before log_init()
- * everything goes to stderr. This file never sees token material: the
+ * everything goes to stderr. log_event_* write the key=value lines of
+ * docs/operations.md; log_value quotes one value for them. This file never sees token material: the
  * callers must not pass any (the audit log is audit.c).
  */
 #include <errno.h>
@@ -166,6 +167,107 @@ fatalx(const char *fmt, ...)
 
 	va_start(ap, fmt);
 	log_emit(LOG_CRIT, 0, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+const char *
+log_value(char buf[LOG_VALUE_MAX], const char *s)
+{
+	static const char bare[] =
+	    "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:/@+-";
+	size_t i, n = 0, len;
+
+	if (s == NULL)
+		s = "";
+	len = strlen(s);
+	if (len > 0 && len < LOG_VALUE_MAX - 20 && strspn(s, bare) == len) {
+		memcpy(buf, s, len + 1);
+		return buf;
+	}
+	buf[n++] = '"';
+	/* Room for an escaped byte, the closing quote and the NUL. */
+	for (i = 0; s[i] != '\0' && i < 240 && n + 4 <= LOG_VALUE_MAX; i++) {
+		char c = s[i];
+
+		if ((unsigned char)c < 0x20 || c == 0x7f)
+			c = '?';
+		if (c == '"' || c == '\\')
+			buf[n++] = '\\';
+		buf[n++] = c;
+	}
+	buf[n++] = '"';
+	buf[n] = '\0';
+	return buf;
+}
+
+const char *
+log_errno_name(int err)
+{
+	const char *s = strerrorname_np(err);
+
+	return s != NULL ? s : "E?";
+}
+
+static void __attribute__((format(printf, 2, 3)))
+log_emitf(int pri, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_emit(pri, 0, fmt, ap);
+	va_end(ap);
+}
+
+/* fields msg="fmt..." with the message escaped; errno kept. */
+static void __attribute__((format(printf, 3, 0)))
+log_event_emit(int pri, const char *fields, const char *fmt, va_list ap)
+{
+	char text[LOG_MSG_MAX], q[640]; /* fields + q fit LOG_MSG_MAX */
+	size_t i, n = 0;
+
+	(void)vsnprintf(text, sizeof(text), fmt, ap);
+	for (i = 0; text[i] != '\0' && n + 3 < sizeof(q) - 1; i++) {
+		if (text[i] == '"' || text[i] == '\\')
+			q[n++] = '\\';
+		q[n++] = text[i];
+	}
+	q[n] = '\0';
+	log_emitf(pri, "%s msg=\"%s\"", fields, q);
+}
+
+void
+log_event_info(const char *fields, const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_event_emit(LOG_INFO, fields, fmt, ap);
+	va_end(ap);
+	errno = saved;
+}
+
+void
+log_event_warn(const char *fields, const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_event_emit(LOG_WARNING, fields, fmt, ap);
+	va_end(ap);
+	errno = saved;
+}
+
+noreturn void
+log_event_fatal(const char *fields, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_event_emit(LOG_CRIT, fields, fmt, ap);
 	va_end(ap);
 	exit(1);
 }

@@ -36,6 +36,7 @@
 #include "broker.h"
 #include "config.h"
 #include "dispatch.h"
+#include "doctor.h"
 #include "event.h"
 #include "fileperm.h"
 #include "http.h"
@@ -103,6 +104,7 @@ usage(void)
 	    "                                       make a key file, or add a key\n"
 	    "       credd rekey [-c FILE]           reseal the store under the active key\n"
 	    "       credd db-init [-c FILE]         create or migrate the postgres schema\n"
+	    "       credd doctor [-c FILE] [-k KEYS] check this node, with fixes\n"
 	    "       credd migrate -c FILE --from file|postgres --to file|postgres\n");
 	exit(2);
 }
@@ -218,14 +220,20 @@ drop_privileges(const struct passwd *pw)
 static void
 open_store(struct credd *c)
 {
+	char q[LOG_VALUE_MAX], f[LOG_VALUE_MAX + 128];
 	int r;
 
 	if (strcmp(c->cf->backend, "postgres") == 0) {
 #ifdef ENTRA_HAVE_PG
 		r = store_pg_open(c->cf->dsn, c->cf->node, &c->st);
-		if (r < 0) /* never print the DSN: it may hold a password */
-			fatalx("cannot open the postgres store: %s",
+		if (r < 0) { /* never print the DSN: it may hold a password */
+			(void)snprintf(f, sizeof(f),
+			    "event=store_failed backend=postgres "
+			    "error=%s",
+			    log_errno_name(-r));
+			log_event_fatal(f, "cannot open the postgres store: %s",
 			    strerror(-r));
+		}
 		return;
 #else
 		fatalx("%s: store backend \"postgres\" is not built into this "
@@ -238,9 +246,13 @@ open_store(struct credd *c)
 		    c->conf_path, c->cf->backend);
 	check_state_dir(c->cf->store_path);
 	r = store_file_open(c->cf->store_path, &c->st);
-	if (r < 0)
-		fatalx("cannot open the store at %s: %s", c->cf->store_path,
-		    strerror(-r));
+	if (r < 0) {
+		(void)snprintf(f, sizeof(f),
+		    "event=store_failed backend=file path=%s error=%s",
+		    log_value(q, c->cf->store_path), log_errno_name(-r));
+		log_event_fatal(f, "cannot open the store at %s: %s",
+		    c->cf->store_path, strerror(-r));
+	}
 }
 
 /*
@@ -295,17 +307,23 @@ open_marks(struct credd *c)
 static void
 load_keys(struct credd *c, const char *path)
 {
+	char q[LOG_VALUE_MAX], f[LOG_VALUE_MAX + 96];
 	int r;
 
 	if (path == NULL)
 		path = c->cf->key_file;
 	r = seal_load(path, &c->seal);
+	if (r < 0)
+		(void)snprintf(f, sizeof(f),
+		    "event=keyring_failed path=%s error=%s", log_value(q, path),
+		    log_errno_name(-r));
 	if (r == -EPERM)
-		fatalx("key file %s: must be a regular file owned by root or "
-		       "uid %u with mode 0400 or 0600",
+		log_event_fatal(f,
+		    "key file %s: must be a regular file owned by root or "
+		    "uid %u with mode 0400 or 0600",
 		    path, (unsigned)geteuid());
 	if (r < 0)
-		fatalx("key file %s: %s", path, strerror(-r));
+		log_event_fatal(f, "key file %s: %s", path, strerror(-r));
 }
 
 /* The session checks' settings from the config. */
@@ -333,7 +351,7 @@ lock_secrets(struct credd *c)
 
 	r = seal_lock(c->seal);
 	if (r < 0)
-		log_warnx(
+		log_event_warn("event=keyring_not_locked",
 		    "the key ring cannot be locked in memory (%s): it may "
 		    "be swapped; raise the unit's LimitMEMLOCK",
 		    strerror(-r));
@@ -366,6 +384,31 @@ lock_secrets(struct credd *c)
 	}
 }
 
+/*
+ * SIGHUP, or SIGUSR1 alone: logrotate moved the audit file
+ * (debian/credd.logrotate). A failure keeps the old file open.
+ */
+static void
+reopen_audit(const char *sig)
+{
+	char f[128];
+	int r;
+
+	r = audit_reopen();
+	if (r < 0) {
+		(void)snprintf(f, sizeof(f),
+		    "event=audit_reopen_failed signal=%s error=%s", sig,
+		    log_errno_name(-r));
+		log_event_warn(f,
+		    "%s: cannot reopen the audit file; still "
+		    "writing the old one",
+		    sig);
+		return;
+	}
+	(void)snprintf(f, sizeof(f), "event=audit_reopened signal=%s", sig);
+	log_event_info(f, "%s: audit file reopened", sig);
+}
+
 static void
 reload(struct credd *c)
 {
@@ -374,7 +417,8 @@ reload(struct credd *c)
 	char err[512];
 
 	if (config_load(c->conf_path, &cf, err, sizeof(err)) < 0) {
-		log_warnx("SIGHUP: keeping the old configuration: %s", err);
+		log_event_warn("event=config_reload_failed signal=SIGHUP",
+		    "SIGHUP: keeping the old configuration: %s", err);
 		return;
 	}
 	/* Scopes and limits change; the socket, store and IdP do not. */
@@ -392,9 +436,9 @@ reload(struct credd *c)
 	msi_set_config(c->msi, cf);
 	sessweep_cfg_of(cf, &sc);
 	sessweep_set_config(c->sessweep, &sc);
-	if (audit_reopen() < 0)
-		log_warn("SIGHUP: cannot reopen the audit file");
-	log_info("configuration reloaded");
+	reopen_audit("SIGHUP");
+	log_event_info("event=config_reloaded signal=SIGHUP",
+	    "configuration reloaded");
 }
 
 static void
@@ -407,8 +451,13 @@ signal_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
 	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if (si.ssi_signo == SIGHUP)
 			reload(c);
+		else if (si.ssi_signo == SIGUSR1)
+			reopen_audit("SIGUSR1");
 		else {
-			log_info("signal %u: shutting down", si.ssi_signo);
+			log_event_info(si.ssi_signo == SIGTERM ?
+				"event=shutdown signal=SIGTERM" :
+				"event=shutdown signal=SIGINT",
+			    "signal %u: shutting down", si.ssi_signo);
 			event_stop(ev);
 		}
 	}
@@ -472,6 +521,21 @@ passed_fds_done(int *fds, char **names, size_t n, int used)
 			free(names[i]);
 	}
 	free(names);
+}
+
+/* The start line: what an operator's alert or dashboard keys on. */
+static void
+log_started(const struct credd *c)
+{
+	char q1[LOG_VALUE_MAX], q2[LOG_VALUE_MAX], f[3 * LOG_VALUE_MAX];
+
+	(void)snprintf(f, sizeof(f),
+	    "event=startup version=%s socket=%s uid=%u node=%s backend=%s",
+	    ENTRA_VERSION, log_value(q1, c->cf->socket), (unsigned)geteuid(),
+	    log_value(q2, c->cf->node), c->cf->backend);
+	log_event_info(f, "credd %s on %s as uid %u (node %s, %s store)",
+	    ENTRA_VERSION, c->cf->socket, (unsigned)geteuid(), c->cf->node,
+	    c->cf->backend);
 }
 
 /*
@@ -608,14 +672,14 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
 		fatal("sigprocmask");
 	c.sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (c.sigfd < 0 || event_add(c.ev, c.sigfd, EPOLLIN, signal_cb, &c) < 0)
 		fatal("signalfd");
 
-	log_info("credd %s on %s as uid %u (node %s, %s store)", ENTRA_VERSION,
-	    c.cf->socket, (unsigned)geteuid(), c.cf->node, c.cf->backend);
+	log_started(&c);
 	(void)debug;
 	r = event_run(c.ev);
 
@@ -646,7 +710,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	while (c.nold > 0)
 		config_free(c.old_cf[--c.nold]);
 	config_free(c.cf);
-	log_info("stopped");
+	log_event_info("event=stopped", "stopped");
 #if defined(__SANITIZE_ADDRESS__)
 	/* LeakSanitizer inspects the process at exit, which needs it dumpable;
 	 * the setuid above cleared that. Sanitizer builds only. */
@@ -796,6 +860,10 @@ main(int argc, char **argv)
 	if (argc > 1 && strcmp(argv[1], "keygen") == 0) {
 		log_init("credd", 1, 0);
 		return cmd_keygen(argc - 1, argv + 1);
+	}
+	if (argc > 1 && strcmp(argv[1], "doctor") == 0) {
+		log_init("credd", 1, 0);
+		return doctor_main(argc - 1, argv + 1);
 	}
 	if (argc > 1 && strcmp(argv[1], "migrate") == 0) {
 		log_init("credd", 1, 0);

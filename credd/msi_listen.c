@@ -253,6 +253,7 @@ static void
 retry_cb(struct event_loop *ev, void *arg)
 {
 	struct msi_listen *l = arg;
+	char f[192];
 	int fd, r;
 
 	l->retry = NULL;
@@ -260,18 +261,27 @@ retry_cb(struct event_loop *ev, void *arg)
 	if (r == 0)
 		r = go_up(l, fd, 0);
 	if (r == 0) {
-		log_info(
+		(void)snprintf(f, sizeof(f),
+		    "event=sdk_endpoint_up listen=%s socket=bound "
+		    "failures=%llu",
+		    l->text, (unsigned long long)l->bind_failures);
+		log_event_info(f,
 		    "msi: SDK endpoint on http://%s/msi/token (bound after "
 		    "%llu failed attempts)",
 		    l->text, (unsigned long long)l->bind_failures);
 		return;
 	}
 	l->bind_failures++;
-	if (r != l->err) /* log once per reason, not once per retry */
-		log_warnx("msi: [msi] listen %s: %s%s; the SDK endpoint stays "
-			  "down and credd retries",
+	if (r != l->err) { /* log once per reason, not once per retry */
+		(void)snprintf(f, sizeof(f),
+		    "event=sdk_bind_failed listen=%s error=%s", l->text,
+		    log_errno_name(-r));
+		log_event_warn(f,
+		    "msi: [msi] listen %s: %s%s; the SDK endpoint stays "
+		    "down and credd retries",
 		    l->text, strerror(-r),
 		    bind_hint(r, port_of((struct sockaddr *)&l->addr)));
+	}
 	l->err = r;
 	l->retry_ms =
 	    l->retry_ms * 2 < RETRY_MAX_MS ? l->retry_ms * 2 : RETRY_MAX_MS;
@@ -427,6 +437,7 @@ msi_listen_new(struct event_loop *ev, const struct config *cf,
     struct msi_listen **out)
 {
 	struct msi_listen *l;
+	char f[192];
 	int r;
 
 	*out = NULL;
@@ -454,8 +465,11 @@ msi_listen_new(struct event_loop *ev, const struct config *cf,
 			free(l);
 			return r;
 		}
-		log_info("msi: SDK endpoint on http://%s/msi/token (%s)",
-		    l->text,
+		(void)snprintf(f, sizeof(f),
+		    "event=sdk_endpoint_up listen=%s socket=%s", l->text,
+		    sock->is_activated ? "activated" : "bound");
+		log_event_info(f,
+		    "msi: SDK endpoint on http://%s/msi/token (%s)", l->text,
 		    sock->is_activated ? "socket passed in by the service "
 					 "manager" :
 					 "bound by credd");
@@ -465,8 +479,11 @@ msi_listen_new(struct event_loop *ev, const struct config *cf,
 	l->err = sock->err < 0 ? sock->err : -EADDRNOTAVAIL;
 	l->since = util_now();
 	l->bind_failures = 1;
-	log_warnx("msi: [msi] listen %s: %s%s; credd serves its socket without "
-		  "the SDK endpoint and retries",
+	(void)snprintf(f, sizeof(f), "event=sdk_bind_failed listen=%s error=%s",
+	    l->text, log_errno_name(-l->err));
+	log_event_warn(f,
+	    "msi: [msi] listen %s: %s%s; credd serves its socket without "
+	    "the SDK endpoint and retries",
 	    l->text, strerror(-l->err),
 	    bind_hint(l->err, port_of((struct sockaddr *)&l->addr)));
 	l->retry_ms = RETRY_FIRST_MS;

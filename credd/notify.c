@@ -46,7 +46,8 @@ notify_reconnect_cb(struct event_loop *ev, void *arg)
 		if (b->notify_fd >= 0 &&
 		    event_add(ev, b->notify_fd, EPOLLIN, notify_cb, b) == 0) {
 			b->notify_failures = 0;
-			log_info("store notifications reconnected");
+			log_event_info("event=store_notify_reconnected",
+			    "store notifications reconnected");
 			return;
 		}
 		b->notify_fd = -1;
@@ -77,7 +78,11 @@ notify_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
 	}
 	if (r < 0 && b->st->ops->notify_reconnect != NULL) {
 		/* Unwatch before the reconnect closes the fd. */
-		log_warnx("store notifications lost (%s); reconnecting",
+		char f[128];
+
+		(void)snprintf(f, sizeof(f), "event=store_notify_lost error=%s",
+		    log_errno_name(-r));
+		log_event_warn(f, "store notifications lost (%s); reconnecting",
 		    strerror(-r));
 		event_del(ev, fd);
 		b->notify_fd = -1;

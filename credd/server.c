@@ -152,8 +152,15 @@ accept_pause(struct server *s, int err)
 		s->stats.accept_pauses++;
 	}
 	if (s->accept_warned == 0 || now - s->accept_warned >= ACCEPT_LOG_MS) {
-		log_warnx("accept: %s; listener paused, retried with backoff "
-			  "(%llu failures since the last report)",
+		char f[160];
+
+		(void)snprintf(f, sizeof(f),
+		    "event=accept_paused listener=socket error=%s "
+		    "failures=%llu",
+		    log_errno_name(err), (unsigned long long)s->accept_fails);
+		log_event_warn(f,
+		    "accept: %s; listener paused, retried with backoff "
+		    "(%llu failures since the last report)",
 		    strerror(err), (unsigned long long)s->accept_fails);
 		s->accept_fails = 0;
 		s->accept_warned = now;
@@ -178,10 +185,18 @@ accept_drained(struct server *s)
 	if (s->accept_since == 0)
 		return;
 	if (s->is_accept_warned) {
-		log_info("accept: accepting again after %lld ms (%llu more "
-			 "failures)",
-		    (long long)(event_now_ms(s->ev) - s->accept_since),
-		    (unsigned long long)s->accept_fails);
+		long long ms =
+		    (long long)(event_now_ms(s->ev) - s->accept_since);
+		char f[128];
+
+		(void)snprintf(f, sizeof(f),
+		    "event=accept_resumed listener=socket paused_ms=%lld "
+		    "failures=%llu",
+		    ms, (unsigned long long)s->accept_fails);
+		log_event_info(f,
+		    "accept: accepting again after %lld ms (%llu more "
+		    "failures)",
+		    ms, (unsigned long long)s->accept_fails);
 		s->accept_fails = 0;
 	}
 	s->accept_since = 0;

@@ -735,6 +735,54 @@ store_pg_init(const char *dsn)
 }
 
 int
+store_pg_check(const char *dsn, int *version, int *known)
+{
+	struct store_pg *sp = NULL;
+	int r;
+
+	*version = 0;
+	*known = PG_SCHEMA_VERSION;
+	r = pg_new(dsn, NULL, &sp);
+	if (r < 0)
+		return r;
+	r = schema_version(sp);
+	pg_close(&sp->st);
+	if (r < 0)
+		return r;
+	*version = r;
+	return 0;
+}
+
+void
+store_pg_describe(const char *dsn, char *buf, size_t bufsz)
+{
+	static const char *const shown[] = { "host", "hostaddr", "port",
+		"dbname", "user" };
+	PQconninfoOption *opts, *o;
+	char *err = NULL;
+	size_t i, n = 0;
+
+	buf[0] = '\0';
+	opts = dsn != NULL ? PQconninfoParse(dsn, &err) : NULL;
+	PQfreemem(err); /* it may quote the DSN */
+	if (opts == NULL) {
+		(void)snprintf(buf, bufsz, "(unparsable)");
+		return;
+	}
+	for (i = 0; i < sizeof(shown) / sizeof(shown[0]); i++)
+		for (o = opts; o->keyword != NULL; o++) {
+			if (strcmp(o->keyword, shown[i]) != 0 ||
+			    o->val == NULL || n >= bufsz)
+				continue;
+			n += (size_t)snprintf(buf + n, bufsz - n, "%s%s=%s",
+			    n > 0 ? " " : "", o->keyword, o->val);
+		}
+	PQconninfoFree(opts);
+	if (buf[0] == '\0')
+		(void)snprintf(buf, bufsz, "(libpq defaults)");
+}
+
+int
 store_pg_open(const char *dsn, const char *node, struct store **out)
 {
 	struct store_pg *sp = NULL;

@@ -7,6 +7,8 @@
 #ifndef CREDD_STORE_PG_H
 #define CREDD_STORE_PG_H
 
+#include <stddef.h>
+
 struct store;
 
 /*
@@ -17,6 +19,21 @@ struct store;
  * credd knows); -EIO.
  */
 int store_pg_init(const char *dsn);
+
+/*
+ * Connect and read the schema version, changing nothing (`credd doctor`).
+ * 0 with *version (0: no schema yet) and *known (the version this credd
+ * writes); the errors of store_pg_init otherwise.
+ */
+int store_pg_check(const char *dsn, int *version, int *known);
+
+/*
+ * The DSN's host, port, dbname and user (whichever it sets) as
+ * "host=H port=P dbname=D user=U" in buf, for a message: never its
+ * password or any other setting. "(unparsable)" when libpq cannot parse
+ * it. Always NUL-terminates buf (bufsz > 0).
+ */
+void store_pg_describe(const char *dsn, char *buf, size_t bufsz);
 
 /*
  * Bring the LISTEN connection back after notify_next returned

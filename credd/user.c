@@ -338,7 +338,7 @@ void
 user_store_note(struct broker *b, struct user *u, const struct storeq_job *j)
 {
 	const struct record_rollback *rb = &j->rb;
-	char reason[256];
+	char reason[256], q[LOG_VALUE_MAX], f[LOG_VALUE_MAX + 64];
 	int n;
 
 	if (j->marks_err < 0) {
@@ -370,8 +370,10 @@ user_store_note(struct broker *b, struct user *u, const struct storeq_job *j)
 		    j->rollback == 2 ?
 			"overwritten by this node's newer record" :
 			"refused");
-	log_warnx("user \"%s\": rolled-back record in the store: %s", u->name,
-	    reason);
+	(void)snprintf(f, sizeof(f), "event=store_rollback user=%s",
+	    log_value(q, u->name));
+	log_event_warn(f, "user \"%s\": rolled-back record in the store: %s",
+	    u->name, reason);
 	user_audit("record_rollback", u, u->uid, NULL, NULL, "refused", NULL,
 	    NULL, reason, NULL);
 	if (j->rollback == 1)
@@ -438,11 +440,17 @@ save_done(struct storeq_job *j)
 			clock_timer_cancel(b->clk, &u->save_timer);
 	} else {
 		b->n.store_errors++;
-		if (!u->dirty)
-			log_warnx(
+		if (!u->dirty) {
+			char q[LOG_VALUE_MAX], f[LOG_VALUE_MAX + 128];
+
+			(void)snprintf(f, sizeof(f),
+			    "event=store_write_failed user=%s error=%s",
+			    log_value(q, u->name), log_errno_name(-r));
+			log_event_warn(f,
 			    "user \"%s\": cannot write the record (%s); keeping "
 			    "the refresh token in memory and retrying",
 			    u->name, strerror(-r));
+		}
 		u->dirty = 1;
 		u->save_failures++;
 		if (u->save_timer == NULL && !b->closing)

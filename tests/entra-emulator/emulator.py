@@ -139,6 +139,7 @@ class State:
         self.conditions = []   # MFA / consent / block conditions
         self.faults = []
         self.issued = []
+        self.date_offset = getattr(args, "date_offset", 0)  # s added to the Date header
         self.reset_counters()
 
     def reset_counters(self):
@@ -295,6 +296,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def version_string(self):
         return self.server_version
+
+    def date_time_string(self, timestamp=None):
+        # The Date header of every reply, off by --date-offset / the
+        # date_offset control call: a clock-skewed IdP (credd doctor).
+        if timestamp is None:
+            timestamp = time.time() + self.server.state.date_offset
+        return super().date_time_string(timestamp)
 
     @property
     def st(self):
@@ -924,6 +932,14 @@ def c_counters(st, body):
     return c
 
 
+def c_date_offset(st, body):
+    v = body.get("seconds")
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or abs(v) > 10 * 365 * 86400:
+        raise ControlError("'seconds' must be a number of seconds (either sign)")
+    st.date_offset = v
+    return {"seconds": v}
+
+
 def c_reset_counters(st, body):
     st.reset_counters()
 
@@ -961,6 +977,7 @@ CONTROL = {
     ("POST", "clear"): c_clear,
     ("GET", "counters"): c_counters,
     ("POST", "reset_counters"): c_reset_counters,
+    ("POST", "date_offset"): c_date_offset,
     ("GET", "issued"): c_issued,
     ("GET", "refresh_chain"): c_refresh_chain,
 }
@@ -1020,6 +1037,8 @@ def main():
     ap.add_argument("--verbose", action="store_true", help="log requests (never bodies) to stderr")
     ap.add_argument("--cert-mode", choices=("good", "expired", "wronghost"), default="good",
                     help="serve a valid, an expired or a wrong-host certificate (TLS tests)")
+    ap.add_argument("--date-offset", type=float, default=0,
+                    help="seconds added to every reply's Date header (a skewed clock)")
     args = ap.parse_args()
     VERBOSE = args.verbose
 

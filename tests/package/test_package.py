@@ -27,8 +27,9 @@ Steps, each followed by checks of what it left:
      ExecStart), then the README's demo against the installed paths:
      pamtester on sshd (its session stack includes common-session) shows
      the sign-in code, credctl shows the same, the emulator approves it,
-     credctl token prints a token, credctl admin stats names the version;
-     then credd restarted with another node's ring names the key id the
+     credctl token prints a token, credctl admin stats names the version,
+     credd doctor exits 0 with no FAIL (README step 7) and the audit
+     file's logrotate snippet is installed; then credd restarted with another node's ring names the key id the
      record needs, and the right ring goes back;
   5. pam-auth-update --disable entra: common-session as it was;
   6. remove (enabled again first: prerm must take pam_entra out of
@@ -627,6 +628,13 @@ def main_inner(work):
                         pwd.getpwnam("credd").pw_uid), read(credd_log)) is not None,
               "credd's start line names the version and runs as credd")
         demo(stack, version)
+        # README step 7: credd doctor on the installed node passes.
+        rc, out = run(["credd", "doctor"], ok=None)
+        log("credd doctor:\n" + out.strip())
+        check(rc == 0 and not re.search(r"(?m)^FAIL ", out),
+              "credd doctor: exit 0, no FAIL (exit %d)" % rc)
+        check(os.path.isfile("/etc/logrotate.d/credd"),
+              "the audit file's logrotate snippet is installed")
         stop(credd, "credd")
         credd = wrong_ring(work, credd_log, ring)
         secrets = stack.issued_secrets()
