@@ -7,7 +7,8 @@
  * flight, struct flow) or in user.h (struct user); callbacks find the
  * context through their argument (u->b, f->u->b), never a global.
  *
- * Nothing outside those five files includes this: dispatch.c, msi.c and
+ * broker_metrics.c reads the counters for the metrics page and health.
+ * Nothing outside those files includes this: dispatch.c, msi.c and
  * main.c see the broker only through broker.h.
  */
 #ifndef CREDD_BROKER_INT_H
@@ -32,6 +33,12 @@ struct broker_counters {
 	uint64_t flows_started, flows_completed, flows_rejected, flows_expired;
 	uint64_t store_errors, store_conflicts;
 	uint64_t store_rollbacks, marks_errors;
+	uint64_t refresh_errors[OAUTH_CLASS_COUNT]; /* refresh grants only */
+	/* Health (broker_metrics.c): the store's last answer (unix s, 0:
+	 * none yet; a conflict or a missing record is an answer too) and the
+	 * last record sealed with a key the ring lacks. */
+	int64_t store_last_ok, store_last_fail, key_missing_at;
+	int store_last_error;
 };
 
 /*

@@ -174,6 +174,7 @@ handle_refresh_error(struct broker *b, struct user *u, struct flight *f,
 	int r;
 
 	b->n.idp_errors[err->cls]++;
+	b->n.refresh_errors[err->cls]++;
 	user_audit("refresh_failed", u, u->uid, NULL, f->scope, "error", NULL,
 	    NULL, NULL, err);
 	switch (err->cls) {
