@@ -38,6 +38,7 @@ struct broker_counters {
 	 * none yet; a conflict or a missing record is an answer too) and the
 	 * last record sealed with a key the ring lacks. */
 	int64_t store_last_ok, store_last_fail, key_missing_at;
+	int store_failing; /* the store's last answer was a failure */
 	int store_last_error;
 };
 

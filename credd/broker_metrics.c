@@ -142,7 +142,7 @@ store_health(struct broker *b, json_t *obj, int64_t now, int *bad)
 	char why[160];
 
 	user_foreach(b, tally_user, &ut);
-	if (b->n.store_last_fail > b->n.store_last_ok) {
+	if (b->n.store_failing) {
 		snprintf(why, sizeof(why),
 		    "the last store operation failed %" PRId64 " s ago: %s",
 		    now - b->n.store_last_fail,
@@ -192,7 +192,7 @@ idp_health(struct broker *b, json_t *obj, int64_t now, int *bad)
 	char why[160];
 
 	http_get_stats(b->http, &hs);
-	if (hs.last_fail > hs.last_ok) {
+	if (hs.is_failing) {
 		if (hs.last_status > 0)
 			snprintf(why, sizeof(why),
 			    "the last contact failed %" PRId64

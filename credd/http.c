@@ -256,9 +256,11 @@ note_contact(struct http *h, const struct http_req *req,
 	metrics_hist_observe(&h->latency, metrics_now_us() - req->start_us);
 	if (resp->error == 0 && resp->status > 0 && resp->status < 500) {
 		h->last_ok = util_now();
+		h->is_failing = 0;
 		return;
 	}
 	h->last_fail = util_now();
+	h->is_failing = 1;
 	h->last_error = resp->error;
 	h->last_status = resp->status;
 }
@@ -618,6 +620,7 @@ http_get_stats(const struct http *h, struct http_stats *st)
 	st->latency = h->latency;
 	st->last_ok = h->last_ok;
 	st->last_fail = h->last_fail;
+	st->is_failing = h->is_failing;
 	st->last_error = h->last_error;
 	st->last_status = h->last_status;
 	resolve_get_stats(h->res, &rs);

@@ -90,8 +90,10 @@ struct http_stats {
 	 * failure), name lookup included; the metrics page. */
 	struct metrics_hist latency;
 	/* The last contact (unix s, 0: none yet): an answer below 500, or a
-	 * failure (no answer, or a 5xx), with its -errno or HTTP status. */
+	 * failure (no answer, or a 5xx), with its -errno or HTTP status;
+	 * is_failing: the most recent one was a failure. */
 	int64_t last_ok, last_fail;
+	int is_failing;
 	int last_error;
 	long last_status;
 };

@@ -61,6 +61,7 @@ struct http {
 	size_t ninflight;
 	struct metrics_hist latency; /* see http_stats */
 	int64_t last_ok, last_fail;
+	int is_failing;
 	int last_error;
 	long last_status;
 	struct http_sock *socks;     /* fds registered with the loop */

@@ -347,10 +347,12 @@ user_store_note(struct broker *b, struct user *u, const struct storeq_job *j)
 		b->n.key_missing_at = util_now();
 	else if (j->result >= 0 || j->result == -ENOENT ||
 	    j->result == -EAGAIN || j->result == -EBADMSG ||
-	    j->result == RECORD_EROLLBACK)
+	    j->result == RECORD_EROLLBACK) {
 		b->n.store_last_ok = util_now();
-	else {
+		b->n.store_failing = 0;
+	} else {
 		b->n.store_last_fail = util_now();
+		b->n.store_failing = 1;
 		b->n.store_last_error = j->result;
 	}
 	if (j->marks_err < 0) {
