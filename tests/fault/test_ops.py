@@ -279,6 +279,7 @@ class MetricsTests(F.FaultTestCase):
         self.assertEqual(len(ok), self.N_ALICE + self.N_BOB)
         after_text = self.scrape()
         after = parse(after_text)
+        F.figure("metrics_page_bytes", len(after_text))
 
         def delta(name, **labels):
             return val(after, name, **labels) - val(before, name, **labels)
