@@ -1,8 +1,11 @@
 /*
- * admin.c - `credctl admin list|revoke USER|stats`: the operations for
- * root and credd's admin group. list pages through every user's
- * consent, revoke drops one user's refresh token and cached tokens on
- * every node, stats shows credd's counters; text or --json.
+ * admin.c - `credctl admin list|revoke USER|stats|metrics|health`: the
+ * operations for root and credd's admin group. list pages through every
+ * user's consent, revoke drops one user's refresh token and cached
+ * tokens on every node, stats shows credd's counters, metrics prints
+ * them in the Prometheus text format; text or --json. health (any user:
+ * a monitoring agent) says whether the store, the IdP and the key ring
+ * are usable, and exits 0, EXIT_DEGRADED or EXIT_UNHEALTHY.
  *
  * Must never: decide who is an admin (credd does, from the caller's
  * SO_PEERCRED uid and groups), or follow a server's cursors forever
@@ -177,6 +180,79 @@ admin_simple(struct ctx *c, const char *op, const char *user, int is_json)
 	return r;
 }
 
+/* The page as it is (credd built it; no terminal escapes in it). */
+static int
+admin_metrics(struct ctx *c, int is_json)
+{
+	json_t *req, *resp = NULL;
+	const char *text;
+	int r;
+
+	req = call_new_request("metrics");
+	if (req == NULL)
+		return EXIT_ERR;
+	r = call_roundtrip(c, req, &resp, 0);
+	json_decref(req);
+	if (r != EXIT_OK)
+		return r;
+	text = out_jstr(resp, "text");
+	if (is_json)
+		r = out_json(resp);
+	else if (text == NULL) {
+		out_errorf("admin metrics: credd sent no page");
+		r = EXIT_ERR;
+	} else
+		fputs(text, stdout);
+	json_decref(resp);
+	return r;
+}
+
+static void
+print_component(const json_t *resp, const char *name)
+{
+	const json_t *o = json_object_get(resp, name);
+	char why[OUT_MSG_MAX];
+
+	out_clean(why, sizeof(why), out_jstr(o, "reason"));
+	printf("%-8s %-9s %s\n", name,
+	    json_is_true(json_object_get(o, "usable")) ? "usable" : "UNUSABLE",
+	    why[0] != '\0' ? why : "-");
+}
+
+static int
+admin_health(struct ctx *c, int is_json)
+{
+	json_t *req, *resp = NULL;
+	const char *h;
+	int r;
+
+	req = call_new_request("health");
+	if (req == NULL)
+		return EXIT_ERR;
+	r = call_roundtrip(c, req, &resp, 0);
+	json_decref(req);
+	if (r != EXIT_OK)
+		return r;
+	h = out_jstr(resp, "health");
+	if (h == NULL)
+		h = "";
+	if (is_json)
+		r = out_json(resp);
+	else {
+		printf("%s\n",
+		    strcmp(h, "healthy") == 0	   ? "healthy" :
+			strcmp(h, "degraded") == 0 ? "degraded" :
+						     "unhealthy");
+		print_component(resp, "store");
+		print_component(resp, "idp");
+		print_component(resp, "keyring");
+	}
+	if (r == EXIT_OK && strcmp(h, "healthy") != 0)
+		r = strcmp(h, "degraded") == 0 ? EXIT_DEGRADED : EXIT_UNHEALTHY;
+	json_decref(resp);
+	return r;
+}
+
 int
 admin_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 {
@@ -197,6 +273,10 @@ admin_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 		return admin_list(c, o.is_json);
 	if (strcmp(sub, "stats") == 0 && o.npos == 1)
 		return admin_simple(c, "stats", NULL, o.is_json);
+	if (strcmp(sub, "metrics") == 0 && o.npos == 1)
+		return admin_metrics(c, o.is_json);
+	if (strcmp(sub, "health") == 0 && o.npos == 1)
+		return admin_health(c, o.is_json);
 	if (strcmp(sub, "revoke") == 0 && o.npos == 2 && !o.is_json) {
 		if (o.pos[1][0] == '\0' || strlen(o.pos[1]) > PROTO_STR_MAX) {
 			out_errorf("admin revoke: USER must be a login name");

@@ -76,7 +76,8 @@ static const struct cmd cmds[] = {
 	{ "login", login_cmd, "login [--no-wait] [--qr]" },
 	{ "status", status_cmd, "status [--json]" },
 	{ "logout", logout_cmd, "logout" },
-	{ "admin", admin_cmd, "admin list|revoke USER|stats [--json]" },
+	{ "admin", admin_cmd,
+	    "admin list|revoke USER|stats|metrics|health [--json]" },
 	{ "env", env_cmd, "env [--json]" },
 	{ "az", az_cmd,
 	    "az account get-access-token|show [...] "
@@ -107,7 +108,8 @@ usage(FILE *f)
 	fprintf(f,
 	    "\nThe socket defaults to $CREDD_SOCKET, else %s.\n"
 	    "Exit status: 0 ok, 1 error, 2 usage, 3 sign-in needed, "
-	    "4 unavailable,\n5 refused, 6 misconfigured.\n",
+	    "4 unavailable,\n5 refused, 6 misconfigured; admin health: 7 "
+	    "degraded, 8 unhealthy.\n",
 	    ENTRA_SOCKET_PATH);
 }
 

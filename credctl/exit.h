@@ -16,7 +16,9 @@ enum {
 	EXIT_ACT = 3,	  /* the user must sign in or consent */
 	EXIT_UNAVAIL = 4, /* credd or the IdP unavailable */
 	EXIT_REFUSED = 5,
-	EXIT_MISCONF = 6
+	EXIT_MISCONF = 6,
+	EXIT_DEGRADED = 7, /* admin health: cached tokens only (the IdP) */
+	EXIT_UNHEALTHY = 8 /* admin health: the store or the key ring */
 };
 
 #endif

@@ -799,6 +799,7 @@ broker_new(const struct broker_deps *d, struct broker **out)
 		return -ENOMEM;
 	}
 	b->idp = d->idp;
+	b->http = d->http;
 	if (b->idp == NULL) {
 		r = idp_http_new(d->http, b->cf, b->client_secret, &b->own_idp);
 		if (r < 0) {

@@ -7,7 +7,8 @@
  * flight, struct flow) or in user.h (struct user); callbacks find the
  * context through their argument (u->b, f->u->b), never a global.
  *
- * Nothing outside those five files includes this: dispatch.c, msi.c and
+ * broker_metrics.c reads the counters for the metrics page and health.
+ * Nothing outside those files includes this: dispatch.c, msi.c and
  * main.c see the broker only through broker.h.
  */
 #ifndef CREDD_BROKER_INT_H
@@ -25,6 +26,7 @@ struct user;
 struct cache;
 struct notify;
 struct memtrim;
+struct http;
 struct idp;
 
 struct broker_counters {
@@ -34,6 +36,13 @@ struct broker_counters {
 	uint64_t flows_started, flows_completed, flows_rejected, flows_expired;
 	uint64_t store_errors, store_conflicts;
 	uint64_t store_rollbacks, marks_errors;
+	uint64_t refresh_errors[OAUTH_CLASS_COUNT]; /* refresh grants only */
+	/* Health (broker_metrics.c): the store's last answer (unix s, 0:
+	 * none yet; a conflict or a missing record is an answer too) and the
+	 * last record sealed with a key the ring lacks. */
+	int64_t store_last_ok, store_last_fail, key_missing_at;
+	int store_failing; /* the store's last answer was a failure */
+	int store_last_error;
 };
 
 /*
@@ -68,6 +77,9 @@ struct broker {
 	struct memtrim *trim; /* malloc_trim after churn; NULL: none */
 	struct broker_counters n;
 	struct idp *own_idp; /* broker.c: the real one, when deps gave none */
+	/* The IdP's transport, read for its counters only (broker_metrics.c);
+	 * NULL under a fake IdP. */
+	struct http *http;
 	struct clock real_clock; /* broker.c: the clock, when deps gave none */
 	/* broker.c's own. */
 	struct waiter_list

@@ -81,6 +81,9 @@ struct config {
 	char *marks_path; /* high-water marks; default store_path + "-marks" */
 	int records_in_memory; /* users known before idle records leave memory, default 1000 */
 
+	/* [metrics]: the Prometheus text page over loopback HTTP */
+	char *metrics_listen; /* "127.0.0.1:PORT" / "[::1]:PORT"; NULL: off */
+
 	/* [msi]: the managed-identity-compatible loopback endpoint (SDKs) */
 	char *msi_listen;   /* "127.0.0.1:PORT" / "[::1]:PORT"; NULL: off */
 	int msi_secret_ttl; /* seconds a minted secret lives, default 86400 */

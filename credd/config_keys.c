@@ -89,6 +89,11 @@ static const struct key store_keys[] = {
 	NUM("records_in_memory", records_in_memory, 0, 100000000, "1000"),
 };
 
+/* [metrics]: the Prometheus page over HTTP; off unless listen is set. */
+static const struct key metrics_keys[] = {
+	STR("listen", KT_LISTEN, metrics_listen, NULL, 0),
+};
+
 /* [msi]: the SDK endpoint; off unless listen is set. */
 static const struct key msi_keys[] = {
 	NUM("connection_timeout", msi_conn_timeout, 1, 3600, "10"),
@@ -108,6 +113,7 @@ static const struct section section_table[] = {
 	{ "audit", audit_keys, nitems(audit_keys), NULL },
 	{ "entra", entra_keys, nitems(entra_keys), NULL },
 	{ "limits", limits_keys, nitems(limits_keys), NULL },
+	{ "metrics", metrics_keys, nitems(metrics_keys), NULL },
 	{ "msi", msi_keys, nitems(msi_keys), NULL },
 	{ "scopes", NULL, 0, scopes_kv },
 	{ "server", server_keys, nitems(server_keys), NULL },
@@ -513,6 +519,11 @@ config_keys_check(struct parser *p)
 		config_err(p,
 		    "[store] marks must lie outside path (a restore of the "
 		    "file store would bring its marks back with it)");
+		return -EINVAL;
+	}
+	if (cf->metrics_listen != NULL && cf->msi_listen != NULL &&
+	    strcmp(cf->metrics_listen, cf->msi_listen) == 0) {
+		config_err(p, "[metrics] listen must differ from [msi] listen");
 		return -EINVAL;
 	}
 	return msi_resources_build(p);

@@ -19,12 +19,15 @@
 
 #include "audit.h"
 #include "broker.h"
+#include "broker_metrics.h"
 #include "config.h"
 #include "dispatch.h"
 #include "errmap.h"
 #include "log.h"
+#include "metrics.h"
 #include "msi.h"
 #include "reply.h"
+#include "scrape.h"
 #include "secmem.h"
 #include "server.h"
 #include "session.h"
@@ -532,6 +535,53 @@ op_stats(struct dispatch *d, struct waiter *w, const struct proto_request *req,
 	return reply_set_json(out, resp);
 }
 
+/* metrics: the Prometheus text page (scrape.h) as "text". */
+static int
+op_metrics(struct dispatch *d, struct waiter *w,
+    const struct proto_request *req, struct reply *out)
+{
+	struct scrape_sources src = { d->broker, d->server, d->sessions,
+		d->msi };
+	struct metrics_text t = { 0 };
+	json_t *resp = NULL;
+	int bad = 0;
+
+	(void)w;
+	(void)req;
+	if (scrape_page(&src, &t) == 0) {
+		resp = proto_ok();
+		reply_put(resp, "content_type",
+		    json_string("text/plain; version=0.0.4"), &bad);
+		reply_put(resp, "text", json_stringn(t.buf, t.len), &bad);
+	}
+	metrics_text_free(&t);
+	if (resp == NULL || bad) {
+		json_decref(resp);
+		return -ENOMEM;
+	}
+	return reply_set_json(out, resp);
+}
+
+/*
+ * health: is the store, the IdP, the key ring usable (broker_metrics.h)?
+ * Any caller: a monitoring agent runs unprivileged, and the answer names
+ * no user and no secret.
+ */
+static int
+op_health(struct dispatch *d, struct waiter *w, const struct proto_request *req,
+    struct reply *out)
+{
+	json_t *resp = proto_ok();
+
+	(void)w;
+	(void)req;
+	if (resp == NULL || broker_metrics_health(d->broker, resp) < 0) {
+		json_decref(resp);
+		return -ENOMEM;
+	}
+	return reply_set_json(out, resp);
+}
+
 static const struct method methods[] = {
 	{ PROTO_OP_TOKEN, POLICY_ANY, op_token },
 	{ PROTO_OP_LOGIN, POLICY_ANY, op_login },
@@ -543,6 +593,8 @@ static const struct method methods[] = {
 	{ PROTO_OP_ADMIN_REVOKE, POLICY_ADMIN, op_admin_revoke },
 	{ PROTO_OP_STATS, POLICY_ADMIN, op_stats },
 	{ PROTO_OP_SDK_ENV, POLICY_ANY, op_sdk_env },
+	{ PROTO_OP_METRICS, POLICY_ADMIN, op_metrics },
+	{ PROTO_OP_HEALTH, POLICY_ANY, op_health },
 };
 
 int

@@ -184,6 +184,7 @@ handle_refresh_error(struct broker *b, struct user *u, struct flight *f,
 	    log_value(q1, u->name), oauth_class_name(err->cls),
 	    err->http_status, log_value(q2, err->reason));
 	b->n.idp_errors[err->cls]++;
+	b->n.refresh_errors[err->cls]++;
 	user_audit("refresh_failed", u, u->uid, NULL, f->scope, "error", NULL,
 	    NULL, NULL, err);
 	switch (err->cls) {

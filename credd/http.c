@@ -47,6 +47,7 @@
 #include "http.h"
 #include "http_int.h"
 #include "log.h"
+#include "metrics.h"
 #include "resolve.h"
 
 /*
@@ -247,6 +248,23 @@ map_curl_error(CURLcode rc, bool is_over_cap)
 }
 
 /* Take one finished request out of curl and tell its owner. */
+/* The metrics page's latency, and health's last contact with the IdP. */
+static void
+note_contact(struct http *h, const struct http_req *req,
+    const struct http_response *resp)
+{
+	metrics_hist_observe(&h->latency, metrics_now_us() - req->start_us);
+	if (resp->error == 0 && resp->status > 0 && resp->status < 500) {
+		h->last_ok = util_now();
+		h->is_failing = 0;
+		return;
+	}
+	h->last_fail = util_now();
+	h->is_failing = 1;
+	h->last_error = resp->error;
+	h->last_status = resp->status;
+}
+
 static void
 complete_one(struct http *h, CURL *easy, CURLcode rc)
 {
@@ -278,6 +296,7 @@ complete_one(struct http *h, CURL *easy, CURLcode rc)
 		resp.body = &body;
 	}
 	/* status stays 0 on error: oauth treats that as a network failure. */
+	note_contact(h, req, &resp);
 	h->completing = req;
 	req->cb(req->arg, &resp);
 	h->completing = NULL;
@@ -414,6 +433,7 @@ req_fail(struct http *h, struct http_req *req, int error)
 	default:
 		resp.error_msg = curl_easy_strerror(CURLE_FAILED_INIT);
 	}
+	note_contact(h, req, &resp);
 	h->completing = req;
 	req->cb(req->arg, &resp);
 	h->completing = NULL;
@@ -489,6 +509,7 @@ http_post_form(struct http *h, const char *url, const struct secret *body,
 	req->cb = cb;
 	req->arg = arg;
 	req->retry_after = -1;
+	req->start_us = metrics_now_us();
 	req->body = secret_dup(body);
 	req->easy = curl_easy_init();
 	if (req->body == NULL || req->easy == NULL) {
@@ -596,6 +617,12 @@ http_get_stats(const struct http *h, struct http_stats *st)
 		if (req->rq != NULL)
 			st->resolving++;
 	st->curl_resolves = h->ncurl_resolves;
+	st->latency = h->latency;
+	st->last_ok = h->last_ok;
+	st->last_fail = h->last_fail;
+	st->is_failing = h->is_failing;
+	st->last_error = h->last_error;
+	st->last_status = h->last_status;
 	resolve_get_stats(h->res, &rs);
 	st->resolver_threads = rs.workers;
 	st->lookups = rs.lookups;

@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metrics.h"
+
 struct event_loop;
 struct resolve_ops;
 struct secret;
@@ -84,6 +86,16 @@ struct http_stats {
 	unsigned resolver_threads; /* lookup threads alive (bounded) */
 	uint64_t lookups;	   /* name lookups started */
 	uint64_t stale_answers;	   /* stale addresses served meanwhile */
+	/* Every exchange with the IdP, from the request to its answer (or
+	 * failure), name lookup included; the metrics page. */
+	struct metrics_hist latency;
+	/* The last contact (unix s, 0: none yet): an answer below 500, or a
+	 * failure (no answer, or a 5xx), with its -errno or HTTP status;
+	 * is_failing: the most recent one was a failure. */
+	int64_t last_ok, last_fail;
+	int is_failing;
+	int last_error;
+	long last_status;
 };
 void http_get_stats(const struct http *h, struct http_stats *st);
 

@@ -41,6 +41,7 @@ struct http_req {
 	size_t len, cap;
 	bool is_over_cap;
 	int64_t retry_after;
+	uint64_t start_us; /* metrics_now_us at http_post_form */
 	http_done_cb *cb;
 	void *arg;
 	struct http_req *prev, *next;
@@ -58,6 +59,11 @@ struct http {
 	size_t max_body;
 	struct http_req *reqs;
 	size_t ninflight;
+	struct metrics_hist latency; /* see http_stats */
+	int64_t last_ok, last_fail;
+	int is_failing;
+	int last_error;
+	long last_status;
 	struct http_sock *socks;     /* fds registered with the loop */
 	struct http_req *completing; /* request whose callback runs */
 	bool is_closing;

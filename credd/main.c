@@ -34,6 +34,7 @@
 
 #include "audit.h"
 #include "broker.h"
+#include "broker_metrics.h"
 #include "config.h"
 #include "dispatch.h"
 #include "doctor.h"
@@ -42,11 +43,14 @@
 #include "http.h"
 #include "log.h"
 #include "marks.h"
+#include "metrics_http.h"
 #include "msi.h"
 #include "msi_listen.h"
 #include "migrate.h"
 #include "procenv.h"
+#include "ready.h"
 #include "record.h"
+#include "scrape.h"
 #include "seal.h"
 #include "secmem.h"
 #include "server.h"
@@ -87,6 +91,9 @@ struct credd {
 	struct server *server;
 	struct msi *msi; /* the SDK endpoint; NULL when [msi] listen is unset */
 	struct dispatch dispatch;
+	struct scrape_sources scrape; /* the metrics page's sources */
+	struct metrics_http *mhttp;   /* [metrics] listen; NULL: off */
+	struct ready *ready;	      /* sd_notify; inert without systemd */
 	struct secret *client_secret;
 	struct secmem *secmem; /* locked secret memory; NULL when off */
 	int sigfd;
@@ -458,9 +465,45 @@ signal_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
 				"event=shutdown signal=SIGTERM" :
 				"event=shutdown signal=SIGINT",
 			    "signal %u: shutting down", si.ssi_signo);
+			ready_stopping(c->ready);
 			event_stop(ev);
 		}
 	}
+}
+
+/* STATUS= for systemd: counts and health only, never a user's name. */
+static void
+status_text(void *arg, char *buf, size_t size)
+{
+	static const char *const names[] = { "healthy", "degraded",
+		"unhealthy" };
+	struct credd *c = arg;
+	json_t *o = json_object();
+	int level = o != NULL ? broker_metrics_health(c->broker, o) : -ENOMEM;
+
+	json_decref(o);
+	(void)snprintf(buf, size, "serving, %zu users, %zu sessions; %s",
+	    broker_metrics_users(c->broker), sessions_count(c->sessions),
+	    level >= 0 && level <= 2 ? names[level] : "health unknown");
+}
+
+/* [metrics] listen: bound as root like the other sockets; not fatal. */
+static int
+metrics_listen(const struct config *cf)
+{
+	char err[512];
+	int fd = -1;
+
+	if (cf->metrics_listen == NULL)
+		return -1;
+	if (metrics_http_listen(cf->metrics_listen, &fd, err, sizeof(err)) <
+	    0) {
+		log_warnx("%s; serving metrics through 'credctl admin metrics' "
+			  "only",
+		    err);
+		return -1;
+	}
+	return fd;
 }
 
 /*
@@ -557,7 +600,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	size_t nact;
 	sigset_t mask;
 	char err[512];
-	int lfd = -1, used = -1, r;
+	int lfd = -1, mfd = -1, used = -1, r;
 	size_t n;
 
 	nact = passed_fds(act_fds, &act_names); /* before anything else */
@@ -599,6 +642,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	(void)msi_listen_open(c.cf, act_fds, act_names, nact, &msi_sock, &used,
 	    err, sizeof(err));
 	passed_fds_done(act_fds, act_names, nact, used);
+	mfd = metrics_listen(c.cf);
 	if (pw != NULL) {
 		/* Made here when missing; systemd makes it (StateDirectory). */
 		r = marks_prepare(c.cf->marks_path, pw->pw_uid, pw->pw_gid);
@@ -667,6 +711,20 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 			fatalx("[msi] endpoint: %s", strerror(-r));
 	}
 	c.dispatch.msi = c.msi;
+	c.scrape.broker = c.broker;
+	c.scrape.server = c.server;
+	c.scrape.sessions = c.sessions;
+	c.scrape.msi = c.msi;
+	if (mfd >= 0) {
+		r = metrics_http_new(c.ev, mfd, scrape_page, &c.scrape,
+		    &c.mhttp);
+		if (r < 0)
+			fatalx("[metrics] endpoint: %s", strerror(-r));
+	}
+	r = ready_new(c.ev, &ready_systemd_ops, NULL,
+	    procenv_notify_socket() != NULL, status_text, &c, &c.ready);
+	if (r < 0)
+		fatalx("sd_notify: %s", strerror(-r));
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -681,9 +739,14 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 
 	log_started(&c);
 	(void)debug;
+	/* Sockets listening, key ring and store open: tell systemd. */
+	ready_serving(c.ready);
 	r = event_run(c.ev);
 
 	/* Orderly shutdown: clients first, then what they used. */
+	ready_stopping(c.ready); /* once: a signal may have said it */
+	ready_free(c.ready);
+	metrics_http_free(c.mhttp);
 	server_free(c.server);
 	msi_free(c.msi);
 	broker_free(c.broker);

@@ -16,6 +16,9 @@
 
 /* Variables whose text stays in the environment (tests only). */
 #define PROCENV_KEEP_PREFIX "NSS_WRAPPER_"
+/* And systemd's, read by libsystemd at each sd_notify (procenv.h). */
+static const char *const procenv_kept[] = { "NOTIFY_SOCKET=", "WATCHDOG_USEC=",
+	"WATCHDOG_PID=", NULL };
 
 enum {
 	PE_CREDENTIALS_DIRECTORY,
@@ -40,6 +43,12 @@ static char *procenv_values[PE_COUNT];
 static int
 is_kept(const char *entry)
 {
+	size_t i;
+
+	for (i = 0; procenv_kept[i] != NULL; i++)
+		if (strncmp(entry, procenv_kept[i], strlen(procenv_kept[i])) ==
+		    0)
+			return 1;
 	return strncmp(entry, PROCENV_KEEP_PREFIX,
 		   sizeof(PROCENV_KEEP_PREFIX) - 1) == 0 &&
 	    strchr(entry, '=') != NULL;

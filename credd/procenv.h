@@ -5,11 +5,15 @@
  * credd reads these variables and no others (docs/hardening.md, credd(8)
  * ENVIRONMENT):
  *   LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES   systemd socket activation
- *   NOTIFY_SOCKET                            systemd readiness (sd_notify)
+ *   NOTIFY_SOCKET, WATCHDOG_USEC, WATCHDOG_PID  systemd readiness and
+ *                                            watchdog (sd_notify)
  *   CREDENTIALS_DIRECTORY                    systemd LoadCredential= (%d)
  * procenv_capture() copies them, then empties the environment except for
  * NSS_WRAPPER_* (libnss_wrapper, which only tests preload, reads those at
- * every lookup), and wipes each removed "NAME=value" where it lies (the
+ * every lookup) and NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID
+ * (libsystemd's sd_notify and sd_watchdog_enabled read them at each call
+ * and offer no other way to name the socket; systemd set them, they name
+ * its own socket and a number, nothing secret), and wipes each removed "NAME=value" where it lies (the
  * kernel's copy on the stack), so /proc/PID/environ shows only what stays.
  * libcurl (SSLKEYLOGFILE, http_proxy, https_proxy, ALL_PROXY, NO_PROXY),
  * OpenSSL (OPENSSL_CONF, OPENSSL_ENGINES, OPENSSL_MODULES, SSL_CERT_FILE,

@@ -21,6 +21,7 @@
 
 #include "entra/proto.h"
 
+#include "metrics.h"
 #include "waiter.h"
 
 struct event_loop;
@@ -50,6 +51,12 @@ struct server_stats {
 	    output_stalls; /* a connection stopped being read: its output */
 	uint64_t
 	    accept_pauses; /* accept4 failed (EMFILE...): listener paused */
+	/* Replies by op (PROTO_OP_NONE: refused before the op was read) and
+	 * outcome (metrics_outcome_of); the metrics page. */
+	uint64_t replies[PROTO_OP_COUNT][METRICS_OUTCOMES];
+	/* A token answered at once from the cache: from its line read to its
+	 * reply queued. */
+	struct metrics_hist cached_latency;
 };
 
 /*

@@ -42,6 +42,7 @@
 #include "errmap.h"
 #include "event.h"
 #include "log.h"
+#include "metrics.h"
 #include "reply.h"
 #include "server_conn.h"
 #include "server_int.h"
@@ -74,7 +75,9 @@ struct conn {
 	char *out;
 	size_t outlen, outoff, outcap;
 	struct waiter w;
-	int is_paused; /* on s->paused: may not take requests now */
+	enum proto_op op;  /* of the request being answered (metrics) */
+	uint64_t start_us; /* when its line was read (metrics_now_us) */
+	int is_paused;	   /* on s->paused: may not take requests now */
 	LIST_ENTRY(conn) plink;
 	int busy;    /* a request is being answered */
 	int closing; /* close once the output is flushed */
@@ -226,20 +229,27 @@ out_append(struct conn *c, const char *p, size_t len)
  * empty reply (nothing could be built) is answered "internal" from
  * static memory. A reply that cannot be encoded or queued closes c.
  */
-static void
+static unsigned
 conn_send(struct conn *c, struct reply *rep)
 {
 	const char *line;
 	char *enc = NULL;
 	size_t len;
+	unsigned outcome = 0; /* ok: pre-built bytes are a token's answer */
 
 	if (rep->bytes != NULL) {
 		line = rep->bytes;
 		len = rep->len;
-	} else if (rep->json != NULL)
+	} else if (rep->json != NULL) {
 		line = enc = proto_encode(rep->json, &len);
-	else
+		if (!json_is_true(json_object_get(rep->json, "ok")))
+			outcome =
+			    metrics_outcome_of(proto_response_error(rep->json));
+	} else {
 		line = errmap_nomem_line(&len);
+		outcome = metrics_outcome_of("internal");
+	}
+	c->s->stats.replies[c->op][outcome]++;
 	if (line == NULL || out_append(c, line, len) < 0) {
 		log_warnx("uid %u: cannot encode or queue a reply",
 		    (unsigned)c->caller.uid);
@@ -247,6 +257,7 @@ conn_send(struct conn *c, struct reply *rep)
 	}
 	secret_wipe_str(enc);
 	reply_clear(rep);
+	return outcome;
 }
 
 /* Queue resp (taken; NULL, a builder's failure, answers "internal"). */
@@ -256,7 +267,7 @@ conn_send_json(struct conn *c, json_t *resp)
 	struct reply rep = { 0 };
 
 	(void)reply_set_json(&rep, resp); /* NULL: empty, "internal" */
-	conn_send(c, &rep);
+	(void)conn_send(c, &rep);
 }
 
 /*
@@ -383,6 +394,8 @@ conn_handle_line(struct conn *c, const char *line, size_t len)
 	int r, bad = 0;
 
 	s->stats.requests++;
+	c->op = PROTO_OP_NONE;
+	c->start_us = metrics_now_us();
 	if (c->us != NULL && !uidlimit_allow(s->limits, c->us)) {
 		s->stats.rate_limited++;
 		audit_refused(s, "request_refused", c->caller.uid,
@@ -415,6 +428,7 @@ conn_handle_line(struct conn *c, const char *line, size_t len)
 		conn_send_json(c, resp);
 		return 0;
 	}
+	c->op = req.op;
 	memset(&c->w, 0, sizeof(c->w));
 	c->w.reply = conn_reply;
 	c->w.caller = &c->caller;
@@ -431,7 +445,9 @@ conn_handle_line(struct conn *c, const char *line, size_t len)
 	waiter_release(&c->w);
 	if (r < 0)
 		(void)errmap_reply(&rep, r, NULL); /* empty: "internal" */
-	conn_send(c, &rep);
+	if (conn_send(c, &rep) == 0 && c->op == PROTO_OP_TOKEN)
+		metrics_hist_observe(&s->stats.cached_latency,
+		    metrics_now_us() - c->start_us);
 	return 0;
 }
 
@@ -689,7 +705,7 @@ conn_reply(struct waiter *w, struct reply *rep)
 
 	waiter_release(w);
 	c->busy = 0;
-	conn_send(c, rep);
+	(void)conn_send(c, rep);
 	if (c->in_process)
 		return;	 /* the caller's loop sends and goes on */
 	conn_process(c); /* sends, then handles the next buffered line */

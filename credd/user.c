@@ -18,6 +18,7 @@
 #include <sodium.h>
 
 #include "entra/secret.h"
+#include "entra/util.h"
 
 #include "audit.h"
 #include "broker_int.h"
@@ -341,6 +342,20 @@ user_store_note(struct broker *b, struct user *u, const struct storeq_job *j)
 	char reason[256], q[LOG_VALUE_MAX], f[LOG_VALUE_MAX + 64];
 	int n;
 
+	/* Health: did the store answer? A conflict, a missing record or a
+	 * refused row is an answer; an unreadable record is the ring's. */
+	if (j->result == -ENOKEY)
+		b->n.key_missing_at = util_now();
+	else if (j->result >= 0 || j->result == -ENOENT ||
+	    j->result == -EAGAIN || j->result == -EBADMSG ||
+	    j->result == RECORD_EROLLBACK) {
+		b->n.store_last_ok = util_now();
+		b->n.store_failing = 0;
+	} else {
+		b->n.store_last_fail = util_now();
+		b->n.store_failing = 1;
+		b->n.store_last_error = j->result;
+	}
 	if (j->marks_err < 0) {
 		b->n.marks_errors++;
 		log_warnx("user \"%s\": cannot write its high-water mark (%s); "

@@ -111,6 +111,8 @@ static const struct op_spec {
 	    ALLOW(F_USER) },
 	[PROTO_OP_STATS] = { "stats", 0, 0 },
 	[PROTO_OP_SDK_ENV] = { "sdk_env", 0, 0 },
+	[PROTO_OP_METRICS] = { "metrics", 0, 0 },
+	[PROTO_OP_HEALTH] = { "health", 0, 0 },
 };
 
 const char *

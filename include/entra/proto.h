@@ -35,6 +35,8 @@ enum proto_op {
 	PROTO_OP_ADMIN_REVOKE,
 	PROTO_OP_STATS,
 	PROTO_OP_SDK_ENV, /* mint an SDK endpoint secret for the caller */
+	PROTO_OP_METRICS, /* the Prometheus text page (admin) */
+	PROTO_OP_HEALTH,  /* store, IdP and key ring usable? (any caller) */
 	PROTO_OP_COUNT
 };
 

@@ -35,6 +35,7 @@ ALICE, BOB, CAROL = "entra_alice", "entra_bob", "entra_carol"
 CANARY = "CANARY-env-" + uuid.uuid4().hex
 # credd must keep these and only these (procenv.h).
 KEPT_PREFIX = b"NSS_WRAPPER_"
+KEPT_SYSTEMD = (b"NOTIFY_SOCKET=", b"WATCHDOG_USEC=", b"WATCHDOG_PID=")
 
 
 setUpModule = F.setup_module          # users, /dev/log capture
@@ -102,7 +103,8 @@ class EnvTests(F.FaultTestCase):
     def check_environ(self, pid):
         data, entries = environ_entries(pid)
         stray = [e.split(b"=", 1)[0].decode("utf-8", "replace") for e in entries
-                 if not e.startswith(KEPT_PREFIX) or b"=" not in e]
+                 if not (e.startswith(KEPT_PREFIX) or e.startswith(KEPT_SYSTEMD))
+                 or b"=" not in e]
         self.assertEqual(stray, [], "credd kept undocumented variables in its environment")
         self.assertIn(b"NSS_WRAPPER_DEBUGLEVEL=0", entries, "NSS_WRAPPER_* must stay")
         self.assertNotIn(CANARY.encode(), data, "the text of a removed variable is still there")

@@ -641,6 +641,30 @@ TEST(test_msi)
 	    -EEXIST, "t.conf:9: duplicate key 'listen' in [msi]"));
 }
 
+/* [metrics] listen: off by default, loopback only, not [msi]'s. */
+TEST(test_metrics)
+{
+	struct config *cf = NULL;
+
+	ASSERT_EQ(parse(BASE, &cf), 0);
+	ASSERT_TRUE(cf->metrics_listen == NULL);
+	config_free(cf);
+	ASSERT_EQ(parse(BASE "[metrics]\nlisten = 127.0.0.1:9464\n", &cf), 0);
+	ASSERT_STREQ(cf->metrics_listen, "127.0.0.1:9464");
+	config_free(cf);
+	ASSERT_EQ(parse(BASE "[metrics]\nlisten = [::1]:9464\n", &cf), 0);
+	config_free(cf);
+	ASSERT_TRUE(parse_fails(BASE "[metrics]\nlisten = 0.0.0.0:9464\n",
+	    -EINVAL, "t.conf:8: listen must be a loopback address"));
+	ASSERT_TRUE(parse_fails(BASE "[metrics]\nlisten = 127.0.0.1\n", -EINVAL,
+	    "t.conf:8: listen must be a loopback address"));
+	ASSERT_TRUE(parse_fails(BASE "[metrics]\nport = 9464\n", -EINVAL,
+	    "t.conf:8: unknown key 'port' in [metrics]"));
+	ASSERT_TRUE(parse_fails(BASE "[metrics]\nlisten = 127.0.0.1:8391\n"
+				     "[msi]\nlisten = 127.0.0.1:8391\n",
+	    -EINVAL, "t.conf: [metrics] listen must differ from [msi] listen"));
+}
+
 /* key_file / client_secret_file = %d/NAME: systemd's credentials. */
 TEST(test_credentials_directory)
 {
@@ -750,6 +774,7 @@ main(void)
 	RUN(test_example_file);
 	RUN(test_session_keys);
 	RUN(test_msi);
+	RUN(test_metrics);
 	RUN(test_credentials_directory);
 	TEST_MAIN_END();
 }
