@@ -1,7 +1,7 @@
 /*
- * main.c - credd: argv, config, process hardening, modules built in
- * order, the loop, and an orderly shutdown. The only file that knows
- * every module.
+ * main.c - credd: argv, the modules built in order, the loop, signals,
+ * and an orderly shutdown. The only file that knows every module. The
+ * start-up steps are in startup.c, the offline subcommands in subcmd.c.
  *
  * Start-up as root: read the key ring and the client secret, bind the
  * socket, then drop to the configured user for good. Must never: run the
@@ -11,8 +11,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <grp.h>
-#include <malloc.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,11 +18,9 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <sodium.h>
 #include <jansson.h>
 #include <systemd/sd-daemon.h>
 
@@ -39,7 +35,6 @@
 #include "dispatch.h"
 #include "doctor.h"
 #include "event.h"
-#include "fileperm.h"
 #include "http.h"
 #include "log.h"
 #include "marks.h"
@@ -49,20 +44,17 @@
 #include "migrate.h"
 #include "procenv.h"
 #include "ready.h"
-#include "record.h"
 #include "scrape.h"
 #include "seal.h"
 #include "secmem.h"
 #include "server.h"
 #include "session.h"
+#include "startup.h"
+#include "subcmd.h"
 #include "sessweep.h"
 #include "store.h"
 #include "userdb.h"
-#ifdef ENTRA_HAVE_PG
-#include "store_pg.h"
-#endif
 
-#define CLIENT_SECRET_MAX 4096
 #define PASSED_FDS_MAX 16 /* sockets the service manager may pass */
 /*
  * NSS off the loop: a few threads (one slow lookup must not hold up the
@@ -116,223 +108,6 @@ usage(void)
 	exit(2);
 }
 
-/* jansson may hold tokens: wipe every block it frees (credd only). */
-static void
-wipe_free(void *p)
-{
-	if (p != NULL) {
-		sodium_memzero(p, malloc_usable_size(p));
-		free(p);
-	}
-}
-
-static void
-harden(void)
-{
-	struct rlimit rl = { 0, 0 };
-
-	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	(void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); /* no setuid exec, ever */
-	(void)setrlimit(RLIMIT_CORE, &rl);
-	umask(077);
-	json_set_alloc_funcs(malloc, wipe_free);
-	if (sodium_init() < 0)
-		fatalx("libsodium cannot initialise");
-	signal(SIGPIPE, SIG_IGN);
-}
-
-/* Read a secret file that must be owner-only (fileperm.h). */
-static int
-read_secret_file(const char *path, struct secret **out)
-{
-	char buf[CLIENT_SECRET_MAX + 1];
-	struct stat st;
-	ssize_t n;
-	size_t len;
-	int fd, r = 0;
-
-	*out = NULL;
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return -EINVAL;
-	}
-	r = fileperm_private(fd, &st); /* root or us; an ACL for us only */
-	if (r < 0) {
-		close(fd);
-		return r;
-	}
-	n = read(fd, buf, sizeof(buf));
-	if (n < 0)
-		r = -errno;
-	close(fd);
-	if (r == 0 && (n == 0 || n > CLIENT_SECRET_MAX))
-		r = -EINVAL;
-	if (r == 0) {
-		len = (size_t)n;
-		while (
-		    len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-			len--;
-		*out = secret_new(buf, len);
-		if (*out == NULL)
-			r = -ENOMEM;
-	}
-	sodium_memzero(buf, sizeof(buf));
-	return r;
-}
-
-static struct config *
-load_config(const char *path)
-{
-	struct config *cf = NULL;
-	char err[512];
-
-	if (config_load(path, &cf, err, sizeof(err)) < 0)
-		fatalx("%s", err);
-	return cf;
-}
-
-static void
-check_state_dir(const char *dir)
-{
-	struct stat st;
-
-	if (lstat(dir, &st) < 0)
-		fatal("state directory %s", dir);
-	if (!S_ISDIR(st.st_mode))
-		fatalx("state directory %s is not a directory", dir);
-	if (st.st_uid != geteuid() || (st.st_mode & 077) != 0)
-		fatalx(
-		    "state directory %s must be owned by uid %u and mode 0700 "
-		    "(is uid %u, mode %03o)",
-		    dir, (unsigned)geteuid(), (unsigned)st.st_uid,
-		    st.st_mode & 0777);
-}
-
-static void
-drop_privileges(const struct passwd *pw)
-{
-	if (setgroups(0, NULL) < 0 ||
-	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
-	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0)
-		fatal("cannot drop privileges to %s", pw->pw_name);
-	if (setuid(0) == 0)
-		fatalx("privileges were not dropped");
-	/* setuid clears the dumpable flag's inheritance; set it again. */
-	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-}
-
-static void
-open_store(struct credd *c)
-{
-	char q[LOG_VALUE_MAX], f[LOG_VALUE_MAX + 128];
-	int r;
-
-	if (strcmp(c->cf->backend, "postgres") == 0) {
-#ifdef ENTRA_HAVE_PG
-		r = store_pg_open(c->cf->dsn, c->cf->node, &c->st);
-		if (r < 0) { /* never print the DSN: it may hold a password */
-			(void)snprintf(f, sizeof(f),
-			    "event=store_failed backend=postgres "
-			    "error=%s",
-			    log_errno_name(-r));
-			log_event_fatal(f, "cannot open the postgres store: %s",
-			    strerror(-r));
-		}
-		return;
-#else
-		fatalx("%s: store backend \"postgres\" is not built into this "
-		       "credd",
-		    c->conf_path);
-#endif
-	}
-	if (strcmp(c->cf->backend, "file") != 0)
-		fatalx("%s: store backend \"%s\" is not built into this credd",
-		    c->conf_path, c->cf->backend);
-	check_state_dir(c->cf->store_path);
-	r = store_file_open(c->cf->store_path, &c->st);
-	if (r < 0) {
-		(void)snprintf(f, sizeof(f),
-		    "event=store_failed backend=file path=%s error=%s",
-		    log_value(q, c->cf->store_path), log_errno_name(-r));
-		log_event_fatal(f, "cannot open the store at %s: %s",
-		    c->cf->store_path, strerror(-r));
-	}
-}
-
-/*
- * key_file or client_secret_file = %d/NAME: NAME in systemd's credentials
- * directory, which must be as closed as the files in it (root's or ours,
- * nobody else's; systemd makes it 0500 with the files 0400).
- */
-static void
-resolve_credentials(struct credd *c)
-{
-	const char *dir;
-	struct stat st;
-	char err[512];
-	int fd, r;
-
-	r = config_expand_credentials(c->cf, procenv_credentials_directory(),
-	    err, sizeof(err));
-	if (r < 0)
-		fatalx("%s", err[0] != '\0' ? err : strerror(-r));
-	dir = c->cf->creds_dir;
-	if (dir == NULL)
-		return;
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		fatal("credentials directory %s", dir);
-	r = fstat(fd, &st) < 0 ? -errno : fileperm_private(fd, &st);
-	(void)close(fd);
-	if (r == -EPERM)
-		fatalx("credentials directory %s must be owned by root or "
-		       "uid %u and closed to group and others (is uid %u, mode "
-		       "%03o)",
-		    dir, (unsigned)geteuid(), (unsigned)st.st_uid,
-		    st.st_mode & 0777);
-	if (r < 0)
-		fatalx("credentials directory %s: %s", dir, strerror(-r));
-}
-
-/* The high-water marks ([store] marks), after the privilege drop. */
-static void
-open_marks(struct credd *c)
-{
-	char err[512];
-	int r;
-
-	/* Started as the credd user: make it if the parent lets us. */
-	(void)marks_prepare(c->cf->marks_path, geteuid(), getegid());
-	r = marks_open(c->cf->marks_path, &c->marks, err, sizeof(err));
-	if (r < 0)
-		fatalx("[store] marks: %s", err);
-}
-
-static void
-load_keys(struct credd *c, const char *path)
-{
-	char q[LOG_VALUE_MAX], f[LOG_VALUE_MAX + 96];
-	int r;
-
-	if (path == NULL)
-		path = c->cf->key_file;
-	r = seal_load(path, &c->seal);
-	if (r < 0)
-		(void)snprintf(f, sizeof(f),
-		    "event=keyring_failed path=%s error=%s", log_value(q, path),
-		    log_errno_name(-r));
-	if (r == -EPERM)
-		log_event_fatal(f,
-		    "key file %s: must be a regular file owned by root or "
-		    "uid %u with mode 0400 or 0600",
-		    path, (unsigned)geteuid());
-	if (r < 0)
-		log_event_fatal(f, "key file %s: %s", path, strerror(-r));
-}
-
 /* The session checks' settings from the config. */
 static void
 sessweep_cfg_of(const struct config *cf, struct sessweep_cfg *sc)
@@ -340,55 +115,6 @@ sessweep_cfg_of(const struct config *cf, struct sessweep_cfg *sc)
 	sc->check_ms = (int64_t)cf->session_check * 1000;
 	sc->idle_s = cf->session_idle;
 	sc->liveness = cf->session_liveness;
-}
-
-/*
- * Keep secrets out of swap where the kernel lets us: lock the key ring
- * again (daemon() forked, and locks do not survive fork) and give every
- * later secret a locked arena ([server] locked_memory_kib). Past it,
- * secrets go to ordinary memory: counted in stats, warned once (secmem.h).
- */
-static void
-lock_secrets(struct credd *c)
-{
-	size_t want = (size_t)c->cf->locked_memory_kib * 1024;
-	struct secmem_stats ss;
-	struct secret *cs;
-	int clamped = 0, r;
-
-	r = seal_lock(c->seal);
-	if (r < 0)
-		log_event_warn("event=keyring_not_locked",
-		    "the key ring cannot be locked in memory (%s): it may "
-		    "be swapped; raise the unit's LimitMEMLOCK",
-		    strerror(-r));
-	if (want == 0) {
-		log_info("secrets are not locked in memory "
-			 "([server] locked_memory_kib = 0)");
-		return;
-	}
-	r = secmem_new(want, &c->secmem, &clamped);
-	if (r < 0) {
-		log_warnx("secret memory: %s; secrets stay in ordinary memory",
-		    strerror(-r));
-		return;
-	}
-	secmem_stats(c->secmem, &ss);
-	if (clamped)
-		log_warnx(
-		    "RLIMIT_MEMLOCK leaves room to lock %zu KiB of "
-		    "secrets, less than [server] locked_memory_kib = %d; raise "
-		    "the unit's LimitMEMLOCK",
-		    ss.limit / 1024, c->cf->locked_memory_kib);
-	secret_set_allocator(secmem_allocator(c->secmem));
-	/* Read before the arena existed: move it in. */
-	if (c->client_secret != NULL) {
-		cs = secret_dup(c->client_secret);
-		if (cs == NULL)
-			fatalx("out of memory");
-		secret_free(c->client_secret);
-		c->client_secret = cs;
-	}
 }
 
 /*
@@ -604,8 +330,8 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	size_t n;
 
 	nact = passed_fds(act_fds, &act_names); /* before anything else */
-	harden();
-	c.cf = load_config(conf_path);
+	startup_harden();
+	c.cf = startup_config(conf_path);
 	if (c.cf->account_match == NULL)
 		log_warnx(
 		    "account_match is not set: a user could consent with "
@@ -618,10 +344,10 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 		if (pw->pw_uid == 0)
 			fatalx("%s: credd must not run as root", conf_path);
 	}
-	resolve_credentials(&c);
-	load_keys(&c, keys);
+	startup_credentials(c.cf);
+	startup_load_keys(c.cf, keys, &c.seal);
 	if (c.cf->client_secret_file != NULL) {
-		r = read_secret_file(c.cf->client_secret_file,
+		r = startup_read_secret(c.cf->client_secret_file,
 		    &c.client_secret);
 		if (r < 0)
 			fatalx("client_secret_file %s: %s",
@@ -649,13 +375,14 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 		if (r < 0)
 			fatalx("[store] marks %s: %s", c.cf->marks_path,
 			    strerror(-r));
-		drop_privileges(pw);
+		startup_drop_privileges(pw);
 	}
 	if (!foreground && daemon(0, 0) < 0)
 		fatal("daemon");
-	lock_secrets(&c); /* after the fork, before the store thread */
-	open_store(&c);
-	open_marks(&c);
+	startup_lock_secrets(c.cf, c.seal, &c.secmem,
+	    &c.client_secret); /* after the fork, before the store thread */
+	startup_open_store(c.cf, conf_path, &c.st);
+	startup_open_marks(c.cf, &c.marks);
 	r = audit_init(c.cf->node, c.cf->audit_file);
 	if (r < 0)
 		fatalx("audit file %s: %s", c.cf->audit_file, strerror(-r));
@@ -782,87 +509,6 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	return r < 0 ? 1 : 0;
 }
 
-static int
-cmd_keygen(int argc, char **argv)
-{
-	const char *path = ENTRA_KEY_FILE;
-	int activate = 0, i, r, is_new;
-	struct stat st;
-	uint32_t id = 0;
-
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-k") == 0 && i + 1 < argc)
-			path = argv[++i];
-		else if (strcmp(argv[i], "--activate") == 0)
-			activate = 1;
-		else
-			usage();
-	}
-	umask(077);
-	if (sodium_init() < 0)
-		fatalx("libsodium cannot initialise");
-	is_new = lstat(path, &st) < 0 && errno == ENOENT; /* for the message */
-	r = seal_keygen(path, activate, &id);
-	if (r < 0)
-		fatalx("keygen %s: %s", path, strerror(-r));
-	printf("%s: key %u%s\n", path, id,
-	    activate || is_new ? " (active)" : "");
-	return 0;
-}
-
-static int
-cmd_rekey(const char *conf_path)
-{
-	struct credd c = { .conf_path = conf_path };
-	struct passwd *pw;
-	size_t n = 0;
-	int r;
-
-	harden();
-	c.cf = load_config(conf_path);
-	resolve_credentials(&c);
-	load_keys(&c, NULL);
-	if (geteuid() == 0) {
-		/* Write the store as its owner, as the daemon does. */
-		pw = getpwnam(c.cf->user);
-		if (pw == NULL)
-			fatalx("run-as user \"%s\" does not exist", c.cf->user);
-		drop_privileges(pw);
-	}
-	open_store(&c);
-	r = record_rekey_all(c.st, c.seal, c.cf->tenant, &n);
-	store_close(c.st);
-	if (r < 0)
-		fatalx("rekey: %s (%zu records resealed before the error)",
-		    strerror(-r), n);
-	printf("resealed %zu records under key %u\n", n,
-	    seal_active_id(c.seal));
-	seal_free(c.seal);
-	config_free(c.cf);
-	return 0;
-}
-
-/* credd db-init: create or migrate the postgres schema. */
-static int
-cmd_db_init(const char *conf_path)
-{
-	struct config *cf = load_config(conf_path);
-	int r;
-
-	if (strcmp(cf->backend, "postgres") != 0)
-		fatalx("%s: [store] backend is not postgres", conf_path);
-#ifdef ENTRA_HAVE_PG
-	r = store_pg_init(cf->dsn);
-#else
-	r = -EPROTONOSUPPORT;
-#endif
-	config_free(cf);
-	if (r < 0)
-		fatalx("db-init: %s", strerror(-r));
-	printf("schema ready\n");
-	return 0;
-}
-
 /*
  * credd --check-config without account_match: loud, on stderr, several
  * lines. The exit status stays 0: the test harness, the README's install
@@ -912,7 +558,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *conf = ENTRA_CONFIG_PATH, *keys = NULL;
-	int foreground = 0, debug = 0, check = 0, ch;
+	int foreground = 0, debug = 0, check = 0, ch, r;
 
 	/* Before anything can read it: libcurl, OpenSSL, libpq (procenv.h). */
 	if (procenv_capture() < 0) {
@@ -922,7 +568,10 @@ main(int argc, char **argv)
 	}
 	if (argc > 1 && strcmp(argv[1], "keygen") == 0) {
 		log_init("credd", 1, 0);
-		return cmd_keygen(argc - 1, argv + 1);
+		r = subcmd_keygen(argc - 1, argv + 1);
+		if (r < 0)
+			usage();
+		return r;
 	}
 	if (argc > 1 && strcmp(argv[1], "doctor") == 0) {
 		log_init("credd", 1, 0);
@@ -934,11 +583,11 @@ main(int argc, char **argv)
 	}
 	if (argc > 1 && strcmp(argv[1], "db-init") == 0) {
 		log_init("credd", 1, 0);
-		return cmd_db_init(sub_config(argc, argv, opts, conf));
+		return subcmd_db_init(sub_config(argc, argv, opts, conf));
 	}
 	if (argc > 1 && strcmp(argv[1], "rekey") == 0) {
 		log_init("credd", 1, 0);
-		return cmd_rekey(sub_config(argc, argv, opts, conf));
+		return subcmd_rekey(sub_config(argc, argv, opts, conf));
 	}
 	while ((ch = getopt_long(argc, argv, "c:k:fdh", opts, NULL)) != -1) {
 		switch (ch) {
@@ -968,7 +617,7 @@ main(int argc, char **argv)
 		usage();
 	log_init("credd", foreground || check, debug);
 	if (check) {
-		struct config *cf = load_config(conf);
+		struct config *cf = startup_config(conf);
 
 		if (cf->account_match == NULL)
 			warn_account_match(conf);

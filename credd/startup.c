@@ -1,0 +1,312 @@
+/*
+ * startup.c - what credd does before its loop runs, shared by the daemon
+ * (main.c) and the offline subcommands (subcmd.c): harden the process,
+ * read the config, the key ring and the client secret, check the state
+ * directories, open the store and the marks, drop privileges, lock
+ * secrets in memory.
+ *
+ * Start-up only: every function here either succeeds or ends the process
+ * with a message (fatal/fatalx), except startup_read_secret. Must never:
+ * print a secret or a DSN, accept a key or secret file that anyone but
+ * root or credd can read, or leave the process dumpable.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <malloc.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <sodium.h>
+#include <jansson.h>
+
+#include "entra/secret.h"
+
+#include "config.h"
+#include "fileperm.h"
+#include "log.h"
+#include "marks.h"
+#include "procenv.h"
+#include "seal.h"
+#include "secmem.h"
+#include "startup.h"
+#include "store.h"
+#ifdef ENTRA_HAVE_PG
+#include "store_pg.h"
+#endif
+
+#define CLIENT_SECRET_MAX 4096
+
+/* jansson may hold tokens: wipe every block it frees (credd only). */
+static void
+wipe_free(void *p)
+{
+	if (p != NULL) {
+		sodium_memzero(p, malloc_usable_size(p));
+		free(p);
+	}
+}
+
+void
+startup_harden(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	(void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); /* no setuid exec, ever */
+	(void)setrlimit(RLIMIT_CORE, &rl);
+	umask(077);
+	json_set_alloc_funcs(malloc, wipe_free);
+	if (sodium_init() < 0)
+		fatalx("libsodium cannot initialise");
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* Read a secret file that must be owner-only (fileperm.h). */
+int
+startup_read_secret(const char *path, struct secret **out)
+{
+	char buf[CLIENT_SECRET_MAX + 1];
+	struct stat st;
+	ssize_t n;
+	size_t len;
+	int fd, r = 0;
+
+	*out = NULL;
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	r = fileperm_private(fd, &st); /* root or us; an ACL for us only */
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	n = read(fd, buf, sizeof(buf));
+	if (n < 0)
+		r = -errno;
+	close(fd);
+	if (r == 0 && (n == 0 || n > CLIENT_SECRET_MAX))
+		r = -EINVAL;
+	if (r == 0) {
+		len = (size_t)n;
+		while (
+		    len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+			len--;
+		*out = secret_new(buf, len);
+		if (*out == NULL)
+			r = -ENOMEM;
+	}
+	sodium_memzero(buf, sizeof(buf));
+	return r;
+}
+
+struct config *
+startup_config(const char *path)
+{
+	struct config *cf = NULL;
+	char err[512];
+
+	if (config_load(path, &cf, err, sizeof(err)) < 0)
+		fatalx("%s", err);
+	return cf;
+}
+
+void
+startup_state_dir(const char *dir)
+{
+	struct stat st;
+
+	if (lstat(dir, &st) < 0)
+		fatal("state directory %s", dir);
+	if (!S_ISDIR(st.st_mode))
+		fatalx("state directory %s is not a directory", dir);
+	if (st.st_uid != geteuid() || (st.st_mode & 077) != 0)
+		fatalx(
+		    "state directory %s must be owned by uid %u and mode 0700 "
+		    "(is uid %u, mode %03o)",
+		    dir, (unsigned)geteuid(), (unsigned)st.st_uid,
+		    st.st_mode & 0777);
+}
+
+void
+startup_drop_privileges(const struct passwd *pw)
+{
+	if (setgroups(0, NULL) < 0 ||
+	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0)
+		fatal("cannot drop privileges to %s", pw->pw_name);
+	if (setuid(0) == 0)
+		fatalx("privileges were not dropped");
+	/* setuid clears the dumpable flag's inheritance; set it again. */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+/*
+ * key_file or client_secret_file = %d/NAME: NAME in systemd's credentials
+ * directory, which must be as closed as the files in it (root's or ours,
+ * nobody else's; systemd makes it 0500 with the files 0400).
+ */
+void
+startup_credentials(struct config *cf)
+{
+	const char *dir;
+	struct stat st;
+	char err[512];
+	int fd, r;
+
+	r = config_expand_credentials(cf, procenv_credentials_directory(), err,
+	    sizeof(err));
+	if (r < 0)
+		fatalx("%s", err[0] != '\0' ? err : strerror(-r));
+	dir = cf->creds_dir;
+	if (dir == NULL)
+		return;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		fatal("credentials directory %s", dir);
+	r = fstat(fd, &st) < 0 ? -errno : fileperm_private(fd, &st);
+	(void)close(fd);
+	if (r == -EPERM)
+		fatalx("credentials directory %s must be owned by root or "
+		       "uid %u and closed to group and others (is uid %u, mode "
+		       "%03o)",
+		    dir, (unsigned)geteuid(), (unsigned)st.st_uid,
+		    st.st_mode & 0777);
+	if (r < 0)
+		fatalx("credentials directory %s: %s", dir, strerror(-r));
+}
+
+void
+startup_load_keys(const struct config *cf, const char *path, struct seal **seal)
+{
+	char q[LOG_VALUE_MAX], f[LOG_VALUE_MAX + 96];
+	int r;
+
+	if (path == NULL)
+		path = cf->key_file;
+	r = seal_load(path, seal);
+	if (r < 0)
+		(void)snprintf(f, sizeof(f),
+		    "event=keyring_failed path=%s error=%s", log_value(q, path),
+		    log_errno_name(-r));
+	if (r == -EPERM)
+		log_event_fatal(f,
+		    "key file %s: must be a regular file owned by root or "
+		    "uid %u with mode 0400 or 0600",
+		    path, (unsigned)geteuid());
+	if (r < 0)
+		log_event_fatal(f, "key file %s: %s", path, strerror(-r));
+}
+
+void
+startup_open_store(const struct config *cf, const char *conf_path,
+    struct store **st)
+{
+	char q[LOG_VALUE_MAX], f[LOG_VALUE_MAX + 128];
+	int r;
+
+	if (strcmp(cf->backend, "postgres") == 0) {
+#ifdef ENTRA_HAVE_PG
+		r = store_pg_open(cf->dsn, cf->node, st);
+		if (r < 0) { /* never print the DSN: it may hold a password */
+			(void)snprintf(f, sizeof(f),
+			    "event=store_failed backend=postgres "
+			    "error=%s",
+			    log_errno_name(-r));
+			log_event_fatal(f, "cannot open the postgres store: %s",
+			    strerror(-r));
+		}
+		return;
+#else
+		fatalx("%s: store backend \"postgres\" is not built into this "
+		       "credd",
+		    conf_path);
+#endif
+	}
+	if (strcmp(cf->backend, "file") != 0)
+		fatalx("%s: store backend \"%s\" is not built into this credd",
+		    conf_path, cf->backend);
+	startup_state_dir(cf->store_path);
+	r = store_file_open(cf->store_path, st);
+	if (r < 0) {
+		(void)snprintf(f, sizeof(f),
+		    "event=store_failed backend=file path=%s error=%s",
+		    log_value(q, cf->store_path), log_errno_name(-r));
+		log_event_fatal(f, "cannot open the store at %s: %s",
+		    cf->store_path, strerror(-r));
+	}
+}
+
+/* The high-water marks ([store] marks), after the privilege drop. */
+void
+startup_open_marks(const struct config *cf, struct marks **marks)
+{
+	char err[512];
+	int r;
+
+	/* Started as the credd user: make it if the parent lets us. */
+	(void)marks_prepare(cf->marks_path, geteuid(), getegid());
+	r = marks_open(cf->marks_path, marks, err, sizeof(err));
+	if (r < 0)
+		fatalx("[store] marks: %s", err);
+}
+
+/*
+ * Keep secrets out of swap where the kernel lets us: lock the key ring
+ * again (daemon() forked, and locks do not survive fork) and give every
+ * later secret a locked arena ([server] locked_memory_kib). Past it,
+ * secrets go to ordinary memory: counted in stats, warned once (secmem.h).
+ */
+void
+startup_lock_secrets(const struct config *cf, struct seal *seal,
+    struct secmem **secmem, struct secret **client_secret)
+{
+	size_t want = (size_t)cf->locked_memory_kib * 1024;
+	struct secmem_stats ss;
+	struct secret *cs;
+	int clamped = 0, r;
+
+	r = seal_lock(seal);
+	if (r < 0)
+		log_event_warn("event=keyring_not_locked",
+		    "the key ring cannot be locked in memory (%s): it may "
+		    "be swapped; raise the unit's LimitMEMLOCK",
+		    strerror(-r));
+	if (want == 0) {
+		log_info("secrets are not locked in memory "
+			 "([server] locked_memory_kib = 0)");
+		return;
+	}
+	r = secmem_new(want, secmem, &clamped);
+	if (r < 0) {
+		log_warnx("secret memory: %s; secrets stay in ordinary memory",
+		    strerror(-r));
+		return;
+	}
+	secmem_stats(*secmem, &ss);
+	if (clamped)
+		log_warnx(
+		    "RLIMIT_MEMLOCK leaves room to lock %zu KiB of "
+		    "secrets, less than [server] locked_memory_kib = %d; raise "
+		    "the unit's LimitMEMLOCK",
+		    ss.limit / 1024, cf->locked_memory_kib);
+	secret_set_allocator(secmem_allocator(*secmem));
+	/* Read before the arena existed: move it in. */
+	if (*client_secret != NULL) {
+		cs = secret_dup(*client_secret);
+		if (cs == NULL)
+			fatalx("out of memory");
+		secret_free(*client_secret);
+		*client_secret = cs;
+	}
+}
