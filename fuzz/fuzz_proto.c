@@ -1,18 +1,142 @@
 /*
- * fuzz_proto.c - libFuzzer target for lib/proto.c: the request decoder
- * credd runs on every line a local peer sends, and the response decoder
- * credctl and pam_entra run on what the socket says.
+ * fuzz_proto.c - libFuzzer target for lib/proto.c and lib/proto_lite.c:
+ * the request decoder credd runs on every line a local peer sends, and
+ * the response decoder credctl and pam_entra run on what the socket says.
+ *
+ * Besides "no crash", it checks that the byte paths agree with jansson:
+ * a request the fast path takes decodes the same through jansson; a
+ * token reply line written as bytes is byte for byte proto_encode's
+ * (or the writer declines); a token reply the byte reader takes is read
+ * the same by jansson. Any disagreement traps.
  *
  * Must never: keep state between inputs (every object is freed here).
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <jansson.h>
 
 #include "entra/proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static int
+streq_or_null(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) ||
+	    (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* The fast request decoder never disagrees with the JSON one. */
+static void
+check_request(const char *s, size_t size)
+{
+	struct proto_request fast, slow;
+	const char *code = NULL, *msg = NULL;
+	int took, r;
+
+	if (size >= PROTO_LINE_MAX)
+		return;
+	took = proto_lite_request_decode(s, size, &fast);
+	r = proto_request_decode_json(s, size, &slow, &code, &msg);
+	if (took &&
+	    (r != 0 || fast.op != slow.op || fast.min_valid != slow.min_valid ||
+		fast.wait != slow.wait || fast.limit != slow.limit ||
+		fast.interactive != slow.interactive ||
+		!streq_or_null(fast.scope, slow.scope) ||
+		!streq_or_null(fast.user, slow.user) ||
+		!streq_or_null(fast.service, slow.service) ||
+		!streq_or_null(fast.tty, slow.tty) ||
+		!streq_or_null(fast.workload, slow.workload) ||
+		!streq_or_null(fast.session, slow.session) ||
+		!streq_or_null(fast.cursor, slow.cursor)))
+		__builtin_trap();
+	proto_request_clear(&fast);
+	proto_request_clear(&slow);
+}
+
+/*
+ * Split the input into a token reply's strings (at 0xff bytes) and
+ * check the byte writer against proto_encode(proto_token_reply(...)).
+ */
+static void
+check_token_line(const char *s, size_t size)
+{
+	char *parts[4] = { 0 }, *buf = malloc(size + 1), *line, *j;
+	const char *p = s, *end = s + size, *q, *acct;
+	size_t n, need, jlen = 0;
+	int64_t exp = 0;
+	json_t *o;
+	ssize_t got;
+	int i;
+
+	if (buf == NULL)
+		return;
+	memcpy(buf, s, size);
+	buf[size] = '\0';
+	for (i = 0; i < 4; i++) {
+		q = memchr(p, 0xff, (size_t)(end - p));
+		n = q != NULL ? (size_t)(q - p) : (size_t)(end - p);
+		parts[i] = buf + (p - s);
+		parts[i][n] = '\0';
+		p = q != NULL ? q + 1 : end;
+	}
+	for (i = 0; i < 8 && p + i < end; i++)
+		exp = (int64_t)((uint64_t)exp << 8 | (unsigned char)p[i]);
+	/* parts[3] "" stands for a null account, one in two times. */
+	acct = parts[3][0] == '\0' && (size & 1) ? NULL : parts[3];
+	need = proto_lite_token_line_len(parts[0], strlen(parts[0]), parts[1],
+	    exp, parts[2], acct);
+	line = malloc(need + 1);
+	got = line != NULL ?
+	    proto_lite_token_line(line, need + 1, parts[0], strlen(parts[0]),
+		parts[1], exp, parts[2], acct) :
+	    -1;
+	if (got >= 0) {
+		o = proto_token_reply(parts[0], strlen(parts[0]), parts[1], exp,
+		    parts[2], acct);
+		j = o != NULL ? proto_encode(o, &jlen) : NULL;
+		if (j == NULL || (size_t)got != jlen || (size_t)got != need ||
+		    memcmp(line, j, jlen) != 0)
+			__builtin_trap();
+		free(j);
+		json_decref(o);
+	} else if (line != NULL && (got != -EDOM || need != 0))
+		__builtin_trap();
+	free(line);
+	free(buf);
+}
+
+/* A token reply the byte reader takes is read the same by jansson. */
+static void
+check_token_reply(const char *s, size_t size)
+{
+	struct proto_token_reply tr;
+	json_t *resp = NULL, *v;
+	const char *t;
+
+	if (!proto_lite_token_reply(s, size, &tr))
+		return;
+	if (proto_response_decode(s, size, &resp) != 0 ||
+	    proto_response_error(resp) != NULL)
+		__builtin_trap();
+	t = json_string_value(json_object_get(resp, "access_token"));
+	if (t == NULL || strlen(t) != tr.access_token_len ||
+	    memcmp(t, tr.access_token, tr.access_token_len) != 0)
+		__builtin_trap();
+	v = json_object_get(resp, "expires_on");
+	if ((v != NULL ? json_integer_value(v) : 0) != tr.expires_on)
+		__builtin_trap();
+	t = json_string_value(json_object_get(resp, "account"));
+	if ((t == NULL) != (tr.account == NULL) ||
+	    (t != NULL &&
+		(strlen(t) != tr.account_len ||
+		    memcmp(t, tr.account, tr.account_len) != 0)))
+		__builtin_trap();
+	json_decref(resp);
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -29,6 +153,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	else if (code == NULL || msg == NULL)
 		__builtin_trap(); /* contract: a failure names a wire error */
 	proto_request_clear(&req);
+	check_request((const char *)data, size);
 
 	if (proto_response_decode((const char *)data, size, &resp) == 0) {
 		(void)proto_response_error(resp);
@@ -37,5 +162,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(line);
 		json_decref(resp);
 	}
+	check_token_reply((const char *)data, size);
+	check_token_line((const char *)data, size);
 	return 0;
 }

@@ -2,7 +2,9 @@
  * proto.c - the socket protocol v1 codec on jansson: strict request
  * decoding (duplicate keys, unknown fields, wrong types, bad ranges and
  * oversized lines are refused with a wire error code), response builders,
- * and one-line compact encoding.
+ * and one-line compact encoding. Requests are tried first by
+ * proto_lite.c, which takes the common lines without a JSON tree and
+ * leaves the rest (and every error) to this file.
  *
  * Must never: log, do I/O, put peer-supplied bytes into an error message
  * (every message here is a static string), or touch jansson's allocator
@@ -333,6 +335,19 @@ int
 proto_request_decode(const char *line, size_t len, struct proto_request *req,
     const char **code, const char **msg)
 {
+	*code = NULL;
+	*msg = NULL;
+	/* The common lines (plain strings, known keys) skip the JSON tree. */
+	if (line != NULL && len <= PROTO_LINE_MAX - 1 &&
+	    proto_lite_request_decode(line, len, req))
+		return 0;
+	return proto_request_decode_json(line, len, req, code, msg);
+}
+
+int
+proto_request_decode_json(const char *line, size_t len,
+    struct proto_request *req, const char **code, const char **msg)
+{
 	const char *m = NULL;
 	int r;
 
@@ -386,6 +401,36 @@ proto_error(const char *code, const char *msg)
 		return NULL;
 	return json_pack("{s:b,s:{s:s,s:s}}", "ok", 0, "error", "code", code,
 	    "message", msg != NULL ? msg : "");
+}
+
+json_t *
+proto_token_reply(const char *tok, size_t toklen, const char *type,
+    int64_t expires_on, const char *scope, const char *account)
+{
+	json_t *o = proto_ok();
+	int bad = o == NULL;
+
+	/* Insertion order is the wire order (jansson keeps it). */
+	if (!bad)
+		bad = json_object_set_new(o, "access_token",
+			  json_stringn_nocheck(tok, toklen)) != 0;
+	if (!bad)
+		bad = json_object_set_new(o, "token_type", json_string(type)) !=
+		    0;
+	if (!bad)
+		bad = json_object_set_new(o, "expires_on",
+			  json_integer(expires_on)) != 0;
+	if (!bad)
+		bad = json_object_set_new(o, "scope", json_string(scope)) != 0;
+	if (!bad)
+		bad = json_object_set_new(o, "account",
+			  account != NULL ? json_string(account) :
+					    json_null()) != 0;
+	if (bad) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }
 
 json_t *
