@@ -205,7 +205,7 @@ broker_token(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 	if (e != NULL && u != NULL && u->uid == uid && u->loaded &&
 	    cache_is_fresh(e, now, min_valid)) {
 		b->n.cache_hits++;
-		return tokens_reply(b, u, w, scope, out);
+		return tokens_reply_entry(b, u, w, e, scope, out);
 	}
 	b->n.cache_misses++;
 	if (w->scope == NULL && (w->scope = strdup(scope)) == NULL)
@@ -861,6 +861,7 @@ broker_free(struct broker *b)
 	}
 	user_foreach(b, shutdown_user, NULL);
 	user_table_free(b);
+	event_timer_cancel(b->ev, &b->line_sweep);
 	if (b->cache != NULL) {
 		cache_foreach(b->cache, cache_drop_timer, b);
 		cache_free(b->cache);
