@@ -114,8 +114,9 @@ static void
 check_token_reply(const char *s, size_t size)
 {
 	struct proto_token_reply tr;
-	json_t *resp = NULL, *v;
+	json_t *resp = NULL, *v, *parsed;
 	const char *t;
+	char *a, *b;
 
 	if (!proto_lite_token_reply(s, size, &tr))
 		return;
@@ -135,6 +136,16 @@ check_token_reply(const char *s, size_t size)
 		(strlen(t) != tr.account_len ||
 		    memcmp(t, tr.account, tr.account_len) != 0)))
 		__builtin_trap();
+	/* proto_response_decode built resp without the parser: it must be
+	 * the parser's object, member order included. */
+	parsed = json_loadb(s, size, JSON_REJECT_DUPLICATES, NULL);
+	a = json_dumps(resp, JSON_COMPACT);
+	b = parsed != NULL ? json_dumps(parsed, JSON_COMPACT) : NULL;
+	if (a == NULL || b == NULL || strcmp(a, b) != 0)
+		__builtin_trap();
+	free(a);
+	free(b);
+	json_decref(parsed);
 	json_decref(resp);
 }
 

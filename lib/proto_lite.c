@@ -496,7 +496,13 @@ proto_lite_token_line(char *out, size_t cap, const char *tok, size_t toklen,
 }
 
 /* The members an ok token reply may carry, each at most once. */
-enum { TR_OK, TR_TOKEN, TR_TYPE, TR_EXP, TR_SCOPE, TR_ACCOUNT, TR_COUNT };
+#define TR_OK PROTO_TR_OK
+#define TR_TOKEN PROTO_TR_TOKEN
+#define TR_TYPE PROTO_TR_TYPE
+#define TR_EXP PROTO_TR_EXP
+#define TR_SCOPE PROTO_TR_SCOPE
+#define TR_ACCOUNT PROTO_TR_ACCOUNT
+#define TR_COUNT PROTO_TR_COUNT
 static const char *const tr_names[TR_COUNT] = {
 	"ok",
 	"access_token",
@@ -594,6 +600,7 @@ proto_lite_token_reply(const char *line, size_t len,
 		if (id < 0 || (seen & (1u << id)) || !tr_value(&c, id, out))
 			goto no;
 		seen |= 1u << id;
+		out->order[out->members++] = (unsigned char)id;
 		sep = member_sep(&c);
 	} while (sep == 1);
 	if (sep == 2 && at_eof(&c) && (seen & (1u << TR_OK)) &&

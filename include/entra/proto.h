@@ -124,6 +124,17 @@ ssize_t proto_lite_token_line(char *out, size_t cap, const char *tok,
     size_t toklen, const char *type, int64_t expires_on, const char *scope,
     const char *account);
 
+/* The members of an ok token reply, as proto_token_reply.order names them. */
+enum {
+	PROTO_TR_OK,
+	PROTO_TR_TOKEN,
+	PROTO_TR_TYPE,
+	PROTO_TR_EXP,
+	PROTO_TR_SCOPE,
+	PROTO_TR_ACCOUNT,
+	PROTO_TR_COUNT
+};
+
 /* An ok token reply as proto_lite_token_reply reads it: views into the line. */
 struct proto_token_reply {
 	const char *access_token; /* not NUL-terminated; a secret */
@@ -135,6 +146,10 @@ struct proto_token_reply {
 	size_t scope_len;
 	const char *account; /* NULL when null or absent */
 	size_t account_len;
+	/* The members in the line's order: PROTO_TR_* (proto.c rebuilds
+	 * the object jansson would make, member order included). */
+	unsigned char order[PROTO_TR_COUNT];
+	unsigned char members;
 };
 /*
  * Read line[0..len) (without its newline) as an ok token reply: 1 and

@@ -6,7 +6,8 @@
  * as bytes is byte for byte proto_encode(proto_token_reply(...)) for
  * every reply shape, and is refused when a string would need a JSON
  * escape; the token reply reader and the token request writer agree
- * with jansson the same way.
+ * with jansson the same way, and proto_response_decode's object for the
+ * usual token reply is the one jansson's parser makes.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -443,6 +444,52 @@ TEST(test_token_reply_reader)
 	ASSERT_EQ(reply_vs_json("{\"ok\":true,\"access_token\":1}"), 0);
 }
 
+/*
+ * proto_response_decode reads the usual token reply without jansson's
+ * parser: the object is the one the parser makes (same members, order
+ * and values).
+ */
+static int
+response_same_as_parser(const char *line)
+{
+	json_t *a = NULL, *b;
+	char *da, *db;
+	int r;
+
+	if (proto_response_decode(line, strlen(line), &a) != 0)
+		return 0;
+	b = json_loads(line, JSON_REJECT_DUPLICATES, NULL);
+	da = json_dumps(a, JSON_COMPACT);
+	db = b != NULL ? json_dumps(b, JSON_COMPACT) : NULL;
+	r = da != NULL && db != NULL && strcmp(da, db) == 0 && json_equal(a, b);
+	free(da);
+	free(db);
+	json_decref(a);
+	json_decref(b);
+	return r;
+}
+
+TEST(test_response_decode_token_reply)
+{
+	ASSERT_TRUE(response_same_as_parser(
+	    "{\"ok\":true,\"access_token\":"
+	    "\"eyJ.a.b\",\"token_type\":\"Bearer\",\"expires_on\":1796302006,"
+	    "\"scope\":\"https://storage.azure.com/.default\",\"account\":"
+	    "\"a@b.c\"}"));
+	ASSERT_TRUE(response_same_as_parser(
+	    "{ \"account\" : null , "
+	    "\"expires_on\":-7,\"access_token\":\"t\",\"ok\":true}"));
+	ASSERT_TRUE(
+	    response_same_as_parser("{\"access_token\":\"\",\"ok\":true,"
+				    "\"scope\":\"\",\"token_type\":\"\"}"));
+	/* Declined by the byte reader: jansson's object, as before. */
+	ASSERT_TRUE(
+	    response_same_as_parser("{\"ok\":true,\"access_token\":\"t\","
+				    "\"extra\":[1,{\"a\":null}]}"));
+	ASSERT_TRUE(response_same_as_parser("{\"ok\":false,\"error\":{\"code\":"
+					    "\"x\",\"message\":\"m\"}}"));
+}
+
 TEST(test_token_request_writer)
 {
 	const char *scopes[] = { NULL, "storage", "https://x/.default", "" };
@@ -486,6 +533,7 @@ main(void)
 	RUN(test_token_line_is_json_bytes);
 	RUN(test_token_line_declines_escapes);
 	RUN(test_token_reply_reader);
+	RUN(test_response_decode_token_reply);
 	RUN(test_token_request_writer);
 	TEST_MAIN_END();
 }
