@@ -11,6 +11,7 @@
  *
  * Must never: keep state between inputs (every object is freed here).
  */
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>

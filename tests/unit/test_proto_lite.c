@@ -228,8 +228,8 @@ TEST(test_fast_path_agrees_on_prefixes)
 {
 	const char *lines[] = {
 		"{\"v\":1,\"op\":\"token\",\"scope\":\"storage\",\"min_valid\":60}",
-		"{\"v\":1,\"op\":\"session_open\",\"user\":\"alice\","
-		"\"interactive\":true,\"service\":\"sshd\"}",
+		("{\"v\":1,\"op\":\"session_open\",\"user\":\"alice\","
+		 "\"interactive\":true,\"service\":\"sshd\"}"),
 		"{ \"v\" : 1 , \"op\" : \"admin_list\" , \"limit\" : 10 }",
 	};
 	size_t i, n;
