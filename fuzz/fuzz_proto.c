@@ -7,7 +7,8 @@
  * a request the fast path takes decodes the same through jansson; a
  * token reply line written as bytes is byte for byte proto_encode's
  * (or the writer declines); a token reply the byte reader takes is read
- * the same by jansson. Any disagreement traps.
+ * the same by jansson; a token request written as bytes is proto_encode's
+ * and decodes as what was asked. Any disagreement traps.
  *
  * Must never: keep state between inputs (every object is freed here).
  */
@@ -110,6 +111,69 @@ check_token_line(const char *s, size_t size)
 	free(buf);
 }
 
+/*
+ * The token request written as bytes (client_token_call) is byte for
+ * byte what proto_encode writes for the object client.c and credctl
+ * build ({"v":1,"op":"token"}, then scope, then min_valid), and credd's
+ * fast decoder reads it back as the same request. The input: the scope
+ * up to the first 0xff (none: absent), then min_valid's bytes.
+ */
+static void
+check_token_request(const char *s, size_t size)
+{
+	const char *q = memchr(s, 0xff, size), *p;
+	char *scope = NULL, out[PROTO_STR_MAX + 128], *j = NULL;
+	struct proto_request req;
+	int64_t mv = -1;
+	size_t jlen = 0, i;
+	ssize_t n;
+	json_t *o;
+
+	if (q != NULL) {
+		scope = malloc((size_t)(q - s) + 1);
+		if (scope == NULL)
+			return;
+		memcpy(scope, s, (size_t)(q - s));
+		scope[q - s] = '\0';
+		p = q + 1;
+		if (strlen(scope) != (size_t)(q - s))
+			goto out; /* a NUL: not a C string */
+	} else
+		p = s;
+	if (p < s + size) {
+		mv = 0;
+		for (i = 0; i < 8 && p + i < s + size; i++)
+			mv = (int64_t)((uint64_t)mv << 8 | (unsigned char)p[i]);
+	}
+	n = proto_lite_token_request(out, sizeof(out), scope, mv);
+	if (n < 0) {
+		if (n != -EDOM) /* out has room for the longest scope */
+			__builtin_trap();
+		goto out;
+	}
+	o = json_pack("{s:i,s:s}", "v", PROTO_VERSION, "op", "token");
+	if (o != NULL && scope != NULL)
+		(void)json_object_set_new(o, "scope", json_string(scope));
+	if (o != NULL && mv >= 0)
+		(void)json_object_set_new(o, "min_valid", json_integer(mv));
+	j = o != NULL ? proto_encode(o, &jlen) : NULL;
+	json_decref(o);
+	if (j == NULL || (size_t)n != jlen || memcmp(out, j, jlen) != 0)
+		__builtin_trap();
+	/* credd's decoder, fast or not, reads what was asked for. */
+	check_request(out, (size_t)n - 1);
+	if (proto_lite_request_decode(out, (size_t)n - 1, &req)) {
+		if (req.op != PROTO_OP_TOKEN ||
+		    !streq_or_null(req.scope, scope) ||
+		    req.min_valid != (mv >= 0 ? mv : PROTO_MIN_VALID_DEFAULT))
+			__builtin_trap();
+		proto_request_clear(&req);
+	}
+out:
+	free(j);
+	free(scope);
+}
+
 /* A token reply the byte reader takes is read the same by jansson. */
 static void
 check_token_reply(const char *s, size_t size)
@@ -176,5 +240,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	check_token_reply((const char *)data, size);
 	check_token_line((const char *)data, size);
+	check_token_request((const char *)data, size);
 	return 0;
 }
