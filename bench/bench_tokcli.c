@@ -1,10 +1,10 @@
 /*
- * bench_tokcli.c - what `credctl token` runs once it uses the byte path
- * of lib/client.c: connect (and check credd's uid, as credctl does),
+ * bench_tokcli.c - the byte path of lib/client.c alone, as `credctl
+ * token` runs it: connect (and check credd's uid, as credctl does),
  * client_token_call, write the token and a newline to stdout from a
  * wiped buffer, exit 0. Linked like credctl (lib/ and libjansson), so
- * bench/run can show the cost of that path beside credctl's today,
- * against the same one-round-trip floor, until credctl is wired to it.
+ * bench/run can show what credctl adds to that path (options, allocator
+ * hooks, output) against the same one-round-trip floor.
  *
  *   bench_tokcli --socket PATH [SCOPE]
  *   bench_tokcli smoke
