@@ -637,6 +637,11 @@ broker_stats(struct broker *b, json_t *o)
 	    json_integer((json_int_t)b->n.cache_misses), &bad);
 	reply_put(o, "cached_tokens",
 	    json_integer((json_int_t)cache_count(b->cache)), &bad);
+	/* Pre-serialized token replies kept (tokens.c; issue 16). */
+	reply_put(o, "reply_lines",
+	    json_integer((json_int_t)cache_line_count(b->cache)), &bad);
+	reply_put(o, "reply_line_bytes",
+	    json_integer((json_int_t)cache_line_bytes(b->cache)), &bad);
 	reply_put(o, "refreshes", json_integer((json_int_t)b->n.refreshes),
 	    &bad);
 	reply_put(o, "refresh_ok", json_integer((json_int_t)b->n.refresh_ok),
