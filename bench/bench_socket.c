@@ -1,14 +1,17 @@
 /*
- * bench_socket.c - the socket benchmark: an echo floor built from credd's
- * own server (credd/server.c on credd/event.c: listen, accept,
- * SO_PEERCRED, line framing, the lib/proto.c codec, non-blocking replies
- * with wiped buffers) and a closed-loop load client.
+ * bench_socket.c - the socket benchmark: an echo server built from
+ * credd's own server (credd/server.c on credd/event.c: listen, accept,
+ * SO_PEERCRED, line framing, the lib/proto.c request decoder,
+ * non-blocking replies) and a closed-loop load client. The floor both
+ * are measured against is bench_floor.c (no credd code at all).
  *
  *   bench_socket echo --socket PATH --reply-bytes N [--duration S]
  *	Serve every request with a canned token-shaped reply of N bytes
- *	(newline included). Only the broker (dispatch, cache, token reply)
- *	is missing compared with credd, so credd / echo is the cost of
- *	the broker itself.
+ *	(newline included), a line built once and shared as credd serves
+ *	a cached token (reply_set_line). Only the broker (dispatch, cache,
+ *	token reply) is missing compared with credd, so credd / echo is
+ *	the cost of the broker itself, and echo / floor that of the
+ *	server code.
  *   bench_socket load --socket PATH --request LINE [--conns C]
  *	[--inflight I] [--duration S] [--warmup S] [--uid-first U]
  *	[--uids K]
@@ -48,9 +51,12 @@
 #include <unistd.h>
 #include <jansson.h>
 
+#include "entra/proto.h"
+
 #include "config.h"
 #include "event.h"
 #include "log.h"
+#include "reply.h"
 #include "server.h"
 
 #define BENCH_SAMPLES_MAX (8u * 1024 * 1024) /* latency samples kept */
@@ -166,9 +172,9 @@ clamp_inflight(struct opts *o)
 		o->inflight = o->conns;
 }
 
-/* ---- echo floor: credd's server.c with a canned reply ---- */
+/* ---- echo: credd's server.c with a canned reply ---- */
 
-static json_t *canned;
+static struct reply_line *canned;
 
 static int
 echo_cb(void *arg, struct waiter *w, const struct proto_request *req,
@@ -177,8 +183,8 @@ echo_cb(void *arg, struct waiter *w, const struct proto_request *req,
 	(void)arg;
 	(void)w;
 	(void)req;
-	/* encoded per request, as credd does */
-	return reply_set_json(out, json_incref(canned));
+	/* a line built once, shared, as credd serves a cached token */
+	return reply_set_line(out, canned);
 }
 
 static void
@@ -204,7 +210,7 @@ static const char echo_conf[] =
 
 /* A reply shaped like credd's token reply, padded to total bytes. */
 static json_t *
-make_canned(long total)
+make_canned_json(long total)
 {
 	json_t *o;
 	char *tok, *enc;
@@ -232,6 +238,25 @@ make_canned(long total)
 	json_object_set_new(o, "access_token", json_string(tok));
 	free(tok);
 	return o;
+}
+
+/* That reply as one protocol line (proto_encode's bytes), shared. */
+static struct reply_line *
+make_canned(long total)
+{
+	json_t *o = make_canned_json(total);
+	struct reply_line *l = NULL;
+	char *enc;
+	size_t len;
+
+	enc = o != NULL ? proto_encode(o, &len) : NULL;
+	if (enc != NULL && (l = reply_line_new(len)) != NULL) {
+		memcpy(l->bytes, enc, len);
+		l->len = len;
+	}
+	free(enc);
+	json_decref(o);
+	return l;
 }
 
 static int
@@ -273,7 +298,7 @@ run_echo(const struct opts *o, int ready_fd)
 	server_free(srv);
 	event_free(ev);
 	(void)unlink(o->socket);
-	json_decref(canned);
+	reply_line_unref(canned);
 	config_free(cf);
 	return r < 0 ? 1 : 0;
 }

@@ -63,20 +63,10 @@ ctx_connect(struct ctx *c)
 	}
 }
 
-/* Send req, get *resp. Transport failures print their line here. */
-int
-call_raw(struct ctx *c, const json_t *req, json_t **resp, int64_t extra_ms)
+/* A round trip's failure r: its one line, the connection closed. */
+static int
+transport_error(struct ctx *c, int r, int64_t extra_ms)
 {
-	int r;
-
-	*resp = NULL;
-	r = ctx_connect(c);
-	if (r != EXIT_OK)
-		return r;
-	r = client_call(c->fd, req, resp,
-	    util_mono_ms() + CALL_DEADLINE_MS + extra_ms);
-	if (r == 0)
-		return EXIT_OK;
 	util_closep(&c->fd);
 	switch (r) {
 	case -ETIMEDOUT:
@@ -101,6 +91,23 @@ call_raw(struct ctx *c, const json_t *req, json_t **resp, int64_t extra_ms)
 		out_errorf("talking to credd failed: %s", strerror(-r));
 		return EXIT_UNAVAIL;
 	}
+}
+
+/* Send req, get *resp. Transport failures print their line here. */
+int
+call_raw(struct ctx *c, const json_t *req, json_t **resp, int64_t extra_ms)
+{
+	int r;
+
+	*resp = NULL;
+	r = ctx_connect(c);
+	if (r != EXIT_OK)
+		return r;
+	r = client_call(c->fd, req, resp,
+	    util_mono_ms() + CALL_DEADLINE_MS + extra_ms);
+	if (r == 0)
+		return EXIT_OK;
+	return transport_error(c, r, extra_ms);
 }
 
 /* ---- wire errors -> one line and an exit code ---- */
@@ -302,6 +309,35 @@ call_token(struct ctx *c, const char *scope, int64_t min_valid, json_t **resp,
 		*err_resp = *resp;
 		*resp = NULL;
 		return EXIT_ERR;
+	}
+	return EXIT_OK;
+}
+
+/*
+ * The token request without a JSON tree (client_token_call): the usual
+ * reply comes back in *tok as bytes, anything else ok in *resp; errors
+ * are printed (report_error), as call_roundtrip does.
+ */
+int
+call_token_bytes(struct ctx *c, const char *scope, int64_t min_valid,
+    struct client_token *tok, json_t **resp)
+{
+	int r;
+
+	memset(tok, 0, sizeof(*tok));
+	*resp = NULL;
+	r = ctx_connect(c);
+	if (r != EXIT_OK)
+		return r;
+	r = client_token_call(c->fd, scope, min_valid, tok, resp,
+	    util_mono_ms() + CALL_DEADLINE_MS);
+	if (r < 0)
+		return transport_error(c, r, 0);
+	if (*resp != NULL && proto_response_error(*resp) != NULL) {
+		r = report_error(*resp);
+		json_decref(*resp);
+		*resp = NULL;
+		return r;
 	}
 	return EXIT_OK;
 }

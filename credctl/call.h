@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "entra/client.h"
+
 #define CALL_DEADLINE_MS 30000 /* per request */
 
 /*
@@ -40,5 +42,13 @@ int call_op(struct ctx *c, const char *op, json_t **resp);
  */
 int call_token(struct ctx *c, const char *scope, int64_t min_valid,
     json_t **resp, json_t **err_resp);
+/*
+ * The same request without a JSON tree on the usual path: EXIT_OK with
+ * the ok reply in *tok (client_token_clear it) when its strings are
+ * plain, or in *resp (owned) otherwise; or an exit code with the error
+ * printed. min_valid < 0 leaves credd's default.
+ */
+int call_token_bytes(struct ctx *c, const char *scope, int64_t min_valid,
+    struct client_token *tok, json_t **resp);
 
 #endif

@@ -77,10 +77,18 @@ token_line(const struct opts *o, const struct secret *tok, const char *type,
 	return out;
 }
 
+/* Print tok bare, as --env or as --header. */
+static int
+token_print_secret(const struct opts *o, const struct secret *tok,
+    const char *type, int64_t expires_on)
+{
+	return out_secret_take(token_line(o, tok, type, expires_on));
+}
+
 static int
 token_print(const struct opts *o, json_t *resp)
 {
-	struct secret *tok, *line;
+	struct secret *tok;
 	json_t *out, *v;
 	const char *keys[] = { "access_token", "token_type", "expires_on",
 		"scope", "account" };
@@ -106,10 +114,10 @@ token_print(const struct opts *o, json_t *resp)
 		    "credd's reply has no access token; check credd's log");
 		return EXIT_ERR;
 	}
-	line = token_line(o, tok, out_jstr(resp, "token_type"),
+	r = token_print_secret(o, tok, out_jstr(resp, "token_type"),
 	    out_jint(resp, "expires_on", 0));
 	secret_free(tok);
-	return out_secret_take(line);
+	return r;
 }
 
 int
@@ -133,6 +141,21 @@ token_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 		out_errorf("token: the scope must be 1..%d bytes",
 		    PROTO_STR_MAX);
 		return EXIT_USAGE;
+	}
+	if (!o.is_json) {
+		/* The common case: bytes both ways, no JSON tree (issue 16). */
+		struct client_token tok;
+
+		r = call_token_bytes(c, o.npos == 1 ? o.pos[0] : NULL,
+		    o.min_valid, &tok, &resp);
+		if (r == EXIT_OK && tok.access_token != NULL)
+			r = token_print_secret(&o, tok.access_token,
+			    tok.token_type, tok.expires_on);
+		else if (r == EXIT_OK)
+			r = token_print(&o, resp);
+		client_token_clear(&tok);
+		json_decref(resp);
+		return r;
 	}
 	req = call_new_request("token");
 	if (req == NULL)

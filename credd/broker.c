@@ -212,7 +212,7 @@ broker_token(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 	if (e != NULL && u != NULL && u->uid == uid && u->loaded &&
 	    cache_is_fresh(e, now, min_valid)) {
 		b->n.cache_hits++;
-		return tokens_reply(b, u, w, scope, out);
+		return tokens_reply_entry(b, u, w, e, scope, out);
 	}
 	b->n.cache_misses++;
 	if (w->scope == NULL && (w->scope = strdup(scope)) == NULL)
@@ -644,6 +644,11 @@ broker_stats(struct broker *b, json_t *o)
 	    json_integer((json_int_t)b->n.cache_misses), &bad);
 	reply_put(o, "cached_tokens",
 	    json_integer((json_int_t)cache_count(b->cache)), &bad);
+	/* Pre-serialized token replies kept (tokens.c; issue 16). */
+	reply_put(o, "reply_lines",
+	    json_integer((json_int_t)cache_line_count(b->cache)), &bad);
+	reply_put(o, "reply_line_bytes",
+	    json_integer((json_int_t)cache_line_bytes(b->cache)), &bad);
 	reply_put(o, "refreshes", json_integer((json_int_t)b->n.refreshes),
 	    &bad);
 	reply_put(o, "refresh_ok", json_integer((json_int_t)b->n.refresh_ok),
@@ -877,6 +882,7 @@ broker_free(struct broker *b)
 	}
 	user_foreach(b, shutdown_user, NULL);
 	user_table_free(b);
+	clock_timer_cancel(b->clk, &b->line_sweep);
 	if (b->cache != NULL) {
 		cache_foreach(b->cache, cache_drop_timer, b);
 		cache_free(b->cache);

@@ -28,6 +28,7 @@ struct notify;
 struct memtrim;
 struct http;
 struct idp;
+struct event_timer;
 
 struct broker_counters {
 	uint64_t cache_hits, cache_misses;
@@ -72,7 +73,8 @@ struct broker {
 	broker_refresh_fn *refresh; /* flight_join */
 	char *tokbuf; /* tokens.c: a token unpacked for a reply; wiped after */
 	size_t tokbuf_len;
-	int64_t throttle_until; /* tenant-wide 429 breaker, unix s */
+	struct event_timer *line_sweep; /* tokens.c: idle reply lines go */
+	int64_t throttle_until;		/* tenant-wide 429 breaker, unix s */
 	uintptr_t flow_seq;   /* names flows to the store thread's callbacks */
 	struct memtrim *trim; /* malloc_trim after churn; NULL: none */
 	struct broker_counters n;

@@ -18,6 +18,7 @@
 #include "broker_int.h"
 #include "broker_metrics.h"
 #include "cache.h"
+#include "clock.h"
 #include "http.h"
 #include "metrics.h"
 #include "oauth.h"
@@ -222,7 +223,7 @@ broker_metrics_health(struct broker *b, json_t *obj)
 {
 	static const char *const names[] = { "healthy", "degraded",
 		"unhealthy" };
-	int64_t now = util_now();
+	int64_t now = clock_now(b->clk);
 	int level = 0, r, bad = 0;
 
 	r = store_health(b, obj, now, &bad);

@@ -1,7 +1,8 @@
 /*
  * cache.h - in-memory access tokens keyed by (user, scope).
  *
- * A hash table (FNV-1a over "user\0scope", chained, grows at load 1).
+ * A hash table (a multiply-xorshift hash of user and scope, chained,
+ * grows at load 1).
  * Tokens live here only, packed by tokpack.h (a JWT in about a third of
  * its text), wiped on replace and evict; scopes and token types are
  * interned, user names borrowed, so an entry costs about 100 bytes
@@ -19,6 +20,7 @@
 struct secret;
 struct event_timer;
 struct tokblob;
+struct reply_line;
 
 #define CACHE_TOKEN_TYPE_MAX 31 /* longer token types are cut */
 
@@ -34,8 +36,12 @@ struct cache_entry {
 	struct event_timer *timer; /* owned by the broker (proactive refresh) */
 	void *owner; /* the broker's, for that timer (set after a put) */
 	struct cache_entry *next; /* hash chain, private */
+	struct reply_line *line;  /* this token's reply, pre-serialized, or
+				   * NULL (cache_line_keep; read-only here) */
+	uint32_t line_slot;	  /* private: its place in the line ring */
 	char fp[9];		  /* fingerprint of the access token */
-	char audited; /* token_issued already audited for this token */
+	char audited;	/* token_issued already audited for this token */
+	char line_used; /* line served since the clock last passed */
 };
 
 struct cache;
@@ -77,6 +83,34 @@ size_t cache_token_len(const struct cache_entry *e);
  */
 ssize_t cache_token(struct cache *c, const struct cache_entry *e, char *out,
     size_t outsz);
+
+/*
+ * Pre-serialized replies (tokens.c builds them; reply.h's reply_line).
+ * A line belongs to its entry's token: it is dropped (the cache's
+ * reference; wiped with the last) whenever the token is replaced or the
+ * entry deleted, like the token itself. Lines are kept within a byte
+ * budget (sizeof(struct reply_line) + cap each): when a new one needs
+ * room, lines not served since the clock hand last passed them go first
+ * (CLOCK, a cheap approximation of least recently used; a line served
+ * again sets e->line_used).
+ */
+/* The budget in bytes (default CACHE_LINE_BUDGET); lines over it go now. */
+void cache_line_budget(struct cache *c, size_t bytes);
+/*
+ * Keep l as e's line (the cache takes a new reference; e's old line is
+ * dropped). Returns 1, or 0 when l alone is over the budget (not kept).
+ */
+int cache_line_keep(struct cache *c, struct cache_entry *e,
+    struct reply_line *l);
+/* Drop e's line, if any. */
+void cache_line_drop(struct cache *c, struct cache_entry *e);
+/* Drop the lines of entries last used before `before` (unix s); how many. */
+size_t cache_line_sweep(struct cache *c, int64_t before);
+/* Lines kept, and the bytes they count against the budget. */
+size_t cache_line_count(const struct cache *c);
+size_t cache_line_bytes(const struct cache *c);
+
+#define CACHE_LINE_BUDGET (8u * 1024 * 1024)
 
 /*
  * Is the entry good for a caller wanting min_valid seconds? The

@@ -256,6 +256,8 @@ event_mod(struct event_loop *ev, int fd, uint32_t events)
 	if (fd < 0 || (size_t)fd >= ev->nw || !ev->w[fd].is_active)
 		return -ENOENT;
 	w = &ev->w[fd];
+	if (w->events == events)
+		return 0; /* a reply per request would re-set EPOLLIN each time */
 	ee.events = events;
 	ee.data.u64 = watcher_tag(fd, w->gen);
 	if (epoll_ctl(ev->epfd, EPOLL_CTL_MOD, fd, &ee) < 0)
@@ -318,6 +320,12 @@ event_timer_in(struct event_loop *ev, int64_t delay_ms, event_timer_cb *cb,
 	if (__builtin_add_overflow(ev->now, delay_ms, &due))
 		due = INT64_MAX;
 	return event_timer_at(ev, due, cb, arg);
+}
+
+int64_t
+event_timer_due(const struct event_timer *t)
+{
+	return t->due;
 }
 
 void

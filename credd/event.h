@@ -27,6 +27,7 @@ void event_free(struct event_loop *ev);
 /* Watch fd for events. One watcher per fd. 0 or -errno. */
 int event_add(struct event_loop *ev, int fd, uint32_t events, event_fd_cb *cb,
     void *arg);
+/* Change fd's events; no system call when they are what they were. */
 int event_mod(struct event_loop *ev, int fd, uint32_t events);
 /* Stop watching (call before close(fd)). Unknown fd is not an error. */
 void event_del(struct event_loop *ev, int fd);
@@ -40,6 +41,8 @@ struct event_timer *event_timer_at(struct event_loop *ev, int64_t due_ms,
     event_timer_cb *cb, void *arg);
 struct event_timer *event_timer_in(struct event_loop *ev, int64_t delay_ms,
     event_timer_cb *cb, void *arg);
+/* When t is due (monotonic ms); t must be armed (not fired or cancelled). */
+int64_t event_timer_due(const struct event_timer *t);
 /* Cancel and free; *t set to NULL. NULL or *t == NULL does nothing. */
 void event_timer_cancel(struct event_loop *ev, struct event_timer **t);
 

@@ -1,12 +1,15 @@
 /*
- * reply.c - replies as values (see reply.h) and the checked setters
- * their builders use.
+ * reply.c - replies as values (see reply.h): JSON, owned bytes or a
+ * shared line (refcounted, in secret memory), and the checked setters
+ * their builders use. Single-threaded, like the loop: references are
+ * plain counters.
  *
  * Must never: free bytes without wiping them, or take a reference it
  * was not given (every setter takes the value it is handed, whatever
  * happens).
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "entra/secret.h"
@@ -40,13 +43,57 @@ reply_clear(struct reply *r)
 	if (r == NULL)
 		return;
 	json_decref(r->json); /* credd's jansson allocator wipes */
-	if (r->bytes != NULL) {
+	if (r->line != NULL)
+		reply_line_unref(r->line); /* the bytes are its */
+	else if (r->bytes != NULL) {
 		secret_wipe(r->bytes, r->len);
 		free(r->bytes);
 	}
 	r->json = NULL;
 	r->bytes = NULL;
 	r->len = 0;
+	r->line = NULL;
+}
+
+struct reply_line *
+reply_line_new(size_t cap)
+{
+	struct reply_line *l;
+
+	if (cap > SIZE_MAX - sizeof(*l))
+		return NULL;
+	l = secret_mem_alloc(sizeof(*l) + cap);
+	if (l == NULL)
+		return NULL;
+	l->refs = 1;
+	l->len = 0;
+	l->cap = cap;
+	return l;
+}
+
+struct reply_line *
+reply_line_ref(struct reply_line *l)
+{
+	l->refs++;
+	return l;
+}
+
+void
+reply_line_unref(struct reply_line *l)
+{
+	if (l == NULL || --l->refs > 0)
+		return;
+	secret_mem_free(l, sizeof(*l) + l->cap); /* wipes it all */
+}
+
+int
+reply_set_line(struct reply *r, struct reply_line *l)
+{
+	reply_clear(r);
+	r->line = reply_line_ref(l);
+	r->bytes = l->bytes;
+	r->len = l->len;
+	return 0;
 }
 
 int

@@ -176,13 +176,16 @@ out_charge(struct conn *c, size_t n, int is_release)
 		server_conn_resume_soon(s);
 }
 
-/* Wipe and free the reply buffer: sent, or nobody will read it. */
+/*
+ * Wipe and free the reply buffer: sent, or nobody will read it. Only
+ * [0, outlen) was ever written (out_append keeps what lies beyond clean).
+ */
 static void
 out_free(struct conn *c)
 {
 	if (c->out == NULL)
 		return;
-	secret_wipe(c->out, c->outcap);
+	secret_wipe(c->out, c->outlen);
 	free(c->out);
 	out_charge(c, c->outcap, 1);
 	c->out = NULL;
@@ -212,7 +215,7 @@ out_append(struct conn *c, const char *p, size_t len)
 			return -ENOMEM;
 		if (c->out != NULL) {
 			memcpy(n, c->out, c->outlen);
-			secret_wipe(c->out, c->outcap);
+			secret_wipe(c->out, c->outlen);
 			free(c->out);
 		}
 		out_charge(c, ncap - c->outcap, 0);
@@ -225,16 +228,44 @@ out_append(struct conn *c, const char *p, size_t len)
 }
 
 /*
- * Queue rep (emptied): bytes as they are, JSON encoded as one line; an
+ * Send line[0..len) now, as far as the kernel takes it without waiting:
+ * the bytes sent. A peer that is gone sets c->closing.
+ */
+static size_t
+out_direct(struct conn *c, const char *line, size_t len)
+{
+	size_t off = 0;
+	ssize_t n;
+
+	while (off < len) {
+		n = send(c->fd, line + off, len - off,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				c->closing = 1; /* the peer is gone */
+			break;
+		}
+		off += (size_t)n;
+	}
+	return off;
+}
+
+/*
+ * Send rep (emptied): bytes as they are, JSON encoded as one line; an
  * empty reply (nothing could be built) is answered "internal" from
- * static memory. A reply that cannot be encoded or queued closes c.
+ * static memory. When nothing is queued before it, the reply goes
+ * straight from its own bytes to the kernel (a cached token's line is
+ * never copied), and only what the kernel does not take is queued. A
+ * reply that cannot be encoded or queued closes c.
  */
 static unsigned
 conn_send(struct conn *c, struct reply *rep)
 {
 	const char *line;
 	char *enc = NULL;
-	size_t len;
+	size_t len, off = 0;
 	unsigned outcome = 0; /* ok: pre-built bytes are a token's answer */
 
 	if (rep->bytes != NULL) {
@@ -250,7 +281,11 @@ conn_send(struct conn *c, struct reply *rep)
 		outcome = metrics_outcome_of("internal");
 	}
 	c->s->stats.replies[c->op][outcome]++;
-	if (line == NULL || out_append(c, line, len) < 0) {
+	if (line != NULL && c->outoff == c->outlen)
+		off = out_direct(c, line, len);
+	if (line == NULL ||
+	    (off < len && !c->closing &&
+		out_append(c, line + off, len - off) < 0)) {
 		log_warnx("uid %u: cannot encode or queue a reply",
 		    (unsigned)c->caller.uid);
 		c->closing = 1;
@@ -505,6 +540,7 @@ static void
 conn_read_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
 {
 	struct conn *c = arg;
+	size_t room;
 	char *nb;
 	ssize_t n;
 
@@ -538,8 +574,8 @@ conn_read_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
 			c->in = nb;
 			c->incap = ncap;
 		}
-		n = recv(fd, c->in + c->inlen, c->incap - c->inlen,
-		    MSG_DONTWAIT);
+		room = c->incap - c->inlen;
+		n = recv(fd, c->in + c->inlen, room, MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
@@ -553,13 +589,22 @@ conn_read_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
 			break;
 		}
 		c->inlen += (size_t)n;
+		/* A short read emptied the socket: no second recv for EAGAIN
+		 * (the loop is level-triggered; more data wakes us again). */
+		if ((size_t)n < room)
+			break;
 	}
 	c->last_active = event_now_ms(ev);
 	if (c->inlen > 0 && c->line_start == 0) {
+		int64_t due = c->last_active + LINE_DEADLINE_MS;
+
 		c->line_start = c->last_active;
-		event_timer_cancel(ev, &c->idle);
-		c->idle = event_timer_at(ev, c->line_start + LINE_DEADLINE_MS,
-		    idle_cb, c);
+		/* The timer is lazy (idle_cb re-arms): move it only when it
+		 * would fire after this line's deadline, not per request. */
+		if (c->idle == NULL || event_timer_due(c->idle) > due) {
+			event_timer_cancel(ev, &c->idle);
+			c->idle = event_timer_at(ev, due, idle_cb, c);
+		}
 	}
 	conn_process(c);
 }

@@ -1,8 +1,19 @@
 /*
  * tokens.c - a user's access tokens in the cache (see tokens.h): a token
  * the IdP issued is put there with its fingerprint and its proactive
- * refresh planned (refresh.c); a request is answered from there, the
- * token unpacked into one buffer that is wiped once the reply holds it.
+ * refresh planned (refresh.c); a request is answered from there.
+ *
+ * The answer is a line built once per token: the first time a token is
+ * served it is unpacked into one buffer (wiped right after) and the
+ * reply is written as bytes by proto_lite_token_line (no JSON encoder;
+ * the same bytes proto_encode would write, which the unit tests and
+ * fuzz_proto check), kept in the cache beside the packed token
+ * (cache_line_keep: a byte budget, least recently served first out) and
+ * shared by every later reply for that token, checked only for the
+ * account. A reply whose strings need JSON escapes (a non-ASCII account
+ * or scope) takes the JSON path every time instead. Lines of tokens not
+ * served for TOKENS_LINE_IDLE go (a sweep), like lines of replaced or
+ * deleted tokens (cache.c).
  *
  * Must never: log or audit a token (fingerprints only), hand a token to
  * anyone but the user it was issued to (every lookup is keyed by the
@@ -15,6 +26,7 @@
 #include <sodium.h>
 
 #include "entra/proto.h"
+#include "entra/secret.h"
 #include "entra/util.h"
 
 #include "audit.h"
@@ -31,6 +43,9 @@
 #include "reply.h"
 #include "tokens.h"
 #include "user.h"
+
+/* Lines (pre-serialized replies) not served for this long are let go. */
+#define TOKENS_LINE_IDLE 30 /* seconds */
 
 static void proactive_cb(struct event_loop *ev, void *arg);
 
@@ -65,19 +80,49 @@ tokens_put(struct broker *b, struct user *u, const char *scope,
 
 /* ---- a token request answered from the cache ---- */
 
-int
-tokens_reply(struct broker *b, struct user *u, struct waiter *w,
-    const char *scope, struct reply *out)
+/*
+ * A kept line carries, after its bytes, the account it was made for:
+ * one byte (0: null, 1: a string follows) and the string with its NUL.
+ * Everything else in the reply is fixed for the life of the token (its
+ * bytes, type and expiry; the scope is the cache key), so the account is
+ * the one thing that is checked on every hit.
+ */
+static int
+line_is_for(const struct reply_line *l, const char *account)
 {
-	struct cache_entry *e = cache_get(b->cache, u->name, scope);
-	const char *account = user_account(u);
-	size_t len = cache_token_len(e);
-	json_t *resp;
-	ssize_t n;
-	int bad = 0;
+	const char *p = l->bytes + l->len;
 
-	if (e == NULL)
-		return errmap_reply(out, -EIO, "token vanished from the cache");
+	if (account == NULL)
+		return p[0] == 0;
+	return p[0] == 1 && strcmp(p + 1, account) == 0;
+}
+
+/* Arm the sweep that lets idle lines go (they hold memory and a token). */
+static void
+line_sweep_cb(struct event_loop *ev, void *arg)
+{
+	struct broker *b = arg;
+	size_t n;
+
+	b->line_sweep = NULL;
+	n = cache_line_sweep(b->cache, clock_now(b->clk) - TOKENS_LINE_IDLE);
+	if (n > 0)
+		memtrim_note(b->trim, n);
+	if (cache_line_count(b->cache) > 0)
+		b->line_sweep = clock_timer_in(b->clk, TOKENS_LINE_IDLE * 1000,
+		    line_sweep_cb, b);
+}
+
+/*
+ * e's token unpacked into b->tokbuf (the caller wipes it): its length,
+ * -ENOMEM, or -EIO when it does not unpack (e is dropped, logged).
+ */
+static ssize_t
+token_unpack(struct broker *b, struct user *u, struct cache_entry *e)
+{
+	size_t len = cache_token_len(e);
+	ssize_t n;
+
 	if (len > b->tokbuf_len) {
 		char *nb = malloc(len);
 
@@ -94,25 +139,91 @@ tokens_reply(struct broker *b, struct user *u, struct waiter *w,
 		    u->name, strerror((int)-n));
 		clock_timer_cancel(b->clk, &e->timer);
 		cache_del(b->cache, e);
-		return errmap_reply(out, -EIO,
-		    "the cached token was damaged; "
-		    "ask again");
+		return -EIO;
+	}
+	return n;
+}
+
+/*
+ * e's reply line from its token (b->tokbuf[0..n)), kept in the cache
+ * and served through *out: 1; 0 when a string needs JSON escapes (the
+ * JSON path serves it); -ENOMEM.
+ */
+static int
+line_make(struct broker *b, struct cache_entry *e, size_t n, const char *scope,
+    const char *account, struct reply *out)
+{
+	size_t llen, alen;
+	struct reply_line *l;
+
+	llen = proto_lite_token_line_len(b->tokbuf, n, e->token_type,
+	    e->expires_on, scope, account);
+	if (llen == 0)
+		return 0;
+	alen = account != NULL ? strlen(account) + 1 : 0;
+	l = reply_line_new(llen + 1 + alen);
+	if (l == NULL)
+		return -ENOMEM;
+	(void)proto_lite_token_line(l->bytes, llen, b->tokbuf, n, e->token_type,
+	    e->expires_on, scope, account);
+	l->len = llen;
+	l->bytes[llen] = account != NULL;
+	if (account != NULL)
+		memcpy(l->bytes + llen + 1, account, alen);
+	if (cache_line_keep(b->cache, e, l) && b->line_sweep == NULL)
+		b->line_sweep = clock_timer_in(b->clk, TOKENS_LINE_IDLE * 1000,
+		    line_sweep_cb, b);
+	(void)reply_set_line(out, l);
+	reply_line_unref(l); /* the cache's and the reply's remain */
+	return 1;
+}
+
+int
+tokens_reply(struct broker *b, struct user *u, struct waiter *w,
+    const char *scope, struct reply *out)
+{
+	struct cache_entry *e = cache_get(b->cache, u->name, scope);
+
+	if (e == NULL)
+		return errmap_reply(out, -EIO, "token vanished from the cache");
+	return tokens_reply_entry(b, u, w, e, scope, out);
+}
+
+int
+tokens_reply_entry(struct broker *b, struct user *u, struct waiter *w,
+    struct cache_entry *e, const char *scope, struct reply *out)
+{
+	const char *account = user_account(u);
+	json_t *resp;
+	ssize_t n;
+	int r;
+
+	if (e->line != NULL && line_is_for(e->line, account)) {
+		/* The bytes built when this token was first served. */
+		e->line_used = 1;
+		(void)reply_set_line(out, e->line);
+	} else {
+		cache_line_drop(b->cache, e); /* made for another account */
+		n = token_unpack(b, u, e);
+		if (n == -EIO)
+			return errmap_reply(out, -EIO,
+			    "the cached token was "
+			    "damaged; ask again");
+		if (n < 0)
+			return (int)n;
+		r = line_make(b, e, (size_t)n, scope, account, out);
+		if (r == 0) {
+			/* Escapes needed: the object, encoded by the listener.
+			 * The IdP's token was checked as UTF-8 when parsed. */
+			resp = proto_token_reply(b->tokbuf, (size_t)n,
+			    e->token_type, e->expires_on, scope, account);
+			r = reply_set_json(out, resp);
+		}
+		sodium_memzero(b->tokbuf, (size_t)n);
+		if (r < 0)
+			return r;
 	}
 	e->last_used = clock_now(b->clk);
-	resp = proto_ok();
-	/* The IdP's token was checked as UTF-8 when it was parsed. */
-	reply_put(resp, "access_token",
-	    json_stringn_nocheck(b->tokbuf, (size_t)n), &bad);
-	sodium_memzero(b->tokbuf, (size_t)n);
-	reply_put(resp, "token_type", json_string(e->token_type), &bad);
-	reply_put(resp, "expires_on", json_integer(e->expires_on), &bad);
-	reply_put(resp, "scope", json_string(scope), &bad);
-	reply_put(resp, "account", account ? json_string(account) : json_null(),
-	    &bad);
-	if (bad) {
-		json_decref(resp);
-		return -ENOMEM;
-	}
 	if (!e->audited) {
 		/* Audited once per token handed to this user, not per cache hit. */
 		e->audited = 1;
@@ -120,7 +231,7 @@ tokens_reply(struct broker *b, struct user *u, struct waiter *w,
 		    w != NULL ? w->caller->uid : u->uid, "token", scope, "ok",
 		    NULL, e->fp, NULL, NULL);
 	}
-	return reply_set_json(out, resp);
+	return 0;
 }
 
 /* ---- proactive refresh ---- */

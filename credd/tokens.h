@@ -35,6 +35,9 @@ void tokens_put(struct broker *b, struct user *u, const char *scope,
  */
 int tokens_reply(struct broker *b, struct user *u, struct waiter *w,
     const char *scope, struct reply *out);
+/* The same for e, the entry of (u, scope) the caller just looked up. */
+int tokens_reply_entry(struct broker *b, struct user *u, struct waiter *w,
+    struct cache_entry *e, const char *scope, struct reply *out);
 /* (Re)arm e's proactive refresh timer for e->refresh_at. */
 void tokens_arm(struct broker *b, struct cache_entry *e);
 

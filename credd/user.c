@@ -345,14 +345,14 @@ user_store_note(struct broker *b, struct user *u, const struct storeq_job *j)
 	/* Health: did the store answer? A conflict, a missing record or a
 	 * refused row is an answer; an unreadable record is the ring's. */
 	if (j->result == -ENOKEY)
-		b->n.key_missing_at = util_now();
+		b->n.key_missing_at = clock_now(b->clk);
 	else if (j->result >= 0 || j->result == -ENOENT ||
 	    j->result == -EAGAIN || j->result == -EBADMSG ||
 	    j->result == RECORD_EROLLBACK) {
-		b->n.store_last_ok = util_now();
+		b->n.store_last_ok = clock_now(b->clk);
 		b->n.store_failing = 0;
 	} else {
-		b->n.store_last_fail = util_now();
+		b->n.store_last_fail = clock_now(b->clk);
 		b->n.store_failing = 1;
 		b->n.store_last_error = j->result;
 	}

@@ -2,7 +2,9 @@
  * proto.c - the socket protocol v1 codec on jansson: strict request
  * decoding (duplicate keys, unknown fields, wrong types, bad ranges and
  * oversized lines are refused with a wire error code), response builders,
- * and one-line compact encoding.
+ * and one-line compact encoding. Requests are tried first by
+ * proto_lite.c, which takes the common lines without a JSON tree and
+ * leaves the rest (and every error) to this file.
  *
  * Must never: log, do I/O, put peer-supplied bytes into an error message
  * (every message here is a static string), or touch jansson's allocator
@@ -335,6 +337,19 @@ int
 proto_request_decode(const char *line, size_t len, struct proto_request *req,
     const char **code, const char **msg)
 {
+	*code = NULL;
+	*msg = NULL;
+	/* The common lines (plain strings, known keys) skip the JSON tree. */
+	if (line != NULL && len <= PROTO_LINE_MAX - 1 &&
+	    proto_lite_request_decode(line, len, req))
+		return 0;
+	return proto_request_decode_json(line, len, req, code, msg);
+}
+
+int
+proto_request_decode_json(const char *line, size_t len,
+    struct proto_request *req, const char **code, const char **msg)
+{
 	const char *m = NULL;
 	int r;
 
@@ -391,6 +406,36 @@ proto_error(const char *code, const char *msg)
 }
 
 json_t *
+proto_token_reply(const char *tok, size_t toklen, const char *type,
+    int64_t expires_on, const char *scope, const char *account)
+{
+	json_t *o = proto_ok();
+	int bad = o == NULL;
+
+	/* Insertion order is the wire order (jansson keeps it). */
+	if (!bad)
+		bad = json_object_set_new(o, "access_token",
+			  json_stringn_nocheck(tok, toklen)) != 0;
+	if (!bad)
+		bad = json_object_set_new(o, "token_type", json_string(type)) !=
+		    0;
+	if (!bad)
+		bad = json_object_set_new(o, "expires_on",
+			  json_integer(expires_on)) != 0;
+	if (!bad)
+		bad = json_object_set_new(o, "scope", json_string(scope)) != 0;
+	if (!bad)
+		bad = json_object_set_new(o, "account",
+			  account != NULL ? json_string(account) :
+					    json_null()) != 0;
+	if (bad) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+json_t *
 proto_error_obj(json_t *resp)
 {
 	json_t *e;
@@ -441,15 +486,80 @@ proto_encode(const json_t *v, size_t *len)
 	return buf;
 }
 
+/*
+ * The object jansson's parser makes of an ok token reply that
+ * proto_lite_token_reply read: the same members in the line's order,
+ * with the same values. NULL on ENOMEM.
+ */
+static json_t *
+token_reply_object(const struct proto_token_reply *tr)
+{
+	static const char *const keys[PROTO_TR_COUNT] = {
+		[PROTO_TR_OK] = "ok",
+		[PROTO_TR_TOKEN] = "access_token",
+		[PROTO_TR_TYPE] = "token_type",
+		[PROTO_TR_EXP] = "expires_on",
+		[PROTO_TR_SCOPE] = "scope",
+		[PROTO_TR_ACCOUNT] = "account",
+	};
+	json_t *o = json_object(), *v = NULL;
+	unsigned i;
+
+	for (i = 0; o != NULL && i < tr->members; i++) {
+		switch (tr->order[i]) {
+		case PROTO_TR_OK:
+			v = json_true();
+			break;
+		case PROTO_TR_TOKEN:
+			v = json_stringn_nocheck(tr->access_token,
+			    tr->access_token_len);
+			break;
+		case PROTO_TR_TYPE:
+			v = json_stringn_nocheck(tr->token_type,
+			    tr->token_type_len);
+			break;
+		case PROTO_TR_EXP:
+			v = json_integer(tr->expires_on);
+			break;
+		case PROTO_TR_SCOPE:
+			v = json_stringn_nocheck(tr->scope, tr->scope_len);
+			break;
+		default:
+			v = tr->account != NULL ?
+			    json_stringn_nocheck(tr->account, tr->account_len) :
+			    json_null();
+			break;
+		}
+		/* Plain strings are valid UTF-8: nocheck is what the parser does. */
+		if (v == NULL ||
+		    json_object_set_new_nocheck(o, keys[tr->order[i]], v) !=
+			0) {
+			json_decref(o);
+			return NULL;
+		}
+	}
+	return o;
+}
+
 int
 proto_response_decode(const char *line, size_t len, json_t **out)
 {
+	struct proto_token_reply tr;
 	json_error_t err;
 	json_t *root, *ok, *e, *code;
 
 	*out = NULL;
 	if (line == NULL || len > PROTO_LINE_MAX - 1)
 		return -EBADMSG;
+	/* The usual reply to the usual request, without jansson's parser. */
+	if (proto_lite_token_reply(line, len, &tr)) {
+		root = token_reply_object(&tr);
+		secret_wipe(&tr, sizeof(tr));
+		if (root == NULL)
+			return -ENOMEM;
+		*out = root;
+		return 0;
+	}
 	root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &err);
 	if (root == NULL)
 		return json_error_code(&err) == json_error_out_of_memory ?

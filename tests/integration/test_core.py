@@ -882,6 +882,10 @@ class EvictionTests(Base):
         self.assertEqual(t2["access_token"], t1["access_token"], "not served from the cache")
         self.assertEqual(t2["account"], t1["account"], "account lost with the record")
         self.assertEqual(st.counters()["refresh_token"], c0["refresh_token"])
+        # the reply was kept pre-serialized (issue 16) and stats shows it
+        s = self.stats()
+        self.assertGreaterEqual(s.get("reply_lines", 0), 1, s)
+        self.assertGreater(s.get("reply_line_bytes", 0), len(t2["access_token"]), s)
         doc, _ = self.status(ALICE)        # reads the record back
         self.assertEqual(doc.get("state"), "ready", doc)
         self.assertEqual(doc.get("account"), t1["account"], doc)

@@ -1,8 +1,10 @@
 /*
  * test_cache.c - cache.c: put/get/replace, per-user walk, purge by user
  * through cache_foreach with delete, growth past 10000 entries, and the
- * freshness rule (min_valid capped at half the lifetime). ASan checks
- * that replaced and deleted tokens are freed.
+ * freshness rule (min_valid capped at half the lifetime), and the
+ * pre-serialized reply lines: dropped with their token, kept within a
+ * byte budget (CLOCK: a line served again survives), swept when idle.
+ * ASan checks that replaced and deleted tokens and lines are freed.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 
 #include "cache.h"
 #include "entra/secret.h"
+#include "reply.h"
 #include "test.h"
 
 static struct secret *
@@ -342,6 +345,134 @@ TEST(freshness)
 	ASSERT_TRUE(!cache_is_fresh(NULL, 0, 0));
 }
 
+/* A line of n bytes, as tokens.c would make one (one reference). */
+static struct reply_line *
+mkline(size_t n)
+{
+	struct reply_line *l = reply_line_new(n);
+
+	if (l != NULL) {
+		memset(l->bytes, 'L', n);
+		l->len = n;
+	}
+	return l;
+}
+
+TEST(lines_follow_their_token)
+{
+	struct cache *c = cache_new();
+	struct cache_entry *e, *e2;
+	struct reply_line *l;
+	struct secret *t;
+
+	t = tok("tok-1");
+	e = cache_put(c, "alice", "graph", &t, "Bearer", 1000, 4600, 4300);
+	ASSERT_TRUE(e != NULL && e->line == NULL);
+	l = mkline(100);
+	ASSERT_EQ(cache_line_keep(c, e, l), 1);
+	ASSERT_TRUE(e->line == l);
+	ASSERT_EQ(l->refs, 2); /* ours and the cache's */
+	ASSERT_EQ(cache_line_count(c), 1);
+	ASSERT_EQ(cache_line_bytes(c), sizeof(*l) + 100);
+	/* A new token for the entry: its old reply goes with the old token. */
+	t = tok("tok-2");
+	e2 = cache_put(c, "alice", "graph", &t, "Bearer", 2000, 5600, 5300);
+	ASSERT_TRUE(e2 == e && e->line == NULL);
+	ASSERT_EQ(l->refs, 1);
+	ASSERT_EQ(cache_line_count(c), 0);
+	ASSERT_EQ(cache_line_bytes(c), 0);
+	/* Keeping a line again replaces the entry's line. */
+	ASSERT_EQ(cache_line_keep(c, e, l), 1);
+	ASSERT_EQ(cache_line_keep(c, e, l), 1);
+	ASSERT_EQ(l->refs, 2);
+	ASSERT_EQ(cache_line_count(c), 1);
+	cache_line_drop(c, e);
+	ASSERT_TRUE(e->line == NULL && l->refs == 1);
+	cache_line_drop(c, e); /* none: nothing */
+	/* A deleted entry drops its line. */
+	ASSERT_EQ(cache_line_keep(c, e, l), 1);
+	cache_del(c, e);
+	ASSERT_EQ(l->refs, 1);
+	ASSERT_EQ(cache_line_count(c), 0);
+	/* cache_free drops what is left (ASan: nothing leaks). */
+	t = tok("tok-3");
+	e = cache_put(c, "bob", "graph", &t, "Bearer", 1000, 4600, 4300);
+	ASSERT_EQ(cache_line_keep(c, e, l), 1);
+	cache_free(c);
+	ASSERT_EQ(l->refs, 1);
+	reply_line_unref(l);
+}
+
+TEST(lines_within_budget)
+{
+	static const char *const names[6] = { "u0", "u1", "u2", "u3", "u4",
+		"u5" };
+	struct cache *c = cache_new();
+	struct cache_entry *e[6];
+	struct reply_line *l;
+	struct secret *t;
+	size_t i, cost = sizeof(struct reply_line) + 100;
+
+	for (i = 0; i < 6; i++) {
+		t = tok("t");
+		e[i] = cache_put(c, names[i], "graph", &t, "Bearer", 1000, 4600,
+		    4300);
+		ASSERT_TRUE(e[i] != NULL);
+	}
+	cache_line_budget(c, 3 * cost);
+	for (i = 0; i < 3; i++) {
+		l = mkline(100);
+		ASSERT_EQ(cache_line_keep(c, e[i], l), 1);
+		reply_line_unref(l); /* the cache's reference remains */
+	}
+	ASSERT_EQ(cache_line_bytes(c), 3 * cost);
+	/* u0 and u2 were served again, u1 not: u1 makes room for u3. */
+	e[0]->line_used = 1;
+	e[2]->line_used = 1;
+	l = mkline(100);
+	ASSERT_EQ(cache_line_keep(c, e[3], l), 1);
+	reply_line_unref(l);
+	ASSERT_TRUE(e[0]->line != NULL && e[1]->line == NULL &&
+	    e[2]->line != NULL && e[3]->line != NULL);
+	ASSERT_EQ(cache_line_count(c), 3);
+	ASSERT_EQ(cache_line_bytes(c), 3 * cost);
+	/* The next one finds every second chance spent: one goes. */
+	l = mkline(100);
+	ASSERT_EQ(cache_line_keep(c, e[4], l), 1);
+	reply_line_unref(l);
+	ASSERT_EQ(cache_line_count(c), 3);
+	ASSERT_TRUE(e[4]->line != NULL);
+	/* A line larger than the budget is not kept; nothing is evicted. */
+	l = mkline(4 * cost);
+	ASSERT_EQ(cache_line_keep(c, e[5], l), 0);
+	ASSERT_TRUE(e[5]->line == NULL && l->refs == 1);
+	reply_line_unref(l);
+	ASSERT_EQ(cache_line_count(c), 3);
+	/* A smaller budget evicts at once. */
+	cache_line_budget(c, cost);
+	ASSERT_EQ(cache_line_count(c), 1);
+	ASSERT_EQ(cache_line_bytes(c), cost);
+	/* The sweep lets lines of idle entries go. */
+	cache_line_budget(c, 10 * cost);
+	for (i = 0; i < 6; i++) {
+		cache_line_drop(c, e[i]);
+		e[i]->last_used = 100 + (int64_t)i;
+	}
+	for (i = 0; i < 3; i++) {
+		l = mkline(100);
+		ASSERT_EQ(cache_line_keep(c, e[i], l), 1);
+		reply_line_unref(l);
+	}
+	ASSERT_EQ(cache_line_sweep(c, 102), 2); /* used at 100 and 101 */
+	ASSERT_TRUE(
+	    e[0]->line == NULL && e[1]->line == NULL && e[2]->line != NULL);
+	ASSERT_EQ(cache_line_count(c), 1);
+	ASSERT_EQ(cache_line_sweep(c, INT64_MAX), 1);
+	ASSERT_EQ(cache_line_count(c), 0);
+	ASSERT_EQ(cache_line_bytes(c), 0);
+	cache_free(c);
+}
+
 int
 main(void)
 {
@@ -352,5 +483,7 @@ main(void)
 	RUN(grows_past_10000);
 	RUN(jwt_round_trip_and_interning);
 	RUN(freshness);
+	RUN(lines_follow_their_token);
+	RUN(lines_within_budget);
 	TEST_MAIN_END();
 }

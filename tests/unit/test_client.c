@@ -4,6 +4,8 @@
  * deadline, a closing server gives -ECONNRESET, oversized or malformed
  * replies give -EBADMSG, pipelined replies are read one per call, and
  * the server's peer uid is checked (root or the named server user).
+ * client_token_call writes the token request and reads the usual reply
+ * as bytes, and hands anything else to jansson.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +20,7 @@
 
 #include "entra/client.h"
 #include "entra/proto.h"
+#include "entra/secret.h"
 #include "entra/util.h"
 #include "test.h"
 
@@ -477,6 +480,94 @@ TEST(test_socketpair_blocking_fd)
 	close(sv[0]);
 }
 
+static int
+put(int fd, const char *s)
+{
+	return util_write_all(fd, s, strlen(s));
+}
+
+/* The token call: bytes both ways for the usual reply, jansson otherwise. */
+TEST(test_token_call)
+{
+	static const char ok[] =
+	    "{\"ok\":true,\"access_token\":\"eyJ.a.b\","
+	    "\"token_type\":\"Bearer\",\"expires_on\":1796302006,\"scope\":"
+	    "\"https://storage.azure.com/.default\",\"account\":\"a@b.c\"}\n";
+	struct client_token tok;
+	json_t *resp = NULL;
+	char buf[512];
+	int sv[2];
+	ssize_t n;
+
+	ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	/* The usual reply: read as bytes, no JSON tree. */
+	ASSERT_EQ(util_write_all(sv[1], ok, sizeof(ok) - 1), 0);
+	ASSERT_EQ(client_token_call(sv[0], "storage", 60, &tok, &resp,
+		      util_mono_ms() + 1000),
+	    0);
+	ASSERT_TRUE(resp == NULL && tok.access_token != NULL);
+	ASSERT_STREQ(tok.access_token->ptr, "eyJ.a.b");
+	ASSERT_EQ(tok.access_token->len, 7);
+	ASSERT_STREQ(tok.token_type, "Bearer");
+	ASSERT_EQ(tok.expires_on, 1796302006);
+	ASSERT_STREQ(tok.scope, "https://storage.azure.com/.default");
+	ASSERT_STREQ(tok.account, "a@b.c");
+	client_token_clear(&tok);
+	ASSERT_TRUE(tok.access_token == NULL && tok.scope == NULL);
+	n = read(sv[1], buf, sizeof(buf) - 1);
+	ASSERT_TRUE(n > 0);
+	buf[n] = '\0';
+	ASSERT_STREQ(buf,
+	    "{\"v\":1,\"op\":\"token\",\"scope\":\"storage\","
+	    "\"min_valid\":60}\n");
+
+	/* An error reply: jansson's object, for the caller to report. */
+	ASSERT_EQ(put(sv[1],
+		      "{\"ok\":false,\"error\":{\"code\":"
+		      "\"unknown_scope\",\"message\":\"m\"}}\n"),
+	    0);
+	ASSERT_EQ(client_token_call(sv[0], NULL, -1, &tok, &resp,
+		      util_mono_ms() + 1000),
+	    0);
+	ASSERT_TRUE(resp != NULL && tok.access_token == NULL);
+	ASSERT_STREQ(proto_response_error(resp), "unknown_scope");
+	json_decref(resp);
+	n = read(sv[1], buf, sizeof(buf) - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	ASSERT_STREQ(buf, "{\"v\":1,\"op\":\"token\"}\n");
+
+	/* Escapes in the reply, and in the scope: the JSON path both ways. */
+	ASSERT_EQ(put(sv[1],
+		      "{\"ok\":true,\"access_token\":\"t\","
+		      "\"account\":\"j\\u00f6rg\"}\n"),
+	    0);
+	ASSERT_EQ(client_token_call(sv[0], "a\"b", 0, &tok, &resp,
+		      util_mono_ms() + 1000),
+	    0);
+	ASSERT_TRUE(resp != NULL && tok.access_token == NULL);
+	ASSERT_STREQ(json_string_value(json_object_get(resp, "account")),
+	    "j\xc3\xb6rg");
+	json_decref(resp);
+	n = read(sv[1], buf, sizeof(buf) - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	ASSERT_STREQ(buf,
+	    "{\"v\":1,\"op\":\"token\",\"scope\":\"a\\\"b\","
+	    "\"min_valid\":0}\n");
+
+	/* Malformed: as client_call says. */
+	ASSERT_EQ(put(sv[1], "{\"ok\":true,\"access_token\":\"t\"\n"), 0);
+	ASSERT_ERR(client_token_call(sv[0], NULL, -1, &tok, &resp,
+		       util_mono_ms() + 1000),
+	    -EBADMSG);
+	ASSERT_TRUE(resp == NULL && tok.access_token == NULL);
+	close(sv[1]);
+	ASSERT_ERR(client_token_call(sv[0], NULL, -1, &tok, &resp,
+		       util_mono_ms() + 1000),
+	    -ECONNRESET);
+	close(sv[0]);
+	client_token_clear(NULL);
+}
+
 int
 main(void)
 {
@@ -507,5 +598,6 @@ main(void)
 	RUN(test_pipelined_replies);
 	RUN(test_trickled_reply);
 	RUN(test_socketpair_blocking_fd);
+	RUN(test_token_call);
 	TEST_MAIN_END();
 }

@@ -4,6 +4,8 @@
  * after the waiter was parked; JSON is encoded as one line; a handler's
  * -ENOMEM is answered "internal" at once (never a parked connection);
  * an empty reply (nothing could be built) is the static "internal" line.
+ * Shared lines (reply_line) are counted references, sent byte for byte
+ * without a copy, larger than the socket buffer too (the rest queued).
  * Also the checked setters, and waiter_reply's hook and waiter_finish.
  */
 #include <errno.h>
@@ -46,6 +48,38 @@ TEST(test_reply_values)
 	ASSERT_ERR(reply_set_bytes(&r, NULL, 3), -ENOMEM);
 	reply_clear(&r);
 	reply_clear(NULL);
+}
+
+TEST(test_reply_lines)
+{
+	struct reply a = { 0 }, b = { 0 };
+	struct reply_line *l = reply_line_new(strlen(odd_line) + 8);
+
+	ASSERT_TRUE(l != NULL);
+	ASSERT_EQ(l->refs, 1);
+	ASSERT_EQ(l->len, 0);
+	ASSERT_EQ(l->cap, strlen(odd_line) + 8);
+	memcpy(l->bytes, odd_line, strlen(odd_line));
+	l->len = strlen(odd_line);
+	/* Two replies share it; neither copies. */
+	ASSERT_EQ(reply_set_line(&a, l), 0);
+	ASSERT_EQ(reply_set_line(&b, l), 0);
+	ASSERT_EQ(l->refs, 3);
+	ASSERT_TRUE(a.bytes == l->bytes && a.len == l->len && a.line == l);
+	ASSERT_TRUE(!reply_is_empty(&a) && a.json == NULL);
+	reply_clear(&a);
+	ASSERT_EQ(l->refs, 2);
+	ASSERT_TRUE(reply_is_empty(&a) && a.line == NULL);
+	/* Another answer replaces the line's reference. */
+	ASSERT_EQ(reply_set_json(&b, proto_ok()), 0);
+	ASSERT_EQ(l->refs, 1);
+	ASSERT_TRUE(b.line == NULL && b.bytes == NULL);
+	reply_clear(&b);
+	ASSERT_EQ(reply_set_line(&a, l), 0);
+	reply_line_unref(l); /* the maker lets go first: a still holds it */
+	ASSERT_TRUE(memcmp(a.bytes, odd_line, a.len) == 0);
+	reply_clear(&a); /* the last reference: wiped and freed (ASan) */
+	reply_line_unref(NULL);
 }
 
 TEST(test_checked_setters)
@@ -112,12 +146,21 @@ TEST(test_waiter_hook_and_finish)
 
 /* ---- the socket server ---- */
 
-enum mode { M_BYTES, M_JSON, M_NOMEM, M_PARK_BYTES, M_PARK_EMPTY };
+enum mode {
+	M_BYTES,
+	M_JSON,
+	M_NOMEM,
+	M_PARK_BYTES,
+	M_PARK_EMPTY,
+	M_LINE,
+	M_PARK_LINE
+};
 
 static struct {
 	enum mode mode;
 	struct waiter *parked;
-	char got[4096];
+	struct reply_line *line; /* M_LINE, M_PARK_LINE: what is served */
+	char got[PROTO_LINE_MAX + 1];
 	size_t gotlen;
 	int fd;
 } T;
@@ -131,6 +174,8 @@ answer_later(struct event_loop *ev, void *arg)
 	(void)arg;
 	if (T.mode == M_PARK_BYTES)
 		(void)reply_set_bytes(&rep, strdup(odd_line), strlen(odd_line));
+	else if (T.mode == M_PARK_LINE)
+		(void)reply_set_line(&rep, T.line);
 	waiter_reply(T.parked, &rep); /* M_PARK_EMPTY: empty */
 	T.parked = NULL;
 }
@@ -154,6 +199,8 @@ handler(void *arg, struct waiter *w, const struct proto_request *req,
 		return reply_set_json(out, o);
 	case M_NOMEM:
 		return -ENOMEM;
+	case M_LINE:
+		return reply_set_line(out, T.line);
 	default:
 		T.parked = w;
 		(void)event_timer_in(test_ev, 0, answer_later, NULL);
@@ -192,7 +239,7 @@ roundtrip(struct event_loop *ev, const char *path)
 	int fd;
 
 	T.gotlen = 0;
-	memset(T.got, 0, sizeof(T.got));
+	memset(T.got, 0, sizeof(T.got)); /* got[] keeps a NUL at the end */
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
@@ -269,6 +316,36 @@ TEST(test_server_sends_replies)
 	ASSERT_EQ(proto_response_decode(T.got, T.gotlen - 1, &resp), 0);
 	ASSERT_STREQ(proto_response_error(resp), "internal");
 	json_decref(resp);
+	/*
+	 * A shared line goes out byte for byte, now and after parking, and
+	 * the server lets go of its reference once sent. The second line is
+	 * larger than the socket takes at once (SO_SNDBUF): the rest is
+	 * queued and sent as the client reads.
+	 */
+	for (size_t big = 0; big < 2; big++) {
+		size_t n = big ? PROTO_LINE_MAX - 1 : strlen(odd_line);
+
+		T.line = reply_line_new(n);
+		ASSERT_TRUE(T.line != NULL);
+		if (big) {
+			memset(T.line->bytes, 'x', n - 1);
+			T.line->bytes[n - 1] = '\n';
+		} else
+			memcpy(T.line->bytes, odd_line, n);
+		T.line->len = n;
+		T.mode = M_LINE;
+		ASSERT_EQ(roundtrip(test_ev, path), 0);
+		ASSERT_EQ(T.gotlen, n);
+		ASSERT_TRUE(memcmp(T.got, T.line->bytes, n) == 0);
+		ASSERT_EQ(T.line->refs, 1);
+		T.mode = M_PARK_LINE;
+		ASSERT_EQ(roundtrip(test_ev, path), 0);
+		ASSERT_EQ(T.gotlen, n);
+		ASSERT_TRUE(memcmp(T.got, T.line->bytes, n) == 0);
+		ASSERT_EQ(T.line->refs, 1);
+		reply_line_unref(T.line);
+		T.line = NULL;
+	}
 
 	server_free(srv);
 	event_free(test_ev);
@@ -279,6 +356,7 @@ int
 main(void)
 {
 	RUN(test_reply_values);
+	RUN(test_reply_lines);
 	RUN(test_checked_setters);
 	RUN(test_waiter_hook_and_finish);
 	RUN(test_server_sends_replies);
