@@ -23,6 +23,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <sodium.h>
 #include <jansson.h>
@@ -34,6 +35,7 @@
 
 #include "audit.h"
 #include "broker.h"
+#include "clientauth.h"
 #include "config.h"
 #include "dispatch.h"
 #include "event.h"
@@ -475,6 +477,26 @@ passed_fds_done(int *fds, char **names, size_t n, int used)
 }
 
 /*
+ * client_auth = certificate | federated: the file is checked (as root,
+ * before privilege drop), and the log says that no grant sends it yet.
+ * A bad certificate is fatal like a bad client_secret_file; a stale
+ * federated token is not (the file rotates; the sign-in work reads it
+ * per request).
+ */
+static void
+check_client_auth(const struct config *cf)
+{
+	char msg[512];
+	int r;
+
+	r = clientauth_check(cf, (int64_t)time(NULL), msg, sizeof(msg));
+	if (r < 0 && cf->client_auth == CONFIG_CLIENT_AUTH_CERTIFICATE)
+		fatalx("client_certificate_file %s", msg);
+	if (r != 0)
+		log_warnx("%s", msg);
+}
+
+/*
  * keys: the key ring to read instead of [store] key_file, or NULL. The
  * systemd unit passes -k %d/credd.keys: the copy LoadCredential= hands
  * to the credd user, who cannot read the root-only original.
@@ -524,6 +546,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 				"root or the effective uid" :
 				strerror(-r));
 	}
+	check_client_auth(c.cf);
 	r = server_listen(c.cf->socket, pw != NULL ? pw->pw_uid : geteuid(),
 	    &lfd, err, sizeof(err));
 	if (r < 0)
@@ -838,9 +861,20 @@ main(int argc, char **argv)
 	log_init("credd", foreground || check, debug);
 	if (check) {
 		struct config *cf = load_config(conf);
+		char msg[512];
+		int r;
 
 		if (cf->account_match == NULL)
 			warn_account_match(conf);
+		r = clientauth_check(cf, (int64_t)time(NULL), msg, sizeof(msg));
+		if (r < 0) {
+			fprintf(stderr, "credd: %s: [entra] %s\n", conf, msg);
+			config_free(cf);
+			return 1;
+		}
+		if (r == CLIENTAUTH_NOT_WIRED)
+			fprintf(stderr, "credd: WARNING: %s: [entra] %s\n",
+			    conf, msg);
 		printf("%s: ok\n", conf);
 		config_free(cf);
 		return 0; /* a warning is not an error: scripts keep working */
