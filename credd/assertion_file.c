@@ -179,7 +179,9 @@ payload_exp(const char *p, size_t n)
 		exp = json_object_get(root, "exp");
 		if (json_is_integer(exp))
 			v = (int64_t)json_integer_value(exp);
-		else if (json_is_real(exp))
+		else if (json_is_real(exp) && json_real_value(exp) > -9.0e18 &&
+		    json_real_value(exp) <
+			9.0e18) /* the cast must not overflow */
 			v = (int64_t)json_real_value(exp);
 		json_decref(root);
 	}
@@ -189,13 +191,44 @@ payload_exp(const char *p, size_t n)
 }
 
 int
+assertion_token_check(const char *buf, size_t len, int64_t now, size_t *tok_len,
+    int64_t *exp, const char **why)
+{
+	const char *payload = NULL;
+	size_t plen = 0;
+
+	*exp = 0;
+	if (len > 0 && buf[len - 1] == '\n')
+		len--; /* written by echo, or by the kubelet without one */
+	if (len > 0 && buf[len - 1] == '\r')
+		len--;
+	*tok_len = len;
+	if (len == 0) {
+		*why = "empty federated token file";
+		return -EBADMSG;
+	}
+	if (!is_compact_jws(buf, len, &payload, &plen)) {
+		*why = "not a JWT (expected header.payload.signature)";
+		return -EBADMSG;
+	}
+	*exp = payload_exp(payload, plen);
+	if (*exp != 0 && *exp <= now) {
+		*why = "the federated token has expired (its issuer no longer "
+		       "rotates the file?)";
+		return -EKEYEXPIRED;
+	}
+	*why = NULL;
+	return 0;
+}
+
+int
 assertion_file_read(const char *path, int64_t now, struct secret **out,
     int64_t *exp_out, char *err, size_t errsz)
 {
-	const char *payload = NULL;
-	size_t len = 0, plen = 0;
+	const char *why = NULL;
+	size_t len = 0, tok_len = 0;
 	char *buf = NULL;
-	int64_t exp;
+	int64_t exp = 0;
 	int r;
 
 	*out = NULL;
@@ -207,34 +240,17 @@ assertion_file_read(const char *path, int64_t now, struct secret **out,
 	    err, errsz);
 	if (r < 0)
 		return r;
-	if (len > 0 && buf[len - 1] == '\n')
-		len--; /* written by echo, or by the kubelet without one */
-	if (len > 0 && buf[len - 1] == '\r')
-		len--;
-	r = -EBADMSG;
-	if (len == 0) {
-		assertion_err(err, errsz, path, "empty federated token file");
-		goto out;
-	}
-	if (!is_compact_jws(buf, len, &payload, &plen)) {
-		assertion_err(err, errsz, path,
-		    "not a JWT (expected header.payload.signature)");
-		goto out;
-	}
-	exp = payload_exp(payload, plen);
+	r = assertion_token_check(buf, len, now, &tok_len, &exp, &why);
 	if (exp_out != NULL)
 		*exp_out = exp;
-	if (exp != 0 && exp <= now) {
-		r = -EKEYEXPIRED;
-		assertion_err(err, errsz, path,
-		    "the federated token has expired (its issuer no longer "
-		    "rotates the file?)");
+	if (r < 0) {
+		assertion_err(err, errsz, path, why);
 		goto out;
 	}
-	*out = secret_new(buf, len);
+	*out = secret_new(buf, tok_len);
 	r = *out != NULL ? 0 : -ENOMEM;
 out:
-	secret_wipe(buf, len + 2);
+	secret_wipe(buf, len + 1);
 	free(buf);
 	return r;
 }
