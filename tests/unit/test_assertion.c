@@ -545,6 +545,19 @@ TEST(federated_good)
 	ASSERT_EQ(read_fed(p, NOW, &s, &exp, err, sizeof(err)), 0);
 	ASSERT_EQ(exp, 0);
 	secret_free(s);
+	/* exp as a real: read; beyond int64: ignored (no overflowing cast). */
+	make_token("{\"exp\":1767229200.5}", tok, sizeof(tok));
+	p = put_file("fed3", tok, strlen(tok), 0600);
+	s = NULL;
+	ASSERT_EQ(read_fed(p, NOW, &s, &exp, err, sizeof(err)), 0);
+	ASSERT_EQ(exp, 1767229200);
+	secret_free(s);
+	make_token("{\"exp\":-1.5e300}", tok, sizeof(tok));
+	p = put_file("fed3", tok, strlen(tok), 0600);
+	s = NULL;
+	ASSERT_EQ(read_fed(p, NOW, &s, &exp, err, sizeof(err)), 0);
+	ASSERT_EQ(exp, 0);
+	secret_free(s);
 	/* Rotated in place: the next read gets the new token. */
 	make_token("{\"sub\":\"y\",\"exp\":1767229999}", tok, sizeof(tok));
 	p = put_file("fed2", tok, strlen(tok), 0400);
