@@ -21,6 +21,18 @@
 #include <stdint.h>
 
 #define CONFIG_SCOPES_MAX 64
+
+/*
+ * [entra] client_auth: how a confidential-client grant proves the app.
+ * Parsed and checked now; the grants use only the secret so far (the
+ * sign-in work of issue 13 wires certificate and federated in).
+ */
+enum config_client_auth {
+	CONFIG_CLIENT_AUTH_NONE,	/* public client */
+	CONFIG_CLIENT_AUTH_SECRET,	/* client_secret_file */
+	CONFIG_CLIENT_AUTH_CERTIFICATE, /* client_certificate_file */
+	CONFIG_CLIENT_AUTH_FEDERATED,	/* client_assertion_file */
+};
 #define CONFIG_MSI_RESOURCES_MAX 128
 
 struct config_scope {
@@ -38,8 +50,15 @@ struct config {
 	char *client_id; /* required */
 	char
 	    *client_secret_file; /* optional: confidential client; %d/NAME ok */
-	char *ca_file;		 /* optional */
-	char *proxy;		 /* optional */
+	/*
+	 * client_auth: default secret when client_secret_file is set, else
+	 * none. Exactly the file of the chosen method may be set.
+	 */
+	int client_auth;	       /* enum config_client_auth */
+	char *client_certificate_file; /* PEM cert + key or PKCS#12; %d ok */
+	char *client_assertion_file;   /* federated token, re-read per use */
+	char *ca_file;		       /* optional */
+	char *proxy;		       /* optional */
 	int timeout;	     /* seconds per IdP request, default 10, 1..300 */
 	char *account_match; /* optional, "%u@contoso.com" */
 
@@ -119,7 +138,8 @@ int config_parse(const char *name, const char *buf, size_t len,
 void config_free(struct config *cf);
 
 /*
- * Resolve "%d/NAME" in key_file and client_secret_file to
+ * Resolve "%d/NAME" in key_file, client_secret_file and
+ * client_certificate_file to
  * creds_dir/NAME: creds_dir is $CREDENTIALS_DIRECTORY, where systemd puts
  * LoadCredential= files (procenv.h). Not done by config_load, so that
  * --check-config and SIGHUP work anywhere; call it where the files are
@@ -136,6 +156,9 @@ int config_expand_credentials(struct config *cf, const char *creds_dir,
  * scope strings; NULL or "" means the default alias. Returns the
  * configured scope string (owned by cf) or NULL if unknown.
  */
+/* "none", "secret", "certificate" or "federated". */
+const char *config_client_auth_name(int client_auth);
+
 const char *config_scope_resolve(const struct config *cf, const char *arg);
 /* The default alias's scope string. */
 const char *config_default_scope(const struct config *cf);

@@ -121,6 +121,32 @@ config_check_parse_bool(const char *s)
 	return -1;
 }
 
+/* Indexed by enum config_client_auth. */
+static const char *const client_auth_names[] = { "none", "secret",
+	"certificate", "federated" };
+
+int
+config_check_parse_client_auth(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(client_auth_names) / sizeof(*client_auth_names);
+	     i++)
+		if (strcmp(s, client_auth_names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+const char *
+config_client_auth_name(int client_auth)
+{
+	if (client_auth < 0 ||
+	    (size_t)client_auth >=
+		sizeof(client_auth_names) / sizeof(*client_auth_names))
+		return "?";
+	return client_auth_names[client_auth];
+}
+
 /* One resource: an https:// URL or an id (GUID), never a scope. */
 int
 config_check_is_resource(const char *s, size_t n)
@@ -254,6 +280,10 @@ config_check_str(const struct key *k, const char *val)
 		    "or [::1]:PORT";
 	case KT_RESOURCES:
 		return check_resources(val);
+	case KT_CLIENT_AUTH:
+		return config_check_parse_client_auth(val) >= 0 ?
+		    NULL :
+		    "must be none, secret, certificate or federated";
 	case KT_INT:
 		break;
 	}

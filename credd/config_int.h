@@ -29,7 +29,8 @@ enum key_type {
 	KT_DSN,	      /* libpq connection string; never echoed */
 	KT_BOOL,      /* yes/no/true/false/1/0 into an int */
 	KT_LISTEN, /* loopback literal and port: 127.0.0.1:PORT, [::1]:PORT */
-	KT_RESOURCES, /* space-separated resources (https:// URLs or GUIDs) */
+	KT_RESOURCES,	/* space-separated resources (https:// URLs or GUIDs) */
+	KT_CLIENT_AUTH, /* none | secret | certificate | federated, an int */
 };
 
 struct key {
@@ -105,5 +106,7 @@ int config_check_is_alias(const char *s);
 int config_check_is_resource(const char *s, size_t n);
 /* yes/true/1 -> 1, no/false/0 -> 0, else -1. */
 int config_check_parse_bool(const char *s);
+/* A client_auth name -> enum config_client_auth, else -1. */
+int config_check_parse_client_auth(const char *s);
 
 #endif

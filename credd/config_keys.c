@@ -43,6 +43,10 @@ static const struct key entra_keys[] = {
 	STR("authority", KT_AUTHORITY, authority,
 	    "https://login.microsoftonline.com", 0),
 	STR("ca_file", KT_PATH, ca_file, NULL, 0),
+	STR("client_assertion_file", KT_PATH, client_assertion_file, NULL, 0),
+	STR("client_auth", KT_CLIENT_AUTH, client_auth, NULL, 0),
+	STR("client_certificate_file", KT_CRED_PATH, client_certificate_file,
+	    NULL, 0),
 	STR("client_id", KT_ID, client_id, NULL, 1),
 	STR("client_secret_file", KT_CRED_PATH, client_secret_file, NULL, 0),
 	STR("proxy", KT_PROXY, proxy, NULL, 0),
@@ -218,6 +222,10 @@ set_value(struct parser *p, const struct key *k, const char *val)
 	}
 	if (k->type == KT_BOOL) {
 		*int_field(p->cf, k) = config_check_parse_bool(val);
+		return 0;
+	}
+	if (k->type == KT_CLIENT_AUTH) {
+		*int_field(p->cf, k) = config_check_parse_client_auth(val);
 		return 0;
 	}
 	copy = strdup(val);
@@ -484,6 +492,56 @@ msi_resources_build(struct parser *p)
 	return r;
 }
 
+/* Was key set in the file's section sec? */
+static int
+is_seen(const struct parser *p, const char *sec, const char *key)
+{
+	const struct section *s = config_keys_section(sec);
+	const struct key *k;
+
+	k = bsearch(key, s->keys, s->nkeys, sizeof(*k), key_cmp);
+	return (p->seen[s - section_table] >> (k - s->keys)) & 1;
+}
+
+/*
+ * client_auth and its files: the default follows client_secret_file (as
+ * before client_auth existed); the chosen method needs its file, and the
+ * files of the other methods must not be set, so that nobody believes a
+ * credential is in use that is not.
+ */
+static int
+client_auth_check(struct parser *p)
+{
+	static const char *const file_of[] = { NULL, "client_secret_file",
+		"client_certificate_file", "client_assertion_file" };
+	struct config *cf = p->cf;
+	const char *set[4] = { NULL, cf->client_secret_file,
+		cf->client_certificate_file, cf->client_assertion_file };
+	int i, m;
+
+	if (!is_seen(p, "entra", "client_auth"))
+		cf->client_auth = cf->client_secret_file != NULL ?
+		    CONFIG_CLIENT_AUTH_SECRET :
+		    CONFIG_CLIENT_AUTH_NONE;
+	m = cf->client_auth;
+	if (m != CONFIG_CLIENT_AUTH_NONE && set[m] == NULL) {
+		config_err(p, "missing '%s' in [entra] (client_auth = %s)",
+		    file_of[m], config_client_auth_name(m));
+		return -EINVAL;
+	}
+	for (i = 1; i < 4; i++) {
+		if (i == m || set[i] == NULL)
+			continue;
+		config_err(p,
+		    "[entra] %s is set but client_auth = %s (set "
+		    "client_auth = %s, or remove %s)",
+		    file_of[i], config_client_auth_name(m),
+		    config_client_auth_name(i), file_of[i]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int
 config_keys_check(struct parser *p)
 {
@@ -526,6 +584,8 @@ config_keys_check(struct parser *p)
 		config_err(p, "[metrics] listen must differ from [msi] listen");
 		return -EINVAL;
 	}
+	if (client_auth_check(p) < 0)
+		return -EINVAL;
 	return msi_resources_build(p);
 }
 
@@ -541,7 +601,8 @@ config_free(struct config *cf)
 
 		for (j = 0; j < s->nkeys; j++)
 			if (s->keys[j].type != KT_INT &&
-			    s->keys[j].type != KT_BOOL)
+			    s->keys[j].type != KT_BOOL &&
+			    s->keys[j].type != KT_CLIENT_AUTH)
 				free(*str_field(cf, &s->keys[j]));
 	}
 	for (i = 0; i < cf->nscopes; i++) {

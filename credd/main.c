@@ -20,6 +20,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <jansson.h>
 #include <systemd/sd-daemon.h>
@@ -31,6 +32,7 @@
 #include "audit.h"
 #include "broker.h"
 #include "broker_metrics.h"
+#include "clientauth.h"
 #include "config.h"
 #include "dispatch.h"
 #include "doctor.h"
@@ -357,6 +359,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 				"root or the effective uid" :
 				strerror(-r));
 	}
+	startup_client_auth(c.cf);
 	r = server_listen(c.cf->socket, pw != NULL ? pw->pw_uid : geteuid(),
 	    &lfd, err, sizeof(err));
 	if (r < 0)
@@ -618,9 +621,19 @@ main(int argc, char **argv)
 	log_init("credd", foreground || check, debug);
 	if (check) {
 		struct config *cf = startup_config(conf);
+		char msg[512];
 
 		if (cf->account_match == NULL)
 			warn_account_match(conf);
+		r = clientauth_check(cf, (int64_t)time(NULL), msg, sizeof(msg));
+		if (r < 0) {
+			fprintf(stderr, "credd: %s: [entra] %s\n", conf, msg);
+			config_free(cf);
+			return 1;
+		}
+		if (r == CLIENTAUTH_NOT_WIRED)
+			fprintf(stderr, "credd: WARNING: %s: [entra] %s\n",
+			    conf, msg);
 		printf("%s: ok\n", conf);
 		config_free(cf);
 		return 0; /* a warning is not an error: scripts keep working */

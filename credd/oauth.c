@@ -320,6 +320,28 @@ oauth_form_refresh(const char *client_id, const struct secret *refresh_token,
 	return form_build(kv, sizeof(kv) / sizeof(kv[0]), out);
 }
 
+int
+oauth_form_add_assertion(struct secret **form, const struct secret *assertion)
+{
+	int r;
+
+	if (form == NULL || *form == NULL || secret_str(assertion) == NULL ||
+	    assertion->len == 0)
+		return -EINVAL;
+	/* RFC 6749 2.3: one authentication method per request. */
+	if (strstr((*form)->ptr, "client_secret=") != NULL)
+		return -EINVAL;
+	r = http_form_add(form, "client_assertion_type",
+	    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+	if (r == 0)
+		r = http_form_add(form, "client_assertion", assertion->ptr);
+	if (r < 0) {
+		secret_free(*form);
+		*form = NULL;
+	}
+	return r;
+}
+
 /* --- error replies ----------------------------------------------------- */
 
 static void

@@ -99,6 +99,17 @@ int oauth_form_refresh(const char *client_id,
     const struct secret *client_secret, struct secret **out);
 
 /*
+ * Append a client assertion (RFC 7523 section 2.2: certificate or
+ * federated, assertion.h) to a token-request form built above with
+ * client_secret NULL: client_assertion_type=...jwt-bearer and
+ * client_assertion. *form is grown in place (still a secret). 0,
+ * -EINVAL (no assertion, or the form already has a client_secret),
+ * -ENOMEM (the form is then wiped and freed, *form NULL).
+ */
+int oauth_form_add_assertion(struct secret **form,
+    const struct secret *assertion);
+
+/*
  * Parse a token-endpoint reply. Returns 0 and fills *tok on a 200 with an
  * access token; otherwise returns -EPROTO and fills *err (classified).
  * A network failure is passed as status 0 / body NULL and is RETRY.

@@ -22,12 +22,14 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <sodium.h>
 #include <jansson.h>
 
 #include "entra/secret.h"
 
+#include "clientauth.h"
 #include "config.h"
 #include "fileperm.h"
 #include "log.h"
@@ -309,4 +311,24 @@ startup_lock_secrets(const struct config *cf, struct seal *seal,
 		secret_free(*client_secret);
 		*client_secret = cs;
 	}
+}
+
+/*
+ * client_auth = certificate | federated: the file is checked (as root,
+ * before privilege drop), and the log says that no grant sends it yet.
+ * A bad certificate is fatal like a bad client_secret_file; a stale
+ * federated token is not (the file rotates; the sign-in work reads it
+ * per request).
+ */
+void
+startup_client_auth(const struct config *cf)
+{
+	char msg[512];
+	int r;
+
+	r = clientauth_check(cf, (int64_t)time(NULL), msg, sizeof(msg));
+	if (r < 0 && cf->client_auth == CONFIG_CLIENT_AUTH_CERTIFICATE)
+		fatalx("client_certificate_file %s", msg);
+	if (r != 0)
+		log_warnx("%s", msg);
 }

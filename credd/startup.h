@@ -23,6 +23,11 @@ void startup_credentials(struct config *cf);
 /* The key ring (path, or cf's key_file), owner-only. */
 void startup_load_keys(const struct config *cf, const char *path,
     struct seal **seal);
+/*
+ * [entra] client_auth = certificate | federated: check the file before
+ * the privilege drop; a bad certificate ends the process.
+ */
+void startup_client_auth(const struct config *cf);
 /* An owner-only secret file, trailing newlines cut. 0 or -errno. */
 int startup_read_secret(const char *path, struct secret **out);
 /* dir is ours and mode 0700. */

@@ -1,12 +1,13 @@
 #!/usr/bin/python3
 # emulator.py - a loopback HTTPS server that behaves like Microsoft Entra ID's
-# v2.0 device-code, token, discovery and keys endpoints, with a /_control/ API
-# that lets tests approve sign-ins, revoke grants and inject faults.
+# v2.0 device-code, authorize, token, discovery and keys endpoints, with a
+# /_control/ API that lets tests approve sign-ins, revoke grants and inject
+# faults. Client authentication lives in emu_clientauth.py, the
+# authorization code flow and client_credentials in emu_authcode.py.
 # Tests and demos only; the contract is README.md beside this file.
 # Never prints or logs a token (tests grep the logs for leaks).
 
 import argparse
-import base64
 import hashlib
 import json
 import os
@@ -24,7 +25,11 @@ import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from emu_crypto import KeyMaterial, b64url  # beside this file (run as a script)
+# Beside this file (run as a script):
+from emu_crypto import KeyMaterial, b64url
+import emu_authcode
+import emu_clientauth
+from emu_errors import ControlError, EntraError, c_str, missing
 
 DEFAULT_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 DEFAULT_CLIENT = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
@@ -32,6 +37,8 @@ GRAPH = "https://graph.microsoft.com"
 OIDC_SCOPES = ("openid", "profile", "email", "offline_access")
 GRANT_DEVICE = "urn:ietf:params:oauth:grant-type:device_code"
 GRANT_REFRESH = "refresh_token"
+GRANT_CODE = "authorization_code"
+GRANT_CLIENT = "client_credentials"
 VERIFICATION_URI = "https://microsoft.com/devicelogin"
 USER_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 FAULT_KINDS = ("429", "503", "500", "slow", "malformed", "oversized", "reset",
@@ -56,20 +63,6 @@ def utc_stamp(t=None):
 
 def iso_stamp(t):
     return time.strftime("%Y-%m-%dT%H:%M:%S.0000000Z", time.gmtime(t))
-
-
-class EntraError(Exception):
-    """An error reply in Entra's JSON shape."""
-
-    def __init__(self, status, error, code, text, suberror=None, headers=None):
-        super().__init__(error)
-        self.status, self.error, self.code, self.text = status, error, code, text
-        self.suberror, self.headers = suberror, headers or {}
-
-
-def missing(param):
-    return EntraError(400, "invalid_request", 900144,
-                      "The request body must contain the following parameter: '%s'." % param)
 
 
 # ---------------------------------------------------------------- scopes
@@ -125,11 +118,13 @@ class State:
         if args.client_secret_file:
             with open(args.client_secret_file, "r", encoding="utf-8") as f:
                 self.client_secret = f.read().rstrip("\r\n")
+        self.creds = emu_clientauth.AppCredentials(self.client_secret)
         self.upn = args.upn
         self.strict = args.strict_rotation
         self.keys = keys
         self.authority = None  # set once the port is known
-        self.lifetimes = {"access_token": 3600, "refresh_in": None, "device_code": 900, "interval": 5}
+        self.lifetimes = {"access_token": 3600, "refresh_in": None, "device_code": 900,
+                          "interval": 5, "auth_code": 600}
         self.flows = {}        # device_code -> flow dict
         self.by_user_code = {}  # user_code -> flow dict
         self.rts = {}          # refresh token -> record
@@ -140,11 +135,18 @@ class State:
         self.faults = []
         self.issued = []
         self.date_offset = getattr(args, "date_offset", 0)  # s added to the Date header
+        self.codes = {}           # authorization code -> record (emu_authcode.py)
+        self.signins = []         # queued sign-ins for the authorize endpoint
+        self.authorizations = []  # the last authorize requests, for tests
+        self.redirects = {"public": set(), "web": set()}  # filled once authority is known
+        self.device_blocks = []   # Conditional Access on the device code flow
+        self.app_roles = {}       # resource -> roles in client_credentials tokens
         self.reset_counters()
 
     def reset_counters(self):
         self.counters = {"devicecode": 0, "device_code": 0, "refresh_token": 0, "token": 0,
-                         "discovery": 0, "keys": 0, "by_resource": {}}
+                         "discovery": 0, "keys": 0, "authorize": 0, "authorization_code": 0,
+                         "client_credentials": 0, "by_resource": {}}
 
     def count_resource(self, resource):
         if resource:
@@ -192,8 +194,12 @@ def new_guid():
     return str(uuid.uuid4())
 
 
-def mint_tokens(st, account, resource, res_scopes, perms, oidc, with_client_info):
-    """Builds a token response body; records every secret. Call with st.lock held."""
+def mint_tokens(st, account, resource, res_scopes, perms, oidc, with_client_info, acr="0",
+                confidential=False):
+    """Builds a token response body; records every secret. Call with st.lock held.
+    acr: how the client authenticated ("0" none, "1" secret, "2" assertion);
+    confidential: the refresh token belongs to a confidential flow (its
+    refreshes must carry a credential)."""
     now = int(time.time())
     lt = st.lifetimes
     at_life = int(lt["access_token"])
@@ -202,7 +208,7 @@ def mint_tokens(st, account, resource, res_scopes, perms, oidc, with_client_info
     scp = "user_impersonation" if perms == [".default"] else " ".join(perms)
     at_claims = {
         "aud": resource, "iss": iss, "iat": now, "nbf": now, "exp": now + at_life,
-        "azp": st.client_id, "azpacr": "1" if st.client_secret else "0",
+        "azp": st.client_id, "azpacr": acr,
         "name": account["name"], "oid": account["oid"],
         "preferred_username": account["preferred_username"],
         "scp": scp, "sub": sub, "tid": account["tid"],
@@ -228,7 +234,7 @@ def mint_tokens(st, account, resource, res_scopes, perms, oidc, with_client_info
         st.seq += 1
         rt = "1.AQ" + b64url(os.urandom(24)) + "CANARY" + b64url(os.urandom(96))
         st.rts[rt] = {"account": dict(account), "client_id": st.client_id, "seq": st.seq,
-                      "issued": time.time(), "used": False}
+                      "issued": time.time(), "used": False, "confidential": confidential}
         st.issued.append(rt)
         body["refresh_token"] = rt
     if "openid" in oidc_l:
@@ -456,6 +462,13 @@ class Handler(BaseHTTPRequestHandler):
                                      "The endpoint only accepts POST requests. Received a %s "
                                      "request." % method)
                 return self.oauth(parts[0], parts[3])
+            if len(parts) == 4 and parts[1:] == ["oauth2", "v2.0", "authorize"]:
+                self.read_body()
+                if method != "GET":
+                    raise EntraError(400, "invalid_request", 900561,
+                                     "The endpoint only accepts GET requests. Received a %s "
+                                     "request." % method)
+                return emu_authcode.authorize(self, parts[0])
             if method == "GET" and parts[1:] == ["v2.0", ".well-known", "openid-configuration"]:
                 return self.discovery(parts[0])
             if method == "GET" and parts[1:] == ["discovery", "v2.0", "keys"]:
@@ -543,6 +556,8 @@ class Handler(BaseHTTPRequestHandler):
                 resource = flow["resource"] if flow else None
             elif grant == GRANT_REFRESH:
                 c["refresh_token"] += 1
+            elif grant in (GRANT_CODE, GRANT_CLIENT):
+                c[grant] += 1
             if grant == GRANT_REFRESH or endpoint == "devicecode":
                 try:
                     resource = parse_scope(form.get("scope", ""))[0] if form.get("scope") else None
@@ -560,7 +575,7 @@ class Handler(BaseHTTPRequestHandler):
             return
 
         self.check_tenant(tenant)
-        self.authenticate_client(form, endpoint)
+        client_id, acr = self.authenticate_client(form, endpoint, grant, tenant)
         if endpoint == "devicecode":
             return self.devicecode(form)
         if not grant:
@@ -568,7 +583,11 @@ class Handler(BaseHTTPRequestHandler):
         if grant == GRANT_DEVICE:
             return self.poll(form)
         if grant == GRANT_REFRESH:
-            return self.refresh(form)
+            return self.refresh(form, acr)
+        if grant == GRANT_CODE:
+            return emu_authcode.redeem(self, form, client_id, acr)
+        if grant == GRANT_CLIENT:
+            return emu_authcode.client_credentials(self, form, acr)
         raise EntraError(400, "unsupported_grant_type", 70003,
                          "The app requested an unsupported grant type '%s'." % grant)
 
@@ -617,10 +636,7 @@ class Handler(BaseHTTPRequestHandler):
         return True
 
     def bad_secret(self):
-        return EntraError(401, "invalid_client", 7000215,
-                          "Invalid client secret provided. Ensure the secret being sent in the "
-                          "request is the client secret value, not the client secret ID, for a "
-                          "secret added to app '%s'." % self.st.client_id)
+        return emu_clientauth.bad_secret(self.st.client_id)
 
     def unknown_client(self, client_id):
         return EntraError(400, "unauthorized_client", 700016,
@@ -630,40 +646,38 @@ class Handler(BaseHTTPRequestHandler):
                           "You may have sent your authentication request to the wrong tenant."
                           % (client_id, self.st.tenant))
 
-    def authenticate_client(self, form, endpoint):
-        """client_id from the form or HTTP Basic; the secret for confidential clients."""
+    def flow_kind(self, endpoint, grant, form):
+        """Entra's rule: "public" flows must not carry a client credential,
+        "confidential" ones must; None when the grant's record is unknown
+        (a credential is then checked if present). Call with st.lock held."""
         st = self.st
-        client_id, secret = form.get("client_id"), form.get("client_secret")
-        auth = self.headers.get("Authorization", "")
-        if auth[:6].lower() == "basic ":
-            try:
-                user, _, pw = base64.b64decode(auth[6:].strip(), validate=True).decode().partition(":")
-            except (ValueError, UnicodeDecodeError):
-                raise EntraError(401, "invalid_client", 7000215, "Malformed Basic authorization.")
-            user, pw = urllib.parse.unquote_plus(user), urllib.parse.unquote_plus(pw)
-            if client_id and client_id != user:
-                raise EntraError(400, "invalid_request", 900144,
-                                 "The client_id in the request body does not match the client "
-                                 "credentials in the Authorization header.")
-            client_id, secret = user, pw if secret is None else secret
+        if endpoint == "devicecode" or grant == GRANT_DEVICE:
+            return "public"
+        if grant == GRANT_CLIENT:
+            return "confidential"
+        if grant == GRANT_CODE:
+            return emu_authcode.code_kind(st, form)
+        if grant == GRANT_REFRESH:
+            rec = st.rts.get(form.get("refresh_token", ""))
+            if rec is not None:
+                return "confidential" if rec.get("confidential") else "public"
+        return None
+
+    def authenticate_client(self, form, endpoint, grant, tenant):
+        """client_id from the form or HTTP Basic, then the credential the
+        flow needs (emu_clientauth.py). Returns (client_id, azpacr)."""
+        st = self.st
+        client_id, secret, assertion = emu_clientauth.presented(form, self.headers)
         if not client_id:
             raise missing("client_id")
         if client_id != st.client_id:
             raise self.unknown_client(client_id)
-        if st.client_secret is None:
-            if secret is not None or form.get("client_assertion"):
-                raise EntraError(401, "invalid_client", 700025,
-                                 "Client is public so neither 'client_assertion' nor "
-                                 "'client_secret' should be presented.")
-            return
-        if endpoint != "token":
-            return
-        if not secret:
-            raise EntraError(401, "invalid_client", 7000218,
-                             "The request body must contain the following parameter: "
-                             "'client_assertion' or 'client_secret'.")
-        if not secrets.compare_digest(secret.encode(), st.client_secret.encode()):
-            raise self.bad_secret()
+        urls = {"%s/%s/oauth2/v2.0/token" % (st.authority, t) for t in (tenant, st.tenant)}
+        with st.lock:
+            kind = self.flow_kind(endpoint, grant, form)
+        creds = st.creds
+        acr = emu_clientauth.authenticate(creds, client_id, kind, secret, assertion, urls)
+        return client_id, acr
 
     def devicecode(self, form):
         st = self.st
@@ -672,6 +686,8 @@ class Handler(BaseHTTPRequestHandler):
             raise missing("scope")
         resource, res_scopes, perms, oidc = parse_scope(scope)
         with st.lock:
+            if emu_authcode.device_flow_blocked(st, None, "start"):
+                raise emu_authcode.ca_block()
             while True:
                 user_code = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(8))
                 if user_code not in st.by_user_code:
@@ -727,6 +743,8 @@ class Handler(BaseHTTPRequestHandler):
                                  "OAuth 2.0 device flow error. Authorization is pending. "
                                  "Continue polling.")
             account = flow["account"]
+            if emu_authcode.device_flow_blocked(st, account["oid"], "poll"):
+                raise emu_authcode.ca_block()
             c = st.condition_for(account["oid"], flow["resource"], ("block",))
             if c is not None:
                 raise condition_error(c)
@@ -738,7 +756,7 @@ class Handler(BaseHTTPRequestHandler):
                 rec["scope"], rec["resource"] = flow["scope"], flow["resource"]
         self.send(200, body)
 
-    def refresh(self, form):
+    def refresh(self, form, acr="0"):
         st = self.st
         rt = form.get("refresh_token")
         if not rt:
@@ -777,7 +795,8 @@ class Handler(BaseHTTPRequestHandler):
                 raise condition_error(c)
             rec["used"] = True
             body = mint_tokens(st, account, resource, res_scopes, perms, oidc,
-                               form.get("client_info") == "1")
+                               form.get("client_info") == "1", acr=acr,
+                               confidential=rec.get("confidential", False))
             if "refresh_token" in body:
                 new = st.rts[body["refresh_token"]]
                 new["scope"], new["resource"] = rec.get("scope"), rec.get("resource")
@@ -810,19 +829,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send(e.status, {"ok": False, "error": str(e)})
 
 
-class ControlError(Exception):
-    def __init__(self, msg, status=400):
-        super().__init__(msg)
-        self.status = status
-
-
-def _str(body, key, required=True):
-    v = body.get(key)
-    if v is None and not required:
-        return None
-    if not isinstance(v, str) or not v:
-        raise ControlError("'%s' must be a non-empty string" % key)
-    return v
+_str = c_str
 
 
 def _num(body, key, default, minimum=0):
@@ -885,7 +892,7 @@ def _condition(kind):
 
 
 def c_lifetimes(st, body):
-    for key in ("access_token", "device_code", "interval"):
+    for key in ("access_token", "device_code", "interval", "auth_code"):
         if key in body:
             st.lifetimes[key] = int(_num(body, key, None, 1))
     if "refresh_in" in body:
@@ -924,6 +931,7 @@ def c_fault(st, body):
 
 def c_clear(st, body):
     st.faults, st.conditions = [], []
+    st.device_blocks, st.signins = [], []
 
 
 def c_counters(st, body):
@@ -981,6 +989,10 @@ CONTROL = {
     ("GET", "issued"): c_issued,
     ("GET", "refresh_chain"): c_refresh_chain,
 }
+CONTROL.update(emu_clientauth.CONTROL)
+CONTROL.update(emu_authcode.CONTROL)
+emu_authcode.OPS = argparse.Namespace(parse_scope=parse_scope, mint_tokens=mint_tokens,
+                                      condition_error=condition_error)
 
 
 # ---------------------------------------------------------------- server
@@ -1054,6 +1066,7 @@ def main():
     server = Server(("127.0.0.1", args.port), state, tls)
     port = server.server_address[1]
     state.authority = "https://127.0.0.1:%d" % port
+    state.redirects["public"] |= emu_authcode.default_public_redirects(state.authority)
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -3,7 +3,10 @@
 # state directories and drives every Entra endpoint and every control call
 # through urllib / http.client over TLS that trusts only the generated ca.pem
 # (certificate and host-name checks stay on). Prints one line per failure and
-# a final "N passed, M failed"; exits 0 only when nothing failed.
+# a final "N passed, M failed"; exits 0 only when nothing failed. The
+# enterprise sign-in sections (authorize, code and client_credentials
+# grants, certificate and federated client assertions) are in
+# selftest_signin.py.
 
 import base64
 import hashlib
@@ -30,6 +33,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
+
+import selftest_signin  # beside this file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EMULATOR = os.path.join(HERE, "emulator.py")
@@ -736,6 +741,10 @@ def t_issued(emu):
 
 
 def t_confidential():
+    """An app with a client secret (--client-secret-file). Entra's rule: the
+    device code flow is a public-client flow, so it must carry no secret
+    (AADSTS700025); the web code flow, its refreshes and client_credentials
+    must (selftest_signin.t_confidential_signin)."""
     tmp = tempfile.mkdtemp(prefix="entra-secret-")
     secret = "s3cr+t/&=% x~"
     path = os.path.join(tmp, "secret")
@@ -744,21 +753,24 @@ def t_confidential():
     tenant, client = str(uuid.uuid4()), str(uuid.uuid4())
     emu = Emulator("--client-secret-file", path, "--upn", "--strict-rotation",
                    "--tenant", tenant, "--client-id", client)
+    emu.tenant, emu.client = tenant, client
     try:
         v = Verifier(emu.call("GET", "/%s/discovery/v2.0/keys" % tenant).json())
         emu.ok("lifetimes", {"interval": 1})
         r = emu.devicecode("openid offline_access %s/.default" % STORAGE, client_id=client,
                            tenant=tenant)
-        check("confidential devicecode without secret", r.status == 200)
+        check("devicecode without secret", r.status == 200)
         dc = r.json()
         poll = {"grant_type": DEVICE_GRANT, "device_code": dc["device_code"], "client_id": client}
-        expect_error("no secret", emu.token(poll, tenant=tenant), 401, "invalid_client", 7000218)
-        expect_error("wrong secret", emu.token(dict(poll, client_secret="nope"), tenant=tenant),
-                     401, "invalid_client", 7000215)
-        expect_error("form secret", emu.token(dict(poll, client_secret=secret), tenant=tenant),
+        expect_error("device poll + secret", emu.token(dict(poll, client_secret=secret),
+                                                       tenant=tenant),
+                     401, "invalid_client", 700025)
+        expect_error("device poll + wrong secret", emu.token(dict(poll, client_secret="nope"),
+                                                             tenant=tenant),
+                     401, "invalid_client", 700025)
+        expect_error("pending without secret", emu.token(poll, tenant=tenant),
                      400, "authorization_pending", 70016)
-        expect_error("default client unknown", emu.token(dict(poll, client_id=CLIENT,
-                                                              client_secret=secret),
+        expect_error("default client unknown", emu.token(dict(poll, client_id=CLIENT),
                                                          tenant=tenant),
                      400, "unauthorized_client", 700016)
         emu.ok("approve", {"user_code": dc["user_code"], "oid": OID_A,
@@ -768,16 +780,29 @@ def t_confidential():
         del poll["client_id"]
         r = emu.token(dict(poll, client_id=None), tenant=tenant,
                       headers={"Authorization": "Basic " + basic})
-        b = check_token_response("basic auth", r, v, emu, STORAGE, OID_A, USER_A,
+        expect_error("device poll + Basic secret", r, 401, "invalid_client", 700025)
+        r = emu.token(dict(poll, client_id=client), tenant=tenant)
+        b = check_token_response("device flow, secret app", r, v, emu, STORAGE, OID_A, USER_A,
                                  upn="a.upn@contoso.example", tid=tenant)
-        check("azpacr 1", v.claims("conf AT", b["access_token"]).get("azpacr") == "1")
+        check("azpacr 0", v.claims("conf AT", b["access_token"]).get("azpacr") == "0")
         rt = b["refresh_token"]
         form = {"grant_type": "refresh_token", "refresh_token": rt, "client_id": client,
-                "client_secret": secret, "scope": "%s/.default offline_access" % STORAGE}
+                "scope": "%s/.default offline_access" % STORAGE}
+        expect_error("public refresh + secret", emu.token(dict(form, client_secret=secret),
+                                                          tenant=tenant),
+                     401, "invalid_client", 700025)
         r = emu.token(form, tenant=tenant)
-        check("confidential refresh", r.status == 200)
+        check("public refresh", r.status == 200)
         expect_error("--strict-rotation", emu.token(form, tenant=tenant), 400, "invalid_grant",
                      70008)
+        rt = selftest_signin.t_confidential_signin(sys.modules[__name__], emu, v, secret)
+        if rt:
+            form = {"grant_type": "refresh_token", "refresh_token": rt, "client_id": client,
+                    "scope": "%s/.default offline_access" % STORAGE}
+            expect_error("confidential refresh without secret", emu.token(form, tenant=tenant),
+                         401, "invalid_client", 7000218)
+            r = emu.token(form, tenant=tenant, headers={"Authorization": "Basic " + basic})
+            check("confidential refresh, Basic secret", r.status == 200, r.body[:200])
         t_issued(emu)
     finally:
         code, out, err = emu.stop()
@@ -812,6 +837,7 @@ def main():
         t_counters(emu, rt)
         t_concurrency(emu, rt)
         t_control_errors(emu)
+        selftest_signin.run(sys.modules[__name__], emu, v)
         t_issued(emu)
     except Exception:
         traceback.print_exc()

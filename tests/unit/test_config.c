@@ -2,7 +2,8 @@
  * test_config.c - credd.conf parsing: a good file, every error class with
  * its file:line, defaults, scope resolution, account_match expansion,
  * file permission checks, %d (systemd's credentials directory) in the
- * secret file paths, and the shipped etc/credd.conf.
+ * secret file paths, client_auth and its files, and the shipped
+ * etc/credd.conf.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -760,6 +761,85 @@ TEST(test_credentials_directory)
 	    "t.conf:8: ca_file must be an absolute path"));
 }
 
+/* [entra] client_auth and the file of each method (issue 13). */
+TEST(test_client_auth)
+{
+	struct config *cf = NULL;
+
+	/* Default: secret when client_secret_file is set, else none. */
+	ASSERT_EQ(parse(BASE, &cf), 0);
+	ASSERT_EQ(cf->client_auth, CONFIG_CLIENT_AUTH_NONE);
+	ASSERT_STREQ(config_client_auth_name(cf->client_auth), "none");
+	config_free(cf);
+	ASSERT_EQ(parse(BASE "[entra]\nclient_secret_file = /etc/credd/s\n",
+		      &cf),
+	    0);
+	ASSERT_EQ(cf->client_auth, CONFIG_CLIENT_AUTH_SECRET);
+	config_free(cf);
+	ASSERT_EQ(parse(BASE "[entra]\nclient_auth = certificate\n"
+			     "client_certificate_file = %d/client.pem\n",
+		      &cf),
+	    0);
+	ASSERT_EQ(cf->client_auth, CONFIG_CLIENT_AUTH_CERTIFICATE);
+	ASSERT_STREQ(config_client_auth_name(cf->client_auth), "certificate");
+	ASSERT_EQ(config_expand_credentials(cf, "/run/c", errbuf,
+		      sizeof(errbuf)),
+	    0);
+	ASSERT_STREQ(cf->client_certificate_file, "/run/c/client.pem");
+	config_free(cf);
+	ASSERT_EQ(parse(BASE "[entra]\nclient_auth = federated\n"
+			     "client_assertion_file = /var/run/secrets/azure/"
+			     "tokens/azure-identity-token\n",
+		      &cf),
+	    0);
+	ASSERT_EQ(cf->client_auth, CONFIG_CLIENT_AUTH_FEDERATED);
+	ASSERT_STREQ(config_client_auth_name(cf->client_auth), "federated");
+	config_free(cf);
+	ASSERT_STREQ(config_client_auth_name(-1), "?");
+	ASSERT_STREQ(config_client_auth_name(4), "?");
+
+	ASSERT_TRUE(parse_fails(BASE "[entra]\nclient_auth = cert\n", -EINVAL,
+	    "t.conf:8: client_auth must be none, secret, certificate or "
+	    "federated"));
+	ASSERT_TRUE(
+	    parse_fails(BASE "[entra]\nclient_auth = certificate\n", -EINVAL,
+		"t.conf: missing 'client_certificate_file' in [entra] "
+		"(client_auth = certificate)"));
+	ASSERT_TRUE(parse_fails(BASE "[entra]\nclient_auth = federated\n",
+	    -EINVAL, "t.conf: missing 'client_assertion_file'"));
+	ASSERT_TRUE(parse_fails(BASE "[entra]\nclient_auth = secret\n", -EINVAL,
+	    "t.conf: missing 'client_secret_file'"));
+	/* One credential: a second file is a mistake, not a fallback. */
+	ASSERT_TRUE(parse_fails(BASE "[entra]\nclient_auth = none\n"
+				     "client_secret_file = /etc/credd/s\n",
+	    -EINVAL,
+	    "t.conf: [entra] client_secret_file is set but client_auth = "
+	    "none (set client_auth = secret, or remove client_secret_file)"));
+	ASSERT_TRUE(parse_fails(BASE "[entra]\nclient_auth = certificate\n"
+				     "client_certificate_file = /etc/c.pem\n"
+				     "client_secret_file = /etc/credd/s\n",
+	    -EINVAL,
+	    "t.conf: [entra] client_secret_file is set but client_auth = "
+	    "certificate"));
+	ASSERT_TRUE(parse_fails(BASE "[entra]\nclient_certificate_file = "
+				     "/etc/c.pem\n",
+	    -EINVAL,
+	    "t.conf: [entra] client_certificate_file is set but client_auth "
+	    "= none"));
+	ASSERT_TRUE(parse_fails(BASE "[entra]\nclient_secret_file = /s\n"
+				     "client_assertion_file = /t\n",
+	    -EINVAL,
+	    "t.conf: [entra] client_assertion_file is set but client_auth = "
+	    "secret"));
+	/* The federated file is a plain path: no %d (it rotates on disk). */
+	ASSERT_TRUE(parse_fails(BASE "[entra]\nclient_auth = federated\n"
+				     "client_assertion_file = %d/t\n",
+	    -EINVAL, "t.conf:9: client_assertion_file must be an absolute"));
+	ASSERT_TRUE(parse_fails(BASE "[entra]\nclient_auth = none\n"
+				     "client_auth = none\n",
+	    -EEXIST, "t.conf:9: duplicate key 'client_auth'"));
+}
+
 int
 main(void)
 {
@@ -776,5 +856,6 @@ main(void)
 	RUN(test_msi);
 	RUN(test_metrics);
 	RUN(test_credentials_directory);
+	RUN(test_client_auth);
 	TEST_MAIN_END();
 }

@@ -631,6 +631,24 @@ TEST(test_forms)
 	ASSERT_ERR(oauth_form_refresh(CLIENT, NULL, "s", NULL, &f), -EINVAL);
 	ASSERT_TRUE(f == NULL);
 
+	/* A client assertion (certificate or federated) after the rest. */
+	ASSERT_EQ(oauth_form_refresh(CLIENT, rt, "s", NULL, &f), 0);
+	ASSERT_ERR(oauth_form_add_assertion(&f, NULL), -EINVAL);
+	ASSERT_EQ(oauth_form_add_assertion(&f, dc), 0);
+	ASSERT_STREQ(f->ptr,
+	    "grant_type=refresh_token&client_id=" CLIENT
+	    "&refresh_token=0.RT%26x%3Dy&scope=s&client_info=1"
+	    "&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-"
+	    "assertion-type%3Ajwt-bearer&client_assertion=DC%2B%2F%3Dcode");
+	secret_free(f);
+	/* Never beside a secret. */
+	ASSERT_EQ(oauth_form_refresh(CLIENT, rt, "s", cs, &f), 0);
+	ASSERT_ERR(oauth_form_add_assertion(&f, dc), -EINVAL);
+	ASSERT_TRUE(strstr(f->ptr, "client_assertion") == NULL);
+	secret_free(f);
+	f = NULL;
+	ASSERT_ERR(oauth_form_add_assertion(&f, dc), -EINVAL);
+
 	secret_free(dc);
 	secret_free(rt);
 	secret_free(cs);
