@@ -144,7 +144,9 @@ TEST(test_fast_path_takes_common_lines)
 
 TEST(test_fast_path_declines)
 {
+	static const char pre[] = "{\"v\":1,\"op\":\"token\",\"scope\":\"";
 	char big[PROTO_LITE_BUF + 64];
+	int n;
 	struct proto_request r;
 	const char *code, *msg;
 
@@ -202,10 +204,9 @@ TEST(test_fast_path_declines)
 	ASSERT_EQ(both_ways("{\"v\":1,\"op\":\"to\0en\"}", 21), 0);
 
 	/* More string bytes than the request keeps: the JSON path. */
-	memset(big, 0, sizeof(big));
-	strcpy(big, "{\"v\":1,\"op\":\"token\",\"scope\":\"");
-	memset(big + strlen(big), 's', PROTO_LITE_BUF);
-	strcat(big, "\"}");
+	n = snprintf(big, sizeof(big), "%s%0*d\"}", pre, PROTO_LITE_BUF, 0);
+	ASSERT_TRUE(n > 0 && (size_t)n < sizeof(big));
+	memset(big + strlen(pre), 's', PROTO_LITE_BUF);
 	ASSERT_EQ(both_ways(big, strlen(big)), 0);
 	ASSERT_EQ(proto_request_decode(big, strlen(big), &r, &code, &msg), 0);
 	ASSERT_TRUE(r.root != NULL && strlen(r.scope) == PROTO_LITE_BUF);
