@@ -751,3 +751,18 @@ fake_core_store_has(const struct fake_core *fc, const char *user)
 {
 	return store_mem_has(fc->st, FAKE_TENANT, user);
 }
+
+struct fake_core *
+fake_core_new_alice(void)
+{
+	struct fake_core *fc = fake_core_new(NULL);
+
+	if (fc == NULL)
+		return NULL;
+	if (fake_core_sign_in(fc, FAKE_CORE_ALICE, FAKE_CORE_ALICE_UID,
+		FAKE_CORE_ALICE_OID, "alice@contoso.com", "RT-1") < 0) {
+		fake_core_free(fc);
+		return NULL;
+	}
+	return fc;
+}

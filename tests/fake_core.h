@@ -127,6 +127,16 @@ const char *fake_core_device_body(struct fake_core *fc, int64_t expires_in,
 int fake_core_sign_in(struct fake_core *fc, const char *user, uid_t uid,
     const char *oid, const char *username, const char *rt);
 
+/* The user most tests sign in: alice, uid 1001, her oid. */
+#define FAKE_CORE_ALICE "alice"
+#define FAKE_CORE_ALICE_UID 1001
+#define FAKE_CORE_ALICE_OID "0a0a0a0a-0000-0000-0000-00000000000a"
+/*
+ * A bench (default options) with alice signed in (alice@contoso.com,
+ * refresh token RT-1); NULL (printed) when that fails.
+ */
+struct fake_core *fake_core_new_alice(void);
+
 /* ---- the store ---- */
 
 /* Successful writes (put_if) and deletions so far. */

@@ -14,24 +14,9 @@
 #include "fake_core.h"
 #include "test.h"
 
-#define ALICE "alice"
-#define ALICE_UID 1001
-#define ALICE_OID "0a0a0a0a-0000-0000-0000-00000000000a"
-
-static struct fake_core *
-bench(void)
-{
-	struct fake_core *fc = fake_core_new(NULL);
-
-	if (fc == NULL)
-		return NULL;
-	if (fake_core_sign_in(fc, ALICE, ALICE_UID, ALICE_OID,
-		"alice@contoso.com", "RT-1") < 0) {
-		fake_core_free(fc);
-		return NULL;
-	}
-	return fc;
-}
+#define ALICE FAKE_CORE_ALICE
+#define ALICE_UID FAKE_CORE_ALICE_UID
+#define ALICE_OID FAKE_CORE_ALICE_OID
 
 /* A refresh answered with (status, body, Retry-After): the wire code. */
 static const struct {
@@ -66,7 +51,7 @@ TEST(idp_error_classes_as_wire_codes)
 	size_t i;
 
 	for (i = 0; i < sizeof(classes) / sizeof(classes[0]); i++) {
-		struct fake_core *fc = bench();
+		struct fake_core *fc = fake_core_new_alice();
 		struct fake_call c;
 
 		ASSERT_TRUE(fc != NULL);
@@ -100,7 +85,7 @@ TEST(idp_error_classes_as_wire_codes)
 
 TEST(transient_failure_serves_valid_token_and_backs_off)
 {
-	struct fake_core *fc = bench();
+	struct fake_core *fc = fake_core_new_alice();
 	struct fake_call c;
 
 	ASSERT_TRUE(fc != NULL);
@@ -141,7 +126,7 @@ TEST(transient_failure_serves_valid_token_and_backs_off)
 
 TEST(logout_drops_the_consent)
 {
-	struct fake_core *fc = bench();
+	struct fake_core *fc = fake_core_new_alice();
 	struct fake_call c;
 
 	ASSERT_TRUE(fc != NULL);
@@ -165,7 +150,7 @@ TEST(logout_drops_the_consent)
 
 TEST(reused_name_with_another_uid_starts_clean)
 {
-	struct fake_core *fc = bench();
+	struct fake_core *fc = fake_core_new_alice();
 	struct fake_call c;
 
 	ASSERT_TRUE(fc != NULL);

@@ -18,9 +18,9 @@
 #include "reply.h"
 #include "test.h"
 
-#define ALICE "alice"
-#define ALICE_UID 1001
-#define ALICE_OID "0a0a0a0a-0000-0000-0000-00000000000a"
+#define ALICE FAKE_CORE_ALICE
+#define ALICE_UID FAKE_CORE_ALICE_UID
+#define ALICE_OID FAKE_CORE_ALICE_OID
 
 struct bench {
 	struct fake_core *fc;

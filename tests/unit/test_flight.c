@@ -16,29 +16,13 @@
 #include "fake_core.h"
 #include "test.h"
 
-#define ALICE "alice"
-#define ALICE_UID 1001
-#define ALICE_OID "0a0a0a0a-0000-0000-0000-00000000000a"
-
-/* A broker with alice signed in (refresh token RT-1, access AT-first). */
-static struct fake_core *
-bench(void)
-{
-	struct fake_core *fc = fake_core_new(NULL);
-
-	if (fc == NULL)
-		return NULL;
-	if (fake_core_sign_in(fc, ALICE, ALICE_UID, ALICE_OID,
-		"alice@contoso.com", "RT-1") < 0) {
-		fake_core_free(fc);
-		return NULL;
-	}
-	return fc;
-}
+#define ALICE FAKE_CORE_ALICE
+#define ALICE_UID FAKE_CORE_ALICE_UID
+#define ALICE_OID FAKE_CORE_ALICE_OID
 
 TEST(sign_in_then_cache_hit)
 {
-	struct fake_core *fc = bench();
+	struct fake_core *fc = fake_core_new_alice();
 	struct fake_call c;
 
 	ASSERT_TRUE(fc != NULL);
@@ -63,7 +47,7 @@ expire(struct fake_core *fc)
 
 TEST(single_flight_one_grant_answers_all)
 {
-	struct fake_core *fc = bench();
+	struct fake_core *fc = fake_core_new_alice();
 	struct fake_call c[N];
 	int i;
 
@@ -96,7 +80,7 @@ TEST(single_flight_one_grant_answers_all)
 
 TEST(rotation_stored_before_reply_and_used_next)
 {
-	struct fake_core *fc = bench();
+	struct fake_core *fc = fake_core_new_alice();
 	struct fake_call c;
 	unsigned puts;
 
@@ -141,7 +125,7 @@ TEST(rotation_stored_before_reply_and_used_next)
 
 TEST(invalid_grant_drops_consent_next_request_signs_in)
 {
-	struct fake_core *fc = bench();
+	struct fake_core *fc = fake_core_new_alice();
 	struct fake_call c;
 
 	ASSERT_TRUE(fc != NULL);
@@ -176,7 +160,7 @@ TEST(invalid_grant_drops_consent_next_request_signs_in)
 
 TEST(breaker_429_opens_refuses_without_idp_then_closes)
 {
-	struct fake_core *fc = bench();
+	struct fake_core *fc = fake_core_new_alice();
 	struct fake_call c;
 	unsigned sent;
 
@@ -221,7 +205,7 @@ TEST(breaker_429_opens_refuses_without_idp_then_closes)
 
 TEST(proactive_refresh_when_the_clock_passes_the_refresh_point)
 {
-	struct fake_core *fc = bench();
+	struct fake_core *fc = fake_core_new_alice();
 	struct fake_call c;
 
 	ASSERT_TRUE(fc != NULL);
@@ -251,7 +235,7 @@ TEST(proactive_refresh_when_the_clock_passes_the_refresh_point)
 
 TEST(unused_token_is_not_refreshed_proactively)
 {
-	struct fake_core *fc = bench();
+	struct fake_core *fc = fake_core_new_alice();
 
 	ASSERT_TRUE(fc != NULL);
 	/* Never handed out since it was issued: no call to Entra. */

@@ -15,9 +15,9 @@
 #include "fake_core.h"
 #include "test.h"
 
-#define ALICE "alice"
-#define ALICE_UID 1001
-#define ALICE_OID "0a0a0a0a-0000-0000-0000-00000000000a"
+#define ALICE FAKE_CORE_ALICE
+#define ALICE_UID FAKE_CORE_ALICE_UID
+#define ALICE_OID FAKE_CORE_ALICE_OID
 #define OTHER_OID "0c0c0c0c-0000-0000-0000-00000000000c"
 
 static const char *
