@@ -181,6 +181,52 @@ class FaultStack(H.Stack):
             return {"_io": str(e)[:300]}
 
 
+def sh(*cmd):
+    """Run cmd (argv, no shell); its output, or RuntimeError naming it."""
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=60)
+    if r.returncode != 0:
+        raise RuntimeError("%s: %s" % (" ".join(cmd), r.stdout))
+    return r.stdout
+
+
+class TmpfsStack(FaultStack):
+    """The state directory on a small tmpfs (SIZE): fill() it to make
+    every write fail with ENOSPC (fault.disk, fault.ops)."""
+    SIZE = "512k"
+
+    def start(self):
+        os.makedirs(self.state_dir, exist_ok=True)
+        sh("mount", "-t", "tmpfs", "-o", "size=%s,mode=0700" % self.SIZE, "credd-fault",
+           self.state_dir)
+        self.mounted = True
+        super().start()
+
+    def stop(self):
+        try:
+            self.stop_credd()
+        finally:
+            if getattr(self, "mounted", False):
+                subprocess.run(["umount", "-l", self.state_dir], timeout=60)
+                self.mounted = False
+            super().stop()
+
+    def fill(self):
+        """Fill the tmpfs with a root-owned file until ENOSPC."""
+        path = os.path.join(self.state_dir, "filler")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            for size in (65536, 4096, 1):
+                try:
+                    while True:
+                        os.write(fd, b"\0" * size)
+                except OSError:
+                    pass
+        finally:
+            os.close(fd)
+        return path
+
+
 def connect(path, deadline=60.0):
     """(runs in a child too) Connect to a Unix socket, retrying while the
     listen backlog is full (EAGAIN), as lib/client.c does."""

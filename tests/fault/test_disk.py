@@ -12,7 +12,6 @@ issued, and status says "ok".
 """
 
 import os
-import subprocess
 import sys
 import time
 
@@ -25,52 +24,9 @@ setUpModule = F.setup_module          # users, /dev/log capture
 tearDownModule = F.teardown_module
 
 
-def sh(*cmd):
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                       timeout=60)
-    if r.returncode != 0:
-        raise RuntimeError("%s: %s" % (" ".join(cmd), r.stdout))
-    return r.stdout
-
-
-class TmpfsStack(F.FaultStack):
-    SIZE = "512k"
-
-    def start(self):
-        os.makedirs(self.state_dir, exist_ok=True)
-        sh("mount", "-t", "tmpfs", "-o", "size=%s,mode=0700" % self.SIZE, "credd-fault",
-           self.state_dir)
-        self.mounted = True
-        super().start()
-
-    def stop(self):
-        try:
-            self.stop_credd()
-        finally:
-            if getattr(self, "mounted", False):
-                subprocess.run(["umount", "-l", self.state_dir], timeout=60)
-                self.mounted = False
-            super().stop()
-
-    def fill(self):
-        """Fill the tmpfs with a root-owned file until ENOSPC."""
-        path = os.path.join(self.state_dir, "filler")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            for size in (65536, 4096, 1):
-                try:
-                    while True:
-                        os.write(fd, b"\0" * size)
-                except OSError:
-                    pass
-        finally:
-            os.close(fd)
-        return path
-
-
 class DiskTests(F.FaultTestCase):
     LIFETIME = 40
-    STACK = TmpfsStack
+    STACK = F.TmpfsStack
 
     def status(self, user):
         rc, out, err = self.stack.credctl(user, "status", "--json")
@@ -149,8 +105,8 @@ class DiskTests(F.FaultTestCase):
     def test_02_read_only(self):
         st = self.stack
         self.condition("graph",
-                       lambda: sh("mount", "-o", "remount,ro", st.state_dir),
-                       lambda: sh("mount", "-o", "remount,rw", st.state_dir),
+                       lambda: F.sh("mount", "-o", "remount,ro", st.state_dir),
+                       lambda: F.sh("mount", "-o", "remount,rw", st.state_dir),
                        "read-only")
 
     def test_03_restart_after_faults(self):

@@ -26,7 +26,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -53,14 +52,6 @@ def setUpModule():
 
 
 tearDownModule = F.teardown_module
-
-
-def sh(*cmd):
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                       timeout=60)
-    if r.returncode != 0:
-        raise RuntimeError("%s: %s" % (" ".join(cmd), r.stdout))
-    return r.stdout
 
 
 def parse(text):
@@ -354,42 +345,9 @@ class MetricsTests(F.FaultTestCase):
 
 # ---------------------------------------------------------------- health
 
-class TmpfsStack(F.FaultStack):
-    """The store on a small tmpfs (as fault.disk): fill it to fail writes."""
-
-    def start(self):
-        os.makedirs(self.state_dir, exist_ok=True)
-        sh("mount", "-t", "tmpfs", "-o", "size=512k,mode=0700", "credd-ops", self.state_dir)
-        self.mounted = True
-        super().start()
-
-    def stop(self):
-        try:
-            self.stop_credd()
-        finally:
-            if getattr(self, "mounted", False):
-                subprocess.run(["umount", "-l", self.state_dir], timeout=60)
-                self.mounted = False
-            super().stop()
-
-    def fill(self):
-        path = os.path.join(self.state_dir, "filler")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            for size in (65536, 4096, 1):
-                try:
-                    while True:
-                        os.write(fd, b"\0" * size)
-                except OSError:
-                    pass
-        finally:
-            os.close(fd)
-        return path
-
-
 class HealthTests(F.FaultTestCase):
     LIFETIME = 3600
-    STACK = TmpfsStack
+    STACK = F.TmpfsStack
 
     def health(self, user=ALICE):
         rc, out, err = self.stack.credctl(user, "admin", "health", "--json")
