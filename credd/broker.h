@@ -88,8 +88,6 @@ int broker_revoke(struct broker *b, struct waiter *w, const char *user,
     uid_t by_uid, struct reply *out);
 int broker_list(struct broker *b, struct waiter *w, const char *cursor,
     int64_t limit, struct reply *out);
-/* Adds the broker's counters to obj. 0 or -ENOMEM (some may be missing). */
-int broker_stats(struct broker *b, json_t *obj);
 /* Store jobs queued or running (a test waits for them to drain). */
 size_t broker_store_pending(const struct broker *b);
 

@@ -20,6 +20,7 @@
 #include "cache.h"
 #include "clock.h"
 #include "http.h"
+#include "idp.h"
 #include "metrics.h"
 #include "oauth.h"
 #include "reply.h"
@@ -28,8 +29,9 @@
 
 #define KEY_MISSING_WINDOW 3600 /* s: a record the ring cannot open */
 
+/* Users with an unwritten refresh token, a record in memory, a row refused. */
 struct tally {
-	uint64_t unsaved, resident;
+	uint64_t unsaved, resident, rolled;
 };
 
 static void
@@ -39,6 +41,7 @@ tally_user(struct user *u, void *arg)
 
 	t->unsaved += u->dirty != 0;
 	t->resident += u->rec != NULL;
+	t->rolled += u->rolled_back != 0;
 }
 
 static void
@@ -240,4 +243,72 @@ size_t
 broker_metrics_users(struct broker *b)
 {
 	return user_count(b);
+}
+
+int
+broker_metrics_stats(struct broker *b, json_t *o)
+{
+	json_t *idp = json_object();
+	struct tally t = { 0 };
+	size_t i;
+	int bad = 0;
+
+	reply_put(o, "cache_hits", json_integer((json_int_t)b->n.cache_hits),
+	    &bad);
+	reply_put(o, "cache_misses",
+	    json_integer((json_int_t)b->n.cache_misses), &bad);
+	reply_put(o, "cached_tokens",
+	    json_integer((json_int_t)cache_count(b->cache)), &bad);
+	/* Pre-serialized token replies kept (tokens.c; issue 16). */
+	reply_put(o, "reply_lines",
+	    json_integer((json_int_t)cache_line_count(b->cache)), &bad);
+	reply_put(o, "reply_line_bytes",
+	    json_integer((json_int_t)cache_line_bytes(b->cache)), &bad);
+	reply_put(o, "refreshes", json_integer((json_int_t)b->n.refreshes),
+	    &bad);
+	reply_put(o, "refresh_ok", json_integer((json_int_t)b->n.refresh_ok),
+	    &bad);
+	reply_put(o, "stale_served",
+	    json_integer((json_int_t)b->n.stale_served), &bad);
+	reply_put(o, "records_evicted",
+	    json_integer((json_int_t)b->n.evictions), &bad);
+	for (i = 1; i < OAUTH_CLASS_COUNT; i++)
+		reply_put(idp, oauth_class_name((enum oauth_class)i),
+		    json_integer((json_int_t)b->n.idp_errors[i]), &bad);
+	reply_put(o, "idp_errors", idp, &bad);
+	reply_put(o, "device_flows_started",
+	    json_integer((json_int_t)b->n.flows_started), &bad);
+	reply_put(o, "device_flows_completed",
+	    json_integer((json_int_t)b->n.flows_completed), &bad);
+	reply_put(o, "device_flows_rejected",
+	    json_integer((json_int_t)b->n.flows_rejected), &bad);
+	reply_put(o, "device_flows_expired",
+	    json_integer((json_int_t)b->n.flows_expired), &bad);
+	reply_put(o, "idp_requests_in_flight",
+	    json_integer((json_int_t)b->idp->ops->inflight(b->idp)), &bad);
+	reply_put(o, "users", json_integer((json_int_t)user_count(b)), &bad);
+	user_foreach(b, tally_user, &t);
+	reply_put(o, "records_in_memory", json_integer((json_int_t)t.resident),
+	    &bad);
+	reply_put(o, "store",
+	    json_string(t.unsaved ? "refresh tokens not yet written" : "ok"),
+	    &bad);
+	reply_put(o, "store_unwritten_users",
+	    json_integer((json_int_t)t.unsaved), &bad);
+	reply_put(o, "store_errors",
+	    json_integer((json_int_t)b->n.store_errors), &bad);
+	reply_put(o, "store_conflicts",
+	    json_integer((json_int_t)b->n.store_conflicts), &bad);
+	reply_put(o, "store_rollbacks",
+	    json_integer((json_int_t)b->n.store_rollbacks), &bad);
+	reply_put(o, "store_rollback_users", json_integer((json_int_t)t.rolled),
+	    &bad);
+	reply_put(o, "marks_errors",
+	    json_integer((json_int_t)b->n.marks_errors), &bad);
+	reply_put(o, "throttled_until",
+	    b->throttle_until > clock_now(b->clk) ?
+		json_integer(b->throttle_until) :
+		json_null(),
+	    &bad);
+	return bad ? -ENOMEM : 0;
 }

@@ -23,6 +23,12 @@ struct metrics_text;
  */
 void broker_metrics_text(struct broker *b, struct metrics_text *t);
 
+/*
+ * Adds the broker's counters to obj, the `stats` op's fields
+ * (docs/protocol.md). 0 or -ENOMEM (some may be missing).
+ */
+int broker_metrics_stats(struct broker *b, json_t *obj);
+
 /* A component's health: usable or not, and why (constant or numbers). */
 enum broker_metrics_level {
 	BROKER_METRICS_HEALTHY = 0,

@@ -524,7 +524,7 @@ op_stats(struct dispatch *d, struct waiter *w, const struct proto_request *req,
 	reply_put(resp, "sdk_secrets",
 	    json_integer((json_int_t)sessions_secret_count(d->sessions)), &bad);
 	sessions_stats(d->sessions, resp, &bad);
-	if (broker_stats(d->broker, resp) < 0 ||
+	if (broker_metrics_stats(d->broker, resp) < 0 ||
 	    msi_report(d->msi, resp, 1) < 0)
 		bad = 1;
 	stats_secmem(d, resp, &bad);

@@ -17,6 +17,7 @@
 #include "entra/secret.h"
 
 #include "broker.h"
+#include "broker_metrics.h"
 #include "clock.h"
 #include "config.h"
 #include "errmap.h"
@@ -717,7 +718,7 @@ fake_core_stat(struct fake_core *fc, const char *key)
 	json_t *o = json_object(), *v;
 	int64_t n = -1;
 
-	if (o != NULL && broker_stats(fc->b, o) == 0) {
+	if (o != NULL && broker_metrics_stats(fc->b, o) == 0) {
 		v = json_object_get(o, key);
 		if (json_is_integer(v))
 			n = json_integer_value(v);

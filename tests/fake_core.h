@@ -85,7 +85,7 @@ const char *fake_core_code(const struct fake_call *c);
 /* A string field of the answer (of its error object for an error). */
 const char *fake_core_field(const struct fake_call *c, const char *key);
 int64_t fake_core_int(const struct fake_call *c, const char *key);
-/* A counter of broker_stats (-1: none). */
+/* A counter of broker_metrics_stats (-1: none). */
 int64_t fake_core_stat(struct fake_core *fc, const char *key);
 
 /* ---- the loop and the clock ---- */
