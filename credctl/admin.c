@@ -184,15 +184,11 @@ admin_simple(struct ctx *c, const char *op, const char *user, int is_json)
 static int
 admin_metrics(struct ctx *c, int is_json)
 {
-	json_t *req, *resp = NULL;
+	json_t *resp = NULL;
 	const char *text;
 	int r;
 
-	req = call_new_request("metrics");
-	if (req == NULL)
-		return EXIT_ERR;
-	r = call_roundtrip(c, req, &resp, 0);
-	json_decref(req);
+	r = call_op(c, "metrics", &resp);
 	if (r != EXIT_OK)
 		return r;
 	text = out_jstr(resp, "text");
@@ -222,15 +218,11 @@ print_component(const json_t *resp, const char *name)
 static int
 admin_health(struct ctx *c, int is_json)
 {
-	json_t *req, *resp = NULL;
+	json_t *resp = NULL;
 	const char *h;
 	int r;
 
-	req = call_new_request("health");
-	if (req == NULL)
-		return EXIT_ERR;
-	r = call_roundtrip(c, req, &resp, 0);
-	json_decref(req);
+	r = call_op(c, "health", &resp);
 	if (r != EXIT_OK)
 		return r;
 	h = out_jstr(resp, "health");
