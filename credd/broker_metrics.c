@@ -257,6 +257,11 @@ broker_metrics_stats(struct broker *b, json_t *o)
 	    &bad);
 	reply_put(o, "cache_misses",
 	    json_integer((json_int_t)b->n.cache_misses), &bad);
+	/* Claims challenges (cae.h): grants they made, ones refused. */
+	reply_put(o, "cae_refreshes",
+	    json_integer((json_int_t)b->n.cae_refreshes), &bad);
+	reply_put(o, "cae_limited", json_integer((json_int_t)b->n.cae_limited),
+	    &bad);
 	reply_put(o, "cached_tokens",
 	    json_integer((json_int_t)cache_count(b->cache)), &bad);
 	/* Pre-serialized token replies kept (tokens.c; issue 16). */
