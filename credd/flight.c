@@ -242,6 +242,16 @@ handle_refresh_error(struct broker *b, struct user *u, struct flight *f,
 			if (r >= 0)
 				r = flow_start(b, u, scope);
 		}
+		/*
+		 * The sign-in carries the challenge (not the capability: its
+		 * token is cached under the ordinary key), so its token
+		 * satisfies what the resource asked for.
+		 */
+		if (u->flow != NULL && f->claims != NULL &&
+		    flow_carry_claims(u->flow, f->claims) < 0)
+			log_warnx("user \"%s\": out of memory: the sign-in "
+				  "does not carry the claims challenge",
+			    u->name);
 		if (r < 0 && u->flow == NULL) {
 			/* No flow possible now: answer with the error itself. */
 			err->cls = OAUTH_RETRY;

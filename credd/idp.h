@@ -61,6 +61,14 @@ struct idp_ops {
 	    const struct secret *refresh_token, const char *scope,
 	    const char *claims, idp_token_cb *cb, void *arg,
 	    struct idp_req **out);
+	/*
+	 * A device-code poll with a claims parameter (a challenge the
+	 * sign-in must satisfy, cae.h). As device_poll; NULL: the flow
+	 * polls without the claims.
+	 */
+	int (*device_poll_claims)(struct idp *idp,
+	    const struct secret *device_code, const char *claims,
+	    idp_token_cb *cb, void *arg, struct idp_req **out);
 	/* Cancel; *req set to NULL; its callback will not run. NULL-safe. */
 	void (*cancel)(struct idp *idp, struct idp_req **req);
 	/* Requests in flight (stats). */

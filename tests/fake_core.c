@@ -182,12 +182,31 @@ idp_inflight(const struct idp *idp)
 	return n;
 }
 
+static int
+idp_device_poll_claims(struct idp *idp, const struct secret *device_code,
+    const char *claims, idp_token_cb *cb, void *arg, struct idp_req **out)
+{
+	char *c = strdup(claims);
+	int r;
+
+	if (c == NULL)
+		return -ENOMEM;
+	r = idp_device_poll(idp, device_code, cb, arg, out);
+	if (r < 0) {
+		free(c);
+		return r;
+	}
+	((struct fake_req *)*out)->claims = c;
+	return 0;
+}
+
 static const struct idp_ops fake_idp_ops = {
 	.name = "fake",
 	.device_start = idp_device_start,
 	.device_poll = idp_device_poll,
 	.refresh = idp_refresh,
 	.refresh_claims = idp_refresh_claims,
+	.device_poll_claims = idp_device_poll_claims,
 	.cancel = idp_cancel,
 	.inflight = idp_inflight,
 };
@@ -641,6 +660,17 @@ fake_core_idp_claims(const struct fake_core *fc)
 
 	for (q = fc->reqs; q != NULL; q = q->next)
 		if (q->kind == FAKE_REFRESH)
+			return q->claims != NULL ? q->claims : "";
+	return "";
+}
+
+const char *
+fake_core_idp_poll_claims(const struct fake_core *fc)
+{
+	const struct fake_req *q;
+
+	for (q = fc->reqs; q != NULL; q = q->next)
+		if (q->kind == FAKE_POLL)
 			return q->claims != NULL ? q->claims : "";
 	return "";
 }

@@ -110,6 +110,8 @@ unsigned fake_core_idp_sent(const struct fake_core *fc, enum fake_grant kind);
 const char *fake_core_idp_refresh_token(const struct fake_core *fc);
 /* The claims parameter of the oldest waiting refresh ("" none). */
 const char *fake_core_idp_claims(const struct fake_core *fc);
+/* The claims parameter of the oldest waiting device-code poll ("" none). */
+const char *fake_core_idp_poll_claims(const struct fake_core *fc);
 /* The scope string of the oldest waiting refresh ("" none). */
 const char *fake_core_idp_scope(const struct fake_core *fc);
 /*

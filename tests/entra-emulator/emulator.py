@@ -757,9 +757,10 @@ class Handler(BaseHTTPRequestHandler):
             c = st.condition_for(account["oid"], flow["resource"], ("block",))
             if c is not None:
                 raise condition_error(c)
+            claims = emu_cae.parse_claims(st, form.get("claims"))
             flow["status"] = "redeemed"
             body = mint_tokens(st, account, flow["resource"], flow["res_scopes"], flow["perms"],
-                               flow["oidc"], form.get("client_info") == "1")
+                               flow["oidc"], form.get("client_info") == "1", claims=claims)
             if "refresh_token" in body:
                 rec = st.rts[body["refresh_token"]]
                 rec["scope"], rec["resource"] = flow["scope"], flow["resource"]

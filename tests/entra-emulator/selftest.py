@@ -590,6 +590,11 @@ def t_cae(emu, rt):
     check("cae_lifetimes", emu.ok("cae_lifetimes", {"access_token": 7200, "refresh_in": None})
           .get("refresh_in") is None)
     emu.ok("cae_lifetimes", {"access_token": 86399, "refresh_in": 43200})
+    # A device-code poll honours claims too (a sign-in carrying a challenge).
+    b = emu.login(OID_A, USER_A, claims=json.dumps(merged))
+    check("cae: device flow with cp1 claims gives a CAE token",
+          b.get("expires_in") == 86399 and get(b["access_token"]).status == 200)
+    rt = b["refresh_token"]
     # With revoke_refresh the refresh token dies too (50173).
     emu.ok("critical_event", {"oid": OID_A, "revoke_refresh": True})
     expect_error("cae: revoked session", emu.refresh(rt, scope, claims=json.dumps(merged)), 400,

@@ -7,7 +7,9 @@
  * ordinary ones; a challenge bypasses a fresh cached token, identical
  * challenges share one grant, a different one within 30 s is refused
  * with retry_after (no grant), and a failed claims refresh never hands
- * out the cached token the resource just refused.
+ * out the cached token the resource just refused; a challenge Entra
+ * answers with interaction_required starts a sign-in whose polls carry it,
+ * and that sign-in reopens the 30 s window.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -305,6 +307,26 @@ TEST(challenge_needing_interaction_starts_sign_in)
 		      fake_core_device_body(fc, 900, 5), -1),
 	    0);
 	ASSERT_STREQ(fake_core_code(&c), "consent_required");
+	fake_core_call_done(&c);
+	/* The flow's polls carry the challenge (not cp1: its token is
+	 * cached as an ordinary one). */
+	fake_core_advance(fc, 5);
+	ASSERT_EQ(fake_core_idp_waiting(fc, FAKE_POLL), 1);
+	ASSERT_STREQ(fake_core_idp_poll_claims(fc), DOC_JSON);
+	ASSERT_EQ(fake_core_idp_answer(fc, FAKE_POLL, 200,
+		      fake_core_token_body(fc, "AT-signed-in", "RT-9", 3600,
+			  ALICE_OID, "alice@contoso.com"),
+		      -1),
+	    0);
+	/* The new sign-in reopens the window: the same challenge refreshes
+	 * again at once (with the new refresh token). */
+	fake_core_token_cae(fc, &c, ALICE, ALICE_UID, 1, DOC_JSON);
+	ASSERT_EQ(fake_core_idp_waiting(fc, FAKE_REFRESH), 1);
+	ASSERT_STREQ(fake_core_idp_refresh_token(fc), "RT-9");
+	ASSERT_EQ(fake_core_idp_answer(fc, FAKE_REFRESH, 200,
+		      body(fc, "AT-after"), -1),
+	    0);
+	ASSERT_STREQ(fake_core_field(&c, "access_token"), "AT-after");
 	fake_core_call_done(&c);
 	fake_core_free(fc);
 }
