@@ -200,6 +200,34 @@ class CaeFlowTests(CaeBase):
         self.assertNotEqual(doc["access_token"], cae["access_token"], "stale token served")
         self.assertEqual(self.resource(doc["access_token"]), (200, None))
 
+    def test_03b_interaction_needed_sign_in_carries_the_claims(self):
+        # Entra wants MFA for the resource (50076): the consent answer, and
+        # the device flow's polls carry the challenge.
+        st = self.stack
+        user = "entra_admin"
+        st.consent(user, "storage")
+        cae = self.cae_token(user)
+        self.event(user)
+        status, b64 = self.resource(cae["access_token"])
+        self.assertEqual(status, 401)
+        st.ctl("POST", "require_mfa", {"resource": H.RESOURCES["storage"],
+                                       "oid": st.oid(user)})
+        rc, _, err = st.token(user, "storage", "--cae", "--claims", b64)
+        self.assertExit((rc, err), EXIT_ACT, "MFA needed: the sign-in answer")
+        self.assertIn("https://", err)
+        code = st.code_from_text(err)
+        st.approve(code, user)
+        end = time.monotonic() + 25
+        while st.request(user, {"v": 1, "op": "status"}).get("state") == "pending":
+            self.assertLess(time.monotonic(), end, "the sign-in did not complete")
+            time.sleep(0.3)
+        sent = st.ctl("GET", "cae_counters")["last_claims"]
+        want = json.loads(base64.b64decode(b64))
+        self.assertEqual(sent, want, "the sign-in did not carry the challenge")
+        doc = self.cae_token(user, "--claims", b64)
+        self.assertNotEqual(doc["access_token"], cae["access_token"], "stale token served")
+        self.assertEqual(self.resource(doc["access_token"]), (200, None))
+
     def test_04_bad_claims_are_refused_clearly(self):
         st = self.stack
         self.ensure_consent(ALICE)
