@@ -416,7 +416,6 @@ status_scope(struct cache_entry *e, void *arg)
 {
 	struct scope_list *sl = arg;
 	json_t *o = json_object();
-
 	char scope[PROTO_STR_MAX + 8];
 	int is_cae = cae_key_split(e->scope, scope, sizeof(scope));
 

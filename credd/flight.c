@@ -187,7 +187,7 @@ handle_refresh_error(struct broker *b, struct user *u, struct flight *f,
     struct oauth_error *err)
 {
 	char q1[LOG_VALUE_MAX], q2[LOG_VALUE_MAX], kv[2 * LOG_VALUE_MAX + 96];
-	char line[sizeof(kv) + 32];
+	char line[sizeof(kv) + 32], scope[PROTO_STR_MAX + 8];
 	int64_t now = clock_now(b->clk);
 	int r;
 
@@ -233,22 +233,20 @@ handle_refresh_error(struct broker *b, struct user *u, struct flight *f,
 		user_save(b, u, 0, NULL, NULL);
 		break;
 	case OAUTH_CONSENT:
-		r = flow_may_start(b, u, 0);
-		if (r == 0 && u->flow == NULL) {
-			char scope[PROTO_STR_MAX + 8];
-
-			/* The sign-in asks for the scope (never a CAE key). */
-			r = cae_key_split(f->scope, scope, sizeof(scope));
-			if (r >= 0)
-				r = flow_start(b, u, scope);
-		}
+		/* The sign-in asks for the scope (never a CAE key). */
+		scope[0] = '\0';
+		r = cae_key_split(f->scope, scope, sizeof(scope));
+		if (r >= 0)
+			r = flow_may_start(b, u, 0);
+		if (r == 0 && u->flow == NULL)
+			r = flow_start(b, u, scope);
 		/*
 		 * The sign-in carries the challenge (not the capability: its
 		 * token is cached under the ordinary key), so its token
 		 * satisfies what the resource asked for.
 		 */
 		if (u->flow != NULL && f->claims != NULL &&
-		    flow_carry_claims(u->flow, f->claims) < 0)
+		    flow_carry_claims(u->flow, scope, f->claims) < 0)
 			log_warnx("user \"%s\": out of memory: the sign-in "
 				  "does not carry the claims challenge",
 			    u->name);

@@ -116,9 +116,10 @@ flow_free(struct broker *b, struct flow *f)
 }
 
 int
-flow_carry_claims(struct flow *f, const char *claims)
+flow_carry_claims(struct flow *f, const char *scope, const char *claims)
 {
-	if (f == NULL || f->remote || f->claims != NULL || claims == NULL)
+	if (f == NULL || f->remote || f->claims != NULL || claims == NULL ||
+	    strcmp(f->scope, scope) != 0)
 		return 0;
 	f->claims = strdup(claims);
 	return f->claims != NULL ? 0 : -ENOMEM;
