@@ -100,6 +100,13 @@ broker_metrics_text(struct broker *b, struct metrics_text *t)
 	one(t, "credd_stale_tokens_served_total", "counter",
 	    "Still-valid tokens served while their refresh failed.",
 	    b->n.stale_served);
+	one(t, "credd_cae_refreshes_total", "counter",
+	    "Refreshes driven by a resource's claims challenge.",
+	    b->n.cae_refreshes);
+	one(t, "credd_cae_limited_total", "counter",
+	    "Claims challenges refused inside the 30 s window per user and "
+	    "scope.",
+	    b->n.cae_limited);
 	one(t, "credd_device_flows_started_total", "counter",
 	    "Device-code flows started.", b->n.flows_started);
 	one(t, "credd_device_flows_completed_total", "counter",
