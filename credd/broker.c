@@ -260,13 +260,17 @@ broker_token_cae(struct broker *b, struct waiter *w, const char *user,
 	struct cache_entry *e;
 	struct user *u;
 	int64_t now = clock_now(b->clk);
-	char key[PROTO_STR_MAX + sizeof(CAE_KEY_SUFFIX)];
+	char keybuf[PROTO_STR_MAX + sizeof(CAE_KEY_SUFFIX)];
+	const char *key = scope; /* the hot path copies nothing */
 	int r;
 
 	/* CAE tokens only when the config declares the capability. */
 	cae = cae && b->cf->client_capabilities != NULL;
-	if (cae_key(scope, cae, key, sizeof(key)) < 0)
-		return errmap_reply(out, -EDOM, "scope too long");
+	if (cae) {
+		if (cae_key(scope, 1, keybuf, sizeof(keybuf)) < 0)
+			return errmap_reply(out, -EDOM, "scope too long");
+		key = keybuf;
+	}
 	e = cache_get(b->cache, user, key);
 	u = user_find(b, user);
 	if (claims == NULL && e != NULL && u != NULL && u->uid == uid &&
