@@ -4,9 +4,10 @@
  * account show` from credd, in az's own output shapes and wording, so
  * AzureCliCredential and tools that run az get the user's tokens; any
  * other az command runs the real Azure CLI. `az login --claims-challenge
- * B64` (where az 2.76+ takes a claims challenge, and only there) makes
- * credd redeem the challenge, so the next get-access-token has a token
- * that satisfies it; the shim's tokens are ordinary (never CAE).
+ * B64` (the one place the real az takes a claims challenge, since
+ * Azure/azure-cli#31778 and #31856, mid-2025) makes credd redeem the
+ * challenge, so the next get-access-token has a token that satisfies
+ * it; the shim's tokens are ordinary (never CAE).
  *
  * Must never: exec an az found through PATH (the real az is run by
  * absolute path only, and never this program), print a token anywhere
