@@ -3,7 +3,11 @@
  * symlink named `az`. It answers `az account get-access-token` and `az
  * account show` from credd, in az's own output shapes and wording, so
  * AzureCliCredential and tools that run az get the user's tokens; any
- * other az command runs the real Azure CLI.
+ * other az command runs the real Azure CLI. `az login --claims-challenge
+ * B64` (the one place the real az takes a claims challenge, since
+ * Azure/azure-cli#31778 and #31856, mid-2025) makes credd redeem the
+ * challenge, so the next get-access-token has a token that satisfies
+ * it; the shim's tokens are ordinary (never CAE).
  *
  * Must never: exec an az found through PATH (the real az is run by
  * absolute path only, and never this program), print a token anywhere
@@ -105,11 +109,14 @@ az_error(const json_t *err_resp)
 
 struct az_opts {
 	const char *resource, *scope, *tenant, *subscription, *output, *query;
+	const char *claims; /* az login --claims-challenge */
 };
+
+enum { AZ_TOKEN, AZ_SHOW, AZ_LOGIN };
 
 /* az-style options: --name value or --name=value; unknown ones refused. */
 static int
-az_parse(int argc, char **argv, struct az_opts *o)
+az_parse(int argc, char **argv, int mode, struct az_opts *o)
 {
 	static const struct {
 		const char *name, *alias;
@@ -122,6 +129,8 @@ az_parse(int argc, char **argv, struct az_opts *o)
 		    offsetof(struct az_opts, subscription) },
 		{ "--output", "-o", offsetof(struct az_opts, output) },
 		{ "--query", NULL, offsetof(struct az_opts, query) },
+		{ "--claims-challenge", NULL,
+		    offsetof(struct az_opts, claims) },
 	};
 	const char *arg, *val, *eq;
 	size_t i, n;
@@ -133,6 +142,11 @@ az_parse(int argc, char **argv, struct az_opts *o)
 		if (strcmp(arg, "--only-show-errors") == 0 ||
 		    strcmp(arg, "--verbose") == 0 ||
 		    strcmp(arg, "--debug") == 0)
+			continue;
+		/* az login's flags: credd signs in its own way. */
+		if (mode == AZ_LOGIN &&
+		    (strcmp(arg, "--use-device-code") == 0 ||
+			strcmp(arg, "--allow-no-subscriptions") == 0))
 			continue;
 		eq = strchr(arg, '=');
 		n = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
@@ -162,6 +176,21 @@ az_parse(int argc, char **argv, struct az_opts *o)
 			return EXIT_USAGE;
 		}
 		*(const char **)(void *)((char *)o + names[i].off) = val;
+	}
+	if (o->claims != NULL && mode != AZ_LOGIN) {
+		/* As az: only az login takes a claims challenge. */
+		fprintf(stderr,
+		    "ERROR: unrecognized arguments: --claims-challenge; run "
+		    "'az login --claims-challenge ...' and then this again\n");
+		return EXIT_USAGE;
+	}
+	if (o->claims != NULL &&
+	    (o->claims[0] == '\0' || strlen(o->claims) > PROTO_CLAIMS_MAX)) {
+		fprintf(stderr,
+		    "ERROR: --claims-challenge: 1..%d bytes of "
+		    "base64\n",
+		    PROTO_CLAIMS_MAX);
+		return EXIT_USAGE;
 	}
 	if (o->output != NULL && strcmp(o->output, "json") != 0 &&
 	    strcmp(o->output, "jsonc") != 0 && strcmp(o->output, "tsv") != 0 &&
@@ -219,8 +248,9 @@ az_print(json_t *obj, const struct az_opts *o)
 }
 
 static int
-az_get_token(struct ctx *c, int argc, char **argv, int is_show)
+az_get_token(struct ctx *c, int argc, char **argv, int mode)
 {
+	int is_show = mode != AZ_TOKEN;
 	char scope[PROTO_STR_MAX + 16], stamp[64], name[128];
 	json_t *resp = NULL, *err = NULL, *out = NULL;
 	const char *tok, *sub, *acct;
@@ -231,7 +261,7 @@ az_get_token(struct ctx *c, int argc, char **argv, int is_show)
 	char *tid;
 	int r;
 
-	r = az_parse(argc, argv, &o);
+	r = az_parse(argc, argv, mode, &o);
 	if (r >= 0)
 		return r;
 	if (o.scope != NULL && o.resource != NULL) {
@@ -240,7 +270,7 @@ az_get_token(struct ctx *c, int argc, char **argv, int is_show)
 		    "mutually exclusive\n");
 		return EXIT_USAGE;
 	}
-	if (is_show && (o.scope != NULL || o.resource != NULL)) {
+	if (mode == AZ_SHOW && (o.scope != NULL || o.resource != NULL)) {
 		fprintf(stderr, "ERROR: account show takes no resource\n");
 		return EXIT_USAGE;
 	}
@@ -253,8 +283,9 @@ az_get_token(struct ctx *c, int argc, char **argv, int is_show)
 		}
 	} else if (o.scope != NULL)
 		snprintf(scope, sizeof(scope), "%s", o.scope);
-	r = call_token(c, o.resource != NULL || o.scope != NULL ? scope : NULL,
-	    PROTO_MIN_VALID_DEFAULT, &resp, &err);
+	r = call_token_claims(c,
+	    o.resource != NULL || o.scope != NULL ? scope : NULL,
+	    PROTO_MIN_VALID_DEFAULT, o.claims, &resp, &err);
 	if (err != NULL) {
 		r = az_error(err);
 		json_decref(err);
@@ -289,6 +320,8 @@ az_get_token(struct ctx *c, int argc, char **argv, int is_show)
 		    sub, "isDefault", 1, "managedByTenants", "name", name,
 		    "state", "Enabled", "tenantId", tid, "user", "name",
 		    acct != NULL ? acct : "", "type", "user");
+		if (out != NULL && mode == AZ_LOGIN)
+			out = json_pack("[o]", out); /* az login: a list */
 	} else {
 		t = (time_t)exp;
 		if (localtime_r(&t, &tm) == NULL ||
@@ -312,6 +345,19 @@ az_get_token(struct ctx *c, int argc, char **argv, int is_show)
 	r = az_print(out, &o);
 	json_decref(out);
 	return r;
+}
+
+/* az login with a claims challenge is ours; without one, the real az's. */
+static int
+az_has_claims(int argc, char **argv)
+{
+	int k;
+
+	for (k = 0; k < argc; k++)
+		if (strncmp(argv[k], "--claims-challenge", 18) == 0 &&
+		    (argv[k][18] == '\0' || argv[k][18] == '='))
+			return 1;
+	return 0;
 }
 
 /* Everything else: the real az, by absolute path, never ourselves. */
@@ -353,9 +399,12 @@ az_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 	(void)cmd;
 	if (argc >= 3 && strcmp(argv[1], "account") == 0 &&
 	    strcmp(argv[2], "get-access-token") == 0)
-		return az_get_token(c, argc - 3, argv + 3, 0);
+		return az_get_token(c, argc - 3, argv + 3, AZ_TOKEN);
 	if (argc >= 3 && strcmp(argv[1], "account") == 0 &&
 	    strcmp(argv[2], "show") == 0)
-		return az_get_token(c, argc - 3, argv + 3, 1);
+		return az_get_token(c, argc - 3, argv + 3, AZ_SHOW);
+	if (argc >= 2 && strcmp(argv[1], "login") == 0 &&
+	    az_has_claims(argc - 2, argv + 2))
+		return az_get_token(c, argc - 2, argv + 2, AZ_LOGIN);
 	return az_exec_real(argv);
 }

@@ -279,6 +279,13 @@ int
 call_token(struct ctx *c, const char *scope, int64_t min_valid, json_t **resp,
     json_t **err_resp)
 {
+	return call_token_claims(c, scope, min_valid, NULL, resp, err_resp);
+}
+
+int
+call_token_claims(struct ctx *c, const char *scope, int64_t min_valid,
+    const char *claims, json_t **resp, json_t **err_resp)
+{
 	json_t *req;
 	int r;
 
@@ -291,7 +298,9 @@ call_token(struct ctx *c, const char *scope, int64_t min_valid, json_t **resp,
 	if ((scope != NULL &&
 		json_object_set_new(req, "scope", json_string(scope)) < 0) ||
 	    json_object_set_new(req, "min_valid", json_integer(min_valid)) <
-		0) {
+		0 ||
+	    (claims != NULL &&
+		json_object_set_new(req, "claims", json_string(claims)) < 0)) {
 		json_decref(req);
 		out_errorf("out of memory");
 		return EXIT_ERR;

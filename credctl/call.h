@@ -42,6 +42,9 @@ int call_op(struct ctx *c, const char *op, json_t **resp);
  */
 int call_token(struct ctx *c, const char *scope, int64_t min_valid,
     json_t **resp, json_t **err_resp);
+/* The same with a claims challenge (NULL: none; an ordinary token). */
+int call_token_claims(struct ctx *c, const char *scope, int64_t min_valid,
+    const char *claims, json_t **resp, json_t **err_resp);
 /*
  * The same request without a JSON tree on the usual path: EXIT_OK with
  * the ok reply in *tok (client_token_clear it) when its strings are

@@ -72,7 +72,8 @@ credctl_basename(const char *path)
 
 static const struct cmd cmds[] = {
 	{ "token", token_cmd,
-	    "token [SCOPE|ALIAS] [--min-valid S] [--json|--env|--header]" },
+	    "token [SCOPE|ALIAS] [--min-valid S] [--cae] [--claims B64] "
+	    "[--json|--env|--header]" },
 	{ "login", login_cmd, "login [--no-wait] [--qr]" },
 	{ "status", status_cmd, "status [--json]" },
 	{ "logout", logout_cmd, "logout" },

@@ -22,15 +22,18 @@
 #include "opts.h"
 #include "out.h"
 
-const struct option opts_long[] = { { "socket", required_argument, NULL,
-					OPT_SOCKET },
+const struct option opts_long[] = {
+	{ "socket", required_argument, NULL, OPT_SOCKET },
 	{ "min-valid", required_argument, NULL, OPT_MIN_VALID },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "env", no_argument, NULL, OPT_ENV },
 	{ "header", no_argument, NULL, OPT_HEADER },
 	{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
 	{ "qr", no_argument, NULL, OPT_QR }, { "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, OPT_VERSION }, { NULL, 0, NULL, 0 } };
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ "cae", no_argument, NULL, OPT_CAE },
+	{ "claims", required_argument, NULL, OPT_CLAIMS }, { NULL, 0, NULL, 0 }
+};
 
 /*
  * Parse argv of a subcommand (argv[0] is its name). allowed lists the
@@ -92,6 +95,20 @@ opts_parse(struct ctx *c, const struct cmd *cmd, int argc, char **argv,
 			break;
 		case OPT_QR:
 			o->is_qr = 1;
+			break;
+		case OPT_CAE:
+			o->is_cae = 1;
+			break;
+		case OPT_CLAIMS:
+			if (optarg[0] == '\0' ||
+			    strlen(optarg) > PROTO_CLAIMS_MAX) {
+				out_errorf("--claims wants the challenge's "
+					   "claims (base64 or JSON), 1..%d "
+					   "bytes",
+				    PROTO_CLAIMS_MAX);
+				return EXIT_USAGE;
+			}
+			o->claims = optarg;
 			break;
 		default:
 			break;

@@ -21,7 +21,9 @@ enum {
 	OPT_HEADER,
 	OPT_NO_WAIT,
 	OPT_QR,
-	OPT_VERSION
+	OPT_VERSION,
+	OPT_CAE,
+	OPT_CLAIMS
 };
 
 /* Every long option credctl knows; main parses its own with it too. */
@@ -30,6 +32,8 @@ extern const struct option opts_long[];
 struct opts {
 	int64_t min_valid; /* -1: not given */
 	int is_json, is_env, is_header, is_no_wait, is_qr;
+	int is_cae;	    /* token --cae */
+	const char *claims; /* token --claims: a challenge (points into argv) */
 	int npos;
 	char **pos;
 };

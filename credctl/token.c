@@ -2,6 +2,8 @@
  * token.c - `credctl token [SCOPE|ALIAS]`: an access token for the
  * caller, printed bare, with its details as JSON (--json), as shell
  * assignments (--env) or as an HTTP Authorization header (--header).
+ * --cae asks for a CAE token and --claims passes a resource's claims
+ * challenge (docs/protocol.md); both take the JSON request path.
  *
  * Must never: print the token anywhere but stdout, leave a copy in a
  * stdio buffer or in memory that is freed unwiped, or print an --env
@@ -124,7 +126,7 @@ int
 token_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 {
 	static const int allowed[] = { OPT_MIN_VALID, OPT_JSON, OPT_ENV,
-		OPT_HEADER, 0 };
+		OPT_HEADER, OPT_CAE, OPT_CLAIMS, 0 };
 	json_t *req = NULL, *resp = NULL;
 	struct opts o;
 	int r;
@@ -142,7 +144,7 @@ token_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 		    PROTO_STR_MAX);
 		return EXIT_USAGE;
 	}
-	if (!o.is_json) {
+	if (!o.is_json && !o.is_cae && o.claims == NULL) {
 		/* The common case: bytes both ways, no JSON tree (issue 16). */
 		struct client_token tok;
 
@@ -164,7 +166,11 @@ token_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 		json_object_set_new(req, "scope", json_string(o.pos[0])) < 0) ||
 	    (o.min_valid >= 0 &&
 		json_object_set_new(req, "min_valid",
-		    json_integer(o.min_valid)) < 0)) {
+		    json_integer(o.min_valid)) < 0) ||
+	    (o.is_cae && json_object_set_new(req, "cae", json_true()) < 0) ||
+	    (o.claims != NULL &&
+		json_object_set_new(req, "claims", json_string(o.claims)) <
+		    0)) {
 		json_decref(req);
 		out_errorf("out of memory");
 		return EXIT_ERR;

@@ -33,6 +33,7 @@
 #include "broker.h"
 #include "broker_int.h"
 #include "cache.h"
+#include "cae.h"
 #include "clock.h"
 #include "config.h"
 #include "errmap.h"
@@ -202,27 +203,97 @@ int
 broker_token(struct broker *b, struct waiter *w, const char *user, uid_t uid,
     const char *scope, int64_t min_valid, struct reply *out)
 {
+	return broker_token_cae(b, w, user, uid, scope, min_valid, 0, NULL,
+	    out);
+}
+
+/*
+ * A challenge for (u, key): refresh with its claims, join that refresh,
+ * serve the token it got, or refuse within the window (cae.h).
+ */
+static int
+claims_token(struct broker *b, struct user *u, struct waiter *w,
+    const char *key, const char *claims, struct reply *out)
+{
+	struct cache_entry *e;
+	int64_t now = clock_now(b->clk), since, retry_after;
+	json_t *resp;
+	int v;
+
+	v = cae_marks_check(&u->cae_marks, key, claims, now, &since,
+	    &retry_after);
+	if (v < 0)
+		return v;
+	if (v == CAE_JOIN && !flight_pending(u, key, claims)) {
+		/* The same challenge again: the token its refresh got. */
+		e = cache_get(b->cache, u->name, key);
+		if (e != NULL && e->issued_at >= since && e->expires_on > now)
+			return tokens_reply_entry(b, u, w, e, key, out);
+		retry_after = since + CAE_WINDOW - now;
+		v = CAE_LIMITED;
+	}
+	if (v == CAE_LIMITED) {
+		b->n.cae_limited++;
+		resp = errmap_error(-EBUSY,
+		    "a claims challenge for this scope was answered "
+		    "less than 30 s ago; try again after retry_after seconds");
+		if (resp != NULL &&
+		    json_object_set_new(proto_error_obj(resp), "retry_after",
+			json_integer(retry_after > 0 ? retry_after : 1)) != 0) {
+			json_decref(resp);
+			resp = NULL;
+		}
+		return reply_set_json(out, resp);
+	}
+	if (v == CAE_RUN)
+		b->n.cae_refreshes++;
+	if (flight_join_claims(b, u, key, claims, w) < 0)
+		return -ENOMEM;
+	return WAITER_PARKED;
+}
+
+int
+broker_token_cae(struct broker *b, struct waiter *w, const char *user,
+    uid_t uid, const char *scope, int64_t min_valid, int cae,
+    const char *claims, struct reply *out)
+{
 	struct cache_entry *e;
 	struct user *u;
 	int64_t now = clock_now(b->clk);
+	char keybuf[PROTO_STR_MAX + sizeof(CAE_KEY_SUFFIX)];
+	const char *key = scope; /* the hot path copies nothing */
 	int r;
 
-	e = cache_get(b->cache, user, scope);
+	/* CAE tokens only when the config declares the capability. */
+	cae = cae && b->cf->client_capabilities != NULL;
+	if (cae) {
+		if (cae_key(scope, 1, keybuf, sizeof(keybuf)) < 0)
+			return errmap_reply(out, -EDOM, "scope too long");
+		key = keybuf;
+	}
+	e = cache_get(b->cache, user, key);
 	u = user_find(b, user);
-	if (e != NULL && u != NULL && u->uid == uid && u->loaded &&
-	    cache_is_fresh(e, now, min_valid)) {
+	if (claims == NULL && e != NULL && u != NULL && u->uid == uid &&
+	    u->loaded && cache_is_fresh(e, now, min_valid)) {
 		b->n.cache_hits++;
-		return tokens_reply_entry(b, u, w, e, scope, out);
+		return tokens_reply_entry(b, u, w, e, key, out);
 	}
 	b->n.cache_misses++;
 	if (w->scope == NULL && (w->scope = strdup(scope)) == NULL)
 		return -ENOMEM;
+	if (claims != NULL && w->claims == NULL &&
+	    (w->claims = strdup(claims)) == NULL)
+		return -ENOMEM;
 	w->min_valid = min_valid;
+	w->cae = cae;
 	if (u != NULL && u->evicted != NULL && u->loaded && u->uid == uid &&
 	    u->outcome == NULL) {
 		/* Consented, record in the store: the refresh reads it. */
-		if (keep_request(w, user, uid) < 0 ||
-		    (r = flight_join(b, u, scope, w)) < 0)
+		if (keep_request(w, user, uid) < 0)
+			return -ENOMEM;
+		if (claims != NULL)
+			return claims_token(b, u, w, key, claims, out);
+		if (flight_join(b, u, key, w) < 0)
 			return -ENOMEM;
 		return WAITER_PARKED;
 	}
@@ -242,10 +313,10 @@ broker_token(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 			return errmap_reply(out, -ECANCELED,
 			    "the sign-in was declined");
 	}
-	e = cache_get(b->cache, user, scope);
-	if (e != NULL && user_has_consent(u) &&
+	e = cache_get(b->cache, user, key);
+	if (claims == NULL && e != NULL && user_has_consent(u) &&
 	    cache_is_fresh(e, now, min_valid))
-		return tokens_reply(b, u, w, scope,
+		return tokens_reply(b, u, w, key,
 		    out); /* e.g. after a reload */
 	if (!user_has_consent(u)) {
 		if (u->flow != NULL)
@@ -265,7 +336,9 @@ broker_token(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 		}
 		return flow_join(b, u, w, out);
 	}
-	r = flight_join(b, u, scope, w);
+	if (claims != NULL)
+		return claims_token(b, u, w, key, claims, out);
+	r = flight_join(b, u, key, w);
 	if (r < 0)
 		return r;
 	return WAITER_PARKED; /* answered by the flight, maybe already */
@@ -347,8 +420,13 @@ status_scope(struct cache_entry *e, void *arg)
 {
 	struct scope_list *sl = arg;
 	json_t *o = json_object();
+	char scope[PROTO_STR_MAX + 8];
+	int is_cae = cae_key_split(e->scope, scope, sizeof(scope));
 
-	reply_put(o, "scope", json_string(e->scope), &sl->bad);
+	reply_put(o, "scope", json_string(is_cae >= 0 ? scope : e->scope),
+	    &sl->bad);
+	if (is_cae == 1)
+		reply_put(o, "cae", json_true(), &sl->bad);
 	reply_put(o, "expires_on", json_integer(e->expires_on), &sl->bad);
 	reply_append(sl->arr, o, &sl->bad);
 }
@@ -620,8 +698,8 @@ broker_resume(struct broker *b, struct waiter *w, struct reply *out)
 {
 	switch (w->op) {
 	case PROTO_OP_TOKEN:
-		return broker_token(b, w, w->user, w->uid, w->scope,
-		    w->min_valid, out);
+		return broker_token_cae(b, w, w->user, w->uid, w->scope,
+		    w->min_valid, w->cae, w->claims, out);
 	case PROTO_OP_LOGIN:
 		return broker_login(b, w, w->user, w->uid, w->wait, out);
 	case PROTO_OP_STATUS:

@@ -72,6 +72,17 @@ void broker_set_config(struct broker *b, const struct config *cf);
 /* token op: scope is a configured scope string (resolved by dispatch). */
 int broker_token(struct broker *b, struct waiter *w, const char *user,
     uid_t uid, const char *scope, int64_t min_valid, struct reply *out);
+/*
+ * The same with the CAE fields (docs/protocol.md): cae asks for a CAE
+ * token (an ordinary one when [entra] client_capabilities is unset);
+ * claims (compact JSON from cae_claims_parse, or NULL) is a challenge:
+ * the cache is bypassed and one refresh per (user, scope) per
+ * CAE_WINDOW carries it (the same claims join it; others get
+ * rate_limited with retry_after).
+ */
+int broker_token_cae(struct broker *b, struct waiter *w, const char *user,
+    uid_t uid, const char *scope, int64_t min_valid, int cae,
+    const char *claims, struct reply *out);
 int broker_login(struct broker *b, struct waiter *w, const char *user,
     uid_t uid, int64_t wait, struct reply *out);
 int broker_status(struct broker *b, struct waiter *w, const char *user,

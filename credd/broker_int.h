@@ -32,6 +32,7 @@ struct event_timer;
 
 struct broker_counters {
 	uint64_t cache_hits, cache_misses;
+	uint64_t cae_refreshes, cae_limited; /* claims challenges (cae.h) */
 	uint64_t refreshes, refresh_ok, stale_served, evictions;
 	uint64_t idp_errors[OAUTH_CLASS_COUNT];
 	uint64_t flows_started, flows_completed, flows_rejected, flows_expired;

@@ -100,6 +100,13 @@ broker_metrics_text(struct broker *b, struct metrics_text *t)
 	one(t, "credd_stale_tokens_served_total", "counter",
 	    "Still-valid tokens served while their refresh failed.",
 	    b->n.stale_served);
+	one(t, "credd_cae_refreshes_total", "counter",
+	    "Refreshes driven by a resource's claims challenge.",
+	    b->n.cae_refreshes);
+	one(t, "credd_cae_limited_total", "counter",
+	    "Claims challenges refused inside the 30 s window per user and "
+	    "scope.",
+	    b->n.cae_limited);
 	one(t, "credd_device_flows_started_total", "counter",
 	    "Device-code flows started.", b->n.flows_started);
 	one(t, "credd_device_flows_completed_total", "counter",
@@ -257,6 +264,11 @@ broker_metrics_stats(struct broker *b, json_t *o)
 	    &bad);
 	reply_put(o, "cache_misses",
 	    json_integer((json_int_t)b->n.cache_misses), &bad);
+	/* Claims challenges (cae.h): grants they made, ones refused. */
+	reply_put(o, "cae_refreshes",
+	    json_integer((json_int_t)b->n.cae_refreshes), &bad);
+	reply_put(o, "cae_limited", json_integer((json_int_t)b->n.cae_limited),
+	    &bad);
 	reply_put(o, "cached_tokens",
 	    json_integer((json_int_t)cache_count(b->cache)), &bad);
 	/* Pre-serialized token replies kept (tokens.c; issue 16). */

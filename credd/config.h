@@ -61,6 +61,13 @@ struct config {
 	char *proxy;		       /* optional */
 	int timeout;	     /* seconds per IdP request, default 10, 1..300 */
 	char *account_match; /* optional, "%u@contoso.com" */
+	/*
+	 * client_capabilities: "cp1" lets a token request that asks for it
+	 * (the token op's cae) get a CAE token (xms_cc in the claims
+	 * parameter); NULL (default): no CAE tokens, challenges still
+	 * answered with the challenge's claims alone.
+	 */
+	char *client_capabilities;
 
 	/* [scopes]; "default = ALIAS" names the default alias (required) */
 	struct config_scope scopes[CONFIG_SCOPES_MAX];

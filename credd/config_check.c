@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "entra/util.h"
@@ -284,6 +285,11 @@ config_check_str(const struct key *k, const char *val)
 		return config_check_parse_client_auth(val) >= 0 ?
 		    NULL :
 		    "must be none, secret, certificate or federated";
+	case KT_CAPS:
+		/* Entra knows one client capability today: cp1 (CAE). */
+		return strcasecmp(val, "cp1") == 0 ?
+		    NULL :
+		    "must be cp1 (the one capability credd declares)";
 	case KT_INT:
 		break;
 	}

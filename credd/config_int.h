@@ -31,6 +31,7 @@ enum key_type {
 	KT_LISTEN, /* loopback literal and port: 127.0.0.1:PORT, [::1]:PORT */
 	KT_RESOURCES,	/* space-separated resources (https:// URLs or GUIDs) */
 	KT_CLIENT_AUTH, /* none | secret | certificate | federated, an int */
+	KT_CAPS,	/* client_capabilities: cp1 (the one known) */
 };
 
 struct key {

@@ -45,6 +45,7 @@ static const struct key entra_keys[] = {
 	STR("ca_file", KT_PATH, ca_file, NULL, 0),
 	STR("client_assertion_file", KT_PATH, client_assertion_file, NULL, 0),
 	STR("client_auth", KT_CLIENT_AUTH, client_auth, NULL, 0),
+	STR("client_capabilities", KT_CAPS, client_capabilities, NULL, 0),
 	STR("client_certificate_file", KT_CRED_PATH, client_certificate_file,
 	    NULL, 0),
 	STR("client_id", KT_ID, client_id, NULL, 1),

@@ -20,6 +20,7 @@
 #include "audit.h"
 #include "broker.h"
 #include "broker_metrics.h"
+#include "cae.h"
 #include "config.h"
 #include "dispatch.h"
 #include "errmap.h"
@@ -70,8 +71,25 @@ op_token(struct dispatch *d, struct waiter *w, const struct proto_request *req,
 		return errmap_reply(out, -EDOM,
 		    "unknown scope; ask for a configured "
 		    "alias (see 'credctl status') or scope");
-	return broker_token(d->broker, w, w->caller->user, w->caller->uid,
-	    scope, req->min_valid, out);
+	if (req->claims != NULL) {
+		const char *why;
+		char *claims;
+		int r;
+
+		/* A resource's challenge: checked here, never echoed. */
+		r = cae_claims_parse(req->claims, &claims, &why);
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0)
+			return errmap_reply(out, -EBADMSG, why);
+		r = broker_token_cae(d->broker, w, w->caller->user,
+		    w->caller->uid, scope, req->min_valid, req->cae, claims,
+		    out);
+		free(claims);
+		return r;
+	}
+	return broker_token_cae(d->broker, w, w->caller->user, w->caller->uid,
+	    scope, req->min_valid, req->cae, NULL, out);
 }
 
 static int

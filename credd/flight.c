@@ -25,6 +25,7 @@
 
 #include "broker_int.h"
 #include "cache.h"
+#include "cae.h"
 #include "clock.h"
 #include "config.h"
 #include "errmap.h"
@@ -47,7 +48,8 @@
 struct flight {
 	TAILQ_ENTRY(flight) qlink;
 	struct user *u;
-	char *scope;
+	char *scope;  /* the cache key: the scope, or a CAE key (cae.h) */
+	char *claims; /* a challenge's claims (compact JSON), or NULL */
 	struct waiter_list waiters;
 	struct idp_req *req;
 	unsigned epoch; /* user epoch at start: stale results are dropped */
@@ -74,13 +76,17 @@ store_reason(int r)
 
 /* ---- a user's queue of flights ---- */
 
+/* The flight of (u, scope, claims): claims NULL matches only NULL. */
 static struct flight *
-flight_find(struct user *u, const char *scope)
+flight_find(struct user *u, const char *scope, const char *claims)
 {
 	struct flight *f;
 
 	TAILQ_FOREACH(f, &u->flights, qlink)
-	if (strcmp(f->scope, scope) == 0)
+	if (strcmp(f->scope, scope) == 0 &&
+	    (f->claims == NULL ?
+		    claims == NULL :
+		    claims != NULL && strcmp(f->claims, claims) == 0))
 		return f;
 	return NULL;
 }
@@ -92,18 +98,23 @@ flight_free(struct broker *b, struct flight *f)
 	clock_timer_cancel(b->clk, &f->lock_timer);
 	oauth_token_clear(&f->tok);
 	free(f->scope);
+	free(f->claims);
 	free(f);
 }
 
-/* Answer one waiter after a failed refresh: a still-valid token, or the error. */
+/*
+ * Answer one waiter after a failed refresh: a still-valid token, or the
+ * error. Never the cached token after a claims refresh failed: the
+ * resource has just refused it (is_claims).
+ */
 static void
 reply_after_failure(struct broker *b, struct user *u, struct waiter *w,
-    const char *scope, const struct oauth_error *err)
+    const char *scope, int is_claims, const struct oauth_error *err)
 {
 	struct cache_entry *e = cache_get(b->cache, u->name, scope);
 	struct reply rep = { 0 };
 
-	if (err->cls == OAUTH_RETRY && e != NULL &&
+	if (err->cls == OAUTH_RETRY && !is_claims && e != NULL &&
 	    e->expires_on > clock_now(b->clk)) {
 		b->n.stale_served++;
 		waiter_finish(w, tokens_reply(b, u, w, scope, &rep), &rep);
@@ -152,7 +163,8 @@ flight_finish(struct broker *b, struct flight *f, const struct oauth_error *err)
 			/* The consent flow answers them (consent_required + fields). */
 			waiter_finish(w, flow_join(b, u, w, &rep), &rep);
 		} else
-			reply_after_failure(b, u, w, f->scope, err);
+			reply_after_failure(b, u, w, f->scope,
+			    f->claims != NULL, err);
 	}
 	if (err != NULL && err->cls == OAUTH_RETRY)
 		retry_later(b, u, f->scope);
@@ -175,7 +187,7 @@ handle_refresh_error(struct broker *b, struct user *u, struct flight *f,
     struct oauth_error *err)
 {
 	char q1[LOG_VALUE_MAX], q2[LOG_VALUE_MAX], kv[2 * LOG_VALUE_MAX + 96];
-	char line[sizeof(kv) + 32];
+	char line[sizeof(kv) + 32], scope[PROTO_STR_MAX + 8];
 	int64_t now = clock_now(b->clk);
 	int r;
 
@@ -221,9 +233,23 @@ handle_refresh_error(struct broker *b, struct user *u, struct flight *f,
 		user_save(b, u, 0, NULL, NULL);
 		break;
 	case OAUTH_CONSENT:
-		r = flow_may_start(b, u, 0);
+		/* The sign-in asks for the scope (never a CAE key). */
+		scope[0] = '\0';
+		r = cae_key_split(f->scope, scope, sizeof(scope));
+		if (r >= 0)
+			r = flow_may_start(b, u, 0);
 		if (r == 0 && u->flow == NULL)
-			r = flow_start(b, u, f->scope);
+			r = flow_start(b, u, scope);
+		/*
+		 * The sign-in carries the challenge (not the capability: its
+		 * token is cached under the ordinary key), so its token
+		 * satisfies what the resource asked for.
+		 */
+		if (u->flow != NULL && f->claims != NULL &&
+		    flow_carry_claims(u->flow, scope, f->claims) < 0)
+			log_warnx("user \"%s\": out of memory: the sign-in "
+				  "does not carry the claims challenge",
+			    u->name);
 		if (r < 0 && u->flow == NULL) {
 			/* No flow possible now: answer with the error itself. */
 			err->cls = OAUTH_RETRY;
@@ -316,6 +342,38 @@ refresh_saved(struct broker *b, struct user *u, void *ctx, int result)
 	flight_finish(b, f, NULL);
 }
 
+/*
+ * The scope string to send for f (its scope, never a CAE key, with the
+ * OIDC scopes) and the claims parameter (*claims malloc'd, NULL: none):
+ * a CAE key declares the configured capability, a challenge adds its
+ * claims. 0, -ENOTSUP (claims, but the IdP cannot send them), -ENOMEM,
+ * -ENAMETOOLONG.
+ */
+static int
+send_scope(struct broker *b, struct flight *f, char *scope, size_t sz,
+    char **claims)
+{
+	const char *caps = NULL;
+	char base[PROTO_STR_MAX + 8];
+	int r;
+
+	*claims = NULL;
+	r = cae_key_split(f->scope, base, sizeof(base));
+	if (r < 0)
+		return r;
+	if (r == 1)
+		caps = b->cf->client_capabilities; /* NULL: CAE turned off */
+	if ((size_t)snprintf(scope, sz, "%s %s", base, OIDC_SCOPES) >= sz)
+		return -ENAMETOOLONG;
+	r = cae_claims_merge(f->claims, caps, claims);
+	if (r == 0 && *claims != NULL && b->idp->ops->refresh_claims == NULL) {
+		free(*claims);
+		*claims = NULL;
+		r = -ENOTSUP;
+	}
+	return r;
+}
+
 /* Send the refresh grant with the newest refresh token. */
 static void
 flight_send(struct broker *b, struct flight *f)
@@ -323,6 +381,7 @@ flight_send(struct broker *b, struct flight *f)
 	struct user *u = f->u;
 	struct oauth_error err = { 0 };
 	char scope[PROTO_STR_MAX + 64];
+	char *claims = NULL;
 	int r;
 
 	if (!user_has_consent(u)) {
@@ -331,9 +390,14 @@ flight_send(struct broker *b, struct flight *f)
 		flight_finish(b, f, &err);
 		return;
 	}
-	snprintf(scope, sizeof(scope), "%s %s", f->scope, OIDC_SCOPES);
-	r = b->idp->ops->refresh(b->idp, u->rec->refresh_token, scope,
-	    refresh_done, f, &f->req);
+	r = send_scope(b, f, scope, sizeof(scope), &claims);
+	if (r == 0 && claims != NULL)
+		r = b->idp->ops->refresh_claims(b->idp, u->rec->refresh_token,
+		    scope, claims, refresh_done, f, &f->req);
+	else if (r == 0)
+		r = b->idp->ops->refresh(b->idp, u->rec->refresh_token, scope,
+		    refresh_done, f, &f->req);
+	free(claims);
 	if (r < 0) {
 		err.cls = OAUTH_RETRY;
 		snprintf(err.reason, sizeof(err.reason), "cannot send: %s",
@@ -493,11 +557,27 @@ int
 flight_join(struct broker *b, struct user *u, const char *scope,
     struct waiter *w)
 {
-	struct flight *f = flight_find(u, scope);
+	return flight_join_claims(b, u, scope, NULL, w);
+}
+
+int
+flight_pending(struct user *u, const char *scope, const char *claims)
+{
+	return flight_find(u, scope, claims) != NULL;
+}
+
+int
+flight_join_claims(struct broker *b, struct user *u, const char *scope,
+    const char *claims, struct waiter *w)
+{
+	struct flight *f = flight_find(u, scope, claims);
 
 	if (f == NULL) {
 		f = calloc(1, sizeof(*f));
-		if (f == NULL || (f->scope = strdup(scope)) == NULL) {
+		if (f == NULL || (f->scope = strdup(scope)) == NULL ||
+		    (claims != NULL && (f->claims = strdup(claims)) == NULL)) {
+			if (f != NULL)
+				free(f->scope);
 			free(f);
 			return -ENOMEM;
 		}

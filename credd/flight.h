@@ -22,6 +22,17 @@ struct waiter;
  */
 int flight_join(struct broker *b, struct user *u, const char *scope,
     struct waiter *w);
+/*
+ * The same for a claims challenge (claims: compact JSON from
+ * cae_claims_parse; scope: a cache key, cae.h): its own flight per
+ * (user, scope, claims), the grant sent with the claims parameter,
+ * and on failure never the cached token. The caller checked the rate
+ * (cae_marks_check). 0 or -ENOMEM.
+ */
+int flight_join_claims(struct broker *b, struct user *u, const char *scope,
+    const char *claims, struct waiter *w);
+/* 1 when a refresh of (u, scope, claims) is queued or running. */
+int flight_pending(struct user *u, const char *scope, const char *claims);
 /* End u's flights that have not started; their waiters get err and msg. */
 void flight_end_queued(struct broker *b, struct user *u, int err,
     const char *msg);

@@ -25,6 +25,7 @@
 #include "entra/util.h"
 
 #include "broker_int.h"
+#include "cae.h"
 #include "clock.h"
 #include "config.h"
 #include "errmap.h"
@@ -49,7 +50,8 @@ enum flow_state { FLOW_STARTING, FLOW_CLAIMING, FLOW_POLLING, FLOW_SAVING };
 struct flow {
 	struct user *u;
 	enum flow_state state;
-	char *scope; /* resource scope the consent asks for */
+	char *scope;  /* resource scope the consent asks for */
+	char *claims; /* a challenge the polls carry (cae.h), or NULL */
 	struct oauth_device dev;
 	int64_t expires_on; /* unix s */
 	int64_t interval;   /* seconds; +5 on slow_down */
@@ -109,7 +111,18 @@ flow_free(struct broker *b, struct flow *f)
 	oauth_device_clear(&f->dev);
 	oauth_token_clear(&f->tok);
 	free(f->scope);
+	free(f->claims);
 	free(f);
+}
+
+int
+flow_carry_claims(struct flow *f, const char *scope, const char *claims)
+{
+	if (f == NULL || f->remote || f->claims != NULL || claims == NULL ||
+	    strcmp(f->scope, scope) != 0)
+		return 0;
+	f->claims = strdup(claims);
+	return f->claims != NULL ? 0 : -ENOMEM;
 }
 
 json_t *
@@ -412,6 +425,8 @@ accept_saved(struct broker *b, struct user *u, void *ctx, int result)
 		return; /* cancelled meanwhile (logout, revoke) */
 	tokens_put(b, u, f->scope, &f->tok);
 	oauth_token_clear(&f->tok);
+	/* A new sign-in: a challenge may be answered again at once. */
+	cae_marks_clear(&u->cae_marks);
 	b->n.flows_completed++;
 	user_audit("consent_completed", u, u->uid, NULL, f->scope, "ok", NULL,
 	    NULL, NULL, NULL);
@@ -522,8 +537,12 @@ poll_cb(struct event_loop *ev, void *arg)
 		arm_poll(b, f, b->throttle_until - now);
 		return;
 	}
-	r = b->idp->ops->device_poll(b->idp, f->dev.device_code, poll_done, f,
-	    &f->req);
+	if (f->claims != NULL && b->idp->ops->device_poll_claims != NULL)
+		r = b->idp->ops->device_poll_claims(b->idp, f->dev.device_code,
+		    f->claims, poll_done, f, &f->req);
+	else
+		r = b->idp->ops->device_poll(b->idp, f->dev.device_code,
+		    poll_done, f, &f->req);
 	if (r < 0)
 		arm_poll(b, f, f->interval);
 }

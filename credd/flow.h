@@ -30,6 +30,13 @@ int flow_join(struct broker *b, struct user *u, struct waiter *w,
     struct reply *out);
 /* Add the device-code fields to obj (errors and replies). 0 or -ENOMEM. */
 int flow_fields(const struct flow *f, json_t *obj);
+/*
+ * A claims challenge (compact JSON, cae.h) for scope that this node's
+ * flow f must carry: its polls send it, so the sign-in satisfies the
+ * challenge (MSAL's interactive retry with the same claims). Only when f
+ * signs in for that scope; the first one stays. 0 or -ENOMEM.
+ */
+int flow_carry_claims(struct flow *f, const char *scope, const char *claims);
 /* Cancel and free u's flow; waiters are answered with resp_code/err. */
 void flow_cancel(struct broker *b, struct user *u, int err, const char *msg);
 /* May a flow start automatically now (cooldown, per-hour limit)? 0 or -errno. */

@@ -51,6 +51,24 @@ struct idp_ops {
 	int (*refresh)(struct idp *idp, const struct secret *refresh_token,
 	    const char *scope, idp_token_cb *cb, void *arg,
 	    struct idp_req **out);
+	/*
+	 * The refresh grant with a claims parameter (claims: JSON text, a
+	 * challenge merged with the client capabilities, cae.h). As
+	 * refresh. NULL in an IdP that cannot send claims: flight.c then
+	 * answers a claims request with an error, never a stale token.
+	 */
+	int (*refresh_claims)(struct idp *idp,
+	    const struct secret *refresh_token, const char *scope,
+	    const char *claims, idp_token_cb *cb, void *arg,
+	    struct idp_req **out);
+	/*
+	 * A device-code poll with a claims parameter (a challenge the
+	 * sign-in must satisfy, cae.h). As device_poll; NULL: the flow
+	 * polls without the claims.
+	 */
+	int (*device_poll_claims)(struct idp *idp,
+	    const struct secret *device_code, const char *claims,
+	    idp_token_cb *cb, void *arg, struct idp_req **out);
 	/* Cancel; *req set to NULL; its callback will not run. NULL-safe. */
 	void (*cancel)(struct idp *idp, struct idp_req **req);
 	/* Requests in flight (stats). */

@@ -165,6 +165,63 @@ http_refresh(struct idp *idp, const struct secret *refresh_token,
 	return post(h, h->token_url, form, q, out);
 }
 
+static int
+http_refresh_claims(struct idp *idp, const struct secret *refresh_token,
+    const char *scope, const char *claims, idp_token_cb *cb, void *arg,
+    struct idp_req **out)
+{
+	struct idp_http *h = to_http(idp);
+	struct secret *form = NULL;
+	struct idp_req *q;
+	int r;
+
+	*out = NULL;
+	r = oauth_form_refresh(h->cf->client_id, refresh_token, scope,
+	    h->client_secret, &form);
+	if (r == 0)
+		r = oauth_form_add_claims(&form, claims);
+	if (r < 0) {
+		secret_free(form);
+		return r;
+	}
+	q = calloc(1, sizeof(*q));
+	if (q == NULL) {
+		secret_free(form);
+		return -ENOMEM;
+	}
+	q->token_cb = cb;
+	q->arg = arg;
+	return post(h, h->token_url, form, q, out);
+}
+
+static int
+http_device_poll_claims(struct idp *idp, const struct secret *device_code,
+    const char *claims, idp_token_cb *cb, void *arg, struct idp_req **out)
+{
+	struct idp_http *h = to_http(idp);
+	struct secret *form = NULL;
+	struct idp_req *q;
+	int r;
+
+	*out = NULL;
+	r = oauth_form_device_poll(h->cf->client_id, device_code,
+	    h->client_secret, &form);
+	if (r == 0)
+		r = oauth_form_add_claims(&form, claims);
+	if (r < 0) {
+		secret_free(form);
+		return r;
+	}
+	q = calloc(1, sizeof(*q));
+	if (q == NULL) {
+		secret_free(form);
+		return -ENOMEM;
+	}
+	q->token_cb = cb;
+	q->arg = arg;
+	return post(h, h->token_url, form, q, out);
+}
+
 static void
 http_cancel_req(struct idp *idp, struct idp_req **req)
 {
@@ -188,6 +245,8 @@ static const struct idp_ops idp_http_ops = {
 	.device_start = http_device_start,
 	.device_poll = http_device_poll,
 	.refresh = http_refresh,
+	.refresh_claims = http_refresh_claims,
+	.device_poll_claims = http_device_poll_claims,
 	.cancel = http_cancel_req,
 	.inflight = http_inflight_reqs,
 };

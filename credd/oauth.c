@@ -321,6 +321,21 @@ oauth_form_refresh(const char *client_id, const struct secret *refresh_token,
 }
 
 int
+oauth_form_add_claims(struct secret **form, const char *claims)
+{
+	int r;
+
+	if (form == NULL || *form == NULL || claims == NULL || *claims == '\0')
+		return -EINVAL;
+	r = http_form_add(form, "claims", claims);
+	if (r < 0) {
+		secret_free(*form);
+		*form = NULL;
+	}
+	return r;
+}
+
+int
 oauth_form_add_assertion(struct secret **form, const struct secret *assertion)
 {
 	int r;

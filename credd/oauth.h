@@ -110,6 +110,13 @@ int oauth_form_add_assertion(struct secret **form,
     const struct secret *assertion);
 
 /*
+ * Append claims=JSON (a claims challenge merged with the client
+ * capabilities, cae.h) to a token-request form. 0, -EINVAL (no form or
+ * claims), -ENOMEM (the form is then wiped and freed, *form NULL).
+ */
+int oauth_form_add_claims(struct secret **form, const char *claims);
+
+/*
  * Parse a token-endpoint reply. Returns 0 and fills *tok on a 200 with an
  * access token; otherwise returns -EPROTO and fills *err (classified).
  * A network failure is passed as status 0 / body NULL and is RETRY.

@@ -32,6 +32,7 @@
 #include "audit.h"
 #include "broker_int.h"
 #include "cache.h"
+#include "cae.h"
 #include "clock.h"
 #include "config.h"
 #include "errmap.h"
@@ -194,9 +195,14 @@ tokens_reply_entry(struct broker *b, struct user *u, struct waiter *w,
     struct cache_entry *e, const char *scope, struct reply *out)
 {
 	const char *account = user_account(u);
+	char base[PROTO_STR_MAX + 8];
 	json_t *resp;
 	ssize_t n;
 	int r;
+
+	/* A CAE key (cae.h) answers with its scope. */
+	if (cae_key_split(scope, base, sizeof(base)) == 1)
+		scope = base;
 
 	if (e->line != NULL && line_is_for(e->line, account)) {
 		/* The bytes built when this token was first served. */

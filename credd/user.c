@@ -24,6 +24,7 @@
 #include "broker_int.h"
 #include "clock.h"
 #include "cache.h"
+#include "cae.h"
 #include "config.h"
 #include "event.h"
 #include "log.h"
@@ -119,6 +120,7 @@ user_table_free(struct broker *b)
 			record_free(u->rec);
 			user_forget_evicted(u);
 			free(u->flow_starts);
+			cae_marks_free(u->cae_marks);
 			free(u);
 		}
 	free(b->users);
@@ -553,6 +555,8 @@ user_purge_cache(struct broker *b, struct user *u)
 	struct purge_arg pa = { b, u->name };
 
 	cache_foreach(b->cache, purge_cb, &pa);
+	/* A new consent may answer a challenge at once. */
+	cae_marks_clear(&u->cae_marks);
 }
 
 /* ---- states ---- */

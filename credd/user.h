@@ -25,6 +25,7 @@ struct flow;
 struct storeq_job;
 struct oauth_error;
 struct event_timer;
+struct cae_marks;
 
 TAILQ_HEAD(flight_queue, flight);
 
@@ -48,7 +49,8 @@ struct user {
 	int64_t *
 	    flow_starts; /* flow.c's ring of start times, allocated at the first flow */
 	int64_t last_refresh;
-	unsigned saves; /* SAVE jobs in flight */
+	struct cae_marks *cae_marks; /* claims-driven refreshes (cae.h) */
+	unsigned saves;		     /* SAVE jobs in flight */
 	unsigned save_failures;
 	unsigned failures; /* consecutive RETRY failures */
 	unsigned nflow_starts;

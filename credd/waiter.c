@@ -16,7 +16,8 @@ waiter_release(struct waiter *w)
 	free(w->scope);
 	free(w->session);
 	free(w->user);
-	w->scope = w->session = w->user = NULL;
+	free(w->claims);
+	w->scope = w->session = w->user = w->claims = NULL;
 }
 
 void

@@ -82,6 +82,8 @@ struct waiter {
 	int interactive;
 	uint64_t ticket; /* matches a store job to its parked waiter */
 	int64_t min_valid;
+	int cae;	     /* token: a CAE token asked for */
+	char *claims;	     /* token: a challenge, compact JSON (owned) */
 	int64_t deadline_ms; /* login wait */
 };
 

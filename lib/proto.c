@@ -40,6 +40,8 @@ enum field_id {
 	F_SESSION,
 	F_CURSOR,
 	F_LIMIT,
+	F_CAE,
+	F_CLAIMS,
 	F_COUNT
 };
 
@@ -85,6 +87,12 @@ static const struct field_spec fields[F_COUNT] = {
 	    MSG_MISSING("cursor") },
 	[F_LIMIT] = { "limit", FT_INT, 1, PROTO_LIST_LIMIT_MAX, 0,
 	    MSG_INT("limit", 1, PROTO_LIST_LIMIT_MAX), MSG_MISSING("limit") },
+	[F_CAE] = { "cae", FT_BOOL, 0, 0, 0, "\"cae\" must be a boolean",
+	    MSG_MISSING("cae") },
+	[F_CLAIMS] = { "claims", FT_STRING, 0, 0, 1,
+	    "\"claims\" must be a non-empty string of at most " XSTR(
+		PROTO_CLAIMS_MAX) " bytes",
+	    MSG_MISSING("claims") },
 };
 
 #define ALLOW(f) (1u << (f))
@@ -96,7 +104,10 @@ static const struct op_spec {
 	unsigned required;
 } ops[PROTO_OP_COUNT] = {
 	[PROTO_OP_NONE] = { "none", 0, 0 },
-	[PROTO_OP_TOKEN] = { "token", ALLOW(F_SCOPE) | ALLOW(F_MIN_VALID), 0 },
+	[PROTO_OP_TOKEN] = { "token",
+	    ALLOW(F_SCOPE) | ALLOW(F_MIN_VALID) | ALLOW(F_CAE) |
+		ALLOW(F_CLAIMS),
+	    0 },
 	[PROTO_OP_LOGIN] = { "login", ALLOW(F_WAIT), 0 },
 	[PROTO_OP_STATUS] = { "status", 0, 0 },
 	[PROTO_OP_LOGOUT] = { "logout", 0, 0 },
@@ -180,7 +191,8 @@ field_store(struct proto_request *req, int id, json_t *val)
 		s = json_string_value(val);
 		len = json_string_length(val);
 		/* jansson refuses \u0000 already; check anyway. */
-		if (len > PROTO_STR_MAX || strlen(s) != len)
+		if (len > (id == F_CLAIMS ? PROTO_CLAIMS_MAX : PROTO_STR_MAX) ||
+		    strlen(s) != len)
 			return -EBADMSG;
 		if (fs->is_nonempty && len == 0)
 			return -EBADMSG;
@@ -230,6 +242,12 @@ field_store(struct proto_request *req, int id, json_t *val)
 		break;
 	case F_LIMIT:
 		req->limit = n;
+		break;
+	case F_CAE:
+		req->cae = json_is_true(val);
+		break;
+	case F_CLAIMS:
+		req->claims = s;
 		break;
 	default:
 		return -EBADMSG;

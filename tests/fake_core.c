@@ -39,6 +39,8 @@ struct fake_req {
 	struct fake_req *next;
 	enum fake_grant kind;
 	char rt[256];
+	char *claims; /* the claims parameter, or NULL */
+	char scope[256];
 	idp_token_cb *token_cb;
 	idp_device_cb *device_cb;
 	void *arg;
@@ -115,9 +117,31 @@ static int
 idp_refresh(struct idp *idp, const struct secret *refresh_token,
     const char *scope, idp_token_cb *cb, void *arg, struct idp_req **out)
 {
-	(void)scope;
-	return idp_queue(idp->priv, FAKE_REFRESH, refresh_token, cb, NULL, arg,
+	int r = idp_queue(idp->priv, FAKE_REFRESH, refresh_token, cb, NULL, arg,
 	    out);
+
+	if (r == 0)
+		snprintf(((struct fake_req *)*out)->scope, 256, "%s", scope);
+	return r;
+}
+
+static int
+idp_refresh_claims(struct idp *idp, const struct secret *refresh_token,
+    const char *scope, const char *claims, idp_token_cb *cb, void *arg,
+    struct idp_req **out)
+{
+	char *c = strdup(claims);
+	int r;
+
+	if (c == NULL)
+		return -ENOMEM;
+	r = idp_refresh(idp, refresh_token, scope, cb, arg, out);
+	if (r < 0) {
+		free(c);
+		return r;
+	}
+	((struct fake_req *)*out)->claims = c;
+	return 0;
 }
 
 static void
@@ -141,6 +165,7 @@ idp_cancel(struct idp *idp, struct idp_req **req)
 		return;
 	q = (struct fake_req *)*req;
 	idp_unlink(idp->priv, q);
+	free(q->claims);
 	free(q);
 	*req = NULL;
 }
@@ -157,11 +182,31 @@ idp_inflight(const struct idp *idp)
 	return n;
 }
 
+static int
+idp_device_poll_claims(struct idp *idp, const struct secret *device_code,
+    const char *claims, idp_token_cb *cb, void *arg, struct idp_req **out)
+{
+	char *c = strdup(claims);
+	int r;
+
+	if (c == NULL)
+		return -ENOMEM;
+	r = idp_device_poll(idp, device_code, cb, arg, out);
+	if (r < 0) {
+		free(c);
+		return r;
+	}
+	((struct fake_req *)*out)->claims = c;
+	return 0;
+}
+
 static const struct idp_ops fake_idp_ops = {
 	.name = "fake",
 	.device_start = idp_device_start,
 	.device_poll = idp_device_poll,
 	.refresh = idp_refresh,
+	.refresh_claims = idp_refresh_claims,
+	.device_poll_claims = idp_device_poll_claims,
 	.cancel = idp_cancel,
 	.inflight = idp_inflight,
 };
@@ -388,6 +433,7 @@ fake_core_free(struct fake_core *fc)
 		struct fake_req *q = fc->reqs;
 
 		fc->reqs = q->next;
+		free(q->claims);
 		free(q);
 	}
 	while ((t = fc->timers) != NULL) {
@@ -476,6 +522,19 @@ fake_core_token_valid(struct fake_core *fc, struct fake_call *c,
 	fake_core_call_init(fc, c, PROTO_OP_TOKEN, user, uid);
 	fake_core_call_returned(c,
 	    broker_token(fc->b, &c->w, user, uid, FAKE_SCOPE, min_valid, &out),
+	    &out);
+}
+
+void
+fake_core_token_cae(struct fake_core *fc, struct fake_call *c, const char *user,
+    uid_t uid, int cae, const char *claims)
+{
+	struct reply out = { 0 };
+
+	fake_core_call_init(fc, c, PROTO_OP_TOKEN, user, uid);
+	fake_core_call_returned(c,
+	    broker_token_cae(fc->b, &c->w, user, uid, FAKE_SCOPE, 0, cae,
+		claims, &out),
 	    &out);
 }
 
@@ -594,6 +653,39 @@ fake_core_idp_refresh_token(const struct fake_core *fc)
 	return "";
 }
 
+const char *
+fake_core_idp_claims(const struct fake_core *fc)
+{
+	const struct fake_req *q;
+
+	for (q = fc->reqs; q != NULL; q = q->next)
+		if (q->kind == FAKE_REFRESH)
+			return q->claims != NULL ? q->claims : "";
+	return "";
+}
+
+const char *
+fake_core_idp_poll_claims(const struct fake_core *fc)
+{
+	const struct fake_req *q;
+
+	for (q = fc->reqs; q != NULL; q = q->next)
+		if (q->kind == FAKE_POLL)
+			return q->claims != NULL ? q->claims : "";
+	return "";
+}
+
+const char *
+fake_core_idp_scope(const struct fake_core *fc)
+{
+	const struct fake_req *q;
+
+	for (q = fc->reqs; q != NULL; q = q->next)
+		if (q->kind == FAKE_REFRESH)
+			return q->scope;
+	return "";
+}
+
 int
 fake_core_idp_answer(struct fake_core *fc, enum fake_grant kind, long status,
     const char *body, int64_t retry_after)
@@ -626,6 +718,7 @@ fake_core_idp_answer(struct fake_core *fc, enum fake_grant kind, long status,
 		oauth_token_clear(&tok);
 	}
 	secret_free(sb);
+	free(q->claims);
 	free(q);
 	fake_core_settle(fc);
 	return 0;

@@ -72,6 +72,9 @@ void fake_core_token(struct fake_core *fc, struct fake_call *c,
 /* The same, wanting the token valid for min_valid s more. */
 void fake_core_token_valid(struct fake_core *fc, struct fake_call *c,
     const char *user, uid_t uid, int64_t min_valid);
+/* The same with the CAE fields (broker_token_cae; claims compact JSON). */
+void fake_core_token_cae(struct fake_core *fc, struct fake_call *c,
+    const char *user, uid_t uid, int cae, const char *claims);
 void fake_core_login(struct fake_core *fc, struct fake_call *c,
     const char *user, uid_t uid, int64_t wait);
 void fake_core_status(struct fake_core *fc, struct fake_call *c,
@@ -105,6 +108,12 @@ unsigned fake_core_idp_waiting(const struct fake_core *fc,
 unsigned fake_core_idp_sent(const struct fake_core *fc, enum fake_grant kind);
 /* The refresh token the oldest waiting refresh grant carries ("" none). */
 const char *fake_core_idp_refresh_token(const struct fake_core *fc);
+/* The claims parameter of the oldest waiting refresh ("" none). */
+const char *fake_core_idp_claims(const struct fake_core *fc);
+/* The claims parameter of the oldest waiting device-code poll ("" none). */
+const char *fake_core_idp_poll_claims(const struct fake_core *fc);
+/* The scope string of the oldest waiting refresh ("" none). */
+const char *fake_core_idp_scope(const struct fake_core *fc);
 /*
  * Answer the oldest waiting request of kind with an HTTP status, body
  * and Retry-After (-1: none), then settle. 0, or -ENOENT when none waits.

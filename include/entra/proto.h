@@ -23,6 +23,8 @@
 #define PROTO_LIST_LIMIT_DEFAULT 100
 #define PROTO_LIST_LIMIT_MAX 1000
 #define PROTO_STR_MAX 1024 /* longest accepted string field */
+/* token's claims (a challenge, base64 or JSON): longest accepted string */
+#define PROTO_CLAIMS_MAX 16384
 #define PROTO_LITE_BUF                                                         \
 	256 /* string bytes (NULs included) the fast path keeps */
 
@@ -56,6 +58,9 @@ struct proto_request {
 	enum proto_op op;
 	const char *scope;	   /* token */
 	int64_t min_valid;	   /* token; default PROTO_MIN_VALID_DEFAULT */
+	int cae;		   /* token: a CAE token wanted, default 0 */
+	const char *claims;	   /* token: a claims challenge (not checked
+				    * here beyond being a string) */
 	int64_t wait;		   /* login, default 0 */
 	const char *user;	   /* session_open/close, admin_revoke */
 	const char *service;	   /* session_open */

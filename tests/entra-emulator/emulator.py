@@ -3,7 +3,8 @@
 # v2.0 device-code, authorize, token, discovery and keys endpoints, with a
 # /_control/ API that lets tests approve sign-ins, revoke grants and inject
 # faults. Client authentication lives in emu_clientauth.py, the
-# authorization code flow and client_credentials in emu_authcode.py.
+# authorization code flow and client_credentials in emu_authcode.py, CAE (the
+# claims parameter, the protected resource, critical events) in emu_cae.py.
 # Tests and demos only; the contract is README.md beside this file.
 # Never prints or logs a token (tests grep the logs for leaks).
 
@@ -28,6 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 # Beside this file (run as a script):
 from emu_crypto import KeyMaterial, b64url
 import emu_authcode
+import emu_cae
 import emu_clientauth
 from emu_errors import ControlError, EntraError, c_str, missing
 
@@ -141,6 +143,7 @@ class State:
         self.redirects = {"public": set(), "web": set()}  # filled once authority is known
         self.device_blocks = []   # Conditional Access on the device code flow
         self.app_roles = {}       # resource -> roles in client_credentials tokens
+        self.cae = emu_cae.new_state()  # CAE lifetimes, critical events (emu_cae.py)
         self.reset_counters()
 
     def reset_counters(self):
@@ -195,14 +198,16 @@ def new_guid():
 
 
 def mint_tokens(st, account, resource, res_scopes, perms, oidc, with_client_info, acr="0",
-                confidential=False):
+                confidential=False, claims=None):
     """Builds a token response body; records every secret. Call with st.lock held.
     acr: how the client authenticated ("0" none, "1" secret, "2" assertion);
     confidential: the refresh token belongs to a confidential flow (its
-    refreshes must carry a credential)."""
+    refreshes must carry a credential); claims: the request's claims
+    parameter (a dict; xms_cc cp1 earns a CAE token, emu_cae.py)."""
     now = int(time.time())
     lt = st.lifetimes
-    at_life = int(lt["access_token"])
+    at_life, refresh_in = emu_cae.lifetime(st, claims, int(lt["access_token"]),
+                                           lt["refresh_in"])
     iss = "%s/%s/v2.0" % (st.authority, account["tid"])
     sub = b64url(hashlib.sha256((account["oid"] + st.client_id).encode()).digest())[:43]
     scp = "user_impersonation" if perms == [".default"] else " ".join(perms)
@@ -213,6 +218,8 @@ def mint_tokens(st, account, resource, res_scopes, perms, oidc, with_client_info
         "preferred_username": account["preferred_username"],
         "scp": scp, "sub": sub, "tid": account["tid"],
         "uti": b64url(os.urandom(16)), "ver": "2.0"}
+    if claims is not None and emu_cae.wants_cae(claims):
+        at_claims["xms_cc"] = ["cp1"]
     if st.upn:
         at_claims["upn"] = account.get("upn") or account["preferred_username"]
     access_token = st.keys.sign_jwt(at_claims)
@@ -225,8 +232,8 @@ def mint_tokens(st, account, resource, res_scopes, perms, oidc, with_client_info
     granted += [s.lower() for s in oidc]
     body = {"token_type": "Bearer", "scope": " ".join(granted),
             "expires_in": at_life, "ext_expires_in": at_life}
-    if lt["refresh_in"] is not None:
-        body["refresh_in"] = int(lt["refresh_in"])
+    if refresh_in is not None:
+        body["refresh_in"] = int(refresh_in)
     body["access_token"] = access_token
 
     oidc_l = [s.lower() for s in oidc]
@@ -455,6 +462,8 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if parts[:1] == ["_control"]:
                 return self.control(method, "/".join(parts[1:]))
+            if parts[:1] == ["_resource"]:
+                return emu_cae.resource(self, method)
             if len(parts) == 4 and parts[1:3] == ["oauth2", "v2.0"] and parts[3] in ("token", "devicecode"):
                 if method != "POST":
                     self.read_body()
@@ -748,9 +757,10 @@ class Handler(BaseHTTPRequestHandler):
             c = st.condition_for(account["oid"], flow["resource"], ("block",))
             if c is not None:
                 raise condition_error(c)
+            claims = emu_cae.parse_claims(st, form.get("claims"))
             flow["status"] = "redeemed"
             body = mint_tokens(st, account, flow["resource"], flow["res_scopes"], flow["perms"],
-                               flow["oidc"], form.get("client_info") == "1")
+                               flow["oidc"], form.get("client_info") == "1", claims=claims)
             if "refresh_token" in body:
                 rec = st.rts[body["refresh_token"]]
                 rec["scope"], rec["resource"] = flow["scope"], flow["resource"]
@@ -790,13 +800,14 @@ class Handler(BaseHTTPRequestHandler):
                                  "this user and resource.")
             scope = form.get("scope") or rec.get("scope") or "openid profile offline_access"
             resource, res_scopes, perms, oidc = parse_scope(scope)
+            claims = emu_cae.parse_claims(st, form.get("claims"))
             c = st.condition_for(oid, resource)
             if c is not None:
                 raise condition_error(c)
             rec["used"] = True
             body = mint_tokens(st, account, resource, res_scopes, perms, oidc,
                                form.get("client_info") == "1", acr=acr,
-                               confidential=rec.get("confidential", False))
+                               confidential=rec.get("confidential", False), claims=claims)
             if "refresh_token" in body:
                 new = st.rts[body["refresh_token"]]
                 new["scope"], new["resource"] = rec.get("scope"), rec.get("resource")
@@ -990,6 +1001,7 @@ CONTROL = {
     ("GET", "refresh_chain"): c_refresh_chain,
 }
 CONTROL.update(emu_clientauth.CONTROL)
+CONTROL.update(emu_cae.CONTROL)
 CONTROL.update(emu_authcode.CONTROL)
 emu_authcode.OPS = argparse.Namespace(parse_scope=parse_scope, mint_tokens=mint_tokens,
                                       condition_error=condition_error)

@@ -538,6 +538,69 @@ def t_refresh(emu, v, rt):
     return r.json()["refresh_token"]
 
 
+def t_cae(emu, rt):
+    """CAE (emu_cae.py): cp1 earns a long token with refresh_in; the resource
+    challenges it after a critical event; a refresh with the challenge's
+    claims satisfies the resource; ordinary tokens are not challenged."""
+    cp1 = json.dumps({"access_token": {"xms_cc": {"values": ["cp1"]}}})
+    scope = "%s/.default offline_access" % STORAGE
+    b = emu.refresh(rt, scope, claims=cp1).json()
+    check("cae: long lifetime and refresh_in", b.get("expires_in") == 86399
+          and b.get("refresh_in") == 43200, b.get("expires_in"))
+    cae_at, rt = b["access_token"], b["refresh_token"]
+    at_claims = json.loads(b64url_decode(cae_at.split(".")[1]))
+    check("cae: xms_cc in the token", at_claims.get("xms_cc") == ["cp1"])
+    plain = emu.refresh(rt, scope).json()
+    check("cae: ordinary without cp1", plain.get("expires_in") == 3600
+          and "refresh_in" not in plain)
+    rt = plain["refresh_token"]
+
+    def get(tok):
+        return emu.call("GET", "/_resource/storage", headers={"Authorization": "Bearer " + tok})
+
+    check("resource: CAE token accepted", get(cae_at).status == 200)
+    check("resource: no token 401", emu.call("GET", "/_resource/storage").status == 401)
+    check("resource: unknown token 401", get("eyJ.e30.x").status == 401)
+    time.sleep(1.1)  # the event's second is after the tokens' nbf
+    at = emu.ok("critical_event", {"oid": OID_A})["at"]
+    r = get(cae_at)
+    www = r.headers.get("WWW-Authenticate", "")
+    m = re.search(r'claims="([^"]+)"', www)
+    check("resource: challenge after the event", r.status == 401
+          and 'error="insufficient_claims"' in www and m is not None, www)
+    challenge = json.loads(base64.b64decode(m.group(1))) if m else {}
+    check("resource: challenge asks for nbf", challenge == {
+        "access_token": {"nbf": {"essential": True, "value": str(at)}}}, challenge)
+    check("resource: ordinary token not challenged", get(plain["access_token"]).status == 200)
+    merged = dict(challenge)
+    merged["access_token"] = dict(challenge.get("access_token", {}),
+                                  xms_cc={"values": ["cp1"]})
+    b = emu.refresh(rt, scope, claims=json.dumps(merged)).json()
+    check("resource: the new token satisfies the challenge", get(b["access_token"]).status == 200)
+    rt = b["refresh_token"]
+    expect_error("cae: claims not JSON", emu.refresh(rt, scope, claims="{nope"), 400,
+                 "invalid_request", 9002313)
+    c = emu.control("cae_counters")[1]
+    check("cae counters", c.get("challenges") == 1 and c.get("claims_requests") >= 2
+          and c.get("cae_tokens") == 2, c)
+    status, reply = emu.control("critical_event", {})
+    check("critical_event wants oid", status == 400)
+    status, reply = emu.control("cae_lifetimes", {"refresh_in": -1})
+    check("cae_lifetimes rejects bad value", status == 400)
+    check("cae_lifetimes", emu.ok("cae_lifetimes", {"access_token": 7200, "refresh_in": None})
+          .get("refresh_in") is None)
+    emu.ok("cae_lifetimes", {"access_token": 86399, "refresh_in": 43200})
+    # A device-code poll honours claims too (a sign-in carrying a challenge).
+    b = emu.login(OID_A, USER_A, claims=json.dumps(merged))
+    check("cae: device flow with cp1 claims gives a CAE token",
+          b.get("expires_in") == 86399 and get(b["access_token"]).status == 200)
+    rt = b["refresh_token"]
+    # With revoke_refresh the refresh token dies too (50173).
+    emu.ok("critical_event", {"oid": OID_A, "revoke_refresh": True})
+    expect_error("cae: revoked session", emu.refresh(rt, scope, claims=json.dumps(merged)), 400,
+                 "invalid_grant", 50173)
+
+
 def t_conditions(emu, rt_a):
     storage, vault, sql = STORAGE + "/.default", "https://vault.azure.net/.default", \
         "https://database.windows.net/.default"
@@ -839,6 +902,7 @@ def main():
         t_control_errors(emu)
         selftest_signin.run(sys.modules[__name__], emu, v)
         t_issued(emu)
+        t_cae(emu, emu.login(OID_A, USER_A)["refresh_token"])
     except Exception:
         traceback.print_exc()
         check("no exception", False)

@@ -18,6 +18,7 @@ installed here: their requests are replayed exactly as their sources send
 them (documented, not proven).
 """
 
+import base64
 import ctypes
 import http.client
 import json
@@ -171,6 +172,11 @@ elif mode == "dac":
 elif mode == "cli":
     from azure.identity import AzureCliCredential
     out(AzureCliCredential().get_token(scope))
+elif mode == "mi_claims":  # a claims challenge passed on, as a client retries a 401
+    from azure.identity import ManagedIdentityCredential
+    c = ManagedIdentityCredential()
+    c.get_token(scope)
+    out(c.get_token(scope, claims=sys.argv[3]))
 elif mode in ("mi_aio", "dac_aio"):
     async def main():
         if mode == "mi_aio":
@@ -226,13 +232,14 @@ class SdkBase(H.StackTestCase):
         self.assertEqual(claims.get("aud"), aud, "aud of the token")
         self.assertEqual(claims.get("oid"), self.stack.oid(user), "token is not %s's" % user)
 
-    def py(self, user, mode, scope, env):
+    def py(self, user, mode, scope, env, *extra):
         script = os.path.join(self.tmp, "sdk_py.py")
         if not os.path.exists(script):
             with open(script, "w") as f:
                 f.write(PY_MI)
             os.chmod(script, 0o644)
-        rc, out, err = run_user(user, ["/usr/bin/python3", script, mode, scope], env, timeout=90)
+        rc, out, err = run_user(user, ["/usr/bin/python3", script, mode, scope] + list(extra),
+                                env, timeout=90)
         self.assertEqual(rc, 0, "python %s as %s: rc %d: %s" % (mode, user, rc, err[-1500:]))
         return json.loads(out.strip().splitlines()[-1])
 
@@ -384,10 +391,11 @@ class NodeSdkTests(SdkBase):
             if r.returncode != 0:
                 raise RuntimeError("npm ci failed: %s" % r.stdout[-2000:])
 
-    def node(self, user, mode, scope, env):
+    def node(self, user, mode, scope, env, *extra):
         script = os.path.join(NODE_DIR, "get_token.js")
         env = dict(env, NODE_PATH=os.path.join(NODE_DIR, "node_modules"))
-        rc, out, err = run_user(user, ["node", script, mode, scope], env, timeout=90, cwd=NODE_DIR)
+        rc, out, err = run_user(user, ["node", script, mode, scope] + list(extra), env,
+                                timeout=90, cwd=NODE_DIR)
         self.assertEqual(rc, 0, "node %s as %s: %s" % (mode, user, err[-1500:]))
         return json.loads(out.strip().splitlines()[-1])
 
@@ -401,6 +409,68 @@ class NodeSdkTests(SdkBase):
         self.consent(BOB)
         doc = self.node(BOB, "dac", STORAGE + "/.default", self.sdk_env(BOB))
         self.assertUserToken(doc["token"], BOB)
+
+
+# ==================================================================== CAE
+
+CHALLENGE = base64.b64encode(json.dumps(
+    {"access_token": {"nbf": {"essential": True, "value": "1700000000"}}}).encode()).decode()
+
+
+class CaeSdkTests(SdkBase):
+    """Claims challenges through the SDK endpoint (issue 17), with
+    [entra] client_capabilities = cp1: the endpoint serves ordinary tokens
+    only, whatever the SDK sends; what each SDK does with claims."""
+    MSI_EXTRA = "\n[entra]\nclient_capabilities = cp1\n"
+
+    def endpoint_token(self, user):
+        rc, tok, err = self.stack.token(user, "storage")
+        self.assertExit((rc, err), EXIT_OK)
+        return tok["access_token"]
+
+    def test_01_python_managed_identity_with_claims(self):
+        self.consent(ALICE)
+        grants = self.stack.counters().get("refresh_token", 0)
+        doc = self.py(ALICE, "mi_claims", STORAGE + "/.default", self.sdk_env(ALICE),
+                      CHALLENGE)
+        self.assertUserToken(doc["token"], ALICE)
+        self.assertNotIn("xms_cc", H.jwt_claims(doc["token"]), "a CAE token from the endpoint")
+        # azure-identity (Debian's) sends nothing of the claims to the
+        # endpoint: credd serves its cached ordinary token, no grant.
+        self.assertEqual(doc["token"], self.endpoint_token(ALICE))
+        self.assertEqual(self.stack.counters().get("refresh_token", 0), grants)
+
+    def test_02_node_managed_identity_with_claims(self):
+        if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "@azure", "identity")):
+            r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               timeout=600)
+            self.assertEqual(r.returncode, 0, "npm ci failed: %s" % r.stdout[-2000:])
+        self.consent(BOB)
+        doc = NodeSdkTests.node(self, BOB, "mi_claims", STORAGE + "/.default",
+                                self.sdk_env(BOB), CHALLENGE)
+        self.assertUserToken(doc["token"], BOB)
+        self.assertNotIn("xms_cc", H.jwt_claims(doc["token"]))
+        self.assertEqual(doc["token"], self.endpoint_token(BOB))
+
+    def test_03_endpoint_takes_msal_revocation_parameters(self):
+        # Newer MSAL sends these to managed-identity sources that support
+        # token revocation; credd answers with its ordinary token.
+        import hashlib
+        self.consent(ALICE)
+        env = self.credctl_env(ALICE)
+        tok = self.endpoint_token(ALICE)
+        r = self.get(ALICE, self.app_path(extra="&xms_cc=cp1&token_sha256_to_refresh=%s"
+                                          % hashlib.sha256(tok.encode()).hexdigest()),
+                     {"X-IDENTITY-HEADER": env["IDENTITY_HEADER"]})
+        self.assertEqual(r["status"], 200, r)
+        self.assertEqual(r["doc"]["access_token"], tok)
+        self.assertNotIn("xms_cc", H.jwt_claims(tok))
+        # credctl --cae, in the same config, gets a CAE token of its own.
+        rc, cae, err = self.stack.token(ALICE, "storage", "--cae")
+        self.assertExit((rc, err), EXIT_OK)
+        self.assertEqual(H.jwt_claims(cae["access_token"]).get("xms_cc"), ["cp1"])
+        self.assertEqual(self.endpoint_token(ALICE), tok)
 
 
 # ==================================================================== refusals

@@ -157,6 +157,7 @@ TEST(test_defaults)
 	ASSERT_TRUE(cf->ca_file == NULL);
 	ASSERT_TRUE(cf->proxy == NULL);
 	ASSERT_TRUE(cf->account_match == NULL);
+	ASSERT_TRUE(cf->client_capabilities == NULL); /* CAE off */
 	ASSERT_STREQ(cf->socket, ENTRA_SOCKET_PATH);
 	ASSERT_STREQ(cf->user, ENTRA_CREDD_USER);
 	ASSERT_EQ(gethostname(host, sizeof(host) - 1), 0);
@@ -233,6 +234,8 @@ TEST(test_errors)
 	    "t.conf:8: backend must be 'file' or 'postgres'"));
 	ASSERT_TRUE(parse_fails(BASE "[entra]\naccount_match = %s@x\n", -EINVAL,
 	    "t.conf:8: account_match must be"));
+	ASSERT_TRUE(parse_fails(BASE "[entra]\nclient_capabilities = cp2\n",
+	    -EINVAL, "t.conf:8: client_capabilities must be cp1"));
 	ASSERT_TRUE(parse_fails(BASE "[server]\nuser = Bad User\n", -EINVAL,
 	    "t.conf:8: user is not a valid user name"));
 	ASSERT_TRUE(parse_fails(BASE "[entra]\nproxy =\n", -EINVAL,

@@ -24,14 +24,14 @@ static int
 same_request(const struct proto_request *a, const struct proto_request *b)
 {
 	const char *sa[] = { a->scope, a->user, a->service, a->tty, a->workload,
-		a->session, a->cursor };
+		a->session, a->cursor, a->claims };
 	const char *sb[] = { b->scope, b->user, b->service, b->tty, b->workload,
-		b->session, b->cursor };
+		b->session, b->cursor, b->claims };
 	size_t i;
 
 	if (a->op != b->op || a->min_valid != b->min_valid ||
 	    a->wait != b->wait || a->limit != b->limit ||
-	    a->interactive != b->interactive)
+	    a->interactive != b->interactive || a->cae != b->cae)
 		return 0;
 	for (i = 0; i < sizeof(sa) / sizeof(sa[0]); i++) {
 		if ((sa[i] == NULL) != (sb[i] == NULL))
@@ -150,6 +150,10 @@ TEST(test_fast_path_declines)
 	struct proto_request r;
 	const char *code, *msg;
 
+	/* The CAE fields (issue 17) always take the JSON decoder. */
+	DECLINED("{\"v\":1,\"op\":\"token\",\"cae\":true}");
+	DECLINED("{\"v\":1,\"op\":\"token\",\"scope\":\"s\",\"cae\":false}");
+	DECLINED("{\"v\":1,\"op\":\"token\",\"claims\":\"eyJhIjoxfQ\"}");
 	/* Malformed, or what only the JSON decoder may judge. */
 	DECLINED("");
 	DECLINED("{}");
@@ -225,6 +229,59 @@ TEST(test_fast_path_declines)
 }
 
 /* A line both decoders read the same, for every byte position cut. */
+/* The token op's CAE fields, through the JSON decoder. */
+TEST(test_token_cae_fields)
+{
+	struct proto_request r;
+	const char *code, *msg;
+	const char *l = "{\"v\":1,\"op\":\"token\",\"scope\":\"storage\","
+			"\"cae\":true,\"claims\":\"eyJhIjoxfQ\"}";
+	char *big;
+	size_t n;
+
+	ASSERT_EQ(proto_request_decode(l, strlen(l), &r, &code, &msg), 0);
+	ASSERT_TRUE(r.root != NULL);
+	ASSERT_EQ(r.cae, 1);
+	ASSERT_STREQ(r.claims, "eyJhIjoxfQ");
+	proto_request_clear(&r);
+	l = "{\"v\":1,\"op\":\"token\"}";
+	ASSERT_EQ(proto_request_decode_json(l, strlen(l), &r, &code, &msg), 0);
+	ASSERT_EQ(r.cae, 0);
+	ASSERT_TRUE(r.claims == NULL);
+	proto_request_clear(&r);
+	/* Wrong types, empty claims, and other ops: bad_request. */
+	l = "{\"v\":1,\"op\":\"token\",\"cae\":1}";
+	ASSERT_ERR(proto_request_decode(l, strlen(l), &r, &code, &msg),
+	    -EBADMSG);
+	ASSERT_STREQ(code, "bad_request");
+	ASSERT_STREQ(msg, "\"cae\" must be a boolean");
+	proto_request_clear(&r);
+	l = "{\"v\":1,\"op\":\"token\",\"claims\":\"\"}";
+	ASSERT_ERR(proto_request_decode(l, strlen(l), &r, &code, &msg),
+	    -EBADMSG);
+	proto_request_clear(&r);
+	l = "{\"v\":1,\"op\":\"login\",\"cae\":true}";
+	ASSERT_ERR(proto_request_decode(l, strlen(l), &r, &code, &msg),
+	    -EBADMSG);
+	proto_request_clear(&r);
+	/* claims may be longer than other strings, up to PROTO_CLAIMS_MAX. */
+	big = malloc(PROTO_CLAIMS_MAX + 128);
+	ASSERT_TRUE(big != NULL);
+	for (n = 1; n <= 2; n++) {
+		size_t len = n == 1 ? PROTO_CLAIMS_MAX : PROTO_CLAIMS_MAX + 1;
+		int k = snprintf(big, 64,
+		    "{\"v\":1,\"op\":\"token\",\"claims\":\"");
+
+		memset(big + k, 'A', len);
+		memcpy(big + k + len, "\"}", 3);
+		ASSERT_EQ(proto_request_decode(big, strlen(big), &r, &code,
+			      &msg),
+		    n == 1 ? 0 : -EBADMSG);
+		proto_request_clear(&r);
+	}
+	free(big);
+}
+
 TEST(test_fast_path_agrees_on_prefixes)
 {
 	const char *lines[] = {
@@ -530,6 +587,7 @@ main(void)
 {
 	RUN(test_fast_path_takes_common_lines);
 	RUN(test_fast_path_declines);
+	RUN(test_token_cae_fields);
 	RUN(test_fast_path_agrees_on_prefixes);
 	RUN(test_token_line_is_json_bytes);
 	RUN(test_token_line_declines_escapes);

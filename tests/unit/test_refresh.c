@@ -18,6 +18,9 @@ TEST(refresh_in_honoured)
 	ASSERT_EQ(refresh_due(T0, 3600, 1800, 181), T0 + 1800);
 	/* Wins over the half-life rule for long tokens too. */
 	ASSERT_EQ(refresh_due(T0, 86400, 1000, 0), T0 + 1000);
+	/* A 28 h CAE token (issue 17): Entra's refresh_in, not 14 h. */
+	ASSERT_EQ(refresh_due(T0, 100800, 75600, 301), T0 + 75600);
+	ASSERT_EQ(refresh_due(T0, 100800, 75600, 300), T0 + 75300);
 	/* Still never sooner than 30 s after issue. */
 	ASSERT_EQ(refresh_due(T0, 3600, 10, 0), T0 + 30);
 	ASSERT_EQ(refresh_due(T0, 3600, 0, 0), T0 + 30);
