@@ -25,6 +25,7 @@
 #include "errmap.h"
 #include "log.h"
 #include "metrics.h"
+#include "callback.h"
 #include "msi.h"
 #include "reply.h"
 #include "scrape.h"
@@ -85,7 +86,8 @@ op_login(struct dispatch *d, struct waiter *w, const struct proto_request *req,
 }
 
 /*
- * An ok status reply carries the SDK endpoint's state. 0, or -ENOMEM
+ * An ok status reply carries the SDK endpoint's and the sign-in
+ * callback's state. 0, or -ENOMEM
  * (rep emptied: answered "internal").
  */
 static int
@@ -94,7 +96,8 @@ status_endpoint(struct dispatch *d, struct reply *rep)
 	json_t *resp = rep->json;
 
 	if (resp == NULL || !json_is_true(json_object_get(resp, "ok")) ||
-	    msi_report(d->msi, resp, 0) == 0)
+	    (msi_report(d->msi, resp, 0) == 0 &&
+		callback_report(d->callback, resp, 0) == 0))
 		return 0;
 	reply_clear(rep);
 	return -ENOMEM;
@@ -116,7 +119,7 @@ op_status(struct dispatch *d, struct waiter *w, const struct proto_request *req,
 	(void)req;
 	if (w->caller->user == NULL)
 		return no_own_user(w, out);
-	if (d->msi != NULL) {
+	if (d->msi != NULL || d->callback != NULL) {
 		w->hook = status_hook;
 		w->hook_arg = d;
 	}
@@ -525,7 +528,8 @@ op_stats(struct dispatch *d, struct waiter *w, const struct proto_request *req,
 	    json_integer((json_int_t)sessions_secret_count(d->sessions)), &bad);
 	sessions_stats(d->sessions, resp, &bad);
 	if (broker_metrics_stats(d->broker, resp) < 0 ||
-	    msi_report(d->msi, resp, 1) < 0)
+	    msi_report(d->msi, resp, 1) < 0 ||
+	    callback_report(d->callback, resp, 1) < 0)
 		bad = 1;
 	stats_secmem(d, resp, &bad);
 	if (bad) {
