@@ -293,10 +293,11 @@ redeem_done(void *arg, int rc, const char *user, const char *reason)
 	if (r != NULL) {
 		r->pend = NULL;
 		redeemed(p->c, r, rc, user, reason);
-		if (r->state == RQ_PARKED)
+		if (r->is_parking)
+			r->state =
+			    RQ_READY; /* inside ops->redeem: not suspended */
+		else if (r->state == RQ_PARKED)
 			req_resume(r);
-		else
-			r->state = RQ_READY; /* inside ops->redeem */
 	} else if (rc == -ENOENT) {
 		p->c->n.state_mismatch++;
 	} else if (rc == 0) {

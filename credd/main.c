@@ -172,6 +172,13 @@ reload(struct credd *c)
 	server_set_config(c->server, cf);
 	broker_set_config(c->broker, cf);
 	msi_set_config(c->msi, cf);
+	if ((cf->callback_listen == NULL) !=
+		(c->old_cf[c->nold - 1]->callback_listen == NULL) ||
+	    (cf->callback_listen != NULL &&
+		strcmp(cf->callback_listen,
+		    c->old_cf[c->nold - 1]->callback_listen) != 0))
+		log_warnx("callback: [callback] listen changed; restart credd "
+			  "to move or start the sign-in callback");
 	sessweep_cfg_of(cf, &sc);
 	sessweep_set_config(c->sessweep, &sc);
 	reopen_audit("SIGHUP");

@@ -316,6 +316,23 @@ get(struct env *e, const char *target, struct resp *out)
 	return req(e, text, out);
 }
 
+/* A GET whose target does not fit get()'s buffer. */
+static int
+get_big(struct env *e, const char *target, struct resp *out)
+{
+	size_t n = strlen(target) + 128;
+	char *text = malloc(n);
+	int r;
+
+	if (text == NULL)
+		return -1;
+	(void)snprintf(text, n,
+	    "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", target);
+	r = req(e, text, out);
+	free(text);
+	return r;
+}
+
 /* The header line "Name: value" is in r's head. */
 static int
 has_header(const struct resp *r, const char *line)
@@ -515,6 +532,28 @@ TEST(test_malformed)
 	memset(big + len, 'a', sizeof(big) - 1 - (size_t)len);
 	big[sizeof(big) - 1] = '\0';
 	ASSERT_EQ(get(&e, big, &r), 414);
+	ASSERT_EQ(e.f.redeems, 0);
+	/* Past MHD's memory limit: MHD refuses it itself (never a 200). */
+	{
+		static char huge[CALLBACK_MEMORY_LIMIT + 1024];
+
+		len = snprintf(huge, sizeof(huge),
+		    "/entra/callback?state=s&code=");
+		memset(huge + len, 'a', sizeof(huge) - 1 - (size_t)len);
+		huge[sizeof(huge) - 1] = '\0';
+		r.status = get_big(&e, huge, &r);
+		ASSERT_TRUE(r.status != 200 && r.status != -1);
+	}
+	/* A malformed header after a request line MHD has logged: MHD
+	 * answers 400 itself, and the request's copy of the target (code
+	 * and all) is still freed (LeakSanitizer would say otherwise). */
+	ASSERT_EQ(req(&e,
+		      "GET /entra/callback?code="
+		      "zz"
+		      "&state=s HTTP/1.1\r\n"
+		      "Host: x\r\nBad header line\r\n\r\n",
+		      &r),
+	    400);
 	ASSERT_EQ(e.f.redeems, 0);
 	env_stop(&e);
 }
