@@ -588,15 +588,11 @@ req_free(struct cb_req *r)
 	free(r);
 }
 
+/* mhd_loop_completed's hook. */
 static void
-completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
-    enum MHD_RequestTerminationCode toe)
+req_free_cb(void *r)
 {
-	(void)cls;
-	(void)conn;
-	(void)toe;
-	req_free(*con_cls);
-	*con_cls = NULL;
+	req_free(r);
 }
 
 static void
@@ -704,6 +700,7 @@ callback_new(struct event_loop *ev, const struct msi_listen_sock *sock,
 	c->ops = ops;
 	c->ctx = ctx;
 	c->ml.epfd = -1;
+	c->ml.req_free = req_free_cb;
 	LIST_INIT(&c->reqs);
 	LIST_INIT(&c->pends);
 	if (lim != NULL)
@@ -717,7 +714,7 @@ callback_new(struct event_loop *ev, const struct msi_listen_sock *sock,
 	    c->lim.max_conns_per_peer);
 	c->d = MHD_start_daemon(MHD_LOOP_FLAGS, 0, NULL, NULL, access_cb, c,
 	    MHD_OPTION_ARRAY, opts, MHD_OPTION_URI_LOG_CALLBACK, uri_cb, c,
-	    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, c,
+	    MHD_OPTION_NOTIFY_COMPLETED, mhd_loop_completed, &c->ml,
 	    MHD_OPTION_NOTIFY_CONNECTION, notify_cb, c, MHD_OPTION_END);
 	r = -EIO;
 	if (c->d == NULL)

@@ -74,6 +74,19 @@ mhd_loop_limits(struct MHD_OptionItem items[MHD_LOOP_LIMITS_N],
 }
 
 void
+mhd_loop_completed(void *arg, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct mhd_loop *ml = arg;
+
+	(void)conn;
+	(void)toe;
+	if (ml->req_free != NULL && *con_cls != NULL)
+		ml->req_free(*con_cls);
+	*con_cls = NULL;
+}
+
+void
 mhd_loop_kick(struct mhd_loop *ml)
 {
 	if (ml->kick == NULL && !ml->is_stopped)

@@ -39,6 +39,8 @@ struct mhd_loop {
 	struct event_timer *timer; /* MHD_get_timeout */
 	struct event_timer *kick;  /* run soon */
 	int is_stopped;
+	/* A request's context ends (mhd_loop_completed); NULL: nothing. */
+	void (*req_free)(void *req);
 };
 
 /*
@@ -48,6 +50,13 @@ struct mhd_loop {
  */
 int mhd_loop_start(struct mhd_loop *ml, struct event_loop *ev,
     struct MHD_Daemon *d);
+/*
+ * MHD_OPTION_NOTIFY_COMPLETED with ml as its argument: hands the
+ * request's context to ml->req_free and clears it.
+ */
+void mhd_loop_completed(void *ml, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe);
+
 /* Handle what is ready now and re-arm the timer. */
 void mhd_loop_run(struct mhd_loop *ml);
 /* Run soon from the loop (after MHD_resume_connection). */

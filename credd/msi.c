@@ -239,15 +239,11 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 	return MHD_YES;
 }
 
+/* mhd_loop_completed's hook. */
 static void
-completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
-    enum MHD_RequestTerminationCode toe)
+req_free_cb(void *r)
 {
-	(void)cls;
-	(void)conn;
-	(void)toe;
-	req_free(*con_cls);
-	*con_cls = NULL;
+	req_free(r);
 }
 
 /* ---- connections ---- */
@@ -437,6 +433,7 @@ msi_new(struct event_loop *ev, const struct msi_listen_sock *sock,
 	LIST_INIT(&m->naming);
 	m->port = listen_port(cf);
 	m->ml.epfd = -1;
+	m->ml.req_free = req_free_cb;
 	LIST_INIT(&m->reqs);
 	limits_of(cf, &lc);
 	m->limits = uidlimit_new(ev, &lc);
@@ -445,8 +442,9 @@ msi_new(struct event_loop *ev, const struct msi_listen_sock *sock,
 	mhd_loop_limits(lim, (unsigned)cf->msi_conn_timeout,
 	    (size_t)MSI_MEMORY_LIMIT, (unsigned)cf->msi_max_conns, 0);
 	m->d = MHD_start_daemon(MHD_LOOP_FLAGS, 0, NULL, NULL, access_cb, m,
-	    MHD_OPTION_ARRAY, lim, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, m,
-	    MHD_OPTION_NOTIFY_CONNECTION, notify_cb, m, MHD_OPTION_END);
+	    MHD_OPTION_ARRAY, lim, MHD_OPTION_NOTIFY_COMPLETED,
+	    mhd_loop_completed, &m->ml, MHD_OPTION_NOTIFY_CONNECTION, notify_cb,
+	    m, MHD_OPTION_END);
 	r = -EIO;
 	if (m->d == NULL)
 		goto fail;

@@ -67,8 +67,7 @@ check_accepted(const char *method, const char *target,
 	if (t->kind == CALLBACK_LOGIN) {
 		if (strncmp(target, CALLBACK_LOGIN_PREFIX,
 			strlen(CALLBACK_LOGIN_PREFIX)) != 0 ||
-		    !callback_id_is_valid(t->id, strlen(t->id)) ||
-		    c != NULL)
+		    !callback_id_is_valid(t->id, strlen(t->id)) || c != NULL)
 			abort();
 		return;
 	}

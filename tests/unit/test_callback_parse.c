@@ -5,8 +5,8 @@
  * unknown keys ignored, each refusal with its status (duplicate, over
  * long, malformed escapes, NUL, wrong id length or alphabet, wrong
  * method, both code and error, no state, a path that is nearly right),
- * HEAD, and the code held only in its struct secret. Also the
- * [callback] listen config key.
+ * HEAD, and the code held only in its struct secret. ([callback]
+ * listen itself: unit.test_config test_callback.)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,7 +16,6 @@
 #include "entra/secret.h"
 
 #include "callback_parse.h"
-#include "config.h"
 #include "test.h"
 
 #define ID "AbCdEfGhIjKlMnOpQrSt-_"
@@ -223,66 +222,6 @@ TEST(test_limits)
 	free(s);
 }
 
-TEST(test_config_key)
-{
-	static const char head[] =
-	    "[entra]\n"
-	    "authority = https://127.0.0.1:8443\n"
-	    "tenant = 72f988bf-86f1-41af-91ab-2d7cd011db47\n"
-	    "client_id = 04b07795-8ddb-461a-bbee-02f9e1bf7b46\n"
-	    "[scopes]\n"
-	    "storage = https://storage.azure.com/.default\n"
-	    "default = storage\n"
-	    "[msi]\n"
-	    "listen = 127.0.0.1:50342\n"
-	    "[callback]\n";
-	static const struct {
-		const char *line;
-		int ok;
-	} cases[] = {
-		{ "listen = 127.0.0.1:8080\n", 1 },
-		{ "listen = 10.1.2.3:8080\n", 1 },
-		{ "listen = 0.0.0.0:8080\n", 1 },
-		{ "listen = [::]:8080\n", 1 },
-		{ "listen = [::1]:8080\n", 1 },
-		{ "listen = host.example:8080\n", 0 },
-		{ "listen = 10.1.2.3\n", 0 },
-		{ "listen = 10.1.2.3:0\n", 0 },
-		{ "listen = 10.1.2.3:65536\n", 0 },
-		{ "listen = 127.0.0.1:50342\n", 0 }, /* the SDK port */
-		{ "listen = 0.0.0.0:50342\n", 0 },   /* the same port */
-		{ "bogus = 1\n", 0 },
-	};
-	char text[1024], err[256];
-	struct config *cf;
-	size_t i;
-	int r;
-
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		(void)snprintf(text, sizeof(text), "%s%s", head, cases[i].line);
-		cf = NULL;
-		r = config_parse("t.conf", text, strlen(text), &cf, err,
-		    sizeof(err));
-		if ((r == 0) != cases[i].ok) {
-			config_free(cf);
-			FAILF("%s: r=%d %s", cases[i].line, r, err);
-		}
-		if (r == 0 && strncmp(cases[i].line, "listen", 6) == 0) {
-			ASSERT_TRUE(cf->callback_listen != NULL);
-			ASSERT_TRUE(
-			    strstr(cases[i].line, cf->callback_listen) != NULL);
-		}
-		config_free(cf);
-	}
-	/* Unset: off. */
-	(void)snprintf(text, sizeof(text), "%s", head);
-	ASSERT_EQ(config_parse("t.conf", text, strlen(text), &cf, err,
-		      sizeof(err)),
-	    0);
-	ASSERT_TRUE(cf->callback_listen == NULL);
-	config_free(cf);
-}
-
 int
 main(void)
 {
@@ -292,6 +231,5 @@ main(void)
 	RUN(test_error);
 	RUN(test_redeem_refused);
 	RUN(test_limits);
-	RUN(test_config_key);
 	TEST_MAIN_END();
 }
