@@ -665,7 +665,7 @@ callback_spec(const char *listen, struct msi_listen_spec *sp)
 	sp->what = "sign-in callback";
 	sp->event = "callback";
 	sp->path = CALLBACK_REDIRECT_PATH;
-	sp->unit = "a socket unit named " CALLBACK_LISTEN_FDNAME;
+	sp->unit = "credd-callback.socket";
 	sp->doc = "docs/signin.md";
 	sp->is_public = 1;
 }

@@ -35,6 +35,7 @@
 #include "audit.h"
 #include "callback.h"
 #include "callback_parse.h"
+#include "config.h"
 #include "event.h"
 #include "log.h"
 #include "msi_listen.h"
@@ -731,6 +732,110 @@ TEST(test_report_and_bind_retry)
 	env_stop(&e);
 }
 
+/* A listening socket on addr (host order), port chosen by the kernel. */
+static int
+bind_on(uint32_t addr, unsigned *port)
+{
+	struct sockaddr_in sin = { 0 };
+	socklen_t sl = sizeof(sin);
+	int s, one = 1;
+
+	s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -1;
+	(void)setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(addr);
+	if (bind(s, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+	    listen(s, 16) < 0 ||
+	    getsockname(s, (struct sockaddr *)&sin, &sl) < 0) {
+		close(s);
+		return -1;
+	}
+	*port = ntohs(sin.sin_port);
+	return s;
+}
+
+/*
+ * Socket activation, as for the SDK endpoint: the passed socket named
+ * credd-callback is taken when it listens on exactly [callback] listen
+ * (here a public address, 0.0.0.0), one named otherwise is left alone.
+ */
+TEST(test_activation)
+{
+	char text[1024], err[256];
+	struct msi_listen_sock sock;
+	struct config *cf = NULL;
+	char n_other[] = "other", n_ours[] = CALLBACK_LISTEN_FDNAME;
+	char *names[2] = { n_other, n_ours };
+	unsigned port, port2;
+	json_t *o, *cb;
+	struct env e;
+	int fds[2], used;
+
+	fds[0] = bind_on(INADDR_ANY, &port2);
+	fds[1] = bind_on(INADDR_ANY, &port);
+	ASSERT_TRUE(fds[0] >= 0 && fds[1] >= 0);
+	(void)snprintf(text, sizeof(text),
+	    "[entra]\ntenant = t\nclient_id = c\n[scopes]\n"
+	    "s = https://storage.azure.com/.default\ndefault = s\n"
+	    "[callback]\nlisten = 0.0.0.0:%u\n",
+	    port);
+	ASSERT_EQ(config_parse("t.conf", text, strlen(text), &cf, err,
+		      sizeof(err)),
+	    0);
+	ASSERT_EQ(callback_listen_open(cf, fds, names, 2, &sock, &used, err,
+		      sizeof(err)),
+	    0);
+	ASSERT_EQ(used, 1);
+	ASSERT_EQ(sock.fd, fds[1]);
+	ASSERT_EQ(sock.is_activated, 1);
+	memset(&e, 0, sizeof(e));
+	e.ev = event_new();
+	ASSERT_TRUE(e.ev != NULL);
+	e.f.ev = e.ev;
+	e.port = port; /* 0.0.0.0 takes loopback connections too */
+	ASSERT_EQ(callback_new(e.ev, &sock, cf->callback_listen, &fake_ops,
+		      &e.f, NULL, &e.c),
+	    0);
+	o = json_object();
+	ASSERT_EQ(callback_report(e.c, o, 0), 0);
+	cb = json_object_get(o, "callback");
+	ASSERT_STREQ(json_string_value(json_object_get(cb, "socket")),
+	    "activated");
+	json_decref(o);
+	{
+		struct resp r;
+
+		ASSERT_EQ(get(&e, "/entra/login/" ID1, &r), 302);
+	}
+	env_stop(&e);
+	/* The named socket on another port: not taken, bound here instead. */
+	names[0] = n_ours;
+	names[1] = n_other;
+	fds[1] = bind_on(INADDR_ANY, &port);
+	ASSERT_TRUE(fds[1] >= 0);
+	close(fds[1]); /* a free port for credd to bind */
+	config_free(cf);
+	(void)snprintf(text, sizeof(text),
+	    "[entra]\ntenant = t\nclient_id = c\n[scopes]\n"
+	    "s = https://storage.azure.com/.default\ndefault = s\n"
+	    "[callback]\nlisten = 127.0.0.1:%u\n",
+	    port);
+	ASSERT_EQ(config_parse("t.conf", text, strlen(text), &cf, err,
+		      sizeof(err)),
+	    0);
+	ASSERT_EQ(callback_listen_open(cf, fds, names, 1, &sock, &used, err,
+		      sizeof(err)),
+	    0);
+	ASSERT_EQ(used, -1);
+	ASSERT_EQ(sock.is_activated, 0);
+	ASSERT_TRUE(sock.fd >= 0 && sock.fd != fds[0]);
+	close(sock.fd);
+	close(fds[0]);
+	config_free(cf);
+}
+
 /* The file's bytes contain needle. */
 static int
 file_has(const char *path, const char *needle)
@@ -806,6 +911,7 @@ main(void)
 	RUN(test_slow_client);
 	RUN(test_conn_limits);
 	RUN(test_report_and_bind_retry);
+	RUN(test_activation);
 	RUN(test_canary);
 	TEST_MAIN_END();
 }
