@@ -71,8 +71,8 @@ struct cb_req {
 	unsigned status;
 	char *body; /* malloc'd page */
 	size_t bodylen;
-	char *location; /* 302 */
-	char peer[INET6_ADDRSTRLEN + 8];
+	char *location;			      /* 302 */
+	char peer[2 * INET6_ADDRSTRLEN + 16]; /* "ADDR" or "ADDR for ADDR" */
 	LIST_ENTRY(cb_req) link;
 };
 
@@ -510,6 +510,38 @@ peer_text(struct MHD_Connection *conn, char *buf, size_t sz)
 		addr_text(ci->client_addr, buf, sz);
 }
 
+/*
+ * Behind the reverse proxy every peer is the proxy: the audit names the
+ * browser too when the last X-Forwarded-For entry (the one the proxy
+ * added; earlier ones are the client's word) is an IP literal. Nothing
+ * else is taken from it.
+ */
+static void
+add_forwarded(struct MHD_Connection *conn, char *peer, size_t sz)
+{
+	unsigned char bin[sizeof(struct in6_addr)];
+	const char *v, *last;
+	char a[INET6_ADDRSTRLEN];
+	size_t n, used;
+
+	v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    "X-Forwarded-For");
+	if (v == NULL)
+		return;
+	last = strrchr(v, ',');
+	last = last != NULL ? last + 1 : v;
+	last += strspn(last, " \t");
+	n = strcspn(last, " \t");
+	if (n == 0 || n >= sizeof(a) || last[n] != '\0')
+		return;
+	memcpy(a, last, n);
+	a[n] = '\0';
+	if (inet_pton(AF_INET, a, bin) != 1 && inet_pton(AF_INET6, a, bin) != 1)
+		return;
+	used = strlen(peer);
+	(void)snprintf(peer + used, sz - used, " for %s", a);
+}
+
 /* MHD: a request line arrived; its raw target, before any unescaping. */
 static void *
 uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
@@ -543,7 +575,6 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 	struct callback *c = cls;
 	struct cb_req *r = *con_cls;
 
-	(void)conn;
 	(void)url;
 	(void)version;
 	(void)upload_data;
@@ -551,6 +582,7 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 		return MHD_NO; /* out of memory in uri_cb */
 	if (!r->is_started) {
 		r->is_started = 1;
+		add_forwarded(conn, r->peer, sizeof(r->peer));
 		return MHD_YES; /* called again for the body, then the end */
 	}
 	if (*upload_data_size > 0) {

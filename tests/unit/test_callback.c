@@ -470,7 +470,12 @@ TEST(test_state_mismatch)
 	ASSERT_TRUE(has_security_headers(&r));
 	e.f.mode = MODE_LATER;
 	e.f.result = -ENOENT;
-	ASSERT_EQ(get(&e, "/entra/callback?code=c2&state=gone", &r), 400);
+	ASSERT_EQ(req(&e,
+		      "GET /entra/callback?code=c2&state=gone HTTP/1.1\r\n"
+		      "Host: x\r\nX-Forwarded-For: 10.9.9.9, 198.51.100.7\r\n"
+		      "Connection: close\r\n\r\n",
+		      &r),
+	    400);
 	ASSERT_TRUE(strstr(r.body, "not valid any more") != NULL);
 	env_stop(&e);
 	audit_close();
@@ -481,6 +486,11 @@ TEST(test_state_mismatch)
 	ASSERT_TRUE(n > 0);
 	buf[n] = '\0';
 	ASSERT_TRUE(strstr(buf, "state mismatch from 127.0.0.1") != NULL);
+	/* The proxy's last X-Forwarded-For entry, and only that. */
+	ASSERT_TRUE(strstr(buf,
+			"state mismatch from 127.0.0.1 for "
+			"198.51.100.7") != NULL);
+	ASSERT_TRUE(strstr(buf, "10.9.9.9") == NULL);
 	ASSERT_TRUE(strstr(buf, "\"op\":\"callback\"") != NULL ||
 	    strstr(buf, "\"op\": \"callback\"") != NULL);
 	ASSERT_TRUE(strstr(buf, "old") == NULL);
