@@ -542,6 +542,19 @@ add_forwarded(struct MHD_Connection *conn, char *peer, size_t sz)
 	(void)snprintf(peer + used, sz - used, " for %s", a);
 }
 
+/* The headers say a body follows (any length but 0, or chunked). */
+static int
+announces_body(struct MHD_Connection *conn)
+{
+	const char *cl, *te;
+
+	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_LENGTH);
+	te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	return te != NULL || (cl != NULL && strcmp(cl, "0") != 0);
+}
+
 /* MHD: a request line arrived; its raw target, before any unescaping. */
 static void *
 uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
@@ -583,7 +596,14 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 	if (!r->is_started) {
 		r->is_started = 1;
 		add_forwarded(conn, r->peer, sizeof(r->peer));
-		return MHD_YES; /* called again for the body, then the end */
+		if (!announces_body(conn))
+			return MHD_YES; /* called again for the end */
+		/* Refused before a byte of it is read: a body trickled in
+		 * slowly would otherwise hold the connection past any
+		 * timeout. MHD closes the connection after this answer. */
+		r->has_body = 1;
+		handle(c, r, method);
+		return queue(r);
 	}
 	if (*upload_data_size > 0) {
 		r->has_body = 1; /* refused at the end; never kept */

@@ -522,6 +522,14 @@ TEST(test_malformed)
 		  "Content-Length: 14\r\nConnection: close\r\n\r\n"
 		  "code=a&state=s",
 		    400 },
+		/* A body announced and never sent: refused at once, not
+		 * waited for. */
+		{ "GET /entra/callback?code=a&state=s HTTP/1.1\r\nHost: x\r\n"
+		  "Content-Length: 1000000\r\n\r\n",
+		    400 },
+		{ "GET /entra/callback?code=a&state=s HTTP/1.1\r\nHost: x\r\n"
+		  "Transfer-Encoding: chunked\r\n\r\n",
+		    400 },
 	};
 	char big[CALLBACK_TARGET_MAX + 64];
 	struct env e;
