@@ -6,9 +6,12 @@
  * request target parsed by callback_parse.c, the pages.
  *
  * The raw target comes from MHD's URI log callback, before MHD splits
- * and unescapes the query; it is copied into a struct secret (it holds
- * the code), parsed once the method is known, and wiped at once. MHD
- * keeps its own copy of the request line in the connection's memory
+ * and unescapes the query, and is parsed there and then (as a GET; the
+ * method is checked once the headers are in): nothing copies the raw
+ * target, and the code alone is held, in a struct secret, until the
+ * headers are in and the request is answered; it is wiped right after
+ * ops->redeem. A request held open by slow headers holds at most
+ * CALLBACK_CODE_MAX bytes of secret memory. MHD keeps its own copy of the request line in the connection's memory
  * pool, which it does not wipe: the code stays there until the pool is
  * reused (the same limit as the SDK endpoint's X-IDENTITY-HEADER).
  *
@@ -60,9 +63,9 @@ struct cb_pend;
 struct cb_req {
 	struct callback *c;
 	struct MHD_Connection *conn;
-	struct secret *target; /* the raw target until parsed; NULL after */
-	int is_long;	       /* over CALLBACK_TARGET_MAX: not copied */
-	int is_started;	       /* access_cb has seen the headers */
+	struct callback_target t; /* parsed in uri_cb; cleared once used */
+	int rc;			  /* callback_parse's answer */
+	int is_started;		  /* access_cb has seen the headers */
 	int has_body;
 	int is_parking; /* inside ops->redeem */
 	enum rq_state state;
@@ -417,40 +420,34 @@ do_login(struct callback *c, struct cb_req *r, const char *id)
 static void
 handle(struct callback *c, struct cb_req *r, const char *method)
 {
-	struct callback_target t;
-	int rc;
+	struct callback_target *t = &r->t;
+	int is_get, is_head;
 
 	r->state = RQ_READY;
+	is_get = method != NULL && strcmp(method, "GET") == 0;
+	is_head = method != NULL && strcmp(method, "HEAD") == 0;
 	if (r->has_body) {
-		secret_free(r->target);
-		r->target = NULL;
 		c->n.refused++;
 		page(r, MHD_HTTP_BAD_REQUEST, "Bad request",
 		    "A sign-in request has no body.", NULL, NULL);
-		return;
-	}
-	rc = callback_parse(method,
-	    r->is_long || r->target == NULL ? NULL : r->target->ptr, &t);
-	if (r->is_long) {
-		t.kind = CALLBACK_REFUSED;
-		t.status = 414;
-		t.why = "the address is too long";
-		rc = -EMSGSIZE;
-	}
-	secret_free(r->target);
-	r->target = NULL;
-	if (rc < 0) {
+	} else if (!is_get && !is_head && t->status != 404) {
+		/* callback_parse's order: the path, then the method. */
 		c->n.refused++;
-		page(r, t.status, t.status == 404 ? "Not found" : "Bad request",
-		    t.why, NULL, NULL);
-	} else if (t.is_head)
+		page(r, MHD_HTTP_METHOD_NOT_ALLOWED, "Method not allowed",
+		    "only GET is served", NULL, NULL);
+	} else if (r->rc < 0) {
+		c->n.refused++;
+		page(r, t->status,
+		    t->status == 404 ? "Not found" : "Bad request", t->why,
+		    NULL, NULL);
+	} else if (is_head)
 		page(r, MHD_HTTP_OK, "Sign-in",
 		    "Open this address with GET to continue.", NULL, NULL);
-	else if (t.kind == CALLBACK_LOGIN)
-		do_login(c, r, t.id);
+	else if (t->kind == CALLBACK_LOGIN)
+		do_login(c, r, t->id);
 	else
-		do_redeem(c, r, &t);
-	callback_target_clear(&t);
+		do_redeem(c, r, t);
+	callback_target_clear(t); /* the code is wiped here */
 }
 
 static const char *const sec_headers[][2] = {
@@ -567,13 +564,8 @@ uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
 		return NULL; /* access_cb drops the connection */
 	r->c = c;
 	r->conn = conn;
-	if (uri == NULL ||
-	    strnlen(uri, CALLBACK_TARGET_MAX + 1) > CALLBACK_TARGET_MAX)
-		r->is_long = 1;
-	else if ((r->target = secret_from_str(uri)) == NULL) {
-		free(r);
-		return NULL;
-	}
+	/* As a GET: handle() checks the method once it is known. */
+	r->rc = callback_parse("GET", uri, &r->t);
 	peer_text(conn, r->peer, sizeof(r->peer));
 	c->n.requests++;
 	LIST_INSERT_HEAD(&c->reqs, r, link);
@@ -634,7 +626,7 @@ req_free(struct cb_req *r)
 		r->pend->r = NULL;
 	event_timer_cancel(r->c->ev, &r->deadline);
 	LIST_REMOVE(r, link);
-	secret_free(r->target);
+	callback_target_clear(&r->t);
 	free(r->body);
 	free(r->location);
 	free(r);
