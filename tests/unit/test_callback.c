@@ -774,6 +774,24 @@ bind_on(uint32_t addr, unsigned *port)
 	return s;
 }
 
+/* A config with [callback] listen = host:port, or NULL. */
+static struct config *
+conf_listen(const char *host, unsigned port)
+{
+	struct config *cf = NULL;
+	char text[512], err[256];
+
+	(void)snprintf(text, sizeof(text),
+	    "[entra]\ntenant = t\nclient_id = c\n[scopes]\n"
+	    "s = https://storage.azure.com/.default\ndefault = s\n"
+	    "[callback]\nlisten = %s:%u\n",
+	    host, port);
+	if (config_parse("t.conf", text, strlen(text), &cf, err, sizeof(err)) <
+	    0)
+		return NULL;
+	return cf;
+}
+
 /*
  * Socket activation, as for the SDK endpoint: the passed socket named
  * credd-callback is taken when it listens on exactly [callback] listen
@@ -781,7 +799,7 @@ bind_on(uint32_t addr, unsigned *port)
  */
 TEST(test_activation)
 {
-	char text[1024], err[256];
+	char err[256];
 	struct msi_listen_sock sock;
 	struct config *cf = NULL;
 	char n_other[] = "other", n_ours[] = CALLBACK_LISTEN_FDNAME;
@@ -794,14 +812,8 @@ TEST(test_activation)
 	fds[0] = bind_on(INADDR_ANY, &port2);
 	fds[1] = bind_on(INADDR_ANY, &port);
 	ASSERT_TRUE(fds[0] >= 0 && fds[1] >= 0);
-	(void)snprintf(text, sizeof(text),
-	    "[entra]\ntenant = t\nclient_id = c\n[scopes]\n"
-	    "s = https://storage.azure.com/.default\ndefault = s\n"
-	    "[callback]\nlisten = 0.0.0.0:%u\n",
-	    port);
-	ASSERT_EQ(config_parse("t.conf", text, strlen(text), &cf, err,
-		      sizeof(err)),
-	    0);
+	cf = conf_listen("0.0.0.0", port);
+	ASSERT_TRUE(cf != NULL);
 	ASSERT_EQ(callback_listen_open(cf, fds, names, 2, &sock, &used, err,
 		      sizeof(err)),
 	    0);
@@ -835,14 +847,8 @@ TEST(test_activation)
 	ASSERT_TRUE(fds[1] >= 0);
 	close(fds[1]); /* a free port for credd to bind */
 	config_free(cf);
-	(void)snprintf(text, sizeof(text),
-	    "[entra]\ntenant = t\nclient_id = c\n[scopes]\n"
-	    "s = https://storage.azure.com/.default\ndefault = s\n"
-	    "[callback]\nlisten = 127.0.0.1:%u\n",
-	    port);
-	ASSERT_EQ(config_parse("t.conf", text, strlen(text), &cf, err,
-		      sizeof(err)),
-	    0);
+	cf = conf_listen("127.0.0.1", port);
+	ASSERT_TRUE(cf != NULL);
 	ASSERT_EQ(callback_listen_open(cf, fds, names, 1, &sock, &used, err,
 		      sizeof(err)),
 	    0);
