@@ -1,7 +1,8 @@
 /*
  * config.h - /etc/credd/credd.conf (INI), as in DESIGN.md §7.
  *
- * Sections [entra] [scopes] [server] [limits] [audit] [store] [msi]. Each
+ * Sections [entra] [scopes] [server] [limits] [audit] [store] [msi]
+ * [metrics] [callback]. Each
  * section has a sorted key table; unknown sections and keys are errors,
  * and every error names "file:line: ...". Values are checked (numbers in
  * range, URLs https://, paths absolute). Secret files named by the
@@ -110,6 +111,9 @@ struct config {
 	/* [metrics]: the Prometheus text page over loopback HTTP */
 	char *metrics_listen; /* "127.0.0.1:PORT" / "[::1]:PORT"; NULL: off */
 
+	/* [callback]: the platform sign-in callback listener (issue 13) */
+	char *callback_listen; /* "ADDR:PORT", any IP literal; NULL: off */
+
 	/* [msi]: the managed-identity-compatible loopback endpoint (SDKs) */
 	char *msi_listen;   /* "127.0.0.1:PORT" / "[::1]:PORT"; NULL: off */
 	int msi_secret_ttl; /* seconds a minted secret lives, default 86400 */
@@ -184,6 +188,18 @@ int config_account_match(const struct config *cf, const char *user, char *dst,
 struct sockaddr_storage;
 int config_msi_addr(const char *listen, struct sockaddr_storage *ss,
     unsigned *sslen);
+/*
+ * The same for any listen value: is_any 0 is config_msi_addr (loopback
+ * only); is_any 1 takes any IPv4 or IPv6 literal ([callback] listen,
+ * which a reverse proxy on another host may reach). 0 or -EINVAL.
+ */
+int config_listen_addr(const char *listen, int is_any,
+    struct sockaddr_storage *ss, unsigned *sslen);
+/*
+ * 1 when two listen values would bind the same port (or, unparsable,
+ * are equal), else 0.
+ */
+int config_listen_same(const char *a, const char *b);
 /*
  * The App Service endpoint URL for cf's [msi] listen, e.g.
  * "http://127.0.0.1:8391/msi/token". -ENOENT when the endpoint is off,

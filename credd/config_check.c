@@ -279,6 +279,11 @@ config_check_str(const struct key *k, const char *val)
 		    NULL :
 		    "must be a loopback address and port: 127.0.0.1:PORT "
 		    "or [::1]:PORT";
+	case KT_ADDR:
+		return config_listen_addr(val, 1, NULL, NULL) == 0 ?
+		    NULL :
+		    "must be an IP address and port: 127.0.0.1:PORT, "
+		    "10.0.0.5:PORT, [::1]:PORT or [::]:PORT";
 	case KT_RESOURCES:
 		return check_resources(val);
 	case KT_CLIENT_AUTH:
@@ -311,7 +316,7 @@ config_check_is_alias(const char *s)
 }
 
 int
-config_msi_addr(const char *listen, struct sockaddr_storage *ss,
+config_listen_addr(const char *listen, int is_any, struct sockaddr_storage *ss,
     unsigned *sslen)
 {
 	struct sockaddr_in6 sin6 = { 0 };
@@ -343,8 +348,8 @@ config_msi_addr(const char *listen, struct sockaddr_storage *ss,
 	if (util_strtonum(colon + 1, 1, 65535, &port) < 0)
 		return -EINVAL;
 	if (inet_pton(AF_INET, host, &sin.sin_addr) == 1) {
-		/* Loopback only: 127.0.0.0/8. */
-		if ((ntohl(sin.sin_addr.s_addr) >> 24) != 127)
+		/* Loopback: 127.0.0.0/8. */
+		if (!is_any && (ntohl(sin.sin_addr.s_addr) >> 24) != 127)
 			return -EINVAL;
 		sin.sin_family = AF_INET;
 		sin.sin_port = htons((uint16_t)port);
@@ -355,7 +360,7 @@ config_msi_addr(const char *listen, struct sockaddr_storage *ss,
 		return 0;
 	}
 	if (inet_pton(AF_INET6, host, &sin6.sin6_addr) == 1) {
-		if (!IN6_IS_ADDR_LOOPBACK(&sin6.sin6_addr))
+		if (!is_any && !IN6_IS_ADDR_LOOPBACK(&sin6.sin6_addr))
 			return -EINVAL;
 		sin6.sin6_family = AF_INET6;
 		sin6.sin6_port = htons((uint16_t)port);
@@ -366,4 +371,24 @@ config_msi_addr(const char *listen, struct sockaddr_storage *ss,
 		return 0;
 	}
 	return -EINVAL;
+}
+
+int
+config_msi_addr(const char *listen, struct sockaddr_storage *ss,
+    unsigned *sslen)
+{
+	return config_listen_addr(listen, 0, ss, sslen);
+}
+
+int
+config_listen_same(const char *a, const char *b)
+{
+	struct sockaddr_storage sa, sb;
+
+	if (config_listen_addr(a, 1, &sa, NULL) < 0 ||
+	    config_listen_addr(b, 1, &sb, NULL) < 0)
+		return strcmp(a, b) == 0;
+	/* The port decides: 0.0.0.0:P and 127.0.0.1:P cannot both bind. */
+	return ((struct sockaddr_in *)(void *)&sa)->sin_port ==
+	    ((struct sockaddr_in *)(void *)&sb)->sin_port;
 }

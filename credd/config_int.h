@@ -29,6 +29,7 @@ enum key_type {
 	KT_DSN,	      /* libpq connection string; never echoed */
 	KT_BOOL,      /* yes/no/true/false/1/0 into an int */
 	KT_LISTEN, /* loopback literal and port: 127.0.0.1:PORT, [::1]:PORT */
+	KT_ADDR,   /* any IP literal and port: 10.0.0.5:PORT, [::]:PORT */
 	KT_RESOURCES,	/* space-separated resources (https:// URLs or GUIDs) */
 	KT_CLIENT_AUTH, /* none | secret | certificate | federated, an int */
 	KT_CAPS,	/* client_capabilities: cp1 (the one known) */
@@ -58,7 +59,7 @@ struct parser {
 	const char *name; /* file name for messages */
 	unsigned line;
 	const struct section *sec;
-	uint64_t seen[8];      /* per section, one bit per key */
+	uint64_t seen[12];     /* per section, one bit per key */
 	unsigned default_line; /* line of [scopes] default */
 	char *err;
 	size_t errsz;

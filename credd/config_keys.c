@@ -80,6 +80,14 @@ static const struct key limits_keys[] = {
 	NUM("requests_per_sec", requests_per_sec, 1, 10000000, "20000"),
 };
 
+/*
+ * [callback]: the platform sign-in callback listener (issue 13); off
+ * unless listen is set. Keep the section's keys together here.
+ */
+static const struct key callback_keys[] = {
+	STR("listen", KT_ADDR, callback_listen, NULL, 0),
+};
+
 static const struct key audit_keys[] = {
 	STR("file", KT_PATH, audit_file, NULL, 0),
 };
@@ -116,6 +124,7 @@ static int scopes_kv(struct parser *, const char *, const char *);
 /* Sorted by name too. */
 static const struct section section_table[] = {
 	{ "audit", audit_keys, nitems(audit_keys), NULL },
+	{ "callback", callback_keys, nitems(callback_keys), NULL },
 	{ "entra", entra_keys, nitems(entra_keys), NULL },
 	{ "limits", limits_keys, nitems(limits_keys), NULL },
 	{ "metrics", metrics_keys, nitems(metrics_keys), NULL },
@@ -125,7 +134,7 @@ static const struct section section_table[] = {
 	{ "store", store_keys, nitems(store_keys), NULL },
 };
 
-_Static_assert(nitems(section_table) <= 8, "grow parser.seen");
+_Static_assert(nitems(section_table) <= 12, "grow parser.seen");
 
 static int
 key_cmp(const void *a, const void *b)
@@ -510,6 +519,26 @@ is_seen(const struct parser *p, const char *sec, const char *key)
  * files of the other methods must not be set, so that nobody believes a
  * credential is in use that is not.
  */
+/* [callback] listen shares no port with the other listeners. */
+static int
+callback_listen_check(struct parser *p)
+{
+	const struct config *cf = p->cf;
+
+	if (cf->callback_listen == NULL)
+		return 0;
+	if ((cf->msi_listen != NULL &&
+		config_listen_same(cf->callback_listen, cf->msi_listen)) ||
+	    (cf->metrics_listen != NULL &&
+		config_listen_same(cf->callback_listen, cf->metrics_listen))) {
+		config_err(p,
+		    "[callback] listen must differ from [msi] listen and "
+		    "[metrics] listen");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int
 client_auth_check(struct parser *p)
 {
@@ -585,6 +614,8 @@ config_keys_check(struct parser *p)
 		config_err(p, "[metrics] listen must differ from [msi] listen");
 		return -EINVAL;
 	}
+	if (callback_listen_check(p) < 0)
+		return -EINVAL;
 	if (client_auth_check(p) < 0)
 		return -EINVAL;
 	return msi_resources_build(p);

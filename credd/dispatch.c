@@ -26,6 +26,7 @@
 #include "errmap.h"
 #include "log.h"
 #include "metrics.h"
+#include "callback.h"
 #include "msi.h"
 #include "reply.h"
 #include "scrape.h"
@@ -103,7 +104,8 @@ op_login(struct dispatch *d, struct waiter *w, const struct proto_request *req,
 }
 
 /*
- * An ok status reply carries the SDK endpoint's state. 0, or -ENOMEM
+ * An ok status reply carries the SDK endpoint's and the sign-in
+ * callback's state. 0, or -ENOMEM
  * (rep emptied: answered "internal").
  */
 static int
@@ -112,7 +114,8 @@ status_endpoint(struct dispatch *d, struct reply *rep)
 	json_t *resp = rep->json;
 
 	if (resp == NULL || !json_is_true(json_object_get(resp, "ok")) ||
-	    msi_report(d->msi, resp, 0) == 0)
+	    (msi_report(d->msi, resp, 0) == 0 &&
+		callback_report(d->callback, resp, 0) == 0))
 		return 0;
 	reply_clear(rep);
 	return -ENOMEM;
@@ -134,7 +137,7 @@ op_status(struct dispatch *d, struct waiter *w, const struct proto_request *req,
 	(void)req;
 	if (w->caller->user == NULL)
 		return no_own_user(w, out);
-	if (d->msi != NULL) {
+	if (d->msi != NULL || d->callback != NULL) {
 		w->hook = status_hook;
 		w->hook_arg = d;
 	}
@@ -543,7 +546,8 @@ op_stats(struct dispatch *d, struct waiter *w, const struct proto_request *req,
 	    json_integer((json_int_t)sessions_secret_count(d->sessions)), &bad);
 	sessions_stats(d->sessions, resp, &bad);
 	if (broker_metrics_stats(d->broker, resp) < 0 ||
-	    msi_report(d->msi, resp, 1) < 0)
+	    msi_report(d->msi, resp, 1) < 0 ||
+	    callback_report(d->callback, resp, 1) < 0)
 		bad = 1;
 	stats_secmem(d, resp, &bad);
 	if (bad) {

@@ -16,6 +16,7 @@ struct sessions;
 struct userdb;
 struct config;
 struct msi;
+struct callback;
 struct secmem;
 struct reply;
 
@@ -24,9 +25,10 @@ struct dispatch {
 	struct sessions *sessions;
 	const struct config *cf;
 	struct server *server;
-	struct msi *msi;       /* the SDK endpoint (status, stats); NULL: off */
-	struct secmem *secmem; /* NULL when secrets are not locked */
-	struct userdb *db;     /* NSS lookups, off the loop */
+	struct msi *msi; /* the SDK endpoint (status, stats); NULL: off */
+	struct callback *callback; /* sign-in callback (status, stats); NULL */
+	struct secmem *secmem;	   /* NULL when secrets are not locked */
+	struct userdb *db;	   /* NSS lookups, off the loop */
 	uint64_t by_op[PROTO_OP_COUNT];
 	uint64_t forbidden;
 };

@@ -41,6 +41,8 @@
 #include "log.h"
 #include "marks.h"
 #include "metrics_http.h"
+#include "callback.h"
+#include "callback_broker.h"
 #include "msi.h"
 #include "msi_listen.h"
 #include "migrate.h"
@@ -84,6 +86,7 @@ struct credd {
 	struct userdb *userdb;	   /* NSS lookups, off the loop */
 	struct server *server;
 	struct msi *msi; /* the SDK endpoint; NULL when [msi] listen is unset */
+	struct callback *callback; /* [callback] listen; NULL: off */
 	struct dispatch dispatch;
 	struct scrape_sources scrape; /* the metrics page's sources */
 	struct metrics_http *mhttp;   /* [metrics] listen; NULL: off */
@@ -169,6 +172,13 @@ reload(struct credd *c)
 	server_set_config(c->server, cf);
 	broker_set_config(c->broker, cf);
 	msi_set_config(c->msi, cf);
+	if ((cf->callback_listen == NULL) !=
+		(c->old_cf[c->nold - 1]->callback_listen == NULL) ||
+	    (cf->callback_listen != NULL &&
+		strcmp(cf->callback_listen,
+		    c->old_cf[c->nold - 1]->callback_listen) != 0))
+		log_warnx("callback: [callback] listen changed; restart credd "
+			  "to move or start the sign-in callback");
 	sessweep_cfg_of(cf, &sc);
 	sessweep_set_config(c->sessweep, &sc);
 	reopen_audit("SIGHUP");
@@ -273,16 +283,20 @@ passed_fds(int fds[PASSED_FDS_MAX], char ***names)
 	return (size_t)n;
 }
 
-/* Close the passed sockets nobody took (used: the one the endpoint took). */
+/*
+ * Close the passed sockets nobody took (used, used2: the ones the SDK
+ * endpoint and the sign-in callback took, or -1).
+ */
 static void
-passed_fds_done(int *fds, char **names, size_t n, int used)
+passed_fds_done(int *fds, char **names, size_t n, int used, int used2)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		if ((int)i != used) {
+		if ((int)i != used && (int)i != used2) {
 			log_warnx("the socket passed as \"%s\" (fd %d) is not "
-				  "used: it is not the [msi] listen socket",
+				  "used: it is neither the [msi] nor the "
+				  "[callback] listen socket",
 			    names != NULL && names[i] != NULL ? names[i] :
 								"unknown",
 			    fds[i]);
@@ -292,6 +306,31 @@ passed_fds_done(int *fds, char **names, size_t n, int used)
 			free(names[i]);
 	}
 	free(names);
+}
+
+/*
+ * [callback] listen: its socket, bound as root like the SDK endpoint's
+ * (not fatal: the listener starts down and retries). Off, and said so,
+ * when this credd is built without the broker's sign-in entry points.
+ */
+static void
+callback_open(const struct config *cf, const int *fds, char *const *names,
+    size_t nfds, struct msi_listen_sock *sock, int *used)
+{
+	char err[512];
+
+	*used = -1;
+	if (cf->callback_listen == NULL)
+		return;
+	if (callback_broker_ops() == NULL) {
+		log_warnx("[callback] listen %s: this credd is built without "
+			  "the sign-in flows (CREDD_HAVE_SIGNIN); the sign-in "
+			  "callback stays off",
+		    cf->callback_listen);
+		return;
+	}
+	(void)callback_listen_open(cf, fds, names, nfds, sock, used, err,
+	    sizeof(err));
 }
 
 /* The start line: what an operator's alert or dashboard keys on. */
@@ -322,13 +361,14 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	struct http_options ho = { 0 };
 	struct broker_deps deps = { 0 };
 	struct msi_listen_sock msi_sock = { .fd = -1 };
+	struct msi_listen_sock cb_sock = { .fd = -1 };
 	struct passwd *pw = NULL;
 	int act_fds[PASSED_FDS_MAX];
 	char **act_names = NULL;
 	size_t nact;
 	sigset_t mask;
 	char err[512];
-	int lfd = -1, mfd = -1, used = -1, r;
+	int lfd = -1, mfd = -1, used = -1, used2 = -1, r;
 	size_t n;
 
 	nact = passed_fds(act_fds, &act_names); /* before anything else */
@@ -370,7 +410,8 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	 */
 	(void)msi_listen_open(c.cf, act_fds, act_names, nact, &msi_sock, &used,
 	    err, sizeof(err));
-	passed_fds_done(act_fds, act_names, nact, used);
+	callback_open(c.cf, act_fds, act_names, nact, &cb_sock, &used2);
+	passed_fds_done(act_fds, act_names, nact, used, used2);
 	mfd = metrics_listen(c.cf);
 	if (pw != NULL) {
 		/* Made here when missing; systemd makes it (StateDirectory). */
@@ -441,6 +482,14 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 			fatalx("[msi] endpoint: %s", strerror(-r));
 	}
 	c.dispatch.msi = c.msi;
+	if (c.cf->callback_listen != NULL && callback_broker_ops() != NULL) {
+		/* Fails only without memory or MHD, like the SDK endpoint. */
+		r = callback_new(c.ev, &cb_sock, c.cf->callback_listen,
+		    callback_broker_ops(), c.broker, NULL, &c.callback);
+		if (r < 0)
+			fatalx("[callback] listener: %s", strerror(-r));
+	}
+	c.dispatch.callback = c.callback;
 	c.scrape.broker = c.broker;
 	c.scrape.server = c.server;
 	c.scrape.sessions = c.sessions;
@@ -479,6 +528,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	metrics_http_free(c.mhttp);
 	server_free(c.server);
 	msi_free(c.msi);
+	callback_free(c.callback);
 	broker_free(c.broker);
 	sessweep_free(c.sessweep);
 	sessions_free(c.sessions);

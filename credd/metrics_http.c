@@ -1,7 +1,7 @@
 /*
  * metrics_http.c - GET /metrics over loopback HTTP (metrics_http.h):
- * libmicrohttpd in external-epoll mode on credd's loop, its own listen
- * socket, few short connections.
+ * libmicrohttpd in external-epoll mode on credd's loop (mhd_loop.c),
+ * its own listen socket, few short connections.
  *
  * Must never: block the loop (MHD runs only when its epoll fd is ready
  * or its timeout is due), or answer with anything but the page built
@@ -20,6 +20,7 @@
 #include "config.h"
 #include "event.h"
 #include "log.h"
+#include "mhd_loop.h"
 #include "metrics.h"
 #include "metrics_http.h"
 
@@ -28,46 +29,11 @@
 #define METRICS_HTTP_MEMORY (16 * 1024)
 
 struct metrics_http {
-	struct event_loop *ev;
 	struct MHD_Daemon *d;
-	int epfd;
-	struct event_timer *timer;
+	struct mhd_loop ml; /* MHD on the loop */
 	metrics_http_page_fn *fn;
 	void *arg;
 };
-
-static void mh_run(struct metrics_http *mh);
-
-static void
-timer_cb(struct event_loop *ev, void *arg)
-{
-	struct metrics_http *mh = arg;
-
-	(void)ev;
-	mh->timer = NULL;
-	mh_run(mh);
-}
-
-static void
-mh_run(struct metrics_http *mh)
-{
-	MHD_UNSIGNED_LONG_LONG t;
-
-	(void)MHD_run(mh->d);
-	event_timer_cancel(mh->ev, &mh->timer);
-	if (MHD_get_timeout(mh->d, &t) == MHD_YES)
-		mh->timer = event_timer_in(mh->ev,
-		    t > INT32_MAX ? INT32_MAX : (int64_t)t, timer_cb, mh);
-}
-
-static void
-epoll_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
-{
-	(void)ev;
-	(void)fd;
-	(void)revents;
-	mh_run(arg);
-}
 
 static enum MHD_Result
 answer(struct MHD_Connection *conn, unsigned status, char *body, size_t len,
@@ -172,7 +138,6 @@ int
 metrics_http_new(struct event_loop *ev, int fd, metrics_http_page_fn *fn,
     void *arg, struct metrics_http **out)
 {
-	const union MHD_DaemonInfo *di;
 	struct metrics_http *mh;
 	int r;
 
@@ -182,10 +147,9 @@ metrics_http_new(struct event_loop *ev, int fd, metrics_http_page_fn *fn,
 		close(fd);
 		return -ENOMEM;
 	}
-	mh->ev = ev;
 	mh->fn = fn;
 	mh->arg = arg;
-	mh->epfd = -1;
+	mh->ml.epfd = -1;
 	mh->d = MHD_start_daemon(MHD_USE_EPOLL, 0, NULL, NULL, access_cb, mh,
 	    MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned)METRICS_HTTP_TIMEOUT, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
@@ -197,14 +161,9 @@ metrics_http_new(struct event_loop *ev, int fd, metrics_http_page_fn *fn,
 		close(fd);
 		goto fail;
 	}
-	di = MHD_get_daemon_info(mh->d, MHD_DAEMON_INFO_EPOLL_FD);
-	if (di == NULL)
-		goto fail;
-	r = event_add(ev, di->epoll_fd, EPOLLIN, epoll_cb, mh);
+	r = mhd_loop_start(&mh->ml, ev, mh->d);
 	if (r < 0)
 		goto fail;
-	mh->epfd = di->epoll_fd;
-	mh_run(mh);
 	*out = mh;
 	return 0;
 fail:
@@ -217,10 +176,6 @@ metrics_http_free(struct metrics_http *mh)
 {
 	if (mh == NULL)
 		return;
-	event_timer_cancel(mh->ev, &mh->timer);
-	if (mh->epfd >= 0)
-		event_del(mh->ev, mh->epfd);
-	if (mh->d != NULL)
-		MHD_stop_daemon(mh->d); /* closes the listen socket too */
+	mhd_loop_close(&mh->ml, mh->d); /* closes the listen socket too */
 	free(mh);
 }

@@ -4,9 +4,10 @@
  * life cycle. The request checks, the caller proof and the two
  * managed-identity response shapes are msi_req.c's.
  *
- * Loop integration: MHD's epoll fd is watched with event_add; on
- * readiness, and when the timer from MHD_get_timeout fires, MHD_run
- * handles what is ready without blocking. MHD has no listening socket
+ * Loop integration (mhd_loop.c, shared with the other HTTP listeners):
+ * MHD's epoll fd is watched with event_add; on readiness, and when the
+ * timer from MHD_get_timeout fires, MHD_run handles what is ready
+ * without blocking. MHD has no listening socket
  * (MHD_USE_NO_LISTEN_SOCKET): msi_listen.c accepts on the loop and
  * proves the caller's uid before a byte is read; conn_cb applies the
  * per-uid connection cap and hands the fd to MHD (MHD_add_connection),
@@ -57,6 +58,7 @@
 #include "errmap.h"
 #include "event.h"
 #include "log.h"
+#include "mhd_loop.h"
 #include "msi.h"
 #include "msi_int.h"
 #include "msi_req.h"
@@ -69,25 +71,13 @@
 #define MSI_MEMORY_LIMIT                                                       \
 	(32 * 1024) /* request line + headers, per connection */
 
-static void msi_run(struct msi *m);
-
 /* ---- the parked request ---- */
-
-static void
-kick_cb(struct event_loop *ev, void *arg)
-{
-	struct msi *m = arg;
-
-	(void)ev;
-	m->kick = NULL;
-	msi_run(m);
-}
 
 static void
 kick(struct msi *m)
 {
-	if (m->kick == NULL && !m->is_closing)
-		m->kick = event_timer_in(m->ev, 0, kick_cb, m);
+	if (!m->is_closing)
+		mhd_loop_kick(&m->ml);
 }
 
 static void
@@ -249,48 +239,11 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 	return MHD_YES;
 }
 
+/* mhd_loop_completed's hook. */
 static void
-completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
-    enum MHD_RequestTerminationCode toe)
+req_free_cb(void *r)
 {
-	(void)cls;
-	(void)conn;
-	(void)toe;
-	req_free(*con_cls);
-	*con_cls = NULL;
-}
-
-/* ---- the loop ---- */
-
-static void
-timer_cb(struct event_loop *ev, void *arg)
-{
-	struct msi *m = arg;
-
-	(void)ev;
-	m->timer = NULL;
-	msi_run(m);
-}
-
-static void
-msi_run(struct msi *m)
-{
-	MHD_UNSIGNED_LONG_LONG t;
-
-	(void)MHD_run(m->d);
-	event_timer_cancel(m->ev, &m->timer);
-	if (MHD_get_timeout(m->d, &t) == MHD_YES)
-		m->timer = event_timer_in(m->ev,
-		    t > INT32_MAX ? INT32_MAX : (int64_t)t, timer_cb, m);
-}
-
-static void
-epoll_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
-{
-	(void)ev;
-	(void)fd;
-	(void)revents;
-	msi_run(arg);
+	req_free(r);
 }
 
 /* ---- connections ---- */
@@ -463,7 +416,7 @@ msi_new(struct event_loop *ev, const struct msi_listen_sock *sock,
     const struct config *cf, struct broker *broker, struct sessions *sessions,
     struct userdb *db, struct msi **out)
 {
-	const union MHD_DaemonInfo *di;
+	struct MHD_OptionItem lim[MHD_LOOP_LIMITS_N];
 	struct uidlimit_cfg lc;
 	struct msi *m;
 	int r = -ENOMEM;
@@ -479,39 +432,29 @@ msi_new(struct event_loop *ev, const struct msi_listen_sock *sock,
 	m->db = db;
 	LIST_INIT(&m->naming);
 	m->port = listen_port(cf);
-	m->epfd = -1;
+	m->ml.epfd = -1;
+	m->ml.req_free = req_free_cb;
 	LIST_INIT(&m->reqs);
 	limits_of(cf, &lc);
 	m->limits = uidlimit_new(ev, &lc);
 	if (m->limits == NULL)
 		goto fail;
-	m->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-		MHD_USE_NO_LISTEN_SOCKET,
-	    0, NULL, NULL, access_cb, m, MHD_OPTION_NOTIFY_COMPLETED,
-	    completed_cb, m, MHD_OPTION_NOTIFY_CONNECTION, notify_cb, m,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cf->msi_conn_timeout,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MSI_MEMORY_LIMIT,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cf->msi_max_conns,
-	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, 0u,
-	    MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_SIGPIPE_HANDLED_BY_APP,
-	    1, MHD_OPTION_END);
+	mhd_loop_limits(lim, (unsigned)cf->msi_conn_timeout,
+	    (size_t)MSI_MEMORY_LIMIT, (unsigned)cf->msi_max_conns, 0);
+	m->d = MHD_start_daemon(MHD_LOOP_FLAGS, 0, NULL, NULL, access_cb, m,
+	    MHD_OPTION_ARRAY, lim, MHD_OPTION_NOTIFY_COMPLETED,
+	    mhd_loop_completed, &m->ml, MHD_OPTION_NOTIFY_CONNECTION, notify_cb,
+	    m, MHD_OPTION_END);
 	r = -EIO;
 	if (m->d == NULL)
 		goto fail;
-	di = MHD_get_daemon_info(m->d, MHD_DAEMON_INFO_EPOLL_FD);
-	if (di == NULL)
+	r = mhd_loop_start(&m->ml, ev, m->d);
+	if (r < 0)
 		goto fail;
-	m->epfd = di->epoll_fd;
-	r = event_add(ev, m->epfd, EPOLLIN, epoll_cb, m);
-	if (r < 0) {
-		m->epfd = -1;
-		goto fail;
-	}
 	/* Last: it takes sock->fd (and closes it when it fails). */
 	r = msi_listen_new(ev, cf, sock, conn_cb, m, &m->l);
 	if (r < 0)
 		goto fail_listen;
-	msi_run(m);
 	*out = m;
 	return 0;
 fail:
@@ -519,10 +462,7 @@ fail:
 		close(sock->fd);
 fail_listen:
 	if (m != NULL) {
-		if (m->epfd >= 0)
-			event_del(ev, m->epfd);
-		if (m->d != NULL)
-			MHD_stop_daemon(m->d);
+		mhd_loop_close(&m->ml, m->d);
 		uidlimit_free(m->limits);
 		free(m);
 	}
@@ -550,36 +490,17 @@ msi_set_config(struct msi *m, const struct config *cf)
 int
 msi_report(const struct msi *m, json_t *o, int is_stats)
 {
-	json_t *e;
-	int bad = 0;
+	const struct msi_listen_count n[] = {
+		{ "connections_open", m != NULL ? m->nconns : 0 },
+		{ "connections_refused", m != NULL ? m->n.refused_conns : 0 },
+		{ "requests", m != NULL ? m->n.requests : 0 },
+		{ "refused", m != NULL ? m->n.refused : 0 },
+		{ "rate_limited", m != NULL ? m->n.rate_limited : 0 },
+		{ "uids_tracked", m != NULL ? uidlimit_count(m->limits) : 0 },
+	};
 
-	if (m == NULL) {
-		if (is_stats)
-			reply_put(o, "sdk_endpoint",
-			    json_pack("{s:s}", "state", "off"), &bad);
-		return bad ? -ENOMEM : 0;
-	}
-	e = json_object();
-	if (e == NULL)
-		return -ENOMEM;
-	if (msi_listen_report(m->l, e, is_stats) < 0)
-		bad = 1;
-	if (is_stats) {
-		reply_put(e, "connections_open",
-		    json_integer((json_int_t)m->nconns), &bad);
-		reply_put(e, "connections_refused",
-		    json_integer((json_int_t)m->n.refused_conns), &bad);
-		reply_put(e, "requests",
-		    json_integer((json_int_t)m->n.requests), &bad);
-		reply_put(e, "refused", json_integer((json_int_t)m->n.refused),
-		    &bad);
-		reply_put(e, "rate_limited",
-		    json_integer((json_int_t)m->n.rate_limited), &bad);
-		reply_put(e, "uids_tracked",
-		    json_integer((json_int_t)uidlimit_count(m->limits)), &bad);
-	}
-	reply_put(o, "sdk_endpoint", e, &bad);
-	return bad ? -ENOMEM : 0;
+	return msi_listen_report_in(m != NULL ? m->l : NULL, m != NULL, o,
+	    "sdk_endpoint", is_stats, n, sizeof(n) / sizeof(n[0]));
 }
 
 void
@@ -612,11 +533,7 @@ msi_free(struct msi *m)
 		r->state = REQ_READY;
 		MHD_resume_connection(r->conn);
 	}
-	(void)MHD_run(m->d);
-	event_del(m->ev, m->epfd);
-	event_timer_cancel(m->ev, &m->timer);
-	event_timer_cancel(m->ev, &m->kick);
-	MHD_stop_daemon(m->d); /* completes (frees) every request, closes
+	mhd_loop_close(&m->ml, m->d); /* completes (frees) every request, closes
 				 * every connection (notify_cb frees its mc) */
 	uidlimit_free(m->limits);
 	free(m);

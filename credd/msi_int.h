@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "mhd_loop.h"
 #include "msi_parse.h"
 #include "waiter.h"
 
@@ -81,16 +82,14 @@ struct msi {
 	struct broker *broker;
 	struct sessions *sessions;
 	struct MHD_Daemon *d;
-	struct msi_listen *l; /* the listening socket, up or down */
-	unsigned port;	      /* bound at start; a reload cannot move it */
-	int epfd;
-	struct event_timer *timer;    /* MHD_get_timeout */
-	struct event_timer *kick;     /* run MHD soon (after a resume) */
-	struct msi_req_list reqs;     /* every live request */
-	struct uidlimit *limits;      /* per uid, the endpoint's own table */
-	struct msi_conn *adding;      /* inside MHD_add_connection */
-	unsigned nconns;	      /* connections MHD holds */
-	struct userdb *db;	      /* uid -> name, off the loop */
+	struct msi_listen *l;	  /* the listening socket, up or down */
+	unsigned port;		  /* bound at start; a reload cannot move it */
+	struct mhd_loop ml;	  /* MHD on the loop (mhd_loop.h) */
+	struct msi_req_list reqs; /* every live request */
+	struct uidlimit *limits;  /* per uid, the endpoint's own table */
+	struct msi_conn *adding;  /* inside MHD_add_connection */
+	unsigned nconns;	  /* connections MHD holds */
+	struct userdb *db;	  /* uid -> name, off the loop */
 	LIST_HEAD(, msi_conn) naming; /* accepted, name not known yet */
 	unsigned nnaming;
 	struct {

@@ -1,7 +1,9 @@
 /*
  * msi_listen.c - the SDK endpoint's listening socket and its accepts
  * (see msi_listen.h): bind or take the passed socket, retry a failed
- * bind, accept on the loop, prove the caller's uid at accept.
+ * bind, accept on the loop, prove the caller's uid at accept. The
+ * sign-in callback (callback.c) uses the same code through its own
+ * struct msi_listen_spec: any address, no uid proof.
  *
  * Why accept here and not inside libmicrohttpd: the uid must be proven
  * once, before the request is read, and a connection over its uid's cap
@@ -45,6 +47,7 @@
 
 struct msi_listen {
 	struct event_loop *ev;
+	struct msi_listen_spec spec;  /* listen NULL: text holds it */
 	struct sockaddr_storage addr; /* [msi] listen at start */
 	unsigned addrlen;
 	char text[80]; /* as configured, for messages */
@@ -106,21 +109,50 @@ port_of(const struct sockaddr *sa)
 	    ((const struct sockaddr_in6 *)(const void *)sa)->sin6_port);
 }
 
-/* A hint for a bind error the operator can act on. */
+/* A hint for a bind error the operator can act on, in buf. */
 static const char *
-bind_hint(int err, unsigned port)
+bind_hint(const struct msi_listen_spec *sp, int err, unsigned port, char *buf,
+    size_t sz)
 {
+	buf[0] = '\0';
 	if (err == -EADDRINUSE)
-		return "; another process holds the port (it could pose as the "
-		       "endpoint: hold it with credd-msi.socket, see docs/sdk.md)";
-	if ((err == -EACCES || err == -EPERM) && port < 1024)
-		return "; ports below 1024 need root, which credd gives up after "
-		       "start: use credd-msi.socket or a port of 1024 or more";
-	return "";
+		(void)snprintf(buf, sz,
+		    "; another process holds the port (it could pose as the "
+		    "endpoint: hold it with %s, see %s)",
+		    sp->unit, sp->doc);
+	else if ((err == -EACCES || err == -EPERM) && port < 1024)
+		(void)snprintf(buf, sz,
+		    "; ports below 1024 need root, which credd gives up after "
+		    "start: use %s or a port of 1024 or more",
+		    sp->unit);
+	return buf;
 }
 
-int
-msi_listen_fd_matches(int fd, const struct sockaddr *want, char *why,
+void
+msi_listen_spec_msi(const struct config *cf, struct msi_listen_spec *s)
+{
+	s->listen = cf->msi_listen;
+	s->key = "[msi] listen";
+	s->fdname = MSI_LISTEN_FDNAME;
+	s->tag = "msi";
+	s->what = "SDK endpoint";
+	s->event = "sdk";
+	s->path = "/msi/token";
+	s->unit = "credd-msi.socket";
+	s->doc = "docs/sdk.md";
+	s->is_public = 0;
+}
+
+/* The listen value's address: loopback only unless the spec is public. */
+static int
+spec_addr(const struct msi_listen_spec *sp, struct sockaddr_storage *ss,
+    unsigned *len)
+{
+	return config_listen_addr(sp->listen, sp->is_public, ss, len);
+}
+
+static int
+fd_matches(int fd, const struct sockaddr *want, int is_public, char *why,
     size_t whysz)
 {
 	struct sockaddr_storage got;
@@ -154,34 +186,43 @@ msi_listen_fd_matches(int fd, const struct sockaddr *want, char *why,
 			   &((const struct sockaddr_in6 *)(const void *)want)
 				->sin6_addr,
 			   sizeof(struct in6_addr)) == 0;
-	if (!same || !sockdiag_is_loopback((struct sockaddr *)&got)) {
+	if (!same ||
+	    (!is_public && !sockdiag_is_loopback((struct sockaddr *)&got))) {
 		snprintf(why, whysz, "bound to another address");
 		return -EADDRNOTAVAIL;
 	}
 	return 0;
 }
 
+int
+msi_listen_fd_matches(int fd, const struct sockaddr *want, char *why,
+    size_t whysz)
+{
+	return fd_matches(fd, want, 0, why, whysz);
+}
+
 /* The index of the passed fd for the endpoint, or -1. */
 static int
-pick_passed(const struct sockaddr *want, const int *fds, char *const *names,
-    size_t nfds, const char *listen)
+pick_passed(const struct msi_listen_spec *sp, const struct sockaddr *want,
+    const int *fds, char *const *names, size_t nfds)
 {
 	char why[128];
 	size_t i;
 
 	for (i = 0; names != NULL && i < nfds; i++) {
-		if (names[i] == NULL ||
-		    strcmp(names[i], MSI_LISTEN_FDNAME) != 0)
+		if (names[i] == NULL || strcmp(names[i], sp->fdname) != 0)
 			continue;
-		if (msi_listen_fd_matches(fds[i], want, why, sizeof(why)) == 0)
+		if (fd_matches(fds[i], want, sp->is_public, why, sizeof(why)) ==
+		    0)
 			return (int)i;
-		log_warnx("msi: the socket passed as \"%s\" is %s, not [msi] "
-			  "listen %s; binding %s instead",
-		    MSI_LISTEN_FDNAME, why, listen, listen);
+		log_warnx("%s: the socket passed as \"%s\" is %s, not %s %s; "
+			  "binding %s instead",
+		    sp->tag, sp->fdname, why, sp->key, sp->listen, sp->listen);
 		return -1;
 	}
 	for (i = 0; i < nfds; i++)
-		if (msi_listen_fd_matches(fds[i], want, why, sizeof(why)) == 0)
+		if (fd_matches(fds[i], want, sp->is_public, why, sizeof(why)) ==
+		    0)
 			return (int)i;
 	return -1;
 }
@@ -191,7 +232,20 @@ msi_listen_open(const struct config *cf, const int *fds, char *const *names,
     size_t nfds, struct msi_listen_sock *out, int *used, char *err,
     size_t errsz)
 {
+	struct msi_listen_spec sp;
+
+	msi_listen_spec_msi(cf, &sp);
+	return msi_listen_open_spec(&sp, fds, names, nfds, out, used, err,
+	    errsz);
+}
+
+int
+msi_listen_open_spec(const struct msi_listen_spec *sp, const int *fds,
+    char *const *names, size_t nfds, struct msi_listen_sock *out, int *used,
+    char *err, size_t errsz)
+{
 	struct sockaddr_storage ss;
+	char hint[192];
 	unsigned len;
 	int fd, i, r;
 
@@ -199,15 +253,15 @@ msi_listen_open(const struct config *cf, const int *fds, char *const *names,
 	out->is_activated = 0;
 	out->err = 0;
 	*used = -1;
-	if (cf->msi_listen == NULL)
+	if (sp->listen == NULL)
 		return 0;
-	if (config_msi_addr(cf->msi_listen, &ss, &len) < 0) {
-		snprintf(err, errsz, "[msi] listen: not a loopback address");
+	if (spec_addr(sp, &ss, &len) < 0) {
+		snprintf(err, errsz, "%s: not a %saddress and port", sp->key,
+		    sp->is_public ? "" : "loopback ");
 		out->err = -EINVAL;
 		return -EINVAL;
 	}
-	i = pick_passed((struct sockaddr *)&ss, fds, names, nfds,
-	    cf->msi_listen);
+	i = pick_passed(sp, (struct sockaddr *)&ss, fds, names, nfds);
 	if (i >= 0) {
 		fd = fds[i];
 		if (util_set_nonblock(fd) == 0 && util_set_cloexec(fd) == 0) {
@@ -216,13 +270,14 @@ msi_listen_open(const struct config *cf, const int *fds, char *const *names,
 			*used = i;
 			return 0;
 		}
-		log_warn("msi: the passed socket for %s", cf->msi_listen);
+		log_warn("%s: the passed socket for %s", sp->tag, sp->listen);
 	}
 	r = bind_addr(&ss, len, &fd);
 	if (r < 0) {
-		snprintf(err, errsz, "[msi] listen %s: %s%s", cf->msi_listen,
+		snprintf(err, errsz, "%s %s: %s%s", sp->key, sp->listen,
 		    strerror(-r),
-		    bind_hint(r, port_of((struct sockaddr *)&ss)));
+		    bind_hint(sp, r, port_of((struct sockaddr *)&ss), hint,
+			sizeof(hint)));
 		out->err = r;
 		return r;
 	}
@@ -253,7 +308,8 @@ static void
 retry_cb(struct event_loop *ev, void *arg)
 {
 	struct msi_listen *l = arg;
-	char f[192];
+	const struct msi_listen_spec *sp = &l->spec;
+	char f[192], hint[192];
 	int fd, r;
 
 	l->retry = NULL;
@@ -262,25 +318,26 @@ retry_cb(struct event_loop *ev, void *arg)
 		r = go_up(l, fd, 0);
 	if (r == 0) {
 		(void)snprintf(f, sizeof(f),
-		    "event=sdk_endpoint_up listen=%s socket=bound "
+		    "event=%s_endpoint_up listen=%s socket=bound "
 		    "failures=%llu",
-		    l->text, (unsigned long long)l->bind_failures);
+		    sp->event, l->text, (unsigned long long)l->bind_failures);
 		log_event_info(f,
-		    "msi: SDK endpoint on http://%s/msi/token (bound after "
-		    "%llu failed attempts)",
-		    l->text, (unsigned long long)l->bind_failures);
+		    "%s: %s on http://%s%s (bound after %llu failed attempts)",
+		    sp->tag, sp->what, l->text, sp->path,
+		    (unsigned long long)l->bind_failures);
 		return;
 	}
 	l->bind_failures++;
 	if (r != l->err) { /* log once per reason, not once per retry */
 		(void)snprintf(f, sizeof(f),
-		    "event=sdk_bind_failed listen=%s error=%s", l->text,
-		    log_errno_name(-r));
+		    "event=%s_bind_failed listen=%s error=%s", sp->event,
+		    l->text, log_errno_name(-r));
 		log_event_warn(f,
-		    "msi: [msi] listen %s: %s%s; the SDK endpoint stays "
-		    "down and credd retries",
-		    l->text, strerror(-r),
-		    bind_hint(r, port_of((struct sockaddr *)&l->addr)));
+		    "%s: %s %s: %s%s; the %s stays down and credd retries",
+		    sp->tag, sp->key, l->text, strerror(-r),
+		    bind_hint(sp, r, port_of((struct sockaddr *)&l->addr), hint,
+			sizeof(hint)),
+		    sp->what);
 	}
 	l->err = r;
 	l->retry_ms =
@@ -315,12 +372,11 @@ pause_accepts(struct msi_listen *l, int err)
 	 * at the limit ends and starts pause episodes at will.
 	 */
 	if (l->pause_logged == 0 || now - l->pause_logged >= PAUSE_LOG_MS) {
-		log_warnx(
-		    "msi: accept: %s; the SDK endpoint pauses its accepts "
-		    "(%d ms, doubling up to %d ms, until one succeeds; %llu "
-		    "pauses since the last message)",
-		    strerror(err), PAUSE_FIRST_MS, PAUSE_MAX_MS,
-		    (unsigned long long)l->pauses_unlogged);
+		log_warnx("%s: accept: %s; the %s pauses its accepts "
+			  "(%d ms, doubling up to %d ms, until one succeeds; "
+			  "%llu pauses since the last message)",
+		    l->spec.tag, strerror(err), l->spec.what, PAUSE_FIRST_MS,
+		    PAUSE_MAX_MS, (unsigned long long)l->pauses_unlogged);
 		l->pause_logged = now;
 		l->pauses_unlogged = 0;
 	}
@@ -415,7 +471,11 @@ accept_cb(struct event_loop *ev, int lfd, uint32_t revents, void *arg)
 				pause_accepts(l, errno);
 			return;
 		}
-		r = prove(l, fd, (struct sockaddr *)&peer, &uid, &why);
+		uid = (uid_t)-1;
+		why = NULL;
+		r = l->spec.is_public ?
+		    0 :
+		    prove(l, fd, (struct sockaddr *)&peer, &uid, &why);
 		if (r < 0) { /* no fd left for the lookup: shed it */
 			close(fd);
 			pause_accepts(l, -r);
@@ -436,8 +496,20 @@ msi_listen_new(struct event_loop *ev, const struct config *cf,
     const struct msi_listen_sock *sock, msi_listen_cb *cb, void *arg,
     struct msi_listen **out)
 {
+	struct msi_listen_spec sp;
+
+	msi_listen_spec_msi(cf, &sp);
+	return msi_listen_new_spec(ev, &sp, sock, cb, arg, out);
+}
+
+int
+msi_listen_new_spec(struct event_loop *ev, const struct msi_listen_spec *spec,
+    const struct msi_listen_sock *sock, msi_listen_cb *cb, void *arg,
+    struct msi_listen **out)
+{
+	const struct msi_listen_spec *sp;
 	struct msi_listen *l;
-	char f[192];
+	char f[192], hint[192];
 	int r;
 
 	*out = NULL;
@@ -451,14 +523,17 @@ msi_listen_new(struct event_loop *ev, const struct config *cf,
 	l->fd = -1;
 	l->cb = cb;
 	l->cbarg = arg;
-	if (cf->msi_listen == NULL ||
-	    config_msi_addr(cf->msi_listen, &l->addr, &l->addrlen) < 0) {
+	l->spec = *spec;
+	sp = &l->spec;
+	if (spec->listen == NULL ||
+	    spec_addr(spec, &l->addr, &l->addrlen) < 0) {
 		if (sock->fd >= 0)
 			close(sock->fd);
 		free(l);
 		return -EINVAL;
 	}
-	snprintf(l->text, sizeof(l->text), "%s", cf->msi_listen);
+	snprintf(l->text, sizeof(l->text), "%s", spec->listen);
+	l->spec.listen = NULL; /* the config's; l->text from here */
 	if (sock->fd >= 0) {
 		r = go_up(l, sock->fd, sock->is_activated);
 		if (r < 0) {
@@ -466,10 +541,10 @@ msi_listen_new(struct event_loop *ev, const struct config *cf,
 			return r;
 		}
 		(void)snprintf(f, sizeof(f),
-		    "event=sdk_endpoint_up listen=%s socket=%s", l->text,
-		    sock->is_activated ? "activated" : "bound");
-		log_event_info(f,
-		    "msi: SDK endpoint on http://%s/msi/token (%s)", l->text,
+		    "event=%s_endpoint_up listen=%s socket=%s", sp->event,
+		    l->text, sock->is_activated ? "activated" : "bound");
+		log_event_info(f, "%s: %s on http://%s%s (%s)", sp->tag,
+		    sp->what, l->text, sp->path,
 		    sock->is_activated ? "socket passed in by the service "
 					 "manager" :
 					 "bound by credd");
@@ -479,13 +554,15 @@ msi_listen_new(struct event_loop *ev, const struct config *cf,
 	l->err = sock->err < 0 ? sock->err : -EADDRNOTAVAIL;
 	l->since = util_now();
 	l->bind_failures = 1;
-	(void)snprintf(f, sizeof(f), "event=sdk_bind_failed listen=%s error=%s",
-	    l->text, log_errno_name(-l->err));
+	(void)snprintf(f, sizeof(f), "event=%s_bind_failed listen=%s error=%s",
+	    sp->event, l->text, log_errno_name(-l->err));
 	log_event_warn(f,
-	    "msi: [msi] listen %s: %s%s; credd serves its socket without "
-	    "the SDK endpoint and retries",
-	    l->text, strerror(-l->err),
-	    bind_hint(l->err, port_of((struct sockaddr *)&l->addr)));
+	    "%s: %s %s: %s%s; credd serves its socket without the %s and "
+	    "retries",
+	    sp->tag, sp->key, l->text, strerror(-l->err),
+	    bind_hint(sp, l->err, port_of((struct sockaddr *)&l->addr), hint,
+		sizeof(hint)),
+	    sp->what);
 	l->retry_ms = RETRY_FIRST_MS;
 	l->retry_due = event_now_ms(ev) + l->retry_ms;
 	l->retry = event_timer_at(ev, l->retry_due, retry_cb, l);
@@ -545,5 +622,32 @@ msi_listen_report(const struct msi_listen *l, json_t *o, int is_stats)
 	    json_integer((json_int_t)l->accepted), &bad);
 	reply_put(o, "connections_unproven",
 	    json_integer((json_int_t)l->unproven), &bad);
+	return bad ? -ENOMEM : 0;
+}
+
+int
+msi_listen_report_in(const struct msi_listen *l, int is_on, json_t *o,
+    const char *name, int is_stats, const struct msi_listen_count *counts,
+    size_t n)
+{
+	json_t *e;
+	size_t i;
+	int bad = 0;
+
+	if (!is_on || l == NULL) {
+		if (is_stats)
+			reply_put(o, name, json_pack("{s:s}", "state", "off"),
+			    &bad);
+		return bad ? -ENOMEM : 0;
+	}
+	e = json_object();
+	if (e == NULL)
+		return -ENOMEM;
+	if (msi_listen_report(l, e, is_stats) < 0)
+		bad = 1;
+	for (i = 0; is_stats && i < n; i++)
+		reply_put(e, counts[i].name,
+		    json_integer((json_int_t)counts[i].value), &bad);
+	reply_put(o, name, e, &bad);
 	return bad ? -ENOMEM : 0;
 }

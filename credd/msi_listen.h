@@ -12,10 +12,15 @@
  * recommended setup (docs/sdk.md). EMFILE and its kin pause the accepts
  * on a backoff timer instead of spinning on a readable listener.
  *
- * Must never: listen on anything but the [msi] listen address, take a
+ * The same machinery serves the platform sign-in callback ([callback]
+ * listen, callback.h) through a struct msi_listen_spec: its own address
+ * (any IP literal, for a reverse proxy), socket name, messages and
+ * events, and no uid proof (its callers are browsers on other hosts).
+ *
+ * Must never: listen on anything but the configured address, take a
  * passed socket that is not a listening TCP socket on exactly that
- * loopback address and port, hand on a connection with a uid the kernel
- * did not prove, or block the loop.
+ * address and port (loopback for the SDK endpoint), hand on an SDK
+ * connection with a uid the kernel did not prove, or block the loop.
  */
 #ifndef CREDD_MSI_LISTEN_H
 #define CREDD_MSI_LISTEN_H
@@ -32,6 +37,27 @@ struct msi_listen;
 
 /* FileDescriptorName= of etc/systemd/credd-msi.socket (LISTEN_FDNAMES). */
 #define MSI_LISTEN_FDNAME "credd-msi"
+
+/*
+ * What one listener is: its address and how it speaks of itself. Every
+ * string is borrowed for the call (msi_listen_new copies listen and
+ * keeps the others, which must be static).
+ */
+struct msi_listen_spec {
+	const char *listen; /* "ADDR:PORT" as configured */
+	const char *key;    /* "[msi] listen", for messages */
+	const char *fdname; /* its LISTEN_FDNAMES name */
+	const char *tag;    /* log prefix: "msi" */
+	const char *what;   /* "SDK endpoint" */
+	const char *event;  /* "sdk": event=sdk_endpoint_up, sdk_bind_failed */
+	const char *path;   /* shown in the up message: "/msi/token" */
+	const char *unit;   /* the socket unit that holds the port */
+	const char *doc;    /* where that is explained: "docs/sdk.md" */
+	int is_public;	    /* any address, no uid proof (the callback) */
+};
+
+/* The SDK endpoint's spec for cf ([msi] listen). */
+void msi_listen_spec_msi(const struct config *cf, struct msi_listen_spec *s);
 
 /* The endpoint's socket as found at start (msi_listen_open). */
 struct msi_listen_sock {
@@ -55,6 +81,10 @@ struct msi_listen_sock {
 int msi_listen_open(const struct config *cf, const int *fds, char *const *names,
     size_t nfds, struct msi_listen_sock *out, int *used, char *err,
     size_t errsz);
+/* The same for any listener (spec->listen NULL: off). */
+int msi_listen_open_spec(const struct msi_listen_spec *spec, const int *fds,
+    char *const *names, size_t nfds, struct msi_listen_sock *out, int *used,
+    char *err, size_t errsz);
 
 /*
  * 0 when fd is a listening TCP socket bound to exactly want (a loopback
@@ -80,6 +110,13 @@ typedef void msi_listen_cb(void *arg, int fd, const struct sockaddr *peer,
 int msi_listen_new(struct event_loop *ev, const struct config *cf,
     const struct msi_listen_sock *sock, msi_listen_cb *cb, void *arg,
     struct msi_listen **out);
+/*
+ * The same for any listener. With spec->is_public the callback gets
+ * uid (uid_t)-1 and unproven NULL: nothing is proven.
+ */
+int msi_listen_new_spec(struct event_loop *ev,
+    const struct msi_listen_spec *spec, const struct msi_listen_sock *sock,
+    msi_listen_cb *cb, void *arg, struct msi_listen **out);
 /* Close the listener, cancel the timers. NULL does nothing. */
 void msi_listen_free(struct msi_listen *l);
 /* 1 while listening. */
@@ -93,5 +130,20 @@ int msi_listen_is_up(const struct msi_listen *l);
  * connections_unproven. 0, or -ENOMEM (o may lack some of them).
  */
 int msi_listen_report(const struct msi_listen *l, json_t *o, int is_stats);
+
+/* A counter of a listener's owner, for msi_listen_report_in. */
+struct msi_listen_count {
+	const char *name;
+	uint64_t value;
+};
+
+/*
+ * o[name]: with is_on 0, {"state": "off"} in stats and nothing in
+ * status; else a new object with msi_listen_report(l)'s fields and, with
+ * is_stats, the n counters. 0, or -ENOMEM (o may lack some of it).
+ */
+int msi_listen_report_in(const struct msi_listen *l, int is_on, json_t *o,
+    const char *name, int is_stats, const struct msi_listen_count *counts,
+    size_t n);
 
 #endif

@@ -27,6 +27,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "entra/util.h"
+
 #include "config.h"
 #include "msi_parse.h"
 
@@ -76,18 +78,6 @@ load(const char *imds)
 	return cf;
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* %XX (and '+' when plus) decoded in place, as MHD does. */
 static void
 unescape(char *s, int plus)
@@ -99,8 +89,8 @@ unescape(char *s, int plus)
 		if (plus && *s == '+') {
 			*w++ = ' ';
 		} else if (*s == '%' &&
-		    (h = hexval((unsigned char)s[1])) >= 0 &&
-		    (l = hexval((unsigned char)s[2])) >= 0) {
+		    (h = util_hexval((unsigned char)s[1])) >= 0 &&
+		    (l = util_hexval((unsigned char)s[2])) >= 0) {
 			*w++ = (char)(h * 16 + l);
 			s += 2;
 		} else {

@@ -253,3 +253,15 @@ util_unlink_prefixed(int dirfd, const char *prefix)
 	(void)closedir(d);
 	return r;
 }
+
+int
+util_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

@@ -48,5 +48,7 @@ void util_put_be(uint8_t *p, uint64_t v, size_t n);
  * not an error).
  */
 int util_unlink_prefixed(int dirfd, const char *prefix);
+/* The value of a hex digit (either case), or -1. */
+int util_hexval(int c);
 
 #endif

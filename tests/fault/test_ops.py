@@ -15,6 +15,10 @@ sent (2,000 cached token requests from two users, 100 for an unknown scope,
 same families; a plain user gets forbidden for metrics (exit 5); no token
 and no user name ever appears in the page.
 
+CallbackOffTests: [callback] listen in a credd built without the sign-in
+flows: credd serves, says why the listener is off, binds nothing, and
+stats says "off".
+
 HealthTests: `credctl admin health` (any user) exits 0 while all is well,
 8 (unhealthy, store unusable) while the store cannot be written (a full
 tmpfs), 0 again once it can, 7 (degraded, IdP unusable) once the IdP
@@ -419,6 +423,42 @@ class HealthTests(F.FaultTestCase):
                 break
             time.sleep(1)
         self.assertEqual(rc, 0, "the IdP never came back usable: %s" % doc)
+
+
+
+# ------------------------------------------------- the sign-in callback
+
+class CallbackStack(F.FaultStack):
+    def write_conf(self, extra=""):
+        if getattr(self, "cport", None) is None:
+            self.cport = H.free_port()
+        super().write_conf(extra + "\n[callback]\nlisten = 127.0.0.1:%d\n" % self.cport)
+
+
+class CallbackOffTests(F.FaultTestCase):
+    """[callback] listen set in a credd built without the broker's sign-in
+    entry points (CREDD_HAVE_SIGNIN off, issue 13's flows not merged yet):
+    credd starts and serves its socket, says once why the listener is
+    off, binds nothing on the port, and stats reports it off."""
+    STACK = CallbackStack
+
+    def test_01_off_and_said_so(self):
+        st = self.stack
+        self.assertIn("access_token", st.consent(ALICE))
+        rc, _, err = st.token(ALICE, "storage")
+        self.assertEqual(rc, 0, err)
+        with open(st.credd_log, errors="replace") as f:
+            log = f.read()
+        self.assertIn("[callback] listen 127.0.0.1:%d: this credd is built without "
+                      "the sign-in flows" % st.cport, log)
+        with self.assertRaises(OSError):
+            socket.create_connection(("127.0.0.1", st.cport), timeout=5).close()
+        r = st.req("root", {"v": 1, "op": "stats"})
+        self.assertTrue(r.get("ok"), r)
+        self.assertEqual(r.get("callback"), {"state": "off"}, r)
+        r = st.req(ALICE, {"v": 1, "op": "status"})
+        self.assertTrue(r.get("ok"), r)
+        self.assertNotIn("callback", r)
 
 
 if __name__ == "__main__":

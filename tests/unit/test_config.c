@@ -669,6 +669,44 @@ TEST(test_metrics)
 	    -EINVAL, "t.conf: [metrics] listen must differ from [msi] listen"));
 }
 
+/* [callback] listen (issue 13): off by default, any IP literal, its own port. */
+TEST(test_callback)
+{
+	static const char *const good[] = { "127.0.0.1:8080", "10.1.2.3:8080",
+		"0.0.0.0:8080", "[::]:8080", "[::1]:8080" };
+	struct config *cf = NULL;
+	char text[512];
+	size_t i;
+
+	ASSERT_EQ(parse(BASE, &cf), 0);
+	ASSERT_TRUE(cf->callback_listen == NULL);
+	config_free(cf);
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		(void)snprintf(text, sizeof(text),
+		    BASE "[callback]\nlisten = %s\n", good[i]);
+		ASSERT_EQ(parse(text, &cf), 0);
+		ASSERT_STREQ(cf->callback_listen, good[i]);
+		config_free(cf);
+	}
+	ASSERT_TRUE(parse_fails(BASE "[callback]\nlisten = host.example:80\n",
+	    -EINVAL, "t.conf:8: listen must be an IP address and port"));
+	ASSERT_TRUE(parse_fails(BASE "[callback]\nlisten = 10.1.2.3\n", -EINVAL,
+	    "t.conf:8: listen must be an IP address and port"));
+	ASSERT_TRUE(parse_fails(BASE "[callback]\nlisten = 10.1.2.3:0\n",
+	    -EINVAL, "t.conf:8: listen must be an IP address and port"));
+	ASSERT_TRUE(parse_fails(BASE "[callback]\nlisten = 10.1.2.3:65536\n",
+	    -EINVAL, "t.conf:8: listen must be an IP address and port"));
+	ASSERT_TRUE(parse_fails(BASE "[callback]\nbogus = 1\n", -EINVAL,
+	    "t.conf:8: unknown key 'bogus' in [callback]"));
+	/* Not the SDK endpoint's or the metrics page's port, on any address. */
+	ASSERT_TRUE(parse_fails(BASE "[callback]\nlisten = 0.0.0.0:50342\n"
+				     "[msi]\nlisten = 127.0.0.1:50342\n",
+	    -EINVAL, "t.conf: [callback] listen must differ"));
+	ASSERT_TRUE(parse_fails(BASE "[callback]\nlisten = 127.0.0.1:9464\n"
+				     "[metrics]\nlisten = 127.0.0.1:9464\n",
+	    -EINVAL, "t.conf: [callback] listen must differ"));
+}
+
 /* key_file / client_secret_file = %d/NAME: systemd's credentials. */
 TEST(test_credentials_directory)
 {
@@ -858,6 +896,7 @@ main(void)
 	RUN(test_session_keys);
 	RUN(test_msi);
 	RUN(test_metrics);
+	RUN(test_callback);
 	RUN(test_credentials_directory);
 	RUN(test_client_auth);
 	TEST_MAIN_END();

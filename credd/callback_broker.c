@@ -1,0 +1,44 @@
+/*
+ * callback_broker.c - the sign-in callback's ops onto the broker (see
+ * callback_broker.h). Off (NULL ops) unless built with
+ * CREDD_HAVE_SIGNIN, which the lead turns on once
+ * broker_signin_link/broker_signin_redeem exist; the listener stays off
+ * until then, and credd says so at start.
+ *
+ * Must never: hold state, or touch what it forwards.
+ */
+#include <stddef.h>
+
+#include "callback.h"
+#include "callback_broker.h"
+
+#ifdef CREDD_HAVE_SIGNIN
+#include "broker.h"
+
+static int
+link_op(void *ctx, const char *id, char **url)
+{
+	return broker_signin_link(ctx, id, url);
+}
+
+static int
+redeem_op(void *ctx, const char *state, const struct secret *code,
+    const char *err, const char *err_desc, callback_done_cb *cb, void *arg)
+{
+	return broker_signin_redeem(ctx, state, code, err, err_desc, cb, arg);
+}
+
+static const struct callback_ops broker_ops = { link_op, redeem_op };
+
+const struct callback_ops *
+callback_broker_ops(void)
+{
+	return &broker_ops;
+}
+#else
+const struct callback_ops *
+callback_broker_ops(void)
+{
+	return NULL;
+}
+#endif
