@@ -41,6 +41,8 @@ struct audit_event {
 	const char *reason; /* short, no secrets */
 	const char *trace_id;
 	const char *correlation_id;
+	const char *workload; /* the caller's workload kind (issue 14) */
+	const char *session;  /* the caller's session id, or NULL */
 	unsigned long long
 	    count; /* coalesced refusals this record stands for; 0: omitted */
 };

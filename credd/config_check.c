@@ -284,6 +284,12 @@ config_check_str(const struct key *k, const char *val)
 		return config_check_parse_client_auth(val) >= 0 ?
 		    NULL :
 		    "must be none, secret, certificate or federated";
+	case KT_IDENTITY:
+		return config_workload_check_identity(val);
+	case KT_ALIASES:
+		return config_workload_check_aliases(val);
+	case KT_CGPATH:
+		return config_workload_check_cgpath(val);
 	case KT_INT:
 		break;
 	}

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "dispatch.h"
 #include "errmap.h"
+#include "ident.h"
 #include "log.h"
 #include "metrics.h"
 #include "msi.h"
@@ -32,6 +33,7 @@
 #include "server.h"
 #include "session.h"
 #include "userdb.h"
+#include "workload.h"
 
 enum policy { POLICY_ANY, POLICY_ADMIN };
 
@@ -57,11 +59,86 @@ no_own_user(const struct waiter *w, struct reply *out)
 	    "your uid has no user name on this node");
 }
 
+/*
+ * A workload policy refused (issue 14): audited with the caller's kind
+ * and session, the policy line as the reason (why holds the line after
+ * "refused by "); answered -EACCES with why.
+ */
+static int
+policy_refusal(struct dispatch *d, struct waiter *w, int kind,
+    const char *session, const char *scope, const char *why, struct reply *out)
+{
+	const char *line = strstr(why, "[workload.");
+	struct audit_event ev = {
+		.event = "request_refused",
+		.uid = w->caller->uid,
+		.user = w->caller->user,
+		.op = proto_op_name(w->op),
+		.scope = scope,
+		.outcome = "refused",
+		.reason = line != NULL ? line : why,
+		.workload = config_workload_name(kind),
+		.session = session,
+	};
+
+	d->policy_refused++;
+	audit_refusal(&ev, util_mono_ms()); /* a caller can repeat it */
+	return errmap_reply(out, -EACCES, why);
+}
+
+/*
+ * Callers in another user namespace are known only through a bound
+ * cgroup: the uid number the kernel shows for them means nothing here.
+ */
+static int
+foreign_unbound(struct dispatch *d, struct waiter *w, struct reply *out)
+{
+	struct audit_event ev = {
+		.event = "request_refused",
+		.uid = w->caller->uid,
+		.op = proto_op_name(w->op),
+		.outcome = "refused",
+		.reason = "another user namespace, not in a bound cgroup",
+	};
+
+	d->forbidden++;
+	audit_refusal(&ev, util_mono_ms());
+	return errmap_reply(out, -EACCES,
+	    "callers in another user namespace (a container) are known only "
+	    "through a bound cgroup; ask the orchestrator to bind it "
+	    "('credctl admin bind')");
+}
+
+/*
+ * When kind may not start a sign-in, tell the broker so (w->no_signin,
+ * with the refusal that names the policy line): a request that would
+ * start one is refused instead. 0 or -ENOMEM.
+ */
+static int
+no_signin_set(struct dispatch *d, struct waiter *w, int kind,
+    const char *session)
+{
+	char why[WORKLOAD_WHY_MAX + 128];
+
+	if (workload_check_signin(d->cf, kind, why, sizeof(why)) == 0)
+		return 0;
+	w->policy_kind = kind;
+	w->no_signin = strdup(why);
+	if (session != NULL)
+		w->policy_session = strdup(session);
+	if (w->no_signin == NULL ||
+	    (session != NULL && w->policy_session == NULL))
+		return -ENOMEM;
+	return 0;
+}
+
 static int
 op_token(struct dispatch *d, struct waiter *w, const struct proto_request *req,
     struct reply *out)
 {
-	const char *scope;
+	char why[WORKLOAD_WHY_MAX + 128];
+	const char *scope, *session;
+	int kind;
 
 	if (w->caller->user == NULL)
 		return no_own_user(w, out);
@@ -70,6 +147,11 @@ op_token(struct dispatch *d, struct waiter *w, const struct proto_request *req,
 		return errmap_reply(out, -EDOM,
 		    "unknown scope; ask for a configured "
 		    "alias (see 'credctl status') or scope");
+	kind = ident_kind(d->ident, w->caller, &session);
+	if (workload_check_token(d->cf, kind, scope, why, sizeof(why)) < 0)
+		return policy_refusal(d, w, kind, session, scope, why, out);
+	if (no_signin_set(d, w, kind, session) < 0)
+		return -ENOMEM;
 	return broker_token(d->broker, w, w->caller->user, w->caller->uid,
 	    scope, req->min_valid, out);
 }
@@ -78,8 +160,14 @@ static int
 op_login(struct dispatch *d, struct waiter *w, const struct proto_request *req,
     struct reply *out)
 {
+	const char *session;
+	int kind;
+
 	if (w->caller->user == NULL)
 		return no_own_user(w, out);
+	kind = ident_kind(d->ident, w->caller, &session);
+	if (no_signin_set(d, w, kind, session) < 0)
+		return -ENOMEM;
 	return broker_login(d->broker, w, w->caller->user, w->caller->uid,
 	    req->wait, out);
 }
@@ -88,13 +176,53 @@ op_login(struct dispatch *d, struct waiter *w, const struct proto_request *req,
  * An ok status reply carries the SDK endpoint's state. 0, or -ENOMEM
  * (rep emptied: answered "internal").
  */
+/*
+ * The caller's session, workload kind and effective policy (issue 14):
+ * "session" (id or null), "workload", "cgroup" (the caller's, or null),
+ * "bound" (the caller sits in its session's cgroup), "unbound_reason"
+ * (why its session has no cgroup), "policy" {identity, scopes,
+ * start_signin, sdk}. 0 or -ENOMEM.
+ */
 static int
-status_endpoint(struct dispatch *d, struct reply *rep)
+status_workload(struct dispatch *d, const struct caller *c, json_t *resp)
+{
+	const struct config_workload *p;
+	struct sessions_info in;
+	const char *session;
+	json_t *pol = json_object();
+	int kind, bad = 0;
+
+	kind = ident_kind(d->ident, c, &session);
+	p = &d->cf->workload[kind];
+	reply_put(resp, "session", session ? json_string(session) : json_null(),
+	    &bad);
+	reply_put(resp, "workload", json_string(config_workload_name(kind)),
+	    &bad);
+	reply_put(resp, "cgroup",
+	    c->cgroup != NULL ? json_string(c->cgroup) : json_null(), &bad);
+	reply_put(resp, "bound", json_boolean(c->session != NULL), &bad);
+	if (session != NULL && c->session == NULL &&
+	    sessions_info(d->sessions, session, &in) == 0 && in.why != NULL)
+		reply_put(resp, "unbound_reason", json_string(in.why), &bad);
+	reply_put(pol, "identity",
+	    json_string(workload_identity_name(p->identity)), &bad);
+	reply_put(pol, "scopes", json_string(p->scopes ? p->scopes : "*"),
+	    &bad);
+	reply_put(pol, "start_signin", json_boolean(p->start_signin), &bad);
+	reply_put(pol, "sdk", json_boolean(p->sdk), &bad);
+	reply_put(resp, "policy", pol, &bad);
+	return bad ? -ENOMEM : 0;
+}
+
+static int
+status_endpoint(struct dispatch *d, const struct caller *c, struct reply *rep)
 {
 	json_t *resp = rep->json;
 
-	if (resp == NULL || !json_is_true(json_object_get(resp, "ok")) ||
-	    msi_report(d->msi, resp, 0) == 0)
+	if (resp == NULL || !json_is_true(json_object_get(resp, "ok")))
+		return 0;
+	if (status_workload(d, c, resp) == 0 &&
+	    (d->msi == NULL || msi_report(d->msi, resp, 0) == 0))
 		return 0;
 	reply_clear(rep);
 	return -ENOMEM;
@@ -104,7 +232,7 @@ status_endpoint(struct dispatch *d, struct reply *rep)
 static void
 status_hook(struct waiter *w, struct reply *rep)
 {
-	(void)status_endpoint(w->hook_arg, rep);
+	(void)status_endpoint(w->hook_arg, w->caller, rep);
 }
 
 static int
@@ -116,16 +244,14 @@ op_status(struct dispatch *d, struct waiter *w, const struct proto_request *req,
 	(void)req;
 	if (w->caller->user == NULL)
 		return no_own_user(w, out);
-	if (d->msi != NULL) {
-		w->hook = status_hook;
-		w->hook_arg = d;
-	}
+	w->hook = status_hook;
+	w->hook_arg = d;
 	r = broker_status(d->broker, w, w->caller->user, w->caller->uid, out);
 	if (r == WAITER_PARKED)
-		return r; /* status_hook adds the endpoint */
+		return r; /* status_hook adds the workload and endpoint */
 	w->hook = NULL;
 	if (r == 0)
-		r = status_endpoint(d, out);
+		r = status_endpoint(d, w->caller, out);
 	return r;
 }
 
@@ -149,11 +275,26 @@ static int
 session_endpoint_fields(struct dispatch *d, const char *session, json_t *resp)
 {
 	char ep[256], sec[SESSION_SECRET_LEN + 1];
+	struct sessions_info in;
 	int64_t exp;
 	int bad = 0;
 
-	if (resp == NULL || !json_is_true(json_object_get(resp, "ok")) ||
-	    config_msi_endpoint(d->cf, ep, sizeof(ep)) < 0 ||
+	if (resp == NULL || !json_is_true(json_object_get(resp, "ok")))
+		return 0;
+	/* Issue 14: the session's kind, and its cgroup or why it has none. */
+	if (sessions_info(d->sessions, session, &in) == 0) {
+		reply_put(resp, "workload",
+		    json_string(config_workload_name(in.kind)), &bad);
+		reply_put(resp, "cgroup",
+		    in.cgroup != NULL ? json_string(in.cgroup) : json_null(),
+		    &bad);
+		if (in.why != NULL)
+			reply_put(resp, "unbound_reason", json_string(in.why),
+			    &bad);
+	}
+	if (bad)
+		return -ENOMEM;
+	if (config_msi_endpoint(d->cf, ep, sizeof(ep)) < 0 ||
 	    sessions_secret_of(d->sessions, session, sec, &exp) < 0)
 		return 0;
 	reply_put(resp, "endpoint", json_string(ep), &bad);
@@ -226,6 +367,7 @@ struct session_open_job {
 	struct userdb_req *req;
 	char *user, *service, *tty, *workload;
 	int interactive;
+	int kind; /* of workload (config.h) */
 };
 
 static void
@@ -248,6 +390,7 @@ session_open_run(struct session_open_job *j, uid_t uid, struct reply *out)
 	struct audit_event ev = { 0 };
 	struct dispatch *d = j->d;
 	struct waiter *w = j->w;
+	const char *why = NULL;
 	int64_t exp;
 	int r;
 
@@ -255,7 +398,14 @@ session_open_run(struct session_open_job *j, uid_t uid, struct reply *out)
 	    j->workload, util_now(), id);
 	if (r < 0)
 		return errmap_reply(out, r, "cannot open a session");
-	if (d->cf->msi_listen != NULL) {
+	/* Bound to the opener's cgroup, or known by uid and why (issue 14). */
+	r = ident_bind_session(d->ident, w->caller, id, j->user, uid, j->kind,
+	    &why);
+	if (r < 0) {
+		(void)sessions_close(d->sessions, j->user, id);
+		return errmap_reply(out, r, "cannot open a session");
+	}
+	if (d->cf->msi_listen != NULL && d->cf->workload[j->kind].sdk) {
 		/* The session's IDENTITY_HEADER: ends with the session, or at
 		 * its TTL. */
 		r = sessions_secret_mint(d->sessions, j->user, uid, id,
@@ -276,12 +426,17 @@ session_open_run(struct session_open_job *j, uid_t uid, struct reply *out)
 	ev.user = j->user;
 	ev.op = "session_open";
 	ev.outcome = "ok";
-	ev.reason = j->service;
+	ev.reason = why != NULL ? why : j->service;
+	ev.workload = config_workload_name(j->kind);
+	ev.session = id;
 	audit_log(&ev);
 	w->hook = session_open_hook;
 	w->hook_arg = d;
 	w->abandon = session_open_abandon;
-	r = broker_session_open(d->broker, w, j->user, uid, j->interactive,
+	/* Nobody may be shown a code when the kind may not start a sign-in. */
+	r = broker_session_open(d->broker, w, j->user, uid,
+	    j->interactive && d->cf->workload[j->kind].start_signin &&
+		d->cf->workload[j->kind].identity != CONFIG_IDENTITY_NONE,
 	    out);
 	if (r == WAITER_PARKED)
 		return r; /* session_open_hook finishes it */
@@ -340,12 +495,20 @@ op_session_open(struct dispatch *d, struct waiter *w,
     const struct proto_request *req, struct reply *out)
 {
 	struct session_open_job *j;
+	int kind;
 
 	if (!util_valid_username(req->user))
 		return errmap_reply(out, -EBADMSG, "invalid user name");
+	kind = req->workload != NULL ? config_workload_kind(req->workload) :
+				       CONFIG_WL_DEFAULT;
+	if (kind < 0)
+		return errmap_reply(out, -EBADMSG,
+		    "unknown workload; credd knows default, workspace, job, "
+		    "scheduled and app ([workload.NAME] in credd.conf)");
 	j = calloc(1, sizeof(*j));
 	if (j == NULL)
 		return errmap_reply(out, -ENOMEM, "cannot open a session");
+	j->kind = kind;
 	j->d = d;
 	j->w = w;
 	j->interactive = req->interactive;
@@ -378,14 +541,19 @@ op_sdk_env(struct dispatch *d, struct waiter *w,
     const struct proto_request *req, struct reply *out)
 {
 	char ep[256], sec[SESSION_SECRET_LEN + 1];
+	char why[WORKLOAD_WHY_MAX + 128];
 	struct audit_event ev = { 0 };
+	const char *session;
 	json_t *resp;
 	int64_t exp;
-	int r, bad = 0;
+	int r, kind, bad = 0;
 
 	(void)req;
 	if (w->caller->user == NULL)
 		return no_own_user(w, out);
+	kind = ident_kind(d->ident, w->caller, &session);
+	if (workload_check_sdk(d->cf, kind, why, sizeof(why)) < 0)
+		return policy_refusal(d, w, kind, session, NULL, why, out);
 	if (config_msi_endpoint(d->cf, ep, sizeof(ep)) < 0)
 		return errmap_reply(out, -ECONNREFUSED,
 		    "the SDK endpoint is not "
@@ -423,6 +591,7 @@ op_session_close(struct dispatch *d, struct waiter *w,
 	(void)w;
 	if (r < 0)
 		return errmap_reply(out, -EBADMSG, "no such session");
+	ident_gc(d->ident); /* its cgroup's watch, if nobody else holds it */
 	return reply_set_json(out, proto_ok());
 }
 
@@ -628,5 +797,8 @@ dispatch_request(void *arg, struct waiter *w, const struct proto_request *req,
 		    "this operation needs root or "
 		    "membership of admin_group");
 	}
+	if (m->policy == POLICY_ANY && req->op != PROTO_OP_HEALTH &&
+	    w->caller->is_other_userns && w->caller->session == NULL)
+		return foreign_unbound(d, w, out);
 	return m->fn(d, w, req, out);
 }

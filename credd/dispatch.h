@@ -27,8 +27,10 @@ struct dispatch {
 	struct msi *msi;       /* the SDK endpoint (status, stats); NULL: off */
 	struct secmem *secmem; /* NULL when secrets are not locked */
 	struct userdb *db;     /* NSS lookups, off the loop */
+	struct ident *ident;   /* callers' sessions and cgroups (issue 14) */
 	uint64_t by_op[PROTO_OP_COUNT];
 	uint64_t forbidden;
+	uint64_t policy_refused; /* refusals of a workload policy */
 };
 
 /*

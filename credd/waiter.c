@@ -16,7 +16,10 @@ waiter_release(struct waiter *w)
 	free(w->scope);
 	free(w->session);
 	free(w->user);
-	w->scope = w->session = w->user = NULL;
+	free(w->no_signin);
+	free(w->policy_session);
+	w->scope = w->session = w->user = w->no_signin = NULL;
+	w->policy_session = NULL;
 }
 
 void
