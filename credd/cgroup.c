@@ -228,12 +228,13 @@ pidfd_pid(int pidfd, pid_t *pid)
 	r = read_small(AT_FDCWD, file, buf, sizeof(buf));
 	if (r < 0)
 		return r;
-	p = strstr(buf, "\nPid:");
-	if (p == NULL)
-		p = strncmp(buf, "Pid:", 4) == 0 ? buf - 1 : NULL;
-	if (p == NULL)
+	if (strncmp(buf, "Pid:", 4) == 0)
+		p = buf + 4;
+	else if ((p = strstr(buf, "\nPid:")) != NULL)
+		p += 5;
+	else
 		return -EBADMSG;
-	v = strtol(p + 5, NULL, 10);
+	v = strtol(p, NULL, 10);
 	if (v <= 0)
 		return -ESRCH;
 	*pid = (pid_t)v;

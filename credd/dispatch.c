@@ -22,6 +22,7 @@
 #include "broker_metrics.h"
 #include "config.h"
 #include "dispatch.h"
+#include "dispatch_int.h"
 #include "errmap.h"
 #include "ident.h"
 #include "log.h"
@@ -35,7 +36,8 @@
 #include "userdb.h"
 #include "workload.h"
 
-enum policy { POLICY_ANY, POLICY_ADMIN };
+/* ROOT: the peer's SO_PEERCRED uid is 0 (bind, unbind, bindings). */
+enum policy { POLICY_ANY, POLICY_ADMIN, POLICY_ROOT };
 
 /* As every op (waiter.h): 0 with *out filled in, WAITER_PARKED, -errno. */
 typedef int handler_fn(struct dispatch *d, struct waiter *w,
@@ -764,6 +766,9 @@ static const struct method methods[] = {
 	{ PROTO_OP_SDK_ENV, POLICY_ANY, op_sdk_env },
 	{ PROTO_OP_METRICS, POLICY_ADMIN, op_metrics },
 	{ PROTO_OP_HEALTH, POLICY_ANY, op_health },
+	{ PROTO_OP_BIND, POLICY_ROOT, dispatch_bind },
+	{ PROTO_OP_UNBIND, POLICY_ROOT, dispatch_unbind },
+	{ PROTO_OP_BINDINGS, POLICY_ROOT, dispatch_bindings },
 };
 
 int
@@ -780,22 +785,26 @@ dispatch_request(void *arg, struct waiter *w, const struct proto_request *req,
 	if (m == NULL)
 		return errmap_reply(out, -EBADMSG, "unknown op");
 	d->by_op[req->op]++;
-	if (m->policy == POLICY_ADMIN && !w->caller->is_admin) {
+	if ((m->policy == POLICY_ADMIN && !w->caller->is_admin) ||
+	    (m->policy == POLICY_ROOT && !w->caller->is_root)) {
 		struct audit_event ev = {
 			.event = "request_refused",
 			.uid = w->caller->uid,
 			.user = w->caller->user,
 			.op = proto_op_name(req->op),
 			.outcome = "refused",
-			.reason = "not root or admin_group",
+			.reason = m->policy == POLICY_ROOT ?
+			    "not root" :
+			    "not root or admin_group",
 		};
 
 		d->forbidden++;
 		audit_refusal(&ev,
 		    util_mono_ms()); /* a peer can repeat it at will */
 		return errmap_reply(out, -EACCES,
-		    "this operation needs root or "
-		    "membership of admin_group");
+		    m->policy == POLICY_ROOT ? "this operation needs root" :
+					       "this operation needs root or "
+					       "membership of admin_group");
 	}
 	if (m->policy == POLICY_ANY && req->op != PROTO_OP_HEALTH &&
 	    w->caller->is_other_userns && w->caller->session == NULL)

@@ -60,7 +60,8 @@ cgroup_gone(void *arg, const char *path, int gone)
 	struct ident *id = arg;
 	size_t n;
 
-	n = sessions_end_cgroup(id->ss, path,
+	/* An admin binding outlives its containers: only removal ends it. */
+	n = sessions_end_cgroup(id->ss, path, gone ? NULL : "bind",
 	    gone ? "cgroup_removed" : "cgroup_empty", audit_cgroup_end, id);
 	id->st.ended_cgroup += n;
 	ident_gc(id); /* path, and any left by sessions that ended idle */

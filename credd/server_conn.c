@@ -686,6 +686,7 @@ server_conn_open(struct server *s, int fd, const struct ucred *cred)
 	c->caller.uid = cred->uid;
 	c->caller.gid = cred->gid;
 	c->caller.pid = cred->pid;
+	c->caller.is_root = cred->uid == 0;
 	c->caller.kind = -1;
 	/* Who it is (a bound cgroup's user), before the caps that key on it. */
 	if (s->identify != NULL &&

@@ -601,8 +601,9 @@ sessions_unbound_kinds(const struct sessions *ss, uid_t uid, int *kinds,
 }
 
 size_t
-sessions_end_cgroup(struct sessions *ss, const char *cgroup, const char *reason,
-    sessions_end_fn *fn, void *arg)
+sessions_end_cgroup(struct sessions *ss, const char *cgroup,
+    const char *keep_service, const char *reason, sessions_end_fn *fn,
+    void *arg)
 {
 	struct session *s, *next;
 	size_t n = 0;
@@ -610,6 +611,9 @@ sessions_end_cgroup(struct sessions *ss, const char *cgroup, const char *reason,
 	for (s = LIST_FIRST(&ss->head); s != NULL; s = next) {
 		next = LIST_NEXT(s, link);
 		if (s->cgroup == NULL || strcmp(s->cgroup, cgroup) != 0)
+			continue;
+		if (keep_service != NULL && s->service != NULL &&
+		    strcmp(s->service, keep_service) == 0)
 			continue;
 		session_end_for(ss, s, reason, fn, arg);
 		ss->count.ended_cgroup++;

@@ -190,9 +190,14 @@ int sessions_cgroup_user(const struct sessions *ss, const char *cgroup,
  */
 size_t sessions_unbound_kinds(const struct sessions *ss, uid_t uid, int *kinds,
     size_t max, const char **ids);
-/* End every session bound to exactly cgroup (fn hears each). */
+/*
+ * End every session bound to exactly cgroup (fn hears each); with
+ * keep_service set, not those of that service (admin binds, "bind",
+ * outlive their cgroup emptying: only its removal or unbind ends them).
+ */
 size_t sessions_end_cgroup(struct sessions *ss, const char *cgroup,
-    const char *reason, sessions_end_fn *fn, void *arg);
+    const char *keep_service, const char *reason, sessions_end_fn *fn,
+    void *arg);
 typedef void sessions_each_fn(void *arg, const struct sessions_info *in);
 /* Call fn for each bound session; returns how many there are. */
 size_t sessions_list_bound(const struct sessions *ss, sessions_each_fn *fn,

@@ -46,6 +46,7 @@ struct caller {
 	char *user; /* login name of uid, NULL if uid has no passwd entry */
 	int user_err; /* with user NULL: 0 (no such user) or the lookup's -errno */
 	int is_admin; /* uid 0, or admin_group among the peer's groups */
+	int is_root;  /* SO_PEERCRED uid 0 (root-only ops) */
 	/*
 	 * Issue 14 (ident.h), resolved once per connection at accept. When
 	 * session is set the caller sits in that session's bound cgroup and

@@ -40,6 +40,7 @@ enum field_id {
 	F_SESSION,
 	F_CURSOR,
 	F_LIMIT,
+	F_CGROUP,
 	F_COUNT
 };
 
@@ -85,6 +86,8 @@ static const struct field_spec fields[F_COUNT] = {
 	    MSG_MISSING("cursor") },
 	[F_LIMIT] = { "limit", FT_INT, 1, PROTO_LIST_LIMIT_MAX, 0,
 	    MSG_INT("limit", 1, PROTO_LIST_LIMIT_MAX), MSG_MISSING("limit") },
+	[F_CGROUP] = { "cgroup", FT_STRING, 0, 0, 1, MSG_NESTR("cgroup"),
+	    MSG_MISSING("cgroup") },
 };
 
 #define ALLOW(f) (1u << (f))
@@ -115,6 +118,11 @@ static const struct op_spec {
 	[PROTO_OP_SDK_ENV] = { "sdk_env", 0, 0 },
 	[PROTO_OP_METRICS] = { "metrics", 0, 0 },
 	[PROTO_OP_HEALTH] = { "health", 0, 0 },
+	[PROTO_OP_BIND] = { "bind",
+	    ALLOW(F_CGROUP) | ALLOW(F_USER) | ALLOW(F_WORKLOAD),
+	    ALLOW(F_CGROUP) | ALLOW(F_USER) },
+	[PROTO_OP_UNBIND] = { "unbind", ALLOW(F_CGROUP), ALLOW(F_CGROUP) },
+	[PROTO_OP_BINDINGS] = { "bindings", 0, 0 },
 };
 
 const char *
@@ -230,6 +238,9 @@ field_store(struct proto_request *req, int id, json_t *val)
 		break;
 	case F_LIMIT:
 		req->limit = n;
+		break;
+	case F_CGROUP:
+		req->cgroup = s;
 		break;
 	default:
 		return -EBADMSG;

@@ -410,8 +410,12 @@ TEST(test_cgroup_bindings)
 	sessions_snapshot_clear(&snap);
 	ASSERT_EQ(sessions_count(ss), 2);
 	/* The cgroup ends its session. */
-	ASSERT_EQ(sessions_end_cgroup(ss, "/pods/p1/c2", "cgroup_removed", NULL,
-		      NULL),
+	/* An admin bind (service "bind") outlives its cgroup emptying. */
+	ASSERT_EQ(sessions_end_cgroup(ss, "/pods/p1/c2", "bind", "cgroup_empty",
+		      NULL, NULL),
+	    0);
+	ASSERT_EQ(sessions_end_cgroup(ss, "/pods/p1/c2", NULL, "cgroup_removed",
+		      NULL, NULL),
 	    1);
 	ASSERT_EQ(sessions_bound_find(ss, "/pods/p1/c2", &in), 0);
 	ASSERT_STREQ(in.user, "alice"); /* the outer one now */
