@@ -167,7 +167,9 @@ TEST(no_leak_10000)
 	ASSERT_EQ(heard.calls, 10000);
 	ASSERT_EQ(cgwatch_count(cw), 0);
 	ASSERT_EQ(cgwatch_watches(cw), 0);
-	ASSERT_TRUE(rss1 - rss0 < 1024);
+	/* The leak checks are the counts above (and ASan's at exit); RSS
+	 * only catches a gross leak: ASan's quarantine holds freed memory. */
+	ASSERT_TRUE(rss1 - rss0 < 64 * 1024);
 	cgwatch_free(cw);
 	event_free(ev);
 }
