@@ -23,6 +23,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -130,17 +131,13 @@ cgroup_mount_find(const char *mountinfo, char *dir, size_t dirsz)
 int
 cgroup_pid_path(const char *proc_dir, pid_t pid, char *path, size_t pathsz)
 {
-	char file[64], buf[CGROUP_FILE_MAX], *p, *nl;
-	int dfd, r;
+	char file[PATH_MAX], buf[CGROUP_FILE_MAX], *p, *nl;
 	size_t len;
+	int r;
 
 	path[0] = '\0';
-	dfd = open(proc_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -errno;
-	(void)snprintf(file, sizeof(file), "%d/cgroup", (int)pid);
-	r = read_small(dfd, file, buf, sizeof(buf));
-	(void)close(dfd);
+	(void)snprintf(file, sizeof(file), "%s/%d/cgroup", proc_dir, (int)pid);
+	r = read_small(AT_FDCWD, file, buf, sizeof(buf));
 	if (r == -ENOENT)
 		return -ESRCH;
 	if (r < 0)
@@ -168,17 +165,13 @@ cgroup_pid_path(const char *proc_dir, pid_t pid, char *path, size_t pathsz)
 int
 cgroup_pid_start(const char *proc_dir, pid_t pid, uint64_t *start)
 {
-	char file[64], buf[CGROUP_FILE_MAX], *p, *end;
+	char file[PATH_MAX], buf[CGROUP_FILE_MAX], *p, *end;
 	unsigned long long v;
-	int dfd, r, i;
+	int r, i;
 
 	*start = 0;
-	dfd = open(proc_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -errno;
-	(void)snprintf(file, sizeof(file), "%d/stat", (int)pid);
-	r = read_small(dfd, file, buf, sizeof(buf));
-	(void)close(dfd);
+	(void)snprintf(file, sizeof(file), "%s/%d/stat", proc_dir, (int)pid);
+	r = read_small(AT_FDCWD, file, buf, sizeof(buf));
 	if (r == -ENOENT)
 		return -ESRCH;
 	if (r < 0)
@@ -241,23 +234,37 @@ pidfd_pid(int pidfd, pid_t *pid)
 	return 0;
 }
 
-/* 1 when pid's user namespace maps uids as ours does (read, not ptrace). */
-static int
-same_uid_map(const char *proc_dir, pid_t pid)
+int
+cgroup_uid_map(pid_t pid, char *buf, size_t bufsz)
 {
-	char a[CGROUP_FILE_MAX], b[CGROUP_FILE_MAX], file[64];
-	int dfd, ra, rb;
+	char file[64];
+	int r;
 
-	dfd = open(proc_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -errno;
-	(void)snprintf(file, sizeof(file), "%d/uid_map", (int)pid);
-	rb = read_small(dfd, file, b, sizeof(b));
-	ra = read_small(dfd, "self/uid_map", a, sizeof(a));
-	(void)close(dfd);
-	if (ra < 0 || rb < 0)
-		return rb < 0 ? rb : ra;
-	return strcmp(a, b) == 0;
+	if (pid > 0)
+		(void)snprintf(file, sizeof(file), "/proc/%d/uid_map",
+		    (int)pid);
+	else
+		(void)snprintf(file, sizeof(file), "/proc/self/uid_map");
+	r = read_small(AT_FDCWD, file, buf, bufsz);
+	return r < 0 ? r : 0;
+}
+
+/*
+ * 1 when pid's user namespace maps uids as ours (own, or read now when
+ * NULL) does: read, not ptrace.
+ */
+static int
+same_uid_map(pid_t pid, const char *own)
+{
+	char a[CGROUP_FILE_MAX], b[CGROUP_FILE_MAX];
+	int r;
+
+	r = cgroup_uid_map(pid, b, sizeof(b));
+	if (r == 0 && own == NULL && (r = cgroup_uid_map(0, a, sizeof(a))) == 0)
+		own = a;
+	if (r < 0)
+		return r;
+	return strcmp(own, b) == 0;
 }
 
 /* The peer's end is closed (it exited, nobody kept the socket). */
@@ -285,7 +292,8 @@ cgroup_has_peerpidfd(int fd)
 
 /* The common tail: cgroup, user namespace, then the pidfd still live. */
 static int
-resolve_pid(int pidfd, pid_t pid, struct cgroup_peer *out, uint64_t *start)
+resolve_pid(int pidfd, pid_t pid, const char *own_map, struct cgroup_peer *out,
+    uint64_t *start)
 {
 	int r;
 
@@ -295,7 +303,7 @@ resolve_pid(int pidfd, pid_t pid, struct cgroup_peer *out, uint64_t *start)
 	r = cgroup_pid_path("/proc", pid, out->path, sizeof(out->path));
 	if (r < 0)
 		return r;
-	r = same_uid_map("/proc", pid);
+	r = same_uid_map(pid, own_map);
 	if (r < 0)
 		return r;
 	out->is_other_userns = !r;
@@ -304,7 +312,7 @@ resolve_pid(int pidfd, pid_t pid, struct cgroup_peer *out, uint64_t *start)
 
 int
 cgroup_peer_resolve(int fd, pid_t cred_pid, int force_fallback,
-    struct cgroup_peer *out)
+    const char *own_map, struct cgroup_peer *out)
 {
 	socklen_t len = sizeof(int);
 	uint64_t start1 = 0, start2 = 0;
@@ -317,7 +325,7 @@ cgroup_peer_resolve(int fd, pid_t cred_pid, int force_fallback,
 		out->via = CGROUP_VIA_PEERPIDFD;
 		r = pidfd_pid(pidfd, &pid);
 		if (r == 0)
-			r = resolve_pid(pidfd, pid, out, NULL);
+			r = resolve_pid(pidfd, pid, own_map, out, NULL);
 		goto out;
 	}
 	if (!force_fallback && errno == ESRCH)
@@ -328,7 +336,7 @@ cgroup_peer_resolve(int fd, pid_t cred_pid, int force_fallback,
 	pidfd = sys_pidfd_open(cred_pid);
 	if (pidfd < 0)
 		return errno == ESRCH ? -ESRCH : -errno;
-	r = resolve_pid(pidfd, cred_pid, out, &start1);
+	r = resolve_pid(pidfd, cred_pid, own_map, out, &start1);
 	if (r == 0)
 		r = cgroup_pid_start("/proc", cred_pid, &start2);
 	if (r == 0 && start1 != start2)

@@ -66,12 +66,18 @@ int cgroup_pid_start(const char *proc_dir, pid_t pid, uint64_t *start);
 /*
  * Resolve the process at the other end of the connected Unix stream
  * socket fd, whose SO_PEERCRED pid is cred_pid. force_fallback skips
- * SO_PEERPIDFD. 0 with *out filled; -ESRCH when the peer is gone or its
+ * SO_PEERPIDFD. own_map: credd's own uid_map (cgroup_uid_map), or NULL. 0 with *out filled; -ESRCH when the peer is gone or its
  * pid now names another process (never attributed), -EPERM when the pid
  * does not hold the peer socket, other -errno when /proc cannot tell.
  */
 int cgroup_peer_resolve(int fd, pid_t cred_pid, int force_fallback,
-    struct cgroup_peer *out);
+    const char *own_map, struct cgroup_peer *out);
+/*
+ * The uid_map of pid (0: our own) into buf. own_map of
+ * cgroup_peer_resolve is ours read once (NULL: read each time). 0 or
+ * -errno.
+ */
+int cgroup_uid_map(pid_t pid, char *buf, size_t bufsz);
 
 /* 1 when the kernel answered SO_PEERPIDFD on fd (it is >= 6.5). */
 int cgroup_has_peerpidfd(int fd);

@@ -631,6 +631,34 @@ sessions_stats(const struct sessions *ss, json_t *o, int *bad)
 	    json_integer((json_int_t)n->secrets_ended_account), bad);
 }
 
+/*
+ * Issue 14: connections whose cgroup was resolved or not, identified by
+ * a binding, the mean resolution cost, and sessions ended by their cgroup.
+ */
+static void
+ident_report(const struct ident *id, json_t *o, int *bad)
+{
+	const struct ident_stats *st;
+
+	if (id == NULL)
+		return;
+	st = ident_stats(id);
+	reply_put(o, "cgroup_resolved", json_integer((json_int_t)st->resolved),
+	    bad);
+	reply_put(o, "cgroup_unresolved",
+	    json_integer((json_int_t)st->unresolved), bad);
+	reply_put(o, "cgroup_bound_connections",
+	    json_integer((json_int_t)st->bound_conns), bad);
+	reply_put(o, "cgroup_resolve_us_mean",
+	    json_real(st->resolved + st->unresolved > 0 ?
+		    (double)st->resolve_ns / 1e3 /
+			(double)(st->resolved + st->unresolved) :
+		    0.0),
+	    bad);
+	reply_put(o, "sessions_ended_cgroup",
+	    json_integer((json_int_t)st->ended_cgroup), bad);
+}
+
 /* Locked secret memory (secmem.h) and the process's VmLck, in bytes. */
 static void
 stats_secmem(struct dispatch *d, json_t *resp, int *bad)
@@ -695,6 +723,9 @@ op_stats(struct dispatch *d, struct waiter *w, const struct proto_request *req,
 	reply_put(resp, "sdk_secrets",
 	    json_integer((json_int_t)sessions_secret_count(d->sessions)), &bad);
 	sessions_stats(d->sessions, resp, &bad);
+	ident_report(d->ident, resp, &bad);
+	reply_put(resp, "policy_refused",
+	    json_integer((json_int_t)d->policy_refused), &bad);
 	if (broker_metrics_stats(d->broker, resp) < 0 ||
 	    msi_report(d->msi, resp, 1) < 0)
 		bad = 1;

@@ -32,6 +32,7 @@ struct ident {
 	struct sessions *ss;
 	char mnt[PATH_MAX];
 	int has_mnt;
+	char own_map[1024]; /* our uid_map: another one is a user namespace */
 	struct cgwatch *cw;
 	struct ident_stats st;
 };
@@ -84,6 +85,8 @@ ident_new(struct event_loop *ev, const struct config *cf, struct sessions *ss,
 	id->ev = ev;
 	id->cf = cf;
 	id->ss = ss;
+	if (cgroup_uid_map(0, id->own_map, sizeof(id->own_map)) < 0)
+		id->own_map[0] = '\0'; /* read per connection instead */
 	r = cgroup_mount_find(mountinfo != NULL ? mountinfo :
 						  "/proc/self/mountinfo",
 	    id->mnt, sizeof(id->mnt));
@@ -146,7 +149,8 @@ ident_identify(void *arg, int fd, struct caller *c)
 	if (id == NULL || !id->has_mnt || !id->cf->cgroups)
 		return 0;
 	t0 = mono_ns();
-	r = cgroup_peer_resolve(fd, c->pid, !id->cf->peer_pidfd, &peer);
+	r = cgroup_peer_resolve(fd, c->pid, !id->cf->peer_pidfd,
+	    id->own_map[0] != '\0' ? id->own_map : NULL, &peer);
 	id->st.resolve_ns += mono_ns() - t0;
 	if (r < 0) {
 		id->st.unresolved++;

@@ -443,6 +443,18 @@ class Containers(H.StackTestCase):
         self.assertNotEqual(rc, 0)
         self.assertIn("writable by a non-root uid", err)
 
+    def test_10_stats(self):
+        st = self.stack.request("root", {"v": 1, "op": "stats"})
+        self.assertTrue(st.get("ok"), st)
+        for k in ("cgroup_resolved", "cgroup_unresolved", "cgroup_bound_connections",
+                  "cgroup_resolve_us_mean", "sessions_ended_cgroup", "policy_refused"):
+            self.assertIn(k, st)
+        self.assertGreater(st["cgroup_resolved"], 0)
+        self.assertGreater(st["cgroup_bound_connections"], 0)
+        self.assertGreater(st["policy_refused"], 0)
+        print("\n    cgroup resolution at accept: %.1f us mean over %d connections"
+              % (st["cgroup_resolve_us_mean"], st["cgroup_resolved"] + st["cgroup_unresolved"]))
+
 
 def main():
     if os.geteuid() == 0 and (MNT is None or not os.access(MNT, os.W_OK)):
