@@ -639,3 +639,34 @@ sessions_list_bound(const struct sessions *ss, sessions_each_fn *fn, void *arg)
 	}
 	return n;
 }
+
+size_t
+sessions_all_kinds(const struct sessions *ss, uid_t uid, int *kinds, size_t max)
+{
+	const struct session *s;
+	size_t n = 0;
+
+	LIST_FOREACH(s, &ss->head, link)
+	if (s->uid == uid && n < max)
+		kinds[n++] = s->kind;
+	return n;
+}
+
+int
+sessions_secret_kind(const struct sessions *ss, const char *presented,
+    size_t len, int *kind)
+{
+	const struct ep_secret *e, *hit = NULL;
+
+	*kind = -1;
+	if (presented == NULL || len != SESSION_SECRET_LEN)
+		return -ENOENT;
+	LIST_FOREACH(e, &ss->secrets, link)
+	if (secret_memeq(e->value->ptr, presented, SESSION_SECRET_LEN) &&
+	    hit == NULL)
+		hit = e;
+	if (hit == NULL || hit->owner == NULL)
+		return -ENOENT;
+	*kind = hit->owner->kind;
+	return 0;
+}

@@ -191,6 +191,19 @@ int sessions_cgroup_user(const struct sessions *ss, const char *cgroup,
 size_t sessions_unbound_kinds(const struct sessions *ss, uid_t uid, int *kinds,
     size_t max, const char **ids);
 /*
+ * The kinds of all of uid's live sessions, bound or not, up to max
+ * (the SDK endpoint cannot tell which cgroup a TCP caller is in).
+ */
+size_t sessions_all_kinds(const struct sessions *ss, uid_t uid, int *kinds,
+    size_t max);
+/*
+ * The workload kind of the session that owns a presented secret (in
+ * constant time, as sessions_secret_check). 0 with *kind, or -ENOENT
+ * (unknown, or an sdk_env secret that belongs to no session).
+ */
+int sessions_secret_kind(const struct sessions *ss, const char *presented,
+    size_t len, int *kind);
+/*
  * End every session bound to exactly cgroup (fn hears each); with
  * keep_service set, not those of that service (admin binds, "bind",
  * outlive their cgroup emptying: only its removal or unbind ends them).

@@ -172,6 +172,8 @@ workload_check_token(const struct config *cf, int kind, const char *scope,
 		return refuse(cf, kind, CONFIG_WLK_IDENTITY,
 		    "this workload gets no user token", why, whysz);
 	alias = alias_of(cf, scope);
+	if (p->scopes != NULL && strcmp(p->scopes, "*") == 0)
+		return 0; /* every scope, the SDK endpoint's resources too */
 	if (alias == NULL || !config_workload_allows(cf, kind, alias))
 		return refuse(cf, kind, CONFIG_WLK_SCOPES,
 		    "this scope is not allowed for this workload", why, whysz);

@@ -106,11 +106,26 @@ def tearDownModule():
     H.global_teardown()
 
 
+def http_get(port, path, headers):
+    """(child) One GET on a fresh connection; returns status and body."""
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c.request("GET", path, headers=headers)
+    r = c.getresponse()
+    body = r.read().decode("utf-8", "replace")
+    c.close()
+    return {"status": r.status, "body": body}
+
+
 class CtStack(H.Stack):
-    """A stack whose config binds below this run's own cgroup prefix."""
+    """A stack whose config binds below this run's own cgroup prefix, with
+    the SDK endpoint (IMDS shape) on."""
 
     def write_conf(self, extra=""):
+        if not getattr(self, "msi_port", None):
+            self.msi_port = H.free_port()
         super().write_conf(extra + "\n[sessions]\ncgroup_prefix = %s/\n" % PREFIX
+                           + "\n[msi]\nlisten = 127.0.0.1:%d\nimds = yes\n" % self.msi_port
                            + getattr(self, "more_conf", ""))
 
 
@@ -442,6 +457,25 @@ class Containers(H.StackTestCase):
         rc, out, err = self.bind(c, ALICE)
         self.assertNotEqual(rc, 0)
         self.assertIn("writable by a non-root uid", err)
+
+    def test_11_sdk_endpoint_policy(self):
+        """A TCP caller's cgroup is unknown: its uid's strictest session."""
+        path = ("/metadata/identity/oauth2/token?api-version=2018-02-01&resource="
+                "https%3A%2F%2Fstorage.azure.com%2F")
+        hdr = {"Metadata": "true"}
+        ok = H.run_as(ALICE, http_get, self.stack.msi_port, path, hdr)
+        self.assertEqual(ok["status"], 200, ok)
+        cg_make("app-imds")
+        rep, _ = self.open_session_in("app-imds", ALICE, "app")
+        self.assertTrue(rep.get("ok"), rep)
+        self.assertNotIn("secret", rep, "an app session got an SDK endpoint secret")
+        r = H.run_as(ALICE, http_get, self.stack.msi_port, path, hdr)
+        self.assertEqual(r["status"], 403, r)
+        self.assertIn("[workload.app]", r["body"])
+        self.stack.request("root", {"v": 1, "op": "session_close", "user": ALICE,
+                                    "session": rep["session"]})
+        r = H.run_as(ALICE, http_get, self.stack.msi_port, path, hdr)
+        self.assertEqual(r["status"], 200, r)
 
     def test_10_stats(self):
         st = self.stack.request("root", {"v": 1, "op": "stats"})
