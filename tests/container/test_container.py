@@ -30,6 +30,7 @@ and a process of its own at the reused pid).
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -476,6 +477,33 @@ class Containers(H.StackTestCase):
                                     "session": rep["session"]})
         r = H.run_as(ALICE, http_get, self.stack.msi_port, path, hdr)
         self.assertEqual(r["status"], 200, r)
+
+    def test_12_sighup_applies_policy_to_live_sessions(self):
+        c = cg_make("hup")
+        self.assertExit(self.bind(c, ALICE, "job")[::2], 0)
+        r = self.in_container("hup", H.ADMIN_USER, self.token_req("graph"))
+        self.assertTrue(r.get("ok"), r)
+        st = self.stack
+        try:
+            st.more_conf = "\n[workload.job]\nscopes = storage\n"
+            st.write_conf()
+            os.kill(st.credd.pid, signal.SIGHUP)
+            end = time.monotonic() + 10
+            while True:
+                r = self.in_container("hup", H.ADMIN_USER, self.token_req("graph"))
+                if r.get("ok") is False or time.monotonic() > end:
+                    break
+                time.sleep(0.2)
+            err = self.assertErrorCode(r, "forbidden", "graph for a job after SIGHUP")
+            self.assertIn("[workload.job] scopes = storage (%s:" % st.conf, err["message"])
+            r = self.in_container("hup", H.ADMIN_USER, self.token_req("storage"))
+            self.assertTrue(r.get("ok"), r)
+        finally:
+            st.more_conf = ""
+            st.write_conf()
+            os.kill(st.credd.pid, signal.SIGHUP)
+            time.sleep(0.5)
+        self.assertExit(self.stack.credctl("root", "admin", "unbind", c)[::2], 0)
 
     def test_10_stats(self):
         st = self.stack.request("root", {"v": 1, "op": "stats"})
