@@ -23,9 +23,14 @@ and the socket bind-mounted into them; nothing of /proc is mocked.
     is recorded by uid with the reason;
   - the cgroup removed -> binding gone; 500 bind/remove cycles leave no
     watch (credd's RSS printed; the unit test does 10 000);
-  - bind, unbind and bindings are root only; bad input refused clearly.
-pid reuse both ways is tests/unit/test_cgroup.c (it needs ns_last_pid
-and a process of its own at the reused pid).
+  - bind, unbind and bindings are root only; bad input refused clearly;
+  - the SDK endpoint (IMDS) applies the uid's strictest session's policy;
+  - SIGHUP applies a changed policy to a live binding;
+  - pid reuse: a caller that exits, whose pid goes (ns_last_pid) to a
+    process in bob's bound cgroup while credd is stopped, is never bob,
+    with SO_PEERPIDFD and with the fallback forced (peer_pidfd = no).
+    Checked to fail when the fallback's "peer's end still open" check is
+    removed. tests/unit/test_cgroup.c does the same on cgroup.c alone.
 """
 import json
 import os
@@ -126,6 +131,7 @@ class CtStack(H.Stack):
         if not getattr(self, "msi_port", None):
             self.msi_port = H.free_port()
         super().write_conf(extra + "\n[sessions]\ncgroup_prefix = %s/\n" % PREFIX
+                           + getattr(self, "sessions_more", "")
                            + "\n[msi]\nlisten = 127.0.0.1:%d\nimds = yes\n" % self.msi_port
                            + getattr(self, "more_conf", ""))
 
@@ -504,6 +510,80 @@ class Containers(H.StackTestCase):
             os.kill(st.credd.pid, signal.SIGHUP)
             time.sleep(0.5)
         self.assertExit(self.stack.credctl("root", "admin", "unbind", c)[::2], 0)
+
+    def test_13_pid_reuse_never_attributed(self):
+        """A caller that exits, whose pid goes to a process in bob's bound
+        cgroup before credd accepts, is never bob: with SO_PEERPIDFD and
+        with the fallback forced ([sessions] peer_pidfd = no)."""
+        st = self.stack
+        bob_cg = cg_make("reuse-bob")
+        cg_make("reuse-att")
+        self.assertExit(self.bind(bob_cg, BOB, "workspace")[::2], 0)
+        line = json.dumps(self.token_req()) + "\n"
+        attacker = ("import socket,sys\n"
+                    "s=socket.socket(socket.AF_UNIX,socket.SOCK_STREAM)\n"
+                    "s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode())\n")
+        uid, gid = H.uid_of(H.ADMIN_USER), H.groups_of(H.ADMIN_USER)[0]
+        try:
+            for mode in ("yes", "no"):
+                st.sessions_more = "peer_pidfd = %s\n" % mode
+                st.write_conf()
+                os.kill(st.credd.pid, signal.SIGHUP)
+                time.sleep(0.5)
+                before = st.request("root", {"v": 1, "op": "stats"})
+                issued = len([r for r in st.audit_records()
+                              if r.get("event") == "token_issued" and r.get("user") == BOB])
+                os.kill(st.credd.pid, signal.SIGSTOP)
+                sleepers = []
+                try:
+                    def enter_att():
+                        with open(cg_dir("reuse-att") + "/cgroup.procs", "w") as f:
+                            f.write("0")
+                    a = subprocess.Popen(["setpriv", "--reuid", str(uid), "--regid",
+                                          str(gid), "--clear-groups", "/usr/bin/python3",
+                                          "-c", attacker, st.sock, line],
+                                         preexec_fn=enter_att)
+                    self.assertEqual(a.wait(30), 0)
+                    # Its pid (setpriv exec'd the client) goes to bob's cgroup.
+                    pid = self.reuse_pid(a.pid, sleepers)
+                    if pid is None:
+                        self.skipTest("could not reuse the pid (busy machine)")
+                finally:
+                    os.kill(st.credd.pid, signal.SIGCONT)
+                time.sleep(1.0)
+                after = st.request("root", {"v": 1, "op": "stats"})
+                self.assertEqual(after["cgroup_bound_connections"],
+                                 before["cgroup_bound_connections"],
+                                 "peer_pidfd = %s: the dead caller was taken for bob" % mode)
+                self.assertGreater(after["cgroup_unresolved"], before["cgroup_unresolved"])
+                now = len([r for r in st.audit_records()
+                           if r.get("event") == "token_issued" and r.get("user") == BOB])
+                self.assertEqual(now, issued, "a token was issued to bob")
+                for p in sleepers:
+                    p.kill()
+                    p.wait()
+        finally:
+            st.sessions_more = ""
+            st.write_conf()
+            os.kill(st.credd.pid, signal.SIGHUP)
+            time.sleep(0.5)
+        self.assertExit(self.stack.credctl("root", "admin", "unbind", bob_cg)[::2], 0)
+
+    def reuse_pid(self, want, sleepers):
+        """Start sleepers in bob's cgroup until one gets pid want (of a
+        process that exited); want, or None."""
+        for _ in range(200):
+            with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+                f.write(str(want - 1))
+
+            def enter():
+                with open(cg_dir("reuse-bob") + "/cgroup.procs", "w") as f:
+                    f.write("0")
+            p = subprocess.Popen(["sleep", "30"], preexec_fn=enter)
+            sleepers.append(p)
+            if p.pid == want:
+                return want
+        return None
 
     def test_10_stats(self):
         st = self.stack.request("root", {"v": 1, "op": "stats"})
