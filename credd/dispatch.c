@@ -428,7 +428,8 @@ session_open_run(struct session_open_job *j, uid_t uid, struct reply *out)
 	ev.user = j->user;
 	ev.op = "session_open";
 	ev.outcome = "ok";
-	ev.reason = why != NULL ? why : j->service;
+	ev.reason = j->service;
+	ev.unbound = why;
 	ev.workload = config_workload_name(j->kind);
 	ev.session = id;
 	audit_log(&ev);

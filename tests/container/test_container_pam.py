@@ -98,7 +98,7 @@ class PamOrder(H.StackTestCase):
         recs = self.opens(self.good)
         self.assertEqual(len(recs), n + 1, recs)
         rec = recs[-1]
-        self.assertNotIn("cgroup", rec.get("reason", ""), rec)  # bound: no reason
+        self.assertNotIn("unbound_reason", rec, rec)  # bound
         self.assertIsNotNone(self.wait_end(rec["session"]),
                              "the bound session did not end with its cgroup")
 
@@ -108,7 +108,7 @@ class PamOrder(H.StackTestCase):
         self.assertEqual(rc, 0, out)
         recs = self.opens(self.bad)
         self.assertEqual(len(recs), n + 1, recs)
-        why = recs[-1].get("reason", "")
+        why = recs[-1].get("unbound_reason", "")
         self.assertTrue("cgroup_prefix" in why or "root cgroup" in why, why)
         print("\n    pam_entra before the stand-in: %s" % why)
 
