@@ -269,6 +269,9 @@ admin_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 		return admin_metrics(c, o.is_json);
 	if (strcmp(sub, "health") == 0 && o.npos == 1)
 		return admin_health(c, o.is_json);
+	if (strcmp(sub, "bind") == 0 || strcmp(sub, "unbind") == 0 ||
+	    strcmp(sub, "bindings") == 0)
+		return bind_cmd(c, sub, o.pos, o.npos, o.is_json);
 	if (strcmp(sub, "revoke") == 0 && o.npos == 2 && !o.is_json) {
 		if (o.pos[1][0] == '\0' || strlen(o.pos[1]) > PROTO_STR_MAX) {
 			out_errorf("admin revoke: USER must be a login name");

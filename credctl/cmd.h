@@ -39,6 +39,9 @@ int status_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv);
 
 /* admin.c: list, revoke and stats for root and the admin group. */
 int admin_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv);
+/* admin bind|unbind|bindings (bind.c); pos[0] is the subcommand. */
+int bind_cmd(struct ctx *c, const char *sub, char **pos, size_t npos,
+    int is_json);
 
 /* env.c: IDENTITY_ENDPOINT and IDENTITY_HEADER for eval. */
 int env_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv);

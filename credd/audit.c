@@ -49,6 +49,9 @@ static const struct audit_field {
 	{ "reason", offsetof(struct audit_event, reason), 256 },
 	{ "trace_id", offsetof(struct audit_event, trace_id), 64 },
 	{ "correlation_id", offsetof(struct audit_event, correlation_id), 64 },
+	{ "workload", offsetof(struct audit_event, workload), 32 },
+	{ "session", offsetof(struct audit_event, session), 32 },
+	{ "unbound_reason", offsetof(struct audit_event, unbound), 128 },
 };
 
 #define AUDIT_EVENT_CAP 64

@@ -41,6 +41,9 @@ struct audit_event {
 	const char *reason; /* short, no secrets */
 	const char *trace_id;
 	const char *correlation_id;
+	const char *workload; /* the caller's workload kind (issue 14) */
+	const char *session;  /* the caller's session id, or NULL */
+	const char *unbound;  /* session_open: why no cgroup was bound */
 	unsigned long long
 	    count; /* coalesced refusals this record stands for; 0: omitted */
 };

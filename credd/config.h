@@ -2,7 +2,7 @@
  * config.h - /etc/credd/credd.conf (INI), as in DESIGN.md §7.
  *
  * Sections [entra] [scopes] [server] [limits] [audit] [store] [msi]
- * [metrics] [callback]. Each
+ * [metrics] [callback] [sessions] [workload.NAME]. Each
  * section has a sorted key table; unknown sections and keys are errors,
  * and every error names "file:line: ...". Values are checked (numbers in
  * range, URLs https://, paths absolute). Secret files named by the
@@ -35,6 +35,42 @@ enum config_client_auth {
 	CONFIG_CLIENT_AUTH_FEDERATED,	/* client_assertion_file */
 };
 #define CONFIG_MSI_RESOURCES_MAX 128
+
+/*
+ * [workload.NAME] (issue 14): what callers of each workload kind get.
+ * The kinds, in this order: default (callers with no session), then
+ * the kinds pam_entra names with workload=. workload.h applies them.
+ */
+enum config_workload_kind {
+	CONFIG_WL_DEFAULT,
+	CONFIG_WL_WORKSPACE,
+	CONFIG_WL_JOB,
+	CONFIG_WL_SCHEDULED,
+	CONFIG_WL_APP,
+	CONFIG_WORKLOADS
+};
+/* identity = none | user | app | user-or-app (app: not yet, refused). */
+enum config_identity {
+	CONFIG_IDENTITY_NONE,
+	CONFIG_IDENTITY_USER,
+	CONFIG_IDENTITY_APP,
+	CONFIG_IDENTITY_USER_OR_APP,
+};
+/* The keys of a [workload.NAME] section, in table (name) order. */
+enum config_wl_key {
+	CONFIG_WLK_IDENTITY,
+	CONFIG_WLK_SCOPES,
+	CONFIG_WLK_SDK,
+	CONFIG_WLK_START_SIGNIN,
+	CONFIG_WL_KEYS
+};
+struct config_workload {
+	int identity;	  /* enum config_identity */
+	char *scopes;	  /* allowed aliases, space separated; "*": all */
+	int sdk;	  /* the SDK endpoint serves this kind */
+	int start_signin; /* may show a code and start a device flow */
+	unsigned line[CONFIG_WL_KEYS]; /* where each key was set; 0: default */
+};
 
 struct config_scope {
 	char *alias; /* "storage" */
@@ -131,6 +167,12 @@ struct config {
 	char *msi_resources[CONFIG_MSI_RESOURCES_MAX];
 	size_t msi_nresources;
 
+	/* [sessions] (issue 14): sessions bound to cgroups */
+	int cgroups;	     /* resolve callers' cgroups at all, default yes */
+	char *cgroup_prefix; /* bind only below it, default /user.slice/ */
+	int peer_pidfd; /* use SO_PEERPIDFD when there; no: force fallback */
+	/* [workload.NAME], by enum config_workload_kind */
+	struct config_workload workload[CONFIG_WORKLOADS];
 	/*
 	 * Not a key: $CREDENTIALS_DIRECTORY as config_expand_credentials()
 	 * used it for a %d path, else NULL.
@@ -206,6 +248,15 @@ int config_listen_same(const char *a, const char *b);
  * -ENAMETOOLONG.
  */
 int config_msi_endpoint(const struct config *cf, char *dst, size_t dstsz);
+/*
+ * [workload.NAME] (config_workload.c): the kind called name ("job"),
+ * or -1 (NULL and "" too); a kind's name; 1 when kind's scopes allow
+ * alias.
+ */
+int config_workload_kind(const char *name);
+const char *config_workload_name(int kind);
+int config_workload_allows(const struct config *cf, int kind,
+    const char *alias);
 /* 1 when resource is in the allowed list (exact, case-sensitive). */
 int config_msi_resource_allowed(const struct config *cf, const char *resource);
 

@@ -295,6 +295,12 @@ config_check_str(const struct key *k, const char *val)
 		return strcasecmp(val, "cp1") == 0 ?
 		    NULL :
 		    "must be cp1 (the one capability credd declares)";
+	case KT_IDENTITY:
+		return config_workload_check_identity(val);
+	case KT_ALIASES:
+		return config_workload_check_aliases(val);
+	case KT_CGPATH:
+		return config_workload_check_cgpath(val);
 	case KT_INT:
 		break;
 	}

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
+
 #define CONFIG_QUOTE_MAX 64 /* user strings echoed in errors */
 #define CONFIG_ALIAS_MAX 64
 #define CONFIG_SCOPE_MAX 512
@@ -33,6 +35,9 @@ enum key_type {
 	KT_RESOURCES,	/* space-separated resources (https:// URLs or GUIDs) */
 	KT_CLIENT_AUTH, /* none | secret | certificate | federated, an int */
 	KT_CAPS,	/* client_capabilities: cp1 (the one known) */
+	KT_IDENTITY,	/* none | user (app, user-or-app refused for now) */
+	KT_ALIASES,	/* "*" or [scopes] aliases, space separated */
+	KT_CGPATH,	/* a cgroup path: "/" then [A-Za-z0-9@:._/-] */
 };
 
 struct key {
@@ -59,7 +64,7 @@ struct parser {
 	const char *name; /* file name for messages */
 	unsigned line;
 	const struct section *sec;
-	uint64_t seen[12];     /* per section, one bit per key */
+	uint64_t seen[20];     /* per section, one bit per key */
 	unsigned default_line; /* line of [scopes] default */
 	char *err;
 	size_t errsz;
@@ -102,6 +107,24 @@ const char *config_check_path(const char *val);
 /* The predicates return 1 or 0. */
 int config_check_has_ctl_or_space(const char *s);
 int config_check_is_node(const char *s);
+/*
+ * config_workload.c: the [sessions] and [workload.NAME] tables, their
+ * checks, and the lines their keys were set on.
+ */
+extern const struct key config_workload_sessions_keys[3];
+extern const struct key config_workload_keys[CONFIG_WORKLOADS][CONFIG_WL_KEYS];
+/* The kind whose section s is, or -1. */
+int config_workload_section_kind(const char *section_name);
+/* Remember where key k of a [workload.NAME] section was set. */
+void config_workload_note(struct parser *p, const struct key *k);
+/* Checks across keys: aliases known in [scopes]. 0 or -EINVAL. */
+int config_workload_check(struct parser *p);
+/* Value checks (config_check_str). */
+const char *config_workload_check_identity(const char *val);
+int config_workload_parse_identity(const char *val);
+const char *config_workload_check_aliases(const char *val);
+const char *config_workload_check_cgpath(const char *val);
+
 /* A [scopes] alias: [a-z0-9_-], at most CONFIG_ALIAS_MAX. */
 int config_check_is_alias(const char *s);
 /* One [msi] resource of n bytes: an https:// URL or an id, never a scope. */

@@ -121,6 +121,12 @@ static const struct key msi_keys[] = {
 
 static int scopes_kv(struct parser *, const char *, const char *);
 
+/* [sessions] and [workload.NAME]: config_workload.c (issue 14). */
+#define WL_SECTION(name, kind)                                                 \
+	{                                                                      \
+		name, config_workload_keys[kind], CONFIG_WL_KEYS, NULL         \
+	}
+
 /* Sorted by name too. */
 static const struct section section_table[] = {
 	{ "audit", audit_keys, nitems(audit_keys), NULL },
@@ -131,10 +137,17 @@ static const struct section section_table[] = {
 	{ "msi", msi_keys, nitems(msi_keys), NULL },
 	{ "scopes", NULL, 0, scopes_kv },
 	{ "server", server_keys, nitems(server_keys), NULL },
+	{ "sessions", config_workload_sessions_keys,
+	    nitems(config_workload_sessions_keys), NULL },
 	{ "store", store_keys, nitems(store_keys), NULL },
+	WL_SECTION("workload.app", CONFIG_WL_APP),
+	WL_SECTION("workload.default", CONFIG_WL_DEFAULT),
+	WL_SECTION("workload.job", CONFIG_WL_JOB),
+	WL_SECTION("workload.scheduled", CONFIG_WL_SCHEDULED),
+	WL_SECTION("workload.workspace", CONFIG_WL_WORKSPACE),
 };
 
-_Static_assert(nitems(section_table) <= 12, "grow parser.seen");
+_Static_assert(nitems(section_table) <= 20, "grow parser.seen");
 
 static int
 key_cmp(const void *a, const void *b)
@@ -238,6 +251,10 @@ set_value(struct parser *p, const struct key *k, const char *val)
 		*int_field(p->cf, k) = config_check_parse_client_auth(val);
 		return 0;
 	}
+	if (k->type == KT_IDENTITY) {
+		*int_field(p->cf, k) = config_workload_parse_identity(val);
+		return 0;
+	}
 	copy = strdup(val);
 	if (copy == NULL) {
 		config_err(p, "out of memory");
@@ -321,6 +338,7 @@ config_keys_set(struct parser *p, const char *key, const char *val)
 	const struct key *k;
 	char qb[CONFIG_QUOTE_MAX + 1];
 	uint64_t *seen, bit;
+	int r;
 
 	if (s == NULL) {
 		config_err(p, "key '%s' outside any [section]",
@@ -347,7 +365,10 @@ config_keys_set(struct parser *p, const char *key, const char *val)
 		return -EEXIST;
 	}
 	*seen |= bit;
-	return set_value(p, k, val);
+	r = set_value(p, k, val);
+	if (r == 0)
+		config_workload_note(p, k); /* a policy line names its line */
+	return r;
 }
 
 static int
@@ -616,7 +637,7 @@ config_keys_check(struct parser *p)
 	}
 	if (callback_listen_check(p) < 0)
 		return -EINVAL;
-	if (client_auth_check(p) < 0)
+	if (client_auth_check(p) < 0 || config_workload_check(p) < 0)
 		return -EINVAL;
 	return msi_resources_build(p);
 }
@@ -634,7 +655,8 @@ config_free(struct config *cf)
 		for (j = 0; j < s->nkeys; j++)
 			if (s->keys[j].type != KT_INT &&
 			    s->keys[j].type != KT_BOOL &&
-			    s->keys[j].type != KT_CLIENT_AUTH)
+			    s->keys[j].type != KT_CLIENT_AUTH &&
+			    s->keys[j].type != KT_IDENTITY)
 				free(*str_field(cf, &s->keys[j]));
 	}
 	for (i = 0; i < cf->nscopes; i++) {

@@ -23,7 +23,9 @@
 #include "cae.h"
 #include "config.h"
 #include "dispatch.h"
+#include "dispatch_int.h"
 #include "errmap.h"
+#include "ident.h"
 #include "log.h"
 #include "metrics.h"
 #include "callback.h"
@@ -34,8 +36,10 @@
 #include "server.h"
 #include "session.h"
 #include "userdb.h"
+#include "workload.h"
 
-enum policy { POLICY_ANY, POLICY_ADMIN };
+/* ROOT: the peer's SO_PEERCRED uid is 0 (bind, unbind, bindings). */
+enum policy { POLICY_ANY, POLICY_ADMIN, POLICY_ROOT };
 
 /* As every op (waiter.h): 0 with *out filled in, WAITER_PARKED, -errno. */
 typedef int handler_fn(struct dispatch *d, struct waiter *w,
@@ -59,11 +63,86 @@ no_own_user(const struct waiter *w, struct reply *out)
 	    "your uid has no user name on this node");
 }
 
+/*
+ * A workload policy refused (issue 14): audited with the caller's kind
+ * and session, the policy line as the reason (why holds the line after
+ * "refused by "); answered -EACCES with why.
+ */
+static int
+policy_refusal(struct dispatch *d, struct waiter *w, int kind,
+    const char *session, const char *scope, const char *why, struct reply *out)
+{
+	const char *line = strstr(why, "[workload.");
+	struct audit_event ev = {
+		.event = "request_refused",
+		.uid = w->caller->uid,
+		.user = w->caller->user,
+		.op = proto_op_name(w->op),
+		.scope = scope,
+		.outcome = "refused",
+		.reason = line != NULL ? line : why,
+		.workload = config_workload_name(kind),
+		.session = session,
+	};
+
+	d->policy_refused++;
+	audit_refusal(&ev, util_mono_ms()); /* a caller can repeat it */
+	return errmap_reply(out, -EACCES, why);
+}
+
+/*
+ * Callers in another user namespace are known only through a bound
+ * cgroup: the uid number the kernel shows for them means nothing here.
+ */
+static int
+foreign_unbound(struct dispatch *d, struct waiter *w, struct reply *out)
+{
+	struct audit_event ev = {
+		.event = "request_refused",
+		.uid = w->caller->uid,
+		.op = proto_op_name(w->op),
+		.outcome = "refused",
+		.reason = "another user namespace, not in a bound cgroup",
+	};
+
+	d->forbidden++;
+	audit_refusal(&ev, util_mono_ms());
+	return errmap_reply(out, -EACCES,
+	    "callers in another user namespace (a container) are known only "
+	    "through a bound cgroup; ask the orchestrator to bind it "
+	    "('credctl admin bind')");
+}
+
+/*
+ * When kind may not start a sign-in, tell the broker so (w->no_signin,
+ * with the refusal that names the policy line): a request that would
+ * start one is refused instead. 0 or -ENOMEM.
+ */
+static int
+no_signin_set(struct dispatch *d, struct waiter *w, int kind,
+    const char *session)
+{
+	char why[WORKLOAD_WHY_MAX + 128];
+
+	if (workload_check_signin(d->cf, kind, why, sizeof(why)) == 0)
+		return 0;
+	w->policy_kind = kind;
+	w->no_signin = strdup(why);
+	if (session != NULL)
+		w->policy_session = strdup(session);
+	if (w->no_signin == NULL ||
+	    (session != NULL && w->policy_session == NULL))
+		return -ENOMEM;
+	return 0;
+}
+
 static int
 op_token(struct dispatch *d, struct waiter *w, const struct proto_request *req,
     struct reply *out)
 {
-	const char *scope;
+	char why[WORKLOAD_WHY_MAX + 128];
+	const char *scope, *session;
+	int kind;
 
 	if (w->caller->user == NULL)
 		return no_own_user(w, out);
@@ -72,6 +151,11 @@ op_token(struct dispatch *d, struct waiter *w, const struct proto_request *req,
 		return errmap_reply(out, -EDOM,
 		    "unknown scope; ask for a configured "
 		    "alias (see 'credctl status') or scope");
+	kind = ident_kind(d->ident, w->caller, &session);
+	if (workload_check_token(d->cf, kind, scope, why, sizeof(why)) < 0)
+		return policy_refusal(d, w, kind, session, scope, why, out);
+	if (no_signin_set(d, w, kind, session) < 0)
+		return -ENOMEM;
 	if (req->claims != NULL) {
 		const char *why;
 		char *claims;
@@ -97,8 +181,14 @@ static int
 op_login(struct dispatch *d, struct waiter *w, const struct proto_request *req,
     struct reply *out)
 {
+	const char *session;
+	int kind;
+
 	if (w->caller->user == NULL)
 		return no_own_user(w, out);
+	kind = ident_kind(d->ident, w->caller, &session);
+	if (no_signin_set(d, w, kind, session) < 0)
+		return -ENOMEM;
 	return broker_login(d->broker, w, w->caller->user, w->caller->uid,
 	    req->wait, out);
 }
@@ -108,14 +198,54 @@ op_login(struct dispatch *d, struct waiter *w, const struct proto_request *req,
  * callback's state. 0, or -ENOMEM
  * (rep emptied: answered "internal").
  */
+/*
+ * The caller's session, workload kind and effective policy (issue 14):
+ * "session" (id or null), "workload", "cgroup" (the caller's, or null),
+ * "bound" (the caller sits in its session's cgroup), "unbound_reason"
+ * (why its session has no cgroup), "policy" {identity, scopes,
+ * start_signin, sdk}. 0 or -ENOMEM.
+ */
 static int
-status_endpoint(struct dispatch *d, struct reply *rep)
+status_workload(struct dispatch *d, const struct caller *c, json_t *resp)
+{
+	const struct config_workload *p;
+	struct sessions_info in;
+	const char *session;
+	json_t *pol = json_object();
+	int kind, bad = 0;
+
+	kind = ident_kind(d->ident, c, &session);
+	p = &d->cf->workload[kind];
+	reply_put(resp, "session", session ? json_string(session) : json_null(),
+	    &bad);
+	reply_put(resp, "workload", json_string(config_workload_name(kind)),
+	    &bad);
+	reply_put(resp, "cgroup",
+	    c->cgroup != NULL ? json_string(c->cgroup) : json_null(), &bad);
+	reply_put(resp, "bound", json_boolean(c->session != NULL), &bad);
+	if (session != NULL && c->session == NULL &&
+	    sessions_info(d->sessions, session, &in) == 0 && in.why != NULL)
+		reply_put(resp, "unbound_reason", json_string(in.why), &bad);
+	reply_put(pol, "identity",
+	    json_string(workload_identity_name(p->identity)), &bad);
+	reply_put(pol, "scopes", json_string(p->scopes ? p->scopes : "*"),
+	    &bad);
+	reply_put(pol, "start_signin", json_boolean(p->start_signin), &bad);
+	reply_put(pol, "sdk", json_boolean(p->sdk), &bad);
+	reply_put(resp, "policy", pol, &bad);
+	return bad ? -ENOMEM : 0;
+}
+
+static int
+status_endpoint(struct dispatch *d, const struct caller *c, struct reply *rep)
 {
 	json_t *resp = rep->json;
 
-	if (resp == NULL || !json_is_true(json_object_get(resp, "ok")) ||
-	    (msi_report(d->msi, resp, 0) == 0 &&
-		callback_report(d->callback, resp, 0) == 0))
+	if (resp == NULL || !json_is_true(json_object_get(resp, "ok")))
+		return 0;
+	if (status_workload(d, c, resp) == 0 &&
+	    msi_report(d->msi, resp, 0) == 0 &&
+	    callback_report(d->callback, resp, 0) == 0)
 		return 0;
 	reply_clear(rep);
 	return -ENOMEM;
@@ -125,7 +255,7 @@ status_endpoint(struct dispatch *d, struct reply *rep)
 static void
 status_hook(struct waiter *w, struct reply *rep)
 {
-	(void)status_endpoint(w->hook_arg, rep);
+	(void)status_endpoint(w->hook_arg, w->caller, rep);
 }
 
 static int
@@ -137,16 +267,14 @@ op_status(struct dispatch *d, struct waiter *w, const struct proto_request *req,
 	(void)req;
 	if (w->caller->user == NULL)
 		return no_own_user(w, out);
-	if (d->msi != NULL || d->callback != NULL) {
-		w->hook = status_hook;
-		w->hook_arg = d;
-	}
+	w->hook = status_hook;
+	w->hook_arg = d;
 	r = broker_status(d->broker, w, w->caller->user, w->caller->uid, out);
 	if (r == WAITER_PARKED)
-		return r; /* status_hook adds the endpoint */
+		return r; /* status_hook adds the workload and endpoint */
 	w->hook = NULL;
 	if (r == 0)
-		r = status_endpoint(d, out);
+		r = status_endpoint(d, w->caller, out);
 	return r;
 }
 
@@ -170,11 +298,26 @@ static int
 session_endpoint_fields(struct dispatch *d, const char *session, json_t *resp)
 {
 	char ep[256], sec[SESSION_SECRET_LEN + 1];
+	struct sessions_info in;
 	int64_t exp;
 	int bad = 0;
 
-	if (resp == NULL || !json_is_true(json_object_get(resp, "ok")) ||
-	    config_msi_endpoint(d->cf, ep, sizeof(ep)) < 0 ||
+	if (resp == NULL || !json_is_true(json_object_get(resp, "ok")))
+		return 0;
+	/* Issue 14: the session's kind, and its cgroup or why it has none. */
+	if (sessions_info(d->sessions, session, &in) == 0) {
+		reply_put(resp, "workload",
+		    json_string(config_workload_name(in.kind)), &bad);
+		reply_put(resp, "cgroup",
+		    in.cgroup != NULL ? json_string(in.cgroup) : json_null(),
+		    &bad);
+		if (in.why != NULL)
+			reply_put(resp, "unbound_reason", json_string(in.why),
+			    &bad);
+	}
+	if (bad)
+		return -ENOMEM;
+	if (config_msi_endpoint(d->cf, ep, sizeof(ep)) < 0 ||
 	    sessions_secret_of(d->sessions, session, sec, &exp) < 0)
 		return 0;
 	reply_put(resp, "endpoint", json_string(ep), &bad);
@@ -247,6 +390,7 @@ struct session_open_job {
 	struct userdb_req *req;
 	char *user, *service, *tty, *workload;
 	int interactive;
+	int kind; /* of workload (config.h) */
 };
 
 static void
@@ -269,6 +413,7 @@ session_open_run(struct session_open_job *j, uid_t uid, struct reply *out)
 	struct audit_event ev = { 0 };
 	struct dispatch *d = j->d;
 	struct waiter *w = j->w;
+	const char *why = NULL;
 	int64_t exp;
 	int r;
 
@@ -276,7 +421,14 @@ session_open_run(struct session_open_job *j, uid_t uid, struct reply *out)
 	    j->workload, util_now(), id);
 	if (r < 0)
 		return errmap_reply(out, r, "cannot open a session");
-	if (d->cf->msi_listen != NULL) {
+	/* Bound to the opener's cgroup, or known by uid and why (issue 14). */
+	r = ident_bind_session(d->ident, w->caller, id, j->user, uid, j->kind,
+	    &why);
+	if (r < 0) {
+		(void)sessions_close(d->sessions, j->user, id);
+		return errmap_reply(out, r, "cannot open a session");
+	}
+	if (d->cf->msi_listen != NULL && d->cf->workload[j->kind].sdk) {
 		/* The session's IDENTITY_HEADER: ends with the session, or at
 		 * its TTL. */
 		r = sessions_secret_mint(d->sessions, j->user, uid, id,
@@ -298,11 +450,17 @@ session_open_run(struct session_open_job *j, uid_t uid, struct reply *out)
 	ev.op = "session_open";
 	ev.outcome = "ok";
 	ev.reason = j->service;
+	ev.unbound = why;
+	ev.workload = config_workload_name(j->kind);
+	ev.session = id;
 	audit_log(&ev);
 	w->hook = session_open_hook;
 	w->hook_arg = d;
 	w->abandon = session_open_abandon;
-	r = broker_session_open(d->broker, w, j->user, uid, j->interactive,
+	/* Nobody may be shown a code when the kind may not start a sign-in. */
+	r = broker_session_open(d->broker, w, j->user, uid,
+	    j->interactive && d->cf->workload[j->kind].start_signin &&
+		d->cf->workload[j->kind].identity != CONFIG_IDENTITY_NONE,
 	    out);
 	if (r == WAITER_PARKED)
 		return r; /* session_open_hook finishes it */
@@ -361,12 +519,20 @@ op_session_open(struct dispatch *d, struct waiter *w,
     const struct proto_request *req, struct reply *out)
 {
 	struct session_open_job *j;
+	int kind;
 
 	if (!util_valid_username(req->user))
 		return errmap_reply(out, -EBADMSG, "invalid user name");
+	kind = req->workload != NULL ? config_workload_kind(req->workload) :
+				       CONFIG_WL_DEFAULT;
+	if (kind < 0)
+		return errmap_reply(out, -EBADMSG,
+		    "unknown workload; credd knows default, workspace, job, "
+		    "scheduled and app ([workload.NAME] in credd.conf)");
 	j = calloc(1, sizeof(*j));
 	if (j == NULL)
 		return errmap_reply(out, -ENOMEM, "cannot open a session");
+	j->kind = kind;
 	j->d = d;
 	j->w = w;
 	j->interactive = req->interactive;
@@ -399,14 +565,19 @@ op_sdk_env(struct dispatch *d, struct waiter *w,
     const struct proto_request *req, struct reply *out)
 {
 	char ep[256], sec[SESSION_SECRET_LEN + 1];
+	char why[WORKLOAD_WHY_MAX + 128];
 	struct audit_event ev = { 0 };
+	const char *session;
 	json_t *resp;
 	int64_t exp;
-	int r, bad = 0;
+	int r, kind, bad = 0;
 
 	(void)req;
 	if (w->caller->user == NULL)
 		return no_own_user(w, out);
+	kind = ident_kind(d->ident, w->caller, &session);
+	if (workload_check_sdk(d->cf, kind, why, sizeof(why)) < 0)
+		return policy_refusal(d, w, kind, session, NULL, why, out);
 	if (config_msi_endpoint(d->cf, ep, sizeof(ep)) < 0)
 		return errmap_reply(out, -ECONNREFUSED,
 		    "the SDK endpoint is not "
@@ -444,6 +615,7 @@ op_session_close(struct dispatch *d, struct waiter *w,
 	(void)w;
 	if (r < 0)
 		return errmap_reply(out, -EBADMSG, "no such session");
+	ident_gc(d->ident); /* its cgroup's watch, if nobody else holds it */
 	return reply_set_json(out, proto_ok());
 }
 
@@ -479,6 +651,34 @@ sessions_stats(const struct sessions *ss, json_t *o, int *bad)
 	    bad);
 	reply_put(o, "sdk_secrets_ended_account",
 	    json_integer((json_int_t)n->secrets_ended_account), bad);
+}
+
+/*
+ * Issue 14: connections whose cgroup was resolved or not, identified by
+ * a binding, the mean resolution cost, and sessions ended by their cgroup.
+ */
+static void
+ident_report(const struct ident *id, json_t *o, int *bad)
+{
+	const struct ident_stats *st;
+
+	if (id == NULL)
+		return;
+	st = ident_stats(id);
+	reply_put(o, "cgroup_resolved", json_integer((json_int_t)st->resolved),
+	    bad);
+	reply_put(o, "cgroup_unresolved",
+	    json_integer((json_int_t)st->unresolved), bad);
+	reply_put(o, "cgroup_bound_connections",
+	    json_integer((json_int_t)st->bound_conns), bad);
+	reply_put(o, "cgroup_resolve_us_mean",
+	    json_real(st->resolved + st->unresolved > 0 ?
+		    (double)st->resolve_ns / 1e3 /
+			(double)(st->resolved + st->unresolved) :
+		    0.0),
+	    bad);
+	reply_put(o, "sessions_ended_cgroup",
+	    json_integer((json_int_t)st->ended_cgroup), bad);
 }
 
 /* Locked secret memory (secmem.h) and the process's VmLck, in bytes. */
@@ -545,6 +745,9 @@ op_stats(struct dispatch *d, struct waiter *w, const struct proto_request *req,
 	reply_put(resp, "sdk_secrets",
 	    json_integer((json_int_t)sessions_secret_count(d->sessions)), &bad);
 	sessions_stats(d->sessions, resp, &bad);
+	ident_report(d->ident, resp, &bad);
+	reply_put(resp, "policy_refused",
+	    json_integer((json_int_t)d->policy_refused), &bad);
 	if (broker_metrics_stats(d->broker, resp) < 0 ||
 	    msi_report(d->msi, resp, 1) < 0 ||
 	    callback_report(d->callback, resp, 1) < 0)
@@ -617,6 +820,9 @@ static const struct method methods[] = {
 	{ PROTO_OP_SDK_ENV, POLICY_ANY, op_sdk_env },
 	{ PROTO_OP_METRICS, POLICY_ADMIN, op_metrics },
 	{ PROTO_OP_HEALTH, POLICY_ANY, op_health },
+	{ PROTO_OP_BIND, POLICY_ROOT, dispatch_bind },
+	{ PROTO_OP_UNBIND, POLICY_ROOT, dispatch_unbind },
+	{ PROTO_OP_BINDINGS, POLICY_ROOT, dispatch_bindings },
 };
 
 int
@@ -633,22 +839,29 @@ dispatch_request(void *arg, struct waiter *w, const struct proto_request *req,
 	if (m == NULL)
 		return errmap_reply(out, -EBADMSG, "unknown op");
 	d->by_op[req->op]++;
-	if (m->policy == POLICY_ADMIN && !w->caller->is_admin) {
+	if ((m->policy == POLICY_ADMIN && !w->caller->is_admin) ||
+	    (m->policy == POLICY_ROOT && !w->caller->is_root)) {
 		struct audit_event ev = {
 			.event = "request_refused",
 			.uid = w->caller->uid,
 			.user = w->caller->user,
 			.op = proto_op_name(req->op),
 			.outcome = "refused",
-			.reason = "not root or admin_group",
+			.reason = m->policy == POLICY_ROOT ?
+			    "not root" :
+			    "not root or admin_group",
 		};
 
 		d->forbidden++;
 		audit_refusal(&ev,
 		    util_mono_ms()); /* a peer can repeat it at will */
 		return errmap_reply(out, -EACCES,
-		    "this operation needs root or "
-		    "membership of admin_group");
+		    m->policy == POLICY_ROOT ? "this operation needs root" :
+					       "this operation needs root or "
+					       "membership of admin_group");
 	}
+	if (m->policy == POLICY_ANY && req->op != PROTO_OP_HEALTH &&
+	    w->caller->is_other_userns && w->caller->session == NULL)
+		return foreign_unbound(d, w, out);
 	return m->fn(d, w, req, out);
 }

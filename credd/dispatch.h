@@ -29,8 +29,10 @@ struct dispatch {
 	struct callback *callback; /* sign-in callback (status, stats); NULL */
 	struct secmem *secmem;	   /* NULL when secrets are not locked */
 	struct userdb *db;	   /* NSS lookups, off the loop */
+	struct ident *ident; /* callers' sessions and cgroups (issue 14) */
 	uint64_t by_op[PROTO_OP_COUNT];
 	uint64_t forbidden;
+	uint64_t policy_refused; /* refusals of a workload policy */
 };
 
 /*

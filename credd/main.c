@@ -35,6 +35,8 @@
 #include "clientauth.h"
 #include "config.h"
 #include "dispatch.h"
+#include "ident.h"
+#include "workload.h"
 #include "doctor.h"
 #include "event.h"
 #include "http.h"
@@ -83,6 +85,7 @@ struct credd {
 	struct broker *broker;
 	struct sessions *sessions;
 	struct sessweep *sessweep; /* idle, liveness and account checks */
+	struct ident *ident;	   /* cgroup-bound sessions (issue 14) */
 	struct userdb *userdb;	   /* NSS lookups, off the loop */
 	struct server *server;
 	struct msi *msi; /* the SDK endpoint; NULL when [msi] listen is unset */
@@ -169,6 +172,7 @@ reload(struct credd *c)
 	c->old_cf[c->nold++] = c->cf;
 	c->cf = cf;
 	c->dispatch.cf = cf;
+	ident_set_config(c->ident, cf); /* live sessions: the new policy */
 	server_set_config(c->server, cf);
 	broker_set_config(c->broker, cf);
 	msi_set_config(c->msi, cf);
@@ -464,6 +468,10 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	    &c.sessweep);
 	if (r < 0)
 		fatalx("session checks: %s", strerror(-r));
+	r = ident_new(c.ev, c.cf, c.sessions, NULL, &c.ident);
+	if (r < 0)
+		fatalx("cgroup watch: %s", strerror(-r));
+	c.dispatch.ident = c.ident;
 	c.dispatch.broker = c.broker;
 	c.dispatch.secmem = c.secmem;
 	c.dispatch.sessions = c.sessions;
@@ -474,6 +482,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	if (r < 0)
 		fatalx("server: %s", strerror(-r));
 	c.dispatch.server = c.server;
+	server_set_identify(c.server, ident_identify, c.ident);
 	if (c.cf->msi_listen != NULL) {
 		/* Fails only without memory or MHD: not a peer's doing. */
 		r = msi_new(c.ev, &msi_sock, c.cf, c.broker, c.sessions,
@@ -531,6 +540,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	callback_free(c.callback);
 	broker_free(c.broker);
 	sessweep_free(c.sessweep);
+	ident_free(c.ident);
 	sessions_free(c.sessions);
 	userdb_free(c.userdb); /* after every user of it */
 	http_free(c.http);
@@ -685,6 +695,7 @@ main(int argc, char **argv)
 			fprintf(stderr, "credd: WARNING: %s: [entra] %s\n",
 			    conf, msg);
 		printf("%s: ok\n", conf);
+		workload_print_table(cf, stdout); /* issue 14 */
 		config_free(cf);
 		return 0; /* a warning is not an error: scripts keep working */
 	}

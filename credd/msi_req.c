@@ -35,6 +35,7 @@
 #include "reply.h"
 #include "session.h"
 #include "uidlimit.h"
+#include "workload.h"
 
 #define MSI_DESC_MAX 1024
 
@@ -270,6 +271,40 @@ scan_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 }
 
 /*
+ * The workload policy (issue 14) for an SDK endpoint caller. A TCP
+ * caller's cgroup is unknown, so its kind is the kind of the session
+ * whose secret it presented, else (IMDS, credctl env secrets) the
+ * strictest of its uid's live sessions, bound or not (fail closed: an
+ * app of that uid anywhere makes it an app caller), else default.
+ * 0, or -1 with the refusal (naming the policy line) queued.
+ */
+static int
+msi_req_policy(struct msi_req *r, const char *identity)
+{
+	char why[WORKLOAD_WHY_MAX + 128];
+	const struct config *cf = r->m->cf;
+	int kinds[64], kind = -1, i;
+	size_t n;
+
+	if (identity == NULL ||
+	    sessions_secret_kind(r->m->sessions, identity, strlen(identity),
+		&kind) < 0) {
+		n = sessions_all_kinds(r->m->sessions, r->caller.uid, kinds,
+		    sizeof(kinds) / sizeof(kinds[0]));
+		i = workload_strictest(cf, kinds, n);
+		kind = i < 0 ? CONFIG_WL_DEFAULT : kinds[i];
+	}
+	if (workload_check_sdk(cf, kind, why, sizeof(why)) == 0 &&
+	    workload_check_token(cf, kind, r->scope, why, sizeof(why)) == 0)
+		return 0;
+	audit_refused(r, r->caller.uid, r->caller.user,
+	    strstr(why, "[workload.") != NULL ? strstr(why, "[workload.") :
+						why);
+	msi_req_wire_error(r, -EACCES, why);
+	return -1;
+}
+
+/*
  * Check the request (msi_parse_request) and prove the caller; on success
  * the caller, the resource and the scope are set and 0 is returned, else
  * the error response is set.
@@ -396,5 +431,5 @@ msi_req_check(struct msi_req *r, const char *url, const char *method)
 		return -1;
 	}
 	memcpy(r->scope, p.scope, sizeof(r->scope));
-	return 0;
+	return msi_req_policy(r, r->is_imds ? NULL : p.identity);
 }

@@ -350,6 +350,13 @@ server_new(struct event_loop *ev, int lfd, const struct config *cf,
 }
 
 void
+server_set_identify(struct server *s, server_identify_cb *cb, void *arg)
+{
+	s->identify = cb;
+	s->identify_arg = arg;
+}
+
+void
 server_set_config(struct server *s, const struct config *cf)
 {
 	struct uidlimit_cfg lc;

@@ -76,6 +76,14 @@ int server_listen(const char *path, uid_t owner_uid, int *fd, char *err,
 struct userdb;
 int server_new(struct event_loop *ev, int listen_fd, const struct config *cf,
     struct userdb *db, server_request_cb *cb, void *arg, struct server **out);
+/*
+ * Identify a new connection before anything else (issue 14, ident.h):
+ * may fill in c's cgroup fields and, for a caller in a bound cgroup,
+ * replace c->uid and set c->user (then no name is looked up). Per-uid
+ * caps key on the uid it leaves. 0, or -errno to refuse the connection.
+ */
+typedef int server_identify_cb(void *arg, int fd, struct caller *c);
+void server_set_identify(struct server *s, server_identify_cb *cb, void *arg);
 /* Close every connection (cancelling their waiters) and the listener. */
 void server_free(struct server *s);
 /* Apply new limits after SIGHUP (cf must outlive the server or the next call). */

@@ -94,6 +94,16 @@ static int in_has_line(const struct conn *c);
 static int conn_flush(struct conn *c);
 static void conn_reply(struct waiter *w, struct reply *rep);
 
+/* Free what the caller's identity owns. */
+static void
+caller_clear(struct caller *c)
+{
+	free(c->user);
+	free(c->cgroup);
+	free(c->session);
+	c->user = c->cgroup = c->session = NULL;
+}
+
 static int
 peer_is_admin(struct server *s, int fd, uid_t uid, gid_t gid)
 {
@@ -676,8 +686,20 @@ server_conn_open(struct server *s, int fd, const struct ucred *cred)
 	c->caller.uid = cred->uid;
 	c->caller.gid = cred->gid;
 	c->caller.pid = cred->pid;
-	r = uidlimit_open(s->limits, cred->uid, &c->us);
+	c->caller.is_root = cred->uid == 0;
+	c->caller.kind = -1;
+	/* Who it is (a bound cgroup's user), before the caps that key on it. */
+	if (s->identify != NULL &&
+	    s->identify(s->identify_arg, fd, &c->caller) < 0) {
+		caller_clear(&c->caller);
+		free(c->in);
+		free(c);
+		server_conn_refuse(s, fd, cred->uid, "out of memory");
+		return;
+	}
+	r = uidlimit_open(s->limits, c->caller.uid, &c->us);
 	if (r < 0) {
+		caller_clear(&c->caller);
 		free(c->in);
 		free(c);
 		server_conn_refuse(s, fd, cred->uid,
@@ -690,8 +712,9 @@ server_conn_open(struct server *s, int fd, const struct ucred *cred)
 	}
 	/* What a peer that does not read can pin in the kernel. */
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-	if (conn_name(c) < 0) {
+	if (c->caller.user == NULL && conn_name(c) < 0) {
 		uidlimit_close(s->limits, c->us);
+		caller_clear(&c->caller);
 		free(c->in);
 		free(c);
 		close(fd);
@@ -703,7 +726,7 @@ server_conn_open(struct server *s, int fd, const struct ucred *cred)
 		uidlimit_close(s->limits, c->us);
 		if (s->db != NULL)
 			userdb_cancel(s->db, c->name_req);
-		free(c->caller.user);
+		caller_clear(&c->caller);
 		free(c->in);
 		free(c);
 		close(fd);
@@ -737,7 +760,7 @@ conn_close(struct conn *c)
 	uidlimit_close(s->limits, c->us);
 	s->stats.open--;
 	free(c->in);
-	free(c->caller.user);
+	caller_clear(&c->caller);
 	free(c);
 	if (s->accept_timer != NULL)
 		server_accept_resume(s); /* a descriptor is free again */

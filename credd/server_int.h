@@ -24,6 +24,8 @@ struct server {
 	const struct config *cf;
 	server_request_cb *cb;
 	void *cbarg;
+	server_identify_cb *identify; /* NULL: by SO_PEERCRED uid only */
+	void *identify_arg;
 	gid_t admin_gid;
 	int has_admin_gid;
 	struct userdb *db;	      /* NSS, off the loop; NULL: no names */

@@ -22,6 +22,7 @@
 #include <sys/queue.h>
 #include <sodium.h>
 
+#include "cgroup.h"
 #include "session.h"
 #include "entra/secret.h"
 #include "entra/util.h"
@@ -34,6 +35,9 @@ struct session {
 	char *user;
 	uid_t uid;
 	char *service, *tty, *workload;
+	char *cgroup;	 /* bound cgroup v2 path; NULL: known by uid */
+	const char *why; /* static: why it could not be bound, or NULL */
+	int kind;	 /* workload kind index (owned by the caller) */
 	int64_t opened;
 	int64_t last_used;	  /* opened, or its secret presented */
 	struct ep_secret *secret; /* NULL: none (endpoint off, or expired) */
@@ -87,6 +91,7 @@ session_free(struct session *s)
 	free(s->service);
 	free(s->tty);
 	free(s->workload);
+	free(s->cgroup);
 	free(s);
 }
 
@@ -473,7 +478,10 @@ sessions_apply(struct sessions *ss, const struct sessions_snapshot *snap,
 			session_end_for(ss, s, "account_gone", fn, arg);
 			ss->count.ended_account++;
 			n++;
-		} else if (b->alive == 0 && s->opened <= snap->taken - grace) {
+		} else if (b->alive == 0 && s->cgroup == NULL &&
+		    s->opened <= snap->taken - grace) {
+			/* A bound session lives as long as its cgroup is
+			 * populated (cgwatch.h), whatever uid runs in it. */
 			session_end_for(ss, s, "no_process", fn, arg);
 			ss->count.ended_no_process++;
 			n++;
@@ -490,4 +498,175 @@ sessions_apply(struct sessions *ss, const struct sessions_snapshot *snap,
 		}
 	}
 	return n;
+}
+
+/* ---- cgroup bindings (issue 14) ---- */
+
+int
+sessions_set_binding(struct sessions *ss, const char *id, int kind,
+    const char *cgroup, const char *why)
+{
+	struct session *s = session_find(ss, id);
+	char *copy = NULL;
+
+	if (s == NULL)
+		return -ENOENT;
+	if (cgroup != NULL && (copy = strdup(cgroup)) == NULL)
+		return -ENOMEM;
+	free(s->cgroup);
+	s->cgroup = copy;
+	s->kind = kind;
+	s->why = cgroup == NULL ? why : NULL;
+	return 0;
+}
+
+int
+sessions_bound_find(const struct sessions *ss, const char *path,
+    struct sessions_info *out)
+{
+	const struct session *s, *best = NULL;
+	size_t n, best_n = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (path == NULL)
+		return -ENOENT;
+	LIST_FOREACH(s, &ss->head, link)
+	{
+		if (s->cgroup == NULL || !cgroup_path_contains(s->cgroup, path))
+			continue;
+		n = strlen(s->cgroup);
+		if (best == NULL || n > best_n) {
+			best = s;
+			best_n = n;
+		}
+	}
+	if (best == NULL)
+		return -ENOENT;
+	return sessions_info(ss, best->id, out);
+}
+
+int
+sessions_info(const struct sessions *ss, const char *id,
+    struct sessions_info *out)
+{
+	const struct session *s = session_find(ss, id);
+
+	memset(out, 0, sizeof(*out));
+	if (s == NULL)
+		return -ENOENT;
+	out->id = s->id;
+	out->user = s->user;
+	out->uid = s->uid;
+	out->kind = s->kind;
+	out->cgroup = s->cgroup;
+	out->why = s->why;
+	out->service = s->service;
+	return 0;
+}
+
+int
+sessions_cgroup_user(const struct sessions *ss, const char *cgroup,
+    const char **user)
+{
+	const struct session *s;
+
+	*user = NULL;
+	LIST_FOREACH(s, &ss->head, link)
+	if (s->cgroup != NULL && strcmp(s->cgroup, cgroup) == 0) {
+		*user = s->user;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+size_t
+sessions_unbound_kinds(const struct sessions *ss, uid_t uid, int *kinds,
+    size_t max, const char **ids)
+{
+	const struct session *s;
+	size_t n = 0;
+
+	LIST_FOREACH(s, &ss->head, link)
+	{
+		if (s->cgroup != NULL || s->uid != uid)
+			continue;
+		if (n < max) {
+			kinds[n] = s->kind;
+			if (ids != NULL)
+				ids[n] = s->id;
+		}
+		n++;
+	}
+	return n < max ? n : max;
+}
+
+size_t
+sessions_end_cgroup(struct sessions *ss, const char *cgroup,
+    const char *keep_service, const char *reason, sessions_end_fn *fn,
+    void *arg)
+{
+	struct session *s, *next;
+	size_t n = 0;
+
+	for (s = LIST_FIRST(&ss->head); s != NULL; s = next) {
+		next = LIST_NEXT(s, link);
+		if (s->cgroup == NULL || strcmp(s->cgroup, cgroup) != 0)
+			continue;
+		if (keep_service != NULL && s->service != NULL &&
+		    strcmp(s->service, keep_service) == 0)
+			continue;
+		session_end_for(ss, s, reason, fn, arg);
+		ss->count.ended_cgroup++;
+		n++;
+	}
+	return n;
+}
+
+size_t
+sessions_list_bound(const struct sessions *ss, sessions_each_fn *fn, void *arg)
+{
+	const struct session *s;
+	struct sessions_info in;
+	size_t n = 0;
+
+	LIST_FOREACH(s, &ss->head, link)
+	{
+		if (s->cgroup == NULL)
+			continue;
+		if (fn != NULL && sessions_info(ss, s->id, &in) == 0)
+			fn(arg, &in);
+		n++;
+	}
+	return n;
+}
+
+size_t
+sessions_all_kinds(const struct sessions *ss, uid_t uid, int *kinds, size_t max)
+{
+	const struct session *s;
+	size_t n = 0;
+
+	LIST_FOREACH(s, &ss->head, link)
+	if (s->uid == uid && n < max)
+		kinds[n++] = s->kind;
+	return n;
+}
+
+int
+sessions_secret_kind(const struct sessions *ss, const char *presented,
+    size_t len, int *kind)
+{
+	const struct ep_secret *e, *hit = NULL;
+
+	*kind = -1;
+	if (presented == NULL || len != SESSION_SECRET_LEN)
+		return -ENOENT;
+	LIST_FOREACH(e, &ss->secrets, link)
+	if (secret_memeq(e->value->ptr, presented, SESSION_SECRET_LEN) &&
+	    hit == NULL)
+		hit = e;
+	if (hit == NULL || hit->owner == NULL)
+		return -ENOENT;
+	*kind = hit->owner->kind;
+	return 0;
 }

@@ -44,6 +44,7 @@ struct sessions_counters {
 	uint64_t ended_account;	   /* the user no longer names that uid */
 	uint64_t dropped; /* a session_open that failed or was abandoned */
 	uint64_t secrets_ended_account; /* sdk_env secrets of such bindings */
+	uint64_t ended_cgroup; /* their bound cgroup emptied or went away */
 };
 
 /*
@@ -148,5 +149,71 @@ void sessions_snapshot_clear(struct sessions_snapshot *snap);
  */
 size_t sessions_apply(struct sessions *ss, const struct sessions_snapshot *snap,
     int64_t grace, sessions_end_fn *fn, void *arg);
+
+/*
+ * ---- cgroup bindings (issue 14; ident.h decides, this only records) ----
+ * A session is bound to a cgroup v2 path (a caller in it or below it is
+ * that session's user, whatever its uid) or known by uid, with why it
+ * could not be bound. kind is a workload kind index (workload.h); the
+ * table does not interpret it. A bound session does not end for lack of
+ * a process of its uid: it ends when its cgroup empties or goes
+ * (sessions_end_cgroup), is closed, or idles out.
+ */
+struct sessions_info {
+	const char *id, *user, *cgroup, *why, *service; /* borrowed */
+	uid_t uid;
+	int kind;
+};
+
+/*
+ * Bind session id to cgroup (NULL: known by uid, why says why; a static
+ * string) with workload kind. 0, -ENOENT or -ENOMEM.
+ */
+int sessions_set_binding(struct sessions *ss, const char *id, int kind,
+    const char *cgroup, const char *why);
+/*
+ * The session bound to the innermost cgroup that holds path (path or
+ * an ancestor). 0 with *out (borrowed: valid until the table changes),
+ * or -ENOENT. O(sessions).
+ */
+int sessions_bound_find(const struct sessions *ss, const char *path,
+    struct sessions_info *out);
+/* Session id's facts. 0 or -ENOENT. */
+int sessions_info(const struct sessions *ss, const char *id,
+    struct sessions_info *out);
+/* The user of a session bound to exactly cgroup. 0 or -ENOENT. */
+int sessions_cgroup_user(const struct sessions *ss, const char *cgroup,
+    const char **user);
+/*
+ * The kinds (and ids, when ids is not NULL) of uid's live sessions that
+ * are not bound, up to max. Returns how many were stored.
+ */
+size_t sessions_unbound_kinds(const struct sessions *ss, uid_t uid, int *kinds,
+    size_t max, const char **ids);
+/*
+ * The kinds of all of uid's live sessions, bound or not, up to max
+ * (the SDK endpoint cannot tell which cgroup a TCP caller is in).
+ */
+size_t sessions_all_kinds(const struct sessions *ss, uid_t uid, int *kinds,
+    size_t max);
+/*
+ * The workload kind of the session that owns a presented secret (in
+ * constant time, as sessions_secret_check). 0 with *kind, or -ENOENT
+ * (unknown, or an sdk_env secret that belongs to no session).
+ */
+int sessions_secret_kind(const struct sessions *ss, const char *presented,
+    size_t len, int *kind);
+/*
+ * End every session bound to exactly cgroup (fn hears each); with
+ * keep_service set, not those of that service (admin binds, "bind",
+ * outlive their cgroup emptying: only its removal or unbind ends them).
+ */
+size_t sessions_end_cgroup(struct sessions *ss, const char *cgroup,
+    const char *keep_service, const char *reason, sessions_end_fn *fn,
+    void *arg);
+typedef void sessions_each_fn(void *arg, const struct sessions_info *in);
+/* Call fn for each bound session; returns how many there are. */
+size_t sessions_list_bound(const struct sessions *ss, sessions_each_fn *fn,
+    void *arg);
 
 #endif

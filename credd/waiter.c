@@ -17,7 +17,10 @@ waiter_release(struct waiter *w)
 	free(w->session);
 	free(w->user);
 	free(w->claims);
+	free(w->no_signin);
+	free(w->policy_session);
 	w->scope = w->session = w->user = w->claims = NULL;
+	w->no_signin = w->policy_session = NULL;
 }
 
 void

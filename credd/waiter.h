@@ -46,6 +46,18 @@ struct caller {
 	char *user; /* login name of uid, NULL if uid has no passwd entry */
 	int user_err; /* with user NULL: 0 (no such user) or the lookup's -errno */
 	int is_admin; /* uid 0, or admin_group among the peer's groups */
+	int is_root;  /* SO_PEERCRED uid 0 (root-only ops) */
+	/*
+	 * Issue 14 (ident.h), resolved once per connection at accept. When
+	 * session is set the caller sits in that session's bound cgroup and
+	 * uid and user above are that session's (whatever its own uid);
+	 * kind is then the session's workload kind. Owned strings.
+	 */
+	char *cgroup;	     /* the peer's cgroup v2 path; NULL: unknown */
+	char *session;	     /* bound session id; NULL: known by uid */
+	int kind;	     /* with session: its kind (config.h) */
+	int is_other_userns; /* the peer runs in another user namespace */
+	int resolve_err;     /* why cgroup is NULL: -errno, or 0 */
 };
 
 /*
@@ -85,6 +97,13 @@ struct waiter {
 	int cae;	     /* token: a CAE token asked for */
 	char *claims;	     /* token: a challenge, compact JSON (owned) */
 	int64_t deadline_ms; /* login wait */
+	/* token, login: the policy forbids starting a sign-in; the refusal
+	 * text (naming its policy line) when one would start. Owned, as is
+	 * policy_session (the caller's session id, for the audit record);
+	 * policy_kind is its workload kind. */
+	char *no_signin;
+	char *policy_session;
+	int policy_kind;
 };
 
 LIST_HEAD(waiter_list, waiter);

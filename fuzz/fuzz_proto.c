@@ -53,6 +53,7 @@ check_request(const char *s, size_t size)
 		!streq_or_null(fast.tty, slow.tty) ||
 		!streq_or_null(fast.workload, slow.workload) ||
 		!streq_or_null(fast.session, slow.session) ||
+		!streq_or_null(fast.cgroup, slow.cgroup) ||
 		!streq_or_null(fast.cursor, slow.cursor)))
 		__builtin_trap();
 	proto_request_clear(&fast);

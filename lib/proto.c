@@ -42,6 +42,7 @@ enum field_id {
 	F_LIMIT,
 	F_CAE,
 	F_CLAIMS,
+	F_CGROUP,
 	F_COUNT
 };
 
@@ -93,6 +94,8 @@ static const struct field_spec fields[F_COUNT] = {
 	    "\"claims\" must be a non-empty string of at most " XSTR(
 		PROTO_CLAIMS_MAX) " bytes",
 	    MSG_MISSING("claims") },
+	[F_CGROUP] = { "cgroup", FT_STRING, 0, 0, 1, MSG_NESTR("cgroup"),
+	    MSG_MISSING("cgroup") },
 };
 
 #define ALLOW(f) (1u << (f))
@@ -126,6 +129,11 @@ static const struct op_spec {
 	[PROTO_OP_SDK_ENV] = { "sdk_env", 0, 0 },
 	[PROTO_OP_METRICS] = { "metrics", 0, 0 },
 	[PROTO_OP_HEALTH] = { "health", 0, 0 },
+	[PROTO_OP_BIND] = { "bind",
+	    ALLOW(F_CGROUP) | ALLOW(F_USER) | ALLOW(F_WORKLOAD),
+	    ALLOW(F_CGROUP) | ALLOW(F_USER) },
+	[PROTO_OP_UNBIND] = { "unbind", ALLOW(F_CGROUP), ALLOW(F_CGROUP) },
+	[PROTO_OP_BINDINGS] = { "bindings", 0, 0 },
 };
 
 const char *
@@ -248,6 +256,8 @@ field_store(struct proto_request *req, int id, json_t *val)
 		break;
 	case F_CLAIMS:
 		req->claims = s;
+	case F_CGROUP:
+		req->cgroup = s;
 		break;
 	default:
 		return -EBADMSG;

@@ -233,6 +233,10 @@ static const struct {
 	[PROTO_OP_ADMIN_REVOKE] = { LBIT(LF_USER), LBIT(LF_USER) },
 	[PROTO_OP_STATS] = { 0, 0 },
 	[PROTO_OP_SDK_ENV] = { 0, 0 },
+	/* bind and unbind need "cgroup", which this decoder does not know:
+	 * a bit no field sets makes it hand them to proto.c. */
+	[PROTO_OP_BIND] = { 0, LBIT(LF_COUNT) },
+	[PROTO_OP_UNBIND] = { 0, LBIT(LF_COUNT) },
 };
 
 /* What one member said, before the op is known: a string or a number. */

@@ -39,9 +39,12 @@ enum proto_op {
 	PROTO_OP_ADMIN_LIST,
 	PROTO_OP_ADMIN_REVOKE,
 	PROTO_OP_STATS,
-	PROTO_OP_SDK_ENV, /* mint an SDK endpoint secret for the caller */
-	PROTO_OP_METRICS, /* the Prometheus text page (admin) */
-	PROTO_OP_HEALTH,  /* store, IdP and key ring usable? (any caller) */
+	PROTO_OP_SDK_ENV,  /* mint an SDK endpoint secret for the caller */
+	PROTO_OP_METRICS,  /* the Prometheus text page (admin) */
+	PROTO_OP_HEALTH,   /* store, IdP and key ring usable? (any caller) */
+	PROTO_OP_BIND,	   /* bind a cgroup to (user, workload) (admin) */
+	PROTO_OP_UNBIND,   /* end a cgroup's binding (admin) */
+	PROTO_OP_BINDINGS, /* list bound cgroups (admin) */
 	PROTO_OP_COUNT
 };
 
@@ -68,6 +71,7 @@ struct proto_request {
 	const char *workload;	   /* session_open */
 	int interactive;	   /* session_open, default 0 */
 	const char *session;	   /* session_close */
+	const char *cgroup;	   /* bind, unbind */
 	const char *cursor;	   /* admin_list */
 	int64_t limit;		   /* admin_list, default 100 */
 	char lite[PROTO_LITE_BUF]; /* the fast path's strings, NUL-terminated */

@@ -90,6 +90,28 @@ TEST(test_every_op)
 	ASSERT_EQ(r.interactive, 1);
 	proto_request_clear(&r);
 
+	/* Issue 14: bind, unbind, bindings (cgroup is their own field). */
+	EXPECT_OK("{\"v\":1,\"op\":\"bind\",\"cgroup\":\"/pods/p1\","
+		  "\"user\":\"alice\",\"workload\":\"job\"}",
+	    &r);
+	ASSERT_EQ(r.op, PROTO_OP_BIND);
+	ASSERT_STREQ(r.cgroup, "/pods/p1");
+	ASSERT_STREQ(r.user, "alice");
+	ASSERT_STREQ(r.workload, "job");
+	proto_request_clear(&r);
+	EXPECT_OK("{\"v\":1,\"op\":\"unbind\",\"cgroup\":\"/pods/p1\"}", &r);
+	ASSERT_EQ(r.op, PROTO_OP_UNBIND);
+	proto_request_clear(&r);
+	EXPECT_OK("{\"v\":1,\"op\":\"bindings\"}", &r);
+	ASSERT_EQ(r.op, PROTO_OP_BINDINGS);
+	proto_request_clear(&r);
+	EXPECT_FAIL("{\"v\":1,\"op\":\"bind\",\"user\":\"alice\"}",
+	    "bad_request");
+	EXPECT_FAIL("{\"v\":1,\"op\":\"unbind\",\"cgroup\":\"\"}",
+	    "bad_request");
+	EXPECT_FAIL("{\"v\":1,\"op\":\"token\",\"cgroup\":\"/x\"}",
+	    "bad_request");
+
 	EXPECT_OK("{\"v\":1,\"op\":\"session_close\",\"user\":\"bob\","
 		  "\"session\":\"s-1\"}",
 	    &r);

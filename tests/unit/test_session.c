@@ -354,6 +354,75 @@ TEST(test_apply_no_process_after_grace)
 	sessions_free(ss);
 }
 
+/*
+ * Issue 14: sessions bound to cgroups. The innermost bound cgroup that
+ * holds a path wins; unbound sessions' kinds by uid; a bound session
+ * does not end for lack of a process of its uid; its cgroup ends it.
+ */
+TEST(test_cgroup_bindings)
+{
+	struct sessions *ss = sessions_new();
+	struct sessions_snapshot snap;
+	struct sessions_info in;
+	char a[SESSION_ID_LEN + 1], b[SESSION_ID_LEN + 1];
+	char c[SESSION_ID_LEN + 1], d[SESSION_ID_LEN + 1];
+	const char *ids[4];
+	int kinds[4];
+
+	ASSERT_EQ(sessions_open(ss, "alice", 1001, "sshd", NULL, "workspace",
+		      1000, a),
+	    0);
+	ASSERT_EQ(sessions_open(ss, "bob", 1002, "bind", NULL, "app", 1000, b),
+	    0);
+	ASSERT_EQ(sessions_open(ss, "alice", 1001, "cron", NULL, "app", 1000,
+		      c),
+	    0);
+	ASSERT_EQ(sessions_open(ss, "alice", 1001, "cron", NULL, "job", 1000,
+		      d),
+	    0);
+	ASSERT_EQ(sessions_set_binding(ss, a, 1, "/pods/p1", NULL), 0);
+	ASSERT_EQ(sessions_set_binding(ss, b, 4, "/pods/p1/c2", NULL), 0);
+	ASSERT_EQ(sessions_set_binding(ss, c, 4, NULL, "it is the root cgroup"),
+	    0);
+	ASSERT_EQ(sessions_set_binding(ss, d, 2, NULL, "no cgroup"), 0);
+	ASSERT_ERR(sessions_set_binding(ss, "nope", 2, NULL, NULL), -ENOENT);
+	ASSERT_EQ(sessions_bound_find(ss, "/pods/p1/c1/x", &in), 0);
+	ASSERT_STREQ(in.user, "alice");
+	ASSERT_EQ(sessions_bound_find(ss, "/pods/p1/c2", &in), 0);
+	ASSERT_STREQ(in.user, "bob"); /* innermost */
+	ASSERT_EQ(in.kind, 4);
+	ASSERT_ERR(sessions_bound_find(ss, "/pods/p10", &in), -ENOENT);
+	ASSERT_ERR(sessions_bound_find(ss, "/", &in), -ENOENT);
+	ASSERT_EQ(sessions_unbound_kinds(ss, 1001, kinds, 4, ids), 2);
+	ASSERT_TRUE((kinds[0] == 4 && kinds[1] == 2) ||
+	    (kinds[0] == 2 && kinds[1] == 4));
+	ASSERT_EQ(sessions_unbound_kinds(ss, 1002, kinds, 4, ids), 0);
+	ASSERT_EQ(sessions_info(ss, c, &in), 0);
+	ASSERT_STREQ(in.why, "it is the root cgroup");
+	ASSERT_EQ(sessions_list_bound(ss, NULL, NULL), 2);
+	/* No process of alice's or bob's uid: only the unbound ones end. */
+	ASSERT_EQ(sessions_snapshot(ss, 2000, &snap), 0);
+	for (size_t i = 0; i < snap.n; i++) {
+		snap.b[i].account = 1;
+		snap.b[i].alive = 0;
+	}
+	ASSERT_EQ(sessions_apply(ss, &snap, 10, NULL, NULL), 2);
+	sessions_snapshot_clear(&snap);
+	ASSERT_EQ(sessions_count(ss), 2);
+	/* The cgroup ends its session. */
+	/* An admin bind (service "bind") outlives its cgroup emptying. */
+	ASSERT_EQ(sessions_end_cgroup(ss, "/pods/p1/c2", "bind", "cgroup_empty",
+		      NULL, NULL),
+	    0);
+	ASSERT_EQ(sessions_end_cgroup(ss, "/pods/p1/c2", NULL, "cgroup_removed",
+		      NULL, NULL),
+	    1);
+	ASSERT_EQ(sessions_bound_find(ss, "/pods/p1/c2", &in), 0);
+	ASSERT_STREQ(in.user, "alice"); /* the outer one now */
+	ASSERT_EQ(sessions_counters(ss)->ended_cgroup, 1);
+	sessions_free(ss);
+}
+
 static double
 ms_since(const struct timespec *t0)
 {
@@ -429,5 +498,6 @@ main(void)
 	RUN(test_apply_account_gone);
 	RUN(test_apply_no_process_after_grace);
 	RUN(test_loop_share_at_scale);
+	RUN(test_cgroup_bindings);
 	TEST_MAIN_END();
 }
