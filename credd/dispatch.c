@@ -157,16 +157,16 @@ op_token(struct dispatch *d, struct waiter *w, const struct proto_request *req,
 	if (no_signin_set(d, w, kind, session) < 0)
 		return -ENOMEM;
 	if (req->claims != NULL) {
-		const char *why;
+		const char *bad;
 		char *claims;
 		int r;
 
 		/* A resource's challenge: checked here, never echoed. */
-		r = cae_claims_parse(req->claims, &claims, &why);
+		r = cae_claims_parse(req->claims, &claims, &bad);
 		if (r == -ENOMEM)
 			return r;
 		if (r < 0)
-			return errmap_reply(out, -EBADMSG, why);
+			return errmap_reply(out, -EBADMSG, bad);
 		r = broker_token_cae(d->broker, w, w->caller->user,
 		    w->caller->uid, scope, req->min_valid, req->cae, claims,
 		    out);

@@ -256,6 +256,7 @@ field_store(struct proto_request *req, int id, json_t *val)
 		break;
 	case F_CLAIMS:
 		req->claims = s;
+		break;
 	case F_CGROUP:
 		req->cgroup = s;
 		break;
