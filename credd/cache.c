@@ -417,20 +417,54 @@ cache_count(const struct cache *c)
 
 /* ---- pre-serialized replies ---- */
 
-/* Drop lines, oldest unused first, until need more bytes fit. */
+/*
+ * Drop lines, oldest unused first, until need more bytes fit. A drop
+ * swap-removes: the ring's last entry, most often the newest line, moves
+ * into the victim's slot, so the hand steps past it; judged at once, it
+ * would be the next victim, and with the budget full every line kept
+ * would go at the next keep while unused old lines stayed (issue 16: at
+ * 4096 connections over 10 000 users, credd rebuilt a line per request).
+ */
 static void
 line_make_room(struct cache *c, size_t need)
 {
 	struct cache_entry *e;
+	bool is_moved;
 
 	while (c->nring > 0 && c->line_bytes + need > c->line_budget) {
 		e = c->ring[c->hand];
 		if (e->line_used) {
 			e->line_used = 0; /* a second chance */
 			c->hand = (c->hand + 1) % c->nring;
-		} else
-			cache_line_drop(c, e); /* the last moves to hand */
+			continue;
+		}
+		is_moved = c->hand + 1 < c->nring;
+		cache_line_drop(c, e); /* the last moves to hand */
+		if (is_moved)
+			c->hand = (c->hand + 1) % c->nring;
 	}
+}
+
+/*
+ * Append e to the ring just behind the hand (CLOCK's insertion): a new
+ * line is judged last, after one full turn, like a page brought in.
+ */
+static void
+ring_insert(struct cache *c, struct cache_entry *e)
+{
+	struct cache_entry *o;
+	size_t h = c->hand;
+
+	e->line_slot = (uint32_t)c->nring;
+	c->ring[c->nring++] = e;
+	if (c->nring == 1 || h >= c->nring - 1)
+		return;
+	o = c->ring[h]; /* to the end: judged later, never skipped */
+	c->ring[h] = e;
+	e->line_slot = (uint32_t)h;
+	c->ring[c->nring - 1] = o;
+	o->line_slot = (uint32_t)(c->nring - 1);
+	c->hand = (h + 1) % c->nring;
 }
 
 void
@@ -466,8 +500,7 @@ cache_line_keep(struct cache *c, struct cache_entry *e, struct reply_line *l)
 	}
 	e->line = reply_line_ref(l);
 	e->line_used = 0; /* earns its place by being served again */
-	e->line_slot = (uint32_t)c->nring;
-	c->ring[c->nring++] = e;
+	ring_insert(c, e);
 	c->line_bytes += need;
 	return 1;
 }

@@ -92,7 +92,8 @@ ssize_t cache_token(struct cache *c, const struct cache_entry *e, char *out,
  * budget (sizeof(struct reply_line) + cap each): when a new one needs
  * room, lines not served since the clock hand last passed them go first
  * (CLOCK, a cheap approximation of least recently used; a line served
- * again sets e->line_used).
+ * again sets e->line_used; a new line goes in behind the hand, so it is
+ * judged only after a full turn).
  */
 /* The budget in bytes (default CACHE_LINE_BUDGET); lines over it go now. */
 void cache_line_budget(struct cache *c, size_t bytes);

@@ -473,6 +473,76 @@ TEST(lines_within_budget)
 	cache_free(c);
 }
 
+/* Serve e as tokens.c does: its line if kept, else a new line kept. */
+static int
+serve(struct cache *c, struct cache_entry *e)
+{
+	struct reply_line *l;
+
+	if (e->line != NULL) {
+		e->line_used = 1;
+		return 0;
+	}
+	l = mkline(100);
+	if (l == NULL || cache_line_keep(c, e, l) != 1)
+		return -1;
+	reply_line_unref(l);
+	return 1; /* built */
+}
+
+/*
+ * A full budget of lines nobody asks for any more (a warm-up's), then a
+ * working set that fits the budget, served round robin: after one turn
+ * every line of the working set is kept and nothing is rebuilt. Before
+ * issue 16's fix the swap-remove put the newest line under the hand, so
+ * each keep evicted the line kept just before it while the unused old
+ * lines stayed: every request rebuilt its line.
+ */
+TEST(lines_working_set_stays)
+{
+	static const char *const names[8] = { "u0", "u1", "u2", "u3", "u4",
+		"u5", "u6", "u7" };
+	struct cache *c = cache_new();
+	struct cache_entry *e[8];
+	struct secret *t;
+	size_t i, round, cost = sizeof(struct reply_line) + 100;
+	int built;
+
+	for (i = 0; i < 8; i++) {
+		t = tok("t");
+		e[i] = cache_put(c, names[i], "graph", &t, "Bearer", 1000, 4600,
+		    4300);
+		ASSERT_TRUE(e[i] != NULL);
+	}
+	cache_line_budget(c, 4 * cost);
+	for (i = 0; i < 4; i++) /* the warm-up: u0..u3, served once */
+		ASSERT_EQ(serve(c, e[i]), 1);
+	for (round = 0; round < 4; round++) {
+		built = 0;
+		for (i = 4; i < 7; i++) { /* u4..u6: three of four slots */
+			int r = serve(c, e[i]);
+
+			ASSERT_TRUE(r >= 0);
+			built += r;
+		}
+		if (round == 0)
+			ASSERT_EQ(built, 3);
+		else
+			ASSERT_EQ(built, 0);
+		ASSERT_EQ(cache_line_count(c), 4);
+		ASSERT_TRUE(cache_line_bytes(c) <= 4 * cost);
+	}
+	for (i = 4; i < 7; i++)
+		ASSERT_TRUE(e[i]->line != NULL);
+	/* A newcomer takes an old line's place, not a working one's. */
+	ASSERT_EQ(serve(c, e[7]), 1);
+	for (i = 4; i < 8; i++)
+		ASSERT_TRUE(e[i]->line != NULL);
+	for (i = 0; i < 4; i++)
+		ASSERT_TRUE(e[i]->line == NULL);
+	cache_free(c);
+}
+
 int
 main(void)
 {
@@ -485,5 +555,6 @@ main(void)
 	RUN(freshness);
 	RUN(lines_follow_their_token);
 	RUN(lines_within_budget);
+	RUN(lines_working_set_stays);
 	TEST_MAIN_END();
 }
