@@ -706,7 +706,7 @@ broker_new(const struct broker_deps *d, struct broker **out)
 	b->st = d->st;
 	b->seal = d->seal;
 	b->db = d->db;
-	b->client_secret = d->client_secret;
+	b->clientauth = d->clientauth;
 	if (d->clock != NULL)
 		b->clk = d->clock;
 	else {
@@ -723,7 +723,7 @@ broker_new(const struct broker_deps *d, struct broker **out)
 	b->idp = d->idp;
 	b->http = d->http;
 	if (b->idp == NULL) {
-		r = idp_http_new(d->http, b->cf, b->client_secret, &b->own_idp);
+		r = idp_http_new(d->http, b->cf, b->clientauth, &b->own_idp);
 		if (r < 0) {
 			broker_free(b);
 			return r;

@@ -40,6 +40,7 @@ struct http;
 struct idp;
 struct clock;
 struct secret;
+struct clientauth;
 struct waiter;
 struct reply;
 struct broker;
@@ -50,7 +51,11 @@ struct broker_deps {
 	struct store *st;
 	const struct seal *seal;
 	struct http *http;
-	const struct secret *client_secret; /* NULL: public client */
+	/*
+	 * The app credential for confidential grants (clientauth.h); NULL:
+	 * none (public client only). Borrowed.
+	 */
+	const struct clientauth *clientauth;
 	struct marks *marks; /* store thread only; NULL: no rollback check */
 	struct userdb
 	    *db; /* a sign-in re-checks the uid's name; NULL: no check */

@@ -62,7 +62,8 @@ struct broker {
 	const struct seal *seal;
 	struct idp *idp;	 /* flight.c, flow.c: the grants (idp.h) */
 	const struct clock *clk; /* every part: the time and its timers */
-	const struct secret *client_secret;
+	const struct clientauth
+	    *clientauth;   /* flows: may a grant be confidential */
 	struct userdb *db; /* flow.c: a sign-in re-checks the uid's name */
 	/* Owned. */
 	struct storeq *q; /* the store thread: every store call goes there */

@@ -333,7 +333,17 @@ flight_send(struct broker *b, struct flight *f)
 	}
 	snprintf(scope, sizeof(scope), "%s %s", f->scope, OIDC_SCOPES);
 	r = b->idp->ops->refresh(b->idp, u->rec->refresh_token, scope,
+	    u->rec->client ? IDP_CLIENT_CONFIDENTIAL : IDP_CLIENT_PUBLIC,
 	    refresh_done, f, &f->req);
+	if (r == IDP_ECREDENTIAL) {
+		/* The app credential is broken (logged): an admin's problem
+		 * that never drops the consent. */
+		err.cls = OAUTH_ADMIN;
+		snprintf(err.reason, sizeof(err.reason),
+		    "client credential unavailable");
+		flight_finish(b, f, &err);
+		return;
+	}
 	if (r < 0) {
 		err.cls = OAUTH_RETRY;
 		snprintf(err.reason, sizeof(err.reason), "cannot send: %s",

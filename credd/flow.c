@@ -383,7 +383,8 @@ flow_accept(struct broker *b, struct user *u, struct flow *f,
 	oauth_account_clear(&acct);
 	secret_free(u->rec->refresh_token);
 	u->rec->refresh_token = tok->refresh_token;
-	tok->refresh_token = NULL; /* transferred */
+	tok->refresh_token = NULL;	    /* transferred */
+	u->rec->client = IDP_CLIENT_PUBLIC; /* a device flow is public */
 	if (tok->scope != NULL)
 		(void)record_set_scopes(u->rec, tok->scope);
 	u->rec->updated = u->rec->last_refresh = now;

@@ -89,7 +89,8 @@ struct credd {
 	struct metrics_http *mhttp;   /* [metrics] listen; NULL: off */
 	struct ready *ready;	      /* sd_notify; inert without systemd */
 	struct secret *client_secret;
-	struct secmem *secmem; /* locked secret memory; NULL when off */
+	struct clientauth *clientauth; /* the app credential (clientauth.h) */
+	struct secmem *secmem;	       /* locked secret memory; NULL when off */
 	int sigfd;
 };
 
@@ -168,6 +169,9 @@ reload(struct credd *c)
 	c->dispatch.cf = cf;
 	server_set_config(c->server, cf);
 	broker_set_config(c->broker, cf);
+	if (clientauth_set_config(c->clientauth, cf) == -EINVAL)
+		log_warnx("[entra] client_auth changed: it takes effect at the "
+			  "next restart");
 	msi_set_config(c->msi, cf);
 	sessweep_cfg_of(cf, &sc);
 	sessweep_set_config(c->sessweep, &sc);
@@ -359,7 +363,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 				"root or the effective uid" :
 				strerror(-r));
 	}
-	startup_client_auth(c.cf);
+	c.clientauth = startup_client_auth(c.cf); /* the key: before the drop */
 	r = server_listen(c.cf->socket, pw != NULL ? pw->pw_uid : geteuid(),
 	    &lfd, err, sizeof(err));
 	if (r < 0)
@@ -384,6 +388,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 		fatal("daemon");
 	startup_lock_secrets(c.cf, c.seal, &c.secmem,
 	    &c.client_secret); /* after the fork, before the store thread */
+	clientauth_set_secret(c.clientauth, c.client_secret);
 	startup_open_store(c.cf, conf_path, &c.st);
 	startup_open_marks(c.cf, &c.marks);
 	r = audit_init(c.cf->node, c.cf->audit_file);
@@ -409,7 +414,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	deps.st = c.st;
 	deps.seal = c.seal;
 	deps.http = c.http;
-	deps.client_secret = c.client_secret;
+	deps.clientauth = c.clientauth;
 	deps.marks = c.marks;
 	deps.db = c.userdb;
 	r = broker_new(&deps, &c.broker);
@@ -491,6 +496,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	store_close(c.st);
 	marks_close(c.marks);
 	seal_free(c.seal);
+	clientauth_free(c.clientauth); /* after the broker, its user */
 	secret_free(c.client_secret);
 	secret_set_allocator(NULL); /* every secret is freed by now */
 	n = secmem_free(c.secmem);
@@ -631,9 +637,6 @@ main(int argc, char **argv)
 			config_free(cf);
 			return 1;
 		}
-		if (r == CLIENTAUTH_NOT_WIRED)
-			fprintf(stderr, "credd: WARNING: %s: [entra] %s\n",
-			    conf, msg);
 		printf("%s: ok\n", conf);
 		config_free(cf);
 		return 0; /* a warning is not an error: scripts keep working */

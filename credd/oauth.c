@@ -321,6 +321,28 @@ oauth_form_refresh(const char *client_id, const struct secret *refresh_token,
 }
 
 int
+oauth_form_authcode(const char *client_id, const struct secret *code,
+    const struct secret *verifier, const char *redirect_uri, const char *scope,
+    struct secret **out)
+{
+	const struct form_kv kv[] = {
+		{ "grant_type", "authorization_code" },
+		{ "client_id", client_id },
+		{ "code", secret_str(code) },
+		{ "code_verifier", secret_str(verifier) },
+		{ "redirect_uri", redirect_uri },
+		{ "scope", scope },
+		{ "client_info", "1" },
+	};
+
+	*out = NULL;
+	if (client_id == NULL || scope == NULL || redirect_uri == NULL ||
+	    secret_str(code) == NULL || secret_str(verifier) == NULL)
+		return -EINVAL;
+	return form_build(kv, sizeof(kv) / sizeof(kv[0]), out);
+}
+
+int
 oauth_form_add_assertion(struct secret **form, const struct secret *assertion)
 {
 	int r;

@@ -99,6 +99,15 @@ int oauth_form_refresh(const char *client_id,
     const struct secret *client_secret, struct secret **out);
 
 /*
+ * The authorization_code grant (RFC 6749 4.1.3, RFC 7636 4.5): code,
+ * code_verifier, the redirect_uri of the authorize request, scope. No
+ * credential (clientauth.h adds one for a confidential client).
+ */
+int oauth_form_authcode(const char *client_id, const struct secret *code,
+    const struct secret *verifier, const char *redirect_uri, const char *scope,
+    struct secret **out);
+
+/*
  * Append a client assertion (RFC 7523 section 2.2: certificate or
  * federated, assertion.h) to a token-request form built above with
  * client_secret NULL: client_assertion_type=...jwt-bearer and

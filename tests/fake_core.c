@@ -18,6 +18,7 @@
 
 #include "broker.h"
 #include "broker_metrics.h"
+#include "clientauth.h"
 #include "clock.h"
 #include "config.h"
 #include "errmap.h"
@@ -38,7 +39,10 @@
 struct fake_req {
 	struct fake_req *next;
 	enum fake_grant kind;
-	char rt[256];
+	int client;	    /* enum idp_client */
+	char rt[256];	    /* refresh token or code */
+	char verifier[160]; /* FAKE_CODE */
+	char redirect[512]; /* FAKE_CODE */
 	idp_token_cb *token_cb;
 	idp_device_cb *device_cb;
 	void *arg;
@@ -65,6 +69,7 @@ struct fake_core {
 	int64_t now_s, now_ms;
 	struct fake_timer *timers;
 	struct broker *b;
+	struct clientauth *ca;	  /* [entra] client_auth as configured */
 	atomic_uint_fast64_t seq; /* orders store writes and replies */
 	char body[4096];
 };
@@ -113,11 +118,37 @@ idp_device_poll(struct idp *idp, const struct secret *device_code,
 
 static int
 idp_refresh(struct idp *idp, const struct secret *refresh_token,
-    const char *scope, idp_token_cb *cb, void *arg, struct idp_req **out)
+    const char *scope, enum idp_client kind, idp_token_cb *cb, void *arg,
+    struct idp_req **out)
 {
+	int r;
+
 	(void)scope;
-	return idp_queue(idp->priv, FAKE_REFRESH, refresh_token, cb, NULL, arg,
+	r = idp_queue(idp->priv, FAKE_REFRESH, refresh_token, cb, NULL, arg,
 	    out);
+	if (r == 0)
+		((struct fake_req *)*out)->client = kind;
+	return r;
+}
+
+static int
+idp_code_redeem(struct idp *idp, const struct secret *code,
+    const struct secret *verifier, const char *redirect_uri, const char *scope,
+    enum idp_client kind, idp_token_cb *cb, void *arg, struct idp_req **out)
+{
+	struct fake_req *q;
+	int r;
+
+	(void)scope;
+	r = idp_queue(idp->priv, FAKE_CODE, code, cb, NULL, arg, out);
+	if (r < 0)
+		return r;
+	q = (struct fake_req *)*out;
+	q->client = kind;
+	snprintf(q->verifier, sizeof(q->verifier), "%.*s", (int)verifier->len,
+	    verifier->ptr);
+	snprintf(q->redirect, sizeof(q->redirect), "%s", redirect_uri);
+	return 0;
 }
 
 static void
@@ -162,6 +193,7 @@ static const struct idp_ops fake_idp_ops = {
 	.device_start = idp_device_start,
 	.device_poll = idp_device_poll,
 	.refresh = idp_refresh,
+	.code_redeem = idp_code_redeem,
 	.cancel = idp_cancel,
 	.inflight = idp_inflight,
 };
@@ -365,6 +397,12 @@ fake_core_new(const char *extra)
 	d.seal = fc->seal;
 	d.idp = &fc->idp;
 	d.clock = &fc->clk;
+	r = clientauth_new(fc->cf, &fc->ca, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "fake_core: client_auth: %s\n", err);
+		goto fail;
+	}
+	d.clientauth = fc->ca;
 	r = broker_new(&d, &fc->b);
 	if (r < 0) {
 		fprintf(stderr, "fake_core: broker_new: %s\n", strerror(-r));
@@ -396,6 +434,7 @@ fake_core_free(struct fake_core *fc)
 	}
 	store_close(fc->st);
 	seal_free(fc->seal);
+	clientauth_free(fc->ca);
 	config_free(fc->cf);
 	event_free(fc->ev);
 	free(fc);
@@ -581,6 +620,48 @@ unsigned
 fake_core_idp_sent(const struct fake_core *fc, enum fake_grant kind)
 {
 	return fc->sent[kind];
+}
+
+static const struct fake_req *
+oldest(const struct fake_core *fc, enum fake_grant kind)
+{
+	const struct fake_req *q;
+
+	for (q = fc->reqs; q != NULL && q->kind != kind; q = q->next)
+		;
+	return q;
+}
+
+int
+fake_core_idp_client(const struct fake_core *fc, enum fake_grant kind)
+{
+	const struct fake_req *q = oldest(fc, kind);
+
+	return q != NULL ? q->client : -1;
+}
+
+const char *
+fake_core_idp_code(const struct fake_core *fc)
+{
+	const struct fake_req *q = oldest(fc, FAKE_CODE);
+
+	return q != NULL ? q->rt : "";
+}
+
+const char *
+fake_core_idp_verifier(const struct fake_core *fc)
+{
+	const struct fake_req *q = oldest(fc, FAKE_CODE);
+
+	return q != NULL ? q->verifier : "";
+}
+
+const char *
+fake_core_idp_redirect(const struct fake_core *fc)
+{
+	const struct fake_req *q = oldest(fc, FAKE_CODE);
+
+	return q != NULL ? q->redirect : "";
 }
 
 const char *

@@ -33,7 +33,13 @@
 struct fake_core;
 struct config;
 
-enum fake_grant { FAKE_DEVICE, FAKE_POLL, FAKE_REFRESH, FAKE_NGRANTS };
+enum fake_grant {
+	FAKE_DEVICE,
+	FAKE_POLL,
+	FAKE_REFRESH,
+	FAKE_CODE, /* code_redeem */
+	FAKE_NGRANTS
+};
 
 /* One request, as dispatch.c would make it; the answer lands in resp. */
 struct fake_call {
@@ -105,6 +111,15 @@ unsigned fake_core_idp_waiting(const struct fake_core *fc,
 unsigned fake_core_idp_sent(const struct fake_core *fc, enum fake_grant kind);
 /* The refresh token the oldest waiting refresh grant carries ("" none). */
 const char *fake_core_idp_refresh_token(const struct fake_core *fc);
+/*
+ * The oldest waiting request of kind: its client kind (enum idp_client:
+ * 0 public, 1 confidential; -1 when none waits), and for FAKE_CODE the
+ * code, code_verifier and redirect_uri it carries ("" when none).
+ */
+int fake_core_idp_client(const struct fake_core *fc, enum fake_grant kind);
+const char *fake_core_idp_code(const struct fake_core *fc);
+const char *fake_core_idp_verifier(const struct fake_core *fc);
+const char *fake_core_idp_redirect(const struct fake_core *fc);
 /*
  * Answer the oldest waiting request of kind with an HTTP status, body
  * and Retry-After (-1: none), then settle. 0, or -ENOENT when none waits.
