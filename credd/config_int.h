@@ -31,6 +31,8 @@ enum key_type {
 	KT_LISTEN, /* loopback literal and port: 127.0.0.1:PORT, [::1]:PORT */
 	KT_RESOURCES,	/* space-separated resources (https:// URLs or GUIDs) */
 	KT_CLIENT_AUTH, /* none | secret | certificate | federated, an int */
+	KT_SIGNIN,	/* device_code | auth_code | device_code,auth_code */
+	KT_URL, /* an https:// URL with a path (callback redirect_uri) */
 };
 
 struct key {
@@ -57,7 +59,7 @@ struct parser {
 	const char *name; /* file name for messages */
 	unsigned line;
 	const struct section *sec;
-	uint64_t seen[8];      /* per section, one bit per key */
+	uint64_t seen[16];     /* per section, one bit per key */
 	unsigned default_line; /* line of [scopes] default */
 	char *err;
 	size_t errsz;
@@ -108,5 +110,7 @@ int config_check_is_resource(const char *s, size_t n);
 int config_check_parse_bool(const char *s);
 /* A client_auth name -> enum config_client_auth, else -1. */
 int config_check_parse_client_auth(const char *s);
+/* A signin value -> enum config_signin, else -1. */
+int config_check_parse_signin(const char *s);
 
 #endif

@@ -49,7 +49,9 @@ static const struct key entra_keys[] = {
 	    NULL, 0),
 	STR("client_id", KT_ID, client_id, NULL, 1),
 	STR("client_secret_file", KT_CRED_PATH, client_secret_file, NULL, 0),
+	STR("domain_hint", KT_ID, domain_hint, NULL, 0),
 	STR("proxy", KT_PROXY, proxy, NULL, 0),
+	STR("signin", KT_SIGNIN, signin, "device_code", 0),
 	STR("tenant", KT_ID, tenant, NULL, 1),
 	NUM("timeout", timeout, 1, 300, "10"),
 };
@@ -93,6 +95,11 @@ static const struct key store_keys[] = {
 	NUM("records_in_memory", records_in_memory, 0, 100000000, "1000"),
 };
 
+/* [callback]: the platform-callback sign-in (issue 13). */
+static const struct key callback_keys[] = {
+	STR("redirect_uri", KT_URL, callback_redirect_uri, NULL, 0),
+};
+
 /* [metrics]: the Prometheus page over HTTP; off unless listen is set. */
 static const struct key metrics_keys[] = {
 	STR("listen", KT_LISTEN, metrics_listen, NULL, 0),
@@ -115,6 +122,7 @@ static int scopes_kv(struct parser *, const char *, const char *);
 /* Sorted by name too. */
 static const struct section section_table[] = {
 	{ "audit", audit_keys, nitems(audit_keys), NULL },
+	{ "callback", callback_keys, nitems(callback_keys), NULL },
 	{ "entra", entra_keys, nitems(entra_keys), NULL },
 	{ "limits", limits_keys, nitems(limits_keys), NULL },
 	{ "metrics", metrics_keys, nitems(metrics_keys), NULL },
@@ -124,7 +132,7 @@ static const struct section section_table[] = {
 	{ "store", store_keys, nitems(store_keys), NULL },
 };
 
-_Static_assert(nitems(section_table) <= 8, "grow parser.seen");
+_Static_assert(nitems(section_table) <= 16, "grow parser.seen");
 
 static int
 key_cmp(const void *a, const void *b)
@@ -226,6 +234,10 @@ set_value(struct parser *p, const struct key *k, const char *val)
 	}
 	if (k->type == KT_CLIENT_AUTH) {
 		*int_field(p->cf, k) = config_check_parse_client_auth(val);
+		return 0;
+	}
+	if (k->type == KT_SIGNIN) {
+		*int_field(p->cf, k) = config_check_parse_signin(val);
 		return 0;
 	}
 	copy = strdup(val);
@@ -586,6 +598,16 @@ config_keys_check(struct parser *p)
 	}
 	if (client_auth_check(p) < 0)
 		return -EINVAL;
+	if (cf->signin != CONFIG_SIGNIN_DEVICE_CODE &&
+	    cf->account_match == NULL) {
+		/* Anyone who opens another user's link would bind their own
+		 * Entra account to that Unix user. */
+		config_err(p,
+		    "[entra] signin = %s needs account_match (the account "
+		    "each user must sign in as)",
+		    config_signin_name(cf->signin));
+		return -EINVAL;
+	}
 	return msi_resources_build(p);
 }
 
@@ -602,7 +624,8 @@ config_free(struct config *cf)
 		for (j = 0; j < s->nkeys; j++)
 			if (s->keys[j].type != KT_INT &&
 			    s->keys[j].type != KT_BOOL &&
-			    s->keys[j].type != KT_CLIENT_AUTH)
+			    s->keys[j].type != KT_CLIENT_AUTH &&
+			    s->keys[j].type != KT_SIGNIN)
 				free(*str_field(cf, &s->keys[j]));
 	}
 	for (i = 0; i < cf->nscopes; i++) {
