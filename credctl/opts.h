@@ -21,7 +21,8 @@ enum {
 	OPT_HEADER,
 	OPT_NO_WAIT,
 	OPT_QR,
-	OPT_VERSION
+	OPT_VERSION,
+	OPT_PASTE
 };
 
 /* Every long option credctl knows; main parses its own with it too. */
@@ -29,7 +30,7 @@ extern const struct option opts_long[];
 
 struct opts {
 	int64_t min_valid; /* -1: not given */
-	int is_json, is_env, is_header, is_no_wait, is_qr;
+	int is_json, is_env, is_header, is_no_wait, is_qr, is_paste;
 	int npos;
 	char **pos;
 };

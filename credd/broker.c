@@ -39,6 +39,7 @@
 #include "event.h"
 #include "flight.h"
 #include "flow.h"
+#include "flow_int.h"
 #include "idp.h"
 #include "log.h"
 #include "memtrim.h"
@@ -799,6 +800,7 @@ broker_free(struct broker *b)
 	}
 	user_foreach(b, shutdown_user, NULL);
 	user_table_free(b);
+	flow_code_drop_tells(b); /* after the flows: they may add some */
 	clock_timer_cancel(b->clk, &b->line_sweep);
 	if (b->cache != NULL) {
 		cache_foreach(b->cache, cache_drop_timer, b);

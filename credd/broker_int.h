@@ -29,6 +29,7 @@ struct memtrim;
 struct http;
 struct idp;
 struct event_timer;
+struct flow_tell;
 
 struct broker_counters {
 	uint64_t cache_hits, cache_misses;
@@ -89,6 +90,9 @@ struct broker {
 	    list_waiters; /* admin_list, answered by the store thread */
 	uint64_t tickets;
 	struct notify *notify; /* the store's change notifications */
+	/* flow_code.c: callback outcomes not yet told (told from a timer,
+	 * never inside broker_signin_redeem); dropped by broker_free. */
+	struct flow_tell *tells;
 };
 
 #endif

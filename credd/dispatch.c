@@ -84,6 +84,17 @@ op_login(struct dispatch *d, struct waiter *w, const struct proto_request *req,
 	    req->wait, out);
 }
 
+/* The address a paste-back sign-in ended on: the caller's own flow. */
+static int
+op_login_code(struct dispatch *d, struct waiter *w,
+    const struct proto_request *req, struct reply *out)
+{
+	if (w->caller->user == NULL)
+		return no_own_user(w, out);
+	return broker_signin_paste(d->broker, w, w->caller->user,
+	    w->caller->uid, req->url, req->url_len, out);
+}
+
 /*
  * An ok status reply carries the SDK endpoint's state. 0, or -ENOMEM
  * (rep emptied: answered "internal").
@@ -595,6 +606,7 @@ static const struct method methods[] = {
 	{ PROTO_OP_SDK_ENV, POLICY_ANY, op_sdk_env },
 	{ PROTO_OP_METRICS, POLICY_ADMIN, op_metrics },
 	{ PROTO_OP_HEALTH, POLICY_ANY, op_health },
+	{ PROTO_OP_LOGIN_CODE, POLICY_ANY, op_login_code },
 };
 
 int

@@ -234,6 +234,14 @@ oauth_url_token(const char *authority, const char *tenant, char *dst,
 	return build_url(authority, tenant, "/oauth2/v2.0/token", dst, dstsz);
 }
 
+int
+oauth_url_authorize(const char *authority, const char *tenant, char *dst,
+    size_t dstsz)
+{
+	return build_url(authority, tenant, "/oauth2/v2.0/authorize", dst,
+	    dstsz);
+}
+
 struct form_kv {
 	const char *k;
 	const char *v; /* NULL: leave the pair out */

@@ -84,6 +84,9 @@ int oauth_url_devicecode(const char *authority, const char *tenant, char *dst,
     size_t dstsz);
 int oauth_url_token(const char *authority, const char *tenant, char *dst,
     size_t dstsz);
+/* authority "/" tenant "/oauth2/v2.0/authorize". */
+int oauth_url_authorize(const char *authority, const char *tenant, char *dst,
+    size_t dstsz);
 
 /*
  * Form bodies (new secrets). client_secret may be NULL (public client).

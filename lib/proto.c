@@ -40,6 +40,7 @@ enum field_id {
 	F_SESSION,
 	F_CURSOR,
 	F_LIMIT,
+	F_URL,
 	F_COUNT
 };
 
@@ -85,6 +86,10 @@ static const struct field_spec fields[F_COUNT] = {
 	    MSG_MISSING("cursor") },
 	[F_LIMIT] = { "limit", FT_INT, 1, PROTO_LIST_LIMIT_MAX, 0,
 	    MSG_INT("limit", 1, PROTO_LIST_LIMIT_MAX), MSG_MISSING("limit") },
+	[F_URL] = { "url", FT_STRING, 0, 0, 1,
+	    "\"url\" must be a non-empty string of at most " XSTR(
+		PROTO_URL_MAX) " bytes",
+	    MSG_MISSING("url") },
 };
 
 #define ALLOW(f) (1u << (f))
@@ -115,6 +120,7 @@ static const struct op_spec {
 	[PROTO_OP_SDK_ENV] = { "sdk_env", 0, 0 },
 	[PROTO_OP_METRICS] = { "metrics", 0, 0 },
 	[PROTO_OP_HEALTH] = { "health", 0, 0 },
+	[PROTO_OP_LOGIN_CODE] = { "login_code", ALLOW(F_URL), ALLOW(F_URL) },
 };
 
 const char *
@@ -171,7 +177,7 @@ field_store(struct proto_request *req, int id, json_t *val)
 	const struct field_spec *fs = &fields[id];
 	const char *s = NULL;
 	json_int_t n = 0;
-	size_t len;
+	size_t len = 0;
 
 	switch (fs->type) {
 	case FT_STRING:
@@ -180,7 +186,8 @@ field_store(struct proto_request *req, int id, json_t *val)
 		s = json_string_value(val);
 		len = json_string_length(val);
 		/* jansson refuses \u0000 already; check anyway. */
-		if (len > PROTO_STR_MAX || strlen(s) != len)
+		if (len > (id == F_URL ? PROTO_URL_MAX : PROTO_STR_MAX) ||
+		    strlen(s) != len)
 			return -EBADMSG;
 		if (fs->is_nonempty && len == 0)
 			return -EBADMSG;
@@ -230,6 +237,10 @@ field_store(struct proto_request *req, int id, json_t *val)
 		break;
 	case F_LIMIT:
 		req->limit = n;
+		break;
+	case F_URL:
+		req->url = s;
+		req->url_len = len;
 		break;
 	default:
 		return -EBADMSG;

@@ -537,6 +537,19 @@ fake_core_login(struct fake_core *fc, struct fake_call *c, const char *user,
 }
 
 void
+fake_core_login_code(struct fake_core *fc, struct fake_call *c,
+    const char *user, uid_t uid, const char *url)
+{
+	struct reply out = { 0 };
+
+	fake_core_call_init(fc, c, PROTO_OP_LOGIN_CODE, user, uid);
+	fake_core_call_returned(c,
+	    broker_signin_paste(fc->b, &c->w, user, uid, url, strlen(url),
+		&out),
+	    &out);
+}
+
+void
 fake_core_status(struct fake_core *fc, struct fake_call *c, const char *user,
     uid_t uid)
 {

@@ -80,6 +80,9 @@ void fake_core_token_valid(struct fake_core *fc, struct fake_call *c,
     const char *user, uid_t uid, int64_t min_valid);
 void fake_core_login(struct fake_core *fc, struct fake_call *c,
     const char *user, uid_t uid, int64_t wait);
+/* The login_code op: url is what the user pasted. */
+void fake_core_login_code(struct fake_core *fc, struct fake_call *c,
+    const char *user, uid_t uid, const char *url);
 void fake_core_status(struct fake_core *fc, struct fake_call *c,
     const char *user, uid_t uid);
 void fake_core_logout(struct fake_core *fc, struct fake_call *c,
