@@ -33,10 +33,10 @@
 #define NATIVE "https://login.microsoftonline.com/common/oauth2/nativeclient"
 #define PASTE "[entra]\nsignin = auth_code\naccount_match = %u@contoso.com\n"
 #define CALLBACK_URI "https://ds.example.com/entra/callback"
-#define CALLBACK                                                                          \
-	PASTE                                                                             \
-	    "client_secret_file = /etc/credd/s\n[callback]\nredirect_uri = " CALLBACK_URI \
-	    "\n"
+#define CALLBACK                                                                      \
+	PASTE                                                                         \
+	"client_secret_file = /etc/credd/s\n[callback]\nredirect_uri = " CALLBACK_URI \
+	"\n"
 #define FALLBACK                                                               \
 	"[entra]\nsignin = device_code,auth_code\n"                            \
 	"account_match = %u@contoso.com\n"
