@@ -438,8 +438,8 @@ fall_back(struct broker *b, struct user *u, struct flow *f,
 		 "Conditional Access (%s); signing in with auth_code",
 	    u->name, err->reason);
 	r = flow_code_begin(b, u, f,
-	    "Your organization blocks sign-in with a device code here, so "
-	    "sign in with this link instead.");
+	    "Your organization blocks sign-in with a device code here; sign "
+	    "in with a browser link instead.");
 	if (r < 0) {
 		flow_failed(b, u, f, err);
 		return;

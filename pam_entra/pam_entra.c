@@ -288,19 +288,23 @@ static void
 show_code_consent(const struct call *c, const json_t *resp, const char *user,
     const char *host)
 {
-	char uri[PAM_ENTRA_URI_CAP + 1], note[160];
+	char uri[PAM_ENTRA_URI_CAP + 1], note[160], head[160];
 	char msg[PAM_MAX_MSG_SIZE];
 	const char *m = reply_str(resp, "message"), *to;
 
 	note[0] = '\0';
-	if (m != NULL && (to = strstr(m, "To sign in")) != NULL && to > m)
-		(void)util_log_str(note, sizeof(note), m,
-		    (size_t)(to - m) < sizeof(note) - 1 ? (size_t)(to - m) :
-							  sizeof(note) - 1);
+	if (m != NULL && (to = strstr(m, "To sign in")) != NULL && to > m) {
+		/* Cut before credd's own instruction, then quote it safely. */
+		(void)snprintf(head, sizeof(head), "%.*s",
+		    (int)((size_t)(to - m) < sizeof(head) ? to - m :
+							    (long)sizeof(head)),
+		    m);
+		(void)util_log_str(note, sizeof(note), head, sizeof(note) - 1);
+	}
 	if (json_is_true(json_object_get(resp, "paste_back")) ||
 	    reply_str(resp, "signin_url") == NULL) {
 		(void)snprintf(msg, sizeof(msg),
-		    "Azure sign-in needed for %s on %.64s.\n%.90s%s"
+		    "Azure sign-in needed for %s on %.64s.\n%.150s%s"
 		    "Run 'credctl login': it shows a link to open in a browser "
 		    "and asks for the address the browser ends on.",
 		    user, host, note, note[0] ? "\n" : "");
@@ -310,7 +314,7 @@ show_code_consent(const struct call *c, const json_t *resp, const char *user,
 	(void)util_log_str(uri, sizeof(uri), reply_str(resp, "signin_url"),
 	    PAM_ENTRA_URI_CAP);
 	(void)snprintf(msg, sizeof(msg),
-	    "Azure sign-in needed for %s on %.64s.\n%.90s%s"
+	    "Azure sign-in needed for %s on %.64s.\n%.120s%s"
 	    "Open %.200s in a browser to sign in.",
 	    user, host, note, note[0] ? "\n" : "", uri);
 	(void)conv_info(c->pamh, msg);
