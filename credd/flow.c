@@ -437,6 +437,14 @@ fall_back(struct broker *b, struct user *u, struct flow *f,
 	log_info("user \"%s\": the device code flow is blocked by "
 		 "Conditional Access (%s); signing in with auth_code",
 	    u->name, err->reason);
+	if (u->rec != NULL && u->rec->flow != NULL &&
+	    f->dev.user_code != NULL &&
+	    strcmp(u->rec->flow->user_code, f->dev.user_code) == 0) {
+		/* The other nodes stop showing the blocked device code. */
+		record_flow_free(u->rec->flow);
+		u->rec->flow = NULL;
+		user_save(b, u, 0, NULL, NULL);
+	}
 	r = flow_code_begin(b, u, f,
 	    "Your organization blocks sign-in with a device code here; sign "
 	    "in with a browser link instead.");
