@@ -341,6 +341,10 @@ flight_send(struct broker *b, struct flight *f)
 		err.cls = OAUTH_ADMIN;
 		snprintf(err.reason, sizeof(err.reason),
 		    "client credential unavailable");
+		b->n.idp_errors[OAUTH_ADMIN]++;
+		b->n.refresh_errors[OAUTH_ADMIN]++;
+		user_audit("refresh_failed", u, u->uid, NULL, f->scope, "error",
+		    NULL, NULL, NULL, &err);
 		flight_finish(b, f, &err);
 		return;
 	}

@@ -43,6 +43,7 @@ struct fake_req {
 	char rt[256];	    /* refresh token or code */
 	char verifier[160]; /* FAKE_CODE */
 	char redirect[512]; /* FAKE_CODE */
+	char cred[4096];    /* a confidential grant's credential part */
 	idp_token_cb *token_cb;
 	idp_device_cb *device_cb;
 	void *arg;
@@ -70,6 +71,7 @@ struct fake_core {
 	struct fake_timer *timers;
 	struct broker *b;
 	struct clientauth *ca;	  /* [entra] client_auth as configured */
+	struct secret *secret;	  /* client_auth = secret: a fixed one */
 	atomic_uint_fast64_t seq; /* orders store writes and replies */
 	char body[4096];
 };
@@ -116,18 +118,54 @@ idp_device_poll(struct idp *idp, const struct secret *device_code,
 	return idp_queue(idp->priv, FAKE_POLL, NULL, cb, NULL, arg, out);
 }
 
+#define FAKE_TOKEN_URL                                                         \
+	"https://login.microsoftonline.com/" FAKE_TENANT "/oauth2/v2.0/token"
+
+/*
+ * As idp_http.c: a confidential grant's form is decorated with the
+ * configured credential (clientauth.c); what was added is kept in
+ * q->cred for the test. IDP_ECREDENTIAL when it cannot be made.
+ */
+static int
+decorate(struct fake_core *fc, enum idp_client kind, char *cred, size_t n)
+{
+	struct secret *form = secret_from_str("grant_type=x");
+	char msg[512];
+	int r;
+
+	cred[0] = '\0';
+	if (form == NULL)
+		return -ENOMEM;
+	if (kind != IDP_CLIENT_CONFIDENTIAL) {
+		secret_free(form);
+		return 0;
+	}
+	r = clientauth_decorate(fc->ca, FAKE_TOKEN_URL, fc->now_s, &form, msg,
+	    sizeof(msg));
+	if (r == 0 && form->len > strlen("grant_type=x&"))
+		snprintf(cred, n, "%s", form->ptr + strlen("grant_type=x&"));
+	secret_free(form);
+	return r == -EKEYREJECTED ? IDP_ECREDENTIAL : r;
+}
+
 static int
 idp_refresh(struct idp *idp, const struct secret *refresh_token,
     const char *scope, enum idp_client kind, idp_token_cb *cb, void *arg,
     struct idp_req **out)
 {
+	char cred[4096];
 	int r;
 
 	(void)scope;
+	r = decorate(idp->priv, kind, cred, sizeof(cred));
+	if (r < 0)
+		return r;
 	r = idp_queue(idp->priv, FAKE_REFRESH, refresh_token, cb, NULL, arg,
 	    out);
-	if (r == 0)
+	if (r == 0) {
 		((struct fake_req *)*out)->client = kind;
+		memcpy(((struct fake_req *)*out)->cred, cred, sizeof(cred));
+	}
 	return r;
 }
 
@@ -137,14 +175,19 @@ idp_code_redeem(struct idp *idp, const struct secret *code,
     enum idp_client kind, idp_token_cb *cb, void *arg, struct idp_req **out)
 {
 	struct fake_req *q;
+	char cred[4096];
 	int r;
 
 	(void)scope;
+	r = decorate(idp->priv, kind, cred, sizeof(cred));
+	if (r < 0)
+		return r;
 	r = idp_queue(idp->priv, FAKE_CODE, code, cb, NULL, arg, out);
 	if (r < 0)
 		return r;
 	q = (struct fake_req *)*out;
 	q->client = kind;
+	memcpy(q->cred, cred, sizeof(cred));
 	snprintf(q->verifier, sizeof(q->verifier), "%.*s", (int)verifier->len,
 	    verifier->ptr);
 	snprintf(q->redirect, sizeof(q->redirect), "%s", redirect_uri);
@@ -402,6 +445,10 @@ fake_core_new(const char *extra)
 		fprintf(stderr, "fake_core: client_auth: %s\n", err);
 		goto fail;
 	}
+	if (fc->cf->client_auth == CONFIG_CLIENT_AUTH_SECRET) {
+		fc->secret = secret_from_str(FAKE_CLIENT_SECRET);
+		clientauth_set_secret(fc->ca, fc->secret);
+	}
 	d.clientauth = fc->ca;
 	r = broker_new(&d, &fc->b);
 	if (r < 0) {
@@ -435,6 +482,7 @@ fake_core_free(struct fake_core *fc)
 	store_close(fc->st);
 	seal_free(fc->seal);
 	clientauth_free(fc->ca);
+	secret_free(fc->secret);
 	config_free(fc->cf);
 	event_free(fc->ev);
 	free(fc);
@@ -651,6 +699,14 @@ fake_core_idp_client(const struct fake_core *fc, enum fake_grant kind)
 	const struct fake_req *q = oldest(fc, kind);
 
 	return q != NULL ? q->client : -1;
+}
+
+const char *
+fake_core_idp_cred(const struct fake_core *fc, enum fake_grant kind)
+{
+	const struct fake_req *q = oldest(fc, kind);
+
+	return q != NULL ? q->cred : "";
 }
 
 const char *

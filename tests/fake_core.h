@@ -29,6 +29,8 @@
 #define FAKE_CLIENT "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
 #define FAKE_SCOPE "https://storage.azure.com/.default"
 #define FAKE_T0 INT64_C(1900000000) /* the fixed clock's start, unix s */
+/* client_auth = secret: the secret the bench's credential carries. */
+#define FAKE_CLIENT_SECRET "fake-client-secret"
 
 struct fake_core;
 struct config;
@@ -121,6 +123,15 @@ const char *fake_core_idp_refresh_token(const struct fake_core *fc);
  */
 int fake_core_idp_client(const struct fake_core *fc, enum fake_grant kind);
 const char *fake_core_idp_code(const struct fake_core *fc);
+/*
+ * The credential the oldest waiting request of kind carries, as form
+ * text ("client_secret=..." or "client_assertion_type=...&
+ * client_assertion=..."), decorated as idp_http.c does for a
+ * confidential grant ("" for a public one, or when none waits). A
+ * credential that cannot be made fails the op with IDP_ECREDENTIAL.
+ */
+const char *fake_core_idp_cred(const struct fake_core *fc,
+    enum fake_grant kind);
 const char *fake_core_idp_verifier(const struct fake_core *fc);
 const char *fake_core_idp_redirect(const struct fake_core *fc);
 /*

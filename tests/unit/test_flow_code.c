@@ -13,13 +13,24 @@
  * - fallback: signin = device_code,auth_code turns a device flow that
  *   Conditional Access blocks (53003, at the poll or at the start) into
  *   a code flow and says so; device_code alone stays policy_blocked;
+ * - each app credential on the callback flow: its code redemption and
+ *   its refreshes carry the secret, a fresh assertion for the token
+ *   endpoint, or the federated token read afresh; a stale federated
+ *   file fails the refresh as idp_misconfigured and keeps the consent;
  * - an unused link expires with the flow.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <sodium.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "entra/secret.h"
 
@@ -407,10 +418,162 @@ TEST(an_unused_link_expires)
 	fake_core_free(fc);
 }
 
+static char cert_path[512], tok_path[512];
+/* A federated token: {"exp":1900005000,...}, FAKE_T0 + 5000. */
+#define FED_TOKEN                                                               \
+	"eyJhbGciOiJSUzI1NiJ9.eyJleHAiOiAxOTAwMDA1MDAwLCAiaXNzIjogImh0dHBzOi8v" \
+	"azhzIiwgInN1YiI6ICJzeXN0ZW06c2VydmljZWFjY291bnQ6eDp5In0.c2ln"
+
+static int
+write_files(void)
+{
+	const char *dir = fixture_tmpdir("flow_code");
+	EVP_PKEY *k = EVP_RSA_gen(2048);
+	X509 *c = X509_new();
+	FILE *f;
+	int fd, ok;
+
+	if (dir == NULL || k == NULL || c == NULL)
+		return -1;
+	snprintf(cert_path, sizeof(cert_path), "%s/client.pem", dir);
+	snprintf(tok_path, sizeof(tok_path), "%s/token", dir);
+	X509_set_pubkey(c, k);
+	X509_gmtime_adj(X509_getm_notBefore(c), 0);
+	X509_gmtime_adj(X509_getm_notAfter(c), 3600);
+	X509_sign(c, k, EVP_sha256());
+	f = fopen(cert_path, "w");
+	ok = f != NULL && PEM_write_X509(f, c) &&
+	    PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL);
+	if (f != NULL)
+		fclose(f);
+	X509_free(c);
+	EVP_PKEY_free(k);
+	if (!ok || chmod(cert_path, 0600) < 0)
+		return -1;
+	fd = open(tok_path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	if (fd < 0 || write(fd, FED_TOKEN "\n", strlen(FED_TOKEN) + 1) < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+/* A callback sign-in for alice; 0 or -1 (printed). */
+static int
+callback_sign_in(struct fake_core *fc, const char *want_cred)
+{
+	char url[4096], state[64], *az = NULL;
+	struct secret *code = secret_from_str("CODE-CB");
+	struct told t = { 0 };
+	int ok;
+
+	if (login_code_flow(fc, url, sizeof(url)) < 0 ||
+	    broker_signin_link(fake_core_broker(fc), url + 35, &az) < 0) {
+		secret_free(code);
+		return -1;
+	}
+	param(az, "state", state, sizeof(state));
+	free(az);
+	ok = broker_signin_redeem(fake_core_broker(fc), state, code, NULL, NULL,
+		 redeem_cb, &t) == 0;
+	secret_free(code);
+	fake_core_settle(fc);
+	if (!ok ||
+	    strstr(fake_core_idp_cred(fc, FAKE_CODE), want_cred) == NULL) {
+		fprintf(stderr, "code redemption carries \"%s\", want %s\n",
+		    fake_core_idp_cred(fc, FAKE_CODE), want_cred);
+		return -1;
+	}
+	fake_core_idp_answer(fc, FAKE_CODE, 200,
+	    token_body(fc, "alice@contoso.com"), -1);
+	fake_core_advance(fc, 0);
+	return t.n == 1 && t.r == 0 ? 0 : -1;
+}
+
+TEST(each_credential_on_the_confidential_grants)
+{
+	static const char *const method[] = { "secret", "certificate",
+		"federated" };
+	char conf[2048], pl[2048];
+	const char *want[3] = { "client_secret=" FAKE_CLIENT_SECRET,
+		"client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-"
+		"assertion-type%3Ajwt-bearer&client_assertion=eyJ",
+		"&client_assertion=" FED_TOKEN };
+	struct fake_core *fc;
+	struct fake_call c;
+	const char *a, *dot;
+	size_t i, n;
+
+	for (i = 0; i < 3; i++) {
+		snprintf(conf, sizeof(conf),
+		    "%sclient_auth = %s\n%s%s\n"
+		    "[callback]\nredirect_uri = " CALLBACK_URI "\n",
+		    PASTE, method[i],
+		    i == 0     ? "client_secret_file = /etc/credd/s" :
+			i == 1 ? "client_certificate_file = " :
+				 "client_assertion_file = ",
+		    i == 0     ? "" :
+			i == 1 ? cert_path :
+				 tok_path);
+		fc = fake_core_new(conf);
+		ASSERT_TRUE(fc != NULL);
+		ASSERT_EQ(callback_sign_in(fc, want[i]), 0);
+		/* Its refreshes carry the same kind of credential. */
+		fake_core_advance(fc, 3601);
+		fake_core_token(fc, &c, ALICE, ALICE_UID);
+		fake_core_settle(fc);
+		ASSERT_EQ(fake_core_idp_client(fc, FAKE_REFRESH), 1);
+		ASSERT_TRUE(strstr(fake_core_idp_cred(fc, FAKE_REFRESH),
+				want[i]) != NULL);
+		if (i == 1) {
+			a = strstr(fake_core_idp_cred(fc, FAKE_REFRESH),
+			    "client_assertion=");
+			ASSERT_TRUE(a != NULL);
+			a = strchr(a, '.');
+			ASSERT_TRUE(a != NULL && (dot = strchr(a + 1, '.')));
+			n = 0;
+			ASSERT_EQ(sodium_base642bin((unsigned char *)pl,
+				      sizeof(pl) - 1, a + 1,
+				      (size_t)(dot - a - 1), NULL, &n, NULL,
+				      sodium_base64_VARIANT_URLSAFE_NO_PADDING),
+			    0);
+			pl[n] = '\0';
+			ASSERT_TRUE(
+			    strstr(pl,
+				"\"aud\":\"https://login.microsoftonline."
+				"com/" FAKE_TENANT
+				"/oauth2/v2.0/token\"") != NULL);
+		}
+		ASSERT_EQ(fake_core_idp_answer(fc, FAKE_REFRESH, 200,
+			      fake_core_token_body(fc, "AT-2", "RT-2", 3600,
+				  NULL, NULL),
+			      -1),
+		    0);
+		ASSERT_STREQ(fake_core_field(&c, "access_token"), "AT-2");
+		fake_core_call_done(&c);
+		if (i == 2) {
+			/* The federated token file went stale: an admin's
+			 * error, no grant sent, the consent kept. */
+			fake_core_advance(fc, 5000);
+			fake_core_token(fc, &c, ALICE, ALICE_UID);
+			fake_core_settle(fc);
+			ASSERT_STREQ(fake_core_code(&c), "idp_misconfigured");
+			ASSERT_TRUE(strstr(fake_core_field(&c, "message"),
+					"client_auth") != NULL);
+			fake_core_call_done(&c);
+			ASSERT_EQ(fake_core_idp_waiting(fc, FAKE_REFRESH), 0);
+			fake_core_status(fc, &c, ALICE, ALICE_UID);
+			fake_core_settle(fc);
+			ASSERT_STREQ(fake_core_field(&c, "state"), "ready");
+			fake_core_call_done(&c);
+		}
+		fake_core_free(fc);
+	}
+}
+
 int
 main(void)
 {
-	if (sodium_init() < 0)
+	if (sodium_init() < 0 || write_files() < 0)
 		return 1;
 	RUN(paste_back_signs_in_as_a_public_client);
 	RUN(paste_refusals_and_replay);
@@ -418,6 +581,7 @@ main(void)
 	RUN(callback_error_ends_the_flow);
 	RUN(fallback_from_a_blocked_device_flow);
 	RUN(a_user_who_does_not_finish_is_no_fallback);
+	RUN(each_credential_on_the_confidential_grants);
 	RUN(an_unused_link_expires);
 	TEST_MAIN_END();
 }
