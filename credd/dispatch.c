@@ -91,6 +91,8 @@ op_login_code(struct dispatch *d, struct waiter *w,
 {
 	if (w->caller->user == NULL)
 		return no_own_user(w, out);
+	if (req->url == NULL) /* the decoder requires it; never trust one */
+		return errmap_reply(out, -EBADMSG, "missing \"url\"");
 	return broker_signin_paste(d->broker, w, w->caller->user,
 	    w->caller->uid, req->url, req->url_len, out);
 }
