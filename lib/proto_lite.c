@@ -216,14 +216,9 @@ static const struct lite_spec {
 
 #define LBIT(f) (1u << (f))
 
-/*
- * Per op: accepted and required fields (proto.c's table, restated), and
- * the ops whose fields this path does not know (jansson decides them:
- * without this row a login_code without its url would pass here).
- */
+/* Per op: accepted and required fields (proto.c's table, restated). */
 static const struct {
 	unsigned allowed, required;
-	int is_json_only;
 } lite_ops[PROTO_OP_COUNT] = {
 	[PROTO_OP_TOKEN] = { LBIT(LF_SCOPE) | LBIT(LF_MIN_VALID), 0 },
 	[PROTO_OP_LOGIN] = { LBIT(LF_WAIT), 0 },
@@ -238,7 +233,15 @@ static const struct {
 	[PROTO_OP_ADMIN_REVOKE] = { LBIT(LF_USER), LBIT(LF_USER) },
 	[PROTO_OP_STATS] = { 0, 0 },
 	[PROTO_OP_SDK_ENV] = { 0, 0 },
-	[PROTO_OP_LOGIN_CODE] = { 0, 0, 1 },
+};
+
+/*
+ * The ops whose fields this path does not know: jansson decides them
+ * (a zeroed lite_ops row allows none and requires none, so without
+ * this a login_code without its url would pass here).
+ */
+static const unsigned char lite_json_only[PROTO_OP_COUNT] = {
+	[PROTO_OP_LOGIN_CODE] = 1,
 };
 
 /* What one member said, before the op is known: a string or a number. */
@@ -417,7 +420,7 @@ proto_lite_request_decode(const char *line, size_t len,
 	if (sep != 2 || !at_eof(&c) || !has_v || op == NULL)
 		return 0;
 	req->op = lite_op(op, oplen);
-	if (req->op == PROTO_OP_NONE || lite_ops[req->op].is_json_only ||
+	if (req->op == PROTO_OP_NONE || lite_json_only[req->op] ||
 	    (seen & ~lite_ops[req->op].allowed) != 0 ||
 	    (lite_ops[req->op].required & ~seen) != 0 ||
 	    !lite_fill(req, seen, vals)) {
