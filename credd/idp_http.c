@@ -29,6 +29,7 @@ struct idp_http {
 	struct http *http;
 	const struct config *cf;
 	const struct clientauth *ca; /* confidential grants' credential */
+	int64_t cred_logged;	     /* last "credential broken" line, unix s */
 	char token_url[512];
 	char device_url[512];
 };
