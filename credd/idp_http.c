@@ -163,11 +163,14 @@ post_grant(struct idp_http *h, struct secret *form, enum idp_client kind,
 		r = clientauth_decorate(h->ca, h->token_url,
 		    (int64_t)time(NULL), &form, msg, sizeof(msg));
 		if (r < 0) {
-			if (r != -ENOMEM)
+			/* Once a minute: every user's refresh fails alike. */
+			if (r != -ENOMEM && time(NULL) - h->cred_logged >= 60) {
+				h->cred_logged = time(NULL);
 				log_warnx(
 				    "[entra] client_auth: %s; confidential "
 				    "grants fail until it is fixed",
 				    msg);
+			}
 			secret_free(form);
 			return r == -ENOMEM ? r : IDP_ECREDENTIAL;
 		}
