@@ -47,7 +47,6 @@ static void accept_saved(struct broker *b, struct user *u, void *ctx,
     int result);
 static int flow_claim(struct broker *b, struct user *u, struct flow *f);
 static void remote_expired_cb(struct event_loop *ev, void *arg);
-static void code_expired_cb(struct event_loop *ev, void *arg);
 
 static void poll_cb(struct event_loop *ev, void *arg);
 
@@ -628,14 +627,9 @@ flow_begin(struct broker *b, struct user *u, struct flow *f)
 	struct waiter *w;
 
 	f->state = FLOW_POLLING;
-	if (f->method == FLOW_CODE) {
-		clock_timer_cancel(b->clk, &f->timer);
-		f->timer = clock_timer_in(b->clk,
-		    (f->expires_on - clock_now(b->clk)) * 1000, code_expired_cb,
-		    f);
-		user_audit("consent_started", u, u->uid, NULL, f->scope,
-		    "pending", NULL, NULL, "auth_code", NULL);
-	} else if (f->remote) {
+	if (f->method == FLOW_CODE)
+		flow_code_wait(b, u, f);
+	else if (f->remote) {
 		clock_timer_cancel(b->clk, &f->timer);
 		f->timer = clock_timer_in(b->clk,
 		    (f->expires_on - clock_now(b->clk)) * 1000,
@@ -734,27 +728,6 @@ fail:
 	if (j == NULL)
 		record_flow_free(rf);
 	return -ENOMEM;
-}
-
-/* An authorization-code sign-in nobody finished. */
-static void
-code_expired_cb(struct event_loop *ev, void *arg)
-{
-	struct flow *f = arg;
-	struct user *u = f->u;
-	struct broker *b = u->b;
-
-	(void)ev;
-	f->timer = NULL;
-	if (f->req != NULL)
-		return; /* a code is being redeemed: its answer ends it */
-	b->n.flows_expired++;
-	u->flow_unused_until = clock_now(b->clk) + b->cf->device_flow_cooldown;
-	user_audit("consent_expired", u, u->uid, NULL, f->scope, "error", NULL,
-	    NULL, "sign-in link expired unused", NULL);
-	flow_end(b, u, -ENOKEY,
-	    "the sign-in link expired; run 'credctl login' for a new one",
-	    NULL);
 }
 
 static void

@@ -172,6 +172,37 @@ flow_code_begin(struct broker *b, struct user *u, struct flow *f,
 	return 0;
 }
 
+/* An authorization-code sign-in nobody finished. */
+static void
+code_expired_cb(struct event_loop *ev, void *arg)
+{
+	struct flow *f = arg;
+	struct user *u = f->u;
+	struct broker *b = u->b;
+
+	(void)ev;
+	f->timer = NULL;
+	if (f->req != NULL)
+		return; /* a code is being redeemed: its answer ends it */
+	b->n.flows_expired++;
+	u->flow_unused_until = clock_now(b->clk) + b->cf->device_flow_cooldown;
+	user_audit("consent_expired", u, u->uid, NULL, f->scope, "error", NULL,
+	    NULL, "sign-in link expired unused", NULL);
+	flow_end(b, u, -ENOKEY,
+	    "the sign-in link expired; run 'credctl login' for a new one",
+	    NULL);
+}
+
+void
+flow_code_wait(struct broker *b, struct user *u, struct flow *f)
+{
+	clock_timer_cancel(b->clk, &f->timer);
+	f->timer = clock_timer_in(b->clk,
+	    (f->expires_on - clock_now(b->clk)) * 1000, code_expired_cb, f);
+	user_audit("consent_started", u, u->uid, NULL, f->scope, "pending",
+	    NULL, NULL, "auth_code", NULL);
+}
+
 int
 flow_code_fields(const struct flow *f, json_t *obj)
 {

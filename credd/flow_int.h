@@ -91,6 +91,8 @@ void flow_failed(struct broker *b, struct user *u, struct flow *f,
  */
 int flow_code_begin(struct broker *b, struct user *u, struct flow *f,
     const char *note);
+/* flow_begin of a code flow: wait for the user until it expires. */
+void flow_code_wait(struct broker *b, struct user *u, struct flow *f);
 /* The code flow's fields for a consent answer. 0 or -ENOMEM. */
 int flow_code_fields(const struct flow *f, json_t *obj);
 void flow_code_free(struct flow_code *c);
