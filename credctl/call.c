@@ -134,6 +134,16 @@ report_act(const char *code, const json_t *e, const char *msg)
 			    "your sign-in expired or was revoked (%s); run "
 			    "'credctl login' to sign in again",
 			    msg);
+	} else if (!has_dev && out_jstr(e, "signin_url") != NULL &&
+	    !json_is_true(json_object_get(e, "paste_back"))) {
+		/* A platform callback's short link: opening it is all. */
+		char link[OUT_MSG_MAX];
+
+		out_errorf("%s: open %s in a browser, then run the command "
+			   "again",
+		    strcmp(code, "consent_pending") == 0 ? "sign-in pending" :
+							   "consent required",
+		    out_clean(link, sizeof(link), out_jstr(e, "signin_url")));
 	} else if (has_dev) {
 		out_errorf("%s: %s, then run the command again",
 		    strcmp(code, "consent_pending") == 0 ? "sign-in pending" :

@@ -1,18 +1,25 @@
 /*
- * login.c - `credctl login`: starts (or finds) the caller's device-code
- * sign-in, shows its URL and code on stderr (and a QR code of the URL
- * for --qr), and on a terminal waits with a countdown until credd says
- * ready, the code expires or credd answers an error.
+ * login.c - `credctl login`: starts (or finds) the caller's sign-in.
+ * A device code: shows its URL and code on stderr (and a QR code of the
+ * URL for --qr), and on a terminal waits with a countdown until credd
+ * says ready, the code expires or credd answers an error. An
+ * authorization-code paste-back sign-in: shows the link, reads the
+ * address the browser ended on from the terminal (echo off), or from
+ * stdin with --paste, and hands it to credd (op login_code). A
+ * platform-callback link: shown, then waited for like a device code.
  *
  * Must never: link libqrencode (it is dlopen()ed for --qr only: linking
  * it made every `credctl token` pay for loading it), poll credd in a
- * tight loop (at most once a second, even if credd ignores "wait"), or
- * leave the countdown line under an error line.
+ * tight loop (at most once a second, even if credd ignores "wait"),
+ * leave the countdown line under an error line, take the pasted address
+ * from argv, echo it, or leave it unwiped.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -21,6 +28,8 @@
 #include <qrencode.h>
 #endif
 
+#include "entra/proto.h"
+#include "entra/secret.h"
 #include "entra/util.h"
 
 #include "call.h"
@@ -121,6 +130,127 @@ show_prompt(const json_t *r, int is_qr)
 	}
 }
 
+/* A paste-back sign-in (auth_code with "paste_back": true)? */
+static int
+is_paste_back(const json_t *r)
+{
+	const char *m = out_jstr(r, "method");
+
+	return m != NULL && strcmp(m, "auth_code") == 0 &&
+	    json_is_true(json_object_get(r, "paste_back")) &&
+	    out_jstr(r, "signin_url") != NULL;
+}
+
+/*
+ * One line from fd into buf (n bytes, NUL added): with a terminal, echo
+ * and line editing off (a canonical line stops at 4095 bytes, shorter
+ * than some of Entra's addresses). The length, -EMSGSIZE (the line was
+ * read to its end and dropped), or -EIO (nothing before end of file).
+ */
+static ssize_t
+read_address(int fd, char *buf, size_t n)
+{
+	struct termios old, raw;
+	int is_raw = 0, is_long = 0;
+	size_t o = 0;
+	ssize_t k;
+	char ch;
+
+	if (isatty(fd) && tcgetattr(fd, &old) == 0) {
+		raw = old;
+		raw.c_lflag &= ~(tcflag_t)(ECHO | ICANON);
+		raw.c_cc[VMIN] = 1;
+		raw.c_cc[VTIME] = 0;
+		is_raw = tcsetattr(fd, TCSAFLUSH, &raw) == 0;
+	}
+	for (;;) {
+		k = read(fd, &ch, 1);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0 || ch == '\n' || (is_raw && ch == '\r'))
+			break;
+		if (o + 1 < n)
+			buf[o++] = ch;
+		else
+			is_long = 1;
+	}
+	ch = 0;
+	if (is_raw) {
+		(void)tcsetattr(fd, TCSAFLUSH, &old);
+		fputc('\n', stderr);
+	}
+	buf[o] = '\0';
+	if (is_long) {
+		explicit_bzero(buf, n);
+		return -EMSGSIZE;
+	}
+	return o == 0 && k <= 0 ? -EIO : (ssize_t)o;
+}
+
+/*
+ * The paste-back sign-in: show the link, read the address the browser
+ * ended on (the terminal, or stdin for --paste), send it (login_code).
+ */
+static int
+paste_back(struct ctx *c, const json_t *pending, int from_stdin)
+{
+	char url[8192 + 64], acct[OUT_MSG_MAX], note[OUT_MSG_MAX],
+	    head[OUT_MSG_MAX];
+	char buf[PROTO_URL_MAX + 2];
+	const char *m = out_jstr(pending, "message"), *to;
+	json_t *req = NULL, *resp = NULL;
+	ssize_t len;
+	int fd, r;
+
+	/* credd's note (why this method) is what comes before its "To
+	 * sign in" (which is PAM's wording; ours follows). */
+	if (m != NULL && (to = strstr(m, "To sign in")) != NULL && to > m) {
+		(void)snprintf(head, sizeof(head), "%.*s", (int)(to - m), m);
+		fprintf(stderr, "%s\n", out_clean(note, sizeof(note), head));
+	}
+	fprintf(stderr,
+	    "To sign in, open this address in a web browser:\n\n%s\n\n"
+	    "After you sign in, the browser ends on a blank page. Copy the "
+	    "whole address from its address bar and paste it here%s:\n",
+	    out_clean(url, sizeof(url), out_jstr(pending, "signin_url")),
+	    from_stdin ? "" : " (it is not shown)");
+	fd = from_stdin ? STDIN_FILENO :
+			  open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
+		out_errorf("no terminal to paste the address into; run "
+			   "'credctl login --paste' and give it on stdin");
+		return EXIT_ACT;
+	}
+	len = read_address(fd, buf, sizeof(buf));
+	if (!from_stdin)
+		close(fd);
+	if (len < 0) {
+		out_errorf(len == -EMSGSIZE ?
+			"the pasted address is too long (at most %d bytes)" :
+			"no address was pasted; run 'credctl login' again",
+		    PROTO_URL_MAX);
+		return EXIT_ACT;
+	}
+	req = call_new_request("login_code");
+	r = req != NULL ?
+	    json_object_set_new(req, "url", json_stringn(buf, (size_t)len)) :
+	    -1;
+	explicit_bzero(buf, sizeof(buf)); /* jansson's copy: wiped on free */
+	if (r < 0) {
+		json_decref(req);
+		return EXIT_ERR;
+	}
+	r = call_roundtrip(c, req, &resp, LOGIN_SLACK_MS);
+	json_decref(req);
+	if (r != EXIT_OK)
+		return r;
+	printf("Signed in as %s\n",
+	    out_clean(acct, sizeof(acct),
+		out_account(json_object_get(resp, "account"))));
+	json_decref(resp);
+	return EXIT_OK;
+}
+
 /* Poll credd with login(wait) until ready, an error or expiry. */
 static int
 login_wait(struct ctx *c, json_t *pending, int is_qr)
@@ -156,6 +286,14 @@ login_wait(struct ctx *c, json_t *pending, int is_qr)
 			json_decref(req);
 			return EXIT_OK;
 		}
+		if (is_paste_back(resp)) {
+			/* credd fell back from a blocked device flow. */
+			countdown_stop();
+			json_decref(req);
+			r = paste_back(c, resp, 0);
+			json_decref(resp);
+			return r;
+		}
 		uc = out_jstr(resp, "user_code");
 		if (uc != NULL && strcmp(uc, code) != 0) {
 			/* credd started a new flow: show the new code. */
@@ -189,7 +327,7 @@ login_wait(struct ctx *c, json_t *pending, int is_qr)
 int
 login_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 {
-	static const int allowed[] = { OPT_NO_WAIT, OPT_QR, 0 };
+	static const int allowed[] = { OPT_NO_WAIT, OPT_QR, OPT_PASTE, 0 };
 	char acct[OUT_MSG_MAX];
 	json_t *req = NULL, *resp = NULL;
 	const char *state;
@@ -217,6 +355,14 @@ login_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 		json_decref(resp);
 		return EXIT_OK;
 	}
+	if (is_paste_back(resp) && !o.is_no_wait) {
+		r = paste_back(c, resp, o.is_paste);
+		json_decref(resp);
+		return r;
+	}
+	if (o.is_paste && !is_paste_back(resp))
+		out_errorf("--paste: this sign-in has no address to paste; "
+			   "follow the instructions below");
 	show_prompt(resp, o.is_qr);
 	/* Off a terminal nobody watches a countdown: behave as --no-wait. */
 	if (o.is_no_wait || !isatty(STDERR_FILENO)) {

@@ -29,7 +29,9 @@ const struct option opts_long[] = {
 	{ "env", no_argument, NULL, OPT_ENV },
 	{ "header", no_argument, NULL, OPT_HEADER },
 	{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
-	{ "qr", no_argument, NULL, OPT_QR }, { "help", no_argument, NULL, 'h' },
+	{ "qr", no_argument, NULL, OPT_QR },
+	{ "paste", no_argument, NULL, OPT_PASTE },
+	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ "cae", no_argument, NULL, OPT_CAE },
 	{ "claims", required_argument, NULL, OPT_CLAIMS }, { NULL, 0, NULL, 0 }
@@ -109,6 +111,9 @@ opts_parse(struct ctx *c, const struct cmd *cmd, int argc, char **argv,
 				return EXIT_USAGE;
 			}
 			o->claims = optarg;
+			break;
+		case OPT_PASTE:
+			o->is_paste = 1;
 			break;
 		default:
 			break;

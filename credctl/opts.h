@@ -23,7 +23,8 @@ enum {
 	OPT_QR,
 	OPT_VERSION,
 	OPT_CAE,
-	OPT_CLAIMS
+	OPT_CLAIMS,
+	OPT_PASTE
 };
 
 /* Every long option credctl knows; main parses its own with it too. */
@@ -31,7 +32,7 @@ extern const struct option opts_long[];
 
 struct opts {
 	int64_t min_valid; /* -1: not given */
-	int is_json, is_env, is_header, is_no_wait, is_qr;
+	int is_json, is_env, is_header, is_no_wait, is_qr, is_paste;
 	int is_cae;	    /* token --cae */
 	const char *claims; /* token --claims: a challenge (points into argv) */
 	int npos;

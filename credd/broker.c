@@ -41,6 +41,7 @@
 #include "event.h"
 #include "flight.h"
 #include "flow.h"
+#include "flow_int.h"
 #include "idp.h"
 #include "log.h"
 #include "memtrim.h"
@@ -814,7 +815,7 @@ broker_new(const struct broker_deps *d, struct broker **out)
 	b->st = d->st;
 	b->seal = d->seal;
 	b->db = d->db;
-	b->client_secret = d->client_secret;
+	b->clientauth = d->clientauth;
 	if (d->clock != NULL)
 		b->clk = d->clock;
 	else {
@@ -831,7 +832,7 @@ broker_new(const struct broker_deps *d, struct broker **out)
 	b->idp = d->idp;
 	b->http = d->http;
 	if (b->idp == NULL) {
-		r = idp_http_new(d->http, b->cf, b->client_secret, &b->own_idp);
+		r = idp_http_new(d->http, b->cf, b->clientauth, &b->own_idp);
 		if (r < 0) {
 			broker_free(b);
 			return r;
@@ -907,6 +908,7 @@ broker_free(struct broker *b)
 	}
 	user_foreach(b, shutdown_user, NULL);
 	user_table_free(b);
+	flow_code_drop_tells(b); /* after the flows: they may add some */
 	clock_timer_cancel(b->clk, &b->line_sweep);
 	if (b->cache != NULL) {
 		cache_foreach(b->cache, cache_drop_timer, b);

@@ -40,6 +40,7 @@ struct http;
 struct idp;
 struct clock;
 struct secret;
+struct clientauth;
 struct waiter;
 struct reply;
 struct broker;
@@ -50,7 +51,11 @@ struct broker_deps {
 	struct store *st;
 	const struct seal *seal;
 	struct http *http;
-	const struct secret *client_secret; /* NULL: public client */
+	/*
+	 * The app credential for confidential grants (clientauth.h); NULL:
+	 * none (public client only). Borrowed.
+	 */
+	const struct clientauth *clientauth;
 	struct marks *marks; /* store thread only; NULL: no rollback check */
 	struct userdb
 	    *db; /* a sign-in re-checks the uid's name; NULL: no check */
@@ -99,6 +104,40 @@ int broker_revoke(struct broker *b, struct waiter *w, const char *user,
     uid_t by_uid, struct reply *out);
 int broker_list(struct broker *b, struct waiter *w, const char *cursor,
     int64_t limit, struct reply *out);
+/*
+ * Authorization-code sign-in ([entra] signin with auth_code;
+ * docs/signin.md). The user's pending flow lives in the broker like a
+ * device flow; these finish it.
+ *
+ * login_code op: the address the user's browser landed on (paste-back,
+ * text[0..len), a secret: the caller wipes it). Only the caller's own
+ * flow; its state must match. As the ops above: the outcome (ready, or
+ * an error) when the code is redeemed.
+ */
+int broker_signin_paste(struct broker *b, struct waiter *w, const char *user,
+    uid_t uid, const char *text, size_t len, struct reply *out);
+/*
+ * A short sign-in link's id (callback path /entra/login/<id>) -> the
+ * authorize URL (malloc'd, caller frees). Single use: a second call for
+ * the same id is -ENOENT; also -ENOENT unknown/expired (audited,
+ * coalesced). -ENOMEM.
+ */
+int broker_signin_link(struct broker *b, const char *id, char **authorize_url);
+/*
+ * The callback's query, already split: state and code (code NULL when
+ * Entra sent error=; then err/err_desc set). Redeems asynchronously with
+ * the confidential credential; cb runs once on the loop thread, never
+ * before this returns, with r 0 (signed in; user is the Unix user) or
+ * r < 0 (a negative errno as errmap.h names it) and a short, secret-free
+ * reason for the page. -ENOENT for an unknown/used/expired state (cb
+ * does not run); an audit record in every case. code is borrowed.
+ */
+typedef void broker_redeem_cb(void *arg, int r, const char *user,
+    const char *reason);
+int broker_signin_redeem(struct broker *b, const char *state,
+    const struct secret *code, const char *err, const char *err_desc,
+    broker_redeem_cb *cb, void *arg);
+
 /* Store jobs queued or running (a test waits for them to drain). */
 size_t broker_store_pending(const struct broker *b);
 

@@ -29,6 +29,7 @@ struct memtrim;
 struct http;
 struct idp;
 struct event_timer;
+struct flow_tell;
 
 struct broker_counters {
 	uint64_t cache_hits, cache_misses;
@@ -63,7 +64,8 @@ struct broker {
 	const struct seal *seal;
 	struct idp *idp;	 /* flight.c, flow.c: the grants (idp.h) */
 	const struct clock *clk; /* every part: the time and its timers */
-	const struct secret *client_secret;
+	const struct clientauth
+	    *clientauth;   /* flows: may a grant be confidential */
 	struct userdb *db; /* flow.c: a sign-in re-checks the uid's name */
 	/* Owned. */
 	struct storeq *q; /* the store thread: every store call goes there */
@@ -89,6 +91,9 @@ struct broker {
 	    list_waiters; /* admin_list, answered by the store thread */
 	uint64_t tickets;
 	struct notify *notify; /* the store's change notifications */
+	/* flow_code.c: callback outcomes not yet told (told from a timer,
+	 * never inside broker_signin_redeem); dropped by broker_free. */
+	struct flow_tell *tells;
 };
 
 #endif

@@ -24,9 +24,8 @@
 #define CONFIG_SCOPES_MAX 64
 
 /*
- * [entra] client_auth: how a confidential-client grant proves the app.
- * Parsed and checked now; the grants use only the secret so far (the
- * sign-in work of issue 13 wires certificate and federated in).
+ * [entra] client_auth: how a confidential-client grant proves the app
+ * (clientauth.h decorates those grants; public ones never carry it).
  */
 enum config_client_auth {
 	CONFIG_CLIENT_AUTH_NONE,	/* public client */
@@ -71,6 +70,12 @@ struct config_workload {
 	int start_signin; /* may show a code and start a device flow */
 	unsigned line[CONFIG_WL_KEYS]; /* where each key was set; 0: default */
 };
+/* [entra] signin: the sign-in methods, in preference order. */
+enum config_signin {
+	CONFIG_SIGNIN_DEVICE_CODE,	/* device_code (the default) */
+	CONFIG_SIGNIN_AUTH_CODE,	/* auth_code */
+	CONFIG_SIGNIN_DEVICE_THEN_CODE, /* device_code,auth_code */
+};
 
 struct config_scope {
 	char *alias; /* "storage" */
@@ -105,6 +110,9 @@ struct config {
 	 * answered with the challenge's claims alone.
 	 */
 	char *client_capabilities;
+	/* Sign-in (issue 13; docs/signin.md). */
+	int signin; /* enum config_signin; auth_code needs account_match */
+	char *domain_hint; /* optional: the authorize request's domain_hint */
 
 	/* [scopes]; "default = ALIAS" names the default alias (required) */
 	struct config_scope scopes[CONFIG_SCOPES_MAX];
@@ -143,6 +151,14 @@ struct config {
 	char *key_file;	  /* default ENTRA_KEY_FILE; may be %d/NAME */
 	char *marks_path; /* high-water marks; default store_path + "-marks" */
 	int records_in_memory; /* users known before idle records leave memory, default 1000 */
+
+	/*
+	 * [callback]: the platform-callback sign-in. redirect_uri is the
+	 * public https URL of GET /entra/callback behind the platform's
+	 * proxy; with a client_auth other than none, auth-code sign-ins use
+	 * it (a confidential web client), else they are paste-back.
+	 */
+	char *callback_redirect_uri; /* NULL: paste-back only */
 
 	/* [metrics]: the Prometheus text page over loopback HTTP */
 	char *metrics_listen; /* "127.0.0.1:PORT" / "[::1]:PORT"; NULL: off */
@@ -211,6 +227,8 @@ int config_expand_credentials(struct config *cf, const char *creds_dir,
  */
 /* "none", "secret", "certificate" or "federated". */
 const char *config_client_auth_name(int client_auth);
+/* "device_code", "auth_code" or "device_code,auth_code". */
+const char *config_signin_name(int signin);
 
 const char *config_scope_resolve(const struct config *cf, const char *arg);
 /* The default alias's scope string. */

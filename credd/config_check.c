@@ -138,6 +138,47 @@ config_check_parse_client_auth(const char *s)
 	return -1;
 }
 
+/* Indexed by enum config_signin. */
+static const char *const signin_names[] = { "device_code", "auth_code",
+	"device_code,auth_code" };
+
+int
+config_check_parse_signin(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(signin_names) / sizeof(*signin_names); i++)
+		if (strcmp(s, signin_names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+const char *
+config_signin_name(int signin)
+{
+	if (signin < 0 ||
+	    (size_t)signin >= sizeof(signin_names) / sizeof(*signin_names))
+		return "?";
+	return signin_names[signin];
+}
+
+/* https://host/path: an absolute https URL with no query or fragment. */
+static const char *
+check_redirect_url(const char *val)
+{
+	const char *host = val + 8, *path;
+
+	if (strncmp(val, "https://", 8) != 0 || has_ctl(val) ||
+	    strchr(val, ' ') != NULL)
+		return "must be an https:// URL";
+	path = strchr(host, '/');
+	if (path == NULL || path == host)
+		return "must be an https:// URL with a host and a path";
+	if (strpbrk(val, "?#") != NULL)
+		return "must not have a query or a fragment";
+	return strlen(val) > 1024 ? "is too long (at most 1024)" : NULL;
+}
+
 const char *
 config_client_auth_name(int client_auth)
 {
@@ -301,6 +342,12 @@ config_check_str(const struct key *k, const char *val)
 		return config_workload_check_aliases(val);
 	case KT_CGPATH:
 		return config_workload_check_cgpath(val);
+	case KT_SIGNIN:
+		return config_check_parse_signin(val) >= 0 ?
+		    NULL :
+		    "must be device_code, auth_code or device_code,auth_code";
+	case KT_URL:
+		return check_redirect_url(val);
 	case KT_INT:
 		break;
 	}

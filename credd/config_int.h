@@ -38,6 +38,8 @@ enum key_type {
 	KT_IDENTITY,	/* none | user (app, user-or-app refused for now) */
 	KT_ALIASES,	/* "*" or [scopes] aliases, space separated */
 	KT_CGPATH,	/* a cgroup path: "/" then [A-Za-z0-9@:._/-] */
+	KT_SIGNIN,	/* device_code | auth_code | device_code,auth_code */
+	KT_URL, /* an https:// URL with a path (callback redirect_uri) */
 };
 
 struct key {
@@ -133,5 +135,7 @@ int config_check_is_resource(const char *s, size_t n);
 int config_check_parse_bool(const char *s);
 /* A client_auth name -> enum config_client_auth, else -1. */
 int config_check_parse_client_auth(const char *s);
+/* A signin value -> enum config_signin, else -1. */
+int config_check_parse_signin(const char *s);
 
 #endif

@@ -50,7 +50,9 @@ static const struct key entra_keys[] = {
 	    NULL, 0),
 	STR("client_id", KT_ID, client_id, NULL, 1),
 	STR("client_secret_file", KT_CRED_PATH, client_secret_file, NULL, 0),
+	STR("domain_hint", KT_ID, domain_hint, NULL, 0),
 	STR("proxy", KT_PROXY, proxy, NULL, 0),
+	STR("signin", KT_SIGNIN, signin, "device_code", 0),
 	STR("tenant", KT_ID, tenant, NULL, 1),
 	NUM("timeout", timeout, 1, 300, "10"),
 };
@@ -81,11 +83,12 @@ static const struct key limits_keys[] = {
 };
 
 /*
- * [callback]: the platform sign-in callback listener (issue 13); off
- * unless listen is set. Keep the section's keys together here.
+ * [callback]: the platform-callback sign-in (issue 13): the listener
+ * (off unless listen is set) and the public redirect URI.
  */
 static const struct key callback_keys[] = {
 	STR("listen", KT_ADDR, callback_listen, NULL, 0),
+	STR("redirect_uri", KT_URL, callback_redirect_uri, NULL, 0),
 };
 
 static const struct key audit_keys[] = {
@@ -253,6 +256,10 @@ set_value(struct parser *p, const struct key *k, const char *val)
 	}
 	if (k->type == KT_IDENTITY) {
 		*int_field(p->cf, k) = config_workload_parse_identity(val);
+		return 0;
+	}
+	if (k->type == KT_SIGNIN) {
+		*int_field(p->cf, k) = config_check_parse_signin(val);
 		return 0;
 	}
 	copy = strdup(val);
@@ -639,6 +646,16 @@ config_keys_check(struct parser *p)
 		return -EINVAL;
 	if (client_auth_check(p) < 0 || config_workload_check(p) < 0)
 		return -EINVAL;
+	if (cf->signin != CONFIG_SIGNIN_DEVICE_CODE &&
+	    cf->account_match == NULL) {
+		/* Anyone who opens another user's link would bind their own
+		 * Entra account to that Unix user. */
+		config_err(p,
+		    "[entra] signin = %s needs account_match (the account "
+		    "each user must sign in as)",
+		    config_signin_name(cf->signin));
+		return -EINVAL;
+	}
 	return msi_resources_build(p);
 }
 
@@ -656,7 +673,8 @@ config_free(struct config *cf)
 			if (s->keys[j].type != KT_INT &&
 			    s->keys[j].type != KT_BOOL &&
 			    s->keys[j].type != KT_CLIENT_AUTH &&
-			    s->keys[j].type != KT_IDENTITY)
+			    s->keys[j].type != KT_IDENTITY &&
+			    s->keys[j].type != KT_SIGNIN)
 				free(*str_field(cf, &s->keys[j]));
 	}
 	for (i = 0; i < cf->nscopes; i++) {

@@ -193,6 +193,19 @@ op_login(struct dispatch *d, struct waiter *w, const struct proto_request *req,
 	    req->wait, out);
 }
 
+/* The address a paste-back sign-in ended on: the caller's own flow. */
+static int
+op_login_code(struct dispatch *d, struct waiter *w,
+    const struct proto_request *req, struct reply *out)
+{
+	if (w->caller->user == NULL)
+		return no_own_user(w, out);
+	if (req->url == NULL) /* the decoder requires it; never trust one */
+		return errmap_reply(out, -EBADMSG, "missing \"url\"");
+	return broker_signin_paste(d->broker, w, w->caller->user,
+	    w->caller->uid, req->url, req->url_len, out);
+}
+
 /*
  * An ok status reply carries the SDK endpoint's and the sign-in
  * callback's state. 0, or -ENOMEM
@@ -823,6 +836,7 @@ static const struct method methods[] = {
 	{ PROTO_OP_BIND, POLICY_ROOT, dispatch_bind },
 	{ PROTO_OP_UNBIND, POLICY_ROOT, dispatch_unbind },
 	{ PROTO_OP_BINDINGS, POLICY_ROOT, dispatch_bindings },
+	{ PROTO_OP_LOGIN_CODE, POLICY_ANY, op_login_code },
 };
 
 int

@@ -119,12 +119,52 @@ errmap_idp_errno(const struct oauth_error *err)
 	}
 }
 
+/*
+ * What an admin should change when Entra refuses the app credential
+ * (the 700025 / 7000218 / 700027 family: the configuration and the app
+ * registration disagree), or NULL. Never a re-consent: no sign-in fixes
+ * these.
+ */
+static const char *
+client_auth_hint(const struct oauth_error *err)
+{
+	size_t i;
+
+	if (err->reason[0] != '\0' &&
+	    strcmp(err->reason, "client credential unavailable") == 0)
+		return "the app credential of [entra] client_auth cannot be "
+		       "made (see credd's log: file missing or stale?)";
+	for (i = 0; i < err->ncodes; i++) {
+		switch (err->codes[i]) {
+		case 700025:
+			return "Entra treats this app as a public client but a "
+			       "credential was sent: check the redirect URI's "
+			       "platform (web vs mobile/desktop) and "
+			       "[entra] client_auth";
+		case 7000218:
+			return "the app registration requires a client "
+			       "credential: set [entra] client_auth, or turn on "
+			       "'Allow public client flows'";
+		case 700027:
+			return "Entra refused the client assertion: check the "
+			       "certificate (thumbprint) or the federated "
+			       "credential's issuer, subject and audience in the "
+			       "app registration";
+		case 7000215:
+		case 7000222:
+			return "the client secret is wrong or expired: update "
+			       "client_secret_file";
+		}
+	}
+	return NULL;
+}
+
 /* An error reply for an IdP failure, with retry_after where useful. */
 json_t *
 errmap_idp_error(const struct oauth_error *err, int64_t throttle_until,
     int64_t now)
 {
-	char msg[192];
+	char msg[384];
 	json_t *resp, *eo;
 	int e = errmap_idp_errno(err), bad = 0;
 
@@ -149,10 +189,16 @@ errmap_idp_error(const struct oauth_error *err, int64_t throttle_until,
 		    "run 'credctl login'");
 		break;
 	default:
-		snprintf(msg, sizeof(msg),
-		    "credd is misconfigured for Entra ID (%s); "
-		    "contact your administrator",
-		    err->reason);
+		if (err->cls == OAUTH_ADMIN && client_auth_hint(err) != NULL)
+			snprintf(msg, sizeof(msg),
+			    "credd is misconfigured for Entra ID (%s): %s; "
+			    "contact your administrator",
+			    err->reason, client_auth_hint(err));
+		else
+			snprintf(msg, sizeof(msg),
+			    "credd is misconfigured for Entra ID (%s); "
+			    "contact your administrator",
+			    err->reason);
 		break;
 	}
 	resp = errmap_error(e, msg);

@@ -382,6 +382,7 @@ flight_send(struct broker *b, struct flight *f)
 	struct oauth_error err = { 0 };
 	char scope[PROTO_STR_MAX + 64];
 	char *claims = NULL;
+	enum idp_client kind;
 	int r;
 
 	if (!user_has_consent(u)) {
@@ -390,14 +391,28 @@ flight_send(struct broker *b, struct flight *f)
 		flight_finish(b, f, &err);
 		return;
 	}
+	kind = u->rec->client ? IDP_CLIENT_CONFIDENTIAL : IDP_CLIENT_PUBLIC;
 	r = send_scope(b, f, scope, sizeof(scope), &claims);
 	if (r == 0 && claims != NULL)
 		r = b->idp->ops->refresh_claims(b->idp, u->rec->refresh_token,
-		    scope, claims, refresh_done, f, &f->req);
+		    scope, claims, kind, refresh_done, f, &f->req);
 	else if (r == 0)
 		r = b->idp->ops->refresh(b->idp, u->rec->refresh_token, scope,
-		    refresh_done, f, &f->req);
+		    kind, refresh_done, f, &f->req);
 	free(claims);
+	if (r == IDP_ECREDENTIAL) {
+		/* The app credential is broken (logged): an admin's problem
+		 * that never drops the consent. */
+		err.cls = OAUTH_ADMIN;
+		snprintf(err.reason, sizeof(err.reason),
+		    "client credential unavailable");
+		b->n.idp_errors[OAUTH_ADMIN]++;
+		b->n.refresh_errors[OAUTH_ADMIN]++;
+		user_audit("refresh_failed", u, u->uid, NULL, f->scope, "error",
+		    NULL, NULL, NULL, &err);
+		flight_finish(b, f, &err);
+		return;
+	}
 	if (r < 0) {
 		err.cls = OAUTH_RETRY;
 		snprintf(err.reason, sizeof(err.reason), "cannot send: %s",

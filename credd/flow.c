@@ -31,6 +31,7 @@
 #include "errmap.h"
 #include "event.h"
 #include "flow.h"
+#include "flow_int.h"
 #include "idp.h"
 #include "log.h"
 #include "oauth.h"
@@ -41,35 +42,10 @@
 #include "user.h"
 #include "userdb.h"
 
-#define OIDC_SCOPES "openid profile offline_access"
 #define FLOW_RING 64 /* remembered device-flow start times per user */
-
-enum flow_state { FLOW_STARTING, FLOW_CLAIMING, FLOW_POLLING, FLOW_SAVING };
-
-/* A device-code flow; at most one per user. */
-struct flow {
-	struct user *u;
-	enum flow_state state;
-	char *scope;  /* resource scope the consent asks for */
-	char *claims; /* a challenge the polls carry (cae.h), or NULL */
-	struct oauth_device dev;
-	int64_t expires_on; /* unix s */
-	int64_t interval;   /* seconds; +5 on slow_down */
-	struct idp_req *req;
-	struct userdb_req *name_req; /* FLOW_STARTING: the uid's name, afresh */
-	struct event_timer *timer;
-	struct waiter_list start_waiters; /* want the device-code fields */
-	struct waiter_list done_waiters;  /* login wait: want the outcome */
-	unsigned epoch;
-	uintptr_t seq; /* names this flow to the store thread's callback */
-	int remote;    /* another node's flow: shown here, polled there */
-	struct oauth_token
-	    tok; /* FLOW_SAVING: the first token, held until stored */
-};
 
 static void accept_saved(struct broker *b, struct user *u, void *ctx,
     int result);
-static void flow_begin(struct broker *b, struct user *u, struct flow *f);
 static int flow_claim(struct broker *b, struct user *u, struct flow *f);
 static void remote_expired_cb(struct event_loop *ev, void *arg);
 
@@ -83,6 +59,9 @@ flow_fields(const struct flow *f, json_t *obj)
 
 	if (f->state != FLOW_POLLING)
 		return 0;
+	if (f->method == FLOW_CODE)
+		return flow_code_fields(f, obj);
+	reply_put(obj, "method", json_string("device_code"), &bad);
 	reply_put(obj, "verification_uri", json_string(f->dev.verification_uri),
 	    &bad);
 	reply_put(obj, "user_code", json_string(f->dev.user_code), &bad);
@@ -109,6 +88,7 @@ flow_free(struct broker *b, struct flow *f)
 		userdb_cancel(b->db, f->name_req);
 	clock_timer_cancel(b->clk, &f->timer);
 	oauth_device_clear(&f->dev);
+	flow_code_free(f->code);
 	oauth_token_clear(&f->tok);
 	free(f->scope);
 	free(f->claims);
@@ -228,8 +208,26 @@ flow_join(struct broker *b, struct user *u, struct waiter *w, struct reply *out)
 	return flow_answer(b, f, w, 0, out);
 }
 
-/* End u's flow: answer every waiter with resp_for(w) and free it. */
+/* A callback's redemption hears the outcome (secret-free words). */
 static void
+tell_redeemer(struct broker *b, struct flow *f, const struct user *u, int err,
+    const char *msg, const struct oauth_error *oerr)
+{
+	broker_redeem_cb *cb = f->redeem_cb;
+
+	if (cb == NULL)
+		return;
+	f->redeem_cb = NULL;
+	if (oerr != NULL)
+		flow_code_tell(b, cb, f->redeem_arg, errmap_idp_errno(oerr),
+		    u->name, oerr->reason);
+	else
+		flow_code_tell(b, cb, f->redeem_arg, err, u->name,
+		    err == 0 ? "signed in" :
+			       (msg != NULL ? msg : "the sign-in failed"));
+}
+
+void
 flow_end(struct broker *b, struct user *u, int err, const char *msg,
     const struct oauth_error *oerr)
 {
@@ -241,6 +239,7 @@ flow_end(struct broker *b, struct user *u, int err, const char *msg,
 	if (f == NULL)
 		return;
 	u->flow = NULL;
+	tell_redeemer(b, f, u, err, msg, oerr);
 	if (!f->remote && !b->closing && u->rec != NULL &&
 	    u->rec->flow != NULL && f->dev.user_code != NULL &&
 	    strcmp(u->rec->flow->user_code, f->dev.user_code) == 0) {
@@ -327,8 +326,7 @@ arm_poll(struct broker *b, struct flow *f, int64_t delay_s)
 	f->timer = clock_timer_in(b->clk, delay_s * 1000, poll_cb, f);
 }
 
-/* Check the new consent's account and store it. 0 or -EKEYREJECTED. */
-static int
+int
 flow_accept(struct broker *b, struct user *u, struct flow *f,
     struct oauth_token *tok)
 {
@@ -396,7 +394,8 @@ flow_accept(struct broker *b, struct user *u, struct flow *f,
 	oauth_account_clear(&acct);
 	secret_free(u->rec->refresh_token);
 	u->rec->refresh_token = tok->refresh_token;
-	tok->refresh_token = NULL; /* transferred */
+	tok->refresh_token = NULL;  /* transferred */
+	u->rec->client = f->client; /* its refreshes carry what it did */
 	if (tok->scope != NULL)
 		(void)record_set_scopes(u->rec, tok->scope);
 	u->rec->updated = u->rec->last_refresh = now;
@@ -432,6 +431,49 @@ accept_saved(struct broker *b, struct user *u, void *ctx, int result)
 	    NULL, NULL, NULL);
 	u->outcome = NULL;
 	flow_end(b, u, 0, NULL, NULL);
+}
+
+/*
+ * signin = device_code,auth_code: Conditional Access blocks the device
+ * code flow (53003, at its start or its end), so the same flow goes on
+ * as an authorization-code one, and says why.
+ */
+static void
+fall_back(struct broker *b, struct user *u, struct flow *f,
+    const struct oauth_error *err)
+{
+	struct waiter *w, *tmp;
+	int r;
+
+	user_audit("consent_fallback", u, u->uid, NULL, f->scope, "pending",
+	    NULL, NULL, "device code flow blocked; auth_code instead", err);
+	log_info("user \"%s\": the device code flow is blocked by "
+		 "Conditional Access (%s); signing in with auth_code",
+	    u->name, err->reason);
+	if (u->rec != NULL && u->rec->flow != NULL &&
+	    f->dev.user_code != NULL &&
+	    strcmp(u->rec->flow->user_code, f->dev.user_code) == 0) {
+		/* The other nodes stop showing the blocked device code. */
+		record_flow_free(u->rec->flow);
+		u->rec->flow = NULL;
+		user_save(b, u, 0, NULL, NULL);
+	}
+	r = flow_code_begin(b, u, f,
+	    "Your organization blocks sign-in with a device code here; sign "
+	    "in with a browser link instead.");
+	if (r < 0) {
+		flow_failed(b, u, f, err);
+		return;
+	}
+	/* A login waiting for the outcome is told at once: it must show
+	 * the new link (and credctl asks for the address). */
+	for (w = LIST_FIRST(&f->done_waiters); w != NULL; w = tmp) {
+		tmp = LIST_NEXT(w, link);
+		if (w->op != PROTO_OP_LOGIN)
+			continue;
+		clock_timer_cancel(b->clk, &w->timer);
+		login_deadline_cb(b->ev, w);
+	}
 }
 
 static void
@@ -497,17 +539,28 @@ poll_done(void *arg, int r, struct oauth_token *got,
 		flow_end(b, u, -ECANCELED, "the sign-in was declined", NULL);
 		return;
 	default:
-		b->n.idp_errors[err.cls]++;
-		user_audit("consent_failed", u, u->uid, NULL, f->scope, "error",
-		    NULL, NULL, NULL, &err);
-		if (err.cls == OAUTH_ADMIN)
-			log_warnx(
-			    "device flow rejected by the IdP (%s): check the "
-			    "app registration",
-			    err.reason);
-		flow_end(b, u, 0, NULL, &err);
+		if (flow_code_is_ca_block(&err) &&
+		    b->cf->signin == CONFIG_SIGNIN_DEVICE_THEN_CODE) {
+			fall_back(b, u, f, &err);
+			return;
+		}
+		flow_failed(b, u, f, &err);
 		return;
 	}
+}
+
+void
+flow_failed(struct broker *b, struct user *u, struct flow *f,
+    const struct oauth_error *err)
+{
+	b->n.idp_errors[err->cls]++;
+	user_audit("consent_failed", u, u->uid, NULL, f->scope, "error", NULL,
+	    NULL, NULL, err);
+	if (err->cls == OAUTH_ADMIN)
+		log_warnx("sign-in rejected by the IdP (%s): check the app "
+			  "registration",
+		    err->reason);
+	flow_end(b, u, 0, NULL, err);
 }
 
 static void
@@ -560,6 +613,11 @@ devicecode_done(void *arg, int r, struct oauth_device *dev,
 	oauth_device_clear(&f->dev);
 	f->dev = *dev;
 	memset(dev, 0, sizeof(*dev)); /* taken */
+	if (r < 0 && flow_code_is_ca_block(&err) &&
+	    b->cf->signin == CONFIG_SIGNIN_DEVICE_THEN_CODE) {
+		fall_back(b, u, f, &err);
+		return;
+	}
 	if (r < 0) {
 		b->n.idp_errors[err.cls]++;
 		if (err.is_throttled && err.retry_after > 0)
@@ -581,14 +639,15 @@ devicecode_done(void *arg, int r, struct oauth_device *dev,
 	flow_begin(b, u, f);
 }
 
-/* The fields are known: poll (unless remote) and answer the starters. */
-static void
+void
 flow_begin(struct broker *b, struct user *u, struct flow *f)
 {
 	struct waiter *w;
 
 	f->state = FLOW_POLLING;
-	if (f->remote) {
+	if (f->method == FLOW_CODE)
+		flow_code_wait(b, u, f);
+	else if (f->remote) {
 		clock_timer_cancel(b->clk, &f->timer);
 		f->timer = clock_timer_in(b->clk,
 		    (f->expires_on - clock_now(b->clk)) * 1000,
@@ -745,12 +804,17 @@ flow_adopt(struct broker *b, struct user *u, const char *scope)
 	return 0;
 }
 
-/* Ask Entra for a device code (FLOW_STARTING goes on in devicecode_done). */
+/*
+ * Ask Entra for a device code (FLOW_STARTING goes on in devicecode_done),
+ * or, with signin = auth_code, begin the code flow at once.
+ */
 static int
 flow_post(struct broker *b, struct flow *f)
 {
 	char full[PROTO_STR_MAX + 64];
 
+	if (b->cf->signin == CONFIG_SIGNIN_AUTH_CODE)
+		return flow_code_begin(b, f->u, f, NULL);
 	snprintf(full, sizeof(full), "%s %s", OIDC_SCOPES, f->scope);
 	return b->idp->ops->device_start(b->idp, full, devicecode_done, f,
 	    &f->req);

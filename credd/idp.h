@@ -3,9 +3,10 @@
  * it sends (a device code and its polls, a refresh token grant), each
  * asynchronous, answered once on the loop thread with the reply already
  * parsed and classified (oauth.h). The real one (idp_http.c) is Entra
- * over http.c and oauth.c; unit tests plug in a scripted one. Further
- * sign-in methods (auth code + PKCE, client assertions) are new ops
- * here, not new HTTP code in the broker.
+ * over http.c and oauth.c; unit tests plug in a scripted one. Sign-in
+ * methods are ops here (device code, auth code + PKCE), not HTTP code in
+ * the broker; the app credential (clientauth.h) is the IdP's business:
+ * the broker only says whether a grant is public or confidential.
  *
  * Must never: call a completion before the op that started it returned,
  * or after cancel; log a form body, a token or a device code.
@@ -13,11 +14,13 @@
 #ifndef CREDD_IDP_H
 #define CREDD_IDP_H
 
+#include <errno.h>
 #include <stddef.h>
 
 struct idp;
 struct idp_req;
 struct http;
+struct clientauth;
 struct config;
 struct secret;
 struct oauth_token;
@@ -36,6 +39,25 @@ typedef void idp_token_cb(void *arg, int r, struct oauth_token *tok,
 typedef void idp_device_cb(void *arg, int r, struct oauth_device *dev,
     const struct oauth_error *err);
 
+/*
+ * Which kind of client a grant is, by Entra's rule: the device code
+ * flow, the paste-back code flow and their refreshes are public (no
+ * credential: AADSTS700025 otherwise); the platform-callback code flow
+ * and its refreshes are confidential (the configured credential). A
+ * refresh token keeps the kind of the grant that obtained it (record.h).
+ */
+enum idp_client {
+	IDP_CLIENT_PUBLIC = 0,
+	IDP_CLIENT_CONFIDENTIAL = 1,
+};
+
+/*
+ * An op's "the app credential cannot be made" (the federated token file
+ * is missing or stale, signing failed): an admin's problem, logged by
+ * the IdP; callers treat it as OAUTH_ADMIN and never drop the consent.
+ */
+#define IDP_ECREDENTIAL (-EKEYREJECTED)
+
 struct idp_ops {
 	const char *name;
 	/*
@@ -47,20 +69,23 @@ struct idp_ops {
 	/* Poll the token endpoint with a device code. As device_start. */
 	int (*device_poll)(struct idp *idp, const struct secret *device_code,
 	    idp_token_cb *cb, void *arg, struct idp_req **out);
-	/* Redeem refresh_token for scope (the full string). As device_start. */
+	/*
+	 * Redeem refresh_token for scope (the full string), as the kind of
+	 * client that obtained it. As device_start, and IDP_ECREDENTIAL.
+	 */
 	int (*refresh)(struct idp *idp, const struct secret *refresh_token,
-	    const char *scope, idp_token_cb *cb, void *arg,
-	    struct idp_req **out);
+	    const char *scope, enum idp_client kind, idp_token_cb *cb,
+	    void *arg, struct idp_req **out);
 	/*
 	 * The refresh grant with a claims parameter (claims: JSON text, a
 	 * challenge merged with the client capabilities, cae.h). As
-	 * refresh. NULL in an IdP that cannot send claims: flight.c then
+	 * refresh (kind included). NULL in an IdP that cannot send claims: flight.c then
 	 * answers a claims request with an error, never a stale token.
 	 */
 	int (*refresh_claims)(struct idp *idp,
 	    const struct secret *refresh_token, const char *scope,
-	    const char *claims, idp_token_cb *cb, void *arg,
-	    struct idp_req **out);
+	    const char *claims, enum idp_client kind, idp_token_cb *cb,
+	    void *arg, struct idp_req **out);
 	/*
 	 * A device-code poll with a claims parameter (a challenge the
 	 * sign-in must satisfy, cae.h). As device_poll; NULL: the flow
@@ -69,6 +94,15 @@ struct idp_ops {
 	int (*device_poll_claims)(struct idp *idp,
 	    const struct secret *device_code, const char *claims,
 	    idp_token_cb *cb, void *arg, struct idp_req **out);
+	/*
+	 * Redeem an authorization code (RFC 6749 4.1.3 with RFC 7636's
+	 * code_verifier) sent to redirect_uri, for scope (the full string),
+	 * as kind. As refresh.
+	 */
+	int (*code_redeem)(struct idp *idp, const struct secret *code,
+	    const struct secret *verifier, const char *redirect_uri,
+	    const char *scope, enum idp_client kind, idp_token_cb *cb,
+	    void *arg, struct idp_req **out);
 	/* Cancel; *req set to NULL; its callback will not run. NULL-safe. */
 	void (*cancel)(struct idp *idp, struct idp_req **req);
 	/* Requests in flight (stats). */
@@ -82,12 +116,13 @@ struct idp {
 
 /*
  * The real IdP: Entra's v2.0 endpoints for cf's authority and tenant,
- * sent through h; client_id (and client_secret, NULL for a public
- * client) are read from cf at each request. cf and client_secret are
- * borrowed. 0 or -errno (-ENAMETOOLONG for an over-long URL, -ENOMEM).
+ * sent through h; client_id is read from cf at each request, and
+ * confidential grants are decorated by ca (NULL: no credential). cf and
+ * ca are borrowed. 0 or -errno (-ENAMETOOLONG for an over-long URL,
+ * -ENOMEM).
  */
 int idp_http_new(struct http *h, const struct config *cf,
-    const struct secret *client_secret, struct idp **out);
+    const struct clientauth *ca, struct idp **out);
 /* After SIGHUP (the endpoints stay those of the first config). */
 void idp_http_set_config(struct idp *idp, const struct config *cf);
 /* Cancels nothing (the broker cancels its requests first). NULL-safe. */

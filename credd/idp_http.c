@@ -1,30 +1,35 @@
 /*
  * idp_http.c - the real IdP (idp.h): Entra's v2.0 device code and token
- * endpoints, the form bodies from oauth.c, sent through http.c, the
+ * endpoints, the form bodies from oauth.c, confidential grants decorated
+ * with the app credential (clientauth.h), sent through http.c, the
  * replies parsed and classified by oauth.c before the caller sees them.
  * One small allocation per request ties http's answer to the caller's
  * callback.
  *
  * Must never: log or keep a form body, a reply body or a token (the
  * forms are wiped once http.c has copied them; parsed tokens go to the
- * caller, what it leaves is wiped).
+ * caller, what it leaves is wiped); put a credential on a public grant.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "entra/secret.h"
 
+#include "clientauth.h"
 #include "config.h"
 #include "http.h"
 #include "idp.h"
+#include "log.h"
 #include "oauth.h"
 
 struct idp_http {
 	struct idp idp;
 	struct http *http;
 	const struct config *cf;
-	const struct secret *client_secret;
+	const struct clientauth *ca; /* confidential grants' credential */
+	int64_t cred_logged;	     /* last "credential broken" line, unix s */
 	char token_url[512];
 	char device_url[512];
 };
@@ -127,10 +132,49 @@ http_device_poll(struct idp *idp, const struct secret *device_code,
 	int r;
 
 	*out = NULL;
-	r = oauth_form_device_poll(h->cf->client_id, device_code,
-	    h->client_secret, &form);
+	/* A public-client grant: never a credential (AADSTS700025). */
+	r = oauth_form_device_poll(h->cf->client_id, device_code, NULL, &form);
 	if (r < 0)
 		return r;
+	q = calloc(1, sizeof(*q));
+	if (q == NULL) {
+		secret_free(form);
+		return -ENOMEM;
+	}
+	q->token_cb = cb;
+	q->arg = arg;
+	return post(h, h->token_url, form, q, out);
+}
+
+/*
+ * A token-endpoint grant: form (taken) decorated for a confidential
+ * client, then posted. IDP_ECREDENTIAL when the credential cannot be
+ * made (logged here: the message names a file, never its bytes).
+ */
+static int
+post_grant(struct idp_http *h, struct secret *form, enum idp_client kind,
+    idp_token_cb *cb, void *arg, struct idp_req **out)
+{
+	struct idp_req *q;
+	char msg[512];
+	int r;
+
+	if (kind == IDP_CLIENT_CONFIDENTIAL) {
+		r = clientauth_decorate(h->ca, h->token_url,
+		    (int64_t)time(NULL), &form, msg, sizeof(msg));
+		if (r < 0) {
+			/* Once a minute: every user's refresh fails alike. */
+			if (r != -ENOMEM && time(NULL) - h->cred_logged >= 60) {
+				h->cred_logged = time(NULL);
+				log_warnx(
+				    "[entra] client_auth: %s; confidential "
+				    "grants fail until it is fixed",
+				    msg);
+			}
+			secret_free(form);
+			return r == -ENOMEM ? r : IDP_ECREDENTIAL;
+		}
+	}
 	q = calloc(1, sizeof(*q));
 	if (q == NULL) {
 		secret_free(form);
@@ -143,83 +187,78 @@ http_device_poll(struct idp *idp, const struct secret *device_code,
 
 static int
 http_refresh(struct idp *idp, const struct secret *refresh_token,
-    const char *scope, idp_token_cb *cb, void *arg, struct idp_req **out)
-{
-	struct idp_http *h = to_http(idp);
-	struct secret *form = NULL;
-	struct idp_req *q;
-	int r;
-
-	*out = NULL;
-	r = oauth_form_refresh(h->cf->client_id, refresh_token, scope,
-	    h->client_secret, &form);
-	if (r < 0)
-		return r;
-	q = calloc(1, sizeof(*q));
-	if (q == NULL) {
-		secret_free(form);
-		return -ENOMEM;
-	}
-	q->token_cb = cb;
-	q->arg = arg;
-	return post(h, h->token_url, form, q, out);
-}
-
-static int
-http_refresh_claims(struct idp *idp, const struct secret *refresh_token,
-    const char *scope, const char *claims, idp_token_cb *cb, void *arg,
+    const char *scope, enum idp_client kind, idp_token_cb *cb, void *arg,
     struct idp_req **out)
 {
 	struct idp_http *h = to_http(idp);
 	struct secret *form = NULL;
-	struct idp_req *q;
 	int r;
 
 	*out = NULL;
-	r = oauth_form_refresh(h->cf->client_id, refresh_token, scope,
-	    h->client_secret, &form);
+	r = oauth_form_refresh(h->cf->client_id, refresh_token, scope, NULL,
+	    &form);
+	if (r < 0)
+		return r;
+	return post_grant(h, form, kind, cb, arg, out);
+}
+
+static int
+http_code_redeem(struct idp *idp, const struct secret *code,
+    const struct secret *verifier, const char *redirect_uri, const char *scope,
+    enum idp_client kind, idp_token_cb *cb, void *arg, struct idp_req **out)
+{
+	struct idp_http *h = to_http(idp);
+	struct secret *form = NULL;
+	int r;
+
+	*out = NULL;
+	r = oauth_form_authcode(h->cf->client_id, code, verifier, redirect_uri,
+	    scope, &form);
+	if (r < 0)
+		return r;
+	return post_grant(h, form, kind, cb, arg, out);
+}
+
+/* The refresh grant with a claims parameter (CAE, cae.h), as kind. */
+static int
+http_refresh_claims(struct idp *idp, const struct secret *refresh_token,
+    const char *scope, const char *claims, enum idp_client kind,
+    idp_token_cb *cb, void *arg, struct idp_req **out)
+{
+	struct idp_http *h = to_http(idp);
+	struct secret *form = NULL;
+	int r;
+
+	*out = NULL;
+	r = oauth_form_refresh(h->cf->client_id, refresh_token, scope, NULL,
+	    &form);
 	if (r == 0)
-		r = oauth_form_add_claims(&form, claims);
+		r = oauth_form_add_claims(&form, claims); /* frees on error */
 	if (r < 0) {
 		secret_free(form);
 		return r;
 	}
-	q = calloc(1, sizeof(*q));
-	if (q == NULL) {
-		secret_free(form);
-		return -ENOMEM;
-	}
-	q->token_cb = cb;
-	q->arg = arg;
-	return post(h, h->token_url, form, q, out);
+	return post_grant(h, form, kind, cb, arg, out);
 }
 
+/* A device-code poll with a claims parameter: public, no credential. */
 static int
 http_device_poll_claims(struct idp *idp, const struct secret *device_code,
     const char *claims, idp_token_cb *cb, void *arg, struct idp_req **out)
 {
 	struct idp_http *h = to_http(idp);
 	struct secret *form = NULL;
-	struct idp_req *q;
 	int r;
 
 	*out = NULL;
-	r = oauth_form_device_poll(h->cf->client_id, device_code,
-	    h->client_secret, &form);
+	r = oauth_form_device_poll(h->cf->client_id, device_code, NULL, &form);
 	if (r == 0)
 		r = oauth_form_add_claims(&form, claims);
 	if (r < 0) {
 		secret_free(form);
 		return r;
 	}
-	q = calloc(1, sizeof(*q));
-	if (q == NULL) {
-		secret_free(form);
-		return -ENOMEM;
-	}
-	q->token_cb = cb;
-	q->arg = arg;
-	return post(h, h->token_url, form, q, out);
+	return post_grant(h, form, IDP_CLIENT_PUBLIC, cb, arg, out);
 }
 
 static void
@@ -247,13 +286,14 @@ static const struct idp_ops idp_http_ops = {
 	.refresh = http_refresh,
 	.refresh_claims = http_refresh_claims,
 	.device_poll_claims = http_device_poll_claims,
+	.code_redeem = http_code_redeem,
 	.cancel = http_cancel_req,
 	.inflight = http_inflight_reqs,
 };
 
 int
 idp_http_new(struct http *http, const struct config *cf,
-    const struct secret *client_secret, struct idp **out)
+    const struct clientauth *ca, struct idp **out)
 {
 	struct idp_http *h;
 	int r;
@@ -264,7 +304,7 @@ idp_http_new(struct http *http, const struct config *cf,
 		return -ENOMEM;
 	h->http = http;
 	h->cf = cf;
-	h->client_secret = client_secret;
+	h->ca = ca;
 	r = oauth_url_token(cf->authority, cf->tenant, h->token_url,
 	    sizeof(h->token_url));
 	if (r == 0)

@@ -95,7 +95,8 @@ struct credd {
 	struct metrics_http *mhttp;   /* [metrics] listen; NULL: off */
 	struct ready *ready;	      /* sd_notify; inert without systemd */
 	struct secret *client_secret;
-	struct secmem *secmem; /* locked secret memory; NULL when off */
+	struct clientauth *clientauth; /* the app credential (clientauth.h) */
+	struct secmem *secmem;	       /* locked secret memory; NULL when off */
 	int sigfd;
 };
 
@@ -175,6 +176,9 @@ reload(struct credd *c)
 	ident_set_config(c->ident, cf); /* live sessions: the new policy */
 	server_set_config(c->server, cf);
 	broker_set_config(c->broker, cf);
+	if (clientauth_set_config(c->clientauth, cf) == -EINVAL)
+		log_warnx("[entra] client_auth changed: it takes effect at the "
+			  "next restart");
 	msi_set_config(c->msi, cf);
 	if ((cf->callback_listen == NULL) !=
 		(c->old_cf[c->nold - 1]->callback_listen == NULL) ||
@@ -403,7 +407,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 				"root or the effective uid" :
 				strerror(-r));
 	}
-	startup_client_auth(c.cf);
+	c.clientauth = startup_client_auth(c.cf); /* the key: before the drop */
 	r = server_listen(c.cf->socket, pw != NULL ? pw->pw_uid : geteuid(),
 	    &lfd, err, sizeof(err));
 	if (r < 0)
@@ -429,6 +433,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 		fatal("daemon");
 	startup_lock_secrets(c.cf, c.seal, &c.secmem,
 	    &c.client_secret); /* after the fork, before the store thread */
+	clientauth_set_secret(c.clientauth, c.client_secret);
 	startup_open_store(c.cf, conf_path, &c.st);
 	startup_open_marks(c.cf, &c.marks);
 	r = audit_init(c.cf->node, c.cf->audit_file);
@@ -454,7 +459,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	deps.st = c.st;
 	deps.seal = c.seal;
 	deps.http = c.http;
-	deps.client_secret = c.client_secret;
+	deps.clientauth = c.clientauth;
 	deps.marks = c.marks;
 	deps.db = c.userdb;
 	r = broker_new(&deps, &c.broker);
@@ -551,6 +556,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	store_close(c.st);
 	marks_close(c.marks);
 	seal_free(c.seal);
+	clientauth_free(c.clientauth); /* after the broker, its user */
 	secret_free(c.client_secret);
 	secret_set_allocator(NULL); /* every secret is freed by now */
 	n = secmem_free(c.secmem);
@@ -691,9 +697,6 @@ main(int argc, char **argv)
 			config_free(cf);
 			return 1;
 		}
-		if (r == CLIENTAUTH_NOT_WIRED)
-			fprintf(stderr, "credd: WARNING: %s: [entra] %s\n",
-			    conf, msg);
 		printf("%s: ok\n", conf);
 		workload_print_table(cf, stdout); /* issue 14 */
 		config_free(cf);

@@ -234,6 +234,14 @@ oauth_url_token(const char *authority, const char *tenant, char *dst,
 	return build_url(authority, tenant, "/oauth2/v2.0/token", dst, dstsz);
 }
 
+int
+oauth_url_authorize(const char *authority, const char *tenant, char *dst,
+    size_t dstsz)
+{
+	return build_url(authority, tenant, "/oauth2/v2.0/authorize", dst,
+	    dstsz);
+}
+
 struct form_kv {
 	const char *k;
 	const char *v; /* NULL: leave the pair out */
@@ -333,6 +341,28 @@ oauth_form_add_claims(struct secret **form, const char *claims)
 		*form = NULL;
 	}
 	return r;
+}
+
+int
+oauth_form_authcode(const char *client_id, const struct secret *code,
+    const struct secret *verifier, const char *redirect_uri, const char *scope,
+    struct secret **out)
+{
+	const struct form_kv kv[] = {
+		{ "grant_type", "authorization_code" },
+		{ "client_id", client_id },
+		{ "code", secret_str(code) },
+		{ "code_verifier", secret_str(verifier) },
+		{ "redirect_uri", redirect_uri },
+		{ "scope", scope },
+		{ "client_info", "1" },
+	};
+
+	*out = NULL;
+	if (client_id == NULL || scope == NULL || redirect_uri == NULL ||
+	    secret_str(code) == NULL || secret_str(verifier) == NULL)
+		return -EINVAL;
+	return form_build(kv, sizeof(kv) / sizeof(kv[0]), out);
 }
 
 int

@@ -84,6 +84,9 @@ int oauth_url_devicecode(const char *authority, const char *tenant, char *dst,
     size_t dstsz);
 int oauth_url_token(const char *authority, const char *tenant, char *dst,
     size_t dstsz);
+/* authority "/" tenant "/oauth2/v2.0/authorize". */
+int oauth_url_authorize(const char *authority, const char *tenant, char *dst,
+    size_t dstsz);
 
 /*
  * Form bodies (new secrets). client_secret may be NULL (public client).
@@ -97,6 +100,15 @@ int oauth_form_device_poll(const char *client_id,
 int oauth_form_refresh(const char *client_id,
     const struct secret *refresh_token, const char *scope,
     const struct secret *client_secret, struct secret **out);
+
+/*
+ * The authorization_code grant (RFC 6749 4.1.3, RFC 7636 4.5): code,
+ * code_verifier, the redirect_uri of the authorize request, scope. No
+ * credential (clientauth.h adds one for a confidential client).
+ */
+int oauth_form_authcode(const char *client_id, const struct secret *code,
+    const struct secret *verifier, const char *redirect_uri, const char *scope,
+    struct secret **out);
 
 /*
  * Append a client assertion (RFC 7523 section 2.2: certificate or

@@ -152,7 +152,8 @@ record_dup(const struct record *r)
 		.last_refresh = r->last_refresh,
 		.version = r->version,
 		.epoch = r->epoch,
-		.gen = r->gen };
+		.gen = r->gen,
+		.client = r->client };
 	if (dup_opt(r->user, &d->user) < 0 || dup_opt(r->oid, &d->oid) < 0 ||
 	    dup_opt(r->tid, &d->tid) < 0 ||
 	    dup_opt(r->username, &d->username) < 0)
@@ -262,6 +263,11 @@ encode_obj(const struct record *r)
 			json_decref(o);
 			return NULL;
 		}
+	}
+	if (o != NULL && r->client != 0 &&
+	    json_object_set_new(o, "client", json_string("confidential")) < 0) {
+		json_decref(o);
+		return NULL;
 	}
 	return o;
 }
@@ -411,6 +417,22 @@ decode_flow(json_t *fo, struct record_flow **out)
 	return 0;
 }
 
+/* "client": absent or "public" 0, "confidential" 1, else -EBADMSG. */
+static int
+decode_client(json_t *v, int *out)
+{
+	*out = 0;
+	if (v == NULL)
+		return 0;
+	if (!json_is_string(v))
+		return -EBADMSG;
+	if (strcmp(json_string_value(v), "confidential") == 0)
+		*out = 1;
+	else if (strcmp(json_string_value(v), "public") != 0)
+		return -EBADMSG;
+	return 0;
+}
+
 /* Fill r from the parsed object. Unknown members are ignored. */
 static int
 decode_obj(json_t *o, struct record *r)
@@ -451,6 +473,9 @@ decode_obj(json_t *o, struct record *r)
 		return -EBADMSG;
 	r->uid = (uid_t)uid;
 	e = decode_flow(json_object_get(o, "flow"), &r->flow);
+	if (e < 0)
+		return e;
+	e = decode_client(json_object_get(o, "client"), &r->client);
 	if (e < 0)
 		return e;
 	rt = json_object_get(o, "refresh_token");

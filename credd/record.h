@@ -6,7 +6,8 @@
  * {"v":1,"user":..,"uid":..,"oid":..,"tid":..,"username":..,
  *  "refresh_token":..|null,"scopes":[..],"created":..,"updated":..,
  *  "last_refresh":.., "epoch":.., "gen":..,
- *  "flow":{..} (optional: a pending device flow)}
+ *  "flow":{..} (optional: a pending device flow),
+ *  "client":"confidential" (optional: absent = public)}
  * A record without a refresh token still pins the account (oid, tid)
  * after a REAUTH or logout; only admin revoke deletes the record.
  *
@@ -62,6 +63,14 @@ struct record {
 	uint64_t epoch;	  /* sealed: creation of its row, unix us */
 	uint64_t gen;	  /* sealed: writes within that epoch */
 	struct record_flow *flow; /* pending device flow (cluster), or NULL */
+	/*
+	 * The kind of client whose grant obtained refresh_token (enum
+	 * idp_client: 0 public, 1 confidential), so its refreshes carry the
+	 * credential Entra expects. Sealed as "client" only when
+	 * confidential: records sealed before it, and by an older credd,
+	 * read as public (and an older credd ignores the member).
+	 */
+	int client;
 };
 
 void record_flow_free(struct record_flow *f);

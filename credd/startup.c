@@ -314,21 +314,29 @@ startup_lock_secrets(const struct config *cf, struct seal *seal,
 }
 
 /*
- * client_auth = certificate | federated: the file is checked (as root,
- * before privilege drop), and the log says that no grant sends it yet.
- * A bad certificate is fatal like a bad client_secret_file; a stale
- * federated token is not (the file rotates; the sign-in work reads it
- * per request).
+ * The app credential (clientauth.h), as root before privilege drop: a
+ * certificate's key is loaded now (a bad one is fatal like a bad
+ * client_secret_file); a federated token file is checked but a stale
+ * one is not fatal (the file rotates and is read per request).
  */
-void
+struct clientauth *
 startup_client_auth(const struct config *cf)
 {
+	struct clientauth *ca = NULL;
 	char msg[512];
 	int r;
 
-	r = clientauth_check(cf, (int64_t)time(NULL), msg, sizeof(msg));
-	if (r < 0 && cf->client_auth == CONFIG_CLIENT_AUTH_CERTIFICATE)
+	if (cf->client_auth == CONFIG_CLIENT_AUTH_FEDERATED) {
+		r = clientauth_check(cf, (int64_t)time(NULL), msg, sizeof(msg));
+		if (r < 0)
+			log_warnx("client_assertion_file %s; confidential "
+				  "grants fail until it is fixed",
+			    msg);
+	}
+	r = clientauth_new(cf, &ca, msg, sizeof(msg));
+	if (r == -ENOMEM)
+		fatalx("out of memory");
+	if (r < 0)
 		fatalx("client_certificate_file %s", msg);
-	if (r != 0)
-		log_warnx("%s", msg);
+	return ca;
 }

@@ -6,6 +6,7 @@
 #ifndef CREDD_STARTUP_H
 #define CREDD_STARTUP_H
 
+struct clientauth;
 struct config;
 struct marks;
 struct passwd;
@@ -24,10 +25,11 @@ void startup_credentials(struct config *cf);
 void startup_load_keys(const struct config *cf, const char *path,
     struct seal **seal);
 /*
- * [entra] client_auth = certificate | federated: check the file before
- * the privilege drop; a bad certificate ends the process.
+ * [entra] client_auth: the app credential, made before the privilege
+ * drop (a certificate's key is loaded; a bad one ends the process; a
+ * stale federated token file is only warned about). Never NULL.
  */
-void startup_client_auth(const struct config *cf);
+struct clientauth *startup_client_auth(const struct config *cf);
 /* An owner-only secret file, trailing newlines cut. 0 or -errno. */
 int startup_read_secret(const char *path, struct secret **out);
 /* dir is ours and mode 0700. */

@@ -43,6 +43,7 @@ enum field_id {
 	F_CAE,
 	F_CLAIMS,
 	F_CGROUP,
+	F_URL,
 	F_COUNT
 };
 
@@ -96,6 +97,10 @@ static const struct field_spec fields[F_COUNT] = {
 	    MSG_MISSING("claims") },
 	[F_CGROUP] = { "cgroup", FT_STRING, 0, 0, 1, MSG_NESTR("cgroup"),
 	    MSG_MISSING("cgroup") },
+	[F_URL] = { "url", FT_STRING, 0, 0, 1,
+	    "\"url\" must be a non-empty string of at most " XSTR(
+		PROTO_URL_MAX) " bytes",
+	    MSG_MISSING("url") },
 };
 
 #define ALLOW(f) (1u << (f))
@@ -134,6 +139,7 @@ static const struct op_spec {
 	    ALLOW(F_CGROUP) | ALLOW(F_USER) },
 	[PROTO_OP_UNBIND] = { "unbind", ALLOW(F_CGROUP), ALLOW(F_CGROUP) },
 	[PROTO_OP_BINDINGS] = { "bindings", 0, 0 },
+	[PROTO_OP_LOGIN_CODE] = { "login_code", ALLOW(F_URL), ALLOW(F_URL) },
 };
 
 const char *
@@ -190,7 +196,7 @@ field_store(struct proto_request *req, int id, json_t *val)
 	const struct field_spec *fs = &fields[id];
 	const char *s = NULL;
 	json_int_t n = 0;
-	size_t len;
+	size_t len = 0;
 
 	switch (fs->type) {
 	case FT_STRING:
@@ -199,7 +205,9 @@ field_store(struct proto_request *req, int id, json_t *val)
 		s = json_string_value(val);
 		len = json_string_length(val);
 		/* jansson refuses \u0000 already; check anyway. */
-		if (len > (id == F_CLAIMS ? PROTO_CLAIMS_MAX : PROTO_STR_MAX) ||
+		if (len > (id == F_CLAIMS     ? PROTO_CLAIMS_MAX :
+				  id == F_URL ? PROTO_URL_MAX :
+						PROTO_STR_MAX) ||
 		    strlen(s) != len)
 			return -EBADMSG;
 		if (fs->is_nonempty && len == 0)
@@ -259,6 +267,10 @@ field_store(struct proto_request *req, int id, json_t *val)
 		break;
 	case F_CGROUP:
 		req->cgroup = s;
+		break;
+	case F_URL:
+		req->url = s;
+		req->url_len = len;
 		break;
 	default:
 		return -EBADMSG;

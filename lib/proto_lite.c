@@ -239,6 +239,15 @@ static const struct {
 	[PROTO_OP_UNBIND] = { 0, LBIT(LF_COUNT) },
 };
 
+/*
+ * The ops whose fields this path does not know: jansson decides them
+ * (a zeroed lite_ops row allows none and requires none, so without
+ * this a login_code without its url would pass here).
+ */
+static const unsigned char lite_json_only[PROTO_OP_COUNT] = {
+	[PROTO_OP_LOGIN_CODE] = 1,
+};
+
 /* What one member said, before the op is known: a string or a number. */
 struct lite_val {
 	const char *s;
@@ -415,7 +424,7 @@ proto_lite_request_decode(const char *line, size_t len,
 	if (sep != 2 || !at_eof(&c) || !has_v || op == NULL)
 		return 0;
 	req->op = lite_op(op, oplen);
-	if (req->op == PROTO_OP_NONE ||
+	if (req->op == PROTO_OP_NONE || lite_json_only[req->op] ||
 	    (seen & ~lite_ops[req->op].allowed) != 0 ||
 	    (lite_ops[req->op].required & ~seen) != 0 ||
 	    !lite_fill(req, seen, vals)) {

@@ -2,8 +2,10 @@
  * pam_entra.c - the PAM session module (DESIGN.md §8). open_session asks
  * credd, over one short-lived connection, to open a session for the user
  * and prepare the user's tokens; when a consent is pending and the session
- * is interactive it shows the device-code URL and code in one
- * PAM_TEXT_INFO message. A session that one user opens for another (sudo
+ * is interactive it shows what the sign-in method needs in one
+ * PAM_TEXT_INFO message: the device-code URL and code, a platform
+ * callback's short link, or (paste-back) the instruction to run credctl
+ * login, which asks for the address the browser ends on. A session that one user opens for another (sudo
  * -u, su, runuser: PAM_RUSER names someone else, or the service is in
  * switch_services) is never interactive: its text reaches the invoking
  * user, who must not see the target's code. close_session tells credd
@@ -276,6 +278,50 @@ expiry_text(const json_t *resp, char *buf, size_t bufsz)
 }
 
 /*
+ * An authorization-code sign-in (method auth_code): a platform
+ * callback's short link fits the message; a paste-back sign-in cannot
+ * be finished here (nothing to paste into), so the user is sent to
+ * credctl login. credd's note on why (a fallback from a blocked device
+ * code flow) comes first.
+ */
+static void
+show_code_consent(const struct call *c, const json_t *resp, const char *user,
+    const char *host)
+{
+	char uri[PAM_ENTRA_URI_CAP + 1], note[160], head[160];
+	char msg[PAM_MAX_MSG_SIZE];
+	const char *m = reply_str(resp, "message"), *to;
+
+	note[0] = '\0';
+	if (m != NULL && (to = strstr(m, "To sign in")) != NULL && to > m) {
+		/* Cut before credd's own instruction, then quote it safely. */
+		(void)snprintf(head, sizeof(head), "%.*s",
+		    (int)((size_t)(to - m) < sizeof(head) ? to - m :
+							    (long)sizeof(head)),
+		    m);
+		(void)util_log_str(note, sizeof(note), head, sizeof(note) - 1);
+	}
+	if (json_is_true(json_object_get(resp, "paste_back")) ||
+	    reply_str(resp, "signin_url") == NULL) {
+		(void)snprintf(msg, sizeof(msg),
+		    "Azure sign-in needed for %s on %.64s.\n%.150s%s"
+		    "Run 'credctl login': it shows a link to open in a browser "
+		    "and asks for the address the browser ends on.",
+		    user, host, note, note[0] ? "\n" : "");
+		(void)conv_info(c->pamh, msg);
+		return;
+	}
+	(void)util_log_str(uri, sizeof(uri), reply_str(resp, "signin_url"),
+	    PAM_ENTRA_URI_CAP);
+	(void)snprintf(msg, sizeof(msg),
+	    "Azure sign-in needed for %s on %.64s.\n%.120s%s"
+	    "Open %.200s in a browser to sign in.",
+	    user, host, note, note[0] ? "\n" : "", uri);
+	(void)conv_info(c->pamh, msg);
+	secret_wipe(msg, sizeof(msg)); /* the link is single use, still */
+}
+
+/*
  * The one PAM_TEXT_INFO message: URL, code, expiry, and which user on
  * which host the consent is for. Without device-code fields (no flow
  * could start), point the user at credctl login instead.
@@ -291,6 +337,11 @@ show_consent(const struct call *c, const json_t *resp)
 		(void)snprintf(host, sizeof(host), "this host");
 	host[sizeof(host) - 1] = '\0';
 	(void)util_log_str(user, sizeof(user), c->user, sizeof(user) - 1);
+	if (reply_str(resp, "method") != NULL &&
+	    strcmp(reply_str(resp, "method"), "auth_code") == 0) {
+		show_code_consent(c, resp, user, host);
+		return;
+	}
 	if (reply_str(resp, "verification_uri") == NULL ||
 	    reply_str(resp, "user_code") == NULL) {
 		(void)snprintf(msg, sizeof(msg),

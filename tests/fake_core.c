@@ -18,6 +18,7 @@
 
 #include "broker.h"
 #include "broker_metrics.h"
+#include "clientauth.h"
 #include "clock.h"
 #include "config.h"
 #include "errmap.h"
@@ -38,9 +39,13 @@
 struct fake_req {
 	struct fake_req *next;
 	enum fake_grant kind;
-	char rt[256];
+	int client;   /* enum idp_client */
+	char rt[256]; /* refresh token or code */
 	char *claims; /* the claims parameter, or NULL */
 	char scope[256];
+	char verifier[160]; /* FAKE_CODE */
+	char redirect[512]; /* FAKE_CODE */
+	char cred[4096];    /* a confidential grant's credential part */
 	idp_token_cb *token_cb;
 	idp_device_cb *device_cb;
 	void *arg;
@@ -67,6 +72,8 @@ struct fake_core {
 	int64_t now_s, now_ms;
 	struct fake_timer *timers;
 	struct broker *b;
+	struct clientauth *ca;	  /* [entra] client_auth as configured */
+	struct secret *secret;	  /* client_auth = secret: a fixed one */
 	atomic_uint_fast64_t seq; /* orders store writes and replies */
 	char body[4096];
 };
@@ -113,34 +120,98 @@ idp_device_poll(struct idp *idp, const struct secret *device_code,
 	return idp_queue(idp->priv, FAKE_POLL, NULL, cb, NULL, arg, out);
 }
 
+#define FAKE_TOKEN_URL                                                         \
+	"https://login.microsoftonline.com/" FAKE_TENANT "/oauth2/v2.0/token"
+
+/*
+ * As idp_http.c: a confidential grant's form is decorated with the
+ * configured credential (clientauth.c); what was added is kept in
+ * q->cred for the test. IDP_ECREDENTIAL when it cannot be made.
+ */
+static int
+decorate(struct fake_core *fc, enum idp_client kind, char *cred, size_t n)
+{
+	struct secret *form = secret_from_str("grant_type=x");
+	char msg[512];
+	int r;
+
+	cred[0] = '\0';
+	if (form == NULL)
+		return -ENOMEM;
+	if (kind != IDP_CLIENT_CONFIDENTIAL) {
+		secret_free(form);
+		return 0;
+	}
+	r = clientauth_decorate(fc->ca, FAKE_TOKEN_URL, fc->now_s, &form, msg,
+	    sizeof(msg));
+	if (r == 0 && form->len > strlen("grant_type=x&"))
+		snprintf(cred, n, "%s", form->ptr + strlen("grant_type=x&"));
+	secret_free(form);
+	return r == -EKEYREJECTED ? IDP_ECREDENTIAL : r;
+}
+
 static int
 idp_refresh(struct idp *idp, const struct secret *refresh_token,
-    const char *scope, idp_token_cb *cb, void *arg, struct idp_req **out)
+    const char *scope, enum idp_client kind, idp_token_cb *cb, void *arg,
+    struct idp_req **out)
 {
-	int r = idp_queue(idp->priv, FAKE_REFRESH, refresh_token, cb, NULL, arg,
-	    out);
+	char cred[4096];
+	int r;
 
-	if (r == 0)
+	r = decorate(idp->priv, kind, cred, sizeof(cred));
+	if (r < 0)
+		return r;
+	r = idp_queue(idp->priv, FAKE_REFRESH, refresh_token, cb, NULL, arg,
+	    out);
+	if (r == 0) {
 		snprintf(((struct fake_req *)*out)->scope, 256, "%s", scope);
+		((struct fake_req *)*out)->client = kind;
+		memcpy(((struct fake_req *)*out)->cred, cred, sizeof(cred));
+	}
 	return r;
 }
 
 static int
 idp_refresh_claims(struct idp *idp, const struct secret *refresh_token,
-    const char *scope, const char *claims, idp_token_cb *cb, void *arg,
-    struct idp_req **out)
+    const char *scope, const char *claims, enum idp_client kind,
+    idp_token_cb *cb, void *arg, struct idp_req **out)
 {
 	char *c = strdup(claims);
 	int r;
 
 	if (c == NULL)
 		return -ENOMEM;
-	r = idp_refresh(idp, refresh_token, scope, cb, arg, out);
+	r = idp_refresh(idp, refresh_token, scope, kind, cb, arg, out);
 	if (r < 0) {
 		free(c);
 		return r;
 	}
 	((struct fake_req *)*out)->claims = c;
+	return 0;
+}
+
+static int
+idp_code_redeem(struct idp *idp, const struct secret *code,
+    const struct secret *verifier, const char *redirect_uri, const char *scope,
+    enum idp_client kind, idp_token_cb *cb, void *arg, struct idp_req **out)
+{
+	struct fake_req *q;
+	char cred[4096];
+	int r;
+
+	(void)scope;
+	r = decorate(idp->priv, kind, cred, sizeof(cred));
+	if (r < 0)
+		return r;
+	r = idp_queue(idp->priv, FAKE_CODE, code, cb, NULL, arg, out);
+	if (r < 0)
+		return r;
+	q = (struct fake_req *)*out;
+	q->client = kind;
+	memcpy(q->cred, cred, sizeof(cred));
+	snprintf(q->verifier, sizeof(q->verifier), "%.*s", (int)verifier->len,
+	    verifier->ptr);
+	snprintf(q->redirect, sizeof(q->redirect), "%s", redirect_uri);
 	return 0;
 }
 
@@ -207,6 +278,7 @@ static const struct idp_ops fake_idp_ops = {
 	.refresh = idp_refresh,
 	.refresh_claims = idp_refresh_claims,
 	.device_poll_claims = idp_device_poll_claims,
+	.code_redeem = idp_code_redeem,
 	.cancel = idp_cancel,
 	.inflight = idp_inflight,
 };
@@ -410,6 +482,16 @@ fake_core_new(const char *extra)
 	d.seal = fc->seal;
 	d.idp = &fc->idp;
 	d.clock = &fc->clk;
+	r = clientauth_new(fc->cf, &fc->ca, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "fake_core: client_auth: %s\n", err);
+		goto fail;
+	}
+	if (fc->cf->client_auth == CONFIG_CLIENT_AUTH_SECRET) {
+		fc->secret = secret_from_str(FAKE_CLIENT_SECRET);
+		clientauth_set_secret(fc->ca, fc->secret);
+	}
+	d.clientauth = fc->ca;
 	r = broker_new(&d, &fc->b);
 	if (r < 0) {
 		fprintf(stderr, "fake_core: broker_new: %s\n", strerror(-r));
@@ -442,6 +524,8 @@ fake_core_free(struct fake_core *fc)
 	}
 	store_close(fc->st);
 	seal_free(fc->seal);
+	clientauth_free(fc->ca);
+	secret_free(fc->secret);
 	config_free(fc->cf);
 	event_free(fc->ev);
 	free(fc);
@@ -557,6 +641,19 @@ fake_core_login(struct fake_core *fc, struct fake_call *c, const char *user,
 }
 
 void
+fake_core_login_code(struct fake_core *fc, struct fake_call *c,
+    const char *user, uid_t uid, const char *url)
+{
+	struct reply out = { 0 };
+
+	fake_core_call_init(fc, c, PROTO_OP_LOGIN_CODE, user, uid);
+	fake_core_call_returned(c,
+	    broker_signin_paste(fc->b, &c->w, user, uid, url, strlen(url),
+		&out),
+	    &out);
+}
+
+void
 fake_core_status(struct fake_core *fc, struct fake_call *c, const char *user,
     uid_t uid)
 {
@@ -640,6 +737,56 @@ unsigned
 fake_core_idp_sent(const struct fake_core *fc, enum fake_grant kind)
 {
 	return fc->sent[kind];
+}
+
+static const struct fake_req *
+oldest(const struct fake_core *fc, enum fake_grant kind)
+{
+	const struct fake_req *q;
+
+	for (q = fc->reqs; q != NULL && q->kind != kind; q = q->next)
+		;
+	return q;
+}
+
+int
+fake_core_idp_client(const struct fake_core *fc, enum fake_grant kind)
+{
+	const struct fake_req *q = oldest(fc, kind);
+
+	return q != NULL ? q->client : -1;
+}
+
+const char *
+fake_core_idp_cred(const struct fake_core *fc, enum fake_grant kind)
+{
+	const struct fake_req *q = oldest(fc, kind);
+
+	return q != NULL ? q->cred : "";
+}
+
+const char *
+fake_core_idp_code(const struct fake_core *fc)
+{
+	const struct fake_req *q = oldest(fc, FAKE_CODE);
+
+	return q != NULL ? q->rt : "";
+}
+
+const char *
+fake_core_idp_verifier(const struct fake_core *fc)
+{
+	const struct fake_req *q = oldest(fc, FAKE_CODE);
+
+	return q != NULL ? q->verifier : "";
+}
+
+const char *
+fake_core_idp_redirect(const struct fake_core *fc)
+{
+	const struct fake_req *q = oldest(fc, FAKE_CODE);
+
+	return q != NULL ? q->redirect : "";
 }
 
 const char *

@@ -29,11 +29,19 @@
 #define FAKE_CLIENT "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
 #define FAKE_SCOPE "https://storage.azure.com/.default"
 #define FAKE_T0 INT64_C(1900000000) /* the fixed clock's start, unix s */
+/* client_auth = secret: the secret the bench's credential carries. */
+#define FAKE_CLIENT_SECRET "fake-client-secret"
 
 struct fake_core;
 struct config;
 
-enum fake_grant { FAKE_DEVICE, FAKE_POLL, FAKE_REFRESH, FAKE_NGRANTS };
+enum fake_grant {
+	FAKE_DEVICE,
+	FAKE_POLL,
+	FAKE_REFRESH,
+	FAKE_CODE, /* code_redeem */
+	FAKE_NGRANTS
+};
 
 /* One request, as dispatch.c would make it; the answer lands in resp. */
 struct fake_call {
@@ -77,6 +85,9 @@ void fake_core_token_cae(struct fake_core *fc, struct fake_call *c,
     const char *user, uid_t uid, int cae, const char *claims);
 void fake_core_login(struct fake_core *fc, struct fake_call *c,
     const char *user, uid_t uid, int64_t wait);
+/* The login_code op: url is what the user pasted. */
+void fake_core_login_code(struct fake_core *fc, struct fake_call *c,
+    const char *user, uid_t uid, const char *url);
 void fake_core_status(struct fake_core *fc, struct fake_call *c,
     const char *user, uid_t uid);
 void fake_core_logout(struct fake_core *fc, struct fake_call *c,
@@ -114,6 +125,24 @@ const char *fake_core_idp_claims(const struct fake_core *fc);
 const char *fake_core_idp_poll_claims(const struct fake_core *fc);
 /* The scope string of the oldest waiting refresh ("" none). */
 const char *fake_core_idp_scope(const struct fake_core *fc);
+/*
+ * The oldest waiting request of kind: its client kind (enum idp_client:
+ * 0 public, 1 confidential; -1 when none waits), and for FAKE_CODE the
+ * code, code_verifier and redirect_uri it carries ("" when none).
+ */
+int fake_core_idp_client(const struct fake_core *fc, enum fake_grant kind);
+const char *fake_core_idp_code(const struct fake_core *fc);
+/*
+ * The credential the oldest waiting request of kind carries, as form
+ * text ("client_secret=..." or "client_assertion_type=...&
+ * client_assertion=..."), decorated as idp_http.c does for a
+ * confidential grant ("" for a public one, or when none waits). A
+ * credential that cannot be made fails the op with IDP_ECREDENTIAL.
+ */
+const char *fake_core_idp_cred(const struct fake_core *fc,
+    enum fake_grant kind);
+const char *fake_core_idp_verifier(const struct fake_core *fc);
+const char *fake_core_idp_redirect(const struct fake_core *fc);
 /*
  * Answer the oldest waiting request of kind with an HTTP status, body
  * and Retry-After (-1: none), then settle. 0, or -ENOENT when none waits.

@@ -25,6 +25,7 @@
 #define PROTO_STR_MAX 1024 /* longest accepted string field */
 /* token's claims (a challenge, base64 or JSON): longest accepted string */
 #define PROTO_CLAIMS_MAX 16384
+#define PROTO_URL_MAX 8192 /* login_code's "url" (Entra codes are long) */
 #define PROTO_LITE_BUF                                                         \
 	256 /* string bytes (NULs included) the fast path keeps */
 
@@ -39,12 +40,13 @@ enum proto_op {
 	PROTO_OP_ADMIN_LIST,
 	PROTO_OP_ADMIN_REVOKE,
 	PROTO_OP_STATS,
-	PROTO_OP_SDK_ENV,  /* mint an SDK endpoint secret for the caller */
-	PROTO_OP_METRICS,  /* the Prometheus text page (admin) */
-	PROTO_OP_HEALTH,   /* store, IdP and key ring usable? (any caller) */
-	PROTO_OP_BIND,	   /* bind a cgroup to (user, workload) (admin) */
-	PROTO_OP_UNBIND,   /* end a cgroup's binding (admin) */
-	PROTO_OP_BINDINGS, /* list bound cgroups (admin) */
+	PROTO_OP_SDK_ENV,    /* mint an SDK endpoint secret for the caller */
+	PROTO_OP_METRICS,    /* the Prometheus text page (admin) */
+	PROTO_OP_HEALTH,     /* store, IdP and key ring usable? (any caller) */
+	PROTO_OP_BIND,	     /* bind a cgroup to (user, workload) (admin) */
+	PROTO_OP_UNBIND,     /* end a cgroup's binding (admin) */
+	PROTO_OP_BINDINGS,   /* list bound cgroups (admin) */
+	PROTO_OP_LOGIN_CODE, /* the address a paste-back sign-in ended on */
 	PROTO_OP_COUNT
 };
 
@@ -59,21 +61,23 @@ enum proto_op {
 struct proto_request {
 	json_t *root; /* NULL when the fast path decoded the line */
 	enum proto_op op;
-	const char *scope;	   /* token */
-	int64_t min_valid;	   /* token; default PROTO_MIN_VALID_DEFAULT */
-	int cae;		   /* token: a CAE token wanted, default 0 */
-	const char *claims;	   /* token: a claims challenge (not checked
+	const char *scope;    /* token */
+	int64_t min_valid;    /* token; default PROTO_MIN_VALID_DEFAULT */
+	int cae;	      /* token: a CAE token wanted, default 0 */
+	const char *claims;   /* token: a claims challenge (not checked
 				    * here beyond being a string) */
-	int64_t wait;		   /* login, default 0 */
-	const char *user;	   /* session_open/close, admin_revoke */
-	const char *service;	   /* session_open */
-	const char *tty;	   /* session_open */
-	const char *workload;	   /* session_open */
-	int interactive;	   /* session_open, default 0 */
-	const char *session;	   /* session_close */
-	const char *cgroup;	   /* bind, unbind */
-	const char *cursor;	   /* admin_list */
-	int64_t limit;		   /* admin_list, default 100 */
+	int64_t wait;	      /* login, default 0 */
+	const char *user;     /* session_open/close, admin_revoke */
+	const char *service;  /* session_open */
+	const char *tty;      /* session_open */
+	const char *workload; /* session_open */
+	int interactive;      /* session_open, default 0 */
+	const char *session;  /* session_close */
+	const char *cgroup;   /* bind, unbind */
+	const char *cursor;   /* admin_list */
+	int64_t limit;	      /* admin_list, default 100 */
+	const char *url;      /* login_code: a secret (a sign-in code in it) */
+	size_t url_len;
 	char lite[PROTO_LITE_BUF]; /* the fast path's strings, NUL-terminated */
 };
 

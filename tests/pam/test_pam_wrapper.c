@@ -50,7 +50,20 @@
 #define FAKE_URI "https://microsoft.com/devicelogin"
 #define FAKE_SECRET "s3cr3t-endpoint-header-value"
 
-enum fake_mode { FAKE_PENDING, FAKE_READY, FAKE_HUNG, FAKE_PENDING_THEN_READY };
+enum fake_mode {
+	FAKE_PENDING,
+	FAKE_READY,
+	FAKE_HUNG,
+	FAKE_PENDING_THEN_READY,
+	FAKE_CODE_PASTE, /* auth_code, paste-back, after a fallback */
+	FAKE_CODE_LINK,	 /* auth_code, a platform callback's short link */
+};
+#define FAKE_LINK "https://ds.example.com/entra/login/AAAAAAAAAAAAAAAAAAAAAA"
+#define FAKE_AUTHORIZE                                                         \
+	"https://login.microsoftonline.com/t/oauth2/v2.0/authorize?state=x"
+#define FAKE_NOTE                                                              \
+	"Your organization blocks sign-in with a device code here; sign in "   \
+	"with a browser link instead."
 
 /* The fake credd: one thread, poll over the listener and its clients. */
 struct fake {
@@ -132,6 +145,18 @@ fake_answer(struct fake *f, int fd, const char *line)
 	pthread_mutex_unlock(&f->mu);
 	if (!is_open)
 		snprintf(out, sizeof(out), "{\"ok\":true}\n");
+	else if (f->mode == FAKE_CODE_PASTE || f->mode == FAKE_CODE_LINK)
+		snprintf(out, sizeof(out),
+		    "{\"ok\":true,\"session\":\"sess-%d\","
+		    "\"state\":\"pending\",\"account\":null,"
+		    "\"method\":\"auth_code\",\"signin_url\":\"%s\","
+		    "\"paste_back\":%s,\"expires_on\":%lld,"
+		    "\"message\":\"%sTo sign in, ...\"}\n",
+		    f->nopen,
+		    f->mode == FAKE_CODE_PASTE ? FAKE_AUTHORIZE : FAKE_LINK,
+		    f->mode == FAKE_CODE_PASTE ? "true" : "false",
+		    (long long)time(NULL) + 900,
+		    f->mode == FAKE_CODE_PASTE ? FAKE_NOTE " " : "");
 	else if (is_ready)
 		snprintf(out, sizeof(out),
 		    "{\"ok\":true,\"session\":\"sess-%d\","
@@ -517,6 +542,48 @@ test_message(void)
 	    f.reqs[1]);
 }
 
+/* [entra] signin with auth_code: what each redirect kind shows. */
+static void
+test_code_messages(void)
+{
+	struct fake f;
+	struct seen s;
+	int r;
+
+	printf("# auth_code: paste-back says run credctl login (with the "
+	       "fallback's reason); a callback shows its short link\n");
+	fake_start(&f, FAKE_CODE_PASTE);
+	r = run("msg", "nobody", 0, 1, &s, NULL, NULL);
+	fake_stop(&f);
+	CHECK(r == PAM_SUCCESS, "paste: want PAM_SUCCESS, got %d", r);
+	CHECK(s.ninfo == 1, "paste: want one info message, got %d", s.ninfo);
+	CHECK(strstr(s.info, "credctl login") != NULL,
+	    "paste: no credctl login in: %s", s.info);
+	CHECK(strstr(s.info, "blocks sign-in with a device code") != NULL,
+	    "paste: no fallback reason in: %s", s.info);
+	CHECK(strstr(s.info, "authorize") == NULL,
+	    "paste: the long authorize URL is for credctl: %s", s.info);
+	printf("  message: %s\n", s.info);
+
+	fake_start(&f, FAKE_CODE_LINK);
+	r = run("msg", "nobody", 0, 1, &s, NULL, NULL);
+	fake_stop(&f);
+	CHECK(r == PAM_SUCCESS, "link: want PAM_SUCCESS, got %d", r);
+	CHECK(s.ninfo == 1 && strstr(s.info, FAKE_LINK) != NULL,
+	    "link: no short link in: %s", s.info);
+	printf("  message: %s\n", s.info);
+
+	/* Silent sessions start nothing and show nothing, whatever the
+	 * method. */
+	fake_start(&f, FAKE_CODE_LINK);
+	r = run("silent", "nobody", PAM_SILENT, 0, &s, NULL, NULL);
+	fake_stop(&f);
+	CHECK(r == PAM_SUCCESS && s.ninfo == 0,
+	    "silent: want no message, got %d", s.ninfo);
+	CHECK(f.nreq == 1 && strstr(f.reqs[0], "\"interactive\":false"),
+	    "silent must be non-interactive: %s", f.reqs[0]);
+}
+
 static void
 test_silent_and_quiet(void)
 {
@@ -861,6 +928,7 @@ main(int argc, char **argv)
 	test_credd_down();
 	if (is_root) {
 		test_message();
+		test_code_messages();
 		test_silent_and_quiet();
 		test_ready_env();
 		test_wait();

@@ -881,6 +881,63 @@ TEST(test_client_auth)
 	    -EEXIST, "t.conf:9: duplicate key 'client_auth'"));
 }
 
+/* [entra] signin, domain_hint and [callback] redirect_uri (issue 13). */
+TEST(test_signin)
+{
+	struct config *cf = NULL;
+
+	ASSERT_EQ(parse(BASE, &cf), 0);
+	ASSERT_EQ(cf->signin, CONFIG_SIGNIN_DEVICE_CODE);
+	ASSERT_STREQ(config_signin_name(cf->signin), "device_code");
+	ASSERT_TRUE(cf->domain_hint == NULL);
+	ASSERT_TRUE(cf->callback_redirect_uri == NULL);
+	config_free(cf);
+	ASSERT_EQ(parse(BASE "[entra]\nsignin = device_code,auth_code\n"
+			     "account_match = %u@contoso.com\n"
+			     "domain_hint = contoso.com\n"
+			     "[callback]\nredirect_uri = "
+			     "https://ds.contoso.com/entra/callback\n",
+		      &cf),
+	    0);
+	ASSERT_EQ(cf->signin, CONFIG_SIGNIN_DEVICE_THEN_CODE);
+	ASSERT_STREQ(config_signin_name(cf->signin), "device_code,auth_code");
+	ASSERT_STREQ(cf->domain_hint, "contoso.com");
+	ASSERT_STREQ(cf->callback_redirect_uri,
+	    "https://ds.contoso.com/entra/callback");
+	config_free(cf);
+	ASSERT_EQ(parse(BASE "[entra]\nsignin = auth_code\n"
+			     "account_match = %u@contoso.com\n",
+		      &cf),
+	    0);
+	ASSERT_EQ(cf->signin, CONFIG_SIGNIN_AUTH_CODE);
+	config_free(cf);
+	ASSERT_STREQ(config_signin_name(7), "?");
+	/* Without account_match anyone opening the link binds the user. */
+	ASSERT_TRUE(parse_fails(BASE "[entra]\nsignin = auth_code\n", -EINVAL,
+	    "t.conf: [entra] signin = auth_code needs account_match"));
+	ASSERT_TRUE(parse_fails(BASE
+	    "[entra]\nsignin = device_code,auth_code\n",
+	    -EINVAL, "t.conf: [entra] signin = device_code,auth_code needs"));
+	ASSERT_TRUE(parse_fails(BASE "[entra]\nsignin = password\n", -EINVAL,
+	    "t.conf:8: signin must be device_code, auth_code or"));
+	ASSERT_TRUE(
+	    parse_fails(BASE "[entra]\nsignin = auth_code,device_code\n",
+		-EINVAL, "t.conf:8: signin must be"));
+	ASSERT_TRUE(parse_fails(BASE "[entra]\ndomain_hint = a b\n", -EINVAL,
+	    "t.conf:8: domain_hint must be"));
+	ASSERT_TRUE(parse_fails(BASE "[callback]\nredirect_uri = "
+				     "http://ds.contoso.com/cb\n",
+	    -EINVAL, "t.conf:8: redirect_uri must be an https:// URL"));
+	ASSERT_TRUE(parse_fails(BASE "[callback]\nredirect_uri = "
+				     "https://ds.contoso.com\n",
+	    -EINVAL, "t.conf:8: redirect_uri must be an https:// URL with"));
+	ASSERT_TRUE(parse_fails(BASE "[callback]\nredirect_uri = "
+				     "https://ds.contoso.com/cb?x=1\n",
+	    -EINVAL, "t.conf:8: redirect_uri must not have a query"));
+	ASSERT_TRUE(parse_fails(BASE "[callback]\nlisten = 127.0.0.1:1\n",
+	    -EINVAL, "t.conf:8: unknown key"));
+}
+
 int
 main(void)
 {
@@ -899,5 +956,6 @@ main(void)
 	RUN(test_callback);
 	RUN(test_credentials_directory);
 	RUN(test_client_auth);
+	RUN(test_signin);
 	TEST_MAIN_END();
 }

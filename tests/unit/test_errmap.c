@@ -179,6 +179,47 @@ TEST(test_idp_error_reply)
 	json_decref(o);
 }
 
+/* Entra refusing the app credential: idp_misconfigured with what to fix. */
+TEST(test_client_auth_hints)
+{
+	static const struct {
+		long code;
+		const char *hint;
+	} t[] = {
+		{ 700025, "public client" },
+		{ 7000218, "requires a client credential" },
+		{ 700027, "client assertion" },
+	};
+	struct oauth_error e = { 0 };
+	json_t *o;
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		memset(&e, 0, sizeof(e));
+		snprintf(e.error, sizeof(e.error), "invalid_client");
+		e.codes[0] = t[i].code;
+		e.ncodes = 1;
+		e.http_status = 401;
+		oauth_classify(&e);
+		ASSERT_EQ(e.cls, OAUTH_ADMIN);
+		o = errmap_idp_error(&e, 0, util_now());
+		ASSERT_STREQ(proto_response_error(o), "idp_misconfigured");
+		ASSERT_TRUE(
+		    strstr(json_string_value(
+			       json_object_get(proto_error_obj(o), "message")),
+			t[i].hint) != NULL);
+		json_decref(o);
+	}
+	memset(&e, 0, sizeof(e));
+	e.cls = OAUTH_ADMIN;
+	snprintf(e.reason, sizeof(e.reason), "client credential unavailable");
+	o = errmap_idp_error(&e, 0, util_now());
+	ASSERT_TRUE(strstr(json_string_value(
+			       json_object_get(proto_error_obj(o), "message")),
+			"client_auth") != NULL);
+	json_decref(o);
+}
+
 int
 main(void)
 {
@@ -187,5 +228,6 @@ main(void)
 	RUN(test_error_reply);
 	RUN(test_idp_errno);
 	RUN(test_idp_error_reply);
+	RUN(test_client_auth_hints);
 	TEST_MAIN_END();
 }

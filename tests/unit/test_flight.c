@@ -244,6 +244,30 @@ TEST(unused_token_is_not_refreshed_proactively)
 	fake_core_free(fc);
 }
 
+/*
+ * A device-flow consent is a public client's: with a client secret
+ * configured, its refreshes still carry no credential (Entra answers
+ * 700025 otherwise).
+ */
+TEST(device_flow_refresh_is_public_with_a_secret_configured)
+{
+	struct fake_core *fc =
+	    fake_core_new("[entra]\nclient_secret_file = /etc/credd/s\n");
+	struct fake_call c;
+
+	ASSERT_TRUE(fc != NULL);
+	ASSERT_EQ(fake_core_sign_in(fc, ALICE, ALICE_UID, ALICE_OID,
+		      "alice@contoso.com", "RT-1"),
+	    0);
+	expire(fc);
+	fake_core_token(fc, &c, ALICE, ALICE_UID);
+	fake_core_settle(fc);
+	ASSERT_EQ(fake_core_idp_waiting(fc, FAKE_REFRESH), 1);
+	ASSERT_EQ(fake_core_idp_client(fc, FAKE_REFRESH), 0);
+	fake_core_call_done(&c);
+	fake_core_free(fc);
+}
+
 int
 main(void)
 {
@@ -254,5 +278,6 @@ main(void)
 	RUN(breaker_429_opens_refuses_without_idp_then_closes);
 	RUN(proactive_refresh_when_the_clock_passes_the_refresh_point);
 	RUN(unused_token_is_not_refreshed_proactively);
+	RUN(device_flow_refresh_is_public_with_a_secret_configured);
 	TEST_MAIN_END();
 }

@@ -649,6 +649,23 @@ TEST(test_forms)
 	f = NULL;
 	ASSERT_ERR(oauth_form_add_assertion(&f, dc), -EINVAL);
 
+	/* The authorization_code grant with its PKCE verifier. */
+	ASSERT_EQ(oauth_form_authcode(CLIENT, rt, cs,
+		      "https://login.microsoftonline.com/common/oauth2/"
+		      "nativeclient",
+		      "openid offline_access", &f),
+	    0);
+	ASSERT_STREQ(f->ptr,
+	    "grant_type=authorization_code&client_id=" CLIENT
+	    "&code=0.RT%26x%3Dy&code_verifier=s3cr~t%3D"
+	    "&redirect_uri=https%3A%2F%2Flogin.microsoftonline.com%2Fcommon"
+	    "%2Foauth2%2Fnativeclient&scope=openid%20offline_access"
+	    "&client_info=1");
+	secret_free(f);
+	ASSERT_ERR(oauth_form_authcode(CLIENT, rt, NULL, "r", "s", &f),
+	    -EINVAL);
+	ASSERT_TRUE(f == NULL);
+
 	secret_free(dc);
 	secret_free(rt);
 	secret_free(cs);

@@ -152,6 +152,43 @@ TEST(test_required_fields)
 	    "bad_request");
 }
 
+/* login_code (issue 13): url required, non-empty, up to PROTO_URL_MAX. */
+TEST(test_login_code)
+{
+	struct proto_request r;
+	size_t n = PROTO_URL_MAX + 64;
+	char *line = malloc(n), *url = malloc(PROTO_URL_MAX + 2);
+
+	ASSERT_TRUE(line != NULL && url != NULL);
+	EXPECT_OK("{\"v\":1,\"op\":\"login_code\",\"url\":\"https://h/p?"
+		  "code=c&state=s\"}",
+	    &r);
+	ASSERT_EQ(r.op, PROTO_OP_LOGIN_CODE);
+	ASSERT_STREQ(r.url, "https://h/p?code=c&state=s");
+	ASSERT_EQ(r.url_len, strlen(r.url));
+	proto_request_clear(&r);
+	EXPECT_FAIL("{\"v\":1,\"op\":\"login_code\"}", "bad_request");
+	EXPECT_FAIL("{\"v\":1,\"op\":\"login_code\",\"url\":\"\"}",
+	    "bad_request");
+	EXPECT_FAIL("{\"v\":1,\"op\":\"login_code\",\"url\":7}", "bad_request");
+	EXPECT_FAIL("{\"v\":1,\"op\":\"login\",\"url\":\"x\"}", "bad_request");
+	/* Longer than other strings may be, up to its own bound. */
+	memset(url, 'a', PROTO_URL_MAX);
+	url[PROTO_URL_MAX] = '\0';
+	snprintf(line, n, "{\"v\":1,\"op\":\"login_code\",\"url\":\"%s\"}",
+	    url);
+	EXPECT_OK(line, &r);
+	ASSERT_EQ(r.url_len, PROTO_URL_MAX);
+	proto_request_clear(&r);
+	url[PROTO_URL_MAX] = 'a';
+	url[PROTO_URL_MAX + 1] = '\0';
+	snprintf(line, n, "{\"v\":1,\"op\":\"login_code\",\"url\":\"%s\"}",
+	    url);
+	EXPECT_FAIL(line, "bad_request");
+	free(line);
+	free(url);
+}
+
 /* A valid request padded with spaces to exactly len bytes. */
 static char *
 padded(size_t len)
@@ -499,6 +536,7 @@ main(void)
 {
 	RUN(test_every_op);
 	RUN(test_required_fields);
+	RUN(test_login_code);
 	RUN(test_line_limit);
 	RUN(test_not_nul_terminated);
 	RUN(test_malformed);

@@ -173,6 +173,9 @@ TEST(test_fast_path_declines)
 	DECLINED("{\"v\":-1,\"op\":\"token\"}");
 	DECLINED("{\"v\":1,\"op\":\"Token\"}");
 	DECLINED("{\"v\":1,\"op\":\"none\"}");
+	/* An op whose fields it does not know (issue 13: without its
+	 * row, a login_code without its required url passed here). */
+	DECLINED("{\"v\":1,\"op\":\"login_code\"}");
 	DECLINED("{\"v\":1,\"op\":1}");
 	DECLINED("{\"v\":1,\"v\":1,\"op\":\"token\"}");
 	DECLINED("{\"v\":1,\"op\":\"token\",\"op\":\"token\"}");

@@ -789,6 +789,53 @@ TEST(test_pre_upgrade_records)
 	seal_free(s);
 }
 
+/*
+ * Which kind of client obtained the refresh token: sealed additively as
+ * "client":"confidential"; absent (older records, public) reads public;
+ * an unknown value is malformed.
+ */
+TEST(test_client_kind)
+{
+	static const char older[] =
+	    "{\"v\":1,\"user\":\"dave\",\"uid\":1001,\"oid\":\"o\","
+	    "\"tid\":\"t\",\"username\":null,\"refresh_token\":\"rt\","
+	    "\"scopes\":[],\"created\":0,\"updated\":0,\"last_refresh\":0";
+	struct record *r = sample("alice"), *d = NULL, *c;
+	struct secret *plain = NULL;
+	char text[512];
+
+	ASSERT_EQ(record_encode(r, &plain), 0);
+	ASSERT_TRUE(strstr(plain->ptr, "\"client\"") == NULL);
+	secret_free(plain);
+	r->client = 1;
+	ASSERT_EQ(record_encode(r, &plain), 0);
+	ASSERT_TRUE(strstr(plain->ptr, "\"client\":\"confidential\"") != NULL);
+	ASSERT_EQ(record_decode(plain, 2, &d), 0);
+	ASSERT_EQ(d->client, 1);
+	c = record_dup(d);
+	ASSERT_TRUE(c != NULL && c->client == 1);
+	record_free(c);
+	record_free(d);
+	secret_free(plain);
+	record_free(r);
+	snprintf(text, sizeof(text), "%s}", older);
+	plain = secret_from_str(text);
+	ASSERT_EQ(record_decode(plain, 1, &d), 0);
+	ASSERT_EQ(d->client, 0);
+	record_free(d);
+	secret_free(plain);
+	snprintf(text, sizeof(text), "%s,\"client\":\"public\"}", older);
+	plain = secret_from_str(text);
+	ASSERT_EQ(record_decode(plain, 1, &d), 0);
+	ASSERT_EQ(d->client, 0);
+	record_free(d);
+	secret_free(plain);
+	snprintf(text, sizeof(text), "%s,\"client\":\"web\"}", older);
+	plain = secret_from_str(text);
+	ASSERT_ERR(record_decode(plain, 1, &d), -EBADMSG);
+	secret_free(plain);
+}
+
 int
 main(void)
 {
@@ -805,5 +852,6 @@ main(void)
 	RUN(test_deleted_not_resurrected);
 	RUN(test_other_node_newer_admitted);
 	RUN(test_pre_upgrade_records);
+	RUN(test_client_kind);
 	TEST_MAIN_END();
 }

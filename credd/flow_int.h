@@ -1,0 +1,125 @@
+/*
+ * flow_int.h - what flow.c (the consent flow's life: start, answers,
+ * accepting the consent, the device code) and flow_code.c (the
+ * authorization code method: PKCE, state, paste-back and callback
+ * redemption, the fallback from a blocked device flow) share. One flow
+ * per user whatever its method: the same waiters, the same answers, the
+ * same account checks (DESIGN §10: methods are variants of one consent
+ * flow). broker_signin.c reaches code flows through flow_code_*.
+ *
+ * Nothing else includes this; the rest of the broker sees flow.h.
+ */
+#ifndef CREDD_FLOW_INT_H
+#define CREDD_FLOW_INT_H
+
+#include <stdint.h>
+
+#include "broker.h"
+#include "oauth.h"
+#include "waiter.h"
+
+#ifndef OIDC_SCOPES
+#define OIDC_SCOPES "openid profile offline_access"
+#endif
+/* Seconds an authorization-code sign-in waits for the user. */
+#define FLOW_CODE_LIFETIME 900
+
+struct broker;
+struct user;
+struct secret;
+struct event_timer;
+struct userdb_req;
+struct idp_req;
+struct flow_code;
+
+enum flow_state { FLOW_STARTING, FLOW_CLAIMING, FLOW_POLLING, FLOW_SAVING };
+enum flow_method { FLOW_DEVICE, FLOW_CODE };
+
+/* A consent flow; at most one per user. */
+struct flow {
+	struct user *u;
+	enum flow_state state; /* FLOW_POLLING: fields known, user's turn */
+	enum flow_method method;
+	char *scope;  /* resource scope the consent asks for */
+	char *claims; /* a challenge the polls carry (cae.h), or NULL */
+	struct oauth_device dev; /* FLOW_DEVICE */
+	struct flow_code *code;	 /* FLOW_CODE (flow_code.c) */
+	int client;		 /* enum idp_client of the grant */
+	int64_t expires_on;	 /* unix s */
+	int64_t interval;	 /* seconds; +5 on slow_down */
+	struct idp_req *req;
+	struct userdb_req *name_req; /* FLOW_STARTING: the uid's name, afresh */
+	struct event_timer *timer;
+	struct waiter_list start_waiters; /* want the flow's fields */
+	struct waiter_list done_waiters;  /* login wait, paste: the outcome */
+	unsigned epoch;
+	uintptr_t seq; /* names this flow to the store thread's callback */
+	int remote;    /* another node's flow: shown here, polled there */
+	struct oauth_token
+	    tok; /* FLOW_SAVING: the first token, held until stored */
+	/* A platform callback's redemption: told the outcome once. */
+	broker_redeem_cb *redeem_cb;
+	void *redeem_arg;
+};
+
+/* flow.c */
+/* The fields are known: poll (device) or wait (code); answer starters. */
+void flow_begin(struct broker *b, struct user *u, struct flow *f);
+/*
+ * End u's flow: every waiter answered (err/msg, or oerr), the callback's
+ * cb told, the flow freed.
+ */
+void flow_end(struct broker *b, struct user *u, int err, const char *msg,
+    const struct oauth_error *oerr);
+/*
+ * A grant answered with *tok: check the account (account_match, the
+ * pinned oid), store the consent (the refresh token as f->client's),
+ * then hand out the first token. 0 (the flow ends when stored), or
+ * -EKEYREJECTED / -EREMOTEIO / -ENOMEM (the caller ends it).
+ */
+int flow_accept(struct broker *b, struct user *u, struct flow *f,
+    struct oauth_token *tok);
+/* A grant's error on a flow (device poll or code redemption): end it. */
+void flow_failed(struct broker *b, struct user *u, struct flow *f,
+    const struct oauth_error *err);
+
+/* flow_code.c */
+/*
+ * Turn f into an authorization-code flow and begin it: PKCE, state,
+ * link id, the authorize URL; note (may be NULL) is told to the user
+ * (the fallback's reason). 0, or -errno (f unchanged but for the device
+ * fields, which are dropped).
+ */
+int flow_code_begin(struct broker *b, struct user *u, struct flow *f,
+    const char *note);
+/* flow_begin of a code flow: wait for the user until it expires. */
+void flow_code_wait(struct broker *b, struct user *u, struct flow *f);
+/* The code flow's fields for a consent answer. 0 or -ENOMEM. */
+int flow_code_fields(const struct flow *f, json_t *obj);
+void flow_code_free(struct flow_code *c);
+/* Is err Conditional Access refusing the device code flow (53003)? */
+int flow_code_is_ca_block(const struct oauth_error *err);
+/*
+ * The user pasted text (the paste-back address) for u's code flow: w is
+ * parked until the code is redeemed (WAITER_PARKED), or *out says why
+ * not (bad_request for another address or state, consent_required when
+ * no code flow waits). -ENOMEM.
+ */
+int flow_code_paste(struct broker *b, struct user *u, struct waiter *w,
+    const char *text, size_t len, struct reply *out);
+/*
+ * Tell a callback's cb the outcome from a timer (soon, on the loop);
+ * user and reason are copied. Nothing happens when that cannot be
+ * allocated but a log line (the page then times out).
+ */
+void flow_code_tell(struct broker *b, broker_redeem_cb *cb, void *arg, int r,
+    const char *user, const char *reason);
+/* broker_free: drop the outcomes not yet told. */
+void flow_code_drop_tells(struct broker *b);
+/* broker_signin_link and broker_signin_redeem (broker.h), done here. */
+int flow_code_link(struct broker *b, const char *id, char **authorize_url);
+int flow_code_callback(struct broker *b, const char *state,
+    const struct secret *code, const char *err, const char *err_desc,
+    broker_redeem_cb *cb, void *arg);
+
+#endif
