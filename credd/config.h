@@ -1,7 +1,8 @@
 /*
  * config.h - /etc/credd/credd.conf (INI), as in DESIGN.md §7.
  *
- * Sections [entra] [scopes] [server] [limits] [audit] [store] [msi]. Each
+ * Sections [entra] [scopes] [server] [limits] [audit] [store] [msi]
+ * [metrics] [offboarding]. Each
  * section has a sorted key table; unknown sections and keys are errors,
  * and every error names "file:line: ...". Values are checked (numbers in
  * range, URLs https://, paths absolute). Secret files named by the
@@ -128,6 +129,19 @@ struct config {
 	size_t msi_nresources;
 
 	/*
+	 * [offboarding]: the admin app credential that asks Microsoft Graph
+	 * to revoke a user's sign-in sessions (credctl admin revoke
+	 * --entra). Its own app registration, never [entra] client_id (that
+	 * one serves tokens to workloads): off unless client_id is set.
+	 */
+	char *off_client_id;		   /* NULL: offboarding off */
+	int off_client_auth;		   /* secret|certificate|federated */
+	char *off_client_secret_file;	   /* %d ok */
+	char *off_client_certificate_file; /* %d ok */
+	char *off_client_assertion_file;   /* federated token */
+	char *off_graph_url; /* default https://graph.microsoft.com */
+
+	/*
 	 * Not a key: $CREDENTIALS_DIRECTORY as config_expand_credentials()
 	 * used it for a %d path, else NULL.
 	 */
@@ -146,7 +160,7 @@ void config_free(struct config *cf);
 
 /*
  * Resolve "%d/NAME" in key_file, client_secret_file and
- * client_certificate_file to
+ * client_certificate_file (of [entra] and of [offboarding]) to
  * creds_dir/NAME: creds_dir is $CREDENTIALS_DIRECTORY, where systemd puts
  * LoadCredential= files (procenv.h). Not done by config_load, so that
  * --check-config and SIGHUP work anywhere; call it where the files are

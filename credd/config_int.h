@@ -58,7 +58,7 @@ struct parser {
 	const char *name; /* file name for messages */
 	unsigned line;
 	const struct section *sec;
-	uint64_t seen[8];      /* per section, one bit per key */
+	uint64_t seen[9];      /* per section, one bit per key */
 	unsigned default_line; /* line of [scopes] default */
 	char *err;
 	size_t errsz;
