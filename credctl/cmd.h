@@ -39,6 +39,9 @@ int status_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv);
 
 /* admin.c: list, revoke and stats for root and the admin group. */
 int admin_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv);
+/* revoke.c: admin revoke USER|--all [--entra] [--yes], parsed by admin. */
+struct opts;
+int revoke_cmd(struct ctx *c, const struct opts *o);
 
 /* env.c: IDENTITY_ENDPOINT and IDENTITY_HEADER for eval. */
 int env_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv);

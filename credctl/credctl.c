@@ -78,7 +78,8 @@ static const struct cmd cmds[] = {
 	{ "status", status_cmd, "status [--json]" },
 	{ "logout", logout_cmd, "logout" },
 	{ "admin", admin_cmd,
-	    "admin list|revoke USER|stats|metrics|health [--json]" },
+	    "admin list|revoke USER [--entra]|revoke --all [--entra] [--yes]|"
+	    "stats|metrics|health [--json]" },
 	{ "env", env_cmd, "env [--json]" },
 	{ "az", az_cmd,
 	    "az account get-access-token|show [...] "

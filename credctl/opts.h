@@ -23,7 +23,10 @@ enum {
 	OPT_QR,
 	OPT_VERSION,
 	OPT_CAE,
-	OPT_CLAIMS
+	OPT_CLAIMS,
+	OPT_ENTRA,
+	OPT_ALL,
+	OPT_YES
 };
 
 /* Every long option credctl knows; main parses its own with it too. */
@@ -34,6 +37,7 @@ struct opts {
 	int is_json, is_env, is_header, is_no_wait, is_qr;
 	int is_cae;	    /* token --cae */
 	const char *claims; /* token --claims: a challenge (points into argv) */
+	int is_entra, is_all, is_yes; /* admin revoke --entra --all --yes */
 	int npos;
 	char **pos;
 };

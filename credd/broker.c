@@ -560,6 +560,12 @@ broker_logout(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 }
 
 int
+broker_pinned_oid(struct broker *b, const char *user, char *dst, size_t dstsz)
+{
+	return user_pinned_oid(b, user, dst, dstsz);
+}
+
+int
 broker_revoke(struct broker *b, struct waiter *w, const char *user,
     uid_t by_uid, struct reply *out)
 {

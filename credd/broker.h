@@ -95,6 +95,13 @@ int broker_logout(struct broker *b, struct waiter *w, const char *user,
  */
 int broker_session_open(struct broker *b, struct waiter *w, const char *user,
     uid_t uid, int interactive, struct reply *out);
+/*
+ * The Entra oid pinned for user when this node holds the user's record
+ * in memory (credctl admin revoke --entra names the user to Graph by it).
+ * 0 with dst filled, -ENOENT (not known here), -ENAMETOOLONG.
+ */
+int broker_pinned_oid(struct broker *b, const char *user, char *dst,
+    size_t dstsz);
 int broker_revoke(struct broker *b, struct waiter *w, const char *user,
     uid_t by_uid, struct reply *out);
 int broker_list(struct broker *b, struct waiter *w, const char *cursor,

@@ -27,6 +27,7 @@ struct dispatch {
 	struct msi *msi;       /* the SDK endpoint (status, stats); NULL: off */
 	struct secmem *secmem; /* NULL when secrets are not locked */
 	struct userdb *db;     /* NSS lookups, off the loop */
+	struct offboard *offboard; /* [offboarding]; NULL: not configured */
 	uint64_t by_op[PROTO_OP_COUNT];
 	uint64_t forbidden;
 };

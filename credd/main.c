@@ -42,6 +42,7 @@
 #include "marks.h"
 #include "metrics_http.h"
 #include "msi.h"
+#include "offboard.h"
 #include "msi_listen.h"
 #include "migrate.h"
 #include "procenv.h"
@@ -79,6 +80,7 @@ struct credd {
 	struct marks *marks; /* high-water marks (store rollback) */
 	struct http *http;
 	struct broker *broker;
+	struct offboard *offboard; /* [offboarding]; NULL: off */
 	struct sessions *sessions;
 	struct sessweep *sessweep; /* idle, liveness and account checks */
 	struct userdb *userdb;	   /* NSS lookups, off the loop */
@@ -323,6 +325,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	struct broker_deps deps = { 0 };
 	struct msi_listen_sock msi_sock = { .fd = -1 };
 	struct passwd *pw = NULL;
+	struct offboard_cred ocred;
 	int act_fds[PASSED_FDS_MAX];
 	char **act_names = NULL;
 	size_t nact;
@@ -360,6 +363,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 				strerror(-r));
 	}
 	startup_client_auth(c.cf);
+	startup_offboard_cred(c.cf, &ocred); /* before the privilege drop */
 	r = server_listen(c.cf->socket, pw != NULL ? pw->pw_uid : geteuid(),
 	    &lfd, err, sizeof(err));
 	if (r < 0)
@@ -400,6 +404,12 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	r = http_new(c.ev, &ho, &c.http);
 	if (r < 0)
 		fatalx("http: %s", strerror(-r));
+	if (ocred.client_id != NULL) {
+		r = offboard_http_new(c.ev, c.http, c.cf->authority,
+		    c.cf->tenant, c.cf->off_graph_url, &ocred, &c.offboard);
+		if (r < 0)
+			fatalx("offboarding: %s", strerror(-r));
+	}
 	r = userdb_new(c.ev, USERDB_THREADS, USERDB_TTL_MS, USERDB_CACHED_MAX,
 	    &c.userdb);
 	if (r < 0)
@@ -427,6 +437,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	c.dispatch.secmem = c.secmem;
 	c.dispatch.sessions = c.sessions;
 	c.dispatch.db = c.userdb;
+	c.dispatch.offboard = c.offboard;
 	c.dispatch.cf = c.cf;
 	r = server_new(c.ev, lfd, c.cf, c.userdb, dispatch_request, &c.dispatch,
 	    &c.server);
@@ -479,6 +490,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	metrics_http_free(c.mhttp);
 	server_free(c.server);
 	msi_free(c.msi);
+	offboard_http_free(c.offboard); /* after the admins' waiters */
 	broker_free(c.broker);
 	sessweep_free(c.sessweep);
 	sessions_free(c.sessions);

@@ -542,6 +542,12 @@ offboard_inflight(const struct offboard *ob)
 	return ob != NULL ? ob->n : 0;
 }
 
+void *
+offboard_ctx(const struct offboard *ob)
+{
+	return ob != NULL ? ob->ctx : NULL;
+}
+
 int
 offboard_has_token(const struct offboard *ob)
 {
@@ -550,8 +556,8 @@ offboard_has_token(const struct offboard *ob)
 
 /* --- life cycle ---------------------------------------------------------- */
 
-static void
-cred_free(struct offboard_cred *cred)
+void
+offboard_cred_clear(struct offboard_cred *cred)
 {
 	secret_free(cred->secret);
 	cred->secret = NULL;
@@ -571,17 +577,17 @@ offboard_new(const struct offboard_ops *ops, void *ctx, const char *token_url,
 	    (cred->assertion_file != NULL);
 	if (ops == NULL || token_url == NULL || graph_url == NULL ||
 	    cred->client_id == NULL || nset != 1) {
-		cred_free(cred);
+		offboard_cred_clear(cred);
 		return -EINVAL;
 	}
 	if (strlen(graph_url) + OFFBOARD_ID_MAX + 64 > OFFBOARD_URL_MAX ||
 	    strlen(token_url) >= OFFBOARD_URL_MAX) {
-		cred_free(cred);
+		offboard_cred_clear(cred);
 		return -ENAMETOOLONG;
 	}
 	ob = calloc(1, sizeof(*ob));
 	if (ob == NULL) {
-		cred_free(cred);
+		offboard_cred_clear(cred);
 		return -ENOMEM;
 	}
 	ob->ops = ops;

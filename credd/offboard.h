@@ -123,6 +123,23 @@ int offboard_revoke(struct offboard *ob, const char *user_id,
 /* Cancel; *req set to NULL; its callback will not run. NULL-safe. */
 void offboard_cancel(struct offboard *ob, struct offboard_req **req);
 
+/* Wipe and free cred's secret and key (what offboard_new would take). */
+void offboard_cred_clear(struct offboard_cred *cred);
+/* The ctx given to offboard_new (its owner frees it after offboard_free). */
+void *offboard_ctx(const struct offboard *ob);
+
+/*
+ * offboard_http.c: an offboarder on credd's loop: http.c for both
+ * requests, event.c timers, the wall clock; the token endpoint of
+ * authority and tenant ([entra]). As offboard_new (cred taken).
+ * offboard_http_free frees it and its transport; NULL-safe.
+ */
+struct event_loop;
+int offboard_http_new(struct event_loop *ev, struct http *h,
+    const char *authority, const char *tenant, const char *graph_url,
+    struct offboard_cred *cred, struct offboard **out);
+void offboard_http_free(struct offboard *ob);
+
 /* Revokes in flight; 1 when an app token is cached (tests, stats). */
 size_t offboard_inflight(const struct offboard *ob);
 int offboard_has_token(const struct offboard *ob);

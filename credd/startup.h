@@ -8,6 +8,7 @@
 
 struct config;
 struct marks;
+struct offboard_cred;
 struct passwd;
 struct seal;
 struct secmem;
@@ -28,6 +29,12 @@ void startup_load_keys(const struct config *cf, const char *path,
  * the privilege drop; a bad certificate ends the process.
  */
 void startup_client_auth(const struct config *cf);
+/*
+ * [offboarding]'s credential into *cred (all empty when offboarding is
+ * off), before the privilege drop; a bad secret or certificate ends the
+ * process. The caller hands cred to offboard_http_new (or clears it).
+ */
+void startup_offboard_cred(const struct config *cf, struct offboard_cred *cred);
 /* An owner-only secret file, trailing newlines cut. 0 or -errno. */
 int startup_read_secret(const char *path, struct secret **out);
 /* dir is ours and mode 0700. */

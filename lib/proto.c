@@ -126,6 +126,8 @@ static const struct op_spec {
 	[PROTO_OP_SDK_ENV] = { "sdk_env", 0, 0 },
 	[PROTO_OP_METRICS] = { "metrics", 0, 0 },
 	[PROTO_OP_HEALTH] = { "health", 0, 0 },
+	[PROTO_OP_ADMIN_OFFBOARD] = { "admin_offboard", ALLOW(F_USER),
+	    ALLOW(F_USER) },
 };
 
 const char *

@@ -42,6 +42,7 @@ enum proto_op {
 	PROTO_OP_SDK_ENV, /* mint an SDK endpoint secret for the caller */
 	PROTO_OP_METRICS, /* the Prometheus text page (admin) */
 	PROTO_OP_HEALTH,  /* store, IdP and key ring usable? (any caller) */
+	PROTO_OP_ADMIN_OFFBOARD, /* Graph revokes a user's sessions (admin) */
 	PROTO_OP_COUNT
 };
 
@@ -62,7 +63,8 @@ struct proto_request {
 	const char *claims;	   /* token: a claims challenge (not checked
 				    * here beyond being a string) */
 	int64_t wait;		   /* login, default 0 */
-	const char *user;	   /* session_open/close, admin_revoke */
+	const char *user;	   /* session_open/close, admin_revoke,
+				    * admin_offboard */
 	const char *service;	   /* session_open */
 	const char *tty;	   /* session_open */
 	const char *workload;	   /* session_open */
