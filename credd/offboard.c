@@ -214,6 +214,13 @@ graph_refused(struct offboard_req *q, const struct http_response *resp)
 	graph_code(resp, code, sizeof(code));
 	switch (resp->status) {
 	case 403:
+		/*
+		 * The token's roles are fixed when it is minted: drop it, so
+		 * the next revoke after an admin grants the permission gets
+		 * a token that carries it (not the cached one, for an hour).
+		 */
+		secret_free(q->ob->token);
+		q->ob->token = NULL;
 		(void)snprintf(why, sizeof(why),
 		    "Microsoft Graph refused (403%s%s): the offboarding app "
 		    "needs the application permission " OFFBOARD_PERMISSION

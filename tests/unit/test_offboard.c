@@ -333,11 +333,14 @@ TEST(test_graph_refusals)
 	ASSERT_TRUE(strstr(d.why, "User.RevokeSessions.All") != NULL);
 	ASSERT_TRUE(strstr(d.why, "403 Authorization_RequestDenied") != NULL);
 	ASSERT_TRUE(why_is_clean(d.why));
+	/* A 403 drops the app token: a granted permission needs a new one. */
+	ASSERT_TRUE(!offboard_has_token(ob));
 
 	memset(&d, 0, sizeof(d));
 	ASSERT_EQ(offboard_revoke(ob, "gone@contoso.example", on_done, &d, &q),
 	    0);
 	run_timers();
+	ASSERT_EQ(answer(0, 200, TOKEN_OK, -1), 0);
 	ASSERT_EQ(answer(1, 404,
 		      "{\"error\":{\"code\":\"Request_ResourceNotFound\"}}",
 		      -1),
