@@ -559,11 +559,58 @@ offboard_wait_cancel(struct waiter *w)
 	free(ow);
 }
 
+/* The Graph call for user, its record loaded (or absent). */
+static int
+offboard_start(struct dispatch *d, struct waiter *w, const char *user,
+    struct reply *out)
+{
+	struct offboard_wait *ow;
+	const char *why;
+	int r;
+
+	ow = calloc(1, sizeof(*ow));
+	if (ow == NULL)
+		return -ENOMEM;
+	ow->w = w;
+	ow->ob = d->offboard;
+	ow->by_uid = w->caller->uid;
+	(void)snprintf(ow->user, sizeof(ow->user), "%s", user);
+	/* The pinned oid names the account for sure; else account_match. */
+	r = broker_pinned_oid(d->broker, user, ow->id, sizeof(ow->id));
+	if (r < 0)
+		r = config_account_match(d->cf, user, ow->id, sizeof(ow->id));
+	if (r < 0) {
+		free(ow);
+		why = "no Entra account is known for this user (no pinned "
+		      "oid in the store and no account_match)";
+		offboard_audit(w->caller->uid, user, NULL, "no_account", why);
+		return reply_set_json(out, offboard_answer("no_account", why));
+	}
+	r = offboard_revoke(d->offboard, ow->id, offboard_done, ow, &ow->q);
+	if (r < 0) {
+		free(ow);
+		why = r == -EINVAL ? "the user's Entra id cannot be sent to "
+				     "Microsoft Graph" :
+				     "cannot start the Graph call";
+		offboard_audit(w->caller->uid, user, NULL, "failed", why);
+		return reply_set_json(out, offboard_answer("failed", why));
+	}
+	w->parked_on = ow;
+	w->cancel = offboard_wait_cancel;
+	w->linked = 1;
+	return WAITER_PARKED;
+}
+
+int
+dispatch_offboard_resume(void *arg, struct waiter *w, struct reply *out)
+{
+	return offboard_start(arg, w, w->user, out);
+}
+
 static int
 op_admin_offboard(struct dispatch *d, struct waiter *w,
     const struct proto_request *req, struct reply *out)
 {
-	struct offboard_wait *ow;
 	const char *why;
 	int r;
 
@@ -578,40 +625,12 @@ op_admin_offboard(struct dispatch *d, struct waiter *w,
 		return reply_set_json(out,
 		    offboard_answer("not_configured", why));
 	}
-	ow = calloc(1, sizeof(*ow));
-	if (ow == NULL)
-		return -ENOMEM;
-	ow->w = w;
-	ow->ob = d->offboard;
-	ow->by_uid = w->caller->uid;
-	(void)snprintf(ow->user, sizeof(ow->user), "%s", req->user);
-	/* The pinned oid names the account for sure; else account_match. */
-	r = broker_pinned_oid(d->broker, req->user, ow->id, sizeof(ow->id));
-	if (r < 0)
-		r = config_account_match(d->cf, req->user, ow->id,
-		    sizeof(ow->id));
-	if (r < 0) {
-		free(ow);
-		why = "no Entra account is known for this user on this node "
-		      "(no record in memory and no account_match)";
-		offboard_audit(w->caller->uid, req->user, NULL, "no_account",
-		    why);
-		return reply_set_json(out, offboard_answer("no_account", why));
-	}
-	r = offboard_revoke(d->offboard, ow->id, offboard_done, ow, &ow->q);
-	if (r < 0) {
-		free(ow);
-		why = r == -EINVAL ? "the user's Entra id cannot be sent to "
-				     "Microsoft Graph" :
-				     "cannot start the Graph call";
-		offboard_audit(w->caller->uid, req->user, NULL, "failed", why);
-		return reply_set_json(out, offboard_answer("failed", why));
-	}
-	w->parked_on = ow;
-	w->cancel = offboard_wait_cancel;
-	w->linked = 1;
-	(void)out;
-	return WAITER_PARKED;
+	/* The pinned oid is in the record: load it on a node that never
+	 * served the user (any node of a cluster may run the command). */
+	r = broker_load_user(d->broker, w, req->user);
+	if (r != 0)
+		return r; /* WAITER_PARKED: dispatch_offboard_resume later */
+	return offboard_start(d, w, req->user, out);
 }
 
 /* Why credd ended sessions itself (docs/protocol.md, stats). */

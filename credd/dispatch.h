@@ -39,4 +39,10 @@ struct dispatch {
 int dispatch_request(void *arg, struct waiter *w,
     const struct proto_request *req, struct reply *out);
 
+/*
+ * admin_offboard again, once broker_load_user loaded its user's record
+ * (a broker_resume_fn; main.c registers it with broker_set_offboard).
+ */
+int dispatch_offboard_resume(void *arg, struct waiter *w, struct reply *out);
+
 #endif

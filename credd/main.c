@@ -438,6 +438,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	c.dispatch.sessions = c.sessions;
 	c.dispatch.db = c.userdb;
 	c.dispatch.offboard = c.offboard;
+	broker_set_offboard(c.broker, dispatch_offboard_resume, &c.dispatch);
 	c.dispatch.cf = c.cf;
 	r = server_new(c.ev, lfd, c.cf, c.userdb, dispatch_request, &c.dispatch,
 	    &c.server);
