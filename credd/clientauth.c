@@ -1,7 +1,7 @@
 /*
- * clientauth.c - checks the app credential [entra] client_auth names
- * (clientauth.h): loads the certificate once, or reads the federated
- * token once, and throws both away.
+ * clientauth.c - checks the app credential [entra] client_auth names,
+ * and [offboarding]'s (clientauth.h): loads the certificate once, or
+ * reads the federated token once, and throws both away.
  *
  * Must never: keep or print key material or a token; say a credential
  * is in use that no grant sends.
@@ -22,6 +22,38 @@ not_wired(const struct config *cf, char *msg, size_t msgsz)
 	    "code sign-ins stay public-client requests",
 	    config_client_auth_name(cf->client_auth));
 	return CLIENTAUTH_NOT_WIRED;
+}
+
+int
+clientauth_check_offboarding(const struct config *cf, int64_t now, char *msg,
+    size_t msgsz)
+{
+	struct assertion_key *k = NULL;
+	struct secret *tok = NULL;
+	const char *path;
+	int r = 0;
+
+	if (msgsz > 0)
+		msg[0] = '\0';
+	if (cf->off_client_id == NULL)
+		return 0;
+	switch (cf->off_client_auth) {
+	case CONFIG_CLIENT_AUTH_CERTIFICATE:
+		path = cf->off_client_certificate_file;
+		if (strncmp(path, "%d/", 3) == 0)
+			return 0; /* startup's job */
+		r = assertion_key_load(path, &k, msg, msgsz);
+		assertion_key_free(k);
+		break;
+	case CONFIG_CLIENT_AUTH_FEDERATED:
+		r = assertion_file_read(cf->off_client_assertion_file, now,
+		    &tok, NULL, msg, msgsz);
+		secret_free(tok);
+		break;
+	default:
+		break;
+	}
+	return r;
 }
 
 int

@@ -647,6 +647,14 @@ main(int argc, char **argv)
 		if (r == CLIENTAUTH_NOT_WIRED)
 			fprintf(stderr, "credd: WARNING: %s: [entra] %s\n",
 			    conf, msg);
+		r = clientauth_check_offboarding(cf, (int64_t)time(NULL), msg,
+		    sizeof(msg));
+		if (r < 0) {
+			fprintf(stderr, "credd: %s: [offboarding] %s\n", conf,
+			    msg);
+			config_free(cf);
+			return 1;
+		}
 		printf("%s: ok\n", conf);
 		config_free(cf);
 		return 0; /* a warning is not an error: scripts keep working */

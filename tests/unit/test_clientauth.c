@@ -2,7 +2,8 @@
  * test_clientauth.c - credd/clientauth.c, what credd --check-config and
  * startup say about [entra] client_auth: nothing for none and secret, a
  * "not wired yet" note for a good certificate or federated token, the
- * loader's error (naming the file, never its bytes) for a bad one.
+ * loader's error (naming the file, never its bytes) for a bad one; and
+ * the same checks for [offboarding]'s credential.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -128,6 +129,52 @@ TEST(federated)
 	ASSERT_EQ(check(extra, 0, msg, sizeof(msg)), -ENOENT);
 }
 
+/* [offboarding]'s credential, as --check-config sees it (issue 17). */
+static int
+check_off(const char *extra, int64_t now, char *msg, size_t msgsz)
+{
+	char text[2048], err[512];
+	struct config *cf = NULL;
+	int r;
+
+	snprintf(text, sizeof(text),
+	    "%s[offboarding]\nclient_id = "
+	    "99999999-8888-7777-6666-555555555555\n%s",
+	    BASE, extra);
+	r = config_parse("t.conf", text, strlen(text), &cf, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "parse: %s\n", err);
+		return -999;
+	}
+	r = clientauth_check_offboarding(cf, now, msg, msgsz);
+	config_free(cf);
+	return r;
+}
+
+TEST(offboarding)
+{
+	char extra[1024], msg[512];
+
+	/* Off, or a secret (read at startup): nothing to say. */
+	ASSERT_EQ(check("timeout = 10\n", 0, msg, sizeof(msg)), 0);
+	ASSERT_EQ(check_off("client_secret_file = /nonexistent\n", 0, msg,
+		      sizeof(msg)),
+	    0);
+	snprintf(extra, sizeof(extra), "client_certificate_file = %s\n",
+	    cert_path);
+	ASSERT_EQ(check_off(extra, 0, msg, sizeof(msg)), 0);
+	snprintf(extra, sizeof(extra), "client_certificate_file = %s\n",
+	    wide_path);
+	ASSERT_EQ(check_off(extra, 0, msg, sizeof(msg)), -EPERM);
+	ASSERT_TRUE(strstr(msg, wide_path) != NULL);
+	ASSERT_TRUE(strstr(msg, "PRIVATE") == NULL);
+	snprintf(extra, sizeof(extra), "client_assertion_file = %s\n",
+	    tok_path);
+	ASSERT_EQ(check_off(extra, 1999999999, msg, sizeof(msg)), 0);
+	ASSERT_EQ(check_off(extra, 2000000000, msg, sizeof(msg)), -EKEYEXPIRED);
+	ASSERT_TRUE(strstr(msg, "eyJ") == NULL);
+}
+
 int
 main(void)
 {
@@ -152,5 +199,6 @@ main(void)
 	RUN(none_and_secret_say_nothing);
 	RUN(certificate);
 	RUN(federated);
+	RUN(offboarding);
 	TEST_MAIN_END();
 }
