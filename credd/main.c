@@ -388,6 +388,15 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 		fatal("daemon");
 	startup_lock_secrets(c.cf, c.seal, &c.secmem,
 	    &c.client_secret); /* after the fork, before the store thread */
+	if (c.secmem != NULL && ocred.secret != NULL) {
+		/* [offboarding]'s secret, read before the arena: move it in. */
+		struct secret *s = secret_dup(ocred.secret);
+
+		if (s == NULL)
+			fatalx("out of memory");
+		secret_free(ocred.secret);
+		ocred.secret = s;
+	}
 	startup_open_store(c.cf, conf_path, &c.st);
 	startup_open_marks(c.cf, &c.marks);
 	r = audit_init(c.cf->node, c.cf->audit_file);
