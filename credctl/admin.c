@@ -1,8 +1,9 @@
 /*
  * admin.c - `credctl admin list|revoke USER|stats|metrics|health`: the
  * operations for root and credd's admin group. list pages through every
- * user's consent, revoke drops one user's refresh token and cached
- * tokens on every node, stats shows credd's counters, metrics prints
+ * user's consent, revoke (revoke.c) drops one user's refresh token and
+ * cached tokens on every node, and with --entra asks Graph to revoke
+ * their sessions too, stats shows credd's counters, metrics prints
  * them in the Prometheus text format; text or --json. health (any user:
  * a monitoring agent) says whether the store, the IdP and the key ring
  * are usable, and exits 0, EXIT_DEGRADED or EXIT_UNHEALTHY.
@@ -151,28 +152,15 @@ admin_list(struct ctx *c, int is_json)
 }
 
 static int
-admin_simple(struct ctx *c, const char *op, const char *user, int is_json)
+admin_simple(struct ctx *c, const char *op, int is_json)
 {
-	json_t *req = NULL, *resp = NULL;
-	char u[128];
+	json_t *resp = NULL;
 	int r;
 
-	req = call_new_request(op);
-	if (req == NULL ||
-	    (user != NULL &&
-		json_object_set_new(req, "user", json_string(user)) < 0)) {
-		json_decref(req);
-		return EXIT_ERR;
-	}
-	r = call_roundtrip(c, req, &resp, 0);
-	json_decref(req);
+	r = call_op(c, op, &resp);
 	if (r != EXIT_OK)
 		return r;
-	if (user != NULL)
-		printf("Revoked %s: refresh token and cached tokens dropped on "
-		       "every node.\n",
-		    out_clean(u, sizeof(u), user));
-	else if (is_json)
+	if (is_json)
 		r = out_json(resp);
 	else
 		out_tree("", resp);
@@ -248,7 +236,8 @@ admin_health(struct ctx *c, int is_json)
 int
 admin_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 {
-	static const int allowed[] = { OPT_JSON, 0 };
+	static const int allowed[] = { OPT_JSON, OPT_ENTRA, OPT_ALL, OPT_YES,
+		0 };
 	const char *sub;
 	struct opts o;
 	int r;
@@ -264,21 +253,21 @@ admin_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv)
 	if (strcmp(sub, "list") == 0 && o.npos == 1)
 		return admin_list(c, o.is_json);
 	if (strcmp(sub, "stats") == 0 && o.npos == 1)
-		return admin_simple(c, "stats", NULL, o.is_json);
+		return admin_simple(c, "stats", o.is_json);
 	if (strcmp(sub, "metrics") == 0 && o.npos == 1)
 		return admin_metrics(c, o.is_json);
 	if (strcmp(sub, "health") == 0 && o.npos == 1)
 		return admin_health(c, o.is_json);
+	if (strcmp(sub, "revoke") == 0)
+		return revoke_cmd(c, &o);
+	if (o.is_entra || o.is_all || o.is_yes) {
+		out_errorf("admin %s: --entra, --all and --yes are for revoke",
+		    sub);
+		return EXIT_USAGE;
+	}
 	if (strcmp(sub, "bind") == 0 || strcmp(sub, "unbind") == 0 ||
 	    strcmp(sub, "bindings") == 0)
 		return bind_cmd(c, sub, o.pos, o.npos, o.is_json);
-	if (strcmp(sub, "revoke") == 0 && o.npos == 2 && !o.is_json) {
-		if (o.pos[1][0] == '\0' || strlen(o.pos[1]) > PROTO_STR_MAX) {
-			out_errorf("admin revoke: USER must be a login name");
-			return EXIT_USAGE;
-		}
-		return admin_simple(c, "admin_revoke", o.pos[1], 0);
-	}
 	out_errorf("admin: bad arguments; usage: credctl %s", cmd->usage);
 	return EXIT_USAGE;
 }

@@ -42,6 +42,9 @@ int admin_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv);
 /* admin bind|unbind|bindings (bind.c); pos[0] is the subcommand. */
 int bind_cmd(struct ctx *c, const char *sub, char **pos, size_t npos,
     int is_json);
+/* revoke.c: admin revoke USER|--all [--entra] [--yes], parsed by admin. */
+struct opts;
+int revoke_cmd(struct ctx *c, const struct opts *o);
 
 /* env.c: IDENTITY_ENDPOINT and IDENTITY_HEADER for eval. */
 int env_cmd(struct ctx *c, const struct cmd *cmd, int argc, char **argv);

@@ -78,8 +78,9 @@ static const struct cmd cmds[] = {
 	{ "status", status_cmd, "status [--json]" },
 	{ "logout", logout_cmd, "logout" },
 	{ "admin", admin_cmd,
-	    "admin list|revoke USER|stats|metrics|health|bind CGROUP USER "
-	    "[WORKLOAD]|unbind CGROUP|bindings [--json]" },
+	    "admin list|revoke USER [--entra]|revoke --all [--entra] [--yes]|"
+	    "stats|metrics|health|bind CGROUP USER [WORKLOAD]|unbind CGROUP|"
+	    "bindings [--json]" },
 	{ "env", env_cmd, "env [--json]" },
 	{ "az", az_cmd,
 	    "az account get-access-token|show [...] "

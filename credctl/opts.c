@@ -22,8 +22,8 @@
 #include "opts.h"
 #include "out.h"
 
-const struct option opts_long[] = {
-	{ "socket", required_argument, NULL, OPT_SOCKET },
+const struct option opts_long[] = { { "socket", required_argument, NULL,
+					OPT_SOCKET },
 	{ "min-valid", required_argument, NULL, OPT_MIN_VALID },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "env", no_argument, NULL, OPT_ENV },
@@ -34,8 +34,10 @@ const struct option opts_long[] = {
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ "cae", no_argument, NULL, OPT_CAE },
-	{ "claims", required_argument, NULL, OPT_CLAIMS }, { NULL, 0, NULL, 0 }
-};
+	{ "claims", required_argument, NULL, OPT_CLAIMS },
+	{ "entra", no_argument, NULL, OPT_ENTRA },
+	{ "all", no_argument, NULL, OPT_ALL },
+	{ "yes", no_argument, NULL, OPT_YES }, { NULL, 0, NULL, 0 } };
 
 /*
  * Parse argv of a subcommand (argv[0] is its name). allowed lists the
@@ -97,6 +99,15 @@ opts_parse(struct ctx *c, const struct cmd *cmd, int argc, char **argv,
 			break;
 		case OPT_QR:
 			o->is_qr = 1;
+			break;
+		case OPT_ENTRA:
+			o->is_entra = 1;
+			break;
+		case OPT_ALL:
+			o->is_all = 1;
+			break;
+		case OPT_YES:
+			o->is_yes = 1;
 			break;
 		case OPT_CAE:
 			o->is_cae = 1;

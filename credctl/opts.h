@@ -24,7 +24,10 @@ enum {
 	OPT_VERSION,
 	OPT_CAE,
 	OPT_CLAIMS,
-	OPT_PASTE
+	OPT_PASTE,
+	OPT_ENTRA,
+	OPT_ALL,
+	OPT_YES
 };
 
 /* Every long option credctl knows; main parses its own with it too. */
@@ -35,6 +38,7 @@ struct opts {
 	int is_json, is_env, is_header, is_no_wait, is_qr, is_paste;
 	int is_cae;	    /* token --cae */
 	const char *claims; /* token --claims: a challenge (points into argv) */
+	int is_entra, is_all, is_yes; /* admin revoke --entra --all --yes */
 	int npos;
 	char **pos;
 };

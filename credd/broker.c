@@ -591,6 +591,27 @@ broker_logout(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 }
 
 int
+broker_pinned_oid(struct broker *b, const char *user, char *dst, size_t dstsz)
+{
+	return user_pinned_oid(b, user, dst, dstsz);
+}
+
+void
+broker_set_offboard(struct broker *b, broker_resume_fn *fn, void *arg)
+{
+	b->offboard_fn = fn;
+	b->offboard_arg = arg;
+}
+
+int
+broker_load_user(struct broker *b, struct waiter *w, const char *user)
+{
+	struct user *u;
+
+	return broker_user_ready(b, w, user, (uid_t)-1, &u);
+}
+
+int
 broker_revoke(struct broker *b, struct waiter *w, const char *user,
     uid_t by_uid, struct reply *out)
 {
@@ -740,9 +761,14 @@ broker_resume(struct broker *b, struct waiter *w, struct reply *out)
 	case PROTO_OP_SESSION_OPEN:
 		return broker_session_open(b, w, w->user, w->uid,
 		    w->interactive, out);
+	case PROTO_OP_ADMIN_OFFBOARD:
+		if (b->offboard_fn != NULL)
+			return b->offboard_fn(b->offboard_arg, w, out);
+		break;
 	default:
-		return errmap_reply(out, -EIO, "cannot resume this request");
+		break;
 	}
+	return errmap_reply(out, -EIO, "cannot resume this request");
 }
 
 /* ---- cluster change notifications ---- */

@@ -100,6 +100,24 @@ int broker_logout(struct broker *b, struct waiter *w, const char *user,
  */
 int broker_session_open(struct broker *b, struct waiter *w, const char *user,
     uid_t uid, int interactive, struct reply *out);
+/*
+ * The Entra oid pinned for user when this node holds the user's record
+ * in memory (credctl admin revoke --entra names the user to Graph by it;
+ * broker_load_user first).
+ * 0 with dst filled, -ENOENT (not known here), -ENAMETOOLONG.
+ */
+int broker_pinned_oid(struct broker *b, const char *user, char *dst,
+    size_t dstsz);
+/*
+ * admin_offboard needs the user's record in memory (its pinned oid),
+ * also on a node that never served the user. broker_load_user: 0 when it
+ * is (or the store has none), WAITER_PARKED when w waits for the store
+ * thread; fn(arg, w, out) then runs the request again, as a handler
+ * would (broker_set_offboard registers it). -ENOMEM.
+ */
+typedef int broker_resume_fn(void *arg, struct waiter *w, struct reply *out);
+void broker_set_offboard(struct broker *b, broker_resume_fn *fn, void *arg);
+int broker_load_user(struct broker *b, struct waiter *w, const char *user);
 int broker_revoke(struct broker *b, struct waiter *w, const char *user,
     uid_t by_uid, struct reply *out);
 int broker_list(struct broker *b, struct waiter *w, const char *cursor,

@@ -57,6 +57,9 @@ typedef int broker_refresh_fn(struct broker *b, struct user *u,
     const char *scope, struct waiter *w);
 
 struct broker {
+	/* admin_offboard, run again once its user's record is loaded. */
+	int (*offboard_fn)(void *arg, struct waiter *w, struct reply *out);
+	void *offboard_arg;
 	/* Borrowed (broker_deps), all parts. */
 	struct event_loop *ev;
 	const struct config *cf;

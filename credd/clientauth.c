@@ -3,7 +3,8 @@
  * (clientauth.h): decorates a confidential grant's form with the client
  * secret, a fresh signed assertion (assertion.c) or the federated token
  * read afresh (assertion_file.c); and checks the configured file once
- * for credd --check-config and startup.
+ * for credd --check-config and startup, and [offboarding]'s
+ * the same way (loaded or read once, then thrown away).
  *
  * Must never: keep or print key material or a token; decorate a public
  * grant (the caller decides; Entra answers 700025 to that).
@@ -170,6 +171,38 @@ clientauth_decorate(const struct clientauth *ca, const char *token_url,
 	}
 	r = oauth_form_add_assertion(form, a);
 	secret_free(a);
+	return r;
+}
+
+int
+clientauth_check_offboarding(const struct config *cf, int64_t now, char *msg,
+    size_t msgsz)
+{
+	struct assertion_key *k = NULL;
+	struct secret *tok = NULL;
+	const char *path;
+	int r = 0;
+
+	if (msgsz > 0)
+		msg[0] = '\0';
+	if (cf->off_client_id == NULL)
+		return 0;
+	switch (cf->off_client_auth) {
+	case CONFIG_CLIENT_AUTH_CERTIFICATE:
+		path = cf->off_client_certificate_file;
+		if (strncmp(path, "%d/", 3) == 0)
+			return 0; /* startup's job */
+		r = assertion_key_load(path, &k, msg, msgsz);
+		assertion_key_free(k);
+		break;
+	case CONFIG_CLIENT_AUTH_FEDERATED:
+		r = assertion_file_read(cf->off_client_assertion_file, now,
+		    &tok, NULL, msg, msgsz);
+		secret_free(tok);
+		break;
+	default:
+		break;
+	}
 	return r;
 }
 

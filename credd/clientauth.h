@@ -75,4 +75,13 @@ int clientauth_decorate(const struct clientauth *ca, const char *token_url,
 int clientauth_check(const struct config *cf, int64_t now, char *msg,
     size_t msgsz);
 
+/*
+ * The same for [offboarding]'s credential (certificate: loads and
+ * matches; federated: readable, private, a JWT, not stale; secret: left
+ * to startup, which reads it). 0 (good, or offboarding off), or a
+ * negative errno with "path: why" in msg. Nothing secret is kept.
+ */
+int clientauth_check_offboarding(const struct config *cf, int64_t now,
+    char *msg, size_t msgsz);
+
 #endif

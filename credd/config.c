@@ -360,6 +360,16 @@ config_expand_credentials(struct config *cf, const char *creds_dir, char *err,
 	if (r < 0)
 		return r;
 	used |= r;
+	r = expand_cred_path(cf, "[offboarding] client_secret_file",
+	    &cf->off_client_secret_file, creds_dir, dirlen, err, errsz);
+	if (r < 0)
+		return r;
+	used |= r;
+	r = expand_cred_path(cf, "[offboarding] client_certificate_file",
+	    &cf->off_client_certificate_file, creds_dir, dirlen, err, errsz);
+	if (r < 0)
+		return r;
+	used |= r;
 	if (used && cf->creds_dir == NULL) {
 		cf->creds_dir = strdup(creds_dir);
 		if (cf->creds_dir == NULL)

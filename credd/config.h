@@ -2,7 +2,7 @@
  * config.h - /etc/credd/credd.conf (INI), as in DESIGN.md §7.
  *
  * Sections [entra] [scopes] [server] [limits] [audit] [store] [msi]
- * [metrics] [callback] [sessions] [workload.NAME]. Each
+ * [metrics] [callback] [sessions] [workload.NAME] [offboarding]. Each
  * section has a sorted key table; unknown sections and keys are errors,
  * and every error names "file:line: ...". Values are checked (numbers in
  * range, URLs https://, paths absolute). Secret files named by the
@@ -190,6 +190,19 @@ struct config {
 	/* [workload.NAME], by enum config_workload_kind */
 	struct config_workload workload[CONFIG_WORKLOADS];
 	/*
+	 * [offboarding]: the admin app credential that asks Microsoft Graph
+	 * to revoke a user's sign-in sessions (credctl admin revoke
+	 * --entra). Its own app registration, never [entra] client_id (that
+	 * one serves tokens to workloads): off unless client_id is set.
+	 */
+	char *off_client_id;		   /* NULL: offboarding off */
+	int off_client_auth;		   /* secret|certificate|federated */
+	char *off_client_secret_file;	   /* %d ok */
+	char *off_client_certificate_file; /* %d ok */
+	char *off_client_assertion_file;   /* federated token */
+	char *off_graph_url; /* default https://graph.microsoft.com */
+
+	/*
 	 * Not a key: $CREDENTIALS_DIRECTORY as config_expand_credentials()
 	 * used it for a %d path, else NULL.
 	 */
@@ -208,7 +221,7 @@ void config_free(struct config *cf);
 
 /*
  * Resolve "%d/NAME" in key_file, client_secret_file and
- * client_certificate_file to
+ * client_certificate_file (of [entra] and of [offboarding]) to
  * creds_dir/NAME: creds_dir is $CREDENTIALS_DIRECTORY, where systemd puts
  * LoadCredential= files (procenv.h). Not done by config_load, so that
  * --check-config and SIGHUP work anywhere; call it where the files are

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "entra/paths.h"
@@ -122,6 +123,23 @@ static const struct key msi_keys[] = {
 	NUM("secrets_per_uid", msi_secrets_per_uid, 1, 100000, "64"),
 };
 
+/*
+ * [offboarding]: the admin credential for Graph's revokeSignInSessions;
+ * off unless client_id is set (offboarding_check).
+ */
+static const struct key offboarding_keys[] = {
+	STR("client_assertion_file", KT_PATH, off_client_assertion_file, NULL,
+	    0),
+	STR("client_auth", KT_CLIENT_AUTH, off_client_auth, NULL, 0),
+	STR("client_certificate_file", KT_CRED_PATH,
+	    off_client_certificate_file, NULL, 0),
+	STR("client_id", KT_ID, off_client_id, NULL, 0),
+	STR("client_secret_file", KT_CRED_PATH, off_client_secret_file, NULL,
+	    0),
+	STR("graph_url", KT_AUTHORITY, off_graph_url,
+	    "https://graph.microsoft.com", 0),
+};
+
 static int scopes_kv(struct parser *, const char *, const char *);
 
 /* [sessions] and [workload.NAME]: config_workload.c (issue 14). */
@@ -138,6 +156,7 @@ static const struct section section_table[] = {
 	{ "limits", limits_keys, nitems(limits_keys), NULL },
 	{ "metrics", metrics_keys, nitems(metrics_keys), NULL },
 	{ "msi", msi_keys, nitems(msi_keys), NULL },
+	{ "offboarding", offboarding_keys, nitems(offboarding_keys), NULL },
 	{ "scopes", NULL, 0, scopes_kv },
 	{ "server", server_keys, nitems(server_keys), NULL },
 	{ "sessions", config_workload_sessions_keys,
@@ -600,6 +619,80 @@ client_auth_check(struct parser *p)
 	return 0;
 }
 
+/*
+ * [offboarding]: with client_id, exactly one credential (client_auth
+ * names it, or the one file set implies it; never none: Graph takes no
+ * public client), and an app of its own: the [entra] app serves tokens
+ * to workloads (identity = app), so it must never hold the directory
+ * permission. Without client_id, no other key but graph_url.
+ */
+static int
+offboarding_check(struct parser *p)
+{
+	static const char *const file_of[] = { NULL, "client_secret_file",
+		"client_certificate_file", "client_assertion_file" };
+	struct config *cf = p->cf;
+	const char *set[4] = { NULL, cf->off_client_secret_file,
+		cf->off_client_certificate_file,
+		cf->off_client_assertion_file };
+	int i, m, nset = 0;
+
+	for (i = 1; i < 4; i++)
+		nset += set[i] != NULL;
+	if (cf->off_client_id == NULL) {
+		if (nset == 0 && !is_seen(p, "offboarding", "client_auth"))
+			return 0;
+		config_err(p,
+		    "missing 'client_id' in [offboarding] (the "
+		    "app registration that may revoke sessions)");
+		return -EINVAL;
+	}
+	if (strcasecmp(cf->off_client_id, cf->client_id) == 0) {
+		config_err(p,
+		    "[offboarding] client_id must name an app of its own, not "
+		    "[entra] client_id (that app serves tokens to workloads "
+		    "and must never hold User.RevokeSessions.All)");
+		return -EINVAL;
+	}
+	if (!is_seen(p, "offboarding", "client_auth")) {
+		if (nset != 1) {
+			config_err(p,
+			    "[offboarding] needs one credential: "
+			    "client_secret_file, client_certificate_file or "
+			    "client_assertion_file");
+			return -EINVAL;
+		}
+		for (i = 1; set[i] == NULL; i++)
+			;
+		cf->off_client_auth = i;
+	}
+	m = cf->off_client_auth;
+	if (m == CONFIG_CLIENT_AUTH_NONE) {
+		config_err(p,
+		    "[offboarding] client_auth = none: Microsoft "
+		    "Graph takes no public client (use secret, "
+		    "certificate or federated)");
+		return -EINVAL;
+	}
+	if (set[m] == NULL) {
+		config_err(p,
+		    "missing '%s' in [offboarding] (client_auth = %s)",
+		    file_of[m], config_client_auth_name(m));
+		return -EINVAL;
+	}
+	for (i = 1; i < 4; i++) {
+		if (i == m || set[i] == NULL)
+			continue;
+		config_err(p,
+		    "[offboarding] %s is set but client_auth = %s (set "
+		    "client_auth = %s, or remove %s)",
+		    file_of[i], config_client_auth_name(m),
+		    config_client_auth_name(i), file_of[i]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int
 config_keys_check(struct parser *p)
 {
@@ -644,7 +737,8 @@ config_keys_check(struct parser *p)
 	}
 	if (callback_listen_check(p) < 0)
 		return -EINVAL;
-	if (client_auth_check(p) < 0 || config_workload_check(p) < 0)
+	if (client_auth_check(p) < 0 || offboarding_check(p) < 0 ||
+	    config_workload_check(p) < 0)
 		return -EINVAL;
 	if (cf->signin != CONFIG_SIGNIN_DEVICE_CODE &&
 	    cf->account_match == NULL) {

@@ -30,6 +30,7 @@ struct dispatch {
 	struct secmem *secmem;	   /* NULL when secrets are not locked */
 	struct userdb *db;	   /* NSS lookups, off the loop */
 	struct ident *ident; /* callers' sessions and cgroups (issue 14) */
+	struct offboard *offboard; /* [offboarding]; NULL: not configured */
 	uint64_t by_op[PROTO_OP_COUNT];
 	uint64_t forbidden;
 	uint64_t policy_refused; /* refusals of a workload policy */
@@ -41,5 +42,11 @@ struct dispatch {
  */
 int dispatch_request(void *arg, struct waiter *w,
     const struct proto_request *req, struct reply *out);
+
+/*
+ * admin_offboard again, once broker_load_user loaded its user's record
+ * (a broker_resume_fn; main.c registers it with broker_set_offboard).
+ */
+int dispatch_offboard_resume(void *arg, struct waiter *w, struct reply *out);
 
 #endif

@@ -193,7 +193,7 @@ req_free(struct http_req *req)
 		return;
 	if (req->easy != NULL)
 		curl_easy_cleanup(req->easy);
-	curl_slist_free_all(req->headers);
+	http_req_headers_free(req);
 	curl_slist_free_all(req->resolve);
 	free(req->host);
 	secret_free(req->body);
@@ -489,9 +489,11 @@ req_resolve(struct http *h, struct http_req *req, const char *url)
 	return r;
 }
 
-int
-http_post_form(struct http *h, const char *url, const struct secret *body,
-    http_done_cb *cb, void *arg, struct http_req **out)
+/* A POST of body; with bearer, a JSON body and that Authorization. */
+static int
+post(struct http *h, const char *url, const struct secret *body,
+    const struct secret *bearer, http_done_cb *cb, void *arg,
+    struct http_req **out)
 {
 	struct http_req *req;
 	int r;
@@ -516,7 +518,7 @@ http_post_form(struct http *h, const char *url, const struct secret *body,
 		r = -ENOMEM;
 		goto fail;
 	}
-	r = http_req_headers(req);
+	r = http_req_headers(req, bearer);
 	if (r < 0)
 		goto fail;
 	r = http_req_setup(h, req, url);
@@ -538,6 +540,27 @@ http_post_form(struct http *h, const char *url, const struct secret *body,
 fail:
 	req_free(req);
 	return r;
+}
+
+int
+http_post_form(struct http *h, const char *url, const struct secret *body,
+    http_done_cb *cb, void *arg, struct http_req **out)
+{
+	return post(h, url, body, NULL, cb, arg, out);
+}
+
+int
+http_post_bearer(struct http *h, const char *url, const struct secret *token,
+    http_done_cb *cb, void *arg, struct http_req **out)
+{
+	static const char empty[] = "{}";
+	struct secret body = { (char *)(uintptr_t)empty, sizeof(empty) - 1 };
+
+	*out = NULL;
+	if (token == NULL || token->len == 0 ||
+	    strcspn(token->ptr, "\r\n") != token->len)
+		return -EINVAL;
+	return post(h, url, &body, token, cb, arg, out);
 }
 
 void

@@ -74,6 +74,15 @@ void http_free(struct http *h);
  */
 int http_post_form(struct http *h, const char *url, const struct secret *body,
     http_done_cb *cb, void *arg, struct http_req **out);
+/*
+ * POST "{}" (Content-Type: application/json) to url with
+ * "Authorization: Bearer TOKEN": Microsoft Graph actions (offboard.c).
+ * The header line is wiped when the request ends. As http_post_form;
+ * -EINVAL for an empty token or one with CR/LF.
+ */
+int http_post_bearer(struct http *h, const char *url,
+    const struct secret *token, http_done_cb *cb, void *arg,
+    struct http_req **out);
 /* Cancel; *r set to NULL; the callback will not run. NULL-safe. */
 void http_cancel(struct http *h, struct http_req **r);
 /* Requests in flight (stats). */

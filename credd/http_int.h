@@ -71,10 +71,13 @@ struct http {
 
 /*
  * http_req.c. Set req's headers (Content-Type, Accept, x-client-SKU, no
- * Expect, a new client-request-id), then every option of its easy handle
+ * Expect, a new client-request-id; with bearer, Content-Type JSON and
+ * "Authorization: Bearer TOKEN"), then every option of its easy handle
  * for url. 0 or -errno (-EINVAL when libcurl refuses an option).
  */
-int http_req_headers(struct http_req *req);
+int http_req_headers(struct http_req *req, const struct secret *bearer);
+/* Wipe every header line (one may carry a bearer token), then free them. */
+void http_req_headers_free(struct http_req *req);
 int http_req_setup(struct http *h, struct http_req *req, const char *url);
 /* Wipe and free req's response body buffer. */
 void http_req_buf_free(struct http_req *req);

@@ -186,18 +186,66 @@ uuid4(char dst[37])
 	return 0;
 }
 
+/*
+ * "Authorization: Bearer TOKEN" (a Graph call with the offboarding app
+ * token). curl_slist_append copies the line; http_req_headers_free wipes
+ * that copy, and ours is wiped here.
+ */
+static int
+bearer_header(struct http_req *req, const struct secret *bearer)
+{
+	static const char pre[] = "Authorization: Bearer ";
+	const size_t pl = sizeof(pre) - 1;
+	struct curl_slist *l;
+	char *line;
+
+	line = malloc(pl + bearer->len + 1);
+	if (line == NULL)
+		return -ENOMEM;
+	memcpy(line, pre, pl);
+	memcpy(line + pl, bearer->ptr, bearer->len);
+	line[pl + bearer->len] = '\0';
+	l = curl_slist_append(req->headers, line);
+	secret_wipe(line, pl + bearer->len);
+	free(line);
+	if (l == NULL)
+		return -ENOMEM;
+	req->headers = l;
+	return 0;
+}
+
+void
+http_req_headers_free(struct http_req *req)
+{
+	struct curl_slist *l;
+
+	for (l = req->headers; l != NULL; l = l->next)
+		if (l->data != NULL)
+			secret_wipe(l->data, strlen(l->data));
+	curl_slist_free_all(req->headers);
+	req->headers = NULL;
+}
+
 int
-http_req_headers(struct http_req *req)
+http_req_headers(struct http_req *req, const struct secret *bearer)
 {
 	char rid[37], line[64];
 	const char *fixed[] = {
-		"Content-Type: application/x-www-form-urlencoded",
+		bearer != NULL ?
+		    "Content-Type: application/json" :
+		    "Content-Type: application/x-www-form-urlencoded",
 		"Accept: application/json", "x-client-SKU: credd",
 		"Expect:", /* no 100-continue round trip */
 	};
 	struct curl_slist *l;
 	size_t i;
 	int r;
+
+	if (bearer != NULL) {
+		r = bearer_header(req, bearer);
+		if (r < 0)
+			return r;
+	}
 
 	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
 		l = curl_slist_append(req->headers, fixed[i]);

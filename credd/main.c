@@ -46,6 +46,7 @@
 #include "callback.h"
 #include "callback_broker.h"
 #include "msi.h"
+#include "offboard.h"
 #include "msi_listen.h"
 #include "migrate.h"
 #include "procenv.h"
@@ -83,6 +84,7 @@ struct credd {
 	struct marks *marks; /* high-water marks (store rollback) */
 	struct http *http;
 	struct broker *broker;
+	struct offboard *offboard; /* [offboarding]; NULL: off */
 	struct sessions *sessions;
 	struct sessweep *sessweep; /* idle, liveness and account checks */
 	struct ident *ident;	   /* cgroup-bound sessions (issue 14) */
@@ -371,6 +373,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	struct msi_listen_sock msi_sock = { .fd = -1 };
 	struct msi_listen_sock cb_sock = { .fd = -1 };
 	struct passwd *pw = NULL;
+	struct offboard_cred ocred;
 	int act_fds[PASSED_FDS_MAX];
 	char **act_names = NULL;
 	size_t nact;
@@ -408,6 +411,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 				strerror(-r));
 	}
 	c.clientauth = startup_client_auth(c.cf); /* the key: before the drop */
+	startup_offboard_cred(c.cf, &ocred); /* before the privilege drop */
 	r = server_listen(c.cf->socket, pw != NULL ? pw->pw_uid : geteuid(),
 	    &lfd, err, sizeof(err));
 	if (r < 0)
@@ -434,6 +438,15 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	startup_lock_secrets(c.cf, c.seal, &c.secmem,
 	    &c.client_secret); /* after the fork, before the store thread */
 	clientauth_set_secret(c.clientauth, c.client_secret);
+	if (c.secmem != NULL && ocred.secret != NULL) {
+		/* [offboarding]'s secret, read before the arena: move it in. */
+		struct secret *s = secret_dup(ocred.secret);
+
+		if (s == NULL)
+			fatalx("out of memory");
+		secret_free(ocred.secret);
+		ocred.secret = s;
+	}
 	startup_open_store(c.cf, conf_path, &c.st);
 	startup_open_marks(c.cf, &c.marks);
 	r = audit_init(c.cf->node, c.cf->audit_file);
@@ -450,6 +463,12 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	r = http_new(c.ev, &ho, &c.http);
 	if (r < 0)
 		fatalx("http: %s", strerror(-r));
+	if (ocred.client_id != NULL) {
+		r = offboard_http_new(c.ev, c.http, c.cf->authority,
+		    c.cf->tenant, c.cf->off_graph_url, &ocred, &c.offboard);
+		if (r < 0)
+			fatalx("offboarding: %s", strerror(-r));
+	}
 	r = userdb_new(c.ev, USERDB_THREADS, USERDB_TTL_MS, USERDB_CACHED_MAX,
 	    &c.userdb);
 	if (r < 0)
@@ -481,6 +500,8 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	c.dispatch.secmem = c.secmem;
 	c.dispatch.sessions = c.sessions;
 	c.dispatch.db = c.userdb;
+	c.dispatch.offboard = c.offboard;
+	broker_set_offboard(c.broker, dispatch_offboard_resume, &c.dispatch);
 	c.dispatch.cf = c.cf;
 	r = server_new(c.ev, lfd, c.cf, c.userdb, dispatch_request, &c.dispatch,
 	    &c.server);
@@ -543,6 +564,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	server_free(c.server);
 	msi_free(c.msi);
 	callback_free(c.callback);
+	offboard_http_free(c.offboard); /* after the admins' waiters */
 	broker_free(c.broker);
 	sessweep_free(c.sessweep);
 	ident_free(c.ident);
@@ -694,6 +716,14 @@ main(int argc, char **argv)
 		r = clientauth_check(cf, (int64_t)time(NULL), msg, sizeof(msg));
 		if (r < 0) {
 			fprintf(stderr, "credd: %s: [entra] %s\n", conf, msg);
+			config_free(cf);
+			return 1;
+		}
+		r = clientauth_check_offboarding(cf, (int64_t)time(NULL), msg,
+		    sizeof(msg));
+		if (r < 0) {
+			fprintf(stderr, "credd: %s: [offboarding] %s\n", conf,
+			    msg);
 			config_free(cf);
 			return 1;
 		}

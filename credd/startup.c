@@ -29,11 +29,13 @@
 
 #include "entra/secret.h"
 
+#include "assertion.h"
 #include "clientauth.h"
 #include "config.h"
 #include "fileperm.h"
 #include "log.h"
 #include "marks.h"
+#include "offboard.h"
 #include "procenv.h"
 #include "seal.h"
 #include "secmem.h"
@@ -339,4 +341,51 @@ startup_client_auth(const struct config *cf)
 	if (r < 0)
 		fatalx("client_certificate_file %s", msg);
 	return ca;
+}
+
+/*
+ * [offboarding]: its credential read as root, before the privilege drop
+ * (the federated token is re-read per grant, so only checked here). A
+ * bad secret or certificate ends the process, like [entra]'s.
+ */
+void
+startup_offboard_cred(const struct config *cf, struct offboard_cred *cred)
+{
+	char msg[512];
+	struct secret *tok = NULL;
+	int r;
+
+	memset(cred, 0, sizeof(*cred));
+	if (cf->off_client_id == NULL)
+		return;
+	cred->client_id = cf->off_client_id;
+	switch (cf->off_client_auth) {
+	case CONFIG_CLIENT_AUTH_SECRET:
+		r = startup_read_secret(cf->off_client_secret_file,
+		    &cred->secret);
+		if (r < 0)
+			fatalx("[offboarding] client_secret_file %s: %s",
+			    cf->off_client_secret_file,
+			    r == -EPERM ? "must be owner-only (0400/0600) and "
+					  "owned by root or the effective uid" :
+					  strerror(-r));
+		break;
+	case CONFIG_CLIENT_AUTH_CERTIFICATE:
+		r = assertion_key_load(cf->off_client_certificate_file,
+		    &cred->key, msg, sizeof(msg));
+		if (r < 0)
+			fatalx("[offboarding] client_certificate_file %s", msg);
+		break;
+	case CONFIG_CLIENT_AUTH_FEDERATED:
+		cred->assertion_file = cf->off_client_assertion_file;
+		r = assertion_file_read(cf->off_client_assertion_file,
+		    (int64_t)time(NULL), &tok, NULL, msg, sizeof(msg));
+		secret_free(tok);
+		if (r < 0) /* it rotates: the next grant reads it again */
+			log_warnx("[offboarding] client_assertion_file %s",
+			    msg);
+		break;
+	default:
+		fatalx("[offboarding] client_auth: internal error");
+	}
 }

@@ -9,6 +9,7 @@
 struct clientauth;
 struct config;
 struct marks;
+struct offboard_cred;
 struct passwd;
 struct seal;
 struct secmem;
@@ -30,6 +31,12 @@ void startup_load_keys(const struct config *cf, const char *path,
  * stale federated token file is only warned about). Never NULL.
  */
 struct clientauth *startup_client_auth(const struct config *cf);
+/*
+ * [offboarding]'s credential into *cred (all empty when offboarding is
+ * off), before the privilege drop; a bad secret or certificate ends the
+ * process. The caller hands cred to offboard_http_new (or clears it).
+ */
+void startup_offboard_cred(const struct config *cf, struct offboard_cred *cred);
 /* An owner-only secret file, trailing newlines cut. 0 or -errno. */
 int startup_read_secret(const char *path, struct secret **out);
 /* dir is ours and mode 0700. */

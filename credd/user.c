@@ -584,3 +584,15 @@ user_session_state(const struct user *u)
 		return "reauth_required";
 	return "none";
 }
+
+int
+user_pinned_oid(struct broker *b, const char *name, char *dst, size_t dstsz)
+{
+	struct user *u = user_find(b, name);
+	int n;
+
+	if (u == NULL || u->rec == NULL || u->rec->oid == NULL)
+		return -ENOENT;
+	n = snprintf(dst, dstsz, "%s", u->rec->oid);
+	return n < 0 || (size_t)n >= dstsz ? -ENAMETOOLONG : 0;
+}

@@ -75,6 +75,12 @@ void user_table_free(struct broker *b);
 /* The user named name, or NULL. */
 struct user *user_find(struct broker *b, const char *name);
 /*
+ * The Entra oid pinned in name's record when this node holds it in
+ * memory, copied into dst. 0, -ENOENT (not known here), -ENAMETOOLONG.
+ */
+int user_pinned_oid(struct broker *b, const char *name, char *dst,
+    size_t dstsz);
+/*
  * Find or create u (no store access). NULL on ENOMEM (*err). A name
  * whose uid changed drops what it held (cached tokens first) and must
  * be loaded again; uid (uid_t)-1 keeps the uid known.

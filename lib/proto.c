@@ -140,6 +140,8 @@ static const struct op_spec {
 	[PROTO_OP_UNBIND] = { "unbind", ALLOW(F_CGROUP), ALLOW(F_CGROUP) },
 	[PROTO_OP_BINDINGS] = { "bindings", 0, 0 },
 	[PROTO_OP_LOGIN_CODE] = { "login_code", ALLOW(F_URL), ALLOW(F_URL) },
+	[PROTO_OP_ADMIN_OFFBOARD] = { "admin_offboard", ALLOW(F_USER),
+	    ALLOW(F_USER) },
 };
 
 const char *

@@ -47,6 +47,7 @@ enum proto_op {
 	PROTO_OP_UNBIND,     /* end a cgroup's binding (admin) */
 	PROTO_OP_BINDINGS,   /* list bound cgroups (admin) */
 	PROTO_OP_LOGIN_CODE, /* the address a paste-back sign-in ended on */
+	PROTO_OP_ADMIN_OFFBOARD, /* Graph revokes a user's sessions (admin) */
 	PROTO_OP_COUNT
 };
 

@@ -423,6 +423,42 @@ class ClusterCase(unittest.TestCase):
                           % (node.node, user, rc, time.monotonic() - t0, err[:400]))
             time.sleep(0.5)
 
+    BOUND = 10.0  # s: stop_delay's bound for a node to stop serving
+
+    def stop_delay(self, user, action):
+        n1, n2, n3 = self.nodes
+        for node in (n1, n3):
+            self.assertExit(node.token(user), EXIT_OK, "%s serves %s before" % (node.node, user))
+        w = Worker(user, {"mode": "until_fail", "socks": [n1.sock, n3.sock], "scopes": [None],
+                          "duration": 60, "interval": 0.01})
+        try:
+            self.assertTrue(w.wait_ready(), "the poller did not start")
+            t0 = time.time()
+            rc, out, err = action()
+            t1 = time.time()
+            self.assertEqual(rc, EXIT_OK, "%s: %s" % (action.__doc__, err))
+            res = w.result(timeout=120)
+        finally:
+            w.kill()
+        first = res.get("first_error", {})
+        delays = {}
+        for node in (n1, n3):
+            self.assertIn(node.sock, first, "%s still served %s %s s after %s (polls %s)"
+                          % (node.node, user, 60, action.__doc__, res))
+            t, code = first[node.sock]
+            self.assertIn(code, NOT_SERVING, "%s answered %s after %s" % (node.node, code, action.__doc__))
+            delays[node.node] = (t - t1, t - t0, code)
+        for name, (d_ack, d_start, code) in sorted(delays.items()):
+            measured("%s on node2 -> %s stops serving %.3f s after the command returned "
+                     "(%.3f s after it started; command took %.3f s), then answers %s"
+                     % (action.__doc__, name, d_ack, d_start, t1 - t0, code))
+            self.assertLessEqual(d_start, self.BOUND, "%s kept serving too long" % name)
+        for node in (n1, n3):
+            rc, doc, err = node.token(user)
+            self.assertEqual(rc, EXIT_ACT, "%s served %s after %s: %s" % (node.node, user,
+                                                                          action.__doc__, err))
+        return delays
+
     # every class: no secret in any log, the audit, or the database
     def test_zz_canary_no_secret_in_logs(self):
         secrets = self.n1.issued_secrets()
@@ -590,42 +626,6 @@ class T1ConsentAndStorm(ClusterCase):
 class T2LogoutRevoke(ClusterCase):
     """Logout / admin revoke on node 2 stop nodes 1 and 3 from serving."""
 
-    BOUND = 10.0
-
-    def stop_delay(self, user, action):
-        n1, n2, n3 = self.nodes
-        for node in (n1, n3):
-            self.assertExit(node.token(user), EXIT_OK, "%s serves %s before" % (node.node, user))
-        w = Worker(user, {"mode": "until_fail", "socks": [n1.sock, n3.sock], "scopes": [None],
-                          "duration": 60, "interval": 0.01})
-        try:
-            self.assertTrue(w.wait_ready(), "the poller did not start")
-            t0 = time.time()
-            rc, out, err = action()
-            t1 = time.time()
-            self.assertEqual(rc, EXIT_OK, "%s: %s" % (action.__doc__, err))
-            res = w.result(timeout=120)
-        finally:
-            w.kill()
-        first = res.get("first_error", {})
-        delays = {}
-        for node in (n1, n3):
-            self.assertIn(node.sock, first, "%s still served %s %s s after %s (polls %s)"
-                          % (node.node, user, 60, action.__doc__, res))
-            t, code = first[node.sock]
-            self.assertIn(code, NOT_SERVING, "%s answered %s after %s" % (node.node, code, action.__doc__))
-            delays[node.node] = (t - t1, t - t0, code)
-        for name, (d_ack, d_start, code) in sorted(delays.items()):
-            measured("%s on node2 -> %s stops serving %.3f s after the command returned "
-                     "(%.3f s after it started; command took %.3f s), then answers %s"
-                     % (action.__doc__, name, d_ack, d_start, t1 - t0, code))
-            self.assertLessEqual(d_start, self.BOUND, "%s kept serving too long" % name)
-        for node in (n1, n3):
-            rc, doc, err = node.token(user)
-            self.assertEqual(rc, EXIT_ACT, "%s served %s after %s: %s" % (node.node, user,
-                                                                          action.__doc__, err))
-        return delays
-
     def test_1_logout_on_node2(self):
         n1, n2, n3 = self.nodes
         self.consent_all([ALICE], n1)
@@ -659,6 +659,63 @@ class T2LogoutRevoke(ClusterCase):
         for node in self.nodes:
             self.assertNotEqual(node.status(BOB).get("state"), "ready",
                                 "%s still holds bob's consent" % node.node)
+
+
+OFF_ID = "99999999-8888-7777-6666-555555555555"
+OFF_SECRET = "CANARY-cluster-offboard-secret-2b7c"
+
+
+class T7OffboardEntra(ClusterCase):
+    """admin revoke --entra on node 2 (issue 17 part 3): Graph revokes the
+    user's sessions as the offboarding app, and nodes 1 and 3 stop serving
+    the user; measures the time until no node serves them."""
+
+    @classmethod
+    def setUpClass(cls):
+        plain = Node.write_conf
+
+        def write_conf(self, extra=""):
+            path = os.path.join(self.etc_dir, "offboard-secret")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(OFF_SECRET + "\n")
+            plain(self, extra + "\n[offboarding]\nclient_id = %s\nclient_secret_file = %s\n"
+                  "graph_url = https://127.0.0.1:%d\n" % (OFF_ID, path, self.port))
+        Node.write_conf = write_conf
+        try:
+            super().setUpClass()
+        finally:
+            Node.write_conf = plain
+        cls.nodes[0].ctl("POST", "register_app", {"client_id": OFF_ID, "secret": OFF_SECRET,
+                                                  "roles": ["User.RevokeSessions.All"]})
+
+    def test_1_revoke_entra_on_node2(self):
+        n1, n2, n3 = self.nodes
+        self.consent_all([CAROL], n1)
+
+        def revoke():
+            """credctl admin revoke --entra"""
+            return n2.credctl(ADMIN, "admin", "revoke", CAROL, "--entra")
+        delays = self.stop_delay(CAROL, revoke)
+        measured("admin revoke --entra on node2 -> no node serves the user: %.3f s after "
+                 "the command started (the slowest node's first refusal; the Graph call "
+                 "included)" % max(d[1] for d in delays.values()))
+        revs = n1.ctl("GET", "graph_revokes")["revokes"]
+        self.assertTrue(revs and revs[-1]["status"] == 200 and revs[-1]["azp"] == OFF_ID
+                        and revs[-1]["oid"] == n1.oid(CAROL), revs)
+        # Entra's side too: the refresh tokens it issued to carol are dead.
+        recs = [r for r in n2.audit_records() if r.get("event") == "offboard"]
+        self.assertTrue(recs and recs[-1].get("outcome") == "ok", recs)
+
+    def test_zz_canary_no_secret_in_logs(self):
+        secrets = self.n1.issued_secrets() + [OFF_SECRET]
+        sources = {}
+        for n in self.nodes:
+            for k, v in n.leak_sources().items():
+                sources["%s %s" % (n.node, k)] = v
+        sources["database rows"] = b"".join(b for _, b, _ in pg_rows().values())
+        leaks = H.find_leaks(sources, secrets)
+        self.assertEqual(leaks, [], "secret material leaked:\n" + "\n".join(leaks[:20]))
 
 
 class T3PostgresRestart(ClusterCase):

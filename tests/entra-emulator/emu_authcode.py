@@ -18,6 +18,7 @@ import time
 import urllib.parse
 
 from emu_errors import ControlError, EntraError, c_str, missing
+import emu_graph
 
 PKCE_RE = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 OUTCOMES = ("approve", "decline", "consent_required", "mfa_denied", "blocked")
@@ -279,8 +280,9 @@ def redeem(handler, form, client_id, acr):
     handler.send(200, body)
 
 
-def client_credentials(handler, form, acr):
-    """grant_type=client_credentials: an app token for R/.default."""
+def client_credentials(handler, form, acr, client_id=None):
+    """grant_type=client_credentials: an app token for R/.default, for
+    the main app or a second one (emu_graph.py, its own roles)."""
     st = handler.st
     scope = form.get("scope", "")
     if not scope.strip():
@@ -295,11 +297,16 @@ def client_credentials(handler, form, acr):
     now = int(time.time())
     with st.lock:
         life = int(st.lifetimes["access_token"])
-        sp = str(uuid_from(st.client_id))
+        client_id = client_id or st.client_id
+        sp = str(uuid_from(client_id))
+        if client_id != st.client_id:
+            roles = emu_graph.app_roles(st, client_id)
+        else:
+            roles = list(st.app_roles.get(resource, []))
         claims = {"aud": resource, "iss": "%s/%s/v2.0" % (st.authority, st.tenant),
-                  "iat": now, "nbf": now, "exp": now + life, "azp": st.client_id,
+                  "iat": now, "nbf": now, "exp": now + life, "azp": client_id,
                   "azpacr": acr, "idtyp": "app", "oid": sp, "sub": sp, "tid": st.tenant,
-                  "roles": list(st.app_roles.get(resource, [])),
+                  "roles": roles,
                   "uti": b64url(os.urandom(16)), "ver": "2.0"}
         at = st.keys.sign_jwt(claims)
         st.issued.append(at)

@@ -31,6 +31,7 @@ from emu_crypto import KeyMaterial, b64url
 import emu_authcode
 import emu_cae
 import emu_clientauth
+import emu_graph
 from emu_errors import ControlError, EntraError, c_str, missing
 
 DEFAULT_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -144,6 +145,7 @@ class State:
         self.device_blocks = []   # Conditional Access on the device code flow
         self.app_roles = {}       # resource -> roles in client_credentials tokens
         self.cae = emu_cae.new_state()  # CAE lifetimes, critical events (emu_cae.py)
+        self.graph = emu_graph.new_state()  # the offboarding app, Graph revokes
         self.reset_counters()
 
     def reset_counters(self):
@@ -464,6 +466,9 @@ class Handler(BaseHTTPRequestHandler):
                 return self.control(method, "/".join(parts[1:]))
             if parts[:1] == ["_resource"]:
                 return emu_cae.resource(self, method)
+            if len(parts) == 4 and parts[:2] == ["v1.0", "users"] and \
+                    parts[3] == "revokeSignInSessions":
+                return emu_graph.revoke_sessions(self, method, parts[1:])
             if len(parts) == 4 and parts[1:3] == ["oauth2", "v2.0"] and parts[3] in ("token", "devicecode"):
                 if method != "POST":
                     self.read_body()
@@ -596,7 +601,7 @@ class Handler(BaseHTTPRequestHandler):
         if grant == GRANT_CODE:
             return emu_authcode.redeem(self, form, client_id, acr)
         if grant == GRANT_CLIENT:
-            return emu_authcode.client_credentials(self, form, acr)
+            return emu_authcode.client_credentials(self, form, acr, client_id)
         raise EntraError(400, "unsupported_grant_type", 70003,
                          "The app requested an unsupported grant type '%s'." % grant)
 
@@ -679,9 +684,19 @@ class Handler(BaseHTTPRequestHandler):
         client_id, secret, assertion = emu_clientauth.presented(form, self.headers)
         if not client_id:
             raise missing("client_id")
+        urls = {"%s/%s/oauth2/v2.0/token" % (st.authority, t) for t in (tenant, st.tenant)}
+        with st.lock:
+            second = emu_graph.app_creds(st, client_id)
+        if second is not None:
+            # The offboarding app: a daemon app, client_credentials only.
+            if grant != GRANT_CLIENT:
+                raise EntraError(400, "unauthorized_client", 700016,
+                                 "The app '%s' may only use client_credentials." % client_id)
+            acr = emu_clientauth.authenticate(second, client_id, "confidential", secret,
+                                              assertion, urls)
+            return client_id, acr
         if client_id != st.client_id:
             raise self.unknown_client(client_id)
-        urls = {"%s/%s/oauth2/v2.0/token" % (st.authority, t) for t in (tenant, st.tenant)}
         with st.lock:
             kind = self.flow_kind(endpoint, grant, form)
         creds = st.creds
@@ -1003,6 +1018,7 @@ CONTROL = {
 CONTROL.update(emu_clientauth.CONTROL)
 CONTROL.update(emu_cae.CONTROL)
 CONTROL.update(emu_authcode.CONTROL)
+CONTROL.update(emu_graph.CONTROL)
 emu_authcode.OPS = argparse.Namespace(parse_scope=parse_scope, mint_tokens=mint_tokens,
                                       condition_error=condition_error)
 

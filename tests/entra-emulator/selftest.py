@@ -885,6 +885,51 @@ OID_A, USER_A = "00000000-0000-0000-0000-00000000000a", "alice@contoso.example"
 OID_B, USER_B = "00000000-0000-0000-0000-00000000000b", "bob@contoso.example"
 
 
+def t_graph(emu, rt):
+    """Offboarding (emu_graph.py): a second app with its own secret and
+    roles gets an app token for Graph; revokeSignInSessions wants the
+    User.RevokeSessions.All role (403 Authorization_RequestDenied without
+    it), a known user (404), and kills the user's refresh tokens (50173)."""
+    off = "99999999-8888-7777-6666-555555555555"
+    emu.ok("register_app", {"client_id": off, "secret": "off-secret", "roles": []})
+
+    def app_token(secret="off-secret"):
+        return emu.token({"client_id": off, "grant_type": "client_credentials",
+                          "client_secret": secret, "scope": emu.authority + "/.default"})
+
+    def revoke(tok, who=USER_A):
+        return emu.call("POST", "/v1.0/users/%s/revokeSignInSessions" % who, js={},
+                        headers={"Authorization": "Bearer " + tok})
+
+    expect_error("graph: second app, wrong secret", app_token("nope"), 401,
+                 "invalid_client", 7000215)
+    expect_error("graph: second app, refresh grant refused",
+                 emu.token({"client_id": off, "grant_type": "refresh_token",
+                            "refresh_token": rt, "client_secret": "off-secret"}),
+                 400, "unauthorized_client", 700016)
+    r = app_token()
+    check("graph: app token", r.status == 200, r.status)
+    tok = r.json()["access_token"]
+    r = revoke(tok)
+    check("graph: 403 without the permission", r.status == 403
+          and r.json()["error"]["code"] == "Authorization_RequestDenied", r.status)
+    check("graph: no token 401", emu.call("POST", "/v1.0/users/%s/revokeSignInSessions"
+                                          % USER_A, js={}).status == 401)
+    emu.ok("app_permissions", {"client_id": off, "roles": ["User.RevokeSessions.All"]})
+    tok = app_token().json()["access_token"]
+    r = revoke(tok, "nobody@contoso.example")
+    check("graph: 404 unknown user", r.status == 404
+          and r.json()["error"]["code"] == "Request_ResourceNotFound", r.status)
+    r = revoke(tok)
+    check("graph: revoked", r.status == 200 and r.json().get("value") is True, r.status)
+    expect_error("graph: refresh after the revoke", emu.refresh(rt, "%s/.default" % STORAGE),
+                 400, "invalid_grant", 50173)
+    revs = emu.control("graph_revokes")[1]["revokes"]
+    check("graph: revokes listed", [x["status"] for x in revs] == [403, 404, 200], revs)
+    status, _ = emu.control("register_app", {"client_id": CLIENT, "secret": "x"})
+    check("graph: register_app refuses the main app", status == 400)
+
+
 def main():
     t0 = time.time()
     emu = Emulator()
@@ -903,6 +948,7 @@ def main():
         selftest_signin.run(sys.modules[__name__], emu, v)
         t_issued(emu)
         t_cae(emu, emu.login(OID_A, USER_A)["refresh_token"])
+        t_graph(emu, emu.login(OID_A, USER_A)["refresh_token"])
     except Exception:
         traceback.print_exc()
         check("no exception", False)

@@ -2,8 +2,8 @@
  * test_config.c - credd.conf parsing: a good file, every error class with
  * its file:line, defaults, scope resolution, account_match expansion,
  * file permission checks, %d (systemd's credentials directory) in the
- * secret file paths, client_auth and its files, and the shipped
- * etc/credd.conf.
+ * secret file paths, client_auth and its files, [offboarding], and the
+ * shipped etc/credd.conf.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -938,6 +938,87 @@ TEST(test_signin)
 	    "t.conf:8: unknown key"));
 }
 
+/* [offboarding]: the admin credential for Graph (issue 17 part 3). */
+#define OFF_ID "99999999-8888-7777-6666-555555555555"
+TEST(test_offboarding)
+{
+	struct config *cf = NULL;
+
+	/* Absent: off, graph_url still has its default. */
+	ASSERT_EQ(parse(BASE, &cf), 0);
+	ASSERT_TRUE(cf->off_client_id == NULL);
+	ASSERT_STREQ(cf->off_graph_url, "https://graph.microsoft.com");
+	config_free(cf);
+	/* The one file set implies the method. */
+	ASSERT_EQ(parse(BASE "[offboarding]\nclient_id = " OFF_ID "\n"
+			     "client_secret_file = /etc/credd/off-secret\n"
+			     "graph_url = https://127.0.0.1:8443/\n",
+		      &cf),
+	    0);
+	ASSERT_STREQ(cf->off_client_id, OFF_ID);
+	ASSERT_EQ(cf->off_client_auth, CONFIG_CLIENT_AUTH_SECRET);
+	ASSERT_STREQ(cf->off_client_secret_file, "/etc/credd/off-secret");
+	ASSERT_STREQ(cf->off_graph_url, "https://127.0.0.1:8443");
+	ASSERT_EQ(cf->client_auth, CONFIG_CLIENT_AUTH_NONE); /* [entra] */
+	config_free(cf);
+	ASSERT_EQ(parse(BASE "[offboarding]\nclient_id = " OFF_ID "\n"
+			     "client_auth = certificate\n"
+			     "client_certificate_file = %d/offboard.pem\n",
+		      &cf),
+	    0);
+	ASSERT_EQ(cf->off_client_auth, CONFIG_CLIENT_AUTH_CERTIFICATE);
+	ASSERT_EQ(config_expand_credentials(cf, "/run/creds", errbuf,
+		      sizeof(errbuf)),
+	    0);
+	ASSERT_STREQ(cf->off_client_certificate_file,
+	    "/run/creds/offboard.pem");
+	config_free(cf);
+	ASSERT_EQ(parse(BASE "[offboarding]\nclient_id = " OFF_ID "\n"
+			     "client_assertion_file = /run/fed/token\n",
+		      &cf),
+	    0);
+	ASSERT_EQ(cf->off_client_auth, CONFIG_CLIENT_AUTH_FEDERATED);
+	config_free(cf);
+
+	ASSERT_TRUE(parse_fails(BASE "[offboarding]\n"
+				     "client_secret_file = /etc/s\n",
+	    -EINVAL, "t.conf: missing 'client_id' in [offboarding]"));
+	ASSERT_TRUE(parse_fails(BASE "[offboarding]\nclient_id = "
+				     "AAAAAAAA-bbbb-cccc-dddd-eeeeeeeeeeee\n"
+				     "client_secret_file = /etc/s\n",
+	    -EINVAL,
+	    "t.conf: [offboarding] client_id must name an app of its own"));
+	ASSERT_TRUE(parse_fails(BASE "[offboarding]\nclient_id = " OFF_ID "\n",
+	    -EINVAL, "t.conf: [offboarding] needs one credential"));
+	ASSERT_TRUE(parse_fails(BASE "[offboarding]\nclient_id = " OFF_ID "\n"
+				     "client_secret_file = /etc/s\n"
+				     "client_assertion_file = /run/t\n",
+	    -EINVAL, "t.conf: [offboarding] needs one credential"));
+	ASSERT_TRUE(parse_fails(BASE "[offboarding]\nclient_id = " OFF_ID "\n"
+				     "client_auth = none\n",
+	    -EINVAL,
+	    "t.conf: [offboarding] client_auth = none: Microsoft "
+	    "Graph takes no public client"));
+	ASSERT_TRUE(parse_fails(BASE "[offboarding]\nclient_id = " OFF_ID "\n"
+				     "client_auth = certificate\n"
+				     "client_secret_file = /etc/s\n",
+	    -EINVAL,
+	    "t.conf: missing 'client_certificate_file' in [offboarding]"));
+	ASSERT_TRUE(parse_fails(BASE "[offboarding]\nclient_id = " OFF_ID "\n"
+				     "client_auth = secret\n"
+				     "client_secret_file = /etc/s\n"
+				     "client_assertion_file = /run/t\n",
+	    -EINVAL,
+	    "t.conf: [offboarding] client_assertion_file is set but "
+	    "client_auth = secret"));
+	ASSERT_TRUE(parse_fails(BASE "[offboarding]\nclient_id = " OFF_ID "\n"
+				     "client_secret_file = /etc/s\n"
+				     "graph_url = http://graph\n",
+	    -EINVAL, "t.conf:10: graph_url must be an https:// URL"));
+	ASSERT_TRUE(parse_fails(BASE "[offboarding]\nscope = x\n", -EINVAL,
+	    "t.conf:8: unknown key 'scope' in [offboarding]"));
+}
+
 int
 main(void)
 {
@@ -957,5 +1038,6 @@ main(void)
 	RUN(test_credentials_directory);
 	RUN(test_client_auth);
 	RUN(test_signin);
+	RUN(test_offboarding);
 	TEST_MAIN_END();
 }

@@ -3,7 +3,8 @@
  * Python http.server behind ssl, with a certificate from a test CA made
  * by the openssl CLI in a temp dir, plus a second server whose
  * self-signed certificate the CA did not sign. Checks status and body,
- * the body cap, certificate checks, timeouts, https-only, Retry-After,
+ * a bearer POST (JSON body, Authorization, CR/LF refused), the body
+ * cap, certificate checks, timeouts, https-only, Retry-After,
  * cancellation and 50 concurrent requests on one loop. Host names go
  * through a fake resolver (fake_resolve.h) whose lookups hang until the
  * test lets them go: cancel, free and time out while a lookup hangs,
@@ -56,7 +57,8 @@ static const char server_py[] =
     "            out = json.dumps({'body': body.decode(), 'ct': h.get('Content-Type'),\n"
     "                'accept': h.get('Accept'), 'rid': h.get('client-request-id'),\n"
     "                'sku': h.get('x-client-SKU'), 'ua': h.get('User-Agent'),\n"
-    "                'expect': h.get('Expect')}).encode()\n"
+    "                'expect': h.get('Expect'),\n"
+    "                'authz': h.get('Authorization')}).encode()\n"
     "            self.reply(200, out, [('Content-Type', 'application/json')])\n"
     "        elif p == '/big':\n"
     "            self.send_response(200)\n"
@@ -382,6 +384,41 @@ TEST(test_post_ok)
 	ASSERT_EQ(res.error, 0);
 	ASSERT_EQ(res.status, 404);
 	ASSERT_STREQ(res.body, "nope");
+	ctx_fini(&c);
+}
+
+/* http_post_bearer: "{}" as JSON with the bearer token (offboard.c). */
+TEST(test_post_bearer)
+{
+	struct secret *tok = secret_from_str("canary-app-token"), *bad;
+	struct http_req *req = NULL;
+	struct ctx c;
+	struct result res;
+	char url[128];
+
+	ASSERT_EQ(ctx_init(&c, ca_path, 10, 0), 0);
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d/echo", port_ok);
+	memset(&res, 0, sizeof(res));
+	ASSERT_EQ(http_post_bearer(c.h, url, tok, on_done, &res, &req), 0);
+	ASSERT_EQ(run_one(&c, &res), 0);
+	ASSERT_EQ(res.status, 200);
+	ASSERT_TRUE(strstr(res.body, "\"body\": \"{}\"") != NULL);
+	ASSERT_TRUE(strstr(res.body, "\"ct\": \"application/json\"") != NULL);
+	ASSERT_TRUE(
+	    strstr(res.body, "\"authz\": \"Bearer canary-app-token\"") != NULL);
+	/* A form POST sends no Authorization. */
+	ASSERT_EQ(post(&c, port_ok, "/echo", "a=1", &res), 0);
+	ASSERT_TRUE(strstr(res.body, "\"authz\": null") != NULL);
+	/* A token that would split the header is refused. */
+	bad = secret_from_str("a\r\nX-Injected: 1");
+	ASSERT_EQ(http_post_bearer(c.h, url, bad, on_done, &res, &req),
+	    -EINVAL);
+	ASSERT_TRUE(req == NULL);
+	secret_free(bad);
+	ASSERT_EQ(http_post_bearer(c.h, "http://127.0.0.1/x", tok, on_done,
+		      &res, &req),
+	    -EPROTONOSUPPORT);
+	secret_free(tok);
 	ctx_fini(&c);
 }
 
@@ -836,6 +873,7 @@ main(void)
 		return 1;
 	}
 	RUN(test_post_ok);
+	RUN(test_post_bearer);
 	RUN(test_body_cap);
 	RUN(test_untrusted_cert);
 	RUN(test_timeout);
