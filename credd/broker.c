@@ -206,7 +206,7 @@ broker_user_ready(struct broker *b, struct waiter *w, const char *name,
  * 14): answered r with the refusal that names the policy line, audited
  * with the caller's kind and session. No flow starts.
  */
-static int
+int
 broker_no_signin(struct waiter *w, int r, struct reply *out)
 {
 	const char *line = strstr(w->no_signin, "[workload.");

@@ -159,7 +159,11 @@ flight_finish(struct broker *b, struct flight *f, const struct oauth_error *err)
 		if (err == NULL)
 			waiter_finish(w, tokens_reply(b, u, w, f->scope, &rep),
 			    &rep);
-		else if (err->cls == OAUTH_CONSENT) {
+		else if (err->cls == OAUTH_CONSENT && w->no_signin != NULL) {
+			/* Its workload may not sign in (issue 14), as broker.c. */
+			waiter_finish(w, broker_no_signin(w, -ENOKEY, &rep),
+			    &rep);
+		} else if (err->cls == OAUTH_CONSENT) {
 			/* The consent flow answers them (consent_required + fields). */
 			waiter_finish(w, flow_join(b, u, w, &rep), &rep);
 		} else
@@ -180,6 +184,25 @@ flight_finish(struct broker *b, struct flight *f, const struct oauth_error *err)
 	flight_free(b, f);
 	flight_run_next(b, u);
 	user_maybe_evict(b, u);
+}
+
+/*
+ * May Entra's consent error on f start a sign-in? Not when every waiter's
+ * workload forbids one (issue 14: a job or an app never starts a flow,
+ * whichever way the need for consent shows); a proactive refresh (no
+ * waiter) may, as before.
+ */
+static int
+flight_may_sign_in(const struct flight *f)
+{
+	const struct waiter *w;
+
+	if (LIST_EMPTY(&f->waiters))
+		return 1;
+	LIST_FOREACH(w, &f->waiters, link)
+	if (w->no_signin == NULL)
+		return 1;
+	return 0;
 }
 
 static void
@@ -236,6 +259,8 @@ handle_refresh_error(struct broker *b, struct user *u, struct flight *f,
 		/* The sign-in asks for the scope (never a CAE key). */
 		scope[0] = '\0';
 		r = cae_key_split(f->scope, scope, sizeof(scope));
+		if (r >= 0 && !flight_may_sign_in(f))
+			break; /* its waiters are refused by their policy */
 		if (r >= 0)
 			r = flow_may_start(b, u, 0);
 		if (r == 0 && u->flow == NULL)

@@ -303,80 +303,81 @@ TEST(decorate_federated)
 	ASSERT_EQ(decorate(ca, 0, form, sizeof(form), msg, sizeof(msg)),
 	    -EKEYREJECTED);
 	clientauth_free(ca);
-	/* [offboarding]'s credential, as --check-config sees it (issue 17). */
-	static int check_off(const char *extra, int64_t now, char *msg,
-	    size_t msgsz)
-	{
-		char text[2048], err[512];
-		struct config *cf = NULL;
-		int r;
+}
 
-		snprintf(text, sizeof(text),
-		    "%s[offboarding]\nclient_id = "
-		    "99999999-8888-7777-6666-555555555555\n%s",
-		    BASE, extra);
-		r = config_parse("t.conf", text, strlen(text), &cf, err,
-		    sizeof(err));
-		if (r < 0) {
-			fprintf(stderr, "parse: %s\n", err);
-			return -999;
-		}
-		r = clientauth_check_offboarding(cf, now, msg, msgsz);
-		config_free(cf);
-		return r;
+/* [offboarding]'s credential, as --check-config sees it (issue 17). */
+static int
+check_off(const char *extra, int64_t now, char *msg, size_t msgsz)
+{
+	char text[2048], err[512];
+	struct config *cf = NULL;
+	int r;
+
+	snprintf(text, sizeof(text),
+	    "%s[offboarding]\nclient_id = "
+	    "99999999-8888-7777-6666-555555555555\n%s",
+	    BASE, extra);
+	r = config_parse("t.conf", text, strlen(text), &cf, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "parse: %s\n", err);
+		return -999;
 	}
+	r = clientauth_check_offboarding(cf, now, msg, msgsz);
+	config_free(cf);
+	return r;
+}
 
-	TEST(offboarding)
-	{
-		char extra[1024], msg[512];
+TEST(offboarding)
+{
+	char extra[1024], msg[512];
 
-		/* Off, or a secret (read at startup): nothing to say. */
-		ASSERT_EQ(check("timeout = 10\n", 0, msg, sizeof(msg)), 0);
-		ASSERT_EQ(check_off("client_secret_file = /nonexistent\n", 0,
-			      msg, sizeof(msg)),
-		    0);
-		snprintf(extra, sizeof(extra), "client_certificate_file = %s\n",
-		    cert_path);
-		ASSERT_EQ(check_off(extra, 0, msg, sizeof(msg)), 0);
-		snprintf(extra, sizeof(extra), "client_certificate_file = %s\n",
-		    wide_path);
-		ASSERT_EQ(check_off(extra, 0, msg, sizeof(msg)), -EPERM);
-		ASSERT_TRUE(strstr(msg, wide_path) != NULL);
-		ASSERT_TRUE(strstr(msg, "PRIVATE") == NULL);
-		snprintf(extra, sizeof(extra), "client_assertion_file = %s\n",
-		    tok_path);
-		ASSERT_EQ(check_off(extra, 1999999999, msg, sizeof(msg)), 0);
-		ASSERT_EQ(check_off(extra, 2000000000, msg, sizeof(msg)),
-		    -EKEYEXPIRED);
-		ASSERT_TRUE(strstr(msg, "eyJ") == NULL);
-	}
+	/* Off, or a secret (read at startup): nothing to say. */
+	ASSERT_EQ(check("timeout = 10\n", 0, msg, sizeof(msg)), 0);
+	ASSERT_EQ(check_off("client_secret_file = /nonexistent\n", 0, msg,
+		      sizeof(msg)),
+	    0);
+	snprintf(extra, sizeof(extra), "client_certificate_file = %s\n",
+	    cert_path);
+	ASSERT_EQ(check_off(extra, 0, msg, sizeof(msg)), 0);
+	snprintf(extra, sizeof(extra), "client_certificate_file = %s\n",
+	    wide_path);
+	ASSERT_EQ(check_off(extra, 0, msg, sizeof(msg)), -EPERM);
+	ASSERT_TRUE(strstr(msg, wide_path) != NULL);
+	ASSERT_TRUE(strstr(msg, "PRIVATE") == NULL);
+	snprintf(extra, sizeof(extra), "client_assertion_file = %s\n",
+	    tok_path);
+	ASSERT_EQ(check_off(extra, 1999999999, msg, sizeof(msg)), 0);
+	ASSERT_EQ(check_off(extra, 2000000000, msg, sizeof(msg)), -EKEYEXPIRED);
+	ASSERT_TRUE(strstr(msg, "eyJ") == NULL);
+}
 
-	int main(void)
-	{
-		/* {"exp":2000000000} */
-		static const char tok[] = "eyJhbGciOiJSUzI1NiJ9."
-					  "eyJleHAiOjIwMDAwMDAwMDB9.c2ln\n";
-		int fd;
+int
+main(void)
+{
+	/* {"exp":2000000000} */
+	static const char tok[] = "eyJhbGciOiJSUzI1NiJ9."
+				  "eyJleHAiOjIwMDAwMDAwMDB9.c2ln\n";
+	int fd;
 
-		dir = fixture_tmpdir("clientauth");
-		if (dir == NULL)
-			return 1;
-		snprintf(cert_path, sizeof(cert_path), "%s/client.pem", dir);
-		snprintf(wide_path, sizeof(wide_path), "%s/wide.pem", dir);
-		snprintf(tok_path, sizeof(tok_path), "%s/token", dir);
-		write_client_pem(cert_path, 0600);
-		write_client_pem(wide_path, 0644);
-		fd = open(tok_path, O_WRONLY | O_CREAT | O_EXCL, 0600);
-		if (fd < 0 || write(fd, tok, sizeof(tok) - 1) < 0)
-			return 1;
-		close(fd);
+	dir = fixture_tmpdir("clientauth");
+	if (dir == NULL)
+		return 1;
+	snprintf(cert_path, sizeof(cert_path), "%s/client.pem", dir);
+	snprintf(wide_path, sizeof(wide_path), "%s/wide.pem", dir);
+	snprintf(tok_path, sizeof(tok_path), "%s/token", dir);
+	write_client_pem(cert_path, 0600);
+	write_client_pem(wide_path, 0644);
+	fd = open(tok_path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	if (fd < 0 || write(fd, tok, sizeof(tok) - 1) < 0)
+		return 1;
+	close(fd);
 
-		RUN(none_and_secret_say_nothing);
-		RUN(certificate);
-		RUN(federated);
-		RUN(decorate_none_and_secret);
-		RUN(decorate_certificate);
-		RUN(decorate_federated);
-		RUN(offboarding);
-		TEST_MAIN_END();
-	}
+	RUN(none_and_secret_say_nothing);
+	RUN(certificate);
+	RUN(federated);
+	RUN(decorate_none_and_secret);
+	RUN(decorate_certificate);
+	RUN(decorate_federated);
+	RUN(offboarding);
+	TEST_MAIN_END();
+}

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker.h"
 #include "fake_core.h"
 #include "test.h"
 
@@ -268,6 +269,51 @@ TEST(device_flow_refresh_is_public_with_a_secret_configured)
 	fake_core_free(fc);
 }
 
+/*
+ * Issue 14: a job's request whose refresh Entra answers with a consent
+ * error (65001) starts no sign-in: it is refused with the policy line,
+ * and no device code is asked for. A workspace's request would.
+ */
+TEST(consent_error_starts_no_sign_in_for_a_job)
+{
+	static const char consent[] = "{\"error\":\"invalid_grant\","
+				      "\"error_codes\":[65001]}";
+	struct fake_core *fc = fake_core_new_alice();
+	struct reply out = { 0 };
+	struct fake_call c;
+	unsigned dev;
+
+	ASSERT_TRUE(fc != NULL);
+	dev = fake_core_idp_sent(fc, FAKE_DEVICE);
+	expire(fc);
+	fake_core_call_init(fc, &c, PROTO_OP_TOKEN, ALICE, ALICE_UID);
+	c.w.no_signin = strdup("this workload may not start a sign-in: "
+			       "[workload.job] start_signin = no (default)");
+	ASSERT_TRUE(c.w.no_signin != NULL);
+	fake_core_call_returned(&c,
+	    broker_token(fake_core_broker(fc), &c.w, ALICE, ALICE_UID,
+		FAKE_SCOPE, 0, &out),
+	    &out);
+	fake_core_settle(fc);
+	ASSERT_EQ(fake_core_idp_answer(fc, FAKE_REFRESH, 400, consent, -1), 0);
+	ASSERT_STREQ(fake_core_code(&c), "consent_required");
+	ASSERT_TRUE(
+	    strstr(fake_core_field(&c, "message"), "[workload.job]") != NULL);
+	ASSERT_EQ(fake_core_idp_sent(fc, FAKE_DEVICE), dev);
+	fake_core_call_done(&c);
+
+	/* The same error for a workspace's request starts the sign-in. */
+	fake_core_token(fc, &c, ALICE, ALICE_UID);
+	fake_core_settle(fc);
+	if (fake_core_idp_waiting(fc, FAKE_REFRESH) == 1)
+		ASSERT_EQ(fake_core_idp_answer(fc, FAKE_REFRESH, 400, consent,
+			      -1),
+		    0);
+	ASSERT_EQ(fake_core_idp_sent(fc, FAKE_DEVICE), dev + 1);
+	fake_core_call_done(&c);
+	fake_core_free(fc);
+}
+
 int
 main(void)
 {
@@ -275,6 +321,7 @@ main(void)
 	RUN(single_flight_one_grant_answers_all);
 	RUN(rotation_stored_before_reply_and_used_next);
 	RUN(invalid_grant_drops_consent_next_request_signs_in);
+	RUN(consent_error_starts_no_sign_in_for_a_job);
 	RUN(breaker_429_opens_refuses_without_idp_then_closes);
 	RUN(proactive_refresh_when_the_clock_passes_the_refresh_point);
 	RUN(unused_token_is_not_refreshed_proactively);
