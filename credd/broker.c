@@ -201,31 +201,6 @@ broker_user_ready(struct broker *b, struct waiter *w, const char *name,
 
 /* ---- ops ---- */
 
-/*
- * The workload policy forbids the sign-in a request would start (issue
- * 14): answered r with the refusal that names the policy line, audited
- * with the caller's kind and session. No flow starts.
- */
-int
-broker_no_signin(struct waiter *w, int r, struct reply *out)
-{
-	const char *line = strstr(w->no_signin, "[workload.");
-	struct audit_event ev = {
-		.event = "request_refused",
-		.uid = w->caller->uid,
-		.user = w->caller->user,
-		.op = proto_op_name(w->op),
-		.scope = w->scope,
-		.outcome = "refused",
-		.reason = line != NULL ? line : w->no_signin,
-		.workload = config_workload_name(w->policy_kind),
-		.session = w->policy_session,
-	};
-
-	audit_log(&ev);
-	return errmap_reply(out, r, w->no_signin);
-}
-
 int
 broker_token(struct broker *b, struct waiter *w, const char *user, uid_t uid,
     const char *scope, int64_t min_valid, struct reply *out)
@@ -347,7 +322,7 @@ broker_token_cae(struct broker *b, struct waiter *w, const char *user,
 		    out); /* e.g. after a reload */
 	if (!user_has_consent(u)) {
 		if (w->no_signin != NULL) /* workload policy (issue 14) */
-			return broker_no_signin(w, -ENOKEY, out);
+			return flow_no_signin(w, -ENOKEY, out);
 		if (u->flow != NULL)
 			return flow_join(b, u, w, out);
 		r = flow_may_start(b, u, 0);
@@ -401,7 +376,7 @@ broker_login(struct broker *b, struct waiter *w, const char *user, uid_t uid,
 	}
 	w->deadline_ms = clock_now_ms(b->clk) + wait * 1000;
 	if (u->flow == NULL && w->no_signin != NULL)
-		return broker_no_signin(w, -EACCES, out);
+		return flow_no_signin(w, -EACCES, out);
 	if (u->flow == NULL) {
 		r = flow_may_start(b, u, 1);
 		if (r == 0)

@@ -99,11 +99,4 @@ struct broker {
 	struct flow_tell *tells;
 };
 
-/*
- * The workload policy forbids the sign-in w's request would need (issue
- * 14): answered r with the refusal naming the policy line, audited. No
- * flow starts (broker.c).
- */
-int broker_no_signin(struct waiter *w, int r, struct reply *out);
-
 #endif

@@ -161,7 +161,7 @@ flight_finish(struct broker *b, struct flight *f, const struct oauth_error *err)
 			    &rep);
 		else if (err->cls == OAUTH_CONSENT && w->no_signin != NULL) {
 			/* Its workload may not sign in (issue 14), as broker.c. */
-			waiter_finish(w, broker_no_signin(w, -ENOKEY, &rep),
+			waiter_finish(w, flow_no_signin(w, -ENOKEY, &rep),
 			    &rep);
 		} else if (err->cls == OAUTH_CONSENT) {
 			/* The consent flow answers them (consent_required + fields). */

@@ -24,6 +24,7 @@
 #include "entra/secret.h"
 #include "entra/util.h"
 
+#include "audit.h"
 #include "broker_int.h"
 #include "cae.h"
 #include "clock.h"
@@ -191,6 +192,31 @@ flow_answer(struct broker *b, struct flow *f, struct waiter *w, int started,
 		return -ENOMEM;
 	}
 	return reply_set_json(out, resp);
+}
+
+/*
+ * The workload policy forbids the sign-in a request would start (issue
+ * 14): answered r with the refusal that names the policy line, audited
+ * with the caller's kind and session. No flow starts.
+ */
+int
+flow_no_signin(struct waiter *w, int r, struct reply *out)
+{
+	const char *line = strstr(w->no_signin, "[workload.");
+	struct audit_event ev = {
+		.event = "request_refused",
+		.uid = w->caller->uid,
+		.user = w->caller->user,
+		.op = proto_op_name(w->op),
+		.scope = w->scope,
+		.outcome = "refused",
+		.reason = line != NULL ? line : w->no_signin,
+		.workload = config_workload_name(w->policy_kind),
+		.session = w->policy_session,
+	};
+
+	audit_log(&ev);
+	return errmap_reply(out, r, w->no_signin);
 }
 
 int

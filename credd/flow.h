@@ -50,4 +50,11 @@ json_t *flow_session_reply(struct waiter *w, const struct user *u,
 /* u's record changed (reload): end a remote flow that ended elsewhere. */
 void flow_record_changed(struct broker *b, struct user *u);
 
+/*
+ * The workload policy forbids the sign-in w's request would need (issue
+ * 14): answered r with the refusal naming the policy line (w->no_signin),
+ * audited with the caller's kind and session. No flow starts.
+ */
+int flow_no_signin(struct waiter *w, int r, struct reply *out);
+
 #endif
