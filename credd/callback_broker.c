@@ -1,19 +1,16 @@
 /*
  * callback_broker.c - the sign-in callback's ops onto the broker (see
- * callback_broker.h). Off (NULL ops) unless built with
- * CREDD_HAVE_SIGNIN, which the lead turns on once
- * broker_signin_link/broker_signin_redeem exist; the listener stays off
- * until then, and credd says so at start.
+ * callback_broker.h): a short link's authorize URL through
+ * broker_signin_link, a callback's code or error through
+ * broker_signin_redeem.
  *
  * Must never: hold state, or touch what it forwards.
  */
 #include <stddef.h>
 
+#include "broker.h"
 #include "callback.h"
 #include "callback_broker.h"
-
-#ifdef CREDD_HAVE_SIGNIN
-#include "broker.h"
 
 static int
 link_op(void *ctx, const char *id, char **url)
@@ -35,10 +32,3 @@ callback_broker_ops(void)
 {
 	return &broker_ops;
 }
-#else
-const struct callback_ops *
-callback_broker_ops(void)
-{
-	return NULL;
-}
-#endif

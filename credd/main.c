@@ -320,8 +320,7 @@ passed_fds_done(int *fds, char **names, size_t n, int used, int used2)
 
 /*
  * [callback] listen: its socket, bound as root like the SDK endpoint's
- * (not fatal: the listener starts down and retries). Off, and said so,
- * when this credd is built without the broker's sign-in entry points.
+ * (not fatal: the listener starts down and retries).
  */
 static void
 callback_open(const struct config *cf, const int *fds, char *const *names,
@@ -332,13 +331,6 @@ callback_open(const struct config *cf, const int *fds, char *const *names,
 	*used = -1;
 	if (cf->callback_listen == NULL)
 		return;
-	if (callback_broker_ops() == NULL) {
-		log_warnx("[callback] listen %s: this credd is built without "
-			  "the sign-in flows (CREDD_HAVE_SIGNIN); the sign-in "
-			  "callback stays off",
-		    cf->callback_listen);
-		return;
-	}
 	(void)callback_listen_open(cf, fds, names, nfds, sock, used, err,
 	    sizeof(err));
 }
@@ -517,7 +509,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 			fatalx("[msi] endpoint: %s", strerror(-r));
 	}
 	c.dispatch.msi = c.msi;
-	if (c.cf->callback_listen != NULL && callback_broker_ops() != NULL) {
+	if (c.cf->callback_listen != NULL) {
 		/* Fails only without memory or MHD, like the SDK endpoint. */
 		r = callback_new(c.ev, &cb_sock, c.cf->callback_listen,
 		    callback_broker_ops(), c.broker, NULL, &c.callback);

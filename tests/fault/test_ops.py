@@ -15,9 +15,9 @@ sent (2,000 cached token requests from two users, 100 for an unknown scope,
 same families; a plain user gets forbidden for metrics (exit 5); no token
 and no user name ever appears in the page.
 
-CallbackOffTests: [callback] listen in a credd built without the sign-in
-flows: credd serves, says why the listener is off, binds nothing, and
-stats says "off".
+CallbackUpTests: [callback] listen set: credd serves and the sign-in
+callback listener is up (stats and status say "up"; an unknown short link
+is a 404). The sign-in through it is tests/integration/test_signin.py's.
 
 HealthTests: `credctl admin health` (any user) exits 0 while all is well,
 8 (unhealthy, store unusable) while the store cannot be written (a full
@@ -435,30 +435,38 @@ class CallbackStack(F.FaultStack):
         super().write_conf(extra + "\n[callback]\nlisten = 127.0.0.1:%d\n" % self.cport)
 
 
-class CallbackOffTests(F.FaultTestCase):
-    """[callback] listen set in a credd built without the broker's sign-in
-    entry points (CREDD_HAVE_SIGNIN off, issue 13's flows not merged yet):
-    credd starts and serves its socket, says once why the listener is
-    off, binds nothing on the port, and stats reports it off."""
+class CallbackUpTests(F.FaultTestCase):
+    """[callback] listen set (issue 13, the listener always built): credd
+    serves its socket and the listener is up on the port: stats and
+    status report it "up", an unknown short link is a 404 (counted in
+    links_unknown), and no "built without" warning is logged."""
     STACK = CallbackStack
 
-    def test_01_off_and_said_so(self):
+    def test_01_up(self):
         st = self.stack
         self.assertIn("access_token", st.consent(ALICE))
         rc, _, err = st.token(ALICE, "storage")
         self.assertEqual(rc, 0, err)
         with open(st.credd_log, errors="replace") as f:
             log = f.read()
-        self.assertIn("[callback] listen 127.0.0.1:%d: this credd is built without "
-                      "the sign-in flows" % st.cport, log)
-        with self.assertRaises(OSError):
-            socket.create_connection(("127.0.0.1", st.cport), timeout=5).close()
+        self.assertNotIn("built without", log)
+        deadline = time.monotonic() + 30
+        while True:
+            r = st.req("root", {"v": 1, "op": "stats"})
+            self.assertTrue(r.get("ok"), r)
+            if r.get("callback", {}).get("state") == "up" or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertEqual(r["callback"].get("state"), "up", r)
+        with self.assertRaises(urllib.error.HTTPError) as cm:
+            urllib.request.urlopen("http://127.0.0.1:%d/entra/login/%s"
+                                   % (st.cport, "A" * 22), timeout=30)
+        self.assertEqual(cm.exception.code, 404)
         r = st.req("root", {"v": 1, "op": "stats"})
-        self.assertTrue(r.get("ok"), r)
-        self.assertEqual(r.get("callback"), {"state": "off"}, r)
+        self.assertEqual(r["callback"].get("links_unknown"), 1, r)
         r = st.req(ALICE, {"v": 1, "op": "status"})
         self.assertTrue(r.get("ok"), r)
-        self.assertNotIn("callback", r)
+        self.assertEqual(r.get("callback", {}).get("state"), "up", r)
 
 
 if __name__ == "__main__":
