@@ -84,4 +84,8 @@ int clientauth_check(const struct config *cf, int64_t now, char *msg,
 int clientauth_check_offboarding(const struct config *cf, int64_t now,
     char *msg, size_t msgsz);
 
+/* Either check above (startup_check_as_user runs one as the run-as user). */
+typedef int clientauth_check_fn(const struct config *cf, int64_t now, char *msg,
+    size_t msgsz);
+
 #endif

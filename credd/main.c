@@ -705,14 +705,21 @@ main(int argc, char **argv)
 
 		if (cf->account_match == NULL)
 			warn_account_match(conf);
-		r = clientauth_check(cf, (int64_t)time(NULL), msg, sizeof(msg));
+		/* A federated token file is read as [server] user later. */
+		r = cf->client_auth == CONFIG_CLIENT_AUTH_FEDERATED ?
+		    startup_check_as_user(cf, clientauth_check,
+			(int64_t)time(NULL), msg, sizeof(msg)) :
+		    clientauth_check(cf, (int64_t)time(NULL), msg, sizeof(msg));
 		if (r < 0) {
 			fprintf(stderr, "credd: %s: [entra] %s\n", conf, msg);
 			config_free(cf);
 			return 1;
 		}
-		r = clientauth_check_offboarding(cf, (int64_t)time(NULL), msg,
-		    sizeof(msg));
+		r = cf->off_client_auth == CONFIG_CLIENT_AUTH_FEDERATED ?
+		    startup_check_as_user(cf, clientauth_check_offboarding,
+			(int64_t)time(NULL), msg, sizeof(msg)) :
+		    clientauth_check_offboarding(cf, (int64_t)time(NULL), msg,
+			sizeof(msg));
 		if (r < 0) {
 			fprintf(stderr, "credd: %s: [offboarding] %s\n", conf,
 			    msg);

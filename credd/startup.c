@@ -22,6 +22,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <sodium.h>
@@ -315,6 +316,63 @@ startup_lock_secrets(const struct config *cf, struct seal *seal,
 	}
 }
 
+int
+startup_check_as_user(const struct config *cf, clientauth_check_fn *check,
+    int64_t now, char *msg, size_t msgsz)
+{
+	struct passwd *pw;
+	ssize_t n;
+	size_t got = 0;
+	pid_t pid;
+	int p[2], r, st;
+
+	if (geteuid() != 0 || cf->user == NULL ||
+	    (pw = getpwnam(cf->user)) == NULL || pw->pw_uid == 0)
+		return check(cf, now, msg, msgsz);
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		r = -errno;
+		(void)close(p[0]);
+		(void)close(p[1]);
+		return r;
+	}
+	if (pid == 0) {
+		(void)close(p[0]);
+		if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 ||
+		    setuid(pw->pw_uid) < 0)
+			_exit(EPERM);
+		r = check(cf, now, msg, msgsz);
+		if (r < 0 && msgsz > 0)
+			(void)!write(p[1], msg, strnlen(msg, msgsz - 1));
+		_exit(r < 0 ? (-r & 0xff) : 0);
+	}
+	(void)close(p[1]);
+	if (msgsz > 0)
+		msg[0] = '\0';
+	while (msgsz > 0 && got < msgsz - 1) {
+		n = read(p[0], msg + got, msgsz - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if (msgsz > 0)
+		msg[got] = '\0';
+	(void)close(p[0]);
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 0;
+	if (WIFEXITED(st) && got > 0)
+		return -WEXITSTATUS(st);
+	(void)snprintf(msg, msgsz, "cannot check it as user %s", cf->user);
+	return -EIO;
+}
+
 /*
  * The app credential (clientauth.h), as root before privilege drop: a
  * certificate's key is loaded now (a bad one is fatal like a bad
@@ -329,7 +387,9 @@ startup_client_auth(const struct config *cf)
 	int r;
 
 	if (cf->client_auth == CONFIG_CLIENT_AUTH_FEDERATED) {
-		r = clientauth_check(cf, (int64_t)time(NULL), msg, sizeof(msg));
+		/* Read per request after the drop: checked as that user. */
+		r = startup_check_as_user(cf, clientauth_check,
+		    (int64_t)time(NULL), msg, sizeof(msg));
 		if (r < 0)
 			log_warnx("client_assertion_file %s; confidential "
 				  "grants fail until it is fixed",
@@ -352,7 +412,6 @@ void
 startup_offboard_cred(const struct config *cf, struct offboard_cred *cred)
 {
 	char msg[512];
-	struct secret *tok = NULL;
 	int r;
 
 	memset(cred, 0, sizeof(*cred));
@@ -378,9 +437,8 @@ startup_offboard_cred(const struct config *cf, struct offboard_cred *cred)
 		break;
 	case CONFIG_CLIENT_AUTH_FEDERATED:
 		cred->assertion_file = cf->off_client_assertion_file;
-		r = assertion_file_read(cf->off_client_assertion_file,
-		    (int64_t)time(NULL), &tok, NULL, msg, sizeof(msg));
-		secret_free(tok);
+		r = startup_check_as_user(cf, clientauth_check_offboarding,
+		    (int64_t)time(NULL), msg, sizeof(msg));
 		if (r < 0) /* it rotates: the next grant reads it again */
 			log_warnx("[offboarding] client_assertion_file %s",
 			    msg);

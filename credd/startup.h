@@ -6,6 +6,11 @@
 #ifndef CREDD_STARTUP_H
 #define CREDD_STARTUP_H
 
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clientauth.h"
+
 struct clientauth;
 struct config;
 struct marks;
@@ -31,6 +36,16 @@ void startup_load_keys(const struct config *cf, const char *path,
  * stale federated token file is only warned about). Never NULL.
  */
 struct clientauth *startup_client_auth(const struct config *cf);
+/*
+ * Run check as [server] user when we are root, in a child process (so
+ * nothing of ours changes): a federated token file is read per request
+ * after the privilege drop, so the question is whether it is private to,
+ * and readable by, that user; root's view would refuse a file that user
+ * owns and pass one it cannot read. Not root, or no such user: check as
+ * we are. check's result, or -EIO with a message when the child failed.
+ */
+int startup_check_as_user(const struct config *cf, clientauth_check_fn *check,
+    int64_t now, char *msg, size_t msgsz);
 /*
  * [offboarding]'s credential into *cred (all empty when offboarding is
  * off), before the privilege drop; a bad secret or certificate ends the

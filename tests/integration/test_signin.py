@@ -399,12 +399,6 @@ class CallbackCase(SigninCase):
         cls.addClassCleanup(st.stop)
         write = st.write_conf
         st.write_conf = lambda extra="": write(extra + cls.EXTRA)
-        if cls.CLIENT_AUTH == "federated":
-            # credd --check-config runs as root and refuses a token file
-            # owned by the credd user, which is what credd needs: it reads
-            # the file per request after dropping to that user (a known
-            # gap of --check-config, reported with issue 13).
-            st.check_config = lambda: None
         st.start()
         st.ctl("POST", "register_redirect", {"uri": REDIRECT, "kind": "web"})
         if cls.CLIENT_AUTH == "certificate":
@@ -510,6 +504,33 @@ class CallbackCertificateTests(CallbackCase, harness.StackTestCase):
 
 class CallbackFederatedTests(CallbackCase, harness.StackTestCase):
     CLIENT_AUTH = "federated"
+
+    def test_check_config_reads_the_token_file_as_the_credd_user(self):
+        """credd reads the federated token file per request after dropping
+        to [server] user, so --check-config (as root) judges it as that user:
+        the credd-owned file passes (the stack's own start checked it), a
+        root-owned 0600 copy, which credd could not read, is refused."""
+        st = self.stack
+        path = os.path.join(self.cred_dir, "client.federated")
+        root_copy = os.path.join(self.cred_dir, "root-owned.token")
+        shutil.copyfile(path, root_copy)
+        os.chown(root_copy, 0, 0)
+        os.chmod(root_copy, 0o600)
+        with open(st.conf) as f:
+            conf = f.read()
+        alt = os.path.join(self.cred_dir, "alt.conf")
+        with open(alt, "w") as f:
+            f.write(conf.replace(path, root_copy))
+        r = subprocess.run([BIN["credd"], "--check-config", "-c", alt],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=30)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn(root_copy, r.stdout)
+        self.assertNotIn(self.credential, r.stdout)
+        r = subprocess.run([BIN["credd"], "--check-config", "-c", st.conf],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=30)
+        self.assertEqual(r.returncode, 0, r.stdout)
 
 
 FIGURES = {}
