@@ -56,6 +56,7 @@ from cryptography.x509.oid import NameOID
 HERE = os.path.dirname(os.path.abspath(__file__))
 NODE_DIR = os.path.join(os.path.dirname(HERE), "oidc")
 USER = "entra_alice"
+OTHER = "entra_bob"
 CONF_CLIENT = "5d7c1f0e-6a1b-4c8e-9e0f-0c3c1b2a4d55"
 AT_TTL = 30
 FIGURES = {}
@@ -158,7 +159,7 @@ class OidcStack(Stack):
             "proxy_port": self.proxy_port,
             "scopes": sorted(set(harness.SCOPES.values())),
             "jwks": {"keys": [signing_jwk]},
-            "accounts": {self.upn(USER): {"oid": self.oid(USER)}},
+            "accounts": {self.upn(u): {"oid": self.oid(u)} for u in (USER, OTHER)},
             "clients": [
                 {"client_id": self.public_id, "token_endpoint_auth_method": "none",
                  "application_type": "web",
@@ -217,8 +218,9 @@ class OidcStack(Stack):
         return [r["value"] for r in self.issued()
                 if isinstance(r.get("value"), str) and len(r["value"]) >= 16]
 
-    def grants(self):
-        return [r for r in self.issued() if r["kind"] == "grant"]
+    def grants(self, mark=0):
+        """The grants since the mark-th issued record."""
+        return [r for r in self.issued()[mark:] if r["kind"] == "grant"]
 
 
 class OidcCase:
@@ -241,7 +243,7 @@ class OidcCase:
     def extra(cls, st):
         return cls.EXTRA
 
-    def browser(self, url):
+    def browser(self, url, account=USER):
         """Follow the authorize URL through the provider's interaction as
         USER (as a browser would, with its cookies); return the address the
         provider finally redirects to (the redirect URI with code and state)."""
@@ -259,7 +261,7 @@ class OidcCase:
                 if not url.split("?")[0].rstrip("/").split("/")[-2] == "interaction":
                     raise AssertionError("provider answered %s with a page: %r" % (url, body[:300]))
                 prompts.append(json.loads(body)["prompt"])
-                data = urllib.parse.urlencode({"login": st.upn(USER)}).encode()
+                data = urllib.parse.urlencode({"login": st.upn(account)}).encode()
                 continue
             except urllib.error.HTTPError as e:
                 if e.code not in (302, 303):
@@ -273,7 +275,11 @@ class OidcCase:
 
 
 class PasteBackTests(OidcCase, harness.StackTestCase):
-    def login_paste(self):
+    def setUp(self):
+        super().setUp()
+        self.stack.credctl(USER, "logout")
+
+    def login_paste(self, account=USER):
         st = self.stack
         p = subprocess.Popen([BIN["credctl"], "--socket", st.sock, "login", "--paste"],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -298,32 +304,34 @@ class PasteBackTests(OidcCase, harness.StackTestCase):
         self.assertEqual(q["code_challenge_method"], ["S256"])
         self.assertTrue(url.startswith("https://127.0.0.1:%d/%s/oauth2/v2.0/authorize?"
                                        % (st.port, harness.TENANT)), url)
-        loc, prompts = self.browser(url)
+        loc, prompts = self.browser(url, account)
         self.assertTrue(loc.startswith("https://127.0.0.1:%d/common/oauth2/nativeclient?"
                                        % st.port), loc)
         self.assertIn("code", urllib.parse.parse_qs(urllib.parse.urlsplit(loc).query), loc)
         out, rest = p.communicate(loc.encode() + b"\n", timeout=60)
         st.credctl_records.append((USER, ["login", "--paste"], p.returncode,
                                    (err + rest).decode("utf-8", "replace")))
-        self.assertEqual(p.returncode, EXIT_OK, (err + rest).decode())
-        return out, prompts
+        if account == USER:
+            self.assertEqual(p.returncode, EXIT_OK, (err + rest).decode())
+        return p.returncode, out, rest, prompts
 
     def test_signin_token_refresh(self):
         st = self.stack
+        mark = len(st.issued())
         t0 = time.monotonic()
-        out, prompts = self.login_paste()
+        _, out, _, prompts = self.login_paste()
         FIGURES["oidc_paste_back_signin_s"] = round(time.monotonic() - t0, 2)
         self.assertIn("select_account", prompts)
         self.assertIn(b"Signed in as " + st.upn(USER).encode(), out)
-        codes = [r for r in st.issued() if r["kind"] == "code"]
-        self.assertEqual(len(codes), 1, st.issued())
-        self.assertEqual([g["grant_type"] for g in st.grants()], ["authorization_code"])
+        codes = [r for r in st.issued()[mark:] if r["kind"] == "code"]
+        self.assertEqual(len(codes), 1, st.issued()[mark:])
+        self.assertEqual([g["grant_type"] for g in st.grants(mark)], ["authorization_code"])
         rc, doc, err = st.token(USER)
         self.assertEqual(rc, EXIT_OK, err)
-        ats = [r["value"] for r in st.issued() if r["kind"] == "access_token"]
+        ats = [r["value"] for r in st.issued()[mark:] if r["kind"] == "access_token"]
         self.assertIn(doc["access_token"], ats, "the token is not one oidc-provider issued")
-        rts = [r["value"] for r in st.issued() if r["kind"] == "refresh_token"]
-        self.assertEqual(len(rts), 1, st.issued())
+        rts = [r["value"] for r in st.issued()[mark:] if r["kind"] == "refresh_token"]
+        self.assertEqual(len(rts), 1, st.issued()[mark:])
         # Past half the token's life, --min-valid beyond what is left makes
         # credd refresh with the provider's refresh token (public client:
         # oidc-provider rotates it).
@@ -332,12 +340,22 @@ class PasteBackTests(OidcCase, harness.StackTestCase):
         rc, doc2, err = st.token(USER, None, "--min-valid", str(AT_TTL // 2))
         self.assertEqual(rc, EXIT_OK, err)
         self.assertNotEqual(doc2["access_token"], doc["access_token"])
-        self.assertEqual([g["grant_type"] for g in st.grants()],
+        self.assertEqual([g["grant_type"] for g in st.grants(mark)],
                          ["authorization_code", "refresh_token"])
-        ats = [r["value"] for r in st.issued() if r["kind"] == "access_token"]
+        ats = [r["value"] for r in st.issued()[mark:] if r["kind"] == "access_token"]
         self.assertIn(doc2["access_token"], ats)
-        self.assertEqual(len([r for r in st.issued() if r["kind"] == "refresh_token"]), 2,
+        self.assertEqual(len([r for r in st.issued()[mark:] if r["kind"] == "refresh_token"]), 2,
                          "the refresh token was not rotated")
+
+    def test_other_account_refused(self):
+        # The provider signs in bob for alice's flow: his id_token's
+        # preferred_username fails account_match (%u@contoso.com), so credd
+        # keeps no consent for alice.
+        st = self.stack
+        rc, out, rest, _ = self.login_paste(OTHER)
+        self.assertNotEqual(rc, EXIT_OK, out)
+        self.assertIn(b"account", rest.lower())
+        self.assertNotEqual(st.token(USER)[0], EXIT_OK)
 
     def test_zz_canary_no_secret_in_logs(self):
         st = self.stack
