@@ -181,9 +181,14 @@ form_decode(const char *s, size_t n, char *dst, size_t dstsz)
 	return (ssize_t)o;
 }
 
-/* Keys Entra may add that we do not need: skipped, each at most once. */
+/*
+ * Keys Entra may add that we do not need: skipped, each at most once.
+ * "iss" is RFC 9207's issuer identification, which other OpenID providers
+ * (oidc-provider) add to every reply: credd talks to one authority, whose
+ * TLS it checks when it redeems the code, so it has no mix-up to detect.
+ */
 static const char *const skipped_keys[] = { "session_state", "error_uri",
-	"error_subcode", "trace_id", "correlation_id", "client_info" };
+	"error_subcode", "trace_id", "correlation_id", "client_info", "iss" };
 
 enum { K_CODE, K_STATE, K_ERROR, K_DESC, K_READ };
 

@@ -129,6 +129,13 @@ TEST(parse_good)
 	authcode_reply_clear(&rp);
 	ASSERT_EQ(authcode_desc_code("no code"), 0);
 	ASSERT_EQ(authcode_desc_code(NULL), 0);
+	/* RFC 9207's iss (oidc-provider sends it): skipped, like Entra's extras. */
+	ASSERT_EQ(parse(NATIVE "?code=c&state=" STATE
+			       "&iss=https%3A%2F%2Fidp.example%2FT%2Fv2.0",
+		      &rp),
+	    0);
+	ASSERT_STREQ(rp.code->ptr, "c");
+	authcode_reply_clear(&rp);
 }
 
 TEST(parse_refused)
@@ -150,6 +157,7 @@ TEST(parse_refused)
 		{ NATIVE "?code=c&state=" STATE "#frag", -EBADMSG },
 		{ NATIVE "?code=c&code=d&state=" STATE, -EBADMSG },
 		{ NATIVE "?code=c&state=" STATE "&admin=1", -EBADMSG },
+		{ NATIVE "?code=c&state=" STATE "&iss=a&iss=b", -EBADMSG },
 		{ NATIVE "?code=c%4&state=" STATE, -EBADMSG },
 		{ NATIVE "?code=c%0a&state=" STATE, -EBADMSG },
 		{ NATIVE "?code=c%00&state=" STATE, -EBADMSG },
