@@ -373,16 +373,6 @@ class ConfidentialTests(OidcCase, harness.StackTestCase):
     CONFIDENTIAL = True
 
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        # The [callback] listener is built only with -DENTRA_SIGNIN_CALLBACK=ON
-        # (docs/signin.md "Build switch"); without it there is no
-        # confidential sign-in to test, which the run reports as a skip.
-        if b"built without the sign-in flows" in harness.read_bytes(cls.stack.credd_log):
-            raise unittest.SkipTest("credd is built without ENTRA_SIGNIN_CALLBACK: "
-                                    "no [callback] listener, no private_key_jwt sign-in")
-
-    @classmethod
     def extra(cls, st):
         return ("\n[entra]\nsignin = auth_code\nclient_auth = certificate\n"
                 "client_certificate_file = %s\n\n[callback]\nlisten = 127.0.0.1:%d\n"
