@@ -550,7 +550,7 @@ class Containers(H.StackTestCase):
         app's own token from the emulator (client credentials grant with
         the certificate), not alice's; the audit says identity app with
         kind and session; the policy's scopes still apply; one grant per
-        scope, then the cache."""
+        scope, then the cache; the SDK endpoint answers with the same."""
         st = self.stack
         cg_make("app-id")
         rep, _ = self.open_session_in("app-id", ALICE, "app")
@@ -559,7 +559,7 @@ class Containers(H.StackTestCase):
         self.assertErrorCode(r, "forbidden", "app session before identity = app")
         grants = st.counters().get("client_credentials", 0)
         try:
-            st.more_conf = "\n[workload.app]\nidentity = app\nscopes = storage\n"
+            st.more_conf = "\n[workload.app]\nidentity = app\nscopes = storage\nsdk = yes\n"
             st.write_conf()
             os.kill(st.credd.pid, signal.SIGHUP)
             end = time.monotonic() + 10
@@ -590,6 +590,13 @@ class Containers(H.StackTestCase):
             self.assertEqual(recs[-1].get("workload"), "app")
             self.assertEqual(recs[-1].get("session"), rep["session"])
             self.assertIsNone(recs[-1].get("oid"))
+            # The SDK endpoint (sdk = yes): alice's TCP callers are app
+            # callers while her app session lives; they get the app's token.
+            path = ("/metadata/identity/oauth2/token?api-version=2018-02-01&resource="
+                    "https%3A%2F%2Fstorage.azure.com")
+            m = H.run_as(ALICE, http_get, st.msi_port, path, {"Metadata": "true"})
+            self.assertEqual(m["status"], 200, m)
+            self.assertEqual(json.loads(m["body"])["access_token"], r["access_token"])
             s = self.run_in("app-id", ALICE, {"v": 1, "op": "status"})
             self.assertEqual(s["policy"]["identity"], "app", s)
             # alice from the host still gets her own token.
