@@ -193,6 +193,38 @@ TEST(user_or_app)
 	fake_core_free(fc);
 }
 
+TEST(user_or_app_after_consent_lost)
+{
+	struct fake_core *fc = bench_secret();
+	struct fake_call a;
+
+	ASSERT_TRUE(fc != NULL);
+	ASSERT_EQ(fake_core_sign_in(fc, FAKE_CORE_ALICE, FAKE_CORE_ALICE_UID,
+		      FAKE_CORE_ALICE_OID, "alice@contoso.com", "RT-1"),
+	    0);
+	/* Her token expired; the refresh finds the consent gone: the app's
+	 * token, and no sign-in starts. */
+	fake_core_advance(fc, 7200);
+	fake_core_token_app(fc, &a, FAKE_CORE_ALICE, FAKE_CORE_ALICE_UID,
+	    WAITER_USER_OR_APP, FAKE_SCOPE);
+	fake_core_settle(fc);
+	ASSERT_EQ(fake_core_idp_waiting(fc, FAKE_REFRESH), 1);
+	ASSERT_EQ(fake_core_idp_answer(fc, FAKE_REFRESH, 400,
+		      "{\"error\":\"interaction_required\",\"error_codes\":"
+		      "[65001],\"error_description\":\"AADSTS65001: The user "
+		      "has not consented.\"}",
+		      -1),
+	    0);
+	fake_core_settle(fc);
+	ASSERT_EQ(fake_core_idp_sent(fc, FAKE_DEVICE), 1); /* her sign-in */
+	ASSERT_EQ(fake_core_idp_waiting(fc, FAKE_DEVICE), 0);
+	ASSERT_EQ(fake_core_idp_waiting(fc, FAKE_APP), 1);
+	ASSERT_EQ(answer_app(fc, "APP-AT-1", 3600), 0);
+	ASSERT_STREQ(fake_core_field(&a, "access_token"), "APP-AT-1");
+	fake_core_call_done(&a);
+	fake_core_free(fc);
+}
+
 TEST(parked_at_shutdown)
 {
 	struct fake_core *fc = bench_secret();
@@ -214,6 +246,7 @@ main(void)
 	RUN(errors_classified);
 	RUN(credential_unusable);
 	RUN(user_or_app);
+	RUN(user_or_app_after_consent_lost);
 	RUN(parked_at_shutdown);
 	TEST_MAIN_END();
 }
