@@ -6,11 +6,14 @@
  * on it. A token is renewed when a request finds it past its planned
  * refresh (no timer: an app token nobody asks for is not worth a call
  * to Entra). The list stays small: one entry per configured scope.
+ * A token handed out is audited once per (uid, session) and token, as a
+ * user's token is audited once per token rather than per cache hit.
  *
  * Must never: write an app token to the store, key it by a user, log or
  * audit it (the fingerprint only), or call up into broker.c/flight.c.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
@@ -28,8 +31,12 @@
 #include "oauth.h"
 #include "refresh.h"
 #include "reply.h"
+#include "session.h"
 #include "user.h"
 #include "waiter.h"
+
+/* Callers remembered per token; past that, every answer is audited. */
+#define APPTOKEN_AUDITED 32
 
 struct app_entry {
 	struct app_entry *next;
@@ -41,6 +48,13 @@ struct app_entry {
 	char fp[9];
 	struct idp_req *req; /* the grant in flight, or NULL */
 	struct waiter_list waiters;
+	/* Who this token was audited for (uid, session): once each, as a
+	 * user's token is audited once per token, not per cache hit. */
+	struct {
+		uid_t uid;
+		char session[SESSION_ID_LEN + 1];
+	} audited[APPTOKEN_AUDITED];
+	unsigned naudited;
 };
 
 static struct app_entry *
@@ -102,6 +116,26 @@ audit_app(const struct waiter *w, const char *event, const char *scope,
 	audit_log(&ev);
 }
 
+/* Was e's token audited for w's caller already? Remembers it if not. */
+static int
+was_audited(struct app_entry *e, const struct waiter *w)
+{
+	const char *sess = w->policy_session != NULL ? w->policy_session : "";
+	unsigned i;
+
+	for (i = 0; i < e->naudited; i++)
+		if (e->audited[i].uid == w->caller->uid &&
+		    strcmp(e->audited[i].session, sess) == 0)
+			return 1;
+	if (e->naudited < APPTOKEN_AUDITED && strlen(sess) <= SESSION_ID_LEN) {
+		e->audited[e->naudited].uid = w->caller->uid;
+		(void)snprintf(e->audited[e->naudited].session,
+		    sizeof(e->audited[0].session), "%s", sess);
+		e->naudited++;
+	}
+	return 0;
+}
+
 /* The reply from e's token (account null: no user). 0 or -ENOMEM. */
 static int
 entry_reply(struct app_entry *e, const struct waiter *w, struct reply *out)
@@ -112,7 +146,8 @@ entry_reply(struct app_entry *e, const struct waiter *w, struct reply *out)
 	    e->expires_on, e->scope, NULL);
 	if (resp == NULL || reply_set_json(out, resp) < 0)
 		return -ENOMEM;
-	audit_app(w, "token_issued", e->scope, "ok", e->fp, NULL);
+	if (!was_audited(e, w))
+		audit_app(w, "token_issued", e->scope, "ok", e->fp, NULL);
 	return 0;
 }
 
@@ -168,6 +203,7 @@ grant_done(void *arg, int r, struct oauth_token *tok,
 		e->refresh_at = refresh_due(now, tok->expires_in,
 		    tok->refresh_in, randombytes_random());
 		audit_fingerprint(e->token, e->fp);
+		e->naudited = 0; /* a new token: audited afresh */
 		b->n.app_grant_ok++;
 	} else {
 		b->n.app_grant_errors++;

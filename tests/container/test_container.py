@@ -590,6 +590,9 @@ class Containers(H.StackTestCase):
             self.assertEqual(recs[-1].get("workload"), "app")
             self.assertEqual(recs[-1].get("session"), rep["session"])
             self.assertIsNone(recs[-1].get("oid"))
+            # Once per token and caller, not per cache hit (r and r2).
+            self.assertEqual(len([x for x in recs if x.get("session") == rep["session"]]), 1,
+                             recs)
             # The SDK endpoint (sdk = yes): alice's TCP callers are app
             # callers while her app session lives; they get the app's token.
             path = ("/metadata/identity/oauth2/token?api-version=2018-02-01&resource="
