@@ -37,6 +37,8 @@
 
 /* Callers remembered per token; past that, every answer is audited. */
 #define APPTOKEN_AUDITED 32
+/* After a failed renewal, the next try waits this long (or Retry-After). */
+#define APPTOKEN_RETRY 30
 
 struct app_entry {
 	struct app_entry *next;
@@ -206,9 +208,16 @@ grant_done(void *arg, int r, struct oauth_token *tok,
 		e->naudited = 0; /* a new token: audited afresh */
 		b->n.app_grant_ok++;
 	} else {
+		int64_t wait = APPTOKEN_RETRY;
+
 		b->n.app_grant_errors++;
 		if (err != NULL && err->cls > 0 && err->cls < OAUTH_CLASS_COUNT)
 			b->n.idp_errors[err->cls]++;
+		if (err != NULL && err->retry_after > wait)
+			wait = err->retry_after;
+		/* A token still valid is served; its renewal waits a while
+		 * rather than asking Entra on every request. */
+		e->refresh_at = now + wait;
 	}
 	while ((w = LIST_FIRST(&e->waiters)) != NULL) {
 		struct reply rep = { 0 };

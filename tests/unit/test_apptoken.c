@@ -100,6 +100,19 @@ TEST(refreshed_near_expiry)
 	fake_core_token_app(fc, &c, "alice", 1001, WAITER_APP, FAKE_SCOPE);
 	ASSERT_EQ(c.r, 0);
 	ASSERT_EQ(fake_core_idp_sent(fc, FAKE_APP), 2); /* single flight */
+	/* A failed renewal: the valid token is still served, and the next
+	 * try waits (no grant per request). */
+	ASSERT_EQ(fake_core_idp_answer(fc, FAKE_APP, 503, "", -1), 0);
+	fake_core_call_done(&c);
+	fake_core_token_app(fc, &c, "alice", 1001, WAITER_APP, FAKE_SCOPE);
+	ASSERT_EQ(c.r, 0);
+	ASSERT_STREQ(fake_core_field(&c, "access_token"), "APP-AT-1");
+	ASSERT_EQ(fake_core_idp_sent(fc, FAKE_APP), 2);
+	fake_core_advance(fc, 31);
+	fake_core_call_done(&c);
+	fake_core_token_app(fc, &c, "alice", 1001, WAITER_APP, FAKE_SCOPE);
+	ASSERT_EQ(c.r, 0);
+	ASSERT_EQ(fake_core_idp_sent(fc, FAKE_APP), 3);
 	ASSERT_EQ(answer_app(fc, "APP-AT-2", 3600), 0);
 	fake_core_call_done(&c);
 	fake_core_token_app(fc, &c, "alice", 1001, WAITER_APP, FAKE_SCOPE);
