@@ -52,6 +52,7 @@ static const struct audit_field {
 	{ "workload", offsetof(struct audit_event, workload), 32 },
 	{ "session", offsetof(struct audit_event, session), 32 },
 	{ "unbound_reason", offsetof(struct audit_event, unbound), 128 },
+	{ "identity", offsetof(struct audit_event, identity), 16 },
 };
 
 #define AUDIT_EVENT_CAP 64

@@ -44,6 +44,7 @@ struct audit_event {
 	const char *workload; /* the caller's workload kind (issue 14) */
 	const char *session;  /* the caller's session id, or NULL */
 	const char *unbound;  /* session_open: why no cgroup was bound */
+	const char *identity; /* "app": the platform's app token, or NULL */
 	unsigned long long
 	    count; /* coalesced refusals this record stands for; 0: omitted */
 };

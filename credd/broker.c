@@ -35,6 +35,7 @@
 #include "cache.h"
 #include "cae.h"
 #include "clock.h"
+#include "apptoken.h"
 #include "audit.h"
 #include "config.h"
 #include "errmap.h"
@@ -266,6 +267,14 @@ broker_token_cae(struct broker *b, struct waiter *w, const char *user,
 	const char *key = scope; /* the hot path copies nothing */
 	int r;
 
+	if (w->app_identity == WAITER_APP) {
+		/* The platform's own token (issue 14): no user, no store. */
+		if (claims != NULL)
+			return errmap_reply(out, -EBADMSG,
+			    "a claims challenge is for a user's token; this "
+			    "workload gets the app's");
+		return apptoken_get(b, w, scope, min_valid, out);
+	}
 	/* CAE tokens only when the config declares the capability. */
 	cae = cae && b->cf->client_capabilities != NULL;
 	if (cae) {
@@ -321,6 +330,8 @@ broker_token_cae(struct broker *b, struct waiter *w, const char *user,
 		return tokens_reply(b, u, w, key,
 		    out); /* e.g. after a reload */
 	if (!user_has_consent(u)) {
+		if (w->app_identity == WAITER_USER_OR_APP && claims == NULL)
+			return apptoken_get(b, w, scope, min_valid, out);
 		if (w->no_signin != NULL) /* workload policy (issue 14) */
 			return flow_no_signin(w, -ENOKEY, out);
 		if (u->flow != NULL)
@@ -908,6 +919,7 @@ broker_free(struct broker *b)
 		b->q = NULL;
 	}
 	user_foreach(b, shutdown_user, NULL);
+	apptoken_free_all(b);
 	user_table_free(b);
 	flow_code_drop_tells(b); /* after the flows: they may add some */
 	clock_timer_cancel(b->clk, &b->line_sweep);

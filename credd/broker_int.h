@@ -1,6 +1,7 @@
 /*
  * broker_int.h - the context the broker's parts share: broker.c (the
- * ops and the life cycle), user.c, tokens.c, flight.c and flow.c. It
+ * ops and the life cycle), user.c, tokens.c, flight.c, flow.c and
+ * apptoken.c. It
  * holds what they all reach through a struct broker (the loop, the
  * store thread, the IdP (idp.h) and the clock (clock.h), the cache, the tenant-wide breaker,
  * the counters). Each part's own state stays in its file (struct
@@ -30,6 +31,7 @@ struct http;
 struct idp;
 struct event_timer;
 struct flow_tell;
+struct app_entry;
 
 struct broker_counters {
 	uint64_t cache_hits, cache_misses;
@@ -40,6 +42,10 @@ struct broker_counters {
 	uint64_t store_errors, store_conflicts;
 	uint64_t store_rollbacks, marks_errors;
 	uint64_t refresh_errors[OAUTH_CLASS_COUNT]; /* refresh grants only */
+	/* apptoken.c (identity = app): answers from its cache, requests
+	 * that waited, client credentials grants sent, ok, failed. */
+	uint64_t app_hits, app_misses, app_grants, app_grant_ok;
+	uint64_t app_grant_errors;
 	/* Health (broker_metrics.c): the store's last answer (unix s, 0:
 	 * none yet; a conflict or a missing record is an answer too) and the
 	 * last record sealed with a key the ring lacks. */
@@ -97,6 +103,8 @@ struct broker {
 	/* flow_code.c: callback outcomes not yet told (told from a timer,
 	 * never inside broker_signin_redeem); dropped by broker_free. */
 	struct flow_tell *tells;
+	/* apptoken.c: the app's tokens, one entry per scope (issue 14). */
+	struct app_entry *apps;
 };
 
 #endif

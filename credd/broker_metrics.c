@@ -15,6 +15,7 @@
 
 #include "entra/util.h"
 
+#include "apptoken.h"
 #include "broker_int.h"
 #include "broker_metrics.h"
 #include "cache.h"
@@ -276,6 +277,14 @@ broker_metrics_stats(struct broker *b, json_t *o)
 	    json_integer((json_int_t)cache_line_count(b->cache)), &bad);
 	reply_put(o, "reply_line_bytes",
 	    json_integer((json_int_t)cache_line_bytes(b->cache)), &bad);
+	/* The platform's app tokens (apptoken.c, identity = app). */
+	reply_put(o, "app_tokens", json_integer((json_int_t)apptoken_count(b)),
+	    &bad);
+	reply_put(o, "app_hits", json_integer((json_int_t)b->n.app_hits), &bad);
+	reply_put(o, "app_grants", json_integer((json_int_t)b->n.app_grants),
+	    &bad);
+	reply_put(o, "app_grant_errors",
+	    json_integer((json_int_t)b->n.app_grant_errors), &bad);
 	reply_put(o, "refreshes", json_integer((json_int_t)b->n.refreshes),
 	    &bad);
 	reply_put(o, "refresh_ok", json_integer((json_int_t)b->n.refresh_ok),

@@ -48,7 +48,7 @@ enum config_workload_kind {
 	CONFIG_WL_APP,
 	CONFIG_WORKLOADS
 };
-/* identity = none | user | app | user-or-app (app: not yet, refused). */
+/* identity = none | user | app | user-or-app (app: needs client_auth). */
 enum config_identity {
 	CONFIG_IDENTITY_NONE,
 	CONFIG_IDENTITY_USER,

@@ -9,10 +9,11 @@
  * did before policies existed; workspaces may start a sign-in; jobs and
  * scheduled jobs never do; apps get no user token and no SDK endpoint.
  *
- * Must never: accept identity = app or user-or-app before the app
- * credential work has landed (there is no credential to use; the
- * offboarding credential, with directory-write permissions, must never
- * be it), or echo a value it refuses beyond config_err_quote.
+ * Must never: accept identity = app or user-or-app without an [entra]
+ * client_auth credential (the app's own; the offboarding credential,
+ * with directory-write permissions, is never it: [offboarding]
+ * client_id must differ from [entra] client_id), or echo a value it
+ * refuses beyond config_err_quote.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -116,11 +117,6 @@ config_workload_check_identity(const char *val)
 {
 	int id = config_workload_parse_identity(val);
 
-	if (id == CONFIG_IDENTITY_APP || id == CONFIG_IDENTITY_USER_OR_APP)
-		return "= app / user-or-app is not available yet: it needs the "
-		       "platform's app credential (certificate or federated "
-		       "credential), which the app-credentials work adds; "
-		       "use user or none";
 	return id < 0 ? "must be none, user, app or user-or-app" : NULL;
 }
 
@@ -196,6 +192,21 @@ config_workload_check(struct parser *p)
 	int k, ok;
 
 	for (k = 0; k < CONFIG_WORKLOADS; k++) {
+		if ((cf->workload[k].identity == CONFIG_IDENTITY_APP ||
+			cf->workload[k].identity ==
+			    CONFIG_IDENTITY_USER_OR_APP) &&
+		    cf->client_auth == CONFIG_CLIENT_AUTH_NONE) {
+			p->line = cf->workload[k].line[CONFIG_WLK_IDENTITY];
+			config_err(p,
+			    "[workload.%s] identity = %s needs [entra] "
+			    "client_auth = certificate|federated|secret (the "
+			    "app's own credential; never the offboarding one)",
+			    kind_names[k],
+			    cf->workload[k].identity == CONFIG_IDENTITY_APP ?
+				"app" :
+				"user-or-app");
+			return -EINVAL;
+		}
 		s = cf->workload[k].scopes;
 		if (s == NULL || strcmp(s, "*") == 0)
 			continue;

@@ -156,6 +156,23 @@ op_token(struct dispatch *d, struct waiter *w, const struct proto_request *req,
 		return policy_refusal(d, w, kind, session, scope, why, out);
 	if (no_signin_set(d, w, kind, session) < 0)
 		return -ENOMEM;
+	switch (d->cf->workload[kind].identity) {
+	case CONFIG_IDENTITY_APP:
+		w->app_identity = WAITER_APP;
+		break;
+	case CONFIG_IDENTITY_USER_OR_APP:
+		w->app_identity = WAITER_USER_OR_APP;
+		break;
+	default:
+		w->app_identity = 0;
+	}
+	if (w->app_identity != 0) {
+		/* The audit record of an app token names kind and session. */
+		w->policy_kind = kind;
+		if (session != NULL && w->policy_session == NULL &&
+		    (w->policy_session = strdup(session)) == NULL)
+			return -ENOMEM;
+	}
 	if (req->claims != NULL) {
 		const char *bad;
 		char *claims;

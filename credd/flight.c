@@ -23,6 +23,7 @@
 #include "entra/secret.h"
 #include "entra/util.h"
 
+#include "apptoken.h"
 #include "broker_int.h"
 #include "cache.h"
 #include "cae.h"
@@ -159,7 +160,14 @@ flight_finish(struct broker *b, struct flight *f, const struct oauth_error *err)
 		if (err == NULL)
 			waiter_finish(w, tokens_reply(b, u, w, f->scope, &rep),
 			    &rep);
-		else if (err->cls == OAUTH_CONSENT && w->no_signin != NULL) {
+		else if (err->cls == OAUTH_CONSENT &&
+		    w->app_identity == WAITER_USER_OR_APP &&
+		    f->claims == NULL) {
+			/* No consent any more: the app's token (issue 14). */
+			waiter_finish(w,
+			    apptoken_get(b, w, w->scope, w->min_valid, &rep),
+			    &rep);
+		} else if (err->cls == OAUTH_CONSENT && w->no_signin != NULL) {
 			/* Its workload may not sign in (issue 14), as broker.c. */
 			waiter_finish(w, flow_no_signin(w, -ENOKEY, &rep),
 			    &rep);
@@ -200,8 +208,8 @@ flight_may_sign_in(const struct flight *f)
 	if (LIST_EMPTY(&f->waiters))
 		return 1;
 	LIST_FOREACH(w, &f->waiters, link)
-	if (w->no_signin == NULL)
-		return 1;
+	if (w->no_signin == NULL && w->app_identity != WAITER_USER_OR_APP)
+		return 1; /* user-or-app falls back to the app, no sign-in */
 	return 0;
 }
 

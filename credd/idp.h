@@ -1,6 +1,7 @@
 /*
  * idp.h - the identity provider as the broker sees it: the few grants
- * it sends (a device code and its polls, a refresh token grant), each
+ * it sends (a device code and its polls, a refresh token grant, the
+ * app's own client credentials grant), each
  * asynchronous, answered once on the loop thread with the reply already
  * parsed and classified (oauth.h). The real one (idp_http.c) is Entra
  * over http.c and oauth.c; unit tests plug in a scripted one. Sign-in
@@ -103,6 +104,15 @@ struct idp_ops {
 	    const struct secret *verifier, const char *redirect_uri,
 	    const char *scope, enum idp_client kind, idp_token_cb *cb,
 	    void *arg, struct idp_req **out);
+	/*
+	 * The client credentials grant for scope (the full string, e.g.
+	 * "https://storage.azure.com/.default"): the app's own token, no
+	 * user (issue 14, identity = app). Always confidential. As refresh
+	 * (IDP_ECREDENTIAL included). NULL in an IdP without it: an app
+	 * token is then refused.
+	 */
+	int (*client_credentials)(struct idp *idp, const char *scope,
+	    idp_token_cb *cb, void *arg, struct idp_req **out);
 	/* Cancel; *req set to NULL; its callback will not run. NULL-safe. */
 	void (*cancel)(struct idp *idp, struct idp_req **req);
 	/* Requests in flight (stats). */

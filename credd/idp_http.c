@@ -219,6 +219,22 @@ http_code_redeem(struct idp *idp, const struct secret *code,
 	return post_grant(h, form, kind, cb, arg, out);
 }
 
+/* The app's own token (identity = app): always confidential. */
+static int
+http_client_credentials(struct idp *idp, const char *scope, idp_token_cb *cb,
+    void *arg, struct idp_req **out)
+{
+	struct idp_http *h = to_http(idp);
+	struct secret *form = NULL;
+	int r;
+
+	*out = NULL;
+	r = oauth_form_client_credentials(h->cf->client_id, scope, &form);
+	if (r < 0)
+		return r;
+	return post_grant(h, form, IDP_CLIENT_CONFIDENTIAL, cb, arg, out);
+}
+
 /* The refresh grant with a claims parameter (CAE, cae.h), as kind. */
 static int
 http_refresh_claims(struct idp *idp, const struct secret *refresh_token,
@@ -287,6 +303,7 @@ static const struct idp_ops idp_http_ops = {
 	.refresh_claims = http_refresh_claims,
 	.device_poll_claims = http_device_poll_claims,
 	.code_redeem = http_code_redeem,
+	.client_credentials = http_client_credentials,
 	.cancel = http_cancel_req,
 	.inflight = http_inflight_reqs,
 };

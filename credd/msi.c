@@ -164,6 +164,18 @@ req_token(struct msi_req *r)
 	r->w.reply = req_reply;
 	r->w.caller = &r->caller;
 	r->w.op = PROTO_OP_TOKEN;
+	/* identity = app (issue 14): the app's token, never the user's. */
+	r->w.policy_kind = r->kind;
+	switch (r->m->cf->workload[r->kind].identity) {
+	case CONFIG_IDENTITY_APP:
+		r->w.app_identity = WAITER_APP;
+		break;
+	case CONFIG_IDENTITY_USER_OR_APP:
+		r->w.app_identity = WAITER_USER_OR_APP;
+		break;
+	default:
+		r->w.app_identity = 0;
+	}
 	r->state = REQ_PARKED;
 	r->is_parking = 1;
 	rc = broker_token(r->m->broker, &r->w, r->caller.user, r->caller.uid,

@@ -65,6 +65,7 @@ struct msi_req {
 	int is_imds;
 	int has_body;
 	int is_parking; /* inside broker_token */
+	int kind;	/* the caller's workload kind (msi_req_policy) */
 	char *resource;
 	struct event_timer *deadline;
 	unsigned status; /* the response, once built */

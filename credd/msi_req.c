@@ -294,6 +294,7 @@ msi_req_policy(struct msi_req *r, const char *identity)
 		i = workload_strictest(cf, kinds, n);
 		kind = i < 0 ? CONFIG_WL_DEFAULT : kinds[i];
 	}
+	r->kind = kind;
 	if (workload_check_sdk(cf, kind, why, sizeof(why)) == 0 &&
 	    workload_check_token(cf, kind, r->scope, why, sizeof(why)) == 0)
 		return 0;

@@ -329,6 +329,22 @@ oauth_form_refresh(const char *client_id, const struct secret *refresh_token,
 }
 
 int
+oauth_form_client_credentials(const char *client_id, const char *scope,
+    struct secret **out)
+{
+	const struct form_kv kv[] = {
+		{ "grant_type", "client_credentials" },
+		{ "client_id", client_id },
+		{ "scope", scope },
+	};
+
+	*out = NULL;
+	if (client_id == NULL || scope == NULL)
+		return -EINVAL;
+	return form_build(kv, sizeof(kv) / sizeof(kv[0]), out);
+}
+
+int
 oauth_form_add_claims(struct secret **form, const char *claims)
 {
 	int r;

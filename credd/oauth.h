@@ -102,6 +102,14 @@ int oauth_form_refresh(const char *client_id,
     const struct secret *client_secret, struct secret **out);
 
 /*
+ * The client credentials grant (RFC 6749 4.4): the app's own token for
+ * scope (a resource's "/.default"). No credential: clientauth.h adds
+ * the app's, and the grant is always confidential.
+ */
+int oauth_form_client_credentials(const char *client_id, const char *scope,
+    struct secret **out);
+
+/*
  * The authorization_code grant (RFC 6749 4.1.3, RFC 7636 4.5): code,
  * code_verifier, the redirect_uri of the authorize request, scope. No
  * credential (clientauth.h adds one for a confidential client).

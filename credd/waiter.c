@@ -21,6 +21,7 @@ waiter_release(struct waiter *w)
 	free(w->policy_session);
 	w->scope = w->session = w->user = w->claims = NULL;
 	w->no_signin = w->policy_session = NULL;
+	w->app_identity = 0;
 }
 
 void

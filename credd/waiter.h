@@ -104,7 +104,14 @@ struct waiter {
 	char *no_signin;
 	char *policy_session;
 	int policy_kind;
+	/* token: which identity answers it (issue 14, [workload.NAME]
+	 * identity): 0 the user's, WAITER_APP the app's, WAITER_USER_OR_APP
+	 * the user's when the user has consent, else the app's. */
+	int app_identity;
 };
+
+#define WAITER_APP 1
+#define WAITER_USER_OR_APP 2
 
 LIST_HEAD(waiter_list, waiter);
 

@@ -215,6 +215,27 @@ idp_code_redeem(struct idp *idp, const struct secret *code,
 	return 0;
 }
 
+static int
+idp_client_credentials(struct idp *idp, const char *scope, idp_token_cb *cb,
+    void *arg, struct idp_req **out)
+{
+	struct fake_req *q;
+	char cred[4096];
+	int r;
+
+	r = decorate(idp->priv, IDP_CLIENT_CONFIDENTIAL, cred, sizeof(cred));
+	if (r < 0)
+		return r;
+	r = idp_queue(idp->priv, FAKE_APP, NULL, cb, NULL, arg, out);
+	if (r < 0)
+		return r;
+	q = (struct fake_req *)*out;
+	q->client = IDP_CLIENT_CONFIDENTIAL;
+	memcpy(q->cred, cred, sizeof(cred));
+	snprintf(q->scope, sizeof(q->scope), "%s", scope);
+	return 0;
+}
+
 static void
 idp_unlink(struct fake_core *fc, struct fake_req *q)
 {
@@ -279,6 +300,7 @@ static const struct idp_ops fake_idp_ops = {
 	.refresh_claims = idp_refresh_claims,
 	.device_poll_claims = idp_device_poll_claims,
 	.code_redeem = idp_code_redeem,
+	.client_credentials = idp_client_credentials,
 	.cancel = idp_cancel,
 	.inflight = idp_inflight,
 };
@@ -623,6 +645,19 @@ fake_core_token_cae(struct fake_core *fc, struct fake_call *c, const char *user,
 }
 
 void
+fake_core_token_app(struct fake_core *fc, struct fake_call *c, const char *user,
+    uid_t uid, int app_identity, const char *scope)
+{
+	struct reply out = { 0 };
+
+	fake_core_call_init(fc, c, PROTO_OP_TOKEN, user, uid);
+	c->w.app_identity = app_identity;
+	c->w.policy_kind = CONFIG_WL_APP;
+	fake_core_call_returned(c,
+	    broker_token(fc->b, &c->w, user, uid, scope, 0, &out), &out);
+}
+
+void
 fake_core_token(struct fake_core *fc, struct fake_call *c, const char *user,
     uid_t uid)
 {
@@ -828,7 +863,7 @@ fake_core_idp_scope(const struct fake_core *fc)
 	const struct fake_req *q;
 
 	for (q = fc->reqs; q != NULL; q = q->next)
-		if (q->kind == FAKE_REFRESH)
+		if (q->kind == FAKE_REFRESH || q->kind == FAKE_APP)
 			return q->scope;
 	return "";
 }

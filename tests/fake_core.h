@@ -40,6 +40,7 @@ enum fake_grant {
 	FAKE_POLL,
 	FAKE_REFRESH,
 	FAKE_CODE, /* code_redeem */
+	FAKE_APP,  /* client_credentials (identity = app) */
 	FAKE_NGRANTS
 };
 
@@ -83,6 +84,12 @@ void fake_core_token_valid(struct fake_core *fc, struct fake_call *c,
 /* The same with the CAE fields (broker_token_cae; claims compact JSON). */
 void fake_core_token_cae(struct fake_core *fc, struct fake_call *c,
     const char *user, uid_t uid, int cae, const char *claims);
+/*
+ * The same as a caller whose workload identity is app_identity
+ * (WAITER_APP, WAITER_USER_OR_APP; kind app) asking for scope.
+ */
+void fake_core_token_app(struct fake_core *fc, struct fake_call *c,
+    const char *user, uid_t uid, int app_identity, const char *scope);
 void fake_core_login(struct fake_core *fc, struct fake_call *c,
     const char *user, uid_t uid, int64_t wait);
 /* The login_code op: url is what the user pasted. */
@@ -123,7 +130,7 @@ const char *fake_core_idp_refresh_token(const struct fake_core *fc);
 const char *fake_core_idp_claims(const struct fake_core *fc);
 /* The claims parameter of the oldest waiting device-code poll ("" none). */
 const char *fake_core_idp_poll_claims(const struct fake_core *fc);
-/* The scope string of the oldest waiting refresh ("" none). */
+/* The scope string of the oldest waiting refresh or app grant ("" none). */
 const char *fake_core_idp_scope(const struct fake_core *fc);
 /*
  * The oldest waiting request of kind: its client kind (enum idp_client:

@@ -13,8 +13,10 @@ and the socket bind-mounted into them; nothing of /proc is mocked.
     unbound it is refused (known only through a binding);
   - an app session of alice (opened in its own cgroup) asking for a token
     is refused by [workload.app] identity, the audit record names the
-    line, the kind and the session; identity = app is a config error that
-    says the app-credentials work has not landed;
+    line, the kind and the session; identity = app is a config error
+    without [entra] client_auth; with it (a certificate registered with
+    the emulator) the app session gets the app's own token (azp the app,
+    idtyp app, not alice's oid), audited with identity app;
   - a job session with no consent gets consent_required and no flow
     starts; a workspace session starts one;
   - an unbound app session makes its uid's unbound callers app callers
@@ -125,11 +127,33 @@ def http_get(port, path, headers):
 
 class CtStack(H.Stack):
     """A stack whose config binds below this run's own cgroup prefix, with
-    the SDK endpoint (IMDS shape) on."""
+    the SDK endpoint (IMDS shape) on, and the app's own credential (a
+    certificate registered with the emulator) for identity = app."""
+
+    def start_emulator(self):
+        super().start_emulator()
+        self.app_cert = os.path.join(self.etc_dir, "app-cert.pem")
+        key = os.path.join(self.etc_dir, "app-key.pem")
+        crt = os.path.join(self.etc_dir, "app-crt.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                        "-keyout", key, "-out", crt, "-days", "2", "-subj", "/CN=credd-app"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with open(crt) as f:
+            pem = f.read()
+        with open(key) as f:
+            keypem = f.read()
+        fd = os.open(self.app_cert, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(pem + keypem)
+        os.unlink(key)
+        os.unlink(crt)
+        self.ctl("POST", "register_certificate", {"pem": pem})
 
     def write_conf(self, extra=""):
         if not getattr(self, "msi_port", None):
             self.msi_port = H.free_port()
+        extra += ("\n[entra]\nclient_auth = certificate\nclient_certificate_file = %s\n"
+                  % self.app_cert)
         super().write_conf(extra + "\n[sessions]\ncgroup_prefix = %s/\n" % PREFIX
                            + getattr(self, "sessions_more", "")
                            + "\n[msi]\nlisten = 127.0.0.1:%d\nimds = yes\n" % self.msi_port
@@ -333,16 +357,26 @@ class Containers(H.StackTestCase):
         rc, doc, err2 = self.stack.token(ALICE)
         self.assertExit((rc, err2), 0, "alice from the host")
 
-    def test_04_identity_app_is_a_config_error(self):
+    def test_04_identity_app_needs_client_auth(self):
         conf = os.path.join(self.tmp, "app.conf")
         with open(self.stack.conf) as f:
             text = f.read()
+        # Without the app's credential (client_auth = none): a config error.
+        text_none = text.replace("client_auth = certificate", "client_auth = none").replace(
+            "client_certificate_file = %s\n" % self.stack.app_cert, "")
+        with open(conf, "w") as f:
+            f.write(text_none + "\n[workload.app]\nidentity = app\n")
+        r = subprocess.run([H.BIN["credd"], "--check-config", "-c", conf],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("[workload.app] identity = app needs [entra] client_auth", r.stdout)
+        # With it, accepted, and the table says so.
         with open(conf, "w") as f:
             f.write(text + "\n[workload.app]\nidentity = app\n")
         r = subprocess.run([H.BIN["credd"], "--check-config", "-c", conf],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.assertNotEqual(r.returncode, 0)
-        self.assertIn("app-credentials work", r.stdout)
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertRegex(r.stdout, r"(?m)^app +app +no +no ")
         r = subprocess.run([H.BIN["credd"], "--check-config", "-c", self.stack.conf],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -510,6 +544,73 @@ class Containers(H.StackTestCase):
             os.kill(st.credd.pid, signal.SIGHUP)
             time.sleep(0.5)
         self.assertExit(self.stack.credctl("root", "admin", "unbind", c)[::2], 0)
+
+    def test_14_identity_app_gets_the_app_token(self):
+        """[workload.app] identity = app: an app session of alice gets the
+        app's own token from the emulator (client credentials grant with
+        the certificate), not alice's; the audit says identity app with
+        kind and session; the policy's scopes still apply; one grant per
+        scope, then the cache; the SDK endpoint answers with the same."""
+        st = self.stack
+        cg_make("app-id")
+        rep, _ = self.open_session_in("app-id", ALICE, "app")
+        self.assertTrue(rep.get("ok"), rep)
+        r = self.run_in("app-id", ALICE, self.token_req())
+        self.assertErrorCode(r, "forbidden", "app session before identity = app")
+        grants = st.counters().get("client_credentials", 0)
+        try:
+            st.more_conf = "\n[workload.app]\nidentity = app\nscopes = storage\nsdk = yes\n"
+            st.write_conf()
+            os.kill(st.credd.pid, signal.SIGHUP)
+            end = time.monotonic() + 10
+            while True:
+                r = self.run_in("app-id", ALICE, self.token_req())
+                if r.get("ok") or time.monotonic() > end:
+                    break
+                time.sleep(0.2)
+            self.assertTrue(r.get("ok"), r)
+            self.assertIsNone(r.get("account"), r)
+            claims = H.jwt_claims(r["access_token"])
+            self.assertEqual(claims.get("azp"), H.CLIENT_ID, claims)
+            self.assertEqual(claims.get("idtyp"), "app", claims)
+            self.assertNotEqual(claims.get("oid"), st.oid(ALICE), "alice's token")
+            self.assertEqual(claims.get("aud"), "https://storage.azure.com", claims)
+            self.assertEqual(st.counters().get("client_credentials", 0), grants + 1)
+            # From the cache: no second grant.
+            r2 = self.run_in("app-id", ALICE, self.token_req())
+            self.assertEqual(r2.get("access_token"), r["access_token"])
+            self.assertEqual(st.counters().get("client_credentials", 0), grants + 1)
+            # The policy's scopes still apply.
+            r3 = self.run_in("app-id", ALICE, self.token_req("graph"))
+            err = self.assertErrorCode(r3, "forbidden", "graph for the app")
+            self.assertIn("[workload.app] scopes = storage", err["message"])
+            recs = [x for x in st.audit_records()
+                    if x.get("event") == "token_issued" and x.get("identity") == "app"]
+            self.assertTrue(recs, "no audit record of the app token")
+            self.assertEqual(recs[-1].get("workload"), "app")
+            self.assertEqual(recs[-1].get("session"), rep["session"])
+            self.assertIsNone(recs[-1].get("oid"))
+            # Once per token and caller, not per cache hit (r and r2).
+            self.assertEqual(len([x for x in recs if x.get("session") == rep["session"]]), 1,
+                             recs)
+            # The SDK endpoint (sdk = yes): alice's TCP callers are app
+            # callers while her app session lives; they get the app's token.
+            path = ("/metadata/identity/oauth2/token?api-version=2018-02-01&resource="
+                    "https%3A%2F%2Fstorage.azure.com")
+            m = H.run_as(ALICE, http_get, st.msi_port, path, {"Metadata": "true"})
+            self.assertEqual(m["status"], 200, m)
+            self.assertEqual(json.loads(m["body"])["access_token"], r["access_token"])
+            s = self.run_in("app-id", ALICE, {"v": 1, "op": "status"})
+            self.assertEqual(s["policy"]["identity"], "app", s)
+            # alice from the host still gets her own token.
+            rc, out, err2 = st.credctl(ALICE, "token", "--json")
+            self.assertExit((rc, err2), 0, "alice from the host")
+            self.assertNotEqual(json.loads(out).get("access_token"), r["access_token"])
+        finally:
+            st.more_conf = ""
+            st.write_conf()
+            os.kill(st.credd.pid, signal.SIGHUP)
+            time.sleep(0.5)
 
     def test_13_pid_reuse_never_attributed(self):
         """A caller that exits, whose pid goes to a process in bob's bound

@@ -4,7 +4,8 @@
  * the defaults a security team signs (default as before, apps no user
  * token, jobs and scheduled jobs no sign-in), every refusal names its
  * policy line (file:line, or "default"), the strictest of several kinds,
- * identity = app refused as a configuration error that says why, an
+ * identity = app refused without [entra] client_auth (the error says
+ * why) and accepted with it, its scopes still applied, an
  * unknown alias and a bad cgroup prefix refused with their line.
  */
 #include <errno.h>
@@ -112,11 +113,15 @@ TEST(strictest)
 
 TEST(bad_config)
 {
+	/* identity = app without the app's credential (client_auth none). */
 	ASSERT_TRUE(parse(BASE "[workload.app]\nidentity = app\n") == NULL);
 	ASSERT_TRUE(strstr(errbuf, "t.conf:9:") != NULL);
-	ASSERT_TRUE(strstr(errbuf, "app-credentials work") != NULL);
+	ASSERT_TRUE(strstr(errbuf,
+			"needs [entra] client_auth = "
+			"certificate|federated|secret") != NULL);
 	ASSERT_TRUE(
 	    parse(BASE "[workload.job]\nidentity = user-or-app\n") == NULL);
+	ASSERT_TRUE(strstr(errbuf, "identity = user-or-app needs") != NULL);
 	ASSERT_TRUE(parse(BASE "[workload.job]\nidentity = root\n") == NULL);
 	ASSERT_TRUE(strstr(errbuf, "must be none, user") != NULL);
 	ASSERT_TRUE(
@@ -130,6 +135,36 @@ TEST(bad_config)
 	ASSERT_TRUE(strstr(errbuf, "cgroup path") != NULL);
 	ASSERT_TRUE(
 	    parse(BASE "[sessions]\ncgroup_prefix = /a/../b\n") == NULL);
+}
+
+TEST(identity_app_with_client_auth)
+{
+	struct config *cf =
+	    parse(BASE "[workload.app]\nidentity = app\n"
+		       "scopes = storage\n"
+		       "[workload.job]\nidentity = user-or-app\n"
+		       "[entra]\nclient_auth = secret\n"
+		       "client_secret_file = /etc/credd/s\n");
+	char why[512];
+
+	ASSERT_TRUE(cf != NULL);
+	ASSERT_EQ(cf->workload[CONFIG_WL_APP].identity, CONFIG_IDENTITY_APP);
+	ASSERT_EQ(cf->workload[CONFIG_WL_JOB].identity,
+	    CONFIG_IDENTITY_USER_OR_APP);
+	ASSERT_STREQ(workload_identity_name(CONFIG_IDENTITY_APP), "app");
+	/* The policy's scopes still apply to the app's token. */
+	ASSERT_EQ(workload_check_token(cf, CONFIG_WL_APP,
+		      "https://storage.azure.com/.default", why, sizeof(why)),
+	    0);
+	ASSERT_EQ(workload_check_token(cf, CONFIG_WL_APP,
+		      "https://graph.microsoft.com/.default", why, sizeof(why)),
+	    -EACCES);
+	ASSERT_TRUE(
+	    strstr(why, "[workload.app] scopes = storage (t.conf:10)") != NULL);
+	/* An app never starts a sign-in (its default). */
+	ASSERT_EQ(workload_check_signin(cf, CONFIG_WL_APP, why, sizeof(why)),
+	    -EACCES);
+	config_free(cf);
 }
 
 TEST(kinds)
@@ -149,6 +184,7 @@ main(void)
 	RUN(lines_named);
 	RUN(strictest);
 	RUN(bad_config);
+	RUN(identity_app_with_client_auth);
 	RUN(kinds);
 	TEST_MAIN_END();
 }
