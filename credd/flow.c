@@ -352,7 +352,13 @@ arm_poll(struct broker *b, struct flow *f, int64_t delay_s)
 	f->timer = clock_timer_in(b->clk, delay_s * 1000, poll_cb, f);
 }
 
-int
+/*
+ * A grant answered with *tok: check the account (account_match, the
+ * pinned oid), store the consent (the refresh token as f->client's),
+ * then hand out the first token. 0 (the flow ends when stored), or
+ * -EKEYREJECTED / -EREMOTEIO / -ENOMEM (the caller ends it).
+ */
+static int
 flow_accept(struct broker *b, struct user *u, struct flow *f,
     struct oauth_token *tok)
 {
@@ -502,6 +508,24 @@ fall_back(struct broker *b, struct user *u, struct flow *f,
 	}
 }
 
+void
+flow_got_token(struct broker *b, struct user *u, struct flow *f,
+    struct oauth_token *tok)
+{
+	int r = flow_accept(b, u, f, tok);
+
+	oauth_token_clear(tok);
+	if (r >= 0)
+		return;
+	b->n.flows_rejected++;
+	u->outcome = r == -EKEYREJECTED ? "account_mismatch" : NULL;
+	flow_end(b, u, r,
+	    r == -EKEYREJECTED ? "the sign-in used an Entra account that is "
+				 "not allowed for this user" :
+				 "the sign-in did not yield a usable consent",
+	    NULL);
+}
+
 static void
 poll_done(void *arg, int r, struct oauth_token *got,
     const struct oauth_error *got_err)
@@ -515,19 +539,7 @@ poll_done(void *arg, int r, struct oauth_token *got,
 	f->req = NULL;
 	memset(got, 0, sizeof(*got)); /* taken */
 	if (r == 0) {
-		r = flow_accept(b, u, f, &tok);
-		oauth_token_clear(&tok);
-		if (r < 0) {
-			b->n.flows_rejected++;
-			u->outcome =
-			    r == -EKEYREJECTED ? "account_mismatch" : NULL;
-			flow_end(b, u, r,
-			    r == -EKEYREJECTED ?
-				"the sign-in used an "
-				"Entra account that is not allowed for this user" :
-				"the sign-in did not yield a usable consent",
-			    NULL);
-		}
+		flow_got_token(b, u, f, &tok);
 		return;
 	}
 	switch (err.cls) {

@@ -248,19 +248,7 @@ redeem_done(void *arg, int r, struct oauth_token *got,
 	f->req = NULL;
 	memset(got, 0, sizeof(*got)); /* taken */
 	if (r == 0) {
-		r = flow_accept(b, u, f, &tok);
-		oauth_token_clear(&tok);
-		if (r < 0) {
-			b->n.flows_rejected++;
-			u->outcome =
-			    r == -EKEYREJECTED ? "account_mismatch" : NULL;
-			flow_end(b, u, r,
-			    r == -EKEYREJECTED ?
-				"the sign-in used an Entra account that is "
-				"not allowed for this user" :
-				"the sign-in did not yield a usable consent",
-			    NULL);
-		}
+		flow_got_token(b, u, f, &tok);
 		return;
 	}
 	if (err.cls == OAUTH_POLICY || err.cls == OAUTH_ADMIN ||

@@ -72,12 +72,11 @@ void flow_begin(struct broker *b, struct user *u, struct flow *f);
 void flow_end(struct broker *b, struct user *u, int err, const char *msg,
     const struct oauth_error *oerr);
 /*
- * A grant answered with *tok: check the account (account_match, the
- * pinned oid), store the consent (the refresh token as f->client's),
- * then hand out the first token. 0 (the flow ends when stored), or
- * -EKEYREJECTED / -EREMOTEIO / -ENOMEM (the caller ends it).
+ * The token a sign-in (poll or code redemption) obtained, taken and
+ * wiped: stored as the consent by flow_accept, or the flow ends refused
+ * (another account: account_mismatch).
  */
-int flow_accept(struct broker *b, struct user *u, struct flow *f,
+void flow_got_token(struct broker *b, struct user *u, struct flow *f,
     struct oauth_token *tok);
 /* A grant's error on a flow (device poll or code redemption): end it. */
 void flow_failed(struct broker *b, struct user *u, struct flow *f,
