@@ -122,30 +122,6 @@ http_device_start(struct idp *idp, const char *scope, idp_device_cb *cb,
 	return post(h, h->device_url, form, q, out);
 }
 
-static int
-http_device_poll(struct idp *idp, const struct secret *device_code,
-    idp_token_cb *cb, void *arg, struct idp_req **out)
-{
-	struct idp_http *h = to_http(idp);
-	struct secret *form = NULL;
-	struct idp_req *q;
-	int r;
-
-	*out = NULL;
-	/* A public-client grant: never a credential (AADSTS700025). */
-	r = oauth_form_device_poll(h->cf->client_id, device_code, NULL, &form);
-	if (r < 0)
-		return r;
-	q = calloc(1, sizeof(*q));
-	if (q == NULL) {
-		secret_free(form);
-		return -ENOMEM;
-	}
-	q->token_cb = cb;
-	q->arg = arg;
-	return post(h, h->token_url, form, q, out);
-}
-
 /*
  * A token-endpoint grant: form (taken) decorated for a confidential
  * client, then posted. IDP_ECREDENTIAL when the credential cannot be
@@ -185,21 +161,79 @@ post_grant(struct idp_http *h, struct secret *form, enum idp_client kind,
 	return post(h, h->token_url, form, q, out);
 }
 
+/*
+ * A device-code poll: a public-client grant, never a credential
+ * (AADSTS700025); with claims (a challenge, cae.h) when not NULL.
+ */
 static int
-http_refresh(struct idp *idp, const struct secret *refresh_token,
-    const char *scope, enum idp_client kind, idp_token_cb *cb, void *arg,
-    struct idp_req **out)
+device_poll(struct idp_http *h, const struct secret *device_code,
+    const char *claims, idp_token_cb *cb, void *arg, struct idp_req **out)
 {
-	struct idp_http *h = to_http(idp);
+	struct secret *form = NULL;
+	int r;
+
+	*out = NULL;
+	r = oauth_form_device_poll(h->cf->client_id, device_code, NULL, &form);
+	if (r == 0 && claims != NULL)
+		r = oauth_form_add_claims(&form, claims); /* frees on error */
+	if (r < 0) {
+		secret_free(form);
+		return r;
+	}
+	return post_grant(h, form, IDP_CLIENT_PUBLIC, cb, arg, out);
+}
+
+static int
+http_device_poll(struct idp *idp, const struct secret *device_code,
+    idp_token_cb *cb, void *arg, struct idp_req **out)
+{
+	return device_poll(to_http(idp), device_code, NULL, cb, arg, out);
+}
+
+static int
+http_device_poll_claims(struct idp *idp, const struct secret *device_code,
+    const char *claims, idp_token_cb *cb, void *arg, struct idp_req **out)
+{
+	return device_poll(to_http(idp), device_code, claims, cb, arg, out);
+}
+
+/* The refresh grant as kind; with claims (CAE, cae.h) when not NULL. */
+static int
+refresh(struct idp_http *h, const struct secret *refresh_token,
+    const char *scope, const char *claims, enum idp_client kind,
+    idp_token_cb *cb, void *arg, struct idp_req **out)
+{
 	struct secret *form = NULL;
 	int r;
 
 	*out = NULL;
 	r = oauth_form_refresh(h->cf->client_id, refresh_token, scope, NULL,
 	    &form);
-	if (r < 0)
+	if (r == 0 && claims != NULL)
+		r = oauth_form_add_claims(&form, claims);
+	if (r < 0) {
+		secret_free(form);
 		return r;
+	}
 	return post_grant(h, form, kind, cb, arg, out);
+}
+
+static int
+http_refresh(struct idp *idp, const struct secret *refresh_token,
+    const char *scope, enum idp_client kind, idp_token_cb *cb, void *arg,
+    struct idp_req **out)
+{
+	return refresh(to_http(idp), refresh_token, scope, NULL, kind, cb, arg,
+	    out);
+}
+
+static int
+http_refresh_claims(struct idp *idp, const struct secret *refresh_token,
+    const char *scope, const char *claims, enum idp_client kind,
+    idp_token_cb *cb, void *arg, struct idp_req **out)
+{
+	return refresh(to_http(idp), refresh_token, scope, claims, kind, cb,
+	    arg, out);
 }
 
 static int
@@ -233,48 +267,6 @@ http_client_credentials(struct idp *idp, const char *scope, idp_token_cb *cb,
 	if (r < 0)
 		return r;
 	return post_grant(h, form, IDP_CLIENT_CONFIDENTIAL, cb, arg, out);
-}
-
-/* The refresh grant with a claims parameter (CAE, cae.h), as kind. */
-static int
-http_refresh_claims(struct idp *idp, const struct secret *refresh_token,
-    const char *scope, const char *claims, enum idp_client kind,
-    idp_token_cb *cb, void *arg, struct idp_req **out)
-{
-	struct idp_http *h = to_http(idp);
-	struct secret *form = NULL;
-	int r;
-
-	*out = NULL;
-	r = oauth_form_refresh(h->cf->client_id, refresh_token, scope, NULL,
-	    &form);
-	if (r == 0)
-		r = oauth_form_add_claims(&form, claims); /* frees on error */
-	if (r < 0) {
-		secret_free(form);
-		return r;
-	}
-	return post_grant(h, form, kind, cb, arg, out);
-}
-
-/* A device-code poll with a claims parameter: public, no credential. */
-static int
-http_device_poll_claims(struct idp *idp, const struct secret *device_code,
-    const char *claims, idp_token_cb *cb, void *arg, struct idp_req **out)
-{
-	struct idp_http *h = to_http(idp);
-	struct secret *form = NULL;
-	int r;
-
-	*out = NULL;
-	r = oauth_form_device_poll(h->cf->client_id, device_code, NULL, &form);
-	if (r == 0)
-		r = oauth_form_add_claims(&form, claims);
-	if (r < 0) {
-		secret_free(form);
-		return r;
-	}
-	return post_grant(h, form, IDP_CLIENT_PUBLIC, cb, arg, out);
 }
 
 static void
