@@ -1,7 +1,7 @@
 /*
  * broker_int.h - the context the broker's parts share: broker.c (the
- * ops and the life cycle), user.c, tokens.c, flight.c, flow.c and
- * apptoken.c. It
+ * ops and the life cycle), broker_forget.c (logout, revoke, list),
+ * user.c, tokens.c, flight.c, flow.c and apptoken.c. It
  * holds what they all reach through a struct broker (the loop, the
  * store thread, the IdP (idp.h) and the clock (clock.h), the cache, the tenant-wide breaker,
  * the counters). Each part's own state stays in its file (struct
@@ -17,6 +17,7 @@
 
 #include <stdint.h>
 #include <sys/types.h>
+#include <jansson.h>
 
 #include "clock.h"
 #include "oauth.h"
@@ -106,5 +107,18 @@ struct broker {
 	/* apptoken.c: the app's tokens, one entry per scope (issue 14). */
 	struct app_entry *apps;
 };
+
+/* Keep the request in w so it can be run again after a load (broker.c). */
+int broker_keep_request(struct waiter *w, const char *user, uid_t uid);
+
+/*
+ * The user and, if needed, a load: 0 and *up when its record is in
+ * memory; WAITER_PARKED when w was parked until it is; -ENOMEM
+ * (broker.c).
+ */
+int broker_user_ready(struct broker *b, struct waiter *w, const char *name,
+    uid_t uid, struct user **up);
+/* user's cached scopes as a JSON array; NULL on ENOMEM (broker.c). */
+json_t *broker_status_scopes(struct broker *b, const char *user);
 
 #endif
