@@ -47,10 +47,7 @@
 
 static void accept_saved(struct broker *b, struct user *u, void *ctx,
     int result);
-static int flow_claim(struct broker *b, struct user *u, struct flow *f);
 static void remote_expired_cb(struct event_loop *ev, void *arg);
-
-static void poll_cb(struct event_loop *ev, void *arg);
 
 int
 flow_fields(const struct flow *f, json_t *obj)
@@ -125,8 +122,8 @@ flow_session_reply(struct waiter *w, const struct user *u, const char *state)
 	return resp;
 }
 
-static void
-login_deadline_cb(struct event_loop *ev, void *arg)
+void
+flow_login_deadline_cb(struct event_loop *ev, void *arg)
 {
 	struct waiter *w = arg;
 	struct broker *b = w->parked_on; /* user_park sets it */
@@ -168,7 +165,7 @@ flow_answer(struct broker *b, struct flow *f, struct waiter *w, int started,
 		if (w->deadline_ms > clock_now_ms(b->clk)) {
 			user_park(b, &f->done_waiters, w);
 			w->timer = clock_timer_at(b->clk, w->deadline_ms,
-			    login_deadline_cb, w);
+			    flow_login_deadline_cb, w);
 			return WAITER_PARKED;
 		}
 		resp = proto_ok();
@@ -341,17 +338,6 @@ flow_may_start(struct broker *b, struct user *u, int user_asked)
 	return 0;
 }
 
-static void
-arm_poll(struct broker *b, struct flow *f, int64_t delay_s)
-{
-	int64_t now = clock_now(b->clk);
-
-	if (b->throttle_until > now && b->throttle_until - now > delay_s)
-		delay_s = b->throttle_until - now;
-	clock_timer_cancel(b->clk, &f->timer);
-	f->timer = clock_timer_in(b->clk, delay_s * 1000, poll_cb, f);
-}
-
 /*
  * A grant answered with *tok: check the account (account_match, the
  * pinned oid), store the consent (the refresh token as f->client's),
@@ -465,49 +451,6 @@ accept_saved(struct broker *b, struct user *u, void *ctx, int result)
 	flow_end(b, u, 0, NULL, NULL);
 }
 
-/*
- * signin = device_code,auth_code: Conditional Access blocks the device
- * code flow (53003, at its start or its end), so the same flow goes on
- * as an authorization-code one, and says why.
- */
-static void
-fall_back(struct broker *b, struct user *u, struct flow *f,
-    const struct oauth_error *err)
-{
-	struct waiter *w, *tmp;
-	int r;
-
-	user_audit("consent_fallback", u, u->uid, NULL, f->scope, "pending",
-	    NULL, NULL, "device code flow blocked; auth_code instead", err);
-	log_info("user \"%s\": the device code flow is blocked by "
-		 "Conditional Access (%s); signing in with auth_code",
-	    u->name, err->reason);
-	if (u->rec != NULL && u->rec->flow != NULL &&
-	    f->dev.user_code != NULL &&
-	    strcmp(u->rec->flow->user_code, f->dev.user_code) == 0) {
-		/* The other nodes stop showing the blocked device code. */
-		record_flow_free(u->rec->flow);
-		u->rec->flow = NULL;
-		user_save(b, u, 0, NULL, NULL);
-	}
-	r = flow_code_begin(b, u, f,
-	    "Your organization blocks sign-in with a device code here; sign "
-	    "in with a browser link instead.");
-	if (r < 0) {
-		flow_failed(b, u, f, err);
-		return;
-	}
-	/* A login waiting for the outcome is told at once: it must show
-	 * the new link (and credctl asks for the address). */
-	for (w = LIST_FIRST(&f->done_waiters); w != NULL; w = tmp) {
-		tmp = LIST_NEXT(w, link);
-		if (w->op != PROTO_OP_LOGIN)
-			continue;
-		clock_timer_cancel(b->clk, &w->timer);
-		login_deadline_cb(b->ev, w);
-	}
-}
-
 void
 flow_got_token(struct broker *b, struct user *u, struct flow *f,
     struct oauth_token *tok)
@@ -526,67 +469,6 @@ flow_got_token(struct broker *b, struct user *u, struct flow *f,
 	    NULL);
 }
 
-static void
-poll_done(void *arg, int r, struct oauth_token *got,
-    const struct oauth_error *got_err)
-{
-	struct flow *f = arg;
-	struct user *u = f->u;
-	struct broker *b = u->b;
-	struct oauth_token tok = *got;
-	struct oauth_error err = *got_err;
-
-	f->req = NULL;
-	memset(got, 0, sizeof(*got)); /* taken */
-	if (r == 0) {
-		flow_got_token(b, u, f, &tok);
-		return;
-	}
-	switch (err.cls) {
-	case OAUTH_PENDING:
-		arm_poll(b, f, f->interval);
-		return;
-	case OAUTH_SLOW_DOWN:
-		f->interval += 5;
-		arm_poll(b, f, f->interval);
-		return;
-	case OAUTH_RETRY:
-		b->n.idp_errors[err.cls]++;
-		if (err.is_throttled && err.retry_after > 0 &&
-		    clock_now(b->clk) + err.retry_after > b->throttle_until)
-			b->throttle_until = clock_now(b->clk) + err.retry_after;
-		arm_poll(b, f,
-		    err.retry_after > f->interval ? err.retry_after :
-						    f->interval);
-		return;
-	case OAUTH_EXPIRED:
-		b->n.flows_expired++;
-		u->flow_unused_until =
-		    clock_now(b->clk) + b->cf->device_flow_cooldown;
-		user_audit("consent_expired", u, u->uid, NULL, f->scope,
-		    "error", NULL, NULL, NULL, &err);
-		flow_end(b, u, -ENOKEY,
-		    "the sign-in code expired; run 'credctl "
-		    "login' for a new one",
-		    NULL);
-		return;
-	case OAUTH_DECLINED:
-		user_audit("consent_rejected", u, u->uid, NULL, f->scope,
-		    "refused", NULL, NULL, "declined by the user", &err);
-		u->outcome = "consent_declined";
-		flow_end(b, u, -ECANCELED, "the sign-in was declined", NULL);
-		return;
-	default:
-		if (flow_code_is_ca_block(&err) &&
-		    b->cf->signin == CONFIG_SIGNIN_DEVICE_THEN_CODE) {
-			fall_back(b, u, f, &err);
-			return;
-		}
-		flow_failed(b, u, f, &err);
-		return;
-	}
-}
-
 void
 flow_failed(struct broker *b, struct user *u, struct flow *f,
     const struct oauth_error *err)
@@ -599,82 +481,6 @@ flow_failed(struct broker *b, struct user *u, struct flow *f,
 			  "registration",
 		    err->reason);
 	flow_end(b, u, 0, NULL, err);
-}
-
-static void
-poll_cb(struct event_loop *ev, void *arg)
-{
-	struct flow *f = arg;
-	struct broker *b = f->u->b;
-	int64_t now = clock_now(b->clk);
-	int r;
-
-	(void)ev;
-	f->timer = NULL;
-	if (now >= f->expires_on) {
-		struct user *u = f->u;
-
-		b->n.flows_expired++;
-		u->flow_unused_until = now + b->cf->device_flow_cooldown;
-		user_audit("consent_expired", u, u->uid, NULL, f->scope,
-		    "error", NULL, NULL, "device code expired unused", NULL);
-		flow_end(b, u, -ENOKEY,
-		    "the sign-in code expired; run 'credctl "
-		    "login' for a new one",
-		    NULL);
-		return;
-	}
-	if (b->throttle_until > now) {
-		arm_poll(b, f, b->throttle_until - now);
-		return;
-	}
-	if (f->claims != NULL && b->idp->ops->device_poll_claims != NULL)
-		r = b->idp->ops->device_poll_claims(b->idp, f->dev.device_code,
-		    f->claims, poll_done, f, &f->req);
-	else
-		r = b->idp->ops->device_poll(b->idp, f->dev.device_code,
-		    poll_done, f, &f->req);
-	if (r < 0)
-		arm_poll(b, f, f->interval);
-}
-
-static void
-devicecode_done(void *arg, int r, struct oauth_device *dev,
-    const struct oauth_error *got_err)
-{
-	struct flow *f = arg;
-	struct user *u = f->u;
-	struct broker *b = u->b;
-	struct oauth_error err = *got_err;
-
-	f->req = NULL;
-	oauth_device_clear(&f->dev);
-	f->dev = *dev;
-	memset(dev, 0, sizeof(*dev)); /* taken */
-	if (r < 0 && flow_code_is_ca_block(&err) &&
-	    b->cf->signin == CONFIG_SIGNIN_DEVICE_THEN_CODE) {
-		fall_back(b, u, f, &err);
-		return;
-	}
-	if (r < 0) {
-		b->n.idp_errors[err.cls]++;
-		if (err.is_throttled && err.retry_after > 0)
-			b->throttle_until = clock_now(b->clk) + err.retry_after;
-		user_audit("consent_failed", u, u->uid, NULL, f->scope, "error",
-		    NULL, NULL, NULL, &err);
-		if (err.cls == OAUTH_ADMIN)
-			log_warnx(
-			    "devicecode request rejected by the IdP (%s): check "
-			    "the app registration (public client flows allowed?)",
-			    err.reason);
-		flow_end(b, u, 0, NULL, &err);
-		return;
-	}
-	f->expires_on = clock_now(b->clk) + f->dev.expires_in;
-	f->interval = f->dev.interval > 0 ? f->dev.interval : 5;
-	if (storeq_is_cluster(b->q) && flow_claim(b, u, f) == 0)
-		return; /* claim_done goes on */
-	flow_begin(b, u, f);
 }
 
 void
@@ -691,7 +497,7 @@ flow_begin(struct broker *b, struct user *u, struct flow *f)
 		    (f->expires_on - clock_now(b->clk)) * 1000,
 		    remote_expired_cb, f);
 	} else {
-		arm_poll(b, f, f->interval);
+		flow_device_arm_poll(b, f, f->interval);
 		user_audit("consent_started", u, u->uid, NULL, f->scope,
 		    "pending", NULL, NULL, NULL, NULL);
 	}
@@ -752,7 +558,7 @@ claim_done(struct storeq_job *j)
 }
 
 /* Cluster: make ours the user's one flow, or learn the one pending. */
-static int
+int
 flow_claim(struct broker *b, struct user *u, struct flow *f)
 {
 	struct record_flow *rf;
@@ -843,7 +649,8 @@ flow_adopt(struct broker *b, struct user *u, const char *scope)
 }
 
 /*
- * Ask Entra for a device code (FLOW_STARTING goes on in devicecode_done),
+ * Ask Entra for a device code (FLOW_STARTING goes on in
+ * flow_device_started),
  * or, with signin = auth_code, begin the code flow at once.
  */
 static int
@@ -854,7 +661,7 @@ flow_post(struct broker *b, struct flow *f)
 	if (b->cf->signin == CONFIG_SIGNIN_AUTH_CODE)
 		return flow_code_begin(b, f->u, f, NULL);
 	snprintf(full, sizeof(full), "%s %s", OIDC_SCOPES, f->scope);
-	return b->idp->ops->device_start(b->idp, full, devicecode_done, f,
+	return b->idp->ops->device_start(b->idp, full, flow_device_started, f,
 	    &f->req);
 }
 

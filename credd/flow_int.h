@@ -81,6 +81,21 @@ void flow_got_token(struct broker *b, struct user *u, struct flow *f,
 /* A grant's error on a flow (device poll or code redemption): end it. */
 void flow_failed(struct broker *b, struct user *u, struct flow *f,
     const struct oauth_error *err);
+/* A login's wait (w's timer) ended: answer it with the flow's state. */
+void flow_login_deadline_cb(struct event_loop *ev, void *arg);
+/*
+ * Cluster mode: claim the flow in u's sealed record (the device flow
+ * shown on every node). 0 when the claim went to the store thread
+ * (claim_done goes on), else -errno (go on without it).
+ */
+int flow_claim(struct broker *b, struct user *u, struct flow *f);
+
+/* flow_device.c */
+/* Poll f's device code in delay_s seconds (or when the breaker opens). */
+void flow_device_arm_poll(struct broker *b, struct flow *f, int64_t delay_s);
+/* idp device_start's answer for f: begin polling, fall back, or end. */
+void flow_device_started(void *arg, int r, struct oauth_device *dev,
+    const struct oauth_error *got_err);
 
 /* flow_code.c */
 /*
