@@ -181,23 +181,6 @@ dispatch_bind(struct dispatch *d, struct waiter *w,
 	return WAITER_PARKED;
 }
 
-static void
-audit_unbound(void *arg, const char *user, uid_t uid, const char *service,
-    const char *reason)
-{
-	struct audit_event ev = {
-		.event = "session_end",
-		.uid = uid,
-		.user = user,
-		.outcome = "ok",
-		.reason = reason,
-	};
-
-	(void)arg;
-	(void)service;
-	audit_log(&ev);
-}
-
 int
 dispatch_unbind(struct dispatch *d, struct waiter *w,
     const struct proto_request *req, struct reply *out)
@@ -205,7 +188,7 @@ dispatch_unbind(struct dispatch *d, struct waiter *w,
 	size_t n;
 
 	n = sessions_end_cgroup(d->sessions, req->cgroup, NULL, "unbind",
-	    audit_unbound, d);
+	    sessions_audit_end, d);
 	ident_gc(d->ident);
 	audit_bind(w, "unbind", NULL, req->cgroup, -1, NULL,
 	    n > 0 ? "ok" : "error", n > 0 ? NULL : "no binding");

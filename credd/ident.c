@@ -37,23 +37,6 @@ struct ident {
 	struct ident_stats st;
 };
 
-static void
-audit_cgroup_end(void *arg, const char *user, uid_t uid, const char *service,
-    const char *reason)
-{
-	struct audit_event ev = {
-		.event = "session_end",
-		.uid = uid,
-		.user = user,
-		.outcome = "ok",
-		.reason = reason,
-	};
-
-	(void)arg;
-	(void)service;
-	audit_log(&ev);
-}
-
 /* A bound cgroup emptied or went: its sessions end. */
 static void
 cgroup_gone(void *arg, const char *path, int gone)
@@ -63,7 +46,7 @@ cgroup_gone(void *arg, const char *path, int gone)
 
 	/* An admin binding outlives its containers: only removal ends it. */
 	n = sessions_end_cgroup(id->ss, path, gone ? NULL : "bind",
-	    gone ? "cgroup_removed" : "cgroup_empty", audit_cgroup_end, id);
+	    gone ? "cgroup_removed" : "cgroup_empty", sessions_audit_end, id);
 	id->st.ended_cgroup += n;
 	ident_gc(id); /* path, and any left by sessions that ended idle */
 	if (n > 0)

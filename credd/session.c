@@ -22,6 +22,7 @@
 #include <sys/queue.h>
 #include <sodium.h>
 
+#include "audit.h"
 #include "cgroup.h"
 #include "session.h"
 #include "entra/secret.h"
@@ -669,4 +670,21 @@ sessions_secret_kind(const struct sessions *ss, const char *presented,
 		return -ENOENT;
 	*kind = hit->owner->kind;
 	return 0;
+}
+
+void
+sessions_audit_end(void *arg, const char *user, uid_t uid, const char *service,
+    const char *reason)
+{
+	struct audit_event ev = {
+		.event = "session_end",
+		.uid = uid,
+		.user = user,
+		.outcome = "ok",
+		.reason = reason,
+	};
+
+	(void)arg;
+	(void)service;
+	audit_log(&ev);
 }

@@ -54,6 +54,9 @@ struct sessions_counters {
  */
 typedef void sessions_end_fn(void *arg, const char *user, uid_t uid,
     const char *service, const char *reason);
+/* A sessions_end_fn that writes the session_end audit record (arg unused). */
+void sessions_audit_end(void *arg, const char *user, uid_t uid,
+    const char *service, const char *reason);
 
 struct sessions *sessions_new(void);
 /* Ends every session and wipes every secret. NULL does nothing. */

@@ -293,23 +293,6 @@ worker(void *arg)
 
 /* ---- the loop's side ---- */
 
-static void
-audit_end(void *arg, const char *user, uid_t uid, const char *service,
-    const char *reason)
-{
-	struct audit_event ev = {
-		.event = "session_end",
-		.uid = uid,
-		.user = user,
-		.outcome = "ok",
-		.reason = reason,
-	};
-
-	(void)arg;
-	(void)service;
-	audit_log(&ev);
-}
-
 static int64_t
 now_of(const struct sessweep *sw)
 {
@@ -354,7 +337,7 @@ done_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
 	grace = sw->cfg.check_ms / 1000;
 	if (grace < 1)
 		grace = 1;
-	n = sessions_apply(sw->ss, &snap, grace, audit_end, sw);
+	n = sessions_apply(sw->ss, &snap, grace, sessions_audit_end, sw);
 	if (n > 0)
 		log_debug(
 		    "sessions: %zu ended (no process left, or the account "
@@ -368,7 +351,8 @@ done_cb(struct event_loop *ev, int fd, uint32_t revents, void *arg)
 static void
 expire(struct sessweep *sw, int64_t now)
 {
-	size_t n = sessions_expire(sw->ss, now, sw->cfg.idle_s, audit_end, sw);
+	size_t n = sessions_expire(sw->ss, now, sw->cfg.idle_s,
+	    sessions_audit_end, sw);
 
 	if (n > 0)
 		log_debug("sessions: %zu idle for %lld s ended", n,
