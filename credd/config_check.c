@@ -284,6 +284,14 @@ config_check_str(const struct key *k, const char *val)
 	case KT_AUTHORITY:
 		return is_url(val, "https://") ? NULL :
 						 "must be an https:// URL";
+	case KT_CLOUD:
+		return config_cloud_parse(val) >= 0 ?
+		    NULL :
+		    "must be public, usgov or china";
+	case KT_PROVIDER:
+		return config_cloud_parse_provider(val) >= 0 ?
+		    NULL :
+		    "must be entra or oidc";
 	case KT_PROXY:
 		return is_url(val, "http://") || is_url(val, "https://") ?
 		    NULL :
