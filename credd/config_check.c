@@ -227,9 +227,16 @@ check_resources(const char *val)
 		e = s;
 		while (*e != '\0' && *e != ' ' && *e != '\t')
 			e++;
-		if (!config_check_is_resource(s, (size_t)(e - s)))
-			return "must be resources (https:// URLs or GUIDs, not "
-			       "scopes) separated by spaces";
+		if (*s == '@') {
+			/* A well-known resource of [entra] cloud. */
+			if (config_cloud_service(s + 1, (size_t)(e - s - 1)) <
+			    0)
+				return "names an unknown well-known resource "
+				       "(known: @storage @vault @sql @graph "
+				       "@arm @databricks)";
+		} else if (!config_check_is_resource(s, (size_t)(e - s)))
+			return "must be resources (https:// URLs, GUIDs or "
+			       "@NAME; not scopes) separated by spaces";
 		if (++n > CONFIG_MSI_RESOURCES_MAX)
 			return "lists too many resources";
 		s = e;

@@ -151,8 +151,8 @@ config_cloud_parse_provider(const char *s)
 	return -1;
 }
 
-static int
-service_of(const char *name, size_t n)
+int
+config_cloud_service(const char *name, size_t n)
 {
 	int i;
 
@@ -171,7 +171,7 @@ config_cloud_resource(int cloud, const char *service, const char **out)
 	*out = NULL;
 	if (cloud < 0 || cloud >= CONFIG_CLOUDS || service == NULL)
 		return -EINVAL;
-	i = service_of(service, strlen(service));
+	i = config_cloud_service(service, strlen(service));
 	if (i < 0)
 		return -ENOENT;
 	if (clouds[cloud].resources[i] == NULL)
@@ -202,7 +202,7 @@ config_cloud_expand(const struct config_cloud_def *c, const char *ref,
 	}
 	if (n == 0)
 		return -EINVAL;
-	i = service_of(name, n);
+	i = config_cloud_service(name, n);
 	if (i < 0)
 		return -ENOENT;
 	if (c->resources[i] == NULL)
@@ -225,6 +225,8 @@ config_cloud_note(struct parser *p, const struct key *k)
 		p->cf->authority_line = p->line;
 	else if (k->off == offsetof(struct config, off_graph_url))
 		p->cf->graph_url_line = p->line;
+	else if (k->off == offsetof(struct config, msi_resources_text))
+		p->msi_resources_line = p->line;
 }
 
 /* "@x" of alias sc in cf's cloud, or a file:line error. */
@@ -258,8 +260,8 @@ resolve_scope(struct parser *p, struct config_scope *sc)
 		config_err(p,
 		    "%s: %s (@%.*s) does not exist in the %s cloud (cloud = "
 		    "%s); remove the alias or write a scope string",
-		    sc->alias, service_title[service_of(name, n)], (int)n, name,
-		    c->title, c->name);
+		    sc->alias, service_title[config_cloud_service(name, n)],
+		    (int)n, name, c->title, c->name);
 		return -EINVAL;
 	}
 	if (r == -ENAMETOOLONG) {
@@ -277,6 +279,36 @@ resolve_scope(struct parser *p, struct config_scope *sc)
 		return -ENOMEM;
 	sc->preset = sc->scope;
 	sc->scope = s;
+	return 0;
+}
+
+int
+config_cloud_msi_resource(struct parser *p, const char *name, size_t n,
+    const char **out)
+{
+	const struct config_cloud_def *c = &clouds[p->cf->cloud];
+	int i = config_cloud_service(name, n);
+
+	*out = NULL;
+	p->line = p->msi_resources_line;
+	if (p->cf->provider != CONFIG_PROVIDER_ENTRA) {
+		config_err(p,
+		    "[msi] resources: well-known resources ('@NAME') are "
+		    "Entra's; with provider = %s, write the resource",
+		    config_provider_name(p->cf->provider));
+		return -EINVAL;
+	}
+	if (i < 0 || c->resources[i] == NULL) {
+		/* Unknown names were refused with the line already. */
+		config_err(p,
+		    "[msi] resources: %s (@%.*s) does not exist in the %s "
+		    "cloud (cloud = %s)",
+		    i < 0 ? "?" : service_title[i], (int)n, name, c->title,
+		    c->name);
+		return -EINVAL;
+	}
+	*out = c->resources[i];
+	p->line = 0;
 	return 0;
 }
 
@@ -532,6 +564,13 @@ config_cloud_print(const struct config *cf, FILE *f)
 		fputc('\n', f);
 	}
 	fprintf(f, "[scopes] default = %s\n", cf->default_alias);
+	if (cf->msi_listen != NULL) {
+		/* What the SDK endpoint serves, resolved. */
+		fputs("[msi] resources =", f);
+		for (i = 0; i < cf->msi_nresources; i++)
+			fprintf(f, " %s", cf->msi_resources[i]);
+		fputc('\n', f);
+	}
 	fputs("[offboarding] graph_url = ", f);
 	print_url(f, cf->off_graph_url);
 	if (cf->graph_url_line != 0)

@@ -68,8 +68,9 @@ struct parser {
 	const char *name; /* file name for messages */
 	unsigned line;
 	const struct section *sec;
-	uint64_t seen[20];     /* per section, one bit per key */
-	unsigned default_line; /* line of [scopes] default */
+	uint64_t seen[20];	     /* per section, one bit per key */
+	unsigned default_line;	     /* line of [scopes] default */
+	unsigned msi_resources_line; /* line of [msi] resources */
 	char *err;
 	size_t errsz;
 };
@@ -155,6 +156,15 @@ const struct config_cloud_def *config_cloud_def(int c);
  */
 int config_cloud_expand(const struct config_cloud_def *c, const char *ref,
     char *dst, size_t dstsz);
+/* The index of well-known service name (n bytes, no '@'), or -1. */
+int config_cloud_service(const char *name, size_t n);
+/*
+ * "@NAME" (name, n bytes) in [msi] resources: the resource of
+ * [entra] cloud into *out, or a "file:line: [msi] resources: ..." error
+ * (no such service in the cloud, or provider = oidc). 0 or -EINVAL.
+ */
+int config_cloud_msi_resource(struct parser *p, const char *name, size_t n,
+    const char **out);
 /* A cloud or provider name -> its enum, else -1. */
 int config_cloud_parse(const char *s);
 int config_cloud_parse_provider(const char *s);

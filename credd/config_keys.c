@@ -515,7 +515,33 @@ msi_resource_add(struct config *cf, const char *s, size_t n)
 }
 
 /*
- * The allowed resources: as listed, or from [scopes]: "R/.default" gives
+ * "@vault" in [msi] resources: [entra] cloud's resource R, and for a URL
+ * also "R/" (as for the resources derived from [scopes]).
+ */
+static int
+msi_preset_add(struct parser *p, const char *name, size_t n)
+{
+	char buf[CONFIG_SCOPE_MAX + 2];
+	const char *res;
+	size_t len;
+	int r;
+
+	r = config_cloud_msi_resource(p, name, n, &res);
+	if (r < 0)
+		return r;
+	len = strlen(res);
+	r = msi_resource_add(p->cf, res, len);
+	if (r == 0 && strncmp(res, "https://", 8) == 0 &&
+	    len + 1 < sizeof(buf)) {
+		memcpy(buf, res, len);
+		buf[len] = '/';
+		r = msi_resource_add(p->cf, buf, len + 1);
+	}
+	return r;
+}
+
+/*
+ * The allowed resources: as listed ("@NAME": the cloud's), or from [scopes]: "R/.default" gives
  * R, and for URL resources also "R/" (a distinct resource to Entra: the
  * token's aud keeps the slash; Hadoop ABFS asks for it).
  */
@@ -536,10 +562,13 @@ msi_resources_build(struct parser *p)
 				s++;
 			for (e = s; *e != '\0' && *e != ' ' && *e != '\t'; e++)
 				;
-			if (e > s)
+			if (e > s && *s == '@')
+				r = msi_preset_add(p, s + 1,
+				    (size_t)(e - s - 1));
+			else if (e > s)
 				r = msi_resource_add(cf, s, (size_t)(e - s));
 		}
-		return r;
+		goto out;
 	}
 	for (i = 0; r == 0 && i < cf->nscopes; i++) {
 		s = cf->scopes[i].scope;
@@ -557,6 +586,7 @@ msi_resources_build(struct parser *p)
 			r = msi_resource_add(cf, buf, n + 1);
 		}
 	}
+out:
 	if (r == -EMSGSIZE)
 		config_err(p, "[msi] too many resources (at most %d)",
 		    CONFIG_MSI_RESOURCES_MAX);

@@ -207,6 +207,22 @@ TEST(test_msi_follows_cloud)
 	ASSERT_TRUE(
 	    !config_msi_resource_allowed(cf, "https://vault.azure.net"));
 	config_free(cf);
+
+	/* An explicit list may name @NAME too: the cloud's resource. */
+	cf = NULL;
+	ASSERT_EQ(parse("[entra]\ncloud = china\n" IDS
+			"[scopes]\nvault = @vault\ndefault = vault\n"
+			"[msi]\nlisten = 127.0.0.1:8391\n"
+			"resources = @vault https://x.example @databricks\n",
+		      &cf),
+	    0);
+	ASSERT_EQ(cf->msi_nresources, 4);
+	ASSERT_STREQ(cf->msi_resources[0], "https://vault.azure.cn");
+	ASSERT_STREQ(cf->msi_resources[1], "https://vault.azure.cn/");
+	ASSERT_STREQ(cf->msi_resources[2], "https://x.example");
+	ASSERT_STREQ(cf->msi_resources[3],
+	    "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d");
+	config_free(cf);
 }
 
 /* Overrides one by one; a preset never adds an alias. */
@@ -314,6 +330,20 @@ TEST(test_errors)
 	ASSERT_TRUE(
 	    parse_fails("[entra]\n" IDS "[scopes]\ns = @/x\ndefault = s\n",
 		-EINVAL, "t.conf:5: s: '@/x' must be @NAME or @NAME/SCOPE"));
+	ASSERT_TRUE(
+	    parse_fails("[entra]\n" IDS "[scopes]\ns = @storage\ndefault = s\n"
+			"[msi]\nlisten = 127.0.0.1:8391\n"
+			"resources = @storage @keyvault\n",
+		-EINVAL,
+		"t.conf:9: resources names an unknown well-known resource "
+		"(known: @storage @vault @sql @graph @arm @databricks)"));
+	ASSERT_TRUE(parse_fails("[entra]\nprovider = oidc\n" IDS
+				"[scopes]\ns = api://x/read\ndefault = s\n"
+				"[msi]\nlisten = 127.0.0.1:8391\n"
+				"resources = @storage\n",
+	    -EINVAL,
+	    "t.conf:10: [msi] resources: well-known resources ('@NAME') "
+	    "are Entra's; with provider = oidc, write the resource"));
 	/* The names are case-sensitive, like the keys. */
 	ASSERT_TRUE(
 	    parse_fails("[entra]\n" IDS "[scopes]\ns = @Vault\ndefault = s\n",
@@ -469,7 +499,8 @@ TEST(test_print)
 	ASSERT_EQ(parse("[entra]\ncloud = usgov\n" IDS "[scopes]\n"
 			"vault = @vault\n"
 			"sql = https://database.usgovcloudapi.net/.default\n"
-			"default = vault\n",
+			"default = vault\n"
+			"[msi]\nlisten = 127.0.0.1:8391\n",
 		      &cf),
 	    0);
 	out = printed(cf);
@@ -482,6 +513,9 @@ TEST(test_print)
 	    "(@vault, cloud usgov)\n"
 	    "[scopes] sql = https://database.usgovcloudapi.net/.default\n"
 	    "[scopes] default = vault\n"
+	    "[msi] resources = https://vault.usgovcloudapi.net "
+	    "https://vault.usgovcloudapi.net/ https://database.usgovcloudapi.net "
+	    "https://database.usgovcloudapi.net/\n"
 	    "[offboarding] graph_url = https://graph.microsoft.us (cloud "
 	    "usgov)\n");
 	free(out);
