@@ -14,17 +14,21 @@ scope; a user's consent asks the emulator for the usgov storage scope;
 `credctl token vault` (vault = @vault) makes credd ask the emulator for
 https://vault.usgovcloudapi.net, seen through the emulator's control API
 (its counters by resource, and the token's aud), never for the public
-cloud's vault; a client may name the resolved scope string, not the
-public one; a public-cloud scope in a usgov config is a --check-config
+cloud's vault; the SDK endpoint serves an SDK asking for the usgov
+vault and refuses the public one; a client may name the resolved scope
+string, not the public one; a public-cloud scope in a usgov config is a --check-config
 warning naming its line (exit 0); cloud with provider = oidc and an
 unknown @NAME are errors with file:line.
 """
 
+import http.client
+import json
 import os
 import re
 import subprocess
 import sys
 import time
+from urllib.parse import quote
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import harness as H  # noqa: E402 (found next to this file)
@@ -48,6 +52,20 @@ def tearDownModule():
     H.global_teardown(keep=any(s.failed for s in H.ALL_STACKS))
 
 
+def http_get(port, path, headers):
+    """(child, as the user) One GET to the SDK endpoint: status and body."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c.request("GET", path, headers=headers)
+    r = c.getresponse()
+    body = r.read().decode("utf-8", "replace")
+    c.close()
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        doc = {}
+    return {"status": r.status, "doc": doc}
+
+
 def usgov_conf(text):
     """The harness's config made an Azure Government one: cloud = usgov
     (the emulator's authority stays, written out), every alias @NAME."""
@@ -68,10 +86,11 @@ class CloudUsgov(H.StackTestCase):
     def setUpClass(cls):
         cls.stack = st = H.Stack(cls.__name__, account_match=cls.ACCOUNT_MATCH)
         cls.addClassCleanup(cls.stack.stop)
+        cls.msi_port = H.free_port()
         write_conf = st.write_conf
 
         def conf(more=""):
-            write_conf(more)
+            write_conf("\n[msi]\nlisten = 127.0.0.1:%d\n" % cls.msi_port + more)
             with open(st.conf) as f:
                 text = usgov_conf(f.read())
             with open(st.conf, "w") as f:
@@ -155,7 +174,26 @@ class CloudUsgov(H.StackTestCase):
         rc, _, err = st.token(ALICE, "https://vault.azure.net/.default")
         self.assertEqual(rc, EXIT_REFUSED, err)
 
-    def test_03_public_scope_is_a_warning(self):
+    def test_03_sdk_endpoint_serves_the_cloud(self):
+        st = self.stack
+        rc, _, _ = st.token(ALICE)
+        if rc != EXIT_OK:
+            st.consent(ALICE)
+        rc, out, err = st.credctl(ALICE, "env")
+        self.assertEqual(rc, EXIT_OK, err)
+        secret = re.search(r"(?m)^export IDENTITY_HEADER='?([0-9a-f]{64})'?$", out).group(1)
+        path = "/msi/token?api-version=2019-08-01&resource=%s"
+        h = {"X-IDENTITY-HEADER": secret}
+        for res in ("https://vault.usgovcloudapi.net", "https://vault.usgovcloudapi.net/"):
+            r = H.run_as(ALICE, http_get, self.msi_port, path % quote(res, safe=""), h)
+            self.assertEqual(r["status"], 200, "%s: %s" % (res, r["doc"].get("error")))
+            self.assertEqual(H.jwt_claims(r["doc"]["access_token"]).get("aud"), res)
+        r = H.run_as(ALICE, http_get, self.msi_port,
+                     path % quote("https://vault.azure.net", safe=""), h)
+        self.assertEqual(r["status"], 400, r["doc"])
+        self.assertEqual(r["doc"].get("error"), "invalid_resource", r["doc"])
+
+    def test_04_public_scope_is_a_warning(self):
         text = self.conf_text().replace(
             "default = storage", "kv = https://vault.azure.net/.default\ndefault = storage", 1)
         line = text.splitlines().index("kv = https://vault.azure.net/.default") + 1
@@ -166,7 +204,7 @@ class CloudUsgov(H.StackTestCase):
                       "the cloud" % (path, line), err)
         self.assertIn("[scopes] kv = https://vault.azure.net/.default", out.splitlines())
 
-    def test_04_errors_name_the_line(self):
+    def test_05_errors_name_the_line(self):
         base = self.conf_text()
         text = base.replace("[entra]\n", "[entra]\nprovider = oidc\n", 1)
         rc, out, err, path = self.check_config(text)
