@@ -12,8 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "authcode.h"
 #include "config.h"
 #include "config_int.h"
+#include "oauth.h"
 #include "test.h"
 
 #define IDS                                                                    \
@@ -222,6 +224,31 @@ TEST(test_msi_follows_cloud)
 	ASSERT_STREQ(cf->msi_resources[2], "https://x.example");
 	ASSERT_STREQ(cf->msi_resources[3],
 	    "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d");
+	config_free(cf);
+}
+
+/*
+ * What credd derives from the resolved authority follows the cloud: the
+ * paste-back redirect URI (flow_code.c) and the token endpoint that the
+ * IdP and offboarding use (idp_http.c, offboard_http.c).
+ */
+TEST(test_derived)
+{
+	struct config *cf = NULL;
+	char buf[512];
+
+	ASSERT_EQ(parse("[entra]\ncloud = china\n" IDS ALL_PRESETS, &cf), 0);
+	ASSERT_EQ(authcode_nativeclient_uri(cf->authority, buf, sizeof(buf)),
+	    0);
+	ASSERT_STREQ(buf,
+	    "https://login.chinacloudapi.cn/common/oauth2/"
+	    "nativeclient");
+	ASSERT_EQ(oauth_url_token(cf->authority, cf->tenant, buf, sizeof(buf)),
+	    0);
+	ASSERT_STREQ(buf,
+	    "https://login.chinacloudapi.cn/"
+	    "11111111-2222-3333-4444-555555555555/oauth2/v2.0/"
+	    "token");
 	config_free(cf);
 }
 
@@ -559,6 +586,7 @@ main(void)
 	RUN(test_absent_is_public);
 	RUN(test_presets);
 	RUN(test_msi_follows_cloud);
+	RUN(test_derived);
 	RUN(test_overrides);
 	RUN(test_provider);
 	RUN(test_errors);
