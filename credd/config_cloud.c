@@ -38,7 +38,7 @@
  *   all use ARM_DATABRICKS_RESOURCE_ID).
  * Every service here exists in all three clouds; a row's NULL resource
  * is how a service missing from a cloud would be written, and "@NAME"
- * then fails with "does not exist in the X cloud".
+ * then fails with "does not exist in <cloud>".
  */
 #include <ctype.h>
 #include <errno.h>
@@ -229,11 +229,10 @@ config_cloud_note(struct parser *p, const struct key *k)
 		p->msi_resources_line = p->line;
 }
 
-/* "@x" of alias sc in cf's cloud, or a file:line error. */
-static int
-resolve_scope(struct parser *p, struct config_scope *sc)
+int
+config_cloud_resolve(struct parser *p, const struct config_cloud_def *c,
+    struct config_scope *sc)
 {
-	const struct config_cloud_def *c = &clouds[p->cf->cloud];
 	char buf[CONFIG_SCOPE_MAX + 1], qb[CONFIG_QUOTE_MAX + 1];
 	const char *name = sc->scope + 1;
 	size_t n = strcspn(name, "/");
@@ -258,8 +257,8 @@ resolve_scope(struct parser *p, struct config_scope *sc)
 	}
 	if (r == -ENXIO) {
 		config_err(p,
-		    "%s: %s (@%.*s) does not exist in the %s cloud (cloud = "
-		    "%s); remove the alias or write a scope string",
+		    "%s: %s (@%.*s) does not exist in %s (cloud = %s); "
+		    "remove the alias or write a scope string",
 		    sc->alias, service_title[config_cloud_service(name, n)],
 		    (int)n, name, c->title, c->name);
 		return -EINVAL;
@@ -301,8 +300,8 @@ config_cloud_msi_resource(struct parser *p, const char *name, size_t n,
 	if (i < 0 || c->resources[i] == NULL) {
 		/* Unknown names were refused with the line already. */
 		config_err(p,
-		    "[msi] resources: %s (@%.*s) does not exist in the %s "
-		    "cloud (cloud = %s)",
+		    "[msi] resources: %s (@%.*s) does not exist in %s "
+		    "(cloud = %s)",
 		    i < 0 ? "?" : service_title[i], (int)n, name, c->title,
 		    c->name);
 		return -EINVAL;
@@ -345,7 +344,7 @@ config_cloud_apply(struct parser *p)
 	for (i = 0; i < cf->nscopes; i++) {
 		if (cf->scopes[i].scope[0] != '@')
 			continue;
-		r = resolve_scope(p, &cf->scopes[i]);
+		r = config_cloud_resolve(p, c, &cf->scopes[i]);
 		if (r < 0)
 			return r;
 	}

@@ -165,6 +165,14 @@ int config_cloud_service(const char *name, size_t n);
  */
 int config_cloud_msi_resource(struct parser *p, const char *name, size_t n,
     const char **out);
+/*
+ * Alias sc's "@NAME[/SCOPE]" in cloud row c: sc->scope becomes the
+ * resolved string, sc->preset what was written. 0, or -EINVAL with a
+ * "file:line: alias: ..." error in p (unknown name, a service that does
+ * not exist in c, malformed, provider not entra), -ENOMEM.
+ */
+int config_cloud_resolve(struct parser *p, const struct config_cloud_def *c,
+    struct config_scope *sc);
 /* A cloud or provider name -> its enum, else -1. */
 int config_cloud_parse(const char *s);
 int config_cloud_parse_provider(const char *s);

@@ -421,6 +421,37 @@ TEST(test_absent_service)
 	ASSERT_STREQ(config_cloud_name(7), "?");
 }
 
+/* What the parser says about such an alias, at its line. */
+TEST(test_absent_service_error)
+{
+	struct config_cloud_def c = *config_cloud_def(CONFIG_CLOUD_USGOV);
+	struct config cf = { .provider = CONFIG_PROVIDER_ENTRA };
+	char alias[] = "db";
+	struct config_scope sc = { .alias = alias,
+		.scope = strdup("@databricks"),
+		.line = 7 };
+	struct parser p = { .cf = &cf,
+		.name = "t.conf",
+		.err = errbuf,
+		.errsz = sizeof(errbuf) };
+
+	c.resources[5] = NULL; /* databricks */
+	ASSERT_TRUE(sc.scope != NULL);
+	ASSERT_ERR(config_cloud_resolve(&p, &c, &sc), -EINVAL);
+	ASSERT_STREQ(errbuf,
+	    "t.conf:7: db: Azure Databricks (@databricks) does not exist in "
+	    "Azure Government (US) (cloud = usgov); remove the alias or write "
+	    "a scope string");
+	ASSERT_STREQ(sc.scope, "@databricks");
+	ASSERT_TRUE(sc.preset == NULL);
+	/* The real row has it. */
+	ASSERT_EQ(config_cloud_resolve(&p, config_cloud_def(1), &sc), 0);
+	ASSERT_STREQ(sc.scope, "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default");
+	ASSERT_STREQ(sc.preset, "@databricks");
+	free(sc.scope);
+	free(sc.preset);
+}
+
 struct warnings {
 	int n;
 	char text[2048];
@@ -591,6 +622,7 @@ main(void)
 	RUN(test_provider);
 	RUN(test_errors);
 	RUN(test_absent_service);
+	RUN(test_absent_service_error);
 	RUN(test_warnings);
 	RUN(test_print);
 	TEST_MAIN_END();
