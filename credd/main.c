@@ -175,13 +175,17 @@ reload(struct credd *c)
 	}
 	/*
 	 * Scopes and limits change; the socket, store and IdP do not: a new
-	 * cloud resolves the "@NAME" scopes at once, but the IdP keeps the
-	 * authority it started with.
+	 * cloud resolves the "@NAME" scopes at once, but the IdP and
+	 * offboarding keep the authority and Graph they started with.
 	 */
-	if (cf->cloud != c->cf->cloud ||
-	    strcmp(cf->authority, c->cf->authority) != 0)
-		log_warnx("SIGHUP: [entra] cloud or authority changed: it "
-			  "takes effect at the next restart");
+	if (strcmp(cf->authority, c->cf->authority) != 0)
+		log_warnx("SIGHUP: [entra] authority changed (cloud = %s): it "
+			  "takes effect at the next restart",
+		    config_cloud_name(cf->cloud));
+	if (strcmp(cf->off_graph_url, c->cf->off_graph_url) != 0)
+		log_warnx("SIGHUP: [offboarding] graph_url changed (cloud = "
+			  "%s): it takes effect at the next restart",
+		    config_cloud_name(cf->cloud));
 	(void)config_cloud_warnings(cf, log_cloud_warning, NULL);
 	if (c->nold == sizeof(c->old_cf) / sizeof(c->old_cf[0])) {
 		config_free(c->old_cf[0]);

@@ -16,8 +16,10 @@ https://vault.usgovcloudapi.net, seen through the emulator's control API
 (its counters by resource, and the token's aud), never for the public
 cloud's vault; the SDK endpoint serves an SDK asking for the usgov
 vault and refuses the public one; a client may name the resolved scope
-string, not the public one; a public-cloud scope in a usgov config is a --check-config
-warning naming its line (exit 0); cloud with provider = oidc and an
+string, not the public one; on SIGHUP a new cloud re-resolves the @NAME aliases at once
+(and credd warns that the cloud's new Graph waits for a restart); a public-cloud
+scope in a usgov config is a --check-config warning naming its line
+(exit 0); cloud with provider = oidc and an
 unknown @NAME are errors with file:line.
 """
 
@@ -25,6 +27,7 @@ import http.client
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -217,6 +220,48 @@ class CloudUsgov(H.StackTestCase):
         self.assertEqual(rc, 1, out)
         self.assertIn("%s:%d: kv: '@keyvault' is not a well-known resource" % (path, line), err)
 
+    def sighup(self, text):
+        """Write text as the config, SIGHUP credd, wait (bounded) for the
+        reload; returns what credd logged meanwhile."""
+        st = self.stack
+        with open(st.credd_log, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            mark = f.tell()
+        with open(st.conf, "w") as f:
+            f.write(text)
+        st.credd.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        log = b""
+        while b"configuration reloaded" not in log and time.monotonic() < deadline:
+            time.sleep(0.2)
+            with open(st.credd_log, "rb") as f:
+                f.seek(mark)
+                log = f.read()
+        self.assertIn(b"configuration reloaded", log)
+        return log
+
+    def test_06_sighup_resolves_again(self):
+        st = self.stack
+        conf0 = self.conf_text()
+        rc, _, _ = st.token(ALICE)
+        if rc != EXIT_OK:
+            st.consent(ALICE)
+        try:
+            log = self.sighup(conf0.replace("cloud = usgov", "cloud = china", 1))
+            # The explicit authority stays; the cloud's Graph does not.
+            self.assertNotIn(b"[entra] authority changed", log)
+            self.assertIn(b"[offboarding] graph_url changed (cloud = china): it takes effect "
+                          b"at the next restart", log)
+            rc, doc, err = st.token(ALICE, "vault")
+            self.assertEqual(rc, EXIT_OK, err)
+            self.assertEqual(H.jwt_claims(doc["access_token"]).get("aud"),
+                             "https://vault.azure.cn")
+        finally:
+            self.sighup(conf0)
+        rc, doc, err = st.token(ALICE, "vault")
+        self.assertEqual(rc, EXIT_OK, err)
+        self.assertEqual(H.jwt_claims(doc["access_token"]).get("aud"),
+                         "https://vault.usgovcloudapi.net")
 
 def main():
     return H.run_suite(__name__, __doc__,
