@@ -22,9 +22,9 @@
  * - ARM and Graph: azure-cli cloud.py (resource_manager,
  *   _get_microsoft_graph_resource_id); hashicorp/go-azure-sdk
  *   sdk/environments/azure_{public,gov,china}.go (ResourceManagerAPI,
- *   MicrosoftGraphAPI). US Gov DoD (L5) uses dod-graph.microsoft.us
- *   (AzureUSGovernmentL5 there): set [offboarding] graph_url and
- *   "@graph" is not for it; write the URL.
+ *   MicrosoftGraphAPI). US Gov DoD (L5) tenants use
+ *   dod-graph.microsoft.us (AzureUSGovernmentL5 there), which no preset
+ *   gives: they set [offboarding] graph_url and write Graph scopes out.
  * - Key Vault and SQL: go-azure-sdk azure_*.go (KeyVault, Sql
  *   WithResourceIdentifier); the hosts match azure-cli's keyvault_dns
  *   and sql_server_hostname suffixes.
@@ -53,7 +53,6 @@
 #include "config.h"
 #include "config_int.h"
 
-#define nitems(a) (sizeof(a) / sizeof((a)[0]))
 #define HOST_MAX 256
 
 enum { SVC_STORAGE, SVC_VAULT, SVC_SQL, SVC_GRAPH, SVC_ARM, SVC_DATABRICKS };
