@@ -13,13 +13,15 @@
  *
  * config.c reads the file and its INI syntax, config_keys.c holds the
  * section and key tables, config_check.c the value checks, config_err.c
- * the file:line message, config_lookup.c what credd asks at run time.
+ * the file:line message, config_lookup.c what credd asks at run time,
+ * config_cloud.c the [entra] cloud presets (docs/clouds.md).
  */
 #ifndef CREDD_CONFIG_H
 #define CREDD_CONFIG_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define CONFIG_SCOPES_MAX 64
 
@@ -77,18 +79,48 @@ enum config_signin {
 	CONFIG_SIGNIN_DEVICE_THEN_CODE, /* device_code,auth_code */
 };
 
+/*
+ * [entra] provider (issue 17): Entra ID, or a generic OpenID provider
+ * (docs/signin.md, "A non-Entra OpenID provider"). Default entra.
+ */
+enum config_provider { CONFIG_PROVIDER_ENTRA = 0, CONFIG_PROVIDER_OIDC = 1 };
+
+/*
+ * [entra] cloud (issue 17; docs/clouds.md): the Azure cloud whose
+ * authority and well-known resources ("@vault" in [scopes]) apply.
+ * Default public. Only with provider = entra.
+ */
+enum config_cloud {
+	CONFIG_CLOUD_PUBLIC = 0, /* login.microsoftonline.com */
+	CONFIG_CLOUD_USGOV = 1,	 /* login.microsoftonline.us */
+	CONFIG_CLOUD_CHINA = 2,	 /* login.chinacloudapi.cn */
+	CONFIG_CLOUDS
+};
+
 struct config_scope {
 	char *alias; /* "storage" */
-	char *scope; /* "https://storage.azure.com/.default" */
+	char *scope; /* "https://storage.azure.com/.default" (resolved) */
+	/*
+	 * The value as written when it named a well-known resource ("@vault",
+	 * "@graph/User.Read"), resolved into scope for [entra] cloud; NULL
+	 * when the file gave the scope string itself.
+	 */
+	char *preset;
+	unsigned line; /* where the alias was set */
 };
 
 struct config {
 	char *path;
 
 	/* [entra] */
-	char *
-	    authority; /* https://login.microsoftonline.com (no trailing '/') */
-	char *tenant;  /* required */
+	int provider; /* enum config_provider */
+	int cloud;    /* enum config_cloud; default public */
+	/*
+	 * Default: cloud's authority (public: https://login.microsoftonline.com);
+	 * an explicit authority wins. No trailing '/'.
+	 */
+	char *authority;
+	char *tenant;	 /* required */
 	char *client_id; /* required */
 	char
 	    *client_secret_file; /* optional: confidential client; %d/NAME ok */
@@ -113,6 +145,9 @@ struct config {
 	/* Sign-in (issue 13; docs/signin.md). */
 	int signin; /* enum config_signin; auth_code needs account_match */
 	char *domain_hint; /* optional: the authorize request's domain_hint */
+	/* Where cloud and authority were set; 0: not in the file. */
+	unsigned cloud_line;
+	unsigned authority_line;
 
 	/* [scopes]; "default = ALIAS" names the default alias (required) */
 	struct config_scope scopes[CONFIG_SCOPES_MAX];
@@ -200,7 +235,8 @@ struct config {
 	char *off_client_secret_file;	   /* %d ok */
 	char *off_client_certificate_file; /* %d ok */
 	char *off_client_assertion_file;   /* federated token */
-	char *off_graph_url; /* default https://graph.microsoft.com */
+	char *off_graph_url; /* default: cloud's Graph (graph.microsoft.com) */
+	unsigned graph_url_line; /* where set; 0: from the cloud */
 
 	/*
 	 * Not a key: $CREDENTIALS_DIRECTORY as config_expand_credentials()
@@ -290,5 +326,34 @@ int config_workload_allows(const struct config *cf, int kind,
     const char *alias);
 /* 1 when resource is in the allowed list (exact, case-sensitive). */
 int config_msi_resource_allowed(const struct config *cf, const char *resource);
+
+/*
+ * [entra] cloud (config_cloud.c; docs/clouds.md). The name of a cloud
+ * ("public", "usgov", "china"; "?" when out of range) and of a provider
+ * ("entra", "oidc").
+ */
+const char *config_cloud_name(int cloud);
+const char *config_provider_name(int provider);
+/*
+ * The resource of well-known service name ("vault") in cloud, e.g.
+ * "https://vault.usgovcloudapi.net" (no trailing '/'; Databricks: its
+ * application id). 0 and *out (static); -ENOENT: no such service;
+ * -ENXIO: the service does not exist in that cloud.
+ */
+int config_cloud_resource(int cloud, const char *service, const char **out);
+/*
+ * What credd --check-config prints about the cloud: the provider and
+ * cloud, the resolved authority, each alias's resolved scope (and the
+ * preset it came from), [offboarding] graph_url. To f.
+ */
+void config_cloud_print(const struct config *cf, FILE *f);
+/*
+ * The cross-cloud warnings (not errors: admins may have reasons): a
+ * scope string, an authority or a graph_url that names another cloud's
+ * host than [entra] cloud. fn (when not NULL) gets each one as
+ * "file:line: message", arg passed through. Returns how many.
+ */
+int config_cloud_warnings(const struct config *cf,
+    void (*fn)(void *arg, const char *msg), void *arg);
 
 #endif

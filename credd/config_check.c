@@ -227,9 +227,16 @@ check_resources(const char *val)
 		e = s;
 		while (*e != '\0' && *e != ' ' && *e != '\t')
 			e++;
-		if (!config_check_is_resource(s, (size_t)(e - s)))
-			return "must be resources (https:// URLs or GUIDs, not "
-			       "scopes) separated by spaces";
+		if (*s == '@') {
+			/* A well-known resource of [entra] cloud. */
+			if (config_cloud_service(s + 1, (size_t)(e - s - 1)) <
+			    0)
+				return "names an unknown well-known resource "
+				       "(known: @storage @vault @sql @graph "
+				       "@arm @databricks)";
+		} else if (!config_check_is_resource(s, (size_t)(e - s)))
+			return "must be resources (https:// URLs, GUIDs or "
+			       "@NAME; not scopes) separated by spaces";
 		if (++n > CONFIG_MSI_RESOURCES_MAX)
 			return "lists too many resources";
 		s = e;
@@ -284,6 +291,14 @@ config_check_str(const struct key *k, const char *val)
 	case KT_AUTHORITY:
 		return is_url(val, "https://") ? NULL :
 						 "must be an https:// URL";
+	case KT_CLOUD:
+		return config_cloud_parse(val) >= 0 ?
+		    NULL :
+		    "must be public, usgov or china";
+	case KT_PROVIDER:
+		return config_cloud_parse_provider(val) >= 0 ?
+		    NULL :
+		    "must be entra or oidc";
 	case KT_PROXY:
 		return is_url(val, "http://") || is_url(val, "https://") ?
 		    NULL :

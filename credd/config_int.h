@@ -39,7 +39,9 @@ enum key_type {
 	KT_ALIASES,	/* "*" or [scopes] aliases, space separated */
 	KT_CGPATH,	/* a cgroup path: "/" then [A-Za-z0-9@:._/-] */
 	KT_SIGNIN,	/* device_code | auth_code | device_code,auth_code */
-	KT_URL, /* an https:// URL with a path (callback redirect_uri) */
+	KT_URL,	     /* an https:// URL with a path (callback redirect_uri) */
+	KT_CLOUD,    /* public | usgov | china, an int (config_cloud.c) */
+	KT_PROVIDER, /* entra | oidc, an int */
 };
 
 struct key {
@@ -66,8 +68,9 @@ struct parser {
 	const char *name; /* file name for messages */
 	unsigned line;
 	const struct section *sec;
-	uint64_t seen[20];     /* per section, one bit per key */
-	unsigned default_line; /* line of [scopes] default */
+	uint64_t seen[20];	     /* per section, one bit per key */
+	unsigned default_line;	     /* line of [scopes] default */
+	unsigned msi_resources_line; /* line of [msi] resources */
 	char *err;
 	size_t errsz;
 };
@@ -126,6 +129,61 @@ const char *config_workload_check_identity(const char *val);
 int config_workload_parse_identity(const char *val);
 const char *config_workload_check_aliases(const char *val);
 const char *config_workload_check_cgpath(const char *val);
+
+/*
+ * config_cloud.c: the [entra] cloud presets. One cloud's table row: its
+ * authority, the resource of each well-known service (NULL when the
+ * service does not exist in that cloud) and the host names that mark
+ * its endpoints (for the cross-cloud warning).
+ */
+#define CONFIG_CLOUD_SERVICES 6 /* storage vault sql graph arm databricks */
+#define CONFIG_CLOUD_MARKS 8
+struct config_cloud_def {
+	const char *name;      /* "usgov" */
+	const char *title;     /* "Azure Government (US)" */
+	const char *authority; /* https://login.microsoftonline.us */
+	const char *resources[CONFIG_CLOUD_SERVICES];
+	/* Hosts and domains (a host is d or ends with ".d"); NULL-ended. */
+	const char *marks[CONFIG_CLOUD_MARKS];
+};
+/* The row of enum config_cloud c (c in range). */
+const struct config_cloud_def *config_cloud_def(int c);
+/*
+ * "@NAME" or "@NAME/SCOPE" for cloud row c into dst: "RESOURCE/.default"
+ * or "RESOURCE/SCOPE". 0; -EINVAL (not @NAME[/SCOPE], or SCOPE empty or
+ * with a space); -ENOENT (no service NAME); -ENXIO (NAME does not exist
+ * in c); -ENAMETOOLONG.
+ */
+int config_cloud_expand(const struct config_cloud_def *c, const char *ref,
+    char *dst, size_t dstsz);
+/* The index of well-known service name (n bytes, no '@'), or -1. */
+int config_cloud_service(const char *name, size_t n);
+/*
+ * "@NAME" (name, n bytes) in [msi] resources: the resource of
+ * [entra] cloud into *out, or a "file:line: [msi] resources: ..." error
+ * (no such service in the cloud, or provider = oidc). 0 or -EINVAL.
+ */
+int config_cloud_msi_resource(struct parser *p, const char *name, size_t n,
+    const char **out);
+/*
+ * Alias sc's "@NAME[/SCOPE]" in cloud row c: sc->scope becomes the
+ * resolved string, sc->preset what was written. 0, or -EINVAL with a
+ * "file:line: alias: ..." error in p (unknown name, a service that does
+ * not exist in c, malformed, provider not entra), -ENOMEM.
+ */
+int config_cloud_resolve(struct parser *p, const struct config_cloud_def *c,
+    struct config_scope *sc);
+/* A cloud or provider name -> its enum, else -1. */
+int config_cloud_parse(const char *s);
+int config_cloud_parse_provider(const char *s);
+/* Remember where [entra] cloud, authority and [offboarding] graph_url were set. */
+void config_cloud_note(struct parser *p, const struct key *k);
+/*
+ * After the defaults: provider and cloud together, authority and
+ * graph_url from the cloud when not set, and every "@NAME" scope in
+ * [scopes] resolved (errors name the alias's line). 0 or -errno.
+ */
+int config_cloud_apply(struct parser *p);
 
 /* A [scopes] alias: [a-z0-9_-], at most CONFIG_ALIAS_MAX. */
 int config_check_is_alias(const char *s);

@@ -41,8 +41,8 @@
 /* Keep every table sorted by name (checked at parse time). */
 static const struct key entra_keys[] = {
 	STR("account_match", KT_ACCOUNT, account_match, NULL, 0),
-	STR("authority", KT_AUTHORITY, authority,
-	    "https://login.microsoftonline.com", 0),
+	/* Default: the cloud's (config_cloud_apply). */
+	STR("authority", KT_AUTHORITY, authority, NULL, 0),
 	STR("ca_file", KT_PATH, ca_file, NULL, 0),
 	STR("client_assertion_file", KT_PATH, client_assertion_file, NULL, 0),
 	STR("client_auth", KT_CLIENT_AUTH, client_auth, NULL, 0),
@@ -51,7 +51,9 @@ static const struct key entra_keys[] = {
 	    NULL, 0),
 	STR("client_id", KT_ID, client_id, NULL, 1),
 	STR("client_secret_file", KT_CRED_PATH, client_secret_file, NULL, 0),
+	STR("cloud", KT_CLOUD, cloud, "public", 0),
 	STR("domain_hint", KT_ID, domain_hint, NULL, 0),
+	STR("provider", KT_PROVIDER, provider, "entra", 0),
 	STR("proxy", KT_PROXY, proxy, NULL, 0),
 	STR("signin", KT_SIGNIN, signin, "device_code", 0),
 	STR("tenant", KT_ID, tenant, NULL, 1),
@@ -136,8 +138,8 @@ static const struct key offboarding_keys[] = {
 	STR("client_id", KT_ID, off_client_id, NULL, 0),
 	STR("client_secret_file", KT_CRED_PATH, off_client_secret_file, NULL,
 	    0),
-	STR("graph_url", KT_AUTHORITY, off_graph_url,
-	    "https://graph.microsoft.com", 0),
+	/* Default: the cloud's Graph (config_cloud_apply). */
+	STR("graph_url", KT_AUTHORITY, off_graph_url, NULL, 0),
 };
 
 static int scopes_kv(struct parser *, const char *, const char *);
@@ -281,6 +283,14 @@ set_value(struct parser *p, const struct key *k, const char *val)
 		*int_field(p->cf, k) = config_check_parse_signin(val);
 		return 0;
 	}
+	if (k->type == KT_CLOUD) {
+		*int_field(p->cf, k) = config_cloud_parse(val);
+		return 0;
+	}
+	if (k->type == KT_PROVIDER) {
+		*int_field(p->cf, k) = config_cloud_parse_provider(val);
+		return 0;
+	}
 	copy = strdup(val);
 	if (copy == NULL) {
 		config_err(p, "out of memory");
@@ -344,6 +354,8 @@ scopes_kv(struct parser *p, const char *key, const char *val)
 		return -EINVAL;
 	}
 	sc = &cf->scopes[cf->nscopes];
+	sc->line = p->line;
+	/* "@vault": resolved for [entra] cloud at the end (config_cloud.c). */
 	sc->alias = strdup(key);
 	sc->scope = strdup(val);
 	if (sc->alias == NULL || sc->scope == NULL) {
@@ -392,8 +404,10 @@ config_keys_set(struct parser *p, const char *key, const char *val)
 	}
 	*seen |= bit;
 	r = set_value(p, k, val);
-	if (r == 0)
+	if (r == 0) {
 		config_workload_note(p, k); /* a policy line names its line */
+		config_cloud_note(p, k);
+	}
 	return r;
 }
 
@@ -501,7 +515,33 @@ msi_resource_add(struct config *cf, const char *s, size_t n)
 }
 
 /*
- * The allowed resources: as listed, or from [scopes]: "R/.default" gives
+ * "@vault" in [msi] resources: [entra] cloud's resource R, and for a URL
+ * also "R/" (as for the resources derived from [scopes]).
+ */
+static int
+msi_preset_add(struct parser *p, const char *name, size_t n)
+{
+	char buf[CONFIG_SCOPE_MAX + 2];
+	const char *res;
+	size_t len;
+	int r;
+
+	r = config_cloud_msi_resource(p, name, n, &res);
+	if (r < 0)
+		return r;
+	len = strlen(res);
+	r = msi_resource_add(p->cf, res, len);
+	if (r == 0 && strncmp(res, "https://", 8) == 0 &&
+	    len + 1 < sizeof(buf)) {
+		memcpy(buf, res, len);
+		buf[len] = '/';
+		r = msi_resource_add(p->cf, buf, len + 1);
+	}
+	return r;
+}
+
+/*
+ * The allowed resources: as listed ("@NAME": the cloud's), or from [scopes]: "R/.default" gives
  * R, and for URL resources also "R/" (a distinct resource to Entra: the
  * token's aud keeps the slash; Hadoop ABFS asks for it).
  */
@@ -522,10 +562,13 @@ msi_resources_build(struct parser *p)
 				s++;
 			for (e = s; *e != '\0' && *e != ' ' && *e != '\t'; e++)
 				;
-			if (e > s)
+			if (e > s && *s == '@')
+				r = msi_preset_add(p, s + 1,
+				    (size_t)(e - s - 1));
+			else if (e > s)
 				r = msi_resource_add(cf, s, (size_t)(e - s));
 		}
-		return r;
+		goto out;
 	}
 	for (i = 0; r == 0 && i < cf->nscopes; i++) {
 		s = cf->scopes[i].scope;
@@ -543,6 +586,7 @@ msi_resources_build(struct parser *p)
 			r = msi_resource_add(cf, buf, n + 1);
 		}
 	}
+out:
 	if (r == -EMSGSIZE)
 		config_err(p, "[msi] too many resources (at most %d)",
 		    CONFIG_MSI_RESOURCES_MAX);
@@ -698,7 +742,7 @@ config_keys_check(struct parser *p)
 {
 	struct config *cf = p->cf;
 	char qb[CONFIG_QUOTE_MAX + 1];
-	int is_pg;
+	int is_pg, r;
 
 	if (cf->nscopes == 0) {
 		config_err(p,
@@ -715,6 +759,10 @@ config_keys_check(struct parser *p)
 		    config_err_quote(qb, sizeof(qb), cf->default_alias));
 		return -EINVAL;
 	}
+	/* Before anything reads authority, graph_url or a scope string. */
+	r = config_cloud_apply(p);
+	if (r < 0)
+		return r;
 	is_pg = strcmp(cf->backend, "postgres") == 0;
 	if (is_pg && cf->dsn == NULL) {
 		config_err(p, "missing 'dsn' in [store] (backend = postgres)");
@@ -768,12 +816,15 @@ config_free(struct config *cf)
 			    s->keys[j].type != KT_BOOL &&
 			    s->keys[j].type != KT_CLIENT_AUTH &&
 			    s->keys[j].type != KT_IDENTITY &&
-			    s->keys[j].type != KT_SIGNIN)
+			    s->keys[j].type != KT_SIGNIN &&
+			    s->keys[j].type != KT_CLOUD &&
+			    s->keys[j].type != KT_PROVIDER)
 				free(*str_field(cf, &s->keys[j]));
 	}
 	for (i = 0; i < cf->nscopes; i++) {
 		free(cf->scopes[i].alias);
 		free(cf->scopes[i].scope);
+		free(cf->scopes[i].preset);
 	}
 	for (i = 0; i < cf->msi_nresources; i++)
 		free(cf->msi_resources[i]);

@@ -153,6 +153,14 @@ reopen_audit(const char *sig)
 	log_event_info(f, "%s: audit file reopened", sig);
 }
 
+/* A cross-cloud warning of the config (config_cloud_warnings). */
+static void
+log_cloud_warning(void *arg, const char *msg)
+{
+	(void)arg;
+	log_warnx("%s", msg);
+}
+
 static void
 reload(struct credd *c)
 {
@@ -165,7 +173,20 @@ reload(struct credd *c)
 		    "SIGHUP: keeping the old configuration: %s", err);
 		return;
 	}
-	/* Scopes and limits change; the socket, store and IdP do not. */
+	/*
+	 * Scopes and limits change; the socket, store and IdP do not: a new
+	 * cloud resolves the "@NAME" scopes at once, but the IdP and
+	 * offboarding keep the authority and Graph they started with.
+	 */
+	if (strcmp(cf->authority, c->cf->authority) != 0)
+		log_warnx("SIGHUP: [entra] authority changed (cloud = %s): it "
+			  "takes effect at the next restart",
+		    config_cloud_name(cf->cloud));
+	if (strcmp(cf->off_graph_url, c->cf->off_graph_url) != 0)
+		log_warnx("SIGHUP: [offboarding] graph_url changed (cloud = "
+			  "%s): it takes effect at the next restart",
+		    config_cloud_name(cf->cloud));
+	(void)config_cloud_warnings(cf, log_cloud_warning, NULL);
 	if (c->nold == sizeof(c->old_cf) / sizeof(c->old_cf[0])) {
 		config_free(c->old_cf[0]);
 		memmove(c->old_cf, c->old_cf + 1,
@@ -381,6 +402,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 		log_warnx(
 		    "account_match is not set: a user could consent with "
 		    "someone else's Entra account (device-code phishing)");
+	(void)config_cloud_warnings(c.cf, log_cloud_warning, NULL);
 	if (geteuid() == 0) {
 		pw = getpwnam(c.cf->user);
 		if (pw == NULL)
@@ -613,6 +635,14 @@ warn_account_match(const char *conf)
 	    conf);
 }
 
+/* credd --check-config: a config warning on stderr (exit status 0). */
+static void
+print_warning(void *arg, const char *msg)
+{
+	(void)arg;
+	fprintf(stderr, "credd: %s\n", msg);
+}
+
 /* A subcommand's only option, -c CONFIG (argv[1] is the subcommand). */
 static const char *
 sub_config(int argc, char **argv, const struct option *opts, const char *conf)
@@ -705,6 +735,7 @@ main(int argc, char **argv)
 
 		if (cf->account_match == NULL)
 			warn_account_match(conf);
+		(void)config_cloud_warnings(cf, print_warning, NULL);
 		/* A federated token file is read as [server] user later. */
 		r = cf->client_auth == CONFIG_CLIENT_AUTH_FEDERATED ?
 		    startup_check_as_user(cf, clientauth_check,
@@ -727,6 +758,7 @@ main(int argc, char **argv)
 			return 1;
 		}
 		printf("%s: ok\n", conf);
+		config_cloud_print(cf, stdout);	  /* issue 17 */
 		workload_print_table(cf, stdout); /* issue 14 */
 		config_free(cf);
 		return 0; /* a warning is not an error: scripts keep working */

@@ -475,7 +475,7 @@ def write_config(stack):
     run(["cp", "/usr/share/doc/credd/examples/credd.conf", CONF])
     text = read(CONF)
     subs = [
-        (r"(?m)^authority = \S+", "authority = https://127.0.0.1:%d" % stack.port),
+        (r"(?m)^#?authority = \S+", "authority = https://127.0.0.1:%d" % stack.port),
         (r"(?m)^tenant = \S+", "tenant = " + harness.TENANT),
         (r"(?m)^client_id = \S+", "client_id = " + harness.CLIENT_ID),
         (r"(?m)^#ca_file = \S+", "ca_file = " + os.path.join(stack.emu_dir, "ca.pem")),

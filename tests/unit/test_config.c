@@ -500,6 +500,9 @@ TEST(test_example_file)
 	/* "every keyword at its default": same values as an empty file. */
 	ASSERT_EQ(parse(BASE, &def), 0);
 	ASSERT_STREQ(cf->authority, def->authority);
+	ASSERT_EQ(cf->cloud, def->cloud);
+	ASSERT_EQ(cf->provider, def->provider);
+	ASSERT_STREQ(cf->off_graph_url, def->off_graph_url);
 	ASSERT_EQ(cf->timeout, def->timeout);
 	ASSERT_STREQ(cf->user, def->user);
 	ASSERT_STREQ(cf->admin_group, def->admin_group);
