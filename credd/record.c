@@ -75,11 +75,29 @@ record_flow_free(struct record_flow *f)
 }
 
 void
+record_cflow_free(struct record_cflow *f)
+{
+	if (f == NULL)
+		return;
+	secret_free(f->verifier);
+	secret_wipe_str(f->state);
+	secret_wipe_str(f->link);
+	free(f->redirect_uri);
+	secret_wipe_str(f->authorize_url);
+	secret_wipe_str(f->signin_url);
+	free(f->note);
+	free(f->scope);
+	free(f->node);
+	free(f);
+}
+
+void
 record_free(struct record *r)
 {
 	if (r == NULL)
 		return;
 	record_flow_free(r->flow);
+	record_cflow_free(r->cflow);
 	free(r->user);
 	free(r->oid);
 	free(r->tid);
@@ -135,6 +153,33 @@ record_flow_dup(const struct record_flow *f)
 	return d;
 }
 
+struct record_cflow *
+record_cflow_dup(const struct record_cflow *f)
+{
+	struct record_cflow *d;
+
+	if (f == NULL)
+		return NULL;
+	d = calloc(1, sizeof(*d));
+	if (d == NULL)
+		return NULL;
+	d->client = f->client;
+	d->expires_on = f->expires_on;
+	d->verifier = secret_dup(f->verifier);
+	if (d->verifier == NULL || dup_opt(f->state, &d->state) < 0 ||
+	    dup_opt(f->link, &d->link) < 0 ||
+	    dup_opt(f->redirect_uri, &d->redirect_uri) < 0 ||
+	    dup_opt(f->authorize_url, &d->authorize_url) < 0 ||
+	    dup_opt(f->signin_url, &d->signin_url) < 0 ||
+	    dup_opt(f->note, &d->note) < 0 ||
+	    dup_opt(f->scope, &d->scope) < 0 ||
+	    dup_opt(f->node, &d->node) < 0) {
+		record_cflow_free(d);
+		return NULL;
+	}
+	return d;
+}
+
 struct record *
 record_dup(const struct record *r)
 {
@@ -164,6 +209,8 @@ record_dup(const struct record *r)
 			goto fail;
 	}
 	if (r->flow != NULL && (d->flow = record_flow_dup(r->flow)) == NULL)
+		goto fail;
+	if (r->cflow != NULL && (d->cflow = record_cflow_dup(r->cflow)) == NULL)
 		goto fail;
 	n = count_scopes(r->scopes);
 	d->scopes = calloc(n + 1, sizeof(*d->scopes));
@@ -216,6 +263,20 @@ json_str_or_null(const char *s)
 	return s != NULL ? json_string(s) : json_null();
 }
 
+/* The code flow's object; NULL on ENOMEM. */
+static json_t *
+encode_cflow(const struct record_cflow *f)
+{
+	return json_pack("{s:s%, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, "
+			 "s:s, s:I}",
+	    "verifier", f->verifier->ptr, f->verifier->len, "state", f->state,
+	    "link", f->link, "redirect_uri", f->redirect_uri, "authorize_url",
+	    f->authorize_url, "signin_url", f->signin_url, "note",
+	    json_str_or_null(f->note), "scope", f->scope, "node", f->node,
+	    "client", f->client ? "confidential" : "public", "expires_on",
+	    (json_int_t)f->expires_on);
+}
+
 static json_t *
 encode_obj(const struct record *r)
 {
@@ -263,6 +324,11 @@ encode_obj(const struct record *r)
 			json_decref(o);
 			return NULL;
 		}
+	}
+	if (o != NULL && r->cflow != NULL &&
+	    json_object_set_new(o, "code_flow", encode_cflow(r->cflow)) < 0) {
+		json_decref(o);
+		return NULL;
 	}
 	if (o != NULL && r->client != 0 &&
 	    json_object_set_new(o, "client", json_string("confidential")) < 0) {
@@ -417,6 +483,59 @@ decode_flow(json_t *fo, struct record_flow **out)
 	return 0;
 }
 
+static int decode_client(json_t *v, int *out);
+
+static int
+decode_cflow(json_t *fo, struct record_cflow **out)
+{
+	struct record_cflow *f;
+	json_t *v;
+	int e;
+
+	*out = NULL;
+	if (fo == NULL || json_is_null(fo))
+		return 0;
+	if (!json_is_object(fo))
+		return -EBADMSG;
+	f = calloc(1, sizeof(*f));
+	if (f == NULL)
+		return -ENOMEM;
+	v = json_object_get(fo, "verifier");
+	e = json_is_string(v) && json_string_length(v) > 0 ? 0 : -EBADMSG;
+	if (e == 0 &&
+	    (f->verifier = secret_new(json_string_value(v),
+		 json_string_length(v))) == NULL)
+		e = -ENOMEM;
+	if (e == 0)
+		e = get_str(fo, "state", 0, &f->state);
+	if (e == 0)
+		e = get_str(fo, "link", 0, &f->link);
+	if (e == 0)
+		e = get_str(fo, "redirect_uri", 0, &f->redirect_uri);
+	if (e == 0)
+		e = get_str(fo, "authorize_url", 0, &f->authorize_url);
+	if (e == 0)
+		e = get_str(fo, "signin_url", 0, &f->signin_url);
+	if (e == 0)
+		e = get_str(fo, "note", 1, &f->note);
+	if (e == 0)
+		e = get_str(fo, "scope", 0, &f->scope);
+	if (e == 0)
+		e = get_str(fo, "node", 0, &f->node);
+	if (e == 0) {
+		v = json_object_get(fo, "client");
+		e = v != NULL ? decode_client(v, &f->client) : -EBADMSG;
+	}
+	if (e == 0)
+		e = get_int(fo, "expires_on", 0, INT64_MAX, &f->expires_on);
+	if (e < 0) {
+		record_cflow_free(f);
+		return e;
+	}
+	*out = f;
+	return 0;
+}
+
 /* "client": absent or "public" 0, "confidential" 1, else -EBADMSG. */
 static int
 decode_client(json_t *v, int *out)
@@ -473,6 +592,9 @@ decode_obj(json_t *o, struct record *r)
 		return -EBADMSG;
 	r->uid = (uid_t)uid;
 	e = decode_flow(json_object_get(o, "flow"), &r->flow);
+	if (e < 0)
+		return e;
+	e = decode_cflow(json_object_get(o, "code_flow"), &r->cflow);
 	if (e < 0)
 		return e;
 	e = decode_client(json_object_get(o, "client"), &r->client);

@@ -31,8 +31,13 @@ import signal
 import struct
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import unittest
+import urllib.error
+import urllib.parse
+import urllib.request
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import harness as H  # noqa: E402 (PYTHONPATH=tests/integration)
@@ -259,8 +264,10 @@ class Node(H.Stack):
     key ring; the others share them (the key file is copied, as an
     operator copies the key ring to every node)."""
 
-    def __init__(self, cname, node, primary=None, backend="postgres", lifetime=None):
-        super().__init__("%s-%s" % (cname, node), lifetime=lifetime)
+    extra = ""  # appended to credd.conf (a class's own sections)
+
+    def __init__(self, cname, node, primary=None, backend="postgres", lifetime=None, **kw):
+        super().__init__("%s-%s" % (cname, node), lifetime=lifetime, **kw)
         self.node = node
         self.primary = primary
         self.backend = backend
@@ -303,7 +310,7 @@ class Node(H.Stack):
         return txt
 
     def write_conf(self, extra=""):
-        super().write_conf(extra)
+        super().write_conf(extra + self.extra)
         txt = self.conf_text()
         with open(self.conf, "w") as f:
             f.write(txt)
@@ -968,6 +975,201 @@ class T5KillDuringRotation(ClusterCase):
     def test_2_kill9_strict(self):
         self.wait_serving(self.n1, ALICE, deadline=30)
         self.kill_loop(strict=True)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+REDIRECT = "https://platform.test/entra/callback"
+LINK_PREFIX = "https://platform.test/entra/login/"
+
+
+class T8CallbackAcrossNodes(ClusterCase):
+    """Issue 13: the platform-callback code flow in a cluster. The flow
+    (PKCE verifier, state, link) lives in the user's sealed record, and
+    its state and link id carry the user sealed (credd/flowref.h): a
+    user starts on node1, the browser follows the short link on node3,
+    and the callback lands on node2, which redeems the code with the
+    certificate credential; every node serves; replays are refused on
+    every node; node2 refreshes (confidential, rotated) after node1
+    stops and after its own restart."""
+
+    @classmethod
+    def setUpClass(cls):
+        sys.path.insert(0, os.path.join(H.PROJECT, "tests", "integration"))
+        import test_signin as S
+        pg_wipe_tenant()
+        cls.cred_dir = tempfile.mkdtemp(prefix="credd-cl-cred-", dir="/tmp")
+        os.chmod(cls.cred_dir, 0o755)
+        cls.addClassCleanup(shutil.rmtree, cls.cred_dir, True)
+        cls.cert_pem, data = S._cert_pem(S._rsa_key())
+        cls.credential = data.decode().split("PRIVATE KEY-----\n")[1].splitlines()[3]
+        path = os.path.join(cls.cred_dir, "client.certificate")
+        with open(path, "wb") as f:
+            f.write(data)
+        os.chmod(path, 0o600)
+        cname = cls.__name__[:10].lower()
+        cls.nodes, cls.cports = [], []
+        cls.addClassCleanup(cls._stop_all)
+        for i in range(1, 4):
+            port = H.free_port()
+            n = Node(cname, "node%d" % i, primary=cls.nodes[0] if cls.nodes else None,
+                     lifetime=cls.LIFETIME if i == 1 else None,
+                     account_match=S.DOMAIN_MATCH)
+            n.extra = ("\n[entra]\nsignin = auth_code\nclient_auth = certificate\n"
+                       "client_certificate_file = %s\n[callback]\nlisten = 127.0.0.1:%d\n"
+                       "redirect_uri = %s\n" % (path, port, REDIRECT))
+            cls.nodes.append(n)
+            cls.cports.append(port)
+            n.start()
+        cls.stack = n1 = cls.nodes[0]
+        n1.ctl("POST", "register_redirect", {"uri": REDIRECT, "kind": "web"})
+        n1.ctl("POST", "register_certificate", {"pem": cls.cert_pem})
+        cls.codes = []
+
+    def listener(self, i, path_query):
+        """GET on node i's callback listener (the proxy's hop)."""
+        opener = urllib.request.build_opener(_NoRedirect())
+        url = "http://127.0.0.1:%d%s" % (self.cports[i], path_query)
+        try:
+            with opener.open(url, timeout=60) as r:
+                return r.status, r.headers.get("Location"), r.read().decode("utf-8", "replace")
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers.get("Location"), e.read().decode("utf-8", "replace")
+
+    def follow(self, url):
+        """The browser at Entra: the authorize URL's redirect back."""
+        opener = urllib.request.build_opener(
+            urllib.request.HTTPSHandler(context=self.n1.sslctx), _NoRedirect())
+        try:
+            opener.open(url, timeout=15)
+        except urllib.error.HTTPError as e:
+            if e.code == 302:
+                return e.headers["Location"]
+            raise AssertionError("authorize answered %d" % e.code)
+        raise AssertionError("authorize did not redirect")
+
+    def chain(self, user):
+        return self.n1.ctl("GET", "refresh_chain").get("accounts", {}).get(self.n1.oid(user), [])
+
+    def start_signin(self, user, node):
+        """credctl token's consent answer on node: the short link's id."""
+        self.n1.ctl("POST", "signin_next", {"oid": self.n1.oid(user),
+                                            "preferred_username": self.n1.upn(user),
+                                            "outcome": "approve"})
+        r = node.request(user, {"v": 1, "op": "token"})
+        err = r.get("error", {})
+        self.assertEqual(err.get("code"), "consent_required", r)
+        self.assertEqual(err.get("method"), "auth_code", r)
+        link = err.get("signin_url", "")
+        self.assertTrue(link.startswith(LINK_PREFIX), r)
+        link_id = link[len(LINK_PREFIX):]
+        self.assertRegex(link_id, r"^[A-Za-z0-9_-]{86,200}$")
+        self.assertNotIn(user, link_id)
+        return link_id
+
+    def refused_on(self, node):
+        return [r for r in node.audit_records() if r.get("event") == "request_refused"
+                and "signin_callback" in json.dumps(r)]
+
+    def test_1_link_on_node3_callback_on_node2(self):
+        n1, n2, n3 = self.nodes
+        t0 = time.monotonic()
+        link_id = self.start_signin(ALICE, n1)
+        # Every node shows the same link (the flow is in the record).
+        for n in (n2, n3):
+            r = n.request(ALICE, {"v": 1, "op": "token"})
+            self.assertEqual(r.get("error", {}).get("signin_url"), LINK_PREFIX + link_id, r)
+        status, authorize, page = self.listener(2, "/entra/login/" + link_id)
+        self.assertEqual(status, 302, page)
+        back = self.follow(authorize)
+        self.assertTrue(back.startswith(REDIRECT + "?"), back)
+        u = urllib.parse.urlsplit(back)
+        q = urllib.parse.parse_qs(u.query)
+        self.codes.append(q["code"][0])
+        self.assertNotIn(ALICE, q["state"][0])
+        status, _, page = self.listener(1, u.path + "?" + u.query)
+        self.assertEqual(status, 200, page)
+        self.assertIn("Signed in as %s." % ALICE, page)
+        rc, doc, err = n2.token(ALICE)
+        took = time.monotonic() - t0
+        self.assertEqual(rc, EXIT_OK, err)
+        measured("platform callback across nodes (start node1, link node3, callback node2): "
+                 "first credctl token -> first token served %.2f s" % took)
+        self.assertEqual(H.jwt_claims(doc["access_token"]).get("azpacr"), "2")
+        for n in (n1, n3):
+            self.assertTokenOf(n.wait_token(ALICE, deadline=30), ALICE, n.node)
+        # Replays of the state and the link on the other nodes.
+        for i in (0, 2):
+            status, _, page = self.listener(i, u.path + "?" + u.query)
+            self.assertEqual(status, 400, "node%d: %s" % (i + 1, page))
+            self.assertIn("not valid any more", page)
+        for i in (0, 1, 2):
+            status, _, _ = self.listener(i, "/entra/login/" + link_id)
+            self.assertEqual(status, 404, "node%d" % (i + 1))
+        for n in (n1, n3):
+            deadline = time.monotonic() + 10
+            while not self.refused_on(n) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            self.assertTrue(self.refused_on(n), "%s: no audit of the replay" % n.node)
+
+    def test_2_racing_callbacks_redeem_once(self):
+        n1, n2, n3 = self.nodes
+        link_id = self.start_signin(BOB, n3)
+        status, authorize, page = self.listener(0, "/entra/login/" + link_id)
+        self.assertEqual(status, 302, page)
+        back = self.follow(authorize)
+        u = urllib.parse.urlsplit(back)
+        self.codes.append(urllib.parse.parse_qs(u.query)["code"][0])
+        c0 = n1.counters().get("authorization_code", 0)
+        out = {}
+
+        def hit(i):
+            out[i] = self.listener(i, u.path + "?" + u.query)
+        ts = [threading.Thread(target=hit, args=(i,)) for i in (0, 1)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(90)
+        statuses = sorted(out[i][0] for i in (0, 1))
+        self.assertEqual(statuses, [200, 400], out)
+        self.assertEqual(n1.counters().get("authorization_code", 0) - c0, 1,
+                         "the code was redeemed more than once")
+        for n in self.nodes:
+            self.assertTokenOf(n.wait_token(BOB, deadline=30), BOB, n.node)
+
+    def test_3_handover_refresh_after_node1_stops_and_restart(self):
+        n1, n2, n3 = self.nodes
+        rc, _, err = n2.token(ALICE)
+        self.assertEqual(rc, EXIT_OK, "test_1 must have signed alice in: %s" % err)
+        n1.stop_credd()
+        try:
+            before = len(self.chain(ALICE))
+            rc, doc, err = n2.forced_token(ALICE, "vault")
+            self.assertEqual(rc, EXIT_OK, err)
+            self.assertEqual(H.jwt_claims(doc["access_token"]).get("azpacr"), "2")
+            chain = self.chain(ALICE)
+            self.assertGreater(len(chain), before, "no rotation on node2")
+            n2.restart_credd()
+            before = len(self.chain(ALICE))
+            rc, doc, err = n2.forced_token(ALICE, "graph")
+            self.assertEqual(rc, EXIT_OK, err)
+            self.assertEqual(H.jwt_claims(doc["access_token"]).get("azpacr"), "2")
+            self.assertGreater(len(self.chain(ALICE)), before, "no rotation after the restart")
+        finally:
+            n1.start_credd()
+
+    def test_zz_canary_no_secret_in_logs(self):
+        secrets = self.n1.issued_secrets() + self.codes + [self.credential]
+        sources = {}
+        for n in self.nodes:
+            for k, v in n.leak_sources().items():
+                sources["%s %s" % (n.node, k)] = v
+        sources["database rows"] = b"".join(b for _, b, _ in pg_rows().values())
+        leaks = H.find_leaks(sources, secrets)
+        self.assertEqual(leaks, [], "secret material leaked:\n" + "\n".join(leaks[:20]))
 
 
 def parse_file_record(path):

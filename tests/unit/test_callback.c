@@ -74,10 +74,13 @@ enum {
 };
 
 static int
-fake_link(void *ctx, const char *id, char **url)
+fake_link(void *ctx, const char *id, char **url, callback_link_cb *cb,
+    void *arg)
 {
 	struct fake *f = ctx;
 
+	(void)cb;
+	(void)arg;
 	f->links++;
 	*url = NULL;
 	if (strcmp(id, ID1) != 0 || (f->ids_used & 1))

@@ -248,12 +248,14 @@ TEST(callback_signs_in_as_a_confidential_client)
 	    strncmp(url, "https://ds.example.com/entra/login/", 35) == 0);
 	id = url + 35;
 	ASSERT_EQ(strlen(id), 22);
-	ASSERT_ERR(broker_signin_link(b, "AAAAAAAAAAAAAAAAAAAAAA", &az),
+	ASSERT_ERR(broker_signin_link(b, "AAAAAAAAAAAAAAAAAAAAAA", &az, NULL,
+		       NULL),
 	    -ENOENT);
-	ASSERT_EQ(broker_signin_link(b, id, &az), 0);
+	ASSERT_EQ(broker_signin_link(b, id, &az, NULL, NULL), 0);
 	ASSERT_STREQ(param(az, "redirect_uri", v, sizeof(v)),
 	    "https%3A%2F%2Fds.example.com%2Fentra%2Fcallback");
-	ASSERT_ERR(broker_signin_link(b, id, &az2), -ENOENT); /* single use */
+	ASSERT_ERR(broker_signin_link(b, id, &az2, NULL, NULL),
+	    -ENOENT); /* single use */
 	ASSERT_TRUE(az2 == NULL);
 	param(az, "state", state, sizeof(state));
 	free(az);
@@ -304,7 +306,9 @@ TEST(callback_error_ends_the_flow)
 
 	ASSERT_TRUE(fc != NULL);
 	ASSERT_EQ(login_code_flow(fc, url, sizeof(url)), 0);
-	ASSERT_EQ(broker_signin_link(fake_core_broker(fc), url + 35, &az), 0);
+	ASSERT_EQ(broker_signin_link(fake_core_broker(fc), url + 35, &az, NULL,
+		      NULL),
+	    0);
 	param(az, "state", state, sizeof(state));
 	free(az);
 	ASSERT_EQ(broker_signin_redeem(fake_core_broker(fc), state, NULL,
@@ -467,7 +471,8 @@ callback_sign_in(struct fake_core *fc, const char *want_cred)
 	int ok;
 
 	if (login_code_flow(fc, url, sizeof(url)) < 0 ||
-	    broker_signin_link(fake_core_broker(fc), url + 35, &az) < 0) {
+	    broker_signin_link(fake_core_broker(fc), url + 35, &az, NULL,
+		NULL) < 0) {
 		secret_free(code);
 		return -1;
 	}
