@@ -26,6 +26,7 @@ sockets directly, so that a storm is not limited by process start-up.
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import struct
@@ -986,58 +987,38 @@ REDIRECT = "https://platform.test/entra/callback"
 LINK_PREFIX = "https://platform.test/entra/login/"
 
 
-class T8CallbackAcrossNodes(ClusterCase):
-    """Issue 13: the platform-callback code flow in a cluster. The flow
-    (PKCE verifier, state, link) lives in the user's sealed record, and
-    its state and link id carry the user sealed (credd/flowref.h): a
-    user starts on node1, the browser follows the short link on node3,
-    and the callback lands on node2, which redeems the code with the
-    certificate credential; every node serves; replays are refused on
-    every node; node2 refreshes (confidential, rotated) after node1
-    stops and after its own restart."""
+def signin_module():
+    """tests/integration/test_signin.py: its credential fixtures."""
+    sys.path.insert(0, os.path.join(H.PROJECT, "tests", "integration"))
+    import test_signin
+    return test_signin
+
+
+class SigninCluster(ClusterCase):
+    """Three nodes with `signin = auth_code` and EXTRA(cls, i, port)
+    appended to node i's credd.conf (port: a free one for [callback])."""
+
+    @classmethod
+    def extra(cls, i, port):
+        return "\n[entra]\nsignin = auth_code\n"
 
     @classmethod
     def setUpClass(cls):
-        sys.path.insert(0, os.path.join(H.PROJECT, "tests", "integration"))
-        import test_signin as S
+        S = signin_module()
         pg_wipe_tenant()
-        cls.cred_dir = tempfile.mkdtemp(prefix="credd-cl-cred-", dir="/tmp")
-        os.chmod(cls.cred_dir, 0o755)
-        cls.addClassCleanup(shutil.rmtree, cls.cred_dir, True)
-        cls.cert_pem, data = S._cert_pem(S._rsa_key())
-        cls.credential = data.decode().split("PRIVATE KEY-----\n")[1].splitlines()[3]
-        path = os.path.join(cls.cred_dir, "client.certificate")
-        with open(path, "wb") as f:
-            f.write(data)
-        os.chmod(path, 0o600)
         cname = cls.__name__[:10].lower()
-        cls.nodes, cls.cports = [], []
+        cls.nodes, cls.cports, cls.codes = [], [], []
         cls.addClassCleanup(cls._stop_all)
         for i in range(1, 4):
             port = H.free_port()
             n = Node(cname, "node%d" % i, primary=cls.nodes[0] if cls.nodes else None,
                      lifetime=cls.LIFETIME if i == 1 else None,
                      account_match=S.DOMAIN_MATCH)
-            n.extra = ("\n[entra]\nsignin = auth_code\nclient_auth = certificate\n"
-                       "client_certificate_file = %s\n[callback]\nlisten = 127.0.0.1:%d\n"
-                       "redirect_uri = %s\n" % (path, port, REDIRECT))
+            n.extra = cls.extra(i, port)
             cls.nodes.append(n)
             cls.cports.append(port)
             n.start()
-        cls.stack = n1 = cls.nodes[0]
-        n1.ctl("POST", "register_redirect", {"uri": REDIRECT, "kind": "web"})
-        n1.ctl("POST", "register_certificate", {"pem": cls.cert_pem})
-        cls.codes = []
-
-    def listener(self, i, path_query):
-        """GET on node i's callback listener (the proxy's hop)."""
-        opener = urllib.request.build_opener(_NoRedirect())
-        url = "http://127.0.0.1:%d%s" % (self.cports[i], path_query)
-        try:
-            with opener.open(url, timeout=60) as r:
-                return r.status, r.headers.get("Location"), r.read().decode("utf-8", "replace")
-        except urllib.error.HTTPError as e:
-            return e.code, e.headers.get("Location"), e.read().decode("utf-8", "replace")
+        cls.stack = cls.nodes[0]
 
     def follow(self, url):
         """The browser at Entra: the authorize URL's redirect back."""
@@ -1051,23 +1032,101 @@ class T8CallbackAcrossNodes(ClusterCase):
             raise AssertionError("authorize answered %d" % e.code)
         raise AssertionError("authorize did not redirect")
 
+    def signin_next(self, user):
+        self.n1.ctl("POST", "signin_next", {"oid": self.n1.oid(user),
+                                            "preferred_username": self.n1.upn(user),
+                                            "outcome": "approve"})
+
+    def first_token(self, node, user, t0, deadline=30):
+        """credctl token on node until it serves: seconds since t0."""
+        while True:
+            rc, doc, err = node.token(user)
+            if rc == EXIT_OK:
+                self.assertTokenOf(doc, user, node.node)
+                return time.monotonic() - t0
+            self.assertLess(time.monotonic() - t0, deadline, "%s: %s" % (node.node, err[:300]))
+            time.sleep(0.02)
+
+
+class T8CallbackAcrossNodes(SigninCluster):
+    """Issue 13: the platform-callback code flow in a cluster. The flow
+    (PKCE verifier, state, link) lives in the user's sealed record, and
+    its state and link id carry the user sealed (credd/flowref.h): a
+    user starts on node1, the browser follows the short link on node3,
+    and the callback lands on node2, which redeems the code with the
+    app credential (CLIENT_AUTH); every node serves; replays are refused
+    on every node; node2 refreshes (confidential, rotated) after node1
+    stops and after its own restart."""
+
+    CLIENT_AUTH = "certificate"
+
+    @classmethod
+    def extra(cls, i, port):
+        return ("\n[entra]\nsignin = auth_code\n%s\n[callback]\nlisten = 127.0.0.1:%d\n"
+                "redirect_uri = %s\n" % (cls.auth, port, REDIRECT))
+
+    @classmethod
+    def setUpClass(cls):
+        S = signin_module()
+        cls.cred_dir = tempfile.mkdtemp(prefix="credd-cl-cred-", dir="/tmp")
+        os.chmod(cls.cred_dir, 0o755)
+        cls.addClassCleanup(shutil.rmtree, cls.cred_dir, True)
+        key = S._rsa_key()
+        path = os.path.join(cls.cred_dir, "client." + cls.CLIENT_AUTH)
+        if cls.CLIENT_AUTH == "certificate":
+            cls.cert_pem, data = S._cert_pem(key)
+            cls.credential = data.decode().split("PRIVATE KEY-----\n")[1].splitlines()[3]
+            with open(path, "wb") as f:
+                f.write(data)
+            os.chmod(path, 0o600)
+            cls.auth = "client_auth = certificate\nclient_certificate_file = %s" % path
+        else:
+            cls.credential = S._fed_token(key)
+            with open(path, "w") as f:
+                f.write(cls.credential)
+            cu = H.pwd.getpwnam(H.CREDD_USER)
+            os.chown(path, cu.pw_uid, cu.pw_gid)  # read afresh after privilege drop
+            os.chmod(path, 0o400)
+            cls.auth = "client_auth = federated\nclient_assertion_file = %s" % path
+        super().setUpClass()
+        n1 = cls.nodes[0]
+        n1.ctl("POST", "register_redirect", {"uri": REDIRECT, "kind": "web"})
+        if cls.CLIENT_AUTH == "certificate":
+            n1.ctl("POST", "register_certificate", {"pem": cls.cert_pem})
+        else:
+            n1.ctl("POST", "register_federated", {
+                "issuer": S.FIC_ISSUER, "subject": S.FIC_SUBJECT,
+                "jwks": {"keys": [S._jwk(key, "k1")]}})
+
+    def listener(self, i, path_query):
+        """GET on node i's callback listener (the proxy's hop)."""
+        opener = urllib.request.build_opener(_NoRedirect())
+        url = "http://127.0.0.1:%d%s" % (self.cports[i], path_query)
+        try:
+            with opener.open(url, timeout=60) as r:
+                return r.status, r.headers.get("Location"), r.read().decode("utf-8", "replace")
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers.get("Location"), e.read().decode("utf-8", "replace")
+
     def chain(self, user):
         return self.n1.ctl("GET", "refresh_chain").get("accounts", {}).get(self.n1.oid(user), [])
 
     def start_signin(self, user, node):
-        """credctl token's consent answer on node: the short link's id."""
-        self.n1.ctl("POST", "signin_next", {"oid": self.n1.oid(user),
-                                            "preferred_username": self.n1.upn(user),
-                                            "outcome": "approve"})
-        r = node.request(user, {"v": 1, "op": "token"})
-        err = r.get("error", {})
-        self.assertEqual(err.get("code"), "consent_required", r)
-        self.assertEqual(err.get("method"), "auth_code", r)
-        link = err.get("signin_url", "")
-        self.assertTrue(link.startswith(LINK_PREFIX), r)
-        link_id = link[len(LINK_PREFIX):]
+        """The first credctl token on node: exit 3 and the short link on
+        stderr; the link's id."""
+        self.signin_next(user)
+        rc, _, err = node.credctl(user, "token")
+        self.assertEqual(rc, H.EXIT_ACT, err)
+        m = re.search(re.escape(LINK_PREFIX) + r"([A-Za-z0-9_-]+)", err)
+        self.assertIsNotNone(m, err)
+        link_id = m.group(1)
         self.assertRegex(link_id, r"^[A-Za-z0-9_-]{86,200}$")
         self.assertNotIn(user, link_id)
+        r = node.request(user, {"v": 1, "op": "token"})
+        err = r.get("error", {})
+        self.assertEqual(err.get("code"), "consent_pending", r)
+        self.assertEqual(err.get("method"), "auth_code", r)
+        self.assertEqual(err.get("signin_url"), LINK_PREFIX + link_id, r)
         return link_id
 
     def refused_on(self, node):
@@ -1093,11 +1152,11 @@ class T8CallbackAcrossNodes(ClusterCase):
         status, _, page = self.listener(1, u.path + "?" + u.query)
         self.assertEqual(status, 200, page)
         self.assertIn("Signed in as %s." % ALICE, page)
+        took = self.first_token(n2, ALICE, t0)
+        measured("platform callback (%s) across nodes (credctl token on node1, link on node3, "
+                 "callback on node2): first credctl token -> first token served on node2 %.2f s"
+                 % (self.CLIENT_AUTH, took))
         rc, doc, err = n2.token(ALICE)
-        took = time.monotonic() - t0
-        self.assertEqual(rc, EXIT_OK, err)
-        measured("platform callback across nodes (start node1, link node3, callback node2): "
-                 "first credctl token -> first token served %.2f s" % took)
         self.assertEqual(H.jwt_claims(doc["access_token"]).get("azpacr"), "2")
         for n in (n1, n3):
             self.assertTokenOf(n.wait_token(ALICE, deadline=30), ALICE, n.node)
@@ -1168,6 +1227,63 @@ class T8CallbackAcrossNodes(ClusterCase):
             for k, v in n.leak_sources().items():
                 sources["%s %s" % (n.node, k)] = v
         sources["database rows"] = b"".join(b for _, b, _ in pg_rows().values())
+        leaks = H.find_leaks(sources, secrets)
+        self.assertEqual(leaks, [], "secret material leaked:\n" + "\n".join(leaks[:20]))
+
+
+class T9CallbackAcrossNodesFederated(T8CallbackAcrossNodes):
+    """T8 with `client_auth = federated` (a workload identity token file,
+    re-read for every grant, on every node)."""
+
+    CLIENT_AUTH = "federated"
+
+
+class T10PasteAcrossNodes(SigninCluster):
+    """The paste-back code flow (public client) in a cluster: started by
+    credctl token on node1, shown on node3, the address pasted into
+    credctl login on node2 (the flow is found through the user's record,
+    its state used up there with the CAS); every node serves; the same
+    address pasted again, on node3 or node2, is refused and redeems
+    nothing."""
+
+    def test_1_paste_on_another_node(self):
+        n1, n2, n3 = self.nodes
+        self.signin_next(CAROL)
+        t0 = time.monotonic()
+        rc, _, err = n1.credctl(CAROL, "token")
+        self.assertEqual(rc, H.EXIT_ACT, err)
+        self.assertIn("credctl login", err)
+        # credctl token says to run credctl login, which shows the link.
+        r = n1.request(CAROL, {"v": 1, "op": "login", "wait": 0})
+        url = r.get("signin_url", "")
+        self.assertIn("/oauth2/v2.0/authorize?", url)
+        for n in (n2, n3):  # credctl login's first step on those nodes
+            r = n.request(CAROL, {"v": 1, "op": "login", "wait": 0})
+            self.assertEqual(r.get("signin_url"), url, r)
+            self.assertIs(r.get("paste_back"), True, r)
+        back = self.follow(url)
+        self.codes.append(urllib.parse.parse_qs(urllib.parse.urlsplit(back).query)["code"][0])
+        c0 = n1.counters().get("authorization_code", 0)
+        r = n2.request(CAROL, {"v": 1, "op": "login_code", "url": back}, timeout=30)
+        self.assertTrue(r.get("ok"), r)
+        self.assertEqual(r.get("state"), "ready", r)
+        took = self.first_token(n2, CAROL, t0)
+        measured("paste-back across nodes (credctl token on node1, address pasted on node2): "
+                 "first credctl token -> first token served on node2 %.2f s" % took)
+        for n in (n1, n3):
+            self.assertTokenOf(n.wait_token(CAROL, deadline=30), CAROL, n.node)
+        for n in (n3, n2):
+            r = n.request(CAROL, {"v": 1, "op": "login_code", "url": back}, timeout=30)
+            self.assertFalse(r.get("ok"), "%s took the address again: %s" % (n.node, r))
+            self.assertNotIn("code=", json.dumps(r))
+        self.assertEqual(n1.counters().get("authorization_code", 0) - c0, 1)
+
+    def test_zz_canary_no_secret_in_logs(self):
+        secrets = self.n1.issued_secrets() + self.codes
+        sources = {}
+        for n in self.nodes:
+            for k, v in n.leak_sources().items():
+                sources["%s %s" % (n.node, k)] = v
         leaks = H.find_leaks(sources, secrets)
         self.assertEqual(leaks, [], "secret material leaked:\n" + "\n".join(leaks[:20]))
 
