@@ -534,12 +534,25 @@ flow_adopt_fields(struct flow *f, const struct record_flow *rf)
 	return 0;
 }
 
+/* rec's code flow when another node runs it and it is pending. */
+static const struct record_cflow *
+foreign_cflow(struct broker *b, const struct record *rec)
+{
+	const struct record_cflow *cf = rec != NULL ? rec->cflow : NULL;
+
+	return cf != NULL && cf->expires_on > clock_now(b->clk) &&
+		strcmp(cf->node, b->cf->node) != 0 ?
+	    cf :
+	    NULL;
+}
+
 static void
 claim_done(struct storeq_job *j)
 {
 	struct user *u = j->arg;
 	struct flow *f = u->flow;
 	struct broker *b = u->b;
+	const struct record_cflow *cf;
 
 	user_store_note(b, u, j);
 	if (f == NULL || f->state != FLOW_CLAIMING)
@@ -553,11 +566,14 @@ claim_done(struct storeq_job *j)
 		flow_begin(b, u, f);
 		return;
 	}
+	cf = foreign_cflow(b, j->rec);
 	if (j->claimed)
 		flow_code_claimed(f); /* redeemed only through the record */
-	else if ((j->rec->cflow != NULL ?
-			 flow_code_adopt(f, j->rec->cflow, 1) :
-			 flow_adopt_fields(f, j->rec->flow)) < 0) {
+	else if (cf == NULL && j->rec->flow == NULL) {
+		flow_begin(b, u, f); /* nothing to join after all: ours */
+		return;
+	} else if ((cf != NULL ? flow_code_adopt(f, cf, 1) :
+				 flow_adopt_fields(f, j->rec->flow)) < 0) {
 		flow_end(b, u, -ENOMEM, "out of memory", NULL);
 		return;
 	}
@@ -606,6 +622,7 @@ flow_claim(struct broker *b, struct user *u, struct flow *f)
 		goto fail;
 	j->flow = rf;
 	j->uid = u->uid;
+	j->node = strdup(b->cf->node); /* NULL: every code flow is foreign */
 	rf->device_code = secret_dup(f->dev.device_code);
 	rf->user_code = strdup(f->dev.user_code);
 	rf->verification_uri = strdup(f->dev.verification_uri);
@@ -644,6 +661,7 @@ remote_expired_cb(struct event_loop *ev, void *arg)
 void
 flow_record_changed(struct broker *b, struct user *u)
 {
+	const struct record_cflow *cf;
 	struct flow *f = u->flow;
 
 	if (f == NULL || f->state != FLOW_POLLING)
@@ -660,6 +678,13 @@ flow_record_changed(struct broker *b, struct user *u)
 	else if (u->rec != NULL && u->rec->flow != NULL &&
 	    strcmp(u->rec->flow->user_code, f->dev.user_code) == 0)
 		return; /* still pending on the other node */
+	cf = foreign_cflow(b, u->rec);
+	if (cf != NULL && f->remote && flow_code_adopt(f, cf, 1) == 0) {
+		/* Another node's code flow took its place (the fallback from
+		 * a blocked device flow): shown here instead. */
+		flow_begin(b, u, f);
+		return;
+	}
 	if (user_has_consent(u))
 		flow_end(b, u, 0, NULL, NULL);
 	else
@@ -692,11 +717,12 @@ flow_discard(struct broker *b, struct flow *f)
 	flow_free(b, f);
 }
 
-/* The record names a flow another node is running: show that one. */
+/* The record names a flow another node is running (its code flow cf,
+ * or else its device flow): show that one. */
 static int
-flow_adopt(struct broker *b, struct user *u, const char *scope)
+flow_adopt(struct broker *b, struct user *u, const char *scope,
+    const struct record_cflow *cf)
 {
-	const struct record_cflow *cf = u->rec->cflow;
 	struct flow *f = flow_new(b, u, cf != NULL ? cf->scope : scope);
 
 	if (f == NULL)
@@ -779,11 +805,11 @@ flow_start(struct broker *b, struct user *u, const char *scope)
 	if (u->rec != NULL && u->rec->flow != NULL &&
 	    u->rec->flow->expires_on > clock_now(b->clk) + 5 &&
 	    strcmp(u->rec->flow->node, b->cf->node) != 0)
-		return flow_adopt(b, u, scope);
+		return flow_adopt(b, u, scope, NULL);
 	if (u->rec != NULL && u->rec->cflow != NULL &&
 	    u->rec->cflow->expires_on > clock_now(b->clk) + 5 &&
 	    strcmp(u->rec->cflow->node, b->cf->node) != 0)
-		return flow_adopt(b, u, scope);
+		return flow_adopt(b, u, scope, u->rec->cflow);
 	f = calloc(1, sizeof(*f));
 	if (f == NULL || (f->scope = strdup(scope)) == NULL) {
 		free(f);

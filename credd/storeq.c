@@ -375,11 +375,15 @@ job_flow_claim(struct storeq *q, struct storeq_job *j)
 			return r;
 		if ((cur->flow != NULL && cur->flow->expires_on > time(NULL)) ||
 		    (cur->cflow != NULL &&
-			cur->cflow->expires_on > time(NULL))) {
+			foreign_pending(cur->cflow->node,
+			    cur->cflow->expires_on, j->node, time(NULL)))) {
 			j->rec = cur; /* another node's code is the one shown */
 			j->claimed = 0;
 			return 0;
 		}
+		/* A code flow of ours (forgotten in a restart) gives way. */
+		record_cflow_free(cur->cflow);
+		cur->cflow = NULL;
 		record_flow_free(cur->flow);
 		cur->flow = record_flow_dup(j->flow);
 		if (cur->flow == NULL) {

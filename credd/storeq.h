@@ -80,7 +80,8 @@ struct storeq_job {
 	struct record_cflow *cflow; /* FLOW_CLAIM in, FLOW_TAKE out (owned) */
 	char *key;		    /* FLOW_TAKE in (owned, wiped) */
 	int take_link;		    /* FLOW_TAKE: key is a link id */
-	char *node;   /* FLOW_CLAIM of a code flow: this node (owned) */
+	char *node;   /* FLOW_CLAIM: this node (owned; NULL: any code
+			 flow pending is another node's) */
 	uid_t uid;    /* FLOW_CLAIM: for a record made from scratch */
 	int claimed;  /* FLOW_CLAIM out */
 	int locked;   /* LOCK out: the cluster lock is held */

@@ -1239,15 +1239,23 @@ class T9CallbackAcrossNodesFederated(T8CallbackAcrossNodes):
 
 
 class T10PasteAcrossNodes(SigninCluster):
-    """The paste-back code flow (public client) in a cluster: started by
-    credctl token on node1, shown on node3, the address pasted into
-    credctl login on node2 (the flow is found through the user's record,
-    its state used up there with the CAS); every node serves; the same
-    address pasted again, on node3 or node2, is refused and redeems
-    nothing."""
+    """The paste-back code flow (public client) in a cluster, with
+    `signin = device_code,auth_code`: a device flow that Conditional
+    Access blocks falls back to the code flow (test_1 at the start,
+    test_2 at the poll, where the node showing the device code switches to
+    the code flow that replaced it). Started by credctl token on node1,
+    the address pasted into credctl login on another node (the flow is
+    found through the user's record, its state used up there with the
+    CAS); every node serves; the same address pasted again, on any node,
+    is refused and redeems nothing."""
+
+    @classmethod
+    def extra(cls, i, port):
+        return "\n[entra]\nsignin = device_code,auth_code\n"
 
     def test_1_paste_on_another_node(self):
         n1, n2, n3 = self.nodes
+        n1.ctl("POST", "block_device_flow", {"at": "start"})  # setUp clears it
         self.signin_next(CAROL)
         t0 = time.monotonic()
         rc, _, err = n1.credctl(CAROL, "token")
@@ -1277,6 +1285,44 @@ class T10PasteAcrossNodes(SigninCluster):
             self.assertFalse(r.get("ok"), "%s took the address again: %s" % (n.node, r))
             self.assertNotIn("code=", json.dumps(r))
         self.assertEqual(n1.counters().get("authorization_code", 0) - c0, 1)
+
+    def test_2_fallback_at_the_poll_shown_on_every_node(self):
+        n1, n2, n3 = self.nodes
+        n1.ctl("POST", "block_device_flow", {"at": "poll", "oid": n1.oid(BOB)})
+        code = n1.start_consent(BOB)
+        self.assertEqual(n3.start_consent(BOB), code)  # node3 shows node1's
+        # A login waiting on node3 through the switch: not ended by it.
+        got = {}
+
+        def wait_login():
+            got["rep"] = n3.request(BOB, {"v": 1, "op": "login", "wait": 6}, timeout=30)
+        t = threading.Thread(target=wait_login)
+        t.start()
+        time.sleep(0.5)
+        self.signin_next(BOB)
+        n1.approve(code, BOB)
+        url = {}
+        deadline = time.monotonic() + 30
+        for n in (n1, n3):
+            while True:
+                err = n.request(BOB, {"v": 1, "op": "token"}).get("error", {})
+                if err.get("method") == "auth_code" or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            self.assertEqual(err.get("method"), "auth_code", "%s: %s" % (n.node, err))
+            self.assertNotIn("user_code", err)
+            url[n.node] = err.get("signin_url")
+        self.assertEqual(url["node1"], url["node3"])
+        t.join(30)
+        rep = got.get("rep", {})
+        self.assertEqual((rep.get("state"), rep.get("method")), ("pending", "auth_code"), rep)
+        self.assertEqual(rep.get("signin_url"), url["node3"])
+        back = self.follow(url["node3"])
+        self.codes.append(urllib.parse.parse_qs(urllib.parse.urlsplit(back).query)["code"][0])
+        r = n3.request(BOB, {"v": 1, "op": "login_code", "url": back}, timeout=30)
+        self.assertEqual(r.get("state"), "ready", r)
+        for n in self.nodes:
+            self.assertTokenOf(n.wait_token(BOB, deadline=30), BOB, n.node)
 
     def test_zz_canary_no_secret_in_logs(self):
         secrets = self.n1.issued_secrets() + self.codes
