@@ -570,7 +570,7 @@ take_refused(struct broker *b, struct code_take *t, const char *user, int r)
 		t->cb(t->arg, r == -ENOENT ? -ENOENT : r, user,
 		    r == -ENOENT ? "this sign-in was already used" :
 				   "the sign-in could not be looked up");
-	else if (f != NULL && f->seq == t->seq && !b->closing)
+	else if (f != NULL && f->seq == t->seq && f->req == NULL && !b->closing)
 		flow_end(b, u, r == -ENOENT ? -EBADMSG : r,
 		    r == -ENOENT ? "that sign-in address was already used" :
 				   "the sign-in could not be looked up; try "
@@ -702,7 +702,10 @@ find_flow(struct broker *b, const char *key, int is_link)
 	struct code_find cf = { key, key != NULL ? strlen(key) : 0, is_link,
 		NULL };
 
-	if (cf.len != (is_link ? AUTHCODE_LINK_LEN : AUTHCODE_STATE_LEN))
+	/* A flowref is found here too when the claim failed (the store was
+	 * down at the start): then the flow is this node's alone. */
+	if (cf.len != (is_link ? AUTHCODE_LINK_LEN : AUTHCODE_STATE_LEN) &&
+	    (cf.len < FLOWREF_MIN || cf.len > FLOWREF_MAX))
 		return NULL;
 	user_foreach(b, find_cb, &cf);
 	return cf.found;
