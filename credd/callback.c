@@ -271,7 +271,8 @@ redeemed(struct callback *c, struct cb_req *r, int rc, const char *user,
 		c->n.state_mismatch++;
 		audit_refused(c, "state mismatch", r->peer);
 		page(r, MHD_HTTP_BAD_REQUEST, "Sign-in link not valid",
-		    "This sign-in link is not valid any more.",
+		    "This sign-in link is not valid any more: it was "
+		    "already used, or it expired.",
 		    "Run credctl login again to get a new one.", NULL);
 		return;
 	}

@@ -1164,7 +1164,7 @@ class T8CallbackAcrossNodes(SigninCluster):
         for i in (0, 2):
             status, _, page = self.listener(i, u.path + "?" + u.query)
             self.assertEqual(status, 400, "node%d: %s" % (i + 1, page))
-            self.assertIn("not valid any more", page)
+            self.assertIn("not valid any more: it was already used", page)
         for i in (0, 1, 2):
             status, _, _ = self.listener(i, "/entra/login/" + link_id)
             self.assertEqual(status, 404, "node%d" % (i + 1))
@@ -1194,6 +1194,8 @@ class T8CallbackAcrossNodes(SigninCluster):
             t.join(90)
         statuses = sorted(out[i][0] for i in (0, 1))
         self.assertEqual(statuses, [200, 400], out)
+        loser = [out[i][2] for i in (0, 1) if out[i][0] == 400][0]
+        self.assertIn("already used", loser)
         self.assertEqual(n1.counters().get("authorization_code", 0) - c0, 1,
                          "the code was redeemed more than once")
         for n in self.nodes:
