@@ -274,7 +274,7 @@ flow_end(struct broker *b, struct user *u, int err, const char *msg,
 	} else if (!f->remote && !b->closing && u->rec != NULL &&
 	    flow_code_is_shared(f) && flow_code_same(f, u->rec->cflow)) {
 		/* The same for a code flow (started or redeemed here). */
-		record_cflow_free(u->rec->cflow);
+		record_flow_code_free(u->rec->cflow);
 		u->rec->cflow = NULL;
 		user_save(b, u, 0, NULL, NULL);
 	}
@@ -430,7 +430,7 @@ flow_accept(struct broker *b, struct user *u, struct flow *f,
 	u->backoff_until = 0;
 	record_flow_free(u->rec->flow); /* the shared flow is over */
 	u->rec->flow = NULL;
-	record_cflow_free(u->rec->cflow);
+	record_flow_code_free(u->rec->cflow);
 	u->rec->cflow = NULL;
 	/* Stored before the first token is handed out; see accept_saved. */
 	f->tok = *tok;

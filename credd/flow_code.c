@@ -223,7 +223,7 @@ flow_code_to_record(struct broker *b, const struct flow *f)
 	    rf->redirect_uri == NULL || rf->authorize_url == NULL ||
 	    rf->signin_url == NULL || (c->note != NULL && rf->note == NULL) ||
 	    rf->scope == NULL || rf->node == NULL) {
-		record_cflow_free(rf);
+		record_flow_code_free(rf);
 		return NULL;
 	}
 	return rf;

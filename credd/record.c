@@ -68,7 +68,7 @@ record_free(struct record *r)
 	if (r == NULL)
 		return;
 	record_flow_free(r->flow);
-	record_cflow_free(r->cflow);
+	record_flow_code_free(r->cflow);
 	free(r->user);
 	free(r->oid);
 	free(r->tid);
@@ -129,7 +129,8 @@ record_dup(const struct record *r)
 	}
 	if (r->flow != NULL && (d->flow = record_flow_dup(r->flow)) == NULL)
 		goto fail;
-	if (r->cflow != NULL && (d->cflow = record_cflow_dup(r->cflow)) == NULL)
+	if (r->cflow != NULL &&
+	    (d->cflow = record_flow_code_dup(r->cflow)) == NULL)
 		goto fail;
 	n = count_scopes(r->scopes);
 	d->scopes = calloc(n + 1, sizeof(*d->scopes));
@@ -223,8 +224,8 @@ encode_obj(const struct record *r)
 		}
 	}
 	if (o != NULL && r->cflow != NULL &&
-	    json_object_set_new(o, "code_flow", record_cflow_encode(r->cflow)) <
-		0) {
+	    json_object_set_new(o, "code_flow",
+		record_flow_code_encode(r->cflow)) < 0) {
 		json_decref(o);
 		return NULL;
 	}
@@ -397,7 +398,7 @@ decode_obj(json_t *o, struct record *r)
 	e = record_flow_decode(json_object_get(o, "flow"), &r->flow);
 	if (e < 0)
 		return e;
-	e = record_cflow_decode(json_object_get(o, "code_flow"), &r->cflow);
+	e = record_flow_code_decode(json_object_get(o, "code_flow"), &r->cflow);
 	if (e < 0)
 		return e;
 	e = record_get_client(json_object_get(o, "client"), &r->client);

@@ -99,8 +99,8 @@ struct record {
 void record_flow_free(struct record_flow *f);
 struct record_flow *record_flow_dup(const struct record_flow *f);
 
-void record_cflow_free(struct record_cflow *f);
-struct record_cflow *record_cflow_dup(const struct record_cflow *f);
+void record_flow_code_free(struct record_cflow *f);
+struct record_cflow *record_flow_code_dup(const struct record_cflow *f);
 
 struct record *record_new(const char *user, uid_t uid);
 void record_free(struct record *r);

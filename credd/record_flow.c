@@ -32,7 +32,7 @@ record_flow_free(struct record_flow *f)
 }
 
 void
-record_cflow_free(struct record_cflow *f)
+record_flow_code_free(struct record_cflow *f)
 {
 	if (f == NULL)
 		return;
@@ -74,7 +74,7 @@ record_flow_dup(const struct record_flow *f)
 }
 
 struct record_cflow *
-record_cflow_dup(const struct record_cflow *f)
+record_flow_code_dup(const struct record_cflow *f)
 {
 	struct record_cflow *d;
 
@@ -94,7 +94,7 @@ record_cflow_dup(const struct record_cflow *f)
 	    record_dup_opt(f->note, &d->note) < 0 ||
 	    record_dup_opt(f->scope, &d->scope) < 0 ||
 	    record_dup_opt(f->node, &d->node) < 0) {
-		record_cflow_free(d);
+		record_flow_code_free(d);
 		return NULL;
 	}
 	return d;
@@ -102,7 +102,7 @@ record_cflow_dup(const struct record_cflow *f)
 
 /* The code flow's object; NULL on ENOMEM. */
 json_t *
-record_cflow_encode(const struct record_cflow *f)
+record_flow_code_encode(const struct record_cflow *f)
 {
 	return json_pack("{s:s%, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, "
 			 "s:s, s:I}",
@@ -160,7 +160,7 @@ record_flow_decode(json_t *fo, struct record_flow **out)
 }
 
 int
-record_cflow_decode(json_t *fo, struct record_cflow **out)
+record_flow_code_decode(json_t *fo, struct record_cflow **out)
 {
 	struct record_cflow *f;
 	json_t *v;
@@ -204,7 +204,7 @@ record_cflow_decode(json_t *fo, struct record_cflow **out)
 		e = record_get_int(fo, "expires_on", 0, INT64_MAX,
 		    &f->expires_on);
 	if (e < 0) {
-		record_cflow_free(f);
+		record_flow_code_free(f);
 		return e;
 	}
 	*out = f;

@@ -28,8 +28,8 @@ int record_get_client(json_t *v, int *out);
 /* The flows' JSON objects (NULL on ENOMEM) and their decoders (absent
  * or null: *out NULL and 0; -EBADMSG, -ENOMEM). */
 json_t *record_flow_encode(const struct record_flow *f);
-json_t *record_cflow_encode(const struct record_cflow *f);
+json_t *record_flow_code_encode(const struct record_cflow *f);
 int record_flow_decode(json_t *fo, struct record_flow **out);
-int record_cflow_decode(json_t *fo, struct record_cflow **out);
+int record_flow_code_decode(json_t *fo, struct record_cflow **out);
 
 #endif

@@ -292,8 +292,8 @@ job_cflow_claim(struct storeq *q, struct storeq_job *j)
 		}
 		record_flow_free(cur->flow);
 		cur->flow = NULL;
-		record_cflow_free(cur->cflow);
-		cur->cflow = record_cflow_dup(j->cflow);
+		record_flow_code_free(cur->cflow);
+		cur->cflow = record_flow_code_dup(j->cflow);
 		if (cur->cflow == NULL) {
 			record_free(cur);
 			return -ENOMEM;
@@ -338,8 +338,8 @@ job_flow_take(struct storeq *q, struct storeq_job *j)
 			record_free(cur);
 			return -ENOENT; /* unknown, used or expired */
 		}
-		record_cflow_free(j->cflow);
-		j->cflow = record_cflow_dup(f);
+		record_flow_code_free(j->cflow);
+		j->cflow = record_flow_code_dup(f);
 		if (j->cflow == NULL) {
 			record_free(cur);
 			return -ENOMEM;
@@ -382,7 +382,7 @@ job_flow_claim(struct storeq *q, struct storeq_job *j)
 			return 0;
 		}
 		/* A code flow of ours (forgotten in a restart) gives way. */
-		record_cflow_free(cur->cflow);
+		record_flow_code_free(cur->cflow);
 		cur->cflow = NULL;
 		record_flow_free(cur->flow);
 		cur->flow = record_flow_dup(j->flow);
@@ -638,7 +638,7 @@ storeq_job_free(struct storeq_job *j)
 	free(j->cursor);
 	record_free(j->rec);
 	record_flow_free(j->flow);
-	record_cflow_free(j->cflow);
+	record_flow_code_free(j->cflow);
 	secret_wipe_str(j->key);
 	free(j->node);
 	free(j->user);
