@@ -10,9 +10,9 @@
  * With high-water marks (marks.h), every record read is checked against
  * this node's mark and every write raises it (record_load_marked,
  * record_save_marked): a row older than the node has seen comes back as
- * RECORD_EROLLBACK with j->rb (LOAD, LOCK, FLOW_CLAIM), is written over
- * by a newer record of ours (SAVE: j->rollback = 2), and is never
- * adopted. The marks are touched by the store thread only.
+ * RECORD_EROLLBACK with j->rb (LOAD, LOCK, FLOW_CLAIM, FLOW_TAKE), is
+ * written over by a newer record of ours (SAVE: j->rollback = 2), and is
+ * never adopted. The marks are touched by the store thread only.
  */
 #ifndef CREDD_STOREQ_H
 #define CREDD_STOREQ_H
