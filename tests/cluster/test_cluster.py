@@ -1222,6 +1222,37 @@ class T8CallbackAcrossNodes(SigninCluster):
         finally:
             n1.start_credd()
 
+    def test_4_simultaneous_starts_show_one_link(self):
+        """Three nodes start at once: one claim wins, and each node's
+        first answer already shows the winner's link (a start waits for
+        its claim)."""
+        self.signin_next(ADMIN)
+        results = {}
+
+        def ask(n):
+            results[n.node] = n.credctl(ADMIN, "token")
+        threads = [threading.Thread(target=ask, args=(n,)) for n in self.nodes]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        links = {}
+        for node, (rc, _, err) in results.items():
+            self.assertEqual(rc, H.EXIT_ACT, "%s: %s" % (node, err[:300]))
+            m = re.search(re.escape(LINK_PREFIX) + r"([A-Za-z0-9_-]+)", err)
+            self.assertIsNotNone(m, err)
+            links[node] = m.group(1)
+        self.assertEqual(len(set(links.values())), 1, "links differ: %s" % links)
+        link_id = links["node1"]
+        status, authorize, page = self.listener(1, "/entra/login/" + link_id)
+        self.assertEqual(status, 302, page)
+        u = urllib.parse.urlsplit(self.follow(authorize))
+        self.codes.append(urllib.parse.parse_qs(u.query)["code"][0])
+        status, _, page = self.listener(0, u.path + "?" + u.query)
+        self.assertEqual(status, 200, page)
+        for n in self.nodes:
+            self.assertTokenOf(n.wait_token(ADMIN, deadline=30), ADMIN, n.node)
+
     def test_zz_canary_no_secret_in_logs(self):
         secrets = self.n1.issued_secrets() + self.codes + [self.credential]
         sources = {}
