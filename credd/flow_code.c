@@ -63,7 +63,9 @@ struct flow_code {
 	/* "" once used; a cluster callback flow's are flowrefs. */
 	char state[FLOWREF_MAX + 1];
 	char link[FLOWREF_MAX + 1]; /* "" once followed */
-	int claimed; /* in the user's record: redeemed only through it */
+	int claimed;   /* in the user's record: redeemed only through it */
+	int node_only; /* cluster, but no flowref (a name too long): kept
+			  on this node, as on a single node */
 	char *redirect_uri;
 	char *authorize_url;
 	char *signin_url; /* what the user opens: link or authorize URL */
@@ -139,7 +141,9 @@ code_prepare(struct broker *b, struct user *u, struct flow *f,
 		sizeof(c->link)) == 0)
 		; /* any node finds the user (flowref.h) */
 	else if (r == 0) {
-		/* A paste comes from the user's own credctl: no need. */
+		/* A paste comes from the user's own credctl: no need. A
+		 * callback flow without one stays on this node. */
+		c->node_only = confidential && storeq_is_cluster(b->q);
 		r = authcode_random(24, c->state, sizeof(c->state));
 		if (r == 0)
 			r = authcode_random(16, c->link, sizeof(c->link));
@@ -195,7 +199,8 @@ flow_code_begin(struct broker *b, struct user *u, struct flow *f,
 	f->client = confidential ? IDP_CLIENT_CONFIDENTIAL : IDP_CLIENT_PUBLIC;
 	f->expires_on = clock_now(b->clk) + FLOW_CODE_LIFETIME;
 	/* Cluster: shared through the record, so any node finishes it. */
-	if (!(storeq_is_cluster(b->q) && flow_claim(b, u, f) == 0))
+	if (!(storeq_is_cluster(b->q) && !c->node_only &&
+		flow_claim(b, u, f) == 0))
 		flow_begin(b, u, f);
 	return 0;
 }
