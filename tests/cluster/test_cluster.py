@@ -1253,6 +1253,21 @@ class T8CallbackAcrossNodes(SigninCluster):
         for n in self.nodes:
             self.assertTokenOf(n.wait_token(ADMIN, deadline=30), ADMIN, n.node)
 
+    def test_5_flow_survives_a_restart_of_its_node(self):
+        """The flow lives in the record: node1 restarts between the start
+        and the callback, and the callback on node1 still signs in."""
+        n1 = self.n1
+        link_id = self.start_signin(CAROL, n1)
+        n1.restart_credd()
+        status, authorize, page = self.listener(0, "/entra/login/" + link_id)
+        self.assertEqual(status, 302, page)
+        u = urllib.parse.urlsplit(self.follow(authorize))
+        self.codes.append(urllib.parse.parse_qs(u.query)["code"][0])
+        status, _, page = self.listener(0, u.path + "?" + u.query)
+        self.assertEqual(status, 200, page)
+        for n in self.nodes:
+            self.assertTokenOf(n.wait_token(CAROL, deadline=30), CAROL, n.node)
+
     def test_zz_canary_no_secret_in_logs(self):
         secrets = self.n1.issued_secrets() + self.codes + [self.credential]
         sources = {}
