@@ -426,13 +426,11 @@ link_done(void *arg, int rc, const char *url)
 		free(p);
 		return;
 	}
-	if (r != NULL) {
+	if (r != NULL) { /* else the page (504) is gone: nothing to do */
 		r->pend = NULL;
 		linked(p->c, r, rc, url);
 		if (r->state == RQ_PARKED)
 			req_resume(r);
-	} else if (rc == 0) {
-		p->c->n.redirects++; /* the browser gave up: counted only */
 	}
 	pend_free(p);
 }
