@@ -138,9 +138,14 @@ int broker_signin_paste(struct broker *b, struct waiter *w, const char *user,
  * A short sign-in link's id (callback path /entra/login/<id>) -> the
  * authorize URL (malloc'd, caller frees). Single use: a second call for
  * the same id is -ENOENT; also -ENOENT unknown/expired (audited,
- * coalesced). -ENOMEM.
+ * coalesced). -ENOMEM. In cluster mode, a link of a flow this node does
+ * not hold is looked up in its user's record: -EINPROGRESS, and cb runs
+ * once later on the loop (never before this returns) with 0 and the
+ * URL (borrowed for the call), or -ENOENT / -errno and NULL.
  */
-int broker_signin_link(struct broker *b, const char *id, char **authorize_url);
+typedef void broker_link_cb(void *arg, int r, const char *authorize_url);
+int broker_signin_link(struct broker *b, const char *id, char **authorize_url,
+    broker_link_cb *cb, void *arg);
 /*
  * The callback's query, already split: state and code (code NULL when
  * Entra sent error=; then err/err_desc set). Redeems asynchronously with
@@ -148,7 +153,11 @@ int broker_signin_link(struct broker *b, const char *id, char **authorize_url);
  * before this returns, with r 0 (signed in; user is the Unix user) or
  * r < 0 (a negative errno as errmap.h names it) and a short, secret-free
  * reason for the page. -ENOENT for an unknown/used/expired state (cb
- * does not run); an audit record in every case. code is borrowed.
+ * does not run); an audit record in every case. code is borrowed. In
+ * cluster mode a state this node does not hold is used up in its user's
+ * record first (another node may have started the flow); when the
+ * record refuses it (used, e.g. by a node that raced this one), cb runs
+ * with -ENOENT.
  */
 typedef void broker_redeem_cb(void *arg, int r, const char *user,
     const char *reason);

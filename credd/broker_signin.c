@@ -32,9 +32,10 @@ broker_signin_paste(struct broker *b, struct waiter *w, const char *user,
 }
 
 int
-broker_signin_link(struct broker *b, const char *id, char **authorize_url)
+broker_signin_link(struct broker *b, const char *id, char **authorize_url,
+    broker_link_cb *cb, void *arg)
 {
-	return flow_code_link(b, id, authorize_url);
+	return flow_code_link(b, id, authorize_url, cb, arg);
 }
 
 int

@@ -271,7 +271,8 @@ redeemed(struct callback *c, struct cb_req *r, int rc, const char *user,
 		c->n.state_mismatch++;
 		audit_refused(c, "state mismatch", r->peer);
 		page(r, MHD_HTTP_BAD_REQUEST, "Sign-in link not valid",
-		    "This sign-in link is not valid any more.",
+		    "This sign-in link is not valid any more: it was "
+		    "already used, or it expired.",
 		    "Run credctl login again to get a new one.", NULL);
 		return;
 	}
@@ -387,13 +388,10 @@ is_url(const char *u)
 	return i < 8192;
 }
 
+/* A link's answer on r (url borrowed). */
 static void
-do_login(struct callback *c, struct cb_req *r, const char *id)
+linked(struct callback *c, struct cb_req *r, int rc, const char *url)
 {
-	char *url = NULL;
-	int rc;
-
-	rc = c->ops->link(c->ctx, id, &url);
 	if (rc == -ENOENT) {
 		c->n.links_unknown++;
 		audit_refused(c, "unknown sign-in link", r->peer);
@@ -410,10 +408,61 @@ do_login(struct callback *c, struct cb_req *r, const char *id)
 		page(r, MHD_HTTP_FOUND, "Continue to sign in",
 		    "Your browser should go on to the sign-in page.", NULL,
 		    url);
-		r->location = url;
-		url = NULL; /* transferred */
+		free(r->location);
+		r->location = strdup(url);
+		if (r->location == NULL)
+			page_unavailable(r, "credd is out of memory.");
 	}
-	free(url);
+}
+
+/* ops->link's later answer (cluster): once, on the loop. */
+static void
+link_done(void *arg, int rc, const char *url)
+{
+	struct cb_pend *p = arg;
+	struct cb_req *r = p->r;
+
+	if (p->c == NULL) { /* the listener is gone */
+		free(p);
+		return;
+	}
+	if (r != NULL) { /* else the page (504) is gone: nothing to do */
+		r->pend = NULL;
+		linked(p->c, r, rc, url);
+		if (r->state == RQ_PARKED)
+			req_resume(r);
+	}
+	pend_free(p);
+}
+
+static void
+do_login(struct callback *c, struct cb_req *r, const char *id)
+{
+	struct cb_pend *p;
+	char *url = NULL;
+	int rc;
+
+	p = calloc(1, sizeof(*p));
+	if (p == NULL) {
+		page_unavailable(r, "credd is out of memory.");
+		return;
+	}
+	p->c = c;
+	p->r = r;
+	rc = c->ops->link(c->ctx, id, &url, link_done, p);
+	if (rc != -EINPROGRESS) {
+		free(p);
+		linked(c, r, rc, url);
+		free(url);
+		return;
+	}
+	/* Looked up in the store (cluster): parked as a redemption is. */
+	LIST_INSERT_HEAD(&c->pends, p, link);
+	r->pend = p;
+	r->state = RQ_PARKED;
+	MHD_suspend_connection(r->conn);
+	r->deadline = event_timer_in(c->ev,
+	    (int64_t)c->lim.request_timeout * 1000, deadline_cb, r);
 }
 
 /* Parse and answer a request whose headers (and no body) are in. */

@@ -57,10 +57,16 @@ struct secret;
 typedef void callback_done_cb(void *arg, int r, const char *user,
     const char *reason);
 
+/* A short link's authorize URL looked up later (ops->link). */
+typedef void callback_link_cb(void *arg, int r, const char *url);
+
 struct callback_ops {
 	/* A link id's authorize URL (*url malloc'd); single use;
-	 * -ENOENT when unknown, used or expired. */
-	int (*link)(void *ctx, const char *id, char **url);
+	 * -ENOENT when unknown, used or expired; -EINPROGRESS: cb runs
+	 * once later (never before this returns) with 0 and the URL
+	 * (borrowed for the call), or -errno and NULL. */
+	int (*link)(void *ctx, const char *id, char **url, callback_link_cb *cb,
+	    void *arg);
 	/*
 	 * Redeem state with code (err NULL), or report err and err_desc
 	 * (code NULL). Every argument is borrowed for the call. 0: cb runs

@@ -13,9 +13,9 @@
 #include "callback_broker.h"
 
 static int
-link_op(void *ctx, const char *id, char **url)
+link_op(void *ctx, const char *id, char **url, callback_link_cb *cb, void *arg)
 {
-	return broker_signin_link(ctx, id, url);
+	return broker_signin_link(ctx, id, url, cb, arg);
 }
 
 static int

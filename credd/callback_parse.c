@@ -55,7 +55,9 @@ callback_id_is_valid(const char *s, size_t n)
 {
 	size_t i;
 
-	if (s == NULL || n != CALLBACK_ID_LEN)
+	if (s == NULL ||
+	    (n != CALLBACK_ID_LEN &&
+		(n < CALLBACK_ID_CLUSTER_MIN || n > CALLBACK_ID_MAX)))
 		return 0;
 	for (i = 0; i < n; i++)
 		if (!is_b64url((unsigned char)s[i]))
@@ -279,9 +281,8 @@ callback_parse(const char *method, const char *target,
 		    -EBADMSG);
 	q = strchr(target, '?');
 	pathlen = q != NULL ? (size_t)(q - target) : n;
-	if (pathlen == lp + CALLBACK_ID_LEN &&
-	    strncmp(target, CALLBACK_LOGIN_PREFIX, lp) == 0 &&
-	    callback_id_is_valid(target + lp, CALLBACK_ID_LEN))
+	if (pathlen > lp && strncmp(target, CALLBACK_LOGIN_PREFIX, lp) == 0 &&
+	    callback_id_is_valid(target + lp, pathlen - lp))
 		out->kind = CALLBACK_LOGIN;
 	else if (pathlen == cp &&
 	    strncmp(target, CALLBACK_REDIRECT_PATH, cp) == 0)
@@ -293,8 +294,8 @@ callback_parse(const char *method, const char *target,
 		return refuse(out, 405, "only GET is served", -EOPNOTSUPP);
 	out->is_head = strcmp(method, "HEAD") == 0;
 	if (out->kind == CALLBACK_LOGIN) {
-		memcpy(out->id, target + lp, CALLBACK_ID_LEN);
-		out->id[CALLBACK_ID_LEN] = '\0';
+		memcpy(out->id, target + lp, pathlen - lp);
+		out->id[pathlen - lp] = '\0';
 		return 0;
 	}
 	r = parse_query(out, q != NULL ? q + 1 : "");

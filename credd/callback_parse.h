@@ -8,7 +8,9 @@
  * Two requests, GET or HEAD only:
  *   GET /entra/login/<id>  a short sign-in link; id is exactly
  *     CALLBACK_ID_LEN base64url characters ([A-Za-z0-9_-]): 16 random
- *     bytes (128 bits) unpadded. A query after it is ignored.
+ *     bytes (128 bits) unpadded; or, for a cluster's flow, a flowref
+ *     (CALLBACK_ID_CLUSTER_MIN..CALLBACK_ID_MAX of the same alphabet).
+ *     A query after it is ignored.
  *   GET /entra/callback?code=C&state=S, or
  *       ?error=E&error_description=D&state=S   where Entra redirects to.
  * Query values are %-decoded ('+' is a space). A known key (code, state,
@@ -31,7 +33,10 @@ struct secret;
 
 #define CALLBACK_LOGIN_PREFIX "/entra/login/"
 #define CALLBACK_REDIRECT_PATH "/entra/callback"
-#define CALLBACK_ID_LEN 22	 /* base64url of 16 bytes, no padding */
+#define CALLBACK_ID_LEN 22 /* base64url of 16 bytes, no padding */
+/* A cluster flow's link id (flowref.h: the user sealed), 86..200. */
+#define CALLBACK_ID_CLUSTER_MIN 86
+#define CALLBACK_ID_MAX 200
 #define CALLBACK_TARGET_MAX 8192 /* the whole request target, raw */
 #define CALLBACK_CODE_MAX 4096	 /* the code, decoded */
 #define CALLBACK_STATE_MAX 256	 /* state, decoded: [A-Za-z0-9._~-] */
@@ -49,7 +54,7 @@ struct callback_target {
 	unsigned status; /* CALLBACK_REFUSED: 400, 404, 405 or 414 */
 	const char *why; /* CALLBACK_REFUSED: static, for the page and log */
 	int is_head;	 /* HEAD: answer the headers, change nothing */
-	char id[CALLBACK_ID_LEN + 1];
+	char id[CALLBACK_ID_MAX + 1];
 	char state[CALLBACK_STATE_MAX + 1];
 	struct secret *code; /* owned; NULL unless code= */
 	char error[CALLBACK_ERROR_MAX + 1];

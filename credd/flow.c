@@ -47,6 +47,7 @@
 
 static void accept_saved(struct broker *b, struct user *u, void *ctx,
     int result);
+static int flow_claim_code(struct broker *b, struct user *u, struct flow *f);
 static void remote_expired_cb(struct event_loop *ev, void *arg);
 
 int
@@ -270,6 +271,12 @@ flow_end(struct broker *b, struct user *u, int err, const char *msg,
 		record_flow_free(u->rec->flow);
 		u->rec->flow = NULL;
 		user_save(b, u, 0, NULL, NULL);
+	} else if (!f->remote && !b->closing && u->rec != NULL &&
+	    flow_code_is_shared(f) && flow_code_same(f, u->rec->cflow)) {
+		/* The same for a code flow (started or redeemed here). */
+		record_flow_code_free(u->rec->cflow);
+		u->rec->cflow = NULL;
+		user_save(b, u, 0, NULL, NULL);
 	}
 	while ((w = LIST_FIRST(&f->start_waiters)) != NULL ||
 	    (w = LIST_FIRST(&f->done_waiters)) != NULL) {
@@ -423,6 +430,8 @@ flow_accept(struct broker *b, struct user *u, struct flow *f,
 	u->backoff_until = 0;
 	record_flow_free(u->rec->flow); /* the shared flow is over */
 	u->rec->flow = NULL;
+	record_flow_code_free(u->rec->cflow);
+	u->rec->cflow = NULL;
 	/* Stored before the first token is handed out; see accept_saved. */
 	f->tok = *tok;
 	memset(tok, 0, sizeof(*tok));
@@ -525,12 +534,25 @@ flow_adopt_fields(struct flow *f, const struct record_flow *rf)
 	return 0;
 }
 
+/* rec's code flow when another node runs it and it is pending. */
+static const struct record_cflow *
+foreign_cflow(struct broker *b, const struct record *rec)
+{
+	const struct record_cflow *cf = rec != NULL ? rec->cflow : NULL;
+
+	return cf != NULL && cf->expires_on > clock_now(b->clk) &&
+		strcmp(cf->node, b->cf->node) != 0 ?
+	    cf :
+	    NULL;
+}
+
 static void
 claim_done(struct storeq_job *j)
 {
 	struct user *u = j->arg;
 	struct flow *f = u->flow;
 	struct broker *b = u->b;
+	const struct record_cflow *cf;
 
 	user_store_note(b, u, j);
 	if (f == NULL || f->state != FLOW_CLAIMING)
@@ -544,7 +566,14 @@ claim_done(struct storeq_job *j)
 		flow_begin(b, u, f);
 		return;
 	}
-	if (!j->claimed && flow_adopt_fields(f, j->rec->flow) < 0) {
+	cf = foreign_cflow(b, j->rec);
+	if (j->claimed)
+		flow_code_claimed(f); /* redeemed only through the record */
+	else if (cf == NULL && j->rec->flow == NULL) {
+		flow_begin(b, u, f); /* nothing to join after all: ours */
+		return;
+	} else if ((cf != NULL ? flow_code_adopt(f, cf, 1) :
+				 flow_adopt_fields(f, j->rec->flow)) < 0) {
 		flow_end(b, u, -ENOMEM, "out of memory", NULL);
 		return;
 	}
@@ -557,6 +586,27 @@ claim_done(struct storeq_job *j)
 		flow_begin(b, u, f);
 }
 
+/* flow_claim of a code flow: its record_cflow (flow_code.c). */
+static int
+flow_claim_code(struct broker *b, struct user *u, struct flow *f)
+{
+	struct storeq_job *j;
+
+	j = storeq_job_new(STOREQ_FLOW_CLAIM, u->name, claim_done, u);
+	if (j == NULL)
+		return -ENOMEM;
+	j->uid = u->uid;
+	j->cflow = flow_code_to_record(b, f);
+	j->node = strdup(b->cf->node);
+	if (j->cflow == NULL || j->node == NULL) {
+		storeq_job_free(j);
+		return -ENOMEM;
+	}
+	f->state = FLOW_CLAIMING;
+	storeq_submit(b->q, j);
+	return 0;
+}
+
 /* Cluster: make ours the user's one flow, or learn the one pending. */
 int
 flow_claim(struct broker *b, struct user *u, struct flow *f)
@@ -564,12 +614,15 @@ flow_claim(struct broker *b, struct user *u, struct flow *f)
 	struct record_flow *rf;
 	struct storeq_job *j;
 
+	if (f->method == FLOW_CODE)
+		return flow_claim_code(b, u, f);
 	rf = calloc(1, sizeof(*rf));
 	j = storeq_job_new(STOREQ_FLOW_CLAIM, u->name, claim_done, u);
 	if (rf == NULL || j == NULL)
 		goto fail;
 	j->flow = rf;
 	j->uid = u->uid;
+	j->node = strdup(b->cf->node); /* NULL: every code flow is foreign */
 	rf->device_code = secret_dup(f->dev.device_code);
 	rf->user_code = strdup(f->dev.user_code);
 	rf->verification_uri = strdup(f->dev.verification_uri);
@@ -608,13 +661,30 @@ remote_expired_cb(struct event_loop *ev, void *arg)
 void
 flow_record_changed(struct broker *b, struct user *u)
 {
+	const struct record_cflow *cf;
 	struct flow *f = u->flow;
 
-	if (f == NULL || !f->remote)
+	if (f == NULL || f->state != FLOW_POLLING)
 		return;
-	if (u->rec != NULL && u->rec->flow != NULL &&
+	if (f->method == FLOW_CODE) {
+		/* A shared code flow ends where it is redeemed (or where it
+		 * started, when it expires): here, when it leaves the record.
+		 * One this node is redeeming is its own to end. */
+		if (!flow_code_is_shared(f) || f->req != NULL ||
+		    (u->rec != NULL && flow_code_same(f, u->rec->cflow)))
+			return;
+	} else if (!f->remote)
+		return;
+	else if (u->rec != NULL && u->rec->flow != NULL &&
 	    strcmp(u->rec->flow->user_code, f->dev.user_code) == 0)
 		return; /* still pending on the other node */
+	cf = foreign_cflow(b, u->rec);
+	if (cf != NULL && f->remote && flow_code_adopt(f, cf, 1) == 0) {
+		/* Another node's code flow took its place (the fallback from
+		 * a blocked device flow): shown here instead. */
+		flow_begin(b, u, f);
+		return;
+	}
 	if (user_has_consent(u))
 		flow_end(b, u, 0, NULL, NULL);
 	else
@@ -624,22 +694,41 @@ flow_record_changed(struct broker *b, struct user *u)
 		    NULL);
 }
 
-/* The record names a flow another node is polling: show that one. */
-static int
-flow_adopt(struct broker *b, struct user *u, const char *scope)
+struct flow *
+flow_new(struct broker *b, struct user *u, const char *scope)
 {
 	struct flow *f = calloc(1, sizeof(*f));
 
 	if (f == NULL || (f->scope = strdup(scope)) == NULL) {
 		free(f);
-		return -ENOMEM;
+		return NULL;
 	}
 	f->u = u;
 	f->epoch = u->epoch;
 	f->seq = ++b->flow_seq;
 	LIST_INIT(&f->start_waiters);
 	LIST_INIT(&f->done_waiters);
-	if (flow_adopt_fields(f, u->rec->flow) < 0) {
+	return f;
+}
+
+void
+flow_discard(struct broker *b, struct flow *f)
+{
+	flow_free(b, f);
+}
+
+/* The record names a flow another node is running (its code flow cf,
+ * or else its device flow): show that one. */
+static int
+flow_adopt(struct broker *b, struct user *u, const char *scope,
+    const struct record_cflow *cf)
+{
+	struct flow *f = flow_new(b, u, cf != NULL ? cf->scope : scope);
+
+	if (f == NULL)
+		return -ENOMEM;
+	if ((cf != NULL ? flow_code_adopt(f, cf, 1) :
+			  flow_adopt_fields(f, u->rec->flow)) < 0) {
 		flow_free(b, f);
 		return -ENOMEM;
 	}
@@ -716,7 +805,11 @@ flow_start(struct broker *b, struct user *u, const char *scope)
 	if (u->rec != NULL && u->rec->flow != NULL &&
 	    u->rec->flow->expires_on > clock_now(b->clk) + 5 &&
 	    strcmp(u->rec->flow->node, b->cf->node) != 0)
-		return flow_adopt(b, u, scope);
+		return flow_adopt(b, u, scope, NULL);
+	if (u->rec != NULL && u->rec->cflow != NULL &&
+	    u->rec->cflow->expires_on > clock_now(b->clk) + 5 &&
+	    strcmp(u->rec->cflow->node, b->cf->node) != 0)
+		return flow_adopt(b, u, scope, u->rec->cflow);
 	f = calloc(1, sizeof(*f));
 	if (f == NULL || (f->scope = strdup(scope)) == NULL) {
 		free(f);

@@ -12,6 +12,13 @@
  * comes back with it), bound to the user's flow and expiring with it;
  * the link id is 128 bits, single use.
  *
+ * Cluster mode (docs/cluster.md): the flow is claimed in the user's
+ * sealed record (flow.c's flow_claim), a callback flow's state and link
+ * id carry the user sealed (flowref.h), and every redemption and link
+ * first uses its key up in the record through the store's
+ * compare-and-swap (STOREQ_FLOW_TAKE), so any node can finish the flow
+ * and two nodes racing the same callback redeem it once.
+ *
  * Must never: log or audit the code, the verifier, the state or the
  * link id; redeem a code whose state is not the flow's (compared in
  * constant time); let a state be used twice.
@@ -36,16 +43,29 @@
 #include "event.h"
 #include "flow.h"
 #include "flow_int.h"
+#include "flowref.h"
 #include "idp.h"
 #include "log.h"
 #include "oauth.h"
+#include "record.h"
 #include "reply.h"
+#include "storeq.h"
 #include "user.h"
+
+static int take_submit(struct broker *b, const char *user, const char *key,
+    int is_link, const struct secret *code, const char *error, const char *desc,
+    uintptr_t seq, broker_redeem_cb *cb, void *arg, broker_link_cb *lcb,
+    void *larg);
+static void refused(const char *op, const char *reason);
 
 struct flow_code {
 	struct secret *verifier;
-	char state[AUTHCODE_STATE_LEN + 1]; /* "" once used */
-	char link[AUTHCODE_LINK_LEN + 1];   /* "" once followed */
+	/* "" once used; a cluster callback flow's are flowrefs. */
+	char state[FLOWREF_MAX + 1];
+	char link[FLOWREF_MAX + 1]; /* "" once followed */
+	int claimed;   /* in the user's record: redeemed only through it */
+	int node_only; /* cluster, but no flowref (a name too long): kept
+			  on this node, as on a single node */
 	char *redirect_uri;
 	char *authorize_url;
 	char *signin_url; /* what the user opens: link or authorize URL */
@@ -114,10 +134,20 @@ code_prepare(struct broker *b, struct user *u, struct flow *f,
 	if (c->redirect_uri == NULL)
 		return -ENOMEM;
 	r = authcode_pkce(&c->verifier, challenge);
-	if (r == 0)
+	if (r == 0 && confidential && storeq_is_cluster(b->q) &&
+	    flowref_make(b->seal, b->cf->tenant, FLOWREF_STATE, u->name,
+		c->state, sizeof(c->state)) == 0 &&
+	    flowref_make(b->seal, b->cf->tenant, FLOWREF_LINK, u->name, c->link,
+		sizeof(c->link)) == 0)
+		; /* any node finds the user (flowref.h) */
+	else if (r == 0) {
+		/* A paste comes from the user's own credctl: no need. A
+		 * callback flow without one stays on this node. */
+		c->node_only = confidential && storeq_is_cluster(b->q);
 		r = authcode_random(24, c->state, sizeof(c->state));
-	if (r == 0)
-		r = authcode_random(16, c->link, sizeof(c->link));
+		if (r == 0)
+			r = authcode_random(16, c->link, sizeof(c->link));
+	}
 	if (r == 0)
 		r = oauth_url_authorize(b->cf->authority, b->cf->tenant, ep,
 		    sizeof(ep));
@@ -168,8 +198,93 @@ flow_code_begin(struct broker *b, struct user *u, struct flow *f,
 	f->method = FLOW_CODE;
 	f->client = confidential ? IDP_CLIENT_CONFIDENTIAL : IDP_CLIENT_PUBLIC;
 	f->expires_on = clock_now(b->clk) + FLOW_CODE_LIFETIME;
-	flow_begin(b, u, f);
+	/* Cluster: shared through the record, so any node finishes it. */
+	if (!(storeq_is_cluster(b->q) && !c->node_only &&
+		flow_claim(b, u, f) == 0))
+		flow_begin(b, u, f);
 	return 0;
+}
+
+struct record_cflow *
+flow_code_to_record(struct broker *b, const struct flow *f)
+{
+	const struct flow_code *c = f->code;
+	struct record_cflow *rf = calloc(1, sizeof(*rf));
+
+	if (rf == NULL)
+		return NULL;
+	rf->client = f->client;
+	rf->expires_on = f->expires_on;
+	rf->verifier = secret_dup(c->verifier);
+	rf->state = strdup(c->state);
+	rf->link = strdup(c->link);
+	rf->redirect_uri = strdup(c->redirect_uri);
+	rf->authorize_url = strdup(c->authorize_url);
+	rf->signin_url = strdup(c->signin_url);
+	rf->note = c->note != NULL ? strdup(c->note) : NULL;
+	rf->scope = strdup(f->scope);
+	rf->node = strdup(b->cf->node);
+	if (rf->verifier == NULL || rf->state == NULL || rf->link == NULL ||
+	    rf->redirect_uri == NULL || rf->authorize_url == NULL ||
+	    rf->signin_url == NULL || (c->note != NULL && rf->note == NULL) ||
+	    rf->scope == NULL || rf->node == NULL) {
+		record_flow_code_free(rf);
+		return NULL;
+	}
+	return rf;
+}
+
+void
+flow_code_claimed(struct flow *f)
+{
+	if (f->code != NULL)
+		f->code->claimed = 1;
+}
+
+int
+flow_code_adopt(struct flow *f, const struct record_cflow *rf, int remote)
+{
+	struct flow_code *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return -ENOMEM;
+	c->claimed = 1;
+	c->redirect_uri = strdup(rf->redirect_uri);
+	c->authorize_url = strdup(rf->authorize_url);
+	c->signin_url = strdup(rf->signin_url);
+	c->note = rf->note != NULL ? strdup(rf->note) : NULL;
+	/* Only the redeeming node holds the verifier outside the record. */
+	c->verifier = remote ? NULL : secret_dup(rf->verifier);
+	/* A paste on this node is matched here before the record is. */
+	(void)snprintf(c->state, sizeof(c->state), "%s", rf->state);
+	(void)snprintf(c->link, sizeof(c->link), "%s", rf->link);
+	if (c->redirect_uri == NULL || c->authorize_url == NULL ||
+	    c->signin_url == NULL || (rf->note != NULL && c->note == NULL) ||
+	    (!remote && c->verifier == NULL)) {
+		flow_code_free(c);
+		return -ENOMEM;
+	}
+	oauth_device_clear(&f->dev);
+	flow_code_free(f->code);
+	f->code = c;
+	f->method = FLOW_CODE;
+	f->client = rf->client;
+	f->expires_on = rf->expires_on;
+	f->remote = remote;
+	return 0;
+}
+
+int
+flow_code_same(const struct flow *f, const struct record_cflow *rf)
+{
+	return f != NULL && f->method == FLOW_CODE && f->code != NULL &&
+	    rf != NULL && strcmp(f->code->signin_url, rf->signin_url) == 0;
+}
+
+int
+flow_code_is_shared(const struct flow *f)
+{
+	return f->method == FLOW_CODE && f->code != NULL && f->code->claimed;
 }
 
 /* An authorization-code sign-in nobody finished. */
@@ -199,6 +314,8 @@ flow_code_wait(struct broker *b, struct user *u, struct flow *f)
 	clock_timer_cancel(b->clk, &f->timer);
 	f->timer = clock_timer_in(b->clk,
 	    (f->expires_on - clock_now(b->clk)) * 1000, code_expired_cb, f);
+	if (f->remote)
+		return; /* shown here, started (and audited) elsewhere */
 	user_audit("consent_started", u, u->uid, NULL, f->scope, "pending",
 	    NULL, NULL, "auth_code", NULL);
 }
@@ -321,8 +438,15 @@ static int
 is_open(const struct flow *f)
 {
 	return f != NULL && f->method == FLOW_CODE && f->code != NULL &&
-	    f->state == FLOW_POLLING && f->req == NULL && !f->remote &&
-	    f->code->state[0] != '\0';
+	    f->state == FLOW_POLLING && f->req == NULL &&
+	    (!f->remote || f->code->claimed) && f->code->state[0] != '\0';
+}
+
+/* An open flow this node may redeem by itself (not in the record). */
+static int
+is_local(const struct flow *f)
+{
+	return is_open(f) && !f->code->claimed;
 }
 
 int
@@ -346,7 +470,9 @@ flow_code_paste(struct broker *b, struct user *u, struct waiter *w,
 	if (r == -ENOMEM)
 		return r;
 	if (r == 0 &&
-	    sodium_memcmp(rp.state, f->code->state, AUTHCODE_STATE_LEN) != 0)
+	    (strlen(f->code->state) != AUTHCODE_STATE_LEN ||
+		sodium_memcmp(rp.state, f->code->state, AUTHCODE_STATE_LEN) !=
+		    0))
 		r = -ESTALE;
 	if (r < 0) {
 		why = r == -EXDEV  ? "not the sign-in's redirect address" :
@@ -366,10 +492,188 @@ flow_code_paste(struct broker *b, struct user *u, struct waiter *w,
 			"use the link of the latest 'credctl login'" :
 			"the pasted address is malformed or too long");
 	}
+	if (f->code->claimed) {
+		/* Cluster: used up in the record first (any node's paste). */
+		r = take_submit(b, u->name, rp.state, 0, rp.code, rp.error,
+		    rp.error_desc, f->seq, NULL, NULL, NULL, NULL);
+		authcode_reply_clear(&rp);
+		if (r < 0)
+			return r;
+		user_park(b, &f->done_waiters, w);
+		f->state = FLOW_CLAIMING; /* nothing else uses it meanwhile */
+		return WAITER_PARKED;
+	}
 	user_park(b, &f->done_waiters, w);
 	code_finish(b, u, f, rp.code, rp.error, rp.error_desc);
 	authcode_reply_clear(&rp);
 	return WAITER_PARKED;
+}
+
+/* ---- cluster: a key used up in the record, then the flow here ---- */
+
+struct code_take {
+	struct broker *b;
+	struct secret *code;  /* a callback's or paste's (owned) */
+	char *error, *desc;   /* or Entra's error (owned) */
+	uintptr_t seq;	      /* a paste: the flow its waiter is parked on */
+	broker_redeem_cb *cb; /* a callback's */
+	void *arg;
+	broker_link_cb *lcb; /* a link's */
+	void *larg;
+};
+
+static void
+take_free(struct code_take *t)
+{
+	if (t == NULL)
+		return;
+	secret_free(t->code);
+	free(t->error);
+	free(t->desc);
+	free(t);
+}
+
+/* The flow u redeems a taken code with: its own, or one made for it. */
+static struct flow *
+take_flow(struct broker *b, struct user *u, const struct record_cflow *rf,
+    uintptr_t seq)
+{
+	struct flow *f = u->flow;
+
+	if (f != NULL && (seq != 0 ? f->seq == seq : flow_code_same(f, rf)) &&
+	    f->req == NULL && flow_code_adopt(f, rf, 0) == 0)
+		return f;
+	if (seq != 0)
+		return NULL; /* the paste's flow ended meanwhile */
+	if (f != NULL)
+		flow_cancel(b, u, -ECANCELED,
+		    "the sign-in was finished through another sign-in link");
+	f = flow_new(b, u, rf->scope);
+	if (f == NULL)
+		return NULL;
+	if (flow_code_adopt(f, rf, 0) < 0) {
+		flow_discard(b, f);
+		return NULL;
+	}
+	u->flow = f;
+	return f;
+}
+
+/* The key was refused by the record (used, unknown, expired). */
+static void
+take_refused(struct broker *b, struct code_take *t, const char *user, int r)
+{
+	struct user *u = user_find(b, user);
+	struct flow *f = u != NULL ? u->flow : NULL;
+
+	refused(t->lcb != NULL ? "signin_link" : "signin_callback",
+	    r == -ENOENT ? "used, unknown or expired sign-in (cluster)" :
+			   "the store did not answer");
+	if (t->lcb != NULL)
+		t->lcb(t->larg, r == -ENOENT ? -ENOENT : -EIO, NULL);
+	else if (t->cb != NULL)
+		t->cb(t->arg, r == -ENOENT ? -ENOENT : r, user,
+		    r == -ENOENT ? "this sign-in was already used" :
+				   "the sign-in could not be looked up");
+	else if (f != NULL && f->seq == t->seq && f->req == NULL && !b->closing)
+		flow_end(b, u, r == -ENOENT ? -EBADMSG : r,
+		    r == -ENOENT ? "that sign-in address was already used" :
+				   "the sign-in could not be looked up; try "
+				   "again",
+		    NULL);
+}
+
+static void
+take_done(struct storeq_job *j)
+{
+	struct code_take *t = j->arg;
+	struct broker *b = t->b;
+	struct user *u;
+	struct flow *f;
+	int err = 0;
+
+	u = j->rec != NULL ? user_get(b, j->user, j->rec->uid, &err) :
+			     user_find(b, j->user);
+	if (u != NULL)
+		user_store_note(b, u, j);
+	if (j->result < 0 || b->closing || u == NULL) {
+		take_refused(b, t, j->user,
+		    j->result < 0 ? j->result : -ECANCELED);
+		goto out;
+	}
+	if (!u->dirty) {
+		user_apply(b, u, j->rec);
+		j->rec = NULL; /* transferred */
+	}
+	if (t->lcb != NULL) {
+		user_audit("signin_link", u, u->uid, NULL, j->cflow->scope,
+		    "ok", NULL, NULL, "cluster", NULL);
+		t->lcb(t->larg, 0, j->cflow->authorize_url);
+		goto out;
+	}
+	f = take_flow(b, u, j->cflow, t->seq);
+	if (f == NULL) {
+		take_refused(b, t, j->user, -ENOMEM);
+		goto out;
+	}
+	/* Used up: here as in the record. */
+	sodium_memzero(f->code->state, sizeof(f->code->state));
+	sodium_memzero(f->code->link, sizeof(f->code->link));
+	f->state = FLOW_POLLING;
+	clock_timer_cancel(b->clk, &f->timer);
+	f->timer = clock_timer_in(b->clk,
+	    (f->expires_on - clock_now(b->clk)) * 1000, code_expired_cb, f);
+	if (t->cb != NULL) {
+		f->redeem_cb = t->cb;
+		f->redeem_arg = t->arg;
+		user_audit("signin_callback", u, u->uid, NULL, f->scope,
+		    "pending", NULL, NULL,
+		    t->code != NULL ? "code (cluster)" : "error (cluster)",
+		    NULL);
+	}
+	code_finish(b, u, f, t->code, t->code != NULL ? NULL : t->error,
+	    t->code != NULL ? NULL : t->desc);
+out:
+	take_free(t);
+}
+
+/*
+ * Use key (a state, or a link id with is_link) up in user's record on
+ * the store thread; take_done goes on. The code, error and desc are
+ * copied. 0 or -ENOMEM (nothing was submitted, no cb runs).
+ */
+static int
+take_submit(struct broker *b, const char *user, const char *key, int is_link,
+    const struct secret *code, const char *error, const char *desc,
+    uintptr_t seq, broker_redeem_cb *cb, void *arg, broker_link_cb *lcb,
+    void *larg)
+{
+	struct code_take *t = calloc(1, sizeof(*t));
+	struct storeq_job *j = NULL;
+
+	if (t == NULL)
+		return -ENOMEM;
+	t->b = b;
+	t->seq = seq;
+	t->cb = cb;
+	t->arg = arg;
+	t->lcb = lcb;
+	t->larg = larg;
+	if ((code != NULL && (t->code = secret_dup(code)) == NULL) ||
+	    (error != NULL && *error != '\0' &&
+		(t->error = strdup(error)) == NULL) ||
+	    (desc != NULL && (t->desc = strdup(desc)) == NULL))
+		goto fail;
+	j = storeq_job_new(STOREQ_FLOW_TAKE, user, take_done, t);
+	if (j == NULL || (j->key = strdup(key)) == NULL)
+		goto fail;
+	j->take_link = is_link;
+	storeq_submit(b->q, j);
+	return 0;
+fail:
+	storeq_job_free(j);
+	take_free(t);
+	return -ENOMEM;
 }
 
 struct code_find {
@@ -385,7 +689,7 @@ find_cb(struct user *u, void *arg)
 	struct code_find *cf = arg;
 	const char *have;
 
-	if (cf->found != NULL || !is_open(u->flow))
+	if (cf->found != NULL || !is_local(u->flow))
 		return;
 	have = cf->is_link ? u->flow->code->link : u->flow->code->state;
 	if (strlen(have) == cf->len &&
@@ -403,7 +707,10 @@ find_flow(struct broker *b, const char *key, int is_link)
 	struct code_find cf = { key, key != NULL ? strlen(key) : 0, is_link,
 		NULL };
 
-	if (cf.len != (is_link ? AUTHCODE_LINK_LEN : AUTHCODE_STATE_LEN))
+	/* A flowref is found here too when the claim failed (the store was
+	 * down at the start): then the flow is this node's alone. */
+	if (cf.len != (is_link ? AUTHCODE_LINK_LEN : AUTHCODE_STATE_LEN) &&
+	    (cf.len < FLOWREF_MIN || cf.len > FLOWREF_MAX))
 		return NULL;
 	user_foreach(b, find_cb, &cf);
 	return cf.found;
@@ -424,12 +731,22 @@ refused(const char *op, const char *reason)
 }
 
 int
-flow_code_link(struct broker *b, const char *id, char **authorize_url)
+flow_code_link(struct broker *b, const char *id, char **authorize_url,
+    broker_link_cb *cb, void *arg)
 {
 	struct user *u = find_flow(b, id, 1);
+	char name[FLOWREF_USER_MAX + 1];
 	struct flow_code *c;
+	int r;
 
 	*authorize_url = NULL;
+	if (u == NULL && storeq_is_cluster(b->q) &&
+	    flowref_open(b->seal, b->cf->tenant, FLOWREF_LINK, id, name,
+		sizeof(name)) == 0) {
+		r = take_submit(b, name, id, 1, NULL, NULL, NULL, 0, NULL, NULL,
+		    cb, arg);
+		return r < 0 ? r : -EINPROGRESS;
+	}
 	if (u == NULL || u->flow->client != IDP_CLIENT_CONFIDENTIAL) {
 		refused("signin_link", "unknown, used or expired link");
 		return -ENOENT;
@@ -450,8 +767,15 @@ flow_code_callback(struct broker *b, const char *state,
     broker_redeem_cb *cb, void *arg)
 {
 	struct user *u = find_flow(b, state, 0);
+	char name[FLOWREF_USER_MAX + 1];
 	struct flow *f;
 
+	if (u == NULL && storeq_is_cluster(b->q) &&
+	    (code != NULL || (err != NULL && *err != '\0')) &&
+	    flowref_open(b->seal, b->cf->tenant, FLOWREF_STATE, state, name,
+		sizeof(name)) == 0)
+		return take_submit(b, name, state, 0, code, err, err_desc, 0,
+		    cb, arg, NULL, NULL);
 	if (u == NULL || u->flow->client != IDP_CLIENT_CONFIDENTIAL ||
 	    (code == NULL && (err == NULL || *err == '\0'))) {
 		refused("signin_callback", "unknown, used or expired state");

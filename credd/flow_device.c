@@ -70,10 +70,12 @@ fall_back(struct broker *b, struct user *u, struct flow *f,
 	log_info("user \"%s\": the device code flow is blocked by "
 		 "Conditional Access (%s); signing in with auth_code",
 	    u->name, err->reason);
-	if (u->rec != NULL && u->rec->flow != NULL &&
-	    f->dev.user_code != NULL &&
+	if (!storeq_is_cluster(b->q) && u->rec != NULL &&
+	    u->rec->flow != NULL && f->dev.user_code != NULL &&
 	    strcmp(u->rec->flow->user_code, f->dev.user_code) == 0) {
-		/* The other nodes stop showing the blocked device code. */
+		/* The other nodes stop showing the blocked device code. (On
+		 * a cluster store the code flow's claim replaces it in one
+		 * write, so they show the code flow instead.) */
 		record_flow_free(u->rec->flow);
 		u->rec->flow = NULL;
 		user_save(b, u, 0, NULL, NULL);

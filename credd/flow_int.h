@@ -90,6 +90,11 @@ void flow_login_deadline_cb(struct event_loop *ev, void *arg);
  */
 int flow_claim(struct broker *b, struct user *u, struct flow *f);
 
+/* A new flow for u asking for scope, not yet u's. NULL on ENOMEM. */
+struct flow *flow_new(struct broker *b, struct user *u, const char *scope);
+/* Free a flow that never became u's (flow_new's). */
+void flow_discard(struct broker *b, struct flow *f);
+
 /* flow_device.c */
 /* Poll f's device code in delay_s seconds (or when the breaker opens). */
 void flow_device_arm_poll(struct broker *b, struct flow *f, int64_t delay_s);
@@ -106,6 +111,21 @@ void flow_device_started(void *arg, int r, struct oauth_device *dev,
  */
 int flow_code_begin(struct broker *b, struct user *u, struct flow *f,
     const char *note);
+struct record_cflow;
+/* f's code flow as the record holds it (cluster). NULL on ENOMEM. */
+struct record_cflow *flow_code_to_record(struct broker *b,
+    const struct flow *f);
+/* f's claim stood: from now on it is redeemed through the record. */
+void flow_code_claimed(struct flow *f);
+/*
+ * Make f the code flow rf describes (another node's, remote: shown
+ * here; or taken here to be redeemed: with the verifier). 0 or -ENOMEM.
+ */
+int flow_code_adopt(struct flow *f, const struct record_cflow *rf, int remote);
+/* Is rf (may be NULL) f's code flow? */
+int flow_code_same(const struct flow *f, const struct record_cflow *rf);
+/* Is f a code flow that lives in the user's record? */
+int flow_code_is_shared(const struct flow *f);
 /* flow_begin of a code flow: wait for the user until it expires. */
 void flow_code_wait(struct broker *b, struct user *u, struct flow *f);
 /* The code flow's fields for a consent answer. 0 or -ENOMEM. */
@@ -131,7 +151,8 @@ void flow_code_tell(struct broker *b, broker_redeem_cb *cb, void *arg, int r,
 /* broker_free: drop the outcomes not yet told. */
 void flow_code_drop_tells(struct broker *b);
 /* broker_signin_link and broker_signin_redeem (broker.h), done here. */
-int flow_code_link(struct broker *b, const char *id, char **authorize_url);
+int flow_code_link(struct broker *b, const char *id, char **authorize_url,
+    broker_link_cb *cb, void *arg);
 int flow_code_callback(struct broker *b, const char *state,
     const struct secret *code, const char *err, const char *err_desc,
     broker_redeem_cb *cb, void *arg);

@@ -3,7 +3,8 @@
  * and open via seal.c, load/save/delete through a store backend with
  * compare-and-swap versions, the sealed (epoch, generation) of every
  * write and its check against this node's high-water marks (marks.h),
- * and `credd rekey`.
+ * and `credd rekey`. The flows a record carries while they run (device
+ * and code) are record_flow.c's.
  *
  * Must never: let the refresh token or the encoded plaintext sit in a
  * loose char * that outlives a function (they live in struct secret, and
@@ -21,6 +22,7 @@
 #include "entra/secret.h"
 #include "marks.h"
 #include "record.h"
+#include "record_int.h"
 #include "seal.h"
 #include "store.h"
 
@@ -61,25 +63,12 @@ free_scopes(char **v)
 }
 
 void
-record_flow_free(struct record_flow *f)
-{
-	if (f == NULL)
-		return;
-	secret_free(f->device_code);
-	free(f->user_code);
-	free(f->verification_uri);
-	free(f->message);
-	free(f->scope);
-	free(f->node);
-	free(f);
-}
-
-void
 record_free(struct record *r)
 {
 	if (r == NULL)
 		return;
 	record_flow_free(r->flow);
+	record_flow_code_free(r->cflow);
 	free(r->user);
 	free(r->oid);
 	free(r->tid);
@@ -89,9 +78,8 @@ record_free(struct record *r)
 	free(r);
 }
 
-/* strdup that keeps NULL as NULL; 0 or -ENOMEM. */
-static int
-dup_opt(const char *s, char **out)
+int
+record_dup_opt(const char *s, char **out)
 {
 	*out = NULL;
 	if (s == NULL)
@@ -108,31 +96,6 @@ count_scopes(char *const *v)
 	while (v != NULL && v[n] != NULL)
 		n++;
 	return n;
-}
-
-struct record_flow *
-record_flow_dup(const struct record_flow *f)
-{
-	struct record_flow *d;
-
-	if (f == NULL)
-		return NULL;
-	d = calloc(1, sizeof(*d));
-	if (d == NULL)
-		return NULL;
-	d->expires_on = f->expires_on;
-	d->interval = f->interval;
-	d->device_code = secret_dup(f->device_code);
-	if (d->device_code == NULL ||
-	    dup_opt(f->user_code, &d->user_code) < 0 ||
-	    dup_opt(f->verification_uri, &d->verification_uri) < 0 ||
-	    dup_opt(f->message, &d->message) < 0 ||
-	    dup_opt(f->scope, &d->scope) < 0 ||
-	    dup_opt(f->node, &d->node) < 0) {
-		record_flow_free(d);
-		return NULL;
-	}
-	return d;
 }
 
 struct record *
@@ -154,9 +117,10 @@ record_dup(const struct record *r)
 		.epoch = r->epoch,
 		.gen = r->gen,
 		.client = r->client };
-	if (dup_opt(r->user, &d->user) < 0 || dup_opt(r->oid, &d->oid) < 0 ||
-	    dup_opt(r->tid, &d->tid) < 0 ||
-	    dup_opt(r->username, &d->username) < 0)
+	if (record_dup_opt(r->user, &d->user) < 0 ||
+	    record_dup_opt(r->oid, &d->oid) < 0 ||
+	    record_dup_opt(r->tid, &d->tid) < 0 ||
+	    record_dup_opt(r->username, &d->username) < 0)
 		goto fail;
 	if (r->refresh_token != NULL) {
 		d->refresh_token = secret_dup(r->refresh_token);
@@ -164,6 +128,9 @@ record_dup(const struct record *r)
 			goto fail;
 	}
 	if (r->flow != NULL && (d->flow = record_flow_dup(r->flow)) == NULL)
+		goto fail;
+	if (r->cflow != NULL &&
+	    (d->cflow = record_flow_code_dup(r->cflow)) == NULL)
 		goto fail;
 	n = count_scopes(r->scopes);
 	d->scopes = calloc(n + 1, sizeof(*d->scopes));
@@ -209,9 +176,8 @@ record_set_scopes(struct record *r, const char *space_list)
 	return 0;
 }
 
-/* json_string of s, or json null for NULL. */
-static json_t *
-json_str_or_null(const char *s)
+json_t *
+record_json_str_or_null(const char *s)
 {
 	return s != NULL ? json_string(s) : json_null();
 }
@@ -243,26 +209,25 @@ encode_obj(const struct record *r)
 	o = json_pack("{s:i, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:I, "
 		      "s:I, s:I}",
 	    "v", RECORD_VERSION, "user", r->user, "uid", (json_int_t)r->uid,
-	    "oid", json_str_or_null(r->oid), "tid", json_str_or_null(r->tid),
-	    "username", json_str_or_null(r->username), "refresh_token", rt,
-	    "scopes", scopes, "created", (json_int_t)r->created, "updated",
+	    "oid", record_json_str_or_null(r->oid), "tid",
+	    record_json_str_or_null(r->tid), "username",
+	    record_json_str_or_null(r->username), "refresh_token", rt, "scopes",
+	    scopes, "created", (json_int_t)r->created, "updated",
 	    (json_int_t)r->updated, "last_refresh", (json_int_t)r->last_refresh,
 	    "epoch", (json_int_t)r->epoch, "gen", (json_int_t)r->gen);
 	if (o != NULL && r->flow != NULL) {
-		const struct record_flow *f = r->flow;
-		json_t *fo =
-		    json_pack("{s:s%, s:s, s:s, s:o, s:s, s:s, s:I, s:I}",
-			"device_code", f->device_code->ptr, f->device_code->len,
-			"user_code", f->user_code, "verification_uri",
-			f->verification_uri, "message",
-			json_str_or_null(f->message), "scope", f->scope, "node",
-			f->node, "expires_on", (json_int_t)f->expires_on,
-			"interval", (json_int_t)f->interval);
+		json_t *fo = record_flow_encode(r->flow);
 
 		if (fo == NULL || json_object_set_new(o, "flow", fo) < 0) {
 			json_decref(o);
 			return NULL;
 		}
+	}
+	if (o != NULL && r->cflow != NULL &&
+	    json_object_set_new(o, "code_flow",
+		record_flow_code_encode(r->cflow)) < 0) {
+		json_decref(o);
+		return NULL;
 	}
 	if (o != NULL && r->client != 0 &&
 	    json_object_set_new(o, "client", json_string("confidential")) < 0) {
@@ -293,9 +258,8 @@ record_encode(const struct record *r, struct secret **out)
 	return *out != NULL ? 0 : -ENOMEM;
 }
 
-/* A string member (NUL-free) or null/absent when may_be_null; strdup'd. */
-static int
-get_str(json_t *o, const char *key, int may_be_null, char **out)
+int
+record_get_str(json_t *o, const char *key, int may_be_null, char **out)
 {
 	json_t *v = json_object_get(o, key);
 	const char *s;
@@ -312,8 +276,9 @@ get_str(json_t *o, const char *key, int may_be_null, char **out)
 	return *out != NULL ? 0 : -ENOMEM;
 }
 
-static int
-get_int(json_t *o, const char *key, int64_t min, int64_t max, int64_t *out)
+int
+record_get_int(json_t *o, const char *key, int64_t min, int64_t max,
+    int64_t *out)
 {
 	json_t *v = json_object_get(o, key);
 	json_int_t i;
@@ -337,7 +302,7 @@ get_opt_u63(json_t *o, const char *key, uint64_t *out)
 	*out = 0;
 	if (json_object_get(o, key) == NULL)
 		return 0;
-	e = get_int(o, key, 0, INT64_MAX, &v);
+	e = record_get_int(o, key, 0, INT64_MAX, &v);
 	if (e == 0)
 		*out = (uint64_t)v;
 	return e;
@@ -374,52 +339,8 @@ decode_scopes(json_t *a, char ***out)
 	return 0;
 }
 
-static int
-decode_flow(json_t *fo, struct record_flow **out)
-{
-	struct record_flow *f;
-	json_t *dc;
-	int e;
-
-	*out = NULL;
-	if (fo == NULL || json_is_null(fo))
-		return 0;
-	if (!json_is_object(fo))
-		return -EBADMSG;
-	f = calloc(1, sizeof(*f));
-	if (f == NULL)
-		return -ENOMEM;
-	dc = json_object_get(fo, "device_code");
-	e = json_is_string(dc) && json_string_length(dc) > 0 ? 0 : -EBADMSG;
-	if (e == 0 &&
-	    (f->device_code = secret_new(json_string_value(dc),
-		 json_string_length(dc))) == NULL)
-		e = -ENOMEM;
-	if (e == 0)
-		e = get_str(fo, "user_code", 0, &f->user_code);
-	if (e == 0)
-		e = get_str(fo, "verification_uri", 0, &f->verification_uri);
-	if (e == 0)
-		e = get_str(fo, "message", 1, &f->message);
-	if (e == 0)
-		e = get_str(fo, "scope", 0, &f->scope);
-	if (e == 0)
-		e = get_str(fo, "node", 0, &f->node);
-	if (e == 0)
-		e = get_int(fo, "expires_on", 0, INT64_MAX, &f->expires_on);
-	if (e == 0)
-		e = get_int(fo, "interval", 1, 3600, &f->interval);
-	if (e < 0) {
-		record_flow_free(f);
-		return e;
-	}
-	*out = f;
-	return 0;
-}
-
-/* "client": absent or "public" 0, "confidential" 1, else -EBADMSG. */
-static int
-decode_client(json_t *v, int *out)
+int
+record_get_client(json_t *v, int *out)
 {
 	*out = 0;
 	if (v == NULL)
@@ -443,25 +364,27 @@ decode_obj(json_t *o, struct record *r)
 
 	if (!json_is_object(o))
 		return -EBADMSG;
-	e = get_int(o, "v", RECORD_VERSION, RECORD_VERSION, &v);
+	e = record_get_int(o, "v", RECORD_VERSION, RECORD_VERSION, &v);
 	if (e == 0)
-		e = get_str(o, "user", 0, &r->user);
+		e = record_get_str(o, "user", 0, &r->user);
 	if (e == 0)
-		e = get_int(o, "uid", 0, (int64_t)UINT32_MAX - 1, &uid);
+		e = record_get_int(o, "uid", 0, (int64_t)UINT32_MAX - 1, &uid);
 	if (e == 0)
-		e = get_str(o, "oid", 1, &r->oid);
+		e = record_get_str(o, "oid", 1, &r->oid);
 	if (e == 0)
-		e = get_str(o, "tid", 1, &r->tid);
+		e = record_get_str(o, "tid", 1, &r->tid);
 	if (e == 0)
-		e = get_str(o, "username", 1, &r->username);
+		e = record_get_str(o, "username", 1, &r->username);
 	if (e == 0)
 		e = decode_scopes(json_object_get(o, "scopes"), &r->scopes);
 	if (e == 0)
-		e = get_int(o, "created", INT64_MIN, INT64_MAX, &r->created);
+		e = record_get_int(o, "created", INT64_MIN, INT64_MAX,
+		    &r->created);
 	if (e == 0)
-		e = get_int(o, "updated", INT64_MIN, INT64_MAX, &r->updated);
+		e = record_get_int(o, "updated", INT64_MIN, INT64_MAX,
+		    &r->updated);
 	if (e == 0)
-		e = get_int(o, "last_refresh", INT64_MIN, INT64_MAX,
+		e = record_get_int(o, "last_refresh", INT64_MIN, INT64_MAX,
 		    &r->last_refresh);
 	if (e == 0)
 		e = get_opt_u63(o, "epoch", &r->epoch);
@@ -472,10 +395,13 @@ decode_obj(json_t *o, struct record *r)
 	if (r->user[0] == '\0')
 		return -EBADMSG;
 	r->uid = (uid_t)uid;
-	e = decode_flow(json_object_get(o, "flow"), &r->flow);
+	e = record_flow_decode(json_object_get(o, "flow"), &r->flow);
 	if (e < 0)
 		return e;
-	e = decode_client(json_object_get(o, "client"), &r->client);
+	e = record_flow_code_decode(json_object_get(o, "code_flow"), &r->cflow);
+	if (e < 0)
+		return e;
+	e = record_get_client(json_object_get(o, "client"), &r->client);
 	if (e < 0)
 		return e;
 	rt = json_object_get(o, "refresh_token");

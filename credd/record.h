@@ -7,6 +7,7 @@
  *  "refresh_token":..|null,"scopes":[..],"created":..,"updated":..,
  *  "last_refresh":.., "epoch":.., "gen":..,
  *  "flow":{..} (optional: a pending device flow),
+ *  "code_flow":{..} (optional: a pending authorization-code flow),
  *  "client":"confidential" (optional: absent = public)}
  * A record without a refresh token still pins the account (oid, tid)
  * after a REAUTH or logout; only admin revoke deletes the record.
@@ -50,6 +51,27 @@ struct record_flow {
 	int64_t interval;
 };
 
+/*
+ * An authorization-code flow in progress (cluster mode), shared through
+ * the store so that any node can follow its link or redeem its code
+ * (docs/cluster.md). Sealed as "code_flow", beside "flow", so an older
+ * credd ignores it. state and link are "" once used: the store's
+ * compare-and-swap makes each single use cluster-wide.
+ */
+struct record_cflow {
+	struct secret *verifier; /* PKCE; never leaves the sealed record */
+	char *state;		 /* "" once a code or error came back */
+	char *link;		 /* "" once followed (or the state used) */
+	char *redirect_uri;
+	char *authorize_url;
+	char *signin_url; /* what users are shown: link or authorize URL */
+	char *note;	  /* may be NULL: why this method (the fallback) */
+	char *scope;
+	char *node;	    /* the node that started it */
+	int client;	    /* enum idp_client of the grant */
+	int64_t expires_on; /* unix s */
+};
+
 struct record {
 	char *user;
 	uid_t uid; /* uid at consent */
@@ -62,7 +84,8 @@ struct record {
 	uint64_t version; /* store version it was loaded from / saved as */
 	uint64_t epoch;	  /* sealed: creation of its row, unix us */
 	uint64_t gen;	  /* sealed: writes within that epoch */
-	struct record_flow *flow; /* pending device flow (cluster), or NULL */
+	struct record_flow *flow;   /* pending device flow (cluster), or NULL */
+	struct record_cflow *cflow; /* pending code flow (cluster), or NULL */
 	/*
 	 * The kind of client whose grant obtained refresh_token (enum
 	 * idp_client: 0 public, 1 confidential), so its refreshes carry the
@@ -75,6 +98,9 @@ struct record {
 
 void record_flow_free(struct record_flow *f);
 struct record_flow *record_flow_dup(const struct record_flow *f);
+
+void record_flow_code_free(struct record_cflow *f);
+struct record_cflow *record_flow_code_dup(const struct record_cflow *f);
 
 struct record *record_new(const char *user, uid_t uid);
 void record_free(struct record *r);

@@ -252,6 +252,112 @@ job_list(struct storeq *q, struct storeq_job *j)
 	return 0;
 }
 
+/* Is f a flow another node runs, still pending? */
+static int
+foreign_pending(const char *node, int64_t expires_on, const char *ours,
+    int64_t now)
+{
+	return expires_on > now && (ours == NULL || strcmp(node, ours) != 0);
+}
+
+/*
+ * FLOW_CLAIM of a code flow: ours unless another node's flow (either
+ * method) is pending; this node's own (a device flow it falls back
+ * from, or one it forgot in a restart) gives way.
+ */
+static int
+job_cflow_claim(struct storeq *q, struct storeq_job *j)
+{
+	struct record *cur = NULL;
+	int64_t now = time(NULL);
+	int r = -ESTALE, tries;
+
+	for (tries = 0; tries < 8 && r == -ESTALE; tries++) {
+		r = load_marked(q, j, &cur);
+		if (r == -ENOENT) {
+			cur = record_new(j->user, j->uid);
+			r = cur != NULL ? 0 : -ENOMEM;
+		}
+		if (r < 0)
+			return r;
+		if ((cur->flow != NULL &&
+			foreign_pending(cur->flow->node, cur->flow->expires_on,
+			    j->node, now)) ||
+		    (cur->cflow != NULL &&
+			foreign_pending(cur->cflow->node,
+			    cur->cflow->expires_on, j->node, now))) {
+			j->rec = cur;
+			j->claimed = 0;
+			return 0;
+		}
+		record_flow_free(cur->flow);
+		cur->flow = NULL;
+		record_flow_code_free(cur->cflow);
+		cur->cflow = record_flow_code_dup(j->cflow);
+		if (cur->cflow == NULL) {
+			record_free(cur);
+			return -ENOMEM;
+		}
+		r = save_marked(q, j, cur, 0);
+		if (r == 0) {
+			j->rec = cur;
+			j->claimed = 1;
+			return 0;
+		}
+		record_free(cur);
+		cur = NULL;
+	}
+	return r;
+}
+
+/* Wipe s in place, leaving "" (a used state or link). */
+static void
+use_up(char *s)
+{
+	secret_wipe(s, strlen(s));
+}
+
+/* FLOW_TAKE: the key used up cluster-wide, exactly once (CAS). */
+static int
+job_flow_take(struct storeq *q, struct storeq_job *j)
+{
+	struct record *cur = NULL;
+	struct record_cflow *f;
+	const char *have;
+	size_t kl = strlen(j->key);
+	int r = -ESTALE, tries;
+
+	for (tries = 0; tries < 8 && r == -ESTALE; tries++) {
+		r = load_marked(q, j, &cur);
+		if (r < 0)
+			return r;
+		f = cur->cflow;
+		have = f == NULL ? "" : j->take_link ? f->link : f->state;
+		if (f == NULL || f->expires_on <= time(NULL) || kl == 0 ||
+		    strlen(have) != kl || !secret_memeq(have, j->key, kl)) {
+			record_free(cur);
+			return -ENOENT; /* unknown, used or expired */
+		}
+		record_flow_code_free(j->cflow);
+		j->cflow = record_flow_code_dup(f);
+		if (j->cflow == NULL) {
+			record_free(cur);
+			return -ENOMEM;
+		}
+		use_up(f->link);
+		if (!j->take_link)
+			use_up(f->state);
+		r = save_marked(q, j, cur, 0);
+		if (r == 0) {
+			j->rec = cur;
+			return 0;
+		}
+		record_free(cur);
+		cur = NULL;
+	}
+	return r;
+}
+
 /* FLOW_CLAIM: one device flow per user across the cluster. */
 static int
 job_flow_claim(struct storeq *q, struct storeq_job *j)
@@ -267,11 +373,17 @@ job_flow_claim(struct storeq *q, struct storeq_job *j)
 		}
 		if (r < 0)
 			return r;
-		if (cur->flow != NULL && cur->flow->expires_on > time(NULL)) {
+		if ((cur->flow != NULL && cur->flow->expires_on > time(NULL)) ||
+		    (cur->cflow != NULL &&
+			foreign_pending(cur->cflow->node,
+			    cur->cflow->expires_on, j->node, time(NULL)))) {
 			j->rec = cur; /* another node's code is the one shown */
 			j->claimed = 0;
 			return 0;
 		}
+		/* A code flow of ours (forgotten in a restart) gives way. */
+		record_flow_code_free(cur->cflow);
+		cur->cflow = NULL;
 		record_flow_free(cur->flow);
 		cur->flow = record_flow_dup(j->flow);
 		if (cur->flow == NULL) {
@@ -322,7 +434,11 @@ job_run(struct storeq *q, struct storeq_job *j)
 		    0;
 		break;
 	case STOREQ_FLOW_CLAIM:
-		j->result = job_flow_claim(q, j);
+		j->result = j->cflow != NULL ? job_cflow_claim(q, j) :
+					       job_flow_claim(q, j);
+		break;
+	case STOREQ_FLOW_TAKE:
+		j->result = job_flow_take(q, j);
 		break;
 	}
 	if ((j->op == STOREQ_LOAD || j->op == STOREQ_LOCK) &&
@@ -522,6 +638,9 @@ storeq_job_free(struct storeq_job *j)
 	free(j->cursor);
 	record_free(j->rec);
 	record_flow_free(j->flow);
+	record_flow_code_free(j->cflow);
+	secret_wipe_str(j->key);
+	free(j->node);
 	free(j->user);
 	free(j);
 }

@@ -10,9 +10,9 @@
  * With high-water marks (marks.h), every record read is checked against
  * this node's mark and every write raises it (record_load_marked,
  * record_save_marked): a row older than the node has seen comes back as
- * RECORD_EROLLBACK with j->rb (LOAD, LOCK, FLOW_CLAIM), is written over
- * by a newer record of ours (SAVE: j->rollback = 2), and is never
- * adopted. The marks are touched by the store thread only.
+ * RECORD_EROLLBACK with j->rb (LOAD, LOCK, FLOW_CLAIM, FLOW_TAKE), is
+ * written over by a newer record of ours (SAVE: j->rollback = 2), and is
+ * never adopted. The marks are touched by the store thread only.
  */
 #ifndef CREDD_STOREQ_H
 #define CREDD_STOREQ_H
@@ -48,7 +48,14 @@ enum storeq_op {
 	STOREQ_UNLOCK,
 	STOREQ_FLOW_CLAIM, /* flow (owned): store it in the user's record unless
 			      another node's flow is pending there; -> rec (the
-			      stored record), claimed (1: ours is the one) */
+			      stored record), claimed (1: ours is the one).
+			      With cflow instead of flow: the same for a code
+			      flow, which replaces this node's own flows */
+	STOREQ_FLOW_TAKE,  /* key (a code flow's state, or its link id with
+			      take_link): use it up in the record with the CAS
+			      (a state takes the link with it) -> cflow (the
+			      flow as it was), rec (as stored); -ENOENT when no
+			      unexpired flow has that key unused */
 };
 
 struct storeq_item {
@@ -69,7 +76,12 @@ struct storeq_job {
 	int result;	    /* 0 or -errno */
 	int replaced;	    /* SAVE: another account's record won */
 	int may_create;	    /* SAVE: recreate a record deleted meanwhile */
-	struct record_flow *flow; /* FLOW_CLAIM in (owned) */
+	struct record_flow *flow;   /* FLOW_CLAIM in (owned) */
+	struct record_cflow *cflow; /* FLOW_CLAIM in, FLOW_TAKE out (owned) */
+	char *key;		    /* FLOW_TAKE in (owned, wiped) */
+	int take_link;		    /* FLOW_TAKE: key is a link id */
+	char *node;   /* FLOW_CLAIM: this node (owned; NULL: any code
+			 flow pending is another node's) */
 	uid_t uid;    /* FLOW_CLAIM: for a record made from scratch */
 	int claimed;  /* FLOW_CLAIM out */
 	int locked;   /* LOCK out: the cluster lock is held */

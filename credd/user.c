@@ -257,10 +257,11 @@ user_maybe_evict(struct broker *b, struct user *u)
 
 	if (b->nusers <= (size_t)b->cf->records_in_memory || b->closing ||
 	    r == NULL || r->refresh_token == NULL || r->oid == NULL ||
-	    r->flow != NULL || r->uid != u->uid || !u->loaded || u->dirty ||
-	    u->saves > 0 || u->loading || u->reload_pending || u->logged_out ||
-	    u->flow != NULL || !TAILQ_EMPTY(&u->flights) ||
-	    !LIST_EMPTY(&u->load_waiters) || !LIST_EMPTY(&u->store_waiters))
+	    r->flow != NULL || r->cflow != NULL || r->uid != u->uid ||
+	    !u->loaded || u->dirty || u->saves > 0 || u->loading ||
+	    u->reload_pending || u->logged_out || u->flow != NULL ||
+	    !TAILQ_EMPTY(&u->flights) || !LIST_EMPTY(&u->load_waiters) ||
+	    !LIST_EMPTY(&u->store_waiters))
 		return;
 	lo = strlen(r->oid);
 	ln = r->username != NULL ? strlen(r->username) : 0;

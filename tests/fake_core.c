@@ -458,8 +458,22 @@ fake_core_config(const struct fake_core *fc)
 	return fc->cf;
 }
 
+static struct fake_core *core_new(const char *extra, int cluster);
+
 struct fake_core *
 fake_core_new(const char *extra)
+{
+	return core_new(extra, 0);
+}
+
+struct fake_core *
+fake_core_new_cluster(const char *extra)
+{
+	return core_new(extra, 1);
+}
+
+static struct fake_core *
+core_new(const char *extra, int cluster)
 {
 	static const char base[] = "[entra]\n"
 				   "tenant = " FAKE_TENANT "\n"
@@ -489,7 +503,8 @@ fake_core_new(const char *extra)
 	fc->ev = event_new();
 	fc->seal = fixture_ring_text(ring);
 	if (fc->ev == NULL || fc->seal == NULL ||
-	    store_mem_open(&fc->seq, &fc->st) < 0)
+	    (cluster ? store_mem_open_cluster(&fc->seq, &fc->st) :
+		       store_mem_open(&fc->seq, &fc->st)) < 0)
 		goto fail;
 	fc->idp.ops = &fake_idp_ops;
 	fc->idp.priv = fc;

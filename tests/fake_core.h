@@ -60,6 +60,8 @@ struct fake_call {
  * given; extra is appended, may be NULL). NULL on failure (printed).
  */
 struct fake_core *fake_core_new(const char *extra);
+/* The same on a cluster store (store_mem_open_cluster): one node. */
+struct fake_core *fake_core_new_cluster(const char *extra);
 void fake_core_free(struct fake_core *fc);
 struct broker *fake_core_broker(struct fake_core *fc);
 const struct config *fake_core_config(const struct fake_core *fc);

@@ -235,6 +235,48 @@ static const struct store_ops mem_ops = {
 	.close = mem_close,
 };
 
+/* The cluster variant's lock: one process, so always taken. */
+static int
+mem_trylock(struct store *st, const char *tenant, const char *user)
+{
+	(void)st;
+	(void)tenant;
+	(void)user;
+	return 0;
+}
+
+static int
+mem_unlock(struct store *st, const char *tenant, const char *user)
+{
+	(void)st;
+	(void)tenant;
+	(void)user;
+	return 0;
+}
+
+static const struct store_ops mem_cluster_ops = {
+	.name = "memory-cluster",
+	.get = mem_get,
+	.put_if = mem_put_if,
+	.del_if = mem_del_if,
+	.list = mem_list,
+	.notify_fd = mem_notify_fd,
+	.notify_next = mem_notify_next,
+	.trylock = mem_trylock,
+	.unlock = mem_unlock,
+	.close = mem_close,
+};
+
+int
+store_mem_open_cluster(atomic_uint_fast64_t *seq, struct store **out)
+{
+	int r = store_mem_open(seq, out);
+
+	if (r == 0)
+		(*out)->ops = &mem_cluster_ops;
+	return r;
+}
+
 int
 store_mem_open(atomic_uint_fast64_t *seq, struct store **out)
 {

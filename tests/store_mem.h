@@ -17,6 +17,11 @@ struct store;
  * successful write. Close with store_close(). 0 or -ENOMEM.
  */
 int store_mem_open(atomic_uint_fast64_t *seq, struct store **out);
+/*
+ * The same with a (no-op) cluster lock, so that credd takes it for a
+ * cluster store (storeq_is_cluster): flows are claimed in the record.
+ */
+int store_mem_open_cluster(atomic_uint_fast64_t *seq, struct store **out);
 /* Successful writes (put_if) and deletions (del_if) so far. */
 unsigned store_mem_puts(const struct store *st);
 unsigned store_mem_dels(const struct store *st);

@@ -26,13 +26,19 @@ sockets directly, so that a storm is not limited by process start-up.
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import struct
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import unittest
+import urllib.error
+import urllib.parse
+import urllib.request
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import harness as H  # noqa: E402 (PYTHONPATH=tests/integration)
@@ -259,8 +265,10 @@ class Node(H.Stack):
     key ring; the others share them (the key file is copied, as an
     operator copies the key ring to every node)."""
 
-    def __init__(self, cname, node, primary=None, backend="postgres", lifetime=None):
-        super().__init__("%s-%s" % (cname, node), lifetime=lifetime)
+    extra = ""  # appended to credd.conf (a class's own sections)
+
+    def __init__(self, cname, node, primary=None, backend="postgres", lifetime=None, **kw):
+        super().__init__("%s-%s" % (cname, node), lifetime=lifetime, **kw)
         self.node = node
         self.primary = primary
         self.backend = backend
@@ -303,7 +311,7 @@ class Node(H.Stack):
         return txt
 
     def write_conf(self, extra=""):
-        super().write_conf(extra)
+        super().write_conf(extra + self.extra)
         txt = self.conf_text()
         with open(self.conf, "w") as f:
             f.write(txt)
@@ -968,6 +976,423 @@ class T5KillDuringRotation(ClusterCase):
     def test_2_kill9_strict(self):
         self.wait_serving(self.n1, ALICE, deadline=30)
         self.kill_loop(strict=True)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+REDIRECT = "https://platform.test/entra/callback"
+LINK_PREFIX = "https://platform.test/entra/login/"
+
+
+def signin_module():
+    """tests/integration/test_signin.py: its credential fixtures."""
+    sys.path.insert(0, os.path.join(H.PROJECT, "tests", "integration"))
+    import test_signin
+    return test_signin
+
+
+class SigninCluster(ClusterCase):
+    """Three nodes with `signin = auth_code` and EXTRA(cls, i, port)
+    appended to node i's credd.conf (port: a free one for [callback])."""
+
+    @classmethod
+    def extra(cls, i, port):
+        return "\n[entra]\nsignin = auth_code\n"
+
+    @classmethod
+    def setUpClass(cls):
+        S = signin_module()
+        pg_wipe_tenant()
+        cname = cls.__name__[:10].lower()
+        cls.nodes, cls.cports, cls.codes = [], [], []
+        cls.addClassCleanup(cls._stop_all)
+        for i in range(1, 4):
+            port = H.free_port()
+            n = Node(cname, "node%d" % i, primary=cls.nodes[0] if cls.nodes else None,
+                     lifetime=cls.LIFETIME if i == 1 else None,
+                     account_match=S.DOMAIN_MATCH)
+            n.extra = cls.extra(i, port)
+            cls.nodes.append(n)
+            cls.cports.append(port)
+            n.start()
+        cls.stack = cls.nodes[0]
+
+    def follow(self, url):
+        """The browser at Entra: the authorize URL's redirect back."""
+        opener = urllib.request.build_opener(
+            urllib.request.HTTPSHandler(context=self.n1.sslctx), _NoRedirect())
+        try:
+            opener.open(url, timeout=15)
+        except urllib.error.HTTPError as e:
+            if e.code == 302:
+                return e.headers["Location"]
+            raise AssertionError("authorize answered %d" % e.code)
+        raise AssertionError("authorize did not redirect")
+
+    def signin_next(self, user):
+        self.n1.ctl("POST", "signin_next", {"oid": self.n1.oid(user),
+                                            "preferred_username": self.n1.upn(user),
+                                            "outcome": "approve"})
+
+    def first_token(self, node, user, t0, deadline=30):
+        """credctl token on node until it serves: seconds since t0."""
+        while True:
+            rc, doc, err = node.token(user)
+            if rc == EXIT_OK:
+                self.assertTokenOf(doc, user, node.node)
+                return time.monotonic() - t0
+            self.assertLess(time.monotonic() - t0, deadline, "%s: %s" % (node.node, err[:300]))
+            time.sleep(0.02)
+
+
+class T8CallbackAcrossNodes(SigninCluster):
+    """Issue 13: the platform-callback code flow in a cluster. The flow
+    (PKCE verifier, state, link) lives in the user's sealed record, and
+    its state and link id carry the user sealed (credd/flowref.h): a
+    user starts on node1, the browser follows the short link on node3,
+    and the callback lands on node2, which redeems the code with the
+    app credential (CLIENT_AUTH); every node serves; replays are refused
+    on every node; node2 refreshes (confidential, rotated) after node1
+    stops and after its own restart."""
+
+    CLIENT_AUTH = "certificate"
+
+    @classmethod
+    def extra(cls, i, port):
+        return ("\n[entra]\nsignin = auth_code\n%s\n[callback]\nlisten = 127.0.0.1:%d\n"
+                "redirect_uri = %s\n" % (cls.auth, port, REDIRECT))
+
+    @classmethod
+    def setUpClass(cls):
+        S = signin_module()
+        cls.cred_dir = tempfile.mkdtemp(prefix="credd-cl-cred-", dir="/tmp")
+        os.chmod(cls.cred_dir, 0o755)
+        cls.addClassCleanup(shutil.rmtree, cls.cred_dir, True)
+        key = S._rsa_key()
+        path = os.path.join(cls.cred_dir, "client." + cls.CLIENT_AUTH)
+        if cls.CLIENT_AUTH == "certificate":
+            cls.cert_pem, data = S._cert_pem(key)
+            cls.credential = data.decode().split("PRIVATE KEY-----\n")[1].splitlines()[3]
+            with open(path, "wb") as f:
+                f.write(data)
+            os.chmod(path, 0o600)
+            cls.auth = "client_auth = certificate\nclient_certificate_file = %s" % path
+        else:
+            cls.credential = S._fed_token(key)
+            with open(path, "w") as f:
+                f.write(cls.credential)
+            cu = H.pwd.getpwnam(H.CREDD_USER)
+            os.chown(path, cu.pw_uid, cu.pw_gid)  # read afresh after privilege drop
+            os.chmod(path, 0o400)
+            cls.auth = "client_auth = federated\nclient_assertion_file = %s" % path
+        super().setUpClass()
+        n1 = cls.nodes[0]
+        n1.ctl("POST", "register_redirect", {"uri": REDIRECT, "kind": "web"})
+        if cls.CLIENT_AUTH == "certificate":
+            n1.ctl("POST", "register_certificate", {"pem": cls.cert_pem})
+        else:
+            n1.ctl("POST", "register_federated", {
+                "issuer": S.FIC_ISSUER, "subject": S.FIC_SUBJECT,
+                "jwks": {"keys": [S._jwk(key, "k1")]}})
+
+    def listener(self, i, path_query):
+        """GET on node i's callback listener (the proxy's hop)."""
+        opener = urllib.request.build_opener(_NoRedirect())
+        url = "http://127.0.0.1:%d%s" % (self.cports[i], path_query)
+        try:
+            with opener.open(url, timeout=60) as r:
+                return r.status, r.headers.get("Location"), r.read().decode("utf-8", "replace")
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers.get("Location"), e.read().decode("utf-8", "replace")
+
+    def chain(self, user):
+        return self.n1.ctl("GET", "refresh_chain").get("accounts", {}).get(self.n1.oid(user), [])
+
+    def start_signin(self, user, node):
+        """The first credctl token on node: exit 3 and the short link on
+        stderr; the link's id."""
+        self.signin_next(user)
+        rc, _, err = node.credctl(user, "token")
+        self.assertEqual(rc, H.EXIT_ACT, err)
+        m = re.search(re.escape(LINK_PREFIX) + r"([A-Za-z0-9_-]+)", err)
+        self.assertIsNotNone(m, err)
+        link_id = m.group(1)
+        self.assertRegex(link_id, r"^[A-Za-z0-9_-]{86,200}$")
+        self.assertNotIn(user, link_id)
+        r = node.request(user, {"v": 1, "op": "token"})
+        err = r.get("error", {})
+        self.assertEqual(err.get("code"), "consent_pending", r)
+        self.assertEqual(err.get("method"), "auth_code", r)
+        self.assertEqual(err.get("signin_url"), LINK_PREFIX + link_id, r)
+        return link_id
+
+    def refused_on(self, node):
+        return [r for r in node.audit_records() if r.get("event") == "request_refused"
+                and "signin_callback" in json.dumps(r)]
+
+    def test_1_link_on_node3_callback_on_node2(self):
+        n1, n2, n3 = self.nodes
+        t0 = time.monotonic()
+        link_id = self.start_signin(ALICE, n1)
+        # Every node shows the same link (the flow is in the record).
+        for n in (n2, n3):
+            r = n.request(ALICE, {"v": 1, "op": "token"})
+            self.assertEqual(r.get("error", {}).get("signin_url"), LINK_PREFIX + link_id, r)
+        status, authorize, page = self.listener(2, "/entra/login/" + link_id)
+        self.assertEqual(status, 302, page)
+        back = self.follow(authorize)
+        self.assertTrue(back.startswith(REDIRECT + "?"), back)
+        u = urllib.parse.urlsplit(back)
+        q = urllib.parse.parse_qs(u.query)
+        self.codes.append(q["code"][0])
+        self.assertNotIn(ALICE, q["state"][0])
+        status, _, page = self.listener(1, u.path + "?" + u.query)
+        self.assertEqual(status, 200, page)
+        self.assertIn("Signed in as %s." % ALICE, page)
+        took = self.first_token(n2, ALICE, t0)
+        measured("platform callback (%s) across nodes (credctl token on node1, link on node3, "
+                 "callback on node2): first credctl token -> first token served on node2 %.2f s"
+                 % (self.CLIENT_AUTH, took))
+        rc, doc, err = n2.token(ALICE)
+        self.assertEqual(H.jwt_claims(doc["access_token"]).get("azpacr"), "2")
+        for n in (n1, n3):
+            self.assertTokenOf(n.wait_token(ALICE, deadline=30), ALICE, n.node)
+        # Replays of the state and the link on the other nodes.
+        for i in (0, 2):
+            status, _, page = self.listener(i, u.path + "?" + u.query)
+            self.assertEqual(status, 400, "node%d: %s" % (i + 1, page))
+            self.assertIn("not valid any more: it was already used", page)
+        for i in (0, 1, 2):
+            status, _, _ = self.listener(i, "/entra/login/" + link_id)
+            self.assertEqual(status, 404, "node%d" % (i + 1))
+        for n in (n1, n3):
+            deadline = time.monotonic() + 10
+            while not self.refused_on(n) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            self.assertTrue(self.refused_on(n), "%s: no audit of the replay" % n.node)
+
+    def test_2_racing_callbacks_redeem_once(self):
+        n1, n2, n3 = self.nodes
+        link_id = self.start_signin(BOB, n3)
+        status, authorize, page = self.listener(0, "/entra/login/" + link_id)
+        self.assertEqual(status, 302, page)
+        back = self.follow(authorize)
+        u = urllib.parse.urlsplit(back)
+        self.codes.append(urllib.parse.parse_qs(u.query)["code"][0])
+        c0 = n1.counters().get("authorization_code", 0)
+        out = {}
+
+        def hit(i):
+            out[i] = self.listener(i, u.path + "?" + u.query)
+        ts = [threading.Thread(target=hit, args=(i,)) for i in (0, 1)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(90)
+        statuses = sorted(out[i][0] for i in (0, 1))
+        self.assertEqual(statuses, [200, 400], out)
+        loser = [out[i][2] for i in (0, 1) if out[i][0] == 400][0]
+        self.assertIn("already used", loser)
+        self.assertEqual(n1.counters().get("authorization_code", 0) - c0, 1,
+                         "the code was redeemed more than once")
+        for n in self.nodes:
+            self.assertTokenOf(n.wait_token(BOB, deadline=30), BOB, n.node)
+
+    def test_3_handover_refresh_after_node1_stops_and_restart(self):
+        """A consent obtained through the callback on node1 (started on
+        node3, link on node2) is refreshed on node2 with the app
+        credential (the emulator refuses a confidential refresh without
+        it; azpacr 2), rotating the refresh token, after node1 stopped
+        and after node2 restarted."""
+        n1, n2, n3 = self.nodes
+        self.assertExit(n3.credctl(ALICE, "logout"), EXIT_OK, "logout")
+        link_id = self.start_signin(ALICE, n3)
+        status, authorize, page = self.listener(1, "/entra/login/" + link_id)
+        self.assertEqual(status, 302, page)
+        u = urllib.parse.urlsplit(self.follow(authorize))
+        self.codes.append(urllib.parse.parse_qs(u.query)["code"][0])
+        status, _, page = self.listener(0, u.path + "?" + u.query)
+        self.assertEqual(status, 200, page)
+        rc, _, err = n2.token(ALICE)
+        self.assertEqual(rc, EXIT_OK, err)
+        n1.stop_credd()
+        try:
+            before = len(self.chain(ALICE))
+            rc, doc, err = n2.forced_token(ALICE, "vault")
+            self.assertEqual(rc, EXIT_OK, err)
+            self.assertEqual(H.jwt_claims(doc["access_token"]).get("azpacr"), "2")
+            chain = self.chain(ALICE)
+            self.assertGreater(len(chain), before, "no rotation on node2")
+            n2.restart_credd()
+            before = len(self.chain(ALICE))
+            rc, doc, err = n2.forced_token(ALICE, "graph")
+            self.assertEqual(rc, EXIT_OK, err)
+            self.assertEqual(H.jwt_claims(doc["access_token"]).get("azpacr"), "2")
+            self.assertGreater(len(self.chain(ALICE)), before, "no rotation after the restart")
+        finally:
+            n1.start_credd()
+
+    def test_4_simultaneous_starts_show_one_link(self):
+        """Three nodes start at once: one claim wins, and each node's
+        first answer already shows the winner's link (a start waits for
+        its claim)."""
+        self.signin_next(ADMIN)
+        results = {}
+
+        def ask(n):
+            results[n.node] = n.credctl(ADMIN, "token")
+        threads = [threading.Thread(target=ask, args=(n,)) for n in self.nodes]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        links = {}
+        for node, (rc, _, err) in results.items():
+            self.assertEqual(rc, H.EXIT_ACT, "%s: %s" % (node, err[:300]))
+            m = re.search(re.escape(LINK_PREFIX) + r"([A-Za-z0-9_-]+)", err)
+            self.assertIsNotNone(m, err)
+            links[node] = m.group(1)
+        self.assertEqual(len(set(links.values())), 1, "links differ: %s" % links)
+        link_id = links["node1"]
+        status, authorize, page = self.listener(1, "/entra/login/" + link_id)
+        self.assertEqual(status, 302, page)
+        u = urllib.parse.urlsplit(self.follow(authorize))
+        self.codes.append(urllib.parse.parse_qs(u.query)["code"][0])
+        status, _, page = self.listener(0, u.path + "?" + u.query)
+        self.assertEqual(status, 200, page)
+        for n in self.nodes:
+            self.assertTokenOf(n.wait_token(ADMIN, deadline=30), ADMIN, n.node)
+
+    def test_5_flow_survives_a_restart_of_its_node(self):
+        """The flow lives in the record: node1 restarts between the start
+        and the callback, and the callback on node1 still signs in."""
+        n1 = self.n1
+        link_id = self.start_signin(CAROL, n1)
+        n1.restart_credd()
+        status, authorize, page = self.listener(0, "/entra/login/" + link_id)
+        self.assertEqual(status, 302, page)
+        u = urllib.parse.urlsplit(self.follow(authorize))
+        self.codes.append(urllib.parse.parse_qs(u.query)["code"][0])
+        status, _, page = self.listener(0, u.path + "?" + u.query)
+        self.assertEqual(status, 200, page)
+        for n in self.nodes:
+            self.assertTokenOf(n.wait_token(CAROL, deadline=30), CAROL, n.node)
+
+    def test_zz_canary_no_secret_in_logs(self):
+        secrets = self.n1.issued_secrets() + self.codes + [self.credential]
+        sources = {}
+        for n in self.nodes:
+            for k, v in n.leak_sources().items():
+                sources["%s %s" % (n.node, k)] = v
+        sources["database rows"] = b"".join(b for _, b, _ in pg_rows().values())
+        leaks = H.find_leaks(sources, secrets)
+        self.assertEqual(leaks, [], "secret material leaked:\n" + "\n".join(leaks[:20]))
+
+
+class T9CallbackAcrossNodesFederated(T8CallbackAcrossNodes):
+    """T8 with `client_auth = federated` (a workload identity token file,
+    re-read for every grant, on every node)."""
+
+    CLIENT_AUTH = "federated"
+
+
+class T10PasteAcrossNodes(SigninCluster):
+    """The paste-back code flow (public client) in a cluster, with
+    `signin = device_code,auth_code`: a device flow that Conditional
+    Access blocks falls back to the code flow (test_1 at the start,
+    test_2 at the poll, where the node showing the device code switches to
+    the code flow that replaced it). Started by credctl token on node1,
+    the address pasted into credctl login on another node (the flow is
+    found through the user's record, its state used up there with the
+    CAS); every node serves; the same address pasted again, on any node,
+    is refused and redeems nothing."""
+
+    @classmethod
+    def extra(cls, i, port):
+        return "\n[entra]\nsignin = device_code,auth_code\n"
+
+    def test_1_paste_on_another_node(self):
+        n1, n2, n3 = self.nodes
+        n1.ctl("POST", "block_device_flow", {"at": "start"})  # setUp clears it
+        self.signin_next(CAROL)
+        t0 = time.monotonic()
+        rc, _, err = n1.credctl(CAROL, "token")
+        self.assertEqual(rc, H.EXIT_ACT, err)
+        self.assertIn("credctl login", err)
+        # credctl token says to run credctl login, which shows the link.
+        r = n1.request(CAROL, {"v": 1, "op": "login", "wait": 0})
+        url = r.get("signin_url", "")
+        self.assertIn("/oauth2/v2.0/authorize?", url)
+        for n in (n2, n3):  # credctl login's first step on those nodes
+            r = n.request(CAROL, {"v": 1, "op": "login", "wait": 0})
+            self.assertEqual(r.get("signin_url"), url, r)
+            self.assertIs(r.get("paste_back"), True, r)
+        back = self.follow(url)
+        self.codes.append(urllib.parse.parse_qs(urllib.parse.urlsplit(back).query)["code"][0])
+        c0 = n1.counters().get("authorization_code", 0)
+        r = n2.request(CAROL, {"v": 1, "op": "login_code", "url": back}, timeout=30)
+        self.assertTrue(r.get("ok"), r)
+        self.assertEqual(r.get("state"), "ready", r)
+        took = self.first_token(n2, CAROL, t0)
+        measured("paste-back across nodes (credctl token on node1, address pasted on node2): "
+                 "first credctl token -> first token served on node2 %.2f s" % took)
+        for n in (n1, n3):
+            self.assertTokenOf(n.wait_token(CAROL, deadline=30), CAROL, n.node)
+        for n in (n3, n2):
+            r = n.request(CAROL, {"v": 1, "op": "login_code", "url": back}, timeout=30)
+            self.assertFalse(r.get("ok"), "%s took the address again: %s" % (n.node, r))
+            self.assertNotIn("code=", json.dumps(r))
+        self.assertEqual(n1.counters().get("authorization_code", 0) - c0, 1)
+
+    def test_2_fallback_at_the_poll_shown_on_every_node(self):
+        n1, n2, n3 = self.nodes
+        n1.ctl("POST", "block_device_flow", {"at": "poll", "oid": n1.oid(BOB)})
+        code = n1.start_consent(BOB)
+        self.assertEqual(n3.start_consent(BOB), code)  # node3 shows node1's
+        # A login waiting on node3 through the switch: not ended by it.
+        got = {}
+
+        def wait_login():
+            got["rep"] = n3.request(BOB, {"v": 1, "op": "login", "wait": 6}, timeout=30)
+        t = threading.Thread(target=wait_login)
+        t.start()
+        time.sleep(0.5)
+        self.signin_next(BOB)
+        n1.approve(code, BOB)
+        url = {}
+        deadline = time.monotonic() + 30
+        for n in (n1, n3):
+            while True:
+                err = n.request(BOB, {"v": 1, "op": "token"}).get("error", {})
+                if err.get("method") == "auth_code" or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            self.assertEqual(err.get("method"), "auth_code", "%s: %s" % (n.node, err))
+            self.assertNotIn("user_code", err)
+            url[n.node] = err.get("signin_url")
+        self.assertEqual(url["node1"], url["node3"])
+        t.join(30)
+        rep = got.get("rep", {})
+        self.assertEqual((rep.get("state"), rep.get("method")), ("pending", "auth_code"), rep)
+        self.assertEqual(rep.get("signin_url"), url["node3"])
+        back = self.follow(url["node3"])
+        self.codes.append(urllib.parse.parse_qs(urllib.parse.urlsplit(back).query)["code"][0])
+        r = n3.request(BOB, {"v": 1, "op": "login_code", "url": back}, timeout=30)
+        self.assertEqual(r.get("state"), "ready", r)
+        for n in self.nodes:
+            self.assertTokenOf(n.wait_token(BOB, deadline=30), BOB, n.node)
+
+    def test_zz_canary_no_secret_in_logs(self):
+        secrets = self.n1.issued_secrets() + self.codes
+        sources = {}
+        for n in self.nodes:
+            for k, v in n.leak_sources().items():
+                sources["%s %s" % (n.node, k)] = v
+        leaks = H.find_leaks(sources, secrets)
+        self.assertEqual(leaks, [], "secret material leaked:\n" + "\n".join(leaks[:20]))
 
 
 def parse_file_record(path):

@@ -24,6 +24,10 @@ the Entra emulator, credd and credctl, real users (root).
   refresh token rotated, and after a restart still refreshed from the
   sealed record. A replayed callback is "not valid any more" (audited),
   a replayed short link a 404.
+- The sign-in time of each method on one node, from the first
+  `credctl token` to the first token served, with the emulator approving
+  at once (FIGURES *_first_token_s; the cluster's, across nodes, are
+  tests/cluster/test_cluster.py's MEASURED lines).
 """
 
 import base64
@@ -97,6 +101,15 @@ class SigninCase:
                 return e.headers["Location"]
             raise AssertionError("authorize answered %d: %s" % (e.code, e.read()[:300]))
         raise AssertionError("authorize did not redirect")
+
+    def first_token(self, user, t0, deadline=60):
+        """credctl token until it serves: seconds since t0."""
+        while True:
+            rc, doc, err = self.stack.token(user)
+            if rc == EXIT_OK:
+                return time.monotonic() - t0
+            self.assertLess(time.monotonic() - t0, deadline, err[:300])
+            time.sleep(0.02)
 
     def login_request(self, user):
         """A login op (no wait) on the socket; its reply."""
@@ -183,6 +196,16 @@ class PasteBackTests(SigninCase, harness.StackTestCase):
         # The same address again: its state is used up.
         err = self.assertErrorCode(self.paste(USER, seen["loc"]), "consent_required")
         self.assertNotIn("code=", json.dumps(err))
+
+    def test_z_paste_back_first_token_time(self):
+        st = self.stack
+        self.signin_next(USER)
+        t0 = time.monotonic()
+        rc, _, err = st.credctl(USER, "token")
+        self.assertEqual(rc, EXIT_ACT, err)
+        loc = self.follow(self.login_request(USER)["signin_url"])
+        self.assertTrue(self.paste(USER, loc).get("ok"))
+        FIGURES["paste_back_first_token_s"] = round(self.first_token(USER, t0), 2)
 
     def test_paste_from_stdin(self):
         st = self.stack
@@ -286,6 +309,14 @@ class FallbackTests(SigninCase, harness.StackTestCase):
 
 class DeviceOnlyTests(SigninCase, harness.StackTestCase):
     EXTRA = ""
+
+    def test_z_device_code_first_token_time(self):
+        """Bounded by the poll interval: credd polls Entra at the
+        interval the device code came with, after the user approved."""
+        st = self.stack
+        t0 = time.monotonic()
+        st.approve(st.start_consent(USER), USER)
+        FIGURES["device_code_first_token_s"] = round(self.first_token(USER, t0), 2)
 
     def test_blocked_device_flow_stays_policy_blocked(self):
         st = self.stack
@@ -421,6 +452,22 @@ class CallbackCase(SigninCase):
     def chain(self, user):
         return self.stack.ctl("GET", "refresh_chain").get("accounts", {}).get(
             self.stack.oid(user), [])
+
+    def test_z_callback_first_token_time(self):
+        st = self.stack
+        self.signin_next(USER)
+        t0 = time.monotonic()
+        rc, _, err = st.credctl(USER, "token")
+        self.assertEqual(rc, EXIT_ACT, err)
+        m = re.search(r"https://platform\.test/entra/login/([A-Za-z0-9_-]+)", err)
+        self.assertIsNotNone(m, err)
+        status, authorize, _ = self.listener("/entra/login/" + m.group(1))
+        self.assertEqual(status, 302)
+        u = urllib.parse.urlsplit(self.follow(authorize))
+        status, _, page = self.listener(u.path + "?" + u.query)
+        self.assertEqual(status, 200, page)
+        FIGURES["callback_%s_first_token_s" % self.CLIENT_AUTH] = round(
+            self.first_token(USER, t0), 2)
 
     def test_callback_signin_end_to_end(self):
         st = self.stack

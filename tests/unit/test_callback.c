@@ -43,6 +43,10 @@
 
 #define ID1 "AAAAAAAAAAAAAAAAAAAAAA"
 #define ID2 "BBBBBBBBBBBBBBBBBBBBBB"
+/* A cluster flow's link id (flowref.h): looked up later (async). */
+#define IDC                                                                    \
+	"CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC" \
+	"CCCCCCCCCCCCCCCCCC"
 #define URL "https://login.example/t/oauth2/v2.0/authorize?client_id=c&state=s"
 #define CANARY "CANARYc0de-4f1d9a7e"
 
@@ -63,6 +67,11 @@ struct fake {
 	struct event_timer *t;
 	int result;
 	const char *user, *reason;
+	callback_link_cb *lcb; /* an async link's, held until lt fires */
+	void *lcbarg;
+	struct event_timer *lt;
+	int link_hold; /* keep lcb until the test fires it */
+	int lrc;       /* what lcb is told */
 };
 
 enum {
@@ -73,13 +82,44 @@ enum {
 	MODE_EIO     /* redeem fails */
 };
 
+static void
+fire_link(struct fake *f)
+{
+	callback_link_cb *cb = f->lcb;
+
+	f->lcb = NULL;
+	if (cb != NULL)
+		cb(f->lcbarg, f->lrc, f->lrc == 0 ? URL : NULL);
+}
+
+static void
+fire_link_cb(struct event_loop *ev, void *arg)
+{
+	struct fake *f = arg;
+
+	(void)ev;
+	f->lt = NULL;
+	fire_link(f);
+}
+
 static int
-fake_link(void *ctx, const char *id, char **url)
+fake_link(void *ctx, const char *id, char **url, callback_link_cb *cb,
+    void *arg)
 {
 	struct fake *f = ctx;
 
 	f->links++;
 	*url = NULL;
+	if (strcmp(id, IDC) == 0) {
+		/* The store's answer, 20 ms on; single use as well. */
+		f->lrc = (f->ids_used & 2) ? -ENOENT : 0;
+		f->ids_used |= 2;
+		f->lcb = cb;
+		f->lcbarg = arg;
+		if (!f->link_hold)
+			f->lt = event_timer_in(f->ev, 20, fire_link_cb, f);
+		return -EINPROGRESS;
+	}
 	if (strcmp(id, ID1) != 0 || (f->ids_used & 1))
 		return -ENOENT;
 	f->ids_used |= 1;
@@ -192,9 +232,11 @@ static void
 env_stop(struct env *e)
 {
 	event_timer_cancel(e->ev, &e->f.t);
+	event_timer_cancel(e->ev, &e->f.lt);
 	callback_free(e->c);
 	e->c = NULL;
 	fire(&e->f); /* a held cb after the listener went: must be harmless */
+	fire_link(&e->f);
 	audit_attach(NULL); /* its timer lives on this loop */
 	event_free(e->ev);
 }
@@ -386,6 +428,31 @@ TEST(test_login_link)
 	/* Not an id: never reaches the ops. */
 	ASSERT_EQ(get(&e, "/entra/login/short", &r), 404);
 	ASSERT_EQ(e.f.links, 3);
+	env_stop(&e);
+}
+
+/* A cluster link looked up later: parked, then 302; used: 404; no
+ * answer in time: 504, and the late answer is harmless. */
+TEST(test_login_link_async)
+{
+	struct callback_limits lim = { 16, 16, 1, 1 };
+	struct env e;
+	struct resp r;
+
+	ASSERT_EQ(env_start(&e, NULL), 0);
+	ASSERT_EQ(get(&e, "/entra/login/" IDC, &r), 302);
+	ASSERT_TRUE(has_header(&r, "Location: " URL "\r\n"));
+	ASSERT_TRUE(has_security_headers(&r));
+	ASSERT_EQ(get(&e, "/entra/login/" IDC, &r), 404);
+	ASSERT_TRUE(strstr(r.body, "expired or was already used") != NULL);
+	ASSERT_EQ(e.f.links, 2);
+	env_stop(&e);
+
+	ASSERT_EQ(env_start(&e, &lim), 0);
+	e.f.link_hold = 1;
+	ASSERT_EQ(get(&e, "/entra/login/" IDC, &r), 504);
+	ASSERT_TRUE(e.f.lcb != NULL);
+	fire_link(&e.f); /* after the page: only counted */
 	env_stop(&e);
 }
 
@@ -927,6 +994,7 @@ main(void)
 {
 	log_init("test_callback", 1, 0);
 	RUN(test_login_link);
+	RUN(test_login_link_async);
 	RUN(test_signed_in);
 	RUN(test_failed_and_error);
 	RUN(test_state_mismatch);

@@ -68,6 +68,23 @@ TEST(test_login_refused)
 	ASSERT_EQ(t.status, 405);
 	callback_target_clear(&t);
 	ASSERT_EQ(callback_id_is_valid(ID, CALLBACK_ID_LEN), 1);
+	/* A cluster flow's link id (flowref.h): 86..200 characters. */
+	{
+		char longid[CALLBACK_ID_MAX + 2], path[256];
+
+		memset(longid, 'A', sizeof(longid));
+		longid[CALLBACK_ID_CLUSTER_MIN] = '\0';
+		snprintf(path, sizeof(path), "/entra/login/%s", longid);
+		ASSERT_EQ(p("GET", path, &t), 0);
+		ASSERT_STREQ(t.id, longid);
+		longid[CALLBACK_ID_CLUSTER_MIN - 1] = '\0'; /* 85 */
+		snprintf(path, sizeof(path), "/entra/login/%s", longid);
+		ASSERT_ERR(p("GET", path, &t), -ENOENT);
+		memset(longid, 'A', sizeof(longid));
+		longid[CALLBACK_ID_MAX + 1] = '\0'; /* 201 */
+		snprintf(path, sizeof(path), "/entra/login/%s", longid);
+		ASSERT_ERR(p("GET", path, &t), -ENOENT);
+	}
 	ASSERT_EQ(callback_id_is_valid("AbCdEfGhIjKlMnOpQrSt=_", 22), 0);
 }
 

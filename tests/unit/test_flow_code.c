@@ -17,7 +17,11 @@
  *   its refreshes carry the secret, a fresh assertion for the token
  *   endpoint, or the federated token read afresh; a stale federated
  *   file fails the refresh as idp_misconfigured and keeps the consent;
- * - an unused link expires with the flow.
+ * - an unused link expires with the flow;
+ * - on a cluster store (one node): the flow claimed in the record, a
+ *   callback flow's link id and state sealed flowrefs, the link, the
+ *   callback and a paste each used up in the record once (a racing
+ *   second callback is told -ENOENT), a tampered state refused.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -248,12 +252,14 @@ TEST(callback_signs_in_as_a_confidential_client)
 	    strncmp(url, "https://ds.example.com/entra/login/", 35) == 0);
 	id = url + 35;
 	ASSERT_EQ(strlen(id), 22);
-	ASSERT_ERR(broker_signin_link(b, "AAAAAAAAAAAAAAAAAAAAAA", &az),
+	ASSERT_ERR(broker_signin_link(b, "AAAAAAAAAAAAAAAAAAAAAA", &az, NULL,
+		       NULL),
 	    -ENOENT);
-	ASSERT_EQ(broker_signin_link(b, id, &az), 0);
+	ASSERT_EQ(broker_signin_link(b, id, &az, NULL, NULL), 0);
 	ASSERT_STREQ(param(az, "redirect_uri", v, sizeof(v)),
 	    "https%3A%2F%2Fds.example.com%2Fentra%2Fcallback");
-	ASSERT_ERR(broker_signin_link(b, id, &az2), -ENOENT); /* single use */
+	ASSERT_ERR(broker_signin_link(b, id, &az2, NULL, NULL),
+	    -ENOENT); /* single use */
 	ASSERT_TRUE(az2 == NULL);
 	param(az, "state", state, sizeof(state));
 	free(az);
@@ -296,6 +302,127 @@ TEST(callback_signs_in_as_a_confidential_client)
 	fake_core_free(fc);
 }
 
+struct linked {
+	int n, r;
+	char url[4096];
+};
+
+static void
+link_cb(void *arg, int r, const char *url)
+{
+	struct linked *l = arg;
+
+	l->n++;
+	l->r = r;
+	snprintf(l->url, sizeof(l->url), "%s", url ? url : "");
+}
+
+/*
+ * Cluster store: the flow is claimed in the record; its link id and
+ * state are flowrefs (the user unreadable); the link and the callback
+ * are looked up in the record (answers later), each used up there once;
+ * a second callback racing the first is told -ENOENT; a tampered state
+ * is refused at once.
+ */
+TEST(cluster_callback_through_the_record)
+{
+	struct fake_core *fc = fake_core_new_cluster(CALLBACK);
+	struct broker *b;
+	char url[4096], state[256], bad[256], *az = NULL;
+	struct secret *code = secret_from_str("CODE-CL");
+	struct told t = { 0 }, t2 = { 0 };
+	struct linked lk = { 0 };
+	struct fake_call c;
+	const char *id;
+
+	ASSERT_TRUE(fc != NULL);
+	b = fake_core_broker(fc);
+	ASSERT_EQ(login_code_flow(fc, url, sizeof(url)), 0);
+	ASSERT_TRUE(
+	    strncmp(url, "https://ds.example.com/entra/login/", 35) == 0);
+	id = url + 35;
+	ASSERT_TRUE(strlen(id) >= 86);
+	ASSERT_TRUE(strstr(id, ALICE) == NULL);
+	ASSERT_ERR(broker_signin_link(b, id, &az, link_cb, &lk), -EINPROGRESS);
+	ASSERT_EQ(lk.n, 0); /* never before it returned */
+	fake_core_settle(fc);
+	ASSERT_EQ(lk.n, 1);
+	ASSERT_EQ(lk.r, 0);
+	param(lk.url, "state", state, sizeof(state));
+	ASSERT_TRUE(strlen(state) >= 86);
+	ASSERT_TRUE(strstr(state, ALICE) == NULL);
+	ASSERT_ERR(broker_signin_link(b, id, &az, link_cb, &lk), -EINPROGRESS);
+	fake_core_settle(fc);
+	ASSERT_EQ(lk.n, 2);
+	ASSERT_EQ(lk.r, -ENOENT); /* single use, in the record */
+	ASSERT_TRUE(az == NULL);
+	snprintf(bad, sizeof(bad), "%s", state);
+	bad[50] = bad[50] == 'A' ? 'B' : 'A';
+	ASSERT_ERR(broker_signin_redeem(b, bad, code, NULL, NULL, redeem_cb,
+		       &t),
+	    -ENOENT);
+	ASSERT_EQ(broker_signin_redeem(b, state, code, NULL, NULL, redeem_cb,
+		      &t),
+	    0);
+	ASSERT_EQ(broker_signin_redeem(b, state, code, NULL, NULL, redeem_cb,
+		      &t2),
+	    0); /* racing: the record decides */
+	fake_core_settle(fc);
+	ASSERT_EQ(t2.n, 1);
+	ASSERT_EQ(t2.r, -ENOENT);
+	ASSERT_EQ(t.n, 0);
+	ASSERT_EQ(fake_core_idp_sent(fc, FAKE_CODE), 1);
+	ASSERT_EQ(fake_core_idp_client(fc, FAKE_CODE), 1);
+	ASSERT_EQ(fake_core_idp_answer(fc, FAKE_CODE, 200,
+		      token_body(fc, "alice@contoso.com"), -1),
+	    0);
+	fake_core_advance(fc, 0);
+	ASSERT_EQ(t.n, 1);
+	ASSERT_EQ(t.r, 0);
+	ASSERT_STREQ(t.user, ALICE);
+	fake_core_token(fc, &c, ALICE, ALICE_UID);
+	fake_core_settle(fc);
+	ASSERT_STREQ(fake_core_field(&c, "access_token"), "AT-code");
+	fake_core_call_done(&c);
+	secret_free(code);
+	fake_core_free(fc);
+}
+
+/*
+ * Cluster store, paste-back: the pasted address is matched here, then
+ * its state used up in the record before the code is redeemed; the same
+ * address again is refused.
+ */
+TEST(cluster_paste_through_the_record)
+{
+	struct fake_core *fc = fake_core_new_cluster(PASTE);
+	char url[4096], state[64], back[512];
+	struct fake_call c;
+
+	ASSERT_TRUE(fc != NULL);
+	ASSERT_EQ(login_code_flow(fc, url, sizeof(url)), 0);
+	param(url, "state", state, sizeof(state));
+	ASSERT_EQ(strlen(state), 32);
+	snprintf(back, sizeof(back), NATIVE "?code=CODE-P&state=%s", state);
+	fake_core_login_code(fc, &c, ALICE, ALICE_UID, back);
+	fake_core_settle(fc);
+	ASSERT_EQ(c.answered, 0); /* parked: the record, then Entra */
+	ASSERT_EQ(fake_core_idp_sent(fc, FAKE_CODE), 1);
+	ASSERT_EQ(fake_core_idp_client(fc, FAKE_CODE), 0);
+	ASSERT_EQ(fake_core_idp_answer(fc, FAKE_CODE, 200,
+		      token_body(fc, "alice@contoso.com"), -1),
+	    0);
+	fake_core_settle(fc);
+	ASSERT_STREQ(fake_core_field(&c, "state"), "ready");
+	fake_core_call_done(&c);
+	fake_core_login_code(fc, &c, ALICE, ALICE_UID, back);
+	fake_core_settle(fc);
+	ASSERT_TRUE(fake_core_code(&c) != NULL);
+	ASSERT_EQ(fake_core_idp_sent(fc, FAKE_CODE), 1);
+	fake_core_call_done(&c);
+	fake_core_free(fc);
+}
+
 TEST(callback_error_ends_the_flow)
 {
 	struct fake_core *fc = fake_core_new(CALLBACK);
@@ -304,7 +431,9 @@ TEST(callback_error_ends_the_flow)
 
 	ASSERT_TRUE(fc != NULL);
 	ASSERT_EQ(login_code_flow(fc, url, sizeof(url)), 0);
-	ASSERT_EQ(broker_signin_link(fake_core_broker(fc), url + 35, &az), 0);
+	ASSERT_EQ(broker_signin_link(fake_core_broker(fc), url + 35, &az, NULL,
+		      NULL),
+	    0);
 	param(az, "state", state, sizeof(state));
 	free(az);
 	ASSERT_EQ(broker_signin_redeem(fake_core_broker(fc), state, NULL,
@@ -467,7 +596,8 @@ callback_sign_in(struct fake_core *fc, const char *want_cred)
 	int ok;
 
 	if (login_code_flow(fc, url, sizeof(url)) < 0 ||
-	    broker_signin_link(fake_core_broker(fc), url + 35, &az) < 0) {
+	    broker_signin_link(fake_core_broker(fc), url + 35, &az, NULL,
+		NULL) < 0) {
 		secret_free(code);
 		return -1;
 	}
@@ -579,6 +709,8 @@ main(void)
 	RUN(paste_refusals_and_replay);
 	RUN(callback_signs_in_as_a_confidential_client);
 	RUN(callback_error_ends_the_flow);
+	RUN(cluster_callback_through_the_record);
+	RUN(cluster_paste_through_the_record);
 	RUN(fallback_from_a_blocked_device_flow);
 	RUN(a_user_who_does_not_finish_is_no_fallback);
 	RUN(each_credential_on_the_confidential_grants);

@@ -836,6 +836,54 @@ TEST(test_client_kind)
 	secret_free(plain);
 }
 
+/* A code flow (cluster) round-trips sealed; an older record has none. */
+TEST(test_code_flow)
+{
+	struct record *r = sample("alice"), *d = NULL, *c;
+	struct record_cflow *f = calloc(1, sizeof(*f));
+	struct secret *plain = NULL;
+
+	ASSERT_TRUE(r != NULL && f != NULL);
+	f->verifier = secret_from_str("verifier-0123456789abcdef");
+	f->state = strdup("state-ref");
+	f->link = strdup("");
+	f->redirect_uri = strdup("https://platform.test/entra/callback");
+	f->authorize_url = strdup("https://login.test/authorize?state=x");
+	f->signin_url = strdup("https://platform.test/entra/login/L");
+	f->scope = strdup("https://storage.azure.com/.default");
+	f->node = strdup("node1");
+	f->client = 1;
+	f->expires_on = 1700000900;
+	r->cflow = f;
+	ASSERT_EQ(record_encode(r, &plain), 0);
+	ASSERT_TRUE(strstr(plain->ptr, "\"code_flow\"") != NULL);
+	ASSERT_EQ(record_decode(plain, 3, &d), 0);
+	secret_free(plain);
+	ASSERT_TRUE(d->cflow != NULL && d->flow == NULL);
+	ASSERT_TRUE(secret_equal(d->cflow->verifier, f->verifier));
+	ASSERT_STREQ(d->cflow->state, "state-ref");
+	ASSERT_STREQ(d->cflow->link, "");
+	ASSERT_STREQ(d->cflow->signin_url, f->signin_url);
+	ASSERT_STREQ(d->cflow->node, "node1");
+	ASSERT_TRUE(d->cflow->note == NULL);
+	ASSERT_EQ(d->cflow->client, 1);
+	ASSERT_EQ(d->cflow->expires_on, 1700000900);
+	c = record_dup(d);
+	ASSERT_TRUE(c != NULL && c->cflow != NULL &&
+	    strcmp(c->cflow->authorize_url, f->authorize_url) == 0);
+	record_free(c);
+	record_free(d);
+	record_free(r);
+	/* A code flow without its verifier does not open as a record. */
+	plain = secret_from_str(
+	    "{\"v\":1,\"user\":\"dave\",\"uid\":1001,\"oid\":null,"
+	    "\"tid\":null,\"username\":null,\"refresh_token\":null,"
+	    "\"scopes\":[],\"created\":0,\"updated\":0,\"last_refresh\":0,"
+	    "\"code_flow\":{\"verifier\":\"\",\"state\":\"s\"}}");
+	ASSERT_ERR(record_decode(plain, 1, &d), -EBADMSG);
+	secret_free(plain);
+}
+
 int
 main(void)
 {
@@ -853,5 +901,6 @@ main(void)
 	RUN(test_other_node_newer_admitted);
 	RUN(test_pre_upgrade_records);
 	RUN(test_client_kind);
+	RUN(test_code_flow);
 	TEST_MAIN_END();
 }

@@ -3,12 +3,16 @@
  * callbacks run on the loop, a lost CAS race for the same account is
  * merged, another account's record wins, and shutdown drains everything;
  * with high-water marks, a rolled-back row is refused by LOAD, LOCK and
- * LIST and written over by SAVE, and a DELETE keeps it from returning.
+ * LIST and written over by SAVE, and a DELETE keeps it from returning;
+ * a code flow's claim (another node's pending flow wins, this node's own
+ * gives way) and its take (a link or a state used up once, prefixes and
+ * the other key refused, an expired flow never taken).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <sodium.h>
 
@@ -351,6 +355,114 @@ TEST(marks_refuse_and_repair_rollbacks)
 	(void)fixture_rmtree(mdir);
 }
 
+/* ---- code flows (issue 13): claim and take through the record ---- */
+
+static struct storeq_job *taken; /* the finished job, kept */
+
+static void
+cflow_kept_cb(struct storeq_job *j)
+{
+	struct storeq_job *k = calloc(1, sizeof(*k));
+
+	/* The job is freed after this: keep what the test reads. */
+	k->result = j->result;
+	k->claimed = j->claimed;
+	k->cflow = j->cflow;
+	k->rec = j->rec;
+	j->cflow = NULL;
+	j->rec = NULL;
+	storeq_job_free(taken);
+	taken = k;
+	event_stop(ev);
+}
+
+static struct record_cflow *
+cflow(const char *node, int64_t expires_on)
+{
+	struct record_cflow *f = calloc(1, sizeof(*f));
+
+	f->verifier = secret_from_str("verifier-of-the-flow");
+	f->state = strdup("STATE-0123456789");
+	f->link = strdup("LINK-0123456789");
+	f->redirect_uri = strdup("https://p.test/entra/callback");
+	f->authorize_url = strdup("https://login.test/authorize?x");
+	f->signin_url = strdup("https://p.test/entra/login/LINK-0123456789");
+	f->scope = strdup("https://storage.azure.com/.default");
+	f->node = strdup(node);
+	f->client = 1;
+	f->expires_on = expires_on;
+	return f;
+}
+
+static int
+run_claim(const char *user, const char *node, int64_t expires_on)
+{
+	struct storeq_job *j =
+	    storeq_job_new(STOREQ_FLOW_CLAIM, user, cflow_kept_cb, NULL);
+
+	j->uid = 1001;
+	j->cflow = cflow(node, expires_on);
+	j->node = strdup(node);
+	storeq_submit(q, j);
+	event_run(ev);
+	return taken->result;
+}
+
+static int
+run_take(const char *user, const char *key, int is_link)
+{
+	struct storeq_job *j =
+	    storeq_job_new(STOREQ_FLOW_TAKE, user, cflow_kept_cb, NULL);
+
+	j->key = strdup(key);
+	j->take_link = is_link;
+	storeq_submit(q, j);
+	event_run(ev);
+	return taken->result;
+}
+
+TEST(code_flow_claim_and_take_once)
+{
+	int64_t later = time(NULL) + 900;
+
+	ASSERT_EQ(run_claim("dora", "n1", later), 0);
+	ASSERT_EQ(taken->claimed, 1);
+	/* Another node's start joins the pending flow. */
+	ASSERT_EQ(run_claim("dora", "n2", later), 0);
+	ASSERT_EQ(taken->claimed, 0);
+	ASSERT_STREQ(taken->rec->cflow->node, "n1");
+	/* The same node's new start replaces its own. */
+	ASSERT_EQ(run_claim("dora", "n1", later), 0);
+	ASSERT_EQ(taken->claimed, 1);
+	ASSERT_ERR(run_take("dora", "LINK-wrong-45678", 1), -ENOENT);
+	ASSERT_ERR(run_take("dora", "LINK-012345678", 1), -ENOENT); /* prefix */
+	ASSERT_ERR(run_take("dora", "STATE-0123456789", 1), -ENOENT);
+	ASSERT_EQ(run_take("dora", "LINK-0123456789", 1), 0);
+	ASSERT_STREQ(taken->cflow->authorize_url,
+	    "https://login.test/authorize?x");
+	ASSERT_STREQ(taken->rec->cflow->link, "");
+	ASSERT_STREQ(taken->rec->cflow->state, "STATE-0123456789");
+	ASSERT_ERR(run_take("dora", "LINK-0123456789", 1), -ENOENT); /* once */
+	ASSERT_EQ(run_take("dora", "STATE-0123456789", 0), 0);
+	ASSERT_STREQ(taken->cflow->verifier->ptr, "verifier-of-the-flow");
+	ASSERT_STREQ(taken->rec->cflow->state, "");
+	ASSERT_ERR(run_take("dora", "STATE-0123456789", 0), -ENOENT);
+	ASSERT_ERR(run_take("dora", "", 0), -ENOENT);
+	ASSERT_ERR(run_take("nobody", "STATE-0123456789", 0), -ENOENT);
+}
+
+TEST(code_flow_expired_is_not_taken)
+{
+	ASSERT_EQ(run_claim("erin", "n1", time(NULL) - 1), 0);
+	ASSERT_EQ(taken->claimed, 1);
+	ASSERT_ERR(run_take("erin", "STATE-0123456789", 0), -ENOENT);
+	/* An expired flow of another node does not block a new claim. */
+	ASSERT_EQ(run_claim("erin", "n2", time(NULL) + 900), 0);
+	ASSERT_EQ(taken->claimed, 1);
+	storeq_job_free(taken);
+	taken = NULL;
+}
+
 int
 main(void)
 {
@@ -360,6 +472,8 @@ main(void)
 	RUN(delete_then_load_is_enoent);
 	RUN(save_after_delete_does_not_resurrect);
 	RUN(marks_refuse_and_repair_rollbacks);
+	RUN(code_flow_claim_and_take_once);
+	RUN(code_flow_expired_is_not_taken);
 	RUN(free_drains_pending_jobs);
 	record_free(last_rec);
 	store_close(st);
