@@ -610,7 +610,8 @@ broker_new(const struct broker_deps *d, struct broker **out)
 	b->idp = d->idp;
 	b->http = d->http;
 	if (b->idp == NULL) {
-		r = idp_http_new(d->http, b->cf, b->clientauth, &b->own_idp);
+		r = idp_http_new(b->ev, d->http, d->disc, b->cf, b->clientauth,
+		    &b->own_idp);
 		if (r < 0) {
 			broker_free(b);
 			return r;

@@ -45,6 +45,8 @@ struct waiter;
 struct reply;
 struct broker;
 
+struct discovery;
+
 struct broker_deps {
 	struct event_loop *ev;
 	const struct config *cf;
@@ -64,6 +66,11 @@ struct broker_deps {
 	 * endpoints and client_secret (idp_http.c), as credd runs. Borrowed.
 	 */
 	struct idp *idp;
+	/*
+	 * The discovery document (discovery.h) the real IdP takes its
+	 * endpoints from; NULL: Entra's URL templates. Borrowed.
+	 */
+	struct discovery *disc;
 	/* The time (clock.h); NULL: the real clock over ev. Borrowed. */
 	const struct clock *clock;
 };

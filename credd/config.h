@@ -101,7 +101,15 @@ struct config {
 	char *client_assertion_file;   /* federated token, re-read per use */
 	char *ca_file;		       /* optional */
 	char *proxy;		       /* optional */
-	int timeout;	     /* seconds per IdP request, default 10, 1..300 */
+	int timeout; /* seconds per IdP request, default 10, 1..300 */
+	/*
+	 * The discovery document (discovery.h): hosts other than the
+	 * authority's that its endpoints may name (space-separated
+	 * host[:port]; NULL: none), and the floor of its TTL in seconds
+	 * (default 300, 1..86400; Cache-Control max-age is clamped to it).
+	 */
+	char *discovery_hosts;
+	int discovery_min_ttl;
 	char *account_match; /* optional, "%u@contoso.com" */
 	/*
 	 * client_capabilities: "cp1" lets a token request that asks for it

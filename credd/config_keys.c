@@ -51,6 +51,8 @@ static const struct key entra_keys[] = {
 	    NULL, 0),
 	STR("client_id", KT_ID, client_id, NULL, 1),
 	STR("client_secret_file", KT_CRED_PATH, client_secret_file, NULL, 0),
+	STR("discovery_hosts", KT_HOSTS, discovery_hosts, NULL, 0),
+	NUM("discovery_min_ttl", discovery_min_ttl, 1, 86400, "300"),
 	STR("domain_hint", KT_ID, domain_hint, NULL, 0),
 	STR("proxy", KT_PROXY, proxy, NULL, 0),
 	STR("signin", KT_SIGNIN, signin, "device_code", 0),

@@ -14,6 +14,7 @@
  * consent for an account other than the pinned one.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 #include "cae.h"
 #include "clock.h"
 #include "config.h"
+#include "discovery_doc.h"
 #include "errmap.h"
 #include "event.h"
 #include "flow.h"
@@ -339,6 +341,34 @@ flow_may_start(struct broker *b, struct user *u, int user_asked)
 }
 
 /*
+ * The id_token's iss is the discovery document's issuer (its
+ * "{tenantid}" replaced by the token's tid): OIDC Core 3.1.3.7 (2). An
+ * IdP without discovery (unit tests' scripted one) has none to compare.
+ * Logged here when not.
+ */
+static bool
+is_issuer_ok(struct broker *b, const struct user *u,
+    const struct oauth_account *acct)
+{
+	char want[DISCOVERY_URL_MAX], q1[LOG_VALUE_MAX], q2[LOG_VALUE_MAX];
+	int r;
+
+	if (b->idp->ops->endpoint == NULL)
+		return true;
+	r = b->idp->ops->endpoint(b->idp, IDP_EP_ISSUER, acct->tid, want,
+	    sizeof(want));
+	if (r == -ENOENT)
+		return true;
+	if (r == 0 && acct->iss != NULL && strcmp(acct->iss, want) == 0)
+		return true;
+	log_warnx("user \"%s\": consent refused: the id_token's issuer %s "
+		  "is not the discovered issuer %s",
+	    u->name, log_value(q1, acct->iss != NULL ? acct->iss : "(none)"),
+	    r == 0 ? log_value(q2, want) : "(none in force)");
+	return false;
+}
+
+/*
  * A grant answered with *tok: check the account (account_match, the
  * pinned oid), store the consent (the refresh token as f->client's),
  * then hand out the first token. 0 (the flow ends when stored), or
@@ -362,6 +392,13 @@ flow_accept(struct broker *b, struct user *u, struct flow *f,
 			    "no refresh token "
 			    "(offline_access not granted)",
 		    NULL);
+		oauth_account_clear(&acct);
+		return -EREMOTEIO;
+	}
+	if (!is_issuer_ok(b, u, &acct)) {
+		user_audit("consent_rejected", u, u->uid, NULL, f->scope,
+		    "refused", NULL, NULL,
+		    "id_token issuer is not the discovered issuer", NULL);
 		oauth_account_clear(&acct);
 		return -EREMOTEIO;
 	}

@@ -96,6 +96,31 @@ short_link(const char *redirect_uri, const char *id)
 	return s;
 }
 
+/*
+ * The authorization endpoint of the discovery document in force (the
+ * IdP's; Entra's template for an IdP without discovery) into dst. 0,
+ * -EHOSTUNREACH (no document yet: idp_unavailable, and the fetch was
+ * started), -EREMOTEIO (the document has none: idp_misconfigured).
+ */
+static int
+authorize_endpoint(struct broker *b, char *dst, size_t dstsz)
+{
+	int r;
+
+	if (b->idp->ops->endpoint == NULL)
+		return oauth_url_authorize(b->cf->authority, b->cf->tenant, dst,
+		    dstsz);
+	r = b->idp->ops->endpoint(b->idp, IDP_EP_AUTHORIZE, NULL, dst, dstsz);
+	if (r == -EAGAIN)
+		return -EHOSTUNREACH;
+	if (r == -ENOENT) {
+		log_warnx("discovery: the document has no "
+			  "authorization_endpoint: the code flow cannot start");
+		return -EREMOTEIO;
+	}
+	return r;
+}
+
 /* Everything an authorize request needs; c filled, or -errno. */
 static int
 code_prepare(struct broker *b, struct user *u, struct flow *f,
@@ -119,8 +144,7 @@ code_prepare(struct broker *b, struct user *u, struct flow *f,
 	if (r == 0)
 		r = authcode_random(16, c->link, sizeof(c->link));
 	if (r == 0)
-		r = oauth_url_authorize(b->cf->authority, b->cf->tenant, ep,
-		    sizeof(ep));
+		r = authorize_endpoint(b, ep, sizeof(ep));
 	if (r < 0)
 		return r;
 	(void)snprintf(scope, sizeof(scope), "%s %s", OIDC_SCOPES, f->scope);

@@ -73,6 +73,7 @@ struct oauth_account {
 	char *tid;
 	char *preferred_username; /* may be NULL */
 	char *upn;		  /* may be NULL */
+	char *iss;		  /* may be NULL (checked by flow.c) */
 };
 
 void oauth_token_clear(struct oauth_token *t);

@@ -127,6 +127,9 @@ account_claims(const json_t *root, const char *client_id, const char *tenant,
 	r = take_claim(root, "upn", false, &a->upn);
 	if (r < 0)
 		return r;
+	r = take_claim(root, "iss", false, &a->iss);
+	if (r < 0)
+		return r;
 	return 0;
 }
 

@@ -307,8 +307,17 @@ graph_done(void *arg, const struct http_response *resp)
 static void tok_done(void *arg, const struct http_response *resp);
 
 /* The grant's form with the one credential. 0 or -errno, why filled. */
+/* The token endpoint in force, or NULL (no discovery document yet). */
+static const char *
+token_url(const struct offboard *ob)
+{
+	return ob->ops->token_url != NULL ? ob->ops->token_url(ob->ctx) :
+					    ob->token_url;
+}
+
 static int
-tok_form(struct offboard *ob, struct secret **out, char *why, size_t whysz)
+tok_form(struct offboard *ob, const char *url, struct secret **out, char *why,
+    size_t whysz)
 {
 	struct secret *form = NULL, *as = NULL;
 	char scope[OFFBOARD_URL_MAX];
@@ -324,8 +333,8 @@ tok_form(struct offboard *ob, struct secret **out, char *why, size_t whysz)
 	if (r == 0 && ob->secret != NULL)
 		r = http_form_add(&form, "client_secret", ob->secret->ptr);
 	if (r == 0 && ob->key != NULL) {
-		r = assertion_sign(ob->key, ASSERTION_PS256, ob->client_id,
-		    ob->token_url, ob->ops->now(ob->ctx), &as);
+		r = assertion_sign(ob->key, ASSERTION_PS256, ob->client_id, url,
+		    ob->ops->now(ob->ctx), &as);
 		if (r < 0)
 			(void)snprintf(why, whysz,
 			    "cannot sign the offboarding assertion: %s",
@@ -354,15 +363,24 @@ static void
 tok_start(struct offboard *ob)
 {
 	struct secret *form = NULL;
+	const char *url;
 	char why[OFFBOARD_WHY_MAX];
 	int r;
 
 	why[0] = '\0';
-	r = tok_form(ob, &form, why, sizeof(why));
+	url = token_url(ob);
+	if (url == NULL) {
+		ob->tok_tries = 0;
+		fail_waiters(ob, -EHOSTUNREACH,
+		    "the IdP's discovery document is not in force yet; try "
+		    "again");
+		return;
+	}
+	r = tok_form(ob, url, &form, why, sizeof(why));
 	if (r == 0) {
 		ob->tok_tries++;
-		r = ob->ops->post_form(ob->ctx, ob->token_url, form, tok_done,
-		    ob, &ob->tok_http);
+		r = ob->ops->post_form(ob->ctx, url, form, tok_done, ob,
+		    &ob->tok_http);
 		if (r < 0)
 			(void)snprintf(why, sizeof(why),
 			    "cannot send the client credentials grant: %s",

@@ -88,6 +88,15 @@ const provider = new Provider(issuer, {
   cookies: { keys: [conf.cookie_key] },
 });
 provider.proxy = false;
+// credd fetches Entra's discovery address, <authority>/<tenant>/v2.0/
+// .well-known/openid-configuration: the provider's own document (its
+// issuer is that prefix) served there too.
+provider.use(async (ctx, next) => {
+  if (ctx.path === `/${conf.tenant}/v2.0/.well-known/openid-configuration`) {
+    ctx.path = '/.well-known/openid-configuration';
+  }
+  await next();
+});
 // Entra grants offline_access to a native app without prompt=consent;
 // oidc-provider follows OIDC Core 11 and drops offline_access unless the
 // prompt holds consent. This deployment's policy is Entra's: a sign-in that
