@@ -322,6 +322,9 @@ broker_token_cae(struct broker *b, struct waiter *w, const char *user,
 		if (strcmp(o, "consent_declined") == 0)
 			return errmap_reply(out, -ECANCELED,
 			    "the sign-in was declined");
+		if (strcmp(o, "issuer_mismatch") == 0)
+			return errmap_reply(out, -EREMOTEIO,
+			    FLOW_ISSUER_MISMATCH);
 	}
 	e = cache_get(b->cache, user, key);
 	if (claims == NULL && e != NULL && user_has_consent(u) &&

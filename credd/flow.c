@@ -372,7 +372,8 @@ is_issuer_ok(struct broker *b, const struct user *u,
  * A grant answered with *tok: check the account (account_match, the
  * pinned oid), store the consent (the refresh token as f->client's),
  * then hand out the first token. 0 (the flow ends when stored), or
- * -EKEYREJECTED / -EREMOTEIO / -ENOMEM (the caller ends it).
+ * -EKEYREJECTED (another account) / -EPROTO (the id_token's issuer is
+ * not the discovered one) / -EREMOTEIO / -ENOMEM (the caller ends it).
  */
 static int
 flow_accept(struct broker *b, struct user *u, struct flow *f,
@@ -400,7 +401,7 @@ flow_accept(struct broker *b, struct user *u, struct flow *f,
 		    "refused", NULL, NULL,
 		    "id_token issuer is not the discovered issuer", NULL);
 		oauth_account_clear(&acct);
-		return -EREMOTEIO;
+		return -EPROTO;
 	}
 	if (config_account_match(b->cf, u->name, want, sizeof(want)) == 0 &&
 	    (acct.preferred_username == NULL ||
@@ -498,6 +499,12 @@ flow_got_token(struct broker *b, struct user *u, struct flow *f,
 	if (r >= 0)
 		return;
 	b->n.flows_rejected++;
+	if (r == -EPROTO) {
+		/* Said to the next request too: a new sign-in would not help. */
+		u->outcome = "issuer_mismatch";
+		flow_end(b, u, -EREMOTEIO, FLOW_ISSUER_MISMATCH, NULL);
+		return;
+	}
 	u->outcome = r == -EKEYREJECTED ? "account_mismatch" : NULL;
 	flow_end(b, u, r,
 	    r == -EKEYREJECTED ? "the sign-in used an Entra account that is "

@@ -184,7 +184,8 @@ fail_req(struct idp_req *q, int r, enum oauth_class cls, const char *why)
 	secret_free(q->form);
 	free(q);
 	err.cls = cls;
-	err.retry_after = cls == OAUTH_RETRY ? 5 : -1;
+	/* No Retry-After: discovery.c paces its own fetches. */
+	err.retry_after = -1;
 	(void)snprintf(err.reason, sizeof(err.reason), "%s", why);
 	if (tcb != NULL)
 		tcb(arg, r, &tok, &err);
