@@ -299,6 +299,29 @@ discovery_doc_issuer(const struct discovery_doc *doc, const char *tid,
 	return 0;
 }
 
+int
+discovery_doc_issuer_matches(const char *issuer, const char *iss)
+{
+	const char *p = strstr(issuer, DISCOVERY_TENANTID);
+	size_t pre, post, n, seg;
+
+	if (iss == NULL)
+		return 0;
+	if (p == NULL)
+		return strcmp(issuer, iss) == 0;
+	pre = (size_t)(p - issuer);
+	post = strlen(p + strlen(DISCOVERY_TENANTID));
+	n = strlen(iss);
+	if (n <= pre + post || strncmp(iss, issuer, pre) != 0 ||
+	    strcmp(iss + n - post, p + strlen(DISCOVERY_TENANTID)) != 0)
+		return 0;
+	seg = n - pre - post;
+	return seg <= 64 &&
+	    strspn(iss + pre,
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-") >=
+	    seg;
+}
+
 int64_t
 discovery_doc_ttl(int64_t max_age, int64_t min_ttl)
 {

@@ -78,6 +78,13 @@ int discovery_doc_issuer(const struct discovery_doc *doc, const char *tid,
     char *dst, size_t dstsz);
 
 /*
+ * 1 when iss (RFC 9207's, from an authorization response) is issuer, the
+ * document's, or, when that has "{tenantid}", issuer with a tenant id
+ * ([A-Za-z0-9.-], 1..64) in its place; else 0.
+ */
+int discovery_doc_issuer_matches(const char *issuer, const char *iss);
+
+/*
  * The TTL to keep a document for: max_age (seconds, -1 when the answer
  * had none) clamped to [min_ttl, DISCOVERY_TTL_MAX]; DISCOVERY_TTL_DEFAULT
  * (clamped alike) without one. min_ttl <= 0 means DISCOVERY_TTL_MIN.

@@ -65,6 +65,7 @@ enum idp_client {
 enum idp_endpoint {
 	IDP_EP_AUTHORIZE = 0,
 	IDP_EP_ISSUER = 1,
+	IDP_EP_ISSUER_TEMPLATE = 2, /* as the document says ({tenantid}) */
 };
 
 struct idp_ops {

@@ -498,9 +498,12 @@ http_endpoint(struct idp *idp, enum idp_endpoint which, const char *tid,
 	}
 	if (which == IDP_EP_ISSUER)
 		return discovery_doc_issuer(doc, tid, dst, dstsz);
-	if (doc->authorization_endpoint[0] == '\0')
+	if (which == IDP_EP_ISSUER_TEMPLATE)
+		n = snprintf(dst, dstsz, "%s", doc->issuer);
+	else if (doc->authorization_endpoint[0] == '\0')
 		return -ENOENT;
-	n = snprintf(dst, dstsz, "%s", doc->authorization_endpoint);
+	else
+		n = snprintf(dst, dstsz, "%s", doc->authorization_endpoint);
 	return n < 0 || (size_t)n >= dstsz ? -ENAMETOOLONG : 0;
 }
 

@@ -64,6 +64,7 @@ struct offboard {
 	void *tok_http;
 	void *tok_timer;
 	int tok_tries;
+	int disc_waits; /* seconds waited for the discovery document */
 	struct offboard_req *head;
 	size_t n;
 };
@@ -315,6 +316,8 @@ token_url(const struct offboard *ob)
 					    ob->token_url;
 }
 
+static void tok_retry_fire(void *arg);
+
 static int
 tok_form(struct offboard *ob, const char *url, struct secret **out, char *why,
     size_t whysz)
@@ -369,11 +372,19 @@ tok_start(struct offboard *ob)
 
 	why[0] = '\0';
 	url = token_url(ob);
+	if (url == NULL && ob->disc_waits < OFFBOARD_DISC_WAIT &&
+	    ob->ops->timer_start(ob->ctx, 1, tok_retry_fire, ob,
+		&ob->tok_timer) == 0) {
+		/* The fetch was started: look again in a second. */
+		ob->disc_waits++;
+		return;
+	}
+	ob->disc_waits = 0;
 	if (url == NULL) {
 		ob->tok_tries = 0;
 		fail_waiters(ob, -EHOSTUNREACH,
-		    "the IdP's discovery document is not in force yet; try "
-		    "again");
+		    "the IdP's discovery document is not in force (see "
+		    "credd's log); try again");
 		return;
 	}
 	r = tok_form(ob, url, &form, why, sizeof(why));

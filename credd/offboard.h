@@ -35,6 +35,8 @@ struct offboard_req;
 
 /* Sends per step (token grant, Graph call) before a RETRY class gives up. */
 #define OFFBOARD_TRIES 3
+/* Seconds a grant waits for the first discovery document. */
+#define OFFBOARD_DISC_WAIT 15
 /* Longest wait between sends, whatever Retry-After says (seconds). */
 #define OFFBOARD_RETRY_MAX 30
 /* The app token is renewed this long before it expires (seconds). */
@@ -74,7 +76,8 @@ struct offboard_ops {
 	int64_t (*now)(void *ctx);
 	/*
 	 * The token endpoint in force (the discovery document's), or NULL
-	 * when there is none yet (a fetch was started: the revoke fails as
+	 * when there is none yet (a fetch was started: asked again each
+	 * second, OFFBOARD_DISC_WAIT times, then the revoke fails as
 	 * unavailable). NULL op: the token_url given to offboard_new.
 	 */
 	const char *(*token_url)(void *ctx);

@@ -232,6 +232,25 @@ class PasteBackTests(SigninCase, harness.StackTestCase):
         self.assertErrorCode(self.paste(USER, forged), "consent_required")
         self.assertNotEqual(st.token(USER)[0], EXIT_OK)
 
+    def test_rfc9207_iss_checked(self):
+        # An answer whose iss is not the discovered issuer (another IdP's
+        # answer: a mix-up) is refused before its code goes anywhere; the
+        # same answer with the right iss, or none, is redeemed.
+        st = self.stack
+        self.signin_next(USER)
+        rep = self.login_request(USER)
+        loc = self.follow(rep["signin_url"])
+        n0 = st.counters()["authorization_code"]
+        evil = loc + "&" + urllib.parse.urlencode({"iss": "https://idp.example/x/v2.0"})
+        err = self.assertErrorCode(self.paste(USER, evil), "bad_request")
+        self.assertIn("another identity provider", err["message"])
+        self.assertEqual(st.counters()["authorization_code"], n0, "the code was redeemed")
+        self.assertTrue(any(r.get("event") == "consent_rejected" and
+                            "iss" in str(r.get("reason", "")) for r in st.audit_records()))
+        good = loc + "&" + urllib.parse.urlencode(
+            {"iss": "https://127.0.0.1:%d/%s/v2.0" % (st.port, harness.TENANT)})
+        self.assertEqual(self.paste(USER, good).get("state"), "ready")
+
     def test_wrong_account_refused(self):
         st = self.stack
         self.signin_next(USER, username=st.upn(OTHER))

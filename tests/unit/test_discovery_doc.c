@@ -223,6 +223,21 @@ TEST(test_not_a_document)
 	    -EMSGSIZE);
 }
 
+TEST(test_issuer_matches)
+{
+	const char *t = AUTH "/{tenantid}/v2.0", *fixed = AUTH "/" TEN "/v2.0";
+
+	ASSERT_EQ(discovery_doc_issuer_matches(fixed, fixed), 1);
+	ASSERT_EQ(discovery_doc_issuer_matches(fixed, AUTH "/x/v2.0"), 0);
+	ASSERT_EQ(discovery_doc_issuer_matches(fixed, NULL), 0);
+	ASSERT_EQ(discovery_doc_issuer_matches(t, fixed), 1);
+	ASSERT_EQ(discovery_doc_issuer_matches(t, AUTH "//v2.0"), 0);
+	ASSERT_EQ(discovery_doc_issuer_matches(t, AUTH "/a/b/v2.0"), 0);
+	ASSERT_EQ(discovery_doc_issuer_matches(t, "https://evil/" TEN "/v2.0"),
+	    0);
+	ASSERT_EQ(discovery_doc_issuer_matches(t, AUTH "/" TEN "/v2.0x"), 0);
+}
+
 TEST(test_ttl)
 {
 	ASSERT_EQ(discovery_doc_ttl(86400, 0), 86400);
@@ -255,6 +270,7 @@ main(void)
 	RUN(test_extra_hosts);
 	RUN(test_issuer_rules);
 	RUN(test_not_a_document);
+	RUN(test_issuer_matches);
 	RUN(test_ttl);
 	RUN(test_url);
 	TEST_MAIN_END();
