@@ -71,6 +71,21 @@ struct config_workload {
 	unsigned line[CONFIG_WL_KEYS]; /* where each key was set; 0: default */
 };
 /* [entra] signin: the sign-in methods, in preference order. */
+/*
+ * [entra] provider: whose protocol the authority speaks. entra (the
+ * default): Entra ID's v2.0 endpoints under <authority>/<tenant>, the
+ * tenant-specific issuer, tid and oid in the id_token. oidc: a generic
+ * OpenID provider (Keycloak, oidc-provider): authority is its issuer URL,
+ * the document is <authority>/.well-known/openid-configuration, the
+ * account is the id_token's sub; tenant is only a name for this
+ * deployment (records are sealed to it), never sent. Entra-only features
+ * (client_capabilities, [offboarding]) are refused with oidc.
+ */
+enum config_provider {
+	CONFIG_PROVIDER_ENTRA = 0,
+	CONFIG_PROVIDER_OIDC = 1,
+};
+
 enum config_signin {
 	CONFIG_SIGNIN_DEVICE_CODE,	/* device_code (the default) */
 	CONFIG_SIGNIN_AUTH_CODE,	/* auth_code */
@@ -110,7 +125,8 @@ struct config {
 	 */
 	char *discovery_hosts;
 	int discovery_min_ttl;
-	char *account_match; /* optional, "%u@contoso.com" */
+	enum config_provider provider; /* [entra] provider, default entra */
+	char *account_match;	       /* optional, "%u@contoso.com" */
 	/*
 	 * client_capabilities: "cp1" lets a token request that asks for it
 	 * (the token op's cae) get a CAE token (xms_cc in the claims

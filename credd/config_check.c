@@ -386,6 +386,10 @@ config_check_str(const struct key *k, const char *val)
 		return check_redirect_url(val);
 	case KT_HOSTS:
 		return check_hosts(val);
+	case KT_PROVIDER:
+		return strcmp(val, "entra") == 0 || strcmp(val, "oidc") == 0 ?
+		    NULL :
+		    "must be entra or oidc";
 	case KT_INT:
 		break;
 	}

@@ -39,8 +39,9 @@ enum key_type {
 	KT_ALIASES,	/* "*" or [scopes] aliases, space separated */
 	KT_CGPATH,	/* a cgroup path: "/" then [A-Za-z0-9@:._/-] */
 	KT_SIGNIN,	/* device_code | auth_code | device_code,auth_code */
-	KT_URL,	  /* an https:// URL with a path (callback redirect_uri) */
-	KT_HOSTS, /* space-separated host[:port] names */
+	KT_URL,	     /* an https:// URL with a path (callback redirect_uri) */
+	KT_HOSTS,    /* space-separated host[:port] names */
+	KT_PROVIDER, /* entra | oidc, an enum config_provider */
 };
 
 struct key {

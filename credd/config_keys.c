@@ -54,6 +54,7 @@ static const struct key entra_keys[] = {
 	STR("discovery_hosts", KT_HOSTS, discovery_hosts, NULL, 0),
 	NUM("discovery_min_ttl", discovery_min_ttl, 1, 86400, "300"),
 	STR("domain_hint", KT_ID, domain_hint, NULL, 0),
+	STR("provider", KT_PROVIDER, provider, "entra", 0),
 	STR("proxy", KT_PROXY, proxy, NULL, 0),
 	STR("signin", KT_SIGNIN, signin, "device_code", 0),
 	STR("tenant", KT_ID, tenant, NULL, 1),
@@ -281,6 +282,12 @@ set_value(struct parser *p, const struct key *k, const char *val)
 	}
 	if (k->type == KT_SIGNIN) {
 		*int_field(p->cf, k) = config_check_parse_signin(val);
+		return 0;
+	}
+	if (k->type == KT_PROVIDER) {
+		p->cf->provider = strcmp(val, "oidc") == 0 ?
+		    CONFIG_PROVIDER_OIDC :
+		    CONFIG_PROVIDER_ENTRA;
 		return 0;
 	}
 	copy = strdup(val);
@@ -717,6 +724,19 @@ config_keys_check(struct parser *p)
 		    config_err_quote(qb, sizeof(qb), cf->default_alias));
 		return -EINVAL;
 	}
+	if (cf->provider == CONFIG_PROVIDER_OIDC &&
+	    cf->client_capabilities != NULL) {
+		config_err(p,
+		    "[entra] client_capabilities is Entra's (CAE): unset it "
+		    "with provider = oidc");
+		return -EINVAL;
+	}
+	if (cf->provider == CONFIG_PROVIDER_OIDC && cf->off_client_id != NULL) {
+		config_err(p,
+		    "[offboarding] revokes sessions through Microsoft Graph: "
+		    "remove it with provider = oidc");
+		return -EINVAL;
+	}
 	is_pg = strcmp(cf->backend, "postgres") == 0;
 	if (is_pg && cf->dsn == NULL) {
 		config_err(p, "missing 'dsn' in [store] (backend = postgres)");
@@ -770,7 +790,8 @@ config_free(struct config *cf)
 			    s->keys[j].type != KT_BOOL &&
 			    s->keys[j].type != KT_CLIENT_AUTH &&
 			    s->keys[j].type != KT_IDENTITY &&
-			    s->keys[j].type != KT_SIGNIN)
+			    s->keys[j].type != KT_SIGNIN &&
+			    s->keys[j].type != KT_PROVIDER)
 				free(*str_field(cf, &s->keys[j]));
 	}
 	for (i = 0; i < cf->nscopes; i++) {

@@ -219,6 +219,7 @@ discovery_new(struct event_loop *ev, struct http *h,
 	d->rules.authority = d->authority;
 	d->rules.tenant = d->tenant;
 	d->rules.hosts = d->hosts;
+	d->rules.is_oidc = rules->is_oidc;
 	r = discovery_doc_url(&d->rules, d->url, sizeof(d->url));
 	if (r < 0) {
 		discovery_free(d);

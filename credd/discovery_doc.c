@@ -189,8 +189,20 @@ take_issuer(json_t *doc, const struct discovery_rules *rules, char *dst,
 	s = json_string_value(v);
 	n = strlen(s);
 	if (n >= DISCOVERY_URL_MAX || json_string_length(v) != n ||
-	    !is_url_chars(s, true))
+	    !is_url_chars(s, rules->is_oidc == 0))
 		goto bad;
+	if (rules->is_oidc) {
+		/* The authority is the issuer (Discovery 4.3). */
+		if (!((n == alen || (n == alen + 1 && s[alen] == '/')) &&
+			strncmp(s, rules->authority, alen) == 0)) {
+			say(why, whysz,
+			    "issuer is not the authority (provider = oidc: "
+			    "[entra] authority must be the issuer URL)");
+			return false;
+		}
+		memcpy(dst, s, n + 1);
+		return true;
+	}
 	if (n < alen + 1 || strncasecmp(s, rules->authority, alen) != 0 ||
 	    s[alen] != '/')
 		goto bad;
@@ -219,12 +231,18 @@ discovery_doc_url(const struct discovery_rules *rules, char *dst, size_t dstsz)
 	int n;
 
 	if (rules == NULL || rules->authority == NULL ||
-	    rules->tenant == NULL || *rules->tenant == '\0' ||
-	    !is_url_chars(rules->authority, false) ||
+	    !is_url_chars(rules->authority, false))
+		return -EINVAL;
+	if (rules->is_oidc)
+		n = snprintf(dst, dstsz, "%s/.well-known/openid-configuration",
+		    rules->authority);
+	else if (rules->tenant == NULL || *rules->tenant == '\0' ||
 	    !is_url_chars(rules->tenant, false))
 		return -EINVAL;
-	n = snprintf(dst, dstsz, "%s/%s/v2.0/.well-known/openid-configuration",
-	    rules->authority, rules->tenant);
+	else
+		n = snprintf(dst, dstsz,
+		    "%s/%s/v2.0/.well-known/openid-configuration",
+		    rules->authority, rules->tenant);
 	if (n < 0 || (size_t)n >= dstsz)
 		return -ENAMETOOLONG;
 	return 0;
@@ -243,7 +261,7 @@ discovery_doc_parse(const char *body, size_t len,
 	if (why != NULL && whysz > 0)
 		why[0] = '\0';
 	if (rules == NULL || rules->authority == NULL ||
-	    rules->tenant == NULL) {
+	    (rules->tenant == NULL && !rules->is_oidc)) {
 		say(why, whysz, "no authority or tenant");
 		return -EINVAL;
 	}

@@ -13,7 +13,8 @@
  *   admin listed ([entra] discovery_hosts);
  * - the issuer is the authority's: Entra's "<authority>/<T>/v2.0" where T
  *   is the configured tenant, "{tenantid}" (common, organizations), or a
- *   GUID when the configured tenant is a domain name.
+ *   GUID when the configured tenant is a domain name; a generic
+ *   provider's is the authority itself (one trailing '/' allowed).
  * A document that breaks a rule is refused whole, with the field named.
  *
  * Must never: accept a document it cannot fully check, echo a value it
@@ -38,6 +39,13 @@ struct discovery_rules {
 	const char *authority; /* https://host[:port][/path], no trailing '/' */
 	const char *tenant;    /* Entra's tenant in the URL */
 	const char *hosts;     /* space-separated extra hosts, or NULL */
+	/*
+	 * A generic OpenID provider ([entra] provider = oidc): the document
+	 * is <authority>/.well-known/openid-configuration and the issuer is
+	 * the authority itself (OpenID Connect Discovery 4.3); tenant is
+	 * not used.
+	 */
+	int is_oidc;
 };
 
 struct discovery_doc {

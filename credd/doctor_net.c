@@ -270,7 +270,8 @@ doctor_check_idp(struct doctor *d)
 	char url[1024], errbuf[CURL_ERROR_SIZE] = "";
 	char why[DISCOVERY_WHY_MAX];
 	struct discovery_rules rules = { d->cf->authority, d->cf->tenant,
-		d->cf->discovery_hosts };
+		d->cf->discovery_hosts,
+		d->cf->provider == CONFIG_PROVIDER_OIDC };
 	struct discovery_doc dd;
 	struct fetch f = { .date = "" };
 	int r;

@@ -385,7 +385,14 @@ flow_accept(struct broker *b, struct user *u, struct flow *f,
 	int r;
 
 	r = oauth_id_token_account(tok->id_token, b->cf->client_id,
-	    b->cf->tenant, &acct);
+	    b->cf->provider == CONFIG_PROVIDER_OIDC ? NULL : b->cf->tenant,
+	    &acct);
+	if (r == 0 && acct.tid == NULL) {
+		/* A generic provider has no tenant: this deployment's name. */
+		acct.tid = strdup(b->cf->tenant);
+		if (acct.tid == NULL)
+			r = -ENOMEM;
+	}
 	if (r < 0 || tok->refresh_token == NULL) {
 		user_audit("consent_rejected", u, u->uid, NULL, f->scope,
 		    "refused", NULL, NULL,

@@ -461,6 +461,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	rules.authority = c.cf->authority;
 	rules.tenant = c.cf->tenant;
 	rules.hosts = c.cf->discovery_hosts;
+	rules.is_oidc = c.cf->provider == CONFIG_PROVIDER_OIDC;
 	r = discovery_new(c.ev, c.http, &rules, c.cf->discovery_min_ttl,
 	    &c.disc);
 	if (r < 0)

@@ -39,8 +39,8 @@ check_endpoint(const char *url)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const struct discovery_rules rules = { AUTH, "organizations",
-		NULL };
+	static const struct discovery_rules rules = { .authority = AUTH,
+		.tenant = "organizations" };
 	struct discovery_doc d, zero;
 	char why[DISCOVERY_WHY_MAX], iss[DISCOVERY_URL_MAX];
 	int r;

@@ -14,7 +14,8 @@
 #define AUTH "https://login.microsoftonline.com"
 #define TEN "72f988bf-86f1-41af-91ab-2d7cd011db47"
 
-static const struct discovery_rules rules = { AUTH, TEN, NULL };
+static const struct discovery_rules rules = { .authority = AUTH,
+	.tenant = TEN };
 
 /* Entra's document with one field's value replaced (NULL: left out). */
 static void
@@ -139,9 +140,9 @@ TEST(test_endpoint_rules)
 /* The admin's extra hosts; the port counts, :443 is the default. */
 TEST(test_extra_hosts)
 {
-	struct discovery_rules r = { AUTH, TEN,
-		"login.example.net  "
-		"Sts.Example.org:8443" };
+	struct discovery_rules r = { .authority = AUTH,
+		.tenant = TEN,
+		.hosts = "login.example.net  Sts.Example.org:8443" };
 	struct discovery_doc d;
 	char buf[4096], why[DISCOVERY_WHY_MAX];
 
@@ -161,8 +162,10 @@ TEST(test_extra_hosts)
 
 TEST(test_issuer_rules)
 {
-	struct discovery_rules dom = { AUTH, "contoso.onmicrosoft.com", NULL };
-	struct discovery_rules common = { AUTH, "organizations", NULL };
+	struct discovery_rules dom = { .authority = AUTH,
+		.tenant = "contoso.onmicrosoft.com" };
+	struct discovery_rules common = { .authority = AUTH,
+		.tenant = "organizations" };
 	struct discovery_doc d;
 	char buf[4096], why[DISCOVERY_WHY_MAX], iss[DISCOVERY_URL_MAX];
 
@@ -249,9 +252,50 @@ TEST(test_ttl)
 	ASSERT_EQ(discovery_doc_ttl(-1, 1000000), DISCOVERY_TTL_MAX);
 }
 
+/* provider = oidc: the issuer is the authority, the document at its root. */
+TEST(test_generic_provider)
+{
+	static const char kc[] = "https://kc.example/realms/platform";
+	struct discovery_rules r = { .authority = kc, .is_oidc = 1 };
+	struct discovery_doc d;
+	char buf[1024], why[DISCOVERY_WHY_MAX], url[256];
+
+	ASSERT_EQ(discovery_doc_url(&r, url, sizeof(url)), 0);
+	ASSERT_STREQ(url,
+	    "https://kc.example/realms/platform/.well-known/"
+	    "openid-configuration");
+	(void)snprintf(buf, sizeof(buf),
+	    "{\"issuer\":\"%s\",\"token_endpoint\":\"https://kc.example/"
+	    "realms/platform/protocol/openid-connect/token\","
+	    "\"device_authorization_endpoint\":\"https://kc.example/realms/"
+	    "platform/protocol/openid-connect/auth/device\"}",
+	    kc);
+	ASSERT_EQ(parse(buf, &r, &d, why), 0);
+	ASSERT_STREQ(d.issuer, kc);
+	ASSERT_EQ(discovery_doc_issuer(&d, NULL, url, sizeof(url)), 0);
+	ASSERT_STREQ(url, kc);
+	/* Another realm's issuer, or Entra's shape, is refused. */
+	(void)snprintf(buf, sizeof(buf),
+	    "{\"issuer\":\"https://kc.example/realms/other\","
+	    "\"token_endpoint\":\"https://kc.example/t\"}");
+	ASSERT_EQ(parse(buf, &r, &d, why), -EBADMSG);
+	ASSERT_TRUE(strstr(why, "issuer is not the authority") != NULL);
+	(void)snprintf(buf, sizeof(buf),
+	    "{\"issuer\":\"%s/{tenantid}\",\"token_endpoint\":"
+	    "\"https://kc.example/t\"}",
+	    kc);
+	ASSERT_EQ(parse(buf, &r, &d, why), -EBADMSG);
+	/* A trailing slash on the issuer is the same issuer. */
+	(void)snprintf(buf, sizeof(buf),
+	    "{\"issuer\":\"%s/\",\"token_endpoint\":\"https://kc.example/"
+	    "t\"}",
+	    kc);
+	ASSERT_EQ(parse(buf, &r, &d, why), 0);
+}
+
 TEST(test_url)
 {
-	struct discovery_rules bad = { AUTH, "a b", NULL };
+	struct discovery_rules bad = { .authority = AUTH, .tenant = "a b" };
 	char url[256];
 
 	ASSERT_EQ(discovery_doc_url(&rules, url, sizeof(url)), 0);
@@ -272,6 +316,7 @@ main(void)
 	RUN(test_not_a_document);
 	RUN(test_issuer_matches);
 	RUN(test_ttl);
+	RUN(test_generic_provider);
 	RUN(test_url);
 	TEST_MAIN_END();
 }
