@@ -716,6 +716,50 @@ flow_post(struct broker *b, struct flow *f)
 	    &f->req);
 }
 
+#define FLOW_DISC_STEP_MS 250
+
+static void flow_try_post(struct broker *b, struct flow *f);
+
+static void
+flow_post_again(struct event_loop *ev, void *arg)
+{
+	struct flow *f = arg;
+
+	(void)ev;
+	f->timer = NULL;
+	flow_try_post(f->u->b, f);
+}
+
+/*
+ * Post f's first request. The code flow needs the authorize endpoint now
+ * (its link is the answer): with no discovery document yet (just
+ * started, its fetch running), look again every FLOW_DISC_STEP_MS, for
+ * at most about the IdP timeout; the device flow's request waits in the
+ * IdP by itself.
+ */
+static void
+flow_try_post(struct broker *b, struct flow *f)
+{
+	struct user *u = f->u;
+	int r = flow_post(b, f);
+
+	if (r == -EHOSTUNREACH &&
+	    f->disc_waits++ * FLOW_DISC_STEP_MS <
+		(unsigned)b->cf->timeout * 1000u) {
+		f->timer = clock_timer_in(b->clk, FLOW_DISC_STEP_MS,
+		    flow_post_again, f);
+		if (f->timer != NULL)
+			return;
+	}
+	if (r < 0)
+		flow_end(b, u, r,
+		    r == -EHOSTUNREACH ?
+			"the identity provider's discovery document is not "
+			"in force (see credd's log); try again" :
+			"cannot start a sign-in",
+		    NULL);
+}
+
 /*
  * The uid's name, looked up afresh: a sign-in binds an Entra account to
  * this user, so the name must be the uid's now, not a cached one that a
@@ -727,7 +771,6 @@ flow_named(void *arg, int result, uid_t uid, gid_t gid, const char *name)
 	struct flow *f = arg;
 	struct user *u = f->u;
 	struct broker *b = u->b;
-	int r;
 
 	(void)uid;
 	(void)gid;
@@ -749,9 +792,7 @@ flow_named(void *arg, int result, uid_t uid, gid_t gid, const char *name)
 		    NULL);
 		return;
 	}
-	r = flow_post(b, f);
-	if (r < 0)
-		flow_end(b, u, r, "cannot start a sign-in", NULL);
+	flow_try_post(b, f);
 }
 
 int
