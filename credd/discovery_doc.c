@@ -147,10 +147,12 @@ take_endpoint(json_t *doc, const char *field, bool is_required,
 		say(why, whysz, "%s is too long or has a NUL", field);
 		return false;
 	}
-	if (!is_url_chars(s, false) || strpbrk(s, "?#") != NULL) {
+	/* '@' anywhere: no user info, and nothing two URL parsers might
+	 * read differently. */
+	if (!is_url_chars(s, false) || strpbrk(s, "?#@") != NULL) {
 		say(why, whysz,
-		    "%s has a query, a fragment or characters a URL cannot "
-		    "have",
+		    "%s has user info, a query, a fragment or characters a "
+		    "URL of an endpoint cannot have",
 		    field);
 		return false;
 	}

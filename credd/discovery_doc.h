@@ -7,7 +7,7 @@
  *
  * The rules, because a lying or hostile document must never make credd
  * send a refresh token or a client assertion elsewhere:
- * - every endpoint is an https:// URL without user info, query,
+ * - every endpoint is an https:// URL without '@' (user info), query,
  *   fragment, spaces or control characters, at most DISCOVERY_URL_MAX;
  * - its host (and port) is the authority's, or one of the hosts the
  *   admin listed ([entra] discovery_hosts);

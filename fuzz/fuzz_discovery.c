@@ -29,7 +29,9 @@ check_endpoint(const char *url)
 {
 	static const char host[] = AUTH "/";
 
-	if (url[0] != '\0' && strncasecmp(url, host, sizeof(host) - 1) != 0 &&
+	if (url[0] != '\0' && strcasecmp(url, AUTH) != 0 &&
+	    strcasecmp(url, AUTH ":443") != 0 &&
+	    strncasecmp(url, host, sizeof(host) - 1) != 0 &&
 	    strncasecmp(url, "https://login.microsoftonline.com:443/", 38) != 0)
 		abort();
 	if (strpbrk(url, "?# @") != NULL)
