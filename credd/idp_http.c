@@ -45,6 +45,7 @@ struct idp_http {
 	char device_url[512];
 	struct idp_req *parked;	  /* waiting for the first document */
 	struct event_timer *fail; /* fails the parked at once */
+	int fail_r;		  /* with this (discovery_need's -errno) */
 };
 
 enum endpoint { EP_TOKEN, EP_DEVICE };
@@ -252,7 +253,8 @@ on_fail_timer(struct event_loop *ev, void *arg)
 
 	(void)ev;
 	h->fail = NULL;
-	flush_parked(h, discovery_get(h->disc) != NULL ? 0 : -EHOSTUNREACH);
+	/* -EBADMSG (a refused document) stays an admin's problem. */
+	flush_parked(h, discovery_get(h->disc) != NULL ? 0 : h->fail_r);
 }
 
 /*
@@ -283,6 +285,7 @@ submit(struct idp_http *h, struct idp_req *q, struct idp_req **out)
 		h->parked->prev = q;
 	h->parked = q;
 	if (r != -EINPROGRESS && h->fail == NULL) {
+		h->fail_r = r;
 		h->fail = event_timer_in(h->ev, 0, on_fail_timer, h);
 		if (h->fail == NULL) {
 			park_unlink(h, q);

@@ -209,6 +209,10 @@ class DiscoveryTests(H.StackTestCase):
             rc, _, err = st.token(user, "storage")
             self.assertEqual(rc, EXIT_MISCONF, "%s: %s" % (mode, err[:300]))
             self.assertIn("discovery document refused", err, mode)
+            # At once again (within a second: answered without a fetch),
+            # still an admin's problem, never "unavailable".
+            rc, _, err = st.token(user, "vault")
+            self.assertEqual(rc, EXIT_MISCONF, "%s again: %s" % (mode, err[:300]))
             self.wait_log(mark, why)
             self.assertIn("discovery document refused", self.log_since(mark))
         self.assertEqual(self.foreign.accepted, 0, "credd contacted the foreign host")
