@@ -15,8 +15,8 @@
 #include <string.h>
 
 #include "entra/secret.h"
-#include "entra/util.h"
 
+#include "clock.h"
 #include "discovery.h"
 #include "event.h"
 #include "http.h"
@@ -30,8 +30,9 @@
 #define NEED_GAP_MS 1000
 
 struct discovery {
-	struct event_loop *ev;
-	struct http *http;
+	const struct clock *clk;
+	const struct discovery_fetch_ops *ops;
+	void *ctx;
 	char *authority, *tenant, *hosts;
 	struct discovery_rules rules;
 	char url[1024];
@@ -39,7 +40,7 @@ struct discovery {
 	struct discovery_doc doc;
 	bool has_doc;
 	int64_t fetched_at, expires_at; /* unix s */
-	struct http_req *req;		/* the fetch in flight */
+	void *req;			/* the fetch in flight */
 	struct event_timer *timer;	/* the next refetch or retry */
 	unsigned nfail;			/* failures in a row */
 	int64_t fail_ms;		/* loop ms of the last failure */
@@ -65,10 +66,10 @@ on_timer(struct event_loop *ev, void *arg)
 static void
 arm(struct discovery *d, int64_t delay_s)
 {
-	event_timer_cancel(d->ev, &d->timer);
+	clock_timer_cancel(d->clk, &d->timer);
 	if (delay_s < 1)
 		delay_s = 1;
-	d->timer = event_timer_in(d->ev, delay_s * 1000, on_timer, d);
+	d->timer = clock_timer_in(d->clk, delay_s * 1000, on_timer, d);
 	if (d->timer == NULL)
 		log_warnx("discovery: cannot arm a timer: the document is "
 			  "fetched again when a request needs it");
@@ -95,7 +96,7 @@ failed(struct discovery *d, int r)
 	char q[LOG_VALUE_MAX];
 
 	d->nfail++;
-	d->fail_ms = event_now_ms(d->ev);
+	d->fail_ms = clock_now_ms(d->clk);
 	d->last_error = r;
 	if (!d->is_logged) {
 		d->is_logged = true;
@@ -115,7 +116,8 @@ failed(struct discovery *d, int r)
 static void
 succeeded(struct discovery *d, const struct discovery_doc *doc, int64_t max_age)
 {
-	int64_t ttl = discovery_doc_ttl(max_age, d->min_ttl), now = util_now();
+	int64_t ttl = discovery_doc_ttl(max_age, d->min_ttl);
+	int64_t now = clock_now(d->clk);
 	bool is_first = !d->has_doc;
 	bool is_changed = !is_first && memcmp(&d->doc, doc, sizeof(*doc)) != 0;
 
@@ -185,8 +187,8 @@ fetch(struct discovery *d)
 
 	if (d->req != NULL)
 		return;
-	event_timer_cancel(d->ev, &d->timer);
-	r = http_get(d->http, d->url, fetch_done, d, &d->req);
+	clock_timer_cancel(d->clk, &d->timer);
+	r = d->ops->get(d->ctx, d->url, fetch_done, d, &d->req);
 	if (r < 0) {
 		(void)snprintf(d->why, sizeof(d->why),
 		    "discovery document not requested: %s", log_errno_name(r));
@@ -194,9 +196,36 @@ fetch(struct discovery *d)
 	}
 }
 
+static int
+http_ops_get(void *ctx, const char *url,
+    void (*cb)(void *arg, const struct http_response *hr), void *arg,
+    void **req)
+{
+	struct http_req *r = NULL;
+	int rc;
+
+	rc = http_get(ctx, url, cb, arg, &r);
+	*req = r;
+	return rc;
+}
+
+static void
+http_ops_cancel(void *ctx, void **req)
+{
+	struct http_req *r = *req;
+
+	http_cancel(ctx, &r);
+	*req = NULL;
+}
+
+const struct discovery_fetch_ops discovery_http_ops = {
+	.get = http_ops_get,
+	.cancel = http_ops_cancel,
+};
+
 int
-discovery_new(struct event_loop *ev, struct http *h,
-    const struct discovery_rules *rules, int64_t min_ttl,
+discovery_new(const struct clock *clk, const struct discovery_fetch_ops *ops,
+    void *ctx, const struct discovery_rules *rules, int64_t min_ttl,
     struct discovery **out)
 {
 	struct discovery *d;
@@ -206,8 +235,9 @@ discovery_new(struct event_loop *ev, struct http *h,
 	d = calloc(1, sizeof(*d));
 	if (d == NULL)
 		return -ENOMEM;
-	d->ev = ev;
-	d->http = h;
+	d->clk = clk;
+	d->ops = ops;
+	d->ctx = ctx;
 	d->min_ttl = min_ttl > 0 ? min_ttl : DISCOVERY_TTL_MIN;
 	d->authority = strdup(rules->authority != NULL ? rules->authority : "");
 	d->tenant = strdup(rules->tenant != NULL ? rules->tenant : "");
@@ -235,8 +265,8 @@ discovery_free(struct discovery *d)
 	if (d == NULL)
 		return;
 	if (d->req != NULL)
-		http_cancel(d->http, &d->req);
-	event_timer_cancel(d->ev, &d->timer);
+		d->ops->cancel(d->ctx, &d->req);
+	clock_timer_cancel(d->clk, &d->timer);
 	free(d->authority);
 	free(d->tenant);
 	free(d->hosts);
@@ -266,7 +296,7 @@ int
 discovery_need(struct discovery *d)
 {
 	if (d->req == NULL && d->nfail > 0 &&
-	    event_now_ms(d->ev) - d->fail_ms < NEED_GAP_MS)
+	    clock_now_ms(d->clk) - d->fail_ms < NEED_GAP_MS)
 		return d->last_error < 0 ? d->last_error : -EHOSTUNREACH;
 	fetch(d);
 	if (d->req == NULL)

@@ -25,9 +25,25 @@
 
 #include "discovery_doc.h"
 
+struct clock;
 struct discovery;
-struct event_loop;
 struct http;
+struct http_response;
+
+/*
+ * How the document is fetched: a GET whose answer comes once, later, on
+ * the loop (http.c's http_get; unit tests script it). get: 0 and *req,
+ * or -errno (cb never runs). cancel: *req set to NULL, cb will not run.
+ */
+struct discovery_fetch_ops {
+	int (*get)(void *ctx, const char *url,
+	    void (*cb)(void *arg, const struct http_response *hr), void *arg,
+	    void **req);
+	void (*cancel)(void *ctx, void **req);
+};
+
+/* The real one: http_get on the struct http passed as ctx. */
+extern const struct discovery_fetch_ops discovery_http_ops;
 
 /*
  * How a fetch ended: 0 (discovery_get is a document), -EBADMSG (the
@@ -37,11 +53,15 @@ struct http;
 typedef void discovery_cb(void *arg, int r);
 
 /*
- * rules' strings are copied; min_ttl: [entra] discovery_min_ttl (<= 0:
- * DISCOVERY_TTL_MIN). Nothing is fetched until discovery_start or
- * discovery_need. 0, -EINVAL (rules give no URL), -ENOMEM.
+ * Fetch through ops with ctx (discovery_http_ops and a struct http, as
+ * credd runs), on clk's time and timers (clock.h). clk, ops and ctx are
+ * borrowed; rules' strings are copied; min_ttl: [entra]
+ * discovery_min_ttl (<= 0: DISCOVERY_TTL_MIN). Nothing is fetched until
+ * discovery_start or discovery_need. 0, -EINVAL (rules give no URL),
+ * -ENOMEM.
  */
-int discovery_new(struct event_loop *ev, struct http *h,
+int discovery_new(const struct clock *clk,
+    const struct discovery_fetch_ops *ops, void *ctx,
     const struct discovery_rules *rules, int64_t min_ttl,
     struct discovery **out);
 /* Cancels the fetch in flight and the timers. NULL-safe. */

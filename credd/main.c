@@ -37,6 +37,7 @@
 #include "dispatch.h"
 #include "ident.h"
 #include "workload.h"
+#include "clock.h"
 #include "discovery.h"
 #include "doctor.h"
 #include "event.h"
@@ -85,6 +86,7 @@ struct credd {
 	struct marks *marks; /* high-water marks (store rollback) */
 	struct http *http;
 	struct discovery *disc; /* the IdP's endpoints */
+	struct clock clock;	/* the real one, for discovery */
 	struct broker *broker;
 	struct offboard *offboard; /* [offboarding]; NULL: off */
 	struct sessions *sessions;
@@ -462,8 +464,9 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	rules.tenant = c.cf->tenant;
 	rules.hosts = c.cf->discovery_hosts;
 	rules.is_oidc = c.cf->provider == CONFIG_PROVIDER_OIDC;
-	r = discovery_new(c.ev, c.http, &rules, c.cf->discovery_min_ttl,
-	    &c.disc);
+	clock_init_real(&c.clock, c.ev);
+	r = discovery_new(&c.clock, &discovery_http_ops, c.http, &rules,
+	    c.cf->discovery_min_ttl, &c.disc);
 	if (r < 0)
 		fatalx("discovery: %s", strerror(-r));
 	discovery_start(c.disc); /* on the loop; requests wait for it */
