@@ -441,6 +441,31 @@ class CallbackCase(SigninCase):
         return self.stack.ctl("GET", "refresh_chain").get("accounts", {}).get(
             self.stack.oid(user), [])
 
+    def test_callback_signin_z_iss_checked(self):
+        # RFC 9207 at the callback: an answer naming another issuer is
+        # refused before its code goes anywhere; the same answer with the
+        # discovered issuer is redeemed. (Named to run after end_to_end,
+        # which reads the account's whole refresh chain.)
+        st = self.stack
+        self.signin_next(USER)
+        rep = self.login_request(USER)
+        link_id = rep.get("signin_url", "").rsplit("/", 1)[-1]
+        status, authorize, _ = self.listener("/entra/login/" + link_id)
+        self.assertEqual(status, 302)
+        back = self.follow(authorize)
+        u = urllib.parse.urlsplit(back)
+        n0 = st.counters()["authorization_code"]
+        evil = "&" + urllib.parse.urlencode({"iss": "https://idp.example/x/v2.0"})
+        status, _, page = self.listener(u.path + "?" + u.query + evil)
+        self.assertNotEqual(status, 200, page)
+        self.assertIn("another identity provider", page)
+        self.assertEqual(st.counters()["authorization_code"], n0, "the code was redeemed")
+        good = "&" + urllib.parse.urlencode(
+            {"iss": "https://127.0.0.1:%d/%s/v2.0" % (st.port, harness.TENANT)})
+        status, _, page = self.listener(u.path + "?" + u.query + good)
+        self.assertEqual(status, 200, page)
+        self.assertIn("Signed in as %s." % USER, page)
+
     def test_callback_signin_end_to_end(self):
         st = self.stack
         st.reset_counters()
