@@ -183,20 +183,21 @@ form_decode(const char *s, size_t n, char *dst, size_t dstsz)
 
 /*
  * Keys Entra may add that we do not need: skipped, each at most once.
- * "iss" is RFC 9207's issuer identification, which other OpenID providers
- * (oidc-provider) add to every reply: credd talks to one authority, whose
- * TLS it checks when it redeems the code, so it has no mix-up to detect.
+ * "iss" (RFC 9207's issuer identification, which other OpenID providers
+ * such as oidc-provider add to every reply) is read: flow_code.c compares
+ * it with the discovered issuer, so an answer from another IdP is refused
+ * before its code is redeemed.
  */
 static const char *const skipped_keys[] = { "session_state", "error_uri",
-	"error_subcode", "trace_id", "correlation_id", "client_info", "iss" };
+	"error_subcode", "trace_id", "correlation_id", "client_info" };
 
-enum { K_CODE, K_STATE, K_ERROR, K_DESC, K_READ };
+enum { K_CODE, K_STATE, K_ERROR, K_DESC, K_ISS, K_READ };
 
 static int
 key_id(const char *k, size_t n)
 {
 	static const char *const read_keys[K_READ] = { "code", "state", "error",
-		"error_description" };
+		"error_description", "iss" };
 	size_t i;
 
 	for (i = 0; i < K_READ; i++)
@@ -256,6 +257,12 @@ take_pair(const char *p, size_t n, unsigned *seen, char *buf, size_t bufsz,
 		if (vn == 0 || (size_t)vn >= sizeof(out->error))
 			return -EBADMSG;
 		memcpy(out->error, buf, (size_t)vn + 1);
+		return 0;
+	case K_ISS:
+		if (vn == 0 || (size_t)vn >= sizeof(out->iss) ||
+		    strncmp(buf, "https://", 8) != 0)
+			return -EBADMSG;
+		memcpy(out->iss, buf, (size_t)vn + 1);
 		return 0;
 	default: /* K_DESC: cut, it is Entra's free text */
 		(void)snprintf(out->error_desc, sizeof(out->error_desc), "%s",

@@ -27,6 +27,7 @@ struct secret;
 /* Bounds of what the parser keeps besides the code. */
 #define AUTHCODE_ERROR_MAX 64
 #define AUTHCODE_DESC_MAX 256
+#define AUTHCODE_ISS_MAX 512
 
 /*
  * A new PKCE pair: *verifier (a secret, 43 chars) and its S256
@@ -72,6 +73,7 @@ struct authcode_reply {
 	char state[AUTHCODE_STATE_LEN + 1];
 	char error[AUTHCODE_ERROR_MAX];	    /* "" when a code came */
 	char error_desc[AUTHCODE_DESC_MAX]; /* "" or Entra's, cut */
+	char iss[AUTHCODE_ISS_MAX]; /* RFC 9207's issuer, "" when absent */
 };
 void authcode_reply_clear(struct authcode_reply *rp);
 
@@ -80,7 +82,8 @@ void authcode_reply_clear(struct authcode_reply *rp);
  * landed on, "<redirect_uri>?<query>" (surrounding blanks and one line
  * end are dropped; nothing else is forgiven). The query is
  * application/x-www-form-urlencoded; each key at most once; code, state,
- * error and error_description are read, session_state, error_uri,
+ * error, error_description and iss (RFC 9207: the caller compares it with
+ * the discovered issuer) are read, session_state, error_uri,
  * error_subcode, trace_id, correlation_id and client_info are skipped,
  * any other key is refused (a strict parser: it is not ours). A code
  * and state, or an error and state, must be there; state must be

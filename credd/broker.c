@@ -322,6 +322,9 @@ broker_token_cae(struct broker *b, struct waiter *w, const char *user,
 		if (strcmp(o, "consent_declined") == 0)
 			return errmap_reply(out, -ECANCELED,
 			    "the sign-in was declined");
+		if (strcmp(o, "issuer_mismatch") == 0)
+			return errmap_reply(out, -EREMOTEIO,
+			    FLOW_ISSUER_MISMATCH);
 	}
 	e = cache_get(b->cache, user, key);
 	if (claims == NULL && e != NULL && user_has_consent(u) &&
@@ -610,7 +613,8 @@ broker_new(const struct broker_deps *d, struct broker **out)
 	b->idp = d->idp;
 	b->http = d->http;
 	if (b->idp == NULL) {
-		r = idp_http_new(d->http, b->cf, b->clientauth, &b->own_idp);
+		r = idp_http_new(b->ev, d->http, d->disc, b->cf, b->clientauth,
+		    &b->own_idp);
 		if (r < 0) {
 			broker_free(b);
 			return r;

@@ -45,6 +45,8 @@ struct waiter;
 struct reply;
 struct broker;
 
+struct discovery;
+
 struct broker_deps {
 	struct event_loop *ev;
 	const struct config *cf;
@@ -64,6 +66,11 @@ struct broker_deps {
 	 * endpoints and client_secret (idp_http.c), as credd runs. Borrowed.
 	 */
 	struct idp *idp;
+	/*
+	 * The discovery document (discovery.h) the real IdP takes its
+	 * endpoints from; NULL: Entra's URL templates. Borrowed.
+	 */
+	struct discovery *disc;
 	/* The time (clock.h); NULL: the real clock over ev. Borrowed. */
 	const struct clock *clock;
 };
@@ -161,6 +168,12 @@ int broker_signin_link(struct broker *b, const char *id, char **authorize_url,
  */
 typedef void broker_redeem_cb(void *arg, int r, const char *user,
     const char *reason);
+/*
+ * 1 when iss (RFC 9207's, from a callback's answer) is the discovered
+ * issuer (an IdP without discovery: always); else 0, logged and audited
+ * (request_refused, op signin_callback): the caller redeems nothing.
+ */
+int broker_signin_iss_ok(struct broker *b, const char *iss);
 int broker_signin_redeem(struct broker *b, const char *state,
     const struct secret *code, const char *err, const char *err_desc,
     broker_redeem_cb *cb, void *arg);

@@ -10,10 +10,16 @@
  */
 #include <errno.h>
 
+#include "entra/util.h"
+
+#include "audit.h"
 #include "broker.h"
 #include "broker_int.h"
+#include "discovery_doc.h"
 #include "errmap.h"
 #include "flow_int.h"
+#include "idp.h"
+#include "log.h"
 #include "user.h"
 
 int
@@ -36,6 +42,32 @@ broker_signin_link(struct broker *b, const char *id, char **authorize_url,
     broker_link_cb *cb, void *arg)
 {
 	return flow_code_link(b, id, authorize_url, cb, arg);
+}
+
+int
+broker_signin_iss_ok(struct broker *b, const char *iss)
+{
+	char want[DISCOVERY_URL_MAX], q1[LOG_VALUE_MAX], q2[LOG_VALUE_MAX];
+	struct audit_event ev = {
+		.event = "request_refused",
+		.uid = (uid_t)-1,
+		.op = "signin_callback",
+		.outcome = "refused",
+		.reason = "iss is not the discovered issuer",
+	};
+	int r;
+
+	if (b->idp->ops->endpoint == NULL)
+		return 1;
+	r = b->idp->ops->endpoint(b->idp, IDP_EP_ISSUER_TEMPLATE, NULL, want,
+	    sizeof(want));
+	if (r == -ENOENT || (r == 0 && discovery_doc_issuer_matches(want, iss)))
+		return 1;
+	log_warnx("sign-in callback refused: its iss %s is not the discovered "
+		  "issuer %s",
+	    log_value(q1, iss), r == 0 ? log_value(q2, want) : "(none)");
+	audit_refusal(&ev, util_mono_ms()); /* a peer can repeat it */
+	return 0;
 }
 
 int

@@ -352,7 +352,7 @@ do_redeem(struct callback *c, struct cb_req *r, const struct callback_target *t)
 	rc = c->ops->redeem(c->ctx, t->state, t->code,
 	    t->has_error ? t->error : NULL,
 	    t->has_error && t->error_desc[0] != '\0' ? t->error_desc : NULL,
-	    redeem_done, p);
+	    t->iss[0] != '\0' ? t->iss : NULL, redeem_done, p);
 	r->is_parking = 0;
 	if (rc < 0) {
 		r->pend = NULL;
@@ -360,6 +360,10 @@ do_redeem(struct callback *c, struct cb_req *r, const struct callback_target *t)
 		r->state = RQ_READY;
 		if (rc == -ENOENT)
 			redeemed(c, r, rc, NULL, NULL);
+		else if (rc == -EPROTO)
+			page_unavailable(r,
+			    "This answer was sent by another identity "
+			    "provider; nothing was redeemed.");
 		else
 			page_unavailable(r,
 			    "The sign-in could not be "

@@ -69,13 +69,15 @@ struct callback_ops {
 	    void *arg);
 	/*
 	 * Redeem state with code (err NULL), or report err and err_desc
-	 * (code NULL). Every argument is borrowed for the call. 0: cb runs
-	 * once later (or before this returns); -ENOENT: unknown, used or
-	 * expired state; other -errno: failed. cb is not run on failure.
+	 * (code NULL); iss: the answer's RFC 9207 issuer, or NULL. Every
+	 * argument is borrowed for the call. 0: cb runs once later (or
+	 * before this returns); -ENOENT: unknown, used or expired state;
+	 * -EPROTO: iss is not the discovered issuer (nothing redeemed);
+	 * other -errno: failed. cb is not run on failure.
 	 */
 	int (*redeem)(void *ctx, const char *state, const struct secret *code,
-	    const char *err, const char *err_desc, callback_done_cb *cb,
-	    void *arg);
+	    const char *err, const char *err_desc, const char *iss,
+	    callback_done_cb *cb, void *arg);
 };
 
 /* Limits (tests shrink them); callback_new with NULL takes the above. */

@@ -6,6 +6,7 @@
  *
  * Must never: hold state, or touch what it forwards.
  */
+#include <errno.h>
 #include <stddef.h>
 
 #include "broker.h"
@@ -20,8 +21,11 @@ link_op(void *ctx, const char *id, char **url, callback_link_cb *cb, void *arg)
 
 static int
 redeem_op(void *ctx, const char *state, const struct secret *code,
-    const char *err, const char *err_desc, callback_done_cb *cb, void *arg)
+    const char *err, const char *err_desc, const char *iss,
+    callback_done_cb *cb, void *arg)
 {
+	if (iss != NULL && !broker_signin_iss_ok(ctx, iss))
+		return -EPROTO;
 	return broker_signin_redeem(ctx, state, code, err, err_desc, cb, arg);
 }
 

@@ -17,10 +17,10 @@
 
 #include "callback_parse.h"
 
-enum { K_CODE, K_STATE, K_ERROR, K_DESC, K_N };
+enum { K_CODE, K_STATE, K_ERROR, K_DESC, K_ISS, K_N };
 
 static const char *const key_names[K_N] = { "code", "state", "error",
-	"error_description" };
+	"error_description", "iss" };
 
 static int
 refuse(struct callback_target *t, unsigned status, const char *why, int err)
@@ -179,6 +179,14 @@ take(struct callback_target *t, int k, const char *v, size_t n)
 		if (r == 0 && (len == 0 || !all_of(t->error, len, is_visible)))
 			r = -EBADMSG;
 		t->has_error = 1;
+		return r;
+	case K_ISS:
+		/* RFC 9207: the broker compares it with the discovered one. */
+		r = decode(v, n, t->iss, sizeof(t->iss), &len);
+		if (r == 0 &&
+		    (strncmp(t->iss, "https://", 8) != 0 ||
+			!all_of(t->iss, len, is_visible)))
+			r = -EBADMSG;
 		return r;
 	default:
 		r = decode(v, n, t->error_desc, sizeof(t->error_desc), &len);

@@ -42,6 +42,7 @@ struct secret;
 #define CALLBACK_STATE_MAX 256	 /* state, decoded: [A-Za-z0-9._~-] */
 #define CALLBACK_ERROR_MAX 64	 /* error, decoded: visible ASCII */
 #define CALLBACK_DESC_MAX 1024	 /* error_description, decoded */
+#define CALLBACK_ISS_MAX 512	 /* iss (RFC 9207), decoded: https:// */
 
 enum callback_kind {
 	CALLBACK_REFUSED, /* answer status with why */
@@ -60,6 +61,7 @@ struct callback_target {
 	char error[CALLBACK_ERROR_MAX + 1];
 	/* Control bytes and non-ASCII shown as '?' (Entra's have CR LF). */
 	char error_desc[CALLBACK_DESC_MAX + 1];
+	char iss[CALLBACK_ISS_MAX + 1]; /* RFC 9207's issuer, "" absent */
 	int has_error; /* error= was given (error may not be empty) */
 };
 

@@ -73,17 +73,26 @@ struct config_workload {
 	unsigned line[CONFIG_WL_KEYS]; /* where each key was set; 0: default */
 };
 /* [entra] signin: the sign-in methods, in preference order. */
+/*
+ * [entra] provider: whose protocol the authority speaks. entra (the
+ * default): Entra ID's v2.0 endpoints under <authority>/<tenant>, the
+ * tenant-specific issuer, tid and oid in the id_token. oidc: a generic
+ * OpenID provider (Keycloak, oidc-provider): authority is its issuer URL,
+ * the document is <authority>/.well-known/openid-configuration, the
+ * account is the id_token's sub; tenant is only a name for this
+ * deployment (records are sealed to it), never sent. Entra-only features
+ * (client_capabilities, [offboarding]) are refused with oidc.
+ */
+enum config_provider {
+	CONFIG_PROVIDER_ENTRA = 0,
+	CONFIG_PROVIDER_OIDC = 1,
+};
+
 enum config_signin {
 	CONFIG_SIGNIN_DEVICE_CODE,	/* device_code (the default) */
 	CONFIG_SIGNIN_AUTH_CODE,	/* auth_code */
 	CONFIG_SIGNIN_DEVICE_THEN_CODE, /* device_code,auth_code */
 };
-
-/*
- * [entra] provider (issue 17): Entra ID, or a generic OpenID provider
- * (docs/signin.md, "A non-Entra OpenID provider"). Default entra.
- */
-enum config_provider { CONFIG_PROVIDER_ENTRA = 0, CONFIG_PROVIDER_OIDC = 1 };
 
 /*
  * [entra] cloud (issue 17; docs/clouds.md): the Azure cloud whose
@@ -133,7 +142,15 @@ struct config {
 	char *client_assertion_file;   /* federated token, re-read per use */
 	char *ca_file;		       /* optional */
 	char *proxy;		       /* optional */
-	int timeout;	     /* seconds per IdP request, default 10, 1..300 */
+	int timeout; /* seconds per IdP request, default 10, 1..300 */
+	/*
+	 * The discovery document (discovery.h): hosts other than the
+	 * authority's that its endpoints may name (space-separated
+	 * host[:port]; NULL: none), and the floor of its TTL in seconds
+	 * (default 300, 1..86400; Cache-Control max-age is clamped to it).
+	 */
+	char *discovery_hosts;
+	int discovery_min_ttl;
 	char *account_match; /* optional, "%u@contoso.com" */
 	/*
 	 * client_capabilities: "cp1" lets a token request that asks for it

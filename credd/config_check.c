@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -279,6 +280,41 @@ check_cred_path(const char *val)
 	return NULL;
 }
 
+/* Space-separated host[:port] names: [A-Za-z0-9.-], a port 1..65535. */
+static const char *
+check_hosts(const char *val)
+{
+	const char *p = val, *c;
+	size_t n, nh = 0;
+	long port;
+
+	for (; *p != '\0'; p += n) {
+		p += strspn(p, " \t");
+		n = strcspn(p, " \t");
+		if (n == 0)
+			continue;
+		nh++;
+		c = memchr(p, ':', n);
+		if (c == p || n > 255 ||
+		    strspn(p,
+			"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			"0123456789.-") !=
+			(size_t)((c != NULL ? c : p + n) - p))
+			return "must be host names (host or host:port), "
+			       "separated by spaces";
+		if (c != NULL) {
+			if ((size_t)(c + 1 - p) >= n ||
+			    strspn(c + 1, "0123456789") !=
+				n - (size_t)(c + 1 - p))
+				return "has a port that is not a number";
+			port = strtol(c + 1, NULL, 10);
+			if (port < 1 || port > 65535)
+				return "has a port outside 1..65535";
+		}
+	}
+	return nh > 0 ? NULL : "must name at least one host";
+}
+
 /* Check val for key k; NULL when good, else why (never echoing val). */
 const char *
 config_check_str(const struct key *k, const char *val)
@@ -363,6 +399,8 @@ config_check_str(const struct key *k, const char *val)
 		    "must be device_code, auth_code or device_code,auth_code";
 	case KT_URL:
 		return check_redirect_url(val);
+	case KT_HOSTS:
+		return check_hosts(val);
 	case KT_INT:
 		break;
 	}

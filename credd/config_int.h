@@ -42,6 +42,7 @@ enum key_type {
 	KT_URL,	     /* an https:// URL with a path (callback redirect_uri) */
 	KT_CLOUD,    /* public | usgov | china, an int (config_cloud.c) */
 	KT_PROVIDER, /* entra | oidc, an int */
+	KT_HOSTS,    /* space-separated host[:port] names */
 };
 
 struct key {

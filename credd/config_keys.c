@@ -52,6 +52,8 @@ static const struct key entra_keys[] = {
 	STR("client_id", KT_ID, client_id, NULL, 1),
 	STR("client_secret_file", KT_CRED_PATH, client_secret_file, NULL, 0),
 	STR("cloud", KT_CLOUD, cloud, "public", 0),
+	STR("discovery_hosts", KT_HOSTS, discovery_hosts, NULL, 0),
+	NUM("discovery_min_ttl", discovery_min_ttl, 1, 86400, "300"),
 	STR("domain_hint", KT_ID, domain_hint, NULL, 0),
 	STR("provider", KT_PROVIDER, provider, "entra", 0),
 	STR("proxy", KT_PROXY, proxy, NULL, 0),
@@ -763,6 +765,26 @@ config_keys_check(struct parser *p)
 	r = config_cloud_apply(p);
 	if (r < 0)
 		return r;
+	if (cf->provider == CONFIG_PROVIDER_OIDC &&
+	    cf->client_capabilities != NULL) {
+		config_err(p,
+		    "[entra] client_capabilities is Entra's (CAE): unset it "
+		    "with provider = oidc");
+		return -EINVAL;
+	}
+	if (cf->provider == CONFIG_PROVIDER_OIDC && cf->authority_line == 0) {
+		/* Microsoft's public login host is no generic provider's. */
+		config_err(p,
+		    "[entra] provider = oidc needs authority (the provider's "
+		    "issuer URL)");
+		return -EINVAL;
+	}
+	if (cf->provider == CONFIG_PROVIDER_OIDC && cf->off_client_id != NULL) {
+		config_err(p,
+		    "[offboarding] revokes sessions through Microsoft Graph: "
+		    "remove it with provider = oidc");
+		return -EINVAL;
+	}
 	is_pg = strcmp(cf->backend, "postgres") == 0;
 	if (is_pg && cf->dsn == NULL) {
 		config_err(p, "missing 'dsn' in [store] (backend = postgres)");

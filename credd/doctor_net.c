@@ -33,6 +33,7 @@
 #include "entra/util.h"
 
 #include "config.h"
+#include "discovery_doc.h"
 #include "doctor_int.h"
 
 #define DOCTOR_BODY_MAX (256 * 1024)
@@ -267,15 +268,23 @@ void
 doctor_check_idp(struct doctor *d)
 {
 	char url[1024], errbuf[CURL_ERROR_SIZE] = "";
+	char why[DISCOVERY_WHY_MAX];
+	struct discovery_rules rules = { d->cf->authority, d->cf->tenant,
+		d->cf->discovery_hosts,
+		d->cf->provider == CONFIG_PROVIDER_OIDC };
+	struct discovery_doc dd;
 	struct fetch f = { .date = "" };
-	json_t *doc = NULL;
+	int r;
 	long status = 0;
 	CURLcode rc;
 	time_t now;
 
-	(void)snprintf(url, sizeof(url),
-	    "%s/%s/v2.0/.well-known/openid-configuration", d->cf->authority,
-	    d->cf->tenant);
+	if (discovery_doc_url(&rules, url, sizeof(url)) < 0) {
+		doctor_say(d, DOCTOR_FAIL, "idp",
+		    "[entra] authority and tenant give no discovery URL");
+		doctor_fix(d, "check [entra] tenant and authority");
+		return;
+	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		doctor_say(d, DOCTOR_FAIL, "idp", "libcurl cannot initialise");
 		doctor_fix(d, "reinstall libcurl");
@@ -295,21 +304,35 @@ doctor_check_idp(struct doctor *d)
 		doctor_fix(d, "check [entra] tenant and authority");
 		goto out;
 	}
-	doc = f.body != NULL ? json_loadb(f.body, f.len, 0, NULL) : NULL;
-	if (!json_is_string(json_object_get(doc, "token_endpoint")) ||
-	    !json_is_string(json_object_get(doc, "issuer"))) {
+	r = f.body != NULL ?
+	    discovery_doc_parse(f.body, f.len, &rules, &dd, why, sizeof(why)) :
+	    -EBADMSG;
+	if (r < 0) {
 		doctor_say(d, DOCTOR_FAIL, "idp",
-		    "%s: not a discovery document (a captive portal or "
-		    "proxy page?)",
-		    url);
-		doctor_fix(d, "%s", curl_fix(CURLE_OK));
+		    "%s: discovery document refused: %s", url,
+		    f.body != NULL ? why : "no body");
+		doctor_fix(d, "%s",
+		    strstr(why, "not a JSON object") != NULL || f.body == NULL ?
+			curl_fix(CURLE_OK) :
+			"the IdP's document breaks credd's trust rules "
+			"(docs/operations.md): check [entra] authority and "
+			"tenant, or list the host in [entra] discovery_hosts "
+			"if the IdP really serves its endpoints there");
 		goto out;
 	}
 	doctor_say(d, DOCTOR_OK, "idp", "%s: TLS verified, issuer %s", url,
-	    json_string_value(json_object_get(doc, "issuer")));
+	    dd.issuer);
+	doctor_say(d, DOCTOR_OK, "endpoints", "token %s", dd.token_endpoint);
+	doctor_say(d, DOCTOR_OK, "endpoints", "device code %s",
+	    dd.device_authorization_endpoint[0] != '\0' ?
+		dd.device_authorization_endpoint :
+		"(none: the device code flow cannot start)");
+	doctor_say(d, DOCTOR_OK, "endpoints", "authorize %s",
+	    dd.authorization_endpoint[0] != '\0' ?
+		dd.authorization_endpoint :
+		"(none: the code flow cannot start)");
 	check_skew(d, f.date, now);
 out:
-	json_decref(doc);
 	free(f.body);
 	curl_global_cleanup();
 }

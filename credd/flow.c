@@ -14,6 +14,7 @@
  * consent for an account other than the pinned one.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 #include "cae.h"
 #include "clock.h"
 #include "config.h"
+#include "discovery_doc.h"
 #include "errmap.h"
 #include "event.h"
 #include "flow.h"
@@ -346,10 +348,39 @@ flow_may_start(struct broker *b, struct user *u, int user_asked)
 }
 
 /*
+ * The id_token's iss is the discovery document's issuer (its
+ * "{tenantid}" replaced by the token's tid): OIDC Core 3.1.3.7 (2). An
+ * IdP without discovery (unit tests' scripted one) has none to compare.
+ * Logged here when not.
+ */
+static bool
+is_issuer_ok(struct broker *b, const struct user *u,
+    const struct oauth_account *acct)
+{
+	char want[DISCOVERY_URL_MAX], q1[LOG_VALUE_MAX], q2[LOG_VALUE_MAX];
+	int r;
+
+	if (b->idp->ops->endpoint == NULL)
+		return true;
+	r = b->idp->ops->endpoint(b->idp, IDP_EP_ISSUER, acct->tid, want,
+	    sizeof(want));
+	if (r == -ENOENT)
+		return true;
+	if (r == 0 && acct->iss != NULL && strcmp(acct->iss, want) == 0)
+		return true;
+	log_warnx("user \"%s\": consent refused: the id_token's issuer %s "
+		  "is not the discovered issuer %s",
+	    u->name, log_value(q1, acct->iss != NULL ? acct->iss : "(none)"),
+	    r == 0 ? log_value(q2, want) : "(none in force)");
+	return false;
+}
+
+/*
  * A grant answered with *tok: check the account (account_match, the
  * pinned oid), store the consent (the refresh token as f->client's),
  * then hand out the first token. 0 (the flow ends when stored), or
- * -EKEYREJECTED / -EREMOTEIO / -ENOMEM (the caller ends it).
+ * -EKEYREJECTED (another account) / -EPROTO (the id_token's issuer is
+ * not the discovered one) / -EREMOTEIO / -ENOMEM (the caller ends it).
  */
 static int
 flow_accept(struct broker *b, struct user *u, struct flow *f,
@@ -361,7 +392,14 @@ flow_accept(struct broker *b, struct user *u, struct flow *f,
 	int r;
 
 	r = oauth_id_token_account(tok->id_token, b->cf->client_id,
-	    b->cf->tenant, &acct);
+	    b->cf->provider == CONFIG_PROVIDER_OIDC ? NULL : b->cf->tenant,
+	    &acct);
+	if (r == 0 && acct.tid == NULL) {
+		/* A generic provider has no tenant: this deployment's name. */
+		acct.tid = strdup(b->cf->tenant);
+		if (acct.tid == NULL)
+			r = -ENOMEM;
+	}
 	if (r < 0 || tok->refresh_token == NULL) {
 		user_audit("consent_rejected", u, u->uid, NULL, f->scope,
 		    "refused", NULL, NULL,
@@ -371,6 +409,13 @@ flow_accept(struct broker *b, struct user *u, struct flow *f,
 		    NULL);
 		oauth_account_clear(&acct);
 		return -EREMOTEIO;
+	}
+	if (!is_issuer_ok(b, u, &acct)) {
+		user_audit("consent_rejected", u, u->uid, NULL, f->scope,
+		    "refused", NULL, NULL,
+		    "id_token issuer is not the discovered issuer", NULL);
+		oauth_account_clear(&acct);
+		return -EPROTO;
 	}
 	if (config_account_match(b->cf, u->name, want, sizeof(want)) == 0 &&
 	    (acct.preferred_username == NULL ||
@@ -470,6 +515,12 @@ flow_got_token(struct broker *b, struct user *u, struct flow *f,
 	if (r >= 0)
 		return;
 	b->n.flows_rejected++;
+	if (r == -EPROTO) {
+		/* Said to the next request too: a new sign-in would not help. */
+		u->outcome = "issuer_mismatch";
+		flow_end(b, u, -EREMOTEIO, FLOW_ISSUER_MISMATCH, NULL);
+		return;
+	}
 	u->outcome = r == -EKEYREJECTED ? "account_mismatch" : NULL;
 	flow_end(b, u, r,
 	    r == -EKEYREJECTED ? "the sign-in used an Entra account that is "
@@ -754,6 +805,50 @@ flow_post(struct broker *b, struct flow *f)
 	    &f->req);
 }
 
+#define FLOW_DISC_STEP_MS 250
+
+static void flow_try_post(struct broker *b, struct flow *f);
+
+static void
+flow_post_again(struct event_loop *ev, void *arg)
+{
+	struct flow *f = arg;
+
+	(void)ev;
+	f->timer = NULL;
+	flow_try_post(f->u->b, f);
+}
+
+/*
+ * Post f's first request. The code flow needs the authorize endpoint now
+ * (its link is the answer): with no discovery document yet (just
+ * started, its fetch running), look again every FLOW_DISC_STEP_MS, for
+ * at most about the IdP timeout; the device flow's request waits in the
+ * IdP by itself.
+ */
+static void
+flow_try_post(struct broker *b, struct flow *f)
+{
+	struct user *u = f->u;
+	int r = flow_post(b, f);
+
+	if (r == -EHOSTUNREACH &&
+	    f->disc_waits++ * FLOW_DISC_STEP_MS <
+		(unsigned)b->cf->timeout * 1000u) {
+		f->timer = clock_timer_in(b->clk, FLOW_DISC_STEP_MS,
+		    flow_post_again, f);
+		if (f->timer != NULL)
+			return;
+	}
+	if (r < 0)
+		flow_end(b, u, r,
+		    r == -EHOSTUNREACH ?
+			"the identity provider's discovery document is not "
+			"in force (see credd's log); try again" :
+			"cannot start a sign-in",
+		    NULL);
+}
+
 /*
  * The uid's name, looked up afresh: a sign-in binds an Entra account to
  * this user, so the name must be the uid's now, not a cached one that a
@@ -765,7 +860,6 @@ flow_named(void *arg, int result, uid_t uid, gid_t gid, const char *name)
 	struct flow *f = arg;
 	struct user *u = f->u;
 	struct broker *b = u->b;
-	int r;
 
 	(void)uid;
 	(void)gid;
@@ -787,9 +881,7 @@ flow_named(void *arg, int result, uid_t uid, gid_t gid, const char *name)
 		    NULL);
 		return;
 	}
-	r = flow_post(b, f);
-	if (r < 0)
-		flow_end(b, u, r, "cannot start a sign-in", NULL);
+	flow_try_post(b, f);
 }
 
 int

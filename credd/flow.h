@@ -9,6 +9,15 @@
 
 #include <jansson.h>
 
+/*
+ * What a sign-in whose id_token does not carry the discovered issuer is
+ * answered with (idp_misconfigured), once at its end and once more to
+ * the user's next request.
+ */
+#define FLOW_ISSUER_MISMATCH                                                   \
+	"the sign-in's id_token was not issued by the identity provider's "    \
+	"discovered issuer (see credd's log); contact your administrator"
+
 struct broker;
 struct user;
 struct waiter;

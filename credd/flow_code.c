@@ -24,6 +24,7 @@
  * constant time); let a state be used twice.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@
 #include "clientauth.h"
 #include "clock.h"
 #include "config.h"
+#include "discovery_doc.h"
 #include "errmap.h"
 #include "event.h"
 #include "flow.h"
@@ -116,6 +118,31 @@ short_link(const char *redirect_uri, const char *id)
 	return s;
 }
 
+/*
+ * The authorization endpoint of the discovery document in force (the
+ * IdP's; Entra's template for an IdP without discovery) into dst. 0,
+ * -EHOSTUNREACH (no document yet: idp_unavailable, and the fetch was
+ * started), -EREMOTEIO (the document has none: idp_misconfigured).
+ */
+static int
+authorize_endpoint(struct broker *b, char *dst, size_t dstsz)
+{
+	int r;
+
+	if (b->idp->ops->endpoint == NULL)
+		return oauth_url_authorize(b->cf->authority, b->cf->tenant, dst,
+		    dstsz);
+	r = b->idp->ops->endpoint(b->idp, IDP_EP_AUTHORIZE, NULL, dst, dstsz);
+	if (r == -EAGAIN)
+		return -EHOSTUNREACH;
+	if (r == -ENOENT) {
+		log_warnx("discovery: the document has no "
+			  "authorization_endpoint: the code flow cannot start");
+		return -EREMOTEIO;
+	}
+	return r;
+}
+
 /* Everything an authorize request needs; c filled, or -errno. */
 static int
 code_prepare(struct broker *b, struct user *u, struct flow *f,
@@ -149,8 +176,7 @@ code_prepare(struct broker *b, struct user *u, struct flow *f,
 			r = authcode_random(16, c->link, sizeof(c->link));
 	}
 	if (r == 0)
-		r = oauth_url_authorize(b->cf->authority, b->cf->tenant, ep,
-		    sizeof(ep));
+		r = authorize_endpoint(b, ep, sizeof(ep));
 	if (r < 0)
 		return r;
 	(void)snprintf(scope, sizeof(scope), "%s %s", OIDC_SCOPES, f->scope);
@@ -433,6 +459,32 @@ code_finish(struct broker *b, struct user *u, struct flow *f,
 	}
 }
 
+/*
+ * RFC 9207: an authorization response's iss is the discovered issuer
+ * (a mix-up defence: an answer another IdP sent is refused before its
+ * code goes anywhere). An IdP without discovery has none to compare.
+ */
+static bool
+is_iss_ok(struct broker *b, const struct user *u, const char *iss)
+{
+	char want[DISCOVERY_URL_MAX], q1[LOG_VALUE_MAX], q2[LOG_VALUE_MAX];
+	int r;
+
+	if (b->idp->ops->endpoint == NULL)
+		return true;
+	r = b->idp->ops->endpoint(b->idp, IDP_EP_ISSUER_TEMPLATE, NULL, want,
+	    sizeof(want));
+	if (r == -ENOENT)
+		return true;
+	if (r == 0 && discovery_doc_issuer_matches(want, iss))
+		return true;
+	log_warnx("user \"%s\": pasted sign-in address refused: its iss %s is "
+		  "not the discovered issuer %s",
+	    u->name, log_value(q1, iss),
+	    r == 0 ? log_value(q2, want) : "(none)");
+	return false;
+}
+
 /* A pending code flow, its state still unused, waiting for the user. */
 static int
 is_open(const struct flow *f)
@@ -474,9 +526,12 @@ flow_code_paste(struct broker *b, struct user *u, struct waiter *w,
 		sodium_memcmp(rp.state, f->code->state, AUTHCODE_STATE_LEN) !=
 		    0))
 		r = -ESTALE;
+	if (r == 0 && rp.iss[0] != '\0' && !is_iss_ok(b, u, rp.iss))
+		r = -EPROTO;
 	if (r < 0) {
 		why = r == -EXDEV  ? "not the sign-in's redirect address" :
 		    r == -ESTALE   ? "state mismatch" :
+		    r == -EPROTO   ? "iss is not the discovered issuer" :
 		    r == -EMSGSIZE ? "too long" :
 				     "malformed";
 		user_audit("consent_rejected", u, u->uid, "login_code",
@@ -490,6 +545,10 @@ flow_code_paste(struct broker *b, struct user *u, struct waiter *w,
 			r == -ESTALE ?
 			"that address belongs to another sign-in; "
 			"use the link of the latest 'credctl login'" :
+			r == -EPROTO ?
+			"that address was sent by another identity provider "
+			"(its iss is not the discovered issuer); nothing "
+			"was redeemed" :
 			"the pasted address is malformed or too long");
 	}
 	if (f->code->claimed) {

@@ -50,6 +50,7 @@ struct flow {
 	struct idp_req *req;
 	struct userdb_req *name_req; /* FLOW_STARTING: the uid's name, afresh */
 	struct event_timer *timer;
+	unsigned disc_waits; /* FLOW_STARTING: waits for the discovery */
 	struct waiter_list start_waiters; /* want the flow's fields */
 	struct waiter_list done_waiters;  /* login wait, paste: the outcome */
 	unsigned epoch;

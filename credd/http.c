@@ -1,5 +1,5 @@
 /*
- * http.c - HTTPS POSTs to the IdP on libcurl's multi interface, driven
+ * http.c - HTTPS POSTs (and the discovery GET) to the IdP on libcurl's multi interface, driven
  * by event.c: curl tells us which sockets to watch (socket callback ->
  * event_add/mod/del) and when to wake it (timer callback -> one event
  * timer); fd events and the timer go back in via curl_multi_socket_action.
@@ -286,6 +286,7 @@ complete_one(struct http *h, CURL *easy, CURLcode rc)
 	req->body = NULL;
 
 	resp.retry_after = req->retry_after;
+	resp.max_age = req->max_age;
 	resp.error = map_curl_error(rc, req->is_over_cap);
 	resp.error_msg = rc == CURLE_OK ? NULL : curl_easy_strerror(rc);
 	if (resp.error == 0) {
@@ -489,7 +490,10 @@ req_resolve(struct http *h, struct http_req *req, const char *url)
 	return r;
 }
 
-/* A POST of body; with bearer, a JSON body and that Authorization. */
+/*
+ * A POST of body; with bearer, a JSON body and that Authorization; body
+ * NULL: a GET.
+ */
 static int
 post(struct http *h, const char *url, const struct secret *body,
     const struct secret *bearer, http_done_cb *cb, void *arg,
@@ -499,8 +503,7 @@ post(struct http *h, const char *url, const struct secret *body,
 	int r;
 
 	*out = NULL;
-	if (h == NULL || url == NULL || body == NULL || cb == NULL ||
-	    h->is_closing)
+	if (h == NULL || url == NULL || cb == NULL || h->is_closing)
 		return -EINVAL;
 	if (strncasecmp(url, "https://", 8) != 0)
 		return -EPROTONOSUPPORT;
@@ -511,10 +514,12 @@ post(struct http *h, const char *url, const struct secret *body,
 	req->cb = cb;
 	req->arg = arg;
 	req->retry_after = -1;
+	req->max_age = -1;
 	req->start_us = metrics_now_us();
-	req->body = secret_dup(body);
+	req->is_get = body == NULL;
+	req->body = body != NULL ? secret_dup(body) : NULL;
 	req->easy = curl_easy_init();
-	if (req->body == NULL || req->easy == NULL) {
+	if ((body != NULL && req->body == NULL) || req->easy == NULL) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -547,6 +552,13 @@ http_post_form(struct http *h, const char *url, const struct secret *body,
     http_done_cb *cb, void *arg, struct http_req **out)
 {
 	return post(h, url, body, NULL, cb, arg, out);
+}
+
+int
+http_get(struct http *h, const char *url, http_done_cb *cb, void *arg,
+    struct http_req **out)
+{
+	return post(h, url, NULL, NULL, cb, arg, out);
 }
 
 int

@@ -52,6 +52,8 @@ struct http_response {
 	struct secret *
 	    body; /* may be NULL when error != 0; owned by http, valid during the callback */
 	int64_t retry_after; /* Retry-After seconds, -1 if absent */
+	int64_t max_age;     /* Cache-Control max-age seconds, -1 if absent (or
+			    no-store / no-cache) */
 };
 
 /* Called once on the loop thread, unless the request was cancelled. */
@@ -82,6 +84,12 @@ int http_post_form(struct http *h, const char *url, const struct secret *body,
  */
 int http_post_bearer(struct http *h, const char *url,
     const struct secret *token, http_done_cb *cb, void *arg,
+    struct http_req **out);
+/*
+ * GET url (https only) with Accept: application/json and no body: the
+ * OpenID discovery document (discovery.c). As http_post_form.
+ */
+int http_get(struct http *h, const char *url, http_done_cb *cb, void *arg,
     struct http_req **out);
 /* Cancel; *r set to NULL; the callback will not run. NULL-safe. */
 void http_cancel(struct http *h, struct http_req **r);

@@ -37,10 +37,12 @@ struct http_req {
 	bool is_idn;	     /* a non-ASCII name: libcurl's to look up */
 	int64_t deadline;    /* loop ms: http_post_form + timeout */
 	struct secret *body; /* request body, wiped when done */
+	bool is_get;	     /* a GET: no body at all */
 	char *buf;	     /* response body, NUL-terminated, wiped */
 	size_t len, cap;
 	bool is_over_cap;
 	int64_t retry_after;
+	int64_t max_age;   /* Cache-Control max-age, -1 if absent */
 	uint64_t start_us; /* metrics_now_us at http_post_form */
 	http_done_cb *cb;
 	void *arg;

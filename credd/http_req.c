@@ -126,16 +126,56 @@ parse_retry_after(const char *v, size_t len)
 	return clamp_retry((int64_t)t - (int64_t)time(NULL));
 }
 
+/*
+ * Cache-Control's max-age (RFC 9111 5.2.2.1) in seconds, -1 when absent
+ * or when no-store / no-cache say not to keep the answer at all. Bounded
+ * to 10 years; the caller clamps further.
+ */
+static int64_t
+parse_max_age(const char *v, size_t len)
+{
+	char buf[256];
+	const char *p;
+	int64_t age = -1;
+
+	if (len >= sizeof(buf))
+		len = sizeof(buf) - 1;
+	memcpy(buf, v, len);
+	buf[len] = '\0';
+	for (p = buf; *p != '\0'; p++)
+		if ((p == buf || p[-1] == ' ' || p[-1] == ',' ||
+			p[-1] == '\t') &&
+		    (strncasecmp(p, "no-store", 8) == 0 ||
+			strncasecmp(p, "no-cache", 8) == 0))
+			return -1;
+	p = strcasestr(buf, "max-age=");
+	if (p != NULL && (p == buf || strchr(" ,\t", p[-1]) != NULL)) {
+		age = 0;
+		for (p += 8; *p >= '0' && *p <= '9'; p++) {
+			age = age * 10 + (*p - '0');
+			if (age > 10 * 365 * 86400)
+				return 10 * 365 * 86400;
+		}
+	}
+	return age;
+}
+
 static size_t
 on_header(char *data, size_t size, size_t nitems, void *userp)
 {
 	static const char name[] = "retry-after:";
+	static const char cc[] = "cache-control:";
 	struct http_req *req = userp;
 	size_t n = size * nitems;
 
 	/* A new status line (after 100 Continue): forget the old headers. */
-	if (n >= 5 && strncmp(data, "HTTP/", 5) == 0)
+	if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
 		req->retry_after = -1;
+		req->max_age = -1;
+	} else if (n > sizeof(cc) - 1 &&
+	    strncasecmp(data, cc, sizeof(cc) - 1) == 0)
+		req->max_age =
+		    parse_max_age(data + sizeof(cc) - 1, n - (sizeof(cc) - 1));
 	else if (n > sizeof(name) - 1 &&
 	    strncasecmp(data, name, sizeof(name) - 1) == 0)
 		req->retry_after = parse_retry_after(data + sizeof(name) - 1,
@@ -247,7 +287,9 @@ http_req_headers(struct http_req *req, const struct secret *bearer)
 			return r;
 	}
 
-	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+	/* A GET has no body, so no Content-Type. */
+	for (i = req->is_get ? 1 : 0; i < sizeof(fixed) / sizeof(fixed[0]);
+	     i++) {
 		l = curl_slist_append(req->headers, fixed[i]);
 		if (l == NULL)
 			return -ENOMEM;
@@ -306,10 +348,15 @@ http_req_setup(struct http *h, struct http_req *req, const char *url)
 	}
 	SETOPT(e, CURLOPT_USERAGENT, HTTP_USER_AGENT);
 	SETOPT(e, CURLOPT_HTTPHEADER, req->headers);
-	SETOPT(e, CURLOPT_POST, 1L);
-	/* Not COPYPOSTFIELDS: curl's copy would not be wiped. */
-	SETOPT(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body->len);
-	SETOPT(e, CURLOPT_POSTFIELDS, req->body->ptr);
+	if (req->is_get) {
+		SETOPT(e, CURLOPT_HTTPGET, 1L);
+	} else {
+		SETOPT(e, CURLOPT_POST, 1L);
+		/* Not COPYPOSTFIELDS: curl's copy would not be wiped. */
+		SETOPT(e, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)req->body->len);
+		SETOPT(e, CURLOPT_POSTFIELDS, req->body->ptr);
+	}
 	/* Refuses early when Content-Length is known; on_write caps the rest. */
 	SETOPT(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)h->max_body);
 	SETOPT(e, CURLOPT_WRITEFUNCTION, on_write);

@@ -20,6 +20,8 @@
 
 struct idp;
 struct idp_req;
+struct discovery;
+struct event_loop;
 struct http;
 struct clientauth;
 struct config;
@@ -58,6 +60,13 @@ enum idp_client {
  * the IdP; callers treat it as OAUTH_ADMIN and never drop the consent.
  */
 #define IDP_ECREDENTIAL (-EKEYREJECTED)
+
+/* What the endpoint op reads from the discovery document. */
+enum idp_endpoint {
+	IDP_EP_AUTHORIZE = 0,
+	IDP_EP_ISSUER = 1,
+	IDP_EP_ISSUER_TEMPLATE = 2, /* as the document says ({tenantid}) */
+};
 
 struct idp_ops {
 	const char *name;
@@ -113,6 +122,18 @@ struct idp_ops {
 	 */
 	int (*client_credentials)(struct idp *idp, const char *scope,
 	    idp_token_cb *cb, void *arg, struct idp_req **out);
+	/*
+	 * The authorization endpoint (IDP_EP_AUTHORIZE) or the issuer an
+	 * id_token of tenant tid must carry (IDP_EP_ISSUER; tid replaces
+	 * "{tenantid}") from the discovery document in force, into dst. 0,
+	 * -EAGAIN (no document yet: a fetch was started; the caller
+	 * answers idp_unavailable), -ENOENT (the document has none),
+	 * -EINVAL, -ENAMETOOLONG. NULL in an IdP without discovery: the
+	 * callers use Entra's templates (oauth_url_authorize) and skip the
+	 * issuer check.
+	 */
+	int (*endpoint)(struct idp *idp, enum idp_endpoint which,
+	    const char *tid, char *dst, size_t dstsz);
 	/* Cancel; *req set to NULL; its callback will not run. NULL-safe. */
 	void (*cancel)(struct idp *idp, struct idp_req **req);
 	/* Requests in flight (stats). */
@@ -125,17 +146,22 @@ struct idp {
 };
 
 /*
- * The real IdP: Entra's v2.0 endpoints for cf's authority and tenant,
- * sent through h; client_id is read from cf at each request, and
- * confidential grants are decorated by ca (NULL: no credential). cf and
- * ca are borrowed. 0 or -errno (-ENAMETOOLONG for an over-long URL,
- * -ENOMEM).
+ * The real IdP: the endpoints of the discovery document in force (disc,
+ * discovery.h; the IdP becomes its listener), or with disc NULL Entra's
+ * v2.0 URL templates for cf's authority and tenant; sent through h;
+ * client_id is read from cf at each request, and confidential grants are
+ * decorated by ca (NULL: no credential). cf, ca and disc are borrowed
+ * (disc outlives the IdP). 0 or -errno (-ENAMETOOLONG for an over-long
+ * URL, -ENOMEM).
  */
-int idp_http_new(struct http *h, const struct config *cf,
-    const struct clientauth *ca, struct idp **out);
+int idp_http_new(struct event_loop *ev, struct http *h, struct discovery *disc,
+    const struct config *cf, const struct clientauth *ca, struct idp **out);
 /* After SIGHUP (the endpoints stay those of the first config). */
 void idp_http_set_config(struct idp *idp, const struct config *cf);
-/* Cancels nothing (the broker cancels its requests first). NULL-safe. */
+/*
+ * Cancels nothing (the broker cancels its requests first); stops
+ * listening to the discovery. NULL-safe.
+ */
 void idp_http_free(struct idp *idp);
 
 #endif

@@ -37,6 +37,8 @@
 #include "dispatch.h"
 #include "ident.h"
 #include "workload.h"
+#include "clock.h"
+#include "discovery.h"
 #include "doctor.h"
 #include "event.h"
 #include "http.h"
@@ -83,6 +85,8 @@ struct credd {
 	struct store *st;
 	struct marks *marks; /* high-water marks (store rollback) */
 	struct http *http;
+	struct discovery *disc; /* the IdP's endpoints */
+	struct clock clock;	/* the real one, for discovery */
 	struct broker *broker;
 	struct offboard *offboard; /* [offboarding]; NULL: off */
 	struct sessions *sessions;
@@ -382,6 +386,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	struct credd c = { .conf_path = conf_path, .sigfd = -1 };
 	struct sessweep_cfg sc;
 	struct http_options ho = { 0 };
+	struct discovery_rules rules = { 0 };
 	struct broker_deps deps = { 0 };
 	struct msi_listen_sock msi_sock = { .fd = -1 };
 	struct msi_listen_sock cb_sock = { .fd = -1 };
@@ -477,9 +482,19 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	r = http_new(c.ev, &ho, &c.http);
 	if (r < 0)
 		fatalx("http: %s", strerror(-r));
+	rules.authority = c.cf->authority;
+	rules.tenant = c.cf->tenant;
+	rules.hosts = c.cf->discovery_hosts;
+	rules.is_oidc = c.cf->provider == CONFIG_PROVIDER_OIDC;
+	clock_init_real(&c.clock, c.ev);
+	r = discovery_new(&c.clock, &discovery_http_ops, c.http, &rules,
+	    c.cf->discovery_min_ttl, &c.disc);
+	if (r < 0)
+		fatalx("discovery: %s", strerror(-r));
+	discovery_start(c.disc); /* on the loop; requests wait for it */
 	if (ocred.client_id != NULL) {
-		r = offboard_http_new(c.ev, c.http, c.cf->authority,
-		    c.cf->tenant, c.cf->off_graph_url, &ocred, &c.offboard);
+		r = offboard_http_new(c.ev, c.http, c.disc, c.cf->off_graph_url,
+		    &ocred, &c.offboard);
 		if (r < 0)
 			fatalx("offboarding: %s", strerror(-r));
 	}
@@ -492,6 +507,7 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	deps.st = c.st;
 	deps.seal = c.seal;
 	deps.http = c.http;
+	deps.disc = c.disc;
 	deps.clientauth = c.clientauth;
 	deps.marks = c.marks;
 	deps.db = c.userdb;
@@ -583,7 +599,8 @@ run(const char *conf_path, const char *keys, int foreground, int debug)
 	sessweep_free(c.sessweep);
 	ident_free(c.ident);
 	sessions_free(c.sessions);
-	userdb_free(c.userdb); /* after every user of it */
+	userdb_free(c.userdb);	/* after every user of it */
+	discovery_free(c.disc); /* after the broker, its listener */
 	http_free(c.http);
 	audit_attach(NULL);
 	event_del(c.ev, c.sigfd);

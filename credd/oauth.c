@@ -176,6 +176,7 @@ oauth_account_clear(struct oauth_account *a)
 	free(a->tid);
 	free(a->preferred_username);
 	free(a->upn);
+	free(a->iss);
 	memset(a, 0, sizeof(*a));
 }
 

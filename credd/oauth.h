@@ -73,6 +73,7 @@ struct oauth_account {
 	char *tid;
 	char *preferred_username; /* may be NULL */
 	char *upn;		  /* may be NULL */
+	char *iss;		  /* may be NULL (checked by flow.c) */
 };
 
 void oauth_token_clear(struct oauth_token *t);
@@ -156,10 +157,13 @@ void oauth_classify(struct oauth_error *err);
 const char *oauth_class_name(enum oauth_class cls);
 
 /*
- * Read oid, tid, preferred_username (and upn) from an id_token payload.
- * The id_token came straight from the token endpoint over verified TLS
- * (OIDC Core 3.1.3.7 (6)), so the signature is not checked; aud must
- * equal client_id and tid must equal tenant. -EBADMSG otherwise.
+ * Read oid, tid, preferred_username (and upn, iss) from an id_token
+ * payload. The id_token came straight from the token endpoint over
+ * verified TLS (OIDC Core 3.1.3.7 (6)), so the signature is not checked;
+ * aud must equal client_id and tid must equal tenant. -EBADMSG otherwise.
+ * tenant NULL: a generic OpenID provider's token ([entra] provider =
+ * oidc): oid is its sub, preferred_username its preferred_username or
+ * email, tid is left NULL.
  */
 int oauth_id_token_account(const struct secret *id_token, const char *client_id,
     const char *tenant, struct oauth_account *out);

@@ -103,6 +103,26 @@ aud_matches(const json_t *aud, const char *client_id)
 	return false;
 }
 
+/*
+ * A generic OpenID provider's account (OIDC Core 5.1): the id is sub
+ * (unique per issuer), the name preferred_username, else email. No tid.
+ */
+static int
+generic_claims(const json_t *root, struct oauth_account *a)
+{
+	int r;
+
+	r = take_claim(root, "sub", true, &a->oid);
+	if (r == 0)
+		r = take_claim(root, "preferred_username", false,
+		    &a->preferred_username);
+	if (r == 0 && a->preferred_username == NULL)
+		r = take_claim(root, "email", false, &a->preferred_username);
+	if (r == 0)
+		r = take_claim(root, "iss", false, &a->iss);
+	return r;
+}
+
 static int
 account_claims(const json_t *root, const char *client_id, const char *tenant,
     struct oauth_account *a)
@@ -112,6 +132,8 @@ account_claims(const json_t *root, const char *client_id, const char *tenant,
 	/* GUIDs: Entra prints them lower-case, config may not. */
 	if (!aud_matches(json_object_get(root, "aud"), client_id))
 		return -EBADMSG;
+	if (tenant == NULL)
+		return generic_claims(root, a);
 	r = take_claim(root, "tid", true, &a->tid);
 	if (r < 0)
 		return r;
@@ -125,6 +147,9 @@ account_claims(const json_t *root, const char *client_id, const char *tenant,
 	if (r < 0)
 		return r;
 	r = take_claim(root, "upn", false, &a->upn);
+	if (r < 0)
+		return r;
+	r = take_claim(root, "iss", false, &a->iss);
 	if (r < 0)
 		return r;
 	return 0;
@@ -144,8 +169,7 @@ oauth_id_token_account(const struct secret *id_token, const char *client_id,
 	int r = -EBADMSG;
 
 	memset(out, 0, sizeof(*out));
-	if (id_token == NULL || id_token->ptr == NULL || client_id == NULL ||
-	    tenant == NULL)
+	if (id_token == NULL || id_token->ptr == NULL || client_id == NULL)
 		return -EINVAL;
 	/* header.payload.signature; the signature is not checked (see oauth.h). */
 	p = id_token->ptr;

@@ -64,6 +64,7 @@ struct offboard {
 	void *tok_http;
 	void *tok_timer;
 	int tok_tries;
+	int disc_waits; /* seconds waited for the discovery document */
 	struct offboard_req *head;
 	size_t n;
 };
@@ -307,8 +308,19 @@ graph_done(void *arg, const struct http_response *resp)
 static void tok_done(void *arg, const struct http_response *resp);
 
 /* The grant's form with the one credential. 0 or -errno, why filled. */
+/* The token endpoint in force, or NULL (no discovery document yet). */
+static const char *
+token_url(const struct offboard *ob)
+{
+	return ob->ops->token_url != NULL ? ob->ops->token_url(ob->ctx) :
+					    ob->token_url;
+}
+
+static void tok_retry_fire(void *arg);
+
 static int
-tok_form(struct offboard *ob, struct secret **out, char *why, size_t whysz)
+tok_form(struct offboard *ob, const char *url, struct secret **out, char *why,
+    size_t whysz)
 {
 	struct secret *form = NULL, *as = NULL;
 	char scope[OFFBOARD_URL_MAX];
@@ -324,8 +336,8 @@ tok_form(struct offboard *ob, struct secret **out, char *why, size_t whysz)
 	if (r == 0 && ob->secret != NULL)
 		r = http_form_add(&form, "client_secret", ob->secret->ptr);
 	if (r == 0 && ob->key != NULL) {
-		r = assertion_sign(ob->key, ASSERTION_PS256, ob->client_id,
-		    ob->token_url, ob->ops->now(ob->ctx), &as);
+		r = assertion_sign(ob->key, ASSERTION_PS256, ob->client_id, url,
+		    ob->ops->now(ob->ctx), &as);
 		if (r < 0)
 			(void)snprintf(why, whysz,
 			    "cannot sign the offboarding assertion: %s",
@@ -354,15 +366,32 @@ static void
 tok_start(struct offboard *ob)
 {
 	struct secret *form = NULL;
+	const char *url;
 	char why[OFFBOARD_WHY_MAX];
 	int r;
 
 	why[0] = '\0';
-	r = tok_form(ob, &form, why, sizeof(why));
+	url = token_url(ob);
+	if (url == NULL && ob->disc_waits < OFFBOARD_DISC_WAIT &&
+	    ob->ops->timer_start(ob->ctx, 1, tok_retry_fire, ob,
+		&ob->tok_timer) == 0) {
+		/* The fetch was started: look again in a second. */
+		ob->disc_waits++;
+		return;
+	}
+	ob->disc_waits = 0;
+	if (url == NULL) {
+		ob->tok_tries = 0;
+		fail_waiters(ob, -EHOSTUNREACH,
+		    "the IdP's discovery document is not in force (see "
+		    "credd's log); try again");
+		return;
+	}
+	r = tok_form(ob, url, &form, why, sizeof(why));
 	if (r == 0) {
 		ob->tok_tries++;
-		r = ob->ops->post_form(ob->ctx, ob->token_url, form, tok_done,
-		    ob, &ob->tok_http);
+		r = ob->ops->post_form(ob->ctx, url, form, tok_done, ob,
+		    &ob->tok_http);
 		if (r < 0)
 			(void)snprintf(why, sizeof(why),
 			    "cannot send the client credentials grant: %s",

@@ -35,6 +35,8 @@ struct offboard_req;
 
 /* Sends per step (token grant, Graph call) before a RETRY class gives up. */
 #define OFFBOARD_TRIES 3
+/* Seconds a grant waits for the first discovery document. */
+#define OFFBOARD_DISC_WAIT 15
 /* Longest wait between sends, whatever Retry-After says (seconds). */
 #define OFFBOARD_RETRY_MAX 30
 /* The app token is renewed this long before it expires (seconds). */
@@ -72,6 +74,13 @@ struct offboard_ops {
 	void (*timer_stop)(void *ctx, void **timer);
 	/* Unix seconds. */
 	int64_t (*now)(void *ctx);
+	/*
+	 * The token endpoint in force (the discovery document's), or NULL
+	 * when there is none yet (a fetch was started: asked again each
+	 * second, OFFBOARD_DISC_WAIT times, then the revoke fails as
+	 * unavailable). NULL op: the token_url given to offboard_new.
+	 */
+	const char *(*token_url)(void *ctx);
 };
 
 /* The app credential: exactly one of secret, key, assertion_file. */
@@ -130,14 +139,16 @@ void *offboard_ctx(const struct offboard *ob);
 
 /*
  * offboard_http.c: an offboarder on credd's loop: http.c for both
- * requests, event.c timers, the wall clock; the token endpoint of
- * authority and tenant ([entra]). As offboard_new (cred taken).
+ * requests, event.c timers, the wall clock; the token endpoint of the
+ * discovery document in force (disc, borrowed: it outlives the
+ * offboarder). As offboard_new (cred taken).
  * offboard_http_free frees it and its transport; NULL-safe.
  */
 struct event_loop;
+struct discovery;
 int offboard_http_new(struct event_loop *ev, struct http *h,
-    const char *authority, const char *tenant, const char *graph_url,
-    struct offboard_cred *cred, struct offboard **out);
+    struct discovery *disc, const char *graph_url, struct offboard_cred *cred,
+    struct offboard **out);
 void offboard_http_free(struct offboard *ob);
 
 /* Revokes in flight; 1 when an app token is cached (tests, stats). */

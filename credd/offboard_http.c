@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "discovery.h"
 #include "event.h"
 #include "http.h"
-#include "oauth.h"
 #include "offboard.h"
 
 /* A timer of event.c, and the offboard callback it stands for. */
@@ -27,6 +27,7 @@ struct ob_timer {
 struct ob_ctx {
 	struct event_loop *ev;
 	struct http *http;
+	struct discovery *disc;
 };
 
 static int
@@ -120,6 +121,19 @@ now(void *ctx)
 	return (int64_t)time(NULL);
 }
 
+static const char *
+token_url(void *ctx)
+{
+	struct ob_ctx *c = ctx;
+	const struct discovery_doc *doc = discovery_get(c->disc);
+
+	if (doc == NULL) {
+		(void)discovery_need(c->disc);
+		return NULL;
+	}
+	return doc->token_endpoint;
+}
+
 static const struct offboard_ops http_ops = {
 	.post_form = post_form,
 	.post_bearer = post_bearer,
@@ -127,23 +141,17 @@ static const struct offboard_ops http_ops = {
 	.timer_start = timer_start,
 	.timer_stop = timer_stop,
 	.now = now,
+	.token_url = token_url,
 };
 
 int
-offboard_http_new(struct event_loop *ev, struct http *h, const char *authority,
-    const char *tenant, const char *graph_url, struct offboard_cred *cred,
-    struct offboard **out)
+offboard_http_new(struct event_loop *ev, struct http *h, struct discovery *disc,
+    const char *graph_url, struct offboard_cred *cred, struct offboard **out)
 {
-	char url[1024];
 	struct ob_ctx *c;
 	int r;
 
 	*out = NULL;
-	r = oauth_url_token(authority, tenant, url, sizeof(url));
-	if (r < 0) {
-		offboard_cred_clear(cred);
-		return r;
-	}
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		offboard_cred_clear(cred);
@@ -151,7 +159,10 @@ offboard_http_new(struct event_loop *ev, struct http *h, const char *authority,
 	}
 	c->ev = ev;
 	c->http = h;
-	r = offboard_new(&http_ops, c, url, graph_url, cred, out);
+	c->disc = disc;
+	/* The URL is a placeholder: the token_url op answers each time. */
+	r = offboard_new(&http_ops, c, "https://discovery.invalid/token",
+	    graph_url, cred, out);
 	if (r < 0)
 		free(c);
 	return r;

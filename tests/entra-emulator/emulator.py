@@ -31,6 +31,7 @@ from emu_crypto import KeyMaterial, b64url
 import emu_authcode
 import emu_cae
 import emu_clientauth
+import emu_discovery
 import emu_graph
 from emu_errors import ControlError, EntraError, c_str, missing
 
@@ -146,6 +147,7 @@ class State:
         self.app_roles = {}       # resource -> roles in client_credentials tokens
         self.cae = emu_cae.new_state()  # CAE lifetimes, critical events (emu_cae.py)
         self.graph = emu_graph.new_state()  # the offboarding app, Graph revokes
+        self.disco = emu_discovery.new_state()  # discovery knobs (emu_discovery.py)
         self.reset_counters()
 
     def reset_counters(self):
@@ -248,7 +250,7 @@ def mint_tokens(st, account, resource, res_scopes, perms, oidc, with_client_info
         body["refresh_token"] = rt
     if "openid" in oidc_l:
         id_claims = {
-            "aud": st.client_id, "iss": iss, "iat": now, "nbf": now, "exp": now + 3600,
+            "aud": st.client_id, "iss": st.disco["id_token_iss"] or iss, "iat": now, "nbf": now, "exp": now + 3600,
             "name": account["name"], "oid": account["oid"],
             "preferred_username": account["preferred_username"],
             "sub": sub, "tid": account["tid"], "uti": b64url(os.urandom(16)), "ver": "2.0"}
@@ -514,34 +516,7 @@ class Handler(BaseHTTPRequestHandler):
     # -- discovery and keys
 
     def discovery(self, tenant):
-        with self.st.lock:
-            self.st.counters["discovery"] += 1
-        self.check_tenant(tenant)
-        a, t = self.st.authority, tenant
-        tid = self.st.tenant if tenant == self.st.tenant else "{tenantid}"
-        doc = {
-            "token_endpoint": "%s/%s/oauth2/v2.0/token" % (a, t),
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt",
-                                                      "client_secret_basic"],
-            "jwks_uri": "%s/%s/discovery/v2.0/keys" % (a, t),
-            "response_modes_supported": ["query", "fragment", "form_post"],
-            "subject_types_supported": ["pairwise"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
-            "scopes_supported": ["openid", "profile", "email", "offline_access"],
-            "issuer": "%s/%s/v2.0" % (a, tid),
-            "request_uri_parameter_supported": False,
-            "userinfo_endpoint": "https://graph.microsoft.com/oidc/userinfo",
-            "authorization_endpoint": "%s/%s/oauth2/v2.0/authorize" % (a, t),
-            "device_authorization_endpoint": "%s/%s/oauth2/v2.0/devicecode" % (a, t),
-            "http_logout_supported": True, "frontchannel_logout_supported": True,
-            "end_session_endpoint": "%s/%s/oauth2/v2.0/logout" % (a, t),
-            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "name", "oid", "tid",
-                                 "preferred_username", "upn", "ver"],
-            "tenant_region_scope": "WW", "cloud_instance_name": "microsoftonline.com",
-            "cloud_graph_host_name": "graph.windows.net", "msgraph_host": "graph.microsoft.com",
-            "rbac_url": "https://pas.windows.net"}
-        self.send(200, doc, no_store=False, headers={"Cache-Control": "max-age=86400, private"})
+        return emu_discovery.serve(self, tenant)
 
     def jwks(self, tenant):
         with self.st.lock:
@@ -958,6 +933,7 @@ def c_fault(st, body):
 def c_clear(st, body):
     st.faults, st.conditions = [], []
     st.device_blocks, st.signins = [], []
+    emu_discovery.reset(st)
 
 
 def c_counters(st, body):
@@ -1019,6 +995,7 @@ CONTROL.update(emu_clientauth.CONTROL)
 CONTROL.update(emu_cae.CONTROL)
 CONTROL.update(emu_authcode.CONTROL)
 CONTROL.update(emu_graph.CONTROL)
+CONTROL.update(emu_discovery.CONTROL)
 emu_authcode.OPS = argparse.Namespace(parse_scope=parse_scope, mint_tokens=mint_tokens,
                                       condition_error=condition_error)
 

@@ -356,6 +356,34 @@ def t_discovery(emu, ca):
           and d.get("id_token_signing_alg_values_supported") == ["RS256"], d)
     r = emu.call("GET", "/%s/v2.0/.well-known/openid-configuration" % str(uuid.uuid4()))
     expect_error("unknown tenant", r, 400, "invalid_request", 90002)
+    path = "/%s/v2.0/.well-known/openid-configuration" % TENANT
+    r = emu.call("GET", path)
+    check("discovery: max-age 86400", r.headers.get("Cache-Control") == "max-age=86400, private",
+          r.headers.get("Cache-Control"))
+    r = emu.call("GET", "/organizations/v2.0/.well-known/openid-configuration")
+    check("discovery: {tenantid} for organizations",
+          r.json().get("issuer") == emu.authority + "/{tenantid}/v2.0", r.json().get("issuer"))
+    # The knobs credd's discovery tests turn (emu_discovery.py).
+    emu.ok("discovery", {"mode": "503"})
+    r = emu.call("GET", path)
+    check("discovery: down", r.status == 503, r.status)
+    emu.ok("discovery", {"mode": "foreign_token", "foreign": "https://127.0.0.1:9",
+                                 "max_age": 5})
+    r = emu.call("GET", path)
+    check("discovery: foreign token endpoint",
+          r.json().get("token_endpoint") == "https://127.0.0.1:9/%s/oauth2/v2.0/token" % TENANT
+          and r.headers.get("Cache-Control") == "max-age=5, private", r.json())
+    emu.ok("discovery", {"mode": "wrong_issuer", "max_age": None})
+    r = emu.call("GET", path)
+    check("discovery: wrong issuer, no max-age",
+          r.json().get("issuer", "").startswith("https://sts.example.net/")
+          and r.headers.get("Cache-Control") is None, r.json().get("issuer"))
+    status, _ = emu.control("discovery", {"mode": "nonsense"})
+    check("discovery: unknown mode refused", status == 400, status)
+    emu.ok("clear", {})
+    r = emu.call("GET", path)
+    check("discovery: clear resets the knobs", r.status == 200
+          and r.json().get("issuer") == "%s/%s/v2.0" % (emu.authority, TENANT))
 
     r = emu.call("GET", "/%s/discovery/v2.0/keys" % TENANT)
     jwks = r.json()

@@ -217,6 +217,29 @@ class DoctorTests(DoctorBase):
         self.assertFails(rc, out, "idp", r"(?i)ssl|certificate")
         self.assertIn("ca_file", out)
 
+    def test_06b_discovered_endpoints(self):
+        # The endpoints credd would use, and the rule that refuses a lying
+        # document (the field named).
+        st = self.stack
+        rc, out = self.doctor()
+        base = "https://127.0.0.1:%d/%s" % (st.port, H.TENANT)
+        ok = self.lines(out, "ok", "endpoints")
+        self.assertTrue(any(("token %s/oauth2/v2.0/token" % base) in s for s in ok), out)
+        self.assertTrue(any(("device code %s/oauth2/v2.0/devicecode" % base) in s for s in ok),
+                        out)
+        self.assertTrue(any(("authorize %s/oauth2/v2.0/authorize" % base) in s for s in ok), out)
+        try:
+            st.ctl("POST", "discovery", {"mode": "foreign_token",
+                                         "foreign": "https://198.51.100.7:443"})
+            rc, out = self.doctor()
+        finally:
+            st.ctl("POST", "discovery", {"mode": "ok"})
+        fails = self.assertFails(rc, out, "idp", r"discovery document refused: token_endpoint "
+                                 r"is on host '198\.51\.100\.7'")
+        self.assertIn("discovery_hosts", out)
+        self.assertFalse(self.lines(out, "ok", "endpoints"), out)
+        self.assertTrue(fails)
+
     def test_07_clock_skew(self):
         st = self.stack
         try:

@@ -100,8 +100,9 @@ class OidcStack(Stack):
     """A Stack whose IdP is oidc-provider (node tests/oidc/idp.mjs) instead
     of the emulator: the same credd.conf, the authority pointing at it."""
 
-    def __init__(self, name, confidential=False, **kw):
+    def __init__(self, name, confidential=False, native=False, **kw):
         super().__init__(name, interval=0, **kw)
+        self.native = native  # the provider as itself (provider = oidc)
         # [entra] client_id is the confidential client's, or the public one's.
         self.public_id = CONF_CLIENT if confidential else harness.CLIENT_ID
         self.conf_id = harness.CLIENT_ID if confidential else CONF_CLIENT
@@ -159,8 +160,15 @@ class OidcStack(Stack):
             "proxy_port": self.proxy_port,
             "scopes": sorted(set(harness.SCOPES.values())),
             "jwks": {"keys": [signing_jwk]},
+            "native": self.native,
             "accounts": {self.upn(u): {"oid": self.oid(u)} for u in (USER, OTHER)},
             "clients": [
+                {"client_id": self.public_id, "token_endpoint_auth_method": "none",
+                 "application_type": "native",
+                 "grant_types": ["urn:ietf:params:oauth:grant-type:device_code",
+                                 "refresh_token"],
+                 "response_types": [], "redirect_uris": []},
+            ] if self.native else [
                 {"client_id": self.public_id, "token_endpoint_auth_method": "none",
                  "application_type": "web",
                  "grant_types": ["authorization_code", "refresh_token"],
@@ -232,7 +240,8 @@ class OidcCase:
     @classmethod
     def setUpClass(cls):
         cls.stack = OidcStack(cls.__name__, confidential=cls.CONFIDENTIAL,
-                              account_match=cls.ACCOUNT_MATCH)
+                              account_match=cls.ACCOUNT_MATCH,
+                              native=getattr(cls, "NATIVE", False))
         cls.addClassCleanup(cls.stack.stop)
         write = cls.stack.write_conf
         st = cls.stack
@@ -272,6 +281,94 @@ class OidcCase:
                 return loc, prompts
             url = loc
         raise AssertionError("no redirect to the client after %s" % prompts)
+
+
+class GenericProviderTests(OidcCase, harness.StackTestCase):
+    """[entra] provider = oidc against oidc-provider as itself: its issuer
+    at the root, its own routes and discovery document, the device flow,
+    refresh tokens that rotate (a reused one revokes the grant)."""
+
+    NATIVE = True
+    EXTRA = "\n[entra]\nprovider = oidc\nsignin = device_code\n"
+
+    def device_browser(self, uri, user_code, account=USER):
+        """The browser: open the verification URI, enter the code, confirm,
+        then log in and consent through the interaction; the prompts seen."""
+        st = self.stack
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=st.sslctx),
+                                             urllib.request.HTTPCookieProcessor(jar),
+                                             _NoRedirect())
+
+        def xsrf_of(body):
+            m = re.search(rb'name="xsrf" value="([0-9a-f]+)"', body)
+            self.assertIsNotNone(m, "no xsrf in the device page: %r" % body[:300])
+            return m.group(1).decode()
+
+        with opener.open(uri, timeout=15) as r:
+            xsrf = xsrf_of(r.read())
+        form = {"xsrf": xsrf, "user_code": user_code}
+        with opener.open(urllib.request.Request(uri, data=urllib.parse.urlencode(form).encode()),
+                         timeout=15) as r:
+            xsrf = xsrf_of(r.read())  # the confirmation page
+        form = {"xsrf": xsrf, "user_code": user_code, "confirm": "yes"}
+        url, data, prompts = uri, urllib.parse.urlencode(form).encode(), []
+        for _ in range(12):
+            try:
+                with opener.open(urllib.request.Request(url, data=data), timeout=15) as r:
+                    body = r.read()
+                if "/interaction/" not in url:
+                    return prompts, body  # the success page
+                prompts.append(json.loads(body)["prompt"])
+                data = urllib.parse.urlencode({"login": st.upn(account)}).encode()
+                continue
+            except urllib.error.HTTPError as e:
+                if e.code not in (302, 303):
+                    raise AssertionError("%s answered %d: %s" % (url, e.code, e.read()[:300]))
+                url = urllib.parse.urljoin(url, e.headers["Location"])
+            data = None
+        raise AssertionError("the device sign-in never ended: %s" % prompts)
+
+    def test_device_code_and_rotating_refresh(self):
+        st = self.stack
+        mark = len(st.issued())
+        rc, _, err = st.credctl(USER, "token")
+        self.assertEqual(rc, harness.EXIT_ACT, err)
+        m = re.search(r"(https://\S+/device)\S* and enter (?:the )?code (\S+?)[,.]?\s", err + " ")
+        self.assertIsNotNone(m, "no verification URI and code: %r" % err)
+        uri, code = m.group(1), m.group(2)
+        self.assertTrue(uri.startswith("https://127.0.0.1:%d/" % st.port), uri)
+        prompts, body = self.device_browser(uri, code)
+        self.assertIn("login", prompts)
+        t1 = st.wait_token(USER, "storage")
+        self.assertTrue(t1["access_token"])
+        # The endpoints came from the provider's own document.
+        log = harness.read_bytes(st.credd_log).decode("utf-8", "replace")
+        self.assertIn("discovery: https://127.0.0.1:%d/.well-known/openid-configuration: "
+                      "issuer https://127.0.0.1:%d," % (st.port, st.port), log)
+        self.assertEqual(t1.get("account"), st.upn(USER), t1)
+        ats = [r["value"] for r in st.issued()[mark:] if r["kind"] == "access_token"]
+        self.assertIn(t1["access_token"], ats, "the token is not one oidc-provider issued")
+        # A refresh: past half the token's life, --min-valid beyond what is
+        # left (a generic provider's refresh token carries the scopes of its
+        # grant only, so the same resource).
+        left = float(t1["expires_on"]) - time.time()
+        time.sleep(max(0.0, left - AT_TTL / 2.0 + 1.5))
+        rc, t2, err = st.token(USER, None, "--min-valid", str(AT_TTL // 2))
+        self.assertEqual(rc, EXIT_OK, err)
+        self.assertNotEqual(t2["access_token"], t1["access_token"])
+        # Then from the store after a restart: the rotated refresh token
+        # (oidc-provider revokes the whole grant if the first is used again).
+        st.restart_credd()
+        rc, t3, err = st.token(USER)
+        self.assertEqual(rc, EXIT_OK, err)
+        self.assertNotEqual(t3["access_token"], t2["access_token"])
+        grants = [g["grant_type"] for g in st.grants(mark)]
+        self.assertEqual(grants, ["urn:ietf:params:oauth:grant-type:device_code",
+                                  "refresh_token", "refresh_token"])
+        rts = [r for r in st.issued()[mark:] if r["kind"] == "refresh_token"]
+        self.assertEqual(len(rts), 3, "the refresh token was not rotated")
+        FIGURES["oidc_generic_device_refreshes"] = grants.count("refresh_token")
 
 
 class PasteBackTests(OidcCase, harness.StackTestCase):

@@ -255,6 +255,25 @@ class PasteBackTests(SigninCase, harness.StackTestCase):
         self.assertErrorCode(self.paste(USER, forged), "consent_required")
         self.assertNotEqual(st.token(USER)[0], EXIT_OK)
 
+    def test_rfc9207_iss_checked(self):
+        # An answer whose iss is not the discovered issuer (another IdP's
+        # answer: a mix-up) is refused before its code goes anywhere; the
+        # same answer with the right iss, or none, is redeemed.
+        st = self.stack
+        self.signin_next(USER)
+        rep = self.login_request(USER)
+        loc = self.follow(rep["signin_url"])
+        n0 = st.counters()["authorization_code"]
+        evil = loc + "&" + urllib.parse.urlencode({"iss": "https://idp.example/x/v2.0"})
+        err = self.assertErrorCode(self.paste(USER, evil), "bad_request")
+        self.assertIn("another identity provider", err["message"])
+        self.assertEqual(st.counters()["authorization_code"], n0, "the code was redeemed")
+        self.assertTrue(any(r.get("event") == "consent_rejected" and
+                            "iss" in str(r.get("reason", "")) for r in st.audit_records()))
+        good = loc + "&" + urllib.parse.urlencode(
+            {"iss": "https://127.0.0.1:%d/%s/v2.0" % (st.port, harness.TENANT)})
+        self.assertEqual(self.paste(USER, good).get("state"), "ready")
+
     def test_wrong_account_refused(self):
         st = self.stack
         self.signin_next(USER, username=st.upn(OTHER))
@@ -468,6 +487,31 @@ class CallbackCase(SigninCase):
         self.assertEqual(status, 200, page)
         FIGURES["callback_%s_first_token_s" % self.CLIENT_AUTH] = round(
             self.first_token(USER, t0), 2)
+
+    def test_callback_signin_z_iss_checked(self):
+        # RFC 9207 at the callback: an answer naming another issuer is
+        # refused before its code goes anywhere; the same answer with the
+        # discovered issuer is redeemed. (Named to run after end_to_end,
+        # which reads the account's whole refresh chain.)
+        st = self.stack
+        self.signin_next(USER)
+        rep = self.login_request(USER)
+        link_id = rep.get("signin_url", "").rsplit("/", 1)[-1]
+        status, authorize, _ = self.listener("/entra/login/" + link_id)
+        self.assertEqual(status, 302)
+        back = self.follow(authorize)
+        u = urllib.parse.urlsplit(back)
+        n0 = st.counters()["authorization_code"]
+        evil = "&" + urllib.parse.urlencode({"iss": "https://idp.example/x/v2.0"})
+        status, _, page = self.listener(u.path + "?" + u.query + evil)
+        self.assertNotEqual(status, 200, page)
+        self.assertIn("another identity provider", page)
+        self.assertEqual(st.counters()["authorization_code"], n0, "the code was redeemed")
+        good = "&" + urllib.parse.urlencode(
+            {"iss": "https://127.0.0.1:%d/%s/v2.0" % (st.port, harness.TENANT)})
+        status, _, page = self.listener(u.path + "?" + u.query + good)
+        self.assertEqual(status, 200, page)
+        self.assertIn("Signed in as %s." % USER, page)
 
     def test_callback_signin_end_to_end(self):
         st = self.stack

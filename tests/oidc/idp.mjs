@@ -26,7 +26,13 @@ import Provider, { interactionPolicy } from 'oidc-provider';
 
 const conf = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 const base = `/${conf.tenant}/oauth2/v2.0`;
-const issuer = `https://127.0.0.1:${conf.port}/${conf.tenant}/v2.0`;
+// CONFIG.native: the provider as itself ([entra] provider = oidc in
+// credd): its issuer at the root, its own default routes and discovery
+// document, the device flow (features.deviceFlow), claims without Entra's
+// tid and oid (the account is sub).
+const native = !!conf.native;
+const issuer = native ? `https://127.0.0.1:${conf.port}`
+  : `https://127.0.0.1:${conf.port}/${conf.tenant}/v2.0`;
 
 // Entra's claims that credd reads (tid, oid, preferred_username) come
 // with the openid and profile scopes.
@@ -36,6 +42,7 @@ async function findAccount(ctx, id) {
   return {
     accountId: id,
     async claims() {
+      if (native) return { sub: a.oid, preferred_username: id, email: id, name: id };
       return { sub: a.oid, oid: a.oid, tid: conf.tenant, preferred_username: id, name: id };
     },
   };
@@ -52,13 +59,17 @@ const provider = new Provider(issuer, {
   findAccount,
   jwks: conf.jwks,
   scopes: ['openid', 'profile', 'offline_access', ...conf.scopes],
-  claims: {
+  claims: native ? {
+    openid: ['sub'],
+    profile: ['preferred_username', 'name'],
+    email: ['email'],
+  } : {
     openid: ['sub', 'oid', 'tid'],
     profile: ['preferred_username', 'name'],
   },
   conformIdTokenClaims: false,
   interactions: { policy, url: (ctx, interaction) => `/interaction/${interaction.uid}` },
-  features: { devInteractions: { enabled: false } },
+  features: { devInteractions: { enabled: false }, deviceFlow: { enabled: native } },
   pkce: { required: () => true, methods: ['S256'] },
   // offline_access without prompt=consent (credd sends select_account,
   // like Entra, which always issues a refresh token to a native client).
@@ -76,7 +87,7 @@ const provider = new Provider(issuer, {
   enabledJWA: {
     clientAuthSigningAlgValues: ['RS256', 'PS256'],
   },
-  routes: {
+  routes: native ? undefined : {
     authorization: `${base}/authorize`,
     token: `${base}/token`,
     jwks: `/${conf.tenant}/discovery/v2.0/keys`,
@@ -88,6 +99,15 @@ const provider = new Provider(issuer, {
   cookies: { keys: [conf.cookie_key] },
 });
 provider.proxy = false;
+// credd fetches Entra's discovery address, <authority>/<tenant>/v2.0/
+// .well-known/openid-configuration: the provider's own document (its
+// issuer is that prefix) served there too.
+provider.use(async (ctx, next) => {
+  if (ctx.path === `/${conf.tenant}/v2.0/.well-known/openid-configuration`) {
+    ctx.path = '/.well-known/openid-configuration';
+  }
+  await next();
+});
 // Entra grants offline_access to a native app without prompt=consent;
 // oidc-provider follows OIDC Core 11 and drops offline_access unless the
 // prompt holds consent. This deployment's policy is Entra's: a sign-in that
@@ -114,6 +134,7 @@ function issued(kind) {
   };
 }
 provider.on('authorization_code.saved', issued('code'));
+provider.on('device_code.saved', issued('device_code'));
 provider.on('access_token.saved', issued('access_token'));
 provider.on('refresh_token.saved', issued('refresh_token'));
 provider.on('grant.success', (ctx) => {

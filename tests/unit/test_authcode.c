@@ -129,12 +129,16 @@ TEST(parse_good)
 	authcode_reply_clear(&rp);
 	ASSERT_EQ(authcode_desc_code("no code"), 0);
 	ASSERT_EQ(authcode_desc_code(NULL), 0);
-	/* RFC 9207's iss (oidc-provider sends it): skipped, like Entra's extras. */
+	/* RFC 9207's iss (oidc-provider sends it): read, for flow_code.c. */
 	ASSERT_EQ(parse(NATIVE "?code=c&state=" STATE
 			       "&iss=https%3A%2F%2Fidp.example%2FT%2Fv2.0",
 		      &rp),
 	    0);
 	ASSERT_STREQ(rp.code->ptr, "c");
+	ASSERT_STREQ(rp.iss, "https://idp.example/T/v2.0");
+	authcode_reply_clear(&rp);
+	ASSERT_EQ(parse(NATIVE "?code=c&state=" STATE, &rp), 0);
+	ASSERT_STREQ(rp.iss, "");
 	authcode_reply_clear(&rp);
 }
 
@@ -158,6 +162,9 @@ TEST(parse_refused)
 		{ NATIVE "?code=c&code=d&state=" STATE, -EBADMSG },
 		{ NATIVE "?code=c&state=" STATE "&admin=1", -EBADMSG },
 		{ NATIVE "?code=c&state=" STATE "&iss=a&iss=b", -EBADMSG },
+		{ NATIVE "?code=c&state=" STATE "&iss=http%3A%2F%2Fidp",
+		    -EBADMSG },
+		{ NATIVE "?code=c&state=" STATE "&iss=", -EBADMSG },
 		{ NATIVE "?code=c%4&state=" STATE, -EBADMSG },
 		{ NATIVE "?code=c%0a&state=" STATE, -EBADMSG },
 		{ NATIVE "?code=c%00&state=" STATE, -EBADMSG },

@@ -149,10 +149,12 @@ fire_cb(struct event_loop *ev, void *arg)
 
 static int
 fake_redeem(void *ctx, const char *state, const struct secret *code,
-    const char *err, const char *err_desc, callback_done_cb *cb, void *arg)
+    const char *err, const char *err_desc, const char *iss,
+    callback_done_cb *cb, void *arg)
 {
 	struct fake *f = ctx;
 
+	(void)iss;
 	f->redeems++;
 	(void)snprintf(f->state, sizeof(f->state), "%s", state);
 	(void)snprintf(f->code, sizeof(f->code), "%s",

@@ -115,6 +115,34 @@ TEST(test_code)
 	callback_target_clear(&t);
 }
 
+/* RFC 9207's iss: read (the broker compares it), https:// only, once. */
+TEST(test_iss)
+{
+	struct callback_target t;
+
+	ASSERT_EQ(p("GET", "/entra/callback?state=s&code=c", &t), 0);
+	ASSERT_STREQ(t.iss, "");
+	callback_target_clear(&t);
+	ASSERT_EQ(p("GET",
+		      "/entra/callback?state=s&code=c"
+		      "&iss=https%3A%2F%2Fidp.example%2FT%2Fv2.0",
+		      &t),
+	    0);
+	ASSERT_STREQ(t.iss, "https://idp.example/T/v2.0");
+	callback_target_clear(&t);
+	ASSERT_EQ(p("GET", "/entra/callback?state=s&code=c&iss=http%3A%2F%2Fx",
+		      &t),
+	    -EBADMSG);
+	ASSERT_EQ(t.status, 400);
+	callback_target_clear(&t);
+	ASSERT_EQ(p("GET",
+		      "/entra/callback?state=s&code=c&iss=https%3A%2F%2Fa"
+		      "&iss=https%3A%2F%2Fb",
+		      &t),
+	    -EBADMSG);
+	callback_target_clear(&t);
+}
+
 TEST(test_error)
 {
 	struct callback_target t;
@@ -245,6 +273,7 @@ main(void)
 	RUN(test_login);
 	RUN(test_login_refused);
 	RUN(test_code);
+	RUN(test_iss);
 	RUN(test_error);
 	RUN(test_redeem_refused);
 	RUN(test_limits);

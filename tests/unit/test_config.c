@@ -943,6 +943,60 @@ TEST(test_signin)
 
 /* [offboarding]: the admin credential for Graph (issue 17 part 3). */
 #define OFF_ID "99999999-8888-7777-6666-555555555555"
+/* parse fails (-EINVAL, -ERANGE) with an error that holds what. */
+static int
+fails_with(const char *text, const char *what)
+{
+	struct config *cf = NULL;
+	int got = parse(text, &cf);
+
+	if (got >= 0 || cf != NULL || strstr(errbuf, what) == NULL) {
+		fprintf(stderr, "  got %d: '%s' (want '%s')\n", got, errbuf,
+		    what);
+		config_free(cf);
+		return 0;
+	}
+	return 1;
+}
+
+/* [entra] provider and the discovery keys (issue 17 part 2). */
+TEST(test_provider)
+{
+	struct config *cf = NULL;
+
+	ASSERT_EQ(parse(BASE, &cf), 0);
+	ASSERT_EQ(cf->provider, CONFIG_PROVIDER_ENTRA);
+	ASSERT_EQ(cf->discovery_min_ttl, 300);
+	ASSERT_TRUE(cf->discovery_hosts == NULL);
+	config_free(cf);
+	ASSERT_EQ(parse(BASE
+		      "[entra]\nprovider = oidc\n"
+		      "discovery_hosts = sso.example.org idp.example:8443\n"
+		      "discovery_min_ttl = 2\n",
+		      &cf),
+	    0);
+	ASSERT_EQ(cf->provider, CONFIG_PROVIDER_OIDC);
+	ASSERT_STREQ(cf->discovery_hosts, "sso.example.org idp.example:8443");
+	ASSERT_EQ(cf->discovery_min_ttl, 2);
+	config_free(cf);
+	ASSERT_TRUE(fails_with(BASE "[entra]\nprovider = keycloak\n",
+	    "provider must be entra or oidc"));
+	ASSERT_TRUE(fails_with(BASE "[entra]\ndiscovery_hosts = a/b\n",
+	    "discovery_hosts must be host names"));
+	ASSERT_TRUE(fails_with(BASE "[entra]\ndiscovery_hosts = a:0\n",
+	    "discovery_hosts has a port outside"));
+	ASSERT_TRUE(fails_with(BASE "[entra]\ndiscovery_min_ttl = 0\n",
+	    "discovery_min_ttl"));
+	/* Entra-only features are refused with a generic provider. */
+	ASSERT_TRUE(fails_with(BASE "[entra]\nprovider = oidc\n"
+				    "client_capabilities = cp1\n",
+	    "client_capabilities is Entra's"));
+	ASSERT_TRUE(fails_with(BASE "[entra]\nprovider = oidc\n"
+				    "[offboarding]\nclient_id = " OFF_ID "\n"
+				    "client_secret_file = /etc/s\n",
+	    "[offboarding] revokes sessions through Microsoft Graph"));
+}
+
 TEST(test_offboarding)
 {
 	struct config *cf = NULL;
@@ -1041,6 +1095,7 @@ main(void)
 	RUN(test_credentials_directory);
 	RUN(test_client_auth);
 	RUN(test_signin);
+	RUN(test_provider);
 	RUN(test_offboarding);
 	TEST_MAIN_END();
 }

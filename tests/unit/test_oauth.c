@@ -464,6 +464,44 @@ TEST(test_id_token)
 	ASSERT_STREQ(a.upn, "bob@contoso.com");
 	ASSERT_TRUE(a.preferred_username == NULL);
 	oauth_account_clear(&a);
+
+	/* iss is read (flow.c compares it with the discovered issuer). */
+	t = make_jwt("{\"aud\":\"" CLIENT "\",\"tid\":\"" TENANT "\","
+		     "\"oid\":\"o1\",\"iss\":\"https://idp/" TENANT "/v2.0\"}");
+	ASSERT_EQ(oauth_id_token_account(t, CLIENT, TENANT, &a), 0);
+	secret_free(t);
+	ASSERT_STREQ(a.iss, "https://idp/" TENANT "/v2.0");
+	oauth_account_clear(&a);
+}
+
+/* A generic OpenID provider's id_token: sub is the account, no tid. */
+TEST(test_id_token_generic)
+{
+	struct oauth_account a;
+	struct secret *t;
+
+	t = make_jwt("{\"aud\":\"" CLIENT "\",\"iss\":\"https://kc/realms/r\","
+		     "\"sub\":\"f1e2\",\"email\":\"carol@example.org\"}");
+	ASSERT_EQ(oauth_id_token_account(t, CLIENT, NULL, &a), 0);
+	secret_free(t);
+	ASSERT_STREQ(a.oid, "f1e2");
+	ASSERT_TRUE(a.tid == NULL);
+	ASSERT_STREQ(a.preferred_username, "carol@example.org");
+	ASSERT_STREQ(a.iss, "https://kc/realms/r");
+	oauth_account_clear(&a);
+	t = make_jwt("{\"aud\":\"" CLIENT "\",\"sub\":\"s\","
+		     "\"preferred_username\":\"carol\",\"email\":\"c@x\"}");
+	ASSERT_EQ(oauth_id_token_account(t, CLIENT, NULL, &a), 0);
+	secret_free(t);
+	ASSERT_STREQ(a.preferred_username, "carol");
+	oauth_account_clear(&a);
+	/* No sub, or another audience: refused. */
+	t = make_jwt("{\"aud\":\"" CLIENT "\",\"oid\":\"o\"}");
+	ASSERT_ERR(oauth_id_token_account(t, CLIENT, NULL, &a), -EBADMSG);
+	secret_free(t);
+	t = make_jwt("{\"aud\":\"x\",\"sub\":\"s\"}");
+	ASSERT_ERR(oauth_id_token_account(t, CLIENT, NULL, &a), -EBADMSG);
+	secret_free(t);
 }
 
 TEST(test_id_token_rejects)
@@ -685,6 +723,7 @@ main(void)
 	RUN(test_device_errors);
 	RUN(test_id_token);
 	RUN(test_id_token_rejects);
+	RUN(test_id_token_generic);
 	RUN(test_scope_resource);
 	RUN(test_urls);
 	RUN(test_form_encoding);
