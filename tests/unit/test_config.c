@@ -971,6 +971,7 @@ TEST(test_provider)
 	config_free(cf);
 	ASSERT_EQ(parse(BASE
 		      "[entra]\nprovider = oidc\n"
+		      "authority = https://sso.example.org\n"
 		      "discovery_hosts = sso.example.org idp.example:8443\n"
 		      "discovery_min_ttl = 2\n",
 		      &cf),
@@ -987,11 +988,15 @@ TEST(test_provider)
 	    "discovery_hosts has a port outside"));
 	ASSERT_TRUE(fails_with(BASE "[entra]\ndiscovery_min_ttl = 0\n",
 	    "discovery_min_ttl"));
+	/* Microsoft's login host is no default for a generic provider. */
+	ASSERT_TRUE(fails_with(BASE "[entra]\nprovider = oidc\n",
+	    "provider = oidc needs authority"));
 	/* Entra-only features are refused with a generic provider. */
 	ASSERT_TRUE(fails_with(BASE "[entra]\nprovider = oidc\n"
 				    "client_capabilities = cp1\n",
 	    "client_capabilities is Entra's"));
 	ASSERT_TRUE(fails_with(BASE "[entra]\nprovider = oidc\n"
+				    "authority = https://sso.example.org\n"
 				    "[offboarding]\nclient_id = " OFF_ID "\n"
 				    "client_secret_file = /etc/s\n",
 	    "[offboarding] revokes sessions through Microsoft Graph"));

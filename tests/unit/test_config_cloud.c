@@ -364,12 +364,13 @@ TEST(test_errors)
 		-EINVAL,
 		"t.conf:9: resources names an unknown well-known resource "
 		"(known: @storage @vault @sql @graph @arm @databricks)"));
-	ASSERT_TRUE(parse_fails("[entra]\nprovider = oidc\n" IDS
+	ASSERT_TRUE(parse_fails("[entra]\nprovider = oidc\n"
+				"authority = https://idp.example\n" IDS
 				"[scopes]\ns = api://x/read\ndefault = s\n"
 				"[msi]\nlisten = 127.0.0.1:8391\n"
 				"resources = @storage\n",
 	    -EINVAL,
-	    "t.conf:10: [msi] resources: well-known resources ('@NAME') "
+	    "t.conf:11: [msi] resources: well-known resources ('@NAME') "
 	    "are Entra's; with provider = oidc, write the resource"));
 	/* The names are case-sensitive, like the keys. */
 	ASSERT_TRUE(
@@ -600,7 +601,8 @@ TEST(test_print)
 	config_free(cf);
 
 	cf = NULL;
-	ASSERT_EQ(parse("[entra]\nprovider = oidc\n" IDS
+	ASSERT_EQ(parse("[entra]\nprovider = oidc\n"
+			"authority = https://idp.example\n" IDS
 			"[scopes]\ns = api://x/read\ndefault = s\n",
 		      &cf),
 	    0);
