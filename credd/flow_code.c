@@ -16,8 +16,9 @@
  * sealed record (flow.c's flow_claim), a callback flow's state and link
  * id carry the user sealed (flowref.h), and every redemption and link
  * first uses its key up in the record through the store's
- * compare-and-swap (STOREQ_FLOW_TAKE), so any node can finish the flow
- * and two nodes racing the same callback redeem it once.
+ * compare-and-swap (STOREQ_FLOW_TAKE, flow_code_take.c), so any node
+ * can finish the flow and two nodes racing the same callback redeem it
+ * once.
  *
  * Must never: log or audit the code, the verifier, the state or the
  * link id; redeem a code whose state is not the flow's (compared in
@@ -53,12 +54,6 @@
 #include "reply.h"
 #include "storeq.h"
 #include "user.h"
-
-static int take_submit(struct broker *b, const char *user, const char *key,
-    int is_link, const struct secret *code, const char *error, const char *desc,
-    uintptr_t seq, broker_redeem_cb *cb, void *arg, broker_link_cb *lcb,
-    void *larg);
-static void refused(const char *op, const char *reason);
 
 struct flow_code {
 	struct secret *verifier;
@@ -346,6 +341,17 @@ flow_code_wait(struct broker *b, struct user *u, struct flow *f)
 	    NULL, NULL, "auth_code", NULL);
 }
 
+void
+flow_code_taken(struct broker *b, struct flow *f)
+{
+	sodium_memzero(f->code->state, sizeof(f->code->state));
+	sodium_memzero(f->code->link, sizeof(f->code->link));
+	f->state = FLOW_POLLING;
+	clock_timer_cancel(b->clk, &f->timer);
+	f->timer = clock_timer_in(b->clk,
+	    (f->expires_on - clock_now(b->clk)) * 1000, code_expired_cb, f);
+}
+
 int
 flow_code_fields(const struct flow *f, json_t *obj)
 {
@@ -414,8 +420,8 @@ redeem_done(void *arg, int r, struct oauth_token *got,
  * The state matched: use it up, then redeem code, or end the flow with
  * Entra's error. The outcome reaches the flow's waiters and callback.
  */
-static void
-code_finish(struct broker *b, struct user *u, struct flow *f,
+void
+flow_code_finish(struct broker *b, struct user *u, struct flow *f,
     const struct secret *code, const char *error, const char *desc)
 {
 	struct flow_code *c = f->code;
@@ -553,8 +559,8 @@ flow_code_paste(struct broker *b, struct user *u, struct waiter *w,
 	}
 	if (f->code->claimed) {
 		/* Cluster: used up in the record first (any node's paste). */
-		r = take_submit(b, u->name, rp.state, 0, rp.code, rp.error,
-		    rp.error_desc, f->seq, NULL, NULL, NULL, NULL);
+		r = flow_code_take_submit(b, u->name, rp.state, 0, rp.code,
+		    rp.error, rp.error_desc, f->seq, NULL, NULL, NULL, NULL);
 		authcode_reply_clear(&rp);
 		if (r < 0)
 			return r;
@@ -563,176 +569,9 @@ flow_code_paste(struct broker *b, struct user *u, struct waiter *w,
 		return WAITER_PARKED;
 	}
 	user_park(b, &f->done_waiters, w);
-	code_finish(b, u, f, rp.code, rp.error, rp.error_desc);
+	flow_code_finish(b, u, f, rp.code, rp.error, rp.error_desc);
 	authcode_reply_clear(&rp);
 	return WAITER_PARKED;
-}
-
-/* ---- cluster: a key used up in the record, then the flow here ---- */
-
-struct code_take {
-	struct broker *b;
-	struct secret *code;  /* a callback's or paste's (owned) */
-	char *error, *desc;   /* or Entra's error (owned) */
-	uintptr_t seq;	      /* a paste: the flow its waiter is parked on */
-	broker_redeem_cb *cb; /* a callback's */
-	void *arg;
-	broker_link_cb *lcb; /* a link's */
-	void *larg;
-};
-
-static void
-take_free(struct code_take *t)
-{
-	if (t == NULL)
-		return;
-	secret_free(t->code);
-	free(t->error);
-	free(t->desc);
-	free(t);
-}
-
-/* The flow u redeems a taken code with: its own, or one made for it. */
-static struct flow *
-take_flow(struct broker *b, struct user *u, const struct record_cflow *rf,
-    uintptr_t seq)
-{
-	struct flow *f = u->flow;
-
-	if (f != NULL && (seq != 0 ? f->seq == seq : flow_code_same(f, rf)) &&
-	    f->req == NULL && flow_code_adopt(f, rf, 0) == 0)
-		return f;
-	if (seq != 0)
-		return NULL; /* the paste's flow ended meanwhile */
-	if (f != NULL)
-		flow_cancel(b, u, -ECANCELED,
-		    "the sign-in was finished through another sign-in link");
-	f = flow_new(b, u, rf->scope);
-	if (f == NULL)
-		return NULL;
-	if (flow_code_adopt(f, rf, 0) < 0) {
-		flow_discard(b, f);
-		return NULL;
-	}
-	u->flow = f;
-	return f;
-}
-
-/* The key was refused by the record (used, unknown, expired). */
-static void
-take_refused(struct broker *b, struct code_take *t, const char *user, int r)
-{
-	struct user *u = user_find(b, user);
-	struct flow *f = u != NULL ? u->flow : NULL;
-
-	refused(t->lcb != NULL ? "signin_link" : "signin_callback",
-	    r == -ENOENT ? "used, unknown or expired sign-in (cluster)" :
-			   "the store did not answer");
-	if (t->lcb != NULL)
-		t->lcb(t->larg, r == -ENOENT ? -ENOENT : -EIO, NULL);
-	else if (t->cb != NULL)
-		t->cb(t->arg, r == -ENOENT ? -ENOENT : r, user,
-		    r == -ENOENT ? "this sign-in was already used" :
-				   "the sign-in could not be looked up");
-	else if (f != NULL && f->seq == t->seq && f->req == NULL && !b->closing)
-		flow_end(b, u, r == -ENOENT ? -EBADMSG : r,
-		    r == -ENOENT ? "that sign-in address was already used" :
-				   "the sign-in could not be looked up; try "
-				   "again",
-		    NULL);
-}
-
-static void
-take_done(struct storeq_job *j)
-{
-	struct code_take *t = j->arg;
-	struct broker *b = t->b;
-	struct user *u;
-	struct flow *f;
-	int err = 0;
-
-	u = j->rec != NULL ? user_get(b, j->user, j->rec->uid, &err) :
-			     user_find(b, j->user);
-	if (u != NULL)
-		user_store_note(b, u, j);
-	if (j->result < 0 || b->closing || u == NULL) {
-		take_refused(b, t, j->user,
-		    j->result < 0 ? j->result : -ECANCELED);
-		goto out;
-	}
-	if (!u->dirty) {
-		user_apply(b, u, j->rec);
-		j->rec = NULL; /* transferred */
-	}
-	if (t->lcb != NULL) {
-		user_audit("signin_link", u, u->uid, NULL, j->cflow->scope,
-		    "ok", NULL, NULL, "cluster", NULL);
-		t->lcb(t->larg, 0, j->cflow->authorize_url);
-		goto out;
-	}
-	f = take_flow(b, u, j->cflow, t->seq);
-	if (f == NULL) {
-		take_refused(b, t, j->user, -ENOMEM);
-		goto out;
-	}
-	/* Used up: here as in the record. */
-	sodium_memzero(f->code->state, sizeof(f->code->state));
-	sodium_memzero(f->code->link, sizeof(f->code->link));
-	f->state = FLOW_POLLING;
-	clock_timer_cancel(b->clk, &f->timer);
-	f->timer = clock_timer_in(b->clk,
-	    (f->expires_on - clock_now(b->clk)) * 1000, code_expired_cb, f);
-	if (t->cb != NULL) {
-		f->redeem_cb = t->cb;
-		f->redeem_arg = t->arg;
-		user_audit("signin_callback", u, u->uid, NULL, f->scope,
-		    "pending", NULL, NULL,
-		    t->code != NULL ? "code (cluster)" : "error (cluster)",
-		    NULL);
-	}
-	code_finish(b, u, f, t->code, t->code != NULL ? NULL : t->error,
-	    t->code != NULL ? NULL : t->desc);
-out:
-	take_free(t);
-}
-
-/*
- * Use key (a state, or a link id with is_link) up in user's record on
- * the store thread; take_done goes on. The code, error and desc are
- * copied. 0 or -ENOMEM (nothing was submitted, no cb runs).
- */
-static int
-take_submit(struct broker *b, const char *user, const char *key, int is_link,
-    const struct secret *code, const char *error, const char *desc,
-    uintptr_t seq, broker_redeem_cb *cb, void *arg, broker_link_cb *lcb,
-    void *larg)
-{
-	struct code_take *t = calloc(1, sizeof(*t));
-	struct storeq_job *j = NULL;
-
-	if (t == NULL)
-		return -ENOMEM;
-	t->b = b;
-	t->seq = seq;
-	t->cb = cb;
-	t->arg = arg;
-	t->lcb = lcb;
-	t->larg = larg;
-	if ((code != NULL && (t->code = secret_dup(code)) == NULL) ||
-	    (error != NULL && *error != '\0' &&
-		(t->error = strdup(error)) == NULL) ||
-	    (desc != NULL && (t->desc = strdup(desc)) == NULL))
-		goto fail;
-	j = storeq_job_new(STOREQ_FLOW_TAKE, user, take_done, t);
-	if (j == NULL || (j->key = strdup(key)) == NULL)
-		goto fail;
-	j->take_link = is_link;
-	storeq_submit(b->q, j);
-	return 0;
-fail:
-	storeq_job_free(j);
-	take_free(t);
-	return -ENOMEM;
 }
 
 struct code_find {
@@ -775,8 +614,8 @@ find_flow(struct broker *b, const char *key, int is_link)
 	return cf.found;
 }
 
-static void
-refused(const char *op, const char *reason)
+void
+flow_code_refused(const char *op, const char *reason)
 {
 	struct audit_event ev = {
 		.event = "request_refused",
@@ -802,12 +641,13 @@ flow_code_link(struct broker *b, const char *id, char **authorize_url,
 	if (u == NULL && storeq_is_cluster(b->q) &&
 	    flowref_open(b->seal, b->cf->tenant, FLOWREF_LINK, id, name,
 		sizeof(name)) == 0) {
-		r = take_submit(b, name, id, 1, NULL, NULL, NULL, 0, NULL, NULL,
-		    cb, arg);
+		r = flow_code_take_submit(b, name, id, 1, NULL, NULL, NULL, 0,
+		    NULL, NULL, cb, arg);
 		return r < 0 ? r : -EINPROGRESS;
 	}
 	if (u == NULL || u->flow->client != IDP_CLIENT_CONFIDENTIAL) {
-		refused("signin_link", "unknown, used or expired link");
+		flow_code_refused("signin_link",
+		    "unknown, used or expired link");
 		return -ENOENT;
 	}
 	c = u->flow->code;
@@ -833,11 +673,12 @@ flow_code_callback(struct broker *b, const char *state,
 	    (code != NULL || (err != NULL && *err != '\0')) &&
 	    flowref_open(b->seal, b->cf->tenant, FLOWREF_STATE, state, name,
 		sizeof(name)) == 0)
-		return take_submit(b, name, state, 0, code, err, err_desc, 0,
-		    cb, arg, NULL, NULL);
+		return flow_code_take_submit(b, name, state, 0, code, err,
+		    err_desc, 0, cb, arg, NULL, NULL);
 	if (u == NULL || u->flow->client != IDP_CLIENT_CONFIDENTIAL ||
 	    (code == NULL && (err == NULL || *err == '\0'))) {
-		refused("signin_callback", "unknown, used or expired state");
+		flow_code_refused("signin_callback",
+		    "unknown, used or expired state");
 		return -ENOENT;
 	}
 	f = u->flow;
@@ -845,7 +686,7 @@ flow_code_callback(struct broker *b, const char *state,
 	f->redeem_arg = arg;
 	user_audit("signin_callback", u, u->uid, NULL, f->scope, "pending",
 	    NULL, NULL, code != NULL ? "code" : "error", NULL);
-	code_finish(b, u, f, code, code != NULL ? NULL : err,
+	flow_code_finish(b, u, f, code, code != NULL ? NULL : err,
 	    code != NULL ? NULL : err_desc);
 	return 0;
 }

@@ -103,6 +103,26 @@ void flow_device_arm_poll(struct broker *b, struct flow *f, int64_t delay_s);
 void flow_device_started(void *arg, int r, struct oauth_device *dev,
     const struct oauth_error *got_err);
 
+/*
+ * flow_code.c's pieces for flow_code_take.c: the state and link used up
+ * on this node (the flow waits for its code until it expires), the
+ * redemption (or Entra's error) once the state matched, and the audit of
+ * a refused state or link.
+ */
+void flow_code_taken(struct broker *b, struct flow *f);
+void flow_code_finish(struct broker *b, struct user *u, struct flow *f,
+    const struct secret *code, const char *error, const char *desc);
+void flow_code_refused(const char *op, const char *reason);
+/*
+ * flow_code_take.c: use key (a state, or a link id with is_link) up in
+ * user's record on the store thread, then redeem code (or pass Entra's
+ * error, or answer the link through lcb) here. code, error and desc are
+ * copied. 0 or -ENOMEM (nothing was submitted, no callback runs).
+ */
+int flow_code_take_submit(struct broker *b, const char *user, const char *key,
+    int is_link, const struct secret *code, const char *error, const char *desc,
+    uintptr_t seq, broker_redeem_cb *cb, void *arg, broker_link_cb *lcb,
+    void *larg);
 /* flow_code.c */
 /*
  * Turn f into an authorization-code flow and begin it: PKCE, state,
