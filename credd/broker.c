@@ -88,7 +88,7 @@ load_finish(struct storeq_job *j, int force)
 				j->rec->version != u->rec->version)))) {
 			user_apply(b, u, j->rec);
 			j->rec = NULL; /* transferred */
-			flow_record_changed(b, u);
+			flow_cluster_record_changed(b, u);
 		}
 	} else if (r == RECORD_EROLLBACK) {
 		/* Audited by user_store_note; what we hold stays. */

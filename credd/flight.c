@@ -509,7 +509,7 @@ lock_done(struct storeq_job *j)
 			user_purge_cache(b, u);
 		user_apply(b, u, j->rec);
 		j->rec = NULL; /* transferred */
-		flow_record_changed(b, u);
+		flow_cluster_record_changed(b, u);
 	}
 	flight_send(b, f);
 }
@@ -540,7 +540,7 @@ flight_loaded(struct storeq_job *j)
 	if (!u->dirty && u->evicted != NULL) {
 		user_apply(b, u, j->rec);
 		j->rec = NULL; /* transferred */
-		flow_record_changed(b, u);
+		flow_cluster_record_changed(b, u);
 	}
 	flight_send(b, f);
 }

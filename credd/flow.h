@@ -57,7 +57,7 @@ int flow_may_start(struct broker *b, struct user *u, int user_asked);
 json_t *flow_session_reply(struct waiter *w, const struct user *u,
     const char *state);
 /* u's record changed (reload): end a remote flow that ended elsewhere. */
-void flow_record_changed(struct broker *b, struct user *u);
+void flow_cluster_record_changed(struct broker *b, struct user *u);
 
 /*
  * The workload policy forbids the sign-in w's request would need (issue

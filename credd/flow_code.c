@@ -13,7 +13,7 @@
  * the link id is 128 bits, single use.
  *
  * Cluster mode (docs/cluster.md): the flow is claimed in the user's
- * sealed record (flow.c's flow_claim), a callback flow's state and link
+ * sealed record (flow_cluster.c), a callback flow's state and link
  * id carry the user sealed (flowref.h), and every redemption and link
  * first uses its key up in the record through the store's
  * compare-and-swap (STOREQ_FLOW_TAKE, flow_code_take.c), so any node
@@ -221,7 +221,7 @@ flow_code_begin(struct broker *b, struct user *u, struct flow *f,
 	f->expires_on = clock_now(b->clk) + FLOW_CODE_LIFETIME;
 	/* Cluster: shared through the record, so any node finishes it. */
 	if (!(storeq_is_cluster(b->q) && !c->node_only &&
-		flow_claim(b, u, f) == 0))
+		flow_cluster_claim(b, u, f) == 0))
 		flow_begin(b, u, f);
 	return 0;
 }

@@ -230,7 +230,7 @@ flow_device_started(void *arg, int r, struct oauth_device *dev,
 	}
 	f->expires_on = clock_now(b->clk) + f->dev.expires_in;
 	f->interval = f->dev.interval > 0 ? f->dev.interval : 5;
-	if (storeq_is_cluster(b->q) && flow_claim(b, u, f) == 0)
+	if (storeq_is_cluster(b->q) && flow_cluster_claim(b, u, f) == 0)
 		return; /* claim_done goes on */
 	flow_begin(b, u, f);
 }

@@ -31,6 +31,7 @@ struct event_timer;
 struct userdb_req;
 struct idp_req;
 struct flow_code;
+struct record_flow;
 
 enum flow_state { FLOW_STARTING, FLOW_CLAIMING, FLOW_POLLING, FLOW_SAVING };
 enum flow_method { FLOW_DEVICE, FLOW_CODE };
@@ -85,11 +86,13 @@ void flow_failed(struct broker *b, struct user *u, struct flow *f,
 /* A login's wait (w's timer) ended: answer it with the flow's state. */
 void flow_login_deadline_cb(struct event_loop *ev, void *arg);
 /*
- * Cluster mode: claim the flow in u's sealed record (the device flow
+ * Cluster mode (flow_cluster.c): claim the flow in u's sealed record (the device flow
  * shown on every node). 0 when the claim went to the store thread
  * (claim_done goes on), else -errno (go on without it).
  */
-int flow_claim(struct broker *b, struct user *u, struct flow *f);
+int flow_cluster_claim(struct broker *b, struct user *u, struct flow *f);
+/* Show another node's pending device flow rf in f. 0 or -ENOMEM. */
+int flow_cluster_adopt_fields(struct flow *f, const struct record_flow *rf);
 
 /* A new flow for u asking for scope, not yet u's. NULL on ENOMEM. */
 struct flow *flow_new(struct broker *b, struct user *u, const char *scope);

@@ -130,7 +130,7 @@ user_table_free(struct broker *b)
 
 /*
  * Apply a record loaded from the store (or NULL: none) to u. The caller
- * then tells flow.c (flow_record_changed), which sits above this file.
+ * then tells flow_cluster.c (flow_cluster_record_changed), which sits above this file.
  */
 void
 user_apply(struct broker *b, struct user *u, struct record *rec)

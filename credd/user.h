@@ -95,7 +95,7 @@ size_t user_count(const struct broker *b);
 
 /*
  * Apply a record read from the store (NULL: none) to u; takes rec. The
- * caller then calls flow_record_changed (a remote flow may have ended).
+ * caller then calls flow_cluster_record_changed (a remote flow may have ended).
  */
 void user_apply(struct broker *b, struct user *u, struct record *rec);
 /* Is u's record in memory and current (or held because unwritten)? */
