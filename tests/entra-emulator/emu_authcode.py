@@ -267,7 +267,7 @@ def redeem(handler, form, client_id, acr):
                              "The Code_Verifier does not match the code_challenge supplied in "
                              "the authorization request.")
         rec["used"] = True  # single use from here on, whatever follows
-        st.issued.append(verifier)  # a secret of credd's: leak checks look for it
+        st.client_secrets.append(verifier)  # credd's: leak checks look for it
         account = rec["account"]
         c = st.condition_for(account["oid"], rec["resource"], ("block",))
         if c is not None:

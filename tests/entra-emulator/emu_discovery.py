@@ -17,6 +17,8 @@
 
 import time
 
+import emu_authcode
+
 from emu_errors import ControlError, EntraError
 
 MODES = ("ok", "500", "503", "slow", "reset", "foreign_token", "foreign_device",
@@ -127,6 +129,19 @@ def c_id_token_issuer(st, body):
     st.disco["id_token_iss"] = v
 
 
+def c_authority(st, body):
+    """The name the emulator calls itself in documents, issuers and
+    audiences (default https://127.0.0.1:PORT): a test that reaches it by
+    another name (fault.dns) sets that name, as Entra's documents name
+    the host clients reach it by."""
+    v = body.get("authority")
+    if not isinstance(v, str) or not v.startswith("https://") or "/" in v[len("https://"):]:
+        raise ControlError("'authority' must be https://host[:port] with no path")
+    st.authority = v
+    st.redirects["public"] |= emu_authcode.default_public_redirects(v)
+    return {"authority": v}
+
+
 def reset(st):
     served = st.disco["served"]
     st.disco = new_state()
@@ -137,4 +152,5 @@ CONTROL = {
     ("POST", "discovery"): c_discovery,
     ("GET", "discovery"): c_discovery_get,
     ("POST", "id_token_issuer"): c_id_token_issuer,
+    ("POST", "authority"): c_authority,
 }

@@ -138,6 +138,7 @@ class State:
         self.conditions = []   # MFA / consent / block conditions
         self.faults = []
         self.issued = []
+        self.client_secrets = []  # credd's own secrets seen (PKCE verifiers)
         self.date_offset = getattr(args, "date_offset", 0)  # s added to the Date header
         self.codes = {}           # authorization code -> record (emu_authcode.py)
         self.signins = []         # queued sign-ins for the authorize endpoint
@@ -955,7 +956,10 @@ def c_reset_counters(st, body):
 
 
 def c_issued(st, body):
-    return {"secrets": list(st.issued)}
+    """secrets: what the emulator issued (each carries the canary);
+    client_secrets: credd's own secrets it was shown (PKCE verifiers),
+    which leak checks look for too."""
+    return {"secrets": list(st.issued), "client_secrets": list(st.client_secrets)}
 
 
 def c_refresh_chain(st, body):

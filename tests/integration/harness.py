@@ -830,8 +830,11 @@ class Stack:
         return self.ctl("GET", "issued").get("secrets", [])
 
     def issued_secrets(self):
-        """The secrets the emulator issued that a leak check looks for."""
-        return [s for s in self.issued() if isinstance(s, str) and len(s) >= 16]
+        """The secrets the emulator issued, and credd's own it was shown
+        (PKCE verifiers), that a leak check looks for."""
+        r = self.ctl("GET", "issued")
+        return [s for s in r.get("secrets", []) + r.get("client_secrets", [])
+                if isinstance(s, str) and len(s) >= 16]
 
     def oid(self, user):
         return self.oids.setdefault(user, str(uuid.uuid4()))
