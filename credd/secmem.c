@@ -12,7 +12,12 @@
  * 512 KiB of bitmaps, unlocked, not secret), up to 31 bytes rounding per
  * allocation, and a first-fit scan that skips 64 used granules a word
  * (fine: secrets are made at refresh and sign-in rates, not on cache
- * hits, which only read packed tokens).
+ * hits, which only read packed tokens). A full arena riddled with small
+ * holes would make every scan for a larger run walk all of it and fail
+ * (credd at 100k users: ~0.3 ms per reply line), so a failed scan
+ * leaves an upper bound on the longest free run (max_run), and an
+ * allocation longer than it goes to malloc at once; a free raises the
+ * bound to the free run it leaves.
  *
  * In ASan builds free granules are poisoned, so a use after free or an
  * overflow into a free granule is still caught; LeakSanitizer cannot see
@@ -60,6 +65,8 @@ struct secmem {
 	uint64_t *used;	     /* a bit per granule: handed out */
 	uint64_t *start;     /* a bit per granule: first of an allocation */
 	size_t hint;	     /* no granule below this one is free */
+	size_t max_run;	     /* no free run below the scans' limit is longer */
+	uint64_t scans;	     /* first-fit scans (secmem_stats) */
 	size_t locked;	     /* bytes locked, from base */
 	size_t in_use;
 	size_t live;
@@ -104,13 +111,38 @@ bit_next(const uint64_t *m, size_t i, size_t end, int want)
 	return end;
 }
 
-/* First fit of k free granules below lim, or SM_NONE. Moves the hint. */
+/* The last index below i whose bit is set, at or above lo, or SM_NONE. */
+static size_t
+bit_prev_set(const uint64_t *m, size_t i, size_t lo)
+{
+	uint64_t w;
+
+	while (i > lo) {
+		size_t wi = (i - 1) / 64, top = (i - 1) % 64;
+
+		w = m[wi];
+		if (top < 63)
+			w &= ((uint64_t)1 << (top + 1)) - 1;
+		if (w != 0) {
+			i = wi * 64 + 63 - (size_t)__builtin_clzll(w);
+			return i >= lo ? i : SM_NONE;
+		}
+		i = wi * 64;
+	}
+	return SM_NONE;
+}
+
+/*
+ * First fit of k free granules below lim, or SM_NONE. Moves the hint;
+ * a failure lowers max_run below k (no run of k exists below lim).
+ */
 static size_t
 find_run(struct secmem *sm, size_t k, size_t lim)
 {
 	size_t i = sm->hint, j;
 	bool is_first = true;
 
+	sm->scans++;
 	while (i < lim) {
 		i = bit_next(sm->used, i, lim, 0);
 		if (is_first) {
@@ -118,12 +150,14 @@ find_run(struct secmem *sm, size_t k, size_t lim)
 			is_first = false;
 		}
 		if (i >= lim || k > lim - i)
-			return SM_NONE;
+			break;
 		j = bit_next(sm->used, i, i + k, 1);
 		if (j == i + k)
 			return i;
 		i = j;
 	}
+	if (k - 1 < sm->max_run)
+		sm->max_run = k - 1;
 	return SM_NONE;
 }
 
@@ -196,7 +230,7 @@ secmem_alloc(struct secmem *sm, size_t n)
 		return malloc(n > 0 ? n : 1);
 	k = n == 0 ? 1 : n / SECMEM_GRANULE + (n % SECMEM_GRANULE != 0);
 	(void)pthread_mutex_lock(&sm->mu);
-	if (n <= sm->size) {
+	if (n <= sm->size && k <= sm->max_run) {
 		lim = sm->lock_error != 0 ? sm->locked / SECMEM_GRANULE :
 					    sm->ngran;
 		i = find_run(sm, k, lim);
@@ -230,7 +264,7 @@ void
 secmem_dealloc(struct secmem *sm, void *p, size_t n)
 {
 	uintptr_t a = (uintptr_t)p, b;
-	size_t first, end, g;
+	size_t first, end, g, run_lo, run_hi, cap;
 	unsigned char *q;
 
 	if (p == NULL)
@@ -260,6 +294,22 @@ secmem_dealloc(struct secmem *sm, void *p, size_t n)
 	bit_clear(sm->start, first);
 	for (g = first; g < end; g++)
 		bit_clear(sm->used, g);
+	if (sm->max_run != SIZE_MAX) {
+		/* The free run this leaves (nothing below the hint is free),
+		 * looked at only as far as it could raise the bound. */
+		run_lo = bit_prev_set(sm->used, first, sm->hint);
+		run_lo = run_lo == SM_NONE ?
+		    (first < sm->hint ? first : sm->hint) :
+		    run_lo + 1;
+		cap = sm->ngran - run_lo > sm->max_run + 1 ?
+		    run_lo + sm->max_run + 1 :
+		    sm->ngran;
+		run_hi = bit_next(sm->used, end, cap, 1);
+		if (run_hi - run_lo > sm->max_run)
+			sm->max_run = run_hi == cap && cap < sm->ngran ?
+			    SIZE_MAX : /* longer still: unknown */
+			    run_hi - run_lo;
+	}
 	if (first < sm->hint)
 		sm->hint = first;
 	sm->in_use -= (end - first) * SECMEM_GRANULE;
@@ -345,6 +395,7 @@ secmem_new(size_t limit, struct secmem **out, int *clamped)
 	sm = calloc(1, sizeof(*sm));
 	if (sm == NULL)
 		return -ENOMEM;
+	sm->max_run = SIZE_MAX; /* unknown until a scan fails */
 	if (pthread_mutex_init(&sm->mu, NULL) != 0) {
 		free(sm);
 		return -ENOMEM;
@@ -416,6 +467,7 @@ secmem_stats(struct secmem *sm, struct secmem_stats *out)
 	out->in_use = sm->in_use;
 	out->live = sm->live;
 	out->unlocked_allocs = sm->unlocked_allocs;
+	out->scans = sm->scans;
 	out->lock_error = sm->lock_error;
 	(void)pthread_mutex_unlock(&sm->mu);
 }

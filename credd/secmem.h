@@ -59,6 +59,7 @@ struct secmem_stats {
 	size_t in_use;		  /* bytes handed out (32-byte granules) */
 	size_t live;		  /* allocations live in the arena */
 	uint64_t unlocked_allocs; /* allocations that fell back to malloc */
+	uint64_t scans;		  /* first-fit scans of the arena */
 	int lock_error;		  /* errno of the mlock that failed, or 0 */
 };
 void secmem_stats(struct secmem *sm, struct secmem_stats *out);

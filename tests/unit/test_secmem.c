@@ -15,6 +15,7 @@
 #include <grp.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "entra/secret.h"
@@ -427,12 +428,106 @@ TEST(test_secret_hook)
 	ASSERT_EQ(secmem_free(sm), 0);
 }
 
+/*
+ * A full arena riddled with one-granule holes (what 100k users' refreshes
+ * leave): a 41-granule reply line cannot fit. The first such allocation
+ * scans and falls back to malloc; the next ones fall back without a scan
+ * until a free leaves a run that long, and then it lands in the arena
+ * again. Before the bound every one of them scanned the whole arena
+ * (bench_scale, 100k users: find_run ~60 % of credd's loop while a load's
+ * lines were built). Also prints what a failed allocation costs.
+ */
+TEST(test_fragmented_full_arena)
+{
+	enum { GRAN = 32, LINE = 41 * GRAN };
+	static void *p[(256 * KIB) / GRAN];
+	struct secmem *sm = NULL;
+	struct secmem_stats st, st2;
+	size_t i, n = sizeof(p) / sizeof(p[0]), before;
+	struct timespec t0, t1;
+	void *big[100], *small, *line;
+
+	ASSERT_EQ(secmem_new(256 * KIB, &sm, NULL), 0);
+	for (i = 0; i < n; i++) {
+		p[i] = secmem_alloc(sm, GRAN);
+		ASSERT_TRUE(p[i] != NULL);
+	}
+	secmem_stats(sm, &st);
+	if (st.lock_error != 0 || st.live != n) {
+		secmem_stats(sm, &st);
+		for (i = 0; i < n; i++)
+			secmem_dealloc(sm, p[i], GRAN);
+		ASSERT_EQ(secmem_free(sm), 0);
+		SKIP("the arena could not lock 256 KiB here");
+	}
+	for (i = 1; i < n; i += 2) { /* every other granule: holes of one */
+		secmem_dealloc(sm, p[i], GRAN);
+		p[i] = NULL;
+	}
+	secmem_stats(sm, &st);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	big[0] = secmem_alloc(sm, LINE);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ASSERT_TRUE(big[0] != NULL);
+	secmem_stats(sm, &st2);
+	ASSERT_EQ(st2.unlocked_allocs, st.unlocked_allocs + 1);
+	ASSERT_EQ(st2.scans, st.scans + 1);
+	printf("# a %d-byte allocation that cannot fit a %d KiB arena of "
+	       "one-granule holes: first %.1f us (a scan)",
+	    LINE, 256,
+	    ((double)(t1.tv_sec - t0.tv_sec) * 1e6 +
+		(double)(t1.tv_nsec - t0.tv_nsec) / 1e3));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 1; i < 100; i++) {
+		big[i] = secmem_alloc(sm, LINE);
+		ASSERT_TRUE(big[i] != NULL);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	printf(", then %.2f us each (no scan)\n",
+	    ((double)(t1.tv_sec - t0.tv_sec) * 1e6 +
+		(double)(t1.tv_nsec - t0.tv_nsec) / 1e3) /
+		99);
+	secmem_stats(sm, &st);
+	ASSERT_EQ(st.scans, st2.scans); /* the bound held them off */
+	ASSERT_EQ(st.unlocked_allocs, st2.unlocked_allocs + 99);
+	/* What does fit still goes to the arena. */
+	before = st.live;
+	small = secmem_alloc(sm, GRAN);
+	secmem_stats(sm, &st);
+	ASSERT_EQ(st.live, before + 1);
+	/* Free granules 100..180 (every other one already is): a run of 81. */
+	for (i = 100; i <= 180; i += 2) {
+		secmem_dealloc(sm, p[i], GRAN);
+		p[i] = NULL;
+	}
+	before = st.live - 41;
+	line = secmem_alloc(sm, LINE);
+	secmem_stats(sm, &st2);
+	ASSERT_EQ(st2.live, before + 1); /* in the arena, not malloc'd */
+	ASSERT_EQ(st2.unlocked_allocs, st.unlocked_allocs);
+	secmem_dealloc(sm, line, LINE);
+	secmem_dealloc(sm, small, GRAN);
+	for (i = 0; i < 100; i++)
+		secmem_dealloc(sm, big[i], LINE);
+	for (i = 0; i < n; i++)
+		secmem_dealloc(sm, p[i], GRAN);
+	secmem_stats(sm, &st);
+	ASSERT_EQ(st.live, 0);
+	/* Everything free: a line fits at once. */
+	line = secmem_alloc(sm, LINE);
+	secmem_stats(sm, &st);
+	ASSERT_EQ(st.live, 1);
+	secmem_dealloc(sm, line, LINE);
+	ASSERT_EQ(secmem_free(sm), 0);
+}
+
 int
 main(void)
 {
 	RUN(test_alloc_free_reuse);
 	RUN(test_locked_in_ram);
 	RUN(test_past_the_limit);
+	RUN(test_fragmented_full_arena);
 	RUN(test_zero_limit);
 	RUN(test_rlimit);
 	RUN(test_threads);
