@@ -11,8 +11,8 @@
  * a header. Cost: 2 bits of bookkeeping per 32 bytes (a 64 MiB arena has
  * 512 KiB of bitmaps, unlocked, not secret), up to 31 bytes rounding per
  * allocation, and a first-fit scan that skips 64 used granules a word
- * (fine: secrets are made at refresh and sign-in rates, not on cache
- * hits, which only read packed tokens). A full arena riddled with small
+ * (fine: secrets are made at refresh and sign-in rates, and a reply
+ * line when a cached token is first served). A full arena riddled with small
  * holes would make every scan for a larger run walk all of it and fail
  * (credd at 100k users: ~0.3 ms per reply line), so a failed scan
  * leaves an upper bound on the longest free run (max_run), and an

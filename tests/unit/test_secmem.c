@@ -454,7 +454,6 @@ TEST(test_fragmented_full_arena)
 	}
 	secmem_stats(sm, &st);
 	if (st.lock_error != 0 || st.live != n) {
-		secmem_stats(sm, &st);
 		for (i = 0; i < n; i++)
 			secmem_dealloc(sm, p[i], GRAN);
 		ASSERT_EQ(secmem_free(sm), 0);
