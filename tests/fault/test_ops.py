@@ -101,9 +101,12 @@ class NotifyListener:
             except OSError:
                 return
             text = d.decode("utf-8", "replace")
-            self.msgs.append((time.monotonic(), text))
+            t = time.monotonic()
+            # Ask before the message is published: a test that sees
+            # READY=1 in msgs must also see the answer to that request.
             if "READY=1" in text.split("\n") and self.ready_reply is None:
                 self.ready_reply = self.ask_health()
+            self.msgs.append((t, text))
 
     def ask_health(self):
         try:
