@@ -281,8 +281,9 @@ broker_token_cae(struct broker *b, struct waiter *w, const char *user,
 			return errmap_reply(out, -EDOM, "scope too long");
 		key = keybuf;
 	}
-	e = cache_get(b->cache, user, key);
 	u = user_find(b, user);
+	/* The entries hold u->name itself: the lookup compares pointers. */
+	e = cache_get(b->cache, u != NULL ? u->name : user, key);
 	if (claims == NULL && e != NULL && u != NULL && u->uid == uid &&
 	    u->loaded && cache_is_fresh(e, now, min_valid)) {
 		b->n.cache_hits++;

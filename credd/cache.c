@@ -135,12 +135,6 @@ cache_hash(const char *user, const char *scope)
 }
 
 static size_t
-bucket_of(const struct cache *c, const char *user, const char *scope)
-{
-	return (size_t)(cache_hash(user, scope) & (c->nb - 1));
-}
-
-static size_t
 line_cost(const struct reply_line *l)
 {
 	return sizeof(*l) + l->cap;
@@ -224,11 +218,17 @@ struct cache_entry *
 cache_get(struct cache *c, const char *user, const char *scope)
 {
 	struct cache_entry *e;
+	uint64_t h;
 
 	if (c == NULL || user == NULL || scope == NULL)
 		return NULL;
-	for (e = c->b[bucket_of(c, user, scope)]; e != NULL; e = e->next)
-		if (strcmp(e->user, user) == 0 && strcmp(e->scope, scope) == 0)
+	h = cache_hash(user, scope);
+	/* The hash first: a chain is walked without reading its strings,
+	 * and the broker's own name pointer saves reading the entry's. */
+	for (e = c->b[h & (c->nb - 1)]; e != NULL; e = e->next)
+		if (e->hash == h &&
+		    (e->user == user || strcmp(e->user, user) == 0) &&
+		    (e->scope == scope || strcmp(e->scope, scope) == 0))
 			return e;
 	return NULL;
 }
@@ -249,8 +249,7 @@ cache_grow(struct cache *c)
 		struct cache_entry *e = c->b[i], *next;
 
 		for (; e != NULL; e = next) {
-			size_t j =
-			    (size_t)(cache_hash(e->user, e->scope) & (nnb - 1));
+			size_t j = (size_t)(e->hash & (nnb - 1));
 
 			next = e->next;
 			e->next = nb[j];
@@ -329,6 +328,7 @@ cache_put(struct cache *c, const char *user, const char *scope,
 	if (e == NULL)
 		goto nomem;
 	e->user = user;
+	e->hash = cache_hash(user, scope);
 	e->scope = str_get(c, scope, strlen(scope));
 	if (e->scope == NULL)
 		goto nomem;
@@ -340,7 +340,7 @@ cache_put(struct cache *c, const char *user, const char *scope,
 	}
 	if (c->n + 1 > c->nb)
 		cache_grow(c);
-	i = bucket_of(c, user, scope);
+	i = (size_t)(e->hash & (c->nb - 1));
 	e->next = c->b[i];
 	c->b[i] = e;
 	c->n++;
@@ -360,7 +360,7 @@ cache_del(struct cache *c, struct cache_entry *e)
 
 	if (c == NULL || e == NULL)
 		return;
-	for (pp = &c->b[bucket_of(c, e->user, e->scope)]; *pp != NULL;
+	for (pp = &c->b[e->hash & (c->nb - 1)]; *pp != NULL;
 	     pp = &(*pp)->next) {
 		if (*pp == e) {
 			*pp = e->next;

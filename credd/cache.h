@@ -25,6 +25,8 @@ struct reply_line;
 #define CACHE_TOKEN_TYPE_MAX 31 /* longer token types are cut */
 
 struct cache_entry {
+	struct cache_entry *next;  /* hash chain, private */
+	uint64_t hash;		   /* of (user, scope), private */
 	const char *user;	   /* the caller's string: outlives the entry */
 	const char *scope;	   /* interned by the cache */
 	const char *token_type;	   /* interned; "" if none */
@@ -35,11 +37,10 @@ struct cache_entry {
 	int64_t last_used;	   /* unix seconds */
 	struct event_timer *timer; /* owned by the broker (proactive refresh) */
 	void *owner; /* the broker's, for that timer (set after a put) */
-	struct cache_entry *next; /* hash chain, private */
-	struct reply_line *line;  /* this token's reply, pre-serialized, or
-				   * NULL (cache_line_keep; read-only here) */
-	uint32_t line_slot;	  /* private: its place in the line ring */
-	char fp[9];		  /* fingerprint of the access token */
+	struct reply_line *line; /* this token's reply, pre-serialized, or
+				  * NULL (cache_line_keep; read-only here) */
+	uint32_t line_slot;	 /* private: its place in the line ring */
+	char fp[9];		 /* fingerprint of the access token */
 	char audited;	/* token_issued already audited for this token */
 	char line_used; /* line served since the clock last passed */
 };

@@ -59,8 +59,8 @@ users_grow(struct broker *b)
 	for (i = 0; i < b->nbuckets; i++)
 		for (u = b->users[i]; u != NULL; u = next) {
 			next = u->hnext;
-			u->hnext = nb[hash_name(u->name) % n];
-			nb[hash_name(u->name) % n] = u;
+			u->hnext = nb[u->hash % n];
+			nb[u->hash % n] = u;
 		}
 	free(b->users);
 	b->users = nb;
@@ -72,12 +72,13 @@ struct user *
 user_find(struct broker *b, const char *name)
 {
 	struct user *u;
+	size_t h;
 
 	if (b->nbuckets == 0)
 		return NULL;
-	for (u = b->users[hash_name(name) % b->nbuckets]; u != NULL;
-	     u = u->hnext)
-		if (strcmp(u->name, name) == 0)
+	h = hash_name(name);
+	for (u = b->users[h % b->nbuckets]; u != NULL; u = u->hnext)
+		if (u->hash == h && strcmp(u->name, name) == 0)
 			return u;
 	return NULL;
 }
@@ -182,12 +183,13 @@ user_get(struct broker *b, const char *name, uid_t uid, int *err)
 			return NULL;
 		}
 		memcpy(u->name, name, strlen(name) + 1);
+		u->hash = hash_name(name);
 		u->b = b;
 		u->uid = uid;
 		TAILQ_INIT(&u->flights);
 		LIST_INIT(&u->load_waiters);
 		LIST_INIT(&u->store_waiters);
-		h = hash_name(name) % b->nbuckets;
+		h = u->hash % b->nbuckets;
 		u->hnext = b->users[h];
 		b->users[h] = u;
 		b->nusers++;

@@ -31,6 +31,7 @@ TAILQ_HEAD(flight_queue, flight);
 
 struct user {
 	struct user *hnext;
+	size_t hash;	  /* of name: a chain is walked without reading names */
 	struct broker *b; /* back-pointer for callbacks (timers, jobs) */
 	uid_t uid;
 	unsigned epoch;	    /* bumped by logout/revoke/remote change */
