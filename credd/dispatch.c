@@ -63,6 +63,22 @@ dispatch_no_own_user(const struct waiter *w, struct reply *out)
 	    "your uid has no user name on this node");
 }
 
+int
+dispatch_request_kind(const struct proto_request *req)
+{
+	return req->workload != NULL ? config_workload_kind(req->workload) :
+				       CONFIG_WL_DEFAULT;
+}
+
+int
+dispatch_lookup_failed(int result, struct reply *out)
+{
+	if (result == -ENOENT)
+		return errmap_reply(out, -EBADMSG, "no such user on this node");
+	return errmap_reply(out, -ECONNREFUSED,
+	    "the user directory (NSS) did not answer; try again");
+}
+
 /*
  * A workload policy refused (issue 14): audited with the caller's kind
  * and session, the policy line as the reason (why holds the line after

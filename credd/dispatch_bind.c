@@ -130,11 +130,8 @@ bind_named(void *arg, int result, uid_t uid, gid_t gid, const char *name)
 	w->linked = 0;
 	w->parked_on = NULL;
 	w->cancel = NULL;
-	if (result == -ENOENT)
-		r = errmap_reply(&rep, -EBADMSG, "no such user on this node");
-	else if (result < 0)
-		r = errmap_reply(&rep, -ECONNREFUSED,
-		    "the user directory (NSS) did not answer; try again");
+	if (result < 0)
+		r = dispatch_lookup_failed(result, &rep);
 	else
 		r = bind_run(j, uid, &rep);
 	bind_job_free(j);
@@ -155,12 +152,9 @@ dispatch_bind(struct dispatch *d, struct waiter *w,
 		return errmap_reply(out, -EBADMSG,
 		    "cgroup must be a cgroup v2 path below the root, "
 		    "as in /proc/PID/cgroup (\"/kubepods.slice/pod1\")");
-	kind = req->workload != NULL ? config_workload_kind(req->workload) :
-				       CONFIG_WL_DEFAULT;
+	kind = dispatch_request_kind(req);
 	if (kind < 0)
-		return errmap_reply(out, -EBADMSG,
-		    "unknown workload; credd knows default, workspace, job, "
-		    "scheduled and app");
+		return errmap_reply(out, -EBADMSG, DISPATCH_UNKNOWN_WORKLOAD);
 	j = calloc(1, sizeof(*j));
 	if (j == NULL)
 		return -ENOMEM;

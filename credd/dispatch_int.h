@@ -21,6 +21,14 @@ int dispatch_no_own_user(const struct waiter *w, struct reply *out);
 int dispatch_policy_refusal(struct dispatch *d, struct waiter *w, int kind,
     const char *session, const char *scope, const char *why, struct reply *out);
 
+/* The workload kind a request names (default when none), or -1. */
+int dispatch_request_kind(const struct proto_request *req);
+#define DISPATCH_UNKNOWN_WORKLOAD                                              \
+	"unknown workload; credd knows default, workspace, job, "              \
+	"scheduled and app ([workload.NAME] in credd.conf)"
+/* A name lookup for an op that failed (result < 0): the answer in *out. */
+int dispatch_lookup_failed(int result, struct reply *out);
+
 /* As every op: 0 with *out filled in, WAITER_PARKED, or -errno. */
 int dispatch_bind(struct dispatch *d, struct waiter *w,
     const struct proto_request *req, struct reply *out);

@@ -235,12 +235,8 @@ session_open_named(void *arg, int result, uid_t uid, gid_t gid,
 	w->linked = 0;
 	w->parked_on = NULL;
 	w->cancel = NULL;
-	if (result == -ENOENT)
-		r = errmap_reply(&rep, -EBADMSG, "no such user on this node");
-	else if (result < 0)
-		r = errmap_reply(&rep, -ECONNREFUSED,
-		    "the user directory (NSS) "
-		    "did not answer; try again");
+	if (result < 0)
+		r = dispatch_lookup_failed(result, &rep);
 	else
 		r = session_open_run(j, uid, &rep);
 	session_open_job_free(j);
@@ -261,12 +257,9 @@ dispatch_session_open(struct dispatch *d, struct waiter *w,
 
 	if (!util_valid_username(req->user))
 		return errmap_reply(out, -EBADMSG, "invalid user name");
-	kind = req->workload != NULL ? config_workload_kind(req->workload) :
-				       CONFIG_WL_DEFAULT;
+	kind = dispatch_request_kind(req);
 	if (kind < 0)
-		return errmap_reply(out, -EBADMSG,
-		    "unknown workload; credd knows default, workspace, job, "
-		    "scheduled and app ([workload.NAME] in credd.conf)");
+		return errmap_reply(out, -EBADMSG, DISPATCH_UNKNOWN_WORKLOAD);
 	j = calloc(1, sizeof(*j));
 	if (j == NULL)
 		return errmap_reply(out, -ENOMEM, "cannot open a session");
